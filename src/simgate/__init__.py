@@ -1,0 +1,1 @@
+"""simgate: a self-hosted SMS and voice gateway."""

@@ -1,0 +1,1 @@
+"""Pure codecs: bytes <-> values, stdlib only (no I/O, no clock)."""
