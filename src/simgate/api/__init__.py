@@ -1,0 +1,1 @@
+"""HTTP API: one router per vendor dialect, plus health and metrics."""

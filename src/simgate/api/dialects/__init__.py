@@ -1,0 +1,1 @@
+"""Vendor dialects: parse → call a service → render. Nothing else."""

@@ -1,0 +1,390 @@
+"""Operator commands: accounts, apps, keys, users, rates, lines, messages, send, sim."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from simgate.cli.common import console, fail, with_services
+from simgate.domain.accounts import App, AppKind
+from simgate.domain.messages import State
+from simgate.domain.money import format_amount
+from simgate.lines.base import IncomingSms
+from simgate.services.container import Services
+from simgate.services.sending import Recipient, SendRequest
+
+accounts_app = typer.Typer(help="Accounts: balance, credit, lock.", no_args_is_help=True)
+apps_app = typer.Typer(help="SMS and voice apps (appId) and their push URLs.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the itniotech dialect.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Gateway users for the Dinstar and OpenVox dialects.", no_args_is_help=True
+)
+rates_app = typer.Typer(help="Prices by destination prefix.", no_args_is_help=True)
+lines_app = typer.Typer(help="Lines and their ports.", no_args_is_help=True)
+messages_app = typer.Typer(help="Stored messages.", no_args_is_help=True)
+sim_app = typer.Typer(help="The simulated line.", no_args_is_help=True)
+
+
+def _ts(ms: int | None) -> str:
+    return (
+        ""
+        if ms is None
+        else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    )
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+
+
+# ---- accounts -------------------------------------------------------------------------
+@accounts_app.command("create")
+def accounts_create(
+    name: str,
+    currency: str = "USD",
+    timezone: str = "UTC",
+    balance: str = "0",
+    credit: str = "0",
+) -> None:
+    """Create an account."""
+    a = with_services(
+        lambda s: s.accounts.create_account(
+            name=name, currency=currency, timezone=timezone, balance=balance, credit=credit
+        )
+    )
+    console.print(f"account {a.id} {a.name} created")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    rows = with_services(lambda s: s.accounts.list_accounts())
+    _table(
+        "accounts",
+        ["id", "name", "currency", "balance", "gift", "credit", "tz", "locked"],
+        [
+            [
+                str(a.id),
+                a.name,
+                a.currency,
+                format_amount(a.balance_micros),
+                format_amount(a.gift_micros),
+                format_amount(a.credit_micros),
+                a.timezone,
+                "yes" if a.locked else "",
+            ]
+            for a in rows
+        ],
+    )
+
+
+@accounts_app.command("topup")
+def accounts_topup(
+    account: str, amount: str, gift: bool = typer.Option(False, help="Add to the gift balance.")
+) -> None:
+    a = with_services(lambda s: s.accounts.topup(account, amount=amount, gift=gift))
+    console.print(
+        f"{a.name}: balance {format_amount(a.balance_micros)} gift {format_amount(a.gift_micros)}"
+    )
+
+
+@accounts_app.command("lock")
+def accounts_lock(account: str, unlock: bool = typer.Option(False, "--unlock")) -> None:
+    with_services(lambda s: s.accounts.set_locked(account, not unlock))
+    console.print(f"{account} {'unlocked' if unlock else 'locked'}")
+
+
+@accounts_app.command("credit")
+def accounts_credit(account: str, amount: str) -> None:
+    with_services(lambda s: s.accounts.set_credit(account, amount))
+    console.print(f"{account}: credit line {amount}")
+
+
+# ---- apps -----------------------------------------------------------------------------
+@apps_app.command("create")
+def apps_create(
+    account: str, kind: Annotated[AppKind, typer.Option()] = AppKind.SMS, name: str = ""
+) -> None:
+    app = with_services(lambda s: s.accounts.create_app(account, kind=kind, name=name))
+    console.print(f"app {app.app_id} ({app.kind.value}) created")
+
+
+@apps_app.command("list")
+def apps_list(account: Annotated[str | None, typer.Option()] = None) -> None:
+    rows = with_services(lambda s: s.accounts.list_apps(account))
+    _table(
+        "apps",
+        ["appId", "account", "kind", "name", "push"],
+        [
+            [
+                a.app_id,
+                str(a.account_id),
+                a.kind.value,
+                a.name,
+                " ".join(f"{k}={v}" for k, v in sorted(a.push.items())),
+            ]
+            for a in rows
+        ],
+    )
+
+
+@apps_app.command("update")
+def apps_update(
+    app_id: str,
+    report_url: Annotated[
+        str | None, typer.Option(help="Delivery report push URL ('' to clear).")
+    ] = None,
+    mo_url: Annotated[str | None, typer.Option(help="Incoming SMS push URL ('' to clear).")] = None,
+    voice_url: Annotated[
+        str | None, typer.Option(help="Voice report push URL ('' to clear).")
+    ] = None,
+    signing_secret: Annotated[
+        str | None, typer.Option(help="Sign pushes (Standard Webhooks).")
+    ] = None,
+) -> None:
+    changes = {
+        "report_url": report_url,
+        "mo_url": mo_url,
+        "voice_url": voice_url,
+        "signing_secret": signing_secret,
+    }
+    app = with_services(lambda s: _update_app(s, app_id, changes))
+    console.print(f"app {app.app_id} updated: {', '.join(sorted(app.push)) or 'no push URLs'}")
+
+
+async def _update_app(s: Services, app_id: str, changes: dict[str, str | None]) -> App:
+    validate = getattr(s, "validate_push_url", None)
+    for key in ("report_url", "mo_url", "voice_url"):
+        url = changes.get(key)
+        if url and validate is not None:
+            await validate(url)
+    return await s.accounts.update_app_push(app_id, changes)
+
+
+# ---- keys and users -------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(
+    account: str,
+    allow_ip: Annotated[list[str] | None, typer.Option(help="Address or CIDR; repeat.")] = None,
+) -> None:
+    k = with_services(lambda s: s.accounts.create_key(account, allow_ips=allow_ip or []))
+    _table(
+        "API key (the secret is shown once here)",
+        ["Api-Key", "secret", "allow"],
+        [[k.key, k.secret, ",".join(k.allow_ips) or "any"]],
+    )
+
+
+@keys_app.command("list")
+def keys_list(account: Annotated[str | None, typer.Option()] = None) -> None:
+    rows = with_services(lambda s: s.accounts.list_keys(account))
+    _table(
+        "API keys",
+        ["Api-Key", "account", "allow", "revoked"],
+        [
+            [k.key, str(k.account_id), ",".join(k.allow_ips) or "any", "yes" if k.revoked else ""]
+            for k in rows
+        ],
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: str) -> None:
+    with_services(lambda s: s.accounts.revoke_key(key))
+    console.print(f"key {key} revoked")
+
+
+@users_app.command("create")
+def users_create(
+    account: str,
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+) -> None:
+    u = with_services(
+        lambda s: s.accounts.create_user(account, username=username, password=password)
+    )
+    console.print(f"gateway user {u.username} created")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    rows = with_services(lambda s: s.accounts.list_users())
+    _table(
+        "gateway users", ["username", "account"], [[u.username, str(u.account_id)] for u in rows]
+    )
+
+
+# ---- rates ----------------------------------------------------------------------------
+@rates_app.command("set")
+def rates_set(
+    prefix: str,
+    price: str,
+    currency: str = "USD",
+    kind: str = "sms",
+    bill_period: Annotated[
+        str, typer.Option(help="Voice: initial+increment seconds, e.g. 20+20.")
+    ] = "",
+) -> None:
+    r = with_services(
+        lambda s: s.accounts.set_rate(
+            kind=kind, prefix=prefix, price=price, currency=currency, bill_period=bill_period
+        )
+    )
+    console.print(
+        f"{r.kind} rate for prefix '{r.prefix}': {format_amount(r.price_micros)} {r.currency}"
+    )
+
+
+@rates_app.command("list")
+def rates_list() -> None:
+    rows = with_services(lambda s: s.accounts.list_rates())
+    _table(
+        "rates",
+        ["kind", "prefix", "price", "currency", "billPeriod"],
+        [
+            [r.kind, r.prefix or "*", format_amount(r.price_micros), r.currency, r.bill_period]
+            for r in rows
+        ],
+    )
+
+
+# ---- lines ----------------------------------------------------------------------------
+@lines_app.command("list")
+def lines_list() -> None:
+    async def action(s: Services) -> list[list[str]]:
+        return [
+            [
+                name,
+                str(p.index),
+                p.name,
+                p.number,
+                p.imsi,
+                str(p.signal),
+                "up" if p.usable else "down",
+            ]
+            for name, line in s.lines.items()
+            for p in line.ports()
+        ]
+
+    _table(
+        "line ports",
+        ["line", "port", "name", "number", "imsi", "signal", "state"],
+        with_services(action),
+    )
+
+
+# ---- messages and send ----------------------------------------------------------------
+@messages_app.command("list")
+def messages_list(
+    account: Annotated[str | None, typer.Option()] = None,
+    limit: int = 20,
+    state: Annotated[
+        str | None, typer.Option(help="ACCEPTED, QUEUED, SENT, DELIVERED, ...")
+    ] = None,
+) -> None:
+    if state is not None and state.upper() not in State.__members__:
+        fail(f"unknown state {state!r}; one of {', '.join(State.__members__)}")
+
+    async def action(s: Services) -> list[list[str]]:
+        account_id = (await s.accounts.get_account(account)).id if account else None
+        states = [State[state.upper()]] if state else None
+        async with s.store.db.read() as conn:
+            rows = await s.store.messages.page(
+                conn, account_id=account_id, states=states, newest_first=True, limit=limit
+            )
+        return [
+            [
+                str(m.id),
+                m.recipient,
+                m.state.name,
+                str(m.parts),
+                m.line or "",
+                "" if m.port is None else str(m.port),
+                _ts(m.accepted_ms),
+                m.text[:40],
+            ]
+            for m in rows
+        ]
+
+    _table(
+        "messages (newest first)",
+        ["msgId", "to", "state", "parts", "line", "port", "accepted (UTC)", "text"],
+        with_services(action),
+    )
+
+
+def send(
+    to: Annotated[list[str], typer.Option("--to", help="Destination; repeat for several.")],
+    text: Annotated[str, typer.Option("--text")],
+    account: str = "demo",
+    sender: str = "",
+    repeat: Annotated[int, typer.Option(help="Send the same request N times (load).")] = 1,
+) -> None:
+    """Queue a message (the worker of `simgate run` or `simgate worker` sends it)."""
+    if repeat < 1:
+        fail("--repeat must be at least 1")
+
+    async def action(s: Services) -> list[str]:
+        acc = await s.accounts.get_account(account)
+        out: list[str] = []
+        with Progress(console=console, transient=True, disable=repeat < 10) as progress:
+            task = progress.add_task("sending", total=repeat)
+            for _ in range(repeat):
+                result = await s.sending.send(
+                    SendRequest(
+                        account=acc,
+                        dialect="cli",
+                        text=text,
+                        recipients=[Recipient(n) for n in to],
+                        sender=sender,
+                    )
+                )
+                out.extend(
+                    f"{a.message_id} → {a.number} ({a.parts} part{'s' if a.parts > 1 else ''})"
+                    for a in result.accepted
+                )
+                out.extend(f"invalid number: {n}" for n in result.invalid)
+                progress.advance(task)
+        return out
+
+    for line in with_services(action)[-20:]:
+        console.print(line)
+
+
+# ---- sim ------------------------------------------------------------------------------
+@sim_app.command("inbound")
+def sim_inbound(
+    port: Annotated[int, typer.Option(help="0-based port of the sim line.")],
+    sender: Annotated[str, typer.Option("--from", help="Sender number.")],
+    text: Annotated[str, typer.Option("--text")],
+    line: str = "sim",
+) -> None:
+    """Inject an incoming SMS as if it arrived on a port of the simulated line."""
+
+    async def action(s: Services) -> list[int]:
+        sim = s.lines.get(line)
+        if sim is None:
+            fail(f"no line named {line!r}")
+        assert sim is not None
+        ports = sim.ports()
+        if not 0 <= port < len(ports):
+            fail(f"line {line} has ports 0..{len(ports) - 1}")
+        sms = IncomingSms(
+            port=port,
+            sender=sender,
+            recipient=ports[port].number,
+            text=text,
+            received_ms=s.clock.now_ms(),
+        )
+        return await s.inbound.receive(line, [sms], ports)
+
+    ids = with_services(action)
+    console.print(f"incoming SMS {ids[0]} stored on {line} port {port}")

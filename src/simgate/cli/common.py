@@ -1,0 +1,80 @@
+"""What every CLI command shares: settings from options, a runtime, one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+import uvloop
+from rich.console import Console
+
+from simgate.errors import SimgateError
+from simgate.runtime import Role, Runtime
+from simgate.services.container import Services
+from simgate.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Globals:
+    """Options given before the command (``simgate --data-dir D accounts list``)."""
+
+    data_dir: Path | None = None
+    config: Path | None = None
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_from(
+    *,
+    data_dir: Path | None = None,
+    config: Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> Settings:
+    config = config or Globals.config
+    if config is None and os.environ.get("SIMGATE_CONFIG"):
+        config = Path(os.environ["SIMGATE_CONFIG"])
+    overrides: dict[str, Any] = {
+        "data_dir": str(data_dir or Globals.data_dir) if (data_dir or Globals.data_dir) else None,
+        "http.host": host,
+        "http.port": port,
+    }
+    return load_settings(config, environ=os.environ, overrides=overrides)
+
+
+def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine, turning simgate's errors into one line on stderr and exit code 1."""
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro_fn())
+    except SimgateError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    raise AssertionError("unreachable")
+
+
+def with_services(action: Callable[[Services], Awaitable[T]], *, role: Role = "admin") -> T:
+    """Open the store (migrating it), run ``action``, close; errors as one line."""
+
+    async def main() -> T:
+        runtime = Runtime(settings_from(), role=role)
+        try:
+            services = await runtime.open()
+            return await action(services)
+        finally:
+            await runtime.close()
+
+    return run_async(main)

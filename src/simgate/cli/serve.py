@@ -1,0 +1,121 @@
+"""``simgate run | serve | worker | migrate``: the long-running roles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.table import Table
+
+from simgate.cli.common import console, run_async, settings_from
+from simgate.logsetup import configure
+from simgate.runtime import Role, Runtime
+from simgate.store import Database
+from simgate.store import migrate as migrations
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where the database and keys live.")
+]
+Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
+Host = Annotated[str | None, typer.Option("--host", help="Address to listen on.")]
+Port = Annotated[int | None, typer.Option("--port", help="TCP port to listen on.")]
+
+
+def _print_demo(runtime: Runtime) -> None:
+    data_dir = runtime.settings.data_dir
+    if runtime.demo is None:
+        console.print(f"demo credentials (if created earlier): {data_dir / 'demo.json'}")
+        return
+    table = Table(title="simgate demo account (also in demo.json, mode 0600)")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in runtime.demo.as_dict().items():
+        table.add_row(key, value)
+    console.print(table)
+
+
+async def _serve(
+    role: Role, *, data_dir: Path | None, config: Path | None, host: str | None, port: int | None
+) -> None:
+    settings = settings_from(data_dir=data_dir, config=config, host=host, port=port)
+    configure(settings.log_level)
+    runtime = Runtime(settings, role=role)
+    await runtime.open()
+    try:
+        if role in ("run", "worker"):
+            await runtime.start_worker()
+        if role == "worker":
+            await _wait_for_signal()
+            return
+        _print_demo(runtime)
+        cfg = uvicorn.Config(
+            runtime.app(),
+            host=settings.http.host,
+            port=settings.http.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(cfg)
+        console.print(
+            f"simgate {role} listening on http://{settings.http.host}:{settings.http.port}"
+        )
+        await server.serve()
+    finally:
+        await runtime.close()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print("simgate worker running")
+    await stop.wait()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(sig)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        data_dir: DataDir = None, host: Host = None, port: Port = None, config: Config = None
+    ) -> None:
+        """API and worker in one process (the default)."""
+        run_async(lambda: _serve("run", data_dir=data_dir, config=config, host=host, port=port))
+
+    @app.command()
+    def serve(
+        data_dir: DataDir = None, host: Host = None, port: Port = None, config: Config = None
+    ) -> None:
+        """The HTTP API only (run workers beside it on PostgreSQL)."""
+        run_async(lambda: _serve("serve", data_dir=data_dir, config=config, host=host, port=port))
+
+    @app.command()
+    def worker(data_dir: DataDir = None, config: Config = None) -> None:
+        """Dispatcher, lines, reaper and pushes, without the HTTP API."""
+        run_async(lambda: _serve("worker", data_dir=data_dir, config=config, host=None, port=None))
+
+    @app.command()
+    def migrate(data_dir: DataDir = None, config: Config = None) -> None:
+        """Create or upgrade the database schema."""
+
+        async def main() -> None:
+            settings = settings_from(data_dir=data_dir, config=config)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            db = Database(settings.effective_database_url)
+            await db.open()
+            try:
+                await migrations.upgrade(db)
+                console.print(f"database at revision {await migrations.current_revision(db)}")
+            finally:
+                await db.close()
+
+        run_async(main)

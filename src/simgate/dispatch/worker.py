@@ -1,0 +1,215 @@
+"""The dispatcher: lease due messages, pick a port, submit, record the answers.
+
+One cycle = one lease of up to ``batch_size`` rows, submitted concurrently, recorded in one
+write. Crash safety comes from the order: the lease is committed before any submit, and the
+result after; a worker that dies in between leaves rows in SUBMITTING whose lease expires,
+and the reaper marks them UNKNOWN (spec §7) instead of sending them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from simgate.clock import Clock
+from simgate.dispatch.ports import PortPicker, parse_hint
+from simgate.domain.messages import Event
+from simgate.domain.routing import route_for
+from simgate.lines.base import Line, Outcome, SubmitRequest, SubmitResult
+from simgate.metrics import Metrics
+from simgate.settings import Route, WorkerSettings
+from simgate.store import Store, owners
+from simgate.store.messages import Leased, SubmitRecord
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        lines: Mapping[str, Line],
+        routes: Sequence[Route],
+        settings: WorkerSettings,
+        clock: Clock,
+        metrics: Metrics,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._lines = dict(lines)
+        self._routes = sorted(routes, key=lambda r: len(r.prefix), reverse=True)
+        self._cfg = settings
+        self._clock = clock
+        self._metrics = metrics
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
+        self._rng = rng or random.Random()
+        self._pickers = {
+            name: PortPicker(line.port_rate_per_minute) for name, line in lines.items()
+        }
+        self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="dispatcher")
+
+    async def stop(self) -> None:
+        """Finish the cycle in flight (so its results are recorded), then stop."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for name in self._lines:
+            if self._lines[name].exclusive and name in self._owned:
+                await self._store.db.write(
+                    functools.partial(owners.release, line=name, owner=self.owner)
+                )
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.claim_lines()
+                handled = await self.run_once()
+            except Exception:
+                log.exception("dispatch cycle failed")
+                handled = 0
+            if handled == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._cfg.idle_poll_seconds)
+
+    async def claim_lines(self) -> None:
+        """Take or renew the lease of every exclusive line this worker can drive."""
+        now = self._clock.now_ms()
+        until = now + int(self._cfg.lease_seconds * 1000)
+        for name, line in self._lines.items():
+            if not line.exclusive:
+                continue
+            job = functools.partial(
+                owners.claim, line=name, owner=self.owner, now_ms=now, until_ms=until
+            )
+            if await self._store.db.write(job):
+                self._owned.add(name)
+            else:
+                self._owned.discard(name)
+
+    # ---- one cycle -------------------------------------------------------------------
+    async def run_once(self) -> int:
+        if not self._owned:
+            return 0
+        now = self._clock.now_ms()
+        lease_until = now + int(self._cfg.lease_seconds * 1000)
+        job = functools.partial(
+            self._store.messages.lease,
+            lines=sorted(self._owned),
+            owner=self.owner,
+            now_ms=now,
+            lease_until_ms=lease_until,
+            limit=self._cfg.batch_size,
+        )
+        leased = await self._store.db.write(job)
+        if not leased:
+            return 0
+        records = await self._submit_all(leased)
+        record_job = functools.partial(
+            self._store.messages.record_submits,
+            records=records,
+            owner=self.owner,
+            now_ms=self._clock.now_ms(),
+        )
+        await self._store.db.write(record_job)
+        return len(leased)
+
+    async def _submit_all(self, leased: Sequence[Leased]) -> list[SubmitRecord]:
+        now = self._clock.now_ms()
+        planned: list[tuple[Leased, int]] = []
+        records: list[SubmitRecord] = []
+        for msg in leased:
+            line = self._lines[msg.line]
+            hint = parse_hint(msg.port_hint)
+            port = self._pickers[msg.line].pick(line.ports(), hint, now)
+            if port is None:
+                records.append(self._defer(msg, line, hint, now))
+            else:
+                planned.append((msg, port))
+        results = await asyncio.gather(*(self._submit(m, p) for m, p in planned))
+        records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, results, strict=True))
+        return records
+
+    def _defer(
+        self, msg: Leased, line: Line, hint: frozenset[int] | None, now: int
+    ) -> SubmitRecord:
+        wait = self._pickers[msg.line].wait_ms(line.ports(), hint, now)
+        if wait is None:
+            # No allowed port is usable right now: look again soon, without spending an attempt.
+            wait = int(self._cfg.retry_base_seconds * 1000)
+        return SubmitRecord(
+            msg.id,
+            Event.SUBMIT_RETRY,
+            retry_at_ms=now + max(wait, 1),
+            count_attempt=False,
+            error_text="no free port",
+        )
+
+    async def _submit(self, msg: Leased, port: int) -> SubmitResult:
+        req = SubmitRequest(
+            message_id=msg.id,
+            port=port,
+            sender=msg.sender,
+            recipient=msg.recipient,
+            text=msg.text,
+            encoding=msg.encoding,
+            parts=msg.parts,
+            report_requested=msg.report_requested,
+        )
+        try:
+            result = await self._lines[msg.line].submit(req)
+        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
+            log.exception("line %s raised on submit of %s", msg.line, msg.id)
+            result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+        self._metrics.submits.labels(msg.line, result.outcome.value).inc()
+        return result
+
+    def _to_record(self, msg: Leased, port: int, r: SubmitResult) -> SubmitRecord:
+        base = SubmitRecord(
+            msg.id, Event.SUBMIT_OK, port=port, status_code=r.error_code, error_text=r.error_text
+        )
+        if r.outcome is Outcome.OK:
+            return replace(base, part_refs=r.part_refs, first_ref=r.first_ref, line=msg.line)
+        if r.outcome is Outcome.REJECTED:
+            return replace(base, event=Event.SUBMIT_REJECTED)
+        if r.outcome is Outcome.UNKNOWN:
+            return replace(base, event=Event.LEASE_EXPIRED)
+        # RETRY: back off, or give up when attempts are spent; fail over to the next line.
+        if msg.attempts + 1 >= self._cfg.max_attempts:
+            return replace(base, event=Event.SUBMIT_FAILED)
+        delay = self._backoff_s(msg.attempts) if r.retry_after_s is None else r.retry_after_s
+        return replace(
+            base,
+            event=Event.SUBMIT_RETRY,
+            retry_at_ms=self._clock.now_ms() + int(delay * 1000),
+            line=self._failover(msg),
+        )
+
+    def _backoff_s(self, attempts: int) -> float:
+        """Exponential backoff with full jitter (so retries from a burst spread out)."""
+        ceiling = min(self._cfg.retry_max_seconds, self._cfg.retry_base_seconds * 2**attempts)
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def _failover(self, msg: Leased) -> str | None:
+        """The next line of the message's route, if the route has more than one."""
+        route = route_for(self._routes, msg.recipient)
+        if route is None or len(route.lines) < 2 or msg.line not in route.lines:
+            return None
+        i = route.lines.index(msg.line)
+        return route.lines[(i + 1) % len(route.lines)]

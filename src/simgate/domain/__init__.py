@@ -1,0 +1,1 @@
+"""Values and rules of simgate, with no I/O."""

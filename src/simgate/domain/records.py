@@ -1,0 +1,95 @@
+"""Stored records as values: what queries return and what push formatters receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simgate.domain.messages import State
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One recipient of an accepted send request, ready to insert."""
+
+    id: int
+    account_id: int
+    app_id: int | None
+    dialect: str
+    client_ref: str | None
+    task_id: int | None
+    sender: str
+    recipient: str
+    text: str
+    encoding: int
+    parts: int
+    port_hint: str | None
+    line: str
+    price_micros: int
+    currency: str
+    report_requested: bool
+    validity_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    account_id: int
+    app_id: int | None
+    dialect: str
+    client_ref: str | None
+    task_id: int | None
+    sender: str
+    recipient: str
+    text: str
+    encoding: int
+    parts: int
+    port_hint: str | None
+    line: str | None
+    port: int | None
+    state: State
+    attempts: int
+    report_requested: bool
+    price_micros: int
+    charge_micros: int
+    currency: str
+    first_ref: int | None
+    parts_ok: int
+    parts_reported: int
+    status_code: int | None
+    error_text: str | None
+    accepted_ms: int
+    queued_ms: int | None
+    submitting_ms: int | None
+    sent_ms: int | None
+    delivered_ms: int | None
+    failed_ms: int | None
+    expired_ms: int | None
+    rejected_ms: int | None
+    unknown_ms: int | None
+    updated_ms: int
+
+    @property
+    def final_ms(self) -> int | None:
+        """When the message reached its current final state, if it has."""
+        return {
+            State.DELIVERED: self.delivered_ms,
+            State.FAILED: self.failed_ms,
+            State.EXPIRED: self.expired_ms,
+            State.REJECTED: self.rejected_ms,
+        }.get(self.state)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    id: int
+    account_id: int
+    line: str
+    port: int
+    sender: str
+    recipient: str
+    text: str
+    smsc: str
+    imsi: str
+    parts: int
+    received_ms: int
+    read: bool

@@ -1,0 +1,89 @@
+"""The error tree of simgate.
+
+::
+
+    SimgateError
+    ├── ConfigError            bad settings; reported as one line at start-up
+    ├── StoreError             the database is missing, locked or unreachable
+    └── ServiceError           a use case refused the request (maps to a dialect code)
+        ├── AuthError          credentials wrong, key revoked (itnio -1, dinstar 401, openvox 401)
+        ├── AccessDenied       IP not allowed (itnio -2)
+        ├── AccountLocked      (itnio -13)
+        ├── InvalidInput       a field is missing or malformed (itnio -22, dinstar 400, openvox 400)
+        │   ├── InvalidNumber  (itnio -9)
+        │   ├── ContentEmpty   (itnio -4)
+        │   ├── ContentTooLong (itnio -5)
+        │   └── TooManyNumbers (itnio -7, dinstar 413)
+        ├── InsufficientBalance (itnio -10)
+        ├── NoPricing          no rate for a destination (itnio -19)
+        ├── NoRoute            no line or port can carry it (dinstar 550)
+        └── NotFound           (itnio -14, openvox 404)
+
+Each dialect maps this tree with one table; nothing else in a dialect inspects errors.
+"""
+
+from __future__ import annotations
+
+
+class SimgateError(Exception):
+    """Base of every error simgate raises on purpose."""
+
+
+class ConfigError(SimgateError):
+    """Settings are invalid; the message is one line a person can act on."""
+
+
+class StoreError(SimgateError):
+    """The database cannot be used (missing, locked, unreachable, wrong schema)."""
+
+
+class ServiceError(SimgateError):
+    """A use case refused the request."""
+
+
+class AuthError(ServiceError):
+    pass
+
+
+class AccessDenied(ServiceError):
+    pass
+
+
+class AccountLocked(ServiceError):
+    pass
+
+
+class InvalidInput(ServiceError):
+    pass
+
+
+class InvalidNumber(InvalidInput):
+    pass
+
+
+class ContentEmpty(InvalidInput):
+    pass
+
+
+class ContentTooLong(InvalidInput):
+    pass
+
+
+class TooManyNumbers(InvalidInput):
+    pass
+
+
+class InsufficientBalance(ServiceError):
+    pass
+
+
+class NoPricing(ServiceError):
+    pass
+
+
+class NoRoute(ServiceError):
+    pass
+
+
+class NotFound(ServiceError):
+    pass

@@ -1,0 +1,109 @@
+"""The line interface: what every driver (sim, smpp, modem, sip) offers the dispatcher."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Capability(enum.StrEnum):
+    SMS = "sms"
+    REPORTS = "reports"  # delivery reports come back
+    INBOUND = "inbound"  # incoming SMS come in
+    USSD = "ussd"
+    PORT_CONTROL = "port_control"  # ports can be locked/unlocked/reset
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    index: int  # 0-based, as Dinstar numbers its ports (spec §2.1)
+    name: str
+    imsi: str
+    iccid: str
+    number: str
+    signal: int  # 0..31, as AT+CSQ reports it (3GPP TS 27.007 §8.5)
+    registered: bool
+    operator: str = ""
+    locked: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.registered and not self.locked
+
+
+class Outcome(enum.Enum):
+    OK = "ok"  # the line took it; part_refs identify the parts for reports
+    RETRY = "retry"  # not now (throttled, queue full, port busy): try again later
+    REJECTED = "rejected"  # refused for good before it left (bad destination, barred)
+    UNKNOWN = "unknown"  # sent, but no answer: it may or may not have left (never resend)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    message_id: int
+    port: int
+    sender: str
+    recipient: str
+    text: str
+    encoding: int  # codecs.segments.Encoding value
+    parts: int
+    report_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    outcome: Outcome
+    part_refs: tuple[str, ...] = ()
+    first_ref: int | None = None  # TP-MR of the first part (Dinstar ref_id, spec §2.3)
+    error_code: int | None = None
+    error_text: str | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineReport:
+    """A delivery report for one part, identified by the ref the line gave at submit."""
+
+    line_ref: str
+    status_code: int  # 0 delivered, else a failure code (0..255 style, as Dinstar shows)
+    done_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingSms:
+    port: int
+    sender: str
+    recipient: str
+    text: str
+    received_ms: int
+    smsc: str = ""
+    parts: int = 1
+
+
+class InboundSink(Protocol):
+    """Where a line hands what arrives; each call returns once it is committed."""
+
+    async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None: ...
+
+    async def incoming(self, line: str, messages: Sequence[IncomingSms]) -> None: ...
+
+    async def port_changed(self, line: str, port: int, up: bool) -> None: ...
+
+
+class Line(Protocol):
+    name: str
+    capabilities: frozenset[Capability]
+    # True when only one worker may drive the line at a time (owned through a lease row).
+    exclusive: bool
+    # Messages per minute per port; 0 = unlimited (SIM cards get barred when they go faster).
+    port_rate_per_minute: int
+
+    def ports(self) -> Sequence[PortInfo]: ...
+
+    async def start(self, sink: InboundSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult: ...

@@ -1,0 +1,218 @@
+"""The simulated line: N SIM ports that accept, fail and deliver by configurable ratios.
+
+Every outcome is a pure function of (seed, message id), so a run is reproducible whatever
+the order in which messages arrive; time comes from the injected clock.
+
+The journal (optional) is the simulated SMSC's memory, an append-only text file:
+``S <id> <parts> <code|->`` when the line takes a message and ``A <ref>`` once a part's report
+is committed by simgate. On start, reports that were never acknowledged are sent again, as a
+real SMSC redelivers an unanswered deliver_sm. Crash tests read the ``S`` lines to prove that
+nothing was submitted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import heapq
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from simgate.clock import Clock
+from simgate.lines.base import (
+    Capability,
+    InboundSink,
+    IncomingSms,
+    LineReport,
+    Outcome,
+    PortInfo,
+    SubmitRequest,
+    SubmitResult,
+)
+from simgate.settings import SimLineSettings
+
+# Status codes for reports, in the 0..255 space Dinstar exposes (TP-Status, TS 23.040 §9.2.3.15).
+DELIVERED = 0
+UNDELIVERABLE = 65  # 0x41 "incompatible destination" family: permanent error
+
+
+def _unit(seed: int, message_id: int, salt: str) -> float:
+    """A uniform number in [0, 1) fixed by (seed, message id, salt)."""
+    digest = hashlib.blake2b(f"{seed}:{message_id}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass(order=True)
+class _Due:
+    due_ms: int
+    seq: int
+    report: LineReport = field(compare=False)
+
+
+class SimLine:
+    capabilities = frozenset(
+        {Capability.SMS, Capability.REPORTS, Capability.INBOUND, Capability.USSD}
+    )
+
+    def __init__(self, name: str, settings: SimLineSettings, clock: Clock) -> None:
+        self.name = name
+        self.exclusive = settings.exclusive
+        self.port_rate_per_minute = settings.port_rate_per_minute
+        self._cfg = settings
+        self._clock = clock
+        self._ports = [self._make_port(i) for i in range(settings.ports)]
+        self._mr = [0] * settings.ports  # per-port TP-MR counter, 0..255 (TS 23.040 §9.2.3.6)
+        self._sink: InboundSink | None = None
+        self._due: list[_Due] = []
+        self._seq = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._journal_fd: int | None = None
+        self.submitted = 0
+
+    def _make_port(self, i: int) -> PortInfo:
+        h = hashlib.blake2b(f"{self._cfg.seed}:{self.name}:{i}".encode(), digest_size=8).hexdigest()
+        digits = str(int(h, 16)).zfill(20)
+        return PortInfo(
+            index=i,
+            name=f"gsm-1.{i + 1}",
+            imsi="46000" + digits[:10],
+            iccid="8986" + digits[:16],
+            number="1555" + str(1000000 + i),
+            signal=20 + i % 10,
+            registered=True,
+            operator="SIMNET",
+        )
+
+    def ports(self) -> Sequence[PortInfo]:
+        return tuple(self._ports)
+
+    def set_port(
+        self, index: int, *, registered: bool | None = None, locked: bool | None = None
+    ) -> None:
+        p = self._ports[index]
+        self._ports[index] = PortInfo(
+            p.index,
+            p.name,
+            p.imsi,
+            p.iccid,
+            p.number,
+            p.signal,
+            p.registered if registered is None else registered,
+            p.operator,
+            p.locked if locked is None else locked,
+        )
+
+    async def start(self, sink: InboundSink) -> None:
+        self._sink = sink
+        if self._cfg.journal:
+            self._replay_journal(self._cfg.journal)
+            self._journal_fd = os.open(
+                self._cfg.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+            )
+        self._task = asyncio.create_task(self._deliver_reports(), name=f"sim-{self.name}-reports")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        if self._cfg.submit_latency_ms:
+            await self._clock.sleep(self._cfg.submit_latency_ms / 1000)
+        port = self._ports[request.port]
+        if not port.usable:
+            return SubmitResult(Outcome.RETRY, error_text=f"port {request.port} not registered")
+        seed, mid = self._cfg.seed, request.message_id
+        if _unit(seed, mid, "submit") < self._cfg.failure_ratio:
+            return SubmitResult(
+                Outcome.REJECTED, error_code=UNDELIVERABLE, error_text="rejected by sim line"
+            )
+        code = (
+            DELIVERED if _unit(seed, mid, "deliver") < self._cfg.delivery_ratio else UNDELIVERABLE
+        )
+        if self._journal_fd is not None:
+            mark = code if request.report_requested else "-"
+            os.write(self._journal_fd, f"S {mid} {request.parts} {mark}\n".encode())
+        self.submitted += 1
+        first_mr = self._mr[request.port]
+        self._mr[request.port] = (first_mr + request.parts) % 256
+        if request.report_requested:
+            self._schedule(
+                mid, request.parts, code, self._clock.now_ms() + self._cfg.report_delay_ms
+            )
+        return SubmitResult(Outcome.OK, part_refs=_refs(mid, request.parts), first_ref=first_mr)
+
+    def _schedule(self, mid: int, parts: int, code: int, due_ms: int) -> None:
+        for ref in _refs(mid, parts):
+            self._seq += 1
+            heapq.heappush(self._due, _Due(due_ms, self._seq, LineReport(ref, code, due_ms)))
+        self._wake.set()
+
+    def _replay_journal(self, path: str) -> None:
+        pending: dict[str, int] = {}
+        with contextlib.suppress(FileNotFoundError), open(path, encoding="ascii") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) == 4 and fields[0] == "S" and fields[3] != "-":
+                    for ref in _refs(int(fields[1]), int(fields[2])):
+                        pending[ref] = int(fields[3])
+                elif len(fields) == 2 and fields[0] == "A":
+                    pending.pop(fields[1], None)
+        now = self._clock.now_ms()
+        for ref, code in pending.items():
+            self._seq += 1
+            heapq.heappush(self._due, _Due(now, self._seq, LineReport(ref, code, now)))
+
+    async def _deliver_reports(self) -> None:
+        while True:
+            if not self._due:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            now = self._clock.now_ms()
+            if self._due[0].due_ms > now:
+                self._wake.clear()
+                sleeper = asyncio.ensure_future(
+                    self._clock.sleep((self._due[0].due_ms - now) / 1000)
+                )
+                waker = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+                sleeper.cancel()
+                waker.cancel()
+                continue
+            batch: list[LineReport] = []
+            while self._due and self._due[0].due_ms <= now and len(batch) < 2000:
+                batch.append(heapq.heappop(self._due).report)
+            assert self._sink is not None
+            await self._sink.delivery_reports(self.name, batch)
+            if self._journal_fd is not None:
+                os.write(self._journal_fd, "".join(f"A {r.line_ref}\n" for r in batch).encode())
+
+    async def inject_incoming(self, *, port: int, sender: str, text: str) -> None:
+        """An SMS arriving on ``port`` (what ``simgate sim inbound`` does in-process)."""
+        assert self._sink is not None, "line not started"
+        sms = IncomingSms(
+            port=port,
+            sender=sender,
+            recipient=self._ports[port].number,
+            text=text,
+            received_ms=self._clock.now_ms(),
+            smsc="+15550000000",
+        )
+        await self._sink.incoming(self.name, [sms])
+
+    @property
+    def pending_reports(self) -> int:
+        return len(self._due)
+
+
+def _refs(mid: int, parts: int) -> tuple[str, ...]:
+    return tuple(f"{mid}.{i}" for i in range(parts))

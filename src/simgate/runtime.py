@@ -1,0 +1,152 @@
+"""Composition root: settings → store, lines, services, app; start and stop in order.
+
+Only this module knows the concrete classes (design: import direction). Roles:
+``run`` = API + worker in one process (the default, on SQLite); ``serve`` = API only;
+``worker`` = dispatcher, lines, reaper and push sender. Roles share only the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fastapi import FastAPI
+
+from simgate.api.app import Mount, create_app
+from simgate.clock import Clock, SystemClock
+from simgate.dispatch.reaper import Reaper
+from simgate.dispatch.sink import StoreSink
+from simgate.dispatch.worker import Dispatcher
+from simgate.domain.events import PortChanged
+from simgate.lines.base import IncomingSms, Line
+from simgate.lines.sim import SimLine
+from simgate.metrics import Metrics
+from simgate.secretbox import SecretBox, load_or_create_master_key
+from simgate.services.accounts import AccountService
+from simgate.services.bootstrap import DemoCredentials, ensure_demo
+from simgate.services.container import Services
+from simgate.services.inbound import InboundService
+from simgate.services.sending import SendService
+from simgate.settings import LineSettings, Settings
+from simgate.store import Database, Store
+from simgate.store import migrate as migrations
+
+log = logging.getLogger(__name__)
+
+Role = Literal["run", "serve", "worker", "admin"]
+
+
+def build_line(name: str, cfg: LineSettings, clock: Clock) -> Line:
+    if cfg.driver == "sim":
+        return SimLine(name, cfg, clock)
+    raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
+
+
+def dialect_mounts() -> list[Mount]:
+    """The vendor dialects this build speaks (each module exposes ``mount``)."""
+    return []
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    role: Role = "run"
+    clock: Clock = field(default_factory=SystemClock)
+    services: Services | None = None
+    demo: DemoCredentials | None = None
+    _db: Database | None = None
+    _dispatcher: Dispatcher | None = None
+    _reaper: Reaper | None = None
+    _started_lines: list[Line] = field(default_factory=list)
+
+    async def open(self, *, migrate: bool = True) -> Services:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
+        self._db = Database(s.effective_database_url)
+        await self._db.open()
+        if migrate:
+            await migrations.upgrade(self._db)
+        store = Store(self._db, box)
+        metrics = Metrics()
+        accounts = AccountService(store=store, clock=self.clock)
+        lines = {name: build_line(name, cfg, self.clock) for name, cfg in s.lines.items()}
+        self.services = Services(
+            settings=s,
+            clock=self.clock,
+            metrics=metrics,
+            store=store,
+            accounts=accounts,
+            sending=SendService(store=store, settings=s, clock=self.clock, metrics=metrics),
+            inbound=InboundService(store=store, clock=self.clock),
+            lines=lines,
+        )
+        if s.demo.create and self.role in ("run", "serve"):
+            self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
+        return self.services
+
+    def app(self, mounts: Sequence[Mount] | None = None) -> FastAPI:
+        assert self.services is not None, "open() first"
+        return create_app(self.services, list(dialect_mounts() if mounts is None else mounts))
+
+    async def start_worker(self) -> None:
+        sv = self.services
+        assert sv is not None, "open() first"
+        sink = StoreSink(
+            store=sv.store,
+            clock=self.clock,
+            metrics=sv.metrics,
+            on_incoming=self._on_incoming,
+            on_port=self._on_port,
+        )
+        for line in sv.lines.values():
+            await line.start(sink)
+            self._started_lines.append(line)
+        self._dispatcher = Dispatcher(
+            store=sv.store,
+            lines=sv.lines,
+            routes=self.settings.routes,
+            settings=self.settings.worker,
+            clock=self.clock,
+            metrics=sv.metrics,
+        )
+        self._reaper = Reaper(
+            store=sv.store, settings=self.settings.worker, clock=self.clock, metrics=sv.metrics
+        )
+        await self._reaper.run_once()  # leases left by a crashed predecessor, before new work
+        await self._dispatcher.start()
+        await self._reaper.start()
+
+    @property
+    def dispatcher(self) -> Dispatcher | None:
+        return self._dispatcher
+
+    async def _on_incoming(self, line: str, messages: Sequence[IncomingSms]) -> None:
+        assert self.services is not None
+        await self.services.inbound.receive(line, messages, self.services.lines[line].ports())
+
+    async def _on_port(self, line: str, port: int, up: bool) -> None:
+        assert self.services is not None
+        event = PortChanged(line, port, up, self.clock.now_ms())
+        await self.services.store.db.write(
+            functools.partial(self.services.store.announce, events=[event])
+        )
+
+    async def close(self) -> None:
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+            self._dispatcher = None
+        if self._reaper is not None:
+            await self._reaper.stop()
+            self._reaper = None
+        for line in reversed(self._started_lines):
+            with contextlib.suppress(Exception):
+                await line.stop()
+        self._started_lines.clear()
+        if self._db is not None:
+            await self._db.close()
+            self._db = None

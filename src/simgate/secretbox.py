@@ -1,0 +1,50 @@
+"""Encryption at rest for API secrets (the itniotech Sign needs the plain secret back).
+
+Fernet (AES-128-CBC + HMAC-SHA256) keyed from the operator's master key; when none is set, a
+random key is generated once into ``DATA_DIR/master.key`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from simgate.errors import ConfigError
+
+
+class SecretBox:
+    def __init__(self, master_key: str) -> None:
+        if len(master_key) < 16:
+            raise ConfigError("master_key must be at least 16 characters")
+        digest = hashlib.sha256(master_key.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def seal(self, plain: str) -> str:
+        return self._fernet.encrypt(plain.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            raise ConfigError(
+                "cannot decrypt a stored secret: master_key differs from the one it was sealed with"
+            ) from None
+
+
+def load_or_create_master_key(data_dir: Path, configured: str | None) -> str:
+    if configured:
+        return configured
+    path = data_dir / "master.key"
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key + "\n")
+    return key

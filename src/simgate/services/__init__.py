@@ -1,0 +1,1 @@
+"""Use cases: the only API that dialects, console and CLI call."""

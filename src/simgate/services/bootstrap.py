@@ -1,0 +1,63 @@
+"""First start: a demo account with an SMS app, a voice app, an API key and a gateway user."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from simgate.domain.accounts import AppKind
+from simgate.services.accounts import AccountService, random_token
+from simgate.store import Store
+
+DEMO_ACCOUNT = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCredentials:
+    sms_app_id: str
+    voice_app_id: str
+    api_key: str
+    api_secret: str
+    gateway_username: str
+    gateway_password: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "sms_app_id": self.sms_app_id,
+            "voice_app_id": self.voice_app_id,
+            "api_key": self.api_key,
+            "api_secret": self.api_secret,
+            "gateway_username": self.gateway_username,
+            "gateway_password": self.gateway_password,
+        }
+
+
+async def ensure_demo(
+    store: Store, accounts: AccountService, data_dir: Path, balance: str
+) -> DemoCredentials | None:
+    """Create the demo account when the database has no account at all; None otherwise."""
+    async with store.db.read() as conn:
+        if await store.accounts.count_accounts(conn):
+            return None
+    account = await accounts.create_account(name=DEMO_ACCOUNT, balance=balance)
+    sms = await accounts.create_app(account.id, kind=AppKind.SMS, name="demo sms")
+    voice = await accounts.create_app(account.id, kind=AppKind.VOICE, name="demo voice")
+    key = await accounts.create_key(account.id)
+    password = random_token(12)
+    user = await accounts.create_user(account.id, username="admin", password=password)
+    creds = DemoCredentials(sms.app_id, voice.app_id, key.key, key.secret, user.username, password)
+    write_private_json(data_dir / "demo.json", creds.as_dict())
+    return creds
+
+
+def write_private_json(path: Path, data: dict[str, str]) -> None:
+    """Write ``data`` readable by the owner only (mode 0600), replacing any old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)

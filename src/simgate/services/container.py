@@ -1,0 +1,27 @@
+"""The services a dialect, the console or the CLI may use, bundled for injection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simgate.clock import Clock
+from simgate.lines.base import Line
+from simgate.metrics import Metrics
+from simgate.services.accounts import AccountService
+from simgate.services.inbound import InboundService
+from simgate.services.sending import SendService
+from simgate.settings import Settings
+from simgate.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    store: Store
+    accounts: AccountService
+    sending: SendService
+    inbound: InboundService
+    # Lines known to this process (ports, capabilities): read-only for the API side.
+    lines: dict[str, Line]

@@ -1,0 +1,181 @@
+"""Accepting messages: validate, price, charge and queue, all in one transaction.
+
+The order of checks follows what a client would want to hear first: a locked account, then
+empty content, then numbers, then pricing, then balance (itniotech -13, -4, -9, -19, -10).
+Nothing is queued unless the whole request is charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.clock import Clock
+from simgate.codecs.segments import Encoding, choose_encoding, part_count
+from simgate.domain import numbers
+from simgate.domain.accounts import Account, App
+from simgate.domain.billing import Rate, RateTable
+from simgate.domain.money import parse_amount
+from simgate.domain.records import NewMessage
+from simgate.domain.routing import route_for
+from simgate.errors import AccountLocked, ContentEmpty, InsufficientBalance, NoPricing, NoRoute
+from simgate.metrics import Metrics
+from simgate.settings import Settings
+from simgate.store import Store
+
+RATES_TTL_MS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    number: str
+    client_ref: str | None = None
+    text: str | None = None  # overrides the request text (templated per recipient)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    account: Account
+    dialect: str
+    text: str
+    recipients: Sequence[Recipient]
+    app: App | None = None
+    sender: str = ""
+    port_hint: str | None = None
+    encoding: Encoding | None = None
+    report_requested: bool = True
+    task_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_id: int
+    number: str
+    client_ref: str | None
+    parts: int
+    price_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    accepted: list[Accepted]
+    invalid: list[str]
+    charge_micros: int
+
+
+class SendService:
+    def __init__(self, *, store: Store, settings: Settings, clock: Clock, metrics: Metrics) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._routes = settings.routes
+        self._rates: RateTable | None = None
+        self._rates_at = 0
+        self._rates_lock = asyncio.Lock()
+
+    async def rate_table(self) -> RateTable:
+        """Rates change rarely (CLI, console); a few seconds of caching saves a read per send."""
+        now = self._clock.now_ms()
+        if self._rates is None or now - self._rates_at > RATES_TTL_MS:
+            async with self._rates_lock:
+                if self._rates is None or now - self._rates_at > RATES_TTL_MS:
+                    async with self._store.db.read() as conn:
+                        rows = await self._store.accounts.list_rates(conn)
+                    self._rates, self._rates_at = RateTable(rows), now
+        return self._rates
+
+    def _default_rate(self, account: Account) -> Rate | None:
+        price = self._settings.billing.default_sms_price
+        if price is None:
+            return None
+        return Rate("sms", "", parse_amount(price), self._settings.billing.currency)
+
+    async def send(self, req: SendRequest) -> SendOutcome:
+        account = req.account
+        if account.locked:
+            raise AccountLocked("account is locked")
+        if not req.text and not any(r.text for r in req.recipients):
+            raise ContentEmpty("content is empty")
+        rates = await self.rate_table()
+        default_rate = self._default_rate(account)
+        now = self._clock.now_ms()
+        prepared: list[tuple[Recipient, str, str, int, Encoding, int, str]] = []
+        invalid: list[str] = []
+        parts_cache: dict[str, tuple[Encoding, int]] = {}
+        for rcpt in req.recipients:
+            number = numbers.normalize(rcpt.number)
+            if number is None or not numbers.is_valid(number):
+                invalid.append(rcpt.number)
+                continue
+            text = rcpt.text if rcpt.text is not None else req.text
+            if not text:
+                raise ContentEmpty("content is empty")
+            seg = parts_cache.get(text)
+            if seg is None:
+                enc = choose_encoding(text, prefer=req.encoding)
+                seg = parts_cache[text] = (enc, part_count(text, enc))
+            route = route_for(self._routes, number)
+            if route is None:
+                raise NoRoute(f"no route for {number}")
+            rate = rates.lookup("sms", number) or default_rate
+            if rate is None or rate.currency != account.currency:
+                raise NoPricing(f"no SMS price for {number} in {account.currency}")
+            prepared.append((rcpt, number, text, rate.price_micros, seg[0], seg[1], route.lines[0]))
+        if not prepared:
+            return SendOutcome([], invalid, 0)
+        total = sum(price * parts for _, _, _, price, _, parts, _ in prepared)
+        ids = await self._store.new_ids(len(prepared), now)
+        validity = now + self._settings.worker.validity_seconds * 1000
+        rows = [
+            NewMessage(
+                id=mid,
+                account_id=account.id,
+                app_id=req.app.id if req.app else None,
+                dialect=req.dialect,
+                client_ref=rcpt.client_ref,
+                task_id=req.task_id,
+                sender=req.sender,
+                recipient=number,
+                text=text,
+                encoding=int(enc),
+                parts=parts,
+                port_hint=req.port_hint,
+                line=line,
+                price_micros=price,
+                currency=account.currency,
+                report_requested=req.report_requested,
+                validity_until_ms=validity,
+            )
+            for mid, (rcpt, number, text, price, enc, parts, line) in zip(
+                ids, prepared, strict=True
+            )
+        ]
+        job = functools.partial(
+            self._accept, account_id=account.id, total=total, rows=rows, now_ms=now
+        )
+        if not await self._store.db.write(job):
+            raise InsufficientBalance("insufficient balance")
+        self._metrics.accepted.labels(req.dialect).inc(len(rows))
+        accepted = [
+            Accepted(r.id, r.recipient, r.client_ref, r.parts, r.price_micros) for r in rows
+        ]
+        return SendOutcome(accepted, invalid, total)
+
+    async def _accept(
+        self,
+        conn: AsyncConnection,
+        *,
+        account_id: int,
+        total: int,
+        rows: list[NewMessage],
+        now_ms: int,
+    ) -> bool:
+        if not await self._store.accounts.charge(conn, account_id, total):
+            return False
+        await self._store.messages.insert(conn, rows, now_ms)
+        return True

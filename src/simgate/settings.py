@@ -1,0 +1,187 @@
+"""Typed settings: a TOML file plus ``SIMGATE_*`` environment variables, validated once.
+
+Precedence: built-in defaults < TOML file < environment. Nested keys use ``__`` in the
+environment (``SIMGATE_HTTP__PORT=9000`` sets ``[http] port``). Values in the environment are
+read as JSON when they parse as JSON (numbers, booleans, lists), else as plain strings.
+Validation errors are turned into one :class:`ConfigError` line naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from simgate.errors import ConfigError
+
+ENV_PREFIX = "SIMGATE_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Client IPs are taken from X-Forwarded-For only when the TCP peer is one of these.
+    trusted_proxies: tuple[str, ...] = ()
+    tls: bool = False
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+
+class SimLineSettings(_Strict):
+    driver: Literal["sim"] = "sim"
+    ports: int = Field(default=8, ge=1, le=256)
+    seed: int = 1
+    submit_latency_ms: int = Field(default=0, ge=0)
+    failure_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    delivery_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    report_delay_ms: int = Field(default=0, ge=0)
+    # Messages per minute per port (SIM cards are throttled by operators); 0 = unlimited.
+    port_rate_per_minute: int = Field(default=0, ge=0)
+    # A simulated line has no physical owner, so several workers may drive it at once.
+    exclusive: bool = False
+    # Append every submitted message id to this file (crash tests read it to prove no resend).
+    journal: str | None = None
+
+
+LineSettings = SimLineSettings
+
+
+class Route(_Strict):
+    """Destinations starting with ``prefix`` go to the first usable line of ``lines``."""
+
+    prefix: str = ""
+    lines: tuple[str, ...] = ("sim",)
+
+    @field_validator("prefix")
+    @classmethod
+    def _digits(cls, v: str) -> str:
+        if v and not v.isdigit():
+            raise ValueError("route prefix must be digits")
+        return v
+
+
+class WorkerSettings(_Strict):
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    idle_poll_seconds: float = Field(default=0.05, gt=0)
+    reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    # What to do with a message whose lease expired after it may have reached the line:
+    # "unknown" marks it UNKNOWN (never resent blindly, spec §7); "resend" queues it again.
+    expired_lease_policy: Literal["unknown", "resend"] = "unknown"
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=10, ge=1)
+    validity_seconds: int = Field(default=48 * 3600, ge=1)
+
+
+class BillingSettings(_Strict):
+    # Price per SMS part when no rate row matches; None means "no pricing" (itnio -19).
+    default_sms_price: str | None = "0.01"
+    currency: str = "USD"
+
+
+class DemoSettings(_Strict):
+    create: bool = True
+    balance: str = "100"
+
+
+class Settings(_Strict):
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    master_key: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    http: HttpSettings = HttpSettings()
+    worker: WorkerSettings = WorkerSettings()
+    billing: BillingSettings = BillingSettings()
+    demo: DemoSettings = DemoSettings()
+    lines: dict[str, LineSettings] = Field(default_factory=lambda: {"sim": SimLineSettings()})
+    routes: tuple[Route, ...] = (Route(),)
+    # Extra sections owned by dialects and the push engine, validated by their owners.
+    push: dict[str, Any] = Field(default_factory=dict)
+    itnio: dict[str, Any] = Field(default_factory=dict)
+    dinstar: dict[str, Any] = Field(default_factory=dict)
+    openvox: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'simgate.db').resolve()}"
+
+    def check_routes(self) -> None:
+        for route in self.routes:
+            for line in route.lines:
+                if line not in self.lines:
+                    raise ConfigError(
+                        f"routes: prefix {route.prefix!r} names unknown line {line!r}"
+                    )
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _overlay_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "TEST_"):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = data
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment {name}: {key!r} is not a section")
+            node = child
+        node[path[-1]] = _env_value(raw)
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "settings"
+    extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"invalid setting {where}: {first['msg']}{extra}"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings once at start; raises ConfigError with one readable line."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {config_file}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from None
+    if environ is not None:
+        _overlay_env(data, environ)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(data, key.split("."), value)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    settings.check_routes()
+    return settings
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value

@@ -1,0 +1,354 @@
+"""Accounts, apps, API keys, gateway users, rates and small documents."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayUser
+from simgate.domain.billing import Rate
+from simgate.secretbox import SecretBox
+from simgate.store.tables import accounts, api_keys, apps, gateway_users, id_blocks, kv, rates
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        id=row.id,
+        name=row.name,
+        currency=row.currency,
+        timezone=row.timezone,
+        balance_micros=row.balance_micros,
+        gift_micros=row.gift_micros,
+        credit_micros=row.credit_micros,
+        locked=bool(row.locked),
+    )
+
+
+def _app(row: Any) -> App:
+    return App(
+        id=row.id,
+        app_id=row.app_id,
+        account_id=row.account_id,
+        kind=AppKind(row.kind),
+        name=row.name,
+        push=json.loads(row.push_json or "{}"),
+    )
+
+
+class AccountRepo:
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+
+    # ---- accounts --------------------------------------------------------------------
+    async def create_account(
+        self,
+        conn: AsyncConnection,
+        *,
+        name: str,
+        currency: str,
+        timezone: str,
+        balance_micros: int,
+        credit_micros: int,
+        now_ms: int,
+    ) -> Account:
+        result = await conn.execute(
+            insert(accounts)
+            .values(
+                name=name,
+                currency=currency,
+                timezone=timezone,
+                balance_micros=balance_micros,
+                gift_micros=0,
+                credit_micros=credit_micros,
+                locked=False,
+                created_ms=now_ms,
+            )
+            .returning(*accounts.c)
+        )
+        return _account(result.one())
+
+    async def get_account(self, conn: AsyncConnection, account_id: int) -> Account | None:
+        row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+        return _account(row) if row else None
+
+    async def find_account(self, conn: AsyncConnection, name: str) -> Account | None:
+        row = (await conn.execute(select(accounts).where(accounts.c.name == name))).first()
+        return _account(row) if row else None
+
+    async def list_accounts(self, conn: AsyncConnection) -> list[Account]:
+        rows = await conn.execute(select(accounts).order_by(accounts.c.id))
+        return [_account(r) for r in rows]
+
+    async def count_accounts(self, conn: AsyncConnection) -> int:
+        return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+    async def topup(
+        self, conn: AsyncConnection, account_id: int, *, balance: int = 0, gift: int = 0
+    ) -> Account | None:
+        row = (
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(
+                    balance_micros=accounts.c.balance_micros + balance,
+                    gift_micros=accounts.c.gift_micros + gift,
+                )
+                .returning(*accounts.c)
+            )
+        ).first()
+        return _account(row) if row else None
+
+    async def set_locked(self, conn: AsyncConnection, account_id: int, locked: bool) -> bool:
+        result = await conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(locked=locked)
+        )
+        return bool(result.rowcount)
+
+    async def set_credit(self, conn: AsyncConnection, account_id: int, credit: int) -> bool:
+        result = await conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(credit_micros=credit)
+        )
+        return bool(result.rowcount)
+
+    async def charge(self, conn: AsyncConnection, account_id: int, amount: int) -> bool:
+        """Take ``amount`` (gift first, then balance) if balance + gift + credit covers it.
+
+        One guarded UPDATE, so concurrent charges can never overdraw (both SET expressions
+        read the row's values from before the update, in SQLite and PostgreSQL alike).
+        """
+        if amount <= 0:
+            return True
+        gift = accounts.c.gift_micros
+        result = await conn.execute(
+            update(accounts)
+            .where(
+                accounts.c.id == account_id,
+                accounts.c.balance_micros + gift + accounts.c.credit_micros >= amount,
+            )
+            .values(
+                gift_micros=func.max(gift - amount, 0)
+                if conn.dialect.name == "sqlite"
+                else func.greatest(gift - amount, 0),
+                balance_micros=accounts.c.balance_micros
+                - (
+                    amount
+                    - (
+                        func.min(gift, amount)
+                        if conn.dialect.name == "sqlite"
+                        else func.least(gift, amount)
+                    )
+                ),
+            )
+        )
+        return bool(result.rowcount)
+
+    async def refund(self, conn: AsyncConnection, refunds: dict[int, int]) -> None:
+        """Refunds go back to the balance (gift spent is not re-gifted)."""
+        for account_id, amount in refunds.items():
+            if amount:
+                await conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id == account_id)
+                    .values(balance_micros=accounts.c.balance_micros + amount)
+                )
+
+    # ---- apps ------------------------------------------------------------------------
+    async def create_app(
+        self,
+        conn: AsyncConnection,
+        *,
+        app_id: str,
+        account_id: int,
+        kind: AppKind,
+        name: str,
+        now_ms: int,
+    ) -> App:
+        result = await conn.execute(
+            insert(apps)
+            .values(
+                app_id=app_id,
+                account_id=account_id,
+                kind=kind.value,
+                name=name,
+                push_json="{}",
+                created_ms=now_ms,
+            )
+            .returning(*apps.c)
+        )
+        return _app(result.one())
+
+    async def get_app(self, conn: AsyncConnection, app_id: str) -> App | None:
+        row = (await conn.execute(select(apps).where(apps.c.app_id == app_id))).first()
+        return _app(row) if row else None
+
+    async def get_app_by_pk(self, conn: AsyncConnection, pk: int) -> App | None:
+        row = (await conn.execute(select(apps).where(apps.c.id == pk))).first()
+        return _app(row) if row else None
+
+    async def list_apps(self, conn: AsyncConnection, account_id: int | None = None) -> list[App]:
+        q = select(apps).order_by(apps.c.id)
+        if account_id is not None:
+            q = q.where(apps.c.account_id == account_id)
+        return [_app(r) for r in await conn.execute(q)]
+
+    async def update_app_push(
+        self, conn: AsyncConnection, app_id: str, push: dict[str, str]
+    ) -> App | None:
+        row = (
+            await conn.execute(
+                update(apps)
+                .where(apps.c.app_id == app_id)
+                .values(push_json=json.dumps(push, sort_keys=True))
+                .returning(*apps.c)
+            )
+        ).first()
+        return _app(row) if row else None
+
+    # ---- API keys --------------------------------------------------------------------
+    async def create_key(
+        self,
+        conn: AsyncConnection,
+        *,
+        key: str,
+        secret: str,
+        account_id: int,
+        allow_ips: tuple[str, ...],
+        now_ms: int,
+    ) -> ApiKey:
+        result = await conn.execute(
+            insert(api_keys)
+            .values(
+                key=key,
+                secret_enc=self._box.seal(secret),
+                account_id=account_id,
+                allow_ips=",".join(allow_ips),
+                revoked=False,
+                created_ms=now_ms,
+            )
+            .returning(api_keys.c.id)
+        )
+        return ApiKey(result.scalar_one(), key, secret, account_id, allow_ips, False)
+
+    def _key(self, row: Any) -> ApiKey:
+        ips = tuple(x for x in (row.allow_ips or "").split(",") if x)
+        return ApiKey(
+            row.id, row.key, self._box.open(row.secret_enc), row.account_id, ips, bool(row.revoked)
+        )
+
+    async def get_key(self, conn: AsyncConnection, key: str) -> ApiKey | None:
+        row = (await conn.execute(select(api_keys).where(api_keys.c.key == key))).first()
+        return self._key(row) if row else None
+
+    async def list_keys(self, conn: AsyncConnection, account_id: int | None = None) -> list[ApiKey]:
+        q = select(api_keys).order_by(api_keys.c.id)
+        if account_id is not None:
+            q = q.where(api_keys.c.account_id == account_id)
+        return [self._key(r) for r in await conn.execute(q)]
+
+    async def revoke_key(self, conn: AsyncConnection, key: str) -> bool:
+        result = await conn.execute(
+            update(api_keys).where(api_keys.c.key == key).values(revoked=True)
+        )
+        return bool(result.rowcount)
+
+    # ---- gateway users ---------------------------------------------------------------
+    async def create_user(
+        self,
+        conn: AsyncConnection,
+        *,
+        username: str,
+        password_hash: str,
+        digest_md5: str,
+        digest_sha256: str,
+        account_id: int,
+        now_ms: int,
+    ) -> GatewayUser:
+        result = await conn.execute(
+            insert(gateway_users)
+            .values(
+                username=username,
+                password_hash=password_hash,
+                digest_md5=digest_md5,
+                digest_sha256=digest_sha256,
+                account_id=account_id,
+                created_ms=now_ms,
+            )
+            .returning(gateway_users.c.id)
+        )
+        return GatewayUser(
+            result.scalar_one(), username, password_hash, account_id, digest_md5, digest_sha256
+        )
+
+    async def get_user(self, conn: AsyncConnection, username: str) -> GatewayUser | None:
+        row = (
+            await conn.execute(select(gateway_users).where(gateway_users.c.username == username))
+        ).first()
+        if row is None:
+            return None
+        return GatewayUser(
+            row.id,
+            row.username,
+            row.password_hash,
+            row.account_id,
+            row.digest_md5,
+            row.digest_sha256,
+        )
+
+    async def list_users(self, conn: AsyncConnection) -> list[GatewayUser]:
+        rows = await conn.execute(select(gateway_users).order_by(gateway_users.c.id))
+        return [
+            GatewayUser(
+                r.id, r.username, r.password_hash, r.account_id, r.digest_md5, r.digest_sha256
+            )
+            for r in rows
+        ]
+
+    # ---- rates -----------------------------------------------------------------------
+    async def set_rate(self, conn: AsyncConnection, rate: Rate) -> None:
+        existing = (
+            await conn.execute(
+                select(rates.c.id).where(rates.c.kind == rate.kind, rates.c.prefix == rate.prefix)
+            )
+        ).first()
+        values = {
+            "price_micros": rate.price_micros,
+            "currency": rate.currency,
+            "bill_period": rate.bill_period,
+        }
+        if existing:
+            await conn.execute(update(rates).where(rates.c.id == existing.id).values(**values))
+        else:
+            await conn.execute(insert(rates).values(kind=rate.kind, prefix=rate.prefix, **values))
+
+    async def list_rates(self, conn: AsyncConnection) -> list[Rate]:
+        rows = await conn.execute(select(rates).order_by(rates.c.kind, rates.c.prefix))
+        return [Rate(r.kind, r.prefix, r.price_micros, r.currency, r.bill_period) for r in rows]
+
+    # ---- small documents and counters ------------------------------------------------
+    async def get_doc(self, conn: AsyncConnection, key: str) -> dict[str, Any] | None:
+        row = (await conn.execute(select(kv.c.value).where(kv.c.key == key))).first()
+        return json.loads(row.value) if row else None
+
+    async def put_doc(self, conn: AsyncConnection, key: str, value: dict[str, Any]) -> None:
+        text = json.dumps(value, sort_keys=True)
+        result = await conn.execute(update(kv).where(kv.c.key == key).values(value=text))
+        if not result.rowcount:
+            await conn.execute(insert(kv).values(key=key, value=text))
+
+    async def reserve_block(self, conn: AsyncConnection, name: str, size: int) -> int:
+        """Reserve ``size`` consecutive values of counter ``name``; returns the first."""
+        row = (
+            await conn.execute(
+                update(id_blocks)
+                .where(id_blocks.c.name == name)
+                .values(next_value=id_blocks.c.next_value + size)
+                .returning(id_blocks.c.next_value)
+            )
+        ).first()
+        if row is None:
+            await conn.execute(insert(id_blocks).values(name=name, next_value=size))
+            return 0
+        return int(row.next_value) - size

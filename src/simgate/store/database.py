@@ -1,0 +1,197 @@
+"""Connections to SQLite or PostgreSQL, and group commit for writes.
+
+SQLite has one writer at a time, so writes go through one connection opened with
+``BEGIN IMMEDIATE`` (the write lock is taken up front: a transaction that claims work never
+fails half-way on a lock upgrade), ``synchronous=FULL`` (a commit survives power loss) and
+WAL (readers never block the writer). Reads use a separate pool.
+
+Group commit: :meth:`Database.write` queues a job; one writer task runs every job queued at
+that moment inside one transaction and commits once. Each caller's awaitable resolves only
+after the commit, so "a 2xx means the data is committed" holds while a burst of API requests
+shares one fsync. If a job raises, the batch is rolled back and every job is re-run in its
+own transaction, so one bad job never takes others down. Jobs must therefore be re-runnable:
+database work only, no side effects outside the transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from simgate.errors import StoreError
+
+T = TypeVar("T")
+Job = Callable[[AsyncConnection], Awaitable[Any]]
+
+log = logging.getLogger(__name__)
+
+MAX_JOBS_PER_COMMIT = 512
+_RETRYABLE_MARKERS = ("deadlock detected", "could not serialize", "database is locked")
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, DBAPIError) and any(m in text for m in _RETRYABLE_MARKERS)
+
+
+class Database:
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._busy_timeout_ms = busy_timeout_ms
+        self._write_engine: AsyncEngine | None = None
+        self._read_engine: AsyncEngine | None = None
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def open(self) -> None:
+        if self.is_sqlite:
+            self._write_engine = self._sqlite_engine(immediate=True, pool_size=1)
+            self._read_engine = self._sqlite_engine(immediate=False, pool_size=4)
+        else:
+            engine = create_async_engine(self.url, pool_size=8, max_overflow=8)
+            self._write_engine = self._read_engine = engine
+        try:
+            async with self._read_engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except (OperationalError, OSError, DBAPIError) as exc:
+            await self.close()
+            raise StoreError(
+                f"cannot open database {self._redacted()}: {_first_line(exc)}"
+            ) from None
+        self._queue = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write_loop(), name="db-writer")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        engines = {id(e): e for e in (self._write_engine, self._read_engine) if e is not None}
+        for engine in engines.values():
+            await engine.dispose()
+        self._write_engine = self._read_engine = None
+
+    def _sqlite_engine(self, *, immediate: bool, pool_size: int) -> AsyncEngine:
+        engine = create_async_engine(
+            self.url,
+            pool_size=pool_size,
+            max_overflow=0,
+            connect_args={"timeout": self._busy_timeout_ms / 1000, "check_same_thread": False},
+        )
+        busy = self._busy_timeout_ms
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own BEGIN is
+            # deferred, which can fail with SQLITE_BUSY on the first write).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA busy_timeout={int(busy)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin_sql)
+
+        return engine
+
+    def _redacted(self) -> str:
+        if "@" in self.url:
+            scheme, rest = self.url.split("://", 1)
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return self.url
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._write_engine is None:
+            raise StoreError("database is not open")
+        return self._write_engine
+
+    # ---- reads -----------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self._read_engine is None:
+            raise StoreError("database is not open")
+        async with self._read_engine.connect() as conn:
+            yield conn
+
+    # ---- writes ----------------------------------------------------------------------
+    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``job`` in a transaction shared with concurrent writers; return after commit."""
+        if self._queue is None:
+            raise StoreError("database is not open")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((job, fut))
+        return await fut
+
+    async def _write_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_JOBS_PER_COMMIT and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            live = [(job, fut) for job, fut in batch if not fut.cancelled()]
+            if live:
+                await self._run_batch(live)
+
+    async def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._transaction([job for job, _ in batch])
+        except Exception:
+            if len(batch) == 1:
+                job, fut = batch[0]
+                await self._run_alone(job, fut)
+                return
+            for job, fut in batch:
+                await self._run_alone(job, fut)
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _run_alone(self, job: Job, fut: asyncio.Future[Any]) -> None:
+        try:
+            (result,) = await self._transaction([job])
+        except Exception as exc:  # handed to the caller, who decides
+            if not fut.done():
+                fut.set_exception(exc)
+        else:
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _transaction(self, jobs: list[Job], attempts: int = 5) -> list[Any]:
+        for attempt in range(attempts):
+            try:
+                async with self.engine.begin() as conn:
+                    return [await job(conn) for job in jobs]
+            except DBAPIError as exc:
+                if not _is_retryable(exc) or attempt == attempts - 1:
+                    raise
+                log.warning("retrying write after %s", _first_line(exc))
+                await asyncio.sleep(0.01 * (2**attempt))
+        raise AssertionError("unreachable")
+
+    async def write_direct(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """A transaction of its own, outside group commit (migrations, bulk maintenance)."""
+        (result,) = await self._transaction([job])
+        return result  # type: ignore[no-any-return]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -1,0 +1,237 @@
+"""The database schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Conventions: times are UTC epoch milliseconds in BIGINT columns; money is integer micros;
+message ids are the 19-digit vendor-style ids (time-ordered, so key ranges are time ranges).
+Migrations in ``store/migrations`` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("balance_micros", BigInteger, nullable=False),
+    Column("gift_micros", BigInteger, nullable=False),
+    Column("credit_micros", BigInteger, nullable=False),
+    Column("locked", Boolean, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_id", String(32), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("push_json", Text, nullable=False, server_default="{}"),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("secret_enc", Text, nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("allow_ips", Text, nullable=False, server_default=""),
+    Column("revoked", Boolean, nullable=False, server_default=text("false")),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+gateway_users = Table(
+    "gateway_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("digest_md5", String(64), nullable=False),
+    Column("digest_sha256", String(64), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+rates = Table(
+    "rates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("price_micros", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("bill_period", String(16), nullable=False, server_default=""),
+    UniqueConstraint("kind", "prefix", name="uq_rates_kind_prefix"),
+)
+
+# Counters handed out in blocks (message id sequences), so processes never collide.
+id_blocks = Table(
+    "id_blocks",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("next_value", BigInteger, nullable=False),
+)
+
+# Small documents owned by dialects (gateway push config, OpenVox url_* settings).
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# A line that can have only one driver at a time is owned through a lease row.
+line_owners = Table(
+    "line_owners",
+    metadata,
+    Column("line", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("lease_until_ms", BigInteger, nullable=False),
+)
+
+QUEUED_STATE = 1  # domain.messages.State.QUEUED, repeated here for the partial indexes
+SUBMITTING_STATE = 2
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", Integer, nullable=False),
+    Column("app_id", Integer, nullable=True),
+    Column("dialect", String(16), nullable=False),
+    Column("client_ref", String(64), nullable=True),
+    Column("task_id", BigInteger, nullable=True),
+    Column("sender", String(32), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("encoding", SmallInteger, nullable=False),
+    Column("parts", SmallInteger, nullable=False),
+    Column("port_hint", String(128), nullable=True),
+    Column("line", String(64), nullable=True),
+    Column("port", Integer, nullable=True),
+    Column("state", SmallInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("validity_until_ms", BigInteger, nullable=False),
+    Column("report_requested", Boolean, nullable=False),
+    Column("price_micros", BigInteger, nullable=False),
+    Column("charge_micros", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("first_ref", Integer, nullable=True),
+    Column("parts_ok", SmallInteger, nullable=False, server_default="0"),
+    Column("parts_reported", SmallInteger, nullable=False, server_default="0"),
+    Column("status_code", Integer, nullable=True),
+    Column("error_text", String(255), nullable=True),
+    Column("accepted_ms", BigInteger, nullable=False),
+    Column("queued_ms", BigInteger, nullable=True),
+    Column("submitting_ms", BigInteger, nullable=True),
+    Column("sent_ms", BigInteger, nullable=True),
+    Column("delivered_ms", BigInteger, nullable=True),
+    Column("failed_ms", BigInteger, nullable=True),
+    Column("expired_ms", BigInteger, nullable=True),
+    Column("rejected_ms", BigInteger, nullable=True),
+    Column("unknown_ms", BigInteger, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# The queue: only QUEUED rows, ordered by due time, per line.
+Index(
+    "ix_messages_due",
+    messages.c.line,
+    messages.c.next_attempt_ms,
+    sqlite_where=messages.c.state == QUEUED_STATE,
+    postgresql_where=messages.c.state == QUEUED_STATE,
+)
+# The reaper: leases that may have expired.
+Index(
+    "ix_messages_leased",
+    messages.c.lease_until_ms,
+    sqlite_where=messages.c.state == SUBMITTING_STATE,
+    postgresql_where=messages.c.state == SUBMITTING_STATE,
+)
+# Time-slot queries per app and per account scan the (time-ordered) id range.
+Index("ix_messages_app_id", messages.c.app_id, messages.c.id)
+Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
+Index(
+    "ix_messages_client_ref",
+    messages.c.account_id,
+    messages.c.client_ref,
+    sqlite_where=messages.c.client_ref.is_not(None),
+    postgresql_where=messages.c.client_ref.is_not(None),
+)
+Index(
+    "ix_messages_task",
+    messages.c.task_id,
+    sqlite_where=messages.c.task_id.is_not(None),
+    postgresql_where=messages.c.task_id.is_not(None),
+)
+
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", SmallInteger, primary_key=True, autoincrement=False),
+    Column("line", String(64), nullable=False),
+    Column("port", Integer, nullable=True),
+    # The line's id for the part: an SMPP message_id, or a TP-MR (0..255) on a modem port.
+    Column("line_ref", String(80), nullable=False),
+    # None = no report yet; else 0 delivered, else the line's failure code.
+    Column("status_code", Integer, nullable=True),
+    Column("reported_ms", BigInteger, nullable=True),
+)
+Index("ix_parts_ref", message_parts.c.line, message_parts.c.line_ref)
+
+# Delivery reports that arrived before the part they report on was recorded (an SMSC often
+# answers submit_sm_resp after the receipt). Kept durably and matched when the part appears.
+orphan_reports = Table(
+    "orphan_reports",
+    metadata,
+    Column("line", String(64), primary_key=True),
+    Column("line_ref", String(80), primary_key=True),
+    Column("status_code", Integer, nullable=False),
+    Column("done_ms", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+)
+
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", Integer, nullable=False),
+    Column("line", String(64), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("sender", String(32), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("smsc", String(32), nullable=False, server_default=""),
+    Column("imsi", String(20), nullable=False, server_default=""),
+    Column("parts", SmallInteger, nullable=False, server_default="1"),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("read", Boolean, nullable=False, server_default=text("false")),
+)
+Index("ix_inbound_account_id", inbound.c.account_id, inbound.c.id)
