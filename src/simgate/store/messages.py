@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import DomainEvent, MessageChanged
@@ -477,7 +477,7 @@ class MessageRepo:
                     update(messages)
                     .where(
                         messages.c.id == bindparam("b_id"),
-                        messages.c.state.in_([int(s) for s in sources_of(event)]),
+                        _state_in(sources_of(event)),
                     )
                     .values(
                         state=int(target),
@@ -623,6 +623,11 @@ TARGET: dict[Event, State] = {
     )
 }
 _REPORT_OK = {(s, e) for e in (Event.REPORT_DELIVERED, Event.REPORT_FAILED) for s in sources_of(e)}
+
+
+def _state_in(states: Sequence[State]) -> ColumnElement[bool]:
+    """``state IN (...)`` spelled as ORs: expanding IN cannot be used with executemany."""
+    return or_(*(messages.c.state == int(s) for s in states))
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

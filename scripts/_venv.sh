@@ -1,0 +1,23 @@
+# Shared by scripts/run and scripts/test: make .venv and install simgate into it when needed.
+# Usage: . scripts/_venv.sh; ensure_venv "" | ensure_venv "[dev]"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+
+ensure_venv() {
+  local extras="$1"
+  local python="${PYTHON:-python3}"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "simgate: creating $VENV" >&2
+    "$python" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip >&2
+  fi
+  # Reinstall only when pyproject.toml changed since the last install with these extras.
+  local stamp="$VENV/.simgate-installed${extras//[^a-z]/-}"
+  local want
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "simgate: installing simgate$extras into $VENV" >&2
+    "$VENV/bin/pip" install -q -e "$ROOT$extras" >&2
+    echo "$want" > "$stamp"
+  fi
+}

@@ -1,0 +1,1 @@
+"""Durable pushes of results to customers' URLs (outbox, sender, signer, SSRF guard)."""

@@ -1,0 +1,1 @@
+"""Shipped fakes for tests: fake clock, scripted peers, push receiver."""

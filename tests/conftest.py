@@ -1,0 +1,135 @@
+"""Shared fixtures: backends (SQLite always, PostgreSQL when reachable; required in CI)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.settings import Settings, load_settings
+from simgate.store import tables
+from simgate.testing.clock import FakeClock
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_URL = os.environ.get(
+    "SIMGATE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def need_peer(name: str, available: bool, reason: str = "") -> None:
+    """Skip a test whose external peer is missing, except in CI where that is a failure."""
+    if available:
+        return
+    message = f"peer {name} is not available{': ' + reason if reason else ''}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: missing peers fail)")
+    pytest.skip(message)
+
+
+async def _pg_reachable() -> str | None:
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for this test session (dropped at the end), or None."""
+    problem = asyncio.run(_pg_reachable())
+    if problem is not None:
+        yield None
+        return
+    name = f"simgate_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+def backend(request: pytest.FixtureRequest, pg_url: str | None, tmp_path: Path) -> str:
+    """Database URL for each backend; the contract tests run once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
+    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
+    assert pg_url is not None
+    return pg_url
+
+
+async def _truncate_pg(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            exists = (
+                await conn.execute(text("SELECT to_regclass('public.messages') IS NOT NULL"))
+            ).scalar()
+            if exists:
+                names = ", ".join(t.name for t in tables.metadata.sorted_tables)
+                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
+    data: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "database_url": url,
+        "master_key": "test-master-key-0123456789",
+        "demo": {"create": False},
+    }
+    data.update(extra)
+    return load_settings(None, overrides=data)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def runtime(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
+    if backend.startswith("postgresql"):
+        await _truncate_pg(backend)
+    rt = Runtime(make_settings(tmp_path, backend), role="admin", clock=clock)
+    await rt.open()
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+def services(runtime: Runtime) -> Services:
+    assert runtime.services is not None
+    return runtime.services
+
+
+def have(program: str) -> bool:
+    return shutil.which(program) is not None
