@@ -25,6 +25,7 @@ from simgate.domain.events import PortChanged
 from simgate.lines.base import IncomingSms, Line
 from simgate.lines.sim import SimLine
 from simgate.metrics import Metrics
+from simgate.push.base import PushPlanner
 from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
@@ -48,6 +49,11 @@ def build_line(name: str, cfg: LineSettings, clock: Clock) -> Line:
 
 def dialect_mounts() -> list[Mount]:
     """The vendor dialects this build speaks (each module exposes ``mount``)."""
+    return []
+
+
+def push_planners(services: Services) -> list[PushPlanner]:
+    """Each dialect that pushes results contributes one planner (see push/base.py)."""
     return []
 
 

@@ -23,22 +23,26 @@ def _config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+# Areas (push outbox, each dialect) may add migrations as branches off a common base, so
+# upgrades go to every head; a merge revision can join them when convenient.
 
 
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def head_revisions() -> tuple[str, ...]:
+    return tuple(sorted(ScriptDirectory.from_config(_config()).get_heads()))
 
 
-async def current_revision(db: Database) -> str | None:
+def _current(connection: Connection) -> tuple[str, ...]:
+    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+
+
+async def current_revision(db: Database) -> str:
     async with db.engine.connect() as conn:
-        return await conn.run_sync(_current)
+        return ",".join(await conn.run_sync(_current)) or "(empty)"
 
 
 async def upgrade(db: Database) -> None:
     def _run(connection: Connection) -> None:
-        command.upgrade(_config(connection), "head")
+        command.upgrade(_config(connection), "heads")
 
     # Alembic manages its own transaction; SQLite's write engine issues BEGIN IMMEDIATE.
     async with db.engine.connect() as conn:
