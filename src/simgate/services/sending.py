@@ -35,6 +35,7 @@ class Recipient:
     number: str
     client_ref: str | None = None
     text: str | None = None  # overrides the request text (templated per recipient)
+    sender: str | None = None  # overrides the request sender (itnio batch items, spec §1.4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ class SendService:
                 dialect=req.dialect,
                 client_ref=rcpt.client_ref,
                 task_id=req.task_id,
-                sender=req.sender,
+                sender=rcpt.sender if rcpt.sender is not None else req.sender,
                 recipient=number,
                 text=text,
                 encoding=int(enc),

@@ -75,10 +75,21 @@ class InboundRepo:
         )
         return [_record(r) for r in await conn.execute(q)]
 
-    async def count(self, conn: AsyncConnection, *, account_id: int | None = None) -> int:
+    async def count(
+        self,
+        conn: AsyncConnection,
+        *,
+        account_id: int | None = None,
+        id_from: int | None = None,
+        id_to: int | None = None,
+    ) -> int:
         q = select(func.count()).select_from(inbound)
         if account_id is not None:
             q = q.where(inbound.c.account_id == account_id)
+        if id_from is not None:
+            q = q.where(inbound.c.id >= id_from)
+        if id_to is not None:
+            q = q.where(inbound.c.id <= id_to)
         return int((await conn.execute(q)).scalar_one())
 
     async def mark_read(self, conn: AsyncConnection, ids: Sequence[int]) -> None:
