@@ -37,7 +37,9 @@ def upper_bound(ms: int) -> int:
 
 def issued_at_ms(msg_id: int) -> int:
     stamp = str(msg_id // SEQ_MOD).zfill(12)
-    dt = datetime.strptime(stamp, "%y%m%d%H%M%S").replace(tzinfo=UTC)
+    # Not strptime("%y"): it maps 69..99 to 1969..1999, and ids are issued from 2000 on.
+    y, mo, d, h, mi, s = (int(stamp[i : i + 2]) for i in range(0, 12, 2))
+    dt = datetime(2000 + y, mo, d, h, mi, s, tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 

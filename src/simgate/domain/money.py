@@ -6,21 +6,26 @@ are rendered with :func:`format_amount` (vendor APIs carry amounts as strings, s
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 MICROS = 1_000_000
+MAX_MICROS = 2**63  # stored in BIGINT columns
+AMOUNT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 
 
 def parse_amount(text: str) -> int:
     """``"0.01"`` → 10_000 micros; raises ValueError on anything that is not a plain amount."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {text!r}") from None
-    if not value.is_finite():
+    # Decimal() alone would also take "1e3", "1_000", "NaN" and "Infinity".
+    if not AMOUNT_RE.fullmatch(text.strip()):
         raise ValueError(f"not an amount: {text!r}")
-    micros = (value * MICROS).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
-    return int(micros)
+    try:
+        micros = int((Decimal(text.strip()) * MICROS).quantize(Decimal(1), ROUND_HALF_EVEN))
+    except InvalidOperation:  # more digits than the context's precision
+        raise ValueError(f"amount out of range: {text!r}") from None
+    if abs(micros) >= MAX_MICROS:
+        raise ValueError(f"amount out of range: {text!r}")
+    return micros
 
 
 def to_decimal(micros: int) -> Decimal:

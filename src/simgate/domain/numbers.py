@@ -21,6 +21,8 @@ def normalize(raw: str) -> str | None:
     digits = "".join(ch for ch in text if ch not in " -().")
     if not digits.isascii() or not digits.isdigit():
         return None
+    if digits.startswith("0"):  # no country code starts with 0 (ITU-T E.164 §6.2.1)
+        return None
     if not MIN_DIGITS <= len(digits) <= MAX_DIGITS:
         return None
     return digits
