@@ -1,0 +1,136 @@
+"""Encode/decode PDUs from their declarations in :mod:`~simgate.codecs.smpp.pdus`."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from simgate.codecs.smpp.constants import (
+    RESPONSE_BIT,
+    CommandId,
+    CommandStatus,
+    as_status,
+)
+from simgate.codecs.smpp.errors import SmppDecodeError, SmppEncodeError
+from simgate.codecs.smpp.fields import FieldKind, Reader, body_layout
+from simgate.codecs.smpp.pdus import PDU_TYPES, GenericNack, Pdu
+from simgate.codecs.smpp.tlvs import EMPTY_TLVS, Tlv, Tlvs
+
+HEADER_LENGTH: Final = 16
+#: Largest PDU we accept; SMPP has no limit but a v3.4 PDU with a full
+#: message_payload (64 KiB max TLV) fits.
+MAX_PDU_LENGTH: Final = 65_536 + HEADER_LENGTH
+
+
+_LAYOUTS: dict[type[Pdu], tuple[tuple[str, FieldKind], ...]] = {}
+
+
+def layout(cls: type[Pdu]) -> tuple[tuple[str, FieldKind], ...]:
+    """Mandatory parameters of ``cls`` in wire order."""
+    try:
+        return _LAYOUTS[cls]
+    except KeyError:
+        return _LAYOUTS.setdefault(cls, body_layout(cls))
+
+
+def encode(pdu: Pdu) -> bytes:
+    """Serialise ``pdu`` (header, mandatory parameters, TLVs). Raises SmppEncodeError."""
+    if not 0 <= pdu.sequence_number <= 0xFFFF_FFFF:
+        raise SmppEncodeError(f"sequence_number {pdu.sequence_number} out of range")
+    if not 0 <= pdu.command_status <= 0xFFFF_FFFF:
+        raise SmppEncodeError(f"command_status {pdu.command_status} out of range")
+    parts = [kind.encode(getattr(pdu, name), name) for name, kind in layout(type(pdu))]
+    if getattr(pdu, "short_message", b"") and pdu.tlvs.raw(0x0424) is not None:
+        raise SmppEncodeError("short_message and message_payload are mutually exclusive")
+    for tlv in pdu.tlvs:
+        problem = tlv.problem()
+        if problem:
+            raise SmppEncodeError(problem)
+    parts.append(pdu.tlvs.encode())
+    body = b"".join(parts)
+    length = HEADER_LENGTH + len(body)
+    header = b"".join(
+        x.to_bytes(4, "big")
+        for x in (length, pdu.COMMAND_ID, pdu.command_status, pdu.sequence_number)
+    )
+    return header + body
+
+
+def decode_header(data: bytes) -> tuple[int, int, int, int]:
+    """(command_length, command_id, command_status, sequence_number)."""
+    if len(data) < HEADER_LENGTH:
+        raise SmppDecodeError(
+            f"truncated header: {len(data)} octets", status=CommandStatus.ESME_RINVCMDLEN
+        )
+    a, b, c, d = (int.from_bytes(data[i : i + 4], "big") for i in range(0, 16, 4))
+    return a, b, c, d
+
+
+def decode(data: bytes, *, strict: bool = False) -> Pdu:
+    """Parse exactly one PDU. Any problem raises :class:`SmppDecodeError`.
+
+    Lenient by default about what peers get wrong in practice: C-octet strings
+    longer than the spec maximum, time strings of odd lengths, error responses
+    without a body. ``strict=True`` rejects those too (ESME_RINVPARLEN).
+    """
+    data = bytes(data)
+    length, command_id, status, sequence = decode_header(data)
+    if length != len(data):
+        raise SmppDecodeError(
+            f"command_length {length} but {len(data)} octets",
+            status=CommandStatus.ESME_RINVCMDLEN,
+            command_id=command_id,
+            sequence_number=sequence,
+        )
+    cls = PDU_TYPES.get(command_id)
+    if cls is None:
+        raise SmppDecodeError(
+            f"unsupported command_id {command_id:#010x}",
+            status=CommandStatus.ESME_RINVCMDID,
+            command_id=command_id,
+            sequence_number=sequence,
+        )
+    header: dict[str, Any] = {"sequence_number": sequence, "command_status": as_status(status)}
+    if len(data) == HEADER_LENGTH and command_id & RESPONSE_BIT and (status or not strict):
+        # Error responses omit their body (e.g. v3.4 4.4.2); some SMSCs omit it always.
+        return cls(**header)
+    reader = Reader(data, HEADER_LENGTH, command_id=command_id, sequence_number=sequence)
+    fields: dict[str, Any] = {name: kind.decode(reader, name, strict) for name, kind in layout(cls)}
+    return cls(**header, **fields, tlvs=_decode_tlvs(reader))
+
+
+def _decode_tlvs(reader: Reader) -> Tlvs:
+    if not reader.remaining:
+        return EMPTY_TLVS
+    items: list[Tlv] = []
+    bad = CommandStatus.ESME_RINVOPTPARSTREAM
+    while reader.remaining:
+        if reader.remaining < 4:
+            raise reader.error(f"{reader.remaining} stray octets after the TLVs", bad)
+        tag = reader.uint(2, "tag")
+        size = reader.uint(2, "length")
+        tlv = Tlv(tag, reader.take(size, f"TLV {tag:#06x} value", bad))
+        problem = tlv.problem()
+        if problem:
+            raise reader.error(problem, CommandStatus.ESME_RINVPARLEN)
+        items.append(tlv)
+    return Tlvs(tuple(items))
+
+
+def response_type(command_id: CommandId) -> type[Pdu] | None:
+    """PDU class answering ``command_id`` (None: no response, e.g. outbind)."""
+    response_id = command_id.response_id
+    return None if response_id is None else PDU_TYPES.get(response_id)
+
+
+def make_response(request: Pdu, status: int = CommandStatus.ESME_ROK, **fields: Any) -> Pdu:
+    """The response to ``request`` with its sequence number, e.g.
+    ``make_response(submit, message_id="abc")``. ValueError for PDUs that have no
+    response (responses, outbind, alert_notification)."""
+    cls = response_type(request.COMMAND_ID)
+    if cls is None:
+        raise ValueError(f"{request.COMMAND_ID.name} has no response PDU")
+    return cls(sequence_number=request.sequence_number, command_status=status, **fields)
+
+
+def generic_nack(status: int, sequence_number: int = 0) -> bytes:
+    return encode(GenericNack(sequence_number=sequence_number, command_status=status))
