@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -33,6 +34,11 @@ Job = Callable[[AsyncConnection], Awaitable[Any]]
 log = logging.getLogger(__name__)
 
 MAX_JOBS_PER_COMMIT = 512
+# How long start-up waits for another process's write lock before giving up with one line
+# (busy_timeout, 30 s, is for the running service; a start-up should not hang that long).
+STARTUP_LOCK_TIMEOUT_S = 5.0
+# asyncpg waits 60 s for an unreachable host by default.
+PG_CONNECT_TIMEOUT_S = 10.0
 _RETRYABLE_MARKERS = ("deadlock detected", "could not serialize", "database is locked")
 
 
@@ -54,10 +60,16 @@ class Database:
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
         if self.is_sqlite:
+            await asyncio.to_thread(self._probe_sqlite_lock)
             self._write_engine = self._sqlite_engine(immediate=True, pool_size=1)
             self._read_engine = self._sqlite_engine(immediate=False, pool_size=4)
         else:
-            engine = create_async_engine(self.url, pool_size=8, max_overflow=8)
+            engine = create_async_engine(
+                self.url,
+                pool_size=8,
+                max_overflow=8,
+                connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+            )
             self._write_engine = self._read_engine = engine
         try:
             async with self._read_engine.connect() as conn:
@@ -80,6 +92,28 @@ class Database:
         for engine in engines.values():
             await engine.dispose()
         self._write_engine = self._read_engine = None
+
+    def _probe_sqlite_lock(self) -> None:
+        """Fail fast, with one line, when another process holds the database's write lock."""
+        path = make_url(self.url).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return
+        try:
+            conn = sqlite3.connect(path, timeout=STARTUP_LOCK_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StoreError(f"cannot open database {path}: {exc}") from None
+            raise StoreError(
+                f"database {path} is locked by another process "
+                f"(waited {STARTUP_LOCK_TIMEOUT_S:g} s)"
+            ) from None
+        finally:
+            conn.close()
 
     def _sqlite_engine(self, *, immediate: bool, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(
