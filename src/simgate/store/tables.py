@@ -235,3 +235,22 @@ inbound = Table(
     Column("read", Boolean, nullable=False, server_default=text("false")),
 )
 Index("ix_inbound_account_id", inbound.c.account_id, inbound.c.id)
+
+# itniotech replay records (spec §7): an identical signed request seen again inside the
+# timestamp window gets the first response back. Kept in the database so the rule holds
+# across processes; `response` is NULL while the first request is still running.
+itnio_replays = Table(
+    "itnio_replays",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("response", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("ix_itnio_replays_expires", itnio_replays.c.expires_ms)
+
+# The push outbox lives in its own module (issue #3); importing it adds it to ``metadata``.
+import simgate.push.tables  # noqa: E402, F401, I001
+
+# OpenVox outbox/inbox filter indexes (migration 0005_openvox).
+import simgate.store.openvox_indexes  # noqa: E402, F401, I001

@@ -1,0 +1,199 @@
+"""The itniotech envelope: HTTP 200 with ``status`` (String) and ``reason`` (spec §1.1, §7).
+
+One table maps the error tree to vendor codes (§1.2); SMS and voice endpoints share it.
+Bodies are read with a hard size cap and parsed strictly (UTF-8, a JSON object), so bad
+input becomes ``-22`` and never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+
+from simgate.errors import (
+    AccessDenied,
+    AccountLocked,
+    AuthError,
+    ContentEmpty,
+    ContentTooLong,
+    InsufficientBalance,
+    InvalidInput,
+    InvalidNumber,
+    NoPricing,
+    NoRoute,
+    NotFound,
+    StoreError,
+    TooManyNumbers,
+)
+
+MEDIA_TYPE = "application/json;charset=UTF-8"
+
+# Vendor wording (spec §1.2; -16 from the itniotech page's own example).
+REASONS: dict[int, str] = {
+    0: "success",
+    -1: "authentication error",
+    -2: "IP access limited",
+    -3: "sensitive characters in content",
+    -4: "content empty",
+    -5: "content too long",
+    -6: "content does not match a template",
+    -7: "too many numbers",
+    -8: "number empty",
+    -9: "abnormal number",
+    -10: "insufficient balance",
+    -11: "incorrect time format",
+    -12: "platform bulk submission failure",
+    -13: "user locked",
+    -14: "field empty or query id abnormal",
+    -15: "query too frequently",
+    -16: "timestamp expires",
+    -17: "template empty",
+    -18: "port program unusual",
+    -19: "confirm SMS pricing with the business team",
+    -22: "parameter exception",
+    -25: "out of time range",
+}
+
+# The one table from the error tree to codes; the first matching class wins, so the more
+# specific classes come first.
+ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (InvalidNumber, -9),
+    (ContentEmpty, -4),
+    (ContentTooLong, -5),
+    (TooManyNumbers, -7),
+    (InvalidInput, -22),
+    (AuthError, -1),
+    (AccessDenied, -2),
+    (AccountLocked, -13),
+    (InsufficientBalance, -10),
+    (NoPricing, -19),
+    (NoRoute, -18),
+    (NotFound, -14),
+    (StoreError, -18),
+)
+
+
+class ItnioError(Exception):
+    """A refusal in the dialect's own terms: rendered as ``{"status": code, "reason"}``."""
+
+    def __init__(self, code: int, detail: str = "") -> None:
+        super().__init__(detail or REASONS.get(code, "error"))
+        self.code = code
+        self.detail = detail
+
+
+def code_for(exc: Exception) -> int:
+    for cls, code in ERROR_CODES:
+        if isinstance(exc, cls):
+            return code
+    return -18
+
+
+def reason(code: int, detail: str = "") -> str:
+    base = REASONS.get(code, "error")
+    return f"{base}: {detail}" if detail else base
+
+
+def dumps(payload: dict[str, Any]) -> bytes:
+    return orjson.dumps(payload)
+
+
+def json_response(body: bytes) -> Response:
+    # Always HTTP 200: clients read the outcome from `status` (spec §7).
+    return Response(content=body, media_type=MEDIA_TYPE)
+
+
+def ok_body(**fields: Any) -> bytes:
+    return dumps({"status": "0", "reason": "success", **fields})
+
+
+def error_body(code: int, detail: str = "") -> bytes:
+    return dumps({"status": str(code), "reason": reason(code, detail)})
+
+
+def error_response(exc: ItnioError) -> Response:
+    return json_response(error_body(exc.code, exc.detail))
+
+
+# ---- request bodies -----------------------------------------------------------------------
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused past ``limit`` bytes before more than that is read."""
+    cached = getattr(request.state, "itnio_body", None)
+    if isinstance(cached, bytes):
+        return cached
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ItnioError(-22, "bad Content-Length")
+        if int(declared) > limit:
+            raise ItnioError(-22, f"request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ItnioError(-22, f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request.state.itnio_body = body
+    return body
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    """A JSON object from strict UTF-8; anything else is -22 (never a 500)."""
+    if not body.strip():
+        return {}
+    try:
+        body.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise ItnioError(-22, "body is not UTF-8") from None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ItnioError(-22, "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ItnioError(-22, "body must be a JSON object")
+    return data
+
+
+def text_field(
+    data: dict[str, Any], name: str, *, empty_code: int | None = -14, max_len: int | None = None
+) -> str:
+    """A String field (the vendor types them as String): None/"" → ``empty_code``."""
+    value = data.get(name)
+    if value is None or value == "":
+        if empty_code is not None:
+            raise ItnioError(empty_code, f"{name} is empty")
+        return ""
+    if not isinstance(value, str):
+        raise ItnioError(-22, f"{name} must be a String")
+    if "\x00" in value:
+        raise ItnioError(-22, f"{name} contains a NUL character")
+    if max_len is not None and len(value) > max_len:
+        raise ItnioError(-22, f"{name} longer than {max_len} characters")
+    return value
+
+
+def int_field(
+    data: dict[str, Any], name: str, *, default: int | None = None, lo: int = 0, hi: int = 2**31
+) -> int:
+    """An Int field; numeric strings are accepted too (query strings carry only text)."""
+    value = data.get(name)
+    if value is None or value == "":
+        if default is None:
+            raise ItnioError(-14, f"{name} is empty")
+        return default
+    if isinstance(value, bool):
+        raise ItnioError(-22, f"{name} must be an Int")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 12:
+            raise ItnioError(-22, f"{name} must be an Int")
+        value = int(text)
+    if not isinstance(value, int):
+        raise ItnioError(-22, f"{name} must be an Int")
+    if not lo <= value <= hi:
+        raise ItnioError(-22, f"{name} must be between {lo} and {hi}")
+    return value

@@ -1,0 +1,155 @@
+"""Pure renderings of the itniotech dialect: statuses, times, money, records (spec §1, §7).
+
+The one mapping table from the internal State (design principle 4) lives here and serves
+getReport, getSentRcd and the delivery push alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from phonenumbers import NumberParseException, carrier, parse
+
+from simgate.domain.messages import State
+from simgate.domain.money import format_amount
+from simgate.domain.records import InboundRecord, MessageRecord
+
+S = State
+
+# State → (getReport, getReport when no report was requested, getSentRcd; None = not
+# listed). Spec §7: getReport 0 delivered (or sent without a report), -1 in progress
+# (queued, submitted, sent awaiting report, UNKNOWN), 1 failed/expired/rejected;
+# getSentRcd 0 sent or delivered, 2 failed, queued and unresolved messages not listed.
+STATUS: dict[State, tuple[str, str, str | None]] = {
+    S.ACCEPTED: ("-1", "-1", None),
+    S.QUEUED: ("-1", "-1", None),
+    S.SUBMITTING: ("-1", "-1", None),
+    S.SENT: ("-1", "0", "0"),
+    S.DELIVERED: ("0", "0", "0"),
+    S.FAILED: ("1", "1", "2"),
+    S.EXPIRED: ("1", "1", "2"),
+    S.REJECTED: ("1", "1", "2"),
+    S.UNKNOWN: ("-1", "-1", None),
+}
+SENT_RCD_STATES: tuple[State, ...] = tuple(s for s, v in STATUS.items() if v[2] is not None)
+
+# Three-digit MNC networks (ITU-T E.212 list): the rest use two digits.
+_MNC3_MCC = frozenset(
+    {"302", "310", "311", "312", "313", "316", "334", "338", "342", "344", "346", "348"}
+    | {"354", "356", "358", "360", "365", "376", "405", "708", "722", "732"}
+)
+
+_ISO = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})\Z")
+
+
+@functools.lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def iso(ms: int | None, tz: str) -> str:
+    """``2021-02-12T09:30:03+08:00`` in the account's zone (spec §1.5); "" when unknown."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, zone(tz)).isoformat(timespec="seconds")
+
+
+def plain_time(ms: int, tz: str) -> str:
+    """``yyyy-MM-dd HH:mm:ss`` (pushMoSmsReport ``reply_time``, spec §1.10)."""
+    return datetime.fromtimestamp(ms / 1000, zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_iso(text: str) -> int | None:
+    """Epoch ms of an ISO 8601 time with an offset; None when it is not one.
+
+    A ``+`` that reached us unencoded in a query string arrives as a space: put it back.
+    """
+    value = text.strip() if len(text) < 64 else ""
+    if len(value) >= 25 and value[-6] == " ":
+        value = value[:-6] + "+" + value[-5:]
+    if not _ISO.match(value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(parsed.timestamp() * 1000)
+
+
+def receive_ms(m: MessageRecord) -> int | None:
+    """When the status a client sees was reached: final, else sent."""
+    return m.final_ms if m.final_ms is not None else m.sent_ms
+
+
+def report_status(m: MessageRecord) -> str:
+    row = STATUS[m.state]
+    return row[0] if m.report_requested else row[1]
+
+
+def price_detail(*, charge: int, parts: int, price: int, currency: str) -> dict[str, Any]:
+    return {
+        "pay": format_amount(charge),
+        "chargeCnt": parts,
+        "currency": currency,
+        "price": format_amount(price),
+    }
+
+
+def report_item(m: MessageRecord, tz: str) -> dict[str, Any]:
+    return {
+        "msgId": str(m.id),
+        "number": m.recipient,
+        "receiveTime": iso(receive_ms(m), tz),
+        "status": report_status(m),
+        "pricedetail": price_detail(
+            charge=m.charge_micros, parts=m.parts, price=m.price_micros, currency=m.currency
+        ),
+    }
+
+
+def sent_item(m: MessageRecord, tz: str) -> dict[str, Any]:
+    return {
+        "msgId": str(m.id),
+        "number": m.recipient,
+        "receiveTime": iso(receive_ms(m), tz),
+        "status": STATUS[m.state][2] or "0",
+    }
+
+
+def mcc_mnc(imsi: str) -> tuple[int, int]:
+    """From the receiving SIM's IMSI (3GPP TS 23.003 §2.2); -1 when unknown."""
+    if len(imsi) < 5 or not imsi.isdigit():
+        return -1, -1
+    mcc = imsi[:3]
+    mnc = imsi[3:6] if mcc in _MNC3_MCC else imsi[3:5]
+    return int(mcc), int(mnc)
+
+
+@functools.lru_cache(maxsize=4096)
+def operator_of(number: str) -> str:
+    try:
+        return str(carrier.name_for_number(parse("+" + number, None), "en"))
+    except NumberParseException:
+        return ""
+
+
+def mo_record(r: InboundRecord, tz: str, currency: str) -> dict[str, Any]:
+    """A recordMo record (spec §1.8); incoming SMS are free."""
+    mcc, mnc = mcc_mnc(r.imsi)
+    return {
+        "number": r.sender,
+        "sendId": r.recipient,
+        "receiveTime": iso(r.received_ms, tz),
+        "content": r.text,
+        "mcc": mcc,
+        "mnc": mnc,
+        "operator": operator_of(r.sender),
+        "pricedetail": price_detail(charge=0, parts=r.parts, price=0, currency=currency),
+    }

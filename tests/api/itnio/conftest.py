@@ -1,0 +1,89 @@
+"""Fixtures for the itniotech dialect: a runtime, an SMS app with a key, a signing client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from simgate.api.dialects.itnio.auth import sign
+from simgate.domain.accounts import Account, ApiKey, App, AppKind
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.testing.clock import FakeClock
+from tests.conftest import _truncate_pg, make_settings
+
+
+@dataclass
+class Itnio:
+    rt: Runtime
+    services: Services
+    clock: FakeClock
+    client: httpx.AsyncClient
+    account: Account
+    app: App
+    key: ApiKey
+    peer: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+
+    def headers(
+        self,
+        *,
+        ts: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        upper: bool = False,
+    ) -> dict[str, str]:
+        ts = ts if ts is not None else str(self.clock.now_ms() // 1000)
+        k = key if key is not None else self.key.key
+        s = sign(k, secret if secret is not None else self.key.secret, ts)
+        return {
+            "Content-Type": "application/json;charset=UTF-8",
+            "Api-Key": k,
+            "Timestamp": ts,
+            "Sign": s.upper() if upper else s,
+        }
+
+    async def get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        headers = kw.pop("headers", None) or self.headers()
+        r = await self.client.get(path, params=params, headers=headers, **kw)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+        headers = kw.pop("headers", None) or self.headers()
+        if "content" not in kw:
+            kw["json"] = body
+        r = await self.client.post(path, headers=headers, **kw)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+async def make_itnio(
+    backend: str, tmp_path: Path, clock: FakeClock, **extra: Any
+) -> AsyncIterator[Itnio]:
+    if backend.startswith("postgresql"):
+        await _truncate_pg(backend)
+    extra.setdefault("itnio", {"auth_cache_seconds": 0})
+    rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
+    services = await rt.open()
+    try:
+        account = await services.accounts.create_account(
+            name="acme", balance="100", timezone="Asia/Shanghai"
+        )
+        app = await services.accounts.create_app(account.id, kind=AppKind.SMS)
+        key = await services.accounts.create_key(account.id)
+        transport = httpx.ASGITransport(app=rt.app(), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield Itnio(rt, services, clock, client, account, app, key)
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+async def itnio(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]:
+    async for env in make_itnio(backend, tmp_path, clock):
+        yield env

@@ -1,0 +1,190 @@
+"""Signed-header authentication (spec §1.1, §7): every refusal code and the replay rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simgate.api.dialects.itnio.auth import sign
+from simgate.domain.accounts import AppKind
+from simgate.testing.clock import FakeClock
+from tests.api.itnio.conftest import Itnio, make_itnio
+
+BALANCE = "/sms/getBalance"
+
+
+def test_worked_signature_vector_of_the_spec() -> None:
+    # spec §1.1: key bDqJFiq9, secret 7bz1lzh9, ts 1630468800
+    assert sign("bDqJFiq9", "7bz1lzh9", "1630468800") == "05d7a50893e22a5c4bb3216ae3396c7c"
+
+
+async def test_valid_signature_and_upper_case_hex(itnio: Itnio) -> None:
+    assert (await itnio.get(BALANCE))["status"] == "0"
+    assert (await itnio.get(BALANCE, headers=itnio.headers(upper=True)))["status"] == "0"
+
+
+async def test_thirteen_digit_millisecond_timestamp(itnio: Itnio) -> None:
+    got = await itnio.get(BALANCE, headers=itnio.headers(ts=str(itnio.clock.now_ms())))
+    assert got["status"] == "0"
+
+
+@pytest.mark.parametrize("ts", ["163046880", "16304688000", "163046880000", "16304688000000", "1630468800 ", "+630468800", "abcdefghij", "１６３０４６８８００"])
+async def test_timestamp_must_be_10_or_13_digits(itnio: Itnio, ts: str) -> None:
+    got = await itnio.get(BALANCE, headers=itnio.headers(ts=ts))
+    assert got == {"status": "-1", "reason": got["reason"]}
+    assert got["reason"].startswith("authentication error")
+
+
+async def test_missing_headers_are_minus_1(itnio: Itnio) -> None:
+    for drop in ("Api-Key", "Timestamp", "Sign"):
+        headers = itnio.headers()
+        del headers[drop]
+        assert (await itnio.get(BALANCE, headers=headers))["status"] == "-1"
+
+
+async def test_wrong_secret_unknown_key_and_bad_sign_are_minus_1(itnio: Itnio) -> None:
+    assert (await itnio.get(BALANCE, headers=itnio.headers(secret="nope")))["status"] == "-1"
+    assert (await itnio.get(BALANCE, headers=itnio.headers(key="zzzzzzzz")))["status"] == "-1"
+    headers = itnio.headers()
+    headers["Sign"] = headers["Sign"][:-1] + "g"
+    assert (await itnio.get(BALANCE, headers=headers))["status"] == "-1"
+    headers["Sign"] = headers["Sign"] + "00"  # length-extended
+    assert (await itnio.get(BALANCE, headers=headers))["status"] == "-1"
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -100_000])
+async def test_timestamp_outside_window_is_minus_16(itnio: Itnio, skew: int) -> None:
+    ts = str(itnio.clock.now_ms() // 1000 + skew)
+    got = await itnio.get(BALANCE, headers=itnio.headers(ts=ts))
+    assert got == {"status": "-16", "reason": "timestamp expires"}  # the vendor's own example
+
+
+async def test_timestamp_at_edge_of_window_passes(itnio: Itnio) -> None:
+    ts = str(itnio.clock.now_ms() // 1000 - 300)
+    assert (await itnio.get(BALANCE, headers=itnio.headers(ts=ts)))["status"] == "0"
+
+
+async def test_revoked_key_is_minus_1(itnio: Itnio) -> None:
+    await itnio.services.accounts.revoke_key(itnio.key.key)
+    assert (await itnio.get(BALANCE))["status"] == "-1"
+
+
+async def test_locked_account_is_minus_13(itnio: Itnio) -> None:
+    await itnio.services.accounts.set_locked(itnio.account.id, True)
+    assert (await itnio.get(BALANCE))["status"] == "-13"
+
+
+async def _allow_list_env(itnio: Itnio, allow: list[str]) -> dict[str, str]:
+    key = await itnio.services.accounts.create_key(itnio.account.id, allow_ips=allow)
+    return itnio.headers(key=key.key, secret=key.secret)
+
+
+async def test_ip_allow_list_is_minus_2(itnio: Itnio) -> None:
+    # the ASGI client connects from 127.0.0.1
+    assert (await itnio.get(BALANCE, headers=await _allow_list_env(itnio, ["10.0.0.0/8"])))["status"] == "-2"
+    assert (await itnio.get(BALANCE, headers=await _allow_list_env(itnio, ["127.0.0.1"])))["status"] == "0"
+
+
+async def test_forwarded_for_is_ignored_from_untrusted_peer(itnio: Itnio) -> None:
+    headers = await _allow_list_env(itnio, ["203.0.113.7"])
+    headers["X-Forwarded-For"] = "203.0.113.7"
+    assert (await itnio.get(BALANCE, headers=headers))["status"] == "-2"
+
+
+async def test_forwarded_for_counts_from_trusted_proxy(backend: str, tmp_path: Path, clock: FakeClock) -> None:
+    async for env in make_itnio(
+        backend, tmp_path, clock, http={"trusted_proxies": ["127.0.0.1/32", "10.9.9.9"]}
+    ):
+        headers = await _allow_list_env(env, ["203.0.113.7"])
+        # the client's own claim (leftmost) is ignored: the nearest untrusted hop counts
+        headers["X-Forwarded-For"] = "198.51.100.1, 203.0.113.7, 10.9.9.9"
+        assert (await env.get(BALANCE, headers=headers))["status"] == "0"
+        headers["X-Forwarded-For"] = "203.0.113.7, 198.51.100.1"
+        assert (await env.get(BALANCE, headers=headers))["status"] == "-2"
+
+
+async def test_failed_authentications_are_rate_limited(backend: str, tmp_path: Path, clock: FakeClock) -> None:
+    cfg = {"auth_cache_seconds": 0, "auth_fail_limit_ip": 5, "auth_fail_limit_key": 3}
+    async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
+        bad = env.headers(secret="wrong")
+        codes = [(await env.get(BALANCE, headers=bad))["status"] for _ in range(5)]
+        assert codes == ["-1", "-1", "-1", "-15", "-15"]
+        # the key is now refused even with a good signature, until the window passes
+        assert (await env.get(BALANCE))["status"] == "-15"
+        other = await env.services.accounts.create_key(env.account.id)
+        # other keys from this IP: 3 failures so far, IP limit 5
+        assert (await env.get(BALANCE, headers=env.headers(key=other.key, secret=other.secret)))["status"] == "0"
+
+
+async def test_ip_limit_blocks_unknown_keys(backend: str, tmp_path: Path, clock: FakeClock) -> None:
+    cfg = {"auth_cache_seconds": 0, "auth_fail_limit_ip": 2, "auth_fail_limit_key": 100}
+    async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
+        for i in range(2):
+            got = await env.get(BALANCE, headers=env.headers(key=f"guess{i:03d}", secret="x"))
+            assert got["status"] == "-1"
+        assert (await env.get(BALANCE))["status"] == "-15"
+
+
+# ---- replays (§7) ---------------------------------------------------------------------
+SEND = "/sms/sendSms"
+
+
+async def _count_messages(env: Itnio) -> int:
+    async with env.services.store.db.read() as conn:
+        return len(await env.services.store.messages.page(conn, account_id=env.account.id, limit=1000))
+
+
+async def test_identical_request_is_answered_once(itnio: Itnio) -> None:
+    body = {"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "hello"}
+    headers = itnio.headers()
+    first = await itnio.post(SEND, body, headers=headers)
+    again = await itnio.post(SEND, body, headers=headers)
+    assert first["status"] == "0" and again == first
+    assert await _count_messages(itnio) == 1
+    # same signature, different body: a new request (clients send several per second)
+    body["content"] = "hello again"
+    third = await itnio.post(SEND, body, headers=headers)
+    assert third["status"] == "0" and third["array"][0]["msgId"] != first["array"][0]["msgId"]
+    assert await _count_messages(itnio) == 2
+
+
+async def test_identical_get_send_is_answered_once(itnio: Itnio) -> None:
+    params = {"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "hi"}
+    headers = itnio.headers()
+    first = await itnio.get(SEND, params, headers=headers)
+    assert await itnio.get(SEND, params, headers=headers) == first
+    assert await _count_messages(itnio) == 1
+
+
+async def test_replay_holds_across_processes(backend: str, tmp_path: Path, clock: FakeClock) -> None:
+    """Two runtimes on one database stand for two `simgate serve` processes."""
+    async for env in make_itnio(backend, tmp_path, clock):
+        async for other in _second_process(env, backend, tmp_path, clock):
+            body = {"appId": env.app.app_id, "numbers": "8613800138000", "content": "x"}
+            headers = env.headers()
+            first = await env.post(SEND, body, headers=headers)
+            r = await other.post(SEND, headers=headers, json=body)
+            assert r.json() == first
+            assert await _count_messages(env) == 1
+
+
+async def _second_process(env: Itnio, backend: str, tmp_path: Path, clock: FakeClock):  # type: ignore[no-untyped-def]
+    from simgate.runtime import Runtime
+    from tests.conftest import make_settings
+
+    rt = Runtime(make_settings(tmp_path, backend, itnio={"auth_cache_seconds": 0}), role="admin", clock=clock)
+    await rt.open(migrate=False)
+    try:
+        transport = httpx.ASGITransport(app=rt.app(), client=("127.0.0.1", 5001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+    finally:
+        await rt.close()
+
+
+async def test_voice_app_id_is_not_an_sms_app(itnio: Itnio) -> None:
+    voice = await itnio.services.accounts.create_app(itnio.account.id, kind=AppKind.VOICE)
+    got = await itnio.post(SEND, {"appId": voice.app_id, "numbers": "8613800138000", "content": "x"})
+    assert got["status"] == "-14"
