@@ -254,3 +254,6 @@ import simgate.push.tables  # noqa: E402, F401, I001
 
 # OpenVox outbox/inbox filter indexes (migration 0005_openvox).
 import simgate.store.openvox_indexes  # noqa: E402, F401, I001
+
+# OpenVox inbox filter index (migration 0005_openvox).
+import simgate.store.openvox_indexes  # noqa: E402, F401, I001

@@ -1,0 +1,140 @@
+"""Rendering: the state table, times, ports and rows (spec §3.3, §3.5, §7).
+
+One table maps simgate's states to the OpenVox words (principle 4). Times are shown, and
+filter times read, in the account's time zone (§7 "All families"), as ``YYYY-MM-DD HH:MM:SS``.
+Ports are 1-based on the wire and 0-based inside simgate (PortInfo.index).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from simgate.domain.messages import State
+from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.lines.base import Line, PortInfo
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# smsoutbox/get (§3.3, seed 002; "DELIVERD" is the vendor's spelling). States missing here
+# are still in flight (or UNKNOWN, not resolved yet) and are not listed, as in the firmware,
+# whose outbox row is written only once the module answered (§3.5).
+OUTBOX_STATUS: dict[State, str] = {
+    State.SENT: "SENT",
+    State.DELIVERED: "DELIVERD",
+    State.FAILED: "FAILED",
+    State.EXPIRED: "FAILED",
+    State.REJECTED: "FAILED",
+}
+LISTED_STATES: tuple[State, ...] = tuple(OUTBOX_STATUS)
+
+# /sms/send items (§7): final SENT/FAILED, or SENDING while the line has not answered.
+SEND_STATUS: dict[State, str] = {
+    State.SENT: "SENT",
+    State.DELIVERED: "SENT",
+    State.FAILED: "FAILED",
+    State.EXPIRED: "FAILED",
+    State.REJECTED: "FAILED",
+}
+SENDING = "SENDING"
+IN_FLIGHT: frozenset[State] = frozenset({State.ACCEPTED, State.QUEUED, State.SUBMITTING})
+
+
+@functools.lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_time(ms: int, tz: str = "UTC") -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone(tz)).strftime(TIME_FORMAT)
+
+
+_PARSE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+)
+
+
+def parse_time(text: str, tz: str, *, end_of_day: bool = False) -> int | None:
+    """Epoch ms of a filter time in the account's zone; None when it matches no format.
+
+    The doc writes the format as PHP's ``Y-m-d H:i:s`` (§3.3); date-only and slash forms are
+    accepted too, as the firmware's own pages use ``YYYY/MM/DD`` (§3.4). A date alone as an
+    end bound means the end of that day.
+    """
+    text = text.strip()
+    for fmt in _PARSE_FORMATS:
+        try:
+            naive = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        ms = int(naive.replace(tzinfo=zone(tz)).timestamp() * 1000)
+        return ms + 86_399_999 if end_of_day and "%H" not in fmt else ms
+    return None
+
+
+def port_name(lines: dict[str, Line], line: str | None, port: int | None) -> str:
+    """The configured name of a port (§7: ``gsm-1.N`` by default), "" when unknown."""
+    if port is None:
+        return ""
+    known = lines.get(line or "")
+    if known is not None:
+        ports = known.ports()
+        if 0 <= port < len(ports):
+            return ports[port].name
+    return f"gsm-1.{port + 1}"
+
+
+def port_info(lines: dict[str, Line], line: str | None, port: int | None) -> PortInfo | None:
+    known = lines.get(line or "")
+    if known is None or port is None:
+        return None
+    ports = known.ports()
+    return ports[port] if 0 <= port < len(ports) else None
+
+
+def wire_port(port: int | None) -> int:
+    """1-based port for the wire; 0 when the message never reached a port."""
+    return 0 if port is None else port + 1
+
+
+def outbox_row(m: MessageRecord, lines: dict[str, Line], tz: str) -> dict[str, object]:
+    return {
+        "id": str(m.id),  # 19 digits: a string, so JavaScript clients keep every digit
+        "port": wire_port(m.port),
+        "port_name": port_name(lines, m.line, m.port),
+        "phonenumber": m.recipient,
+        "time": format_time(m.accepted_ms, tz),
+        "message": m.text,
+        "status": OUTBOX_STATUS.get(m.state, SENDING),
+    }
+
+
+def inbox_row(r: InboundRecord, lines: dict[str, Line], tz: str) -> dict[str, object]:
+    return {
+        "id": str(r.id),
+        "port": wire_port(r.port),
+        "port_name": port_name(lines, r.line, r.port),
+        "phonenumber": r.sender,
+        "time": format_time(r.received_ms, tz),
+        "message": r.text,
+        "smsc": r.smsc,
+        "imsi": r.imsi,
+    }
+
+
+def page_data(
+    total: int, page: int, page_size: int, records: Sequence[dict[str, object]]
+) -> list[object]:
+    """§7: ``data = [{"total", "current_page", "pages", "records"}]``."""
+    pages = (total + page_size - 1) // page_size
+    return [{"total": total, "current_page": page, "pages": pages, "records": list(records)}]

@@ -1,0 +1,104 @@
+"""Outbox and inbox pages with a total, for the gateway dialects (OpenVox smsoutbox/get).
+
+Time windows arrive as id ranges (ids are time-ordered, domain/ids.py), so every filter is a
+key range on an index: ``(account_id, id)`` for plain pages, ``(account_id, recipient, id)``
+(migration 0004_dinstar) or ``(account_id, sender, id)`` (0005_openvox) with a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.messages import State
+from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.store.tables import inbound, messages
+
+
+def _message(row: Any) -> MessageRecord:
+    data = dict(row._mapping)
+    data["state"] = State(data["state"])
+    data["report_requested"] = bool(data["report_requested"])
+    return MessageRecord(**{k: data[k] for k in MessageRecord.__slots__})
+
+
+def _inbound(row: Any) -> InboundRecord:
+    data = dict(row._mapping)
+    data["read"] = bool(data["read"])
+    return InboundRecord(**{k: data[k] for k in InboundRecord.__slots__})
+
+
+async def _count_and_page(
+    conn: AsyncConnection,
+    *,
+    where: list[ColumnElement[bool]],
+    query: Select[Any],
+    offset: int,
+    limit: int,
+    table: Any,
+) -> tuple[int, list[Any]]:
+    total = int(
+        (await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
+    )
+    if offset >= total:
+        return total, []
+    rows = await conn.execute(
+        query.where(*where).order_by(table.c.id.desc()).offset(offset).limit(limit)
+    )
+    return total, list(rows)
+
+
+async def outbox_page(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    states: Sequence[State],
+    recipients: Sequence[str] = (),
+    id_from: int | None = None,
+    id_to: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[MessageRecord]]:
+    """(total matching, one page newest first)."""
+    c = messages.c
+    where: list[ColumnElement[bool]] = [
+        c.account_id == account_id,
+        c.state.in_([int(s) for s in states]),
+    ]
+    if recipients:
+        where.append(c.recipient.in_(list(recipients)))
+    if id_from is not None:
+        where.append(c.id >= id_from)
+    if id_to is not None:
+        where.append(c.id <= id_to)
+    total, rows = await _count_and_page(
+        conn, where=where, query=select(messages), offset=offset, limit=limit, table=messages
+    )
+    return total, [_message(r) for r in rows]
+
+
+async def inbox_page(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    senders: Sequence[str] = (),
+    id_from: int | None = None,
+    id_to: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[InboundRecord]]:
+    c = inbound.c
+    where: list[ColumnElement[bool]] = [c.account_id == account_id]
+    if senders:
+        where.append(c.sender.in_(list(senders)))
+    if id_from is not None:
+        where.append(c.id >= id_from)
+    if id_to is not None:
+        where.append(c.id <= id_to)
+    total, rows = await _count_and_page(
+        conn, where=where, query=select(inbound), offset=offset, limit=limit, table=inbound
+    )
+    return total, [_inbound(r) for r in rows]

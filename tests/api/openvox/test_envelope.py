@@ -1,0 +1,93 @@
+"""Envelope, authentication and hostile bodies (spec §3.2, §7): clear code/msg, never a 500."""
+
+from __future__ import annotations
+
+import json
+
+from simgate.api.dialects.openvox.auth import credential_key
+from tests.api.openvox.conftest import OV, PASSWORD, USER
+
+
+async def test_credentials_at_top_level_and_inside_data(ov: OV) -> None:
+    top = await ov.post("/sms/get_valid_spans")
+    assert top["code"] == 200
+    inner = await ov.post(
+        "/sms/get_valid_spans", {"data": {"username": USER, "password": PASSWORD}}, auth=False
+    )
+    assert inner["code"] == 200
+    assert inner["data"] == top["data"]
+
+
+async def test_missing_and_wrong_credentials_are_401(ov: OV) -> None:
+    missing = await ov.post("/sms/get_valid_spans", auth=False)
+    assert (missing["code"], missing["data"]) == (401, [])
+    assert "username" in missing["msg"]
+    wrong = await ov.post("/sms/get_valid_spans", {"password": "nope"})
+    assert wrong["code"] == 401
+    unknown = await ov.post("/sms/get_valid_spans", {"username": "ghost"})
+    assert unknown["code"] == 401
+    assert unknown["msg"] == wrong["msg"]  # no hint whether the user exists
+
+
+async def test_credentials_of_the_wrong_type_are_400(ov: OV) -> None:
+    doc = await ov.post("/sms/get_valid_spans", {"username": 12345})
+    assert doc["code"] == 400
+    assert "username must be a string" in doc["msg"]
+    doc = await ov.post("/sms/get_valid_spans", {"password": ["a"]})
+    assert doc["code"] == 400
+
+
+async def test_non_json_and_non_object_bodies_are_400(ov: OV) -> None:
+    cases = {
+        b"username=gw&password=x": "not valid JSON",
+        b"": "empty",
+        b"[1, 2]": "JSON object",
+        b'"text"': "JSON object",
+        b'{"username": "gw", ': "not valid JSON",
+        b"\xff\xfe\x00garbage": "not valid JSON",
+        json.dumps({"username": USER, "password": PASSWORD, "data": [1]}).encode(): "data",
+        json.dumps({"username": USER, "password": PASSWORD, "data": "x"}).encode(): "data",
+    }
+    for body, words in cases.items():
+        doc = await ov.raw("/sms/send", body)
+        assert doc["code"] == 400, body
+        assert words in doc["msg"], (body, doc["msg"])
+
+
+async def test_oversized_body_is_refused_before_parsing(ov: OV) -> None:
+    limit = ov.sv.settings.http.max_body_bytes
+    doc = await ov.raw("/sms/send", b"{" + b" " * limit + b"}")
+    assert doc["code"] == 400
+    assert "too large" in doc["msg"]
+
+
+async def test_other_methods_and_unknown_uris(ov: OV) -> None:
+    doc = await ov.raw("/sms/get_valid_spans", b"", method="GET")
+    assert doc["code"] == 400
+    assert "POST" in doc["msg"]
+    for uri in ("/smsoutbox/nope", "/smsinbox/x/y"):
+        doc = await ov.post(uri)
+        assert doc["code"] == 404
+        assert uri in doc["msg"]
+
+
+async def test_deeply_nested_json_is_a_clean_400(ov: OV) -> None:
+    body = b'{"username": "gw", "password": "secret-pass", "msg": ' + b"[" * 5000 + b"]" * 5000
+    doc = await ov.raw("/sms/send", body + b"}")
+    assert doc["code"] == 400
+
+
+async def test_auth_cache_expires_and_then_sees_a_locked_account(ov: OV) -> None:
+    ok = await ov.post("/sms/get_valid_spans")
+    assert ok["code"] == 200
+    await ov.sv.accounts.set_locked(ov.account.id, True)
+    await ov.clock.advance(ov.sv.settings.openvox.get("auth_cache_seconds", 10) + 1)
+    doc = await ov.post("/sms/send", {"dest_num": "8613800138000", "msg": "hi"})
+    assert doc["code"] == 401
+    assert "locked" in doc["msg"]
+
+
+def test_credential_key_separates_username_and_password() -> None:
+    assert credential_key("ab", "c") != credential_key("a", "bc")
+    assert credential_key("a", "b") == credential_key("a", "b")
+    assert len(credential_key("a", "b")) == 32
