@@ -3,7 +3,9 @@
 Sources are noted per vector:
 * "SMPP v3.4 §3.2": the example bind_transmitter PDU of the spec's PDU format
   overview (system_id SMPP3TEST, password secret08, system_type SUBMIT1,
-  command_length 0x2F), typed in from the spec's field table.
+  command_length 0x2F), typed in from memory of the spec's field table: the
+  length is self-consistent, the single-octet values (interface_version 0x00,
+  addr_ton/addr_npi 0x01) were not re-checked against the PDF.
 * "smpplib tests": byte strings from smpplib 2.2.4 tests/test_command.py, captured
   from real SMSCs (delivery receipts).
 * "smpplib 2.2.4 output": bytes produced by smpplib.smpp.make_pdu(...).generate()

@@ -99,7 +99,7 @@ def test_framer_random_chunks(chunks: list[bytes]) -> None:
     assert error.status == 2  # ESME_RINVCMDLEN
 
 
-@FUZZ
+@settings(max_examples=200, deadline=None)
 @given(
     chunks=st.lists(st.binary(max_size=120), max_size=8),
     role=st.sampled_from(Role),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from simgate.codecs.smpp import (
+    AlertNotification,
     BindTransceiver,
     BindTransceiverResp,
     BindTransmitter,
@@ -35,7 +36,7 @@ from simgate.codecs.smpp import (
     encode,
     make_response,
 )
-from simgate.codecs.smpp.session import MAX_SEQUENCE
+from simgate.codecs.smpp.window import MAX_SEQUENCE, Window
 
 from .session_helpers import sent, session_in
 
@@ -158,14 +159,28 @@ def test_keepalives_do_not_use_the_window() -> None:
     assert esme.next_deadline() == 71.0
 
 
-def test_sequence_numbers_wrap_and_skip_outstanding() -> None:
-    esme = session_in(Role.ESME, State.BOUND_TX, window_size=5)
-    esme._next_sequence = MAX_SEQUENCE  # white-box: jump to the end of the range
-    first = sent(esme.send(SubmitSm(), now=1))[0].sequence_number
-    second = sent(esme.send(SubmitSm(), now=1))[0].sequence_number
-    assert (first, second) == (MAX_SEQUENCE, 1)
-    esme._next_sequence = MAX_SEQUENCE
-    assert sent(esme.send(SubmitSm(), now=1))[0].sequence_number == 2
+def test_window_sequence_numbers_wrap_and_skip_outstanding() -> None:
+    window = Window(size=5)
+    window._next = MAX_SEQUENCE  # white-box: jump to the end of the range
+    window.add(SubmitSm(sequence_number=MAX_SEQUENCE), now=0, timeout=1)
+    assert window.next_sequence() == 1
+    window.add(SubmitSm(sequence_number=1), now=0, timeout=1)
+    window._next = MAX_SEQUENCE  # both MAX_SEQUENCE and 1 still pending
+    assert window.next_sequence() == 2
+    with pytest.raises(ValueError, match="not the next one"):
+        window.add(SubmitSm(sequence_number=7), now=0, timeout=1)
+    assert window.skip_sequence() == 2
+    assert window.outstanding == 2
+    assert [p.request.sequence_number for p in window.pop_expired(1)] == [MAX_SEQUENCE, 1]
+    assert window.earliest_deadline() is None
+
+
+def test_fire_and_forget_requests_are_numbered_but_not_tracked() -> None:
+    smsc = session_in(Role.SMSC, State.BOUND_RX)
+    (alert,) = sent(smsc.send(AlertNotification(sequence_number=0, source_addr="4477"), now=1))
+    (deliver,) = sent(smsc.send(DeliverSm(), now=1))
+    assert deliver.sequence_number == alert.sequence_number + 1
+    assert smsc.outstanding == 1
 
 
 def test_mismatched_and_unexpected_responses() -> None:

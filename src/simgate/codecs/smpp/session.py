@@ -20,10 +20,9 @@ The driver owns the connection and a monotonic clock:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from simgate.codecs.smpp.codec import decode, encode, generic_nack, response_type
-from simgate.codecs.smpp.constants import CommandId, CommandStatus
+from simgate.codecs.smpp.constants import CommandId
 from simgate.codecs.smpp.errors import SmppDecodeError, SmppSessionError, WindowFullError
 from simgate.codecs.smpp.events import (
     Event,
@@ -46,28 +45,30 @@ from simgate.codecs.smpp.states import (
     State,
     Trigger,
     allowed_states,
+    rejection_status,
 )
+from simgate.codecs.smpp.window import MAX_SEQUENCE, Window
 
-MAX_SEQUENCE = 0x7FFF_FFFF
-
-
-@dataclass(slots=True)
-class _Pending:
-    request: Pdu
-    sent_at: float
-    deadline: float
-    auto: bool  # keepalive sent by the session itself
+__all__ = ["MAX_SEQUENCE", "SmppSession"]
 
 
 class SmppSession:
+    """One SMPP connection, as an ESME (client, default) or an SMSC (server).
+
+    >>> from simgate.codecs.smpp import BindTransceiver, Role, SessionConfig, SmppSession
+    >>> esme = SmppSession(SessionConfig(role=Role.ESME, window_size=10))
+    >>> wire = esme.send(BindTransceiver(system_id="user", password="pw"), now=0.0)
+    >>> esme.state
+    <State.BINDING: 'binding'>
+    """
+
     def __init__(self, config: SessionConfig | None = None, *, now: float = 0.0) -> None:
         self.config = config or SessionConfig()
         self._state = State.OPEN
         self._framer = PduFramer(self.config.max_pdu_length)
         self._outbox = bytearray()
-        self._pending: dict[int, _Pending] = {}
+        self._window = Window(self.config.window_size)
         self._inbound: dict[int, CommandId] = {}  # requests the application must answer
-        self._next_sequence = 1
         self._now = now
         self._last_rx = now
 
@@ -89,7 +90,7 @@ class SmppSession:
     @property
     def outstanding(self) -> int:
         """Application requests awaiting a response."""
-        return sum(not p.auto for p in self._pending.values())
+        return self._window.outstanding
 
     @property
     def awaiting_our_response(self) -> frozenset[int]:
@@ -98,17 +99,14 @@ class SmppSession:
 
     def can_send(self) -> bool:
         """The session is not closed and the window has room for one more request."""
-        return not self.closed and self.outstanding < self.config.window_size
+        return not self.closed and self._window.has_room()
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` has something to do (None: nothing scheduled)."""
         if self.closed:
             return None
-        deadlines = [p.deadline for p in self._pending.values()]
-        keepalive = self._keepalive_due_at()
-        if keepalive is not None:
-            deadlines.append(keepalive)
-        return min(deadlines, default=None)
+        deadlines = (self._window.earliest_deadline(), self._keepalive_due_at())
+        return min((d for d in deadlines if d is not None), default=None)
 
     def data_to_send(self) -> bytes:
         """Drain bytes the session produced by itself (auto-answers, keepalives,
@@ -149,30 +147,19 @@ class SmppSession:
         events: list[Event] = []
         if self.closed:
             return events
-        expired = sorted(
-            (p for p in self._pending.values() if p.deadline <= now), key=lambda p: p.deadline
-        )
-        for pending in expired:
+        for pending in self._window.pop_expired(now):
             if self.closed:
                 break
-            request = pending.request
-            del self._pending[request.sequence_number]
-            events.append(ResponseTimeout(request))
-            command_id = request.COMMAND_ID
-            if command_id is CommandId.ENQUIRE_LINK:
+            events.append(ResponseTimeout(pending.request))
+            if pending.request.COMMAND_ID is CommandId.ENQUIRE_LINK:
                 self._fire(Trigger.LINK_LOST, events, "enquire_link timed out")
-            elif command_id in BIND_STARTED:
-                self._fire(Trigger.BIND_FAILED, events)
-            elif command_id is CommandId.UNBIND:
-                self._fire(Trigger.UNBIND_DONE, events, "unbind timed out")
+            else:
+                self._settle(pending.request.COMMAND_ID, False, events)
         keepalive = self._keepalive_due_at()
         if keepalive is not None and keepalive <= now:
-            sequence = self._allocate_sequence()
-            request = EnquireLink(sequence_number=sequence)
+            request = EnquireLink(sequence_number=self._window.next_sequence())
             self._outbox += encode(request)
-            self._pending[sequence] = _Pending(
-                request, now, now + self.config.response_timeout, auto=True
-            )
+            self._window.add(request, now, self.config.response_timeout, auto=True)
         return events
 
     def connection_lost(self, now: float | None = None) -> list[Event]:
@@ -204,16 +191,15 @@ class SmppSession:
             raise SmppSessionError(f"an {self.role.name} does not send {command_id.name}")
         if self._state not in states:
             raise SmppSessionError(f"{command_id.name} not allowed in state {self._state.name}")
-        if response_type(command_id) is None:  # outbind, alert_notification
-            return encode(pdu)
-        if not self.can_send():
+        tracked = response_type(command_id) is not None  # not outbind/alert_notification
+        if tracked and not self.can_send():
             raise WindowFullError(f"{self.outstanding} requests outstanding")
-        pdu = dataclasses.replace(pdu, sequence_number=self._peek_sequence())
+        pdu = dataclasses.replace(pdu, sequence_number=self._window.next_sequence())
         data = encode(pdu)
-        self._allocate_sequence()
-        self._pending[pdu.sequence_number] = _Pending(
-            pdu, now, now + self.config.response_timeout, auto=False
-        )
+        if not tracked:
+            self._window.skip_sequence()
+            return data
+        self._window.add(pdu, now, self.config.response_timeout)
         ignored: list[Event] = []
         if command_id in BIND_STARTED:
             self._fire(BIND_STARTED[command_id], ignored)
@@ -232,8 +218,7 @@ class SmppSession:
         data = encode(pdu)
         self._inbound.pop(sequence, None)
         if request_id in BIND_OK:
-            trigger = BIND_OK[request_id] if pdu.ok and not is_nack else Trigger.BIND_FAILED
-            self._fire(trigger, [])
+            self._settle(request_id, pdu.ok and not is_nack, [])
         return data
 
     # --- incoming PDUs ----------------------------------------------------------
@@ -254,16 +239,16 @@ class SmppSession:
         events.append(ProtocolError(f"undecodable PDU: {exc.reason}", exc.status, sequence))
         if exc.command_id is not None and exc.command_id & 0x8000_0000:
             # Never nack a response; fail the request it answers, if any.
-            pending = self._pending.pop(sequence, None) if sequence is not None else None
+            pending = self._window.pop(sequence)
             if pending is not None:
                 events.append(RequestAborted(pending.request, f"bad response: {exc.reason}"))
-                self._after_failed(pending.request.COMMAND_ID, events)
+                self._settle(pending.request.COMMAND_ID, False, events)
             return
         self._outbox += generic_nack(exc.status, sequence or 0)
 
     def _on_response(self, pdu: Pdu, now: float, events: list[Event]) -> None:
         sequence = pdu.sequence_number
-        pending = self._pending.get(sequence)
+        pending = self._window.get(sequence)
         if pending is None:
             events.append(
                 ProtocolError(f"unexpected {pdu.COMMAND_ID.name} #{sequence}", None, sequence)
@@ -275,53 +260,35 @@ class SmppSession:
             reason = f"{pdu.COMMAND_ID.name} #{sequence} does not answer {request_id.name}"
             events.append(ProtocolError(reason, None, sequence))
             return
-        del self._pending[sequence]
+        self._window.pop(sequence)
         if not pending.auto:
             events.append(ResponseReceived(pending.request, pdu, now - pending.sent_at))
-        if request_id in BIND_OK:
-            ok = pdu.ok and not is_nack
-            self._fire(BIND_OK[request_id] if ok else Trigger.BIND_FAILED, events)
-        elif request_id is CommandId.UNBIND:
-            self._fire(Trigger.UNBIND_DONE, events, "unbound")
+        self._settle(request_id, pdu.ok and not is_nack, events)
 
     def _on_request(self, pdu: Pdu, events: list[Event]) -> None:
         command_id = pdu.COMMAND_ID
-        sequence = pdu.sequence_number
-        states = allowed_states(command_id, self.role.peer)
-        if command_id is CommandId.UNBIND and self._state is State.UNBINDING:
-            states = frozenset({State.UNBINDING})  # crossing unbinds
-        if states is None:
-            status = CommandStatus.ESME_RINVCMDID
-            reason = f"an {self.role.peer.name} may not send {command_id.name}"
-        elif self._state not in states:
-            bound_or_binding = self._state in BOUND or self._state is State.BINDING
-            status = (
-                CommandStatus.ESME_RALYBND
-                if command_id in BIND_STARTED and bound_or_binding
-                else CommandStatus.ESME_RINVBNDSTS
-            )
-            reason = f"{command_id.name} not allowed in state {self._state.name}"
-        else:
+        status = rejection_status(command_id, self.role, self._state)
+        if status is None:
             self._accept(pdu, events)
             return
         answer = response_type(command_id)
         if answer is not None:
-            self._outbox += encode(answer(sequence_number=sequence, command_status=status))
-        events.append(ProtocolError(reason, status if answer else None, sequence))
+            self._outbox += encode(
+                answer(sequence_number=pdu.sequence_number, command_status=status)
+            )
+        reason = f"{command_id.name} refused in state {self._state.name} ({status.name})"
+        events.append(ProtocolError(reason, status if answer else None, pdu.sequence_number))
 
     def _accept(self, pdu: Pdu, events: list[Event]) -> None:
         command_id = pdu.COMMAND_ID
-        sequence = pdu.sequence_number
         answer = response_type(command_id)
-        if command_id is CommandId.ENQUIRE_LINK and answer is not None:
-            self._outbox += encode(answer(sequence_number=sequence))
-            return
-        if command_id is CommandId.UNBIND and answer is not None:
-            self._outbox += encode(answer(sequence_number=sequence))
-            self._fire(Trigger.UNBIND_RECEIVED, events, "unbind received")
+        if answer is not None and command_id in (CommandId.ENQUIRE_LINK, CommandId.UNBIND):
+            self._outbox += encode(answer(sequence_number=pdu.sequence_number))
+            if command_id is CommandId.UNBIND:
+                self._fire(Trigger.UNBIND_RECEIVED, events, "unbind received")
             return
         if answer is not None:
-            self._inbound[sequence] = command_id
+            self._inbound[pdu.sequence_number] = command_id
         events.append(RequestReceived(pdu))
         if command_id in BIND_STARTED:
             self._fire(BIND_STARTED[command_id], events)
@@ -337,26 +304,16 @@ class SmppSession:
         interval = self.config.enquire_link_interval
         if interval is None or self._state not in BOUND:
             return None
-        if any(p.request.COMMAND_ID is CommandId.ENQUIRE_LINK for p in self._pending.values()):
+        if self._window.has_enquire_link():
             return None
         return self._last_rx + interval
 
-    def _peek_sequence(self) -> int:
-        sequence = self._next_sequence
-        while sequence in self._pending:
-            sequence = sequence + 1 if sequence < MAX_SEQUENCE else 1
-        return sequence
-
-    def _allocate_sequence(self) -> int:
-        sequence = self._peek_sequence()
-        self._next_sequence = sequence + 1 if sequence < MAX_SEQUENCE else 1
-        return sequence
-
-    def _after_failed(self, command_id: CommandId, events: list[Event]) -> None:
-        if command_id in BIND_STARTED:
-            self._fire(Trigger.BIND_FAILED, events)
-        elif command_id is CommandId.UNBIND:
-            self._fire(Trigger.UNBIND_DONE, events, "unbind failed")
+    def _settle(self, request_id: CommandId, ok: bool, events: list[Event]) -> None:
+        """State effect of a bind/unbind exchange ending (answered, nacked, timed out)."""
+        if request_id in BIND_OK:
+            self._fire(BIND_OK[request_id] if ok else Trigger.BIND_FAILED, events)
+        elif request_id is CommandId.UNBIND:
+            self._fire(Trigger.UNBIND_DONE, events, "unbound")
 
     def _fire(self, trigger: Trigger, events: list[Event], reason: str = "") -> None:
         new = TRANSITIONS.get((self._state, trigger))
@@ -365,8 +322,7 @@ class SmppSession:
         old, self._state = self._state, new
         events.append(StateChanged(old, new))
         if new is State.CLOSED:
-            for pending in self._pending.values():
+            for pending in self._window.clear():
                 if not pending.auto:
                     events.append(RequestAborted(pending.request, reason or "closed"))
-            self._pending.clear()
             self._inbound.clear()

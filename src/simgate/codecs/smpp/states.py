@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from simgate.codecs.smpp.constants import CommandId
+from simgate.codecs.smpp.constants import CommandId, CommandStatus
 
 
 class Role(enum.Enum):
@@ -102,3 +102,20 @@ REQUEST_RULES: Final[dict[CommandId, dict[Role, frozenset[State]]]] = {
 def allowed_states(command_id: CommandId, sender: Role) -> frozenset[State] | None:
     """States in which ``sender`` may send request ``command_id``; None if never."""
     return REQUEST_RULES.get(command_id, {}).get(sender)
+
+
+def rejection_status(command_id: CommandId, receiver: Role, state: State) -> CommandStatus | None:
+    """Status refusing request ``command_id`` arriving at ``receiver`` in ``state``;
+    None when it is acceptable. The sender may never send it: ESME_RINVCMDID;
+    a bind while bound or binding: ESME_RALYBND; other wrong states: ESME_RINVBNDSTS.
+    """
+    if command_id is CommandId.UNBIND and state is State.UNBINDING:
+        return None  # crossing unbinds: answer, then close
+    states = allowed_states(command_id, receiver.peer)
+    if states is None:
+        return CommandStatus.ESME_RINVCMDID
+    if state in states:
+        return None
+    if command_id in BIND_STARTED and (state in BOUND or state is State.BINDING):
+        return CommandStatus.ESME_RALYBND
+    return CommandStatus.ESME_RINVBNDSTS
