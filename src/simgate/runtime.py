@@ -17,7 +17,7 @@ from typing import Literal
 from fastapi import FastAPI
 
 from simgate.api.app import Mount, create_app
-from simgate.api.dialects import itnio, openvox
+from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.api.dialects.itnio.pushes import ItnioPushPlanner
 from simgate.clock import Clock, SystemClock
 from simgate.dispatch.reaper import Reaper
@@ -51,12 +51,16 @@ def build_line(name: str, cfg: LineSettings, clock: Clock) -> Line:
 
 def dialect_mounts() -> list[Mount]:
     """The vendor dialects this build speaks (each module exposes ``mount``)."""
-    return [itnio.mount, openvox.mount]
+    return [itnio.mount, openvox.mount, dinstar.mount]
 
 
 def push_planners(services: Services) -> list[PushPlanner]:
     """Each dialect that pushes results contributes one planner (see push/base.py)."""
-    return [ItnioPushPlanner(services.store), openvox.OpenVoxPlanner(services)]
+    return [
+        ItnioPushPlanner(services.store),
+        openvox.OpenVoxPlanner(services),
+        dinstar.DinstarPlanner(services),
+    ]
 
 
 @dataclass

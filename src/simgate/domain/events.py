@@ -33,4 +33,14 @@ class PortChanged:
     at_ms: int
 
 
-DomainEvent = MessageChanged | InboundReceived | PortChanged
+@dataclass(frozen=True, slots=True)
+class UssdReplied:
+    """A port received a USSD answer (Dinstar ``ussd`` push, spec §2.9)."""
+
+    line: str
+    port: int
+    text: str
+    at_ms: int
+
+
+DomainEvent = MessageChanged | InboundReceived | PortChanged | UssdReplied

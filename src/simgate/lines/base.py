@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Capability(enum.StrEnum):
@@ -107,3 +107,44 @@ class Line(Protocol):
     async def stop(self) -> None: ...
 
     async def submit(self, request: SubmitRequest) -> SubmitResult: ...
+
+
+# ---- optional abilities (a line declares them in ``capabilities`` and implements these) ----
+
+
+class UssdStatus(enum.Enum):
+    """What a port did with a USSD request (Dinstar per-port codes 200/486/503, spec §2.7)."""
+
+    SENT = "sent"
+    BUSY = "busy"  # the port is in the middle of something else (an SMS, a call)
+    NOT_REGISTERED = "not_registered"
+
+
+@dataclass(frozen=True, slots=True)
+class UssdResult:
+    status: UssdStatus
+    reply: str | None = None  # the network's answer, when it came within the request
+
+
+@runtime_checkable
+class UssdLine(Protocol):
+    """A line whose ports can send USSD strings (Capability.USSD)."""
+
+    async def send_ussd(self, port: int, text: str) -> UssdResult: ...
+
+    async def cancel_ussd(self, port: int) -> UssdResult: ...
+
+
+class PortAction(enum.Enum):
+    RESET = "reset"
+    POWER_ON = "power_on"
+    POWER_OFF = "power_off"
+    LOCK = "lock"  # stop using the port for traffic
+    UNLOCK = "unlock"
+
+
+@runtime_checkable
+class PortControlLine(Protocol):
+    """A line whose ports can be reset, powered and locked (Capability.PORT_CONTROL)."""
+
+    async def control_port(self, port: int, action: PortAction) -> bool: ...

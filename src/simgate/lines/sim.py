@@ -27,9 +27,12 @@ from simgate.lines.base import (
     IncomingSms,
     LineReport,
     Outcome,
+    PortAction,
     PortInfo,
     SubmitRequest,
     SubmitResult,
+    UssdResult,
+    UssdStatus,
 )
 from simgate.settings import SimLineSettings
 
@@ -53,7 +56,13 @@ class _Due:
 
 class SimLine:
     capabilities = frozenset(
-        {Capability.SMS, Capability.REPORTS, Capability.INBOUND, Capability.USSD}
+        {
+            Capability.SMS,
+            Capability.REPORTS,
+            Capability.INBOUND,
+            Capability.USSD,
+            Capability.PORT_CONTROL,
+        }
     )
 
     def __init__(self, name: str, settings: SimLineSettings, clock: Clock) -> None:
@@ -71,6 +80,8 @@ class SimLine:
         self._task: asyncio.Task[None] | None = None
         self._journal_fd: int | None = None
         self.submitted = 0
+        self.busy: set[int] = set()  # ports answering USSD with "busy" (tests set it)
+        self._ussd_session: dict[int, str] = {}  # port → open USSD menu
 
     def _make_port(self, i: int) -> PortInfo:
         h = hashlib.blake2b(f"{self._cfg.seed}:{self.name}:{i}".encode(), digest_size=8).hexdigest()
@@ -208,6 +219,46 @@ class SimLine:
             smsc="+15550000000",
         )
         await self._sink.incoming(self.name, [sms])
+
+    async def change_port(self, index: int, *, registered: bool) -> None:
+        """A SIM registering or dropping off the network; the sink hears of it."""
+        before = self._ports[index].registered
+        self.set_port(index, registered=registered)
+        if self._sink is not None and before != registered:
+            await self._sink.port_changed(self.name, index, registered)
+
+    # ---- USSD (lines.base.UssdLine): a tiny deterministic network menu ------------------
+    async def send_ussd(self, port: int, text: str) -> UssdResult:
+        p = self._ports[port]
+        if not p.usable:
+            return UssdResult(UssdStatus.NOT_REGISTERED)
+        if port in self.busy:
+            return UssdResult(UssdStatus.BUSY)
+        menu = self._ussd_session.pop(port, None)
+        if menu is not None and text.strip() in ("1", "2"):
+            return UssdResult(UssdStatus.SENT, f"{menu} option {text.strip()}: done")
+        if text == "*100#":
+            cents = int(p.imsi[-4:]) % 10_000
+            return UssdResult(UssdStatus.SENT, f"Balance: {cents // 100}.{cents % 100:02d} USD")
+        if text == "*123#":
+            self._ussd_session[port] = "Menu"
+            return UssdResult(UssdStatus.SENT, "Menu: 1. Balance 2. Data")
+        return UssdResult(UssdStatus.SENT, f"Unknown USSD code {text} on {p.number}")
+
+    async def cancel_ussd(self, port: int) -> UssdResult:
+        self._ussd_session.pop(port, None)
+        ok = self._ports[port].usable
+        return UssdResult(UssdStatus.SENT if ok else UssdStatus.NOT_REGISTERED)
+
+    # ---- port control (lines.base.PortControlLine) -------------------------------------
+    async def control_port(self, port: int, action: PortAction) -> bool:
+        if action is PortAction.LOCK or action is PortAction.UNLOCK:
+            self.set_port(port, locked=action is PortAction.LOCK)
+        elif action is PortAction.POWER_OFF or action is PortAction.POWER_ON:
+            await self.change_port(port, registered=action is PortAction.POWER_ON)
+        else:  # RESET: a simulated module comes back at once
+            self._ussd_session.pop(port, None)
+        return True
 
     @property
     def pending_reports(self) -> int:

@@ -50,6 +50,12 @@ class SendRequest:
     encoding: Encoding | None = None
     report_requested: bool = True
     task_id: int | None = None
+    # Send on this line instead of the route's first line (a GSM gateway's port[] names the
+    # SIM, hence the line: Dinstar, spec §2.2).
+    line: str | None = None
+    # Dial numbers as given (digits, optional leading +, up to 24): a SIM-based gateway sends
+    # national numbers and short codes like "10086" (Dinstar samples, spec §2.2).
+    dial_as_given: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +115,11 @@ class SendService:
         invalid: list[str] = []
         parts_cache: dict[str, tuple[Encoding, int]] = {}
         for rcpt in req.recipients:
-            number = numbers.normalize(rcpt.number)
-            if number is None or not numbers.is_valid(number):
+            if req.dial_as_given:
+                number = _as_dialled(rcpt.number)
+            else:
+                number = numbers.normalize(rcpt.number)
+            if number is None or (not req.dial_as_given and not numbers.is_valid(number)):
                 invalid.append(rcpt.number)
                 continue
             text = rcpt.text if rcpt.text is not None else req.text
@@ -121,12 +130,13 @@ class SendService:
                 enc = choose_encoding(text, prefer=req.encoding)
                 seg = parts_cache[text] = (enc, part_count(text, enc))
             route = route_for(self._routes, number)
-            if route is None:
+            if route is None and req.line is None:
                 raise NoRoute(f"no route for {number}")
+            line = req.line or (route.lines[0] if route is not None else "")
             rate = rates.lookup("sms", number) or default_rate
             if rate is None or rate.currency != account.currency:
                 raise NoPricing(f"no SMS price for {number} in {account.currency}")
-            prepared.append((rcpt, number, text, rate.price_micros, seg[0], seg[1], route.lines[0]))
+            prepared.append((rcpt, number, text, rate.price_micros, seg[0], seg[1], line))
         if not prepared:
             return SendOutcome([], invalid, 0)
         total = sum(price * parts for _, _, _, price, _, parts, _ in prepared)
@@ -180,3 +190,12 @@ class SendService:
             return False
         await self._store.messages.insert(conn, rows, now_ms)
         return True
+
+
+def _as_dialled(raw: str) -> str | None:
+    """A dial string kept as given: optional ``+`` then 1..24 digits; None otherwise."""
+    text = raw.strip()
+    digits = text[1:] if text.startswith("+") else text
+    if not digits or len(text) > 24 or not digits.isascii() or not digits.isdigit():
+        return None
+    return text

@@ -1,0 +1,247 @@
+"""HTTP Basic and Digest (RFC 7617, RFC 7616) against gateway users (spec §2.1, §7).
+
+- A request without valid credentials gets 401 with three challenges: Digest SHA-256,
+  Digest MD5 and Basic, so ``curl --anyauth`` picks Digest. Both Digest challenges carry the
+  same nonce: clients that fold repeated headers into one (requests, httpx) still compute a
+  response the server accepts.
+- Nonces are stateless: ``hex(ms).random.HMAC-SHA256(secret, ...)``, valid for
+  ``nonce_ttl_seconds``. The secret lives in the database, so any API process accepts a
+  nonce another one issued. An expired nonce gets ``stale=true`` (RFC 7616 §3.3) and is not
+  counted as a failed login.
+- Replays: each process remembers the nonce-counts it has seen per nonce and refuses a repeat.
+  With several API processes a replay sent to a *different* process than the original is not
+  detected (documented limitation; the nonce lifetime bounds the window).
+- Basic verifies with scrypt (~50 ms on purpose). A successful verification is cached in
+  memory for ``basic_cache_seconds`` keyed by a salted SHA-256 of the credentials, so steady
+  traffic costs one hash, not one scrypt, per request (throughput benchmarks rely on this).
+- Failed logins are limited per (username, client IP): after ``login_failures`` failures in
+  ``login_window_seconds`` that pair gets 401 without any check until the window moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from simgate.api.dialects.dinstar.config import DinstarSettings
+from simgate.clock import Clock
+from simgate.domain.accounts import GatewayUser
+from simgate.services.accounts import DIGEST_REALM, AccountService, verify_password
+
+OPAQUE = "5cd1e1a7a7e0c0de"
+USER_CACHE_MS = 5_000
+MAX_CACHE = 10_000
+MAX_NC_PER_NONCE = 10_000
+_PARAM = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_HASHES: dict[str, Callable[[bytes], str]] = {
+    "MD5": lambda b: hashlib.md5(b).hexdigest(),  # noqa: S324 (RFC 7616 §3.4.2, legacy clients)
+    "SHA-256": lambda b: hashlib.sha256(b).hexdigest(),
+}
+# A scrypt hash of a random password: unknown users cost as much time as known ones.
+_DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    stale: bool = False
+    limited: bool = False
+
+
+class Authenticator:
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        clock: Clock,
+        cfg: DinstarSettings,
+        secret: Callable[[], Awaitable[bytes]],
+    ) -> None:
+        self._accounts = accounts
+        self._clock = clock
+        self._ttl_ms = cfg.nonce_ttl_seconds * 1000
+        self._basic_ms = int(cfg.basic_cache_seconds * 1000)
+        self._max_failures = cfg.login_failures
+        self._window_ms = int(cfg.login_window_seconds * 1000)
+        self._secret_source = secret
+        self._secret: bytes | None = cfg.nonce_secret.encode() if cfg.nonce_secret else None
+        self._secret_lock = asyncio.Lock()
+        self._salt = os.urandom(16)
+        self._basic: dict[bytes, tuple[GatewayUser, int]] = {}
+        self._users: dict[str, tuple[GatewayUser | None, int]] = {}
+        self._seen_nc: dict[str, tuple[int, set[int]]] = {}
+        self._failures: dict[tuple[str, str], deque[int]] = {}
+
+    # ---- challenges --------------------------------------------------------------------
+    async def challenges(self, *, stale: bool = False) -> list[str]:
+        nonce = await self._new_nonce()
+        flag = "true" if stale else "false"
+        digest = [
+            f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm={alg}, '
+            f'nonce="{nonce}", opaque="{OPAQUE}", stale={flag}'
+            for alg in ("SHA-256", "MD5")
+        ]
+        return [*digest, f'Basic realm="{DIGEST_REALM}", charset="UTF-8"']
+
+    async def _key(self) -> bytes:
+        if self._secret is None:
+            async with self._secret_lock:
+                if self._secret is None:
+                    self._secret = await self._secret_source()
+        return self._secret
+
+    async def _new_nonce(self) -> str:
+        body = f"{self._clock.now_ms():x}.{secrets.token_hex(8)}"
+        mac = hmac.new(await self._key(), body.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{body}.{mac}"
+
+    async def _nonce_state(self, nonce: str) -> tuple[str, int]:
+        """("ok"|"stale"|"bad", issued ms)."""
+        try:
+            stamp, rand, mac = nonce.split(".")
+            issued = int(stamp, 16)
+        except ValueError:
+            return "bad", 0
+        good = hmac.new(await self._key(), f"{stamp}.{rand}".encode(), hashlib.sha256)
+        if not hmac.compare_digest(good.hexdigest()[:32], mac):
+            return "bad", 0
+        age = self._clock.now_ms() - issued
+        if age < -60_000:  # from the future (clock skew between processes is tolerated)
+            return "bad", 0
+        return ("stale" if age > self._ttl_ms else "ok"), issued
+
+    # ---- the check -----------------------------------------------------------------------
+    async def authenticate(
+        self, *, method: str, uri: str, header: str | None, ip: str
+    ) -> GatewayUser | Denied:
+        if not header:
+            return Denied()
+        scheme, _, rest = header.strip().partition(" ")
+        if scheme.lower() == "basic":
+            return await self._basic_auth(rest.strip(), ip)
+        if scheme.lower() == "digest":
+            return await self._digest_auth(rest, method=method, uri=uri, ip=ip)
+        return Denied()
+
+    async def _basic_auth(self, token: str, ip: str) -> GatewayUser | Denied:
+        try:
+            raw = base64.b64decode(token, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return Denied()
+        username, sep, password = raw.partition(":")
+        if not sep or not username:
+            return Denied()
+        if self._limited(username, ip):
+            return Denied(limited=True)
+        now = self._clock.now_ms()
+        key = hashlib.sha256(self._salt + raw.encode()).digest()
+        cached = self._basic.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        user = await self._user(username)
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        if user is None or not ok:
+            self._fail(username, ip)
+            return Denied()
+        if self._basic_ms:
+            if len(self._basic) >= MAX_CACHE:
+                self._basic.clear()
+            self._basic[key] = (user, now + self._basic_ms)
+        return user
+
+    async def _digest_auth(
+        self, rest: str, *, method: str, uri: str, ip: str
+    ) -> GatewayUser | Denied:
+        p = {m.group(1).lower(): _unquote(m.group(2), m.group(3)) for m in _PARAM.finditer(rest)}
+        username = p.get("username", "")
+        needed = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
+        if any(not p.get(k) for k in needed) or p["qop"] != "auth":
+            return Denied()
+        algorithm = p.get("algorithm", "MD5").upper()
+        if p["realm"] != DIGEST_REALM or algorithm not in _HASHES or p["uri"] != uri:
+            self._fail(username, ip)
+            return Denied()
+        if self._limited(username, ip):
+            return Denied(limited=True)
+        state, issued = await self._nonce_state(p["nonce"])
+        if state == "bad":
+            self._fail(username, ip)
+            return Denied()
+        if state == "stale":
+            return Denied(stale=True)
+        try:
+            nc = int(p["nc"], 16)
+        except ValueError:
+            return Denied()
+        user = await self._user(username)
+        if user is None:
+            self._fail(username, ip)
+            return Denied()
+        h = _HASHES[algorithm]
+        ha1 = user.digest_sha256 if algorithm == "SHA-256" else user.digest_md5
+        ha2 = h(f"{method}:{p['uri']}".encode())
+        expected = h(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}".encode())
+        if not hmac.compare_digest(expected, p["response"].lower()):
+            self._fail(username, ip)
+            return Denied()
+        if not self._first_use(p["nonce"], issued, nc):
+            return Denied(stale=True)  # replayed nc: make the client start afresh
+        return user
+
+    def _first_use(self, nonce: str, issued: int, nc: int) -> bool:
+        now = self._clock.now_ms()
+        if len(self._seen_nc) >= MAX_CACHE:
+            horizon = now - self._ttl_ms
+            self._seen_nc = {n: v for n, v in self._seen_nc.items() if v[0] >= horizon}
+        _, seen = self._seen_nc.setdefault(nonce, (issued, set()))
+        if nc in seen or len(seen) >= MAX_NC_PER_NONCE:
+            return False
+        seen.add(nc)
+        return True
+
+    async def _user(self, username: str) -> GatewayUser | None:
+        now = self._clock.now_ms()
+        hit = self._users.get(username)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        user = await self._accounts.get_user(username)
+        if len(self._users) >= MAX_CACHE:
+            self._users.clear()
+        self._users[username] = (user, now + USER_CACHE_MS)
+        return user
+
+    # ---- failed-login limit ----------------------------------------------------------------
+    def _recent(self, username: str, ip: str) -> deque[int] | None:
+        q = self._failures.get((username, ip))
+        if q is not None:
+            horizon = self._clock.now_ms() - self._window_ms
+            while q and q[0] < horizon:
+                q.popleft()
+        return q
+
+    def _limited(self, username: str, ip: str) -> bool:
+        q = self._recent(username, ip)
+        return q is not None and len(q) >= self._max_failures
+
+    def _fail(self, username: str, ip: str) -> None:
+        if len(self._failures) >= MAX_CACHE:
+            self._failures = {k: v for k, v in self._failures.items() if v}
+        q = self._recent(username, ip)
+        if q is None:
+            q = self._failures[(username, ip)] = deque()
+        q.append(self._clock.now_ms())
+
+
+def _unquote(quoted: str | None, bare: str | None) -> str:
+    if quoted is not None:
+        return re.sub(r"\\(.)", r"\1", quoted)
+    return bare or ""

@@ -1,0 +1,129 @@
+"""Fixtures for the Dinstar dialect: a runtime with the sim line, a gateway user, clients."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from simgate.domain.accounts import Account
+from simgate.domain.messages import State
+from simgate.lines.sim import SimLine
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.services.gateway import GatewayService
+from simgate.testing.clock import FakeClock
+
+USER, PASSWORD = "admin", "s3cret-pass"
+SN = "0000-0000-0000-0001"
+
+
+@dataclass
+class Gw:
+    rt: Runtime
+    sv: Services
+    client: httpx.AsyncClient
+    clock: FakeClock
+    account: Account
+
+    @property
+    def line(self) -> SimLine:
+        line = self.sv.lines["sim"]
+        assert isinstance(line, SimLine)
+        return line
+
+    def anon(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.client._transport, base_url="http://t")
+
+    async def post(self, path: str, body: Any) -> dict[str, Any]:
+        r = await self.client.post(path, json=body)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def get(self, path: str, **params: Any) -> dict[str, Any]:
+        r = await self.client.get(path, params=params)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def settle(self, ids: list[int], state: State) -> None:
+        """Run the worker's clock until every message is in ``state``."""
+        for _ in range(300):
+            async with self.sv.store.db.read() as conn:
+                rows = await self.sv.store.messages.get(conn, ids)
+            if rows and len(rows) == len(ids) and all(r.state is state for r in rows):
+                return
+            await self.clock.advance(0.1)
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"not all {state.name}: {[r.state.name for r in rows]}")
+
+    async def message_ids(self) -> list[int]:
+        async with self.sv.store.db.read() as conn:
+            rows = await self.sv.store.messages.page(conn, account_id=self.account.id, limit=10_000)
+        return [r.id for r in rows]
+
+    def gateway(self) -> GatewayService:
+        return GatewayService(store=self.sv.store, clock=self.sv.clock)
+
+
+@pytest.fixture
+async def gw(runtime: Runtime, services: Services, clock: FakeClock) -> AsyncIterator[Gw]:
+    account = await services.accounts.create_account(name="acme", balance="100")
+    await services.accounts.create_user(account.id, username=USER, password=PASSWORD)
+    transport = httpx.ASGITransport(app=runtime.app())
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", auth=(USER, PASSWORD)
+    ) as client:
+        yield Gw(runtime, services, client, clock, account)
+
+
+# ---- a Digest client written from RFC 7616, independent of the server code -------------
+_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
+
+
+def parse_challenges(values: list[str]) -> list[dict[str, str]]:
+    out = []
+    for v in values:
+        scheme, _, rest = v.partition(" ")
+        params = {m[1].lower(): m[2] or m[3] for m in _PARAM.findall(rest)} if rest else {}
+        params["scheme"] = scheme
+        out.append(params)
+    return out
+
+
+def digest_header(
+    challenge: dict[str, str],
+    *,
+    method: str,
+    uri: str,
+    user: str = USER,
+    password: str = PASSWORD,
+    nc: int = 1,
+    realm: str | None = None,
+    cnonce: str | None = None,
+) -> str:
+    alg = challenge.get("algorithm", "MD5")
+    h: Callable[[str], str] = (
+        (lambda s: hashlib.sha256(s.encode()).hexdigest())
+        if alg == "SHA-256"
+        else (lambda s: hashlib.md5(s.encode()).hexdigest())
+    )
+    realm = realm or challenge["realm"]
+    cnonce = cnonce or os.urandom(8).hex()
+    ha1 = h(f"{user}:{realm}:{password}")
+    ha2 = h(f"{method}:{uri}")
+    ncv = f"{nc:08x}"
+    resp = h(f"{ha1}:{challenge['nonce']}:{ncv}:{cnonce}:auth:{ha2}")
+    return (
+        f'Digest username="{user}", realm="{realm}", nonce="{challenge["nonce"]}", uri="{uri}", '
+        f'algorithm={alg}, qop=auth, nc={ncv}, cnonce="{cnonce}", response="{resp}", '
+        f'opaque="{challenge.get("opaque", "")}"'
+    )
