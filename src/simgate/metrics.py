@@ -30,3 +30,15 @@ class Metrics:
         )
         self.reaped = Counter("simgate_leases_reaped", "Expired leases reaped", registry=r)
         self.expired = Counter("simgate_messages_expired", "Messages past validity", registry=r)
+        # Push engine (issue #3): gauges refreshed by the sender, counters per attempt.
+        self.push_pending = Gauge("simgate_push_pending", "Pushes not delivered yet", registry=r)
+        self.push_oldest_pending_age = Gauge(
+            "simgate_push_oldest_pending_age_seconds", "Age of the oldest pending push", registry=r
+        )
+        self.push_dead = Gauge("simgate_push_dead", "Dead-lettered pushes", registry=r)
+        self.push_attempts = Counter(
+            "simgate_push_attempts", "Push attempts by outcome", ["endpoint", "outcome"], registry=r
+        )
+        self.push_failures = Counter(
+            "simgate_push_failures", "Push attempts not accepted", ["endpoint"], registry=r
+        )

@@ -28,6 +28,12 @@ from simgate.lines.base import IncomingSms, Line
 from simgate.lines.sim import SimLine
 from simgate.metrics import Metrics
 from simgate.push.base import PushPlanner
+from simgate.push.echo import EchoPlanner
+from simgate.push.outbox import Outbox
+from simgate.push.sender import PushSender
+from simgate.push.service import PushService
+from simgate.push.settings import load_push_settings
+from simgate.push.ssrf import UrlGuard
 from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
@@ -73,6 +79,7 @@ class Runtime:
     _db: Database | None = None
     _dispatcher: Dispatcher | None = None
     _reaper: Reaper | None = None
+    _push_sender: PushSender | None = None
     _started_lines: list[Line] = field(default_factory=list)
 
     async def open(self, *, migrate: bool = True) -> Services:
@@ -87,6 +94,14 @@ class Runtime:
         metrics = Metrics()
         accounts = AccountService(store=store, clock=self.clock)
         lines = {name: build_line(name, cfg, self.clock) for name, cfg in s.lines.items()}
+        push_cfg = load_push_settings(s.push)
+        pushes = PushService(
+            db=self._db,
+            settings=push_cfg,
+            clock=self.clock,
+            metrics=metrics,
+            guard=UrlGuard(allow=push_cfg.networks(), enforce=push_cfg.guard),
+        )
         self.services = Services(
             settings=s,
             clock=self.clock,
@@ -96,7 +111,13 @@ class Runtime:
             sending=SendService(store=store, settings=s, clock=self.clock, metrics=metrics),
             inbound=InboundService(store=store, clock=self.clock),
             lines=lines,
+            pushes=pushes,
         )
+        # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
+        planners = push_planners(self.services)
+        if push_cfg.test_planner_url:  # testing only, see push/echo.py
+            planners.append(EchoPlanner(push_cfg.test_planner_url, push_cfg.test_planner_secret))
+        store.add_event_hook(Outbox(planners, self.clock).hook)
         if s.demo.create and self.role in ("run", "serve"):
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services
@@ -132,6 +153,15 @@ class Runtime:
         await self._reaper.run_once()  # leases left by a crashed predecessor, before new work
         await self._dispatcher.start()
         await self._reaper.start()
+        if sv.pushes.settings.enabled:
+            self._push_sender = PushSender(
+                db=sv.store.db,
+                settings=sv.pushes.settings,
+                clock=self.clock,
+                metrics=sv.metrics,
+                guard=sv.pushes.guard,
+            )
+            await self._push_sender.start()
 
     @property
     def dispatcher(self) -> Dispatcher | None:
@@ -148,7 +178,14 @@ class Runtime:
             functools.partial(self.services.store.announce, events=[event])
         )
 
+    @property
+    def push_sender(self) -> PushSender | None:
+        return self._push_sender
+
     async def close(self) -> None:
+        if self._push_sender is not None:
+            await self._push_sender.stop()
+            self._push_sender = None
         if self._dispatcher is not None:
             await self._dispatcher.stop()
             self._dispatcher = None

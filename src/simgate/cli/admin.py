@@ -161,11 +161,10 @@ def apps_update(
 
 
 async def _update_app(s: Services, app_id: str, changes: dict[str, str | None]) -> App:
-    validate = getattr(s, "validate_push_url", None)
     for key in ("report_url", "mo_url", "voice_url"):
         url = changes.get(key)
-        if url and validate is not None:
-            await validate(url)
+        if url:
+            await s.pushes.validate_url(url)  # SSRF guard (issue #3)
     return await s.accounts.update_app_push(app_id, changes)
 
 

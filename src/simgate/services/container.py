@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from simgate.clock import Clock
 from simgate.lines.base import Line
 from simgate.metrics import Metrics
+from simgate.push.service import PushService
 from simgate.services.accounts import AccountService
 from simgate.services.inbound import InboundService
 from simgate.services.sending import SendService
@@ -25,3 +26,5 @@ class Services:
     inbound: InboundService
     # Lines known to this process (ports, capabilities): read-only for the API side.
     lines: dict[str, Line]
+    # Push outbox operations and the push URL check (issue #3).
+    pushes: PushService

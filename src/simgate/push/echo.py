@@ -1,0 +1,52 @@
+"""TESTING ONLY: a planner that pushes every domain event as JSON to one URL.
+
+Enabled by ``[push] test_planner_url`` (and optionally ``test_planner_secret`` to sign). It
+lets crash tests and ``bench/push_throughput.py`` drive the real engine in a real
+``simgate run`` process before (and independently of) the dialects' planners. Never set it
+in production: it pushes every event of every account to one place.
+
+Body: ``{"event": "message"|"inbound"|"port", ...fields...}``; order key per message id, per
+inbound id, or per line/port, so the engine's ordering guarantee is exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged, PortChanged
+from simgate.push.base import PlannedPush, PushRequest
+
+
+class EchoPlanner:
+    def __init__(self, url: str, secret: str | None = None) -> None:
+        self.url = url
+        self.secret = secret
+
+    async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
+        return [self._one(e) for e in events]
+
+    def _one(self, e: DomainEvent) -> PlannedPush:
+        if isinstance(e, MessageChanged):
+            body = {"event": "message", "id": e.message_id, "state": e.state.name, "at": e.at_ms}
+            key = f"msg:{e.message_id}"
+        elif isinstance(e, InboundReceived):
+            body = {"event": "inbound", "id": e.inbound_id, "at": e.at_ms}
+            key = f"mo:{e.inbound_id}"
+        else:
+            assert isinstance(e, PortChanged)
+            body = {"event": "port", "line": e.line, "port": e.port, "up": e.up, "at": e.at_ms}
+            key = f"port:{e.line}:{e.port}"
+        return PlannedPush(
+            request=PushRequest(
+                method="POST",
+                url=self.url,
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(body, separators=(",", ":")).encode(),
+            ),
+            order_key=key,
+            signing_secret=self.secret,
+            kind="test.echo",
+        )

@@ -1,0 +1,336 @@
+"""Outbox rows: insert planned pushes, claim due ones with leases, record outcomes, operate.
+
+Claims follow the message queue (store/messages.py): due rows are taken with a lease
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transaction is exclusive), so two
+workers never send the same push concurrently. Ordering (issue #3): a row is claimable only
+when no earlier row of the same (endpoint, order_key) is still pending, so "delivered" never
+overtakes "sent". Every function is database work only, safe to re-run (group commit).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.push.base import PlannedPush
+from simgate.push.ssrf import UnsafeUrl, parse_url
+from simgate.push.tables import DEAD, DELIVERED, FAILED, PENDING, pushes
+
+Outcome = Literal["delivered", "retry", "failed", "dead", "release"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedPush:
+    id: int
+    uid: str
+    endpoint: str
+    kind: str
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    signing_secret: str | None
+    attempts: int
+    since_ms: int
+    lease_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    push_id: int
+    endpoint: str
+    outcome: Outcome
+    status: int | None = None
+    error: str | None = None
+    next_attempt_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushStats:
+    pending: int
+    in_flight: int
+    oldest_pending_ms: int | None
+    delivered: int
+    failed: int
+    dead: int
+
+
+def endpoint_of(url: str) -> str:
+    """The per-endpoint queue a URL belongs to (scheme://host:port); unparsable URLs get one
+    queue of their own, and fail when sent."""
+    try:
+        return parse_url(url).endpoint
+    except UnsafeUrl:
+        return "invalid:"
+
+
+async def insert_planned(
+    conn: AsyncConnection, planned: Sequence[PlannedPush], *, now_ms: int
+) -> list[str]:
+    """Outbox rows for ``planned``, in order (their ids give the delivery order)."""
+    if not planned:
+        return []
+    rows: list[dict[str, Any]] = []
+    for p in planned:
+        req = p.request
+        rows.append(
+            {
+                "uid": "msg_" + uuid.uuid4().hex,
+                "endpoint": endpoint_of(req.url)[:300],
+                "order_key": p.order_key,
+                "kind": p.kind[:64],
+                "method": req.method,
+                "url": req.url,
+                "headers_json": json.dumps(req.headers, separators=(",", ":")),
+                "body": req.body,
+                "signing_secret": p.signing_secret,
+                "state": PENDING,
+                "attempts": 0,
+                "next_attempt_ms": now_ms,
+                "created_ms": now_ms,
+                "since_ms": now_ms,
+                "updated_ms": now_ms,
+            }
+        )
+    await conn.execute(insert(pushes), rows)
+    return [str(r["uid"]) for r in rows]
+
+
+async def claim(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now_ms: int,
+    lease_until_ms: int,
+    limit: int,
+    window: int,
+    busy: Mapping[str, int],
+) -> list[ClaimedPush]:
+    """Lease up to ``limit`` due rows, at most ``window - busy[endpoint]`` per endpoint."""
+    p = pushes.c
+    earlier = pushes.alias("earlier")
+    blocked = exists().where(
+        earlier.c.state == PENDING,
+        earlier.c.endpoint == p.endpoint,
+        earlier.c.order_key == p.order_key,
+        earlier.c.id < p.id,
+    )
+    full = [ep for ep, n in busy.items() if n >= window]
+    q = (
+        select(pushes)
+        .where(
+            p.state == PENDING,
+            p.next_attempt_ms <= now_ms,
+            or_(p.lease_until_ms.is_(None), p.lease_until_ms < now_ms),
+            or_(p.order_key.is_(None), ~blocked),
+        )
+        .order_by(p.next_attempt_ms, p.id)
+        .limit(limit * 2)
+    )
+    if full:
+        q = q.where(p.endpoint.not_in(full))
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True, of=pushes)
+    room = dict(busy)
+    chosen: list[Any] = []
+    for row in await conn.execute(q):
+        if room.get(row.endpoint, 0) >= window:
+            continue
+        room[row.endpoint] = room.get(row.endpoint, 0) + 1
+        chosen.append(row)
+        if len(chosen) >= limit:
+            break
+    if not chosen:
+        return []
+    ids = [r.id for r in chosen]
+    for i in range(0, len(ids), 500):
+        await conn.execute(
+            update(pushes)
+            .where(p.id.in_(ids[i : i + 500]))
+            .values(lease_owner=owner, lease_until_ms=lease_until_ms)
+        )
+    return [
+        ClaimedPush(
+            id=r.id,
+            uid=r.uid,
+            endpoint=r.endpoint,
+            kind=r.kind,
+            method=r.method,
+            url=r.url,
+            headers=json.loads(r.headers_json),
+            body=r.body,
+            signing_secret=r.signing_secret,
+            attempts=r.attempts,
+            since_ms=r.since_ms,
+            lease_until_ms=lease_until_ms,
+        )
+        for r in chosen
+    ]
+
+
+_TARGET = {"delivered": DELIVERED, "failed": FAILED, "dead": DEAD}
+
+
+async def record(
+    conn: AsyncConnection, results: Sequence[AttemptResult], *, owner: str, now_ms: int
+) -> None:
+    """Apply attempt outcomes in a few executemany statements.
+
+    A delivery is recorded even if the lease was lost meanwhile (it did arrive); every other
+    outcome only while this worker still holds the lease.
+    """
+    p = pushes.c
+    groups: dict[str, list[AttemptResult]] = {}
+    for r in results:
+        groups.setdefault(r.outcome, []).append(r)
+    for outcome, group in groups.items():
+        guard = [p.id == bindparam("b_id"), p.state == PENDING]
+        values: dict[str, Any] = {"lease_owner": None, "lease_until_ms": None, "updated_ms": now_ms}
+        if outcome != "delivered":
+            guard.append(p.lease_owner == owner)
+        if outcome != "release":
+            values.update(
+                attempts=p.attempts + 1,
+                last_status=bindparam("b_status"),
+                last_error=bindparam("b_error"),
+            )
+        if outcome == "retry":
+            values["next_attempt_ms"] = bindparam("b_next")
+        elif outcome in _TARGET:
+            values.update(state=_TARGET[outcome], done_ms=now_ms)
+        params = [
+            {
+                "b_id": r.push_id,
+                "b_status": r.status,
+                "b_error": (r.error or None) and str(r.error)[:255],
+                "b_next": r.next_attempt_ms,
+            }
+            for r in group
+        ]
+        used = {"b_id"}
+        if outcome != "release":
+            used |= {"b_status", "b_error"}
+        if outcome == "retry":
+            used.add("b_next")
+        params = [{k: v for k, v in d.items() if k in used} for d in params]
+        await conn.execute(update(pushes).where(and_(*guard)).values(**values), params)
+
+
+# ---- operations ---------------------------------------------------------------------
+async def page(
+    conn: AsyncConnection,
+    *,
+    states: Sequence[int] = (),
+    endpoint: str | None = None,
+    kind: str | None = None,
+    newest_first: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    q = select(pushes)
+    if states:
+        q = q.where(pushes.c.state.in_(list(states)))
+    if endpoint:
+        q = q.where(pushes.c.endpoint == endpoint)
+    if kind:
+        q = q.where(pushes.c.kind == kind)
+    order = pushes.c.id.desc() if newest_first else pushes.c.id
+    q = q.order_by(order).offset(offset).limit(limit)
+    return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def get(conn: AsyncConnection, ref: str) -> dict[str, Any] | None:
+    """One push by its numeric id or its ``msg_...`` webhook id."""
+    cond = pushes.c.id == int(ref) if ref.isdigit() else pushes.c.uid == ref
+    row = (await conn.execute(select(pushes).where(cond))).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def requeue(
+    conn: AsyncConnection,
+    *,
+    now_ms: int,
+    ids: Sequence[int] = (),
+    states: Sequence[int] = (),
+    endpoint: str | None = None,
+) -> int:
+    """Send finished (failed/dead) pushes again from now, with a fresh retry period."""
+    cond: list[ColumnElement[bool]] = [pushes.c.state.in_(list(states) or [FAILED, DEAD])]
+    if ids:
+        cond.append(pushes.c.id.in_(list(ids)))
+    if endpoint:
+        cond.append(pushes.c.endpoint == endpoint)
+    result = await conn.execute(
+        update(pushes)
+        .where(*cond)
+        .values(
+            state=PENDING,
+            next_attempt_ms=now_ms,
+            since_ms=now_ms,
+            done_ms=None,
+            lease_owner=None,
+            lease_until_ms=None,
+            updated_ms=now_ms,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+async def purge(conn: AsyncConnection, *, states: Sequence[int], older_than_ms: int) -> int:
+    """Delete finished pushes (never pending ones) last changed before ``older_than_ms``."""
+    keep_pending = [s for s in states if s != PENDING]
+    if not keep_pending:
+        return 0
+    result = await conn.execute(
+        delete(pushes).where(pushes.c.state.in_(keep_pending), pushes.c.updated_ms < older_than_ms)
+    )
+    return int(result.rowcount or 0)
+
+
+async def stats(conn: AsyncConnection, *, now_ms: int) -> PushStats:
+    rows = await conn.execute(select(pushes.c.state, func.count()).group_by(pushes.c.state))
+    counts = {int(s): int(n) for s, n in rows}
+    oldest = (
+        await conn.execute(select(func.min(pushes.c.created_ms)).where(pushes.c.state == PENDING))
+    ).scalar()
+    flying = (
+        await conn.execute(
+            select(func.count())
+            .select_from(pushes)
+            .where(pushes.c.state == PENDING, pushes.c.lease_until_ms >= now_ms)
+        )
+    ).scalar_one()
+    return PushStats(
+        pending=counts.get(PENDING, 0),
+        in_flight=int(flying),
+        oldest_pending_ms=None if oldest is None else int(oldest),
+        delivered=counts.get(DELIVERED, 0),
+        failed=counts.get(FAILED, 0),
+        dead=counts.get(DEAD, 0),
+    )
+
+
+async def pending_by_endpoint(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(pushes.c.endpoint, func.count())
+        .where(pushes.c.state == PENDING)
+        .group_by(pushes.c.endpoint)
+    )
+    return {str(e): int(n) for e, n in rows}

@@ -1,0 +1,303 @@
+"""The push sender: claim due rows, send them per endpoint, record outcomes in batches.
+
+Runs in worker processes (``Runtime.start_worker``). Three parts (issue #3 "Sending"):
+
+- the *claim loop* leases due rows (repo.claim) up to ``max_inflight`` in total and
+  ``per_endpoint_window`` per endpoint, so one dead receiver can hold only its own window;
+- one task per claimed row sends it under its endpoint's semaphore
+  (``per_endpoint_concurrency``): a slow or hanging receiver delays nobody else;
+- the *recorder* writes every finished attempt gathered meanwhile in one transaction
+  (group commit: the throughput aim needs batched writes), then frees the slots and wakes
+  the claim loop, because the next push of an order key becomes claimable only then.
+
+Crash safety: the lease is committed before sending and the outcome after; a worker that
+dies in between leaves leased rows that become claimable when the lease expires, so every
+push is delivered at least once, and twice only if it was in flight at the crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import uuid
+
+import httpx
+
+from simgate.clock import Clock
+from simgate.metrics import Metrics
+from simgate.push import repo
+from simgate.push.policy import Verdict, classify, next_attempt_ms, retry_after_seconds
+from simgate.push.repo import AttemptResult, ClaimedPush
+from simgate.push.service import set_gauges
+from simgate.push.settings import PushSettings
+from simgate.push.signing import webhook_headers
+from simgate.push.ssrf import UnsafeUrl, UrlGuard
+from simgate.push.transport import make_client
+from simgate.store import Database
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "simgate-push/1"
+
+
+class PushSender:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: PushSettings,
+        clock: Clock,
+        metrics: Metrics,
+        guard: UrlGuard,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._cfg = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._guard = guard
+        self.owner = owner or f"push-{uuid.uuid4().hex[:12]}"
+        self._rng = rng or random.Random()
+        self._client: httpx.AsyncClient | None = None
+        self._busy: dict[str, int] = {}
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._results: list[AttemptResult] = []
+        self._have_results = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._next_metrics_ms = 0
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._client = make_client(self._guard, self._cfg)
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="push-claim"),
+            asyncio.create_task(self._record_loop(), name="push-record"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming; attempts still running are abandoned and their rows released."""
+        claim_loop, record_loop = self._loops or (None, None)
+        for task in (claim_loop, *self._attempts):
+            if task is not None:
+                task.cancel()
+        for task in (claim_loop, *list(self._attempts)):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if record_loop is not None:
+            record_loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await record_loop
+            with contextlib.suppress(Exception):
+                await self._flush()
+        self._loops = []
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self._busy.values())
+
+    # ---- claiming --------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            got, room = 0, 0
+            try:
+                room = min(self._cfg.batch_size, self._cfg.max_inflight - self.in_flight)
+                if room > 0:
+                    got = await self.claim_once(room)
+                await self._refresh_metrics()
+            except Exception:
+                log.exception("push claim cycle failed")
+            if room <= 0 or got < room:
+                await self._idle()
+
+    async def claim_once(self, limit: int) -> int:
+        now = self._clock.now_ms()
+        claimed = await self._db.write(
+            functools.partial(
+                repo.claim,
+                owner=self.owner,
+                now_ms=now,
+                lease_until_ms=now + int(self._cfg.lease_seconds * 1000),
+                limit=limit,
+                window=self._cfg.per_endpoint_window,
+                busy=dict(self._busy),
+            )
+        )
+        for push in claimed:
+            self._busy[push.endpoint] = self._busy.get(push.endpoint, 0) + 1
+            task = asyncio.create_task(self._run(push))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+        return len(claimed)
+
+    async def _idle(self) -> None:
+        if self._wake.is_set():
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(self._cfg.idle_poll_seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sleeper, waker):
+                t.cancel()
+
+    # ---- sending ---------------------------------------------------------------------
+    async def _run(self, push: ClaimedPush) -> None:
+        sem = self._sems.get(push.endpoint)
+        if sem is None:
+            sem = self._sems[push.endpoint] = asyncio.Semaphore(self._cfg.per_endpoint_concurrency)
+        result = AttemptResult(push.id, push.endpoint, "release")
+        try:
+            async with sem:
+                result = await self.attempt(push)
+        except asyncio.CancelledError:
+            result = AttemptResult(push.id, push.endpoint, "release")
+            raise
+        except Exception as exc:  # a bug must not lose the row: retry it later
+            log.exception("push %s attempt crashed", push.uid)
+            result = self._retry(push, status=None, error=f"internal: {exc!r}", retry_after=None)
+        finally:
+            self._results.append(result)
+            self._have_results.set()
+            self._count(result)
+
+    async def attempt(self, push: ClaimedPush) -> AttemptResult:
+        """One HTTP attempt; never raises for anything the receiver or network does."""
+        now = self._clock.now_ms()
+        if push.lease_until_ms - now < self._cfg.total_timeout_seconds * 1000:
+            # Queued locally too long: another worker may take it any moment now.
+            return AttemptResult(push.id, push.endpoint, "release")
+        try:
+            self._guard.check_static(push.url)
+        except UnsafeUrl as exc:
+            return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))
+        body = push.body or b""
+        headers = {"User-Agent": USER_AGENT, **push.headers}
+        if push.signing_secret:
+            headers.update(
+                webhook_headers(
+                    secret=push.signing_secret, msg_id=push.uid, timestamp=now // 1000, body=body
+                )
+            )
+        try:
+            async with asyncio.timeout(self._cfg.total_timeout_seconds):
+                status, retry_after = await self._send(push, headers, body)
+        except UnsafeUrl as exc:  # refused at connect time, after resolution
+            return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))
+        except (TimeoutError, httpx.TimeoutException):
+            return self._retry(push, status=None, error="timeout", retry_after=None)
+        except httpx.TransportError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            return self._retry(push, status=None, error=error, retry_after=None)
+        except httpx.HTTPError as exc:
+            return AttemptResult(push.id, push.endpoint, "failed", error=repr(exc))
+        verdict = classify(status)
+        if verdict is Verdict.ACCEPTED:
+            return AttemptResult(push.id, push.endpoint, "delivered", status=status)
+        if verdict is Verdict.FAILED:
+            return AttemptResult(
+                push.id, push.endpoint, "failed", status=status, error=f"HTTP {status}"
+            )
+        delay = retry_after_seconds(retry_after, now_ms=self._clock.now_ms())
+        return self._retry(push, status=status, error=f"HTTP {status}", retry_after=delay)
+
+    async def _send(
+        self, push: ClaimedPush, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str | None]:
+        assert self._client is not None, "start() first"
+        content = body if (push.method != "GET" or body) else None
+        request = self._client.build_request(
+            push.method, push.url, headers=headers, content=content
+        )
+        response = await self._client.send(request, stream=True)
+        try:
+            seen = 0
+            async for chunk in response.aiter_raw():  # drain (keep-alive), but only so much
+                seen += len(chunk)
+                if seen > self._cfg.max_response_bytes:
+                    break
+        finally:
+            await response.aclose()
+        return response.status_code, response.headers.get("retry-after")
+
+    def _retry(
+        self, push: ClaimedPush, *, status: int | None, error: str, retry_after: float | None
+    ) -> AttemptResult:
+        cfg = self._cfg
+        when = next_attempt_ms(
+            attempts=push.attempts + 1,
+            now_ms=self._clock.now_ms(),
+            created_ms=push.since_ms,
+            retry_after=retry_after,
+            base=cfg.retry_base_seconds,
+            cap=cfg.retry_max_seconds,
+            retry_after_cap=cfg.retry_after_max_seconds,
+            give_up_after=cfg.give_up_after_seconds,
+            rng=self._rng,
+        )
+        if when is None:
+            return AttemptResult(push.id, push.endpoint, "dead", status=status, error=error)
+        return AttemptResult(
+            push.id, push.endpoint, "retry", status=status, error=error, next_attempt_ms=when
+        )
+
+    def _count(self, result: AttemptResult) -> None:
+        if result.outcome == "release":
+            return
+        m = self._metrics
+        m.push_attempts.labels(result.endpoint, result.outcome).inc()
+        if result.outcome != "delivered":
+            m.push_failures.labels(result.endpoint).inc()
+
+    # ---- recording -------------------------------------------------------------------
+    async def _record_loop(self) -> None:
+        while True:
+            await self._have_results.wait()
+            self._have_results.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("recording push outcomes failed; retrying")
+                await asyncio.sleep(0.5)  # the database is in trouble; results are kept
+                self._have_results.set()
+
+    async def _flush(self) -> None:
+        batch, self._results = self._results, []
+        if not batch:
+            return
+        try:
+            await self._db.write(
+                functools.partial(
+                    repo.record, results=batch, owner=self.owner, now_ms=self._clock.now_ms()
+                )
+            )
+        except BaseException:
+            self._results[:0] = batch
+            raise
+        for r in batch:
+            left = self._busy.get(r.endpoint, 0) - 1
+            if left > 0:
+                self._busy[r.endpoint] = left
+            else:
+                self._busy.pop(r.endpoint, None)
+                self._sems.pop(r.endpoint, None)
+        self._wake.set()
+
+    async def _refresh_metrics(self) -> None:
+        now = self._clock.now_ms()
+        if now < self._next_metrics_ms:
+            return
+        self._next_metrics_ms = now + int(self._cfg.metrics_interval_seconds * 1000)
+        async with self._db.read() as conn:
+            s = await repo.stats(conn, now_ms=now)
+        set_gauges(self._metrics, s, now)

@@ -1,0 +1,80 @@
+"""The push outbox table (issue #3 "Outbox"), part of the shared schema metadata.
+
+One row per push: the complete request (method, URL, headers, body), where it goes
+(``endpoint`` = scheme://host:port, the unit of per-endpoint queues), its order key, and its
+delivery bookkeeping. A row is PENDING until it is delivered, fails for good, or is
+dead-lettered. A row is *in flight* while ``lease_until_ms`` lies in the future; an expired
+lease (a worker died mid-send) makes it claimable again: pushes are at-least-once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+from simgate.store.tables import metadata
+
+PENDING = 0
+DELIVERED = 1
+FAILED = 2  # a permanent refusal (4xx other than 408/425/429, a refused URL)
+DEAD = 3  # retried past push.give_up_after_seconds: dead-lettered, visible, retryable by hand
+
+STATE_NAMES = {PENDING: "pending", DELIVERED: "delivered", FAILED: "failed", DEAD: "dead"}
+
+pushes = Table(
+    "pushes",
+    metadata,
+    # SQLite only auto-increments an INTEGER PRIMARY KEY; the id gives the planned order.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    # Standard Webhooks ``webhook-id``: stable across retries.
+    Column("uid", String(40), nullable=False, unique=True),
+    Column("endpoint", String(300), nullable=False),
+    Column("order_key", String(128), nullable=True),
+    Column("kind", String(64), nullable=False, server_default=""),
+    Column("method", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("headers_json", Text, nullable=False, server_default="{}"),
+    Column("body", LargeBinary, nullable=True),
+    Column("signing_secret", Text, nullable=True),
+    Column("state", SmallInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(255), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    # Start of the current retry period: created_ms, or when an operator retried it by hand.
+    Column("since_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("done_ms", BigInteger, nullable=True),
+)
+
+# The claim: pending rows by due time.
+Index(
+    "ix_pushes_due",
+    pushes.c.next_attempt_ms,
+    pushes.c.id,
+    sqlite_where=pushes.c.state == PENDING,
+    postgresql_where=pushes.c.state == PENDING,
+)
+# Ordering: "is an earlier push of this (endpoint, order_key) still pending?"
+Index(
+    "ix_pushes_order",
+    pushes.c.endpoint,
+    pushes.c.order_key,
+    pushes.c.id,
+    sqlite_where=pushes.c.state == PENDING,
+    postgresql_where=pushes.c.state == PENDING,
+)
+# Operations: list by state (dead-letter view), purge by age.
+Index("ix_pushes_state", pushes.c.state, pushes.c.id)

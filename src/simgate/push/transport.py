@@ -1,0 +1,98 @@
+"""The HTTP client for pushes: keep-alive, no redirects, no proxies, SSRF-checked connects.
+
+httpx resolves and connects inside httpcore's network backend. We replace that backend with
+one that resolves through :class:`~simgate.push.ssrf.UrlGuard`, refuses blocked addresses,
+and connects to the *checked address* itself, so nothing resolves the name a second time
+(DNS rebinding, issue #3). TLS still verifies the certificate against the URL's host name:
+httpcore passes the origin host as ``server_hostname`` to ``start_tls`` separately.
+
+The pool is rebuilt with our backend after ``AsyncHTTPTransport.__init__`` (httpx 0.28 has no
+public ``network_backend`` argument; httpx and httpcore are pinned in pyproject).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+from simgate.push.settings import PushSettings
+from simgate.push.ssrf import ResolveError, UrlGuard
+
+SocketOption = Any
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, guard: UrlGuard, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._guard = guard
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addrs = await self._guard.connect_addresses(host, port)  # UnsafeUrl propagates
+        except ResolveError as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        last: Exception | None = None
+        for addr in addrs:
+            try:
+                return await self._inner.connect_tcp(
+                    str(addr),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("pushes never use unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, guard: UrlGuard, *, limits: httpx.Limits) -> None:
+        super().__init__(trust_env=False, limits=limits)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=GuardedBackend(guard),
+        )
+
+
+def make_client(guard: UrlGuard, cfg: PushSettings) -> httpx.AsyncClient:
+    # Per-endpoint concurrency is bounded by the sender itself; the pool must not add a
+    # global cap, or a hanging receiver could hold every connection (issue #3).
+    limits = httpx.Limits(
+        max_connections=None,
+        max_keepalive_connections=max(64, cfg.per_endpoint_concurrency * 8),
+        keepalive_expiry=30.0,
+    )
+    return httpx.AsyncClient(
+        transport=GuardedTransport(guard, limits=limits),
+        timeout=httpx.Timeout(cfg.total_timeout_seconds, connect=cfg.connect_timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
+    )

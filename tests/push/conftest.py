@@ -1,0 +1,153 @@
+"""Fixtures for the push engine: a runtime with push settings, a test-only planner, helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.events import DomainEvent, PortChanged
+from simgate.push.base import PlannedPush, PushRequest
+from simgate.push.outbox import Outbox
+from simgate.push.sender import PushSender
+from simgate.push.service import PushView
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.testing.clock import FakeClock
+from tests.conftest import _truncate_pg, make_settings
+
+# Short timeouts so a hanging receiver costs the tests little real time; the lease must
+# cover (window / concurrency + 1) * total timeout (push/settings.py).
+PUSH_TEST_SETTINGS: dict[str, Any] = {
+    "allow_cidrs": ["127.0.0.1/32"],
+    "connect_timeout_seconds": 1.0,
+    "total_timeout_seconds": 2.0,
+    "per_endpoint_concurrency": 4,
+    "per_endpoint_window": 8,
+    "lease_seconds": 60.0,
+    "idle_poll_seconds": 0.5,
+}
+
+
+class PortPlanner:
+    """Test-only planner: a PortChanged event on line L becomes a POST to ``urls[L]``.
+
+    A pure event → request function, like a dialect's; the order key is per line and port,
+    so several events for one port must arrive in the order they were planned.
+    """
+
+    def __init__(self) -> None:
+        self.urls: dict[str, str] = {}
+        self.secret: str | None = (
+            "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM="
+        )  # "secret-key-for-tests"
+
+    async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
+        out = []
+        for e in events:
+            if isinstance(e, PortChanged) and e.line in self.urls:
+                body = json.dumps({"line": e.line, "port": e.port, "up": e.up, "at": e.at_ms})
+                out.append(
+                    PlannedPush(
+                        request=PushRequest(
+                            "POST",
+                            self.urls[e.line],
+                            {"Content-Type": "application/json"},
+                            body.encode(),
+                        ),
+                        order_key=f"{e.line}:{e.port}",
+                        signing_secret=self.secret,
+                        kind="test.port",
+                    )
+                )
+        return out
+
+
+class PushRig:
+    def __init__(self, rt: Runtime, clock: FakeClock, planner: PortPlanner) -> None:
+        self.rt = rt
+        self.clock = clock
+        self.planner = planner
+        assert rt.services is not None
+        self.services: Services = rt.services
+        self.sender: PushSender | None = None
+
+    async def plan(self, line: str, port: int, up: bool = True, count: int = 1) -> None:
+        """Announce ``count`` port events in one transaction (one push each)."""
+        events = [PortChanged(line, port, up, self.clock.now_ms()) for _ in range(count)]
+        store = self.services.store
+        await store.db.write(functools.partial(store.announce, events=events))
+
+    async def start(self) -> PushSender:
+        sv = self.services
+        self.sender = PushSender(
+            db=sv.store.db,
+            settings=sv.pushes.settings,
+            clock=self.clock,
+            metrics=sv.metrics,
+            guard=sv.pushes.guard,
+        )
+        await self.sender.start()
+        return self.sender
+
+    async def pushes(self, state: str | None = None) -> list[PushView]:
+        return await self.services.pushes.list(states=[state] if state else [], limit=10_000)
+
+    async def until(
+        self,
+        check: Callable[[], Awaitable[bool]],
+        *,
+        step: float = 0.5,
+        max_steps: int = 400,
+        what: str = "condition",
+    ) -> None:
+        """Advance fake time in steps (letting real I/O run) until ``check`` holds."""
+        for _ in range(max_steps):
+            if await check():
+                return
+            await self.clock.advance(step)
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"{what} did not happen within {step * max_steps:g} fake seconds")
+
+    async def all_in(self, state: str, n: int) -> bool:
+        return len(await self.pushes(state)) == n
+
+
+@contextlib.asynccontextmanager
+async def make_rig(url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[PushRig]:
+    if url.startswith("postgresql"):
+        await _truncate_pg(url)
+    settings = make_settings(tmp_path, url, push=PUSH_TEST_SETTINGS)
+    rt = Runtime(settings, role="admin", clock=clock)
+    await rt.open()
+    planner = PortPlanner()
+    assert rt.services is not None
+    rt.services.store.add_event_hook(Outbox([planner], clock).hook)
+    r = PushRig(rt, clock, planner)
+    try:
+        yield r
+    finally:
+        if r.sender is not None:
+            await r.sender.stop()
+        await rt.close()
+
+
+@pytest.fixture
+async def rig(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[PushRig]:
+    """On both backends (the outbox and claim contract)."""
+    async with make_rig(backend, tmp_path, clock) as r:
+        yield r
+
+
+@pytest.fixture
+async def srig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[PushRig]:
+    """On SQLite only (sender behaviour, which does not depend on the backend)."""
+    async with make_rig(f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}", tmp_path, clock) as r:
+        yield r
