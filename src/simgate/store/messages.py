@@ -124,10 +124,16 @@ class MessageRepo:
             .limit(limit)
         )
         if conn.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+            # A materialised CTE runs the locking SELECT once. As an IN (subquery), PostgreSQL
+            # may rescan it, skip the rows this very UPDATE already changed, and so lease more
+            # than ``limit`` rows (seen in tests/store/test_queue.py).
+            cte = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+            picked: Any = messages.c.id.in_(select(cte.c.id))
+        else:
+            picked = messages.c.id.in_(due.scalar_subquery())
         result = await conn.execute(
             update(messages)
-            .where(messages.c.id.in_(due.scalar_subquery()), messages.c.state == int(State.QUEUED))
+            .where(picked, messages.c.state == int(State.QUEUED))
             .values(
                 state=int(State.SUBMITTING),
                 lease_owner=owner,
@@ -161,9 +167,14 @@ class MessageRepo:
         for r in records:
             by_event.setdefault(r.event, []).append(r)
         events: list[DomainEvent] = []
+        sent: set[int] = set()
         for event, group in by_event.items():
             changed = await self._apply_submit(conn, event, group, owner=owner, now_ms=now_ms)
             events.extend(MessageChanged(mid, state, event, now_ms) for mid, state in changed)
+            if event is Event.SUBMIT_OK:
+                sent.update(mid for mid, _ in changed)
+        # Parts only for the results that were applied: a worker that lost its lease must not
+        # add parts to a message another worker now holds.
         parts = [
             {
                 "message_id": r.message_id,
@@ -173,6 +184,7 @@ class MessageRepo:
                 "line_ref": ref,
             }
             for r in by_event.get(Event.SUBMIT_OK, [])
+            if r.message_id in sent
             for i, ref in enumerate(r.part_refs)
         ]
         if parts:

@@ -1,0 +1,223 @@
+"""Accounts, apps, keys (secrets encrypted at rest), users, rates and docs on both backends."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import pytest
+from sqlalchemy import select
+
+from simgate.domain.accounts import AppKind
+from simgate.domain.billing import Rate
+from simgate.errors import ConfigError, InvalidInput, NotFound
+from simgate.secretbox import SecretBox
+from simgate.services.accounts import DIGEST_REALM, verify_password
+from simgate.services.container import Services
+from simgate.store import Store
+from simgate.store.tables import api_keys, gateway_users
+
+MASTER = "test-master-key-0123456789"  # what make_settings configures
+
+
+async def test_account_lifecycle(services: Services) -> None:
+    acc = services.accounts
+    a = await acc.create_account(name="acme", balance="12.5", credit="2", timezone="Asia/Shanghai")
+    assert (a.balance_micros, a.gift_micros, a.credit_micros) == (12_500_000, 0, 2_000_000)
+    assert a.currency == "USD"
+    assert not a.locked
+    b = await acc.create_account(name="beta", currency="eur")
+    assert b.currency == "EUR"
+    assert [x.name for x in await acc.list_accounts()] == ["acme", "beta"]
+    assert (await acc.get_account("acme")).id == a.id
+    assert (await acc.get_account(str(b.id))).name == "beta"
+
+    t = await acc.topup("acme", amount="1.5")
+    assert t.balance_micros == 14_000_000
+    g = await acc.topup(a.id, amount="3", gift=True)
+    assert (g.balance_micros, g.gift_micros) == (14_000_000, 3_000_000)
+    await acc.set_locked("acme", True)
+    assert (await acc.get_account(a.id)).locked
+    await acc.set_locked("acme", False)
+    assert not (await acc.get_account(a.id)).locked
+    await acc.set_credit("acme", "7")
+    assert (await acc.get_account(a.id)).credit_micros == 7_000_000
+
+
+BAD_ACCOUNTS: list[tuple[dict[str, str], str]] = [
+    ({"name": ""}, "name"),
+    ({"name": "x" * 65}, "name"),
+    ({"name": "ok", "currency": "US"}, "currency"),
+    ({"name": "ok", "timezone": "Mars/Base"}, "time zone"),
+    ({"name": "ok", "balance": "lots"}, "amount"),
+    ({"name": "ok", "credit": "NaN"}, "amount"),
+]
+
+
+async def test_account_bad_input(services: Services) -> None:
+    for kwargs, fragment in BAD_ACCOUNTS:
+        with pytest.raises(InvalidInput, match=fragment):
+            await services.accounts.create_account(**kwargs)
+    assert await services.accounts.list_accounts() == []
+
+
+async def test_duplicate_and_missing_accounts(services: Services) -> None:
+    await services.accounts.create_account(name="acme")
+    with pytest.raises(InvalidInput, match="exists"):
+        await services.accounts.create_account(name="acme")
+    with pytest.raises(NotFound):
+        await services.accounts.get_account("nobody")
+    with pytest.raises(NotFound):
+        await services.accounts.topup(999, amount="1")
+
+
+async def test_apps_and_push_settings(services: Services) -> None:
+    acc = services.accounts
+    a = await acc.create_account(name="acme")
+    b = await acc.create_account(name="beta")
+    sms = await acc.create_app("acme", kind=AppKind.SMS)
+    voice = await acc.create_app("acme", kind=AppKind.VOICE, name="calls")
+    other = await acc.create_app("beta", kind=AppKind.SMS)
+    assert len(sms.app_id) == 8
+    assert sms.app_id.isalnum()
+    assert (sms.kind, voice.kind, voice.name) == (AppKind.SMS, AppKind.VOICE, "calls")
+    assert [x.app_id for x in await acc.list_apps("acme")] == [sms.app_id, voice.app_id]
+    assert [x.account_id for x in await acc.list_apps()] == [a.id, a.id, b.id]
+    assert other.account_id == b.id
+
+    u = await acc.update_app_push(sms.app_id, {"report_url": "http://x/r", "mo_url": None})
+    assert u.push == {"report_url": "http://x/r"}
+    u = await acc.update_app_push(sms.app_id, {"mo_url": "http://x/m"})
+    assert u.push == {"report_url": "http://x/r", "mo_url": "http://x/m"}
+    u = await acc.update_app_push(sms.app_id, {"report_url": ""})
+    assert u.push == {"mo_url": "http://x/m"}
+    fetched = await acc.get_app(sms.app_id)
+    assert fetched is not None
+    assert fetched.push == {"mo_url": "http://x/m"}
+    assert await acc.get_app("nope") is None
+    with pytest.raises(NotFound):
+        await acc.update_app_push("nope", {"mo_url": "x"})
+
+
+async def test_key_secret_is_encrypted_at_rest(services: Services) -> None:
+    await services.accounts.create_account(name="acme")
+    key = await services.accounts.create_key("acme", allow_ips=["10.0.0.0/8", "192.168.1.5"])
+    assert len(key.key) == 8
+    assert len(key.secret) == 32
+    assert key.allow_ips == ("10.0.0.0/8", "192.168.1.5/32")
+    async with services.store.db.read() as conn:
+        raw = (
+            await conn.execute(select(api_keys.c.secret_enc).where(api_keys.c.key == key.key))
+        ).scalar_one()
+    assert raw != key.secret
+    assert key.secret not in raw
+    assert SecretBox(MASTER).open(raw) == key.secret
+    with pytest.raises(ConfigError, match="master_key"):
+        SecretBox("another-master-key-000").open(raw)
+
+    # A store opened with the wrong master key cannot read the secret back: a clear error.
+    wrong = Store(services.store.db, SecretBox("another-master-key-000"))
+    async with services.store.db.read() as conn:
+        with pytest.raises(ConfigError):
+            await wrong.accounts.get_key(conn, key.key)
+
+    fetched = await services.accounts.get_key(key.key)
+    assert fetched == key
+    assert fetched.allows("10.1.2.3")
+    assert not fetched.allows("11.0.0.1")
+
+
+async def test_keys_list_and_revoke(services: Services) -> None:
+    await services.accounts.create_account(name="acme")
+    await services.accounts.create_account(name="beta")
+    k1 = await services.accounts.create_key("acme")
+    k2 = await services.accounts.create_key("beta")
+    assert k1.key != k2.key
+    assert k1.secret != k2.secret
+    assert [k.key for k in await services.accounts.list_keys("acme")] == [k1.key]
+    assert len(await services.accounts.list_keys()) == 2
+    await services.accounts.revoke_key(k1.key)
+    revoked = await services.accounts.get_key(k1.key)
+    assert revoked is not None
+    assert revoked.revoked
+    with pytest.raises(NotFound):
+        await services.accounts.revoke_key("nokey")
+    with pytest.raises(InvalidInput, match="CIDR"):
+        await services.accounts.create_key("acme", allow_ips=["not-an-ip"])
+
+
+async def test_users_scrypt_and_digest(services: Services) -> None:
+    await services.accounts.create_account(name="acme")
+    user = await services.accounts.create_user("acme", username="gw", password="s3cret!")
+    async with services.store.db.read() as conn:
+        row = (
+            await conn.execute(select(gateway_users).where(gateway_users.c.username == "gw"))
+        ).one()
+    assert "s3cret!" not in row.password_hash
+    assert row.password_hash.startswith("scrypt$")
+    assert verify_password("s3cret!", row.password_hash)
+    assert not verify_password("s3cret?", row.password_hash)
+    assert not verify_password("s3cret!", "md5$00$00")
+    assert not verify_password("s3cret!", "garbage")
+    ha1 = f"gw:{DIGEST_REALM}:s3cret!".encode()
+    assert user.digest_md5 == hashlib.md5(ha1).hexdigest()
+    assert user.digest_sha256 == hashlib.sha256(ha1).hexdigest()
+    assert await services.accounts.get_user("gw") == user
+    assert await services.accounts.get_user("nobody") is None
+    assert [u.username for u in await services.accounts.list_users()] == ["gw"]
+    # Two users with the same password get different salts.
+    other = await services.accounts.create_user("acme", username="gw2", password="s3cret!")
+    assert other.password_hash != user.password_hash
+
+
+async def test_user_bad_input(services: Services) -> None:
+    await services.accounts.create_account(name="acme")
+    bad = [("", "pass", "username"), ("a:b", "pass", "username"), ("u" * 65, "pass", "username"),
+           ("ok", "abc", "password")]  # fmt: skip
+    for username, password, fragment in bad:
+        with pytest.raises(InvalidInput, match=fragment):
+            await services.accounts.create_user("acme", username=username, password=password)
+    with pytest.raises(NotFound):
+        await services.accounts.create_user("nobody", username="x", password="pass")
+    assert await services.accounts.list_users() == []
+
+
+async def test_duplicate_user(services: Services) -> None:
+    await services.accounts.create_account(name="acme")
+    await services.accounts.create_user("acme", username="gw", password="pass")
+    with pytest.raises(InvalidInput, match="exists"):
+        await services.accounts.create_user("acme", username="gw", password="pass2")
+
+
+async def test_rates_upsert(services: Services) -> None:
+    acc = services.accounts
+    await acc.set_rate(kind="sms", prefix="86", price="0.02", currency="usd")
+    await acc.set_rate(kind="sms", prefix="", price="0.05", currency="USD")
+    await acc.set_rate(kind="voice", prefix="86", price="0.1", currency="USD", bill_period="60+60")
+    await acc.set_rate(kind="sms", prefix="86", price="0.03", currency="USD")  # replaces
+    assert await acc.list_rates() == [
+        Rate("sms", "", 50_000, "USD"),
+        Rate("sms", "86", 30_000, "USD"),
+        Rate("voice", "86", 100_000, "USD", "60+60"),
+    ]
+    with pytest.raises(InvalidInput):
+        await acc.set_rate(kind="fax", prefix="1", price="1", currency="USD")
+    with pytest.raises(InvalidInput):
+        await acc.set_rate(kind="sms", prefix="+1", price="1", currency="USD")
+    with pytest.raises(InvalidInput):
+        await acc.set_rate(kind="sms", prefix="1", price="cheap", currency="USD")
+
+
+async def test_docs_and_counters(services: Services) -> None:
+    store = services.store
+    r = store.accounts
+    async with store.db.read() as conn:
+        assert await r.get_doc(conn, "cfg") is None
+    await store.db.write(functools.partial(r.put_doc, key="cfg", value={"a": 1}))
+    await store.db.write(functools.partial(r.put_doc, key="cfg", value={"b": [1, 2]}))
+    async with store.db.read() as conn:
+        assert await r.get_doc(conn, "cfg") == {"b": [1, 2]}
+    first = await store.db.write(functools.partial(r.reserve_block, name="x", size=10))
+    second = await store.db.write(functools.partial(r.reserve_block, name="x", size=5))
+    third = await store.db.write(functools.partial(r.reserve_block, name="x", size=1))
+    assert (first, second, third) == (0, 10, 15)

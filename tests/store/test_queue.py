@@ -1,0 +1,263 @@
+"""The lease-based queue and submit results (README "How a message travels", step 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.messages import Event, State
+from simgate.services.container import Services
+from simgate.store import Database
+from simgate.store.messages import SubmitRecord
+
+from .util import OWNER, PRICE, account, balance, get, lease, lease_of, ok, queue, record
+
+
+async def test_insert_queues_with_charge_and_times(services: Services) -> None:
+    acc = await account(services, balance="1")
+    (mid,) = await queue(services, acc, parts=3)
+    m = await get(services.store, mid)
+    now = services.clock.now_ms()
+    assert m.state is State.QUEUED
+    assert (m.attempts, m.parts, m.charge_micros, m.price_micros) == (0, 3, 3 * PRICE, PRICE)
+    assert m.accepted_ms == m.queued_ms == m.updated_ms == now
+    assert m.sent_ms is None
+    assert await balance(services, acc) == 1_000_000 - 3 * PRICE
+
+
+async def test_lease_takes_only_due_queued_rows_of_the_asked_lines(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services)
+    due = await queue(services, acc, 3)
+    other_line = await queue(services, acc, 2, line="smpp")
+    future = await queue(services, acc, 1)
+    await record(store, [], now)  # nothing: no-op
+    # Push one message into the future by a deferral, and one out of QUEUED (SENT).
+    got = await lease(store, now, limit=100)
+    assert [m.id for m in got] == sorted(due + future)
+    await record(
+        store,
+        [
+            SubmitRecord(future[0], Event.SUBMIT_RETRY, retry_at_ms=now + 60_000),
+            SubmitRecord(due[0], Event.SUBMIT_RETRY, retry_at_ms=now),
+            SubmitRecord(due[1], Event.SUBMIT_RETRY, retry_at_ms=now),
+            ok(due[2]),
+        ],
+        now,
+    )
+    got = await lease(store, now + 1000, limit=100)
+    assert [m.id for m in got] == [due[0], due[1]]
+    m = got[0]
+    assert (m.line, m.recipient, m.text, m.parts, m.attempts) == (
+        "sim",
+        "8613800138000",
+        "hello",
+        1,
+        1,
+    )
+    assert m.report_requested
+    assert await lease(store, now + 1000) == []
+    smpp = await lease(store, now + 1000, lines=["smpp", "nothing"])
+    assert sorted(m.id for m in smpp) == sorted(other_line)
+    later = await lease(store, now + 60_000)
+    assert [m.id for m in later] == future
+    row = await get(store, future[0])
+    assert row.state is State.SUBMITTING
+    assert await lease_of(store, future[0]) == (OWNER, now + 60_000 + 30_000)
+    assert row.submitting_ms == now + 60_000
+
+
+async def test_lease_respects_limit_and_oldest_due_first(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services)
+    ids = await queue(services, acc, 7)
+    first = await lease(store, now, limit=3)
+    second = await lease(store, now, limit=3)
+    third = await lease(store, now, limit=3)
+    assert len(first) == 3
+    assert len(second) == 3
+    assert len(third) == 1
+    assert sorted(m.id for m in first + second + third) == ids
+
+
+async def test_concurrent_leases_never_share_a_row(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services)
+    ids = await queue(services, acc, 40)
+    batches = await asyncio.gather(*(lease(store, now, owner=f"w{i}", limit=7) for i in range(8)))
+    taken = [m.id for b in batches for m in b]
+    assert len(taken) == len(set(taken)) == 40
+    assert sorted(taken) == ids
+
+
+async def test_two_databases_lease_disjoint_rows(services: Services, backend: str) -> None:
+    """Two Database objects (two pools, as two processes have) lease while one holds its lock.
+
+    On PostgreSQL the second lease skips the rows the first holds (SKIP LOCKED) without
+    waiting; SQLite's BEGIN IMMEDIATE makes it wait for the first commit instead.
+    """
+    store, now = services.store, services.clock.now_ms()
+    is_pg = backend.startswith("postgresql")
+    acc = await account(services)
+    ids = await queue(services, acc, 10)
+    a, b = Database(backend), Database(backend)
+    await a.open()
+    await b.open()
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(conn: AsyncConnection) -> list[int]:
+        got = await store.messages.lease(
+            conn, lines=["sim"], owner="A", now_ms=now, lease_until_ms=now + 1, limit=4
+        )
+        held.set()
+        await release.wait()  # keep the transaction (and its row locks) open
+        return [m.id for m in got]
+
+    job = functools.partial(
+        store.messages.lease, lines=["sim"], owner="B", now_ms=now, lease_until_ms=now + 1, limit=10
+    )
+    try:
+        task_a = asyncio.create_task(a.write(slow))
+        await asyncio.wait_for(held.wait(), 5)
+        task_b = asyncio.create_task(b.write(job))
+        if is_pg:
+            # Would time out if B waited for A's row locks.
+            got_b = await asyncio.wait_for(task_b, 5)
+            release.set()
+        else:
+            release.set()
+            got_b = await asyncio.wait_for(task_b, 10)
+        got_a = await asyncio.wait_for(task_a, 5)
+    finally:
+        release.set()
+        await a.close()
+        await b.close()
+    ids_b = [m.id for m in got_b]
+    assert len(got_a) == 4
+    assert len(ids_b) == 6
+    assert set(got_a).isdisjoint(ids_b)
+    assert sorted(got_a + ids_b) == ids
+
+
+async def test_submit_ok_creates_parts(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services)
+    (mid,) = await queue(services, acc, parts=3)
+    await lease(store, now)
+    await record(store, [ok(mid, 3, port=5)], now + 10)
+    m = await get(store, mid)
+    assert m.state is State.SENT
+    assert (m.sent_ms, m.port, m.first_ref, m.parts_ok) == (now + 10, 5, 7, 3)
+    assert await lease_of(store, mid) == (None, None)
+    async with store.db.read() as conn:
+        parts = await store.messages.parts_of(conn, mid)
+    assert [(p["seq"], p["line_ref"], p["line"], p["port"]) for p in parts] == [
+        (0, f"{mid}.0", "sim", 5),
+        (1, f"{mid}.1", "sim", 5),
+        (2, f"{mid}.2", "sim", 5),
+    ]
+    assert all(p["status_code"] is None for p in parts)
+
+
+async def test_submit_retry_requeues_with_due_time_and_attempts(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services)
+    a, b, c = await queue(services, acc, 3)
+    await lease(store, now)
+    await record(
+        store,
+        [
+            SubmitRecord(a, Event.SUBMIT_RETRY, retry_at_ms=now + 5000, error_text="throttled"),
+            SubmitRecord(b, Event.SUBMIT_RETRY, retry_at_ms=now + 100, count_attempt=False),
+            SubmitRecord(c, Event.SUBMIT_RETRY, retry_at_ms=now + 100, line="backup"),
+        ],
+        now,
+    )
+    ma, mb, mc = [await get(store, x) for x in (a, b, c)]
+    assert (ma.state, ma.attempts, ma.error_text) == (State.QUEUED, 1, "throttled")
+    assert (mb.state, mb.attempts, mb.line) == (State.QUEUED, 0, "sim")
+    assert (mc.state, mc.attempts, mc.line) == (State.QUEUED, 1, "backup")
+    assert [m.id for m in await lease(store, now + 4999)] == [b]
+    assert [m.id for m in await lease(store, now + 5000)] == [a]
+    assert [m.id for m in await lease(store, now + 5000, lines=["backup"])] == [c]
+
+
+async def test_rejected_is_refunded_failed_is_not(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services, balance="1")
+    rejected, failed = await queue(services, acc, 2, parts=2)
+    assert await balance(services, acc) == 1_000_000 - 4 * PRICE
+    await lease(store, now)
+    await record(
+        store,
+        [
+            SubmitRecord(rejected, Event.SUBMIT_REJECTED, status_code=65, error_text="barred"),
+            SubmitRecord(failed, Event.SUBMIT_FAILED, error_text="attempts spent"),
+        ],
+        now,
+    )
+    r, f = await get(store, rejected), await get(store, failed)
+    assert (r.state, r.status_code, r.error_text, r.charge_micros) == (
+        State.REJECTED, 65, "barred", 0,
+    )  # fmt: skip
+    assert r.rejected_ms == now
+    assert (f.state, f.charge_micros) == (State.FAILED, 2 * PRICE)
+    assert f.failed_ms == now
+    assert await balance(services, acc) == 1_000_000 - 2 * PRICE
+
+
+async def test_record_after_lost_lease_changes_nothing(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services, balance="1")
+    a, b = await queue(services, acc, 2)
+    await lease(store, now, owner="old", lease_ms=1000)
+    # The old worker's lease expires; the reaper resends; a new worker leases them.
+    await store.db.write(
+        functools.partial(store.messages.reap_leases, now_ms=now + 2000, resend=True)
+    )
+    await lease(store, now + 2000, owner="new")
+    before = await balance(services, acc)
+    await record(
+        store,
+        [SubmitRecord(a, Event.SUBMIT_REJECTED), SubmitRecord(b, Event.SUBMIT_RETRY)],
+        now + 3000,
+        owner="old",
+    )
+    await record(store, [ok(a)], now + 3000, owner="old")
+    for mid in (a, b):
+        m = await get(store, mid)
+        assert m.state is State.SUBMITTING
+        assert (await lease_of(store, mid))[0] == "new"
+        assert m.attempts == 0
+    assert await balance(services, acc) == before
+    async with store.db.read() as conn:
+        assert await store.messages.parts_of(conn, a) == []
+
+
+async def test_late_ok_resolves_unknown(services: Services) -> None:
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services)
+    (mid,) = await queue(services, acc)
+    await lease(store, now, lease_ms=1000)
+    assert (
+        await store.db.write(
+            functools.partial(store.messages.reap_leases, now_ms=now + 2000, resend=False)
+        )
+        == 1
+    )
+    assert (await get(store, mid)).state is State.UNKNOWN
+    await record(store, [ok(mid)], now + 3000)
+    m = await get(store, mid)
+    assert m.state is State.SENT
+    assert m.unknown_ms == now + 2000
+    assert m.sent_ms == now + 3000
+    # A late failure is not applied to UNKNOWN (only a success resolves it).
+    (other,) = await queue(services, acc)
+    await lease(store, now + 3000, lease_ms=1000)
+    await store.db.write(
+        functools.partial(store.messages.reap_leases, now_ms=now + 5000, resend=False)
+    )
+    await record(store, [SubmitRecord(other, Event.SUBMIT_REJECTED)], now + 6000)
+    assert (await get(store, other)).state is State.UNKNOWN

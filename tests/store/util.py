@@ -1,0 +1,154 @@
+"""Helpers for the store contract tests: accounts and messages written straight to the store."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import func, select
+
+from simgate.domain.accounts import Account
+from simgate.domain.messages import Event
+from simgate.domain.records import MessageRecord, NewMessage
+from simgate.services.container import Services
+from simgate.store import Store
+from simgate.store.messages import Leased, PartReport, SubmitRecord
+from simgate.store.tables import messages, orphan_reports
+
+OWNER = "worker-a"
+PRICE = 10_000  # micros per part
+
+
+async def account(services: Services, name: str = "acme", balance: str = "10") -> Account:
+    return await services.accounts.create_account(name=name, balance=balance)
+
+
+async def balance(services: Services, acc: Account) -> int:
+    return (await services.accounts.get_account(acc.id)).balance_micros
+
+
+async def queue(
+    services: Services,
+    acc: Account,
+    n: int = 1,
+    *,
+    parts: int = 1,
+    line: str = "sim",
+    validity_s: int = 3600,
+    charge: bool = True,
+    **extra: Any,
+) -> list[int]:
+    """Insert ``n`` QUEUED messages (charged like the send service does) and return their ids."""
+    store = services.store
+    now = services.clock.now_ms()
+    ids = await store.new_ids(n, now)
+    rows = [
+        NewMessage(
+            id=mid,
+            account_id=acc.id,
+            app_id=None,
+            dialect="test",
+            client_ref=f"ref{i}",
+            task_id=None,
+            sender="",
+            recipient="8613800138000",
+            text="hello",
+            encoding=0,
+            parts=parts,
+            port_hint=None,
+            line=line,
+            price_micros=PRICE,
+            currency="USD",
+            report_requested=True,
+            validity_until_ms=now + validity_s * 1000,
+        )
+        for i, mid in enumerate(ids)
+    ]
+    rows = [replace(r, **extra) for r in rows]
+
+    async def job(conn: Any) -> None:
+        if charge:
+            assert await store.accounts.charge(conn, acc.id, sum(r.parts * PRICE for r in rows))
+        await store.messages.insert(conn, rows, now)
+
+    await store.db.write(job)
+    return ids
+
+
+async def lease(
+    store: Store,
+    now_ms: int,
+    *,
+    lines: Sequence[str] = ("sim",),
+    owner: str = OWNER,
+    limit: int = 100,
+    lease_ms: int = 30_000,
+) -> list[Leased]:
+    return await store.db.write(
+        functools.partial(
+            store.messages.lease,
+            lines=lines,
+            owner=owner,
+            now_ms=now_ms,
+            lease_until_ms=now_ms + lease_ms,
+            limit=limit,
+        )
+    )
+
+
+async def record(
+    store: Store, records: Sequence[SubmitRecord], now_ms: int, *, owner: str = OWNER
+) -> None:
+    await store.db.write(
+        functools.partial(
+            store.messages.record_submits, records=records, owner=owner, now_ms=now_ms
+        )
+    )
+
+
+def ok(mid: int, parts: int = 1, *, line: str = "sim", port: int = 0) -> SubmitRecord:
+    return SubmitRecord(
+        mid,
+        Event.SUBMIT_OK,
+        port=port,
+        part_refs=tuple(f"{mid}.{i}" for i in range(parts)),
+        first_ref=7,
+        line=line,
+    )
+
+
+async def report(
+    store: Store, reports: Sequence[tuple[str, int]], now_ms: int, *, line: str = "sim"
+) -> int:
+    parts = [PartReport(line, ref, code, now_ms) for ref, code in reports]
+    return await store.db.write(
+        functools.partial(store.messages.record_reports, reports=parts, now_ms=now_ms)
+    )
+
+
+async def get(store: Store, mid: int) -> MessageRecord:
+    async with store.db.read() as conn:
+        (row,) = await store.messages.get(conn, [mid])
+    return row
+
+
+async def lease_of(store: Store, mid: int) -> tuple[str | None, int | None]:
+    """(lease_owner, lease_until_ms) straight from the row: records do not carry them."""
+    async with store.db.read() as conn:
+        row = (
+            await conn.execute(
+                select(messages.c.lease_owner, messages.c.lease_until_ms).where(
+                    messages.c.id == mid
+                )
+            )
+        ).one()
+    return row.lease_owner, row.lease_until_ms
+
+
+async def orphans(store: Store) -> int:
+    async with store.db.read() as conn:
+        return int(
+            (await conn.execute(select(func.count()).select_from(orphan_reports))).scalar_one()
+        )
