@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from simgate.cli import admin, serve
+from simgate.cli import admin, gateway, serve
 from simgate.cli.common import Globals
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.add_typer(admin.rates_app, name="rates")
 app.add_typer(admin.lines_app, name="lines")
 app.add_typer(admin.messages_app, name="messages")
 app.add_typer(admin.sim_app, name="sim")
+app.add_typer(gateway.gateway_app, name="gateway")
 app.command("send")(admin.send)
 
 

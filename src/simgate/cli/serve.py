@@ -13,6 +13,7 @@ import uvicorn
 from rich.table import Table
 
 from simgate.cli.common import console, run_async, settings_from
+from simgate.cli.tls import ensure_certificate
 from simgate.logsetup import configure
 from simgate.runtime import Role, Runtime
 from simgate.store import Database
@@ -53,6 +54,10 @@ async def _serve(
             await _wait_for_signal()
             return
         _print_demo(runtime)
+        tls: dict[str, str] = {}
+        if settings.http.tls:  # self-signed on first start (Dinstar clients use curl -k)
+            cert, key = ensure_certificate(settings.data_dir, settings.http.host)
+            tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         cfg = uvicorn.Config(
             runtime.app(),
             host=settings.http.host,
@@ -61,10 +66,13 @@ async def _serve(
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=5,
+            ssl_certfile=tls.get("ssl_certfile"),
+            ssl_keyfile=tls.get("ssl_keyfile"),
         )
         server = uvicorn.Server(cfg)
         console.print(
-            f"simgate {role} listening on http://{settings.http.host}:{settings.http.port}"
+            f"simgate {role} listening on {'https' if tls else 'http'}://"
+            f"{settings.http.host}:{settings.http.port}"
         )
         await server.serve()
     finally:

@@ -1,0 +1,62 @@
+"""``simgate gateway``: the Dinstar gateway's push target (spec §2.9).
+
+The target is stored in the database (``kv`` document ``dinstar.push``), so every process
+sees it at once and it overrides ``[dinstar] push_url``/``push_types``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from simgate.api.dialects.dinstar.config import PUSH_TYPES
+from simgate.cli.common import console, fail, with_services
+from simgate.services.container import Services
+from simgate.services.gateway import GatewayService
+
+gateway_app = typer.Typer(help="The Dinstar gateway API: push target.", no_args_is_help=True)
+
+
+def _service(s: Services) -> GatewayService:
+    return GatewayService(store=s.store, clock=s.clock)
+
+
+def parse_types(raw: list[str]) -> list[str]:
+    types = [t.strip() for item in raw for t in item.split(",") if t.strip()]
+    unknown = [t for t in types if t not in PUSH_TYPES]
+    if unknown:
+        fail(f"unknown push type(s): {', '.join(unknown)} (known: {', '.join(PUSH_TYPES)})")
+    return types or list(PUSH_TYPES)
+
+
+@gateway_app.command("push")
+def push(
+    url: Annotated[str, typer.Option("--url", help="Receiver URL; empty turns pushes off.")],
+    types: Annotated[
+        list[str] | None,
+        typer.Option("--types", help=f"Event types (comma list): {', '.join(PUSH_TYPES)}."),
+    ] = None,
+) -> None:
+    """Set where the gateway pushes events, and which types."""
+    chosen = parse_types(types or [])
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            fail(f"not an http(s) URL: {url!r}")
+    with_services(lambda s: _service(s).set_push_config(url, chosen))
+    if url:
+        console.print(f"pushing {', '.join(chosen)} to {url}")
+    else:
+        console.print("gateway pushes are off")
+
+
+@gateway_app.command("show")
+def show() -> None:
+    """Show the stored push target."""
+    doc = with_services(lambda s: _service(s).push_config())
+    if not doc or not doc.get("url"):
+        console.print("no push target stored (settings [dinstar] push_url applies)")
+        return
+    console.print(f"url: {doc['url']}\ntypes: {', '.join(doc.get('types', []))}")
