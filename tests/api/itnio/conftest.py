@@ -87,3 +87,10 @@ async def make_itnio(
 async def itnio(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]:
     async for env in make_itnio(backend, tmp_path, clock):
         yield env
+
+
+@pytest.fixture
+async def itnio_sqlite(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]:
+    """For tests of parsing only, where the database backend makes no difference."""
+    async for env in make_itnio(f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}", tmp_path, clock):
+        yield env

@@ -28,7 +28,7 @@ from simgate.api.dialects.itnio.envelope import ItnioError
 from simgate.domain.accounts import Account, ApiKey, ip_in_any
 from simgate.services.container import Services
 
-_TIMESTAMP = re.compile(r"\A(?:\d{10}|\d{13})\Z")
+_TIMESTAMP = re.compile(r"\A(?:[0-9]{10}|[0-9]{13})\Z")
 _HEX32 = re.compile(r"\A[0-9a-fA-F]{32}\Z")
 _MAX_TRACKED = 100_000
 

@@ -1,0 +1,126 @@
+"""Malformed, oversized and hostile input: always HTTP 200 with a dialect code, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.itnio_sqlite.conftest import Itnio
+
+POSTS = ["/sms/sendSms", "/sms/sendSms/batch", "/sms/recordMo", "/v3/sms/sendSms"]
+GETS = ["/sms/sendSms", "/sms/getReport", "/sms/getSentRcd", "/sms/getBalance"]
+
+
+async def _raw(env: Itnio, method: str, path: str, **kw: Any) -> dict[str, Any]:
+    headers = env.headers()
+    headers.update(kw.pop("extra_headers", {}))
+    r = await env.client.request(method, path, headers=headers, **kw)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    data = r.json()
+    assert isinstance(data["status"], str) and isinstance(data["reason"], str)
+    return data  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("path", POSTS)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[1,2]",
+        b'"text"',
+        b"null",
+        b"\xff\xfe{}",
+        b'{"appId": "\xc3\x28"}',
+        b"{'appId': 1}",
+        b'{"appId": NaN}',
+    ],
+)
+async def test_malformed_bodies_are_minus_22(itnio_sqlite: Itnio, path: str, body: bytes) -> None:
+    got = await _raw(itnio_sqlite, "POST", path, content=body)
+    assert got["status"] == "-22", got
+
+
+@pytest.mark.parametrize("path", POSTS)
+async def test_body_over_the_limit_is_refused_before_reading(
+    itnio_sqlite: Itnio, path: str
+) -> None:
+    limit = itnio_sqlite.services.settings.http.max_body_bytes
+    big = b'{"appId": "' + b"a" * limit + b'"}'
+    got = await _raw(itnio_sqlite, "POST", path, content=big)
+    assert got["status"] == "-22" and "larger than" in got["reason"]
+
+
+async def test_streamed_body_without_length_is_capped(itnio_sqlite: Itnio) -> None:
+    limit = itnio_sqlite.services.settings.http.max_body_bytes
+    sent = 0
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        for _ in range(limit // 65536 + 20):
+            sent += 65536
+            yield b" " * 65536
+
+    got = await _raw(itnio_sqlite, "POST", "/sms/sendSms", content=chunks())
+    assert got["status"] == "-22"
+
+
+async def test_bad_content_length_header(itnio_sqlite: Itnio) -> None:
+    got = await _raw(
+        itnio_sqlite,
+        "POST",
+        "/sms/recordMo",
+        content=b"{}",
+        extra_headers={"Content-Length": "abc"},
+    )
+    assert got["status"] in ("-22",)
+
+
+@pytest.mark.parametrize("path", GETS)
+@pytest.mark.parametrize("query", ["appId=%ff%fe", "appId=a&msgIds=%c3%28", "content=%80"])
+async def test_bad_utf8_in_query_is_minus_22(itnio_sqlite: Itnio, path: str, query: str) -> None:
+    got = await _raw(itnio_sqlite, "GET", f"{path}?{query}")
+    assert got["status"] in ("-22", "0"), got  # getBalance takes no parameters
+    if path != "/sms/getBalance":
+        assert got["status"] == "-22"
+
+
+async def test_too_many_query_fields(itnio_sqlite: Itnio) -> None:
+    query = "&".join(f"f{i}=1" for i in range(200))
+    assert (await _raw(itnio_sqlite, "GET", f"/sms/getReport?{query}"))["status"] == "-22"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"appId": 5, "current": 1, "size": 10},
+        {"appId": None, "current": "x", "size": 10},
+        {"current": True, "size": 10},
+        {"current": 1.5, "size": 10},
+        {"current": 1, "size": {"a": 1}},
+        {"current": 1, "size": 10, "params": "2022"},
+        {"current": 1, "size": 10, "params": {"strTime": 1, "endTime": 2}},
+    ],
+)
+async def test_wrong_types_in_record_mo(itnio_sqlite: Itnio, body: dict[str, Any]) -> None:
+    body.setdefault("appId", itnio_sqlite.app.app_id)
+    got = await _raw(itnio_sqlite, "POST", "/sms/recordMo", json=body)
+    assert got["status"] in ("-22", "-14"), got
+
+
+async def test_deeply_nested_json_is_refused_cleanly(itnio_sqlite: Itnio) -> None:
+    body = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    assert (await _raw(itnio_sqlite, "POST", "/sms/sendSms", content=body))["status"] == "-22"
+
+
+async def test_nul_and_control_characters(itnio_sqlite: Itnio) -> None:
+    body = {"appId": itnio_sqlite.app.app_id, "numbers": "8613800138000\x00", "content": "x"}
+    assert (await _raw(itnio_sqlite, "POST", "/sms/sendSms", json=body))["status"] == "-22"
+
+
+async def test_unknown_path_and_method(itnio_sqlite: Itnio) -> None:
+    r = await itnio_sqlite.client.get("/sms/nope", headers=itnio_sqlite.headers())
+    assert r.status_code == 404
+    r = await itnio_sqlite.client.delete("/sms/sendSms", headers=itnio_sqlite.headers())
+    assert r.status_code == 405
