@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.api.dialects.dinstar import DinstarPlanner
+from simgate.api.dialects.dinstar.config import PUSH_TYPES
 from simgate.domain.accounts import Account
+from simgate.domain.events import DomainEvent
 from simgate.domain.messages import State
 from simgate.lines.sim import SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.gateway import GatewayService
 from simgate.testing.clock import FakeClock
+from tests.conftest import _truncate_pg, make_settings
 
 USER, PASSWORD = "admin", "s3cret-pass"
 SN = "0000-0000-0000-0001"
@@ -74,15 +81,61 @@ class Gw:
         return GatewayService(store=self.sv.store, clock=self.sv.clock)
 
 
+GwFactory = Callable[..., Awaitable[Gw]]
+
+
 @pytest.fixture
-async def gw(runtime: Runtime, services: Services, clock: FakeClock) -> AsyncIterator[Gw]:
-    account = await services.accounts.create_account(name="acme", balance="100")
-    await services.accounts.create_user(account.id, username=USER, password=PASSWORD)
-    transport = httpx.ASGITransport(app=runtime.app())
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://t", auth=(USER, PASSWORD)
-    ) as client:
-        yield Gw(runtime, services, client, clock, account)
+async def make_gw(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[GwFactory]:
+    """Build a gateway with extra settings (e.g. ``lines={"sim": {"report_delay_ms": 5000}}``)."""
+    opened: list[tuple[Runtime, httpx.AsyncClient]] = []
+
+    async def make(**extra: Any) -> Gw:
+        if backend.startswith("postgresql"):
+            await _truncate_pg(backend)
+        rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
+        sv = await rt.open()
+        account = await sv.accounts.create_account(name="acme", balance="100")
+        await sv.accounts.create_user(account.id, username=USER, password=PASSWORD)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=rt.app()), base_url="http://t", auth=(USER, PASSWORD)
+        )
+        opened.append((rt, client))
+        return Gw(rt, sv, client, clock, account)
+
+    yield make
+    for rt, client in reversed(opened):
+        await client.aclose()
+        await rt.close()
+
+
+@pytest.fixture
+async def gw(make_gw: GwFactory) -> Gw:
+    return await make_gw()
+
+
+class PushLog:
+    """Runs the Dinstar planner inside every write transaction, as the outbox does."""
+
+    def __init__(self, sv: Services) -> None:
+        self.planner = DinstarPlanner(sv)
+        self.bodies: list[dict[str, Any]] = []
+
+    async def hook(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+        for p in await self.planner.plan(conn, events):
+            assert p.request.method == "POST"
+            assert p.request.headers["Content-Type"] == "application/json"
+            assert p.request.body is not None
+            self.bodies.append(json.loads(p.request.body))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [item for b in self.bodies if kind in b for item in b[kind]]
+
+
+async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
+    await g.gateway().set_push_config(url, list(PUSH_TYPES))
+    log = PushLog(g.sv)
+    g.sv.store.add_event_hook(log.hook)
+    return log
 
 
 # ---- a Digest client written from RFC 7616, independent of the server code -------------
