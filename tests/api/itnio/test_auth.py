@@ -9,8 +9,10 @@ import pytest
 
 from simgate.api.dialects.itnio.auth import sign
 from simgate.domain.accounts import AppKind
+from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
+from tests.conftest import make_settings
 
 BALANCE = "/sms/getBalance"
 
@@ -166,12 +168,14 @@ async def test_identical_request_is_answered_once(itnio: Itnio) -> None:
     headers = itnio.headers()
     first = await itnio.post(SEND, body, headers=headers)
     again = await itnio.post(SEND, body, headers=headers)
-    assert first["status"] == "0" and again == first
+    assert first["status"] == "0"
+    assert again == first
     assert await _count_messages(itnio) == 1
     # same signature, different body: a new request (clients send several per second)
     body["content"] = "hello again"
     third = await itnio.post(SEND, body, headers=headers)
-    assert third["status"] == "0" and third["array"][0]["msgId"] != first["array"][0]["msgId"]
+    assert third["status"] == "0"
+    assert third["array"][0]["msgId"] != first["array"][0]["msgId"]
     assert await _count_messages(itnio) == 2
 
 
@@ -198,8 +202,6 @@ async def test_replay_holds_across_processes(
 
 
 async def _second_process(env: Itnio, backend: str, tmp_path: Path, clock: FakeClock):  # type: ignore[no-untyped-def]
-    from simgate.runtime import Runtime
-    from tests.conftest import make_settings
 
     rt = Runtime(
         make_settings(tmp_path, backend, itnio={"auth_cache_seconds": 0}), role="admin", clock=clock

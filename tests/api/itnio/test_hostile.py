@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.api.itnio_sqlite.conftest import Itnio
+from tests.api.itnio.conftest import Itnio
 
 POSTS = ["/sms/sendSms", "/sms/sendSms/batch", "/sms/recordMo", "/v3/sms/sendSms"]
 GETS = ["/sms/sendSms", "/sms/getReport", "/sms/getSentRcd", "/sms/getBalance"]
@@ -19,7 +20,8 @@ async def _raw(env: Itnio, method: str, path: str, **kw: Any) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
     data = r.json()
-    assert isinstance(data["status"], str) and isinstance(data["reason"], str)
+    assert isinstance(data["status"], str)
+    assert isinstance(data["reason"], str)
     return data  # type: ignore[no-any-return]
 
 
@@ -49,14 +51,15 @@ async def test_body_over_the_limit_is_refused_before_reading(
     limit = itnio_sqlite.services.settings.http.max_body_bytes
     big = b'{"appId": "' + b"a" * limit + b'"}'
     got = await _raw(itnio_sqlite, "POST", path, content=big)
-    assert got["status"] == "-22" and "larger than" in got["reason"]
+    assert got["status"] == "-22"
+    assert "larger than" in got["reason"]
 
 
 async def test_streamed_body_without_length_is_capped(itnio_sqlite: Itnio) -> None:
     limit = itnio_sqlite.services.settings.http.max_body_bytes
     sent = 0
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         nonlocal sent
         for _ in range(limit // 65536 + 20):
             sent += 65536

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from simgate.domain import ids
+from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
 from simgate.lines.base import IncomingSms, PortInfo
 from simgate.store.tables import messages
@@ -137,7 +138,6 @@ async def test_get_report_status_table(itnio: Itnio) -> None:
 
 
 async def test_get_report_hides_other_apps_and_old_ids(itnio: Itnio) -> None:
-    from simgate.domain.accounts import AppKind
 
     (mid,) = await _send(itnio, "8613800138000")
     other = await itnio.services.accounts.create_app(itnio.account.id, kind=AppKind.SMS)
@@ -166,7 +166,9 @@ async def test_get_report_refusals(itnio: Itnio, msg_ids: str, code: str) -> Non
 async def test_get_report_allows_200_ids(itnio: Itnio) -> None:
     sent = await _send(itnio, ",".join(["8613800138000"] * 200))
     got = await itnio.get("/sms/getReport", {"appId": itnio.app.app_id, "msgIds": ",".join(sent)})
-    assert got["status"] == "0" and got["sending"] == "200" and len(got["array"]) == 200
+    assert got["status"] == "0"
+    assert got["sending"] == "200"
+    assert len(got["array"]) == 200
 
 
 # ---- getSentRcd ---------------------------------------------------------------------------
@@ -193,7 +195,8 @@ async def test_get_sent_rcd_matches_seed_sample(itnio: Itnio) -> None:
     early = await itnio.get(
         "/sms/getSentRcd", {"appId": itnio.app.app_id, **_window(end=f"{DAY}T07:59:59+08:00")}
     )
-    assert early["array"] == [] and early["success"] == "0"
+    assert early["array"] == []
+    assert early["success"] == "0"
 
 
 async def test_get_sent_rcd_pages_with_start_index(itnio: Itnio) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
@@ -65,7 +66,8 @@ async def test_post_send_matches_vendor_sample(itnio: Itnio, prefix: str) -> Non
         ("86156584849", "56585"),
     ]
     for item in got["array"]:
-        assert len(item["msgId"]) == 19 and item["msgId"].isdigit()
+        assert len(item["msgId"]) == 19
+        assert item["msgId"].isdigit()
     rows = {str(m.id): m for m in await _messages(itnio)}
     assert set(rows) == {a["msgId"] for a in got["array"]}
     first = rows[got["array"][0]["msgId"]]
@@ -81,7 +83,9 @@ async def test_post_send_matches_vendor_sample(itnio: Itnio, prefix: str) -> Non
 async def test_get_send_with_url_encoded_content(itnio: Itnio) -> None:
     params = {"appId": itnio.app.app_id, "numbers": "91856321412", "content": "a+b & c=d é"}
     got = await itnio.get(SEND, params)
-    assert got["status"] == "0" and got["success"] == "1" and got["fail"] == "0"
+    assert got["status"] == "0"
+    assert got["success"] == "1"
+    assert got["fail"] == "0"
     assert got["array"][0]["orderId"] == ""
     assert (await _messages(itnio))[0].text == "a+b & c=d é"
 
@@ -103,7 +107,8 @@ async def test_invalid_numbers_are_counted_in_fail_and_left_out(itnio: Itnio) ->
 async def test_duplicates_are_each_their_own_message(itnio: Itnio) -> None:
     body = {"appId": itnio.app.app_id, "numbers": "8613800138000,8613800138000", "content": "x"}
     got = await itnio.post(SEND, body)
-    assert got["success"] == "2" and len({a["msgId"] for a in got["array"]}) == 2
+    assert got["success"] == "2"
+    assert len({a["msgId"] for a in got["array"]}) == 2
     assert len(await _messages(itnio)) == 2
 
 
@@ -154,7 +159,8 @@ def _send(env: Itnio, **fields: Any) -> dict[str, Any]:
 async def test_send_refusals(itnio: Itnio, fields: dict[str, Any], code: str) -> None:
     got = await itnio.post(SEND, _send(itnio, **fields))
     assert got["status"] == code, got
-    assert set(got) == {"status", "reason"} and isinstance(got["reason"], str)
+    assert set(got) == {"status", "reason"}
+    assert isinstance(got["reason"], str)
     assert await _messages(itnio) == []
 
 
@@ -166,7 +172,8 @@ async def test_content_of_exactly_1024_and_sender_of_32_pass(itnio: Itnio) -> No
 async def test_get_allows_100_numbers_not_101(itnio: Itnio) -> None:
     base = {"appId": itnio.app.app_id, "content": "hi"}
     ok = await itnio.get(SEND, {**base, "numbers": ",".join(["8613800138000"] * 100)})
-    assert ok["status"] == "0" and ok["success"] == "100"
+    assert ok["status"] == "0"
+    assert ok["success"] == "100"
     assert (await itnio.get(SEND, {**base, "numbers": ",".join(["8613800138000"] * 101)}))[
         "status"
     ] == "-7"
@@ -174,7 +181,9 @@ async def test_get_allows_100_numbers_not_101(itnio: Itnio) -> None:
 
 async def test_post_allows_1000_numbers(itnio: Itnio) -> None:
     got = await itnio.post(SEND, _send(itnio, numbers=",".join(["8613800138000"] * 1000)))
-    assert got["status"] == "0" and got["success"] == "1000" and len(got["array"]) == 1000
+    assert got["status"] == "0"
+    assert got["success"] == "1000"
+    assert len(got["array"]) == 1000
 
 
 async def test_insufficient_balance_is_minus_10_and_queues_nothing(
@@ -182,7 +191,6 @@ async def test_insufficient_balance_is_minus_10_and_queues_nothing(
 ) -> None:
     async for env in make_itnio(backend, tmp_path, clock):
         poor = await env.services.accounts.create_account(name="poor", balance="0.015")
-        from simgate.domain.accounts import AppKind
 
         app = await env.services.accounts.create_app(poor.id, kind=AppKind.SMS)
         key = await env.services.accounts.create_key(poor.id)

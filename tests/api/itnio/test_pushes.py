@@ -1,0 +1,196 @@
+"""Pure push formats against the vendor's samples (spec §1.9, §1.10) and the status table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from simgate.api.dialects.itnio import render
+from simgate.api.dialects.itnio.pushes import mo_body, mo_push, report_body, report_push
+from simgate.domain.accounts import Account, App, AppKind
+from simgate.domain.messages import FINAL, State
+from simgate.domain.records import InboundRecord, MessageRecord
+from tests.api.itnio.test_send import assert_same_shape
+
+REPORT_SAMPLE = {
+    "appId": "4luaKsL2",
+    "msgid": "2108021059531000096",
+    "mobile": "91856321413",
+    "status": 0,
+    "reason": "0",
+    "timestamp": 1629801177192,
+    "mcc": "404",
+    "mnc": "-1",
+    "pricedetail": {"pay": "0.02", "currency": "USD", "chargeCnt": 2, "price": "0.01"},
+}
+MO_SAMPLE = {
+    "msgid": "2108021059531000097",
+    "mobile": "91856321412",
+    "reply_time": "2021-08-24 18:32:57",
+    "content": "hello",
+    "sendid": "8613800138000",
+    "mcc": 404,
+    "mnc": 45,
+    "operator": "Airtel",
+    "pricedetail": {"pay": "0", "currency": "USD", "chargeCnt": 1, "price": "0"},
+}
+
+MSG = MessageRecord(
+    id=2108021059531000096,
+    account_id=1,
+    app_id=1,
+    dialect="itnio",
+    client_ref=None,
+    task_id=None,
+    sender="",
+    recipient="91856321413",
+    text="x" * 200,
+    encoding=0,
+    parts=2,
+    port_hint=None,
+    line="sim",
+    port=0,
+    state=State.DELIVERED,
+    attempts=1,
+    report_requested=True,
+    price_micros=10_000,
+    charge_micros=20_000,
+    currency="USD",
+    first_ref=None,
+    parts_ok=2,
+    parts_reported=2,
+    status_code=0,
+    error_text=None,
+    accepted_ms=1629801170000,
+    queued_ms=1629801170000,
+    submitting_ms=None,
+    sent_ms=1629801171000,
+    delivered_ms=1629801177192,
+    failed_ms=None,
+    expired_ms=None,
+    rejected_ms=None,
+    unknown_ms=None,
+    updated_ms=1629801177192,
+)
+APP = App(
+    1,
+    "4luaKsL2",
+    1,
+    AppKind.SMS,
+    "sms",
+    {"report_url": "https://c.example/r", "mo_url": "https://c.example/m"},
+)
+ACCOUNT = Account(1, "acme", "USD", "Asia/Kolkata", 0, 0, 0, False)
+
+
+def test_report_body_matches_vendor_sample() -> None:
+    body = report_body(MSG, "4luaKsL2")
+    assert_same_shape(body, REPORT_SAMPLE)
+    assert {k: v for k, v in body.items() if k not in ("mcc",)} == {
+        k: v for k, v in REPORT_SAMPLE.items() if k not in ("mcc",)
+    }
+    assert "orderId" not in body
+
+
+def test_report_body_carries_order_id_and_failure() -> None:
+    failed = dataclasses.replace(
+        MSG,
+        client_ref="o-1",
+        state=State.FAILED,
+        delivered_ms=None,
+        failed_ms=1629801177000,
+        status_code=34,
+        error_text="absent subscriber",
+    )
+    body = report_body(failed, "4luaKsL2")
+    assert (body["orderId"], body["status"], body["reason"], body["timestamp"]) == (
+        "o-1",
+        34,
+        "absent subscriber",
+        1629801177000,
+    )
+    expired = dataclasses.replace(MSG, state=State.EXPIRED, status_code=None, expired_ms=5)
+    assert (report_body(expired, "a")["status"], report_body(expired, "a")["reason"]) == (
+        1,
+        "expired",
+    )
+
+
+def test_report_push_request() -> None:
+    push = report_push(MSG, APP)
+    assert (push.request.method, push.request.url, push.order_key, push.kind) == (
+        "POST",
+        "https://c.example/r",
+        f"msg:{MSG.id}",
+        "itnio.report",
+    )
+    assert push.request.headers["Content-Type"] == "application/json;charset=UTF-8"
+    assert json.loads(push.request.body or b"")["msgid"] == str(MSG.id)
+
+
+def test_mo_body_matches_vendor_sample() -> None:
+    r = InboundRecord(
+        2108021059531000097,
+        1,
+        "sim",
+        0,
+        "91856321412",
+        "8613800138000",
+        "hello",
+        "",
+        "404450123456789",
+        1,
+        1629810177000,
+        False,
+    )
+    body = mo_body(r, ACCOUNT)
+    assert_same_shape(body, MO_SAMPLE)
+    assert body["reply_time"] == "2021-08-24 18:32:57"  # Asia/Kolkata, +05:30
+    assert (body["mcc"], body["mnc"]) == (404, 45)
+    assert mo_push(r, ACCOUNT, APP).request.url == "https://c.example/m"
+
+
+@pytest.mark.parametrize(
+    ("imsi", "expected"),
+    [("310150123456789", (310, 150)), ("46000123", (460, 0)), ("", (-1, -1)), ("12x45", (-1, -1))],
+)
+def test_mcc_mnc_from_imsi(imsi: str, expected: tuple[int, int]) -> None:
+    assert render.mcc_mnc(imsi) == expected
+
+
+def test_status_table_covers_every_state() -> None:
+    assert set(render.STATUS) == set(State)
+    for state in FINAL:
+        assert render.STATUS[state][2] is not None  # every final state is listed by getSentRcd
+    assert render.SENT_RCD_STATES == (
+        State.SENT,
+        State.DELIVERED,
+        State.FAILED,
+        State.EXPIRED,
+        State.REJECTED,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("2021-02-12T09:30:03+08:00", 1613093403000),
+        ("2021-02-12T09:30:03 08:00", 1613093403000),
+        ("2021-02-12T01:30:03Z", 1613093403000),
+        ("2021-02-12T01:30:03.5+00:00", 1613093403500),
+        ("2021-02-12T09:30:03", None),
+        ("2021-02-12", None),
+        ("2021-13-12T09:30:03+08:00", None),
+        ("x" * 100, None),
+    ],
+)
+def test_parse_iso(text: str, ms: int | None) -> None:
+    assert render.parse_iso(text) == ms
+
+
+def test_iso_renders_account_zone() -> None:
+    assert render.iso(1613093403000, "Asia/Shanghai") == "2021-02-12T09:30:03+08:00"
+    assert render.iso(1613093403000, "UTC") == "2021-02-12T01:30:03+00:00"
+    assert render.iso(None, "UTC") == ""
