@@ -1,0 +1,5 @@
+<?php
+// The vendor's PHP sample for getSentRcd (seeds/000, https://itniotech.com/api/sms/getSentRcd),
+// unchanged but for the opening tag. The test fills in {{appId}}, {{startTime}}, {{endTime}},
+// {{startIndex}}, the key, the secret and the base URL.
+header('content-type:text/html;charset=utf8'); $apiKey = "your api key"; $apiSecret = "your api secret"; $appId = "{{appId}}"; $startTime = urlencode("{{startTime}}"); $endTime = urlencode("{{endTime}}"); $startIndex = {{startIndex}}; $url = "https://api.itniotech.com/sms/getSentRcd?appId=$appId&startTime=$startTime&endTime=$endTime&startIndex=$startIndex"; $timeStamp = time(); $sign = md5($apiKey.$apiSecret.$timeStamp); $headers = array('Content-Type:application/json;charset=UTF-8',"Sign:$sign","Timestamp:$timeStamp","Api-Key:$apiKey"); $ch = curl_init(); curl_setopt($ch, CURLOPT_URL,$url); curl_setopt($ch, CURLOPT_CONNECTTIMEOUT, 600); curl_setopt($ch, CURLOPT_HTTPHEADER,$headers); curl_setopt($ch, CURLOPT_RETURNTRANSFER, 1); curl_setopt($ch, CURLOPT_SSL_VERIFYPEER, 0); curl_setopt($ch, CURLOPT_SSL_VERIFYHOST, 0); $output = curl_exec($ch); curl_close($ch); var_dump($output);
