@@ -146,7 +146,7 @@ def parse_challenges(values: list[str]) -> list[dict[str, str]]:
     out = []
     for v in values:
         scheme, _, rest = v.partition(" ")
-        params = {m[1].lower(): m[2] or m[3] for m in _PARAM.findall(rest)} if rest else {}
+        params = {m[0].lower(): m[1] or m[2] for m in _PARAM.findall(rest)} if rest else {}
         params["scheme"] = scheme
         out.append(params)
     return out

@@ -118,7 +118,8 @@ def same_shape(actual: Any, sample: Any, path: str = "$") -> None:
         for k in sample:
             same_shape(actual[k], sample[k], f"{path}.{k}")
     elif isinstance(sample, list):
-        assert isinstance(actual, list) and actual, path
+        assert isinstance(actual, list), path
+        assert actual, path
         for item in actual:
             same_shape(item, sample[0], f"{path}[]")
     else:
@@ -134,7 +135,9 @@ def at(text: str) -> int:
 async def test_send_sms_samples(gw: Gw) -> None:
     simple = await gw.post("/api/send_sms", {"text": "ye", "param": [{"number": "10086"}]})
     same_shape(simple, SEND)
-    assert simple["error_code"] == 202 and simple["sn"] == SN and simple["task_id"] == 1
+    assert simple["error_code"] == 202
+    assert simple["sn"] == SN
+    assert simple["task_id"] == 1
     stop = await gw.get("/api/stop_sms", task_id=1)
     assert stop == {"error_code": 200, "sn": SN}
     templated = await gw.post(
@@ -231,7 +234,8 @@ async def test_incoming_sample_and_push(gw: Gw) -> None:
     )
     got = await gw.get("/api/query_incoming_sms", incoming_sms_id=4, flag="all")
     same_shape(got, INCOMING)
-    assert got["read"] == 4 and got["unread"] == 2
+    assert got["read"] == 4
+    assert got["unread"] == 2
     first = got["sms"][0]
     assert first == {**INCOMING["sms"][0], "incoming_sms_id": 5, "imsi": ports[1].imsi}  # type: ignore[index]
     pushed = [b for b in pushes.bodies if "sms" in b]
@@ -256,7 +260,7 @@ async def test_queue_ussd_and_register_samples(gw: Gw) -> None:
     await gw.line.change_port(3, registered=False)
     regs = pushes.of("register")
     same_shape({"sn": SN, "register": regs}, PUSH_REGISTER)
-    p0, p3 = gw.line.ports()[0], gw.line.ports()[3]
+    p0, _p3 = gw.line.ports()[0], gw.line.ports()[3]
     assert regs[0] | {"sequence": 0} == {
         "port": 0,
         "iccid": p0.iccid,

@@ -1,0 +1,165 @@
+"""Basic and Digest (RFC 7617, RFC 7616): challenges, algorithms, nonces, replays, limits."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+
+from simgate.api.dialects.dinstar.auth import Denied
+from simgate.api.dialects.dinstar.context import build_gateway
+from simgate.domain.accounts import GatewayUser
+from simgate.services.accounts import DIGEST_REALM
+from tests.api.dinstar.conftest import PASSWORD, SN, USER, Gw, digest_header, parse_challenges
+
+PATH = "/api/query_sms_in_queue"
+
+
+async def challenge(gw: Gw, path: str = PATH) -> list[dict[str, str]]:
+    async with gw.anon() as anon:
+        r = await anon.get(path)
+    assert r.status_code == 401
+    assert r.json() == {"error_code": 401, "sn": SN, "error_msg": "authentication required"}
+    return parse_challenges(r.headers.get_list("www-authenticate"))
+
+
+async def with_header(gw: Gw, value: str, path: str = PATH, method: str = "GET") -> httpx.Response:
+    async with gw.anon() as anon:
+        return await anon.request(method, path, headers={"Authorization": value})
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def test_unauthenticated_gets_digest_and_basic_challenges(gw: Gw) -> None:
+    ch = await challenge(gw)
+    assert [(c["scheme"], c.get("algorithm")) for c in ch] == [
+        ("Digest", "SHA-256"),
+        ("Digest", "MD5"),
+        ("Basic", None),
+    ]
+    assert all(c["realm"] == DIGEST_REALM for c in ch)
+    assert ch[0]["qop"] == "auth"
+    assert ch[0]["nonce"] == ch[1]["nonce"]
+    assert ch[0]["stale"] == "false"
+
+
+async def test_basic_right_and_wrong(gw: Gw) -> None:
+    ok = await with_header(gw, basic(USER, PASSWORD))
+    assert ok.status_code == 200
+    assert ok.json()["error_code"] == 200
+    again = await with_header(gw, basic(USER, PASSWORD))  # served from the cache
+    assert again.status_code == 200
+    for bad in (
+        basic(USER, "nope"),
+        basic("ghost", PASSWORD),
+        "Basic %%%",
+        "Basic " + "QQ==",
+        "Bearer x",
+    ):
+        r = await with_header(gw, bad)
+        assert r.status_code == 401, bad
+        assert r.json()["error_code"] == 401
+
+
+async def test_digest_md5_and_sha256(gw: Gw) -> None:
+    for which in (0, 1):
+        c = (await challenge(gw))[which]
+        r = await with_header(gw, digest_header(c, method="GET", uri=PATH))
+        assert r.status_code == 200, (c["algorithm"], r.text)
+        assert r.json() == {"error_code": 200, "sn": SN, "in_queue": 0}
+    # POST with a query string: the uri covers the request target (RFC 7616 §3.4)
+    c = (await challenge(gw))[0]
+    uri = "/api/query_sms_result?x=1"
+    r = await with_header(gw, digest_header(c, method="POST", uri=uri), path=uri, method="POST")
+    assert r.status_code == 200
+    assert r.json()["error_code"] == 200
+
+
+async def test_httpx_digest_client(gw: Gw) -> None:
+    async with httpx.AsyncClient(
+        transport=gw.client._transport, base_url="http://t", auth=httpx.DigestAuth(USER, PASSWORD)
+    ) as c:
+        r = await c.post("/api/query_sms_result", json={"user_id": [1]})
+    assert r.status_code == 200
+    assert r.json() == {"error_code": 200, "sn": SN, "result": []}
+
+
+async def test_digest_failures(gw: Gw) -> None:
+    c = (await challenge(gw))[0]
+    cases = {
+        "wrong password": digest_header(c, method="GET", uri=PATH, password="nope"),
+        "wrong realm": digest_header(c, method="GET", uri=PATH, realm="gateway"),
+        "other uri": digest_header(c, method="GET", uri="/api/stop_sms"),
+        "other method": digest_header(c, method="POST", uri=PATH),
+        "unknown user": digest_header(c, method="GET", uri=PATH, user="ghost"),
+        "forged nonce": digest_header(
+            {**c, "nonce": c["nonce"][:-4] + "0000"}, method="GET", uri=PATH
+        ),
+        "garbage nonce": digest_header({**c, "nonce": "abc"}, method="GET", uri=PATH),
+        "sess algorithm": digest_header({**c, "algorithm": "MD5-sess"}, method="GET", uri=PATH),
+        "no qop": digest_header(c, method="GET", uri=PATH).replace("qop=auth, ", ""),
+        "bad nc": digest_header(c, method="GET", uri=PATH).replace("nc=00000001", "nc=zz"),
+    }
+    for name, header in cases.items():
+        r = await with_header(gw, header)
+        assert r.status_code == 401, name
+        assert r.json()["error_code"] == 401, name
+
+
+async def test_stale_nonce_is_flagged_and_not_a_failure(gw: Gw) -> None:
+    c = (await challenge(gw))[0]
+    await gw.clock.advance(301)  # nonce_ttl_seconds = 300
+    r = await with_header(gw, digest_header(c, method="GET", uri=PATH))
+    assert r.status_code == 401
+    fresh = parse_challenges(r.headers.get_list("www-authenticate"))
+    assert fresh[0]["stale"] == "true"
+    assert fresh[0]["nonce"] != c["nonce"]
+    ok = await with_header(gw, digest_header(fresh[0], method="GET", uri=PATH))
+    assert ok.status_code == 200
+
+
+async def test_nonce_count_replay_is_refused(gw: Gw) -> None:
+    c = (await challenge(gw))[1]
+    first = digest_header(c, method="GET", uri=PATH, nc=1, cnonce="abc")
+    assert (await with_header(gw, first)).status_code == 200
+    assert (await with_header(gw, first)).status_code == 401  # the same nc again
+    second = digest_header(c, method="GET", uri=PATH, nc=2, cnonce="abc")
+    assert (await with_header(gw, second)).status_code == 200
+
+
+async def test_nonce_from_another_process_is_accepted(gw: Gw) -> None:
+    """Stateless nonces: a second authenticator on the same database accepts the first's."""
+    c = (await challenge(gw))[0]
+    other = build_gateway(gw.sv).auth  # a fresh process: no memory of issued nonces
+    user = await other.authenticate(
+        method="GET", uri=PATH, header=digest_header(c, method="GET", uri=PATH), ip="10.0.0.1"
+    )
+    assert isinstance(user, GatewayUser)
+    assert user.username == USER
+
+
+async def test_failed_logins_are_limited_per_user_and_ip(gw: Gw) -> None:
+    for _ in range(10):  # login_failures = 10
+        assert (await with_header(gw, basic(USER, "guess"))).status_code == 401
+    locked = await with_header(gw, basic(USER, PASSWORD))
+    assert locked.status_code == 401  # even the right password, from this address
+    c = (await challenge(gw))[0]
+    assert (await with_header(gw, digest_header(c, method="GET", uri=PATH))).status_code == 401
+    # The limit is per (user, address): the same user from elsewhere still gets in.
+    auth = gw.rt.services and build_gateway(gw.sv).auth
+    assert auth
+    for _ in range(10):
+        await auth.authenticate(method="GET", uri=PATH, header=basic(USER, "guess"), ip="10.0.0.9")
+    elsewhere = await auth.authenticate(
+        method="GET", uri=PATH, header=basic(USER, PASSWORD), ip="10.0.0.8"
+    )
+    assert isinstance(elsewhere, GatewayUser)
+    blocked = await auth.authenticate(
+        method="GET", uri=PATH, header=basic(USER, PASSWORD), ip="10.0.0.9"
+    )
+    assert isinstance(blocked, Denied)
+    assert blocked.limited
+    await gw.clock.advance(301)  # login_window_seconds = 300
+    assert (await with_header(gw, basic(USER, PASSWORD))).status_code == 200
