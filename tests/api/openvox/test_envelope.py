@@ -35,6 +35,9 @@ async def test_credentials_of_the_wrong_type_are_400(ov: OV) -> None:
     assert "username must be a string" in doc["msg"]
     doc = await ov.post("/sms/get_valid_spans", {"password": ["a"]})
     assert doc["code"] == 400
+    doc = await ov.post("/sms/get_valid_spans", {"username": "gw\u0000"})
+    assert doc["code"] == 400
+    assert "NUL" in doc["msg"]
 
 
 async def test_non_json_and_non_object_bodies_are_400(ov: OV) -> None:

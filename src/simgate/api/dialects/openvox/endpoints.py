@@ -137,6 +137,8 @@ class Handlers:
             )
         if not value:
             raise ContentEmpty("msg is empty")
+        if "\x00" in value:
+            raise BadRequest("msg contains a NUL character")  # no SMS alphabet carries U+0000
         return value
 
     async def _wait(self, ids: list[int]) -> list[MessageRecord]:
@@ -215,9 +217,7 @@ class Handlers:
         if updated.any_enabled:
             # The push engine's SSRF guard: private/loopback targets are refused unless the
             # operator allowed them (push.allow_cidrs); raises InvalidInput → 400.
-            pushes: Any = getattr(self.sv, "pushes", None)  # TODO: engine lands → direct call
-            if pushes is not None:
-                await pushes.validate_url(updated.base_url())
+            await self.sv.pushes.validate_url(updated.base_url())
         await self.sv.store.db.write(
             functools.partial(
                 self.sv.store.accounts.put_doc,

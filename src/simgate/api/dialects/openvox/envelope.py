@@ -47,6 +47,8 @@ class Fields:
             raise BadRequest(f"{name} must be a string")
         if len(value) > max_len:
             raise BadRequest(f"{name} is too long: {len(value)} characters (at most {max_len})")
+        if "\x00" in value:
+            raise BadRequest(f"{name} contains a NUL character")  # PostgreSQL text cannot hold it
         return value
 
     def integer(self, name: str, *, default: int | None = None) -> int | None:
