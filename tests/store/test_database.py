@@ -1,0 +1,126 @@
+"""Group commit and id blocks on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.errors import StoreError
+from simgate.secretbox import SecretBox
+from simgate.services.container import Services
+from simgate.store import Database, Store
+from simgate.store.tables import kv
+
+
+def _put(key: str, value: str) -> Any:
+    async def job(conn: AsyncConnection) -> str:
+        await conn.execute(insert(kv).values(key=key, value=value))
+        return key
+
+    return job
+
+
+async def _keys(services: Services) -> set[str]:
+    async with services.store.db.read() as conn:
+        return {r.key for r in await conn.execute(select(kv.c.key))}
+
+
+async def test_concurrent_writes_all_commit_in_shared_transactions(services: Services) -> None:
+    db = services.store.db
+    commits = 0
+
+    def on_commit(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(db.engine.sync_engine, "commit", on_commit)
+    try:
+        results = await asyncio.gather(*(db.write(_put(f"k{i}", "v")) for i in range(300)))
+    finally:
+        event.remove(db.engine.sync_engine, "commit", on_commit)
+    assert results == [f"k{i}" for i in range(300)]
+    assert await _keys(services) == {f"k{i}" for i in range(300)}
+    assert 1 <= commits < 300  # shared commits: group commit happened
+
+
+async def test_a_failing_job_does_not_take_its_batch_down(services: Services) -> None:
+    db = services.store.db
+
+    async def boom(conn: AsyncConnection) -> None:
+        await conn.execute(insert(kv).values(key="boom", value="x"))
+        raise ValueError("bad job")
+
+    jobs = [db.write(_put(f"k{i}", "v")) for i in range(20)]
+    jobs.insert(7, db.write(boom))
+    jobs.insert(12, db.write(_put("k3", "duplicate key")))  # an IntegrityError
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(results[7], ValueError)
+    assert isinstance(results[12], Exception)
+    ok = [r for i, r in enumerate(results) if i not in (7, 12)]
+    assert ok == [f"k{i}" for i in range(20)]
+    assert await _keys(services) == {f"k{i}" for i in range(20)}  # no "boom", k3 once
+    async with db.read() as conn:
+        value = (await conn.execute(select(kv.c.value).where(kv.c.key == "k3"))).scalar_one()
+    assert value == "v"
+
+
+async def test_write_after_a_failure_still_works(services: Services) -> None:
+    db = services.store.db
+
+    async def boom(conn: AsyncConnection) -> None:
+        raise RuntimeError("x")
+
+    with pytest.raises(RuntimeError):
+        await db.write(boom)
+    assert await db.write(_put("after", "v")) == "after"
+
+
+async def test_id_blocks_unique_across_two_stores(services: Services, backend: str) -> None:
+    """Two processes = two Store objects on one database: their ids never collide."""
+    other_db = Database(backend)
+    await other_db.open()
+    try:
+        other = Store(other_db, SecretBox("test-master-key-0123456789"))
+        now = services.clock.now_ms()
+        batches = await asyncio.gather(
+            *(
+                store.new_ids(n, now)
+                for _ in range(3)
+                for store, n in ((services.store, 4000), (other, 3500))
+            )
+        )
+    finally:
+        await other_db.close()
+    ids = [i for b in batches for i in b]
+    assert len(ids) == 3 * 7500
+    assert len(set(ids)) == len(ids)
+    assert all(len(str(i)) == 19 for i in ids)
+
+
+async def test_new_ids_larger_than_a_block(services: Services) -> None:
+    now = services.clock.now_ms()
+    first = await services.store.new_ids(25_000, now)
+    second = await services.store.new_ids(3, now)
+    assert len(set(first + second)) == 25_003
+    assert max(first) < min(second)
+
+
+async def test_closed_database_refuses_work(backend: str) -> None:
+    db = Database(backend)
+    with pytest.raises(StoreError, match="not open"):
+        await db.write(_put("x", "y"))
+    with pytest.raises(StoreError, match="not open"):
+        async with db.read():
+            pass
+
+
+async def test_unreachable_database_is_one_clear_error() -> None:
+    db = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    with pytest.raises(StoreError, match="cannot open database") as info:
+        await db.open()
+    assert "\n" not in str(info.value)
+    assert "nobody" not in str(info.value)  # credentials are redacted
