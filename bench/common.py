@@ -1,0 +1,151 @@
+"""What every benchmark shares: settings for a scratch database, tables, timing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from simgate.domain.accounts import Account
+from simgate.domain.messages import State
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.services.sending import Recipient, SendRequest
+from simgate.settings import Settings, load_settings
+
+PG_ADMIN_URL = os.environ.get(
+    "SIMGATE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@dataclass
+class Table:
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[Any]]
+    note: str = ""
+
+    def render(self) -> str:
+        cells = [[_fmt(c) for c in row] for row in self.rows]
+        widths = [
+            max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(self.columns)
+        ]
+        line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+        out = [self.title, line]
+        out.append("| " + " | ".join(h.ljust(w) for h, w in zip(self.columns, widths)) + " |")
+        out.append(line)
+        for row in cells:
+            out.append(
+                "| "
+                + " | ".join(
+                    c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+                )
+                + " |"
+            )
+        out.append(line)
+        if self.note:
+            out.append(self.note)
+        return "\n".join(out)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+async def pg_reachable() -> bool:
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        await engine.dispose()
+
+
+async def _pg_admin(sql: str) -> None:
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def scratch_url(backend: str, workdir: Path) -> AsyncIterator[str]:
+    """A fresh, empty database for one measurement (dropped afterwards on PostgreSQL)."""
+    if backend == "sqlite":
+        workdir.mkdir(parents=True, exist_ok=True)
+        yield f"sqlite+aiosqlite:///{workdir / 'simgate.db'}"
+        return
+    name = f"simgate_bench_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_settings(workdir: Path, url: str, **extra: Any) -> Settings:
+    data: dict[str, Any] = {
+        "data_dir": str(workdir / "data"),
+        "database_url": url,
+        "master_key": "bench-master-key-0123456789",
+        "log_level": "warning",
+        "demo": {"create": False},
+    }
+    data.update(extra)
+    return load_settings(None, overrides=data)
+
+
+@asynccontextmanager
+async def opened(settings: Settings, role: str = "admin") -> AsyncIterator[Runtime]:
+    rt = Runtime(settings, role=role)  # type: ignore[arg-type]
+    await rt.open()
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+def recipients(first: int, count: int) -> list[Recipient]:
+    return [Recipient(f"86138{i % 100_000_000:08d}") for i in range(first, first + count)]
+
+
+async def enqueue(sv: Services, account: Account, count: int, batch: int = 1000) -> list[int]:
+    ids: list[int] = []
+    for first in range(0, count, batch):
+        n = min(batch, count - first)
+        out = await sv.sending.send(
+            SendRequest(account=account, dialect="bench", text="bench", recipients=recipients(first, n))
+        )
+        ids.extend(a.message_id for a in out.accepted)
+    return ids
+
+
+async def wait_state(sv: Services, state: State, count: int, timeout: float) -> float:
+    """Seconds until ``count`` messages are in ``state`` (polled every 50 ms)."""
+    start = time.perf_counter()
+    while True:
+        async with sv.store.db.read() as conn:
+            n = (await sv.store.messages.counts_by_state(conn)).get(state, 0)
+        if n >= count:
+            return time.perf_counter() - start
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError(f"{n}/{count} {state.name} after {timeout} s")
+        await asyncio.sleep(0.05)

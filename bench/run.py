@@ -1,0 +1,73 @@
+"""Run the benchmarks and print one table per measurement (``scripts/bench``).
+
+    scripts/bench                      # everything, SQLite and PostgreSQL (when reachable)
+    scripts/bench --only accept,dispatch --backend sqlite
+    scripts/bench --quick              # smaller numbers, for a smoke run
+
+Each table compares against a baseline measured in the same run; read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import foundation, processes  # noqa: E402
+from bench.common import Table, pg_reachable  # noqa: E402
+
+Measure = Callable[[str, Path], Awaitable[Table]]
+
+
+def _measures(quick: bool) -> dict[str, Measure]:
+    return {
+        "accept": lambda b, d: foundation.accept(b, d, 5_000 if quick else 20_000),
+        "dispatch": lambda b, d: foundation.dispatch(b, d, 5_000 if quick else 50_000),
+        "memory": lambda b, d: foundation.memory(b, d, 50_000 if quick else 1_000_000),
+        "crash": lambda b, d: processes.crash(b, d, kills=5 if quick else 20),
+        "scale": lambda b, d: processes.scale(b, d, 5_000 if quick else 20_000),
+    }
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "pg", "both"], default="both")
+    parser.add_argument("--only", default="", help="comma-separated: " + ", ".join(_measures(False)))
+    parser.add_argument("--quick", action="store_true", help="smaller numbers")
+    args = parser.parse_args(argv)
+    measures = _measures(args.quick)
+    chosen = [m for m in args.only.split(",") if m] or list(measures)
+    unknown = [m for m in chosen if m not in measures]
+    if unknown:
+        parser.error(f"unknown measurement {unknown[0]!r}")
+    backends = ["sqlite", "pg"] if args.backend == "both" else [args.backend]
+    if "pg" in backends and not await pg_reachable():
+        print("PostgreSQL is not reachable: skipping pg (set SIMGATE_TEST_PG_URL)\n", flush=True)
+        backends.remove("pg")
+    failed = 0
+    for name in chosen:
+        for backend in backends:
+            if name in processes.ONLY_ON and backend not in processes.ONLY_ON[name]:
+                continue
+            with tempfile.TemporaryDirectory(prefix=f"simgate-bench-{name}-") as tmp:
+                t0 = time.perf_counter()
+                try:
+                    table = await measures[name](backend, Path(tmp))
+                except Exception as exc:  # one failed measurement should not hide the others
+                    failed += 1
+                    print(f"{name} [{backend}]: FAILED: {type(exc).__name__}: {exc}\n", flush=True)
+                    continue
+                print(table.render(), flush=True)
+                print(f"({time.perf_counter() - t0:.0f} s)\n", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
