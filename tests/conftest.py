@@ -91,8 +91,15 @@ async def _truncate_pg(url: str) -> None:
                 await conn.execute(text("SELECT to_regclass('public.messages') IS NOT NULL"))
             ).scalar()
             if exists:
-                names = ", ".join(t.name for t in tables.metadata.sorted_tables)
-                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                # DELETE + sequence restart: same result as TRUNCATE ... RESTART IDENTITY on
+                # these tiny tables, and several times faster (it runs before every pg test).
+                for table in reversed(tables.metadata.sorted_tables):
+                    await conn.execute(table.delete())
+                sequences = await conn.execute(
+                    text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+                )
+                for name in sequences.scalars().all():
+                    await conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
     finally:
         await engine.dispose()
 
