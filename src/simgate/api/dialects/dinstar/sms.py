@@ -12,7 +12,7 @@ from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.codecs.gsm7 import is_gsm7
 from simgate.codecs.segments import Encoding
 from simgate.domain import ids
-from simgate.errors import ContentTooLong, InvalidInput, NoRoute, TooManyNumbers
+from simgate.errors import ContentTooLong, InvalidInput, NoRoute, NotFound, TooManyNumbers
 from simgate.services.sending import Recipient, SendRequest
 
 PLACEHOLDER = "#param#"
@@ -246,4 +246,6 @@ async def stop_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
     if task_id is None:
         raise InvalidInput("task_id is required")
     stopped = await g.svc.stop_task(account_id=call.account.id, task_id=task_id)
-    return (env.NOT_FOUND if stopped is None else env.OK), {}
+    if stopped is None:
+        raise NotFound(f"task {task_id} not found")  # 404 (spec §2.6)
+    return env.OK, {}
