@@ -26,6 +26,7 @@ from simgate.dispatch.worker import Dispatcher
 from simgate.domain.events import PortChanged
 from simgate.lines.base import IncomingSms, Line
 from simgate.lines.sim import SimLine
+from simgate.lines.smpp import SmppLine
 from simgate.metrics import Metrics
 from simgate.push.base import PushPlanner
 from simgate.push.echo import EchoPlanner
@@ -52,6 +53,8 @@ Role = Literal["run", "serve", "worker", "admin"]
 def build_line(name: str, cfg: LineSettings, clock: Clock) -> Line:
     if cfg.driver == "sim":
         return SimLine(name, cfg, clock)
+    if cfg.driver == "smpp":
+        return SmppLine(name, cfg, clock)
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
 

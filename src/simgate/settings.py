@@ -12,9 +12,18 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from simgate.errors import ConfigError
 
@@ -50,7 +59,72 @@ class SimLineSettings(_Strict):
     journal: str | None = None
 
 
-LineSettings = SimLineSettings
+class SmppLineSettings(_Strict):
+    """An SMPP v3.4 SMSC account (lines/smpp). Times in seconds."""
+
+    driver: Literal["smpp"] = "smpp"
+    host: str = "127.0.0.1"
+    port: int = Field(default=2775, ge=1, le=65535)
+    tls: bool = False
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
+    system_id: str = Field(min_length=1, max_length=15)
+    password: str = Field(default="", max_length=8)
+    system_type: str = Field(default="", max_length=12)
+    # Binds per line: transceivers carry both ways; transmitters send, receivers receive.
+    transceivers: int = Field(default=1, ge=0, le=32)
+    transmitters: int = Field(default=0, ge=0, le=32)
+    receivers: int = Field(default=0, ge=0, le=32)
+    window: int = Field(default=64, ge=1, le=1024)  # outstanding submit_sm per bind
+    tps: float = Field(default=0.0, ge=0.0)  # submit_sm per second per line; 0 = no cap
+    response_timeout: float = Field(default=10.0, gt=0)
+    enquire_link_interval: float = Field(default=30.0, gt=0)
+    reconnect_min: float = Field(default=1.0, gt=0)
+    reconnect_max: float = Field(default=60.0, gt=0)
+    # After ESME_RTHROTTLED / ESME_RMSGQFUL: pause the line this long, retry the message.
+    throttle_pause: float = Field(default=1.0, gt=0)
+    # submit() waits this long for a bind (at start, after a drop) before answering RETRY.
+    bind_wait: float = Field(default=5.0, ge=0)
+    # Long messages: concatenation UDH (esm_class 0x40), SAR TLVs, or one message_payload.
+    long_messages: Literal["udh", "sar", "payload"] = "udh"
+    service_type: str = Field(default="", max_length=5)
+    short_code_ton: int = Field(default=3, ge=0, le=6)
+    short_code_npi: int = Field(default=0, ge=0, le=18)
+    short_code_max_digits: int = Field(default=8, ge=1, le=15)
+    dest_ton: int = Field(default=1, ge=0, le=6)
+    dest_npi: int = Field(default=1, ge=0, le=18)
+    # How receipt ids relate to submit_sm_resp ids: "auto" learns decimal/hex from matches.
+    receipt_ids: Literal["auto", "same", "receipt_decimal", "receipt_hex"] = "auto"
+    # A receipt for an id not seen yet waits this long for its submit_sm_resp.
+    receipt_hold: float = Field(default=2.0, ge=0)
+    # Incoming concatenated SMS missing parts are delivered partially after this long.
+    reassembly_timeout: float = Field(default=120.0, gt=0)
+    extra_retryable: tuple[int, ...] = ()
+    port_rate_per_minute: int = Field(default=0, ge=0)
+    # The SMSC's bind budget belongs to one worker at a time (owned through line_owners).
+    exclusive: bool = True
+
+    @model_validator(mode="after")
+    def _can_send(self) -> SmppLineSettings:
+        if self.transceivers + self.transmitters == 0:
+            raise ValueError("an SMPP line needs a transceiver or a transmitter bind")
+        return self
+
+
+def _line_driver(value: Any) -> str:
+    """The ``driver`` key picks the model; a line without one is a sim line (as before)."""
+    driver = value.get("driver", "sim") if isinstance(value, dict) else value.driver
+    return str(driver)
+
+
+LineSettings = Annotated[
+    Annotated[SimLineSettings, Tag("sim")] | Annotated[SmppLineSettings, Tag("smpp")],
+    Discriminator(_line_driver),
+]
+
+
+def _default_lines() -> dict[str, LineSettings]:
+    return {"sim": SimLineSettings()}
 
 
 class Route(_Strict):
@@ -101,7 +175,7 @@ class Settings(_Strict):
     worker: WorkerSettings = WorkerSettings()
     billing: BillingSettings = BillingSettings()
     demo: DemoSettings = DemoSettings()
-    lines: dict[str, LineSettings] = Field(default_factory=lambda: {"sim": SimLineSettings()})
+    lines: dict[str, LineSettings] = Field(default_factory=_default_lines)
     routes: tuple[Route, ...] = (Route(),)
     # Extra sections owned by dialects and the push engine, validated by their owners.
     push: dict[str, Any] = Field(default_factory=dict)

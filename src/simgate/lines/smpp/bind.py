@@ -1,0 +1,287 @@
+"""One SMPP bind: a TCP (or TLS) connection driving a sans-IO ESME session.
+
+The bind owns bytes and timers only: it reconnects with exponential backoff, keeps the
+session ticking (response timeouts, enquire_link), turns our submit_sm into a future that
+resolves with the response, and hands every deliver_sm/data_sm to the line, answering it
+with the status the line returns, i.e. only after the line has committed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import ssl
+from typing import Protocol
+
+from simgate.clock import Clock
+from simgate.codecs.smpp import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    CommandStatus,
+    Event,
+    Pdu,
+    ProtocolError,
+    RequestAborted,
+    RequestReceived,
+    ResponseReceived,
+    ResponseTimeout,
+    Role,
+    SessionConfig,
+    SmppError,
+    SmppSession,
+    Unbind,
+    make_response,
+)
+from simgate.settings import SmppLineSettings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Bind", "BindKind", "LinkLost", "ResponseTimedOut"]
+
+
+class BindKind(enum.Enum):
+    TRX = "transceiver"
+    TX = "transmitter"
+    RX = "receiver"
+
+    @property
+    def sends(self) -> bool:
+        return self is not BindKind.RX
+
+
+_BIND_PDU = {BindKind.TRX: BindTransceiver, BindKind.TX: BindTransmitter, BindKind.RX: BindReceiver}
+
+
+class ResponseTimedOut(Exception):
+    """The request was written but no response came in time (it may have been taken)."""
+
+
+class LinkLost(Exception):
+    """The connection closed with the request written and unanswered."""
+
+
+class BindHandler(Protocol):
+    def bound(self, bind: Bind) -> None: ...
+
+    def unbound(self, bind: Bind) -> None: ...
+
+    async def request(self, bind: Bind, pdu: Pdu) -> int: ...
+
+
+class Bind:
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: BindKind,
+        cfg: SmppLineSettings,
+        clock: Clock,
+        handler: BindHandler,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.cfg = cfg
+        self.clock = clock
+        self.handler = handler
+        self.bound = False
+        self.inflight = 0  # submit slots the line has reserved on this bind
+        self.connects = 0  # successful binds so far (tests and logs)
+        self._session: SmppSession | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._futures: dict[int, asyncio.Future[Pdu]] = {}
+        self._bind_seq: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._was_bound = False
+        self._gone = asyncio.Event()  # set when a connection has ended
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"smpp-{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.bound and self._session is not None and self._writer is not None:
+            with contextlib.suppress(SmppError, OSError, RuntimeError):
+                self._writer.write(self._session.send(Unbind(), self._now()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), 1.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+
+    def _now(self) -> float:
+        return self.clock.now_ms() / 1000
+
+    async def _run(self) -> None:
+        delay = self.cfg.reconnect_min
+        while not self._stopping:
+            try:
+                await self._connection()
+            except (OSError, TimeoutError, SmppError) as exc:
+                log.warning("smpp %s: %s: %s", self.name, type(exc).__name__, exc)
+            if self.connects and self._was_bound:
+                delay = self.cfg.reconnect_min
+            if self._stopping:
+                return
+            await self.clock.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.cfg.reconnect_max)
+
+    # ---- one connection ----------------------------------------------------------------
+    async def _connection(self) -> None:
+        self._was_bound = False
+        ctx = _tls_context(self.cfg) if self.cfg.tls else None
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.cfg.host, self.cfg.port, ssl=ctx),
+            timeout=self.cfg.response_timeout,
+        )
+        session = SmppSession(
+            SessionConfig(
+                role=Role.ESME,
+                window_size=self.cfg.window,
+                response_timeout=self.cfg.response_timeout,
+                enquire_link_interval=self.cfg.enquire_link_interval,
+            ),
+            now=self._now(),
+        )
+        self._session, self._writer = session, writer
+        self._gone.clear()
+        ticker = asyncio.create_task(self._tick(session, writer))
+        try:
+            pdu = _BIND_PDU[self.kind](
+                system_id=self.cfg.system_id,
+                password=self.cfg.password,
+                system_type=self.cfg.system_type,
+            )
+            data = session.send(pdu, self._now())
+            self._bind_seq = int.from_bytes(data[12:16], "big")
+            writer.write(data)
+            while not session.closed:
+                chunk = await reader.read(65536)
+                now = self._now()
+                events = session.receive_data(chunk, now) if chunk else session.connection_lost(now)
+                self._handle(events)
+                self._flush()
+        finally:
+            ticker.cancel()
+            was_bound = self.bound
+            self.bound = False
+            self._fail_all(LinkLost("connection closed"))
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            self._gone.set()
+            if was_bound:
+                self.handler.unbound(self)
+
+    async def _tick(self, session: SmppSession, writer: asyncio.StreamWriter) -> None:
+        while not session.closed:
+            deadline = session.next_deadline()
+            now = self._now()
+            wait = 0.25 if deadline is None else min(0.25, max(deadline - now, 0.0))
+            await self.clock.sleep(max(wait, 0.005))
+            self._handle(session.tick(self._now()))
+            self._flush()
+            if session.closed:
+                writer.close()  # the reader sees EOF and ends the connection
+
+    def _flush(self) -> None:
+        if self._session is not None and self._writer is not None:
+            data = self._session.data_to_send()
+            if data:
+                self._writer.write(data)
+
+    def _handle(self, events: list[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, ResponseReceived):
+                self._on_response(ev.request.sequence_number, ev.response, ev.ok)
+            elif isinstance(ev, ResponseTimeout):
+                self._on_failure(ev.request.sequence_number, ResponseTimedOut("no response"))
+            elif isinstance(ev, RequestAborted):
+                self._on_failure(ev.request.sequence_number, LinkLost(ev.reason))
+            elif isinstance(ev, RequestReceived):
+                task = asyncio.create_task(self._answer(ev.pdu))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif isinstance(ev, ProtocolError):
+                log.warning("smpp %s: protocol error: %s", self.name, ev.reason)
+
+    def _on_response(self, sequence: int, response: Pdu, ok: bool) -> None:
+        if sequence == self._bind_seq:
+            self._bind_seq = None
+            if ok:
+                self.bound = True
+                self._was_bound = True
+                self.connects += 1
+                log.info("smpp %s: bound as %s", self.name, self.kind.value)
+                self.handler.bound(self)
+            else:
+                log.warning("smpp %s: bind refused, status %#x", self.name, response.command_status)
+            return
+        fut = self._futures.pop(sequence, None)
+        if fut is not None and not fut.done():
+            fut.set_result(response)
+
+    def _on_failure(self, sequence: int, exc: Exception) -> None:
+        if sequence == self._bind_seq:
+            self._bind_seq = None
+            return
+        fut = self._futures.pop(sequence, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+
+    def _fail_all(self, exc: Exception) -> None:
+        futures, self._futures = self._futures, {}
+        for fut in futures.values():
+            if not fut.done():
+                fut.set_exception(exc)
+
+    async def _answer(self, pdu: Pdu) -> None:
+        try:
+            status = await self.handler.request(self, pdu)
+        except Exception:
+            log.exception("smpp %s: handling %s failed", self.name, pdu.COMMAND_ID.name)
+            status = CommandStatus.ESME_RX_T_APPN  # temporary: the SMSC delivers it again
+        session, writer = self._session, self._writer
+        if session is None or writer is None or session.closed:
+            return  # unanswered: the SMSC redelivers it on the next bind
+        if pdu.sequence_number in session.awaiting_our_response:
+            with contextlib.suppress(SmppError, ValueError, RuntimeError):
+                writer.write(session.send(make_response(pdu, status), self._now()))
+
+    # ---- submitting --------------------------------------------------------------------
+    def send(self, pdu: Pdu) -> asyncio.Future[Pdu]:
+        """Write ``pdu`` now; the future gets its response, or ResponseTimedOut/LinkLost.
+
+        Raises SmppError when the bind cannot take it (not bound, window full): then
+        nothing was written.
+        """
+        session, writer = self._session, self._writer
+        if not self.bound or session is None or writer is None or writer.is_closing():
+            raise _NotWritten("bind not ready")
+        data = session.send(pdu, self._now())
+        fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+        self._futures[int.from_bytes(data[12:16], "big")] = fut
+        writer.write(data)
+        return fut
+
+
+class _NotWritten(SmppError):
+    pass
+
+
+def _tls_context(cfg: SmppLineSettings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=cfg.tls_ca_file)
+    if not cfg.tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx

@@ -1,0 +1,394 @@
+"""The SMPP line: binds, window, rate, outcomes, receipts and incoming SMS (issue 5).
+
+Outcomes of ``submit`` (spec §7 "never resent blindly"):
+
+* every part answered OK → ``OK`` with the normalised SMSC ids as ``part_refs``;
+* the first part refused with a throttling status (ESME_RTHROTTLED, ESME_RMSGQFUL) → the
+  line pauses for ``throttle_pause`` and the message is ``RETRY`` after that pause; other
+  retryable statuses → ``RETRY`` (dispatcher backoff); the rest → ``REJECTED``;
+* a part written but never answered (response timeout, connection lost with it in the
+  window) → ``UNKNOWN``: it may have left, so it is not resent;
+* no bind within ``bind_wait`` → ``RETRY`` (nothing was written).
+
+Parts after the first are already committed to leave: a refusal there is retried in place
+(after the pause); if it still fails, the part gets a synthetic ref and a failed report, so
+the message ends FAILED by the store's worst-part rule (spec §7) instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from simgate.clock import Clock
+from simgate.codecs.smpp import (
+    CommandStatus,
+    DataSm,
+    DeliverSm,
+    DeliveryReceipt,
+    MessageState,
+    Pdu,
+    SmppEncodeError,
+    SmppSessionError,
+    StatusClass,
+    SubmitSm,
+    classify_status,
+    extract_receipt,
+    is_throttling,
+    normalize_message_id,
+)
+from simgate.lines.base import (
+    Capability,
+    InboundSink,
+    IncomingSms,
+    LineReport,
+    Outcome,
+    PortInfo,
+    SubmitRequest,
+    SubmitResult,
+)
+from simgate.lines.smpp.bind import Bind, BindKind, LinkLost, ResponseTimedOut, _NotWritten
+from simgate.lines.smpp.inbound import Assembled, Reassembler, receipt_status
+from simgate.lines.smpp.outbound import plan_parts
+from simgate.lines.smpp.receipts import ReceiptMatcher, part_refs
+from simgate.settings import SmppLineSettings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SmppLine"]
+
+_PART_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    kind: str  # ok | throttled | retry | rejected | unknown | nobind
+    ref: str = ""
+    status: int = 0
+    text: str = ""
+
+
+class SmppLine:
+    capabilities = frozenset({Capability.SMS, Capability.REPORTS, Capability.INBOUND})
+
+    def __init__(self, name: str, settings: SmppLineSettings, clock: Clock) -> None:
+        self.name = name
+        self.exclusive = settings.exclusive
+        self.port_rate_per_minute = settings.port_rate_per_minute
+        self.cfg = settings
+        self.clock = clock
+        kinds = (
+            [BindKind.TRX] * settings.transceivers
+            + [BindKind.TX] * settings.transmitters
+            + [BindKind.RX] * settings.receivers
+        )
+        self.binds = [
+            Bind(name=f"{name}/{i}", kind=k, cfg=settings, clock=clock, handler=self)
+            for i, k in enumerate(kinds)
+        ]
+        self.matcher = ReceiptMatcher(settings.receipt_ids)
+        self._reassembler = Reassembler(settings.reassembly_timeout)
+        self._sink: InboundSink | None = None
+        self._ref = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._paused_until = 0.0
+        self._next_send = 0.0
+        self._up = False
+        self._up_event = asyncio.Event()
+        self._ids_seen = asyncio.Event()  # set (and replaced) whenever a new id is remembered
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # ---- Line protocol -----------------------------------------------------------------
+    def ports(self) -> Sequence[PortInfo]:
+        up = self._sending_up()
+        return (
+            PortInfo(
+                index=0,
+                name=f"smpp-{self.name}",
+                imsi="",
+                iccid="",
+                number="",
+                signal=31 if up else 0,
+                registered=up,
+                operator=f"{self.cfg.host}:{self.cfg.port}",
+            ),
+        )
+
+    async def start(self, sink: InboundSink) -> None:
+        self._sink = sink
+        for bind in self.binds:
+            bind.start()
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"smpp-{self.name}-sweep")
+        with contextlib.suppress(TimeoutError):  # start anyway: binds keep retrying
+            await asyncio.wait_for(self._up_event.wait(), self.cfg.bind_wait)
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await asyncio.gather(*(b.stop() for b in self.binds))
+        await self._deliver_incoming(self._reassembler.expired(math.inf))
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        ref = self._ref
+        self._ref = (ref + 1) % 256
+        try:
+            plan = plan_parts(request, self.cfg, ref)
+        except ValueError as exc:
+            return SubmitResult(Outcome.REJECTED, error_text=f"cannot encode: {exc}")
+        payload = len(plan.pdus) == 1 and plan.parts > 1
+        first = await self._send(plan.pdus[0], plan.parts if payload else 1)
+        if first.kind != "ok":
+            return self._not_sent(first)
+        if payload:
+            return SubmitResult(Outcome.OK, part_refs(first.ref, plan.parts), first_ref=ref)
+        rest = await asyncio.gather(*(self._send_later(p) for p in plan.pdus[1:]))
+        refs = [first.ref]
+        failed: list[LineReport] = []
+        for i, sent in enumerate(rest, start=2):
+            if sent.kind == "unknown":
+                return SubmitResult(
+                    Outcome.UNKNOWN, error_text=f"part {i}/{plan.parts}: {sent.text}"
+                )
+            if sent.kind == "ok":
+                refs.append(sent.ref)
+            else:  # refused for good after the first part left: that part failed
+                synthetic = f"{first.ref}!{i}"
+                refs.append(synthetic)
+                code = sent.status & 0xFF or 0xFF
+                failed.append(LineReport(synthetic, code, self.clock.now_ms()))
+        if failed and self._sink is not None:
+            await self._sink.delivery_reports(self.name, failed)  # kept as orphans till recorded
+        return SubmitResult(Outcome.OK, tuple(refs), first_ref=ref)
+
+    def _not_sent(self, sent: _Sent) -> SubmitResult:
+        status = sent.status or None
+        if sent.kind == "throttled":
+            return SubmitResult(
+                Outcome.RETRY, error_code=status, error_text=sent.text,
+                retry_after_s=self.cfg.throttle_pause,
+            )  # fmt: skip
+        if sent.kind in ("retry", "nobind"):
+            return SubmitResult(Outcome.RETRY, error_code=status, error_text=sent.text)
+        if sent.kind == "unknown":
+            return SubmitResult(Outcome.UNKNOWN, error_text=sent.text)
+        return SubmitResult(Outcome.REJECTED, error_code=status, error_text=sent.text)
+
+    # ---- sending one PDU ---------------------------------------------------------------
+    async def _send_later(self, pdu: SubmitSm) -> _Sent:
+        sent = await self._send(pdu, 1)
+        for attempt in range(_PART_RETRIES):
+            if sent.kind not in ("throttled", "retry", "nobind"):
+                break
+            await self.clock.sleep(self.cfg.throttle_pause * 2**attempt)
+            sent = await self._send(pdu, 1)
+        return sent
+
+    async def _send(self, pdu: SubmitSm, parts: int) -> _Sent:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.bind_wait
+        while True:
+            bind = await self._acquire(deadline)
+            if bind is None:
+                return _Sent("nobind", text="no SMPP bind available")
+            try:
+                await self._pace()
+                response = await bind.send(pdu)
+            except (_NotWritten, SmppSessionError):
+                continue  # the bind dropped before the write: nothing left, try another
+            except SmppEncodeError as exc:
+                return _Sent("rejected", text=f"cannot encode submit_sm: {exc}")
+            except ResponseTimedOut:
+                return _Sent("unknown", text="no submit_sm_resp in time")
+            except LinkLost as exc:
+                return _Sent("unknown", text=f"connection lost before submit_sm_resp: {exc}")
+            finally:
+                self._release(bind)
+            return self._judge(response, parts)
+
+    def _judge(self, response: Pdu, parts: int) -> _Sent:
+        status = response.command_status
+        if response.ok and response.COMMAND_ID.name == "SUBMIT_SM_RESP":
+            raw = str(getattr(response, "message_id", ""))
+            ref = normalize_message_id(raw)
+            if not ref:
+                return _Sent("ok", ref=f"?{id(response)}", text="SMSC gave no message id")
+            self.matcher.remember(ref, parts)
+            self._ids_seen.set()
+            self._ids_seen = asyncio.Event()
+            return _Sent("ok", ref=ref)
+        name = _status_name(status)
+        if is_throttling(status):
+            self._paused_until = max(self._paused_until, self._now() + self.cfg.throttle_pause)
+            return _Sent("throttled", status=status, text=name)
+        klass = classify_status(status, extra_retryable=self.cfg.extra_retryable)
+        if klass is StatusClass.RETRYABLE or status == CommandStatus.ESME_ROK:  # ok nack
+            return _Sent("retry", status=status, text=name)
+        return _Sent("rejected", status=status, text=name)
+
+    def _now(self) -> float:
+        return self.clock.now_ms() / 1000
+
+    async def _pace(self) -> None:
+        """Honour a throttle pause, then the TPS cap (evenly spaced sends)."""
+        now = self._now()
+        if self._paused_until > now:
+            await self.clock.sleep(self._paused_until - now)
+        if self.cfg.tps > 0:
+            now = self._now()
+            at = max(now, self._next_send)
+            self._next_send = at + 1 / self.cfg.tps
+            if at > now:
+                await self.clock.sleep(at - now)
+
+    # ---- window slots over the binds ---------------------------------------------------
+    def _free_bind(self) -> Bind | None:
+        best: Bind | None = None
+        for b in self.binds:
+            usable = b.kind.sends and b.bound and b.inflight < self.cfg.window
+            if usable and (best is None or b.inflight < best.inflight):
+                best = b
+        return best
+
+    async def _acquire(self, deadline: float) -> Bind | None:
+        loop = asyncio.get_running_loop()
+        while True:
+            bind = self._free_bind()
+            if bind is not None:
+                bind.inflight += 1
+                return bind
+            # Window full on a live bind: a slot frees within response_timeout.
+            timeout = None if self._sending_up() else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                return None
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(fut)
+            await asyncio.wait((fut,), timeout=timeout)
+            if not fut.done():
+                fut.cancel()
+
+    def _release(self, bind: Bind) -> None:
+        bind.inflight -= 1
+        self._wake(1)
+
+    def _wake(self, n: int) -> None:
+        while n > 0 and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                n -= 1
+
+    def _sending_up(self) -> bool:
+        return any(b.bound and b.kind.sends for b in self.binds)
+
+    # ---- BindHandler -------------------------------------------------------------------
+    def bound(self, bind: Bind) -> None:
+        self._wake(self.cfg.window)
+        self._changed()
+
+    def unbound(self, bind: Bind) -> None:
+        self._changed()
+
+    def _changed(self) -> None:
+        up = self._sending_up()
+        if up:
+            self._up_event.set()
+        else:
+            self._up_event.clear()
+        if up != self._up:
+            self._up = up
+            if self._sink is not None:
+                task = asyncio.create_task(self._sink.port_changed(self.name, 0, up))
+                task.add_done_callback(_log_failure)
+
+    async def request(self, bind: Bind, pdu: Pdu) -> int:
+        """A deliver_sm/data_sm from the SMSC; the answer is sent after this returns."""
+        if not isinstance(pdu, DeliverSm | DataSm):
+            return CommandStatus.ESME_RINVCMDID
+        receipt = extract_receipt(pdu) or _tlv_receipt(pdu)
+        if receipt is not None:
+            await self._on_receipt(receipt)
+            return CommandStatus.ESME_ROK
+        assembled = self._reassembler.add(pdu, self._now())
+        if assembled is not None:
+            await self._deliver_incoming([assembled])
+        return CommandStatus.ESME_ROK
+
+    # ---- receipts and incoming ---------------------------------------------------------
+    async def _on_receipt(self, receipt: DeliveryReceipt) -> None:
+        code = receipt_status(receipt)
+        if code is None:
+            return  # ENROUTE / ACCEPTD: not final
+        submit_id = await self._resolve(receipt.id)
+        refs = self.matcher.refs(submit_id)
+        assert self._sink is not None
+        now = self.clock.now_ms()
+        await self._sink.delivery_reports(self.name, [LineReport(r, code, now) for r in refs])
+
+    async def _resolve(self, receipt_id: str) -> str:
+        """The submit id of a receipt; waits a little for a submit_sm_resp still in flight."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.receipt_hold
+        while True:
+            hit = self.matcher.known(receipt_id)
+            if hit is not None:
+                return hit
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not any(b.inflight for b in self.binds):
+                return self.matcher.fallback(receipt_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ids_seen.wait(), remaining)
+
+    async def _deliver_incoming(self, messages: Sequence[Assembled]) -> None:
+        if not messages or self._sink is None:
+            return
+        now = self.clock.now_ms()
+        sms = [
+            IncomingSms(
+                port=0,
+                sender=m.sender,
+                recipient=m.recipient,
+                text=m.text,
+                received_ms=now,
+                smsc=f"{self.cfg.host}:{self.cfg.port}",
+                parts=m.parts,
+            )
+            for m in messages
+        ]
+        await self._sink.incoming(self.name, sms)
+
+    async def _sweep(self) -> None:
+        """Deliver incoming messages whose missing parts never came."""
+        period = min(5.0, self.cfg.reassembly_timeout / 4)
+        while True:
+            await self.clock.sleep(period)
+            try:
+                await self._deliver_incoming(self._reassembler.expired(self._now()))
+            except Exception:
+                log.exception("smpp %s: delivering partial messages failed", self.name)
+
+
+def _tlv_receipt(pdu: DeliverSm | DataSm) -> DeliveryReceipt | None:
+    """A receipt told only by receipted_message_id + message_state TLVs (no esm bit)."""
+    rid, state = pdu.tlvs.receipted_message_id, pdu.tlvs.message_state
+    if rid and isinstance(state, MessageState):
+        return DeliveryReceipt(id=rid, stat=state.stat)
+    return None
+
+
+def _status_name(status: int) -> str:
+    try:
+        return CommandStatus(status).name
+    except ValueError:
+        return f"status {status:#x}"
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("smpp port change not recorded: %s", task.exception())

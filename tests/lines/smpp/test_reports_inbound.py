@@ -1,0 +1,135 @@
+"""Receipts become part reports (acked after commit); deliver_sm becomes incoming SMS."""
+
+from __future__ import annotations
+
+from simgate.codecs.gsm7 import encode_septets
+from simgate.codecs.smpp import CommandStatus, DeliverSm, EsmClass, Tlvs, normalize_message_id
+from simgate.codecs.ucs2 import encode_ucs2
+from simgate.codecs.udh import build_concat_udh
+from simgate.lines.base import Outcome
+from simgate.testing.smsc import FakeSmsc
+
+from .support import eventually, request, started_line
+
+
+async def test_receipt_reports_the_part_delivered() -> None:
+    async with FakeSmsc() as smsc, started_line(smsc.port) as (line, sink):
+        result = await line.submit(request())
+        await eventually(lambda: bool(sink.reports))
+    assert [(r.line_ref, r.status_code) for r in sink.reports] == [(result.part_refs[0], 0)]
+    assert smsc.deliver_answers == [0]
+
+
+async def test_failed_and_intermediate_receipts() -> None:
+    stats = iter(["UNDELIV", "ENROUTE", "EXPIRED"])
+    async with (
+        FakeSmsc(stat=lambda _: next(stats)) as smsc,
+        started_line(smsc.port) as (line, sink),
+    ):
+        results = [await line.submit(request()) for _ in range(3)]
+        await eventually(lambda: len(smsc.deliver_answers) == 3 and len(sink.reports) == 2)
+    got = {r.line_ref: r.status_code for r in sink.reports}
+    assert got == {results[0].part_refs[0]: 0x41, results[2].part_refs[0]: 0x46}
+    assert smsc.deliver_answers == [0, 0, 0]  # the ENROUTE one is acknowledged, not reported
+
+
+async def test_decimal_receipt_ids_match_hex_submit_ids_and_teach_the_line() -> None:
+    async with FakeSmsc(receipt_ids="decimal") as smsc, started_line(smsc.port) as (line, sink):
+        result = await line.submit(request())
+        await eventually(lambda: bool(sink.reports))
+    assert [r.line_ref for r in sink.reports] == list(result.part_refs)
+    assert line.matcher.learned == "receipt_decimal"
+    # After a restart the memory is empty: the learned transform still maps the id.
+    (sid,) = smsc.accepted
+    assert line.matcher.fallback(str(int(sid, 16)).zfill(10)) == normalize_message_id(sid)
+
+
+async def test_receipt_before_the_response_is_matched() -> None:
+    async with (
+        FakeSmsc.receipt_before_resp(receipt_ids="decimal") as smsc,
+        started_line(smsc.port) as (line, sink),
+    ):
+        result = await line.submit(request())
+        await eventually(lambda: bool(sink.reports))
+    assert [r.line_ref for r in sink.reports] == list(result.part_refs)
+
+
+async def test_receipts_on_another_bind_with_tx_and_rx() -> None:
+    kw = {"transceivers": 0, "transmitters": 1, "receivers": 1}
+    async with (
+        FakeSmsc(receipts_on_other_bind=True) as smsc,
+        started_line(smsc.port, **kw) as (line, sink),
+    ):
+        await eventually(lambda: all(b.bound for b in line.binds))
+        result = await line.submit(request("x" * 300))
+        await eventually(lambda: len(sink.reports) == 2)
+    assert result.outcome is Outcome.OK
+    assert sorted(r.line_ref for r in sink.reports) == sorted(result.part_refs)
+    assert {c.kind for c in smsc.conns} == {"BindTransmitter", "BindReceiver"}
+
+
+async def test_tlv_only_receipt() -> None:
+    async with FakeSmsc() as smsc, started_line(smsc.port) as (line, sink):
+        result = await line.submit(request(report=False))
+        (sid,) = smsc.accepted
+        tlvs = Tlvs.build(receipted_message_id=sid.upper(), message_state=5)
+        status = await smsc.deliver(DeliverSm(source_addr="1", destination_addr="2", tlvs=tlvs))
+    assert status == 0
+    assert [(r.line_ref, r.status_code) for r in sink.reports] == [(result.part_refs[0], 0x41)]
+
+
+async def test_receipt_is_acknowledged_only_after_commit() -> None:
+    async with FakeSmsc() as smsc, started_line(smsc.port) as (line, sink):
+        answers_at_commit: list[int] = []
+        sink.on_report = lambda: answers_at_commit.append(len(smsc.deliver_answers))
+        sink.fail = 1
+        await line.submit(request())
+        await eventually(lambda: bool(smsc.deliver_answers))
+    assert answers_at_commit == [0]
+    assert smsc.deliver_answers == [CommandStatus.ESME_RX_T_APPN]  # SMSC will redeliver
+    assert sink.reports == []
+
+
+def _mo(body: bytes, *, dc: int = 0, udh: bool = False, tlvs: Tlvs | None = None) -> DeliverSm:
+    return DeliverSm(
+        source_addr="447700900123", destination_addr="12345", data_coding=dc,
+        esm_class=EsmClass.UDHI if udh else 0, short_message=body, tlvs=tlvs or Tlvs(),
+    )  # fmt: skip
+
+
+async def test_incoming_sms_single_and_udh_parts_in_any_order() -> None:
+    async with FakeSmsc() as smsc, started_line(smsc.port) as (_line, sink):
+        assert await smsc.deliver(_mo(encode_septets("hi there"))) == 0
+        parts = ["Привет, ", "мир", "!"]
+        for seq in (3, 1, 2):
+            body = build_concat_udh(0x1234, 3, seq, wide=True) + encode_ucs2(parts[seq - 1])
+            assert await smsc.deliver(_mo(body, dc=8, udh=True)) == 0
+        for seq in (2, 1):
+            body = build_concat_udh(7, 2, seq, wide=False) + encode_septets(["ab", "cd"][seq - 1])
+            await smsc.deliver(_mo(body, udh=True))
+    got = [(m.sender, m.recipient, m.text, m.parts) for m in sink.incoming_sms]
+    assert got == [
+        ("447700900123", "12345", "hi there", 1),
+        ("447700900123", "12345", "Привет, мир!", 3),
+        ("447700900123", "12345", "abcd", 2),
+    ]
+
+
+async def test_incoming_sar_parts_and_partial_after_timeout() -> None:
+    async with FakeSmsc() as smsc, started_line(smsc.port, reassembly_timeout=0.2) as (_line, sink):
+        for seq, chunk in ((2, b"world"), (1, b"hello ")):
+            tlvs = Tlvs.build(sar_msg_ref_num=9, sar_total_segments=2, sar_segment_seqnum=seq)
+            await smsc.deliver(_mo(chunk, dc=3, tlvs=tlvs))
+        lonely = Tlvs.build(sar_msg_ref_num=10, sar_total_segments=3, sar_segment_seqnum=1)
+        await smsc.deliver(_mo(b"only part", dc=3, tlvs=lonely))
+        await eventually(lambda: len(sink.incoming_sms) == 2)
+    assert [(m.text, m.parts) for m in sink.incoming_sms] == [("hello world", 2), ("only part", 1)]
+
+
+async def test_incoming_not_committed_is_answered_with_a_temporary_error() -> None:
+    async with FakeSmsc() as smsc, started_line(smsc.port) as (_line, sink):
+        sink.fail = 1
+        first = await smsc.deliver(_mo(encode_septets("retry me")))
+        second = await smsc.deliver(_mo(encode_septets("retry me")))
+    assert (first, second) == (CommandStatus.ESME_RX_T_APPN, 0)
+    assert [m.text for m in sink.incoming_sms] == ["retry me"]
