@@ -34,6 +34,7 @@ class GatewayService:
         self._task_next = 0
         self._task_end = 0
         self._task_lock = asyncio.Lock()
+        self._queued: dict[tuple[str, ...], tuple[int, int]] = {}
 
     # ---- tasks (send_sms task_id, stop_sms) --------------------------------------------
     async def new_task_id(self) -> int:
@@ -60,6 +61,7 @@ class GatewayService:
             stopped = await self._store.messages.cancel(conn, ids, now_ms=self._clock.now_ms())
             return len(stopped)
 
+        self._queued.clear()
         return await self._store.db.write(job)
 
     # ---- queries -----------------------------------------------------------------------
@@ -67,9 +69,23 @@ class GatewayService:
         async with self._store.db.read() as conn:
             return await repo.find_messages(conn, **filters)
 
-    async def queued(self, lines: Sequence[str]) -> int:
+    async def queued(self, lines: Sequence[str], *, max_age_ms: int = 0, added: int = 0) -> int:
+        """Messages waiting on ``lines``; a count up to ``max_age_ms`` old may be reused.
+
+        send_sms reports ``sms_in_queue`` on every request (spec §2.2); counting a deep queue
+        each time would cost more than the send itself, so it reuses a count at most 500 ms
+        old plus what this process queued since (``added``).
+        """
+        key = tuple(lines)
+        now = self._clock.now_ms()
+        hit = self._queued.get(key)
+        if hit is not None and max_age_ms and now - hit[1] <= max_age_ms:
+            self._queued[key] = (hit[0] + added, hit[1])
+            return hit[0] + added
         async with self._store.db.read() as conn:
-            return await repo.queued_count(conn, lines)
+            count = await repo.queued_count(conn, lines)
+        self._queued[key] = (count, now)
+        return count
 
     async def incoming(
         self,
