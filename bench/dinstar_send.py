@@ -1,0 +1,199 @@
+"""Dinstar ``send_sms`` with 128 numbers per request against a real ``simgate serve``.
+
+    .venv/bin/python bench/dinstar_send.py [--seconds 10] [--role serve|run] [--pg URL]
+
+Numbers accepted per second = requests/s x 128 (every request's ``error_code`` 202 is checked
+by the wrk Lua script; every body has different numbers). HTTP Basic auth: the server caches
+a successful scrypt verification for 60 s (auth.py), so this measures the send path, not
+scrypt. Baselines in the same run, same server: ``GET /api/query_sms_in_queue`` (auth +
+envelope + one count) and ``GET /healthz``; the single-number send shows the per-request cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from simgate.runtime import Runtime
+from simgate.settings import load_settings
+from simgate.testing.procs import SimgateProcess, free_port, write_config
+
+USER, PASSWORD = "bench", "bench-password"
+NUMBERS = 128
+
+LUA = """
+local threads = {}
+local counter = 1
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  n = 0
+  bad = 0
+  sample = ""
+end
+function request()
+  n = n + 1
+  local items = {}
+  for i = 1, %(numbers)d do
+    local k = n * %(numbers)d + i
+    items[i] = string.format('{"number":"86138%%02d%%06d","user_id":%%d}', id, k %% 1000000, k)
+  end
+  local body = '{"text":"bench message","param":[' .. table.concat(items, ",") .. ']}'
+  return wrk.format("POST", "/api/send_sms", {["Content-Type"] = "application/json",
+    ["Authorization"] = "%(auth)s"}, body)
+end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"error_code":%(want)s', 1, true) then
+    bad = bad + 1
+    sample = body
+  end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do
+    total = total + t:get("bad")
+    if t:get("bad") > 0 then io.write("SAMPLE " .. t:get("sample") .. "\\n") end
+  end
+  io.write("BAD " .. total .. "\\n")
+end
+"""
+
+GET_LUA = """
+function request()
+  return wrk.format("GET", "%(path)s", {["Authorization"] = "%(auth)s"})
+end
+"""
+
+
+def settings_data(workdir: Path, url: str, port: int) -> dict[str, Any]:
+    return {
+        "data_dir": str(workdir / "data"),
+        "database_url": url,
+        "master_key": "dinstar-bench-master-key-0123456789",
+        "log_level": "warning",
+        "demo": {"create": False},
+        "billing": {"default_sms_price": "0.001"},
+        "http": {"port": port},
+    }
+
+
+async def prepare(workdir: Path, url: str, port: int) -> None:
+    settings = load_settings(None, overrides=settings_data(workdir, url, port))
+    rt = Runtime(settings, role="admin")
+    sv = await rt.open()
+    try:
+        account = await sv.accounts.create_account(name="bench", balance="100000000")
+        await sv.accounts.create_user(account.id, username=USER, password=PASSWORD)
+    finally:
+        await rt.close()
+
+
+def wrk(base: str, script: str, path: str, seconds: float) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, bad answers) from ``wrk -t2 -c16``."""
+    lua = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lua.write_text(script, encoding="utf-8")
+    cmd = ["wrk", "-t2", "-c16", f"-d{int(seconds)}s", "--latency", "-s", str(lua), base + path]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    lua.unlink()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency(p: str) -> float:
+        m = re.search(p + r"%\s+([\d.]+)(us|ms|s)", out)
+        return float(m.group(1)) * scale[m.group(2)] if m else float("nan")
+
+    bad_match = re.search(r"BAD (\d+)", out)
+    sample = re.search(r"SAMPLE (.*)", out)
+    if sample:
+        print(f"  unexpected answer on {path}: {sample.group(1)[:200]}", file=sys.stderr)
+    return rps, latency("50"), latency("99"), int(bad_match.group(1)) if bad_match else 0
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    out = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--role", choices=["serve", "run"], default="serve")
+    parser.add_argument("--pg", help="PostgreSQL URL of an empty database instead of SQLite")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp(prefix="dinstar_send_"))
+    url = args.pg or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    port = free_port()
+    asyncio.run(prepare(tmp, url, port))
+    cfg = write_config(tmp / "simgate.toml", settings_data(tmp, url, port))
+    auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    send128 = LUA % {"numbers": NUMBERS, "auth": auth, "want": "202"}
+    send1 = LUA % {"numbers": 1, "auth": auth, "want": "202"}
+    queue = GET_LUA % {"path": "/api/query_sms_in_queue", "auth": auth}
+    proc = SimgateProcess([args.role], workdir=tmp, config=cfg, port=port)
+    proc.start()
+    try:
+        proc.wait_healthy(60)
+        base = proc.url
+        wrk(base, queue, "/api/query_sms_in_queue", 2)  # warm up: auth cache, connections
+        r128 = wrk(base, send128, "/api/send_sms", args.seconds)
+        r1 = wrk(base, send1, "/api/send_sms", args.seconds)
+        rq = wrk(base, queue, "/api/query_sms_in_queue", args.seconds)
+        rh = wrk(base, GET_LUA % {"path": "/healthz", "auth": auth}, "/healthz", args.seconds)
+    finally:
+        proc.stop()
+    rows = [
+        [
+            "send_sms, 128 numbers",
+            f"{r128[0]:,.0f}",
+            f"{r128[0] * NUMBERS:,.0f}",
+            *_cells(r128),
+            f"{r128[0] / rq[0]:.2f}",
+        ],
+        [
+            "send_sms, 1 number",
+            f"{r1[0]:,.0f}",
+            f"{r1[0]:,.0f}",
+            *_cells(r1),
+            f"{r1[0] / rq[0]:.2f}",
+        ],
+        ["baseline: query_sms_in_queue", f"{rq[0]:,.0f}", "-", *_cells(rq), "1.00"],
+        ["baseline: GET /healthz", f"{rh[0]:,.0f}", "-", *_cells(rh), f"{rh[0] / rq[0]:.2f}"],
+    ]
+    backend = "PostgreSQL" if args.pg else "SQLite"
+    print(
+        table(
+            f"dinstar send_sms, simgate {args.role} on {backend}, wrk -t2 -c16, "
+            f"{args.seconds:g} s per row",
+            ["what", "req/s", "numbers/s", "p50 ms", "p99 ms", "bad", "req/s vs queue"],
+            rows,
+        )
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cells(r: tuple[float, float, float, int]) -> list[str]:
+    return [f"{r[1]:.1f}", f"{r[2]:.1f}", str(r[3])]
+
+
+if __name__ == "__main__":
+    main()
