@@ -25,13 +25,23 @@ from pydantic import (
     model_validator,
 )
 
+from simgate.domain.money import parse_amount
 from simgate.errors import ConfigError
 
 ENV_PREFIX = "SIMGATE_"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Environment values are read as JSON, so SIMGATE_MASTER_KEY=1234... arrives as a number:
+    # string fields take numbers as their text.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+def _check_amount(value: str | None) -> str | None:
+    """Amounts are validated at start, not at the first send (domain.money is pure stdlib)."""
+    if value is not None:
+        parse_amount(value)  # ValueError names the bad text
+    return value
 
 
 class HttpSettings(_Strict):
@@ -160,10 +170,14 @@ class BillingSettings(_Strict):
     default_sms_price: str | None = "0.01"
     currency: str = "USD"
 
+    _amount = field_validator("default_sms_price")(_check_amount)
+
 
 class DemoSettings(_Strict):
     create: bool = True
     balance: str = "100"
+
+    _amount = field_validator("balance")(_check_amount)
 
 
 class Settings(_Strict):
@@ -209,6 +223,8 @@ def _overlay_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "TEST_"):
             continue
+        if name == ENV_PREFIX + "CONFIG":  # names the file itself (cli.common.settings_from)
+            continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         node = data
         for key in path[:-1]:
@@ -219,9 +235,15 @@ def _overlay_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
         node[path[-1]] = _env_value(raw)
 
 
-def _one_line(err: ValidationError) -> str:
+def _one_line(err: ValidationError, data: Mapping[str, Any]) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "settings"
+    loc = list(first["loc"])
+    # lines.<name>.<driver>.<key>: the driver tag is pydantic's union branch, not a key.
+    if len(loc) > 2 and loc[0] == "lines":
+        line = (data.get("lines") or {}).get(loc[1])
+        if isinstance(line, dict) and loc[2] == line.get("driver", "sim"):
+            del loc[2]
+    where = ".".join(str(p) for p in loc) or "settings"
     extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"invalid setting {where}: {first['msg']}{extra}"
 
@@ -241,6 +263,8 @@ def load_settings(
             raise ConfigError(f"config file not found: {config_file}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from None
+        except OSError as exc:  # a directory, no permission, ...
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
     if environ is not None:
         _overlay_env(data, environ)
     for key, value in (overrides or {}).items():
@@ -249,7 +273,7 @@ def load_settings(
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(_one_line(exc, data)) from None
     settings.check_routes()
     return settings
 

@@ -1,0 +1,196 @@
+"""Settings: defaults, TOML file, SIMGATE_* environment, precedence, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simgate.errors import ConfigError
+from simgate.settings import Route, Settings, SimLineSettings, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "simgate.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_valid() -> None:
+    s = load_settings(None)
+    assert s == Settings()
+    assert (s.http.host, s.http.port) == ("127.0.0.1", 8080)
+    assert s.worker.expired_lease_policy == "unknown"
+    assert s.lines == {"sim": SimLineSettings()}
+    assert s.routes == (Route(prefix="", lines=("sim",)),)
+    assert s.billing.default_sms_price == "0.01"
+    assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
+    assert s.effective_database_url.endswith("/data/simgate.db")
+    s.check_routes()
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+data_dir = "/var/lib/simgate"
+database_url = "postgresql+asyncpg://simgate@127.0.0.1/simgate"
+
+[http]
+port = 9000
+trusted_proxies = ["10.0.0.1"]
+
+[worker]
+expired_lease_policy = "resend"
+
+[billing]
+default_sms_price = 0.02   # a TOML number is taken as its text
+
+[lines.a]
+driver = "sim"
+ports = 2
+
+[lines.b]
+seed = 7
+
+[[routes]]
+prefix = ""
+lines = ["a"]
+
+[[routes]]
+prefix = "86"
+lines = ["b", "a"]
+
+[itnio]
+timestamp_window = 600
+""",
+    )
+    s = load_settings(path)
+    assert s.data_dir == Path("/var/lib/simgate")
+    assert s.effective_database_url == "postgresql+asyncpg://simgate@127.0.0.1/simgate"
+    assert s.http.port == 9000
+    assert s.http.trusted_proxies == ("10.0.0.1",)
+    assert s.worker.expired_lease_policy == "resend"
+    assert s.billing.default_sms_price == "0.02"
+    assert set(s.lines) == {"a", "b"}
+    assert s.lines["a"].ports == 2
+    assert s.lines["b"].seed == 7
+    assert s.routes[1] == Route(prefix="86", lines=("b", "a"))
+    assert s.itnio == {"timestamp_window": 600}
+
+
+def test_environment_overlays_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[http]\nport = 9000\nhost = '0.0.0.0'\n[worker]\nbatch_size = 10\n")
+    env = {
+        "SIMGATE_HTTP__PORT": "9100",
+        "SIMGATE_WORKER__MAX_ATTEMPTS": "3",
+        "SIMGATE_LINES__SIM__PORTS": "4",
+        "SIMGATE_HTTP__TRUSTED_PROXIES": '["10.0.0.1", "10.0.0.2"]',
+        "SIMGATE_HTTP__TLS": "true",
+        "SIMGATE_MASTER_KEY": "1234567890123456",  # digits: JSON reads a number
+        "SIMGATE_BILLING__DEFAULT_SMS_PRICE": "0.05",
+        "SIMGATE_LOG_LEVEL": "debug",
+        "SIMGATE_CONFIG": str(path),  # names the file; not a setting
+        "SIMGATE_TEST_PG_URL": "ignored",  # the test suite's own variables
+        "HOME": "/root",
+    }
+    s = load_settings(path, environ=env)
+    assert s.http.port == 9100  # environment beats the file
+    assert s.http.host == "0.0.0.0"  # the file beats the default
+    assert s.worker.batch_size == 10
+    assert s.worker.max_attempts == 3
+    assert s.lines["sim"].ports == 4
+    assert s.http.trusted_proxies == ("10.0.0.1", "10.0.0.2")
+    assert s.http.tls is True
+    assert s.master_key == "1234567890123456"
+    assert s.billing.default_sms_price == "0.05"
+    assert s.log_level == "debug"
+
+
+def test_overrides_beat_environment_and_none_is_ignored(tmp_path: Path) -> None:
+    env = {"SIMGATE_HTTP__PORT": "9100", "SIMGATE_DATA_DIR": "/env"}
+    s = load_settings(
+        None, environ=env, overrides={"http.port": 9200, "data_dir": None, "http.host": "::1"}
+    )
+    assert s.http.port == 9200
+    assert s.http.host == "::1"
+    assert s.data_dir == Path("/env")
+
+
+def test_settings_are_frozen() -> None:
+    s = load_settings(None)
+    with pytest.raises(Exception, match="frozen"):
+        s.http.port = 1  # type: ignore[misc]
+
+
+def _error(tmp_path: Path, *, toml: str | None = None, env: dict[str, str] | None = None) -> str:
+    path = write(tmp_path, toml) if toml is not None else None
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ=env or {})
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("env", "fragments"),
+    [
+        ({"SIMGATE_HTTP__PORT": "abc"}, ["http.port", "integer"]),
+        ({"SIMGATE_HTTP__PORT": "70000"}, ["http.port", "65535"]),
+        ({"SIMGATE_NOPE": "1"}, ["nope", "not permitted"]),
+        ({"SIMGATE_HTTP__NOPE": "1"}, ["http.nope", "not permitted"]),
+        ({"SIMGATE_WORKER__BATCH_SIZE": "0"}, ["worker.batch_size"]),
+        ({"SIMGATE_WORKER__EXPIRED_LEASE_POLICY": "maybe"}, ["worker.expired_lease_policy"]),
+        ({"SIMGATE_LINES__SIM__PORTS": "many"}, ["lines.sim.ports", "integer"]),
+        ({"SIMGATE_LINES__X__FAILURE_RATIO": "2"}, ["lines.x.failure_ratio"]),
+        ({"SIMGATE_LINES__X__DRIVER": "fax"}, ["lines.x", "fax"]),
+        ({"SIMGATE_BILLING__DEFAULT_SMS_PRICE": "cheap"}, ["billing.default_sms_price", "cheap"]),
+        ({"SIMGATE_DEMO__BALANCE": "lots"}, ["demo.balance"]),
+        ({"SIMGATE_LOG_LEVEL": "loud"}, ["log_level"]),
+        ({"SIMGATE_HTTP": "5", "SIMGATE_HTTP__PORT": "1"}, ["http"]),
+        ({"SIMGATE_HTTP__PORT": "x", "SIMGATE_WORKER__BATCH_SIZE": "y"}, ["and 1 more"]),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, env: dict[str, str], fragments: list[str]) -> None:
+    message = _error(tmp_path, env=env)
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_unknown_route_line(tmp_path: Path) -> None:
+    message = _error(tmp_path, toml='[[routes]]\nprefix = "86"\nlines = ["sim", "smsc9"]\n')
+    assert "routes" in message
+    assert "'smsc9'" in message
+
+
+def test_route_prefix_must_be_digits(tmp_path: Path) -> None:
+    message = _error(tmp_path, toml='[[routes]]\nprefix = "+86"\nlines = ["sim"]\n')
+    assert "routes.0.prefix" in message
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    message = _error(tmp_path, toml="[http\nport = 1\n")
+    assert "not valid TOML" in message
+    assert "simgate.toml" in message
+
+
+def test_bad_toml_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"data_dir = '\xe9'\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file not found: .*nothere\.toml"):
+        load_settings(tmp_path / "nothere.toml")
+
+
+def test_directory_as_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path)
+
+
+def test_env_section_clash_with_a_value(tmp_path: Path) -> None:
+    message = _error(tmp_path, toml="http = 5\n", env={"SIMGATE_HTTP__PORT": "1"})
+    assert "SIMGATE_HTTP__PORT" in message
