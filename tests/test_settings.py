@@ -73,8 +73,11 @@ timestamp_window = 600
     assert s.worker.expired_lease_policy == "resend"
     assert s.billing.default_sms_price == "0.02"
     assert set(s.lines) == {"a", "b"}
-    assert s.lines["a"].ports == 2
-    assert s.lines["b"].seed == 7
+    a, b = s.lines["a"], s.lines["b"]
+    assert isinstance(a, SimLineSettings)
+    assert isinstance(b, SimLineSettings)
+    assert a.ports == 2
+    assert b.seed == 7
     assert s.routes[1] == Route(prefix="86", lines=("b", "a"))
     assert s.itnio == {"timestamp_window": 600}
 
@@ -99,7 +102,9 @@ def test_environment_overlays_the_file(tmp_path: Path) -> None:
     assert s.http.host == "0.0.0.0"  # the file beats the default
     assert s.worker.batch_size == 10
     assert s.worker.max_attempts == 3
-    assert s.lines["sim"].ports == 4
+    line = s.lines["sim"]
+    assert isinstance(line, SimLineSettings)
+    assert line.ports == 4
     assert s.http.trusted_proxies == ("10.0.0.1", "10.0.0.2")
     assert s.http.tls is True
     assert s.master_key == "1234567890123456"
@@ -120,7 +125,7 @@ def test_overrides_beat_environment_and_none_is_ignored(tmp_path: Path) -> None:
 def test_settings_are_frozen() -> None:
     s = load_settings(None)
     with pytest.raises(Exception, match="frozen"):
-        s.http.port = 1  # type: ignore[misc]
+        s.http.port = 1
 
 
 def _error(tmp_path: Path, *, toml: str | None = None, env: dict[str, str] | None = None) -> str:
