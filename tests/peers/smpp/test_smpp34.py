@@ -1,0 +1,122 @@
+"""The SMPP line against smpp34's server (a second, independent SMPP implementation with a
+Rust core), in-process: submits with receipts, and incoming SMS in concatenated parts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from simgate.codecs.smpp import format_receipt
+from simgate.codecs.smpp.receipt import DeliveryReceipt
+from simgate.codecs.ucs2 import encode_ucs2
+from simgate.codecs.udh import build_concat_udh
+from simgate.domain.messages import State
+from simgate.testing.procs import free_port
+
+from .runtime_support import numbers, send, settle, smpp_line, smpp_runtime
+
+smpp34 = pytest.importorskip("smpp34")
+pytestmark = pytest.mark.peer
+
+
+class Smpp34Smsc:
+    """smpp34.Server answering every submit_sm and sending a receipt for it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server = smpp34.Server("127.0.0.1", self.port, system_id="smpp34")
+        self.esmes: dict[str, smpp34.Esme] = {}
+        self.submits: list[smpp34.SubmitSmEvent] = []
+        self.receipt_answers: list[int] = []
+        self._ids = iter(range(7_000_001, 8_000_000))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def serve(self) -> None:
+        while True:
+            item = await self.server.next()
+            if isinstance(item, smpp34.Esme):
+                self.esmes[item.session_id] = item
+            elif isinstance(item, smpp34.SubmitSmEvent):
+                self.submits.append(item)
+                message_id = str(next(self._ids))  # decimal ids, as many SMSCs do
+                item.accept(message_id)
+                if item.registered_delivery & 1:
+                    task = asyncio.create_task(self._receipt(item, message_id))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+    async def _receipt(self, submit: smpp34.SubmitSmEvent, message_id: str) -> None:
+        text = format_receipt(
+            DeliveryReceipt(id=message_id, sub=1, dlvrd=1, stat="DELIVRD", err="000")
+        )
+        esme = self.esmes[submit.session_id]
+        resp = await esme.deliver_sm(
+            submit.source_addr,
+            text.encode(),
+            source_addr=submit.destination_addr,
+            esm_class=0x04,
+        )
+        self.receipt_answers.append(resp.command_status)
+
+
+@contextlib.asynccontextmanager
+async def running() -> AsyncIterator[Smpp34Smsc]:
+    smsc = Smpp34Smsc()
+    await smsc.server.start()
+    task = asyncio.create_task(smsc.serve())
+    try:
+        yield smsc
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await smsc.server.stop()
+
+
+async def test_submits_and_receipts_through_smpp34(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
+    async with (
+        running() as smsc,
+        smpp_runtime(tmp_path, url, smpp_line(smsc.port)) as (rt, sv, acct),
+    ):
+        short = await send(sv, acct, numbers(4), "plain GSM text {ok}", sender="Shop")
+        long = await send(sv, acct, numbers(2, 8613800200000), "ж" * 100)  # UCS-2: 2 parts
+        await rt.start_worker()
+        rows = await settle(sv, short + long)
+    assert [r.state for r in rows] == [State.DELIVERED] * 6
+    assert len(smsc.submits) == 4 + 2 * 2
+    assert sum(1 for s in smsc.submits if s.data_coding == 8 and s.esm_class & 0x40) == 4
+    assert {(s.source_addr_ton, s.source_addr) for s in smsc.submits} == {(5, "Shop"), (0, "")}
+    assert set(smsc.receipt_answers) == {0}
+
+
+async def test_incoming_concatenated_sms_from_smpp34(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
+    async with (
+        running() as smsc,
+        smpp_runtime(tmp_path, url, smpp_line(smsc.port)) as (rt, sv, acct),
+    ):
+        await rt.start_worker()
+        for _ in range(100):
+            if smsc.esmes:
+                break
+            await asyncio.sleep(0.02)
+        (esme,) = smsc.esmes.values()
+        parts = ["Здравствуйте, ", "это ответ"]
+        answers = []
+        for seq in (2, 1):
+            body = build_concat_udh(0xBEEF, 2, seq, wide=True) + encode_ucs2(parts[seq - 1])
+            resp = await esme.deliver_sm(
+                "12345", body, source_addr="447700900123", esm_class=0x40, data_coding=8
+            )
+            answers.append(resp.command_status)
+        async with sv.store.db.read() as conn:
+            rows = await sv.store.inbound.page(conn, account_id=acct.id)
+    assert answers == [0, 0]
+    assert [(r.sender, r.recipient, r.text, r.parts) for r in rows] == [
+        ("447700900123", "12345", "Здравствуйте, это ответ", 2)
+    ]
