@@ -36,18 +36,19 @@ class Table:
 
     def render(self) -> str:
         cells = [[_fmt(c) for c in row] for row in self.rows]
-        widths = [
-            max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(self.columns)
-        ]
+        widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(self.columns)]
         line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
         out = [self.title, line]
-        out.append("| " + " | ".join(h.ljust(w) for h, w in zip(self.columns, widths)) + " |")
+        out.append(
+            "| " + " | ".join(h.ljust(w) for h, w in zip(self.columns, widths, strict=True)) + " |"
+        )
         out.append(line)
         for row in cells:
             out.append(
                 "| "
                 + " | ".join(
-                    c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+                    c.rjust(w) if i else c.ljust(w)
+                    for i, (c, w) in enumerate(zip(row, widths, strict=True))
                 )
                 + " |"
             )
@@ -90,7 +91,7 @@ async def _pg_admin(sql: str) -> None:
 async def scratch_url(backend: str, workdir: Path) -> AsyncIterator[str]:
     """A fresh, empty database for one measurement (dropped afterwards on PostgreSQL)."""
     if backend == "sqlite":
-        workdir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
         yield f"sqlite+aiosqlite:///{workdir / 'simgate.db'}"
         return
     name = f"simgate_bench_{uuid.uuid4().hex[:10]}"
@@ -132,13 +133,15 @@ async def enqueue(sv: Services, account: Account, count: int, batch: int = 1000)
     for first in range(0, count, batch):
         n = min(batch, count - first)
         out = await sv.sending.send(
-            SendRequest(account=account, dialect="bench", text="bench", recipients=recipients(first, n))
+            SendRequest(
+                account=account, dialect="bench", text="bench", recipients=recipients(first, n)
+            )
         )
         ids.extend(a.message_id for a in out.accepted)
     return ids
 
 
-async def wait_state(sv: Services, state: State, count: int, timeout: float) -> float:
+async def wait_state(sv: Services, state: State, count: int, limit_s: float) -> float:
     """Seconds until ``count`` messages are in ``state`` (polled every 50 ms)."""
     start = time.perf_counter()
     while True:
@@ -146,6 +149,6 @@ async def wait_state(sv: Services, state: State, count: int, timeout: float) -> 
             n = (await sv.store.messages.counts_by_state(conn)).get(state, 0)
         if n >= count:
             return time.perf_counter() - start
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError(f"{n}/{count} {state.name} after {timeout} s")
+        if time.perf_counter() - start > limit_s:
+            raise TimeoutError(f"{n}/{count} {state.name} after {limit_s} s")
         await asyncio.sleep(0.05)

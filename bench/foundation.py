@@ -131,7 +131,7 @@ async def dispatch(backend: str, workdir: Path, total: int) -> Table:
             account = await sv.accounts.create_account(name="bench", balance="1000000")
             await enqueue(sv, account, total)
             await rt.start_worker()
-            elapsed = await wait_state(sv, State.DELIVERED, total, timeout=600)
+            elapsed = await wait_state(sv, State.DELIVERED, total, limit_s=600)
     async with scratch_url(backend, workdir / "f") as url:
         settings = bench_settings(workdir / "f", url)
         async with opened(settings) as rt:
@@ -159,7 +159,10 @@ async def dispatch(backend: str, workdir: Path, total: int) -> Table:
         f"dispatch [{backend}]: {total:,} messages QUEUED -> DELIVERED, one worker, "
         f"batch_size {settings.worker.batch_size}",
         ["path", "msgs/s", "ratio to floor"],
-        [["SQL floor: 1 UPDATE per batch (baseline)", base, 1.0], ["Dispatcher + sim line", rate, rate / base]],
+        [
+            ["SQL floor: 1 UPDATE per batch (baseline)", base, 1.0],
+            ["Dispatcher + sim line", rate, rate / base],
+        ],
         "aim: >= 5,000 msgs/s on SQLite",
     )
 
@@ -185,9 +188,12 @@ async def _bulk_load(backend: str, url: str, settings: Any, count: int) -> None:
                 d.update(state=int(State.DELIVERED), delivered_ms=at + 500, sent_ms=at + 100)
                 rows.append(tuple(d[c] for c in cols))
             if backend == "sqlite":
-                sql = f"INSERT INTO messages ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                marks = ", ".join("?" * len(cols))
+                sql = f"INSERT INTO messages ({', '.join(cols)}) VALUES ({marks})"
 
-                async def load(conn: AsyncConnection, rows: list[Any] = rows, sql: str = sql) -> None:
+                async def load(
+                    conn: AsyncConnection, rows: list[Any] = rows, sql: str = sql
+                ) -> None:
                     await conn.exec_driver_sql(sql, rows)
 
                 await sv.store.db.write_direct(load)

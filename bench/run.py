@@ -20,8 +20,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import foundation, processes  # noqa: E402
-from bench.common import Table, pg_reachable  # noqa: E402
+from bench import foundation, processes
+from bench.common import Table, pg_reachable
 
 Measure = Callable[[str, Path], Awaitable[Table]]
 
@@ -39,7 +39,9 @@ def _measures(quick: bool) -> dict[str, Measure]:
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "pg", "both"], default="both")
-    parser.add_argument("--only", default="", help="comma-separated: " + ", ".join(_measures(False)))
+    parser.add_argument(
+        "--only", default="", help="comma-separated: " + ", ".join(_measures(False))
+    )
     parser.add_argument("--quick", action="store_true", help="smaller numbers")
     args = parser.parse_args(argv)
     measures = _measures(args.quick)

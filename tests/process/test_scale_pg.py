@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from simgate.domain.messages import State
+from simgate.services.container import Services
 from simgate.settings import load_settings
 from simgate.store.tables import messages
 from simgate.testing.procs import SimgateProcess, free_port, write_config
@@ -32,13 +33,10 @@ TOTAL = 20_000
 BATCH = 1_000
 
 
-async def _watch_owners(rt_services: object, seen: set[str], stop: asyncio.Event) -> None:
+async def _watch_owners(sv: Services, seen: set[str], stop: asyncio.Event) -> None:
     """Which workers hold leases, sampled while the run goes on."""
-    from simgate.services.container import Services
-
-    assert isinstance(rt_services, Services)
     while not stop.is_set():
-        async with rt_services.store.db.read() as conn:
+        async with sv.store.db.read() as conn:
             rows = await conn.execute(
                 select(messages.c.lease_owner)
                 .where(messages.c.state == int(State.SUBMITTING))
@@ -93,18 +91,14 @@ async def test_two_workers_two_apis_submit_each_message_exactly_once(
             await asyncio.to_thread(p.wait_output, "simgate worker running", 60.0)
         for p in procs[2:]:
             await asyncio.to_thread(p.wait_healthy, 60.0)
-        t0 = time.monotonic()
-        print("started", flush=True)
         watcher = asyncio.create_task(_watch_owners(sv, owners, stop))
         account = await make_account(sv)
         ids = await enqueue(sv, account, TOTAL, batch=BATCH)
-        print("enqueued", time.monotonic() - t0, await counts(sv), flush=True)
         deadline = time.monotonic() + 90
         while (await counts(sv)).get(State.DELIVERED, 0) < TOTAL:
             assert all(p.poll() is None for p in procs), [p.stderr()[-1000:] for p in procs]
             assert time.monotonic() < deadline, await counts(sv)
             await asyncio.sleep(0.2)
-        print("delivered", time.monotonic() - t0, flush=True)
         stop.set()
         await watcher
         async with httpx.AsyncClient(timeout=5) as client:
