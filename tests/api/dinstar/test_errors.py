@@ -129,11 +129,25 @@ async def test_queries_more_than_32_numbers_is_413(gw: Gw, path: str) -> None:
     assert await code(gw, "POST", path, {"number": [str(i) for i in range(10_000)]}) == 413
 
 
+async def test_extreme_time_bounds_are_clamped(gw: Gw) -> None:
+    for path in ("/api/query_sms_result", "/api/query_sms_deliver_status"):
+        for body in (
+            {"time_after": "0001-01-01 00:00:00"},
+            {"time_before": "9999-12-31 23:59:59"},
+            {"time_after": "9999-12-31 23:59:59", "time_before": "0001-01-01 00:00:00"},
+        ):
+            assert await code(gw, "POST", path, body) == 200, (path, body)
+
+
 async def test_get_endpoints_bad_input(gw: Gw) -> None:
     cases: list[tuple[str, dict[str, str], int]] = [
         ("/api/query_incoming_sms", {"flag": "new"}, 400),
         ("/api/query_incoming_sms", {"incoming_sms_id": "-5"}, 400),
         ("/api/query_incoming_sms", {"incoming_sms_id": "x"}, 400),
+        ("/api/query_incoming_sms", {"incoming_sms_id": str(2**31)}, 400),
+        ("/api/query_incoming_sms", {"incoming_sms_id": str(2**31 - 1)}, 200),
+        ("/api/stop_sms", {"task_id": str(2**63 - 1)}, 404),
+        ("/api/stop_sms", {"task_id": str(2**64)}, 400),
         ("/api/query_incoming_sms", {"port": "1,x"}, 400),
         ("/api/stop_sms", {}, 400),
         ("/api/stop_sms", {"task_id": "abc"}, 400),

@@ -20,6 +20,8 @@ MAX_USER_ID = 2**31 - 1  # clients keep user_id in a 32-bit int (Java client's I
 MAX_PORT = 255
 NUMBER_CHARS = frozenset("0123456789")
 QUEUE_COUNT_AGE_MS = 500
+EARLIEST_MS = 946_684_800_000  # 2000-01-01
+LATEST_MS = 3_849_983_999_000  # 2091-12-31 23:59:59: ids stay below 2**63 until 2092
 
 
 def fill(text: str, values: list[str]) -> str:
@@ -147,9 +149,11 @@ def _time(p: env.Params, name: str, tz: str) -> int | None:
     if not value:
         return None
     try:
-        return render.parse_time(value.strip(), tz)
+        ms = render.parse_time(value.strip(), tz)
     except ValueError:
         raise InvalidInput(f"{name} must be YYYY-MM-DD HH:MM:SS") from None
+    # Message ids carry a two-digit year (domain/ids.py): only this century can be a bound.
+    return min(max(ms, EARLIEST_MS), LATEST_MS)
 
 
 def _filters(g: Gateway, call: Call) -> dict[str, Any] | None:
@@ -218,7 +222,7 @@ async def query_sms_deliver_status(g: Gateway, call: Call) -> tuple[int, dict[st
 
 async def query_incoming_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
     p = call.params
-    after = env.read_int(p, "incoming_sms_id", lo=0, hi=2**63 - 1, default=0)
+    after = env.read_int(p, "incoming_sms_id", lo=0, hi=MAX_USER_ID, default=0)  # an int32
     flag = env.read_str(p, "flag", max_bytes=16) or "all"
     if flag not in ("unread", "read", "all"):
         raise InvalidInput('flag must be "unread", "read" or "all"')
