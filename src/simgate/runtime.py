@@ -24,6 +24,7 @@ from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import StoreSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.domain.events import PortChanged
+from simgate.errors import ConfigError
 from simgate.lines.base import IncomingSms, Line
 from simgate.lines.sim import SimLine
 from simgate.lines.smpp import SmppLine
@@ -87,8 +88,11 @@ class Runtime:
 
     async def open(self, *, migrate: bool = True) -> Services:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
-        box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
+        try:
+            s.data_dir.mkdir(parents=True, exist_ok=True)
+            box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
+        except OSError as exc:  # not a directory, not writable, ...: one line, not a traceback
+            raise ConfigError(f"cannot use data_dir {s.data_dir}: {exc.strerror or exc}") from None
         self._db = Database(s.effective_database_url)
         await self._db.open()
         if migrate:

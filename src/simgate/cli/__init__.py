@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from simgate.cli import admin, gateway, serve
-from simgate.cli.common import Globals
+from simgate.cli.common import Globals, err_console
 
 app = typer.Typer(
     name="simgate",
@@ -44,4 +46,16 @@ app.command("send")(admin.send)
 
 
 def main() -> None:
-    app()
+    """Run the CLI; usage errors (``--port abc``) are one line on stderr like all others."""
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # bare ``simgate accounts``: show the help
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ClickException as exc:  # exit code 2 for usage errors, as click has it
+        message = " ".join(exc.format_message().split())
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
