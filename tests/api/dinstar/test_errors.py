@@ -162,6 +162,15 @@ async def test_get_endpoints_bad_input(gw: Gw) -> None:
         ("/api/set_port_info", {"port": "1", "action": "imei", "param": "1"}, 500),
         ("/api/query_ussd_reply", {"port": "40"}, 400),
         ("/api/query_sms_in_queue", {"junk": "\x00" * 100}, 200),
+        # oversized and hostile
+        ("/api/get_port_info", {"port": "1," * 5000, "info_type": "imsi"}, 400),
+        ("/api/get_port_info", {"info_type": "imsi," * 1000}, 400),
+        ("/api/query_ussd_reply", {"port": ",".join(["0"] * 2000)}, 400),
+        ("/api/query_incoming_sms", {"port": "1," * 5000}, 400),
+        ("/api/query_incoming_sms", {"flag": "unread" * 100}, 400),
+        ("/api/query_incoming_sms", {"incoming_sms_id": "9" * 5000}, 400),
+        ("/api/stop_sms", {"task_id": "1" * 5000}, 400),
+        ("/api/set_port_info", {"port": "1", "action": "x" * 5000}, 400),
     ]
     for path, params, want in cases:
         assert await code(gw, "GET", path, params=params) == want, (path, params)
@@ -176,6 +185,8 @@ async def test_send_ussd_bad_input_is_400(gw: Gw) -> None:
         {"port": [1], "text": "*100#", "command": "shout"},
         {"port": "all", "text": "*100#"},
         {"port": [1], "text": 100},
+        {"port": list(range(2000)), "text": "*100#"},
+        {"port": [1], "text": "*100#", "command": "c" * 10_000},
     ):
         assert await code(gw, "POST", "/api/send_ussd", body) == 400, body
     assert await code(gw, "POST", "/api/send_ussd", {"port": [1], "command": "cancel"}) == 202
