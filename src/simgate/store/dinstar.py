@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain import ids
@@ -97,10 +99,25 @@ async def number_inbound(conn: AsyncConnection, inbound_ids: Sequence[int]) -> d
             )
         )
         found.update({r.inbound_id: r.seq for r in rows})
-    for iid in wanted:  # one by one: the autoincrement order is the order clients see
-        if iid not in found:
-            result = await conn.execute(insert(dinstar_inbound).values(inbound_id=iid))
-            found[iid] = int(result.inserted_primary_key[0])  # type: ignore[index]
+    missing = [iid for iid in wanted if iid not in found]
+    if not missing:
+        return found
+    if conn.dialect.name == "postgresql":
+        # Clients poll with a high-water mark, so numbers must become visible in the order
+        # they are handed out: one numbering transaction at a time (readers are not blocked).
+        await conn.execute(text("LOCK TABLE dinstar_inbound IN SHARE ROW EXCLUSIVE MODE"))
+        stmt: Any = pg_insert(dinstar_inbound).on_conflict_do_nothing(index_elements=["inbound_id"])
+    else:  # SQLite: one writer at a time already
+        stmt = sqlite_insert(dinstar_inbound).on_conflict_do_nothing(index_elements=["inbound_id"])
+    for iid in missing:  # one by one: the autoincrement order is the order clients see
+        await conn.execute(stmt.values(inbound_id=iid))
+    for i in range(0, len(missing), 500):
+        rows = await conn.execute(
+            select(dinstar_inbound.c.inbound_id, dinstar_inbound.c.seq).where(
+                dinstar_inbound.c.inbound_id.in_(missing[i : i + 500])
+            )
+        )
+        found.update({r.inbound_id: r.seq for r in rows})
     return found
 
 
