@@ -14,6 +14,7 @@
 //   log             path of a JSON-lines log: binds, submits (with UDH and decoded text),
 //                   deliver_sm answers
 //   quiet           no per-PDU log (benchmarks)
+//   count_file      write the number of submit_sm answered there every 50 ms (benchmarks)
 'use strict';
 const fs = require('fs');
 const smpp = require('smpp');
@@ -148,4 +149,7 @@ const server = smpp.createServer({ debug: false }, (session) => {
 server.listen(cfg.port || 0, '127.0.0.1', () => {
   process.stdout.write(`LISTENING ${server.address().port}\n`);
 });
+if (cfg.count_file) {
+  setInterval(() => fs.writeFileSync(cfg.count_file, String(answered)), 50);
+}
 process.on('SIGTERM', () => process.exit(0));

@@ -99,6 +99,7 @@ class Bind:
         self._stopping = False
         self._was_bound = False
         self._gone = asyncio.Event()  # set when a connection has ended
+        self._out = bytearray()
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -108,7 +109,7 @@ class Bind:
         self._stopping = True
         if self.bound and self._session is not None and self._writer is not None:
             with contextlib.suppress(SmppError, OSError, RuntimeError):
-                self._writer.write(self._session.send(Unbind(), self._now()))
+                self._write(self._session.send(Unbind(), self._now()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._gone.wait(), 1.0)
         if self._task is not None:
@@ -154,6 +155,7 @@ class Bind:
             now=self._now(),
         )
         self._session, self._writer = session, writer
+        self._out = bytearray()  # nothing of an older connection goes out on this one
         self._gone.clear()
         ticker = asyncio.create_task(self._tick(session, writer))
         try:
@@ -164,7 +166,7 @@ class Bind:
             )
             data = session.send(pdu, self._now())
             self._bind_seq = int.from_bytes(data[12:16], "big")
-            writer.write(data)
+            self._write(data)
             while not session.closed:
                 chunk = await reader.read(65536)
                 now = self._now()
@@ -195,10 +197,23 @@ class Bind:
                 writer.close()  # the reader sees EOF and ends the connection
 
     def _flush(self) -> None:
-        if self._session is not None and self._writer is not None:
+        if self._session is not None:
             data = self._session.data_to_send()
             if data:
-                self._writer.write(data)
+                self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        """Queue bytes; they go out in one write per loop iteration (one syscall for a
+        whole burst of submit_sm instead of one each)."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._write_out)
+        self._out += data
+
+    def _write_out(self) -> None:
+        data, self._out = self._out, bytearray()
+        writer = self._writer
+        if data and writer is not None and not writer.is_closing():
+            writer.write(data)
 
     def _handle(self, events: list[Event]) -> None:
         for ev in events:
@@ -256,7 +271,7 @@ class Bind:
             return  # unanswered: the SMSC redelivers it on the next bind
         if pdu.sequence_number in session.awaiting_our_response:
             with contextlib.suppress(SmppError, ValueError, RuntimeError):
-                writer.write(session.send(make_response(pdu, status), self._now()))
+                self._write(session.send(make_response(pdu, status), self._now()))
 
     # ---- submitting --------------------------------------------------------------------
     def send(self, pdu: Pdu) -> asyncio.Future[Pdu]:
@@ -271,7 +286,7 @@ class Bind:
         data = session.send(pdu, self._now())
         fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
         self._futures[int.from_bytes(data[12:16], "big")] = fut
-        writer.write(data)
+        self._write(data)
         return fut
 
 

@@ -15,7 +15,6 @@ message_payload (the SMSC splits it; it then answers one message id for the mess
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,17 +79,17 @@ def plan_parts(req: SubmitRequest, cfg: SmppLineSettings, ref: int) -> PartPlan:
     encoding = Encoding(req.encoding)
     src = source_address(req.sender, cfg)
     dst = dest_address(req.recipient, cfg)
-    base = SubmitSm(
-        service_type=cfg.service_type,
-        source_addr_ton=src.ton,
-        source_addr_npi=src.npi,
-        source_addr=src.addr,
-        dest_addr_ton=dst.ton,
-        dest_addr_npi=dst.npi,
-        destination_addr=dst.addr,
-        registered_delivery=1 if req.report_requested else 0,
-        data_coding=int(encoding),
-    )
+    base: dict[str, Any] = {
+        "service_type": cfg.service_type,
+        "source_addr_ton": src.ton,
+        "source_addr_npi": src.npi,
+        "source_addr": src.addr,
+        "dest_addr_ton": dst.ton,
+        "dest_addr_npi": dst.npi,
+        "destination_addr": dst.addr,
+        "registered_delivery": 1 if req.report_requested else 0,
+        "data_coding": int(encoding),
+    }
     texts = split(req.text, encoding)
     if len(texts) == 1:
         return PartPlan((_with(base, short_message=encode_text(req.text, encoding)),), 1)
@@ -115,5 +114,5 @@ def plan_parts(req: SubmitRequest, cfg: SmppLineSettings, ref: int) -> PartPlan:
     return PartPlan(pdus, total)
 
 
-def _with(base: SubmitSm, **fields: Any) -> SubmitSm:
-    return dataclasses.replace(base, **fields)
+def _with(base: dict[str, Any], **fields: Any) -> SubmitSm:
+    return SubmitSm(**base, **fields)
