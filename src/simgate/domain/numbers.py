@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import phonenumbers
-from phonenumbers import geocoder
 
 MIN_DIGITS = 7
 MAX_DIGITS = 15  # ITU-T E.164 §6.1
@@ -45,6 +44,9 @@ def is_valid(number: str) -> bool:
 
 def area(number: str, lang: str = "en") -> str:
     """``Country(Region)`` for voice records (spec §7), ``Country`` when no region is known."""
+    # Imported here: the geocoder's data takes over a second to load, and only voice
+    # records need it (every CLI command and process start would pay for it otherwise).
+    from phonenumbers import geocoder  # noqa: PLC0415
     try:
         parsed = phonenumbers.parse("+" + number, None)
     except phonenumbers.NumberParseException:

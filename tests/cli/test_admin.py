@@ -1,0 +1,231 @@
+"""The operator CLI in-process (typer's CliRunner), one fresh data directory per test."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from simgate.cli import app, common
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    for name in list(os.environ):
+        if name.startswith("SIMGATE_") and not name.startswith("SIMGATE_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SIMGATE_DEMO__CREATE", "false")
+    monkeypatch.setattr(common.console, "width", 250)  # wide tables: ids stay on one line
+    monkeypatch.setattr(common.err_console, "width", 250)
+    runner = CliRunner()
+    data = tmp_path / "data"
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(app, ["--data-dir", str(data), *args], env=env)
+
+    return invoke
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result.stdout
+
+
+def error(result: Result, fragment: str, code: int = 1) -> None:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def row(out: str, first: str) -> list[str]:
+    """The cells of the table row whose first cell is ``first``."""
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if cells and cells[0] == first:
+            return cells
+    raise AssertionError(f"no row {first!r} in\n{out}")
+
+
+def test_accounts(cli: Cli) -> None:
+    assert (
+        ok(cli("accounts", "create", "acme", "--balance", "5")).strip() == "account 1 acme created"
+    )
+    ok(cli("accounts", "create", "beta", "--currency", "EUR", "--timezone", "Asia/Shanghai"))
+    out = ok(cli("accounts", "list"))
+    assert row(out, "1") == ["1", "acme", "USD", "5", "0", "0", "UTC", ""]
+    assert row(out, "2") == ["2", "beta", "EUR", "0", "0", "0", "Asia/Shanghai", ""]
+    assert ok(cli("accounts", "topup", "acme", "2.5")).strip() == "acme: balance 7.5 gift 0"
+    assert ok(cli("accounts", "topup", "1", "1", "--gift")).strip() == "acme: balance 7.5 gift 1"
+    ok(cli("accounts", "credit", "acme", "3"))
+    assert ok(cli("accounts", "lock", "acme")).strip() == "acme locked"
+    assert row(ok(cli("accounts", "list")), "1") == [
+        "1", "acme", "USD", "7.5", "1", "3", "UTC", "yes",
+    ]  # fmt: skip
+    assert ok(cli("accounts", "lock", "acme", "--unlock")).strip() == "acme unlocked"
+    assert row(ok(cli("accounts", "list")), "1")[-1] == ""
+
+
+def test_account_errors(cli: Cli) -> None:
+    ok(cli("accounts", "create", "acme"))
+    error(cli("accounts", "create", "acme"), "exists already")
+    error(cli("accounts", "topup", "nobody", "5"), "no such account: nobody")
+    error(cli("accounts", "topup", "acme", "five"), "not an amount: 'five'")
+    error(cli("accounts", "topup", "acme", "NaN"), "not an amount")
+    error(cli("accounts", "lock", "99"), "no such account: 99")
+    error(cli("accounts", "create", "x", "--currency", "dollars"), "currency")
+    error(cli("accounts", "create", "x", "--timezone", "Nowhere/City"), "time zone")
+
+
+def test_apps(cli: Cli) -> None:
+    ok(cli("accounts", "create", "acme"))
+    sms = re.fullmatch(r"app (\w{8}) \(sms\) created", ok(cli("apps", "create", "acme")).strip())
+    assert sms is not None
+    voice = ok(cli("apps", "create", "acme", "--kind", "voice", "--name", "calls"))
+    assert "(voice) created" in voice
+    app_id = sms.group(1)
+    out = ok(cli("apps", "update", app_id, "--report-url", "https://93.184.216.34/r"))
+    assert out.strip() == f"app {app_id} updated: report_url"
+    listing = ok(cli("apps", "list", "--account", "acme"))
+    assert row(listing, app_id) == [
+        app_id,
+        "1",
+        "sms",
+        "sms app",
+        "report_url=https://93.184.216.34/r",
+    ]
+    ok(cli("apps", "update", app_id, "--report-url", ""))
+    assert row(ok(cli("apps", "list")), app_id)[-1] == ""
+    error(cli("apps", "update", "nosuchap", "--mo-url", "https://93.184.216.34/m"), "no such app")
+    error(cli("apps", "create", "nobody"), "no such account")
+    bad_kind = cli("apps", "create", "acme", "--kind", "fax")
+    assert bad_kind.exit_code == 2  # a usage error, reported by typer
+
+
+def test_keys(cli: Cli) -> None:
+    ok(cli("accounts", "create", "acme"))
+    out = ok(cli("keys", "create", "acme", "--allow-ip", "10.0.0.0/8", "--allow-ip", "1.2.3.4"))
+    m = re.search(r"│ (\w{8}) +│ (\w{32}) +│ (\S+) +│", out)
+    assert m is not None, out
+    key = m.group(1)
+    assert m.group(3) == "10.0.0.0/8,1.2.3.4/32"
+    listing = ok(cli("keys", "list"))
+    assert row(listing, key) == [key, "1", "10.0.0.0/8,1.2.3.4/32", ""]
+    assert m.group(2) not in listing  # the secret is shown once, at creation
+    assert ok(cli("keys", "revoke", key)).strip() == f"key {key} revoked"
+    assert row(ok(cli("keys", "list", "--account", "acme")), key)[-1] == "yes"
+    error(cli("keys", "revoke", "nokey123"), "no such key")
+    error(cli("keys", "create", "acme", "--allow-ip", "300.1.1.1"), "not an IP address")
+
+
+def test_users(cli: Cli) -> None:
+    ok(cli("accounts", "create", "acme"))
+    out = ok(cli("users", "create", "acme", "gw", "--password", "s3cret"))
+    assert out.strip() == "gateway user gw created"
+    assert row(ok(cli("users", "list")), "gw") == ["gw", "1"]
+    error(cli("users", "create", "acme", "gw", "--password", "other"), "exists already")
+    error(cli("users", "create", "acme", "x", "--password", "abc"), "password")
+    error(cli("users", "create", "nobody", "y", "--password", "long enough"), "no such account")
+
+
+def test_rates(cli: Cli) -> None:
+    out = ok(cli("rates", "set", "86", "0.02"))
+    assert out.strip() == "sms rate for prefix '86': 0.02 USD"
+    ok(cli("rates", "set", "", "0.05"))
+    ok(cli("rates", "set", "86", "0.03"))  # replaces
+    ok(cli("rates", "set", "1", "0.1", "--kind", "voice", "--bill-period", "60+60"))
+    listing = ok(cli("rates", "list"))
+    assert row(listing, "sms")[1:] == ["*", "0.05", "USD", ""]
+    assert ["sms", "86", "0.03", "USD", ""] in [
+        [c.strip() for c in line.strip().strip("│").split("│")] for line in listing.splitlines()
+    ]
+    assert row(listing, "voice") == ["voice", "1", "0.1", "USD", "60+60"]
+    error(cli("rates", "set", "86", "free"), "not an amount")
+    error(cli("rates", "set", "+86", "1"), "prefix must be digits")
+    error(cli("rates", "set", "86", "1", "--kind", "fax"), "sms or voice")
+
+
+def test_lines_list(cli: Cli) -> None:
+    out = ok(cli("lines", "list"))
+    cells = row(out, "sim")
+    assert cells[1:3] == ["0", "gsm-1.1"]
+    assert cells[-1] == "up"
+    assert out.count("gsm-1.") == 8
+
+
+def test_send_and_messages(cli: Cli) -> None:
+    ok(cli("accounts", "create", "demo", "--balance", "1"))
+    out = ok(cli("send", "--to", "+86 138 0013 8000", "--to", "12", "--text", "x" * 161))
+    lines = out.strip().splitlines()
+    m = re.fullmatch(r"(\d{19}) → 8613800138000 \(2 parts\)", lines[0])
+    assert m is not None, out
+    assert lines[1] == "invalid number: 12"
+    mid = m.group(1)
+    listing = ok(cli("messages", "list"))
+    assert row(listing, mid)[1:5] == ["8613800138000", "QUEUED", "2", "sim"]
+    assert mid in ok(cli("messages", "list", "--state", "queued", "--account", "demo"))
+    assert mid not in ok(cli("messages", "list", "--state", "DELIVERED"))
+    assert row(ok(cli("accounts", "list")), "1")[3] == "0.98"
+    error(cli("messages", "list", "--state", "lost"), "unknown state 'lost'")
+    error(cli("messages", "list", "--account", "nobody"), "no such account")
+    error(cli("send", "--to", "8613800138000", "--text", "hi", "--account", "nobody"), "no such")
+    error(cli("send", "--to", "8613800138000", "--text", ""), "content is empty")
+    error(cli("send", "--to", "8613800138000", "--text", "hi", "--repeat", "0"), "--repeat")
+    ok(cli("accounts", "lock", "demo"))
+    error(cli("send", "--to", "8613800138000", "--text", "hi"), "locked")
+
+
+def test_send_insufficient_balance(cli: Cli) -> None:
+    ok(cli("accounts", "create", "demo", "--balance", "0"))
+    error(cli("send", "--to", "8613800138000", "--text", "hi"), "insufficient balance")
+    assert "QUEUED" not in ok(cli("messages", "list"))
+
+
+def test_sim_inbound(cli: Cli) -> None:
+    error(
+        cli("sim", "inbound", "--port", "1", "--from", "8613800138000", "--text", "hi"),
+        "no account",
+    )
+    ok(cli("accounts", "create", "acme"))
+    out = ok(cli("sim", "inbound", "--port", "1", "--from", "8613800138000", "--text", "hi"))
+    assert re.fullmatch(r"incoming SMS \d{19} stored on sim port 1", out.strip()), out
+    error(cli("sim", "inbound", "--port", "99", "--from", "1", "--text", "x"), "ports 0..7")
+    error(cli("sim", "inbound", "--port", "-1", "--from", "1", "--text", "x"), "ports 0..7")
+    error(
+        cli("sim", "inbound", "--port", "0", "--from", "1", "--text", "x", "--line", "gsm"),
+        "no line named 'gsm'",
+    )
+
+
+def test_unreachable_postgresql_is_one_line(cli: Cli) -> None:
+    url = "postgresql+asyncpg://simgate:pw@127.0.0.1:1/simgate"
+    result = cli("accounts", "list", env={"SIMGATE_DATABASE_URL": url})
+    error(result, "cannot open database")
+    assert "pw" not in result.stderr  # the password is not printed
+
+
+def test_unusable_data_dir_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    runner = CliRunner()
+    result = runner.invoke(app, ["--data-dir", str(blocker / "sub"), "accounts", "list"])
+    error(result, "cannot use data_dir")
+
+
+def test_bad_config_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[http\n")
+    runner = CliRunner()
+    error(runner.invoke(app, ["--config", str(bad), "accounts", "list"]), "not valid TOML")
+    error(
+        runner.invoke(app, ["--config", str(tmp_path / "none.toml"), "lines", "list"]), "not found"
+    )
+    error(cli("lines", "list", env={"SIMGATE_HTTP__PORT": "abc"}), "http.port")
