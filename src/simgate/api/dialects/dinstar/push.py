@@ -86,6 +86,10 @@ class DinstarPlanner:
         return url, frozenset(str(t) for t in types)
 
     async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
+        inbound = [e.inbound_id for e in events if isinstance(e, InboundReceived)]
+        # incoming_sms_id is handed out in the transaction that stores the SMS, pushes or not,
+        # so polling clients see the numbers in commit order (query_incoming_sms, spec §2.5).
+        seqs = await repo.number_inbound(conn, inbound) if inbound else {}
         target = await self.target(conn)
         if target is None:
             return []
@@ -94,9 +98,8 @@ class DinstarPlanner:
         changes = [e for e in events if isinstance(e, MessageChanged)]
         if changes and types & {"sms_result", "sms_deliver_status"}:
             await self._messages(conn, changes, out)
-        inbound = [e.inbound_id for e in events if isinstance(e, InboundReceived)]
         if inbound and "sms" in types:
-            await self._incoming(conn, inbound, out)
+            await self._incoming(conn, inbound, seqs, out)
         for e in events:
             if isinstance(e, PortChanged) and "register" in types:
                 self._register(e, out)
@@ -146,7 +149,11 @@ class DinstarPlanner:
         return zones
 
     async def _incoming(
-        self, conn: AsyncConnection, ids: Sequence[int], out: dict[str, list[dict[str, Any]]]
+        self,
+        conn: AsyncConnection,
+        ids: Sequence[int],
+        seqs: dict[int, int],
+        out: dict[str, list[dict[str, Any]]],
     ) -> None:
         rows = [
             r
@@ -155,7 +162,6 @@ class DinstarPlanner:
         ]
         if not rows:
             return
-        seqs = await repo.number_inbound(conn, [r.id for r in rows])
         tz: dict[int, str] = {}
         for account_id in {r.account_id for r in rows}:
             account = await self._store.accounts.get_account(conn, account_id)
