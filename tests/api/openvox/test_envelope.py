@@ -94,3 +94,13 @@ def test_credential_key_separates_username_and_password() -> None:
     assert credential_key("ab", "c") != credential_key("a", "bc")
     assert credential_key("a", "b") == credential_key("a", "b")
     assert len(credential_key("a", "b")) == 32
+
+
+async def test_password_guessing_is_throttled_per_user_and_address(ov: OV) -> None:
+    for _ in range(10):
+        assert (await ov.post("/sms/get_valid_spans", {"password": "guess"}))["code"] == 401
+    doc = await ov.post("/sms/get_valid_spans")  # even the right password, for a while
+    assert doc["code"] == 401
+    assert "too many failed logins" in doc["msg"]
+    await ov.clock.advance(301)
+    assert (await ov.post("/sms/get_valid_spans"))["code"] == 200

@@ -7,6 +7,10 @@ remembered for ``auth_cache_seconds`` in memory, keyed by a SHA-256 of the crede
 event loop keeps serving, and concurrent first requests with the same credentials share one
 check. Consequence, by design: a changed password or a locked account takes effect within
 the cache lifetime (10 s by default), not instantly.
+
+Guessing is throttled: after ``login_failures`` wrong passwords for one username from one
+address within ``login_window_seconds``, that pair gets 401 without a scrypt until the window
+passes (so a password-guessing client cannot burn the CPU either).
 """
 
 from __future__ import annotations
@@ -35,15 +39,27 @@ def credential_key(username: str, password: str) -> bytes:
 
 
 class Authenticator:
-    def __init__(self, services: Services, *, ttl_seconds: float, max_entries: int) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        ttl_seconds: float,
+        max_entries: int,
+        max_failures: int = 10,
+        window_seconds: float = 300,
+    ) -> None:
         self._services = services
         self._clock: Clock = services.clock
         self._ttl_ms = int(ttl_seconds * 1000)
         self._max = max_entries
         self._cache: OrderedDict[bytes, tuple[int, Caller]] = OrderedDict()
         self._pending: dict[bytes, asyncio.Future[Caller]] = {}
+        self._max_failures = max_failures
+        self._window_ms = int(window_seconds * 1000)
+        # (username, address) → (window end, failures); bounded like the cache.
+        self._failures: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
 
-    async def check(self, username: str | None, password: str | None) -> Caller:
+    async def check(self, username: str | None, password: str | None, address: str = "") -> Caller:
         if not username or not password:
             raise AuthError("username and password are required")
         key = credential_key(username, password)
@@ -51,6 +67,24 @@ class Authenticator:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
+        who = (username, address)
+        until, count = self._failures.get(who, (0, 0))
+        if until > now and count >= self._max_failures:
+            raise AuthError("too many failed logins: try again later")
+        try:
+            return await self._check_once(key, username, password)
+        except AuthError:
+            until, count = self._failures.get(who, (0, 0))  # re-read: others failed meanwhile
+            if until <= now:
+                until, count = now + self._window_ms, 0
+            self._failures[who] = (until, count + 1)
+            self._failures.move_to_end(who)
+            while len(self._failures) > self._max:
+                self._failures.popitem(last=False)
+            raise
+
+    async def _check_once(self, key: bytes, username: str, password: str) -> Caller:
+        now = self._clock.now_ms()
         pending = self._pending.get(key)
         if pending is not None:
             return await asyncio.shield(pending)

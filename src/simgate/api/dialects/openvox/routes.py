@@ -41,7 +41,11 @@ def mount(app: FastAPI, services: Services) -> None:
     cfg = load_openvox_settings(services.settings.openvox)
     handlers = Handlers(services, cfg)
     auth = Authenticator(
-        services, ttl_seconds=cfg.auth_cache_seconds, max_entries=cfg.auth_cache_entries
+        services,
+        ttl_seconds=cfg.auth_cache_seconds,
+        max_entries=cfg.auth_cache_entries,
+        max_failures=cfg.login_failures,
+        window_seconds=cfg.login_window_seconds,
     )
     limit = services.settings.http.max_body_bytes
 
@@ -53,7 +57,9 @@ def mount(app: FastAPI, services: Services) -> None:
                     raise BadRequest("use POST with a JSON body (spec: restful api as POST)")
                 fields = parse_fields(await read_body(request, limit))
                 caller = await auth.check(
-                    fields.string("username", max_len=64), fields.string("password", max_len=256)
+                    fields.string("username", max_len=64),
+                    fields.string("password", max_len=256),
+                    request.client.host if request.client else "",
                 )
                 data = await handler(caller, fields)
             except Exception as exc:

@@ -33,6 +33,9 @@ class OpenVoxSettings(BaseModel):
     # a changed password or a locked account takes effect within this many seconds.
     auth_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     auth_cache_entries: int = Field(default=4096, ge=1)
+    # Wrong passwords per username and address before 401 without checking, for the window.
+    login_failures: int = Field(default=10, ge=1)
+    login_window_seconds: float = Field(default=300, gt=0)
 
 
 def load_openvox_settings(raw: Mapping[str, Any]) -> OpenVoxSettings:

@@ -1,0 +1,177 @@
+"""OpenVox ``/sms/send`` throughput against a real ``simgate serve`` (or ``run``) subprocess.
+
+    .venv/bin/python bench/openvox_send.py [--seconds 10] [--role serve|run] [--pg URL]
+
+Single-number ``/sms/send`` requests (async mode) per second with 32 concurrent connections,
+driven by ``wrk`` with a Lua script (a separate process; every body differs). Ceilings on
+the same server: ``/sms/get_valid_spans`` (the same JSON envelope and body-credential auth,
+answered from memory: the cost of the HTTP + dialect path without the store), and
+``GET /healthz`` (one SELECT 1). Every response's ``code`` is checked by the Lua script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from simgate.runtime import Runtime
+from simgate.settings import load_settings
+from simgate.testing.procs import SimgateProcess, free_port, write_config
+
+USER, PASSWORD = "bench", "bench-password"
+
+LUA = """
+local threads = {}
+local counter = 1
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  n = 0
+  bad = 0
+  sample = ""
+end
+function request()
+  n = n + 1
+  local body = '{"username":"%(user)s","password":"%(password)s",%(fields)s}'
+  body = string.gsub(body, "#N#", id .. "-" .. n)
+  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"code":200', 1, true) then
+    bad = bad + 1
+    sample = body
+  end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do
+    total = total + t:get("bad")
+    if t:get("bad") > 0 then io.write("SAMPLE " .. t:get("sample") .. "\\n") end
+  end
+  io.write("BAD " .. total .. "\\n")
+end
+"""
+
+SEND = '"dest_num":"8613800138000","msg":"bench #N#","mode":0'
+
+
+def settings_data(workdir: Path, url: str, port: int) -> dict[str, Any]:
+    return {
+        "data_dir": str(workdir / "data"),
+        "database_url": url,
+        "master_key": "openvox-bench-master-key-0123456789",
+        "log_level": "warning",
+        "demo": {"create": False},
+        "billing": {"default_sms_price": "0.001"},
+        "http": {"port": port},
+    }
+
+
+async def prepare(workdir: Path, url: str, port: int) -> None:
+    settings = load_settings(None, overrides=settings_data(workdir, url, port))
+    rt = Runtime(settings, role="admin")
+    sv = await rt.open()
+    try:
+        account = await sv.accounts.create_account(name="bench", balance="100000000")
+        await sv.accounts.create_user(account.id, username=USER, password=PASSWORD)
+    finally:
+        await rt.close()
+
+
+def wrk(
+    base: str, path: str, fields: str | None, seconds: float
+) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, bad answers) from ``wrk -t2 -c32``."""
+    cmd = ["wrk", "-t2", "-c32", f"-d{int(seconds)}s", "--latency"]
+    if fields is not None:
+        lua = Path(tempfile.mkstemp(suffix=".lua")[1])
+        lua.write_text(
+            LUA % {"user": USER, "password": PASSWORD, "fields": fields, "path": path},
+            encoding="utf-8",
+        )
+        cmd += ["-s", str(lua)]
+    out = subprocess.run(
+        [*cmd, base + path], capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency(p: str) -> float:
+        m = re.search(p + r"%\s+([\d.]+)(us|ms|s)", out)
+        return float(m.group(1)) * scale[m.group(2)] if m else float("nan")
+
+    bad_match = re.search(r"BAD (\d+)", out)
+    bad = int(bad_match.group(1)) if bad_match else 0
+    sample = re.search(r"SAMPLE (.*)", out)
+    if sample:
+        print(f"  non-200 sample on {path}: {sample.group(1)[:200]}", file=sys.stderr)
+    return rps, latency("50"), latency("99"), bad
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    out = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--role", choices=["serve", "run"], default="serve")
+    parser.add_argument("--pg", help="PostgreSQL URL of an empty database instead of SQLite")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp(prefix="openvox_send_"))
+    url = args.pg or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    port = free_port()
+    asyncio.run(prepare(tmp, url, port))
+    cfg = write_config(tmp / "simgate.toml", settings_data(tmp, url, port))
+    proc = SimgateProcess([args.role], workdir=tmp, config=cfg, port=port)
+    proc.start()
+    try:
+        proc.wait_healthy(60)
+        base = proc.url
+        wrk(base, "/sms/get_valid_spans", '"x":0', 2)  # warm up: the auth cache and connections
+        spans = wrk(base, "/sms/get_valid_spans", '"x":0', args.seconds)
+        send = wrk(base, "/sms/send", SEND, args.seconds)
+        health = wrk(base, "/healthz", None, args.seconds)
+    finally:
+        proc.stop()
+    rows = [
+        ["/sms/send, 1 number, async", *_cells(send)],
+        ["ceiling: /sms/get_valid_spans (auth, no DB)", *_cells(spans)],
+        ["ceiling: GET /healthz (SELECT 1)", *_cells(health)],
+    ]
+    backend = "PostgreSQL" if args.pg else "SQLite"
+    print(
+        table(
+            f"openvox /sms/send, simgate {args.role} on {backend}, wrk -t2 -c32, "
+            f"{args.seconds:g} s per row",
+            ["what", "req/s", "p50 ms", "p99 ms", "bad", "vs spans"],
+            [[*r, f"{float(r[1].replace(',', '')) / spans[0]:.2f}"] for r in rows],
+        )
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cells(r: tuple[float, float, float, int]) -> list[str]:
+    return [f"{r[0]:,.0f}", f"{r[1]:.1f}", f"{r[2]:.1f}", str(r[3])]
+
+
+if __name__ == "__main__":
+    main()
