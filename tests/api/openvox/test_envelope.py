@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from simgate.api.dialects.openvox.auth import credential_key
+from simgate.errors import ConfigError
+from simgate.runtime import Runtime
+from simgate.testing.clock import FakeClock
 from tests.api.openvox.conftest import OV, PASSWORD, USER
+from tests.conftest import make_settings
 
 
 async def test_credentials_at_top_level_and_inside_data(ov: OV) -> None:
@@ -104,3 +111,19 @@ async def test_password_guessing_is_throttled_per_user_and_address(ov: OV) -> No
     assert "too many failed logins" in doc["msg"]
     await ov.clock.advance(301)
     assert (await ov.post("/sms/get_valid_spans"))["code"] == 200
+
+
+async def test_bad_openvox_settings_fail_at_start(tmp_path: Path, clock: FakeClock) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cfg.db'}"
+    for section, words in (
+        ({"line": "nope"}, "openvox.line"),
+        ({"page_size": 0}, "openvox.page_size"),
+        ({"colour": "blue"}, "openvox.colour"),
+    ):
+        rt = Runtime(make_settings(tmp_path, url, openvox=section), role="admin", clock=clock)
+        await rt.open()
+        try:
+            with pytest.raises(ConfigError, match=words):
+                rt.app()
+        finally:
+            await rt.close()

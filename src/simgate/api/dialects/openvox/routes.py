@@ -29,6 +29,7 @@ from simgate.api.dialects.openvox.envelope import (
 )
 from simgate.api.dialects.openvox.errors import INTERNAL, NOT_FOUND, code_for, message_for
 from simgate.api.dialects.openvox.settings import load_openvox_settings
+from simgate.errors import ConfigError
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def mount(app: FastAPI, services: Services) -> None:
     cfg = load_openvox_settings(services.settings.openvox)
+    if cfg.line is not None and cfg.line not in services.settings.lines:
+        raise ConfigError(f"invalid setting openvox.line: no line named {cfg.line!r}")
     handlers = Handlers(services, cfg)
     auth = Authenticator(
         services,
