@@ -11,6 +11,7 @@ submit_sm answered is written to COUNT_FILE every 50 ms. Binds 127.0.0.1 only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import struct
 import sys
@@ -19,8 +20,11 @@ from pathlib import Path
 _HEAD = struct.Struct(">IIII")
 BIND_IDS = {0x01, 0x02, 0x09}
 SUBMIT_SM, ENQUIRE_LINK, UNBIND = 0x04, 0x15, 0x06
-answered = 0
-next_id = 0x7C000001
+
+
+class Counter:
+    answered = 0
+    next_id = 0x7C000001
 
 
 class SmscProtocol(asyncio.Protocol):
@@ -33,7 +37,6 @@ class SmscProtocol(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        global answered, next_id
         self.buf += data
         out = bytearray()
         pos = 0
@@ -45,9 +48,9 @@ class SmscProtocol(asyncio.Protocol):
                 break
             pos += length
             if command == SUBMIT_SM:
-                body = b"%x\x00" % next_id
-                next_id += 1
-                answered += 1
+                body = b"%x\x00" % Counter.next_id
+                Counter.next_id += 1
+                Counter.answered += 1
                 out += _HEAD.pack(16 + len(body), 0x80000004, 0, seq) + body
             elif command in BIND_IDS:
                 body = b"fastsmsc\x00"
@@ -62,6 +65,10 @@ class SmscProtocol(asyncio.Protocol):
             self.transport.close()
 
 
+def _write_count(path: Path, n: int) -> None:
+    path.write_text(str(n))
+
+
 async def main(port: int, count_file: Path) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(SmscProtocol, "127.0.0.1", port)
@@ -69,11 +76,9 @@ async def main(port: int, count_file: Path) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     print(f"LISTENING {port}", flush=True)
     while not stop.is_set():
-        count_file.write_text(str(answered))
-        try:
+        _write_count(count_file, Counter.answered)
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.05)
-        except TimeoutError:
-            pass
     server.close()
 
 

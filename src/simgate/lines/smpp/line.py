@@ -100,8 +100,9 @@ class SmppLine:
         self._next_send = 0.0
         self._up = False
         self._up_event = asyncio.Event()
-        self._ids_seen = asyncio.Event()  # set (and replaced) whenever a new id is remembered
+        self._id_waiters: list[asyncio.Future[None]] = []  # woken when a new id is remembered
         self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- Line protocol -----------------------------------------------------------------
     def ports(self) -> Sequence[PortInfo]:
@@ -133,6 +134,8 @@ class SmppLine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await asyncio.gather(*(b.stop() for b in self.binds))
+        if self._tasks:  # port changes announced while stopping are still recorded
+            await asyncio.wait(list(self._tasks), timeout=2)
         await self._deliver_incoming(self._reassembler.expired(math.inf))
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
@@ -191,14 +194,14 @@ class SmppLine:
         return sent
 
     async def _send(self, pdu: SubmitSm, parts: int) -> _Sent:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.cfg.bind_wait
+        deadline = asyncio.get_running_loop().time() + self.cfg.bind_wait
         while True:
             bind = await self._acquire(deadline)
             if bind is None:
                 return _Sent("nobind", text="no SMPP bind available")
             try:
-                await self._pace()
+                if self.cfg.tps > 0 or self._paused_until:
+                    await self._pace()
                 response = await bind.send(pdu)
             except (_NotWritten, SmppSessionError):
                 continue  # the bind dropped before the write: nothing left, try another
@@ -220,8 +223,11 @@ class SmppLine:
             if not ref:
                 return _Sent("ok", ref=f"?{id(response)}", text="SMSC gave no message id")
             self.matcher.remember(ref, parts)
-            self._ids_seen.set()
-            self._ids_seen = asyncio.Event()
+            if self._id_waiters:
+                waiters, self._id_waiters = self._id_waiters, []
+                for w in waiters:
+                    if not w.done():
+                        w.set_result(None)
             return _Sent("ok", ref=ref)
         name = _status_name(status)
         if is_throttling(status):
@@ -263,15 +269,17 @@ class SmppLine:
             if bind is not None:
                 bind.inflight += 1
                 return bind
-            # Window full on a live bind: a slot frees within response_timeout.
-            timeout = None if self._sending_up() else deadline - loop.time()
-            if timeout is not None and timeout <= 0:
-                return None
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
-            await asyncio.wait((fut,), timeout=timeout)
-            if not fut.done():
+            if self._sending_up():
+                await fut  # window full on a live bind: a slot frees within response_timeout
+                continue
+            timeout = deadline - loop.time()
+            if timeout <= 0:
                 fut.cancel()
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, timeout)
 
     def _release(self, bind: Bind) -> None:
         bind.inflight -= 1
@@ -293,6 +301,7 @@ class SmppLine:
         self._changed()
 
     def unbound(self, bind: Bind) -> None:
+        self._wake(len(self._waiters))  # waiters on a full window look again (other binds)
         self._changed()
 
     def _changed(self) -> None:
@@ -305,6 +314,8 @@ class SmppLine:
             self._up = up
             if self._sink is not None:
                 task = asyncio.create_task(self._sink.port_changed(self.name, 0, up))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
                 task.add_done_callback(_log_failure)
 
     async def request(self, bind: Bind, pdu: Pdu) -> int:
@@ -342,8 +353,10 @@ class SmppLine:
             remaining = deadline - loop.time()
             if remaining <= 0 or not any(b.inflight for b in self.binds):
                 return self.matcher.fallback(receipt_id)
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._id_waiters.append(waiter)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ids_seen.wait(), remaining)
+                await asyncio.wait_for(waiter, remaining)
 
     async def _deliver_incoming(self, messages: Sequence[Assembled]) -> None:
         if not messages or self._sink is None:
