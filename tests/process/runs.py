@@ -156,7 +156,7 @@ async def _watch_owners(sv: Services, seen: set[str], stop: asyncio.Event) -> No
             )
             seen.update(r[0] for r in rows if r[0])
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.01)
+            await asyncio.wait_for(stop.wait(), 0.05)
 
 
 async def scale_run(
@@ -209,7 +209,7 @@ async def scale_run(
                 raise RuntimeError(f"{dead[0].name} died:\n{dead[0].stderr()[-2000:]}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not delivered in time: {await counts(sv)}")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
         out.seconds_to_delivered = time.monotonic() - t0
         stop.set()
         await watcher
