@@ -73,10 +73,37 @@ def pg_url() -> Iterator[str | None]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; each test gets a copy (migrating a fresh
+    file costs more than most tests)."""
+    from simgate.store import Database  # noqa: PLC0415
+    from simgate.store import migrate as migrations  # noqa: PLC0415
+
+    path = tmp_path_factory.mktemp("template") / "simgate.db"
+
+    async def build() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await db.open()
+        try:
+            await migrations.upgrade(db)
+        finally:
+            await db.close()
+
+    asyncio.run(build())
+    return path
+
+
 @pytest.fixture(params=["sqlite", "pg"])
-def backend(request: pytest.FixtureRequest, pg_url: str | None, tmp_path: Path) -> str:
+def backend(
+    request: pytest.FixtureRequest, pg_url: str | None, tmp_path: Path, sqlite_template: Path
+) -> str:
     """Database URL for each backend; the contract tests run once per backend."""
     if request.param == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            source = sqlite_template.with_name(sqlite_template.name + suffix)
+            if source.exists():
+                shutil.copyfile(source, tmp_path / f"simgate.db{suffix}")
         return f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
     need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
     assert pg_url is not None
