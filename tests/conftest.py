@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import Settings, load_settings
-from simgate.store import tables
+from simgate.store import Database, tables
+from simgate.store import migrate as migrations
 from simgate.testing.clock import FakeClock
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -77,9 +78,6 @@ def pg_url() -> Iterator[str | None]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated once per session; each test gets a copy (migrating a fresh
     file costs more than most tests)."""
-    from simgate.store import Database  # noqa: PLC0415
-    from simgate.store import migrate as migrations  # noqa: PLC0415
-
     path = tmp_path_factory.mktemp("template") / "simgate.db"
 
     async def build() -> None:
