@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -67,7 +68,12 @@ async def main(argv: list[str]) -> int:
                     print(f"{name} [{backend}]: FAILED: {type(exc).__name__}: {exc}\n", flush=True)
                     continue
                 print(table.render(), flush=True)
-                print(f"({time.perf_counter() - t0:.0f} s)\n", flush=True)
+                load = os.getloadavg()[0]
+                print(
+                    f"({time.perf_counter() - t0:.0f} s; load average {load:.1f} "
+                    f"on {os.cpu_count()} CPUs: other work on the machine slows every row)\n",
+                    flush=True,
+                )
     return 1 if failed else 0
 
 
