@@ -1,6 +1,7 @@
 """SMPP submit throughput: simgate's SMPP line beside a bare client and Kannel, same SMSC.
 
-    .venv/bin/python bench/smpp_throughput.py [--count 20000] [--no-kannel]
+    .venv/bin/python bench/smpp_throughput.py [--count 10000] [--rounds 3] [--smsc fast,node]
+                                              [--no-kannel]
 
 The SMSC is the npm ``smpp`` server (tests/peers/node/server.js, a separate node process,
 no receipts, no per-PDU log). In the same run, against that same SMSC:
@@ -293,10 +294,15 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path) -> list[li
     n = args.count
     label = {"node": "npm smpp", "fast": "fast_smsc.py"}[kind]
     with SmscProcess(kind, workdir) as smsc:
-        ceiling = await bare_client(smsc, n)
+        # Interleaved rounds, best of each: the machine is shared, so the best round is the
+        # closest to what each client can do; the ratios come from the same minutes.
+        ceiling, rate = 0.0, 0.0
+        for _ in range(args.rounds):
+            ceiling = max(ceiling, await bare_client(smsc, n))
+            line_rate, ok = await smpp_line(smsc, n, args.concurrency)
+            assert ok == n, f"only {ok} of {n} submits OK"
+            rate = max(rate, line_rate)
         rows.append([label, "bare client (smpp34, window 64)", n, round(ceiling), "1.00"])
-        rate, ok = await smpp_line(smsc, n, args.concurrency)
-        assert ok == n, f"only {ok} of {n} submits OK"
         rows.append(
             [label, "simgate SmppLine (1 trx, window 64)", n, round(rate), _ratio(rate, ceiling)]
         )
@@ -307,7 +313,7 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path) -> list[li
     if args.no_kannel or shutil.which("bearerbox") is None:
         rows.append([label, "Kannel 1.4.5", 0, "not run", "-"])
     else:
-        k = args.kannel_count
+        k = args.count
         http_rate, drain = await kannel_rates(kind, k, workdir / f"kannel-{kind}")
         rows.append(
             [
@@ -336,10 +342,10 @@ def _ratio(rate: float, ceiling: float) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--smsc", default="fast,node", help="fast, node or both (comma list)")
-    parser.add_argument("--kannel-count", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-kannel", action="store_true")
     args = parser.parse_args()
     rows: list[list[object]] = []

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import ssl
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -128,8 +129,9 @@ class FakeSmsc:
         return cls(receipt_first=True, **kw)
 
     # ---- server ------------------------------------------------------------------------
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, tls: ssl.SSLContext | None = None) -> int:
+        """Listen on 127.0.0.1 (TLS when ``tls`` is a server context); returns the port."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
         return self.port
 
     @property

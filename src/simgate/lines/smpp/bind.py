@@ -91,7 +91,7 @@ class Bind:
         self.inflight = 0  # submit slots the line has reserved on this bind
         self.connects = 0  # successful binds so far (tests and logs)
         self._session: SmppSession | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: asyncio.Transport | None = None
         self._futures: dict[int, asyncio.Future[Pdu]] = {}
         self._bind_seq: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -107,7 +107,7 @@ class Bind:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self.bound and self._session is not None and self._writer is not None:
+        if self.bound and self._session is not None and self._transport is not None:
             with contextlib.suppress(SmppError, OSError, RuntimeError):
                 self._write(self._session.send(Unbind(), self._now()))
             with contextlib.suppress(TimeoutError):
@@ -140,11 +140,8 @@ class Bind:
     # ---- one connection ----------------------------------------------------------------
     async def _connection(self) -> None:
         self._was_bound = False
+        loop = asyncio.get_running_loop()
         ctx = _tls_context(self.cfg) if self.cfg.tls else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.cfg.host, self.cfg.port, ssl=ctx),
-            timeout=self.cfg.response_timeout,
-        )
         session = SmppSession(
             SessionConfig(
                 role=Role.ESME,
@@ -154,10 +151,17 @@ class Bind:
             ),
             now=self._now(),
         )
-        self._session, self._writer = session, writer
+        ended: asyncio.Future[None] = loop.create_future()
+        transport, _ = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _Protocol(self, session, ended), self.cfg.host, self.cfg.port, ssl=ctx
+            ),
+            timeout=self.cfg.response_timeout,
+        )
+        self._session, self._transport = session, transport
         self._out = bytearray()  # nothing of an older connection goes out on this one
         self._gone.clear()
-        ticker = asyncio.create_task(self._tick(session, writer))
+        ticker = asyncio.create_task(self._tick(session))
         try:
             pdu = _BIND_PDU[self.kind](
                 system_id=self.cfg.system_id,
@@ -167,25 +171,24 @@ class Bind:
             data = session.send(pdu, self._now())
             self._bind_seq = int.from_bytes(data[12:16], "big")
             self._write(data)
-            while not session.closed:
-                chunk = await reader.read(65536)
-                now = self._now()
-                events = session.receive_data(chunk, now) if chunk else session.connection_lost(now)
-                self._handle(events)
-                self._flush()
+            await ended
         finally:
             ticker.cancel()
             was_bound = self.bound
             self.bound = False
+            if not session.closed:
+                self._handle(session.connection_lost(self._now()))
             self._fail_all(LinkLost("connection closed"))
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            transport.close()
             self._gone.set()
             if was_bound:
                 self.handler.unbound(self)
 
-    async def _tick(self, session: SmppSession, writer: asyncio.StreamWriter) -> None:
+    def _on_data(self, session: SmppSession, data: bytes) -> None:
+        self._handle(session.receive_data(data, self._now()))
+        self._flush()
+
+    async def _tick(self, session: SmppSession) -> None:
         while not session.closed:
             deadline = session.next_deadline()
             now = self._now()
@@ -193,8 +196,8 @@ class Bind:
             await self.clock.sleep(max(wait, 0.005))
             self._handle(session.tick(self._now()))
             self._flush()
-            if session.closed:
-                writer.close()  # the reader sees EOF and ends the connection
+            if session.closed and self._transport is not None:
+                self._transport.close()  # connection_lost ends the connection
 
     def _flush(self) -> None:
         if self._session is not None:
@@ -211,9 +214,9 @@ class Bind:
 
     def _write_out(self) -> None:
         data, self._out = self._out, bytearray()
-        writer = self._writer
-        if data and writer is not None and not writer.is_closing():
-            writer.write(data)
+        transport = self._transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(bytes(data))
 
     def _handle(self, events: list[Event]) -> None:
         for ev in events:
@@ -266,8 +269,8 @@ class Bind:
         except Exception:
             log.exception("smpp %s: handling %s failed", self.name, pdu.COMMAND_ID.name)
             status = CommandStatus.ESME_RX_T_APPN  # temporary: the SMSC delivers it again
-        session, writer = self._session, self._writer
-        if session is None or writer is None or session.closed:
+        session = self._session
+        if session is None or session.closed:
             return  # unanswered: the SMSC redelivers it on the next bind
         if pdu.sequence_number in session.awaiting_our_response:
             with contextlib.suppress(SmppError, ValueError, RuntimeError):
@@ -280,8 +283,8 @@ class Bind:
         Raises SmppError when the bind cannot take it (not bound, window full): then
         nothing was written.
         """
-        session, writer = self._session, self._writer
-        if not self.bound or session is None or writer is None or writer.is_closing():
+        session, transport = self._session, self._transport
+        if not self.bound or session is None or transport is None or transport.is_closing():
             raise _NotWritten("bind not ready")
         data = session.send(pdu, self._now())
         fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
@@ -292,6 +295,25 @@ class Bind:
 
 class _NotWritten(SmppError):
     pass
+
+
+class _Protocol(asyncio.Protocol):
+    """Feeds received bytes straight into the session (no reader task in between)."""
+
+    def __init__(self, bind: Bind, session: SmppSession, ended: asyncio.Future[None]) -> None:
+        self.bind, self.session, self.ended = bind, session, ended
+
+    def data_received(self, data: bytes) -> None:
+        self.bind._on_data(self.session, data)
+        if self.session.closed and not self.ended.done():
+            self.ended.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
 
 
 def _tls_context(cfg: SmppLineSettings) -> ssl.SSLContext:

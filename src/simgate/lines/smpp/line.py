@@ -37,6 +37,7 @@ from simgate.codecs.smpp import (
     SmppSessionError,
     StatusClass,
     SubmitSm,
+    SubmitSmResp,
     classify_status,
     extract_receipt,
     is_throttling,
@@ -217,9 +218,8 @@ class SmppLine:
 
     def _judge(self, response: Pdu, parts: int) -> _Sent:
         status = response.command_status
-        if response.ok and response.COMMAND_ID.name == "SUBMIT_SM_RESP":
-            raw = str(getattr(response, "message_id", ""))
-            ref = normalize_message_id(raw)
+        if response.ok and isinstance(response, SubmitSmResp):
+            ref = normalize_message_id(response.message_id)
             if not ref:
                 return _Sent("ok", ref=f"?{id(response)}", text="SMSC gave no message id")
             self.matcher.remember(ref, parts)

@@ -71,6 +71,11 @@ def encode_text(text: str, encoding: Encoding) -> bytes:
     return text.encode("latin-1")
 
 
+# Octets of short_message in one unconcatenated part (160 septets, 70 UCS-2 units, 140
+# octets: TS 23.040 §9.2.3.16); septets are one octet each on SMPP (data_coding 0, unpacked).
+_SINGLE = {Encoding.GSM7: 160, Encoding.UCS2: 140, Encoding.LATIN1: 140}
+
+
 def plan_parts(req: SubmitRequest, cfg: SmppLineSettings, ref: int) -> PartPlan:
     """The PDUs for ``req``; ``ref`` (0..255) is the concatenation reference.
 
@@ -90,12 +95,13 @@ def plan_parts(req: SubmitRequest, cfg: SmppLineSettings, ref: int) -> PartPlan:
         "registered_delivery": 1 if req.report_requested else 0,
         "data_coding": int(encoding),
     }
+    whole = encode_text(req.text, encoding)
+    if len(whole) <= _SINGLE[encoding]:  # the common case: one part, encoded once
+        return PartPlan((SubmitSm(**base, short_message=whole),), 1)
     texts = split(req.text, encoding)
-    if len(texts) == 1:
-        return PartPlan((_with(base, short_message=encode_text(req.text, encoding)),), 1)
     total = len(texts)
     if cfg.long_messages == "payload":
-        payload = Tlvs.build(message_payload=encode_text(req.text, encoding))
+        payload = Tlvs.build(message_payload=whole)
         return PartPlan((_with(base, tlvs=payload),), total)
     if cfg.long_messages == "sar":
         pdus = tuple(
