@@ -47,6 +47,7 @@ async def test_account_lifecycle(services: Services) -> None:
 BAD_ACCOUNTS: list[tuple[dict[str, str], str]] = [
     ({"name": ""}, "name"),
     ({"name": "x" * 65}, "name"),
+    ({"name": "123"}, "digits"),
     ({"name": "ok", "currency": "US"}, "currency"),
     ({"name": "ok", "timezone": "Mars/Base"}, "time zone"),
     ({"name": "ok", "balance": "lots"}, "amount"),

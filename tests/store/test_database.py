@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import pytest
@@ -124,3 +125,35 @@ async def test_unreachable_database_is_one_clear_error() -> None:
         await db.open()
     assert "\n" not in str(info.value)
     assert "nobody" not in str(info.value)  # credentials are redacted
+
+
+async def test_first_id_block_reserved_by_two_processes_at_once(
+    services: Services, backend: str
+) -> None:
+    """Two processes reserving the first block of a new counter at the same moment."""
+    a, b = Database(backend), Database(backend)
+    await a.open()
+    await b.open()
+    repo = services.store.accounts
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def first(conn: AsyncConnection) -> int:
+        start = await repo.reserve_block(conn, name="fresh", size=100)
+        held.set()
+        await release.wait()  # commit only after the other process has tried too
+        return start
+
+    try:
+        task_a = asyncio.create_task(a.write(first))
+        await asyncio.wait_for(held.wait(), 5)
+        task_b = asyncio.create_task(
+            b.write(functools.partial(repo.reserve_block, name="fresh", size=100))
+        )
+        await asyncio.sleep(0.2)  # let B reach the row A has not committed yet
+        release.set()
+        starts = sorted(await asyncio.wait_for(asyncio.gather(task_a, task_b), 10))
+    finally:
+        release.set()
+        await a.close()
+        await b.close()
+    assert starts == [0, 100]

@@ -84,6 +84,8 @@ class AccountService:
     ) -> Account:
         if not name or len(name) > 64:
             raise InvalidInput("account name must be 1..64 characters")
+        if name.isdigit():  # "simgate accounts topup 12" means the account with id 12
+            raise InvalidInput("account name must not be all digits (those are account ids)")
         if len(currency) != 3 or not currency.isalpha():
             raise InvalidInput(f"currency must be a 3-letter code, not {currency!r}")
         _check_timezone(timezone)
