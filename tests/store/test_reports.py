@@ -161,3 +161,15 @@ async def test_failed_submit_then_report_is_ignored(services: Services) -> None:
     await record(store, [SubmitRecord(mid, Event.SUBMIT_FAILED)], now)
     await report(store, [(f"{mid}.0", 0)], now)
     assert (await get(store, mid)).state is State.FAILED
+
+
+async def test_message_taken_as_one_payload_settles_on_its_one_report(services: Services) -> None:
+    """A line may carry a 3-part text as one payload with one ref: one report settles it."""
+    store, now = services.store, services.clock.now_ms()
+    acc = await account(services)
+    (mid,) = await queue(services, acc, parts=3)
+    await lease(store, now)
+    await record(store, [ok(mid, 1)], now)
+    assert await report(store, [(f"{mid}.0", 0)], now + 1) == 1
+    m = await get(store, mid)
+    assert (m.state, m.parts, m.parts_ok, m.parts_reported) == (State.DELIVERED, 3, 1, 1)
