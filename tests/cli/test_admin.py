@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from simgate.cli import app, common
+from simgate.store import database
 
 Cli = Callable[..., Result]
 
@@ -229,3 +231,17 @@ def test_bad_config_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
         runner.invoke(app, ["--config", str(tmp_path / "none.toml"), "lines", "list"]), "not found"
     )
     error(cli("lines", "list", env={"SIMGATE_HTTP__PORT": "abc"}), "http.port")
+
+
+def test_locked_sqlite_database_is_one_line(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(cli("accounts", "create", "acme"))
+    monkeypatch.setattr(database, "STARTUP_LOCK_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(tmp_path / "data" / "simgate.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        error(cli("accounts", "list"), "is locked by another process")
+    finally:
+        holder.close()
+    assert "acme" in ok(cli("accounts", "list"))
