@@ -24,6 +24,7 @@ import logging
 import random
 import uuid
 
+import anyio
 import httpx
 
 from simgate.clock import Clock
@@ -69,6 +70,8 @@ class PushSender:
         self._have_results = asyncio.Event()
         self._wake = asyncio.Event()
         self._attempts: set[asyncio.Task[None]] = set()
+        self._scopes: set[anyio.CancelScope] = set()
+        self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
         self._next_metrics_ms = 0
 
@@ -81,15 +84,23 @@ class PushSender:
         ]
 
     async def stop(self) -> None:
-        """Stop claiming; attempts still running are abandoned and their rows released."""
+        """Stop claiming; attempts still running are abandoned and their rows released.
+
+        Attempts are cancelled through anyio scopes, not ``Task.cancel``: httpcore shields
+        its connection clean-up with anyio, and a native cancellation would cut it short and
+        leak sockets of *other* endpoints it was closing on the way.
+        """
         claim_loop, record_loop = self._loops or (None, None)
-        for task in (claim_loop, *self._attempts):
-            if task is not None:
-                task.cancel()
-        for task in (claim_loop, *list(self._attempts)):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        self._stopping = True
+        self._wake.set()
+        if claim_loop is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await claim_loop
+        for scope in list(self._scopes):
+            scope.cancel()
+        for task in list(self._attempts):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if record_loop is not None:
             record_loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,7 +118,7 @@ class PushSender:
 
     # ---- claiming --------------------------------------------------------------------
     async def _claim_loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             got, room = 0, 0
             try:
@@ -117,7 +128,7 @@ class PushSender:
                 await self._refresh_metrics()
             except Exception:
                 log.exception("push claim cycle failed")
-            if room <= 0 or got < room:
+            if (room <= 0 or got < room) and not self._stopping:
                 await self._idle()
 
     async def claim_once(self, limit: int) -> int:
@@ -156,17 +167,18 @@ class PushSender:
         sem = self._sems.get(push.endpoint)
         if sem is None:
             sem = self._sems[push.endpoint] = asyncio.Semaphore(self._cfg.per_endpoint_concurrency)
-        result = AttemptResult(push.id, push.endpoint, "release")
+        result = AttemptResult(push.id, push.endpoint, "release")  # if cancelled by stop()
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
         try:
-            async with sem:
-                result = await self.attempt(push)
-        except asyncio.CancelledError:
-            result = AttemptResult(push.id, push.endpoint, "release")
-            raise
+            with scope:
+                async with sem:
+                    result = await self.attempt(push)
         except Exception as exc:  # a bug must not lose the row: retry it later
             log.exception("push %s attempt crashed", push.uid)
             result = self._retry(push, status=None, error=f"internal: {exc!r}", retry_after=None)
         finally:
+            self._scopes.discard(scope)
             self._results.append(result)
             self._have_results.set()
             self._count(result)
@@ -190,7 +202,9 @@ class PushSender:
                 )
             )
         try:
-            async with asyncio.timeout(self._cfg.total_timeout_seconds):
+            # anyio's scope, not asyncio.timeout: httpcore runs on anyio, and a native
+            # cancellation inside its cancel scopes can leave a socket unclosed.
+            with anyio.fail_after(self._cfg.total_timeout_seconds):
                 status, retry_after = await self._send(push, headers, body)
         except UnsafeUrl as exc:  # refused at connect time, after resolution
             return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))

@@ -114,8 +114,8 @@ class PushReceiver:
                 head += [f"{k}: {v}" for k, v in hdrs.items()]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + answer.body)
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # stop() cancels held requests: that ends the connection, not the server
         finally:
             self._conns.discard(task)
             writer.close()

@@ -1,0 +1,186 @@
+"""The outbox and the claim contract, on SQLite and PostgreSQL (issue #3 "Outbox")."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.events import PortChanged
+from simgate.push import repo
+from simgate.push.repo import AttemptResult
+from simgate.push.tables import pushes
+from tests.push.conftest import PushRig
+
+URL = "http://127.0.0.1:9/hook"
+OTHER = "http://127.0.0.1:10/hook"
+
+
+async def _count(rig: PushRig) -> int:
+    async with rig.services.store.db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(pushes))).scalar_one())
+
+
+async def _claim(rig: PushRig, owner: str, *, limit: int = 100, window: int = 100) -> list[int]:
+    now = rig.clock.now_ms()
+    got = await rig.services.store.db.write(
+        functools.partial(
+            repo.claim,
+            owner=owner,
+            now_ms=now,
+            lease_until_ms=now + 60_000,
+            limit=limit,
+            window=window,
+            busy={},
+        )
+    )
+    return [c.id for c in got]
+
+
+async def test_event_becomes_a_push_row_in_the_same_transaction(rig: PushRig) -> None:
+    rig.planner.urls["a"] = URL
+    await rig.plan("a", 1, count=3)
+    rows = await rig.pushes()
+    assert len(rows) == 3
+    assert {r.state for r in rows} == {"pending"}
+    assert {r.endpoint for r in rows} == {"http://127.0.0.1:9"}
+    assert {r.order_key for r in rows} == {"a:1"}
+    assert len({r.uid for r in rows}) == 3
+    assert all(r.uid.startswith("msg_") and r.signed for r in rows)
+    assert rows[0].body is not None
+    assert b'"port": 1' in rows[0].body
+
+    # A change that rolls back leaves no push behind.
+    store = rig.services.store
+
+    async def failing(conn: AsyncConnection) -> None:
+        await store.announce(conn, [PortChanged("a", 2, True, rig.clock.now_ms())])
+        raise RuntimeError("the state change failed")
+
+    with pytest.raises(RuntimeError):
+        await store.db.write(failing)
+    assert await _count(rig) == 3
+
+
+async def test_events_without_subscribers_plan_nothing(rig: PushRig) -> None:
+    await rig.plan("nobody-listens", 1, count=2)
+    assert await _count(rig) == 0
+
+
+async def test_a_claimed_push_is_not_claimed_again_until_its_lease_expires(rig: PushRig) -> None:
+    rig.planner.urls["a"] = URL
+    await rig.plan("a", 1)
+    await rig.plan("a", 2)
+    first = await _claim(rig, "w1")
+    assert len(first) == 2
+    assert await _claim(rig, "w2") == []
+    await rig.clock.advance(61)
+    assert sorted(await _claim(rig, "w2")) == sorted(first)
+
+
+async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
+    rig.planner.urls["a"] = URL
+    await rig.plan("a", 1, count=3)  # one order key, three pushes
+    await rig.plan("a", 2)  # another key
+    head = await _claim(rig, "w1")
+    rows = {r.id: r for r in await rig.pushes()}
+    assert sorted(rows[i].order_key or "" for i in head) == ["a:1", "a:2"]
+    a1 = min(i for i in rows if rows[i].order_key == "a:1")
+    assert a1 in head
+    # Until the head is settled, its successors wait (even when its lease expires).
+    await rig.clock.advance(61)
+    assert sorted(await _claim(rig, "w2")) == sorted(head)
+    # A retry scheduled later also holds the queue of that key.
+    now = rig.clock.now_ms()
+    await rig.services.store.db.write(
+        functools.partial(
+            repo.record,
+            results=[AttemptResult(a1, "x", "retry", 503, "HTTP 503", now + 30_000)],
+            owner="w2",
+            now_ms=now,
+        )
+    )
+    assert await _claim(rig, "w3") == []
+    await rig.services.store.db.write(
+        functools.partial(
+            repo.record,
+            results=[AttemptResult(a1, "x", "delivered", 200)],
+            owner="w3",
+            now_ms=now,
+        )
+    )
+    nxt = await _claim(rig, "w3")
+    assert len(nxt) == 1
+    assert rows[nxt[0]].order_key == "a:1"
+    assert nxt[0] > a1
+
+
+async def test_per_endpoint_window_limits_a_claim(rig: PushRig) -> None:
+    rig.planner.urls["a"] = URL
+    rig.planner.urls["b"] = OTHER
+    for port in range(6):
+        await rig.plan("a", port)
+        await rig.plan("b", port)
+    got = await _claim(rig, "w1", window=2)
+    rows = {r.id: r for r in await rig.pushes()}
+    assert sorted(rows[i].endpoint for i in got) == [
+        "http://127.0.0.1:10",
+        "http://127.0.0.1:10",
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+    ]
+
+
+async def test_outcomes_of_a_lost_lease_change_nothing_but_a_delivery(rig: PushRig) -> None:
+    rig.planner.urls["a"] = URL
+    await rig.plan("a", 1)
+    await rig.plan("a", 2)
+    ids = await _claim(rig, "w1")
+    now = rig.clock.now_ms()
+    results = [
+        AttemptResult(ids[0], "x", "failed", 404, "HTTP 404"),
+        AttemptResult(ids[1], "x", "delivered", 204),
+    ]
+    await rig.services.store.db.write(
+        functools.partial(repo.record, results=results, owner="someone-else", now_ms=now)
+    )
+    states = {r.id: r.state for r in await rig.pushes()}
+    assert states == {ids[0]: "pending", ids[1]: "delivered"}
+
+
+async def test_concurrent_claims_never_share_a_push(rig: PushRig) -> None:
+    """Claimers in separate, overlapping transactions (FOR UPDATE SKIP LOCKED on PostgreSQL;
+    SQLite serialises writers) never lease the same push twice."""
+    rig.planner.urls["a"] = URL
+    for port in range(40):
+        await rig.plan("a", port, count=2)
+    db = rig.services.store.db
+    overlap = asyncio.Barrier(4) if not db.is_sqlite else None
+
+    async def claimer(owner: str) -> list[int]:
+        now = rig.clock.now_ms()
+        async with db.engine.begin() as conn:
+            got = await repo.claim(
+                conn,
+                owner=owner,
+                now_ms=now,
+                lease_until_ms=now + 60_000,
+                limit=7,
+                window=100,
+                busy={},
+            )
+            if overlap is not None:
+                await overlap.wait()  # all four hold their row locks at the same time
+        return [c.id for c in got]
+
+    seen: list[int] = []
+    for _ in range(10):
+        rounds = await asyncio.gather(*(claimer(f"w{i}") for i in range(4)))
+        seen.extend(i for r in rounds for i in r)
+        if not any(rounds):
+            break
+    assert len(seen) == len(set(seen))
+    assert len(seen) == 40  # one head per order key, each claimed exactly once

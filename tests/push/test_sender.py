@@ -1,0 +1,266 @@
+"""The sender against a real local HTTP receiver (issue #3 "Done when").
+
+Time is a FakeClock: backoff and Retry-After waits pass by advancing it; HTTP is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import socket
+
+from simgate.push.signing import verify
+from simgate.testing.push_receiver import (
+    Answer,
+    PushReceiver,
+    Received,
+    accept,
+    always,
+    fail_first,
+    hang,
+)
+from tests.push.conftest import PushRig
+
+
+def _verify_all(rig: PushRig, receiver: PushReceiver) -> None:
+    secret = rig.planner.secret
+    assert secret is not None
+    for r in receiver.requests:
+        assert verify(
+            secret=secret,
+            msg_id=r.headers["webhook-id"],
+            timestamp=int(r.headers["webhook-timestamp"]),
+            body=r.body,
+            header=r.headers["webhook-signature"],
+        )
+
+
+async def test_failing_receiver_gets_it_once_with_the_same_id(rig: PushRig) -> None:
+    """Three 503s, then accepted: delivered once, same webhook-id on all four attempts."""
+    receiver = PushReceiver(fail_first(3, 503))
+    await receiver.start()
+    try:
+        rig.planner.urls["a"] = receiver.url + "/hook"
+        await rig.plan("a", 1)
+        await rig.start()
+        await rig.until(lambda: rig.all_in("delivered", 1), what="delivery")
+    finally:
+        await receiver.stop()
+    assert [s for _, s in receiver.answered] == [503, 503, 503, 200]
+    (push,) = await rig.pushes()
+    assert receiver.ids() == [push.uid] * 4
+    assert push.attempts == 4
+    assert push.last_status == 200
+    assert len({r.headers["webhook-timestamp"] for r in receiver.requests}) > 1  # per attempt
+    _verify_all(rig, receiver)
+
+
+async def test_receiver_down_for_ten_minutes_loses_nothing(srig: PushRig) -> None:
+    rig = srig
+    with socket.socket() as s:  # a port nobody listens on (connection refused)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rig.planner.urls["a"] = f"http://127.0.0.1:{port}/hook"
+    for p in range(10):
+        await rig.plan("a", p, count=2)
+    await rig.start()
+    start = rig.clock.now_ms()
+    while rig.clock.now_ms() - start < 10 * 60 * 1000:  # ten simulated minutes of refusals
+        await rig.clock.advance(5)
+        await asyncio.sleep(0.002)
+    down = await rig.pushes()
+    assert {p.state for p in down} == {"pending"}
+    # The head of each order key kept retrying; the second of each key waits behind it.
+    heads = [p for p in down if p.attempts > 0]
+    assert len(heads) == 10
+    assert all(p.attempts >= 3 for p in heads)
+    assert all(p.last_error and "Connect" in p.last_error for p in heads)
+    receiver = PushReceiver(accept, port=port)
+    await receiver.start()
+    try:
+        await rig.until(lambda: rig.all_in("delivered", 20), step=10, what="recovery")
+    finally:
+        await receiver.stop()
+    assert sorted(set(receiver.ids())) == sorted(p.uid for p in down)
+    assert len(receiver.requests) == 20  # each once: none was in flight when it came back
+    # Per order key the planned order held (the planner numbers nothing, the body tells).
+    bodies = [json.loads(r.body) for r in receiver.requests]
+    for p in range(10):
+        ats = [b["at"] for b in bodies if b["port"] == p]
+        assert ats == sorted(ats)
+
+
+async def test_a_hanging_receiver_does_not_delay_a_healthy_one(srig: PushRig) -> None:
+    rig = srig
+    release = asyncio.Event()
+    stuck = PushReceiver(hang(release))
+    healthy = PushReceiver(accept)
+    await stuck.start()
+    await healthy.start()
+    try:
+        rig.planner.urls["stuck"] = stuck.url + "/hook"
+        rig.planner.urls["ok"] = healthy.url + "/hook"
+        for p in range(30):  # interleaved, the stuck ones planned first
+            await rig.plan("stuck", p)
+            await rig.plan("ok", p)
+        await rig.start()
+        for _ in range(200):
+            if len(healthy.requests) == 30:
+                break
+            await asyncio.sleep(0.01)
+        assert len(healthy.requests) == 30
+        assert len(stuck.requests) == 4  # per_endpoint_concurrency, all still hanging
+        assert stuck.answered == []
+        await rig.until(
+            lambda: _count(rig, "ok", "delivered", 30), step=0.01, what="healthy delivered"
+        )
+    finally:
+        release.set()
+        await stuck.stop()
+        await healthy.stop()
+
+
+async def _count(rig: PushRig, line: str, state: str, n: int) -> bool:
+    rows = await rig.pushes(state)
+    return sum(1 for r in rows if (r.order_key or "").startswith(line + ":")) == n
+
+
+async def test_a_4xx_ends_the_push_and_a_redirect_is_not_followed(srig: PushRig) -> None:
+    rig = srig
+    gone = PushReceiver(always(404))
+    moved = PushReceiver(always(302, {"location": "http://169.254.169.254/"}))
+    await gone.start()
+    await moved.start()
+    try:
+        rig.planner.urls["gone"] = gone.url + "/x"
+        rig.planner.urls["moved"] = moved.url + "/x"
+        await rig.plan("gone", 1)
+        await rig.plan("moved", 1)
+        await rig.start()
+        await rig.until(lambda: rig.all_in("failed", 2), what="failure")
+        await rig.clock.advance(3600)
+        await asyncio.sleep(0.05)
+    finally:
+        await gone.stop()
+        await moved.stop()
+    assert len(gone.requests) == 1
+    assert len(moved.requests) == 1
+    rows = {r.endpoint.rsplit(":", 1)[1]: r for r in await rig.pushes()}
+    assert rows[str(gone.port)].last_status == 404
+    assert rows[str(moved.port)].last_status == 302
+    assert rows[str(gone.port)].attempts == 1
+
+
+async def test_retry_after_is_honoured(srig: PushRig) -> None:
+    rig = srig
+    date = email.utils.formatdate((rig.clock.now_ms() + 120_000 + 300_000) / 1000, usegmt=True)
+    answers = iter([(429, {"retry-after": "300"}), (503, {"retry-after": date}), (200, {})])
+
+    async def behaviour(_: Received) -> Answer:
+        status, headers = next(answers)
+        return Answer(status, headers)
+
+    receiver = PushReceiver(behaviour)
+    await receiver.start()
+    try:
+        rig.planner.urls["a"] = receiver.url
+        await rig.plan("a", 1)
+        await rig.start()
+        await rig.until(lambda: _received(receiver, 1), step=0.1, what="first attempt")
+        t1 = rig.clock.now_ms()
+        (push,) = await rig.pushes()
+        await rig.until(lambda: _next_after(rig, t1), step=0.01, what="retry scheduled")
+        (push,) = await rig.pushes()
+        assert push.next_attempt_ms - t1 in range(299_000, 300_001)  # Retry-After: 300
+        await rig.clock.advance(290)
+        await asyncio.sleep(0.05)
+        assert len(receiver.requests) == 1  # not before the receiver asked
+        await rig.until(lambda: _received(receiver, 2), step=1, what="second attempt")
+        assert rig.clock.now_ms() - t1 >= 300_000
+        t2 = rig.clock.now_ms()
+        await rig.until(lambda: _next_after(rig, t2), step=0.01, what="retry scheduled")
+        (push,) = await rig.pushes()
+        # HTTP-date: planned at start + 420 s, so the next attempt is due then (±1 s).
+        assert abs(push.next_attempt_ms - (push.created_ms + 420_000)) <= 1000
+        await rig.until(lambda: rig.all_in("delivered", 1), step=1, what="delivery")
+    finally:
+        await receiver.stop()
+    assert [s for _, s in receiver.answered] == [429, 503, 200]
+
+
+async def _received(receiver: PushReceiver, n: int) -> bool:
+    return len(receiver.requests) >= n
+
+
+async def _next_after(rig: PushRig, t: int) -> bool:
+    rows = await rig.pushes("pending")
+    return bool(rows) and rows[0].next_attempt_ms > t and not rows[0].in_flight
+
+
+async def test_ordering_per_order_key_holds_through_retries(srig: PushRig) -> None:
+    """The first push of key a:1 fails twice; its successors wait; key a:2 goes ahead."""
+    rig = srig
+    receiver = PushReceiver(fail_first(2, 500))
+    await receiver.start()
+    try:
+        rig.planner.urls["a"] = receiver.url
+        await rig.plan("a", 1, up=True)
+        for _ in range(4):
+            await rig.clock.advance(0.001)
+            await rig.plan("a", 1, up=False)
+        await rig.start()
+        await rig.until(lambda: _received(receiver, 2), step=0.5, what="two failures")
+        await rig.plan("a", 2)  # another key: not held up by a:1's retries
+        await rig.until(lambda: rig.all_in("delivered", 6), step=1, what="all delivered")
+    finally:
+        await receiver.stop()
+    bodies = [json.loads(r.body) for r, status in receiver.answered if status == 200]
+    a1 = [b for b in bodies if b["port"] == 1]
+    assert [b["up"] for b in a1] == [True, False, False, False, False]
+    assert [b["at"] for b in a1] == sorted(b["at"] for b in a1)
+    first_ok = next(i for i, b in enumerate(bodies) if b["port"] == 1)
+    a2 = next(i for i, b in enumerate(bodies) if b["port"] == 2)
+    assert a2 < first_ok  # the other key overtook the retrying one
+
+
+async def test_past_the_horizon_a_push_is_dead_and_can_be_retried(srig: PushRig) -> None:
+    rig = srig
+    receiver = PushReceiver(always(500))
+    await receiver.start()
+    try:
+        rig.planner.urls["a"] = receiver.url
+        await rig.plan("a", 1)
+        await rig.start()
+        await rig.until(lambda: rig.all_in("dead", 1), step=600, max_steps=300, what="dead")
+        (dead,) = await rig.pushes("dead")
+        assert dead.done_ms is not None
+        assert dead.done_ms - dead.created_ms >= 24 * 3600 * 1000  # retried a whole day
+        assert dead.attempts >= 10  # backoff is capped at an hour (time moves in 10 min steps)
+        assert dead.last_status == 500
+        tries = len(receiver.requests)
+        receiver.behaviour = accept
+        assert await rig.services.pushes.retry(states=["dead"]) == 1
+        await rig.until(lambda: rig.all_in("delivered", 1), what="delivery after retry")
+    finally:
+        await receiver.stop()
+    assert len(receiver.requests) == tries + 1
+    assert set(receiver.ids()) == {dead.uid}
+
+
+async def test_a_name_resolving_to_a_private_address_fails_at_connect(srig: PushRig) -> None:
+    rig = srig
+    rig.planner.urls["a"] = "http://93.184.215.14.nip.example/hook"
+
+    class Resolver:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            return ["10.0.0.1"]
+
+    rig.services.pushes.guard.resolver = Resolver()
+    await rig.plan("a", 1)
+    await rig.start()
+    await rig.until(lambda: rig.all_in("failed", 1), step=0.1, what="refusal")
+    (push,) = await rig.pushes()
+    assert push.last_error is not None
+    assert "10.0.0.1" in push.last_error
+    assert push.attempts == 1
