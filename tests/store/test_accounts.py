@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +15,7 @@ from simgate.domain.billing import Rate
 from simgate.errors import ConfigError, InvalidInput, NotFound
 from simgate.secretbox import SecretBox
 from simgate.services.accounts import DIGEST_REALM, verify_password
+from simgate.services.bootstrap import ensure_demo
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.tables import api_keys, gateway_users
@@ -222,3 +225,26 @@ async def test_docs_and_counters(services: Services) -> None:
     second = await store.db.write(functools.partial(r.reserve_block, name="x", size=5))
     third = await store.db.write(functools.partial(r.reserve_block, name="x", size=1))
     assert (first, second, third) == (0, 10, 15)
+
+
+async def test_concurrent_creation_of_one_name(services: Services) -> None:
+    """Two requests (or two processes) creating the same account: one wins, one is told."""
+    results = await asyncio.gather(
+        *(services.accounts.create_account(name="same") for _ in range(4)),
+        return_exceptions=True,
+    )
+    created = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(created) == 1
+    assert all(isinstance(r, InvalidInput) for r in refused), refused
+    assert [a.name for a in await services.accounts.list_accounts()] == ["same"]
+
+
+async def test_demo_is_created_once_by_concurrent_starts(
+    services: Services, tmp_path: Path
+) -> None:
+    made = await asyncio.gather(
+        *(ensure_demo(services.store, services.accounts, tmp_path, "5") for _ in range(3)),
+    )
+    assert sum(1 for m in made if m is not None) == 1
+    assert [a.name for a in await services.accounts.list_accounts()] == ["demo"]

@@ -10,6 +10,8 @@ import secrets
 import string
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.exc import IntegrityError
+
 from simgate.clock import Clock
 from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayUser, validate_cidrs
 from simgate.domain.billing import Rate
@@ -101,7 +103,10 @@ class AccountService:
         async with self._store.db.read() as conn:
             if await self._store.accounts.find_account(conn, name):
                 raise InvalidInput(f"account {name!r} exists already")
-        return await self._store.db.write(job)
+        try:
+            return await self._store.db.write(job)
+        except IntegrityError:  # created meanwhile by a concurrent request or process
+            raise InvalidInput(f"account {name!r} exists already") from None
 
     async def topup(self, ref: str | int, *, amount: str, gift: bool = False) -> Account:
         account = await self._read_account(ref)
@@ -222,7 +227,10 @@ class AccountService:
             account_id=acc.id,
             now_ms=self._clock.now_ms(),
         )
-        return await self._store.db.write(job)
+        try:
+            return await self._store.db.write(job)
+        except IntegrityError:  # created meanwhile by a concurrent request or process
+            raise InvalidInput(f"user {username!r} exists already") from None
 
     async def get_user(self, username: str) -> GatewayUser | None:
         async with self._store.db.read() as conn:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simgate.domain.accounts import AppKind
+from simgate.errors import InvalidInput
 from simgate.services.accounts import AccountService, random_token
 from simgate.store import Store
 
@@ -41,7 +42,10 @@ async def ensure_demo(
     async with store.db.read() as conn:
         if await store.accounts.count_accounts(conn):
             return None
-    account = await accounts.create_account(name=DEMO_ACCOUNT, balance=balance)
+    try:
+        account = await accounts.create_account(name=DEMO_ACCOUNT, balance=balance)
+    except InvalidInput:  # another process starting at the same moment made it
+        return None
     sms = await accounts.create_app(account.id, kind=AppKind.SMS, name="demo sms")
     voice = await accounts.create_app(account.id, kind=AppKind.VOICE, name="demo voice")
     key = await accounts.create_key(account.id)
