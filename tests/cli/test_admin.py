@@ -177,6 +177,7 @@ def test_send_and_messages(cli: Cli) -> None:
     assert mid not in ok(cli("messages", "list", "--state", "DELIVERED"))
     assert row(ok(cli("accounts", "list")), "1")[3] == "0.98"
     error(cli("messages", "list", "--state", "lost"), "unknown state 'lost'")
+    error(cli("messages", "list", "--limit", "-1"), "--limit")
     error(cli("messages", "list", "--account", "nobody"), "no such account")
     error(cli("send", "--to", "8613800138000", "--text", "hi", "--account", "nobody"), "no such")
     error(cli("send", "--to", "8613800138000", "--text", ""), "content is empty")

@@ -289,6 +289,8 @@ def messages_list(
         str | None, typer.Option(help="ACCEPTED, QUEUED, SENT, DELIVERED, ...")
     ] = None,
 ) -> None:
+    if limit < 1:
+        fail("--limit must be at least 1")
     if state is not None and state.upper() not in State.__members__:
         fail(f"unknown state {state!r}; one of {', '.join(State.__members__)}")
 
