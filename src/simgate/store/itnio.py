@@ -1,13 +1,21 @@
-"""Replay records of the itniotech dialect (spec §7): claim, complete, look up, purge."""
+"""Store work of the itniotech dialect: replay records (spec §7) and the getSentRcd page.
+
+The page query reads only the columns getSentRcd renders, as plain tuples: building full
+MessageRecords for 50 000 rows costs more than the query itself (bench/itnio_query.py).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.store.tables import itnio_replays as t
+from simgate.store.tables import messages as m
 
 PENDING = ""  # returned by claim() when another request holds the claim without a response
 
@@ -50,3 +58,44 @@ class ReplayRepo:
     async def purge(self, conn: AsyncConnection, *, now_ms: int) -> int:
         result = await conn.execute(delete(t).where(t.c.expires_ms < now_ms))
         return int(result.rowcount or 0)
+
+
+# (id, recipient, state, sent_ms, delivered_ms, failed_ms, expired_ms, rejected_ms)
+SentRow = tuple[int, str, int, int | None, int | None, int | None, int | None, int | None]
+
+
+async def sent_page(
+    conn: AsyncConnection,
+    *,
+    app_id: int,
+    id_from: int,
+    id_to: int,
+    states: Sequence[int],
+    offset: int,
+    limit: int,
+) -> list[SentRow]:
+    """One page of an app's messages in an id (= time) range, via the (app_id, id) index."""
+    q = (
+        select(
+            m.c.id,
+            m.c.recipient,
+            m.c.state,
+            m.c.sent_ms,
+            m.c.delivered_ms,
+            m.c.failed_ms,
+            m.c.expired_ms,
+            m.c.rejected_ms,
+        )
+        .where(
+            m.c.app_id == app_id,
+            m.c.id >= id_from,
+            m.c.id <= id_to,
+            or_(*(m.c.state == s for s in states)),
+        )
+        .order_by(m.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    result = await conn.execute(q)
+    rows: list[Any] = [tuple(r) for r in result.fetchall()]
+    return rows

@@ -46,8 +46,8 @@ async def test_thirteen_digit_millisecond_timestamp(itnio: Itnio) -> None:
         "-630468800",
     ],
 )
-async def test_timestamp_must_be_10_or_13_digits(itnio: Itnio, ts: str) -> None:
-    got = await itnio.get(BALANCE, headers=itnio.headers(ts=ts))
+async def test_timestamp_must_be_10_or_13_digits(itnio_sqlite: Itnio, ts: str) -> None:
+    got = await itnio_sqlite.get(BALANCE, headers=itnio_sqlite.headers(ts=ts))
     assert got == {"status": "-1", "reason": got["reason"]}
     assert got["reason"].startswith("authentication error")
 
@@ -70,9 +70,9 @@ async def test_wrong_secret_unknown_key_and_bad_sign_are_minus_1(itnio: Itnio) -
 
 
 @pytest.mark.parametrize("skew", [-301, 301, -100_000])
-async def test_timestamp_outside_window_is_minus_16(itnio: Itnio, skew: int) -> None:
-    ts = str(itnio.clock.now_ms() // 1000 + skew)
-    got = await itnio.get(BALANCE, headers=itnio.headers(ts=ts))
+async def test_timestamp_outside_window_is_minus_16(itnio_sqlite: Itnio, skew: int) -> None:
+    ts = str(itnio_sqlite.clock.now_ms() // 1000 + skew)
+    got = await itnio_sqlite.get(BALANCE, headers=itnio_sqlite.headers(ts=ts))
     assert got == {"status": "-16", "reason": "timestamp expires"}  # the vendor's own example
 
 

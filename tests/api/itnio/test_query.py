@@ -158,8 +158,10 @@ async def test_get_report_hides_other_apps_and_old_ids(itnio: Itnio) -> None:
         ("1,,2", "-14"),
     ],
 )
-async def test_get_report_refusals(itnio: Itnio, msg_ids: str, code: str) -> None:
-    got = await itnio.get("/sms/getReport", {"appId": itnio.app.app_id, "msgIds": msg_ids})
+async def test_get_report_refusals(itnio_sqlite: Itnio, msg_ids: str, code: str) -> None:
+    got = await itnio_sqlite.get(
+        "/sms/getReport", {"appId": itnio_sqlite.app.app_id, "msgIds": msg_ids}
+    )
     assert got["status"] == code
 
 
@@ -235,8 +237,10 @@ async def test_get_sent_rcd_accepts_unencoded_plus(itnio: Itnio) -> None:
         (_window() | {"startIndex": "x"}, "-22"),
     ],
 )
-async def test_get_sent_rcd_refusals(itnio: Itnio, window: dict[str, str], code: str) -> None:
-    got = await itnio.get("/sms/getSentRcd", {"appId": itnio.app.app_id, **window})
+async def test_get_sent_rcd_refusals(
+    itnio_sqlite: Itnio, window: dict[str, str], code: str
+) -> None:
+    got = await itnio_sqlite.get("/sms/getSentRcd", {"appId": itnio_sqlite.app.app_id, **window})
     assert got["status"] == code, got
 
 
@@ -320,13 +324,13 @@ async def test_record_mo_pages(itnio: Itnio) -> None:
         ({"strTime": "2025-11-01T00:00:00+08:00"}, "-25"),
     ],
 )
-async def test_record_mo_refusals(itnio: Itnio, fields: dict[str, Any], code: str) -> None:
+async def test_record_mo_refusals(itnio_sqlite: Itnio, fields: dict[str, Any], code: str) -> None:
     body = _mo(
-        itnio,
+        itnio_sqlite,
         **{k: v for k, v in fields.items() if k in ("current", "size")},
         **{k: v for k, v in fields.items() if k not in ("current", "size")},
     )
-    assert (await itnio.post("/sms/recordMo", body))["status"] == code
+    assert (await itnio_sqlite.post("/sms/recordMo", body))["status"] == code
 
 
 async def test_record_mo_locked_account_is_minus_13(itnio: Itnio) -> None:

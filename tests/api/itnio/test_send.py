@@ -156,12 +156,12 @@ def _send(env: Itnio, **fields: Any) -> dict[str, Any]:
         ({"content": ["hi"]}, "-22"),
     ],
 )
-async def test_send_refusals(itnio: Itnio, fields: dict[str, Any], code: str) -> None:
-    got = await itnio.post(SEND, _send(itnio, **fields))
+async def test_send_refusals(itnio_sqlite: Itnio, fields: dict[str, Any], code: str) -> None:
+    got = await itnio_sqlite.post(SEND, _send(itnio_sqlite, **fields))
     assert got["status"] == code, got
     assert set(got) == {"status", "reason"}
     assert isinstance(got["reason"], str)
-    assert await _messages(itnio) == []
+    assert await _messages(itnio_sqlite) == []
 
 
 async def test_content_of_exactly_1024_and_sender_of_32_pass(itnio: Itnio) -> None:
@@ -273,9 +273,9 @@ async def test_batch_with_different_texts_and_senders(itnio: Itnio) -> None:
         ([{"numbers": "1", "content": "x"}], "-9"),
     ],
 )
-async def test_batch_refusals(itnio: Itnio, array: Any, code: str) -> None:
-    body: dict[str, Any] = {"appId": itnio.app.app_id}
+async def test_batch_refusals(itnio_sqlite: Itnio, array: Any, code: str) -> None:
+    body: dict[str, Any] = {"appId": itnio_sqlite.app.app_id}
     if array is not None:
         body["array"] = array
-    assert (await itnio.post(BATCH, body))["status"] == code
-    assert await _messages(itnio) == []
+    assert (await itnio_sqlite.post(BATCH, body))["status"] == code
+    assert await _messages(itnio_sqlite) == []

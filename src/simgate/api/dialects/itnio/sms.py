@@ -36,6 +36,7 @@ from simgate.domain.accounts import App, AppKind
 from simgate.domain.money import format_amount
 from simgate.errors import ServiceError, StoreError
 from simgate.services.container import Services
+from simgate.store.itnio import sent_page
 
 log = logging.getLogger(__name__)
 
@@ -167,19 +168,18 @@ class SmsApi:
             if start < self.services.clock.now_ms() - self.cfg.history_days * 86_400_000:
                 raise ItnioError(-25, f"only the last {self.cfg.history_days} days are kept")
             offset = int_field(data, "startIndex", default=0, lo=0, hi=10**9)
-            store = self.services.store
-            async with store.db.read() as conn:
-                rows = await store.messages.page(
+            async with self.services.store.db.read() as conn:
+                rows = await sent_page(
                     conn,
                     app_id=app.id,
                     id_from=ids.lower_bound(start),
                     id_to=ids.upper_bound(end),
-                    states=render.SENT_RCD_STATES,
+                    states=[int(s) for s in render.SENT_RCD_STATES],
                     offset=offset,
                     limit=self.cfg.page_rows,
                 )
             tz = ctx.account.timezone
-            items = [render.sent_item(m, tz) for m in rows]
+            items = [render.sent_row_item(r, tz) for r in rows]
             failed = sum(1 for i in items if i["status"] == "2")
             return ok_body(success=str(len(items) - failed), fail=str(failed), array=items)
 
