@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-from simgate.cli import admin, gateway, serve
+from simgate.cli import admin, gateway, pushes, serve
 from simgate.cli.common import Globals, err_console
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.add_typer(admin.lines_app, name="lines")
 app.add_typer(admin.messages_app, name="messages")
 app.add_typer(admin.sim_app, name="sim")
 app.add_typer(gateway.gateway_app, name="gateway")
+app.add_typer(pushes.pushes_app, name="pushes")
 app.command("send")(admin.send)
 
 

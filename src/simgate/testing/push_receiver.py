@@ -110,9 +110,12 @@ class PushReceiver:
                 answer = await self.behaviour(req)
                 self.answered.append((req, answer.status))
                 head = [f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Status')}"]
-                hdrs = {"content-length": str(len(answer.body)), **answer.headers}
+                body = b"" if answer.status in (204, 304) else answer.body  # RFC 9110 §15.3.5
+                hdrs = dict(answer.headers)
+                if body or answer.status not in (204, 304):
+                    hdrs["content-length"] = str(len(body))
                 head += [f"{k}: {v}" for k, v in hdrs.items()]
-                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + answer.body)
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return  # stop() cancels held requests: that ends the connection, not the server
