@@ -31,12 +31,12 @@ ACCEPT_FIRST = 10
 CONCURRENCY = 4
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not await check():
         if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
+            raise AssertionError(f"{what}: not within {within} s")
         await asyncio.sleep(0.05)
 
 
