@@ -65,7 +65,9 @@ class Handlers:
             )
         )
         if not outcome.accepted:
-            raise InvalidNumber(f"no valid destination number in dest_num: {', '.join(dests)}")
+            shown = ", ".join(dests)
+            shown = shown if len(shown) <= 200 else shown[:200] + "..."
+            raise InvalidNumber(f"no valid destination number in dest_num: {shown}")
         records: dict[int, MessageRecord] = {}
         if mode == 1:
             records = {r.id: r for r in await self._wait([a.message_id for a in outcome.accepted])}
