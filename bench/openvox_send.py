@@ -7,6 +7,8 @@ driven by ``wrk`` with a Lua script (a separate process; every body differs). Ce
 the same server: ``/sms/get_valid_spans`` (the same JSON envelope and body-credential auth,
 answered from memory: the cost of the HTTP + dialect path without the store), and
 ``GET /healthz`` (one SELECT 1). Every response's ``code`` is checked by the Lua script.
+Core ceiling: the same single-number ``SendService.send`` calls from 32 tasks in-process (no
+HTTP, JSON or auth) on a fresh database of the same kind (SQLite only).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+
 from simgate.runtime import Runtime
+from simgate.services.sending import Recipient, SendRequest
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
@@ -90,6 +95,39 @@ async def prepare(workdir: Path, url: str, port: int) -> None:
         await rt.close()
 
 
+async def service_rate(workdir: Path, url: str, seconds: float, clients: int = 32) -> float:
+    """Single-number sends per second straight into SendService (the core's ceiling)."""
+    workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (set-up, before timing)
+    settings = load_settings(None, overrides=settings_data(workdir, url, 0))
+    rt = Runtime(settings, role="admin")
+    sv = await rt.open()
+    try:
+        account = await sv.accounts.create_account(name="core", balance="100000000")
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def client(c: int) -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                await sv.sending.send(
+                    SendRequest(
+                        account=account,
+                        dialect="openvox",
+                        text=f"core {c}-{done}",
+                        recipients=[Recipient("8613800138000")],
+                        line="sim",
+                        dial_as_given=True,
+                    )
+                )
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in range(clients)))
+        return done / (time.perf_counter() - start)
+    finally:
+        await rt.close()
+
+
 def wrk(
     base: str, path: str, fields: str | None, seconds: float
 ) -> tuple[float, float, float, int]:
@@ -152,11 +190,20 @@ def main() -> None:
         health = wrk(base, "/healthz", None, args.seconds)
     finally:
         proc.stop()
+    core = (
+        None
+        if args.pg
+        else asyncio.run(
+            service_rate(tmp / "core", f"sqlite+aiosqlite:///{tmp / 'core.db'}", args.seconds)
+        )
+    )
     rows = [
         ["/sms/send, 1 number, async", *_cells(send)],
         ["ceiling: /sms/get_valid_spans (auth, no DB)", *_cells(spans)],
         ["ceiling: GET /healthz (SELECT 1)", *_cells(health)],
     ]
+    if core is not None:
+        rows.append(["core: SendService.send in-process, 32 tasks", f"{core:,.0f}", "-", "-", "-"])
     backend = "PostgreSQL" if args.pg else "SQLite"
     print(
         table(
