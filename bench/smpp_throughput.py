@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -105,7 +106,7 @@ def _numbers(n: int, base: int) -> Iterator[str]:
     return (str(base + i) for i in range(n))
 
 
-async def bare_client(smsc: SmscProcess, count: int) -> float:
+async def bare_client(smsc: SmscProcess, count: int) -> tuple[float, float]:
     client = smpp34.Client("127.0.0.1", smsc.port, "bare", "pw", bind_type="TRX", window_size=64)
     session = await client.connect()
     gate = asyncio.Semaphore(64)
@@ -115,19 +116,19 @@ async def bare_client(smsc: SmscProcess, count: int) -> float:
             resp = await session.submit_sm(number, b"benchmark message", source_addr="Bench")
             assert resp.command_status == 0
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(n) for n in _numbers(count, 8613800000000)))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await session.unbind()
     await client.stop()
-    return count / elapsed
+    return count / elapsed, cpu / count * 1e6
 
 
 def _line_settings(port: int) -> SmppLineSettings:
     return SmppLineSettings(driver="smpp", port=port, system_id="simgate", password="pw", window=64)
 
 
-async def smpp_line(smsc: SmscProcess, count: int, concurrency: int) -> tuple[float, int]:
+async def smpp_line(smsc: SmscProcess, count: int, concurrency: int) -> tuple[float, int, float]:
     line = SmppLine("bench", _line_settings(smsc.port), SystemClock())
 
     class NoSink:
@@ -138,7 +139,7 @@ async def smpp_line(smsc: SmscProcess, count: int, concurrency: int) -> tuple[fl
     await line.start(NoSink())
     numbers = list(_numbers(count, 8613900000000))
     ok = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, count, concurrency):
         batch = [
             SubmitRequest(i + j, 0, "Bench", n, "benchmark message", 0, 1, False)
@@ -146,9 +147,9 @@ async def smpp_line(smsc: SmscProcess, count: int, concurrency: int) -> tuple[fl
         ]
         results = await asyncio.gather(*(line.submit(r) for r in batch))
         ok += sum(1 for r in results if r.outcome is Outcome.OK)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await line.stop()
-    return count / elapsed, ok
+    return count / elapsed, ok, cpu / count * 1e6
 
 
 async def simgate_pipeline(smsc: SmscProcess, count: int, workdir: Path) -> float:
@@ -217,7 +218,7 @@ text = "ok"
 
 
 @contextlib.contextmanager
-def kannel(workdir: Path, smsc_port: int) -> Iterator[int]:
+def kannel(workdir: Path, smsc_port: int) -> Iterator[tuple[int, int]]:
     ports = {"admin": free_port(), "smsbox": free_port(), "sendsms": free_port()}
     conf = workdir / "kannel.conf"
     conf.write_text(KANNEL_CONF.format(dir=workdir, smsc=smsc_port, **ports))
@@ -234,7 +235,7 @@ def kannel(workdir: Path, smsc_port: int) -> Iterator[int]:
                 )
             )
             time.sleep(0.5)
-        yield ports["sendsms"]
+        yield ports["sendsms"], procs[0].pid
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -246,12 +247,18 @@ def kannel(workdir: Path, smsc_port: int) -> Iterator[int]:
                     p.wait(5)
 
 
-async def kannel_rates(kind: str, count: int, workdir: Path) -> tuple[float, float]:
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far (proc(5))."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def kannel_rates(kind: str, count: int, workdir: Path) -> tuple[float, float, float]:
     """(sendsms HTTP rate, SMPP drain rate). Kannel's sendsms interface is far slower than
     its SMPP client, so the messages are queued in bearerbox first with the SMSC down; the
     SMSC then starts and the drain (first to last submit_sm answered) is timed."""
     smsc = SmscProcess(kind, workdir)  # the port is chosen now, the process starts later
-    with kannel(workdir, smsc.port) as sendsms:
+    with kannel(workdir, smsc.port) as (sendsms, bearerbox):
         url = f"http://127.0.0.1:{sendsms}/cgi-bin/sendsms"
         params = {"username": "bench", "password": "bench", "from": "Bench"}
         async with httpx.AsyncClient(timeout=30) as http:
@@ -274,6 +281,7 @@ async def kannel_rates(kind: str, count: int, workdir: Path) -> tuple[float, flo
             http_rate = count / (time.perf_counter() - start)
         with smsc:
             first: float | None = None
+            cpu = _proc_cpu(bearerbox)
             end = time.monotonic() + 180
             while time.monotonic() < end:
                 seen = smsc.answered()
@@ -286,7 +294,8 @@ async def kannel_rates(kind: str, count: int, workdir: Path) -> tuple[float, flo
                 raise SystemExit(f"kannel: the SMSC saw {smsc.answered()} of {count}")
             assert first is not None
             drain = count / max(time.perf_counter() - first, 1e-3)
-    return http_rate, drain
+            cpu = _proc_cpu(bearerbox) - cpu
+    return http_rate, drain, cpu / count * 1e6
 
 
 async def measure(kind: str, args: argparse.Namespace, workdir: Path) -> list[list[object]]:
@@ -295,44 +304,45 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path) -> list[li
     label = {"node": "npm smpp", "fast": "fast_smsc.py"}[kind]
     with SmscProcess(kind, workdir) as smsc:
         # Interleaved rounds, best of each: the machine is shared, so the best round is the
-        # closest to what each client can do; the ratios come from the same minutes.
-        ceiling, rate = 0.0, 0.0
+        # closest to what each client can do; the ratios come from the same minutes. CPU per
+        # message (the client process, all threads) does not depend on the machine's load.
+        bare, bare_cpu, line, line_cpu = 0.0, math.inf, 0.0, math.inf
         for _ in range(args.rounds):
-            ceiling = max(ceiling, await bare_client(smsc, n))
-            line_rate, ok = await smpp_line(smsc, n, args.concurrency)
+            rate, cpu = await bare_client(smsc, n)
+            bare, bare_cpu = max(bare, rate), min(bare_cpu, cpu)
+            rate, ok, cpu = await smpp_line(smsc, n, args.concurrency)
             assert ok == n, f"only {ok} of {n} submits OK"
-            rate = max(rate, line_rate)
-        rows.append([label, "bare client (smpp34, window 64)", n, round(ceiling), "1.00"])
+            line, line_cpu = max(line, rate), min(line_cpu, cpu)
         rows.append(
-            [label, "simgate SmppLine (1 trx, window 64)", n, round(rate), _ratio(rate, ceiling)]
+            [label, "bare client (smpp34, window 64)", n, round(bare), "1.00", round(bare_cpu)]
         )
+        rows.append(
+            [label, "simgate SmppLine (1 trx, window 64)", n, round(line), _ratio(line, bare),
+             round(line_cpu)]
+        )  # fmt: skip
         rate = await simgate_pipeline(smsc, n, workdir / kind)
         rows.append(
-            [label, "simgate queue+dispatcher+line (SQLite)", n, round(rate), _ratio(rate, ceiling)]
+            [
+                label,
+                "simgate queue+dispatcher+line (SQLite)",
+                n,
+                round(rate),
+                _ratio(rate, bare),
+                "-",
+            ]
         )
     if args.no_kannel or shutil.which("bearerbox") is None:
-        rows.append([label, "Kannel 1.4.5", 0, "not run", "-"])
+        rows.append([label, "Kannel 1.4.5", 0, "not run", "-", "-"])
     else:
-        k = args.count
-        http_rate, drain = await kannel_rates(kind, k, workdir / f"kannel-{kind}")
+        http_rate, drain, cpu = await kannel_rates(kind, n, workdir / f"kannel-{kind}")
         rows.append(
-            [
-                label,
-                "Kannel 1.4.5 SMPP drain (queued, 64 pending)",
-                k,
-                round(drain),
-                _ratio(drain, ceiling),
-            ]
-        )
+            [label, "Kannel 1.4.5 SMPP drain (queued, 64 pending)", n, round(drain),
+             _ratio(drain, bare), round(cpu)]
+        )  # fmt: skip
         rows.append(
-            [
-                label,
-                "Kannel 1.4.5 sendsms HTTP intake",
-                k,
-                round(http_rate),
-                _ratio(http_rate, ceiling),
-            ]
-        )
+            [label, "Kannel 1.4.5 sendsms HTTP intake", n, round(http_rate),
+             _ratio(http_rate, bare), "-"]
+        )  # fmt: skip
     return rows
 
 
@@ -357,7 +367,7 @@ async def main() -> None:
             rows += await measure(kind, args, workdir)
     table = Table(
         "SMPP submit_sm throughput, one bind, window 64 (messages/s; same run, same SMSC)",
-        ["SMSC", "client", "messages", "msg/s", "vs bare"],
+        ["SMSC", "client", "messages", "msg/s", "vs bare", "CPU us/msg"],
         rows,
         note="Aim: SmppLine >= 3000 msg/s and >= Kannel. 'vs bare': ratio to the bare client.",
     )

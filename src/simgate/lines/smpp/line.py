@@ -96,7 +96,7 @@ class SmppLine:
         self._reassembler = Reassembler(settings.reassembly_timeout)
         self._sink: InboundSink | None = None
         self._ref = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Bind | None]] = collections.deque()
         self._paused_until = 0.0
         self._next_send = 0.0
         self._up = False
@@ -263,25 +263,47 @@ class SmppLine:
         return best
 
     async def _acquire(self, deadline: float) -> Bind | None:
+        """A submit slot on a bound sending bind; None when none comes up by ``deadline``.
+
+        A freed slot is handed straight to the oldest waiter (no re-check, no re-queue);
+        waiters woken with None (a bind came up or went down) look again.
+        """
+        bind = self._free_bind()
+        if bind is not None:
+            bind.inflight += 1
+            return bind
         loop = asyncio.get_running_loop()
         while True:
+            fut: asyncio.Future[Bind | None] = loop.create_future()
+            self._waiters.append(fut)
+            timeout = None if self._sending_up() else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                fut.cancel()
+                return None
+            try:
+                handed = await asyncio.wait_for(fut, timeout) if timeout else await fut
+            except TimeoutError:
+                handed = fut.result() if fut.done() and not fut.cancelled() else None
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled() and fut.result() is not None:
+                    self._release(fut.result())  # handed over as we were cancelled
+                raise
+            if handed is not None:
+                return handed  # its inflight count was kept for us
             bind = self._free_bind()
             if bind is not None:
                 bind.inflight += 1
                 return bind
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(fut)
-            if self._sending_up():
-                await fut  # window full on a live bind: a slot frees within response_timeout
-                continue
-            timeout = deadline - loop.time()
-            if timeout <= 0:
-                fut.cancel()
-                return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(fut, timeout)
 
-    def _release(self, bind: Bind) -> None:
+    def _release(self, bind: Bind | None) -> None:
+        if bind is None:
+            return
+        if bind.bound:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(bind)  # the slot changes hands
+                    return
         bind.inflight -= 1
         self._wake(1)
 
