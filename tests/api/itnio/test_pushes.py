@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -213,3 +216,29 @@ def test_sent_row_item(state: State, status: str, at: int) -> None:
     item = render.sent_row_item((7, "86138", int(state), *times), "Asia/Shanghai")
     expected = "2021-02-12T09:30:00+08:00" if at == 3 else "2021-02-12T09:30:03+08:00"
     assert item == {"msgId": "7", "number": "86138", "receiveTime": expected, "status": status}
+
+
+@pytest.mark.parametrize(
+    "tz",
+    [
+        "UTC",
+        "Asia/Shanghai",
+        "Asia/Kathmandu",
+        "America/New_York",
+        "Australia/Lord_Howe",
+        "Pacific/Chatham",
+    ],
+)
+def test_iso_agrees_with_datetime_across_transitions(tz: str) -> None:
+    def expected(ms: int) -> str:
+        return datetime.fromtimestamp(ms // 1000, ZoneInfo(tz)).isoformat(timespec="seconds")
+
+    rng = random.Random(tz)
+    for _ in range(2000):
+        ms = rng.randrange(0, 4_102_444_800_000)  # 1970..2100
+        assert render.iso(ms, tz) == expected(ms), ms
+    # quarter hours of 2026 (DST transitions included), one second either side
+    start = 1_767_225_600 // 900
+    for quarter in range(start, start + 365 * 96):
+        for ms in (quarter * 900_000 - 1000, quarter * 900_000):
+            assert render.iso(ms, tz) == expected(ms), ms
