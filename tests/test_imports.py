@@ -10,6 +10,7 @@ may be imported from anywhere but codecs, and import only each other.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -134,6 +135,7 @@ def _allowed(source: str, target: str) -> bool:
 SOURCES = sorted(p for p in PACKAGE.rglob("*.py"))
 
 
+@functools.cache
 def _edges() -> list[tuple[str, str]]:
     edges: list[tuple[str, str]] = []
     for path in SOURCES:
