@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 __all__ = ["Bind", "BindKind", "LinkLost", "ResponseTimedOut"]
 
 
+#: Queued bytes that are written at once instead of at the end of the loop iteration.
+FLUSH_BYTES = 1024
+
+
 class BindKind(enum.Enum):
     TRX = "transceiver"
     TX = "transmitter"
@@ -206,11 +210,14 @@ class Bind:
                 self._write(data)
 
     def _write(self, data: bytes) -> None:
-        """Queue bytes; they go out in one write per loop iteration (one syscall for a
-        whole burst of submit_sm instead of one each)."""
+        """Queue bytes; they go out once per loop iteration (one syscall for a burst of
+        submit_sm instead of one each), or as soon as a few PDUs are queued, so the SMSC
+        works on the first ones while the rest of a burst is still being encoded."""
         if not self._out:
             asyncio.get_running_loop().call_soon(self._write_out)
         self._out += data
+        if len(self._out) >= FLUSH_BYTES:
+            self._write_out()
 
     def _write_out(self) -> None:
         data, self._out = self._out, bytearray()
