@@ -157,3 +157,31 @@ async def test_first_id_block_reserved_by_two_processes_at_once(
         await a.close()
         await b.close()
     assert starts == [0, 100]
+
+
+async def test_write_after_close_fails_instead_of_hanging(backend: str) -> None:
+    db = Database(backend)
+    await db.open()
+    await db.close()
+    with pytest.raises(StoreError, match="not open"):
+        await asyncio.wait_for(db.write(_put("late", "v")), 5)
+
+
+async def test_close_fails_the_writes_it_interrupts(backend: str) -> None:
+    """Writers waiting when the database closes get an error, not an endless wait."""
+    db = Database(backend)
+    await db.open()
+    started = asyncio.Event()
+
+    async def slow(conn: AsyncConnection) -> None:
+        started.set()
+        await asyncio.Event().wait()  # never finishes by itself
+
+    running = asyncio.create_task(db.write(slow))
+    await asyncio.wait_for(started.wait(), 5)
+    queued = asyncio.create_task(db.write(_put("queued", "v")))
+    await asyncio.sleep(0)
+    await db.close()
+    for task in (running, queued):
+        with pytest.raises(StoreError, match="closed"):
+            await asyncio.wait_for(task, 5)

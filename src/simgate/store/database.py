@@ -88,6 +88,12 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
+        # Writes still queued would wait forever: they fail, and later ones are refused.
+        queue, self._queue = self._queue, None
+        while queue is not None and not queue.empty():
+            _, fut = queue.get_nowait()
+            if not fut.done():
+                fut.set_exception(StoreError("database closed before the write ran"))
         engines = {id(e): e for e in (self._write_engine, self._read_engine) if e is not None}
         for engine in engines.values():
             await engine.dispose()
@@ -180,8 +186,14 @@ class Database:
             while len(batch) < MAX_JOBS_PER_COMMIT and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             live = [(job, fut) for job, fut in batch if not fut.cancelled()]
-            if live:
-                await self._run_batch(live)
+            try:
+                if live:
+                    await self._run_batch(live)
+            except asyncio.CancelledError:  # close() during a batch: its callers must hear
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(StoreError("database closed during the write"))
+                raise
 
     async def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         try:
