@@ -242,3 +242,9 @@ def test_iso_agrees_with_datetime_across_transitions(tz: str) -> None:
     for quarter in range(start, start + 365 * 96):
         for ms in (quarter * 900_000 - 1000, quarter * 900_000):
             assert render.iso(ms, tz) == expected(ms), ms
+
+
+def test_signing_secret_of_the_app_is_passed_to_the_engine() -> None:
+    assert report_push(MSG, APP).signing_secret is None
+    signed = dataclasses.replace(APP, push={**APP.push, "signing_secret": "whsec-1"})
+    assert report_push(MSG, signed).signing_secret == "whsec-1"

@@ -73,6 +73,8 @@ def report_push(m: MessageRecord, app: App) -> PlannedPush:
             "POST", app.push["report_url"], dict(HEADERS), _json(report_body(m, app.app_id))
         ),
         order_key=f"msg:{m.id}",
+        # Opt-in Standard Webhooks signature (simgate apps update --signing-secret).
+        signing_secret=app.push.get("signing_secret") or None,
         kind="itnio.report",
     )
 
@@ -81,6 +83,7 @@ def mo_push(r: InboundRecord, account: Account, app: App) -> PlannedPush:
     return PlannedPush(
         request=PushRequest("POST", app.push["mo_url"], dict(HEADERS), _json(mo_body(r, account))),
         order_key=f"msg:{r.id}",
+        signing_secret=app.push.get("signing_secret") or None,
         kind="itnio.mo",
     )
 
