@@ -94,6 +94,16 @@ _REPORT_AT = MessageRecord.__slots__.index("report_requested")
 
 
 def _record(row: Any) -> MessageRecord:
+    """From any row holding the record's columns by name (e.g. ``select(messages)``)."""
+    data = row._mapping
+    values = [data[name] for name in MessageRecord.__slots__]
+    values[_STATE_AT] = State(values[_STATE_AT])
+    values[_REPORT_AT] = bool(values[_REPORT_AT])
+    return MessageRecord(*values)
+
+
+def _record_of(row: Any) -> MessageRecord:
+    """From a row of ``select(*_RECORD_COLUMNS)``: positional, no mapping per row."""
     values = list(row)
     values[_STATE_AT] = State(values[_STATE_AT])
     values[_REPORT_AT] = bool(values[_REPORT_AT])
@@ -573,7 +583,7 @@ class MessageRepo:
         out: list[MessageRecord] = []
         for chunk in _chunks(ids, 500):
             rows = await conn.execute(select(*_RECORD_COLUMNS).where(messages.c.id.in_(chunk)))
-            out.extend(_record(r) for r in rows)
+            out.extend(_record_of(r) for r in rows)
         return out
 
     async def page(
@@ -605,7 +615,7 @@ class MessageRepo:
             .offset(offset)
             .limit(limit)
         )
-        return [_record(r) for r in await conn.execute(q)]
+        return [_record_of(r) for r in await conn.execute(q)]
 
     async def counts_by_state(self, conn: AsyncConnection) -> dict[State, int]:
         rows = await conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state))
