@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.itnio_support import (  # noqa: E402
+from bench.itnio_support import (
     Creds,
     create_tenant,
     load_creds,
@@ -37,7 +37,7 @@ from bench.itnio_support import (  # noqa: E402
     start_server,
     table,
 )
-from simgate.domain import ids  # noqa: E402
+from simgate.domain import ids
 
 DAY_MS = 86_400_000
 COLUMNS = (
@@ -49,13 +49,17 @@ COLUMNS = (
 
 
 def load(db: Path, creds: Creds, other_app: int, rows: int, now_ms: int) -> None:
-    """Rows in id order (appends to the primary key B-tree); 90 % DELIVERED, 7 % FAILED, 3 % SENT."""
+    """Rows in id order (appends to the primary key B-tree).
+
+    90 % DELIVERED, 7 % FAILED, 3 % SENT; 60 % of them for the measured app.
+    """
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-1000000")
     indexes = con.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='messages' AND sql IS NOT NULL"
+        "SELECT name, sql FROM sqlite_master "
+        "WHERE type='index' AND tbl_name='messages' AND sql IS NOT NULL"
     ).fetchall()
     for name, _ in indexes:
         con.execute(f'DROP INDEX "{name}"')
@@ -126,6 +130,13 @@ def load(db: Path, creds: Creds, other_app: int, rows: int, now_ms: int) -> None
     print(f"load + index: {time.perf_counter() - t0:,.0f} s", file=sys.stderr)
 
 
+def fresh_dir(workdir: Path) -> None:
+    if workdir.exists():
+        for f in workdir.glob("bench.db*"):
+            f.unlink()
+    workdir.mkdir(parents=True, exist_ok=True)
+
+
 def day_window(now_ms: int, days_back: int) -> tuple[str, str, int, int]:
     day = (datetime.fromtimestamp(now_ms / 1000, UTC) - timedelta(days=days_back)).date()
     a = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -144,15 +155,13 @@ async def main() -> None:
     db = workdir / "bench.db"
     url = f"sqlite+aiosqlite:///{db}"
     if not (args.reuse and db.exists()):
-        if workdir.exists():
-            for f in workdir.glob("bench.db*"):
-                f.unlink()
-        workdir.mkdir(parents=True, exist_ok=True)
+        fresh_dir(workdir)
         creds = await create_tenant(workdir, url)
         now = int(time.time() * 1000)
         con = sqlite3.connect(db)
         other = con.execute(
-            "INSERT INTO apps (app_id, account_id, kind, name, push_json, created_ms) VALUES ('other001', ?, 'sms', 'o', '{}', 0) RETURNING id",
+            "INSERT INTO apps (app_id, account_id, kind, name, push_json, created_ms) "
+            "VALUES ('other001', ?, 'sms', 'o', '{}', 0) RETURNING id",
             (creds.account_id,),
         ).fetchone()[0]
         con.commit()
@@ -184,7 +193,8 @@ async def main() -> None:
         sample_ids.append(rng.sample(pool, 200))
     start_s, end_s, start_ms, end_ms = day_window(now, 10)
     day_rows = con.execute(
-        "SELECT count(*) FROM messages WHERE app_id = ? AND id BETWEEN ? AND ? AND state IN (3,4,5,6,7)",
+        "SELECT count(*) FROM messages "
+        "WHERE app_id = ? AND id BETWEEN ? AND ? AND state IN (3,4,5,6,7)",
         (creds.app_pk, ids.lower_bound(start_ms), ids.upper_bound(end_ms)),
     ).fetchone()[0]
     assert probe, "no rows for the app"
@@ -198,7 +208,8 @@ async def main() -> None:
         return len(
             con.execute(
                 "SELECT id, recipient, state, sent_ms, delivered_ms, failed_ms FROM messages "
-                "WHERE app_id = ? AND id BETWEEN ? AND ? AND state IN (3,4,5,6,7) ORDER BY id LIMIT 50000 OFFSET ?",
+                "WHERE app_id = ? AND id BETWEEN ? AND ? AND state IN (3,4,5,6,7) "
+                "ORDER BY id LIMIT 50000 OFFSET ?",
                 (creds.app_pk, ids.lower_bound(start_ms), ids.upper_bound(end_ms), offset),
             ).fetchall()
         )
@@ -234,7 +245,7 @@ async def main() -> None:
                 rep.append(e)
             pages: dict[int, list[float]] = {0: [], 50_000: []}
             sizes: dict[int, int] = {}
-            for offset in pages:
+            for offset, samples in pages.items():
                 for _ in range(10):
                     e, data = await get(
                         "/sms/getSentRcd",
@@ -245,7 +256,7 @@ async def main() -> None:
                             "startIndex": str(offset),
                         },
                     )
-                    pages[offset].append(e)
+                    samples.append(e)
                     sizes[offset] = len(data["array"])  # type: ignore[arg-type]
     finally:
         proc.stop()
@@ -278,7 +289,8 @@ async def main() -> None:
     ]
     print(
         table(
-            f"itnio query benchmark: SQLite, {total:,} messages, app's day = {day_rows:,} listed rows (ms)",
+            f"itnio query benchmark: SQLite, {total:,} messages, "
+            f"app's day = {day_rows:,} listed rows (ms)",
             ["query", "p50", "p99", "raw p50", "raw p99", "rows"],
             rows,
         )

@@ -27,16 +27,16 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.itnio_support import (  # noqa: E402
+from bench.itnio_support import (
     Creds,
     create_tenant,
     settings_data,
     start_server,
     table,
 )
-from simgate.runtime import Runtime  # noqa: E402
-from simgate.settings import load_settings  # noqa: E402
-from simgate.services.sending import Recipient, SendRequest  # noqa: E402
+from simgate.runtime import Runtime
+from simgate.services.sending import Recipient, SendRequest
+from simgate.settings import load_settings
 
 NUMBERS = ",".join(f"86138{i:08d}" for i in range(1000))
 
@@ -67,7 +67,7 @@ async def http_bulk(url: str, creds: Creds, seconds: float, clients: int = 4) ->
 
 
 async def service_bulk(workdir: Path, url: str, seconds: float, clients: int = 4) -> float:
-    creds = await create_tenant(workdir, url)
+    creds = await create_tenant(workdir, url, name="ceiling")
     rt = Runtime(load_settings(None, overrides=settings_data(workdir, url)), role="admin")
     sv = await rt.open(migrate=False)
     try:
@@ -112,7 +112,8 @@ function init(args)
 end
 function request()
   n = n + 1
-  local body = '{"appId":"%(app)s","numbers":"8613800138000","content":"one ' .. id .. '-' .. n .. '"}'
+  local body = '{"appId":"%(app)s","numbers":"8613800138000","content":"one '
+    .. id .. '-' .. n .. '"}'
   return wrk.format("POST", "/sms/sendSms", nil, body)
 end
 function response(status, headers, body)
@@ -186,8 +187,6 @@ async def main() -> None:
     ceiling_dir = tmp / "ceiling"
     ceiling_dir.mkdir()
     ceiling_url = args.pg or f"sqlite+aiosqlite:///{ceiling_dir / 'svc.db'}"
-    if args.pg:
-        print("note: --pg reuses the database for the ceiling run", file=sys.stderr)
     svc_rate = await service_bulk(ceiling_dir, ceiling_url, args.seconds)
     head = [
         [

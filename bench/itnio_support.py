@@ -30,7 +30,7 @@ class Creds:
 
     def headers(self) -> dict[str, str]:
         ts = str(int(time.time()))
-        sign = hashlib.md5((self.api_key + self.api_secret + ts).encode()).hexdigest()  # noqa: S324
+        sign = hashlib.md5((self.api_key + self.api_secret + ts).encode()).hexdigest()
         return {
             "Content-Type": "application/json;charset=UTF-8",
             "Api-Key": self.api_key,
@@ -52,12 +52,14 @@ def settings_data(workdir: Path, url: str, **extra: Any) -> dict[str, Any]:
     return data
 
 
-async def create_tenant(workdir: Path, url: str, *, balance: str = "100000000") -> Creds:
+async def create_tenant(
+    workdir: Path, url: str, *, balance: str = "100000000", name: str = "bench"
+) -> Creds:
     """Migrate the bench database and create an account, an SMS app and a key."""
     rt = Runtime(load_settings(None, overrides=settings_data(workdir, url)), role="admin")
     sv = await rt.open()
     try:
-        account = await sv.accounts.create_account(name="bench", balance=balance)
+        account = await sv.accounts.create_account(name=name, balance=balance)
         app = await sv.accounts.create_app(account.id, kind=AppKind.SMS)
         key = await sv.accounts.create_key(account.id)
     finally:
@@ -84,7 +86,7 @@ def start_server(workdir: Path, url: str, role: str = "serve", **extra: Any) -> 
 
 def pct(samples: Sequence[float], p: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def ms(seconds: float) -> str:
