@@ -14,6 +14,7 @@
 //   log             path of a JSON-lines log: binds, submits (with UDH and decoded text),
 //                   deliver_sm answers
 //   quiet           no per-PDU log (benchmarks)
+//   nodelay         disable Nagle's algorithm on the SMSC's sockets (node's default: enabled)
 //   count_file      write the number of submit_sm answered there every 50 ms (benchmarks)
 'use strict';
 const fs = require('fs');
@@ -128,6 +129,7 @@ function onSubmit(session, pdu) {
 }
 
 const server = smpp.createServer({ debug: false }, (session) => {
+  if (cfg.nodelay) session.socket.setNoDelay(true);
   const bind = (kind, receives) => (pdu) => {
     log({ ev: 'bind', kind, system_id: pdu.system_id });
     session.send(pdu.response({ system_id: 'nodesmsc' }));

@@ -21,17 +21,12 @@ import asyncio
 import collections
 import contextlib
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simgate.clock import Clock
 from simgate.codecs.smpp import (
     CommandStatus,
-    DataSm,
-    DeliverSm,
-    DeliveryReceipt,
-    MessageState,
     Pdu,
     SmppEncodeError,
     SmppSessionError,
@@ -39,14 +34,12 @@ from simgate.codecs.smpp import (
     SubmitSm,
     SubmitSmResp,
     classify_status,
-    extract_receipt,
     is_throttling,
     normalize_message_id,
 )
 from simgate.lines.base import (
     Capability,
     InboundSink,
-    IncomingSms,
     LineReport,
     Outcome,
     PortInfo,
@@ -54,7 +47,7 @@ from simgate.lines.base import (
     SubmitResult,
 )
 from simgate.lines.smpp.bind import Bind, BindKind, LinkLost, ResponseTimedOut, _NotWritten
-from simgate.lines.smpp.inbound import Assembled, Reassembler, receipt_status
+from simgate.lines.smpp.deliveries import Deliveries
 from simgate.lines.smpp.outbound import plan_parts
 from simgate.lines.smpp.receipts import ReceiptMatcher, part_refs
 from simgate.settings import SmppLineSettings
@@ -93,7 +86,13 @@ class SmppLine:
             for i, k in enumerate(kinds)
         ]
         self.matcher = ReceiptMatcher(settings.receipt_ids)
-        self._reassembler = Reassembler(settings.reassembly_timeout)
+        self.deliveries = Deliveries(
+            line=name,
+            cfg=settings,
+            clock=clock,
+            matcher=self.matcher,
+            in_flight=lambda: any(b.inflight for b in self.binds),
+        )
         self._sink: InboundSink | None = None
         self._ref = 0
         self._waiters: collections.deque[asyncio.Future[Bind | None]] = collections.deque()
@@ -101,8 +100,6 @@ class SmppLine:
         self._next_send = 0.0
         self._up = False
         self._up_event = asyncio.Event()
-        self._id_waiters: list[asyncio.Future[None]] = []  # woken when a new id is remembered
-        self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- Line protocol -----------------------------------------------------------------
@@ -125,19 +122,15 @@ class SmppLine:
         self._sink = sink
         for bind in self.binds:
             bind.start()
-        self._sweeper = asyncio.create_task(self._sweep(), name=f"smpp-{self.name}-sweep")
+        self.deliveries.start(sink)
         with contextlib.suppress(TimeoutError):  # start anyway: binds keep retrying
             await asyncio.wait_for(self._up_event.wait(), self.cfg.bind_wait)
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
         await asyncio.gather(*(b.stop() for b in self.binds))
         if self._tasks:  # port changes announced while stopping are still recorded
             await asyncio.wait(list(self._tasks), timeout=2)
-        await self._deliver_incoming(self._reassembler.expired(math.inf))
+        await self.deliveries.stop()
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         ref = self._ref
@@ -223,11 +216,7 @@ class SmppLine:
             if not ref:
                 return _Sent("ok", ref=f"?{id(response)}", text="SMSC gave no message id")
             self.matcher.remember(ref, parts)
-            if self._id_waiters:
-                waiters, self._id_waiters = self._id_waiters, []
-                for w in waiters:
-                    if not w.done():
-                        w.set_result(None)
+            self.deliveries.id_seen()
             return _Sent("ok", ref=ref)
         name = _status_name(status)
         if is_throttling(status):
@@ -342,79 +331,7 @@ class SmppLine:
 
     async def request(self, bind: Bind, pdu: Pdu) -> int:
         """A deliver_sm/data_sm from the SMSC; the answer is sent after this returns."""
-        if not isinstance(pdu, DeliverSm | DataSm):
-            return CommandStatus.ESME_RINVCMDID
-        receipt = extract_receipt(pdu) or _tlv_receipt(pdu)
-        if receipt is not None:
-            await self._on_receipt(receipt)
-            return CommandStatus.ESME_ROK
-        assembled = self._reassembler.add(pdu, self._now())
-        if assembled is not None:
-            await self._deliver_incoming([assembled])
-        return CommandStatus.ESME_ROK
-
-    # ---- receipts and incoming ---------------------------------------------------------
-    async def _on_receipt(self, receipt: DeliveryReceipt) -> None:
-        code = receipt_status(receipt)
-        if code is None:
-            return  # ENROUTE / ACCEPTD: not final
-        submit_id = await self._resolve(receipt.id)
-        refs = self.matcher.refs(submit_id)
-        assert self._sink is not None
-        now = self.clock.now_ms()
-        await self._sink.delivery_reports(self.name, [LineReport(r, code, now) for r in refs])
-
-    async def _resolve(self, receipt_id: str) -> str:
-        """The submit id of a receipt; waits a little for a submit_sm_resp still in flight."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.cfg.receipt_hold
-        while True:
-            hit = self.matcher.known(receipt_id)
-            if hit is not None:
-                return hit
-            remaining = deadline - loop.time()
-            if remaining <= 0 or not any(b.inflight for b in self.binds):
-                return self.matcher.fallback(receipt_id)
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._id_waiters.append(waiter)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, remaining)
-
-    async def _deliver_incoming(self, messages: Sequence[Assembled]) -> None:
-        if not messages or self._sink is None:
-            return
-        now = self.clock.now_ms()
-        sms = [
-            IncomingSms(
-                port=0,
-                sender=m.sender,
-                recipient=m.recipient,
-                text=m.text,
-                received_ms=now,
-                smsc=f"{self.cfg.host}:{self.cfg.port}",
-                parts=m.parts,
-            )
-            for m in messages
-        ]
-        await self._sink.incoming(self.name, sms)
-
-    async def _sweep(self) -> None:
-        """Deliver incoming messages whose missing parts never came."""
-        period = min(5.0, self.cfg.reassembly_timeout / 4)
-        while True:
-            await self.clock.sleep(period)
-            try:
-                await self._deliver_incoming(self._reassembler.expired(self._now()))
-            except Exception:
-                log.exception("smpp %s: delivering partial messages failed", self.name)
-
-
-def _tlv_receipt(pdu: DeliverSm | DataSm) -> DeliveryReceipt | None:
-    """A receipt told only by receipted_message_id + message_state TLVs (no esm bit)."""
-    rid, state = pdu.tlvs.receipted_message_id, pdu.tlvs.message_state
-    if rid and isinstance(state, MessageState):
-        return DeliveryReceipt(id=rid, stat=state.stat)
-    return None
+        return await self.deliveries.handle(pdu)
 
 
 def _status_name(status: int) -> str:
