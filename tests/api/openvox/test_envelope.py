@@ -127,3 +127,18 @@ async def test_bad_openvox_settings_fail_at_start(tmp_path: Path, clock: FakeClo
                 rt.app()
         finally:
             await rt.close()
+
+
+async def test_a_failing_store_is_code_500_in_the_envelope(ov: OV) -> None:
+    assert (await ov.post("/sms/get_valid_spans"))["code"] == 200  # credentials now cached
+    assert ov.rt._db is not None
+    await ov.rt._db.close()  # the database goes away under the running app
+    for uri, body in (
+        ("/sms/send", {"dest_num": "8613800138000", "msg": "x"}),
+        ("/smsoutbox/get", {}),
+        ("/smsinbox/get", {}),
+        ("/smsoutbox/get_config", {}),
+    ):
+        doc = await ov.post(uri, body)
+        assert (doc["code"], doc["data"]) == (500, []), uri
+        assert doc["msg"] in ("database unavailable, try again", "internal error"), doc["msg"]
