@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -221,3 +222,12 @@ async def test_voice_app_id_is_not_an_sms_app(itnio: Itnio) -> None:
         SEND, {"appId": voice.app_id, "numbers": "8613800138000", "content": "x"}
     )
     assert got["status"] == "-14"
+
+
+async def test_concurrent_identical_requests_send_once(itnio: Itnio) -> None:
+    body = {"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "race"}
+    headers = itnio.headers()
+    answers = await asyncio.gather(*(itnio.post(SEND, body, headers=headers) for _ in range(5)))
+    assert answers[0]["status"] == "0"
+    assert all(a == answers[0] for a in answers)
+    assert await _count_messages(itnio) == 1
