@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import smpp34
 
 from simgate.codecs.smpp import format_receipt
 from simgate.codecs.smpp.receipt import DeliveryReceipt
@@ -19,7 +20,6 @@ from simgate.testing.procs import free_port
 
 from .runtime_support import numbers, send, settle, smpp_line, smpp_runtime
 
-smpp34 = pytest.importorskip("smpp34")
 pytestmark = pytest.mark.peer
 
 
