@@ -82,7 +82,7 @@ def route(g: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Respons
             return await _unauthorized(g, who)
         try:
             params = await _params(request, http.max_body_bytes)
-            account = await g.services.accounts.get_account(who.account_id)
+            account = await g.account(who.account_id)
             code, fields = await handler(g, Call(who, account, params))
         except _TooLarge:
             return _json(env.envelope(sn, env.TOO_LARGE, error_msg="request body too large"))
