@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
 from simgate.lines.base import IncomingSms, PortInfo
 from simgate.store.tables import messages
-from tests.api.itnio.conftest import Itnio
+from simgate.testing.clock import FakeClock
+from tests.api.itnio.conftest import Itnio, make_itnio
 from tests.api.itnio.test_send import assert_same_shape
 
 REPORT_SAMPLE = {
@@ -336,3 +338,53 @@ async def test_record_mo_refusals(itnio_sqlite: Itnio, fields: dict[str, Any], c
 async def test_record_mo_locked_account_is_minus_13(itnio: Itnio) -> None:
     await itnio.services.accounts.set_locked(itnio.account.id, True)
     assert (await itnio.post("/sms/recordMo", _mo(itnio)))["status"] == "-13"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/sms/getBalance"),
+        ("GET", "/sms/getReport"),
+        ("GET", "/sms/getSentRcd"),
+        ("POST", "/sms/sendSms"),
+        ("POST", "/sms/recordMo"),
+    ],
+)
+async def test_database_failure_is_minus_18_not_500(
+    itnio_sqlite: Itnio, method: str, path: str
+) -> None:
+    headers = itnio_sqlite.headers()
+    await itnio_sqlite.services.store.db.close()  # the database goes away under the API
+    r = await itnio_sqlite.client.request(
+        method, path, headers=headers, json={"appId": "x"} if method == "POST" else None
+    )
+    assert r.status_code == 200
+    assert r.json()["status"] == "-18"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/sms/getBalance"),
+        ("GET", "/sms/getReport"),
+        ("POST", "/sms/sendSms"),
+        ("POST", "/sms/sendSms/batch"),
+    ],
+)
+async def test_database_failure_after_cached_auth_is_minus_18(
+    tmp_path: Path, clock: FakeClock, method: str, path: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
+    async for env in make_itnio(url, tmp_path, clock, itnio={"auth_cache_seconds": 3600}):
+        assert (await env.get("/sms/getBalance"))["status"] == "0"  # key, account and app cached
+        body = {"appId": env.app.app_id, "numbers": "8613800138000", "content": "x", "msgIds": "1"}
+        body["array"] = [{"numbers": "8613800138000", "content": "x"}]  # type: ignore[assignment]
+        await env.services.store.db.close()
+        if method == "GET":
+            r = await env.client.get(
+                path, params={"appId": env.app.app_id, "msgIds": "1"}, headers=env.headers()
+            )
+        else:
+            r = await env.client.post(path, json=body, headers=env.headers())
+        assert r.status_code == 200
+        assert r.json()["status"] == "-18"

@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, Request
 from simgate.api.dialects.itnio.config import ItnioSettings
 from simgate.api.dialects.itnio.envelope import ItnioError
 from simgate.domain.accounts import Account, ApiKey, ip_in_any
+from simgate.errors import ConfigError, StoreError
 from simgate.services.container import Services
 
 _TIMESTAMP = re.compile(r"\A(?:[0-9]{10}|[0-9]{13})\Z")
@@ -152,7 +153,11 @@ class Authenticator:
             raise refuse("Timestamp must be 10 or 13 digits")
         if not _HEX32.match(given):
             raise refuse("Sign must be 32 hex digits")
-        api_key, account = await self._lookup(key)
+        try:
+            api_key, account = await self._lookup(key)
+        except (StoreError, ConfigError, OSError):
+            # The database (or the master key) failed us: the vendor's "system exception".
+            raise ItnioError(-18) from None
         if api_key is None or account is None or api_key.revoked:
             raise refuse("unknown or revoked Api-Key")
         expected = sign(api_key.key, api_key.secret, ts)

@@ -114,7 +114,9 @@ class SmsApi:
             limit = GET_MAX_NUMBERS if is_get else POST_MAX_NUMBERS
             return await send_items(self.services, ctx, app, [item], limit)
 
-        return json_response(await self.guard.once(ctx, request, body, lambda: self._run(produce)))
+        return json_response(
+            await self._run(lambda: self.guard.once(ctx, request, body, lambda: self._run(produce)))
+        )
 
     async def send_batch(self, request: Request, ctx: Caller) -> Response:
         body = await read_body(request, self._limit)
@@ -130,7 +132,9 @@ class SmsApi:
             items = [SendItem.parse(i, self.cfg) for i in array]
             return await send_items(self.services, ctx, app, items, POST_MAX_NUMBERS)
 
-        return json_response(await self.guard.once(ctx, request, body, lambda: self._run(produce)))
+        return json_response(
+            await self._run(lambda: self.guard.once(ctx, request, body, lambda: self._run(produce)))
+        )
 
     # ---- queries ---------------------------------------------------------------------
     async def get_report(self, request: Request, ctx: Caller) -> Response:
