@@ -94,6 +94,18 @@ def test_seed_example_with_anyauth_basic_and_digest(
         assert isinstance(results, list)
         assert [r["user_id"] for r in results] == [1], mode
         assert results[0]["number"] == "10086"
+    for mode in ("--anyauth", "--basic", "--digest"):  # a query string is part of the Digest uri
+        status, info = curl(
+            mode,
+            "-u",
+            f"{user}:{password}",
+            f"{base}/api/get_port_info?port=0,2&info_type=imsi,reg",
+        )
+        assert status == 200, mode
+        assert [(i["port"], i["reg"]) for i in info["info"]] == [
+            (0, "REGISTER_OK"),
+            (2, "REGISTER_OK"),
+        ]  # type: ignore[index, union-attr]
     for mode in ("--anyauth", "--basic", "--digest"):
         status, denied = curl(mode, "-u", f"{user}:wrong", f"{base}/api/query_sms_in_queue")
         assert (status, denied["error_code"]) == (401, 401), mode
