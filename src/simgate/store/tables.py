@@ -257,3 +257,6 @@ import simgate.store.openvox_indexes  # noqa: E402, F401, I001
 
 # OpenVox inbox filter index (migration 0005_openvox).
 import simgate.store.openvox_indexes  # noqa: E402, F401, I001
+
+# Dinstar gateway tables and the number index (migration 0004_dinstar).
+import simgate.store.dinstar_tables  # noqa: E402, F401, I001
