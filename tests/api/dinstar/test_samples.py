@@ -245,6 +245,7 @@ async def test_incoming_sample_and_push(gw: Gw) -> None:
 
 async def test_queue_ussd_and_register_samples(gw: Gw) -> None:
     assert await gw.get("/api/query_sms_in_queue") == {**IN_QUEUE, "sn": SN}
+    assert await gw.get("/api/query_sms_queue") == {**IN_QUEUE, "sn": SN}  # Python client's path
     pushes = await capture_pushes(gw)
     gw.line.set_port(0, registered=False)
     got = await gw.post("/api/send_ussd", {"port": [0, 2], "text": "*100#"})

@@ -111,6 +111,8 @@ def mount(app: FastAPI, services: Services) -> None:
         "query_sms_deliver_status": sms.query_sms_deliver_status,
         "query_incoming_sms": sms.query_incoming_sms,
         "query_sms_in_queue": sms.query_sms_in_queue,
+        # The moucester Python client calls this path (spec §2.6): real clients win (§7).
+        "query_sms_queue": sms.query_sms_in_queue,
         "stop_sms": sms.stop_sms,
         "get_port_info": device.get_port_info,
         "set_port_info": device.set_port_info,
