@@ -142,7 +142,7 @@ async def enqueue(sv: Services, account: Account, count: int, batch: int = 1000)
 
 
 async def wait_state(sv: Services, state: State, count: int, limit_s: float) -> float:
-    """Seconds until ``count`` messages are in ``state`` (polled every 50 ms)."""
+    """Seconds until ``count`` messages are in ``state`` (polled every 0.5 s: a count is a table scan)."""
     start = time.perf_counter()
     while True:
         async with sv.store.db.read() as conn:
@@ -151,4 +151,4 @@ async def wait_state(sv: Services, state: State, count: int, limit_s: float) -> 
             return time.perf_counter() - start
         if time.perf_counter() - start > limit_s:
             raise TimeoutError(f"{n}/{count} {state.name} after {limit_s} s")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)

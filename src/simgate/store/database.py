@@ -68,7 +68,13 @@ class Database:
                 self.url,
                 pool_size=8,
                 max_overflow=8,
-                connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+                connect_args={
+                    "timeout": PG_CONNECT_TIMEOUT_S,
+                    # asyncpg prepares every statement; after five runs PostgreSQL may switch
+                    # to a generic plan made from the stats of a young table, which turned the
+                    # part lookup by line_ref into a scan growing with the table (bench/).
+                    "server_settings": {"plan_cache_mode": "force_custom_plan"},
+                },
             )
             self._write_engine = self._read_engine = engine
         try:
