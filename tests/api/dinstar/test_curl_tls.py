@@ -10,11 +10,14 @@ import json
 import stat
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import requests
+from requests.auth import HTTPDigestAuth
 
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.conftest import have, need_peer
@@ -112,3 +115,47 @@ def test_seed_example_with_anyauth_basic_and_digest(
     key = data / "tls" / "key.pem"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert (data / "tls" / "cert.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_python_client_digest_auth(tls_gateway: tuple[str, str, str, Path]) -> None:
+    """requests' HTTPDigestAuth, as the moucester Dinstar client uses it: it folds the three
+    challenges into one header and picks the last algorithm (MD5) with the shared nonce."""
+    base, user, password, _ = tls_gateway
+    auth = HTTPDigestAuth(user, password)
+    headers = {"Content-Type": "application/json"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # urllib3 warns about verify=False (self-signed)
+        sent = requests.post(
+            f"{base}/api/send_sms",
+            auth=auth,
+            headers=headers,
+            data=json.dumps({"text": "py", "param": [{"number": "10086", "user_id": 9}]}),
+            verify=False,
+            timeout=20,
+        )
+        polled = requests.post(
+            f"{base}/api/query_incoming_sms",
+            auth=auth,
+            headers=headers,
+            data=json.dumps({"incoming_sms_id": 0, "flag": "unread"}),
+            verify=False,
+            timeout=20,
+        )
+        stopped = requests.post(
+            f"{base}/api/stop_sms?task_id=424242",
+            auth=auth,
+            headers=headers,
+            verify=False,
+            timeout=20,
+        )
+    assert sent.status_code == 200
+    assert sent.json()["error_code"] == 202
+    assert polled.json() == {
+        "error_code": 200,
+        "sn": "ABCD-0000-1111-2222",
+        "sms": [],
+        "read": 0,
+        "unread": 0,
+    }
+    assert stopped.json()["error_code"] == 404
+    assert 'algorithm="MD5"' in sent.request.headers["Authorization"]
