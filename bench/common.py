@@ -142,7 +142,7 @@ async def enqueue(sv: Services, account: Account, count: int, batch: int = 1000)
 
 
 async def wait_state(sv: Services, state: State, count: int, limit_s: float) -> float:
-    """Seconds until ``count`` messages are in ``state`` (polled every 0.5 s: a count is a table scan)."""
+    """Seconds until ``count`` messages are in ``state`` (polled every 0.5 s: a count scans)."""
     start = time.perf_counter()
     while True:
         async with sv.store.db.read() as conn:
