@@ -4,8 +4,8 @@ Runs in worker processes (``Runtime.start_worker``). Three parts (issue #3 "Send
 
 - the *claim loop* leases due rows (repo.claim) up to ``max_inflight`` in total and
   ``per_endpoint_window`` per endpoint, so one dead receiver can hold only its own window;
-- one task per claimed row sends it under its endpoint's semaphore
-  (``per_endpoint_concurrency``): a slow or hanging receiver delays nobody else;
+- one task per claimed row sends it on one of its endpoint's lanes (push/lanes.py,
+  ``per_endpoint_concurrency`` of them): a slow or hanging receiver delays nobody else;
 - the *recorder* writes every finished attempt gathered meanwhile in one transaction
   (group commit: the throughput aim needs batched writes), then frees the slots and wakes
   the claim loop, because the next push of an order key becomes claimable only then.
@@ -30,13 +30,13 @@ import httpx
 from simgate.clock import Clock
 from simgate.metrics import Metrics
 from simgate.push import repo
+from simgate.push.lanes import Lanes
 from simgate.push.policy import Verdict, classify, next_attempt_ms, retry_after_seconds
 from simgate.push.repo import AttemptResult, ClaimedPush
 from simgate.push.service import set_gauges
 from simgate.push.settings import PushSettings
 from simgate.push.signing import webhook_headers
 from simgate.push.ssrf import UnsafeUrl, UrlGuard
-from simgate.push.transport import make_client
 from simgate.store import Database
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,8 @@ class PushSender:
         self._guard = guard
         self.owner = owner or f"push-{uuid.uuid4().hex[:12]}"
         self._rng = rng or random.Random()
-        self._client: httpx.AsyncClient | None = None
+        self._lanes: Lanes | None = None
         self._busy: dict[str, int] = {}
-        self._sems: dict[str, asyncio.Semaphore] = {}
         self._results: list[AttemptResult] = []
         self._have_results = asyncio.Event()
         self._wake = asyncio.Event()
@@ -77,7 +76,7 @@ class PushSender:
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        self._client = make_client(self._guard, self._cfg)
+        self._lanes = Lanes(self._guard, self._cfg)
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="push-claim"),
             asyncio.create_task(self._record_loop(), name="push-record"),
@@ -108,9 +107,9 @@ class PushSender:
             with contextlib.suppress(Exception):
                 await self._flush()
         self._loops = []
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._lanes is not None:
+            await self._lanes.aclose()
+            self._lanes = None
 
     @property
     def in_flight(self) -> int:
@@ -164,16 +163,12 @@ class PushSender:
 
     # ---- sending ---------------------------------------------------------------------
     async def _run(self, push: ClaimedPush) -> None:
-        sem = self._sems.get(push.endpoint)
-        if sem is None:
-            sem = self._sems[push.endpoint] = asyncio.Semaphore(self._cfg.per_endpoint_concurrency)
         result = AttemptResult(push.id, push.endpoint, "release")  # if cancelled by stop()
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         try:
             with scope:
-                async with sem:
-                    result = await self.attempt(push)
+                result = await self.attempt(push)
         except Exception as exc:  # a bug must not lose the row: retry it later
             log.exception("push %s attempt crashed", push.uid)
             result = self._retry(push, status=None, error=f"internal: {exc!r}", retry_after=None)
@@ -185,6 +180,11 @@ class PushSender:
 
     async def attempt(self, push: ClaimedPush) -> AttemptResult:
         """One HTTP attempt; never raises for anything the receiver or network does."""
+        assert self._lanes is not None, "start() first"
+        async with self._lanes.client(push.endpoint) as client:  # waits for a free lane
+            return await self._attempt(client, push)
+
+    async def _attempt(self, client: httpx.AsyncClient, push: ClaimedPush) -> AttemptResult:
         now = self._clock.now_ms()
         if push.lease_until_ms - now < self._cfg.total_timeout_seconds * 1000:
             # Queued locally too long: another worker may take it any moment now.
@@ -205,7 +205,7 @@ class PushSender:
             # anyio's scope, not asyncio.timeout: httpcore runs on anyio, and a native
             # cancellation inside its cancel scopes can leave a socket unclosed.
             with anyio.fail_after(self._cfg.total_timeout_seconds):
-                status, retry_after = await self._send(push, headers, body)
+                status, retry_after = await self._send(client, push, headers, body)
         except UnsafeUrl as exc:  # refused at connect time, after resolution
             return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))
         except (TimeoutError, httpx.TimeoutException):
@@ -226,14 +226,11 @@ class PushSender:
         return self._retry(push, status=status, error=f"HTTP {status}", retry_after=delay)
 
     async def _send(
-        self, push: ClaimedPush, headers: dict[str, str], body: bytes
+        self, client: httpx.AsyncClient, push: ClaimedPush, headers: dict[str, str], body: bytes
     ) -> tuple[int, str | None]:
-        assert self._client is not None, "start() first"
         content = body if (push.method != "GET" or body) else None
-        request = self._client.build_request(
-            push.method, push.url, headers=headers, content=content
-        )
-        response = await self._client.send(request, stream=True)
+        request = client.build_request(push.method, push.url, headers=headers, content=content)
+        response = await client.send(request, stream=True)
         try:
             seen = 0
             async for chunk in response.aiter_raw():  # drain (keep-alive), but only so much
@@ -304,7 +301,6 @@ class PushSender:
                 self._busy[r.endpoint] = left
             else:
                 self._busy.pop(r.endpoint, None)
-                self._sems.pop(r.endpoint, None)
         self._wake.set()
 
     async def _refresh_metrics(self) -> None:

@@ -12,6 +12,7 @@ public ``network_backend`` argument; httpx and httpcore are pinned in pyproject)
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,10 +70,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, guard: UrlGuard, *, limits: httpx.Limits) -> None:
-        super().__init__(trust_env=False, limits=limits)
+    def __init__(
+        self, guard: UrlGuard, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        ctx = ssl_context or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=ctx, trust_env=False, limits=limits)  # loads no CA file again
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ctx,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -82,16 +86,20 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
-def make_client(guard: UrlGuard, cfg: PushSettings) -> httpx.AsyncClient:
-    # Per-endpoint concurrency is bounded by the sender itself; the pool must not add a
-    # global cap, or a hanging receiver could hold every connection (issue #3).
+def make_client(
+    guard: UrlGuard,
+    cfg: PushSettings,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    keepalive: int = 64,
+) -> httpx.AsyncClient:
+    # Concurrency is bounded by the sender (push/lanes.py); the pool must not add a global
+    # cap, or a hanging receiver could hold every connection (issue #3).
     limits = httpx.Limits(
-        max_connections=None,
-        max_keepalive_connections=max(64, cfg.per_endpoint_concurrency * 8),
-        keepalive_expiry=30.0,
+        max_connections=None, max_keepalive_connections=keepalive, keepalive_expiry=30.0
     )
     return httpx.AsyncClient(
-        transport=GuardedTransport(guard, limits=limits),
+        transport=GuardedTransport(guard, limits=limits, ssl_context=ssl_context),
         timeout=httpx.Timeout(cfg.total_timeout_seconds, connect=cfg.connect_timeout_seconds),
         follow_redirects=False,
         trust_env=False,
