@@ -30,9 +30,10 @@ async def _reap(services: Services, now_ms: int, *, resend: bool) -> int:
 async def test_reaper_expired_leases(services: Services, resend: bool) -> None:
     store, now = services.store, services.clock.now_ms()
     acc = await account(services)
-    old, fresh = await queue(services, acc, 2)
-    await lease(store, now, limit=1, lease_ms=1000)
-    await lease(store, now, limit=1, lease_ms=60_000)
+    await queue(services, acc, 2)
+    # Both are due at once: which one a lease takes first is the database's choice.
+    (old,) = [m.id for m in await lease(store, now, limit=1, lease_ms=1000)]
+    (fresh,) = [m.id for m in await lease(store, now, limit=1, lease_ms=60_000)]
     assert await _reap(services, now + 1000, resend=resend) == 0  # not past its time yet
     assert await _reap(services, now + 1001, resend=resend) == 1
     m = await get(store, old)
@@ -52,13 +53,14 @@ async def test_reaper_expired_leases(services: Services, resend: bool) -> None:
 async def test_expire_queued_refunds_sent_does_not(services: Services) -> None:
     store, now = services.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    queued, sent, unknown = await queue(services, acc, 3, validity_s=60)
+    ids = await queue(services, acc, 3, validity_s=60)
     (later,) = await queue(services, acc, 1, validity_s=3600)
-    await lease(store, now, limit=2, lease_ms=10)
-    await record(store, [ok(queued)], now)  # the first leased is `queued`: make it SENT
-    await _reap(services, now + 20, resend=False)  # the second (`sent`) becomes UNKNOWN
-    # Now: queued→SENT, sent→UNKNOWN, unknown still QUEUED. Rename for clarity.
-    sent_id, unknown_id, queued_id = queued, sent, unknown
+    leased = await lease(store, now, limit=2, lease_ms=10)
+    sent_id, unknown_id = (m.id for m in leased)
+    (queued_id,) = set(ids) - {sent_id, unknown_id}
+    await record(store, [ok(sent_id)], now)
+    await _reap(services, now + 20, resend=False)  # the other leased one becomes UNKNOWN
+    assert (await get(store, unknown_id)).state is State.UNKNOWN
     assert (await get(store, queued_id)).state is State.QUEUED
     before = await balance(services, acc)
     expire = functools.partial(store.messages.expire)
@@ -88,8 +90,9 @@ async def test_expire_respects_limit(services: Services) -> None:
 async def test_cancel_stops_only_queued_and_refunds(services: Services) -> None:
     store, now = services.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    a, b = await queue(services, acc, 2, parts=2)
-    await lease(store, now, limit=1)  # a is SUBMITTING
+    ids = await queue(services, acc, 2, parts=2)
+    (a,) = [m.id for m in await lease(store, now, limit=1)]  # a is SUBMITTING
+    (b,) = set(ids) - {a}
     before = await balance(services, acc)
     stopped = await store.db.write(
         functools.partial(store.messages.cancel, ids=[a, b, 12345], now_ms=now + 5)
@@ -164,7 +167,7 @@ async def test_message_page_filters(services: Services) -> None:
     b = await account(services, name="beta")
     ids_a = await queue(services, a, 3)
     ids_b = await queue(services, b, 1)
-    await lease(store, now, limit=1)
+    (leased,) = [m.id for m in await lease(store, now, limit=1)]
     async with store.db.read() as conn:
         page = store.messages.page
         assert [m.id for m in await page(conn, account_id=a.id)] == ids_a
@@ -172,7 +175,7 @@ async def test_message_page_filters(services: Services) -> None:
             ids_a[2],
             ids_a[1],
         ]
-        assert [m.id for m in await page(conn, states=[State.SUBMITTING])] == ids_a[:1]
+        assert [m.id for m in await page(conn, states=[State.SUBMITTING])] == [leased]
         assert [m.id for m in await page(conn, id_from=ids_a[1], id_to=ids_a[2])] == ids_a[1:]
         assert [m.id for m in await page(conn, offset=3)] == ids_b
         counts = await store.messages.counts_by_state(conn)
@@ -218,8 +221,9 @@ async def test_hooks_see_events_inside_the_transaction(services: Services) -> No
 async def test_a_failing_hook_rolls_the_change_back(services: Services) -> None:
     store, now = services.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    mid, queued = await queue(services, acc, 2)
-    await lease(store, now, limit=1)
+    ids = await queue(services, acc, 2)
+    (mid,) = [m.id for m in await lease(store, now, limit=1)]
+    (queued,) = set(ids) - {mid}
     calls = 0
 
     async def broken(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
