@@ -309,5 +309,5 @@ class PushSender:
             return
         self._next_metrics_ms = now + int(self._cfg.metrics_interval_seconds * 1000)
         async with self._db.read() as conn:
-            s = await repo.stats(conn, now_ms=now)
+            s = await repo.stats(conn, now_ms=now, finished=False)
         set_gauges(self._metrics, s, now)

@@ -34,7 +34,7 @@ class PushSettings(BaseModel):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_inflight: int = Field(default=2000, ge=1)
     per_endpoint_concurrency: int = Field(default=32, ge=1, le=1000)
-    per_endpoint_window: int = Field(default=256, ge=1)
+    per_endpoint_window: int = Field(default=512, ge=1)
     # A claimed row is this worker's until then; past it another worker may send it again.
     lease_seconds: float = Field(default=300.0, gt=0)
     idle_poll_seconds: float = Field(default=0.2, gt=0)

@@ -64,12 +64,18 @@ def upgrade() -> None:
             sqlite_where=sa.text("state = 0"),
             postgresql_where=sa.text("state = 0"),
         )
-        batch_op.create_index("ix_pushes_state", ["state", "id"], unique=False)
+        batch_op.create_index(
+            "ix_pushes_dead",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("state = 3"),
+            postgresql_where=sa.text("state = 3"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("pushes", schema=None) as batch_op:
-        batch_op.drop_index("ix_pushes_state")
+        batch_op.drop_index("ix_pushes_dead")
         batch_op.drop_index("ix_pushes_order")
         batch_op.drop_index("ix_pushes_due")
     op.drop_table("pushes")
