@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from simgate.lines.base import Outcome, SubmitRequest, SubmitResult
+from simgate.errors import StoreError
+from simgate.lines.base import LineReport, Outcome, SubmitRequest, SubmitResult
 from simgate.lines.sim import DELIVERED, UNDELIVERABLE, SimLine
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
@@ -216,3 +218,38 @@ async def test_journal_replay_redelivers_unacknowledged_reports(tmp_path: Path) 
 def test_bad_sim_settings(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
         SimLineSettings.model_validate({field: value})
+
+
+class FlakySink(RecordingSink):
+    """Refuses the first ``failures`` report batches, as a database that is briefly away."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("database is locked")
+        await super().delivery_reports(line, reports)
+
+
+async def test_reports_survive_a_failing_sink() -> None:
+    clock = FakeClock()
+    line = SimLine("sim", SimLineSettings(), clock)
+    sink = FlakySink(failures=2)
+    await line.start(sink)
+    try:
+        await line.submit(req(BASE_ID, parts=2))
+        await drain(clock)
+        assert sink.reports == []  # the first try failed; nothing is lost
+        assert line.pending_reports == 2
+        await drain(clock, 1)
+        await drain(clock, 2)
+        assert sorted(r.line_ref for _, r in sink.reports) == [f"{BASE_ID}.0", f"{BASE_ID}.1"]
+        # And the line keeps working afterwards.
+        await line.submit(req(BASE_ID + 1))
+        await drain(clock)
+        assert len(sink.reports) == 3
+    finally:
+        await line.stop()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import heapq
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,9 +37,12 @@ from simgate.lines.base import (
 )
 from simgate.settings import SimLineSettings
 
+log = logging.getLogger(__name__)
+
 # Status codes for reports, in the 0..255 space Dinstar exposes (TP-Status, TS 23.040 §9.2.3.15).
 DELIVERED = 0
 UNDELIVERABLE = 65  # 0x41 "incompatible destination" family: permanent error
+REDELIVER_MS = 1000  # a report the sink refused is offered again after this long
 
 
 def _unit(seed: int, message_id: int, salt: str) -> float:
@@ -203,7 +207,15 @@ class SimLine:
             while self._due and self._due[0].due_ms <= now and len(batch) < 2000:
                 batch.append(heapq.heappop(self._due).report)
             assert self._sink is not None
-            await self._sink.delivery_reports(self.name, batch)
+            try:
+                await self._sink.delivery_reports(self.name, batch)
+            except Exception:
+                # As an SMSC redelivers an unacknowledged deliver_sm: keep them, try later.
+                log.warning("sim line %s: reports not taken, retrying in 1 s", self.name)
+                for report in batch:
+                    self._seq += 1
+                    heapq.heappush(self._due, _Due(now + REDELIVER_MS, self._seq, report))
+                continue
             if self._journal_fd is not None:
                 os.write(self._journal_fd, "".join(f"A {r.line_ref}\n" for r in batch).encode())
 
