@@ -46,7 +46,7 @@ class CrashRun:
     seconds: float = 0.0
 
 
-def crash_config(tmp_path: Path, journal: Path, port: int) -> Path:
+def crash_config(tmp_path: Path, journal: Path, port: int, *, submit_latency_ms: int = 20) -> Path:
     return write_config(
         tmp_path / "simgate.toml",
         {
@@ -69,7 +69,7 @@ def crash_config(tmp_path: Path, journal: Path, port: int) -> Path:
                     "ports": 8,
                     "seed": 7,
                     "journal": str(journal),
-                    "submit_latency_ms": 20,
+                    "submit_latency_ms": submit_latency_ms,
                     "report_delay_ms": 300,
                     "delivery_ratio": 0.9,
                     "failure_ratio": 0.02,
