@@ -54,6 +54,13 @@ async def test_failing_receiver_gets_it_once_with_the_same_id(rig: PushRig) -> N
     assert push.last_status == 200
     assert len({r.headers["webhook-timestamp"] for r in receiver.requests}) > 1  # per attempt
     _verify_all(rig, receiver)
+    sample = rig.services.metrics.registry.get_sample_value
+    labels = {"endpoint": push.endpoint}
+    assert sample("simgate_push_attempts_total", {**labels, "outcome": "retry"}) == 3
+    assert sample("simgate_push_attempts_total", {**labels, "outcome": "delivered"}) == 1
+    assert sample("simgate_push_failures_total", labels) == 3
+    await rig.services.pushes.refresh_metrics()
+    assert sample("simgate_push_pending", {}) == 0
 
 
 async def test_receiver_down_for_ten_minutes_loses_nothing(srig: PushRig) -> None:
