@@ -45,6 +45,7 @@ class PortPlanner:
 
     def __init__(self) -> None:
         self.urls: dict[str, str] = {}
+        self.headers: dict[str, str] = {"Content-Type": "application/json"}
         self.secret: str | None = (
             "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM="
         )  # "secret-key-for-tests"
@@ -59,7 +60,7 @@ class PortPlanner:
                         request=PushRequest(
                             "POST",
                             self.urls[e.line],
-                            {"Content-Type": "application/json"},
+                            dict(self.headers),
                             body.encode(),
                         ),
                         order_key=f"{e.line}:{e.port}",

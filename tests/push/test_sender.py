@@ -271,3 +271,22 @@ async def test_a_name_resolving_to_a_private_address_fails_at_connect(srig: Push
     assert push.last_error is not None
     assert "10.0.0.1" in push.last_error
     assert push.attempts == 1
+
+
+async def test_a_request_that_cannot_be_sent_fails_at_once(srig: PushRig) -> None:
+    rig = srig
+    receiver = PushReceiver(accept)
+    await receiver.start()
+    try:
+        rig.planner.urls["a"] = receiver.url
+        rig.planner.headers["X-Note"] = "two\r\nX-Injected: 1"  # a planner's bug
+        await rig.plan("a", 1)
+        await rig.start()
+        await rig.until(lambda: rig.all_in("failed", 1), step=0.1, what="failure")
+    finally:
+        await receiver.stop()
+    assert receiver.requests == []
+    (push,) = await rig.pushes()
+    assert push.attempts == 1
+    assert push.last_error is not None
+    assert "LocalProtocolError" in push.last_error

@@ -208,6 +208,10 @@ class PushSender:
                 status, retry_after = await self._send(client, push, headers, body)
         except UnsafeUrl as exc:  # refused at connect time, after resolution
             return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+            # Our request cannot be sent (e.g. a planner built a header with a newline):
+            # retrying would not change it.
+            return AttemptResult(push.id, push.endpoint, "failed", error=repr(exc)[:255])
         except (TimeoutError, httpx.TimeoutException):
             return self._retry(push, status=None, error="timeout", retry_after=None)
         except httpx.TransportError as exc:
