@@ -55,6 +55,7 @@ class Dispatcher:
             name: PortPicker(line.port_rate_per_minute) for name, line in lines.items()
         }
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
+        self._claim_due_ms: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -79,7 +80,7 @@ class Dispatcher:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self.claim_lines()
+                await self.claim_lines(force=False)
                 handled = await self.run_once()
             except Exception:
                 log.exception("dispatch cycle failed")
@@ -88,13 +89,22 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._cfg.idle_poll_seconds)
 
-    async def claim_lines(self) -> None:
-        """Take or renew the lease of every exclusive line this worker can drive."""
+    async def claim_lines(self, *, force: bool = True) -> None:
+        """Take or renew the lease of every exclusive line this worker can drive.
+
+        The loop calls it every cycle but writes only every third of a lease (renewing
+        well before expiry, and retrying a line held by another worker at that pace), so an
+        idle worker does not commit a lease row every poll interval.
+        """
         now = self._clock.now_ms()
-        until = now + int(self._cfg.lease_seconds * 1000)
+        lease_ms = int(self._cfg.lease_seconds * 1000)
+        until = now + lease_ms
         for name, line in self._lines.items():
             if not line.exclusive:
                 continue
+            if not force and now < self._claim_due_ms.get(name, 0):
+                continue
+            self._claim_due_ms[name] = now + max(1, lease_ms // 3)
             job = functools.partial(
                 owners.claim, line=name, owner=self.owner, now_ms=now, until_ms=until
             )
