@@ -142,3 +142,31 @@ class PushReceiver:
     def ids(self) -> list[str]:
         """``webhook-id`` of every request received, in arrival order."""
         return [r.headers.get("webhook-id", "") for r in self.requests]
+
+
+async def _serve_forever(port: int) -> None:
+    receiver = PushReceiver(accept, port=port)
+    receiver.requests = _Discard()  # benchmarks: count nothing, keep nothing
+    await receiver.start()
+    print(f"port {receiver.port}", flush=True)
+    await asyncio.Event().wait()
+
+
+class _Discard(list[Received]):
+    def append(self, item: Received) -> None:
+        pass
+
+
+def main() -> None:
+    """``python -m simgate.testing.push_receiver [PORT]``: an accepting receiver (benchmarks)."""
+    import sys  # noqa: PLC0415
+
+    import uvloop  # noqa: PLC0415
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(_serve_forever(port))
+
+
+if __name__ == "__main__":
+    main()
