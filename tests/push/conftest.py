@@ -23,12 +23,11 @@ from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
 from tests.conftest import _truncate_pg, make_settings
 
-# Short timeouts so a hanging receiver costs the tests little real time; the lease must
-# cover (window / concurrency + 1) * total timeout (push/settings.py).
+# The lease must cover (window / concurrency + 1) * total timeout (push/settings.py).
 PUSH_TEST_SETTINGS: dict[str, Any] = {
     "allow_cidrs": ["127.0.0.1/32"],
-    "connect_timeout_seconds": 1.0,
-    "total_timeout_seconds": 2.0,
+    "connect_timeout_seconds": 2.0,
+    "total_timeout_seconds": 10.0,  # long enough that a hanging receiver stays hung
     "per_endpoint_concurrency": 4,
     "per_endpoint_window": 8,
     "lease_seconds": 60.0,
