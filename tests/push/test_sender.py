@@ -10,7 +10,9 @@ import email.utils
 import json
 import socket
 
+from simgate.push.sender import PushSender
 from simgate.push.signing import verify
+from simgate.store import Database
 from simgate.testing.push_receiver import (
     Answer,
     PushReceiver,
@@ -290,3 +292,39 @@ async def test_a_request_that_cannot_be_sent_fails_at_once(srig: PushRig) -> Non
     assert push.attempts == 1
     assert push.last_error is not None
     assert "LocalProtocolError" in push.last_error
+
+
+async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
+    """Two senders with their own database connections share one outbox."""
+    receiver = PushReceiver(accept)
+    await receiver.start()
+    sv = rig.services
+    other_db = Database(sv.store.db.url)
+    await other_db.open()
+    second = PushSender(
+        db=other_db,
+        settings=sv.pushes.settings,
+        clock=rig.clock,
+        metrics=sv.metrics,
+        guard=sv.pushes.guard,
+    )
+    try:
+        rig.planner.urls["a"] = receiver.url
+        for port in range(60):
+            await rig.plan("a", port, count=2)  # 60 keys, two pushes each
+        await rig.start()
+        await second.start()
+        await rig.until(lambda: rig.all_in("delivered", 120), step=0.05, what="all delivered")
+    finally:
+        await second.stop()
+        await other_db.close()
+        await receiver.stop()
+    ids = receiver.ids()
+    assert len(ids) == 120
+    assert len(set(ids)) == 120  # nobody got one twice
+    owners = {p.uid for p in await rig.pushes("delivered")}
+    assert owners == set(ids)
+    assert rig.sender is not None
+    assert rig.sender.attempted > 0  # both took part
+    assert second.attempted > 0
+    assert rig.sender.attempted + second.attempted == 120

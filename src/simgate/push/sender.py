@@ -73,6 +73,7 @@ class PushSender:
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
         self._next_metrics_ms = 0
+        self.attempted = 0  # attempts finished by this sender (tests, diagnostics)
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -269,6 +270,7 @@ class PushSender:
     def _count(self, result: AttemptResult) -> None:
         if result.outcome == "release":
             return
+        self.attempted += 1
         m = self._metrics
         m.push_attempts.labels(result.endpoint, result.outcome).inc()
         if result.outcome != "delivered":
