@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -59,10 +60,29 @@ def test_normalize_is_idempotent(raw: str) -> None:
         ("999123456789", False),  # no country code 999
         ("1202555012", False),  # too short for NANP
         ("12025550123456", False),  # too long for NANP
+        ("390612345678", True),  # Rome: the leading 0 belongs to Italian numbers
+        ("79161234567", True),
+        # A national prefix written after the country code: the digits as given would reach
+        # the carrier, so they are refused (phonenumbers.parse would strip it and accept).
+        ("4407700900123", False),
+        ("789161234567", False),
     ],
 )
 def test_is_valid(number: str, valid: bool) -> None:
     assert is_valid(number) is valid
+
+
+@given(st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True))
+def test_is_valid_agrees_with_parse_when_parse_strips_nothing(number: str) -> None:
+    """Where parse keeps every digit, building the number directly gives the same answer."""
+    try:
+        parsed = phonenumbers.parse("+" + number, None)
+    except phonenumbers.NumberParseException:
+        return
+    zeros = (parsed.number_of_leading_zeros or 1) if parsed.italian_leading_zero else 0
+    kept = f"{parsed.country_code}{'0' * zeros}{parsed.national_number}"
+    if kept == number:
+        assert is_valid(number) is phonenumbers.is_possible_number(parsed)
 
 
 @pytest.mark.parametrize(

@@ -29,17 +29,35 @@ def normalize(raw: str) -> str | None:
 
 @functools.lru_cache(maxsize=65536)
 def is_valid(number: str) -> bool:
-    """A normalised number that phonenumbers considers possible for its country code.
+    """A normalised number whose digits, exactly as given, are possible for its country code.
 
     "Possible" (length fits the plan) rather than "valid" (the range is allocated): number
     plans change faster than any library, and a gateway refusing a real new range is worse
     than the carrier rejecting a fake one.
+
+    The number is built from its digits instead of going through ``phonenumbers.parse``:
+    parse would strip a national prefix written after the country code (``+44 07700…``,
+    ``+7 8916…``) and call the number possible, yet simgate sends the digits as given, which
+    the carrier would then refuse. Building it directly checks what is actually sent, and
+    costs a few microseconds instead of ~17 (the accept path validates every recipient).
     """
-    try:
-        parsed = phonenumbers.parse("+" + number, None)
-    except phonenumbers.NumberParseException:
-        return False
-    return bool(phonenumbers.is_possible_number(parsed))
+    for size in (1, 2, 3):  # country codes are 1-3 digits (ITU-T E.164 §6.2.1)
+        code = int(number[:size])
+        if code not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            continue
+        national = number[size:]
+        if not national:
+            return False
+        parsed = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+        # Zeros before the significant digits (an all-zero part keeps one as its value).
+        zeros = len(national) - max(len(national.lstrip("0")), 1)
+        if zeros:
+            # Italian-style numbers keep their leading zero(s) after the country code.
+            parsed.italian_leading_zero = True
+            if zeros > 1:
+                parsed.number_of_leading_zeros = zeros
+        return bool(phonenumbers.is_possible_number(parsed))
+    return False
 
 
 def area(number: str, lang: str = "en") -> str:
