@@ -21,21 +21,7 @@ from tests.process.support import counts, enqueue, make_account, open_services
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(
-    "role",
-    [
-        pytest.param(
-            "run",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="uvicorn re-raises the SIGTERM it handled once the server stops, so "
-                "cli/serve.py never reaches runtime.close(): the dispatcher's batch in flight "
-                "stays SUBMITTING and ends UNKNOWN",
-            ),
-        ),
-        "worker",
-    ],
-)
+@pytest.mark.parametrize("role", ["run", "worker"])
 async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) -> None:
     port = free_port()
     # Submits of 500 ms: a batch is in flight nearly all the time, so the SIGTERM finds one.

@@ -40,6 +40,8 @@ def create_app(services: Services, mounts: list[Mount]) -> FastAPI:
         m.oldest_queued_age.set(
             0 if oldest is None else max(0, services.clock.now_ms() - oldest) / 1000
         )
+        # Push gauges too, so a serve-only process reports the outbox like a worker does.
+        await services.pushes.refresh_metrics()
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(Exception)

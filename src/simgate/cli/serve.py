@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -69,7 +70,7 @@ async def _serve(
             ssl_certfile=tls.get("ssl_certfile"),
             ssl_keyfile=tls.get("ssl_keyfile"),
         )
-        server = uvicorn.Server(cfg)
+        server = _Server(cfg)
         console.print(
             f"simgate {role} listening on {'https' if tls else 'http'}://"
             f"{settings.http.host}:{settings.http.port}"
@@ -77,6 +78,33 @@ async def _serve(
         await server.serve()
     finally:
         await runtime.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the signal once it has stopped.
+
+    uvicorn re-raises a captured SIGTERM/SIGINT after ``serve()`` returns, which kills the
+    process before ``runtime.close()`` runs: the dispatcher's batch in flight would stay
+    SUBMITTING and later turn UNKNOWN. Here a signal only asks the server to exit (a second
+    one forces it), and the caller then closes the runtime in order.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+
+        def _exit() -> None:
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _exit)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _wait_for_signal() -> None:
