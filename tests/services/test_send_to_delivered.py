@@ -25,7 +25,9 @@ async def _wait_for(services: Services, ids: list[int], state: State, clock: Fak
     raise AssertionError(f"not all {state.name}: {[r.state.name for r in rows]}")
 
 
-async def test_accepted_message_is_delivered_and_charged(runtime: Runtime, services: Services, clock: FakeClock) -> None:
+async def test_accepted_message_is_delivered_and_charged(
+    runtime: Runtime, services: Services, clock: FakeClock
+) -> None:
     account = await services.accounts.create_account(name="acme", balance="1")
     long_text = "x" * 161  # two GSM-7 parts
     outcome = await services.sending.send(
@@ -33,7 +35,11 @@ async def test_accepted_message_is_delivered_and_charged(runtime: Runtime, servi
             account=account,
             dialect="test",
             text=long_text,
-            recipients=[Recipient("8613800138000", "o1"), Recipient("+44 7700 900123"), Recipient("12")],
+            recipients=[
+                Recipient("8613800138000", "o1"),
+                Recipient("+44 7700 900123"),
+                Recipient("12"),
+            ],
         )
     )
     assert [a.number for a in outcome.accepted] == ["8613800138000", "447700900123"]
@@ -59,7 +65,12 @@ async def test_insufficient_balance_queues_nothing(services: Services) -> None:
     account = await services.accounts.create_account(name="poor", balance="0.015")
     with pytest.raises(InsufficientBalance):
         await services.sending.send(
-            SendRequest(account=account, dialect="test", text="hi", recipients=[Recipient("8613800138000")] * 2)
+            SendRequest(
+                account=account,
+                dialect="test",
+                text="hi",
+                recipients=[Recipient("8613800138000")] * 2,
+            )
         )
     async with services.store.db.read() as conn:
         assert await services.store.messages.page(conn, account_id=account.id) == []
@@ -69,8 +80,16 @@ async def test_insufficient_balance_queues_nothing(services: Services) -> None:
 async def test_locked_account_and_empty_content_are_refused(services: Services) -> None:
     account = await services.accounts.create_account(name="acme", balance="1")
     with pytest.raises(ContentEmpty):
-        await services.sending.send(SendRequest(account=account, dialect="t", text="", recipients=[Recipient("8613800138000")]))
+        await services.sending.send(
+            SendRequest(
+                account=account, dialect="t", text="", recipients=[Recipient("8613800138000")]
+            )
+        )
     await services.accounts.set_locked(account.id, True)
     locked = await services.accounts.get_account(account.id)
     with pytest.raises(AccountLocked):
-        await services.sending.send(SendRequest(account=locked, dialect="t", text="hi", recipients=[Recipient("8613800138000")]))
+        await services.sending.send(
+            SendRequest(
+                account=locked, dialect="t", text="hi", recipients=[Recipient("8613800138000")]
+            )
+        )

@@ -65,6 +65,7 @@ def area(number: str, lang: str = "en") -> str:
     # Imported here: the geocoder's data takes over a second to load, and only voice
     # records need it (every CLI command and process start would pay for it otherwise).
     from phonenumbers import geocoder  # noqa: PLC0415
+
     try:
         parsed = phonenumbers.parse("+" + number, None)
     except phonenumbers.NumberParseException:

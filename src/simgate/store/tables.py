@@ -250,10 +250,10 @@ itnio_replays = Table(
 Index("ix_itnio_replays_expires", itnio_replays.c.expires_ms)
 
 # The push outbox lives in its own module (issue #3); importing it adds it to ``metadata``.
-import simgate.push.tables  # noqa: E402, F401, I001
+import simgate.push.tables  # noqa: E402, I001
 
 # OpenVox inbox filter index (migration 0005_openvox).
-import simgate.store.openvox_indexes  # noqa: E402, F401, I001
+import simgate.store.openvox_indexes  # noqa: E402
 
 # Dinstar gateway tables and the number index (migration 0004_dinstar).
-import simgate.store.dinstar_tables  # noqa: E402, F401, I001
+import simgate.store.dinstar_tables  # noqa: E402, F401
