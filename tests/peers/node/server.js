@@ -64,11 +64,13 @@ function receiptSession(session) {
 }
 
 // Receipts not acknowledged yet, by message id: a real SMSC keeps them and delivers them
-// again on the next receiving bind when the connection drops before the answer.
+// again on the next receiving bind when the connection drops before the answer. Only those
+// sent on a session that is gone are redelivered: receipts in flight on a live session are
+// still waiting for their answer, not lost.
 const unacked = new Map();
 
 function sendReceipt(target, receipt, id) {
-  unacked.set(id, receipt);
+  unacked.set(id, { receipt, session: target });
   target.deliver_sm(receipt, (resp) => {
     log({ ev: 'deliver_resp', status: resp.command_status, id });
     if (resp.command_status === 0) unacked.delete(id);
@@ -76,9 +78,10 @@ function sendReceipt(target, receipt, id) {
 }
 
 function redeliver(session) {
-  for (const [id, receipt] of unacked) {
+  for (const [id, entry] of unacked) {
+    if (receivers.has(entry.session)) continue;
     log({ ev: 'redeliver', id });
-    sendReceipt(session, receipt, id);
+    sendReceipt(session, entry.receipt, id);
   }
 }
 
