@@ -420,8 +420,8 @@ async def test_sim_journal_redelivers_reports_after_a_restart(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="README 'Crash safety' says a late report resolves UNKNOWN; after a crash before the "
-    "submit is recorded no part rows exist, so the report stays an orphan (design gap)",
+    reason="known gap (README 'Crash safety'): after a crash before the submit is recorded no "
+    "part rows exist, so a late report stays an orphan and cannot resolve UNKNOWN",
 )
 async def test_late_report_resolves_a_message_unknown_after_a_crash(
     services: Services, clock: FakeClock, make: MakeDispatcher, tmp_path: Path
