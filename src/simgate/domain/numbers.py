@@ -8,6 +8,7 @@ import phonenumbers
 
 MIN_DIGITS = 7
 MAX_DIGITS = 15  # ITU-T E.164 §6.1
+_SEPARATORS = str.maketrans("", "", " -().")
 
 
 def normalize(raw: str) -> str | None:
@@ -17,7 +18,8 @@ def normalize(raw: str) -> str | None:
         text = text[1:]
     elif text.startswith("00"):
         text = text[2:]
-    digits = "".join(ch for ch in text if ch not in " -().")
+    # Most numbers arrive as bare digits: skip the per-character filter for them.
+    digits = text if text.isdigit() else text.translate(_SEPARATORS)
     if not digits.isascii() or not digits.isdigit():
         return None
     if digits.startswith("0"):  # no country code starts with 0 (ITU-T E.164 §6.2.1)
