@@ -152,3 +152,30 @@ async def wait_state(sv: Services, state: State, count: int, limit_s: float) -> 
         if time.perf_counter() - start > limit_s:
             raise TimeoutError(f"{n}/{count} {state.name} after {limit_s} s")
         await asyncio.sleep(0.5)
+
+
+GATEWAY_USER, GATEWAY_PASSWORD = "bench", "bench-password"
+
+
+def server_settings_data(workdir: Path, url: str, port: int) -> dict[str, Any]:
+    """Settings of a benchmarked ``simgate serve`` (also written as its TOML config)."""
+    return {
+        "data_dir": str(workdir / "data"),
+        "database_url": url,
+        "master_key": "bench-master-key-0123456789",
+        "log_level": "warning",
+        "demo": {"create": False},
+        "billing": {"default_sms_price": "0.001"},
+        "http": {"port": port},
+    }
+
+
+async def prepare_gateway_user(workdir: Path, url: str, port: int) -> None:
+    """A funded account and the gateway user the Dinstar/OpenVox benches log in with."""
+    settings = load_settings(None, overrides=server_settings_data(workdir, url, port))
+    async with opened(settings) as rt:
+        assert rt.services is not None
+        account = await rt.services.accounts.create_account(name="bench", balance="100000000")
+        await rt.services.accounts.create_user(
+            account.id, username=GATEWAY_USER, password=GATEWAY_PASSWORD
+        )

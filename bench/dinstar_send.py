@@ -23,15 +23,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simgate.runtime import Runtime
-from simgate.settings import load_settings
+from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, prepare_gateway_user, server_settings_data
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
-USER, PASSWORD = "bench", "bench-password"
+USER, PASSWORD = GATEWAY_USER, GATEWAY_PASSWORD
 NUMBERS = 128
 
 LUA = """
@@ -79,29 +77,6 @@ function request()
   return wrk.format("GET", "%(path)s", {["Authorization"] = "%(auth)s"})
 end
 """
-
-
-def settings_data(workdir: Path, url: str, port: int) -> dict[str, Any]:
-    return {
-        "data_dir": str(workdir / "data"),
-        "database_url": url,
-        "master_key": "dinstar-bench-master-key-0123456789",
-        "log_level": "warning",
-        "demo": {"create": False},
-        "billing": {"default_sms_price": "0.001"},
-        "http": {"port": port},
-    }
-
-
-async def prepare(workdir: Path, url: str, port: int) -> None:
-    settings = load_settings(None, overrides=settings_data(workdir, url, port))
-    rt = Runtime(settings, role="admin")
-    sv = await rt.open()
-    try:
-        account = await sv.accounts.create_account(name="bench", balance="100000000")
-        await sv.accounts.create_user(account.id, username=USER, password=PASSWORD)
-    finally:
-        await rt.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -164,8 +139,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dinstar_send_"))
     url = args.pg or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     port = free_port()
-    asyncio.run(prepare(tmp, url, port))
-    cfg = write_config(tmp / "simgate.toml", settings_data(tmp, url, port))
+    asyncio.run(prepare_gateway_user(tmp, url, port))
+    cfg = write_config(tmp / "simgate.toml", server_settings_data(tmp, url, port))
     auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     send128 = LUA % {"numbers": NUMBERS, "auth": auth, "want": "202"}
     send1 = LUA % {"numbers": 1, "auth": auth, "want": "202"}

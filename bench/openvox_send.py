@@ -22,17 +22,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, prepare_gateway_user, server_settings_data
 from simgate.runtime import Runtime
 from simgate.services.sending import Recipient, SendRequest
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
-USER, PASSWORD = "bench", "bench-password"
+USER, PASSWORD = GATEWAY_USER, GATEWAY_PASSWORD
 
 LUA = """
 local threads = {}
@@ -72,33 +72,10 @@ end
 SEND = '"dest_num":"8613800138000","msg":"bench #N#","mode":0'
 
 
-def settings_data(workdir: Path, url: str, port: int) -> dict[str, Any]:
-    return {
-        "data_dir": str(workdir / "data"),
-        "database_url": url,
-        "master_key": "openvox-bench-master-key-0123456789",
-        "log_level": "warning",
-        "demo": {"create": False},
-        "billing": {"default_sms_price": "0.001"},
-        "http": {"port": port},
-    }
-
-
-async def prepare(workdir: Path, url: str, port: int) -> None:
-    settings = load_settings(None, overrides=settings_data(workdir, url, port))
-    rt = Runtime(settings, role="admin")
-    sv = await rt.open()
-    try:
-        account = await sv.accounts.create_account(name="bench", balance="100000000")
-        await sv.accounts.create_user(account.id, username=USER, password=PASSWORD)
-    finally:
-        await rt.close()
-
-
 async def service_rate(workdir: Path, url: str, seconds: float, clients: int = 32) -> float:
     """Single-number sends per second straight into SendService (the core's ceiling)."""
     workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (set-up, before timing)
-    settings = load_settings(None, overrides=settings_data(workdir, url, 0))
+    settings = load_settings(None, overrides=server_settings_data(workdir, url, 0))
     rt = Runtime(settings, role="admin")
     sv = await rt.open()
     try:
@@ -177,8 +154,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="openvox_send_"))
     url = args.pg or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     port = free_port()
-    asyncio.run(prepare(tmp, url, port))
-    cfg = write_config(tmp / "simgate.toml", settings_data(tmp, url, port))
+    asyncio.run(prepare_gateway_user(tmp, url, port))
+    cfg = write_config(tmp / "simgate.toml", server_settings_data(tmp, url, port))
     proc = SimgateProcess([args.role], workdir=tmp, config=cfg, port=port)
     proc.start()
     try:
