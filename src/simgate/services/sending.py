@@ -81,6 +81,13 @@ class SendService:
         self._clock = clock
         self._metrics = metrics
         self._routes = settings.routes
+        # The catch-all price when no rate row matches (settings validated the amount at start).
+        price = settings.billing.default_sms_price
+        self._default_rate = (
+            None
+            if price is None
+            else Rate("sms", "", parse_amount(price), settings.billing.currency)
+        )
         self._rates: RateTable | None = None
         self._rates_at = 0
         self._rates_lock = asyncio.Lock()
@@ -96,12 +103,6 @@ class SendService:
                     self._rates, self._rates_at = RateTable(rows), now
         return self._rates
 
-    def _default_rate(self, account: Account) -> Rate | None:
-        price = self._settings.billing.default_sms_price
-        if price is None:
-            return None
-        return Rate("sms", "", parse_amount(price), self._settings.billing.currency)
-
     async def send(self, req: SendRequest) -> SendOutcome:
         account = req.account
         if account.locked:
@@ -109,7 +110,7 @@ class SendService:
         if not req.text and not any(r.text for r in req.recipients):
             raise ContentEmpty("content is empty")
         rates = await self.rate_table()
-        default_rate = self._default_rate(account)
+        default_rate = self._default_rate
         now = self._clock.now_ms()
         prepared: list[tuple[Recipient, str, str, int, Encoding, int, str]] = []
         invalid: list[str] = []
