@@ -116,10 +116,7 @@ def _insert_sql(dialect: Dialect) -> str:
 def _record(row: Any) -> MessageRecord:
     """From any row holding the record's columns by name (e.g. ``select(messages)``)."""
     data = row._mapping
-    values = [data[name] for name in MessageRecord.__slots__]
-    values[_STATE_AT] = State(values[_STATE_AT])
-    values[_REPORT_AT] = bool(values[_REPORT_AT])
-    return MessageRecord(*values)
+    return _record_of([data[name] for name in MessageRecord.__slots__])
 
 
 def _record_of(row: Any) -> MessageRecord:
