@@ -13,9 +13,12 @@
         │   ├── InvalidNumber  (itnio -9)
         │   ├── ContentEmpty   (itnio -4)
         │   ├── ContentTooLong (itnio -5)
-        │   └── TooManyNumbers (itnio -7, dinstar 413)
+        │   ├── TooManyNumbers (itnio -7, dinstar 413)
+        │   ├── InvalidMedia   an audio file that does not decode (itnio -21)
+        │   └── OutOfRange     a time window too far back (itnio -25)
+        ├── AlreadyExists      a unique name is taken (itnio -20)
         ├── InsufficientBalance (itnio -10)
-        ├── NoPricing          no rate for a destination (itnio -19)
+        ├── NoPricing          no rate for a destination (itnio -19; voice -26)
         ├── NoRoute            no line or port can carry it (dinstar 550)
         └── NotFound           (itnio -14, openvox 404)
 
@@ -70,6 +73,18 @@ class ContentTooLong(InvalidInput):
 
 
 class TooManyNumbers(InvalidInput):
+    pass
+
+
+class InvalidMedia(InvalidInput):
+    """An uploaded audio file is not what its name says, or does not decode."""
+
+
+class OutOfRange(InvalidInput):
+    """A query reaches further back than the records are kept (itnio -25)."""
+
+
+class AlreadyExists(ServiceError):
     pass
 
 

@@ -173,6 +173,68 @@ class BillingSettings(_Strict):
     _amount = field_validator("default_sms_price")(_check_amount)
 
 
+class SimVoiceLineSettings(_Strict):
+    """A simulated voice line (lines/sim_voice.py): outcomes deterministic per (seed, call)."""
+
+    driver: Literal["sim"] = "sim"
+    seed: int = 1
+    calls_per_second: float = Field(default=10.0, gt=0)
+    max_concurrent: int = Field(default=30, ge=1, le=10_000)
+    # Each call: answered, busy (486), unreachable (480 before ringing) or rings unanswered
+    # (until the dispatcher gives up at maxRingingTime: 487). The rest of 1.0 rings unanswered.
+    answer_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
+    busy_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
+    unreachable_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Seconds from dial to 180 Ringing, and from ringing to the answer (uniform in [min, max]).
+    setup_seconds: tuple[float, float] = (0.2, 1.0)
+    ring_seconds: tuple[float, float] = (2.0, 8.0)
+    # Share of answered callees who hang up before the audio ends, after [min, max] seconds.
+    early_hangup_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
+    early_hangup_seconds: tuple[float, float] = (1.0, 5.0)
+    # Share of answered callees who press a key, after [min, max] seconds, from these keys.
+    dtmf_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    dtmf_seconds: tuple[float, float] = (1.0, 4.0)
+    dtmf_keys: str = Field(default="0123456789", min_length=1, pattern=r"^[0-9*#A-D]+$")
+
+    @model_validator(mode="after")
+    def _ratios(self) -> SimVoiceLineSettings:
+        if self.answer_ratio + self.busy_ratio + self.unreachable_ratio > 1.0 + 1e-9:
+            raise ValueError("answer_ratio + busy_ratio + unreachable_ratio must be at most 1")
+        for name in ("setup_seconds", "ring_seconds", "early_hangup_seconds", "dtmf_seconds"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{name} must be [min, max] with 0 <= min <= max")
+        return self
+
+
+def _default_voice_lines() -> dict[str, SimVoiceLineSettings]:
+    return {"sim-voice": SimVoiceLineSettings()}
+
+
+class VoiceSettings(_Strict):
+    # Voice lines by name; calls go to the first one with room (more drivers: the SIP issue).
+    lines: dict[str, SimVoiceLineSettings] = Field(default_factory=_default_voice_lines)
+    # Catch-all voice rate, USD per minute, and its billing period, when no voice rate row
+    # matches the callee; None = no pricing (itnio -26 "getting fee failed").
+    default_price: str | None = "0.05"
+    default_bill_period: str = Field(default="60+60", pattern=r"^[1-9][0-9]{0,3}\+[1-9][0-9]{0,3}$")
+    # Calls leased per dispatcher cycle, and how long a leased call may run before the reaper
+    # ends it as lost (maxRingingTime + talk time + margin; a call never exceeds it).
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    call_lease_seconds: float = Field(default=900.0, gt=0)
+    idle_poll_seconds: float = Field(default=0.2, gt=0)
+    # Talk time cap when a request sets no maxDuration (loops x audio can be long).
+    max_call_seconds: int = Field(default=600, ge=1)
+    # Uploads: decoded file size and audio length limits (fileUpload, spec §1.13).
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_audio_seconds: int = Field(default=600, ge=1)
+    # Text to speech: the espeak-ng program and how long one rendering may take.
+    espeak: str = "espeak-ng"
+    tts_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    _amount = field_validator("default_price")(_check_amount)
+
+
 class DemoSettings(_Strict):
     create: bool = True
     balance: str = "100"
@@ -189,6 +251,7 @@ class Settings(_Strict):
     worker: WorkerSettings = WorkerSettings()
     billing: BillingSettings = BillingSettings()
     demo: DemoSettings = DemoSettings()
+    voice: VoiceSettings = VoiceSettings()
     lines: dict[str, LineSettings] = Field(default_factory=_default_lines)
     routes: tuple[Route, ...] = (Route(),)
     # Extra sections owned by dialects and the push engine, validated by their owners.

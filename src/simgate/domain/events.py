@@ -43,4 +43,12 @@ class UssdReplied:
     at_ms: int
 
 
-DomainEvent = MessageChanged | InboundReceived | PortChanged | UssdReplied
+@dataclass(frozen=True, slots=True)
+class CallFinished:
+    """A voice call reached its final result (DONE): pushVoiceReport is owed (spec §1.16)."""
+
+    call_id: int
+    at_ms: int
+
+
+DomainEvent = MessageChanged | InboundReceived | PortChanged | UssdReplied | CallFinished
