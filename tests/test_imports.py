@@ -23,6 +23,7 @@ BASE = tuple(
     f"simgate.{m}" for m in ("settings", "clock", "errors", "metrics", "secretbox", "logsetup")
 )
 LINE_PROTOCOL = "simgate.lines.base"
+VOICE_PROTOCOL = "simgate.lines.voice"
 EVERYTHING = ("simgate",)
 
 # Source area → module prefixes it may import (besides its own area).
@@ -30,9 +31,18 @@ RULES: dict[str, tuple[str, ...]] = {
     "codecs": (),
     "domain": ("simgate.codecs", *BASE),
     "store": ("simgate.domain", "simgate.codecs", *BASE),
-    "services": ("simgate.domain", "simgate.store", "simgate.codecs", LINE_PROTOCOL, *BASE),
+    "services": (
+        "simgate.domain",
+        "simgate.store",
+        "simgate.codecs",
+        "simgate.media",
+        LINE_PROTOCOL,
+        VOICE_PROTOCOL,
+        *BASE,
+    ),
     "lines": ("simgate.codecs", "simgate.domain", *BASE),
-    "dispatch": ("simgate.domain", "simgate.store", LINE_PROTOCOL, *BASE),
+    "media": ("simgate.domain", *BASE),  # audio decoding and text to speech
+    "dispatch": ("simgate.domain", "simgate.store", LINE_PROTOCOL, VOICE_PROTOCOL, *BASE),
     "push": ("simgate.domain", "simgate.store", "simgate.codecs", *BASE),
     "api": (
         "simgate.services",
@@ -171,7 +181,7 @@ def test_only_the_composition_root_knows_concrete_classes() -> None:
         (s, t)
         for s, t in _edges()
         if t.startswith(CONCRETE)
-        and not t.startswith(LINE_PROTOCOL)
+        and not t.startswith((LINE_PROTOCOL, VOICE_PROTOCOL))
         and _area(s) not in CONCRETE_OK
     )
     # The CLI reaches lines and the dispatcher only through runtime.Runtime.
