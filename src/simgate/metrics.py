@@ -30,6 +30,11 @@ class Metrics:
         )
         self.reaped = Counter("simgate_leases_reaped", "Expired leases reaped", registry=r)
         self.expired = Counter("simgate_messages_expired", "Messages past validity", registry=r)
+        # Voice calls (issue #8): every finished attempt, by line and final SIP code.
+        self.calls = Counter(
+            "simgate_call_attempts", "Finished call attempts", ["line", "sip_code"], registry=r
+        )
+        self.calls_queued = Gauge("simgate_calls_queued", "Calls queued or in progress", registry=r)
         # Push engine (issue #3): gauges refreshed by the sender, counters per attempt.
         self.push_pending = Gauge("simgate_push_pending", "Pushes not delivered yet", registry=r)
         self.push_oldest_pending_age = Gauge(

@@ -1,0 +1,343 @@
+"""The call dispatcher: lease queued calls, pace them onto voice lines, run each call, bill it.
+
+The driver (lines/voice.py) only places calls and reports events; the policy lives here
+(spec §1.11-§1.12): calls per second and concurrent calls per line, maxRingingTime (cancel
+after it), maxDuration (hang up that long after the answer), loopCount plays of the audio,
+recallCount redials every recallInterval when unanswered (only the last attempt is final and
+pushed, spec §1.11), and the charge at hang-up.
+
+Crash safety: a call is CALLING under this worker's lease while it runs; if the worker dies,
+the lease expires and :meth:`CallRepo.reap` ends it as "call lost" (SIP 500, not charged),
+never dialling it again blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from simgate.clock import Clock
+from simgate.domain.billing import voice_charge
+from simgate.domain.calls import (
+    SIP_CANCELLED,
+    SIP_SERVICE_UNAVAILABLE,
+    Audio,
+    CallFinal,
+    CallResult,
+    LeasedCall,
+    sip_reason,
+)
+from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest, VoiceLine
+from simgate.metrics import Metrics
+from simgate.settings import VoiceSettings, WorkerSettings
+from simgate.store import Store
+
+log = logging.getLogger(__name__)
+
+AUDIO_CACHE = 64
+HANGUP_GRACE_S = 10.0  # a line that does not confirm our hang-up in this long is given up on
+# Redial only when nobody answered (spec §1.11 "recall"): busy, no answer, unreachable.
+REDIAL_CODES = frozenset({408, 480, 486, 487, 503, 603})
+
+
+@dataclass
+class _LineState:
+    line: VoiceLine
+    active: int = 0
+    next_slot_ms: int = 0  # calls-per-second pacing: the earliest start of the next dial
+
+
+@dataclass
+class _CallTimes:
+    call_ms: int
+    ringing_ms: int | None = None
+    answer_ms: int | None = None
+    dtmf: list[str] = field(default_factory=list)
+
+
+class CallDispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        lines: Mapping[str, VoiceLine],
+        settings: VoiceSettings,
+        worker: WorkerSettings,
+        clock: Clock,
+        metrics: Metrics,
+        owner: str | None = None,
+    ) -> None:
+        self._store = store
+        self._lines = {name: _LineState(line) for name, line in lines.items()}
+        self._cfg = settings
+        self._worker = worker
+        self._clock = clock
+        self._metrics = metrics
+        self.owner = owner or f"calls-{uuid.uuid4().hex[:12]}"
+        self._audio: OrderedDict[int, Audio] = OrderedDict()
+        self._calls: dict[int, asyncio.Task[None]] = {}
+        self._sessions: dict[int, Call] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._reaped_at = 0
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping.clear()
+        await self.reap()  # calls left CALLING by a crashed predecessor
+        self._task = asyncio.create_task(self._run(), name="call-dispatcher")
+
+    async def stop(self) -> None:
+        """Lease no more; hang up the calls in progress and record how they ended."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for session in list(self._sessions.values()):
+            with contextlib.suppress(Exception):
+                await session.hangup()
+        if self._calls:
+            await asyncio.gather(*self._calls.values(), return_exceptions=True)
+
+    @property
+    def active(self) -> int:
+        return len(self._calls)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if self._clock.now_ms() - self._reaped_at >= self._worker.reaper_interval_seconds:
+                    await self.reap()
+                started = await self.run_once()
+            except Exception:
+                log.exception("call dispatch cycle failed")
+                started = 0
+            if started == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._cfg.idle_poll_seconds)
+
+    async def reap(self) -> int:
+        now = self._clock.now_ms()
+        self._reaped_at = now
+        n = await self._store.db.write(functools.partial(self._store.calls.reap, now_ms=now))
+        if n:
+            log.warning("ended %d calls lost by a stopped worker (SIP 500, not charged)", n)
+        return n
+
+    # ---- one cycle -------------------------------------------------------------------
+    def _free(self) -> int:
+        return sum(max(0, s.line.max_concurrent - s.active) for s in self._lines.values())
+
+    async def run_once(self) -> int:
+        """Lease as many due calls as the lines have room for and start them."""
+        room = min(self._free(), self._cfg.batch_size)
+        if room <= 0:
+            return 0
+        now = self._clock.now_ms()
+        job = functools.partial(
+            self._store.calls.lease,
+            owner=self.owner,
+            now_ms=now,
+            lease_until_ms=now + int(self._cfg.call_lease_seconds * 1000),
+            limit=room,
+        )
+        leased: list[LeasedCall] = await self._store.db.write(job)
+        for call in leased:
+            name = self._pick_line(call)
+            assert name is not None  # leased no more than the free room
+            state = self._lines[name]
+            state.active += 1
+            start_ms = max(now, state.next_slot_ms)
+            state.next_slot_ms = start_ms + int(1000 / state.line.calls_per_second)
+            task = asyncio.create_task(self._run_call(call, name, start_ms - now))
+            self._calls[call.id] = task
+        return len(leased)
+
+    def _pick_line(self, call: LeasedCall) -> str | None:
+        """A line with room; a redial prefers a line other than the last attempt's."""
+        free = [n for n, s in self._lines.items() if s.active < s.line.max_concurrent]
+        if not free:
+            return None
+        others = [n for n in free if n != call.line]
+        return (others or free)[0]
+
+    # ---- one call --------------------------------------------------------------------
+    async def _run_call(self, call: LeasedCall, line_name: str, delay_ms: int) -> None:
+        state = self._lines[line_name]
+        try:
+            if delay_ms > 0:
+                await self._clock.sleep(delay_ms / 1000)
+            result = await self._talk(call, line_name, state.line)
+            await self._record(call, result)
+        except Exception:
+            log.exception("call %s failed inside the dispatcher", call.id)
+        finally:
+            state.active -= 1
+            self._calls.pop(call.id, None)
+            self._sessions.pop(call.id, None)
+            self._wake.set()
+
+    async def _load_audio(self, audio_id: int) -> Audio:
+        audio = self._audio.get(audio_id)
+        if audio is not None:
+            self._audio.move_to_end(audio_id)
+            return audio
+        async with self._store.db.read() as conn:
+            found = await self._store.voice_files.get_audio(conn, audio_id)
+        audio = found if found is not None else Audio(b"")
+        self._audio[audio_id] = audio
+        if len(self._audio) > AUDIO_CACHE:
+            self._audio.popitem(last=False)
+        return audio
+
+    async def _talk(self, call: LeasedCall, line_name: str, line: VoiceLine) -> CallResult:
+        audio = await self._load_audio(call.audio_id)
+        times = _CallTimes(call_ms=self._clock.now_ms())
+        try:
+            session = await line.dial(CallRequest(call.id, call.callee, call.display_num))
+        except Exception as exc:  # a driver bug must not lose the call's record
+            log.exception("line %s raised on dial of %s", line_name, call.id)
+            return self._ended(call, line_name, times, SIP_SERVICE_UNAVAILABLE, repr(exc)[:200])
+        self._sessions[call.id] = session
+        talk_cap_s = call.max_duration_s or self._cfg.max_call_seconds
+        events = session.events()
+        pending: asyncio.Future[CallEvent] | None = None
+        hung_up_at: int | None = None
+        cancelled = False
+        while True:
+            now = self._clock.now_ms()
+            if hung_up_at is not None:
+                deadline = hung_up_at + int(HANGUP_GRACE_S * 1000)
+            elif times.answer_ms is None:
+                deadline = times.call_ms + call.max_ringing_s * 1000
+            else:
+                deadline = times.answer_ms + talk_cap_s * 1000
+            if pending is None:
+                pending = asyncio.ensure_future(_anext(events))
+            event = await self._next(pending, max(0, deadline - now))
+            if event is None:  # a deadline passed
+                if hung_up_at is not None:  # the line never confirmed: end it ourselves
+                    pending.cancel()
+                    code = 200 if times.answer_ms is not None else SIP_CANCELLED
+                    return self._ended(call, line_name, times, code, "", at_ms=self._clock.now_ms())
+                cancelled = times.answer_ms is None
+                hung_up_at = self._clock.now_ms()
+                await session.hangup()
+                continue
+            pending = None
+            if event.kind is CallEventKind.RINGING:
+                times.ringing_ms = times.ringing_ms or event.at_ms
+            elif event.kind is CallEventKind.ANSWERED:
+                times.answer_ms = event.at_ms
+                times.ringing_ms = times.ringing_ms or event.at_ms
+                await session.play(audio, call.loop_count)
+            elif event.kind is CallEventKind.DTMF:
+                if len(times.dtmf) < 32:
+                    times.dtmf.append(event.digit)
+            elif event.kind is CallEventKind.PLAYED:
+                if hung_up_at is None:
+                    hung_up_at = self._clock.now_ms()
+                    await session.hangup()
+            elif event.kind is CallEventKind.ENDED:
+                code = event.sip_code
+                reason = event.reason
+                if cancelled and times.answer_ms is None:
+                    code, reason = SIP_CANCELLED, "no answer"
+                return self._ended(call, line_name, times, code, reason, at_ms=event.at_ms)
+
+    async def _next(self, pending: asyncio.Future[CallEvent], timeout_ms: int) -> CallEvent | None:
+        """The next event, or None when ``timeout_ms`` passes first (on the injected clock)."""
+        if pending.done():
+            return _event_or_end(pending)
+        timer = asyncio.ensure_future(self._clock.sleep(timeout_ms / 1000))
+        try:
+            done, _ = await asyncio.wait({pending, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if pending in done:
+            return _event_or_end(pending)
+        return None
+
+    def _ended(
+        self,
+        call: LeasedCall,
+        line_name: str,
+        times: _CallTimes,
+        code: int,
+        reason: str,
+        *,
+        at_ms: int | None = None,
+    ) -> CallResult:
+        hangup = at_ms if at_ms is not None else self._clock.now_ms()
+        answered = times.answer_ms is not None
+        if answered:
+            code = 200  # an established call is 200 whoever hung up (spec §7)
+        result = CallResult(
+            call_id=call.id,
+            line=line_name,
+            call_ms=times.call_ms,
+            ringing_ms=times.ringing_ms,
+            answer_ms=times.answer_ms,
+            hangup_ms=max(hangup, times.answer_ms or times.call_ms),
+            sip_code=code,
+            reason=(reason or sip_reason(code)) if not answered else "success",
+            dtmf="".join(times.dtmf) if answered else "",
+        )
+        self._metrics.calls.labels(line_name, str(code)).inc()
+        return result
+
+    async def _record(self, call: LeasedCall, result: CallResult) -> None:
+        now = self._clock.now_ms()
+        redial = (
+            not result.answered
+            and result.sip_code in REDIAL_CODES
+            and call.recalls_done < call.recall_count
+        )
+        if redial:
+            job = functools.partial(
+                self._store.calls.redial,
+                result=result,
+                owner=self.owner,
+                next_attempt_ms=now + call.recall_interval_s * 1000,
+                now_ms=now,
+            )
+            await self._store.db.write(job)
+            return
+        p = call.pricing
+        charge = voice_charge(
+            answered=result.answered,
+            duration_s=result.duration_s,
+            rate_micros=p.rate_micros,
+            bill_period=p.bill_period,
+            currency=p.currency,
+            quote_exchange_micros=p.quote_exchange_micros,
+        )
+        job2 = functools.partial(
+            self._store.calls.finish,
+            finals=[CallFinal(result, charge)],
+            owner=self.owner,
+            now_ms=now,
+        )
+        await self._store.db.write(job2)
+
+
+async def _anext(events: AsyncIterator[CallEvent]) -> CallEvent:
+    return await anext(events)
+
+
+def _event_or_end(fut: asyncio.Future[CallEvent]) -> CallEvent:
+    """A finished iterator without ENDED (a driver bug) counts as an unavailable line."""
+    try:
+        return fut.result()
+    except StopAsyncIteration:
+        return CallEvent(CallEventKind.ENDED, 0, sip_code=SIP_SERVICE_UNAVAILABLE, reason="")
