@@ -210,6 +210,10 @@ async def test_rates_upsert(services: Services) -> None:
         await acc.set_rate(kind="sms", prefix="+1", price="1", currency="USD")
     with pytest.raises(InvalidInput):
         await acc.set_rate(kind="sms", prefix="1", price="cheap", currency="USD")
+    with pytest.raises(InvalidInput, match="billing period"):
+        await acc.set_rate(kind="voice", prefix="1", price="1", currency="USD", bill_period="20")
+    with pytest.raises(InvalidInput, match="voice rates only"):
+        await acc.set_rate(kind="sms", prefix="1", price="1", currency="USD", bill_period="6+6")
 
 
 async def test_docs_and_counters(services: Services) -> None:

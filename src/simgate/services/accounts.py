@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from simgate.clock import Clock
 from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayUser, validate_cidrs
-from simgate.domain.billing import Rate
+from simgate.domain.billing import BillPeriod, Rate
 from simgate.domain.money import parse_amount
 from simgate.errors import InvalidInput, NotFound
 from simgate.store import Store
@@ -248,6 +248,13 @@ class AccountService:
             raise InvalidInput("rate kind must be sms or voice")
         if prefix and not prefix.isdigit():
             raise InvalidInput("rate prefix must be digits")
+        if kind == "voice" and bill_period:
+            try:
+                BillPeriod.parse(bill_period)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+        elif bill_period:
+            raise InvalidInput("a billing period is for voice rates only")
         rate = Rate(kind, prefix, _amount(price), currency.upper(), bill_period)
         await self._store.db.write(functools.partial(self._store.accounts.set_rate, rate=rate))
         return rate
