@@ -9,6 +9,7 @@ Validation errors are turned into one :class:`ConfigError` line naming the key.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -202,8 +203,8 @@ class SimVoiceLineSettings(_Strict):
             raise ValueError("answer_ratio + busy_ratio + unreachable_ratio must be at most 1")
         for name in ("setup_seconds", "ring_seconds", "early_hangup_seconds", "dtmf_seconds"):
             lo, hi = getattr(self, name)
-            if not 0 <= lo <= hi:
-                raise ValueError(f"{name} must be [min, max] with 0 <= min <= max")
+            if not 0 <= lo <= hi < math.inf:
+                raise ValueError(f"{name} must be [min, max] with 0 <= min <= max, finite")
         return self
 
 
