@@ -175,7 +175,7 @@ class BillingSettings(_Strict):
 
 
 class SimVoiceLineSettings(_Strict):
-    """A simulated voice line (lines/sim_voice.py): outcomes deterministic per (seed, call)."""
+    """A simulated voice line (lines/sim_voice.py): deterministic per (seed, line, call, try)."""
 
     driver: Literal["sim"] = "sim"
     seed: int = 1

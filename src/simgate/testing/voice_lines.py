@@ -60,9 +60,10 @@ class ScriptedCall(PlannedCall):
         self._line = line
 
     async def play(self, audio: Audio, loops: int) -> None:
-        if self.ended is None:
+        up = self.ended is None
+        await super().play(audio, loops)  # a misuse raises here and is not recorded
+        if up:
             self._line.plays.append(Play(self.request.call_id, audio.duration_ms, loops))
-        await super().play(audio, loops)
 
     async def hangup(self) -> None:
         if self.ended is None:
@@ -102,7 +103,8 @@ class ScriptedVoiceLine:
         # What the dispatcher did, in order.
         self.dials: list[CallRequest] = []
         self.plays: list[Play] = []
-        self.hangups: list[tuple[int, int]] = []  # (call id, at ms): the caller ended a call
+        # (call id, at ms) each time our side ended a live call (hangup(), stop() too).
+        self.hangups: list[tuple[int, int]] = []
         self.calls: list[ScriptedCall] = []  # every call placed, in dial order
         # Most calls up at once; a dial refused for being over max_concurrent counts too, so
         # ``peak_concurrent > max_concurrent`` means the dispatcher over-dialled.
