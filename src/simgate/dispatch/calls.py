@@ -87,6 +87,9 @@ class CallDispatcher:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._reaped_at = 0
+        # Calls waiting on the database right now (not on the clock or the line): tests drive
+        # the fake clock only when this is 0, so a step never overtakes a write.
+        self.io_in_flight = 0
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -159,6 +162,7 @@ class CallDispatcher:
             state.active += 1
             start_ms = max(now, state.next_slot_ms)
             state.next_slot_ms = start_ms + int(1000 / state.line.calls_per_second)
+            self.io_in_flight += 1  # until the call's audio is loaded (_run_call)
             task = asyncio.create_task(self._run_call(call, name, start_ms - now))
             self._calls[call.id] = task
         return len(leased)
@@ -175,10 +179,18 @@ class CallDispatcher:
     async def _run_call(self, call: LeasedCall, line_name: str, delay_ms: int) -> None:
         state = self._lines[line_name]
         try:
+            try:
+                audio = await self._load_audio(call.audio_id)
+            finally:
+                self.io_in_flight -= 1
             if delay_ms > 0:
                 await self._clock.sleep(delay_ms / 1000)
-            result = await self._talk(call, line_name, state.line)
-            await self._record(call, result)
+            result = await self._talk(call, line_name, state.line, audio)
+            self.io_in_flight += 1
+            try:
+                await self._record(call, result)
+            finally:
+                self.io_in_flight -= 1
         except Exception:
             log.exception("call %s failed inside the dispatcher", call.id)
         finally:
@@ -200,11 +212,12 @@ class CallDispatcher:
             self._audio.popitem(last=False)
         return audio
 
-    async def _talk(self, call: LeasedCall, line_name: str, line: VoiceLine) -> CallResult:
-        audio = await self._load_audio(call.audio_id)
+    async def _talk(
+        self, call: LeasedCall, line_name: str, line: VoiceLine, audio: Audio
+    ) -> CallResult:
         times = _CallTimes(call_ms=self._clock.now_ms())
         try:
-            session = await line.dial(CallRequest(call.id, call.callee, call.display_num))
+            session = await line.dial(CallRequest(call.id, call.callee, call.display_num, call.recalls_done))
         except Exception as exc:  # a driver bug must not lose the call's record
             log.exception("line %s raised on dial of %s", line_name, call.id)
             return self._ended(call, line_name, times, SIP_SERVICE_UNAVAILABLE, repr(exc)[:200])

@@ -318,7 +318,10 @@ class SimVoiceLine:
         elif not _dialable(request.callee):
             plan = CallPlan(0, fail_code=SIP_ADDRESS_INCOMPLETE)
         else:
-            plan = self.plan(request.call_id, self._next_attempt(request.call_id))
+            # The dispatcher's attempt number survives restarts; the line's own count covers a
+            # caller that does not set it.
+            attempt = max(request.attempt, self._next_attempt(request.call_id))
+            plan = self.plan(request.call_id, attempt)
         call = PlannedCall(request, plan, self._clock, self._live.discard)
         self._live.add(call)
         await call.start()

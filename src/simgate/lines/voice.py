@@ -51,6 +51,7 @@ class CallRequest:
     call_id: int
     callee: str  # digits with country code (7-15)
     caller: str  # displayNum, "" = the line's own number
+    attempt: int = 0  # 0 = the first dial, n = the n-th redial (recallCount)
 
 
 class Call(Protocol):

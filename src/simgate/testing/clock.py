@@ -21,12 +21,12 @@ class FakeClock:
             await asyncio.sleep(0)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + int(seconds * 1000), next(self._seq), fut))
+        heapq.heappush(self._sleepers, (self._now + round(seconds * 1000), next(self._seq), fut))
         await fut
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking every sleeper that falls due on the way, in order."""
-        target = self._now + int(seconds * 1000)
+        target = self._now + round(seconds * 1000)
         while self._sleepers and self._sleepers[0][0] <= target:
             due, _, fut = heapq.heappop(self._sleepers)
             self._now = max(self._now, due)
