@@ -217,7 +217,9 @@ class CallDispatcher:
     ) -> CallResult:
         times = _CallTimes(call_ms=self._clock.now_ms())
         try:
-            session = await line.dial(CallRequest(call.id, call.callee, call.display_num, call.recalls_done))
+            session = await line.dial(
+                CallRequest(call.id, call.callee, call.display_num, call.recalls_done)
+            )
         except Exception as exc:  # a driver bug must not lose the call's record
             log.exception("line %s raised on dial of %s", line_name, call.id)
             return self._ended(call, line_name, times, SIP_SERVICE_UNAVAILABLE, repr(exc)[:200])
