@@ -21,3 +21,19 @@ ensure_venv() {
     echo "$want" > "$stamp"
   fi
 }
+
+# Install a Debian package when its command is missing (as root with apt-get); otherwise warn.
+# Usage: ensure_deb espeak-ng espeak-ng "text to speech (voice sendCode) will fail"
+ensure_deb() {
+  local cmd="$1" pkg="$2" without="$3"
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "simgate: $cmd is missing and cannot be installed here (not root or no apt-get):" \
+      "$without; install the Debian package $pkg" >&2
+    return 0
+  fi
+  echo "simgate: installing Debian package $pkg" >&2
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg"; } >&2 ||
+    echo "simgate: could not install $pkg: $without" >&2
+}
