@@ -139,6 +139,7 @@ def apps_list(account: Annotated[str | None, typer.Option()] = None) -> None:
 @apps_app.command("update")
 def apps_update(
     app_id: str,
+    *,
     report_url: Annotated[
         str | None, typer.Option(help="Delivery report push URL ('' to clear).")
     ] = None,
@@ -149,12 +150,21 @@ def apps_update(
     signing_secret: Annotated[
         str | None, typer.Option(help="Sign pushes (Standard Webhooks).")
     ] = None,
+    voice_batch: Annotated[
+        bool | None,
+        typer.Option(
+            "--voice-batch/--no-voice-batch",
+            help='Voice reports in the batch form {"array": [...]} (spec §1.16, §7).',
+        ),
+    ] = None,
 ) -> None:
     changes = {
         "report_url": report_url,
         "mo_url": mo_url,
         "voice_url": voice_url,
         "signing_secret": signing_secret,
+        # Stored as text like the URLs: "true", or "" which removes the key (single form).
+        "voice_batch": None if voice_batch is None else ("true" if voice_batch else ""),
     }
     app = with_services(lambda s: _update_app(s, app_id, changes))
     console.print(f"app {app.app_id} updated: {', '.join(sorted(app.push)) or 'no push URLs'}")

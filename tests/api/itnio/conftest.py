@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import math
+import struct
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,3 +99,29 @@ async def itnio_sqlite(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]
     """For tests of parsing only, where the database backend makes no difference."""
     async for env in make_itnio(f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}", tmp_path, clock):
         yield env
+
+
+# ---- voice (spec §1.11-§1.16) -------------------------------------------------------------
+async def add_voice_app(env: Itnio, account_id: int | None = None) -> App:
+    """A voice app (appId) of the env's account, or of ``account_id``."""
+    owner = env.account.id if account_id is None else account_id
+    return await env.services.accounts.create_app(owner, kind=AppKind.VOICE)
+
+
+def wav_bytes(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    """A small valid WAV (mono, 16-bit, a 440 Hz tone) built with the stdlib."""
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / rate)))
+        for n in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return out.getvalue()
+
+
+def wav_b64(seconds: float = 0.5) -> str:
+    return base64.b64encode(wav_bytes(seconds)).decode()

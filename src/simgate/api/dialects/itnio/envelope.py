@@ -15,15 +15,18 @@ from fastapi import Request, Response
 from simgate.errors import (
     AccessDenied,
     AccountLocked,
+    AlreadyExists,
     AuthError,
     ContentEmpty,
     ContentTooLong,
     InsufficientBalance,
     InvalidInput,
+    InvalidMedia,
     InvalidNumber,
     NoPricing,
     NoRoute,
     NotFound,
+    OutOfRange,
     StoreError,
     TooManyNumbers,
 )
@@ -52,8 +55,13 @@ REASONS: dict[int, str] = {
     -17: "template empty",
     -18: "port program unusual",
     -19: "confirm SMS pricing with the business team",
+    # Codes of the voice and number pages (spec §1.2, "extra codes").
+    -20: "data already exists",
+    -21: "data validation exception",
     -22: "parameter exception",
+    -23: "data caps reached",
     -25: "out of time range",
+    -26: "getting fee failed",
 }
 
 # The one table from the error tree to codes; the first matching class wins, so the more
@@ -63,7 +71,10 @@ ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
     (ContentEmpty, -4),
     (ContentTooLong, -5),
     (TooManyNumbers, -7),
+    (InvalidMedia, -21),
+    (OutOfRange, -25),
     (InvalidInput, -22),
+    (AlreadyExists, -20),
     (AuthError, -1),
     (AccessDenied, -2),
     (AccountLocked, -13),
@@ -84,8 +95,9 @@ class ItnioError(Exception):
         self.detail = detail
 
 
-def code_for(exc: Exception) -> int:
-    for cls, code in ERROR_CODES:
+def code_for(exc: Exception, table: tuple[tuple[type[Exception], int], ...] = ERROR_CODES) -> int:
+    """The code of ``exc`` by ``table`` (voice endpoints pass their own, see voice.py)."""
+    for cls, code in table:
         if isinstance(exc, cls):
             return code
     return -18
