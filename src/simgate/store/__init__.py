@@ -17,9 +17,12 @@ from simgate.domain.events import DomainEvent
 from simgate.domain.ids import IdAllocator
 from simgate.secretbox import SecretBox
 from simgate.store.accounts import AccountRepo
+from simgate.store.calls import CallRepo
 from simgate.store.database import Database
+from simgate.store.fx import FxRepo
 from simgate.store.inbound import InboundRepo
 from simgate.store.messages import EventHook, MessageRepo
+from simgate.store.voice_files import VoiceFileRepo
 
 ID_BLOCK = 10_000
 
@@ -31,6 +34,9 @@ class Store:
         self.accounts = AccountRepo(box)
         self.messages = MessageRepo(self._emit)
         self.inbound = InboundRepo(self._emit)
+        self.calls = CallRepo(self._emit)
+        self.voice_files = VoiceFileRepo()
+        self.fx = FxRepo()
         self._ids = IdAllocator()
         self._id_lock = asyncio.Lock()
 

@@ -145,6 +145,30 @@ class AccountRepo:
         )
         return bool(result.rowcount)
 
+    @staticmethod
+    async def debit(conn: AsyncConnection, account_id: int, amount: int) -> None:
+        """Take ``amount`` (gift first, then balance) whatever the balance: the service was
+        already delivered (a finished call), so the balance may go below minus the credit.
+
+        One UPDATE; like :meth:`charge`, both SET expressions read the values from before it.
+        Static: it needs no secrets, so the call repository uses it without an AccountRepo.
+        """
+        if amount <= 0:
+            return
+        gift = accounts.c.gift_micros
+        sqlite = conn.dialect.name == "sqlite"
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(
+                gift_micros=func.max(gift - amount, 0)
+                if sqlite
+                else func.greatest(gift - amount, 0),
+                balance_micros=accounts.c.balance_micros
+                - (amount - (func.min(gift, amount) if sqlite else func.least(gift, amount))),
+            )
+        )
+
     async def refund(self, conn: AsyncConnection, refunds: dict[int, int]) -> None:
         """Refunds go back to the balance (gift spent is not re-gifted)."""
         for account_id, amount in refunds.items():
