@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -98,24 +98,28 @@ class CallRecordReader:
     async def count_done(
         self, conn: AsyncConnection, *, account_id: int, id_from: int, id_to: int
     ) -> int:
-        """DONE calls of the account with ``id_from <= id <= id_to``."""
+        """DONE calls of the account with ``id_from <= id <= id_to`` (one round trip)."""
         if id_from > id_to:
             return 0
         h0, h1 = hour_of(id_from), hour_of(id_to)
         if h0 is None or h1 is None or h1 <= h0:
-            return await self._count_range(conn, account_id, id_from, id_to)
-        first = await self._count_range(conn, account_id, id_from, _last_id(h0))
-        last = await self._count_range(conn, account_id, _first_id(h1), id_to)
-        middle = (
-            await conn.execute(
-                select(func.coalesce(func.sum(call_hours.c.n), 0)).where(
+            q = select(_count(account_id, id_from, id_to))
+        else:
+            middle = (
+                select(func.coalesce(func.sum(call_hours.c.n), 0))
+                .where(
                     call_hours.c.account_id == account_id,
                     call_hours.c.hour > h0,
                     call_hours.c.hour < h1,
                 )
+                .scalar_subquery()
             )
-        ).scalar_one()
-        return first + int(middle) + last
+            q = select(
+                _count(account_id, id_from, _last_id(h0))
+                + middle
+                + _count(account_id, _first_id(h1), id_to)
+            )
+        return int((await conn.execute(q)).scalar_one())
 
     async def page_done(
         self,
@@ -128,65 +132,79 @@ class CallRecordReader:
         limit: int,
     ) -> list[CallRecord]:
         """DONE calls of the account in ascending id, ``id_from <= id <= id_to``, rows
-        ``offset`` .. ``offset + limit - 1`` of that list."""
+        ``offset`` .. ``offset + limit - 1`` of that list (two round trips)."""
         if id_from > id_to or limit <= 0:
             return []
         offset = max(0, offset)
         h0, h1 = hour_of(id_from), hour_of(id_to)
         if h0 is None or h1 is None or h1 <= h0:
             return await self._page_from(conn, account_id, id_from, id_to, skip=offset, limit=limit)
-        first = await self._count_range(conn, account_id, id_from, _last_id(h0))
-        if offset < first:
-            return await self._page_from(conn, account_id, id_from, id_to, skip=offset, limit=limit)
-        skip = offset - first
-        hours = await conn.execute(
-            select(call_hours.c.hour, call_hours.c.n)
-            .where(
+        # The hour the page starts in, and how many rows come before that hour: the first
+        # (partial) hour counted exactly, whole hours by call_hours, the last hour as a
+        # sentinel that takes whatever is left.
+        parts = union_all(
+            select(
+                literal(h0, Integer).label("hour"),
+                _count(account_id, id_from, _last_id(h0)).label("n"),
+            ),
+            select(call_hours.c.hour, call_hours.c.n).where(
                 call_hours.c.account_id == account_id,
                 call_hours.c.hour > h0,
                 call_hours.c.hour < h1,
-                call_hours.c.n > 0,
+            ),
+            select(literal(h1, Integer), literal(_SENTINEL, BigInteger)),
+        ).subquery("parts")
+        upto = func.sum(parts.c.n).over(order_by=parts.c.hour)
+        running = select(parts.c.hour, parts.c.n, upto.label("upto")).subquery("running")
+        hit = (
+            await conn.execute(
+                select(running.c.hour, running.c.upto - running.c.n)
+                .where(running.c.upto > offset)
+                .order_by(running.c.hour)
+                .limit(1)
             )
-            .order_by(call_hours.c.hour)
-        )
-        for hour, n in hours:
-            if skip < n:
-                return await self._page_from(
-                    conn, account_id, _first_id(hour), id_to, skip=skip, limit=limit
-                )
-            skip -= n
-        return await self._page_from(conn, account_id, _first_id(h1), id_to, skip=skip, limit=limit)
-
-    async def _count_range(self, conn: AsyncConnection, account_id: int, lo: int, hi: int) -> int:
-        q = (
-            select(func.count())
-            .select_from(calls)
-            .where(
-                calls.c.account_id == account_id,
-                calls.c.state == DONE,
-                calls.c.id >= lo,
-                calls.c.id <= hi,
-            )
-        )
-        return int((await conn.execute(q)).scalar_one())
+        ).one()
+        hour, before = int(hit[0]), int(hit[1])
+        lo = id_from if hour == h0 else _first_id(hour)
+        return await self._page_from(conn, account_id, lo, id_to, skip=offset - before, limit=limit)
 
     async def _page_from(
         self, conn: AsyncConnection, account_id: int, lo: int, hi: int, *, skip: int, limit: int
     ) -> list[CallRecord]:
-        """Rows ``skip`` .. of the range. The skipped rows are stepped over in the index
-        alone (the first query reads ids only), then the page's rows are read by key."""
+        """Rows ``skip`` .. of the range, in one statement: the skipped rows are stepped over
+        in the index alone (a subquery reading ids only), the page's rows are read by key."""
         c = calls.c
         where = (c.account_id == account_id, c.state == DONE, c.id <= hi)
+        start: Any = lo
         if skip:
             start = (
-                await conn.execute(
-                    select(c.id).where(*where, c.id >= lo).order_by(c.id).offset(skip).limit(1)
-                )
-            ).scalar()
-            if start is None:
-                return []
-            lo = int(start)
+                select(c.id)
+                .where(*where, c.id >= lo)
+                .order_by(c.id)
+                .offset(skip)
+                .limit(1)
+                .scalar_subquery()
+            )
         rows = await conn.execute(
-            select(*_RECORD_COLUMNS).where(*where, c.id >= lo).order_by(c.id).limit(limit)
+            select(*_RECORD_COLUMNS).where(*where, c.id >= start).order_by(c.id).limit(limit)
         )
         return [_record_of(r) for r in rows]
+
+
+# More rows than any hour holds: the last part of the window "contains" every offset left.
+_SENTINEL = 2**62
+
+
+def _count(account_id: int, lo: int, hi: int) -> Any:
+    """A scalar subquery: DONE calls of the account in ``lo <= id <= hi``."""
+    return (
+        select(func.count())
+        .select_from(calls)
+        .where(
+            calls.c.account_id == account_id,
+            calls.c.state == DONE,
+            calls.c.id >= lo,
+            calls.c.id <= hi,
+        )
+        .scalar_subquery()
+    )
