@@ -19,7 +19,9 @@ from fastapi import FastAPI
 from simgate.api.app import Mount, create_app
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.api.dialects.itnio.pushes import ItnioPushPlanner
+from simgate.api.dialects.itnio.voice_pushes import VoicePushPlanner
 from simgate.clock import Clock, SystemClock
+from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import StoreSink
 from simgate.dispatch.worker import Dispatcher
@@ -27,7 +29,10 @@ from simgate.domain.events import PortChanged
 from simgate.errors import ConfigError
 from simgate.lines.base import IncomingSms, Line
 from simgate.lines.sim import SimLine
+from simgate.lines.sim_voice import SimVoiceLine
 from simgate.lines.smpp import SmppLine
+from simgate.lines.voice import VoiceLine
+from simgate.media.tts import Tts
 from simgate.metrics import Metrics
 from simgate.push.base import PushPlanner
 from simgate.push.echo import EchoPlanner
@@ -42,7 +47,8 @@ from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.container import Services
 from simgate.services.inbound import InboundService
 from simgate.services.sending import SendService
-from simgate.settings import LineSettings, Settings
+from simgate.services.voice import VoiceService
+from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 
@@ -59,6 +65,11 @@ def build_line(name: str, cfg: LineSettings, clock: Clock) -> Line:
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
 
+def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> VoiceLine:
+    # One driver so far; the SIP line (a later issue) adds its settings model and a branch here.
+    return SimVoiceLine(name, cfg, clock)
+
+
 def dialect_mounts() -> list[Mount]:
     """The vendor dialects this build speaks (each module exposes ``mount``)."""
     return [itnio.mount, openvox.mount, dinstar.mount]
@@ -68,6 +79,7 @@ def push_planners(services: Services) -> list[PushPlanner]:
     """Each dialect that pushes results contributes one planner (see push/base.py)."""
     return [
         ItnioPushPlanner(services.store),
+        VoicePushPlanner(services.store),
         openvox.OpenVoxPlanner(services),
         dinstar.DinstarPlanner(services),
     ]
@@ -83,8 +95,10 @@ class Runtime:
     _db: Database | None = None
     _dispatcher: Dispatcher | None = None
     _reaper: Reaper | None = None
+    _calls: CallDispatcher | None = None
     _push_sender: PushSender | None = None
     _started_lines: list[Line] = field(default_factory=list)
+    _voice_lines: list[VoiceLine] = field(default_factory=list)
 
     async def open(self, *, migrate: bool = True) -> Services:
         s = self.settings
@@ -119,6 +133,16 @@ class Runtime:
             inbound=InboundService(store=store, clock=self.clock),
             lines=lines,
             pushes=pushes,
+            voice=VoiceService(
+                store=store,
+                settings=s,
+                clock=self.clock,
+                tts=Tts(
+                    program=s.voice.espeak,
+                    timeout_s=s.voice.tts_timeout_seconds,
+                    clock=self.clock,
+                ),
+            ),
         )
         # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
         planners = push_planners(self.services)
@@ -160,6 +184,22 @@ class Runtime:
         await self._reaper.run_once()  # leases left by a crashed predecessor, before new work
         await self._dispatcher.start()
         await self._reaper.start()
+        voice_lines = {
+            name: build_voice_line(name, cfg, self.clock)
+            for name, cfg in self.settings.voice.lines.items()
+        }
+        for vline in voice_lines.values():
+            await vline.start()
+        self._voice_lines = list(voice_lines.values())
+        self._calls = CallDispatcher(
+            store=sv.store,
+            lines=voice_lines,
+            settings=self.settings.voice,
+            worker=self.settings.worker,
+            clock=self.clock,
+            metrics=sv.metrics,
+        )
+        await self._calls.start()
         if sv.pushes.settings.enabled:
             self._push_sender = PushSender(
                 db=sv.store.db,
@@ -173,6 +213,10 @@ class Runtime:
     @property
     def dispatcher(self) -> Dispatcher | None:
         return self._dispatcher
+
+    @property
+    def call_dispatcher(self) -> CallDispatcher | None:
+        return self._calls
 
     async def _on_incoming(self, line: str, messages: Sequence[IncomingSms]) -> None:
         assert self.services is not None
@@ -193,6 +237,13 @@ class Runtime:
         if self._push_sender is not None:
             await self._push_sender.stop()
             self._push_sender = None
+        if self._calls is not None:  # hangs up calls in progress and records them
+            await self._calls.stop()
+            self._calls = None
+        for vline in self._voice_lines:
+            with contextlib.suppress(Exception):
+                await vline.stop()
+        self._voice_lines.clear()
         if self._dispatcher is not None:
             await self._dispatcher.stop()
             self._dispatcher = None
