@@ -11,6 +11,7 @@ from simgate.push.service import PushService
 from simgate.services.accounts import AccountService
 from simgate.services.inbound import InboundService
 from simgate.services.sending import SendService
+from simgate.services.voice import VoiceService
 from simgate.settings import Settings
 from simgate.store import Store
 
@@ -28,3 +29,5 @@ class Services:
     lines: dict[str, Line]
     # Push outbox operations and the push URL check (issue #3).
     pushes: PushService
+    # Voice calls, audio files and call records (issue #8).
+    voice: VoiceService
