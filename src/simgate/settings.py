@@ -219,10 +219,11 @@ class VoiceSettings(_Strict):
     # matches the callee; None = no pricing (itnio -26 "getting fee failed").
     default_price: str | None = "0.05"
     default_bill_period: str = Field(default="60+60", pattern=r"^[1-9][0-9]{0,3}\+[1-9][0-9]{0,3}$")
-    # Calls leased per dispatcher cycle, and how long a leased call may run before the reaper
-    # ends it as lost (maxRingingTime + talk time + margin; a call never exceeds it).
+    # Calls leased per dispatcher cycle. A worker renews the lease of its calls in progress
+    # every third of call_lease_seconds; a call whose lease runs out (its worker died) is
+    # ended as lost (SIP 500) by the reaper, so this is how late that happens after a crash.
     batch_size: int = Field(default=50, ge=1, le=1000)
-    call_lease_seconds: float = Field(default=900.0, gt=0)
+    call_lease_seconds: float = Field(default=60.0, gt=0)
     idle_poll_seconds: float = Field(default=0.2, gt=0)
     # Talk time cap when a request sets no maxDuration (loops x audio can be long).
     max_call_seconds: int = Field(default=600, ge=1)

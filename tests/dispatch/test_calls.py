@@ -100,12 +100,16 @@ async def line(clock: FakeClock) -> AsyncIterator[ScriptedVoiceLine]:
 
 
 def dispatcher(
-    services: Services, clock: FakeClock, *lines: ScriptedVoiceLine, owner: str = "w1"
+    services: Services,
+    clock: FakeClock,
+    *lines: ScriptedVoiceLine,
+    owner: str = "w1",
+    settings: VoiceSettings = VOICE,
 ) -> CallDispatcher:
     return CallDispatcher(
         store=services.store,
         lines={v.name: v for v in lines},
-        settings=VOICE,
+        settings=settings,
         worker=WORKER,
         clock=clock,
         metrics=services.metrics,
@@ -124,10 +128,16 @@ async def quiet(d: CallDispatcher) -> None:
     raise AssertionError("dispatcher I/O did not settle")
 
 
-async def run(d: CallDispatcher, clock: FakeClock, seconds: float, step: float = 0.5) -> None:
-    """Lease and advance the clock ``seconds`` in steps, as the loop would."""
+async def run(
+    d: CallDispatcher, clock: FakeClock, seconds: float, step: float = 0.5, *, upkeep: bool = False
+) -> None:
+    """Lease and advance the clock ``seconds`` in steps, as the loop would (``upkeep``: also
+    renew leases when due and reap, as the loop does)."""
     elapsed = 0.0
     while elapsed < seconds:
+        if upkeep:
+            await d.renew_if_due()
+            await d.reap()
         await d.run_once()
         await quiet(d)
         await clock.advance(step)
@@ -356,3 +366,30 @@ async def test_a_second_worker_does_not_take_a_leased_call(
     await other.stop()
     assert (await record(services, call_id)).sip_code == 200
     assert other.dials == []
+
+
+async def test_leases_of_long_calls_are_renewed_so_the_reaper_leaves_them(
+    services: Services, clock: FakeClock, queue: Queue, line: ScriptedVoiceLine
+) -> None:
+    line.answers("8613800000001")
+    call_id = await queue(loop_count=9)  # 27 s of audio, the lease is 6 s
+    short = VoiceSettings(call_lease_seconds=6, max_call_seconds=600)
+    d = dispatcher(services, clock, line, settings=short)
+    await run(d, clock, 40, upkeep=True)
+    r = await record(services, call_id)
+    assert (r.state, r.sip_code, r.call_duration_s) == (CallState.DONE, 200, 27)
+
+
+async def test_without_renewal_a_long_call_would_be_reaped(
+    services: Services, clock: FakeClock, queue: Queue, line: ScriptedVoiceLine
+) -> None:
+    """The counter-test: the same call, nobody renews (a hung worker) → ended as lost."""
+    line.answers("8613800000001")
+    call_id = await queue(loop_count=9)
+    short = VoiceSettings(call_lease_seconds=6, max_call_seconds=600)
+    d = dispatcher(services, clock, line, settings=short)
+    await run(d, clock, 7)
+    assert await d.reap() == 1
+    await run(d, clock, 30)  # the call goes on; its late result changes nothing
+    r = await record(services, call_id)
+    assert (r.state, r.sip_code, r.cost_micros) == (CallState.DONE, 500, 0)

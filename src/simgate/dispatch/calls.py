@@ -88,6 +88,7 @@ class CallDispatcher:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._reaped_at = 0
+        self._renew_due_ms = 0
         # Calls waiting on the database right now (not on the clock or the line): tests drive
         # the fake clock only when this is 0, so a step never overtakes a write.
         self.io_in_flight = 0
@@ -123,8 +124,10 @@ class CallDispatcher:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                if self._clock.now_ms() - self._reaped_at >= self._worker.reaper_interval_seconds:
+                now = self._clock.now_ms()
+                if now - self._reaped_at >= self._worker.reaper_interval_seconds * 1000:
                     await self.reap()
+                await self.renew_if_due()
                 started = await self.run_once()
             except Exception:
                 log.exception("call dispatch cycle failed")
@@ -140,6 +143,28 @@ class CallDispatcher:
         n = await self._store.db.write(functools.partial(self._store.calls.reap, now_ms=now))
         if n:
             log.warning("ended %d calls lost by a stopped worker (SIP 500, not charged)", n)
+        return n
+
+    async def renew_if_due(self) -> int:
+        if self._clock.now_ms() < self._renew_due_ms:
+            return 0
+        return await self.renew()
+
+    async def renew(self) -> int:
+        """Renew the leases of the calls in progress, every third of a lease."""
+        now = self._clock.now_ms()
+        lease_ms = int(self._cfg.call_lease_seconds * 1000)
+        self._renew_due_ms = now + max(1, lease_ms // 3)
+        if not self._calls:
+            return 0
+        job = functools.partial(
+            self._store.calls.renew,
+            ids=list(self._calls),
+            owner=self.owner,
+            lease_until_ms=now + lease_ms,
+            now_ms=now,
+        )
+        n: int = await self._store.db.write(job)
         return n
 
     # ---- one cycle -------------------------------------------------------------------

@@ -378,6 +378,31 @@ class CallRepo(CallRecordReader):
             n += out.rowcount
         return n
 
+    async def renew(
+        self,
+        conn: AsyncConnection,
+        *,
+        ids: Sequence[int],
+        owner: str,
+        lease_until_ms: int,
+        now_ms: int,
+    ) -> int:
+        """Extend the leases of calls in progress (a live worker's heartbeat): a crashed
+        worker's calls are then reaped one short lease after the crash, not a whole call late."""
+        n = 0
+        for chunk in _chunks(sorted(set(ids)), 500):
+            out = await conn.execute(
+                update(calls)
+                .where(
+                    calls.c.id.in_(chunk),
+                    calls.c.state == CALLING,
+                    calls.c.lease_owner == owner,
+                )
+                .values(lease_until_ms=lease_until_ms, updated_ms=now_ms)
+            )
+            n += out.rowcount
+        return n
+
     async def reap(self, conn: AsyncConnection, *, now_ms: int) -> int:
         """CALLING rows whose lease expired (the worker died mid-call) end DONE with SIP 500
         and no charge. Never queued again: the callee may have heard the call (spec §7)."""
