@@ -24,6 +24,7 @@ from simgate.media.tts import (
     TtsFailed,
     TtsUnavailable,
     UnsupportedLanguage,
+    speakable,
     supported_languages,
 )
 from simgate.testing.clock import FakeClock
@@ -334,3 +335,11 @@ async def test_the_cache_forgets_the_least_recently_used(fake: FakeEspeak) -> No
     assert fake.runs == 65
     await tts.render(language="EN", text="text 1")
     assert fake.runs == 66
+
+
+def test_phoneme_brackets_are_read_as_written() -> None:
+    """espeak-ng reads ``[[...]]`` as phoneme codes; a message must not be able to do that."""
+    assert speakable("code [[h@'loU]] 1234") == "code [ [h@'loU] ] 1234"
+    assert speakable("[[[x]]]") == "[ [ [x] ] ]"
+    assert speakable("[[[[") == "[ [ [ ["
+    assert speakable("plain text") == "plain text"

@@ -203,7 +203,7 @@ class Tts:
                 f"text to speech is unavailable: cannot run {self._program!r} ({exc.strerror}); "
                 "install espeak-ng (apt-get install espeak-ng)"
             ) from exc
-        talk = asyncio.ensure_future(proc.communicate(job.text.encode("utf-8")))
+        talk = asyncio.ensure_future(proc.communicate(speakable(job.text).encode("utf-8")))
         try:
             timer = asyncio.ensure_future(self._clock.sleep(self._timeout_s))
             try:
@@ -239,6 +239,16 @@ class Tts:
         while len(self._cache) > _CACHE_ENTRIES or self._cache_bytes > _CACHE_BYTES:
             _, old = self._cache.popitem(last=False)
             self._cache_bytes -= len(old.pcm)
+
+
+def speakable(text: str) -> str:
+    """The text as espeak-ng should read it: ``[[...]]`` would be taken as phoneme codes
+    (espeak-ng's own input syntax), so brackets are kept apart and read as written."""
+    while "[[" in text:
+        text = text.replace("[[", "[ [")
+    while "]]" in text:
+        text = text.replace("]]", "] ]")
+    return text
 
 
 def _words_per_minute(speaking_rate: float) -> int:
