@@ -1,7 +1,7 @@
 """The itniotech cloud API dialect (spec §1, §7): signed headers, String status codes.
 
-``mount(app, services)`` installs the shared authenticator and the SMS routes; voice
-endpoints reuse :mod:`.auth` (``Depends(itnio_auth)``) and :mod:`.envelope`.
+``mount(app, services)`` installs the shared authenticator and the SMS and voice routes; both
+use :mod:`.auth` (``Depends(itnio_auth)``), :mod:`.envelope` and one replay guard.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from simgate.api.dialects.itnio.config import load
 from simgate.api.dialects.itnio.envelope import ItnioError, error_response
 from simgate.api.dialects.itnio.replay import ReplayGuard
 from simgate.api.dialects.itnio.sms import SmsApi
+from simgate.api.dialects.itnio.voice import VoiceApi
 from simgate.services.container import Services
 
 
@@ -30,4 +31,6 @@ def mount(app: FastAPI, services: Services) -> None:
     cfg = load(services.settings.itnio)
     auth.install(app, services, cfg)
     install_envelope(app)
-    app.include_router(SmsApi(services, cfg, ReplayGuard(services, cfg)).router())
+    guard = ReplayGuard(services, cfg)
+    app.include_router(SmsApi(services, cfg, guard).router())
+    app.include_router(VoiceApi(services, cfg, guard).router())
