@@ -196,6 +196,8 @@ class SimVoiceLineSettings(_Strict):
     dtmf_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
     dtmf_seconds: tuple[float, float] = (1.0, 4.0)
     dtmf_keys: str = Field(default="0123456789", min_length=1, pattern=r"^[0-9*#A-D]+$")
+    # Append ``D <call id> <attempt>`` per dial to this file (crash tests count the dials).
+    journal: str | None = None
 
     @model_validator(mode="after")
     def _ratios(self) -> SimVoiceLineSettings:

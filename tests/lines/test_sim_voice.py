@@ -424,3 +424,19 @@ def test_sim_line_and_call_satisfy_the_voice_protocols() -> None:
 def test_time_ranges_must_be_finite_and_ordered(bad: tuple[float, float]) -> None:
     with pytest.raises(ValidationError, match="setup_seconds"):
         SimVoiceLineSettings(setup_seconds=bad)
+
+
+async def test_journal_records_every_dial_with_its_attempt(clock: FakeClock, tmp_path: Any) -> None:
+    path = tmp_path / "dials.journal"
+    line = await started(
+        clock, journal=str(path), busy_ratio=1.0, answer_ratio=0.0, setup_seconds=(0, 0)
+    )
+    for request in (req(1), req(2), CallRequest(BASE_ID + 1, "8613800138000", "", attempt=3)):
+        call = await line.dial(request)
+        await collect(call)
+    await line.stop()
+    assert path.read_text(encoding="ascii").splitlines() == [
+        f"D {BASE_ID + 1} 0",
+        f"D {BASE_ID + 2} 0",
+        f"D {BASE_ID + 1} 3",  # the dispatcher's attempt number wins over the line's count
+    ]

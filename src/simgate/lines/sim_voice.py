@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -265,6 +266,7 @@ class SimVoiceLine:
         self._attempts: dict[int, int] = {}  # call id → dials so far (insertion order = age)
         self._running = False
         self.dialled = 0
+        self._journal_fd: int | None = None
 
     def plan(self, call_id: int, attempt: int = 0) -> CallPlan:
         """The plan of ``call_id``'s ``attempt``-th dial on this line (0 = the first)."""
@@ -305,11 +307,18 @@ class SimVoiceLine:
 
     async def start(self) -> None:
         self._running = True
+        if self._cfg.journal and self._journal_fd is None:
+            self._journal_fd = os.open(
+                self._cfg.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+            )
 
     async def stop(self) -> None:
         self._running = False
         for call in list(self._live):
             await call.hangup()
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
 
     async def dial(self, request: CallRequest) -> PlannedCall:
         self.dialled += 1
@@ -322,6 +331,8 @@ class SimVoiceLine:
             # caller that does not set it.
             attempt = max(request.attempt, self._next_attempt(request.call_id))
             plan = self.plan(request.call_id, attempt)
+            if self._journal_fd is not None:  # the simulated network's memory of every dial
+                os.write(self._journal_fd, f"D {request.call_id} {attempt}\n".encode())
         call = PlannedCall(request, plan, self._clock, self._live.discard)
         self._live.add(call)
         await call.start()
