@@ -194,16 +194,17 @@ class VoiceService:
     ) -> int:
         number = check_callee(callee)
         check_display_num(options.display_num)
-        self._tts.check(tts.language)
+        self._tts.check(tts.language, tts.text)
+        # Price and balance first: rendering costs CPU an account without money must not spend.
+        account = await self._fresh(account)
+        pricing = await self._pricing([number], account)
+        self._check_balance(account, pricing)
         audio = await self._tts.render(
             language=tts.language,
             text=tts.text,
             speaking_rate=tts.speaking_rate,
             gender=tts.gender,
         )
-        account = await self._fresh(account)
-        pricing = await self._pricing([number], account)
-        self._check_balance(account, pricing)
         audio_id = await self._put_audio(audio)
         now = self._clock.now_ms()
         (voice_id,) = await self._store.new_ids(1, now)
@@ -303,8 +304,6 @@ class VoiceService:
                 "fileName must be 5-32 characters ending in .mp3, .m4a or .wav, without / or \\"
             )
         suffix = name.rsplit(".", 1)[1].lower()
-        if len(file_b64) > (self._cfg.max_file_bytes * 4) // 3 + 1024:
-            raise InvalidMedia(f"file larger than {self._cfg.max_file_bytes} bytes")
         data = decode_base64(file_b64)
         if not data:
             raise InvalidMedia("file is empty")

@@ -213,10 +213,12 @@ class VoiceApi:
 
     def __post_init__(self) -> None:
         self._limit = self.services.settings.http.max_body_bytes
-        # fileUpload carries the file as base64 (4 characters per 3 bytes) plus a little JSON;
-        # its own cap so the global body limit can stay small (§1.13).
+        # fileUpload carries the file as base64 (4 characters per 3 bytes; MIME-style encoders
+        # add a line break per 76 characters, JSON-escaped as 2) plus a little JSON; its own
+        # cap so the global body limit can stay small (§1.13).
         max_file = self.services.settings.voice.max_file_bytes
-        self._upload_limit = math.ceil(max_file * 4 / 3) + UPLOAD_SLACK
+        b64 = math.ceil(max_file * 4 / 3)
+        self._upload_limit = b64 + math.ceil(b64 / 76) * 2 + UPLOAD_SLACK
 
     # ---- shared steps ----------------------------------------------------------------
     async def _app(self, ctx: AuthContext, data: dict[str, Any]) -> App:
