@@ -193,6 +193,12 @@ async def test_answered_call_plays_the_loops_hangs_up_and_is_billed(
     assert await balance(services, account) == before - 400_000
     assert [p.loops for p in line.plays] == [2]
     assert finished(events) == [call_id]
+    sample = services.metrics.registry.get_sample_value(
+        "simgate_call_attempts_total", {"line": "v", "sip_code": "200"}
+    )
+    assert sample == 1
+    assert await d.reap() == 0
+    assert services.metrics.registry.get_sample_value("simgate_calls_queued") == 0
 
 
 async def test_unanswered_call_is_cancelled_at_max_ringing_time_and_costs_nothing(

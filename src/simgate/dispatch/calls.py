@@ -141,6 +141,8 @@ class CallDispatcher:
         now = self._clock.now_ms()
         self._reaped_at = now
         n = await self._store.db.write(functools.partial(self._store.calls.reap, now_ms=now))
+        async with self._store.db.read() as conn:
+            self._metrics.calls_queued.set(await self._store.calls.queue_depth(conn))
         if n:
             log.warning("ended %d calls lost by a stopped worker (SIP 500, not charged)", n)
         return n
