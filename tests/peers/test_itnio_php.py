@@ -9,10 +9,13 @@ from its demo.json.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import subprocess
 import time
+import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +28,49 @@ from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.conftest import have, need_peer
 
 SAMPLE = Path(__file__).with_name("itnio") / "getSentRcd.php"
+VOICE_SAMPLE = Path(__file__).with_name("itnio") / "recordGroupQuery.php"
+# The seed's sample record (seeds/003): every key, with the JSON type it has there.
+SEED_RECORD_TYPES = {
+    **dict.fromkeys(
+        [
+            "voiceId",
+            "callee",
+            "displayNum",
+            "code",
+            "submitTime",
+            "callTime",
+            "ringingTime",
+            "answerTime",
+            "hangupTime",
+            "terminationCode",
+            "terminationReason",
+            "cost",
+            "billPeriod",
+            "rate",
+            "baseCost",
+            "voiceFileId",
+            "feedbackValue",
+            "calledInfo",
+        ],
+        str,
+    ),
+    "callDuration": int,
+    "chargedDuration": int,
+}
+# A quick simulated voice line: every callee answers within a second and presses a key.
+FAST_VOICE = {
+    "lines": {
+        "sim-voice": {
+            "answer_ratio": 1.0,
+            "busy_ratio": 0.0,
+            "setup_seconds": [0.05, 0.1],
+            "ring_seconds": [0.1, 0.3],
+            "early_hangup_ratio": 0.0,
+            "dtmf_ratio": 1.0,
+            "dtmf_seconds": [0.05, 0.1],
+        }
+    }
+}
 
 
 def _php_has_curl() -> bool:
@@ -42,7 +88,12 @@ def server(
     port = free_port()
     cfg = write_config(
         tmp / "simgate.toml",
-        {"data_dir": str(tmp / "data"), "log_level": "warning", "http": {"port": port}},
+        {
+            "data_dir": str(tmp / "data"),
+            "log_level": "warning",
+            "http": {"port": port},
+            "voice": FAST_VOICE,
+        },
     )
     proc = SimgateProcess(["run"], workdir=tmp, config=cfg, port=port)
     with proc:
@@ -146,3 +197,84 @@ def test_java_sample_rendered_in_python(server: tuple[SimgateProcess, dict[str, 
     assert isinstance(result["array"], list)
     assert isinstance(result["success"], str)
     assert isinstance(result["fail"], str)
+
+
+def _wav_b64(seconds: float = 0.5) -> str:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x10\x00\xf0\xff" * int(seconds * 4000))
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def _group_call_and_wait(
+    proc: SimgateProcess, demo: dict[str, str], callees: list[str]
+) -> set[str]:
+    def headers() -> dict[str, str]:
+        return _java_style_headers(demo["api_key"], demo["api_secret"])
+
+    with httpx.Client(base_url=proc.url, timeout=10) as client:
+        up = client.post(
+            "/voice/fileUpload",
+            json={"fileName": f"peer{int(time.time() * 1000) % 10**6}.wav", "file": _wav_b64()},
+            headers=headers(),
+        ).json()
+        assert up["status"] == "0", up
+        body = {"appId": demo["voice_app_id"], "callee": ",".join(callees), "fileId": up["data"]}
+        sent = client.post("/voice/sendGroup", json=body, headers=headers()).json()
+        assert sent["status"] == "0", sent
+        voice_ids = {item["voiceId"] for item in sent["data"]}
+        start, end = _today()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            query = {"current": 1, "size": 100, "params": {"strTime": start, "endTime": end}}
+            page = client.post("/voice/recordGroupQuery", json=query, headers=headers()).json()
+            assert page["status"] == "0", page
+            if voice_ids <= {r["voiceId"] for r in page["data"]["records"]}:
+                return voice_ids
+            time.sleep(0.1)
+    raise AssertionError("the group call did not finish on the sim voice line in 30 s")
+
+
+def test_php_sample_record_group_query(
+    server: tuple[SimgateProcess, dict[str, str]], tmp_path: Path
+) -> None:
+    """seeds/003's PHP sample, unchanged but for key, secret, URL and window (issue #8)."""
+    need_peer("php-cli with php-curl", _php_has_curl(), "apt-get install php-cli php-curl")
+    proc, demo = server
+    voice_ids = _group_call_and_wait(proc, demo, ["91856321412", "8613800138000"])
+    start, end = _today()
+    script = VOICE_SAMPLE.read_text(encoding="utf-8")
+    for old, new in {
+        "your api key": demo["api_key"],
+        "your api secret": demo["api_secret"],
+        "https://api.itniotech.com": proc.url,
+        "2022-01-01T00:00:00+08:00": start,
+        "2022-01-31T00:00:00+08:00": end,
+    }.items():
+        assert old in script
+        script = script.replace(old, new)
+    path = tmp_path / "recordGroupQuery.php"
+    path.write_text(script, encoding="utf-8")
+    out = subprocess.run(
+        ["php", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.strip()
+    assert text.startswith("string("), text
+    payload = json.loads(text[text.index('"') + 1 : text.rindex('"')])
+    assert payload["status"] == "0", payload
+    data = payload["data"]
+    assert (data["current"], data["size"], data["searchCount"]) == (1, 20, True)
+    assert isinstance(data["total"], int)
+    assert isinstance(data["pages"], int)
+    mine = [r for r in data["records"] if r["voiceId"] in voice_ids]
+    assert len(mine) == len(voice_ids)
+    for record in mine:
+        for key, kind in SEED_RECORD_TYPES.items():
+            assert isinstance(record[key], kind), (key, record[key])
+        assert record["terminationCode"] == "200"
+        assert record["feedbackValue"] in set("0123456789")
+        assert "currency" not in record  # the demo account is USD (spec §1.14)
