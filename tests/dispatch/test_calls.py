@@ -399,3 +399,26 @@ async def test_without_renewal_a_long_call_would_be_reaped(
     await run(d, clock, 30)  # the call goes on; its late result changes nothing
     r = await record(services, call_id)
     assert (r.state, r.sip_code, r.cost_micros) == (CallState.DONE, 500, 0)
+
+
+async def test_calls_the_account_can_no_longer_pay_end_with_402_undialled(
+    services: Services,
+    clock: FakeClock,
+    queue: Queue,
+    line: ScriptedVoiceLine,
+    voice: tuple[Account, App, int],
+) -> None:
+    account = voice[0]
+    # 100 → 0.9: room for two first steps of 0.4 (1.2 USD/min at 20+20), not a third.
+    await services.accounts.topup(account.id, amount="-99.1")
+    line.answers(after_s=1)
+    ids = [await queue(f"86138000000{i:02d}", loop_count=1) for i in range(4)]
+    d = dispatcher(services, clock, line)
+    await run(d, clock, 20)
+    records = [await record(services, i) for i in ids]
+    assert [r.sip_code for r in records] == [200, 200, 402, 402]
+    assert [r.call_ms is not None for r in records] == [True] * 4
+    assert len(line.dials) == 2
+    assert all(r.cost_micros == 0 and r.reason == "insufficient balance" for r in records[2:])
+    # The two answered calls were charged after the fact (20 s each at 1.2 USD/min).
+    assert await balance(services, account) == 900_000 - 2 * 400_000

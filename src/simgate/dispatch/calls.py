@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simgate.clock import Clock
-from simgate.domain.billing import voice_charge
+from simgate.domain.billing import first_step_cost, voice_charge
 from simgate.domain.calls import (
     SIP_CANCELLED,
+    SIP_PAYMENT_REQUIRED,
     SIP_SERVICE_UNAVAILABLE,
     Audio,
     CallFinal,
@@ -187,7 +188,17 @@ class CallDispatcher:
             limit=room,
         )
         leased: list[LeasedCall] = await self._store.db.write(job)
+        broke = await self._unfunded(leased)
         for call in leased:
+            if call.id in broke:  # ended without dialling (a result like any other)
+                self.io_in_flight += 1
+                result = CallResult(
+                    call.id, "", now, None, None, now, SIP_PAYMENT_REQUIRED, sip_reason(402)
+                )
+                self._metrics.calls.labels("", str(SIP_PAYMENT_REQUIRED)).inc()
+                task = asyncio.create_task(self._record_only(call, result))
+                self._calls[call.id] = task
+                continue
             name = self._pick_line(call)
             assert name is not None  # leased no more than the free room
             state = self._lines[name]
@@ -198,6 +209,38 @@ class CallDispatcher:
             task = asyncio.create_task(self._run_call(call, name, start_ms - now))
             self._calls[call.id] = task
         return len(leased)
+
+    async def _unfunded(self, leased: list[LeasedCall]) -> set[int]:
+        """Calls whose account can no longer pay the first billing step (spec §1.11 -10 was
+        checked at accept; the balance may have gone since, e.g. by earlier calls of a big
+        group): they end with 402 instead of being dialled. Checked per call in lease order,
+        so a nearly empty account still places the calls it can pay for."""
+        if not leased:
+            return set()
+        accounts = {c.account_id for c in leased}
+        spendable: dict[int, int] = {}
+        async with self._store.db.read() as conn:
+            for account_id in accounts:
+                account = await self._store.accounts.get_account(conn, account_id)
+                spendable[account_id] = account.spendable_micros if account else 0
+        broke: set[int] = set()
+        for call in leased:
+            p = call.pricing
+            need = max(1, first_step_cost(p.rate_micros, p.bill_period, p.quote_exchange_micros))
+            if spendable[call.account_id] < need:
+                broke.add(call.id)
+            else:
+                spendable[call.account_id] -= need
+        return broke
+
+    async def _record_only(self, call: LeasedCall, result: CallResult) -> None:
+        try:
+            await self._record(call, result)
+        except Exception:
+            log.exception("call %s could not be recorded", call.id)
+        finally:
+            self.io_in_flight -= 1
+            self._calls.pop(call.id, None)
 
     def _pick_line(self, call: LeasedCall) -> str | None:
         """A line with room; a redial prefers a line other than the last attempt's."""
