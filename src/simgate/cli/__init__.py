@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-from simgate.cli import admin, fx, gateway, pushes, serve
+from simgate.cli import admin, calls, fx, gateway, pushes, serve
 from simgate.cli.common import Globals, err_console
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.rates_app, name="rates")
 app.add_typer(fx.fx_app, name="fx")
+app.add_typer(calls.calls_app, name="calls")
 app.add_typer(admin.lines_app, name="lines")
 app.add_typer(admin.messages_app, name="messages")
 app.add_typer(admin.sim_app, name="sim")

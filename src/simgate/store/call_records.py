@@ -91,6 +91,15 @@ class CallRecordReader:
         out.sort(key=lambda r: r.id)
         return out
 
+    async def recent(
+        self, conn: AsyncConnection, *, account_id: int | None, limit: int
+    ) -> list[CallRecord]:
+        """The newest calls in any state (operators' view: ``simgate calls list``)."""
+        query = select(*_RECORD_COLUMNS).order_by(calls.c.id.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(calls.c.account_id == account_id)
+        return [_record_of(r) for r in await conn.execute(query)]
+
     async def get_one(self, conn: AsyncConnection, call_id: int) -> CallRecord | None:
         row = (await conn.execute(select(*_RECORD_COLUMNS).where(calls.c.id == call_id))).first()
         return _record_of(row) if row is not None else None
