@@ -307,6 +307,23 @@ async def main() -> None:
     args = parser.parse_args()
     if args.backend == "pg" and not await pg_reachable():
         sys.exit("PostgreSQL is not reachable (set SIMGATE_TEST_PG_URL)")
+    print((await run(args)).render())
+
+
+async def measure(backend: str, workdir: Path, rows: int) -> Table:
+    """For ``scripts/bench --only voice_query``: a fresh database in ``workdir``."""
+    args = argparse.Namespace(
+        rows=rows,
+        backend=backend,
+        db_dir=str(workdir),
+        reuse=False,
+        queries=200,
+        baseline_queries=40,
+    )
+    return await run(args)
+
+
+async def run(args: argparse.Namespace) -> Table:
     # Loaded relative to a fixed hour, so --reuse finds the same data.
     now_ms = (int(time.time() * 1000) // DAY_MS) * DAY_MS
     rng = random.Random(11)
@@ -360,7 +377,7 @@ async def main() -> None:
             table.rows.append(
                 [name, len(values), p50, pct(values, 0.99), max(values), f"{base / p50:,.1f}x"]
             )
-        print(table.render())
+        return table
 
 
 if __name__ == "__main__":
