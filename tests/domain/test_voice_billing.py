@@ -155,9 +155,18 @@ def _result(answer: int | None, hangup: int, code: int = 200) -> CallResult:
 
 @pytest.mark.parametrize(
     ("answer", "hangup", "seconds"),
-    [(None, 5000, 0), (1000, 1000, 0), (1000, 1001, 1), (1000, 2000, 1), (1000, 2001, 2)],
+    [
+        (None, 5000, 0),  # unanswered
+        (1000, 1000, 0),  # answered and gone at once
+        (1000, 1001, 1),  # any answered call that lasted counts 1 s at least
+        (1000, 2000, 1),
+        (1000, 2003, 1),  # a few ms of signalling after a 1 s limit is not a second more
+        (1000, 2499, 1),
+        (1000, 2500, 2),  # half up
+        (1000, 61_700, 61),
+    ],
 )
-def test_talk_time_rounds_up_to_whole_seconds(
+def test_talk_time_is_whole_seconds_to_the_nearest(
     answer: int | None, hangup: int, seconds: int
 ) -> None:
     assert _result(answer, hangup).duration_s == seconds

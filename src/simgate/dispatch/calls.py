@@ -319,9 +319,11 @@ class CallDispatcher:
                 if hung_up_at is not None:  # the line never confirmed: end it ourselves
                     pending.cancel()
                     code = 200 if times.answer_ms is not None else SIP_CANCELLED
-                    return self._ended(call, line_name, times, code, "", at_ms=self._clock.now_ms())
+                    return self._ended(call, line_name, times, code, "", at_ms=hung_up_at)
                 cancelled = times.answer_ms is None
-                hung_up_at = self._clock.now_ms()
+                # The call ends for billing at the limit itself: the line's CANCEL/BYE round
+                # trip (or a late wake-up of this task) is not talk time (§1.11 maxDuration).
+                hung_up_at = min(deadline, self._clock.now_ms())
                 await session.hangup()
                 continue
             pending = None
@@ -336,14 +338,20 @@ class CallDispatcher:
                     times.dtmf.append(event.digit)
             elif event.kind is CallEventKind.PLAYED:
                 if hung_up_at is None:
-                    hung_up_at = self._clock.now_ms()
+                    # The audio ended: so did the call, for billing. Never later than the audio
+                    # itself after the answer: a slow start of the playback is not the
+                    # customer's talk time.
+                    length = call.loop_count * audio.duration_ms
+                    answered = times.answer_ms if times.answer_ms is not None else event.at_ms
+                    hung_up_at = min(event.at_ms, answered + length)
                     await session.hangup()
             elif event.kind is CallEventKind.ENDED:
                 code = event.sip_code
                 reason = event.reason
                 if cancelled and times.answer_ms is None:
                     code, reason = SIP_CANCELLED, "no answer"
-                return self._ended(call, line_name, times, code, reason, at_ms=event.at_ms)
+                ended = event.at_ms if hung_up_at is None else min(event.at_ms, hung_up_at)
+                return self._ended(call, line_name, times, code, reason, at_ms=ended)
 
     async def _next(self, pending: asyncio.Future[CallEvent], timeout_ms: int) -> CallEvent | None:
         """The next event, or None when ``timeout_ms`` passes first (on the injected clock)."""

@@ -118,11 +118,16 @@ class CallResult:
 
     @property
     def duration_s(self) -> int:
-        """Talk time in whole seconds, rounded up (a 0.3 s answered call lasted 1 s)."""
+        """Talk time in whole seconds, to the nearest second (half up), as switches count
+        ``billsec``; an answered call that lasted at all counts at least 1 s (then billed the
+        initial step). Rounding up instead would bill a whole extra second for a few ms of
+        signalling on every call that ran to its limit."""
         if self.answer_ms is None:
             return 0
         ms = max(0, self.hangup_ms - self.answer_ms)
-        return -(-ms // 1000)
+        if ms == 0:
+            return 0
+        return max(1, (ms + 500) // 1000)
 
 
 @dataclass(frozen=True, slots=True)

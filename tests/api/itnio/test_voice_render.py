@@ -237,7 +237,8 @@ def test_push_item_times_are_null_when_absent() -> None:
         (None, None, 9_000, 0),  # never rang
         (1_000, 4_000, 9_000, 3),  # rang until answered
         (1_000, None, 31_000, 30),  # rang until the hang-up, unanswered
-        (1_000, 1_400, 9_000, 1),  # part of a second counts as one
+        (1_000, 1_400, 9_000, 0),  # to the nearest second, like callDuration
+        (1_000, 1_500, 9_000, 1),  # half up
         (1_000, None, None, 0),
     ],
 )

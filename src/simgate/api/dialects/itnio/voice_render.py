@@ -82,13 +82,13 @@ def record_item(r: CallRecord, tz: str) -> dict[str, Any]:
 
 def ring_duration_s(r: CallRecord) -> int:
     """``ringDuration`` (§1.16): ringing until the answer, or until the hang-up when nobody
-    answered; 0 when the phone never rang. Whole seconds, rounded up like callDuration."""
+    answered; 0 when the phone never rang. Whole seconds to the nearest, like callDuration."""
     if r.ringing_ms is None:
         return 0
     end = r.answer_ms if r.answer_ms is not None else r.hangup_ms
     if end is None:
         return 0
-    return -(-max(0, end - r.ringing_ms) // 1000)
+    return (max(0, end - r.ringing_ms) + 500) // 1000
 
 
 def push_item(r: CallRecord) -> dict[str, Any]:
