@@ -251,7 +251,7 @@ async def test_finish_records_the_result_charges_counts_and_announces(
     a, b = await queue(services, acc, 2)
     await lease(store, now)
     fa, fb = final(result(a, now)), final(result(b, now, answered=False))
-    assert fa.charge.charged_duration_s == 40  # 25.3 s talk → 26 s → two 20 s steps
+    assert fa.charge.charged_duration_s == 40  # 25.3 s talk → 25 s → two 20 s steps
     assert fa.charge.cost_micros == 80_000
     assert await finish(store, [fa, fb, fa], now + 40_000) == [a, b]
     ra, rb = await record(store, a), await record(store, b)
@@ -260,7 +260,7 @@ async def test_finish_records_the_result_charges_counts_and_announces(
         "sip1", now, now + 2000, now + 5000, now + 30_300,
     )  # fmt: skip
     assert (ra.sip_code, ra.reason, ra.dtmf, ra.feedback_value) == (SIP_OK, "success", "1", "1")
-    assert (ra.call_duration_s, ra.charged_duration_s) == (26, 40)
+    assert (ra.call_duration_s, ra.charged_duration_s) == (25, 40)
     assert (ra.base_cost_micros, ra.cost_micros, ra.updated_ms) == (80_000, 80_000, now + 40_000)
     assert (rb.sip_code, rb.reason, rb.answer_ms, rb.call_duration_s, rb.cost_micros) == (
         SIP_BUSY, "busy", None, 0, 0,
