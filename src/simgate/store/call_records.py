@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.calls import CallKind, CallRecord, CallState
 from simgate.domain.ids import issued_at_ms, lower_bound, upper_bound
-from simgate.store.message_reports import _chunks
+from simgate.store.sqltext import chunks
 from simgate.store.voice_tables import call_hours, calls
 
 __all__ = ["HOUR_MS", "CallRecordReader", "hour_of"]
@@ -85,7 +85,7 @@ class CallRecordReader:
     async def get(self, conn: AsyncConnection, ids: Sequence[int]) -> list[CallRecord]:
         """The records of ``ids`` that exist, in id order."""
         out: list[CallRecord] = []
-        for chunk in _chunks(sorted(set(ids)), 500):
+        for chunk in chunks(sorted(set(ids)), 500):
             rows = await conn.execute(select(*_RECORD_COLUMNS).where(calls.c.id.in_(chunk)))
             out.extend(_record_of(r) for r in rows)
         out.sort(key=lambda r: r.id)

@@ -15,13 +15,11 @@ Reads (records by id, ``recordGroupQuery`` pages over ``call_hours``) are in
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.billing import voice_charge
@@ -38,7 +36,8 @@ from simgate.domain.calls import (
 from simgate.domain.events import CallFinished
 from simgate.store.accounts import AccountRepo
 from simgate.store.call_records import CallRecordReader
-from simgate.store.message_reports import EventHook, _chunks
+from simgate.store.message_reports import EventHook
+from simgate.store.sqltext import chunks, positional_insert
 from simgate.store.voice_tables import calls
 
 __all__ = ["CallRepo"]
@@ -48,6 +47,7 @@ QUEUED, CALLING, DONE = int(CallState.QUEUED), int(CallState.CALLING), int(CallS
 REASON_MAX = 255
 DTMF_MAX = 32
 
+_CALLS_TABLE = calls.name  # (``insert`` takes a parameter named ``calls``)
 _INSERT_COLUMNS = (
     "id",
     "account_id",
@@ -99,19 +99,6 @@ _LEASED_COLUMNS = (
     calls.c.line,
     calls.c.next_attempt_ms,
 )
-
-
-@functools.cache
-def _insert_sql(dialect: Dialect) -> str:
-    """The INSERT of a new call with positional parameters in _INSERT_COLUMNS order."""
-    quote = dialect.identifier_preparer.quote
-    if dialect.paramstyle == "numeric_dollar":  # asyncpg
-        marks = [f"${i + 1}" for i in range(len(_INSERT_COLUMNS))]
-    else:
-        assert dialect.paramstyle == "qmark", dialect.paramstyle
-        marks = ["?"] * len(_INSERT_COLUMNS)
-    names = ", ".join(quote(name) for name in _INSERT_COLUMNS)
-    return f"INSERT INTO {quote(calls.name)} ({names}) VALUES ({', '.join(marks)})"
 
 
 def _leased_of(row: Any) -> LeasedCall:
@@ -206,7 +193,8 @@ class CallRepo(CallRecordReader):
             )
             for c in calls
         ]
-        await conn.exec_driver_sql(_insert_sql(conn.dialect), params)
+        sql = positional_insert(conn.dialect, _CALLS_TABLE, _INSERT_COLUMNS)
+        await conn.exec_driver_sql(sql, params)
 
     # ---- the queue -------------------------------------------------------------------
     async def lease(
@@ -247,7 +235,7 @@ class CallRepo(CallRecordReader):
         """{id: account_id} of the calls still CALLING under ``owner``, locked on PostgreSQL
         until the transaction ends (so the guarded UPDATE that follows surely applies)."""
         held: dict[int, int] = {}
-        for chunk in _chunks(sorted(set(ids_)), 500):
+        for chunk in chunks(sorted(set(ids_)), 500):
             rows = await conn.execute(
                 select(calls.c.id, calls.c.account_id)
                 .where(
@@ -359,7 +347,7 @@ class CallRepo(CallRecordReader):
     ) -> int:
         """Leased calls the worker could not start (no line room): queued again, uncounted."""
         n = 0
-        for chunk in _chunks(sorted(set(ids)), 500):
+        for chunk in chunks(sorted(set(ids)), 500):
             out = await conn.execute(
                 update(calls)
                 .where(
@@ -390,7 +378,7 @@ class CallRepo(CallRecordReader):
         """Extend the leases of calls in progress (a live worker's heartbeat): a crashed
         worker's calls are then reaped one short lease after the crash, not a whole call late."""
         n = 0
-        for chunk in _chunks(sorted(set(ids)), 500):
+        for chunk in chunks(sorted(set(ids)), 500):
             out = await conn.execute(
                 update(calls)
                 .where(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import DomainEvent, MessageChanged
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State, next_state, sources_of
+from simgate.store.sqltext import chunks
 from simgate.store.tables import message_parts, messages, orphan_reports
 
 EventHook = Callable[[AsyncConnection, Sequence[DomainEvent]], Awaitable[None]]
@@ -101,7 +102,7 @@ class ReportBook:
     async def _settle(self, conn: AsyncConnection, ids: Sequence[int], now_ms: int) -> None:
         """Move messages whose parts are all reported to DELIVERED or FAILED."""
         events: list[DomainEvent] = []
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(
                     messages.c.id,
@@ -240,9 +241,5 @@ def _ref_chunks(
     return [
         and_(table.c.line == line, table.c.line_ref.in_(chunk))
         for line, refs in by_line.items()
-        for chunk in _chunks(refs, size)
+        for chunk in chunks(refs, size)
     ]
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

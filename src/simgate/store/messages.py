@@ -9,7 +9,6 @@ transition table allows for its event, so a late or duplicate writer changes not
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -21,7 +20,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import DomainEvent, MessageChanged
@@ -38,8 +36,8 @@ from simgate.store.message_reports import (
     EventHook,
     PartReport,
     ReportBook,
-    _chunks,
 )
+from simgate.store.sqltext import chunks, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
 __all__ = ["EventHook", "Leased", "MessageRepo", "PartReport", "SubmitRecord"]
@@ -100,19 +98,6 @@ _INSERT_COLUMNS = (
 )
 
 
-@functools.cache
-def _insert_sql(dialect: Dialect) -> str:
-    """The INSERT of a new message with positional parameters in _INSERT_COLUMNS order."""
-    quote = dialect.identifier_preparer.quote
-    if dialect.paramstyle == "numeric_dollar":  # asyncpg
-        marks = [f"${i + 1}" for i in range(len(_INSERT_COLUMNS))]
-    else:
-        assert dialect.paramstyle == "qmark", dialect.paramstyle
-        marks = ["?"] * len(_INSERT_COLUMNS)
-    names = ", ".join(quote(name) for name in _INSERT_COLUMNS)
-    return f"INSERT INTO {quote(messages.name)} ({names}) VALUES ({', '.join(marks)})"
-
-
 def _record(row: Any) -> MessageRecord:
     """From any row holding the record's columns by name (e.g. ``select(messages)``)."""
     data = row._mapping
@@ -151,7 +136,9 @@ class MessageRepo(ReportBook):
             )
             for m in rows
         ]
-        await conn.exec_driver_sql(_insert_sql(conn.dialect), params)
+        await conn.exec_driver_sql(
+            positional_insert(conn.dialect, messages.name, _INSERT_COLUMNS), params
+        )
 
     # ---- the queue -------------------------------------------------------------------
     async def lease(
@@ -312,7 +299,7 @@ class MessageRepo(ReportBook):
         Runs inside the write transaction that updates them, so nothing can change in between.
         """
         held: set[int] = set()
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
                     messages.c.id.in_(chunk)
@@ -327,7 +314,7 @@ class MessageRepo(ReportBook):
 
     async def _refund(self, conn: AsyncConnection, ids: Sequence[int]) -> None:
         totals: dict[int, int] = {}
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(messages.c.account_id, func.sum(messages.c.charge_micros))
                 .where(messages.c.id.in_(chunk))
@@ -342,7 +329,7 @@ class MessageRepo(ReportBook):
                     .where(accounts.c.id == account_id)
                     .values(balance_micros=accounts.c.balance_micros + amount)
                 )
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             await conn.execute(
                 update(messages).where(messages.c.id.in_(chunk)).values(charge_micros=0)
             )
@@ -369,7 +356,7 @@ class MessageRepo(ReportBook):
         }
         if resend:
             values["next_attempt_ms"] = now_ms
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             await conn.execute(
                 update(messages)
                 .where(
@@ -399,7 +386,7 @@ class MessageRepo(ReportBook):
             return 0
         ids = [r.id for r in rows]
         refund = [r.id for r in rows if is_refund(State(r.state), Event.EXPIRE)]
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             await conn.execute(
                 update(messages)
                 .where(
@@ -444,7 +431,7 @@ class MessageRepo(ReportBook):
         """The records of ``ids`` that exist, in id order (PostgreSQL returns an IN list in
         any order)."""
         out: list[MessageRecord] = []
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             rows = await conn.execute(select(*_RECORD_COLUMNS).where(messages.c.id.in_(chunk)))
             out.extend(_record_of(r) for r in rows)
         out.sort(key=lambda r: r.id)
