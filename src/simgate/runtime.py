@@ -46,6 +46,7 @@ from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.container import Services
 from simgate.services.inbound import InboundService
+from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
@@ -123,13 +124,16 @@ class Runtime:
             metrics=metrics,
             guard=UrlGuard(allow=push_cfg.networks(), enforce=push_cfg.guard),
         )
+        rates = RateCache(store=store, clock=self.clock)  # one cache for SMS and voice
         self.services = Services(
             settings=s,
             clock=self.clock,
             metrics=metrics,
             store=store,
             accounts=accounts,
-            sending=SendService(store=store, settings=s, clock=self.clock, metrics=metrics),
+            sending=SendService(
+                store=store, settings=s, clock=self.clock, metrics=metrics, rates=rates
+            ),
             inbound=InboundService(store=store, clock=self.clock),
             lines=lines,
             pushes=pushes,
@@ -142,6 +146,7 @@ class Runtime:
                     timeout_s=s.voice.tts_timeout_seconds,
                     clock=self.clock,
                 ),
+                rates=rates,
             ),
         )
         # The push outbox (issue #3): planners' pushes are stored in the change's transaction.

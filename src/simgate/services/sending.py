@@ -7,7 +7,6 @@ Nothing is queued unless the whole request is charged.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,16 +17,15 @@ from simgate.clock import Clock
 from simgate.codecs.segments import Encoding, choose_encoding, part_count
 from simgate.domain import numbers
 from simgate.domain.accounts import Account, App
-from simgate.domain.billing import Rate, RateTable
+from simgate.domain.billing import Rate
 from simgate.domain.money import parse_amount
 from simgate.domain.records import NewMessage
 from simgate.domain.routing import route_for
 from simgate.errors import AccountLocked, ContentEmpty, InsufficientBalance, NoPricing, NoRoute
 from simgate.metrics import Metrics
+from simgate.services.rates import RateCache
 from simgate.settings import Settings
 from simgate.store import Store
-
-RATES_TTL_MS = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +73,15 @@ class SendOutcome:
 
 
 class SendService:
-    def __init__(self, *, store: Store, settings: Settings, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        rates: RateCache,
+    ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
@@ -88,20 +94,7 @@ class SendService:
             if price is None
             else Rate("sms", "", parse_amount(price), settings.billing.currency)
         )
-        self._rates: RateTable | None = None
-        self._rates_at = 0
-        self._rates_lock = asyncio.Lock()
-
-    async def rate_table(self) -> RateTable:
-        """Rates change rarely (CLI, console); a few seconds of caching saves a read per send."""
-        now = self._clock.now_ms()
-        if self._rates is None or now - self._rates_at > RATES_TTL_MS:
-            async with self._rates_lock:
-                if self._rates is None or now - self._rates_at > RATES_TTL_MS:
-                    async with self._store.db.read() as conn:
-                        rows = await self._store.accounts.list_rates(conn)
-                    self._rates, self._rates_at = RateTable(rows), now
-        return self._rates
+        self._rates = rates
 
     async def send(self, req: SendRequest) -> SendOutcome:
         account = req.account
@@ -109,7 +102,7 @@ class SendService:
             raise AccountLocked("account is locked")
         if not req.text and not any(r.text for r in req.recipients):
             raise ContentEmpty("content is empty")
-        rates = await self.rate_table()
+        rates = await self._rates.table()
         default_rate = self._default_rate
         now = self._clock.now_ms()
         prepared: list[tuple[Recipient, str, str, int, Encoding, int, str]] = []

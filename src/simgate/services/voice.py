@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.clock import Clock
 from simgate.domain import numbers
 from simgate.domain.accounts import Account, App
-from simgate.domain.billing import USD, BillPeriod, Rate, RateTable, first_step_cost
+from simgate.domain.billing import USD, BillPeriod, Rate, first_step_cost
 from simgate.domain.calls import (
     Audio,
     CallKind,
@@ -45,10 +45,10 @@ from simgate.errors import (
 )
 from simgate.media.decode import decode
 from simgate.media.tts import Tts
+from simgate.services.rates import RateCache
 from simgate.settings import Settings
 from simgate.store import Store
 
-RATES_TTL_MS = 5_000
 MAX_GROUP_CALLEES = 200  # spec §1.12 (itniotech; the BUKA clone allows 1000)
 FILE_NAME_RE = re.compile(r"[^/\\\x00-\x1f\x7f]{1,27}\.(mp3|m4a|wav)", re.IGNORECASE)
 CALLEE_RE = re.compile(r"[0-9]{7,15}", re.ASCII)
@@ -110,7 +110,9 @@ def decode_base64(text: str) -> bytes:
 
 
 class VoiceService:
-    def __init__(self, *, store: Store, settings: Settings, clock: Clock, tts: Tts) -> None:
+    def __init__(
+        self, *, store: Store, settings: Settings, clock: Clock, tts: Tts, rates: RateCache
+    ) -> None:
         self._store = store
         self._cfg = settings.voice
         self._clock = clock
@@ -121,25 +123,13 @@ class VoiceService:
             if price is None
             else Rate("voice", "", parse_amount(price), USD, self._cfg.default_bill_period)
         )
-        self._rates: RateTable | None = None
-        self._rates_at = 0
-        self._rates_lock = asyncio.Lock()
+        self._rates = rates
 
     @property
     def tts(self) -> Tts:
         return self._tts
 
     # ---- pricing ---------------------------------------------------------------------
-    async def _rate_table(self) -> RateTable:
-        now = self._clock.now_ms()
-        if self._rates is None or now - self._rates_at > RATES_TTL_MS:
-            async with self._rates_lock:
-                if self._rates is None or now - self._rates_at > RATES_TTL_MS:
-                    async with self._store.db.read() as conn:
-                        rows = await self._store.accounts.list_rates(conn)
-                    self._rates, self._rates_at = RateTable(rows), now
-        return self._rates
-
     async def _fx(self, conn: AsyncConnection, currency: str) -> int | None:
         """Units of ``currency`` per 1 USD (x 1e6); None for USD itself."""
         if currency == USD:
@@ -150,7 +140,7 @@ class VoiceService:
         return rate
 
     async def _pricing(self, callees: Sequence[str], account: Account) -> list[Pricing]:
-        table = await self._rate_table()
+        table = await self._rates.table()
         async with self._store.db.read() as conn:
             quote = await self._fx(conn, account.currency)
             out: list[Pricing] = []
