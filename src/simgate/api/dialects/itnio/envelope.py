@@ -7,6 +7,8 @@ input becomes ``-22`` and never a 500.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -27,9 +29,12 @@ from simgate.errors import (
     NoRoute,
     NotFound,
     OutOfRange,
+    ServiceError,
     StoreError,
     TooManyNumbers,
 )
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/json;charset=UTF-8"
 
@@ -101,6 +106,22 @@ def code_for(exc: Exception, table: tuple[tuple[type[Exception], int], ...] = ER
         if isinstance(exc, cls):
             return code
     return -18
+
+
+async def enveloped(
+    produce: Callable[[], Awaitable[bytes]],
+    table: tuple[tuple[type[Exception], int], ...] = ERROR_CODES,
+) -> bytes:
+    """Run a handler's body; every outcome becomes an envelope, never a 500 (§7)."""
+    try:
+        return await produce()
+    except ItnioError as exc:
+        return error_body(exc.code, exc.detail)
+    except (ServiceError, StoreError) as exc:
+        return error_body(code_for(exc, table), "" if isinstance(exc, StoreError) else str(exc))
+    except Exception:
+        log.exception("itnio: unexpected error")
+        return error_body(-18)
 
 
 def reason(code: int, detail: str = "") -> str:

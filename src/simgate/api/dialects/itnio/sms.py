@@ -5,7 +5,6 @@ Every path is served at the root (``/sms/...``, itniotech) and under ``/v3`` (BU
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -20,8 +19,7 @@ from simgate.api.dialects.itnio.auth import AuthContext, Caller
 from simgate.api.dialects.itnio.config import ItnioSettings
 from simgate.api.dialects.itnio.envelope import (
     ItnioError,
-    code_for,
-    error_body,
+    enveloped,
     int_field,
     json_response,
     ok_body,
@@ -34,11 +32,8 @@ from simgate.api.dialects.itnio.sending import SendItem, send_items
 from simgate.domain import ids
 from simgate.domain.accounts import App, AppKind
 from simgate.domain.money import format_amount
-from simgate.errors import ServiceError, StoreError
 from simgate.services.container import Services
 from simgate.store.itnio import sent_page
-
-log = logging.getLogger(__name__)
 
 GET_MAX_NUMBERS = 100  # spec §1.3
 POST_MAX_NUMBERS = 1000  # spec §1.3; also the batch total (§1.4, assumed)
@@ -91,16 +86,7 @@ class SmsApi:
         return out
 
     async def _run(self, produce: Callable[[], Awaitable[bytes]]) -> bytes:
-        """Every outcome becomes an envelope: never a 500 from this dialect."""
-        try:
-            return await produce()
-        except ItnioError as exc:
-            return error_body(exc.code, exc.detail)
-        except (ServiceError, StoreError) as exc:
-            return error_body(code_for(exc), "" if isinstance(exc, StoreError) else str(exc))
-        except Exception:
-            log.exception("itnio: unexpected error")
-            return error_body(-18)
+        return await enveloped(produce)
 
     # ---- send ------------------------------------------------------------------------
     async def send_sms(self, request: Request, ctx: Caller) -> Response:

@@ -20,7 +20,6 @@ Decisions (spec §7 leaves them open):
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,8 +33,7 @@ from simgate.api.dialects.itnio.config import ItnioSettings
 from simgate.api.dialects.itnio.envelope import (
     ERROR_CODES,
     ItnioError,
-    code_for,
-    error_body,
+    enveloped,
     int_field,
     json_response,
     ok_body,
@@ -53,14 +51,10 @@ from simgate.errors import (
     InvalidNumber,
     NoPricing,
     NotFound,
-    ServiceError,
-    StoreError,
     TooManyNumbers,
 )
 from simgate.services.container import Services
 from simgate.services.voice import MAX_GROUP_CALLEES, TtsRequest
-
-log = logging.getLogger(__name__)
 
 # The voice pages' code lists (§1.11-§1.15) replace these SMS codes; the rest is shared.
 VOICE_ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
@@ -230,16 +224,7 @@ class VoiceApi:
 
     async def _run(self, produce: Callable[[], Awaitable[bytes]]) -> bytes:
         """Every outcome becomes an envelope with the voice codes: never a 500."""
-        try:
-            return await produce()
-        except ItnioError as exc:
-            return error_body(exc.code, exc.detail)
-        except (ServiceError, StoreError) as exc:
-            detail = "" if isinstance(exc, StoreError) else str(exc)
-            return error_body(code_for(exc, VOICE_ERROR_CODES), detail)
-        except Exception:
-            log.exception("itnio voice: unexpected error")
-            return error_body(-18)
+        return await enveloped(produce, VOICE_ERROR_CODES)
 
     async def _once(
         self,
