@@ -9,22 +9,21 @@ from its demo.json.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import subprocess
 import time
-import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 from simgate.testing.procs import SimgateProcess, free_port, write_config
+from tests.api.itnio.conftest import wav_b64
 from tests.conftest import have, need_peer
 
 SAMPLE = Path(__file__).with_name("itnio") / "getSentRcd.php"
@@ -143,6 +142,25 @@ def _send_and_wait(proc: SimgateProcess, demo: dict[str, str]) -> str:
     raise AssertionError("message not delivered through the sim line in 20 s")
 
 
+def _run_php_sample(sample: Path, replacements: dict[str, str], workdir: Path) -> dict[str, object]:
+    """The vendor's PHP sample with ``replacements`` made (each must be found), run with
+    php-cli; its ``var_dump($output)`` prints ``string(N) "<json>"``: the parsed JSON."""
+    script = sample.read_text(encoding="utf-8")
+    for old, new in replacements.items():
+        assert old in script
+        script = script.replace(old, new)
+    path = workdir / sample.name
+    path.write_text(script, encoding="utf-8")
+    out = subprocess.run(
+        ["php", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.strip()
+    assert text.startswith("string("), text
+    payload: dict[str, object] = json.loads(text[text.index('"') + 1 : text.rindex('"')])
+    return payload
+
+
 def test_php_sample_get_sent_rcd(
     server: tuple[SimgateProcess, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -150,28 +168,19 @@ def test_php_sample_get_sent_rcd(
     proc, demo = server
     msg_id = _send_and_wait(proc, demo)
     start, end = _today()
-    script = SAMPLE.read_text(encoding="utf-8")
-    for old, new in {
-        "your api key": demo["api_key"],
-        "your api secret": demo["api_secret"],
-        "{{appId}}": demo["sms_app_id"],
-        "{{startTime}}": start,
-        "{{endTime}}": end,
-        "{{startIndex}}": "0",
-        "https://api.itniotech.com": proc.url,
-    }.items():
-        assert old in script
-        script = script.replace(old, new)
-    path = tmp_path / "getSentRcd.php"
-    path.write_text(script, encoding="utf-8")
-    out = subprocess.run(
-        ["php", str(path)], capture_output=True, text=True, timeout=60, check=False
+    payload: Any = _run_php_sample(
+        SAMPLE,
+        {
+            "your api key": demo["api_key"],
+            "your api secret": demo["api_secret"],
+            "{{appId}}": demo["sms_app_id"],
+            "{{startTime}}": start,
+            "{{endTime}}": end,
+            "{{startIndex}}": "0",
+            "https://api.itniotech.com": proc.url,
+        },
+        tmp_path,
     )
-    assert out.returncode == 0, out.stderr
-    # var_dump($output) prints: string(N) "<json>"
-    text = out.stdout.strip()
-    assert text.startswith("string("), text
-    payload = json.loads(text[text.index('"') + 1 : text.rindex('"')])
     assert payload["status"] == "0", payload
     assert (msg_id, "0") in {(i["msgId"], i["status"]) for i in payload["array"]}
     assert payload["success"] == str(len(payload["array"]))
@@ -199,16 +208,6 @@ def test_java_sample_rendered_in_python(server: tuple[SimgateProcess, dict[str, 
     assert isinstance(result["fail"], str)
 
 
-def _wav_b64(seconds: float = 0.5) -> str:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x10\x00\xf0\xff" * int(seconds * 4000))
-    return base64.b64encode(out.getvalue()).decode("ascii")
-
-
 def _group_call_and_wait(
     proc: SimgateProcess, demo: dict[str, str], callees: list[str]
 ) -> set[str]:
@@ -218,7 +217,7 @@ def _group_call_and_wait(
     with httpx.Client(base_url=proc.url, timeout=10) as client:
         up = client.post(
             "/voice/fileUpload",
-            json={"fileName": f"peer{int(time.time() * 1000) % 10**6}.wav", "file": _wav_b64()},
+            json={"fileName": f"peer{int(time.time() * 1000) % 10**6}.wav", "file": wav_b64()},
             headers=headers(),
         ).json()
         assert up["status"] == "0", up
@@ -246,25 +245,17 @@ def test_php_sample_record_group_query(
     proc, demo = server
     voice_ids = _group_call_and_wait(proc, demo, ["91856321412", "8613800138000"])
     start, end = _today()
-    script = VOICE_SAMPLE.read_text(encoding="utf-8")
-    for old, new in {
-        "your api key": demo["api_key"],
-        "your api secret": demo["api_secret"],
-        "https://api.itniotech.com": proc.url,
-        "2022-01-01T00:00:00+08:00": start,
-        "2022-01-31T00:00:00+08:00": end,
-    }.items():
-        assert old in script
-        script = script.replace(old, new)
-    path = tmp_path / "recordGroupQuery.php"
-    path.write_text(script, encoding="utf-8")
-    out = subprocess.run(
-        ["php", str(path)], capture_output=True, text=True, timeout=60, check=False
+    payload: Any = _run_php_sample(
+        VOICE_SAMPLE,
+        {
+            "your api key": demo["api_key"],
+            "your api secret": demo["api_secret"],
+            "https://api.itniotech.com": proc.url,
+            "2022-01-01T00:00:00+08:00": start,
+            "2022-01-31T00:00:00+08:00": end,
+        },
+        tmp_path,
     )
-    assert out.returncode == 0, out.stderr
-    text = out.stdout.strip()
-    assert text.startswith("string("), text
-    payload = json.loads(text[text.index('"') + 1 : text.rindex('"')])
     assert payload["status"] == "0", payload
     data = payload["data"]
     assert (data["current"], data["size"], data["searchCount"]) == (1, 20, True)

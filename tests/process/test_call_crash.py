@@ -9,12 +9,7 @@ The sim voice line's journal is the network's memory: one ``D <id> <attempt>`` l
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
-import math
-import struct
 import time
-import wave
 from collections import Counter
 from pathlib import Path
 
@@ -25,25 +20,12 @@ from simgate.domain.calls import CallOptions, CallRecord, CallState
 from simgate.services.container import Services
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
+from tests.api.itnio.conftest import wav_b64
 from tests.process.support import open_services
 
 pytestmark = pytest.mark.slow
 
 CALLEES = [f"8613700{i:06d}" for i in range(120)]
-
-
-def _wav(seconds: float) -> str:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(
-            b"".join(
-                struct.pack("<h", int(6000 * math.sin(n / 5))) for n in range(int(seconds * 8000))
-            )
-        )
-    return base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def _dials(journal: Path) -> Counter[int]:
@@ -97,7 +79,9 @@ async def test_sigkill_mid_call_ends_calls_as_lost_and_dials_nothing_twice(
     try:
         account = await sv.accounts.create_account(name="calls", balance="1000")
         app = await sv.accounts.create_app(account.id, kind=AppKind.VOICE)
-        vf = await sv.voice.upload_file(account=account, file_name="tone.wav", file_b64=_wav(3.0))
+        vf = await sv.voice.upload_file(
+            account=account, file_name="tone.wav", file_b64=wav_b64(3.0)
+        )
         items = await sv.voice.send_group(
             account=account,
             app=app,

@@ -125,3 +125,17 @@ def wav_bytes(seconds: float = 0.5, rate: int = 8000) -> bytes:
 
 def wav_b64(seconds: float = 0.5) -> str:
     return base64.b64encode(wav_bytes(seconds)).decode()
+
+
+async def raw_envelope(env: Itnio, method: str, path: str, **kw: Any) -> dict[str, Any]:
+    """Any request (``content=`` raw bytes, ``headers=``/``extra_headers=``), checked to come
+    back as the envelope: HTTP 200, JSON, String ``status`` and ``reason`` (spec §7)."""
+    headers = kw.pop("headers", None) or env.headers()
+    headers.update(kw.pop("extra_headers", {}))
+    r = await env.client.request(method, path, headers=headers, **kw)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    data = r.json()
+    assert isinstance(data["status"], str)
+    assert isinstance(data["reason"], str)
+    return data  # type: ignore[no-any-return]

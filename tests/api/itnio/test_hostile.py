@@ -7,22 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.api.itnio.conftest import Itnio
+from tests.api.itnio.conftest import Itnio, raw_envelope
 
 POSTS = ["/sms/sendSms", "/sms/sendSms/batch", "/sms/recordMo", "/v3/sms/sendSms"]
 GETS = ["/sms/sendSms", "/sms/getReport", "/sms/getSentRcd", "/sms/getBalance"]
-
-
-async def _raw(env: Itnio, method: str, path: str, **kw: Any) -> dict[str, Any]:
-    headers = env.headers()
-    headers.update(kw.pop("extra_headers", {}))
-    r = await env.client.request(method, path, headers=headers, **kw)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    data = r.json()
-    assert isinstance(data["status"], str)
-    assert isinstance(data["reason"], str)
-    return data  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("path", POSTS)
@@ -40,7 +28,7 @@ async def _raw(env: Itnio, method: str, path: str, **kw: Any) -> dict[str, Any]:
     ],
 )
 async def test_malformed_bodies_are_minus_22(itnio_sqlite: Itnio, path: str, body: bytes) -> None:
-    got = await _raw(itnio_sqlite, "POST", path, content=body)
+    got = await raw_envelope(itnio_sqlite, "POST", path, content=body)
     assert got["status"] == "-22", got
 
 
@@ -50,7 +38,7 @@ async def test_body_over_the_limit_is_refused_before_reading(
 ) -> None:
     limit = itnio_sqlite.services.settings.http.max_body_bytes
     big = b'{"appId": "' + b"a" * limit + b'"}'
-    got = await _raw(itnio_sqlite, "POST", path, content=big)
+    got = await raw_envelope(itnio_sqlite, "POST", path, content=big)
     assert got["status"] == "-22"
     assert "larger than" in got["reason"]
 
@@ -65,12 +53,12 @@ async def test_streamed_body_without_length_is_capped(itnio_sqlite: Itnio) -> No
             sent += 65536
             yield b" " * 65536
 
-    got = await _raw(itnio_sqlite, "POST", "/sms/sendSms", content=chunks())
+    got = await raw_envelope(itnio_sqlite, "POST", "/sms/sendSms", content=chunks())
     assert got["status"] == "-22"
 
 
 async def test_bad_content_length_header(itnio_sqlite: Itnio) -> None:
-    got = await _raw(
+    got = await raw_envelope(
         itnio_sqlite,
         "POST",
         "/sms/recordMo",
@@ -83,7 +71,7 @@ async def test_bad_content_length_header(itnio_sqlite: Itnio) -> None:
 @pytest.mark.parametrize("path", GETS)
 @pytest.mark.parametrize("query", ["appId=%ff%fe", "appId=a&msgIds=%c3%28", "content=%80"])
 async def test_bad_utf8_in_query_is_minus_22(itnio_sqlite: Itnio, path: str, query: str) -> None:
-    got = await _raw(itnio_sqlite, "GET", f"{path}?{query}")
+    got = await raw_envelope(itnio_sqlite, "GET", f"{path}?{query}")
     assert got["status"] in ("-22", "0"), got  # getBalance takes no parameters
     if path != "/sms/getBalance":
         assert got["status"] == "-22"
@@ -91,7 +79,7 @@ async def test_bad_utf8_in_query_is_minus_22(itnio_sqlite: Itnio, path: str, que
 
 async def test_too_many_query_fields(itnio_sqlite: Itnio) -> None:
     query = "&".join(f"f{i}=1" for i in range(200))
-    assert (await _raw(itnio_sqlite, "GET", f"/sms/getReport?{query}"))["status"] == "-22"
+    assert (await raw_envelope(itnio_sqlite, "GET", f"/sms/getReport?{query}"))["status"] == "-22"
 
 
 @pytest.mark.parametrize(
@@ -108,18 +96,20 @@ async def test_too_many_query_fields(itnio_sqlite: Itnio) -> None:
 )
 async def test_wrong_types_in_record_mo(itnio_sqlite: Itnio, body: dict[str, Any]) -> None:
     body.setdefault("appId", itnio_sqlite.app.app_id)
-    got = await _raw(itnio_sqlite, "POST", "/sms/recordMo", json=body)
+    got = await raw_envelope(itnio_sqlite, "POST", "/sms/recordMo", json=body)
     assert got["status"] in ("-22", "-14"), got
 
 
 async def test_deeply_nested_json_is_refused_cleanly(itnio_sqlite: Itnio) -> None:
     body = b'{"a":' * 5000 + b"1" + b"}" * 5000
-    assert (await _raw(itnio_sqlite, "POST", "/sms/sendSms", content=body))["status"] == "-22"
+    assert (await raw_envelope(itnio_sqlite, "POST", "/sms/sendSms", content=body))[
+        "status"
+    ] == "-22"
 
 
 async def test_nul_and_control_characters(itnio_sqlite: Itnio) -> None:
     body = {"appId": itnio_sqlite.app.app_id, "numbers": "8613800138000\x00", "content": "x"}
-    assert (await _raw(itnio_sqlite, "POST", "/sms/sendSms", json=body))["status"] == "-22"
+    assert (await raw_envelope(itnio_sqlite, "POST", "/sms/sendSms", json=body))["status"] == "-22"
 
 
 async def test_unknown_path_and_method(itnio_sqlite: Itnio) -> None:

@@ -11,20 +11,17 @@ from typing import Any
 import pytest
 
 from simgate.testing.clock import FakeClock
-from tests.api.itnio.conftest import Itnio, add_voice_app, make_itnio, wav_b64, wav_bytes
+from tests.api.itnio.conftest import (
+    Itnio,
+    add_voice_app,
+    make_itnio,
+    raw_envelope,
+    wav_b64,
+    wav_bytes,
+)
 from tests.api.itnio.test_voice_api import other_account, upload
 
 MB = 1024 * 1024
-
-
-async def _raw(env: Itnio, path: str, **kw: Any) -> dict[str, Any]:
-    headers = env.headers()
-    headers.update(kw.pop("extra_headers", {}))
-    r = await env.client.post(path, headers=headers, **kw)
-    assert r.status_code == 200, r.text
-    data = r.json()
-    assert isinstance(data["status"], str)
-    return data  # type: ignore[no-any-return]
 
 
 async def test_upload_then_query(itnio: Itnio) -> None:
@@ -120,7 +117,7 @@ async def test_fifty_megabytes_are_refused_before_reading(itnio_sqlite: Itnio) -
     b64 = math.ceil(env.services.settings.voice.max_file_bytes * 4 / 3)
     cap = b64 + math.ceil(b64 / 76) * 2 + 64 * 1024  # room for MIME line breaks
     body = b'{"fileName": "big.wav", "file": "' + b"A" * (50 * MB) + b'"}'
-    got = await _raw(env, "/voice/fileUpload", content=body)
+    got = await raw_envelope(env, "POST", "/voice/fileUpload", content=body)
     assert got["status"] == "-22"
     assert f"larger than {cap} bytes" in got["reason"]
 
@@ -137,13 +134,19 @@ async def test_lying_or_absent_content_length_is_capped_while_reading(itnio_sqli
             yield b"A" * MB
         yield b'"}'
 
-    got = await _raw(env, "/voice/fileUpload", content=chunks())  # chunked, no length
+    got = await raw_envelope(
+        env, "POST", "/voice/fileUpload", content=chunks()
+    )  # chunked, no length
     assert got["status"] == "-22"
     assert "larger than" in got["reason"]
     assert sent < 50 * MB  # stopped reading early
     sent = 0
-    got = await _raw(
-        env, "/voice/fileUpload", content=chunks(), extra_headers={"Content-Length": "100"}
+    got = await raw_envelope(
+        env,
+        "POST",
+        "/voice/fileUpload",
+        content=chunks(),
+        extra_headers={"Content-Length": "100"},
     )
     assert got["status"] == "-22"
     assert sent < 50 * MB

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.itnio.conftest import Itnio, add_voice_app
+from tests.api.itnio.conftest import Itnio, add_voice_app, raw_envelope
 
 POSTS = [
     "/voice/sendCode",
@@ -17,18 +17,6 @@ POSTS = [
     "/v3/voice/sendGroup",
     "/v3/voice/recordGroupQuery",
 ]
-
-
-async def _raw(env: Itnio, method: str, path: str, **kw: Any) -> dict[str, Any]:
-    headers = kw.pop("headers", None) or env.headers()
-    headers.update(kw.pop("extra_headers", {}))
-    r = await env.client.request(method, path, headers=headers, **kw)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    data = r.json()
-    assert isinstance(data["status"], str)
-    assert isinstance(data["reason"], str)
-    return data  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("path", POSTS)
@@ -48,7 +36,7 @@ async def _raw(env: Itnio, method: str, path: str, **kw: Any) -> dict[str, Any]:
     ],
 )
 async def test_malformed_bodies_are_minus_22(itnio_sqlite: Itnio, path: str, body: bytes) -> None:
-    got = await _raw(itnio_sqlite, "POST", path, content=body)
+    got = await raw_envelope(itnio_sqlite, "POST", path, content=body)
     assert got["status"] == "-22", got
 
 
@@ -56,7 +44,7 @@ async def test_malformed_bodies_are_minus_22(itnio_sqlite: Itnio, path: str, bod
 async def test_global_body_limit_applies_except_to_uploads(itnio_sqlite: Itnio, path: str) -> None:
     limit = itnio_sqlite.services.settings.http.max_body_bytes
     big = b'{"text": "' + b"a" * limit + b'"}'
-    got = await _raw(itnio_sqlite, "POST", path, content=big)
+    got = await raw_envelope(itnio_sqlite, "POST", path, content=big)
     assert got["status"] == "-22"
     assert f"larger than {limit} bytes" in got["reason"]
 
@@ -65,10 +53,12 @@ async def test_global_body_limit_applies_except_to_uploads(itnio_sqlite: Itnio, 
 async def test_unsigned_requests_are_minus_1(itnio_sqlite: Itnio, path: str) -> None:
     method = "GET" if "recordGroup/" in path else "POST"
     headers = {"Content-Type": "application/json"}
-    got = await _raw(itnio_sqlite, method, path, headers=headers, content=b"{}")
+    got = await raw_envelope(itnio_sqlite, method, path, headers=headers, content=b"{}")
     assert got["status"] == "-1"
     bad = itnio_sqlite.headers(secret="wrong-secret")
-    assert (await _raw(itnio_sqlite, method, path, headers=bad, content=b"{}"))["status"] == "-1"
+    assert (await raw_envelope(itnio_sqlite, method, path, headers=bad, content=b"{}"))[
+        "status"
+    ] == "-1"
 
 
 @pytest.mark.parametrize(
@@ -107,7 +97,7 @@ async def test_send_code_wrong_types_and_hostile_values(
         "text": "hello",
         **body,
     }
-    got = await _raw(itnio_sqlite, "POST", "/voice/sendCode", json=full)
+    got = await raw_envelope(itnio_sqlite, "POST", "/voice/sendCode", json=full)
     assert got["status"] == "-22", (body, got)
 
 
@@ -129,24 +119,24 @@ async def test_send_group_wrong_types_and_hostile_values(
 ) -> None:
     app = await add_voice_app(itnio_sqlite)
     full = {"appId": app.app_id, "callee": "932111111111", "fileId": "x.mp3", **body}
-    got = await _raw(itnio_sqlite, "POST", "/voice/sendGroup", json=full)
+    got = await raw_envelope(itnio_sqlite, "POST", "/voice/sendGroup", json=full)
     assert got["status"] == "-22", (body, got)
 
 
 async def test_empty_bodies(itnio_sqlite: Itnio) -> None:
     for path in ("/voice/sendCode", "/voice/sendGroup", "/voice/fileUpload"):
-        assert (await _raw(itnio_sqlite, "POST", path, content=b""))["status"] == "-22"
-    assert (await _raw(itnio_sqlite, "POST", "/voice/recordGroupQuery", content=b""))[
+        assert (await raw_envelope(itnio_sqlite, "POST", path, content=b""))["status"] == "-22"
+    assert (await raw_envelope(itnio_sqlite, "POST", "/voice/recordGroupQuery", content=b""))[
         "status"
     ] == "-22"  # params are required
-    got = await _raw(itnio_sqlite, "POST", "/voice/fileQuery", content=b"")
+    got = await raw_envelope(itnio_sqlite, "POST", "/voice/fileQuery", content=b"")
     assert got["status"] == "0"  # every field has a default
     assert got["data"] == {"total": 0, "size": 25, "current": 1, "pages": 0, "records": []}
 
 
 async def test_bad_content_length(itnio_sqlite: Itnio) -> None:
     for path in ("/voice/fileUpload", "/voice/sendGroup"):
-        got = await _raw(
+        got = await raw_envelope(
             itnio_sqlite, "POST", path, content=b"{}", extra_headers={"Content-Length": "-5"}
         )
         assert got["status"] == "-22", got
@@ -154,5 +144,5 @@ async def test_bad_content_length(itnio_sqlite: Itnio) -> None:
 
 async def test_hostile_voice_ids(itnio_sqlite: Itnio) -> None:
     for vid in ("%ff%fe", "' OR 1=1 --", "1" * 5000, "0x10", "+1", "%20123", "١٢٣"):
-        got = await _raw(itnio_sqlite, "GET", f"/voice/recordGroup/{vid}")
+        got = await raw_envelope(itnio_sqlite, "GET", f"/voice/recordGroup/{vid}")
         assert got["status"] == "-22", (vid, got)
