@@ -139,9 +139,14 @@ class VoiceService:
             raise NoPricing(f"no exchange rate from USD to {currency} (simgate fx set)")
         return rate
 
-    async def _pricing(self, callees: Sequence[str], account: Account) -> list[Pricing]:
+    async def _priced(
+        self, account: Account, callees: Sequence[str]
+    ) -> tuple[Account, list[Pricing]]:
+        """In one read: the account as committed now (the auth cache may be a second old),
+        each callee's price snapshot, then the balance check."""
         table = await self._rates.table()
         async with self._store.db.read() as conn:
+            account = await self._store.accounts.get_account(conn, account.id) or account
             quote = await self._fx(conn, account.currency)
             out: list[Pricing] = []
             fx_cache: dict[str, int] = {}
@@ -160,7 +165,8 @@ class VoiceService:
                 period = rate.bill_period or self._cfg.default_bill_period
                 BillPeriod.parse(period)  # a bad row is an operator error: fail loudly here
                 out.append(Pricing(usd, period, account.currency, quote))
-        return out
+        self._check_balance(account, out)
+        return account, out
 
     def _check_balance(self, account: Account, pricing: Sequence[Pricing]) -> None:
         """Enough for the first billing step of every call (spec §1.11 -10); charged after."""
@@ -186,9 +192,7 @@ class VoiceService:
         check_display_num(options.display_num)
         self._tts.check(tts.language, tts.text)
         # Price and balance first: rendering costs CPU an account without money must not spend.
-        account = await self._fresh(account)
-        pricing = await self._pricing([number], account)
-        self._check_balance(account, pricing)
+        account, pricing = await self._priced(account, [number])
         audio = await self._tts.render(
             language=tts.language,
             text=tts.text,
@@ -244,9 +248,7 @@ class VoiceService:
                 items.append(GroupItem(raw, None, "-9", "abnormal number"))
         calls: list[NewCall] = []
         if valid:
-            account = await self._fresh(account)
-            pricing = await self._pricing([n for _, n in valid], account)
-            self._check_balance(account, pricing)
+            account, pricing = await self._priced(account, [n for _, n in valid])
             now = self._clock.now_ms()
             voice_ids = await self._store.new_ids(len(valid), now)
             for (i, number), voice_id, price in zip(valid, voice_ids, pricing, strict=True):
@@ -268,12 +270,6 @@ class VoiceService:
                 items[i] = GroupItem(number, voice_id, "0", "success")
             await self._store.db.write(functools.partial(self._store.calls.insert, calls=calls))
         return [item for item in items if item is not None]
-
-    async def _fresh(self, account: Account) -> Account:
-        """The balance as committed now (the auth cache may be a second old)."""
-        async with self._store.db.read() as conn:
-            fresh = await self._store.accounts.get_account(conn, account.id)
-        return fresh or account
 
     async def _put_audio(self, audio: Audio) -> int:
         digest = hashlib.sha256(audio.pcm).hexdigest()
