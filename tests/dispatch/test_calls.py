@@ -25,7 +25,7 @@ from simgate.domain.calls import (
     NewCall,
     Pricing,
 )
-from simgate.domain.events import CallFinished, DomainEvent
+from simgate.domain.events import CallDone, DomainEvent
 from simgate.services.container import Services
 from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.testing.clock import FakeClock
@@ -157,7 +157,7 @@ async def balance(services: Services, account: Account) -> int:
 
 
 def finished(events: list[DomainEvent]) -> list[int]:
-    return [e.call_id for e in events if isinstance(e, CallFinished)]
+    return [e.call_id for e in events if isinstance(e, CallDone)]
 
 
 async def test_answered_call_plays_the_loops_hangs_up_and_is_billed(

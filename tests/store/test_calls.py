@@ -28,7 +28,7 @@ from simgate.domain.calls import (
     NewCall,
     Pricing,
 )
-from simgate.domain.events import CallFinished, DomainEvent
+from simgate.domain.events import CallDone, DomainEvent
 from simgate.secretbox import SecretBox
 from simgate.services.container import Services
 from simgate.store import Database, Store
@@ -154,7 +154,7 @@ def capture(store: Store) -> list[DomainEvent]:
     seen: list[DomainEvent] = []
 
     async def hook(_conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
-        seen.extend(e for e in events if isinstance(e, CallFinished))
+        seen.extend(e for e in events if isinstance(e, CallDone))
 
     store.add_event_hook(hook)
     return seen
@@ -268,7 +268,7 @@ async def test_finish_records_the_result_charges_counts_and_announces(
     assert await lease_of(store, a) == (None, None)
     # Gift first (0.01), the rest from the balance.
     assert await balances(services, acc) == (0, 1_000_000 - 70_000)
-    assert seen == [CallFinished(a, now + 40_000), CallFinished(b, now + 40_000)]
+    assert seen == [CallDone(a, now + 40_000), CallDone(b, now + 40_000)]
     assert await hours(store) == {(acc.id, hour_of(a)): 2}
     # Finishing again changes nothing: not charged twice, not counted twice, no event.
     assert await finish(store, [fa], now + 50_000) == []
@@ -383,7 +383,7 @@ async def test_reap_ends_lost_calls_uncharged_and_never_redials(services: Servic
     )  # fmt: skip
     assert r.settle_pay_micros == 0
     assert (await record(store, b)).state is CallState.CALLING
-    assert seen == [CallFinished(a, now + 10_001)]
+    assert seen == [CallDone(a, now + 10_001)]
     assert await hours(store) == {(acc.id, hour_of(a)): 1}
     assert await balances(services, acc) == (0, 1_000_000)
     # The lost worker's late result changes nothing; the call is not leased again.

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged, PortChanged
+from simgate.domain.events import DomainEvent, InboundStored, MessageChange, PortChanged
 from simgate.domain.messages import Event, State
 from simgate.domain.records import InboundRecord
 from simgate.services.container import Services
@@ -192,7 +192,7 @@ async def test_hooks_see_events_inside_the_transaction(services: Services) -> No
 
     async def hook(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
         for e in events:
-            if isinstance(e, MessageChanged):
+            if isinstance(e, MessageChange):
                 # The hook's connection sees the new state: it runs inside the change.
                 state = (
                     await conn.execute(
@@ -207,7 +207,7 @@ async def test_hooks_see_events_inside_the_transaction(services: Services) -> No
     await lease(store, now)
     assert seen == []  # leasing is not news
     await record(store, [ok(mid)], now + 1)
-    assert seen == [(MessageChanged(mid, State.SENT, Event.SUBMIT_OK, now + 1), int(State.SENT))]
+    assert seen == [(MessageChange(mid, State.SENT, Event.SUBMIT_OK, now + 1), int(State.SENT))]
     seen.clear()
     port_event = PortChanged("sim", 2, False, now)
     await store.db.write(functools.partial(store.announce, events=[port_event]))
@@ -215,7 +215,7 @@ async def test_hooks_see_events_inside_the_transaction(services: Services) -> No
     await store.db.write(
         functools.partial(store.inbound.insert, items=[_inbound(inb, acc.id, now)], now_ms=now)
     )
-    assert seen == [(port_event, -1), (InboundReceived(inb, now), -1)]
+    assert seen == [(port_event, -1), (InboundStored(inb, now), -1)]
 
 
 async def test_a_failing_hook_rolls_the_change_back(services: Services) -> None:

@@ -1,7 +1,9 @@
-"""Domain events: what changed, recorded in the same transaction as the change.
+"""Changes and domain events, recorded in the same transaction as the change.
 
-Subscribers (the push outbox) receive them inside that transaction, so a push row exists
-exactly when the state change does (issue #3, "Outbox").
+A *change* names what a unit of work changed (ids only): services record them. The event bus
+turns changes into *domain events* that carry what subscribers need, and hands them to the
+subscribers (the push outbox) inside that transaction, so a push row exists exactly when the
+state change does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from simgate.domain.messages import Event, State
 
 
 @dataclass(frozen=True, slots=True)
-class MessageChanged:
+class MessageChange:
     message_id: int
     state: State
     event: Event
@@ -20,7 +22,7 @@ class MessageChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class InboundReceived:
+class InboundStored:
     inbound_id: int
     at_ms: int
 
@@ -44,11 +46,13 @@ class UssdReplied:
 
 
 @dataclass(frozen=True, slots=True)
-class CallFinished:
+class CallDone:
     """A voice call reached its final result (DONE): pushVoiceReport is owed (spec §1.16)."""
 
     call_id: int
     at_ms: int
 
 
-DomainEvent = MessageChanged | InboundReceived | PortChanged | UssdReplied | CallFinished
+Change = MessageChange | InboundStored | PortChanged | UssdReplied | CallDone
+# Until the bus enriches changes, subscribers receive the changes themselves.
+DomainEvent = Change

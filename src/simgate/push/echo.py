@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged, PortChanged
+from simgate.domain.events import DomainEvent, InboundStored, MessageChange, PortChanged
 from simgate.push.base import PlannedPush, PushRequest
 
 
@@ -29,10 +29,10 @@ class EchoPlanner:
         return [p for p in map(self._one, events) if p is not None]
 
     def _one(self, e: DomainEvent) -> PlannedPush | None:
-        if isinstance(e, MessageChanged):
+        if isinstance(e, MessageChange):
             body = {"event": "message", "id": e.message_id, "state": e.state.name, "at": e.at_ms}
             key = f"msg:{e.message_id}"
-        elif isinstance(e, InboundReceived):
+        elif isinstance(e, InboundStored):
             body = {"event": "inbound", "id": e.inbound_id, "at": e.at_ms}
             key = f"mo:{e.inbound_id}"
         elif isinstance(e, PortChanged):

@@ -33,7 +33,7 @@ from simgate.domain.calls import (
     Pricing,
     sip_reason,
 )
-from simgate.domain.events import CallFinished
+from simgate.domain.events import CallDone
 from simgate.store.accounts import AccountRepo
 from simgate.store.call_records import CallRecordReader
 from simgate.store.message_reports import EventHook
@@ -304,7 +304,7 @@ class CallRepo(CallRecordReader):
             await AccountRepo.debit(conn, account_id, debits[account_id])
         done = list(todo)
         await self.count_hours(conn, [(held[cid], cid) for cid in done])
-        await self._emit(conn, [CallFinished(cid, now_ms) for cid in done])
+        await self._emit(conn, [CallDone(cid, now_ms) for cid in done])
         return done
 
     async def redial(
@@ -447,7 +447,7 @@ class CallRepo(CallRecordReader):
             params,
         )
         await self.count_hours(conn, [(r.account_id, r.id) for r in rows])
-        await self._emit(conn, [CallFinished(r.id, now_ms) for r in rows])
+        await self._emit(conn, [CallDone(r.id, now_ms) for r in rows])
         return len(rows)
 
     async def queue_depth(self, conn: AsyncConnection) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import InboundReceived
+from simgate.domain.events import InboundStored
 from simgate.domain.records import InboundRecord
 from simgate.store.messages import EventHook
 from simgate.store.tables import inbound
@@ -33,7 +33,7 @@ class InboundRepo:
             insert(inbound),
             [{k: getattr(i, k) for k in InboundRecord.__slots__} for i in items],
         )
-        await self._emit(conn, [InboundReceived(i.id, now_ms) for i in items])
+        await self._emit(conn, [InboundStored(i.id, now_ms) for i in items])
 
     async def get(self, conn: AsyncConnection, ids: Sequence[int]) -> list[InboundRecord]:
         rows = await conn.execute(

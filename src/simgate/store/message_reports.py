@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, MessageChanged
+from simgate.domain.events import DomainEvent, MessageChange
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State, next_state, sources_of
 from simgate.store.sqltext import chunks
 from simgate.store.tables import message_parts, messages, orphan_reports
@@ -130,7 +130,7 @@ class ReportBook:
                 done.append(
                     {"b_id": mid, "b_n": reported, "b_state": int(target), "b_code": worst or 0}
                 )
-                events.append(MessageChanged(mid, target, event, now_ms))
+                events.append(MessageChange(mid, target, event, now_ms))
             if partial:
                 await conn.execute(
                     update(messages)

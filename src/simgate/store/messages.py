@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, MessageChanged
+from simgate.domain.events import DomainEvent, MessageChange
 from simgate.domain.messages import (
     STATE_TIME_COLUMN,
     Event,
@@ -208,7 +208,7 @@ class MessageRepo(ReportBook):
         sent: set[int] = set()
         for event, group in by_event.items():
             changed = await self._apply_submit(conn, event, group, owner=owner, now_ms=now_ms)
-            events.extend(MessageChanged(mid, state, event, now_ms) for mid, state in changed)
+            events.extend(MessageChange(mid, state, event, now_ms) for mid, state in changed)
             if event is Event.SUBMIT_OK:
                 sent.update(mid for mid, _ in changed)
         # Parts only for the results that were applied: a worker that lost its lease must not
@@ -367,7 +367,7 @@ class MessageRepo(ReportBook):
                 .values(**values)
             )
         if not resend:
-            await self._emit(conn, [MessageChanged(mid, target, event, now_ms) for mid in ids])
+            await self._emit(conn, [MessageChange(mid, target, event, now_ms) for mid in ids])
         return len(ids)
 
     async def expire(self, conn: AsyncConnection, *, now_ms: int, limit: int = 5000) -> int:
@@ -397,7 +397,7 @@ class MessageRepo(ReportBook):
             )
         await self._refund(conn, refund)
         await self._emit(
-            conn, [MessageChanged(mid, State.EXPIRED, Event.EXPIRE, now_ms) for mid in ids]
+            conn, [MessageChange(mid, State.EXPIRED, Event.EXPIRE, now_ms) for mid in ids]
         )
         return len(ids)
 
@@ -422,7 +422,7 @@ class MessageRepo(ReportBook):
             )
             await self._refund(conn, stopped)
             await self._emit(
-                conn, [MessageChanged(mid, State.REJECTED, Event.CANCEL, now_ms) for mid in stopped]
+                conn, [MessageChange(mid, State.REJECTED, Event.CANCEL, now_ms) for mid in stopped]
             )
         return stopped
 

@@ -21,8 +21,8 @@ from simgate.api.dialects.dinstar.config import DinstarSettings, load
 from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.domain.events import (
     DomainEvent,
-    InboundReceived,
-    MessageChanged,
+    InboundStored,
+    MessageChange,
     PortChanged,
     UssdReplied,
 )
@@ -86,7 +86,7 @@ class DinstarPlanner:
         return url, frozenset(str(t) for t in types)
 
     async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
-        inbound = [e.inbound_id for e in events if isinstance(e, InboundReceived)]
+        inbound = [e.inbound_id for e in events if isinstance(e, InboundStored)]
         # incoming_sms_id is handed out in the transaction that stores the SMS, pushes or not,
         # so polling clients see the numbers in commit order (query_incoming_sms, spec §2.5).
         seqs = await repo.number_inbound(conn, inbound) if inbound else {}
@@ -95,7 +95,7 @@ class DinstarPlanner:
             return []
         url, types = target
         out: dict[str, list[dict[str, Any]]] = {k: [] for k in ORDER}
-        changes = [e for e in events if isinstance(e, MessageChanged)]
+        changes = [e for e in events if isinstance(e, MessageChange)]
         if changes and types & {"sms_result", "sms_deliver_status"}:
             await self._messages(conn, changes, out)
         if inbound and "sms" in types:
@@ -113,7 +113,7 @@ class DinstarPlanner:
     async def _messages(
         self,
         conn: AsyncConnection,
-        changes: Sequence[MessageChanged],
+        changes: Sequence[MessageChange],
         out: dict[str, list[dict[str, Any]]],
     ) -> None:
         wanted = [e for e in changes if e.state in RESULT_STATES]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.itnio import render
 from simgate.domain.accounts import Account, App, AppKind
-from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
+from simgate.domain.events import DomainEvent, InboundStored, MessageChange
 from simgate.domain.messages import FINAL, State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.push.base import PlannedPush, PushRequest
@@ -98,10 +98,8 @@ class ItnioPushPlanner:
         self._store = store
 
     async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
-        finals = [
-            e.message_id for e in events if isinstance(e, MessageChanged) and e.state in FINAL
-        ]
-        incoming = [e.inbound_id for e in events if isinstance(e, InboundReceived)]
+        finals = [e.message_id for e in events if isinstance(e, MessageChange) and e.state in FINAL]
+        incoming = [e.inbound_id for e in events if isinstance(e, InboundStored)]
         out: list[PlannedPush] = []
         if finals:
             out.extend(await self._reports(conn, finals))

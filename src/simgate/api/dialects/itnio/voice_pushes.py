@@ -1,7 +1,7 @@
 """pushVoiceReport of the itniotech dialect (spec §1.16, §7).
 
 The push engine calls :meth:`VoicePushPlanner.plan` inside the transaction that finished the
-calls (``CallFinished`` events); the planner reads the records through that connection. The
+calls (``CallDone`` events); the planner reads the records through that connection. The
 URL is the voice app's ``push["voice_url"]``. §7: the single-object form by default, one POST
 per call; an app with ``push["voice_batch"] == "true"`` (``simgate apps update --voice-batch``)
 gets the batch form instead, ``{"array": [...]}`` with every call of the app that finished in
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.api.dialects.itnio.voice_render import push_item
 from simgate.domain.accounts import App, AppKind
 from simgate.domain.calls import CallRecord, CallState
-from simgate.domain.events import CallFinished, DomainEvent
+from simgate.domain.events import CallDone, DomainEvent
 from simgate.push.base import PlannedPush, PushRequest
 from simgate.store import Store
 
@@ -79,7 +79,7 @@ class VoicePushPlanner:
         self._store = store
 
     async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
-        wanted = sorted({e.call_id for e in events if isinstance(e, CallFinished)})
+        wanted = sorted({e.call_id for e in events if isinstance(e, CallDone)})
         if not wanted:
             return []
         records = await self._store.calls.get(conn, wanted)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.pushconfig import PushConfig, doc_key
-from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
+from simgate.domain.events import DomainEvent, InboundStored, MessageChange
 from simgate.domain.messages import Event
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.push.base import PlannedPush, PushRequest
@@ -105,11 +105,11 @@ class OpenVoxPlanner:
         self._sv = services
 
     async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
-        inbound_ids = [e.inbound_id for e in events if isinstance(e, InboundReceived)]
+        inbound_ids = [e.inbound_id for e in events if isinstance(e, InboundStored)]
         changes = [
             e
             for e in events
-            if isinstance(e, MessageChanged)
+            if isinstance(e, MessageChange)
             and (e.event in RESULT_EVENTS or e.event in REPORT_EVENTS or e.event is Event.EXPIRE)
         ]
         if not inbound_ids and not changes:
@@ -160,7 +160,7 @@ class OpenVoxPlanner:
         return PlannedPush(PushRequest("GET", url), f"inbound:{rec.id}", None, "openvox.incoming")
 
     async def _message(
-        self, conn: AsyncConnection, ctx: _Context, rec: MessageRecord, change: MessageChanged
+        self, conn: AsyncConnection, ctx: _Context, rec: MessageRecord, change: MessageChange
     ) -> PlannedPush | None:
         cfg = await self._account(conn, ctx, rec.account_id)
         if not cfg.url_host:
