@@ -1,10 +1,10 @@
 """The call dispatcher: lease queued calls, pace them onto voice lines, run each call, bill it.
 
-The driver (lines/voice.py) only places calls and reports events; the policy lives here
-(spec §1.11-§1.12): calls per second and concurrent calls per line, maxRingingTime (cancel
-after it), maxDuration (hang up that long after the answer), loopCount plays of the audio,
-recallCount redials every recallInterval when unanswered (only the last attempt is final and
-pushed, spec §1.11), and the charge at hang-up.
+The driver (lines/voice.py) only places calls and reports events; the policy of one attempt
+(maxRingingTime, maxDuration, loopCount, DTMF, redials, the charge, 402) is the pure
+:class:`simgate.domain.call_flow.CallFlow`. What stays here is I/O: lease (on the shared
+:class:`simgate.dispatch.loop.LeaseLoop`), pace calls per second and per line, feed each call's
+line events and timers to its flow, carry out its commands, and record the ending.
 
 Crash safety: a call is CALLING under this worker's lease while it runs; if the worker dies,
 the lease expires and :meth:`CallRepo.reap` ends it as "call lost" (SIP 500, not charged),
@@ -20,32 +20,25 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from simgate.clock import Clock
-from simgate.domain.billing import first_step_cost, voice_charge
-from simgate.domain.calls import (
-    SIP_CANCELLED,
-    SIP_PAYMENT_REQUIRED,
-    SIP_SERVICE_UNAVAILABLE,
-    Audio,
-    CallFinal,
-    CallResult,
-    LeasedCall,
-    sip_reason,
-)
+from simgate.dispatch.loop import LeaseLoop
+from simgate.domain import call_flow as flow
+from simgate.domain.call_flow import REDIAL_CODES, CallFlow
+from simgate.domain.calls import SIP_SERVICE_UNAVAILABLE, Audio, CallFinal, LeasedCall
 from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest, VoiceLine
 from simgate.metrics import Metrics
 from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.store import Store
 
+__all__ = ["REDIAL_CODES", "CallDispatcher"]
+
 log = logging.getLogger(__name__)
 
 AUDIO_CACHE = 64
-HANGUP_GRACE_S = 10.0  # a line that does not confirm our hang-up in this long is given up on
-# Redial only when nobody answered (spec §1.11 "recall"): busy, no answer, unreachable.
-REDIAL_CODES = frozenset({408, 480, 486, 487, 503, 603})
+Ending = flow.Finish | flow.Redial
 
 
 @dataclass
@@ -53,14 +46,6 @@ class _LineState:
     line: VoiceLine
     active: int = 0
     next_slot_ms: int = 0  # calls-per-second pacing: the earliest start of the next dial
-
-
-@dataclass
-class _CallTimes:
-    call_ms: int
-    ringing_ms: int | None = None
-    answer_ms: int | None = None
-    dtmf: list[str] = field(default_factory=list)
 
 
 class CallDispatcher:
@@ -85,9 +70,12 @@ class CallDispatcher:
         self._audio: OrderedDict[int, Audio] = OrderedDict()
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._sessions: dict[int, Call] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._loop = LeaseLoop(
+            "call-dispatcher",
+            cycle=self._cycle,
+            clock=clock,
+            idle_seconds=settings.idle_poll_seconds,
+        )
         self._reaped_at = 0
         self._renew_due_ms = 0
         # Calls waiting on the database right now (not on the clock or the line): tests drive
@@ -100,18 +88,12 @@ class CallDispatcher:
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        self._stopping.clear()
         await self.reap()  # calls left CALLING by a crashed predecessor
-        self._task = asyncio.create_task(self._run(), name="call-dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Lease no more; hang up the calls in progress and record how they ended."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await session.hangup()
@@ -122,21 +104,12 @@ class CallDispatcher:
     def active(self) -> int:
         return len(self._calls)
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                now = self._clock.now_ms()
-                if now - self._reaped_at >= self._worker.reaper_interval_seconds * 1000:
-                    await self.reap()
-                await self.renew_if_due()
-                started = await self.run_once()
-            except Exception:
-                log.exception("call dispatch cycle failed")
-                started = 0
-            if started == 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._cfg.idle_poll_seconds)
+    async def _cycle(self) -> bool:
+        now = self._clock.now_ms()
+        if now - self._reaped_at >= self._worker.reaper_interval_seconds * 1000:
+            await self.reap()
+        await self.renew_if_due()
+        return await self.run_once() > 0
 
     async def reap(self) -> int:
         now = self._clock.now_ms()
@@ -192,11 +165,9 @@ class CallDispatcher:
         for call in leased:
             if call.id in broke:  # ended without dialling (a result like any other)
                 self.io_in_flight += 1
-                result = CallResult(
-                    call.id, "", now, None, None, now, SIP_PAYMENT_REQUIRED, sip_reason(402)
-                )
-                self._metrics.calls.labels("", str(SIP_PAYMENT_REQUIRED)).inc()
-                task = asyncio.create_task(self._record_only(call, result))
+                refused = _ending(self._flow(call, Audio(b"")).handle(flow.Unfunded(), now_ms=now))
+                self._count(refused)
+                task = asyncio.create_task(self._record_only(call.id, refused))
                 self._calls[call.id] = task
                 continue
             name = self._pick_line(call)
@@ -211,36 +182,28 @@ class CallDispatcher:
         return len(leased)
 
     async def _unfunded(self, leased: list[LeasedCall]) -> set[int]:
-        """Calls whose account can no longer pay the first billing step (spec §1.11 -10 was
-        checked at accept; the balance may have gone since, e.g. by earlier calls of a big
-        group): they end with 402 instead of being dialled. Checked per call in lease order,
-        so a nearly empty account still places the calls it can pay for."""
+        """Calls whose account can no longer pay the first billing step (call_flow.unfunded):
+        they end with 402 instead of being dialled."""
         if not leased:
             return set()
-        accounts = {c.account_id for c in leased}
         spendable: dict[int, int] = {}
         async with self._store.db.read() as conn:
-            for account_id in accounts:
+            for account_id in {c.account_id for c in leased}:
                 account = await self._store.accounts.get_account(conn, account_id)
                 spendable[account_id] = account.spendable_micros if account else 0
-        broke: set[int] = set()
-        for call in leased:
-            p = call.pricing
-            need = max(1, first_step_cost(p.rate_micros, p.bill_period, p.quote_exchange_micros))
-            if spendable[call.account_id] < need:
-                broke.add(call.id)
-            else:
-                spendable[call.account_id] -= need
-        return broke
+        return flow.unfunded(leased, spendable)
 
-    async def _record_only(self, call: LeasedCall, result: CallResult) -> None:
+    def _flow(self, call: LeasedCall, audio: Audio) -> CallFlow:
+        return CallFlow(call, audio_ms=audio.duration_ms, max_call_s=self._cfg.max_call_seconds)
+
+    async def _record_only(self, call_id: int, ending: Ending) -> None:
         try:
-            await self._record(call, result)
+            await self._record(ending)
         except Exception:
-            log.exception("call %s could not be recorded", call.id)
+            log.exception("call %s could not be recorded", call_id)
         finally:
             self.io_in_flight -= 1
-            self._calls.pop(call.id, None)
+            self._calls.pop(call_id, None)
 
     def _pick_line(self, call: LeasedCall) -> str | None:
         """A line with room; a redial prefers a line other than the last attempt's."""
@@ -260,10 +223,11 @@ class CallDispatcher:
                 self.io_in_flight -= 1
             if delay_ms > 0:
                 await self._clock.sleep(delay_ms / 1000)
-            result = await self._talk(call, line_name, state.line, audio)
+            ending = await self._talk(self._flow(call, audio), line_name, state.line, audio)
+            self._count(ending)
             self.io_in_flight += 1
             try:
-                await self._record(call, result)
+                await self._record(ending)
             finally:
                 self.io_in_flight -= 1
         except Exception:
@@ -272,7 +236,7 @@ class CallDispatcher:
             state.active -= 1
             self._calls.pop(call.id, None)
             self._sessions.pop(call.id, None)
-            self._wake.set()
+            self._loop.wake()
 
     async def _load_audio(self, audio_id: int) -> Audio:
         audio = self._audio.get(audio_id)
@@ -287,71 +251,45 @@ class CallDispatcher:
             self._audio.popitem(last=False)
         return audio
 
-    async def _talk(
-        self, call: LeasedCall, line_name: str, line: VoiceLine, audio: Audio
-    ) -> CallResult:
-        times = _CallTimes(call_ms=self._clock.now_ms())
+    async def _talk(self, call: CallFlow, line_name: str, line: VoiceLine, audio: Audio) -> Ending:
+        """Drive ``call`` with its line's events and its timers until it ends, carrying out
+        its commands (every rule is in the flow)."""
+        now = self._clock.now_ms
+        (dial,) = call.handle(flow.Start(line_name), now_ms=now())
+        assert isinstance(dial, flow.Dial)
+        request = CallRequest(call.call.id, dial.callee, dial.caller, dial.attempt)
         try:
-            session = await line.dial(
-                CallRequest(call.id, call.callee, call.display_num, call.recalls_done)
-            )
+            session = await line.dial(request)
         except Exception as exc:  # a driver bug must not lose the call's record
-            log.exception("line %s raised on dial of %s", line_name, call.id)
-            return self._ended(call, line_name, times, SIP_SERVICE_UNAVAILABLE, repr(exc)[:200])
-        self._sessions[call.id] = session
-        talk_cap_s = call.max_duration_s or self._cfg.max_call_seconds
+            log.exception("line %s raised on dial of %s", line_name, call.call.id)
+            return _ending(call.handle(flow.DialFailed(repr(exc)[:200]), now_ms=now()))
+        self._sessions[call.call.id] = session
+        todo = call.handle(flow.Dialled(), now_ms=now())
         events = session.events()
         pending: asyncio.Future[CallEvent] | None = None
-        hung_up_at: int | None = None
-        cancelled = False
-        while True:
-            now = self._clock.now_ms()
-            if hung_up_at is not None:
-                deadline = hung_up_at + int(HANGUP_GRACE_S * 1000)
-            elif times.answer_ms is None:
-                deadline = times.call_ms + call.max_ringing_s * 1000
-            else:
-                deadline = times.answer_ms + talk_cap_s * 1000
-            if pending is None:
-                pending = asyncio.ensure_future(_anext(events))
-            event = await self._next(pending, max(0, deadline - now))
-            if event is None:  # a deadline passed
-                if hung_up_at is not None:  # the line never confirmed: end it ourselves
-                    pending.cancel()
-                    code = 200 if times.answer_ms is not None else SIP_CANCELLED
-                    return self._ended(call, line_name, times, code, "", at_ms=hung_up_at)
-                cancelled = times.answer_ms is None
-                # The call ends for billing at the limit itself: the line's CANCEL/BYE round
-                # trip (or a late wake-up of this task) is not talk time (§1.11 maxDuration).
-                hung_up_at = min(deadline, self._clock.now_ms())
-                await session.hangup()
-                continue
-            pending = None
-            if event.kind is CallEventKind.RINGING:
-                times.ringing_ms = times.ringing_ms or event.at_ms
-            elif event.kind is CallEventKind.ANSWERED:
-                times.answer_ms = event.at_ms
-                times.ringing_ms = times.ringing_ms or event.at_ms
-                await session.play(audio, call.loop_count)
-            elif event.kind is CallEventKind.DTMF:
-                if len(times.dtmf) < 32:
-                    times.dtmf.append(event.digit)
-            elif event.kind is CallEventKind.PLAYED:
-                if hung_up_at is None:
-                    # The audio ended: so did the call, for billing. Never later than the audio
-                    # itself after the answer: a slow start of the playback is not the
-                    # customer's talk time.
-                    length = call.loop_count * audio.duration_ms
-                    answered = times.answer_ms if times.answer_ms is not None else event.at_ms
-                    hung_up_at = min(event.at_ms, answered + length)
-                    await session.hangup()
-            elif event.kind is CallEventKind.ENDED:
-                code = event.sip_code
-                reason = event.reason
-                if cancelled and times.answer_ms is None:
-                    code, reason = SIP_CANCELLED, "no answer"
-                ended = event.at_ms if hung_up_at is None else min(event.at_ms, hung_up_at)
-                return self._ended(call, line_name, times, code, reason, at_ms=ended)
+        wake_ms = 0
+        try:
+            while True:
+                for command in todo:
+                    if isinstance(command, flow.RequestWakeup):
+                        wake_ms = command.at_ms
+                    elif isinstance(command, flow.Play):
+                        await session.play(audio, command.loops)
+                    elif isinstance(command, flow.Hangup):
+                        await session.hangup()
+                    elif isinstance(command, flow.Finish | flow.Redial):
+                        return command
+                if pending is None:
+                    pending = asyncio.ensure_future(_anext(events))
+                event = await self._next(pending, max(0, wake_ms - now()))
+                if event is None:  # the deadline passed
+                    todo = call.handle(flow.Deadline(), now_ms=now())
+                else:
+                    pending = None
+                    todo = call.handle(_flow_event(event), now_ms=now())
+        finally:
+            if pending is not None:
+                pending.cancel()
 
     async def _next(self, pending: asyncio.Future[CallEvent], timeout_ms: int) -> CallEvent | None:
         """The next event, or None when ``timeout_ms`` passes first (on the injected clock)."""
@@ -367,62 +305,23 @@ class CallDispatcher:
             return _event_or_end(pending)
         return None
 
-    def _ended(
-        self,
-        call: LeasedCall,
-        line_name: str,
-        times: _CallTimes,
-        code: int,
-        reason: str,
-        *,
-        at_ms: int | None = None,
-    ) -> CallResult:
-        hangup = at_ms if at_ms is not None else self._clock.now_ms()
-        answered = times.answer_ms is not None
-        if answered:
-            code = 200  # an established call is 200 whoever hung up (spec §7)
-        result = CallResult(
-            call_id=call.id,
-            line=line_name,
-            call_ms=times.call_ms,
-            ringing_ms=times.ringing_ms,
-            answer_ms=times.answer_ms,
-            hangup_ms=max(hangup, times.answer_ms or times.call_ms),
-            sip_code=code,
-            reason=(reason or sip_reason(code)) if not answered else "success",
-            dtmf="".join(times.dtmf) if answered else "",
-        )
-        self._metrics.calls.labels(line_name, str(code)).inc()
-        return result
+    def _count(self, ending: Ending) -> None:
+        r = ending.result
+        self._metrics.calls.labels(r.line, str(r.sip_code)).inc()
 
-    async def _record(self, call: LeasedCall, result: CallResult) -> None:
-        now = self._clock.now_ms()
-        redial = (
-            not result.answered
-            and result.sip_code in REDIAL_CODES
-            and call.recalls_done < call.recall_count
-        )
-        if redial:
+    async def _record(self, ending: Ending) -> None:
+        if isinstance(ending, flow.Redial):
             job = functools.partial(
                 self._store.calls.redial,
-                result=result,
+                result=ending.result,
                 owner=self.owner,
-                next_attempt_ms=now + call.recall_interval_s * 1000,
-                now_ms=now,
+                next_attempt_ms=ending.at_ms,
+                now_ms=self._clock.now_ms(),
             )
             await self._store.db.write(job)
             return
-        p = call.pricing
-        charge = voice_charge(
-            answered=result.answered,
-            duration_s=result.duration_s,
-            rate_micros=p.rate_micros,
-            bill_period=p.bill_period,
-            currency=p.currency,
-            quote_exchange_micros=p.quote_exchange_micros,
-        )
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._finals.append((CallFinal(result, charge), done))
+        self._finals.append((CallFinal(ending.result, ending.charge), done))
         if not self._flushing:
             self._flushing = True
             asyncio.create_task(self._flush())  # noqa: RUF006 (awaited through ``done``)
@@ -463,3 +362,23 @@ def _event_or_end(fut: asyncio.Future[CallEvent]) -> CallEvent:
         return fut.result()
     except StopAsyncIteration:
         return CallEvent(CallEventKind.ENDED, 0, sip_code=SIP_SERVICE_UNAVAILABLE, reason="")
+
+
+def _flow_event(event: CallEvent) -> flow.FlowEvent:
+    kind, at = event.kind, event.at_ms
+    if kind is CallEventKind.RINGING:
+        return flow.Ringing(at)
+    if kind is CallEventKind.ANSWERED:
+        return flow.Answered(at)
+    if kind is CallEventKind.DTMF:
+        return flow.Dtmf(at, event.digit)
+    if kind is CallEventKind.PLAYED:
+        return flow.Played(at)
+    return flow.Ended(at, event.sip_code, event.reason)
+
+
+def _ending(commands: list[flow.Command]) -> Ending:
+    """The one command of a flow that ended at once (refused, or its dial raised)."""
+    (ending,) = commands
+    assert isinstance(ending, flow.Finish | flow.Redial)
+    return ending

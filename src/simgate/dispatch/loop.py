@@ -1,0 +1,83 @@
+"""One worker loop for every lease queue: run a cycle, idle when it found nothing, stop cleanly.
+
+The message dispatcher, the call dispatcher, the push sender and the reaper differ only in
+what one cycle does (lease and hand out work, or reap) and in how long they idle; the loop
+around it is this one. The idle wait is on the injected clock (a test's FakeClock moves it)
+and ends early on :meth:`LeaseLoop.wake` (room freed, results recorded) or on :meth:`stop`.
+A cycle that raises is logged and counts as idle, so a database in trouble is retried at the
+idle pace instead of in a hot loop; :meth:`stop` lets the cycle in flight finish, so what it
+leased is handed out and recorded before the owner winds down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from simgate.clock import Clock
+
+log = logging.getLogger(__name__)
+
+# One cycle: True when it did a full share of work and should run again at once.
+Cycle = Callable[[], Awaitable[bool]]
+
+
+class LeaseLoop:
+    def __init__(self, name: str, *, cycle: Cycle, clock: Clock, idle_seconds: float) -> None:
+        self.name = name
+        self._cycle = cycle
+        self._clock = clock
+        self._idle_s = idle_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Run no further cycle; wait for the one in flight."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        """Cut the idle wait short (or skip the next one): there may be work now."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            # Cleared before the cycle, not after: a wake-up while it runs is not lost.
+            self._wake.clear()
+            try:
+                busy = await self._cycle()
+            except Exception:
+                log.exception("%s cycle failed", self.name)
+                busy = False
+            if not busy and not self._stopping:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        if self._wake.is_set():
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(self._idle_s))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sleeper, waker):
+                t.cancel()
