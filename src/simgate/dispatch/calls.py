@@ -3,7 +3,7 @@
 The driver (lines/voice.py) only places calls and reports events; the policy of one attempt
 (maxRingingTime, maxDuration, loopCount, DTMF, redials, the charge, 402) is the pure
 :class:`simgate.domain.call_flow.CallFlow`. What stays here is I/O: lease (on the shared
-:class:`simgate.dispatch.loop.LeaseLoop`), pace calls per second and per line, feed each call's
+:class:`simgate.lease_loop.LeaseLoop`), pace calls per second and per line, feed each call's
 line events and timers to its flow, carry out its commands, and record the ending.
 
 Crash safety: a call is CALLING under this worker's lease while it runs; if the worker dies,
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from simgate.clock import Clock
-from simgate.dispatch.loop import LeaseLoop
 from simgate.domain import call_flow as flow
 from simgate.domain.call_flow import REDIAL_CODES, CallFlow
 from simgate.domain.calls import SIP_SERVICE_UNAVAILABLE, Audio, CallFinal, LeasedCall
+from simgate.lease_loop import LeaseLoop
 from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest, VoiceLine
 from simgate.metrics import Metrics
 from simgate.settings import VoiceSettings, WorkerSettings

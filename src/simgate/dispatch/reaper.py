@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 
 from simgate.clock import Clock
+from simgate.lease_loop import LeaseLoop
 from simgate.metrics import Metrics
 from simgate.settings import WorkerSettings
 from simgate.store import Store
@@ -25,7 +24,9 @@ class Reaper:
         self._cfg = settings
         self._clock = clock
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self._loop = LeaseLoop(
+            "reaper", cycle=self._cycle, clock=clock, idle_seconds=settings.reaper_interval_seconds
+        )
 
     async def run_once(self) -> tuple[int, int]:
         now = self._clock.now_ms()
@@ -48,19 +49,11 @@ class Reaper:
         return reaped, expired
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="reaper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("reaper cycle failed")
-            await self._clock.sleep(self._cfg.reaper_interval_seconds)
+    async def _cycle(self) -> bool:
+        await self.run_once()
+        return False  # housekeeping: once per interval, however much it found

@@ -9,7 +9,6 @@ and the reaper marks them UNKNOWN (spec §7) instead of sending them again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -21,6 +20,7 @@ from simgate.clock import Clock
 from simgate.dispatch.ports import PortPicker, parse_hint
 from simgate.domain.messages import Event
 from simgate.domain.routing import route_for
+from simgate.lease_loop import LeaseLoop
 from simgate.lines.base import Line, Outcome, SubmitRequest, SubmitResult
 from simgate.metrics import Metrics
 from simgate.settings import Route, WorkerSettings
@@ -56,38 +56,26 @@ class Dispatcher:
         }
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
         self._claim_due_ms: dict[str, int] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._loop = LeaseLoop(
+            "dispatcher", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
+        )
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Finish the cycle in flight (so its results are recorded), then stop."""
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         for name in self._lines:
             if self._lines[name].exclusive and name in self._owned:
                 await self._store.db.write(
                     functools.partial(owners.release, line=name, owner=self.owner)
                 )
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.claim_lines(force=False)
-                handled = await self.run_once()
-            except Exception:
-                log.exception("dispatch cycle failed")
-                handled = 0
-            if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._cfg.idle_poll_seconds)
+    async def _cycle(self) -> bool:
+        await self.claim_lines(force=False)
+        return await self.run_once() > 0
 
     async def claim_lines(self, *, force: bool = True) -> None:
         """Take or renew the lease of every exclusive line this worker can drive.

@@ -28,6 +28,7 @@ import anyio
 import httpx
 
 from simgate.clock import Clock
+from simgate.lease_loop import LeaseLoop
 from simgate.metrics import Metrics
 from simgate.push import repo
 from simgate.push.lanes import Lanes
@@ -67,21 +68,20 @@ class PushSender:
         self._busy: dict[str, int] = {}
         self._results: list[AttemptResult] = []
         self._have_results = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._claims = LeaseLoop(
+            "push-claim", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
+        )
         self._attempts: set[asyncio.Task[None]] = set()
         self._scopes: set[anyio.CancelScope] = set()
-        self._stopping = False
-        self._loops: list[asyncio.Task[None]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self._next_metrics_ms = 0
         self.attempted = 0  # attempts finished by this sender (tests, diagnostics)
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         self._lanes = Lanes(self._guard, self._cfg)
-        self._loops = [
-            asyncio.create_task(self._claim_loop(), name="push-claim"),
-            asyncio.create_task(self._record_loop(), name="push-record"),
-        ]
+        self._claims.start()
+        self._recorder = asyncio.create_task(self._record_loop(), name="push-record")
 
     async def stop(self) -> None:
         """Stop claiming; attempts still running are abandoned and their rows released.
@@ -90,24 +90,20 @@ class PushSender:
         its connection clean-up with anyio, and a native cancellation would cut it short and
         leak sockets of *other* endpoints it was closing on the way.
         """
-        claim_loop, record_loop = self._loops or (None, None)
-        self._stopping = True
-        self._wake.set()
-        if claim_loop is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await claim_loop
+        with contextlib.suppress(Exception):
+            await self._claims.stop()
         for scope in list(self._scopes):
             scope.cancel()
         for task in list(self._attempts):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        record_loop, self._recorder = self._recorder, None
         if record_loop is not None:
             record_loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await record_loop
             with contextlib.suppress(Exception):
                 await self._flush()
-        self._loops = []
         if self._lanes is not None:
             await self._lanes.aclose()
             self._lanes = None
@@ -117,19 +113,15 @@ class PushSender:
         return sum(self._busy.values())
 
     # ---- claiming --------------------------------------------------------------------
-    async def _claim_loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            got, room = 0, 0
-            try:
-                room = min(self._cfg.batch_size, self._cfg.max_inflight - self.in_flight)
-                if room > 0:
-                    got = await self.claim_once(room)
-                await self._refresh_metrics()
-            except Exception:
-                log.exception("push claim cycle failed")
-            if (room <= 0 or got < room) and not self._stopping:
-                await self._idle()
+    async def _cycle(self) -> bool:
+        """Claim as much as there is room for; busy (claim again at once) while every claim
+        fills the room. A full window idles until a recorded batch frees slots (wake)."""
+        got = 0
+        room = min(self._cfg.batch_size, self._cfg.max_inflight - self.in_flight)
+        if room > 0:
+            got = await self.claim_once(room)
+        await self._refresh_metrics()
+        return room > 0 and got >= room
 
     async def claim_once(self, limit: int) -> int:
         now = self._clock.now_ms()
@@ -150,17 +142,6 @@ class PushSender:
             self._attempts.add(task)
             task.add_done_callback(self._attempts.discard)
         return len(claimed)
-
-    async def _idle(self) -> None:
-        if self._wake.is_set():
-            return
-        sleeper = asyncio.ensure_future(self._clock.sleep(self._cfg.idle_poll_seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in (sleeper, waker):
-                t.cancel()
 
     # ---- sending ---------------------------------------------------------------------
     async def _run(self, push: ClaimedPush) -> None:
@@ -307,7 +288,7 @@ class PushSender:
                 self._busy[r.endpoint] = left
             else:
                 self._busy.pop(r.endpoint, None)
-        self._wake.set()
+        self._claims.wake()
 
     async def _refresh_metrics(self) -> None:
         now = self._clock.now_ms()

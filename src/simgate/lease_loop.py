@@ -7,6 +7,8 @@ and ends early on :meth:`LeaseLoop.wake` (room freed, results recorded) or on :m
 A cycle that raises is logged and counts as idle, so a database in trouble is retried at the
 idle pace instead of in a hot loop; :meth:`stop` lets the cycle in flight finish, so what it
 leased is handed out and recorded before the owner winds down.
+
+A base module (it needs only the clock), so that both dispatch/ and push/ may use it.
 """
 
 from __future__ import annotations

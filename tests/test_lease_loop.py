@@ -1,0 +1,106 @@
+"""The shared worker loop (lease_loop.py) on a FakeClock: cycles, idling, wake-ups, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from simgate.lease_loop import LeaseLoop
+from simgate.testing.clock import FakeClock
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+class Script:
+    """A cycle that answers "busy" from a list (then idle), counting its runs."""
+
+    def __init__(self, *busy: bool, fail_at: frozenset[int] = frozenset()) -> None:
+        self.busy = list(busy)
+        self.fail_at = fail_at
+        self.runs = 0
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self) -> bool:
+        self.runs += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.runs in self.fail_at:
+            raise RuntimeError("database in trouble")
+        return self.busy.pop(0) if self.busy else False
+
+
+async def test_runs_at_once_repeats_while_busy_then_idles_on_the_clock() -> None:
+    clock = FakeClock()
+    cycle = Script(True, True, False)
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=5)
+    loop.start()
+    await settle()
+    assert cycle.runs == 3  # two busy cycles run back to back, the third found nothing
+    await clock.advance(4.9)
+    assert cycle.runs == 3
+    await clock.advance(0.1)
+    assert cycle.runs == 4
+    await loop.stop()
+
+
+async def test_wake_cuts_the_idle_wait_short_and_is_not_lost_during_a_cycle() -> None:
+    clock = FakeClock()
+    cycle = Script()
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=60)
+    loop.start()
+    await settle()
+    assert cycle.runs == 1
+    loop.wake()
+    await settle()
+    assert cycle.runs == 2
+    cycle.gate = asyncio.Event()
+    loop.wake()
+    await settle()
+    assert cycle.runs == 3  # in the cycle, waiting at the gate
+    loop.wake()  # arrives while the cycle runs: the loop goes round again without idling
+    cycle.gate.set()
+    await settle()
+    assert cycle.runs == 4
+    await loop.stop()
+
+
+async def test_a_failing_cycle_is_logged_and_retried_at_the_idle_pace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    cycle = Script(True, fail_at=frozenset({1}))
+    loop = LeaseLoop("things", cycle=cycle, clock=clock, idle_seconds=2)
+    with caplog.at_level(logging.ERROR):
+        loop.start()
+        await settle()
+    assert cycle.runs == 1
+    assert "things cycle failed" in caplog.text
+    await clock.advance(2)
+    assert cycle.runs == 3  # the busy answer, then idle
+    await loop.stop()
+
+
+async def test_stop_ends_an_idle_wait_at_once_and_lets_a_running_cycle_finish() -> None:
+    clock = FakeClock()
+    cycle = Script()
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=3600)
+    loop.start()
+    await settle()
+    await asyncio.wait_for(loop.stop(), 1)  # no clock movement needed
+    assert not loop.running
+    assert clock.sleepers == 0
+
+    cycle.gate = asyncio.Event()
+    loop.start()
+    await settle()
+    stopping = asyncio.ensure_future(loop.stop())
+    await settle()
+    assert not stopping.done()  # waits for the cycle in flight
+    cycle.gate.set()
+    await asyncio.wait_for(stopping, 1)
+    assert cycle.runs == 2  # and runs no further one
