@@ -34,6 +34,7 @@ from simgate.domain.calls import (
     sip_reason,
 )
 from simgate.domain.events import CallDone
+from simgate.store import leases
 from simgate.store.accounts import AccountRepo
 from simgate.store.call_records import CallRecordReader
 from simgate.store.message_reports import EventHook
@@ -203,30 +204,23 @@ class CallRepo(CallRecordReader):
         """Claim up to ``limit`` due QUEUED calls, oldest due first (they become CALLING)."""
         if limit <= 0:
             return []
-        due = (
-            select(calls.c.id)
-            .where(calls.c.state == QUEUED, calls.c.next_attempt_ms <= now_ms)
-            .order_by(calls.c.next_attempt_ms, calls.c.id)
-            .limit(limit)
+        c = calls.c
+        rows = await leases.lease(
+            conn,
+            calls,
+            due=(c.state == QUEUED) & (c.next_attempt_ms <= now_ms),
+            order_by=(c.next_attempt_ms, c.id),
+            limit=limit,
+            guard=c.state == QUEUED,
+            set_values={
+                "state": CALLING,
+                "lease_owner": owner,
+                "lease_until_ms": lease_until_ms,
+                "updated_ms": now_ms,
+            },
+            returning=_LEASED_COLUMNS,
         )
-        if conn.dialect.name == "postgresql":
-            # Materialised, so the locking SELECT runs once (see MessageRepo.lease).
-            cte = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
-            picked: Any = calls.c.id.in_(select(cte.c.id))
-        else:
-            picked = calls.c.id.in_(due.scalar_subquery())
-        result = await conn.execute(
-            update(calls)
-            .where(picked, calls.c.state == QUEUED)
-            .values(
-                state=CALLING,
-                lease_owner=owner,
-                lease_until_ms=lease_until_ms,
-                updated_ms=now_ms,
-            )
-            .returning(*_LEASED_COLUMNS)
-        )
-        rows = sorted(result, key=lambda r: (r.next_attempt_ms, r.id))
+        rows.sort(key=lambda r: (r.next_attempt_ms, r.id))
         return [_leased_of(r) for r in rows]
 
     async def _held(

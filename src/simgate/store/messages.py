@@ -151,49 +151,38 @@ class MessageRepo(ReportBook):
         lease_until_ms: int,
         limit: int,
     ) -> list[Leased]:
-        due = (
-            select(messages.c.id)
-            .where(
-                messages.c.state == int(State.QUEUED),
-                messages.c.line.in_(lines),
-                messages.c.next_attempt_ms <= now_ms,
-            )
-            .order_by(messages.c.next_attempt_ms)
-            .limit(limit)
+        from simgate.store.leases import lease  # noqa: PLC0415 (see store/leases.py)
+
+        m = messages.c
+        rows = await lease(
+            conn,
+            messages,
+            due=(m.state == int(State.QUEUED)) & m.line.in_(lines) & (m.next_attempt_ms <= now_ms),
+            order_by=(m.next_attempt_ms,),
+            limit=limit,
+            guard=m.state == int(State.QUEUED),
+            set_values={
+                "state": int(State.SUBMITTING),
+                "lease_owner": owner,
+                "lease_until_ms": lease_until_ms,
+                "submitting_ms": now_ms,
+                "updated_ms": now_ms,
+            },
+            returning=(
+                m.id,
+                m.sender,
+                m.recipient,
+                m.text,
+                m.encoding,
+                m.parts,
+                m.port_hint,
+                m.line,
+                m.attempts,
+                m.report_requested,
+                m.validity_until_ms,
+            ),
         )
-        if conn.dialect.name == "postgresql":
-            # A materialised CTE runs the locking SELECT once. As an IN (subquery), PostgreSQL
-            # may rescan it, skip the rows this very UPDATE already changed, and so lease more
-            # than ``limit`` rows (seen in tests/store/test_queue.py).
-            cte = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
-            picked: Any = messages.c.id.in_(select(cte.c.id))
-        else:
-            picked = messages.c.id.in_(due.scalar_subquery())
-        result = await conn.execute(
-            update(messages)
-            .where(picked, messages.c.state == int(State.QUEUED))
-            .values(
-                state=int(State.SUBMITTING),
-                lease_owner=owner,
-                lease_until_ms=lease_until_ms,
-                submitting_ms=now_ms,
-                updated_ms=now_ms,
-            )
-            .returning(
-                messages.c.id,
-                messages.c.sender,
-                messages.c.recipient,
-                messages.c.text,
-                messages.c.encoding,
-                messages.c.parts,
-                messages.c.port_hint,
-                messages.c.line,
-                messages.c.attempts,
-                messages.c.report_requested,
-                messages.c.validity_until_ms,
-            )
-        )
-        leased = [Leased(*row) for row in result]
+        leased = [Leased(*tuple(row)) for row in rows]
         leased.sort(key=lambda m: m.id)
         return leased
 

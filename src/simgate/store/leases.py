@@ -1,0 +1,60 @@
+"""The lease primitive every queue table shares: messages, calls and pushes.
+
+The database is the queue (design principle 3): a worker takes due rows by stamping them with
+its lease in one write transaction, so two workers never hold the same row. On PostgreSQL the
+due rows are locked ``FOR UPDATE SKIP LOCKED`` (a row another worker is taking right now is
+skipped, not waited for); SQLite's write transaction is already exclusive, so the plain
+query is enough there. The dialect branch lives here once.
+
+- :func:`lease`: one statement, ``UPDATE ... WHERE id IN (due) RETURNING``, for queues that take
+  the first ``limit`` due rows as they come (messages, calls).
+- :func:`due_locked`: the locked due rows themselves, for a queue that chooses among them in
+  Python before it stamps the chosen ones (pushes: a window per endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Select, Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["due_locked", "lease"]
+
+
+async def lease(
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    due: ColumnElement[bool],
+    order_by: Sequence[ColumnElement[Any]],
+    limit: int,
+    guard: ColumnElement[bool],
+    set_values: Mapping[str, Any],
+    returning: Sequence[ColumnElement[Any]],
+) -> list[Row[Any]]:
+    """Stamp ``set_values`` on up to ``limit`` rows matching ``due`` (first by ``order_by``)
+    that still match ``guard`` when updated; their ``returning`` columns, in no set order."""
+    key = table.c.id
+    due_ids = select(key).where(due).order_by(*order_by).limit(limit)
+    if conn.dialect.name == "postgresql":
+        # A materialised CTE runs the locking SELECT once. As an IN (subquery), PostgreSQL
+        # may rescan it, skip the rows this very UPDATE already changed, and so lease more
+        # than ``limit`` rows (seen in tests/store/test_queue.py).
+        cte = due_ids.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        picked = key.in_(select(cte.c.id))
+    else:
+        picked = key.in_(due_ids.scalar_subquery())
+    result = await conn.execute(
+        update(table).where(picked, guard).values(**set_values).returning(*returning)
+    )
+    return list(result)
+
+
+def due_locked(conn: AsyncConnection, query: Select[Any], *, of: Table) -> Select[Any]:
+    """``query`` (the due rows of ``of``) locked for this transaction, skipping rows another
+    worker has locked, on PostgreSQL; as it is on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True, of=of)
+    return query
