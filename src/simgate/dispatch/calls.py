@@ -19,16 +19,17 @@ import functools
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 
 from simgate.clock import Clock
+from simgate.dispatch.call_events import LineEvents
+from simgate.dispatch.group_write import GroupWrite
+from simgate.dispatch.pacing import Pacer
 from simgate.domain import call_flow as flow
 from simgate.domain.call_flow import REDIAL_CODES, CallFlow
-from simgate.domain.calls import SIP_SERVICE_UNAVAILABLE, Audio, CallFinal, LeasedCall
+from simgate.domain.calls import Audio, CallFinal, LeasedCall
 from simgate.lease_loop import LeaseLoop
-from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest, VoiceLine
+from simgate.lines.voice import Call, CallRequest, VoiceLine
 from simgate.metrics import Metrics
 from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.store import Store
@@ -39,13 +40,6 @@ log = logging.getLogger(__name__)
 
 AUDIO_CACHE = 64
 Ending = flow.Finish | flow.Redial
-
-
-@dataclass
-class _LineState:
-    line: VoiceLine
-    active: int = 0
-    next_slot_ms: int = 0  # calls-per-second pacing: the earliest start of the next dial
 
 
 class CallDispatcher:
@@ -61,7 +55,7 @@ class CallDispatcher:
         owner: str | None = None,
     ) -> None:
         self._store = store
-        self._lines = {name: _LineState(line) for name, line in lines.items()}
+        self._pacer = Pacer(lines)
         self._cfg = settings
         self._worker = worker
         self._clock = clock
@@ -81,10 +75,7 @@ class CallDispatcher:
         # Calls waiting on the database right now (not on the clock or the line): tests drive
         # the fake clock only when this is 0, so a step never overtakes a write.
         self.io_in_flight = 0
-        # Finished calls wait here for one shared write: a finish per call would cost a
-        # transaction's worth of statements each (bench/voice_calls.py: 45x slower).
-        self._finals: list[tuple[CallFinal, asyncio.Future[None]]] = []
-        self._flushing = False
+        self._finals = GroupWrite(self._finish)
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,12 +135,9 @@ class CallDispatcher:
         return n
 
     # ---- one cycle -------------------------------------------------------------------
-    def _free(self) -> int:
-        return sum(max(0, s.line.max_concurrent - s.active) for s in self._lines.values())
-
     async def run_once(self) -> int:
         """Lease as many due calls as the lines have room for and start them."""
-        room = min(self._free(), self._cfg.batch_size)
+        room = min(self._pacer.free(), self._cfg.batch_size)
         if room <= 0:
             return 0
         now = self._clock.now_ms()
@@ -170,14 +158,10 @@ class CallDispatcher:
                 task = asyncio.create_task(self._record_only(call.id, refused))
                 self._calls[call.id] = task
                 continue
-            name = self._pick_line(call)
-            assert name is not None  # leased no more than the free room
-            state = self._lines[name]
-            state.active += 1
-            start_ms = max(now, state.next_slot_ms)
-            state.next_slot_ms = start_ms + int(1000 / state.line.calls_per_second)
+            slot = self._pacer.take(previous=call.line, now_ms=now)
+            assert slot is not None  # leased no more than the free room
             self.io_in_flight += 1  # until the call's audio is loaded (_run_call)
-            task = asyncio.create_task(self._run_call(call, name, start_ms - now))
+            task = asyncio.create_task(self._run_call(call, slot.line, slot.start_ms - now))
             self._calls[call.id] = task
         return len(leased)
 
@@ -205,17 +189,8 @@ class CallDispatcher:
             self.io_in_flight -= 1
             self._calls.pop(call_id, None)
 
-    def _pick_line(self, call: LeasedCall) -> str | None:
-        """A line with room; a redial prefers a line other than the last attempt's."""
-        free = [n for n, s in self._lines.items() if s.active < s.line.max_concurrent]
-        if not free:
-            return None
-        others = [n for n in free if n != call.line]
-        return (others or free)[0]
-
     # ---- one call --------------------------------------------------------------------
     async def _run_call(self, call: LeasedCall, line_name: str, delay_ms: int) -> None:
-        state = self._lines[line_name]
         try:
             try:
                 audio = await self._load_audio(call.audio_id)
@@ -223,7 +198,8 @@ class CallDispatcher:
                 self.io_in_flight -= 1
             if delay_ms > 0:
                 await self._clock.sleep(delay_ms / 1000)
-            ending = await self._talk(self._flow(call, audio), line_name, state.line, audio)
+            line = self._pacer.line(line_name)
+            ending = await self._talk(self._flow(call, audio), line_name, line, audio)
             self._count(ending)
             self.io_in_flight += 1
             try:
@@ -233,7 +209,7 @@ class CallDispatcher:
         except Exception:
             log.exception("call %s failed inside the dispatcher", call.id)
         finally:
-            state.active -= 1
+            self._pacer.release(line_name)
             self._calls.pop(call.id, None)
             self._sessions.pop(call.id, None)
             self._loop.wake()
@@ -257,16 +233,16 @@ class CallDispatcher:
         now = self._clock.now_ms
         (dial,) = call.handle(flow.Start(line_name), now_ms=now())
         assert isinstance(dial, flow.Dial)
-        request = CallRequest(call.call.id, dial.callee, dial.caller, dial.attempt)
         try:
-            session = await line.dial(request)
+            session = await line.dial(
+                CallRequest(call.call.id, dial.callee, dial.caller, dial.attempt)
+            )
         except Exception as exc:  # a driver bug must not lose the call's record
             log.exception("line %s raised on dial of %s", line_name, call.call.id)
             return _ending(call.handle(flow.DialFailed(repr(exc)[:200]), now_ms=now()))
         self._sessions[call.call.id] = session
+        events = LineEvents(session, self._clock)
         todo = call.handle(flow.Dialled(), now_ms=now())
-        events = session.events()
-        pending: asyncio.Future[CallEvent] | None = None
         wake_ms = 0
         try:
             while True:
@@ -279,31 +255,10 @@ class CallDispatcher:
                         await session.hangup()
                     elif isinstance(command, flow.Finish | flow.Redial):
                         return command
-                if pending is None:
-                    pending = asyncio.ensure_future(_anext(events))
-                event = await self._next(pending, max(0, wake_ms - now()))
-                if event is None:  # the deadline passed
-                    todo = call.handle(flow.Deadline(), now_ms=now())
-                else:
-                    pending = None
-                    todo = call.handle(_flow_event(event), now_ms=now())
+                event = await events.next(until_ms=wake_ms)
+                todo = call.handle(event, now_ms=now())
         finally:
-            if pending is not None:
-                pending.cancel()
-
-    async def _next(self, pending: asyncio.Future[CallEvent], timeout_ms: int) -> CallEvent | None:
-        """The next event, or None when ``timeout_ms`` passes first (on the injected clock)."""
-        if pending.done():
-            return _event_or_end(pending)
-        timer = asyncio.ensure_future(self._clock.sleep(timeout_ms / 1000))
-        try:
-            waiters: set[asyncio.Future[Any]] = {pending, timer}
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-        if pending in done:
-            return _event_or_end(pending)
-        return None
+            events.close()
 
     def _count(self, ending: Ending) -> None:
         r = ending.result
@@ -320,61 +275,15 @@ class CallDispatcher:
             )
             await self._store.db.write(job)
             return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._finals.append((CallFinal(ending.result, ending.charge), done))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.create_task(self._flush())  # noqa: RUF006 (awaited through ``done``)
-        await done
+        await self._finals.add(CallFinal(ending.result, ending.charge))
 
-    async def _flush(self) -> None:
-        """Write every finished call queued so far in one job, until none is left."""
-        try:
-            while self._finals:
-                batch, self._finals = self._finals, []
-                job = functools.partial(
-                    self._store.calls.finish,
-                    finals=[f for f, _ in batch],
-                    owner=self.owner,
-                    now_ms=self._clock.now_ms(),
-                )
-                try:
-                    await self._store.db.write(job)
-                except Exception as exc:  # each call logs it; the reaper ends them as lost
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_result(None)
-        finally:
-            self._flushing = False
-
-
-async def _anext(events: AsyncIterator[CallEvent]) -> CallEvent:
-    return await anext(events)
-
-
-def _event_or_end(fut: asyncio.Future[CallEvent]) -> CallEvent:
-    """A finished iterator without ENDED (a driver bug) counts as an unavailable line."""
-    try:
-        return fut.result()
-    except StopAsyncIteration:
-        return CallEvent(CallEventKind.ENDED, 0, sip_code=SIP_SERVICE_UNAVAILABLE, reason="")
-
-
-def _flow_event(event: CallEvent) -> flow.FlowEvent:
-    kind, at = event.kind, event.at_ms
-    if kind is CallEventKind.RINGING:
-        return flow.Ringing(at)
-    if kind is CallEventKind.ANSWERED:
-        return flow.Answered(at)
-    if kind is CallEventKind.DTMF:
-        return flow.Dtmf(at, event.digit)
-    if kind is CallEventKind.PLAYED:
-        return flow.Played(at)
-    return flow.Ended(at, event.sip_code, event.reason)
+    async def _finish(self, finals: list[CallFinal]) -> None:
+        """One write for every call that finished meanwhile (each call logs a failure; the
+        reaper then ends them as lost)."""
+        job = functools.partial(
+            self._store.calls.finish, finals=finals, owner=self.owner, now_ms=self._clock.now_ms()
+        )
+        await self._store.db.write(job)
 
 
 def _ending(commands: list[flow.Command]) -> Ending:
