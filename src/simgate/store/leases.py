@@ -8,8 +8,8 @@ query is enough there. The dialect branch lives here once.
 
 - :func:`lease`: one statement, ``UPDATE ... WHERE id IN (due) RETURNING``, for queues that take
   the first ``limit`` due rows as they come (messages, calls).
-- :func:`due_locked`: the locked due rows themselves, for a queue that chooses among them in
-  Python before it stamps the chosen ones (pushes: a window per endpoint).
+- :func:`due_locked` then :func:`stamp`: for a queue that chooses among the locked due rows
+  in Python before it stamps the chosen ones (pushes: a window per endpoint).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["due_locked", "lease"]
+from simgate.store.sqltext import chunks
+
+__all__ = ["due_locked", "lease", "stamp"]
 
 
 async def lease(
@@ -58,3 +60,11 @@ def due_locked(conn: AsyncConnection, query: Select[Any], *, of: Table) -> Selec
     if conn.dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True, of=of)
     return query
+
+
+async def stamp(
+    conn: AsyncConnection, table: Table, ids: Sequence[int], *, set_values: Mapping[str, Any]
+) -> None:
+    """Stamp ``set_values`` (the lease) on the rows chosen from :func:`due_locked`."""
+    for chunk in chunks(list(ids), 500):
+        await conn.execute(update(table).where(table.c.id.in_(chunk)).values(**set_values))
