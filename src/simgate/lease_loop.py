@@ -27,6 +27,8 @@ Cycle = Callable[[], Awaitable[bool]]
 
 
 class LeaseLoop:
+    """``name`` names the task and the log line of a failed cycle ("<name> cycle failed")."""
+
     def __init__(self, name: str, *, cycle: Cycle, clock: Clock, idle_seconds: float) -> None:
         self.name = name
         self._cycle = cycle

@@ -65,7 +65,7 @@ class CallDispatcher:
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._sessions: dict[int, Call] = {}
         self._loop = LeaseLoop(
-            "call-dispatcher",
+            "call dispatch",
             cycle=self._cycle,
             clock=clock,
             idle_seconds=settings.idle_poll_seconds,

@@ -57,7 +57,7 @@ class Dispatcher:
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
         self._claim_due_ms: dict[str, int] = {}
         self._loop = LeaseLoop(
-            "dispatcher", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
+            "dispatch", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
         )
 
     # ---- lifecycle -------------------------------------------------------------------

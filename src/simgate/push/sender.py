@@ -69,7 +69,7 @@ class PushSender:
         self._results: list[AttemptResult] = []
         self._have_results = asyncio.Event()
         self._claims = LeaseLoop(
-            "push-claim", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
+            "push claim", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
         )
         self._attempts: set[asyncio.Task[None]] = set()
         self._scopes: set[anyio.CancelScope] = set()
