@@ -1,9 +1,9 @@
 """The voice-line interface: what every call driver (sim, sip) offers the call dispatcher.
 
 A driver only places calls and reports what happens on them; the dispatcher
-(dispatch/calls.py) owns the policy: pacing, maxRingingTime, maxDuration, loop counts,
-redials and billing. So a SIP line slots in beside the simulated one without changing the
-dialect, the records or the dispatcher.
+(dispatch/calls.py) paces the calls, and the call flow (domain/call_flow.py) owns the policy:
+maxRingingTime, maxDuration, loop counts, redials and billing. So a SIP line slots in beside
+the simulated one without changing the dialect, the records or the dispatcher.
 
 One call, as events (each at most once except DTMF, always ending with ENDED)::
 
