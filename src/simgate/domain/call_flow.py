@@ -8,13 +8,16 @@ maxRingingTime (cancel, 487), maxDuration after the answer, ``loopCount`` plays,
 the redial of an unanswered attempt per recallCount / recallInterval, the charge, and 402 for
 an account that can no longer pay the first billing step::
 
-    NEW ──Start──▶ DIALLING ──Dialled──▶ RINGING ──Answered──▶ TALKING
-     │                │                   │   Played / Deadline │
-     │ Unfunded       │ DialFailed        │ Deadline            ▼
-     │                │                   ▼   (maxRingingTime) HANGING_UP ◀── Answered ──┐
-     │                │               CANCELLING ──────────────────┼─────────────────────┘
-     ▼                ▼                   │ Ended / Deadline        │ Ended / Deadline (grace)
-    DONE ◀────────────┴───────────────────┴─────────────────────────┘   (Ended: from any live)
+    NEW ──Start──▶ DIALLING ──Dialled──▶ RINGING ───Answered───▶ TALKING
+     │                │                    │                       │
+     │ Unfunded       │ DialFailed         │ Deadline              │ Played, or Deadline
+     │ (402)          │ (503)              ▼ (maxRingingTime)      ▼ (maxDuration)
+     │                │                CANCELLING ──Answered──▶ HANGING_UP
+     │                │                    │ Ended, or Deadline    │ Ended, or Deadline
+     ▼                ▼                    ▼ (the hang-up's grace) ▼ (the hang-up's grace)
+    DONE ◀──────────────────────────────────────────────────────────
+
+Ended leads to DONE from every live phase; :data:`TABLE` below is the whole truth.
 
 Every attempt ends with exactly one :class:`Finish` (the last attempt: charged and pushed) or
 :class:`Redial` (busy, no answer or unreachable with recalls left: only the last attempt is
