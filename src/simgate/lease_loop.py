@@ -2,8 +2,9 @@
 
 The message dispatcher, the call dispatcher, the push sender and the reaper differ only in
 what one cycle does (lease and hand out work, or reap) and in how long they idle; the loop
-around it is this one. The idle wait is on the injected clock (a test's FakeClock moves it)
-and ends early on :meth:`LeaseLoop.wake` (room freed, results recorded) or on :meth:`stop`.
+around it is this one. The idle wait is on the clock it is given (a test's FakeClock moves it,
+or the system clock for a loop that polls what other processes write) and ends early on
+:meth:`LeaseLoop.wake` (room freed, results recorded) or on :meth:`stop`.
 A cycle that raises is logged and counts as idle, so a database in trouble is retried at the
 idle pace instead of in a hot loop; :meth:`stop` lets the cycle in flight finish, so what it
 leased is handed out and recorded before the owner winds down.

@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from simgate.clock import Clock
+from simgate.clock import Clock, SystemClock
 from simgate.dispatch.call_events import LineEvents
 from simgate.dispatch.group_write import GroupWrite
 from simgate.dispatch.pacing import Pacer
@@ -64,10 +64,12 @@ class CallDispatcher:
         self._audio: OrderedDict[int, Audio] = OrderedDict()
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._sessions: dict[int, Call] = {}
+        # Idle polls run in real time whatever the injected clock says: other processes (the
+        # API, other workers) queue rows on their own time, and a test may set its clock back.
         self._loop = LeaseLoop(
             "call dispatch",
             cycle=self._cycle,
-            clock=clock,
+            clock=SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
         )
         self._reaped_at = 0

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from simgate.clock import Clock
+from simgate.clock import Clock, SystemClock
 from simgate.dispatch.ports import PortPicker, parse_hint
 from simgate.domain.messages import Event
 from simgate.domain.routing import route_for
@@ -56,8 +56,13 @@ class Dispatcher:
         }
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
         self._claim_due_ms: dict[str, int] = {}
+        # Idle polls run in real time whatever the injected clock says: other processes (the
+        # API, other workers) queue rows on their own time, and a test may set its clock back.
         self._loop = LeaseLoop(
-            "dispatch", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
+            "dispatch",
+            cycle=self._cycle,
+            clock=SystemClock(),
+            idle_seconds=settings.idle_poll_seconds,
         )
 
     # ---- lifecycle -------------------------------------------------------------------
