@@ -30,8 +30,8 @@ from simgate.domain.messages import Event, State
 from simgate.domain.records import MessageRecord
 from simgate.push.base import PlannedPush, PushRequest
 from simgate.services.container import Services
-from simgate.services.gateway import PUSH_DOC
-from simgate.store import dinstar as repo
+from simgate.services.dinstar import PUSH_DOC
+from simgate.store.dialects import dinstar as repo
 
 CHUNK = 100
 RESULT_STATES = frozenset(

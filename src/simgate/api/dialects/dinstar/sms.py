@@ -11,8 +11,8 @@ from simgate.api.dialects.dinstar.context import Call, Gateway
 from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.codecs.gsm7 import is_gsm7
 from simgate.codecs.segments import Encoding
-from simgate.domain import ids
 from simgate.errors import ContentTooLong, InvalidInput, NoRoute, NotFound, TooManyNumbers
+from simgate.services.dinstar import LinePort, MessageQuery
 from simgate.services.sending import Recipient, SendRequest
 
 PLACEHOLDER = "#param#"
@@ -138,7 +138,7 @@ def _gw_port(g: Gateway, line: str | None, port: int | None) -> int:
     return render.NO_PORT if number is None else number
 
 
-def _port_pairs(g: Gateway, numbers: list[int] | None) -> list[tuple[str, int]] | None:
+def _port_pairs(g: Gateway, numbers: list[int] | None) -> list[LinePort] | None:
     if numbers is None:
         return None
     return [(gp.line, gp.index) for n in numbers if (gp := g.ports.get(n)) is not None]
@@ -156,7 +156,7 @@ def _time(p: env.Params, name: str, tz: str) -> int | None:
     return min(max(ms, EARLIEST_MS), LATEST_MS)
 
 
-def _filters(g: Gateway, call: Call) -> dict[str, Any] | None:
+def _query(g: Gateway, call: Call) -> MessageQuery | None:
     """Common filters of the two result queries; None when they can match nothing."""
     p, tz = call.params, call.account.timezone
     numbers = env.read_numbers(p, "number", max_items=g.cfg.max_query_numbers)
@@ -164,27 +164,23 @@ def _filters(g: Gateway, call: Call) -> dict[str, Any] | None:
     after, before = _time(p, "time_after", tz), _time(p, "time_before", tz)
     if ports == [] or numbers == []:
         return None
-    return {
-        "account_id": call.account.id,
-        "numbers": numbers,
-        "ports": ports,
-        "after": after,
-        "before": before,
-        "limit": g.cfg.result_limit,
-    }
+    return MessageQuery(
+        account_id=call.account.id,
+        numbers=None if numbers is None else tuple(numbers),
+        ports=None if ports is None else tuple(ports),
+        after_ms=after,
+        before_ms=before,
+        limit=g.cfg.result_limit,
+    )
 
 
 async def query_sms_result(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
-    f = _filters(g, call)
+    query = _query(g, call)
     users = env.read_int_list(call.params, "user_id", lo=0, hi=MAX_USER_ID, max_items=1000)
-    if f is None or users == []:
+    if query is None or users == []:
         return env.OK, {"result": []}
-    after, before = f.pop("after"), f.pop("before")
-    rows = await g.svc.messages(
-        **f,
-        user_refs=None if users is None else [str(u) for u in users],
-        id_from=None if after is None else ids.lower_bound(after),
-        id_to=None if before is None else ids.upper_bound(before),
+    rows = await g.svc.sent_messages(
+        query, user_refs=None if users is None else [str(u) for u in users]
     )
     tz = call.account.timezone
     result = [
@@ -197,19 +193,11 @@ async def query_sms_result(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]
 
 
 async def query_sms_deliver_status(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
-    f = _filters(g, call)
-    if f is None:
+    query = _query(g, call)
+    if query is None:
         return env.OK, {"result": []}
-    after, before = f.pop("after"), f.pop("before")
-    # `time` here is when the report arrived (spec §7); a report never precedes its send,
-    # so time_before also bounds the (time-ordered) message id.
-    rows = await g.svc.messages(
-        **f,
-        reported_only=True,
-        reported_from_ms=after,
-        reported_to_ms=before,
-        id_to=None if before is None else ids.upper_bound(before),
-    )
+    # `time` here is when the report arrived (spec §7): the service bounds the report time.
+    rows = await g.svc.reported_messages(query)
     tz = call.account.timezone
     result = [
         render.deliver_status(
@@ -229,7 +217,7 @@ async def query_incoming_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any
     ports = _port_pairs(g, env.read_int_list(p, "port", lo=0, hi=MAX_PORT))
     if ports == []:
         return env.OK, {"sms": [], "read": 0, "unread": 0}
-    rows, n_read, n_unread = await g.svc.incoming(
+    page = await g.svc.incoming(
         account_id=call.account.id,
         after_seq=after or 0,
         read={"unread": False, "read": True}.get(flag),
@@ -239,9 +227,12 @@ async def query_incoming_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any
     )
     tz = call.account.timezone
     sms = [
-        render.incoming_sms(r, seq=seq, port=_gw_port(g, r.line, r.port), tz=tz) for seq, r in rows
+        render.incoming_sms(
+            n.record, seq=n.seq, port=_gw_port(g, n.record.line, n.record.port), tz=tz
+        )
+        for n in page.sms
     ]
-    return env.OK, {"sms": sms, "read": n_read, "unread": n_unread}
+    return env.OK, {"sms": sms, "read": page.read, "unread": page.unread}
 
 
 async def query_sms_in_queue(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:

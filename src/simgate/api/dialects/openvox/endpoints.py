@@ -6,21 +6,20 @@ the envelope, authentication and the error table are applied by :mod:`.routes`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.auth import Caller
 from simgate.api.dialects.openvox.envelope import BadRequest, Fields, as_int
-from simgate.api.dialects.openvox.pushconfig import PushConfig, apply_changes, doc_key
+from simgate.api.dialects.openvox.pushconfig import PushConfig, apply_changes
 from simgate.api.dialects.openvox.settings import OpenVoxSettings
 from simgate.domain import numbers
 from simgate.domain.records import MessageRecord
 from simgate.errors import ContentEmpty, ContentTooLong, InvalidNumber, TooManyNumbers
 from simgate.lines.base import PortInfo
-from simgate.services.boxes import BoxService, Window
 from simgate.services.container import Services
+from simgate.services.openvox import Window
 from simgate.services.sending import Recipient, SendRequest
 
 MAX_PAGE = 10**9
@@ -31,7 +30,7 @@ class Handlers:
     def __init__(self, services: Services, cfg: OpenVoxSettings) -> None:
         self.sv = services
         self.cfg = cfg
-        self.boxes = BoxService(services.store)
+        self.openvox = services.openvox
         self.line = cfg.line or next(iter(services.settings.lines), "")
 
     def _ports(self) -> Sequence[PortInfo]:
@@ -70,7 +69,11 @@ class Handlers:
             raise InvalidNumber(f"no valid destination number in dest_num: {shown}")
         records: dict[int, MessageRecord] = {}
         if mode == 1:
-            records = {r.id: r for r in await self._wait([a.message_id for a in outcome.accepted])}
+            timeout_ms = int(self.cfg.sync_timeout_seconds * 1000)
+            sent = await self.openvox.wait_answered(
+                [a.message_id for a in outcome.accepted], timeout_ms=timeout_ms
+            )
+            records = {r.id: r for r in sent}
         default_port = spans[0] if len(spans) == 1 else 0
         invalid = list(outcome.invalid)
         accepted = iter(outcome.accepted)
@@ -143,23 +146,6 @@ class Handlers:
             raise BadRequest("msg contains a NUL character")  # no SMS alphabet carries U+0000
         return value
 
-    async def _wait(self, ids: list[int]) -> list[MessageRecord]:
-        """Sync mode: poll until no message is still in flight, or the timeout (§7).
-
-        Polling the database (with backoff) works whichever process runs the worker,
-        including several workers on PostgreSQL; in-process events would not.
-        """
-        clock = self.sv.clock
-        deadline = clock.now_ms() + int(self.cfg.sync_timeout_seconds * 1000)
-        delay = 0.005
-        while True:
-            rows = await self.boxes.messages(ids)
-            left = deadline - clock.now_ms()
-            if left <= 0 or not any(r.state in render.IN_FLIGHT for r in rows):
-                return rows
-            await clock.sleep(min(delay, left / 1000))
-            delay = min(delay * 1.5, 0.25)
-
     # ---- /smsoutbox/get and /smsinbox/get --------------------------------------------
     def _window(self, caller: Caller, f: Fields) -> tuple[int, Window]:
         page = f.integer("current_page", default=1)
@@ -183,7 +169,7 @@ class Handlers:
     async def outbox_get(self, caller: Caller, f: Fields) -> list[Any]:
         page, window = self._window(caller, f)
         size = self.cfg.page_size
-        result = await self.boxes.outbox(
+        result = await self.openvox.outbox(
             caller.account.id,
             window,
             states=render.LISTED_STATES,
@@ -197,7 +183,7 @@ class Handlers:
     async def inbox_get(self, caller: Caller, f: Fields) -> list[Any]:
         page, window = self._window(caller, f)
         size = self.cfg.page_size
-        result = await self.boxes.inbox(
+        result = await self.openvox.inbox(
             caller.account.id, window, offset=(page - 1) * size, limit=size
         )
         tz = caller.account.timezone
@@ -206,9 +192,7 @@ class Handlers:
 
     # ---- /smsoutbox/get_config and /smsoutbox/set_config -----------------------------
     async def _load_config(self, account_id: int) -> PushConfig:
-        async with self.sv.store.db.read() as conn:
-            doc = await self.sv.store.accounts.get_doc(conn, doc_key(account_id))
-        return PushConfig.from_doc(doc)
+        return PushConfig.from_doc(await self.openvox.push_config(account_id))
 
     async def get_config(self, caller: Caller, f: Fields) -> list[Any]:
         return [(await self._load_config(caller.account.id)).as_dict()]
@@ -220,13 +204,7 @@ class Handlers:
             # The push engine's SSRF guard: private/loopback targets are refused unless the
             # operator allowed them (push.allow_cidrs); raises InvalidInput → 400.
             await self.sv.pushes.validate_url(updated.base_url())
-        await self.sv.store.db.write(
-            functools.partial(
-                self.sv.store.accounts.put_doc,
-                key=doc_key(caller.account.id),
-                value=updated.as_dict(),
-            )
-        )
+        await self.openvox.set_push_config(caller.account.id, updated.as_dict())
         return [updated.as_dict()]
 
 
