@@ -124,7 +124,8 @@ def test_query_maps_gateway_ports_to_line_ports_and_times_in_the_account_zone() 
 
 
 def test_query_that_can_match_nothing_is_none() -> None:
-    for params in ({"port": [9]}, {"number": []}, {"port": ""}):
+    nothing: list[dict[str, Any]] = [{"port": [9]}, {"number": []}, {"port": ""}]
+    for params in nothing:
         assert parse_query(params, account=ACCOUNT, ports=_ports(), cfg=CFG) is None
 
 
