@@ -26,6 +26,7 @@ from simgate.store import Store
 from simgate.store.dialects import dinstar as repo
 from simgate.store.dialects.dinstar import LinePort, NumberedInbound
 
+DIALECT = repo.DIALECT  # the ``messages.dialect`` of what this dialect sent
 # Stored documents (``kv``): the push target `simgate gateway push` sets, read by the push
 # format too; the nonce secret every API process shares.
 PUSH_DOC = "dinstar.push"
@@ -35,6 +36,7 @@ TASK_COUNTER = "dinstar_task"
 
 __all__ = [
     "AUTH_DOC",
+    "DIALECT",
     "PUSH_DOC",
     "DinstarService",
     "IncomingPage",
@@ -42,7 +44,17 @@ __all__ = [
     "MessageQuery",
     "NumberedInbound",
     "PushTarget",
+    "number_inbound",
 ]
+
+
+async def number_inbound(conn: AsyncConnection, inbound_ids: Sequence[int]) -> dict[int, int]:
+    """The ``incoming_sms_id`` of each inbound row, numbering new ones in id order (§2.5).
+
+    Called inside the transaction that stores the SMS, so polling clients see the numbers in
+    commit order; ``incoming`` backfills rows stored while no one numbered them.
+    """
+    return await repo.number_inbound(conn, inbound_ids)
 
 
 @dataclass(frozen=True, slots=True)
