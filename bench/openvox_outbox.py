@@ -176,8 +176,8 @@ async def service_latencies(
     workdir: Path, account_id: int, bodies: list[dict[str, Any]]
 ) -> list[float]:
     rt = Runtime(load_settings(None, overrides=settings_data(workdir)), role="admin")
-    sv = await rt.open(migrate=False)
-    boxes = BoxService(sv.store)
+    await rt.open(migrate=False)
+    boxes = BoxService(rt.store)
     out: list[float] = []
     try:
         for body in bodies:

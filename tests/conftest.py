@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import Settings, load_settings
-from simgate.store import Database, tables
+from simgate.store import Database, Store, tables
 from simgate.store import migrate as migrations
 from simgate.testing.clock import FakeClock
 
@@ -143,6 +143,12 @@ def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def store(runtime: Runtime) -> Store:
+    """The runtime's store, for tests that arrange or inspect rows below the services."""
+    return runtime.store
 
 
 @pytest.fixture

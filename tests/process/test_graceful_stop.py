@@ -39,11 +39,11 @@ async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) ->
             else:
                 await asyncio.to_thread(proc.wait_output, "simgate worker running", 30.0)
             for _ in range(100):  # until the dispatcher is busy
-                if (await counts(sv)).get(State.SUBMITTING, 0):
+                if (await counts(rt.store)).get(State.SUBMITTING, 0):
                     break
                 await asyncio.sleep(0.05)
             rc = proc.stop()
-        after = await counts(sv)
+        after = await counts(rt.store)
     finally:
         await rt.close()
     assert rc in CLEAN_EXITS

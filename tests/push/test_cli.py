@@ -20,18 +20,18 @@ async def _seed(data: Path) -> list[int]:
     """Three pushes: one pending, one failed (404), one dead."""
     settings = load_settings(None, overrides={"data_dir": str(data), "demo": {"create": False}})
     rt = Runtime(settings, role="admin")
-    sv = await rt.open()
+    await rt.open()
     try:
         planner = PortPlanner()
         planner.urls["a"] = "http://127.0.0.1:9/hook"
-        sv.store.add_event_hook(Outbox([planner], rt.clock).hook)
+        rt.store.add_event_hook(Outbox([planner], rt.clock).hook)
         rig = PushRig(rt, rt.clock, planner)  # type: ignore[arg-type]
         for port in range(3):
             await rig.plan("a", port)
         now = rt.clock.now_ms()
         ids = sorted(
             c.id
-            for c in await sv.store.db.write(
+            for c in await rt.store.db.write(
                 functools.partial(
                     repo.claim,
                     owner="w",
@@ -48,7 +48,7 @@ async def _seed(data: Path) -> list[int]:
             AttemptResult(ids[2], "e", "dead", 503, "HTTP 503"),
             AttemptResult(ids[0], "e", "release"),
         ]
-        await sv.store.db.write(
+        await rt.store.db.write(
             functools.partial(repo.record, results=results, owner="w", now_ms=now)
         )
         return ids

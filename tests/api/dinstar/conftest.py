@@ -64,8 +64,8 @@ class Gw:
     async def settle(self, ids: list[int], state: State) -> None:
         """Run the worker's clock until every message is in ``state``."""
         for _ in range(300):
-            async with self.sv.store.db.read() as conn:
-                rows = await self.sv.store.messages.get(conn, ids)
+            async with self.rt.store.db.read() as conn:
+                rows = await self.rt.store.messages.get(conn, ids)
             if rows and len(rows) == len(ids) and all(r.state is state for r in rows):
                 return
             await self.clock.advance(0.1)
@@ -73,12 +73,12 @@ class Gw:
         raise AssertionError(f"not all {state.name}: {[r.state.name for r in rows]}")
 
     async def message_ids(self) -> list[int]:
-        async with self.sv.store.db.read() as conn:
-            rows = await self.sv.store.messages.page(conn, account_id=self.account.id, limit=10_000)
+        async with self.rt.store.db.read() as conn:
+            rows = await self.rt.store.messages.page(conn, account_id=self.account.id, limit=10_000)
         return [r.id for r in rows]
 
     def gateway(self) -> GatewayService:
-        return GatewayService(store=self.sv.store, clock=self.sv.clock)
+        return GatewayService(store=self.rt.store, clock=self.sv.clock)
 
 
 GwFactory = Callable[..., Awaitable[Gw]]
@@ -134,7 +134,7 @@ class PushLog:
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
     await g.gateway().set_push_config(url, list(PUSH_TYPES))
     log = PushLog(g.sv)
-    g.sv.store.add_event_hook(log.hook)
+    g.rt.store.add_event_hook(log.hook)
     return log
 
 

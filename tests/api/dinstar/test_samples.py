@@ -152,8 +152,8 @@ async def test_send_sms_samples(gw: Gw) -> None:
         },
     )
     assert templated == {**SEND, "sn": SN}  # sms_in_queue 2, task_id 2, exactly as the sample
-    async with gw.sv.store.db.read() as conn:
-        rows = await gw.sv.store.messages.page(conn, account_id=gw.account.id)
+    async with gw.rt.store.db.read() as conn:
+        rows = await gw.rt.store.messages.page(conn, account_id=gw.account.id)
     sent = [r for r in rows if r.task_id == 2]
     assert [(r.text, r.client_ref, r.port_hint, r.recipient) for r in sent] == [
         ("bj", "1", "2,3", "10086"),

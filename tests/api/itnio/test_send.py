@@ -43,8 +43,8 @@ SEND_SAMPLE = {
 
 
 async def _messages(env: Itnio) -> list[Any]:
-    async with env.services.store.db.read() as conn:
-        return await env.services.store.messages.page(conn, account_id=env.account.id, limit=5000)
+    async with env.rt.store.db.read() as conn:
+        return await env.rt.store.messages.page(conn, account_id=env.account.id, limit=5000)
 
 
 @pytest.mark.parametrize("prefix", ["", "/v3"])
@@ -197,8 +197,8 @@ async def test_insufficient_balance_is_minus_10_and_queues_nothing(
         body = {"appId": app.app_id, "numbers": "8613800138000,8613800138001", "content": "x"}
         got = await env.post(SEND, body, headers=env.headers(key=key.key, secret=key.secret))
         assert got["status"] == "-10"
-        async with env.services.store.db.read() as conn:
-            assert await env.services.store.messages.page(conn, account_id=poor.id) == []
+        async with env.rt.store.db.read() as conn:
+            assert await env.rt.store.messages.page(conn, account_id=poor.id) == []
 
 
 async def test_no_pricing_is_minus_19(backend: str, tmp_path: Path, clock: FakeClock) -> None:

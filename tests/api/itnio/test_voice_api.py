@@ -73,7 +73,7 @@ async def finish_calls(
 ) -> list[int]:
     """Dial every queued call and end it with ``sip`` (200 = answered), as the dispatcher
     would: lease, then finish with the result and its charge in one transaction."""
-    store = env.services.store
+    store = env.rt.store
     now = env.clock.now_ms()
     leased = await store.db.write(
         functools.partial(
@@ -110,7 +110,7 @@ async def other_account(env: Itnio, *, currency: str = "USD", balance: str = "10
 
 
 async def set_fx(env: Itnio, currency: str, per_usd: str) -> None:
-    store = env.services.store
+    store = env.rt.store
     micros = int(float(per_usd) * 1_000_000)
     await store.db.write(
         functools.partial(
@@ -244,7 +244,7 @@ async def test_send_code_documented_request(itnio: Itnio) -> None:
     )
     assert record["voiceFileId"] == ""  # TTS plays no uploaded file
     assert record["code"].startswith("China")
-    store = itnio.services.store
+    store = itnio.rt.store
     async with store.db.read() as conn:
         stored = await store.calls.get_one(conn, int(voice_id))
     assert stored is not None

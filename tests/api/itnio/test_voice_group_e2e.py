@@ -41,8 +41,8 @@ SIM = {
 
 
 async def _done(env: Itnio, ids: list[int]) -> int:
-    async with env.services.store.db.read() as conn:
-        rows = await env.services.store.calls.get(conn, ids)
+    async with env.rt.store.db.read() as conn:
+        rows = await env.rt.store.calls.get(conn, ids)
     return sum(1 for r in rows if r.state is CallState.DONE)
 
 
