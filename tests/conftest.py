@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import Settings, load_settings
-from simgate.store import Database, Store, tables
+from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.testing.clock import FakeClock
+from tests.support.pg import truncate_pg
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get(
@@ -108,27 +109,6 @@ def backend(
     return pg_url
 
 
-async def _truncate_pg(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            exists = (
-                await conn.execute(text("SELECT to_regclass('public.messages') IS NOT NULL"))
-            ).scalar()
-            if exists:
-                # DELETE + sequence restart: same result as TRUNCATE ... RESTART IDENTITY on
-                # these tiny tables, and several times faster (it runs before every pg test).
-                for table in reversed(tables.metadata.sorted_tables):
-                    await conn.execute(table.delete())
-                sequences = await conn.execute(
-                    text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
-                )
-                for name in sequences.scalars().all():
-                    await conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
-    finally:
-        await engine.dispose()
-
-
 def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
     data: dict[str, Any] = {
         "data_dir": str(tmp_path / "data"),
@@ -154,7 +134,7 @@ def store(runtime: Runtime) -> Store:
 @pytest.fixture
 async def runtime(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
     if backend.startswith("postgresql"):
-        await _truncate_pg(backend)
+        await truncate_pg(backend)
     rt = Runtime(make_settings(tmp_path, backend), role="admin", clock=clock)
     await rt.open()
     try:

@@ -26,7 +26,8 @@ from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.gateway import GatewayService
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 USER, PASSWORD = "admin", "s3cret-pass"
 SN = "0000-0000-0000-0001"
@@ -91,7 +92,7 @@ async def make_gw(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterat
 
     async def make(**extra: Any) -> Gw:
         if backend.startswith("postgresql"):
-            await _truncate_pg(backend)
+            await truncate_pg(backend)
         rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
         sv = await rt.open()
         account = await sv.accounts.create_account(name="acme", balance="100")

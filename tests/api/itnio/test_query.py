@@ -15,7 +15,7 @@ from simgate.lines.base import IncomingSms, PortInfo
 from simgate.store.tables import messages
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
-from tests.api.itnio.test_send import assert_same_shape
+from tests.support.shapes import assert_same_shape
 
 REPORT_SAMPLE = {
     "status": "0",

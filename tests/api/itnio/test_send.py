@@ -11,22 +11,10 @@ from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
+from tests.support.shapes import assert_same_shape
 
 SEND = "/sms/sendSms"
 BATCH = "/sms/sendSms/batch"
-
-
-def assert_same_shape(got: Any, sample: Any, path: str = "") -> None:
-    """Field by field, types included (values that are ids or times may differ)."""
-    assert type(got) is type(sample), f"{path}: {type(got).__name__} != {type(sample).__name__}"
-    if isinstance(sample, dict):
-        assert set(sample) <= set(got), f"{path}: missing {set(sample) - set(got)}"
-        for k, v in sample.items():
-            assert_same_shape(got[k], v, f"{path}.{k}")
-    elif isinstance(sample, list) and sample:
-        assert len(got) == len(sample), path
-        for i, (g, s) in enumerate(zip(got, sample, strict=True)):
-            assert_same_shape(g, s, f"{path}[{i}]")
 
 
 # Sample response of the batch page (spec §1.3 [S-clone]).

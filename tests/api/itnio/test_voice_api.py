@@ -20,9 +20,9 @@ from simgate.domain.billing import voice_charge
 from simgate.domain.calls import CallFinal, CallResult, sip_reason
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, add_voice_app, make_itnio, wav_b64
-from tests.api.itnio.test_send import assert_same_shape
 from tests.api.itnio.test_voice_render import SEED_RECORD
 from tests.conftest import need_peer
+from tests.support.shapes import assert_same_shape
 
 # spec §1.11 (request fields of the page; the Chinese sample's accent "91").
 SEND_CODE = {

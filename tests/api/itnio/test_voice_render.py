@@ -18,7 +18,7 @@ from simgate.api.dialects.itnio.voice_render import (
 )
 from simgate.domain.accounts import App, AppKind
 from simgate.domain.calls import CallKind, CallRecord, CallState, VoiceFile
-from tests.api.itnio.test_send import assert_same_shape
+from tests.support.shapes import assert_same_shape
 
 # seed 003 (recordGroupQuery), the sample record of its response.
 SEED_RECORD: dict[str, Any] = {
