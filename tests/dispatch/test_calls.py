@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.dispatch.calls import CallDispatcher
 from simgate.domain.accounts import Account, App, AppKind
@@ -85,10 +86,10 @@ def queue(store: Store, clock: FakeClock, voice: tuple[Account, App, int]) -> Qu
 async def events(store: Store) -> list[DomainEvent]:
     seen: list[DomainEvent] = []
 
-    async def hook(conn: object, evs: object) -> None:
-        seen.extend(evs)  # type: ignore[call-overload]
+    async def hook(conn: AsyncConnection, evs: Sequence[DomainEvent]) -> None:
+        seen.extend(evs)
 
-    store.add_event_hook(hook)  # type: ignore[arg-type]
+    store.add_event_hook(hook)
     return seen
 
 

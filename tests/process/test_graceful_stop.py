@@ -31,8 +31,9 @@ async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) ->
     sv = rt.services
     try:
         await enqueue(sv, await make_account(sv), 3_000, batch=500)
-        args, kw = ([role], {"port": port}) if role == "run" else ([role], {})
-        proc = SimgateProcess(args, workdir=tmp_path, config=config, **kw)
+        proc = SimgateProcess(
+            [role], workdir=tmp_path, config=config, port=port if role == "run" else None
+        )
         with proc:
             if role == "run":
                 await asyncio.to_thread(proc.wait_healthy, 30.0)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.api.dinstar.conftest import SN, Gw, GwFactory
 
-GOOD = {"text": "hello", "param": [{"number": "8613800138000"}]}
+GOOD: dict[str, Any] = {"text": "hello", "param": [{"number": "8613800138000"}]}
 
 
 async def code(gw: Gw, method: str, path: str, body: Any = None, **kw: Any) -> int:
@@ -102,7 +102,7 @@ async def test_account_problems_are_500(gw: Gw) -> None:
     assert await code(gw, "POST", "/api/send_sms", GOOD) == 500
 
 
-QUERY_400 = [
+QUERY_400: list[dict[str, Any]] = [
     {"number": [123]},
     {"number": ["1" * 25]},
     {"number": [""]},

@@ -134,7 +134,7 @@ async def test_filters_stop_and_queue(make_gw: GwFactory) -> None:
     assert [r["status"] for r in stopped] == ["FAILED", "FAILED"]
     other = await gw.sv.accounts.create_account(name="other", balance="1")
     await gw.sv.accounts.create_user(other.id, username="other", password="pass-word")
-    gw.client.auth = ("other", "pass-word")  # type: ignore[assignment]
+    gw.client.auth = ("other", "pass-word")
     assert (await gw.post("/api/query_sms_result", {}))["result"] == []  # accounts are apart
     assert (await gw.get("/api/stop_sms", task_id=second["task_id"]))["error_code"] == 404
 

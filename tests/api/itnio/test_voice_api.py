@@ -96,7 +96,7 @@ async def finish_calls(
         )
         finals.append(CallFinal(result, charge))
     job = functools.partial(store.calls.finish, finals=finals, owner="test", now_ms=now + 60_000)
-    return await store.db.write(job)  # type: ignore[no-any-return]
+    return await store.db.write(job)
 
 
 async def other_account(env: Itnio, *, currency: str = "USD", balance: str = "100") -> Itnio:
