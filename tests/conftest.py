@@ -20,6 +20,7 @@ from simgate.settings import Settings, load_settings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.testing.clock import FakeClock
+from tests.support.cli import Cli, invoker
 from tests.support.pg import truncate_pg
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -154,3 +155,9 @@ def services(runtime: Runtime) -> Services:
 
 def have(program: str) -> bool:
     return shutil.which(program) is not None
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The operator CLI in-process, one fresh data directory per test (tests/support/cli.py)."""
+    return invoker(tmp_path, monkeypatch)

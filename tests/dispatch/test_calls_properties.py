@@ -34,7 +34,7 @@ from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
 from simgate.testing.voice_lines import ScriptedVoiceLine
 from tests.conftest import make_settings
-from tests.dispatch.test_calls import dispatcher, run
+from tests.support.calls import dispatcher, run
 
 RATE = 600_000  # 0.6 USD per minute
 PERIOD = "6+6"

@@ -11,9 +11,8 @@ from simgate.push.outbox import Outbox
 from simgate.push.repo import AttemptResult
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
-from tests.cli import test_admin
-from tests.cli.test_admin import Cli, error, ok, row
 from tests.push.conftest import PortPlanner, PushRig
+from tests.support.cli import Cli, error, ok, row
 
 
 async def _seed(data: Path) -> list[int]:
@@ -54,9 +53,6 @@ async def _seed(data: Path) -> list[int]:
         return ids
     finally:
         await rt.close()
-
-
-cli = test_admin.cli  # the same fixture: fresh data directory, wide tables
 
 
 def test_pushes_commands(cli: Cli, tmp_path: Path) -> None:
