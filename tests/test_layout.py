@@ -193,3 +193,56 @@ def test_mirror() -> None:
     assert mirror("clock.py") == "tests/test_clock.py"
     assert mirror("api/dialects/itnio/__init__.py") == "tests/api/dialects/itnio/test_itnio.py"
     assert mirror("codecs/smpp/pdus.py") == "tests/codecs/smpp/test_pdus.py"
+
+
+def _test_imports_of(path: Path, root: Path = ROOT) -> list[str]:
+    """Imports in a file under tests/ of a test module or of a private name of a conftest."""
+    where = path.relative_to(root)
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if module.rsplit(".", 1)[-1].startswith("test_"):
+                out.append(f"{where}: from {'.' * node.level}{module}")
+            elif module.rsplit(".", 1)[-1] == "conftest":
+                out.extend(
+                    f"{where}: {a.name} from {module}" for a in node.names if a.name.startswith("_")
+                )
+            out.extend(
+                f"{where}: from {'.' * node.level}{module} import {a.name}"
+                for a in node.names
+                if a.name.startswith("test_")
+            )
+        elif isinstance(node, ast.Import):
+            out.extend(
+                f"{where}: import {a.name}"
+                for a in node.names
+                if a.name.rsplit(".", 1)[-1].startswith("test_")
+            )
+    return out
+
+
+def test_tests_share_helpers_through_tests_support() -> None:
+    """A test module imports no other test module and no private conftest helper."""
+    files = [p for p in sorted(TESTS.rglob("*.py")) if "node_modules" not in p.parts]
+    broken = [line for p in files for line in _test_imports_of(p)]
+    assert broken == [], "move the helper into tests/support/:\n" + "\n".join(broken)
+
+
+def test_the_test_import_checker(tmp_path: Path) -> None:
+    root = tmp_path / "tests"
+    root.mkdir()
+    sample = root / "test_x.py"
+    sample.write_text(
+        "from tests.api.itnio.test_send import helper\n"
+        "from .test_golden import VECTOR\n"
+        "from tests.conftest import _truncate_pg, make_settings\n"
+        "from tests.support.shapes import assert_same_shape\n"
+        "from tests.cli import test_admin\n"
+    )
+    assert _test_imports_of(sample, tmp_path) == [
+        "tests/test_x.py: from tests.api.itnio.test_send",
+        "tests/test_x.py: from .test_golden",
+        "tests/test_x.py: _truncate_pg from tests.conftest",
+        "tests/test_x.py: from tests.cli import test_admin",
+    ]
