@@ -96,6 +96,7 @@ class Runtime:
     services: Services | None = None
     demo: DemoCredentials | None = None
     _db: Database | None = None
+    _store: Store | None = None
     _dispatcher: Dispatcher | None = None
     _reaper: Reaper | None = None
     _calls: CallDispatcher | None = None
@@ -114,7 +115,7 @@ class Runtime:
         await self._db.open()
         if migrate:
             await migrations.upgrade(self._db)
-        store = Store(self._db, box)
+        store = self._store = Store(self._db, box)
         metrics = Metrics()
         accounts = AccountService(store=store, clock=self.clock)
         lines = {name: build_line(name, cfg, self.clock) for name, cfg in s.lines.items()}
@@ -218,6 +219,13 @@ class Runtime:
                 guard=sv.pushes.guard,
             )
             await self._push_sender.start()
+
+    @property
+    def store(self) -> Store:
+        """The store this runtime opened: for tests and the CLI's schema commands only; every
+        other caller changes state through the services."""
+        assert self._store is not None, "open() first"
+        return self._store
 
     @property
     def dispatcher(self) -> Dispatcher | None:

@@ -25,7 +25,8 @@ from simgate.lines.sim import SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 USER, PASSWORD = "admin", "s3cret-pass"
 SN = "0000-0000-0000-0001"
@@ -63,8 +64,8 @@ class Gw:
     async def settle(self, ids: list[int], state: State) -> None:
         """Run the worker's clock until every message is in ``state``."""
         for _ in range(300):
-            async with self.sv.store.db.read() as conn:
-                rows = await self.sv.store.messages.get(conn, ids)
+            async with self.rt.store.db.read() as conn:
+                rows = await self.rt.store.messages.get(conn, ids)
             if rows and len(rows) == len(ids) and all(r.state is state for r in rows):
                 return
             await self.clock.advance(0.1)
@@ -72,8 +73,8 @@ class Gw:
         raise AssertionError(f"not all {state.name}: {[r.state.name for r in rows]}")
 
     async def message_ids(self) -> list[int]:
-        async with self.sv.store.db.read() as conn:
-            rows = await self.sv.store.messages.page(conn, account_id=self.account.id, limit=10_000)
+        async with self.rt.store.db.read() as conn:
+            rows = await self.rt.store.messages.page(conn, account_id=self.account.id, limit=10_000)
         return [r.id for r in rows]
 
 
@@ -87,7 +88,7 @@ async def make_gw(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterat
 
     async def make(**extra: Any) -> Gw:
         if backend.startswith("postgresql"):
-            await _truncate_pg(backend)
+            await truncate_pg(backend)
         rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
         sv = await rt.open()
         account = await sv.accounts.create_account(name="acme", balance="100")
@@ -130,7 +131,7 @@ class PushLog:
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
     await g.sv.dinstar.set_push_target(url=url, types=PUSH_TYPES)
     log = PushLog(g.sv)
-    g.sv.store.add_event_hook(log.hook)
+    g.rt.store.add_event_hook(log.hook)
     return log
 
 
