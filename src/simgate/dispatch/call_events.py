@@ -22,12 +22,11 @@ class LineEvents:
     async def next(self, *, until_ms: int) -> flow.FlowEvent:
         """The line's next event, or :class:`~simgate.domain.call_flow.Deadline` when
         ``until_ms`` comes first (the event then stays pending for the next call)."""
-        timeout_ms = max(0, until_ms - self._clock.now_ms())
         if self._pending is None:
             self._pending = asyncio.ensure_future(_anext(self._events))
         pending = self._pending
         if not pending.done():
-            timer = asyncio.ensure_future(self._clock.sleep(timeout_ms / 1000))
+            timer = asyncio.ensure_future(self._sleep_until(until_ms))
             try:
                 waiters: set[asyncio.Future[Any]] = {pending, timer}
                 done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -37,6 +36,11 @@ class LineEvents:
                 return flow.Deadline()
         self._pending = None
         return _flow_event(_event_or_end(pending))
+
+    async def _sleep_until(self, until_ms: int) -> None:
+        # What is left is read when the timer starts, not when it was asked for: the clock
+        # may have moved in between (a fake clock in big steps), and a deadline must not slip.
+        await self._clock.sleep(max(0, until_ms - self._clock.now_ms()) / 1000)
 
     def close(self) -> None:
         """Stop waiting for the line (the flow has ended)."""
