@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import Settings, load_settings
-from simgate.store import Database, tables
+from simgate.store import Database, schema
 from simgate.store import migrate as migrations
 from simgate.testing.clock import FakeClock
 
@@ -118,7 +118,7 @@ async def _truncate_pg(url: str) -> None:
             if exists:
                 # DELETE + sequence restart: same result as TRUNCATE ... RESTART IDENTITY on
                 # these tiny tables, and several times faster (it runs before every pg test).
-                for table in reversed(tables.metadata.sorted_tables):
+                for table in reversed(schema.metadata.sorted_tables):
                     await conn.execute(table.delete())
                 sequences = await conn.execute(
                     text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
