@@ -44,10 +44,12 @@ from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.container import Services
+from simgate.services.dinstar import DinstarService
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
 from simgate.services.listings import Listings
+from simgate.services.openvox import OpenVoxService
 from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
@@ -166,6 +168,8 @@ class Runtime:
             fx=FxService(store=store, clock=self.clock),
             listings=Listings(store=store, accounts=accounts),
             health=HealthService(store=store, clock=self.clock, metrics=metrics),
+            dinstar=DinstarService(store=store, clock=self.clock),
+            openvox=OpenVoxService(store=store, clock=self.clock),
         )
         # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
         planners = push_planners(self.services)

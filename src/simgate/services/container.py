@@ -8,10 +8,12 @@ from simgate.clock import Clock
 from simgate.lines.base import Line
 from simgate.metrics import Metrics
 from simgate.services.accounts import AccountService
+from simgate.services.dinstar import DinstarService
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
 from simgate.services.listings import Listings
+from simgate.services.openvox import OpenVoxService
 from simgate.services.pushes import PushService
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
@@ -40,3 +42,6 @@ class Services:
     listings: Listings
     # The database check and queue gauges of /healthz and /metrics.
     health: HealthService
+    # Vendor use cases: the Dinstar gateway API (spec §2) and the OpenVox API (spec §3).
+    dinstar: DinstarService
+    openvox: OpenVoxService

@@ -8,8 +8,8 @@ the tests empty :data:`metadata`'s tables between runs.
 
 from __future__ import annotations
 
-import simgate.store.dinstar_tables
-import simgate.store.openvox_indexes
+import simgate.store.dialects.dinstar_tables
+import simgate.store.dialects.openvox
 import simgate.store.push_tables
 import simgate.store.tables
 import simgate.store.voice_tables
