@@ -38,7 +38,6 @@ from simgate.push.base import PushPlanner
 from simgate.push.echo import EchoPlanner
 from simgate.push.outbox import Outbox
 from simgate.push.sender import PushSender
-from simgate.push.service import PushService
 from simgate.push.settings import load_push_settings
 from simgate.push.ssrf import UrlGuard
 from simgate.secretbox import SecretBox, load_or_create_master_key
@@ -46,8 +45,12 @@ from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService
+from simgate.services.fx import FxService
+from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
+from simgate.services.listings import Listings
 from simgate.services.openvox import OpenVoxService
+from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
@@ -86,6 +89,18 @@ def push_planners(services: Services) -> list[PushPlanner]:
         openvox.OpenVoxPlanner(services),
         dinstar.DinstarPlanner(services),
     ]
+
+
+async def migrate_database(settings: Settings) -> str:
+    """Create or upgrade the schema (``simgate migrate``); returns the revision it is at."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    await db.open()
+    try:
+        await migrations.upgrade(db)
+        return await migrations.current_revision(db)
+    finally:
+        await db.close()
 
 
 @dataclass
@@ -151,6 +166,9 @@ class Runtime:
                 ),
                 rates=rates,
             ),
+            fx=FxService(store=store, clock=self.clock),
+            listings=Listings(store=store, accounts=accounts),
+            health=HealthService(store=store, clock=self.clock, metrics=metrics),
             dinstar=DinstarService(store=store, clock=self.clock),
             openvox=OpenVoxService(store=store, clock=self.clock),
         )
@@ -212,7 +230,7 @@ class Runtime:
         await self._calls.start()
         if sv.pushes.settings.enabled:
             self._push_sender = PushSender(
-                db=sv.store.db,
+                queue=sv.pushes.queue,
                 settings=sv.pushes.settings,
                 clock=self.clock,
                 metrics=sv.metrics,
