@@ -1,7 +1,7 @@
 """The push outbox rows: insert planned pushes, claim due ones with leases, record outcomes,
 and the operators' reads and repairs.
 
-Claims follow the message queue (store/messages.py): due rows are taken with a lease
+Claims use the queues' lease primitive (store/leases.py): due rows are taken with a lease
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transaction is exclusive), so two
 workers never send the same push concurrently. Ordering: a row is claimable only when no
 earlier row of the same (endpoint, order_key) is still pending, so "delivered" never
@@ -33,8 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
+from simgate.store import leases
 from simgate.store.push_tables import DEAD, DELIVERED, FAILED, PENDING, pushes
-from simgate.store.sqltext import chunks
 
 # Written into the SQL, not bound: SQLite uses a partial index (WHERE state = 0) only when the
 # query's condition is the same literal; a bound parameter made each claim scan every
@@ -183,11 +183,9 @@ async def claim(
     )
     if full:
         q = q.where(p.endpoint.not_in(full))
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True, of=pushes)
     room = dict(busy)
     chosen: list[Row[Any]] = []
-    for row in await conn.execute(q):
+    for row in await conn.execute(leases.due_locked(conn, q, of=pushes)):
         if room.get(row.endpoint, 0) >= window:
             continue
         room[row.endpoint] = room.get(row.endpoint, 0) + 1
@@ -196,13 +194,12 @@ async def claim(
             break
     if not chosen:
         return []
-    ids = [r.id for r in chosen]
-    for chunk in chunks(ids, 500):
-        await conn.execute(
-            update(pushes)
-            .where(p.id.in_(chunk))
-            .values(lease_owner=owner, lease_until_ms=lease_until_ms)
-        )
+    await leases.stamp(
+        conn,
+        pushes,
+        [r.id for r in chosen],
+        set_values={"lease_owner": owner, "lease_until_ms": lease_until_ms},
+    )
     return [
         ClaimedPush(
             id=r.id,
