@@ -13,6 +13,7 @@ from simgate.domain.accounts import ip_in_any
 # Longer digit strings are larger than any limit; int() of them would also be slow (and past
 # 4300 digits a ValueError), so they are never converted.
 _MAX_LENGTH_DIGITS = 18
+_BEYOND_ANY_LIMIT = 10**18
 _BODY_STATE = "simgate_body"
 
 
@@ -36,7 +37,7 @@ def declared_length(request: Request) -> int | None:
 
     Every copy of the header must be the same plain ASCII number (RFC 9110 §8.6); a negative,
     non-numeric or conflicting value raises :class:`BadContentLength`. A value too long to be
-    a real length comes back as one more than any 18-digit number, so it is simply too large.
+    a real length comes back as a number past any limit, so it is simply too large.
     """
     values = {v.strip() for v in request.headers.getlist("content-length")}
     if not values:
@@ -47,7 +48,7 @@ def declared_length(request: Request) -> int | None:
     if not text or not text.isascii() or not text.isdigit():
         raise BadContentLength()
     if len(text) > _MAX_LENGTH_DIGITS:
-        return 10**_MAX_LENGTH_DIGITS
+        return _BEYOND_ANY_LIMIT
     return int(text)
 
 

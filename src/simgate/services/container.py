@@ -10,6 +10,7 @@ from simgate.metrics import Metrics
 from simgate.push.service import PushService
 from simgate.services.accounts import AccountService
 from simgate.services.inbound import InboundService
+from simgate.services.itnio import ItnioService
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import Settings
@@ -31,3 +32,5 @@ class Services:
     pushes: PushService
     # Voice calls, audio files and call records (issue #8).
     voice: VoiceService
+    # The itniotech dialect's reads and replay records.
+    itnio: ItnioService

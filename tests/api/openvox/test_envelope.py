@@ -121,10 +121,9 @@ async def test_bad_openvox_settings_fail_at_start(tmp_path: Path, clock: FakeClo
         ({"colour": "blue"}, "openvox.colour"),
     ):
         rt = Runtime(make_settings(tmp_path, url, openvox=section), role="admin", clock=clock)
-        await rt.open()
         try:
             with pytest.raises(ConfigError, match=words):
-                rt.app()
+                await rt.open()
         finally:
             await rt.close()
 

@@ -1,0 +1,1 @@
+"""Storage that serves one vendor dialect only, under the vendor's name."""
