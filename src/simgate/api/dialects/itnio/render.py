@@ -140,15 +140,16 @@ def report_item(m: MessageRecord, tz: str) -> dict[str, Any]:
     }
 
 
+_SENT_RCD_STATUS: dict[State, str] = {s: v[2] for s, v in STATUS.items() if v[2] is not None}
+
+
 def sent_row_item(row: SentRow, tz: str) -> dict[str, Any]:
     """A getSentRcd item (spec §1.6): the time shown is when the listed state was reached."""
-    status = STATUS[row.state][2]
-    assert status is not None, "getSentRcd lists only SENT_RCD_STATES"
     return {
         "msgId": str(row.id),
         "number": row.recipient,
         "receiveTime": iso(row.reached_ms, tz),
-        "status": status,
+        "status": _SENT_RCD_STATUS[row.state],
     }
 
 
