@@ -47,8 +47,10 @@ from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.container import Services
+from simgate.services.dinstar import DinstarService
 from simgate.services.inbound import InboundService
 from simgate.services.itnio import ItnioService
+from simgate.services.openvox import OpenVoxService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
@@ -155,6 +157,8 @@ class Runtime:
                 rates=rates,
             ),
             itnio=ItnioService(store=store),
+            dinstar=DinstarService(store=store, clock=self.clock),
+            openvox=OpenVoxService(store=store, clock=self.clock),
         )
         # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
         planners = push_planners(self.services)

@@ -9,8 +9,10 @@ from simgate.lines.base import Line
 from simgate.metrics import Metrics
 from simgate.push.service import PushService
 from simgate.services.accounts import AccountService
+from simgate.services.dinstar import DinstarService
 from simgate.services.inbound import InboundService
 from simgate.services.itnio import ItnioService
+from simgate.services.openvox import OpenVoxService
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import Settings
@@ -32,5 +34,7 @@ class Services:
     pushes: PushService
     # Voice calls, audio files and call records (issue #8).
     voice: VoiceService
-    # The itniotech dialect's reads and replay records.
+    # Vendor use cases and queries, one service per dialect (spec §1, §2, §3).
     itnio: ItnioService
+    dinstar: DinstarService
+    openvox: OpenVoxService

@@ -1,1 +1,7 @@
-"""Storage that serves one vendor dialect only, under the vendor's name."""
+"""Storage that only one vendor dialect needs: its tables, indexes and queries.
+
+Named after the vendor so the generic store (messages, inbound, accounts) stays readable; the
+services of the same name (``services/itnio.py``, ``services/dinstar.py``,
+``services/openvox.py``) are their only callers, apart from the Dinstar inbound numbering the
+push side runs.
+"""

@@ -12,7 +12,7 @@ from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.domain.accounts import Account, GatewayUser
 from simgate.services.container import Services
-from simgate.services.gateway import GatewayService
+from simgate.services.dinstar import DinstarService
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Gateway:
     services: Services
     cfg: DinstarSettings
     ports: PortMap
-    svc: GatewayService
+    svc: DinstarService
     auth: Authenticator
     _accounts: TtlCache[int, Account] = field(init=False)
 
@@ -48,7 +48,7 @@ Handler = Callable[[Gateway, Call], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 def build_gateway(services: Services, cfg: DinstarSettings) -> Gateway:
-    svc = GatewayService(store=services.store, clock=services.clock)
+    svc = services.dinstar
     auth = Authenticator(
         accounts=services.accounts, clock=services.clock, cfg=cfg, secret=svc.nonce_secret
     )
