@@ -106,10 +106,7 @@ KNOWN: dict[tuple[str, str], str] = {
 # Modules outside STORE_OWNERS that touch the store.
 KNOWN_STORE_ACCESS: dict[str, str] = {
     "simgate.api.dialects.dinstar.push": "push planner reads the store: helper A2 (pure format)",
-    "simgate.api.dialects.itnio.auth": "key lookup through services.store: helper C1",
     "simgate.api.dialects.itnio.pushes": "push planner reads the store: helper A2 (pure format)",
-    "simgate.api.dialects.itnio.replay": "replay cache in store.itnio: helper C1",
-    "simgate.api.dialects.itnio.sms": "queries in store.itnio: helper C1 (services/itnio)",
     "simgate.api.dialects.itnio.voice_pushes": "push planner reads the store: helper A2",
     "simgate.api.dialects.openvox.push": "push planner reads the store: helper A2 (pure format)",
     "simgate.dispatch.calls": "leases and records calls in the store: helpers A and B",
@@ -122,7 +119,6 @@ KNOWN_STORE_ACCESS: dict[str, str] = {
 KNOWN_SQLALCHEMY: dict[str, str] = {
     "simgate.api.dialects.dinstar.push": "planner takes an AsyncConnection: helper A2",
     "simgate.api.dialects.itnio.pushes": "planner takes an AsyncConnection: helper A2",
-    "simgate.api.dialects.itnio.replay": "replay cache queries the connection: helper C1",
     "simgate.api.dialects.itnio.voice_pushes": "planner takes an AsyncConnection: helper A2",
     "simgate.api.dialects.openvox.push": "planner takes an AsyncConnection: helper A2",
     "simgate.push.base": "PushPlanner.plan(conn, events): helper A2 makes formats pure",

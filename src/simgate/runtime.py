@@ -12,11 +12,13 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
-from simgate.api.app import Mount, create_app
+from simgate.api.app import create_app
+from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.api.dialects.itnio.pushes import ItnioPushPlanner
 from simgate.api.dialects.itnio.voice_pushes import VoicePushPlanner
@@ -48,6 +50,7 @@ from simgate.services.dinstar import DinstarService
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
+from simgate.services.itnio import ItnioService
 from simgate.services.listings import Listings
 from simgate.services.openvox import OpenVoxService
 from simgate.services.pushes import PushService
@@ -76,9 +79,8 @@ def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> Voic
     return SimVoiceLine(name, cfg, clock)
 
 
-def dialect_mounts() -> list[Mount]:
-    """The vendor dialects this build speaks (each module exposes ``mount``)."""
-    return [itnio.mount, openvox.mount, dinstar.mount]
+# The vendor dialects this build speaks, in mount order (api/dialect.py).
+DIALECTS: tuple[Dialect[Any], ...] = (itnio.DIALECT, openvox.DIALECT, dinstar.DIALECT)
 
 
 def push_planners(services: Services) -> list[PushPlanner]:
@@ -118,9 +120,13 @@ class Runtime:
     _push_sender: PushSender | None = None
     _started_lines: list[Line] = field(default_factory=list)
     _voice_lines: list[VoiceLine] = field(default_factory=list)
+    # Each dialect's section, validated by open() in every role (api/dialect.py).
+    dialect_settings: dict[str, BaseModel] = field(default_factory=dict)
 
     async def open(self, *, migrate: bool = True) -> Services:
         s = self.settings
+        # Settings first: a bad section fails start with one line before anything opens.
+        self.dialect_settings = {d.name: d.load(s) for d in DIALECTS}
         try:
             s.data_dir.mkdir(parents=True, exist_ok=True)
             box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
@@ -169,6 +175,7 @@ class Runtime:
             fx=FxService(store=store, clock=self.clock),
             listings=Listings(store=store, accounts=accounts),
             health=HealthService(store=store, clock=self.clock, metrics=metrics),
+            itnio=ItnioService(store=store),
             dinstar=DinstarService(store=store, clock=self.clock),
             openvox=OpenVoxService(store=store, clock=self.clock),
         )
@@ -181,9 +188,9 @@ class Runtime:
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services
 
-    def app(self, mounts: Sequence[Mount] | None = None) -> FastAPI:
+    def app(self, dialects: Sequence[Dialect[Any]] = DIALECTS) -> FastAPI:
         assert self.services is not None, "open() first"
-        return create_app(self.services, list(dialect_mounts() if mounts is None else mounts))
+        return create_app(self.services, dialects, self.dialect_settings)
 
     async def start_worker(self) -> None:
         sv = self.services
