@@ -104,3 +104,20 @@ async def test_stop_ends_an_idle_wait_at_once_and_lets_a_running_cycle_finish() 
     cycle.gate.set()
     await asyncio.wait_for(stopping, 1)
     assert cycle.runs == 2  # and runs no further one
+
+
+async def test_without_wakes_during_cycle_a_wake_in_an_idle_cycle_is_dropped() -> None:
+    clock = FakeClock()
+    cycle = Script()
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=60, wakes_during_cycle=False)
+    cycle.gate = asyncio.Event()
+    loop.start()
+    await settle()
+    loop.wake()  # while the first cycle runs (and then finds nothing)
+    cycle.gate.set()
+    await settle()
+    assert cycle.runs == 1  # idles: the wake-up went with the cycle
+    loop.wake()
+    await settle()
+    assert cycle.runs == 2
+    await loop.stop()

@@ -30,8 +30,19 @@ Cycle = Callable[[], Awaitable[bool]]
 class LeaseLoop:
     """``name`` names the task and the log line of a failed cycle ("<name> cycle failed")."""
 
-    def __init__(self, name: str, *, cycle: Cycle, clock: Clock, idle_seconds: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        cycle: Cycle,
+        clock: Clock,
+        idle_seconds: float,
+        wakes_during_cycle: bool = True,
+    ) -> None:
+        """``wakes_during_cycle=False``: a wake-up that comes while a cycle runs is dropped
+        when that cycle finds nothing, so the loop idles until the next one (or the poll)."""
         self.name = name
+        self._keep_wakes = wakes_during_cycle
         self._cycle = cycle
         self._clock = clock
         self._idle_s = idle_seconds
@@ -66,14 +77,16 @@ class LeaseLoop:
 
     async def _run(self) -> None:
         while not self._stopping:
-            # Cleared before the cycle, not after: a wake-up while it runs is not lost.
-            self._wake.clear()
+            if self._keep_wakes:  # cleared before the cycle: a wake-up while it runs counts
+                self._wake.clear()
             try:
                 busy = await self._cycle()
             except Exception:
                 log.exception("%s cycle failed", self.name)
                 busy = False
             if not busy and not self._stopping:
+                if not self._keep_wakes:
+                    self._wake.clear()
                 await self._idle()
 
     async def _idle(self) -> None:

@@ -71,6 +71,10 @@ class CallDispatcher:
             cycle=self._cycle,
             clock=SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
+            # Every finished call wakes the loop; those that finish while a lease runs wait
+            # for the next wake-up, so they are leased for together (a lease per finished
+            # call costs PostgreSQL round trips: bench/voice_calls.py).
+            wakes_during_cycle=False,
         )
         self._reaped_at = 0
         self._renew_due_ms = 0
