@@ -8,7 +8,6 @@ Only this module knows the concrete classes (design: import direction). Roles:
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import StoreSink
 from simgate.dispatch.worker import Dispatcher
-from simgate.domain.events import PortChanged
 from simgate.errors import ConfigError
 from simgate.lines.base import IncomingSms, Line
 from simgate.lines.sim import SimLine
@@ -44,8 +42,12 @@ from simgate.push.ssrf import UrlGuard
 from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
+from simgate.services.calls import CallService
+from simgate.services.changes import Subscribers
 from simgate.services.container import Services
 from simgate.services.inbound import InboundService
+from simgate.services.lines import LineService
+from simgate.services.messaging import MessagingService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
@@ -92,6 +94,8 @@ class Runtime:
     role: Role = "run"
     clock: Clock = field(default_factory=SystemClock)
     services: Services | None = None
+    # Who receives the changes services record, inside their transaction (the push outbox).
+    changes: Subscribers = field(default_factory=Subscribers)
     demo: DemoCredentials | None = None
     _db: Database | None = None
     _dispatcher: Dispatcher | None = None
@@ -125,6 +129,8 @@ class Runtime:
             guard=UrlGuard(allow=push_cfg.networks(), enforce=push_cfg.guard),
         )
         rates = RateCache(store=store, clock=self.clock)  # one cache for SMS and voice
+        publish = self.changes.publish
+        messaging = MessagingService(store=store, publish=publish)
         self.services = Services(
             settings=s,
             clock=self.clock,
@@ -132,9 +138,16 @@ class Runtime:
             store=store,
             accounts=accounts,
             sending=SendService(
-                store=store, settings=s, clock=self.clock, metrics=metrics, rates=rates
+                store=store,
+                messaging=messaging,
+                settings=s,
+                clock=self.clock,
+                metrics=metrics,
+                rates=rates,
             ),
-            inbound=InboundService(store=store, clock=self.clock),
+            messaging=messaging,
+            inbound=InboundService(store=store, clock=self.clock, publish=publish),
+            line_state=LineService(store=store, clock=self.clock, publish=publish),
             lines=lines,
             pushes=pushes,
             voice=VoiceService(
@@ -148,12 +161,13 @@ class Runtime:
                 ),
                 rates=rates,
             ),
+            calls=CallService(store=store, publish=publish),
         )
         # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
         planners = push_planners(self.services)
         if push_cfg.test_planner_url:  # testing only, see push/echo.py
             planners.append(EchoPlanner(push_cfg.test_planner_url, push_cfg.test_planner_secret))
-        store.add_event_hook(Outbox(planners, self.clock).hook)
+        self.changes.subscribe(Outbox(planners, self.clock).hook)
         if s.demo.create and self.role in ("run", "serve"):
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services
@@ -166,7 +180,7 @@ class Runtime:
         sv = self.services
         assert sv is not None, "open() first"
         sink = StoreSink(
-            store=sv.store,
+            messaging=sv.messaging,
             clock=self.clock,
             metrics=sv.metrics,
             on_incoming=self._on_incoming,
@@ -176,7 +190,8 @@ class Runtime:
             await line.start(sink)
             self._started_lines.append(line)
         self._dispatcher = Dispatcher(
-            store=sv.store,
+            messaging=sv.messaging,
+            line_state=sv.line_state,
             lines=sv.lines,
             routes=self.settings.routes,
             settings=self.settings.worker,
@@ -184,7 +199,10 @@ class Runtime:
             metrics=sv.metrics,
         )
         self._reaper = Reaper(
-            store=sv.store, settings=self.settings.worker, clock=self.clock, metrics=sv.metrics
+            messaging=sv.messaging,
+            settings=self.settings.worker,
+            clock=self.clock,
+            metrics=sv.metrics,
         )
         await self._reaper.run_once()  # leases left by a crashed predecessor, before new work
         await self._dispatcher.start()
@@ -197,7 +215,7 @@ class Runtime:
             await vline.start()
         self._voice_lines = list(voice_lines.values())
         self._calls = CallDispatcher(
-            store=sv.store,
+            calls=sv.calls,
             lines=voice_lines,
             settings=self.settings.voice,
             worker=self.settings.worker,
@@ -229,10 +247,7 @@ class Runtime:
 
     async def _on_port(self, line: str, port: int, up: bool) -> None:
         assert self.services is not None
-        event = PortChanged(line, port, up, self.clock.now_ms())
-        await self.services.store.db.write(
-            functools.partial(self.services.store.announce, events=[event])
-        )
+        await self.services.line_state.port_changed(line=line, port=port, up=up)
 
     @property
     def push_sender(self) -> PushSender | None:

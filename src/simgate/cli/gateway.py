@@ -20,7 +20,7 @@ gateway_app = typer.Typer(help="The Dinstar gateway API: push target.", no_args_
 
 
 def _service(s: Services) -> GatewayService:
-    return GatewayService(store=s.store, clock=s.clock)
+    return GatewayService(store=s.store, clock=s.clock, messaging=s.messaging, lines=s.line_state)
 
 
 def parse_types(raw: list[str]) -> list[str]:

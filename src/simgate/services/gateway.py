@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
-from simgate.domain.events import UssdReplied
 from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.services.lines import LineService
+from simgate.services.messaging import MessagingService
 from simgate.store import Store
 from simgate.store import dinstar as repo
 
@@ -28,9 +29,13 @@ TASK_COUNTER = "dinstar_task"
 
 
 class GatewayService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(
+        self, *, store: Store, clock: Clock, messaging: MessagingService, lines: LineService
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._messaging = messaging
+        self._lines = lines
         self._task_next = 0
         self._task_end = 0
         self._task_lock = asyncio.Lock()
@@ -58,7 +63,7 @@ class GatewayService:
             ids = await repo.task_messages(conn, account_id=account_id, task_id=task_id)
             if not ids:
                 return None
-            stopped = await self._store.messages.cancel(conn, ids, now_ms=self._clock.now_ms())
+            stopped = await self._messaging.cancel_in(conn, ids=ids, now_ms=self._clock.now_ms())
             return len(stopped)
 
         self._queued.clear()
@@ -126,7 +131,7 @@ class GatewayService:
         async def job(conn: AsyncConnection) -> None:
             await repo.put_ussd(conn, line=line, port=port, text=text, now_ms=now)
             if announce:
-                await self._store.announce(conn, [UssdReplied(line, port, text, now)])
+                await self._lines.ussd_replied(conn, line=line, port=port, text=text, now_ms=now)
 
         await self._store.db.write(job)
 

@@ -51,7 +51,12 @@ Handler = Callable[[Gateway, Call], Awaitable[tuple[int, dict[str, Any]]]]
 
 def build_gateway(services: Services) -> Gateway:
     cfg = load(services.settings.dinstar)
-    svc = GatewayService(store=services.store, clock=services.clock)
+    svc = GatewayService(
+        store=services.store,
+        clock=services.clock,
+        messaging=services.messaging,
+        lines=services.line_state,
+    )
     auth = Authenticator(
         accounts=services.accounts, clock=services.clock, cfg=cfg, secret=svc.nonce_secret
     )
