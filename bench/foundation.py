@@ -130,7 +130,7 @@ async def _dispatch_once(backend: str, workdir: Path, total: int, *, hooks: bool
             assert sv is not None
             if not hooks:
                 # What the core costs without the push planners that subscribe to its events.
-                sv.store._hooks.clear()
+                rt.changes.clear()
             account = await sv.accounts.create_account(name="bench", balance="1000000")
             await enqueue(sv, account, total)
             await rt.start_worker()

@@ -38,7 +38,7 @@ from bench.common import Table, bench_settings, opened, pg_reachable, scratch_ur
 from simgate.domain.events import PortChanged
 from simgate.push import repo
 from simgate.push.sender import PushSender
-from simgate.services.container import Services
+from simgate.runtime import Runtime
 
 BODY = json.dumps({"event": "port", "line": "sim", "port": 123456, "up": True, "at": 1}).encode()
 CONCURRENCY = 32
@@ -83,15 +83,16 @@ async def plain_httpx(url: str, count: int, *, shared: bool) -> float:
             await c.aclose()
 
 
-async def plan(sv: Services, count: int, per_key: int) -> None:
-    store = sv.store
+async def plan(rt: Runtime, count: int, per_key: int) -> None:
+    assert rt.services is not None
+    store = rt.services.store
     batch = 1000
     for first in range(0, count, batch):
         events = [
             PortChanged("sim", i // per_key, True, i)
             for i in range(first, min(count, first + batch))
         ]
-        await store.db.write(functools.partial(store.announce, events=events))
+        await store.db.write(functools.partial(rt.changes.publish, changes=events))
 
 
 async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int) -> float:
@@ -106,7 +107,7 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
         async with opened(bench_settings(workdir, db_url, push=push)) as rt:
             sv = rt.services
             assert sv is not None
-            await plan(sv, count, per_key)
+            await plan(rt, count, per_key)
             sender = PushSender(
                 db=sv.store.db,
                 settings=sv.pushes.settings,

@@ -26,6 +26,7 @@ from simgate.domain.calls import (
     Pricing,
 )
 from simgate.domain.events import CallDone, DomainEvent
+from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.testing.clock import FakeClock
@@ -81,13 +82,13 @@ def queue(services: Services, clock: FakeClock, voice: tuple[Account, App, int])
 
 
 @pytest.fixture
-async def events(services: Services) -> list[DomainEvent]:
+async def events(runtime: Runtime) -> list[DomainEvent]:
     seen: list[DomainEvent] = []
 
     async def hook(conn: object, evs: object) -> None:
         seen.extend(evs)  # type: ignore[call-overload]
 
-    services.store.add_event_hook(hook)  # type: ignore[arg-type]
+    runtime.changes.subscribe(hook)  # type: ignore[arg-type]
     return seen
 
 
@@ -107,7 +108,7 @@ def dispatcher(
     settings: VoiceSettings = VOICE,
 ) -> CallDispatcher:
     return CallDispatcher(
-        store=services.store,
+        calls=services.calls,
         lines={v.name: v for v in lines},
         settings=settings,
         worker=WORKER,

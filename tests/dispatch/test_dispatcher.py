@@ -42,7 +42,7 @@ async def make(services: Services, clock: FakeClock) -> AsyncIterator[MakeDispat
         return None
 
     sink = StoreSink(
-        store=services.store,
+        messaging=services.messaging,
         clock=clock,
         metrics=services.metrics,
         on_incoming=on_incoming,
@@ -61,7 +61,8 @@ async def make(services: Services, clock: FakeClock) -> AsyncIterator[MakeDispat
                 started.append(line)
                 await line.start(sink)
         return Dispatcher(
-            store=services.store,
+            messaging=services.messaging,
+            line_state=services.line_state,
             lines=lines,
             routes=routes or [Route(prefix="", lines=tuple(lines))],
             settings=settings,
@@ -366,7 +367,9 @@ async def test_validity_expiry_by_the_reaper(
 ) -> None:
     line = ScriptedLine.outcomes(Outcome.RETRY, name="a")
     d = await make({"a": line}, settings=WorkerSettings(max_attempts=100, retry_base_seconds=10))
-    reaper = Reaper(store=services.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(
+        messaging=services.messaging, settings=WORKER, clock=clock, metrics=services.metrics
+    )
     acc = await account(services, balance="1")
     (mid,) = await queue(services, acc, line="a", validity_s=60)
     await cycle(d)
@@ -382,7 +385,9 @@ async def test_validity_expiry_by_the_reaper(
 async def test_reaper_marks_crashed_leases_unknown(
     services: Services, clock: FakeClock, make: MakeDispatcher
 ) -> None:
-    reaper = Reaper(store=services.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(
+        messaging=services.messaging, settings=WORKER, clock=clock, metrics=services.metrics
+    )
     acc = await account(services)
     (mid,) = await queue(services, acc)
     # A worker leased it and died: nothing records a result.
@@ -436,7 +441,9 @@ async def test_late_report_resolves_a_message_unknown_after_a_crash(
         SubmitRequest(leased.id, 0, "", leased.recipient, leased.text, 0, 1, True)
     )
     clock.set(clock.now_ms() + 30_001)
-    reaper = Reaper(store=services.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(
+        messaging=services.messaging, settings=WORKER, clock=clock, metrics=services.metrics
+    )
     await reaper.run_once()
     assert (await get(services.store, mid)).state is State.UNKNOWN
     await clock.advance(60)  # the SMSC's report arrives

@@ -78,7 +78,12 @@ class Gw:
         return [r.id for r in rows]
 
     def gateway(self) -> GatewayService:
-        return GatewayService(store=self.sv.store, clock=self.sv.clock)
+        return GatewayService(
+            store=self.sv.store,
+            clock=self.sv.clock,
+            messaging=self.sv.messaging,
+            lines=self.sv.line_state,
+        )
 
 
 GwFactory = Callable[..., Awaitable[Gw]]
@@ -134,7 +139,7 @@ class PushLog:
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
     await g.gateway().set_push_config(url, list(PUSH_TYPES))
     log = PushLog(g.sv)
-    g.sv.store.add_event_hook(log.hook)
+    g.rt.changes.subscribe(log.hook)
     return log
 
 

@@ -73,13 +73,9 @@ async def finish_calls(
 ) -> list[int]:
     """Dial every queued call and end it with ``sip`` (200 = answered), as the dispatcher
     would: lease, then finish with the result and its charge in one transaction."""
-    store = env.services.store
+    calls = env.services.calls
     now = env.clock.now_ms()
-    leased = await store.db.write(
-        functools.partial(
-            store.calls.lease, owner="test", now_ms=now, lease_until_ms=now + 600_000, limit=1000
-        )
-    )
+    leased = await calls.lease(owner="test", now_ms=now, lease_until_ms=now + 600_000, limit=1000)
     finals = []
     for c in leased:
         ringing = now + 1000
@@ -95,8 +91,7 @@ async def finish_calls(
             quote_exchange_micros=c.pricing.quote_exchange_micros,
         )
         finals.append(CallFinal(result, charge))
-    job = functools.partial(store.calls.finish, finals=finals, owner="test", now_ms=now + 60_000)
-    return await store.db.write(job)  # type: ignore[no-any-return]
+    return await calls.finish(finals=finals, owner="test", now_ms=now + 60_000)
 
 
 async def other_account(env: Itnio, *, currency: str = "USD", balance: str = "100") -> Itnio:
