@@ -89,7 +89,8 @@ class MessagingService:
         for event, answers in by_event.items():
             target = next_state(State.SUBMITTING, event)
             # A late SUBMIT_OK also resolves an UNKNOWN message (the reaper gave up on the
-            # lease, the line did answer): it becomes SENT and its parts can be reported.
+            # lease, the line did answer): it becomes SENT and its parts can be reported. The
+            # one move outside TRANSITIONS, kept here with the guard that allows it.
             held = await self._messages.held(
                 conn,
                 [r.message_id for r in answers],
