@@ -98,6 +98,15 @@ class Settled:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseHolder:
+    """Who holds a message's lease, read inside the unit of work that records its answer."""
+
+    id: int
+    state: State
+    lease_owner: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IdState:
     """A message id with its state as read inside the unit of work."""
 

@@ -18,6 +18,7 @@ from simgate.domain.events import MessageChange
 from simgate.domain.messages import TRANSITIONS, Event, State, is_refund, next_state, sources_of
 from simgate.domain.queue import (
     Leased,
+    LeaseHolder,
     NewPart,
     PartReport,
     PartStatus,
@@ -30,6 +31,16 @@ from simgate.services.changes import Publish
 from simgate.store import Store
 
 _STOPPED = "stopped"  # error_text of a message cancelled by its client
+
+
+def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
+    """May ``owner`` record ``event`` on this message? While it still holds the lease; and a
+    late SUBMIT_OK also resolves an UNKNOWN message (the reaper gave up on the lease, the
+    line did answer): it becomes SENT and its parts can be reported. That is the one move
+    outside TRANSITIONS, allowed here."""
+    if h.state is State.SUBMITTING:
+        return h.lease_owner == owner
+    return event is Event.SUBMIT_OK and h.state is State.UNKNOWN
 
 
 class MessagingService:
@@ -88,15 +99,8 @@ class MessagingService:
         sent: set[int] = set()
         for event, answers in by_event.items():
             target = next_state(State.SUBMITTING, event)
-            # A late SUBMIT_OK also resolves an UNKNOWN message (the reaper gave up on the
-            # lease, the line did answer): it becomes SENT and its parts can be reported. The
-            # one move outside TRANSITIONS, kept here with the guard that allows it.
-            held = await self._messages.held(
-                conn,
-                [r.message_id for r in answers],
-                owner=owner,
-                late_ok=event is Event.SUBMIT_OK,
-            )
+            holders = await self._messages.holders(conn, [r.message_id for r in answers])
+            held = {h.id for h in holders if _holds(h, owner=owner, event=event)}
             group = [r for r in answers if r.message_id in held]
             if not group:
                 continue

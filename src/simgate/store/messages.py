@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
-from simgate.domain.queue import IdState, Leased, SubmitRecord
+from simgate.domain.queue import IdState, Leased, LeaseHolder, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store.sqltext import chunks, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
@@ -184,26 +184,21 @@ class MessageRepo:
         leased.sort(key=lambda m: m.id)
         return leased
 
-    async def held(
-        self, conn: AsyncConnection, ids: Sequence[int], *, owner: str, late_ok: bool
-    ) -> set[int]:
-        """Ids still leased by ``owner`` (plus UNKNOWN ones when a late success may resolve them).
-
-        Runs inside the write transaction that updates them, so nothing can change in between.
-        """
-        held: set[int] = set()
+    async def holders(self, conn: AsyncConnection, ids: Sequence[int]) -> list[LeaseHolder]:
+        """State and lease owner of ``ids``; read inside the write transaction that updates
+        them, so nothing can change in between."""
+        out: list[LeaseHolder] = []
         for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
                     messages.c.id.in_(chunk)
                 )
             )
-            for mid, state, lease_owner in rows:
-                if (state == State.SUBMITTING and lease_owner == owner) or (
-                    late_ok and state == State.UNKNOWN
-                ):
-                    held.add(mid)
-        return held
+            out.extend(
+                LeaseHolder(id=mid, state=State(state), lease_owner=lease_owner)
+                for mid, state, lease_owner in rows
+            )
+        return out
 
     async def write_submits(
         self,
@@ -213,7 +208,7 @@ class MessageRepo:
         target: State,
         now_ms: int,
     ) -> None:
-        """Write the line's answers (all of one event) on rows :meth:`held` returned."""
+        """Write the line's answers (all of one event) on rows the caller still holds."""
         c = messages.c
         event = records[0].event
         values: dict[str, Any] = {
