@@ -23,7 +23,6 @@ from simgate.domain.queue import (
     PartReport,
     PartStatus,
     ReportTally,
-    Settled,
     SubmitRecord,
 )
 from simgate.domain.records import NewMessage
@@ -173,7 +172,7 @@ class MessagingService:
         """Move messages whose parts are all reported to DELIVERED or FAILED."""
         tallies = await self._reports.tallies(conn, ids)
         partial: list[ReportTally] = []
-        done: dict[tuple[Event, State], list[Settled]] = {}
+        done: dict[tuple[Event, State], list[ReportTally]] = {}
         changes: list[MessageChange] = []
         for t in tallies:
             if t.reported < t.recorded:
@@ -183,9 +182,7 @@ class MessagingService:
             target = TRANSITIONS.get((t.state, event))
             if target is None:  # already final (or never sent): the report changes nothing
                 continue
-            done.setdefault((event, target), []).append(
-                Settled(message_id=t.message_id, reported=t.reported, status_code=t.worst or 0)
-            )
+            done.setdefault((event, target), []).append(t)
             changes.append(MessageChange(t.message_id, target, event, now_ms))
         if partial:
             await self._reports.count_reported(conn, partial)

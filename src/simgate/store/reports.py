@@ -25,7 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, State
-from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportTally, Settled
+from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportTally
+from simgate.store.messages import STATE_OF
 from simgate.store.sqltext import chunks
 from simgate.store.tables import message_parts, messages, orphan_reports
 
@@ -121,7 +122,7 @@ class ReportRepo:
             out.extend(
                 ReportTally(
                     message_id=mid,
-                    state=State(state),
+                    state=STATE_OF[state],
                     recorded=recorded,
                     reported=reported,
                     worst=worst,
@@ -142,13 +143,14 @@ class ReportRepo:
     async def settle(
         self,
         conn: AsyncConnection,
-        settled: Sequence[Settled],
+        tallies: Sequence[ReportTally],
         *,
         sources: Sequence[State],
         target: State,
         now_ms: int,
     ) -> None:
-        """End messages whose parts are all reported, where they are still in ``sources``."""
+        """End messages whose parts are all reported, where they are still in ``sources``,
+        with the worst part's code (0 when every part was delivered)."""
         await conn.execute(
             update(messages)
             .where(messages.c.id == bindparam("b_id"), _state_in(sources))
@@ -161,7 +163,7 @@ class ReportRepo:
                 lease_until_ms=None,
                 **{STATE_TIME_COLUMN[target]: now_ms},
             ),
-            [{"b_id": s.message_id, "b_n": s.reported, "b_code": s.status_code} for s in settled],
+            [{"b_id": t.message_id, "b_n": t.reported, "b_code": t.worst or 0} for t in tallies],
         )
 
     async def keep_orphans(
