@@ -84,8 +84,7 @@ async def plain_httpx(url: str, count: int, *, shared: bool) -> float:
 
 
 async def plan(rt: Runtime, count: int, per_key: int) -> None:
-    assert rt.services is not None
-    store = rt.services.store
+    store = rt.store
     batch = 1000
     for first in range(0, count, batch):
         events = [
@@ -109,7 +108,7 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
             assert sv is not None
             await plan(rt, count, per_key)
             sender = PushSender(
-                db=sv.store.db,
+                db=rt.store.db,
                 settings=sv.pushes.settings,
                 clock=rt.clock,
                 metrics=sv.metrics,
@@ -119,7 +118,7 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
             await sender.start()
             try:
                 while True:
-                    async with sv.store.db.read() as conn:
+                    async with rt.store.db.read() as conn:
                         st = await repo.stats(conn, now_ms=rt.clock.now_ms())
                     if st.delivered == count:
                         break

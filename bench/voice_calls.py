@@ -60,13 +60,13 @@ async def _queue(rt: Runtime, total: int) -> None:
     account = await sv.accounts.create_account(name="bench", balance="100000000")
     app = await sv.accounts.create_app(account.id, kind=AppKind.VOICE)
     job = functools.partial(
-        sv.store.voice_files.put_audio, sha256="0" * 64, pcm=b"", duration_ms=0, now_ms=0
+        rt.store.voice_files.put_audio, sha256="0" * 64, pcm=b"", duration_ms=0, now_ms=0
     )
-    audio_id = await sv.store.db.write(job)
+    audio_id = await rt.store.db.write(job)
     now = rt.clock.now_ms()
     for first in range(0, total, 1000):
         n = min(1000, total - first)
-        ids = await sv.store.new_ids(n, now)
+        ids = await rt.store.new_ids(n, now)
         calls = [
             NewCall(
                 i,
@@ -83,13 +83,13 @@ async def _queue(rt: Runtime, total: int) -> None:
             )
             for k, i in enumerate(ids)
         ]
-        await sv.store.db.write(functools.partial(sv.store.calls.insert, calls=calls))
+        await rt.store.db.write(functools.partial(rt.store.calls.insert, calls=calls))
 
 
 async def _done(rt: Runtime) -> int:
     assert rt.services is not None
-    async with rt.services.store.db.read() as conn:
-        return await rt.services.store.calls.queue_depth(conn)
+    async with rt.store.db.read() as conn:
+        return await rt.store.calls.queue_depth(conn)
 
 
 async def _dispatcher_run(backend: str, workdir: Path, total: int) -> float:

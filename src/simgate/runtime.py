@@ -45,9 +45,11 @@ from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.calls import CallService
 from simgate.services.changes import Subscribers
 from simgate.services.container import Services
+from simgate.services.dinstar import DinstarService
 from simgate.services.inbound import InboundService
 from simgate.services.lines import LineService
 from simgate.services.messaging import MessagingService
+from simgate.services.openvox import OpenVoxService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
@@ -98,6 +100,7 @@ class Runtime:
     changes: Subscribers = field(default_factory=Subscribers)
     demo: DemoCredentials | None = None
     _db: Database | None = None
+    _store: Store | None = None
     _dispatcher: Dispatcher | None = None
     _reaper: Reaper | None = None
     _calls: CallDispatcher | None = None
@@ -116,7 +119,7 @@ class Runtime:
         await self._db.open()
         if migrate:
             await migrations.upgrade(self._db)
-        store = Store(self._db, box)
+        store = self._store = Store(self._db, box)
         metrics = Metrics()
         accounts = AccountService(store=store, clock=self.clock)
         lines = {name: build_line(name, cfg, self.clock) for name, cfg in s.lines.items()}
@@ -131,6 +134,7 @@ class Runtime:
         rates = RateCache(store=store, clock=self.clock)  # one cache for SMS and voice
         publish = self.changes.publish
         messaging = MessagingService(store=store, publish=publish)
+        line_state = LineService(store=store, clock=self.clock, publish=publish)
         self.services = Services(
             settings=s,
             clock=self.clock,
@@ -147,7 +151,7 @@ class Runtime:
             ),
             messaging=messaging,
             inbound=InboundService(store=store, clock=self.clock, publish=publish),
-            line_state=LineService(store=store, clock=self.clock, publish=publish),
+            line_state=line_state,
             lines=lines,
             pushes=pushes,
             voice=VoiceService(
@@ -162,6 +166,10 @@ class Runtime:
                 rates=rates,
             ),
             calls=CallService(store=store, publish=publish),
+            dinstar=DinstarService(
+                store=store, clock=self.clock, messaging=messaging, lines=line_state
+            ),
+            openvox=OpenVoxService(store=store, clock=self.clock),
         )
         # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
         planners = push_planners(self.services)
@@ -232,6 +240,13 @@ class Runtime:
                 guard=sv.pushes.guard,
             )
             await self._push_sender.start()
+
+    @property
+    def store(self) -> Store:
+        """The store this runtime opened: for tests and the CLI's schema commands only; every
+        other caller changes state through the services."""
+        assert self._store is not None, "open() first"
+        return self._store
 
     @property
     def dispatcher(self) -> Dispatcher | None:

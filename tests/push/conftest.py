@@ -21,7 +21,8 @@ from simgate.push.service import PushView
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 # The lease must cover (window / concurrency + 1) * total timeout (push/settings.py).
 PUSH_TEST_SETTINGS: dict[str, Any] = {
@@ -82,14 +83,12 @@ class PushRig:
     async def plan(self, line: str, port: int, up: bool = True, count: int = 1) -> None:
         """Announce ``count`` port events in one transaction (one push each)."""
         events = [PortChanged(line, port, up, self.clock.now_ms()) for _ in range(count)]
-        await self.services.store.db.write(
-            functools.partial(self.rt.changes.publish, changes=events)
-        )
+        await self.rt.store.db.write(functools.partial(self.rt.changes.publish, changes=events))
 
     async def start(self) -> PushSender:
         sv = self.services
         self.sender = PushSender(
-            db=sv.store.db,
+            db=self.rt.store.db,
             settings=sv.pushes.settings,
             clock=self.clock,
             metrics=sv.metrics,
@@ -124,7 +123,7 @@ class PushRig:
 @contextlib.asynccontextmanager
 async def make_rig(url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[PushRig]:
     if url.startswith("postgresql"):
-        await _truncate_pg(url)
+        await truncate_pg(url)
     settings = make_settings(tmp_path, url, push=PUSH_TEST_SETTINGS)
     rt = Runtime(settings, role="admin", clock=clock)
     await rt.open()

@@ -11,16 +11,15 @@ from simgate.push.outbox import Outbox
 from simgate.push.repo import AttemptResult
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
-from tests.cli import test_admin
-from tests.cli.test_admin import Cli, error, ok, row
 from tests.push.conftest import PortPlanner, PushRig
+from tests.support.cli import Cli, error, ok, row
 
 
 async def _seed(data: Path) -> list[int]:
     """Three pushes: one pending, one failed (404), one dead."""
     settings = load_settings(None, overrides={"data_dir": str(data), "demo": {"create": False}})
     rt = Runtime(settings, role="admin")
-    sv = await rt.open()
+    await rt.open()
     try:
         planner = PortPlanner()
         planner.urls["a"] = "http://127.0.0.1:9/hook"
@@ -31,7 +30,7 @@ async def _seed(data: Path) -> list[int]:
         now = rt.clock.now_ms()
         ids = sorted(
             c.id
-            for c in await sv.store.db.write(
+            for c in await rt.store.db.write(
                 functools.partial(
                     repo.claim,
                     owner="w",
@@ -48,15 +47,12 @@ async def _seed(data: Path) -> list[int]:
             AttemptResult(ids[2], "e", "dead", 503, "HTTP 503"),
             AttemptResult(ids[0], "e", "release"),
         ]
-        await sv.store.db.write(
+        await rt.store.db.write(
             functools.partial(repo.record, results=results, owner="w", now_ms=now)
         )
         return ids
     finally:
         await rt.close()
-
-
-cli = test_admin.cli  # the same fixture: fresh data directory, wide tables
 
 
 def test_pushes_commands(cli: Cli, tmp_path: Path) -> None:

@@ -20,13 +20,13 @@ OTHER = "http://127.0.0.1:10/hook"
 
 
 async def _count(rig: PushRig) -> int:
-    async with rig.services.store.db.read() as conn:
+    async with rig.rt.store.db.read() as conn:
         return int((await conn.execute(select(func.count()).select_from(pushes))).scalar_one())
 
 
 async def _claim(rig: PushRig, owner: str, *, limit: int = 100, window: int = 100) -> list[int]:
     now = rig.clock.now_ms()
-    got = await rig.services.store.db.write(
+    got = await rig.rt.store.db.write(
         functools.partial(
             repo.claim,
             owner=owner,
@@ -54,7 +54,7 @@ async def test_event_becomes_a_push_row_in_the_same_transaction(rig: PushRig) ->
     assert b'"port": 1' in rows[0].body
 
     # A change that rolls back leaves no push behind.
-    store = rig.services.store
+    store = rig.rt.store
 
     async def failing(conn: AsyncConnection) -> None:
         await rig.rt.changes.publish(conn, [PortChanged("a", 2, True, rig.clock.now_ms())])
@@ -95,7 +95,7 @@ async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
     assert sorted(await _claim(rig, "w2")) == sorted(head)
     # A retry scheduled later also holds the queue of that key.
     now = rig.clock.now_ms()
-    await rig.services.store.db.write(
+    await rig.rt.store.db.write(
         functools.partial(
             repo.record,
             results=[AttemptResult(a1, "x", "retry", 503, "HTTP 503", now + 30_000)],
@@ -104,7 +104,7 @@ async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
         )
     )
     assert await _claim(rig, "w3") == []
-    await rig.services.store.db.write(
+    await rig.rt.store.db.write(
         functools.partial(
             repo.record,
             results=[AttemptResult(a1, "x", "delivered", 200)],
@@ -144,7 +144,7 @@ async def test_outcomes_of_a_lost_lease_change_nothing_but_a_delivery(rig: PushR
         AttemptResult(ids[0], "x", "failed", 404, "HTTP 404"),
         AttemptResult(ids[1], "x", "delivered", 204),
     ]
-    await rig.services.store.db.write(
+    await rig.rt.store.db.write(
         functools.partial(repo.record, results=results, owner="someone-else", now_ms=now)
     )
     states = {r.id: r.state for r in await rig.pushes()}
@@ -157,7 +157,7 @@ async def test_concurrent_claims_never_share_a_push(rig: PushRig) -> None:
     rig.planner.urls["a"] = URL
     for port in range(40):
         await rig.plan("a", port, count=2)
-    db = rig.services.store.db
+    db = rig.rt.store.db
     overlap = asyncio.Barrier(4) if not db.is_sqlite else None
 
     async def claimer(owner: str) -> list[int]:

@@ -299,7 +299,7 @@ async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
     receiver = PushReceiver(accept)
     await receiver.start()
     sv = rig.services
-    other_db = Database(sv.store.db.url)
+    other_db = Database(rig.rt.store.db.url)
     await other_db.open()
     second = PushSender(
         db=other_db,

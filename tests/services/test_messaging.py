@@ -42,10 +42,12 @@ def change(mid: int, state: State, event: Event, at: int) -> MessageChange:
     return MessageChange(mid, state, event, at)
 
 
-async def leased(services: Services, n: int = 1, *, parts: int = 1) -> list[int]:
+async def leased(runtime: Runtime, n: int = 1, *, parts: int = 1) -> list[int]:
     """``n`` messages queued, charged and leased by OWNER (SUBMITTING)."""
+    services = runtime.services
+    assert services is not None
     acc = await account(services)
-    ids = await queue(services, acc, n, parts=parts)
+    ids = await queue(runtime, acc, n, parts=parts)
     now = services.clock.now_ms()
     got = await services.messaging.lease(
         lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 30_000, limit=100
@@ -110,9 +112,9 @@ async def test_accept_charges_and_queues_or_does_neither(
 
 
 async def test_lease_moves_due_messages_to_submitting_quietly(
-    services: Services, batches: Batches
+    services: Services, runtime: Runtime, batches: Batches
 ) -> None:
-    (mid,) = await leased(services)
+    (mid,) = await leased(runtime)
     m = await get(services.store, mid)
     assert (m.state, m.submitting_ms) == (State.SUBMITTING, services.clock.now_ms())
     assert (await lease_of(services.store, mid))[0] == OWNER
@@ -134,13 +136,14 @@ SUBMITS = [
 )
 async def test_submit_answer(
     services: Services,
+    runtime: Runtime,
     batches: Batches,
     event: Event,
     state: State,
     refunded: bool,
     recorded: bool,
 ) -> None:
-    (mid,) = await leased(services, parts=2)
+    (mid,) = await leased(runtime, parts=2)
     acc_id = (await get(services.store, mid)).account_id
     before = (await services.accounts.get_account(acc_id)).balance_micros
     at = services.clock.now_ms() + 10
@@ -162,8 +165,10 @@ async def test_submit_answer(
         assert (m.attempts, m.queued_ms) == (1, at)
 
 
-async def test_answers_of_a_lost_lease_change_nothing(services: Services, batches: Batches) -> None:
-    (mid,) = await leased(services)
+async def test_answers_of_a_lost_lease_change_nothing(
+    services: Services, runtime: Runtime, batches: Batches
+) -> None:
+    (mid,) = await leased(runtime)
     at = services.clock.now_ms() + 10
     await services.messaging.record_submits(
         [ok(mid), SubmitRecord(mid, Event.SUBMIT_REJECTED)], owner="someone-else", now_ms=at
@@ -174,9 +179,9 @@ async def test_answers_of_a_lost_lease_change_nothing(services: Services, batche
 
 
 async def test_one_batch_of_mixed_answers_is_one_unit_of_work(
-    services: Services, batches: Batches
+    services: Services, runtime: Runtime, batches: Batches
 ) -> None:
-    a, b, c = await leased(services, 3)
+    a, b, c = await leased(runtime, 3)
     at = services.clock.now_ms() + 10
     await services.messaging.record_submits(
         [ok(a), SubmitRecord(b, Event.SUBMIT_FAILED), SubmitRecord(c, Event.SUBMIT_RETRY)],
@@ -207,13 +212,14 @@ async def test_one_batch_of_mixed_answers_is_one_unit_of_work(
 )
 async def test_reports_settle_when_every_part_is_reported(
     services: Services,
+    runtime: Runtime,
     batches: Batches,
     codes: tuple[int, int],
     state: State,
     event: Event,
     code: int,
 ) -> None:
-    (mid,) = await leased(services, parts=2)
+    (mid,) = await leased(runtime, parts=2)
     now = services.clock.now_ms()
     await services.messaging.record_submits([ok(mid, 2)], owner=OWNER, now_ms=now)
     batches.clear()
@@ -234,9 +240,9 @@ async def test_reports_settle_when_every_part_is_reported(
 
 
 async def test_orphan_reports_are_adopted_when_the_submit_is_recorded(
-    services: Services, batches: Batches
+    services: Services, runtime: Runtime, batches: Batches
 ) -> None:
-    (mid,) = await leased(services, parts=2)
+    (mid,) = await leased(runtime, parts=2)
     now = services.clock.now_ms()
     m = services.messaging
     got = await m.record_reports(reports((f"{mid}.0", 0), (f"{mid}.1", 0), at=now), now_ms=now)
@@ -265,10 +271,10 @@ async def test_purge_forgets_old_orphans(services: Services) -> None:
 
 # ---- the client and housekeeping ------------------------------------------------------
 async def test_cancel_stops_queued_refunds_and_records(
-    services: Services, batches: Batches
+    services: Services, runtime: Runtime, batches: Batches
 ) -> None:
     acc = await account(services)
-    a, b = await queue(services, acc, 2, parts=3)
+    a, b = await queue(runtime, acc, 2, parts=3)
     now = services.clock.now_ms()
     await services.messaging.lease(
         lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 1000, limit=1
@@ -289,10 +295,10 @@ async def test_cancel_stops_queued_refunds_and_records(
 
 
 async def test_expire_ends_queued_sent_and_unknown_and_refunds_queued_only(
-    services: Services, batches: Batches
+    services: Services, runtime: Runtime, batches: Batches
 ) -> None:
     acc = await account(services)
-    ids = await queue(services, acc, 3, validity_s=60)
+    ids = await queue(runtime, acc, 3, validity_s=60)
     now = services.clock.now_ms()
     m = services.messaging
     got = await m.lease(lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 10, limit=2)
@@ -318,9 +324,11 @@ async def test_expire_ends_queued_sent_and_unknown_and_refunds_queued_only(
 
 
 @pytest.mark.parametrize("resend", [False, True], ids=["unknown", "resend"])
-async def test_reap_lapsed_leases(services: Services, batches: Batches, resend: bool) -> None:
+async def test_reap_lapsed_leases(
+    services: Services, runtime: Runtime, batches: Batches, resend: bool
+) -> None:
     acc = await account(services)
-    (mid,) = await queue(services, acc)
+    (mid,) = await queue(runtime, acc)
     now = services.clock.now_ms()
     m = services.messaging
     await m.lease(lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 100, limit=1)
@@ -342,9 +350,11 @@ async def test_reap_lapsed_leases(services: Services, batches: Batches, resend: 
     assert row.charge_micros == PRICE  # no refund either way: it may have left
 
 
-async def test_a_late_success_resolves_unknown(services: Services, batches: Batches) -> None:
+async def test_a_late_success_resolves_unknown(
+    services: Services, runtime: Runtime, batches: Batches
+) -> None:
     acc = await account(services)
-    (mid,) = await queue(services, acc)
+    (mid,) = await queue(runtime, acc)
     now = services.clock.now_ms()
     m = services.messaging
     await m.lease(lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 1, limit=1)

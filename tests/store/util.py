@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account
 from simgate.domain.messages import Event
 from simgate.domain.queue import Leased, PartReport, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
+from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.tables import messages, orphan_reports
@@ -30,7 +32,7 @@ async def balance(services: Services, acc: Account) -> int:
 
 
 async def queue(
-    services: Services,
+    runtime: Runtime,
     acc: Account,
     n: int = 1,
     *,
@@ -41,8 +43,8 @@ async def queue(
     **extra: Any,
 ) -> list[int]:
     """Insert ``n`` QUEUED messages (charged like the send service does) and return their ids."""
-    store = services.store
-    now = services.clock.now_ms()
+    store = runtime.store
+    now = runtime.clock.now_ms()
     ids = await store.new_ids(n, now)
     rows = [
         NewMessage(
@@ -55,7 +57,7 @@ async def queue(
             sender="",
             recipient="8613800138000",
             text="hello",
-            encoding=0,
+            encoding=Encoding.GSM7,
             parts=parts,
             port_hint=None,
             line=line,

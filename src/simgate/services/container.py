@@ -10,9 +10,11 @@ from simgate.metrics import Metrics
 from simgate.push.service import PushService
 from simgate.services.accounts import AccountService
 from simgate.services.calls import CallService
+from simgate.services.dinstar import DinstarService
 from simgate.services.inbound import InboundService
 from simgate.services.lines import LineService
 from simgate.services.messaging import MessagingService
+from simgate.services.openvox import OpenVoxService
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import Settings
@@ -40,3 +42,6 @@ class Services:
     voice: VoiceService
     # The worker side of calls: lease, finish, reap.
     calls: CallService
+    # Vendor use cases: the Dinstar gateway API (spec §2) and the OpenVox API (spec §3).
+    dinstar: DinstarService
+    openvox: OpenVoxService

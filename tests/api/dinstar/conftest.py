@@ -24,9 +24,9 @@ from simgate.domain.messages import State
 from simgate.lines.sim import SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
-from simgate.services.gateway import GatewayService
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 USER, PASSWORD = "admin", "s3cret-pass"
 SN = "0000-0000-0000-0001"
@@ -64,8 +64,8 @@ class Gw:
     async def settle(self, ids: list[int], state: State) -> None:
         """Run the worker's clock until every message is in ``state``."""
         for _ in range(300):
-            async with self.sv.store.db.read() as conn:
-                rows = await self.sv.store.messages.get(conn, ids)
+            async with self.rt.store.db.read() as conn:
+                rows = await self.rt.store.messages.get(conn, ids)
             if rows and len(rows) == len(ids) and all(r.state is state for r in rows):
                 return
             await self.clock.advance(0.1)
@@ -73,17 +73,9 @@ class Gw:
         raise AssertionError(f"not all {state.name}: {[r.state.name for r in rows]}")
 
     async def message_ids(self) -> list[int]:
-        async with self.sv.store.db.read() as conn:
-            rows = await self.sv.store.messages.page(conn, account_id=self.account.id, limit=10_000)
+        async with self.rt.store.db.read() as conn:
+            rows = await self.rt.store.messages.page(conn, account_id=self.account.id, limit=10_000)
         return [r.id for r in rows]
-
-    def gateway(self) -> GatewayService:
-        return GatewayService(
-            store=self.sv.store,
-            clock=self.sv.clock,
-            messaging=self.sv.messaging,
-            lines=self.sv.line_state,
-        )
 
 
 GwFactory = Callable[..., Awaitable[Gw]]
@@ -96,7 +88,7 @@ async def make_gw(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterat
 
     async def make(**extra: Any) -> Gw:
         if backend.startswith("postgresql"):
-            await _truncate_pg(backend)
+            await truncate_pg(backend)
         rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
         sv = await rt.open()
         account = await sv.accounts.create_account(name="acme", balance="100")
@@ -137,7 +129,7 @@ class PushLog:
 
 
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
-    await g.gateway().set_push_config(url, list(PUSH_TYPES))
+    await g.sv.dinstar.set_push_target(url=url, types=PUSH_TYPES)
     log = PushLog(g.sv)
     g.rt.changes.subscribe(log.hook)
     return log

@@ -18,35 +18,8 @@ from simgate.api.dialects.itnio.voice_render import (
 )
 from simgate.domain.accounts import App, AppKind
 from simgate.domain.calls import CallKind, CallRecord, CallState, VoiceFile
-from tests.api.itnio.test_send import assert_same_shape
-
-# seed 003 (recordGroupQuery), the sample record of its response.
-SEED_RECORD: dict[str, Any] = {
-    "voiceId": "2203031113381000002",
-    "callee": "91856321412",
-    "displayNum": "1008122211",
-    "code": "Afghanistan(Kandahar)",
-    "submitTime": "2022-01-18T14:42:40+08:00",
-    "callTime": "2022-01-18T14:45:42+08:00",
-    "ringingTime": "2022-01-18T14:42:47+08:00",
-    "answerTime": "2022-01-18T14:42:50+08:00",
-    "hangupTime": "2022-01-18T14:42:55+08:00",
-    "callDuration": 5,
-    "chargedDuration": 5,
-    "terminationCode": "200",
-    "terminationReason": "success",
-    "cost": "2",
-    "billPeriod": "20+20",
-    "rate": "1.2",
-    "baseCost": "1",
-    "voiceFileId": "12022022570cc2484c59d4f8b9745d34226285b1e.mp3",
-    "feedbackValue": "1",
-    "calledInfo": "calledInfo",
-    "settleRate": "1.2793",
-    "quoteExchange": "0.938",
-    "currency": "EUR",
-    "settlePay": "1.2793",
-}
+from tests.support.itnio_voice import SEED_RECORD
+from tests.support.shapes import assert_same_shape
 
 # spec §1.16: the documented push fields and their types (sample start plus the table).
 PUSH_SAMPLE: dict[str, Any] = {

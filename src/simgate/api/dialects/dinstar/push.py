@@ -30,8 +30,7 @@ from simgate.domain.messages import Event, State
 from simgate.domain.records import MessageRecord
 from simgate.push.base import PlannedPush, PushRequest
 from simgate.services.container import Services
-from simgate.services.gateway import PUSH_DOC
-from simgate.store import dinstar as repo
+from simgate.services.dinstar import DIALECT, PUSH_DOC, number_inbound
 
 CHUNK = 100
 RESULT_STATES = frozenset(
@@ -89,7 +88,7 @@ class DinstarPlanner:
         inbound = [e.inbound_id for e in events if isinstance(e, InboundStored)]
         # incoming_sms_id is handed out in the transaction that stores the SMS, pushes or not,
         # so polling clients see the numbers in commit order (query_incoming_sms, spec §2.5).
-        seqs = await repo.number_inbound(conn, inbound) if inbound else {}
+        seqs = await number_inbound(conn, inbound) if inbound else {}
         target = await self.target(conn)
         if target is None:
             return []
@@ -122,7 +121,7 @@ class DinstarPlanner:
         records = {
             m.id: m
             for m in await self._store.messages.get(conn, sorted({e.message_id for e in wanted}))
-            if m.dialect == repo.DIALECT
+            if m.dialect == DIALECT
         }
         zones = await self._zones(conn, records.values())
         for e in wanted:
