@@ -31,6 +31,7 @@ from bench.common import (
     scratch_url,
     wait_state,
 )
+from simgate.codecs.segments import Encoding
 from simgate.domain.ids import compose
 from simgate.domain.messages import State
 from simgate.domain.records import NewMessage
@@ -107,7 +108,7 @@ def _new(mid: int, account_id: int, number: str, now_ms: int) -> NewMessage:
         sender="",
         recipient=number,
         text="bench",
-        encoding=0,
+        encoding=Encoding.GSM7,
         parts=1,
         port_hint=None,
         line="sim",

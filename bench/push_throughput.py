@@ -36,7 +36,6 @@ import uvloop
 
 from bench.common import Table, bench_settings, opened, pg_reachable, scratch_url
 from simgate.domain.events import PortChanged
-from simgate.push import repo
 from simgate.push.sender import PushSender
 from simgate.runtime import Runtime
 
@@ -108,7 +107,7 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
             assert sv is not None
             await plan(rt, count, per_key)
             sender = PushSender(
-                db=rt.store.db,
+                queue=sv.pushes.queue,
                 settings=sv.pushes.settings,
                 clock=rt.clock,
                 metrics=sv.metrics,
@@ -118,8 +117,7 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
             await sender.start()
             try:
                 while True:
-                    async with rt.store.db.read() as conn:
-                        st = await repo.stats(conn, now_ms=rt.clock.now_ms())
+                    st = await sv.pushes.stats()
                     if st.delivered == count:
                         break
                     if st.failed or st.dead or time.perf_counter() - start > 150:

@@ -98,49 +98,32 @@ def _no_sqlalchemy(module: str) -> bool:
 
 # Import edges (source, target) against RULES (store imports: see KNOWN_STORE_ACCESS).
 KNOWN: dict[tuple[str, str], str] = {
-    ("simgate.store.tables", "simgate.push.tables"): (
-        "schema gathered by import (store → push): helper E assembles it without side effects"
+    ("simgate.push.outbox", "simgate.services.pushes"): (
+        "the outbox hook stores planned pushes through the push service: helper A2 moves it"
     ),
 }
 
 # Modules outside STORE_OWNERS that touch the store.
 KNOWN_STORE_ACCESS: dict[str, str] = {
-    "simgate.api.app": "services.store for health/metrics: helper E moves it behind services",
     "simgate.api.dialects.dinstar.push": "push planner reads the store: helper A2 (pure format)",
-    "simgate.api.dialects.itnio.auth": "key lookup through services.store: helper C1",
     "simgate.api.dialects.itnio.pushes": "push planner reads the store: helper A2 (pure format)",
-    "simgate.api.dialects.itnio.replay": "replay cache in store.itnio: helper C1",
-    "simgate.api.dialects.itnio.sms": "queries in store.itnio: helper C1 (services/itnio)",
     "simgate.api.dialects.itnio.voice_pushes": "push planner reads the store: helper A2",
     "simgate.api.dialects.openvox.push": "push planner reads the store: helper A2 (pure format)",
-    "simgate.cli.admin": "services.store for accounts/keys: helper E",
-    "simgate.cli.calls": "services.store for call listings: helper E",
-    "simgate.cli.fx": "services.store for rates: helper E (services/fx)",
-    "simgate.cli.serve": "opens Database/migrations itself: helper E (through runtime)",
-    "simgate.push.sender": "takes the store's Database: helper E",
-    "simgate.push.service": "outbox reads over the store: helper E (services/pushes)",
-    "simgate.push.tables": "push tables hang on store.tables: helper E (store/push_tables)",
 }
 
 # Modules that must not import SQLAlchemy but do.
 KNOWN_SQLALCHEMY: dict[str, str] = {
-    "simgate.api.app": "health check runs SQL: helper E moves it behind services",
     "simgate.api.dialects.dinstar.push": "planner takes an AsyncConnection: helper A2",
     "simgate.api.dialects.itnio.pushes": "planner takes an AsyncConnection: helper A2",
-    "simgate.api.dialects.itnio.replay": "replay cache queries the connection: helper C1",
     "simgate.api.dialects.itnio.voice_pushes": "planner takes an AsyncConnection: helper A2",
     "simgate.api.dialects.openvox.push": "planner takes an AsyncConnection: helper A2",
     "simgate.push.base": "PushPlanner.plan(conn, events): helper A2 makes formats pure",
 }
 
 # Import circles (their modules), between modules and between areas.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"simgate.push.tables", "simgate.store.tables"}): (
-        "schema gathered by import: helper E (store/schema.py)"
-    ),
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 KNOWN_AREA_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"push", "store"}): "store.tables ↔ push.tables, push → store: helper E",
+    frozenset({"push", "services"}): "push.outbox → services.pushes: helper A2 moves the outbox",
 }
 
 

@@ -11,11 +11,13 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
-from simgate.api.app import Mount, create_app
+from simgate.api.app import create_app
+from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.api.dialects.itnio.pushes import ItnioPushPlanner
 from simgate.api.dialects.itnio.voice_pushes import VoicePushPlanner
@@ -36,7 +38,6 @@ from simgate.push.base import PushPlanner
 from simgate.push.echo import EchoPlanner
 from simgate.push.outbox import Outbox
 from simgate.push.sender import PushSender
-from simgate.push.service import PushService
 from simgate.push.settings import load_push_settings
 from simgate.push.ssrf import UrlGuard
 from simgate.secretbox import SecretBox, load_or_create_master_key
@@ -46,10 +47,15 @@ from simgate.services.calls import CallService
 from simgate.services.changes import Subscribers
 from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService
+from simgate.services.fx import FxService
+from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
+from simgate.services.itnio import ItnioService
 from simgate.services.lines import LineService
+from simgate.services.listings import Listings
 from simgate.services.messaging import MessagingService
 from simgate.services.openvox import OpenVoxService
+from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
@@ -75,9 +81,8 @@ def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> Voic
     return SimVoiceLine(name, cfg, clock)
 
 
-def dialect_mounts() -> list[Mount]:
-    """The vendor dialects this build speaks (each module exposes ``mount``)."""
-    return [itnio.mount, openvox.mount, dinstar.mount]
+# The vendor dialects this build speaks, in mount order (api/dialect.py).
+DIALECTS: tuple[Dialect[Any], ...] = (itnio.DIALECT, openvox.DIALECT, dinstar.DIALECT)
 
 
 def push_planners(services: Services) -> list[PushPlanner]:
@@ -88,6 +93,18 @@ def push_planners(services: Services) -> list[PushPlanner]:
         openvox.OpenVoxPlanner(services),
         dinstar.DinstarPlanner(services),
     ]
+
+
+async def migrate_database(settings: Settings) -> str:
+    """Create or upgrade the schema (``simgate migrate``); returns the revision it is at."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    await db.open()
+    try:
+        await migrations.upgrade(db)
+        return await migrations.current_revision(db)
+    finally:
+        await db.close()
 
 
 @dataclass
@@ -107,9 +124,13 @@ class Runtime:
     _push_sender: PushSender | None = None
     _started_lines: list[Line] = field(default_factory=list)
     _voice_lines: list[VoiceLine] = field(default_factory=list)
+    # Each dialect's section, validated by open() in every role (api/dialect.py).
+    dialect_settings: dict[str, BaseModel] = field(default_factory=dict)
 
     async def open(self, *, migrate: bool = True) -> Services:
         s = self.settings
+        # Settings first: a bad section fails start with one line before anything opens.
+        self.dialect_settings = {d.name: d.load(s) for d in DIALECTS}
         try:
             s.data_dir.mkdir(parents=True, exist_ok=True)
             box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
@@ -166,6 +187,10 @@ class Runtime:
                 rates=rates,
             ),
             calls=CallService(store=store, publish=publish),
+            fx=FxService(store=store, clock=self.clock),
+            listings=Listings(store=store, accounts=accounts),
+            health=HealthService(store=store, clock=self.clock, metrics=metrics),
+            itnio=ItnioService(store=store),
             dinstar=DinstarService(
                 store=store, clock=self.clock, messaging=messaging, lines=line_state
             ),
@@ -180,9 +205,9 @@ class Runtime:
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services
 
-    def app(self, mounts: Sequence[Mount] | None = None) -> FastAPI:
+    def app(self, dialects: Sequence[Dialect[Any]] = DIALECTS) -> FastAPI:
         assert self.services is not None, "open() first"
-        return create_app(self.services, list(dialect_mounts() if mounts is None else mounts))
+        return create_app(self.services, dialects, self.dialect_settings)
 
     async def start_worker(self) -> None:
         sv = self.services
@@ -233,7 +258,7 @@ class Runtime:
         await self._calls.start()
         if sv.pushes.settings.enabled:
             self._push_sender = PushSender(
-                db=sv.store.db,
+                queue=sv.pushes.queue,
                 settings=sv.pushes.settings,
                 clock=self.clock,
                 metrics=sv.metrics,

@@ -17,9 +17,9 @@ from simgate.domain.events import DomainEvent, PortChanged
 from simgate.push.base import PlannedPush, PushRequest
 from simgate.push.outbox import Outbox
 from simgate.push.sender import PushSender
-from simgate.push.service import PushView
 from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.services.pushes import PushView
 from simgate.testing.clock import FakeClock
 from tests.conftest import make_settings
 from tests.support.pg import truncate_pg
@@ -88,7 +88,7 @@ class PushRig:
     async def start(self) -> PushSender:
         sv = self.services
         self.sender = PushSender(
-            db=self.rt.store.db,
+            queue=sv.pushes.queue,
             settings=sv.pushes.settings,
             clock=self.clock,
             metrics=sv.metrics,

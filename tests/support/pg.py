@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from simgate.store import tables
+from simgate.store import schema
 
 
 async def truncate_pg(url: str) -> None:
@@ -19,7 +19,7 @@ async def truncate_pg(url: str) -> None:
             if exists:
                 # DELETE + sequence restart: same result as TRUNCATE ... RESTART IDENTITY on
                 # these tiny tables, and several times faster (it runs before every pg test).
-                for table in reversed(tables.metadata.sorted_tables):
+                for table in reversed(schema.metadata.sorted_tables):
                     await conn.execute(table.delete())
                 sequences = await conn.execute(
                     text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")

@@ -3,46 +3,42 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from pydantic import BaseModel
 
+from simgate.api.dialect import Dialect
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
 
-# Each dialect module exposes ``mount(app, services)``; the runtime passes the list.
-Mount = Callable[[FastAPI, Services], None]
 
-
-def create_app(services: Services, mounts: list[Mount]) -> FastAPI:
+def create_app(
+    services: Services,
+    dialects: Sequence[Dialect[Any]],
+    dialect_settings: Mapping[str, BaseModel],
+) -> FastAPI:
+    """The application with the routes of ``dialects``, each with its validated settings."""
     app = FastAPI(title="simgate", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
         try:
-            async with services.store.db.read() as conn:
-                await conn.execute(text("SELECT 1"))
+            await services.health.ping()
         except Exception as exc:  # a health check reports, it does not raise
             return JSONResponse({"status": "error", "detail": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        m = services.metrics
-        async with services.store.db.read() as conn:
-            depth = await services.store.messages.queue_depth(conn)
-            oldest = await services.store.messages.oldest_queued_ms(conn)
-        m.queue_depth.set(depth)
-        m.oldest_queued_age.set(
-            0 if oldest is None else max(0, services.clock.now_ms() - oldest) / 1000
-        )
+        await services.health.refresh_metrics()
         # Push gauges too, so a serve-only process reports the outbox like a worker does.
         await services.pushes.refresh_metrics()
-        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -50,6 +46,6 @@ def create_app(services: Services, mounts: list[Mount]) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
-    for mount in mounts:
-        mount(app, services)
+    for dialect in dialects:
+        dialect.install(app, services, dialect_settings[dialect.name])
     return app

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.events import DomainEvent
-from simgate.push import repo
 from simgate.push.base import PlannedPush, PushPlanner
+from simgate.services.pushes import insert_planned
 
 log = logging.getLogger(__name__)
 
@@ -34,4 +34,4 @@ class Outbox:
             # change must never commit without the pushes it owes (at-least-once).
             planned.extend(await planner.plan(conn, events))
         if planned:
-            await repo.insert_planned(conn, planned, now_ms=self._clock.now_ms())
+            await insert_planned(conn, planned, now_ms=self._clock.now_ms())

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.dinstar import DinstarPlanner
-from simgate.api.dialects.dinstar.config import PUSH_TYPES
+from simgate.api.dialects.dinstar.settings import PUSH_TYPES
 from simgate.domain.accounts import Account
 from simgate.domain.events import DomainEvent
 from simgate.domain.messages import State

@@ -1,12 +1,17 @@
-"""The Dinstar/Ultiroam GSM-gateway HTTP API (spec §2, issue #6).
+"""The Dinstar/Ultiroam GSM-gateway HTTP API (spec §2).
 
-``mount(app, services)`` adds ``/api/...`` with Basic and Digest auth; ``DinstarPlanner``
-turns domain events into the gateway's JSON pushes.
+``routes.mount`` adds ``/api/...`` with Basic and Digest auth (:mod:`.auth`); the handlers
+live in :mod:`.sms` and :mod:`.device`. ``DinstarPlanner`` (:mod:`.push`) turns domain events
+into the gateway's JSON pushes.
 """
 
 from __future__ import annotations
 
-from simgate.api.dialects.dinstar.app import mount
+from simgate.api.dialect import Dialect
 from simgate.api.dialects.dinstar.push import DinstarPlanner
+from simgate.api.dialects.dinstar.routes import mount
+from simgate.api.dialects.dinstar.settings import DinstarSettings, check_lines
 
-__all__ = ["DinstarPlanner", "mount"]
+DIALECT = Dialect(name="dinstar", settings=DinstarSettings, mount=mount, check=check_lines)
+
+__all__ = ["DIALECT", "DinstarPlanner"]

@@ -17,8 +17,8 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.dinstar import render
-from simgate.api.dialects.dinstar.config import DinstarSettings, load
 from simgate.api.dialects.dinstar.ports import PortMap
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.domain.events import (
     DomainEvent,
     InboundStored,
@@ -71,7 +71,7 @@ def requests(sn: str, url: str, kind: str, items: Sequence[dict[str, Any]]) -> l
 class DinstarPlanner:
     def __init__(self, services: Services, cfg: DinstarSettings | None = None) -> None:
         self._store = services.store
-        self._cfg = cfg or load(services.settings.dinstar)
+        self._cfg = cfg or DinstarSettings.model_validate(services.settings.dinstar)
         self._ports = PortMap(services.lines, self._cfg.lines)
 
     async def target(self, conn: AsyncConnection) -> tuple[str, frozenset[str]] | None:

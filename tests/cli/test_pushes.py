@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from pathlib import Path
 
-from simgate.push import repo
+from simgate.domain.pushes import AttemptResult
 from simgate.push.outbox import Outbox
-from simgate.push.repo import AttemptResult
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
 from tests.push.conftest import PortPlanner, PushRig
@@ -19,7 +17,7 @@ async def _seed(data: Path) -> list[int]:
     """Three pushes: one pending, one failed (404), one dead."""
     settings = load_settings(None, overrides={"data_dir": str(data), "demo": {"create": False}})
     rt = Runtime(settings, role="admin")
-    await rt.open()
+    sv = await rt.open()
     try:
         planner = PortPlanner()
         planner.urls["a"] = "http://127.0.0.1:9/hook"
@@ -30,16 +28,8 @@ async def _seed(data: Path) -> list[int]:
         now = rt.clock.now_ms()
         ids = sorted(
             c.id
-            for c in await rt.store.db.write(
-                functools.partial(
-                    repo.claim,
-                    owner="w",
-                    now_ms=now,
-                    lease_until_ms=now + 60_000,
-                    limit=10,
-                    window=10,
-                    busy={},
-                )
+            for c in await sv.pushes.queue.claim(
+                owner="w", now_ms=now, lease_until_ms=now + 60_000, limit=10, window=10, busy={}
             )
         )
         results = [
@@ -47,9 +37,7 @@ async def _seed(data: Path) -> list[int]:
             AttemptResult(ids[2], "e", "dead", 503, "HTTP 503"),
             AttemptResult(ids[0], "e", "release"),
         ]
-        await rt.store.db.write(
-            functools.partial(repo.record, results=results, owner="w", now_ms=now)
-        )
+        await sv.pushes.queue.record(results, owner="w", now_ms=now)
         return ids
     finally:
         await rt.close()

@@ -1,4 +1,4 @@
-"""The outbox and the claim contract, on SQLite and PostgreSQL (issue #3 "Outbox")."""
+"""The outbox rows and the claim contract (store/pushes.py), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import PortChanged
-from simgate.push import repo
-from simgate.push.repo import AttemptResult
-from simgate.push.tables import pushes
-from tests.push.conftest import PushRig
+from simgate.domain.pushes import AttemptResult
+from simgate.store import pushes as outbox
+from simgate.store.push_tables import pushes
+from tests.push.conftest import PushRig, rig
+
+__all__ = ["rig"]  # the push rig of tests/push, on both backends
 
 URL = "http://127.0.0.1:9/hook"
 OTHER = "http://127.0.0.1:10/hook"
@@ -28,7 +30,7 @@ async def _claim(rig: PushRig, owner: str, *, limit: int = 100, window: int = 10
     now = rig.clock.now_ms()
     got = await rig.rt.store.db.write(
         functools.partial(
-            repo.claim,
+            outbox.claim,
             owner=owner,
             now_ms=now,
             lease_until_ms=now + 60_000,
@@ -97,7 +99,7 @@ async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
     now = rig.clock.now_ms()
     await rig.rt.store.db.write(
         functools.partial(
-            repo.record,
+            outbox.record,
             results=[AttemptResult(a1, "x", "retry", 503, "HTTP 503", now + 30_000)],
             owner="w2",
             now_ms=now,
@@ -106,7 +108,7 @@ async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
     assert await _claim(rig, "w3") == []
     await rig.rt.store.db.write(
         functools.partial(
-            repo.record,
+            outbox.record,
             results=[AttemptResult(a1, "x", "delivered", 200)],
             owner="w3",
             now_ms=now,
@@ -145,7 +147,7 @@ async def test_outcomes_of_a_lost_lease_change_nothing_but_a_delivery(rig: PushR
         AttemptResult(ids[1], "x", "delivered", 204),
     ]
     await rig.rt.store.db.write(
-        functools.partial(repo.record, results=results, owner="someone-else", now_ms=now)
+        functools.partial(outbox.record, results=results, owner="someone-else", now_ms=now)
     )
     states = {r.id: r.state for r in await rig.pushes()}
     assert states == {ids[0]: "pending", ids[1]: "delivered"}
@@ -163,7 +165,7 @@ async def test_concurrent_claims_never_share_a_push(rig: PushRig) -> None:
     async def claimer(owner: str) -> list[int]:
         now = rig.clock.now_ms()
         async with db.engine.begin() as conn:
-            got = await repo.claim(
+            got = await outbox.claim(
                 conn,
                 owner=owner,
                 now_ms=now,
