@@ -109,10 +109,6 @@ KNOWN_STORE_ACCESS: dict[str, str] = {
     "simgate.api.dialects.itnio.pushes": "push planner reads the store: helper A2 (pure format)",
     "simgate.api.dialects.itnio.voice_pushes": "push planner reads the store: helper A2",
     "simgate.api.dialects.openvox.push": "push planner reads the store: helper A2 (pure format)",
-    "simgate.dispatch.calls": "leases and records calls in the store: helpers A and B",
-    "simgate.dispatch.reaper": "reaps leases in the store: helper A (services/messaging)",
-    "simgate.dispatch.sink": "records reports in the store: helper A (services/messaging)",
-    "simgate.dispatch.worker": "leases and records submits: helper A (services/messaging)",
 }
 
 # Modules that must not import SQLAlchemy but do.

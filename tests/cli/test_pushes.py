@@ -21,7 +21,7 @@ async def _seed(data: Path) -> list[int]:
     try:
         planner = PortPlanner()
         planner.urls["a"] = "http://127.0.0.1:9/hook"
-        rt.store.add_event_hook(Outbox([planner], rt.clock).hook)
+        rt.changes.subscribe(Outbox([planner], rt.clock).hook)
         rig = PushRig(rt, rt.clock, planner)  # type: ignore[arg-type]
         for port in range(3):
             await rig.plan("a", port)

@@ -83,8 +83,7 @@ class PushRig:
     async def plan(self, line: str, port: int, up: bool = True, count: int = 1) -> None:
         """Announce ``count`` port events in one transaction (one push each)."""
         events = [PortChanged(line, port, up, self.clock.now_ms()) for _ in range(count)]
-        store = self.rt.store
-        await store.db.write(functools.partial(store.announce, events=events))
+        await self.rt.store.db.write(functools.partial(self.rt.changes.publish, changes=events))
 
     async def start(self) -> PushSender:
         sv = self.services
@@ -130,7 +129,7 @@ async def make_rig(url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[
     await rt.open()
     planner = PortPlanner()
     assert rt.services is not None
-    rt.store.add_event_hook(Outbox([planner], clock).hook)
+    rt.changes.subscribe(Outbox([planner], clock).hook)
     r = PushRig(rt, clock, planner)
     try:
         yield r

@@ -7,7 +7,7 @@ The driver (lines/voice.py) only places calls and reports events; the policy of 
 line events and timers to its flow, carry out its commands, and record the ending.
 
 Crash safety: a call is CALLING under this worker's lease while it runs; if the worker dies,
-the lease expires and :meth:`CallRepo.reap` ends it as "call lost" (SIP 500, not charged),
+the lease expires and :meth:`CallService.reap` ends it as "call lost" (SIP 500, not charged),
 never dialling it again blindly.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections import OrderedDict
@@ -31,8 +30,8 @@ from simgate.domain.calls import Audio, CallFinal, LeasedCall
 from simgate.lease_loop import LeaseLoop
 from simgate.lines.voice import Call, CallRequest, VoiceLine
 from simgate.metrics import Metrics
+from simgate.services.calls import CallService
 from simgate.settings import VoiceSettings, WorkerSettings
-from simgate.store import Store
 
 __all__ = ["REDIAL_CODES", "CallDispatcher"]
 
@@ -46,7 +45,7 @@ class CallDispatcher:
     def __init__(
         self,
         *,
-        store: Store,
+        calls: CallService,
         lines: Mapping[str, VoiceLine],
         settings: VoiceSettings,
         worker: WorkerSettings,
@@ -54,7 +53,7 @@ class CallDispatcher:
         metrics: Metrics,
         owner: str | None = None,
     ) -> None:
-        self._store = store
+        self._service = calls
         self._pacer = Pacer(lines)
         self._cfg = settings
         self._worker = worker
@@ -111,9 +110,8 @@ class CallDispatcher:
     async def reap(self) -> int:
         now = self._clock.now_ms()
         self._reaped_at = now
-        n = await self._store.db.write(functools.partial(self._store.calls.reap, now_ms=now))
-        async with self._store.db.read() as conn:
-            self._metrics.calls_queued.set(await self._store.calls.queue_depth(conn))
+        n = await self._service.reap(now_ms=now)
+        self._metrics.calls_queued.set(await self._service.queue_depth())
         if n:
             log.warning("ended %d calls lost by a stopped worker (SIP 500, not charged)", n)
         return n
@@ -130,15 +128,9 @@ class CallDispatcher:
         self._renew_due_ms = now + max(1, lease_ms // 3)
         if not self._calls:
             return 0
-        job = functools.partial(
-            self._store.calls.renew,
-            ids=list(self._calls),
-            owner=self.owner,
-            lease_until_ms=now + lease_ms,
-            now_ms=now,
+        return await self._service.renew(
+            ids=list(self._calls), owner=self.owner, lease_until_ms=now + lease_ms, now_ms=now
         )
-        n: int = await self._store.db.write(job)
-        return n
 
     # ---- one cycle -------------------------------------------------------------------
     async def run_once(self) -> int:
@@ -147,14 +139,12 @@ class CallDispatcher:
         if room <= 0:
             return 0
         now = self._clock.now_ms()
-        job = functools.partial(
-            self._store.calls.lease,
+        leased = await self._service.lease(
             owner=self.owner,
             now_ms=now,
             lease_until_ms=now + int(self._cfg.call_lease_seconds * 1000),
             limit=room,
         )
-        leased: list[LeasedCall] = await self._store.db.write(job)
         broke = await self._unfunded(leased)
         for call in leased:
             if call.id in broke:  # ended without dialling (a result like any other)
@@ -176,11 +166,7 @@ class CallDispatcher:
         they end with 402 instead of being dialled."""
         if not leased:
             return set()
-        spendable: dict[int, int] = {}
-        async with self._store.db.read() as conn:
-            for account_id in {c.account_id for c in leased}:
-                account = await self._store.accounts.get_account(conn, account_id)
-                spendable[account_id] = account.spendable_micros if account else 0
+        spendable = await self._service.spendable({c.account_id for c in leased})
         return flow.unfunded(leased, spendable)
 
     def _flow(self, call: LeasedCall, audio: Audio) -> CallFlow:
@@ -225,8 +211,7 @@ class CallDispatcher:
         if audio is not None:
             self._audio.move_to_end(audio_id)
             return audio
-        async with self._store.db.read() as conn:
-            found = await self._store.voice_files.get_audio(conn, audio_id)
+        found = await self._service.audio(audio_id)
         audio = found if found is not None else Audio(b"")
         self._audio[audio_id] = audio
         if len(self._audio) > AUDIO_CACHE:
@@ -272,24 +257,19 @@ class CallDispatcher:
 
     async def _record(self, ending: Ending) -> None:
         if isinstance(ending, flow.Redial):
-            job = functools.partial(
-                self._store.calls.redial,
+            await self._service.redial(
                 result=ending.result,
                 owner=self.owner,
                 next_attempt_ms=ending.at_ms,
                 now_ms=self._clock.now_ms(),
             )
-            await self._store.db.write(job)
             return
         await self._finals.add(CallFinal(ending.result, ending.charge))
 
     async def _finish(self, finals: list[CallFinal]) -> None:
         """One write for every call that finished meanwhile (each call logs a failure; the
         reaper then ends them as lost)."""
-        job = functools.partial(
-            self._store.calls.finish, finals=finals, owner=self.owner, now_ms=self._clock.now_ms()
-        )
-        await self._store.db.write(job)
+        await self._service.finish(finals=finals, owner=self.owner, now_ms=self._clock.now_ms())
 
 
 def _ending(commands: list[flow.Command]) -> Ending:

@@ -131,7 +131,7 @@ class PushLog:
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
     await g.sv.dinstar.set_push_target(url=url, types=PUSH_TYPES)
     log = PushLog(g.sv)
-    g.rt.store.add_event_hook(log.hook)
+    g.rt.changes.subscribe(log.hook)
     return log
 
 
