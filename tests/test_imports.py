@@ -2,7 +2,7 @@
 
 Areas (folders under src/simgate, and the base modules) form a DAG:
 codecs → stdlib only; domain → codecs (+ phonenumbers); base modules (settings, clock, errors,
-metrics, secretbox, logsetup) → each other and domain.money; media → domain, base; lines →
+metrics, secretbox, logsetup, lease_loop) → each other and domain.money; media → domain, base; lines →
 codecs, domain, base; store → domain, codecs, base; push → domain, codecs, base; services →
 domain, store, codecs, media, push, the line protocols, base; dispatch → services, domain, the
 line protocols, base; api → services, domain, codecs, lines.base, push.base, base; runtime (the
@@ -26,7 +26,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "simgate"
 
 BASE = tuple(
-    f"simgate.{m}" for m in ("settings", "clock", "errors", "metrics", "secretbox", "logsetup")
+    f"simgate.{m}"
+    # lease_loop: the worker loop of dispatch and push alike (push may not import dispatch).
+    for m in ("settings", "clock", "errors", "metrics", "secretbox", "logsetup", "lease_loop")
 )
 LINE_PROTOCOL = "simgate.lines.base"
 VOICE_PROTOCOL = "simgate.lines.voice"
