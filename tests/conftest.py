@@ -29,6 +29,14 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that open a database (through ``backend``) carry the ``db`` marker: the unit
+    slice (``scripts/test --fast``) is everything else."""
+    for item in items:
+        if "backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
 def need_peer(name: str, available: bool, reason: str = "") -> None:
     """Skip a test whose external peer is missing, except in CI where that is a failure."""
     if available:
