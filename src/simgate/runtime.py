@@ -18,8 +18,8 @@ from fastapi import FastAPI
 
 from simgate.api.app import Mount, create_app
 from simgate.api.dialects import dinstar, itnio, openvox
-from simgate.api.dialects.itnio.pushes import ItnioPushPlanner
-from simgate.api.dialects.itnio.voice_pushes import VoicePushPlanner
+from simgate.api.dialects.dinstar.config import load as load_dinstar
+from simgate.api.dialects.itnio.push import ItnioPush
 from simgate.clock import Clock, SystemClock
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.reaper import Reaper
@@ -34,9 +34,7 @@ from simgate.lines.smpp import SmppLine
 from simgate.lines.voice import VoiceLine
 from simgate.media.tts import Tts
 from simgate.metrics import Metrics
-from simgate.push.base import PushPlanner
-from simgate.push.echo import EchoPlanner
-from simgate.push.outbox import Outbox
+from simgate.push.base import PushFormat
 from simgate.push.sender import PushSender
 from simgate.push.service import PushService
 from simgate.push.settings import load_push_settings
@@ -45,13 +43,17 @@ from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.container import Services
+from simgate.services.dinstar_inbound import number_inbound
+from simgate.services.events import EventBus
 from simgate.services.inbound import InboundService
+from simgate.services.outbox import PushOutbox
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
+from simgate.testing.echo_push import EchoPush
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +78,13 @@ def dialect_mounts() -> list[Mount]:
     return [itnio.mount, openvox.mount, dinstar.mount]
 
 
-def push_planners(services: Services) -> list[PushPlanner]:
-    """Each dialect that pushes results contributes one planner (see push/base.py)."""
+def push_formats(services: Services) -> list[PushFormat]:
+    """Each dialect that pushes results contributes one format (see push/base.py), in the
+    order their pushes are stored."""
     return [
-        ItnioPushPlanner(services.store),
-        VoicePushPlanner(services.store),
-        openvox.OpenVoxPlanner(services),
-        dinstar.DinstarPlanner(services),
+        ItnioPush(),
+        openvox.OpenVoxPush(services.lines),
+        dinstar.DinstarPush(load_dinstar(services.settings.dinstar), services.lines),
     ]
 
 
@@ -92,6 +94,8 @@ class Runtime:
     role: Role = "run"
     clock: Clock = field(default_factory=SystemClock)
     services: Services | None = None
+    # Services publish their changes here; the Dinstar numbering and the push outbox subscribe.
+    events: EventBus | None = None
     demo: DemoCredentials | None = None
     _db: Database | None = None
     _dispatcher: Dispatcher | None = None
@@ -149,11 +153,15 @@ class Runtime:
                 rates=rates,
             ),
         )
-        # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
-        planners = push_planners(self.services)
-        if push_cfg.test_planner_url:  # testing only, see push/echo.py
-            planners.append(EchoPlanner(push_cfg.test_planner_url, push_cfg.test_planner_secret))
-        store.add_event_hook(Outbox(planners, self.clock).hook)
+        # Events out, formats subscribe: in the transaction of each change, the Dinstar
+        # incoming_sms_id numbering first, then the push outbox (its rows commit with it).
+        formats = push_formats(self.services)
+        if push_cfg.test_planner_url:  # testing only, see testing/echo_push.py
+            formats.append(EchoPush(push_cfg.test_planner_url, push_cfg.test_planner_secret))
+        self.events = EventBus(store)
+        self.events.subscribe(number_inbound)
+        self.events.subscribe(PushOutbox(store=store, formats=formats, clock=self.clock))
+        store.add_event_hook(self.events.publish)
         if s.demo.create and self.role in ("run", "serve"):
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent
+from simgate.domain.events import Change
 from simgate.domain.ids import IdAllocator
 from simgate.secretbox import SecretBox
 from simgate.store.accounts import AccountRepo
@@ -43,11 +43,11 @@ class Store:
     def add_event_hook(self, hook: EventHook) -> None:
         self._hooks.append(hook)
 
-    async def announce(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def announce(self, conn: AsyncConnection, events: Sequence[Change]) -> None:
         """Hand events to the subscribers inside the caller's transaction."""
         await self._emit(conn, events)
 
-    async def _emit(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def _emit(self, conn: AsyncConnection, events: Sequence[Change]) -> None:
         for hook in self._hooks:
             await hook(conn, events)
 

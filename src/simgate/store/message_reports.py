@@ -24,12 +24,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, MessageChange
+from simgate.domain.events import Change, MessageChange
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State, next_state, sources_of
 from simgate.store.sqltext import chunks
 from simgate.store.tables import message_parts, messages, orphan_reports
 
-EventHook = Callable[[AsyncConnection, Sequence[DomainEvent]], Awaitable[None]]
+EventHook = Callable[[AsyncConnection, Sequence[Change]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,7 @@ class ReportBook:
 
     async def _settle(self, conn: AsyncConnection, ids: Sequence[int], now_ms: int) -> None:
         """Move messages whose parts are all reported to DELIVERED or FAILED."""
-        events: list[DomainEvent] = []
+        events: list[Change] = []
         for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(

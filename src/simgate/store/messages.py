@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, MessageChange
+from simgate.domain.events import Change, MessageChange
 from simgate.domain.messages import (
     STATE_TIME_COLUMN,
     Event,
@@ -204,7 +204,7 @@ class MessageRepo(ReportBook):
         by_event: dict[Event, list[SubmitRecord]] = {}
         for r in records:
             by_event.setdefault(r.event, []).append(r)
-        events: list[DomainEvent] = []
+        events: list[Change] = []
         sent: set[int] = set()
         for event, group in by_event.items():
             changed = await self._apply_submit(conn, event, group, owner=owner, now_ms=now_ms)
