@@ -62,7 +62,7 @@ class EventBus:
 
     async def events(self, conn: AsyncConnection, changes: Sequence[Change]) -> list[DomainEvent]:
         """The domain events of ``changes``, in their order. A change whose row (or account)
-        no longer exists carries nothing and is left out, as the planners did before."""
+        no longer exists carries nothing and is left out."""
         store = self._store
         message_ids = [c.message_id for c in changes if isinstance(c, MessageChange)]
         inbound_ids = [c.inbound_id for c in changes if isinstance(c, InboundStored)]
