@@ -1,4 +1,5 @@
-"""Pushes of the itniotech dialect: pushSmsReport, pushMoSmsReport (spec §1.9, §1.10, §7).
+"""Pushes of the itniotech dialect: pushSmsReport, pushMoSmsReport, pushVoiceReport (spec §1.9,
+§1.10, §1.16, §7).
 
 :class:`ItnioPush` is the dialect's push format (push/base.py): pure, it builds the requests
 from the domain events, which carry the record, the account and the app. URLs come from the
@@ -96,7 +97,7 @@ def _json(body: dict[str, Any]) -> bytes:
 class ItnioPush:
     """The itniotech push format: SMS reports, incoming SMS and voice reports."""
 
-    name = "itnio"
+    name = DIALECT
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         return set()  # every target is on the app the event carries
