@@ -30,7 +30,7 @@ import httpx
 from simgate.domain import ids
 from simgate.runtime import Runtime
 from simgate.settings import Settings, load_settings
-from simgate.store import dinstar as repo
+from simgate.store.dialects import dinstar as repo
 
 USER, PASSWORD = "bench", "bench-password"
 START_MS = 1_767_225_600_000  # 2026-01-01

@@ -7,7 +7,7 @@ database (ids spread over 100 days, 100 000 recipients, 85 % DELIVERED / 10 % SE
 FAILED), then times sequential POSTs of filtered pages against a real ``simgate serve``
 subprocess: by number, by number + 30-day window, by a 1-day window, and the unfiltered
 first page (whose ``total`` counts every row). Baseline in the same run: the same page via
-``BoxService.outbox`` in-process (no HTTP, JSON or auth), so the ratio is the API's overhead.
+``OpenVoxService.outbox`` in-process (no HTTP, JSON or auth), so the ratio is the API's overhead.
 ``--keep DIR`` reuses a database loaded earlier (loading 10 M rows takes minutes).
 """
 
@@ -32,7 +32,7 @@ from simgate.api.dialects.openvox import render
 from simgate.domain import ids
 from simgate.domain.messages import State
 from simgate.runtime import Runtime
-from simgate.services.boxes import BoxService, Window
+from simgate.services.openvox import Window
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
@@ -177,7 +177,7 @@ async def service_latencies(
 ) -> list[float]:
     rt = Runtime(load_settings(None, overrides=settings_data(workdir)), role="admin")
     sv = await rt.open(migrate=False)
-    boxes = BoxService(sv.store)
+    boxes = sv.openvox
     out: list[float] = []
     try:
         for body in bodies:

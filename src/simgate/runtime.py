@@ -43,9 +43,11 @@ from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.container import Services
+from simgate.services.dinstar import DinstarService
 from simgate.services.dinstar_inbound import number_inbound
 from simgate.services.events import EventBus
 from simgate.services.inbound import InboundService
+from simgate.services.openvox import OpenVoxService
 from simgate.services.outbox import PushOutbox
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
@@ -152,6 +154,8 @@ class Runtime:
                 ),
                 rates=rates,
             ),
+            dinstar=DinstarService(store=store, clock=self.clock),
+            openvox=OpenVoxService(store=store, clock=self.clock),
         )
         # Events out, formats subscribe: in the transaction of each change, the Dinstar
         # incoming_sms_id numbering first, then the push outbox (its rows commit with it).

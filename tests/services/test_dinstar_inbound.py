@@ -15,7 +15,7 @@ from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.dinstar_inbound import INBOUND_SEQ, number_inbound
 from simgate.services.events import EventBus, Notes
-from simgate.store.dinstar_tables import dinstar_inbound
+from simgate.store.dialects.dinstar_tables import dinstar_inbound
 
 
 def _sms(n: int) -> list[IncomingSms]:

@@ -13,14 +13,8 @@ import typer
 
 from simgate.api.dialects.dinstar.config import PUSH_TYPES
 from simgate.cli.common import console, fail, with_services
-from simgate.services.container import Services
-from simgate.services.gateway import GatewayService
 
 gateway_app = typer.Typer(help="The Dinstar gateway API: push target.", no_args_is_help=True)
-
-
-def _service(s: Services) -> GatewayService:
-    return GatewayService(store=s.store, clock=s.clock)
 
 
 def parse_types(raw: list[str]) -> list[str]:
@@ -45,7 +39,7 @@ def push(
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             fail(f"not an http(s) URL: {url!r}")
-    with_services(lambda s: _service(s).set_push_config(url, chosen))
+    with_services(lambda s: s.dinstar.set_push_target(url=url, types=chosen))
     if url:
         console.print(f"pushing {', '.join(chosen)} to {url}")
     else:
@@ -55,8 +49,8 @@ def push(
 @gateway_app.command("show")
 def show() -> None:
     """Show the stored push target."""
-    doc = with_services(lambda s: _service(s).push_config())
-    if not doc or not doc.get("url"):
+    target = with_services(lambda s: s.dinstar.push_target())
+    if target is None or not target.url:
         console.print("no push target stored (settings [dinstar] push_url applies)")
         return
-    console.print(f"url: {doc['url']}\ntypes: {', '.join(doc.get('types', []))}")
+    console.print(f"url: {target.url}\ntypes: {', '.join(target.types)}")

@@ -9,7 +9,9 @@ from simgate.lines.base import Line
 from simgate.metrics import Metrics
 from simgate.push.service import PushService
 from simgate.services.accounts import AccountService
+from simgate.services.dinstar import DinstarService
 from simgate.services.inbound import InboundService
+from simgate.services.openvox import OpenVoxService
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import Settings
@@ -31,3 +33,6 @@ class Services:
     pushes: PushService
     # Voice calls, audio files and call records (issue #8).
     voice: VoiceService
+    # Vendor use cases: the Dinstar gateway API (spec §2) and the OpenVox API (spec §3).
+    dinstar: DinstarService
+    openvox: OpenVoxService

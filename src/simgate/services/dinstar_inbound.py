@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import DomainEvent, InboundReceived
+from simgate.services.dinstar import number_inbound as number
 from simgate.services.events import Notes
-from simgate.store import dinstar as repo
 
 INBOUND_SEQ = "dinstar.inbound_seq"  # note: {inbound_id: incoming_sms_id}
 
@@ -24,4 +24,4 @@ async def number_inbound(
 ) -> None:
     ids = [e.record.id for e in events if isinstance(e, InboundReceived)]
     if ids:
-        notes[INBOUND_SEQ] = await repo.number_inbound(conn, ids)
+        notes[INBOUND_SEQ] = await number(conn, ids)

@@ -253,10 +253,10 @@ Index("ix_itnio_replays_expires", itnio_replays.c.expires_ms)
 import simgate.push.tables  # noqa: E402, I001
 
 # OpenVox inbox filter index (migration 0005_openvox).
-import simgate.store.openvox_indexes  # noqa: E402
+import simgate.store.dialects.openvox  # noqa: E402
 
 # Voice calls, files, audio, exchange rates and the record counters (migration 0006_voice).
 import simgate.store.voice_tables  # noqa: E402
 
 # Dinstar gateway tables and the number index (migration 0004_dinstar).
-import simgate.store.dinstar_tables  # noqa: E402, F401
+import simgate.store.dialects.dinstar_tables  # noqa: E402, F401

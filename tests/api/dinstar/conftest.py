@@ -25,7 +25,6 @@ from simgate.lines.sim import SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.events import Notes
-from simgate.services.gateway import GatewayService
 from simgate.services.outbox import PushOutbox
 from simgate.testing.clock import FakeClock
 from tests.conftest import _truncate_pg, make_settings
@@ -78,9 +77,6 @@ class Gw:
         async with self.sv.store.db.read() as conn:
             rows = await self.sv.store.messages.page(conn, account_id=self.account.id, limit=10_000)
         return [r.id for r in rows]
-
-    def gateway(self) -> GatewayService:
-        return GatewayService(store=self.sv.store, clock=self.sv.clock)
 
 
 GwFactory = Callable[..., Awaitable[Gw]]
@@ -137,7 +133,7 @@ class PushLog:
 
 
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
-    await g.gateway().set_push_config(url, list(PUSH_TYPES))
+    await g.sv.dinstar.set_push_target(url=url, types=PUSH_TYPES)
     log = PushLog(g.sv)
     assert g.rt.events is not None
     g.rt.events.subscribe(log)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 from pytest_httpserver import HTTPServer
-from typer.testing import CliRunner
 
-from simgate.cli import app as cli_app
 from simgate.domain.messages import State
 from tests.api.dinstar.conftest import SN, Gw, GwFactory
 
@@ -25,9 +22,9 @@ async def pushing(make_gw: GwFactory, server: HTTPServer, types: list[str] | Non
         lines={"sim": {"report_delay_ms": 5000}},
     )
     server.expect_request("/dinstar", method="POST").respond_with_data("ok")
-    await gw.gateway().set_push_config(
-        f"http://127.0.0.1:{server.port}/dinstar",
-        types or ["sms", "sms_result", "sms_deliver_status", "ussd", "register"],
+    await gw.sv.dinstar.set_push_target(
+        url=f"http://127.0.0.1:{server.port}/dinstar",
+        types=types or ["sms", "sms_result", "sms_deliver_status", "ussd", "register"],
     )
     await gw.rt.start_worker()
     return gw
@@ -102,26 +99,3 @@ async def test_only_chosen_types_are_pushed(make_gw: GwFactory, httpserver: HTTP
     (body,) = await received(gw, httpserver, 1)
     assert body["sms"][0]["text"] == "only me"
     assert len(httpserver.log) == 1
-
-
-def test_cli_stores_the_push_target(tmp_path: Path) -> None:
-    runner = CliRunner()
-    env = {"SIMGATE_DATA_DIR": str(tmp_path / "data"), "SIMGATE_DEMO__CREATE": "false"}
-    ok = runner.invoke(
-        cli_app,
-        ["gateway", "push", "--url", "https://hooks.example/gw", "--types", "sms,register"],
-        env=env,
-    )
-    assert ok.exit_code == 0, ok.output
-    shown = runner.invoke(cli_app, ["gateway", "show"], env=env)
-    assert "https://hooks.example/gw" in shown.output
-    assert "sms, register" in shown.output
-    bad = runner.invoke(cli_app, ["gateway", "push", "--url", "ftp://x", "--types", "sms"], env=env)
-    assert bad.exit_code == 1
-    wrong = runner.invoke(
-        cli_app, ["gateway", "push", "--url", "http://x", "--types", "cdr"], env=env
-    )
-    assert wrong.exit_code == 1
-    off = runner.invoke(cli_app, ["gateway", "push", "--url", ""], env=env)
-    assert off.exit_code == 0
-    assert "no push target" in runner.invoke(cli_app, ["gateway", "show"], env=env).output

@@ -18,8 +18,8 @@ from simgate.domain.messages import Event, State
 from simgate.domain.records import MessageRecord
 from simgate.lines.sim import SimLine
 from simgate.push.base import PlannedPush
+from simgate.services.dinstar import PUSH_DOC
 from simgate.services.dinstar_inbound import INBOUND_SEQ
-from simgate.services.gateway import PUSH_DOC
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.test_voice_render import SEED_CALL

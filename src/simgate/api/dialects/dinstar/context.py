@@ -11,7 +11,7 @@ from simgate.api.dialects.dinstar.config import DinstarSettings, load
 from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.domain.accounts import Account, GatewayUser
 from simgate.services.container import Services
-from simgate.services.gateway import GatewayService
+from simgate.services.dinstar import DinstarService
 
 
 @dataclass
@@ -19,7 +19,7 @@ class Gateway:
     services: Services
     cfg: DinstarSettings
     ports: PortMap
-    svc: GatewayService
+    svc: DinstarService
     auth: Authenticator
     _accounts: dict[int, tuple[Account, int]] = field(default_factory=dict)
 
@@ -51,7 +51,7 @@ Handler = Callable[[Gateway, Call], Awaitable[tuple[int, dict[str, Any]]]]
 
 def build_gateway(services: Services) -> Gateway:
     cfg = load(services.settings.dinstar)
-    svc = GatewayService(store=services.store, clock=services.clock)
+    svc = services.dinstar
     auth = Authenticator(
         accounts=services.accounts, clock=services.clock, cfg=cfg, secret=svc.nonce_secret
     )

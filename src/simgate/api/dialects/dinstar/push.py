@@ -31,10 +31,9 @@ from simgate.domain.events import (
 from simgate.domain.messages import Event, State
 from simgate.lines.base import Line
 from simgate.push.base import PlannedPush, PushContext, PushRequest
+from simgate.services.dinstar import DIALECT, PUSH_DOC
 from simgate.services.dinstar_inbound import INBOUND_SEQ
-from simgate.services.gateway import PUSH_DOC
 
-DIALECT = "dinstar"
 CHUNK = 100
 RESULT_STATES = frozenset(
     {State.SENT, State.DELIVERED, State.FAILED, State.EXPIRED, State.REJECTED}

@@ -3,16 +3,19 @@ query_sms_in_queue, stop_sms (spec §2.2-§2.6)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from simgate.api.dialects.dinstar import envelope as env
 from simgate.api.dialects.dinstar import render
+from simgate.api.dialects.dinstar.config import DinstarSettings
 from simgate.api.dialects.dinstar.context import Call, Gateway
 from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.codecs.gsm7 import is_gsm7
 from simgate.codecs.segments import Encoding
-from simgate.domain import ids
+from simgate.domain.accounts import Account
 from simgate.errors import ContentTooLong, InvalidInput, NoRoute, NotFound, TooManyNumbers
+from simgate.services.dinstar import LinePort, MessageQuery
 from simgate.services.sending import Recipient, SendRequest
 
 PLACEHOLDER = "#param#"
@@ -85,8 +88,18 @@ def choose_line(ports: PortMap, wanted: list[int] | None) -> tuple[str, str | No
     return line, ",".join(str(i) for i in hint)
 
 
-async def send_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
-    p, cfg = call.params, g.cfg
+@dataclass(frozen=True, slots=True)
+class SendForm:
+    """A parsed send_sms request (spec §2.2)."""
+
+    text: str
+    recipients: list[Recipient]
+    wanted_ports: list[int] | None  # gateway port numbers; None = any
+    encoding: Encoding | None  # None: the send service picks from the text
+    report: bool
+
+
+def parse_send(p: env.Params, cfg: DinstarSettings) -> SendForm:
     text = env.read_str(p, "text", required=True)
     assert text is not None
     items = p.get("param")
@@ -109,17 +122,24 @@ async def send_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
     enc: Encoding | None = Encoding.UCS2
     if encoding == "gsm-7bit":
         enc = Encoding.GSM7 if all(is_gsm7(t) for t in texts) else None
-    line, hint = choose_line(g.ports, wanted)
+    return SendForm(
+        text=text, recipients=recipients, wanted_ports=wanted, encoding=enc, report=report
+    )
+
+
+async def send_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
+    form = parse_send(call.params, g.cfg)
+    line, hint = choose_line(g.ports, form.wanted_ports)
     task_id = await g.svc.new_task_id()
     outcome = await g.services.sending.send(
         SendRequest(
             account=call.account,
             dialect="dinstar",
-            text=text,
-            recipients=recipients,
+            text=form.text,
+            recipients=form.recipients,
             port_hint=hint,
-            encoding=enc,
-            report_requested=report,
+            encoding=form.encoding,
+            report_requested=form.report,
             task_id=task_id,
             line=line,
             dial_as_given=True,
@@ -138,10 +158,10 @@ def _gw_port(g: Gateway, line: str | None, port: int | None) -> int:
     return render.NO_PORT if number is None else number
 
 
-def _port_pairs(g: Gateway, numbers: list[int] | None) -> list[tuple[str, int]] | None:
+def _port_pairs(ports: PortMap, numbers: list[int] | None) -> list[LinePort] | None:
     if numbers is None:
         return None
-    return [(gp.line, gp.index) for n in numbers if (gp := g.ports.get(n)) is not None]
+    return [(gp.line, gp.index) for n in numbers if (gp := ports.get(n)) is not None]
 
 
 def _time(p: env.Params, name: str, tz: str) -> int | None:
@@ -156,35 +176,37 @@ def _time(p: env.Params, name: str, tz: str) -> int | None:
     return min(max(ms, EARLIEST_MS), LATEST_MS)
 
 
-def _filters(g: Gateway, call: Call) -> dict[str, Any] | None:
+def parse_query(
+    p: env.Params, *, account: Account, ports: PortMap, cfg: DinstarSettings
+) -> MessageQuery | None:
     """Common filters of the two result queries; None when they can match nothing."""
-    p, tz = call.params, call.account.timezone
-    numbers = env.read_numbers(p, "number", max_items=g.cfg.max_query_numbers)
-    ports = _port_pairs(g, env.read_int_list(p, "port", lo=0, hi=MAX_PORT))
+    tz = account.timezone
+    numbers = env.read_numbers(p, "number", max_items=cfg.max_query_numbers)
+    pairs = _port_pairs(ports, env.read_int_list(p, "port", lo=0, hi=MAX_PORT))
     after, before = _time(p, "time_after", tz), _time(p, "time_before", tz)
-    if ports == [] or numbers == []:
+    if pairs == [] or numbers == []:
         return None
-    return {
-        "account_id": call.account.id,
-        "numbers": numbers,
-        "ports": ports,
-        "after": after,
-        "before": before,
-        "limit": g.cfg.result_limit,
-    }
+    return MessageQuery(
+        account_id=account.id,
+        numbers=None if numbers is None else tuple(numbers),
+        ports=None if pairs is None else tuple(pairs),
+        after_ms=after,
+        before_ms=before,
+        limit=cfg.result_limit,
+    )
+
+
+def _query(g: Gateway, call: Call) -> MessageQuery | None:
+    return parse_query(call.params, account=call.account, ports=g.ports, cfg=g.cfg)
 
 
 async def query_sms_result(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
-    f = _filters(g, call)
+    query = _query(g, call)
     users = env.read_int_list(call.params, "user_id", lo=0, hi=MAX_USER_ID, max_items=1000)
-    if f is None or users == []:
+    if query is None or users == []:
         return env.OK, {"result": []}
-    after, before = f.pop("after"), f.pop("before")
-    rows = await g.svc.messages(
-        **f,
-        user_refs=None if users is None else [str(u) for u in users],
-        id_from=None if after is None else ids.lower_bound(after),
-        id_to=None if before is None else ids.upper_bound(before),
+    rows = await g.svc.sent_messages(
+        query, user_refs=None if users is None else [str(u) for u in users]
     )
     tz = call.account.timezone
     result = [
@@ -197,19 +219,11 @@ async def query_sms_result(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]
 
 
 async def query_sms_deliver_status(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
-    f = _filters(g, call)
-    if f is None:
+    query = _query(g, call)
+    if query is None:
         return env.OK, {"result": []}
-    after, before = f.pop("after"), f.pop("before")
-    # `time` here is when the report arrived (spec §7); a report never precedes its send,
-    # so time_before also bounds the (time-ordered) message id.
-    rows = await g.svc.messages(
-        **f,
-        reported_only=True,
-        reported_from_ms=after,
-        reported_to_ms=before,
-        id_to=None if before is None else ids.upper_bound(before),
-    )
+    # `time` here is when the report arrived (spec §7): the service bounds the report time.
+    rows = await g.svc.reported_messages(query)
     tz = call.account.timezone
     result = [
         render.deliver_status(
@@ -226,10 +240,10 @@ async def query_incoming_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any
     flag = env.read_str(p, "flag", max_bytes=16) or "all"
     if flag not in ("unread", "read", "all"):
         raise InvalidInput('flag must be "unread", "read" or "all"')
-    ports = _port_pairs(g, env.read_int_list(p, "port", lo=0, hi=MAX_PORT))
+    ports = _port_pairs(g.ports, env.read_int_list(p, "port", lo=0, hi=MAX_PORT))
     if ports == []:
         return env.OK, {"sms": [], "read": 0, "unread": 0}
-    rows, n_read, n_unread = await g.svc.incoming(
+    page = await g.svc.incoming(
         account_id=call.account.id,
         after_seq=after or 0,
         read={"unread": False, "read": True}.get(flag),
@@ -239,9 +253,12 @@ async def query_incoming_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any
     )
     tz = call.account.timezone
     sms = [
-        render.incoming_sms(r, seq=seq, port=_gw_port(g, r.line, r.port), tz=tz) for seq, r in rows
+        render.incoming_sms(
+            n.record, seq=n.seq, port=_gw_port(g, n.record.line, n.record.port), tz=tz
+        )
+        for n in page.sms
     ]
-    return env.OK, {"sms": sms, "read": n_read, "unread": n_unread}
+    return env.OK, {"sms": sms, "read": page.read, "unread": page.unread}
 
 
 async def query_sms_in_queue(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:

@@ -6,21 +6,20 @@ the envelope, authentication and the error table are applied by :mod:`.routes`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.auth import Caller
 from simgate.api.dialects.openvox.envelope import BadRequest, Fields, as_int
-from simgate.api.dialects.openvox.pushconfig import PushConfig, apply_changes, doc_key
+from simgate.api.dialects.openvox.pushconfig import PushConfig, apply_changes
 from simgate.api.dialects.openvox.settings import OpenVoxSettings
 from simgate.domain import numbers
 from simgate.domain.records import MessageRecord
 from simgate.errors import ContentEmpty, ContentTooLong, InvalidNumber, TooManyNumbers
 from simgate.lines.base import PortInfo
-from simgate.services.boxes import BoxService, Window
 from simgate.services.container import Services
+from simgate.services.openvox import Window
 from simgate.services.sending import Recipient, SendRequest
 
 MAX_PAGE = 10**9
@@ -31,7 +30,7 @@ class Handlers:
     def __init__(self, services: Services, cfg: OpenVoxSettings) -> None:
         self.sv = services
         self.cfg = cfg
-        self.boxes = BoxService(services.store)
+        self.openvox = services.openvox
         self.line = cfg.line or next(iter(services.settings.lines), "")
 
     def _ports(self) -> Sequence[PortInfo]:
@@ -47,9 +46,10 @@ class Handlers:
 
     # ---- /sms/send -------------------------------------------------------------------
     async def send(self, caller: Caller, f: Fields) -> list[Any]:
-        spans = self._spans(f.raw("spans") if f.has("spans") else f.raw("spans[]"))
-        dests = self._dest_nums(f)
-        text = self._msg(f)
+        raw_spans = f.raw("spans") if f.has("spans") else f.raw("spans[]")
+        spans = read_spans(raw_spans, port_count=len(self._ports()))
+        dests = read_dest_nums(f, limit=self.cfg.max_dest_numbers)
+        text = read_msg(f, max_chars=self.cfg.max_msg_chars)
         mode = f.integer("mode", default=0)
         if mode not in (0, 1):
             raise BadRequest("mode must be 0 (asynchronous) or 1 (synchronous)")
@@ -70,7 +70,11 @@ class Handlers:
             raise InvalidNumber(f"no valid destination number in dest_num: {shown}")
         records: dict[int, MessageRecord] = {}
         if mode == 1:
-            records = {r.id: r for r in await self._wait([a.message_id for a in outcome.accepted])}
+            timeout_ms = int(self.cfg.sync_timeout_seconds * 1000)
+            sent = await self.openvox.wait_answered(
+                [a.message_id for a in outcome.accepted], timeout_ms=timeout_ms
+            )
+            records = {r.id: r for r in sent}
         default_port = spans[0] if len(spans) == 1 else 0
         invalid = list(outcome.invalid)
         accepted = iter(outcome.accepted)
@@ -97,93 +101,12 @@ class Handlers:
             items.append({"id": str(a.message_id), "dest_num": raw, "port": port, "status": status})
         return items
 
-    def _spans(self, raw: Any) -> list[int]:
-        if raw is None or raw in ("", []):
-            return []
-        if isinstance(raw, str):
-            values: list[Any] = [v for v in raw.split(",") if v.strip()]
-        elif isinstance(raw, list):
-            values = raw
-        else:
-            values = [raw]
-        count = len(self._ports())
-        spans: list[int] = []
-        for value in values:
-            span = as_int("spans", value)
-            if not 1 <= span <= count:
-                raise BadRequest(f"unknown span {span}: ports are 1..{count}")
-            if span not in spans:
-                spans.append(span)
-        return spans
-
-    def _dest_nums(self, f: Fields) -> list[str]:
-        limit = self.cfg.max_dest_numbers
-        raw = f.string("dest_num", required=True, max_len=limit * 25)
-        assert raw is not None
-        dests = [d.strip() for d in raw.split(",") if d.strip()]
-        if not dests:
-            raise BadRequest("dest_num is empty")
-        if len(dests) > limit:
-            raise TooManyNumbers(f"dest_num has {len(dests)} numbers (at most {limit})")
-        return dests
-
-    def _msg(self, f: Fields) -> str:
-        value = f.raw("msg")
-        if value is None:
-            raise BadRequest("msg is required")
-        if not isinstance(value, str):
-            raise BadRequest("msg must be a string")
-        if len(value) > self.cfg.max_msg_chars:
-            raise ContentTooLong(
-                f"msg is too long: {len(value)} characters (at most {self.cfg.max_msg_chars})"
-            )
-        if not value:
-            raise ContentEmpty("msg is empty")
-        if "\x00" in value:
-            raise BadRequest("msg contains a NUL character")  # no SMS alphabet carries U+0000
-        return value
-
-    async def _wait(self, ids: list[int]) -> list[MessageRecord]:
-        """Sync mode: poll until no message is still in flight, or the timeout (§7).
-
-        Polling the database (with backoff) works whichever process runs the worker,
-        including several workers on PostgreSQL; in-process events would not.
-        """
-        clock = self.sv.clock
-        deadline = clock.now_ms() + int(self.cfg.sync_timeout_seconds * 1000)
-        delay = 0.005
-        while True:
-            rows = await self.boxes.messages(ids)
-            left = deadline - clock.now_ms()
-            if left <= 0 or not any(r.state in render.IN_FLIGHT for r in rows):
-                return rows
-            await clock.sleep(min(delay, left / 1000))
-            delay = min(delay * 1.5, 0.25)
-
     # ---- /smsoutbox/get and /smsinbox/get --------------------------------------------
-    def _window(self, caller: Caller, f: Fields) -> tuple[int, Window]:
-        page = f.integer("current_page", default=1)
-        assert page is not None
-        if not 1 <= page <= MAX_PAGE:
-            raise BadRequest(f"current_page must be 1..{MAX_PAGE}")
-        tz = caller.account.timezone
-        number = (f.string("phone_number_filter", max_len=64) or "").strip()
-        bounds: list[int | None] = []
-        for name, end in (("start_datetime_filter", False), ("end_datetime_filter", True)):
-            text = (f.string(name, max_len=64) or "").strip()
-            ms = render.parse_time(text, tz, end_of_day=end) if text else None
-            if text and ms is None:
-                raise BadRequest(f"{name} must be a time like 2024-03-26 09:30:00")
-            bounds.append(ms)
-        start, end_ms = bounds
-        if start is not None and end_ms is not None and start > end_ms:
-            raise BadRequest("start_datetime_filter is after end_datetime_filter")
-        return page, Window(number_variants(number), start, end_ms)
-
     async def outbox_get(self, caller: Caller, f: Fields) -> list[Any]:
-        page, window = self._window(caller, f)
+        page = read_page(f)
+        window = read_window(f, caller.account.timezone)
         size = self.cfg.page_size
-        result = await self.boxes.outbox(
+        result = await self.openvox.outbox(
             caller.account.id,
             window,
             states=render.LISTED_STATES,
@@ -195,9 +118,10 @@ class Handlers:
         return render.page_data(result.total, page, size, rows)
 
     async def inbox_get(self, caller: Caller, f: Fields) -> list[Any]:
-        page, window = self._window(caller, f)
+        page = read_page(f)
+        window = read_window(f, caller.account.timezone)
         size = self.cfg.page_size
-        result = await self.boxes.inbox(
+        result = await self.openvox.inbox(
             caller.account.id, window, offset=(page - 1) * size, limit=size
         )
         tz = caller.account.timezone
@@ -206,9 +130,7 @@ class Handlers:
 
     # ---- /smsoutbox/get_config and /smsoutbox/set_config -----------------------------
     async def _load_config(self, account_id: int) -> PushConfig:
-        async with self.sv.store.db.read() as conn:
-            doc = await self.sv.store.accounts.get_doc(conn, doc_key(account_id))
-        return PushConfig.from_doc(doc)
+        return PushConfig.from_doc(await self.openvox.push_config(account_id))
 
     async def get_config(self, caller: Caller, f: Fields) -> list[Any]:
         return [(await self._load_config(caller.account.id)).as_dict()]
@@ -220,14 +142,79 @@ class Handlers:
             # The push engine's SSRF guard: private/loopback targets are refused unless the
             # operator allowed them (push.allow_cidrs); raises InvalidInput → 400.
             await self.sv.pushes.validate_url(updated.base_url())
-        await self.sv.store.db.write(
-            functools.partial(
-                self.sv.store.accounts.put_doc,
-                key=doc_key(caller.account.id),
-                value=updated.as_dict(),
-            )
-        )
+        await self.openvox.set_push_config(caller.account.id, updated.as_dict())
         return [updated.as_dict()]
+
+
+# ---- request readers (pure: tested without a database) ------------------------------
+def read_spans(raw: Any, *, port_count: int) -> list[int]:
+    """``spans`` (1-based ports) as a list, a comma string or one number; duplicates dropped."""
+    if raw is None or raw in ("", []):
+        return []
+    if isinstance(raw, str):
+        values: list[Any] = [v for v in raw.split(",") if v.strip()]
+    elif isinstance(raw, list):
+        values = raw
+    else:
+        values = [raw]
+    spans: list[int] = []
+    for value in values:
+        span = as_int("spans", value)
+        if not 1 <= span <= port_count:
+            raise BadRequest(f"unknown span {span}: ports are 1..{port_count}")
+        if span not in spans:
+            spans.append(span)
+    return spans
+
+
+def read_dest_nums(f: Fields, *, limit: int) -> list[str]:
+    raw = f.string("dest_num", required=True, max_len=limit * 25)
+    assert raw is not None
+    dests = [d.strip() for d in raw.split(",") if d.strip()]
+    if not dests:
+        raise BadRequest("dest_num is empty")
+    if len(dests) > limit:
+        raise TooManyNumbers(f"dest_num has {len(dests)} numbers (at most {limit})")
+    return dests
+
+
+def read_msg(f: Fields, *, max_chars: int) -> str:
+    value = f.raw("msg")
+    if value is None:
+        raise BadRequest("msg is required")
+    if not isinstance(value, str):
+        raise BadRequest("msg must be a string")
+    if len(value) > max_chars:
+        raise ContentTooLong(f"msg is too long: {len(value)} characters (at most {max_chars})")
+    if not value:
+        raise ContentEmpty("msg is empty")
+    if "\x00" in value:
+        raise BadRequest("msg contains a NUL character")  # no SMS alphabet carries U+0000
+    return value
+
+
+def read_page(f: Fields) -> int:
+    page = f.integer("current_page", default=1)
+    assert page is not None
+    if not 1 <= page <= MAX_PAGE:
+        raise BadRequest(f"current_page must be 1..{MAX_PAGE}")
+    return page
+
+
+def read_window(f: Fields, tz: str) -> Window:
+    """The number and time filters of both boxes; times in the account's zone ``tz``."""
+    number = (f.string("phone_number_filter", max_len=64) or "").strip()
+    bounds: list[int | None] = []
+    for name, end in (("start_datetime_filter", False), ("end_datetime_filter", True)):
+        text = (f.string(name, max_len=64) or "").strip()
+        ms = render.parse_time(text, tz, end_of_day=end) if text else None
+        if text and ms is None:
+            raise BadRequest(f"{name} must be a time like 2024-03-26 09:30:00")
+        bounds.append(ms)
+    start, end_ms = bounds
+    if start is not None and end_ms is not None and start > end_ms:
+        raise BadRequest("start_datetime_filter is after end_datetime_filter")
+    return Window(numbers=number_variants(number), from_ms=start, to_ms=end_ms)
 
 
 def number_variants(number: str) -> tuple[str, ...]:

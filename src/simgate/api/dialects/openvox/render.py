@@ -39,7 +39,6 @@ SEND_STATUS: dict[State, str] = {
     State.REJECTED: "FAILED",
 }
 SENDING = "SENDING"
-IN_FLIGHT: frozenset[State] = frozenset({State.ACCEPTED, State.QUEUED, State.SUBMITTING})
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The same object as simgate/store/openvox_indexes.py.
+    # The same object as simgate/store/dialects/openvox.py.
     op.create_index("ix_inbound_sender", "inbound", ["account_id", "sender", "id"])
 
 

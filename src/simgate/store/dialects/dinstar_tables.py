@@ -1,4 +1,4 @@
-"""Tables of the Dinstar gateway dialect (issue #6), on the shared ``metadata``.
+"""Tables of the Dinstar gateway dialect, on the shared ``metadata`` (migration 0004_dinstar).
 
 - ``dinstar_inbound``: the gateway-local ``incoming_sms_id`` (spec §2.5). Clients keep it in a
   32-bit int (the Java client's ``int incomingSmsId``) and use it as a high-water mark, so it

@@ -1,8 +1,12 @@
-"""SQL for the Dinstar gateway dialect: result queries, incoming ids, USSD replies, tasks."""
+"""SQL for the Dinstar gateway dialect: result queries, incoming ids, USSD replies, tasks.
+
+Ports are ``(line, port index)`` pairs, the key simgate stores messages and inbound rows by.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
@@ -13,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain import ids
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
-from simgate.store.dinstar_tables import dinstar_inbound, dinstar_ussd
+from simgate.store.dialects.dinstar_tables import dinstar_inbound, dinstar_ussd
 from simgate.store.inbound import _record as _inbound_record
 from simgate.store.messages import _record as _message_record
 from simgate.store.tables import inbound, messages
@@ -23,6 +27,22 @@ DIALECT = "dinstar"
 # looks this far behind the newest numbered row (ids are time-ordered, domain/ids.py).
 BACKFILL_WINDOW_MS = 10 * 60 * 1000
 
+LinePort = tuple[str, int]  # (line name, the line's port index)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedInbound:
+    """An incoming SMS with its gateway-local ``incoming_sms_id`` (spec §2.5)."""
+
+    seq: int
+    record: InboundRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCounts:
+    read: int
+    unread: int
+
 
 async def find_messages(
     conn: AsyncConnection,
@@ -30,7 +50,7 @@ async def find_messages(
     account_id: int,
     user_refs: Sequence[str] | None = None,
     numbers: Sequence[str] | None = None,
-    ports: Sequence[tuple[str, int]] | None = None,
+    ports: Sequence[LinePort] | None = None,
     id_from: int | None = None,
     id_to: int | None = None,
     reported_only: bool = False,
@@ -141,9 +161,9 @@ async def incoming(
     account_id: int,
     after_seq: int,
     read: bool | None,
-    ports: Sequence[tuple[str, int]] | None,
+    ports: Sequence[LinePort] | None,
     limit: int,
-) -> list[tuple[int, InboundRecord]]:
+) -> list[NumberedInbound]:
     q = (
         select(dinstar_inbound.c.seq, inbound)
         .join(inbound, inbound.c.id == dinstar_inbound.c.inbound_id)
@@ -154,22 +174,22 @@ async def incoming(
     if ports is not None:
         q = q.where(or_(*(and_(inbound.c.line == ln, inbound.c.port == p) for ln, p in ports)))
     q = q.order_by(dinstar_inbound.c.seq).limit(limit)
-    out: list[tuple[int, InboundRecord]] = []
+    out: list[NumberedInbound] = []
     for row in await conn.execute(q):
         data: dict[str, Any] = dict(row._mapping)
         seq = data.pop("seq")
-        out.append((int(seq), _inbound_record(_Row(data))))
+        out.append(NumberedInbound(int(seq), _inbound_record(_Row(data))))
     return out
 
 
-async def read_counts(conn: AsyncConnection, *, account_id: int) -> tuple[int, int]:
+async def read_counts(conn: AsyncConnection, *, account_id: int) -> ReadCounts:
     rows = await conn.execute(
         select(inbound.c.read, func.count())
         .where(inbound.c.account_id == account_id)
         .group_by(inbound.c.read)
     )
     counts = {bool(r[0]): int(r[1]) for r in rows}
-    return counts.get(True, 0), counts.get(False, 0)
+    return ReadCounts(read=counts.get(True, 0), unread=counts.get(False, 0))
 
 
 class _Row:
@@ -192,9 +212,7 @@ async def put_ussd(conn: AsyncConnection, *, line: str, port: int, text: str, no
         )
 
 
-async def get_ussd(
-    conn: AsyncConnection, ports: Sequence[tuple[str, int]]
-) -> dict[tuple[str, int], str]:
+async def get_ussd(conn: AsyncConnection, ports: Sequence[LinePort]) -> dict[LinePort, str]:
     if not ports:
         return {}
     c = dinstar_ussd.c

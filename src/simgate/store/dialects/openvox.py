@@ -1,21 +1,38 @@
-"""Outbox and inbox pages with a total, for the gateway dialects (OpenVox smsoutbox/get).
+"""The OpenVox dialect's storage: outbox and inbox pages with a total, and the inbox index.
 
-Time windows arrive as id ranges (ids are time-ordered, domain/ids.py), so every filter is a
-key range on an index: ``(account_id, id)`` for plain pages, ``(account_id, recipient, id)``
-(migration 0004_dinstar) or ``(account_id, sender, id)`` (0005_openvox) with a number.
+``/smsoutbox/get`` and ``/smsinbox/get`` (spec §3.3) page an account's messages or incoming
+SMS, filtered by number and a time window, and count them for ``total``/``pages``. Time
+windows arrive as id ranges (ids are time-ordered, domain/ids.py), so every filter is a key
+range on an index: ``(account_id, id)`` for plain pages, ``(account_id, recipient, id)``
+(``ix_messages_recipient``, migration 0004_dinstar) or ``(account_id, sender, id)``
+(``ix_inbound_sender`` below, migration 0005_openvox) with a number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Index, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.store.tables import inbound, messages
+
+T = TypeVar("T")
+
+# Part of ``metadata`` once this module is imported (the schema assembly imports it).
+ix_inbound_sender = Index("ix_inbound_sender", inbound.c.account_id, inbound.c.sender, inbound.c.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page, newest first, and how many rows match in all."""
+
+    total: int
+    records: list[T]
 
 
 def _message(row: Any) -> MessageRecord:
@@ -39,16 +56,16 @@ async def _count_and_page(
     offset: int,
     limit: int,
     table: Any,
-) -> tuple[int, list[Any]]:
+) -> Page[Any]:
     total = int(
         (await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
     )
     if offset >= total:
-        return total, []
+        return Page(total, [])
     rows = await conn.execute(
         query.where(*where).order_by(table.c.id.desc()).offset(offset).limit(limit)
     )
-    return total, list(rows)
+    return Page(total, list(rows))
 
 
 async def outbox_page(
@@ -61,8 +78,7 @@ async def outbox_page(
     id_to: int | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> tuple[int, list[MessageRecord]]:
-    """(total matching, one page newest first)."""
+) -> Page[MessageRecord]:
     c = messages.c
     where: list[ColumnElement[bool]] = [
         c.account_id == account_id,
@@ -74,10 +90,10 @@ async def outbox_page(
         where.append(c.id >= id_from)
     if id_to is not None:
         where.append(c.id <= id_to)
-    total, rows = await _count_and_page(
+    page = await _count_and_page(
         conn, where=where, query=select(messages), offset=offset, limit=limit, table=messages
     )
-    return total, [_message(r) for r in rows]
+    return Page(page.total, [_message(r) for r in page.records])
 
 
 async def inbox_page(
@@ -89,7 +105,7 @@ async def inbox_page(
     id_to: int | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> tuple[int, list[InboundRecord]]:
+) -> Page[InboundRecord]:
     c = inbound.c
     where: list[ColumnElement[bool]] = [c.account_id == account_id]
     if senders:
@@ -98,7 +114,7 @@ async def inbox_page(
         where.append(c.id >= id_from)
     if id_to is not None:
         where.append(c.id <= id_to)
-    total, rows = await _count_and_page(
+    page = await _count_and_page(
         conn, where=where, query=select(inbound), offset=offset, limit=limit, table=inbound
     )
-    return total, [_inbound(r) for r in rows]
+    return Page(page.total, [_inbound(r) for r in page.records])

@@ -1,0 +1,126 @@
+"""Renderings without a database: rows, pages, ports and times (spec §3.3, §3.5, §7)."""
+
+from __future__ import annotations
+
+from simgate.api.dialects.openvox import render
+from simgate.domain.messages import State
+from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.lines.base import Line
+from simgate.lines.sim import SimLine
+from simgate.settings import SimLineSettings
+from simgate.testing.clock import FakeClock
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def _lines() -> dict[str, Line]:
+    return {"sim": SimLine("sim", SimLineSettings(ports=2, seed=1), FakeClock())}
+
+
+def _message(**kw: object) -> MessageRecord:
+    base: dict[str, object] = {name: None for name in MessageRecord.__slots__}
+    base.update(
+        id=2601010000000000001,
+        account_id=1,
+        dialect="openvox",
+        sender="",
+        recipient="10086",
+        text="hi",
+        encoding=0,
+        parts=1,
+        line="sim",
+        port=1,
+        state=State.SENT,
+        attempts=1,
+        report_requested=False,
+        price_micros=0,
+        charge_micros=0,
+        currency="USD",
+        parts_ok=1,
+        parts_reported=0,
+        accepted_ms=T0,
+        updated_ms=T0,
+    )
+    base.update(kw)
+    return MessageRecord(**base)  # type: ignore[arg-type]
+
+
+def test_outbox_row_has_a_string_id_one_based_port_and_local_time() -> None:
+    lines = _lines()
+    row = render.outbox_row(_message(), lines, "Asia/Shanghai")
+    assert row == {
+        "id": "2601010000000000001",
+        "port": 2,
+        "port_name": lines["sim"].ports()[1].name,
+        "phonenumber": "10086",
+        "time": "2026-01-01 08:00:00",
+        "message": "hi",
+        "status": "SENT",
+    }
+    assert render.outbox_row(_message(state=State.DELIVERED), lines, "UTC")["status"] == "DELIVERD"
+    assert render.outbox_row(_message(state=State.EXPIRED), lines, "UTC")["status"] == "FAILED"
+    unsent = render.outbox_row(_message(port=None, line=None), lines, "UTC")
+    assert (unsent["port"], unsent["port_name"]) == (0, "")
+
+
+def test_inbox_row() -> None:
+    record = InboundRecord(
+        id=2601010000000000002,
+        account_id=1,
+        line="gone",
+        port=0,
+        sender="+8613800138000",
+        recipient="",
+        text="你好",
+        smsc="+8613800100500",
+        imsi="460001234567890",
+        parts=1,
+        received_ms=T0,
+        read=False,
+    )
+    assert render.inbox_row(record, _lines(), "UTC") == {
+        "id": "2601010000000000002",
+        "port": 1,
+        "port_name": "gsm-1.1",  # the line is no longer configured: the default name (§7)
+        "phonenumber": "+8613800138000",
+        "time": "2026-01-01 00:00:00",
+        "message": "你好",
+        "smsc": "+8613800100500",
+        "imsi": "460001234567890",
+    }
+
+
+def test_page_data_counts_pages() -> None:
+    assert render.page_data(0, 1, 50, []) == [
+        {"total": 0, "current_page": 1, "pages": 0, "records": []}
+    ]
+    assert render.page_data(101, 3, 50, [{"id": "1"}])[0] == {
+        "total": 101,
+        "current_page": 3,
+        "pages": 3,
+        "records": [{"id": "1"}],
+    }
+
+
+def test_filter_times_in_every_accepted_spelling() -> None:
+    berlin = render.parse_time("2026-01-01 01:00:00", "Europe/Berlin")
+    assert berlin == T0
+    for text in ("2026-01-01 01:00", "2026-01-01T01:00:00", "2026/01/01 01:00:00"):
+        assert render.parse_time(text, "Europe/Berlin") == T0
+    assert render.parse_time("2026-01-01", "UTC") == T0
+    assert render.parse_time("2026/01/01", "UTC", end_of_day=True) == T0 + 86_399_999
+    assert render.parse_time("2026-01-01 00:00:00", "UTC", end_of_day=True) == T0
+    assert render.parse_time("yesterday", "UTC") is None
+    assert render.format_time(T0, "No/Such_Zone") == "2026-01-01 00:00:00"  # unknown: UTC
+
+
+def test_send_status_of_every_state() -> None:
+    expected = {
+        State.SENT: "SENT",
+        State.DELIVERED: "SENT",
+        State.FAILED: "FAILED",
+        State.EXPIRED: "FAILED",
+        State.REJECTED: "FAILED",
+    }
+    for state in State:
+        assert render.SEND_STATUS.get(state, render.SENDING) == expected.get(state, "SENDING")
