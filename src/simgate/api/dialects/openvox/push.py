@@ -13,7 +13,7 @@ and delivery reports (``reports_enable``) for messages sent through this dialect
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 from simgate.api.dialects.openvox import render
@@ -94,8 +94,8 @@ class OpenVoxPush:
 
     name = DIALECT
 
-    def __init__(self, lines: dict[str, Line]) -> None:
-        self._lines = lines  # ports and SIMs as the lines see them now (names, IMSI)
+    def __init__(self, lines: Mapping[str, Line]) -> None:
+        self._lines = dict(lines)  # ports and SIMs as the lines see them now (names, IMSI)
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         return {doc_key(account_id) for account_id in _accounts(events)}
