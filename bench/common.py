@@ -21,6 +21,7 @@ from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest
 from simgate.settings import Settings, load_settings
+from simgate.store import Store
 
 PG_ADMIN_URL = os.environ.get(
     "SIMGATE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -141,12 +142,12 @@ async def enqueue(sv: Services, account: Account, count: int, batch: int = 1000)
     return ids
 
 
-async def wait_state(sv: Services, state: State, count: int, limit_s: float) -> float:
+async def wait_state(store: Store, state: State, count: int, limit_s: float) -> float:
     """Seconds until ``count`` messages are in ``state`` (polled every 0.5 s: a count scans)."""
     start = time.perf_counter()
     while True:
-        async with sv.store.db.read() as conn:
-            n = (await sv.store.messages.counts_by_state(conn)).get(state, 0)
+        async with store.db.read() as conn:
+            n = (await store.messages.counts_by_state(conn)).get(state, 0)
         if n >= count:
             return time.perf_counter() - start
         if time.perf_counter() - start > limit_s:

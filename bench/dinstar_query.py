@@ -145,7 +145,7 @@ async def timed(fn: Callable[[], Awaitable[Any]], count: int) -> list[float]:
 
 async def measure(folder: Path, db: Path, n: int, queries: int) -> list[list[str]]:
     rt = Runtime(settings(folder, db), role="serve")
-    sv = await rt.open()
+    await rt.open()
     rng = random.Random(7)
     per_id = min(USER_IDS, max(1, n // 2))
     results: dict[str, list[float]] = {}
@@ -165,7 +165,7 @@ async def measure(folder: Path, db: Path, n: int, queries: int) -> list[list[str
 
             async def direct() -> None:
                 users = [str(u) for u in rng.sample(range(per_id), 32)]
-                async with sv.store.db.read() as conn:
+                async with rt.store.db.read() as conn:
                     found = await repo.find_messages(conn, account_id=1, user_refs=users)
                 counts["direct"] = len(found)
 

@@ -63,7 +63,7 @@ async def accept(backend: str, workdir: Path, total: int) -> Table:
         account = await sv.accounts.create_account(name="bench", balance="1000000")
         await enqueue(sv, account, BATCH)  # warm-up: caches, id block, statement cache
         cols = [c.name for c in messages.columns if c.name in _row_keys()]
-        marks = ", ".join("?" if sv.store.db.is_sqlite else f"${i + 1}" for i in range(len(cols)))
+        marks = ", ".join("?" if rt.store.db.is_sqlite else f"${i + 1}" for i in range(len(cols)))
         sql = f"INSERT INTO messages ({', '.join(cols)}) VALUES ({marks})"
         t_service = t_raw = 0.0
         for first in range(0, total, BATCH):
@@ -75,7 +75,7 @@ async def accept(backend: str, workdir: Path, total: int) -> Table:
             t_service += time.perf_counter() - t0
             # The same rows, with ids of their own, straight into the driver (untimed prep).
             now = sv.clock.now_ms()
-            ids = await sv.store.new_ids(BATCH, now)
+            ids = await rt.store.new_ids(BATCH, now)
             rows = [
                 tuple(_row(_new(mid, account.id, r.number, now), now)[c] for c in cols)
                 for mid, r in zip(ids, req.recipients, strict=True)
@@ -85,7 +85,7 @@ async def accept(backend: str, workdir: Path, total: int) -> Table:
                 await conn.exec_driver_sql(sql, rows)
 
             t0 = time.perf_counter()
-            await sv.store.db.write_direct(raw)
+            await rt.store.db.write_direct(raw)
             t_raw += time.perf_counter() - t0
     svc, base = total / t_service, total / t_raw
     return Table(
@@ -130,11 +130,11 @@ async def _dispatch_once(backend: str, workdir: Path, total: int, *, hooks: bool
             assert sv is not None
             if not hooks:
                 # What the core costs without the event bus (numbering, push formats).
-                sv.store._hooks.clear()
+                rt.store._hooks.clear()
             account = await sv.accounts.create_account(name="bench", balance="1000000")
             await enqueue(sv, account, total)
             await rt.start_worker()
-            return total / await wait_state(sv, State.DELIVERED, total, limit_s=600)
+            return total / await wait_state(rt.store, State.DELIVERED, total, limit_s=600)
 
 
 async def dispatch(backend: str, workdir: Path, total: int) -> Table:
@@ -161,7 +161,7 @@ async def dispatch(backend: str, workdir: Path, total: int) -> Table:
                 async def floor(conn: AsyncConnection, chunk: list[dict[str, int]] = chunk) -> None:
                     await conn.execute(stmt, chunk)
 
-                await sv.store.db.write(floor)
+                await rt.store.db.write(floor)
             floor_s = time.perf_counter() - t0
     base = total / floor_s
     return Table(
@@ -207,7 +207,7 @@ async def _bulk_load(backend: str, url: str, settings: Any, count: int) -> None:
                 ) -> None:
                     await conn.exec_driver_sql(sql, rows)
 
-                await sv.store.db.write_direct(load)
+                await rt.store.db.write_direct(load)
             else:
 
                 async def copy(conn: AsyncConnection, rows: list[Any] = rows) -> None:
@@ -216,7 +216,7 @@ async def _bulk_load(backend: str, url: str, settings: Any, count: int) -> None:
                         "messages", records=rows, columns=cols
                     )
 
-                await sv.store.db.write_direct(copy)
+                await rt.store.db.write_direct(copy)
 
 
 def _peak_rss_mb(pid: int) -> float:

@@ -36,9 +36,8 @@ import uvloop
 
 from bench.common import Table, bench_settings, opened, pg_reachable, scratch_url
 from simgate.domain.events import PortChanged
-from simgate.push import repo
 from simgate.push.sender import PushSender
-from simgate.services.container import Services
+from simgate.store import Store
 
 BODY = json.dumps({"event": "port", "line": "sim", "port": 123456, "up": True, "at": 1}).encode()
 CONCURRENCY = 32
@@ -83,8 +82,7 @@ async def plain_httpx(url: str, count: int, *, shared: bool) -> float:
             await c.aclose()
 
 
-async def plan(sv: Services, count: int, per_key: int) -> None:
-    store = sv.store
+async def plan(store: Store, count: int, per_key: int) -> None:
     batch = 1000
     for first in range(0, count, batch):
         events = [
@@ -106,9 +104,9 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
         async with opened(bench_settings(workdir, db_url, push=push)) as rt:
             sv = rt.services
             assert sv is not None
-            await plan(sv, count, per_key)
+            await plan(rt.store, count, per_key)
             sender = PushSender(
-                db=sv.store.db,
+                queue=sv.pushes.queue,
                 settings=sv.pushes.settings,
                 clock=rt.clock,
                 metrics=sv.metrics,
@@ -118,8 +116,7 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
             await sender.start()
             try:
                 while True:
-                    async with sv.store.db.read() as conn:
-                        st = await repo.stats(conn, now_ms=rt.clock.now_ms())
+                    st = await sv.pushes.stats()
                     if st.delivered == count:
                         break
                     if st.failed or st.dead or time.perf_counter() - start > 150:

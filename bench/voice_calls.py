@@ -60,13 +60,13 @@ async def _queue(rt: Runtime, total: int) -> None:
     account = await sv.accounts.create_account(name="bench", balance="100000000")
     app = await sv.accounts.create_app(account.id, kind=AppKind.VOICE)
     job = functools.partial(
-        sv.store.voice_files.put_audio, sha256="0" * 64, pcm=b"", duration_ms=0, now_ms=0
+        rt.store.voice_files.put_audio, sha256="0" * 64, pcm=b"", duration_ms=0, now_ms=0
     )
-    audio_id = await sv.store.db.write(job)
+    audio_id = await rt.store.db.write(job)
     now = rt.clock.now_ms()
     for first in range(0, total, 1000):
         n = min(1000, total - first)
-        ids = await sv.store.new_ids(n, now)
+        ids = await rt.store.new_ids(n, now)
         calls = [
             NewCall(
                 i,
@@ -83,13 +83,13 @@ async def _queue(rt: Runtime, total: int) -> None:
             )
             for k, i in enumerate(ids)
         ]
-        await sv.store.db.write(functools.partial(sv.store.calls.insert, calls=calls))
+        await rt.store.db.write(functools.partial(rt.store.calls.insert, calls=calls))
 
 
 async def _done(rt: Runtime) -> int:
     assert rt.services is not None
-    async with rt.services.store.db.read() as conn:
-        return await rt.services.store.calls.queue_depth(conn)
+    async with rt.store.db.read() as conn:
+        return await rt.store.calls.queue_depth(conn)
 
 
 async def _dispatcher_run(backend: str, workdir: Path, total: int) -> float:
@@ -101,7 +101,7 @@ async def _dispatcher_run(backend: str, workdir: Path, total: int) -> float:
         line = SimVoiceLine("sim-voice", LINE, clock)
         await line.start()
         d = CallDispatcher(
-            store=sv.store,
+            store=rt.store,
             lines={"sim-voice": line},
             settings=rt.settings.voice.model_copy(
                 update={"batch_size": 500, "idle_poll_seconds": 0.01}
@@ -125,14 +125,14 @@ async def _floor_run(backend: str, workdir: Path, total: int) -> float:
         sv = rt.services
         assert sv is not None
         await _queue(rt, total)
-        calls = sv.store.calls
+        calls = rt.store.calls
         t0 = time.perf_counter()
         while True:
             now = rt.clock.now_ms()
             job = functools.partial(
                 calls.lease, owner="floor", now_ms=now, lease_until_ms=now + 600_000, limit=500
             )
-            leased = await sv.store.db.write(job)
+            leased = await rt.store.db.write(job)
             if not leased:
                 break
             finals = []
@@ -148,7 +148,7 @@ async def _floor_run(backend: str, workdir: Path, total: int) -> float:
                 )
                 finals.append(CallFinal(result, charge))
             # One finish per leased batch: the least the store can do for these calls.
-            await sv.store.db.write(
+            await rt.store.db.write(
                 functools.partial(calls.finish, finals=finals, owner="floor", now_ms=now)
             )
         return time.perf_counter() - t0

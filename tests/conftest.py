@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import Settings, load_settings
-from simgate.store import Database, tables
+from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.testing.clock import FakeClock
+from tests.support.cli import Cli, invoker
+from tests.support.pg import truncate_pg
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get(
@@ -92,41 +94,23 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "pg"])
-def backend(
-    request: pytest.FixtureRequest, pg_url: str | None, tmp_path: Path, sqlite_template: Path
-) -> str:
-    """Database URL for each backend; the contract tests run once per backend."""
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """Database URL for each backend; the contract tests run once per backend.
+
+    The PostgreSQL case carries the ``pg`` marker (``-m "not pg"`` deselects it) and asks for
+    the session database only when it runs, so a SQLite-only run never connects to a server.
+    """
     if request.param == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             source = sqlite_template.with_name(sqlite_template.name + suffix)
             if source.exists():
                 shutil.copyfile(source, tmp_path / f"simgate.db{suffix}")
         return f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
+    pg_url: str | None = request.getfixturevalue("pg_url")
     need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
     assert pg_url is not None
     return pg_url
-
-
-async def _truncate_pg(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            exists = (
-                await conn.execute(text("SELECT to_regclass('public.messages') IS NOT NULL"))
-            ).scalar()
-            if exists:
-                # DELETE + sequence restart: same result as TRUNCATE ... RESTART IDENTITY on
-                # these tiny tables, and several times faster (it runs before every pg test).
-                for table in reversed(tables.metadata.sorted_tables):
-                    await conn.execute(table.delete())
-                sequences = await conn.execute(
-                    text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
-                )
-                for name in sequences.scalars().all():
-                    await conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
-    finally:
-        await engine.dispose()
 
 
 def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:
@@ -146,9 +130,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def store(runtime: Runtime) -> Store:
+    """The runtime's store, for tests that arrange or inspect rows below the services."""
+    return runtime.store
+
+
+@pytest.fixture
 async def runtime(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
     if backend.startswith("postgresql"):
-        await _truncate_pg(backend)
+        await truncate_pg(backend)
     rt = Runtime(make_settings(tmp_path, backend), role="admin", clock=clock)
     await rt.open()
     try:
@@ -165,3 +155,9 @@ def services(runtime: Runtime) -> Services:
 
 def have(program: str) -> bool:
     return shutil.which(program) is not None
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The operator CLI in-process, one fresh data directory per test (tests/support/cli.py)."""
+    return invoker(tmp_path, monkeypatch)

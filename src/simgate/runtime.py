@@ -36,7 +36,6 @@ from simgate.media.tts import Tts
 from simgate.metrics import Metrics
 from simgate.push.base import PushFormat
 from simgate.push.sender import PushSender
-from simgate.push.service import PushService
 from simgate.push.settings import load_push_settings
 from simgate.push.ssrf import UrlGuard
 from simgate.secretbox import SecretBox, load_or_create_master_key
@@ -46,9 +45,13 @@ from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService
 from simgate.services.dinstar_inbound import number_inbound
 from simgate.services.events import EventBus
+from simgate.services.fx import FxService
+from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
+from simgate.services.listings import Listings
 from simgate.services.openvox import OpenVoxService
 from simgate.services.outbox import PushOutbox
+from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
@@ -90,6 +93,18 @@ def push_formats(services: Services) -> list[PushFormat]:
     ]
 
 
+async def migrate_database(settings: Settings) -> str:
+    """Create or upgrade the schema (``simgate migrate``); returns the revision it is at."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    await db.open()
+    try:
+        await migrations.upgrade(db)
+        return await migrations.current_revision(db)
+    finally:
+        await db.close()
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -100,6 +115,7 @@ class Runtime:
     events: EventBus | None = None
     demo: DemoCredentials | None = None
     _db: Database | None = None
+    _store: Store | None = None
     _dispatcher: Dispatcher | None = None
     _reaper: Reaper | None = None
     _calls: CallDispatcher | None = None
@@ -118,7 +134,7 @@ class Runtime:
         await self._db.open()
         if migrate:
             await migrations.upgrade(self._db)
-        store = Store(self._db, box)
+        store = self._store = Store(self._db, box)
         metrics = Metrics()
         accounts = AccountService(store=store, clock=self.clock)
         lines = {name: build_line(name, cfg, self.clock) for name, cfg in s.lines.items()}
@@ -154,6 +170,9 @@ class Runtime:
                 ),
                 rates=rates,
             ),
+            fx=FxService(store=store, clock=self.clock),
+            listings=Listings(store=store, accounts=accounts),
+            health=HealthService(store=store, clock=self.clock, metrics=metrics),
             dinstar=DinstarService(store=store, clock=self.clock),
             openvox=OpenVoxService(store=store, clock=self.clock),
         )
@@ -219,13 +238,20 @@ class Runtime:
         await self._calls.start()
         if sv.pushes.settings.enabled:
             self._push_sender = PushSender(
-                db=sv.store.db,
+                queue=sv.pushes.queue,
                 settings=sv.pushes.settings,
                 clock=self.clock,
                 metrics=sv.metrics,
                 guard=sv.pushes.guard,
             )
             await self._push_sender.start()
+
+    @property
+    def store(self) -> Store:
+        """The store this runtime opened: for tests and the CLI's schema commands only; every
+        other caller changes state through the services."""
+        assert self._store is not None, "open() first"
+        return self._store
 
     @property
     def dispatcher(self) -> Dispatcher | None:

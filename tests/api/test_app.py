@@ -36,7 +36,7 @@ async def test_healthz(runtime: Runtime) -> None:
 async def test_healthz_reports_a_dead_database(runtime: Runtime) -> None:
     assert runtime.services is not None
     async with client(runtime) as c:
-        await runtime.services.store.db.close()
+        await runtime.store.db.close()
         r = await c.get("/healthz")
     assert r.status_code == 503
     assert r.json()["status"] == "error"
@@ -51,10 +51,10 @@ async def test_metrics_queue_depth_and_oldest_age(
         assert empty["simgate_queue_oldest_age_seconds"] == 0
 
         acc = await account(services)
-        await queue(services, acc, 3)
+        await queue(runtime, acc, 3)
         clock.set(clock.now_ms() + 90_000)
-        await queue(services, acc, 2)
-        await lease(services.store, clock.now_ms(), limit=1)  # leased: no longer queued
+        await queue(runtime, acc, 2)
+        await lease(runtime.store, clock.now_ms(), limit=1)  # leased: no longer queued
         clock.set(clock.now_ms() + 30_000)
         r = await c.get("/metrics")
     assert r.status_code == 200

@@ -10,10 +10,7 @@ from simgate.domain.calls import CallOptions
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
 from tests.api.itnio.conftest import wav_b64
-
-from .test_admin import Cli, cli, error, ok, row
-
-__all__ = ["cli"]
+from tests.support.cli import Cli, error, ok, row
 
 
 async def _group_call(data: Path, account: str, callees: list[str]) -> list[int]:

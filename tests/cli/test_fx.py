@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from .test_admin import Cli, cli, error, ok, row
-
-__all__ = ["cli"]
+from tests.support.cli import Cli, error, ok, row
 
 
 def test_fx_set_list_delete(cli: Cli) -> None:

@@ -24,9 +24,9 @@ from tests.codecs.strategies import gsm7_boundary_text, gsm7_text, ucs2_boundary
 
 def test_encoding_values() -> None:
     # SMPP v3.4 §5.2.19 data_coding; TS 23.038 §4 DCS 0x00 / 0x08 for GSM7 / UCS2.
-    assert Encoding.GSM7 == 0
-    assert Encoding.LATIN1 == 3
-    assert Encoding.UCS2 == 8
+    assert int(Encoding.GSM7) == 0
+    assert int(Encoding.LATIN1) == 3
+    assert int(Encoding.UCS2) == 8
 
 
 @pytest.mark.parametrize(

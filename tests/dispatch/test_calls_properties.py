@@ -34,7 +34,7 @@ from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
 from simgate.testing.voice_lines import ScriptedVoiceLine
 from tests.conftest import make_settings
-from tests.dispatch.test_calls import dispatcher, run
+from tests.support.calls import dispatcher, run
 
 RATE = 600_000  # 0.6 USD per minute
 PERIOD = "6+6"
@@ -97,7 +97,7 @@ async def _scenario(template: Path, cases: list[tuple[Behaviour, CallOptions]]) 
         )
         services = await rt.open()
         try:
-            store = services.store
+            store = rt.store
             account = await services.accounts.create_account(name="p", balance="100")
             app = await services.accounts.create_app(account.id, kind=AppKind.VOICE)
             audio = Audio(b"\x00\x00" * (8 * AUDIO_MS))
@@ -129,7 +129,7 @@ async def _scenario(template: Path, cases: list[tuple[Behaviour, CallOptions]]) 
                     )
                 )
             await store.db.write(functools.partial(store.calls.insert, calls=calls))
-            d = dispatcher(services, clock, line)
+            d = dispatcher(services, store, clock, line)
             await run(d, clock, 200, step=2.0)  # ≤ 3 attempts of ≤ 25 s ringing, 20 s apart
             await line.stop()
             async with store.db.read() as conn:

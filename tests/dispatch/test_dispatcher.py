@@ -16,8 +16,10 @@ from simgate.dispatch.worker import Dispatcher
 from simgate.domain.messages import State
 from simgate.lines.base import IncomingSms, Line, Outcome, SubmitRequest
 from simgate.lines.sim import UNDELIVERABLE, SimLine
+from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import Route, SimLineSettings, WorkerSettings
+from simgate.store import Store
 from simgate.store.tables import messages
 from simgate.testing.clock import FakeClock
 from simgate.testing.lines import ScriptedLine
@@ -32,7 +34,7 @@ MakeDispatcher = Callable[..., Awaitable[Dispatcher]]
 
 
 @pytest.fixture
-async def make(services: Services, clock: FakeClock) -> AsyncIterator[MakeDispatcher]:
+async def make(services: Services, store: Store, clock: FakeClock) -> AsyncIterator[MakeDispatcher]:
     started: list[Line] = []
 
     async def on_incoming(line: str, messages: Sequence[IncomingSms]) -> None:
@@ -42,7 +44,7 @@ async def make(services: Services, clock: FakeClock) -> AsyncIterator[MakeDispat
         return None
 
     sink = StoreSink(
-        store=services.store,
+        store=store,
         clock=clock,
         metrics=services.metrics,
         on_incoming=on_incoming,
@@ -61,7 +63,7 @@ async def make(services: Services, clock: FakeClock) -> AsyncIterator[MakeDispat
                 started.append(line)
                 await line.start(sink)
         return Dispatcher(
-            store=services.store,
+            store=store,
             lines=lines,
             routes=routes or [Route(prefix="", lines=tuple(lines))],
             settings=settings,
@@ -81,96 +83,94 @@ async def cycle(d: Dispatcher) -> int:
     return await d.run_once()
 
 
-async def until(services: Services, mid: int, state: State, tries: int = 300) -> None:
+async def until(store: Store, mid: int, state: State, tries: int = 300) -> None:
     """Let background report tasks commit (bounded; they only wait for the database)."""
     for _ in range(tries):
-        if (await get(services.store, mid)).state is state:
+        if (await get(store, mid)).state is state:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(
-        f"{mid} is {(await get(services.store, mid)).state.name}, not {state.name}"
-    )
+    raise AssertionError(f"{mid} is {(await get(store, mid)).state.name}, not {state.name}")
 
 
 async def test_sim_line_delivers_after_report_delay(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = SimLine("sim", SimLineSettings(report_delay_ms=5000, ports=2), clock)
     d = await make({"sim": line})
     acc = await account(services)
-    (mid,) = await queue(services, acc, parts=2)
+    (mid,) = await queue(runtime, acc, parts=2)
     assert await cycle(d) == 1
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert m.state is State.SENT
     assert m.port == 0
     assert m.parts_ok == 2
     await clock.advance(4.9)
     await asyncio.sleep(0.05)
-    assert (await get(services.store, mid)).state is State.SENT
+    assert (await get(runtime.store, mid)).state is State.SENT
     await clock.advance(0.1)
-    await until(services, mid, State.DELIVERED)
-    m = await get(services.store, mid)
+    await until(store, mid, State.DELIVERED)
+    m = await get(runtime.store, mid)
     assert m.delivered_ms == clock.now_ms()
     assert m.delivered_ms - m.sent_ms == 5000  # type: ignore[operator]
 
 
 async def test_failure_ratio_rejects_and_refunds(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = SimLine("sim", SimLineSettings(failure_ratio=0.5, seed=3), clock)
     d = await make({"sim": line})
     acc = await account(services, balance="1")
-    ids = await queue(services, acc, 40)
+    ids = await queue(runtime, acc, 40)
     assert await cycle(d) == 40
-    states = [(await get(services.store, mid)).state for mid in ids]
+    states = [(await get(runtime.store, mid)).state for mid in ids]
     rejected = states.count(State.REJECTED)
     assert 0 < rejected < 40
     assert states.count(State.SENT) + states.count(State.DELIVERED) == 40 - rejected
     assert await balance(services, acc) == 1_000_000 - (40 - rejected) * PRICE
     first = next(m for m, s in zip(ids, states, strict=True) if s is State.REJECTED)
-    r = await get(services.store, first)
+    r = await get(runtime.store, first)
     assert r.status_code == UNDELIVERABLE
     assert r.charge_micros == 0
 
 
 async def test_delivery_ratio_gives_failed_reports(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = SimLine("sim", SimLineSettings(delivery_ratio=0.0), clock)
     d = await make({"sim": line})
     acc = await account(services, balance="1")
-    (mid,) = await queue(services, acc)
+    (mid,) = await queue(runtime, acc)
     await cycle(d)
     await clock.advance(0)
-    await until(services, mid, State.FAILED)
-    m = await get(services.store, mid)
+    await until(store, mid, State.FAILED)
+    m = await get(runtime.store, mid)
     assert m.status_code == UNDELIVERABLE
     assert m.charge_micros == PRICE  # it left: no refund
     assert await balance(services, acc) == 1_000_000 - PRICE
 
 
 async def test_retries_back_off_then_fail(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.outcomes(Outcome.RETRY, name="a")
     d = await make({"a": line})
     acc = await account(services, balance="1")
-    (mid,) = await queue(services, acc, line="a")
+    (mid,) = await queue(runtime, acc, line="a")
     t0 = clock.now_ms()
     assert await cycle(d) == 1
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert (m.state, m.attempts) == (State.QUEUED, 1)
-    due1 = await _due(services, mid)
+    due1 = await _due(store, mid)
     assert t0 + 5_000 <= due1 <= t0 + 10_000  # full jitter in [base/2, base]
     assert await cycle(d) == 0  # not due yet
     clock.set(due1)
     assert await cycle(d) == 1
-    due2 = await _due(services, mid)
+    due2 = await _due(store, mid)
     assert due1 + 10_000 <= due2 <= due1 + 20_000  # doubled
-    assert (await get(services.store, mid)).attempts == 2
+    assert (await get(runtime.store, mid)).attempts == 2
     clock.set(due2)
     assert await cycle(d) == 1
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert m.state is State.FAILED  # max_attempts = 3
     assert len(line.submits) == 3
     assert m.charge_micros == PRICE  # attempts reached the line: no refund
@@ -179,34 +179,34 @@ async def test_retries_back_off_then_fail(
 
 
 async def test_retry_after_from_the_line_is_respected(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.throttles(after=1, retry_after_s=42, name="a")
     d = await make({"a": line})
     acc = await account(services)
-    ids = await queue(services, acc, 3, line="a")
+    ids = await queue(runtime, acc, 3, line="a")
     now = clock.now_ms()
     await cycle(d)
-    states = [(await get(services.store, m)).state for m in ids]
+    states = [(await get(runtime.store, m)).state for m in ids]
     assert states == [State.SENT, State.QUEUED, State.QUEUED]
-    assert [await _due(services, m) for m in ids[1:]] == [now + 42_000] * 2
+    assert [await _due(store, m) for m in ids[1:]] == [now + 42_000] * 2
 
 
 async def test_throttles_after_three(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.throttles(after=3, name="a")
     d = await make({"a": line})
     acc = await account(services)
-    ids = await queue(services, acc, 5, line="a")
+    ids = await queue(runtime, acc, 5, line="a")
     await cycle(d)
-    states = [(await get(services.store, m)).state for m in ids]
+    states = [(await get(runtime.store, m)).state for m in ids]
     assert states.count(State.SENT) == 3
     assert states.count(State.QUEUED) == 2
 
 
 async def test_failover_to_the_second_line_of_the_route(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     a = ScriptedLine.outcomes(Outcome.RETRY, name="a")
     b = ScriptedLine.accepts(name="b")
@@ -214,24 +214,24 @@ async def test_failover_to_the_second_line_of_the_route(
         {"a": a, "b": b}, routes=[Route(prefix="86", lines=("a", "b")), Route(lines=("a",))]
     )
     acc = await account(services)
-    (mid,) = await queue(services, acc, line="a")
+    (mid,) = await queue(runtime, acc, line="a")
     await cycle(d)
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert (m.state, m.line, m.attempts) == (State.QUEUED, "b", 1)
-    clock.set(await _due(services, mid))
+    clock.set(await _due(store, mid))
     await cycle(d)
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert (m.state, m.line) == (State.SENT, "b")
     assert [r.message_id for r in b.submits] == [mid]
-    async with services.store.db.read() as conn:
-        parts = await services.store.messages.parts_of(conn, mid)
+    async with runtime.store.db.read() as conn:
+        parts = await runtime.store.messages.parts_of(conn, mid)
     assert [p["line"] for p in parts] == ["b"]
     await b.report(mid, at_ms=clock.now_ms())
-    await until(services, mid, State.DELIVERED)
+    await until(store, mid, State.DELIVERED)
 
 
 async def test_no_failover_when_the_route_has_one_line(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     a = ScriptedLine.outcomes(Outcome.RETRY, name="a")
     b = ScriptedLine.accepts(name="b")
@@ -239,161 +239,161 @@ async def test_no_failover_when_the_route_has_one_line(
         {"a": a, "b": b}, routes=[Route(prefix="44", lines=("a", "b")), Route(lines=("a",))]
     )
     acc = await account(services)
-    (mid,) = await queue(services, acc, line="a")  # to 86..., the catch-all route
+    (mid,) = await queue(runtime, acc, line="a")  # to 86..., the catch-all route
     await cycle(d)
-    assert (await get(services.store, mid)).line == "a"
+    assert (await get(runtime.store, mid)).line == "a"
 
 
 async def test_port_rate_limit_defers_without_spending_attempts(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.accepts(name="a", ports=1, port_rate_per_minute=1)
     d = await make({"a": line})
     acc = await account(services)
-    ids = await queue(services, acc, 3, line="a")
+    ids = await queue(runtime, acc, 3, line="a")
     now = clock.now_ms()
     await cycle(d)
-    ms = [await get(services.store, m) for m in ids]
+    ms = [await get(runtime.store, m) for m in ids]
     assert [m.state for m in ms] == [State.SENT, State.QUEUED, State.QUEUED]
     assert [m.attempts for m in ms[1:]] == [0, 0]
     for m in ms[1:]:
-        assert now + 59_000 < await _due(services, m.id) <= now + 60_001
+        assert now + 59_000 < await _due(store, m.id) <= now + 60_001
     clock.set(now + 60_001)
     await cycle(d)
-    states = [(await get(services.store, m)).state for m in ids]
+    states = [(await get(runtime.store, m)).state for m in ids]
     assert states.count(State.SENT) == 2
     assert len(line.submits) == 2
 
 
 async def test_port_hint_is_respected(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.accepts(name="a", ports=4)
     d = await make({"a": line})
     acc = await account(services)
-    ids = await queue(services, acc, 4, line="a", port_hint="2,3")
+    ids = await queue(runtime, acc, 4, line="a", port_hint="2,3")
     await cycle(d)
     assert {r.port for r in line.submits} == {2, 3}
-    assert {(await get(services.store, m)).port for m in ids} == {2, 3}
+    assert {(await get(runtime.store, m)).port for m in ids} == {2, 3}
 
 
 async def test_hint_to_an_unusable_port_waits_without_attempts(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.accepts(name="a", ports=4)
     line.set_port(1, registered=False)
     d = await make({"a": line})
     acc = await account(services)
-    (mid,) = await queue(services, acc, line="a", port_hint="1")
+    (mid,) = await queue(runtime, acc, line="a", port_hint="1")
     await cycle(d)
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert (m.state, m.attempts, m.error_text) == (State.QUEUED, 0, "no free port")
     assert line.submits == []
     line.set_port(1, registered=True)
-    clock.set(await _due(services, mid))
+    clock.set(await _due(store, mid))
     await cycle(d)
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert (m.state, m.port) == (State.SENT, 1)
 
 
 async def test_unusable_ports_are_skipped(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.accepts(name="a", ports=3)
     line.set_port(0, registered=False)
     line.set_port(1, locked=True)
     d = await make({"a": line})
     acc = await account(services)
-    await queue(services, acc, 5, line="a")
+    await queue(runtime, acc, 5, line="a")
     await cycle(d)
     assert [r.port for r in line.submits] == [2] * 5
 
 
 async def test_line_errors_and_unknown_answers_end_unknown(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     bug = ScriptedLine.raises(name="a")
     mute = ScriptedLine.outcomes(Outcome.UNKNOWN, name="b")
     d = await make({"a": bug, "b": mute})
     acc = await account(services)
-    (x,) = await queue(services, acc, line="a")
-    (y,) = await queue(services, acc, line="b")
+    (x,) = await queue(runtime, acc, line="a")
+    (y,) = await queue(runtime, acc, line="b")
     await cycle(d)
     for mid in (x, y):
-        m = await get(services.store, mid)
+        m = await get(runtime.store, mid)
         assert m.state is State.UNKNOWN
         assert m.charge_micros == PRICE
-    assert "ScriptedError" in ((await get(services.store, x)).error_text or "")
+    assert "ScriptedError" in ((await get(runtime.store, x)).error_text or "")
     clock.set(clock.now_ms() + 10**7)
     assert await cycle(d) == 0  # never resent blindly
 
 
 async def test_exclusive_line_is_driven_by_one_dispatcher(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.accepts(name="modem", exclusive=True)
     first = await make({"modem": line}, owner="w1")
     second = await make({"modem": line}, owner="w2")
     acc = await account(services)
-    ids = await queue(services, acc, 4, line="modem")
+    ids = await queue(runtime, acc, 4, line="modem")
     await first.claim_lines()
     await second.claim_lines()
     assert await second.run_once() == 0
     assert await first.run_once() == 4
-    assert [(await get(services.store, m)).state for m in ids] == [State.SENT] * 4
+    assert [(await get(runtime.store, m)).state for m in ids] == [State.SENT] * 4
     # The owner renews; the other cannot take it until the owner lets go or its lease lapses.
     clock.set(clock.now_ms() + 20_000)
     await first.claim_lines()
     clock.set(clock.now_ms() + 20_000)
     await second.claim_lines()
-    more = await queue(services, acc, 1, line="modem")
+    more = await queue(runtime, acc, 1, line="modem")
     assert await second.run_once() == 0
     await first.stop()  # releases the line
     await second.claim_lines()
     assert await second.run_once() == 1
-    assert (await lease_of(services.store, more[0])) == (None, None)
+    assert (await lease_of(runtime.store, more[0])) == (None, None)
     # And after a crash (no release), the lease lapses and the other worker takes over.
     third = await make({"modem": line}, owner="w3")
     clock.set(clock.now_ms() + 31_000)
     await third.claim_lines()
-    (last,) = await queue(services, acc, 1, line="modem")
+    (last,) = await queue(runtime, acc, 1, line="modem")
     assert await third.run_once() == 1
-    assert (await get(services.store, last)).state is State.SENT
+    assert (await get(runtime.store, last)).state is State.SENT
 
 
 async def test_validity_expiry_by_the_reaper(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
     line = ScriptedLine.outcomes(Outcome.RETRY, name="a")
     d = await make({"a": line}, settings=WorkerSettings(max_attempts=100, retry_base_seconds=10))
-    reaper = Reaper(store=services.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(store=runtime.store, settings=WORKER, clock=clock, metrics=services.metrics)
     acc = await account(services, balance="1")
-    (mid,) = await queue(services, acc, line="a", validity_s=60)
+    (mid,) = await queue(runtime, acc, line="a", validity_s=60)
     await cycle(d)
     assert await reaper.run_once() == (0, 0)
     clock.set(clock.now_ms() + 60_001)
     assert await reaper.run_once() == (0, 1)
-    m = await get(services.store, mid)
+    m = await get(runtime.store, mid)
     assert m.state is State.EXPIRED
     assert await balance(services, acc) == 1_000_000  # expired while queued: refunded
     assert await cycle(d) == 0
 
 
 async def test_reaper_marks_crashed_leases_unknown(
-    services: Services, clock: FakeClock, make: MakeDispatcher
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
-    reaper = Reaper(store=services.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(store=runtime.store, settings=WORKER, clock=clock, metrics=services.metrics)
     acc = await account(services)
-    (mid,) = await queue(services, acc)
+    (mid,) = await queue(runtime, acc)
     # A worker leased it and died: nothing records a result.
-    await lease(services.store, clock.now_ms(), lease_ms=30_000)
+    await lease(runtime.store, clock.now_ms(), lease_ms=30_000)
     clock.set(clock.now_ms() + 30_001)
     assert await reaper.run_once() == (1, 0)
-    assert (await get(services.store, mid)).state is State.UNKNOWN
+    assert (await get(runtime.store, mid)).state is State.UNKNOWN
 
 
-async def _due(services: Services, mid: int) -> int:
-    async with services.store.db.read() as conn:
+async def _due(store: Store, mid: int) -> int:
+    async with store.db.read() as conn:
         return int(
             (
                 await conn.execute(select(messages.c.next_attempt_ms).where(messages.c.id == mid))
@@ -402,20 +402,25 @@ async def _due(services: Services, mid: int) -> int:
 
 
 async def test_sim_journal_redelivers_reports_after_a_restart(
-    services: Services, clock: FakeClock, make: MakeDispatcher, tmp_path: Path
+    services: Services,
+    store: Store,
+    runtime: Runtime,
+    clock: FakeClock,
+    make: MakeDispatcher,
+    tmp_path: Path,
 ) -> None:
     cfg = SimLineSettings(journal=str(tmp_path / "sim.journal"), report_delay_ms=60_000)
     first = SimLine("sim", cfg, clock)
     d = await make({"sim": first})
     acc = await account(services)
-    (mid,) = await queue(services, acc, parts=2)
+    (mid,) = await queue(runtime, acc, parts=2)
     await cycle(d)
-    assert (await get(services.store, mid)).state is State.SENT
+    assert (await get(runtime.store, mid)).state is State.SENT
     await first.stop()  # the process dies before the reports are due
     second = SimLine("sim", cfg, clock)
     await make({"sim": second})  # starting it replays the journal
-    await until(services, mid, State.DELIVERED)
-    assert (await get(services.store, mid)).parts_reported == 2
+    await until(store, mid, State.DELIVERED)
+    assert (await get(runtime.store, mid)).parts_reported == 2
 
 
 @pytest.mark.xfail(
@@ -424,20 +429,25 @@ async def test_sim_journal_redelivers_reports_after_a_restart(
     "part rows exist, so a late report stays an orphan and cannot resolve UNKNOWN",
 )
 async def test_late_report_resolves_a_message_unknown_after_a_crash(
-    services: Services, clock: FakeClock, make: MakeDispatcher, tmp_path: Path
+    services: Services,
+    store: Store,
+    runtime: Runtime,
+    clock: FakeClock,
+    make: MakeDispatcher,
+    tmp_path: Path,
 ) -> None:
     cfg = SimLineSettings(journal=str(tmp_path / "sim.journal"), report_delay_ms=60_000)
     line = SimLine("sim", cfg, clock)
     await make({"sim": line})
     acc = await account(services)
-    (mid,) = await queue(services, acc)
-    (leased,) = await lease(services.store, clock.now_ms(), lease_ms=30_000)
+    (mid,) = await queue(runtime, acc)
+    (leased,) = await lease(runtime.store, clock.now_ms(), lease_ms=30_000)
     await line.submit(  # the worker submits, then dies before recording the answer
         SubmitRequest(leased.id, 0, "", leased.recipient, leased.text, 0, 1, True)
     )
     clock.set(clock.now_ms() + 30_001)
-    reaper = Reaper(store=services.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(store=runtime.store, settings=WORKER, clock=clock, metrics=services.metrics)
     await reaper.run_once()
-    assert (await get(services.store, mid)).state is State.UNKNOWN
+    assert (await get(runtime.store, mid)).state is State.UNKNOWN
     await clock.advance(60)  # the SMSC's report arrives
-    await until(services, mid, State.DELIVERED, tries=30)
+    await until(store, mid, State.DELIVERED, tries=30)

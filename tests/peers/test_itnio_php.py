@@ -26,6 +26,8 @@ from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.api.itnio.conftest import wav_b64
 from tests.conftest import have, need_peer
 
+pytestmark = pytest.mark.peer  # php-cli runs the vendor's sample unchanged
+
 SAMPLE = Path(__file__).with_name("itnio") / "getSentRcd.php"
 VOICE_SAMPLE = Path(__file__).with_name("itnio") / "recordGroupQuery.php"
 # The seed's sample record (seeds/003): every key, with the JSON type it has there.

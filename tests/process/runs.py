@@ -20,8 +20,8 @@ import httpx
 from sqlalchemy import select
 
 from simgate.domain.messages import State
-from simgate.services.container import Services
 from simgate.settings import load_settings
+from simgate.store import Store
 from simgate.store.tables import messages
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.process.support import (
@@ -103,7 +103,7 @@ async def crash_run(
                 if proc.poll() is not None:
                     raise RuntimeError(f"simgate died on its own:\n{proc.stderr()[-2000:]}")
                 proc.kill()
-            now = await counts(sv)
+            now = await counts(rt.store)
             out.in_flight_at_kill.append(now.get(State.SUBMITTING, 0) + now.get(State.SENT, 0))
             # More work arrives while simgate is down (committed, so it must not be lost).
             out.accepted += await enqueue(
@@ -115,14 +115,14 @@ async def crash_run(
             await asyncio.to_thread(proc.wait_healthy, 30.0)
             deadline = time.monotonic() + 30 + len(out.accepted) / 500
             while True:
-                now = await counts(sv)
+                now = await counts(rt.store)
                 if not any(now.get(s, 0) for s in UNSETTLED):
                     break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"did not settle: {now}")
                 await asyncio.sleep(0.2)
             out.final_exit = proc.stop()
-        out.final = await states(sv, out.accepted)
+        out.final = await states(rt.store, out.accepted)
     finally:
         await rt.close()
     out.submitted = journal_submits(journal)
@@ -145,10 +145,10 @@ class ScaleRun:
     seconds_to_delivered: float = 0.0
 
 
-async def _watch_owners(sv: Services, seen: set[str], stop: asyncio.Event) -> None:
+async def _watch_owners(store: Store, seen: set[str], stop: asyncio.Event) -> None:
     """Which workers hold leases, sampled while the run goes on."""
     while not stop.is_set():
-        async with sv.store.db.read() as conn:
+        async with store.db.read() as conn:
             rows = await conn.execute(
                 select(messages.c.lease_owner)
                 .where(messages.c.state == int(State.SUBMITTING))
@@ -198,17 +198,17 @@ async def scale_run(
             await asyncio.to_thread(p.wait_output, "simgate worker running", 60.0)
         for p in procs[workers:]:
             await asyncio.to_thread(p.wait_healthy, 60.0)
-        watcher = asyncio.create_task(_watch_owners(sv, out.lease_owners, stop))
+        watcher = asyncio.create_task(_watch_owners(rt.store, out.lease_owners, stop))
         account = await make_account(sv)
         t0 = time.monotonic()
         out.ids = await enqueue(sv, account, total, batch=1000)
         deadline = time.monotonic() + 120 + total / 200
-        while (await counts(sv)).get(State.DELIVERED, 0) < total:
+        while (await counts(rt.store)).get(State.DELIVERED, 0) < total:
             dead = [p for p in procs if p.poll() is not None]
             if dead:
                 raise RuntimeError(f"{dead[0].name} died:\n{dead[0].stderr()[-2000:]}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"not delivered in time: {await counts(sv)}")
+                raise TimeoutError(f"not delivered in time: {await counts(rt.store)}")
             await asyncio.sleep(0.5)
         out.seconds_to_delivered = time.monotonic() - t0
         stop.set()
@@ -219,7 +219,7 @@ async def scale_run(
                 out.queue_depth.append(_queue_depth((await client.get(p.url + "/metrics")).text))
         for p in procs:
             p.stop()
-        out.final = await counts(sv)
+        out.final = await counts(rt.store)
     finally:
         stop.set()
         for p in procs:

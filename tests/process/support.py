@@ -12,6 +12,7 @@ from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest
 from simgate.settings import Settings
+from simgate.store import Store
 
 
 async def open_services(settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -41,15 +42,15 @@ async def enqueue(
     return ids
 
 
-async def states(services: Services, ids: Iterable[int]) -> dict[int, State]:
-    async with services.store.db.read() as conn:
-        rows = await services.store.messages.get(conn, list(ids))
+async def states(store: Store, ids: Iterable[int]) -> dict[int, State]:
+    async with store.db.read() as conn:
+        rows = await store.messages.get(conn, list(ids))
     return {r.id: r.state for r in rows}
 
 
-async def counts(services: Services) -> dict[State, int]:
-    async with services.store.db.read() as conn:
-        return await services.store.messages.counts_by_state(conn)
+async def counts(store: Store) -> dict[State, int]:
+    async with store.db.read() as conn:
+        return await store.messages.counts_by_state(conn)
 
 
 def journal_submits(path: Path) -> collections.Counter[int]:

@@ -17,8 +17,8 @@ import pytest
 
 from simgate.domain.accounts import AppKind
 from simgate.domain.calls import CallOptions, CallRecord, CallState
-from simgate.services.container import Services
 from simgate.settings import load_settings
+from simgate.store import Store
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.api.itnio.conftest import wav_b64
 from tests.process.support import open_services
@@ -99,7 +99,7 @@ async def test_sigkill_mid_call_ends_calls_as_lost_and_dials_nothing_twice(
                 assert time.monotonic() < deadline, p.stderr()[-2000:]
                 await asyncio.sleep(0.05)
             p.kill()  # calls are up (3 s of audio each): some are mid-call now
-        in_flight = await _states(sv, ids)
+        in_flight = await _states(rt.store, ids)
         calling = [i for i, r in in_flight.items() if r.state is CallState.CALLING]
         assert calling, "the kill landed when no call was in progress: it proved nothing"
 
@@ -107,7 +107,7 @@ async def test_sigkill_mid_call_ends_calls_as_lost_and_dials_nothing_twice(
             await asyncio.to_thread(p.wait_healthy, 30.0)
             deadline = time.monotonic() + 90
             while True:
-                final = await _states(sv, ids)
+                final = await _states(rt.store, ids)
                 if all(r.state is CallState.DONE for r in final.values()):
                     break
                 assert time.monotonic() < deadline, p.stderr()[-2000:]
@@ -133,7 +133,7 @@ async def test_sigkill_mid_call_ends_calls_as_lost_and_dials_nothing_twice(
     assert account.balance_micros - after.balance_micros == charged  # nothing charged twice
 
 
-async def _states(sv: Services, ids: list[int]) -> dict[int, CallRecord]:
-    async with sv.store.db.read() as conn:
-        rows = await sv.store.calls.get(conn, ids)
+async def _states(store: Store, ids: list[int]) -> dict[int, CallRecord]:
+    async with store.db.read() as conn:
+        rows = await store.calls.get(conn, ids)
     return {r.id: r for r in rows}

@@ -31,19 +31,20 @@ async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) ->
     sv = rt.services
     try:
         await enqueue(sv, await make_account(sv), 3_000, batch=500)
-        args, kw = ([role], {"port": port}) if role == "run" else ([role], {})
-        proc = SimgateProcess(args, workdir=tmp_path, config=config, **kw)
+        proc = SimgateProcess(
+            [role], workdir=tmp_path, config=config, port=port if role == "run" else None
+        )
         with proc:
             if role == "run":
                 await asyncio.to_thread(proc.wait_healthy, 30.0)
             else:
                 await asyncio.to_thread(proc.wait_output, "simgate worker running", 30.0)
             for _ in range(100):  # until the dispatcher is busy
-                if (await counts(sv)).get(State.SUBMITTING, 0):
+                if (await counts(rt.store)).get(State.SUBMITTING, 0):
                     break
                 await asyncio.sleep(0.05)
             rc = proc.stop()
-        after = await counts(sv)
+        after = await counts(rt.store)
     finally:
         await rt.close()
     assert rc in CLEAN_EXITS

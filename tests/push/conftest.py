@@ -15,12 +15,13 @@ import pytest
 from simgate.domain.events import DomainEvent, PortChanged
 from simgate.push.base import PlannedPush, PushContext, PushRequest
 from simgate.push.sender import PushSender
-from simgate.push.service import PushView
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.outbox import PushOutbox
+from simgate.services.pushes import PushView
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 # The lease must cover (window / concurrency + 1) * total timeout (push/settings.py).
 PUSH_TEST_SETTINGS: dict[str, Any] = {
@@ -86,13 +87,13 @@ class PushRig:
     async def plan(self, line: str, port: int, up: bool = True, count: int = 1) -> None:
         """Announce ``count`` port events in one transaction (one push each)."""
         events = [PortChanged(line, port, up, self.clock.now_ms()) for _ in range(count)]
-        store = self.services.store
+        store = self.rt.store
         await store.db.write(functools.partial(store.announce, events=events))
 
     async def start(self) -> PushSender:
         sv = self.services
         self.sender = PushSender(
-            db=sv.store.db,
+            queue=sv.pushes.queue,
             settings=sv.pushes.settings,
             clock=self.clock,
             metrics=sv.metrics,
@@ -127,15 +128,14 @@ class PushRig:
 @contextlib.asynccontextmanager
 async def make_rig(url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[PushRig]:
     if url.startswith("postgresql"):
-        await _truncate_pg(url)
+        await truncate_pg(url)
     settings = make_settings(tmp_path, url, push=PUSH_TEST_SETTINGS)
     rt = Runtime(settings, role="admin", clock=clock)
     await rt.open()
     port_push = PortPush()
     assert rt.services is not None
     assert rt.events is not None
-    outbox = PushOutbox(store=rt.services.store, formats=[port_push], clock=clock)
-    rt.events.subscribe(outbox)
+    rt.events.subscribe(PushOutbox(store=rt.store, formats=[port_push], clock=clock))
     r = PushRig(rt, clock, port_push)
     try:
         yield r

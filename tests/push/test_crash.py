@@ -76,7 +76,7 @@ async def test_sigkill_with_pushes_in_flight_delivers_every_push(tmp_path: Path)
     # The format's events come from this process, through the real outbox.
     local = Runtime(load_settings(config), role="admin")
     services = await local.open()
-    store = services.store
+    store = local.store
     events = [PortChanged("sim", port, True, 0) for port in range(PUSHES)]
     await store.db.write(functools.partial(store.announce, events=events))
     planned = {p.uid for p in await services.pushes.list(limit=1000)}

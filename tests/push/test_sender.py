@@ -12,6 +12,7 @@ import socket
 
 from simgate.push.sender import PushSender
 from simgate.push.signing import verify
+from simgate.services.pushes import OutboxQueue
 from simgate.store import Database
 from simgate.testing.push_receiver import (
     Answer,
@@ -299,10 +300,10 @@ async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
     receiver = PushReceiver(accept)
     await receiver.start()
     sv = rig.services
-    other_db = Database(sv.store.db.url)
+    other_db = Database(rig.rt.settings.effective_database_url)
     await other_db.open()
     second = PushSender(
-        db=other_db,
+        queue=OutboxQueue(db=other_db, metrics=sv.metrics),
         settings=sv.pushes.settings,
         clock=rig.clock,
         metrics=sv.metrics,

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from simgate.domain.messages import State
 from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService, MessageQuery, PushTarget
 from simgate.store import Store
 from simgate.testing.clock import FakeClock
 from tests.services.support import T0, inbound_row, message_row, write_rows
-
-
-@pytest.fixture
-def store(services: Services) -> Store:
-    return services.store
 
 
 async def test_task_ids_start_at_1_and_never_repeat_across_processes(

@@ -16,6 +16,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, App, AppKind
+from simgate.domain.calls import CallKind, CallOptions, NewCall, Pricing
 from simgate.domain.events import (
     CallDone,
     CallFinished,
@@ -33,8 +34,9 @@ from simgate.lines.base import IncomingSms
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.events import EventBus, Notes
+from simgate.store import Store
 from simgate.store.tables import inbound
-from tests.store import test_calls, util
+from tests.store import util
 
 MISSING = 2601010000000009999  # an id no row has
 
@@ -48,23 +50,45 @@ async def _setup(services: Services) -> tuple[Account, App, App]:
     return acc, sms, voice
 
 
-async def _events(services: Services, changes: Sequence[Change]) -> list[DomainEvent]:
-    bus = EventBus(services.store)
-    async with services.store.db.read() as conn:
+async def _call(runtime: Runtime, acc: Account) -> int:
+    """A queued group call of an app that does not exist."""
+    store, now = runtime.store, runtime.clock.now_ms()
+    (call_id,) = await store.new_ids(1, now)
+    new = NewCall(
+        id=call_id,
+        account_id=acc.id,
+        app_id=7,
+        kind=CallKind.GROUP,
+        callee="8613800138000",
+        audio_id=3,
+        file_id="f.mp3",
+        area="",
+        options=CallOptions(display_num="1008122211"),
+        pricing=Pricing(
+            rate_micros=1, bill_period="20+20", currency="USD", quote_exchange_micros=None
+        ),
+        submit_ms=now,
+    )
+    await store.db.write(functools.partial(store.calls.insert, calls=[new]))
+    return call_id
+
+
+async def _events(store: Store, changes: Sequence[Change]) -> list[DomainEvent]:
+    bus = EventBus(store)
+    async with store.db.read() as conn:
         return await bus.events(conn, changes)
 
 
 async def test_changes_become_events_carrying_record_account_and_app(
-    services: Services,
+    runtime: Runtime, services: Services, store: Store
 ) -> None:
-    store = services.store
     acc, sms, voice = await _setup(services)
     with_app, without = (
-        *await util.queue(services, acc, app_id=sms.id),
-        *await util.queue(services, acc),
+        *await util.queue(runtime, acc, app_id=sms.id),
+        *await util.queue(runtime, acc),
     )
     (mo,) = await services.inbound.receive("sim", [IncomingSms(1, "+8613900000001", "1", "x", 5)])
-    (call,) = await test_calls.queue(services, acc)  # its app (pk 7) does not exist
+    call = await _call(runtime, acc)  # its app (pk 7) does not exist
     port, ussd = PortChanged("sim", 1, True, 8), UssdReplied("sim", 1, "ok", 9)
     changes: list[Change] = [
         MessageChange(with_app, State.SENT, Event.SUBMIT_OK, 1),
@@ -75,7 +99,7 @@ async def test_changes_become_events_carrying_record_account_and_app(
         MessageChange(without, State.QUEUED, Event.SUBMIT_RETRY, 5),
         ussd,
     ]
-    events = await _events(services, changes)
+    events = await _events(store, changes)
     account = await services.accounts.get_account(acc.id)
     async with store.db.read() as conn:
         m1, m2 = await store.messages.get(conn, [with_app, without])
@@ -92,12 +116,14 @@ async def test_changes_become_events_carrying_record_account_and_app(
     first = events[0]
     assert isinstance(first, MessageChanged)
     assert first.message_id == with_app
-    assert await _events(services, []) == []
+    assert await _events(store, []) == []
 
 
-async def test_loads_in_batches_of_500_ids(services: Services) -> None:
+async def test_loads_in_batches_of_500_ids(
+    runtime: Runtime, services: Services, store: Store
+) -> None:
     acc, sms, _ = await _setup(services)
-    ids = await util.queue(services, acc, 1_100, charge=False, app_id=sms.id)
+    ids = await util.queue(runtime, acc, 1_100, charge=False, app_id=sms.id)
     changes = [MessageChange(i, State.SENT, Event.SUBMIT_OK, 1) for i in ids]
     statements: list[str] = []
 
@@ -105,19 +131,19 @@ async def test_loads_in_batches_of_500_ids(services: Services) -> None:
         if sql.lstrip().upper().startswith("SELECT"):  # not SQLite's BEGIN
             statements.append(sql.split("FROM", 1)[1].split(maxsplit=1)[0])
 
-    async with services.store.db.read() as conn:
+    async with store.db.read() as conn:
         event.listen(conn.sync_connection, "before_cursor_execute", seen)
-        events = await EventBus(services.store).events(conn, changes)
+        events = await EventBus(store).events(conn, changes)
     assert len(events) == 1_100
     assert sorted(statements) == ["accounts", "apps", "messages", "messages", "messages"]
 
 
 async def test_subscribers_get_the_same_events_in_order_and_share_notes(
-    services: Services,
+    runtime: Runtime, services: Services, store: Store
 ) -> None:
     acc, _, _ = await _setup(services)
-    (mid,) = await util.queue(services, acc)
-    bus = EventBus(services.store)
+    (mid,) = await util.queue(runtime, acc)
+    bus = EventBus(store)
     calls: list[tuple[str, list[DomainEvent], dict[str, dict[int, int]]]] = []
 
     async def first(conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes) -> None:
@@ -130,19 +156,19 @@ async def test_subscribers_get_the_same_events_in_order_and_share_notes(
     bus.subscribe(first)
     bus.subscribe(second)
     changes = [MessageChange(mid, State.SENT, Event.SUBMIT_OK, 1)]
-    await services.store.db.write(functools.partial(bus.publish, changes=changes))
+    await store.db.write(functools.partial(bus.publish, changes=changes))
     (one, two) = calls
     assert (one[0], two[0]) == ("first", "second")
     assert one[1] == two[1]
     assert len(one[1]) == 1
     assert (one[2], two[2]) == ({}, {"test.n": {1: 2}})
     calls.clear()
-    await services.store.db.write(functools.partial(bus.publish, changes=[]))
+    await store.db.write(functools.partial(bus.publish, changes=[]))
     assert calls == []  # nothing changed, nobody called
 
 
 async def test_a_subscriber_error_rolls_the_change_back(
-    runtime: Runtime, services: Services
+    runtime: Runtime, services: Services, store: Store
 ) -> None:
     await _setup(services)
 
@@ -153,6 +179,6 @@ async def test_a_subscriber_error_rolls_the_change_back(
     runtime.events.subscribe(broken)
     with pytest.raises(RuntimeError, match="this subscriber fails"):
         await services.inbound.receive("sim", [IncomingSms(1, "+8613900000001", "1", "x", 5)])
-    async with services.store.db.read() as conn:
+    async with store.db.read() as conn:
         stored = (await conn.execute(select(func.count()).select_from(inbound))).scalar_one()
     assert stored == 0

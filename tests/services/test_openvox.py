@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,11 +17,6 @@ from simgate.testing.clock import FakeClock
 from tests.services.support import T0, inbound_row, message_row, write_rows
 
 LISTED = (State.SENT, State.DELIVERED, State.FAILED)
-
-
-@pytest.fixture
-def store(services: Services) -> Store:
-    return services.store
 
 
 async def test_outbox_pages_filter_by_state_number_and_time(

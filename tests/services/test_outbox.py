@@ -9,6 +9,7 @@ from simgate.domain.events import DomainEvent, PortChanged
 from simgate.push.base import PlannedPush, PushContext, PushRequest
 from simgate.services.container import Services
 from simgate.services.outbox import PushOutbox
+from simgate.store import Store
 from simgate.testing.clock import FakeClock
 
 
@@ -30,9 +31,8 @@ class Recorder:
 
 
 async def test_formats_get_the_documents_they_asked_for_and_plan_in_order(
-    services: Services, clock: FakeClock
+    services: Services, store: Store, clock: FakeClock
 ) -> None:
-    store = services.store
     await store.db.write(functools.partial(store.accounts.put_doc, key="a", value={"x": 1}))
     first, second = Recorder("one", {"a"}), Recorder("two", {"b"})
     outbox = PushOutbox(store=store, formats=[first, second], clock=clock)
@@ -53,8 +53,7 @@ async def test_formats_get_the_documents_they_asked_for_and_plan_in_order(
     assert rows[0].id < rows[1].id  # stored in format order
 
 
-async def test_no_events_or_no_formats_plan_nothing(services: Services, clock: FakeClock) -> None:
-    store = services.store
+async def test_no_events_or_no_formats_plan_nothing(store: Store, clock: FakeClock) -> None:
     fmt = Recorder("one", {"a"})
     async with store.db.read() as conn:
         assert await PushOutbox(store=store, formats=[fmt], clock=clock).plan(conn, [], {}) == []

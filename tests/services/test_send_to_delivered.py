@@ -11,13 +11,14 @@ from simgate.errors import AccountLocked, ContentEmpty, InsufficientBalance
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest
+from simgate.store import Store
 from simgate.testing.clock import FakeClock
 
 
-async def _wait_for(services: Services, ids: list[int], state: State, clock: FakeClock) -> None:
+async def _wait_for(store: Store, ids: list[int], state: State, clock: FakeClock) -> None:
     for _ in range(200):
-        async with services.store.db.read() as conn:
-            rows = await services.store.messages.get(conn, ids)
+        async with store.db.read() as conn:
+            rows = await store.messages.get(conn, ids)
         if rows and all(r.state is state for r in rows):
             return
         await clock.advance(0.1)
@@ -26,7 +27,7 @@ async def _wait_for(services: Services, ids: list[int], state: State, clock: Fak
 
 
 async def test_accepted_message_is_delivered_and_charged(
-    runtime: Runtime, services: Services, clock: FakeClock
+    runtime: Runtime, services: Services, store: Store, clock: FakeClock
 ) -> None:
     account = await services.accounts.create_account(name="acme", balance="1")
     long_text = "x" * 161  # two GSM-7 parts
@@ -51,17 +52,17 @@ async def test_accepted_message_is_delivered_and_charged(
 
     await runtime.start_worker()
     ids = [a.message_id for a in outcome.accepted]
-    await _wait_for(services, ids, State.DELIVERED, clock)
-    async with services.store.db.read() as conn:
-        rows = await services.store.messages.get(conn, ids)
-        parts = await services.store.messages.parts_of(conn, ids[0])
+    await _wait_for(store, ids, State.DELIVERED, clock)
+    async with runtime.store.db.read() as conn:
+        rows = await runtime.store.messages.get(conn, ids)
+        parts = await runtime.store.messages.parts_of(conn, ids[0])
     assert all(r.sent_ms is not None and r.delivered_ms is not None for r in rows)
     assert all(r.parts_ok == 2 and r.parts_reported == 2 for r in rows)
     assert [p["status_code"] for p in parts] == [0, 0]
     assert rows[0].client_ref == "o1"
 
 
-async def test_insufficient_balance_queues_nothing(services: Services) -> None:
+async def test_insufficient_balance_queues_nothing(services: Services, store: Store) -> None:
     account = await services.accounts.create_account(name="poor", balance="0.015")
     with pytest.raises(InsufficientBalance):
         await services.sending.send(
@@ -72,8 +73,8 @@ async def test_insufficient_balance_queues_nothing(services: Services) -> None:
                 recipients=[Recipient("8613800138000")] * 2,
             )
         )
-    async with services.store.db.read() as conn:
-        assert await services.store.messages.page(conn, account_id=account.id) == []
+    async with store.db.read() as conn:
+        assert await store.messages.page(conn, account_id=account.id) == []
     assert (await services.accounts.get_account(account.id)).balance_micros == 15_000
 
 

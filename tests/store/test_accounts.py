@@ -103,13 +103,13 @@ async def test_apps_and_push_settings(services: Services) -> None:
         await acc.update_app_push("nope", {"mo_url": "x"})
 
 
-async def test_key_secret_is_encrypted_at_rest(services: Services) -> None:
+async def test_key_secret_is_encrypted_at_rest(services: Services, store: Store) -> None:
     await services.accounts.create_account(name="acme")
     key = await services.accounts.create_key("acme", allow_ips=["10.0.0.0/8", "192.168.1.5"])
     assert len(key.key) == 8
     assert len(key.secret) == 32
     assert key.allow_ips == ("10.0.0.0/8", "192.168.1.5/32")
-    async with services.store.db.read() as conn:
+    async with store.db.read() as conn:
         raw = (
             await conn.execute(select(api_keys.c.secret_enc).where(api_keys.c.key == key.key))
         ).scalar_one()
@@ -120,8 +120,8 @@ async def test_key_secret_is_encrypted_at_rest(services: Services) -> None:
         SecretBox("another-master-key-000").open(raw)
 
     # A store opened with the wrong master key cannot read the secret back: a clear error.
-    wrong = Store(services.store.db, SecretBox("another-master-key-000"))
-    async with services.store.db.read() as conn:
+    wrong = Store(store.db, SecretBox("another-master-key-000"))
+    async with store.db.read() as conn:
         with pytest.raises(ConfigError):
             await wrong.accounts.get_key(conn, key.key)
 
@@ -150,10 +150,10 @@ async def test_keys_list_and_revoke(services: Services) -> None:
         await services.accounts.create_key("acme", allow_ips=["not-an-ip"])
 
 
-async def test_users_scrypt_and_digest(services: Services) -> None:
+async def test_users_scrypt_and_digest(services: Services, store: Store) -> None:
     await services.accounts.create_account(name="acme")
     user = await services.accounts.create_user("acme", username="gw", password="s3cret!")
-    async with services.store.db.read() as conn:
+    async with store.db.read() as conn:
         row = (
             await conn.execute(select(gateway_users).where(gateway_users.c.username == "gw"))
         ).one()
@@ -216,8 +216,7 @@ async def test_rates_upsert(services: Services) -> None:
         await acc.set_rate(kind="sms", prefix="1", price="1", currency="USD", bill_period="6+6")
 
 
-async def test_docs_and_counters(services: Services) -> None:
-    store = services.store
+async def test_docs_and_counters(store: Store) -> None:
     r = store.accounts
     async with store.db.read() as conn:
         assert await r.get_doc(conn, "cfg") is None
@@ -245,10 +244,10 @@ async def test_concurrent_creation_of_one_name(services: Services) -> None:
 
 
 async def test_demo_is_created_once_by_concurrent_starts(
-    services: Services, tmp_path: Path
+    services: Services, store: Store, tmp_path: Path
 ) -> None:
     made = await asyncio.gather(
-        *(ensure_demo(services.store, services.accounts, tmp_path, "5") for _ in range(3)),
+        *(ensure_demo(store, services.accounts, tmp_path, "5") for _ in range(3)),
     )
     assert sum(1 for m in made if m is not None) == 1
     assert [a.name for a in await services.accounts.list_accounts()] == ["demo"]

@@ -28,7 +28,8 @@ from simgate.domain.calls import (
     NewCall,
     Pricing,
 )
-from simgate.domain.events import CallDone, DomainEvent
+from simgate.domain.events import CallDone, Change
+from simgate.runtime import Runtime
 from simgate.secretbox import SecretBox
 from simgate.services.container import Services
 from simgate.store import Database, Store
@@ -66,11 +67,11 @@ def new_call(
     )
 
 
-async def queue(services: Services, acc: Account, n: int = 1, **kw: Any) -> list[int]:
-    now = services.clock.now_ms()
-    call_ids = await services.store.new_ids(n, now)
+async def queue(runtime: Runtime, acc: Account, n: int = 1, **kw: Any) -> list[int]:
+    store, now = runtime.store, runtime.clock.now_ms()
+    call_ids = await store.new_ids(n, now)
     rows = [new_call(acc, cid, now, **kw) for cid in call_ids]
-    await services.store.db.write(functools.partial(services.store.calls.insert, calls=rows))
+    await store.db.write(functools.partial(store.calls.insert, calls=rows))
     return call_ids
 
 
@@ -150,10 +151,10 @@ async def hours_from_calls(store: Store) -> dict[tuple[int, int], int]:
         return out
 
 
-def capture(store: Store) -> list[DomainEvent]:
-    seen: list[DomainEvent] = []
+def capture(store: Store) -> list[Change]:
+    seen: list[Change] = []
 
-    async def hook(_conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def hook(_conn: AsyncConnection, events: Sequence[Change]) -> None:
         seen.extend(e for e in events if isinstance(e, CallDone))
 
     store.add_event_hook(hook)
@@ -166,11 +167,13 @@ async def balances(services: Services, acc: Account) -> tuple[int, int]:
 
 
 # ---- accept and lease ------------------------------------------------------------------
-async def test_insert_queues_the_call_with_its_options_and_price(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_insert_queues_the_call_with_its_options_and_price(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await services.accounts.create_account(name="acme", balance="1")
     options = CallOptions("1008", 3, "info", 2, 600, 45, 30)
-    (cid,) = await queue(services, acc, options=options, pricing=EUR)
+    (cid,) = await queue(runtime, acc, options=options, pricing=EUR)
     r = await record(store, cid)
     assert (r.state, r.kind, r.callee, r.display_num, r.area) == (
         CallState.QUEUED, CallKind.GROUP, "8613800138000", "1008", "China(Beijing)",
@@ -194,8 +197,10 @@ async def test_insert_queues_the_call_with_its_options_and_price(services: Servi
         assert await store.calls.queue_depth(conn) == 1  # CALLING counts
 
 
-async def test_lease_takes_due_calls_oldest_first_up_to_the_limit(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_lease_takes_due_calls_oldest_first_up_to_the_limit(
+    services: Services, store: Store
+) -> None:
+    now = services.clock.now_ms()
     acc = await services.accounts.create_account(name="acme", balance="1")
     base = ids.compose(now, 0)
     rows = [new_call(acc, base + i, now + due) for i, due in enumerate([5000, 0, 3000, 1000])]
@@ -213,12 +218,12 @@ async def test_lease_takes_due_calls_oldest_first_up_to_the_limit(services: Serv
 
 
 async def test_two_owners_leasing_at_once_never_share_a_call(
-    services: Services, backend: str
+    services: Services, runtime: Runtime, backend: str
 ) -> None:
     """Two processes (two databases' connections) lease concurrently: no call twice."""
-    store, now = services.store, services.clock.now_ms()
+    store, now = runtime.store, services.clock.now_ms()
     acc = await services.accounts.create_account(name="acme", balance="1")
-    await queue(services, acc, 300)
+    await queue(runtime, acc, 300)
     other = Database(backend)
     await other.open()
     try:
@@ -243,12 +248,13 @@ async def test_two_owners_leasing_at_once_never_share_a_call(
 # ---- results ---------------------------------------------------------------------------
 async def test_finish_records_the_result_charges_counts_and_announces(
     services: Services,
+    runtime: Runtime,
 ) -> None:
-    store, now = services.store, services.clock.now_ms()
+    store, now = runtime.store, services.clock.now_ms()
     seen = capture(store)
     acc = await services.accounts.create_account(name="acme", balance="1")
     await services.accounts.topup(acc.id, amount="0.01", gift=True)
-    a, b = await queue(services, acc, 2)
+    a, b = await queue(runtime, acc, 2)
     await lease(store, now)
     fa, fb = final(result(a, now)), final(result(b, now, answered=False))
     assert fa.charge.charged_duration_s == 40  # 25.3 s talk → 25 s → two 20 s steps
@@ -279,10 +285,12 @@ async def test_finish_records_the_result_charges_counts_and_announces(
         assert await store.calls.queue_depth(conn) == 0
 
 
-async def test_non_usd_account_pays_the_settled_amount(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_non_usd_account_pays_the_settled_amount(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await services.accounts.create_account(name="euro", balance="1", currency="EUR")
-    (cid,) = await queue(services, acc, pricing=EUR)
+    (cid,) = await queue(runtime, acc, pricing=EUR)
     (leased,) = await lease(store, now)
     f = final(result(cid, now, talk_ms=61_000), leased.pricing)
     assert f.charge.settle_pay_micros is not None
@@ -296,11 +304,11 @@ async def test_non_usd_account_pays_the_settled_amount(services: Services) -> No
     assert await balances(services, acc) == (0, 1_000_000 - f.charge.settle_pay_micros)
 
 
-async def test_a_lost_lease_changes_nothing(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_a_lost_lease_changes_nothing(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     seen = capture(store)
     acc = await services.accounts.create_account(name="acme", balance="1")
-    (cid,) = await queue(services, acc, options=CallOptions(recall_count=2))
+    (cid,) = await queue(runtime, acc, options=CallOptions(recall_count=2))
     await lease(store, now, owner="a")
     r = result(cid, now)
     assert await finish(store, [final(r)], now, owner="b") == []
@@ -318,11 +326,13 @@ async def test_a_lost_lease_changes_nothing(services: Services) -> None:
     assert await hours(store) == {}
 
 
-async def test_redial_keeps_the_attempt_and_queues_again(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_redial_keeps_the_attempt_and_queues_again(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     seen = capture(store)
     acc = await services.accounts.create_account(name="acme", balance="1")
-    (cid,) = await queue(services, acc, options=CallOptions(recall_count=1, recall_interval_s=300))
+    (cid,) = await queue(runtime, acc, options=CallOptions(recall_count=1, recall_interval_s=300))
     await lease(store, now)
     miss = result(cid, now, answered=False)
     job = functools.partial(
@@ -348,10 +358,10 @@ async def test_redial_keeps_the_attempt_and_queues_again(services: Services) -> 
     assert len(seen) == 1
 
 
-async def test_release_queues_again_without_counting(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_release_queues_again_without_counting(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await services.accounts.create_account(name="acme", balance="1")
-    a, b = await queue(services, acc, 2)
+    a, b = await queue(runtime, acc, 2)
     await lease(store, now)
     job = functools.partial(
         store.calls.release, ids=[a, a, 999], owner=OWNER, retry_at_ms=now + 2000, now_ms=now
@@ -364,11 +374,13 @@ async def test_release_queues_again_without_counting(services: Services) -> None
     assert [c.id for c in await lease(store, now + 2000)] == [a]
 
 
-async def test_reap_ends_lost_calls_uncharged_and_never_redials(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_reap_ends_lost_calls_uncharged_and_never_redials(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     seen = capture(store)
     acc = await services.accounts.create_account(name="euro", balance="1", currency="EUR")
-    a, b = await queue(services, acc, 2, pricing=EUR, options=CallOptions(recall_count=3))
+    a, b = await queue(runtime, acc, 2, pricing=EUR, options=CallOptions(recall_count=3))
     await lease(store, now, limit=1, lease_ms=10_000)
     await lease(store, now, limit=1, lease_ms=90_000)
     reap = store.calls.reap
@@ -393,8 +405,7 @@ async def test_reap_ends_lost_calls_uncharged_and_never_redials(services: Servic
     assert await hours_from_calls(store) == await hours(store) == {(acc.id, hour_of(a)): 2}
 
 
-async def test_debit_takes_gift_first_and_may_overdraw(services: Services) -> None:
-    store = services.store
+async def test_debit_takes_gift_first_and_may_overdraw(services: Services, store: Store) -> None:
     acc = await services.accounts.create_account(name="acme", balance="1", credit="0.5")
     await services.accounts.topup(acc.id, amount="0.3", gift=True)
 
@@ -430,9 +441,11 @@ async def _naive(
         return int(total), [r.id for r in page]
 
 
-async def test_count_and_page_done_equal_the_naive_queries(services: Services) -> None:
+async def test_count_and_page_done_equal_the_naive_queries(
+    services: Services, store: Store
+) -> None:
     """Random DONE/other calls of two accounts over 9 hours; random windows and offsets."""
-    store, now = services.store, services.clock.now_ms()
+    now = services.clock.now_ms()
     rng = random.Random(20261122)
     acc = await services.accounts.create_account(name="acme", balance="1000")
     other = await services.accounts.create_account(name="beta", balance="1000")

@@ -6,10 +6,10 @@ import asyncio
 import functools
 
 from simgate.services.container import Services
+from simgate.store import Store
 
 
-async def test_gift_is_spent_first(services: Services) -> None:
-    store = services.store
+async def test_gift_is_spent_first(services: Services, store: Store) -> None:
     a = await services.accounts.create_account(name="acme", balance="1", credit="0.5")
     await services.accounts.topup(a.id, amount="0.3", gift=True)
     charge = functools.partial(store.accounts.charge, account_id=a.id)
@@ -28,8 +28,7 @@ async def test_gift_is_spent_first(services: Services) -> None:
     assert (await services.accounts.get_account(a.id)).balance_micros == -500_000
 
 
-async def test_refused_charge_changes_nothing(services: Services) -> None:
-    store = services.store
+async def test_refused_charge_changes_nothing(services: Services, store: Store) -> None:
     a = await services.accounts.create_account(name="acme", balance="1")
     await services.accounts.topup(a.id, amount="0.5", gift=True)
     assert not await store.db.write(
@@ -39,8 +38,7 @@ async def test_refused_charge_changes_nothing(services: Services) -> None:
     assert (x.gift_micros, x.balance_micros) == (500_000, 1_000_000)
 
 
-async def test_refunds_go_to_the_balance(services: Services) -> None:
-    store = services.store
+async def test_refunds_go_to_the_balance(services: Services, store: Store) -> None:
     a = await services.accounts.create_account(name="acme", balance="1")
     b = await services.accounts.create_account(name="beta", balance="0")
     await services.accounts.topup(a.id, amount="0.5", gift=True)
@@ -53,9 +51,8 @@ async def test_refunds_go_to_the_balance(services: Services) -> None:
     assert (await services.accounts.get_account(b.id)).balance_micros == 5
 
 
-async def test_concurrent_charges_never_overdraw(services: Services) -> None:
+async def test_concurrent_charges_never_overdraw(services: Services, store: Store) -> None:
     """60 concurrent charges of 0.05 against 2.00 spendable: exactly 40 succeed."""
-    store = services.store
     a = await services.accounts.create_account(name="acme", balance="1", credit="0.5")
     await services.accounts.topup(a.id, amount="0.5", gift=True)
     job = functools.partial(store.accounts.charge, account_id=a.id, amount=50_000)
@@ -67,8 +64,7 @@ async def test_concurrent_charges_never_overdraw(services: Services) -> None:
     assert x.spendable_micros == 0
 
 
-async def test_concurrent_charges_of_mixed_sizes(services: Services) -> None:
-    store = services.store
+async def test_concurrent_charges_of_mixed_sizes(services: Services, store: Store) -> None:
     a = await services.accounts.create_account(name="acme", balance="0.9")
     amounts = [70_000, 130_000, 50_000, 310_000, 90_000] * 6
     results = await asyncio.gather(

@@ -25,13 +25,13 @@ def _put(key: str, value: str) -> Any:
     return job
 
 
-async def _keys(services: Services) -> set[str]:
-    async with services.store.db.read() as conn:
+async def _keys(store: Store) -> set[str]:
+    async with store.db.read() as conn:
         return {r.key for r in await conn.execute(select(kv.c.key))}
 
 
-async def test_concurrent_writes_all_commit_in_shared_transactions(services: Services) -> None:
-    db = services.store.db
+async def test_concurrent_writes_all_commit_in_shared_transactions(store: Store) -> None:
+    db = store.db
     commits = 0
 
     def on_commit(_conn: Any) -> None:
@@ -44,12 +44,12 @@ async def test_concurrent_writes_all_commit_in_shared_transactions(services: Ser
     finally:
         event.remove(db.engine.sync_engine, "commit", on_commit)
     assert results == [f"k{i}" for i in range(300)]
-    assert await _keys(services) == {f"k{i}" for i in range(300)}
+    assert await _keys(store) == {f"k{i}" for i in range(300)}
     assert 1 <= commits < 300  # shared commits: group commit happened
 
 
-async def test_a_failing_job_does_not_take_its_batch_down(services: Services) -> None:
-    db = services.store.db
+async def test_a_failing_job_does_not_take_its_batch_down(store: Store) -> None:
+    db = store.db
 
     async def boom(conn: AsyncConnection) -> None:
         await conn.execute(insert(kv).values(key="boom", value="x"))
@@ -63,14 +63,14 @@ async def test_a_failing_job_does_not_take_its_batch_down(services: Services) ->
     assert isinstance(results[12], Exception)
     ok = [r for i, r in enumerate(results) if i not in (7, 12)]
     assert ok == [f"k{i}" for i in range(20)]
-    assert await _keys(services) == {f"k{i}" for i in range(20)}  # no "boom", k3 once
+    assert await _keys(store) == {f"k{i}" for i in range(20)}  # no "boom", k3 once
     async with db.read() as conn:
         value = (await conn.execute(select(kv.c.value).where(kv.c.key == "k3"))).scalar_one()
     assert value == "v"
 
 
-async def test_write_after_a_failure_still_works(services: Services) -> None:
-    db = services.store.db
+async def test_write_after_a_failure_still_works(store: Store) -> None:
+    db = store.db
 
     async def boom(conn: AsyncConnection) -> None:
         raise RuntimeError("x")
@@ -80,7 +80,9 @@ async def test_write_after_a_failure_still_works(services: Services) -> None:
     assert await db.write(_put("after", "v")) == "after"
 
 
-async def test_id_blocks_unique_across_two_stores(services: Services, backend: str) -> None:
+async def test_id_blocks_unique_across_two_stores(
+    services: Services, store: Store, backend: str
+) -> None:
     """Two processes = two Store objects on one database: their ids never collide."""
     other_db = Database(backend)
     await other_db.open()
@@ -88,11 +90,7 @@ async def test_id_blocks_unique_across_two_stores(services: Services, backend: s
         other = Store(other_db, SecretBox("test-master-key-0123456789"))
         now = services.clock.now_ms()
         batches = await asyncio.gather(
-            *(
-                store.new_ids(n, now)
-                for _ in range(3)
-                for store, n in ((services.store, 4000), (other, 3500))
-            )
+            *(s.new_ids(n, now) for _ in range(3) for s, n in ((store, 4000), (other, 3500)))
         )
     finally:
         await other_db.close()
@@ -102,10 +100,10 @@ async def test_id_blocks_unique_across_two_stores(services: Services, backend: s
     assert all(len(str(i)) == 19 for i in ids)
 
 
-async def test_new_ids_larger_than_a_block(services: Services) -> None:
+async def test_new_ids_larger_than_a_block(services: Services, store: Store) -> None:
     now = services.clock.now_ms()
-    first = await services.store.new_ids(25_000, now)
-    second = await services.store.new_ids(3, now)
+    first = await store.new_ids(25_000, now)
+    second = await store.new_ids(3, now)
     assert len(set(first + second)) == 25_003
     assert max(first) < min(second)
 
@@ -127,14 +125,12 @@ async def test_unreachable_database_is_one_clear_error() -> None:
     assert "nobody" not in str(info.value)  # credentials are redacted
 
 
-async def test_first_id_block_reserved_by_two_processes_at_once(
-    services: Services, backend: str
-) -> None:
+async def test_first_id_block_reserved_by_two_processes_at_once(store: Store, backend: str) -> None:
     """Two processes reserving the first block of a new counter at the same moment."""
     a, b = Database(backend), Database(backend)
     await a.open()
     await b.open()
-    repo = services.store.accounts
+    repo = store.accounts
     held, release = asyncio.Event(), asyncio.Event()
 
     async def first(conn: AsyncConnection) -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from simgate.services.container import Services
+from simgate.store import Store
 
 
-async def test_set_get_list_delete(services: Services) -> None:
-    store = services.store
+async def test_set_get_list_delete(store: Store) -> None:
     fx = store.fx
     await store.db.write(
         functools.partial(fx.set_rate, currency="EUR", per_usd_micros=938_000, now_ms=5)

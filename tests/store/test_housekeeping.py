@@ -9,33 +9,34 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, InboundStored, MessageChange, PortChanged
+from simgate.domain.events import Change, InboundStored, MessageChange, PortChanged
 from simgate.domain.messages import Event, State
 from simgate.domain.records import InboundRecord
+from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.store import Store
 from simgate.store.messages import SubmitRecord
 from simgate.store.tables import messages
 
 from .util import PRICE, account, balance, get, lease, lease_of, ok, queue, record
 
 
-async def _reap(services: Services, now_ms: int, *, resend: bool) -> int:
-    store = services.store
+async def _reap(store: Store, now_ms: int, *, resend: bool) -> int:
     return await store.db.write(
         functools.partial(store.messages.reap_leases, now_ms=now_ms, resend=resend)
     )
 
 
 @pytest.mark.parametrize("resend", [False, True], ids=["unknown", "resend"])
-async def test_reaper_expired_leases(services: Services, resend: bool) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_reaper_expired_leases(services: Services, runtime: Runtime, resend: bool) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    await queue(services, acc, 2)
+    await queue(runtime, acc, 2)
     # Both are due at once: which one a lease takes first is the database's choice.
     (old,) = [m.id for m in await lease(store, now, limit=1, lease_ms=1000)]
     (fresh,) = [m.id for m in await lease(store, now, limit=1, lease_ms=60_000)]
-    assert await _reap(services, now + 1000, resend=resend) == 0  # not past its time yet
-    assert await _reap(services, now + 1001, resend=resend) == 1
+    assert await _reap(store, now + 1000, resend=resend) == 0  # not past its time yet
+    assert await _reap(store, now + 1001, resend=resend) == 1
     m = await get(store, old)
     if resend:
         assert m.state is State.QUEUED
@@ -50,16 +51,16 @@ async def test_reaper_expired_leases(services: Services, resend: bool) -> None:
     assert await balance(services, acc) == 10_000_000 - 2 * PRICE  # no refund either way
 
 
-async def test_expire_queued_refunds_sent_does_not(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_expire_queued_refunds_sent_does_not(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    ids = await queue(services, acc, 3, validity_s=60)
-    (later,) = await queue(services, acc, 1, validity_s=3600)
+    ids = await queue(runtime, acc, 3, validity_s=60)
+    (later,) = await queue(runtime, acc, 1, validity_s=3600)
     leased = await lease(store, now, limit=2, lease_ms=10)
     sent_id, unknown_id = (m.id for m in leased)
     (queued_id,) = set(ids) - {sent_id, unknown_id}
     await record(store, [ok(sent_id)], now)
-    await _reap(services, now + 20, resend=False)  # the other leased one becomes UNKNOWN
+    await _reap(store, now + 20, resend=False)  # the other leased one becomes UNKNOWN
     assert (await get(store, unknown_id)).state is State.UNKNOWN
     assert (await get(store, queued_id)).state is State.QUEUED
     before = await balance(services, acc)
@@ -77,20 +78,20 @@ async def test_expire_queued_refunds_sent_does_not(services: Services) -> None:
     assert (await get(store, later)).state is State.QUEUED
 
 
-async def test_expire_respects_limit(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_expire_respects_limit(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    await queue(services, acc, 5, validity_s=1)
+    await queue(runtime, acc, 5, validity_s=1)
     expire = functools.partial(store.messages.expire, now_ms=now + 2000, limit=3)
     assert await store.db.write(expire) == 3
     assert await store.db.write(expire) == 2
     assert await store.db.write(expire) == 0
 
 
-async def test_cancel_stops_only_queued_and_refunds(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_cancel_stops_only_queued_and_refunds(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    ids = await queue(services, acc, 2, parts=2)
+    ids = await queue(runtime, acc, 2, parts=2)
     (a,) = [m.id for m in await lease(store, now, limit=1)]  # a is SUBMITTING
     (b,) = set(ids) - {a}
     before = await balance(services, acc)
@@ -125,8 +126,8 @@ def _inbound(mid: int, account_id: int, at: int, text: str = "hi") -> InboundRec
     )
 
 
-async def test_inbound_insert_page_mark_read(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_inbound_insert_page_mark_read(services: Services, store: Store) -> None:
+    now = services.clock.now_ms()
     a = await account(services)
     b = await account(services, name="beta")
     ids = await store.new_ids(4, now)
@@ -161,12 +162,12 @@ async def test_inbound_insert_page_mark_read(services: Services) -> None:
     assert all(x.read for x in read)
 
 
-async def test_message_page_filters(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_message_page_filters(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     a = await account(services)
     b = await account(services, name="beta")
-    ids_a = await queue(services, a, 3)
-    ids_b = await queue(services, b, 1)
+    ids_a = await queue(runtime, a, 3)
+    ids_b = await queue(runtime, b, 1)
     (leased,) = [m.id for m in await lease(store, now, limit=1)]
     async with store.db.read() as conn:
         page = store.messages.page
@@ -184,13 +185,15 @@ async def test_message_page_filters(services: Services) -> None:
         assert await store.messages.oldest_queued_ms(conn) == now
 
 
-async def test_hooks_see_events_inside_the_transaction(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_hooks_see_events_inside_the_transaction(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    (mid,) = await queue(services, acc)
-    seen: list[tuple[DomainEvent, int]] = []
+    (mid,) = await queue(runtime, acc)
+    seen: list[tuple[Change, int]] = []
 
-    async def hook(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def hook(conn: AsyncConnection, events: Sequence[Change]) -> None:
         for e in events:
             if isinstance(e, MessageChange):
                 # The hook's connection sees the new state: it runs inside the change.
@@ -218,15 +221,15 @@ async def test_hooks_see_events_inside_the_transaction(services: Services) -> No
     assert seen == [(port_event, -1), (InboundStored(inb, now), -1)]
 
 
-async def test_a_failing_hook_rolls_the_change_back(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_a_failing_hook_rolls_the_change_back(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    ids = await queue(services, acc, 2)
+    ids = await queue(runtime, acc, 2)
     (mid,) = [m.id for m in await lease(store, now, limit=1)]
     (queued,) = set(ids) - {mid}
     calls = 0
 
-    async def broken(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def broken(conn: AsyncConnection, events: Sequence[Change]) -> None:
         nonlocal calls
         calls += 1
         raise RuntimeError("outbox full")

@@ -1,4 +1,4 @@
-"""Migrations: an empty database upgrades to exactly ``tables.metadata``; again is a no-op."""
+"""Migrations: an empty database upgrades to exactly ``schema.metadata``; again is a no-op."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from simgate.store import Database, tables
+from simgate.store import Database, schema
 from simgate.store import migrate as migrations
 
 from ..conftest import PG_ADMIN_URL
@@ -63,8 +63,8 @@ async def test_upgrade_creates_metadata_and_is_idempotent(empty_url: str) -> Non
     finally:
         await db.close()
     assert first == second
-    assert set(first) - {"alembic_version"} == set(tables.metadata.tables)
-    for name, table in tables.metadata.tables.items():
+    assert set(first) - {"alembic_version"} == set(schema.metadata.tables)
+    for name, table in schema.metadata.tables.items():
         assert first[name]["columns"] == sorted(c.name for c in table.columns), name
         assert first[name]["pk"] == sorted(c.name for c in table.primary_key.columns), name
         declared = sorted(i.name or "" for i in table.indexes)

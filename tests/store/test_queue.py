@@ -8,6 +8,7 @@ import functools
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import Event, State
+from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Database
 from simgate.store.messages import SubmitRecord
@@ -15,10 +16,10 @@ from simgate.store.messages import SubmitRecord
 from .util import OWNER, PRICE, account, balance, get, lease, lease_of, ok, queue, record
 
 
-async def test_insert_queues_with_charge_and_times(services: Services) -> None:
+async def test_insert_queues_with_charge_and_times(services: Services, runtime: Runtime) -> None:
     acc = await account(services, balance="1")
-    (mid,) = await queue(services, acc, parts=3)
-    m = await get(services.store, mid)
+    (mid,) = await queue(runtime, acc, parts=3)
+    m = await get(runtime.store, mid)
     now = services.clock.now_ms()
     assert m.state is State.QUEUED
     assert (m.attempts, m.parts, m.charge_micros, m.price_micros) == (0, 3, 3 * PRICE, PRICE)
@@ -27,12 +28,14 @@ async def test_insert_queues_with_charge_and_times(services: Services) -> None:
     assert await balance(services, acc) == 1_000_000 - 3 * PRICE
 
 
-async def test_lease_takes_only_due_queued_rows_of_the_asked_lines(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_lease_takes_only_due_queued_rows_of_the_asked_lines(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    due = await queue(services, acc, 3)
-    other_line = await queue(services, acc, 2, line="smpp")
-    future = await queue(services, acc, 1)
+    due = await queue(runtime, acc, 3)
+    other_line = await queue(runtime, acc, 2, line="smpp")
+    future = await queue(runtime, acc, 1)
     await record(store, [], now)  # nothing: no-op
     # Push one message into the future by a deferral, and one out of QUEUED (SENT).
     got = await lease(store, now, limit=100)
@@ -69,10 +72,12 @@ async def test_lease_takes_only_due_queued_rows_of_the_asked_lines(services: Ser
     assert row.submitting_ms == now + 60_000
 
 
-async def test_lease_respects_limit_and_oldest_due_first(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_lease_respects_limit_and_oldest_due_first(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    ids = await queue(services, acc, 7)
+    ids = await queue(runtime, acc, 7)
     first = await lease(store, now, limit=3)
     second = await lease(store, now, limit=3)
     third = await lease(store, now, limit=3)
@@ -82,26 +87,28 @@ async def test_lease_respects_limit_and_oldest_due_first(services: Services) -> 
     assert sorted(m.id for m in first + second + third) == ids
 
 
-async def test_concurrent_leases_never_share_a_row(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_concurrent_leases_never_share_a_row(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    ids = await queue(services, acc, 40)
+    ids = await queue(runtime, acc, 40)
     batches = await asyncio.gather(*(lease(store, now, owner=f"w{i}", limit=7) for i in range(8)))
     taken = [m.id for b in batches for m in b]
     assert len(taken) == len(set(taken)) == 40
     assert sorted(taken) == ids
 
 
-async def test_two_databases_lease_disjoint_rows(services: Services, backend: str) -> None:
+async def test_two_databases_lease_disjoint_rows(
+    services: Services, runtime: Runtime, backend: str
+) -> None:
     """Two Database objects (two pools, as two processes have) lease while one holds its lock.
 
     On PostgreSQL the second lease skips the rows the first holds (SKIP LOCKED) without
     waiting; SQLite's BEGIN IMMEDIATE makes it wait for the first commit instead.
     """
-    store, now = services.store, services.clock.now_ms()
+    store, now = runtime.store, services.clock.now_ms()
     is_pg = backend.startswith("postgresql")
     acc = await account(services)
-    ids = await queue(services, acc, 10)
+    ids = await queue(runtime, acc, 10)
     a, b = Database(backend), Database(backend)
     await a.open()
     await b.open()
@@ -141,10 +148,10 @@ async def test_two_databases_lease_disjoint_rows(services: Services, backend: st
     assert sorted(got_a + ids_b) == ids
 
 
-async def test_submit_ok_creates_parts(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_submit_ok_creates_parts(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    (mid,) = await queue(services, acc, parts=3)
+    (mid,) = await queue(runtime, acc, parts=3)
     await lease(store, now)
     await record(store, [ok(mid, 3, port=5)], now + 10)
     m = await get(store, mid)
@@ -161,10 +168,12 @@ async def test_submit_ok_creates_parts(services: Services) -> None:
     assert all(p["status_code"] is None for p in parts)
 
 
-async def test_submit_retry_requeues_with_due_time_and_attempts(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_submit_retry_requeues_with_due_time_and_attempts(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    a, b, c = await queue(services, acc, 3)
+    a, b, c = await queue(runtime, acc, 3)
     await lease(store, now)
     await record(
         store,
@@ -184,10 +193,10 @@ async def test_submit_retry_requeues_with_due_time_and_attempts(services: Servic
     assert [m.id for m in await lease(store, now + 5000, lines=["backup"])] == [c]
 
 
-async def test_rejected_is_refunded_failed_is_not(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_rejected_is_refunded_failed_is_not(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    rejected, failed = await queue(services, acc, 2, parts=2)
+    rejected, failed = await queue(runtime, acc, 2, parts=2)
     assert await balance(services, acc) == 1_000_000 - 4 * PRICE
     await lease(store, now)
     await record(
@@ -208,10 +217,12 @@ async def test_rejected_is_refunded_failed_is_not(services: Services) -> None:
     assert await balance(services, acc) == 1_000_000 - 2 * PRICE
 
 
-async def test_record_after_lost_lease_changes_nothing(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_record_after_lost_lease_changes_nothing(
+    services: Services, runtime: Runtime
+) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services, balance="1")
-    a, b = await queue(services, acc, 2)
+    a, b = await queue(runtime, acc, 2)
     await lease(store, now, owner="old", lease_ms=1000)
     # The old worker's lease expires; the reaper resends; a new worker leases them.
     await store.db.write(
@@ -236,10 +247,10 @@ async def test_record_after_lost_lease_changes_nothing(services: Services) -> No
         assert await store.messages.parts_of(conn, a) == []
 
 
-async def test_late_ok_resolves_unknown(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_late_ok_resolves_unknown(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    (mid,) = await queue(services, acc)
+    (mid,) = await queue(runtime, acc)
     await lease(store, now, lease_ms=1000)
     assert (
         await store.db.write(
@@ -254,7 +265,7 @@ async def test_late_ok_resolves_unknown(services: Services) -> None:
     assert m.unknown_ms == now + 2000
     assert m.sent_ms == now + 3000
     # A late failure is not applied to UNKNOWN (only a success resolves it).
-    (other,) = await queue(services, acc)
+    (other,) = await queue(runtime, acc)
     await lease(store, now + 3000, lease_ms=1000)
     await store.db.write(
         functools.partial(store.messages.reap_leases, now_ms=now + 5000, resend=False)

@@ -7,26 +7,28 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent
+from simgate.domain.events import Change
 from simgate.domain.messages import Event, State
+from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.store import Store
 from simgate.store.messages import SubmitRecord
 
 from .util import account, get, lease, ok, orphans, queue, record, report
 
 
-async def _sent(services: Services, n: int = 1, parts: int = 1) -> list[int]:
+async def _sent(services: Services, runtime: Runtime, n: int = 1, parts: int = 1) -> list[int]:
     acc = await account(services)
-    ids = await queue(services, acc, n, parts=parts)
+    ids = await queue(runtime, acc, n, parts=parts)
     now = services.clock.now_ms()
-    await lease(services.store, now)
-    await record(services.store, [ok(mid, parts) for mid in ids], now)
+    await lease(runtime.store, now)
+    await record(runtime.store, [ok(mid, parts) for mid in ids], now)
     return ids
 
 
-async def test_all_parts_delivered(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
-    (mid,) = await _sent(services, parts=3)
+async def test_all_parts_delivered(services: Services, runtime: Runtime, store: Store) -> None:
+    now = services.clock.now_ms()
+    (mid,) = await _sent(services, runtime, parts=3)
     assert await report(store, [(f"{mid}.0", 0), (f"{mid}.2", 0)], now + 5) == 2
     m = await get(store, mid)
     assert (m.state, m.parts_reported) == (State.SENT, 2)
@@ -40,9 +42,11 @@ async def test_all_parts_delivered(services: Services) -> None:
     assert [p["reported_ms"] for p in parts] == [now + 5, now + 9, now + 5]
 
 
-async def test_one_failed_part_fails_with_worst_code(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
-    (mid,) = await _sent(services, parts=3)
+async def test_one_failed_part_fails_with_worst_code(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    now = services.clock.now_ms()
+    (mid,) = await _sent(services, runtime, parts=3)
     await report(store, [(f"{mid}.0", 0), (f"{mid}.1", 65), (f"{mid}.2", 69)], now)
     m = await get(store, mid)
     assert (m.state, m.status_code) == (State.FAILED, 69)
@@ -50,9 +54,11 @@ async def test_one_failed_part_fails_with_worst_code(services: Services) -> None
     assert m.charge_micros > 0  # it left simgate: no refund
 
 
-async def test_many_messages_in_one_batch(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
-    a, b, c = await _sent(services, 3, parts=2)
+async def test_many_messages_in_one_batch(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    now = services.clock.now_ms()
+    a, b, c = await _sent(services, runtime, 3, parts=2)
     n = await report(
         store,
         [(f"{a}.0", 0), (f"{a}.1", 0), (f"{b}.0", 0), (f"{b}.1", 70), (f"{c}.1", 0)],
@@ -63,12 +69,14 @@ async def test_many_messages_in_one_batch(services: Services) -> None:
     assert states == [State.DELIVERED, State.FAILED, State.SENT]
 
 
-async def test_duplicate_report_is_ignored(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
-    (mid,) = await _sent(services)
-    seen: list[Sequence[DomainEvent]] = []
+async def test_duplicate_report_is_ignored(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    now = services.clock.now_ms()
+    (mid,) = await _sent(services, runtime)
+    seen: list[Sequence[Change]] = []
 
-    async def hook(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def hook(conn: AsyncConnection, events: Sequence[Change]) -> None:
         seen.append(events)
 
     store.add_event_hook(hook)
@@ -82,11 +90,13 @@ async def test_duplicate_report_is_ignored(services: Services) -> None:
     assert await orphans(store) == 0
 
 
-async def test_report_before_submit_is_kept_and_applied(services: Services) -> None:
+async def test_report_before_submit_is_kept_and_applied(
+    services: Services, runtime: Runtime
+) -> None:
     """An SMPP receipt may overtake submit_sm_resp: the report waits as an orphan."""
-    store, now = services.store, services.clock.now_ms()
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    (mid,) = await queue(services, acc, parts=2)
+    (mid,) = await queue(runtime, acc, parts=2)
     await lease(store, now)
     assert await report(store, [(f"{mid}.0", 0), (f"{mid}.1", 0)], now + 1) == 0
     assert await orphans(store) == 2
@@ -97,7 +107,7 @@ async def test_report_before_submit_is_kept_and_applied(services: Services) -> N
     assert m.parts_reported == 2
     assert await orphans(store) == 0
     # A newer orphan for the same ref replaces the older one.
-    (other,) = await queue(services, acc)
+    (other,) = await queue(runtime, acc)
     await lease(store, now + 3)
     await report(store, [(f"{other}.0", 0)], now + 3)
     await report(store, [(f"{other}.0", 66)], now + 4)
@@ -107,12 +117,12 @@ async def test_report_before_submit_is_kept_and_applied(services: Services) -> N
     assert (o.state, o.status_code) == (State.FAILED, 66)
 
 
-async def test_report_resolves_unknown(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
-    (mid,) = await _sent(services)
+async def test_report_resolves_unknown(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
+    (mid,) = await _sent(services, runtime)
     # UNKNOWN as after a crash: the lease expired before the OK was recorded.
     acc = await account(services, name="beta")
-    (lost,) = await queue(services, acc)
+    (lost,) = await queue(runtime, acc)
     await lease(store, now, lease_ms=10)
     await store.db.write(
         functools.partial(store.messages.reap_leases, now_ms=now + 100, resend=False)
@@ -124,17 +134,19 @@ async def test_report_resolves_unknown(services: Services) -> None:
     assert (await get(store, mid)).state is State.DELIVERED
 
 
-async def test_report_for_final_message_changes_nothing(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
-    (mid,) = await _sent(services, parts=2)
+async def test_report_for_final_message_changes_nothing(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    now = services.clock.now_ms()
+    (mid,) = await _sent(services, runtime, parts=2)
     await store.db.write(functools.partial(store.messages.expire, now_ms=now + 10**10))
     assert (await get(store, mid)).state is State.EXPIRED
     await report(store, [(f"{mid}.0", 0), (f"{mid}.1", 0)], now + 10**10 + 1)
     assert (await get(store, mid)).state is State.EXPIRED
 
 
-async def test_purge_orphans(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_purge_orphans(services: Services, store: Store) -> None:
+    now = services.clock.now_ms()
     await report(store, [("x.0", 0)], now)
     await report(store, [("y.0", 0)], now + 1000)
     purge = functools.partial(store.messages.purge_orphans)
@@ -145,29 +157,33 @@ async def test_purge_orphans(services: Services) -> None:
     assert await orphans(store) == 0
 
 
-async def test_reports_on_other_lines_do_not_match(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
-    (mid,) = await _sent(services)
+async def test_reports_on_other_lines_do_not_match(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    now = services.clock.now_ms()
+    (mid,) = await _sent(services, runtime)
     assert await report(store, [(f"{mid}.0", 0)], now, line="smpp") == 0
     assert (await get(store, mid)).state is State.SENT
     assert await orphans(store) == 1
 
 
-async def test_failed_submit_then_report_is_ignored(services: Services) -> None:
-    store, now = services.store, services.clock.now_ms()
+async def test_failed_submit_then_report_is_ignored(services: Services, runtime: Runtime) -> None:
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    (mid,) = await queue(services, acc)
+    (mid,) = await queue(runtime, acc)
     await lease(store, now)
     await record(store, [SubmitRecord(mid, Event.SUBMIT_FAILED)], now)
     await report(store, [(f"{mid}.0", 0)], now)
     assert (await get(store, mid)).state is State.FAILED
 
 
-async def test_message_taken_as_one_payload_settles_on_its_one_report(services: Services) -> None:
+async def test_message_taken_as_one_payload_settles_on_its_one_report(
+    services: Services, runtime: Runtime
+) -> None:
     """A line may carry a 3-part text as one payload with one ref: one report settles it."""
-    store, now = services.store, services.clock.now_ms()
+    store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
-    (mid,) = await queue(services, acc, parts=3)
+    (mid,) = await queue(runtime, acc, parts=3)
     await lease(store, now)
     await record(store, [ok(mid, 1)], now)
     assert await report(store, [(f"{mid}.0", 0)], now + 1) == 1

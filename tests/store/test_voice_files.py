@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.calls import Audio, VoiceFile
 from simgate.errors import AlreadyExists
 from simgate.secretbox import SecretBox
-from simgate.services.container import Services
 from simgate.store import Database, Store
 from simgate.store.voice_tables import voice_audio, voice_files
 
@@ -58,8 +57,7 @@ async def audio_rows(store: Store) -> int:
         return int((await conn.execute(select(func.count()).select_from(voice_audio))).scalar_one())
 
 
-async def test_the_same_audio_is_stored_once(services: Services) -> None:
-    store = services.store
+async def test_the_same_audio_is_stored_once(store: Store) -> None:
     a = await put(store, PCM)
     assert await put(store, PCM, now_ms=99) == a
     b = await put(store, PCM + b"\x00\x00")
@@ -73,22 +71,19 @@ async def test_the_same_audio_is_stored_once(services: Services) -> None:
         assert await store.voice_files.get_audio(conn, 12345) is None
 
 
-async def test_concurrent_puts_of_one_audio_from_two_processes(
-    services: Services, backend: str
-) -> None:
+async def test_concurrent_puts_of_one_audio_from_two_processes(store: Store, backend: str) -> None:
     other_db = Database(backend)
     await other_db.open()
     try:
         other = Store(other_db, SecretBox("test-master-key-0123456789"))
-        got = await asyncio.gather(*(put(s, PCM) for s in [services.store, other] * 4))
+        got = await asyncio.gather(*(put(s, PCM) for s in [store, other] * 4))
     finally:
         await other_db.close()
     assert len(set(got)) == 1
-    assert await audio_rows(services.store) == 1
+    assert await audio_rows(store) == 1
 
 
-async def test_file_names_are_unique_per_account(services: Services) -> None:
-    store = services.store
+async def test_file_names_are_unique_per_account(store: Store) -> None:
     audio = await put(store, PCM)
     f = await add(store, 1, "hello.wav", "1202211220000aaa.wav", audio)
     assert f == VoiceFile(
@@ -108,10 +103,9 @@ async def test_file_names_are_unique_per_account(services: Services) -> None:
         assert await vf.count_files(conn, account_id=1) == 1
 
 
-async def test_a_taken_name_leaves_the_shared_transaction_usable(services: Services) -> None:
+async def test_a_taken_name_leaves_the_shared_transaction_usable(store: Store) -> None:
     """Group commit runs many callers' jobs in one transaction: one duplicate must not
     abort it (PostgreSQL would refuse every later statement without the SAVEPOINT)."""
-    store = services.store
     audio = await put(store, PCM)
     await add(store, 1, "hello.wav", "1202211220000aaa.wav", audio)
 
@@ -147,8 +141,7 @@ async def test_a_taken_name_leaves_the_shared_transaction_usable(services: Servi
         assert [n for (n,) in names] == ["hello.wav", "other.wav"]
 
 
-async def test_files_page_newest_first(services: Services) -> None:
-    store = services.store
+async def test_files_page_newest_first(store: Store) -> None:
     audio = await put(store, PCM)
     for i in range(7):
         await add(store, 1, f"f{i}.wav", f"1202211220000{i:03d}.wav", audio, now_ms=i)

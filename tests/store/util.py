@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from simgate.domain.accounts import Account
 from simgate.domain.messages import Event
 from simgate.domain.records import MessageRecord, NewMessage
+from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.messages import Leased, PartReport, SubmitRecord
@@ -30,7 +31,7 @@ async def balance(services: Services, acc: Account) -> int:
 
 
 async def queue(
-    services: Services,
+    runtime: Runtime,
     acc: Account,
     n: int = 1,
     *,
@@ -41,8 +42,8 @@ async def queue(
     **extra: Any,
 ) -> list[int]:
     """Insert ``n`` QUEUED messages (charged like the send service does) and return their ids."""
-    store = services.store
-    now = services.clock.now_ms()
+    store = runtime.store
+    now = runtime.clock.now_ms()
     ids = await store.new_ids(n, now)
     rows = [
         NewMessage(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from simgate.domain.events import CallFinished, PortChanged, UssdReplied
+from simgate.domain.events import CallFinished, DomainEvent, PortChanged, UssdReplied
 from simgate.domain.messages import Event, State
 from simgate.testing.echo_push import EchoPush
-from tests.api.itnio.test_voice_render import SEED_CALL
-from tests.api.push_events import ACCOUNT, changed, context, inbound, message, received
+from tests.support.itnio_calls import SEED_CALL
+from tests.support.push_events import ACCOUNT, changed, context, inbound, message, received
 
 URL = "http://127.0.0.1:9/events"
 
@@ -16,7 +16,7 @@ URL = "http://127.0.0.1:9/events"
 def test_messages_inbound_and_ports_are_echoed_signed() -> None:
     fmt = EchoPush(URL, "whsec_c2VjcmV0")
     m, r = message(state=State.DELIVERED), inbound()
-    events = [
+    events: list[DomainEvent] = [
         changed(m, Event.SUBMIT_OK, state=State.SENT, at_ms=5),
         received(r),
         PortChanged("sim", 2, False, 7),

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from simgate.services.container import Services
 
@@ -24,25 +23,17 @@ def create_app(services: Services, mounts: list[Mount]) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
         try:
-            async with services.store.db.read() as conn:
-                await conn.execute(text("SELECT 1"))
+            await services.health.ping()
         except Exception as exc:  # a health check reports, it does not raise
             return JSONResponse({"status": "error", "detail": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        m = services.metrics
-        async with services.store.db.read() as conn:
-            depth = await services.store.messages.queue_depth(conn)
-            oldest = await services.store.messages.oldest_queued_ms(conn)
-        m.queue_depth.set(depth)
-        m.oldest_queued_age.set(
-            0 if oldest is None else max(0, services.clock.now_ms() - oldest) / 1000
-        )
+        await services.health.refresh_metrics()
         # Push gauges too, so a serve-only process reports the outbox like a worker does.
         await services.pushes.refresh_metrics()
-        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -305,12 +305,9 @@ def messages_list(
         fail(f"unknown state {state!r}; one of {', '.join(State.__members__)}")
 
     async def action(s: Services) -> list[list[str]]:
-        account_id = (await s.accounts.get_account(account)).id if account else None
-        states = [State[state.upper()]] if state else None
-        async with s.store.db.read() as conn:
-            rows = await s.store.messages.page(
-                conn, account_id=account_id, states=states, newest_first=True, limit=limit
-            )
+        rows = await s.listings.messages(
+            account=account or None, state=State[state.upper()] if state else None, limit=limit
+        )
         return [
             [
                 str(m.id),

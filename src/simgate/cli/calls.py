@@ -47,10 +47,7 @@ def calls_list(
         fail("--limit must be at least 1")
 
     async def action(s: Services) -> list[list[str]]:
-        account_id = (await s.accounts.get_account(account)).id if account else None
-        async with s.store.db.read() as conn:
-            rows = await s.store.calls.recent(conn, account_id=account_id, limit=limit)
-        return [_row(c) for c in rows]
+        return [_row(c) for c in await s.listings.calls(account=account or None, limit=limit)]
 
     rows = with_services(action)
     table = Table(title=f"newest {limit} calls")

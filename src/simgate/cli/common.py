@@ -67,7 +67,8 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def with_services(action: Callable[[Services], Awaitable[T]], *, role: Role = "admin") -> T:
-    """Open the store (migrating it), run ``action``, close; errors as one line."""
+    """Open the runtime (migrating the database), run ``action`` with its services, close;
+    errors as one line."""
 
     async def main() -> T:
         runtime = Runtime(settings_from(), role=role)

@@ -1,4 +1,4 @@
-"""``simgate pushes list|show|retry|purge|stats``: the push outbox for operators (issue #3)."""
+"""``simgate pushes list|show|retry|purge|stats``: the push outbox for operators."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import typer
 from rich.table import Table
 
 from simgate.cli.common import console, with_services
-from simgate.push.repo import PushStats
-from simgate.push.service import PushView
 from simgate.services.container import Services
+from simgate.services.pushes import PushStats, PushView
 
 pushes_app = typer.Typer(
     help="Pushes to customers' URLs: outbox, dead letters, retries.", no_args_is_help=True

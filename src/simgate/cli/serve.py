@@ -16,9 +16,7 @@ from rich.table import Table
 from simgate.cli.common import console, run_async, settings_from
 from simgate.cli.tls import ensure_certificate
 from simgate.logsetup import configure
-from simgate.runtime import Role, Runtime
-from simgate.store import Database
-from simgate.store import migrate as migrations
+from simgate.runtime import Role, Runtime, migrate_database
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the database and keys live.")
@@ -144,14 +142,7 @@ def register(app: typer.Typer) -> None:
         """Create or upgrade the database schema."""
 
         async def main() -> None:
-            settings = settings_from(data_dir=data_dir, config=config)
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            db = Database(settings.effective_database_url)
-            await db.open()
-            try:
-                await migrations.upgrade(db)
-                console.print(f"database at revision {await migrations.current_revision(db)}")
-            finally:
-                await db.close()
+            revision = await migrate_database(settings_from(data_dir=data_dir, config=config))
+            console.print(f"database at revision {revision}")
 
         run_async(main)

@@ -1,8 +1,8 @@
 """The push sender: claim due rows, send them per endpoint, record outcomes in batches.
 
-Runs in worker processes (``Runtime.start_worker``). Three parts (issue #3 "Sending"):
+Runs in worker processes (``Runtime.start_worker``). Three parts:
 
-- the *claim loop* leases due rows (repo.claim) up to ``max_inflight`` in total and
+- the *claim loop* leases due rows from its :class:`PushQueue` up to ``max_inflight`` in total and
   ``per_endpoint_window`` per endpoint, so one dead receiver can hold only its own window;
 - one task per claimed row sends it on one of its endpoint's lanes (push/lanes.py,
   ``per_endpoint_concurrency`` of them): a slow or hanging receiver delays nobody else;
@@ -19,36 +19,61 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import uuid
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import anyio
 import httpx
 
 from simgate.clock import Clock
+from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.metrics import Metrics
-from simgate.push import repo
 from simgate.push.lanes import Lanes
 from simgate.push.policy import Verdict, classify, next_attempt_ms, retry_after_seconds
-from simgate.push.repo import AttemptResult, ClaimedPush
-from simgate.push.service import set_gauges
 from simgate.push.settings import PushSettings
 from simgate.push.signing import webhook_headers
 from simgate.push.ssrf import UnsafeUrl, UrlGuard
-from simgate.store import Database
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "simgate-push/1"
 
 
+class PushQueue(Protocol):
+    """The durable outbox as the sender sees it (services/pushes.py implements it)."""
+
+    async def claim(
+        self,
+        *,
+        owner: str,
+        now_ms: int,
+        lease_until_ms: int,
+        limit: int,
+        window: int,
+        busy: Mapping[str, int],
+    ) -> list[ClaimedPush]:
+        """Lease up to ``limit`` due pushes until ``lease_until_ms``, at most
+        ``window - busy[endpoint]`` per endpoint, the head of each order key only."""
+        ...
+
+    async def record(self, results: Sequence[AttemptResult], *, owner: str, now_ms: int) -> None:
+        """Apply outcomes after the attempts: a delivery always, anything else only while
+        ``owner`` still holds the lease."""
+        ...
+
+    async def refresh_gauges(self, *, now_ms: int) -> None:
+        """Set the outbox gauges (pending, dead, oldest pending age)."""
+        ...
+
+
 class PushSender:
     def __init__(
         self,
         *,
-        db: Database,
+        queue: PushQueue,
         settings: PushSettings,
         clock: Clock,
         metrics: Metrics,
@@ -56,7 +81,7 @@ class PushSender:
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._db = db
+        self._queue = queue
         self._cfg = settings
         self._clock = clock
         self._metrics = metrics
@@ -133,16 +158,13 @@ class PushSender:
 
     async def claim_once(self, limit: int) -> int:
         now = self._clock.now_ms()
-        claimed = await self._db.write(
-            functools.partial(
-                repo.claim,
-                owner=self.owner,
-                now_ms=now,
-                lease_until_ms=now + int(self._cfg.lease_seconds * 1000),
-                limit=limit,
-                window=self._cfg.per_endpoint_window,
-                busy=dict(self._busy),
-            )
+        claimed = await self._queue.claim(
+            owner=self.owner,
+            now_ms=now,
+            lease_until_ms=now + int(self._cfg.lease_seconds * 1000),
+            limit=limit,
+            window=self._cfg.per_endpoint_window,
+            busy=dict(self._busy),
         )
         for push in claimed:
             self._busy[push.endpoint] = self._busy.get(push.endpoint, 0) + 1
@@ -293,11 +315,7 @@ class PushSender:
         if not batch:
             return
         try:
-            await self._db.write(
-                functools.partial(
-                    repo.record, results=batch, owner=self.owner, now_ms=self._clock.now_ms()
-                )
-            )
+            await self._queue.record(batch, owner=self.owner, now_ms=self._clock.now_ms())
         except BaseException:
             self._results[:0] = batch
             raise
@@ -314,6 +332,4 @@ class PushSender:
         if now < self._next_metrics_ms:
             return
         self._next_metrics_ms = now + int(self._cfg.metrics_interval_seconds * 1000)
-        async with self._db.read() as conn:
-            s = await repo.stats(conn, now_ms=now, finished=False)
-        set_gauges(self._metrics, s, now)
+        await self._queue.refresh_gauges(now_ms=now)

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from simgate.clock import Clock
 from simgate.lines.base import Line
 from simgate.metrics import Metrics
-from simgate.push.service import PushService
 from simgate.services.accounts import AccountService
 from simgate.services.dinstar import DinstarService
+from simgate.services.fx import FxService
+from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
+from simgate.services.listings import Listings
 from simgate.services.openvox import OpenVoxService
+from simgate.services.pushes import PushService
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import Settings
@@ -29,10 +32,16 @@ class Services:
     inbound: InboundService
     # Lines known to this process (ports, capabilities): read-only for the API side.
     lines: dict[str, Line]
-    # Push outbox operations and the push URL check (issue #3).
+    # Push outbox operations, the push URL check and the sender's queue.
     pushes: PushService
     # Voice calls, audio files and call records (issue #8).
     voice: VoiceService
+    # Exchange rates for accounts quoted in another currency.
+    fx: FxService
+    # Newest messages and calls, for operators.
+    listings: Listings
+    # The database check and queue gauges of /healthz and /metrics.
+    health: HealthService
     # Vendor use cases: the Dinstar gateway API (spec §2) and the OpenVox API (spec §3).
     dinstar: DinstarService
     openvox: OpenVoxService

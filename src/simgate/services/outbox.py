@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.events import DomainEvent
-from simgate.push import repo
 from simgate.push.base import PlannedPush, PushContext, PushFormat
 from simgate.services.events import Notes
+from simgate.services.pushes import insert_planned
 from simgate.store import Store
 
 
@@ -32,7 +32,7 @@ class PushOutbox:
     ) -> None:
         planned = await self.plan(conn, events, notes)
         if planned:
-            await repo.insert_planned(conn, planned, now_ms=self._clock.now_ms())
+            await insert_planned(conn, planned, now_ms=self._clock.now_ms())
 
     async def plan(
         self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes

@@ -7,13 +7,21 @@ accepted. USD itself is always 1 and is never stored.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.store.voice_tables import fx_rates
 
-__all__ = ["FxRepo"]
+__all__ = ["FxRate", "FxRepo"]
+
+
+class FxRate(NamedTuple):
+    currency: str
+    per_usd_micros: int
+    updated_ms: int
 
 
 class FxRepo:
@@ -38,14 +46,21 @@ class FxRepo:
         value = found.scalar()
         return int(value) if value is not None else None
 
-    async def list_rates(self, conn: AsyncConnection) -> list[tuple[str, int, int]]:
-        """(currency, per_usd_micros, updated_ms), by currency."""
+    async def list_rates(self, conn: AsyncConnection) -> list[FxRate]:
+        """Every stored rate, by currency."""
         rows = await conn.execute(
             select(fx_rates.c.currency, fx_rates.c.per_usd_micros, fx_rates.c.updated_ms).order_by(
                 fx_rates.c.currency
             )
         )
-        return [(r.currency, int(r.per_usd_micros), int(r.updated_ms)) for r in rows]
+        return [
+            FxRate(
+                currency=r.currency,
+                per_usd_micros=int(r.per_usd_micros),
+                updated_ms=int(r.updated_ms),
+            )
+            for r in rows
+        ]
 
     async def delete_rate(self, conn: AsyncConnection, currency: str) -> bool:
         gone = await conn.execute(delete(fx_rates).where(fx_rates.c.currency == currency))

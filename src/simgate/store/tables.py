@@ -1,8 +1,8 @@
-"""The database schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+"""The core tables (SQLAlchemy Core), shared by SQLite and PostgreSQL, and the ``metadata``
+every table module declares its tables on; store/schema.py assembles the whole schema.
 
 Conventions: times are UTC epoch milliseconds in BIGINT columns; money is integer micros;
 message ids are the 19-digit vendor-style ids (time-ordered, so key ranges are time ranges).
-Migrations in ``store/migrations`` create exactly these tables.
 """
 
 from __future__ import annotations
@@ -248,15 +248,3 @@ itnio_replays = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 Index("ix_itnio_replays_expires", itnio_replays.c.expires_ms)
-
-# The push outbox lives in its own module (issue #3); importing it adds it to ``metadata``.
-import simgate.push.tables  # noqa: E402, I001
-
-# OpenVox inbox filter index (migration 0005_openvox).
-import simgate.store.dialects.openvox  # noqa: E402
-
-# Voice calls, files, audio, exchange rates and the record counters (migration 0006_voice).
-import simgate.store.voice_tables  # noqa: E402
-
-# Dinstar gateway tables and the number index (migration 0004_dinstar).
-import simgate.store.dialects.dinstar_tables  # noqa: E402, F401

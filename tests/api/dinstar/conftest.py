@@ -27,7 +27,8 @@ from simgate.services.container import Services
 from simgate.services.events import Notes
 from simgate.services.outbox import PushOutbox
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 USER, PASSWORD = "admin", "s3cret-pass"
 SN = "0000-0000-0000-0001"
@@ -65,8 +66,8 @@ class Gw:
     async def settle(self, ids: list[int], state: State) -> None:
         """Run the worker's clock until every message is in ``state``."""
         for _ in range(300):
-            async with self.sv.store.db.read() as conn:
-                rows = await self.sv.store.messages.get(conn, ids)
+            async with self.rt.store.db.read() as conn:
+                rows = await self.rt.store.messages.get(conn, ids)
             if rows and len(rows) == len(ids) and all(r.state is state for r in rows):
                 return
             await self.clock.advance(0.1)
@@ -74,8 +75,8 @@ class Gw:
         raise AssertionError(f"not all {state.name}: {[r.state.name for r in rows]}")
 
     async def message_ids(self) -> list[int]:
-        async with self.sv.store.db.read() as conn:
-            rows = await self.sv.store.messages.page(conn, account_id=self.account.id, limit=10_000)
+        async with self.rt.store.db.read() as conn:
+            rows = await self.rt.store.messages.page(conn, account_id=self.account.id, limit=10_000)
         return [r.id for r in rows]
 
 
@@ -89,7 +90,7 @@ async def make_gw(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterat
 
     async def make(**extra: Any) -> Gw:
         if backend.startswith("postgresql"):
-            await _truncate_pg(backend)
+            await truncate_pg(backend)
         rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
         sv = await rt.open()
         account = await sv.accounts.create_account(name="acme", balance="100")
@@ -114,9 +115,9 @@ async def gw(make_gw: GwFactory) -> Gw:
 class PushLog:
     """Runs the Dinstar push format inside every write transaction, as the outbox does."""
 
-    def __init__(self, sv: Services) -> None:
+    def __init__(self, rt: Runtime, sv: Services) -> None:
         push = DinstarPush(load(sv.settings.dinstar), sv.lines)
-        self.outbox = PushOutbox(store=sv.store, formats=[push], clock=sv.clock)
+        self.outbox = PushOutbox(store=rt.store, formats=[push], clock=sv.clock)
         self.bodies: list[dict[str, Any]] = []
 
     async def __call__(
@@ -134,7 +135,7 @@ class PushLog:
 
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
     await g.sv.dinstar.set_push_target(url=url, types=PUSH_TYPES)
-    log = PushLog(g.sv)
+    log = PushLog(g.rt, g.sv)
     assert g.rt.events is not None
     g.rt.events.subscribe(log)
     return log

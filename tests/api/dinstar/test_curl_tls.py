@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,7 +53,7 @@ def tls_gateway(tmp_path: Path) -> Iterator[tuple[str, str, str, Path]]:
         proc.stop()
 
 
-def curl(*args: str) -> tuple[int, dict[str, object]]:
+def curl(*args: str) -> tuple[int, dict[str, Any]]:
     out = subprocess.run(
         ["curl", "-sS", "-k", "--max-time", "20", "-w", "\n%{http_code}", *args],
         capture_output=True,
@@ -108,7 +109,7 @@ def test_seed_example_with_anyauth_basic_and_digest(
         assert [(i["port"], i["reg"]) for i in info["info"]] == [
             (0, "REGISTER_OK"),
             (2, "REGISTER_OK"),
-        ]  # type: ignore[index, union-attr]
+        ]
     for mode in ("--anyauth", "--basic", "--digest"):
         status, denied = curl(mode, "-u", f"{user}:wrong", f"{base}/api/query_sms_in_queue")
         assert (status, denied["error_code"]) == (401, 401), mode

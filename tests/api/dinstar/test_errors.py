@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.api.dinstar.conftest import SN, Gw, GwFactory
 
-GOOD = {"text": "hello", "param": [{"number": "8613800138000"}]}
+GOOD: dict[str, Any] = {"text": "hello", "param": [{"number": "8613800138000"}]}
 
 
 async def code(gw: Gw, method: str, path: str, body: Any = None, **kw: Any) -> int:
@@ -68,8 +68,8 @@ async def test_send_sms_limits_are_413(gw: Gw) -> None:
     filled = {"text": "#param#", "param": [{"number": "123", "text_param": ["y" * 1501]}]}
     assert await code(gw, "POST", "/api/send_sms", filled) == 413
     assert await code(gw, "POST", "/api/send_sms", {**GOOD, "param": GOOD["param"] * 128}) == 202
-    async with gw.sv.store.db.read() as conn:
-        n = len(await gw.sv.store.messages.page(conn, account_id=gw.account.id, limit=1000))
+    async with gw.rt.store.db.read() as conn:
+        n = len(await gw.rt.store.messages.page(conn, account_id=gw.account.id, limit=1000))
     assert n == 128  # only the request within limits queued anything
 
 
@@ -102,7 +102,7 @@ async def test_account_problems_are_500(gw: Gw) -> None:
     assert await code(gw, "POST", "/api/send_sms", GOOD) == 500
 
 
-QUERY_400 = [
+QUERY_400: list[dict[str, Any]] = [
     {"number": [123]},
     {"number": ["1" * 25]},
     {"number": [""]},
@@ -225,11 +225,11 @@ async def test_every_endpoint_answers_500_when_the_store_fails(make_gw: GwFactor
             old, new = (f"{name}_gone", name) if back else (name, f"{name}_gone")
             await conn.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
 
-    await gw.sv.store.db.write(functools.partial(rename, back=False))
+    await gw.rt.store.db.write(functools.partial(rename, back=False))
     try:
         await _every_endpoint_fails(gw)
     finally:  # the PostgreSQL test database is shared by the session
-        await gw.sv.store.db.write(functools.partial(rename, back=True))
+        await gw.rt.store.db.write(functools.partial(rename, back=True))
 
 
 async def _every_endpoint_fails(gw: Gw) -> None:

@@ -134,7 +134,7 @@ async def test_filters_stop_and_queue(make_gw: GwFactory) -> None:
     assert [r["status"] for r in stopped] == ["FAILED", "FAILED"]
     other = await gw.sv.accounts.create_account(name="other", balance="1")
     await gw.sv.accounts.create_user(other.id, username="other", password="pass-word")
-    gw.client.auth = ("other", "pass-word")  # type: ignore[assignment]
+    gw.client.auth = ("other", "pass-word")
     assert (await gw.post("/api/query_sms_result", {}))["result"] == []  # accounts are apart
     assert (await gw.get("/api/stop_sms", task_id=second["task_id"]))["error_code"] == 404
 
@@ -154,8 +154,8 @@ async def test_two_lines_form_one_gateway(make_gw: GwFactory) -> None:
     )
     ids = await gw.message_ids()
     await gw.settle(ids, State.DELIVERED)
-    async with gw.sv.store.db.read() as conn:
-        (m,) = await gw.sv.store.messages.get(conn, ids)
+    async with gw.rt.store.db.read() as conn:
+        (m,) = await gw.rt.store.messages.get(conn, ids)
     assert (m.line, m.port) == ("a", 1)  # gateway port 4 = line a's port 1
     (r,) = (await gw.post("/api/query_sms_result", {"port": [4]}))["result"]
     assert (r["port"], r["imsi"]) == (4, a[1].imsi)

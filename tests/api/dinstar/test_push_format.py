@@ -22,8 +22,8 @@ from simgate.services.dinstar import PUSH_DOC
 from simgate.services.dinstar_inbound import INBOUND_SEQ
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
-from tests.api.itnio.test_voice_render import SEED_CALL
-from tests.api.push_events import ACCOUNT, T0, changed, context, inbound, message, received
+from tests.support.itnio_calls import SEED_CALL
+from tests.support.push_events import ACCOUNT, T0, changed, context, inbound, message, received
 
 SN = "ABCD-0000-0000-0001"
 URL = "http://push.example/dinstar"

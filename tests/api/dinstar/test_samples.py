@@ -19,7 +19,7 @@ TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 # The vendor samples (spec §2.2-§2.9), verbatim but for "sn".
 SEND = {"error_code": 202, "sn": "x", "sms_in_queue": 2, "task_id": 2}
-RESULT = {
+RESULT: dict[str, Any] = {
     "error_code": 200,
     "sn": "x",
     "result": [
@@ -36,7 +36,7 @@ RESULT = {
         }
     ],
 }
-PUSH_RESULT = {
+PUSH_RESULT: dict[str, Any] = {
     "sn": "x",
     "sms_result": [
         {
@@ -51,7 +51,7 @@ PUSH_RESULT = {
         }
     ],
 }
-PUSH_DELIVER = {
+PUSH_DELIVER: dict[str, Any] = {
     "sn": "x",
     "sms_deliver_status": [
         {
@@ -64,7 +64,7 @@ PUSH_DELIVER = {
         }
     ],
 }
-INCOMING = {
+INCOMING: dict[str, Any] = {
     "error_code": 200,
     "sn": "x",
     "sms": [
@@ -81,7 +81,7 @@ INCOMING = {
     "read": 4,
     "unread": 2,
 }
-PUSH_SMS = {"sn": "x", "sms": [dict(INCOMING["sms"][0])]}  # type: ignore[index]
+PUSH_SMS: dict[str, Any] = {"sn": "x", "sms": [dict(INCOMING["sms"][0])]}
 IN_QUEUE = {"error_code": 200, "sn": "x", "in_queue": 0}
 USSD = {
     "error_code": 202,
@@ -152,8 +152,8 @@ async def test_send_sms_samples(gw: Gw) -> None:
         },
     )
     assert templated == {**SEND, "sn": SN}  # sms_in_queue 2, task_id 2, exactly as the sample
-    async with gw.sv.store.db.read() as conn:
-        rows = await gw.sv.store.messages.page(conn, account_id=gw.account.id)
+    async with gw.rt.store.db.read() as conn:
+        rows = await gw.rt.store.messages.page(conn, account_id=gw.account.id)
     sent = [r for r in rows if r.task_id == 2]
     assert [(r.text, r.client_ref, r.port_hint, r.recipient) for r in sent] == [
         ("bj", "1", "2,3", "10086"),
@@ -181,7 +181,7 @@ async def test_query_sms_result_sample(make_gw: GwFactory) -> None:
     got = await gw.post("/api/query_sms_result", {"user_id": [1, 2]})
     same_shape(got, RESULT)
     imsi = gw.line.ports()[0].imsi
-    assert got == {**RESULT, "sn": SN, "result": [{**RESULT["result"][0], "imsi": imsi}]}  # type: ignore[dict-item]
+    assert got == {**RESULT, "sn": SN, "result": [{**RESULT["result"][0], "imsi": imsi}]}
 
 
 async def test_delivery_pushes_match_samples(make_gw: GwFactory) -> None:
@@ -201,7 +201,7 @@ async def test_delivery_pushes_match_samples(make_gw: GwFactory) -> None:
     imsi = gw.line.ports()[1].imsi
     first_ref = results[0]["ref_id"]
     assert results[-1] == {
-        **PUSH_RESULT["sms_result"][0],  # type: ignore[index]
+        **PUSH_RESULT["sms_result"][0],
         "ref_id": first_ref,
         "imsi": imsi,
     }
@@ -211,7 +211,7 @@ async def test_delivery_pushes_match_samples(make_gw: GwFactory) -> None:
     item = delivered[0]["sms_deliver_status"][0]
     assert item["time"] != results[0]["time"]  # the report's arrival time (spec §7)
     assert {**item, "time": "t"} == {
-        **PUSH_DELIVER["sms_deliver_status"][0],  # type: ignore[index]
+        **PUSH_DELIVER["sms_deliver_status"][0],
         "time": "t",
         "ref_id": first_ref,
         "imsi": imsi,
@@ -237,7 +237,7 @@ async def test_incoming_sample_and_push(gw: Gw) -> None:
     assert got["read"] == 4
     assert got["unread"] == 2
     first = got["sms"][0]
-    assert first == {**INCOMING["sms"][0], "incoming_sms_id": 5, "imsi": ports[1].imsi}  # type: ignore[index]
+    assert first == {**INCOMING["sms"][0], "incoming_sms_id": 5, "imsi": ports[1].imsi}
     pushed = [b for b in pushes.bodies if "sms" in b]
     same_shape(pushed[-1], {"sn": "x", "sms": [{**PUSH_SMS["sms"][0], "imsi": "x"}]})
     assert pushed[-1]["sms"][0] == first  # the push and the query agree

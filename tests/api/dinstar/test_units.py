@@ -141,7 +141,7 @@ def _line(name: str, ports: int, seed: int = 1) -> SimLine:
 
 def test_port_map_numbers_ports_of_the_chosen_lines_in_order() -> None:
     lines = {"a": _line("a", 2), "b": _line("b", 3, 2)}
-    pm = PortMap(lines, ["b", "a"])  # type: ignore[arg-type]
+    pm = PortMap(lines, ["b", "a"])
     assert [(g.number, g.line, g.index) for g in pm.ports] == [
         (0, "b", 0),
         (1, "b", 1),
@@ -154,14 +154,14 @@ def test_port_map_numbers_ports_of_the_chosen_lines_in_order() -> None:
     assert pm.number_of("a", None) is None
     assert pm.get(5) is None
     assert pm.imsi("b", 2) == lines["b"].ports()[2].imsi
-    assert len(PortMap(lines, [])) == 5  # type: ignore[arg-type]  # default: every line
+    assert len(PortMap(lines, [])) == 5  # default: every line
     with pytest.raises(ConfigError):
-        PortMap(lines, ["z"])  # type: ignore[arg-type]
+        PortMap(lines, ["z"])
 
 
 def test_choose_line_prefers_the_line_with_most_usable_wanted_ports() -> None:
     lines = {"a": _line("a", 2), "b": _line("b", 3, 2)}
-    pm = PortMap(lines, ["a", "b"])  # type: ignore[arg-type]
+    pm = PortMap(lines, ["a", "b"])
     assert choose_line(pm, [0, 2, 3]) == ("b", "0,1")
     lines["b"].set_port(0, registered=False)
     lines["b"].set_port(1, locked=True)

@@ -20,7 +20,8 @@ from simgate.domain.accounts import Account, ApiKey, App, AppKind
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 
 @dataclass
@@ -71,7 +72,7 @@ async def make_itnio(
     backend: str, tmp_path: Path, clock: FakeClock, **extra: Any
 ) -> AsyncIterator[Itnio]:
     if backend.startswith("postgresql"):
-        await _truncate_pg(backend)
+        await truncate_pg(backend)
     extra.setdefault("itnio", {"auth_cache_seconds": 0})
     rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
     services = await rt.open()

@@ -158,10 +158,8 @@ SEND = "/sms/sendSms"
 
 
 async def _count_messages(env: Itnio) -> int:
-    async with env.services.store.db.read() as conn:
-        return len(
-            await env.services.store.messages.page(conn, account_id=env.account.id, limit=1000)
-        )
+    async with env.rt.store.db.read() as conn:
+        return len(await env.rt.store.messages.page(conn, account_id=env.account.id, limit=1000))
 
 
 async def test_identical_request_is_answered_once(itnio: Itnio) -> None:

@@ -69,8 +69,8 @@ async def test_sent_message_is_delivered_reported_and_pushed(
     mid = got["array"][0]["msgId"]
 
     async def delivered() -> bool:
-        async with env.services.store.db.read() as conn:
-            (m,) = await env.services.store.messages.get(conn, [int(mid)])
+        async with env.rt.store.db.read() as conn:
+            (m,) = await env.rt.store.messages.get(conn, [int(mid)])
         return m.state is State.DELIVERED
 
     await _until(env, delivered, "DELIVERED")

@@ -15,7 +15,7 @@ from simgate.api.dialects.itnio.push import mo_body, mo_push, report_body, repor
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.messages import FINAL, State
 from simgate.domain.records import InboundRecord, MessageRecord
-from tests.api.itnio.test_send import assert_same_shape
+from tests.support.shapes import assert_same_shape
 
 REPORT_SAMPLE = {
     "appId": "4luaKsL2",

@@ -18,8 +18,8 @@ from simgate.domain.calls import CallState
 from simgate.domain.events import CallFinished, DomainEvent, PortChanged, UssdReplied
 from simgate.domain.messages import Event, State
 from simgate.push.base import PlannedPush
-from tests.api.itnio.test_voice_render import SEED_CALL, VOICE_APP
-from tests.api.push_events import (
+from tests.support.itnio_calls import SEED_CALL, VOICE_APP
+from tests.support.push_events import (
     ACCOUNT,
     T0,
     changed,

@@ -15,7 +15,7 @@ from simgate.lines.base import IncomingSms, PortInfo
 from simgate.store.tables import messages
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
-from tests.api.itnio.test_send import assert_same_shape
+from tests.support.shapes import assert_same_shape
 
 REPORT_SAMPLE = {
     "status": "0",
@@ -91,7 +91,7 @@ async def _set_state(
     async def job(conn: Any) -> None:
         await conn.execute(update(messages).where(messages.c.id == int(msg_id)).values(**values))
 
-    await env.services.store.db.write(job)
+    await env.rt.store.db.write(job)
 
 
 async def test_get_report_matches_vendor_sample(itnio: Itnio) -> None:
@@ -354,7 +354,7 @@ async def test_database_failure_is_minus_18_not_500(
     itnio_sqlite: Itnio, method: str, path: str
 ) -> None:
     headers = itnio_sqlite.headers()
-    await itnio_sqlite.services.store.db.close()  # the database goes away under the API
+    await itnio_sqlite.rt.store.db.close()  # the database goes away under the API
     r = await itnio_sqlite.client.request(
         method, path, headers=headers, json={"appId": "x"} if method == "POST" else None
     )
@@ -379,7 +379,7 @@ async def test_database_failure_after_cached_auth_is_minus_18(
         assert (await env.get("/sms/getBalance"))["status"] == "0"  # key, account and app cached
         body = {"appId": env.app.app_id, "numbers": "8613800138000", "content": "x", "msgIds": "1"}
         body["array"] = [{"numbers": "8613800138000", "content": "x"}]  # type: ignore[assignment]
-        await env.services.store.db.close()
+        await env.rt.store.db.close()
         if method == "GET":
             r = await env.client.get(
                 path, params={"appId": env.app.app_id, "msgIds": "1"}, headers=env.headers()

@@ -11,22 +11,10 @@ from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
+from tests.support.shapes import assert_same_shape
 
 SEND = "/sms/sendSms"
 BATCH = "/sms/sendSms/batch"
-
-
-def assert_same_shape(got: Any, sample: Any, path: str = "") -> None:
-    """Field by field, types included (values that are ids or times may differ)."""
-    assert type(got) is type(sample), f"{path}: {type(got).__name__} != {type(sample).__name__}"
-    if isinstance(sample, dict):
-        assert set(sample) <= set(got), f"{path}: missing {set(sample) - set(got)}"
-        for k, v in sample.items():
-            assert_same_shape(got[k], v, f"{path}.{k}")
-    elif isinstance(sample, list) and sample:
-        assert len(got) == len(sample), path
-        for i, (g, s) in enumerate(zip(got, sample, strict=True)):
-            assert_same_shape(g, s, f"{path}[{i}]")
 
 
 # Sample response of the batch page (spec §1.3 [S-clone]).
@@ -43,8 +31,8 @@ SEND_SAMPLE = {
 
 
 async def _messages(env: Itnio) -> list[Any]:
-    async with env.services.store.db.read() as conn:
-        return await env.services.store.messages.page(conn, account_id=env.account.id, limit=5000)
+    async with env.rt.store.db.read() as conn:
+        return await env.rt.store.messages.page(conn, account_id=env.account.id, limit=5000)
 
 
 @pytest.mark.parametrize("prefix", ["", "/v3"])
@@ -197,8 +185,8 @@ async def test_insufficient_balance_is_minus_10_and_queues_nothing(
         body = {"appId": app.app_id, "numbers": "8613800138000,8613800138001", "content": "x"}
         got = await env.post(SEND, body, headers=env.headers(key=key.key, secret=key.secret))
         assert got["status"] == "-10"
-        async with env.services.store.db.read() as conn:
-            assert await env.services.store.messages.page(conn, account_id=poor.id) == []
+        async with env.rt.store.db.read() as conn:
+            assert await env.rt.store.messages.page(conn, account_id=poor.id) == []
 
 
 async def test_no_pricing_is_minus_19(backend: str, tmp_path: Path, clock: FakeClock) -> None:

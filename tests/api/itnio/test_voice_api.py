@@ -6,66 +6,34 @@ Calls are finished through the store the way the call dispatcher finishes them (
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from simgate.api.dialects.itnio import render
 from simgate.domain import ids
-from simgate.domain.accounts import App
 from simgate.domain.billing import voice_charge
 from simgate.domain.calls import CallFinal, CallResult, sip_reason
 from simgate.testing.clock import FakeClock
-from tests.api.itnio.conftest import Itnio, add_voice_app, make_itnio, wav_b64
-from tests.api.itnio.test_send import assert_same_shape
-from tests.api.itnio.test_voice_render import SEED_RECORD
-from tests.conftest import need_peer
+from tests.api.itnio.conftest import Itnio, add_voice_app, make_itnio
+from tests.support.itnio_voice import (
+    SEED_RECORD,
+    SEND_CODE,
+    TODAY,
+    need_espeak,
+    other_account,
+    send_group,
+    upload,
+)
+from tests.support.shapes import assert_same_shape
 
-# spec §1.11 (request fields of the page; the Chinese sample's accent "91").
-SEND_CODE = {
-    "callee": "8613800138000",
-    "displayNum": "1008122211",
-    "language": "EN",
-    "text": "Your verification code is 1 2 3 4",
-    "speakingRate": 1,
-    "ssmlGender": 2,
-    "accent": "91",
-    "loopCount": 2,
-    "calledInfo": "calledInfo",
-    "recallCount": 1,
-    "recallInterval": 5,
-    "maxDuration": 60,
-    "maxRingingTime": 60,
-}
 # seed 003 request body.
 SEED_QUERY = {
     "current": 1,
     "size": 20,
     "params": {"strTime": "2022-02-18T00:00:00+08:00", "endTime": "2022-02-19T00:00:00+08:00"},
 }
-# The default FakeClock starts at 2026-01-01T00:00:00Z.
-TODAY = {"strTime": "2025-12-31T00:00:00+08:00", "endTime": "2026-01-02T00:00:00+08:00"}
-
-
-def need_espeak() -> None:
-    need_peer("espeak-ng", shutil.which("espeak-ng") is not None)
-
-
-async def upload(env: Itnio, name: str = "hello.wav", b64: str | None = None) -> dict[str, Any]:
-    body = {"fileName": name, "file": wav_b64() if b64 is None else b64}
-    return await env.post("/voice/fileUpload", body)  # type: ignore[no-any-return]
-
-
-async def send_group(env: Itnio, app: App, callees: str, **extra: Any) -> dict[str, Any]:
-    if "fileId" not in extra:
-        up = await upload(env, f"f{env.clock.now_ms() % 10**6}.wav")
-        assert up["status"] == "0", up
-        extra["fileId"] = up["data"]
-    body = {"appId": app.app_id, "callee": callees, **extra}
-    return await env.post("/voice/sendGroup", body)  # type: ignore[no-any-return]
 
 
 async def finish_calls(
@@ -73,7 +41,7 @@ async def finish_calls(
 ) -> list[int]:
     """Dial every queued call and end it with ``sip`` (200 = answered), as the dispatcher
     would: lease, then finish with the result and its charge in one transaction."""
-    store = env.services.store
+    store = env.rt.store
     now = env.clock.now_ms()
     leased = await store.db.write(
         functools.partial(
@@ -96,21 +64,11 @@ async def finish_calls(
         )
         finals.append(CallFinal(result, charge))
     job = functools.partial(store.calls.finish, finals=finals, owner="test", now_ms=now + 60_000)
-    return await store.db.write(job)  # type: ignore[no-any-return]
-
-
-async def other_account(env: Itnio, *, currency: str = "USD", balance: str = "100") -> Itnio:
-    """The same server seen by a second account (own key, own voice app as ``app``)."""
-    accounts = env.services.accounts
-    acc = await accounts.create_account(
-        name=f"other-{currency}-{balance}", balance=balance, currency=currency, timezone="UTC"
-    )
-    key = await accounts.create_key(acc.id)
-    return dataclasses.replace(env, account=acc, key=key, app=await add_voice_app(env, acc.id))
+    return await store.db.write(job)
 
 
 async def set_fx(env: Itnio, currency: str, per_usd: str) -> None:
-    store = env.services.store
+    store = env.rt.store
     micros = int(float(per_usd) * 1_000_000)
     await store.db.write(
         functools.partial(
@@ -244,7 +202,7 @@ async def test_send_code_documented_request(itnio: Itnio) -> None:
     )
     assert record["voiceFileId"] == ""  # TTS plays no uploaded file
     assert record["code"].startswith("China")
-    store = itnio.services.store
+    store = itnio.rt.store
     async with store.db.read() as conn:
         stored = await store.calls.get_one(conn, int(voice_id))
     assert stored is not None

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.cli import test_admin
-from tests.cli.test_admin import Cli, ok, row
-
-cli = test_admin.cli  # the same fixture: fresh data directory, wide tables
+from tests.support.cli import Cli, ok, row
 
 
 def test_voice_batch_flag(cli: Cli) -> None:

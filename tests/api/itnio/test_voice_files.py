@@ -19,7 +19,7 @@ from tests.api.itnio.conftest import (
     wav_b64,
     wav_bytes,
 )
-from tests.api.itnio.test_voice_api import other_account, upload
+from tests.support.itnio_voice import other_account, upload
 
 MB = 1024 * 1024
 

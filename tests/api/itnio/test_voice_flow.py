@@ -12,8 +12,8 @@ from simgate.dispatch.calls import CallDispatcher
 from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.testing.voice_lines import ScriptedVoiceLine
 from tests.api.itnio.conftest import Itnio, add_voice_app
-from tests.api.itnio.test_voice_api import SEND_CODE, TODAY, need_espeak
-from tests.dispatch.test_calls import run
+from tests.support.calls import run
+from tests.support.itnio_voice import SEND_CODE, TODAY, need_espeak
 
 
 async def test_send_code_with_a_redial_is_pushed_once_after_the_last_attempt(
@@ -32,7 +32,7 @@ async def test_send_code_with_a_redial_is_pushed_once_after_the_last_attempt(
         sent = await itnio.post("/voice/sendCode", body)
         assert sent["status"] == "0", sent
         dispatcher = CallDispatcher(
-            store=itnio.services.store,
+            store=itnio.rt.store,
             lines={"v": line},
             settings=VoiceSettings(),
             worker=WorkerSettings(),

@@ -21,7 +21,7 @@ from simgate.domain.calls import CallState
 from simgate.domain.money import parse_amount
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, add_voice_app, make_itnio
-from tests.api.itnio.test_voice_api import send_group
+from tests.support.itnio_voice import send_group
 
 CALLEES = [f"8613900{i:06d}" for i in range(50)]
 SIM = {
@@ -41,8 +41,8 @@ SIM = {
 
 
 async def _done(env: Itnio, ids: list[int]) -> int:
-    async with env.services.store.db.read() as conn:
-        rows = await env.services.store.calls.get(conn, ids)
+    async with env.rt.store.db.read() as conn:
+        rows = await env.rt.store.calls.get(conn, ids)
     return sum(1 for r in rows if r.state is CallState.DONE)
 
 

@@ -9,7 +9,7 @@ from simgate.api.dialects.itnio.voice_push import plan_for, voice_batch_push, vo
 from simgate.api.dialects.itnio.voice_render import push_item
 from simgate.domain.accounts import App, AppKind
 from simgate.domain.calls import CallState
-from tests.api.itnio.test_voice_render import SEED_CALL, VOICE_APP
+from tests.support.itnio_calls import SEED_CALL, VOICE_APP
 
 
 def test_single_push_request() -> None:

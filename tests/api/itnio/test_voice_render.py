@@ -7,44 +7,16 @@ from typing import Any
 
 import pytest
 
-from simgate.api.dialects.itnio import render
 from simgate.api.dialects.itnio.voice_render import (
     file_item,
     push_item,
     record_item,
     ring_duration_s,
 )
-from simgate.domain.accounts import App, AppKind
-from simgate.domain.calls import CallKind, CallRecord, CallState, VoiceFile
-from tests.api.itnio.test_send import assert_same_shape
-
-# seed 003 (recordGroupQuery), the sample record of its response.
-SEED_RECORD: dict[str, Any] = {
-    "voiceId": "2203031113381000002",
-    "callee": "91856321412",
-    "displayNum": "1008122211",
-    "code": "Afghanistan(Kandahar)",
-    "submitTime": "2022-01-18T14:42:40+08:00",
-    "callTime": "2022-01-18T14:45:42+08:00",
-    "ringingTime": "2022-01-18T14:42:47+08:00",
-    "answerTime": "2022-01-18T14:42:50+08:00",
-    "hangupTime": "2022-01-18T14:42:55+08:00",
-    "callDuration": 5,
-    "chargedDuration": 5,
-    "terminationCode": "200",
-    "terminationReason": "success",
-    "cost": "2",
-    "billPeriod": "20+20",
-    "rate": "1.2",
-    "baseCost": "1",
-    "voiceFileId": "12022022570cc2484c59d4f8b9745d34226285b1e.mp3",
-    "feedbackValue": "1",
-    "calledInfo": "calledInfo",
-    "settleRate": "1.2793",
-    "quoteExchange": "0.938",
-    "currency": "EUR",
-    "settlePay": "1.2793",
-}
+from simgate.domain.calls import CallKind, CallState, VoiceFile
+from tests.support.itnio_calls import SEED_CALL, USD_CALL
+from tests.support.itnio_voice import SEED_RECORD
+from tests.support.shapes import assert_same_shape
 
 # spec §1.16: the documented push fields and their types (sample start plus the table).
 PUSH_SAMPLE: dict[str, Any] = {
@@ -75,57 +47,6 @@ PUSH_SAMPLE: dict[str, Any] = {
 }
 
 TZ = "Asia/Shanghai"
-
-
-def _ms(text: str) -> int:
-    ms = render.parse_iso(text)
-    assert ms is not None
-    return ms
-
-
-SEED_CALL = CallRecord(
-    id=2203031113381000002,
-    account_id=1,
-    app_id=7,
-    kind=CallKind.GROUP,
-    state=CallState.DONE,
-    callee="91856321412",
-    display_num="1008122211",
-    area="Afghanistan(Kandahar)",
-    file_id="12022022570cc2484c59d4f8b9745d34226285b1e.mp3",
-    loop_count=1,
-    called_info="calledInfo",
-    recall_count=0,
-    recalls_done=0,
-    line="sim",
-    submit_ms=_ms(SEED_RECORD["submitTime"]),
-    call_ms=_ms(SEED_RECORD["callTime"]),
-    ringing_ms=_ms(SEED_RECORD["ringingTime"]),
-    answer_ms=_ms(SEED_RECORD["answerTime"]),
-    hangup_ms=_ms(SEED_RECORD["hangupTime"]),
-    call_duration_s=5,
-    charged_duration_s=5,
-    sip_code=200,
-    reason="success",
-    dtmf="12",
-    bill_period="20+20",
-    rate_micros=1_200_000,
-    base_cost_micros=1_000_000,
-    cost_micros=2_000_000,
-    currency="EUR",
-    quote_exchange_micros=938_000,
-    settle_rate_micros=1_279_300,
-    settle_pay_micros=1_279_300,
-    updated_ms=_ms(SEED_RECORD["hangupTime"]),
-)
-USD_CALL = dataclasses.replace(
-    SEED_CALL,
-    currency="USD",
-    quote_exchange_micros=None,
-    settle_rate_micros=None,
-    settle_pay_micros=None,
-)
-VOICE_APP = App(7, "vApp0001", 1, AppKind.VOICE, "voice", {"voice_url": "https://c.example/v"})
 
 
 def test_record_matches_the_seed_sample_exactly() -> None:

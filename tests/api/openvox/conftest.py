@@ -14,7 +14,8 @@ from simgate.domain.accounts import Account
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
-from tests.conftest import _truncate_pg, make_settings
+from tests.conftest import make_settings
+from tests.support.pg import truncate_pg
 
 USER = "gw"
 PASSWORD = "secret-pass"
@@ -57,7 +58,7 @@ async def open_ov(
     backend: str, tmp_path: Path, clock: FakeClock, **extra: Any
 ) -> tuple[Runtime, OV]:
     if backend.startswith("postgresql"):
-        await _truncate_pg(backend)
+        await truncate_pg(backend)
     rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
     sv = await rt.open()
     account = await sv.accounts.create_account(name="acme", balance="100")

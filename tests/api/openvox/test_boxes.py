@@ -29,8 +29,8 @@ async def send(ov: OV, nums: list[str], text: str = "hello") -> list[str]:
 
 async def settle(ov: OV, ids: list[str], done: set[State]) -> dict[int, Any]:
     for _ in range(500):
-        async with ov.sv.store.db.read() as conn:
-            rows = await ov.sv.store.messages.get(conn, [int(i) for i in ids])
+        async with ov.rt.store.db.read() as conn:
+            rows = await ov.rt.store.messages.get(conn, [int(i) for i in ids])
         if len(rows) == len(ids) and all(r.state in done for r in rows):
             return {r.id: r for r in rows}
         await ov.clock.advance(0.05)

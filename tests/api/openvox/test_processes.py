@@ -16,8 +16,9 @@ import pytest
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.api.openvox.conftest import PASSWORD, USER
-from tests.conftest import _truncate_pg, need_peer
+from tests.conftest import need_peer
 from tests.process.support import open_services
+from tests.support.pg import truncate_pg
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ def _settings(tmp_path: Path, url: str, port: int) -> dict[str, Any]:
 async def test_sync_send_with_a_separate_worker_process(pg_url: str | None, tmp_path: Path) -> None:
     need_peer("postgresql", pg_url is not None)
     assert pg_url is not None
-    await _truncate_pg(pg_url)
+    await truncate_pg(pg_url)
     port = free_port()
     data = _settings(tmp_path, pg_url, port)
     rt = await open_services(load_settings(None, overrides=data))

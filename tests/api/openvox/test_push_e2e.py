@@ -183,8 +183,8 @@ async def test_messages_of_other_dialects_are_not_pushed(
     )
     mid = outcome.accepted[0].message_id
     for _ in range(400):
-        async with ov.sv.store.db.read() as conn:
-            (rec,) = await ov.sv.store.messages.get(conn, [mid])
+        async with ov.rt.store.db.read() as conn:
+            (rec,) = await ov.rt.store.messages.get(conn, [mid])
         if rec.state is State.DELIVERED:
             break
         await ov.clock.advance(0.05)

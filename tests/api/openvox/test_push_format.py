@@ -15,7 +15,7 @@ from simgate.lines.sim import SimLine
 from simgate.push.base import PlannedPush
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
-from tests.api.push_events import ACCOUNT, T0, changed, context, inbound, message, received
+from tests.support.push_events import ACCOUNT, T0, changed, context, inbound, message, received
 
 CFG = PushConfig(
     enable=1,

@@ -18,8 +18,8 @@ NUMBER = "8613800138000"
 
 
 async def _records(ov: OV, ids: list[str]) -> list[Any]:
-    async with ov.sv.store.db.read() as conn:
-        return await ov.sv.store.messages.get(conn, [int(i) for i in ids])
+    async with ov.rt.store.db.read() as conn:
+        return await ov.rt.store.messages.get(conn, [int(i) for i in ids])
 
 
 async def _run(ov: OV, uri: str, body: dict[str, Any], step: float = 0.1) -> dict[str, Any]:
@@ -145,8 +145,8 @@ async def test_bad_send_requests_are_400(ov: OV) -> None:
         doc = await ov.post("/sms/send", body)
         assert (doc["code"], doc["data"]) == (400, []), body
         assert words in doc["msg"], (body, doc["msg"])
-    async with ov.sv.store.db.read() as conn:
-        assert await ov.sv.store.messages.page(conn, account_id=ov.account.id) == []
+    async with ov.rt.store.db.read() as conn:
+        assert await ov.rt.store.messages.page(conn, account_id=ov.account.id) == []
 
 
 async def test_hostile_text_is_stored_verbatim(ov: OV) -> None:
@@ -172,5 +172,5 @@ async def test_insufficient_balance_is_400_and_queues_nothing(ov: OV) -> None:
     )
     assert doc["code"] == 400
     assert "insufficient balance" in doc["msg"]
-    async with ov.sv.store.db.read() as conn:
-        assert await ov.sv.store.messages.page(conn, account_id=poor.id) == []
+    async with ov.rt.store.db.read() as conn:
+        assert await ov.rt.store.messages.page(conn, account_id=poor.id) == []

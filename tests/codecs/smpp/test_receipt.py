@@ -21,8 +21,7 @@ from simgate.codecs.smpp import (
     parse_receipt,
 )
 from simgate.codecs.smpp.receipt import ReceiptParseError, try_parse_receipt
-
-from .test_golden import SMPPLIB_TEST_DELIVER_SM_1, SMPPLIB_TEST_DELIVER_SM_2
+from tests.support.smpp_vectors import SMPPLIB_TEST_DELIVER_SM_1, SMPPLIB_TEST_DELIVER_SM_2
 
 # (label, text, expected receipt)
 REAL_WORLD = [

@@ -31,8 +31,7 @@ from simgate.codecs.smpp import (
     encode,
 )
 from simgate.codecs.smpp.tlvs import MS_AVAILABILITY_STATUS
-
-from .test_golden import (
+from tests.support.smpp_vectors import (
     SMPPLIB_BIND_TRANSCEIVER,
     SMPPLIB_SUBMIT_SM,
     SMPPLIB_SUBMIT_SM_RESP,

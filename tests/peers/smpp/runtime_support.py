@@ -14,6 +14,7 @@ from simgate.domain.records import MessageRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest
+from simgate.store import Store
 from tests.conftest import make_settings
 
 FINAL = {State.DELIVERED, State.FAILED, State.REJECTED, State.EXPIRED, State.UNKNOWN}
@@ -78,13 +79,13 @@ async def send(
 
 
 async def settle(
-    services: Services, ids: Sequence[int], states: set[State] = FINAL, within: float = 20
+    store: Store, ids: Sequence[int], states: set[State] = FINAL, within: float = 20
 ) -> list[MessageRecord]:
     """Wait (bounded) until every message is in one of ``states``; returns the rows."""
     rows: list[MessageRecord] = []
     for _ in range(int(within / 0.05)):
-        async with services.store.db.read() as conn:
-            rows = await services.store.messages.get(conn, list(ids))
+        async with store.db.read() as conn:
+            rows = await store.messages.get(conn, list(ids))
         if len(rows) == len(ids) and all(r.state in states for r in rows):
             return rows
         await asyncio.sleep(0.05)

@@ -29,8 +29,8 @@ TEXT = "Ваш заказ №4711 передан курьеру. Ожидайт�
 
 
 async def _delivered(env: Itnio, mid: int) -> bool:
-    async with env.services.store.db.read() as conn:
-        (m,) = await env.services.store.messages.get(conn, [mid])
+    async with env.rt.store.db.read() as conn:
+        (m,) = await env.rt.store.messages.get(conn, [mid])
     return m.state is State.DELIVERED
 
 

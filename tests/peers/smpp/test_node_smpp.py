@@ -54,7 +54,7 @@ async def _run(
     ):
         ids = await send(sv, acct, nums, text)
         await rt.start_worker()
-        rows = await settle(sv, ids)
+        rows = await settle(rt.store, ids)
     by_id = {r.id: r for r in rows}
     return [by_id[i].recipient for i in ids], [by_id[i].state for i in ids]
 
@@ -110,9 +110,9 @@ async def test_connection_dropped_mid_window(node_ok: None, tmp_path: Path) -> N
         async with smpp_runtime(tmp_path, _db(tmp_path), line) as (rt, sv, acct):
             ids = await send(sv, acct, nums, "hello")
             await rt.start_worker()
-            rows = await settle(sv, ids)
+            rows = await settle(rt.store, ids)
             later = await send(sv, acct, numbers(3, 8613800900000), "after the drop")
-            later_rows = await settle(sv, later)
+            later_rows = await settle(rt.store, later)
     states = [r.state for r in sorted(rows, key=lambda r: r.id)]
     accepted = _accepted_per_number(smsc)
     seen = Counter(e["dst"] for e in smsc.entries("submit"))

@@ -86,7 +86,7 @@ async def test_submits_and_receipts_through_smpp34(tmp_path: Path) -> None:
         short = await send(sv, acct, numbers(4), "plain GSM text {ok}", sender="Shop")
         long = await send(sv, acct, numbers(2, 8613800200000), "ж" * 100)  # UCS-2: 2 parts
         await rt.start_worker()
-        rows = await settle(sv, short + long)
+        rows = await settle(rt.store, short + long)
     assert [r.state for r in rows] == [State.DELIVERED] * 6
     assert len(smsc.submits) == 4 + 2 * 2
     assert sum(1 for s in smsc.submits if s.data_coding == 8 and s.esm_class & 0x40) == 4
@@ -98,7 +98,7 @@ async def test_incoming_concatenated_sms_from_smpp34(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
     async with (
         running() as smsc,
-        smpp_runtime(tmp_path, url, smpp_line(smsc.port)) as (rt, sv, acct),
+        smpp_runtime(tmp_path, url, smpp_line(smsc.port)) as (rt, _sv, acct),
     ):
         await rt.start_worker()
         for _ in range(100):
@@ -114,8 +114,8 @@ async def test_incoming_concatenated_sms_from_smpp34(tmp_path: Path) -> None:
                 "12345", body, source_addr="447700900123", esm_class=0x40, data_coding=8
             )
             answers.append(resp.command_status)
-        async with sv.store.db.read() as conn:
-            rows = await sv.store.inbound.page(conn, account_id=acct.id)
+        async with rt.store.db.read() as conn:
+            rows = await rt.store.inbound.page(conn, account_id=acct.id)
     assert answers == [0, 0]
     assert [(r.sender, r.recipient, r.text, r.parts) for r in rows] == [
         ("447700900123", "12345", "Здравствуйте, это ответ", 2)

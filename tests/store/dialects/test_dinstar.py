@@ -6,7 +6,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain import ids
-from simgate.services.container import Services
+from simgate.store import Store
 from simgate.store.dialects import dinstar as repo
 from simgate.store.tables import inbound
 
@@ -30,7 +30,7 @@ def _inbound(seq: int, at_ms: int = T0) -> dict[str, object]:
     }
 
 
-async def test_numbers_are_handed_out_once_in_id_order(services: Services) -> None:
+async def test_numbers_are_handed_out_once_in_id_order(store: Store) -> None:
     rows = [_inbound(seq) for seq in (1, 2, 3)]
     a, b, c = (ids.compose(T0, seq) for seq in (1, 2, 3))
 
@@ -40,12 +40,12 @@ async def test_numbers_are_handed_out_once_in_id_order(services: Services) -> No
         again = await repo.number_inbound(conn, [a, b, a])
         return first, again
 
-    first, again = await services.store.db.write(job)
+    first, again = await store.db.write(job)
     assert first == {a: 1, c: 2}
     assert again == {a: 1, b: 3}  # a keeps its number; b is numbered after c
 
 
-async def test_backfill_numbers_rows_stored_without_a_number(services: Services) -> None:
+async def test_backfill_numbers_rows_stored_without_a_number(store: Store) -> None:
     rows = [_inbound(1), _inbound(2, T0 + 1_000)]
 
     async def job(conn: AsyncConnection) -> list[tuple[int, int]]:
@@ -55,14 +55,14 @@ async def test_backfill_numbers_rows_stored_without_a_number(services: Services)
         got = await repo.incoming(conn, account_id=1, after_seq=0, read=None, ports=None, limit=10)
         return [(n.seq, n.record.id) for n in got]
 
-    assert await services.store.db.write(job) == [(1, rows[0]["id"]), (2, rows[1]["id"])]
+    assert await store.db.write(job) == [(1, rows[0]["id"]), (2, rows[1]["id"])]
 
 
-async def test_ussd_replies_upsert_per_port(services: Services) -> None:
+async def test_ussd_replies_upsert_per_port(store: Store) -> None:
     async def job(conn: AsyncConnection) -> dict[tuple[str, int], str]:
         await repo.put_ussd(conn, line="sim", port=0, text="one", now_ms=T0)
         await repo.put_ussd(conn, line="sim", port=0, text="two", now_ms=T0 + 1)
         await repo.put_ussd(conn, line="other", port=0, text="three", now_ms=T0)
         return await repo.get_ussd(conn, [("sim", 0), ("sim", 1)])
 
-    assert await services.store.db.write(job) == {("sim", 0): "two"}
+    assert await store.db.write(job) == {("sim", 0): "two"}

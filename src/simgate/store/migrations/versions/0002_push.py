@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The same objects as simgate/push/tables.py (issue #3).
+    # The same objects as simgate/store/push_tables.py.
     op.create_table(
         "pushes",
         sa.Column(

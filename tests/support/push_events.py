@@ -7,6 +7,7 @@ database, no runtime.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from simgate.domain.accounts import Account, App, AppKind
@@ -109,7 +110,7 @@ def sms_app(pk: int, push: dict[str, str], kind: AppKind = AppKind.SMS) -> App:
 
 
 def context(
-    docs: dict[str, dict[str, Any] | None] | None = None,
-    notes: dict[str, dict[int, int]] | None = None,
+    docs: Mapping[str, Mapping[str, Any] | None] | None = None,
+    notes: Mapping[str, Mapping[int, int]] | None = None,
 ) -> PushContext:
     return PushContext(now_ms=T0 + 10_000, docs=docs or {}, notes=notes or {})

@@ -1,4 +1,4 @@
-"""The outbox and the claim contract, on SQLite and PostgreSQL (issue #3 "Outbox")."""
+"""The outbox rows and the claim contract (store/pushes.py), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,25 +10,27 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import PortChanged
-from simgate.push import repo
-from simgate.push.repo import AttemptResult
-from simgate.push.tables import pushes
-from tests.push.conftest import PushRig
+from simgate.domain.pushes import AttemptResult
+from simgate.store import pushes as outbox
+from simgate.store.push_tables import pushes
+from tests.push.conftest import PushRig, rig
+
+__all__ = ["rig"]  # the push rig of tests/push, on both backends
 
 URL = "http://127.0.0.1:9/hook"
 OTHER = "http://127.0.0.1:10/hook"
 
 
 async def _count(rig: PushRig) -> int:
-    async with rig.services.store.db.read() as conn:
+    async with rig.rt.store.db.read() as conn:
         return int((await conn.execute(select(func.count()).select_from(pushes))).scalar_one())
 
 
 async def _claim(rig: PushRig, owner: str, *, limit: int = 100, window: int = 100) -> list[int]:
     now = rig.clock.now_ms()
-    got = await rig.services.store.db.write(
+    got = await rig.rt.store.db.write(
         functools.partial(
-            repo.claim,
+            outbox.claim,
             owner=owner,
             now_ms=now,
             lease_until_ms=now + 60_000,
@@ -54,7 +56,7 @@ async def test_event_becomes_a_push_row_in_the_same_transaction(rig: PushRig) ->
     assert b'"port": 1' in rows[0].body
 
     # A change that rolls back leaves no push behind.
-    store = rig.services.store
+    store = rig.rt.store
 
     async def failing(conn: AsyncConnection) -> None:
         await store.announce(conn, [PortChanged("a", 2, True, rig.clock.now_ms())])
@@ -95,18 +97,18 @@ async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
     assert sorted(await _claim(rig, "w2")) == sorted(head)
     # A retry scheduled later also holds the queue of that key.
     now = rig.clock.now_ms()
-    await rig.services.store.db.write(
+    await rig.rt.store.db.write(
         functools.partial(
-            repo.record,
+            outbox.record,
             results=[AttemptResult(a1, "x", "retry", 503, "HTTP 503", now + 30_000)],
             owner="w2",
             now_ms=now,
         )
     )
     assert await _claim(rig, "w3") == []
-    await rig.services.store.db.write(
+    await rig.rt.store.db.write(
         functools.partial(
-            repo.record,
+            outbox.record,
             results=[AttemptResult(a1, "x", "delivered", 200)],
             owner="w3",
             now_ms=now,
@@ -144,8 +146,8 @@ async def test_outcomes_of_a_lost_lease_change_nothing_but_a_delivery(rig: PushR
         AttemptResult(ids[0], "x", "failed", 404, "HTTP 404"),
         AttemptResult(ids[1], "x", "delivered", 204),
     ]
-    await rig.services.store.db.write(
-        functools.partial(repo.record, results=results, owner="someone-else", now_ms=now)
+    await rig.rt.store.db.write(
+        functools.partial(outbox.record, results=results, owner="someone-else", now_ms=now)
     )
     states = {r.id: r.state for r in await rig.pushes()}
     assert states == {ids[0]: "pending", ids[1]: "delivered"}
@@ -157,13 +159,13 @@ async def test_concurrent_claims_never_share_a_push(rig: PushRig) -> None:
     rig.port_push.urls["a"] = URL
     for port in range(40):
         await rig.plan("a", port, count=2)
-    db = rig.services.store.db
+    db = rig.rt.store.db
     overlap = asyncio.Barrier(4) if not db.is_sqlite else None
 
     async def claimer(owner: str) -> list[int]:
         now = rig.clock.now_ms()
         async with db.engine.begin() as conn:
-            got = await repo.claim(
+            got = await outbox.claim(
                 conn,
                 owner=owner,
                 now_ms=now,

@@ -1,9 +1,10 @@
-"""Outbox rows: insert planned pushes, claim due ones with leases, record outcomes, operate.
+"""The push outbox rows: insert planned pushes, claim due ones with leases, record outcomes,
+and the operators' reads and repairs.
 
 Claims follow the message queue (store/messages.py): due rows are taken with a lease
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transaction is exclusive), so two
-workers never send the same push concurrently. Ordering (issue #3): a row is claimable only
-when no earlier row of the same (endpoint, order_key) is still pending, so "delivered" never
+workers never send the same push concurrently. Ordering: a row is claimable only when no
+earlier row of the same (endpoint, order_key) is still pending, so "delivered" never
 overtakes "sent". Every function is database work only, safe to re-run (group commit).
 """
 
@@ -13,10 +14,11 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     and_,
     bindparam,
     delete,
@@ -30,11 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.push.base import PlannedPush
-from simgate.push.ssrf import UnsafeUrl, parse_url
-from simgate.push.tables import DEAD, DELIVERED, FAILED, PENDING, pushes
-
-Outcome = Literal["delivered", "retry", "failed", "dead", "release"]
+from simgate.domain.pushes import AttemptResult, ClaimedPush
+from simgate.store.push_tables import DEAD, DELIVERED, FAILED, PENDING, pushes
+from simgate.store.sqltext import chunks
 
 # Written into the SQL, not bound: SQLite uses a partial index (WHERE state = 0) only when the
 # query's condition is the same literal; a bound parameter made each claim scan every
@@ -43,29 +43,44 @@ _PENDING_SQL: ColumnElement[int] = literal_column(str(PENDING))
 
 
 @dataclass(frozen=True, slots=True)
-class ClaimedPush:
+class NewPush:
+    """A planned push as it is stored: the request, its endpoint queue and order key."""
+
+    endpoint: str  # scheme://host:port of ``url`` (the per-endpoint queue it waits in)
+    order_key: str | None
+    kind: str
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    signing_secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PushRow:
+    """One stored push, every column (headers decoded)."""
+
     id: int
     uid: str
     endpoint: str
+    order_key: str | None
     kind: str
     method: str
     url: str
     headers: dict[str, str]
     body: bytes | None
     signing_secret: str | None
+    state: int
     attempts: int
+    next_attempt_ms: int
+    lease_owner: str | None
+    lease_until_ms: int | None
+    last_status: int | None
+    last_error: str | None
+    created_ms: int
     since_ms: int
-    lease_until_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    push_id: int
-    endpoint: str
-    outcome: Outcome
-    status: int | None = None
-    error: str | None = None
-    next_attempt_ms: int | None = None
+    updated_ms: int
+    done_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,43 +93,59 @@ class PushStats:
     dead: int
 
 
-def endpoint_of(url: str) -> str:
-    """The per-endpoint queue a URL belongs to (scheme://host:port); unparsable URLs get one
-    queue of their own, and fail when sent."""
-    try:
-        return parse_url(url).endpoint
-    except UnsafeUrl:
-        return "invalid:"
+def _row_of(r: Row[Any]) -> PushRow:
+    return PushRow(
+        id=int(r.id),
+        uid=r.uid,
+        endpoint=r.endpoint,
+        order_key=r.order_key,
+        kind=r.kind,
+        method=r.method,
+        url=r.url,
+        headers=json.loads(r.headers_json),
+        body=r.body,
+        signing_secret=r.signing_secret,
+        state=int(r.state),
+        attempts=int(r.attempts),
+        next_attempt_ms=int(r.next_attempt_ms),
+        lease_owner=r.lease_owner,
+        lease_until_ms=r.lease_until_ms,
+        last_status=r.last_status,
+        last_error=r.last_error,
+        created_ms=int(r.created_ms),
+        since_ms=int(r.since_ms),
+        updated_ms=int(r.updated_ms),
+        done_ms=r.done_ms,
+    )
 
 
 async def insert_planned(
-    conn: AsyncConnection, planned: Sequence[PlannedPush], *, now_ms: int
+    conn: AsyncConnection, planned: Sequence[NewPush], *, now_ms: int
 ) -> list[str]:
-    """Outbox rows for ``planned``, in order (their ids give the delivery order)."""
+    """Outbox rows for ``planned``, in order (their ids give the delivery order); returns
+    their webhook ids."""
     if not planned:
         return []
-    rows: list[dict[str, Any]] = []
-    for p in planned:
-        req = p.request
-        rows.append(
-            {
-                "uid": "msg_" + uuid.uuid4().hex,
-                "endpoint": endpoint_of(req.url)[:300],
-                "order_key": p.order_key,
-                "kind": p.kind[:64],
-                "method": req.method,
-                "url": req.url,
-                "headers_json": json.dumps(req.headers, separators=(",", ":")),
-                "body": req.body,
-                "signing_secret": p.signing_secret,
-                "state": PENDING,
-                "attempts": 0,
-                "next_attempt_ms": now_ms,
-                "created_ms": now_ms,
-                "since_ms": now_ms,
-                "updated_ms": now_ms,
-            }
-        )
+    rows: list[dict[str, Any]] = [
+        {
+            "uid": "msg_" + uuid.uuid4().hex,
+            "endpoint": p.endpoint[:300],
+            "order_key": p.order_key,
+            "kind": p.kind[:64],
+            "method": p.method,
+            "url": p.url,
+            "headers_json": json.dumps(dict(p.headers), separators=(",", ":")),
+            "body": p.body,
+            "signing_secret": p.signing_secret,
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_ms": now_ms,
+            "created_ms": now_ms,
+            "since_ms": now_ms,
+            "updated_ms": now_ms,
+        }
+        for p in planned
+    ]
     await conn.execute(insert(pushes), rows)
     return [str(r["uid"]) for r in rows]
 
@@ -155,7 +186,7 @@ async def claim(
     if conn.dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True, of=pushes)
     room = dict(busy)
-    chosen: list[Any] = []
+    chosen: list[Row[Any]] = []
     for row in await conn.execute(q):
         if room.get(row.endpoint, 0) >= window:
             continue
@@ -166,10 +197,10 @@ async def claim(
     if not chosen:
         return []
     ids = [r.id for r in chosen]
-    for i in range(0, len(ids), 500):
+    for chunk in chunks(ids, 500):
         await conn.execute(
             update(pushes)
-            .where(p.id.in_(ids[i : i + 500]))
+            .where(p.id.in_(chunk))
             .values(lease_owner=owner, lease_until_ms=lease_until_ms)
         )
     return [
@@ -249,7 +280,7 @@ async def page(
     newest_first: bool = True,
     limit: int = 50,
     offset: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[PushRow]:
     q = select(pushes)
     if len(states) == 1:  # a literal, so the dead-letter view uses its partial index
         q = q.where(pushes.c.state == literal_column(str(int(states[0]))))
@@ -261,14 +292,14 @@ async def page(
         q = q.where(pushes.c.kind == kind)
     order = pushes.c.id.desc() if newest_first else pushes.c.id
     q = q.order_by(order).offset(offset).limit(limit)
-    return [dict(r._mapping) for r in await conn.execute(q)]
+    return [_row_of(r) for r in await conn.execute(q)]
 
 
-async def get(conn: AsyncConnection, ref: str) -> dict[str, Any] | None:
+async def get(conn: AsyncConnection, ref: str) -> PushRow | None:
     """One push by its numeric id or its ``msg_...`` webhook id."""
     cond = pushes.c.id == int(ref) if ref.isdigit() else pushes.c.uid == ref
     row = (await conn.execute(select(pushes).where(cond))).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _row_of(row)
 
 
 async def requeue(

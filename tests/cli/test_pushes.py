@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from pathlib import Path
 
-from simgate.push import repo
-from simgate.push.repo import AttemptResult
+from simgate.domain.pushes import AttemptResult
 from simgate.runtime import Runtime
 from simgate.services.outbox import PushOutbox
 from simgate.settings import load_settings
-from tests.cli import test_admin
-from tests.cli.test_admin import Cli, error, ok, row
 from tests.push.conftest import PortPush, PushRig
+from tests.support.cli import Cli, error, ok, row
 
 
 async def _seed(data: Path) -> list[int]:
@@ -25,23 +22,15 @@ async def _seed(data: Path) -> list[int]:
         port_push = PortPush()
         port_push.urls["a"] = "http://127.0.0.1:9/hook"
         assert rt.events is not None
-        rt.events.subscribe(PushOutbox(store=sv.store, formats=[port_push], clock=rt.clock))
+        rt.events.subscribe(PushOutbox(store=rt.store, formats=[port_push], clock=rt.clock))
         rig = PushRig(rt, rt.clock, port_push)  # type: ignore[arg-type]
         for port in range(3):
             await rig.plan("a", port)
         now = rt.clock.now_ms()
         ids = sorted(
             c.id
-            for c in await sv.store.db.write(
-                functools.partial(
-                    repo.claim,
-                    owner="w",
-                    now_ms=now,
-                    lease_until_ms=now + 60_000,
-                    limit=10,
-                    window=10,
-                    busy={},
-                )
+            for c in await sv.pushes.queue.claim(
+                owner="w", now_ms=now, lease_until_ms=now + 60_000, limit=10, window=10, busy={}
             )
         )
         results = [
@@ -49,15 +38,10 @@ async def _seed(data: Path) -> list[int]:
             AttemptResult(ids[2], "e", "dead", 503, "HTTP 503"),
             AttemptResult(ids[0], "e", "release"),
         ]
-        await sv.store.db.write(
-            functools.partial(repo.record, results=results, owner="w", now_ms=now)
-        )
+        await sv.pushes.queue.record(results, owner="w", now_ms=now)
         return ids
     finally:
         await rt.close()
-
-
-cli = test_admin.cli  # the same fixture: fresh data directory, wide tables
 
 
 def test_pushes_commands(cli: Cli, tmp_path: Path) -> None:

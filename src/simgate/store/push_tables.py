@@ -1,4 +1,4 @@
-"""The push outbox table (issue #3 "Outbox"), part of the shared schema metadata.
+"""The push outbox table, on the shared ``metadata`` (migration 0002_push).
 
 One row per push: the complete request (method, URL, headers, body), where it goes
 (``endpoint`` = scheme://host:port, the unit of per-endpoint queues), its order key, and its
