@@ -101,9 +101,6 @@ KNOWN: dict[tuple[str, str], str] = {}
 
 # Modules outside STORE_OWNERS that touch the store.
 KNOWN_STORE_ACCESS: dict[str, str] = {
-    "simgate.api.dialects.itnio.auth": "key lookup through services.store: helper C1",
-    "simgate.api.dialects.itnio.replay": "replay cache in store.itnio: helper C1",
-    "simgate.api.dialects.itnio.sms": "queries in store.itnio: helper C1 (services/itnio)",
     "simgate.dispatch.calls": "leases and records calls in the store: helpers A and B",
     "simgate.dispatch.reaper": "reaps leases in the store: helper A (services/messaging)",
     "simgate.dispatch.sink": "records reports in the store: helper A (services/messaging)",
@@ -111,9 +108,7 @@ KNOWN_STORE_ACCESS: dict[str, str] = {
 }
 
 # Modules that must not import SQLAlchemy but do.
-KNOWN_SQLALCHEMY: dict[str, str] = {
-    "simgate.api.dialects.itnio.replay": "replay cache queries the connection: helper C1",
-}
+KNOWN_SQLALCHEMY: dict[str, str] = {}
 
 # Import circles (their modules), between modules and between areas.
 KNOWN_CYCLES: dict[frozenset[str], str] = {}

@@ -199,3 +199,19 @@ def test_directory_as_config_file(tmp_path: Path) -> None:
 def test_env_section_clash_with_a_value(tmp_path: Path) -> None:
     message = _error(tmp_path, toml="http = 5\n", env={"SIMGATE_HTTP__PORT": "1"})
     assert "SIMGATE_HTTP__PORT" in message
+
+
+@pytest.mark.parametrize(
+    ("section", "fragment"),
+    [
+        ({"retries": 3}, "invalid setting push.retries: "),
+        ({"total_timeout_seconds": 0}, "invalid setting push.total_timeout_seconds: "),
+        ({"lease_seconds": 10}, "lease_seconds must be at least"),
+    ],
+)
+def test_the_push_section_is_typed_at_start(section: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(overrides={"push": section})
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+    assert load_settings(overrides={"push": {"guard": False}}).push.guard is False

@@ -10,16 +10,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
-from simgate.api.app import Mount, create_app
+from simgate.api.app import create_app
+from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
-from simgate.api.dialects.dinstar.config import load as load_dinstar
-from simgate.api.dialects.itnio.push import ItnioPush
 from simgate.clock import Clock, SystemClock
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.reaper import Reaper
@@ -48,6 +48,7 @@ from simgate.services.events import EventBus
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
+from simgate.services.itnio import ItnioService
 from simgate.services.listings import Listings
 from simgate.services.openvox import OpenVoxService
 from simgate.services.outbox import PushOutbox
@@ -78,19 +79,17 @@ def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> Voic
     return SimVoiceLine(name, cfg, clock)
 
 
-def dialect_mounts() -> list[Mount]:
-    """The vendor dialects this build speaks (each module exposes ``mount``)."""
-    return [itnio.mount, openvox.mount, dinstar.mount]
+# The vendor dialects this build speaks, in mount order (api/dialect.py).
+DIALECTS: tuple[Dialect[Any], ...] = (itnio.DIALECT, openvox.DIALECT, dinstar.DIALECT)
 
 
-def push_formats(services: Services) -> list[PushFormat]:
-    """Each dialect that pushes results contributes one format (see push/base.py), in the
-    order their pushes are stored."""
-    return [
-        ItnioPush(),
-        openvox.OpenVoxPush(services.lines),
-        dinstar.DinstarPush(load_dinstar(services.settings.dinstar), services.lines),
-    ]
+def push_formats(
+    dialect_settings: Mapping[str, BaseModel], lines: Mapping[str, Line]
+) -> list[PushFormat]:
+    """Each dialect that pushes results contributes one format (see push/base.py); their
+    pushes are stored in the order of DIALECTS."""
+    formats = (d.push_format(dialect_settings[d.name], lines) for d in DIALECTS)
+    return [f for f in formats if f is not None]
 
 
 async def migrate_database(settings: Settings) -> str:
@@ -122,9 +121,13 @@ class Runtime:
     _push_sender: PushSender | None = None
     _started_lines: list[Line] = field(default_factory=list)
     _voice_lines: list[VoiceLine] = field(default_factory=list)
+    # Each dialect's section, validated by open() in every role (api/dialect.py).
+    dialect_settings: dict[str, BaseModel] = field(default_factory=dict)
 
     async def open(self, *, migrate: bool = True) -> Services:
         s = self.settings
+        # Settings first: a bad section fails start with one line before anything opens.
+        self.dialect_settings = {d.name: d.load(s) for d in DIALECTS}
         try:
             s.data_dir.mkdir(parents=True, exist_ok=True)
             box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
@@ -173,12 +176,13 @@ class Runtime:
             fx=FxService(store=store, clock=self.clock),
             listings=Listings(store=store, accounts=accounts),
             health=HealthService(store=store, clock=self.clock, metrics=metrics),
+            itnio=ItnioService(store=store),
             dinstar=DinstarService(store=store, clock=self.clock),
             openvox=OpenVoxService(store=store, clock=self.clock),
         )
         # Events out, formats subscribe: in the transaction of each change, the Dinstar
         # incoming_sms_id numbering first, then the push outbox (its rows commit with it).
-        formats = push_formats(self.services)
+        formats = push_formats(self.dialect_settings, lines)
         if push_cfg.test_planner_url:  # testing only, see testing/echo_push.py
             formats.append(EchoPush(push_cfg.test_planner_url, push_cfg.test_planner_secret))
         self.events = EventBus(store)
@@ -189,9 +193,9 @@ class Runtime:
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services
 
-    def app(self, mounts: Sequence[Mount] | None = None) -> FastAPI:
+    def app(self, dialects: Sequence[Dialect[Any]] = DIALECTS) -> FastAPI:
         assert self.services is not None, "open() first"
-        return create_app(self.services, list(dialect_mounts() if mounts is None else mounts))
+        return create_app(self.services, dialects, self.dialect_settings)
 
     async def start_worker(self) -> None:
         sv = self.services

@@ -13,7 +13,7 @@ from ..store.util import account, lease, queue
 
 
 def client(runtime: Runtime) -> httpx.AsyncClient:
-    app = runtime.app(mounts=[])
+    app = runtime.app(dialects=())
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 

@@ -6,6 +6,7 @@ probe, 5 s; the running service's busy_timeout is 30 s) and for a PostgreSQL ser
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,17 @@ def test_unreachable_postgresql_fails_start_with_one_line(tmp_path: Path, role: 
     line = _one_error_line(err)
     assert "cannot open database" in line
     assert "s3cret" not in err
+
+
+@pytest.mark.parametrize("role", ["worker", "serve"])
+def test_a_bad_dialect_section_fails_start_in_every_role(tmp_path: Path, role: str) -> None:
+    # A worker never mounts the itniotech routes, yet checks their settings at start.
+    args = ["--data-dir", str(tmp_path / "data"), role]
+    if role == "serve":
+        args += ["--port", str(free_port())]
+    env = {"SIMGATE_ITNIO__PAGE_ROWS": "0", "PATH": "/usr/bin:/bin"}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")  # a worktree's src, when set
+    rc, err = _simgate(args, tmp_path, env=env)
+    assert rc != 0
+    line = _one_error_line(err)
+    assert "invalid setting itnio.page_rows" in line

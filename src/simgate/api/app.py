@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
+from simgate.api.dialect import Dialect
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
 
-# Each dialect module exposes ``mount(app, services)``; the runtime passes the list.
-Mount = Callable[[FastAPI, Services], None]
 
-
-def create_app(services: Services, mounts: list[Mount]) -> FastAPI:
+def create_app(
+    services: Services,
+    dialects: Sequence[Dialect[Any]],
+    dialect_settings: Mapping[str, BaseModel],
+) -> FastAPI:
+    """The application with the routes of ``dialects``, each with its validated settings."""
     app = FastAPI(title="simgate", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
 
     @app.get("/healthz", include_in_schema=False)
@@ -41,6 +46,6 @@ def create_app(services: Services, mounts: list[Mount]) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
-    for mount in mounts:
-        mount(app, services)
+    for dialect in dialects:
+        dialect.install(app, services, dialect_settings[dialect.name])
     return app

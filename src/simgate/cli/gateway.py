@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from simgate.api.dialects.dinstar.config import PUSH_TYPES
+from simgate.api.dialects.dinstar.settings import PUSH_TYPES
 from simgate.cli.common import console, fail, with_services
 
 gateway_app = typer.Typer(help="The Dinstar gateway API: push target.", no_args_is_help=True)

@@ -12,6 +12,7 @@ from simgate.services.dinstar import DinstarService
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
+from simgate.services.itnio import ItnioService
 from simgate.services.listings import Listings
 from simgate.services.openvox import OpenVoxService
 from simgate.services.pushes import PushService
@@ -42,6 +43,7 @@ class Services:
     listings: Listings
     # The database check and queue gauges of /healthz and /metrics.
     health: HealthService
-    # Vendor use cases: the Dinstar gateway API (spec §2) and the OpenVox API (spec §3).
+    # Vendor use cases and queries, one service per dialect (spec §1, §2, §3).
+    itnio: ItnioService
     dinstar: DinstarService
     openvox: OpenVoxService

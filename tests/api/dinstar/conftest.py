@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.dinstar import DinstarPush
-from simgate.api.dialects.dinstar.config import PUSH_TYPES, load
+from simgate.api.dialects.dinstar.settings import PUSH_TYPES, DinstarSettings
 from simgate.domain.accounts import Account
 from simgate.domain.events import DomainEvent
 from simgate.domain.messages import State
@@ -116,7 +116,9 @@ class PushLog:
     """Runs the Dinstar push format inside every write transaction, as the outbox does."""
 
     def __init__(self, rt: Runtime, sv: Services) -> None:
-        push = DinstarPush(load(sv.settings.dinstar), sv.lines)
+        cfg = rt.dialect_settings["dinstar"]
+        assert isinstance(cfg, DinstarSettings)
+        push = DinstarPush(cfg, sv.lines)
         self.outbox = PushOutbox(store=rt.store, formats=[push], clock=sv.clock)
         self.bodies: list[dict[str, Any]] = []
 

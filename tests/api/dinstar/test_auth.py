@@ -6,6 +6,7 @@ import base64
 
 import httpx
 
+from simgate.api.dialects.dinstar import DIALECT
 from simgate.api.dialects.dinstar.auth import Denied
 from simgate.api.dialects.dinstar.context import build_gateway
 from simgate.domain.accounts import GatewayUser
@@ -132,7 +133,9 @@ async def test_nonce_count_replay_is_refused(gw: Gw) -> None:
 async def test_nonce_from_another_process_is_accepted(gw: Gw) -> None:
     """Stateless nonces: a second authenticator on the same database accepts the first's."""
     c = (await challenge(gw))[0]
-    other = build_gateway(gw.sv).auth  # a fresh process: no memory of issued nonces
+    other = build_gateway(
+        gw.sv, DIALECT.load(gw.sv.settings)
+    ).auth  # a fresh process: no memory of issued nonces
     user = await other.authenticate(
         method="GET", uri=PATH, header=digest_header(c, method="GET", uri=PATH), ip="10.0.0.1"
     )
@@ -148,7 +151,7 @@ async def test_failed_logins_are_limited_per_user_and_ip(gw: Gw) -> None:
     c = (await challenge(gw))[0]
     assert (await with_header(gw, digest_header(c, method="GET", uri=PATH))).status_code == 401
     # The limit is per (user, address): the same user from elsewhere still gets in.
-    auth = gw.rt.services and build_gateway(gw.sv).auth
+    auth = gw.rt.services and build_gateway(gw.sv, DIALECT.load(gw.sv.settings)).auth
     assert auth
     for _ in range(10):
         await auth.authenticate(method="GET", uri=PATH, header=basic(USER, "guess"), ip="10.0.0.9")

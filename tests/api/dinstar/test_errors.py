@@ -83,6 +83,14 @@ async def test_body_too_large_and_bad_json(gw: Gw) -> None:
     assert (r.status_code, r.json()["error_code"]) == (200, 413)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"), [(b"\xb2", 400), (b"-1", 400), (b"abc", 400), (b"9" * 5000, 413)]
+)
+async def test_hostile_content_length(gw: Gw, value: bytes, expected: int) -> None:
+    r = await gw.client.post("/api/send_sms", content=b"{}", headers={b"Content-Length": value})
+    assert (r.status_code, r.json()["error_code"]) == (200, expected)
+
+
 async def test_no_usable_port_is_550(gw: Gw) -> None:
     for i in range(8):
         gw.line.set_port(i, registered=False)

@@ -10,8 +10,8 @@ import dataclasses
 import json
 from typing import Any
 
-from simgate.api.dialects.dinstar.config import DinstarSettings
 from simgate.api.dialects.dinstar.push import DinstarPush
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.domain.calls import CallRecord
 from simgate.domain.events import CallFinished, DomainEvent, PortChanged, UssdReplied
 from simgate.domain.messages import Event, State

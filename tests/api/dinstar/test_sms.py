@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from simgate.api.dialects.dinstar import render
-from simgate.api.dialects.dinstar.config import DinstarSettings
 from simgate.api.dialects.dinstar.ports import PortMap
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.api.dialects.dinstar.sms import EARLIEST_MS, parse_query, parse_send
 from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from simgate.api.dialects.dinstar import DIALECT, push, render
 from simgate.api.dialects.dinstar import envelope as env
-from simgate.api.dialects.dinstar import push, render
-from simgate.api.dialects.dinstar.config import DinstarSettings, load
 from simgate.api.dialects.dinstar.device import imei
 from simgate.api.dialects.dinstar.ports import PortMap
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.api.dialects.dinstar.sms import choose_line, fill
 from simgate.domain.messages import State
 from simgate.domain.records import MessageRecord
@@ -227,7 +227,7 @@ def test_register_item_on_down_hides_the_sim() -> None:
 
 
 def test_settings_are_validated() -> None:
-    assert load({}).sn == DinstarSettings().sn
+    assert DIALECT.validate({}).sn == DinstarSettings().sn
     for bad in (
         {"sn": "1234"},
         {"sn": "1234-5678-9abc-de!0"},
@@ -235,4 +235,4 @@ def test_settings_are_validated() -> None:
         {"bogus": 1},
     ):
         with pytest.raises(ConfigError):
-            load(bad)
+            DIALECT.validate(bad)

@@ -117,3 +117,25 @@ async def test_unknown_path_and_method(itnio_sqlite: Itnio) -> None:
     assert r.status_code == 404
     r = await itnio_sqlite.client.delete("/sms/sendSms", headers=itnio_sqlite.headers())
     assert r.status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\xb2", "bad Content-Length"),  # a digit to str.isdigit(), not to int()
+        (b"-1", "bad Content-Length"),
+        (b"9" * 5000, "larger than"),  # past int()'s digit limit: never converted
+    ],
+)
+async def test_hostile_content_length_is_minus_22(
+    itnio_sqlite: Itnio, value: bytes, reason: str
+) -> None:
+    got = await raw_envelope(
+        itnio_sqlite,
+        "POST",
+        "/sms/sendSms",
+        content=b"{}",
+        extra_headers={"Content-Length": value},
+    )
+    assert got["status"] == "-22"
+    assert reason in got["reason"]

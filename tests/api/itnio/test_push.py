@@ -200,25 +200,6 @@ def test_iso_renders_account_zone() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "status", "at"),
-    [
-        (State.SENT, "0", 3),
-        (State.DELIVERED, "0", 4),
-        (State.FAILED, "2", 5),
-        (State.EXPIRED, "2", 6),
-        (State.REJECTED, "2", 7),
-    ],
-)
-def test_sent_row_item(state: State, status: str, at: int) -> None:
-    times: list[int | None] = [None] * 5
-    times[0] = 1613093400000  # sent_ms
-    times[at - 3] = 1613093403000 if at != 3 else 1613093400000
-    item = render.sent_row_item((7, "86138", int(state), *times), "Asia/Shanghai")
-    expected = "2021-02-12T09:30:00+08:00" if at == 3 else "2021-02-12T09:30:03+08:00"
-    assert item == {"msgId": "7", "number": "86138", "receiveTime": expected, "status": status}
-
-
-@pytest.mark.parametrize(
     "tz",
     [
         "UTC",

@@ -11,7 +11,7 @@ from simgate.api.dialects.openvox.auth import credential_key
 from simgate.errors import ConfigError
 from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
-from tests.api.openvox.conftest import OV, PASSWORD, USER
+from tests.api.openvox.conftest import OV, PASSWORD, USER, envelope, open_ov
 from tests.conftest import make_settings
 
 
@@ -121,10 +121,9 @@ async def test_bad_openvox_settings_fail_at_start(tmp_path: Path, clock: FakeClo
         ({"colour": "blue"}, "openvox.colour"),
     ):
         rt = Runtime(make_settings(tmp_path, url, openvox=section), role="admin", clock=clock)
-        await rt.open()
         try:
             with pytest.raises(ConfigError, match=words):
-                rt.app()
+                await rt.open()
         finally:
             await rt.close()
 
@@ -142,3 +141,38 @@ async def test_a_failing_store_is_code_500_in_the_envelope(ov: OV) -> None:
         doc = await ov.post(uri, body)
         assert (doc["code"], doc["data"]) == (500, []), uri
         assert doc["msg"] in ("database unavailable, try again", "internal error"), doc["msg"]
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_lockout(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'proxy.db'}"
+    rt, ov = await open_ov(url, tmp_path, clock, http={"trusted_proxies": ["127.0.0.1"]})
+    guesser = {"X-Forwarded-For": "203.0.113.7"}
+    honest = {"X-Forwarded-For": "198.51.100.1"}
+
+    async def login(headers: dict[str, str], password: str = PASSWORD) -> int:
+        body = {"username": USER, "password": password}
+        resp = await ov.client.post("/sms/get_valid_spans", json=body, headers=headers)
+        return int(envelope(resp, "/sms/get_valid_spans")["code"])
+
+    try:
+        for _ in range(10):
+            assert await login(guesser, "guess") == 401
+        assert await login(guesser) == 401  # this client is locked out ...
+        # ... and cannot escape by forging a hop: the proxy appends the address it saw.
+        forged = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
+        assert await login(forged) == 401
+        assert await login(honest) == 200  # another client behind the same proxy is not
+    finally:
+        await ov.client.aclose()
+        await rt.close()
+
+
+async def test_forwarded_for_from_an_untrusted_peer_does_not_split_lockouts(ov: OV) -> None:
+    for i in range(10):
+        body = {"username": USER, "password": "guess"}
+        headers = {"X-Forwarded-For": f"203.0.113.{i}"}  # forged: the peer is not trusted
+        resp = await ov.client.post("/sms/get_valid_spans", json=body, headers=headers)
+        assert envelope(resp, "/sms/get_valid_spans")["code"] == 401
+    assert (await ov.post("/sms/get_valid_spans"))["code"] == 401

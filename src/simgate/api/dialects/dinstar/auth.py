@@ -28,17 +28,17 @@ import hmac
 import os
 import re
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from simgate.api.dialects.dinstar.config import DinstarSettings
+from simgate.api.auth import FailureLimiter, TtlCache
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.clock import Clock
 from simgate.domain.accounts import GatewayUser
 from simgate.services.accounts import DIGEST_REALM, AccountService, verify_password
 
 OPAQUE = "5cd1e1a7a7e0c0de"
-USER_CACHE_MS = 5_000
+USER_CACHE_S = 5.0
 MAX_CACHE = 10_000
 MAX_NC_PER_NONCE = 10_000
 _PARAM = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
@@ -68,17 +68,24 @@ class Authenticator:
         self._accounts = accounts
         self._clock = clock
         self._ttl_ms = cfg.nonce_ttl_seconds * 1000
-        self._basic_ms = int(cfg.basic_cache_seconds * 1000)
-        self._max_failures = cfg.login_failures
-        self._window_ms = int(cfg.login_window_seconds * 1000)
         self._secret_source = secret
         self._secret: bytes | None = cfg.nonce_secret.encode() if cfg.nonce_secret else None
         self._secret_lock = asyncio.Lock()
         self._salt = os.urandom(16)
-        self._basic: dict[bytes, tuple[GatewayUser, int]] = {}
-        self._users: dict[str, tuple[GatewayUser | None, int]] = {}
+        self._basic: TtlCache[bytes, GatewayUser] = TtlCache(
+            clock, ttl_s=cfg.basic_cache_seconds, max_entries=MAX_CACHE
+        )
+        self._users: TtlCache[str, GatewayUser | None] = TtlCache(
+            clock, ttl_s=USER_CACHE_S, max_entries=MAX_CACHE
+        )
         self._seen_nc: dict[str, tuple[int, set[int]]] = {}
-        self._failures: dict[tuple[str, str], deque[int]] = {}
+        # Per (username, client IP).
+        self._failures: FailureLimiter[tuple[str, str]] = FailureLimiter(
+            clock,
+            limit=cfg.login_failures,
+            window_s=cfg.login_window_seconds,
+            max_keys=MAX_CACHE,
+        )
 
     # ---- challenges --------------------------------------------------------------------
     async def challenges(self, *, stale: bool = False) -> list[str]:
@@ -139,23 +146,19 @@ class Authenticator:
         username, sep, password = raw.partition(":")
         if not sep or not username:
             return Denied()
-        if self._limited(username, ip):
+        if self._failures.blocked((username, ip)):
             return Denied(limited=True)
-        now = self._clock.now_ms()
         key = hashlib.sha256(self._salt + raw.encode()).digest()
         cached = self._basic.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         user = await self._user(username)
         stored = user.password_hash if user is not None else _DUMMY_HASH
         ok = await asyncio.to_thread(verify_password, password, stored)
         if user is None or not ok:
-            self._fail(username, ip)
+            self._failures.fail((username, ip))
             return Denied()
-        if self._basic_ms:
-            if len(self._basic) >= MAX_CACHE:
-                self._basic.clear()
-            self._basic[key] = (user, now + self._basic_ms)
+        self._basic.put(key, user)
         return user
 
     async def _digest_auth(
@@ -168,13 +171,13 @@ class Authenticator:
             return Denied()
         algorithm = p.get("algorithm", "MD5").upper()
         if p["realm"] != DIGEST_REALM or algorithm not in _HASHES or p["uri"] != uri:
-            self._fail(username, ip)
+            self._failures.fail((username, ip))
             return Denied()
-        if self._limited(username, ip):
+        if self._failures.blocked((username, ip)):
             return Denied(limited=True)
         state, issued = await self._nonce_state(p["nonce"])
         if state == "bad":
-            self._fail(username, ip)
+            self._failures.fail((username, ip))
             return Denied()
         if state == "stale":
             return Denied(stale=True)
@@ -184,14 +187,14 @@ class Authenticator:
             return Denied()
         user = await self._user(username)
         if user is None:
-            self._fail(username, ip)
+            self._failures.fail((username, ip))
             return Denied()
         h = _HASHES[algorithm]
         ha1 = user.digest_sha256 if algorithm == "SHA-256" else user.digest_md5
         ha2 = h(f"{method}:{p['uri']}".encode())
         expected = h(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}".encode())
         if not hmac.compare_digest(expected, p["response"].lower()):
-            self._fail(username, ip)
+            self._failures.fail((username, ip))
             return Denied()
         if not self._first_use(p["nonce"], issued, nc):
             return Denied(stale=True)  # replayed nc: make the client start afresh
@@ -209,36 +212,7 @@ class Authenticator:
         return True
 
     async def _user(self, username: str) -> GatewayUser | None:
-        now = self._clock.now_ms()
-        hit = self._users.get(username)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        user = await self._accounts.get_user(username)
-        if len(self._users) >= MAX_CACHE:
-            self._users.clear()
-        self._users[username] = (user, now + USER_CACHE_MS)
-        return user
-
-    # ---- failed-login limit ----------------------------------------------------------------
-    def _recent(self, username: str, ip: str) -> deque[int] | None:
-        q = self._failures.get((username, ip))
-        if q is not None:
-            horizon = self._clock.now_ms() - self._window_ms
-            while q and q[0] < horizon:
-                q.popleft()
-        return q
-
-    def _limited(self, username: str, ip: str) -> bool:
-        q = self._recent(username, ip)
-        return q is not None and len(q) >= self._max_failures
-
-    def _fail(self, username: str, ip: str) -> None:
-        if len(self._failures) >= MAX_CACHE:
-            self._failures = {k: v for k, v in self._failures.items() if v}
-        q = self._recent(username, ip)
-        if q is None:
-            q = self._failures[(username, ip)] = deque()
-        q.append(self._clock.now_ms())
+        return await self._users.get_or_load(username, lambda: self._accounts.get_user(username))
 
 
 def _unquote(quoted: str | None, bare: str | None) -> str:

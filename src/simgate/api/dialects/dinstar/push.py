@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from simgate.api.dialects.dinstar import render
-from simgate.api.dialects.dinstar.config import DinstarSettings
 from simgate.api.dialects.dinstar.ports import PortMap
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.domain.events import (
     CallFinished,
     DomainEvent,

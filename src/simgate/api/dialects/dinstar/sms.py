@@ -8,9 +8,9 @@ from typing import Any
 
 from simgate.api.dialects.dinstar import envelope as env
 from simgate.api.dialects.dinstar import render
-from simgate.api.dialects.dinstar.config import DinstarSettings
 from simgate.api.dialects.dinstar.context import Call, Gateway
 from simgate.api.dialects.dinstar.ports import PortMap
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.codecs.gsm7 import is_gsm7
 from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account

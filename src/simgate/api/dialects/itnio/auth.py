@@ -7,31 +7,34 @@ and case-insensitively (-1), Timestamp inside the window (-16), client IP allowe
 account not locked (-13). Only -1 outcomes count as failures for the rate limit: a client
 with a skewed clock (-16) or a new address (-2) is not locked out.
 
-Use it from a route with ``ctx: AuthContext = Depends(itnio_auth)``; ``install(app, ...)``
-(called by ``mount``) creates the one :class:`Authenticator` of the app.
+Routes take the caller with ``ctx: AuthContext = Depends(authenticator)``: the SMS and voice
+routers share the one :class:`Authenticator` that ``routes.mount`` builds.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
 import re
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request, Response
 
-from simgate.api.dialects.itnio.config import ItnioSettings
+from simgate.api.auth import FailureLimiter, TtlCache
 from simgate.api.dialects.itnio.envelope import ItnioError
-from simgate.domain.accounts import Account, ApiKey, ip_in_any
+from simgate.api.dialects.itnio.settings import ItnioSettings
+from simgate.api.http import client_ip
+from simgate.domain.accounts import Account, ApiKey
 from simgate.errors import ConfigError, StoreError
 from simgate.services.container import Services
+from simgate.services.itnio import Credentials
 
 _TIMESTAMP = re.compile(r"\A(?:[0-9]{10}|[0-9]{13})\Z")
 _HEX32 = re.compile(r"\A[0-9a-fA-F]{32}\Z")
-_MAX_TRACKED = 100_000
+# Api-Keys cached; failure records are bounded by api.auth's default (each keeps up to the
+# limit's count of times, so fewer of them fit in the same memory).
+MAX_CACHED_KEYS = 100_000
 
 
 def sign(api_key: str, secret: str, timestamp: str) -> str:
@@ -54,97 +57,42 @@ class AuthContext:
     sign: str
 
 
-def client_ip(request: Request, trusted: tuple[str, ...]) -> str:
-    """The TCP peer, or the nearest untrusted X-Forwarded-For hop behind trusted proxies."""
-    peer = request.client.host if request.client else ""
-    if not trusted or not ip_in_any(peer, trusted):
-        return peer
-    hops = [
-        hop.strip()
-        for header in request.headers.getlist("x-forwarded-for")
-        for hop in header.split(",")
-        if hop.strip()
-    ]
-    for hop in reversed(hops):
-        if not ip_in_any(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
-
-
-class FailureLimiter:
-    """Sliding-window count of failed authentications per IP and per key (this process)."""
-
-    def __init__(self, *, window_s: float, limit_ip: int, limit_key: int) -> None:
-        self._window = window_s
-        self._limits = {"ip": limit_ip, "key": limit_key}
-        self._seen: dict[tuple[str, str], collections.deque[float]] = {}
-
-    def _recent(self, kind: str, who: str, now: float) -> collections.deque[float]:
-        q = self._seen.get((kind, who))
-        if q is None:
-            return collections.deque()
-        while q and q[0] <= now - self._window:
-            q.popleft()
-        if not q:
-            del self._seen[(kind, who)]
-        return q
-
-    def blocked(self, kind: str, who: str) -> bool:
-        return len(self._recent(kind, who, time.monotonic())) >= self._limits[kind]
-
-    def fail(self, *, ip: str, key: str) -> None:
-        now = time.monotonic()
-        if len(self._seen) > _MAX_TRACKED:  # bounded memory under a flood of new names
-            self._seen.clear()
-        for kind, who in (("ip", ip), ("key", key)):
-            if who:
-                self._recent(kind, who, now)
-                self._seen.setdefault((kind, who), collections.deque()).append(now)
-
-
 class Authenticator:
     def __init__(self, services: Services, cfg: ItnioSettings) -> None:
         self._services = services
         self._cfg = cfg
         self._trusted = services.settings.http.trusted_proxies
-        self._limiter = FailureLimiter(
-            window_s=cfg.auth_fail_window_seconds,
-            limit_ip=cfg.auth_fail_limit_ip,
-            limit_key=cfg.auth_fail_limit_key,
+        clock = services.clock
+        window = cfg.auth_fail_window_seconds
+        self._by_ip: FailureLimiter[str] = FailureLimiter(
+            clock, limit=cfg.auth_fail_limit_ip, window_s=window
         )
-        self._cache: dict[str, tuple[float, ApiKey | None, Account | None]] = {}
+        self._by_key: FailureLimiter[str] = FailureLimiter(
+            clock, limit=cfg.auth_fail_limit_key, window_s=window
+        )
+        self._cache: TtlCache[str, Credentials | None] = TtlCache(
+            clock, ttl_s=cfg.auth_cache_seconds, max_entries=MAX_CACHED_KEYS
+        )
 
-    async def _lookup(self, key: str) -> tuple[ApiKey | None, Account | None]:
-        ttl = self._cfg.auth_cache_seconds
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
-        store = self._services.store
-        async with store.db.read() as conn:
-            api_key = await store.accounts.get_key(conn, key)
-            account = (
-                await store.accounts.get_account(conn, api_key.account_id) if api_key else None
-            )
-        if ttl > 0:
-            if len(self._cache) > _MAX_TRACKED:
-                self._cache.clear()
-            self._cache[key] = (now + ttl, api_key, account)
-        return api_key, account
+    async def _lookup(self, key: str) -> Credentials | None:
+        return await self._cache.get_or_load(key, lambda: self._services.itnio.credentials(key))
 
     async def __call__(self, request: Request) -> AuthContext:
         ip = client_ip(request, self._trusted)
-        if self._limiter.blocked("ip", ip):
+        if self._by_ip.blocked(ip):
             raise ItnioError(-15, "too many failed authentications from this address")
         headers = request.headers
         key = headers.get("api-key", "")
         ts = headers.get("timestamp", "").strip()
         given = headers.get("sign", "").strip()
-        if key and self._limiter.blocked("key", key):
+        if key and self._by_key.blocked(key):
             raise ItnioError(-15, "too many failed authentications for this key")
 
         def refuse(detail: str) -> ItnioError:
-            self._limiter.fail(ip=ip, key=key if len(key) <= 64 else "")
+            if ip:
+                self._by_ip.fail(ip)
+            if key and len(key) <= 64:
+                self._by_key.fail(key)
             return ItnioError(-1, detail)
 
         if not key or len(key) > 64 or not ts or not given:
@@ -154,12 +102,13 @@ class Authenticator:
         if not _HEX32.match(given):
             raise refuse("Sign must be 32 hex digits")
         try:
-            api_key, account = await self._lookup(key)
+            found = await self._lookup(key)
         except (StoreError, ConfigError, OSError):
             # The database (or the master key) failed us: the vendor's "system exception".
             raise ItnioError(-18) from None
-        if api_key is None or account is None or api_key.revoked:
+        if found is None or found.key.revoked:
             raise refuse("unknown or revoked Api-Key")
+        api_key, account = found.key, found.account
         expected = sign(api_key.key, api_key.secret, ts)
         if not hmac.compare_digest(expected.encode(), given.lower().encode()):
             raise refuse("Sign does not match")
@@ -173,21 +122,13 @@ class Authenticator:
         return AuthContext(api_key, account, ip, ts, given.lower())
 
 
-def install(app: FastAPI, services: Services, cfg: ItnioSettings) -> Authenticator:
-    """The app's one Authenticator (SMS and voice routers share its cache and limits)."""
-    existing = getattr(app.state, "itnio_auth", None)
-    if isinstance(existing, Authenticator):
-        return existing
-    auth = Authenticator(services, cfg)
-    app.state.itnio_auth = auth
-    return auth
+Handler = Callable[[Request, AuthContext], Awaitable[Response]]
 
 
-async def itnio_auth(request: Request) -> AuthContext:
-    """FastAPI dependency: the authenticated caller, or an :class:`ItnioError`."""
-    auth: Authenticator = request.app.state.itnio_auth
-    return await auth(request)
+def authenticated(auth: Authenticator, handler: Handler) -> Handler:
+    """A route for ``handler`` that receives the caller ``auth`` admitted."""
 
+    async def endpoint(request: Request, ctx: AuthContext = Depends(auth)) -> Response:  # noqa: B008
+        return await handler(request, ctx)
 
-# Route parameter type: ``async def handler(request: Request, ctx: Caller)``.
-Caller = Annotated[AuthContext, Depends(itnio_auth)]
+    return endpoint

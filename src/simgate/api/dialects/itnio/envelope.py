@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
+from simgate.api import http
 from simgate.errors import (
     AccessDenied,
     AccountLocked,
@@ -152,26 +153,11 @@ def error_response(exc: ItnioError) -> Response:
 
 # ---- request bodies -----------------------------------------------------------------------
 async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused past ``limit`` bytes before more than that is read."""
-    cached = getattr(request.state, "itnio_body", None)
-    if isinstance(cached, bytes):
-        return cached
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise ItnioError(-22, "bad Content-Length")
-        if int(declared) > limit:
-            raise ItnioError(-22, f"request body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ItnioError(-22, f"request body larger than {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    request.state.itnio_body = body
-    return body
+    """The raw body (api/http.py); too large or a bad Content-Length is -22."""
+    try:
+        return await http.read_body(request, limit)
+    except http.BodyRefused as exc:
+        raise ItnioError(-22, str(exc)) from None
 
 
 def parse_object(body: bytes) -> dict[str, Any]:

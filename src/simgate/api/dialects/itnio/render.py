@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ from phonenumbers import NumberParseException, carrier, parse
 
 from simgate.domain.messages import State
 from simgate.domain.money import format_amount
-from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.domain.records import InboundRecord, MessageRecord, SentRow
 
 S = State
 
@@ -141,23 +140,17 @@ def report_item(m: MessageRecord, tz: str) -> dict[str, Any]:
     }
 
 
-# getSentRcd from narrow rows (store.itnio.sent_page): state value → (listed status, index
-# of the column holding the time the state was reached; sent_ms for SENT).
-_SENT_ROW: dict[int, tuple[str, int]] = {
-    int(S.SENT): ("0", 3),
-    int(S.DELIVERED): ("0", 4),
-    int(S.FAILED): ("2", 5),
-    int(S.EXPIRED): ("2", 6),
-    int(S.REJECTED): ("2", 7),
-}
-assert {State(k) for k in _SENT_ROW} == set(SENT_RCD_STATES)  # one table, two shapes
+_SENT_RCD_STATUS: dict[State, str] = {s: v[2] for s, v in STATUS.items() if v[2] is not None}
 
 
-def sent_row_item(row: Sequence[Any], tz: str) -> dict[str, Any]:
-    """``(id, recipient, state, sent_ms, delivered_ms, failed_ms, expired_ms, rejected_ms)``."""
-    status, col = _SENT_ROW[row[2]]
-    at = row[col] if row[col] is not None else row[3]
-    return {"msgId": str(row[0]), "number": row[1], "receiveTime": iso(at, tz), "status": status}
+def sent_row_item(row: SentRow, tz: str) -> dict[str, Any]:
+    """A getSentRcd item (spec §1.6): the time shown is when the listed state was reached."""
+    return {
+        "msgId": str(row.id),
+        "number": row.recipient,
+        "receiveTime": iso(row.reached_ms, tz),
+        "status": _SENT_RCD_STATUS[row.state],
+    }
 
 
 def mcc_mnc(imsi: str) -> tuple[int, int]:

@@ -13,23 +13,23 @@ repeated query has no effect to repeat and returns the same data an attacker alr
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.itnio.auth import AuthContext, timestamp_ms
-from simgate.api.dialects.itnio.config import ItnioSettings
-from simgate.api.dialects.itnio.envelope import ItnioError
-from simgate.services.container import Services
-from simgate.store.itnio import PENDING, ReplayRepo
+from simgate.api.dialects.itnio.envelope import ERROR_CODES, ItnioError, enveloped
+from simgate.api.dialects.itnio.settings import ItnioSettings
+from simgate.clock import Clock
+from simgate.services.itnio import PENDING, ItnioService
 
 PURGE_EVERY_MS = 60_000
 
 log = logging.getLogger(__name__)
+
+CodeTable = tuple[tuple[type[Exception], int], ...]
 
 
 def fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
@@ -43,10 +43,10 @@ def fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
 
 
 class ReplayGuard:
-    def __init__(self, services: Services, cfg: ItnioSettings) -> None:
-        self._services = services
+    def __init__(self, itnio: ItnioService, *, clock: Clock, cfg: ItnioSettings) -> None:
+        self._itnio = itnio
+        self._clock = clock
         self._cfg = cfg
-        self._repo = ReplayRepo()
         self._last_purge_ms = 0
         self._pending: set[asyncio.Future[None]] = set()
 
@@ -56,34 +56,51 @@ class ReplayGuard:
         request: Request,
         body: bytes,
         produce: Callable[[], Awaitable[bytes]],
+        table: CodeTable = ERROR_CODES,
     ) -> bytes:
-        db = self._services.store.db
+        """The envelope for this request, answered at most once (§7).
+
+        Two envelopes, on purpose: a refusal from ``produce`` is an answer like any other and
+        is what a replay gets back; a failure of the guard itself (the database, a first copy
+        that never finished) answers this request alone and stores nothing.
+        """
+
+        async def answer() -> bytes:
+            return await enveloped(produce, table)
+
+        return await enveloped(lambda: self._once(ctx, request, body, answer), table)
+
+    async def _once(
+        self,
+        ctx: AuthContext,
+        request: Request,
+        body: bytes,
+        answer: Callable[[], Awaitable[bytes]],
+    ) -> bytes:
         fp = fingerprint(ctx, request, body)
-        now = self._services.clock.now_ms()
+        now = self._clock.now_ms()
         # The record must outlive every moment at which this Timestamp is still accepted.
         window_ms = self._cfg.timestamp_window_seconds * 1000
         expires = max(now, timestamp_ms(ctx.timestamp)) + window_ms + 1000
         purge = now - self._last_purge_ms > PURGE_EVERY_MS
         if purge:
             self._last_purge_ms = now
-        prior = await db.write(
-            functools.partial(self._claim, fp=fp, expires=expires, now=now, purge=purge)
+        prior = await self._itnio.claim_replay(
+            fingerprint=fp, expires_ms=expires, now_ms=now, purge=purge
         )
         if prior is not None:
             return prior.encode() if prior != PENDING else await self._wait(fp)
         try:
-            response = await produce()
+            response = await answer()
         except BaseException:
             # Nothing was answered: let a retry of the same request run afresh.
-            await asyncio.shield(db.write(functools.partial(self._repo.release, fingerprint=fp)))
+            await asyncio.shield(self._itnio.release_replay(fp))
             raise
         # The messages are committed already (a 2xx means committed); the stored response
         # only serves replays, which wait while it is PENDING. Not awaiting it saves one
         # group-commit round trip per send (bench/itnio_send.py).
         task = asyncio.ensure_future(
-            db.write(
-                functools.partial(self._repo.complete, fingerprint=fp, response=response.decode())
-            )
+            self._itnio.complete_replay(fingerprint=fp, response=response.decode())
         )
         self._pending.add(task)
         task.add_done_callback(self._completed)
@@ -95,21 +112,12 @@ class ReplayGuard:
             # A replay of this request will find the claim PENDING and answer -18.
             log.warning("itnio: could not store a replay response: %s", task.exception())
 
-    async def _claim(
-        self, conn: AsyncConnection, *, fp: str, expires: int, now: int, purge: bool
-    ) -> str | None:
-        if purge:
-            await self._repo.purge(conn, now_ms=now)
-        return await self._repo.claim(conn, fingerprint=fp, expires_ms=expires, now_ms=now)
-
     async def _wait(self, fp: str) -> bytes:
-        store = self._services.store
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._cfg.replay_wait_seconds
         while loop.time() < deadline:
             await asyncio.sleep(0.02)  # real time: the first request runs on real I/O
-            async with store.db.read() as conn:
-                found = await self._repo.lookup(conn, fp)
+            found = await self._itnio.replay_response(fp)
             if found is None:  # the first request failed and released its claim
                 raise ItnioError(-18, "the first copy of this request failed; send it anew")
             if found != PENDING:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from simgate.api.dialects.itnio.auth import AuthContext
-from simgate.api.dialects.itnio.config import ItnioSettings
 from simgate.api.dialects.itnio.envelope import ItnioError, ok_body, text_field
+from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import App
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest

@@ -6,17 +6,15 @@ Every path is served at the root (``/sms/...``, itniotech) and under ``/v3`` (BU
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
+from simgate.api.auth import TtlCache
 from simgate.api.dialects.itnio import render
-from simgate.api.dialects.itnio.auth import AuthContext, Caller
-from simgate.api.dialects.itnio.config import ItnioSettings
+from simgate.api.dialects.itnio.auth import AuthContext, Authenticator, authenticated
 from simgate.api.dialects.itnio.envelope import (
     ItnioError,
     enveloped,
@@ -29,11 +27,11 @@ from simgate.api.dialects.itnio.envelope import (
 )
 from simgate.api.dialects.itnio.replay import ReplayGuard
 from simgate.api.dialects.itnio.sending import SendItem, send_items
+from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain import ids
 from simgate.domain.accounts import App, AppKind
 from simgate.domain.money import format_amount
 from simgate.services.container import Services
-from simgate.store.itnio import sent_page
 
 GET_MAX_NUMBERS = 100  # spec §1.3
 POST_MAX_NUMBERS = 1000  # spec §1.3; also the batch total (§1.4, assumed)
@@ -41,31 +39,28 @@ MAX_MSG_IDS = 200  # spec §1.5
 MAX_WINDOW_MS = 31 * 86_400_000  # spec §1.6, §1.8
 MO_EARLIEST_MS = 1_656_604_800_000  # 2022-07-01T00:00:00+08:00 (spec §1.8)
 MAX_QUERY_FIELDS = 64
+MAX_CACHED_APPS = 10_000
 
 
 @dataclass
 class SmsApi:
     services: Services
     cfg: ItnioSettings
+    auth: Authenticator
     guard: ReplayGuard
+    _apps: TtlCache[str, App | None] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._apps: dict[str, tuple[float, App | None]] = {}
+        # Apps change as rarely as keys: cached as long (a deleted app is refused that late).
+        self._apps = TtlCache(
+            self.services.clock, ttl_s=self.cfg.auth_cache_seconds, max_entries=MAX_CACHED_APPS
+        )
         self._limit = self.services.settings.http.max_body_bytes
 
     # ---- shared steps ----------------------------------------------------------------
     async def _app(self, ctx: AuthContext, data: dict[str, Any]) -> App:
         app_id = text_field(data, "appId", max_len=32)
-        now = time.monotonic()
-        hit = self._apps.get(app_id)
-        if hit is not None and hit[0] > now:
-            app = hit[1]
-        else:
-            app = await self.services.accounts.get_app(app_id)
-            if self.cfg.auth_cache_seconds > 0:
-                if len(self._apps) > 10_000:
-                    self._apps.clear()
-                self._apps[app_id] = (now + self.cfg.auth_cache_seconds, app)
+        app = await self._apps.get_or_load(app_id, lambda: self.services.accounts.get_app(app_id))
         if app is None or app.account_id != ctx.account.id or app.kind is not AppKind.SMS:
             raise ItnioError(-14, "appId is not an SMS app of this account")
         return app
@@ -85,11 +80,8 @@ class SmsApi:
             out.setdefault(k, v)
         return out
 
-    async def _run(self, produce: Callable[[], Awaitable[bytes]]) -> bytes:
-        return await enveloped(produce)
-
     # ---- send ------------------------------------------------------------------------
-    async def send_sms(self, request: Request, ctx: Caller) -> Response:
+    async def send_sms(self, request: Request, ctx: AuthContext) -> Response:
         is_get = request.method == "GET"
         body = b"" if is_get else await read_body(request, self._limit)
 
@@ -100,11 +92,9 @@ class SmsApi:
             limit = GET_MAX_NUMBERS if is_get else POST_MAX_NUMBERS
             return await send_items(self.services, ctx, app, [item], limit)
 
-        return json_response(
-            await self._run(lambda: self.guard.once(ctx, request, body, lambda: self._run(produce)))
-        )
+        return json_response(await self.guard.once(ctx, request, body, produce))
 
-    async def send_batch(self, request: Request, ctx: Caller) -> Response:
+    async def send_batch(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._limit)
 
         async def produce() -> bytes:
@@ -118,12 +108,10 @@ class SmsApi:
             items = [SendItem.parse(i, self.cfg) for i in array]
             return await send_items(self.services, ctx, app, items, POST_MAX_NUMBERS)
 
-        return json_response(
-            await self._run(lambda: self.guard.once(ctx, request, body, lambda: self._run(produce)))
-        )
+        return json_response(await self.guard.once(ctx, request, body, produce))
 
     # ---- queries ---------------------------------------------------------------------
-    async def get_report(self, request: Request, ctx: Caller) -> Response:
+    async def get_report(self, request: Request, ctx: AuthContext) -> Response:
         async def produce() -> bytes:
             data = self._query(request)
             app = await self._app(ctx, data)
@@ -131,10 +119,10 @@ class SmsApi:
             oldest = ids.lower_bound(
                 self.services.clock.now_ms() - self.cfg.history_days * 86_400_000
             )
-            store = self.services.store
-            async with store.db.read() as conn:
-                rows = await store.messages.get(conn, [i for i in wanted if i >= oldest])
-            mine = {m.id: m for m in rows if m.app_id == app.id}
+            rows = await self.services.itnio.report_messages(
+                app_id=app.id, ids=[i for i in wanted if i >= oldest]
+            )
+            mine = {m.id: m for m in rows}
             tz = ctx.account.timezone
             items = [render.report_item(mine[i], tz) for i in wanted if i in mine]
             counts = {"0": 0, "1": 0, "-1": 0}
@@ -148,9 +136,9 @@ class SmsApi:
                 array=items,
             )
 
-        return json_response(await self._run(produce))
+        return json_response(await enveloped(produce))
 
-    async def get_sent_rcd(self, request: Request, ctx: Caller) -> Response:
+    async def get_sent_rcd(self, request: Request, ctx: AuthContext) -> Response:
         async def produce() -> bytes:
             data = self._query(request)
             app = await self._app(ctx, data)
@@ -158,22 +146,20 @@ class SmsApi:
             if start < self.services.clock.now_ms() - self.cfg.history_days * 86_400_000:
                 raise ItnioError(-25, f"only the last {self.cfg.history_days} days are kept")
             offset = int_field(data, "startIndex", default=0, lo=0, hi=10**9)
-            async with self.services.store.db.read() as conn:
-                rows = await sent_page(
-                    conn,
-                    app_id=app.id,
-                    id_from=ids.lower_bound(start),
-                    id_to=ids.upper_bound(end),
-                    states=[int(s) for s in render.SENT_RCD_STATES],
-                    offset=offset,
-                    limit=self.cfg.page_rows,
-                )
+            rows = await self.services.itnio.sent_page(
+                app_id=app.id,
+                id_from=ids.lower_bound(start),
+                id_to=ids.upper_bound(end),
+                states=render.SENT_RCD_STATES,
+                offset=offset,
+                limit=self.cfg.page_rows,
+            )
             tz = ctx.account.timezone
             items = [render.sent_row_item(r, tz) for r in rows]
             failed = sum(1 for i in items if i["status"] == "2")
             return ok_body(success=str(len(items) - failed), fail=str(failed), array=items)
 
-        return json_response(await self._run(produce))
+        return json_response(await enveloped(produce))
 
     def _window(self, data: dict[str, Any], a: str, b: str, *, bad_format: int) -> tuple[int, int]:
         texts = [
@@ -187,7 +173,7 @@ class SmsApi:
             raise ItnioError(-25, "the window must run forward and span at most 31 days")
         return start, end
 
-    async def get_balance(self, request: Request, ctx: Caller) -> Response:
+    async def get_balance(self, request: Request, ctx: AuthContext) -> Response:
         async def produce() -> bytes:
             account = await self.services.accounts.get_account(ctx.account.id)
             return ok_body(
@@ -196,9 +182,9 @@ class SmsApi:
                 credit=format_amount(account.credit_micros),
             )
 
-        return json_response(await self._run(produce))
+        return json_response(await enveloped(produce))
 
-    async def record_mo(self, request: Request, ctx: Caller) -> Response:
+    async def record_mo(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._limit)
 
         async def produce() -> bytes:
@@ -212,42 +198,40 @@ class SmsApi:
             start, end = self._window(params, "strTime", "endTime", bad_format=-22)
             if start < MO_EARLIEST_MS:
                 raise ItnioError(-25, "strTime earlier than 2022-07-01T00:00:00+08:00")
-            store = self.services.store
-            lo, hi = ids.lower_bound(start), ids.upper_bound(end)
-            async with store.db.read() as conn:
-                total = await store.inbound.count(
-                    conn, account_id=app.account_id, id_from=lo, id_to=hi
-                )
-                rows = await store.inbound.page(
-                    conn,
-                    account_id=app.account_id,
-                    id_from=lo,
-                    id_to=hi,
-                    offset=(current - 1) * size,
-                    limit=size,
-                )
+            found = await self.services.itnio.mo_page(
+                account_id=app.account_id,
+                id_from=ids.lower_bound(start),
+                id_to=ids.upper_bound(end),
+                offset=(current - 1) * size,
+                limit=size,
+            )
             tz, currency = ctx.account.timezone, ctx.account.currency
             page = {
-                "total": total,
+                "total": found.total,
                 "size": size,
                 "current": current,
-                "pages": math.ceil(total / size),
-                "records": [render.mo_record(r, tz, currency) for r in rows],
+                "pages": math.ceil(found.total / size),
+                "records": [render.mo_record(r, tz, currency) for r in found.records],
             }
             return ok_body(data=page)
 
-        return json_response(await self._run(produce))
+        return json_response(await enveloped(produce))
 
     # ---- routes ----------------------------------------------------------------------
     def router(self) -> APIRouter:
         r = APIRouter()
         for prefix in ("", "/v3"):
-            r.add_api_route(f"{prefix}/sms/sendSms", self.send_sms, methods=["GET", "POST"])
-            r.add_api_route(f"{prefix}/sms/sendSms/batch", self.send_batch, methods=["POST"])
-            r.add_api_route(f"{prefix}/sms/getReport", self.get_report, methods=["GET"])
-            r.add_api_route(f"{prefix}/sms/getSentRcd", self.get_sent_rcd, methods=["GET"])
-            r.add_api_route(f"{prefix}/sms/getBalance", self.get_balance, methods=["GET"])
-            r.add_api_route(f"{prefix}/sms/recordMo", self.record_mo, methods=["POST"])
+            for path, handler, methods in (
+                ("sendSms", self.send_sms, ["GET", "POST"]),
+                ("sendSms/batch", self.send_batch, ["POST"]),
+                ("getReport", self.get_report, ["GET"]),
+                ("getSentRcd", self.get_sent_rcd, ["GET"]),
+                ("getBalance", self.get_balance, ["GET"]),
+                ("recordMo", self.record_mo, ["POST"]),
+            ):
+                r.add_api_route(
+                    f"{prefix}/sms/{path}", authenticated(self.auth, handler), methods=methods
+                )
         return r
 
 

@@ -28,8 +28,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from simgate.api.dialects.itnio import render, voice_render
-from simgate.api.dialects.itnio.auth import AuthContext, Caller
-from simgate.api.dialects.itnio.config import ItnioSettings
+from simgate.api.dialects.itnio.auth import AuthContext, Authenticator, authenticated
 from simgate.api.dialects.itnio.envelope import (
     ERROR_CODES,
     ItnioError,
@@ -42,6 +41,7 @@ from simgate.api.dialects.itnio.envelope import (
     text_field,
 )
 from simgate.api.dialects.itnio.replay import ReplayGuard
+from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain import ids
 from simgate.domain.accounts import App, AppKind
 from simgate.domain.calls import CallOptions
@@ -203,6 +203,7 @@ def voice_id_of(text: str) -> int:
 class VoiceApi:
     services: Services
     cfg: ItnioSettings
+    auth: Authenticator
     guard: ReplayGuard
 
     def __post_init__(self) -> None:
@@ -222,10 +223,6 @@ class VoiceApi:
             raise ItnioError(-22, "appId is not a voice app of this account")
         return app
 
-    async def _run(self, produce: Callable[[], Awaitable[bytes]]) -> bytes:
-        """Every outcome becomes an envelope with the voice codes: never a 500."""
-        return await enveloped(produce, VOICE_ERROR_CODES)
-
     async def _once(
         self,
         ctx: AuthContext,
@@ -234,15 +231,13 @@ class VoiceApi:
         produce: Callable[[], Awaitable[bytes]],
     ) -> Response:
         """A request that changes something: replays get the first answer (§7)."""
-        return json_response(
-            await self._run(lambda: self.guard.once(ctx, request, body, lambda: self._run(produce)))
-        )
+        return json_response(await self.guard.once(ctx, request, body, produce, VOICE_ERROR_CODES))
 
     def _oldest_ms(self) -> int:
         return self.services.clock.now_ms() - HISTORY_DAYS * 86_400_000
 
     # ---- sends -----------------------------------------------------------------------
-    async def send_code(self, request: Request, ctx: Caller) -> Response:
+    async def send_code(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._limit)
 
         async def produce() -> bytes:
@@ -260,7 +255,7 @@ class VoiceApi:
 
         return await self._once(ctx, request, body, produce)
 
-    async def send_group(self, request: Request, ctx: Caller) -> Response:
+    async def send_group(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._limit)
 
         async def produce() -> bytes:
@@ -289,7 +284,7 @@ class VoiceApi:
         return await self._once(ctx, request, body, produce)
 
     # ---- files -----------------------------------------------------------------------
-    async def file_upload(self, request: Request, ctx: Caller) -> Response:
+    async def file_upload(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._upload_limit)
 
         async def produce() -> bytes:
@@ -303,7 +298,7 @@ class VoiceApi:
 
         return await self._once(ctx, request, body, produce)
 
-    async def file_query(self, request: Request, ctx: Caller) -> Response:
+    async def file_query(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._limit)
 
         async def produce() -> bytes:
@@ -314,12 +309,13 @@ class VoiceApi:
             records = [voice_render.file_item(f) for f in files]
             return ok_body(data=page_body(total, size, current, records))
 
-        return json_response(await self._run(produce))
+        return json_response(await enveloped(produce, VOICE_ERROR_CODES))
 
     # ---- records ---------------------------------------------------------------------
-    async def record_group(self, request: Request, ctx: Caller, voice_id: str = "") -> Response:
+    async def record_group(self, request: Request, ctx: AuthContext) -> Response:
         async def produce() -> bytes:
-            wanted = voice_id_of(voice_id)
+            # ``:path`` also matches an empty or slashed id, which then gets -22, not a 404.
+            wanted = voice_id_of(str(request.path_params.get("voice_id", "")))
             try:
                 issued = ids.issued_at_ms(wanted)
             except ValueError:  # 19 digits that are not a date: never one of our ids
@@ -331,9 +327,9 @@ class VoiceApi:
                 raise ItnioError(-22, f"no record with voiceId {wanted}")
             return ok_body(data=voice_render.record_item(record, ctx.account.timezone))
 
-        return json_response(await self._run(produce))
+        return json_response(await enveloped(produce, VOICE_ERROR_CODES))
 
-    async def record_group_query(self, request: Request, ctx: Caller) -> Response:
+    async def record_group_query(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._limit)
 
         async def produce() -> bytes:
@@ -365,21 +361,23 @@ class VoiceApi:
             records = [voice_render.record_item(r, tz) for r in rows]
             return ok_body(data=page_body(total, size, current, records, search_count=True))
 
-        return json_response(await self._run(produce))
+        return json_response(await enveloped(produce, VOICE_ERROR_CODES))
 
     # ---- routes ----------------------------------------------------------------------
     def router(self) -> APIRouter:
         r = APIRouter()
         for prefix in ("", "/v3"):
-            base = f"{prefix}/voice"
-            r.add_api_route(f"{base}/sendCode", self.send_code, methods=["POST"])
-            r.add_api_route(f"{base}/sendGroup", self.send_group, methods=["POST"])
-            r.add_api_route(f"{base}/fileUpload", self.file_upload, methods=["POST"])
-            r.add_api_route(f"{base}/fileQuery", self.file_query, methods=["POST"])
-            # ``:path`` also matches an empty or slashed id, which then gets -22, not a 404.
-            r.add_api_route(
-                f"{base}/recordGroup/{{voice_id:path}}", self.record_group, methods=["GET"]
-            )
-            r.add_api_route(f"{base}/recordGroup", self.record_group, methods=["GET"])
-            r.add_api_route(f"{base}/recordGroupQuery", self.record_group_query, methods=["POST"])
+            for path, handler in (
+                ("sendCode", self.send_code),
+                ("sendGroup", self.send_group),
+                ("fileUpload", self.file_upload),
+                ("fileQuery", self.file_query),
+                ("recordGroupQuery", self.record_group_query),
+            ):
+                r.add_api_route(
+                    f"{prefix}/voice/{path}", authenticated(self.auth, handler), methods=["POST"]
+                )
+            record_group = authenticated(self.auth, self.record_group)
+            for path in ("recordGroup/{voice_id:path}", "recordGroup"):
+                r.add_api_route(f"{prefix}/voice/{path}", record_group, methods=["GET"])
         return r

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 
-from simgate.clock import Clock
+from simgate.api.auth import FailureLimiter, TtlCache
 from simgate.domain.accounts import Account
 from simgate.errors import AuthError, NotFound
 from simgate.services.accounts import verify_password
@@ -49,42 +48,32 @@ class Authenticator:
         window_seconds: float = 300,
     ) -> None:
         self._services = services
-        self._clock: Clock = services.clock
-        self._ttl_ms = int(ttl_seconds * 1000)
-        self._max = max_entries
-        self._cache: OrderedDict[bytes, tuple[int, Caller]] = OrderedDict()
+        self._cache: TtlCache[bytes, Caller] = TtlCache(
+            services.clock, ttl_s=ttl_seconds, max_entries=max_entries
+        )
         self._pending: dict[bytes, asyncio.Future[Caller]] = {}
-        self._max_failures = max_failures
-        self._window_ms = int(window_seconds * 1000)
-        # (username, address) → (window end, failures); bounded like the cache.
-        self._failures: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        # Per (username, address); bounded like the cache.
+        self._failures: FailureLimiter[tuple[str, str]] = FailureLimiter(
+            services.clock, limit=max_failures, window_s=window_seconds, max_keys=max_entries
+        )
 
     async def check(self, username: str | None, password: str | None, address: str = "") -> Caller:
         if not username or not password:
             raise AuthError("username and password are required")
         key = credential_key(username, password)
-        now = self._clock.now_ms()
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            return hit
         who = (username, address)
-        until, count = self._failures.get(who, (0, 0))
-        if until > now and count >= self._max_failures:
+        if self._failures.blocked(who):
             raise AuthError("too many failed logins: try again later")
         try:
             return await self._check_once(key, username, password)
         except AuthError:
-            until, count = self._failures.get(who, (0, 0))  # re-read: others failed meanwhile
-            if until <= now:
-                until, count = now + self._window_ms, 0
-            self._failures[who] = (until, count + 1)
-            self._failures.move_to_end(who)
-            while len(self._failures) > self._max:
-                self._failures.popitem(last=False)
+            self._failures.fail(who)
             raise
 
     async def _check_once(self, key: bytes, username: str, password: str) -> Caller:
-        now = self._clock.now_ms()
         pending = self._pending.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -98,8 +87,7 @@ class Authenticator:
             raise
         else:
             fut.set_result(caller)
-            if self._ttl_ms > 0:
-                self._remember(key, caller, now)
+            self._cache.put(key, caller)
             return caller
         finally:
             del self._pending[key]
@@ -117,9 +105,3 @@ class Authenticator:
         except NotFound:
             raise AuthError("authentication failed: the user has no account") from None
         return Caller(username, account)
-
-    def _remember(self, key: bytes, caller: Caller, now: int) -> None:
-        self._cache[key] = (now + self._ttl_ms, caller)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._max:
-            self._cache.popitem(last=False)

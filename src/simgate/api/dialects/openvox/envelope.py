@@ -1,5 +1,9 @@
 """The OpenVox envelope (spec §3.2, §7): a JSON POST in, ``{uri, code, msg, data}`` out.
 
+One table maps simgate's error tree to the codes §7 allows: 400 (bad request), 401 (bad
+credentials), 404 (unknown uri) and 500 (internal), with ``msg`` saying what is wrong in the
+exception's own words (services word them for people).
+
 Request fields sit at the top level or inside a ``data`` object (§7: accept both). Field
 readers raise :class:`BadRequest` with a message naming the field, so every malformed request
 gets a 400 saying what is wrong. Numbers sent as digit strings (``"1"``) are accepted where an
@@ -16,12 +20,46 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simgate.errors import InvalidInput
+from simgate import errors as e
+from simgate.api import http
 
 MAX_INT = 2**53  # anything larger is not a page number, port or flag
 
+BAD_REQUEST = 400
+UNAUTHORIZED = 401
+NOT_FOUND = 404
+INTERNAL = 500
 
-class BadRequest(InvalidInput):
+# The one table from the error tree to codes; the first matching class wins, so the more
+# specific classes come first.
+ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (e.AuthError, UNAUTHORIZED),
+    (e.AccessDenied, UNAUTHORIZED),
+    (e.AccountLocked, UNAUTHORIZED),
+    (e.InvalidInput, BAD_REQUEST),  # InvalidNumber, ContentEmpty, ContentTooLong, TooManyNumbers
+    (e.InsufficientBalance, BAD_REQUEST),
+    (e.NoPricing, BAD_REQUEST),
+    (e.NoRoute, BAD_REQUEST),
+    (e.NotFound, NOT_FOUND),
+    (e.StoreError, INTERNAL),
+)
+
+
+def code_for(exc: Exception) -> int | None:
+    """The OpenVox code for a known error, None for an unexpected one (a bug: log it)."""
+    for cls, code in ERROR_CODES:
+        if isinstance(exc, cls):
+            return code
+    return None
+
+
+def message_for(exc: Exception) -> str:
+    if isinstance(exc, e.StoreError):
+        return "database unavailable, try again"  # no connection details to clients
+    return str(exc) or type(exc).__name__
+
+
+class BadRequest(e.InvalidInput):
     """A request the dialect cannot parse (mapped to code 400)."""
 
 
@@ -75,18 +113,13 @@ def as_int(name: str, value: Any) -> int:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing (without reading it all) one larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(f"request body is too large (at most {limit} bytes)")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(f"request body is too large (at most {limit} bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The body (api/http.py); too large or a bad Content-Length is a 400."""
+    try:
+        return await http.read_body(request, limit)
+    except http.BodyTooLarge:
+        raise BadRequest(f"request body is too large (at most {limit} bytes)") from None
+    except http.BodyRefused as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def parse_fields(body: bytes) -> Fields:

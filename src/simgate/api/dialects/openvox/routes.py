@@ -21,15 +21,18 @@ from starlette.responses import Response
 from simgate.api.dialects.openvox.auth import Authenticator, Caller
 from simgate.api.dialects.openvox.endpoints import Handlers
 from simgate.api.dialects.openvox.envelope import (
+    INTERNAL,
+    NOT_FOUND,
     BadRequest,
     Fields,
+    code_for,
+    message_for,
     parse_fields,
     read_body,
     respond,
 )
-from simgate.api.dialects.openvox.errors import INTERNAL, NOT_FOUND, code_for, message_for
-from simgate.api.dialects.openvox.settings import load_openvox_settings
-from simgate.errors import ConfigError
+from simgate.api.dialects.openvox.settings import OpenVoxSettings
+from simgate.api.http import client_ip
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -38,10 +41,7 @@ Handler = Callable[[Caller, Fields], Awaitable[list[Any]]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def mount(app: FastAPI, services: Services) -> None:
-    cfg = load_openvox_settings(services.settings.openvox)
-    if cfg.line is not None and cfg.line not in services.settings.lines:
-        raise ConfigError(f"invalid setting openvox.line: no line named {cfg.line!r}")
+def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
     handlers = Handlers(services, cfg)
     auth = Authenticator(
         services,
@@ -51,6 +51,7 @@ def mount(app: FastAPI, services: Services) -> None:
         window_seconds=cfg.login_window_seconds,
     )
     limit = services.settings.http.max_body_bytes
+    trusted = services.settings.http.trusted_proxies
 
     def endpoint(handler: Handler) -> Endpoint:
         async def run(request: Request) -> Response:
@@ -62,7 +63,9 @@ def mount(app: FastAPI, services: Services) -> None:
                 caller = await auth.check(
                     fields.string("username", max_len=64),
                     fields.string("password", max_len=256),
-                    request.client.host if request.client else "",
+                    # Behind a proxy every client would share the proxy's address (and its
+                    # lockout): the forwarded address counts when the proxy is trusted.
+                    client_ip(request, trusted),
                 )
                 data = await handler(caller, fields)
             except Exception as exc:

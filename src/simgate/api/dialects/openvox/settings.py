@@ -1,17 +1,15 @@
 """The ``[openvox]`` settings section (spec §7 "OpenVox family"; every value is a default).
 
-``Settings.openvox`` is a free dict owned by this dialect; it is validated here once, when the
-dialect is mounted, so a typo fails at start-up with one line naming the key.
+``Settings.openvox`` is a free dict owned by this dialect; ``DIALECT`` validates it at start in
+every role, so a typo fails at start-up with one line naming the key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from simgate.errors import ConfigError
+from simgate.settings import Settings
 
 
 class OpenVoxSettings(BaseModel):
@@ -38,10 +36,7 @@ class OpenVoxSettings(BaseModel):
     login_window_seconds: float = Field(default=300, gt=0)
 
 
-def load_openvox_settings(raw: Mapping[str, Any]) -> OpenVoxSettings:
-    try:
-        return OpenVoxSettings.model_validate(dict(raw))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "openvox"
-        raise ConfigError(f"invalid setting openvox.{where}: {first['msg']}") from None
+def check_line(cfg: OpenVoxSettings, settings: Settings) -> None:
+    """The line named by ``openvox.line`` must be configured."""
+    if cfg.line is not None and cfg.line not in settings.lines:
+        raise ConfigError(f"invalid setting openvox.line: no line named {cfg.line!r}")

@@ -1,12 +1,10 @@
-"""The ``[itnio]`` settings section, validated by the dialect that owns it (spec §7)."""
+"""The ``[itnio]`` settings section (spec §7), validated at start through ``DIALECT``."""
 
 from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from simgate.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ItnioSettings(BaseModel):
@@ -45,12 +43,3 @@ class ItnioSettings(BaseModel):
                     f"template {pattern!r} is not a regular expression: {exc}"
                 ) from None
         return v
-
-
-def load(section: dict[str, object]) -> ItnioSettings:
-    try:
-        return ItnioSettings.model_validate(section)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid setting itnio.{where}: {first['msg']}") from None

@@ -1,23 +1,34 @@
 """Store work of the itniotech dialect: replay records (spec §7) and the getSentRcd page.
 
-The page query reads only the columns getSentRcd renders, as plain tuples: building full
-MessageRecords for 50 000 rows costs more than the query itself (bench/itnio_query.py).
+The page query reads only the columns getSentRcd renders: building full MessageRecords for
+50 000 rows costs more than the query itself (bench/itnio_query.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.domain.messages import State
+from simgate.domain.records import SentRow
 from simgate.store.tables import itnio_replays as t
 from simgate.store.tables import messages as m
 
 PENDING = ""  # returned by claim() when another request holds the claim without a response
+
+# The column recording when a message reached each final-or-sent state.
+_REACHED: dict[State, ColumnElement[int]] = {
+    State.SENT: m.c.sent_ms,
+    State.DELIVERED: m.c.delivered_ms,
+    State.FAILED: m.c.failed_ms,
+    State.EXPIRED: m.c.expired_ms,
+    State.REJECTED: m.c.rejected_ms,
+}
+_STATES = {int(s): s for s in State}
 
 
 class ReplayRepo:
@@ -60,42 +71,34 @@ class ReplayRepo:
         return int(result.rowcount or 0)
 
 
-# (id, recipient, state, sent_ms, delivered_ms, failed_ms, expired_ms, rejected_ms)
-SentRow = tuple[int, str, int, int | None, int | None, int | None, int | None, int | None]
-
-
 async def sent_page(
     conn: AsyncConnection,
     *,
     app_id: int,
     id_from: int,
     id_to: int,
-    states: Sequence[int],
+    states: Sequence[State],
     offset: int,
     limit: int,
 ) -> list[SentRow]:
     """One page of an app's messages in an id (= time) range, via the (app_id, id) index."""
+    reached = func.coalesce(
+        case({int(s): col for s, col in _REACHED.items()}, value=m.c.state), m.c.sent_ms
+    )
     q = (
-        select(
-            m.c.id,
-            m.c.recipient,
-            m.c.state,
-            m.c.sent_ms,
-            m.c.delivered_ms,
-            m.c.failed_ms,
-            m.c.expired_ms,
-            m.c.rejected_ms,
-        )
+        select(m.c.id, m.c.recipient, m.c.state, reached)
         .where(
             m.c.app_id == app_id,
             m.c.id >= id_from,
             m.c.id <= id_to,
-            or_(*(m.c.state == s for s in states)),
+            or_(*(m.c.state == int(s) for s in states)),
         )
         .order_by(m.c.id)
         .offset(offset)
         .limit(limit)
     )
-    # Rows index like tuples; copying 50 000 of them into tuples costs more than it helps.
-    rows: list[Any] = list((await conn.execute(q)).fetchall())
-    return rows
+    states_of = _STATES
+    return [
+        SentRow(row[0], row[1], states_of[row[2]], row[3])
+        for row in (await conn.execute(q)).fetchall()
+    ]

@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 
+from simgate.api import http
 from simgate.api.dialects.dinstar import device, sms
 from simgate.api.dialects.dinstar import envelope as env
 from simgate.api.dialects.dinstar.auth import Denied
 from simgate.api.dialects.dinstar.context import Call, Gateway, Handler, build_gateway
-from simgate.domain.accounts import ip_in_any
+from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.errors import InvalidInput, ServiceError
 from simgate.services.container import Services
 
@@ -29,26 +30,12 @@ def _json(data: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-def client_ip(request: Request, trusted: tuple[str, ...]) -> str:
-    peer = request.client.host if request.client else ""
-    if trusted and ip_in_any(peer, trusted):
-        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
-        for hop in reversed([h for h in hops if h]):
-            if not ip_in_any(hop, trusted):
-                return hop
-    return peer
-
-
 async def _params(request: Request, limit: int) -> Mapping[str, Any]:
     """The JSON object of a POST, else the query string (spec §2.1)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _TooLarge()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge()
+    try:
+        body = await http.read_body(request, limit)
+    except http.BadContentLength as exc:
+        raise InvalidInput(str(exc)) from None
     if body.strip():
         try:
             data = orjson.loads(body)
@@ -60,13 +47,9 @@ async def _params(request: Request, limit: int) -> Mapping[str, Any]:
     return dict(request.query_params)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def route(g: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     sn = g.cfg.sn
-    http = g.services.settings.http
+    edge = g.services.settings.http
 
     async def endpoint(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()
@@ -76,15 +59,15 @@ def route(g: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Respons
             method=request.method,
             uri=uri,
             header=request.headers.get("authorization"),
-            ip=client_ip(request, http.trusted_proxies),
+            ip=http.client_ip(request, edge.trusted_proxies),
         )
         if isinstance(who, Denied):
             return await _unauthorized(g, who)
         try:
-            params = await _params(request, http.max_body_bytes)
+            params = await _params(request, edge.max_body_bytes)
             account = await g.account(who.account_id)
             code, fields = await handler(g, Call(who, account, params))
-        except _TooLarge:
+        except http.BodyTooLarge:
             return _json(env.envelope(sn, env.TOO_LARGE, error_msg="request body too large"))
         except ServiceError as exc:
             return _json(env.envelope(sn, env.error_code(exc), error_msg=str(exc)))
@@ -103,8 +86,8 @@ async def _unauthorized(g: Gateway, denied: Denied) -> Response:
     return resp
 
 
-def mount(app: FastAPI, services: Services) -> None:
-    g = build_gateway(services)
+def mount(app: FastAPI, services: Services, cfg: DinstarSettings) -> None:
+    g = build_gateway(services, cfg)
     table: dict[str, Handler] = {
         "send_sms": sms.send_sms,
         "query_sms_result": sms.query_sms_result,

@@ -1,12 +1,13 @@
-"""The ``[dinstar]`` settings section (validated here; the core keeps it as a free dict)."""
+"""The ``[dinstar]`` settings section, validated at start in every role through ``DIALECT``."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from simgate.errors import ConfigError
+from simgate.settings import Settings
 
 PushType = Literal["sms", "sms_result", "sms_deliver_status", "ussd", "register"]
 PUSH_TYPES: tuple[PushType, ...] = ("sms", "sms_result", "sms_deliver_status", "ussd", "register")
@@ -39,10 +40,8 @@ class DinstarSettings(BaseModel):
     login_window_seconds: float = Field(default=300.0, gt=0)
 
 
-def load(section: dict[str, Any]) -> DinstarSettings:
-    try:
-        return DinstarSettings.model_validate(section)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "dinstar"
-        raise ConfigError(f"invalid setting dinstar.{where}: {first['msg']}") from None
+def check_lines(cfg: DinstarSettings, settings: Settings) -> None:
+    """The lines whose ports the gateway exposes must be configured (ports.PortMap)."""
+    unknown = [n for n in cfg.lines if n not in settings.lines]
+    if unknown:
+        raise ConfigError(f"dinstar.lines names unknown line(s): {', '.join(unknown)}")

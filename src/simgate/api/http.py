@@ -1,0 +1,106 @@
+"""The HTTP edge every dialect shares: a size-capped body and the client's address.
+
+Each dialect maps :class:`BodyRefused` to its own envelope (spec §7: no 500 for bad input);
+nothing here knows a vendor format.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from simgate.domain.accounts import ip_in_any
+
+# Longer digit strings are larger than any limit; int() of them would also be slow (and past
+# 4300 digits a ValueError), so they are never converted.
+_MAX_LENGTH_DIGITS = 18
+_BEYOND_ANY_LIMIT = 10**18
+_BODY_STATE = "simgate_body"
+
+
+class BodyRefused(Exception):
+    """The request body cannot be read within the rules; ``str(exc)`` says why, for people."""
+
+
+class BodyTooLarge(BodyRefused):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
+class BadContentLength(BodyRefused):
+    def __init__(self) -> None:
+        super().__init__("bad Content-Length")
+
+
+def declared_length(request: Request) -> int | None:
+    """The Content-Length header as a number, None when absent.
+
+    Every copy of the header must be the same plain ASCII number (RFC 9110 §8.6); a negative,
+    non-numeric or conflicting value raises :class:`BadContentLength`. A value too long to be
+    a real length comes back as a number past any limit, so it is simply too large.
+    """
+    values = {v.strip() for v in request.headers.getlist("content-length")}
+    if not values:
+        return None
+    if len(values) != 1:
+        raise BadContentLength()
+    (text,) = values
+    if not text or not text.isascii() or not text.isdigit():
+        raise BadContentLength()
+    if len(text) > _MAX_LENGTH_DIGITS:
+        return _BEYOND_ANY_LIMIT
+    return int(text)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused past ``limit`` bytes before more than that is read.
+
+    The body is kept on the request's state, so a second reader in the same request (a
+    dependency, then the handler) gets the same bytes instead of an exhausted stream.
+    """
+    cached = getattr(request.state, _BODY_STATE, None)
+    if isinstance(cached, bytes):
+        if len(cached) > limit:
+            raise BodyTooLarge(limit)
+        return cached
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    setattr(request.state, _BODY_STATE, body)
+    return body
+
+
+def client_ip(request: Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The client's address: the TCP peer, or behind trusted proxies the forwarded one.
+
+    Only when the peer is one of ``trusted_proxies`` is ``X-Forwarded-For`` read: every copy
+    of the header, in order, as one list of hops (each proxy appends the address it saw).
+    Walking from the nearest hop outwards, the first address that is not a trusted proxy is
+    the client; anything left of it may be forged by that client and is ignored.
+
+    When every hop is trusted too, the request started inside the trusted network and each
+    hop was written by a trusted proxy, so the leftmost hop is the true origin: that is the
+    answer (not the peer, which would give every internal client the proxy's address). With
+    no hops at all the peer is the answer.
+    """
+    peer = request.client.host if request.client else ""
+    if not trusted_proxies or not ip_in_any(peer, trusted_proxies):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not ip_in_any(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else peer

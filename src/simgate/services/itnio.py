@@ -1,0 +1,139 @@
+"""What the itniotech dialect reads and keeps: credentials, its queries and its replay records.
+
+The dialect parses and renders; every database access it needs is a method here (spec §1.5,
+§1.6, §1.8 for the queries, §7 for the replay rule), so ``api/`` never holds a connection.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.accounts import Account, ApiKey
+from simgate.domain.messages import State
+from simgate.domain.records import InboundRecord, MessageRecord, SentRow
+from simgate.store import Store
+from simgate.store.dialects.itnio import PENDING, ReplayRepo, sent_page
+
+__all__ = ["PENDING", "Credentials", "ItnioService", "MoPage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An Api-Key with its account, as read in one transaction."""
+
+    key: ApiKey
+    account: Account
+
+
+@dataclass(frozen=True, slots=True)
+class MoPage:
+    total: int
+    records: list[InboundRecord]
+
+
+class ItnioService:
+    def __init__(self, *, store: Store) -> None:
+        self._store = store
+        self._replays = ReplayRepo()
+
+    # ---- authentication (spec §1.1) ------------------------------------------------------
+    async def credentials(self, key: str) -> Credentials | None:
+        """The key and its account; None when either is unknown."""
+        store = self._store
+        async with store.db.read() as conn:
+            api_key = await store.accounts.get_key(conn, key)
+            if api_key is None:
+                return None
+            account = await store.accounts.get_account(conn, api_key.account_id)
+        return None if account is None else Credentials(api_key, account)
+
+    # ---- queries ---------------------------------------------------------------------------
+    async def report_messages(self, *, app_id: int, ids: Sequence[int]) -> list[MessageRecord]:
+        """getReport (§1.5): the app's messages among ``ids``; others' ids are not found."""
+        store = self._store
+        async with store.db.read() as conn:
+            rows = await store.messages.get(conn, ids)
+        return [m for m in rows if m.app_id == app_id]
+
+    async def sent_page(
+        self,
+        *,
+        app_id: int,
+        id_from: int,
+        id_to: int,
+        states: Sequence[State],
+        offset: int,
+        limit: int,
+    ) -> list[SentRow]:
+        """getSentRcd (§1.6): one page of the app's messages in ``states``, in id order."""
+        async with self._store.db.read() as conn:
+            return await sent_page(
+                conn,
+                app_id=app_id,
+                id_from=id_from,
+                id_to=id_to,
+                states=states,
+                offset=offset,
+                limit=limit,
+            )
+
+    async def mo_page(
+        self, *, account_id: int, id_from: int, id_to: int, offset: int, limit: int
+    ) -> MoPage:
+        """recordMo (§1.8): the account's incoming SMS in an id range, with the total."""
+        inbound = self._store.inbound
+        async with self._store.db.read() as conn:
+            total = await inbound.count(conn, account_id=account_id, id_from=id_from, id_to=id_to)
+            records = await inbound.page(
+                conn,
+                account_id=account_id,
+                id_from=id_from,
+                id_to=id_to,
+                offset=offset,
+                limit=limit,
+            )
+        return MoPage(total, records)
+
+    # ---- replay records (§7) -----------------------------------------------------------------
+    async def claim_replay(
+        self, *, fingerprint: str, expires_ms: int, now_ms: int, purge: bool
+    ) -> str | None:
+        """None when this request now owns ``fingerprint``, else the stored response
+        (:data:`PENDING` while its owner runs). ``purge`` first drops expired records."""
+        return await self._store.db.write(
+            functools.partial(
+                self._claim,
+                fingerprint=fingerprint,
+                expires_ms=expires_ms,
+                now_ms=now_ms,
+                purge=purge,
+            )
+        )
+
+    async def _claim(
+        self, conn: AsyncConnection, *, fingerprint: str, expires_ms: int, now_ms: int, purge: bool
+    ) -> str | None:
+        if purge:
+            await self._replays.purge(conn, now_ms=now_ms)
+        return await self._replays.claim(
+            conn, fingerprint=fingerprint, expires_ms=expires_ms, now_ms=now_ms
+        )
+
+    async def replay_response(self, fingerprint: str) -> str | None:
+        """The stored response (:data:`PENDING` while running); None once released."""
+        async with self._store.db.read() as conn:
+            return await self._replays.lookup(conn, fingerprint)
+
+    async def complete_replay(self, *, fingerprint: str, response: str) -> None:
+        await self._store.db.write(
+            functools.partial(self._replays.complete, fingerprint=fingerprint, response=response)
+        )
+
+    async def release_replay(self, fingerprint: str) -> None:
+        await self._store.db.write(
+            functools.partial(self._replays.release, fingerprint=fingerprint)
+        )

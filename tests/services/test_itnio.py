@@ -1,0 +1,111 @@
+"""The itniotech dialect's service: credentials, queries and replay records (services/itnio.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain import ids
+from simgate.domain.accounts import AppKind
+from simgate.domain.messages import State
+from simgate.domain.records import SentRow
+from simgate.lines.base import IncomingSms
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.services.itnio import PENDING
+from simgate.store.tables import messages
+from tests.store.util import account, queue
+
+T0 = 1_767_225_600_000  # the FakeClock's start
+SENT_RCD = (State.SENT, State.DELIVERED, State.FAILED, State.EXPIRED, State.REJECTED)
+
+
+async def _set(runtime: Runtime, mid: int, **values: object) -> None:
+    async def job(conn: AsyncConnection) -> None:
+        await conn.execute(update(messages).where(messages.c.id == mid).values(**values))
+
+    await runtime.store.db.write(job)
+
+
+async def test_credentials_read_key_and_account(services: Services) -> None:
+    acc = await account(services)
+    key = await services.accounts.create_key(acc.id)
+    found = await services.itnio.credentials(key.key)
+    assert found is not None
+    assert (found.key.key, found.account.id) == (key.key, acc.id)
+    assert await services.itnio.credentials("no-such-key") is None
+
+
+async def test_report_messages_are_the_apps_own(runtime: Runtime, services: Services) -> None:
+    acc = await account(services)
+    mine = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
+    other = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
+    a = await queue(runtime, acc, 2, app_id=mine.id)
+    b = await queue(runtime, acc, 1, app_id=other.id)
+    got = await services.itnio.report_messages(app_id=mine.id, ids=[*a, *b, 1])
+    assert sorted(m.id for m in got) == sorted(a)
+
+
+async def test_sent_page_times_each_state_from_its_own_column(
+    runtime: Runtime, services: Services
+) -> None:
+    acc = await account(services)
+    app = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
+    queued, sent, delivered, failed, expired, rejected, bare = await queue(
+        runtime, acc, 7, app_id=app.id
+    )
+    await _set(runtime, sent, state=int(State.SENT), sent_ms=T0 + 1)
+    await _set(runtime, delivered, state=int(State.DELIVERED), sent_ms=T0, delivered_ms=T0 + 2)
+    await _set(runtime, failed, state=int(State.FAILED), sent_ms=T0, failed_ms=T0 + 3)
+    await _set(runtime, expired, state=int(State.EXPIRED), expired_ms=T0 + 4)
+    await _set(runtime, rejected, state=int(State.REJECTED), rejected_ms=T0 + 5)
+    # A final state whose own time is missing shows when the message was sent.
+    await _set(runtime, bare, state=int(State.DELIVERED), sent_ms=T0 + 6, delivered_ms=None)
+    window = {"id_from": ids.lower_bound(T0 - 60_000), "id_to": ids.upper_bound(T0 + 60_000)}
+    rows = await services.itnio.sent_page(
+        app_id=app.id, states=SENT_RCD, offset=0, limit=100, **window
+    )
+    assert queued not in {r.id for r in rows}
+    assert rows == [
+        SentRow(sent, "8613800138000", State.SENT, T0 + 1),
+        SentRow(delivered, "8613800138000", State.DELIVERED, T0 + 2),
+        SentRow(failed, "8613800138000", State.FAILED, T0 + 3),
+        SentRow(expired, "8613800138000", State.EXPIRED, T0 + 4),
+        SentRow(rejected, "8613800138000", State.REJECTED, T0 + 5),
+        SentRow(bare, "8613800138000", State.DELIVERED, T0 + 6),
+    ]
+    page = await services.itnio.sent_page(
+        app_id=app.id, states=SENT_RCD, offset=4, limit=1, **window
+    )
+    assert [r.id for r in page] == [rejected]
+
+
+async def test_mo_page_counts_and_pages(services: Services) -> None:
+    acc = await services.accounts.create_account(name="inbound-owner", balance="1")
+    incoming = [
+        IncomingSms(port=0, sender=f"9198{i:08d}", recipient="86138", text=f"m{i}", received_ms=T0)
+        for i in range(5)
+    ]
+    await services.inbound.receive("sim", incoming, services.lines["sim"].ports())
+    window = {"id_from": ids.lower_bound(T0 - 60_000), "id_to": ids.upper_bound(T0 + 60_000)}
+    page = await services.itnio.mo_page(account_id=acc.id, offset=2, limit=2, **window)
+    assert page.total == 5
+    assert [r.text for r in page.records] == ["m2", "m3"]
+
+
+async def test_replay_claim_complete_release(services: Services) -> None:
+    sv = services.itnio
+    assert (
+        await sv.claim_replay(fingerprint="f1", expires_ms=T0 + 10, now_ms=T0, purge=False) is None
+    )
+    again = await sv.claim_replay(fingerprint="f1", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    assert again == PENDING
+    await sv.complete_replay(fingerprint="f1", response='{"status":"0"}')
+    assert await sv.replay_response("f1") == '{"status":"0"}'
+    await sv.release_replay("f1")
+    assert await sv.replay_response("f1") is None
+    # An expired record is purged by the next claim that asks for it.
+    await sv.claim_replay(fingerprint="f2", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    await sv.claim_replay(fingerprint="f3", expires_ms=T0 + 99, now_ms=T0 + 20, purge=True)
+    assert await sv.replay_response("f2") is None
+    assert await sv.replay_response("f3") == PENDING
