@@ -31,6 +31,7 @@ from bench.common import (
     scratch_url,
     wait_state,
 )
+from simgate.codecs.segments import Encoding
 from simgate.domain.ids import compose
 from simgate.domain.messages import State
 from simgate.domain.records import NewMessage
@@ -107,7 +108,7 @@ def _new(mid: int, account_id: int, number: str, now_ms: int) -> NewMessage:
         sender="",
         recipient=number,
         text="bench",
-        encoding=0,
+        encoding=Encoding.GSM7,
         parts=1,
         port_hint=None,
         line="sim",
@@ -130,7 +131,7 @@ async def _dispatch_once(backend: str, workdir: Path, total: int, *, hooks: bool
             assert sv is not None
             if not hooks:
                 # What the core costs without the event bus (numbering, push formats).
-                rt.store._hooks.clear()
+                rt.changes.clear()
             account = await sv.accounts.create_account(name="bench", balance="1000000")
             await enqueue(sv, account, total)
             await rt.start_worker()

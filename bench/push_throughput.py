@@ -37,7 +37,7 @@ import uvloop
 from bench.common import Table, bench_settings, opened, pg_reachable, scratch_url
 from simgate.domain.events import PortChanged
 from simgate.push.sender import PushSender
-from simgate.store import Store
+from simgate.runtime import Runtime
 
 BODY = json.dumps({"event": "port", "line": "sim", "port": 123456, "up": True, "at": 1}).encode()
 CONCURRENCY = 32
@@ -82,14 +82,15 @@ async def plain_httpx(url: str, count: int, *, shared: bool) -> float:
             await c.aclose()
 
 
-async def plan(store: Store, count: int, per_key: int) -> None:
+async def plan(rt: Runtime, count: int, per_key: int) -> None:
+    store = rt.store
     batch = 1000
     for first in range(0, count, batch):
         events = [
             PortChanged("sim", i // per_key, True, i)
             for i in range(first, min(count, first + batch))
         ]
-        await store.db.write(functools.partial(store.announce, events=events))
+        await store.db.write(functools.partial(rt.changes.publish, changes=events))
 
 
 async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int) -> float:
@@ -104,7 +105,7 @@ async def engine(url: str, count: int, backend: str, workdir: Path, per_key: int
         async with opened(bench_settings(workdir, db_url, push=push)) as rt:
             sv = rt.services
             assert sv is not None
-            await plan(rt.store, count, per_key)
+            await plan(rt, count, per_key)
             sender = PushSender(
                 queue=sv.pushes.queue,
                 settings=sv.pushes.settings,

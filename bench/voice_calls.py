@@ -101,7 +101,7 @@ async def _dispatcher_run(backend: str, workdir: Path, total: int) -> float:
         line = SimVoiceLine("sim-voice", LINE, clock)
         await line.start()
         d = CallDispatcher(
-            store=rt.store,
+            calls=sv.calls,
             lines={"sim-voice": line},
             settings=rt.settings.voice.model_copy(
                 update={"batch_size": 500, "idle_poll_seconds": 0.01}
@@ -125,14 +125,13 @@ async def _floor_run(backend: str, workdir: Path, total: int) -> float:
         sv = rt.services
         assert sv is not None
         await _queue(rt, total)
-        calls = rt.store.calls
+        calls = sv.calls
         t0 = time.perf_counter()
         while True:
             now = rt.clock.now_ms()
-            job = functools.partial(
-                calls.lease, owner="floor", now_ms=now, lease_until_ms=now + 600_000, limit=500
+            leased = await calls.lease(
+                owner="floor", now_ms=now, lease_until_ms=now + 600_000, limit=500
             )
-            leased = await rt.store.db.write(job)
             if not leased:
                 break
             finals = []
@@ -148,9 +147,7 @@ async def _floor_run(backend: str, workdir: Path, total: int) -> float:
                 )
                 finals.append(CallFinal(result, charge))
             # One finish per leased batch: the least the store can do for these calls.
-            await rt.store.db.write(
-                functools.partial(calls.finish, finals=finals, owner="floor", now_ms=now)
-            )
+            await calls.finish(finals=finals, owner="floor", now_ms=now)
         return time.perf_counter() - t0
 
 

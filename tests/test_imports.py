@@ -100,12 +100,7 @@ def _no_sqlalchemy(module: str) -> bool:
 KNOWN: dict[tuple[str, str], str] = {}
 
 # Modules outside STORE_OWNERS that touch the store.
-KNOWN_STORE_ACCESS: dict[str, str] = {
-    "simgate.dispatch.calls": "leases and records calls in the store: helpers A and B",
-    "simgate.dispatch.reaper": "reaps leases in the store: helper A (services/messaging)",
-    "simgate.dispatch.sink": "records reports in the store: helper A (services/messaging)",
-    "simgate.dispatch.worker": "leases and records submits: helper A (services/messaging)",
-}
+KNOWN_STORE_ACCESS: dict[str, str] = {}
 
 # Modules that must not import SQLAlchemy but do.
 KNOWN_SQLALCHEMY: dict[str, str] = {}

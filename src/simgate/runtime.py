@@ -8,7 +8,6 @@ Only this module knows the concrete classes (design: import direction). Roles:
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import StoreSink
 from simgate.dispatch.worker import Dispatcher
-from simgate.domain.events import PortChanged
 from simgate.errors import ConfigError
 from simgate.lines.base import IncomingSms, Line
 from simgate.lines.sim import SimLine
@@ -41,6 +39,8 @@ from simgate.push.ssrf import UrlGuard
 from simgate.secretbox import SecretBox, load_or_create_master_key
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
+from simgate.services.calls import CallService
+from simgate.services.changes import Subscribers
 from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService
 from simgate.services.dinstar_inbound import number_inbound
@@ -49,7 +49,9 @@ from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
 from simgate.services.itnio import ItnioService
+from simgate.services.lines import LineService
 from simgate.services.listings import Listings
+from simgate.services.messaging import MessagingService
 from simgate.services.openvox import OpenVoxService
 from simgate.services.outbox import PushOutbox
 from simgate.services.pushes import PushService
@@ -110,7 +112,9 @@ class Runtime:
     role: Role = "run"
     clock: Clock = field(default_factory=SystemClock)
     services: Services | None = None
-    # Services publish their changes here; the Dinstar numbering and the push outbox subscribe.
+    # Who receives the changes services record, inside their transaction: the event bus.
+    changes: Subscribers = field(default_factory=Subscribers)
+    # The event bus: the Dinstar numbering and the push outbox subscribe to it.
     events: EventBus | None = None
     demo: DemoCredentials | None = None
     _db: Database | None = None
@@ -150,6 +154,9 @@ class Runtime:
             guard=UrlGuard(allow=push_cfg.networks(), enforce=push_cfg.guard),
         )
         rates = RateCache(store=store, clock=self.clock)  # one cache for SMS and voice
+        publish = self.changes.publish
+        messaging = MessagingService(store=store, publish=publish)
+        line_state = LineService(store=store, clock=self.clock, publish=publish)
         self.services = Services(
             settings=s,
             clock=self.clock,
@@ -157,9 +164,16 @@ class Runtime:
             store=store,
             accounts=accounts,
             sending=SendService(
-                store=store, settings=s, clock=self.clock, metrics=metrics, rates=rates
+                store=store,
+                messaging=messaging,
+                settings=s,
+                clock=self.clock,
+                metrics=metrics,
+                rates=rates,
             ),
-            inbound=InboundService(store=store, clock=self.clock),
+            messaging=messaging,
+            inbound=InboundService(store=store, clock=self.clock, publish=publish),
+            line_state=line_state,
             lines=lines,
             pushes=pushes,
             voice=VoiceService(
@@ -173,11 +187,14 @@ class Runtime:
                 ),
                 rates=rates,
             ),
+            calls=CallService(store=store, publish=publish),
             fx=FxService(store=store, clock=self.clock),
             listings=Listings(store=store, accounts=accounts),
             health=HealthService(store=store, clock=self.clock, metrics=metrics),
             itnio=ItnioService(store=store),
-            dinstar=DinstarService(store=store, clock=self.clock),
+            dinstar=DinstarService(
+                store=store, clock=self.clock, messaging=messaging, lines=line_state
+            ),
             openvox=OpenVoxService(store=store, clock=self.clock),
         )
         # Events out, formats subscribe: in the transaction of each change, the Dinstar
@@ -188,7 +205,7 @@ class Runtime:
         self.events = EventBus(store)
         self.events.subscribe(number_inbound)
         self.events.subscribe(PushOutbox(store=store, formats=formats, clock=self.clock))
-        store.add_event_hook(self.events.publish)
+        self.changes.subscribe(self.events.publish)
         if s.demo.create and self.role in ("run", "serve"):
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services
@@ -201,7 +218,7 @@ class Runtime:
         sv = self.services
         assert sv is not None, "open() first"
         sink = StoreSink(
-            store=sv.store,
+            messaging=sv.messaging,
             clock=self.clock,
             metrics=sv.metrics,
             on_incoming=self._on_incoming,
@@ -211,7 +228,8 @@ class Runtime:
             await line.start(sink)
             self._started_lines.append(line)
         self._dispatcher = Dispatcher(
-            store=sv.store,
+            messaging=sv.messaging,
+            line_state=sv.line_state,
             lines=sv.lines,
             routes=self.settings.routes,
             settings=self.settings.worker,
@@ -219,7 +237,10 @@ class Runtime:
             metrics=sv.metrics,
         )
         self._reaper = Reaper(
-            store=sv.store, settings=self.settings.worker, clock=self.clock, metrics=sv.metrics
+            messaging=sv.messaging,
+            settings=self.settings.worker,
+            clock=self.clock,
+            metrics=sv.metrics,
         )
         await self._reaper.run_once()  # leases left by a crashed predecessor, before new work
         await self._dispatcher.start()
@@ -232,7 +253,7 @@ class Runtime:
             await vline.start()
         self._voice_lines = list(voice_lines.values())
         self._calls = CallDispatcher(
-            store=sv.store,
+            calls=sv.calls,
             lines=voice_lines,
             settings=self.settings.voice,
             worker=self.settings.worker,
@@ -271,10 +292,7 @@ class Runtime:
 
     async def _on_port(self, line: str, port: int, up: bool) -> None:
         assert self.services is not None
-        event = PortChanged(line, port, up, self.clock.now_ms())
-        await self.services.store.db.write(
-            functools.partial(self.services.store.announce, events=[event])
-        )
+        await self.services.line_state.port_changed(line=line, port=port, up=up)
 
     @property
     def push_sender(self) -> PushSender | None:

@@ -25,6 +25,7 @@ from simgate.domain.calls import (
     Pricing,
 )
 from simgate.domain.events import CallDone, Change
+from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import VoiceSettings
 from simgate.store import Store
@@ -80,13 +81,13 @@ def queue(store: Store, clock: FakeClock, voice: tuple[Account, App, int]) -> Qu
 
 
 @pytest.fixture
-async def events(store: Store) -> list[Change]:
+async def events(runtime: Runtime) -> list[Change]:
     seen: list[Change] = []
 
     async def hook(conn: AsyncConnection, evs: Sequence[Change]) -> None:
         seen.extend(evs)
 
-    store.add_event_hook(hook)
+    runtime.changes.subscribe(hook)
     return seen
 
 
@@ -126,7 +127,7 @@ async def test_answered_call_plays_the_loops_hangs_up_and_is_billed(
     line.answers("8613800000001", setup_s=1, after_s=2, dtmf="5", dtmf_after_s=1)
     before = await balance(services, account)
     call_id = await queue(loop_count=2)
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 20)
     r = await record(store, call_id)
     assert r.state is CallState.DONE
@@ -166,7 +167,7 @@ async def test_unanswered_call_is_cancelled_at_max_ringing_time_and_costs_nothin
     line.rings_forever("8613800000001")
     before = await balance(services, voice[0])
     call_id = await queue(max_ringing_s=20)
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 30)
     r = await record(store, call_id)
     assert r.sip_code == 487
@@ -184,7 +185,7 @@ async def test_max_duration_hangs_up_after_the_answer(
 ) -> None:
     line.answers("8613800000001", after_s=1)
     call_id = await queue(loop_count=9, max_duration_s=5)  # 27 s of audio, cut at 5 s
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 20)
     r = await record(store, call_id)
     assert r.sip_code == 200
@@ -197,7 +198,7 @@ async def test_callee_hanging_up_early_is_billed_for_what_was_talked(
 ) -> None:
     line.answers("8613800000001", hangs_up_after_s=2)
     call_id = await queue(loop_count=3)
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 15)
     r = await record(store, call_id)
     assert (r.sip_code, r.call_duration_s, r.charged_duration_s) == (200, 2, 20)
@@ -214,7 +215,7 @@ async def test_busy_callee_is_redialled_and_only_the_last_attempt_is_final(
 ) -> None:
     line.busy("8613800000001")
     call_id = await queue(recall_count=2, recall_interval_s=60)
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 5)
     r = await record(store, call_id)
     assert r.state is CallState.QUEUED  # first attempt done, a redial is due in 60 s
@@ -234,7 +235,7 @@ async def test_redial_that_gets_answered(
 ) -> None:
     line.fails_then_answers("8613800000001", failures=1, code=486)
     call_id = await queue(recall_count=3, recall_interval_s=60)
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 80)
     r = await record(store, call_id)
     assert (r.state, r.sip_code, r.recalls_done) == (CallState.DONE, 200, 1)
@@ -246,7 +247,7 @@ async def test_no_redial_without_recall_count(
 ) -> None:
     line.unreachable("8613800000001")
     call_id = await queue()
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 400)
     r = await record(store, call_id)
     assert (r.state, r.sip_code, r.recalls_done) == (CallState.DONE, 480, 0)
@@ -260,7 +261,7 @@ async def test_pacing_per_second_and_concurrent(
     v.answers(after_s=5)
     await v.start()
     ids = [await queue(f"86138000000{i:02d}") for i in range(10)]
-    d = dispatcher(services, store, clock, v)
+    d = dispatcher(services, clock, v)
     await run(d, clock, 120, step=0.25)
     await v.stop()
     assert v.peak_concurrent <= 3
@@ -288,7 +289,7 @@ async def test_a_call_lost_with_its_worker_ends_as_500_and_is_never_redialled(
     )
     assert [c.id for c in await store.db.write(job)] == [call_id]
     before = await balance(services, voice[0])
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await clock.advance(899)
     assert await d.reap() == 0  # still within the lease
     await clock.advance(2)
@@ -306,7 +307,7 @@ async def test_stop_hangs_up_calls_in_progress_and_records_them(
 ) -> None:
     line.answers("8613800000001")
     call_id = await queue(loop_count=9)
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 4)
     assert d.active == 1
     await d.stop()
@@ -321,8 +322,8 @@ async def test_a_second_worker_does_not_take_a_leased_call(
     other = ScriptedVoiceLine("v2", clock=clock)
     await other.start()
     call_id = await queue()
-    d1 = dispatcher(services, store, clock, line, owner="w1")
-    d2 = dispatcher(services, store, clock, other, owner="w2")
+    d1 = dispatcher(services, clock, line, owner="w1")
+    d2 = dispatcher(services, clock, other, owner="w2")
     assert await d1.run_once() == 1
     assert await d2.run_once() == 0
     await run(d1, clock, 10)
@@ -337,7 +338,7 @@ async def test_leases_of_long_calls_are_renewed_so_the_reaper_leaves_them(
     line.answers("8613800000001")
     call_id = await queue(loop_count=9)  # 27 s of audio, the lease is 6 s
     short = VoiceSettings(call_lease_seconds=6, max_call_seconds=600)
-    d = dispatcher(services, store, clock, line, settings=short)
+    d = dispatcher(services, clock, line, settings=short)
     await run(d, clock, 40, upkeep=True)
     r = await record(store, call_id)
     assert (r.state, r.sip_code, r.call_duration_s) == (CallState.DONE, 200, 27)
@@ -350,7 +351,7 @@ async def test_without_renewal_a_long_call_would_be_reaped(
     line.answers("8613800000001")
     call_id = await queue(loop_count=9)
     short = VoiceSettings(call_lease_seconds=6, max_call_seconds=600)
-    d = dispatcher(services, store, clock, line, settings=short)
+    d = dispatcher(services, clock, line, settings=short)
     await run(d, clock, 7)
     assert await d.reap() == 1
     await run(d, clock, 30)  # the call goes on; its late result changes nothing
@@ -371,7 +372,7 @@ async def test_calls_the_account_can_no_longer_pay_end_with_402_undialled(
     await services.accounts.topup(account.id, amount="-99.1")
     line.answers(after_s=1)
     ids = [await queue(f"86138000000{i:02d}", loop_count=1) for i in range(4)]
-    d = dispatcher(services, store, clock, line)
+    d = dispatcher(services, clock, line)
     await run(d, clock, 20)
     records = [await record(store, i) for i in ids]
     assert [r.sip_code for r in records] == [200, 200, 402, 402]

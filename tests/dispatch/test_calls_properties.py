@@ -129,7 +129,7 @@ async def _scenario(template: Path, cases: list[tuple[Behaviour, CallOptions]]) 
                     )
                 )
             await store.db.write(functools.partial(store.calls.insert, calls=calls))
-            d = dispatcher(services, store, clock, line)
+            d = dispatcher(services, clock, line)
             await run(d, clock, 200, step=2.0)  # ≤ 3 attempts of ≤ 25 s ringing, 20 s apart
             await line.stop()
             async with store.db.read() as conn:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from simgate.codecs.segments import Encoding
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import StoreSink
 from simgate.dispatch.worker import Dispatcher
@@ -44,7 +45,7 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
         return None
 
     sink = StoreSink(
-        store=store,
+        messaging=services.messaging,
         clock=clock,
         metrics=services.metrics,
         on_incoming=on_incoming,
@@ -63,7 +64,8 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
                 started.append(line)
                 await line.start(sink)
         return Dispatcher(
-            store=store,
+            messaging=services.messaging,
+            line_state=services.line_state,
             lines=lines,
             routes=routes or [Route(prefix="", lines=tuple(lines))],
             settings=settings,
@@ -366,7 +368,9 @@ async def test_validity_expiry_by_the_reaper(
 ) -> None:
     line = ScriptedLine.outcomes(Outcome.RETRY, name="a")
     d = await make({"a": line}, settings=WorkerSettings(max_attempts=100, retry_base_seconds=10))
-    reaper = Reaper(store=runtime.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(
+        messaging=services.messaging, settings=WORKER, clock=clock, metrics=services.metrics
+    )
     acc = await account(services, balance="1")
     (mid,) = await queue(runtime, acc, line="a", validity_s=60)
     await cycle(d)
@@ -382,7 +386,9 @@ async def test_validity_expiry_by_the_reaper(
 async def test_reaper_marks_crashed_leases_unknown(
     services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
-    reaper = Reaper(store=runtime.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(
+        messaging=services.messaging, settings=WORKER, clock=clock, metrics=services.metrics
+    )
     acc = await account(services)
     (mid,) = await queue(runtime, acc)
     # A worker leased it and died: nothing records a result.
@@ -443,10 +449,12 @@ async def test_late_report_resolves_a_message_unknown_after_a_crash(
     (mid,) = await queue(runtime, acc)
     (leased,) = await lease(runtime.store, clock.now_ms(), lease_ms=30_000)
     await line.submit(  # the worker submits, then dies before recording the answer
-        SubmitRequest(leased.id, 0, "", leased.recipient, leased.text, 0, 1, True)
+        SubmitRequest(leased.id, 0, "", leased.recipient, leased.text, Encoding.GSM7, 1, True)
     )
     clock.set(clock.now_ms() + 30_001)
-    reaper = Reaper(store=runtime.store, settings=WORKER, clock=clock, metrics=services.metrics)
+    reaper = Reaper(
+        messaging=services.messaging, settings=WORKER, clock=clock, metrics=services.metrics
+    )
     await reaper.run_once()
     assert (await get(runtime.store, mid)).state is State.UNKNOWN
     await clock.advance(60)  # the SMSC's report arrives

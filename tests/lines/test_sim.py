@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from simgate.codecs.segments import Encoding
 from simgate.errors import StoreError
 from simgate.lines.base import LineReport, Outcome, SubmitRequest, SubmitResult
 from simgate.lines.sim import DELIVERED, UNDELIVERABLE, SimLine
@@ -21,7 +22,7 @@ BASE_ID = 2601010000000000000
 
 
 def req(mid: int, *, port: int = 0, parts: int = 1, report: bool = True) -> SubmitRequest:
-    return SubmitRequest(mid, port, "", "8613800138000", "hi", 0, parts, report)
+    return SubmitRequest(mid, port, "", "8613800138000", "hi", Encoding.GSM7, parts, report)
 
 
 async def started(clock: FakeClock, **cfg: object) -> tuple[SimLine, RecordingSink]:

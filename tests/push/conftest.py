@@ -87,8 +87,7 @@ class PushRig:
     async def plan(self, line: str, port: int, up: bool = True, count: int = 1) -> None:
         """Announce ``count`` port events in one transaction (one push each)."""
         events = [PortChanged(line, port, up, self.clock.now_ms()) for _ in range(count)]
-        store = self.rt.store
-        await store.db.write(functools.partial(store.announce, events=events))
+        await self.rt.store.db.write(functools.partial(self.rt.changes.publish, changes=events))
 
     async def start(self) -> PushSender:
         sv = self.services

@@ -78,7 +78,7 @@ async def test_sigkill_with_pushes_in_flight_delivers_every_push(tmp_path: Path)
     services = await local.open()
     store = local.store
     events = [PortChanged("sim", port, True, 0) for port in range(PUSHES)]
-    await store.db.write(functools.partial(store.announce, events=events))
+    await store.db.write(functools.partial(local.changes.publish, changes=events))
     planned = {p.uid for p in await services.pushes.list(limit=1000)}
     assert len(planned) == PUSHES
 

@@ -15,7 +15,9 @@ async def test_task_ids_start_at_1_and_never_repeat_across_processes(
 ) -> None:
     first = [await services.dinstar.new_task_id() for _ in range(3)]
     assert first == [1, 2, 3]
-    other_process = DinstarService(store=store, clock=clock)
+    other_process = DinstarService(
+        store=store, clock=clock, messaging=services.messaging, lines=services.line_state
+    )
     second = [await other_process.new_task_id() for _ in range(3)]
     assert not set(second) & set(first)
     assert second == sorted(second)
@@ -211,7 +213,10 @@ async def test_nonce_secret_is_made_once_and_shared(
     secret = await services.dinstar.nonce_secret()
     assert len(secret) == 32
     assert await services.dinstar.nonce_secret() == secret
-    assert await DinstarService(store=store, clock=clock).nonce_secret() == secret
+    other_process = DinstarService(
+        store=store, clock=clock, messaging=services.messaging, lines=services.line_state
+    )
+    assert await other_process.nonce_secret() == secret
 
 
 def test_push_target_from_a_partial_document() -> None:

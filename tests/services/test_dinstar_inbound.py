@@ -54,10 +54,10 @@ async def test_every_stored_sms_is_numbered_in_id_order_and_noted_for_later_subs
 
 
 async def test_numbering_is_idempotent_and_needs_no_push_format(
-    services: Services, store: Store
+    runtime: Runtime, services: Services, store: Store
 ) -> None:
     await services.accounts.create_account(name="acme")
-    store._hooks.clear()  # the runtime's bus would number them first
+    runtime.changes.clear()  # the runtime's bus would number them first
     ids = await services.inbound.receive("sim", _sms(2))
     assert await _numbers(store) == {}
     bus = EventBus(store)

@@ -108,10 +108,9 @@ def final(r: CallResult, pricing: Pricing = USD) -> CallFinal:
 
 
 async def finish(
-    store: Store, finals: Sequence[CallFinal], now_ms: int, *, owner: str = OWNER
+    services: Services, finals: Sequence[CallFinal], now_ms: int, *, owner: str = OWNER
 ) -> list[int]:
-    job = functools.partial(store.calls.finish, finals=finals, owner=owner, now_ms=now_ms)
-    return await store.db.write(job)
+    return await services.calls.finish(finals=finals, owner=owner, now_ms=now_ms)
 
 
 async def record(store: Store, call_id: int) -> CallRecord:
@@ -151,13 +150,13 @@ async def hours_from_calls(store: Store) -> dict[tuple[int, int], int]:
         return out
 
 
-def capture(store: Store) -> list[Change]:
+def capture(runtime: Runtime) -> list[Change]:
     seen: list[Change] = []
 
     async def hook(_conn: AsyncConnection, events: Sequence[Change]) -> None:
         seen.extend(e for e in events if isinstance(e, CallDone))
 
-    store.add_event_hook(hook)
+    runtime.changes.subscribe(hook)
     return seen
 
 
@@ -251,7 +250,7 @@ async def test_finish_records_the_result_charges_counts_and_announces(
     runtime: Runtime,
 ) -> None:
     store, now = runtime.store, services.clock.now_ms()
-    seen = capture(store)
+    seen = capture(runtime)
     acc = await services.accounts.create_account(name="acme", balance="1")
     await services.accounts.topup(acc.id, amount="0.01", gift=True)
     a, b = await queue(runtime, acc, 2)
@@ -259,7 +258,7 @@ async def test_finish_records_the_result_charges_counts_and_announces(
     fa, fb = final(result(a, now)), final(result(b, now, answered=False))
     assert fa.charge.charged_duration_s == 40  # 25.3 s talk → 25 s → two 20 s steps
     assert fa.charge.cost_micros == 80_000
-    assert await finish(store, [fa, fb, fa], now + 40_000) == [a, b]
+    assert await finish(services, [fa, fb, fa], now + 40_000) == [a, b]
     ra, rb = await record(store, a), await record(store, b)
     assert ra.state is rb.state is CallState.DONE
     assert (ra.line, ra.call_ms, ra.ringing_ms, ra.answer_ms, ra.hangup_ms) == (
@@ -277,7 +276,7 @@ async def test_finish_records_the_result_charges_counts_and_announces(
     assert seen == [CallDone(a, now + 40_000), CallDone(b, now + 40_000)]
     assert await hours(store) == {(acc.id, hour_of(a)): 2}
     # Finishing again changes nothing: not charged twice, not counted twice, no event.
-    assert await finish(store, [fa], now + 50_000) == []
+    assert await finish(services, [fa], now + 50_000) == []
     assert await balances(services, acc) == (0, 930_000)
     assert await hours(store) == {(acc.id, hour_of(a)): 2}
     assert len(seen) == 2
@@ -295,7 +294,7 @@ async def test_non_usd_account_pays_the_settled_amount(
     f = final(result(cid, now, talk_ms=61_000), leased.pricing)
     assert f.charge.settle_pay_micros is not None
     assert f.charge.debit_micros == f.charge.settle_pay_micros != f.charge.cost_micros
-    assert await finish(store, [f], now) == [cid]
+    assert await finish(services, [f], now) == [cid]
     r = await record(store, cid)
     assert (r.charged_duration_s, r.cost_micros, r.currency) == (120, 240_000, "EUR")
     assert (r.quote_exchange_micros, r.settle_rate_micros, r.settle_pay_micros) == (
@@ -306,12 +305,12 @@ async def test_non_usd_account_pays_the_settled_amount(
 
 async def test_a_lost_lease_changes_nothing(services: Services, runtime: Runtime) -> None:
     store, now = runtime.store, services.clock.now_ms()
-    seen = capture(store)
+    seen = capture(runtime)
     acc = await services.accounts.create_account(name="acme", balance="1")
     (cid,) = await queue(runtime, acc, options=CallOptions(recall_count=2))
     await lease(store, now, owner="a")
     r = result(cid, now)
-    assert await finish(store, [final(r)], now, owner="b") == []
+    assert await finish(services, [final(r)], now, owner="b") == []
     assert not await store.db.write(
         functools.partial(store.calls.redial, result=r, owner="b", next_attempt_ms=now, now_ms=now)
     )
@@ -330,7 +329,7 @@ async def test_redial_keeps_the_attempt_and_queues_again(
     services: Services, runtime: Runtime
 ) -> None:
     store, now = runtime.store, services.clock.now_ms()
-    seen = capture(store)
+    seen = capture(runtime)
     acc = await services.accounts.create_account(name="acme", balance="1")
     (cid,) = await queue(runtime, acc, options=CallOptions(recall_count=1, recall_interval_s=300))
     await lease(store, now)
@@ -350,7 +349,7 @@ async def test_redial_keeps_the_attempt_and_queues_again(
     assert await lease(store, now + 299_999) == []
     (again,) = await lease(store, now + 300_000)
     assert (again.recalls_done, again.line) == (1, "sip1")
-    assert await finish(store, [final(result(cid, now + 300_000))], now + 330_000) == [cid]
+    assert await finish(services, [final(result(cid, now + 300_000))], now + 330_000) == [cid]
     r = await record(store, cid)
     assert (r.state, r.sip_code, r.recalls_done, r.call_ms) == (
         CallState.DONE, SIP_OK, 1, now + 300_000,
@@ -378,14 +377,14 @@ async def test_reap_ends_lost_calls_uncharged_and_never_redials(
     services: Services, runtime: Runtime
 ) -> None:
     store, now = runtime.store, services.clock.now_ms()
-    seen = capture(store)
+    seen = capture(runtime)
     acc = await services.accounts.create_account(name="euro", balance="1", currency="EUR")
     a, b = await queue(runtime, acc, 2, pricing=EUR, options=CallOptions(recall_count=3))
     await lease(store, now, limit=1, lease_ms=10_000)
     await lease(store, now, limit=1, lease_ms=90_000)
-    reap = store.calls.reap
-    assert await store.db.write(functools.partial(reap, now_ms=now + 10_000)) == 0  # not past
-    assert await store.db.write(functools.partial(reap, now_ms=now + 10_001)) == 1
+    reap = services.calls.reap
+    assert await reap(now_ms=now + 10_000) == 0  # not past
+    assert await reap(now_ms=now + 10_001) == 1
     r = await record(store, a)
     assert (r.state, r.sip_code, r.reason, r.hangup_ms) == (
         CallState.DONE, SIP_SERVER_ERROR, "call lost", now + 10_001,
@@ -399,9 +398,9 @@ async def test_reap_ends_lost_calls_uncharged_and_never_redials(
     assert await hours(store) == {(acc.id, hour_of(a)): 1}
     assert await balances(services, acc) == (0, 1_000_000)
     # The lost worker's late result changes nothing; the call is not leased again.
-    assert await finish(store, [final(result(a, now), EUR)], now + 20_000) == []
+    assert await finish(services, [final(result(a, now), EUR)], now + 20_000) == []
     assert await lease(store, now + 10**9) == []
-    assert await store.db.write(functools.partial(reap, now_ms=now + 10**9)) == 1  # b
+    assert await reap(now_ms=now + 10**9) == 1  # b
     assert await hours_from_calls(store) == await hours(store) == {(acc.id, hour_of(a)): 2}
 
 
@@ -470,7 +469,7 @@ async def test_count_and_page_done_equal_the_naive_queries(
     done = [final(result(cid, now)) for cid, x in fate.items() if x < 0.8]
     back = [cid for cid, x in fate.items() if 0.8 <= x < 0.9]
     for i in range(0, len(done), 50):  # several transactions
-        await finish(store, done[i : i + 50], now)
+        await finish(services, done[i : i + 50], now)
     await store.db.write(
         functools.partial(store.calls.release, ids=back, owner=OWNER, retry_at_ms=now, now_ms=now)
     )

@@ -11,20 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import Change, InboundStored, MessageChange, PortChanged
 from simgate.domain.messages import Event, State
+from simgate.domain.queue import SubmitRecord
 from simgate.domain.records import InboundRecord
+from simgate.lines.base import IncomingSms
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
-from simgate.store.messages import SubmitRecord
 from simgate.store.tables import messages
 
 from .util import PRICE, account, balance, get, lease, lease_of, ok, queue, record
 
 
-async def _reap(store: Store, now_ms: int, *, resend: bool) -> int:
-    return await store.db.write(
-        functools.partial(store.messages.reap_leases, now_ms=now_ms, resend=resend)
-    )
+async def _reap(services: Services, now_ms: int, *, resend: bool) -> int:
+    return await services.messaging.reap(now_ms=now_ms, resend=resend)
 
 
 @pytest.mark.parametrize("resend", [False, True], ids=["unknown", "resend"])
@@ -35,8 +34,8 @@ async def test_reaper_expired_leases(services: Services, runtime: Runtime, resen
     # Both are due at once: which one a lease takes first is the database's choice.
     (old,) = [m.id for m in await lease(store, now, limit=1, lease_ms=1000)]
     (fresh,) = [m.id for m in await lease(store, now, limit=1, lease_ms=60_000)]
-    assert await _reap(store, now + 1000, resend=resend) == 0  # not past its time yet
-    assert await _reap(store, now + 1001, resend=resend) == 1
+    assert await _reap(services, now + 1000, resend=resend) == 0  # not past its time yet
+    assert await _reap(services, now + 1001, resend=resend) == 1
     m = await get(store, old)
     if resend:
         assert m.state is State.QUEUED
@@ -59,14 +58,14 @@ async def test_expire_queued_refunds_sent_does_not(services: Services, runtime: 
     leased = await lease(store, now, limit=2, lease_ms=10)
     sent_id, unknown_id = (m.id for m in leased)
     (queued_id,) = set(ids) - {sent_id, unknown_id}
-    await record(store, [ok(sent_id)], now)
-    await _reap(store, now + 20, resend=False)  # the other leased one becomes UNKNOWN
+    await record(services, [ok(sent_id)], now)
+    await _reap(services, now + 20, resend=False)  # the other leased one becomes UNKNOWN
     assert (await get(store, unknown_id)).state is State.UNKNOWN
     assert (await get(store, queued_id)).state is State.QUEUED
     before = await balance(services, acc)
-    expire = functools.partial(store.messages.expire)
-    assert await store.db.write(functools.partial(expire, now_ms=now + 60_000)) == 0
-    assert await store.db.write(functools.partial(expire, now_ms=now + 60_001)) == 3
+    expire = services.messaging.expire
+    assert await expire(now_ms=now + 60_000) == 0
+    assert await expire(now_ms=now + 60_001) == 3
     for mid in (sent_id, unknown_id, queued_id):
         m = await get(store, mid)
         assert m.state is State.EXPIRED
@@ -79,13 +78,13 @@ async def test_expire_queued_refunds_sent_does_not(services: Services, runtime: 
 
 
 async def test_expire_respects_limit(services: Services, runtime: Runtime) -> None:
-    store, now = runtime.store, services.clock.now_ms()
+    now = services.clock.now_ms()
     acc = await account(services)
     await queue(runtime, acc, 5, validity_s=1)
-    expire = functools.partial(store.messages.expire, now_ms=now + 2000, limit=3)
-    assert await store.db.write(expire) == 3
-    assert await store.db.write(expire) == 2
-    assert await store.db.write(expire) == 0
+    expire = functools.partial(services.messaging.expire, now_ms=now + 2000, limit=3)
+    assert await expire() == 3
+    assert await expire() == 2
+    assert await expire() == 0
 
 
 async def test_cancel_stops_only_queued_and_refunds(services: Services, runtime: Runtime) -> None:
@@ -95,16 +94,14 @@ async def test_cancel_stops_only_queued_and_refunds(services: Services, runtime:
     (a,) = [m.id for m in await lease(store, now, limit=1)]  # a is SUBMITTING
     (b,) = set(ids) - {a}
     before = await balance(services, acc)
-    stopped = await store.db.write(
-        functools.partial(store.messages.cancel, ids=[a, b, 12345], now_ms=now + 5)
-    )
+    stopped = await services.messaging.cancel([a, b, 12345], now_ms=now + 5)
     assert stopped == [b]
     mb = await get(store, b)
     assert (mb.state, mb.error_text, mb.charge_micros) == (State.REJECTED, "stopped", 0)
     assert mb.rejected_ms == now + 5
     assert (await get(store, a)).state is State.SUBMITTING
     assert await balance(services, acc) == before + 2 * PRICE
-    again = await store.db.write(functools.partial(store.messages.cancel, ids=[b], now_ms=now))
+    again = await services.messaging.cancel([b], now_ms=now)
     assert again == []
     assert await balance(services, acc) == before + 2 * PRICE
 
@@ -126,6 +123,17 @@ def _inbound(mid: int, account_id: int, at: int, text: str = "hi") -> InboundRec
     )
 
 
+def _incoming(at: int) -> IncomingSms:
+    return IncomingSms(
+        port=1,
+        sender="8613800138000",
+        recipient="15551000001",
+        text="hi",
+        received_ms=at,
+        smsc="+15550000000",
+    )
+
+
 async def test_inbound_insert_page_mark_read(services: Services, store: Store) -> None:
     now = services.clock.now_ms()
     a = await account(services)
@@ -137,8 +145,8 @@ async def test_inbound_insert_page_mark_read(services: Services, store: Store) -
         _inbound(ids[2], b.id, now + 2000, "three"),
         _inbound(ids[3], a.id, now + 3000, "four 中文"),
     ]
-    await store.db.write(functools.partial(store.inbound.insert, items=items, now_ms=now))
-    await store.db.write(functools.partial(store.inbound.insert, items=[], now_ms=now))
+    await store.db.write(functools.partial(store.inbound.insert, items=items))
+    await store.db.write(functools.partial(store.inbound.insert, items=[]))
     r = store.inbound
     async with store.db.read() as conn:
         assert await r.get(conn, [ids[3], ids[0]]) == [items[0], items[3]]
@@ -206,18 +214,15 @@ async def test_hooks_see_events_inside_the_transaction(
             else:
                 seen.append((e, -1))
 
-    store.add_event_hook(hook)
+    runtime.changes.subscribe(hook)
     await lease(store, now)
     assert seen == []  # leasing is not news
-    await record(store, [ok(mid)], now + 1)
+    await record(services, [ok(mid)], now + 1)
     assert seen == [(MessageChange(mid, State.SENT, Event.SUBMIT_OK, now + 1), int(State.SENT))]
     seen.clear()
     port_event = PortChanged("sim", 2, False, now)
-    await store.db.write(functools.partial(store.announce, events=[port_event]))
-    (inb,) = await store.new_ids(1, now)
-    await store.db.write(
-        functools.partial(store.inbound.insert, items=[_inbound(inb, acc.id, now)], now_ms=now)
-    )
+    await services.line_state.port_changed(line="sim", port=2, up=False)
+    (inb,) = await services.inbound.receive("sim", [_incoming(now)])
     assert seen == [(port_event, -1), (InboundStored(inb, now), -1)]
 
 
@@ -234,16 +239,16 @@ async def test_a_failing_hook_rolls_the_change_back(services: Services, runtime:
         calls += 1
         raise RuntimeError("outbox full")
 
-    store.add_event_hook(broken)
+    runtime.changes.subscribe(broken)
     before = await balance(services, acc)
     with pytest.raises(RuntimeError, match="outbox full"):
-        await record(store, [SubmitRecord(mid, Event.SUBMIT_REJECTED)], now)
+        await record(services, [SubmitRecord(mid, Event.SUBMIT_REJECTED)], now)
     assert calls >= 1
     m = await get(store, mid)
     assert m.state is State.SUBMITTING  # the state change did not happen
     assert m.charge_micros == PRICE
     assert await balance(services, acc) == before  # nor did the refund
     with pytest.raises(RuntimeError):
-        await store.db.write(functools.partial(store.messages.cancel, ids=[queued], now_ms=now))
+        await services.messaging.cancel([queued], now_ms=now)
     assert (await get(store, queued)).state is State.QUEUED
     assert await balance(services, acc) == before

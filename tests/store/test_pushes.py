@@ -59,7 +59,7 @@ async def test_event_becomes_a_push_row_in_the_same_transaction(rig: PushRig) ->
     store = rig.rt.store
 
     async def failing(conn: AsyncConnection) -> None:
-        await store.announce(conn, [PortChanged("a", 2, True, rig.clock.now_ms())])
+        await rig.rt.changes.publish(conn, [PortChanged("a", 2, True, rig.clock.now_ms())])
         raise RuntimeError("the state change failed")
 
     with pytest.raises(RuntimeError):

@@ -8,10 +8,10 @@ import functools
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import Event, State
+from simgate.domain.queue import SubmitRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Database
-from simgate.store.messages import SubmitRecord
 
 from .util import OWNER, PRICE, account, balance, get, lease, lease_of, ok, queue, record
 
@@ -36,12 +36,12 @@ async def test_lease_takes_only_due_queued_rows_of_the_asked_lines(
     due = await queue(runtime, acc, 3)
     other_line = await queue(runtime, acc, 2, line="smpp")
     future = await queue(runtime, acc, 1)
-    await record(store, [], now)  # nothing: no-op
+    await record(services, [], now)  # nothing: no-op
     # Push one message into the future by a deferral, and one out of QUEUED (SENT).
     got = await lease(store, now, limit=100)
     assert [m.id for m in got] == sorted(due + future)
     await record(
-        store,
+        services,
         [
             SubmitRecord(future[0], Event.SUBMIT_RETRY, retry_at_ms=now + 60_000),
             SubmitRecord(due[0], Event.SUBMIT_RETRY, retry_at_ms=now),
@@ -153,7 +153,7 @@ async def test_submit_ok_creates_parts(services: Services, runtime: Runtime) -> 
     acc = await account(services)
     (mid,) = await queue(runtime, acc, parts=3)
     await lease(store, now)
-    await record(store, [ok(mid, 3, port=5)], now + 10)
+    await record(services, [ok(mid, 3, port=5)], now + 10)
     m = await get(store, mid)
     assert m.state is State.SENT
     assert (m.sent_ms, m.port, m.first_ref, m.parts_ok) == (now + 10, 5, 7, 3)
@@ -176,7 +176,7 @@ async def test_submit_retry_requeues_with_due_time_and_attempts(
     a, b, c = await queue(runtime, acc, 3)
     await lease(store, now)
     await record(
-        store,
+        services,
         [
             SubmitRecord(a, Event.SUBMIT_RETRY, retry_at_ms=now + 5000, error_text="throttled"),
             SubmitRecord(b, Event.SUBMIT_RETRY, retry_at_ms=now + 100, count_attempt=False),
@@ -200,7 +200,7 @@ async def test_rejected_is_refunded_failed_is_not(services: Services, runtime: R
     assert await balance(services, acc) == 1_000_000 - 4 * PRICE
     await lease(store, now)
     await record(
-        store,
+        services,
         [
             SubmitRecord(rejected, Event.SUBMIT_REJECTED, status_code=65, error_text="barred"),
             SubmitRecord(failed, Event.SUBMIT_FAILED, error_text="attempts spent"),
@@ -225,18 +225,16 @@ async def test_record_after_lost_lease_changes_nothing(
     a, b = await queue(runtime, acc, 2)
     await lease(store, now, owner="old", lease_ms=1000)
     # The old worker's lease expires; the reaper resends; a new worker leases them.
-    await store.db.write(
-        functools.partial(store.messages.reap_leases, now_ms=now + 2000, resend=True)
-    )
+    await services.messaging.reap(now_ms=now + 2000, resend=True)
     await lease(store, now + 2000, owner="new")
     before = await balance(services, acc)
     await record(
-        store,
+        services,
         [SubmitRecord(a, Event.SUBMIT_REJECTED), SubmitRecord(b, Event.SUBMIT_RETRY)],
         now + 3000,
         owner="old",
     )
-    await record(store, [ok(a)], now + 3000, owner="old")
+    await record(services, [ok(a)], now + 3000, owner="old")
     for mid in (a, b):
         m = await get(store, mid)
         assert m.state is State.SUBMITTING
@@ -252,14 +250,9 @@ async def test_late_ok_resolves_unknown(services: Services, runtime: Runtime) ->
     acc = await account(services)
     (mid,) = await queue(runtime, acc)
     await lease(store, now, lease_ms=1000)
-    assert (
-        await store.db.write(
-            functools.partial(store.messages.reap_leases, now_ms=now + 2000, resend=False)
-        )
-        == 1
-    )
+    assert await services.messaging.reap(now_ms=now + 2000, resend=False) == 1
     assert (await get(store, mid)).state is State.UNKNOWN
-    await record(store, [ok(mid)], now + 3000)
+    await record(services, [ok(mid)], now + 3000)
     m = await get(store, mid)
     assert m.state is State.SENT
     assert m.unknown_ms == now + 2000
@@ -267,8 +260,6 @@ async def test_late_ok_resolves_unknown(services: Services, runtime: Runtime) ->
     # A late failure is not applied to UNKNOWN (only a success resolves it).
     (other,) = await queue(runtime, acc)
     await lease(store, now + 3000, lease_ms=1000)
-    await store.db.write(
-        functools.partial(store.messages.reap_leases, now_ms=now + 5000, resend=False)
-    )
-    await record(store, [SubmitRecord(other, Event.SUBMIT_REJECTED)], now + 6000)
+    await services.messaging.reap(now_ms=now + 5000, resend=False)
+    await record(services, [SubmitRecord(other, Event.SUBMIT_REJECTED)], now + 6000)
     assert (await get(store, other)).state is State.UNKNOWN

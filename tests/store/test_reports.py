@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import Change
 from simgate.domain.messages import Event, State
+from simgate.domain.queue import SubmitRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
-from simgate.store.messages import SubmitRecord
 
 from .util import account, get, lease, ok, orphans, queue, record, report
 
@@ -22,17 +21,17 @@ async def _sent(services: Services, runtime: Runtime, n: int = 1, parts: int = 1
     ids = await queue(runtime, acc, n, parts=parts)
     now = services.clock.now_ms()
     await lease(runtime.store, now)
-    await record(runtime.store, [ok(mid, parts) for mid in ids], now)
+    await record(services, [ok(mid, parts) for mid in ids], now)
     return ids
 
 
 async def test_all_parts_delivered(services: Services, runtime: Runtime, store: Store) -> None:
     now = services.clock.now_ms()
     (mid,) = await _sent(services, runtime, parts=3)
-    assert await report(store, [(f"{mid}.0", 0), (f"{mid}.2", 0)], now + 5) == 2
+    assert await report(services, [(f"{mid}.0", 0), (f"{mid}.2", 0)], now + 5) == 2
     m = await get(store, mid)
     assert (m.state, m.parts_reported) == (State.SENT, 2)
-    assert await report(store, [(f"{mid}.1", 0)], now + 9) == 1
+    assert await report(services, [(f"{mid}.1", 0)], now + 9) == 1
     m = await get(store, mid)
     assert (m.state, m.parts_reported, m.status_code) == (State.DELIVERED, 3, 0)
     assert m.delivered_ms == now + 9
@@ -47,7 +46,7 @@ async def test_one_failed_part_fails_with_worst_code(
 ) -> None:
     now = services.clock.now_ms()
     (mid,) = await _sent(services, runtime, parts=3)
-    await report(store, [(f"{mid}.0", 0), (f"{mid}.1", 65), (f"{mid}.2", 69)], now)
+    await report(services, [(f"{mid}.0", 0), (f"{mid}.1", 65), (f"{mid}.2", 69)], now)
     m = await get(store, mid)
     assert (m.state, m.status_code) == (State.FAILED, 69)
     assert m.failed_ms == now
@@ -60,7 +59,7 @@ async def test_many_messages_in_one_batch(
     now = services.clock.now_ms()
     a, b, c = await _sent(services, runtime, 3, parts=2)
     n = await report(
-        store,
+        services,
         [(f"{a}.0", 0), (f"{a}.1", 0), (f"{b}.0", 0), (f"{b}.1", 70), (f"{c}.1", 0)],
         now,
     )
@@ -79,11 +78,11 @@ async def test_duplicate_report_is_ignored(
     async def hook(conn: AsyncConnection, events: Sequence[Change]) -> None:
         seen.append(events)
 
-    store.add_event_hook(hook)
-    assert await report(store, [(f"{mid}.0", 0)], now) == 1
+    runtime.changes.subscribe(hook)
+    assert await report(services, [(f"{mid}.0", 0)], now) == 1
     assert len(seen) == 1
     # Redelivered with another status: ignored, the first report stands; no new event.
-    assert await report(store, [(f"{mid}.0", 65)], now + 1000) == 0
+    assert await report(services, [(f"{mid}.0", 65)], now + 1000) == 0
     m = await get(store, mid)
     assert (m.state, m.status_code, m.delivered_ms) == (State.DELIVERED, 0, now)
     assert len(seen) == 1
@@ -98,10 +97,10 @@ async def test_report_before_submit_is_kept_and_applied(
     acc = await account(services)
     (mid,) = await queue(runtime, acc, parts=2)
     await lease(store, now)
-    assert await report(store, [(f"{mid}.0", 0), (f"{mid}.1", 0)], now + 1) == 0
+    assert await report(services, [(f"{mid}.0", 0), (f"{mid}.1", 0)], now + 1) == 0
     assert await orphans(store) == 2
     assert (await get(store, mid)).state is State.SUBMITTING
-    await record(store, [ok(mid, 2)], now + 2)
+    await record(services, [ok(mid, 2)], now + 2)
     m = await get(store, mid)
     assert m.state is State.DELIVERED
     assert m.parts_reported == 2
@@ -109,10 +108,10 @@ async def test_report_before_submit_is_kept_and_applied(
     # A newer orphan for the same ref replaces the older one.
     (other,) = await queue(runtime, acc)
     await lease(store, now + 3)
-    await report(store, [(f"{other}.0", 0)], now + 3)
-    await report(store, [(f"{other}.0", 66)], now + 4)
+    await report(services, [(f"{other}.0", 0)], now + 3)
+    await report(services, [(f"{other}.0", 66)], now + 4)
     assert await orphans(store) == 1
-    await record(store, [ok(other)], now + 5)
+    await record(services, [ok(other)], now + 5)
     o = await get(store, other)
     assert (o.state, o.status_code) == (State.FAILED, 66)
 
@@ -124,12 +123,10 @@ async def test_report_resolves_unknown(services: Services, runtime: Runtime) -> 
     acc = await account(services, name="beta")
     (lost,) = await queue(runtime, acc)
     await lease(store, now, lease_ms=10)
-    await store.db.write(
-        functools.partial(store.messages.reap_leases, now_ms=now + 100, resend=False)
-    )
+    await services.messaging.reap(now_ms=now + 100, resend=False)
     assert (await get(store, lost)).state is State.UNKNOWN
-    await record(store, [ok(lost)], now + 200)  # late OK: SENT with parts
-    await report(store, [(f"{lost}.0", 0), (f"{mid}.0", 0)], now + 300)
+    await record(services, [ok(lost)], now + 200)  # late OK: SENT with parts
+    await report(services, [(f"{lost}.0", 0), (f"{mid}.0", 0)], now + 300)
     assert (await get(store, lost)).state is State.DELIVERED
     assert (await get(store, mid)).state is State.DELIVERED
 
@@ -139,21 +136,21 @@ async def test_report_for_final_message_changes_nothing(
 ) -> None:
     now = services.clock.now_ms()
     (mid,) = await _sent(services, runtime, parts=2)
-    await store.db.write(functools.partial(store.messages.expire, now_ms=now + 10**10))
+    await services.messaging.expire(now_ms=now + 10**10)
     assert (await get(store, mid)).state is State.EXPIRED
-    await report(store, [(f"{mid}.0", 0), (f"{mid}.1", 0)], now + 10**10 + 1)
+    await report(services, [(f"{mid}.0", 0), (f"{mid}.1", 0)], now + 10**10 + 1)
     assert (await get(store, mid)).state is State.EXPIRED
 
 
 async def test_purge_orphans(services: Services, store: Store) -> None:
     now = services.clock.now_ms()
-    await report(store, [("x.0", 0)], now)
-    await report(store, [("y.0", 0)], now + 1000)
-    purge = functools.partial(store.messages.purge_orphans)
-    assert await store.db.write(functools.partial(purge, older_than_ms=now)) == 0
-    assert await store.db.write(functools.partial(purge, older_than_ms=now + 1)) == 1
+    await report(services, [("x.0", 0)], now)
+    await report(services, [("y.0", 0)], now + 1000)
+    purge = services.messaging.purge_orphans
+    assert await purge(older_than_ms=now) == 0
+    assert await purge(older_than_ms=now + 1) == 1
     assert await orphans(store) == 1
-    assert await store.db.write(functools.partial(purge, older_than_ms=now + 10_000)) == 1
+    assert await purge(older_than_ms=now + 10_000) == 1
     assert await orphans(store) == 0
 
 
@@ -162,7 +159,7 @@ async def test_reports_on_other_lines_do_not_match(
 ) -> None:
     now = services.clock.now_ms()
     (mid,) = await _sent(services, runtime)
-    assert await report(store, [(f"{mid}.0", 0)], now, line="smpp") == 0
+    assert await report(services, [(f"{mid}.0", 0)], now, line="smpp") == 0
     assert (await get(store, mid)).state is State.SENT
     assert await orphans(store) == 1
 
@@ -172,8 +169,8 @@ async def test_failed_submit_then_report_is_ignored(services: Services, runtime:
     acc = await account(services)
     (mid,) = await queue(runtime, acc)
     await lease(store, now)
-    await record(store, [SubmitRecord(mid, Event.SUBMIT_FAILED)], now)
-    await report(store, [(f"{mid}.0", 0)], now)
+    await record(services, [SubmitRecord(mid, Event.SUBMIT_FAILED)], now)
+    await report(services, [(f"{mid}.0", 0)], now)
     assert (await get(store, mid)).state is State.FAILED
 
 
@@ -185,7 +182,7 @@ async def test_message_taken_as_one_payload_settles_on_its_one_report(
     acc = await account(services)
     (mid,) = await queue(runtime, acc, parts=3)
     await lease(store, now)
-    await record(store, [ok(mid, 1)], now)
-    assert await report(store, [(f"{mid}.0", 0)], now + 1) == 1
+    await record(services, [ok(mid, 1)], now)
+    assert await report(services, [(f"{mid}.0", 0)], now + 1) == 1
     m = await get(store, mid)
     assert (m.state, m.parts, m.parts_ok, m.parts_reported) == (State.DELIVERED, 3, 1, 1)

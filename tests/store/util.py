@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account
 from simgate.domain.messages import Event
+from simgate.domain.queue import Leased, PartReport, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
-from simgate.store.messages import Leased, PartReport, SubmitRecord
 from simgate.store.tables import messages, orphan_reports
 
 OWNER = "worker-a"
@@ -56,7 +57,7 @@ async def queue(
             sender="",
             recipient="8613800138000",
             text="hello",
-            encoding=0,
+            encoding=Encoding.GSM7,
             parts=parts,
             port_hint=None,
             line=line,
@@ -100,13 +101,9 @@ async def lease(
 
 
 async def record(
-    store: Store, records: Sequence[SubmitRecord], now_ms: int, *, owner: str = OWNER
+    services: Services, records: Sequence[SubmitRecord], now_ms: int, *, owner: str = OWNER
 ) -> None:
-    await store.db.write(
-        functools.partial(
-            store.messages.record_submits, records=records, owner=owner, now_ms=now_ms
-        )
-    )
+    await services.messaging.record_submits(records, owner=owner, now_ms=now_ms)
 
 
 def ok(mid: int, parts: int = 1, *, line: str = "sim", port: int = 0) -> SubmitRecord:
@@ -121,12 +118,13 @@ def ok(mid: int, parts: int = 1, *, line: str = "sim", port: int = 0) -> SubmitR
 
 
 async def report(
-    store: Store, reports: Sequence[tuple[str, int]], now_ms: int, *, line: str = "sim"
+    services: Services, reports: Sequence[tuple[str, int]], now_ms: int, *, line: str = "sim"
 ) -> int:
-    parts = [PartReport(line, ref, code, now_ms) for ref, code in reports]
-    return await store.db.write(
-        functools.partial(store.messages.record_reports, reports=parts, now_ms=now_ms)
-    )
+    parts = [
+        PartReport(line=line, line_ref=ref, status_code=code, done_ms=now_ms)
+        for ref, code in reports
+    ]
+    return await services.messaging.record_reports(parts, now_ms=now_ms)
 
 
 async def get(store: Store, mid: int) -> MessageRecord:

@@ -7,7 +7,6 @@ import asyncio
 from simgate.dispatch.calls import CallDispatcher
 from simgate.services.container import Services
 from simgate.settings import VoiceSettings, WorkerSettings
-from simgate.store import Store
 from simgate.testing.clock import FakeClock
 from simgate.testing.voice_lines import ScriptedVoiceLine
 
@@ -17,14 +16,13 @@ WORKER = WorkerSettings(reaper_interval_seconds=5)
 
 def dispatcher(
     services: Services,
-    store: Store,
     clock: FakeClock,
     *lines: ScriptedVoiceLine,
     owner: str = "w1",
     settings: VoiceSettings = VOICE,
 ) -> CallDispatcher:
     return CallDispatcher(
-        store=store,
+        calls=services.calls,
         lines={v.name: v for v in lines},
         settings=settings,
         worker=WORKER,

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.events import InboundReceived, MessageChanged
 from simgate.domain.messages import Event, State
@@ -32,7 +33,7 @@ def message(**changes: Any) -> MessageRecord:
         sender="",
         recipient="8613800138000",
         text="hello",
-        encoding=0,
+        encoding=Encoding(0),
         parts=1,
         port_hint=None,
         line="sim",

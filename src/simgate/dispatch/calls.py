@@ -7,7 +7,7 @@ recallCount redials every recallInterval when unanswered (only the last attempt 
 pushed, spec §1.11), and the charge at hang-up.
 
 Crash safety: a call is CALLING under this worker's lease while it runs; if the worker dies,
-the lease expires and :meth:`CallRepo.reap` ends it as "call lost" (SIP 500, not charged),
+the lease expires and :meth:`CallService.reap` ends it as "call lost" (SIP 500, not charged),
 never dialling it again blindly.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections import OrderedDict
@@ -37,8 +36,8 @@ from simgate.domain.calls import (
 )
 from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest, VoiceLine
 from simgate.metrics import Metrics
+from simgate.services.calls import CallService
 from simgate.settings import VoiceSettings, WorkerSettings
-from simgate.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class CallDispatcher:
     def __init__(
         self,
         *,
-        store: Store,
+        calls: CallService,
         lines: Mapping[str, VoiceLine],
         settings: VoiceSettings,
         worker: WorkerSettings,
@@ -75,7 +74,7 @@ class CallDispatcher:
         metrics: Metrics,
         owner: str | None = None,
     ) -> None:
-        self._store = store
+        self._service = calls
         self._lines = {name: _LineState(line) for name, line in lines.items()}
         self._cfg = settings
         self._worker = worker
@@ -141,9 +140,8 @@ class CallDispatcher:
     async def reap(self) -> int:
         now = self._clock.now_ms()
         self._reaped_at = now
-        n = await self._store.db.write(functools.partial(self._store.calls.reap, now_ms=now))
-        async with self._store.db.read() as conn:
-            self._metrics.calls_queued.set(await self._store.calls.queue_depth(conn))
+        n = await self._service.reap(now_ms=now)
+        self._metrics.calls_queued.set(await self._service.queue_depth())
         if n:
             log.warning("ended %d calls lost by a stopped worker (SIP 500, not charged)", n)
         return n
@@ -160,15 +158,9 @@ class CallDispatcher:
         self._renew_due_ms = now + max(1, lease_ms // 3)
         if not self._calls:
             return 0
-        job = functools.partial(
-            self._store.calls.renew,
-            ids=list(self._calls),
-            owner=self.owner,
-            lease_until_ms=now + lease_ms,
-            now_ms=now,
+        return await self._service.renew(
+            ids=list(self._calls), owner=self.owner, lease_until_ms=now + lease_ms, now_ms=now
         )
-        n: int = await self._store.db.write(job)
-        return n
 
     # ---- one cycle -------------------------------------------------------------------
     def _free(self) -> int:
@@ -180,14 +172,12 @@ class CallDispatcher:
         if room <= 0:
             return 0
         now = self._clock.now_ms()
-        job = functools.partial(
-            self._store.calls.lease,
+        leased = await self._service.lease(
             owner=self.owner,
             now_ms=now,
             lease_until_ms=now + int(self._cfg.call_lease_seconds * 1000),
             limit=room,
         )
-        leased: list[LeasedCall] = await self._store.db.write(job)
         broke = await self._unfunded(leased)
         for call in leased:
             if call.id in broke:  # ended without dialling (a result like any other)
@@ -217,12 +207,7 @@ class CallDispatcher:
         so a nearly empty account still places the calls it can pay for."""
         if not leased:
             return set()
-        accounts = {c.account_id for c in leased}
-        spendable: dict[int, int] = {}
-        async with self._store.db.read() as conn:
-            for account_id in accounts:
-                account = await self._store.accounts.get_account(conn, account_id)
-                spendable[account_id] = account.spendable_micros if account else 0
+        spendable = await self._service.spendable({c.account_id for c in leased})
         broke: set[int] = set()
         for call in leased:
             p = call.pricing
@@ -279,8 +264,7 @@ class CallDispatcher:
         if audio is not None:
             self._audio.move_to_end(audio_id)
             return audio
-        async with self._store.db.read() as conn:
-            found = await self._store.voice_files.get_audio(conn, audio_id)
+        found = await self._service.audio(audio_id)
         audio = found if found is not None else Audio(b"")
         self._audio[audio_id] = audio
         if len(self._audio) > AUDIO_CACHE:
@@ -403,14 +387,12 @@ class CallDispatcher:
             and call.recalls_done < call.recall_count
         )
         if redial:
-            job = functools.partial(
-                self._store.calls.redial,
+            await self._service.redial(
                 result=result,
                 owner=self.owner,
                 next_attempt_ms=now + call.recall_interval_s * 1000,
                 now_ms=now,
             )
-            await self._store.db.write(job)
             return
         p = call.pricing
         charge = voice_charge(
@@ -433,14 +415,10 @@ class CallDispatcher:
         try:
             while self._finals:
                 batch, self._finals = self._finals, []
-                job = functools.partial(
-                    self._store.calls.finish,
-                    finals=[f for f, _ in batch],
-                    owner=self.owner,
-                    now_ms=self._clock.now_ms(),
-                )
                 try:
-                    await self._store.db.write(job)
+                    await self._service.finish(
+                        finals=[f for f, _ in batch], owner=self.owner, now_ms=self._clock.now_ms()
+                    )
                 except Exception as exc:  # each call logs it; the reaper ends them as lost
                     for _, fut in batch:
                         if not fut.done():

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 
 from simgate.clock import Clock
 from simgate.metrics import Metrics
+from simgate.services.messaging import MessagingService
 from simgate.settings import WorkerSettings
-from simgate.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +18,14 @@ ORPHAN_HOLD_MS = 10 * 60 * 1000  # a receipt may overtake its submit_sm_resp by 
 
 class Reaper:
     def __init__(
-        self, *, store: Store, settings: WorkerSettings, clock: Clock, metrics: Metrics
+        self,
+        *,
+        messaging: MessagingService,
+        settings: WorkerSettings,
+        clock: Clock,
+        metrics: Metrics,
     ) -> None:
-        self._store = store
+        self._messaging = messaging
         self._cfg = settings
         self._clock = clock
         self._metrics = metrics
@@ -29,16 +33,10 @@ class Reaper:
 
     async def run_once(self) -> tuple[int, int]:
         now = self._clock.now_ms()
-        m = self._store.messages
-        reaped = await self._store.db.write(
-            functools.partial(
-                m.reap_leases, now_ms=now, resend=self._cfg.expired_lease_policy == "resend"
-            )
-        )
-        expired = await self._store.db.write(functools.partial(m.expire, now_ms=now))
-        await self._store.db.write(
-            functools.partial(m.purge_orphans, older_than_ms=now - ORPHAN_HOLD_MS)
-        )
+        m = self._messaging
+        reaped = await m.reap(now_ms=now, resend=self._cfg.expired_lease_policy == "resend")
+        expired = await m.expire(now_ms=now)
+        await m.purge_orphans(older_than_ms=now - ORPHAN_HOLD_MS)
         self._metrics.reaped.inc(reaped)
         self._metrics.expired.inc(expired)
         if reaped:

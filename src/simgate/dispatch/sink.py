@@ -1,15 +1,14 @@
-"""What lines hand in (reports, incoming SMS, port changes), committed through the store."""
+"""What lines hand in (reports, incoming SMS, port changes), handed to the services."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Sequence
 
 from simgate.clock import Clock
+from simgate.domain.queue import PartReport
 from simgate.lines.base import IncomingSms, LineReport
 from simgate.metrics import Metrics
-from simgate.store import Store
-from simgate.store.messages import PartReport
+from simgate.services.messaging import MessagingService
 
 IncomingHandler = Callable[[str, Sequence[IncomingSms]], Awaitable[None]]
 PortHandler = Callable[[str, int, bool], Awaitable[None]]
@@ -18,31 +17,31 @@ PortHandler = Callable[[str, int, bool], Awaitable[None]]
 class StoreSink:
     """The dispatcher's :class:`~simgate.lines.base.InboundSink`.
 
-    Reports go straight to the store (group commit batches concurrent callers). Incoming SMS
-    and port changes are use cases of their own and go to the handlers the runtime gives.
+    Reports go to the messaging service (group commit batches concurrent callers). Incoming
+    SMS and port changes are use cases of their own and go to the handlers the runtime gives.
     """
 
     def __init__(
         self,
         *,
-        store: Store,
+        messaging: MessagingService,
         clock: Clock,
         metrics: Metrics,
         on_incoming: IncomingHandler,
         on_port: PortHandler,
     ) -> None:
-        self._store = store
+        self._messaging = messaging
         self._clock = clock
         self._metrics = metrics
         self._on_incoming = on_incoming
         self._on_port = on_port
 
     async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None:
-        parts = [PartReport(line, r.line_ref, r.status_code, r.done_ms) for r in reports]
-        job = functools.partial(
-            self._store.messages.record_reports, reports=parts, now_ms=self._clock.now_ms()
-        )
-        await self._store.db.write(job)
+        parts = [
+            PartReport(line=line, line_ref=r.line_ref, status_code=r.status_code, done_ms=r.done_ms)
+            for r in reports
+        ]
+        await self._messaging.record_reports(parts, now_ms=self._clock.now_ms())
         ok = sum(1 for r in reports if r.status_code == 0)
         self._metrics.reports.labels(line, "delivered").inc(ok)
         self._metrics.reports.labels(line, "failed").inc(len(reports) - ok)

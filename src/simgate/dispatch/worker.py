@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import uuid
@@ -20,12 +19,13 @@ from dataclasses import replace
 from simgate.clock import Clock
 from simgate.dispatch.ports import PortPicker, parse_hint
 from simgate.domain.messages import Event
+from simgate.domain.queue import Leased, SubmitRecord
 from simgate.domain.routing import route_for
 from simgate.lines.base import Line, Outcome, SubmitRequest, SubmitResult
 from simgate.metrics import Metrics
+from simgate.services.lines import LineService
+from simgate.services.messaging import MessagingService
 from simgate.settings import Route, WorkerSettings
-from simgate.store import Store, owners
-from simgate.store.messages import Leased, SubmitRecord
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        store: Store,
+        messaging: MessagingService,
+        line_state: LineService,
         lines: Mapping[str, Line],
         routes: Sequence[Route],
         settings: WorkerSettings,
@@ -43,7 +44,8 @@ class Dispatcher:
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._store = store
+        self._messaging = messaging
+        self._line_state = line_state
         self._lines = dict(lines)
         self._routes = sorted(routes, key=lambda r: len(r.prefix), reverse=True)
         self._cfg = settings
@@ -73,9 +75,7 @@ class Dispatcher:
             self._task = None
         for name in self._lines:
             if self._lines[name].exclusive and name in self._owned:
-                await self._store.db.write(
-                    functools.partial(owners.release, line=name, owner=self.owner)
-                )
+                await self._line_state.release(line=name, owner=self.owner)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -105,10 +105,9 @@ class Dispatcher:
             if not force and now < self._claim_due_ms.get(name, 0):
                 continue
             self._claim_due_ms[name] = now + max(1, lease_ms // 3)
-            job = functools.partial(
-                owners.claim, line=name, owner=self.owner, now_ms=now, until_ms=until
-            )
-            if await self._store.db.write(job):
+            if await self._line_state.claim(
+                line=name, owner=self.owner, now_ms=now, until_ms=until
+            ):
                 self._owned.add(name)
             else:
                 self._owned.discard(name)
@@ -119,25 +118,17 @@ class Dispatcher:
             return 0
         now = self._clock.now_ms()
         lease_until = now + int(self._cfg.lease_seconds * 1000)
-        job = functools.partial(
-            self._store.messages.lease,
+        leased = await self._messaging.lease(
             lines=sorted(self._owned),
             owner=self.owner,
             now_ms=now,
             lease_until_ms=lease_until,
             limit=self._cfg.batch_size,
         )
-        leased = await self._store.db.write(job)
         if not leased:
             return 0
         records = await self._submit_all(leased)
-        record_job = functools.partial(
-            self._store.messages.record_submits,
-            records=records,
-            owner=self.owner,
-            now_ms=self._clock.now_ms(),
-        )
-        await self._store.db.write(record_job)
+        await self._messaging.record_submits(records, owner=self.owner, now_ms=self._clock.now_ms())
         return len(leased)
 
     async def _submit_all(self, leased: Sequence[Leased]) -> list[SubmitRecord]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simgate.codecs.segments import Encoding
 from simgate.domain.messages import State
 
 
@@ -20,7 +21,7 @@ class NewMessage:
     sender: str
     recipient: str
     text: str
-    encoding: int
+    encoding: Encoding
     parts: int
     port_hint: str | None
     line: str
@@ -41,7 +42,7 @@ class MessageRecord:
     sender: str
     recipient: str
     text: str
-    encoding: int
+    encoding: Encoding
     parts: int
     port_hint: str | None
     line: str | None

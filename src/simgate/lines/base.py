@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from simgate.codecs.segments import Encoding
+
 
 class Capability(enum.StrEnum):
     SMS = "sms"
@@ -47,7 +49,7 @@ class SubmitRequest:
     sender: str
     recipient: str
     text: str
-    encoding: int  # codecs.segments.Encoding value
+    encoding: Encoding
     parts: int
     report_requested: bool
 

@@ -8,12 +8,15 @@ from simgate.clock import Clock
 from simgate.lines.base import Line
 from simgate.metrics import Metrics
 from simgate.services.accounts import AccountService
+from simgate.services.calls import CallService
 from simgate.services.dinstar import DinstarService
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
 from simgate.services.itnio import ItnioService
+from simgate.services.lines import LineService
 from simgate.services.listings import Listings
+from simgate.services.messaging import MessagingService
 from simgate.services.openvox import OpenVoxService
 from simgate.services.pushes import PushService
 from simgate.services.sending import SendService
@@ -30,13 +33,19 @@ class Services:
     store: Store
     accounts: AccountService
     sending: SendService
+    # The message lifecycle after acceptance: every message state change goes through it.
+    messaging: MessagingService
     inbound: InboundService
+    # Line ownership, port changes and USSD answers.
+    line_state: LineService
     # Lines known to this process (ports, capabilities): read-only for the API side.
     lines: dict[str, Line]
     # Push outbox operations, the push URL check and the sender's queue.
     pushes: PushService
     # Voice calls, audio files and call records (issue #8).
     voice: VoiceService
+    # The worker side of calls: lease, finish, reap.
+    calls: CallService
     # Exchange rates for accounts quoted in another currency.
     fx: FxService
     # Newest messages and calls, for operators.

@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain import ids
-from simgate.domain.events import UssdReplied
 from simgate.domain.records import MessageRecord
+from simgate.services.lines import LineService
+from simgate.services.messaging import MessagingService
 from simgate.store import Store
 from simgate.store.dialects import dinstar as repo
 from simgate.store.dialects.dinstar import LinePort, NumberedInbound
@@ -112,9 +113,13 @@ class _TaskBlock:
 
 
 class DinstarService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(
+        self, *, store: Store, clock: Clock, messaging: MessagingService, lines: LineService
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._messaging = messaging
+        self._lines = lines
         self._tasks = _TaskBlock()
         self._queued: dict[tuple[str, ...], _QueueCount] = {}
 
@@ -141,7 +146,7 @@ class DinstarService:
             ids_ = await repo.task_messages(conn, account_id=account_id, task_id=task_id)
             if not ids_:
                 return None
-            stopped = await self._store.messages.cancel(conn, ids_, now_ms=self._clock.now_ms())
+            stopped = await self._messaging.cancel_in(conn, ids=ids_, now_ms=self._clock.now_ms())
             return len(stopped)
 
         self._queued.clear()
@@ -260,7 +265,7 @@ class DinstarService:
         async def job(conn: AsyncConnection) -> None:
             await repo.put_ussd(conn, line=line, port=port, text=text, now_ms=now)
             if announce:
-                await self._store.announce(conn, [UssdReplied(line, port, text, now)])
+                await self._lines.ussd_replied(conn, line=line, port=port, text=text, now_ms=now)
 
         await self._store.db.write(job)
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from simgate.clock import Clock
+from simgate.domain.events import InboundStored
 from simgate.domain.records import InboundRecord
 from simgate.errors import NotFound
 from simgate.lines.base import IncomingSms, PortInfo
+from simgate.services.changes import Publish
 from simgate.store import Store
 
 
 class InboundService:
-    def __init__(self, *, store: Store, clock: Clock, account_name: str | None = None) -> None:
+    def __init__(
+        self, *, store: Store, clock: Clock, publish: Publish, account_name: str | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._publish = publish
         self._account_name = account_name
         self._account_id: int | None = None
 
@@ -57,7 +63,10 @@ class InboundService:
             )
             for mid, m in zip(ids, messages, strict=True)
         ]
-        await self._store.db.write(
-            functools.partial(self._store.inbound.insert, items=records, now_ms=now)
-        )
+
+        async def job(conn: AsyncConnection) -> None:
+            await self._store.inbound.insert(conn, records)
+            await self._publish(conn, [InboundStored(r.id, now) for r in records])
+
+        await self._store.db.write(job)
         return ids

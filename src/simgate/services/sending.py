@@ -1,4 +1,5 @@
-"""Accepting messages: validate, price, charge and queue, all in one transaction.
+"""Accepting messages: validate and price here, then charge and queue in one transaction
+(:meth:`MessagingService.accept`).
 
 The order of checks follows what a client would want to hear first: a locked account, then
 empty content, then numbers, then pricing, then balance (itniotech -13, -4, -9, -19, -10).
@@ -7,11 +8,8 @@ Nothing is queued unless the whole request is charged.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.codecs.segments import Encoding, choose_encoding, part_count
@@ -23,6 +21,7 @@ from simgate.domain.records import NewMessage
 from simgate.domain.routing import route_for
 from simgate.errors import AccountLocked, ContentEmpty, InsufficientBalance, NoPricing, NoRoute
 from simgate.metrics import Metrics
+from simgate.services.messaging import MessagingService
 from simgate.services.rates import RateCache
 from simgate.settings import Settings
 from simgate.store import Store
@@ -77,12 +76,14 @@ class SendService:
         self,
         *,
         store: Store,
+        messaging: MessagingService,
         settings: Settings,
         clock: Clock,
         metrics: Metrics,
         rates: RateCache,
     ) -> None:
         self._store = store
+        self._messaging = messaging
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
@@ -147,7 +148,7 @@ class SendService:
                 sender=rcpt.sender if rcpt.sender is not None else req.sender,
                 recipient=number,
                 text=text,
-                encoding=int(enc),
+                encoding=enc,
                 parts=parts,
                 port_hint=req.port_hint,
                 line=line,
@@ -160,30 +161,15 @@ class SendService:
                 ids, prepared, strict=True
             )
         ]
-        job = functools.partial(
-            self._accept, account_id=account.id, total=total, rows=rows, now_ms=now
-        )
-        if not await self._store.db.write(job):
+        if not await self._messaging.accept(
+            account_id=account.id, total_micros=total, rows=rows, now_ms=now
+        ):
             raise InsufficientBalance("insufficient balance")
         self._metrics.accepted.labels(req.dialect).inc(len(rows))
         accepted = [
             Accepted(r.id, r.recipient, r.client_ref, r.parts, r.price_micros) for r in rows
         ]
         return SendOutcome(accepted, invalid, total)
-
-    async def _accept(
-        self,
-        conn: AsyncConnection,
-        *,
-        account_id: int,
-        total: int,
-        rows: list[NewMessage],
-        now_ms: int,
-    ) -> bool:
-        if not await self._store.accounts.charge(conn, account_id, total):
-            return False
-        await self._store.messages.insert(conn, rows, now_ms)
-        return True
 
 
 def _as_dialled(raw: str) -> str | None:

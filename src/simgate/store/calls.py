@@ -5,6 +5,7 @@ rows by moving them to CALLING with a lease (``FOR UPDATE SKIP LOCKED`` on Postg
 SQLite's write transaction is already exclusive) and writes the result. Every UPDATE is
 guarded by "still CALLING under this owner", so a worker that lost its lease changes nothing.
 
+Row operations only: the call service (:mod:`simgate.services.calls`) records what ended.
 A call is charged when it ends (the price depends on the talk time) with an unconditional
 debit: the call already happened. A lease that expires mid-call is reaped as DONE with SIP 500
 and no charge, never dialled again (spec §7, like an UNKNOWN message).
@@ -33,10 +34,8 @@ from simgate.domain.calls import (
     Pricing,
     sip_reason,
 )
-from simgate.domain.events import CallDone
 from simgate.store.accounts import AccountRepo
 from simgate.store.call_records import CallRecordReader
-from simgate.store.message_reports import EventHook
 from simgate.store.sqltext import chunks, positional_insert
 from simgate.store.voice_tables import calls
 
@@ -151,9 +150,6 @@ def _result_params(r: CallResult) -> dict[str, Any]:
 
 
 class CallRepo(CallRecordReader):
-    def __init__(self, emit: EventHook) -> None:
-        self._emit = emit
-
     # ---- accept ----------------------------------------------------------------------
     async def insert(self, conn: AsyncConnection, calls: Sequence[NewCall]) -> None:
         """Queue new calls (QUEUED, due at once). Tuples straight to the driver's executemany."""
@@ -304,7 +300,6 @@ class CallRepo(CallRecordReader):
             await AccountRepo.debit(conn, account_id, debits[account_id])
         done = list(todo)
         await self.count_hours(conn, [(held[cid], cid) for cid in done])
-        await self._emit(conn, [CallDone(cid, now_ms) for cid in done])
         return done
 
     async def redial(
@@ -391,9 +386,10 @@ class CallRepo(CallRecordReader):
             n += out.rowcount
         return n
 
-    async def reap(self, conn: AsyncConnection, *, now_ms: int) -> int:
+    async def reap(self, conn: AsyncConnection, *, now_ms: int) -> list[int]:
         """CALLING rows whose lease expired (the worker died mid-call) end DONE with SIP 500
-        and no charge. Never queued again: the callee may have heard the call (spec §7)."""
+        and no charge. Never queued again: the callee may have heard the call (spec §7).
+        Returns the ids that ended."""
         q = select(
             calls.c.id,
             calls.c.account_id,
@@ -405,7 +401,7 @@ class CallRepo(CallRecordReader):
         # A row a live worker is finishing right now is locked: leave it to that worker.
         rows = (await conn.execute(q.order_by(calls.c.id).with_for_update(skip_locked=True))).all()
         if not rows:
-            return 0
+            return []
         params = []
         for r in rows:
             ch = voice_charge(
@@ -447,8 +443,7 @@ class CallRepo(CallRecordReader):
             params,
         )
         await self.count_hours(conn, [(r.account_id, r.id) for r in rows])
-        await self._emit(conn, [CallDone(r.id, now_ms) for r in rows])
-        return len(rows)
+        return [r.id for r in rows]
 
     async def queue_depth(self, conn: AsyncConnection) -> int:
         """Calls not finished yet (QUEUED or CALLING), for metrics."""

@@ -8,9 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import InboundStored
 from simgate.domain.records import InboundRecord
-from simgate.store.messages import EventHook
 from simgate.store.tables import inbound
 
 
@@ -21,19 +19,13 @@ def _record(row: Any) -> InboundRecord:
 
 
 class InboundRepo:
-    def __init__(self, emit: EventHook) -> None:
-        self._emit = emit
-
-    async def insert(
-        self, conn: AsyncConnection, items: Sequence[InboundRecord], *, now_ms: int
-    ) -> None:
+    async def insert(self, conn: AsyncConnection, items: Sequence[InboundRecord]) -> None:
         if not items:
             return
         await conn.execute(
             insert(inbound),
             [{k: getattr(i, k) for k in InboundRecord.__slots__} for i in items],
         )
-        await self._emit(conn, [InboundStored(i.id, now_ms) for i in items])
 
     async def get(self, conn: AsyncConnection, ids: Sequence[int]) -> list[InboundRecord]:
         rows = await conn.execute(

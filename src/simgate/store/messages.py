@@ -1,82 +1,45 @@
-"""Outbound messages: accept, the lease-based queue, submit results, reports, queries.
+"""Outbound messages: rows of the lease-based queue, submit results, refunds, queries.
 
 The database is the queue (design principle 3). A message row is inserted QUEUED and
 charged in the same transaction; workers claim due rows by moving them to SUBMITTING with a
 lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transaction is already
-exclusive), and record what the line said. Every UPDATE is guarded by the states the
-transition table allows for its event, so a late or duplicate writer changes nothing.
+exclusive), and record what the line said. These are row operations: the messaging service
+(:mod:`simgate.services.messaging`) reads the transition table and passes each UPDATE the
+states its event may leave from, so a late or duplicate writer changes nothing.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import (
     bindparam,
     func,
-    insert,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import Change, MessageChange
-from simgate.domain.messages import (
-    STATE_TIME_COLUMN,
-    Event,
-    State,
-    is_refund,
-    sources_of,
-)
+from simgate.codecs.segments import Encoding
+from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
+from simgate.domain.queue import IdState, Leased, LeaseHolder, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store.message_reports import (
-    TARGET,
-    EventHook,
-    PartReport,
-    ReportBook,
-)
 from simgate.store.sqltext import chunks, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
-__all__ = ["EventHook", "Leased", "MessageRepo", "PartReport", "SubmitRecord"]
+__all__ = ["STATE_OF", "MessageRepo"]
 
+# Stored values to enums by lookup: calling State(...) per row cost more than the row.
+STATE_OF: dict[int, State] = {int(s): s for s in State}
+_ENCODING_OF: dict[int, Encoding] = {int(e): e for e in Encoding}
 
-@dataclass(frozen=True, slots=True)
-class Leased:
-    """What a worker needs to submit a claimed message."""
-
-    id: int
-    sender: str
-    recipient: str
-    text: str
-    encoding: int
-    parts: int
-    port_hint: str | None
-    line: str
-    attempts: int
-    report_requested: bool
-    validity_until_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitRecord:
-    """The line's answer for one leased message."""
-
-    message_id: int
-    event: Event  # SUBMIT_OK | SUBMIT_RETRY | SUBMIT_REJECTED | SUBMIT_FAILED
-    port: int | None = None
-    part_refs: tuple[str, ...] = ()
-    first_ref: int | None = None
-    retry_at_ms: int = 0
-    count_attempt: bool = True  # False when the worker merely deferred it (port busy)
-    line: str | None = None  # set when failing over to another line
-    status_code: int | None = None
-    error_text: str | None = None
-
-
-_NEW_FIELDS = tuple(f.name for f in fields(NewMessage))
+# Every NewMessage field but the encoding, read in one call per row; the encoding goes in as a
+# plain int (sqlite3 binds an IntEnum through its adapter lookup, about a microsecond a row).
+_PLAIN_FIELDS = tuple(f.name for f in fields(NewMessage) if f.name != "encoding")
+_plain_values = operator.attrgetter(*_PLAIN_FIELDS)
 
 
 # The columns of a MessageRecord in field order, so a row converts positionally: building a
@@ -84,10 +47,12 @@ _NEW_FIELDS = tuple(f.name for f in fields(NewMessage))
 _RECORD_COLUMNS = tuple(messages.c[name] for name in MessageRecord.__slots__)
 _STATE_AT = MessageRecord.__slots__.index("state")
 _REPORT_AT = MessageRecord.__slots__.index("report_requested")
+_ENCODING_AT = MessageRecord.__slots__.index("encoding")
 
 
 _INSERT_COLUMNS = (
-    *_NEW_FIELDS,
+    *_PLAIN_FIELDS,
+    "encoding",
     "state",
     "attempts",
     "next_attempt_ms",
@@ -107,17 +72,20 @@ def _record(row: Any) -> MessageRecord:
 def _record_of(row: Any) -> MessageRecord:
     """From a row of ``select(*_RECORD_COLUMNS)``: positional, no mapping per row."""
     values = list(row)
-    values[_STATE_AT] = State(values[_STATE_AT])
+    values[_STATE_AT] = STATE_OF[values[_STATE_AT]]
     values[_REPORT_AT] = bool(values[_REPORT_AT])
+    values[_ENCODING_AT] = _ENCODING_OF[values[_ENCODING_AT]]
     return MessageRecord(*values)
 
 
-class MessageRepo(ReportBook):
-    def __init__(self, emit: EventHook) -> None:
-        self._emit = emit
+def _states(states: Sequence[State]) -> list[int]:
+    return [int(s) for s in states]
 
+
+class MessageRepo:
     # ---- accept ----------------------------------------------------------------------
     async def insert(self, conn: AsyncConnection, rows: Sequence[NewMessage], now_ms: int) -> None:
+        """Insert accepted messages QUEUED, charged their price per part."""
         if not rows:
             return
         # Tuples straight to the driver's executemany: building and processing a dict of
@@ -125,7 +93,8 @@ class MessageRepo(ReportBook):
         queued = int(State.QUEUED)
         params = [
             (
-                *(getattr(m, name) for name in _NEW_FIELDS),
+                *_plain_values(m),
+                int(m.encoding),
                 queued,
                 0,
                 now_ms,
@@ -151,6 +120,7 @@ class MessageRepo(ReportBook):
         lease_until_ms: int,
         limit: int,
     ) -> list[Leased]:
+        """Move up to ``limit`` due QUEUED rows on ``lines`` to SUBMITTING under ``owner``."""
         due = (
             select(messages.c.id)
             .where(
@@ -193,63 +163,64 @@ class MessageRepo(ReportBook):
                 messages.c.validity_until_ms,
             )
         )
-        leased = [Leased(*row) for row in result]
+        leased = [
+            Leased(
+                id=mid,
+                sender=sender,
+                recipient=recipient,
+                text=text,
+                encoding=_ENCODING_OF[encoding],
+                parts=parts,
+                port_hint=port_hint,
+                line=line,
+                attempts=attempts,
+                report_requested=bool(report),
+                validity_until_ms=validity,
+            )
+            for (
+                mid,
+                sender,
+                recipient,
+                text,
+                encoding,
+                parts,
+                port_hint,
+                line,
+                attempts,
+                report,
+                validity,
+            ) in result
+        ]
         leased.sort(key=lambda m: m.id)
         return leased
 
-    async def record_submits(
-        self, conn: AsyncConnection, records: Sequence[SubmitRecord], *, owner: str, now_ms: int
-    ) -> None:
-        """Apply the line's answers; a record whose lease was lost changes nothing."""
-        by_event: dict[Event, list[SubmitRecord]] = {}
-        for r in records:
-            by_event.setdefault(r.event, []).append(r)
-        events: list[Change] = []
-        sent: set[int] = set()
-        for event, group in by_event.items():
-            changed = await self._apply_submit(conn, event, group, owner=owner, now_ms=now_ms)
-            events.extend(MessageChange(mid, state, event, now_ms) for mid, state in changed)
-            if event is Event.SUBMIT_OK:
-                sent.update(mid for mid, _ in changed)
-        # Parts only for the results that were applied: a worker that lost its lease must not
-        # add parts to a message another worker now holds.
-        parts = [
-            {
-                "message_id": r.message_id,
-                "seq": i,
-                "line": r.line or "",
-                "port": r.port,
-                "line_ref": ref,
-            }
-            for r in by_event.get(Event.SUBMIT_OK, [])
-            if r.message_id in sent
-            for i, ref in enumerate(r.part_refs)
-        ]
-        if parts:
-            await conn.execute(insert(message_parts), parts)
-            keys = [(str(p["line"]), str(p["line_ref"])) for p in parts]
-            await self._adopt_orphans(conn, keys, now_ms)
-        if events:
-            await self._emit(conn, events)
+    async def holders(self, conn: AsyncConnection, ids: Sequence[int]) -> list[LeaseHolder]:
+        """State and lease owner of ``ids``; read inside the write transaction that updates
+        them, so nothing can change in between."""
+        out: list[LeaseHolder] = []
+        for chunk in chunks(ids, 500):
+            rows = await conn.execute(
+                select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
+                    messages.c.id.in_(chunk)
+                )
+            )
+            out.extend(
+                LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
+                for mid, state, lease_owner in rows
+            )
+        return out
 
-    async def _apply_submit(
+    async def write_submits(
         self,
         conn: AsyncConnection,
-        event: Event,
-        group: list[SubmitRecord],
+        records: Sequence[SubmitRecord],
         *,
-        owner: str,
+        target: State,
         now_ms: int,
-    ) -> list[tuple[int, State]]:
-        """Update the rows this worker still holds; returns (id, new state) of news-worthy ones."""
+    ) -> None:
+        """Write the line's answers (all of one event) on rows the caller still holds."""
         c = messages.c
-        target = TARGET[event]
-        eligible = await self._held(
-            conn, [r.message_id for r in group], owner=owner, late_ok=event is Event.SUBMIT_OK
-        )
-        group = [r for r in group if r.message_id in eligible]
-        if not group:
-            return []
+        event = records[0].event
         values: dict[str, Any] = {
             "state": int(target),
             "lease_owner": None,
@@ -280,39 +251,14 @@ class MessageRepo(ReportBook):
                 "b_inc": 1 if r.count_attempt else 0,
                 "b_line": r.line,
             }
-            for r in group
+            for r in records
         ]
         await conn.execute(
             update(messages).where(c.id == bindparam("b_id")).values(**values), params
         )
-        ids = [r.message_id for r in group]
-        if event is Event.SUBMIT_REJECTED:
-            await self._refund(conn, ids)
-        # A deferral back to the queue is not news for anyone outside.
-        return [] if target is State.QUEUED else [(mid, target) for mid in ids]
 
-    async def _held(
-        self, conn: AsyncConnection, ids: Sequence[int], *, owner: str, late_ok: bool
-    ) -> set[int]:
-        """Ids still leased by ``owner`` (plus UNKNOWN ones when a late success may resolve them).
-
-        Runs inside the write transaction that updates them, so nothing can change in between.
-        """
-        held: set[int] = set()
-        for chunk in chunks(ids, 500):
-            rows = await conn.execute(
-                select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
-                    messages.c.id.in_(chunk)
-                )
-            )
-            for mid, state, lease_owner in rows:
-                if (state == State.SUBMITTING and lease_owner == owner) or (
-                    late_ok and state == State.UNKNOWN
-                ):
-                    held.add(mid)
-        return held
-
-    async def _refund(self, conn: AsyncConnection, ids: Sequence[int]) -> None:
+    async def refund(self, conn: AsyncConnection, ids: Sequence[int]) -> None:
+        """Credit the charges of ``ids`` back to their accounts and clear them."""
         totals: dict[int, int] = {}
         for chunk in chunks(ids, 500):
             rows = await conn.execute(
@@ -334,19 +280,26 @@ class MessageRepo(ReportBook):
                 update(messages).where(messages.c.id.in_(chunk)).values(charge_micros=0)
             )
 
-    # ---- reaper and validity ---------------------------------------------------------
-    async def reap_leases(self, conn: AsyncConnection, *, now_ms: int, resend: bool) -> int:
-        """Leases past their time: the worker died mid-submit. UNKNOWN, or QUEUED by policy."""
-        event = Event.RESEND if resend else Event.LEASE_EXPIRED
-        target = TARGET[event]
+    # ---- reaper, validity, cancel ----------------------------------------------------
+    async def lapsed_leases(self, conn: AsyncConnection, *, now_ms: int) -> list[int]:
+        """SUBMITTING rows whose lease ran out: the worker died mid-submit."""
         rows = await conn.execute(
             select(messages.c.id).where(
                 messages.c.state == int(State.SUBMITTING), messages.c.lease_until_ms < now_ms
             )
         )
-        ids = [r.id for r in rows]
-        if not ids:
-            return 0
+        return [r.id for r in rows]
+
+    async def end_leases(
+        self,
+        conn: AsyncConnection,
+        ids: Sequence[int],
+        *,
+        target: State,
+        requeue: bool,
+        now_ms: int,
+    ) -> None:
+        """Move lapsed leases to ``target`` (due at once when ``requeue``)."""
         values: dict[str, Any] = {
             "state": int(target),
             "lease_owner": None,
@@ -354,7 +307,7 @@ class MessageRepo(ReportBook):
             "updated_ms": now_ms,
             STATE_TIME_COLUMN[target]: now_ms,
         }
-        if resend:
+        if requeue:
             values["next_attempt_ms"] = now_ms
         for chunk in chunks(ids, 500):
             await conn.execute(
@@ -366,67 +319,58 @@ class MessageRepo(ReportBook):
                 )
                 .values(**values)
             )
-        if not resend:
-            await self._emit(conn, [MessageChange(mid, target, event, now_ms) for mid in ids])
-        return len(ids)
 
-    async def expire(self, conn: AsyncConnection, *, now_ms: int, limit: int = 5000) -> int:
-        """Messages past validity end EXPIRED; those still queued are refunded."""
-        rows = (
-            await conn.execute(
-                select(messages.c.id, messages.c.state)
-                .where(
-                    messages.c.state.in_([int(s) for s in sources_of(Event.EXPIRE)]),
-                    messages.c.validity_until_ms < now_ms,
+    async def past_validity(
+        self, conn: AsyncConnection, *, states: Sequence[State], now_ms: int, limit: int
+    ) -> list[IdState]:
+        """Up to ``limit`` messages in ``states`` whose validity ended before ``now_ms``."""
+        rows = await conn.execute(
+            select(messages.c.id, messages.c.state)
+            .where(messages.c.state.in_(_states(states)), messages.c.validity_until_ms < now_ms)
+            .limit(limit)
+        )
+        return [IdState(id=r.id, state=STATE_OF[r.state]) for r in rows]
+
+    async def states_of(
+        self, conn: AsyncConnection, ids: Sequence[int], *, states: Sequence[State]
+    ) -> list[IdState]:
+        """Those of ``ids`` that exist and are in ``states``, with their state."""
+        out: list[IdState] = []
+        for chunk in chunks(ids, 500):
+            rows = await conn.execute(
+                select(messages.c.id, messages.c.state).where(
+                    messages.c.id.in_(chunk), messages.c.state.in_(_states(states))
                 )
-                .limit(limit)
             )
-        ).all()
-        if not rows:
-            return 0
-        ids = [r.id for r in rows]
-        refund = [r.id for r in rows if is_refund(State(r.state), Event.EXPIRE)]
+            out.extend(IdState(id=r.id, state=STATE_OF[r.state]) for r in rows)
+        return out
+
+    async def move(
+        self,
+        conn: AsyncConnection,
+        ids: Sequence[int],
+        *,
+        sources: Sequence[State],
+        target: State,
+        now_ms: int,
+        error_text: str | None = None,
+    ) -> None:
+        """Set ``target`` on those of ``ids`` still in ``sources`` (and ``error_text`` if given)."""
+        values: dict[str, Any] = {
+            "state": int(target),
+            STATE_TIME_COLUMN[target]: now_ms,
+            "updated_ms": now_ms,
+        }
+        if error_text is not None:
+            values["error_text"] = error_text
         for chunk in chunks(ids, 500):
             await conn.execute(
                 update(messages)
-                .where(
-                    messages.c.id.in_(chunk),
-                    messages.c.state.in_([int(s) for s in sources_of(Event.EXPIRE)]),
-                )
-                .values(state=int(State.EXPIRED), expired_ms=now_ms, updated_ms=now_ms)
+                .where(messages.c.id.in_(chunk), messages.c.state.in_(_states(sources)))
+                .values(**values)
             )
-        await self._refund(conn, refund)
-        await self._emit(
-            conn, [MessageChange(mid, State.EXPIRED, Event.EXPIRE, now_ms) for mid in ids]
-        )
-        return len(ids)
 
-    async def cancel(self, conn: AsyncConnection, ids: Sequence[int], *, now_ms: int) -> list[int]:
-        """Stop messages that have not left yet (queued); returns those stopped."""
-        rows = await conn.execute(
-            select(messages.c.id).where(
-                messages.c.id.in_(ids), messages.c.state == int(State.QUEUED)
-            )
-        )
-        stopped = [r.id for r in rows]
-        if stopped:
-            await conn.execute(
-                update(messages)
-                .where(messages.c.id.in_(stopped), messages.c.state == int(State.QUEUED))
-                .values(
-                    state=int(State.REJECTED),
-                    rejected_ms=now_ms,
-                    updated_ms=now_ms,
-                    error_text="stopped",
-                )
-            )
-            await self._refund(conn, stopped)
-            await self._emit(
-                conn, [MessageChange(mid, State.REJECTED, Event.CANCEL, now_ms) for mid in stopped]
-            )
-        return stopped
-
-    # ---- delivery reports ------------------------------------------------------------
+    # ---- queries ---------------------------------------------------------------------
     async def get(self, conn: AsyncConnection, ids: Sequence[int]) -> list[MessageRecord]:
         """The records of ``ids`` that exist, in id order (PostgreSQL returns an IN list in
         any order)."""

@@ -12,6 +12,7 @@ import pytest
 
 from simgate.api.dialects.itnio import render
 from simgate.api.dialects.itnio.push import mo_body, mo_push, report_body, report_push
+from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.messages import FINAL, State
 from simgate.domain.records import InboundRecord, MessageRecord
@@ -50,7 +51,7 @@ MSG = MessageRecord(
     sender="",
     recipient="91856321413",
     text="x" * 200,
-    encoding=0,
+    encoding=Encoding.GSM7,
     parts=2,
     port_hint=None,
     line="sim",

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from simgate.api.dialects.itnio import render
+from simgate.codecs.segments import Encoding
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord, SentRow
 
@@ -20,7 +21,7 @@ MSG = MessageRecord(
     sender="",
     recipient="91856321413",
     text="x" * 200,
-    encoding=0,
+    encoding=Encoding.GSM7,
     parts=2,
     port_hint=None,
     line="sim",

@@ -41,13 +41,9 @@ async def finish_calls(
 ) -> list[int]:
     """Dial every queued call and end it with ``sip`` (200 = answered), as the dispatcher
     would: lease, then finish with the result and its charge in one transaction."""
-    store = env.rt.store
+    calls = env.services.calls
     now = env.clock.now_ms()
-    leased = await store.db.write(
-        functools.partial(
-            store.calls.lease, owner="test", now_ms=now, lease_until_ms=now + 600_000, limit=1000
-        )
-    )
+    leased = await calls.lease(owner="test", now_ms=now, lease_until_ms=now + 600_000, limit=1000)
     finals = []
     for c in leased:
         ringing = now + 1000
@@ -63,8 +59,7 @@ async def finish_calls(
             quote_exchange_micros=c.pricing.quote_exchange_micros,
         )
         finals.append(CallFinal(result, charge))
-    job = functools.partial(store.calls.finish, finals=finals, owner="test", now_ms=now + 60_000)
-    return await store.db.write(job)
+    return await calls.finish(finals=finals, owner="test", now_ms=now + 60_000)
 
 
 async def set_fx(env: Itnio, currency: str, per_usd: str) -> None:

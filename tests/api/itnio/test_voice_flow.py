@@ -32,7 +32,7 @@ async def test_send_code_with_a_redial_is_pushed_once_after_the_last_attempt(
         sent = await itnio.post("/voice/sendCode", body)
         assert sent["status"] == "0", sent
         dispatcher = CallDispatcher(
-            store=itnio.rt.store,
+            calls=itnio.services.calls,
             lines={"v": line},
             settings=VoiceSettings(),
             worker=WorkerSettings(),

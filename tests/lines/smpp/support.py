@@ -88,7 +88,7 @@ def request(
         sender=sender,
         recipient=recipient,
         text=text,
-        encoding=int(enc),
+        encoding=enc,
         parts=_parts(text, enc),
         report_requested=report,
     )

@@ -1,0 +1,103 @@
+"""What the message queue hands to a worker and what a worker and a line hand back.
+
+Rows between the dispatcher, the messaging service and the repositories: a leased message,
+the line's answer for it, a part the line accepted, and a delivery report for a part. The
+rows built once per message inside the service's unit of work are NamedTuples: a frozen
+dataclass costs several times as much to build, which showed in the dispatch benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass
+from typing import NamedTuple
+
+from simgate.codecs.segments import Encoding
+from simgate.domain.messages import Event, State
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leased:
+    """What a worker needs to submit a claimed message."""
+
+    id: int
+    sender: str
+    recipient: str
+    text: str
+    encoding: Encoding
+    parts: int
+    port_hint: str | None
+    line: str
+    attempts: int
+    report_requested: bool
+    validity_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRecord:
+    """The line's answer for one leased message."""
+
+    message_id: int
+    event: Event  # SUBMIT_OK | SUBMIT_RETRY | SUBMIT_REJECTED | SUBMIT_FAILED | LEASE_EXPIRED
+    _: KW_ONLY
+    port: int | None = None
+    part_refs: tuple[str, ...] = ()
+    first_ref: int | None = None
+    retry_at_ms: int = 0
+    count_attempt: bool = True  # False when the worker merely deferred it (port busy)
+    line: str | None = None  # set when failing over to another line
+    status_code: int | None = None
+    error_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartReport:
+    """A line's delivery report for one part, found by the reference the line gave it."""
+
+    line: str
+    line_ref: str
+    status_code: int  # 0 delivered, else the line's failure code
+    done_ms: int
+
+
+class NewPart(NamedTuple):
+    """A part the line accepted: reports find it by (line, line_ref)."""
+
+    message_id: int
+    seq: int
+    line: str
+    port: int | None
+    line_ref: str
+
+
+class PartStatus(NamedTuple):
+    """A report matched to its part, ready to be written on it."""
+
+    message_id: int
+    seq: int
+    status_code: int
+    done_ms: int
+
+
+class ReportTally(NamedTuple):
+    """How far the reports of one message have come (the settle rule decides from it)."""
+
+    message_id: int
+    state: State
+    recorded: int  # parts the line gave a reference for
+    reported: int  # of those, parts with a report
+    worst: int | None  # the highest status code reported (0 = all delivered)
+
+
+class LeaseHolder(NamedTuple):
+    """Who holds a message's lease, read inside the unit of work that records its answer."""
+
+    id: int
+    state: State
+    lease_owner: str | None
+
+
+class IdState(NamedTuple):
+    """A message id with its state as read inside the unit of work."""
+
+    id: int
+    state: State

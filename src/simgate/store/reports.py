@@ -1,0 +1,231 @@
+"""Delivery reports: part reports, report tallies, and orphans that overtook their submit.
+
+Row operations only: which reports settle which message, and when, is the messaging
+service's decision (:mod:`simgate.services.messaging`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.messages import STATE_TIME_COLUMN, State
+from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportTally
+from simgate.store.messages import STATE_OF
+from simgate.store.sqltext import chunks
+from simgate.store.tables import message_parts, messages, orphan_reports
+
+__all__ = ["PartMatch", "PartRef", "ReportRepo"]
+
+RefKey = tuple[str, str]  # (line, line_ref)
+
+
+class PartRef(NamedTuple):
+    message_id: int
+    seq: int
+
+
+@dataclass(slots=True)
+class PartMatch:
+    """Reported refs whose part waits for its report, and refs whose part already has one."""
+
+    found: dict[RefKey, PartRef] = field(default_factory=dict)
+    duplicate: set[RefKey] = field(default_factory=set)
+
+
+class ReportRepo:
+    async def insert_parts(self, conn: AsyncConnection, parts: Sequence[NewPart]) -> None:
+        await conn.execute(
+            insert(message_parts),
+            [
+                {
+                    "message_id": p.message_id,
+                    "seq": p.seq,
+                    "line": p.line,
+                    "port": p.port,
+                    "line_ref": p.line_ref,
+                }
+                for p in parts
+            ],
+        )
+
+    async def match_parts(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> PartMatch:
+        out = PartMatch()
+        for where in _ref_chunks(message_parts, keys):
+            rows = await conn.execute(
+                select(
+                    message_parts.c.line,
+                    message_parts.c.line_ref,
+                    message_parts.c.message_id,
+                    message_parts.c.seq,
+                    message_parts.c.status_code,
+                ).where(where)
+            )
+            for line, ref, mid, seq, code in rows:
+                if code is None:
+                    out.found[(line, ref)] = PartRef(mid, seq)
+                else:
+                    out.duplicate.add((line, ref))
+        return out
+
+    async def mark_parts(self, conn: AsyncConnection, statuses: Sequence[PartStatus]) -> None:
+        await conn.execute(
+            update(message_parts)
+            .where(
+                message_parts.c.message_id == bindparam("b_mid"),
+                message_parts.c.seq == bindparam("b_seq"),
+            )
+            .values(status_code=bindparam("b_code"), reported_ms=bindparam("b_done")),
+            [
+                {
+                    "b_mid": s.message_id,
+                    "b_seq": s.seq,
+                    "b_code": s.status_code,
+                    "b_done": s.done_ms,
+                }
+                for s in statuses
+            ],
+        )
+
+    async def tallies(self, conn: AsyncConnection, ids: Sequence[int]) -> list[ReportTally]:
+        out: list[ReportTally] = []
+        for chunk in chunks(ids, 500):
+            rows = await conn.execute(
+                select(
+                    messages.c.id,
+                    # Every part the line gave a ref for, not messages.parts: a line may take
+                    # a long text as one payload with one ref (SMPP message_payload).
+                    func.count(message_parts.c.seq).label("recorded"),
+                    messages.c.state,
+                    func.count(message_parts.c.status_code).label("reported"),
+                    func.max(message_parts.c.status_code).label("worst"),
+                )
+                .join(message_parts, message_parts.c.message_id == messages.c.id)
+                .where(messages.c.id.in_(chunk))
+                .group_by(messages.c.id, messages.c.state)
+            )
+            out.extend(
+                ReportTally(
+                    message_id=mid,
+                    state=STATE_OF[state],
+                    recorded=recorded,
+                    reported=reported,
+                    worst=worst,
+                )
+                for mid, recorded, state, reported, worst in rows
+            )
+        return out
+
+    async def count_reported(self, conn: AsyncConnection, tallies: Sequence[ReportTally]) -> None:
+        """Note how many parts are reported on messages still waiting for the rest."""
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("b_id"))
+            .values(parts_reported=bindparam("b_n")),
+            [{"b_id": t.message_id, "b_n": t.reported} for t in tallies],
+        )
+
+    async def settle(
+        self,
+        conn: AsyncConnection,
+        tallies: Sequence[ReportTally],
+        *,
+        sources: Sequence[State],
+        target: State,
+        now_ms: int,
+    ) -> None:
+        """End messages whose parts are all reported, where they are still in ``sources``,
+        with the worst part's code (0 when every part was delivered)."""
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("b_id"), _state_in(sources))
+            .values(
+                state=int(target),
+                parts_reported=bindparam("b_n"),
+                status_code=bindparam("b_code"),
+                updated_ms=now_ms,
+                lease_owner=None,
+                lease_until_ms=None,
+                **{STATE_TIME_COLUMN[target]: now_ms},
+            ),
+            [{"b_id": t.message_id, "b_n": t.reported, "b_code": t.worst or 0} for t in tallies],
+        )
+
+    async def keep_orphans(
+        self, conn: AsyncConnection, orphans: Sequence[PartReport], *, now_ms: int
+    ) -> None:
+        """Reports whose part is not recorded yet; a newer one for a ref replaces the older."""
+        keys = [(o.line, o.line_ref) for o in orphans]
+        for where in _ref_chunks(orphan_reports, keys):
+            await conn.execute(delete(orphan_reports).where(where))
+        await conn.execute(
+            insert(orphan_reports),
+            [
+                {
+                    "line": o.line,
+                    "line_ref": o.line_ref,
+                    "status_code": o.status_code,
+                    "done_ms": o.done_ms,
+                    "received_ms": now_ms,
+                }
+                for o in orphans
+            ],
+        )
+
+    async def take_orphans(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> list[PartReport]:
+        """Remove and return the orphans kept for ``keys``."""
+        found: list[PartReport] = []
+        for where in _ref_chunks(orphan_reports, keys):
+            rows = await conn.execute(select(orphan_reports).where(where))
+            found.extend(
+                PartReport(
+                    line=r.line, line_ref=r.line_ref, status_code=r.status_code, done_ms=r.done_ms
+                )
+                for r in rows
+            )
+        if found:
+            for where in _ref_chunks(orphan_reports, [(f.line, f.line_ref) for f in found]):
+                await conn.execute(delete(orphan_reports).where(where))
+        return found
+
+    async def purge_orphans(self, conn: AsyncConnection, *, older_than_ms: int) -> int:
+        result = await conn.execute(
+            delete(orphan_reports).where(orphan_reports.c.received_ms < older_than_ms)
+        )
+        return int(result.rowcount or 0)
+
+
+def _state_in(states: Sequence[State]) -> ColumnElement[bool]:
+    """``state IN (...)`` spelled as ORs: expanding IN cannot be used with executemany."""
+    return or_(*(messages.c.state == int(s) for s in states))
+
+
+def _ref_chunks(table: Table, keys: Sequence[RefKey], size: int = 500) -> list[ColumnElement[bool]]:
+    """``line = ? AND line_ref IN (...)`` per line and chunk.
+
+    Not ``(line, line_ref) IN ((?, ?), ...)``: SQLite answers a row-value IN list with a
+    full scan, which made every report batch cost a scan of message_parts.
+    """
+    by_line: dict[str, list[str]] = {}
+    for line, ref in keys:
+        by_line.setdefault(line, []).append(ref)
+    return [
+        and_(table.c.line == line, table.c.line_ref.in_(chunk))
+        for line, refs in by_line.items()
+        for chunk in chunks(refs, size)
+    ]
