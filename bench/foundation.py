@@ -130,7 +130,7 @@ async def _dispatch_once(backend: str, workdir: Path, total: int, *, hooks: bool
             sv = rt.services
             assert sv is not None
             if not hooks:
-                # What the core costs without the push planners that subscribe to its events.
+                # What the core costs without the event bus (numbering, push formats).
                 rt.changes.clear()
             account = await sv.accounts.create_account(name="bench", balance="1000000")
             await enqueue(sv, account, total)

@@ -99,34 +99,17 @@ def _no_sqlalchemy(module: str) -> bool:
 # only shrink, and are empty when the work that removes them has landed.
 
 # Import edges (source, target) against RULES (store imports: see KNOWN_STORE_ACCESS).
-KNOWN: dict[tuple[str, str], str] = {
-    ("simgate.push.outbox", "simgate.services.pushes"): (
-        "the outbox hook stores planned pushes through the push service: helper A2 moves it"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 # Modules outside STORE_OWNERS that touch the store.
-KNOWN_STORE_ACCESS: dict[str, str] = {
-    "simgate.api.dialects.dinstar.push": "push planner reads the store: helper A2 (pure format)",
-    "simgate.api.dialects.itnio.pushes": "push planner reads the store: helper A2 (pure format)",
-    "simgate.api.dialects.itnio.voice_pushes": "push planner reads the store: helper A2",
-    "simgate.api.dialects.openvox.push": "push planner reads the store: helper A2 (pure format)",
-}
+KNOWN_STORE_ACCESS: dict[str, str] = {}
 
 # Modules that must not import SQLAlchemy but do.
-KNOWN_SQLALCHEMY: dict[str, str] = {
-    "simgate.api.dialects.dinstar.push": "planner takes an AsyncConnection: helper A2",
-    "simgate.api.dialects.itnio.pushes": "planner takes an AsyncConnection: helper A2",
-    "simgate.api.dialects.itnio.voice_pushes": "planner takes an AsyncConnection: helper A2",
-    "simgate.api.dialects.openvox.push": "planner takes an AsyncConnection: helper A2",
-    "simgate.push.base": "PushPlanner.plan(conn, events): helper A2 makes formats pure",
-}
+KNOWN_SQLALCHEMY: dict[str, str] = {}
 
 # Import circles (their modules), between modules and between areas.
 KNOWN_CYCLES: dict[frozenset[str], str] = {}
-KNOWN_AREA_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"push", "services"}): "push.outbox → services.pushes: helper A2 moves the outbox",
-}
+KNOWN_AREA_CYCLES: dict[frozenset[str], str] = {}
 
 
 CONCRETE = ("simgate.dispatch", "simgate.lines.")  # only runtime (and cli, testing) import them

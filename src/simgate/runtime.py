@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,8 +19,6 @@ from pydantic import BaseModel
 from simgate.api.app import create_app
 from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
-from simgate.api.dialects.itnio.pushes import ItnioPushPlanner
-from simgate.api.dialects.itnio.voice_pushes import VoicePushPlanner
 from simgate.clock import Clock, SystemClock
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.reaper import Reaper
@@ -34,9 +32,7 @@ from simgate.lines.smpp import SmppLine
 from simgate.lines.voice import VoiceLine
 from simgate.media.tts import Tts
 from simgate.metrics import Metrics
-from simgate.push.base import PushPlanner
-from simgate.push.echo import EchoPlanner
-from simgate.push.outbox import Outbox
+from simgate.push.base import PushFormat
 from simgate.push.sender import PushSender
 from simgate.push.settings import load_push_settings
 from simgate.push.ssrf import UrlGuard
@@ -47,6 +43,8 @@ from simgate.services.calls import CallService
 from simgate.services.changes import Subscribers
 from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService
+from simgate.services.dinstar_inbound import number_inbound
+from simgate.services.events import EventBus
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
 from simgate.services.inbound import InboundService
@@ -55,6 +53,7 @@ from simgate.services.lines import LineService
 from simgate.services.listings import Listings
 from simgate.services.messaging import MessagingService
 from simgate.services.openvox import OpenVoxService
+from simgate.services.outbox import PushOutbox
 from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
@@ -62,6 +61,7 @@ from simgate.services.voice import VoiceService
 from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
+from simgate.testing.echo_push import EchoPush
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,13 @@ def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> Voic
 DIALECTS: tuple[Dialect[Any], ...] = (itnio.DIALECT, openvox.DIALECT, dinstar.DIALECT)
 
 
-def push_planners(services: Services) -> list[PushPlanner]:
-    """Each dialect that pushes results contributes one planner (see push/base.py)."""
-    return [
-        ItnioPushPlanner(services.store),
-        VoicePushPlanner(services.store),
-        openvox.OpenVoxPlanner(services),
-        dinstar.DinstarPlanner(services),
-    ]
+def push_formats(
+    dialect_settings: Mapping[str, BaseModel], lines: Mapping[str, Line]
+) -> list[PushFormat]:
+    """Each dialect that pushes results contributes one format (see push/base.py); their
+    pushes are stored in the order of DIALECTS."""
+    formats = (d.push_format(dialect_settings[d.name], lines) for d in DIALECTS)
+    return [f for f in formats if f is not None]
 
 
 async def migrate_database(settings: Settings) -> str:
@@ -113,8 +112,10 @@ class Runtime:
     role: Role = "run"
     clock: Clock = field(default_factory=SystemClock)
     services: Services | None = None
-    # Who receives the changes services record, inside their transaction (the push outbox).
+    # Who receives the changes services record, inside their transaction: the event bus.
     changes: Subscribers = field(default_factory=Subscribers)
+    # The event bus: the Dinstar numbering and the push outbox subscribe to it.
+    events: EventBus | None = None
     demo: DemoCredentials | None = None
     _db: Database | None = None
     _store: Store | None = None
@@ -196,11 +197,15 @@ class Runtime:
             ),
             openvox=OpenVoxService(store=store, clock=self.clock),
         )
-        # The push outbox (issue #3): planners' pushes are stored in the change's transaction.
-        planners = push_planners(self.services)
-        if push_cfg.test_planner_url:  # testing only, see push/echo.py
-            planners.append(EchoPlanner(push_cfg.test_planner_url, push_cfg.test_planner_secret))
-        self.changes.subscribe(Outbox(planners, self.clock).hook)
+        # Events out, formats subscribe: in the transaction of each change, the Dinstar
+        # incoming_sms_id numbering first, then the push outbox (its rows commit with it).
+        formats = push_formats(self.dialect_settings, lines)
+        if push_cfg.test_planner_url:  # testing only, see testing/echo_push.py
+            formats.append(EchoPush(push_cfg.test_planner_url, push_cfg.test_planner_secret))
+        self.events = EventBus(store)
+        self.events.subscribe(number_inbound)
+        self.events.subscribe(PushOutbox(store=store, formats=formats, clock=self.clock))
+        self.changes.subscribe(self.events.publish)
         if s.demo.create and self.role in ("run", "serve"):
             self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
         return self.services

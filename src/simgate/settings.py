@@ -283,8 +283,8 @@ class PushSettings(BaseModel):
     # Turning it off is for closed test rigs only; prefer allow_cidrs.
     guard: bool = True
     allow_cidrs: tuple[str, ...] = ()
-    # TESTING ONLY: plan a JSON POST of every domain event to this URL (push/echo.py), so
-    # crash and benchmark runs can drive the engine before any dialect planner exists.
+    # TESTING ONLY: plan a JSON POST of every domain event to this URL (testing/echo_push.py),
+    # so crash and benchmark runs can drive the engine without any dialect's push format.
     test_planner_url: str | None = None
     test_planner_secret: str | None = None
 

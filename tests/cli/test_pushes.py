@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 from simgate.domain.pushes import AttemptResult
-from simgate.push.outbox import Outbox
 from simgate.runtime import Runtime
+from simgate.services.outbox import PushOutbox
 from simgate.settings import load_settings
-from tests.push.conftest import PortPlanner, PushRig
+from tests.push.conftest import PortPush, PushRig
 from tests.support.cli import Cli, error, ok, row
 
 
@@ -19,10 +19,11 @@ async def _seed(data: Path) -> list[int]:
     rt = Runtime(settings, role="admin")
     sv = await rt.open()
     try:
-        planner = PortPlanner()
-        planner.urls["a"] = "http://127.0.0.1:9/hook"
-        rt.changes.subscribe(Outbox([planner], rt.clock).hook)
-        rig = PushRig(rt, rt.clock, planner)  # type: ignore[arg-type]
+        port_push = PortPush()
+        port_push.urls["a"] = "http://127.0.0.1:9/hook"
+        assert rt.events is not None
+        rt.events.subscribe(PushOutbox(store=rt.store, formats=[port_push], clock=rt.clock))
+        rig = PushRig(rt, rt.clock, port_push)  # type: ignore[arg-type]
         for port in range(3):
             await rig.plan("a", port)
         now = rt.clock.now_ms()

@@ -24,7 +24,7 @@ from simgate.domain.calls import (
     NewCall,
     Pricing,
 )
-from simgate.domain.events import CallDone, DomainEvent
+from simgate.domain.events import CallDone, Change
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.settings import VoiceSettings
@@ -81,10 +81,10 @@ def queue(store: Store, clock: FakeClock, voice: tuple[Account, App, int]) -> Qu
 
 
 @pytest.fixture
-async def events(runtime: Runtime) -> list[DomainEvent]:
-    seen: list[DomainEvent] = []
+async def events(runtime: Runtime) -> list[Change]:
+    seen: list[Change] = []
 
-    async def hook(conn: AsyncConnection, evs: Sequence[DomainEvent]) -> None:
+    async def hook(conn: AsyncConnection, evs: Sequence[Change]) -> None:
         seen.extend(evs)
 
     runtime.changes.subscribe(hook)
@@ -110,7 +110,7 @@ async def balance(services: Services, account: Account) -> int:
     return (await services.accounts.get_account(account.id)).balance_micros
 
 
-def finished(events: list[DomainEvent]) -> list[int]:
+def finished(events: list[Change]) -> list[int]:
     return [e.call_id for e in events if isinstance(e, CallDone)]
 
 
@@ -121,7 +121,7 @@ async def test_answered_call_plays_the_loops_hangs_up_and_is_billed(
     queue: Queue,
     line: ScriptedVoiceLine,
     voice: tuple[Account, App, int],
-    events: list[DomainEvent],
+    events: list[Change],
 ) -> None:
     account = voice[0]
     line.answers("8613800000001", setup_s=1, after_s=2, dtmf="5", dtmf_after_s=1)
@@ -211,7 +211,7 @@ async def test_busy_callee_is_redialled_and_only_the_last_attempt_is_final(
     clock: FakeClock,
     queue: Queue,
     line: ScriptedVoiceLine,
-    events: list[DomainEvent],
+    events: list[Change],
 ) -> None:
     line.busy("8613800000001")
     call_id = await queue(recall_count=2, recall_interval_s=60)
@@ -280,7 +280,7 @@ async def test_a_call_lost_with_its_worker_ends_as_500_and_is_never_redialled(
     queue: Queue,
     line: ScriptedVoiceLine,
     voice: tuple[Account, App, int],
-    events: list[DomainEvent],
+    events: list[Change],
 ) -> None:
     call_id = await queue(recall_count=5)
     now = clock.now_ms()

@@ -1,4 +1,4 @@
-"""Fixtures for the push engine: a runtime with push settings, a test-only planner, helpers."""
+"""Fixtures for the push engine: a runtime with push settings, a test-only format, helpers."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import DomainEvent, PortChanged
-from simgate.push.base import PlannedPush, PushRequest
-from simgate.push.outbox import Outbox
+from simgate.push.base import PlannedPush, PushContext, PushRequest
 from simgate.push.sender import PushSender
 from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.services.outbox import PushOutbox
 from simgate.services.pushes import PushView
 from simgate.testing.clock import FakeClock
 from tests.conftest import make_settings
@@ -36,12 +35,14 @@ PUSH_TEST_SETTINGS: dict[str, Any] = {
 }
 
 
-class PortPlanner:
-    """Test-only planner: a PortChanged event on line L becomes a POST to ``urls[L]``.
+class PortPush:
+    """Test-only push format: a PortChanged event on line L becomes a POST to ``urls[L]``.
 
     A pure event → request function, like a dialect's; the order key is per line and port,
     so several events for one port must arrive in the order they were planned.
     """
+
+    name = "test.port"
 
     def __init__(self) -> None:
         self.urls: dict[str, str] = {}
@@ -50,7 +51,10 @@ class PortPlanner:
             "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM="
         )  # "secret-key-for-tests"
 
-    async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
+    def docs(self, events: Sequence[DomainEvent]) -> set[str]:
+        return set()
+
+    def plan(self, events: Sequence[DomainEvent], ctx: PushContext) -> list[PlannedPush]:
         out = []
         for e in events:
             if isinstance(e, PortChanged) and e.line in self.urls:
@@ -72,10 +76,10 @@ class PortPlanner:
 
 
 class PushRig:
-    def __init__(self, rt: Runtime, clock: FakeClock, planner: PortPlanner) -> None:
+    def __init__(self, rt: Runtime, clock: FakeClock, port_push: PortPush) -> None:
         self.rt = rt
         self.clock = clock
-        self.planner = planner
+        self.port_push = port_push
         assert rt.services is not None
         self.services: Services = rt.services
         self.sender: PushSender | None = None
@@ -127,10 +131,11 @@ async def make_rig(url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[
     settings = make_settings(tmp_path, url, push=PUSH_TEST_SETTINGS)
     rt = Runtime(settings, role="admin", clock=clock)
     await rt.open()
-    planner = PortPlanner()
+    port_push = PortPush()
     assert rt.services is not None
-    rt.changes.subscribe(Outbox([planner], clock).hook)
-    r = PushRig(rt, clock, planner)
+    assert rt.events is not None
+    rt.events.subscribe(PushOutbox(store=rt.store, formats=[port_push], clock=clock))
+    r = PushRig(rt, clock, port_push)
     try:
         yield r
     finally:

@@ -1,7 +1,7 @@
 """SIGKILL of a real ``simgate run`` while pushes are pending and in flight (issue #3).
 
-No dialect planner is configured in this rig, so the pushes come from the testing-only
-``[push] test_planner_url`` planner (push/echo.py), which the real process loads exactly as it
+No dialect push is configured in this rig, so the pushes come from the testing-only
+``[push] test_planner_url`` format (testing/echo_push.py), which the real process loads as it
 would a dialect's. The receiver accepts the first 10 pushes and then holds every request
 without answering, so when the process is killed 10 pushes are delivered and recorded, a few
 are in flight (sent, never answered) and the rest are pending. After a restart every push must
@@ -73,7 +73,7 @@ async def test_sigkill_with_pushes_in_flight_delivers_every_push(tmp_path: Path)
             },
         },
     )
-    # The planner's events come from this process, through the real outbox hook.
+    # The format's events come from this process, through the real outbox.
     local = Runtime(load_settings(config), role="admin")
     services = await local.open()
     store = local.store

@@ -1,4 +1,4 @@
-"""A dialect's planner through the whole engine: an itniotech delivery report reaches the
+"""A dialect's push format through the whole engine: an itniotech delivery report reaches the
 customer's URL, signed, after the message is delivered on the sim line (issue #3)."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from tests.push.conftest import PushRig
 
 
 def _verify_all(rig: PushRig, receiver: PushReceiver) -> None:
-    secret = rig.planner.secret
+    secret = rig.port_push.secret
     assert secret is not None
     for r in receiver.requests:
         assert verify(
@@ -44,7 +44,7 @@ async def test_failing_receiver_gets_it_once_with_the_same_id(rig: PushRig) -> N
     receiver = PushReceiver(fail_first(3, 503))
     await receiver.start()
     try:
-        rig.planner.urls["a"] = receiver.url + "/hook"
+        rig.port_push.urls["a"] = receiver.url + "/hook"
         await rig.plan("a", 1)
         await rig.start()
         await rig.until(lambda: rig.all_in("delivered", 1), what="delivery")
@@ -71,7 +71,7 @@ async def test_receiver_down_for_ten_minutes_loses_nothing(srig: PushRig) -> Non
     with socket.socket() as s:  # a port nobody listens on (connection refused)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    rig.planner.urls["a"] = f"http://127.0.0.1:{port}/hook"
+    rig.port_push.urls["a"] = f"http://127.0.0.1:{port}/hook"
     for p in range(10):
         await rig.plan("a", p, count=2)
     await rig.start()
@@ -94,7 +94,7 @@ async def test_receiver_down_for_ten_minutes_loses_nothing(srig: PushRig) -> Non
         await receiver.stop()
     assert sorted(set(receiver.ids())) == sorted(p.uid for p in down)
     assert len(receiver.requests) == 20  # each once: none was in flight when it came back
-    # Per order key the planned order held (the planner numbers nothing, the body tells).
+    # Per order key the planned order held (the format numbers nothing, the body tells).
     bodies = [json.loads(r.body) for r in receiver.requests]
     for p in range(10):
         ats = [b["at"] for b in bodies if b["port"] == p]
@@ -109,8 +109,8 @@ async def test_a_hanging_receiver_does_not_delay_a_healthy_one(srig: PushRig) ->
     await stuck.start()
     await healthy.start()
     try:
-        rig.planner.urls["stuck"] = stuck.url + "/hook"
-        rig.planner.urls["ok"] = healthy.url + "/hook"
+        rig.port_push.urls["stuck"] = stuck.url + "/hook"
+        rig.port_push.urls["ok"] = healthy.url + "/hook"
         for p in range(30):  # interleaved, the stuck ones planned first
             await rig.plan("stuck", p)
             await rig.plan("ok", p)
@@ -143,8 +143,8 @@ async def test_a_4xx_ends_the_push_and_a_redirect_is_not_followed(srig: PushRig)
     await gone.start()
     await moved.start()
     try:
-        rig.planner.urls["gone"] = gone.url + "/x"
-        rig.planner.urls["moved"] = moved.url + "/x"
+        rig.port_push.urls["gone"] = gone.url + "/x"
+        rig.port_push.urls["moved"] = moved.url + "/x"
         await rig.plan("gone", 1)
         await rig.plan("moved", 1)
         await rig.start()
@@ -174,7 +174,7 @@ async def test_retry_after_is_honoured(srig: PushRig) -> None:
     receiver = PushReceiver(behaviour)
     await receiver.start()
     try:
-        rig.planner.urls["a"] = receiver.url
+        rig.port_push.urls["a"] = receiver.url
         await rig.plan("a", 1)
         await rig.start()
         await rig.until(lambda: _received(receiver, 1), step=0.1, what="first attempt")
@@ -214,7 +214,7 @@ async def test_ordering_per_order_key_holds_through_retries(srig: PushRig) -> No
     receiver = PushReceiver(fail_first(2, 500))
     await receiver.start()
     try:
-        rig.planner.urls["a"] = receiver.url
+        rig.port_push.urls["a"] = receiver.url
         await rig.plan("a", 1, up=True)
         for _ in range(4):
             await rig.clock.advance(0.001)
@@ -239,7 +239,7 @@ async def test_past_the_horizon_a_push_is_dead_and_can_be_retried(srig: PushRig)
     receiver = PushReceiver(always(500))
     await receiver.start()
     try:
-        rig.planner.urls["a"] = receiver.url
+        rig.port_push.urls["a"] = receiver.url
         await rig.plan("a", 1)
         await rig.start()
         await rig.until(lambda: rig.all_in("dead", 1), step=600, max_steps=300, what="dead")
@@ -260,7 +260,7 @@ async def test_past_the_horizon_a_push_is_dead_and_can_be_retried(srig: PushRig)
 
 async def test_a_name_resolving_to_a_private_address_fails_at_connect(srig: PushRig) -> None:
     rig = srig
-    rig.planner.urls["a"] = "http://93.184.215.14.nip.example/hook"
+    rig.port_push.urls["a"] = "http://93.184.215.14.nip.example/hook"
 
     class Resolver:
         async def resolve(self, host: str, port: int) -> list[str]:
@@ -281,8 +281,8 @@ async def test_a_request_that_cannot_be_sent_fails_at_once(srig: PushRig) -> Non
     receiver = PushReceiver(accept)
     await receiver.start()
     try:
-        rig.planner.urls["a"] = receiver.url
-        rig.planner.headers["X-Note"] = "two\r\nX-Injected: 1"  # a planner's bug
+        rig.port_push.urls["a"] = receiver.url
+        rig.port_push.headers["X-Note"] = "two\r\nX-Injected: 1"  # a format's bug
         await rig.plan("a", 1)
         await rig.start()
         await rig.until(lambda: rig.all_in("failed", 1), step=0.1, what="failure")
@@ -310,7 +310,7 @@ async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
         guard=sv.pushes.guard,
     )
     try:
-        rig.planner.urls["a"] = receiver.url
+        rig.port_push.urls["a"] = receiver.url
         for port in range(60):
             await rig.plan("a", port, count=2)  # 60 keys, two pushes each
         await rig.start()

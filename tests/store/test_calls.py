@@ -28,7 +28,7 @@ from simgate.domain.calls import (
     NewCall,
     Pricing,
 )
-from simgate.domain.events import CallDone, DomainEvent
+from simgate.domain.events import CallDone, Change
 from simgate.runtime import Runtime
 from simgate.secretbox import SecretBox
 from simgate.services.container import Services
@@ -150,10 +150,10 @@ async def hours_from_calls(store: Store) -> dict[tuple[int, int], int]:
         return out
 
 
-def capture(runtime: Runtime) -> list[DomainEvent]:
-    seen: list[DomainEvent] = []
+def capture(runtime: Runtime) -> list[Change]:
+    seen: list[Change] = []
 
-    async def hook(_conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def hook(_conn: AsyncConnection, events: Sequence[Change]) -> None:
         seen.extend(e for e in events if isinstance(e, CallDone))
 
     runtime.changes.subscribe(hook)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent, InboundStored, MessageChange, PortChanged
+from simgate.domain.events import Change, InboundStored, MessageChange, PortChanged
 from simgate.domain.messages import Event, State
 from simgate.domain.queue import SubmitRecord
 from simgate.domain.records import InboundRecord
@@ -199,9 +199,9 @@ async def test_hooks_see_events_inside_the_transaction(
     store, now = runtime.store, services.clock.now_ms()
     acc = await account(services)
     (mid,) = await queue(runtime, acc)
-    seen: list[tuple[DomainEvent, int]] = []
+    seen: list[tuple[Change, int]] = []
 
-    async def hook(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def hook(conn: AsyncConnection, events: Sequence[Change]) -> None:
         for e in events:
             if isinstance(e, MessageChange):
                 # The hook's connection sees the new state: it runs inside the change.
@@ -234,7 +234,7 @@ async def test_a_failing_hook_rolls_the_change_back(services: Services, runtime:
     (queued,) = set(ids) - {mid}
     calls = 0
 
-    async def broken(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def broken(conn: AsyncConnection, events: Sequence[Change]) -> None:
         nonlocal calls
         calls += 1
         raise RuntimeError("outbox full")

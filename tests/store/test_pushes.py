@@ -43,7 +43,7 @@ async def _claim(rig: PushRig, owner: str, *, limit: int = 100, window: int = 10
 
 
 async def test_event_becomes_a_push_row_in_the_same_transaction(rig: PushRig) -> None:
-    rig.planner.urls["a"] = URL
+    rig.port_push.urls["a"] = URL
     await rig.plan("a", 1, count=3)
     rows = await rig.pushes()
     assert len(rows) == 3
@@ -73,7 +73,7 @@ async def test_events_without_subscribers_plan_nothing(rig: PushRig) -> None:
 
 
 async def test_a_claimed_push_is_not_claimed_again_until_its_lease_expires(rig: PushRig) -> None:
-    rig.planner.urls["a"] = URL
+    rig.port_push.urls["a"] = URL
     await rig.plan("a", 1)
     await rig.plan("a", 2)
     first = await _claim(rig, "w1")
@@ -84,7 +84,7 @@ async def test_a_claimed_push_is_not_claimed_again_until_its_lease_expires(rig: 
 
 
 async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
-    rig.planner.urls["a"] = URL
+    rig.port_push.urls["a"] = URL
     await rig.plan("a", 1, count=3)  # one order key, three pushes
     await rig.plan("a", 2)  # another key
     head = await _claim(rig, "w1")
@@ -121,8 +121,8 @@ async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
 
 
 async def test_per_endpoint_window_limits_a_claim(rig: PushRig) -> None:
-    rig.planner.urls["a"] = URL
-    rig.planner.urls["b"] = OTHER
+    rig.port_push.urls["a"] = URL
+    rig.port_push.urls["b"] = OTHER
     for port in range(6):
         await rig.plan("a", port)
         await rig.plan("b", port)
@@ -137,7 +137,7 @@ async def test_per_endpoint_window_limits_a_claim(rig: PushRig) -> None:
 
 
 async def test_outcomes_of_a_lost_lease_change_nothing_but_a_delivery(rig: PushRig) -> None:
-    rig.planner.urls["a"] = URL
+    rig.port_push.urls["a"] = URL
     await rig.plan("a", 1)
     await rig.plan("a", 2)
     ids = await _claim(rig, "w1")
@@ -156,7 +156,7 @@ async def test_outcomes_of_a_lost_lease_change_nothing_but_a_delivery(rig: PushR
 async def test_concurrent_claims_never_share_a_push(rig: PushRig) -> None:
     """Claimers in separate, overlapping transactions (FOR UPDATE SKIP LOCKED on PostgreSQL;
     SQLite serialises writers) never lease the same push twice."""
-    rig.planner.urls["a"] = URL
+    rig.port_push.urls["a"] = URL
     for port in range(40):
         await rig.plan("a", port, count=2)
     db = rig.rt.store.db

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import DomainEvent
+from simgate.domain.events import Change
 from simgate.domain.messages import Event, State
 from simgate.domain.queue import SubmitRecord
 from simgate.runtime import Runtime
@@ -73,9 +73,9 @@ async def test_duplicate_report_is_ignored(
 ) -> None:
     now = services.clock.now_ms()
     (mid,) = await _sent(services, runtime)
-    seen: list[Sequence[DomainEvent]] = []
+    seen: list[Sequence[Change]] = []
 
-    async def hook(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    async def hook(conn: AsyncConnection, events: Sequence[Change]) -> None:
         seen.append(events)
 
     runtime.changes.subscribe(hook)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from simgate.errors import ConfigError
 from simgate.lines.base import Line
-from simgate.push.base import PushPlanner
+from simgate.push.base import PushFormat
 from simgate.services.container import Services
 from simgate.settings import Settings
 
@@ -32,9 +32,9 @@ class Dialect(Generic[S]):
     mount: Callable[[FastAPI, Services, S], None]
     # Checks across sections (a line the dialect names must exist); raises ConfigError.
     check: Callable[[S, Settings], None] | None = None
-    # The dialect's pushes, built from its settings and the lines it exposes. Typed against
-    # push/base.py's seam; None while the dialect's planner is still built by the runtime.
-    push: Callable[[S, Mapping[str, Line]], PushPlanner | None] | None = None
+    # The dialect's push format (push/base.py), built from its settings and the lines it
+    # exposes; None for a dialect that pushes nothing.
+    push: Callable[[S, Mapping[str, Line]], PushFormat] | None = None
 
     def validate(self, section: Mapping[str, object]) -> S:
         """The section as typed settings; a bad value is one ConfigError line naming the key."""
@@ -64,3 +64,7 @@ class Dialect(Generic[S]):
     def install(self, app: FastAPI, services: Services, settings: BaseModel) -> None:
         """Mount the routes with settings :meth:`load` returned."""
         self.mount(app, services, self._typed(settings))
+
+    def push_format(self, settings: BaseModel, lines: Mapping[str, Line]) -> PushFormat | None:
+        """The dialect's push format, with settings :meth:`load` returned (None: no pushes)."""
+        return None if self.push is None else self.push(self._typed(settings), lines)

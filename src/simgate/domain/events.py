@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simgate.domain.accounts import Account, App
+from simgate.domain.calls import CallRecord
 from simgate.domain.messages import Event, State
+from simgate.domain.records import InboundRecord, MessageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,5 +57,44 @@ class CallDone:
 
 
 Change = MessageChange | InboundStored | PortChanged | UssdReplied | CallDone
-# Until the bus enriches changes, subscribers receive the changes themselves.
-DomainEvent = Change
+
+
+# ---- domain events: what subscribers receive, carrying what they need ---------------------
+@dataclass(frozen=True, slots=True)
+class MessageChanged:
+    """A message reached ``state`` by ``event``; ``record`` is the row as this unit of work
+    left it (``record.state`` may be later than ``state`` when one transaction moved it twice)."""
+
+    record: MessageRecord
+    state: State
+    event: Event
+    at_ms: int
+    account: Account
+    app: App | None
+
+    @property
+    def message_id(self) -> int:
+        return self.record.id
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReceived:
+    """An incoming SMS was stored; ``apps`` are all of the account's apps, in id order."""
+
+    record: InboundRecord
+    at_ms: int
+    account: Account
+    apps: tuple[App, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished:
+    """A voice call reached its final result (pushVoiceReport, spec §1.16)."""
+
+    record: CallRecord
+    at_ms: int
+    account: Account
+    app: App | None
+
+
+DomainEvent = MessageChanged | InboundReceived | CallFinished | PortChanged | UssdReplied

@@ -1,19 +1,17 @@
 """The seam between the push engine and the dialects that own push formats.
 
-A dialect provides a :class:`PushPlanner`. Inside the transaction that changed a message's
-state (or stored an incoming SMS, or saw a port go up or down), the engine hands every
-planner the domain events; the planner reads what it needs through the same connection and
-returns the pushes to make, built by pure format functions (event record → request). The
-engine stores them as outbox rows in that same transaction and knows no format itself.
+A dialect provides a :class:`PushFormat`: a pure function from domain events (which carry the
+record, account and app they are about, domain/events.py) to the pushes they owe. The push
+outbox (services/outbox.py) asks every format which stored documents it needs, loads them
+inside the transaction of the change, calls ``plan`` and stores the planned pushes as outbox
+rows in that same transaction; it knows no format itself, and a format knows no store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import Any, Literal, Protocol
 
 from simgate.domain.events import DomainEvent
 
@@ -38,7 +36,25 @@ class PlannedPush:
     kind: str = ""
 
 
-class PushPlanner(Protocol):
-    async def plan(
-        self, conn: AsyncConnection, events: Sequence[DomainEvent]
-    ) -> list[PlannedPush]: ...
+@dataclass(frozen=True, slots=True)
+class PushContext:
+    """What a format may know besides the events, read in the transaction of the change."""
+
+    now_ms: int
+    # The stored documents the formats asked for (``PushFormat.docs``); None: not stored.
+    docs: Mapping[str, Mapping[str, Any] | None]
+    # Numbers other subscribers handed out in this transaction, by note name, e.g.
+    # "dinstar.inbound_seq": {inbound_id: incoming_sms_id}.
+    notes: Mapping[str, Mapping[int, int]]
+
+
+class PushFormat(Protocol):
+    name: str
+
+    def docs(self, events: Sequence[DomainEvent]) -> set[str]:
+        """The keys of the stored documents ``plan`` needs for these events."""
+        ...
+
+    def plan(self, events: Sequence[DomainEvent], ctx: PushContext) -> list[PlannedPush]:
+        """The pushes these events owe, in delivery order; pure (no I/O)."""
+        ...

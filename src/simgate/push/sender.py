@@ -213,7 +213,7 @@ class PushSender:
         except UnsafeUrl as exc:  # refused at connect time, after resolution
             return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))
         except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
-            # Our request cannot be sent (e.g. a planner built a header with a newline):
+            # Our request cannot be sent (e.g. a format built a header with a newline):
             # retrying would not change it.
             return AttemptResult(push.id, push.endpoint, "failed", error=repr(exc)[:255])
         except (TimeoutError, httpx.TimeoutException):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayUser
 from simgate.domain.billing import Rate
 from simgate.secretbox import SecretBox
+from simgate.store.sqltext import chunks
 from simgate.store.tables import accounts, api_keys, apps, gateway_users, id_blocks, kv, rates
 
 
@@ -73,6 +75,14 @@ class AccountRepo:
     async def get_account(self, conn: AsyncConnection, account_id: int) -> Account | None:
         row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
         return _account(row) if row else None
+
+    async def get_accounts(self, conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Account]:
+        """The accounts of ``ids`` that exist, by id: one query per 500 ids."""
+        out: dict[int, Account] = {}
+        for chunk in chunks(sorted(set(ids)), 500):
+            rows = await conn.execute(select(accounts).where(accounts.c.id.in_(chunk)))
+            out.update((row.id, _account(row)) for row in rows)
+        return out
 
     async def find_account(self, conn: AsyncConnection, name: str) -> Account | None:
         row = (await conn.execute(select(accounts).where(accounts.c.name == name))).first()
@@ -211,6 +221,25 @@ class AccountRepo:
     async def get_app_by_pk(self, conn: AsyncConnection, pk: int) -> App | None:
         row = (await conn.execute(select(apps).where(apps.c.id == pk))).first()
         return _app(row) if row else None
+
+    async def get_apps_by_pk(self, conn: AsyncConnection, pks: Sequence[int]) -> dict[int, App]:
+        """The apps of primary keys ``pks`` that exist, by key: one query per 500 keys."""
+        out: dict[int, App] = {}
+        for chunk in chunks(sorted(set(pks)), 500):
+            rows = await conn.execute(select(apps).where(apps.c.id.in_(chunk)))
+            out.update((row.id, _app(row)) for row in rows)
+        return out
+
+    async def apps_of_accounts(
+        self, conn: AsyncConnection, account_ids: Sequence[int]
+    ) -> dict[int, tuple[App, ...]]:
+        """Every app of each account of ``account_ids``, in app id order (one query per 500)."""
+        found: dict[int, list[App]] = {a: [] for a in account_ids}
+        for chunk in chunks(sorted(set(account_ids)), 500):
+            q = select(apps).where(apps.c.account_id.in_(chunk)).order_by(apps.c.id)
+            for row in await conn.execute(q):
+                found[row.account_id].append(_app(row))
+        return {a: tuple(found_apps) for a, found_apps in found.items()}
 
     async def list_apps(self, conn: AsyncConnection, account_id: int | None = None) -> list[App]:
         q = select(apps).order_by(apps.c.id)

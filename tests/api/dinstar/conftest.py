@@ -16,14 +16,16 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.api.dialects.dinstar import DinstarPlanner
-from simgate.api.dialects.dinstar.settings import PUSH_TYPES
+from simgate.api.dialects.dinstar import DinstarPush
+from simgate.api.dialects.dinstar.settings import PUSH_TYPES, DinstarSettings
 from simgate.domain.accounts import Account
 from simgate.domain.events import DomainEvent
 from simgate.domain.messages import State
 from simgate.lines.sim import SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.services.events import Notes
+from simgate.services.outbox import PushOutbox
 from simgate.testing.clock import FakeClock
 from tests.conftest import make_settings
 from tests.support.pg import truncate_pg
@@ -111,14 +113,19 @@ async def gw(make_gw: GwFactory) -> Gw:
 
 
 class PushLog:
-    """Runs the Dinstar planner inside every write transaction, as the outbox does."""
+    """Runs the Dinstar push format inside every write transaction, as the outbox does."""
 
-    def __init__(self, sv: Services) -> None:
-        self.planner = DinstarPlanner(sv)
+    def __init__(self, rt: Runtime, sv: Services) -> None:
+        cfg = rt.dialect_settings["dinstar"]
+        assert isinstance(cfg, DinstarSettings)
+        push = DinstarPush(cfg, sv.lines)
+        self.outbox = PushOutbox(store=rt.store, formats=[push], clock=sv.clock)
         self.bodies: list[dict[str, Any]] = []
 
-    async def hook(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
-        for p in await self.planner.plan(conn, events):
+    async def __call__(
+        self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes
+    ) -> None:
+        for p in await self.outbox.plan(conn, events, notes):
             assert p.request.method == "POST"
             assert p.request.headers["Content-Type"] == "application/json"
             assert p.request.body is not None
@@ -130,8 +137,9 @@ class PushLog:
 
 async def capture_pushes(g: Gw, url: str = "http://push.example/dinstar") -> PushLog:
     await g.sv.dinstar.set_push_target(url=url, types=PUSH_TYPES)
-    log = PushLog(g.sv)
-    g.rt.changes.subscribe(log.hook)
+    log = PushLog(g.rt, g.sv)
+    assert g.rt.events is not None
+    g.rt.events.subscribe(log)
     return log
 
 

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import pytest
 
-from simgate.api.dialects.itnio import render
-from simgate.api.dialects.itnio.voice_pushes import plan_for, voice_batch_push, voice_push
 from simgate.api.dialects.itnio.voice_render import (
     file_item,
     push_item,
     record_item,
     ring_duration_s,
 )
-from simgate.domain.accounts import App, AppKind
-from simgate.domain.calls import CallKind, CallRecord, CallState, VoiceFile
+from simgate.domain.calls import CallKind, CallState, VoiceFile
+from tests.support.itnio_calls import SEED_CALL, USD_CALL
 from tests.support.itnio_voice import SEED_RECORD
 from tests.support.shapes import assert_same_shape
 
@@ -50,57 +47,6 @@ PUSH_SAMPLE: dict[str, Any] = {
 }
 
 TZ = "Asia/Shanghai"
-
-
-def _ms(text: str) -> int:
-    ms = render.parse_iso(text)
-    assert ms is not None
-    return ms
-
-
-SEED_CALL = CallRecord(
-    id=2203031113381000002,
-    account_id=1,
-    app_id=7,
-    kind=CallKind.GROUP,
-    state=CallState.DONE,
-    callee="91856321412",
-    display_num="1008122211",
-    area="Afghanistan(Kandahar)",
-    file_id="12022022570cc2484c59d4f8b9745d34226285b1e.mp3",
-    loop_count=1,
-    called_info="calledInfo",
-    recall_count=0,
-    recalls_done=0,
-    line="sim",
-    submit_ms=_ms(SEED_RECORD["submitTime"]),
-    call_ms=_ms(SEED_RECORD["callTime"]),
-    ringing_ms=_ms(SEED_RECORD["ringingTime"]),
-    answer_ms=_ms(SEED_RECORD["answerTime"]),
-    hangup_ms=_ms(SEED_RECORD["hangupTime"]),
-    call_duration_s=5,
-    charged_duration_s=5,
-    sip_code=200,
-    reason="success",
-    dtmf="12",
-    bill_period="20+20",
-    rate_micros=1_200_000,
-    base_cost_micros=1_000_000,
-    cost_micros=2_000_000,
-    currency="EUR",
-    quote_exchange_micros=938_000,
-    settle_rate_micros=1_279_300,
-    settle_pay_micros=1_279_300,
-    updated_ms=_ms(SEED_RECORD["hangupTime"]),
-)
-USD_CALL = dataclasses.replace(
-    SEED_CALL,
-    currency="USD",
-    quote_exchange_micros=None,
-    settle_rate_micros=None,
-    settle_pay_micros=None,
-)
-VOICE_APP = App(7, "vApp0001", 1, AppKind.VOICE, "voice", {"voice_url": "https://c.example/v"})
 
 
 def test_record_matches_the_seed_sample_exactly() -> None:
@@ -220,59 +166,6 @@ def test_ring_duration(
 ) -> None:
     call = dataclasses.replace(USD_CALL, ringing_ms=ringing, answer_ms=answer, hangup_ms=hangup)
     assert ring_duration_s(call) == expected
-
-
-def test_single_push_request() -> None:
-    push = voice_push(SEED_CALL, VOICE_APP)
-    assert (push.request.method, push.request.url, push.order_key, push.kind) == (
-        "POST",
-        "https://c.example/v",
-        f"call:{SEED_CALL.id}",
-        "itnio.voice",
-    )
-    assert push.request.headers["Content-Type"] == "application/json;charset=UTF-8"
-    assert json.loads(push.request.body or b"") == push_item(SEED_CALL)
-    assert push.signing_secret is None
-    signed = dataclasses.replace(VOICE_APP, push={**VOICE_APP.push, "signing_secret": "whsec-1"})
-    assert voice_push(SEED_CALL, signed).signing_secret == "whsec-1"
-
-
-def test_batch_push_request() -> None:
-    second = dataclasses.replace(SEED_CALL, id=SEED_CALL.id + 1, callee="91856321413")
-    push = voice_batch_push([second, SEED_CALL], VOICE_APP)
-    body = json.loads(push.request.body or b"")
-    assert list(body) == ["array"]
-    assert [i["voiceId"] for i in body["array"]] == [str(SEED_CALL.id), str(second.id)]
-    assert push.order_key == f"call:{SEED_CALL.id}"
-
-
-def _app(pk: int, push: dict[str, str]) -> App:
-    return App(pk, f"app{pk:05d}", 1, AppKind.VOICE, "voice", push)
-
-
-def test_plan_single_form_by_default_and_batch_when_configured() -> None:
-    single = _app(1, {"voice_url": "https://a.example/v"})
-    batch = _app(2, {"voice_url": "https://b.example/v", "voice_batch": "true"})
-    silent = _app(3, {})
-    calls = [
-        dataclasses.replace(SEED_CALL, id=SEED_CALL.id + n, app_id=pk)
-        for n, pk in enumerate([1, 2, 1, 2, 3, 2])
-    ]
-    pushes = plan_for(calls, {1: single, 2: batch, 3: silent})
-    urls = [p.request.url for p in pushes]
-    assert urls.count("https://a.example/v") == 2  # one per call
-    assert urls.count("https://b.example/v") == 1  # one per app and event batch
-    (b,) = [p for p in pushes if p.request.url == "https://b.example/v"]
-    assert len(json.loads(b.request.body or b"")["array"]) == 3
-
-
-def test_plan_skips_unfinished_calls_and_unknown_apps() -> None:
-    app = _app(1, {"voice_url": "https://a.example/v"})
-    calling = dataclasses.replace(SEED_CALL, app_id=1, state=CallState.CALLING)
-    orphan = dataclasses.replace(SEED_CALL, app_id=9)
-    assert plan_for([calling, orphan], {1: app, 9: None}) == []
-    batch_app = dataclasses.replace(app, push={**app.push, "voice_batch": "true"})
-    assert plan_for([calling], {1: batch_app}) == []  # no empty {"array": []}
 
 
 def test_file_item() -> None:

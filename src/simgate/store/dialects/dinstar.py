@@ -142,7 +142,7 @@ async def number_inbound(conn: AsyncConnection, inbound_ids: Sequence[int]) -> d
 
 
 async def backfill_inbound(conn: AsyncConnection) -> None:
-    """Number inbound rows stored without a push planner seeing them (or before 0004)."""
+    """Number inbound rows stored without the bus numbering them (or before 0004)."""
     newest = (await conn.execute(select(func.max(dinstar_inbound.c.inbound_id)))).scalar()
     q = select(inbound.c.id).outerjoin(
         dinstar_inbound, dinstar_inbound.c.inbound_id == inbound.c.id

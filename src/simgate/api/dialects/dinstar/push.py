@@ -1,36 +1,38 @@
-"""The Dinstar push planner (spec §2.9, §7): domain events → JSON POSTs to the push URL.
+"""The Dinstar push format (spec §2.9, §7): domain events → JSON POSTs to the push URL.
 
 One event type per request (``{"sn": ..., "<type>": [...]}``, no error_code), items of one
 transaction batched together. ``sms_result`` is pushed when a message is sent, delivered or
 fails; ``sms_deliver_status`` once per message, when every part has a report (worst part
 wins, spec §7). The target comes from ``simgate gateway push`` (stored in the database)
-or else from ``[dinstar] push_url``/``push_types``.
+or else from ``[dinstar] push_url``/``push_types``. The ``incoming_sms_id`` of each incoming
+SMS is handed out before, in the same transaction (services/dinstar_inbound.py), and reaches
+the format in the notes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.dinstar import render
 from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.domain.events import (
+    CallFinished,
     DomainEvent,
-    InboundStored,
-    MessageChange,
+    InboundReceived,
+    MessageChanged,
     PortChanged,
     UssdReplied,
 )
 from simgate.domain.messages import Event, State
-from simgate.domain.records import MessageRecord
-from simgate.push.base import PlannedPush, PushRequest
-from simgate.services.container import Services
-from simgate.services.dinstar import DIALECT, PUSH_DOC, number_inbound
+from simgate.lines.base import Line
+from simgate.push.base import PlannedPush, PushContext, PushRequest
+from simgate.services.dinstar import DIALECT, PUSH_DOC
+from simgate.services.dinstar_inbound import INBOUND_SEQ
 
 CHUNK = 100
 RESULT_STATES = frozenset(
@@ -68,14 +70,20 @@ def requests(sn: str, url: str, kind: str, items: Sequence[dict[str, Any]]) -> l
     ]
 
 
-class DinstarPlanner:
-    def __init__(self, services: Services, cfg: DinstarSettings | None = None) -> None:
-        self._store = services.store
-        self._cfg = cfg or DinstarSettings.model_validate(services.settings.dinstar)
-        self._ports = PortMap(services.lines, self._cfg.lines)
+class DinstarPush:
+    """The Dinstar push format. The target is the stored ``simgate gateway push`` document
+    (loaded by the outbox for the key :meth:`docs` names), else the ``[dinstar]`` settings."""
 
-    async def target(self, conn: AsyncConnection) -> tuple[str, frozenset[str]] | None:
-        doc = await self._store.accounts.get_doc(conn, PUSH_DOC)
+    name = DIALECT
+
+    def __init__(self, cfg: DinstarSettings, lines: Mapping[str, Line]) -> None:
+        self._cfg = cfg
+        self._ports = PortMap(lines, cfg.lines)
+
+    def docs(self, events: Sequence[DomainEvent]) -> set[str]:
+        return {PUSH_DOC} if any(map(_concerns, events)) else set()
+
+    def target(self, doc: Mapping[str, Any] | None) -> tuple[str, frozenset[str]] | None:
         if doc is not None:
             url, types = doc.get("url"), doc.get("types")
         else:
@@ -84,21 +92,20 @@ class DinstarPlanner:
             return None
         return url, frozenset(str(t) for t in types)
 
-    async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
-        inbound = [e.inbound_id for e in events if isinstance(e, InboundStored)]
-        # incoming_sms_id is handed out in the transaction that stores the SMS, pushes or not,
-        # so polling clients see the numbers in commit order (query_incoming_sms, spec §2.5).
-        seqs = await number_inbound(conn, inbound) if inbound else {}
-        target = await self.target(conn)
+    def plan(self, events: Sequence[DomainEvent], ctx: PushContext) -> list[PlannedPush]:
+        if not any(map(_concerns, events)):
+            return []
+        target = self.target(ctx.docs[PUSH_DOC])
         if target is None:
             return []
         url, types = target
         out: dict[str, list[dict[str, Any]]] = {k: [] for k in ORDER}
-        changes = [e for e in events if isinstance(e, MessageChange)]
+        changes = [e for e in events if isinstance(e, MessageChanged)]
         if changes and types & {"sms_result", "sms_deliver_status"}:
-            await self._messages(conn, changes, out)
+            self._messages(changes, out)
+        inbound = [e for e in events if isinstance(e, InboundReceived)]
         if inbound and "sms" in types:
-            await self._incoming(conn, inbound, seqs, out)
+            self._incoming(inbound, ctx.notes.get(INBOUND_SEQ, {}), out)
         for e in events:
             if isinstance(e, PortChanged) and "register" in types:
                 self._register(e, out)
@@ -109,28 +116,16 @@ class DinstarPlanner:
         sn = self._cfg.sn
         return [p for kind in ORDER if kind in types for p in requests(sn, url, kind, out[kind])]
 
-    async def _messages(
-        self,
-        conn: AsyncConnection,
-        changes: Sequence[MessageChange],
-        out: dict[str, list[dict[str, Any]]],
+    def _messages(
+        self, changes: Sequence[MessageChanged], out: dict[str, list[dict[str, Any]]]
     ) -> None:
-        wanted = [e for e in changes if e.state in RESULT_STATES]
-        if not wanted:
-            return
-        records = {
-            m.id: m
-            for m in await self._store.messages.get(conn, sorted({e.message_id for e in wanted}))
-            if m.dialect == DIALECT
-        }
-        zones = await self._zones(conn, records.values())
-        for e in wanted:
-            m = records.get(e.message_id)
-            if m is None:
+        for e in changes:
+            m = e.record
+            if e.state not in RESULT_STATES or m.dialect != DIALECT:
                 continue
             port = self._ports.number_of(m.line, m.port)
             imsi = self._ports.imsi(m.line, m.port)
-            tz = zones.get(m.account_id, "UTC")
+            tz = e.account.timezone
             as_then = dataclasses.replace(m, state=e.state)
             out["sms_result"].append(render.sms_result(as_then, port=port, imsi=imsi, tz=tz))
             if e.event in REPORT_EVENTS and render.has_delivery_status(m):
@@ -138,37 +133,19 @@ class DinstarPlanner:
                     render.deliver_status(m, port=port, imsi=imsi, tz=tz)
                 )
 
-    async def _zones(
-        self, conn: AsyncConnection, records: Iterable[MessageRecord]
-    ) -> dict[int, str]:
-        zones: dict[int, str] = {}
-        for account_id in {m.account_id for m in records}:
-            account = await self._store.accounts.get_account(conn, account_id)
-            zones[account_id] = account.timezone if account is not None else "UTC"
-        return zones
-
-    async def _incoming(
+    def _incoming(
         self,
-        conn: AsyncConnection,
-        ids: Sequence[int],
-        seqs: dict[int, int],
+        received: Sequence[InboundReceived],
+        seqs: Mapping[int, int],
         out: dict[str, list[dict[str, Any]]],
     ) -> None:
-        rows = [
-            r
-            for r in await self._store.inbound.get(conn, ids)
-            if self._ports.number_of(r.line, r.port) is not None
-        ]
-        if not rows:
-            return
-        tz: dict[int, str] = {}
-        for account_id in {r.account_id for r in rows}:
-            account = await self._store.accounts.get_account(conn, account_id)
-            tz[account_id] = account.timezone if account is not None else "UTC"
-        for r in rows:
+        # One item per stored SMS, in id order (the order incoming_sms_id was handed out).
+        for _, e in sorted({e.record.id: e for e in received}.items()):
+            r = e.record
             port = self._ports.number_of(r.line, r.port)
-            assert port is not None
-            item = render.incoming_sms(r, seq=seqs[r.id], port=port, tz=tz[r.account_id])
+            if port is None:
+                continue
+            item = render.incoming_sms(r, seq=seqs[r.id], port=port, tz=e.account.timezone)
             out["sms"].append(item)
 
     def _register(self, e: PortChanged, out: dict[str, list[dict[str, Any]]]) -> None:
@@ -187,3 +164,10 @@ class DinstarPlanner:
                 sequence=(e.at_ms // 1000) % 2**31,
             )
         )
+
+
+def _concerns(e: DomainEvent) -> bool:
+    """Whether an event may owe a Dinstar push (only then is the target read)."""
+    if isinstance(e, MessageChanged):
+        return e.record.dialect == DIALECT and e.state in RESULT_STATES
+    return not isinstance(e, CallFinished)

@@ -1,6 +1,6 @@
 """Pure renderings: stored records → the Dinstar wire objects (spec §2.3-§2.9).
 
-Shared by the query endpoints and the push planner, so a push and a query never disagree.
+Shared by the query endpoints and the push format, so a push and a query never disagree.
 Field order follows the vendor samples.
 """
 

@@ -8,9 +8,12 @@ through :mod:`.envelope`, :mod:`.render` and :mod:`.voice_render`.
 from __future__ import annotations
 
 from simgate.api.dialect import Dialect
+from simgate.api.dialects.itnio.push import ItnioPush
 from simgate.api.dialects.itnio.routes import mount
 from simgate.api.dialects.itnio.settings import ItnioSettings
 
-DIALECT = Dialect(name="itnio", settings=ItnioSettings, mount=mount)
+DIALECT = Dialect(
+    name="itnio", settings=ItnioSettings, mount=mount, push=lambda _settings, _lines: ItnioPush()
+)
 
-__all__ = ["DIALECT"]
+__all__ = ["DIALECT", "ItnioPush"]

@@ -1,4 +1,4 @@
-"""OpenVox "SMS to HTTP" pushes (spec §3.4, §7): pure formats and the planner.
+"""OpenVox "SMS to HTTP" pushes (spec §3.4, §7): the pure push format.
 
 All three pushes are HTTP GETs to ``{url_http}://{url_host}:{url_port}{url_path}?...`` whose
 query-parameter names are the configured ``url_*`` values; ``id``, ``type`` and ``cause`` are
@@ -13,19 +13,15 @@ and delivery reports (``reports_enable``) for messages sent through this dialect
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.pushconfig import PushConfig, doc_key
-from simgate.domain.events import DomainEvent, InboundStored, MessageChange
+from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import Event
-from simgate.domain.records import InboundRecord, MessageRecord
-from simgate.push.base import PlannedPush, PushRequest
-from simgate.services.container import Services
+from simgate.lines.base import Line
+from simgate.push.base import PlannedPush, PushContext, PushRequest
 
 DIALECT = "openvox"
 RESULT_TYPE = "SMS-Status-Result"
@@ -92,83 +88,62 @@ def report_url(
     return f"{cfg.base_url()}?{_query(pairs, cfg.url_user_defined)}"
 
 
-@dataclass
-class _Context:
-    """Per-plan caches: one read of each account's config and time zone per transaction."""
+class OpenVoxPush:
+    """The OpenVox push format; each account's ``url_*`` config comes from its stored
+    document (get_config/set_config), which the outbox loads for the keys :meth:`docs` names."""
 
-    configs: dict[int, PushConfig]
-    zones: dict[int, str]
+    name = DIALECT
 
+    def __init__(self, lines: Mapping[str, Line]) -> None:
+        self._lines = dict(lines)  # ports and SIMs as the lines see them now (names, IMSI)
 
-class OpenVoxPlanner:
-    def __init__(self, services: Services) -> None:
-        self._sv = services
+    def docs(self, events: Sequence[DomainEvent]) -> set[str]:
+        return {doc_key(account_id) for account_id in _accounts(events)}
 
-    async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
-        inbound_ids = [e.inbound_id for e in events if isinstance(e, InboundStored)]
-        changes = [
-            e
-            for e in events
-            if isinstance(e, MessageChange)
-            and (e.event in RESULT_EVENTS or e.event in REPORT_EVENTS or e.event is Event.EXPIRE)
-        ]
-        if not inbound_ids and not changes:
-            return []
-        ctx = _Context({}, {})
+    def plan(self, events: Sequence[DomainEvent], ctx: PushContext) -> list[PlannedPush]:
+        configs: dict[int, PushConfig] = {}
+
+        def config(account_id: int) -> PushConfig:
+            if account_id not in configs:
+                configs[account_id] = PushConfig.from_doc(ctx.docs.get(doc_key(account_id)))
+            return configs[account_id]
+
         out: list[PlannedPush] = []
-        if inbound_ids:
-            for inbound in await self._sv.store.inbound.get(conn, inbound_ids):
-                push = await self._incoming(conn, ctx, inbound)
-                if push is not None:
-                    out.append(push)
-        if changes:
-            ids = list(dict.fromkeys(e.message_id for e in changes))
-            records = {r.id: r for r in await self._sv.store.messages.get(conn, ids)}
-            for change in changes:
-                rec = records.get(change.message_id)
-                if rec is None or rec.dialect != DIALECT:
-                    continue
-                push = await self._message(conn, ctx, rec, change)
+        received = {e.record.id: e for e in events if isinstance(e, InboundReceived)}
+        for _, mo in sorted(received.items()):
+            push = self._incoming(config(mo.record.account_id), mo)
+            if push is not None:
+                out.append(push)
+        for e in events:
+            if isinstance(e, MessageChanged) and _wanted(e):
+                push = self._message(config(e.record.account_id), e)
                 if push is not None:
                     out.append(push)
         return out
 
-    async def _account(self, conn: AsyncConnection, ctx: _Context, account_id: int) -> PushConfig:
-        cfg = ctx.configs.get(account_id)
-        if cfg is None:
-            doc = await self._sv.store.accounts.get_doc(conn, doc_key(account_id))
-            cfg = ctx.configs[account_id] = PushConfig.from_doc(doc)
-            account = await self._sv.store.accounts.get_account(conn, account_id)
-            ctx.zones[account_id] = account.timezone if account is not None else "UTC"
-        return cfg
-
-    async def _incoming(
-        self, conn: AsyncConnection, ctx: _Context, rec: InboundRecord
-    ) -> PlannedPush | None:
-        cfg = await self._account(conn, ctx, rec.account_id)
+    def _incoming(self, cfg: PushConfig, e: InboundReceived) -> PlannedPush | None:
         if not cfg.enable or not cfg.url_host:
             return None
+        rec = e.record
         url = incoming_url(
             cfg,
             sender=rec.sender,
             port=render.wire_port(rec.port),
-            port_name=render.port_name(self._sv.lines, rec.line, rec.port),
+            port_name=render.port_name(self._lines, rec.line, rec.port),
             text=rec.text,
-            time=render.format_time(rec.received_ms, ctx.zones[rec.account_id]),
+            time=render.format_time(rec.received_ms, e.account.timezone),
             imsi=rec.imsi,
         )
         return PlannedPush(PushRequest("GET", url), f"inbound:{rec.id}", None, "openvox.incoming")
 
-    async def _message(
-        self, conn: AsyncConnection, ctx: _Context, rec: MessageRecord, change: MessageChange
-    ) -> PlannedPush | None:
-        cfg = await self._account(conn, ctx, rec.account_id)
+    def _message(self, cfg: PushConfig, change: MessageChanged) -> PlannedPush | None:
         if not cfg.url_host:
             return None
-        info = render.port_info(self._sv.lines, rec.line, rec.port)
+        rec = change.record
+        info = render.port_info(self._lines, rec.line, rec.port)
         port = render.wire_port(rec.port)
         imsi = info.imsi if info is not None else ""
-        time = render.format_time(change.at_ms, ctx.zones[rec.account_id])
+        time = render.format_time(change.at_ms, change.account.timezone)
         if change.event in REPORT_EVENTS:
             if not cfg.reports_enable:
                 return None
@@ -203,3 +178,17 @@ class OpenVoxPlanner:
             )
             kind = "openvox.result"
         return PlannedPush(PushRequest("GET", url), f"msg:{rec.id}", None, kind)
+
+
+def _wanted(e: MessageChanged) -> bool:
+    """A send result, a delivery report or an expiry of a message sent through this dialect."""
+    return e.record.dialect == DIALECT and (
+        e.event in RESULT_EVENTS or e.event in REPORT_EVENTS or e.event is Event.EXPIRE
+    )
+
+
+def _accounts(events: Sequence[DomainEvent]) -> set[int]:
+    """The accounts whose push config the events need."""
+    out = {e.record.account_id for e in events if isinstance(e, InboundReceived)}
+    out.update(e.record.account_id for e in events if isinstance(e, MessageChanged) and _wanted(e))
+    return out

@@ -1,14 +1,16 @@
 """The "SMS to HTTP" push settings of /smsoutbox/get_config and set_config (seed 002 §2.2.2-3).
 
-Stored per account as a small JSON document (``store.accounts.put_doc``). The ``url_*`` name
-fields are the query-parameter *names* the receiver wants (spec §3.4); ``url_user_defined`` is
-an extra query string appended verbatim. Defaults for the names are the ones the OpenVox demo
-receiver reads (§3.4: ``num``, ``port``, ``portname``, ``message``, ``time``, ``imsi``,
-``status``); the firmware's own defaults are unknown (§5.7).
+Stored per account as a small JSON document under :func:`doc_key`; the push outbox loads it
+for the push format (push.py), which parses it with :meth:`PushConfig.from_doc`. The
+``url_*`` name fields are the query-parameter *names* the receiver wants (spec §3.4);
+``url_user_defined`` is an extra query string appended verbatim. Defaults for the names are
+the ones the OpenVox demo receiver reads (§3.4: ``num``, ``port``, ``portname``, ``message``,
+``time``, ``imsi``, ``status``); the firmware's own defaults are unknown (§5.7).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -69,7 +71,7 @@ class PushConfig:
         return f"{self.url_http}://{host}{port}{self.url_path}"
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any] | None) -> PushConfig:
+    def from_doc(cls, doc: Mapping[str, Any] | None) -> PushConfig:
         if not doc:
             return cls()
         known = {f.name for f in fields(cls)}

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from simgate.api.dialects.itnio import render
-from simgate.api.dialects.itnio.pushes import mo_body, mo_push, report_body, report_push
+from simgate.api.dialects.itnio.push import mo_body, mo_push, report_body, report_push
 from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.messages import FINAL, State

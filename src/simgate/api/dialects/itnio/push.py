@@ -1,10 +1,11 @@
-"""Pushes of the itniotech dialect: pushSmsReport and pushMoSmsReport (spec §1.9, §1.10, §7).
+"""Pushes of the itniotech dialect: pushSmsReport, pushMoSmsReport, pushVoiceReport (spec §1.9,
+§1.10, §1.16, §7).
 
-The push engine calls :meth:`ItnioPushPlanner.plan` inside the transaction of the change;
-the planner reads the records through that connection and builds the requests with the pure
-functions below. URLs come from the app: ``push["report_url"]`` (delivery reports of
-messages sent through that SMS app) and ``push["mo_url"]`` (incoming SMS of the app's
-account; every SMS app of the account with an ``mo_url`` gets one).
+:class:`ItnioPush` is the dialect's push format (push/base.py): pure, it builds the requests
+from the domain events, which carry the record, the account and the app. URLs come from the
+app: ``push["report_url"]`` (delivery reports of messages sent through that SMS app) and
+``push["mo_url"]`` (incoming SMS of the app's account; every SMS app of the account with an
+``mo_url`` gets one). Voice reports (§1.16) are built in voice_push.py.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.itnio import render
+from simgate.api.dialects.itnio.voice_push import plan_for
 from simgate.domain.accounts import Account, App, AppKind
-from simgate.domain.events import DomainEvent, InboundStored, MessageChange
+from simgate.domain.events import CallFinished, DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import FINAL, State
 from simgate.domain.records import InboundRecord, MessageRecord
-from simgate.push.base import PlannedPush, PushRequest
-from simgate.store import Store
+from simgate.push.base import PlannedPush, PushContext, PushRequest
 
+DIALECT = "itnio"
 HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
 
 
@@ -92,45 +93,49 @@ def _json(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-# ---- the planner --------------------------------------------------------------------------
-class ItnioPushPlanner:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+# ---- the format ---------------------------------------------------------------------------
+class ItnioPush:
+    """The itniotech push format: SMS reports, incoming SMS and voice reports."""
 
-    async def plan(self, conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[PlannedPush]:
-        finals = [e.message_id for e in events if isinstance(e, MessageChange) and e.state in FINAL]
-        incoming = [e.inbound_id for e in events if isinstance(e, InboundStored)]
-        out: list[PlannedPush] = []
-        if finals:
-            out.extend(await self._reports(conn, finals))
-        if incoming:
-            out.extend(await self._mo(conn, incoming))
-        return out
+    name = DIALECT
 
-    async def _reports(self, conn: AsyncConnection, ids: list[int]) -> list[PlannedPush]:
-        apps: dict[int, App | None] = {}
-        out: list[PlannedPush] = []
-        for m in await self._store.messages.get(conn, ids):
-            if m.dialect != "itnio" or m.app_id is None or m.state not in FINAL:
-                continue
-            if m.app_id not in apps:
-                apps[m.app_id] = await self._store.accounts.get_app_by_pk(conn, m.app_id)
-            app = apps[m.app_id]
-            if app is not None and app.push.get("report_url"):
-                out.append(report_push(m, app))
-        out.sort(key=lambda p: p.order_key or "")
-        return out
+    def docs(self, events: Sequence[DomainEvent]) -> set[str]:
+        return set()  # every target is on the app the event carries
 
-    async def _mo(self, conn: AsyncConnection, ids: list[int]) -> list[PlannedPush]:
-        targets: dict[int, tuple[Account | None, list[App]]] = {}
-        out: list[PlannedPush] = []
-        for r in await self._store.inbound.get(conn, ids):
-            if r.account_id not in targets:
-                account = await self._store.accounts.get_account(conn, r.account_id)
-                apps = await self._store.accounts.list_apps(conn, r.account_id)
-                hooks = [a for a in apps if a.kind is AppKind.SMS and a.push.get("mo_url")]
-                targets[r.account_id] = (account, hooks)
-            account, hooks = targets[r.account_id]
-            if account is not None:
-                out.extend(mo_push(r, account, app) for app in hooks)
-        return out
+    def plan(self, events: Sequence[DomainEvent], ctx: PushContext) -> list[PlannedPush]:
+        return [*reports(events), *mo_pushes(events), *voice_pushes(events)]
+
+
+def reports(events: Sequence[DomainEvent]) -> list[PlannedPush]:
+    """pushSmsReport for messages of this dialect that reached a final state (§1.9)."""
+    out: list[PlannedPush] = []
+    seen: set[int] = set()
+    for e in events:
+        if not isinstance(e, MessageChanged) or e.state not in FINAL or e.message_id in seen:
+            continue
+        seen.add(e.message_id)
+        m, app = e.record, e.app
+        if m.dialect != DIALECT or m.app_id is None or m.state not in FINAL:
+            continue
+        if app is not None and app.push.get("report_url"):
+            out.append(report_push(m, app))
+    out.sort(key=lambda p: p.order_key or "")
+    return out
+
+
+def mo_pushes(events: Sequence[DomainEvent]) -> list[PlannedPush]:
+    """pushMoSmsReport to every SMS app of the account with an ``mo_url`` (§1.10)."""
+    received = {e.record.id: e for e in events if isinstance(e, InboundReceived)}
+    out: list[PlannedPush] = []
+    for _, e in sorted(received.items()):
+        hooks = [a for a in e.apps if a.kind is AppKind.SMS and a.push.get("mo_url")]
+        out.extend(mo_push(e.record, e.account, app) for app in hooks)
+    return out
+
+
+def voice_pushes(events: Sequence[DomainEvent]) -> list[PlannedPush]:
+    """pushVoiceReport for finished calls (§1.16), see voice_push.py."""
+    finished = {e.record.id: e for e in events if isinstance(e, CallFinished)}
+    records = [e.record for _, e in sorted(finished.items())]
+    apps = {e.record.app_id: e.app for e in finished.values()}
+    return plan_for(records, apps)

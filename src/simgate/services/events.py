@@ -1,0 +1,131 @@
+"""The event bus: changes in, domain events out, to the subscribers, in the unit of work.
+
+A service that changes state records what it changed as *changes* (ids only,
+domain/events.py) and calls :meth:`EventBus.publish` inside the same write transaction. The
+bus loads, through that transaction, what the subscribers need (the records as this unit of
+work left them, their accounts and apps), builds the *domain events* and calls each
+subscriber in the order subscribed. A subscriber's error aborts the transaction on purpose: a
+state change never commits without the pushes it owes (at-least-once).
+
+Subscribers may leave numbers for the ones after them in ``notes`` (e.g. the Dinstar
+``incoming_sms_id`` of each stored SMS, which the Dinstar push format reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.calls import CallRecord
+from simgate.domain.events import (
+    CallDone,
+    CallFinished,
+    Change,
+    DomainEvent,
+    InboundReceived,
+    InboundStored,
+    MessageChange,
+    MessageChanged,
+    PortChanged,
+    UssdReplied,
+)
+from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.store import Store
+from simgate.store.sqltext import chunks
+
+# Numbers handed out in this unit of work, by note name: {"dinstar.inbound_seq": {id: seq}}.
+Notes = dict[str, dict[int, int]]
+Subscriber = Callable[[AsyncConnection, Sequence[DomainEvent], Notes], Awaitable[None]]
+
+CHUNK = 500  # ids per query
+
+
+class EventBus:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Add a subscriber; subscribers run in the order they were added."""
+        self._subscribers.append(subscriber)
+
+    async def publish(self, conn: AsyncConnection, changes: Sequence[Change]) -> None:
+        """Inside the caller's write transaction: enrich ``changes`` and hand the events to
+        every subscriber in order (an exception propagates and rolls the change back)."""
+        if not changes or not self._subscribers:
+            return
+        events = await self.events(conn, changes)
+        notes: Notes = {}
+        for subscriber in self._subscribers:
+            await subscriber(conn, events, notes)
+
+    async def events(self, conn: AsyncConnection, changes: Sequence[Change]) -> list[DomainEvent]:
+        """The domain events of ``changes``, in their order. A change whose row (or account)
+        no longer exists carries nothing and is left out."""
+        store = self._store
+        message_ids = [c.message_id for c in changes if isinstance(c, MessageChange)]
+        inbound_ids = [c.inbound_id for c in changes if isinstance(c, InboundStored)]
+        call_ids = [c.call_id for c in changes if isinstance(c, CallDone)]
+        messages = await _messages(store, conn, message_ids)
+        inbound = await _inbound(store, conn, inbound_ids)
+        calls = await _calls(store, conn, call_ids)
+        owners = [r.account_id for r in messages.values()]
+        owners += [r.account_id for r in inbound.values()]
+        owners += [r.account_id for r in calls.values()]
+        accounts = await store.accounts.get_accounts(conn, owners) if owners else {}
+        app_pks = [r.app_id for r in messages.values() if r.app_id is not None]
+        app_pks += [r.app_id for r in calls.values()]
+        apps = await store.accounts.get_apps_by_pk(conn, app_pks) if app_pks else {}
+        mo_owners = [r.account_id for r in inbound.values()]
+        account_apps = await store.accounts.apps_of_accounts(conn, mo_owners) if mo_owners else {}
+        out: list[DomainEvent] = []
+        for c in changes:
+            if isinstance(c, MessageChange):
+                m = messages.get(c.message_id)
+                account = accounts.get(m.account_id) if m is not None else None
+                if m is not None and account is not None:
+                    app = apps.get(m.app_id) if m.app_id is not None else None
+                    out.append(MessageChanged(m, c.state, c.event, c.at_ms, account, app))
+            elif isinstance(c, InboundStored):
+                r = inbound.get(c.inbound_id)
+                account = accounts.get(r.account_id) if r is not None else None
+                if r is not None and account is not None:
+                    out.append(InboundReceived(r, c.at_ms, account, account_apps[r.account_id]))
+            elif isinstance(c, CallDone):
+                call = calls.get(c.call_id)
+                account = accounts.get(call.account_id) if call is not None else None
+                if call is not None and account is not None:
+                    out.append(CallFinished(call, c.at_ms, account, apps.get(call.app_id)))
+            else:
+                out.append(_as_event(c))
+        return out
+
+
+def _as_event(c: PortChanged | UssdReplied) -> DomainEvent:
+    """Port and USSD changes carry all they need already: they are domain events too."""
+    return c
+
+
+async def _messages(
+    store: Store, conn: AsyncConnection, ids: list[int]
+) -> dict[int, MessageRecord]:
+    if not ids:
+        return {}
+    return {m.id: m for m in await store.messages.get(conn, sorted(set(ids)))}
+
+
+async def _inbound(store: Store, conn: AsyncConnection, ids: list[int]) -> dict[int, InboundRecord]:
+    out: dict[int, InboundRecord] = {}
+    for chunk in chunks(sorted(set(ids)), CHUNK):
+        out.update((r.id, r) for r in await store.inbound.get(conn, chunk))
+    return out
+
+
+async def _calls(store: Store, conn: AsyncConnection, ids: list[int]) -> dict[int, CallRecord]:
+    if not ids:
+        return {}
+    return {r.id: r for r in await store.calls.get(conn, ids)}
+
+
+__all__ = ["EventBus", "Notes", "Subscriber"]

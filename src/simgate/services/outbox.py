@@ -1,0 +1,53 @@
+"""The push outbox: the bus subscriber that turns domain events into stored pushes.
+
+Subscribed to the event bus (services/events.py) by the runtime, so a push row exists
+exactly when the state change that caused it is committed (the outbox pattern). Each
+dialect's :class:`~simgate.push.base.PushFormat` chooses endpoints and builds requests from
+the events alone; this module loads the stored documents the formats ask for, hands them the
+context and inserts what they plan, in format order. It knows no format itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.clock import Clock
+from simgate.domain.events import DomainEvent
+from simgate.push.base import PlannedPush, PushContext, PushFormat
+from simgate.services.events import Notes
+from simgate.services.pushes import insert_planned
+from simgate.store import Store
+
+
+class PushOutbox:
+    def __init__(self, *, store: Store, formats: Sequence[PushFormat], clock: Clock) -> None:
+        self._store = store
+        self.formats = list(formats)
+        self._clock = clock
+
+    async def __call__(
+        self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes
+    ) -> None:
+        planned = await self.plan(conn, events, notes)
+        if planned:
+            await insert_planned(conn, planned, now_ms=self._clock.now_ms())
+
+    async def plan(
+        self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes
+    ) -> list[PlannedPush]:
+        """What every format plans for ``events``, in format order (no rows written)."""
+        if not self.formats or not events:
+            return []
+        keys: set[str] = set()
+        for fmt in self.formats:
+            keys |= fmt.docs(events)
+        docs = {key: await self._store.accounts.get_doc(conn, key) for key in sorted(keys)}
+        ctx = PushContext(now_ms=self._clock.now_ms(), docs=docs, notes=notes)
+        planned: list[PlannedPush] = []
+        for fmt in self.formats:
+            # A format's error aborts the transaction of the change, on purpose: a state
+            # change must never commit without the pushes it owes (at-least-once).
+            planned.extend(fmt.plan(events, ctx))
+        return planned
