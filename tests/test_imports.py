@@ -2,8 +2,8 @@
 
 Areas (folders under src/simgate, and the base modules) form a DAG:
 codecs → stdlib only; domain → codecs (+ phonenumbers); base modules (settings, clock, errors,
-metrics, secretbox, logsetup, lease_loop) → each other and domain.money; media → domain, base; lines →
-codecs, domain, base; store → domain, codecs, base; push → domain, codecs, base; services →
+metrics, secretbox, logsetup, lease_loop) → each other and domain.money; media → domain, base;
+lines → codecs, domain, base; store → domain, codecs, base; push → domain, codecs, base; services →
 domain, store, codecs, media, push, the line protocols, base; dispatch → services, domain, the
 line protocols, base; api → services, domain, codecs, lines.base, push.base, base; runtime (the
 composition root), cli and testing → anything. Only the store's owners (services, store, runtime,
