@@ -161,7 +161,6 @@ class Runtime:
             settings=s,
             clock=self.clock,
             metrics=metrics,
-            store=store,
             accounts=accounts,
             sending=SendService(
                 store=store,

@@ -19,6 +19,7 @@ from simgate.domain.queue import PartReport, SubmitRecord
 from simgate.domain.records import NewMessage
 from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.store import Store
 from simgate.store.tables import messages
 
 from ..store.util import OWNER, PRICE, account, balance, get, lease_of, orphans, queue
@@ -89,35 +90,35 @@ def _new(mid: int, account_id: int, now: int) -> NewMessage:
 
 
 async def test_accept_charges_and_queues_or_does_neither(
-    services: Services, batches: Batches
+    services: Services, store: Store, batches: Batches
 ) -> None:
     acc = await account(services, balance="0.05")  # 50_000: room for two 2-part messages
     now = services.clock.now_ms()
-    a, b, c = await services.store.new_ids(3, now)
+    a, b, c = await store.new_ids(3, now)
     m = services.messaging
     rows = [_new(a, acc.id, now), _new(b, acc.id, now)]
     assert await m.accept(account_id=acc.id, total_micros=4 * PRICE, rows=rows, now_ms=now)
     assert await balance(services, acc) == 50_000 - 4 * PRICE
-    row = await get(services.store, a)
+    row = await get(store, a)
     assert (row.state, row.charge_micros, row.queued_ms) == (State.QUEUED, 2 * PRICE, now)
     assert row.encoding is Encoding.UCS2
     # Not enough for the next: nothing is queued and nothing is charged.
     assert not await m.accept(
         account_id=acc.id, total_micros=2 * PRICE, rows=[_new(c, acc.id, now)], now_ms=now
     )
-    async with services.store.db.read() as conn:
-        assert [r.id for r in await services.store.messages.get(conn, [a, b, c])] == [a, b]
+    async with store.db.read() as conn:
+        assert [r.id for r in await store.messages.get(conn, [a, b, c])] == [a, b]
     assert await balance(services, acc) == 50_000 - 4 * PRICE
     assert batches == []  # queueing is not news
 
 
 async def test_lease_moves_due_messages_to_submitting_quietly(
-    services: Services, runtime: Runtime, batches: Batches
+    services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:
     (mid,) = await leased(runtime)
-    m = await get(services.store, mid)
+    m = await get(store, mid)
     assert (m.state, m.submitting_ms) == (State.SUBMITTING, services.clock.now_ms())
-    assert (await lease_of(services.store, mid))[0] == OWNER
+    assert (await lease_of(store, mid))[0] == OWNER
     assert batches == []
 
 
@@ -136,6 +137,7 @@ SUBMITS = [
 )
 async def test_submit_answer(
     services: Services,
+    store: Store,
     runtime: Runtime,
     batches: Batches,
     event: Event,
@@ -144,20 +146,20 @@ async def test_submit_answer(
     recorded: bool,
 ) -> None:
     (mid,) = await leased(runtime, parts=2)
-    acc_id = (await get(services.store, mid)).account_id
+    acc_id = (await get(store, mid)).account_id
     before = (await services.accounts.get_account(acc_id)).balance_micros
     at = services.clock.now_ms() + 10
     record = ok(mid, 2) if event is Event.SUBMIT_OK else SubmitRecord(mid, event, retry_at_ms=at)
     await services.messaging.record_submits([record], owner=OWNER, now_ms=at)
-    m = await get(services.store, mid)
+    m = await get(store, mid)
     assert m.state is state
-    assert await lease_of(services.store, mid) == (None, None)
+    assert await lease_of(store, mid) == (None, None)
     assert m.charge_micros == (0 if refunded else 2 * PRICE)
     after = (await services.accounts.get_account(acc_id)).balance_micros
     assert after - before == (2 * PRICE if refunded else 0)
     assert batches == ([[change(mid, state, event, at)]] if recorded else [])
-    async with services.store.db.read() as conn:
-        parts = await services.store.messages.parts_of(conn, mid)
+    async with store.db.read() as conn:
+        parts = await store.messages.parts_of(conn, mid)
     assert [p["line_ref"] for p in parts] == (
         [f"{mid}.0", f"{mid}.1"] if state is State.SENT else []
     )
@@ -166,20 +168,20 @@ async def test_submit_answer(
 
 
 async def test_answers_of_a_lost_lease_change_nothing(
-    services: Services, runtime: Runtime, batches: Batches
+    services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:
     (mid,) = await leased(runtime)
     at = services.clock.now_ms() + 10
     await services.messaging.record_submits(
         [ok(mid), SubmitRecord(mid, Event.SUBMIT_REJECTED)], owner="someone-else", now_ms=at
     )
-    assert (await get(services.store, mid)).state is State.SUBMITTING
-    assert await lease_of(services.store, mid) == (OWNER, services.clock.now_ms() + 30_000)
+    assert (await get(store, mid)).state is State.SUBMITTING
+    assert await lease_of(store, mid) == (OWNER, services.clock.now_ms() + 30_000)
     assert batches == []
 
 
 async def test_one_batch_of_mixed_answers_is_one_unit_of_work(
-    services: Services, runtime: Runtime, batches: Batches
+    services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:
     a, b, c = await leased(runtime, 3)
     at = services.clock.now_ms() + 10
@@ -188,7 +190,7 @@ async def test_one_batch_of_mixed_answers_is_one_unit_of_work(
         owner=OWNER,
         now_ms=at,
     )
-    assert [(await get(services.store, x)).state for x in (a, b, c)] == [
+    assert [(await get(store, x)).state for x in (a, b, c)] == [
         State.SENT,
         State.FAILED,
         State.QUEUED,
@@ -212,6 +214,7 @@ async def test_one_batch_of_mixed_answers_is_one_unit_of_work(
 )
 async def test_reports_settle_when_every_part_is_reported(
     services: Services,
+    store: Store,
     runtime: Runtime,
     batches: Batches,
     codes: tuple[int, int],
@@ -225,11 +228,11 @@ async def test_reports_settle_when_every_part_is_reported(
     batches.clear()
     m = services.messaging
     assert await m.record_reports(reports((f"{mid}.0", codes[0]), at=now + 1), now_ms=now + 1) == 1
-    row = await get(services.store, mid)
+    row = await get(store, mid)
     assert (row.state, row.parts_reported) == (State.SENT, 1)
     assert batches == []  # half reported is not news
     assert await m.record_reports(reports((f"{mid}.1", codes[1]), at=now + 2), now_ms=now + 2) == 1
-    row = await get(services.store, mid)
+    row = await get(store, mid)
     assert (row.state, row.parts_reported, row.status_code) == (state, 2, code)
     assert row.final_ms == now + 2
     assert row.charge_micros == 2 * PRICE  # it left simgate: never refunded
@@ -240,19 +243,19 @@ async def test_reports_settle_when_every_part_is_reported(
 
 
 async def test_orphan_reports_are_adopted_when_the_submit_is_recorded(
-    services: Services, runtime: Runtime, batches: Batches
+    services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:
     (mid,) = await leased(runtime, parts=2)
     now = services.clock.now_ms()
     m = services.messaging
     got = await m.record_reports(reports((f"{mid}.0", 0), (f"{mid}.1", 0), at=now), now_ms=now)
     assert got == 0
-    assert await orphans(services.store) == 2
+    assert await orphans(store) == 2
     assert batches == []
     await m.record_submits([ok(mid, 2)], owner=OWNER, now_ms=now + 5)
-    row = await get(services.store, mid)
+    row = await get(store, mid)
     assert (row.state, row.parts_reported, row.delivered_ms) == (State.DELIVERED, 2, now + 5)
-    assert await orphans(services.store) == 0
+    assert await orphans(store) == 0
     # The settle of the adopted reports is handed on first, then the submit itself.
     assert batches == [
         [change(mid, State.DELIVERED, Event.REPORT_DELIVERED, now + 5)],
@@ -260,18 +263,18 @@ async def test_orphan_reports_are_adopted_when_the_submit_is_recorded(
     ]
 
 
-async def test_purge_forgets_old_orphans(services: Services) -> None:
+async def test_purge_forgets_old_orphans(services: Services, store: Store) -> None:
     now = services.clock.now_ms()
     m = services.messaging
     await m.record_reports(reports(("x.0", 0), at=now), now_ms=now)
     await m.record_reports(reports(("y.0", 0), at=now), now_ms=now + 10)
     assert await m.purge_orphans(older_than_ms=now + 1) == 1
-    assert await orphans(services.store) == 1
+    assert await orphans(store) == 1
 
 
 # ---- the client and housekeeping ------------------------------------------------------
 async def test_cancel_stops_queued_refunds_and_records(
-    services: Services, runtime: Runtime, batches: Batches
+    services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:
     acc = await account(services)
     a, b = await queue(runtime, acc, 2, parts=3)
@@ -279,23 +282,23 @@ async def test_cancel_stops_queued_refunds_and_records(
     await services.messaging.lease(
         lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 1000, limit=1
     )
-    (sub,) = [x for x in (a, b) if (await get(services.store, x)).state is State.SUBMITTING]
+    (sub,) = [x for x in (a, b) if (await get(store, x)).state is State.SUBMITTING]
     (qd,) = {a, b} - {sub}
     before = await balance(services, acc)
     assert await services.messaging.cancel([a, b, 42], now_ms=now + 7) == [qd]
-    row = await get(services.store, qd)
+    row = await get(store, qd)
     assert (row.state, row.error_text, row.charge_micros, row.rejected_ms) == (
         State.REJECTED, "stopped", 0, now + 7,
     )  # fmt: skip
     assert await balance(services, acc) == before + 3 * PRICE
-    assert (await get(services.store, sub)).state is State.SUBMITTING
+    assert (await get(store, sub)).state is State.SUBMITTING
     assert batches == [[change(qd, State.REJECTED, Event.CANCEL, now + 7)]]
     assert await services.messaging.cancel([qd], now_ms=now + 8) == []
     assert len(batches) == 1
 
 
 async def test_expire_ends_queued_sent_and_unknown_and_refunds_queued_only(
-    services: Services, runtime: Runtime, batches: Batches
+    services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:
     acc = await account(services)
     ids = await queue(runtime, acc, 3, validity_s=60)
@@ -311,7 +314,7 @@ async def test_expire_ends_queued_sent_and_unknown_and_refunds_queued_only(
     at = now + 60_001
     assert await m.expire(now_ms=at) == 3
     for mid in (sent, unknown, queued):
-        row = await get(services.store, mid)
+        row = await get(store, mid)
         assert (row.state, row.expired_ms) == (State.EXPIRED, at)
         assert row.charge_micros == (0 if mid == queued else PRICE)
     assert await balance(services, acc) == before + PRICE
@@ -325,7 +328,7 @@ async def test_expire_ends_queued_sent_and_unknown_and_refunds_queued_only(
 
 @pytest.mark.parametrize("resend", [False, True], ids=["unknown", "resend"])
 async def test_reap_lapsed_leases(
-    services: Services, runtime: Runtime, batches: Batches, resend: bool
+    services: Services, store: Store, runtime: Runtime, batches: Batches, resend: bool
 ) -> None:
     acc = await account(services)
     (mid,) = await queue(runtime, acc)
@@ -334,12 +337,12 @@ async def test_reap_lapsed_leases(
     await m.lease(lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 100, limit=1)
     assert await m.reap(now_ms=now + 100, resend=resend) == 0  # not past its time yet
     assert await m.reap(now_ms=now + 101, resend=resend) == 1
-    row = await get(services.store, mid)
-    assert await lease_of(services.store, mid) == (None, None)
+    row = await get(store, mid)
+    assert await lease_of(store, mid) == (None, None)
     if resend:
         assert (row.state, row.attempts) == (State.QUEUED, 0)
         assert batches == []  # back in the queue: not news
-        async with services.store.db.read() as conn:
+        async with store.db.read() as conn:
             due = (
                 await conn.execute(select(messages.c.next_attempt_ms).where(messages.c.id == mid))
             ).scalar_one()
@@ -351,7 +354,7 @@ async def test_reap_lapsed_leases(
 
 
 async def test_a_late_success_resolves_unknown(
-    services: Services, runtime: Runtime, batches: Batches
+    services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:
     acc = await account(services)
     (mid,) = await queue(runtime, acc)
@@ -360,8 +363,8 @@ async def test_a_late_success_resolves_unknown(
     await m.lease(lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 1, limit=1)
     await m.reap(now_ms=now + 2, resend=False)
     await m.record_submits([ok(mid)], owner=OWNER, now_ms=now + 3)
-    assert (await get(services.store, mid)).state is State.SENT
+    assert (await get(store, mid)).state is State.SENT
     assert batches[-1] == [change(mid, State.SENT, Event.SUBMIT_OK, now + 3)]
     await m.record_reports(reports((f"{mid}.0", 0), at=now + 4), now_ms=now + 4)
-    assert (await get(services.store, mid)).state is State.DELIVERED
+    assert (await get(store, mid)).state is State.DELIVERED
     assert batches[-1] == [change(mid, State.DELIVERED, Event.REPORT_DELIVERED, now + 4)]

@@ -22,7 +22,6 @@ from simgate.services.pushes import PushService
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import Settings
-from simgate.store import Store
 
 
 @dataclass
@@ -30,7 +29,6 @@ class Services:
     settings: Settings
     clock: Clock
     metrics: Metrics
-    store: Store
     accounts: AccountService
     sending: SendService
     # The message lifecycle after acceptance: every message state change goes through it.
