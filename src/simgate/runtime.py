@@ -22,7 +22,7 @@ from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.clock import Clock, SystemClock
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.reaper import Reaper
-from simgate.dispatch.sink import StoreSink
+from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.errors import ConfigError
 from simgate.lines.base import IncomingSms, Line
@@ -216,7 +216,7 @@ class Runtime:
     async def start_worker(self) -> None:
         sv = self.services
         assert sv is not None, "open() first"
-        sink = StoreSink(
+        sink = LineSink(
             messaging=sv.messaging,
             clock=self.clock,
             metrics=sv.metrics,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from simgate.codecs.segments import Encoding
 from simgate.dispatch.reaper import Reaper
-from simgate.dispatch.sink import StoreSink
+from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.domain.messages import State
 from simgate.lines.base import IncomingSms, Line, Outcome, SubmitRequest
@@ -44,7 +44,7 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
     async def on_port(line: str, port: int, up: bool) -> None:
         return None
 
-    sink = StoreSink(
+    sink = LineSink(
         messaging=services.messaging,
         clock=clock,
         metrics=services.metrics,

@@ -14,7 +14,7 @@ IncomingHandler = Callable[[str, Sequence[IncomingSms]], Awaitable[None]]
 PortHandler = Callable[[str, int, bool], Awaitable[None]]
 
 
-class StoreSink:
+class LineSink:
     """The dispatcher's :class:`~simgate.lines.base.InboundSink`.
 
     Reports go to the messaging service (group commit batches concurrent callers). Incoming
