@@ -256,10 +256,40 @@ async def test_orphan_reports_are_adopted_when_the_submit_is_recorded(
     row = await get(store, mid)
     assert (row.state, row.parts_reported, row.delivered_ms) == (State.DELIVERED, 2, now + 5)
     assert await orphans(store) == 0
-    # The settle of the adopted reports is handed on first, then the submit itself.
+    # One unit of work, in causal order: the submit, then the reports that overtook it
+    # (spec, Amendments: "sent" is pushed before "delivered").
     assert batches == [
-        [change(mid, State.DELIVERED, Event.REPORT_DELIVERED, now + 5)],
-        [change(mid, State.SENT, Event.SUBMIT_OK, now + 5)],
+        [
+            change(mid, State.SENT, Event.SUBMIT_OK, now + 5),
+            change(mid, State.DELIVERED, Event.REPORT_DELIVERED, now + 5),
+        ]
+    ]
+
+
+async def test_every_submit_of_a_batch_comes_before_any_adopted_report(
+    services: Services, store: Store, runtime: Runtime, batches: Batches
+) -> None:
+    a, b, c, d = await leased(runtime, 4, parts=2)
+    now = services.clock.now_ms()
+    m = services.messaging
+    # a: both parts delivered early; b: one part failed early (the other comes later);
+    # c: no early report; d: both parts early, one failed.
+    early = reports(
+        (f"{a}.0", 0), (f"{a}.1", 0), (f"{b}.0", 69), (f"{d}.0", 0), (f"{d}.1", 69), at=now
+    )
+    assert await m.record_reports(early, now_ms=now) == 0
+    await m.record_submits([ok(x, 2) for x in (a, b, c, d)], owner=OWNER, now_ms=now + 5)
+    assert [(await get(store, x)).state for x in (a, b, c, d)] == [
+        State.DELIVERED,
+        State.SENT,
+        State.SENT,
+        State.FAILED,
+    ]
+    (batch,) = batches
+    assert batch[:4] == [change(x, State.SENT, Event.SUBMIT_OK, now + 5) for x in (a, b, c, d)]
+    assert sorted(batch[4:], key=lambda ch: ch.message_id) == [
+        change(a, State.DELIVERED, Event.REPORT_DELIVERED, now + 5),
+        change(d, State.FAILED, Event.REPORT_FAILED, now + 5),
     ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +31,14 @@ from simgate.services.changes import Publish
 from simgate.store import Store
 
 _STOPPED = "stopped"  # error_text of a message cancelled by its client
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """What applying delivery reports did: how many matched a part, and the changes."""
+
+    matched: int
+    changes: list[MessageChange]
 
 
 def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
@@ -122,10 +131,12 @@ class MessagingService:
         ]
         if parts:
             await self._reports.insert_parts(conn, parts)
-            # Reports that overtook their submit result apply once the part exists.
+            # Reports that overtook their submit result apply once the part exists, and their
+            # changes come after the submits' in the one list handed on: "sent" is pushed
+            # before "delivered"/"failed" (spec, Amendments: "All pushes").
             adopted = await self._reports.take_orphans(conn, [(p.line, p.line_ref) for p in parts])
             if adopted:
-                await self._record_reports(conn, reports=adopted, now_ms=now_ms)
+                changes += (await self._apply_reports(conn, reports=adopted, now_ms=now_ms)).changes
         await self._publish(conn, changes)
 
     # ---- delivery reports ------------------------------------------------------------
@@ -142,8 +153,17 @@ class MessagingService:
     async def _record_reports(
         self, conn: AsyncConnection, *, reports: Sequence[PartReport], now_ms: int
     ) -> int:
+        applied = await self._apply_reports(conn, reports=reports, now_ms=now_ms)
+        await self._publish(conn, applied.changes)
+        return applied.matched
+
+    async def _apply_reports(
+        self, conn: AsyncConnection, *, reports: Sequence[PartReport], now_ms: int
+    ) -> _Applied:
+        """Record ``reports``; the changes they cause are returned, not handed on, so the
+        caller publishes them in causal order with the rest of its unit of work."""
         if not reports:
-            return 0
+            return _Applied(matched=0, changes=[])
         latest = {(r.line, r.line_ref): r for r in reports}
         keys = list(latest)
         match = await self._reports.match_parts(conn, keys)
@@ -152,7 +172,7 @@ class MessagingService:
         if orphans:
             await self._reports.keep_orphans(conn, orphans, now_ms=now_ms)
         if not match.found:
-            return 0
+            return _Applied(matched=0, changes=[])
         await self._reports.mark_parts(
             conn,
             [
@@ -165,11 +185,14 @@ class MessagingService:
                 for k, part in match.found.items()
             ],
         )
-        await self._settle(conn, sorted({p.message_id for p in match.found.values()}), now_ms)
-        return len(match.found)
+        ids = sorted({p.message_id for p in match.found.values()})
+        return _Applied(matched=len(match.found), changes=await self._settle(conn, ids, now_ms))
 
-    async def _settle(self, conn: AsyncConnection, ids: Sequence[int], now_ms: int) -> None:
-        """Move messages whose parts are all reported to DELIVERED or FAILED."""
+    async def _settle(
+        self, conn: AsyncConnection, ids: Sequence[int], now_ms: int
+    ) -> list[MessageChange]:
+        """Move messages whose parts are all reported to DELIVERED or FAILED; returns the
+        changes (for the caller to publish)."""
         tallies = await self._reports.tallies(conn, ids)
         partial: list[ReportTally] = []
         done: dict[tuple[Event, State], list[ReportTally]] = {}
@@ -190,7 +213,7 @@ class MessagingService:
             await self._reports.settle(
                 conn, group, sources=sources_of(event), target=target, now_ms=now_ms
             )
-        await self._publish(conn, changes)
+        return changes
 
     async def purge_orphans(self, *, older_than_ms: int) -> int:
         """Forget orphan reports whose part never came (kept since before ``older_than_ms``)."""
