@@ -36,7 +36,7 @@ USER, PASSWORD = "gw", "secret-pass"
 PUSH = {"allow_cidrs": ["127.0.0.1/32"], "idle_poll_seconds": 0.02, "retry_base_seconds": 1}
 WORKER = {"idle_poll_seconds": 0.01, "batch_size": 50}
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.db  # opens a database (so not in the --fast unit slice)
 
 
 @asynccontextmanager
