@@ -228,3 +228,21 @@ async def test_port_info_and_actions(gw: Gw) -> None:
     )
     assert r["error_code"] == 202
 
+
+async def test_port_info_accepts_port_and_ignores_unknown_types(gw: Gw) -> None:
+    """A client asking for ``port`` among the types (a PHP library's default call) gets the
+    port once, first; types simgate does not know are left out, not refused (spec
+    Amendments)."""
+    asked = "port,type,imei,imsi,iccid,number,reg,slot,callstate,signal,gprs,sim_status"
+    r = await gw.client.get("/api/get_port_info", params={"port": "0,2", "info_type": asked})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["error_code"], body["sn"]) == (200, SN)
+    ports = gw.line.ports()
+    assert [(i["port"], i["imsi"], i["reg"]) for i in body["info"]] == [
+        (0, ports[0].imsi, "REGISTER_OK"),
+        (2, ports[2].imsi, "REGISTER_OK"),
+    ]
+    assert list(body["info"][0]) == asked.split(",")[:-1]
+    only_unknown = await gw.get("/api/get_port_info", port="1", info_type="colour,port")
+    assert only_unknown["info"] == [{"port": 1}]
