@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 import sqlite3
 from pathlib import Path
@@ -42,6 +43,29 @@ def test_account_errors(cli: Cli) -> None:
     error(cli("accounts", "lock", "99"), "no such account: 99")
     error(cli("accounts", "create", "x", "--currency", "dollars"), "currency")
     error(cli("accounts", "create", "x", "--timezone", "Nowhere/City"), "time zone")
+
+
+def test_negative_topup_is_refused_and_a_correction_has_a_reason(cli: Cli) -> None:
+    ok(cli("accounts", "create", "acme", "--balance", "10", "--by", "alice"))
+    error(cli("accounts", "topup", "acme", "-5"), "a top-up must be more than 0")
+    error(cli("accounts", "topup", "acme", "0", "--gift"), "a top-up must be more than 0")
+    assert row(ok(cli("accounts", "list")), "1")[3] == "10"
+    error(cli("accounts", "correct", "acme", "-5", "--reason", ""), "needs a reason")
+    missing = cli("accounts", "correct", "acme", "-5")
+    assert missing.exit_code == 2  # --reason is required: a usage error
+    out = ok(cli("accounts", "correct", "acme", "-2.5", "--reason", "double top-up", "--by", "bob"))
+    assert out.strip() == "acme: balance 7.5 gift 0"
+    ok(cli("accounts", "topup", "acme", "1", "--gift", "--by", "carol"))
+    ok(cli("accounts", "topup", "acme", "3"))  # recorded as the OS user running simgate
+    ledger = ok(cli("accounts", "ledger", "acme"))
+    assert row(ledger, "1")[2:] == ["opening", "10", "10", "0", "alice", ""]
+    assert row(ledger, "2")[2:] == ["correction", "-2.5", "7.5", "0", "bob", "double top-up"]
+    assert row(ledger, "3")[2:] == ["gift", "1", "7.5", "1", "carol", ""]
+    assert row(ledger, "4")[2:6] == ["topup", "3", "10.5", "1"]
+    assert row(ledger, "4")[6] == getpass.getuser()
+    assert "balance + gift now 11.5; rebuilt from the ledger, message charges and call" in ledger
+    assert "differ" not in ledger
+    error(cli("accounts", "ledger", "nobody"), "no such account")
 
 
 def test_apps(cli: Cli) -> None:
