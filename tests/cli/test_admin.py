@@ -167,6 +167,47 @@ def test_send_and_messages(cli: Cli) -> None:
     error(cli("send", "--to", "8613800138000", "--text", "hi"), "locked")
 
 
+def test_messages_resend_unknown(cli: Cli, tmp_path: Path) -> None:
+    ok(cli("accounts", "create", "demo", "--balance", "1"))
+    out = ok(cli("send", "--to", "8613800138000", "--to", "8613800138001", "--text", "hi"))
+    out += ok(cli("send", "--to", "8613800138002", "--text", "hi"))
+    ids = re.findall(r"^(\d{19}) ", out, re.MULTILINE)
+    assert len(ids) == 3
+    # The worker died mid-submit and the reaper marked two UNKNOWN (one yesterday), as
+    # simgate run leaves them; the third is still queued.
+    db = sqlite3.connect(tmp_path / "data" / "simgate.db", isolation_level=None)
+    try:
+        db.execute(
+            "UPDATE messages SET state = 8, unknown_ms = 1764720000000 WHERE id = ?", [ids[0]]
+        )
+        db.execute(
+            "UPDATE messages SET state = 8, unknown_ms = 1764806400000 WHERE id = ?", [ids[1]]
+        )
+    finally:
+        db.close()
+    dry = ok(cli("messages", "resend", "--state", "UNKNOWN", "--dry-run")).strip().splitlines()
+    assert dry == ["would resend 2 UNKNOWN messages (dry run, nothing changed)", *ids[:2]]
+    assert row(ok(cli("messages", "list")), ids[0])[2] == "UNKNOWN"
+    since = ok(
+        cli("messages", "resend", "--state", "unknown", "--since", "2025-12-03T12:00", "--dry-run")
+    )
+    assert since.strip().splitlines()[1:] == [ids[1]]
+    assert ids[1] in ok(
+        cli("messages", "resend", "--state", "UNKNOWN", "--since", "1764806400", "--dry-run")
+    )
+    none = ok(cli("messages", "resend", "--state", "UNKNOWN", "--line", "smpp1", "--dry-run"))
+    assert none.strip() == "would resend 0 UNKNOWN messages (dry run, nothing changed)"
+    out = ok(cli("messages", "resend", "--state", "UNKNOWN", "--line", "sim"))
+    assert out.strip() == "resent 2 UNKNOWN messages: QUEUED again, due now"
+    listing = ok(cli("messages", "list"))
+    assert [row(listing, mid)[2] for mid in ids] == ["QUEUED", "QUEUED", "QUEUED"]
+    again = ok(cli("messages", "resend", "--state", "UNKNOWN"))
+    assert again.strip() == "resent 0 UNKNOWN messages: QUEUED again, due now"
+    error(cli("messages", "resend", "--state", "SENT"), "only UNKNOWN messages can be resent")
+    error(cli("messages", "resend", "--state", "UNKNOWN", "--since", "yesterday"), "--since")
+    assert cli("messages", "resend").exit_code == 2  # --state is required
+
+
 def test_send_insufficient_balance(cli: Cli) -> None:
     ok(cli("accounts", "create", "demo", "--balance", "0"))
     error(cli("send", "--to", "8613800138000", "--text", "hi"), "insufficient balance")

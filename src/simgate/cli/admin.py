@@ -410,6 +410,58 @@ def messages_list(
     )
 
 
+def _instant_ms(text: str) -> int:
+    """``--since``: an ISO 8601 time (UTC unless it says otherwise) or epoch seconds
+    (milliseconds when the number is that large)."""
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        # 1e11 s is the year 5138; a number that large is milliseconds.
+        return int(number) if abs(number) >= 1e11 else int(number * 1000)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--since: not an ISO 8601 time or epoch seconds: {text!r}")
+        raise AssertionError("unreachable") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1000)
+
+
+@messages_app.command("resend")
+def messages_resend(
+    state: Annotated[str, typer.Option(help="UNKNOWN: the only state that can be resent.")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only those that became UNKNOWN at or after this (ISO or epoch)."),
+    ] = None,
+    line: Annotated[str | None, typer.Option(help="Only those of this line.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List them; change nothing.")] = False,
+) -> None:
+    """Queue UNKNOWN messages again (due now) once you have checked they did not leave."""
+    if state.upper() != State.UNKNOWN.name:
+        fail(f"only UNKNOWN messages can be resent, not {state!r}")
+    since_ms = None if since is None else _instant_ms(since)
+
+    async def action(s: Services) -> list[int]:
+        if dry_run:
+            return await s.messaging.unknown(since_ms=since_ms, line=line)
+        return await s.messaging.resend_unknown(
+            now_ms=s.clock.now_ms(), since_ms=since_ms, line=line
+        )
+
+    ids = with_services(action)
+    noun = "message" if len(ids) == 1 else "messages"
+    if dry_run:
+        console.print(f"would resend {len(ids)} UNKNOWN {noun} (dry run, nothing changed)")
+        for mid in ids:
+            console.print(str(mid))
+    else:
+        console.print(f"resent {len(ids)} UNKNOWN {noun}: QUEUED again, due now")
+
+
 def send(
     to: Annotated[list[str], typer.Option("--to", help="Destination; repeat for several.")],
     text: Annotated[str, typer.Option("--text")],
