@@ -128,6 +128,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench --against", description=__doc__)
     parser.add_argument("--against", required=True, help="a commit, branch or tag")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="also write each run's output into this folder"
+    )
     args, rest = parser.parse_known_args(argv)
     with tempfile.TemporaryDirectory(prefix="simgate-base-") as tmp:
         base_tree = Path(tmp) / "tree"
@@ -158,7 +161,12 @@ def main(argv: list[str]) -> int:
                         file=sys.stderr,
                         flush=True,
                     )
-                    results.append(parse_tables(run_bench(tree, rest)))
+                    name = "base" if tree is base_tree else "head"
+                    output = run_bench(tree, rest)
+                    if args.keep is not None:  # what finished survives an interrupted run
+                        args.keep.mkdir(parents=True, exist_ok=True)
+                        (args.keep / f"round{n + 1}-{name}.txt").write_text(output)
+                    results.append(parse_tables(output))
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],

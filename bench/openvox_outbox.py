@@ -168,7 +168,7 @@ async def http_latencies(
             out.append(time.perf_counter() - t)
             doc = r.json()
             assert doc["code"] == 200, doc
-            total += doc["data"][0].get("total", 0) if uri == "/smsoutbox/get" else 0
+            total += doc.get("total", 0) if uri == "/smsoutbox/get" else 0
     return out, total
 
 

@@ -44,6 +44,7 @@ import uvloop
 
 from bench.common import Table, bench_settings, enqueue, opened
 from simgate.clock import SystemClock
+from simgate.codecs.segments import Encoding
 from simgate.lines.base import Outcome, SubmitRequest
 from simgate.lines.smpp import SmppLine
 from simgate.settings import SmppLineSettings
@@ -142,7 +143,7 @@ async def smpp_line(smsc: SmscProcess, count: int, concurrency: int) -> tuple[fl
     start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, count, concurrency):
         batch = [
-            SubmitRequest(i + j, 0, "Bench", n, "benchmark message", 0, 1, False)
+            SubmitRequest(i + j, 0, "Bench", n, "benchmark message", Encoding.GSM7, 1, False)
             for j, n in enumerate(numbers[i : i + concurrency])
         ]
         results = await asyncio.gather(*(line.submit(r) for r in batch))

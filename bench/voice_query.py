@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,14 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.common import Table, bench_settings, opened, pg_reachable, scratch_url
 from simgate.api.dialects.itnio.auth import sign
 from simgate.domain import ids
 from simgate.domain.accounts import AppKind
 from simgate.domain.calls import CallState
-from simgate.domain.events import DomainEvent
 from simgate.store import Database
 from simgate.store import migrate as migrations
 from simgate.store.call_records import HOUR_MS
@@ -250,10 +248,6 @@ async def over_http(
     return out
 
 
-async def no_events(_conn: AsyncConnection, _events: Sequence[DomainEvent]) -> None:
-    """The bench only reads: nothing is announced."""
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -328,7 +322,7 @@ async def run(args: argparse.Namespace) -> Table:
     now_ms = (int(time.time() * 1000) // DAY_MS) * DAY_MS
     rng = random.Random(11)
     async with database(args, now_ms) as (db, url):
-        repo = CallRepo(no_events)
+        repo = CallRepo()
         first, last = now_ms - 60 * DAY_MS, now_ms
         # Same windows and offsets for both: (lo, hi, offset as a fraction of the total).
         plan = []

@@ -47,7 +47,7 @@ from simgate.services.dinstar_inbound import number_inbound
 from simgate.services.events import EventBus
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
-from simgate.services.inbound import InboundService
+from simgate.services.inbound import InboundService, OwnerRules
 from simgate.services.itnio import ItnioService
 from simgate.services.lines import LineService
 from simgate.services.listings import Listings
@@ -171,7 +171,9 @@ class Runtime:
                 rates=rates,
             ),
             messaging=messaging,
-            inbound=InboundService(store=store, clock=self.clock, publish=publish),
+            inbound=InboundService(
+                store=store, clock=self.clock, publish=publish, rules=OwnerRules.from_settings(s)
+            ),
             line_state=line_state,
             lines=lines,
             pushes=pushes,

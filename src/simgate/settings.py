@@ -69,6 +69,17 @@ class SimLineSettings(_Strict):
     exclusive: bool = False
     # Append every submitted message id to this file (crash tests read it to prove no resend).
     journal: str | None = None
+    # Who incoming SMS belong to: the account (name or id) owning the line, and per port
+    # (a port's SIM may be another customer's). Resolution: services/inbound.py.
+    owner: str | None = Field(default=None, min_length=1)
+    port_owners: dict[int, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _owned_ports(self) -> SimLineSettings:
+        for port in self.port_owners:
+            if not 0 <= port < self.ports:
+                raise ValueError(f"port_owners: port {port} is not in 0..{self.ports - 1}")
+        return self
 
 
 class SmppLineSettings(_Strict):
@@ -115,6 +126,8 @@ class SmppLineSettings(_Strict):
     port_rate_per_minute: int = Field(default=0, ge=0)
     # The SMSC's bind budget belongs to one worker at a time (owned through line_owners).
     exclusive: bool = True
+    # The account (name or id) incoming SMS of this SMSC account belong to (services/inbound.py).
+    owner: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _can_send(self) -> SmppLineSettings:
@@ -316,6 +329,47 @@ class PushSettings(BaseModel):
         return tuple(ipaddress.ip_network(c, strict=False) for c in self.allow_cidrs)
 
 
+class InboundNumber(_Strict):
+    """An incoming SMS to ``number`` (the SIM's number, the SMSC's destination address)
+    belongs to ``account`` (a name or an id)."""
+
+    number: str = Field(min_length=1)
+    account: str = Field(min_length=1)
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, v: str) -> str:
+        if inbound_number_key(v) is None:
+            raise ValueError(f"not a phone number or short code: {v!r}")
+        return v
+
+
+def inbound_number_key(raw: str) -> str | None:
+    """The digits a recipient number is matched on: ``+44 7700-900123``, ``447700900123``
+    and ``00447700900123`` are one number (SMSCs send it with or without the ``+``)."""
+    text = raw.strip().replace(" ", "").replace("-", "")
+    if text.startswith("+"):
+        text = text[1:]
+    elif text.startswith("00"):
+        text = text[2:]
+    return text if text.isdigit() else None
+
+
+class InboundSettings(_Strict):
+    # Checked first: the number an incoming SMS was sent to names its account.
+    numbers: tuple[InboundNumber, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> InboundSettings:
+        seen: dict[str | None, str] = {}
+        for n in self.numbers:
+            key = inbound_number_key(n.number)
+            if key in seen:
+                raise ValueError(f"number {n.number!r} is mapped twice ({seen[key]!r} first)")
+            seen[key] = n.number
+        return self
+
+
 class Settings(_Strict):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -328,6 +382,7 @@ class Settings(_Strict):
     voice: VoiceSettings = VoiceSettings()
     lines: dict[str, LineSettings] = Field(default_factory=_default_lines)
     routes: tuple[Route, ...] = (Route(),)
+    inbound: InboundSettings = InboundSettings()
     push: PushSettings = PushSettings()
     # Sections owned by the dialects: each validates its own at start (api/dialect.py).
     itnio: dict[str, Any] = Field(default_factory=dict)

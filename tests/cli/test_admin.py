@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 import sqlite3
 from pathlib import Path
@@ -42,6 +43,29 @@ def test_account_errors(cli: Cli) -> None:
     error(cli("accounts", "lock", "99"), "no such account: 99")
     error(cli("accounts", "create", "x", "--currency", "dollars"), "currency")
     error(cli("accounts", "create", "x", "--timezone", "Nowhere/City"), "time zone")
+
+
+def test_negative_topup_is_refused_and_a_correction_has_a_reason(cli: Cli) -> None:
+    ok(cli("accounts", "create", "acme", "--balance", "10", "--by", "alice"))
+    error(cli("accounts", "topup", "acme", "-5"), "a top-up must be more than 0")
+    error(cli("accounts", "topup", "acme", "0", "--gift"), "a top-up must be more than 0")
+    assert row(ok(cli("accounts", "list")), "1")[3] == "10"
+    error(cli("accounts", "correct", "acme", "-5", "--reason", ""), "needs a reason")
+    missing = cli("accounts", "correct", "acme", "-5")
+    assert missing.exit_code == 2  # --reason is required: a usage error
+    out = ok(cli("accounts", "correct", "acme", "-2.5", "--reason", "double top-up", "--by", "bob"))
+    assert out.strip() == "acme: balance 7.5 gift 0"
+    ok(cli("accounts", "topup", "acme", "1", "--gift", "--by", "carol"))
+    ok(cli("accounts", "topup", "acme", "3"))  # recorded as the OS user running simgate
+    ledger = ok(cli("accounts", "ledger", "acme"))
+    assert row(ledger, "1")[2:] == ["opening", "10", "10", "0", "alice", ""]
+    assert row(ledger, "2")[2:] == ["correction", "-2.5", "7.5", "0", "bob", "double top-up"]
+    assert row(ledger, "3")[2:] == ["gift", "1", "7.5", "1", "carol", ""]
+    assert row(ledger, "4")[2:6] == ["topup", "3", "10.5", "1"]
+    assert row(ledger, "4")[6] == getpass.getuser()
+    assert "balance + gift now 11.5; rebuilt from the ledger, message charges and call" in ledger
+    assert "differ" not in ledger
+    error(cli("accounts", "ledger", "nobody"), "no such account")
 
 
 def test_apps(cli: Cli) -> None:
@@ -141,6 +165,47 @@ def test_send_and_messages(cli: Cli) -> None:
     error(cli("send", "--to", "8613800138000", "--text", "hi", "--repeat", "0"), "--repeat")
     ok(cli("accounts", "lock", "demo"))
     error(cli("send", "--to", "8613800138000", "--text", "hi"), "locked")
+
+
+def test_messages_resend_unknown(cli: Cli, tmp_path: Path) -> None:
+    ok(cli("accounts", "create", "demo", "--balance", "1"))
+    out = ok(cli("send", "--to", "8613800138000", "--to", "8613800138001", "--text", "hi"))
+    out += ok(cli("send", "--to", "8613800138002", "--text", "hi"))
+    ids = re.findall(r"^(\d{19}) ", out, re.MULTILINE)
+    assert len(ids) == 3
+    # The worker died mid-submit and the reaper marked two UNKNOWN (one yesterday), as
+    # simgate run leaves them; the third is still queued.
+    db = sqlite3.connect(tmp_path / "data" / "simgate.db", isolation_level=None)
+    try:
+        db.execute(
+            "UPDATE messages SET state = 8, unknown_ms = 1764720000000 WHERE id = ?", [ids[0]]
+        )
+        db.execute(
+            "UPDATE messages SET state = 8, unknown_ms = 1764806400000 WHERE id = ?", [ids[1]]
+        )
+    finally:
+        db.close()
+    dry = ok(cli("messages", "resend", "--state", "UNKNOWN", "--dry-run")).strip().splitlines()
+    assert dry == ["would resend 2 UNKNOWN messages (dry run, nothing changed)", *ids[:2]]
+    assert row(ok(cli("messages", "list")), ids[0])[2] == "UNKNOWN"
+    since = ok(
+        cli("messages", "resend", "--state", "unknown", "--since", "2025-12-03T12:00", "--dry-run")
+    )
+    assert since.strip().splitlines()[1:] == [ids[1]]
+    assert ids[1] in ok(
+        cli("messages", "resend", "--state", "UNKNOWN", "--since", "1764806400", "--dry-run")
+    )
+    none = ok(cli("messages", "resend", "--state", "UNKNOWN", "--line", "smpp1", "--dry-run"))
+    assert none.strip() == "would resend 0 UNKNOWN messages (dry run, nothing changed)"
+    out = ok(cli("messages", "resend", "--state", "UNKNOWN", "--line", "sim"))
+    assert out.strip() == "resent 2 UNKNOWN messages: QUEUED again, due now"
+    listing = ok(cli("messages", "list"))
+    assert [row(listing, mid)[2] for mid in ids] == ["QUEUED", "QUEUED", "QUEUED"]
+    again = ok(cli("messages", "resend", "--state", "UNKNOWN"))
+    assert again.strip() == "resent 0 UNKNOWN messages: QUEUED again, due now"
+    error(cli("messages", "resend", "--state", "SENT"), "only UNKNOWN messages can be resent")
+    error(cli("messages", "resend", "--state", "UNKNOWN", "--since", "yesterday"), "--since")
+    assert cli("messages", "resend").exit_code == 2  # --state is required
 
 
 def test_send_insufficient_balance(cli: Cli) -> None:

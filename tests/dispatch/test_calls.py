@@ -369,7 +369,7 @@ async def test_calls_the_account_can_no_longer_pay_end_with_402_undialled(
 ) -> None:
     account = voice[0]
     # 100 → 0.9: room for two first steps of 0.4 (1.2 USD/min at 20+20), not a third.
-    await services.accounts.topup(account.id, amount="-99.1")
+    await services.accounts.correct(account.id, amount="-99.1", reason="test")
     line.answers(after_s=1)
     ids = [await queue(f"86138000000{i:02d}", loop_count=1) for i in range(4)]
     d = dispatcher(services, clock, line)

@@ -23,6 +23,7 @@ from simgate.store import Store
 from simgate.store.tables import messages
 
 from ..store.util import OWNER, PRICE, account, balance, get, lease_of, orphans, queue
+from .support import T0, message_row, write_rows
 
 Batches = list[list[Change]]
 
@@ -399,3 +400,55 @@ async def test_a_late_success_resolves_unknown(
     await m.record_reports(reports((f"{mid}.0", 0), at=now + 4), now_ms=now + 4)
     assert (await get(store, mid)).state is State.DELIVERED
     assert batches[-1] == [change(mid, State.DELIVERED, Event.REPORT_DELIVERED, now + 4)]
+
+
+# ---- the operator's resend ------------------------------------------------------------
+async def test_operator_resend_requeues_unknown_only_in_one_unit_of_work(
+    services: Services, store: Store, runtime: Runtime, batches: Batches
+) -> None:
+    await account(services)
+    t = T0 + 1_000
+    rows = {
+        "old": message_row(at_ms=t, seq=1, state=State.UNKNOWN, unknown_ms=t + 10),
+        "new": message_row(at_ms=t, seq=2, state=State.UNKNOWN, unknown_ms=t + 500),
+        "smpp": message_row(at_ms=t, seq=3, state=State.UNKNOWN, unknown_ms=t + 500, line="b"),
+        **{
+            s.name: message_row(at_ms=t, seq=10 + s, state=s, lease_owner="w", unknown_ms=None)
+            for s in State
+            if s is not State.UNKNOWN
+        },
+    }
+    await write_rows(store, message_rows=list(rows.values()))
+    mid = {k: r["id"] for k, r in rows.items()}
+    m = services.messaging
+    before = {k: await get(store, v) for k, v in mid.items()}
+    # The dry run lists, changes nothing and records nothing.
+    assert await m.unknown() == sorted([mid["old"], mid["new"], mid["smpp"]])
+    assert await m.unknown(since_ms=t + 500, line="sim") == [mid["new"]]
+    assert {k: await get(store, v) for k, v in mid.items()} == before
+    at = t + 9_000
+    assert await m.resend_unknown(now_ms=at, since_ms=t + 100) == sorted([mid["new"], mid["smpp"]])
+    assert await m.resend_unknown(now_ms=at, line="sim") == [mid["old"]]
+    for k in ("new", "smpp", "old"):
+        row = await get(store, mid[k])
+        assert (row.state, row.queued_ms, row.updated_ms) == (State.QUEUED, at, at)
+        assert row.charge_micros == before[k].charge_micros  # still to be sent: no refund
+    async with store.db.read() as conn:
+        due = (
+            await conn.execute(
+                select(messages.c.next_attempt_ms).where(messages.c.id == mid["old"])
+            )
+        ).scalar_one()
+    assert due == at
+    for s in State:  # every other state untouched, SUBMITTING (RESEND's other source) too
+        if s is not State.UNKNOWN:
+            assert await get(store, mid[s.name]) == before[s.name], s
+    assert batches == [
+        [change(x, State.QUEUED, Event.RESEND, at) for x in sorted([mid["new"], mid["smpp"]])],
+        [change(mid["old"], State.QUEUED, Event.RESEND, at)],
+    ]
+    assert await m.resend_unknown(now_ms=at + 1) == []
+    assert len(batches) == 2
+    # Back in the queue and due: a worker leases them again.
+    got = await m.lease(lines=["sim", "b"], owner=OWNER, now_ms=at, lease_until_ms=at + 1, limit=9)
+    assert {x.id for x in got} == {mid["old"], mid["new"], mid["smpp"], mid["QUEUED"]}

@@ -7,13 +7,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, inspect, text
+from alembic import command
+from sqlalchemy import Connection, insert, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from simgate.store import Database, schema
+from simgate.domain.accounts import LedgerKind
+from simgate.domain.messages import State
+from simgate.secretbox import SecretBox
+from simgate.store import Database, Store, schema, tables
 from simgate.store import migrate as migrations
 
 from ..conftest import PG_ADMIN_URL
+from ..services.support import T0, message_row
 
 
 @pytest.fixture
@@ -70,3 +75,44 @@ async def test_upgrade_creates_metadata_and_is_idempotent(empty_url: str) -> Non
         declared = sorted(i.name or "" for i in table.indexes)
         # Every index the metadata declares exists (unique constraints may add more).
         assert set(declared) <= set(first[name]["indexes"]), name
+
+
+async def test_the_ledger_opens_accounts_from_before_it(empty_url: str) -> None:
+    """0007 gives each existing account one opening entry that makes the rebuild (ledger less
+    message charges less call debits) equal what the account holds."""
+    db = Database(empty_url)
+    await db.open()
+    try:
+
+        def upgrade_to(connection: Connection, targets: list[str]) -> None:
+            for target in targets:
+                command.upgrade(migrations._config(connection), target)
+
+        before = [h for h in migrations.head_revisions() if h != "0007_ledger"] + ["0006_voice"]
+        async with db.engine.connect() as conn:
+            await conn.run_sync(upgrade_to, before)
+            await conn.commit()
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(tables.accounts).values(
+                    id=1, name="old", currency="USD", timezone="UTC", balance_micros=700,
+                    gift_micros=50, credit_micros=0, locked=False, created_ms=5,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                insert(tables.messages).values(
+                    **message_row(at_ms=T0, seq=1, charge_micros=200, state=State.SENT)
+                )
+            )
+        await migrations.upgrade(db)
+        store = Store(db, SecretBox("test-master-key-0123456789"))
+        async with db.read() as conn:
+            (entry,) = await store.ledger.entries(conn, 1)
+            rebuilt = await store.ledger.rebuilt_micros(conn, 1)
+    finally:
+        await db.close()
+    assert (entry.kind, entry.amount_micros, entry.at_ms, entry.by) == (
+        LedgerKind.OPENING, 950, 5, "migration",
+    )  # fmt: skip
+    assert (entry.balance_after_micros, entry.gift_after_micros) == (700, 50)
+    assert rebuilt == 750

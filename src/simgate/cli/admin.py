@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from simgate.cli.common import console, fail, with_services
-from simgate.domain.accounts import App, AppKind
+from simgate.domain.accounts import Account, App, AppKind, LedgerEntry
 from simgate.domain.messages import State
 from simgate.domain.money import format_amount
 from simgate.lines.base import IncomingSms
@@ -47,6 +49,19 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 
 # ---- accounts -------------------------------------------------------------------------
+_BY_HELP = "Who makes this movement, for the ledger (default: the OS user)."
+
+
+def _operator(by: str | None) -> str:
+    """Who an operator movement is recorded as: --by, else the OS user running simgate."""
+    if by is not None:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return f"uid {os.getuid()}"
+
+
 @accounts_app.command("create")
 def accounts_create(
     name: str,
@@ -54,11 +69,14 @@ def accounts_create(
     timezone: str = "UTC",
     balance: str = "0",
     credit: str = "0",
+    *,
+    by: Annotated[str | None, typer.Option(help=_BY_HELP)] = None,
 ) -> None:
-    """Create an account."""
+    """Create an account (an opening balance is the first entry of its ledger)."""
+    who = _operator(by)
     a = with_services(
         lambda s: s.accounts.create_account(
-            name=name, currency=currency, timezone=timezone, balance=balance, credit=credit
+            name=name, currency=currency, timezone=timezone, balance=balance, credit=credit, by=who
         )
     )
     console.print(f"account {a.id} {a.name} created")
@@ -86,13 +104,76 @@ def accounts_list() -> None:
     )
 
 
-@accounts_app.command("topup")
+# A signed amount ("-5") is an argument, not an unknown option: the operator must get the
+# top-up refusal or the correction, not "No such option: -5".
+_SIGNED_AMOUNT = {"ignore_unknown_options": True}
+
+
+@accounts_app.command("topup", context_settings=_SIGNED_AMOUNT)
 def accounts_topup(
-    account: str, amount: str, gift: bool = typer.Option(False, help="Add to the gift balance.")
+    account: str,
+    amount: str,
+    gift: bool = typer.Option(False, help="Add to the gift balance."),
+    by: Annotated[str | None, typer.Option(help=_BY_HELP)] = None,
 ) -> None:
-    a = with_services(lambda s: s.accounts.topup(account, amount=amount, gift=gift))
+    """Add money to an account (more than 0; a correction is 'accounts correct')."""
+    who = _operator(by)
+    a = with_services(lambda s: s.accounts.topup(account, amount=amount, gift=gift, by=who))
     console.print(
         f"{a.name}: balance {format_amount(a.balance_micros)} gift {format_amount(a.gift_micros)}"
+    )
+
+
+@accounts_app.command("correct", context_settings=_SIGNED_AMOUNT)
+def accounts_correct(
+    account: str,
+    amount: Annotated[str, typer.Argument(help="Signed: -5 takes 5 off the balance.")],
+    reason: Annotated[str, typer.Option(help="Why: kept in the account ledger.")],
+    by: Annotated[str | None, typer.Option(help=_BY_HELP)] = None,
+) -> None:
+    """Correct an account's balance by a signed amount, with a reason (kept in its ledger)."""
+    who = _operator(by)
+    a = with_services(lambda s: s.accounts.correct(account, amount=amount, reason=reason, by=who))
+    console.print(
+        f"{a.name}: balance {format_amount(a.balance_micros)} gift {format_amount(a.gift_micros)}"
+    )
+
+
+@accounts_app.command("ledger")
+def accounts_ledger(account: str) -> None:
+    """The account's operator movements (opening balance, top-ups, gifts, corrections)."""
+
+    async def action(s: Services) -> tuple[list[LedgerEntry], Account, int]:
+        entries = await s.accounts.ledger(account)
+        return (
+            entries,
+            await s.accounts.get_account(account),
+            await s.accounts.rebuilt_micros(account),
+        )
+
+    entries, acc, rebuilt = with_services(action)
+    _table(
+        f"ledger of {acc.name} (oldest first)",
+        ["#", "at (UTC)", "kind", "amount", "balance after", "gift after", "by", "reason"],
+        [
+            [
+                str(e.id),
+                _ts(e.at_ms),
+                e.kind.value,
+                format_amount(e.amount_micros),
+                format_amount(e.balance_after_micros),
+                format_amount(e.gift_after_micros),
+                e.by,
+                e.reason,
+            ]
+            for e in entries
+        ],
+    )
+    held = acc.balance_micros + acc.gift_micros
+    console.print(
+        f"balance + gift now {format_amount(held)}; rebuilt from the ledger, message charges"
+        f" and call debits {format_amount(rebuilt)}"
+        + ("" if held == rebuilt else " [bold red](they differ)[/]")
     )
 
 
@@ -327,6 +408,58 @@ def messages_list(
         ["msgId", "to", "state", "parts", "line", "port", "accepted (UTC)", "text"],
         with_services(action),
     )
+
+
+def _instant_ms(text: str) -> int:
+    """``--since``: an ISO 8601 time (UTC unless it says otherwise) or epoch seconds
+    (milliseconds when the number is that large)."""
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        # 1e11 s is the year 5138; a number that large is milliseconds.
+        return int(number) if abs(number) >= 1e11 else int(number * 1000)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--since: not an ISO 8601 time or epoch seconds: {text!r}")
+        raise AssertionError("unreachable") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1000)
+
+
+@messages_app.command("resend")
+def messages_resend(
+    state: Annotated[str, typer.Option(help="UNKNOWN: the only state that can be resent.")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only those that became UNKNOWN at or after this (ISO or epoch)."),
+    ] = None,
+    line: Annotated[str | None, typer.Option(help="Only those of this line.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List them; change nothing.")] = False,
+) -> None:
+    """Queue UNKNOWN messages again (due now) once you have checked they did not leave."""
+    if state.upper() != State.UNKNOWN.name:
+        fail(f"only UNKNOWN messages can be resent, not {state!r}")
+    since_ms = None if since is None else _instant_ms(since)
+
+    async def action(s: Services) -> list[int]:
+        if dry_run:
+            return await s.messaging.unknown(since_ms=since_ms, line=line)
+        return await s.messaging.resend_unknown(
+            now_ms=s.clock.now_ms(), since_ms=since_ms, line=line
+        )
+
+    ids = with_services(action)
+    noun = "message" if len(ids) == 1 else "messages"
+    if dry_run:
+        console.print(f"would resend {len(ids)} UNKNOWN {noun} (dry run, nothing changed)")
+        for mid in ids:
+            console.print(str(mid))
+    else:
+        console.print(f"resent {len(ids)} UNKNOWN {noun}: QUEUED again, due now")
 
 
 def send(

@@ -28,6 +28,34 @@ class Account:
         return self.balance_micros + self.gift_micros + self.credit_micros
 
 
+class LedgerKind(enum.StrEnum):
+    """What an operator did to an account's money (the account ledger)."""
+
+    OPENING = "opening"  # the balance an account was created with
+    TOPUP = "topup"  # money added to the balance
+    GIFT = "gift"  # money added to the gift balance
+    CORRECTION = "correction"  # a signed fix of the balance, always with a reason
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One operator movement of an account's money, as the ledger keeps it.
+
+    ``balance_after_micros`` and ``gift_after_micros`` are the account's figures right after
+    the movement (message charges and call debits between two entries move them too).
+    """
+
+    id: int
+    account_id: int
+    at_ms: int
+    kind: LedgerKind
+    amount_micros: int
+    balance_after_micros: int
+    gift_after_micros: int
+    by: str
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class App:
     id: int

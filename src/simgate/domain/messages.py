@@ -34,7 +34,9 @@ class Event(enum.Enum):
     SUBMIT_REJECTED = "submit_rejected"  # the line refused it for good, before it left
     SUBMIT_FAILED = "submit_failed"  # retries exhausted
     LEASE_EXPIRED = "lease_expired"  # the worker vanished mid-submit
-    RESEND = "resend"  # operator policy: treat an expired lease as never sent
+    # The operator says "it never left": the expired-lease policy (from SUBMITTING), or
+    # `simgate messages resend` after checking the line (from UNKNOWN).
+    RESEND = "resend"
     REPORT_DELIVERED = "report_delivered"
     REPORT_FAILED = "report_failed"
     EXPIRE = "expire"  # validity passed

@@ -11,9 +11,19 @@ import string
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
-from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayUser, validate_cidrs
+from simgate.domain.accounts import (
+    Account,
+    ApiKey,
+    App,
+    AppKind,
+    GatewayUser,
+    LedgerEntry,
+    LedgerKind,
+    validate_cidrs,
+)
 from simgate.domain.billing import BillPeriod, Rate
 from simgate.domain.money import parse_amount
 from simgate.errors import InvalidInput, NotFound
@@ -21,6 +31,9 @@ from simgate.store import Store
 
 # Digest auth (RFC 7616) needs HA1 = H(username:realm:password); we keep HA1, not the password.
 DIGEST_REALM = "simgate"
+# Who a movement is recorded as when the caller names nobody (the demo account, tests).
+SYSTEM = "system"
+_BY_MAX = 64
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -83,7 +96,9 @@ class AccountService:
         timezone: str = "UTC",
         balance: str = "0",
         credit: str = "0",
+        by: str = SYSTEM,
     ) -> Account:
+        """Create an account; an opening balance is the first entry of its ledger."""
         if not name or len(name) > 64:
             raise InvalidInput("account name must be 1..64 characters")
         if name.isdigit():  # "simgate accounts topup 12" means the account with id 12
@@ -91,15 +106,33 @@ class AccountService:
         if len(currency) != 3 or not currency.isalpha():
             raise InvalidInput(f"currency must be a 3-letter code, not {currency!r}")
         _check_timezone(timezone)
-        job = functools.partial(
-            self._store.accounts.create_account,
-            name=name,
-            currency=currency.upper(),
-            timezone=timezone,
-            balance_micros=_amount(balance),
-            credit_micros=_amount(credit),
-            now_ms=self._clock.now_ms(),
-        )
+        opening, credit_micros, who = _amount(balance), _amount(credit), _by(by)
+        now_ms = self._clock.now_ms()
+
+        async def job(conn: AsyncConnection) -> Account:
+            account = await self._store.accounts.create_account(
+                conn,
+                name=name,
+                currency=currency.upper(),
+                timezone=timezone,
+                balance_micros=opening,
+                credit_micros=credit_micros,
+                now_ms=now_ms,
+            )
+            if opening:
+                await self._store.ledger.add(
+                    conn,
+                    account_id=account.id,
+                    kind=LedgerKind.OPENING,
+                    amount_micros=opening,
+                    balance_after_micros=account.balance_micros,
+                    gift_after_micros=account.gift_micros,
+                    by=who,
+                    reason="",
+                    now_ms=now_ms,
+                )
+            return account
+
         async with self._store.db.read() as conn:
             if await self._store.accounts.find_account(conn, name):
                 raise InvalidInput(f"account {name!r} exists already")
@@ -108,19 +141,79 @@ class AccountService:
         except IntegrityError:  # created meanwhile by a concurrent request or process
             raise InvalidInput(f"account {name!r} exists already") from None
 
-    async def topup(self, ref: str | int, *, amount: str, gift: bool = False) -> Account:
-        account = await self._read_account(ref)
+    async def topup(
+        self, ref: str | int, *, amount: str, gift: bool = False, by: str = SYSTEM
+    ) -> Account:
+        """Add money (to the gift balance with ``gift``); refused unless positive: taking
+        money back is a :meth:`correct` with a reason."""
         micros = _amount(amount)
-        job = functools.partial(
-            self._store.accounts.topup,
-            account_id=account.id,
-            balance=0 if gift else micros,
-            gift=micros if gift else 0,
+        if micros <= 0:
+            raise InvalidInput(
+                f"a top-up must be more than 0, not {amount}; to take money back use"
+                " 'simgate accounts correct ACCOUNT AMOUNT --reason TEXT'"
+            )
+        kind = LedgerKind.GIFT if gift else LedgerKind.TOPUP
+        return await self._move(ref, kind=kind, micros=micros, by=by, reason="")
+
+    async def correct(
+        self, ref: str | int, *, amount: str, reason: str, by: str = SYSTEM
+    ) -> Account:
+        """Correct the balance by a signed ``amount`` (a mistaken top-up, a goodwill credit);
+        the reason is kept in the ledger."""
+        micros = _amount(amount)
+        if micros == 0:
+            raise InvalidInput("a correction must not be 0")
+        if not reason.strip():
+            raise InvalidInput("a correction needs a reason (--reason)")
+        return await self._move(
+            ref, kind=LedgerKind.CORRECTION, micros=micros, by=by, reason=reason.strip()
         )
+
+    async def _move(
+        self, ref: str | int, *, kind: LedgerKind, micros: int, by: str, reason: str
+    ) -> Account:
+        """Move the money and write its ledger entry in one unit of work."""
+        who = _by(by)
+        account = await self._read_account(ref)
+        gift = kind is LedgerKind.GIFT
+        now_ms = self._clock.now_ms()
+
+        async def job(conn: AsyncConnection) -> Account | None:
+            updated = await self._store.accounts.topup(
+                conn, account.id, balance=0 if gift else micros, gift=micros if gift else 0
+            )
+            if updated is None:
+                return None
+            await self._store.ledger.add(
+                conn,
+                account_id=account.id,
+                kind=kind,
+                amount_micros=micros,
+                balance_after_micros=updated.balance_micros,
+                gift_after_micros=updated.gift_micros,
+                by=who,
+                reason=reason,
+                now_ms=now_ms,
+            )
+            return updated
+
         updated = await self._store.db.write(job)
         if updated is None:
             raise NotFound(f"no such account: {ref}")
         return updated
+
+    async def ledger(self, ref: str | int) -> list[LedgerEntry]:
+        """The account's operator movements, oldest first."""
+        account = await self._read_account(ref)
+        async with self._store.db.read() as conn:
+            return await self._store.ledger.entries(conn, account.id)
+
+    async def rebuilt_micros(self, ref: str | int) -> int:
+        """Balance + gift rebuilt from the records: the ledger, less what messages hold
+        charged and calls debited. Equal to the account's figures unless something is wrong."""
+        account = await self._read_account(ref)
+        async with self._store.db.read() as conn:
+            return await self._store.ledger.rebuilt_micros(conn, account.id)
 
     async def set_locked(self, ref: str | int, locked: bool) -> None:
         account = await self._read_account(ref)
@@ -269,6 +362,13 @@ def _amount(text: str) -> int:
         return parse_amount(text)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def _by(who: str) -> str:
+    who = who.strip()
+    if not who or len(who) > _BY_MAX:
+        raise InvalidInput(f"who made a movement must be 1..{_BY_MAX} characters")
+    return who
 
 
 def _check_timezone(name: str) -> None:

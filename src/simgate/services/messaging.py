@@ -263,6 +263,36 @@ class MessagingService:
 
         return await self._db.write(job)
 
+    async def resend_unknown(
+        self, *, now_ms: int, since_ms: int | None = None, line: str | None = None
+    ) -> list[int]:
+        """The operator checked the line: UNKNOWN messages (since ``since_ms``, on ``line``)
+        go back to the queue, due now, in one unit of work; returns their ids. Nothing in
+        another state moves; the charge stays (the message is still to be sent)."""
+        state, event = State.UNKNOWN, Event.RESEND
+        target = next_state(state, event)  # QUEUED
+
+        async def job(conn: AsyncConnection) -> list[int]:
+            ids = await self._messages.in_state(conn, state=state, since_ms=since_ms, line=line)
+            if not ids:
+                return []
+            # Guarded by the one source state, not sources_of(RESEND): that also holds
+            # SUBMITTING (the reaper's resend policy), and a message in flight must stay put.
+            await self._messages.move(
+                conn, ids, sources=(state,), target=target, now_ms=now_ms, due_ms=now_ms
+            )
+            await self._publish(conn, [MessageChange(mid, target, event, now_ms) for mid in ids])
+            return ids
+
+        return await self._db.write(job)
+
+    async def unknown(self, *, since_ms: int | None = None, line: str | None = None) -> list[int]:
+        """What :meth:`resend_unknown` would resend now (a dry run), in id order."""
+        async with self._db.read() as conn:
+            return await self._messages.in_state(
+                conn, state=State.UNKNOWN, since_ms=since_ms, line=line
+            )
+
     async def cancel(self, ids: Sequence[int], *, now_ms: int) -> list[int]:
         """Stop messages that have not left yet (queued) and refund them; returns those
         stopped."""

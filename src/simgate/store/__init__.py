@@ -16,6 +16,7 @@ from simgate.store.calls import CallRepo
 from simgate.store.database import Database
 from simgate.store.fx import FxRepo
 from simgate.store.inbound import InboundRepo
+from simgate.store.ledger import LedgerRepo
 from simgate.store.messages import MessageRepo
 from simgate.store.reports import ReportRepo
 from simgate.store.voice_files import VoiceFileRepo
@@ -27,6 +28,7 @@ class Store:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self.db = db
         self.accounts = AccountRepo(box)
+        self.ledger = LedgerRepo()
         self.messages = MessageRepo()
         self.reports = ReportRepo()
         self.inbound = InboundRepo()

@@ -342,8 +342,10 @@ class MessageRepo:
         target: State,
         now_ms: int,
         error_text: str | None = None,
+        due_ms: int | None = None,
     ) -> None:
-        """Set ``target`` on those of ``ids`` still in ``sources`` (and ``error_text`` if given)."""
+        """Set ``target`` on those of ``ids`` still in ``sources`` (and ``error_text`` if given;
+        due for dispatch at ``due_ms`` if given)."""
         values: dict[str, Any] = {
             "state": int(target),
             STATE_TIME_COLUMN[target]: now_ms,
@@ -351,12 +353,31 @@ class MessageRepo:
         }
         if error_text is not None:
             values["error_text"] = error_text
+        if due_ms is not None:
+            values["next_attempt_ms"] = due_ms
         for chunk in chunks(ids, 500):
             await conn.execute(
                 update(messages)
                 .where(messages.c.id.in_(chunk), messages.c.state.in_(_states(sources)))
                 .values(**values)
             )
+
+    async def in_state(
+        self,
+        conn: AsyncConnection,
+        *,
+        state: State,
+        since_ms: int | None = None,
+        line: str | None = None,
+    ) -> list[int]:
+        """Ids of the messages in ``state`` (that entered it at or after ``since_ms``, on
+        ``line``, when given), in id order."""
+        q = select(messages.c.id).where(messages.c.state == int(state))
+        if since_ms is not None:
+            q = q.where(messages.c[STATE_TIME_COLUMN[state]] >= since_ms)
+        if line is not None:
+            q = q.where(messages.c.line == line)
+        return [r.id for r in await conn.execute(q.order_by(messages.c.id))]
 
     # ---- queries ---------------------------------------------------------------------
     async def get(self, conn: AsyncConnection, ids: Sequence[int]) -> list[MessageRecord]:

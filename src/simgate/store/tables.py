@@ -39,6 +39,25 @@ accounts = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+# Every operator movement of an account's money (opening balance, top-ups, gifts,
+# corrections): who, when, how much, why and the figures after it. Message charges and call
+# debits are on their own rows (messages.charge_micros, calls), so the ledger plus those
+# rebuilds balance + gift.
+account_ledger = Table(
+    "account_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_micros", BigInteger, nullable=False),
+    Column("balance_after_micros", BigInteger, nullable=False),
+    Column("gift_after_micros", BigInteger, nullable=False),
+    Column("made_by", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_account_ledger_account", "account_id", "id"),
+)
+
 apps = Table(
     "apps",
     metadata,

@@ -83,6 +83,22 @@ class Gw:
 GwFactory = Callable[..., Awaitable[Gw]]
 
 
+@dataclass(frozen=True)
+class SmsResult:
+    """A ``query_sms_result`` row / ``sms_result`` push item as typed clients model it: every
+    field required, so a row without one fails to build (spec Amendments: ``user_id`` too)."""
+
+    port: int
+    user_id: int
+    number: str
+    time: str
+    status: str
+    count: int
+    succ_count: int
+    ref_id: int
+    imsi: str
+
+
 @pytest.fixture
 async def make_gw(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[GwFactory]:
     """Build a gateway with extra settings (e.g. ``lines={"sim": {"report_delay_ms": 5000}}``)."""

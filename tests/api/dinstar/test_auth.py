@@ -35,9 +35,10 @@ def basic(user: str, password: str) -> str:
 
 async def test_unauthenticated_gets_digest_and_basic_challenges(gw: Gw) -> None:
     ch = await challenge(gw)
+    # MD5 first: clients that read only the first challenge know no SHA-256 (spec Amendments).
     assert [(c["scheme"], c.get("algorithm")) for c in ch] == [
-        ("Digest", "SHA-256"),
         ("Digest", "MD5"),
+        ("Digest", "SHA-256"),
         ("Basic", None),
     ]
     assert all(c["realm"] == DIGEST_REALM for c in ch)

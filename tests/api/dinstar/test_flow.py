@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from simgate.domain.messages import State
-from tests.api.dinstar.conftest import SN, Gw, GwFactory, capture_pushes
+from tests.api.dinstar.conftest import SN, Gw, GwFactory, SmsResult, capture_pushes
 
 THREE_PARTS = "Ünïcode " * 20  # 160 UCS-2 units: 3 parts of 67
 
@@ -139,6 +139,28 @@ async def test_filters_stop_and_queue(make_gw: GwFactory) -> None:
     assert (await gw.get("/api/stop_sms", task_id=second["task_id"]))["error_code"] == 404
 
 
+async def test_every_result_row_builds_a_typed_client_object(gw: Gw) -> None:
+    """A typed client builds one object per row with ``user_id`` required (spec Amendments):
+    a send that gave no user_id reads back, and is pushed, with ``user_id`` 0."""
+    pushes = await capture_pushes(gw)
+    await gw.rt.start_worker()
+    await gw.post("/api/send_sms", {"text": "a", "param": [{"number": "5550001"}]})
+    await gw.post("/api/send_sms", {"text": "b", "param": [{"number": "5550002", "user_id": 5}]})
+    await gw.settle(await gw.message_ids(), State.DELIVERED)
+    rows = [SmsResult(**r) for r in (await gw.post("/api/query_sms_result", {}))["result"]]
+    assert [(r.number, r.user_id, r.status) for r in rows] == [
+        ("5550002", 5, "DELIVERED"),
+        ("5550001", 0, "DELIVERED"),
+    ]
+    pushed = [SmsResult(**r) for r in pushes.of("sms_result")]
+    assert sorted((r.number, r.user_id, r.status) for r in pushed) == [
+        ("5550001", 0, "DELIVERED"),
+        ("5550001", 0, "SENT_OK"),
+        ("5550002", 5, "DELIVERED"),
+        ("5550002", 5, "SENT_OK"),
+    ]
+
+
 async def test_two_lines_form_one_gateway(make_gw: GwFactory) -> None:
     gw = await make_gw(
         lines={"a": {"ports": 2, "seed": 1}, "b": {"ports": 3, "seed": 2}},
@@ -205,3 +227,22 @@ async def test_port_info_and_actions(gw: Gw) -> None:
         "/api/send_sms", {"text": "x", "port": [1, 2], "param": [{"number": "5550100"}]}
     )
     assert r["error_code"] == 202
+
+
+async def test_port_info_accepts_port_and_ignores_unknown_types(gw: Gw) -> None:
+    """A client asking for ``port`` among the types (a PHP library's default call) gets the
+    port once, first; types simgate does not know are left out, not refused (spec
+    Amendments)."""
+    asked = "port,type,imei,imsi,iccid,number,reg,slot,callstate,signal,gprs,sim_status"
+    r = await gw.client.get("/api/get_port_info", params={"port": "0,2", "info_type": asked})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["error_code"], body["sn"]) == (200, SN)
+    ports = gw.line.ports()
+    assert [(i["port"], i["imsi"], i["reg"]) for i in body["info"]] == [
+        (0, ports[0].imsi, "REGISTER_OK"),
+        (2, ports[2].imsi, "REGISTER_OK"),
+    ]
+    assert list(body["info"][0]) == asked.split(",")[:-1]
+    only_unknown = await gw.get("/api/get_port_info", port="1", info_type="colour,port")
+    assert only_unknown["info"] == [{"port": 1}]

@@ -22,6 +22,7 @@ from simgate.services.dinstar import PUSH_DOC
 from simgate.services.dinstar_inbound import INBOUND_SEQ
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
+from tests.api.dinstar.conftest import SmsResult
 from tests.support.itnio_calls import SEED_CALL
 from tests.support.push_events import ACCOUNT, T0, changed, context, inbound, message, received
 
@@ -117,6 +118,16 @@ def test_send_result_and_delivery_status_with_the_documented_types() -> None:
             "imsi": imsi,
         }
     ]
+
+
+def test_a_result_without_user_id_still_builds_a_typed_client_object() -> None:
+    """spec Amendments: every ``sms_result`` item carries ``user_id``, 0 when the send gave
+    none, since receivers build typed objects with it required."""
+    sent = _gw(state=State.SENT, client_ref=None, first_ref=7, delivered_ms=None)
+    (p,) = FMT.plan([changed(sent, Event.SUBMIT_OK)], context(NO_DOC))
+    (item,) = _bodies([p])[0]["sms_result"]
+    assert SmsResult(**item).user_id == 0
+    assert list(item)[:2] == ["port", "user_id"]  # the vendor sample's order
 
 
 def test_the_result_shows_the_state_of_the_change_not_a_later_one() -> None:

@@ -51,6 +51,13 @@ PUSH_RESULT: dict[str, Any] = {
         }
     ],
 }
+# The sample has no user_id; the spec Amendments put one in every item (0: the send gave none),
+# right after port as in the query_sms_result sample.
+_PUSH_ITEM = PUSH_RESULT["sms_result"][0]
+PUSH_RESULT_AMENDED: dict[str, Any] = {
+    "sn": "x",
+    "sms_result": [{"port": _PUSH_ITEM["port"], "user_id": 0, **_PUSH_ITEM}],
+}
 PUSH_DELIVER: dict[str, Any] = {
     "sn": "x",
     "sms_deliver_status": [
@@ -197,11 +204,11 @@ async def test_delivery_pushes_match_samples(make_gw: GwFactory) -> None:
     results = pushes.of("sms_result")
     assert [r["status"] for r in results] == ["SENT_OK", "DELIVERED"]
     sample_body = {"sn": SN, "sms_result": [results[-1]]}
-    same_shape(sample_body, PUSH_RESULT)
+    same_shape(sample_body, PUSH_RESULT_AMENDED)
     imsi = gw.line.ports()[1].imsi
     first_ref = results[0]["ref_id"]
     assert results[-1] == {
-        **PUSH_RESULT["sms_result"][0],
+        **PUSH_RESULT_AMENDED["sms_result"][0],
         "ref_id": first_ref,
         "imsi": imsi,
     }

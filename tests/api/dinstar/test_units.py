@@ -106,7 +106,8 @@ def test_sms_result_rendering() -> None:
         "ref_id": 9,
         "imsi": "46000",
     }
-    assert "user_id" not in render.sms_result(record(client_ref=None), port=3, imsi="")
+    # Always there, 0 when the send gave none (spec Amendments: typed clients require it).
+    assert render.sms_result(record(client_ref=None), port=3, imsi="")["user_id"] == 0
 
 
 def test_delivery_status_needs_every_part() -> None:

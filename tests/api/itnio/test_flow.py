@@ -93,7 +93,7 @@ async def test_sent_message_is_delivered_reported_and_pushed(
         "status": 0,
         "reason": "0",
         "timestamp": body["timestamp"],
-        "mcc": "-1",
+        "mcc": "404",  # the destination's country, India (spec "Amendments")
         "mnc": "-1",
         "pricedetail": {"pay": "0.02", "chargeCnt": 2, "currency": "USD", "price": "0.01"},
     }

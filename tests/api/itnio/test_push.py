@@ -92,10 +92,27 @@ ACCOUNT = Account(1, "acme", "USD", "Asia/Kolkata", 0, 0, 0, False)
 def test_report_body_matches_vendor_sample() -> None:
     body = report_body(MSG, "4luaKsL2")
     assert_same_shape(body, REPORT_SAMPLE)
-    assert {k: v for k, v in body.items() if k not in ("mcc",)} == {
-        k: v for k, v in REPORT_SAMPLE.items() if k not in ("mcc",)
-    }
+    assert body == REPORT_SAMPLE  # "mcc" "404": India, the destination's country
     assert "orderId" not in body
+
+
+@pytest.mark.parametrize(
+    ("recipient", "mcc"),
+    [
+        ("91856321413", "404"),
+        ("12015550123", "310"),
+        ("447700900123", "234"),
+        ("4915112345678", "262"),
+        ("33612345678", "208"),
+        ("8613800138000", "460"),
+        ("88213", "-1"),  # non-geographic: no country, so no MCC
+    ],
+)
+def test_report_mcc_is_the_destination_country(recipient: str, mcc: str) -> None:
+    """pushSmsReport ``mcc`` is the destination country's MCC; ``mnc`` stays "-1" (the
+    destination network is unknown to a SIM gateway) (spec §1.9, "Amendments")."""
+    body = report_body(dataclasses.replace(MSG, recipient=recipient), "4luaKsL2")
+    assert (body["mobile"], body["mcc"], body["mnc"]) == (recipient, mcc, "-1")
 
 
 def test_report_body_carries_order_id_and_failure() -> None:

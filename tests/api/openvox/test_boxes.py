@@ -1,8 +1,7 @@
-"""/smsoutbox/get and /smsinbox/get (spec §3.3, §7): rows, statuses, pages, filters."""
+"""/smsoutbox/get and /smsinbox/get (spec §3.3, §7, Amendments): rows, statuses, pages, filters."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,30 +11,9 @@ import pytest
 from simgate.domain.messages import State
 from simgate.lines.base import IncomingSms
 from simgate.testing.clock import FakeClock
-from tests.api.openvox.conftest import OV, open_ov
+from tests.api.openvox.conftest import OV, numbers, open_ov, send, settle
 
 T0 = "2026-01-01 00:00:00"  # FakeClock's start, UTC
-
-
-def numbers(n: int, start: int = 0) -> list[str]:
-    return [f"86138{i:08d}" for i in range(start, start + n)]
-
-
-async def send(ov: OV, nums: list[str], text: str = "hello") -> list[str]:
-    doc = await ov.post("/sms/send", {"dest_num": ",".join(nums), "msg": text})
-    assert doc["code"] == 200
-    return [i["id"] for i in doc["data"]]
-
-
-async def settle(ov: OV, ids: list[str], done: set[State]) -> dict[int, Any]:
-    for _ in range(500):
-        async with ov.rt.store.db.read() as conn:
-            rows = await ov.rt.store.messages.get(conn, [int(i) for i in ids])
-        if len(rows) == len(ids) and all(r.state in done for r in rows):
-            return {r.id: r for r in rows}
-        await ov.clock.advance(0.05)
-        await asyncio.sleep(0.002)
-    raise AssertionError([r.state.name for r in rows])
 
 
 @pytest.fixture
@@ -57,15 +35,14 @@ async def test_outbox_rows_go_from_sent_to_deliverd_or_failed(slow_reports: OV) 
     ov = slow_reports
     ids = await send(ov, numbers(20), "status test")
     empty = await ov.post("/smsoutbox/get")
-    assert empty["data"] == [{"total": 0, "current_page": 1, "pages": 0, "records": []}]
+    assert (empty["data"], empty["total"], empty["current_page"], empty["pages"]) == ([], 0, 1, 0)
 
     await ov.rt.start_worker()
     sent = await settle(ov, ids, {State.SENT})
     doc = await ov.post("/smsoutbox/get")
     assert doc["code"] == 200
-    (page,) = doc["data"]
-    assert (page["total"], page["pages"], page["current_page"]) == (20, 1, 1)
-    by_id = {r["id"]: r for r in page["records"]}
+    assert (doc["total"], doc["pages"], doc["current_page"]) == (20, 1, 1)
+    by_id = {r["id"]: r for r in doc["data"]}
     assert set(by_id) == set(ids)
     for mid, rec in sent.items():
         row = by_id[str(mid)]
@@ -79,7 +56,7 @@ async def test_outbox_rows_go_from_sent_to_deliverd_or_failed(slow_reports: OV) 
 
     await ov.clock.advance(61)  # the sim line's report delay
     final = await settle(ov, ids, {State.DELIVERED, State.FAILED})
-    records = (await ov.post("/smsoutbox/get"))["data"][0]["records"]
+    records = (await ov.post("/smsoutbox/get"))["data"]
     want = {
         str(m): "DELIVERD" if r.state is State.DELIVERED else "FAILED" for m, r in final.items()
     }
@@ -94,33 +71,33 @@ async def test_pages_filters_and_time_zone(ov: OV) -> None:
     late = await send(ov, [*numbers(50, 70), "447700900123"])
     await settle(ov, early + late, {State.DELIVERED})
 
-    page1 = (await ov.post("/smsoutbox/get"))["data"][0]
-    assert (page1["total"], page1["pages"], len(page1["records"])) == (121, 3, 50)
-    assert page1["records"][0]["id"] == max(early + late, key=int)  # newest first
-    page3 = (await ov.post("/smsoutbox/get", {"current_page": 3}))["data"][0]
-    assert (page3["current_page"], len(page3["records"])) == (3, 21)
+    page1 = await ov.post("/smsoutbox/get")
+    assert (page1["total"], page1["pages"], len(page1["data"])) == (121, 3, 50)
+    assert page1["data"][0]["id"] == max(early + late, key=int)  # newest first
+    page3 = await ov.post("/smsoutbox/get", {"current_page": 3})
+    assert (page3["current_page"], len(page3["data"])) == (3, 21)
     seen = {
         r["id"]
         for p in (1, 2, 3)
-        for r in (await ov.post("/smsoutbox/get", {"current_page": p}))["data"][0]["records"]
+        for r in (await ov.post("/smsoutbox/get", {"current_page": p}))["data"]
     }
     assert seen == set(early + late)
-    beyond = (await ov.post("/smsoutbox/get", {"current_page": 9}))["data"][0]
-    assert (beyond["total"], beyond["records"]) == (121, [])
+    beyond = await ov.post("/smsoutbox/get", {"current_page": 9})
+    assert (beyond["total"], beyond["data"]) == (121, [])
 
     one = await ov.post("/smsoutbox/get", {"phone_number_filter": "+44 7700 900123"})
-    assert [r["phonenumber"] for r in one["data"][0]["records"]] == ["447700900123"]
+    assert [r["phonenumber"] for r in one["data"]] == ["447700900123"]
     window = {
         "start_datetime_filter": "2026-01-01 00:30:00",
         "end_datetime_filter": "2026-01-01 02:00:00",
     }
     doc = await ov.post("/smsoutbox/get", window)
-    assert doc["data"][0]["total"] == 51
-    assert {r["id"] for r in doc["data"][0]["records"]} <= set(late)
+    assert doc["total"] == 51
+    assert {r["id"] for r in doc["data"]} <= set(late)
     doc = await ov.post("/smsoutbox/get", {"end_datetime_filter": "2026-01-01 00:59:59"})
-    assert doc["data"][0]["total"] == 70
+    assert doc["total"] == 70
     doc = await ov.post("/smsoutbox/get", {"end_datetime_filter": "2026-01-01"})  # whole day
-    assert doc["data"][0]["total"] == 121
+    assert doc["total"] == 121
 
     # The same data seen from an account in UTC+8: times shown and read in its zone.
     tz = await ov.sv.accounts.create_account(name="east", balance="10", timezone="Asia/Shanghai")
@@ -128,13 +105,13 @@ async def test_pages_filters_and_time_zone(ov: OV) -> None:
     creds = {"username": "east", "password": "east-pass"}
     ids = await send_as(ov, creds, "8613800000001")
     await settle(ov, ids, {State.DELIVERED})
-    row = (await ov.post("/smsoutbox/get", creds))["data"][0]["records"][0]
+    row = (await ov.post("/smsoutbox/get", creds))["data"][0]
     assert row["time"] == "2026-01-01 09:00:00"
     hit = await ov.post("/smsoutbox/get", {**creds, "start_datetime_filter": "2026-01-01 09:00:00"})
     miss = await ov.post(
         "/smsoutbox/get", {**creds, "start_datetime_filter": "2026-01-01 09:00:01"}
     )
-    assert (hit["data"][0]["total"], miss["data"][0]["total"]) == (1, 0)
+    assert (hit["total"], miss["total"]) == (1, 0)
 
 
 async def send_as(ov: OV, creds: dict[str, str], number: str) -> list[str]:
@@ -184,9 +161,8 @@ async def test_inbox_lists_incoming_sms(ov: OV) -> None:
     ids = await ov.sv.inbound.receive("sim", sms, line.ports())
     doc = await ov.post("/smsinbox/get")
     assert doc["code"] == 200
-    (page,) = doc["data"]
-    assert (page["total"], page["pages"]) == (2, 1)
-    rows = {r["id"]: r for r in page["records"]}
+    assert (doc["total"], doc["pages"]) == (2, 1)
+    rows = {r["id"]: r for r in doc["data"]}
     first = rows[str(ids[0])]
     assert first == {
         "id": str(ids[0]),
@@ -200,8 +176,8 @@ async def test_inbox_lists_incoming_sms(ov: OV) -> None:
     }
     assert rows[str(ids[1])]["port"] == 5
     only = await ov.post("/smsinbox/get", {"phone_number_filter": "8613900000001"})
-    assert [r["message"] for r in only["data"][0]["records"]] == ["first"]
+    assert [r["message"] for r in only["data"]] == ["first"]
     short = await ov.post("/smsinbox/get", {"phone_number_filter": "10086"})
-    assert [r["message"] for r in short["data"][0]["records"]] == ["balance 5.00"]
+    assert [r["message"] for r in short["data"]] == ["balance 5.00"]
     none = await ov.post("/smsinbox/get", {"start_datetime_filter": "2026-01-01 00:00:01"})
-    assert none["data"][0]["total"] == 0
+    assert none["total"] == 0

@@ -134,7 +134,7 @@ async def test_result_then_report_pushes_with_the_configured_names(
     assert values["result"] == "Message received on handset"
     assert values["cause"] == "0"
     # The same message shows DELIVERD in the outbox.
-    rows = (await ov.post("/smsoutbox/get"))["data"][0]["records"]
+    rows = (await ov.post("/smsoutbox/get"))["data"]
     assert [(r["id"], r["status"]) for r in rows] == [(item["id"], "DELIVERD")]
 
 

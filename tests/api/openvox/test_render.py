@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simgate.api.dialects.openvox import render
+from simgate.api.dialects.openvox.envelope import Paged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.lines.base import Line
@@ -91,15 +92,10 @@ def test_inbox_row() -> None:
 
 
 def test_page_data_counts_pages() -> None:
-    assert render.page_data(0, 1, 50, []) == [
-        {"total": 0, "current_page": 1, "pages": 0, "records": []}
-    ]
-    assert render.page_data(101, 3, 50, [{"id": "1"}])[0] == {
-        "total": 101,
-        "current_page": 3,
-        "pages": 3,
-        "records": [{"id": "1"}],
-    }
+    assert render.page_data(0, 1, 50, []) == Paged(rows=[], total=0, current_page=1, pages=0)
+    assert render.page_data(101, 3, 50, [{"id": "1"}]) == Paged(
+        rows=[{"id": "1"}], total=101, current_page=3, pages=3
+    )
 
 
 def test_filter_times_in_every_accepted_spelling() -> None:

@@ -1,9 +1,10 @@
 """HTTP Basic and Digest (RFC 7617, RFC 7616) against gateway users (spec §2.1, §7).
 
-- A request without valid credentials gets 401 with three challenges: Digest SHA-256,
-  Digest MD5 and Basic, so ``curl --anyauth`` picks Digest. Both Digest challenges carry the
-  same nonce: clients that fold repeated headers into one (requests, httpx) still compute a
-  response the server accepts.
+- A request without valid credentials gets 401 with three challenges in this order: Digest
+  MD5, Digest SHA-256 and Basic (spec Amendments: stock Digest clients such as Python's urllib
+  read only the first challenge and know no SHA-256), so ``curl --anyauth`` picks Digest. Both
+  Digest challenges carry the same nonce: clients that fold repeated headers into one
+  (requests, httpx) still compute a response the server accepts.
 - Nonces are stateless: ``hex(ms).random.HMAC-SHA256(secret, ...)``, valid for
   ``nonce_ttl_seconds``. The secret lives in the database, so any API process accepts a
   nonce another one issued. An expired nonce gets ``stale=true`` (RFC 7616 §3.3) and is not
@@ -46,6 +47,8 @@ _HASHES: dict[str, Callable[[bytes], str]] = {
     "MD5": lambda b: hashlib.md5(b).hexdigest(),  # noqa: S324 (RFC 7616 §3.4.2, legacy clients)
     "SHA-256": lambda b: hashlib.sha256(b).hexdigest(),
 }
+# MD5 first: a client that reads one challenge only must get one it knows (spec Amendments).
+CHALLENGE_ORDER = ("MD5", "SHA-256")
 # A scrypt hash of a random password: unknown users cost as much time as known ones.
 _DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 64
 
@@ -94,7 +97,7 @@ class Authenticator:
         digest = [
             f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm={alg}, '
             f'nonce="{nonce}", opaque="{OPAQUE}", stale={flag}'
-            for alg in ("SHA-256", "MD5")
+            for alg in CHALLENGE_ORDER
         ]
         return [*digest, f'Basic realm="{DIGEST_REALM}", charset="UTF-8"']
 

@@ -118,10 +118,10 @@ def _ports(g: Gateway, call: Call, *, required: bool) -> list[GatewayPort]:
 
 async def get_port_info(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
     raw = env.read_str(call.params, "info_type", max_bytes=1024)
-    types = [t.strip() for t in raw.split(",") if t.strip()] if raw else list(DEFAULT_TYPES)
-    unknown = [t for t in types if t not in INFO_TYPES]
-    if unknown:
-        raise InvalidInput(f"unknown info_type: {', '.join(unknown[:5])}")
+    asked = [t.strip() for t in raw.split(",") if t.strip()] if raw else list(DEFAULT_TYPES)
+    # spec Amendments: "port" is accepted (every item carries its port anyway) and unknown
+    # types are left out rather than refused (a PHP library asks for "port,..." by default).
+    types = [t for t in dict.fromkeys(asked) if t in INFO_TYPES]
     info: list[dict[str, Any]] = []
     for gp in _ports(g, call, required=False):
         p = g.ports.info(gp)

@@ -49,9 +49,11 @@ def parse_time(text: str, tz: str = "UTC") -> int:
     return int(dt.astimezone(UTC).timestamp() * 1000)
 
 
-def user_id_of(m: MessageRecord) -> int | None:
+def user_id_of(m: MessageRecord) -> int:
+    """The send's ``user_id``; 0 when it gave none (spec Amendments: every row carries one,
+    as typed clients build their result objects with it required)."""
     ref = m.client_ref
-    return int(ref) if ref is not None and ref.isdigit() else None
+    return int(ref) if ref is not None and ref.isdigit() else 0
 
 
 def send_time_ms(m: MessageRecord) -> int:
@@ -73,20 +75,17 @@ def has_delivery_status(m: MessageRecord) -> bool:
 
 
 def sms_result(m: MessageRecord, *, port: int | None, imsi: str, tz: str = "UTC") -> dict[str, Any]:
-    item: dict[str, Any] = {"port": NO_PORT if port is None else port}
-    uid = user_id_of(m)
-    if uid is not None:
-        item["user_id"] = uid
-    item.update(
-        number=m.recipient,
-        time=fmt_time(send_time_ms(m), tz),
-        status=RESULT_STATUS[m.state],
-        count=m.parts,
-        succ_count=m.parts_ok,
-        ref_id=NO_PORT if m.first_ref is None else m.first_ref,
-        imsi=imsi,
-    )
-    return item
+    return {
+        "port": NO_PORT if port is None else port,
+        "user_id": user_id_of(m),
+        "number": m.recipient,
+        "time": fmt_time(send_time_ms(m), tz),
+        "status": RESULT_STATUS[m.state],
+        "count": m.parts,
+        "succ_count": m.parts_ok,
+        "ref_id": NO_PORT if m.first_ref is None else m.first_ref,
+        "imsi": imsi,
+    }
 
 
 def deliver_status(

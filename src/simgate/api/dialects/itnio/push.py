@@ -40,8 +40,9 @@ def report_body(m: MessageRecord, app_id: str) -> dict[str, Any]:
         status=0 if delivered else (m.status_code or 1),
         reason="0" if delivered else (m.error_text or m.state.name.lower()),
         timestamp=m.final_ms if m.final_ms is not None else m.updated_ms,
-        # The destination network is not known to a SIM gateway: "-1" as the vendor's sample.
-        mcc="-1",
+        # The destination's country (the sample's "404" for India, spec "Amendments"); its
+        # network is not known to a SIM gateway: "-1" as the vendor's sample.
+        mcc=render.destination_mcc(m.recipient),
         mnc="-1",
         pricedetail=render.price_detail(
             charge=m.charge_micros, parts=m.parts, price=m.price_micros, currency=m.currency

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from phonenumbers import NumberParseException, carrier, parse
 
+from simgate.domain import mcc as e212
 from simgate.domain.messages import State
 from simgate.domain.money import format_amount
 from simgate.domain.records import InboundRecord, MessageRecord, SentRow
@@ -38,12 +39,6 @@ STATUS: dict[State, tuple[str, str, str | None]] = {
 _EPOCH = date(1970, 1, 1)
 
 SENT_RCD_STATES: tuple[State, ...] = tuple(s for s, v in STATUS.items() if v[2] is not None)
-
-# Three-digit MNC networks (ITU-T E.212 list): the rest use two digits.
-_MNC3_MCC = frozenset(
-    {"302", "310", "311", "312", "313", "316", "334", "338", "342", "344", "346", "348"}
-    | {"354", "356", "358", "360", "365", "376", "405", "708", "722", "732"}
-)
 
 _ISO = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})\Z")
 
@@ -154,12 +149,16 @@ def sent_row_item(row: SentRow, tz: str) -> dict[str, Any]:
 
 
 def mcc_mnc(imsi: str) -> tuple[int, int]:
-    """From the receiving SIM's IMSI (3GPP TS 23.003 §2.2); -1 when unknown."""
-    if len(imsi) < 5 or not imsi.isdigit():
+    """From the receiving SIM's IMSI as Ints (recordMo, pushMoSmsReport); -1 when unknown."""
+    split = e212.split_imsi(imsi)
+    if split is None:
         return -1, -1
-    mcc = imsi[:3]
-    mnc = imsi[3:6] if mcc in _MNC3_MCC else imsi[3:5]
-    return int(mcc), int(mnc)
+    return int(split[0]), int(split[1])
+
+
+def destination_mcc(number: str) -> str:
+    """pushSmsReport ``mcc``: the destination country's MCC as a String (spec "Amendments")."""
+    return e212.of_number(number) or e212.UNKNOWN
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,6 +1,8 @@
 """SMS endpoints of the itniotech API (spec §1.3-§1.8, §7): parse → call a service → render.
 
-Every path is served at the root (``/sms/...``, itniotech) and under ``/v3`` (BUKA clone).
+Every path is served at the root (``/sms/...``, itniotech), under ``/v3/sms/...`` and in BUKA's
+own layout directly under ``/v3/`` (``/v3/sendSms``...), where the official BUKA SDK calls them
+with its one base URL (spec §1.1, "Amendments").
 """
 
 from __future__ import annotations
@@ -220,18 +222,17 @@ class SmsApi:
     # ---- routes ----------------------------------------------------------------------
     def router(self) -> APIRouter:
         r = APIRouter()
-        for prefix in ("", "/v3"):
-            for path, handler, methods in (
-                ("sendSms", self.send_sms, ["GET", "POST"]),
-                ("sendSms/batch", self.send_batch, ["POST"]),
-                ("getReport", self.get_report, ["GET"]),
-                ("getSentRcd", self.get_sent_rcd, ["GET"]),
-                ("getBalance", self.get_balance, ["GET"]),
-                ("recordMo", self.record_mo, ["POST"]),
-            ):
-                r.add_api_route(
-                    f"{prefix}/sms/{path}", authenticated(self.auth, handler), methods=methods
-                )
+        for path, handler, methods in (
+            ("sendSms", self.send_sms, ["GET", "POST"]),
+            ("sendSms/batch", self.send_batch, ["POST"]),
+            ("getReport", self.get_report, ["GET"]),
+            ("getSentRcd", self.get_sent_rcd, ["GET"]),
+            ("getBalance", self.get_balance, ["GET"]),
+            ("recordMo", self.record_mo, ["POST"]),
+        ):
+            endpoint = authenticated(self.auth, handler)
+            for prefix in ("/sms", "/v3/sms", "/v3"):
+                r.add_api_route(f"{prefix}/{path}", endpoint, methods=methods)
         return r
 
 

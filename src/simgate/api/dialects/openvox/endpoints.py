@@ -11,7 +11,7 @@ from typing import Any
 
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.auth import Caller
-from simgate.api.dialects.openvox.envelope import BadRequest, Fields, as_int
+from simgate.api.dialects.openvox.envelope import BadRequest, Fields, Paged, as_int
 from simgate.api.dialects.openvox.pushconfig import PushConfig, apply_changes
 from simgate.api.dialects.openvox.settings import OpenVoxSettings
 from simgate.domain import numbers
@@ -102,7 +102,7 @@ class Handlers:
         return items
 
     # ---- /smsoutbox/get and /smsinbox/get --------------------------------------------
-    async def outbox_get(self, caller: Caller, f: Fields) -> list[Any]:
+    async def outbox_get(self, caller: Caller, f: Fields) -> Paged:
         page = read_page(f)
         window = read_window(f, caller.account.timezone)
         size = self.cfg.page_size
@@ -117,7 +117,7 @@ class Handlers:
         rows = [render.outbox_row(m, self.sv.lines, tz) for m in result.records]
         return render.page_data(result.total, page, size, rows)
 
-    async def inbox_get(self, caller: Caller, f: Fields) -> list[Any]:
+    async def inbox_get(self, caller: Caller, f: Fields) -> Paged:
         page = read_page(f)
         window = read_window(f, caller.account.timezone)
         size = self.cfg.page_size

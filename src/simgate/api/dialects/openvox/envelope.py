@@ -14,6 +14,7 @@ wrong type is refused.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -141,7 +142,24 @@ def parse_fields(body: bytes) -> Fields:
     return Fields(merged)
 
 
-def respond(uri: str, code: int, msg: str, data: list[Any]) -> Response:
+@dataclass(frozen=True, slots=True)
+class Paged:
+    """A page of ``/smsoutbox/get`` or ``/smsinbox/get`` (spec Amendments): the rows are
+    ``data`` itself, as the vendor document lists the row keys as data's sub-keys; the paging
+    figures are extra top-level keys beside ``uri``/``code``/``msg``/``data``."""
+
+    rows: list[dict[str, object]]
+    total: int
+    current_page: int
+    pages: int
+
+
+def respond(uri: str, code: int, msg: str, data: list[Any] | Paged) -> Response:
     """Every answer has HTTP status 200; the outcome is ``code`` (§7), never an HTTP 500."""
-    body = orjson.dumps({"uri": uri, "code": code, "msg": msg, "data": data})
-    return Response(body, status_code=200, media_type="application/json")
+    doc: dict[str, object] = {"uri": uri, "code": code, "msg": msg}
+    if isinstance(data, Paged):
+        doc["data"] = data.rows
+        doc.update(total=data.total, current_page=data.current_page, pages=data.pages)
+    else:
+        doc["data"] = data
+    return Response(orjson.dumps(doc), status_code=200, media_type="application/json")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from simgate.api.dialects.openvox.envelope import Paged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.lines.base import Line, PortInfo
@@ -131,9 +132,8 @@ def inbox_row(r: InboundRecord, lines: dict[str, Line], tz: str) -> dict[str, ob
     }
 
 
-def page_data(
-    total: int, page: int, page_size: int, records: Sequence[dict[str, object]]
-) -> list[object]:
-    """§7: ``data = [{"total", "current_page", "pages", "records"}]``."""
+def page_data(total: int, page: int, page_size: int, records: Sequence[dict[str, object]]) -> Paged:
+    """The rows are ``data``; ``total``, ``current_page`` and ``pages`` sit beside it (spec
+    Amendments)."""
     pages = (total + page_size - 1) // page_size
-    return [{"total": total, "current_page": page, "pages": pages, "records": list(records)}]
+    return Paged(rows=list(records), total=total, current_page=page, pages=pages)

@@ -3,9 +3,18 @@
 Every answer is HTTP 200 with ``{uri, code, msg, data}`` (§7); a bug becomes code 500 with a
 generic ``msg`` and a logged traceback, never an HTTP 500 or a traceback on the wire. Routes
 are plain Starlette routes (no FastAPI body models: the dialect parses its own JSON so every
-malformed body gets a 400 in its own format). ``/smsoutbox/*`` and ``/smsinbox/*`` paths
-that do not exist answer 404 in the envelope; ``/sms/*`` is shared with the itniotech
-dialect, so unknown paths there are left to the application's default 404.
+malformed body gets a 400 in its own format).
+
+Other outcomes are in the envelope too (spec Amendments): a known uri accepts every HTTP
+method (anything but POST is a 400 saying so, never a 405), and an unknown uri of the
+dialect's namespaces is a 404 in the envelope. ``/smsoutbox`` and ``/smsinbox`` belong to
+this dialect alone: catch-all routes answer there. ``/sms`` is shared with the itniotech
+dialect (``/sms/sendSms``...), whose clients send their credentials in the ``Api-Key``,
+``Timestamp`` and ``Sign`` headers on every call (§1.1) while OpenVox clients send theirs in
+the JSON body (§3.2). So only a request no route matched reaches :func:`claim_unknown`,
+which answers in the envelope unless the request carries itniotech's headers; an itniotech
+path with a wrong method still matches that route and keeps its 405, and every other path
+keeps the application's default 404.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from simgate.api.dialects.openvox.auth import Authenticator, Caller
 from simgate.api.dialects.openvox.endpoints import Handlers
@@ -25,6 +36,7 @@ from simgate.api.dialects.openvox.envelope import (
     NOT_FOUND,
     BadRequest,
     Fields,
+    Paged,
     code_for,
     message_for,
     parse_fields,
@@ -37,8 +49,13 @@ from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Caller, Fields], Awaitable[list[Any]]]
+Handler = Callable[[Caller, Fields], Awaitable[list[Any] | Paged]]
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+# Namespaces only this dialect serves, and the one it shares with itniotech (§1.1, §3.3).
+OWN_PREFIXES = ("/smsoutbox", "/smsinbox")
+SHARED_PREFIX = "/sms"
+ITNIO_HEADERS = ("api-key", "timestamp", "sign")
 
 
 def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
@@ -89,8 +106,49 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
         "/smsoutbox/set_config": handlers.set_config,
         "/smsinbox/get": handlers.inbox_get,
     }
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     for path, handler in routes.items():
-        app.add_route(path, endpoint(handler), methods=methods, include_in_schema=False)
-    for prefix in ("/smsoutbox", "/smsinbox"):
-        app.add_route(prefix + "/{rest:path}", unknown, methods=methods, include_in_schema=False)
+        app.router.routes.append(Route(path, AnyMethod(endpoint(handler)), include_in_schema=False))
+    for prefix in OWN_PREFIXES:
+        for path in (prefix, prefix + "/{rest:path}"):
+            app.router.routes.append(Route(path, AnyMethod(unknown), include_in_schema=False))
+    claim_unknown(app, claims=is_openvox_unknown, answer=unknown)
+
+
+class AnyMethod:
+    """An endpoint as a plain ASGI app: Starlette then matches every HTTP method (for a
+    function endpoint it would match GET alone, and answer other methods with a 405)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def is_openvox_unknown(request: Request) -> bool:
+    """Whether a request no route matched is this dialect's unknown uri (see above)."""
+    path = request.url.path
+    if path != SHARED_PREFIX and not path.startswith(SHARED_PREFIX + "/"):
+        return False
+    return not any(name in request.headers for name in ITNIO_HEADERS)
+
+
+def claim_unknown(app: FastAPI, *, claims: Callable[[Request], bool], answer: Endpoint) -> None:
+    """Answer with ``answer`` the requests no route matched that ``claims`` says are ours.
+
+    The router calls its ``default`` app only when no route matched the path (a path matched
+    with another method is that route's 405); the previous default still answers the rest.
+    """
+    previous = app.router.default
+
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            if claims(request):
+                response = await answer(request)
+                await response(scope, receive, send)
+                return
+        await previous(scope, receive, send)
+
+    app.router.default = default
