@@ -18,7 +18,8 @@ Publish = Callable[[AsyncConnection, Sequence[Change]], Awaitable[None]]
 
 
 class Subscribers:
-    """Hands changes, as they are, to each subscriber in order (until the event bus)."""
+    """Hands changes, as they are, to each subscriber in order (the runtime subscribes the
+    event bus; tests and benchmarks may subscribe hooks of their own or clear them)."""
 
     def __init__(self) -> None:
         self._hooks: list[Publish] = []

@@ -12,10 +12,10 @@ import pytest
 
 from simgate.api.dialects.itnio import render
 from simgate.api.dialects.itnio.push import mo_body, mo_push, report_body, report_push
-from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.messages import FINAL, State
-from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.domain.records import InboundRecord
+from tests.support.push_events import message
 from tests.support.shapes import assert_same_shape
 
 REPORT_SAMPLE = {
@@ -41,41 +41,22 @@ MO_SAMPLE = {
     "pricedetail": {"pay": "0", "currency": "USD", "chargeCnt": 1, "price": "0"},
 }
 
-MSG = MessageRecord(
+MSG = message(
     id=2108021059531000096,
-    account_id=1,
     app_id=1,
-    dialect="itnio",
-    client_ref=None,
-    task_id=None,
-    sender="",
     recipient="91856321413",
     text="x" * 200,
-    encoding=Encoding.GSM7,
     parts=2,
-    port_hint=None,
-    line="sim",
     port=0,
-    state=State.DELIVERED,
-    attempts=1,
-    report_requested=True,
-    price_micros=10_000,
     charge_micros=20_000,
-    currency="USD",
     first_ref=None,
     parts_ok=2,
     parts_reported=2,
-    status_code=0,
-    error_text=None,
     accepted_ms=1629801170000,
     queued_ms=1629801170000,
     submitting_ms=None,
     sent_ms=1629801171000,
     delivered_ms=1629801177192,
-    failed_ms=None,
-    expired_ms=None,
-    rejected_ms=None,
-    unknown_ms=None,
     updated_ms=1629801177192,
 )
 APP = App(

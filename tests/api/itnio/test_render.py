@@ -7,45 +7,26 @@ import dataclasses
 import pytest
 
 from simgate.api.dialects.itnio import render
-from simgate.codecs.segments import Encoding
 from simgate.domain.messages import State
-from simgate.domain.records import InboundRecord, MessageRecord, SentRow
+from simgate.domain.records import InboundRecord, SentRow
+from tests.support.push_events import message
 
-MSG = MessageRecord(
+MSG = message(
     id=2108021059531000096,
-    account_id=1,
     app_id=1,
-    dialect="itnio",
-    client_ref=None,
-    task_id=None,
-    sender="",
     recipient="91856321413",
     text="x" * 200,
-    encoding=Encoding.GSM7,
     parts=2,
-    port_hint=None,
-    line="sim",
     port=0,
-    state=State.DELIVERED,
-    attempts=1,
-    report_requested=True,
-    price_micros=10_000,
     charge_micros=20_000,
-    currency="USD",
     first_ref=None,
     parts_ok=2,
     parts_reported=2,
-    status_code=0,
-    error_text=None,
     accepted_ms=1613093400000,
     queued_ms=1613093400000,
     submitting_ms=None,
     sent_ms=1613093401000,
     delivered_ms=1613093403000,
-    failed_ms=None,
-    expired_ms=None,
-    rejected_ms=None,
-    unknown_ms=None,
     updated_ms=1613093403000,
 )
 
