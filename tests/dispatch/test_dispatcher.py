@@ -429,11 +429,6 @@ async def test_sim_journal_redelivers_reports_after_a_restart(
     assert (await get(runtime.store, mid)).parts_reported == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (README 'Crash safety'): after a crash before the submit is recorded no "
-    "part rows exist, so a late report stays an orphan and cannot resolve UNKNOWN",
-)
 async def test_late_report_resolves_a_message_unknown_after_a_crash(
     services: Services,
     store: Store,
@@ -449,7 +444,10 @@ async def test_late_report_resolves_a_message_unknown_after_a_crash(
     (mid,) = await queue(runtime, acc)
     (leased,) = await lease(runtime.store, clock.now_ms(), lease_ms=30_000)
     await line.submit(  # the worker submits, then dies before recording the answer
-        SubmitRequest(leased.id, 0, "", leased.recipient, leased.text, Encoding.GSM7, 1, True)
+        SubmitRequest(
+            leased.id, 0, "", leased.recipient, leased.text, Encoding.GSM7, 1, True,
+            lease_seq=leased.lease_seq,
+        )  # fmt: skip
     )
     clock.set(clock.now_ms() + 30_001)
     reaper = Reaper(

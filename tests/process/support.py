@@ -63,7 +63,7 @@ def journal_submits(path: Path) -> collections.Counter[int]:
         assert fields, "empty journal line"
         assert fields[0] in ("S", "A"), f"torn journal line: {line!r}"
         if fields[0] == "S":
-            assert len(fields) == 4, f"torn journal line: {line!r}"
+            assert len(fields) == 6, f"torn journal line: {line!r}"
             seen[int(fields[1])] += 1
         else:
             assert len(fields) == 2, f"torn journal line: {line!r}"

@@ -38,7 +38,13 @@ class LineSink:
 
     async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None:
         parts = [
-            PartReport(line=line, line_ref=r.line_ref, status_code=r.status_code, done_ms=r.done_ms)
+            PartReport(
+                line=line,
+                line_ref=r.line_ref,
+                status_code=r.status_code,
+                done_ms=r.done_ms,
+                hint=r.hint,
+            )
             for r in reports
         ]
         await self._messaging.record_reports(parts, now_ms=self._clock.now_ms())

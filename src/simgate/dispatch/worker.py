@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import signal
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -28,6 +30,11 @@ from simgate.services.messaging import MessagingService
 from simgate.settings import Route, WorkerSettings
 
 log = logging.getLogger(__name__)
+
+# A test fault point (tests/process/test_late_reports.py), read once at start-up: with
+# SIMGATE_TEST_KILL_AFTER_SUBMITS=N the process SIGKILLs itself when the line has answered its
+# N-th batch, before those answers are recorded: the crash window of README "Crash safety".
+KILL_AFTER_SUBMITS_ENV = "SIMGATE_TEST_KILL_AFTER_SUBMITS"
 
 
 class Dispatcher:
@@ -58,6 +65,8 @@ class Dispatcher:
         }
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
         self._claim_due_ms: dict[str, int] = {}
+        self._kill_after = int(os.environ.get(KILL_AFTER_SUBMITS_ENV) or 0)
+        self._answered = 0
         # Idle polls run in real time whatever the injected clock says: other processes (the
         # API, other workers) queue rows on their own time, and a test may set its clock back.
         self._loop = LeaseLoop(
@@ -121,8 +130,15 @@ class Dispatcher:
         if not leased:
             return 0
         records = await self._submit_all(leased)
+        self._fault_point()
         await self._messaging.record_submits(records, owner=self.owner, now_ms=self._clock.now_ms())
         return len(leased)
+
+    def _fault_point(self) -> None:
+        if self._kill_after:
+            self._answered += 1
+            if self._answered >= self._kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
 
     async def _submit_all(self, leased: Sequence[Leased]) -> list[SubmitRecord]:
         now = self._clock.now_ms()
@@ -165,6 +181,7 @@ class Dispatcher:
             encoding=msg.encoding,
             parts=msg.parts,
             report_requested=msg.report_requested,
+            lease_seq=msg.lease_seq,
         )
         try:
             result = await self._lines[msg.line].submit(req)

@@ -30,6 +30,9 @@ class Leased:
     attempts: int
     report_requested: bool
     validity_until_ms: int
+    # Which lease of the message this is (1 for the first): a late report names it, so a
+    # report for an earlier try cannot settle a message the operator sent again.
+    lease_seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,18 @@ class SubmitRecord:
     error_text: str | None = None
 
 
+class ReportHint(NamedTuple):
+    """What a line remembered of the submit a report is for, so the report can find its
+    message when no part row links ``line_ref`` to it (the process died between the line's
+    answer and recording it: README "Crash safety")."""
+
+    message_id: int
+    lease_seq: int  # Leased.lease_seq of the submit
+    part: int  # 1-based
+    parts: int  # how many refs the line gave for that submit
+    port: int | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PartReport:
     """A line's delivery report for one part, found by the reference the line gave it."""
@@ -57,6 +72,7 @@ class PartReport:
     line_ref: str
     status_code: int  # 0 delivered, else the line's failure code
     done_ms: int
+    hint: ReportHint | None = None
 
 
 class NewPart(NamedTuple):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from simgate.codecs.segments import Encoding
+from simgate.domain.queue import ReportHint as ReportHint  # lines give it with reports
 
 
 class Capability(enum.StrEnum):
@@ -52,6 +53,8 @@ class SubmitRequest:
     encoding: Encoding
     parts: int
     report_requested: bool
+    lease_seq: int = 0  # which lease of the message this is: a line that can, names it in a
+    # report's hint (ReportHint), so the report finds the message without the part row
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,9 @@ class LineReport:
     line_ref: str
     status_code: int  # 0 delivered, else a failure code (0..255 style, as Dinstar shows)
     done_ms: int
+    # What the line remembers of the submit (message, lease, part): lets the report settle a
+    # message whose submit was never recorded (README "Crash safety"). None when unknown.
+    hint: ReportHint | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ Every outcome is a pure function of (seed, message id), so a run is reproducible
 the order in which messages arrive; time comes from the injected clock.
 
 The journal (optional) is the simulated SMSC's memory, an append-only text file:
-``S <id> <parts> <code|->`` when the line takes a message and ``A <ref>`` once a part's report
-is committed by simgate. On start, reports that were never acknowledged are sent again, as a
-real SMSC redelivers an unanswered deliver_sm. Crash tests read the ``S`` lines to prove that
-nothing was submitted twice.
+``S <id> <parts> <code|-> <lease_seq> <port>`` when the line takes a message and ``A <ref>``
+once a part's report is committed by simgate. On start, reports that were never acknowledged
+are sent again, as a real SMSC redelivers an unanswered deliver_sm. Crash tests read the ``S``
+lines to prove that nothing was submitted twice.
+
+Every report carries the hint of its submit (message id, lease, part): the journal knows them,
+so a report settles its message even when simgate died before recording the submit.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from simgate.lines.base import (
     Outcome,
     PortAction,
     PortInfo,
+    ReportHint,
     SubmitRequest,
     SubmitResult,
     UssdResult,
@@ -155,36 +159,36 @@ class SimLine:
         )
         if self._journal_fd is not None:
             mark = code if request.report_requested else "-"
-            os.write(self._journal_fd, f"S {mid} {request.parts} {mark}\n".encode())
+            entry = f"S {mid} {request.parts} {mark} {request.lease_seq} {request.port}\n"
+            os.write(self._journal_fd, entry.encode())
         self.submitted += 1
         first_mr = self._mr[request.port]
         self._mr[request.port] = (first_mr + request.parts) % 256
         if request.report_requested:
-            self._schedule(
-                mid, request.parts, code, self._clock.now_ms() + self._cfg.report_delay_ms
-            )
+            due = self._clock.now_ms() + self._cfg.report_delay_ms
+            self._schedule(_reports(mid, request.parts, code, request.lease_seq, request.port, due))
         return SubmitResult(Outcome.OK, part_refs=_refs(mid, request.parts), first_ref=first_mr)
 
-    def _schedule(self, mid: int, parts: int, code: int, due_ms: int) -> None:
-        for ref in _refs(mid, parts):
+    def _schedule(self, reports: Sequence[LineReport]) -> None:
+        for report in reports:
             self._seq += 1
-            heapq.heappush(self._due, _Due(due_ms, self._seq, LineReport(ref, code, due_ms)))
+            heapq.heappush(self._due, _Due(report.done_ms, self._seq, report))
         self._wake.set()
 
     def _replay_journal(self, path: str) -> None:
-        pending: dict[str, int] = {}
+        pending: dict[str, LineReport] = {}
+        now = self._clock.now_ms()
         with contextlib.suppress(FileNotFoundError), open(path, encoding="ascii") as fh:
             for line in fh:
                 fields = line.split()
-                if len(fields) == 4 and fields[0] == "S" and fields[3] != "-":
-                    for ref in _refs(int(fields[1]), int(fields[2])):
-                        pending[ref] = int(fields[3])
+                if len(fields) in (4, 6) and fields[0] == "S" and fields[3] != "-":
+                    # 4 fields: written before hints; lease 0 is no lease, so it matches none.
+                    mid, parts, code, lease_seq, port = (int(f) for f in (*fields[1:], 0, 0)[:5])
+                    for r in _reports(mid, parts, code, lease_seq, port, now):
+                        pending[r.line_ref] = r
                 elif len(fields) == 2 and fields[0] == "A":
                     pending.pop(fields[1], None)
-        now = self._clock.now_ms()
-        for ref, code in pending.items():
-            self._seq += 1
-            heapq.heappush(self._due, _Due(now, self._seq, LineReport(ref, code, now)))
+        self._schedule(list(pending.values()))
 
     async def _deliver_reports(self) -> None:
         while True:
@@ -279,3 +283,13 @@ class SimLine:
 
 def _refs(mid: int, parts: int) -> tuple[str, ...]:
     return tuple(f"{mid}.{i}" for i in range(parts))
+
+
+def _reports(
+    mid: int, parts: int, code: int, lease_seq: int, port: int, done_ms: int
+) -> list[LineReport]:
+    """The reports of one submit, each with the hint of the submit it reports on."""
+    return [
+        LineReport(ref, code, done_ms, ReportHint(mid, lease_seq, i + 1, parts, port))
+        for i, ref in enumerate(_refs(mid, parts))
+    ]

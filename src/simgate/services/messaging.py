@@ -10,7 +10,7 @@ simgate, and hands the changes to :data:`~simgate.services.changes.Publish` insi
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,10 +35,12 @@ _STOPPED = "stopped"  # error_text of a message cancelled by its client
 
 @dataclass(frozen=True, slots=True)
 class _Applied:
-    """What applying delivery reports did: how many matched a part, and the changes."""
+    """What applying delivery reports did: how many matched a part, the changes, and the
+    messages that orphans kept with a line's hint name."""
 
     matched: int
     changes: list[MessageChange]
+    hinted: frozenset[int] = frozenset()
 
 
 def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
@@ -100,6 +102,13 @@ class MessagingService:
     async def _record_submits(
         self, conn: AsyncConnection, *, records: Sequence[SubmitRecord], owner: str, now_ms: int
     ) -> None:
+        changes = await self._apply_submits(conn, records=records, owner=owner, now_ms=now_ms)
+        await self._publish(conn, changes)
+
+    async def _apply_submits(
+        self, conn: AsyncConnection, *, records: Sequence[SubmitRecord], owner: str, now_ms: int
+    ) -> list[MessageChange]:
+        """Record the line's answers; the changes are returned for the caller to publish."""
         by_event: dict[Event, list[SubmitRecord]] = {}
         for r in records:
             by_event.setdefault(r.event, []).append(r)
@@ -137,7 +146,7 @@ class MessagingService:
             adopted = await self._reports.take_orphans(conn, [(p.line, p.line_ref) for p in parts])
             if adopted:
                 changes += (await self._apply_reports(conn, reports=adopted, now_ms=now_ms)).changes
-        await self._publish(conn, changes)
+        return changes
 
     # ---- delivery reports ------------------------------------------------------------
     async def record_reports(self, reports: Sequence[PartReport], *, now_ms: int) -> int:
@@ -154,7 +163,10 @@ class MessagingService:
         self, conn: AsyncConnection, *, reports: Sequence[PartReport], now_ms: int
     ) -> int:
         applied = await self._apply_reports(conn, reports=reports, now_ms=now_ms)
-        await self._publish(conn, applied.changes)
+        changes = applied.changes
+        if applied.hinted:
+            changes += await self._settle_hinted(conn, applied.hinted, now_ms=now_ms)
+        await self._publish(conn, changes)
         return applied.matched
 
     async def _apply_reports(
@@ -169,10 +181,11 @@ class MessagingService:
         match = await self._reports.match_parts(conn, keys)
         # A ref whose part already has a report is a redelivery: the first report stands.
         orphans = [latest[k] for k in keys if k not in match.found and k not in match.duplicate]
+        hinted = frozenset(o.hint.message_id for o in orphans if o.hint is not None)
         if orphans:
             await self._reports.keep_orphans(conn, orphans, now_ms=now_ms)
         if not match.found:
-            return _Applied(matched=0, changes=[])
+            return _Applied(matched=0, changes=[], hinted=hinted)
         await self._reports.mark_parts(
             conn,
             [
@@ -186,7 +199,51 @@ class MessagingService:
             ],
         )
         ids = sorted({p.message_id for p in match.found.values()})
-        return _Applied(matched=len(match.found), changes=await self._settle(conn, ids, now_ms))
+        changes = await self._settle(conn, ids, now_ms)
+        return _Applied(matched=len(match.found), changes=changes, hinted=hinted)
+
+    async def _settle_hinted(
+        self, conn: AsyncConnection, ids: Iterable[int], *, now_ms: int
+    ) -> list[MessageChange]:
+        """UNKNOWN messages of ``ids`` whose line hinted a report for every part of the lease
+        that left them UNKNOWN: the process died between the line's answer and recording it
+        (README "Crash safety"). The reports are that answer: the submit is recorded from
+        them (SENT, its parts keyed by the reported refs, as a late SUBMIT_OK would be) and
+        they then settle the message, so "sent" comes before "delivered"/"failed" as ever.
+
+        Sound by construction: only UNKNOWN messages (a final one is never resurrected, one in
+        flight is its worker's), only reports from the message's own line, and only for its
+        last lease (a report of a try before an operator's resend names an older lease)."""
+        tries = await self._messages.unknown_tries(conn, sorted(set(ids)))
+        if not tries:
+            return []
+        by_message: dict[int, dict[int, PartReport]] = {}
+        for orphan in await self._reports.hinted_orphans(conn, list(tries)):
+            hint = orphan.hint
+            assert hint is not None
+            line, lease_seq = tries[hint.message_id]
+            if orphan.line == line and hint.lease_seq == lease_seq:
+                by_message.setdefault(hint.message_id, {})[hint.part] = orphan
+        records: list[SubmitRecord] = []
+        for mid, by_part in sorted(by_message.items()):
+            hints = [o.hint for o in by_part.values() if o.hint is not None]
+            total = max(h.parts for h in hints)
+            if sorted(by_part) != list(range(1, total + 1)):
+                continue  # reports of other parts are still to come: they complete it
+            first = by_part[1]
+            records.append(
+                SubmitRecord(
+                    mid,
+                    Event.SUBMIT_OK,
+                    port=first.hint.port if first.hint else None,
+                    part_refs=tuple(by_part[p].line_ref for p in range(1, total + 1)),
+                    line=first.line,
+                )
+            )
+        if not records:
+            return []
+        # No lease to hold: _holds lets SUBMIT_OK resolve an UNKNOWN message for anyone.
+        return await self._apply_submits(conn, records=records, owner="", now_ms=now_ms)
 
     async def _settle(
         self, conn: AsyncConnection, ids: Sequence[int], now_ms: int
@@ -236,9 +293,11 @@ class MessagingService:
                 conn, ids, target=target, requeue=target is State.QUEUED, now_ms=now_ms
             )
             if target is not State.QUEUED:
-                await self._publish(
-                    conn, [MessageChange(mid, target, event, now_ms) for mid in ids]
-                )
+                changes = [MessageChange(mid, target, event, now_ms) for mid in ids]
+                # Reports that came for them while the lease was running out (kept as
+                # orphans with the line's hint) settle them now.
+                changes += await self._settle_hinted(conn, ids, now_ms=now_ms)
+                await self._publish(conn, changes)
             return len(ids)
 
         return await self._db.write(job)

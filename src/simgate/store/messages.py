@@ -136,6 +136,7 @@ class MessageRepo:
                 "lease_until_ms": lease_until_ms,
                 "submitting_ms": now_ms,
                 "updated_ms": now_ms,
+                "lease_seq": m.lease_seq + 1,
             },
             returning=(
                 m.id,
@@ -149,6 +150,7 @@ class MessageRepo:
                 m.attempts,
                 m.report_requested,
                 m.validity_until_ms,
+                m.lease_seq,
             ),
         )
         leased = [
@@ -164,6 +166,7 @@ class MessageRepo:
                 attempts=attempts,
                 report_requested=bool(report),
                 validity_until_ms=validity,
+                lease_seq=lease_seq,
             )
             for (
                 mid,
@@ -177,6 +180,7 @@ class MessageRepo:
                 attempts,
                 report,
                 validity,
+                lease_seq,
             ) in map(tuple, rows)
         ]
         leased.sort(key=lambda m: m.id)
@@ -196,6 +200,20 @@ class MessageRepo:
                 LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
                 for mid, state, lease_owner in rows
             )
+        return out
+
+    async def unknown_tries(
+        self, conn: AsyncConnection, ids: Sequence[int]
+    ) -> dict[int, tuple[str, int]]:
+        """Those of ``ids`` that are UNKNOWN: their (line, lease_seq)."""
+        out: dict[int, tuple[str, int]] = {}
+        for chunk in chunks(ids, 500):
+            rows = await conn.execute(
+                select(messages.c.id, messages.c.line, messages.c.lease_seq).where(
+                    messages.c.id.in_(chunk), messages.c.state == int(State.UNKNOWN)
+                )
+            )
+            out.update((mid, (line, seq)) for mid, line, seq in rows)
         return out
 
     async def write_submits(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, State
-from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportTally
+from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportHint, ReportTally
 from simgate.store.messages import STATE_OF
 from simgate.store.sqltext import chunks
 from simgate.store.tables import message_parts, messages, orphan_reports
@@ -182,6 +182,7 @@ class ReportRepo:
                     "status_code": o.status_code,
                     "done_ms": o.done_ms,
                     "received_ms": now_ms,
+                    **_hint_columns(o.hint),
                 }
                 for o in orphans
             ],
@@ -192,15 +193,22 @@ class ReportRepo:
         found: list[PartReport] = []
         for where in _ref_chunks(orphan_reports, keys):
             rows = await conn.execute(select(orphan_reports).where(where))
-            found.extend(
-                PartReport(
-                    line=r.line, line_ref=r.line_ref, status_code=r.status_code, done_ms=r.done_ms
-                )
-                for r in rows
-            )
+            found.extend(_orphan(r) for r in rows)
         if found:
             for where in _ref_chunks(orphan_reports, [(f.line, f.line_ref) for f in found]):
                 await conn.execute(delete(orphan_reports).where(where))
+        return found
+
+    async def hinted_orphans(
+        self, conn: AsyncConnection, message_ids: Sequence[int]
+    ) -> list[PartReport]:
+        """The orphans whose line hinted at one of ``message_ids`` (left in place)."""
+        found: list[PartReport] = []
+        for chunk in chunks(message_ids, 500):
+            rows = await conn.execute(
+                select(orphan_reports).where(orphan_reports.c.hint_message_id.in_(chunk))
+            )
+            found.extend(_orphan(r) for r in rows)
         return found
 
     async def purge_orphans(self, conn: AsyncConnection, *, older_than_ms: int) -> int:
@@ -208,6 +216,40 @@ class ReportRepo:
             delete(orphan_reports).where(orphan_reports.c.received_ms < older_than_ms)
         )
         return int(result.rowcount or 0)
+
+
+def _hint_columns(hint: ReportHint | None) -> dict[str, int | None]:
+    if hint is None:
+        return dict.fromkeys(_HINT_COLUMNS)
+    return {
+        "hint_message_id": hint.message_id,
+        "hint_lease_seq": hint.lease_seq,
+        "hint_part": hint.part,
+        "hint_parts": hint.parts,
+        "hint_port": hint.port,
+    }
+
+
+_HINT_COLUMNS = ("hint_message_id", "hint_lease_seq", "hint_part", "hint_parts", "hint_port")
+
+
+def _orphan(r: Any) -> PartReport:
+    hint = None
+    if r.hint_message_id is not None:
+        hint = ReportHint(
+            message_id=r.hint_message_id,
+            lease_seq=r.hint_lease_seq,
+            part=r.hint_part,
+            parts=r.hint_parts,
+            port=r.hint_port,
+        )
+    return PartReport(
+        line=r.line,
+        line_ref=r.line_ref,
+        status_code=r.status_code,
+        done_ms=r.done_ms,
+        hint=hint,
+    )
 
 
 def _state_in(states: Sequence[State]) -> ColumnElement[bool]:

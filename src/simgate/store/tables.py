@@ -153,6 +153,8 @@ messages = Table(
     Column("port", Integer, nullable=True),
     Column("state", SmallInteger, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # Leases taken so far (each lease adds one): the try a line's late report names.
+    Column("lease_seq", Integer, nullable=False, server_default="0"),
     Column("next_attempt_ms", BigInteger, nullable=False),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until_ms", BigInteger, nullable=True),
@@ -235,6 +237,19 @@ orphan_reports = Table(
     Column("status_code", Integer, nullable=False),
     Column("done_ms", BigInteger, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
+    # The line's hint (domain.queue.ReportHint), when it gave one: which message, lease and
+    # part the report is for, so it can settle a message whose submit was never recorded.
+    Column("hint_message_id", BigInteger, nullable=True),
+    Column("hint_lease_seq", Integer, nullable=True),
+    Column("hint_part", SmallInteger, nullable=True),
+    Column("hint_parts", SmallInteger, nullable=True),
+    Column("hint_port", Integer, nullable=True),
+)
+Index(
+    "ix_orphan_reports_hint",
+    orphan_reports.c.hint_message_id,
+    sqlite_where=orphan_reports.c.hint_message_id.is_not(None),
+    postgresql_where=orphan_reports.c.hint_message_id.is_not(None),
 )
 
 inbound = Table(
