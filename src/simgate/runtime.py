@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -68,10 +69,12 @@ log = logging.getLogger(__name__)
 Role = Literal["run", "serve", "worker", "admin"]
 
 
-def build_line(name: str, cfg: LineSettings, clock: Clock) -> Line:
+def build_line(name: str, cfg: LineSettings, clock: Clock, data_dir: Path) -> Line:
     if cfg.driver == "sim":
         return SimLine(name, cfg, clock)
     if cfg.driver == "smpp":
+        if cfg.refs_journal is None:  # the submit ids a receipt after a crash needs
+            cfg = cfg.model_copy(update={"refs_journal": str(data_dir / f"smpp-{name}.refs")})
         return SmppLine(name, cfg, clock)
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
@@ -144,7 +147,9 @@ class Runtime:
         store = self._store = Store(self._db, box)
         metrics = Metrics()
         accounts = AccountService(store=store, clock=self.clock)
-        lines = {name: build_line(name, cfg, self.clock) for name, cfg in s.lines.items()}
+        lines = {
+            name: build_line(name, cfg, self.clock, s.data_dir) for name, cfg in s.lines.items()
+        }
         push_cfg = load_push_settings(s.push)
         pushes = PushService(
             db=self._db,

@@ -120,6 +120,10 @@ class SmppLineSettings(_Strict):
     receipt_ids: Literal["auto", "same", "receipt_decimal", "receipt_hex"] = "auto"
     # A receipt for an id not seen yet waits this long for its submit_sm_resp.
     receipt_hold: float = Field(default=2.0, ge=0)
+    # Where the line notes what each submit_sm_resp id stands for (message, lease, part), so a
+    # receipt after a crash still settles its message (lines/smpp/refs.py). The runtime sets
+    # <data_dir>/smpp-<line>.refs when none is given.
+    refs_journal: str | None = None
     # Incoming concatenated SMS missing parts are delivered partially after this long.
     reassembly_timeout: float = Field(default=120.0, gt=0)
     extra_retryable: tuple[int, ...] = ()

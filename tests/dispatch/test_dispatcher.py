@@ -445,9 +445,16 @@ async def test_late_report_resolves_a_message_unknown_after_a_crash(
     (leased,) = await lease(runtime.store, clock.now_ms(), lease_ms=30_000)
     await line.submit(  # the worker submits, then dies before recording the answer
         SubmitRequest(
-            leased.id, 0, "", leased.recipient, leased.text, Encoding.GSM7, 1, True,
+            leased.id,
+            0,
+            "",
+            leased.recipient,
+            leased.text,
+            Encoding.GSM7,
+            1,
+            True,
             lease_seq=leased.lease_seq,
-        )  # fmt: skip
+        )
     )
     clock.set(clock.now_ms() + 30_001)
     reaper = Reaper(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from simgate.codecs.segments import Encoding
-from simgate.domain.queue import ReportHint as ReportHint  # lines give it with reports
+from simgate.domain.queue import ReportHint
 
 
 class Capability(enum.StrEnum):

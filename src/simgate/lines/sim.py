@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from simgate.clock import Clock
+from simgate.domain.queue import ReportHint
 from simgate.lines.base import (
     Capability,
     InboundSink,
@@ -33,7 +34,6 @@ from simgate.lines.base import (
     Outcome,
     PortAction,
     PortInfo,
-    ReportHint,
     SubmitRequest,
     SubmitResult,
     UssdResult,
@@ -166,7 +166,16 @@ class SimLine:
         self._mr[request.port] = (first_mr + request.parts) % 256
         if request.report_requested:
             due = self._clock.now_ms() + self._cfg.report_delay_ms
-            self._schedule(_reports(mid, request.parts, code, request.lease_seq, request.port, due))
+            self._schedule(
+                _reports(
+                    mid,
+                    request.parts,
+                    code,
+                    lease_seq=request.lease_seq,
+                    port=request.port,
+                    done_ms=due,
+                )
+            )
         return SubmitResult(Outcome.OK, part_refs=_refs(mid, request.parts), first_ref=first_mr)
 
     def _schedule(self, reports: Sequence[LineReport]) -> None:
@@ -183,8 +192,11 @@ class SimLine:
                 fields = line.split()
                 if len(fields) in (4, 6) and fields[0] == "S" and fields[3] != "-":
                     # 4 fields: written before hints; lease 0 is no lease, so it matches none.
-                    mid, parts, code, lease_seq, port = (int(f) for f in (*fields[1:], 0, 0)[:5])
-                    for r in _reports(mid, parts, code, lease_seq, port, now):
+                    mid, parts, code = int(fields[1]), int(fields[2]), int(fields[3])
+                    lease_seq, port = (int(fields[4]), int(fields[5])) if fields[4:] else (0, 0)
+                    for r in _reports(
+                        mid, parts, code, lease_seq=lease_seq, port=port, done_ms=now
+                    ):
                         pending[r.line_ref] = r
                 elif len(fields) == 2 and fields[0] == "A":
                     pending.pop(fields[1], None)
@@ -286,7 +298,7 @@ def _refs(mid: int, parts: int) -> tuple[str, ...]:
 
 
 def _reports(
-    mid: int, parts: int, code: int, lease_seq: int, port: int, done_ms: int
+    mid: int, parts: int, code: int, *, lease_seq: int, port: int, done_ms: int
 ) -> list[LineReport]:
     """The reports of one submit, each with the hint of the submit it reports on."""
     return [

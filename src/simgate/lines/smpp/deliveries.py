@@ -29,6 +29,7 @@ from simgate.codecs.smpp import (
 from simgate.lines.base import InboundSink, IncomingSms, LineReport
 from simgate.lines.smpp.inbound import Assembled, Reassembler, receipt_status
 from simgate.lines.smpp.receipts import ReceiptMatcher
+from simgate.lines.smpp.refs import SubmitRefs
 from simgate.settings import SmppLineSettings
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,14 @@ class Deliveries:
         clock: Clock,
         matcher: ReceiptMatcher,
         in_flight: Callable[[], bool],
+        refs: SubmitRefs | None = None,
     ) -> None:
         self.line = line
         self.cfg = cfg
         self.clock = clock
         self.matcher = matcher
         self._in_flight = in_flight
+        self.refs = refs if refs is not None else SubmitRefs(None)
         self.reassembler = Reassembler(cfg.reassembly_timeout)
         self.sink: InboundSink | None = None
         self._id_waiters: list[asyncio.Future[None]] = []
@@ -96,7 +99,11 @@ class Deliveries:
         refs = self.matcher.refs(submit_id)
         assert self.sink is not None
         now = self.clock.now_ms()  # arrival time (spec §7: the time the report arrived)
-        await self.sink.delivery_reports(self.line, [LineReport(r, code, now) for r in refs])
+        # Each with the hint of its submit, for a message whose submit was never recorded.
+        reports = [
+            LineReport(r, code, now, self.refs.hint(submit_id, k)) for k, r in enumerate(refs)
+        ]
+        await self.sink.delivery_reports(self.line, reports)
 
     async def _resolve(self, receipt_id: str) -> str:
         """The submit id of a receipt; waits a little for a submit_sm_resp still in flight."""

@@ -37,6 +37,7 @@ from simgate.codecs.smpp import (
     is_throttling,
     normalize_message_id,
 )
+from simgate.domain.queue import ReportHint
 from simgate.lines.base import (
     Capability,
     InboundSink,
@@ -50,6 +51,7 @@ from simgate.lines.smpp.bind import Bind, BindKind, LinkLost, ResponseTimedOut, 
 from simgate.lines.smpp.deliveries import Deliveries
 from simgate.lines.smpp.outbound import plan_parts
 from simgate.lines.smpp.receipts import ReceiptMatcher, part_refs
+from simgate.lines.smpp.refs import SubmitRefs, Submitted
 from simgate.settings import SmppLineSettings
 
 log = logging.getLogger(__name__)
@@ -86,12 +88,14 @@ class SmppLine:
             for i, k in enumerate(kinds)
         ]
         self.matcher = ReceiptMatcher(settings.receipt_ids)
+        self.refs = SubmitRefs(settings.refs_journal)  # submit ids → message (README)
         self.deliveries = Deliveries(
             line=name,
             cfg=settings,
             clock=clock,
             matcher=self.matcher,
             in_flight=lambda: any(b.inflight for b in self.binds),
+            refs=self.refs,
         )
         self._sink: InboundSink | None = None
         self._ref = 0
@@ -120,6 +124,9 @@ class SmppLine:
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
+        self.refs.open()
+        for known in self.refs:  # ids answered before a restart: receipts still match them
+            self.matcher.remember(known.smsc_id, known.covers)
         for bind in self.binds:
             bind.start()
         self.deliveries.start(sink)
@@ -131,6 +138,7 @@ class SmppLine:
         if self._tasks:  # port changes announced while stopping are still recorded
             await asyncio.wait(list(self._tasks), timeout=2)
         await self.deliveries.stop()
+        self.refs.close()
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         ref = self._ref
@@ -143,23 +151,32 @@ class SmppLine:
         first = await self._send(plan.pdus[0], plan.parts if payload else 1)
         if first.kind != "ok":
             return self._not_sent(first)
+        hint = ReportHint(request.message_id, request.lease_seq, 1, plan.parts, request.port)
         if payload:
+            self.refs.note([Submitted(first.ref, hint, plan.parts)])
             return SubmitResult(Outcome.OK, part_refs(first.ref, plan.parts), first_ref=ref)
         rest = await asyncio.gather(*(self._send_later(p) for p in plan.pdus[1:]))
         refs = [first.ref]
+        answered = [Submitted(first.ref, hint)]
         failed: list[LineReport] = []
         for i, sent in enumerate(rest, start=2):
-            if sent.kind == "unknown":
-                return SubmitResult(
-                    Outcome.UNKNOWN, error_text=f"part {i}/{plan.parts}: {sent.text}"
-                )
             if sent.kind == "ok":
                 refs.append(sent.ref)
-            else:  # refused for good after the first part left: that part failed
+                answered.append(Submitted(sent.ref, hint._replace(part=i)))
+            elif sent.kind != "unknown":  # refused for good after the first part left: failed
                 synthetic = f"{first.ref}!{i}"
                 refs.append(synthetic)
                 code = sent.status & 0xFF or 0xFF
-                failed.append(LineReport(synthetic, code, self.clock.now_ms()))
+                failed.append(
+                    LineReport(synthetic, code, self.clock.now_ms(), hint._replace(part=i))
+                )
+        self.refs.note(answered)  # before anyone hears of the answers (README "Crash safety")
+        unknown = [i for i, sent in enumerate(rest, start=2) if sent.kind == "unknown"]
+        if unknown:
+            i = unknown[0]
+            return SubmitResult(
+                Outcome.UNKNOWN, error_text=f"part {i}/{plan.parts}: {rest[i - 2].text}"
+            )
         if failed and self._sink is not None:
             await self._sink.delivery_reports(self.name, failed)  # kept as orphans till recorded
         return SubmitResult(Outcome.OK, tuple(refs), first_ref=ref)
