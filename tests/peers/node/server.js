@@ -11,6 +11,8 @@
 //   receipt_bind    "same" (default) | "other": send receipts on another bound session
 //   receipt_ids     "hex" (default, like the submit_sm_resp ids) | "decimal"
 //   stat            receipt stat text (default DELIVRD)
+//   receipt_delay_ms  send each receipt this long after its submit_sm_resp, on a receiving
+//                   bind up by then, else on the next one that binds (as unacknowledged ones)
 //   log             path of a JSON-lines log: binds, submits (with UDH and decoded text),
 //                   deliver_sm answers
 //   quiet           no per-PDU log (benchmarks)
@@ -121,6 +123,16 @@ function onSubmit(session, pdu) {
   log({ ...entry, status: 0, message_id: id });
   const resp = pdu.response({ message_id: id });
   const wantsReceipt = (pdu.registered_delivery & 1) && cfg.receipts !== 'none';
+  if (wantsReceipt && cfg.receipt_delay_ms) {
+    session.send(resp);
+    const receipt = receiptFor(id, pdu);
+    setTimeout(() => {
+      const later = receiptSession(session);
+      if (later) sendReceipt(later, receipt, id);
+      else unacked.set(id, { receipt, session: null });  // redelivered on the next bind
+    }, cfg.receipt_delay_ms);
+    return;
+  }
   const target = wantsReceipt ? receiptSession(session) : null;
   if (target && cfg.receipts === 'before') {
     sendReceipt(target, receiptFor(id, pdu), id);

@@ -38,7 +38,7 @@ def smpp_line(port: int, **kw: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def smpp_runtime(
-    tmp_path: Path, url: str, line: dict[str, Any], **worker: Any
+    tmp_path: Path, url: str, line: dict[str, Any], *, account: str = "acme", **worker: Any
 ) -> AsyncIterator[tuple[Runtime, Services, Account]]:
     settings = make_settings(
         tmp_path,
@@ -56,8 +56,7 @@ async def smpp_runtime(
     rt = Runtime(settings, role="worker")  # the system clock: real sockets, real timeouts
     services = await rt.open()
     try:
-        account = await services.accounts.create_account(name="acme", balance="1000")
-        yield rt, services, account
+        yield rt, services, await services.accounts.create_account(name=account, balance="1000")
     finally:
         await rt.close()
 
