@@ -3,7 +3,8 @@
 One cycle = one lease of up to ``batch_size`` rows, submitted concurrently, recorded in one
 write. Crash safety comes from the order: the lease is committed before any submit, and the
 result after; a worker that dies in between leaves rows in SUBMITTING whose lease expires,
-and the reaper marks them UNKNOWN (spec §7) instead of sending them again.
+and the reaper marks them UNKNOWN (spec §7) instead of sending them again; the line's late
+reports, which carry the try (``Leased.lease_seq``), can still settle them.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ So the matcher resolves a receipt id in this order:
    transform learned so far, then the exact form, then the other candidate forms of
    :func:`id_candidates`; a hit through a base change teaches the line's transform
    ("receipt_decimal": receipts carry the decimal value of a hex id; "receipt_hex": the
-   reverse). The memory is per line, so a receipt arriving on any bind matches.
-2. otherwise (the id was submitted before a restart, or by another worker) the configured
+   reverse). The memory is per line, so a receipt arriving on any bind matches, and the line
+   fills it on start from its refs journal (:mod:`.refs`), so it outlives a restart.
+2. otherwise (the id was submitted by another worker, or is older than the memory) the configured
    or learned transform, else the exact normalised form. What the store cannot match yet is
    kept as a durable orphan and applied when the part is recorded, which also covers a
    receipt that overtakes its submit_sm_resp.
