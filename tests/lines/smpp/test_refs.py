@@ -28,7 +28,7 @@ def test_a_new_process_reads_what_the_last_one_noted(tmp_path: Path) -> None:
     assert second.hint("5b000003", 2) == _hint(9, 3, 3)  # the third part of one payload id
     assert second.hint("5b000003", 3) is None
     assert second.hint("5b000009") is None
-    assert [s.covers for s in second] == [1, 1, 1, 3]
+    assert [c for _, c in second.covers()] == [1, 1, 1, 3]
     second.close()
 
 
@@ -64,7 +64,7 @@ def test_the_file_is_compacted_to_the_newest_ids(tmp_path: Path) -> None:
     reopened.open()
     assert reopened.hint("id25") == _hint(25)
     assert reopened.hint("id15") is None  # the oldest are forgotten
-    assert [s.smsc_id for s in reopened] == [f"id{m}" for m in range(16, 26)]
+    assert [i for i, _ in reopened.covers()] == [f"id{m}" for m in range(16, 26)]
     reopened.close()
 
 

@@ -125,8 +125,8 @@ class SmppLine:
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
         self.refs.open()
-        for known in self.refs:  # ids answered before a restart: receipts still match them
-            self.matcher.remember(known.smsc_id, known.covers)
+        for smsc_id, covers in self.refs.covers():  # answered before a restart: still matched
+            self.matcher.remember(smsc_id, covers)
         for bind in self.binds:
             bind.start()
         self.deliveries.start(sink)
