@@ -173,6 +173,7 @@ class MessagingService:
             await self._reports.keep_orphans(conn, orphans, now_ms=now_ms)
         if not match.found:
             return _Applied(matched=0, changes=[])
+        found = [*match.found.items(), *match.more]  # more: parts sharing a ref (payload)
         await self._reports.mark_parts(
             conn,
             [
@@ -182,11 +183,11 @@ class MessagingService:
                     status_code=latest[k].status_code,
                     done_ms=latest[k].done_ms,
                 )
-                for k, part in match.found.items()
+                for k, part in found
             ],
         )
         ids = sorted({p.message_id for p in match.found.values()})
-        return _Applied(matched=len(match.found), changes=await self._settle(conn, ids, now_ms))
+        return _Applied(matched=len(found), changes=await self._settle(conn, ids, now_ms))
 
     async def _settle(
         self, conn: AsyncConnection, ids: Sequence[int], now_ms: int
