@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_reassembly"
-down_revision = "0001"  # reads and writes only core tables (message_parts, inbound's peers)
+down_revision = "0001"  # its own tables, and message_parts (core)
 branch_labels = None
 depends_on = None
 
