@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -22,11 +23,18 @@ from simgate.store import migrate as migrations
 from simgate.testing.clock import FakeClock
 from tests.support.cli import Cli, invoker
 from tests.support.pg import truncate_pg
+from tests.support.sqlite import copy_template
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get(
     "SIMGATE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+
+# Hypothesis profiles: "default" (100 examples a property, as Hypothesis ships) for CI and
+# scripts/test; "fast" (a tenth) for the edit-test loop, scripts/test --fast. Properties
+# that ask for another count scale with it through tests/support/examples.py.
+hypothesis_settings.register_profile("fast", max_examples=10)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -110,15 +118,18 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Pat
     the session database only when it runs, so a SQLite-only run never connects to a server.
     """
     if request.param == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            source = sqlite_template.with_name(sqlite_template.name + suffix)
-            if source.exists():
-                shutil.copyfile(source, tmp_path / f"simgate.db{suffix}")
-        return f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
+        return copy_template(sqlite_template, tmp_path / "simgate.db")
     pg_url: str | None = request.getfixturevalue("pg_url")
     need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
     assert pg_url is not None
     return pg_url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database of this test's own, for tests where the backend makes no
+    difference (not marked ``db``: the unit slice runs them)."""
+    return copy_template(sqlite_template, tmp_path / "simgate.db")
 
 
 def make_settings(tmp_path: Path, url: str, **extra: Any) -> Settings:

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Three real processes, each importing the whole package: not the edit-test loop's kind.
+pytestmark = pytest.mark.slow
+
 SIMGATE = Path(sys.executable).with_name("simgate")
 
 

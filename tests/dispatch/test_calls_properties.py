@@ -35,6 +35,7 @@ from simgate.testing.clock import FakeClock
 from simgate.testing.voice_lines import ScriptedVoiceLine
 from tests.conftest import make_settings
 from tests.support.calls import dispatcher, run
+from tests.support.examples import examples
 
 RATE = 600_000  # 0.6 USD per minute
 PERIOD = "6+6"
@@ -172,7 +173,7 @@ async def _scenario(template: Path, cases: list[tuple[Behaviour, CallOptions]]) 
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

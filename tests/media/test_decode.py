@@ -21,6 +21,7 @@ from tests.media.samples import (
     sign_changes,
     wav_file,
 )
+from tests.support.examples import examples
 
 MAKERS: dict[str, Callable[[float], bytes]] = {
     "wav": lambda s: wav_file(s, 44100, 2),
@@ -209,7 +210,9 @@ def test_a_long_compressed_file_stops_decoding_at_the_limit(fmt: str) -> None:
     assert peak_bytes < 400_000
 
 
-ARBITRARY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ARBITRARY = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @ARBITRARY

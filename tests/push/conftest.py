@@ -152,7 +152,7 @@ async def rig(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[P
 
 
 @pytest.fixture
-async def srig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[PushRig]:
+async def srig(sqlite_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[PushRig]:
     """On SQLite only (sender behaviour, which does not depend on the backend)."""
-    async with make_rig(f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}", tmp_path, clock) as r:
+    async with make_rig(sqlite_url, tmp_path, clock) as r:
         yield r

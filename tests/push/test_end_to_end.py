@@ -21,10 +21,11 @@ from tests.conftest import make_settings
 from tests.push.conftest import PUSH_TEST_SETTINGS
 
 
-async def test_itnio_delivery_report_is_pushed_and_signed(tmp_path: Path) -> None:
+async def test_itnio_delivery_report_is_pushed_and_signed(sqlite_url: str, tmp_path: Path) -> None:
     clock = FakeClock()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
-    rt = Runtime(make_settings(tmp_path, url, push=PUSH_TEST_SETTINGS), role="run", clock=clock)
+    rt = Runtime(
+        make_settings(tmp_path, sqlite_url, push=PUSH_TEST_SETTINGS), role="run", clock=clock
+    )
     sv = await rt.open()
     receiver = PushReceiver()
     await receiver.start()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -158,3 +159,20 @@ async def test_payload_parts_from_before_carry_the_one_smsc_id(empty_url: str) -
         await db.close()
     # Reported parts keep what they had (nothing waits on them); other messages are untouched.
     assert got == ["ab", "ab", "ab", "x1", "x2", "cd", "cd#2"]
+
+
+async def test_a_database_from_a_newer_release_is_refused(empty_url: str) -> None:
+    """The shortcut for a database already at the heads must not wave through one whose
+    revision this release does not know (written by a newer simgate): alembic refuses it."""
+    db = Database(empty_url)
+    await db.open()
+    try:
+        await migrations.upgrade(db)
+        async with db.engine.begin() as conn:
+            # One row per head (areas branch off a common base): a newer release's single head.
+            await conn.execute(text("DELETE FROM alembic_version"))
+            await conn.execute(text("INSERT INTO alembic_version VALUES ('9999_future')"))
+        with pytest.raises(CommandError, match="9999_future"):
+            await migrations.upgrade(db)
+    finally:
+        await db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -27,7 +28,9 @@ def _config(connection: Connection | None = None) -> Config:
 # upgrades go to every head; a merge revision can join them when convenient.
 
 
+@functools.cache
 def head_revisions() -> tuple[str, ...]:
+    # The scripts ship with the package, so their heads are fixed for the process.
     return tuple(sorted(ScriptDirectory.from_config(_config()).get_heads()))
 
 
@@ -42,6 +45,10 @@ async def current_revision(db: Database) -> str:
 
 async def upgrade(db: Database) -> None:
     def _run(connection: Connection) -> None:
+        # Every start and every CLI command comes here: a database already at the heads is
+        # left alone without loading alembic's environment (most of a short command's time).
+        if _current(connection) == head_revisions():
+            return
         command.upgrade(_config(connection), "heads")
 
     # Alembic manages its own transaction; SQLite's write engine issues BEGIN IMMEDIATE.

@@ -96,9 +96,9 @@ async def itnio(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator
 
 
 @pytest.fixture
-async def itnio_sqlite(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]:
+async def itnio_sqlite(sqlite_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]:
     """For tests of parsing only, where the database backend makes no difference."""
-    async for env in make_itnio(f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}", tmp_path, clock):
+    async for env in make_itnio(sqlite_url, tmp_path, clock):
         yield env
 
 

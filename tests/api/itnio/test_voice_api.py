@@ -154,9 +154,10 @@ async def test_send_group_refusals(itnio: Itnio) -> None:
     assert got["status"] == "-22"
 
 
-async def test_send_group_without_pricing_is_minus_26(tmp_path: Path, clock: FakeClock) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'simgate.db'}"
-    async for env in make_itnio(url, tmp_path, clock, voice={"default_price": None}):
+async def test_send_group_without_pricing_is_minus_26(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    async for env in make_itnio(sqlite_url, tmp_path, clock, voice={"default_price": None}):
         app = await add_voice_app(env)
         got = await send_group(env, app, "932111111111")
         assert (got["status"], got["reason"].split(":")[0]) == ("-26", "getting fee failed")

@@ -144,10 +144,9 @@ async def test_a_failing_store_is_code_500_in_the_envelope(ov: OV) -> None:
 
 
 async def test_behind_a_trusted_proxy_each_client_has_its_own_lockout(
-    tmp_path: Path, clock: FakeClock
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'proxy.db'}"
-    rt, ov = await open_ov(url, tmp_path, clock, http={"trusted_proxies": ["127.0.0.1"]})
+    rt, ov = await open_ov(sqlite_url, tmp_path, clock, http={"trusted_proxies": ["127.0.0.1"]})
     guesser = {"X-Forwarded-For": "203.0.113.7"}
     honest = {"X-Forwarded-For": "198.51.100.1"}
 

@@ -15,11 +15,12 @@ from simgate.codecs.smpp import (
     encode,
 )
 from simgate.codecs.smpp.pdus import Pdu
+from tests.support.examples import examples
 
 from .strategies import any_pdu
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(pdus=st.lists(any_pdu, min_size=1, max_size=6), cuts=st.lists(st.integers(0, 5000)))
 def test_split_anywhere_yields_the_same_pdus(pdus: list[Pdu], cuts: list[int]) -> None:
     stream = b"".join(encode(p) for p in pdus)

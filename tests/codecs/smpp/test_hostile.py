@@ -17,10 +17,11 @@ from simgate.codecs.smpp import (
     encode,
 )
 from simgate.codecs.smpp.pdus import Pdu
+from tests.support.examples import examples
 
 from .strategies import any_pdu
 
-FUZZ = settings(max_examples=400, deadline=None)
+FUZZ = settings(max_examples=examples(400), deadline=None)
 
 
 def try_decode(data: bytes) -> Pdu | None:
@@ -99,7 +100,7 @@ def test_framer_random_chunks(chunks: list[bytes]) -> None:
     assert error.status == 2  # ESME_RINVCMDLEN
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     chunks=st.lists(st.binary(max_size=120), max_size=8),
     role=st.sampled_from(Role),

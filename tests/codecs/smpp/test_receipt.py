@@ -21,6 +21,7 @@ from simgate.codecs.smpp import (
     parse_receipt,
 )
 from simgate.codecs.smpp.receipt import ReceiptParseError, try_parse_receipt
+from tests.support.examples import examples
 from tests.support.smpp_vectors import SMPPLIB_TEST_DELIVER_SM_1, SMPPLIB_TEST_DELIVER_SM_2
 
 # (label, text, expected receipt)
@@ -154,7 +155,7 @@ _ID = st.text(st.sampled_from("0123456789abcdefABCDEF-"), min_size=1, max_size=2
 _DATE = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     receipt=st.builds(
         DeliveryReceipt,
@@ -252,7 +253,7 @@ def test_id_candidates() -> None:
     assert not ids_match("uuid-1", "uuid-2")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     value=st.integers(0, 2**64),
     zeros=st.integers(0, 3),
@@ -267,7 +268,7 @@ def test_hex_and_decimal_spellings_of_a_number_match(value: int, zeros: int, upp
     assert normalize_message_id(hex_id.lower()) == normalize_message_id(hex_id.upper())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     a=st.text("0123456789abcdefXYZ-", max_size=12), b=st.text("0123456789abcdefXYZ-", max_size=12)
 )

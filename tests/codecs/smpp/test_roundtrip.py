@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from simgate.codecs.smpp.codec import decode, encode, layout
 from simgate.codecs.smpp.pdus import PDU_TYPES, Pdu
 from simgate.codecs.smpp.tlv_types import TlvTag
+from tests.support.examples import examples
 
 from .strategies import pdu_strategy
 
@@ -16,7 +17,7 @@ ALL_TYPES = sorted(PDU_TYPES.values(), key=lambda c: c.COMMAND_ID)
 
 
 @pytest.mark.parametrize("cls", ALL_TYPES, ids=lambda c: c.__name__)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.data())
 def test_encode_decode_round_trip(cls: type[Pdu], data: st.DataObject) -> None:
     pdu = data.draw(pdu_strategy(cls))
@@ -63,7 +64,7 @@ def test_every_command_with_a_body_declares_fields() -> None:
     ]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     pdu=pdu_strategy(PDU_TYPES[0x04]),
     garbage_tlv=st.binary(min_size=1, max_size=8),

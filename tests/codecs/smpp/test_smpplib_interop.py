@@ -31,6 +31,7 @@ from simgate.codecs.smpp import (
     encode,
 )
 from simgate.codecs.smpp.tlvs import MS_AVAILABILITY_STATUS
+from tests.support.examples import examples
 from tests.support.smpp_vectors import (
     SMPPLIB_BIND_TRANSCEIVER,
     SMPPLIB_SUBMIT_SM,
@@ -163,7 +164,7 @@ def test_decode_smpplib_output(command: str, params: dict[str, Any], expected: o
 ascii_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     sequence=st.integers(1, 0x7FFF_FFFF),
     source=ascii_text.filter(lambda s: len(s) <= 20),
