@@ -20,7 +20,9 @@
         ├── InsufficientBalance (itnio -10)
         ├── NoPricing          no rate for a destination (itnio -19; voice -26)
         ├── NoRoute            no line or port can carry it (dinstar 550)
-        └── NotFound           (itnio -14, openvox 404)
+        ├── NotFound           (itnio -14, openvox 404)
+        └── Busy               too much waits to be finished (a flood of incoming parts);
+                               the line refuses for now and its peer sends again later
 
 Each dialect maps this tree with one table; nothing else in a dialect inspects errors.
 """
@@ -101,4 +103,8 @@ class NoRoute(ServiceError):
 
 
 class NotFound(ServiceError):
+    pass
+
+
+class Busy(ServiceError):
     pass

@@ -26,7 +26,7 @@ from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.errors import ConfigError
-from simgate.lines.base import IncomingSms, Line
+from simgate.lines.base import IncomingPart, IncomingSms, Line
 from simgate.lines.sim import SimLine
 from simgate.lines.sim_voice import SimVoiceLine
 from simgate.lines.smpp import SmppLine
@@ -228,6 +228,8 @@ class Runtime:
             clock=self.clock,
             metrics=sv.metrics,
             on_incoming=self._on_incoming,
+            on_parts=self._on_parts,
+            on_parts_due=self._on_parts_due,
             on_port=self._on_port,
         )
         for line in sv.lines.values():
@@ -295,6 +297,17 @@ class Runtime:
     async def _on_incoming(self, line: str, messages: Sequence[IncomingSms]) -> None:
         assert self.services is not None
         await self.services.inbound.receive(line, messages, self.services.lines[line].ports())
+
+    async def _on_parts(self, line: str, parts: Sequence[IncomingPart]) -> list[int]:
+        assert self.services is not None
+        inbound, ports = self.services.inbound, self.services.lines[line].ports()
+        return await inbound.receive_parts(line, parts, ports)
+
+    async def _on_parts_due(self, line: str, started_before_ms: int) -> list[int]:
+        assert self.services is not None
+        return await self.services.inbound.expire_parts(
+            line, started_before_ms=started_before_ms, ports=self.services.lines[line].ports()
+        )
 
     async def _on_port(self, line: str, port: int, up: bool) -> None:
         assert self.services is not None

@@ -15,7 +15,7 @@ from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.domain.messages import State
-from simgate.lines.base import IncomingSms, Line, Outcome, SubmitRequest
+from simgate.lines.base import IncomingPart, IncomingSms, Line, Outcome, SubmitRequest
 from simgate.lines.sim import UNDELIVERABLE, SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
@@ -41,6 +41,12 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
     async def on_incoming(line: str, messages: Sequence[IncomingSms]) -> None:
         await services.inbound.receive(line, messages)
 
+    async def on_parts(line: str, parts: Sequence[IncomingPart]) -> list[int]:
+        return await services.inbound.receive_parts(line, parts)
+
+    async def on_parts_due(line: str, started_before_ms: int) -> list[int]:
+        return await services.inbound.expire_parts(line, started_before_ms=started_before_ms)
+
     async def on_port(line: str, port: int, up: bool) -> None:
         return None
 
@@ -49,6 +55,8 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
         clock=clock,
         metrics=services.metrics,
         on_incoming=on_incoming,
+        on_parts=on_parts,
+        on_parts_due=on_parts_due,
         on_port=on_port,
     )
 

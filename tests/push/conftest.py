@@ -43,6 +43,7 @@ class PortPush:
     """
 
     name = "test.port"
+    kinds: frozenset[type[DomainEvent]] = frozenset({PortChanged})
 
     def __init__(self) -> None:
         self.urls: dict[str, str] = {}

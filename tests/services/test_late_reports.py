@@ -110,6 +110,32 @@ async def test_hinted_reports_settle_an_unknown_message_once_every_part_came(
     assert len(batches) == 1
 
 
+async def test_one_hinted_payload_receipt_settles_every_part(
+    services: Services, store: Store, runtime: Runtime, batches: Batches
+) -> None:
+    """A long text sent as one message_payload has one SMSC id and one receipt for all its
+    parts: its hint covers them all, and every part row is stored under that one id."""
+    mid, seq, at = await crashed(runtime, parts=3)
+    batches.clear()
+    receipt = PartReport(
+        line="sim",
+        line_ref="payload-id",
+        status_code=0,
+        done_ms=at,
+        hint=ReportHint(mid, seq, 1, 3, 3, covers=3),
+    )
+    assert await services.messaging.record_reports([receipt], now_ms=at) == 0
+    row = await get(store, mid)
+    assert (row.state, row.parts_ok, row.parts_reported) == (State.DELIVERED, 3, 3)
+    assert await orphans(store) == 0
+    assert batches == [
+        [
+            change(mid, State.SENT, Event.SUBMIT_OK, at),
+            change(mid, State.DELIVERED, Event.REPORT_DELIVERED, at),
+        ]
+    ]
+
+
 async def test_reports_that_came_before_the_reaper_settle_when_it_runs(
     services: Services, store: Store, runtime: Runtime, batches: Batches
 ) -> None:

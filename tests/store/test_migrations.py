@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, insert, inspect, text
+from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from simgate.domain.accounts import LedgerKind
@@ -117,6 +117,48 @@ async def test_the_ledger_opens_accounts_from_before_it(empty_url: str) -> None:
     )  # fmt: skip
     assert (entry.balance_after_micros, entry.gift_after_micros) == (700, 50)
     assert rebuilt == 750
+
+
+async def test_payload_parts_from_before_carry_the_one_smsc_id(empty_url: str) -> None:
+    """0008: payload mode stored "id", "id#2".. per part; after it every part waiting for its
+    receipt carries "id", so the one receipt settles the message (store/reports.py)."""
+    db = Database(empty_url)
+    await db.open()
+    try:
+
+        def upgrade_to(connection: Connection, targets: list[str]) -> None:
+            for target in targets:
+                command.upgrade(migrations._config(connection), target)
+
+        before = [h for h in migrations.head_revisions() if h != "0008_reassembly"]
+        async with db.engine.connect() as conn:
+            await conn.run_sync(upgrade_to, before)
+            await conn.commit()
+        refs = {1: ["ab", "ab#2", "ab#3"], 2: ["x1", "x2"], 3: ["cd", "cd#2"]}
+        async with db.engine.begin() as conn:
+            for seq, line_refs in refs.items():
+                row = message_row(at_ms=T0, seq=seq, state=State.SENT)
+                await conn.execute(insert(tables.messages).values(**row))
+                await conn.execute(
+                    insert(tables.message_parts),
+                    [
+                        {"message_id": row["id"], "seq": i, "line": "smsc", "line_ref": ref,
+                         "status_code": 0 if seq == 3 else None}
+                        for i, ref in enumerate(line_refs)
+                    ],
+                )  # fmt: skip
+        await migrations.upgrade(db)
+        async with db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(tables.message_parts.c.line_ref).order_by(
+                    tables.message_parts.c.message_id, tables.message_parts.c.seq
+                )
+            )
+            got = [r for (r,) in rows]
+    finally:
+        await db.close()
+    # Reported parts keep what they had (nothing waits on them); other messages are untouched.
+    assert got == ["ab", "ab", "ab", "x1", "x2", "cd", "cd#2"]
 
 
 async def test_a_database_from_a_newer_release_is_refused(empty_url: str) -> None:

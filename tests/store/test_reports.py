@@ -186,3 +186,53 @@ async def test_message_taken_as_one_payload_settles_on_its_one_report(
     assert await report(services, [(f"{mid}.0", 0)], now + 1) == 1
     m = await get(store, mid)
     assert (m.state, m.parts, m.parts_ok, m.parts_reported) == (State.DELIVERED, 3, 1, 1)
+
+
+def _payload(mid: int, ref: str, parts: int) -> SubmitRecord:
+    """A long text the line sent as one payload: the one SMSC id on every part."""
+    return SubmitRecord(
+        mid, Event.SUBMIT_OK, port=0, part_refs=(ref,) * parts, first_ref=7, line="sim"
+    )
+
+
+async def test_one_report_settles_every_part_that_carries_its_ref(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    now = services.clock.now_ms()
+    acc = await account(services)
+    a, b = await queue(runtime, acc, 2, parts=3)
+    await lease(store, now)
+    await record(services, [_payload(a, "7000001", 3), ok(b, 3)], now)
+    assert await report(services, [("7000001", 0)], now + 5) == 3
+    m = await get(store, a)
+    assert (m.state, m.parts_reported, m.delivered_ms) == (State.DELIVERED, 3, now + 5)
+    assert (await get(store, b)).state is State.SENT
+    assert await report(services, [("7000001", 0)], now + 6) == 0  # sent again: no change
+
+
+async def test_a_shared_ref_reported_before_its_submit_settles_every_part(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    now = services.clock.now_ms()
+    acc = await account(services)
+    (mid,) = await queue(runtime, acc, 1, parts=2)
+    await lease(store, now)
+    assert await report(services, [("7000002", 69)], now) == 0  # kept as an orphan
+    await record(services, [_payload(mid, "7000002", 2)], now + 1)
+    m = await get(store, mid)
+    assert (m.state, m.parts_reported, m.status_code) == (State.FAILED, 2, 69)
+    assert await orphans(store) == 0
+
+
+async def test_a_ref_used_again_for_another_message_reports_one_message(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    """A modem's TP-MR wraps at 256: two messages waiting under one ref; a report is one."""
+    now = services.clock.now_ms()
+    acc = await account(services)
+    a, b = await queue(runtime, acc, 2, parts=2)
+    await lease(store, now)
+    await record(services, [_payload(a, "17", 2), _payload(b, "17", 2)], now)
+    assert await report(services, [("17", 0)], now + 5) == 2
+    states = sorted([(await get(store, a)).state, (await get(store, b)).state])
+    assert states == sorted([State.DELIVERED, State.SENT])

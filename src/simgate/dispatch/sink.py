@@ -6,11 +6,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from simgate.clock import Clock
 from simgate.domain.queue import PartReport
-from simgate.lines.base import IncomingSms, LineReport
+from simgate.lines.base import IncomingPart, IncomingSms, LineReport
 from simgate.metrics import Metrics
 from simgate.services.messaging import MessagingService
 
 IncomingHandler = Callable[[str, Sequence[IncomingSms]], Awaitable[None]]
+# Parts in; the ids of the messages they completed out (the same for parts that waited).
+PartsHandler = Callable[[str, Sequence[IncomingPart]], Awaitable[Sequence[int]]]
+PartsDueHandler = Callable[[str, int], Awaitable[Sequence[int]]]
 PortHandler = Callable[[str, int, bool], Awaitable[None]]
 
 
@@ -28,12 +31,16 @@ class LineSink:
         clock: Clock,
         metrics: Metrics,
         on_incoming: IncomingHandler,
+        on_parts: PartsHandler,
+        on_parts_due: PartsDueHandler,
         on_port: PortHandler,
     ) -> None:
         self._messaging = messaging
         self._clock = clock
         self._metrics = metrics
         self._on_incoming = on_incoming
+        self._on_parts = on_parts
+        self._on_parts_due = on_parts_due
         self._on_port = on_port
 
     async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None:
@@ -55,6 +62,14 @@ class LineSink:
     async def incoming(self, line: str, messages: Sequence[IncomingSms]) -> None:
         await self._on_incoming(line, messages)
         self._metrics.incoming.labels(line).inc(len(messages))
+
+    async def incoming_parts(self, line: str, parts: Sequence[IncomingPart]) -> None:
+        stored = await self._on_parts(line, parts)
+        self._metrics.incoming.labels(line).inc(len(stored))
+
+    async def expire_parts(self, line: str, *, started_before_ms: int) -> None:
+        stored = await self._on_parts_due(line, started_before_ms)
+        self._metrics.incoming.labels(line).inc(len(stored))
 
     async def port_changed(self, line: str, port: int, up: bool) -> None:
         await self._on_port(line, port, up)

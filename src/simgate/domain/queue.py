@@ -59,9 +59,12 @@ class ReportHint(NamedTuple):
 
     message_id: int
     lease_seq: int  # Leased.lease_seq of the submit
-    part: int  # 1-based
-    parts: int  # how many refs the line gave for that submit
+    part: int  # 1-based: the first part the report is for
+    parts: int  # how many parts the line took for that submit
     port: int | None = None
+    # How many parts, from ``part`` on, the one report stands for: a long text the line sent
+    # as one payload under one id (SMPP message_payload) has one receipt for all its parts.
+    covers: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -90,12 +90,43 @@ class IncomingSms:
     parts: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class IncomingPart:
+    """One part of a concatenated incoming SMS (TS 23.040 §9.2.3.24.1/.8 UDH, SMPP SAR TLVs).
+
+    Parts of one message share (port, sender, recipient, ref, total); ``data`` is the user
+    data without its header, decoded only once every part is there (codecs.text.join_parts).
+    """
+
+    port: int
+    sender: str
+    recipient: str
+    ref: int  # the concatenation reference (8 or 16 bits)
+    total: int
+    seq: int  # 1..total
+    data_coding: int  # SMPP data_coding, or the TP-DCS of a modem (codecs.text)
+    data: bytes
+    received_ms: int
+    smsc: str = ""
+
+
 class InboundSink(Protocol):
     """Where a line hands what arrives; each call returns once it is committed."""
 
     async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None: ...
 
     async def incoming(self, line: str, messages: Sequence[IncomingSms]) -> None: ...
+
+    async def incoming_parts(self, line: str, parts: Sequence[IncomingPart]) -> None:
+        """Keep ``parts`` durably; a part that completes its message stores the whole SMS
+        in the same commit. Raises :class:`~simgate.errors.Busy` when the line has too many
+        messages waiting for parts (a flood): the line refuses the part for now."""
+        ...
+
+    async def expire_parts(self, line: str, *, started_before_ms: int) -> None:
+        """Store, as they are, the messages whose first part came before the time given
+        and whose other parts never came (the line's reassembly timeout)."""
+        ...
 
     async def port_changed(self, line: str, port: int, up: bool) -> None: ...
 

@@ -50,6 +50,10 @@ class PushContext:
 
 class PushFormat(Protocol):
     name: str
+    # The event types the format reads: the outbox hands it only those, and skips it for a
+    # unit of work that has none (a batch of finished calls is nothing to an SMS gateway's
+    # format), so a format pays nothing for the events of another.
+    kinds: frozenset[type[DomainEvent]]
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         """The keys of the stored documents ``plan`` needs for these events."""

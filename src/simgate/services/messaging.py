@@ -186,6 +186,7 @@ class MessagingService:
             await self._reports.keep_orphans(conn, orphans, now_ms=now_ms)
         if not match.found:
             return _Applied(matched=0, changes=[], hinted=hinted)
+        found = [*match.found.items(), *match.more]  # more: parts sharing a ref (payload)
         await self._reports.mark_parts(
             conn,
             [
@@ -195,12 +196,12 @@ class MessagingService:
                     status_code=latest[k].status_code,
                     done_ms=latest[k].done_ms,
                 )
-                for k, part in match.found.items()
+                for k, part in found
             ],
         )
         ids = sorted({p.message_id for p in match.found.values()})
         changes = await self._settle(conn, ids, now_ms)
-        return _Applied(matched=len(match.found), changes=changes, hinted=hinted)
+        return _Applied(matched=len(found), changes=changes, hinted=hinted)
 
     async def _settle_hinted(
         self, conn: AsyncConnection, ids: Iterable[int], *, now_ms: int
@@ -223,7 +224,9 @@ class MessagingService:
             assert hint is not None
             line, lease_seq = tries[hint.message_id]
             if orphan.line == line and hint.lease_seq == lease_seq:
-                by_message.setdefault(hint.message_id, {})[hint.part] = orphan
+                by_part = by_message.setdefault(hint.message_id, {})
+                for part in range(hint.part, hint.part + hint.covers):  # payload: all under one
+                    by_part[part] = orphan
         records: list[SubmitRecord] = []
         for mid, by_part in sorted(by_message.items()):
             hints = [o.hint for o in by_part.values() if o.hint is not None]

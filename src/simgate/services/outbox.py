@@ -40,14 +40,24 @@ class PushOutbox:
         """What every format plans for ``events``, in format order (no rows written)."""
         if not self.formats or not events:
             return []
-        keys: set[str] = set()
+        present = {type(e) for e in events}
+        mine: list[tuple[PushFormat, Sequence[DomainEvent]]] = []
         for fmt in self.formats:
-            keys |= fmt.docs(events)
+            wanted = fmt.kinds & present
+            if wanted:  # each format sees its own kinds, in the order they happened
+                mine.append((fmt, events if wanted == present else _only(events, wanted)))
+        keys: set[str] = set()
+        for fmt, its in mine:
+            keys |= fmt.docs(its)
         docs = {key: await self._store.accounts.get_doc(conn, key) for key in sorted(keys)}
         ctx = PushContext(now_ms=self._clock.now_ms(), docs=docs, notes=notes)
         planned: list[PlannedPush] = []
-        for fmt in self.formats:
+        for fmt, its in mine:
             # A format's error aborts the transaction of the change, on purpose: a state
             # change must never commit without the pushes it owes (at-least-once).
-            planned.extend(fmt.plan(events, ctx))
+            planned.extend(fmt.plan(its, ctx))
         return planned
+
+
+def _only(events: Sequence[DomainEvent], kinds: frozenset[type[DomainEvent]]) -> list[DomainEvent]:
+    return [e for e in events if type(e) in kinds]

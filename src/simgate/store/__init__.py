@@ -18,6 +18,7 @@ from simgate.store.fx import FxRepo
 from simgate.store.inbound import InboundRepo
 from simgate.store.ledger import LedgerRepo
 from simgate.store.messages import MessageRepo
+from simgate.store.reassembly import ReassemblyRepo
 from simgate.store.reports import ReportRepo
 from simgate.store.voice_files import VoiceFileRepo
 
@@ -32,6 +33,7 @@ class Store:
         self.messages = MessageRepo()
         self.reports = ReportRepo()
         self.inbound = InboundRepo()
+        self.reassembly = ReassemblyRepo()
         self.calls = CallRepo()
         self.voice_files = VoiceFileRepo()
         self.fx = FxRepo()

@@ -42,10 +42,15 @@ class PartRef(NamedTuple):
 
 @dataclass(slots=True)
 class PartMatch:
-    """Reported refs whose part waits for its report, and refs whose part already has one."""
+    """Reported refs whose part waits for its report, and refs whose part already has one.
+
+    A ref may stand for several parts of one message (a long text the line sent as one
+    payload under one id): ``found`` holds the first such part, ``more`` the others.
+    """
 
     found: dict[RefKey, PartRef] = field(default_factory=dict)
     duplicate: set[RefKey] = field(default_factory=set)
+    more: list[tuple[RefKey, PartRef]] = field(default_factory=list)
 
 
 class ReportRepo:
@@ -78,7 +83,12 @@ class ReportRepo:
             )
             for line, ref, mid, seq, code in rows:
                 if code is None:
-                    out.found[(line, ref)] = PartRef(mid, seq)
+                    part = PartRef(mid, seq)
+                    first = out.found.setdefault((line, ref), part)
+                    # Only parts of the message found first: a ref the line used again
+                    # later for another message (a TP-MR wraps at 256) reports one message.
+                    if first is not part and first.message_id == mid:
+                        out.more.append(((line, ref), part))
                 else:
                     out.duplicate.add((line, ref))
         return out
@@ -227,10 +237,18 @@ def _hint_columns(hint: ReportHint | None) -> dict[str, int | None]:
         "hint_part": hint.part,
         "hint_parts": hint.parts,
         "hint_port": hint.port,
+        "hint_covers": hint.covers,
     }
 
 
-_HINT_COLUMNS = ("hint_message_id", "hint_lease_seq", "hint_part", "hint_parts", "hint_port")
+_HINT_COLUMNS = (
+    "hint_message_id",
+    "hint_lease_seq",
+    "hint_part",
+    "hint_parts",
+    "hint_port",
+    "hint_covers",
+)
 
 
 def _orphan(r: Any) -> PartReport:
@@ -242,6 +260,7 @@ def _orphan(r: Any) -> PartReport:
             part=r.hint_part,
             parts=r.hint_parts,
             port=r.hint_port,
+            covers=r.hint_covers or 1,
         )
     return PartReport(
         line=r.line,

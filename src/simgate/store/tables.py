@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -244,6 +245,7 @@ orphan_reports = Table(
     Column("hint_part", SmallInteger, nullable=True),
     Column("hint_parts", SmallInteger, nullable=True),
     Column("hint_port", Integer, nullable=True),
+    Column("hint_covers", SmallInteger, nullable=True),
 )
 Index(
     "ix_orphan_reports_hint",
@@ -269,6 +271,41 @@ inbound = Table(
     Column("read", Boolean, nullable=False, server_default=text("false")),
 )
 Index("ix_inbound_account_id", inbound.c.account_id, inbound.c.id)
+
+# Incoming SMS in parts (TS 23.040 §9.2.3.24.1/.8, SMPP SAR) while they are reassembled: a
+# line acknowledges a part once it is here, so a part that arrives after a restart joins
+# those that came before it. One row per message being reassembled, its parts beside it.
+# ``done_ms`` is set when the message was stored (whole, or what arrived by the line's
+# reassembly timeout); the rows then stay for one more timeout, so a part the line is sent
+# again (its acknowledgement was lost) is known as the same part (store/reassembly.py).
+reassembly = Table(
+    "reassembly",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("line", String(64), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("sender", String(32), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("ref", Integer, nullable=False),
+    Column("total", SmallInteger, nullable=False),
+    Column("smsc", String(64), nullable=False, server_default=""),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("done_ms", BigInteger, nullable=True),
+    UniqueConstraint(
+        "line", "port", "sender", "recipient", "ref", "total", name="uq_reassembly_key"
+    ),
+    Index("ix_reassembly_due", "line", "done_ms", "started_ms"),
+)
+
+reassembly_parts = Table(
+    "reassembly_parts",
+    metadata,
+    Column("group_id", Integer, ForeignKey("reassembly.id"), primary_key=True),
+    Column("seq", SmallInteger, primary_key=True, autoincrement=False),
+    Column("data_coding", SmallInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+)
 
 # itniotech replay records (spec §7): an identical signed request seen again inside the
 # timestamp window gets the first response back. Kept in the database so the rule holds

@@ -20,6 +20,7 @@ from simgate.push.base import PlannedPush, PushContext, PushRequest
 
 class EchoPush:
     name = "test.echo"
+    kinds: frozenset[type[DomainEvent]] = frozenset({MessageChanged, InboundReceived, PortChanged})
 
     def __init__(self, url: str, secret: str | None = None) -> None:
         self.url = url

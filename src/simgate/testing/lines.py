@@ -15,6 +15,7 @@ from typing import TypedDict, Unpack
 from simgate.lines.base import (
     Capability,
     InboundSink,
+    IncomingPart,
     IncomingSms,
     LineReport,
     Outcome,
@@ -153,12 +154,20 @@ class RecordingSink:
     reports: list[tuple[str, LineReport]] = field(default_factory=list)
     incoming_sms: list[tuple[str, IncomingSms]] = field(default_factory=list)
     port_changes: list[tuple[str, int, bool]] = field(default_factory=list)
+    parts: list[tuple[str, IncomingPart]] = field(default_factory=list)
+    parts_due: list[tuple[str, int]] = field(default_factory=list)
 
     async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None:
         self.reports.extend((line, r) for r in reports)
 
     async def incoming(self, line: str, messages: Sequence[IncomingSms]) -> None:
         self.incoming_sms.extend((line, m) for m in messages)
+
+    async def incoming_parts(self, line: str, parts: Sequence[IncomingPart]) -> None:
+        self.parts.extend((line, p) for p in parts)
+
+    async def expire_parts(self, line: str, *, started_before_ms: int) -> None:
+        self.parts_due.append((line, started_before_ms))
 
     async def port_changed(self, line: str, port: int, up: bool) -> None:
         self.port_changes.append((line, port, up))

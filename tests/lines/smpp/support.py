@@ -9,7 +9,8 @@ from typing import Any
 
 from simgate.clock import SystemClock
 from simgate.codecs.segments import Encoding, choose_encoding, part_count
-from simgate.lines.base import IncomingSms, LineReport, SubmitRequest
+from simgate.errors import Busy
+from simgate.lines.base import IncomingPart, IncomingSms, LineReport, SubmitRequest
 from simgate.lines.smpp import SmppLine
 from simgate.settings import SmppLineSettings
 
@@ -20,8 +21,11 @@ class RecordingSink:
     def __init__(self) -> None:
         self.reports: list[LineReport] = []
         self.incoming_sms: list[IncomingSms] = []
+        self.parts: list[IncomingPart] = []
+        self.parts_due: list[int] = []  # started_before_ms of each expire_parts call
         self.ports: list[tuple[int, bool]] = []
         self.fail = 0
+        self.busy = 0  # the next incoming_parts calls refuse with Busy
         self.on_report: Callable[[], None] | None = None
 
     async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None:
@@ -37,6 +41,18 @@ class RecordingSink:
             self.fail -= 1
             raise RuntimeError("database down")
         self.incoming_sms.extend(messages)
+
+    async def incoming_parts(self, line: str, parts: Sequence[IncomingPart]) -> None:
+        if self.busy:
+            self.busy -= 1
+            raise Busy("too many incoming SMS wait for parts")
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("database down")
+        self.parts.extend(parts)
+
+    async def expire_parts(self, line: str, *, started_before_ms: int) -> None:
+        self.parts_due.append(started_before_ms)
 
     async def port_changed(self, line: str, port: int, up: bool) -> None:
         self.ports.append((port, up))

@@ -1,4 +1,4 @@
-"""Pure parts of the SMPP line: addresses, receipt status, id matching, reassembly, settings."""
+"""Pure parts of the SMPP line: addresses, receipt status, id matching, incoming parts, settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from simgate.codecs.smpp import DeliverSm, DeliveryReceipt, EsmClass, Tlvs
 from simgate.codecs.udh import build_concat_udh
 from simgate.errors import ConfigError
-from simgate.lines.smpp.inbound import Reassembler, decode_text, receipt_status
+from simgate.lines.base import IncomingPart, IncomingSms
+from simgate.lines.smpp.inbound import incoming_of, receipt_status
 from simgate.lines.smpp.outbound import source_address
 from simgate.lines.smpp.receipts import ReceiptMatcher
 from simgate.settings import SmppLineSettings, load_settings
@@ -98,28 +99,27 @@ def _part(seq: int, total: int, body: bytes, ref: int = 5) -> DeliverSm:
     )  # fmt: skip
 
 
-def test_reassembler_ignores_duplicates_and_times_out() -> None:
-    r = Reassembler(timeout=10)
-    assert r.add(_part(1, 3, b"ab"), 0) is None
-    assert r.add(_part(1, 3, b"zz"), 1) is None  # redelivered part: the first copy stays
-    assert r.add(_part(3, 3, b"ef"), 2) is None
-    assert r.expired(5) == []
-    late = r.expired(10)
-    assert [(m.text, m.parts) for m in late] == [("abef", 2)]
-    assert len(r) == 0
+def test_a_concatenated_part_is_handed_on_as_a_part_with_its_raw_user_data() -> None:
+    got = incoming_of(_part(2, 3, b"\x01\x02", ref=9), received_ms=7, smsc="smsc:1")
+    assert got == IncomingPart(
+        port=0, sender="a", recipient="b", ref=9, total=3, seq=2,
+        data_coding=0, data=b"\x01\x02", received_ms=7, smsc="smsc:1",
+    )  # fmt: skip
 
 
-def test_reassembler_is_bounded() -> None:
-    r = Reassembler(timeout=10, max_pending=2)
-    for ref in range(4):
-        r.add(_part(1, 2, b"x", ref=ref), ref)
-    assert len(r) == 2
+def test_sar_parts_carry_their_tlvs_and_ucs2_coding() -> None:
+    tlvs = Tlvs.build(sar_msg_ref_num=0x1234, sar_total_segments=2, sar_segment_seqnum=1)
+    pdu = DeliverSm(source_addr="a", destination_addr="b", data_coding=8,
+                    short_message="hé".encode("utf-16-be"), tlvs=tlvs)  # fmt: skip
+    got = incoming_of(pdu, received_ms=1, smsc="")
+    assert isinstance(got, IncomingPart)
+    assert (got.ref, got.total, got.seq, got.data_coding) == (0x1234, 2, 1, 8)
+    assert got.data == "hé".encode("utf-16-be")
 
 
-def test_decode_text_never_raises() -> None:
-    assert decode_text(b"\x00\x41\xd8", 8) == "A"
-    assert decode_text(b"caf\xe9", 0) == "café"  # not septets: shown as Latin-1
-    assert decode_text(b"\x80", 4) == "\x80"
+def test_a_udh_of_one_part_is_a_whole_message() -> None:
+    got = incoming_of(_part(1, 1, b"\x48\x69"), received_ms=3, smsc="s")
+    assert got == IncomingSms(port=0, sender="a", recipient="b", text="Hi", received_ms=3, smsc="s")
 
 
 def test_sar_without_all_fields_is_a_whole_message() -> None:
@@ -129,8 +129,8 @@ def test_sar_without_all_fields_is_a_whole_message() -> None:
         short_message=b"hi",
         tlvs=Tlvs.build(sar_msg_ref_num=1),
     )
-    got = Reassembler(5).add(pdu, 0)
-    assert got is not None
+    got = incoming_of(pdu, received_ms=0, smsc="")
+    assert isinstance(got, IncomingSms)
     assert got.text == "hi"
 
 

@@ -97,33 +97,47 @@ def _mo(body: bytes, *, dc: int = 0, udh: bool = False, tlvs: Tlvs | None = None
     )  # fmt: skip
 
 
-async def test_incoming_sms_single_and_udh_parts_in_any_order() -> None:
+async def test_incoming_sms_whole_and_in_udh_parts_are_handed_to_the_sink() -> None:
     async with FakeSmsc() as smsc, started_line(smsc.port) as (_line, sink):
+        where = f"127.0.0.1:{smsc.port}"
         assert await smsc.deliver(_mo(encode_septets("hi there"))) == 0
         parts = ["Привет, ", "мир", "!"]
         for seq in (3, 1, 2):
             body = build_concat_udh(0x1234, 3, seq, wide=True) + encode_ucs2(parts[seq - 1])
             assert await smsc.deliver(_mo(body, dc=8, udh=True)) == 0
-        for seq in (2, 1):
-            body = build_concat_udh(7, 2, seq, wide=False) + encode_septets(["ab", "cd"][seq - 1])
-            await smsc.deliver(_mo(body, udh=True))
-    got = [(m.sender, m.recipient, m.text, m.parts) for m in sink.incoming_sms]
-    assert got == [
-        ("447700900123", "12345", "hi there", 1),
-        ("447700900123", "12345", "Привет, мир!", 3),
-        ("447700900123", "12345", "abcd", 2),
+    assert [(m.sender, m.recipient, m.text, m.parts) for m in sink.incoming_sms] == [
+        ("447700900123", "12345", "hi there", 1)
     ]
+    got = [(p.sender, p.recipient, p.ref, p.total, p.seq, p.data_coding) for p in sink.parts]
+    assert got == [("447700900123", "12345", 0x1234, 3, seq, 8) for seq in (3, 1, 2)]
+    assert [p.data for p in sink.parts] == [encode_ucs2(parts[s - 1]) for s in (3, 1, 2)]
+    assert {p.smsc for p in sink.parts} == {where}
 
 
-async def test_incoming_sar_parts_and_partial_after_timeout() -> None:
-    async with FakeSmsc() as smsc, started_line(smsc.port, reassembly_timeout=0.2) as (_line, sink):
-        for seq, chunk in ((2, b"world"), (1, b"hello ")):
-            tlvs = Tlvs.build(sar_msg_ref_num=9, sar_total_segments=2, sar_segment_seqnum=seq)
-            await smsc.deliver(_mo(chunk, dc=3, tlvs=tlvs))
-        lonely = Tlvs.build(sar_msg_ref_num=10, sar_total_segments=3, sar_segment_seqnum=1)
-        await smsc.deliver(_mo(b"only part", dc=3, tlvs=lonely))
-        await eventually(lambda: len(sink.incoming_sms) == 2)
-    assert [(m.text, m.parts) for m in sink.incoming_sms] == [("hello world", 2), ("only part", 1)]
+async def test_sar_parts_are_handed_on_and_the_timer_asks_for_late_messages() -> None:
+    timeout = 0.2
+    async with (
+        FakeSmsc() as smsc,
+        started_line(smsc.port, reassembly_timeout=timeout) as (line, sink),
+    ):
+        tlvs = Tlvs.build(sar_msg_ref_num=9, sar_total_segments=2, sar_segment_seqnum=2)
+        assert await smsc.deliver(_mo(b"world", dc=3, tlvs=tlvs)) == 0
+        await eventually(lambda: len(sink.parts_due) >= 2)
+        now = line.clock.now_ms()
+    assert [(p.ref, p.total, p.seq, p.data) for p in sink.parts] == [(9, 2, 2, b"world")]
+    # Each sweep asks for the messages begun one reassembly timeout ago or earlier.
+    assert all(now - 1000 * timeout - 100 <= t <= now - 1000 * timeout for t in sink.parts_due)
+    assert sink.incoming_sms == []  # the line assembles nothing itself
+
+
+async def test_a_part_the_sink_cannot_take_now_is_refused_for_a_retry() -> None:
+    body = build_concat_udh(7, 2, 1, wide=False) + encode_septets("ab")
+    async with FakeSmsc() as smsc, started_line(smsc.port) as (_line, sink):
+        sink.busy = 1
+        first = await smsc.deliver(_mo(body, udh=True))
+        second = await smsc.deliver(_mo(body, udh=True))
+    assert (first, second) == (CommandStatus.ESME_RX_T_APPN, 0)
+    assert [p.seq for p in sink.parts] == [1]
 
 
 async def test_incoming_not_committed_is_answered_with_a_temporary_error() -> None:

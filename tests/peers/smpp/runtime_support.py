@@ -11,6 +11,7 @@ from typing import Any
 from simgate.domain.accounts import Account
 from simgate.domain.messages import State
 from simgate.domain.records import MessageRecord
+from simgate.errors import NotFound
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest
@@ -56,7 +57,11 @@ async def smpp_runtime(
     rt = Runtime(settings, role="worker")  # the system clock: real sockets, real timeouts
     services = await rt.open()
     try:
-        yield rt, services, await services.accounts.create_account(name=account, balance="1000")
+        try:  # a runtime opened again on the same database (a restart) finds it
+            found = await services.accounts.get_account(account)
+        except NotFound:
+            found = await services.accounts.create_account(name=account, balance="1000")
+        yield rt, services, found
     finally:
         await rt.close()
 

@@ -4,77 +4,18 @@ Rust core), in-process: submits with receipts, and incoming SMS in concatenated 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import smpp34
 
-from simgate.codecs.smpp import format_receipt
-from simgate.codecs.smpp.receipt import DeliveryReceipt
 from simgate.codecs.ucs2 import encode_ucs2
 from simgate.codecs.udh import build_concat_udh
 from simgate.domain.messages import State
-from simgate.testing.procs import free_port
 
 from .runtime_support import numbers, send, settle, smpp_line, smpp_runtime
+from .smpp34_peer import running
 
 pytestmark = pytest.mark.peer
-
-
-class Smpp34Smsc:
-    """smpp34.Server answering every submit_sm and sending a receipt for it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.server = smpp34.Server("127.0.0.1", self.port, system_id="smpp34")
-        self.esmes: dict[str, smpp34.Esme] = {}
-        self.submits: list[smpp34.SubmitSmEvent] = []
-        self.receipt_answers: list[int] = []
-        self._ids = iter(range(7_000_001, 8_000_000))
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def serve(self) -> None:
-        while True:
-            item = await self.server.next()
-            if isinstance(item, smpp34.Esme):
-                self.esmes[item.session_id] = item
-            elif isinstance(item, smpp34.SubmitSmEvent):
-                self.submits.append(item)
-                message_id = str(next(self._ids))  # decimal ids, as many SMSCs do
-                item.accept(message_id)
-                if item.registered_delivery & 1:
-                    task = asyncio.create_task(self._receipt(item, message_id))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-
-    async def _receipt(self, submit: smpp34.SubmitSmEvent, message_id: str) -> None:
-        text = format_receipt(
-            DeliveryReceipt(id=message_id, sub=1, dlvrd=1, stat="DELIVRD", err="000")
-        )
-        esme = self.esmes[submit.session_id]
-        resp = await esme.deliver_sm(
-            submit.source_addr,
-            text.encode(),
-            source_addr=submit.destination_addr,
-            esm_class=0x04,
-        )
-        self.receipt_answers.append(resp.command_status)
-
-
-@contextlib.asynccontextmanager
-async def running() -> AsyncIterator[Smpp34Smsc]:
-    smsc = Smpp34Smsc()
-    await smsc.server.start()
-    task = asyncio.create_task(smsc.serve())
-    try:
-        yield smsc
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await smsc.server.stop()
 
 
 async def test_submits_and_receipts_through_smpp34(tmp_path: Path) -> None:

@@ -1,7 +1,10 @@
-"""What the SMSC delivers to us (deliver_sm / data_sm): receipts and incoming SMS.
+"""What the SMSC delivers to us (deliver_sm / data_sm): receipts, incoming SMS and parts.
 
 Each is committed through the sink before the bind answers the PDU (the answer is the
-return value of :meth:`Deliveries.handle`), so an SMSC only forgets what simgate stored.
+return value of :meth:`Deliveries.handle`), so an SMSC only forgets what simgate stored:
+also a part of a long incoming SMS, which the sink keeps durably and reassembles. Every few
+seconds the line asks the sink to store, as they are, messages whose parts stopped coming
+for ``reassembly_timeout``: from the rows, so it also ends those begun before a restart.
 Receipt ids are resolved with the line's :class:`~.receipts.ReceiptMatcher`; a receipt
 for an id not seen yet waits up to ``receipt_hold`` seconds while submit_sm are in flight
 (the receipt often overtakes its submit_sm_resp), then falls back to the matcher's guess,
@@ -13,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from simgate.clock import Clock
 from simgate.codecs.smpp import (
@@ -26,8 +28,9 @@ from simgate.codecs.smpp import (
     Pdu,
     extract_receipt,
 )
-from simgate.lines.base import InboundSink, IncomingSms, LineReport
-from simgate.lines.smpp.inbound import Assembled, Reassembler, receipt_status
+from simgate.errors import Busy
+from simgate.lines.base import InboundSink, IncomingPart, LineReport
+from simgate.lines.smpp.inbound import incoming_of, receipt_status
 from simgate.lines.smpp.receipts import ReceiptMatcher
 from simgate.lines.smpp.refs import SubmitRefs
 from simgate.settings import SmppLineSettings
@@ -54,7 +57,6 @@ class Deliveries:
         self.matcher = matcher
         self._in_flight = in_flight
         self.refs = refs if refs is not None else SubmitRefs(None)
-        self.reassembler = Reassembler(cfg.reassembly_timeout)
         self.sink: InboundSink | None = None
         self._id_waiters: list[asyncio.Future[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -68,7 +70,7 @@ class Deliveries:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await self._deliver_incoming(self.reassembler.expired(math.inf))
+        # Parts still waiting stay in the store: the next start joins them with the rest.
 
     def id_seen(self) -> None:
         """A submit_sm_resp id was remembered: receipts waiting for one look again."""
@@ -86,9 +88,17 @@ class Deliveries:
         if receipt is not None:
             await self._on_receipt(receipt)
             return CommandStatus.ESME_ROK
-        assembled = self.reassembler.add(pdu, self.clock.now_ms() / 1000)
-        if assembled is not None:
-            await self._deliver_incoming([assembled])
+        assert self.sink is not None
+        smsc = f"{self.cfg.host}:{self.cfg.port}"
+        got = incoming_of(pdu, received_ms=self.clock.now_ms(), smsc=smsc)
+        if isinstance(got, IncomingPart):
+            try:
+                await self.sink.incoming_parts(self.line, [got])
+            except Busy as exc:  # a flood of parts that never end: the SMSC retries later
+                log.warning("smpp %s: part refused for now: %s", self.line, exc)
+                return CommandStatus.ESME_RX_T_APPN
+        else:
+            await self.sink.incoming(self.line, [got])
         return CommandStatus.ESME_ROK
 
     async def _on_receipt(self, receipt: DeliveryReceipt) -> None:
@@ -96,14 +106,12 @@ class Deliveries:
         if code is None:
             return  # ENROUTE / ACCEPTD: not final
         submit_id = await self._resolve(receipt.id)
-        refs = self.matcher.refs(submit_id)
         assert self.sink is not None
         now = self.clock.now_ms()  # arrival time (spec §7: the time the report arrived)
-        # Each with the hint of its submit, for a message whose submit was never recorded.
-        reports = [
-            LineReport(r, code, now, self.refs.hint(submit_id, k)) for k, r in enumerate(refs)
-        ]
-        await self.sink.delivery_reports(self.line, reports)
+        # One report per SMSC id: in payload mode every part carries it (receipts.part_refs).
+        # With the hint of its submit, for a message whose submit was never recorded.
+        report = LineReport(submit_id, code, now, self.refs.hint(submit_id))
+        await self.sink.delivery_reports(self.line, [report])
 
     async def _resolve(self, receipt_id: str) -> str:
         """The submit id of a receipt; waits a little for a submit_sm_resp still in flight."""
@@ -121,33 +129,18 @@ class Deliveries:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, remaining)
 
-    async def _deliver_incoming(self, messages: Sequence[Assembled]) -> None:
-        if not messages or self.sink is None:
-            return
-        now = self.clock.now_ms()
-        sms = [
-            IncomingSms(
-                port=0,
-                sender=m.sender,
-                recipient=m.recipient,
-                text=m.text,
-                received_ms=now,
-                smsc=f"{self.cfg.host}:{self.cfg.port}",
-                parts=m.parts,
-            )
-            for m in messages
-        ]
-        await self.sink.incoming(self.line, sms)
-
     async def _sweep(self) -> None:
-        """Deliver incoming messages whose missing parts never came."""
+        """Have the messages whose missing parts never came stored as they are."""
+        timeout_ms = round(self.cfg.reassembly_timeout * 1000)
         period = min(5.0, self.cfg.reassembly_timeout / 4)
         while True:
             await self.clock.sleep(period)
+            assert self.sink is not None
             try:
-                await self._deliver_incoming(self.reassembler.expired(self.clock.now_ms() / 1000))
+                before = self.clock.now_ms() - timeout_ms
+                await self.sink.expire_parts(self.line, started_before_ms=before)
             except Exception:
-                log.exception("smpp %s: delivering partial messages failed", self.line)
+                log.exception("smpp %s: storing partial messages failed", self.line)
 
 
 def _tlv_receipt(pdu: DeliverSm | DataSm) -> DeliveryReceipt | None:

@@ -125,8 +125,8 @@ class SmppLine:
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
         self.refs.open()
-        for smsc_id, covers in self.refs.covers():  # answered before a restart: still matched
-            self.matcher.remember(smsc_id, covers)
+        for smsc_id, _ in self.refs.covers():  # answered before a restart: still matched
+            self.matcher.remember(smsc_id)
         for bind in self.binds:
             bind.start()
         self.deliveries.start(sink)
@@ -148,7 +148,7 @@ class SmppLine:
         except ValueError as exc:
             return SubmitResult(Outcome.REJECTED, error_text=f"cannot encode: {exc}")
         payload = len(plan.pdus) == 1 and plan.parts > 1
-        first = await self._send(plan.pdus[0], plan.parts if payload else 1)
+        first = await self._send(plan.pdus[0])
         if first.kind != "ok":
             return self._not_sent(first)
         hint = ReportHint(request.message_id, request.lease_seq, 1, plan.parts, request.port)
@@ -196,15 +196,15 @@ class SmppLine:
 
     # ---- sending one PDU ---------------------------------------------------------------
     async def _send_later(self, pdu: SubmitSm) -> _Sent:
-        sent = await self._send(pdu, 1)
+        sent = await self._send(pdu)
         for attempt in range(_PART_RETRIES):
             if sent.kind not in ("throttled", "retry", "nobind"):
                 break
             await self.clock.sleep(self.cfg.throttle_pause * 2**attempt)
-            sent = await self._send(pdu, 1)
+            sent = await self._send(pdu)
         return sent
 
-    async def _send(self, pdu: SubmitSm, parts: int) -> _Sent:
+    async def _send(self, pdu: SubmitSm) -> _Sent:
         deadline = asyncio.get_running_loop().time() + self.cfg.bind_wait
         while True:
             bind = await self._acquire(deadline)
@@ -224,15 +224,15 @@ class SmppLine:
                 return _Sent("unknown", text=f"connection lost before submit_sm_resp: {exc}")
             finally:
                 self._release(bind)
-            return self._judge(response, parts)
+            return self._judge(response)
 
-    def _judge(self, response: Pdu, parts: int) -> _Sent:
+    def _judge(self, response: Pdu) -> _Sent:
         status = response.command_status
         if response.ok and isinstance(response, SubmitSmResp):
             ref = normalize_message_id(response.message_id)
             if not ref:
                 return _Sent("ok", ref=f"?{id(response)}", text="SMSC gave no message id")
-            self.matcher.remember(ref, parts)
+            self.matcher.remember(ref)
             self.deliveries.id_seen()
             return _Sent("ok", ref=ref)
         name = _status_name(status)

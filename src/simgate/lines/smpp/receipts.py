@@ -19,6 +19,10 @@ So the matcher resolves a receipt id in this order:
    or learned transform, else the exact normalised form. What the store cannot match yet is
    kept as a durable orphan and applied when the part is recorded, which also covers a
    receipt that overtakes its submit_sm_resp.
+
+A long message sent as one message_payload (``long_messages = "payload"``) has one SMSC id
+for all its segments: every part is stored under that one id (:func:`part_refs`), so its
+one receipt settles them all from the store alone, also after a restart.
 """
 
 from __future__ import annotations
@@ -54,13 +58,13 @@ class ReceiptMatcher:
         self.mode = mode
         self.capacity = capacity
         self.learned: Transform | None = None if mode == "auto" else mode
-        self._recent: OrderedDict[str, int] = OrderedDict()  # canonical id → parts it covers
+        self._recent: OrderedDict[str, None] = OrderedDict()  # canonical ids, oldest first
 
     def __len__(self) -> int:
         return len(self._recent)
 
-    def remember(self, canonical: str, parts: int = 1) -> None:
-        self._recent[canonical] = parts
+    def remember(self, canonical: str) -> None:
+        self._recent[canonical] = None
         if len(self._recent) > self.capacity:
             self._recent.popitem(last=False)
 
@@ -96,12 +100,9 @@ class ReceiptMatcher:
                 return mapped
         return canonical
 
-    def refs(self, submit_id: str) -> tuple[str, ...]:
-        """The part refs a submit id stands for (payload mode: one id, several parts)."""
-        return part_refs(submit_id, self._recent.get(submit_id, 1))
-
 
 def part_refs(submit_id: str, parts: int) -> tuple[str, ...]:
-    """Refs of the parts of a message the SMSC split itself (message_payload): the first
-    part carries the id, the others ``id#2``.. so the store can count every part."""
-    return (submit_id, *(f"{submit_id}#{i}" for i in range(2, parts + 1)))
+    """Refs of the parts of a message the SMSC split itself (message_payload): every part
+    carries the one id, so the store counts every part and the one receipt reports them
+    all (the store matches a ref to every part of one message that carries it)."""
+    return (submit_id,) * parts

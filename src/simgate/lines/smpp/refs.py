@@ -92,13 +92,14 @@ class SubmitRefs:
         if self._lines > 2 * self.capacity:
             self._rewrite()
 
-    def hint(self, smsc_id: str, index: int = 0) -> ReportHint | None:
-        """The hint for the ``index``-th part ``smsc_id`` stands for (0: the first)."""
+    def hint(self, smsc_id: str) -> ReportHint | None:
+        """The hint for a receipt quoting ``smsc_id``: its first part, and how many parts it
+        stands for (a payload id: all of them, under the one receipt)."""
         fields = self._ids.get(smsc_id)
         entry = None if fields is None else _parse(f"{fields} {smsc_id}\n")
-        if entry is None or index >= entry.covers:
+        if entry is None:
             return None
-        return entry.hint._replace(part=entry.hint.part + index)
+        return entry.hint._replace(covers=entry.covers)
 
     def covers(self) -> Iterator[tuple[str, int]]:
         """Each id with how many parts it stands for, oldest first."""

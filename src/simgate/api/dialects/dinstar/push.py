@@ -75,6 +75,9 @@ class DinstarPush:
     (loaded by the outbox for the key :meth:`docs` names), else the ``[dinstar]`` settings."""
 
     name = DIALECT
+    kinds: frozenset[type[DomainEvent]] = frozenset(
+        {MessageChanged, InboundReceived, PortChanged, UssdReplied}
+    )
 
     def __init__(self, cfg: DinstarSettings, lines: Mapping[str, Line]) -> None:
         self._cfg = cfg

@@ -99,6 +99,7 @@ class ItnioPush:
     """The itniotech push format: SMS reports, incoming SMS and voice reports."""
 
     name = DIALECT
+    kinds: frozenset[type[DomainEvent]] = frozenset({MessageChanged, InboundReceived, CallFinished})
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         return set()  # every target is on the app the event carries

@@ -93,6 +93,7 @@ class OpenVoxPush:
     document (get_config/set_config), which the outbox loads for the keys :meth:`docs` names."""
 
     name = DIALECT
+    kinds: frozenset[type[DomainEvent]] = frozenset({MessageChanged, InboundReceived})
 
     def __init__(self, lines: Mapping[str, Line]) -> None:
         self._lines = dict(lines)  # ports and SIMs as the lines see them now (names, IMSI)

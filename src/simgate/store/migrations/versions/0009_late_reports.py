@@ -31,6 +31,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("hint_part", sa.SmallInteger(), nullable=True))
         batch_op.add_column(sa.Column("hint_parts", sa.SmallInteger(), nullable=True))
         batch_op.add_column(sa.Column("hint_port", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("hint_covers", sa.SmallInteger(), nullable=True))
         batch_op.create_index(
             "ix_orphan_reports_hint",
             ["hint_message_id"],
@@ -43,7 +44,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("orphan_reports") as batch_op:
         batch_op.drop_index("ix_orphan_reports_hint")
-        for column in ("hint_port", "hint_parts", "hint_part", "hint_lease_seq", "hint_message_id"):
+        for column in (
+            "hint_covers",
+            "hint_port",
+            "hint_parts",
+            "hint_part",
+            "hint_lease_seq",
+            "hint_message_id",
+        ):
             batch_op.drop_column(column)
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_column("lease_seq")
