@@ -58,7 +58,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "cli/serve.py": "tests/process/test_startup_errors.py",
     "cli/tls.py": "tests/api/dinstar/test_curl_tls.py",
     # Base modules.
-    "clock.py": "tests/lines/test_sim.py",
     "errors.py": "tests/test_settings.py",
     "logsetup.py": "tests/process/test_startup_errors.py",
     "metrics.py": "tests/api/test_app.py",
@@ -128,7 +127,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "store/push_tables.py": "tests/store/test_pushes.py",
     "store/voice_tables.py": "tests/store/test_calls.py",
     # Shipped fakes: tested where they stand in for the real thing.
-    "testing/clock.py": "tests/lines/test_sim.py",
     "testing/lines.py": "tests/dispatch/test_dispatcher.py",
     "testing/procs.py": "tests/process/test_crash.py",
     "testing/push_receiver.py": "tests/push/test_sender.py",

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from simgate.clock import Clock
+from simgate.clock import Alarm, Clock
 from simgate.domain import call_flow as flow
 from simgate.domain.calls import SIP_SERVICE_UNAVAILABLE
 from simgate.lines.voice import Call, CallEvent, CallEventKind
@@ -18,6 +18,10 @@ class LineEvents:
         self._events = session.events()
         self._clock = clock
         self._pending: asyncio.Future[CallEvent] | None = None
+        # The flow's deadline and its alarm, kept from one event to the next while the flow
+        # asks for the same deadline (ringing: the same maxRingingTime for every event).
+        self._alarm: Alarm | None = None
+        self._alarm_ms = 0
 
     async def next(self, *, until_ms: int) -> flow.FlowEvent:
         """The line's next event, or :class:`~simgate.domain.call_flow.Deadline` when
@@ -26,27 +30,54 @@ class LineEvents:
             self._pending = asyncio.ensure_future(_anext(self._events))
         pending = self._pending
         if not pending.done():
-            timer = asyncio.ensure_future(self._sleep_until(until_ms))
-            try:
-                waiters: set[asyncio.Future[Any]] = {pending, timer}
-                done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                timer.cancel()
-            if pending not in done:
+            alarm = self._alarm_for(until_ms)
+            await _either(pending, alarm.future)
+            if not pending.done():
+                self._drop_alarm()
                 return flow.Deadline()
         self._pending = None
         return _flow_event(_event_or_end(pending))
 
-    async def _sleep_until(self, until_ms: int) -> None:
-        # What is left is read when the timer starts, not when it was asked for: the clock
-        # may have moved in between (a fake clock in big steps), and a deadline must not slip.
-        await self._clock.sleep(max(0, until_ms - self._clock.now_ms()) / 1000)
+    def _alarm_for(self, until_ms: int) -> Alarm:
+        alarm = self._alarm
+        if alarm is None or self._alarm_ms != until_ms:
+            self._drop_alarm()
+            left_s = max(0, until_ms - self._clock.now_ms()) / 1000
+            alarm = self._alarm = self._clock.alarm(left_s)
+            self._alarm_ms = until_ms
+        return alarm
+
+    def _drop_alarm(self) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
 
     def close(self) -> None:
         """Stop waiting for the line (the flow has ended)."""
+        self._drop_alarm()
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
+
+
+async def _either(a: asyncio.Future[Any], b: asyncio.Future[Any]) -> None:
+    """Return once ``a`` or ``b`` is done (what asyncio.wait does for two futures, without
+    its sets and per-call task bookkeeping: this runs for every event of every call)."""
+    if a.done() or b.done():
+        return
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake(_: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    a.add_done_callback(wake)
+    b.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        a.remove_done_callback(wake)
+        b.remove_done_callback(wake)
 
 
 async def _anext(events: AsyncIterator[CallEvent]) -> CallEvent:

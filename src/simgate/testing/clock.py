@@ -6,6 +6,8 @@ import asyncio
 import heapq
 import itertools
 
+from simgate.clock import Alarm, ring
+
 
 class FakeClock:
     def __init__(self, start_ms: int = 1_767_225_600_000) -> None:  # 2026-01-01T00:00:00Z
@@ -23,6 +25,15 @@ class FakeClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + round(seconds * 1000), next(self._seq), fut))
         await fut
+
+    def alarm(self, seconds: float) -> Alarm:
+        """Rings when :meth:`advance` reaches it (on the next turn when ``seconds`` <= 0)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        if seconds <= 0:
+            return Alarm(fut, loop.call_soon(ring, fut))
+        heapq.heappush(self._sleepers, (self._now + round(seconds * 1000), next(self._seq), fut))
+        return Alarm(fut)
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking every sleeper that falls due on the way, in order."""
