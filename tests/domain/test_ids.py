@@ -10,9 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simgate.domain.ids import (
+    EARLIEST_MS,
+    LATEST_MS,
+    MAX_ID,
     SEQ_MOD,
     IdAllocator,
     compose,
+    in_range,
     issued_at_ms,
     lower_bound,
     upper_bound,
@@ -108,3 +112,25 @@ def test_two_allocators_with_disjoint_blocks_never_collide(size: int, stamps: li
         out.append(a.take(ms))
         out.append(b.take(ms))
     assert len(set(out)) == len(out) == 2 * size
+
+
+@given(st.integers(min_value=-(2**62), max_value=2**62), st.sampled_from([0, 1, 2]), seqs)
+def test_bounds_fit_a_bigint_for_any_time(ms: int, which: int, seq: int) -> None:
+    """A client's time in 2093 or 1999 (issue 14 item 9) still gives bounds a BIGINT holds,
+    and they still bound every id that can be issued."""
+    lo, hi = lower_bound(ms), upper_bound(ms)
+    assert 0 <= lo <= MAX_ID and 0 <= hi <= MAX_ID
+    t = (EARLIEST_MS, LATEST_MS, min(max(ms, EARLIEST_MS), LATEST_MS))[which]
+    issued = compose(t, seq)
+    if t - t % 1000 >= ms:
+        assert issued >= lo
+    if t <= ms:
+        assert issued <= hi
+
+
+def test_bounds_outside_the_id_years() -> None:
+    assert lower_bound(LATEST_MS + 1) == MAX_ID  # nothing is issued after 2092
+    assert upper_bound(EARLIEST_MS - 1) == 0  # nor before 2000
+    assert upper_bound(10**15) == upper_bound(LATEST_MS) < MAX_ID
+    assert lower_bound(0) == lower_bound(EARLIEST_MS)
+    assert not in_range(LATEST_MS + 1) and in_range(LATEST_MS) and not in_range(EARLIEST_MS - 1)

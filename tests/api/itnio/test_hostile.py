@@ -139,3 +139,49 @@ async def test_hostile_content_length_is_minus_22(
     )
     assert got["status"] == "-22"
     assert reason in got["reason"]
+
+
+# ---- ids and times past what a BIGINT holds (issue 14 item 9) ---------------------------
+# 19 digits reach 9999999999999999999 > 2**63 - 1, and a message id made of a time after 2092
+# (or before 2000, as ids carry a two-digit year) does not fit a BIGINT either: before the fix
+# these reached SQL and came back as -18 with an OverflowError traceback.
+HUGE_ID = str(2**63)  # 9223372036854775808, 19 digits
+
+
+async def test_get_report_with_an_id_above_bigint_is_not_found(itnio_sqlite: Itnio) -> None:
+    app = itnio_sqlite.app.app_id
+    for wanted in (HUGE_ID, "9999999999999999999", f"{HUGE_ID},2512010000000000001"):
+        got = await raw_envelope(itnio_sqlite, "GET", f"/sms/getReport?appId={app}&msgIds={wanted}")
+        assert got["status"] == "0", (wanted, got)
+        assert got["nofound"] == str(len(wanted.split(","))), got
+        assert got["array"] == []
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2093-01-01T00:00:00+08:00", "2093-01-02T00:00:00+08:00"),
+        ("2099-12-31T00:00:00Z", "2099-12-31T23:59:59Z"),
+        ("2091-12-31T00:00:00Z", "2092-12-31T23:59:59Z"),
+    ],
+)
+async def test_time_windows_after_2092_are_answered_not_minus_18(
+    itnio_sqlite: Itnio, start: str, end: str
+) -> None:
+    app = itnio_sqlite.app.app_id
+    rcd = await raw_envelope(
+        itnio_sqlite,
+        "GET",
+        "/sms/getSentRcd",
+        params={"appId": app, "startTime": start, "endTime": end},
+    )
+    assert rcd["status"] in ("0", "-25"), rcd  # -25: a window over 31 days
+    if rcd["status"] == "0":
+        assert rcd["array"] == []
+    mo = await raw_envelope(
+        itnio_sqlite,
+        "POST",
+        "/sms/recordMo",
+        json={"appId": app, "current": 1, "size": 10, "params": {"strTime": start, "endTime": end}},
+    )
+    assert mo["status"] in ("0", "-25"), mo

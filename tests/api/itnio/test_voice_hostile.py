@@ -146,3 +146,27 @@ async def test_hostile_voice_ids(itnio_sqlite: Itnio) -> None:
     for vid in ("%ff%fe", "' OR 1=1 --", "1" * 5000, "0x10", "+1", "%20123", "١٢٣"):
         got = await raw_envelope(itnio_sqlite, "GET", f"/voice/recordGroup/{vid}")
         assert got["status"] == "-22", (vid, got)
+
+
+async def test_voice_ids_above_bigint_are_no_record(itnio_sqlite: Itnio) -> None:
+    """19 digits may exceed 2**63 - 1 (issue 14 item 9): "no record", not an overflow (-18)."""
+    for vid in (str(2**63), "9999999999999999999", "9312312359590000000"):
+        got = await raw_envelope(itnio_sqlite, "GET", f"/voice/recordGroup/{vid}")
+        assert got["status"] == "-22", (vid, got)
+        assert "no record" in got["reason"] or "not a record" in got["reason"], got
+
+
+async def test_voice_query_window_after_2092_is_answered(itnio_sqlite: Itnio) -> None:
+    await add_voice_app(itnio_sqlite)
+    got = await raw_envelope(
+        itnio_sqlite,
+        "POST",
+        "/voice/recordGroupQuery",
+        json={
+            "current": 1,
+            "size": 10,
+            "params": {"strTime": "2093-01-01T00:00:00Z", "endTime": "2093-01-02T00:00:00Z"},
+        },
+    )
+    assert got["status"] == "0", got
+    assert got["data"]["records"] == []

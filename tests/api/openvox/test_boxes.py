@@ -181,3 +181,16 @@ async def test_inbox_lists_incoming_sms(ov: OV) -> None:
     assert [r["message"] for r in short["data"]] == ["balance 5.00"]
     none = await ov.post("/smsinbox/get", {"start_datetime_filter": "2026-01-01 00:00:01"})
     assert none["total"] == 0
+
+
+@pytest.mark.parametrize("uri", ["/smsoutbox/get", "/smsinbox/get"])
+@pytest.mark.parametrize("field", ["start_datetime_filter", "end_datetime_filter"])
+@pytest.mark.parametrize("when", ["2093-01-01 00:00:00", "9999-12-31", "1999-12-31 23:59:59"])
+async def test_times_outside_the_id_range_are_a_400(
+    ov: OV, uri: str, field: str, when: str
+) -> None:
+    """Message ids hold a two-digit year and must fit a BIGINT (issue 14 item 9): a filter
+    before 2000 or after 2091 is refused in the envelope (code 400), not an overflow (500)."""
+    doc = await ov.post(uri, {field: when})
+    assert doc["code"] == 400, doc
+    assert field in doc["msg"]

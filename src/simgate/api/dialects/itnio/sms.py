@@ -121,8 +121,9 @@ class SmsApi:
             oldest = ids.lower_bound(
                 self.services.clock.now_ms() - self.cfg.history_days * 86_400_000
             )
+            # 19 digits may pass 2**63 (a BIGINT): such an id is simply not found (§1.5).
             rows = await self.services.itnio.report_messages(
-                app_id=app.id, ids=[i for i in wanted if i >= oldest]
+                app_id=app.id, ids=[i for i in wanted if oldest <= i <= ids.MAX_ID]
             )
             mine = {m.id: m for m in rows}
             tz = ctx.account.timezone

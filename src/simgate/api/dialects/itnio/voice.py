@@ -320,6 +320,8 @@ class VoiceApi:
                 issued = ids.issued_at_ms(wanted)
             except ValueError:  # 19 digits that are not a date: never one of our ids
                 raise ItnioError(-22, f"no record with voiceId {wanted}") from None
+            if wanted > ids.MAX_ID:  # a date after 2092: past what the BIGINT key holds
+                raise ItnioError(-22, f"no record with voiceId {wanted}")
             if issued < self._oldest_ms():
                 raise ItnioError(-22, f"voiceId {wanted} is older than {HISTORY_DAYS} days")
             record = await self.services.voice.get_call(account=ctx.account, voice_id=wanted)

@@ -14,7 +14,7 @@ from simgate.api.dialects.openvox.auth import Caller
 from simgate.api.dialects.openvox.envelope import BadRequest, Fields, Paged, as_int
 from simgate.api.dialects.openvox.pushconfig import PushConfig, apply_changes
 from simgate.api.dialects.openvox.settings import OpenVoxSettings
-from simgate.domain import numbers
+from simgate.domain import ids, numbers
 from simgate.domain.records import MessageRecord
 from simgate.errors import ContentEmpty, ContentTooLong, InvalidNumber, TooManyNumbers
 from simgate.lines.base import PortInfo
@@ -210,6 +210,9 @@ def read_window(f: Fields, tz: str) -> Window:
         ms = render.parse_time(text, tz, end_of_day=end) if text else None
         if text and ms is None:
             raise BadRequest(f"{name} must be a time like 2024-03-26 09:30:00")
+        if ms is not None and not ids.in_range(ms):
+            # Message ids carry a two-digit year and fit a BIGINT (domain/ids.py).
+            raise BadRequest(f"{name} must be between 2000-01-01 and 2092-12-31")
         bounds.append(ms)
     start, end_ms = bounds
     if start is not None and end_ms is not None and start > end_ms:
