@@ -119,7 +119,8 @@ def test_bounds_fit_a_bigint_for_any_time(ms: int, which: int, seq: int) -> None
     """A client's time in 2093 or 1999 (issue 14 item 9) still gives bounds a BIGINT holds,
     and they still bound every id that can be issued."""
     lo, hi = lower_bound(ms), upper_bound(ms)
-    assert 0 <= lo <= MAX_ID and 0 <= hi <= MAX_ID
+    assert 0 <= lo <= MAX_ID
+    assert 0 <= hi <= MAX_ID
     t = (EARLIEST_MS, LATEST_MS, min(max(ms, EARLIEST_MS), LATEST_MS))[which]
     issued = compose(t, seq)
     if t - t % 1000 >= ms:
@@ -133,4 +134,6 @@ def test_bounds_outside_the_id_years() -> None:
     assert upper_bound(EARLIEST_MS - 1) == 0  # nor before 2000
     assert upper_bound(10**15) == upper_bound(LATEST_MS) < MAX_ID
     assert lower_bound(0) == lower_bound(EARLIEST_MS)
-    assert not in_range(LATEST_MS + 1) and in_range(LATEST_MS) and not in_range(EARLIEST_MS - 1)
+    assert in_range(LATEST_MS)
+    assert not in_range(LATEST_MS + 1)
+    assert not in_range(EARLIEST_MS - 1)
