@@ -79,7 +79,7 @@ async def test_a_failing_cycle_is_logged_and_retried_at_the_idle_pace(
         loop.start()
         await settle()
     assert cycle.runs == 1
-    assert "things cycle failed" in caplog.text
+    assert "things cycle failing" in caplog.text
     await clock.advance(2)
     assert cycle.runs == 3  # the busy answer, then idle
     await loop.stop()
@@ -121,3 +121,50 @@ async def test_without_wakes_during_cycle_a_wake_in_an_idle_cycle_is_dropped() -
     await settle()
     assert cycle.runs == 2
     await loop.stop()
+
+
+async def test_an_outage_logs_its_start_and_its_end_not_every_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 14 item 10: a database outage logged a traceback per cycle (every 50 ms, 10 MB a
+    minute). Now: one line when cycles start failing, one when they work again saying how
+    long it lasted and how many failed; nothing in between until a reminder is due."""
+    clock = FakeClock()
+    cycle = Script(fail_at=frozenset(range(2, 202)))  # runs 2..201 fail: 200 failures
+    loop = LeaseLoop("things", cycle=cycle, clock=clock, idle_seconds=0.05)
+    with caplog.at_level(logging.DEBUG, logger="simgate"):
+        loop.start()
+        await settle()
+        for _ in range(215):
+            await clock.advance(0.05)
+            await settle()
+        await loop.stop()
+    assert cycle.runs > 202
+    mine = [r for r in caplog.records if r.name == "simgate.lease_loop"]
+    assert len(mine) == 2, [r.getMessage() for r in mine]
+    down, up = mine
+    assert down.levelno == logging.ERROR
+    assert "things cycle failing" in down.getMessage()
+    assert "database in trouble" in down.getMessage()
+    assert down.exc_info is not None  # the first failure keeps its cause, once
+    assert up.levelno == logging.WARNING
+    assert up.exc_info is None
+    assert "things cycle works again after 10.0 s, 200 failed cycles" in up.getMessage()
+
+
+async def test_a_long_outage_is_reminded_of_now_and_then(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    cycle = Script(fail_at=frozenset(range(1, 10**6)))
+    loop = LeaseLoop("things", cycle=cycle, clock=clock, idle_seconds=1)
+    with caplog.at_level(logging.DEBUG, logger="simgate"):
+        loop.start()
+        await settle()
+        for _ in range(12):
+            await clock.advance(60)
+            await settle()
+        await loop.stop()
+    mine = [r.getMessage() for r in caplog.records if r.name == "simgate.lease_loop"]
+    # the start, then one reminder per 5 minutes (at 300 s and 600 s of the 720 s); the
+    # fake clock runs each 1 s idle wait it passes, so a cycle a second
+    assert len(mine) == 3, mine
+    assert "still failing after 300.0 s, 301 failed cycles" in mine[1], mine

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import logging
+from typing import Any
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from simgate.api.dialects.itnio.auth import sign
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
@@ -68,3 +74,69 @@ async def test_unknown_path_is_404_not_500(runtime: Runtime) -> None:
     async with client(runtime) as c:
         r = await c.get("/nothing-here")
     assert r.status_code == 404
+
+
+# ---- a client that goes away mid-body (issue 14 item 10) ----------------------------------
+async def _hang_up_mid_body(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> list[Any]:
+    """Send half a body, then the disconnect a server sends when the client closes."""
+    incoming = [
+        {"type": "http.request", "body": b'{"username": "gw", "pass', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"t"), (b"content-length", b"4000"), *headers],
+        "client": ("198.51.100.7", 40000),
+        "server": ("127.0.0.1", 8080),
+    }
+    await app(scope, receive, send)  # must not raise: the server would log a traceback
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("path", "auth"),
+    [
+        ("/sms/send", False),  # OpenVox: the body is read before authentication
+        ("/sms/sendSms", False),  # itniotech reads the body before checking the signature
+        ("/api/send_sms", True),  # Dinstar authenticates from headers, then reads the body
+    ],
+)
+async def test_client_gone_mid_body_is_one_info_line(
+    runtime: Runtime, services: Services, caplog: pytest.LogCaptureFixture, path: str, auth: bool
+) -> None:
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+    acc = await services.accounts.create_account(name="mallory", balance="1")
+    if auth:
+        await services.accounts.create_user(acc.id, username="mal", password="mal-pass-1")
+        headers.append((b"authorization", b"Basic " + base64.b64encode(b"mal:mal-pass-1")))
+    if path == "/sms/sendSms":
+        key = await services.accounts.create_key(acc.id)
+        ts = str(services.clock.now_ms() // 1000)
+        signed = sign(key.key, key.secret, ts)
+        headers += [(b"api-key", key.key.encode()), (b"timestamp", ts.encode())]
+        headers.append((b"sign", signed.encode()))
+    caplog.set_level(logging.DEBUG)
+    await _hang_up_mid_body(runtime.app(), path, headers)
+    mine = [r for r in caplog.records if r.name.startswith("simgate")]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    gone = [r for r in mine if "disconnected" in r.getMessage()]
+    assert len(gone) == 1, caplog.text
+    assert gone[0].levelno == logging.INFO
+    assert gone[0].exc_info is None  # one line, no traceback
+    assert path in gone[0].getMessage()

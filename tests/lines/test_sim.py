@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -254,3 +255,27 @@ async def test_reports_survive_a_failing_sink() -> None:
         assert len(sink.reports) == 3
     finally:
         await line.stop()
+
+
+async def test_a_failing_sink_logs_its_start_and_end_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 14 item 10: one line when handing reports over starts failing, one when it works
+    again (with how long and how many tries), not one per retry."""
+    clock = FakeClock()
+    line = SimLine("sim", SimLineSettings(), clock)
+    sink = FlakySink(failures=30)
+    await line.start(sink)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="simgate.lines.sim"):
+            await line.submit(req(BASE_ID))
+            await drain(clock)
+            for _ in range(31):
+                await drain(clock, 1)
+        assert len(sink.reports) == 1
+    finally:
+        await line.stop()
+    mine = [r for r in caplog.records if r.name == "simgate.lines.sim"]
+    assert [r.levelno for r in mine] == [logging.ERROR, logging.WARNING], caplog.text
+    assert "database is locked" in mine[0].getMessage()
+    assert "works again after 30.0 s, 30 failed cycles" in mine[1].getMessage()

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from simgate.api import http
 from simgate.api.dialect import Dialect
 from simgate.services.container import Services
 
@@ -39,6 +40,12 @@ def create_app(
         # Push gauges too, so a serve-only process reports the outbox like a worker does.
         await services.pushes.refresh_metrics()
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(http.ClientGone)
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # Clients hang up; one line says so, without a traceback (issue 14 item 10).
+        log.info("%s on %s %s", exc, request.method, request.url.path)
+        return Response(status_code=400)  # sent nowhere: the connection is closed
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

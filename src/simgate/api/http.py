@@ -6,7 +6,7 @@ nothing here knows a vendor format.
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from simgate.domain.accounts import ip_in_any
 
@@ -15,6 +15,7 @@ from simgate.domain.accounts import ip_in_any
 _MAX_LENGTH_DIGITS = 18
 _BEYOND_ANY_LIMIT = 10**18
 _BODY_STATE = "simgate_body"
+_GONE_STATE = "simgate_client_gone"
 
 
 class BodyRefused(Exception):
@@ -30,6 +31,19 @@ class BodyTooLarge(BodyRefused):
 class BadContentLength(BodyRefused):
     def __init__(self) -> None:
         super().__init__("bad Content-Length")
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its whole body arrived.
+
+    Nobody is left to answer, and it is no fault of ours (issue 14 item 10: a client hanging
+    up is not an ERROR with a traceback): dialects let it pass their "unexpected error"
+    catch-all, and the app logs it as one INFO line (api/app.py).
+    """
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"client disconnected after {received} bytes of the body")
+        self.received = received
 
 
 def declared_length(request: Request) -> int | None:
@@ -63,16 +77,24 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(cached) > limit:
             raise BodyTooLarge(limit)
         return cached
+    gone = getattr(request.state, _GONE_STATE, None)
+    if isinstance(gone, ClientGone):
+        raise gone  # a second reader: the stream is spent, the client still gone
     declared = declared_length(request)
     if declared is not None and declared > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        exc = ClientGone(size)
+        setattr(request.state, _GONE_STATE, exc)
+        raise exc from None
     body = b"".join(chunks)
     setattr(request.state, _BODY_STATE, body)
     return body

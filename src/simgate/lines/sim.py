@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from simgate.clock import Clock
 from simgate.domain.queue import ReportHint
+from simgate.lease_loop import FailureRun
 from simgate.lines.base import (
     Capability,
     InboundSink,
@@ -84,6 +85,10 @@ class SimLine:
         self._sink: InboundSink | None = None
         self._due: list[_Due] = []
         self._seq = 0
+        # A database outage: two lines (down, up again), not one per second (issue 14 #10).
+        self._report_failures = FailureRun(
+            f"sim line {name}: handing reports over", clock=clock, logger=log
+        )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._journal_fd: int | None = None
@@ -225,13 +230,14 @@ class SimLine:
             assert self._sink is not None
             try:
                 await self._sink.delivery_reports(self.name, batch)
-            except Exception:
+            except Exception as exc:
                 # As an SMSC redelivers an unacknowledged deliver_sm: keep them, try later.
-                log.warning("sim line %s: reports not taken, retrying in 1 s", self.name)
+                self._report_failures.failed(exc)
                 for report in batch:
                     self._seq += 1
                     heapq.heappush(self._due, _Due(now + REDELIVER_MS, self._seq, report))
                 continue
+            self._report_failures.succeeded()
             if self._journal_fd is not None:
                 os.write(self._journal_fd, "".join(f"A {r.line_ref}\n" for r in batch).encode())
 

@@ -71,6 +71,8 @@ def route(g: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Respons
             return _json(env.envelope(sn, env.TOO_LARGE, error_msg="request body too large"))
         except ServiceError as exc:
             return _json(env.envelope(sn, env.error_code(exc), error_msg=str(exc)))
+        except http.ClientGone:
+            raise  # nobody to answer; api/app.py logs it as one line
         except Exception:  # the envelope's "500 other errors": logged, never an HTTP 500
             log.exception("dinstar %s failed", request.url.path)
             return _json(env.envelope(sn, env.OTHER, error_msg="internal error"))

@@ -120,6 +120,8 @@ async def enveloped(
         return error_body(exc.code, exc.detail)
     except (ServiceError, StoreError) as exc:
         return error_body(code_for(exc, table), "" if isinstance(exc, StoreError) else str(exc))
+    except http.ClientGone:
+        raise  # nobody to answer; api/app.py logs it as one line
     except Exception:
         log.exception("itnio: unexpected error")
         return error_body(-18)

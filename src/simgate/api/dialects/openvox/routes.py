@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from simgate.api import http
 from simgate.api.dialects.openvox.auth import Authenticator, Caller
 from simgate.api.dialects.openvox.endpoints import Handlers
 from simgate.api.dialects.openvox.envelope import (
@@ -85,6 +86,8 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
                     client_ip(request, trusted),
                 )
                 data = await handler(caller, fields)
+            except http.ClientGone:
+                raise  # nobody to answer; api/app.py logs it as one line
             except Exception as exc:
                 code = code_for(exc)
                 if code is None:
