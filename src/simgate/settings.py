@@ -53,6 +53,12 @@ class HttpSettings(_Strict):
     trusted_proxies: tuple[str, ...] = ()
     tls: bool = False
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Stalled clients (cli/http_guard.py): the request line and headers must arrive within
+    # header_timeout_seconds, the whole body within body_timeout_seconds after them; at most
+    # max_connections are open (a stalled one is evicted first).
+    header_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=120.0, gt=0, le=86400)
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
 
 
 class SimLineSettings(_Strict):

@@ -14,6 +14,7 @@ import uvicorn
 from rich.table import Table
 
 from simgate.cli.common import console, run_async, settings_from
+from simgate.cli.http_guard import guarded_protocol
 from simgate.cli.tls import ensure_certificate
 from simgate.logsetup import configure
 from simgate.runtime import Role, Runtime, migrate_database
@@ -65,6 +66,7 @@ async def _serve(
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=5,
+            http=guarded_protocol(settings.http),  # header/body deadlines, connection cap
             ssl_certfile=tls.get("ssl_certfile"),
             ssl_keyfile=tls.get("ssl_keyfile"),
         )

@@ -1,0 +1,170 @@
+"""Stalled clients against a real uvicorn server on a real socket (issue 14 item 11).
+
+Slowloris: many connections that send part of their headers, or all headers and part of the
+body, or nothing, and then wait. Each must be closed by the server (the test waits for the
+end of its stream; it does not time anything), while a normal client is still answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from simgate.cli.http_guard import guarded_protocol
+from simgate.runtime import Runtime
+from simgate.settings import HttpSettings
+from simgate.testing.clock import FakeClock
+from tests.conftest import make_settings
+
+WAIT_S = 30.0  # a bound for "closed at all", far above the timeouts below
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the test runner keeps its signals
+        yield
+
+
+@contextlib.asynccontextmanager
+async def server(app: Any, **http: Any) -> AsyncIterator[int]:
+    cfg = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,  # stalled requests must not hold the test's end
+        http=guarded_protocol(HttpSettings(**http)),
+    )
+    srv = _Server(cfg)
+    task = asyncio.create_task(srv.serve())
+    for _ in range(3000):  # uvicorn sets a flag, not an event, once it listens
+        if srv.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    port: int = srv.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield port
+    finally:
+        srv.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def app(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Any]:
+    rt = Runtime(make_settings(tmp_path, sqlite_url), role="admin", clock=FakeClock())
+    await rt.open()
+    try:
+        yield rt.app()
+    finally:
+        await rt.close()
+
+
+async def stalled(port: int, first: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if first:
+        writer.write(first)
+        await writer.drain()
+    return reader, writer
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sent until it closed the connection."""
+    return await asyncio.wait_for(reader.read(), WAIT_S)
+
+
+async def healthz(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), WAIT_S)
+    writer.close()
+    return answer
+
+
+PARTIAL_HEADERS = b"POST /sms/send HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+PARTIAL_BODY = (
+    b"POST /sms/send HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 4000\r\n\r\n" + b'{"username": "gw", '
+)
+
+
+async def test_slowloris_connections_are_closed_and_others_served(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with server(app, header_timeout_seconds=0.5, body_timeout_seconds=0.5) as port:
+        conns = [await stalled(port, PARTIAL_HEADERS) for _ in range(40)]
+        conns += [await stalled(port, PARTIAL_BODY) for _ in range(20)]
+        conns += [await stalled(port, b"") for _ in range(10)]  # connects, sends nothing
+        conns += [await stalled(port, b"G") for _ in range(10)]  # one byte of a request line
+        assert b" 200 " in (await healthz(port)).split(b"\r\n")[0]
+        answers = await asyncio.gather(*(closed_by_server(r) for r, _ in conns))
+        for _, writer in conns:
+            writer.close()
+        # Stalled in the headers: told 408 (no request was ever started); in the body: closed
+        # (the application is already running and hears that the client is gone).
+        assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers[:40]), answers[:3]
+        assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers[60:])
+        assert all(a == b"" for a in answers[40:60]), answers[40:43]
+        assert b" 200 " in (await healthz(port)).split(b"\r\n")[0]
+    # Cut-off bodies reach the application as a client gone: one INFO line, no traceback
+    # (item 10), and nothing at ERROR from uvicorn or simgate.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    gone = [r for r in caplog.records if "client disconnected" in r.getMessage()]
+    assert len(gone) == 20
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in gone)
+
+
+async def test_a_kept_alive_connection_that_stalls_in_its_next_request_is_closed(
+    app: Any,
+) -> None:
+    async with server(app, header_timeout_seconds=0.5, body_timeout_seconds=0.5) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), WAIT_S)
+        assert b" 200 " in status
+        writer.write(PARTIAL_HEADERS)  # the next request, never finished
+        await writer.drain()
+        rest = await closed_by_server(reader)
+        writer.close()
+        assert b"408 Request Timeout" in rest
+
+
+async def test_a_trickled_body_is_cut_off_though_bytes_keep_coming(app: Any) -> None:
+    """The body deadline is a total: a byte every so often does not keep it open."""
+    async with server(app, header_timeout_seconds=5, body_timeout_seconds=0.5) as port:
+        reader, writer = await stalled(port, PARTIAL_BODY)
+        done = asyncio.ensure_future(closed_by_server(reader))
+        for _ in range(int(WAIT_S / 0.1)):
+            if done.done():
+                break
+            with contextlib.suppress(ConnectionError):
+                writer.write(b" ")
+                await writer.drain()
+            await asyncio.sleep(0.1)
+        assert await done == b""
+        writer.close()
+
+
+async def test_the_connection_cap_evicts_a_stalled_client_for_a_new_one(app: Any) -> None:
+    async with server(
+        app, header_timeout_seconds=3600, body_timeout_seconds=3600, max_connections=20
+    ) as port:
+        conns = [await stalled(port, PARTIAL_HEADERS) for _ in range(20)]
+        # Each new client takes the place of the oldest stalled one: all are answered.
+        for _ in range(5):
+            assert b" 200 " in (await healthz(port)).split(b"\r\n")[0]
+        first = await closed_by_server(conns[0][0])
+        assert first == b""  # evicted: closed without an answer
+        for _, writer in conns:
+            writer.close()
