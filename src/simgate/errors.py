@@ -42,6 +42,16 @@ class StoreError(SimgateError):
     """The database cannot be used (missing, locked, unreachable, wrong schema)."""
 
 
+class StorageFull(StoreError):
+    """The database's storage has no room for a write (a full disk, SQLITE_FULL, PostgreSQL's
+    disk_full). Said as such to clients and by /healthz (issue 14 item 13), without paths."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the gateway's storage is full: nothing can be stored until space is freed"
+        )
+
+
 class ServiceError(SimgateError):
     """A use case refused the request."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,9 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from simgate.api.dialects.itnio.auth import sign
+from simgate.domain.accounts import AppKind
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
+from tests.conftest import make_settings
 
 from ..store.util import account, lease, queue
 
@@ -140,3 +143,93 @@ async def test_client_gone_mid_body_is_one_info_line(
     assert gone[0].levelno == logging.INFO
     assert gone[0].exc_info is None  # one line, no traceback
     assert path in gone[0].getMessage()
+
+
+# ---- a full disk (issue 14 item 13) --------------------------------------------------------
+async def _cap_database(runtime: Runtime) -> None:
+    """Make SQLite's storage full for real: the writer connection may not grow the file past
+    its size now (``max_page_count``), so the next write that needs a page gets SQLITE_FULL,
+    "database or disk is full", exactly as on a full disk."""
+
+    async def cap(conn: Any) -> None:
+        pages = (await conn.exec_driver_sql("PRAGMA page_count")).scalar_one()
+        await conn.exec_driver_sql(f"PRAGMA max_page_count = {int(pages)}")
+
+    await runtime.store.db.write(cap)
+
+
+async def _uncap_database(runtime: Runtime) -> None:
+    async def uncap(conn: Any) -> None:
+        await conn.exec_driver_sql("PRAGMA max_page_count = 1073741823")
+
+    await runtime.store.db.write(uncap)
+
+
+async def test_a_full_disk_is_named_in_each_dialect_and_by_healthz(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = Runtime(make_settings(tmp_path, sqlite_url), role="admin", clock=FakeClock())
+    sv = await rt.open()
+    try:
+        acc = await sv.accounts.create_account(name="acme", balance="1000")
+        app = await sv.accounts.create_app(acc.id, kind=AppKind.SMS)
+        key = await sv.accounts.create_key(acc.id)
+        await sv.accounts.create_user(acc.id, username="gw", password="gw-pass-123")
+        basic = {"Authorization": "Basic " + base64.b64encode(b"gw:gw-pass-123").decode()}
+        transport = httpx.ASGITransport(app=rt.app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            sent = [0]
+
+            async def itnio() -> str:
+                sent[0] += 1  # a new body each time: an identical one is a replay (§7)
+                ts = str(sv.clock.now_ms() // 1000)
+                headers = {
+                    "Api-Key": key.key,
+                    "Timestamp": ts,
+                    "Sign": sign(key.key, key.secret, ts),
+                }
+                body = {
+                    "appId": app.app_id,
+                    "numbers": "8613800138000",
+                    "content": f"{sent[0]:150}",
+                }
+                doc = (await c.post("/sms/sendSms", json=body, headers=headers)).json()
+                return f"{doc['status']}|{doc['reason']}"
+
+            async def dinstar() -> str:
+                body = {"text": "x" * 150, "param": [{"number": "8613800138000"}]}
+                doc = (await c.post("/api/send_sms", json=body, headers=basic)).json()
+                return f"{doc['error_code']}|{doc.get('error_msg', '')}"
+
+            async def openvox() -> str:
+                body = {"username": "gw", "password": "gw-pass-123", "dest_num": "8613800138000"}
+                doc = (await c.post("/sms/send", json={**body, "msg": "x" * 150})).json()
+                return f"{doc['code']}|{doc['msg']}"
+
+            assert (await itnio()).startswith("0|")
+            assert (await c.get("/healthz")).status_code == 200
+            await _cap_database(rt)
+            answers: dict[str, str] = {}
+            for name, send in (("itnio", itnio), ("dinstar", dinstar), ("openvox", openvox)):
+                for _ in range(400):  # until the pages the file has are used up
+                    got = await send()
+                    if not got.startswith(("0|", "200|", "202|")):
+                        answers[name] = got
+                        break
+            assert answers["itnio"].startswith("-18|"), answers
+            assert answers["dinstar"].startswith("500|"), answers
+            assert answers["openvox"].startswith("500|"), answers
+            for got in answers.values():
+                assert "storage is full" in got, answers
+            health = await c.get("/healthz")
+            assert health.status_code == 503
+            assert health.json()["detail"] == "StorageFull"
+            assert "storage is full" in health.json()["message"]
+
+            await _uncap_database(rt)  # room again: the next write works, health recovers
+            assert (await itnio()).startswith("0|")
+            assert (await c.get("/healthz")).status_code == 200
+    finally:
+        await rt.close()
+    # No traceback per refused request: the state change is logged, not every refusal.
+    assert not [r for r in caplog.records if r.exc_info and "full" in r.getMessage()], caplog.text

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import logging
+import sqlite3
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import event, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.errors import StoreError
+from simgate.errors import StorageFull, StoreError
 from simgate.secretbox import SecretBox
 from simgate.services.container import Services
 from simgate.store import Database, Store
+from simgate.store.database import is_storage_full
 from simgate.store.tables import kv
 
 
@@ -181,3 +187,50 @@ async def test_close_fails_the_writes_it_interrupts(backend: str) -> None:
     for task in (running, queued):
         with pytest.raises(StoreError, match="closed"):
             await asyncio.wait_for(task, 5)
+
+
+# ---- a full storage (issue 14 item 13) -----------------------------------------------------
+class NoSpaceDisk:
+    """A named fake for the one thing a unit test cannot make happen on demand: the operating
+    system refusing a write with ENOSPC (the SQLite case is real in tests/api/test_app.py)."""
+
+    def __init__(self) -> None:
+        self.full = True
+
+    def job(self, key: str) -> Any:
+        async def write(conn: AsyncConnection) -> str:
+            if self.full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return str(await _put(key, "v")(conn))
+
+        return write
+
+
+async def test_a_write_without_room_is_storage_full_until_one_commits(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    disk = NoSpaceDisk()
+    with caplog.at_level(logging.INFO, logger="simgate.store.database"):
+        for i in range(5):
+            with pytest.raises(StorageFull):
+                await store.db.write(disk.job(f"k{i}"))
+        assert store.db.storage_full
+        disk.full = False
+        assert await store.db.write(disk.job("after")) == "after"
+    assert not store.db.storage_full
+    lines = [r.getMessage() for r in caplog.records if r.name == "simgate.store.database"]
+    assert len(lines) == 2, lines  # full, then room again: not one line per refused write
+    assert "storage is full" in lines[0]
+    assert "room again (5 transactions refused" in lines[1]
+
+
+def test_storage_full_is_recognised_from_each_backend() -> None:
+    assert is_storage_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_storage_full(sqlite3.OperationalError("database or disk is full"))
+    pg = asyncpg.exceptions.DiskFullError("could not extend file: No space left on device")
+    assert pg.sqlstate == "53100"
+    wrapped = DBAPIError("INSERT ...", None, RuntimeError("adapter"))
+    wrapped.__cause__ = pg
+    assert is_storage_full(wrapped)
+    assert not is_storage_full(sqlite3.OperationalError("database is locked"))
+    assert not is_storage_full(OSError(errno.EACCES, "Permission denied"))

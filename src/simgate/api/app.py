@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from simgate.api import http
 from simgate.api.dialect import Dialect
+from simgate.errors import StorageFull
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ def create_app(
     async def healthz() -> Response:
         try:
             await services.health.ping()
+        except StorageFull as exc:  # says what is wrong; other errors might carry secrets
+            body = {"status": "error", "detail": type(exc).__name__, "message": str(exc)}
+            return JSONResponse(body, status_code=503)
         except Exception as exc:  # a health check reports, it does not raise
             return JSONResponse({"status": "error", "detail": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok"})

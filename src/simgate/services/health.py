@@ -4,6 +4,7 @@ message queue gauges (``/metrics``)."""
 from __future__ import annotations
 
 from simgate.clock import Clock
+from simgate.errors import StorageFull
 from simgate.metrics import Metrics
 from simgate.store import Store
 
@@ -15,9 +16,12 @@ class HealthService:
         self._metrics = metrics
 
     async def ping(self) -> None:
-        """One round trip to the database; raises whatever the database raises."""
+        """One round trip to the database; raises whatever the database raises, and
+        :class:`StorageFull` while writes find no room (the last one did not)."""
         async with self._store.db.read() as conn:
             await conn.exec_driver_sql("SELECT 1")
+        if self._store.db.storage_full:
+            raise StorageFull()
 
     async def refresh_metrics(self) -> None:
         """Queue depth and the age of the oldest queued message."""

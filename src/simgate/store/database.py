@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +27,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from simgate.errors import StoreError
+from simgate.errors import StorageFull, StoreError
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
@@ -47,6 +48,33 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and any(m in text for m in _RETRYABLE_MARKERS)
 
 
+SQLITE_FULL = 13
+PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+_FULL_MARKERS = ("database or disk is full", "no space left on device")
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) says the storage has no room: SQLite's SQLITE_FULL,
+    PostgreSQL's disk_full, or ENOSPC from the operating system."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return True
+        if getattr(e, "sqlite_errorcode", None) == SQLITE_FULL:
+            return True
+        if PG_DISK_FULL in (getattr(e, "sqlstate", None), getattr(e, "pgcode", None)):
+            return True
+        if any(m in str(e).lower() for m in _FULL_MARKERS):
+            return True
+        todo += [x for x in (getattr(e, "orig", None), e.__cause__, e.__context__) if x]
+    return False
+
+
 class Database:
     def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
         self.url = url
@@ -56,6 +84,10 @@ class Database:
         self._read_engine: AsyncEngine | None = None
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # Set by a write the storage had no room for, cleared by the next one that commits:
+        # /healthz reports it (services/health.py).
+        self.storage_full = False
+        self._full_refusals = 0
 
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -204,9 +236,13 @@ class Database:
     async def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         try:
             results = await self._transaction([job for job, _ in batch])
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
                 job, fut = batch[0]
+                if isinstance(exc, StorageFull):  # the same write again finds no more room
+                    if not fut.done():
+                        fut.set_exception(exc)
+                    return
                 await self._run_alone(job, fut)
                 return
             for job, fut in batch:
@@ -227,6 +263,29 @@ class Database:
                 fut.set_result(result)
 
     async def _transaction(self, jobs: list[Job], attempts: int = 5) -> list[Any]:
+        try:
+            results = await self._attempts(jobs, attempts)
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            self._full(exc)
+            raise StorageFull() from exc
+        if self.storage_full:
+            log.warning(
+                "database storage has room again (%d transactions refused meanwhile)",
+                self._full_refusals,
+            )
+            self.storage_full, self._full_refusals = False, 0
+        return results
+
+    def _full(self, exc: BaseException) -> None:
+        """One line when the storage fills up, not one per refused write (issue 14 #10)."""
+        if not self.storage_full:
+            log.error("database storage is full, writes are refused: %s", _first_line(exc))
+        self.storage_full = True
+        self._full_refusals += 1
+
+    async def _attempts(self, jobs: list[Job], attempts: int) -> list[Any]:
         for attempt in range(attempts):
             try:
                 async with self.engine.begin() as conn:

@@ -20,7 +20,7 @@ from simgate.api.dialects.dinstar import envelope as env
 from simgate.api.dialects.dinstar.auth import Denied
 from simgate.api.dialects.dinstar.context import Call, Gateway, Handler, build_gateway
 from simgate.api.dialects.dinstar.settings import DinstarSettings
-from simgate.errors import InvalidInput, ServiceError
+from simgate.errors import InvalidInput, ServiceError, StorageFull
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ def route(g: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Respons
             return _json(env.envelope(sn, env.TOO_LARGE, error_msg="request body too large"))
         except ServiceError as exc:
             return _json(env.envelope(sn, env.error_code(exc), error_msg=str(exc)))
+        except StorageFull as exc:  # the envelope's "500 other errors", saying which (item 13)
+            return _json(env.envelope(sn, env.OTHER, error_msg=str(exc)))
         except http.ClientGone:
             raise  # nobody to answer; api/app.py logs it as one line
         except Exception:  # the envelope's "500 other errors": logged, never an HTTP 500

@@ -31,6 +31,7 @@ from simgate.errors import (
     NotFound,
     OutOfRange,
     ServiceError,
+    StorageFull,
     StoreError,
     TooManyNumbers,
 )
@@ -119,7 +120,9 @@ async def enveloped(
     except ItnioError as exc:
         return error_body(exc.code, exc.detail)
     except (ServiceError, StoreError) as exc:
-        return error_body(code_for(exc, table), "" if isinstance(exc, StoreError) else str(exc))
+        # Store errors may hold connection details; a full storage says only that (item 13).
+        hidden = isinstance(exc, StoreError) and not isinstance(exc, StorageFull)
+        return error_body(code_for(exc, table), "" if hidden else str(exc))
     except http.ClientGone:
         raise  # nobody to answer; api/app.py logs it as one line
     except Exception:

@@ -55,6 +55,8 @@ def code_for(exc: Exception) -> int | None:
 
 
 def message_for(exc: Exception) -> str:
+    if isinstance(exc, e.StorageFull):
+        return str(exc)
     if isinstance(exc, e.StoreError):
         return "database unavailable, try again"  # no connection details to clients
     return str(exc) or type(exc).__name__
