@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+def host_label(endpoint: str) -> str:
+    """The host of a push endpoint (``scheme://host:port``), for a label: customers' URLs,
+    paths, ports and tokens stay out of /metrics (issue 14 item 16)."""
+    try:
+        host = urlsplit(endpoint).hostname
+    except ValueError:
+        host = None
+    return host or "invalid"
 
 
 class Metrics:
@@ -42,8 +54,8 @@ class Metrics:
         )
         self.push_dead = Gauge("simgate_push_dead", "Dead-lettered pushes", registry=r)
         self.push_attempts = Counter(
-            "simgate_push_attempts", "Push attempts by outcome", ["endpoint", "outcome"], registry=r
+            "simgate_push_attempts", "Push attempts by outcome", ["host", "outcome"], registry=r
         )
         self.push_failures = Counter(
-            "simgate_push_failures", "Push attempts not accepted", ["endpoint"], registry=r
+            "simgate_push_failures", "Push attempts not accepted", ["host"], registry=r
         )

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from simgate.api.app import create_app
+from simgate.api.app import create_app, create_metrics_app
 from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.clock import Clock, SystemClock
@@ -219,6 +219,11 @@ class Runtime:
     def app(self, dialects: Sequence[Dialect[Any]] = DIALECTS) -> FastAPI:
         assert self.services is not None, "open() first"
         return create_app(self.services, dialects, self.dialect_settings)
+
+    def metrics_app(self) -> FastAPI:
+        """/metrics alone, for ``[http] metrics_listen``."""
+        assert self.services is not None, "open() first"
+        return create_metrics_app(self.services)
 
     async def start_worker(self) -> None:
         sv = self.services

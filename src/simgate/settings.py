@@ -59,6 +59,30 @@ class HttpSettings(_Strict):
     header_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=120.0, gt=0, le=86400)
     max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    # "HOST:PORT" ("[::1]:9100" for IPv6): /metrics is served there only, not on the API
+    # address, where any client could read it (issue 14 item 16). Unset: on the API address.
+    metrics_listen: str | None = None
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _listen_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            _split_listen(value)
+        return value
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return None if self.metrics_listen is None else _split_listen(self.metrics_listen)
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    ok = bool(sep and host and port.isascii() and port.isdigit() and int(port) <= 65535)
+    if not ok or "[" in host or "]" in host:
+        raise ValueError(f"metrics_listen must be HOST:PORT, e.g. 127.0.0.1:9100, not {value!r}")
+    return host, int(port)
 
 
 class SimLineSettings(_Strict):

@@ -10,6 +10,8 @@ import email.utils
 import json
 import socket
 
+from prometheus_client import generate_latest
+
 from simgate.push.sender import PushSender
 from simgate.push.signing import verify
 from simgate.services.pushes import OutboxQueue
@@ -58,7 +60,7 @@ async def test_failing_receiver_gets_it_once_with_the_same_id(rig: PushRig) -> N
     assert len({r.headers["webhook-timestamp"] for r in receiver.requests}) > 1  # per attempt
     _verify_all(rig, receiver)
     sample = rig.services.metrics.registry.get_sample_value
-    labels = {"endpoint": push.endpoint}
+    labels = {"host": "127.0.0.1"}  # the receiver's host, never its URL (issue 14 item 16)
     assert sample("simgate_push_attempts_total", {**labels, "outcome": "retry"}) == 3
     assert sample("simgate_push_attempts_total", {**labels, "outcome": "delivered"}) == 1
     assert sample("simgate_push_failures_total", labels) == 3
@@ -329,3 +331,22 @@ async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
     assert rig.sender.attempted > 0  # both took part
     assert second.attempted > 0
     assert rig.sender.attempted + second.attempted == 120
+
+
+async def test_metrics_name_the_receivers_host_not_its_url(rig: PushRig) -> None:
+    """Issue 14 item 16: /metrics listed customers' push URLs; labels carry the host only."""
+    receiver = PushReceiver(accept)
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hooks/acme-7f3a9c?token=s3cr3t"
+        await rig.plan("a", 1)
+        await rig.start()
+        await rig.until(lambda: rig.all_in("delivered", 1), what="delivery")
+    finally:
+        await receiver.stop()
+    text = generate_latest(rig.services.metrics.registry).decode()
+    attempts = [line for line in text.splitlines() if line.startswith("simgate_push_attempts")]
+    assert attempts, text
+    assert 'host="127.0.0.1"' in attempts[0]
+    for leak in ("http://", "acme-7f3a9c", "s3cr3t", f":{receiver.url.rsplit(':', 1)[1]}"):
+        assert leak not in text, leak

@@ -38,12 +38,8 @@ def create_app(
             return JSONResponse({"status": "error", "detail": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        await services.health.refresh_metrics()
-        # Push gauges too, so a serve-only process reports the outbox like a worker does.
-        await services.pushes.refresh_metrics()
-        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    if services.settings.http.metrics_listen is None:  # else only on that address
+        _add_metrics(app, services)
 
     @app.exception_handler(http.ClientGone)
     async def client_gone(request: Request, exc: Exception) -> Response:
@@ -60,3 +56,19 @@ def create_app(
     for dialect in dialects:
         dialect.install(app, services, dialect_settings[dialect.name])
     return app
+
+
+def create_metrics_app(services: Services) -> FastAPI:
+    """/metrics alone, for ``[http] metrics_listen`` (an address only operators reach)."""
+    app = FastAPI(title="simgate metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    _add_metrics(app, services)
+    return app
+
+
+def _add_metrics(app: FastAPI, services: Services) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        await services.health.refresh_metrics()
+        # Push gauges too, so a serve-only process reports the outbox like a worker does.
+        await services.pushes.refresh_metrics()
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from simgate.cli.common import console, run_async, settings_from
 from simgate.cli.http_guard import guarded_protocol
+from simgate.cli.metrics_listen import metrics_server
 from simgate.cli.tls import ensure_certificate
 from simgate.logsetup import configure
 from simgate.runtime import Role, Runtime, migrate_database
@@ -75,7 +76,14 @@ async def _serve(
             f"simgate {role} listening on {'https' if tls else 'http'}://"
             f"{settings.http.host}:{settings.http.port}"
         )
-        await server.serve()
+        side = metrics_server(runtime)  # /metrics on its own address, if configured
+        side_task = asyncio.create_task(side.serve()) if side is not None else None
+        try:
+            await server.serve()
+        finally:
+            if side is not None and side_task is not None:
+                side.should_exit = True
+                await side_task
     finally:
         await runtime.close()
 

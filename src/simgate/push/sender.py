@@ -31,7 +31,7 @@ import httpx
 from simgate.clock import Clock
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.lease_loop import LeaseLoop
-from simgate.metrics import Metrics
+from simgate.metrics import Metrics, host_label
 from simgate.push.lanes import Lanes
 from simgate.push.policy import Verdict, classify, next_attempt_ms, retry_after_seconds
 from simgate.push.settings import PushSettings
@@ -275,9 +275,10 @@ class PushSender:
             return
         self.attempted += 1
         m = self._metrics
-        m.push_attempts.labels(result.endpoint, result.outcome).inc()
+        host = host_label(result.endpoint)  # never the URL (issue 14 item 16)
+        m.push_attempts.labels(host, result.outcome).inc()
         if result.outcome != "delivered":
-            m.push_failures.labels(result.endpoint).inc()
+            m.push_failures.labels(host).inc()
 
     # ---- recording -------------------------------------------------------------------
     async def _record_loop(self) -> None:
