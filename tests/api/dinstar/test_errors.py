@@ -255,3 +255,22 @@ async def _every_endpoint_fails(gw: Gw) -> None:
     ]
     for method, path, body, want in calls:
         assert await code(gw, method, path, body) == want, path
+
+
+@pytest.mark.parametrize(
+    ("zone", "when"),
+    [("Asia/Shanghai", "0001-01-01 00:00:00"), ("America/Los_Angeles", "9999-12-31 23:59:59")],
+)
+@pytest.mark.parametrize("path", ["/api/query_sms_result", "/api/query_sms_deliver_status"])
+@pytest.mark.parametrize("field", ["time_after", "time_before"])
+async def test_times_at_the_ends_of_the_calendar_are_answered(
+    gw: Gw, zone: str, when: str, path: str, field: str
+) -> None:
+    """Issue 14 item 9's class: a time that is valid in the account's zone but not in UTC
+    (year 1 east of Greenwich, year 9999 west of it) overflowed into a 500 with a traceback.
+    An account in that zone asks with its own credentials."""
+    other = await gw.sv.accounts.create_account(name="far", balance="1", timezone=zone)
+    await gw.sv.accounts.create_user(other.id, username="far", password="far-pass-123")
+    r = await gw.client.post(path, json={field: when}, auth=("far", "far-pass-123"))
+    assert r.status_code == 200
+    assert r.json()["error_code"] == 200, r.json()

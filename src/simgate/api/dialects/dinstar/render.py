@@ -7,7 +7,7 @@ Field order follows the vendor samples.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,9 @@ def fmt_time(ms: int, tz: str = "UTC") -> str:
 def parse_time(text: str, tz: str = "UTC") -> int:
     """``YYYY-MM-DD HH:MM:SS`` in the account's zone → epoch ms; ValueError if malformed."""
     dt = datetime.strptime(text, TIME_FORMAT).replace(tzinfo=zone(tz))
-    return int(dt.astimezone(UTC).timestamp() * 1000)
+    # timestamp(), not astimezone(UTC): year 1 east of UTC (or 9999 west) has no UTC date
+    # and would overflow (issue 14 item 9); the caller clamps to the years ids can carry.
+    return int(dt.timestamp() * 1000)
 
 
 def user_id_of(m: MessageRecord) -> int:
