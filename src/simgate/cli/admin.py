@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from simgate.cli.common import console, esc, fail, with_services
-from simgate.domain.accounts import Account, App, AppKind, LedgerEntry
+from simgate.domain.accounts import Account, App, AppKind, GatewayRole, LedgerEntry
 from simgate.domain.messages import State
 from simgate.domain.money import format_amount
 from simgate.lines.base import IncomingSms
@@ -295,23 +295,42 @@ def keys_revoke(key: str) -> None:
     console.print(f"key {esc(key)} revoked")
 
 
+_ROLE_HELP = (
+    "operator: controls every port, sees every SIM, queue and USSD reply;"
+    " account: sends and reads its own account's traffic on its ports."
+)
+
+
 @users_app.command("create")
 def users_create(
     account: str,
     username: str,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    role: Annotated[str, typer.Option(help=_ROLE_HELP)] = GatewayRole.ACCOUNT.value,
 ) -> None:
     u = with_services(
-        lambda s: s.accounts.create_user(account, username=username, password=password)
+        lambda s: s.accounts.create_user(account, username=username, password=password, role=role)
     )
-    console.print(f"gateway user {esc(u.username)} created")
+    console.print(f"gateway user {esc(u.username)} created ({u.role.value})")
+
+
+@users_app.command("role")
+def users_role(
+    username: str,
+    role: Annotated[str, typer.Argument(help=_ROLE_HELP)],
+) -> None:
+    """Make a gateway user an operator or an account user (API processes: within seconds)."""
+    with_services(lambda s: s.accounts.set_user_role(username, role))
+    console.print(f"gateway user {esc(username)} is now {esc(role)}")
 
 
 @users_app.command("list")
 def users_list() -> None:
     rows = with_services(lambda s: s.accounts.list_users())
     _table(
-        "gateway users", ["username", "account"], [[u.username, str(u.account_id)] for u in rows]
+        "gateway users",
+        ["username", "account", "role"],
+        [[u.username, str(u.account_id), u.role.value] for u in rows],
     )
 
 
