@@ -191,7 +191,8 @@ async def test_gateway_users_from_before_roles_are_account_users(empty_url: str)
             )
             await conn.execute(
                 text(
-                    "INSERT INTO dinstar_ussd (line, port, text, updated_ms) VALUES ('sim', 0, 'x', 5)"
+                    "INSERT INTO dinstar_ussd (line, port, text, updated_ms)"
+                    " VALUES ('sim', 0, 'x', 5)"
                 )
             )
         await migrations.upgrade(db)
