@@ -148,3 +148,11 @@ async def test_a_locked_account_is_refused_everywhere(gw: Gw) -> None:
     await gw.sv.accounts.set_locked("acme", False)
     await gw.clock.advance(2)
     assert (await _call(alice, "/api/query_sms_in_queue"))["error_code"] == 200
+
+
+async def test_an_account_without_ports_sends_nowhere(make_gw: GwFactory) -> None:
+    gw = await make_gw(lines={"sim": {"owner": "acme"}})
+    _, bob = await _tenants(gw)
+    assert (await _call(bob, "/api/get_port_info"))["info"] == []
+    doc = await _call(bob, "/api/send_sms", _send("8613800000001"))
+    assert doc["error_code"] == 550  # no available port (spec §2.2), never "any port"
