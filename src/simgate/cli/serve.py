@@ -13,7 +13,7 @@ import typer
 import uvicorn
 from rich.table import Table
 
-from simgate.cli.common import console, run_async, settings_from
+from simgate.cli.common import console, esc, run_async, settings_from
 from simgate.cli.http_guard import guarded_protocol
 from simgate.cli.metrics_listen import metrics_server
 from simgate.cli.tls import ensure_certificate
@@ -31,13 +31,13 @@ Port = Annotated[int | None, typer.Option("--port", help="TCP port to listen on.
 def _print_demo(runtime: Runtime) -> None:
     data_dir = runtime.settings.data_dir
     if runtime.demo is None:
-        console.print(f"demo credentials (if created earlier): {data_dir / 'demo.json'}")
+        console.print(f"demo credentials (if created earlier): {esc(data_dir / 'demo.json')}")
         return
     table = Table(title="simgate demo account (also in demo.json, mode 0600)")
     table.add_column("field")
     table.add_column("value")
     for key, value in runtime.demo.as_dict().items():
-        table.add_row(key, value)
+        table.add_row(key, esc(value))
     console.print(table)
 
 
@@ -74,7 +74,7 @@ async def _serve(
         server = _Server(cfg)
         console.print(
             f"simgate {role} listening on {'https' if tls else 'http'}://"
-            f"{settings.http.host}:{settings.http.port}"
+            f"{esc(settings.http.host)}:{settings.http.port}"
         )
         side = metrics_server(runtime)  # /metrics on its own address, if configured
         side_task = asyncio.create_task(side.serve()) if side is not None else None
