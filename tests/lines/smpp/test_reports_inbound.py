@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import pytest
+
 from simgate.codecs.gsm7 import encode_septets
 from simgate.codecs.smpp import CommandStatus, DeliverSm, EsmClass, Tlvs, normalize_message_id
 from simgate.codecs.ucs2 import encode_ucs2
 from simgate.codecs.udh import build_concat_udh
+from simgate.errors import StoreError
 from simgate.lines.base import Outcome
+from simgate.lines.smpp.deliveries import Deliveries
+from simgate.lines.smpp.receipts import ReceiptMatcher
+from simgate.settings import SmppLineSettings
+from simgate.testing.clock import FakeClock
+from simgate.testing.lines import RecordingSink
 from simgate.testing.smsc import FakeSmsc
 
 from .support import eventually, request, started_line
@@ -147,3 +158,46 @@ async def test_incoming_not_committed_is_answered_with_a_temporary_error() -> No
         second = await smsc.deliver(_mo(encode_septets("retry me")))
     assert (first, second) == (CommandStatus.ESME_RX_T_APPN, 0)
     assert [m.text for m in sink.incoming_sms] == ["retry me"]
+
+
+class _StoreAway(RecordingSink):
+    """A sink whose database is away for the first ``failures`` sweeps."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def expire_parts(self, line: str, *, started_before_ms: int) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("connection refused")
+        await super().expire_parts(line, started_before_ms=started_before_ms)
+
+
+async def test_a_failing_sweep_logs_its_start_and_end_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 14 item 10: the reassembly sweep logged a traceback every few seconds while the
+    database was away; now one line when it starts failing and one when it works again."""
+    clock = FakeClock()
+    cfg = SmppLineSettings(system_id="u", password="p", reassembly_timeout=20)  # sweeps: 5 s
+    deliveries = Deliveries(
+        line="smsc", cfg=cfg, clock=clock, matcher=ReceiptMatcher("auto"), in_flight=lambda: False
+    )
+    sink = _StoreAway(failures=12)
+    with caplog.at_level(logging.DEBUG, logger="simgate.lines.smpp.deliveries"):
+        deliveries.start(sink)
+        for _ in range(5):  # the sweeper's first sleep starts
+            await asyncio.sleep(0)
+        try:
+            for _ in range(14):
+                await clock.advance(5)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+        finally:
+            await deliveries.stop()
+    assert len(sink.parts_due) == 2  # the sweeps after the outage ran
+    mine = [r for r in caplog.records if r.name == "simgate.lines.smpp.deliveries"]
+    assert [r.levelno for r in mine] == [logging.ERROR, logging.WARNING], caplog.text
+    assert "connection refused" in mine[0].getMessage()
+    assert "works again after 60.0 s, 12 failed cycles" in mine[1].getMessage()

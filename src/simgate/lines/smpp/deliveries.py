@@ -29,6 +29,7 @@ from simgate.codecs.smpp import (
     extract_receipt,
 )
 from simgate.errors import Busy
+from simgate.lease_loop import FailureRun
 from simgate.lines.base import InboundSink, IncomingPart, LineReport
 from simgate.lines.smpp.inbound import incoming_of, receipt_status
 from simgate.lines.smpp.receipts import ReceiptMatcher
@@ -133,14 +134,20 @@ class Deliveries:
         """Have the messages whose missing parts never came stored as they are."""
         timeout_ms = round(self.cfg.reassembly_timeout * 1000)
         period = min(5.0, self.cfg.reassembly_timeout / 4)
+        # A database outage: two lines (down, up again), not one per sweep (issue 14 #10).
+        failures = FailureRun(
+            f"smpp {self.line}: storing partial messages", clock=self.clock, logger=log
+        )
         while True:
             await self.clock.sleep(period)
             assert self.sink is not None
             try:
                 before = self.clock.now_ms() - timeout_ms
                 await self.sink.expire_parts(self.line, started_before_ms=before)
-            except Exception:
-                log.exception("smpp %s: storing partial messages failed", self.line)
+            except Exception as exc:
+                failures.failed(exc)
+            else:
+                failures.succeeded()
 
 
 def _tlv_receipt(pdu: DeliverSm | DataSm) -> DeliveryReceipt | None:
