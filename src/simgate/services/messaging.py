@@ -10,7 +10,7 @@ simgate, and hands the changes to :data:`~simgate.services.changes.Publish` insi
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -302,6 +302,54 @@ class MessagingService:
                 changes += await self._settle_hinted(conn, ids, now_ms=now_ms)
                 await self._publish(conn, changes)
             return len(ids)
+
+        return await self._db.write(job)
+
+    async def recover_lease(
+        self, *, owner: str, leased: Collection[int], written: Collection[int], now_ms: int
+    ) -> tuple[int, int]:
+        """A dead worker's lease, read back from its write journal (dispatch/journal.py): the
+        messages it marked as written become UNKNOWN (they may have left, spec §7); the rest
+        of its lease never reached the line and goes back to the queue, due now, UNKNOWN ones
+        included if the reaper came first. Returns (unknown, requeued)."""
+
+        async def job(conn: AsyncConnection) -> tuple[int, int]:
+            rows = await self._messages.lease_of(conn, owner=owner, ids=sorted(leased))
+            lost = [r.id for r in rows if r.state is State.SUBMITTING and r.id in written]
+            back = [r for r in rows if r.id not in written]
+            changes: list[MessageChange] = []
+            if lost:
+                event = Event.LEASE_EXPIRED
+                target = next_state(State.SUBMITTING, event)
+                await self._messages.end_lease_of(
+                    conn,
+                    lost,
+                    owner=owner,
+                    sources=(State.SUBMITTING,),
+                    target=target,
+                    now_ms=now_ms,
+                )
+                changes += [MessageChange(mid, target, event, now_ms) for mid in lost]
+                changes += await self._settle_hinted(conn, lost, now_ms=now_ms)
+            if back:
+                await self._messages.end_lease_of(
+                    conn,
+                    [r.id for r in back],
+                    owner=owner,
+                    sources=(State.SUBMITTING, State.UNKNOWN),
+                    target=State.QUEUED,
+                    now_ms=now_ms,
+                )
+                # Back from SUBMITTING is not news (as a deferral); from UNKNOWN it is (as a
+                # resend): subscribers were told UNKNOWN.
+                event = Event.RESEND
+                changes += [
+                    MessageChange(r.id, State.QUEUED, event, now_ms)
+                    for r in back
+                    if r.state is State.UNKNOWN
+                ]
+            await self._publish(conn, changes)
+            return len(lost), len(back)
 
         return await self._db.write(job)
 
