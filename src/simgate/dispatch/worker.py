@@ -18,12 +18,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from sqlalchemy.exc import DBAPIError
+
 from simgate.clock import Clock, SystemClock
 from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.ports import PortPicker, parse_hint
 from simgate.domain.messages import Event
 from simgate.domain.queue import Leased, SubmitRecord
 from simgate.domain.routing import route_for
+from simgate.errors import StoreError
 from simgate.lease_loop import LeaseLoop
 from simgate.lines.base import Capability, Line, Outcome, SubmitRequest, SubmitResult
 from simgate.metrics import Metrics
@@ -40,6 +43,11 @@ KILL_AFTER_SUBMITS_ENV = "SIMGATE_TEST_KILL_AFTER_SUBMITS"
 # The same, mid-batch (tests/process/test_crash_mid_batch.py): SIGKILL once the line has
 # answered the N-th message, while the rest of its batch is still to be written.
 KILL_AFTER_WRITES_ENV = "SIMGATE_TEST_KILL_AFTER_WRITES"
+
+
+# Retrying the answers' write while the database is away: first pause, longest pause.
+RECORD_RETRY_FIRST_S = 0.1
+RECORD_RETRY_MAX_S = 5.0
 
 
 class Dispatcher:
@@ -172,10 +180,36 @@ class Dispatcher:
             self._journal.leased([m.id for m in leased])
         records = await self._submit_all(leased)
         self._fault_point()
-        await self._messaging.record_submits(records, owner=self.owner, now_ms=self._clock.now_ms())
+        await self._record(records)
         if self._journal is not None:
             self._journal.clear()
         return len(leased)
+
+    async def _record(self, records: Sequence[SubmitRecord]) -> None:
+        """Write the line's answers, however long the database is away (issue 14 item 4):
+        they are the only record of what the line took. The batch is all this worker holds
+        meanwhile (it leases nothing else), so memory stays bounded. Rows the reaper gave up
+        on while the database was away are still this worker's to record (MessagingService
+        ``_holds``). A stop gives up: the write journal then tells the next start."""
+        delay = RECORD_RETRY_FIRST_S
+        failures = 0
+        while True:
+            try:
+                await self._messaging.record_submits(
+                    records, owner=self.owner, now_ms=self._clock.now_ms()
+                )
+            except (StoreError, DBAPIError, OSError) as exc:
+                if self._loop.stopping:
+                    raise
+                if not failures:  # one line per outage, not one per retry
+                    log.warning("cannot record %d answers, retrying: %s", len(records), exc)
+                failures += 1
+                await self._clock.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX_S)
+                continue
+            if failures:
+                log.warning("recorded %d answers after %d retries", len(records), failures)
+            return
 
     def _fault_point(self) -> None:
         if self._kill_after:

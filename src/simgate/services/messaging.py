@@ -46,11 +46,15 @@ class _Applied:
 def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
     """May ``owner`` record ``event`` on this message? While it still holds the lease; and a
     late SUBMIT_OK also resolves an UNKNOWN message (the reaper gave up on the lease, the
-    line did answer): it becomes SENT and its parts can be reported. That is the one move
-    outside TRANSITIONS, allowed here."""
+    line did answer): it becomes SENT and its parts can be reported. Any answer of the
+    worker whose lapsed lease the reaper made UNKNOWN (it kept the lease owner) applies too:
+    that worker kept the line's answers through a database outage (issue 14 item 4). Those
+    are the moves outside TRANSITIONS, allowed here."""
     if h.state is State.SUBMITTING:
         return h.lease_owner == owner
-    return event is Event.SUBMIT_OK and h.state is State.UNKNOWN
+    if h.state is not State.UNKNOWN:
+        return False
+    return event is Event.SUBMIT_OK or (bool(owner) and h.lease_owner == owner)
 
 
 class MessagingService:
