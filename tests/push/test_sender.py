@@ -329,3 +329,42 @@ async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
     assert rig.sender.attempted > 0  # both took part
     assert second.attempted > 0
     assert rig.sender.attempted + second.attempted == 120
+
+
+async def test_a_recovered_receiver_gets_its_waiting_pushes_at_once(srig: PushRig) -> None:
+    """Issue 14 item 15: once an endpoint answers 2xx again, its other waiting pushes go now,
+    not each at the end of its own backoff (300 pushes took 264 s to drain)."""
+    rig = srig
+    status = [503]
+
+    async def down_then_up(_: Received) -> Answer:
+        return Answer(status[0])
+
+    receiver = PushReceiver(down_then_up)
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hook"
+        for p in range(20):  # 20 order keys: each retries on its own backoff
+            await rig.plan("a", p)
+        await rig.start()
+        start = rig.clock.now_ms()
+        while rig.clock.now_ms() - start < 10 * 60 * 1000:  # ten simulated minutes of 503s
+            await rig.clock.advance(5)
+            await asyncio.sleep(0.002)
+        waiting = await rig.pushes("pending")
+        assert len(waiting) == 20
+        assert all(p.attempts >= 3 for p in waiting)
+        due = sorted(p.next_attempt_ms for p in waiting)
+        assert due[-1] - due[0] > 30_000  # their backoffs end far apart
+        status[0] = 200
+        # The first push whose backoff ends finds the receiver back...
+        await rig.until(lambda: _delivered_at_least(rig, 1), step=1, max_steps=3600)
+        # ...and the others follow at once, not at the ends of their own backoffs.
+        await rig.until(lambda: rig.all_in("delivered", 20), step=0.5, max_steps=10)
+    finally:
+        await receiver.stop()
+    assert sorted(set(receiver.ids())) == sorted(p.uid for p in waiting)
+
+
+async def _delivered_at_least(rig: PushRig, n: int) -> bool:
+    return len(await rig.pushes("delivered")) >= n
