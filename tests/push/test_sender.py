@@ -10,10 +10,14 @@ import email.utils
 import json
 import socket
 
+from sqlalchemy import select
+
 from simgate.push.sender import PushSender
 from simgate.push.signing import verify
 from simgate.services.pushes import OutboxQueue
+from simgate.settings import PushSettings
 from simgate.store import Database
+from simgate.store.push_tables import pushes
 from simgate.testing.push_receiver import (
     Answer,
     PushReceiver,
@@ -368,3 +372,48 @@ async def test_a_recovered_receiver_gets_its_waiting_pushes_at_once(srig: PushRi
 
 async def _delivered_at_least(rig: PushRig, n: int) -> bool:
     return len(await rig.pushes("delivered")) >= n
+
+
+async def test_a_live_worker_renews_its_claims_so_the_lease_can_be_short(srig: PushRig) -> None:
+    """Issue 14 item 15: a crashed worker's claims come back after one short lease (not
+    after 300 s), because a live worker renews the claims it still holds while sending."""
+    assert PushSettings().lease_seconds <= 60  # what a crash costs by default
+    rig = srig
+    sv = rig.services
+    cfg = sv.pushes.settings.model_copy(
+        update={"lease_seconds": 30.0, "total_timeout_seconds": 15.0}
+    )
+    release = asyncio.Event()
+    receiver = PushReceiver(hang(release))
+    await receiver.start()
+    sender = PushSender(
+        queue=sv.pushes.queue,
+        settings=cfg,
+        clock=rig.clock,
+        metrics=sv.metrics,
+        guard=sv.pushes.guard,
+    )
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hook"
+        await rig.plan("a", 0)
+        claimed = rig.clock.now_ms()
+        await sender.start()
+        for _ in range(500):  # real I/O: the request reaches the receiver
+            if receiver.requests:
+                break
+            await asyncio.sleep(0.01)
+        assert await _lease_until(rig) == claimed + 30_000
+        for _ in range(12):  # still sending (the attempt may take 15 s): renewed meanwhile
+            await rig.clock.advance(1)
+            await asyncio.sleep(0.01)
+        assert await _lease_until(rig) > claimed + 30_000
+    finally:
+        release.set()
+        await sender.stop()
+        await receiver.stop()
+
+
+async def _lease_until(rig: PushRig) -> int:
+    async with rig.rt.store.db.read() as conn:
+        (until,) = (await conn.execute(select(pushes.c.lease_until_ms))).scalars()
+    return int(until)

@@ -270,6 +270,19 @@ async def record(
         await conn.execute(update(pushes).where(and_(*guard)).values(**values), params)
 
 
+async def renew(
+    conn: AsyncConnection, *, ids: Sequence[int], owner: str, lease_until_ms: int
+) -> None:
+    """Extend the leases ``owner`` still holds on the pending rows ``ids``."""
+    p = pushes.c
+    for chunk in chunks(list(ids), 500):
+        await conn.execute(
+            update(pushes)
+            .where(p.id.in_(chunk), p.state == PENDING, p.lease_owner == owner)
+            .values(lease_until_ms=lease_until_ms)
+        )
+
+
 async def _recovered(conn: AsyncConnection, delivered: Sequence[int], *, now_ms: int) -> None:
     """An endpoint that accepts a push it had refused before is back (issue 14 item 15): its
     other pushes waiting out a backoff become due now, instead of each at the end of its own
