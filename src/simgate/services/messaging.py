@@ -10,7 +10,7 @@ simgate, and hands the changes to :data:`~simgate.services.changes.Publish` insi
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,15 +67,24 @@ class MessagingService:
 
     # ---- accept ----------------------------------------------------------------------
     async def accept(
-        self, *, account_id: int, total_micros: int, rows: Sequence[NewMessage], now_ms: int
+        self,
+        *,
+        account_id: int,
+        total_micros: int,
+        rows: Sequence[NewMessage],
+        now_ms: int,
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> bool:
-        """Charge ``total_micros`` and queue ``rows`` in one transaction; False (and nothing
-        queued) when the balance does not cover it. Queueing is not news for subscribers."""
+        """Charge ``total_micros`` and queue ``rows`` in one transaction, with ``also`` (the
+        caller's own record of it); False (and nothing queued) when the balance does not
+        cover it. Queueing is not news for subscribers."""
 
         async def job(conn: AsyncConnection) -> bool:
             if not await self._store.accounts.charge(conn, account_id, total_micros):
                 return False
             await self._messages.insert(conn, rows, now_ms)
+            if also is not None:
+                await also(conn)
             return True
 
         return await self._db.write(job)

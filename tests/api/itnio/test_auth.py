@@ -6,9 +6,12 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from simgate.api.dialects.itnio.auth import sign
+from simgate.api.dialects.itnio.replay import fingerprint
+from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import AppKind
 from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
@@ -229,3 +232,63 @@ async def test_concurrent_identical_requests_send_once(itnio: Itnio) -> None:
     assert answers[0]["status"] == "0"
     assert all(a == answers[0] for a in answers)
     assert await _count_messages(itnio) == 1
+
+
+async def test_a_claim_whose_owner_died_is_taken_over(itnio: Itnio) -> None:
+    """Issue 14 item 14: the process that claimed a send was killed before it answered (its
+    claim stays PENDING, nothing was sent). The client's identical retry is sent, once,
+    instead of answering -18 for the rest of the 5-minute window."""
+    body = orjson.dumps({"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "x"})
+    headers = itnio.headers()
+    fp = fingerprint(
+        key=headers["Api-Key"],
+        timestamp=headers["Timestamp"],
+        sign=headers["Sign"],
+        method="POST",
+        target=SEND,
+        body=body,
+    )
+    now = itnio.clock.now_ms()
+    claim = await itnio.services.itnio.claim_replay(
+        fingerprint=fp, expires_ms=now + 400_000, now_ms=now, purge=False
+    )
+    assert claim.owned  # the dead process's claim
+    await itnio.clock.advance(_wait_s(itnio) + 1)
+    first = await itnio.post(SEND, headers=headers, content=body)
+    assert first["status"] == "0", first
+    again = await itnio.post(SEND, headers=headers, content=body)
+    assert again == first
+    assert await _count_messages(itnio) == 1
+
+
+async def test_a_taken_over_claim_fences_out_its_first_owner(itnio: Itnio) -> None:
+    """The first owner was only slow, not dead: once its claim is taken over, its answer is
+    not stored over the new owner's (one of them commits, never both)."""
+    sv = itnio.services.itnio
+    now = itnio.clock.now_ms()
+    slow = await sv.claim_replay(fingerprint="f", expires_ms=now + 400_000, now_ms=now, purge=False)
+    wait_ms = int(_wait_s(itnio) * 1000)
+    young = await sv.claim_replay(
+        fingerprint="f",
+        expires_ms=now + 400_000,
+        now_ms=now + 1,
+        purge=False,
+        takeover_after_ms=wait_ms,
+    )
+    assert not young.owned  # a claim still young is its owner's: the replay waits
+    taken = await sv.claim_replay(
+        fingerprint="f",
+        expires_ms=now + 400_000,
+        now_ms=now + wait_ms + 1,
+        purge=False,
+        takeover_after_ms=wait_ms,
+    )
+    assert (slow.owned, taken.owned) == (True, True)
+    assert slow.token != taken.token
+    assert not await sv.complete_replay(fingerprint="f", response="slow", token=slow.token)
+    assert await sv.complete_replay(fingerprint="f", response="new", token=taken.token)
+    assert await sv.replay_response("f") == "new"
+
+
+def _wait_s(env: Itnio) -> float:
+    return ItnioSettings.model_validate(env.services.settings.itnio).replay_wait_seconds
