@@ -132,46 +132,36 @@ async def _openvox(client: httpx.AsyncClient, i: int) -> bool:
 
 
 # ---- the measurement ------------------------------------------------------------------------
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return (ordered[len(ordered) // 2] + ordered[(len(ordered) - 1) // 2]) / 2
-
-
 async def _run(flood: Flood, transport: httpx.ASGITransport, count: int) -> Sequence[Any]:
-    """CPU per failure of a thousand is the median of its ten slices of 100 attempts (one
-    slow slice, another process on the shared core or a full GC, does not make a trend)."""
     tables = _table_sizes(flood.auth_type)
-    first, last = range(WARMUP, WARMUP + 1000), range(WARMUP + count - 1000, WARMUP + count)
-    slices: dict[str, list[float]] = {"first": [], "last": []}
-    rss: dict[str, int] = {}
+    first, last = WARMUP, WARMUP + count - 1000  # where each measured thousand starts
+    cpu: dict[int, float] = {}
+    rss: dict[int, int] = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        cpu0 = 0.0
         for n in range(WARMUP + count):
             transport.client = (_address(n // flood.per_address), 4000)
-            part = "first" if n in first else "last" if n in last else ""
-            if part and n % 100 == WARMUP % 100:
-                cpu0 = time.process_time()
+            if n in (first, last):
+                cpu[n] = time.process_time()
             assert await flood.attempt(client, n), f"{flood.name}: attempt {n} did not fail"
-            if part and n % 100 == (WARMUP + 99) % 100:
-                slices[part].append((time.process_time() - cpu0) * 10)  # ms per attempt
-            if part and n in (first[-1], last[-1]):
-                rss[part] = _rss_bytes()
+            if n + 1 - 1000 in (first, last):
+                cpu[n + 1 - 1000] = time.process_time() - cpu[n + 1 - 1000]
+                rss[n + 1 - 1000] = _rss_bytes()
             if (n + 1) % 1000 == 0:
                 for k, v in tables().items():
                     flood.peak[k] = max(flood.peak.get(k, 0), v)
         end = tables()
         transport.client = ("192.0.2.200", 4000)  # a legitimate client, from its own address
         got_in = await flood.legit(client)
-    cpu_first, cpu_last = _median(slices["first"]), _median(slices["last"])
+    cpu_first, cpu_last = cpu[first], cpu[last]  # seconds per thousand = ms per failure
     sizes = ", ".join(f"{k} {flood.peak.get(k, v):,}/{v:,}" for k, v in end.items()) or "n/a"
     return [
         flood.name,
         cpu_first,
         cpu_last,
         cpu_last / cpu_first,
-        rss["first"] / 2**20,
-        rss["last"] / 2**20,
-        rss["last"] / rss["first"],
+        rss[first] / 2**20,
+        rss[last] / 2**20,
+        rss[last] / rss[first],
         sizes,
         "yes" if got_in else "NO",
     ]
