@@ -112,11 +112,27 @@ def test_keys(cli: Cli) -> None:
 def test_users(cli: Cli) -> None:
     ok(cli("accounts", "create", "acme"))
     out = ok(cli("users", "create", "acme", "gw", "--password", "s3cret"))
-    assert out.strip() == "gateway user gw created"
-    assert row(ok(cli("users", "list")), "gw") == ["gw", "1"]
+    assert out.strip() == "gateway user gw created (account)"
+    assert row(ok(cli("users", "list")), "gw") == ["gw", "1", "account"]
     error(cli("users", "create", "acme", "gw", "--password", "other"), "exists already")
     error(cli("users", "create", "acme", "x", "--password", "abc"), "password")
     error(cli("users", "create", "nobody", "y", "--password", "long enough"), "no such account")
+
+
+def test_user_roles(cli: Cli) -> None:
+    """Issue 14 item 1: a gateway user is an account user unless made an operator."""
+    ok(cli("accounts", "create", "acme"))
+    out = ok(cli("users", "create", "acme", "op", "--password", "s3cret", "--role", "operator"))
+    assert out.strip() == "gateway user op created (operator)"
+    ok(cli("users", "create", "acme", "gw", "--password", "s3cret"))
+    assert row(ok(cli("users", "list")), "op")[-1] == "operator"
+    assert ok(cli("users", "role", "gw", "operator")).strip() == "gateway user gw is now operator"
+    assert row(ok(cli("users", "list")), "gw")[-1] == "operator"
+    ok(cli("users", "role", "op", "account"))
+    assert row(ok(cli("users", "list")), "op")[-1] == "account"
+    error(cli("users", "role", "gw", "root"), "unknown role 'root'")
+    error(cli("users", "role", "nobody", "operator"), "no such gateway user: nobody")
+    error(cli("users", "create", "acme", "x", "--password", "s3cret", "--role", "admin"), "role")
 
 
 def test_rates(cli: Cli) -> None:

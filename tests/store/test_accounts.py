@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from simgate.domain.accounts import AppKind
+from simgate.domain.accounts import AppKind, GatewayRole
 from simgate.domain.billing import Rate
 from simgate.errors import ConfigError, InvalidInput, NotFound
 from simgate.secretbox import SecretBox
@@ -172,6 +173,14 @@ async def test_users_scrypt_and_digest(services: Services, store: Store) -> None
     # Two users with the same password get different salts.
     other = await services.accounts.create_user("acme", username="gw2", password="s3cret!")
     assert other.password_hash != user.password_hash
+    # Roles (issue 14 item 1): account users unless made operators.
+    assert user.role is GatewayRole.ACCOUNT
+    await services.accounts.set_user_role("gw", "operator")
+    assert (await services.accounts.get_user("gw")) == replace(user, role=GatewayRole.OPERATOR)
+    with pytest.raises(InvalidInput, match="unknown role"):
+        await services.accounts.set_user_role("gw", "root")
+    with pytest.raises(NotFound):
+        await services.accounts.set_user_role("nobody", "operator")
 
 
 async def test_user_bad_input(services: Services) -> None:
@@ -251,3 +260,5 @@ async def test_demo_is_created_once_by_concurrent_starts(
     )
     assert sum(1 for m in made if m is not None) == 1
     assert [a.name for a in await services.accounts.list_accounts()] == ["demo"]
+    (user,) = await services.accounts.list_users()
+    assert user.role is GatewayRole.OPERATOR  # the demo's one account is the operator's own

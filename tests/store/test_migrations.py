@@ -12,7 +12,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from simgate.domain.accounts import LedgerKind
+from simgate.domain.accounts import GatewayRole, LedgerKind
 from simgate.domain.messages import State
 from simgate.secretbox import SecretBox
 from simgate.store import Database, Store, schema, tables
@@ -159,6 +159,52 @@ async def test_payload_parts_from_before_carry_the_one_smsc_id(empty_url: str) -
         await db.close()
     # Reported parts keep what they had (nothing waits on them); other messages are untouched.
     assert got == ["ab", "ab", "ab", "x1", "x2", "cd", "cd#2"]
+
+
+async def test_gateway_users_from_before_roles_are_account_users(empty_url: str) -> None:
+    """0010 (issue 14 item 1): an upgrade must not leave every old user able to control
+    every port; operators are promoted with ``simgate users role``."""
+    db = Database(empty_url)
+    await db.open()
+    try:
+
+        def upgrade_to(connection: Connection, targets: list[str]) -> None:
+            for target in targets:
+                command.upgrade(migrations._config(connection), target)
+
+        before = [h for h in migrations.head_revisions() if h != "0010_tenants"] + ["0004_dinstar"]
+        async with db.engine.connect() as conn:
+            await conn.run_sync(upgrade_to, before)
+            await conn.commit()
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(tables.accounts).values(
+                    id=1, name="old", currency="USD", timezone="UTC", balance_micros=0,
+                    gift_micros=0, credit_micros=0, locked=False, created_ms=5,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                text(
+                    "INSERT INTO gateway_users (username, password_hash, digest_md5,"
+                    " digest_sha256, account_id, created_ms) VALUES ('gw', 'h', 'm', 's', 1, 5)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO dinstar_ussd (line, port, text, updated_ms)"
+                    " VALUES ('sim', 0, 'x', 5)"
+                )
+            )
+        await migrations.upgrade(db)
+        store = Store(db, SecretBox("test-master-key-0123456789"))
+        async with db.read() as conn:
+            user = await store.accounts.get_user(conn, "gw")
+            asker = (await conn.execute(text("SELECT account_id FROM dinstar_ussd"))).scalar_one()
+    finally:
+        await db.close()
+    assert user is not None
+    assert user.role is GatewayRole.ACCOUNT
+    assert asker is None  # an old reply: operators only
 
 
 async def test_a_database_from_a_newer_release_is_refused(empty_url: str) -> None:

@@ -10,7 +10,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from simgate.cli import admin, calls, fx, gateway, pushes, serve
-from simgate.cli.common import Globals, err_console
+from simgate.cli.common import Globals, err_console, esc
 
 app = typer.Typer(
     name="simgate",
@@ -57,7 +57,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except ClickException as exc:  # exit code 2 for usage errors, as click has it
         message = " ".join(exc.format_message().split())
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)

@@ -11,8 +11,8 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from simgate.cli.common import console, fail, with_services
-from simgate.domain.accounts import Account, App, AppKind, LedgerEntry
+from simgate.cli.common import console, esc, fail, with_services
+from simgate.domain.accounts import Account, App, AppKind, GatewayRole, LedgerEntry
 from simgate.domain.messages import State
 from simgate.domain.money import format_amount
 from simgate.lines.base import IncomingSms
@@ -40,11 +40,12 @@ def _ts(ms: int | None) -> str:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    table = Table(title=title)
+    # Cells hold user data (names, URLs, reasons): printed verbatim, never as markup.
+    table = Table(title=esc(title))
     for c in columns:
         table.add_column(c)
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*(esc(cell) for cell in r))
     console.print(table)
 
 
@@ -79,7 +80,7 @@ def accounts_create(
             name=name, currency=currency, timezone=timezone, balance=balance, credit=credit, by=who
         )
     )
-    console.print(f"account {a.id} {a.name} created")
+    console.print(f"account {a.id} {esc(a.name)} created")
 
 
 @accounts_app.command("list")
@@ -120,7 +121,8 @@ def accounts_topup(
     who = _operator(by)
     a = with_services(lambda s: s.accounts.topup(account, amount=amount, gift=gift, by=who))
     console.print(
-        f"{a.name}: balance {format_amount(a.balance_micros)} gift {format_amount(a.gift_micros)}"
+        f"{esc(a.name)}: balance {format_amount(a.balance_micros)}"
+        f" gift {format_amount(a.gift_micros)}"
     )
 
 
@@ -135,7 +137,8 @@ def accounts_correct(
     who = _operator(by)
     a = with_services(lambda s: s.accounts.correct(account, amount=amount, reason=reason, by=who))
     console.print(
-        f"{a.name}: balance {format_amount(a.balance_micros)} gift {format_amount(a.gift_micros)}"
+        f"{esc(a.name)}: balance {format_amount(a.balance_micros)}"
+        f" gift {format_amount(a.gift_micros)}"
     )
 
 
@@ -180,13 +183,13 @@ def accounts_ledger(account: str) -> None:
 @accounts_app.command("lock")
 def accounts_lock(account: str, unlock: bool = typer.Option(False, "--unlock")) -> None:
     with_services(lambda s: s.accounts.set_locked(account, not unlock))
-    console.print(f"{account} {'unlocked' if unlock else 'locked'}")
+    console.print(f"{esc(account)} {'unlocked' if unlock else 'locked'}")
 
 
 @accounts_app.command("credit")
 def accounts_credit(account: str, amount: str) -> None:
     with_services(lambda s: s.accounts.set_credit(account, amount))
-    console.print(f"{account}: credit line {amount}")
+    console.print(f"{esc(account)}: credit line {esc(amount)}")
 
 
 # ---- apps -----------------------------------------------------------------------------
@@ -195,7 +198,7 @@ def apps_create(
     account: str, kind: Annotated[AppKind, typer.Option()] = AppKind.SMS, name: str = ""
 ) -> None:
     app = with_services(lambda s: s.accounts.create_app(account, kind=kind, name=name))
-    console.print(f"app {app.app_id} ({app.kind.value}) created")
+    console.print(f"app {esc(app.app_id)} ({app.kind.value}) created")
 
 
 @apps_app.command("list")
@@ -248,7 +251,7 @@ def apps_update(
         "voice_batch": None if voice_batch is None else ("true" if voice_batch else ""),
     }
     app = with_services(lambda s: _update_app(s, app_id, changes))
-    console.print(f"app {app.app_id} updated: {', '.join(sorted(app.push)) or 'no push URLs'}")
+    console.print(f"app {esc(app.app_id)} updated: {', '.join(sorted(app.push)) or 'no push URLs'}")
 
 
 async def _update_app(s: Services, app_id: str, changes: dict[str, str | None]) -> App:
@@ -289,7 +292,13 @@ def keys_list(account: Annotated[str | None, typer.Option()] = None) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key: str) -> None:
     with_services(lambda s: s.accounts.revoke_key(key))
-    console.print(f"key {key} revoked")
+    console.print(f"key {esc(key)} revoked")
+
+
+_ROLE_HELP = (
+    "operator: controls every port, sees every SIM, queue and USSD reply;"
+    " account: sends and reads its own account's traffic on its ports."
+)
 
 
 @users_app.command("create")
@@ -297,18 +306,31 @@ def users_create(
     account: str,
     username: str,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    role: Annotated[str, typer.Option(help=_ROLE_HELP)] = GatewayRole.ACCOUNT.value,
 ) -> None:
     u = with_services(
-        lambda s: s.accounts.create_user(account, username=username, password=password)
+        lambda s: s.accounts.create_user(account, username=username, password=password, role=role)
     )
-    console.print(f"gateway user {u.username} created")
+    console.print(f"gateway user {esc(u.username)} created ({u.role.value})")
+
+
+@users_app.command("role")
+def users_role(
+    username: str,
+    role: Annotated[str, typer.Argument(help=_ROLE_HELP)],
+) -> None:
+    """Make a gateway user an operator or an account user (API processes: within seconds)."""
+    with_services(lambda s: s.accounts.set_user_role(username, role))
+    console.print(f"gateway user {esc(username)} is now {esc(role)}")
 
 
 @users_app.command("list")
 def users_list() -> None:
     rows = with_services(lambda s: s.accounts.list_users())
     _table(
-        "gateway users", ["username", "account"], [[u.username, str(u.account_id)] for u in rows]
+        "gateway users",
+        ["username", "account", "role"],
+        [[u.username, str(u.account_id), u.role.value] for u in rows],
     )
 
 
@@ -329,7 +351,8 @@ def rates_set(
         )
     )
     console.print(
-        f"{r.kind} rate for prefix '{r.prefix}': {format_amount(r.price_micros)} {r.currency}"
+        f"{r.kind} rate for prefix '{esc(r.prefix)}': {format_amount(r.price_micros)}"
+        f" {esc(r.currency)}"
     )
 
 
@@ -497,7 +520,7 @@ def send(
         return out
 
     for line in with_services(action)[-20:]:
-        console.print(line)
+        console.print(esc(line))
 
 
 # ---- sim ------------------------------------------------------------------------------
@@ -528,4 +551,4 @@ def sim_inbound(
         return await s.inbound.receive(line, [sms], ports)
 
     ids = with_services(action)
-    console.print(f"incoming SMS {ids[0]} stored on {line} port {port}")
+    console.print(f"incoming SMS {ids[0]} stored on {esc(line)} port {port}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simgate.cli.common import console, fail, with_services
+from simgate.cli.common import console, esc, fail, with_services
 from simgate.domain.calls import CallRecord
 from simgate.domain.money import format_amount
 from simgate.services.container import Services
@@ -67,5 +67,5 @@ def calls_list(
     ):
         table.add_column(column)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(esc(cell) for cell in row))
     console.print(table)

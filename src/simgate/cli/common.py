@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 import uvloop
 from rich.console import Console
+from rich.markup import escape
 
 from simgate.errors import SimgateError
 from simgate.runtime import Role, Runtime
@@ -31,8 +32,15 @@ class Globals:
     config: Path | None = None
 
 
+def esc(value: object) -> str:
+    """``value`` as text rich prints verbatim: every string the CLI prints that holds user
+    data (names, URLs, messages) goes through here, or rich reads ``[...]`` as markup and
+    drops it (``http://[fe80::1]:18080/`` printed as ``http://:18080/``, issue 14 item 17)."""
+    return escape(str(value))
+
+
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

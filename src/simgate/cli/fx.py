@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Table
 
-from simgate.cli.common import console, with_services
+from simgate.cli.common import console, esc, with_services
 from simgate.domain.money import format_amount
 
 fx_app = typer.Typer(help="Exchange rates: units of a currency per 1 USD.", no_args_is_help=True)
@@ -22,7 +22,9 @@ fx_app = typer.Typer(help="Exchange rates: units of a currency per 1 USD.", no_a
 def fx_set(currency: str, per_usd: str) -> None:
     """Set how many units of CURRENCY one US dollar buys (e.g. EUR 0.938)."""
     rate = with_services(lambda s: s.fx.set_rate(currency, per_usd))
-    console.print(f"1 USD = {format_amount(rate.per_usd_micros)} {rate.currency}", highlight=False)
+    console.print(
+        f"1 USD = {format_amount(rate.per_usd_micros)} {esc(rate.currency)}", highlight=False
+    )
 
 
 @fx_app.command("list")
@@ -33,7 +35,9 @@ def fx_list() -> None:
     for rate in with_services(lambda s: s.fx.list_rates()):
         when = datetime.fromtimestamp(rate.updated_ms / 1000, tz=UTC)
         table.add_row(
-            rate.currency, format_amount(rate.per_usd_micros), when.strftime("%Y-%m-%d %H:%M:%S")
+            esc(rate.currency),
+            format_amount(rate.per_usd_micros),
+            when.strftime("%Y-%m-%d %H:%M:%S"),
         )
     console.print(table)
 
@@ -41,4 +45,4 @@ def fx_list() -> None:
 @fx_app.command("delete")
 def fx_delete(currency: str) -> None:
     with_services(lambda s: s.fx.delete_rate(currency))
-    console.print(f"{currency.strip()} deleted", highlight=False)
+    console.print(f"{esc(currency.strip())} deleted", highlight=False)

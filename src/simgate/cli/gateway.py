@@ -7,12 +7,12 @@ sees it at once and it overrides ``[dinstar] push_url``/``push_types``.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 
 from simgate.api.dialects.dinstar.settings import PUSH_TYPES
-from simgate.cli.common import console, fail, with_services
+from simgate.cli.common import console, esc, fail, with_services
+from simgate.services.container import Services
 
 gateway_app = typer.Typer(help="The Dinstar gateway API: push target.", no_args_is_help=True)
 
@@ -35,15 +35,19 @@ def push(
 ) -> None:
     """Set where the gateway pushes events, and which types."""
     chosen = parse_types(types or [])
+    with_services(lambda s: _set_target(s, url, chosen))
     if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            fail(f"not an http(s) URL: {url!r}")
-    with_services(lambda s: s.dinstar.set_push_target(url=url, types=chosen))
-    if url:
-        console.print(f"pushing {', '.join(chosen)} to {url}")
+        console.print(f"pushing {', '.join(chosen)} to {esc(url)}")
     else:
         console.print("gateway pushes are off")
+
+
+async def _set_target(s: Services, url: str, types: list[str]) -> None:
+    if url:
+        # The validator every other push URL setting uses (issue 14 item 12): shape (no CR/LF,
+        # no userinfo, http(s) only) and the SSRF guard, at configuration time.
+        await s.pushes.validate_url(url)
+    await s.dinstar.set_push_target(url=url, types=types)
 
 
 @gateway_app.command("show")
@@ -53,4 +57,4 @@ def show() -> None:
     if target is None or not target.url:
         console.print("no push target stored (settings [dinstar] push_url applies)")
         return
-    console.print(f"url: {target.url}\ntypes: {', '.join(target.types)}")
+    console.print(f"url: {esc(target.url)}\ntypes: {', '.join(target.types)}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simgate.cli.common import console, with_services
+from simgate.cli.common import console, esc, with_services
 from simgate.services.container import Services
 from simgate.services.pushes import PushStats, PushView
 
@@ -50,16 +50,8 @@ def pushes_list(
     for p in rows:
         state_text = p.state + (" (sending)" if p.in_flight else "")
         when = _ts(p.done_ms) if p.done_ms else _ts(p.next_attempt_ms)
-        table.add_row(
-            str(p.id),
-            p.kind,
-            p.endpoint,
-            state_text,
-            str(p.attempts),
-            when,
-            _outcome(p),
-            _ts(p.created_ms),
-        )
+        cells = (str(p.id), p.kind, p.endpoint, state_text, str(p.attempts), when)
+        table.add_row(*(esc(c) for c in (*cells, _outcome(p), _ts(p.created_ms))))
     console.print(table)
 
 
@@ -90,7 +82,7 @@ def pushes_show(
         ("finished", _ts(p.done_ms)),
     ]
     for k, v in fields:
-        table.add_row(k, v)
+        table.add_row(k, esc(v))
     console.print(table, highlight=False)
 
 
@@ -140,5 +132,5 @@ def pushes_stats() -> None:
     table.add_column("endpoint")
     table.add_column("pending", justify="right")
     for ep, n in sorted(by_ep.items(), key=lambda kv: -kv[1]):
-        table.add_row(ep, str(n))
+        table.add_row(esc(ep), str(n))
     console.print(table)

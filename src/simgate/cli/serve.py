@@ -13,7 +13,7 @@ import typer
 import uvicorn
 from rich.table import Table
 
-from simgate.cli.common import console, run_async, settings_from
+from simgate.cli.common import console, esc, run_async, settings_from
 from simgate.cli.tls import ensure_certificate
 from simgate.logsetup import configure
 from simgate.runtime import Role, Runtime, migrate_database
@@ -29,13 +29,13 @@ Port = Annotated[int | None, typer.Option("--port", help="TCP port to listen on.
 def _print_demo(runtime: Runtime) -> None:
     data_dir = runtime.settings.data_dir
     if runtime.demo is None:
-        console.print(f"demo credentials (if created earlier): {data_dir / 'demo.json'}")
+        console.print(f"demo credentials (if created earlier): {esc(data_dir / 'demo.json')}")
         return
     table = Table(title="simgate demo account (also in demo.json, mode 0600)")
     table.add_column("field")
     table.add_column("value")
     for key, value in runtime.demo.as_dict().items():
-        table.add_row(key, value)
+        table.add_row(key, esc(value))
     console.print(table)
 
 
@@ -74,7 +74,7 @@ async def _serve(
         server = _Server(cfg)
         console.print(
             f"simgate {role} listening on {'https' if tls else 'http'}://"
-            f"{settings.http.host}:{settings.http.port}"
+            f"{esc(settings.http.host)}:{settings.http.port}"
         )
         await server.serve()
     finally:

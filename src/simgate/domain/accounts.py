@@ -83,6 +83,19 @@ class ApiKey:
         return ip_in_any(ip, self.allow_ips)
 
 
+class GatewayRole(enum.StrEnum):
+    """What a gateway user (Dinstar, OpenVox) may do (issue 14 item 1).
+
+    Ports, lines and USSD are the operator's: an ``operator`` controls ports and sees every
+    port's SIM ids, the whole queue and every USSD reply; an ``account`` user sends and reads
+    its own account's traffic, on the ports assigned to its account or shared (README
+    "Gateway users and ports"). New users and users from before roles existed are ``account``.
+    """
+
+    OPERATOR = "operator"
+    ACCOUNT = "account"
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayUser:
     id: int
@@ -92,6 +105,11 @@ class GatewayUser:
     # Digest auth needs HA1 = H(user:realm:password); kept per algorithm, never the password.
     digest_md5: str
     digest_sha256: str
+    role: GatewayRole = GatewayRole.ACCOUNT
+
+    @property
+    def operator(self) -> bool:
+        return self.role is GatewayRole.OPERATOR
 
 
 def ip_in_any(ip: str, cidrs: tuple[str, ...] | list[str]) -> bool:

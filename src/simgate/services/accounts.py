@@ -19,6 +19,7 @@ from simgate.domain.accounts import (
     ApiKey,
     App,
     AppKind,
+    GatewayRole,
     GatewayUser,
     LedgerEntry,
     LedgerKind,
@@ -302,7 +303,14 @@ class AccountService:
             raise NotFound(f"no such key: {key}")
 
     # ---- gateway users ---------------------------------------------------------------
-    async def create_user(self, account: str | int, *, username: str, password: str) -> GatewayUser:
+    async def create_user(
+        self,
+        account: str | int,
+        *,
+        username: str,
+        password: str,
+        role: GatewayRole | str = GatewayRole.ACCOUNT,
+    ) -> GatewayUser:
         acc = await self._read_account(account)
         if not username or ":" in username or len(username) > 64:
             raise InvalidInput("username must be 1..64 characters without ':'")
@@ -319,6 +327,7 @@ class AccountService:
             digest_sha256=digest_ha1(username, password, "SHA-256"),
             account_id=acc.id,
             now_ms=self._clock.now_ms(),
+            role=_role(role),
         )
         try:
             return await self._store.db.write(job)
@@ -332,6 +341,14 @@ class AccountService:
     async def list_users(self) -> list[GatewayUser]:
         async with self._store.db.read() as conn:
             return await self._store.accounts.list_users(conn)
+
+    async def set_user_role(self, username: str, role: GatewayRole | str) -> None:
+        """Takes effect in each API process within its credential cache lifetime."""
+        job = functools.partial(
+            self._store.accounts.set_user_role, username=username, role=_role(role)
+        )
+        if not await self._store.db.write(job):
+            raise NotFound(f"no such gateway user: {username}")
 
     # ---- rates -----------------------------------------------------------------------
     async def set_rate(
@@ -355,6 +372,14 @@ class AccountService:
     async def list_rates(self) -> list[Rate]:
         async with self._store.db.read() as conn:
             return await self._store.accounts.list_rates(conn)
+
+
+def _role(value: GatewayRole | str) -> GatewayRole:
+    try:
+        return GatewayRole(value)
+    except ValueError:
+        known = ", ".join(r.value for r in GatewayRole)
+        raise InvalidInput(f"unknown role {value!r} (one of {known})") from None
 
 
 def _amount(text: str) -> int:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from simgate.domain.accounts import AppKind
+from simgate.domain.accounts import AppKind, GatewayRole
 from simgate.errors import InvalidInput
 from simgate.services.accounts import AccountService, random_token
 from simgate.store import Store
@@ -50,7 +50,10 @@ async def ensure_demo(
     voice = await accounts.create_app(account.id, kind=AppKind.VOICE, name="demo voice")
     key = await accounts.create_key(account.id)
     password = random_token(12)
-    user = await accounts.create_user(account.id, username="admin", password=password)
+    # The demo's one account is the operator's own: its user controls the ports too.
+    user = await accounts.create_user(
+        account.id, username="admin", password=password, role=GatewayRole.OPERATOR
+    )
     creds = DemoCredentials(sms.app_id, voice.app_id, key.key, key.secret, user.username, password)
     write_private_json(data_dir / "demo.json", creds.as_dict())
     return creds

@@ -209,21 +209,29 @@ class DinstarService:
                 limit=query.limit,
             )
 
-    async def queued(self, lines: Sequence[str], *, max_age_ms: int = 0, added: int = 0) -> int:
-        """Messages waiting on ``lines``; a count up to ``max_age_ms`` old may be reused.
+    async def queued(
+        self,
+        lines: Sequence[str],
+        *,
+        account_id: int | None = None,
+        max_age_ms: int = 0,
+        added: int = 0,
+    ) -> int:
+        """Messages waiting on ``lines`` (``account_id``'s only, when given); a count up to
+        ``max_age_ms`` old may be reused.
 
         send_sms reports ``sms_in_queue`` on every request (spec §2.2); counting a deep queue
         each time would cost more than the send itself, so it reuses a count at most 500 ms
         old plus what this process queued since (``added``).
         """
-        key = tuple(lines)
+        key = (*lines, f"account={account_id}")
         now = self._clock.now_ms()
         hit = self._queued.get(key)
         if hit is not None and max_age_ms and now - hit.at_ms <= max_age_ms:
             hit.count += added
             return hit.count
         async with self._store.db.read() as conn:
-            count = await repo.queued_count(conn, lines)
+            count = await repo.queued_count(conn, lines, account_id=account_id)
         self._queued[key] = _QueueCount(count, now)
         return count
 
@@ -258,20 +266,28 @@ class DinstarService:
         return await self._store.db.write(job)
 
     # ---- USSD ----------------------------------------------------------------------------
-    async def record_ussd(self, *, line: str, port: int, text: str, announce: bool) -> None:
-        """Keep the port's latest reply; ``announce`` a real answer (the ``ussd`` push)."""
+    async def record_ussd(
+        self, *, line: str, port: int, text: str, announce: bool, account_id: int | None = None
+    ) -> None:
+        """Keep the port's latest reply for the account that asked; ``announce`` a real
+        answer (the ``ussd`` push)."""
         now = self._clock.now_ms()
 
         async def job(conn: AsyncConnection) -> None:
-            await repo.put_ussd(conn, line=line, port=port, text=text, now_ms=now)
+            await repo.put_ussd(
+                conn, line=line, port=port, text=text, now_ms=now, account_id=account_id
+            )
             if announce:
                 await self._lines.ussd_replied(conn, line=line, port=port, text=text, now_ms=now)
 
         await self._store.db.write(job)
 
-    async def ussd_replies(self, ports: Sequence[LinePort]) -> dict[LinePort, str]:
+    async def ussd_replies(
+        self, ports: Sequence[LinePort], *, account_id: int | None = None
+    ) -> dict[LinePort, str]:
+        """The ports' latest replies; with ``account_id``, only those that account asked for."""
         async with self._store.db.read() as conn:
-            return await repo.get_ussd(conn, ports)
+            return await repo.get_ussd(conn, ports, account_id=account_id)
 
     # ---- documents: push target, nonce secret ------------------------------------------
     async def push_target(self) -> PushTarget | None:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.codecs.text import join_parts
+from simgate.domain.accounts import Account
 from simgate.domain.events import InboundStored
 from simgate.domain.records import InboundRecord
 from simgate.errors import Busy, NotFound
@@ -90,6 +91,21 @@ class OwnerRules:
             if isinstance(cfg, SimLineSettings):
                 ports.update(((name, p), acc) for p, acc in cfg.port_owners.items())
         return cls(numbers=numbers, ports=ports, lines=lines)
+
+    # ---- the same settings decide which ports an account user may use (issue 14 item 1) --
+    def assigned(self, line: str, port: int) -> str | None:
+        """The account a port is assigned to (``port_owners``, else the line's ``owner``);
+        None: the port is shared by every account."""
+        return self.ports.get((line, port)) or self.lines.get(line)
+
+    def owns(self, account: Account, line: str, port: int) -> bool:
+        """The port is assigned to ``account`` (named by name or id, as everywhere)."""
+        ref = self.assigned(line, port)
+        return ref is not None and ref in (account.name, str(account.id))
+
+    def may_use(self, account: Account, line: str, port: int) -> bool:
+        """An account user may use its account's ports and the shared ones."""
+        return self.assigned(line, port) is None or self.owns(account, line, port)
 
     def claims(self, line: str, sms: Addressed) -> list[Claim]:
         """The accounts named for ``sms``, in the order they are tried."""

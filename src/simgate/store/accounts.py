@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayUser
+from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayRole, GatewayUser
 from simgate.domain.billing import Rate
 from simgate.secretbox import SecretBox
 from simgate.store.sqltext import chunks
@@ -26,6 +26,18 @@ def _account(row: Any) -> Account:
         gift_micros=row.gift_micros,
         credit_micros=row.credit_micros,
         locked=bool(row.locked),
+    )
+
+
+def _user(row: Any) -> GatewayUser:
+    return GatewayUser(
+        row.id,
+        row.username,
+        row.password_hash,
+        row.account_id,
+        row.digest_md5,
+        row.digest_sha256,
+        GatewayRole(row.role),
     )
 
 
@@ -318,6 +330,7 @@ class AccountRepo:
         digest_sha256: str,
         account_id: int,
         now_ms: int,
+        role: GatewayRole = GatewayRole.ACCOUNT,
     ) -> GatewayUser:
         result = await conn.execute(
             insert(gateway_users)
@@ -328,36 +341,37 @@ class AccountRepo:
                 digest_sha256=digest_sha256,
                 account_id=account_id,
                 created_ms=now_ms,
+                role=role.value,
             )
             .returning(gateway_users.c.id)
         )
         return GatewayUser(
-            result.scalar_one(), username, password_hash, account_id, digest_md5, digest_sha256
+            result.scalar_one(),
+            username,
+            password_hash,
+            account_id,
+            digest_md5,
+            digest_sha256,
+            role,
         )
+
+    async def set_user_role(self, conn: AsyncConnection, username: str, role: GatewayRole) -> bool:
+        result = await conn.execute(
+            update(gateway_users)
+            .where(gateway_users.c.username == username)
+            .values(role=role.value)
+        )
+        return bool(result.rowcount)
 
     async def get_user(self, conn: AsyncConnection, username: str) -> GatewayUser | None:
         row = (
             await conn.execute(select(gateway_users).where(gateway_users.c.username == username))
         ).first()
-        if row is None:
-            return None
-        return GatewayUser(
-            row.id,
-            row.username,
-            row.password_hash,
-            row.account_id,
-            row.digest_md5,
-            row.digest_sha256,
-        )
+        return None if row is None else _user(row)
 
     async def list_users(self, conn: AsyncConnection) -> list[GatewayUser]:
         rows = await conn.execute(select(gateway_users).order_by(gateway_users.c.id))
-        return [
-            GatewayUser(
-                r.id, r.username, r.password_hash, r.account_id, r.digest_md5, r.digest_sha256
-            )
-            for r in rows
-        ]
+        return [_user(r) for r in rows]
 
     # ---- rates -----------------------------------------------------------------------
     async def set_rate(self, conn: AsyncConnection, rate: Rate) -> None:

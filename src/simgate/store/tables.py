@@ -93,6 +93,8 @@ gateway_users = Table(
     Column("digest_sha256", String(64), nullable=False),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # domain.accounts.GatewayRole; rows from before migration 0010 are account users.
+    Column("role", String(16), nullable=False, server_default="account"),
 )
 
 rates = Table(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.api.dialects.dinstar import DinstarPush
 from simgate.api.dialects.dinstar.settings import PUSH_TYPES, DinstarSettings
-from simgate.domain.accounts import Account
+from simgate.domain.accounts import Account, GatewayRole
 from simgate.domain.events import DomainEvent
 from simgate.domain.messages import State
 from simgate.lines.sim import SimLine
@@ -110,7 +110,9 @@ async def make_gw(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterat
         rt = Runtime(make_settings(tmp_path, backend, **extra), role="admin", clock=clock)
         sv = await rt.open()
         account = await sv.accounts.create_account(name="acme", balance="100")
-        await sv.accounts.create_user(account.id, username=USER, password=PASSWORD)
+        await sv.accounts.create_user(
+            account.id, username=USER, password=PASSWORD, role=GatewayRole.OPERATOR
+        )
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=rt.app()), base_url="http://t", auth=(USER, PASSWORD)
         )

@@ -86,12 +86,16 @@ async def find_messages(
     return [_message_record(r) for r in await conn.execute(q)]
 
 
-async def queued_count(conn: AsyncConnection, lines: Sequence[str]) -> int:
+async def queued_count(
+    conn: AsyncConnection, lines: Sequence[str], *, account_id: int | None = None
+) -> int:
     q = (
         select(func.count())
         .select_from(messages)
         .where(messages.c.state == int(State.QUEUED), messages.c.line.in_(list(lines)))
     )
+    if account_id is not None:
+        q = q.where(messages.c.account_id == account_id)
     return int((await conn.execute(q)).scalar_one())
 
 
@@ -200,25 +204,36 @@ class _Row:
 
 
 # ---- USSD replies ------------------------------------------------------------------------
-async def put_ussd(conn: AsyncConnection, *, line: str, port: int, text: str, now_ms: int) -> None:
+async def put_ussd(
+    conn: AsyncConnection,
+    *,
+    line: str,
+    port: int,
+    text: str,
+    now_ms: int,
+    account_id: int | None = None,
+) -> None:
+    values = {"text": text, "updated_ms": now_ms, "account_id": account_id}
     result = await conn.execute(
         update(dinstar_ussd)
         .where(dinstar_ussd.c.line == line, dinstar_ussd.c.port == port)
-        .values(text=text, updated_ms=now_ms)
+        .values(**values)
     )
     if not result.rowcount:
-        await conn.execute(
-            insert(dinstar_ussd).values(line=line, port=port, text=text, updated_ms=now_ms)
-        )
+        await conn.execute(insert(dinstar_ussd).values(line=line, port=port, **values))
 
 
-async def get_ussd(conn: AsyncConnection, ports: Sequence[LinePort]) -> dict[LinePort, str]:
+async def get_ussd(
+    conn: AsyncConnection, ports: Sequence[LinePort], *, account_id: int | None = None
+) -> dict[LinePort, str]:
+    """The latest reply per port; with ``account_id``, only replies that account asked for."""
     if not ports:
         return {}
     c = dinstar_ussd.c
-    rows = await conn.execute(
-        select(c.line, c.port, c.text).where(
-            or_(*(and_(c.line == ln, c.port == p) for ln, p in ports))
-        )
+    q = select(c.line, c.port, c.text).where(
+        or_(*(and_(c.line == ln, c.port == p) for ln, p in ports))
     )
+    if account_id is not None:
+        q = q.where(c.account_id == account_id)
+    rows = await conn.execute(q)
     return {(r.line, r.port): r.text for r in rows}

@@ -29,6 +29,9 @@ dinstar_ussd = Table(
     Column("port", Integer, primary_key=True, autoincrement=False),
     Column("text", Text, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    # Who asked (issue 14 item 1): only that account's users (and operators) see the reply;
+    # NULL for replies kept before migration 0010 (operators only).
+    Column("account_id", Integer, nullable=True),
 )
 
 ix_messages_recipient = Index(

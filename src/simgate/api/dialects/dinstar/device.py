@@ -1,7 +1,12 @@
 """Port and USSD endpoints: get_port_info, set_port_info, send_ussd, query_ussd_reply
 (spec §2.7, §2.8). Ports are read from the lines this process knows; USSD and port actions
 go to the line object here, so they need the ``run`` role (a ``serve``-only process answers
-503 per port for USSD when its line cannot carry it)."""
+503 per port for USSD when its line cannot carry it).
+
+Ports are the operator's (issue 14 item 1): set_port_info is for operators; an account user
+lists, asks USSD on and reads USSD replies of the ports it may use only (its account's and
+the shared ones), sees SIM ids of its account's ports only, and sees the USSD replies its
+own account asked for."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import hashlib
 from typing import Any
 
 from simgate.api.dialects.dinstar import envelope as env
-from simgate.api.dialects.dinstar.context import Call, Gateway
+from simgate.api.dialects.dinstar.context import Call, Gateway, operator_only
 from simgate.api.dialects.dinstar.ports import GatewayPort
 from simgate.errors import InvalidInput, ServiceError
 from simgate.lines.base import (
@@ -51,6 +56,7 @@ INFO_TYPES = (
     *CREDIT_TYPES,
 )
 DEFAULT_TYPES = INFO_TYPES[:10]
+SIM_IDS = frozenset({"imsi", "iccid", "number"})  # the operator's, and the port's own account
 USSD_STATUS = {UssdStatus.SENT: 200, UssdStatus.BUSY: 486, UssdStatus.NOT_REGISTERED: 503}
 # set_port_info actions (spec §2.8) → what a line can do; the rest exist but are unsupported.
 ACTIONS: dict[tuple[str, str], PortAction] = {
@@ -103,17 +109,13 @@ def port_field(name: str, gp: GatewayPort, info: PortInfo) -> Any:
 
 def _ports(g: Gateway, call: Call, *, required: bool) -> list[GatewayPort]:
     numbers = env.read_int_list(call.params, "port", lo=0, hi=MAX_PORT)
-    if numbers is None:
-        if required:
-            raise InvalidInput("port is required")
-        return list(g.ports.ports)
-    out = []
-    for n in numbers:
-        gp = g.ports.get(n)
-        if gp is None:
+    if numbers is None and required:
+        raise InvalidInput("port is required")
+    for n in numbers or ():
+        if g.ports.get(n) is None:
             raise InvalidInput(f"port {n} does not exist (0..{len(g.ports) - 1})")
-        out.append(gp)
-    return out
+    usable = g.usable_ports(call, numbers)  # AccessDenied for another account's port
+    return list(g.ports.ports) if usable is None else usable
 
 
 async def get_port_info(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
@@ -129,11 +131,14 @@ async def get_port_info(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
             continue
         item: dict[str, Any] = {"port": gp.number}
         item.update({t: port_field(t, gp, p) for t in types})
+        if not g.sees_sim(call, gp):
+            item.update({t: "" for t in types if t in SIM_IDS})
         info.append(item)
     return env.OK, {"info": info}
 
 
 async def set_port_info(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
+    operator_only(call, "set_port_info")  # one account must not stop the others' ports
     ports = _ports(g, call, required=True)
     action = (env.read_str(call.params, "action", required=True, max_bytes=32) or "").strip()
     param = (env.read_str(call.params, "param", max_bytes=64) or "").strip().lower()
@@ -172,7 +177,11 @@ async def send_ussd(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
             r = await line.send_ussd(gp.index, text)  # verbatim: clients add the '#'
             if r.status is UssdStatus.SENT:
                 await g.svc.record_ussd(
-                    line=gp.line, port=gp.index, text=r.reply or NOTHING_YET, announce=bool(r.reply)
+                    line=gp.line,
+                    port=gp.index,
+                    text=r.reply or NOTHING_YET,
+                    announce=bool(r.reply),
+                    account_id=call.account.id,
                 )
         result.append({"port": gp.number, "status": USSD_STATUS[r.status]})
     return env.ACCEPTED, {"result": result}
@@ -180,7 +189,9 @@ async def send_ussd(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
 
 async def query_ussd_reply(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
     ports = _ports(g, call, required=False)
-    replies = await g.svc.ussd_replies([(gp.line, gp.index) for gp in ports])
+    # An account user reads the replies its own account asked for; operators read all.
+    asker = None if call.user.operator else call.account.id
+    replies = await g.svc.ussd_replies([(gp.line, gp.index) for gp in ports], account_id=asker)
     reply = [
         {"port": gp.number, "text": replies.get((gp.line, gp.index), NOTHING_YET)} for gp in ports
     ]

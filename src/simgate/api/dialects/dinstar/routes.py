@@ -20,7 +20,7 @@ from simgate.api.dialects.dinstar import envelope as env
 from simgate.api.dialects.dinstar.auth import Denied
 from simgate.api.dialects.dinstar.context import Call, Gateway, Handler, build_gateway
 from simgate.api.dialects.dinstar.settings import DinstarSettings
-from simgate.errors import InvalidInput, ServiceError
+from simgate.errors import AccountLocked, InvalidInput, ServiceError
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ def route(g: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Respons
         try:
             params = await _params(request, edge.max_body_bytes)
             account = await g.account(who.account_id)
+            if account.locked:  # every call, reads too (issue 14 item 8; itniotech's -13)
+                raise AccountLocked("account is locked")
             code, fields = await handler(g, Call(who, account, params))
         except http.BodyTooLarge:
             return _json(env.envelope(sn, env.TOO_LARGE, error_msg="request body too large"))

@@ -129,7 +129,9 @@ def parse_send(p: env.Params, cfg: DinstarSettings) -> SendForm:
 
 async def send_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
     form = parse_send(call.params, g.cfg)
-    line, hint = choose_line(g.ports, form.wanted_ports)
+    usable = g.usable_ports(call, form.wanted_ports)  # an account user: its ports only
+    wanted = form.wanted_ports if usable is None else [gp.number for gp in usable]
+    line, hint = choose_line(g.ports, wanted)
     task_id = await g.svc.new_task_id()
     outcome = await g.services.sending.send(
         SendRequest(
@@ -148,7 +150,10 @@ async def send_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
     if outcome.invalid:  # the dialect checked them already; kept as a guard
         raise InvalidInput(f"not phone numbers: {', '.join(outcome.invalid[:5])}")
     in_queue = await g.svc.queued(
-        g.ports.line_names, max_age_ms=QUEUE_COUNT_AGE_MS, added=len(outcome.accepted)
+        g.ports.line_names,
+        account_id=_queue_owner(call),
+        max_age_ms=QUEUE_COUNT_AGE_MS,
+        added=len(outcome.accepted),
     )
     return env.ACCEPTED, {"sms_in_queue": in_queue, "task_id": task_id}
 
@@ -262,7 +267,14 @@ async def query_incoming_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any
 
 
 async def query_sms_in_queue(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
-    return env.OK, {"in_queue": await g.svc.queued(g.ports.line_names)}
+    return env.OK, {
+        "in_queue": await g.svc.queued(g.ports.line_names, account_id=_queue_owner(call))
+    }
+
+
+def _queue_owner(call: Call) -> int | None:
+    """Whose queued messages a caller counts: operators the gateway's, others their own."""
+    return None if call.user.operator else call.account.id
 
 
 async def stop_sms(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:

@@ -36,6 +36,7 @@ from simgate.services.container import Services
 class Caller:
     username: str
     account: Account
+    operator: bool = False  # the gateway user's role (issue 14 item 1)
 
 
 def credential_key(username: str, password: str) -> bytes:
@@ -117,4 +118,4 @@ class Authenticator:
             account = await self._services.accounts.get_account(user.account_id)
         except NotFound:
             raise AuthError("authentication failed: the user has no account") from None
-        return Caller(username, account)
+        return Caller(username, account, user.operator)

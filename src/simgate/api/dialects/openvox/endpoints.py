@@ -2,6 +2,10 @@
 
 Each handler gets the authenticated caller and the request's fields and returns ``data``;
 the envelope, authentication and the error table are applied by :mod:`.routes`.
+
+Ports are the operator's (issue 14 item 1): an account user lists and sends on the ports
+assigned to its account and the shared ones (``[lines.X] port_owners`` / ``owner``, the
+incoming-SMS owner settings); operators on every port.
 """
 
 from __future__ import annotations
@@ -16,9 +20,16 @@ from simgate.api.dialects.openvox.pushconfig import PushConfig, apply_changes
 from simgate.api.dialects.openvox.settings import OpenVoxSettings
 from simgate.domain import numbers
 from simgate.domain.records import MessageRecord
-from simgate.errors import ContentEmpty, ContentTooLong, InvalidNumber, TooManyNumbers
+from simgate.errors import (
+    AccessDenied,
+    ContentEmpty,
+    ContentTooLong,
+    InvalidNumber,
+    TooManyNumbers,
+)
 from simgate.lines.base import PortInfo
 from simgate.services.container import Services
+from simgate.services.inbound import OwnerRules
 from simgate.services.openvox import Window
 from simgate.services.sending import Recipient, SendRequest
 
@@ -32,22 +43,42 @@ class Handlers:
         self.cfg = cfg
         self.openvox = services.openvox
         self.line = cfg.line or next(iter(services.settings.lines), "")
+        self.rules = OwnerRules.from_settings(services.settings)
 
     def _ports(self) -> Sequence[PortInfo]:
         line = self.sv.lines.get(self.line)
         return line.ports() if line is not None else ()
+
+    def _may_use(self, caller: Caller, index: int) -> bool:
+        return caller.operator or self.rules.may_use(caller.account, self.line, index)
+
+    def _send_ports(self, caller: Caller, spans: list[int]) -> list[int] | None:
+        """The 0-based ports to send on: the named spans (each one the caller's to use), or
+        every port it may use; None = any port."""
+        for span in spans:
+            if not self._may_use(caller, span - 1):
+                raise AccessDenied(f"span {span} is assigned to another account")
+        if spans:
+            return [s - 1 for s in spans]
+        ports = self._ports()
+        mine = [p.index for p in ports if self._may_use(caller, p.index)]
+        if not mine:  # an empty hint would mean "any port"
+            raise AccessDenied("every port is assigned to another account")
+        return None if len(mine) == len(ports) else mine
 
     # ---- /sms/get_valid_spans --------------------------------------------------------
     async def get_valid_spans(self, caller: Caller, f: Fields) -> list[Any]:
         return [
             {"port": p.index + 1, "port_name": p.name, "status": 1 if p.usable else 0}
             for p in self._ports()
+            if self._may_use(caller, p.index)
         ]
 
     # ---- /sms/send -------------------------------------------------------------------
     async def send(self, caller: Caller, f: Fields) -> list[Any]:
         raw_spans = f.raw("spans") if f.has("spans") else f.raw("spans[]")
         spans = read_spans(raw_spans, port_count=len(self._ports()))
+        ports = self._send_ports(caller, spans)
         dests = read_dest_nums(f, limit=self.cfg.max_dest_numbers)
         text = read_msg(f, max_chars=self.cfg.max_msg_chars)
         mode = f.integer("mode", default=0)
@@ -59,7 +90,7 @@ class Handlers:
                 dialect=DIALECT,
                 text=text,
                 recipients=[Recipient(d) for d in dests],
-                port_hint=",".join(str(s - 1) for s in spans) if spans else None,
+                port_hint=None if ports is None else ",".join(str(p) for p in ports),
                 line=self.line or None,
                 dial_as_given=True,  # a SIM gateway dials "10086" as given (§3.6)
             )

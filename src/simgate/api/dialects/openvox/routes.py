@@ -19,6 +19,7 @@ keeps the application's default 404.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from simgate.api.auth import TtlCache
 from simgate.api.dialects.openvox.auth import Authenticator, Caller
 from simgate.api.dialects.openvox.endpoints import Handlers
 from simgate.api.dialects.openvox.envelope import (
@@ -45,6 +47,8 @@ from simgate.api.dialects.openvox.envelope import (
 )
 from simgate.api.dialects.openvox.settings import OpenVoxSettings
 from simgate.api.http import client_ip
+from simgate.domain.accounts import Account
+from simgate.errors import AccountLocked
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 OWN_PREFIXES = ("/smsoutbox", "/smsinbox")
 SHARED_PREFIX = "/sms"
 ITNIO_HEADERS = ("api-key", "timestamp", "sign")
+# The caller's account is read at most once a second per process (the login cache keeps a
+# Caller for auth_cache_seconds): a lock takes effect within this, on every endpoint.
+ACCOUNT_TTL_S = 1.0
 
 
 def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
@@ -70,6 +77,18 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
     )
     limit = services.settings.http.max_body_bytes
     trusted = services.settings.http.trusted_proxies
+    accounts: TtlCache[int, Account] = TtlCache(services.clock, ttl_s=ACCOUNT_TTL_S)
+
+    async def current(caller: Caller) -> Caller:
+        """The caller with its account as it is now; a locked account is refused on every
+        endpoint, reads and push settings too (issue 14 item 8, like itniotech's -13)."""
+        account_id = caller.account.id
+        account = await accounts.get_or_load(
+            account_id, lambda: services.accounts.get_account(account_id)
+        )
+        if account.locked:
+            raise AccountLocked("account is locked")
+        return dataclasses.replace(caller, account=account)
 
     def endpoint(handler: Handler) -> Endpoint:
         async def run(request: Request) -> Response:
@@ -85,7 +104,7 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
                     # lockout): the forwarded address counts when the proxy is trusted.
                     client_ip(request, trusted),
                 )
-                data = await handler(caller, fields)
+                data = await handler(await current(caller), fields)
             except Exception as exc:
                 code = code_for(exc)
                 if code is None:
