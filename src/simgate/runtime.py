@@ -22,6 +22,7 @@ from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.clock import Clock, SystemClock
 from simgate.dispatch.calls import CallDispatcher
+from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
@@ -248,6 +249,7 @@ class Runtime:
             settings=self.settings.worker,
             clock=self.clock,
             metrics=sv.metrics,
+            journal=WriteJournal.open(self.settings.data_dir),
         )
         self._reaper = Reaper(
             messaging=sv.messaging,
@@ -255,6 +257,9 @@ class Runtime:
             clock=self.clock,
             metrics=sv.metrics,
         )
+        # The lease a killed predecessor left in our journal slot: what never reached the line
+        # is queued again; then the reaper takes the lapsed rest (other hosts' workers).
+        await self._dispatcher.recover()
         await self._reaper.run_once()  # leases left by a crashed predecessor, before new work
         await self._dispatcher.start()
         await self._reaper.start()

@@ -322,7 +322,9 @@ class PushSettings(BaseModel):
     per_endpoint_concurrency: int = Field(default=32, ge=1, le=1000)
     per_endpoint_window: int = Field(default=512, ge=1)
     # A claimed row is this worker's until then; past it another worker may send it again.
-    lease_seconds: float = Field(default=300.0, gt=0)
+    # The worker renews the leases of the rows it still holds every third of it, so this is
+    # also how long a crashed worker's claims wait before another worker sends them.
+    lease_seconds: float = Field(default=60.0, gt=0)
     idle_poll_seconds: float = Field(default=0.2, gt=0)
     metrics_interval_seconds: float = Field(default=5.0, gt=0)
     max_response_bytes: int = Field(default=64 * 1024, ge=0)
@@ -347,13 +349,13 @@ class PushSettings(BaseModel):
 
     @model_validator(mode="after")
     def _lease_covers_window(self) -> PushSettings:
-        # A row may wait for window/concurrency sends of up to total_timeout each before its
-        # own; its lease must outlast that, or another worker could send it concurrently.
-        rounds = math.ceil(self.per_endpoint_window / self.per_endpoint_concurrency) + 1
-        if self.lease_seconds < rounds * self.total_timeout_seconds:
+        # A row may wait for other sends before its own, but its lease is renewed every
+        # third of it while the worker holds it (push/sender.py); an attempt starts only
+        # with total_timeout left on it. Two thirds of a lease must cover one attempt.
+        if self.lease_seconds < 2 * self.total_timeout_seconds:
             raise ValueError(
-                f"lease_seconds must be at least {rounds * self.total_timeout_seconds:g} "
-                "((per_endpoint_window / per_endpoint_concurrency + 1) * total_timeout_seconds)"
+                f"lease_seconds must be at least {2 * self.total_timeout_seconds:g} "
+                "(2 * total_timeout_seconds)"
             )
         if self.connect_timeout_seconds > self.total_timeout_seconds:
             raise ValueError("connect_timeout_seconds exceeds total_timeout_seconds")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simgate.api.auth import FailureLimiter, TtlCache
+from simgate.api.auth import FailureLimiter, NonceCounts, TtlCache, address_key
 from simgate.testing.clock import FakeClock
 
 
@@ -41,21 +41,23 @@ def test_limiter_keeps_only_limit_times_per_key() -> None:
     for _ in range(10_000):
         lim.fail(("user", "1.2.3.4"))
     assert lim.blocked(("user", "1.2.3.4"))
-    assert len(lim._seen[("user", "1.2.3.4")]) == 3
+    assert len(lim._locked[("user", "1.2.3.4")]) == 3
 
 
 def test_limiter_memory_is_bounded_under_many_keys() -> None:
     clock = FakeClock()
     lim: FailureLimiter[str] = FailureLimiter(clock, limit=2, window_s=60, max_keys=100)
-    lim.fail("victim")
-    lim.fail("victim")
+    lim.fail("victim")  # one failure: still counting, not locked
     for i in range(10_000):
         lim.fail(f"k{i}")
         lim.blocked("victim")  # looking at a key does not keep it: failing does
     assert len(lim) == 100
     lim.fail("k9999")
     assert lim.blocked("k9999")
-    assert not lim.blocked("victim")  # pushed out: the price of the bound (module docstring)
+    lim.fail("victim")
+    # pushed out: the price of the bound, one more try for a counting key (module
+    # docstring); a locked key is never pushed out by new ones (test below)
+    assert not lim.blocked("victim")
 
 
 def test_limiter_forget() -> None:
@@ -127,3 +129,105 @@ def test_cache_memory_is_bounded_under_many_keys() -> None:
 def test_cache_refuses_nonsense_settings() -> None:
     with pytest.raises(ValueError):
         TtlCache(FakeClock(), ttl_s=-1)
+
+
+# ---- issue 14 item 2: tables that expire with their window and cost O(1) per event --------
+def test_limiter_table_expires_with_its_window_without_being_looked_at() -> None:
+    clock = FakeClock()
+    lim: FailureLimiter[str] = FailureLimiter(clock, limit=5, window_s=60)
+    for i in range(1000):
+        lim.fail(f"flood{i}")
+    assert len(lim) == 1000
+    clock.set(clock.now_ms() + 60_000)
+    lim.fail("next")  # any event sweeps what the window left behind
+    assert len(lim) == 1
+    clock.set(clock.now_ms() + 60_000)
+    assert not lim.blocked("anyone")
+    assert len(lim) == 0
+
+
+def test_cache_table_expires_with_its_ttl_without_being_looked_at() -> None:
+    clock = FakeClock()
+    cache: TtlCache[str, int] = TtlCache(clock, ttl_s=5)
+    for i in range(1000):
+        cache.put(f"k{i}", i)
+    clock.set(clock.now_ms() + 5_000)
+    cache.put("new", 1)
+    assert len(cache) == 1
+    clock.set(clock.now_ms() + 5_000)
+    assert cache.get("new") is None
+    assert len(cache) == 0
+
+
+# ---- issue 14 item 6: a flood of new names never frees a lock --------------------------------
+def test_a_flood_of_new_keys_never_evicts_a_lock() -> None:
+    clock = FakeClock()
+    lim: FailureLimiter[str] = FailureLimiter(clock, limit=3, window_s=300, max_keys=100)
+    for _ in range(3):
+        lim.fail("victim")
+    for i in range(10_000):
+        lim.fail(f"junk{i}")
+        assert len(lim) <= 101  # the bound holds: at most max_keys counting + the locks
+    assert lim.blocked("victim")
+    clock.set(clock.now_ms() + 300_000)
+    assert not lim.blocked("victim")  # the lock ends with its window, not with a flood
+
+
+def test_locks_beyond_the_bound_drop_the_oldest_and_warn(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    lim: FailureLimiter[str] = FailureLimiter(clock, limit=1, window_s=300, max_keys=10)
+    with caplog.at_level("WARNING"):
+        for i in range(11):
+            lim.fail(f"k{i}")
+    assert not lim.blocked("k0")
+    assert all(lim.blocked(f"k{i}") for i in range(1, 11))
+    assert len(lim) == 10
+    assert any("locks" in r.getMessage() for r in caplog.records)
+
+
+def test_limiter_alert_names_a_key_that_locks(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    lim: FailureLimiter[str] = FailureLimiter(clock, limit=2, window_s=60, alert="Api-Key")
+    with caplog.at_level("WARNING"):
+        lim.fail("k")
+        assert not caplog.records
+        lim.fail("k")
+    (record,) = caplog.records
+    assert "Api-Key" in record.getMessage()
+    assert "'k'" in record.getMessage()
+
+
+def test_ipv6_addresses_count_per_64() -> None:
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::9")
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_key("192.0.2.1") == "192.0.2.1"
+    assert address_key("not an address") == "not an address"
+
+
+def test_nonce_counts_refuse_replays_and_stay_bounded() -> None:
+    clock = FakeClock()
+    seen = NonceCounts(clock, ttl_s=300, max_nonces=100)
+    now = clock.now_ms()
+    assert seen.first_use("n0", now, 1)
+    assert not seen.first_use("n0", now, 1)
+    assert seen.first_use("n0", now, 3)
+    assert seen.first_use("n0", now, 2)  # a little out of order is fine (concurrent requests)
+    assert not seen.first_use("n0", now, 2)
+    for i in range(1, 1000):
+        assert seen.first_use(f"n{i}", now + i, 1)
+        assert len(seen) <= 100
+    # n0 was pushed out: it must not become usable again (its counts are forgotten)
+    assert not seen.first_use("n0", now, 9)
+    clock.set(now + 300_000 + 1000)
+    assert seen.first_use("fresh", clock.now_ms(), 1)
+    assert len(seen) == 1  # everything issued a window ago went
+
+
+def test_nonce_counts_far_behind_the_highest_are_refused() -> None:
+    clock = FakeClock()
+    seen = NonceCounts(clock, ttl_s=300)
+    now = clock.now_ms()
+    assert seen.first_use("n", now, 1000)
+    assert not seen.first_use("n", now, 1)  # older than the remembered window: maybe a replay
+    assert seen.first_use("n", now, 999)

@@ -472,3 +472,43 @@ async def test_late_report_resolves_a_message_unknown_after_a_crash(
     assert (await get(runtime.store, mid)).state is State.UNKNOWN
     await clock.advance(60)  # the SMSC's report arrives
     await until(store, mid, State.DELIVERED, tries=30)
+
+
+async def test_answers_outlive_a_database_outage_longer_than_the_lease(
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
+) -> None:
+    """Issue 14 item 4: the line accepted the batch, then the database was down for longer
+    than the lease. The answers are kept and written when it is back, even after the reaper
+    (first back) gave the lease up: the messages end SENT, not UNKNOWN."""
+    line = SimLine("sim", SimLineSettings(ports=2, submit_latency_ms=100), clock)
+    d = await make({"sim": line})
+    acc = await account(services)
+    # No reports asked: only the kept answers can make these SENT.
+    ids = await queue(runtime, acc, 3, report_requested=False)
+    await d.claim_lines()
+    run = asyncio.create_task(d.run_once())
+    await sleepers(clock, 3)  # the batch is leased and its submits are at the line
+    await store.db.close()  # the outage starts while the line is answering
+    await clock.advance(0.1)
+    await sleepers(clock, 1)  # the answers wait for the database (a retry's sleep)
+    assert not run.done()
+    await clock.advance(WORKER.lease_seconds + 15)  # longer than the lease
+    await store.db.open()
+    reaper = Reaper(
+        messaging=services.messaging, settings=WORKER, clock=clock, metrics=services.metrics
+    )
+    await reaper.run_once()  # first back: the lapsed lease is UNKNOWN for now
+    assert {(await get(store, mid)).state for mid in ids} == {State.UNKNOWN}
+    await clock.advance(60)
+    assert await asyncio.wait_for(run, 10) == 3
+    for mid in ids:
+        assert (await get(store, mid)).state is State.SENT
+
+
+async def sleepers(clock: FakeClock, n: int, tries: int = 500) -> None:
+    """Until ``n`` tasks sleep on ``clock`` (bounded: they only wait for the database)."""
+    for _ in range(tries):
+        if clock.sleepers >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{clock.sleepers} sleepers, not {n}")

@@ -11,11 +11,14 @@ import json
 import socket
 
 from prometheus_client import generate_latest
+from sqlalchemy import select
 
 from simgate.push.sender import PushSender
 from simgate.push.signing import verify
 from simgate.services.pushes import OutboxQueue
+from simgate.settings import PushSettings
 from simgate.store import Database
+from simgate.store.push_tables import pushes
 from simgate.testing.push_receiver import (
     Answer,
     PushReceiver,
@@ -350,3 +353,87 @@ async def test_metrics_name_the_receivers_host_not_its_url(rig: PushRig) -> None
     assert 'host="127.0.0.1"' in attempts[0]
     for leak in ("http://", "acme-7f3a9c", "s3cr3t", f":{receiver.url.rsplit(':', 1)[1]}"):
         assert leak not in text, leak
+
+
+async def test_a_recovered_receiver_gets_its_waiting_pushes_at_once(srig: PushRig) -> None:
+    """Issue 14 item 15: once an endpoint answers 2xx again, its other waiting pushes go now,
+    not each at the end of its own backoff (300 pushes took 264 s to drain)."""
+    rig = srig
+    status = [503]
+
+    async def down_then_up(_: Received) -> Answer:
+        return Answer(status[0])
+
+    receiver = PushReceiver(down_then_up)
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hook"
+        for p in range(20):  # 20 order keys: each retries on its own backoff
+            await rig.plan("a", p)
+        await rig.start()
+        start = rig.clock.now_ms()
+        while rig.clock.now_ms() - start < 10 * 60 * 1000:  # ten simulated minutes of 503s
+            await rig.clock.advance(5)
+            await asyncio.sleep(0.002)
+        waiting = await rig.pushes("pending")
+        assert len(waiting) == 20
+        assert all(p.attempts >= 3 for p in waiting)
+        due = sorted(p.next_attempt_ms for p in waiting)
+        assert due[-1] - due[0] > 30_000  # their backoffs end far apart
+        status[0] = 200
+        # The first push whose backoff ends finds the receiver back...
+        await rig.until(lambda: _delivered_at_least(rig, 1), step=1, max_steps=3600)
+        # ...and the others follow at once, not at the ends of their own backoffs.
+        await rig.until(lambda: rig.all_in("delivered", 20), step=0.5, max_steps=10)
+    finally:
+        await receiver.stop()
+    assert sorted(set(receiver.ids())) == sorted(p.uid for p in waiting)
+
+
+async def _delivered_at_least(rig: PushRig, n: int) -> bool:
+    return len(await rig.pushes("delivered")) >= n
+
+
+async def test_a_live_worker_renews_its_claims_so_the_lease_can_be_short(srig: PushRig) -> None:
+    """Issue 14 item 15: a crashed worker's claims come back after one short lease (not
+    after 300 s), because a live worker renews the claims it still holds while sending."""
+    assert PushSettings().lease_seconds <= 60  # what a crash costs by default
+    rig = srig
+    sv = rig.services
+    cfg = sv.pushes.settings.model_copy(
+        update={"lease_seconds": 30.0, "total_timeout_seconds": 15.0}
+    )
+    release = asyncio.Event()
+    receiver = PushReceiver(hang(release))
+    await receiver.start()
+    sender = PushSender(
+        queue=sv.pushes.queue,
+        settings=cfg,
+        clock=rig.clock,
+        metrics=sv.metrics,
+        guard=sv.pushes.guard,
+    )
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hook"
+        await rig.plan("a", 0)
+        claimed = rig.clock.now_ms()
+        await sender.start()
+        for _ in range(500):  # real I/O: the request reaches the receiver
+            if receiver.requests:
+                break
+            await asyncio.sleep(0.01)
+        assert await _lease_until(rig) == claimed + 30_000
+        for _ in range(12):  # still sending (the attempt may take 15 s): renewed meanwhile
+            await rig.clock.advance(1)
+            await asyncio.sleep(0.01)
+        assert await _lease_until(rig) > claimed + 30_000
+    finally:
+        release.set()
+        await sender.stop()
+        await receiver.stop()
+
+
+async def _lease_until(rig: PushRig) -> int:
+    async with rig.rt.store.db.read() as conn:
+        (until,) = (await conn.execute(select(pushes.c.lease_until_ms))).scalars()
+    return int(until)

@@ -95,15 +95,17 @@ async def test_mo_page_counts_and_pages(services: Services) -> None:
 
 async def test_replay_claim_complete_release(services: Services) -> None:
     sv = services.itnio
-    assert (
-        await sv.claim_replay(fingerprint="f1", expires_ms=T0 + 10, now_ms=T0, purge=False) is None
-    )
+    first = await sv.claim_replay(fingerprint="f1", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    assert (first.owned, first.token) == (True, T0)
     again = await sv.claim_replay(fingerprint="f1", expires_ms=T0 + 10, now_ms=T0, purge=False)
-    assert again == PENDING
-    await sv.complete_replay(fingerprint="f1", response='{"status":"0"}')
-    assert await sv.replay_response("f1") == '{"status":"0"}'
-    await sv.release_replay("f1")
+    assert (again.owned, again.response) == (False, PENDING)
+    await sv.release_replay("f1", first.token)  # failed: a retry runs afresh
     assert await sv.replay_response("f1") is None
+    first = await sv.claim_replay(fingerprint="f1", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    assert await sv.complete_replay(fingerprint="f1", response='{"status":"0"}', token=T0)
+    assert await sv.replay_response("f1") == '{"status":"0"}'
+    await sv.release_replay("f1", first.token)  # an answered claim stays answered
+    assert await sv.replay_response("f1") == '{"status":"0"}'
     # An expired record is purged by the next claim that asks for it.
     await sv.claim_replay(fingerprint="f2", expires_ms=T0 + 10, now_ms=T0, purge=False)
     await sv.claim_replay(fingerprint="f3", expires_ms=T0 + 99, now_ms=T0 + 20, purge=True)

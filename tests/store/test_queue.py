@@ -257,9 +257,15 @@ async def test_late_ok_resolves_unknown(services: Services, runtime: Runtime) ->
     assert m.state is State.SENT
     assert m.unknown_ms == now + 2000
     assert m.sent_ms == now + 3000
-    # A late failure is not applied to UNKNOWN (only a success resolves it).
+    # A late failure from anyone but the worker whose lease lapsed is not applied to UNKNOWN
+    # (only a success resolves it for anyone)...
     (other,) = await queue(runtime, acc)
     await lease(store, now + 3000, lease_ms=1000)
     await services.messaging.reap(now_ms=now + 5000, resend=False)
-    await record(services, [SubmitRecord(other, Event.SUBMIT_REJECTED)], now + 6000)
+    rejected = [SubmitRecord(other, Event.SUBMIT_REJECTED)]
+    await record(services, rejected, now + 6000, owner="worker-b")
     assert (await get(store, other)).state is State.UNKNOWN
+    # ...but that worker's is: it kept the line's answers through a database outage longer
+    # than the lease (issue 14 item 4), and the line said it never left.
+    await record(services, rejected, now + 6000)
+    assert (await get(store, other)).state is State.REJECTED

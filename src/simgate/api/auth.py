@@ -1,15 +1,25 @@
-"""Login bookkeeping every dialect shares: a failure limiter and a TTL cache.
+"""Login bookkeeping every dialect shares: failure limiters, a TTL cache, Digest nonce counts.
 
-Both read time from the injected :class:`~simgate.clock.Clock` (tests move it; nothing here
-sleeps) and both hold a bounded number of keys, so a flood of new names (addresses, keys,
-usernames) costs a fixed amount of memory. When full, the entry touched longest ago goes:
-under such a flood an attacker can push out a record it wants gone, which is the price of
-the bound (the old code cleared everything at once, which is worse).
+Rules every table here keeps (issue 14: a flood of fresh usernames, keys or addresses must
+not grow memory or cost per request):
+
+- **Bounded**: each table holds at most a fixed number of keys.
+- **O(1) per event**: no scan or rebuild of a table on any request. Each table is an
+  ``OrderedDict`` kept in the order its entries expire (or close to it), so expired entries
+  are taken off the front, a few per event, amortised O(1).
+- **Expiry with the window, on the injected clock**: every event sweeps what its window left
+  behind, so a table that was flooded shrinks back once the window has passed, whether or not
+  those keys are ever seen again. Time comes from :class:`~simgate.clock.Clock` (tests move
+  it; nothing here sleeps).
+- **A flood never frees a lock** (:class:`FailureLimiter`): keys that reached their limit are
+  kept apart from those still counting, and fresh keys only ever push out counting ones.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+import ipaddress
+import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -18,7 +28,27 @@ from simgate.clock import Clock
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_KEYS = 10_000
+
+
+def address_key(ip: str) -> str:
+    """What a per-address limit counts: the IPv4 address, or the IPv6 /64 it lies in.
+
+    One IPv6 subscriber usually holds a whole /64 (RFC 6177): counting single IPv6 addresses
+    would give one attacker 2^64 fresh "addresses". An IPv4-mapped IPv6 address is its IPv4
+    address. Anything else (no peer, a unix socket) is counted as given.
+    """
+    if ":" not in ip:  # IPv4 (the peer's, as the socket wrote it) or no address: as given
+        return ip
+    try:
+        addr = ipaddress.IPv6Address(ip)
+    except ValueError:
+        return ip
+    if addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(ipaddress.IPv6Network((addr, 64), strict=False))
 
 
 class FailureLimiter(Generic[K]):
@@ -26,10 +56,27 @@ class FailureLimiter(Generic[K]):
 
     Only the newest ``limit`` failure times of a key are kept: whether the limit is reached
     depends on the oldest of those alone, so older ones can never matter.
+
+    Keys still below the limit ("counting") and keys at it ("locked") live in two tables of
+    ``max_keys`` each. A fresh key that finds the counting table full pushes out the counting
+    key that failed longest ago: at worst that gives one attacker ``limit - 1`` more tries on
+    a key it flooded out, never a lock lifted early (the lock of an attacked user or address
+    is what keeps it out). The locked table can only be overflowed by locking ``max_keys``
+    other keys inside one window; then the oldest lock goes and a warning says so (a lock
+    ends with its window anyway).
+
+    ``alert``, when given, names the kind of key in a warning logged each time a key locks:
+    for limits whose lock hurts the key's owner (a key-wide limit), an operator must hear.
     """
 
     def __init__(
-        self, clock: Clock, *, limit: int, window_s: float, max_keys: int = DEFAULT_MAX_KEYS
+        self,
+        clock: Clock,
+        *,
+        limit: int,
+        window_s: float,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        alert: str | None = None,
     ) -> None:
         if limit < 1 or max_keys < 1 or window_s <= 0:
             raise ValueError("limit and max_keys must be at least 1, window_s positive")
@@ -37,44 +84,112 @@ class FailureLimiter(Generic[K]):
         self._limit = limit
         self._window_ms = int(window_s * 1000)
         self._max_keys = max_keys
-        self._seen: OrderedDict[K, deque[int]] = OrderedDict()
+        self._alert = alert
+        # Least recently failed first. Times ascending, fewer than ``limit``, all live after
+        # a sweep (the front is swept while its newest time is out of the window).
+        self._counting: OrderedDict[K, list[int]] = OrderedDict()
+        # In the order they locked; exactly ``limit`` times each.
+        self._locked: OrderedDict[K, list[int]] = OrderedDict()
+        self._warned_full_ms: int | None = None
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._counting) + len(self._locked)
 
-    def _recent(self, key: K, now: int) -> deque[int] | None:
-        times = self._seen.get(key)
-        if times is None:
-            return None
-        while times and times[0] <= now - self._window_ms:
-            times.popleft()
-        if not times:
-            del self._seen[key]
-            return None
-        return times
+    @property
+    def locked_count(self) -> int:
+        return len(self._locked)
+
+    def _sweep(self, now: int) -> None:
+        """Drop what the window left behind, from the fronts: amortised O(1) per event.
+
+        A counting key at the front whose newest failure is out of the window is gone. A
+        locked key at the front whose oldest kept failure is out of the window is no longer
+        locked: it goes back to counting with its live times (or goes, when none are live).
+        Locked keys behind a still-locked front wait for it; each is gone at most one window
+        after it locked (every key ahead of it locked earlier), so none outlives that.
+        """
+        horizon = now - self._window_ms
+        counting = self._counting
+        while counting:
+            key, times = next(iter(counting.items()))
+            if times[-1] > horizon:
+                break
+            counting.popitem(last=False)
+        locked = self._locked
+        while locked:
+            key, times = next(iter(locked.items()))
+            if times[0] > horizon:
+                break
+            locked.popitem(last=False)
+            live = [t for t in times if t > horizon]
+            if live:
+                self._count(key, live)
+
+    def _count(self, key: K, times: list[int]) -> None:
+        self._counting[key] = times
+        self._counting.move_to_end(key)
+        while len(self._counting) > self._max_keys:
+            self._counting.popitem(last=False)
 
     def blocked(self, key: K) -> bool:
-        times = self._recent(key, self._clock.now_ms())
-        return times is not None and len(times) >= self._limit
+        now = self._clock.now_ms()
+        self._sweep(now)
+        times = self._locked.get(key)
+        if times is None:
+            return False
+        if times[0] > now - self._window_ms:
+            return True
+        # Unlocked but not yet swept (a lock behind it is older): count from here on.
+        del self._locked[key]
+        live = [t for t in times if t > now - self._window_ms]
+        if live:
+            self._count(key, live)
+        return False
 
     def fail(self, key: K) -> None:
         now = self._clock.now_ms()
-        times = self._recent(key, now)
-        if times is None:
-            times = self._seen[key] = deque(maxlen=self._limit)
-        self._seen.move_to_end(key)
-        times.append(now)
-        while len(self._seen) > self._max_keys:
-            self._seen.popitem(last=False)
+        self._sweep(now)
+        horizon = now - self._window_ms
+        was_locked = key in self._locked
+        times = self._locked.pop(key, None) or self._counting.pop(key, None) or []
+        live = [t for t in times if t > horizon]
+        live.append(now)
+        del live[: -self._limit]  # the newest ``limit`` alone decide (class docstring)
+        if len(live) < self._limit:
+            self._count(key, live)
+            return
+        self._locked[key] = live
+        if self._alert is not None and not was_locked:
+            log.warning(
+                "%s %r reached %d failed authentications in %g s: refused until the window "
+                "moves on (an attack on it, or its owner's client misconfigured)",
+                self._alert,
+                key,
+                self._limit,
+                self._window_ms / 1000,
+            )
+        while len(self._locked) > self._max_keys:
+            self._locked.popitem(last=False)
+            if self._warned_full_ms is None or self._warned_full_ms <= horizon:
+                self._warned_full_ms = now  # once per window: a flood would repeat it
+                log.warning(
+                    "more than %d keys locked for failed logins within %g s: the oldest locks "
+                    "are dropped early (a distributed attack?)",
+                    self._max_keys,
+                    self._window_ms / 1000,
+                )
 
     def forget(self, key: K) -> None:
-        self._seen.pop(key, None)
+        self._counting.pop(key, None)
+        self._locked.pop(key, None)
 
 
 class TtlCache(Generic[K, V]):
     """Values remembered for ``ttl_s`` seconds after they were stored; ``ttl_s`` 0 = never.
 
     A stored value may be ``None`` (e.g. "no such key"): :meth:`get_or_load` caches that too.
+    Every entry lives the same ``ttl_s`` and a store moves its key to the end, so the table is
+    in expiry order: expired entries are swept off the front on every call, O(1) amortised.
     """
 
     def __init__(self, clock: Clock, *, ttl_s: float, max_entries: int = DEFAULT_MAX_KEYS) -> None:
@@ -88,11 +203,21 @@ class TtlCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _sweep(self, now: int) -> None:
+        entries = self._entries
+        while entries:
+            expires, _ = next(iter(entries.values()))
+            if expires > now:
+                break
+            entries.popitem(last=False)
+
     def _hit(self, key: K) -> tuple[int, V] | None:
+        now = self._clock.now_ms()
+        self._sweep(now)
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[0] <= self._clock.now_ms():
+        if entry[0] <= now:  # only when the clock stepped back (an expired one is swept)
             del self._entries[key]
             return None
         return entry
@@ -105,7 +230,9 @@ class TtlCache(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         if self._ttl_ms <= 0:
             return
-        self._entries[key] = (self._clock.now_ms() + self._ttl_ms, value)
+        now = self._clock.now_ms()
+        self._sweep(now)
+        self._entries[key] = (now + self._ttl_ms, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -118,3 +245,118 @@ class TtlCache(Generic[K, V]):
         value = await load()
         self.put(key, value)
         return value
+
+
+# How far below the highest nonce-count seen a count may still arrive (concurrent requests
+# on one nonce finish out of order). One bit each, like IPsec's anti-replay window (RFC 4303
+# §3.4.3): a fixed few bytes per nonce, whatever counts a client sends.
+NC_WINDOW = 64
+
+
+class NonceCounts:
+    """The Digest nonce-counts seen per nonce (RFC 7616 §3.4: a repeated nc is a replay).
+
+    Per nonce: its issue time, the highest count seen and a bitmap of the ``NC_WINDOW``
+    counts below it. A count above the highest is new; one inside the window is new unless
+    its bit is set; one further below is refused (the client gets a fresh nonce).
+
+    At most ``max_nonces`` nonces, in the order of first use; nonces issued more than
+    ``ttl_s`` ago are swept off the front (they are refused as stale anyway). When the table
+    is full the oldest entry is pushed out and its issue time becomes a floor: a nonce issued
+    at or before the floor that is not in the table may have been pushed out, so it is
+    refused (stale) rather than trusted with forgotten counts.
+    """
+
+    def __init__(self, clock: Clock, *, ttl_s: float, max_nonces: int = DEFAULT_MAX_KEYS) -> None:
+        if ttl_s <= 0 or max_nonces < 1:
+            raise ValueError("ttl_s must be positive, max_nonces at least 1")
+        self._clock = clock
+        self._ttl_ms = int(ttl_s * 1000)
+        self._max = max_nonces
+        self._seen: OrderedDict[str, tuple[int, int, int]] = OrderedDict()  # issued, top, bits
+        self._floor = -1
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _sweep(self, now: int) -> None:
+        # First use is after issue, so the front may hold a nonce issued later than one
+        # behind it; each still goes within ttl of its first use (every one ahead of it was
+        # first used earlier, and so expires earlier).
+        horizon = now - self._ttl_ms
+        seen = self._seen
+        while seen:
+            issued = next(iter(seen.values()))[0]
+            if issued >= horizon:
+                break
+            seen.popitem(last=False)
+
+    def first_use(self, nonce: str, issued: int, nc: int) -> bool:
+        """Whether ``nc`` is new for ``nonce`` (issued at ``issued`` ms); records it if so."""
+        self._sweep(self._clock.now_ms())
+        entry = self._seen.get(nonce)
+        if entry is None:
+            if issued <= self._floor:
+                return False
+            self._seen[nonce] = (issued, nc, 1)
+            while len(self._seen) > self._max:
+                _, (dropped, _, _) = self._seen.popitem(last=False)
+                self._floor = max(self._floor, dropped)
+            return True
+        _, top, bits = entry
+        if nc > top:
+            shift = nc - top
+            bits = ((bits << shift) | 1) & ((1 << NC_WINDOW) - 1) if shift < NC_WINDOW else 1
+            self._seen[nonce] = (issued, nc, bits)
+            return True
+        back = top - nc
+        if back >= NC_WINDOW or bits >> back & 1:
+            return False
+        self._seen[nonce] = (issued, top, bits | 1 << back)
+        return True
+
+
+# A well-formed scrypt hash no password matches: checking against it costs what checking a
+# real user's hash costs, so an unknown username answers no faster (no user enumeration).
+DUMMY_PASSWORD_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 64
+
+
+class LoginLimiter:
+    """Failed password logins per (username, address) and per address (issue 14 item 6).
+
+    The pair limit (``per_user``, low) stops guessing one user's password from one address
+    without locking that address's other users. The address limit (``per_address``, higher)
+    caps everything one address may try in a window, whatever usernames it makes up: a
+    spray of fresh names is stopped there, and so is a flood meant to push the pair counters
+    out of their table. Together, one address gets at most ``per_address`` guesses per window
+    at any user, and a lock (pair or address) is never pushed out by fresh names (see
+    :class:`FailureLimiter`). Addresses count per :func:`address_key` (IPv6 by /64).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        per_user: int,
+        per_address: int,
+        window_s: float,
+        max_keys: int = DEFAULT_MAX_KEYS,
+    ) -> None:
+        self._pairs: FailureLimiter[tuple[str, str]] = FailureLimiter(
+            clock, limit=per_user, window_s=window_s, max_keys=max_keys
+        )
+        self._addresses: FailureLimiter[str] = FailureLimiter(
+            clock, limit=per_address, window_s=window_s, max_keys=max_keys
+        )
+
+    def blocked(self, username: str, ip: str) -> bool:
+        where = address_key(ip)
+        return self._addresses.blocked(where) or self._pairs.blocked((username, where))
+
+    def fail(self, username: str, ip: str) -> None:
+        where = address_key(ip)
+        self._addresses.fail(where)
+        self._pairs.fail((username, where))
+
+    def sizes(self) -> dict[str, int]:
+        return {"login_pairs": len(self._pairs), "login_addresses": len(self._addresses)}

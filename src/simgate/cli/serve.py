@@ -68,6 +68,9 @@ async def _serve(
             lifespan="off",
             timeout_graceful_shutdown=5,
             http=guarded_protocol(settings.http),  # header/body deadlines, connection cap
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default, whatever our
+            # settings say: only [http] trusted_proxies decides (api/http.py client_ip).
+            proxy_headers=False,
             ssl_certfile=tls.get("ssl_certfile"),
             ssl_keyfile=tls.get("ssl_keyfile"),
         )

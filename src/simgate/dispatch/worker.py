@@ -18,13 +18,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from sqlalchemy.exc import DBAPIError
+
 from simgate.clock import Clock, SystemClock
+from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.ports import PortPicker, parse_hint
 from simgate.domain.messages import Event
 from simgate.domain.queue import Leased, SubmitRecord
 from simgate.domain.routing import route_for
+from simgate.errors import StoreError
 from simgate.lease_loop import LeaseLoop
-from simgate.lines.base import Line, Outcome, SubmitRequest, SubmitResult
+from simgate.lines.base import Capability, Line, Outcome, SubmitRequest, SubmitResult
 from simgate.metrics import Metrics
 from simgate.services.lines import LineService
 from simgate.services.messaging import MessagingService
@@ -36,6 +40,14 @@ log = logging.getLogger(__name__)
 # SIMGATE_TEST_KILL_AFTER_SUBMITS=N the process SIGKILLs itself when the line has answered its
 # N-th batch, before those answers are recorded: the crash window of README "Crash safety".
 KILL_AFTER_SUBMITS_ENV = "SIMGATE_TEST_KILL_AFTER_SUBMITS"
+# The same, mid-batch (tests/process/test_crash_mid_batch.py): SIGKILL once the line has
+# answered the N-th message, while the rest of its batch is still to be written.
+KILL_AFTER_WRITES_ENV = "SIMGATE_TEST_KILL_AFTER_WRITES"
+
+
+# Retrying the answers' write while the database is away: first pause, longest pause.
+RECORD_RETRY_FIRST_S = 0.1
+RECORD_RETRY_MAX_S = 5.0
 
 
 class Dispatcher:
@@ -51,6 +63,7 @@ class Dispatcher:
         metrics: Metrics,
         owner: str | None = None,
         rng: random.Random | None = None,
+        journal: WriteJournal | None = None,
     ) -> None:
         self._messaging = messaging
         self._line_state = line_state
@@ -66,8 +79,12 @@ class Dispatcher:
         }
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
         self._claim_due_ms: dict[str, int] = {}
+        self._journal = journal
+        self._recovered = False
         self._kill_after = int(os.environ.get(KILL_AFTER_SUBMITS_ENV) or 0)
         self._answered = 0
+        self._kill_after_writes = int(os.environ.get(KILL_AFTER_WRITES_ENV) or 0)
+        self._written = 0
         # Idle polls run in real time whatever the injected clock says: other processes (the
         # API, other workers) queue rows on their own time, and a test may set its clock back.
         self._loop = LeaseLoop(
@@ -78,7 +95,34 @@ class Dispatcher:
         )
 
     # ---- lifecycle -------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Settle the lease a killed predecessor left in this journal slot: what it marked
+        as written becomes UNKNOWN, the rest is queued again (dispatch/journal.py). Before
+        the reaper's first pass, which would make all of it UNKNOWN."""
+        journal = self._journal
+        if journal is None or self._recovered:
+            return
+        left = journal.leftover
+        if left is not None and (left.leased or left.written):
+            unknown, requeued = await self._messaging.recover_lease(
+                owner=left.owner,
+                leased=left.leased,
+                written=left.written,
+                now_ms=self._clock.now_ms(),
+            )
+            if unknown or requeued:
+                log.warning(
+                    "lease of %s (killed): %d may have reached the line (UNKNOWN), "
+                    "%d never did (queued again)",
+                    left.owner,
+                    unknown,
+                    requeued,
+                )
+        journal.begin(self.owner)
+        self._recovered = True
+
     async def start(self) -> None:
+        await self.recover()
         self._loop.start()
 
     async def stop(self) -> None:
@@ -87,6 +131,8 @@ class Dispatcher:
         for name in self._lines:
             if self._lines[name].exclusive and name in self._owned:
                 await self._line_state.release(line=name, owner=self.owner)
+        if self._journal is not None:
+            self._journal.close()
 
     async def _cycle(self) -> bool:
         await self.claim_lines(force=False)
@@ -130,10 +176,40 @@ class Dispatcher:
         )
         if not leased:
             return 0
+        if self._journal is not None:
+            self._journal.leased([m.id for m in leased])
         records = await self._submit_all(leased)
         self._fault_point()
-        await self._messaging.record_submits(records, owner=self.owner, now_ms=self._clock.now_ms())
+        await self._record(records)
+        if self._journal is not None:
+            self._journal.clear()
         return len(leased)
+
+    async def _record(self, records: Sequence[SubmitRecord]) -> None:
+        """Write the line's answers, however long the database is away (issue 14 item 4):
+        they are the only record of what the line took. The batch is all this worker holds
+        meanwhile (it leases nothing else), so memory stays bounded. Rows the reaper gave up
+        on while the database was away are still this worker's to record (MessagingService
+        ``_holds``). A stop gives up: the write journal then tells the next start."""
+        delay = RECORD_RETRY_FIRST_S
+        failures = 0
+        while True:
+            try:
+                await self._messaging.record_submits(
+                    records, owner=self.owner, now_ms=self._clock.now_ms()
+                )
+            except (StoreError, DBAPIError, OSError) as exc:
+                if self._loop.stopping:
+                    raise
+                if not failures:  # one line per outage, not one per retry
+                    log.warning("cannot record %d answers, retrying: %s", len(records), exc)
+                failures += 1
+                await self._clock.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX_S)
+                continue
+            if failures:
+                log.warning("recorded %d answers after %d retries", len(records), failures)
+            return
 
     def _fault_point(self) -> None:
         if self._kill_after:
@@ -173,6 +249,15 @@ class Dispatcher:
         )
 
     async def _submit(self, msg: Leased, port: int) -> SubmitResult:
+        line = self._lines[msg.line]
+        on_write = None
+        if self._journal is not None:
+            # Marked the moment before it may leave: by the line itself when it can (WRITE_MARKS:
+            # a batch's submits wait for latency, ports and windows), else here.
+            if Capability.WRITE_MARKS in line.capabilities:
+                on_write = self._journal.mark
+            else:
+                self._journal.mark(msg.id)
         req = SubmitRequest(
             message_id=msg.id,
             port=port,
@@ -183,13 +268,18 @@ class Dispatcher:
             parts=msg.parts,
             report_requested=msg.report_requested,
             lease_seq=msg.lease_seq,
+            on_write=on_write,
         )
         try:
-            result = await self._lines[msg.line].submit(req)
+            result = await line.submit(req)
         except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
             log.exception("line %s raised on submit of %s", msg.line, msg.id)
             result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
         self._metrics.submits.labels(msg.line, result.outcome.value).inc()
+        if self._kill_after_writes:
+            self._written += 1
+            if self._written >= self._kill_after_writes:
+                os.kill(os.getpid(), signal.SIGKILL)
         return result
 
     def _to_record(self, msg: Leased, port: int, r: SubmitResult) -> SubmitRecord:

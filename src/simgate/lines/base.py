@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from simgate.codecs.segments import Encoding
@@ -17,6 +17,9 @@ class Capability(enum.StrEnum):
     INBOUND = "inbound"  # incoming SMS come in
     USSD = "ussd"
     PORT_CONTROL = "port_control"  # ports can be locked/unlocked/reset
+    # The line calls ``SubmitRequest.on_write`` right before a message can leave (nothing
+    # awaited in between), so a crash journal knows which of a batch may have reached it.
+    WRITE_MARKS = "write_marks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class SubmitRequest:
     report_requested: bool
     lease_seq: int = 0  # which lease of the message this is: a line that can, names it in a
     # report's hint (ReportHint), so the report finds the message without the part row
+    # Called with message_id just before the message is written (lines with WRITE_MARKS).
+    on_write: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ class SimLine:
             Capability.INBOUND,
             Capability.USSD,
             Capability.PORT_CONTROL,
+            Capability.WRITE_MARKS,
         }
     )
 
@@ -162,6 +163,8 @@ class SimLine:
         code = (
             DELIVERED if _unit(seed, mid, "deliver") < self._cfg.delivery_ratio else UNDELIVERABLE
         )
+        if request.on_write is not None:  # from here on the message has left (WRITE_MARKS)
+            request.on_write(mid)
         if self._journal_fd is not None:
             mark = code if request.report_requested else "-"
             entry = f"S {mid} {request.parts} {mark} {request.lease_seq} {request.port}\n"

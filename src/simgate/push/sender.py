@@ -12,7 +12,9 @@ Runs in worker processes (``Runtime.start_worker``). Three parts:
 
 Crash safety: the lease is committed before sending and the outcome after; a worker that
 dies in between leaves leased rows that become claimable when the lease expires, so every
-push is delivered at least once, and twice only if it was in flight at the crash.
+push is delivered at least once, and twice only if it was in flight at the crash. A live
+worker renews the leases it holds every third of one, so the lease is short (60 s) and so is
+a crashed worker's hold.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ class PushQueue(Protocol):
         """Set the outbox gauges (pending, dead, oldest pending age)."""
         ...
 
+    async def renew(self, ids: Sequence[int], *, owner: str, lease_until_ms: int) -> None:
+        """Extend ``owner``'s leases of the pending rows ``ids`` to ``lease_until_ms``."""
+        ...
+
 
 class PushSender:
     def __init__(
@@ -99,6 +105,9 @@ class PushSender:
         self._attempts: set[asyncio.Task[None]] = set()
         self._scopes: set[anyio.CancelScope] = set()
         self._recorder: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        # Rows claimed and not yet recorded, with the lease each holds (renewed meanwhile).
+        self._held: dict[int, int] = {}
         self._next_metrics_ms = 0
         self.attempted = 0  # attempts finished by this sender (tests, diagnostics)
 
@@ -107,6 +116,7 @@ class PushSender:
         self._lanes = Lanes(self._guard, self._cfg)
         self._claims.start()
         self._recorder = asyncio.create_task(self._record_loop(), name="push-record")
+        self._renewer = asyncio.create_task(self._renew_loop(), name="push-renew")
 
     async def stop(self) -> None:
         """Stop claiming; attempts still running are abandoned and their rows released.
@@ -117,6 +127,11 @@ class PushSender:
         """
         with contextlib.suppress(Exception):
             await self._claims.stop()
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
         for scope in list(self._scopes):
             scope.cancel()
         for task in list(self._attempts):
@@ -159,6 +174,7 @@ class PushSender:
             busy=dict(self._busy),
         )
         for push in claimed:
+            self._held[push.id] = push.lease_until_ms
             self._busy[push.endpoint] = self._busy.get(push.endpoint, 0) + 1
             task = asyncio.create_task(self._run(push))
             self._attempts.add(task)
@@ -190,7 +206,8 @@ class PushSender:
 
     async def _attempt(self, client: httpx.AsyncClient, push: ClaimedPush) -> AttemptResult:
         now = self._clock.now_ms()
-        if push.lease_until_ms - now < self._cfg.total_timeout_seconds * 1000:
+        lease_until = self._held.get(push.id, push.lease_until_ms)
+        if lease_until - now < self._cfg.total_timeout_seconds * 1000:
             # Queued locally too long: another worker may take it any moment now.
             return AttemptResult(push.id, push.endpoint, "release")
         try:
@@ -302,12 +319,35 @@ class PushSender:
             self._results[:0] = batch
             raise
         for r in batch:
+            self._held.pop(r.push_id, None)
             left = self._busy.get(r.endpoint, 0) - 1
             if left > 0:
                 self._busy[r.endpoint] = left
             else:
                 self._busy.pop(r.endpoint, None)
         self._claims.wake()
+
+    # ---- renewing --------------------------------------------------------------------
+    async def _renew_loop(self) -> None:
+        """Every third of a lease, extend the leases of the rows still held (sending, or
+        waiting for a lane or for their outcome to be recorded). The lease can then be short,
+        and a crashed worker's claims come back after it (issue 14 item 15)."""
+        period = self._cfg.lease_seconds / 3
+        while True:
+            await self._clock.sleep(period)
+            if not self._held:
+                continue
+            now = self._clock.now_ms()
+            until = now + int(self._cfg.lease_seconds * 1000)
+            ids = list(self._held)
+            try:
+                await self._queue.renew(ids, owner=self.owner, lease_until_ms=until)
+            except Exception as exc:  # the database is in trouble: the old leases stand
+                log.warning("renewing %d push leases failed: %s", len(ids), exc)
+                continue
+            for push_id in ids:
+                if push_id in self._held:  # not recorded meanwhile
+                    self._held[push_id] = until
 
     async def _refresh_metrics(self) -> None:
         now = self._clock.now_ms()

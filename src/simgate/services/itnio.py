@@ -7,7 +7,7 @@ The dialect parses and renders; every database access it needs is a method here 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,10 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.accounts import Account, ApiKey
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord, SentRow
+from simgate.errors import StoreError
 from simgate.store import Store
-from simgate.store.dialects.itnio import PENDING, ReplayRepo, sent_page
+from simgate.store.dialects.itnio import PENDING, Claim, ReplayRepo, sent_page
 
-__all__ = ["PENDING", "Credentials", "ItnioService", "MoPage"]
+__all__ = ["PENDING", "AnswerJob", "Claim", "Credentials", "ItnioService", "MoPage"]
+
+# A replay answer stored in the transaction that commits the work it answers.
+AnswerJob = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +104,17 @@ class ItnioService:
 
     # ---- replay records (§7) -----------------------------------------------------------------
     async def claim_replay(
-        self, *, fingerprint: str, expires_ms: int, now_ms: int, purge: bool
-    ) -> str | None:
-        """None when this request now owns ``fingerprint``, else the stored response
-        (:data:`PENDING` while its owner runs). ``purge`` first drops expired records."""
+        self,
+        *,
+        fingerprint: str,
+        expires_ms: int,
+        now_ms: int,
+        purge: bool,
+        takeover_after_ms: int | None = None,
+    ) -> Claim:
+        """Own ``fingerprint`` or find its record (store/dialects/itnio.py ``claim``): a claim
+        left unanswered ``takeover_after_ms`` is taken over. ``purge`` first drops expired
+        records."""
         return await self._store.db.write(
             functools.partial(
                 self._claim,
@@ -111,16 +122,28 @@ class ItnioService:
                 expires_ms=expires_ms,
                 now_ms=now_ms,
                 purge=purge,
+                takeover_after_ms=takeover_after_ms,
             )
         )
 
     async def _claim(
-        self, conn: AsyncConnection, *, fingerprint: str, expires_ms: int, now_ms: int, purge: bool
-    ) -> str | None:
+        self,
+        conn: AsyncConnection,
+        *,
+        fingerprint: str,
+        expires_ms: int,
+        now_ms: int,
+        purge: bool,
+        takeover_after_ms: int | None,
+    ) -> Claim:
         if purge:
             await self._replays.purge(conn, now_ms=now_ms)
         return await self._replays.claim(
-            conn, fingerprint=fingerprint, expires_ms=expires_ms, now_ms=now_ms
+            conn,
+            fingerprint=fingerprint,
+            expires_ms=expires_ms,
+            now_ms=now_ms,
+            takeover_after_ms=takeover_after_ms,
         )
 
     async def replay_response(self, fingerprint: str) -> str | None:
@@ -128,12 +151,31 @@ class ItnioService:
         async with self._store.db.read() as conn:
             return await self._replays.lookup(conn, fingerprint)
 
-    async def complete_replay(self, *, fingerprint: str, response: str) -> None:
-        await self._store.db.write(
-            functools.partial(self._replays.complete, fingerprint=fingerprint, response=response)
+    async def complete_replay(self, *, fingerprint: str, response: str, token: int) -> bool:
+        """Store the answer of claim ``token``; False if that claim was taken over."""
+        return await self._store.db.write(
+            functools.partial(
+                self._replays.complete, fingerprint=fingerprint, response=response, token=token
+            )
         )
 
-    async def release_replay(self, fingerprint: str) -> None:
+    def replay_answer_job(
+        self, *, fingerprint: str, response: str, token: int, on_run: Callable[[], None]
+    ) -> AnswerJob:
+        """The answer stored in the caller's transaction (the one that commits what the
+        request did), so a crash never leaves the work done and the answer unknown; it fails
+        the transaction when the claim was taken over (the new owner does the work)."""
+
+        async def job(conn: AsyncConnection) -> None:
+            if not await self._replays.complete(
+                conn, fingerprint=fingerprint, response=response, token=token
+            ):
+                raise StoreError("this request's replay claim was taken over")
+            on_run()
+
+        return job
+
+    async def release_replay(self, fingerprint: str, token: int) -> None:
         await self._store.db.write(
-            functools.partial(self._replays.release, fingerprint=fingerprint)
+            functools.partial(self._replays.release, fingerprint=fingerprint, token=token)
         )

@@ -10,7 +10,7 @@ simgate, and hands the changes to :data:`~simgate.services.changes.Publish` insi
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,11 +46,15 @@ class _Applied:
 def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
     """May ``owner`` record ``event`` on this message? While it still holds the lease; and a
     late SUBMIT_OK also resolves an UNKNOWN message (the reaper gave up on the lease, the
-    line did answer): it becomes SENT and its parts can be reported. That is the one move
-    outside TRANSITIONS, allowed here."""
+    line did answer): it becomes SENT and its parts can be reported. Any answer of the
+    worker whose lapsed lease the reaper made UNKNOWN (it kept the lease owner) applies too:
+    that worker kept the line's answers through a database outage (issue 14 item 4). Those
+    are the moves outside TRANSITIONS, allowed here."""
     if h.state is State.SUBMITTING:
         return h.lease_owner == owner
-    return event is Event.SUBMIT_OK and h.state is State.UNKNOWN
+    if h.state is not State.UNKNOWN:
+        return False
+    return event is Event.SUBMIT_OK or (bool(owner) and h.lease_owner == owner)
 
 
 class MessagingService:
@@ -63,15 +67,24 @@ class MessagingService:
 
     # ---- accept ----------------------------------------------------------------------
     async def accept(
-        self, *, account_id: int, total_micros: int, rows: Sequence[NewMessage], now_ms: int
+        self,
+        *,
+        account_id: int,
+        total_micros: int,
+        rows: Sequence[NewMessage],
+        now_ms: int,
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> bool:
-        """Charge ``total_micros`` and queue ``rows`` in one transaction; False (and nothing
-        queued) when the balance does not cover it. Queueing is not news for subscribers."""
+        """Charge ``total_micros`` and queue ``rows`` in one transaction, with ``also`` (the
+        caller's own record of it); False (and nothing queued) when the balance does not
+        cover it. Queueing is not news for subscribers."""
 
         async def job(conn: AsyncConnection) -> bool:
             if not await self._store.accounts.charge(conn, account_id, total_micros):
                 return False
             await self._messages.insert(conn, rows, now_ms)
+            if also is not None:
+                await also(conn)
             return True
 
         return await self._db.write(job)
@@ -302,6 +315,54 @@ class MessagingService:
                 changes += await self._settle_hinted(conn, ids, now_ms=now_ms)
                 await self._publish(conn, changes)
             return len(ids)
+
+        return await self._db.write(job)
+
+    async def recover_lease(
+        self, *, owner: str, leased: Collection[int], written: Collection[int], now_ms: int
+    ) -> tuple[int, int]:
+        """A dead worker's lease, read back from its write journal (dispatch/journal.py): the
+        messages it marked as written become UNKNOWN (they may have left, spec §7); the rest
+        of its lease never reached the line and goes back to the queue, due now, UNKNOWN ones
+        included if the reaper came first. Returns (unknown, requeued)."""
+
+        async def job(conn: AsyncConnection) -> tuple[int, int]:
+            rows = await self._messages.lease_of(conn, owner=owner, ids=sorted(leased))
+            lost = [r.id for r in rows if r.state is State.SUBMITTING and r.id in written]
+            back = [r for r in rows if r.id not in written]
+            changes: list[MessageChange] = []
+            if lost:
+                event = Event.LEASE_EXPIRED
+                target = next_state(State.SUBMITTING, event)
+                await self._messages.end_lease_of(
+                    conn,
+                    lost,
+                    owner=owner,
+                    sources=(State.SUBMITTING,),
+                    target=target,
+                    now_ms=now_ms,
+                )
+                changes += [MessageChange(mid, target, event, now_ms) for mid in lost]
+                changes += await self._settle_hinted(conn, lost, now_ms=now_ms)
+            if back:
+                await self._messages.end_lease_of(
+                    conn,
+                    [r.id for r in back],
+                    owner=owner,
+                    sources=(State.SUBMITTING, State.UNKNOWN),
+                    target=State.QUEUED,
+                    now_ms=now_ms,
+                )
+                # Back from SUBMITTING is not news (as a deferral); from UNKNOWN it is (as a
+                # resend): subscribers were told UNKNOWN.
+                event = Event.RESEND
+                changes += [
+                    MessageChange(r.id, State.QUEUED, event, now_ms)
+                    for r in back
+                    if r.state is State.UNKNOWN
+                ]
+            await self._publish(conn, changes)
+            return len(lost), len(back)
 
         return await self._db.write(job)
 

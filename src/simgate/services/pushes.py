@@ -171,6 +171,14 @@ class OutboxQueue:
             functools.partial(outbox.record, results=list(results), owner=owner, now_ms=now_ms)
         )
 
+    async def renew(self, ids: Sequence[int], *, owner: str, lease_until_ms: int) -> None:
+        """Extend ``owner``'s leases of the pending rows ``ids`` (one transaction)."""
+        await self._db.write(
+            functools.partial(
+                outbox.renew, ids=list(ids), owner=owner, lease_until_ms=lease_until_ms
+            )
+        )
+
     async def refresh_gauges(self, *, now_ms: int) -> None:
         """Pending and dead counts and the oldest pending age; skips counting delivered and
         failed rows (a scan of the whole table)."""

@@ -8,8 +8,10 @@ Nothing is queued unless the whole request is charged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.codecs.segments import Encoding, choose_encoding, part_count
@@ -25,6 +27,9 @@ from simgate.services.messaging import MessagingService
 from simgate.services.rates import RateCache
 from simgate.settings import Settings
 from simgate.store import Store
+
+# Database work run inside the caller's transaction.
+Job = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,9 @@ class SendRequest:
     # Dial numbers as given (digits, optional leading +, up to 24): a SIM-based gateway sends
     # national numbers and short codes like "10086" (Dinstar samples, spec §2.2).
     dial_as_given: bool = False
+    # Database work committed with the messages, given the outcome (which is known before
+    # the commit): the itniotech replay guard stores its answer there (issue 14 item 14).
+    commit_with: Callable[[SendOutcome], Job] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +169,17 @@ class SendService:
                 ids, prepared, strict=True
             )
         ]
-        if not await self._messaging.accept(
-            account_id=account.id, total_micros=total, rows=rows, now_ms=now
-        ):
-            raise InsufficientBalance("insufficient balance")
-        self._metrics.accepted.labels(req.dialect).inc(len(rows))
         accepted = [
             Accepted(r.id, r.recipient, r.client_ref, r.parts, r.price_micros) for r in rows
         ]
-        return SendOutcome(accepted, invalid, total)
+        outcome = SendOutcome(accepted, invalid, total)
+        also = req.commit_with(outcome) if req.commit_with is not None else None
+        if not await self._messaging.accept(
+            account_id=account.id, total_micros=total, rows=rows, now_ms=now, also=also
+        ):
+            raise InsufficientBalance("insufficient balance")
+        self._metrics.accepted.labels(req.dialect).inc(len(rows))
+        return outcome
 
 
 def _as_dialled(raw: str) -> str | None:

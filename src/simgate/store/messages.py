@@ -305,14 +305,17 @@ class MessageRepo:
         requeue: bool,
         now_ms: int,
     ) -> None:
-        """Move lapsed leases to ``target`` (due at once when ``requeue``)."""
+        """Move lapsed leases to ``target`` (due at once when ``requeue``). An UNKNOWN row keeps
+        its lease owner: that worker's journal, read when it restarts, may still show that
+        the message never reached the line (dispatch/journal.py)."""
         values: dict[str, Any] = {
             "state": int(target),
-            "lease_owner": None,
             "lease_until_ms": None,
             "updated_ms": now_ms,
             STATE_TIME_COLUMN[target]: now_ms,
         }
+        if requeue or target is not State.UNKNOWN:
+            values["lease_owner"] = None
         if requeue:
             values["next_attempt_ms"] = now_ms
         for chunk in chunks(ids, 500):
@@ -322,6 +325,58 @@ class MessageRepo:
                     messages.c.id.in_(chunk),
                     messages.c.state == int(State.SUBMITTING),
                     messages.c.lease_until_ms < now_ms,
+                )
+                .values(**values)
+            )
+
+    async def lease_of(
+        self, conn: AsyncConnection, *, owner: str, ids: Sequence[int]
+    ) -> list[IdState]:
+        """What is left of ``owner``'s lease: its SUBMITTING rows, and those of ``ids`` it
+        left UNKNOWN (the reaper came first)."""
+        c = messages.c
+        rows = list(
+            await conn.execute(
+                select(c.id, c.state).where(
+                    c.state == int(State.SUBMITTING), c.lease_owner == owner
+                )
+            )
+        )
+        for chunk in chunks(ids, 500):
+            rows += await conn.execute(
+                select(c.id, c.state).where(
+                    c.id.in_(chunk), c.state == int(State.UNKNOWN), c.lease_owner == owner
+                )
+            )
+        return [IdState(id=r.id, state=STATE_OF[r.state]) for r in rows]
+
+    async def end_lease_of(
+        self,
+        conn: AsyncConnection,
+        ids: Sequence[int],
+        *,
+        owner: str,
+        sources: Sequence[State],
+        target: State,
+        now_ms: int,
+    ) -> None:
+        """Move ``owner``'s rows of ``ids`` still in ``sources`` to ``target``: QUEUED ones
+        are due at once and free; UNKNOWN ones keep their owner (as :meth:`end_leases`)."""
+        values: dict[str, Any] = {
+            "state": int(target),
+            "lease_until_ms": None,
+            "updated_ms": now_ms,
+            STATE_TIME_COLUMN[target]: now_ms,
+        }
+        if target is State.QUEUED:
+            values.update(lease_owner=None, next_attempt_ms=now_ms)
+        for chunk in chunks(ids, 500):
+            await conn.execute(
+                update(messages)
+                .where(
+                    messages.c.id.in_(chunk),
+                    messages.c.state.in_(_states(sources)),
+                    messages.c.lease_owner == owner,
                 )
                 .values(**values)
             )

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.store import leases
 from simgate.store.push_tables import DEAD, DELIVERED, FAILED, PENDING, pushes
+from simgate.store.sqltext import chunks
 
 # Written into the SQL, not bound: SQLite uses a partial index (WHERE state = 0) only when the
 # query's condition is the same literal; a bound parameter made each claim scan every
@@ -234,6 +235,8 @@ async def record(
     groups: dict[str, list[AttemptResult]] = {}
     for r in results:
         groups.setdefault(r.outcome, []).append(r)
+    if "delivered" in groups:  # before the deliveries are written: their attempts tell
+        await _recovered(conn, [r.push_id for r in groups["delivered"]], now_ms=now_ms)
     for outcome, group in groups.items():
         guard = [p.id == bindparam("b_id"), p.state == PENDING]
         values: dict[str, Any] = {"lease_owner": None, "lease_until_ms": None, "updated_ms": now_ms}
@@ -265,6 +268,42 @@ async def record(
             used.add("b_next")
         params = [{k: v for k, v in d.items() if k in used} for d in params]
         await conn.execute(update(pushes).where(and_(*guard)).values(**values), params)
+
+
+async def renew(
+    conn: AsyncConnection, *, ids: Sequence[int], owner: str, lease_until_ms: int
+) -> None:
+    """Extend the leases ``owner`` still holds on the pending rows ``ids``."""
+    p = pushes.c
+    for chunk in chunks(list(ids), 500):
+        await conn.execute(
+            update(pushes)
+            .where(p.id.in_(chunk), p.state == PENDING, p.lease_owner == owner)
+            .values(lease_until_ms=lease_until_ms)
+        )
+
+
+async def _recovered(conn: AsyncConnection, delivered: Sequence[int], *, now_ms: int) -> None:
+    """An endpoint that accepts a push it had refused before is back (issue 14 item 15): its
+    other pushes waiting out a backoff become due now, instead of each at the end of its own
+    (a recovered receiver's backlog drained over minutes). Only a retried push's delivery
+    triggers it, so a healthy endpoint's deliveries cost one primary-key lookup; the claim's
+    per-endpoint window and order keys still pace what follows."""
+    p = pushes.c
+    for chunk in chunks(list(delivered), 500):
+        back = (
+            select(p.endpoint).where(p.id.in_(chunk), p.state == PENDING, p.attempts > 0).distinct()
+        )
+        await conn.execute(
+            update(pushes)
+            .where(
+                p.state == PENDING,
+                p.endpoint.in_(back),
+                p.attempts > 0,
+                p.next_attempt_ms > now_ms,
+            )
+            .values(next_attempt_ms=now_ms)
+        )
 
 
 # ---- operations ---------------------------------------------------------------------

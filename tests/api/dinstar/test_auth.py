@@ -167,3 +167,68 @@ async def test_failed_logins_are_limited_per_user_and_ip(gw: Gw) -> None:
     assert blocked.limited
     await gw.clock.advance(301)  # login_window_seconds = 300
     assert (await with_header(gw, basic(USER, PASSWORD))).status_code == 200
+
+
+# ---- issue 14 items 2 and 6: tables an attacker cannot flood ----------------------------------
+def _junk_digest(c: dict[str, str], user: str) -> str:
+    # A wrong realm fails before any database read: the cheapest failure there is.
+    return digest_header(c, method="GET", uri=PATH, user=user, realm="elsewhere")
+
+
+async def test_junk_usernames_do_not_evict_a_locked_user(gw: Gw) -> None:
+    auth = build_gateway(gw.sv, DIALECT.load(gw.sv.settings)).auth
+    c = (await challenge(gw))[0]
+    for _ in range(10):  # login_failures = 10
+        await auth.authenticate(method="GET", uri=PATH, header=basic(USER, "guess"), ip="10.0.0.1")
+    # More junk names than the table holds (10,000), from addresses below their own limit.
+    for i in range(10_050):
+        got = await auth.authenticate(
+            method="GET", uri=PATH, header=_junk_digest(c, f"junk{i}"), ip=f"10.1.{i // 25}.1"
+        )
+        assert isinstance(got, Denied)
+    still = await auth.authenticate(
+        method="GET", uri=PATH, header=basic(USER, PASSWORD), ip="10.0.0.1"
+    )
+    assert isinstance(still, Denied)
+    assert still.limited
+    sizes = auth.table_sizes()
+    assert max(sizes.values()) <= 10_000 + 10  # bounded (locks kept beside the counting ones)
+    # the tables expire with their window on the injected clock
+    await gw.clock.advance(301)
+    await auth.authenticate(method="GET", uri=PATH, header=_junk_digest(c, "late"), ip="10.2.0.1")
+    assert sum(auth.table_sizes().values()) <= 5
+
+
+async def test_one_address_spraying_usernames_is_locked(gw: Gw) -> None:
+    auth = build_gateway(gw.sv, DIALECT.load(gw.sv.settings)).auth
+    c = (await challenge(gw))[0]
+    for i in range(30):  # login_failures_per_address = 30
+        await auth.authenticate(
+            method="GET", uri=PATH, header=_junk_digest(c, f"u{i}"), ip="10.0.0.7"
+        )
+    refused = await auth.authenticate(
+        method="GET", uri=PATH, header=basic(USER, PASSWORD), ip="10.0.0.7"
+    )
+    assert isinstance(refused, Denied)
+    assert refused.limited
+    elsewhere = await auth.authenticate(
+        method="GET", uri=PATH, header=basic(USER, PASSWORD), ip="10.0.0.8"
+    )
+    assert isinstance(elsewhere, GatewayUser)
+
+
+async def test_nonce_counts_stay_bounded(gw: Gw) -> None:
+    """Every Digest nonce used once: the replay table holds at most its bound, with no
+    rebuild per request, and a nonce pushed out of it cannot be replayed."""
+    auth = build_gateway(gw.sv, DIALECT.load(gw.sv.settings)).auth
+    first = ""
+    for i in range(10_100):
+        gw.clock.set(gw.clock.now_ms() + 1)  # one nonce per millisecond, as a busy client
+        c = parse_challenges(await auth.challenges())[0]
+        header = digest_header(c, method="GET", uri=PATH, nc=1, cnonce="c")
+        first = first or header
+        got = await auth.authenticate(method="GET", uri=PATH, header=header, ip="10.0.0.1")
+        assert isinstance(got, GatewayUser), i
+    assert auth.table_sizes()["nonce_counts"] <= 10_000
+    replay = await auth.authenticate(method="GET", uri=PATH, header=first, ip="10.0.0.1")
+    assert isinstance(replay, Denied)

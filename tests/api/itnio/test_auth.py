@@ -6,9 +6,15 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
 
-from simgate.api.dialects.itnio.auth import sign
+from simgate.api.dialects.itnio.auth import Authenticator, sign
+from simgate.api.dialects.itnio.envelope import ItnioError
+from simgate.api.dialects.itnio.replay import fingerprint
+from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import AppKind
 from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
@@ -130,18 +136,75 @@ async def test_forwarded_for_counts_from_trusted_proxy(
 async def test_failed_authentications_are_rate_limited(
     backend: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    cfg = {"auth_cache_seconds": 0, "auth_fail_limit_ip": 5, "auth_fail_limit_key": 3}
+    cfg = {"auth_cache_seconds": 0, "auth_fail_limit_ip": 5, "auth_fail_limit_key_ip": 3}
     async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
         bad = env.headers(secret="wrong")
         codes = [(await env.get(BALANCE, headers=bad))["status"] for _ in range(5)]
         assert codes == ["-1", "-1", "-1", "-15", "-15"]
-        # the key is now refused even with a good signature, until the window passes
+        # this key from this address is refused even with a good signature, until the
+        # window passes
         assert (await env.get(BALANCE))["status"] == "-15"
         other = await env.services.accounts.create_key(env.account.id)
         # other keys from this IP: 3 failures so far, IP limit 5
         assert (await env.get(BALANCE, headers=env.headers(key=other.key, secret=other.secret)))[
             "status"
         ] == "0"
+        await clock.advance(60)  # auth_fail_window_seconds
+        assert (await env.get(BALANCE))["status"] == "0"
+
+
+def _from(app: FastAPI, ip: str) -> httpx.AsyncClient:
+    """A client of ``app`` connecting from ``ip`` (the TCP peer, no proxy)."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 6000))
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+async def _status(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    r = await client.get(BALANCE, headers=headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
+
+
+async def test_bad_signatures_from_elsewhere_do_not_lock_the_key_owner_out(itnio: Itnio) -> None:
+    """Issue 14 item 7: the Api-Key travels in clear; 104 bad signatures for it from 4
+    addresses used to lock its owner out everywhere (per-key limit 100)."""
+    app = itnio.rt.app()  # one process: every client below talks to the same limiters
+    attacker_acct = await itnio.services.accounts.create_account(name="mallory", balance="1")
+    attacker_key = await itnio.services.accounts.create_key(attacker_acct.id)
+    forged = itnio.headers(secret="guessed")  # the owner's key, a wrong secret
+    for n in range(4):
+        async with _from(app, f"198.51.100.{n + 1}") as attacker:
+            for _ in range(26):
+                assert await _status(attacker, forged) in ("-1", "-15")
+    async with _from(app, "127.0.0.1") as owner:
+        assert await _status(owner, itnio.headers()) == "0"
+    async with _from(app, "198.51.100.4") as attacker:
+        # that key from the attacker's address is locked (the key x address pair)...
+        assert await _status(attacker, itnio.headers()) == "-15"
+        # ...but the address itself (26 < 30 failures) may still use its own key
+        own = itnio.headers(key=attacker_key.key, secret=attacker_key.secret)
+        assert await _status(attacker, own) == "0"
+
+
+async def test_key_wide_limit_is_much_higher_and_alerts(
+    backend: str, tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    defaults = ItnioSettings()
+    assert defaults.auth_fail_limit_key >= 10 * defaults.auth_fail_limit_ip
+    cfg = {"auth_cache_seconds": 0, "auth_fail_limit_key": 40}
+    async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
+        app = env.rt.app()
+        with caplog.at_level("WARNING"):
+            for n in range(4):
+                async with _from(app, f"198.51.100.{n + 1}") as attacker:
+                    for _ in range(10):
+                        await _status(attacker, env.headers(secret="guessed"))
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any(env.key.key in m for m in warned), warned
+        async with _from(app, "127.0.0.1") as owner:
+            assert await _status(owner, env.headers()) == "-15"
+            await clock.advance(60)
+            assert await _status(owner, env.headers()) == "0"
 
 
 async def test_ip_limit_blocks_unknown_keys(backend: str, tmp_path: Path, clock: FakeClock) -> None:
@@ -229,3 +292,99 @@ async def test_concurrent_identical_requests_send_once(itnio: Itnio) -> None:
     assert answers[0]["status"] == "0"
     assert all(a == answers[0] for a in answers)
     assert await _count_messages(itnio) == 1
+
+
+async def test_a_claim_whose_owner_died_is_taken_over(itnio: Itnio) -> None:
+    """Issue 14 item 14: the process that claimed a send was killed before it answered (its
+    claim stays PENDING, nothing was sent). The client's identical retry is sent, once,
+    instead of answering -18 for the rest of the 5-minute window."""
+    body = orjson.dumps({"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "x"})
+    headers = itnio.headers()
+    fp = fingerprint(
+        key=headers["Api-Key"],
+        timestamp=headers["Timestamp"],
+        sign=headers["Sign"],
+        method="POST",
+        target=SEND,
+        body=body,
+    )
+    now = itnio.clock.now_ms()
+    claim = await itnio.services.itnio.claim_replay(
+        fingerprint=fp, expires_ms=now + 400_000, now_ms=now, purge=False
+    )
+    assert claim.owned  # the dead process's claim
+    await itnio.clock.advance(_wait_s(itnio) + 1)
+    first = await itnio.post(SEND, headers=headers, content=body)
+    assert first["status"] == "0", first
+    again = await itnio.post(SEND, headers=headers, content=body)
+    assert again == first
+    assert await _count_messages(itnio) == 1
+
+
+async def test_a_taken_over_claim_fences_out_its_first_owner(itnio: Itnio) -> None:
+    """The first owner was only slow, not dead: once its claim is taken over, its answer is
+    not stored over the new owner's (one of them commits, never both)."""
+    sv = itnio.services.itnio
+    now = itnio.clock.now_ms()
+    slow = await sv.claim_replay(fingerprint="f", expires_ms=now + 400_000, now_ms=now, purge=False)
+    wait_ms = int(_wait_s(itnio) * 1000)
+    young = await sv.claim_replay(
+        fingerprint="f",
+        expires_ms=now + 400_000,
+        now_ms=now + 1,
+        purge=False,
+        takeover_after_ms=wait_ms,
+    )
+    assert not young.owned  # a claim still young is its owner's: the replay waits
+    taken = await sv.claim_replay(
+        fingerprint="f",
+        expires_ms=now + 400_000,
+        now_ms=now + wait_ms + 1,
+        purge=False,
+        takeover_after_ms=wait_ms,
+    )
+    assert (slow.owned, taken.owned) == (True, True)
+    assert slow.token != taken.token
+    assert not await sv.complete_replay(fingerprint="f", response="slow", token=slow.token)
+    assert await sv.complete_replay(fingerprint="f", response="new", token=taken.token)
+    assert await sv.replay_response("f") == "new"
+
+
+def _wait_s(env: Itnio) -> float:
+    return ItnioSettings.model_validate(env.services.settings.itnio).replay_wait_seconds
+
+
+async def test_failure_tables_stay_bounded_and_expire_on_the_clock(itnio: Itnio) -> None:
+    """Issue 14 item 2, not timed: fresh keys from many addresses leave at most one record
+    per key, pair and address, and the window's passing (the injected clock) clears them."""
+    cfg = ItnioSettings(auth_cache_seconds=1)
+    auth = Authenticator(itnio.services, cfg)
+
+    def request(key: str, ip: str) -> Request:
+        headers = [(b"api-key", key.encode()), (b"timestamp", b"1700000000"), (b"sign", b"0" * 32)]
+        return Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": BALANCE,
+                "headers": headers,
+                "query_string": b"",
+                "client": (ip, 1),
+            }
+        )
+
+    for i in range(1000):
+        with pytest.raises(ItnioError):
+            await auth(request(f"fresh{i:05d}", f"10.0.{i // 20}.1"))
+    sizes = auth.table_sizes()
+    assert sizes["fail_addresses"] == 50
+    assert sizes["fail_key_address"] == sizes["fail_keys"] == 1000
+    await itnio.clock.advance(60)  # auth_fail_window_seconds
+    with pytest.raises(ItnioError):
+        await auth(request("late", "10.9.9.9"))
+    assert auth.table_sizes() == {
+        "fail_addresses": 1,
+        "fail_key_address": 1,
+        "fail_keys": 1,
+        "credentials": 1,
+    }

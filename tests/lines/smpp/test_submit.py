@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from simgate.codecs.segments import Encoding
 from simgate.codecs.smpp import CommandStatus, EsmClass, normalize_message_id
 from simgate.codecs.ucs2 import decode_ucs2
 from simgate.codecs.udh import parse_udh
-from simgate.lines.base import Outcome
+from simgate.lines.base import Capability, Outcome
 from simgate.testing.smsc import FakeSmsc
 
 from .support import eventually, request, started_line
@@ -233,3 +234,22 @@ async def test_unencodable_text_is_rejected() -> None:
         result = await line.submit(request("Привет", encoding=Encoding.GSM7))
     assert result.outcome is Outcome.REJECTED
     assert not smsc.submits
+
+
+async def test_the_line_marks_a_message_just_before_its_first_part_is_written() -> None:
+    """WRITE_MARKS (issue 14 item 3): the worker's journal learns of a message when it may
+    leave, not when the submit is called: one waiting for a bind is not marked, so a crash
+    then puts it back in the queue instead of making it UNKNOWN."""
+    marked: list[int] = []
+    smsc = FakeSmsc()
+    port = await smsc.start()
+    await smsc.stop()
+    async with started_line(port, bind_wait=0.2) as (line, _):
+        assert Capability.WRITE_MARKS in line.capabilities
+        waited = await line.submit(replace(request(), on_write=marked.append))
+    assert waited.outcome is Outcome.RETRY
+    assert marked == []  # never written
+    async with FakeSmsc() as smsc, started_line(smsc.port) as (line, _):
+        req = replace(request("c" * 200), on_write=marked.append)
+        assert (await line.submit(req)).outcome is Outcome.OK
+    assert marked == [req.message_id]  # once, for its first part

@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from simgate.clock import Clock
@@ -70,7 +71,9 @@ class _Sent:
 
 
 class SmppLine:
-    capabilities = frozenset({Capability.SMS, Capability.REPORTS, Capability.INBOUND})
+    capabilities = frozenset(
+        {Capability.SMS, Capability.REPORTS, Capability.INBOUND, Capability.WRITE_MARKS}
+    )
 
     def __init__(self, name: str, settings: SmppLineSettings, clock: Clock) -> None:
         self.name = name
@@ -148,7 +151,11 @@ class SmppLine:
         except ValueError as exc:
             return SubmitResult(Outcome.REJECTED, error_text=f"cannot encode: {exc}")
         payload = len(plan.pdus) == 1 and plan.parts > 1
-        first = await self._send(plan.pdus[0])
+        # The worker's write journal hears of the message when its first part may leave
+        # (WRITE_MARKS), not while it waits for a bind, a window slot or the pace.
+        on_write = request.on_write
+        mark = None if on_write is None else functools.partial(on_write, request.message_id)
+        first = await self._send(plan.pdus[0], mark)
         if first.kind != "ok":
             return self._not_sent(first)
         hint = ReportHint(request.message_id, request.lease_seq, 1, plan.parts, request.port)
@@ -204,7 +211,7 @@ class SmppLine:
             sent = await self._send(pdu)
         return sent
 
-    async def _send(self, pdu: SubmitSm) -> _Sent:
+    async def _send(self, pdu: SubmitSm, mark: Callable[[], None] | None = None) -> _Sent:
         deadline = asyncio.get_running_loop().time() + self.cfg.bind_wait
         while True:
             bind = await self._acquire(deadline)
@@ -213,6 +220,8 @@ class SmppLine:
             try:
                 if self.cfg.tps > 0 or self._paused_until:
                     await self._pace()
+                if mark is not None:
+                    mark()
                 response = await bind.send(pdu)
             except (_NotWritten, SmppSessionError):
                 continue  # the bind dropped before the write: nothing left, try another

@@ -7,6 +7,7 @@ The page query reads only the columns getSentRcd renders: building full MessageR
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,13 +32,35 @@ _REACHED: dict[State, ColumnElement[int]] = {
 _STATES = {int(s): s for s in State}
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What claiming a fingerprint found. ``owned``: this caller runs the request, and
+    ``token`` (the claim's ``created_ms``) fences its writes; else ``response`` is the stored
+    answer, or ``PENDING`` while another owner runs (None: no record)."""
+
+    owned: bool
+    token: int = 0
+    response: str | None = None
+
+
 class ReplayRepo:
     async def claim(
-        self, conn: AsyncConnection, *, fingerprint: str, expires_ms: int, now_ms: int
-    ) -> str | None:
-        """None when this caller now owns the fingerprint; else the stored response
-        (``PENDING`` while the owner is still running). One INSERT .. ON CONFLICT DO NOTHING,
-        so concurrent claimers in other processes are serialised by the primary key."""
+        self,
+        conn: AsyncConnection,
+        *,
+        fingerprint: str,
+        expires_ms: int,
+        now_ms: int,
+        takeover_after_ms: int | None = None,
+    ) -> Claim:
+        """Own the fingerprint (one INSERT .. ON CONFLICT DO NOTHING, so concurrent claimers
+        in other processes are serialised by the primary key), or find its record.
+
+        A claim still unanswered ``takeover_after_ms`` after it was made is taken over: its
+        owner died before answering (issue 14 item 14). The claim's ``created_ms`` is its
+        token: the new owner writes its own (later, so different), and every write of the old
+        owner names the old token and so changes nothing (fencing: if it was only slow, one of
+        the two commits its answer, never both)."""
         make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         result = await conn.execute(
             make(t)
@@ -47,8 +70,31 @@ class ReplayRepo:
             .on_conflict_do_nothing(index_elements=["fingerprint"])
         )
         if result.rowcount == 1:
-            return None
-        return await self.lookup(conn, fingerprint)
+            return Claim(owned=True, token=now_ms)
+        row = (
+            await conn.execute(
+                select(t.c.response, t.c.created_ms, t.c.expires_ms).where(
+                    t.c.fingerprint == fingerprint
+                )
+            )
+        ).first()
+        if row is None:  # released meanwhile: the caller may claim it anew
+            return Claim(owned=False, response=None)
+        if row.response is not None:
+            return Claim(owned=False, response=str(row.response))
+        if takeover_after_ms is not None and row.created_ms + takeover_after_ms < now_ms:
+            taken = await conn.execute(
+                update(t)
+                .where(
+                    t.c.fingerprint == fingerprint,
+                    t.c.response.is_(None),
+                    t.c.created_ms == row.created_ms,
+                )
+                .values(created_ms=now_ms, expires_ms=max(row.expires_ms, expires_ms))
+            )
+            if taken.rowcount == 1:
+                return Claim(owned=True, token=now_ms)
+        return Claim(owned=False, response=PENDING)
 
     async def lookup(self, conn: AsyncConnection, fingerprint: str) -> str | None:
         row = (
@@ -58,13 +104,28 @@ class ReplayRepo:
             return None
         return PENDING if row.response is None else str(row.response)
 
-    async def complete(self, conn: AsyncConnection, *, fingerprint: str, response: str) -> None:
-        await conn.execute(
-            update(t).where(t.c.fingerprint == fingerprint).values(response=response)
+    async def complete(
+        self, conn: AsyncConnection, *, fingerprint: str, response: str, token: int
+    ) -> bool:
+        """Store the answer of the claim ``token``; False when that claim was taken over
+        (or already answered)."""
+        result = await conn.execute(
+            update(t)
+            .where(
+                t.c.fingerprint == fingerprint,
+                t.c.created_ms == token,
+                t.c.response.is_(None),
+            )
+            .values(response=response)
         )
+        return result.rowcount == 1
 
-    async def release(self, conn: AsyncConnection, *, fingerprint: str) -> None:
-        await conn.execute(delete(t).where(t.c.fingerprint == fingerprint))
+    async def release(self, conn: AsyncConnection, *, fingerprint: str, token: int) -> None:
+        await conn.execute(
+            delete(t).where(
+                t.c.fingerprint == fingerprint, t.c.created_ms == token, t.c.response.is_(None)
+            )
+        )
 
     async def purge(self, conn: AsyncConnection, *, now_ms: int) -> int:
         result = await conn.execute(delete(t).where(t.c.expires_ms < now_ms))

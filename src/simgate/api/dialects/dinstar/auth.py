@@ -9,14 +9,19 @@
   ``nonce_ttl_seconds``. The secret lives in the database, so any API process accepts a
   nonce another one issued. An expired nonce gets ``stale=true`` (RFC 7616 §3.3) and is not
   counted as a failed login.
-- Replays: each process remembers the nonce-counts it has seen per nonce and refuses a repeat.
-  With several API processes a replay sent to a *different* process than the original is not
-  detected (documented limitation; the nonce lifetime bounds the window).
+- Replays: each process remembers the nonce-counts it has seen per nonce and refuses a repeat
+  (``api.auth.NonceCounts``: a few bytes per nonce, at most ``MAX_CACHE`` nonces, none
+  trusted again once forgotten). With several API processes a replay sent to a *different*
+  process than the original is not detected (documented limitation; the nonce lifetime
+  bounds the window).
 - Basic verifies with scrypt (~50 ms on purpose). A successful verification is cached in
   memory for ``basic_cache_seconds`` keyed by a salted SHA-256 of the credentials, so steady
   traffic costs one hash, not one scrypt, per request (throughput benchmarks rely on this).
-- Failed logins are limited per (username, client IP): after ``login_failures`` failures in
-  ``login_window_seconds`` that pair gets 401 without any check until the window moves on.
+- Failed logins are limited per (username, client IP) and per client IP
+  (``api.auth.LoginLimiter``): after ``login_failures`` failures of one user from one address,
+  or ``login_failures_per_address`` of any users from it, in ``login_window_seconds``, that
+  pair (or address) gets 401 without any check until the window moves on. Every table here
+  is bounded, expires with its window and costs O(1) per request (issue 14).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from simgate.api.auth import FailureLimiter, TtlCache
+from simgate.api.auth import DUMMY_PASSWORD_HASH, LoginLimiter, NonceCounts, TtlCache
 from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.clock import Clock
 from simgate.domain.accounts import GatewayUser
@@ -41,7 +46,6 @@ from simgate.services.accounts import DIGEST_REALM, AccountService, verify_passw
 OPAQUE = "5cd1e1a7a7e0c0de"
 USER_CACHE_S = 5.0
 MAX_CACHE = 10_000
-MAX_NC_PER_NONCE = 10_000
 _PARAM = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 _HASHES: dict[str, Callable[[bytes], str]] = {
     "MD5": lambda b: hashlib.md5(b).hexdigest(),  # noqa: S324 (RFC 7616 §3.4.2, legacy clients)
@@ -49,8 +53,6 @@ _HASHES: dict[str, Callable[[bytes], str]] = {
 }
 # MD5 first: a client that reads one challenge only must get one it knows (spec Amendments).
 CHALLENGE_ORDER = ("MD5", "SHA-256")
-# A scrypt hash of a random password: unknown users cost as much time as known ones.
-_DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +83,23 @@ class Authenticator:
         self._users: TtlCache[str, GatewayUser | None] = TtlCache(
             clock, ttl_s=USER_CACHE_S, max_entries=MAX_CACHE
         )
-        self._seen_nc: dict[str, tuple[int, set[int]]] = {}
-        # Per (username, client IP).
-        self._failures: FailureLimiter[tuple[str, str]] = FailureLimiter(
+        self._nonces = NonceCounts(clock, ttl_s=cfg.nonce_ttl_seconds, max_nonces=MAX_CACHE)
+        self._failures = LoginLimiter(
             clock,
-            limit=cfg.login_failures,
+            per_user=cfg.login_failures,
+            per_address=cfg.login_failures_per_address,
             window_s=cfg.login_window_seconds,
             max_keys=MAX_CACHE,
         )
+
+    def table_sizes(self) -> dict[str, int]:
+        """Entries per in-memory table (benchmarks and tests watch them stay bounded)."""
+        return {
+            **self._failures.sizes(),
+            "basic_cache": len(self._basic),
+            "users": len(self._users),
+            "nonce_counts": len(self._nonces),
+        }
 
     # ---- challenges --------------------------------------------------------------------
     async def challenges(self, *, stale: bool = False) -> list[str]:
@@ -149,17 +160,17 @@ class Authenticator:
         username, sep, password = raw.partition(":")
         if not sep or not username:
             return Denied()
-        if self._failures.blocked((username, ip)):
+        if self._failures.blocked(username, ip):
             return Denied(limited=True)
         key = hashlib.sha256(self._salt + raw.encode()).digest()
         cached = self._basic.get(key)
         if cached is not None:
             return cached
         user = await self._user(username)
-        stored = user.password_hash if user is not None else _DUMMY_HASH
+        stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
         ok = await asyncio.to_thread(verify_password, password, stored)
         if user is None or not ok:
-            self._failures.fail((username, ip))
+            self._failures.fail(username, ip)
             return Denied()
         self._basic.put(key, user)
         return user
@@ -174,45 +185,36 @@ class Authenticator:
             return Denied()
         algorithm = p.get("algorithm", "MD5").upper()
         if p["realm"] != DIGEST_REALM or algorithm not in _HASHES or p["uri"] != uri:
-            self._failures.fail((username, ip))
+            self._failures.fail(username, ip)
             return Denied()
-        if self._failures.blocked((username, ip)):
+        if self._failures.blocked(username, ip):
             return Denied(limited=True)
         state, issued = await self._nonce_state(p["nonce"])
         if state == "bad":
-            self._failures.fail((username, ip))
+            self._failures.fail(username, ip)
             return Denied()
         if state == "stale":
             return Denied(stale=True)
         try:
-            nc = int(p["nc"], 16)
+            nc = int(p["nc"], 16) if len(p["nc"]) <= 16 else -1  # RFC 7616: 8 hex digits
         except ValueError:
+            return Denied()
+        if nc < 0:
             return Denied()
         user = await self._user(username)
         if user is None:
-            self._failures.fail((username, ip))
+            self._failures.fail(username, ip)
             return Denied()
         h = _HASHES[algorithm]
         ha1 = user.digest_sha256 if algorithm == "SHA-256" else user.digest_md5
         ha2 = h(f"{method}:{p['uri']}".encode())
         expected = h(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}".encode())
         if not hmac.compare_digest(expected, p["response"].lower()):
-            self._failures.fail((username, ip))
+            self._failures.fail(username, ip)
             return Denied()
-        if not self._first_use(p["nonce"], issued, nc):
+        if not self._nonces.first_use(p["nonce"], issued, nc):
             return Denied(stale=True)  # replayed nc: make the client start afresh
         return user
-
-    def _first_use(self, nonce: str, issued: int, nc: int) -> bool:
-        now = self._clock.now_ms()
-        if len(self._seen_nc) >= MAX_CACHE:
-            horizon = now - self._ttl_ms
-            self._seen_nc = {n: v for n, v in self._seen_nc.items() if v[0] >= horizon}
-        _, seen = self._seen_nc.setdefault(nonce, (issued, set()))
-        if nc in seen or len(seen) >= MAX_NC_PER_NONCE:
-            return False
-        seen.add(nc)
-        return True
 
     async def _user(self, username: str) -> GatewayUser | None:
         return await self._users.get_or_load(username, lambda: self._accounts.get_user(username))

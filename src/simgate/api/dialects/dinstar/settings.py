@@ -37,6 +37,9 @@ class DinstarSettings(BaseModel):
     nonce_secret: str | None = None  # default: a random secret kept in the database
     basic_cache_seconds: float = Field(default=60.0, ge=0)
     login_failures: int = Field(default=10, ge=1)
+    # Failed logins of any usernames from one address (IPv6: one /64) in the window: stops a
+    # spray of fresh usernames and the flood that would push out other counters (issue 14).
+    login_failures_per_address: int = Field(default=30, ge=1)
     login_window_seconds: float = Field(default=300.0, gt=0)
 
 

@@ -13,6 +13,7 @@ repeated query has no effect to repeat and returns the same data an attacker alr
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from simgate.api.dialects.itnio.auth import AuthContext, timestamp_ms
 from simgate.api.dialects.itnio.envelope import ERROR_CODES, ItnioError, enveloped
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.clock import Clock
-from simgate.services.itnio import PENDING, ItnioService
+from simgate.services.itnio import PENDING, AnswerJob, ItnioService
 
 PURGE_EVERY_MS = 60_000
 
@@ -32,14 +33,34 @@ log = logging.getLogger(__name__)
 CodeTable = tuple[tuple[type[Exception], int], ...]
 
 
-def fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
+def fingerprint(
+    *, key: str, timestamp: str, sign: str, method: str, target: str, body: bytes
+) -> str:
+    """The request's identity for the replay rule: credentials, Timestamp, Sign, method,
+    path with query, and body."""
     h = hashlib.sha256()
-    target = request.url.path + ("?" + request.url.query if request.url.query else "")
-    for part in (ctx.key.key, ctx.timestamp, ctx.sign, request.method, target):
+    for part in (key, timestamp, sign, method, target):
         h.update(part.encode("utf-8", "surrogateescape"))
         h.update(b"\x00")
     h.update(body)
     return h.hexdigest()
+
+
+def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
+    target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    return fingerprint(
+        key=ctx.key.key,
+        timestamp=ctx.timestamp,
+        sign=ctx.sign,
+        method=request.method,
+        target=target,
+        body=body,
+    )
+
+
+# What a producer is handed to commit its answer with its work (``ReplayGuard.once_committed``):
+# given the answer's bytes, the job to run in the transaction that commits the work.
+CommitAnswer = Callable[[bytes], AnswerJob]
 
 
 class ReplayGuard:
@@ -48,7 +69,7 @@ class ReplayGuard:
         self._clock = clock
         self._cfg = cfg
         self._last_purge_ms = 0
-        self._pending: set[asyncio.Future[None]] = set()
+        self._pending: set[asyncio.Future[bool]] = set()
 
     async def once(
         self,
@@ -65,19 +86,42 @@ class ReplayGuard:
         that never finished) answers this request alone and stores nothing.
         """
 
-        async def answer() -> bytes:
+        async def answer(_: CommitAnswer) -> bytes:
             return await enveloped(produce, table)
 
-        return await enveloped(lambda: self._once(ctx, request, body, answer), table)
+        run = functools.partial(self._once, ctx, request, body, answer, takeover=False)
+        return await enveloped(run, table)
+
+    async def once_committed(
+        self,
+        ctx: AuthContext,
+        request: Request,
+        body: bytes,
+        produce: Callable[[CommitAnswer], Awaitable[bytes]],
+        table: CodeTable = ERROR_CODES,
+    ) -> bytes:
+        """:meth:`once` for a producer that commits its answer with its work (``produce``
+        hands the given :data:`CommitAnswer` job to that transaction). A crash then leaves
+        either both or neither, so a claim still unanswered ``replay_wait_seconds`` after it
+        was made is taken over by an identical retry (issue 14 item 14): its owner died
+        before committing anything, or it is only slow and fenced out (its commit fails)."""
+
+        async def answer(commit: CommitAnswer) -> bytes:
+            return await enveloped(lambda: produce(commit), table)
+
+        run = functools.partial(self._once, ctx, request, body, answer, takeover=True)
+        return await enveloped(run, table)
 
     async def _once(
         self,
         ctx: AuthContext,
         request: Request,
         body: bytes,
-        answer: Callable[[], Awaitable[bytes]],
+        answer: Callable[[CommitAnswer], Awaitable[bytes]],
+        *,
+        takeover: bool,
     ) -> bytes:
-        fp = fingerprint(ctx, request, body)
+        fp = request_fingerprint(ctx, request, body)
         now = self._clock.now_ms()
         # The record must outlive every moment at which this Timestamp is still accepted.
         window_ms = self._cfg.timestamp_window_seconds * 1000
@@ -85,28 +129,48 @@ class ReplayGuard:
         purge = now - self._last_purge_ms > PURGE_EVERY_MS
         if purge:
             self._last_purge_ms = now
-        prior = await self._itnio.claim_replay(
-            fingerprint=fp, expires_ms=expires, now_ms=now, purge=purge
+        claim = await self._itnio.claim_replay(
+            fingerprint=fp,
+            expires_ms=expires,
+            now_ms=now,
+            purge=purge,
+            takeover_after_ms=int(self._cfg.replay_wait_seconds * 1000) if takeover else None,
         )
-        if prior is not None:
-            return prior.encode() if prior != PENDING else await self._wait(fp)
+        if not claim.owned:
+            if claim.response is None:  # released just now: the first copy failed
+                raise ItnioError(-18, "the first copy of this request failed; send it anew")
+            return claim.response.encode() if claim.response != PENDING else await self._wait(fp)
+        token = claim.token
+        committed = False
+
+        def mark() -> None:
+            nonlocal committed
+            committed = True  # (if its transaction then fails, produce raises)
+
+        def commit(response: bytes) -> AnswerJob:
+            return self._itnio.replay_answer_job(
+                fingerprint=fp, response=response.decode(), token=token, on_run=mark
+            )
+
         try:
-            response = await answer()
+            response = await answer(commit)
         except BaseException:
             # Nothing was answered: let a retry of the same request run afresh.
-            await asyncio.shield(self._itnio.release_replay(fp))
+            await asyncio.shield(self._itnio.release_replay(fp, token))
             raise
+        if committed:
+            return response  # stored with the work it answers
         # The messages are committed already (a 2xx means committed); the stored response
         # only serves replays, which wait while it is PENDING. Not awaiting it saves one
         # group-commit round trip per send (bench/itnio_send.py).
         task = asyncio.ensure_future(
-            self._itnio.complete_replay(fingerprint=fp, response=response.decode())
+            self._itnio.complete_replay(fingerprint=fp, response=response.decode(), token=token)
         )
         self._pending.add(task)
         task.add_done_callback(self._completed)
         return response
 
-    def _completed(self, task: asyncio.Future[None]) -> None:
+    def _completed(self, task: asyncio.Future[bool]) -> None:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # A replay of this request will find the claim PENDING and answer -18.

@@ -8,10 +8,11 @@ from typing import Any
 
 from simgate.api.dialects.itnio.auth import AuthContext
 from simgate.api.dialects.itnio.envelope import ItnioError, ok_body, text_field
+from simgate.api.dialects.itnio.replay import CommitAnswer
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import App
 from simgate.services.container import Services
-from simgate.services.sending import Recipient, SendRequest
+from simgate.services.sending import Recipient, SendOutcome, SendRequest
 
 MAX_CONTENT = 1024  # characters (spec §1.3)
 MAX_SENDER = 32  # spec §1.3
@@ -56,8 +57,15 @@ class SendItem:
 
 
 async def send_items(
-    services: Services, ctx: AuthContext, app: App, items: list[SendItem], max_numbers: int
+    services: Services,
+    ctx: AuthContext,
+    app: App,
+    items: list[SendItem],
+    max_numbers: int,
+    *,
+    commit: CommitAnswer | None = None,
 ) -> bytes:
+    """Send; ``commit`` (the replay guard's) stores the answer with the messages."""
     total = sum(len(i.numbers) for i in items)
     if total > max_numbers:
         raise ItnioError(-7, f"at most {max_numbers} numbers per request")
@@ -80,10 +88,15 @@ async def send_items(
             recipients=recipients,
             app=app,
             sender=items[0].sender,
+            commit_with=None if commit is None else lambda out: commit(_answer(out)),
         )
     )
     if not outcome.accepted:
         raise ItnioError(-9, "no valid number")  # §7: every number invalid
+    return _answer(outcome)
+
+
+def _answer(outcome: SendOutcome) -> bytes:
     return ok_body(
         success=str(len(outcome.accepted)),
         fail=str(len(outcome.invalid)),

@@ -15,10 +15,14 @@ class ItnioSettings(BaseModel):
     # Keys and accounts are cached this long per process; a revoked key or a locked account
     # is refused at most this late. 0 = read the database on every request.
     auth_cache_seconds: float = Field(default=1.0, ge=0)
-    # Failed authentications (-1) allowed per client IP and per Api-Key in the window; past
-    # that the IP or key is answered -15 ("query too frequently") until the window moves on.
+    # Failed authentications (-1) allowed in the window per client IP (IPv6: per /64), per
+    # Api-Key from one IP, and per Api-Key from everywhere; past one, that IP, that key from
+    # that IP or that key is answered -15 ("query too frequently") until the window moves
+    # on. The key-wide limit locks the owner out too (the key travels in clear): it is far
+    # higher and logs a warning when reached (issue 14 item 7).
     auth_fail_limit_ip: int = Field(default=30, ge=1)
-    auth_fail_limit_key: int = Field(default=100, ge=1)
+    auth_fail_limit_key_ip: int = Field(default=10, ge=1)
+    auth_fail_limit_key: int = Field(default=1000, ge=1)
     auth_fail_window_seconds: float = Field(default=60.0, gt=0)
     # A replay that arrives while the first request is still running waits this long for the
     # first response (§7 replay rule) before answering -18.

@@ -27,7 +27,7 @@ from simgate.api.dialects.itnio.envelope import (
     read_body,
     text_field,
 )
-from simgate.api.dialects.itnio.replay import ReplayGuard
+from simgate.api.dialects.itnio.replay import CommitAnswer, ReplayGuard
 from simgate.api.dialects.itnio.sending import SendItem, send_items
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain import ids
@@ -87,19 +87,19 @@ class SmsApi:
         is_get = request.method == "GET"
         body = b"" if is_get else await read_body(request, self._limit)
 
-        async def produce() -> bytes:
+        async def produce(commit: CommitAnswer) -> bytes:
             data = self._query(request) if is_get or not body.strip() else parse_object(body)
             app = await self._app(ctx, data)
             item = SendItem.parse(data, self.cfg)
             limit = GET_MAX_NUMBERS if is_get else POST_MAX_NUMBERS
-            return await send_items(self.services, ctx, app, [item], limit)
+            return await send_items(self.services, ctx, app, [item], limit, commit=commit)
 
-        return json_response(await self.guard.once(ctx, request, body, produce))
+        return json_response(await self.guard.once_committed(ctx, request, body, produce))
 
     async def send_batch(self, request: Request, ctx: AuthContext) -> Response:
         body = await read_body(request, self._limit)
 
-        async def produce() -> bytes:
+        async def produce(commit: CommitAnswer) -> bytes:
             data = parse_object(body)
             app = await self._app(ctx, data)
             array = data.get("array")
@@ -108,9 +108,9 @@ class SmsApi:
             if not isinstance(array, list) or not all(isinstance(i, dict) for i in array):
                 raise ItnioError(-22, "array must be a JSONArray of objects")
             items = [SendItem.parse(i, self.cfg) for i in array]
-            return await send_items(self.services, ctx, app, items, POST_MAX_NUMBERS)
+            return await send_items(self.services, ctx, app, items, POST_MAX_NUMBERS, commit=commit)
 
-        return json_response(await self.guard.once(ctx, request, body, produce))
+        return json_response(await self.guard.once_committed(ctx, request, body, produce))
 
     # ---- queries ---------------------------------------------------------------------
     async def get_report(self, request: Request, ctx: AuthContext) -> Response:

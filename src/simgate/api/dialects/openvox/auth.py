@@ -8,9 +8,15 @@ event loop keeps serving, and concurrent first requests with the same credential
 check. Consequence, by design: a changed password or a locked account takes effect within
 the cache lifetime (10 s by default), not instantly.
 
-Guessing is throttled: after ``login_failures`` wrong passwords for one username from one
-address within ``login_window_seconds``, that pair gets 401 without a scrypt until the window
-passes (so a password-guessing client cannot burn the CPU either).
+Guessing is throttled (``api.auth.LoginLimiter``): after ``login_failures`` wrong passwords
+for one username from one address, or ``login_failures_per_address`` for any usernames from
+that address, within ``login_window_seconds``, that pair (or address) gets 401 without a
+scrypt until the window passes (so a password-guessing client cannot burn the CPU either).
+Fresh usernames cannot push a lock out of the bounded table (issue 14 item 6).
+
+An unknown username is checked against a dummy hash with the same scrypt cost, so it is
+answered no faster than a wrong password for a real user: the answer time does not tell
+which usernames exist.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 
-from simgate.api.auth import FailureLimiter, TtlCache
+from simgate.api.auth import DUMMY_PASSWORD_HASH, LoginLimiter, TtlCache
 from simgate.domain.accounts import Account
 from simgate.errors import AuthError, NotFound
 from simgate.services.accounts import verify_password
@@ -46,6 +52,7 @@ class Authenticator:
         ttl_seconds: float,
         max_entries: int,
         max_failures: int = 10,
+        max_address_failures: int = 30,
         window_seconds: float = 300,
     ) -> None:
         self._services = services
@@ -53,10 +60,18 @@ class Authenticator:
             services.clock, ttl_s=ttl_seconds, max_entries=max_entries
         )
         self._pending: dict[bytes, asyncio.Future[Caller]] = {}
-        # Per (username, address); bounded like the cache.
-        self._failures: FailureLimiter[tuple[str, str]] = FailureLimiter(
-            services.clock, limit=max_failures, window_s=window_seconds, max_keys=max_entries
+        # Per (username, address) and per address; each table bounded like the cache.
+        self._failures = LoginLimiter(
+            services.clock,
+            per_user=max_failures,
+            per_address=max_address_failures,
+            window_s=window_seconds,
+            max_keys=max_entries,
         )
+
+    def table_sizes(self) -> dict[str, int]:
+        """Entries per in-memory table (benchmarks and tests watch them stay bounded)."""
+        return {**self._failures.sizes(), "credentials": len(self._cache)}
 
     async def check(self, username: str | None, password: str | None, address: str = "") -> Caller:
         if not username or not password:
@@ -65,13 +80,12 @@ class Authenticator:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        who = (username, address)
-        if self._failures.blocked(who):
+        if self._failures.blocked(username, address):
             raise AuthError("too many failed logins: try again later")
         try:
             return await self._check_once(key, username, password)
         except AuthError:
-            self._failures.fail(who)
+            self._failures.fail(username, address)
             raise
 
     async def _check_once(self, key: bytes, username: str, password: str) -> Caller:
@@ -95,11 +109,10 @@ class Authenticator:
 
     async def _verify(self, username: str, password: str) -> Caller:
         user = await self._services.accounts.get_user(username)
-        # Same message either way: no hint whether the user exists.
-        if user is None:
-            raise AuthError("authentication failed: wrong username or password")
-        ok = await asyncio.to_thread(verify_password, password, user.password_hash)
-        if not ok:
+        # Same message and the same scrypt either way: no hint whether the user exists.
+        stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        if user is None or not ok:
             raise AuthError("authentication failed: wrong username or password")
         try:
             account = await self._services.accounts.get_account(user.account_id)

@@ -73,6 +73,7 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
         ttl_seconds=cfg.auth_cache_seconds,
         max_entries=cfg.auth_cache_entries,
         max_failures=cfg.login_failures,
+        max_address_failures=cfg.login_failures_per_address,
         window_seconds=cfg.login_window_seconds,
     )
     limit = services.settings.http.max_body_bytes

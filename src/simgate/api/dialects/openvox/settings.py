@@ -30,9 +30,13 @@ class OpenVoxSettings(BaseModel):
     # Successful credential checks are remembered this long (scrypt costs ~50 ms each), so
     # a changed password or a locked account takes effect within this many seconds.
     auth_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    # Entries of that cache, and of each login-failure table (locks are kept apart: fresh
+    # usernames never push a lock out, issue 14).
     auth_cache_entries: int = Field(default=4096, ge=1)
     # Wrong passwords per username and address before 401 without checking, for the window.
     login_failures: int = Field(default=10, ge=1)
+    # Failed logins of any usernames from one address (IPv6: one /64) in the window.
+    login_failures_per_address: int = Field(default=30, ge=1)
     login_window_seconds: float = Field(default=300, gt=0)
 
 
