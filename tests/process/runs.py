@@ -46,7 +46,28 @@ class CrashRun:
     seconds: float = 0.0
 
 
-def crash_config(tmp_path: Path, journal: Path, port: int, *, submit_latency_ms: int = 20) -> Path:
+# The sim line of the crash runs: 20 ms submits keep work in flight when the kill comes.
+CRASH_LINE: dict[str, Any] = {
+    "seed": 7,
+    "submit_latency_ms": 20,
+    "report_delay_ms": 300,
+    "delivery_ratio": 0.9,
+    "failure_ratio": 0.02,
+}
+
+
+def crash_config(
+    tmp_path: Path,
+    journal: Path,
+    port: int,
+    *,
+    batch_size: int = 50,
+    line: dict[str, Any] | None = None,
+    **sim: Any,
+) -> Path:
+    """A ``simgate run`` config for a kill test: short leases and a busy reaper keep the run
+    short. The sim line journals to ``journal`` with ``line`` (default :data:`CRASH_LINE`)
+    updated by ``sim``."""
     return write_config(
         tmp_path / "simgate.toml",
         {
@@ -55,11 +76,9 @@ def crash_config(tmp_path: Path, journal: Path, port: int, *, submit_latency_ms:
             "log_level": "warning",
             "demo": {"create": False},
             "http": {"port": port},
-            # Short leases and a busy reaper keep the run short; small batches and 20 ms
-            # submits keep work in flight when the kill comes.
             "worker": {
                 "lease_seconds": 1,
-                "batch_size": 50,
+                "batch_size": batch_size,
                 "reaper_interval_seconds": 0.25,
                 "idle_poll_seconds": 0.02,
             },
@@ -67,12 +86,9 @@ def crash_config(tmp_path: Path, journal: Path, port: int, *, submit_latency_ms:
                 "sim": {
                     "driver": "sim",
                     "ports": 8,
-                    "seed": 7,
                     "journal": str(journal),
-                    "submit_latency_ms": submit_latency_ms,
-                    "report_delay_ms": 300,
-                    "delivery_ratio": 0.9,
-                    "failure_ratio": 0.02,
+                    **(CRASH_LINE if line is None else line),
+                    **sim,
                 }
             },
         },

@@ -20,7 +20,8 @@ import pytest
 from simgate.dispatch.worker import KILL_AFTER_WRITES_ENV
 from simgate.domain.messages import State
 from simgate.settings import load_settings
-from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.procs import SimgateProcess, free_port
+from tests.process.runs import crash_config
 from tests.process.support import (
     enqueue,
     journal_submits,
@@ -40,33 +41,14 @@ async def test_kill_mid_batch_leaves_unknown_only_what_the_line_took(tmp_path: P
     rng = random.Random(14_03)
     journal = tmp_path / "sim.journal"
     port = free_port()
-    config = write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "mid-batch-crash-master-key-012345",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "worker": {
-                "lease_seconds": 1,
-                "batch_size": BATCH,
-                "reaper_interval_seconds": 0.25,
-                "idle_poll_seconds": 0.02,
-            },
-            "lines": {
-                "sim": {
-                    "driver": "sim",
-                    "ports": 8,
-                    "seed": 14,
-                    "journal": str(journal),
-                    # Every submit of a batch waits, then they are written one after another:
-                    # the kill after the N-th leaves the others leased and unwritten.
-                    "submit_latency_ms": 5,
-                    "failure_ratio": 0.0,
-                }
-            },
-        },
+    # Every submit of a batch waits, then they are written one after another: the kill after
+    # the N-th leaves the others leased and unwritten.
+    config = crash_config(
+        tmp_path,
+        journal,
+        port,
+        batch_size=BATCH,
+        line={"seed": 14, "submit_latency_ms": 5, "failure_ratio": 0.0},
     )
     rt = await open_services(load_settings(config))
     assert rt.services is not None

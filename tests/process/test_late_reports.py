@@ -24,7 +24,8 @@ from simgate.domain.messages import State
 from simgate.domain.records import MessageRecord
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
-from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.procs import SimgateProcess, free_port
+from tests.process.runs import crash_config
 from tests.process.support import enqueue, journal_submits, make_account, open_services
 
 pytestmark = pytest.mark.slow
@@ -50,32 +51,13 @@ async def test_reports_settle_messages_whose_submit_a_crash_left_unrecorded(
     rng = random.Random(13_09)
     journal = tmp_path / "sim.journal"
     port = free_port()
-    config = write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "late-report-master-key-0123456789",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "worker": {
-                "lease_seconds": 1,
-                "batch_size": 20,
-                "reaper_interval_seconds": 0.25,
-                "idle_poll_seconds": 0.02,
-            },
-            "lines": {
-                "sim": {
-                    "driver": "sim",
-                    "ports": 8,
-                    "seed": 9,
-                    "journal": str(journal),
-                    "submit_latency_ms": 5,
-                    "delivery_ratio": 0.8,  # some reports say failed: those end FAILED
-                    "failure_ratio": 0.0,  # every submit leaves, so every one has a report
-                }
-            },
-        },
+    # Some reports say failed (those end FAILED); every submit leaves, so each has a report.
+    config = crash_config(
+        tmp_path,
+        journal,
+        port,
+        batch_size=20,
+        line={"seed": 9, "submit_latency_ms": 5, "delivery_ratio": 0.8, "failure_ratio": 0.0},
     )
     rt = await open_services(load_settings(config))
     assert rt.services is not None

@@ -8,32 +8,17 @@ try before an operator's resend. Runs on SQLite and PostgreSQL (``backend``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.domain.events import Change, MessageChange
+from simgate.domain.events import MessageChange
 from simgate.domain.messages import Event, State
 from simgate.domain.queue import PartReport, ReportHint
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
+from tests.support.changes import Batches
 
 from ..store.util import OWNER, account, get, ok, orphans, queue
-
-Batches = list[list[Change]]
-
-
-@pytest.fixture
-def batches(runtime: Runtime) -> Batches:
-    seen: Batches = []
-
-    async def hook(conn: AsyncConnection, changes: Sequence[Change]) -> None:
-        seen.append(list(changes))
-
-    runtime.changes.subscribe(hook)
-    return seen
 
 
 async def crashed(runtime: Runtime, *, parts: int = 1, line: str = "sim") -> tuple[int, int, int]:

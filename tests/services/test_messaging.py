@@ -6,14 +6,11 @@ by a subscriber of the runtime's change seam, batch by batch as each unit of wor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.segments import Encoding
-from simgate.domain.events import Change, MessageChange
+from simgate.domain.events import MessageChange
 from simgate.domain.messages import Event, State
 from simgate.domain.queue import PartReport, SubmitRecord
 from simgate.domain.records import NewMessage
@@ -21,23 +18,10 @@ from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.tables import messages
+from tests.support.changes import Batches
 
 from ..store.util import OWNER, PRICE, account, balance, get, lease_of, orphans, queue
 from .support import T0, message_row, write_rows
-
-Batches = list[list[Change]]
-
-
-@pytest.fixture
-def batches(runtime: Runtime) -> Batches:
-    """Every non-empty batch of changes, in the order the units of work handed them on."""
-    seen: Batches = []
-
-    async def hook(conn: AsyncConnection, changes: Sequence[Change]) -> None:
-        seen.append(list(changes))
-
-    runtime.changes.subscribe(hook)
-    return seen
 
 
 def change(mid: int, state: State, event: Event, at: int) -> MessageChange:
