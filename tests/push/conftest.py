@@ -14,7 +14,7 @@ import pytest
 
 from simgate.domain.events import DomainEvent, PortChanged
 from simgate.push.base import PlannedPush, PushContext, PushRequest
-from simgate.push.sender import PushSender
+from simgate.push.sender import PushQueue, PushSender
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.outbox import PushOutbox
@@ -90,10 +90,11 @@ class PushRig:
         events = [PortChanged(line, port, up, self.clock.now_ms()) for _ in range(count)]
         await self.rt.store.db.write(functools.partial(self.rt.changes.publish, changes=events))
 
-    async def start(self) -> PushSender:
+    async def start(self, queue: PushQueue | None = None) -> PushSender:
+        """Start a sender on the outbox (or on ``queue``, a named fake around it)."""
         sv = self.services
         self.sender = PushSender(
-            queue=sv.pushes.queue,
+            queue=sv.pushes.queue if queue is None else queue,
             settings=sv.pushes.settings,
             clock=self.clock,
             metrics=sv.metrics,

@@ -8,12 +8,18 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import socket
+from collections.abc import Sequence
+from typing import Any
 
+import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import select
 
-from simgate.push.sender import PushSender
+from simgate.domain.pushes import AttemptResult, ClaimedPush
+from simgate.errors import StoreError
+from simgate.push.sender import PushQueue, PushSender
 from simgate.push.signing import verify
 from simgate.services.pushes import OutboxQueue
 from simgate.settings import PushSettings
@@ -437,3 +443,56 @@ async def _lease_until(rig: PushRig) -> int:
     async with rig.rt.store.db.read() as conn:
         (until,) = (await conn.execute(select(pushes.c.lease_until_ms))).scalars()
     return int(until)
+
+
+class RecordFailsFirst:
+    """The outbox while the database fails: its first ``n`` ``record`` calls raise (the
+    receiver answered, the outcome cannot be written yet); everything else is the outbox's."""
+
+    def __init__(self, inner: PushQueue, n: int) -> None:
+        self.inner = inner
+        self.left = n
+
+    async def claim(self, **kw: Any) -> list[ClaimedPush]:
+        return await self.inner.claim(**kw)
+
+    async def record(self, results: Sequence[AttemptResult], *, owner: str, now_ms: int) -> None:
+        if self.left > 0:
+            self.left -= 1
+            raise StoreError("database unavailable")
+        await self.inner.record(results, owner=owner, now_ms=now_ms)
+
+    async def refresh_gauges(self, *, now_ms: int) -> None:
+        await self.inner.refresh_gauges(now_ms=now_ms)
+
+    async def renew(self, ids: Sequence[int], *, owner: str, lease_until_ms: int) -> None:
+        await self.inner.renew(ids, owner=owner, lease_until_ms=lease_until_ms)
+
+
+async def test_an_outage_while_recording_logs_its_start_and_end_not_every_try(
+    srig: PushRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14 item 10: recording outcomes during a database outage logged a traceback every
+    half second. Now one ERROR when it starts failing, one WARNING when it works again; the
+    outcome is kept meanwhile and recorded once the database is back."""
+    rig = srig
+    receiver = PushReceiver(accept)
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url
+        await rig.plan("a", 1)
+        with caplog.at_level(logging.DEBUG, logger="simgate.push.sender"):
+            await rig.start(queue=RecordFailsFirst(rig.services.pushes.queue, 3))
+            await rig.until(lambda: rig.all_in("delivered", 1), step=0.1, what="delivery")
+    finally:
+        await receiver.stop()
+    assert len(receiver.requests) == 1  # sent once; only its recording waited
+    mine = [r for r in caplog.records if r.name == "simgate.push.sender"]
+    assert [r.levelno for r in mine] == [logging.ERROR, logging.WARNING], [
+        r.getMessage() for r in mine
+    ]
+    assert (
+        "recording push outcomes failing: StoreError: database unavailable" in mine[0].getMessage()
+    )
+    assert "recording push outcomes works again" in mine[1].getMessage()
+    assert "3 failed cycles" in mine[1].getMessage()

@@ -32,7 +32,7 @@ import httpx
 
 from simgate.clock import Clock
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.lease_loop import LeaseLoop
+from simgate.lease_loop import FailureRun, LeaseLoop
 from simgate.metrics import Metrics, host_label
 from simgate.push.lanes import Lanes
 from simgate.push.policy import Verdict, classify, next_attempt_ms, retry_after_seconds
@@ -41,6 +41,8 @@ from simgate.push.signing import webhook_headers
 from simgate.push.ssrf import UnsafeUrl, UrlGuard
 
 log = logging.getLogger(__name__)
+
+RECORD_RETRY_SECONDS = 0.5  # between tries to record outcomes while the database fails
 
 USER_AGENT = "simgate-push/1"
 
@@ -299,15 +301,20 @@ class PushSender:
 
     # ---- recording -------------------------------------------------------------------
     async def _record_loop(self) -> None:
+        # A database outage fails every try: one line when it starts and one when it ends,
+        # not a traceback every half second (issue 14 item 10).
+        failing = FailureRun("recording push outcomes", clock=self._clock, logger=log)
         while True:
             await self._have_results.wait()
             self._have_results.clear()
             try:
                 await self._flush()
-            except Exception:
-                log.exception("recording push outcomes failed; retrying")
-                await asyncio.sleep(0.5)  # the database is in trouble; results are kept
+            except Exception as exc:
+                failing.failed(exc)
+                await asyncio.sleep(RECORD_RETRY_SECONDS)  # results are kept meanwhile
                 self._have_results.set()
+            else:
+                failing.succeeded()
 
     async def _flush(self) -> None:
         batch, self._results = self._results, []
@@ -333,6 +340,7 @@ class PushSender:
         waiting for a lane or for their outcome to be recorded). The lease can then be short,
         and a crashed worker's claims come back after it (issue 14 item 15)."""
         period = self._cfg.lease_seconds / 3
+        failing = FailureRun("renewing push leases", clock=self._clock, logger=log)
         while True:
             await self._clock.sleep(period)
             if not self._held:
@@ -343,8 +351,9 @@ class PushSender:
             try:
                 await self._queue.renew(ids, owner=self.owner, lease_until_ms=until)
             except Exception as exc:  # the database is in trouble: the old leases stand
-                log.warning("renewing %d push leases failed: %s", len(ids), exc)
+                failing.failed(exc)
                 continue
+            failing.succeeded()
             for push_id in ids:
                 if push_id in self._held:  # not recorded meanwhile
                     self._held[push_id] = until
