@@ -52,6 +52,22 @@ def _schema(conn: Connection) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+async def upgrade_all_but(db: Database, revision: str, *, then: str | None = None) -> None:
+    """Every head but ``revision`` (areas branch off a common base), then ``then`` if given:
+    the database as a release before ``revision`` left it, for testing what it migrates."""
+
+    def run(connection: Connection) -> None:
+        config = migrations._config(connection)
+        for target in [h for h in migrations.head_revisions() if h != revision]:
+            command.upgrade(config, target)
+        if then is not None:
+            command.upgrade(config, then)
+
+    async with db.engine.connect() as conn:
+        await conn.run_sync(run)
+        await conn.commit()
+
+
 async def test_upgrade_creates_metadata_and_is_idempotent(empty_url: str) -> None:
     db = Database(empty_url)
     await db.open()
@@ -84,15 +100,7 @@ async def test_the_ledger_opens_accounts_from_before_it(empty_url: str) -> None:
     db = Database(empty_url)
     await db.open()
     try:
-
-        def upgrade_to(connection: Connection, targets: list[str]) -> None:
-            for target in targets:
-                command.upgrade(migrations._config(connection), target)
-
-        before = [h for h in migrations.head_revisions() if h != "0007_ledger"] + ["0006_voice"]
-        async with db.engine.connect() as conn:
-            await conn.run_sync(upgrade_to, before)
-            await conn.commit()
+        await upgrade_all_but(db, "0007_ledger", then="0006_voice")
         async with db.engine.begin() as conn:
             await conn.execute(
                 insert(tables.accounts).values(
@@ -125,15 +133,7 @@ async def test_payload_parts_from_before_carry_the_one_smsc_id(empty_url: str) -
     db = Database(empty_url)
     await db.open()
     try:
-
-        def upgrade_to(connection: Connection, targets: list[str]) -> None:
-            for target in targets:
-                command.upgrade(migrations._config(connection), target)
-
-        before = [h for h in migrations.head_revisions() if h != "0008_reassembly"]
-        async with db.engine.connect() as conn:
-            await conn.run_sync(upgrade_to, before)
-            await conn.commit()
+        await upgrade_all_but(db, "0008_reassembly")
         refs = {1: ["ab", "ab#2", "ab#3"], 2: ["x1", "x2"], 3: ["cd", "cd#2"]}
         async with db.engine.begin() as conn:
             for seq, line_refs in refs.items():
@@ -167,15 +167,7 @@ async def test_gateway_users_from_before_roles_are_account_users(empty_url: str)
     db = Database(empty_url)
     await db.open()
     try:
-
-        def upgrade_to(connection: Connection, targets: list[str]) -> None:
-            for target in targets:
-                command.upgrade(migrations._config(connection), target)
-
-        before = [h for h in migrations.head_revisions() if h != "0010_tenants"] + ["0004_dinstar"]
-        async with db.engine.connect() as conn:
-            await conn.run_sync(upgrade_to, before)
-            await conn.commit()
+        await upgrade_all_but(db, "0010_tenants", then="0004_dinstar")
         async with db.engine.begin() as conn:
             await conn.execute(
                 insert(tables.accounts).values(

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from simgate.api.dialects.dinstar import render
-from simgate.domain.records import InboundRecord
+from tests.support.push_events import inbound
 
 
 def test_incoming_item_carries_the_gateway_number_and_local_time() -> None:
-    record = InboundRecord(
+    record = inbound(
         id=2601010000000000001,
-        account_id=1,
-        line="sim",
         port=3,
         sender="+8613800138000",
         recipient="",
         text="你好",
         smsc="+8613800100500",
-        imsi="460001234567890",
-        parts=1,
         received_ms=1_767_225_600_000,  # 2026-01-01T00:00:00Z
-        read=False,
     )
     item = render.incoming_sms(record, seq=42, port=5, tz="Asia/Shanghai")
     assert item == {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -30,48 +31,35 @@ from simgate.errors import (
 from simgate.lines.sim import SimLine
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
+from tests.support.push_events import message
 
 
-def record(**kw: object) -> MessageRecord:
-    base: dict[str, object] = dict(
+def record(**kw: Any) -> MessageRecord:
+    """A Dinstar send of two parts, SENT on port 1 of ``sim`` (the shared record, changed)."""
+    dinstar: dict[str, Any] = dict(
         id=1,
-        account_id=1,
-        app_id=None,
         dialect="dinstar",
         client_ref="7",
         task_id=1,
-        sender="",
         recipient="10086",
         text="t",
         encoding=8,
         parts=2,
-        port_hint=None,
-        line="sim",
-        port=1,
         state=State.SENT,
-        attempts=1,
-        report_requested=True,
         price_micros=1,
         charge_micros=2,
-        currency="USD",
         first_ref=9,
         parts_ok=2,
         parts_reported=0,
         status_code=None,
-        error_text=None,
         accepted_ms=0,
         queued_ms=0,
         submitting_ms=0,
         sent_ms=1_000,
         delivered_ms=None,
-        failed_ms=None,
-        expired_ms=None,
-        rejected_ms=None,
-        unknown_ms=None,
         updated_ms=1_000,
     )
-    base.update(kw)
-    return MessageRecord(**base)  # type: ignore[arg-type]
+    return message(**{**dinstar, **kw})
 
 
 def test_fill_replaces_placeholders_in_order() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from simgate.api.dialects.itnio import render
 from simgate.domain.messages import State
-from simgate.domain.records import InboundRecord, SentRow
-from tests.support.push_events import message
+from simgate.domain.records import SentRow
+from tests.support.push_events import inbound, message
 
 MSG = message(
     id=2108021059531000096,
@@ -92,19 +92,14 @@ def test_report_item_status_and_time(state: State, requested: bool, status: str,
 
 
 def test_mo_record_is_free_and_names_the_network() -> None:
-    record = InboundRecord(
+    record = inbound(
         id=1,
-        account_id=1,
-        line="sim",
         port=0,
         sender="919876543210",
-        recipient="8613800138000",
         text="hello",
         smsc="",
         imsi="404450123456789",
-        parts=1,
         received_ms=1613093403000,
-        read=False,
     )
     item = render.mo_record(record, "Asia/Shanghai", "USD")
     assert item["number"] == "919876543210"

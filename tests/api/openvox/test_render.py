@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.envelope import Paged
 from simgate.domain.messages import State
-from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.domain.records import MessageRecord
 from simgate.lines.base import Line
 from simgate.lines.sim import SimLine
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
+from tests.support.push_events import inbound, message
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -18,32 +21,26 @@ def _lines() -> dict[str, Line]:
     return {"sim": SimLine("sim", SimLineSettings(ports=2, seed=1), FakeClock())}
 
 
-def _message(**kw: object) -> MessageRecord:
-    base: dict[str, object] = {name: None for name in MessageRecord.__slots__}
-    base.update(
-        id=2601010000000000001,
-        account_id=1,
+def _message(**kw: Any) -> MessageRecord:
+    """An OpenVox send, SENT on port 1 of ``sim`` (the shared record, changed)."""
+    openvox: dict[str, Any] = dict(
         dialect="openvox",
-        sender="",
         recipient="10086",
         text="hi",
-        encoding=0,
-        parts=1,
-        line="sim",
-        port=1,
         state=State.SENT,
-        attempts=1,
         report_requested=False,
         price_micros=0,
         charge_micros=0,
-        currency="USD",
-        parts_ok=1,
+        first_ref=None,
         parts_reported=0,
-        accepted_ms=T0,
+        status_code=None,
+        queued_ms=None,
+        submitting_ms=None,
+        sent_ms=None,
+        delivered_ms=None,
         updated_ms=T0,
     )
-    base.update(kw)
-    return MessageRecord(**base)  # type: ignore[arg-type]
+    return message(**{**openvox, **kw})
 
 
 def test_outbox_row_has_a_string_id_one_based_port_and_local_time() -> None:
@@ -65,19 +62,15 @@ def test_outbox_row_has_a_string_id_one_based_port_and_local_time() -> None:
 
 
 def test_inbox_row() -> None:
-    record = InboundRecord(
+    record = inbound(
         id=2601010000000000002,
-        account_id=1,
         line="gone",
         port=0,
         sender="+8613800138000",
         recipient="",
         text="你好",
         smsc="+8613800100500",
-        imsi="460001234567890",
-        parts=1,
         received_ms=T0,
-        read=False,
     )
     assert render.inbox_row(record, _lines(), "UTC") == {
         "id": "2601010000000000002",
