@@ -57,18 +57,17 @@ class ArrivalClock:
         self.changed.set()
         return 0  # ESME_ROK
 
-    async def wait_for(self, text: bytes, timeout: float) -> float:
-        deadline = time.perf_counter() + timeout
+    async def arrival_of(self, text: bytes) -> float:
         while text not in self.arrived:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                raise TimeoutError(f"submit_sm of {text!r} not seen in {timeout} s")
             self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except TimeoutError:
-                continue
+            await self.changed.wait()
         return self.arrived[text]
+
+
+async def _bound(smsc: FakeSmsc) -> None:
+    async with asyncio.timeout(30.0):
+        while smsc.binds < 1:  # noqa: ASYNC110 (FakeSmsc has no event for it)
+            await asyncio.sleep(0.05)
 
 
 def _pct(samples: list[float], p: float) -> float:
@@ -93,8 +92,7 @@ async def measure(backend: str, workdir: Path, *, seconds: float, sends: int) ->
             config = write_config(workdir / "idle.toml", data)
             with SimgateProcess(["run"], workdir=workdir, config=config, port=port) as proc:
                 await asyncio.to_thread(proc.wait_healthy, 60.0)
-                while smsc.binds < 1:
-                    await asyncio.sleep(0.05)
+                await _bound(smsc)
                 await asyncio.sleep(3.0)  # start-up work (first reaper pass, metrics) settles
                 before, t0 = cpu_seconds(proc.pid), time.perf_counter()
                 await asyncio.sleep(seconds)
@@ -104,7 +102,7 @@ async def measure(backend: str, workdir: Path, *, seconds: float, sends: int) ->
                 proc.stop()
     finally:
         await smsc.stop()
-    rows = [
+    rows: list[Sequence[Any]] = [
         ["idle CPU, % of one core", idle_percent, ISSUE_FIGURE_PERCENT, 1.0],
         ["submit latency p50, ms", _pct(latencies, 50), "", ""],
         ["submit latency p99, ms", _pct(latencies, 99), "", 50.0],
@@ -137,6 +135,7 @@ async def _send_spaced(base: str, arrivals: ArrivalClock, count: int) -> list[fl
             answer = await client.post("/sms/send", json=body)
             if answer.status_code != 200 or '"code":200' not in answer.text.replace(" ", ""):
                 raise RuntimeError(f"send {i} refused: {answer.status_code} {answer.text[:200]}")
-            arrived = await arrivals.wait_for(text.encode(), timeout=10.0)
+            async with asyncio.timeout(10.0):
+                arrived = await arrivals.arrival_of(text.encode())
             out.append((arrived - start) * 1000)
     return out

@@ -27,7 +27,7 @@ from simgate.dispatch.pacing import Pacer
 from simgate.domain import call_flow as flow
 from simgate.domain.call_flow import REDIAL_CODES, CallFlow
 from simgate.domain.calls import Audio, CallFinal, LeasedCall
-from simgate.lease_loop import LeaseLoop
+from simgate.lease_loop import CALLS, LeaseLoop, Wakeup
 from simgate.lines.voice import Call, CallRequest, VoiceLine
 from simgate.metrics import Metrics
 from simgate.services.calls import CallService
@@ -52,6 +52,7 @@ class CallDispatcher:
         clock: Clock,
         metrics: Metrics,
         owner: str | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self._service = calls
         self._pacer = Pacer(lines)
@@ -70,11 +71,16 @@ class CallDispatcher:
             cycle=self._cycle,
             clock=SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
+            # Calls queued in this process (or NOTIFYed) wake it: the poll backs off (issue 15).
+            idle_max_seconds=worker.idle_max_seconds,
             # Every finished call wakes the loop; those that finish while a lease runs wait
             # for the next wake-up, so they are leased for together (a lease per finished
             # call costs PostgreSQL round trips: bench/voice_calls.py).
             wakes_during_cycle=False,
         )
+        self._wakeup = wakeup
+        if wakeup is not None:
+            wakeup.attach(CALLS, self._loop)
         self._reaped_at = 0
         self._renew_due_ms = 0
         # Calls waiting on the database right now (not on the clock or the line): tests drive
@@ -90,6 +96,8 @@ class CallDispatcher:
     async def stop(self) -> None:
         """Lease no more; hang up the calls in progress and record how they ended."""
         await self._loop.stop()
+        if self._wakeup is not None:
+            self._wakeup.detach(self._loop)
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await session.hangup()

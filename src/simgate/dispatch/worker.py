@@ -27,7 +27,7 @@ from simgate.domain.messages import Event
 from simgate.domain.queue import Leased, SubmitRecord
 from simgate.domain.routing import route_for
 from simgate.errors import StoreError
-from simgate.lease_loop import LeaseLoop
+from simgate.lease_loop import QUEUE, LeaseLoop, Wakeup
 from simgate.lines.base import Capability, Line, Outcome, SubmitRequest, SubmitResult
 from simgate.metrics import Metrics
 from simgate.services.lines import LineService
@@ -64,6 +64,8 @@ class Dispatcher:
         owner: str | None = None,
         rng: random.Random | None = None,
         journal: WriteJournal | None = None,
+        wakeup: Wakeup | None = None,
+        idle_clock: Clock | None = None,
     ) -> None:
         self._messaging = messaging
         self._line_state = line_state
@@ -85,14 +87,23 @@ class Dispatcher:
         self._answered = 0
         self._kill_after_writes = int(os.environ.get(KILL_AFTER_WRITES_ENV) or 0)
         self._written = 0
+        # The earliest retry this worker scheduled (ms on self._clock), so an idle loop
+        # wakes for it instead of polling (issue 15).
+        self._retry_due_ms: int | None = None
         # Idle polls run in real time whatever the injected clock says: other processes (the
         # API, other workers) queue rows on their own time, and a test may set its clock back.
+        # Work queued in this process (or NOTIFYed by others on PostgreSQL) wakes it at once,
+        # so the poll backs off to idle_max_seconds while nothing comes.
         self._loop = LeaseLoop(
             "dispatch",
             cycle=self._cycle,
-            clock=SystemClock(),
+            clock=idle_clock or SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
+            idle_max_seconds=settings.idle_max_seconds,
         )
+        self._wakeup = wakeup
+        if wakeup is not None:
+            wakeup.attach(QUEUE, self._loop)
 
     # ---- lifecycle -------------------------------------------------------------------
     async def recover(self) -> None:
@@ -128,15 +139,44 @@ class Dispatcher:
     async def stop(self) -> None:
         """Finish the cycle in flight (so its results are recorded), then stop."""
         await self._loop.stop()
+        if self._wakeup is not None:
+            self._wakeup.detach(self._loop)
         for name in self._lines:
             if self._lines[name].exclusive and name in self._owned:
                 await self._line_state.release(line=name, owner=self.owner)
         if self._journal is not None:
             self._journal.close()
 
+    @property
+    def loop(self) -> LeaseLoop:
+        """The dispatch loop (tests count its cycles)."""
+        return self._loop
+
     async def _cycle(self) -> bool:
         await self.claim_lines(force=False)
-        return await self.run_once() > 0
+        busy = await self.run_once() > 0
+        self._announce_due()
+        return busy
+
+    def _announce_due(self) -> None:
+        """Tell the loop when scheduled work falls due: the next lease renewal of a line
+        and the earliest retry this worker recorded (a retry is QUEUED with a due time)."""
+        now = self._clock.now_ms()
+        due = [d for n, d in self._claim_due_ms.items() if self._lines[n].exclusive]
+        if self._retry_due_ms is not None:
+            if self._retry_due_ms <= now:
+                self._retry_due_ms = None  # this cycle's lease saw it due
+            else:
+                due.append(self._retry_due_ms)
+        if due:
+            self._loop.due_in((min(due) - now) / 1000)
+
+    def _note_retries(self, records: Sequence[SubmitRecord]) -> None:
+        for r in records:
+            at = r.retry_at_ms
+            due = self._retry_due_ms
+            if r.event is Event.SUBMIT_RETRY and at and (due is None or at < due):
+                self._retry_due_ms = at
 
     async def claim_lines(self, *, force: bool = True) -> None:
         """Take or renew the lease of every exclusive line this worker can drive.
@@ -181,6 +221,7 @@ class Dispatcher:
         records = await self._submit_all(leased)
         self._fault_point()
         await self._record(records)
+        self._note_retries(records)
         if self._journal is not None:
             self._journal.clear()
         return len(leased)
