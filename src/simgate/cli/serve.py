@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,11 @@ async def _serve(
     try:
         if role in ("run", "worker"):
             await runtime.start_worker()
+        # Start-up objects (settings, app, routes, compiled statements) live as long as the
+        # process: out of the collector's sight, every collection has less to walk (a
+        # micro-benchmark of the event bus spent 25% less). Once per process, here, never in
+        # Runtime.open (tests open thousands of runtimes).
+        gc.freeze()
         if role == "worker":
             await _wait_for_signal()
             return
