@@ -165,6 +165,11 @@ class PushSender:
             self._lanes = None
 
     @property
+    def claim_loop(self) -> LeaseLoop:
+        """The claim loop (tests count its cycles)."""
+        return self._claims
+
+    @property
     def in_flight(self) -> int:
         return sum(self._busy.values())
 
