@@ -98,7 +98,7 @@ async def measure(backend: str, workdir: Path, *, seconds: float, sends: int) ->
                 await asyncio.sleep(seconds)
                 used = cpu_seconds(proc.pid) - before
                 idle_percent = 100 * used / (time.perf_counter() - t0)
-                latencies = await _send_spaced(proc.url, arrivals, sends)
+                latencies, answers = await _send_spaced(proc.url, arrivals, sends)
                 proc.stop()
     finally:
         await smsc.stop()
@@ -107,6 +107,8 @@ async def measure(backend: str, workdir: Path, *, seconds: float, sends: int) ->
         ["submit latency p50, ms", _pct(latencies, 50), "", ""],
         ["submit latency p99, ms", _pct(latencies, 99), "", 50.0],
         ["submit latency max, ms", max(latencies), "", ""],
+        ["  of which HTTP accept p50, ms", _pct(answers, 50), "", ""],
+        ["  of which HTTP accept p99, ms", _pct(answers, 99), "", ""],
     ]
     return Table(
         f"idle [{backend}]: `simgate run`, sim + SMPP line bound, {seconds:.0f} s without "
@@ -117,9 +119,13 @@ async def measure(backend: str, workdir: Path, *, seconds: float, sends: int) ->
     )
 
 
-async def _send_spaced(base: str, arrivals: ArrivalClock, count: int) -> list[float]:
+async def _send_spaced(
+    base: str, arrivals: ArrivalClock, count: int
+) -> tuple[list[float], list[float]]:
+    """(request → submit_sm ms, request → HTTP answer ms) of each of ``count`` sends."""
     rng = random.Random(15)
     out: list[float] = []
+    answered: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=10.0) as client:
         for i in range(count):
             await asyncio.sleep(rng.uniform(0.2, 0.8))
@@ -133,9 +139,10 @@ async def _send_spaced(base: str, arrivals: ArrivalClock, count: int) -> list[fl
             }
             start = time.perf_counter()
             answer = await client.post("/sms/send", json=body)
+            answered.append((time.perf_counter() - start) * 1000)
             if answer.status_code != 200 or '"code":200' not in answer.text.replace(" ", ""):
                 raise RuntimeError(f"send {i} refused: {answer.status_code} {answer.text[:200]}")
             async with asyncio.timeout(10.0):
                 arrived = await arrivals.arrival_of(text.encode())
             out.append((arrived - start) * 1000)
-    return out
+    return out, answered

@@ -206,7 +206,7 @@ class WorkerSettings(_Strict):
     idle_poll_seconds: float = Field(default=0.05, gt=0)
     # Idle polls back off from idle_poll_seconds to this while nothing comes (issue 15: work
     # made in this process, or announced by PostgreSQL NOTIFY, wakes the loops at once).
-    idle_max_seconds: float = Field(default=2.0, gt=0)
+    idle_max_seconds: float = Field(default=5.0, gt=0)
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     # What to do with a message whose lease expired after it may have reached the line:
     # "unknown" marks it UNKNOWN (never resent blindly, spec §7); "resend" queues it again.
