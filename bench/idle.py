@@ -18,7 +18,9 @@ import asyncio
 import os
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
