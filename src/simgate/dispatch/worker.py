@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -272,7 +273,19 @@ class Dispatcher:
                 planned.append((msg, port))
         results = await asyncio.gather(*(self._submit(m, p) for m, p in planned))
         records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, results, strict=True))
+        self._count_outcomes(planned, results)
         return records
+
+    def _count_outcomes(
+        self, planned: Sequence[tuple[Leased, int]], results: Sequence[SubmitResult]
+    ) -> None:
+        """The submits counter, once per (line, outcome) of the batch, not once per message
+        (a labels() look-up and a lock per message were a tenth of the dispatcher's own work)."""
+        seen = Counter(
+            (m.line, r.outcome.value) for (m, _), r in zip(planned, results, strict=True)
+        )
+        for (line, outcome), n in seen.items():
+            self._metrics.submits.labels(line, outcome).inc(n)
 
     def _defer(
         self, msg: Leased, line: Line, hint: frozenset[int] | None, now: int
@@ -316,7 +329,6 @@ class Dispatcher:
         except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
             log.exception("line %s raised on submit of %s", msg.line, msg.id)
             result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
-        self._metrics.submits.labels(msg.line, result.outcome.value).inc()
         if self._kill_after_writes:
             self._written += 1
             if self._written >= self._kill_after_writes:
@@ -324,11 +336,20 @@ class Dispatcher:
         return result
 
     def _to_record(self, msg: Leased, port: int, r: SubmitResult) -> SubmitRecord:
+        if r.outcome is Outcome.OK:  # the common case: one constructor call, no replace()
+            return SubmitRecord(
+                msg.id,
+                Event.SUBMIT_OK,
+                port=port,
+                status_code=r.error_code,
+                error_text=r.error_text,
+                part_refs=r.part_refs,
+                first_ref=r.first_ref,
+                line=msg.line,
+            )
         base = SubmitRecord(
             msg.id, Event.SUBMIT_OK, port=port, status_code=r.error_code, error_text=r.error_text
         )
-        if r.outcome is Outcome.OK:
-            return replace(base, part_refs=r.part_refs, first_ref=r.first_ref, line=msg.line)
         if r.outcome is Outcome.REJECTED:
             return replace(base, event=Event.SUBMIT_REJECTED)
         if r.outcome is Outcome.UNKNOWN:
