@@ -53,6 +53,7 @@ class CallDispatcher:
         metrics: Metrics,
         owner: str | None = None,
         wakeup: Wakeup | None = None,
+        idle_clock: Clock | None = None,
     ) -> None:
         self._service = calls
         self._pacer = Pacer(lines)
@@ -69,7 +70,7 @@ class CallDispatcher:
         self._loop = LeaseLoop(
             "call dispatch",
             cycle=self._cycle,
-            clock=SystemClock(),
+            clock=idle_clock or SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
             # Calls queued in this process (or NOTIFYed) wake it: the poll backs off (issue 15).
             idle_max_seconds=worker.idle_max_seconds,
@@ -103,6 +104,11 @@ class CallDispatcher:
                 await session.hangup()
         if self._calls:
             await asyncio.gather(*self._calls.values(), return_exceptions=True)
+
+    @property
+    def loop(self) -> LeaseLoop:
+        """The lease loop (tests count its cycles)."""
+        return self._loop
 
     @property
     def active(self) -> int:
