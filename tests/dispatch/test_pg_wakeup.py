@@ -78,6 +78,12 @@ async def test_what_one_process_queues_wakes_the_others_loops(pg: str, engine: A
         await asyncio.sleep(0.1)
         assert push_loop.runs == start[1]  # another topic: not woken
         assert notifier.sent == 1
+        woken = queue_loop.runs
+        for _ in range(100):  # a burst of commits: coalesced, not a NOTIFY each
+            api.notify(QUEUE)
+        await queue_loop.reaches(woken + 1)
+        await asyncio.sleep(0.1)  # the sender counts after its round trip
+        assert notifier.sent == 2
     finally:
         await listener.stop()
         await notifier.stop()
