@@ -14,7 +14,7 @@ import typer
 import uvicorn
 from rich.table import Table
 
-from simgate.cli.common import console, esc, fail, run_async, settings_from
+from simgate.cli.common import Globals, console, esc, fail, run_async, settings_from
 from simgate.cli.http_guard import guarded_protocol
 from simgate.cli.http_workers import CHILD_FLAG, HttpChildren, child_command, shared_socket
 from simgate.cli.metrics_listen import metrics_server
@@ -108,8 +108,11 @@ async def _serve(
         server = _Server(cfg)
         sockets = None
         children = HttpChildren(
-            child_command(
-                data_dir=data_dir, config=config, host=settings.http.host, port=settings.http.port
+            child_command(  # the settings this process loaded, global options included
+                data_dir=settings.data_dir,
+                config=config or Globals.config,
+                host=settings.http.host,
+                port=settings.http.port,
             )
         )
         if workers > 1 or child:  # every process binds the port itself (SO_REUSEPORT)
