@@ -104,7 +104,8 @@ class Bind:
         self._stopping = False
         self._was_bound = False
         self._gone = asyncio.Event()  # set when a connection has ended
-        self._out = bytearray()
+        self._out: list[bytes] = []  # PDUs waiting for the end of this loop iteration
+        self._out_size = 0
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -164,7 +165,7 @@ class Bind:
             timeout=self.cfg.response_timeout,
         )
         self._session, self._transport = session, transport
-        self._out = bytearray()  # nothing of an older connection goes out on this one
+        self._out, self._out_size = [], 0  # nothing of an older connection goes out on this one
         self._gone.clear()
         ticker = asyncio.create_task(self._tick(session))
         try:
@@ -216,15 +217,18 @@ class Bind:
         works on the first ones while the rest of a burst is still being encoded."""
         if not self._out:
             asyncio.get_running_loop().call_soon(self._write_out)
-        self._out += data
-        if len(self._out) >= FLUSH_BYTES:
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= FLUSH_BYTES:
             self._write_out()
 
     def _write_out(self) -> None:
-        data, self._out = self._out, bytearray()
+        """One writelines (one writev) for the queued PDUs: they are not copied into a
+        buffer of ours first."""
+        chunks, self._out, self._out_size = self._out, [], 0
         transport = self._transport
-        if data and transport is not None and not transport.is_closing():
-            transport.write(bytes(data))
+        if chunks and transport is not None and not transport.is_closing():
+            transport.writelines(chunks)
 
     def _handle(self, events: list[Event]) -> None:
         for ev in events:
