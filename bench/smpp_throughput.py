@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -137,6 +137,7 @@ async def smpp_line(smsc: SmscProcess, count: int, concurrency: int) -> tuple[fl
         async def incoming(self, *a: object) -> None: ...
         async def port_changed(self, *a: object) -> None: ...
         async def expire_parts(self, *a: object, **kw: object) -> None: ...
+        async def incoming_parts(self, *a: object) -> None: ...
 
     await line.start(NoSink())
     numbers = list(_numbers(count, 8613900000000))
@@ -363,7 +364,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-kannel", action="store_true")
     args = parser.parse_args()
-    rows: list[list[object]] = []
+    rows: list[Sequence[object]] = []
     with tempfile.TemporaryDirectory(prefix="smpp-bench-") as tmp:
         for kind in args.smsc.split(","):
             workdir = Path(tmp) / kind
