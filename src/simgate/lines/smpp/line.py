@@ -108,9 +108,16 @@ class SmppLine:
         self._up = False
         self._up_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ports: tuple[PortInfo] | None = None
 
     # ---- Line protocol -----------------------------------------------------------------
     def ports(self) -> Sequence[PortInfo]:
+        # The dispatcher asks for every message it routes here: built once per bind change.
+        if self._ports is None or self._ports[0].registered != self._sending_up():
+            self._ports = self._port_info()
+        return self._ports
+
+    def _port_info(self) -> tuple[PortInfo]:
         up = self._sending_up()
         return (
             PortInfo(
