@@ -274,6 +274,7 @@ def _listener_pid(port: int) -> int | None:
 def apt_install(*packages: str) -> None:
     """apt-get only what is missing (the dpkg lock is shared with whoever else uses it)."""
     print(f"installing {' '.join(packages)} with apt-get", file=sys.stderr, flush=True)
+    subprocess.run(["apt-get", "update", "-q"], check=False)  # a fresh machine has no lists
     subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], check=True)
 
 
