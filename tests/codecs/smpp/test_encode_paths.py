@@ -1,4 +1,5 @@
-"""The encode fast paths (issue 15): one join per PDU, header numbered without a copy.
+"""The codec's fast paths (issue 15): one join per PDU, header numbered without a copy,
+submit_sm_resp read without the generic walk.
 
 The oracle is each field kind's checked ``encode`` (the declarations' own rules), joined
 the plain way: the per-type appenders must give the same bytes and the same errors.
@@ -13,8 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simgate.codecs.smpp import SmppEncodeError, SubmitSm, Ton
-from simgate.codecs.smpp.codec import encode, layout
+from simgate.codecs.smpp import (
+    CommandStatus,
+    SmppDecodeError,
+    SmppEncodeError,
+    SubmitSm,
+    SubmitSmResp,
+    Tlvs,
+    Ton,
+)
+from simgate.codecs.smpp.codec import decode, encode, layout
 from simgate.codecs.smpp.pdus import Pdu, numbered
 from simgate.codecs.smpp.window import Window
 from tests.support.examples import examples
@@ -95,3 +104,29 @@ def test_window_counts_outstanding_requests_without_keepalives() -> None:
     window.clear()
     assert window.outstanding == 0
     assert window.has_room()
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("size", [0, 1, 64, 65, 200])
+def test_submit_sm_resp_fast_decode_keeps_the_generic_rules(size: int, strict: bool) -> None:
+    # submit_sm_resp is read without the generic walk; message_id is at most 65 octets with
+    # its NUL, which only strict decoding enforces (ESME_RINVPARLEN).
+    body = b"a" * size + b"\x00"  # built by hand: encode refuses an id over the limit
+    wire = struct.pack(">IIII", 16 + len(body), 0x80000004, 0, 7) + body
+    if strict and size > 64:
+        with pytest.raises(SmppDecodeError) as err:
+            decode(wire, strict=True)
+        assert err.value.status == CommandStatus.ESME_RINVPARLEN
+        return
+    assert decode(wire, strict=strict) == SubmitSmResp(sequence_number=7, message_id="a" * size)
+
+
+def test_submit_sm_resp_with_tlvs_or_a_second_nul_takes_the_generic_path() -> None:
+    with_tlv = SubmitSmResp(
+        sequence_number=3, message_id="ab", tlvs=Tlvs.build(sc_interface_version=0x34)
+    )
+    assert decode(encode(with_tlv)) == with_tlv
+    odd = encode(SubmitSmResp(sequence_number=3, message_id="ab"))[:-1] + b"\x00\x00"
+    odd = (len(odd)).to_bytes(4, "big") + odd[4:]
+    with pytest.raises(SmppDecodeError):  # "ab" then one stray octet: not a TLV
+        decode(odd)

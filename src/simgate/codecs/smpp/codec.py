@@ -14,8 +14,15 @@ from simgate.codecs.smpp.constants import (
     as_status,
 )
 from simgate.codecs.smpp.errors import SmppDecodeError, SmppEncodeError
-from simgate.codecs.smpp.fields import Appender, FieldKind, Reader, body_layout
-from simgate.codecs.smpp.pdus import PDU_TYPES, GenericNack, Pdu
+from simgate.codecs.smpp.fields import (
+    TEXT_ENCODING,
+    Appender,
+    CString,
+    FieldKind,
+    Reader,
+    body_layout,
+)
+from simgate.codecs.smpp.pdus import PDU_TYPES, GenericNack, Pdu, SubmitSmResp
 from simgate.codecs.smpp.tlvs import EMPTY_TLVS, Tlv, Tlvs
 
 HEADER_LENGTH: Final = 16
@@ -36,6 +43,16 @@ def layout(cls: type[Pdu]) -> tuple[tuple[str, FieldKind], ...]:
 
 
 _HEADER: Final = struct.Struct(">IIII")
+
+
+def _id_max() -> int:
+    """message_id's declared maximum (with its NUL) in submit_sm_resp."""
+    (kind,) = (kind for name, kind in layout(SubmitSmResp) if name == "message_id")
+    assert isinstance(kind, CString)
+    return kind.max_len
+
+
+_SUBMIT_SM_RESP_ID_MAX: Final = _id_max()
 
 
 class _Encoder:
@@ -98,7 +115,7 @@ def decode_header(data: bytes) -> tuple[int, int, int, int]:
         raise SmppDecodeError(
             f"truncated header: {len(data)} octets", status=CommandStatus.ESME_RINVCMDLEN
         )
-    a, b, c, d = (int.from_bytes(data[i : i + 4], "big") for i in range(0, 16, 4))
+    a, b, c, d = _HEADER.unpack_from(data)
     return a, b, c, d
 
 
@@ -126,6 +143,16 @@ def decode(data: bytes, *, strict: bool = False) -> Pdu:
             command_id=command_id,
             sequence_number=sequence,
         )
+    if command_id == CommandId.SUBMIT_SM_RESP and data.find(b"\x00", HEADER_LENGTH) == length - 1:
+        # The answer to every message sent: its one C-octet string ends the PDU (no TLVs),
+        # so it is read without the generic walk. Same result as below, same strict limit.
+        message_id = data[HEADER_LENGTH:-1]
+        if not strict or len(message_id) < _SUBMIT_SM_RESP_ID_MAX:
+            return SubmitSmResp(
+                sequence_number=sequence,
+                command_status=as_status(status),
+                message_id=message_id.decode(TEXT_ENCODING),
+            )
     header: dict[str, Any] = {"sequence_number": sequence, "command_status": as_status(status)}
     if len(data) == HEADER_LENGTH and command_id & RESPONSE_BIT and (status or not strict):
         # Error responses omit their body (e.g. v3.4 4.4.2); some SMSCs omit it always.
