@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from simgate.api.app import create_app, create_metrics_app
+from simgate.console.app import mount_console
 from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.clock import Clock, SystemClock
@@ -53,6 +54,8 @@ from simgate.services.inbound import InboundService, OwnerRules
 from simgate.services.itnio import ItnioService
 from simgate.services.lines import LineService
 from simgate.services.listings import Listings
+from simgate.services.console_auth import ConsoleAuth
+from simgate.services.console_queries import ConsoleQueries
 from simgate.services.messaging import MessagingService
 from simgate.services.openvox import OpenVoxService
 from simgate.services.outbox import PushOutbox
@@ -203,6 +206,10 @@ class Runtime:
                 store=store, clock=self.clock, messaging=messaging, lines=line_state
             ),
             openvox=OpenVoxService(store=store, clock=self.clock),
+            console_auth=ConsoleAuth(store=store, clock=self.clock, accounts=accounts),
+            console=ConsoleQueries(
+                store=store, clock=self.clock, accounts=accounts, pushes=pushes, lines=lines
+            ),
         )
         # Events out, formats subscribe: in the transaction of each change, the Dinstar
         # incoming_sms_id numbering first, then the push outbox (its rows commit with it).
@@ -219,7 +226,9 @@ class Runtime:
 
     def app(self, dialects: Sequence[Dialect[Any]] = DIALECTS) -> FastAPI:
         assert self.services is not None, "open() first"
-        return create_app(self.services, dialects, self.dialect_settings)
+        app = create_app(self.services, dialects, self.dialect_settings)
+        mount_console(app, self.services)  # /console (issue 19)
+        return app
 
     def metrics_app(self) -> FastAPI:
         """/metrics alone, for ``[http] metrics_listen``."""

@@ -1,0 +1,223 @@
+"""What the web console reads (issue 19), account scope enforced here.
+
+Every method takes ``scope``: None for the operator's users (every account), else the one
+account a user may see. A record of another account is :class:`NotFound`, exactly like a
+record that does not exist, so an id changed in a URL tells nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from simgate.clock import Clock
+from simgate.domain import ids
+from simgate.domain.accounts import Account
+from simgate.domain.calls import CallRecord
+from simgate.domain.messages import State
+from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.errors import NotFound
+from simgate.lines.base import Line, PortInfo
+from simgate.services.accounts import AccountService
+from simgate.services.pushes import PushService, PushView
+from simgate.store import Store
+from simgate.store import console_queries as q
+from simgate.store import pushes as outbox
+from simgate.store.console_queries import Buckets, MessageFilter
+
+__all__ = ["Buckets", "ConsoleQueries", "LineView", "MessageDetail", "MessageFilter", "Overview"]
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    name: str
+    capabilities: tuple[str, ...]
+    ports: tuple[PortInfo, ...]
+    # Messages sent over the last 60 s, the last 300 s and since this process started, and
+    # those as rates per second (Kannel's admin page shows the same three).
+    sent: tuple[int, int, int]
+    rates: tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    now_ms: int
+    hour_start_ms: int
+    day_start_ms: int
+    hour: Buckets
+    day: Buckets  # per 10 minutes
+    delivery_rate: float | None  # delivered / (delivered + failed) over the last day
+    queue_depth: int | None  # None for an account's user: the queue is the operator's
+    oldest_queued_age_s: float | None
+    pushes_pending: int | None
+    pushes_dead: int | None
+    calls: dict[str, int]
+    accounts: list[Account]
+    lines: list[LineView]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDetail:
+    message: MessageRecord
+    parts: list[dict[str, object]]
+    # (state, when) for every state the message has been in, in time order.
+    history: list[tuple[str, int]]
+    pushes: list[PushView]
+
+
+DAY_BUCKET_MS = 10 * MINUTE_MS
+
+
+class ConsoleQueries:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        accounts: AccountService,
+        pushes: PushService,
+        lines: dict[str, Line],
+    ) -> None:
+        self._store = store
+        self._db = store.db
+        self._clock = clock
+        self._accounts = accounts
+        self._pushes = pushes
+        self._lines = lines
+        self.started_ms = clock.now_ms()
+
+    # ---- overview ----------------------------------------------------------------------
+    async def overview(self, scope: int | None) -> Overview:
+        now = self._clock.now_ms()
+        hour_start = now - now % MINUTE_MS - 59 * MINUTE_MS
+        day_start = now - now % DAY_BUCKET_MS - 143 * DAY_BUCKET_MS
+        async with self._db.read() as conn:
+            hour = await q.traffic(
+                conn,
+                account_id=scope,
+                id_from=ids.lower_bound(hour_start),
+                start_ms=hour_start,
+                bucket_ms=MINUTE_MS,
+                buckets=60,
+            )
+            day = await q.traffic(
+                conn,
+                account_id=scope,
+                id_from=ids.lower_bound(day_start),
+                start_ms=day_start,
+                bucket_ms=DAY_BUCKET_MS,
+                buckets=144,
+            )
+            calls = await q.calls_by_outcome(
+                conn, account_id=scope, id_from=ids.lower_bound(now - DAY_MS)
+            )
+            depth = oldest = pending = dead = None
+            if scope is None:
+                depth = await self._store.messages.queue_depth(conn)
+                first = await self._store.messages.oldest_queued_ms(conn)
+                oldest = None if first is None else max(0, now - first) / 1000
+                stats = await outbox.stats(conn, now_ms=now, finished=False)
+                pending, dead = stats.pending, stats.dead
+        delivered, failed = sum(day.delivered), sum(day.failed)
+        rate = delivered / (delivered + failed) if delivered + failed else None
+        accounts = await self.accounts(scope)
+        lines = await self.lines() if scope is None else []
+        return Overview(
+            now, hour_start, day_start, hour, day, rate, depth, oldest, pending, dead, calls,
+            accounts, lines,
+        )  # fmt: skip
+
+    async def accounts(self, scope: int | None) -> list[Account]:
+        if scope is not None:
+            return [await self._accounts.get_account(scope)]
+        return await self._accounts.list_accounts()
+
+    async def lines(self) -> list[LineView]:
+        """Every line of this process with its ports and its send rates."""
+        now = self._clock.now_ms()
+        since = (now - 60_000, now - 300_000, self.started_ms)
+        # Messages sent in the windows were accepted within their validity; the last hour
+        # (or since start, if later) bounds the key range read.
+        first = min(now - HOUR_MS, self.started_ms)
+        async with self._db.read() as conn:
+            sent = await q.sent_by_line(conn, id_from=ids.lower_bound(first), since_ms=since)
+        up_s = max(1.0, (now - self.started_ms) / 1000)
+        out = []
+        for name, line in sorted(self._lines.items()):
+            n = sent.get(name, [0, 0, 0])
+            counts = (n[0], n[1], n[2])
+            rates = (n[0] / 60, n[1] / 300, n[2] / up_s)
+            caps = tuple(sorted(c.value for c in line.capabilities))
+            out.append(LineView(name, caps, tuple(line.ports()), counts, rates))
+        return out
+
+    # ---- messages ----------------------------------------------------------------------
+    async def search_messages(
+        self, scope: int | None, f: MessageFilter, *, before_id: int | None, limit: int = PAGE
+    ) -> list[MessageRecord]:
+        if scope is not None:
+            f = replace(f, account_id=scope)
+        elif f.number and f.account_id is None:
+            f = replace(f, account_ids=await self._account_ids())
+        async with self._db.read() as conn:
+            return await q.search_messages(conn, f, before_id=before_id, limit=limit)
+
+    async def message(self, scope: int | None, message_id: int) -> MessageDetail:
+        async with self._db.read() as conn:
+            found = await self._store.messages.get(conn, [message_id])
+            if not found or (scope is not None and found[0].account_id != scope):
+                raise NotFound(f"no message {message_id}")
+            parts = await q.parts_of(conn, message_id)
+            push_ids = await q.push_ids_for(conn, f"msg:{message_id}")
+        m = found[0]
+        history = sorted(
+            (
+                (s.name, at)
+                for s in State
+                if (at := getattr(m, f"{s.name.lower()}_ms", None)) is not None
+            ),
+            key=lambda h: h[1],
+        )
+        pushes = [await self._pushes.get(str(i)) for i in push_ids]
+        return MessageDetail(m, parts, history, pushes)
+
+    async def _account_ids(self) -> tuple[int, ...]:
+        return tuple(a.id for a in await self._accounts.list_accounts())
+
+    # ---- incoming SMS and calls ----------------------------------------------------------
+    async def search_inbound(
+        self, scope: int | None, *, number: str | None, before_id: int | None, limit: int = PAGE
+    ) -> list[InboundRecord]:
+        async with self._db.read() as conn:
+            return await q.search_inbound(
+                conn,
+                account_id=scope,
+                all_accounts=await self._account_ids() if scope is None and number else (),
+                number=number,
+                before_id=before_id,
+                limit=limit,
+            )
+
+    async def search_calls(
+        self, scope: int | None, *, number: str | None, before_id: int | None, limit: int = PAGE
+    ) -> list[CallRecord]:
+        async with self._db.read() as conn:
+            return await q.search_calls(
+                conn, account_id=scope, number=number, before_id=before_id, limit=limit
+            )
+
+    async def call(self, scope: int | None, call_id: int) -> CallRecord:
+        async with self._db.read() as conn:
+            found = await q.get_call(conn, call_id)
+        if found is None or (scope is not None and found.account_id != scope):
+            raise NotFound(f"no call {call_id}")
+        return found
+
+    # ---- pushes ------------------------------------------------------------------------
+    async def pushes_by_endpoint(self) -> dict[str, dict[str, int]]:
+        async with self._db.read() as conn:
+            return await q.pushes_by_endpoint(conn)
