@@ -221,7 +221,9 @@ class Runtime:
         self.events.subscribe(PushOutbox(store=store, formats=formats, clock=self.clock))
         self.changes.subscribe(self.events.publish)
         if s.demo.create and self.role in ("run", "serve"):
-            self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
+            self.demo = await ensure_demo(
+                store, accounts, s.data_dir, s.demo.balance, self.services.console_auth
+            )
         return self.services
 
     def app(self, dialects: Sequence[Dialect[Any]] = DIALECTS) -> FastAPI:

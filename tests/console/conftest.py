@@ -3,6 +3,7 @@ of every kind, and a logged-in client per user."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,8 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from simgate.domain.accounts import Account, AppKind
+from simgate.domain.calls import CallKind, CallOptions, NewCall, Pricing
+from simgate.domain.pushes import AttemptResult
+from simgate.push.base import PlannedPush, PushRequest
+from simgate.services.pushes import insert_planned
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
@@ -26,12 +32,12 @@ class Site:
     rt: Runtime
     services: Services
     clock: FakeClock
-    app: httpx.ASGITransport
+    web: FastAPI
     acme: Account
     other: Account
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=self.app, base_url="http://t")
+    def client(self, base_url: str = "http://t") -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.web), base_url=base_url)
 
     async def login(self, username: str, password: str = PASSWORD) -> Browser:
         c = self.client()
@@ -91,8 +97,42 @@ async def site(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Site]:
     await auth.create_user(
         username="acme-viewer", password=PASSWORD, role="viewer", account="acme"
     )
-    transport = httpx.ASGITransport(app=rt.app(dialects=()))
     try:
-        yield Site(rt, sv, clock, transport, acme, other)
+        yield Site(rt, sv, clock, rt.app(dialects=()), acme, other)
     finally:
         await rt.close()
+
+
+async def make_dead_push(sv: Services, url: str, *, order_key: str | None = None) -> int:
+    """A push to ``url`` that the sender dead-lettered (one attempt, HTTP 503)."""
+    request = PushRequest("POST", url, {"Content-Type": "application/json"}, b'{"n":1}')
+    planned = PlannedPush(request, order_key=order_key, signing_secret=None, kind="test.kind")
+    now = sv.clock.now_ms()
+    await sv.pushes.db.write(functools.partial(insert_planned, planned=[planned], now_ms=now))
+    (claimed,) = await sv.pushes.queue.claim(
+        owner="t", now_ms=now, lease_until_ms=now + 60_000, limit=1, window=10, busy={}
+    )
+    result = AttemptResult(claimed.id, claimed.endpoint, "dead", status=503, error="HTTP 503")
+    await sv.pushes.queue.record([result], owner="t", now_ms=now)
+    return claimed.id
+
+
+async def make_call(rt: Runtime, account: Account, app_id: int) -> int:
+    store, now = rt.store, rt.clock.now_ms()
+    (call_id,) = await store.new_ids(1, now)
+    new = NewCall(
+        id=call_id,
+        account_id=account.id,
+        app_id=app_id,
+        kind=CallKind.GROUP,
+        callee="8613800138000",
+        audio_id=1,
+        file_id="f.mp3",
+        area="",
+        options=CallOptions(),
+        pricing=Pricing(rate_micros=1, bill_period="20+20", currency="USD",
+                        quote_exchange_micros=None),
+        submit_ms=now,
+    )  # fmt: skip
+    await store.db.write(functools.partial(store.calls.insert, calls=[new]))
+    return call_id
