@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from simgate.api.app import create_app, create_metrics_app
-from simgate.console.app import mount_console
 from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.clock import Clock, SystemClock
+from simgate.console.app import mount_console
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.reaper import Reaper
@@ -44,6 +44,8 @@ from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.calls import CallService
 from simgate.services.changes import Subscribers
+from simgate.services.console_auth import ConsoleAuth
+from simgate.services.console_queries import ConsoleQueries
 from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService
 from simgate.services.dinstar_inbound import number_inbound
@@ -54,8 +56,6 @@ from simgate.services.inbound import InboundService, OwnerRules
 from simgate.services.itnio import ItnioService
 from simgate.services.lines import LineService
 from simgate.services.listings import Listings
-from simgate.services.console_auth import ConsoleAuth
-from simgate.services.console_queries import ConsoleQueries
 from simgate.services.messaging import MessagingService
 from simgate.services.openvox import OpenVoxService
 from simgate.services.outbox import PushOutbox

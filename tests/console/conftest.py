@@ -17,9 +17,9 @@ from simgate.domain.accounts import Account, AppKind
 from simgate.domain.calls import CallKind, CallOptions, NewCall, Pricing
 from simgate.domain.pushes import AttemptResult
 from simgate.push.base import PlannedPush, PushRequest
-from simgate.services.pushes import insert_planned
 from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.services.pushes import insert_planned
 from simgate.testing.clock import FakeClock
 from tests.conftest import make_settings
 
@@ -94,9 +94,7 @@ async def site(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Site]:
     await auth.create_user(username="root", password=PASSWORD, role="admin")
     await auth.create_user(username="watcher", password=PASSWORD, role="viewer")
     await auth.create_user(username="acme-admin", password=PASSWORD, account="acme")
-    await auth.create_user(
-        username="acme-viewer", password=PASSWORD, role="viewer", account="acme"
-    )
+    await auth.create_user(username="acme-viewer", password=PASSWORD, role="viewer", account="acme")
     try:
         yield Site(rt, sv, clock, rt.app(dialects=()), acme, other)
     finally:

@@ -21,10 +21,11 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from simgate.testing.procs import SimgateProcess, free_port, simgate_command, write_config
 from tests.conftest import need_peer
@@ -33,22 +34,21 @@ pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 PUSH_LINK = "a[href^='/console/pushes/']"
-ARTIFACTS = Path(
-    os.environ.get("SIMGATE_TEST_ARTIFACTS")
-    or Path(__file__).resolve().parents[1] / "artifacts"
-) / "console"
+ARTIFACTS = (
+    Path(
+        os.environ.get("SIMGATE_TEST_ARTIFACTS")
+        or Path(__file__).resolve().parents[1] / "artifacts"
+    )
+    / "console"
+)
 
 
-def _playwright_ready() -> bool:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return False
-    return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+def _chromium() -> str | None:
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[bytes] = []
+    received: ClassVar[list[bytes]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -62,8 +62,10 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimgateProcess, dict[str, str], Path]]:
-    need_peer("chromium", _playwright_ready(), f"playwright and {CHROMIUM}")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[SimgateProcess, dict[str, str], Path]]:
+    need_peer("chromium", _chromium() is not None, CHROMIUM)
     tmp = tmp_path_factory.mktemp("console_browser")
     port = free_port()
     cfg = write_config(
@@ -92,7 +94,7 @@ def _send_through_each_api(url: str, demo: dict[str, str]) -> dict[str, str]:
     numbers = {"itnio": "8613800000101", "dinstar": "8613800000102", "openvox": "8613800000103"}
     with httpx.Client(base_url=url, timeout=10) as c:
         ts = str(int(time.time()))
-        sign = hashlib.md5((demo["api_key"] + demo["api_secret"] + ts).encode()).hexdigest()  # noqa: S324
+        sign = hashlib.md5((demo["api_key"] + demo["api_secret"] + ts).encode()).hexdigest()
         headers = {"Api-Key": demo["api_key"], "Timestamp": ts, "Sign": sign}
         body = {"appId": demo["sms_app_id"], "numbers": numbers["itnio"], "content": "via itnio"}
         assert c.post("/sms/sendSms", json=body, headers=headers).json()["status"] == "0"
@@ -118,15 +120,13 @@ def _cli(cfg: Path, *args: str) -> str:
 
 
 def test_the_console_in_chromium(gateway: tuple[SimgateProcess, dict[str, str], Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
     proc, demo, cfg = gateway
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     hook_port = free_port()
     numbers = _send_through_each_api(proc.url, demo)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            executable_path=_chromium(),
             args=["--headless", "--no-sandbox"],
         )
         page = browser.new_page(viewport={"width": 1100, "height": 900})
@@ -217,7 +217,8 @@ def test_the_console_in_chromium(gateway: tuple[SimgateProcess, dict[str, str], 
         page.get_by_label("Password").fill("outsider-pw")
         page.get_by_role("button", name="Log in").click()
         response = page.goto(f"{proc.url}/console/accounts/1")
-        assert response is not None and response.status == 404
+        assert response is not None
+        assert response.status == 404
         shot("refused")
         page.set_viewport_size({"width": 380, "height": 800})  # a phone
         page.goto(f"{proc.url}/console/messages")

@@ -10,8 +10,8 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from simgate.cli import admin, calls, fx, gateway, pushes, serve
-from simgate.cli.console_users import console_users_app
 from simgate.cli.common import Globals, err_console, esc
+from simgate.cli.console_users import console_users_app
 
 app = typer.Typer(
     name="simgate",

@@ -7,8 +7,9 @@ InvalidInput...) into a page with the right status: never a 500 for bad input.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
@@ -45,7 +46,7 @@ _STATUS_OF: dict[type[ServiceError], int] = {NotFound: 404, InvalidInput: 400}
 
 def _route_class(console: Console) -> type[APIRoute]:
     class ConsoleRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             inner = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
@@ -56,9 +57,7 @@ def _route_class(console: Console) -> type[APIRoute]:
                         return RedirectResponse(exc.location, status_code=exc.status)
                     return await _error_page(console, request, exc.status, exc.reason)
                 except ServiceError as exc:
-                    status = next(
-                        (s for t, s in _STATUS_OF.items() if isinstance(exc, t)), 409
-                    )
+                    status = next((s for t, s in _STATUS_OF.items() if isinstance(exc, t)), 409)
                     return await _error_page(console, request, status, str(exc))
 
             return handler

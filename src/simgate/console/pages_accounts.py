@@ -7,6 +7,8 @@ keys. Another account's id answers 404 to an account's user, whatever the action
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -33,7 +35,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
     sv = console.services
 
     async def account_page(
-        request: Request, session: ConsoleSession, account_id: int, **extra: object
+        request: Request, session: ConsoleSession, account_id: int, **extra: Any
     ) -> Response:
         account = await _account(console, session, account_id)
         apps = await sv.accounts.list_apps(account.id)

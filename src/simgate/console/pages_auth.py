@@ -41,9 +41,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
         user = await console.services.console_auth.authenticate(username, password)
         if user is None:
             console.limiter.fail(username, where)
-            return _login_form(
-                console, request, status=401, error="Wrong username or password."
-            )
+            return _login_form(console, request, status=401, error="Wrong username or password.")
         token, _ = await console.services.console_auth.open_session(user)
         response = RedirectResponse(f"{PREFIX}/", status_code=303)
         response.set_cookie(

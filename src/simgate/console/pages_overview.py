@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 
 from simgate.console.context import Console
 from simgate.console.security import scope
-from simgate.services.console_queries import MINUTE_MS, Buckets, Overview
 from simgate.services.console_queries import DAY_BUCKET_MS as DAY_STEP_MS
+from simgate.services.console_queries import MINUTE_MS, Buckets, Overview
 
 
 def chart_data(o: Overview) -> str:

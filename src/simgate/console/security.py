@@ -27,7 +27,7 @@ LOGIN_PER_ADDRESS = 50
 LOGIN_WINDOW_S = 900.0
 
 
-class Refused(Exception):  # noqa: N818 (a refusal, not an error in the code)
+class Refused(Exception):
     """A request the console answers without running it: ``status`` and why."""
 
     def __init__(self, status: int, reason: str, *, location: str | None = None) -> None:

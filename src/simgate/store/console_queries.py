@@ -26,6 +26,7 @@ from simgate.store.push_tables import STATE_NAMES, pushes
 from simgate.store.tables import inbound, message_parts, messages
 from simgate.store.voice_tables import calls
 
+
 @dataclass(frozen=True, slots=True)
 class MessageFilter:
     """What the message search narrows by; None = any. Ids bound the time window."""
@@ -227,5 +228,3 @@ async def push_ids_for(conn: AsyncConnection, order_key: str) -> list[int]:
         select(pushes.c.id).where(pushes.c.order_key == order_key).order_by(pushes.c.id)
     )
     return [int(r[0]) for r in rows]
-
-
