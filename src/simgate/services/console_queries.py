@@ -18,6 +18,7 @@ from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.errors import NotFound
 from simgate.lines.base import Line, PortInfo
 from simgate.services.accounts import AccountService
+from simgate.services.console_day import BUCKET_MS, DayChart
 from simgate.services.pushes import PushService, PushView
 from simgate.store import Store
 from simgate.store import console_queries as q
@@ -69,7 +70,7 @@ class MessageDetail:
     pushes: list[PushView]
 
 
-DAY_BUCKET_MS = 10 * MINUTE_MS
+DAY_BUCKET_MS = BUCKET_MS
 
 
 class ConsoleQueries:
@@ -89,12 +90,12 @@ class ConsoleQueries:
         self._pushes = pushes
         self._lines = lines
         self.started_ms = clock.now_ms()
+        self._day = DayChart()
 
     # ---- overview ----------------------------------------------------------------------
     async def overview(self, scope: int | None) -> Overview:
         now = self._clock.now_ms()
         hour_start = now - now % MINUTE_MS - 59 * MINUTE_MS
-        day_start = now - now % DAY_BUCKET_MS - 143 * DAY_BUCKET_MS
         async with self._db.read() as conn:
             hour = await q.traffic(
                 conn,
@@ -104,14 +105,7 @@ class ConsoleQueries:
                 bucket_ms=MINUTE_MS,
                 buckets=60,
             )
-            day = await q.traffic(
-                conn,
-                account_id=scope,
-                id_from=ids.lower_bound(day_start),
-                start_ms=day_start,
-                bucket_ms=DAY_BUCKET_MS,
-                buckets=144,
-            )
+            day_start, day = await self._day.read(conn, scope=scope, now_ms=now)
             calls = await q.calls_by_outcome(
                 conn, account_id=scope, id_from=ids.lower_bound(now - DAY_MS)
             )

@@ -104,6 +104,7 @@ async def traffic(
     start_ms: int,
     bucket_ms: int,
     buckets: int,
+    id_to: int | None = None,
 ) -> Buckets:
     """One pass over the window's rows (a key range), grouped by bucket of ``accepted_ms``."""
     m = messages.c
@@ -113,6 +114,8 @@ async def traffic(
     failed_states = [int(s) for s in (State.FAILED, State.REJECTED, State.EXPIRED)]
     failed = func.sum(case((m.state.in_(failed_states), 1), else_=0))
     q = select(bucket, func.count(), sent, delivered, failed).where(m.id >= id_from)
+    if id_to is not None:
+        q = q.where(m.id <= id_to)
     if account_id is not None:
         q = q.where(m.account_id == account_id)
     q = q.group_by(bucket)
