@@ -4,7 +4,9 @@ refreshed a few at a time; the last hour is always read."""
 from __future__ import annotations
 
 from simgate.runtime import Runtime
-from simgate.services.console_day import BUCKET_MS, BUCKETS, REFRESH_MS, DayChart
+from simgate.domain import ids
+from simgate.services.console_day import BUCKET_MS, BUCKETS, REFRESH_MS, DayChart, fresh_from
+from simgate.store import console_queries as q
 from simgate.services.container import Services
 from simgate.store.console_queries import Buckets
 from simgate.testing.clock import FakeClock
@@ -12,8 +14,17 @@ from tests.store import util
 
 
 async def _read(runtime: Runtime, chart: DayChart, scope: int | None = None) -> Buckets:
+    now = runtime.clock.now_ms()
     async with runtime.store.db.read() as conn:
-        start, buckets = await chart.read(conn, scope=scope, now_ms=runtime.clock.now_ms())
+        minutes = await q.traffic(
+            conn,
+            account_id=scope,
+            id_from=ids.lower_bound(fresh_from(now)),
+            start_ms=fresh_from(now),
+            bucket_ms=60_000,
+            buckets=70,
+        )
+        start, buckets = await chart.read(conn, scope=scope, now_ms=now, fresh_minutes=minutes)
     assert len(buckets.accepted) == BUCKETS
     assert start % BUCKET_MS == 0
     return buckets

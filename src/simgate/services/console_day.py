@@ -30,17 +30,40 @@ MAX_SCOPES = 1000  # accounts whose day is kept; the least recently viewed goes 
 Counts = tuple[int, int, int, int]
 
 
+def day_start(now_ms: int) -> int:
+    return now_ms - now_ms % BUCKET_MS - (BUCKETS - 1) * BUCKET_MS
+
+
+def fresh_from(now_ms: int) -> int:
+    """Where the always-read part of the day begins (a bucket boundary, 60..70 minutes ago)."""
+    return day_start(now_ms) + (BUCKETS - FRESH_BUCKETS) * BUCKET_MS
+
+
+def _by_ten(minutes: Buckets) -> Buckets:
+    per = BUCKET_MS // 60_000
+
+    def fold(values: list[int]) -> list[int]:
+        return [sum(values[i : i + per]) for i in range(0, per * FRESH_BUCKETS, per)]
+
+    return Buckets(
+        fold(minutes.accepted), fold(minutes.sent), fold(minutes.delivered), fold(minutes.failed)
+    )
+
+
 class DayChart:
     def __init__(self) -> None:
         # scope -> bucket start -> (read at, counts)
         self._kept: OrderedDict[int | None, dict[int, tuple[int, Counts]]] = OrderedDict()
 
     async def read(
-        self, conn: AsyncConnection, *, scope: int | None, now_ms: int
+        self, conn: AsyncConnection, *, scope: int | None, now_ms: int, fresh_minutes: Buckets
     ) -> tuple[int, Buckets]:
-        """The day's start and its buckets for ``scope`` (None: every account)."""
-        start = now_ms - now_ms % BUCKET_MS - (BUCKETS - 1) * BUCKET_MS
-        settled_until = start + (BUCKETS - FRESH_BUCKETS) * BUCKET_MS
+        """The day's start and its buckets for ``scope`` (None: every account).
+
+        ``fresh_minutes``: the caller's per-minute buckets from :func:`fresh_from` on (the
+        overview reads them once for its hour chart and this chart's fresh part)."""
+        start = day_start(now_ms)
+        settled_until = fresh_from(now_ms)
         kept = self._kept.pop(scope, {})
         self._kept[scope] = kept
         while len(self._kept) > MAX_SCOPES:
@@ -55,14 +78,7 @@ class DayChart:
             if entry is None or (stale and refreshed < REFRESH_PER_REQUEST):
                 refreshed += stale
                 kept[b] = (now_ms, await self._bucket(conn, scope, b))
-        fresh = await q.traffic(
-            conn,
-            account_id=scope,
-            id_from=ids.lower_bound(settled_until),
-            start_ms=settled_until,
-            bucket_ms=BUCKET_MS,
-            buckets=FRESH_BUCKETS,
-        )
+        fresh = _by_ten(fresh_minutes)
         out = Buckets([], [], [], [])
         for b in range(start, settled_until, BUCKET_MS):
             a, s, d, f = kept[b][1]

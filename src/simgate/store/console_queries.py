@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.calls import CallRecord
@@ -22,7 +22,7 @@ from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.store.call_records import _RECORD_COLUMNS as _CALL_COLUMNS
 from simgate.store.call_records import _record_of as _call_of
 from simgate.store.messages import _RECORD_COLUMNS, _record_of
-from simgate.store.push_tables import STATE_NAMES, pushes
+from simgate.store.push_tables import DEAD, PENDING, STATE_NAMES, pushes
 from simgate.store.tables import inbound, message_parts, messages
 from simgate.store.voice_tables import calls
 
@@ -231,3 +231,25 @@ async def push_ids_for(conn: AsyncConnection, order_key: str) -> list[int]:
         select(pushes.c.id).where(pushes.c.order_key == order_key).order_by(pushes.c.id)
     )
     return [int(r[0]) for r in rows]
+
+
+async def queue_now(conn: AsyncConnection) -> tuple[int, int | None]:
+    """Queued messages and the oldest one's queue time, in one read of the queue's index."""
+    m = messages.c
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(m.queued_ms)).where(m.state == int(State.QUEUED))
+        )
+    ).one()
+    return int(row[0]), None if row[1] is None else int(row[1])
+
+
+async def pushes_pending_dead(conn: AsyncConnection) -> tuple[int, int]:
+    """Pending and dead pushes; each count reads its partial index (the state as a literal,
+    as store/pushes.py does, so the planner can match the index's WHERE)."""
+    out = []
+    for state in (PENDING, DEAD):
+        q = select(func.count()).select_from(pushes)
+        q = q.where(pushes.c.state == literal_column(str(state)))
+        out.append(int((await conn.execute(q)).scalar_one()))
+    return out[0], out[1]
