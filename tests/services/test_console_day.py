@@ -3,11 +3,11 @@ refreshed a few at a time; the last hour is always read."""
 
 from __future__ import annotations
 
-from simgate.runtime import Runtime
 from simgate.domain import ids
+from simgate.runtime import Runtime
 from simgate.services.console_day import BUCKET_MS, BUCKETS, REFRESH_MS, DayChart, fresh_from
-from simgate.store import console_queries as q
 from simgate.services.container import Services
+from simgate.store import console_queries as q
 from simgate.store.console_queries import Buckets
 from simgate.testing.clock import FakeClock
 from tests.store import util
