@@ -7,6 +7,7 @@ record that does not exist, so an id changed in a URL tells nothing.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import astuple, dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -96,6 +97,10 @@ class ConsoleQueries:
         self._lines = lines
         self.started_ms = clock.now_ms()
         self._day = DayChart()
+        # "Sent since start" per line for messages accepted before the last hour.
+        self._settled_sent: dict[str, int] = {}
+        self._settled_until_ms = self.started_ms
+        self._settle_lock = asyncio.Lock()
 
     # ---- overview ----------------------------------------------------------------------
     async def overview(self, scope: int | None) -> Overview:
@@ -150,17 +155,31 @@ class ConsoleQueries:
             return await self._lines_on(conn, self._clock.now_ms())
 
     async def _lines_on(self, conn: AsyncConnection, now: int) -> list[LineView]:
+        # The last hour's messages are read each time (60 s and 300 s windows, and what is
+        # still being sent); older ones are added to a running total per line once, as the
+        # hour moves past them, so "since start" never re-reads the whole uptime. A message
+        # sent over an hour after it was accepted is missed by that total.
+        live_from = max(self.started_ms, now - HOUR_MS)
+        async with self._settle_lock:
+            if live_from > self._settled_until_ms:
+                moved = await q.sent_by_line(
+                    conn,
+                    id_from=ids.lower_bound(self._settled_until_ms),
+                    id_to=ids.lower_bound(live_from) - 1,
+                    since_ms=(self.started_ms,),
+                )
+                for line, (n,) in moved.items():
+                    self._settled_sent[line] = self._settled_sent.get(line, 0) + n
+                self._settled_until_ms = live_from
+            settled = dict(self._settled_sent)
         since = (now - 60_000, now - 300_000, self.started_ms)
-        # Messages sent in the windows were accepted within their validity; the last hour
-        # (or since start, if later) bounds the key range read.
-        first = min(now - HOUR_MS, self.started_ms)
-        sent = await q.sent_by_line(conn, id_from=ids.lower_bound(first), since_ms=since)
+        sent = await q.sent_by_line(conn, id_from=ids.lower_bound(live_from), since_ms=since)
         up_s = max(1.0, (now - self.started_ms) / 1000)
         out = []
         for name, line in sorted(self._lines.items()):
             n = sent.get(name, [0, 0, 0])
-            counts = (n[0], n[1], n[2])
-            rates = (n[0] / 60, n[1] / 300, n[2] / up_s)
+            counts = (n[0], n[1], n[2] + settled.get(name, 0))
+            rates = (counts[0] / 60, counts[1] / 300, counts[2] / up_s)
             caps = tuple(sorted(c.value for c in line.capabilities))
             out.append(LineView(name, caps, tuple(line.ports()), counts, rates))
         return out

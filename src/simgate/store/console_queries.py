@@ -134,16 +134,16 @@ async def traffic(
 
 
 async def sent_by_line(
-    conn: AsyncConnection, *, id_from: int, since_ms: tuple[int, ...]
+    conn: AsyncConnection, *, id_from: int, since_ms: tuple[int, ...], id_to: int | None = None
 ) -> dict[str, list[int]]:
-    """Per line: messages sent at or after each of ``since_ms`` (of those with id >= id_from)."""
+    """Per line: messages sent at or after each of ``since_ms`` (of those with ids in
+    ``id_from..id_to``)."""
     m = messages.c
     sums = [func.sum(case((m.sent_ms >= t, 1), else_=0)) for t in since_ms]
-    q = (
-        select(m.line, *sums)
-        .where(m.id >= id_from, m.line.is_not(None), m.sent_ms.is_not(None))
-        .group_by(m.line)
-    )
+    q = select(m.line, *sums).where(m.id >= id_from, m.line.is_not(None), m.sent_ms.is_not(None))
+    if id_to is not None:
+        q = q.where(m.id <= id_to)
+    q = q.group_by(m.line)
     return {str(row[0]): [int(v or 0) for v in row[1:]] for row in await conn.execute(q)}
 
 
