@@ -168,8 +168,8 @@ class ConsoleQueries:
                     id_to=ids.lower_bound(live_from) - 1,
                     since_ms=(self.started_ms,),
                 )
-                for line_name, (n,) in moved.items():
-                    self._settled_sent[line_name] = self._settled_sent.get(line_name, 0) + n
+                for line_name, (older,) in moved.items():
+                    self._settled_sent[line_name] = self._settled_sent.get(line_name, 0) + older
                 self._settled_until_ms = live_from
             settled = dict(self._settled_sent)
         since = (now - 60_000, now - 300_000, self.started_ms)
