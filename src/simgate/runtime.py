@@ -30,6 +30,7 @@ from simgate.errors import ConfigError
 from simgate.lines.base import IncomingPart, IncomingSms, Line
 from simgate.lines.sim import SimLine
 from simgate.lines.sim_voice import SimVoiceLine
+from simgate.lines.sip.line import SipVoiceLine
 from simgate.lines.smpp import SmppLine
 from simgate.lines.voice import VoiceLine
 from simgate.media.tts import Tts
@@ -61,6 +62,7 @@ from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
 from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
+from simgate.settings import SipVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.testing.echo_push import EchoPush
@@ -80,8 +82,11 @@ def build_line(name: str, cfg: LineSettings, clock: Clock, data_dir: Path) -> Li
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
 
-def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> VoiceLine:
-    # One driver so far; the SIP line (a later issue) adds its settings model and a branch here.
+def build_voice_line(
+    name: str, cfg: SimVoiceLineSettings | SipVoiceLineSettings, clock: Clock
+) -> VoiceLine:
+    if isinstance(cfg, SipVoiceLineSettings):  # issue 17: calls through a SIP trunk
+        return SipVoiceLine(name, cfg, clock)
     return SimVoiceLine(name, cfg, clock)
 
 
