@@ -249,7 +249,8 @@ class SipCall:
             self._final.set()  # the INVITE task restarts its timers for the new INVITE
             return
         self._final.set()
-        self._finish(status, by_remote=True, reason=resp.reason)
+        # A 487 to our CANCEL ends a call we hung up; any other failure is the far end's.
+        self._finish(status, by_remote=not self._cancel_wanted, reason=resp.reason)
 
     def _challenge(self, resp: SipResponse) -> bool:
         """Answer a 401/407 with a new INVITE; False when we cannot (then the call ends)."""
