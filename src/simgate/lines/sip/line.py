@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -41,6 +41,8 @@ class LineStats:
     calls_up: int = 0
     attempts: Counter[int] = field(default_factory=Counter)
     rtp: RtpStats = field(default_factory=RtpStats)
+    peak_live: int = 0  # the most calls in progress at once (never above max_concurrent)
+    dial_ms: deque[int] = field(default_factory=lambda: deque(maxlen=1000))  # recent INVITEs
 
 
 class RefusedCall:
@@ -157,6 +159,8 @@ class SipVoiceLine:
         call = SipCall(request, ctx=ctx, dialog=dialog, rtp=rtp, rtp_port=rtp_port, on_end=self._ended)
         rtp.on_key = call.on_key  # keys read from RTP go to this call
         self._calls[call_id] = call
+        self.stats.peak_live = max(self.stats.peak_live, len(self._calls))
+        self.stats.dial_ms.append(now)
         call.start()
         return call
 
