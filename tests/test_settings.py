@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from simgate.errors import ConfigError
-from simgate.settings import Route, Settings, SimLineSettings, load_settings
+from simgate.settings import (
+    Route,
+    Settings,
+    SimLineSettings,
+    SipVoiceLineSettings,
+    load_settings,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -240,8 +246,6 @@ lines = ["trunk"]
 
 
 def test_a_sip_voice_line_and_a_voice_route(tmp_path: Path) -> None:
-    from simgate.settings import SipVoiceLineSettings
-
     cfg = tmp_path / "c.toml"
     cfg.write_text(SIP_TOML)
     voice = load_settings(cfg).voice

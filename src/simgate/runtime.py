@@ -61,8 +61,7 @@ from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
-from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
-from simgate.settings import SipVoiceLineSettings
+from simgate.settings import LineSettings, Settings, SimVoiceLineSettings, SipVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.testing.echo_push import EchoPush

@@ -27,7 +27,9 @@ def test_a_short_payload_is_an_error() -> None:
         decode_event(b"\x01\x80")
 
 
-def packet(event: int, *, ts: int, end: bool, duration: int = 160, ssrc: int = 7) -> dict[str, object]:
+def packet(
+    event: int, *, ts: int, end: bool, duration: int = 160, ssrc: int = 7
+) -> dict[str, object]:
     payload = encode_event(ToneEvent(event, end, 10, duration))
     return {"ssrc": ssrc, "timestamp": ts, "payload": payload}
 
@@ -35,9 +37,13 @@ def packet(event: int, *, ts: int, end: bool, duration: int = 160, ssrc: int = 7
 def test_the_three_end_packets_and_duplicates_count_once() -> None:
     keys = KeyDetector()
     stream = [
-        packet(5, ts=100, end=False), packet(5, ts=100, end=False),  # a duplicate
-        packet(5, ts=100, end=True), packet(5, ts=100, end=True), packet(5, ts=100, end=True),
-        packet(5, ts=900, end=False), packet(5, ts=900, end=True),  # the same key again
+        packet(5, ts=100, end=False),
+        packet(5, ts=100, end=False),  # a duplicate
+        packet(5, ts=100, end=True),
+        packet(5, ts=100, end=True),
+        packet(5, ts=100, end=True),
+        packet(5, ts=900, end=False),
+        packet(5, ts=900, end=True),  # the same key again
     ]
     assert "".join(keys.feed(**p) for p in stream) == "55"  # type: ignore[arg-type]
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.dispatch.calls import voice_route
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.calls import (
     Audio,
@@ -31,7 +32,6 @@ from simgate.settings import VoiceSettings
 from simgate.store import Store
 from simgate.testing.clock import FakeClock
 from simgate.testing.voice_lines import ScriptedVoiceLine
-from simgate.dispatch.calls import voice_route
 from tests.support.calls import dispatcher, run
 
 RATE = 1_200_000  # 1.2 USD per minute
@@ -387,7 +387,9 @@ async def test_calls_the_account_can_no_longer_pay_end_with_402_undialled(
 # ---- voice routes (issue 17) ------------------------------------------------------------------
 def routed(**routes: tuple[str, ...]) -> VoiceSettings:
     """Settings with lines "a" and "b" and ``prefix=lines`` routes ("any" = prefix "")."""
-    table = [{"prefix": "" if p == "any" else p.lstrip("p"), "lines": ls} for p, ls in routes.items()]
+    table = [
+        {"prefix": "" if p == "any" else p.lstrip("p"), "lines": ls} for p, ls in routes.items()
+    ]
     return VoiceSettings.model_validate(
         {
             "lines": {"a": {}, "b": {}},
@@ -442,4 +444,5 @@ async def test_stop_requeues_calls_still_waiting_for_their_routes_line(
     assert (await record(store, first)).state == CallState.DONE
     waiting = await record(store, second)
     assert (waiting.state, waiting.line) == (CallState.QUEUED, None)  # never dialled, not lost
-    assert len(b.dials) == 1 and a.dials == []
+    assert len(b.dials) == 1
+    assert a.dials == []

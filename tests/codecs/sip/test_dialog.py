@@ -34,7 +34,8 @@ def test_invite_and_cancel_share_the_transaction() -> None:
     cancel = d.cancel()
     assert invite.get("via") == cancel.get("via")  # same branch (§9.1)
     assert (invite.cseq, cancel.cseq) == ((1, "INVITE"), (1, "CANCEL"))
-    assert cancel.uri == invite.uri and "tag" not in header_params(cancel.get("to"))
+    assert cancel.uri == invite.uri
+    assert "tag" not in header_params(cancel.get("to"))
     assert header_params(invite.get("from"))["tag"] == "t1"
 
 
@@ -59,7 +60,8 @@ def test_a_2xx_makes_the_dialog_ack_and_bye_follow_it() -> None:
     assert ack.get("via") != invite.get("via")  # a new transaction (§13.2.2.4)
     assert ack.get_all("route") == ["<sip:p2;lr>", "<sip:p1;lr>"]  # reversed record-route
     bye = d.bye()
-    assert bye.cseq == (2, "BYE") and bye.uri == ack.uri
+    assert bye.cseq == (2, "BYE")
+    assert bye.uri == ack.uri
     assert header_params(bye.get("to"))["tag"] == "far"
 
 
@@ -69,8 +71,10 @@ def test_a_407_is_answered_with_proxy_authorization_and_a_new_cseq() -> None:
     challenge = answer(invite, 407, Proxy_Authenticate='Digest realm="r", nonce="n", qop="auth"')
     name, value = d.authorize(challenge, username="u", password="p")
     again = d.invite(b"sdp", auth=(name, value))
-    assert name == "Proxy-Authorization" and "nc=00000001" in value
-    assert again.cseq == (2, "INVITE") and again.get("proxy-authorization") == value
+    assert name == "Proxy-Authorization"
+    assert "nc=00000001" in value
+    assert again.cseq == (2, "INVITE")
+    assert again.get("proxy-authorization") == value
 
 
 def test_our_reply_copies_the_request_and_tags_to() -> None:
@@ -81,4 +85,5 @@ def test_our_reply_copies_the_request_and_tags_to() -> None:
     assert isinstance(req, SipRequest)
     ok = reply(req, 200, "OK", local_tag="mine")
     assert ok.get("via") == "SIP/2.0/UDP far;branch=z9hG4bKx"
-    assert ok.get("cseq") == "7 BYE" and header_params(ok.get("to"))["tag"] == "mine"
+    assert ok.get("cseq") == "7 BYE"
+    assert header_params(ok.get("to"))["tag"] == "mine"

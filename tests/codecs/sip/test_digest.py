@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from simgate.codecs.sip.digest import DigestError, authorization, parse_challenge, response
@@ -26,23 +28,28 @@ def test_rfc_2617_example() -> None:
 
 def test_without_qop_the_rfc_2069_form() -> None:
     ch = parse_challenge('Digest realm="r", nonce="n", algorithm=MD5')
-    # md5(md5("u:r:p"):n:md5("INVITE:sip:x@y")), computed independently with hashlib.
-    import hashlib
 
+    # md5(md5("u:r:p"):n:md5("INVITE:sip:x@y")), computed independently with hashlib.
     def md5(s: str) -> str:
         return hashlib.md5(s.encode()).hexdigest()
 
     expected = md5(f"{md5('u:r:p')}:n:{md5('INVITE:sip:x@y')}")
     assert response(ch, username="u", password="p", method="INVITE", uri="sip:x@y") == expected
-    header = authorization(ch, username="u", password="p", method="INVITE", uri="sip:x@y", cnonce="c")
+    header = authorization(
+        ch, username="u", password="p", method="INVITE", uri="sip:x@y", cnonce="c"
+    )
     assert header.startswith('Digest username="u", realm="r", nonce="n", uri="sip:x@y"')
     assert "qop" not in header
 
 
 @pytest.mark.parametrize(
     "value",
-    ['Basic realm="x"', 'Digest realm="x"', 'Digest realm="x", nonce="n", algorithm=SHA-256',
-     'Digest realm="x", nonce="n", qop="auth-int"'],
+    [
+        'Basic realm="x"',
+        'Digest realm="x"',
+        'Digest realm="x", nonce="n", algorithm=SHA-256',
+        'Digest realm="x", nonce="n", qop="auth-int"',
+    ],
 )
 def test_challenges_we_cannot_answer_say_why(value: str) -> None:
     with pytest.raises(DigestError):

@@ -16,19 +16,19 @@ from simgate.codecs.sip.message import (
 
 # RFC 3261 §24.2 F1 (Alice's INVITE through the atlanta.com proxy), without its SDP body.
 F1 = (
-    "INVITE sip:bob@biloxi.com SIP/2.0\r\n"
-    "Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKnashds8\r\n"
-    "Max-Forwards: 70\r\n"
-    "To: Bob <sip:bob@biloxi.com>\r\n"
-    "From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n"
-    "Call-ID: a84b4c76e66710\r\n"
-    "CSeq: 314159 INVITE\r\n"
-    "Contact: <sip:alice@pc33.atlanta.com>\r\n"
-    "Content-Type: application/sdp\r\n"
-    "Content-Length: 4\r\n"
-    "\r\n"
-    "v=0\n"
-).encode()
+    b"INVITE sip:bob@biloxi.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKnashds8\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"To: Bob <sip:bob@biloxi.com>\r\n"
+    b"From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n"
+    b"Call-ID: a84b4c76e66710\r\n"
+    b"CSeq: 314159 INVITE\r\n"
+    b"Contact: <sip:alice@pc33.atlanta.com>\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: 4\r\n"
+    b"\r\n"
+    b"v=0\n"
+)
 
 
 def test_the_rfc_3261_invite() -> None:
@@ -48,8 +48,9 @@ def test_compact_forms_folding_and_lists() -> None:
     # RFC 3261 §7.3.3 compact names, a folded header (§7.3.1), two Vias in one line.
     raw = (
         b"SIP/2.0 180 Ringing\r\n"
-        b"v: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/UDP b.example.com;branch=z9hG4bK2\r\n"
-        b"i: abc@host\r\nf: <sip:a@x>;tag=1\r\nt: \"Bob, B\" <sip:b@y>\r\n ;tag=2\r\n"
+        b"v: SIP/2.0/UDP a.example.com;branch=z9hG4bK1,"
+        b" SIP/2.0/UDP b.example.com;branch=z9hG4bK2\r\n"
+        b'i: abc@host\r\nf: <sip:a@x>;tag=1\r\nt: "Bob, B" <sip:b@y>\r\n ;tag=2\r\n'
         b"CSeq: 1 INVITE\r\nl: 0\r\n\r\n"
     )
     msg = parse(raw)

@@ -51,7 +51,8 @@ def test_unusable_answers(body: bytes) -> None:
 def test_our_offer() -> None:
     text = offer(address="127.0.0.1", port=20000, codecs=("PCMA",), session_id=5).decode()
     assert "m=audio 20000 RTP/AVP 8 101\r\n" in text
-    assert "a=fmtp:101 0-16\r\n" in text and "a=ptime:20\r\n" in text
+    assert "a=fmtp:101 0-16\r\n" in text
+    assert "a=ptime:20\r\n" in text
     assert "c=IN IP4 127.0.0.1\r\n" in text
     # what we offer we can read back as an answer
     assert parse_answer(text.encode(), offered=("PCMA",)).event_pt == 101

@@ -22,8 +22,8 @@ from simgate.lines.sip.line import SipVoiceLine
 from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, add_voice_app, make_itnio, wav_b64
-from tests.lines.sip.sipp import Sipp, need_sipp
 from tests.support.itnio_voice import SEND_CODE, need_espeak, send_group, upload
+from tests.support.sipp import Sipp, need_sipp
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -55,7 +55,7 @@ async def env(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Itnio]:
         yield e
 
 
-async def place_calls(env: Itnio, line: SipVoiceLine, *, timeout: float = 90) -> None:
+async def place_calls(env: Itnio, line: SipVoiceLine, *, within_s: float = 90) -> None:
     """Run the dispatcher on ``line`` until no call is queued or in progress; a redial's wait
     is skipped by moving the clock on."""
     d = CallDispatcher(
@@ -70,7 +70,7 @@ async def place_calls(env: Itnio, line: SipVoiceLine, *, timeout: float = 90) ->
     await line.start()
     await d.start()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while True:
                 await asyncio.sleep(0.3)
                 depth = await env.services.calls.queue_depth()
@@ -91,7 +91,9 @@ async def records(env: Itnio) -> list[dict[str, Any]]:
     }
     out: list[dict[str, Any]] = []
     for page in (1, 2, 3):
-        got = await env.post("/voice/recordGroupQuery", {"params": window, "current": page, "size": 25})
+        got = await env.post(
+            "/voice/recordGroupQuery", {"params": window, "current": page, "size": 25}
+        )
         assert got["status"] == "0", got
         out += got["data"]["records"]
     return out
@@ -102,10 +104,14 @@ async def voice_pushes(env: Itnio) -> list[dict[str, Any]]:
 
 
 async def with_push(env: Itnio) -> None:
-    await env.services.accounts.update_app_push(env.app.app_id, {"voice_url": "https://c.example/v"})
+    await env.services.accounts.update_app_push(
+        env.app.app_id, {"voice_url": "https://c.example/v"}
+    )
 
 
-async def test_answered_with_rfc4733_keys_is_recorded_and_billed(env: Itnio, tmp_path: Path) -> None:
+async def test_answered_with_rfc4733_keys_is_recorded_and_billed(
+    env: Itnio, tmp_path: Path
+) -> None:
     need_sipp(pcaps=True)
     env.app = await add_voice_app(env)
     await with_push(env)
@@ -116,14 +122,24 @@ async def test_answered_with_rfc4733_keys_is_recorded_and_billed(env: Itnio, tmp
         await place_calls(env, SipVoiceLine("trunk", sipp.line(), env.clock))
         assert sipp.wait() == 0, sipp.messages()
     (record,) = await records(env)
-    assert (record["terminationCode"], record["sipCode"], record["feedbackValue"]) == ("200", "200", "1")
+    assert (record["terminationCode"], record["sipCode"], record["feedbackValue"]) == (
+        "200",
+        "200",
+        "1",
+    )
     assert record["callDuration"] == 3  # the audio's length: we hung up when it had played
-    assert (record["billPeriod"], record["chargedDuration"], record["cost"]) == ("60+60", 60, "0.05")
+    assert (record["billPeriod"], record["chargedDuration"], record["cost"]) == (
+        "60+60",
+        60,
+        "0.05",
+    )
     (push,) = await voice_pushes(env)
     assert (push["terminationCode"], push["feedbackValue"]) == ("200", "1")
 
 
-async def test_busy_is_redialled_recall_count_times_then_final_486(env: Itnio, tmp_path: Path) -> None:
+async def test_busy_is_redialled_recall_count_times_then_final_486(
+    env: Itnio, tmp_path: Path
+) -> None:
     need_sipp()
     need_espeak()
     env.app = await add_voice_app(env)
@@ -137,7 +153,11 @@ async def test_busy_is_redialled_recall_count_times_then_final_486(env: Itnio, t
         assert sipp.wait() == 0, sipp.messages()
     assert sipp.messages().count("SIP/2.0 486") == 3  # the dial and two redials
     (record,) = await records(env)
-    assert (record["terminationCode"], record["cost"], record["feedbackValue"]) == ("486", "0", "-1")
+    assert (record["terminationCode"], record["cost"], record["feedbackValue"]) == (
+        "486",
+        "0",
+        "-1",
+    )
     assert record["voiceId"] == sent["data"]
     (push,) = await voice_pushes(env)  # only the last attempt is pushed (§1.11)
     assert (push["terminationCode"], push["outRecallCount"]) == ("486", 2)

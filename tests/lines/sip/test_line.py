@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import socket
-import struct
 import time
 from pathlib import Path
 
@@ -18,37 +16,15 @@ from simgate.codecs import g711
 from simgate.codecs.rtp import decode
 from simgate.domain.calls import Audio
 from simgate.lines.sip.line import SipVoiceLine
-from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest
-from tests.lines.sip.sipp import Sipp, free_udp_port, need_sipp
+from simgate.lines.voice import CallEvent, CallEventKind, CallRequest
+from tests.support.sipp import CALLEE, Sipp, free_udp_port, kinds, need_sipp, talk, tone
 
 pytestmark = pytest.mark.peer
 
-CALLEE = "8613800138000"
 
-
-def tone(seconds: float) -> Audio:
-    n = int(seconds * 8000)
-    return Audio(struct.pack(f"<{n}h", *(int(6000 * math.sin(i / 5)) for i in range(n))))
-
-
-async def talk(call: Call, audio: Audio, *, loops: int = 1, hang_up_after_play: bool = True) -> list[CallEvent]:
-    """Run one call as the dispatcher would: play on ANSWERED, hang up after PLAYED."""
-    events: list[CallEvent] = []
-    async with asyncio.timeout(40):
-        async for event in call.events():
-            events.append(event)
-            if event.kind is CallEventKind.ANSWERED:
-                await call.play(audio, loops)
-            elif event.kind is CallEventKind.PLAYED and hang_up_after_play:
-                await call.hangup()
-    return events
-
-
-def kinds(events: list[CallEvent]) -> list[str]:
-    return [e.kind.value + (f":{e.digit}" if e.digit else "") for e in events]
-
-
-async def one_call(sipp: Sipp, audio: Audio, **line_cfg: object) -> tuple[list[CallEvent], SipVoiceLine]:
+async def one_call(
+    sipp: Sipp, audio: Audio, **line_cfg: object
+) -> tuple[list[CallEvent], SipVoiceLine]:
     line = SipVoiceLine("sip", sipp.line(**line_cfg), SystemClock())
     await line.start()
     try:

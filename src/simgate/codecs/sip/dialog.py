@@ -82,7 +82,10 @@ class OutgoingDialog:
         the far end's target), anything else in the INVITE's transaction (§17.1.1.3)."""
         if 200 <= resp.status < 300:
             req = self._request(
-                "ACK", self.target or self.remote_uri, BRANCH_COOKIE + self.token(), self.invite_cseq
+                "ACK",
+                self.target or self.remote_uri,
+                BRANCH_COOKIE + self.token(),
+                self.invite_cseq,
             )
             req.headers[4:4] = [("Route", r) for r in self.route_set]
         else:
@@ -94,7 +97,9 @@ class OutgoingDialog:
 
     def bye(self) -> SipRequest:
         self.cseq += 1
-        req = self._request("BYE", self.target or self.remote_uri, BRANCH_COOKIE + self.token(), self.cseq)
+        req = self._request(
+            "BYE", self.target or self.remote_uri, BRANCH_COOKIE + self.token(), self.cseq
+        )
         req.headers[4:4] = [("Route", r) for r in self.route_set]
         return req
 
@@ -125,9 +130,7 @@ class OutgoingDialog:
         if 200 <= resp.status < 300:
             self.route_set = list(reversed(resp.get_all("record-route")))
 
-    def authorize(
-        self, resp: SipResponse, *, username: str, password: str
-    ) -> tuple[str, str]:
+    def authorize(self, resp: SipResponse, *, username: str, password: str) -> tuple[str, str]:
         """The header answering a 401/407 challenge to our INVITE (raises DigestError)."""
         proxy = resp.status == 407
         challenge = digest.parse_challenge(

@@ -14,7 +14,7 @@ CONTENT_TYPES = ("application/dtmf-relay", "application/dtmf")
 
 def key_of(content_type: str, body: bytes) -> str:
     """The key an INFO body carries, or "" when it carries none we know."""
-    kind = content_type.split(";")[0].strip().lower()
+    kind = content_type.split(";", maxsplit=1)[0].strip().lower()
     text = body.decode("utf-8", "replace")
     if kind == "application/dtmf-relay":
         for line in text.splitlines():

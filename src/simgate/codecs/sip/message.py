@@ -201,4 +201,4 @@ def addr_uri(value: str) -> str:
     """The URI of a name-addr (``"Bob" <sip:bob@host>;tag=1`` → ``sip:bob@host``)."""
     if "<" in value:
         return value[value.index("<") + 1 : value.index(">")].strip()
-    return value.split(";")[0].strip()
+    return value.split(";", maxsplit=1)[0].strip()

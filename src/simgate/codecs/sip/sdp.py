@@ -88,9 +88,7 @@ def parse_answer(body: bytes, *, offered: tuple[str, ...]) -> MediaAnswer:
     if not address:
         raise SdpError("the answer has no connection address")
     static = {pt: name for name, pt in PAYLOAD_TYPES.items()}
-    event_pt = next(
-        (pt for pt in formats if names.get(pt, "").lower() == "telephone-event"), None
-    )
+    event_pt = next((pt for pt in formats if names.get(pt, "").lower() == "telephone-event"), None)
     for pt in formats:
         name = names.get(pt, static.get(pt, "")).upper()
         if name in offered:

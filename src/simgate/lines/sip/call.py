@@ -15,6 +15,7 @@ Keys come from RFC 4733 events on the RTP stream and from SIP INFO bodies, per `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from simgate.clock import Clock
 from simgate.codecs.sip import dtmf_info, sdp
 from simgate.codecs.sip.dialog import OutgoingDialog, reply
 from simgate.codecs.sip.digest import DigestError
-from simgate.codecs.sip.message import SipMessage, SipRequest, SipResponse, SipError
+from simgate.codecs.sip.message import SipError, SipMessage, SipRequest, SipResponse
 from simgate.domain.calls import (
     SIP_CANCELLED,
     SIP_OK,
@@ -157,10 +158,8 @@ class SipCall:
             left = deadline - loop.time()
             if left <= 0:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._final.wait(), timeout=min(interval, left))
-            except TimeoutError:
-                pass
             if self._final.is_set() and self.dialog.invite_cseq != sent_cseq:
                 # A challenge was answered with a new INVITE: a new transaction, new timers.
                 self._final.clear()
@@ -257,10 +256,14 @@ class SipCall:
         cfg = self._ctx.cfg
         who = f"line trunk {cfg.proxy}"
         if self._authed:
-            log.error("%s refused our credentials for user %r (SIP %d)", who, cfg.username, resp.status)
+            log.error(
+                "%s refused our credentials for user %r (SIP %d)", who, cfg.username, resp.status
+            )
             return False
         if not cfg.username:
-            log.error("%s asks for authentication (SIP %d); set username/password", who, resp.status)
+            log.error(
+                "%s asks for authentication (SIP %d); set username/password", who, resp.status
+            )
             return False
         try:
             auth = self.dialog.authorize(resp, username=cfg.username, password=cfg.password)
@@ -288,7 +291,9 @@ class SipCall:
         self._media = media
         self.rtp.remote = (media.address, media.port)
         if self._ctx.cfg.dtmf in ("rfc4733", "both"):
-            self.rtp.event_pt = media.event_pt if media.event_pt is not None else sdp.TELEPHONE_EVENT_PT
+            self.rtp.event_pt = (
+                media.event_pt if media.event_pt is not None else sdp.TELEPHONE_EVENT_PT
+            )
         self.answered = True
         self._emit(CallEventKind.ANSWERED)
         if self._cancel_wanted:  # we hung up while it was being answered: BYE at once
@@ -320,7 +325,10 @@ class SipCall:
             return
         if method == "INVITE":  # a re-INVITE: keep the session as it is (RFC 3261 §14.2)
             ok = reply(req, 200, "OK", local_tag=tag)
-            ok.headers += [("Contact", f"<{self.dialog.contact}>"), ("Content-Type", "application/sdp")]
+            ok.headers += [
+                ("Contact", f"<{self.dialog.contact}>"),
+                ("Content-Type", "application/sdp"),
+            ]
             ok.body = self._offer
             self._ctx.send(ok)
             return

@@ -156,7 +156,9 @@ class SipVoiceLine:
             pacer=pacer,
             local_host=host,
         )
-        call = SipCall(request, ctx=ctx, dialog=dialog, rtp=rtp, rtp_port=rtp_port, on_end=self._ended)
+        call = SipCall(
+            request, ctx=ctx, dialog=dialog, rtp=rtp, rtp_port=rtp_port, on_end=self._ended
+        )
         rtp.on_key = call.on_key  # keys read from RTP go to this call
         self._calls[call_id] = call
         self.stats.peak_live = max(self.stats.peak_live, len(self._calls))

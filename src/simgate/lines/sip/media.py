@@ -101,7 +101,8 @@ class RtpStream(asyncio.DatagramProtocol):
         except RtpError:
             return
         host, port = addr[0], addr[1]
-        assert isinstance(host, str) and isinstance(port, int)
+        assert isinstance(host, str)
+        assert isinstance(port, int)
         if not self.latched:  # symmetric RTP: answer where the far end sends from
             self.remote = (host, port)
             self.latched = True

@@ -21,7 +21,13 @@ Handler = Callable[[SipMessage], None]
 
 class SipTransport:
     def __init__(
-        self, *, kind: str, proxy: tuple[str, int], local_host: str, local_port: int, on_message: Handler
+        self,
+        *,
+        kind: str,
+        proxy: tuple[str, int],
+        local_host: str,
+        local_port: int,
+        on_message: Handler,
     ) -> None:
         self.kind = kind  # "udp" or "tcp"
         self._proxy = proxy

@@ -3,17 +3,23 @@ process, from tests/lines/sip/scenarios/, stopped by its own process id."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 from pathlib import Path
 from types import TracebackType
 
+from simgate.domain.calls import Audio
+from simgate.lines.voice import Call, CallEvent, CallEventKind
 from simgate.settings import SipVoiceLineSettings
 from tests.conftest import need_peer
 
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "lines" / "sip" / "scenarios"
+CALLEE = "8613800138000"
 PCAPS = Path("/usr/share/sip-tester")  # sipp's own RFC 4733 captures (dtmf_2833_*.pcap)
 
 
@@ -34,7 +40,13 @@ class Sipp:
     """``sipp -sf SCENARIO`` as a UAS on 127.0.0.1; ``calls`` = calls to serve, then exit."""
 
     def __init__(
-        self, scenario: str, workdir: Path, *, calls: int = 1, keys: dict[str, str] | None = None
+        self,
+        scenario: str,
+        workdir: Path,
+        *,
+        calls: int = 1,
+        keys: dict[str, str] | None = None,
+        tcp: bool = False,
     ) -> None:
         self.port = free_udp_port()
         self.media_port = free_udp_port()
@@ -42,6 +54,9 @@ class Sipp:
         args = ["sipp", "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port)]
         args += ["-mi", "127.0.0.1", "-mp", str(self.media_port), "-m", str(calls)]
         args += ["-nostdin", "-trace_err", "-trace_msg", "-timeout", "120"]
+        if tcp:
+            args += ["-t", "t1"]  # one TCP connection (RFC 3261 §18.3 framing)
+        self.tcp = tcp
         for name, value in (keys or {}).items():
             args += ["-key", name, value]
         self.workdir = workdir
@@ -59,6 +74,7 @@ class Sipp:
             "rtp_ports": f"{lo}-{lo + 99}",
             "calls_per_second": 50,
             "max_concurrent": 10,
+            "transport": "tcp" if self.tcp else "udp",
             **extra,
         }
         return SipVoiceLineSettings.model_validate(cfg)
@@ -89,3 +105,26 @@ class Sipp:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def tone(seconds: float) -> Audio:
+    """A tone of ``seconds`` at the call rate (distinct samples, so reordering shows)."""
+    n = int(seconds * 8000)
+    return Audio(struct.pack(f"<{n}h", *(int(6000 * math.sin(i / 5)) for i in range(n))))
+
+
+async def talk(call: Call, audio: Audio, *, loops: int = 1) -> list[CallEvent]:
+    """Run one call as the dispatcher would: play on ANSWERED, hang up after PLAYED."""
+    events: list[CallEvent] = []
+    async with asyncio.timeout(40):
+        async for event in call.events():
+            events.append(event)
+            if event.kind is CallEventKind.ANSWERED:
+                await call.play(audio, loops)
+            elif event.kind is CallEventKind.PLAYED:
+                await call.hangup()
+    return events
+
+
+def kinds(events: list[CallEvent]) -> list[str]:
+    return [e.kind.value + (f":{e.digit}" if e.digit else "") for e in events]
