@@ -171,3 +171,23 @@ async def test_the_far_end_receives_the_calls_audio_paced_at_50_packets_a_second
     assert pcm == g711.ulaw_decode(g711.ulaw_encode(audio.pcm))  # the call's samples, in order
     span = captured[-1][0] - captured[0][0]
     assert 99 / span == pytest.approx(50, rel=0.1)  # 50 packets/s over the two seconds
+
+
+@pytest.mark.parametrize(("password", "registered"), [("secret", True), ("wrong", False)])
+async def test_register_answers_the_registrars_challenge(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, password: str, registered: bool
+) -> None:
+    need_sipp()
+    with Sipp("register", tmp_path) as sipp:
+        cfg = sipp.line(register=True, username="alice", password=password)
+        line = SipVoiceLine("sip", cfg, SystemClock())
+        with caplog.at_level(logging.ERROR):
+            await line.start()
+        try:
+            assert line.registered is registered
+        finally:
+            await line.stop()
+        sipp.wait()
+    assert sipp.messages().count("REGISTER sip:127.0.0.1 SIP/2.0") >= 2
+    if not registered:
+        assert "refused registration for 'alice' (SIP 403 Forbidden)" in caplog.text

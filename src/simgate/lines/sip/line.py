@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from simgate.clock import Clock
 from simgate.codecs.sip.dialog import OutgoingDialog, reply
-from simgate.codecs.sip.message import SipMessage, SipRequest
+from simgate.codecs.sip.digest import DigestError
+from simgate.codecs.sip.message import SipMessage, SipRequest, SipResponse
+from simgate.codecs.sip.register import Registration
 from simgate.domain.calls import SIP_SERVICE_UNAVAILABLE, Audio, sip_reason
 from simgate.lines.sip.call import CallContext, SipCall
 from simgate.lines.sip.media import Pacer, PortPool, PortsExhausted, RtpStats, RtpStream
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SIP_ADDRESS_INCOMPLETE = 484
 STOP_WAIT_S = 10.0  # stop() waits this long for the hung-up calls to end
+REGISTER_WAIT_S = 8.0  # a REGISTER not answered in this long has failed
 
 
 @dataclass
@@ -79,6 +82,10 @@ class SipVoiceLine:
         self._transport: SipTransport | None = None
         self._pacer: Pacer | None = None
         self._domain = cfg.domain or cfg.proxy_address[0]
+        self._registration: Registration | None = None
+        self._reg_answer: asyncio.Future[SipResponse] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self.registered = False
 
     @property
     def live_calls(self) -> int:
@@ -97,6 +104,18 @@ class SipVoiceLine:
         await transport.open()
         self._transport = transport
         self._pacer = Pacer()
+        if self._cfg.register_with_trunk:
+            host, port = transport.local_address
+            self._registration = Registration(
+                aor=f"sip:{self._cfg.username or self._cfg.from_user}@{self._domain}",
+                registrar=f"sip:{self._domain}",
+                contact=f"sip:{self._cfg.from_user}@{host}:{port};transport={transport.kind}",
+                via_host=f"{host}:{port}",
+                transport=transport.kind.upper(),
+                expires=self._cfg.register_expires,
+            )
+            granted = await self._register()
+            self._refresher = asyncio.create_task(self._refresh(granted), name="sip-register")
         log.info(
             "SIP line %s: %s to %s from %s:%d",
             self.name,
@@ -106,6 +125,14 @@ class SipVoiceLine:
         )
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
+            self._refresher = None
+        if self.registered and self._registration is not None and self._transport is not None:
+            # Remove our binding (Expires 0, RFC 3261 §10.2.2); no wait for the answer.
+            self._transport.send(self._registration.request(expires=0))
+            self.registered = False
         calls = list(self._calls.values())
         for call in calls:
             await call.hangup()
@@ -179,7 +206,77 @@ class SipVoiceLine:
         if call.answered:
             self.stats.calls_up -= 1
 
+    # ---- REGISTER (RFC 3261 §10) ------------------------------------------------------------
+    async def _register(self) -> int:
+        """Register (answering one digest challenge); the seconds granted, 0 on failure (the
+        error is logged and the refresher tries again a minute later)."""
+        reg, cfg = self._registration, self._cfg
+        assert reg is not None
+        auth: tuple[str, str] | None = None
+        for _ in range(2):
+            answer = await self._send_register(reg.request(auth=auth))
+            if answer is None:
+                log.error(
+                    "SIP line %s: the registrar %s does not answer REGISTER", self.name, cfg.proxy
+                )
+                break
+            if 200 <= answer.status < 300:
+                self.registered = True
+                return reg.granted_seconds(answer)
+            if answer.status in (401, 407) and auth is None and cfg.username:
+                try:
+                    auth = reg.authorize(answer, username=cfg.username, password=cfg.password)
+                except DigestError as exc:
+                    log.error("SIP line %s: cannot answer the registrar: %s", self.name, exc)
+                    break
+                continue
+            log.error(
+                "SIP line %s: the trunk %s refused registration for %r (SIP %d %s)",
+                self.name,
+                cfg.proxy,
+                cfg.username or cfg.from_user,
+                answer.status,
+                answer.reason,
+            )
+            break
+        self.registered = False
+        return 0
+
+    async def _send_register(self, req: SipRequest) -> SipResponse | None:
+        """Send a REGISTER, resending on UDP (Timer E, §17.1.2.2), until a final answer."""
+        assert self._transport is not None
+        loop = asyncio.get_running_loop()
+        self._reg_answer = answer = loop.create_future()
+        deadline = loop.time() + REGISTER_WAIT_S
+        interval = 0.5
+        self._transport.send(req)
+        while (left := deadline - loop.time()) > 0:
+            try:
+                return await asyncio.wait_for(asyncio.shield(answer), timeout=min(interval, left))
+            except TimeoutError:
+                if not self._transport.reliable:
+                    self._transport.send(req)
+                    interval = min(interval * 2, 4.0)
+        return None
+
+    async def _refresh(self, granted: int) -> None:
+        while True:
+            # Refresh well before the binding expires; after a failure, retry in a minute.
+            await asyncio.sleep(max(granted * 0.8, 5.0) if granted else 60.0)
+            granted = await self._register()
+
     def _on_message(self, msg: SipMessage) -> None:
+        reg = self._registration
+        if reg is not None and msg.call_id == reg.call_id:
+            waiting = self._reg_answer
+            if (
+                isinstance(msg, SipResponse)
+                and msg.status >= 200
+                and waiting
+                and not waiting.done()
+            ):
+                waiting.set_result(msg)
+            return
         call = self._calls.get(msg.call_id)
         if call is not None:
             was_up = call.answered
