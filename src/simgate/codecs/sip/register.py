@@ -41,12 +41,10 @@ class Registration:
         self, *, auth: tuple[str, str] | None = None, expires: int | None = None
     ) -> SipRequest:
         self.cseq += 1
+        branch = BRANCH_COOKIE + self.token()
         req = SipRequest(
             headers=[
-                (
-                    "Via",
-                    f"SIP/2.0/{self.transport} {self.via_host};branch={BRANCH_COOKIE}{self.token()};rport",
-                ),
+                ("Via", f"SIP/2.0/{self.transport} {self.via_host};branch={branch};rport"),
                 ("Max-Forwards", "70"),
                 ("From", f"<{self.aor}>;tag={self.tag}"),
                 ("To", f"<{self.aor}>"),
