@@ -47,6 +47,7 @@ class Sipp:
         calls: int = 1,
         keys: dict[str, str] | None = None,
         tcp: bool = False,
+        echo: bool = False,
     ) -> None:
         self.port = free_udp_port()
         self.media_port = free_udp_port()
@@ -54,6 +55,8 @@ class Sipp:
         args = ["sipp", "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port)]
         args += ["-mi", "127.0.0.1", "-mp", str(self.media_port), "-m", str(calls)]
         args += ["-nostdin", "-trace_err", "-trace_msg", "-timeout", "120"]
+        if echo:
+            args.append("-rtp_echo")  # send every RTP packet back to where it came from
         if tcp:
             args += ["-t", "t1"]  # one TCP connection (RFC 3261 §18.3 framing)
         self.tcp = tcp
