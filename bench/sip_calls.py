@@ -20,7 +20,9 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # `python bench/sip_calls.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -110,7 +112,7 @@ async def setups(line: VoiceLine, total: int, at_once: int) -> float:
 
 
 async def main(counts: list[int], hold_s: float, total: int) -> None:
-    rows: list[list[object]] = []
+    rows: list[Sequence[Any]] = []
     clock = SystemClock()
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:

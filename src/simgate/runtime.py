@@ -82,10 +82,13 @@ def build_line(name: str, cfg: LineSettings, clock: Clock, data_dir: Path) -> Li
 
 
 def build_voice_line(
-    name: str, cfg: SimVoiceLineSettings | SipVoiceLineSettings, clock: Clock
+    name: str,
+    cfg: SimVoiceLineSettings | SipVoiceLineSettings,
+    clock: Clock,
+    metrics: Metrics | None = None,
 ) -> VoiceLine:
     if isinstance(cfg, SipVoiceLineSettings):  # issue 17: calls through a SIP trunk
-        return SipVoiceLine(name, cfg, clock)
+        return SipVoiceLine(name, cfg, clock, metrics=metrics)
     return SimVoiceLine(name, cfg, clock)
 
 
@@ -268,7 +271,7 @@ class Runtime:
         await self._dispatcher.start()
         await self._reaper.start()
         voice_lines = {
-            name: build_voice_line(name, cfg, self.clock)
+            name: build_voice_line(name, cfg, self.clock, sv.metrics)
             for name, cfg in self.settings.voice.lines.items()
         }
         for vline in voice_lines.values():

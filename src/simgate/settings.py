@@ -344,7 +344,8 @@ def _default_voice_lines() -> dict[str, VoiceLineSettings]:
 
 
 class VoiceSettings(_Strict):
-    # Voice lines by name; calls go to the first one with room (more drivers: the SIP issue).
+    # Voice lines by name (driver "sim" or "sip"); calls go to the first one with room that
+    # their route allows (routes below).
     lines: dict[str, VoiceLineSettings] = Field(default_factory=_default_voice_lines)
     # Which lines take which callees (issue 17); empty = every call to the first line with room.
     routes: tuple[VoiceRoute, ...] = ()

@@ -17,15 +17,16 @@ from simgate.codecs.rtp import decode
 from simgate.domain.calls import Audio
 from simgate.lines.sip.line import SipVoiceLine
 from simgate.lines.voice import CallEvent, CallEventKind, CallRequest
+from simgate.metrics import Metrics
 from tests.support.sipp import CALLEE, Sipp, free_udp_port, kinds, need_sipp, talk, tone
 
 pytestmark = pytest.mark.peer
 
 
 async def one_call(
-    sipp: Sipp, audio: Audio, **line_cfg: object
+    sipp: Sipp, audio: Audio, *, metrics: Metrics | None = None, **line_cfg: object
 ) -> tuple[list[CallEvent], SipVoiceLine]:
-    line = SipVoiceLine("sip", sipp.line(**line_cfg), SystemClock())
+    line = SipVoiceLine("sip", sipp.line(**line_cfg), SystemClock(), metrics=metrics)
     await line.start()
     try:
         call = await line.dial(CallRequest(1, CALLEE, ""))
@@ -37,14 +38,19 @@ async def one_call(
 
 async def test_answer_with_rfc4733_keys_1_5_pound(tmp_path: Path) -> None:
     need_sipp(pcaps=True)
+    metrics = Metrics()
     with Sipp("answer_rfc4733", tmp_path) as sipp:
-        events, line = await one_call(sipp, tone(3.0))
+        events, line = await one_call(sipp, tone(3.0), metrics=metrics)
         assert sipp.wait() == 0, sipp.messages()
     assert kinds(events) == ["ringing", "answered", "dtmf:1", "dtmf:5", "dtmf:#", "played", "ended"]
     assert (events[-1].sip_code, events[-1].by_remote) == (200, False)
     assert line.stats.attempts == {200: 1}
     assert line.stats.rtp.sent == 150  # 3 s of audio, 20 ms a packet
     assert line.stats.rtp.received == 30  # sipp's three captures, 10 packets each
+    scrape = metrics.registry.get_sample_value
+    assert scrape("simgate_sip_rtp_packets", {"line": "sip", "kind": "sent"}) == 150
+    assert scrape("simgate_sip_rtp_packets", {"line": "sip", "kind": "received"}) == 30
+    assert scrape("simgate_sip_calls_up", {"line": "sip"}) == 0  # ended
 
 
 async def test_answer_with_sip_info_keys(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from simgate.lines.sip.call import CallContext, SipCall
 from simgate.lines.sip.media import Pacer, PortPool, PortsExhausted, RtpStats, RtpStream
 from simgate.lines.sip.transport import SipTransport
 from simgate.lines.voice import CallEvent, CallEventKind, CallRequest
+from simgate.metrics import Metrics
 from simgate.settings import SipVoiceLineSettings
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ class RefusedCall:
 
 
 class SipVoiceLine:
-    def __init__(self, name: str, cfg: SipVoiceLineSettings, clock: Clock) -> None:
+    def __init__(
+        self, name: str, cfg: SipVoiceLineSettings, clock: Clock, *, metrics: Metrics | None = None
+    ) -> None:
         self.name = name
         self.calls_per_second = cfg.calls_per_second
         self.max_concurrent = cfg.max_concurrent
@@ -86,6 +89,16 @@ class SipVoiceLine:
         self._reg_answer: asyncio.Future[SipResponse] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self.registered = False
+        if metrics is not None:
+            self._export(metrics)
+
+    def _export(self, metrics: Metrics) -> None:
+        """Per-line metrics (issue 17 "Operations"), read from ``stats`` at scrape time."""
+        stats = self.stats
+        metrics.sip_calls_up.labels(self.name).set_function(lambda: stats.calls_up)
+        for kind in ("sent", "received", "lost"):
+            gauge = metrics.sip_rtp_packets.labels(self.name, kind)
+            gauge.set_function(lambda k=kind: getattr(stats.rtp, k))  # type: ignore[misc]
 
     @property
     def live_calls(self) -> int:
