@@ -183,3 +183,41 @@ async def test_a_group_of_50_callees_is_paced_and_capped(env: Itnio, tmp_path: P
     assert line.stats.attempts == {200: 50}
     starts = sorted(line.stats.dial_ms)
     assert starts[-1] - starts[0] >= 49 * 1000 / 20 - 5  # at most 20 calls a second
+
+
+async def test_no_answer_is_cancelled_at_max_ringing_time_with_487(
+    env: Itnio, tmp_path: Path
+) -> None:
+    need_sipp()
+    need_espeak()
+    env.app = await add_voice_app(env)
+    with Sipp("no_answer", tmp_path) as sipp:
+        body = {**SEND_CODE, "appId": env.app.app_id, "recallCount": 0, "maxRingingTime": 20}
+        sent = await env.post("/voice/sendCode", body)
+        assert sent["status"] == "0", sent
+        await place_calls(env, SipVoiceLine("trunk", sipp.line(), env.clock))
+        assert sipp.wait() == 0, sipp.messages()
+    assert "CANCEL sip:" in sipp.messages()
+    (record,) = await records(env)
+    assert (record["terminationCode"], record["cost"], record["callDuration"]) == ("487", "0", 0)
+    ringing = dt.datetime.fromisoformat(record["callTime"])
+    hangup = dt.datetime.fromisoformat(record["hangupTime"])
+    # The flow ends the call at maxRingingTime itself (not when the 487 came): 20 s, recorded
+    # in whole seconds.
+    assert (hangup - ringing).total_seconds() in (19, 20, 21)
+
+
+async def test_a_far_end_bye_mid_play_bills_to_that_moment(env: Itnio, tmp_path: Path) -> None:
+    need_sipp()
+    env.app = await add_voice_app(env)
+    up = await upload(env, "long.wav", wav_b64(10.0))
+    with Sipp("far_bye", tmp_path) as sipp:
+        sent = await send_group(env, env.app, "8613800138000", fileId=up["data"])
+        assert sent["status"] == "0", sent
+        await place_calls(env, SipVoiceLine("trunk", sipp.line(), env.clock))
+        assert sipp.wait() == 0, sipp.messages()
+    (record,) = await records(env)
+    # sipp hangs up 1.5 s after its ACK; the audio would have lasted 10 s.
+    assert record["terminationCode"] == "200"
+    assert 1 <= record["callDuration"] <= 3
+    assert (record["chargedDuration"], record["cost"]) == (60, "0.05")

@@ -16,8 +16,9 @@ from simgate.codecs import g711
 from simgate.codecs.rtp import decode
 from simgate.domain.calls import Audio
 from simgate.lines.sip.line import SipVoiceLine
-from simgate.lines.voice import CallEvent, CallEventKind, CallRequest
+from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest
 from simgate.metrics import Metrics
+from simgate.settings import SipVoiceLineSettings
 from tests.support.sipp import CALLEE, Sipp, free_udp_port, kinds, need_sipp, talk, tone
 
 pytestmark = pytest.mark.peer
@@ -197,3 +198,48 @@ async def test_register_answers_the_registrars_challenge(
     assert sipp.messages().count("REGISTER sip:127.0.0.1 SIP/2.0") >= 2
     if not registered:
         assert "refused registration for 'alice' (SIP 403 Forbidden)" in caplog.text
+
+
+async def test_no_answer_at_all_ends_with_408_after_the_invite_timeout() -> None:
+    silent = free_udp_port()  # nobody listens: the INVITE is resent, then given up on
+    cfg = SipVoiceLineSettings(
+        driver="sip",
+        proxy=f"127.0.0.1:{silent}",
+        rtp_ports="39000-39009",
+        invite_timeout_seconds=1.6,
+    )
+    line = SipVoiceLine("sip", cfg, SystemClock())
+    await line.start()
+    try:
+        events = await talk(await line.dial(CallRequest(1, CALLEE, "")), tone(1.0))
+    finally:
+        await line.stop()
+    assert kinds(events) == ["ended"]
+    assert (events[0].sip_code, events[0].reason, events[0].by_remote) == (408, "no answer", True)
+
+
+async def test_a_stopped_line_a_bad_number_and_a_full_line_end_at_once() -> None:
+    cfg = SipVoiceLineSettings(
+        driver="sip",
+        proxy=f"127.0.0.1:{free_udp_port()}",
+        rtp_ports="39010-39019",
+        max_concurrent=1,
+        invite_timeout_seconds=1.0,
+    )
+    line = SipVoiceLine("sip", cfg, SystemClock())
+    stopped = await line.dial(CallRequest(1, CALLEE, ""))  # before start
+    await line.start()
+    try:
+        bad = await line.dial(CallRequest(2, "12ab", ""))
+        first = await line.dial(CallRequest(3, CALLEE, ""))
+        full = await line.dial(CallRequest(4, CALLEE, ""))
+        codes = [[e.sip_code for e in await _all(c)] for c in (stopped, bad, full)]
+        await _all(first)  # 408 after a second: nobody answers
+    finally:
+        await line.stop()
+    assert codes == [[503], [484], [503]]
+    assert line.stats.attempts == {503: 2, 484: 1, 408: 1}
+
+
+async def _all(call: Call) -> list[CallEvent]:
+    return [e async for e in call.events()]

@@ -29,6 +29,7 @@ from simgate.domain.calls import (
     SIP_CANCELLED,
     SIP_OK,
     SIP_REASONS,
+    SIP_SERVICE_UNAVAILABLE,
     SIP_TIMEOUT,
     Audio,
     sip_reason,
@@ -365,6 +366,11 @@ class SipCall:
                 task.cancel()
         self._on_end(self)
         self.done.set()
+
+    def abandon(self, reason: str) -> None:
+        """End the call without the far end (the line is stopping and it never answered our
+        hang-up): 503 unless it was answered (then the flow records 200 anyway)."""
+        self._finish(SIP_SERVICE_UNAVAILABLE, by_remote=False, reason=reason)
 
     def _spawn(self, coro: object, what: str) -> None:
         assert asyncio.iscoroutine(coro)

@@ -155,7 +155,7 @@ class SipVoiceLine:
                     asyncio.gather(*(c.done.wait() for c in calls)), timeout=STOP_WAIT_S
                 )
         for call in list(self._calls.values()):  # the far end never answered our hang-up
-            call._finish(SIP_SERVICE_UNAVAILABLE, by_remote=False, reason="line stopped")
+            call.abandon("line stopped")
         if self._pacer is not None:
             await self._pacer.close()
             self._pacer = None
