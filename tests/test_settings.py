@@ -276,3 +276,12 @@ def test_bad_sip_settings_name_the_key(tmp_path: Path, change: tuple[str, str], 
     cfg.write_text(SIP_TOML.replace(*change))
     with pytest.raises(ConfigError, match=words):
         load_settings(cfg)
+
+
+def test_a_bad_sip_line_setting_names_the_line_not_the_driver_tag(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SIP_TOML.replace("calls_per_second = 2", "calls_per_second = -1"))
+    with pytest.raises(
+        ConfigError, match=r"^invalid setting voice\.lines\.trunk\.calls_per_second:"
+    ):
+        load_settings(cfg)

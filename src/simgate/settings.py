@@ -563,6 +563,11 @@ def _one_line(err: ValidationError, data: Mapping[str, Any]) -> str:
         line = (data.get("lines") or {}).get(loc[1])
         if isinstance(line, dict) and loc[2] == line.get("driver", "sim"):
             del loc[2]
+    # voice.lines.<name>.<driver>...: the same for voice lines (issue 17).
+    if len(loc) > 3 and loc[:2] == ["voice", "lines"]:
+        vline = ((data.get("voice") or {}).get("lines") or {}).get(loc[2])
+        if isinstance(vline, dict) and loc[3] == vline.get("driver", "sim"):
+            del loc[3]
     where = ".".join(str(p) for p in loc) or "settings"
     extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"invalid setting {where}: {first['msg']}{extra}"

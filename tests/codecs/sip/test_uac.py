@@ -146,7 +146,9 @@ def test_a_challenge_without_credentials_ends_the_call_with_a_clear_log() -> Non
 def test_a_hang_up_before_any_answer_waits_for_a_provisional_then_cancels() -> None:
     m = machine()
     m.handle(uac.Dial())
-    assert sent(m.handle(uac.Hangup())) == []  # no CANCEL before a provisional (§9.1)
+    out = m.handle(uac.Hangup())
+    assert sent(out) == []  # no CANCEL before a provisional (§9.1)
+    assert out == [StartTimer(HANGUP_TIMEOUT, 8.0)]  # but not a wait for Timer B
     assert sent(m.handle(TimerFired(INVITE_RESEND))) == ["INVITE"]  # still resent meanwhile
     out = m.handle(answer(m, 180))
     assert sent(out) == ["CANCEL"]
@@ -206,3 +208,11 @@ def test_an_answer_without_a_common_codec_is_hung_up_with_488() -> None:
     assert isinstance(others(out)[0], Log)
     out = m.handle(TimerFired(HANGUP_TIMEOUT))  # the BYE is never answered
     assert others(out) == [Ended(488, by_remote=False, reason="no common codec")]
+
+
+def test_a_far_end_silent_after_our_early_hang_up_is_given_up_on() -> None:
+    m = machine()
+    m.handle(uac.Dial())
+    m.handle(uac.Hangup())
+    out = m.handle(TimerFired(HANGUP_TIMEOUT))
+    assert others(out) == [Ended(487, by_remote=False, reason="")]

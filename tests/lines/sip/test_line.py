@@ -18,6 +18,7 @@ from simgate.domain.calls import Audio
 from simgate.lines.sip.line import SipVoiceLine
 from simgate.lines.voice import Call, CallEvent, CallEventKind, CallRequest
 from simgate.metrics import Metrics
+from simgate.runtime import build_voice_line
 from simgate.settings import SipVoiceLineSettings
 from tests.support.sipp import CALLEE, Sipp, free_udp_port, kinds, need_sipp, talk, tone
 
@@ -243,3 +244,10 @@ async def test_a_stopped_line_a_bad_number_and_a_full_line_end_at_once() -> None
 
 async def _all(call: Call) -> list[CallEvent]:
     return [e async for e in call.events()]
+
+
+def test_the_runtime_builds_a_sip_line_from_its_settings() -> None:
+    cfg = SipVoiceLineSettings(driver="sip", proxy="127.0.0.1:5060")
+    line = build_voice_line("trunk", cfg, SystemClock(), Metrics())
+    assert isinstance(line, SipVoiceLine)
+    assert (line.name, line.calls_per_second, line.max_concurrent) == ("trunk", 5.0, 30)

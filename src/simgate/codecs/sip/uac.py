@@ -269,7 +269,9 @@ class UacCall:
     def _hangup_before_answer(self, e: Event) -> list[Action]:
         if self.phase is Phase.PROCEEDING:
             return self._send_hangup(self.dialog.cancel(), cancel=True)
-        return []  # CANCEL only after a provisional answer (§9.1); Timer B bounds the wait
+        # CANCEL only after a provisional answer (§9.1); a far end silent that long is given
+        # up on (the line's slot and RTP port are not held for the whole of Timer B).
+        return [StartTimer(HANGUP_TIMEOUT, HANGUP_WAIT_S)]
 
     def _hangup_answered(self, e: Event) -> list[Action]:
         return self._bye()
