@@ -31,6 +31,7 @@ from simgate.errors import ConfigError
 from simgate.lines.base import IncomingPart, IncomingSms, Line
 from simgate.lines.sim import SimLine
 from simgate.lines.sim_voice import SimVoiceLine
+from simgate.lines.sip.line import SipVoiceLine
 from simgate.lines.smpp import SmppLine
 from simgate.lines.voice import VoiceLine
 from simgate.media.tts import Tts
@@ -63,7 +64,7 @@ from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
-from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
+from simgate.settings import LineSettings, Settings, SimVoiceLineSettings, SipVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.testing.echo_push import EchoPush
@@ -83,8 +84,14 @@ def build_line(name: str, cfg: LineSettings, clock: Clock, data_dir: Path) -> Li
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
 
-def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> VoiceLine:
-    # One driver so far; the SIP line (a later issue) adds its settings model and a branch here.
+def build_voice_line(
+    name: str,
+    cfg: SimVoiceLineSettings | SipVoiceLineSettings,
+    clock: Clock,
+    metrics: Metrics | None = None,
+) -> VoiceLine:
+    if isinstance(cfg, SipVoiceLineSettings):  # issue 17: calls through a SIP trunk
+        return SipVoiceLine(name, cfg, clock, metrics=metrics)
     return SimVoiceLine(name, cfg, clock)
 
 
@@ -275,7 +282,7 @@ class Runtime:
         await self._dispatcher.start()
         await self._reaper.start()
         voice_lines = {
-            name: build_voice_line(name, cfg, self.clock)
+            name: build_voice_line(name, cfg, self.clock, sv.metrics)
             for name, cfg in self.settings.voice.lines.items()
         }
         for vline in voice_lines.values():
