@@ -28,7 +28,7 @@ from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
 from simgate.domain.queue import IdState, Leased, LeaseHolder, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store import leases
-from simgate.store.sqltext import chunks, positional_insert
+from simgate.store.sqltext import chunks, execute_rows, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
 __all__ = ["STATE_OF", "MessageRepo"]
@@ -259,8 +259,8 @@ class MessageRepo:
             }
             for r in records
         ]
-        await conn.execute(
-            update(messages).where(c.id == bindparam("b_id")).values(**values), params
+        await execute_rows(
+            conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params
         )
 
     async def refund(self, conn: AsyncConnection, ids: Sequence[int]) -> None:

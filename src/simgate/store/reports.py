@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportHint, ReportTally
 from simgate.store.messages import STATE_OF
-from simgate.store.sqltext import chunks
+from simgate.store.sqltext import chunks, execute_rows
 from simgate.store.tables import message_parts, messages, orphan_reports
 
 __all__ = ["PartMatch", "PartRef", "ReportRepo"]
@@ -55,7 +55,8 @@ class PartMatch:
 
 class ReportRepo:
     async def insert_parts(self, conn: AsyncConnection, parts: Sequence[NewPart]) -> None:
-        await conn.execute(
+        await execute_rows(
+            conn,
             insert(message_parts),
             [
                 {
@@ -94,7 +95,8 @@ class ReportRepo:
         return out
 
     async def mark_parts(self, conn: AsyncConnection, statuses: Sequence[PartStatus]) -> None:
-        await conn.execute(
+        await execute_rows(
+            conn,
             update(message_parts)
             .where(
                 message_parts.c.message_id == bindparam("b_mid"),
@@ -143,7 +145,8 @@ class ReportRepo:
 
     async def count_reported(self, conn: AsyncConnection, tallies: Sequence[ReportTally]) -> None:
         """Note how many parts are reported on messages still waiting for the rest."""
-        await conn.execute(
+        await execute_rows(
+            conn,
             update(messages)
             .where(messages.c.id == bindparam("b_id"))
             .values(parts_reported=bindparam("b_n")),
@@ -161,7 +164,8 @@ class ReportRepo:
     ) -> None:
         """End messages whose parts are all reported, where they are still in ``sources``,
         with the worst part's code (0 when every part was delivered)."""
-        await conn.execute(
+        await execute_rows(
+            conn,
             update(messages)
             .where(messages.c.id == bindparam("b_id"), _state_in(sources))
             .values(
@@ -183,7 +187,8 @@ class ReportRepo:
         keys = [(o.line, o.line_ref) for o in orphans]
         for where in _ref_chunks(orphan_reports, keys):
             await conn.execute(delete(orphan_reports).where(where))
-        await conn.execute(
+        await execute_rows(
+            conn,
             insert(orphan_reports),
             [
                 {
