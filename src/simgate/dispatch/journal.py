@@ -12,11 +12,13 @@ The file starts with ``O <owner> <boot id>``; each lease adds ``L <id> <id> ...`
 one write), then one id per line as each is about to be written. More than one lease may be
 open at once (the dispatcher leases the next batch and records the previous one while the
 current one is being submitted, issue 15): once a batch's answers are committed the file is
-rewritten with what is still open, and emptied when nothing is. A worker takes the first free slot ``dispatch-<n>.journal`` in
-the data directory by an exclusive ``flock`` (released by the kernel when the process dies,
-so holding it proves the slot's previous worker is gone) and reads what that worker left:
-its owner name and the ids it marked. The messages of that owner's lease that are not in the
-journal never left and go back to the queue; the marked ones become UNKNOWN.
+rewritten with what is still open, and emptied when nothing is.
+
+A worker takes the first free slot ``dispatch-<n>.journal`` in the data directory by an
+exclusive ``flock`` (released by the kernel when the process dies, so holding it proves the
+slot's previous worker is gone) and reads what that worker left: its owner name and the ids
+it marked. The messages of that owner's lease that are not in the journal never left and go
+back to the queue; the marked ones become UNKNOWN.
 
 The journal is trusted only from the same boot of the host: page-cache bytes survive a
 killed process, not a power cut. After a reboot (or where the boot id cannot be read) the

@@ -28,7 +28,7 @@ from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
 from simgate.domain.queue import IdState, Leased, LeaseHolder, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store import leases
-from simgate.store.sqltext import chunks, execute_rows, positional_insert
+from simgate.store.sqltext import chunks, execute_rows, one_of, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
 __all__ = ["STATE_OF", "MessageRepo"]
@@ -193,7 +193,7 @@ class MessageRepo:
         for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
-                    messages.c.id.in_(chunk)
+                    one_of(messages.c.id, chunk, dialect=conn.dialect)
                 )
             )
             out.extend(
@@ -210,7 +210,8 @@ class MessageRepo:
         for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(messages.c.id, messages.c.line, messages.c.lease_seq).where(
-                    messages.c.id.in_(chunk), messages.c.state == int(State.UNKNOWN)
+                    one_of(messages.c.id, chunk, dialect=conn.dialect),
+                    messages.c.state == int(State.UNKNOWN),
                 )
             )
             out.update((mid, (line, seq)) for mid, line, seq in rows)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import json
 import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import String, any_, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import ColumnElement, Executable
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -53,3 +56,17 @@ async def execute_rows(
     else:
         params = [pick({**fixed, **row}) for row in rows]
     await conn.exec_driver_sql(compiled.string, params)
+
+
+def one_of(
+    column: ColumnElement[Any], values: Sequence[Any], *, dialect: Dialect
+) -> ColumnElement[bool]:
+    """``column IN (values)`` with the whole list as one bound value: a JSON array read by
+    ``json_each`` on SQLite, an array for ``= ANY`` on PostgreSQL. An expanding ``IN`` renders
+    and binds one parameter per value at every execution: with the record path's lists of
+    500 ids and refs, a few milliseconds a batch (issue 15). Both forms search the column's
+    index once per value (EXPLAIN QUERY PLAN: ``SEARCH ... USING INDEX``, ``LIST SUBQUERY``)."""
+    if dialect.name == "sqlite":
+        listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
+        return column.in_(select(literal_column("value")).select_from(listed))
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
