@@ -230,27 +230,24 @@ class Dispatcher:
                 await self._record_unrecorded()
                 return 0
             # The lease and the last answers go to the writer together: one commit.
-            got, recorded = await asyncio.gather(
-                self._lease(), self._record_unrecorded(), return_exceptions=True
-            )
-            for failed in (recorded, got):
-                if isinstance(failed, BaseException):
-                    raise failed
-            assert isinstance(got, list)
-            leased = got
+            leasing = asyncio.ensure_future(self._lease())
+            (recorded,) = await asyncio.gather(self._record_unrecorded(), return_exceptions=True)
+            leased = await leasing
+            if isinstance(recorded, BaseException):
+                self._ahead = leased or None  # not submitted: a stop gives it back
+                raise recorded
             if not leased:
                 return 0
         submitting = asyncio.ensure_future(self._submit_all(leased))
         meanwhile = [self._record_unrecorded()]
         if pipelined and len(leased) >= self._cfg.batch_size and self._owned:
             meanwhile.append(self._lease_ahead())
-        side = await asyncio.gather(submitting, *meanwhile, return_exceptions=True)
-        records = side[0]
-        if isinstance(records, BaseException):  # _submit_all turns line errors into UNKNOWN
-            raise records
+        side = await asyncio.gather(*meanwhile, return_exceptions=True)
+        # _submit_all turns line errors into UNKNOWN answers: it does not raise.
+        records = await submitting
         self._fault_point()
         self._unrecorded.append((records, [m.id for m in leased]))
-        for failed in side[1:]:
+        for failed in side:
             if isinstance(failed, BaseException):
                 raise failed
         return len(leased)

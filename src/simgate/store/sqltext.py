@@ -6,13 +6,14 @@ import functools
 import json
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import String, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.expression import ColumnElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, ColumnElement
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -36,7 +37,7 @@ def positional_insert(dialect: Dialect, table: str, columns: tuple[str, ...]) ->
 
 
 async def execute_rows(
-    conn: AsyncConnection, stmt: Executable, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection, stmt: ClauseElement, rows: Sequence[Mapping[str, Any]]
 ) -> None:
     """``stmt`` once per row of bind values, compiled once and run by the driver's
     executemany with a tuple per row. SQLAlchemy's own executemany builds and processes a
@@ -46,7 +47,7 @@ async def execute_rows(
     if not rows:
         return
     # As Core's executemany does: the first row's keys name the columns an INSERT sets.
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=list(rows[0])))
     order = compiled.positiontup
     assert order is not None, "a positional dialect (sqlite, asyncpg)"
     fixed = compiled.params
