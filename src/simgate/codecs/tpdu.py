@@ -177,7 +177,9 @@ def decode_scts(data: bytes) -> dt.datetime:
         quarters = -quarters
     zone = dt.timezone(dt.timedelta(minutes=15 * quarters))
     try:
-        return dt.datetime(2000 + year, month, day, hour, minute, second, tzinfo=zone)
+        # Two-digit years: 90-99 are the 1990s (GSM began in 1991), the rest this century.
+        century = 1900 if year >= 90 else 2000
+        return dt.datetime(century + year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError as exc:
         raise TpduError(f"bad time stamp {data.hex()}: {exc}") from exc
 
