@@ -174,6 +174,7 @@ def test_deliver_round_trip_and_smspdudecoder(te: tuple[str, Encoding], ref: int
         theirs = SMSDeliver.decode(StringIO(raw.hex().upper()))
         assert theirs["sender"]["number"] == "8613800000000"
         if enc is Encoding.GSM7 and len(pdus) == 1:
-            assert theirs["user_data"]["data"] == text
+            # Trailing "@" vs 7 pad bits: it guesses (test_oracle_smspdudecoder.py).
+            assert theirs["user_data"]["data"].rstrip("@") == text.rstrip("@")
     if enc is Encoding.UCS2:
         assert b"".join(bodies).decode("utf-16-be") == text
