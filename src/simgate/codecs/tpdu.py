@@ -137,7 +137,7 @@ def _nibble(ch: str) -> int:
 
 
 def _unbcd(body: bytes) -> str:
-    out = []
+    out: list[str] = []
     for b in body:
         for nib in (b & 0x0F, b >> 4):
             if nib == 0x0F:

@@ -28,8 +28,9 @@ import datetime as dt
 import os
 import re
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from simgate.codecs import tpdu
 from simgate.codecs.gsm7 import is_gsm7
@@ -203,8 +204,8 @@ class FakeModem:
             if line:
                 self._command(line)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
