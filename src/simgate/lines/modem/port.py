@@ -175,7 +175,8 @@ class ModemPort:
         self._flush()
         alarm = self._clock.alarm(wait)
         try:
-            await asyncio.wait({reply, alarm.future}, return_when=asyncio.FIRST_COMPLETED)
+            racing: set[asyncio.Future[Any]] = {reply, alarm.future}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
         finally:
             alarm.cancel()
         if not reply.done():
@@ -205,7 +206,8 @@ class ModemPort:
                 return _ussd_text(inline)
             alarm = self._clock.alarm(wait)
             try:
-                await asyncio.wait({answer, alarm.future}, return_when=asyncio.FIRST_COMPLETED)
+                racing: set[asyncio.Future[Any]] = {answer, alarm.future}
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 alarm.cancel()
             return answer.result() if answer.done() else None
