@@ -80,6 +80,7 @@ class FakeModem:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _servers: list[asyncio.Server] = field(default_factory=list)
     _fds: list[int] = field(default_factory=list)
+    _slaves: list[int] = field(default_factory=list)
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
     _ref: int = 0
 
@@ -111,7 +112,8 @@ class FakeModem:
         master, slave = os.openpty()
         tty.setraw(slave)
         path = os.ttyname(slave)
-        os.close(slave)  # reopened by the host; the master keeps the pair alive
+        # Kept open (never read): with no slave open the master reads EIO in a busy loop.
+        self._slaves.append(slave)
         self._fds.append(master)
         loop = asyncio.get_running_loop()
 
@@ -162,6 +164,9 @@ class FakeModem:
             loop.remove_reader(fd)
             os.close(fd)
         self._fds.clear()
+        for fd in self._slaves:
+            os.close(fd)
+        self._slaves.clear()
         for w in self._writers:
             w.close()
         for s in self._servers:

@@ -169,29 +169,42 @@ class ModemPort:
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Response] = loop.create_future()
         self._reply = reply
-        self._engine.send(
-            command, now_ms=self._clock.now_ms(), timeout_ms=round(wait * 1000), payload=payload
-        )
-        self._flush()
-        alarm = self._clock.alarm(wait)
         try:
-            racing: set[asyncio.Future[Any]] = {reply, alarm.future}
-            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+            self._engine.send(
+                command,
+                now_ms=self._clock.now_ms(),
+                timeout_ms=round(wait * 1000),
+                payload=payload,
+            )
+            self._flush()
+            alarm = self._clock.alarm(wait)
+            try:
+                racing: set[asyncio.Future[Any]] = {reply, alarm.future}
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                alarm.cancel()
         finally:
-            alarm.cancel()
-        if not reply.done():
             self._reply = None
+        if not reply.done():
             reply.cancel()
             deadline = self._engine.deadline_ms or 0
             self._engine.tick(max(self._clock.now_ms(), deadline))
             # A hung modem: drop the connection, the supervisor reopens (and re-inits) it.
-            if self._writer is not None:
-                self._writer.close()
+            self._drop()
             raise PortDown(f"{self.url}: no answer to {command} within {wait}s")
         response = reply.result()  # PortDown when the connection ended meanwhile
         if not response.ok:
             raise CommandFailed(response)
         return response
+
+    def _drop(self) -> None:
+        """Close the connection now; the supervisor sees it and reopens."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._ready = False
+        self._wake.set()
 
     async def ussd(self, text: str, *, wait: float) -> str | None:
         """``AT+CUSD=1,"text",15`` (TS 27.007 §7.15) and the network's answer, if any came
@@ -251,6 +264,7 @@ class ModemPort:
         except OSError as exc:  # unplugged: EIO
             why = str(exc)
         self._writer = None
+        self._ready = False
         if self._reply is not None and not self._reply.done():
             self._reply.set_exception(PortDown(f"{self.url}: {why}"))
         self._wake.set()
@@ -258,7 +272,13 @@ class ModemPort:
     def _flush(self) -> None:
         out = self._engine.data_to_send()
         if out and self._writer is not None:
-            self._writer.write(out)
+            try:
+                self._writer.write(out)
+            except Exception as exc:  # the transport broke under us (serialx asserts)
+                log.warning("modem %s: write failed: %s", self.url, exc)
+                self._drop()
+                if self._reply is not None and not self._reply.done():
+                    self._reply.set_exception(PortDown(f"{self.url}: write failed"))
 
     def _event(self, event: Response | Timeout | Urc | Noise) -> None:
         if isinstance(event, Response):
@@ -293,6 +313,9 @@ class ModemPort:
             except CommandFailed as exc:
                 log.warning("modem %s: start-up failed: %s", self.url, exc)
                 self.last_error = str(exc)
+            except (OSError, RuntimeError, AssertionError) as exc:  # serialx/transport trouble
+                log.warning("modem %s: %r", self.url, exc)
+                self.last_error = repr(exc)
             except PinRefused as exc:
                 log.warning("modem %s: SIM %s; waiting for a reset", self.url, exc)
                 self.last_error = f"SIM: {exc}"
