@@ -168,10 +168,6 @@ async def test_port_in_use_is_named(rig_factory: Factory) -> None:
     _, writer = await serialx.open_serial_connection(path, baudrate=115200, exclusive=True)
     try:
         rig: Rig = await rig_factory(pty=0, tcp=1)
-        from simgate.lines.modem import ModemLine
-        from simgate.clock import SystemClock
-        from simgate.testing.lines import RecordingSink
-
         line = ModemLine(
             "busy", rig.cfg.model_copy(update={"ports": [path], "journal": None}), SystemClock()
         )
