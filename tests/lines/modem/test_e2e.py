@@ -1,0 +1,207 @@
+"""A line of 4 FakeModems (2 on ptys, 2 over TCP) behind the Dinstar and OpenVox APIs: mixed
+messages to DELIVERED from inline and stored reports, before and after the +CMGS answer;
+every part's PDU read by an independent decoder; ``ref_id`` and ``imsi`` as the modems gave
+them; incoming SMS (parts out of order, UCS-2) once each in both inboxes; port info."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gsmmodem import pdu as oracle
+
+from simgate.domain.accounts import Account, GatewayRole
+from simgate.domain.messages import State
+from simgate.lines.base import PortAction
+from simgate.lines.modem import ModemLine
+from simgate.runtime import Runtime
+from simgate.testing.clock import FakeClock
+from simgate.testing.fake_modem import FakeModem
+from tests.conftest import make_settings
+from tests.lines.modem.conftest import FAST
+from tests.support.pg import truncate_pg
+
+USER, PASSWORD = "admin", "s3cret-pass"
+TEXTS = [
+    "short gsm",
+    "Grüße aus Köln, 你好",  # UCS-2
+    "A long GSM-7 text that needs more than one part to go out. " * 4,
+    "Длинное сообщение в UCS-2, которое не помещается в одну часть. " * 2,
+]
+
+
+@dataclass
+class Site:
+    rt: Runtime
+    client: httpx.AsyncClient
+    clock: FakeClock
+    account: Account
+    modems: list[FakeModem]
+
+    @property
+    def line(self) -> ModemLine:
+        line = self.rt.services.lines["gsm"] if self.rt.services else None
+        assert isinstance(line, ModemLine)
+        return line
+
+    async def until(self, check: Any, what: str) -> None:
+        for _ in range(2000):
+            if await check():
+                return
+            await self.clock.advance(0.05)
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"never reached: {what}")
+
+    async def states(self) -> list[State]:
+        async with self.rt.store.db.read() as conn:
+            rows = await self.rt.store.messages.page(conn, account_id=self.account.id, limit=1000)
+        return [r.state for r in rows]
+
+
+@pytest.fixture
+async def site(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Site]:
+    if backend.startswith("postgresql"):
+        await truncate_pg(backend)
+    modems = [FakeModem(imsi=f"46000999000000{i}", imei=f"35693803564380{i}") for i in range(4)]
+    modems[1].behaviour.reports = "stored"
+    modems[2].behaviour.report_first = True
+    modems[3].behaviour.reports, modems[3].behaviour.report_first = "stored", True
+    urls = [await m.open_pty() for m in modems[:2]] + [await m.serve_tcp() for m in modems[2:]]
+    line = {"driver": "modem", "ports": urls, "owner": "acme", **FAST}
+    settings = make_settings(
+        tmp_path, backend, lines={"gsm": line}, routes=[{"prefix": "", "lines": ["gsm"]}]
+    )
+    rt = Runtime(settings, role="admin", clock=clock)
+    sv = await rt.open()
+    account = await sv.accounts.create_account(name="acme", balance="100")
+    await sv.accounts.create_user(
+        account.id, username=USER, password=PASSWORD, role=GatewayRole.OPERATOR
+    )
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=rt.app()), base_url="http://t", auth=(USER, PASSWORD)
+    )
+    await rt.start_worker()
+    s = Site(rt, client, clock, account, modems)
+
+    async def ready() -> bool:
+        return all(p.usable for p in s.line.ports())
+
+    await s.until(ready, "ports ready")
+    try:
+        yield s
+    finally:
+        await client.aclose()
+        await rt.close()
+        for m in modems:
+            await m.close()
+
+
+async def post(s: Site, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = await s.client.post(path, json=body)
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+async def ov(s: Site, uri: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await post(s, uri, {"username": USER, "password": PASSWORD, **body})
+
+
+async def test_messages_through_dinstar_and_openvox_reach_delivered(site: Site) -> None:
+    s = site
+    sent = 0
+    for port in range(4):
+        for i, text in enumerate(TEXTS):
+            uid = 100 * port + i + 1
+            doc = await post(
+                s,
+                "/api/send_sms",
+                {
+                    "text": text,
+                    "port": [port],
+                    "param": [{"number": f"49170{uid:07d}", "user_id": uid}],
+                },
+            )
+            assert doc["error_code"] == 202
+            sent += 1
+        doc = await ov(
+            s,
+            "/sms/send",
+            {"spans": [port + 1], "dest_num": "4917055500" + str(port), "msg": TEXTS[port]},
+        )
+        assert doc["code"] == 200
+        sent += 1
+
+    async def delivered() -> bool:
+        states = await s.states()
+        return len(states) == sent and all(st is State.DELIVERED for st in states)
+
+    await s.until(delivered, "every message DELIVERED")
+    # Every part decodes right with an independent decoder, and each message is whole.
+    for port, modem in enumerate(s.modems):
+        by_number: dict[str, str] = {}
+        for h in modem.submits:
+            theirs = oracle.decodeSmsPdu(h)
+            assert theirs["type"] == "SMS-SUBMIT"
+            by_number[theirs["number"]] = by_number.get(theirs["number"], "") + theirs["text"]
+        wanted = {f"49170{100 * port + i + 1:07d}": t for i, t in enumerate(TEXTS)}
+        wanted["4917055500" + str(port)] = TEXTS[port]
+        assert by_number == wanted
+    # query_sms_result: ref_id = the modem's TP-MR of the first part, imsi = the port's SIM.
+    q = await post(s, "/api/query_sms_result", {"user_id": [301, 302, 303, 304]})
+    rows = sorted(q["result"], key=lambda r: r["user_id"])
+    # TP-MRs count parts on the modem: 1 + 1 + 4 (the API sends the long text as UCS-2).
+    firsts = [0, 1, 2, 6]
+    assert [r["ref_id"] for r in rows] == firsts
+    assert {r["imsi"] for r in rows} == {"460009990000003"}
+    assert {r["status"] for r in rows} == {"DELIVERED"}
+    info = await post(s, "/api/get_port_info", {"port": "0,3", "info_type": "imei,imsi,reg,signal"})
+    assert info["info"][1] == {
+        "port": 3,
+        "imei": "356938035643803",
+        "imsi": "460009990000003",
+        "reg": "REGISTER_OK",
+        "signal": 23,
+    }
+    spans = await ov(s, "/sms/get_valid_spans", {})
+    assert [sp["status"] for sp in spans["data"]] == [1, 1, 1, 1]
+
+
+async def test_incoming_parts_out_of_order_and_ucs2_once_each(site: Site) -> None:
+    s = site
+    long_text = "An incoming long message, in three parts or so. " * 8  # 392: 3 parts
+    s.modems[0].deliver(sender="+4915100000001", text=long_text, order=[2, 0, 1])
+    s.modems[1].deliver(sender="+4915100000002", text="Привет 😀", stored=True)
+    s.modems[2].deliver(sender="+4915100000003", text="plain")
+
+    async def three() -> bool:
+        doc = await post(s, "/api/query_incoming_sms", {"incoming_sms_id": 0})
+        return len(doc.get("sms", [])) >= 3
+
+    await s.until(three, "three incoming SMS")
+    doc = await post(s, "/api/query_incoming_sms", {"incoming_sms_id": 0})
+    texts = sorted(m["text"] for m in doc["sms"])
+    assert texts == sorted([long_text, "Привет 😀", "plain"])
+    assert {m["port"] for m in doc["sms"]} == {0, 1, 2}
+    inbox = await ov(s, "/smsinbox/get", {})
+    assert sorted(r["message"] for r in inbox["data"]) == texts
+
+
+async def test_wrong_pin_shows_pin_require_and_stops_that_port_only(site: Site) -> None:
+    s = site
+    s.modems[2].wrong_pin("9999")
+    assert await s.line.control_port(2, PortAction.RESET)
+
+    async def pin_require() -> bool:
+        return s.line.ports()[2].reg == "PIN_REQUIRE"
+
+    await s.until(pin_require, "PIN_REQUIRE")
+    info = await post(s, "/api/get_port_info", {"port": "1,2", "info_type": "reg"})
+    assert [i["reg"] for i in info["info"]] == ["REGISTER_OK", "PIN_REQUIRE"]
+    spans = await ov(s, "/sms/get_valid_spans", {})
+    assert [sp["status"] for sp in spans["data"]] == [1, 1, 0, 1]
