@@ -57,6 +57,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "cli/common.py": "tests/cli/test_admin.py",
     "cli/serve.py": "tests/process/test_startup_errors.py",
     "cli/tls.py": "tests/api/dinstar/test_curl_tls.py",
+    # The modem line's package: its one export, used by every test of the line.
+    "lines/modem/__init__.py": "tests/lines/modem/test_line.py",
     # Base modules.
     "errors.py": "tests/test_settings.py",
     "logsetup.py": "tests/process/test_startup_errors.py",

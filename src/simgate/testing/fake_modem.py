@@ -13,6 +13,7 @@ Named behaviours (set on ``FakeModem.behaviour`` at any time, or with the helper
     behaviour.report_first = True         the report comes before the +CMGS answer
     behaviour.huawei_noise = True         ^RSSI/^BOOT/^MODE chatter between answers
     behaviour.ussd_ucs2 = True            +CUSD replies in UCS-2 hex (DCS 72)
+    behaviour.refuses_inline = True       +CNMI=2,2,... refused (older modems): stored only
 
 It keeps what it was sent (``submits``: each SMS-SUBMIT PDU as received, hex) so tests can
 decode them with an independent decoder. ``deliver(...)`` hands an incoming SMS to the host
@@ -56,7 +57,7 @@ class Behaviour:
     cms_times: int = 0
     huawei_noise: bool = False
     ussd_ucs2: bool = False
-    drop: bool = False
+    refuses_inline: bool = False  # +CNMI=2,2,... refused: reports and SMS only stored
 
 
 @dataclass
@@ -223,7 +224,9 @@ class FakeModem:
             self._answer("^RSSI:14", "^MODE:5,4")
         up = line.upper()
         locked = b.pin is not None and not self._pin_ok
-        if up in ("AT", "ATE0", "ATZ", "AT&F") or re.match(
+        if up.startswith("AT+CNMI=2,2") and b.refuses_inline:
+            self._answer("+CMS ERROR: 303")  # operation not supported
+        elif up in ("AT", "ATE0", "ATZ", "AT&F") or re.match(
             r"AT\+(CMEE|CMGF|CNMI|CSMS|CPMS|CSMP|CSCS|CREG|CEREG|CGREG)=", up
         ):
             self._answer("OK")
