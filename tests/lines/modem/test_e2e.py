@@ -1,11 +1,12 @@
-"""A line of 4 FakeModems (2 on ptys, 2 over TCP) behind the Dinstar and OpenVox APIs: mixed
+"""A line of 4 FakeModems (2 on ptys, 2 over TCP) behind the three APIs: mixed
 messages to DELIVERED from inline and stored reports, before and after the +CMGS answer;
 every part's PDU read by an independent decoder; ``ref_id`` and ``imsi`` as the modems gave
-them; incoming SMS (parts out of order, UCS-2) once each in both inboxes; port info."""
+them; incoming SMS (parts out of order, UCS-2) once each in the three inboxes; port info."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ import httpx
 import pytest
 from gsmmodem import pdu as oracle
 
-from simgate.domain.accounts import Account, GatewayRole
+from simgate.api.dialects.itnio.auth import sign
+from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayRole
 from simgate.domain.messages import State
 from simgate.lines.base import PortAction
 from simgate.lines.modem import ModemLine
@@ -42,6 +44,8 @@ class Site:
     clock: FakeClock
     account: Account
     modems: list[FakeModem]
+    app: App
+    key: ApiKey
 
     @property
     def line(self) -> ModemLine:
@@ -82,11 +86,12 @@ async def site(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[
     await sv.accounts.create_user(
         account.id, username=USER, password=PASSWORD, role=GatewayRole.OPERATOR
     )
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=rt.app()), base_url="http://t", auth=(USER, PASSWORD)
-    )
+    app = await sv.accounts.create_app(account.id, kind=AppKind.SMS)
+    key = await sv.accounts.create_key(account.id)
+    transport = httpx.ASGITransport(app=rt.app(), client=("127.0.0.1", 5000))
+    client = httpx.AsyncClient(transport=transport, base_url="http://t", auth=(USER, PASSWORD))
     await rt.start_worker()
-    s = Site(rt, client, clock, account, modems)
+    s = Site(rt, client, clock, account, modems, app, key)
 
     async def ready() -> bool:
         return all(p.usable for p in s.line.ports())
@@ -110,6 +115,20 @@ async def post(s: Site, path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 async def ov(s: Site, uri: str, body: dict[str, Any]) -> dict[str, Any]:
     return await post(s, uri, {"username": USER, "password": PASSWORD, **body})
+
+
+async def itnio(s: Site, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    ts = str(s.clock.now_ms() // 1000)
+    headers = {
+        "Content-Type": "application/json;charset=UTF-8",
+        "Api-Key": s.key.key,
+        "Timestamp": ts,
+        "Sign": sign(s.key.key, s.key.secret, ts),
+    }
+    r = await s.client.post(path, json={"appId": s.app.app_id, **body}, headers=headers)
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()
+    return data
 
 
 async def test_messages_through_dinstar_and_openvox_reach_delivered(site: Site) -> None:
@@ -136,6 +155,10 @@ async def test_messages_through_dinstar_and_openvox_reach_delivered(site: Site) 
         )
         assert doc["code"] == 200
         sent += 1
+        body = {"numbers": f"4917066600{port}", "content": TEXTS[port]}
+        doc = await itnio(s, "/sms/sendSms", body)
+        assert doc["status"] == "0", doc
+        sent += 1
 
     async def delivered() -> bool:
         states = await s.states()
@@ -143,20 +166,28 @@ async def test_messages_through_dinstar_and_openvox_reach_delivered(site: Site) 
 
     await s.until(delivered, "every message DELIVERED")
     # Every part decodes right with an independent decoder, and each message is whole.
-    for port, modem in enumerate(s.modems):
-        by_number: dict[str, str] = {}
+    got: dict[str, str] = {}
+    for modem in s.modems:
+        on_modem: dict[str, str] = {}
         for h in modem.submits:
             theirs = oracle.decodeSmsPdu(h)
             assert theirs["type"] == "SMS-SUBMIT"
-            by_number[theirs["number"]] = by_number.get(theirs["number"], "") + theirs["text"]
-        wanted = {f"49170{100 * port + i + 1:07d}": t for i, t in enumerate(TEXTS)}
+            on_modem[theirs["number"]] = on_modem.get(theirs["number"], "") + theirs["text"]
+        assert not set(on_modem) & set(got)  # no message on two ports
+        got.update(on_modem)
+    wanted = {}
+    for port in range(4):
+        wanted.update({f"49170{100 * port + i + 1:07d}": t for i, t in enumerate(TEXTS)})
         wanted["4917055500" + str(port)] = TEXTS[port]
-        assert by_number == wanted
+        wanted["4917066600" + str(port)] = TEXTS[port]
+    assert got == wanted
     # query_sms_result: ref_id = the modem's TP-MR of the first part, imsi = the port's SIM.
     q = await post(s, "/api/query_sms_result", {"user_id": [301, 302, 303, 304]})
     rows = sorted(q["result"], key=lambda r: r["user_id"])
-    # TP-MRs count parts on the modem: 1 + 1 + 4 (the API sends the long text as UCS-2).
-    firsts = [0, 1, 2, 6]
+    # The fake modem numbers parts 0, 1, 2... in the order it took them.
+    numbers = [oracle.decodeSmsPdu(h)["number"] for h in s.modems[3].submits]
+    firsts = [numbers.index(r["number"]) for r in rows]
+    assert len(set(firsts)) == 4
     assert [r["ref_id"] for r in rows] == firsts
     assert {r["imsi"] for r in rows} == {"460009990000003"}
     assert {r["status"] for r in rows} == {"DELIVERED"}
@@ -190,6 +221,14 @@ async def test_incoming_parts_out_of_order_and_ucs2_once_each(site: Site) -> Non
     assert {m["port"] for m in doc["sms"]} == {0, 1, 2}
     inbox = await ov(s, "/smsinbox/get", {})
     assert sorted(r["message"] for r in inbox["data"]) == texts
+    now = dt.datetime.fromtimestamp(s.clock.now_ms() / 1000, dt.UTC)
+    window = {
+        "strTime": (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "endTime": (now + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+    }
+    mo = await itnio(s, "/sms/recordMo", {"current": 1, "size": 10, "params": window})
+    assert mo["status"] == "0", mo
+    assert sorted(r["content"] for r in mo["data"]["records"]) == texts
 
 
 async def test_wrong_pin_shows_pin_require_and_stops_that_port_only(site: Site) -> None:
