@@ -273,6 +273,12 @@ class FakeModem:
                 self._answer("+CMS ERROR: 321")  # invalid memory index
             else:
                 self._answer(*entry.split("\r\n"), "OK")
+        elif up.startswith("AT+CMGL="):
+            listing = []
+            for index, entry in sorted(self._store.items()):
+                head, pdu = entry.split("\r\n")
+                listing += [head.replace("+CMGR: ", f"+CMGL: {index},"), pdu]
+            self._answer(*listing, "OK")
         elif up.startswith("AT+CMGD="):
             self._store.pop(int(up.split("=", 1)[1].split(",")[0]), None)
             self._answer("OK")

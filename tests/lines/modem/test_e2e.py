@@ -244,3 +244,70 @@ async def test_wrong_pin_shows_pin_require_and_stops_that_port_only(site: Site) 
     assert [i["reg"] for i in info["info"]] == ["REGISTER_OK", "PIN_REQUIRE"]
     spans = await ov(s, "/sms/get_valid_spans", {})
     assert [sp["status"] for sp in spans["data"]] == [1, 1, 0, 1]
+
+
+async def test_report_after_a_restart_between_submit_and_report(
+    backend: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """simgate stops after the +CMGS answer; the report waits in the modem's storage (its
+    +CDSI unheard); the next start sweeps storage and the journal finds the message."""
+    if backend.startswith("postgresql"):
+        await truncate_pg(backend)
+    modem = FakeModem()
+    modem.behaviour.reports, modem.behaviour.report_delay = "stored", 0.3
+    url = await modem.serve_tcp()
+    line = {"driver": "modem", "ports": [url], "owner": "acme", **FAST}
+    settings = make_settings(
+        tmp_path, backend, lines={"gsm": line}, routes=[{"prefix": "", "lines": ["gsm"]}]
+    )
+
+    async def started() -> tuple[Runtime, httpx.AsyncClient]:
+        rt = Runtime(settings, role="admin", clock=clock)
+        await rt.open()
+        transport = httpx.ASGITransport(app=rt.app())
+        client = httpx.AsyncClient(transport=transport, base_url="http://t", auth=(USER, PASSWORD))
+        await rt.start_worker()
+        return rt, client
+
+    async def state_is(rt: Runtime, want: State) -> None:
+        for _ in range(2000):
+            async with rt.store.db.read() as conn:
+                rows = await rt.store.messages.page(conn, account_id=account.id, limit=10)
+            if rows and all(r.state is want for r in rows):
+                return
+            await clock.advance(0.05)
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"not {want.name}")
+
+    rt, client = await started()
+    try:
+        assert rt.services is not None
+        account = await rt.services.accounts.create_account(name="acme", balance="100")
+        await rt.services.accounts.create_user(
+            account.id, username=USER, password=PASSWORD, role=GatewayRole.OPERATOR
+        )
+        for _ in range(300):
+            if all(p.usable for p in rt.services.lines["gsm"].ports()):
+                break
+            await asyncio.sleep(0.01)
+        r = await client.post(
+            "/api/send_sms", json={"text": "hi", "param": [{"number": "4917012345678"}]}
+        )
+        assert r.json()["error_code"] == 202
+        await state_is(rt, State.SENT)
+    finally:
+        await client.aclose()
+        await rt.close()
+    for _ in range(300):  # the report lands in the modem's memory while simgate is away
+        if modem._store:
+            break
+        await asyncio.sleep(0.01)
+    assert modem._store
+    rt, client = await started()
+    try:
+        await state_is(rt, State.DELIVERED)
+        assert not modem._store  # read, then deleted
+    finally:
+        await client.aclose()
+        await rt.close()
+        await modem.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 from typing import Any, Protocol
 
@@ -367,6 +368,7 @@ class ModemPort:
         ident = await self._identity()
         await self._set_state(self.state.with_(**ident))
         self._ready = True
+        self._urcs.put_nowait(Urc("SWEEP", ""))  # read what waited in storage meanwhile
 
     async def _pin(self) -> None:
         try:
@@ -437,8 +439,26 @@ class ModemPort:
             index = urc.args.rsplit(",", 1)[-1].strip()
             if index.isdigit():
                 await self._read_stored(int(index), report=urc.name == "+CDSI")
+        elif urc.name == "SWEEP":
+            await self._sweep()
         elif urc.name in ("+CREG", "+CEREG", "+CGREG"):
             self._wake.set()  # poll now
+
+    async def _sweep(self) -> None:
+        """``AT+CMGL=4`` (all, PDU mode, TS 27.005 §3.4.2): messages and reports stored while
+        nobody listened (their +CMTI/+CDSI lost with a restart), each read then deleted."""
+        r = await self.command("AT+CMGL=4")
+        for head, body in itertools.pairwise(r.lines):
+            if not head.startswith("+CMGL:"):
+                continue
+            index = head[6:].split(",")[0].strip()
+            pdu = _hex(body)
+            if pdu is None or not index.isdigit():
+                continue
+            smsc_len = pdu[0] + 1
+            report = len(pdu) > smsc_len and pdu[smsc_len] & 0x03 == 0x02  # TP-MTI
+            await self._events.pdu_arrived(self.index, report=report, pdu=pdu)
+            await self.command(f"AT+CMGD={index}")
 
     async def _read_stored(self, index: int, *, report: bool) -> None:
         """+CMGR then +CMGD (TS 27.005 §3.5.1, §3.5.4): deleted only once committed."""
