@@ -24,7 +24,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -102,8 +104,7 @@ async def line_run(urls: list[str], count: int, workdir: Path) -> tuple[float, f
     sink = RecordingSink()
     await line.start(sink)
     try:
-        while not all(p.usable for p in line.ports()):
-            await asyncio.sleep(0.01)
+        await until(lambda: all(p.usable for p in line.ports()))
 
         async def port(index: int) -> None:
             for i in range(count):
@@ -124,11 +125,18 @@ async def line_run(urls: list[str], count: int, workdir: Path) -> tuple[float, f
 
         c0, start = cpu(), time.perf_counter()
         await asyncio.gather(*(port(i) for i in range(len(urls))))
-        while len(sink.reports) < count * len(urls):
-            await asyncio.sleep(0.01)
+        await until(lambda: len(sink.reports) >= count * len(urls))
         return time.perf_counter() - start, cpu() - c0, len(sink.reports)
     finally:
         await line.stop()
+
+
+async def until(cond: Callable[[], bool], within: float = 600.0) -> None:
+    end = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("the modem bank stopped answering")
+        await asyncio.sleep(0.01)
 
 
 def start_bank(ports: int, latency: float) -> tuple[subprocess.Popen[str], list[str]]:
@@ -164,11 +172,13 @@ async def main(argv: list[str]) -> int:
         proc.kill()  # the bank this run started, by its pid
         proc.wait()
 
+    count: int = args.count
+
     def per_port_minute(seconds: float) -> float:
-        return args.count / seconds * 60
+        return count / seconds * 60
 
     limit = per_port_minute(bare)
-    rows = [
+    rows: list[Sequence[Any]] = [
         ["bare AT loop (limit)", args.ports, per_port_minute(bare), 1.0],
         [
             "ModemLine.submit",
