@@ -57,6 +57,7 @@ class Behaviour:
     cms_times: int = 0
     huawei_noise: bool = False
     ussd_ucs2: bool = False
+    echo: bool = True  # V.250 §6.2.4: on after power-up, until ATE0
     refuses_inline: bool = False  # +CNMI=2,2,... refused: reports and SMS only stored
 
 
@@ -216,15 +217,35 @@ class FakeModem:
         task.add_done_callback(self._tasks.discard)
 
     def _command(self, line: str) -> None:
+        line = line.lstrip("\x1b")  # ESC: a host cancelling a PDU it never finished
+        if not line:
+            return
         self.commands.append(line)
         b = self.behaviour
         if b.silent:
             return
+        if b.echo:
+            self._out(line + "\r")
         if b.huawei_noise:
             self._answer("^RSSI:14", "^MODE:5,4")
         up = line.upper()
         locked = b.pin is not None and not self._pin_ok
-        if up.startswith("AT+CNMI=2,2") and b.refuses_inline:
+        if up in ("ATE0", "ATE1"):
+            b.echo = up == "ATE1"
+            self._answer("OK")
+        elif up == "AT+CSCA?":  # the SMSC address stored in the SIM (TS 27.005 §3.3.1)
+            self._answer('+CSCA: "+15550000000",145', "OK")
+        elif up == "AT+CSCS?":
+            self._answer('+CSCS: "GSM"', "OK")
+        elif up == "AT+CSCS=?":
+            self._answer('+CSCS: ("GSM","UCS2","IRA")', "OK")
+        elif up in ("AT+CGMI", "AT+GMI"):
+            self._answer("simgate", "OK")
+        elif up in ("AT+CGMM", "AT+GMM"):
+            self._answer("FakeModem", "OK")
+        elif up in ("AT+CGMR", "AT+GMR"):
+            self._answer("1.0", "OK")
+        elif up.startswith("AT+CNMI=2,2") and b.refuses_inline:
             self._answer("+CMS ERROR: 303")  # operation not supported
         elif up in ("AT", "ATE0", "ATZ", "AT&F") or re.match(
             r"AT\+(CMEE|CMGF|CNMI|CSMS|CPMS|CSMP|CSCS|CREG|CEREG|CGREG)=", up
@@ -264,6 +285,9 @@ class FakeModem:
             self._answer("OK")
             if b.huawei_noise:
                 self._answer("^BOOT:1,0,0,0,3")
+        elif up in ("AT+CFUN=0", "AT+CFUN=1"):  # radio off / on (TS 27.007 §8.2)
+            b.registered = up.endswith("1")
+            self._answer("OK")
         elif up.startswith("AT+CMGS="):
             self._pdu_len = int(up.split("=", 1)[1])
             self._out("\r\n> ")
