@@ -16,6 +16,7 @@ import httpx
 import pytest
 from gsmmodem import pdu as oracle
 
+from simgate.api.dialects.dinstar.settings import PUSH_TYPES
 from simgate.api.dialects.itnio.auth import sign
 from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayRole
 from simgate.domain.messages import State
@@ -24,6 +25,7 @@ from simgate.lines.modem import ModemLine
 from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
 from simgate.testing.fake_modem import FakeModem
+from tests.api.dinstar.conftest import PushLog
 from tests.conftest import make_settings
 from tests.lines.modem.conftest import FAST
 from tests.support.pg import truncate_pg
@@ -233,6 +235,11 @@ async def test_incoming_parts_out_of_order_and_ucs2_once_each(site: Site) -> Non
 
 async def test_wrong_pin_shows_pin_require_and_stops_that_port_only(site: Site) -> None:
     s = site
+    assert s.rt.services is not None
+    await s.rt.services.dinstar.set_push_target(url="http://push.example/d", types=PUSH_TYPES)
+    pushes = PushLog(s.rt, s.rt.services)
+    assert s.rt.events is not None
+    s.rt.events.subscribe(pushes)
     s.modems[2].wrong_pin("9999")
     assert await s.line.control_port(2, PortAction.RESET)
 
@@ -244,6 +251,9 @@ async def test_wrong_pin_shows_pin_require_and_stops_that_port_only(site: Site) 
     assert [i["reg"] for i in info["info"]] == ["REGISTER_OK", "PIN_REQUIRE"]
     spans = await ov(s, "/sms/get_valid_spans", {})
     assert [sp["status"] for sp in spans["data"]] == [1, 1, 0, 1]
+    # The Dinstar register push: port 2 went down (its SIM ids hidden, spec §2.9).
+    (down,) = pushes.of("register")
+    assert (down["port"], down["status"], down["imsi"]) == (2, "down", "<NULL>")
 
 
 async def test_report_after_a_restart_between_submit_and_report(

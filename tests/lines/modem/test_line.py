@@ -216,3 +216,13 @@ async def test_report_after_a_restart_finds_its_message(
     assert report.hint is not None
     assert report.hint.message_id == 77
     assert report.line_ref == r.part_refs[0]
+
+
+async def test_huawei_noise_between_answers(rig_factory: Factory) -> None:
+    rig: Rig = await rig_factory(pty=1, tcp=0)
+    rig.modems[0].behaviour.huawei_noise = True
+    await rig.ready()
+    result = await rig.line.submit(request(1, LONG))
+    assert result.outcome is Outcome.OK
+    await until(lambda: len(rig.sink.reports) == 2)
+    assert rig.line.ports()[0].signal == 23  # ^RSSI chatter did not stand in for +CSQ
