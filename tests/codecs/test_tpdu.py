@@ -140,7 +140,8 @@ def test_submit_round_trip_and_oracle(
     text, enc = te
     parts = tpdu.submit_parts(text, enc, recipient=recipient, ref=ref, srr=srr, vp=167, wide=wide)
     assert len(parts) == len(split(text, enc, wide=wide))
-    got = []
+    bodies: list[bytes] = []  # UCS-2: joined before decoding (a pair may straddle parts)
+    texts: list[str] = []
     for seq, part in enumerate(parts, start=1):
         s = tpdu.decode_submit(part.pdu)
         assert (s.recipient, s.srr, s.vp) == (recipient, srr, 167)
@@ -149,13 +150,14 @@ def test_submit_round_trip_and_oracle(
         if len(parts) > 1:
             assert ud.concat is not None
             assert (ud.concat.seq, ud.concat.total) == (seq, len(parts))
-        got.append(ud.body if enc is Encoding.UCS2 else ud.text)
+        bodies.append(ud.body)
+        texts.append(ud.text)
         theirs = oracle.decodeSmsPdu(part.pdu.hex())
         assert theirs["number"] == recipient
         assert theirs["tpdu_length"] == part.length
         if enc is Encoding.GSM7 and not wide and SAFE.issuperset(ud.text):
             assert theirs["text"] == ud.text  # its table deviations: test_oracle_gsmmodem
-    joined = b"".join(got).decode("utf-16-be") if enc is Encoding.UCS2 else "".join(got)
+    joined = b"".join(bodies).decode("utf-16-be") if enc is Encoding.UCS2 else "".join(texts)
     assert joined == text
 
 
