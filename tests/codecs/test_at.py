@@ -140,3 +140,11 @@ def test_any_bytes_any_split_same_events(data: bytes, cuts: list[int]) -> None:
         pos += n
     split.extend(e.receive_data(data[pos:]))
     assert split == whole
+
+
+def test_payload_pending_until_the_prompt() -> None:
+    e = engine_with("AT+CMGS=23", payload=b"00")
+    assert e.payload_pending
+    e.receive_data(b"\r\n> ")
+    assert not e.payload_pending
+    assert not engine_with("AT").payload_pending

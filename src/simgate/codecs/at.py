@@ -159,6 +159,11 @@ class AtEngine:
         return self._pending is not None
 
     @property
+    def payload_pending(self) -> bool:
+        """A command's payload still waits for its ``> `` prompt (nothing of it written)."""
+        return self._pending is not None and self._pending.payload is not None
+
+    @property
     def deadline_ms(self) -> int | None:
         return None if self._pending is None else self._pending.deadline_ms
 

@@ -140,14 +140,25 @@ async def test_permanent_cms_error_rejects(rig_factory: Factory) -> None:
     assert rig.line.modem(0).failures == 0
 
 
-async def test_hung_modem_is_reopened_and_message_unknown(rig_factory: Factory) -> None:
+async def test_hung_before_the_prompt_retries_the_message(rig_factory: Factory) -> None:
     rig: Rig = await rig_factory(pty=0, tcp=1, send_timeout=0.3)
     await rig.ready()
     m = rig.modems[0]
     m.stops_answering()
     r = await rig.line.submit(request(1, "hi"))
-    assert r.outcome is Outcome.UNKNOWN  # written, never answered: never resent
+    assert r.outcome is Outcome.RETRY  # no "> ": the PDU never left, sending again is safe
     await until(lambda: not m.behaviour.silent)  # reconnected: the modem came back
+    await rig.ready()
+    assert (await rig.line.submit(request(2, "hi"))).outcome is Outcome.OK
+
+
+async def test_no_answer_after_the_pdu_is_unknown(rig_factory: Factory) -> None:
+    rig: Rig = await rig_factory(pty=1, tcp=0, send_timeout=0.3)
+    await rig.ready()
+    rig.modems[0].slow(1.0)  # the PDU is written, the network's answer comes too late
+    r = await rig.line.submit(request(1, "hi"))
+    assert r.outcome is Outcome.UNKNOWN  # it may have left: never resent
+    rig.modems[0].slow(0)
     await rig.ready()
     assert (await rig.line.submit(request(2, "hi"))).outcome is Outcome.OK
 

@@ -41,7 +41,7 @@ from simgate.lines.base import (
 )
 from simgate.lines.modem.errors import is_permanent
 from simgate.lines.modem.journal import MrJournal, SentPart
-from simgate.lines.modem.port import CommandFailed, ModemPort, NotOpen, PortDown
+from simgate.lines.modem.port import CommandFailed, ModemPort, NotOpen, NotSent, PortDown
 from simgate.lines.modem.state import ModemState
 from simgate.settings import ModemLineSettings
 
@@ -161,7 +161,9 @@ class ModemLine:
                     payload=part.pdu.hex().upper().encode("ascii"),
                     wait=self._cfg.send_timeout,
                 )
-            except NotOpen as exc:
+            except NotSent as exc:
+                if not isinstance(exc, NotOpen):
+                    port.failed(str(exc))
                 return SubmitResult(
                     Outcome.RETRY if i == 0 else Outcome.UNKNOWN,
                     error_text=str(exc),

@@ -35,7 +35,15 @@ from simgate.settings import ModemLineSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CommandFailed", "ModemPort", "NotOpen", "PinRefused", "PortDown", "PortEvents"]
+__all__ = [
+    "CommandFailed",
+    "ModemPort",
+    "NotOpen",
+    "NotSent",
+    "PinRefused",
+    "PortDown",
+    "PortEvents",
+]
 
 # TS 27.005 §3.4.1 +CNMI=2,2,0,1,0: new SMS straight to us (+CMT), status reports too
 # (+CDS); modems that refuse it get 2,1,0,2,0 (stored, announced as +CMTI / +CDSI).
@@ -47,7 +55,11 @@ class PortDown(Exception):
     """The modem is gone or hung: the supervisor closes and reopens it."""
 
 
-class NotOpen(PortDown):
+class NotSent(PortDown):
+    """The modem hung before it asked for the PDU: nothing of the message was written."""
+
+
+class NotOpen(NotSent):
     """The port is not open right now: nothing was written."""
 
 
@@ -188,11 +200,13 @@ class ModemPort:
             self._reply = None
         if not reply.done():
             reply.cancel()
+            unsent = self._engine.payload_pending  # no "> " came: the PDU never left us
             deadline = self._engine.deadline_ms or 0
             self._engine.tick(max(self._clock.now_ms(), deadline))
             # A hung modem: drop the connection, the supervisor reopens (and re-inits) it.
             self._drop()
-            raise PortDown(f"{self.url}: no answer to {command} within {wait}s")
+            why = f"{self.url}: no answer to {command} within {wait}s"
+            raise NotSent(why) if unsent else PortDown(why)
         response = reply.result()  # PortDown when the connection ended meanwhile
         if not response.ok:
             raise CommandFailed(response)
