@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import compare, foundation, login_flood, processes, voice_calls, voice_query
+from bench import compare, foundation, idle, login_flood, processes, voice_calls, voice_query
 from bench.common import Table, pg_reachable
 
 Measure = Callable[[str, Path], Awaitable[Table]]
@@ -41,6 +41,7 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "voice_query": lambda b, d: voice_query.measure(b, d, 500_000 if quick else 5_000_000),
         "logins": lambda b, d: login_flood.measure(b, d, 30_000 if quick else 100_000),
         "compare": lambda b, d: compare.scripts_bench(d, 5 if quick else 10),
+        "idle": lambda b, d: idle.measure(b, d, seconds=20 if quick else 60, sends=100),
     }
 
 

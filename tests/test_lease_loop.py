@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from simgate.lease_loop import LeaseLoop
+from simgate.lease_loop import PUSHES, QUEUE, LeaseLoop, Wakeup
 from simgate.testing.clock import FakeClock
 
 
@@ -168,3 +168,118 @@ async def test_a_long_outage_is_reminded_of_now_and_then(caplog: pytest.LogCaptu
     # fake clock runs each 1 s idle wait it passes, so a cycle a second
     assert len(mine) == 3, mine
     assert "still failing after 300.0 s, 301 failed cycles" in mine[1], mine
+
+
+async def test_idle_waits_double_up_to_the_cap_and_a_wake_starts_them_again() -> None:
+    clock = FakeClock()
+    cycle = Script()
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=1, idle_max_seconds=4)
+    loop.start()
+    await settle()
+    assert cycle.runs == 1
+    for wait, runs in ((1, 2), (2, 3), (4, 4), (4, 5)):  # 1, 2, 4, then capped at 4
+        await clock.advance(wait - 0.01)
+        assert cycle.runs == runs - 1
+        await clock.advance(0.01)
+        assert cycle.runs == runs
+    loop.wake()
+    await settle()
+    assert cycle.runs == 6
+    await clock.advance(1)  # work came: the quick pace again
+    assert cycle.runs == 7
+    await loop.stop()
+
+
+async def test_a_busy_cycle_resets_the_backoff() -> None:
+    clock = FakeClock()
+    cycle = Script(False, False, True)
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=1, idle_max_seconds=8)
+    loop.start()
+    await settle()
+    await clock.advance(1)
+    await clock.advance(2)
+    assert cycle.runs == 4  # the third run was busy: the fourth followed at once
+    await clock.advance(1)  # and its idle wait is the first again
+    assert cycle.runs == 5
+    await loop.stop()
+
+
+async def test_without_a_cap_the_idle_wait_stays_the_same() -> None:
+    clock = FakeClock()
+    cycle = Script()
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=1)
+    loop.start()
+    await settle()
+    for runs in (2, 3, 4):
+        await clock.advance(1)
+        assert cycle.runs == runs
+    await loop.stop()
+
+
+async def test_due_in_ends_the_idle_wait_when_scheduled_work_falls_due() -> None:
+    clock = FakeClock()
+    due_at_cycle = {1: 3.0, 5: 0.5}  # what the cycle of that number announces
+    loop: LeaseLoop
+
+    async def cycle() -> bool:
+        if loop.cycles in due_at_cycle:
+            loop.due_in(due_at_cycle[loop.cycles])
+        return False
+
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=1, idle_max_seconds=60)
+    loop.start()
+    await settle()
+    for wait in (1, 2, 4, 8):  # the backoff (3 s later than 1 s changes nothing)
+        await clock.advance(wait)
+    assert loop.cycles == 5
+    await clock.advance(0.49)  # the backoff says 16 s; the fifth cycle announced 0.5 s
+    assert loop.cycles == 5
+    await clock.advance(0.01)
+    assert loop.cycles == 6
+    await loop.stop()
+
+
+async def test_wakeup_wakes_the_loops_of_its_topic_and_relays_it() -> None:
+    clock = FakeClock()
+    queue_cycle, push_cycle = Script(), Script()
+    queue_loop = LeaseLoop("q", cycle=queue_cycle, clock=clock, idle_seconds=60)
+    push_loop = LeaseLoop("p", cycle=push_cycle, clock=clock, idle_seconds=60)
+    wakeup = Wakeup()
+    wakeup.attach(QUEUE, queue_loop)
+    wakeup.attach(PUSHES, push_loop)
+    relayed: list[str] = []
+    wakeup.add_relay(relayed.append)
+    queue_loop.start()
+    push_loop.start()
+    await settle()
+    wakeup.notify(QUEUE)
+    await settle()
+    assert (queue_cycle.runs, push_cycle.runs) == (2, 1)
+    assert relayed == [QUEUE]
+    wakeup.notify(PUSHES, relay=False)  # the caller sends its own NOTIFY
+    await settle()
+    assert (queue_cycle.runs, push_cycle.runs) == (2, 2)
+    assert relayed == [QUEUE]
+    wakeup.detach(queue_loop)
+    wakeup.notify(QUEUE)
+    await settle()
+    assert queue_cycle.runs == 2
+    await queue_loop.stop()
+    await push_loop.stop()
+
+
+async def test_delivered_payloads_wake_other_processes_loops_not_the_senders_own() -> None:
+    clock = FakeClock()
+    cycle = Script()
+    loop = LeaseLoop("q", cycle=cycle, clock=clock, idle_seconds=60)
+    here, there = Wakeup(), Wakeup()
+    here.attach(QUEUE, loop)
+    loop.start()
+    await settle()
+    here.delivered(here.payload(QUEUE))  # our own NOTIFY coming back: woken already
+    await settle()
+    assert cycle.runs == 1
+    here.delivered(there.payload(QUEUE))
+    await settle()
+    assert cycle.runs == 2
+    await loop.stop()

@@ -12,7 +12,13 @@ handed out and recorded before the owner winds down. A run of failing cycles is 
 long it lasted and how many cycles failed (issue 14 item 10: not a traceback per cycle, which
 was 10 MB a minute at the dispatcher's 50 ms pace during a database outage).
 
-A base module (it needs only the clock), so that both dispatch/ and push/ may use it.
+Idle costs nothing (issue 15): the loops are woken when there is work (:class:`Wakeup`, fed by
+the services that queue it, and by PostgreSQL NOTIFY from other processes), so the idle wait
+backs off exponentially from ``idle_seconds`` to ``idle_max_seconds`` while nothing comes; the
+poll that remains is for what no signal reaches (another process on SQLite). Scheduled work
+(a retry's due time) is announced by the cycle with :meth:`LeaseLoop.due_in`.
+
+A base module (it needs only the clock), so that dispatch/, push/ and services/ may use it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 from simgate.clock import Clock
@@ -104,15 +112,22 @@ class LeaseLoop:
         cycle: Cycle,
         clock: Clock,
         idle_seconds: float,
+        idle_max_seconds: float | None = None,
         wakes_during_cycle: bool = True,
     ) -> None:
         """``wakes_during_cycle=False``: a wake-up that comes while a cycle runs is dropped
-        when that cycle finds nothing, so the loop idles until the next one (or the poll)."""
+        when that cycle finds nothing, so the loop idles until the next one (or the poll).
+        ``idle_max_seconds``: each idle wait in a row doubles, up to this; a busy cycle or a
+        wake-up starts again at ``idle_seconds`` (None: always ``idle_seconds``)."""
         self.name = name
         self._keep_wakes = wakes_during_cycle
         self._cycle = cycle
         self._clock = clock
         self._idle_s = idle_seconds
+        self._idle_max_s = max(idle_seconds, idle_max_seconds or idle_seconds)
+        self._next_idle_s = idle_seconds
+        self._due_s: float | None = None
+        self.cycles = 0  # cycles run so far (tests count them: no cycle while idle)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -143,10 +158,23 @@ class LeaseLoop:
         """Cut the idle wait short (or skip the next one): there may be work now."""
         self._wake.set()
 
+    def due_in(self, seconds: float) -> None:
+        """From inside a cycle: scheduled work falls due in ``seconds``, so the idle wait
+        after this cycle ends by then whatever the backoff has reached."""
+        seconds = max(0.0, seconds)
+        self._due_s = seconds if self._due_s is None else min(self._due_s, seconds)
+
+    @property
+    def next_idle_seconds(self) -> float:
+        """How long the next idle wait lasts unless woken (backoff; tests, diagnostics)."""
+        return self._next_idle_s
+
     async def _run(self) -> None:
         while not self._stopping:
             if self._keep_wakes:  # cleared before the cycle: a wake-up while it runs counts
                 self._wake.clear()
+            self._due_s = None
+            self.cycles += 1
             try:
                 busy = await self._cycle()
             except Exception as exc:
@@ -154,18 +182,91 @@ class LeaseLoop:
                 busy = False
             else:
                 self._failures.succeeded()
-            if not busy and not self._stopping:
+            if busy:
+                self._next_idle_s = self._idle_s
+            elif not self._stopping:
                 if not self._keep_wakes:
                     self._wake.clear()
                 await self._idle()
 
     async def _idle(self) -> None:
         if self._wake.is_set():
+            self._next_idle_s = self._idle_s
             return
-        sleeper = asyncio.ensure_future(self._clock.sleep(self._idle_s))
+        wait = self._next_idle_s if self._due_s is None else min(self._next_idle_s, self._due_s)
+        self._next_idle_s = min(self._next_idle_s * 2, self._idle_max_s)
+        sleeper = asyncio.ensure_future(self._clock.sleep(wait))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for t in (sleeper, waker):
                 t.cancel()
+        if self._wake.is_set():  # work came: poll at the quick pace again for a while
+            self._next_idle_s = self._idle_s
+
+
+# Wake-up topics: what kind of work was just made.
+QUEUE = "queue"  # messages queued (accept, requeue)
+PUSHES = "pushes"  # push rows stored
+CALLS = "calls"  # voice calls queued
+
+# The PostgreSQL channel that carries wake-ups between processes; the payload is
+# "<topic> <origin>", so a process can skip its own (it woke its loops already).
+PG_CHANNEL = "simgate_wake"
+
+
+class Wakeup:
+    """Who makes work says so; the loops that do it stop idling (issue 15: idle costs nothing).
+
+    In-process: :meth:`notify` wakes the loops attached to a topic at once. It may be called
+    inside the write transaction that makes the work: the loops' claims are writes too, and
+    the database's one writer per process runs them after that commit (store/database.py).
+    Between processes: relays (the PostgreSQL NOTIFY bridge, dispatch/pg_wakeup.py) pass it
+    on; :meth:`wake_local` is how they deliver what other processes notified.
+    """
+
+    def __init__(self) -> None:
+        self.origin = uuid.uuid4().hex[:12]
+        self._loops: defaultdict[str, list[LeaseLoop]] = defaultdict(list)
+        self._relays: list[Callable[[str], None]] = []
+        self.notified: defaultdict[str, int] = defaultdict(int)  # per topic (tests)
+
+    def attach(self, topic: str, loop: LeaseLoop) -> None:
+        self._loops[topic].append(loop)
+
+    def detach(self, loop: LeaseLoop) -> None:
+        for loops in self._loops.values():
+            if loop in loops:
+                loops.remove(loop)
+
+    def add_relay(self, relay: Callable[[str], None]) -> None:
+        self._relays.append(relay)
+
+    def remove_relay(self, relay: Callable[[str], None]) -> None:
+        if relay in self._relays:
+            self._relays.remove(relay)
+
+    def notify(self, topic: str, *, relay: bool = True) -> None:
+        """There is new work of ``topic``: wake this process's loops, and (``relay``) tell
+        the other processes. ``relay=False`` when the caller tells them itself (a NOTIFY in
+        its own transaction, delivered only when that commits)."""
+        self.notified[topic] += 1
+        self.wake_local(topic)
+        if relay:
+            for send in self._relays:
+                send(topic)
+
+    def payload(self, topic: str) -> str:
+        """What a NOTIFY on :data:`PG_CHANNEL` carries for ``topic`` from this process."""
+        return f"{topic} {self.origin}"
+
+    def delivered(self, payload: str) -> None:
+        """A NOTIFY payload arrived: wake the topic's loops unless it is this process's own."""
+        topic, _, origin = payload.partition(" ")
+        if origin != self.origin:
+            self.wake_local(topic)
+
+    def wake_local(self, topic: str) -> None:
+        for loop in self._loops.get(topic, ()):
+            loop.wake()

@@ -24,10 +24,12 @@ from simgate.clock import Clock, SystemClock
 from simgate.console.app import mount_console
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.journal import WriteJournal
+from simgate.dispatch.pg_wakeup import PgListener, PgNotifier, asyncpg_dsn
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.errors import ConfigError
+from simgate.lease_loop import Wakeup
 from simgate.lines.base import IncomingPart, IncomingSms, Line
 from simgate.lines.modem import ModemLine
 from simgate.lines.sim import SimLine
@@ -143,6 +145,10 @@ class Runtime:
     _calls: CallDispatcher | None = None
     _push_sender: PushSender | None = None
     _started_lines: list[Line] = field(default_factory=list)
+    # Who makes work wakes who does it (issue 15); on PostgreSQL, across processes too.
+    wakeup: Wakeup = field(default_factory=Wakeup)
+    _pg_notifier: PgNotifier | None = None
+    _pg_listener: PgListener | None = None
     _voice_lines: list[VoiceLine] = field(default_factory=list)
     # Each dialect's section, validated by open() in every role (api/dialect.py).
     dialect_settings: dict[str, BaseModel] = field(default_factory=dict)
@@ -176,7 +182,10 @@ class Runtime:
         )
         rates = RateCache(store=store, clock=self.clock)  # one cache for SMS and voice
         publish = self.changes.publish
-        messaging = MessagingService(store=store, publish=publish)
+        messaging = MessagingService(store=store, publish=publish, wakeup=self.wakeup)
+        if not self._db.is_sqlite:  # other processes hear what this one queues (NOTIFY)
+            self._pg_notifier = PgNotifier(self._db.engine, self.wakeup)
+            self._pg_notifier.start()
         line_state = LineService(store=store, clock=self.clock, publish=publish)
         self.services = Services(
             settings=s,
@@ -208,6 +217,7 @@ class Runtime:
                     clock=self.clock,
                 ),
                 rates=rates,
+                wakeup=self.wakeup,
             ),
             calls=CallService(store=store, publish=publish),
             fx=FxService(store=store, clock=self.clock),
@@ -230,7 +240,9 @@ class Runtime:
             formats.append(EchoPush(push_cfg.test_planner_url, push_cfg.test_planner_secret))
         self.events = EventBus(store)
         self.events.subscribe(number_inbound)
-        self.events.subscribe(PushOutbox(store=store, formats=formats, clock=self.clock))
+        self.events.subscribe(
+            PushOutbox(store=store, formats=formats, clock=self.clock, wakeup=self.wakeup)
+        )
         self.changes.subscribe(self.events.publish)
         if s.demo.create and self.role in ("run", "serve"):
             self.demo = await ensure_demo(
@@ -252,6 +264,11 @@ class Runtime:
     async def start_worker(self) -> None:
         sv = self.services
         assert sv is not None, "open() first"
+        if not self._db_is_sqlite():  # wake-ups from the other processes (LISTEN)
+            self._pg_listener = PgListener(
+                asyncpg_dsn(self.settings.effective_database_url), self.wakeup
+            )
+            await self._pg_listener.start()
         sink = LineSink(
             messaging=sv.messaging,
             clock=self.clock,
@@ -273,6 +290,7 @@ class Runtime:
             clock=self.clock,
             metrics=sv.metrics,
             journal=WriteJournal.open(self.settings.data_dir),
+            wakeup=self.wakeup,
         )
         self._reaper = Reaper(
             messaging=sv.messaging,
@@ -300,6 +318,7 @@ class Runtime:
             worker=self.settings.worker,
             clock=self.clock,
             metrics=sv.metrics,
+            wakeup=self.wakeup,
         )
         await self._calls.start()
         if sv.pushes.settings.enabled:
@@ -309,8 +328,13 @@ class Runtime:
                 clock=self.clock,
                 metrics=sv.metrics,
                 guard=sv.pushes.guard,
+                wakeup=self.wakeup,
+                idle_max_seconds=self.settings.worker.idle_max_seconds,
             )
             await self._push_sender.start()
+
+    def _db_is_sqlite(self) -> bool:
+        return self._db is None or self._db.is_sqlite
 
     @property
     def store(self) -> Store:
@@ -371,6 +395,12 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await line.stop()
         self._started_lines.clear()
+        if self._pg_listener is not None:
+            await self._pg_listener.stop()
+            self._pg_listener = None
+        if self._pg_notifier is not None:
+            await self._pg_notifier.stop()
+            self._pg_notifier = None
         if self._db is not None:
             await self._db.close()
             self._db = None

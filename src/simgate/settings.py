@@ -251,6 +251,9 @@ class WorkerSettings(_Strict):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     lease_seconds: float = Field(default=30.0, gt=0)
     idle_poll_seconds: float = Field(default=0.05, gt=0)
+    # Idle polls back off from idle_poll_seconds to this while nothing comes (issue 15: work
+    # made in this process, or announced by PostgreSQL NOTIFY, wakes the loops at once).
+    idle_max_seconds: float = Field(default=5.0, gt=0)
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     # What to do with a message whose lease expired after it may have reached the line:
     # "unknown" marks it UNKNOWN (never resent blindly, spec §7); "resend" queues it again.

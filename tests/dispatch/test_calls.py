@@ -6,6 +6,7 @@ The clock moves only when a test advances it, and only while no call waits on th
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -14,7 +15,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.dispatch.calls import voice_route
+from simgate.dispatch.calls import CallDispatcher, voice_route
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.calls import (
     Audio,
@@ -26,9 +27,10 @@ from simgate.domain.calls import (
     Pricing,
 )
 from simgate.domain.events import CallDone, Change
+from simgate.lease_loop import CALLS
 from simgate.runtime import Runtime
 from simgate.services.container import Services
-from simgate.settings import VoiceSettings
+from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.store import Store
 from simgate.testing.clock import FakeClock
 from simgate.testing.voice_lines import ScriptedVoiceLine
@@ -446,3 +448,42 @@ async def test_stop_requeues_calls_still_waiting_for_their_routes_line(
     assert (waiting.state, waiting.line) == (CallState.QUEUED, None)  # never dialled, not lost
     assert len(b.dials) == 1
     assert a.dials == []
+
+
+async def test_an_idle_call_dispatcher_polls_nothing_until_a_queued_call_wakes_it(
+    services: Services,
+    runtime: Runtime,
+    clock: FakeClock,
+    queue: Queue,
+    line: ScriptedVoiceLine,
+) -> None:
+    """Issue 15: the idle wait is on a clock that never moves here; only the wake-up, as the
+    voice service sends it after queueing a call (services/voice.py; asserted in
+    tests/api/itnio/test_voice_flow.py), can get the call leased."""
+    line.answers("8613800000001", setup_s=1, after_s=2)
+    d = CallDispatcher(
+        calls=services.calls,
+        lines={line.name: line},
+        settings=VoiceSettings(),
+        worker=WorkerSettings(),
+        clock=clock,
+        metrics=services.metrics,
+        owner="w1",
+        wakeup=runtime.wakeup,
+        idle_clock=clock,
+    )
+    await d.start()
+    try:
+        await asyncio.sleep(0.2)
+        idle = d.loop.cycles
+        await asyncio.sleep(0.2)
+        assert d.loop.cycles == idle  # no poll
+        await queue()
+        runtime.wakeup.notify(CALLS)
+        for _ in range(300):
+            if line.dials:
+                break
+            await asyncio.sleep(0.01)
+        assert len(line.dials) == 1
+    finally:
+        await d.stop()

@@ -10,15 +10,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from simgate.clock import Clock
 from simgate.codecs.segments import Encoding
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.domain.messages import State
+from simgate.lease_loop import Wakeup
 from simgate.lines.base import IncomingPart, IncomingSms, Line, Outcome, SubmitRequest
 from simgate.lines.sim import UNDELIVERABLE, SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.services.sending import Recipient, SendRequest
 from simgate.settings import Route, SimLineSettings, WorkerSettings
 from simgate.store import Store
 from simgate.store.tables import messages
@@ -66,6 +69,8 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
         routes: Sequence[Route] = (),
         settings: WorkerSettings = WORKER,
         owner: str | None = None,
+        wakeup: Wakeup | None = None,
+        idle_clock: Clock | None = None,
     ) -> Dispatcher:
         for line in lines.values():
             if line not in started:
@@ -81,6 +86,8 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
             metrics=services.metrics,
             owner=owner,
             rng=random.Random(7),
+            wakeup=wakeup,
+            idle_clock=idle_clock,
         )
 
     yield factory
@@ -512,3 +519,62 @@ async def sleepers(clock: FakeClock, n: int, tries: int = 500) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{clock.sleepers} sleepers, not {n}")
+
+
+# ---- idle costs nothing (issue 15): woken by work, no polling on the (fake) idle clock ------
+async def submits_reach(line: ScriptedLine, count: int, tries: int = 500) -> None:
+    """Until the line has seen ``count`` submits (bounded; the cycle waits only for the DB)."""
+    for _ in range(tries):
+        if len(line.submits) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(line.submits)} submits, not {count}")
+
+
+async def test_an_idle_dispatcher_runs_no_cycle_until_a_send_wakes_it(
+    services: Services, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
+) -> None:
+    line = ScriptedLine.accepts(name="sim")
+    d = await make({"sim": line}, wakeup=runtime.wakeup, idle_clock=clock)
+    await d.start()
+    try:
+        await asyncio.sleep(0.2)
+        idle = d.loop.cycles
+        await asyncio.sleep(0.2)
+        assert d.loop.cycles == idle  # the idle clock stands still: no poll ran
+        acc = await account(services)
+        out = await services.sending.send(
+            SendRequest(
+                account=acc, dialect="test", text="hi", recipients=[Recipient("8613800138000")]
+            )
+        )
+        assert len(out.accepted) == 1
+        await submits_reach(line, 1)  # the accept woke it, nothing else could
+        assert line.submits[0].message_id == out.accepted[0].message_id
+    finally:
+        await d.stop()
+
+
+async def test_an_idle_dispatcher_wakes_when_its_retry_falls_due(
+    services: Services, runtime: Runtime, store: Store, clock: FakeClock, make: MakeDispatcher
+) -> None:
+    line = ScriptedLine.outcomes(Outcome.RETRY, Outcome.OK, name="sim")
+    slow_polls = WORKER.model_copy(update={"idle_poll_seconds": 60.0, "idle_max_seconds": 600.0})
+    d = await make({"sim": line}, settings=slow_polls, wakeup=runtime.wakeup, idle_clock=clock)
+    acc = await account(services)
+    (mid,) = await queue(runtime, acc)
+    await d.start()
+    try:
+        await submits_reach(line, 1)
+        await asyncio.sleep(0.1)  # the RETRY is recorded
+        async with store.db.read() as conn:
+            query = select(messages.c.next_attempt_ms).where(messages.c.id == mid)
+            due = (await conn.execute(query)).scalar_one()
+        assert due > clock.now_ms()
+        await clock.advance((due - clock.now_ms()) / 1000 - 0.001)
+        await asyncio.sleep(0.1)
+        assert len(line.submits) == 1  # not due yet
+        await clock.advance(0.001)  # due now: long before the 60 s poll
+        await submits_reach(line, 2)
+    finally:
+        await d.stop()

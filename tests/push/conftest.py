@@ -99,6 +99,7 @@ class PushRig:
             clock=self.clock,
             metrics=sv.metrics,
             guard=sv.pushes.guard,
+            wakeup=self.rt.wakeup,
         )
         await self.sender.start()
         return self.sender
@@ -136,7 +137,9 @@ async def make_rig(url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[
     port_push = PortPush()
     assert rt.services is not None
     assert rt.events is not None
-    rt.events.subscribe(PushOutbox(store=rt.store, formats=[port_push], clock=clock))
+    rt.events.subscribe(
+        PushOutbox(store=rt.store, formats=[port_push], clock=clock, wakeup=rt.wakeup)
+    )
     r = PushRig(rt, clock, port_push)
     try:
         yield r

@@ -496,3 +496,26 @@ async def test_an_outage_while_recording_logs_its_start_and_end_not_every_try(
     )
     assert "recording push outcomes works again" in mine[1].getMessage()
     assert "3 failed cycles" in mine[1].getMessage()
+
+
+async def test_a_stored_push_wakes_an_idle_sender_without_a_poll(rig: PushRig) -> None:
+    """Issue 15: the outbox wakes the claim loop; the fake clock never moves here, so without
+    the wake-up the push would wait for a poll that never comes."""
+    receiver = PushReceiver(always(200))
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hook"
+        sender = await rig.start()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        idle = sender.claim_loop.cycles
+        await asyncio.sleep(0.2)
+        assert sender.claim_loop.cycles == idle  # no poll while idle
+        await rig.plan("a", 1)
+        for _ in range(500):
+            if receiver.requests:
+                break
+            await asyncio.sleep(0.01)
+        assert len(receiver.requests) == 1
+    finally:
+        await receiver.stop()

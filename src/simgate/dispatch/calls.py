@@ -27,7 +27,7 @@ from simgate.dispatch.pacing import Pacer
 from simgate.domain import call_flow as flow
 from simgate.domain.call_flow import REDIAL_CODES, CallFlow
 from simgate.domain.calls import Audio, CallFinal, LeasedCall
-from simgate.lease_loop import LeaseLoop
+from simgate.lease_loop import CALLS, LeaseLoop, Wakeup
 from simgate.lines.voice import Call, CallRequest, VoiceLine
 from simgate.metrics import Metrics
 from simgate.services.calls import CallService
@@ -52,6 +52,8 @@ class CallDispatcher:
         clock: Clock,
         metrics: Metrics,
         owner: str | None = None,
+        wakeup: Wakeup | None = None,
+        idle_clock: Clock | None = None,
     ) -> None:
         self._service = calls
         self._pacer = Pacer(lines)
@@ -68,13 +70,18 @@ class CallDispatcher:
         self._loop = LeaseLoop(
             "call dispatch",
             cycle=self._cycle,
-            clock=SystemClock(),
+            clock=idle_clock or SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
+            # Calls queued in this process (or NOTIFYed) wake it: the poll backs off (issue 15).
+            idle_max_seconds=worker.idle_max_seconds,
             # Every finished call wakes the loop; those that finish while a lease runs wait
             # for the next wake-up, so they are leased for together (a lease per finished
             # call costs PostgreSQL round trips: bench/voice_calls.py).
             wakes_during_cycle=False,
         )
+        self._wakeup = wakeup
+        if wakeup is not None:
+            wakeup.attach(CALLS, self._loop)
         self._reaped_at = 0
         self._renew_due_ms = 0
         # Calls waiting on the database right now (not on the clock or the line): tests drive
@@ -92,6 +99,8 @@ class CallDispatcher:
     async def stop(self) -> None:
         """Lease no more; hang up the calls in progress and record how they ended."""
         await self._loop.stop()
+        if self._wakeup is not None:
+            self._wakeup.detach(self._loop)
         if self._waiting:  # never dialled: back to the queue, not lost
             for task in self._waiting.values():
                 task.cancel()
@@ -105,6 +114,11 @@ class CallDispatcher:
                 await session.hangup()
         if self._calls:
             await asyncio.gather(*self._calls.values(), return_exceptions=True)
+
+    @property
+    def loop(self) -> LeaseLoop:
+        """The lease loop (tests count its cycles)."""
+        return self._loop
 
     @property
     def active(self) -> int:

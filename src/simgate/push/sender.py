@@ -32,7 +32,7 @@ import httpx
 
 from simgate.clock import Clock
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.lease_loop import FailureRun, LeaseLoop
+from simgate.lease_loop import PUSHES, FailureRun, LeaseLoop, Wakeup
 from simgate.metrics import Metrics, host_label
 from simgate.push.lanes import Lanes
 from simgate.push.policy import Verdict, classify, next_attempt_ms, retry_after_seconds
@@ -89,6 +89,8 @@ class PushSender:
         guard: UrlGuard,
         owner: str | None = None,
         rng: random.Random | None = None,
+        wakeup: Wakeup | None = None,
+        idle_max_seconds: float | None = None,
     ) -> None:
         self._queue = queue
         self._cfg = settings
@@ -101,9 +103,18 @@ class PushSender:
         self._busy: dict[str, int] = {}
         self._results: list[AttemptResult] = []
         self._have_results = asyncio.Event()
+        # Push rows stored in this process (or NOTIFYed by others) wake the claim loop, so
+        # its poll backs off to idle_max_seconds while nothing comes (issue 15).
         self._claims = LeaseLoop(
-            "push claim", cycle=self._cycle, clock=clock, idle_seconds=settings.idle_poll_seconds
+            "push claim",
+            cycle=self._cycle,
+            clock=clock,
+            idle_seconds=settings.idle_poll_seconds,
+            idle_max_seconds=idle_max_seconds,
         )
+        self._wakeup = wakeup
+        if wakeup is not None:
+            wakeup.attach(PUSHES, self._claims)
         self._attempts: set[asyncio.Task[None]] = set()
         self._scopes: set[anyio.CancelScope] = set()
         self._recorder: asyncio.Task[None] | None = None
@@ -111,6 +122,7 @@ class PushSender:
         # Rows claimed and not yet recorded, with the lease each holds (renewed meanwhile).
         self._held: dict[int, int] = {}
         self._next_metrics_ms = 0
+        self._retry_due_ms: int | None = None  # the earliest retry recorded (issue 15)
         self.attempted = 0  # attempts finished by this sender (tests, diagnostics)
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -129,6 +141,8 @@ class PushSender:
         """
         with contextlib.suppress(Exception):
             await self._claims.stop()
+        if self._wakeup is not None:
+            self._wakeup.detach(self._claims)
         renewer, self._renewer = self._renewer, None
         if renewer is not None:
             renewer.cancel()
@@ -151,6 +165,11 @@ class PushSender:
             self._lanes = None
 
     @property
+    def claim_loop(self) -> LeaseLoop:
+        """The claim loop (tests count its cycles)."""
+        return self._claims
+
+    @property
     def in_flight(self) -> int:
         return sum(self._busy.values())
 
@@ -163,7 +182,19 @@ class PushSender:
         if room > 0:
             got = await self.claim_once(room)
         await self._refresh_metrics()
+        self._announce_retry()
         return room > 0 and got >= room
+
+    def _announce_retry(self) -> None:
+        """An idle claim loop wakes for the earliest retry this sender scheduled."""
+        due = self._retry_due_ms
+        if due is None:
+            return
+        now = self._clock.now_ms()
+        if due <= now:
+            self._retry_due_ms = None  # this cycle's claim saw it due
+        else:
+            self._claims.due_in((due - now) / 1000)
 
     async def claim_once(self, limit: int) -> int:
         now = self._clock.now_ms()
@@ -326,6 +357,11 @@ class PushSender:
             self._results[:0] = batch
             raise
         for r in batch:
+            if r.outcome == "retry" and r.next_attempt_ms is not None:
+                due = self._retry_due_ms
+                self._retry_due_ms = (
+                    r.next_attempt_ms if due is None else min(due, r.next_attempt_ms)
+                )
             self._held.pop(r.push_id, None)
             left = self._busy.get(r.endpoint, 0) - 1
             if left > 0:

@@ -27,6 +27,7 @@ from simgate.domain.queue import (
     SubmitRecord,
 )
 from simgate.domain.records import NewMessage
+from simgate.lease_loop import QUEUE, Wakeup
 from simgate.services.changes import Publish
 from simgate.store import Store
 
@@ -58,7 +59,9 @@ def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
 
 
 class MessagingService:
-    def __init__(self, *, store: Store, publish: Publish) -> None:
+    def __init__(self, *, store: Store, publish: Publish, wakeup: Wakeup | None = None) -> None:
+        # Told after each commit that queues messages, so the dispatcher need not poll.
+        self._wakeup = wakeup or Wakeup()
         self._store = store
         self._db = store.db
         self._messages = store.messages
@@ -87,7 +90,10 @@ class MessagingService:
                 await also(conn)
             return True
 
-        return await self._db.write(job)
+        queued = await self._db.write(job)
+        if queued:
+            self._wakeup.notify(QUEUE)
+        return queued
 
     # ---- the queue -------------------------------------------------------------------
     async def lease(
@@ -316,7 +322,10 @@ class MessagingService:
                 await self._publish(conn, changes)
             return len(ids)
 
-        return await self._db.write(job)
+        reaped = await self._db.write(job)
+        if reaped and resend:
+            self._wakeup.notify(QUEUE)
+        return reaped
 
     async def recover_lease(
         self, *, owner: str, leased: Collection[int], written: Collection[int], now_ms: int
@@ -364,7 +373,10 @@ class MessagingService:
             await self._publish(conn, changes)
             return len(lost), len(back)
 
-        return await self._db.write(job)
+        unknown, requeued = await self._db.write(job)
+        if requeued:
+            self._wakeup.notify(QUEUE)
+        return unknown, requeued
 
     async def expire(self, *, now_ms: int, limit: int = 5000) -> int:
         """Messages past validity end EXPIRED; those still queued are refunded."""
@@ -407,7 +419,10 @@ class MessagingService:
             await self._publish(conn, [MessageChange(mid, target, event, now_ms) for mid in ids])
             return ids
 
-        return await self._db.write(job)
+        resent = await self._db.write(job)
+        if resent:
+            self._wakeup.notify(QUEUE)
+        return resent
 
     async def unknown(self, *, since_ms: int | None = None, line: str | None = None) -> list[int]:
         """What :meth:`resend_unknown` would resend now (a dry run), in id order."""

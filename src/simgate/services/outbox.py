@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.events import DomainEvent
+from simgate.lease_loop import PG_CHANNEL, PUSHES, Wakeup
 from simgate.push.base import PlannedPush, PushContext, PushFormat
 from simgate.services.events import Notes
 from simgate.services.pushes import insert_planned
@@ -22,7 +24,15 @@ from simgate.store import Store
 
 
 class PushOutbox:
-    def __init__(self, *, store: Store, formats: Sequence[PushFormat], clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        formats: Sequence[PushFormat],
+        clock: Clock,
+        wakeup: Wakeup | None = None,
+    ) -> None:
+        self._wakeup = wakeup or Wakeup()
         self._store = store
         self.formats = list(formats)
         self._clock = clock
@@ -33,6 +43,18 @@ class PushOutbox:
         planned = await self.plan(conn, events, notes)
         if planned:
             await insert_planned(conn, planned, now_ms=self._clock.now_ms())
+            await self._announce(conn)
+
+    async def _announce(self, conn: AsyncConnection) -> None:
+        """Wake the push senders (issue 15). In this process at once: their claim is a write,
+        run after this transaction commits. Other processes hear a NOTIFY sent in this
+        transaction, which PostgreSQL delivers only if and when it commits."""
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": PG_CHANNEL, "payload": self._wakeup.payload(PUSHES)},
+            )
+        self._wakeup.notify(PUSHES, relay=False)
 
     async def plan(
         self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes

@@ -43,6 +43,7 @@ from simgate.errors import (
     NoPricing,
     TooManyNumbers,
 )
+from simgate.lease_loop import CALLS, Wakeup
 from simgate.media.decode import decode
 from simgate.media.tts import Tts
 from simgate.services.rates import RateCache
@@ -111,8 +112,16 @@ def decode_base64(text: str) -> bytes:
 
 class VoiceService:
     def __init__(
-        self, *, store: Store, settings: Settings, clock: Clock, tts: Tts, rates: RateCache
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        tts: Tts,
+        rates: RateCache,
+        wakeup: Wakeup | None = None,
     ) -> None:
+        self._wakeup = wakeup or Wakeup()  # told after each commit that queues calls
         self._store = store
         self._cfg = settings.voice
         self._clock = clock
@@ -216,6 +225,7 @@ class VoiceService:
             now,
         )
         await self._store.db.write(functools.partial(self._store.calls.insert, calls=[call]))
+        self._wakeup.notify(CALLS)
         return voice_id
 
     async def send_group(
@@ -269,6 +279,7 @@ class VoiceService:
                 )
                 items[i] = GroupItem(number, voice_id, "0", "success")
             await self._store.db.write(functools.partial(self._store.calls.insert, calls=calls))
+            self._wakeup.notify(CALLS)
         return [item for item in items if item is not None]
 
     async def _put_audio(self, audio: Audio) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from simgate.dispatch.calls import CallDispatcher
+from simgate.lease_loop import CALLS
 from simgate.settings import VoiceSettings, WorkerSettings
 from simgate.testing.voice_lines import ScriptedVoiceLine
 from tests.api.itnio.conftest import Itnio, add_voice_app
@@ -31,6 +32,7 @@ async def test_send_code_with_a_redial_is_pushed_once_after_the_last_attempt(
         body = {**SEND_CODE, "appId": app.app_id, "recallCount": 1, "recallInterval": 1}
         sent = await itnio.post("/voice/sendCode", body)
         assert sent["status"] == "0", sent
+        assert itnio.rt.wakeup.notified[CALLS] == 1  # the call dispatchers need not poll
         dispatcher = CallDispatcher(
             calls=itnio.services.calls,
             lines={"v": line},

@@ -1,0 +1,150 @@
+"""What an idle ``simgate run`` costs, and how fast it still answers (issue 15, "idle").
+
+    scripts/bench --only idle --backend sqlite            # this tree
+    scripts/bench --against main --only idle --rounds 1   # beside main, in the same run
+
+One ``simgate run`` subprocess with the default sim line and one SMPP line bound to a
+:class:`~simgate.testing.smsc.FakeSmsc` in this process (acking everything). After a warm-up
+it gets no traffic for ``seconds``: its CPU is read from ``/proc/PID/stat`` (utime + stime)
+before and after. Then single OpenVox ``/sms/send`` requests, spaced 0.2-0.8 s apart so the
+worker is idle before each, go to the SMPP line: the latency is from the request leaving
+here to its ``submit_sm`` arriving at the SMSC (accept + wake-up + lease + submit). Done
+when (issue 15): idle < 1 % of a core and submit p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    GATEWAY_PASSWORD,
+    GATEWAY_USER,
+    Table,
+    prepare_gateway_user,
+    scratch_url,
+    server_settings_data,
+)
+from simgate.codecs.smpp.pdus import SubmitSm
+from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.smsc import FakeSmsc
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ISSUE_FIGURE_PERCENT = 10.0  # issue 15: "an idle `simgate run` burns a tenth of a core"
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (proc(5): fields 14 and 15, after the ``(comm)`` field)."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class ArrivalClock:
+    """FakeSmsc's ``status_for`` hook: notes when each text's submit_sm arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[bytes, float] = {}
+        self.changed = asyncio.Event()
+
+    def __call__(self, _index: int, pdu: SubmitSm) -> int:
+        self.arrived[pdu.short_message] = time.perf_counter()
+        self.changed.set()
+        return 0  # ESME_ROK
+
+    async def arrival_of(self, text: bytes) -> float:
+        while text not in self.arrived:
+            self.changed.clear()
+            await self.changed.wait()
+        return self.arrived[text]
+
+
+async def _bound(smsc: FakeSmsc) -> None:
+    async with asyncio.timeout(30.0):
+        while smsc.binds < 1:  # noqa: ASYNC110 (FakeSmsc has no event for it)
+            await asyncio.sleep(0.05)
+
+
+def _pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def measure(backend: str, workdir: Path, *, seconds: float, sends: int) -> Table:
+    arrivals = ArrivalClock()
+    smsc = FakeSmsc(receipts=False, status_for=arrivals)
+    smsc_port = await smsc.start()
+    port = free_port()
+    try:
+        async with scratch_url(backend, workdir) as url:
+            await prepare_gateway_user(workdir, url, port)
+            data = server_settings_data(workdir, url, port)
+            data["lines"] = {
+                "sim": {"driver": "sim"},
+                "smpp": {"driver": "smpp", "port": smsc_port, "system_id": "idle"},
+            }
+            data["openvox"] = {"line": "smpp"}  # /sms/send goes to the SMPP line
+            config = write_config(workdir / "idle.toml", data)
+            with SimgateProcess(["run"], workdir=workdir, config=config, port=port) as proc:
+                await asyncio.to_thread(proc.wait_healthy, 60.0)
+                await _bound(smsc)
+                await asyncio.sleep(3.0)  # start-up work (first reaper pass, metrics) settles
+                before, t0 = cpu_seconds(proc.pid), time.perf_counter()
+                await asyncio.sleep(seconds)
+                used = cpu_seconds(proc.pid) - before
+                idle_percent = 100 * used / (time.perf_counter() - t0)
+                latencies, answers = await _send_spaced(proc.url, arrivals, sends)
+                proc.stop()
+    finally:
+        await smsc.stop()
+    rows: list[Sequence[Any]] = [
+        ["idle CPU, % of one core", idle_percent, ISSUE_FIGURE_PERCENT, 1.0],
+        ["submit latency p50, ms", _pct(latencies, 50), "", ""],
+        ["submit latency p99, ms", _pct(latencies, 99), "", 50.0],
+        ["submit latency max, ms", max(latencies), "", ""],
+        ["  of which HTTP accept p50, ms", _pct(answers, 50), "", ""],
+        ["  of which HTTP accept p99, ms", _pct(answers, 99), "", ""],
+    ]
+    return Table(
+        f"idle [{backend}]: `simgate run`, sim + SMPP line bound, {seconds:.0f} s without "
+        f"traffic, then {sends} single sends 0.2-0.8 s apart",
+        ["what", "this tree", "issue 15 (before)", "target"],
+        rows,
+        "latency: HTTP request out → submit_sm at the SMSC; CPU from /proc/PID/stat",
+    )
+
+
+async def _send_spaced(
+    base: str, arrivals: ArrivalClock, count: int
+) -> tuple[list[float], list[float]]:
+    """(request → submit_sm ms, request → HTTP answer ms) of each of ``count`` sends."""
+    rng = random.Random(15)
+    out: list[float] = []
+    answered: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=10.0) as client:
+        for i in range(count):
+            await asyncio.sleep(rng.uniform(0.2, 0.8))
+            text = f"idle {i}"
+            body = {
+                "username": GATEWAY_USER,
+                "password": GATEWAY_PASSWORD,
+                "dest_num": f"8613900{i:06d}",
+                "msg": text,
+                "mode": 0,
+            }
+            start = time.perf_counter()
+            answer = await client.post("/sms/send", json=body)
+            answered.append((time.perf_counter() - start) * 1000)
+            if answer.status_code != 200 or '"code":200' not in answer.text.replace(" ", ""):
+                raise RuntimeError(f"send {i} refused: {answer.status_code} {answer.text[:200]}")
+            async with asyncio.timeout(10.0):
+                arrived = await arrivals.arrival_of(text.encode())
+            out.append((arrived - start) * 1000)
+    return out, answered
