@@ -56,12 +56,16 @@ class Site:
         return line
 
     async def until(self, check: Any, what: str) -> None:
-        for _ in range(2000):
+        for _ in range(6000):
             if await check():
                 return
             await self.clock.advance(0.05)
             await asyncio.sleep(0.005)
-        raise AssertionError(f"never reached: {what}")
+        states: dict[str, int] = {}
+        for st in await self.states():
+            states[st.name] = states.get(st.name, 0) + 1
+        ports = [(p.reg, p.usable) for p in self.line.ports()]
+        raise AssertionError(f"never reached: {what}; messages {states}; ports {ports}")
 
     async def states(self) -> list[State]:
         async with self.rt.store.db.read() as conn:
@@ -103,7 +107,8 @@ async def site(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[
         yield s
     finally:
         await client.aclose()
-        await rt.close()
+        # Bounded: a stop that hangs fails here, with its stack, not at the CI's timeout.
+        await asyncio.wait_for(rt.close(), 60)
         for m in modems:
             await m.close()
 
