@@ -78,7 +78,9 @@ class ModemLine:
         self._sending = [asyncio.Lock() for _ in cfg.ports]  # parts of a message back to back
         self._concat_ref = [0] * len(cfg.ports)
         self._journal = MrJournal(cfg.journal)
-        self._noted = asyncio.Condition()
+        # Replaced by a fresh one each time a part is noted: a report waiting for its
+        # +CMGS answer waits on the one it saw (lines/modem: REPORT_HOLD_S).
+        self._noted = asyncio.Event()
         self._sink: InboundSink | None = None
         self._expiry: asyncio.Task[None] | None = None
 
@@ -182,8 +184,8 @@ class ModemLine:
             hint = ReportHint(request.message_id, request.lease_seq, i + 1, len(parts), port.index)
             sent = SentPart(port.index, mr, self._clock.now_ms(), hint, request.recipient)
             self._journal.note(sent)  # before the next part is written
-            async with self._noted:
-                self._noted.notify_all()
+            self._noted.set()
+            self._noted = asyncio.Event()
             refs.append(sent.ref)
             first_mr = mr if first_mr is None else first_mr
         port.succeeded()
@@ -261,13 +263,12 @@ class ModemLine:
             if sent is not None or now >= deadline:
                 return sent
             alarm = self._clock.alarm((deadline - now) / 1000)
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(self._noted.wait())
             try:
-                async with self._noted:
-                    waiter: asyncio.Future[Any] = asyncio.ensure_future(self._noted.wait())
-                    racing: set[asyncio.Future[Any]] = {waiter, alarm.future}
-                    await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
+                racing: set[asyncio.Future[Any]] = {waiter, alarm.future}
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                waiter.cancel()
                 alarm.cancel()
             if alarm.future.done():
                 return self._journal.match(
