@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import foundation, login_flood, processes, voice_calls, voice_query
+from bench import foundation, http_send, login_flood, processes, voice_calls, voice_query
 from bench.common import Table, pg_reachable
 
 Measure = Callable[[str, Path], Awaitable[Table]]
@@ -37,6 +37,7 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "calls": lambda b, d: voice_calls.measure(b, d, 5_000 if quick else 20_000),
         "voice_query": lambda b, d: voice_query.measure(b, d, 500_000 if quick else 5_000_000),
         "logins": lambda b, d: login_flood.measure(b, d, 30_000 if quick else 100_000),
+        "http_send": lambda b, d: http_send.measure(b, d, 3 if quick else 8),
     }
 
 

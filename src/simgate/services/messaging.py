@@ -27,6 +27,7 @@ from simgate.domain.queue import (
     SubmitRecord,
 )
 from simgate.domain.records import NewMessage
+from simgate.services.accept_writer import AcceptJob, AcceptWriter
 from simgate.services.changes import Publish
 from simgate.store import Store
 
@@ -64,6 +65,7 @@ class MessagingService:
         self._messages = store.messages
         self._reports = store.reports
         self._publish = publish
+        self._accepts = AcceptWriter(store=store)
 
     # ---- accept ----------------------------------------------------------------------
     async def accept(
@@ -77,17 +79,17 @@ class MessagingService:
     ) -> bool:
         """Charge ``total_micros`` and queue ``rows`` in one transaction, with ``also`` (the
         caller's own record of it); False (and nothing queued) when the balance does not
-        cover it. Queueing is not news for subscribers."""
-
-        async def job(conn: AsyncConnection) -> bool:
-            if not await self._store.accounts.charge(conn, account_id, total_micros):
-                return False
-            await self._messages.insert(conn, rows, now_ms)
-            if also is not None:
-                await also(conn)
-            return True
-
-        return await self._db.write(job)
+        cover it. Concurrent accepts share that transaction (group commit,
+        services/accept_writer.py). Queueing is not news for subscribers."""
+        return await self._accepts.accept(
+            AcceptJob(
+                account_id=account_id,
+                total_micros=total_micros,
+                rows=rows,
+                now_ms=now_ms,
+                also=also,
+            )
+        )
 
     # ---- the queue -------------------------------------------------------------------
     async def lease(
