@@ -21,8 +21,10 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, Table, opened, scratch_url
 from simgate.domain.accounts import AppKind
@@ -194,7 +196,7 @@ async def measure(backend: str, workdir: Path, seconds: float) -> Table:
     )
 
 
-def _rows(base: str, tenant: Tenant, seconds: float) -> list[list[object]]:
+def _rows(base: str, tenant: Tenant, seconds: float) -> list[Sequence[Any]]:
     openvox = _OPENVOX % {"user": GATEWAY_USER, "password": GATEWAY_PASSWORD}
     itnio = _ITNIO % {"app": tenant.app_id}
     cases: list[tuple[str, str, str | None, bool]] = [
@@ -206,7 +208,7 @@ def _rows(base: str, tenant: Tenant, seconds: float) -> list[list[object]]:
     # Warm up: connections, caches, the id block, the first statement compilations.
     for _, path, script, signed in cases:
         _wrk(base + path, conns=4, seconds=1, script=script, headers=_headers(tenant, signed))
-    out: list[list[object]] = []
+    out: list[Sequence[Any]] = []
     ceiling = 0.0
     for name, path, script, signed in cases:
         wide = _wrk(

@@ -186,7 +186,8 @@ async def test_a_bad_request_fails_alone(services: Services, store: Store) -> No
     assert await writer.accept(_job(store, a.id, 100))
     jobs = [_job(store, a.id, 200), _job(store, a.id, 99, count=2), _job(store, a.id, 300)]
     results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
-    assert results[0] is True and results[2] is True
+    assert results[0] is True
+    assert results[2] is True
     assert isinstance(results[1], IntegrityError)
     assert await _stored_ids(store) == [100, 200, 300]
     assert await _balance(services, a.id) == 10_000_000 - 3 * PRICE
@@ -209,7 +210,8 @@ async def test_a_callers_record_that_fails_fails_its_request_alone(
 
     jobs = [_job(store, a.id, 100 * n, also=record(n)) for n in (1, 2, 3)]
     results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
-    assert results[0] is True and results[2] is True
+    assert results[0] is True
+    assert results[2] is True
     assert isinstance(results[1], StoreError)
     assert await _stored_ids(store) == [100, 300]
     assert ran[-2:] == [1, 3]  # committed runs, in arrival order

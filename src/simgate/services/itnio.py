@@ -16,10 +16,14 @@ from simgate.domain.accounts import Account, ApiKey
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord, SentRow
 from simgate.errors import StoreError
+from simgate.services.gather import Gatherer
 from simgate.store import Store
-from simgate.store.dialects.itnio import PENDING, Claim, ReplayRepo, sent_page
+from simgate.store.dialects.itnio import PENDING, Claim, NewClaim, ReplayRepo, sent_page
 
 __all__ = ["PENDING", "AnswerJob", "Claim", "Credentials", "ItnioService", "MoPage"]
+
+# Claims written together at most (one multi-row INSERT each: services/gather.py).
+CLAIMS_PER_BATCH = 500
 
 # A replay answer stored in the transaction that commits the work it answers.
 AnswerJob = Callable[[AsyncConnection], Awaitable[None]]
@@ -43,6 +47,9 @@ class ItnioService:
     def __init__(self, *, store: Store) -> None:
         self._store = store
         self._replays = ReplayRepo()
+        self._claims: Gatherer[NewClaim, Claim] = Gatherer(
+            db=store.db, write_many=self._replays.claim_many, max_size=CLAIMS_PER_BATCH
+        )
 
     # ---- authentication (spec §1.1) ------------------------------------------------------
     async def credentials(self, key: str) -> Credentials | None:
@@ -115,6 +122,10 @@ class ItnioService:
         """Own ``fingerprint`` or find its record (store/dialects/itnio.py ``claim``): a claim
         left unanswered ``takeover_after_ms`` is taken over. ``purge`` first drops expired
         records."""
+        if not purge:
+            # Concurrent requests' claims share one INSERT (group commit, issue 15).
+            claim = NewClaim(fingerprint, expires_ms, now_ms, takeover_after_ms)
+            return await self._claims.write(claim)
         return await self._store.db.write(
             functools.partial(
                 self._claim,

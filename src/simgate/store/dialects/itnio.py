@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import State
 from simgate.domain.records import SentRow
+from simgate.store.sqltext import chunks
 from simgate.store.tables import itnio_replays as t
 from simgate.store.tables import messages as m
 
@@ -41,6 +42,16 @@ class Claim:
     owned: bool
     token: int = 0
     response: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewClaim:
+    """A request's claim of its fingerprint (see :meth:`ReplayRepo.claim`)."""
+
+    fingerprint: str
+    expires_ms: int
+    now_ms: int
+    takeover_after_ms: int | None = None
 
 
 class ReplayRepo:
@@ -95,6 +106,48 @@ class ReplayRepo:
             if taken.rowcount == 1:
                 return Claim(owned=True, token=now_ms)
         return Claim(owned=False, response=PENDING)
+
+    async def claim_many(self, conn: AsyncConnection, claims: Sequence[NewClaim]) -> list[Claim]:
+        """:meth:`claim` for the claims of one batch (services/gather.py): one multi-row
+        INSERT .. ON CONFLICT DO NOTHING RETURNING the fingerprints it took; the others (a
+        replay, a fingerprint twice in the batch) go through :meth:`claim` one by one."""
+        first: dict[str, int] = {}
+        for i, c in enumerate(claims):
+            first.setdefault(c.fingerprint, i)
+        make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        taken: set[str] = set()
+        for chunk in chunks(list(first.values()), 500):  # 4 parameters a row
+            rows = [
+                {
+                    "fingerprint": claims[i].fingerprint,
+                    "expires_ms": claims[i].expires_ms,
+                    "response": None,
+                    "created_ms": claims[i].now_ms,
+                }
+                for i in chunk
+            ]
+            result = await conn.execute(
+                make(t)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["fingerprint"])
+                .returning(t.c.fingerprint)
+            )
+            taken.update(result.scalars())
+        out: list[Claim] = []
+        for i, c in enumerate(claims):
+            if c.fingerprint in taken and first[c.fingerprint] == i:
+                out.append(Claim(owned=True, token=c.now_ms))
+            else:
+                out.append(
+                    await self.claim(
+                        conn,
+                        fingerprint=c.fingerprint,
+                        expires_ms=c.expires_ms,
+                        now_ms=c.now_ms,
+                        takeover_after_ms=c.takeover_after_ms,
+                    )
+                )
+        return out
 
     async def lookup(self, conn: AsyncConnection, fingerprint: str) -> str | None:
         row = (
