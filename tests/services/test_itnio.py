@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import asyncio
+
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain import ids
@@ -111,3 +113,37 @@ async def test_replay_claim_complete_release(services: Services) -> None:
     await sv.claim_replay(fingerprint="f3", expires_ms=T0 + 99, now_ms=T0 + 20, purge=True)
     assert await sv.replay_response("f2") is None
     assert await sv.replay_response("f3") == PENDING
+
+
+async def test_concurrent_claims_share_one_insert(runtime: Runtime, services: Services) -> None:
+    """Claims queued together are one INSERT (group commit, issue 15); a fingerprint twice in
+    the batch is owned once, and a claim of a recorded fingerprint finds its record."""
+    sv = services.itnio
+    await sv.claim_replay(fingerprint="old", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    assert await sv.complete_replay(fingerprint="old", response="answer", token=T0)
+    inserts: list[str] = []
+    engine = runtime.store.db.engine.sync_engine
+
+    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ITNIO_REPLAYS"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        claims = await asyncio.gather(
+            *(
+                sv.claim_replay(fingerprint=fp, expires_ms=T0 + 10, now_ms=T0 + n, purge=False)
+                for n, fp in enumerate(["a", "b", "a", "old", "c"])
+            )
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert [(c.owned, c.token, c.response) for c in claims] == [
+        (True, T0, None),
+        (True, T0 + 1, None),
+        (False, 0, PENDING),
+        (False, 0, "answer"),
+        (True, T0 + 4, None),
+    ]
+    # One for the batch; the two claims it did not own each look again on their own.
+    assert len(inserts) == 3
