@@ -166,12 +166,12 @@ def _latency(out: str, percent: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-async def measure(backend: str, workdir: Path, seconds: float) -> Table:
+async def measure(backend: str, workdir: Path, seconds: float, role: str = "run") -> Table:
     async with scratch_url(backend, workdir) as url:
         port = free_port()
         tenant = await _tenant(workdir, url, port)
         cfg = write_config(workdir / "simgate.toml", _settings(workdir, url, port))
-        proc = SimgateProcess(["run"], workdir=workdir, config=cfg, port=port)
+        proc = SimgateProcess([role], workdir=workdir, config=cfg, port=port)
         proc.start()
         try:
             await asyncio.to_thread(proc.wait_healthy, 60)
@@ -179,7 +179,7 @@ async def measure(backend: str, workdir: Path, seconds: float) -> Table:
         finally:
             await asyncio.to_thread(proc.stop)
     return Table(
-        f"http_send [{backend}]: `simgate run`, wrk, {seconds:g} s per cell",
+        f"http_send [{backend}]: `simgate {role}`, wrk, {seconds:g} s per cell",
         [
             "route",
             "req/s (32 conns)",

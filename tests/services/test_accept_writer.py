@@ -5,7 +5,7 @@ its own answer and its own error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -247,3 +247,40 @@ async def test_zero_priced_requests_charge_nothing(
     async with store.db.read() as conn:
         n = (await conn.execute(select(func.count()).select_from(messages))).scalar_one()
     assert n == count
+
+
+class Noted:
+    """A caller job that can run with the others of its kind: it notes how it ran."""
+
+    def __init__(self, log: list[tuple[str, list[int]]], n: int) -> None:
+        self.log = log
+        self.n = n
+
+    async def __call__(self, _conn: AsyncConnection) -> None:
+        self.log.append(("alone", [self.n]))
+
+    async def run_together(self, _conn: AsyncConnection, jobs: Sequence[Noted]) -> None:
+        self.log.append(("together", [j.n for j in jobs]))
+
+
+async def test_joint_caller_jobs_of_a_batch_run_together_in_arrival_order(
+    services: Services, store: Store
+) -> None:
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    log: list[tuple[str, list[int]]] = []
+
+    async def plain(_conn: AsyncConnection) -> None:
+        log.append(("plain", []))
+
+    jobs = [
+        _job(store, a.id, 100, also=plain),
+        _job(store, a.id, 110, also=Noted(log, 1)),
+        _job(store, a.id, 120),
+        _job(store, a.id, 130, also=Noted(log, 2)),
+    ]
+    assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * 4
+    assert log == [("plain", []), ("together", [1, 2])]
+    log.clear()
+    assert await writer.accept(_job(store, a.id, 140, also=Noted(log, 3)))
+    assert log == [("alone", [3])]  # one of its kind runs as a plain job

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +29,18 @@ MAX_ROWS_PER_BATCH = 5_000
 
 # The caller's own database work, committed with its messages.
 CallerJob = Callable[[AsyncConnection], Awaitable[None]]
+
+
+@runtime_checkable
+class JointJob(Protocol):
+    """A caller's job that can also run in one statement with the others of its kind in a
+    batch (the itniotech replay answers: one UPDATE for the batch, not one per request).
+    ``run_together`` raises when any of them cannot be written; the batch is then split and
+    each runs alone, as a plain :data:`CallerJob`."""
+
+    async def __call__(self, conn: AsyncConnection) -> None: ...
+
+    async def run_together(self, conn: AsyncConnection, jobs: Sequence[Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +73,7 @@ class AcceptWriter:
         charged = await self._charge(conn, jobs)
         kept = [j for j, ok in zip(jobs, charged, strict=True) if ok]
         await self._store.messages.insert_many(conn, [(j.rows, j.now_ms) for j in kept])
-        for j in kept:
-            if j.also is not None:
-                await j.also(conn)
+        await _run_callers(conn, [j.also for j in kept if j.also is not None])
         return charged
 
     async def _charge(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:
@@ -95,6 +106,24 @@ class AcceptWriter:
             if covered and not await accounts.charge(conn, account_id, covered):
                 raise StoreError(f"account {account_id} changed during its charge")
         return charged
+
+
+async def _run_callers(conn: AsyncConnection, jobs: Sequence[CallerJob]) -> None:
+    """The callers' jobs in arrival order, those of one :class:`JointJob` kind together
+    (where the first of them came) when there is more than one."""
+    kinds: dict[type, list[JointJob]] = {}
+    for job in jobs:
+        if isinstance(job, JointJob):
+            kinds.setdefault(type(job), []).append(job)
+    done: set[type] = set()
+    for job in jobs:
+        kind = type(job)
+        group = kinds.get(kind)
+        if group is None or len(group) == 1:
+            await job(conn)
+        elif kind not in done:
+            done.add(kind)
+            await group[0].run_together(conn, group)
 
 
 def _rows_of(job: AcceptJob) -> int:

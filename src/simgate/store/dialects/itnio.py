@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -172,6 +172,25 @@ class ReplayRepo:
             .values(response=response)
         )
         return result.rowcount == 1
+
+    async def complete_many(
+        self, conn: AsyncConnection, answers: Sequence[tuple[str, str, int]]
+    ) -> bool:
+        """:meth:`complete` for ``(fingerprint, response, token)`` answers of distinct
+        fingerprints in one UPDATE; True when every claim was still its token's."""
+        if not answers:
+            return True
+        responses = {fp: response for fp, response, _ in answers}
+        assert len(responses) == len(answers), "one answer per fingerprint"
+        result = await conn.execute(
+            update(t)
+            .where(
+                tuple_(t.c.fingerprint, t.c.created_ms).in_([(fp, tk) for fp, _, tk in answers]),
+                t.c.response.is_(None),
+            )
+            .values(response=case(responses, value=t.c.fingerprint))
+        )
+        return result.rowcount == len(answers)
 
     async def release(self, conn: AsyncConnection, *, fingerprint: str, token: int) -> None:
         await conn.execute(
