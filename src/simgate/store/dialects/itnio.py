@@ -6,10 +6,12 @@ The page query reads only the columns getSentRcd renders: building full MessageR
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +44,35 @@ class Claim:
     owned: bool
     token: int = 0
     response: str | None = None
+
+
+# The batch statements of the replay records, as driver SQL: one text whatever the batch size
+# on PostgreSQL (arrays), one per size on SQLite; compiling Core statements of a new shape
+# for every batch cost more than running them (issue 15, bench/http_send.py).
+_PG_CLAIMS = (
+    "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
+    "SELECT f, e, NULL, c FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS a(f, e, c) "
+    "ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
+)
+_PG_ANSWERS = (
+    "UPDATE itnio_replays AS r SET response = a.response "
+    "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS a(fingerprint, response, created_ms) "
+    "WHERE r.fingerprint = a.fingerprint AND r.created_ms = a.created_ms "
+    "AND r.response IS NULL"
+)
+_SQLITE_ANSWER = (
+    "UPDATE itnio_replays SET response = ? "
+    "WHERE fingerprint = ? AND created_ms = ? AND response IS NULL"
+)
+
+
+@functools.cache
+def _sqlite_claims(count: int) -> str:
+    values = ", ".join(["(?, ?, NULL, ?)"] * count)
+    return (
+        "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
+        f"VALUES {values} ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,25 +145,20 @@ class ReplayRepo:
         first: dict[str, int] = {}
         for i, c in enumerate(claims):
             first.setdefault(c.fingerprint, i)
-        make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         taken: set[str] = set()
-        for chunk in chunks(list(first.values()), 500):  # 4 parameters a row
-            rows = [
-                {
-                    "fingerprint": claims[i].fingerprint,
-                    "expires_ms": claims[i].expires_ms,
-                    "response": None,
-                    "created_ms": claims[i].now_ms,
-                }
-                for i in chunk
-            ]
-            result = await conn.execute(
-                make(t)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["fingerprint"])
-                .returning(t.c.fingerprint)
-            )
-            taken.update(result.scalars())
+        for chunk in chunks(list(first.values()), 500):  # 3 parameters a row on SQLite
+            fresh = [claims[i] for i in chunk]
+            if conn.dialect.name == "postgresql":
+                params: tuple[Any, ...] = (
+                    [c.fingerprint for c in fresh],
+                    [c.expires_ms for c in fresh],
+                    [c.now_ms for c in fresh],
+                )
+                result = await conn.exec_driver_sql(_PG_CLAIMS, params)
+            else:
+                params = tuple(v for c in fresh for v in (c.fingerprint, c.expires_ms, c.now_ms))
+                result = await conn.exec_driver_sql(_sqlite_claims(len(fresh)), params)
+            taken.update(row[0] for row in result)
         out: list[Claim] = []
         for i, c in enumerate(claims):
             if c.fingerprint in taken and first[c.fingerprint] == i:
@@ -180,16 +206,14 @@ class ReplayRepo:
         fingerprints in one UPDATE; True when every claim was still its token's."""
         if not answers:
             return True
-        responses = {fp: response for fp, response, _ in answers}
-        assert len(responses) == len(answers), "one answer per fingerprint"
-        result = await conn.execute(
-            update(t)
-            .where(
-                tuple_(t.c.fingerprint, t.c.created_ms).in_([(fp, tk) for fp, _, tk in answers]),
-                t.c.response.is_(None),
-            )
-            .values(response=case(responses, value=t.c.fingerprint))
-        )
+        assert len({fp for fp, _, _ in answers}) == len(answers), "one answer per fingerprint"
+        if conn.dialect.name == "postgresql":
+            columns = list(zip(*answers, strict=True))
+            result = await conn.exec_driver_sql(_PG_ANSWERS, tuple(list(c) for c in columns))
+        else:
+            # executemany: sqlite3 adds up the rows each execution changed.
+            rows = [(response, fp, token) for fp, response, token in answers]
+            result = await conn.exec_driver_sql(_SQLITE_ANSWER, rows)
         return result.rowcount == len(answers)
 
     async def release(self, conn: AsyncConnection, *, fingerprint: str, token: int) -> None:
