@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -68,6 +68,7 @@ class Gatherer(Generic[T, R]):
             batch = self._open = _Batch()
             # A task of its own: a request that goes away must not cancel the others' write.
             batch.done = asyncio.ensure_future(self._db.write(functools.partial(self._run, batch)))
+            batch.done.add_done_callback(_retrieved)
         position = len(batch.items)
         batch.items.append(item)
         batch.size += self._size_of(item)
@@ -90,3 +91,10 @@ class Gatherer(Generic[T, R]):
                 self._open = None
             batch.taken = list(batch.items)
         return await self._write_many(conn, batch.taken)
+
+
+def _retrieved(done: asyncio.Future[Any]) -> None:
+    """Mark a batch's failure as heard even when every request of it went away (its
+    requests hear it themselves otherwise): no "exception was never retrieved" at exit."""
+    if not done.cancelled():
+        done.exception()
