@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -167,6 +168,8 @@ def _latency(out: str, percent: str) -> float:
 
 
 async def measure(backend: str, workdir: Path, seconds: float, role: str = "run") -> Table:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
     async with scratch_url(backend, workdir) as url:
         port = free_port()
         tenant = await _tenant(workdir, url, port)
