@@ -32,9 +32,7 @@ class Doubler:
 async def test_queued_requests_are_one_call_with_their_own_answers(store: Store) -> None:
     write = Doubler()
     gather: Gatherer[int, int] = Gatherer(db=store.db, write_many=write, max_size=100)
-    assert await asyncio.gather(*(gather.write(i) for i in range(10))) == [
-        2 * i for i in range(10)
-    ]
+    assert await asyncio.gather(*(gather.write(i) for i in range(10))) == [2 * i for i in range(10)]
     assert write.calls == [list(range(10))]  # arrival order
 
 

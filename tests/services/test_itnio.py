@@ -183,7 +183,7 @@ async def test_replay_answers_of_one_accept_batch_are_one_update(
 
     event.listen(engine, "before_cursor_execute", on_execute)
     try:
-        assert await asyncio.gather(send("a", T0, 1000), send("b", T0, 1001)) == [True, True]
+        assert list(await asyncio.gather(send("a", T0, 1000), send("b", T0, 1001))) == [True, True]
         assert len(updates) == 1
         results = await asyncio.gather(
             send("c", T0, 1002), send("zz", T0, 1003), return_exceptions=True
