@@ -66,8 +66,9 @@ class Gatherer(Generic[T, R]):
         batch = self._open
         if batch is None or batch.size >= self._max_size:
             batch = self._open = _Batch()
-            # A task of its own: a request that goes away must not cancel the others' write.
-            batch.done = asyncio.ensure_future(self._db.write(functools.partial(self._run, batch)))
+            # Queued now, awaited shielded: a request that goes away must not cancel the
+            # others' write.
+            batch.done = self._db.submit(functools.partial(self._run, batch))
             batch.done.add_done_callback(_retrieved)
         position = len(batch.items)
         batch.items.append(item)
