@@ -63,13 +63,14 @@ async def test_submit_queues_the_job_before_the_caller_yields(store: Store) -> N
     def noted(key: str) -> Any:
         async def job(conn: AsyncConnection) -> str:
             order.append(key)
-            return await _put(key, "v")(conn)
+            written: str = await _put(key, "v")(conn)
+            return written
 
         return job
 
     later = asyncio.ensure_future(db.write(noted("written")))  # queued when it first runs
     first = db.submit(noted("submitted"))
-    assert await asyncio.gather(later, first) == ["written", "submitted"]
+    assert list(await asyncio.gather(later, first)) == ["written", "submitted"]
     assert order == ["submitted", "written"]
     assert await _keys(store) == {"written", "submitted"}
 
