@@ -167,6 +167,21 @@ class AccountRepo:
         )
         return bool(result.rowcount)
 
+    async def spendable(self, conn: AsyncConnection, account_id: int) -> int | None:
+        """Balance + gift + credit (what :meth:`charge` may take), the row locked until the
+        transaction ends on PostgreSQL (SQLite's write transaction is exclusive already);
+        None for an unknown account. The accept writer reads it when a batch's sum is not
+        covered, to charge the requests that are (services/accept_writer.py)."""
+        c = accounts.c
+        row = (
+            await conn.execute(
+                select(c.balance_micros + c.gift_micros + c.credit_micros)
+                .where(c.id == account_id)
+                .with_for_update()
+            )
+        ).first()
+        return None if row is None else int(row[0])
+
     @staticmethod
     async def debit(conn: AsyncConnection, account_id: int, amount: int) -> None:
         """Take ``amount`` (gift first, then balance) whatever the balance: the service was

@@ -217,6 +217,17 @@ class Database:
         self._queue.put_nowait((job, fut))
         return await fut
 
+    def submit(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> asyncio.Future[T]:
+        """:meth:`write` without waiting: ``job`` is queued before the caller yields, and the
+        future resolves after the commit. For a writer that hands one job's future to many
+        waiting requests (services/gather.py): a task in between would queue the job one
+        loop turn later, behind whatever the writer takes meanwhile."""
+        if self._queue is None:
+            raise StoreError("database is not open")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((job, fut))
+        return fut
+
     async def _write_loop(self) -> None:
         assert self._queue is not None
         while True:

@@ -87,8 +87,13 @@ class MessageRepo:
     # ---- accept ----------------------------------------------------------------------
     async def insert(self, conn: AsyncConnection, rows: Sequence[NewMessage], now_ms: int) -> None:
         """Insert accepted messages QUEUED, charged their price per part."""
-        if not rows:
-            return
+        await self.insert_many(conn, [(rows, now_ms)])
+
+    async def insert_many(
+        self, conn: AsyncConnection, groups: Sequence[tuple[Sequence[NewMessage], int]]
+    ) -> None:
+        """:meth:`insert` for the requests of one accept batch, each ``(rows, now_ms)``: one
+        driver ``executemany`` for all of them (services/accept_writer.py)."""
         # Tuples straight to the driver's executemany: building and processing a dict of
         # 24 bind values per row through Core tripled the cost of the insert (bench/).
         queued = int(State.QUEUED)
@@ -104,8 +109,11 @@ class MessageRepo:
                 now_ms,
                 now_ms,
             )
+            for rows, now_ms in groups
             for m in rows
         ]
+        if not params:
+            return
         await conn.exec_driver_sql(
             positional_insert(conn.dialect, messages.name, _INSERT_COLUMNS), params
         )
