@@ -54,6 +54,9 @@ async def _serve(
         if role == "worker":
             await _wait_for_signal()
             return
+        listener = await runtime.start_smpp_server()  # [smpp_server] enabled (issue 18)
+        if listener is not None:
+            console.print(f"smpp server on {esc(settings.smpp_server.host)}:{listener.port}")
         _print_demo(runtime)
         tls: dict[str, str] = {}
         if settings.http.tls:  # self-signed on first start (Dinstar clients use curl -k)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import simgate.store.dialects.dinstar_tables
 import simgate.store.dialects.openvox
 import simgate.store.push_tables
+import simgate.store.smpp_tables
 import simgate.store.tables
 import simgate.store.voice_tables
 
