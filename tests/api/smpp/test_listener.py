@@ -88,9 +88,15 @@ async def test_submit_is_stored_as_a_message_and_its_receipt_comes_back(
         query = await esme.request(QuerySm(message_id=message_id))
         assert query.command_status == CommandStatus.ESME_ROK
         assert query.message_state == 2  # type: ignore[attr-defined]
+        # Answered: the row leaves the outbox.
+        outbox = rig.runtime.services.smpp_outbox  # type: ignore[union-attr]
+        assert outbox is not None
+        for _ in range(200):
+            if await outbox.pending() == {}:
+                break
+            await asyncio.sleep(0.02)
+        assert await outbox.pending() == {}
         await esme.close()
-        # Answered: nothing left in the outbox.
-        assert await rig.runtime.services.smpp_outbox.pending() == {}  # type: ignore[union-attr]
 
 
 async def test_long_message_by_udh_is_one_message_answered_with_one_id(

@@ -44,6 +44,7 @@ class Deliverer:
         self._retry_at: dict[int, float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None or self._task.done():
@@ -53,10 +54,13 @@ class Deliverer:
         self._wake.set()
 
     async def stop(self) -> None:
+        # A flag, not cancel(): wait_for() in 3.11 can swallow a cancellation that races its
+        # timeout, and the loop would go on for ever.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await asyncio.wait_for(self._task, 5.0)
             self._task = None
         await self._flush()
 
@@ -91,7 +95,7 @@ class Deliverer:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self._flush()
@@ -103,8 +107,9 @@ class Deliverer:
             except Exception:
                 log.exception("smpp: outbox of account %d", self.account_id)
                 await asyncio.sleep(1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
+            if not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
 
     async def _send(self, binds: list[SmppConnection], now: float) -> None:
         room = sum(c.session.config.window_size - c.session.outstanding for c in binds)
