@@ -87,6 +87,9 @@ class Esme:
     writer: asyncio.StreamWriter
     session: SmppSession
     answer_deliver: bool = True
+    # Answer this many deliver_sm, then drop the connection (the next ones stay unanswered).
+    answer_limit: int | None = None
+    answered: list[DeliverSm] = field(default_factory=list)
     responses: dict[int, asyncio.Future[Pdu]] = field(default_factory=dict)
     delivered: list[DeliverSm] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
@@ -115,8 +118,13 @@ class Esme:
                             fut.set_result(ev.response)
                     elif isinstance(ev, RequestReceived) and isinstance(ev.pdu, DeliverSm):
                         self.delivered.append(ev.pdu)
+                        limit = self.answer_limit
+                        if limit is not None and len(self.answered) >= limit:
+                            self.writer.transport.abort()
+                            return
                         if self.answer_deliver:
                             self.writer.write(self.session.send(make_response(ev.pdu)))
+                            self.answered.append(ev.pdu)
                 self.writer.write(self.session.data_to_send())
         except (ConnectionError, OSError):
             pass
