@@ -145,10 +145,15 @@ class Esme:
         return await asyncio.wait_for(self.send_nowait(pdu), timeout)
 
     async def bind(
-        self, kind: str = "trx", *, system_id: str = SYSTEM_ID, password: str = PASSWORD
+        self,
+        kind: str = "trx",
+        *,
+        system_id: str = SYSTEM_ID,
+        password: str = PASSWORD,
+        timeout: float = 10.0,
     ) -> Pdu:
         cls = {"tx": BindTransmitter, "rx": BindReceiver, "trx": BindTransceiver}[kind]
-        return await self.request(cls(system_id=system_id, password=password))
+        return await self.request(cls(system_id=system_id, password=password), timeout)
 
     async def close(self) -> None:
         self.writer.close()
