@@ -9,6 +9,7 @@ message_id_base``): the 19-digit decimal id, or the same number in hex.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +44,15 @@ def parse_message_id(text: str, base: IdBase) -> int | None:
 class Submitted:
     message_id: int
     parts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message of :meth:`SmppGateway.submit_many`."""
+
+    sender: str
+    to: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,39 @@ class SmppGateway:
             return Rejected(to)
         first = outcome.accepted[0]
         return Submitted(first.message_id, first.parts)
+
+    async def submit_many(
+        self,
+        *,
+        account: Account,
+        items: Sequence[Outgoing],
+        encoding: Encoding | None,
+        report: bool,
+    ) -> list[Submitted | Rejected]:
+        """Several messages of one account in one send (one charge, one insert, one commit):
+        the answers in ``items`` order. Raises like :meth:`submit` for the whole lot."""
+        outcome = await self._sending.send(
+            SendRequest(
+                account=account,
+                dialect=DIALECT,
+                text="",
+                recipients=[Recipient(i.to, text=i.text, sender=i.sender) for i in items],
+                encoding=encoding,
+                report_requested=report,
+            )
+        )
+        # SendService keeps the recipients' order in ``accepted`` and names the numbers it
+        # could not use in ``invalid`` (a number is always valid or always not).
+        invalid = set(outcome.invalid)
+        accepted = iter(outcome.accepted)
+        out: list[Submitted | Rejected] = []
+        for item in items:
+            if item.to in invalid:
+                out.append(Rejected(item.to))
+            else:
+                a = next(accepted)
+                out.append(Submitted(a.message_id, a.parts))
+        return out
 
     async def find(self, *, account_id: int, message_id: int) -> MessageRecord | None:
         """The account's message (query_sm); another account's id is not found."""

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 
+from simgate.api.smpp.batcher import SubmitBatcher
 from simgate.api.smpp.concat import Pending, Reassembly
 from simgate.api.smpp.connection import SmppConnection
 from simgate.api.smpp.deliverer import Deliverer
@@ -28,7 +29,7 @@ from simgate.api.smpp.submit import Piece
 from simgate.api.smpp.throttle import TokenBucket
 from simgate.codecs.smpp import CommandStatus, DataSm, SubmitSm
 from simgate.codecs.text import decode_text, join_parts
-from simgate.services.smpp_gateway import Rejected, SmppGateway, format_message_id
+from simgate.services.smpp_gateway import Outgoing, SmppGateway, format_message_id
 from simgate.services.smpp_outbox import SmppOutbox
 from simgate.services.smpp_users import BindGrant, SmppUser, SmppUserService
 from simgate.settings import SmppServerSettings
@@ -62,6 +63,7 @@ class SmppListener:
         self._deliverers: dict[int, Deliverer] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self._parts = Reassembly(timeout=settings.reassembly_seconds)
+        self._batcher = SubmitBatcher(gateway, on_error=self._submit_failed)
         self._housekeeping: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -240,27 +242,22 @@ class SmppListener:
         else:
             text = join_parts([(p.data_coding, p.body) for p in pieces])
         system_id = grant.user.system_id
-        try:
-            result = await self.gateway.submit(
-                account=grant.account,
-                sender=first.sender,
-                to=first.to,
-                text=text,
-                encoding=first.encoding,
-                report=any(p.report for p in pieces),
-            )
-        except Exception as exc:
-            status = status_of(exc)
-            if status == CommandStatus.ESME_RSYSERR:
-                log.exception("smpp: submit of %r failed", system_id)
-            self.metrics.count(system_id, "failed")
+        status, message_id = await self._batcher.submit(
+            account=grant.account,
+            item=Outgoing(sender=first.sender, to=first.to, text=text),
+            encoding=first.encoding,
+            report=any(p.report for p in pieces),
+        )
+        if message_id is None:
+            refused = status == CommandStatus.ESME_RINVDSTADR
+            self.metrics.count(system_id, "refused" if refused else "failed")
             return status, ""
-        if isinstance(result, Rejected):
-            self.metrics.count(system_id, "refused")
-            return CommandStatus.ESME_RINVDSTADR, ""
         self.metrics.count(system_id, "accepted")
-        shown = format_message_id(result.message_id, self.settings.message_id_base)
-        return CommandStatus.ESME_ROK, shown
+        return CommandStatus.ESME_ROK, format_message_id(message_id, self.settings.message_id_base)
+
+    def _submit_failed(self, exc: Exception) -> None:
+        if status_of(exc) == CommandStatus.ESME_RSYSERR:
+            log.error("smpp: submit failed: %s", exc, exc_info=exc)
 
     # ---- housekeeping ----------------------------------------------------------------
     def _spawn(self, coro: object) -> None:
