@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 from simgate.codecs.smpp import CommandId, CommandStatus, SubmitSm
-from tests.api.smpp.rig import Esme, Rig, read_pdu, running
+from tests.support.smpp_server import Esme, Rig, read_pdu, running
 
 
 async def _still_serves(rig: Rig) -> None:

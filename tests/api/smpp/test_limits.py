@@ -9,7 +9,7 @@ from pathlib import Path
 from simgate.codecs.smpp import CommandStatus, EsmClass, SubmitSm
 from simgate.codecs.udh import build_concat_udh
 from simgate.domain.messages import State
-from tests.api.smpp.rig import Esme, running
+from tests.support.smpp_server import Esme, running
 
 
 async def test_a_burst_of_five_times_the_rate_is_throttled_and_the_rest_sent_once(

@@ -18,7 +18,7 @@ from simgate.codecs.smpp import (
 )
 from simgate.codecs.udh import build_concat_udh
 from simgate.domain.messages import State
-from tests.api.smpp.rig import PASSWORD, SYSTEM_ID, Esme, raw_requests, running
+from tests.support.smpp_server import PASSWORD, SYSTEM_ID, Esme, raw_requests, running
 
 
 async def _wait_for(predicate: object, timeout: float = 10.0) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from simgate.codecs.smpp import SubmitSm
-from tests.api.smpp.rig import Esme, Rig, running
+from tests.support.smpp_server import Esme, Rig, running
 
 COUNT = 500
 

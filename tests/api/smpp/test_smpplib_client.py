@@ -12,7 +12,7 @@ import smpplib.client
 import smpplib.consts
 import smpplib.gsm
 
-from tests.api.smpp.rig import PASSWORD, SYSTEM_ID, running
+from tests.support.smpp_server import PASSWORD, SYSTEM_ID, running
 
 
 def _esme_session(port: int, text: str) -> tuple[list[str], list[str]]:

@@ -19,7 +19,7 @@ import pytest
 from simgate.domain.messages import State
 from simgate.testing.procs import free_port
 from simgate.testing.push_receiver import PushReceiver
-from tests.api.smpp.rig import running
+from tests.support.smpp_server import running
 from tests.conftest import have, need_peer
 
 pytestmark = pytest.mark.peer

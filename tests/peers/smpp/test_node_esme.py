@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.smpp.rig import PASSWORD, SYSTEM_ID, running
+from tests.support.smpp_server import PASSWORD, SYSTEM_ID, running
 from tests.conftest import need_peer
 
 from .support import NODE_DIR, node_smpp_missing

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
-from simgate.api.smpp.errors import status_of
 from simgate.api.smpp.submit import Piece, Refused, read_submit
 from simgate.codecs.smpp import (
     BindReceiver,
@@ -42,11 +41,33 @@ from simgate.codecs.smpp import (
     make_response,
 )
 from simgate.codecs.smpp.states import Role
-from simgate.services.smpp_gateway import SMPP_STATE, format_message_id, parse_message_id
-from simgate.services.smpp_users import BindGrant, BindRefusal
+from simgate.api.smpp.metrics import SmppMetrics
+from simgate.services.smpp_gateway import (
+    SMPP_STATE,
+    SmppGateway,
+    format_message_id,
+    parse_message_id,
+)
+from simgate.services.smpp_users import BindGrant, BindRefusal, SmppUser, SmppUserService
+from simgate.settings import SmppServerSettings
 
-if TYPE_CHECKING:
-    from simgate.api.smpp.listener import SmppListener
+
+class Listener(Protocol):
+    """What a connection needs of the listener that owns it (api/smpp/listener.py)."""
+
+    settings: SmppServerSettings
+    users: SmppUserService
+    gateway: SmppGateway
+    metrics: SmppMetrics
+
+    def admit(self, conn: SmppConnection) -> bool: ...
+    def release(self, conn: SmppConnection) -> None: ...
+    def may_bind(self, grant: BindGrant) -> bool: ...
+    def bound(self, conn: SmppConnection) -> None: ...
+    def delivered(self, conn: SmppConnection, row: int, *, ok: bool) -> None: ...
+    def take_token(self, user: SmppUser, now: float) -> bool: ...
+    def hold_part(self, conn: SmppConnection, pdu: SubmitSm | DataSm, piece: Piece) -> None: ...
+    async def submit(self, conn: SmppConnection, pieces: list[Piece]) -> tuple[int, str]: ...
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +83,7 @@ _REFUSAL_STATUS = {
 
 
 class SmppConnection(asyncio.Protocol):
-    def __init__(self, listener: SmppListener) -> None:
+    def __init__(self, listener: Listener) -> None:
         self.listener = listener
         cfg = listener.settings
         self.loop = asyncio.get_running_loop()
