@@ -27,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -134,15 +136,14 @@ async def main(args: argparse.Namespace) -> None:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     best = {k: max(v) for k, v in rows.items()}
-    table_rows: list[list[str]] = []
+    table_rows: list[Sequence[Any]] = []
     for key, label in (("bare", "bare listener (acks only)"), ("simgate", "simgate (committed)")):
         rate, cpu = best[key]
         table_rows.append([label, f"{rate:,.0f}", f"{rate / best['bare'][0]:.2f}", f"{cpu:.0f}"])
     table_rows.append(["Kannel opensmppbox", "not run", "-", "-"])
     table_rows.append(["Jasmin 0.11", "not run", "-", "-"])
     table = Table(
-        f"submit_sm accepted/s, one trx bind, window {WINDOW}, {n} a round, best of "
-        f"{args.rounds}",
+        f"submit_sm accepted/s, one trx bind, window {WINDOW}, {n} a round, best of {args.rounds}",
         ["server", "accepted/s", "vs bare", "client µs/msg"],
         table_rows,
         note="opensmppbox is not packaged in Debian 12 (apt-cache policy is empty). Jasmin's "

@@ -315,7 +315,9 @@ class Runtime:
         assert sv is not None, "open() first"
         if not self.settings.smpp_server.enabled:
             return None
-        assert sv.smpp_users and sv.smpp_gateway and sv.smpp_outbox
+        assert sv.smpp_users is not None
+        assert sv.smpp_gateway is not None
+        assert sv.smpp_outbox is not None
         self.smpp_listener = SmppListener(
             settings=self.settings.smpp_server,
             users=sv.smpp_users,

@@ -15,7 +15,7 @@ from simgate.services.smpp_gateway import (
 def test_ids_in_either_base_round_trip() -> None:
     mid = 2601010000000000001
     for base in ("hex", "decimal"):
-        assert parse_message_id(format_message_id(mid, base), base) == mid  # type: ignore[arg-type]
+        assert parse_message_id(format_message_id(mid, base), base) == mid
     assert format_message_id(255, "hex") == "ff"
     assert parse_message_id("zz", "hex") is None
     assert parse_message_id("ff", "decimal") is None
@@ -36,9 +36,11 @@ async def test_submit_many_answers_in_order_with_bad_numbers_rejected(
     results = await gateway.submit_many(account=account, items=items, encoding=None, report=True)
     assert [type(r) for r in results] == [Submitted, Rejected, Submitted]
     first, third = results[0], results[2]
-    assert isinstance(first, Submitted) and isinstance(third, Submitted)
+    assert isinstance(first, Submitted)
+    assert isinstance(third, Submitted)
     record = await gateway.find(account_id=account.id, message_id=third.message_id)
-    assert record is not None and (record.sender, record.text) == ("C", "three")
+    assert record is not None
+    assert (record.sender, record.text) == ("C", "three")
     assert await gateway.find(account_id=account.id + 1, message_id=first.message_id) is None
     assert await gateway.cancel(account_id=account.id, message_id=first.message_id)
     assert not await gateway.cancel(account_id=account.id, message_id=first.message_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simgate.codecs.smpp import DeliverSm, decode, extract_receipt
+from simgate.domain.events import DomainEvent
 from simgate.domain.messages import Event, State
 from simgate.services.container import Services
 from simgate.services.smpp_outbox import SmppOutbox, inbound_pdu, receipt_pdu
@@ -16,7 +17,11 @@ def test_receipt_text_and_tlvs_follow_appendix_b() -> None:
     receipt = extract_receipt(pdu)
     assert receipt is not None
     assert (receipt.id, receipt.sub, receipt.dlvrd, receipt.stat, receipt.err) == (
-        "2601010000000000001", 1, 1, "DELIVRD", "000"
+        "2601010000000000001",
+        1,
+        1,
+        "DELIVRD",
+        "000",
     )
     assert receipt.text == "hello world, a long "  # the first 20 characters
     assert pdu.tlvs.receipted_message_id == "2601010000000000001"
@@ -27,16 +32,21 @@ def test_receipt_text_and_tlvs_follow_appendix_b() -> None:
         "hex",
     )
     r = extract_receipt(failed)
-    assert r is not None and r.stat == "UNDELIV" and r.err == "034" and r.dlvrd == 0
+    assert r is not None
+    assert r.stat == "UNDELIV"
+    assert r.err == "034"
+    assert r.dlvrd == 0
     assert r.id == format(2601010000000000001, "x")
 
 
 def test_inbound_in_gsm7_or_ucs2() -> None:
     assert inbound_pdu(inbound(text="hello")).data_coding == 0
     ucs2 = inbound_pdu(inbound(text="你好"))
-    assert ucs2.data_coding == 8 and ucs2.short_message == "你好".encode("utf-16-be")
+    assert ucs2.data_coding == 8
+    assert ucs2.short_message == "你好".encode("utf-16-be")
     long = inbound_pdu(inbound(text="ж" * 200))
-    assert long.short_message == b"" and long.tlvs.message_payload is not None
+    assert long.short_message == b""
+    assert long.tlvs.message_payload is not None
 
 
 async def test_rows_only_for_smpp_messages_in_final_states_and_smpp_accounts(
@@ -46,11 +56,14 @@ async def test_rows_only_for_smpp_messages_in_final_states_and_smpp_accounts(
     assert services.smpp_users is not None
     outbox = SmppOutbox(store=store, clock=clock, id_base="decimal", keep_seconds=60)
     smpp = message(account_id=account.id, dialect="smpp")
-    events = [
+    events: list[DomainEvent] = [
         changed(smpp, Event.REPORT_DELIVERED),
         changed(message(account_id=account.id, dialect="itnio"), Event.REPORT_DELIVERED),
         changed(smpp, Event.SUBMIT_OK, state=State.SENT),
-        changed(message(account_id=account.id, dialect="smpp", report_requested=False), Event.REPORT_DELIVERED),
+        changed(
+            message(account_id=account.id, dialect="smpp", report_requested=False),
+            Event.REPORT_DELIVERED,
+        ),
         received(inbound(account_id=account.id)),
     ]
     await store.db.write(lambda conn: outbox(conn, events, {}))

@@ -22,7 +22,8 @@ async def test_create_and_check_binds(services: Services) -> None:
     assert users is not None
     await services.accounts.create_account(name="acme")
     user, password = await users.create(account="acme", system_id="esme", allow=["127.0.0.1"])
-    assert len(password) == 8 and user.password_hash != password  # generated, kept hashed
+    assert len(password) == 8
+    assert user.password_hash != password
     with pytest.raises(AlreadyExists):
         await users.create(account="acme", system_id="esme", password="x")
     with pytest.raises(InvalidInput):
@@ -32,7 +33,8 @@ async def test_create_and_check_binds(services: Services) -> None:
     with pytest.raises(NotFound):
         await users.create(account="nobody", system_id="e3", password="x")
     grant = await users.check_bind(system_id="esme", password=password, address="127.0.0.1")
-    assert isinstance(grant, BindGrant) and grant.account.name == "acme"
+    assert isinstance(grant, BindGrant)
+    assert grant.account.name == "acme"
     assert (
         await users.check_bind(system_id="esme", password="wrong", address="127.0.0.1")
         is BindRefusal.BAD_PASSWORD
@@ -60,7 +62,8 @@ async def test_live_binds_are_listed(services: Services) -> None:
     row = await users.bound(node="n1", system_id="esme", bind_type="trx", peer="127.0.0.1")
     await users.bound(node="n2", system_id="esme", bind_type="rx", peer="127.0.0.1")
     [listing] = await users.listing()
-    assert listing.live_binds == 2 and listing.account_name == "acme"
+    assert listing.live_binds == 2
+    assert listing.account_name == "acme"
     await users.unbound(row)
     await users.forget_node("n2")
     assert (await users.listing())[0].live_binds == 0

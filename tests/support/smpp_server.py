@@ -141,8 +141,8 @@ class Esme:
         self.writer.write(data)
         return fut
 
-    async def request(self, pdu: Pdu, timeout: float = 10.0) -> Pdu:
-        return await asyncio.wait_for(self.send_nowait(pdu), timeout)
+    async def request(self, pdu: Pdu, within: float = 10.0) -> Pdu:
+        return await asyncio.wait_for(self.send_nowait(pdu), within)
 
     async def bind(
         self,
@@ -150,10 +150,10 @@ class Esme:
         *,
         system_id: str = SYSTEM_ID,
         password: str = PASSWORD,
-        timeout: float = 10.0,
+        within: float = 10.0,
     ) -> Pdu:
         cls = {"tx": BindTransmitter, "rx": BindReceiver, "trx": BindTransceiver}[kind]
-        return await self.request(cls(system_id=system_id, password=password), timeout)
+        return await self.request(cls(system_id=system_id, password=password), within)
 
     async def close(self) -> None:
         self.writer.close()
@@ -163,12 +163,10 @@ class Esme:
                 await self._task
 
 
-async def read_pdu(reader: asyncio.StreamReader, timeout: float = 10.0) -> Pdu:
+async def read_pdu(reader: asyncio.StreamReader, within: float = 10.0) -> Pdu:
     """One PDU from a raw stream (no session: for what a session would not send)."""
-    header = await asyncio.wait_for(reader.readexactly(4), timeout)
-    body = await asyncio.wait_for(
-        reader.readexactly(int.from_bytes(header, "big") - 4), timeout
-    )
+    header = await asyncio.wait_for(reader.readexactly(4), within)
+    body = await asyncio.wait_for(reader.readexactly(int.from_bytes(header, "big") - 4), within)
     return decode(header + body)
 
 

@@ -22,6 +22,7 @@ def _users(s: Services) -> SmppUserService:
 @smpp_users_app.command("create")
 def create(
     account: Annotated[str, typer.Argument(help="The simgate account (name or id) it bills.")],
+    *,
     system_id: Annotated[str, typer.Option("--system-id", help="Bind system_id (<= 15).")],
     password: Annotated[
         str | None, typer.Option("--password", help="<= 8 characters; generated if left out.")

@@ -94,9 +94,7 @@ def inbound_pdu(record: InboundRecord) -> DeliverSm:
 class SmppOutbox:
     """The bus subscriber, and the listener's view of the rows."""
 
-    def __init__(
-        self, *, store: Store, clock: Clock, id_base: IdBase, keep_seconds: int
-    ) -> None:
+    def __init__(self, *, store: Store, clock: Clock, id_base: IdBase, keep_seconds: int) -> None:
         self._store = store
         self._clock = clock
         self._base = id_base

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.accounts import Account, validate_cidrs
-from simgate.errors import AlreadyExists, InvalidInput, NotFound
+from simgate.errors import AlreadyExists, InvalidInput
 from simgate.services.accounts import AccountService, hash_password, random_token, verify_password
 from simgate.store import Store
 from simgate.store.smpp_users import LiveBind, SmppUser, SmppUserRepo
@@ -38,7 +38,7 @@ class BindRefusal(enum.Enum):
     """Why a bind is refused; the listener maps each to its SMPP status (§5.1.3)."""
 
     UNKNOWN_SYSTEM_ID = "unknown system_id"
-    BAD_PASSWORD = "wrong password"
+    BAD_PASSWORD = "wrong password"  # noqa: S105 (a reason, not a password)
     ADDRESS_NOT_ALLOWED = "address not allowed"
     ACCOUNT_LOCKED = "account locked"
     TOO_MANY_BINDS = "too many binds"
@@ -128,9 +128,7 @@ class SmppUserService:
         async with self._store.db.read() as conn:
             users = await self._repo.all(conn)
             counts = await self._repo.bind_counts(conn)
-            accounts = await self._store.accounts.get_accounts(
-                conn, [u.account_id for u in users]
-            )
+            accounts = await self._store.accounts.get_accounts(conn, [u.account_id for u in users])
         return [
             UserListing(
                 u,

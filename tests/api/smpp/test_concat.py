@@ -16,8 +16,10 @@ def test_the_last_part_completes_the_message_in_any_order() -> None:
     assert parts.add(1, _part(3), lambda s, i: answers.append((s, i)), 0.0) is None
     assert parts.add(1, _part(1), lambda s, i: answers.append((s, i)), 0.0) is None
     whole = parts.add(1, _part(2), lambda s, i: answers.append((s, i)), 0.0)
-    assert whole is not None and sorted(whole.pieces) == [1, 2, 3]
-    assert len(whole.answers) == 3 and len(parts) == 0
+    assert whole is not None
+    assert sorted(whole.pieces) == [1, 2, 3]
+    assert len(whole.answers) == 3
+    assert len(parts) == 0
 
 
 def test_parts_of_other_accounts_or_refs_do_not_mix() -> None:
@@ -33,4 +35,5 @@ def test_incomplete_messages_expire() -> None:
     parts.add(1, _part(1), lambda s, i: None, 0.0)
     assert parts.expire(5.0) == []
     expired = parts.expire(10.0)
-    assert len(expired) == 1 and len(parts) == 0
+    assert len(expired) == 1
+    assert len(parts) == 0

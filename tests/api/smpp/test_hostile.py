@@ -28,9 +28,9 @@ async def _until_connections(rig: Rig, most: int) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _closed_by_server(reader: asyncio.StreamReader, timeout: float = 10.0) -> bool:
+async def _closed_by_server(reader: asyncio.StreamReader, within: float = 10.0) -> bool:
     try:
-        while await asyncio.wait_for(reader.read(65536), timeout):
+        while await asyncio.wait_for(reader.read(65536), within):
             pass
     except (ConnectionError, TimeoutError):
         return False
@@ -49,7 +49,8 @@ async def test_malformed_pdus_get_generic_nack_and_the_connection_stays(
         raw_reader, raw_writer = await asyncio.open_connection("127.0.0.1", rig.port)
         raw_writer.write(header + body)
         nack = await read_pdu(raw_reader)
-        assert nack.command_id is CommandId.GENERIC_NACK and nack.sequence_number == 77
+        assert nack.command_id is CommandId.GENERIC_NACK
+        assert nack.sequence_number == 77
         raw_writer.write(struct.pack(">IIII", 16, 0x0000_0999, 0, 78))  # unknown command
         nack = await read_pdu(raw_reader)
         assert nack.command_status == CommandStatus.ESME_RINVCMDID
@@ -112,7 +113,7 @@ async def test_a_bind_flood_with_wrong_passwords_does_not_lock_out_the_right_one
 ) -> None:
     async with running(tmp_path, sqlite_url, worker=False) as rig:
         flood = [await Esme.connect(rig.port) for _ in range(30)]
-        wrong = [asyncio.ensure_future(e.bind(password="guess", timeout=60.0)) for e in flood]
+        wrong = [asyncio.ensure_future(e.bind(password="guess", within=60.0)) for e in flood]
         await _still_serves(rig)
         answers = await asyncio.gather(*wrong)
         assert {a.command_status for a in answers} == {CommandStatus.ESME_RINVPASWD}

@@ -8,6 +8,7 @@ from pathlib import Path
 from simgate.codecs.smpp import (
     BindTransceiver,
     BindTransmitter,
+    CancelSm,
     CommandStatus,
     DataSm,
     EsmClass,
@@ -21,9 +22,9 @@ from simgate.domain.messages import State
 from tests.support.smpp_server import PASSWORD, SYSTEM_ID, Esme, raw_requests, running
 
 
-async def _wait_for(predicate: object, timeout: float = 10.0) -> None:
+async def _wait_for(predicate: object, within: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + within
     while not predicate():  # type: ignore[operator]
         if loop.time() > end:
             raise AssertionError("condition not met in time")
@@ -80,10 +81,14 @@ async def test_submit_is_stored_as_a_message_and_its_receipt_comes_back(
         record = await rig.runtime.services.smpp_gateway.find(  # type: ignore[union-attr]
             account_id=rig.account.id, message_id=int(message_id)
         )
-        assert record is not None and record.text == "hello there" and record.dialect == "smpp"
+        assert record is not None
+        assert record.text == "hello there"
+        assert record.dialect == "smpp"
         await _wait_for(lambda: esme.delivered)
         receipt = extract_receipt(esme.delivered[0])
-        assert receipt is not None and receipt.id == message_id and receipt.stat == "DELIVRD"
+        assert receipt is not None
+        assert receipt.id == message_id
+        assert receipt.stat == "DELIVRD"
         assert esme.delivered[0].tlvs.receipted_message_id == message_id
         query = await esme.request(QuerySm(message_id=message_id))
         assert query.command_status == CommandStatus.ESME_ROK
@@ -118,11 +123,14 @@ async def test_long_message_by_udh_is_one_message_answered_with_one_id(
         ]
         answers = await asyncio.wait_for(asyncio.gather(*futures), 10)
         ids = {a.message_id for a in answers}  # type: ignore[attr-defined]
-        assert all(a.command_status == 0 for a in answers) and len(ids) == 1
+        assert all(a.command_status == 0 for a in answers)
+        assert len(ids) == 1
         record = await rig.runtime.services.smpp_gateway.find(  # type: ignore[union-attr]
             account_id=rig.account.id, message_id=int(ids.pop())
         )
-        assert record is not None and record.text == first + second and record.parts == 2
+        assert record is not None
+        assert record.text == first + second
+        assert record.parts == 2
         await esme.close()
 
 
@@ -153,16 +161,19 @@ async def test_ucs2_payload_and_sar(tmp_path: Path, sqlite_url: str) -> None:
         ]
         answers = await asyncio.wait_for(asyncio.gather(*sar), 10)
         gateway = rig.runtime.services.smpp_gateway  # type: ignore[union-attr]
+        assert gateway is not None
         got = await gateway.find(
             account_id=rig.account.id,
             message_id=int(payload.message_id),  # type: ignore[attr-defined]
         )
-        assert got is not None and got.text == "Привет мир"
+        assert got is not None
+        assert got.text == "Привет мир"
         joined = await gateway.find(
             account_id=rig.account.id,
             message_id=int(answers[0].message_id),  # type: ignore[attr-defined]
         )
-        assert joined is not None and joined.text == "ça va là-bas"
+        assert joined is not None
+        assert joined.text == "ça va là-bas"
         await esme.close()
 
 
@@ -186,7 +197,10 @@ async def test_refusals_carry_the_smsc_status(tmp_path: Path, sqlite_url: str) -
             )
             == 0x0A  # RINVSRCADR
         )
-        assert await status(destination_addr="447700900123", data_coding=4, short_message=b"x") == 0x104
+        assert (
+            await status(destination_addr="447700900123", data_coding=4, short_message=b"x")
+            == 0x104
+        )
         assert await status(destination_addr="447700900123", short_message=b"one") == 0
         # The balance covered one part (0.01 of 0.015): the next is refused.
         assert await status(destination_addr="447700900123", short_message=b"two") == 0x45
@@ -194,8 +208,6 @@ async def test_refusals_carry_the_smsc_status(tmp_path: Path, sqlite_url: str) -
 
 
 async def test_cancel_stops_a_queued_message(tmp_path: Path, sqlite_url: str) -> None:
-    from simgate.codecs.smpp import CancelSm
-
     async with running(tmp_path, sqlite_url, worker=False) as rig:
         esme = await Esme.connect(rig.port)
         await esme.bind("tx")
@@ -208,5 +220,6 @@ async def test_cancel_stops_a_queued_message(tmp_path: Path, sqlite_url: str) ->
         record = await rig.runtime.services.smpp_gateway.find(  # type: ignore[union-attr]
             account_id=rig.account.id, message_id=int(mid)
         )
-        assert record is not None and record.state is State.REJECTED
+        assert record is not None
+        assert record.state is State.REJECTED
         await esme.close()

@@ -4,7 +4,6 @@ a long message split by smpplib's own UDH helper, and the delivery receipts."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,7 @@ from tests.support.smpp_server import PASSWORD, SYSTEM_ID, running
 
 def _esme_session(port: int, text: str) -> tuple[list[str], list[str]]:
     """Send ``text`` (split by smpplib) and wait for one receipt per accepted id."""
-    client = smpplib.client.Client(
-        "127.0.0.1", port, timeout=10, allow_unknown_opt_params=True
-    )
+    client = smpplib.client.Client("127.0.0.1", port, timeout=10, allow_unknown_opt_params=True)
     sent: list[str] = []
     receipts: list[str] = []
     client.set_message_sent_handler(lambda pdu: sent.append(pdu.message_id.decode()))
@@ -47,7 +44,7 @@ def _esme_session(port: int, text: str) -> tuple[list[str], list[str]]:
         while len(sent) < len(parts) or not receipts:
             try:
                 client.read_once()
-            except socket.timeout:
+            except TimeoutError:
                 break
         client.unbind()
     finally:
@@ -61,9 +58,12 @@ async def test_smpplib_sends_a_long_message_and_gets_its_receipt(
     text = "Ünïcödé " * 25  # UCS-2: 200 characters, three parts of 67
     async with running(tmp_path, sqlite_url) as rig:
         sent, receipts = await asyncio.to_thread(_esme_session, rig.port, text)
-        assert len(sent) == 3 and len(set(sent)) == 1  # one message, one id for its parts
+        assert len(sent) == 3
+        assert len(set(sent)) == 1
         assert receipts == [sent[0]]
         gateway = rig.runtime.services.smpp_gateway  # type: ignore[union-attr]
         assert gateway is not None
         record = await gateway.find(account_id=rig.account.id, message_id=int(sent[0]))
-        assert record is not None and record.text == text and record.parts == 3
+        assert record is not None
+        assert record.text == text
+        assert record.parts == 3

@@ -24,7 +24,13 @@ def _status(pdu: SubmitSm | DataSm) -> int:
 
 def test_plain_submit() -> None:
     p = _piece(SubmitSm(source_addr="Acme", destination_addr="447700900123", short_message=b"hi"))
-    assert (p.sender, p.to, p.body, p.concat, p.report) == ("Acme", "447700900123", b"hi", None, False)
+    assert (p.sender, p.to, p.body, p.concat, p.report) == (
+        "Acme",
+        "447700900123",
+        b"hi",
+        None,
+        False,
+    )
     assert p.encoding is None
 
 
@@ -34,7 +40,9 @@ def test_registered_delivery_final_receipt_bits(flag: int, report: bool) -> None
     assert _piece(pdu).report is report
 
 
-@pytest.mark.parametrize(("coding", "encoding"), [(0, None), (1, None), (3, Encoding.LATIN1), (8, Encoding.UCS2)])
+@pytest.mark.parametrize(
+    ("coding", "encoding"), [(0, None), (1, None), (3, Encoding.LATIN1), (8, Encoding.UCS2)]
+)
 def test_text_codings(coding: int, encoding: Encoding | None) -> None:
     pdu = SubmitSm(destination_addr="1", data_coding=coding, short_message=b"\x00x")
     assert _piece(pdu).encoding == encoding
@@ -46,7 +54,8 @@ def test_udh_and_sar_and_payload() -> None:
         esm_class=EsmClass.UDHI,
         short_message=build_concat_udh(9, 3, 2, wide=False) + b"body",
     )
-    assert _piece(udh).concat == Concat(9, 3, 2) and _piece(udh).body == b"body"
+    assert _piece(udh).concat == Concat(9, 3, 2)
+    assert _piece(udh).body == b"body"
     sar = SubmitSm(
         destination_addr="1",
         short_message=b"b",
@@ -58,18 +67,20 @@ def test_udh_and_sar_and_payload() -> None:
 
 
 def test_refusals() -> None:
-    assert _status(SubmitSm(destination_addr="", short_message=b"x")) == CommandStatus.ESME_RINVDSTADR
+    assert (
+        _status(SubmitSm(destination_addr="", short_message=b"x")) == CommandStatus.ESME_RINVDSTADR
+    )
     assert _status(SubmitSm(destination_addr="1" * 21, short_message=b"x")) == 0x0B
     long_alpha = SubmitSm(
         destination_addr="1", source_addr="ABCDEFGHIJKL", source_addr_ton=5, short_message=b"x"
     )
     assert _status(long_alpha) == CommandStatus.ESME_RINVSRCADR
-    assert _status(SubmitSm(destination_addr="1", data_coding=4, short_message=b"x")) == ESME_RINVDCS
+    assert (
+        _status(SubmitSm(destination_addr="1", data_coding=4, short_message=b"x")) == ESME_RINVDCS
+    )
     bad_udh = SubmitSm(destination_addr="1", esm_class=EsmClass.UDHI, short_message=b"\x09\x00")
     assert _status(bad_udh) == CommandStatus.ESME_RINVESMCLASS
-    both = SubmitSm(
-        destination_addr="1", short_message=b"x", tlvs=Tlvs.build(message_payload=b"y")
-    )
+    both = SubmitSm(destination_addr="1", short_message=b"x", tlvs=Tlvs.build(message_payload=b"y"))
     assert _status(both) == CommandStatus.ESME_RINVPARLEN
     bad_time = SubmitSm(destination_addr="1", short_message=b"x", validity_period="tomorrow")
     assert _status(bad_time) == CommandStatus.ESME_RINVEXPIRY

@@ -10,7 +10,8 @@ from simgate.api.smpp.throttle import TokenBucket
 def test_a_burst_up_to_the_rate_passes_and_the_excess_is_refused() -> None:
     bucket = TokenBucket(rate=10, now=0.0)
     taken = [bucket.take(0.0) for _ in range(50)]
-    assert taken.count(True) == 10 and taken[:10] == [True] * 10
+    assert taken.count(True) == 10
+    assert taken[:10] == [True] * 10
 
 
 def test_time_refills_at_the_rate_up_to_one_second_of_tokens() -> None:

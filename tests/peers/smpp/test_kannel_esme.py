@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,8 +21,8 @@ import pytest
 from simgate.domain.messages import State
 from simgate.testing.procs import free_port
 from simgate.testing.push_receiver import PushReceiver
-from tests.support.smpp_server import running
 from tests.conftest import have, need_peer
+from tests.support.smpp_server import running
 
 pytestmark = pytest.mark.peer
 
@@ -66,6 +68,15 @@ text = "ok"
 """
 
 
+def _wait_listening(port: int, within: float = 30.0) -> None:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
 @contextlib.contextmanager
 def kannel(workdir: Path, smpp_port: int) -> Iterator[int]:
     ports = {"admin": free_port(), "smsbox": free_port(), "sendsms": free_port()}
@@ -74,6 +85,8 @@ def kannel(workdir: Path, smpp_port: int) -> Iterator[int]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for prog in ("bearerbox", "smsbox"):
+            if prog == "smsbox":  # smsbox gives up when bearerbox is not listening yet
+                _wait_listening(ports["smsbox"])
             procs.append(
                 subprocess.Popen(
                     [prog, str(conf)],
@@ -122,11 +135,13 @@ async def test_kannel_sends_through_simgate_and_gets_delivery_reports(
                             "dlr-mask": "3",  # delivered | failed
                             "dlr-url": f"{dlrs.url}/dlr?n={i}&type=%d&smsc_id=%F",
                         }
-                        for _ in range(100):  # until smsbox is up
+                        r: httpx.Response | None = None
+                        for _ in range(600):  # until smsbox is up (slow on a busy machine)
                             with contextlib.suppress(httpx.HTTPError):
                                 r = await http.get(url, params=params)
                                 break
                             await asyncio.sleep(0.1)
+                        assert r is not None, "smsbox did not answer"
                         assert r.status_code == 202, r.text
                 loop = asyncio.get_running_loop()
                 end = loop.time() + 60

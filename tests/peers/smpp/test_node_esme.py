@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.smpp_server import PASSWORD, SYSTEM_ID, running
 from tests.conftest import need_peer
+from tests.support.smpp_server import PASSWORD, SYSTEM_ID, running
 
 from .support import NODE_DIR, node_smpp_missing
 
@@ -48,5 +48,6 @@ async def test_node_smpp_client_submits_and_gets_its_receipts(
         result = json.loads(stdout.decode().strip().splitlines()[-1])
     assert result["bind"] == 0
     ids = [message_id for status, message_id in result["submits"] if status == 0]
-    assert len(ids) == count and len(set(ids)) == count
+    assert len(ids) == count
+    assert len(set(ids)) == count
     assert sorted(result["receipts"]) == sorted(ids)

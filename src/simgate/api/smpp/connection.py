@@ -11,10 +11,13 @@ enquire_link when idle and fails a deliver_sm unanswered within the response tim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
+from simgate.api.smpp.metrics import SmppMetrics
 from simgate.api.smpp.submit import Piece, Refused, read_submit
 from simgate.codecs.smpp import (
     BindReceiver,
@@ -41,7 +44,6 @@ from simgate.codecs.smpp import (
     make_response,
 )
 from simgate.codecs.smpp.states import Role
-from simgate.api.smpp.metrics import SmppMetrics
 from simgate.services.smpp_gateway import (
     SMPP_STATE,
     SmppGateway,
@@ -68,6 +70,7 @@ class Listener(Protocol):
     def take_token(self, user: SmppUser, now: float) -> bool: ...
     def hold_part(self, conn: SmppConnection, pdu: SubmitSm | DataSm, piece: Piece) -> None: ...
     async def submit(self, conn: SmppConnection, pieces: list[Piece]) -> tuple[int, str]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ class SmppConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else ""
         if not self.listener.admit(self):
-            transport.abort()  # over the connection cap: the others keep their share
+            self.transport.abort()  # over the connection cap: the others keep their share
             self._closed = True
             return
         self._arm()
@@ -168,7 +171,9 @@ class SmppConnection(asyncio.Protocol):
         now = self.loop.time()
         cfg = self.listener.settings
         if self.grant is None and now - self.opened >= cfg.session_init_seconds:
-            log.info("smpp: %s did not bind within %gs, closed", self.peer, cfg.session_init_seconds)
+            log.info(
+                "smpp: %s did not bind within %gs, closed", self.peer, cfg.session_init_seconds
+            )
             self.close()
             return
         if now - self.last_rx >= cfg.inactivity_seconds:
@@ -235,8 +240,8 @@ class SmppConnection(asyncio.Protocol):
             elif isinstance(ev, ProtocolError) and ev.fatal:
                 log.info("smpp: %s sent an unusable stream: %s", self.peer, ev.reason)
 
-    def _spawn(self, coro: object) -> None:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -252,10 +257,9 @@ class SmppConnection(asyncio.Protocol):
         elif isinstance(pdu, ReplaceSm):
             self.respond(make_response(pdu, CommandStatus.ESME_RREPLACEFAIL))
         else:  # what the session lets through and has a response: refuse it plainly
-            try:
+            # No response PDU (alert_notification from an ESME: not allowed anyway).
+            with contextlib.suppress(ValueError):
                 self.respond(make_response(pdu, CommandStatus.ESME_RINVCMDID))
-            except ValueError:
-                pass  # no response PDU (alert_notification from an ESME: not allowed anyway)
 
     # ---- bind ------------------------------------------------------------------------
     async def _bind(self, pdu: BindTransmitter | BindReceiver | BindTransceiver) -> None:

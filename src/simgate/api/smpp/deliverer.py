@@ -89,7 +89,9 @@ class Deliverer:
         try:
             await self._outbox.answered(ids)
         except Exception:
-            log.exception("smpp: recording %d answered deliver_sm failed; they will be resent", len(ids))
+            log.exception(
+                "smpp: recording %d answered deliver_sm failed; they will be resent", len(ids)
+            )
         for row in ids:
             self._inflight.pop(row, None)
 

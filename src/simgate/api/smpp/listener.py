@@ -15,7 +15,8 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -260,8 +261,8 @@ class SmppListener:
             log.error("smpp: submit failed: %s", exc, exc_info=exc)
 
     # ---- housekeeping ----------------------------------------------------------------
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
