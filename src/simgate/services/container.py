@@ -9,6 +9,8 @@ from simgate.lines.base import Line
 from simgate.metrics import Metrics
 from simgate.services.accounts import AccountService
 from simgate.services.calls import CallService
+from simgate.services.console_auth import ConsoleAuth
+from simgate.services.console_queries import ConsoleQueries
 from simgate.services.dinstar import DinstarService
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
@@ -57,6 +59,9 @@ class Services:
     itnio: ItnioService
     dinstar: DinstarService
     openvox: OpenVoxService
+    # The web console's users and sessions, and what its pages read (issue 19).
+    console_auth: ConsoleAuth
+    console: ConsoleQueries
     # The SMPP server (issue 18): SMPP accounts, submit/query/cancel, the deliver_sm outbox.
     smpp_users: SmppUserService | None = None
     smpp_gateway: SmppGateway | None = None
