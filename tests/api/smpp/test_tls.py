@@ -16,7 +16,8 @@ async def test_bind_and_submit_over_tls(tmp_path: Path, sqlite_url: str) -> None
     smpp = {"tls_port": 0, "tls_cert": str(cert), "tls_key": str(key)}
     async with running(tmp_path, sqlite_url, worker=False, smpp=smpp) as rig:
         port = rig.listener.tls_port
-        assert port is not None and port != rig.port
+        assert port is not None
+        assert port != rig.port
         client = ssl.create_default_context()
         client.check_hostname = False
         client.verify_mode = ssl.CERT_NONE
