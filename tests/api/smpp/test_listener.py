@@ -19,6 +19,7 @@ from simgate.codecs.smpp import (
 )
 from simgate.codecs.udh import build_concat_udh
 from simgate.domain.messages import State
+from simgate.lines.base import IncomingSms
 from tests.support.smpp_server import PASSWORD, SYSTEM_ID, Esme, raw_requests, running
 
 
@@ -222,4 +223,29 @@ async def test_cancel_stops_a_queued_message(tmp_path: Path, sqlite_url: str) ->
         )
         assert record is not None
         assert record.state is State.REJECTED
+        await esme.close()
+
+
+async def test_incoming_sms_for_the_account_goes_out_as_deliver_sm(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    numbers = {"numbers": [{"number": "447700900999", "account": "acme"}]}
+    async with running(tmp_path, sqlite_url, worker=False, inbound=numbers) as rig:
+        esme = await Esme.connect(rig.port)
+        await esme.bind("rx")
+        sv = rig.runtime.services
+        assert sv is not None
+        sms = IncomingSms(
+            port=0,
+            sender="+447700900555",
+            recipient="447700900999",
+            text="ping ✓",
+            received_ms=sv.clock.now_ms(),
+        )
+        await sv.inbound.receive("sim", [sms])
+        await _wait_for(lambda: esme.delivered)
+        [pdu] = esme.delivered
+        assert pdu.data_coding == 8
+        assert pdu.short_message.decode("utf-16-be") == "ping ✓"
+        assert (pdu.source_addr, pdu.destination_addr) == ("+447700900555", "447700900999")
         await esme.close()
