@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from simgate.codecs.smpp import DeliverSm, decode, extract_receipt
 from simgate.domain.events import DomainEvent
 from simgate.domain.messages import Event, State
 from simgate.services.container import Services
+from simgate.services.smpp_gateway import FAILURE_ONLY_MARK
 from simgate.services.smpp_outbox import SmppOutbox, inbound_pdu, receipt_pdu
 from simgate.store import Store
 from simgate.testing.clock import FakeClock
@@ -80,3 +83,22 @@ async def test_rows_only_for_smpp_messages_in_final_states_and_smpp_accounts(
     await clock.advance(61)
     assert await outbox.due(account_id=account.id, after_id=0, limit=10) == []  # expired
     assert await outbox.purge_expired() == 1
+
+
+async def test_registered_delivery_2_owes_a_receipt_only_on_failure(
+    services: Services, store: Store, clock: FakeClock
+) -> None:
+    account = await services.accounts.create_account(name="acme")
+    outbox = SmppOutbox(store=store, clock=clock, id_base="decimal", keep_seconds=60)
+    quiet = message(account_id=account.id, dialect="smpp", client_ref=FAILURE_ONLY_MARK)
+    failed = dataclasses.replace(quiet, id=quiet.id + 1, state=State.FAILED, status_code=34)
+    events: list[DomainEvent] = [
+        changed(quiet, Event.REPORT_DELIVERED),
+        changed(failed, Event.REPORT_FAILED, state=State.FAILED),
+    ]
+    await store.db.write(lambda conn: outbox(conn, events, {}))
+    rows = await outbox.due(account_id=account.id, after_id=0, limit=10)
+    assert len(rows) == 1
+    pdu = decode(rows[0].pdu)
+    assert isinstance(pdu, DeliverSm)
+    assert pdu.tlvs.receipted_message_id == str(failed.id)

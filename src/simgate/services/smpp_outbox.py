@@ -34,7 +34,13 @@ from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.services.events import Notes
-from simgate.services.smpp_gateway import DIALECT, SMPP_STATE, IdBase, format_message_id
+from simgate.services.smpp_gateway import (
+    DIALECT,
+    FAILURE_ONLY_MARK,
+    SMPP_STATE,
+    IdBase,
+    format_message_id,
+)
 from simgate.store import Store
 from simgate.store.smpp_outbox import NewDeliver, OutboxRow, SmppOutboxRepo
 from simgate.store.smpp_users import SmppUserRepo
@@ -117,7 +123,7 @@ class SmppOutbox:
         for e in events:
             if isinstance(e, MessageChanged):
                 r = e.record
-                if r.dialect == DIALECT and r.report_requested and e.state in FINAL:
+                if r.dialect == DIALECT and r.report_requested and _owed(r, e.state):
                     # The record as this unit of work left it: its state is e.state or later.
                     pdu = receipt_pdu(_at_state(r, e.state), self._base)
                     items.append(NewDeliver(r.account_id, "receipt", encode(pdu), expires))
@@ -150,6 +156,14 @@ class SmppOutbox:
     async def pending(self) -> dict[int, int]:
         async with self._store.db.read() as conn:
             return await self._rows.pending_by_account(conn)
+
+
+def _owed(record: MessageRecord, state: State) -> bool:
+    """A receipt for this final state: any (registered_delivery 1), or only a failure
+    (2, SMPP v3.4 §5.2.17: DELIVERED owes nothing)."""
+    if state not in FINAL:
+        return False
+    return not (record.client_ref == FAILURE_ONLY_MARK and state is State.DELIVERED)
 
 
 def _at_state(record: MessageRecord, state: State) -> MessageRecord:
