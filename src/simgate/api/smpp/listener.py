@@ -286,7 +286,8 @@ class SmppListener:
 
 def delivery_of(pieces: Sequence[Piece]) -> Delivery:
     """The receipt wish, schedule and validity of a whole message: a receipt if any part
-    asked for one (on failure only if every part that asked said so), schedule and
+    asked for one (on failure only if every part that asked said so), one per part when
+    more than one part asked (services/smpp_gateway.py ``Delivery.per_part``), schedule and
     validity from the first part (SMPP v3.4 §4.4.1 gives each part its own; a long message
     goes out whole)."""
     asked = [p for p in pieces if p.report]
@@ -296,4 +297,5 @@ def delivery_of(pieces: Sequence[Piece]) -> Delivery:
         failure_only=bool(asked) and all(p.failure_only for p in asked),
         not_before_ms=first.not_before_ms,
         valid_until_ms=first.valid_until_ms,
+        per_part=len(asked) > 1,
     )
