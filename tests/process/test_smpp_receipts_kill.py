@@ -61,7 +61,9 @@ async def test_500_receipts_pending_survive_a_drop_and_a_sigkill_none_twice(
     config = _config(tmp_path, http_port=http_port, smpp_port=smpp_port)
     rt = await open_services(load_settings(config))
     sv = rt.services
-    assert sv is not None and sv.smpp_users is not None and sv.smpp_outbox is not None
+    assert sv is not None
+    assert sv.smpp_users is not None
+    assert sv.smpp_outbox is not None
     outbox = sv.smpp_outbox
     try:
         await sv.accounts.create_account(name="acme", balance="1000")

@@ -18,8 +18,8 @@ from simgate.codecs.segments import Encoding, choose_encoding, part_count
 from simgate.domain import numbers
 from simgate.domain.accounts import Account, App
 from simgate.domain.billing import Rate
-from simgate.domain.money import parse_amount
 from simgate.domain.messages import State
+from simgate.domain.money import parse_amount
 from simgate.domain.records import NewMessage
 from simgate.domain.routing import route_for
 from simgate.errors import AccountLocked, ContentEmpty, InsufficientBalance, NoPricing, NoRoute
@@ -219,10 +219,7 @@ class SendService:
         self._metrics.accepted.labels(req.dialect).inc(len(rows))
         return outcome
 
-
-    def _scheduled(
-        self, ids: Sequence[int], *, due_ms: int, now_ms: int, then: Job | None
-    ) -> Job:
+    def _scheduled(self, ids: Sequence[int], *, due_ms: int, now_ms: int, then: Job | None) -> Job:
         """Committed with the insert: the new rows become due at ``due_ms`` (the insert
         makes them due at once)."""
 

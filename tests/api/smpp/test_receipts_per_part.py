@@ -34,9 +34,11 @@ async def _send_long(esme: Esme, ref: int, flags: tuple[int, int, int]) -> str:
 
 async def _settled(rig: Rig, esme: Esme, ids: list[str]) -> None:
     """Until the messages are final and their outbox rows answered."""
-    gateway = rig.runtime.services.smpp_gateway
-    outbox = rig.runtime.services.smpp_outbox
-    assert gateway is not None and outbox is not None
+    services = rig.runtime.services
+    assert services is not None
+    gateway, outbox = services.smpp_gateway, services.smpp_outbox
+    assert gateway is not None
+    assert outbox is not None
     loop = asyncio.get_running_loop()
     end = loop.time() + 20
     while True:

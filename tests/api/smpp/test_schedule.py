@@ -19,7 +19,9 @@ async def test_a_scheduled_message_waits_and_keeps_its_own_validity(
     async with running(tmp_path, sqlite_url, worker=False) as rig:
         esme = await Esme.connect(rig.port)
         await esme.bind("trx")
-        now = rig.runtime.services.clock.now_ms()
+        services = rig.runtime.services
+        assert services is not None
+        now = services.clock.now_ms()
         later = await esme.request(
             SubmitSm(
                 destination_addr="447700900123",
@@ -55,7 +57,7 @@ async def test_a_scheduled_message_waits_and_keeps_its_own_validity(
         worker_validity = rig.runtime.settings.worker.validity_seconds * 1000
         assert abs(got[default_id][1] - (now + worker_validity)) < 60_000
         # Due in an hour: a lease now does not take it, the plain one it does.
-        leased = await rig.runtime.services.messaging.lease(
+        leased = await services.messaging.lease(
             lines=["sim"],
             owner="test",
             now_ms=now + 60_000,
@@ -63,7 +65,7 @@ async def test_a_scheduled_message_waits_and_keeps_its_own_validity(
             limit=10,
         )
         assert [m.id for m in leased] == [default_id]
-        later_lease = await rig.runtime.services.messaging.lease(
+        later_lease = await services.messaging.lease(
             lines=["sim"],
             owner="test",
             now_ms=now + 3_601_000,

@@ -17,7 +17,6 @@ from simgate.codecs.segments import Encoding
 from simgate.codecs.smpp import CommandStatus, DataSm, EsmClass, SubmitSm, Tlvs
 from simgate.codecs.udh import build_concat_udh
 
-
 # 2026-12-03 12:00:00 UTC
 NOW = 1_796_299_200_000
 
@@ -142,7 +141,9 @@ def test_schedule_and_validity_are_applied_to_the_piece() -> None:
     )
     assert (p.not_before_ms, p.valid_until_ms) == (NOW + 3_600_000, NOW + 7_200_000)
     past = _piece(
-        SubmitSm(destination_addr="1", short_message=b"x", schedule_delivery_time="200101000000000+")
+        SubmitSm(
+            destination_addr="1", short_message=b"x", schedule_delivery_time="200101000000000+"
+        )
     )
     assert past.not_before_ms is None  # already past: now
     plain = _piece(SubmitSm(destination_addr="1", short_message=b"x"))
