@@ -148,7 +148,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "testing/voice_lines.py": "tests/lines/test_scripted_voice.py",
     # The SMPP server (issue 18): its parts are tested through a running listener.
     "api/smpp/connection.py": "tests/api/smpp/test_listener.py",
-    "api/smpp/deliverer.py": "tests/api/smpp/test_outbox_durable.py",
     "api/smpp/batcher.py": "tests/api/smpp/test_limits.py",
     "api/smpp/errors.py": "tests/api/smpp/test_listener.py",
     "api/smpp/metrics.py": "tests/api/smpp/test_listener.py",
