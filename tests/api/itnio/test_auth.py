@@ -93,6 +93,21 @@ async def test_revoked_key_is_minus_1(itnio: Itnio) -> None:
     assert (await itnio.get(BALANCE))["status"] == "-1"
 
 
+@pytest.mark.parametrize("change", ["revoke", "lock"])
+async def test_a_change_in_this_process_is_seen_by_the_next_request(
+    backend: str, tmp_path: Path, clock: FakeClock, change: str
+) -> None:
+    """The credential cache drops what it holds on a change (services/cache_epoch.py), long
+    as its lifetime is."""
+    async for env in make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}):
+        assert (await env.get(BALANCE))["status"] == "0"  # the key is cached now
+        if change == "revoke":
+            await env.services.accounts.revoke_key(env.key.key)
+        else:
+            await env.services.accounts.set_locked(env.account.id, True)
+        assert (await env.get(BALANCE))["status"] == ("-1" if change == "revoke" else "-13")
+
+
 async def test_locked_account_is_minus_13(itnio: Itnio) -> None:
     await itnio.services.accounts.set_locked(itnio.account.id, True)
     assert (await itnio.get(BALANCE))["status"] == "-13"

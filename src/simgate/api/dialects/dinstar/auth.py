@@ -78,10 +78,10 @@ class Authenticator:
         self._secret_lock = asyncio.Lock()
         self._salt = os.urandom(16)
         self._basic: TtlCache[bytes, GatewayUser] = TtlCache(
-            clock, ttl_s=cfg.basic_cache_seconds, max_entries=MAX_CACHE
+            clock, ttl_s=cfg.basic_cache_seconds, max_entries=MAX_CACHE, epoch=accounts.epoch
         )
         self._users: TtlCache[str, GatewayUser | None] = TtlCache(
-            clock, ttl_s=USER_CACHE_S, max_entries=MAX_CACHE
+            clock, ttl_s=USER_CACHE_S, max_entries=MAX_CACHE, epoch=accounts.epoch
         )
         self._nonces = NonceCounts(clock, ttl_s=cfg.nonce_ttl_seconds, max_nonces=MAX_CACHE)
         self._failures = LoginLimiter(

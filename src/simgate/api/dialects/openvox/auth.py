@@ -57,7 +57,10 @@ class Authenticator:
     ) -> None:
         self._services = services
         self._cache: TtlCache[bytes, Caller] = TtlCache(
-            services.clock, ttl_s=ttl_seconds, max_entries=max_entries
+            services.clock,
+            ttl_s=ttl_seconds,
+            max_entries=max_entries,
+            epoch=services.accounts.epoch,
         )
         self._pending: dict[bytes, asyncio.Future[Caller]] = {}
         # Per (username, address) and per address; each table bounded like the cache.
