@@ -238,6 +238,10 @@ class Generation:
 
     def __init__(self) -> None:
         self.value = 0
+        self.looks = 0
+
+    async def look_if_due(self) -> None:
+        self.looks += 1
 
 
 def test_cache_drops_everything_when_its_epoch_moves() -> None:
@@ -267,3 +271,4 @@ async def test_a_load_that_straddles_a_change_is_not_kept() -> None:
     assert await cache.get_or_load("a", load) == 1
     assert await cache.get_or_load("a", load) == 2
     assert loads == [0, 1]
+    assert epoch.looks == 2  # each use of the cache gives the epoch a chance to look

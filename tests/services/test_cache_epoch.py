@@ -62,13 +62,12 @@ async def test_a_change_moves_the_epoch_of_its_own_process_at_once(
 async def test_reads_leave_the_epoch_alone(services: Services) -> None:
     tenant = await _tenant(services.accounts)
     epoch = services.accounts.epoch
-    await epoch.polled()
+    await epoch.look_if_due()
     before = epoch.value
     await services.accounts.get_key(tenant.key)
     await services.accounts.get_app(tenant.app_id)
     await services.accounts.get_user("ann")
     await services.accounts.get_account("acme")
-    await epoch.polled()
     assert epoch.value == before
 
 
@@ -89,29 +88,24 @@ async def test_another_process_s_change_is_seen_within_one_poll(
     assert other.services is not None
     tenant = await _tenant(services.accounts)
     epoch = services.accounts.epoch
-    _ = epoch.value  # the first look reads the shared stamp
-    await epoch.polled()
+    await epoch.look_if_due()  # the first look reads the shared stamp
     seen = epoch.value
     await other.services.accounts.revoke_key(tenant.key)
     clock.set(clock.now_ms() + POLL_MS - 1)
-    _ = epoch.value
-    await epoch.polled()
+    await epoch.look_if_due()
     assert epoch.value == seen  # not looked again yet: the staleness bound, not less
     clock.set(clock.now_ms() + 1)
-    _ = epoch.value  # due: starts a look in the background, answers from what it knows
-    await epoch.polled()
+    await epoch.look_if_due()
     assert epoch.value != seen
 
 
 async def test_no_change_elsewhere_keeps_the_epoch(services: Services, clock: FakeClock) -> None:
     epoch = services.accounts.epoch
-    _ = epoch.value
-    await epoch.polled()
+    await epoch.look_if_due()
     seen = epoch.value
     for _ in range(3):
         clock.set(clock.now_ms() + POLL_MS)
-        _ = epoch.value
-        await epoch.polled()
+        await epoch.look_if_due()
     assert epoch.value == seen
 
 
@@ -119,12 +113,10 @@ async def test_a_database_that_does_not_answer_leaves_the_epoch_as_it_was(
     runtime: Runtime, services: Services, clock: FakeClock
 ) -> None:
     epoch = services.accounts.epoch
-    _ = epoch.value
-    await epoch.polled()
+    await epoch.look_if_due()
     seen = epoch.value
     await runtime.store.db.close()
     clock.set(clock.now_ms() + POLL_MS)
-    _ = epoch.value
-    await epoch.polled()  # the failed look is logged, not raised into a request
+    await epoch.look_if_due()  # the failed look is logged, not raised into a request
     assert epoch.value == seen
     await runtime.store.db.open()

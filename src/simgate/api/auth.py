@@ -191,6 +191,9 @@ class Epoch(Protocol):
     @property
     def value(self) -> int: ...
 
+    async def look_if_due(self) -> None:
+        """Learn of changes made elsewhere (cheap when not due)."""
+
 
 class TtlCache(Generic[K, V]):
     """Values remembered for ``ttl_s`` seconds after they were stored; ``ttl_s`` 0 = never.
@@ -272,6 +275,8 @@ class TtlCache(Generic[K, V]):
 
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         """The live value, else ``await load()`` stored and returned (errors are not cached)."""
+        if self._epoch is not None:
+            await self._epoch.look_if_due()
         entry = self._hit(key)
         if entry is not None:
             return entry[1]

@@ -7,12 +7,12 @@ epoch moves. Staleness bound (issue 15):
 - **this process**: none. :class:`~simgate.services.accounts.AccountService` moves the
   epoch right after a change commits (a load that straddles it is not kept either).
 - **another process** (the CLI, a second ``simgate serve``): every change also writes a
-  fresh random stamp into the shared ``kv`` table, in the change's own transaction. A cache
-  user that finds the stamp unread for :data:`POLL_MS` starts one read of it in the
-  background and goes on with what it knows; when the stamp differs, the epoch moves. So a
-  change elsewhere is seen at most ``POLL_MS`` plus one read after it commits, and never
-  later than the cache's own TTL. An idle process reads nothing (the look is made only when
-  a request uses a cache).
+  fresh random stamp into the shared ``kv`` table, in the change's own transaction. The
+  first request through a cache (:meth:`TtlCache.get_or_load`) that finds the stamp unread
+  for :data:`POLL_MS` reads it (one short read; requests meanwhile go on with what is
+  known); when it differs, the epoch moves. So a change elsewhere is seen at most
+  ``POLL_MS`` plus one read after it commits while requests flow, and never later than
+  the cache's own TTL. An idle process reads nothing.
 
 A random stamp rather than a counter: two processes that each bump "n" to "n + 1" would
 leave a reader that saw the first one blind to the second; distinct stamps always differ.
@@ -20,7 +20,6 @@ leave a reader that saw the first one blind to the second; distinct stamps alway
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 
@@ -44,27 +43,30 @@ class CacheEpoch:
         self._value = 0
         self._stamp: str | None = None  # the shared stamp as last read or written here
         self._looked_ms: int | None = None
-        self._look: asyncio.Task[None] | None = None
+        self._looking = False
 
     @property
     def value(self) -> int:
-        """The epoch now; starts a look at the shared stamp when the last one is due."""
-        now = self._clock.now_ms()
-        due = self._looked_ms is None or not 0 <= now - self._looked_ms < self._poll_ms
-        if due and (self._look is None or self._look.done()):
-            self._looked_ms = now
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (a synchronous caller): look next time
-                self._looked_ms = None
-            else:
-                self._look = loop.create_task(self._read_stamp(), name="cache-epoch")
         return self._value
 
-    async def polled(self) -> None:
-        """Wait for a look at the shared stamp under way (tests; shutdown)."""
-        if self._look is not None:
-            await asyncio.shield(self._look)
+    async def look_if_due(self) -> None:
+        """Read the shared stamp when the last look is :data:`POLL_MS` old.
+
+        Made by the request that finds it due (one short read a second at most); requests
+        meanwhile go on with what is known. No task of its own: nothing outlives a request,
+        and an idle process reads nothing.
+        """
+        now = self._clock.now_ms()
+        if self._looking:
+            return
+        if self._looked_ms is not None and 0 <= now - self._looked_ms < self._poll_ms:
+            return
+        self._looking = True
+        self._looked_ms = now
+        try:
+            await self._read_stamp()
+        finally:
+            self._looking = False
 
     async def stamp(self, conn: AsyncConnection) -> str:
         """Write a fresh shared stamp in the change's transaction; returns it for
