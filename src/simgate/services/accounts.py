@@ -93,7 +93,7 @@ class AccountService:
         return result
 
     async def _read_account(self, ref: str | int) -> Account:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             if isinstance(ref, int) or str(ref).isdigit():
                 account = await self._store.accounts.get_account(conn, int(ref))
             else:
@@ -264,7 +264,7 @@ class AccountService:
         return await self._change(job)
 
     async def get_app(self, app_id: str) -> App | None:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             return await self._store.accounts.get_app(conn, app_id)
 
     async def list_apps(self, account: str | int | None = None) -> list[App]:
@@ -308,7 +308,7 @@ class AccountService:
         return await self._change(job)
 
     async def get_key(self, key: str) -> ApiKey | None:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             return await self._store.accounts.get_key(conn, key)
 
     async def list_keys(self, account: str | int | None = None) -> list[ApiKey]:
@@ -355,7 +355,7 @@ class AccountService:
             raise InvalidInput(f"user {username!r} exists already") from None
 
     async def get_user(self, username: str) -> GatewayUser | None:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             return await self._store.accounts.get_user(conn, username)
 
     async def list_users(self) -> list[GatewayUser]:

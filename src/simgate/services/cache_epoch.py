@@ -83,7 +83,7 @@ class CacheEpoch:
 
     async def _read_stamp(self) -> None:
         try:
-            async with self._store.db.read() as conn:
+            async with self._store.db.read_short() as conn:
                 doc = await self._store.accounts.get_doc(conn, STAMP_DOC)
         except Exception as exc:  # the requests that use the caches see the outage themselves
             log.debug("cannot read the accounts cache stamp: %s", exc)

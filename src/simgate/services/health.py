@@ -49,7 +49,7 @@ class HealthService:
 
     async def _check(self) -> None:
         self._good_at_ms = None
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             await conn.exec_driver_sql("SELECT 1")
         self._good_at_ms = self._clock.now_ms()
 
