@@ -24,8 +24,9 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -98,7 +99,7 @@ async def _ways(store: Store, url: str) -> dict[str, Read]:
 
 
 async def measure(backend: str, workdir: Path, reads: int = 3000) -> Table:
-    rows: list[list[object]] = []
+    rows: list[Sequence[Any]] = []
     async with scratch_url(backend, workdir) as url, opened(bench_settings(workdir, url)) as rt:
         sv = rt.services
         assert sv is not None
@@ -115,8 +116,8 @@ async def measure(backend: str, workdir: Path, reads: int = 3000) -> Table:
         f"short reads ({backend}): one API key by name, {reads:,} reads",
         ["way", "µs/read", "CPU µs/read", "µs/read ×32", "CPU µs ×32"],
         rows,
-        note=f"db.read_short() / db.read(): wall {rows[1][1] / base[1]:.2f}, "  # type: ignore[operator]
-        f"CPU {rows[1][2] / base[2]:.2f} (one at a time)",  # type: ignore[operator]
+        note=f"db.read_short() / db.read(): wall {rows[1][1] / base[1]:.2f}, "
+        f"CPU {rows[1][2] / base[2]:.2f} (one at a time)",
     )
 
 

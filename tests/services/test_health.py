@@ -6,8 +6,8 @@ import pytest
 
 from simgate.errors import StorageFull, StoreError
 from simgate.runtime import Runtime
-from simgate.services.health import HEALTH_CACHE_MS
 from simgate.services.container import Services
+from simgate.services.health import HEALTH_CACHE_MS
 from simgate.testing.clock import FakeClock
 
 from ..store.util import account, queue

@@ -49,7 +49,7 @@ async def test_short_reads_answer_what_pooled_reads_answer(
     async with store.db.read_short() as conn:
         short = await answers(conn)
     assert short == pooled
-    assert pooled[0] is not None and pooled[2] is not None and pooled[3] is not None
+    assert None not in (pooled[0], pooled[2], pooled[3])
 
 
 async def test_a_short_read_sees_what_committed_before_it(store: Store) -> None:
@@ -65,12 +65,16 @@ async def _thread_of_read(db: Database, *, short: bool) -> int:
     async with reader as conn:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
+        assert driver is not None
         seen: list[int] = []
+
+        def probe() -> int:
+            seen.append(threading.get_ident())
+            return 1
+
         # Both are aiosqlite-shaped: a LoopConnection, or aiosqlite's own connection.
         assert isinstance(driver, LoopConnection) == short
-        await driver.create_function(
-            "thread_probe", 0, lambda: seen.append(threading.get_ident()) or 1
-        )
+        await driver.create_function("thread_probe", 0, probe)
         await conn.exec_driver_sql("SELECT thread_probe()")
     return seen[0]
 

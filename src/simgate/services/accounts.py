@@ -317,9 +317,7 @@ class AccountService:
             return await self._store.accounts.list_keys(conn, account_id)
 
     async def revoke_key(self, key: str) -> None:
-        if not await self._change(
-            functools.partial(self._store.accounts.revoke_key, key=key)
-        ):
+        if not await self._change(functools.partial(self._store.accounts.revoke_key, key=key)):
             raise NotFound(f"no such key: {key}")
 
     # ---- gateway users ---------------------------------------------------------------
