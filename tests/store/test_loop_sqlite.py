@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -113,3 +114,29 @@ async def test_loop_connection_is_closed_for_good(tmp_path: Path) -> None:
     await conn.close()  # twice is harmless, like aiosqlite
     with pytest.raises(sqlite3.ProgrammingError):
         conn.cursor()
+
+
+async def test_on_postgresql_a_short_read_is_one_round_trip(store: Store, backend: str) -> None:
+    """Autocommit: no BEGIN and ROLLBACK around the query (READ COMMITTED takes a snapshot
+    per statement anyway), where a pooled read sends both."""
+    if not backend.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: on SQLite a short read never leaves the loop")
+
+    async def statements(reader: Any) -> list[str]:
+        seen: list[str] = []
+
+        def log(record: Any) -> None:
+            seen.append(record.query.strip().upper())
+
+        async with reader() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            driver.add_query_logger(log)
+            await store.accounts.get_doc(conn, "nothing")
+        driver.remove_query_logger(log)  # after the release: its ROLLBACK is logged too
+        return seen
+
+    pooled = await statements(store.db.read)
+    short = await statements(store.db.read_short)
+    assert [q for q in pooled if q.startswith(("BEGIN", "ROLLBACK"))] == ["BEGIN;", "ROLLBACK;"]
+    assert [q for q in short if q.startswith(("BEGIN", "ROLLBACK"))] == []
