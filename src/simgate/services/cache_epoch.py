@@ -72,7 +72,7 @@ class CacheEpoch:
         """Write a fresh shared stamp in the change's transaction; returns it for
         :meth:`changed` once the transaction commits."""
         stamp = secrets.token_hex(8)
-        await self._store.accounts.put_doc(conn, STAMP_DOC, {"stamp": stamp})
+        await self._store.accounts.upsert_doc(conn, STAMP_DOC, {"stamp": stamp})
         return stamp
 
     def changed(self, stamp: str | None = None) -> None:

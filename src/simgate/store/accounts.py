@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayRole, GatewayUser
@@ -59,6 +59,11 @@ _ACCOUNT_BY_ID = select(accounts).where(accounts.c.id == bindparam("id"))
 _APP_BY_APP_ID = select(apps).where(apps.c.app_id == bindparam("app_id"))
 _KEY_BY_KEY = select(api_keys).where(api_keys.c.key == bindparam("key"))
 _USER_BY_NAME = select(gateway_users).where(gateway_users.c.username == bindparam("username"))
+# ON CONFLICT ... DO UPDATE: the same text for SQLite (3.24+) and PostgreSQL.
+_UPSERT_DOC = text(
+    "INSERT INTO kv (key, value) VALUES (:key, :value) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 # Opened secrets, by their sealed text: a Fernet decrypt costs about as much as the read.
 MAX_OPENED_SECRETS = 4096
 
@@ -423,6 +428,11 @@ class AccountRepo:
         result = await conn.execute(update(kv).where(kv.c.key == key).values(value=text))
         if not result.rowcount:
             await conn.execute(insert(kv).values(key=key, value=text))
+
+    async def upsert_doc(self, conn: AsyncConnection, key: str, value: dict[str, Any]) -> None:
+        """:meth:`put_doc` in one statement: two processes writing a key absent so far both
+        succeed (the later one wins) instead of one failing on the primary key."""
+        await conn.execute(_UPSERT_DOC, {"key": key, "value": json.dumps(value, sort_keys=True)})
 
     async def reserve_block(self, conn: AsyncConnection, name: str, size: int) -> int:
         """Reserve ``size`` consecutive values of counter ``name``; returns the first."""
