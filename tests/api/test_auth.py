@@ -272,3 +272,15 @@ async def test_a_load_that_straddles_a_change_is_not_kept() -> None:
     assert await cache.get_or_load("a", load) == 2
     assert loads == [0, 1]
     assert epoch.looks == 2  # each use of the cache gives the epoch a chance to look
+
+
+def test_a_value_read_before_a_change_is_not_stored() -> None:
+    """put(read_at=mark) for callers that read, verify and then store (Basic auth)."""
+    epoch = Generation()
+    cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60, epoch=epoch)
+    read_at = cache.mark()
+    epoch.value += 1  # a change commits while the value is being checked
+    cache.put("a", 1, read_at=read_at)
+    assert cache.get("a") is None
+    cache.put("a", 2, read_at=cache.mark())
+    assert cache.get("a") == 2

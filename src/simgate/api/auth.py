@@ -262,10 +262,18 @@ class TtlCache(Generic[K, V]):
         entry = self._hit(key)
         return None if entry is None else entry[1]
 
-    def put(self, key: K, value: V) -> None:
+    def mark(self) -> int:
+        """The epoch now: give it to :meth:`put` for a value read after this call."""
+        return self._current_epoch()
+
+    def put(self, key: K, value: V, *, read_at: int | None = None) -> None:
+        """Store ``value``; with ``read_at`` (a :meth:`mark` taken before reading it) only
+        if the epoch has not moved since: a value read before a change is not kept."""
         if self._ttl_ms <= 0:
             return
-        self._current_epoch()
+        current = self._current_epoch()
+        if read_at is not None and read_at != current:
+            return
         now = self._clock.now_ms()
         self._sweep(now)
         self._entries[key] = (now + self._ttl_ms, value)
@@ -282,8 +290,7 @@ class TtlCache(Generic[K, V]):
             return entry[1]
         before = self._epoch_seen
         value = await load()
-        if self._current_epoch() == before:  # else it may have been read before the change
-            self.put(key, value)
+        self.put(key, value, read_at=before)  # not kept if read before a change
         return value
 
 

@@ -97,6 +97,7 @@ class Authenticator:
             return await asyncio.shield(pending)
         fut: asyncio.Future[Caller] = asyncio.get_running_loop().create_future()
         self._pending[key] = fut
+        read_at = self._cache.mark()
         try:
             caller = await self._verify(username, password)
         except BaseException as exc:
@@ -105,7 +106,7 @@ class Authenticator:
             raise
         else:
             fut.set_result(caller)
-            self._cache.put(key, caller)
+            self._cache.put(key, caller, read_at=read_at)
             return caller
         finally:
             del self._pending[key]
