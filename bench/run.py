@@ -21,10 +21,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import foundation, login_flood, processes, voice_calls, voice_query
+from bench import compare, foundation, login_flood, processes, voice_calls, voice_query
 from bench.common import Table, pg_reachable
 
 Measure = Callable[[str, Path], Awaitable[Table]]
+
+# Measurements that run once, on SQLite (bench/compare.py: simgate beside Jasmin and Kannel).
+SQLITE_ONLY = {"compare"}
 
 
 def _measures(quick: bool) -> dict[str, Measure]:
@@ -37,6 +40,7 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "calls": lambda b, d: voice_calls.measure(b, d, 5_000 if quick else 20_000),
         "voice_query": lambda b, d: voice_query.measure(b, d, 500_000 if quick else 5_000_000),
         "logins": lambda b, d: login_flood.measure(b, d, 30_000 if quick else 100_000),
+        "compare": lambda b, d: compare.scripts_bench(d, 5 if quick else 10),
     }
 
 
@@ -61,6 +65,8 @@ async def main(argv: list[str]) -> int:
     for name in chosen:
         for backend in backends:
             if name in processes.ONLY_ON and backend not in processes.ONLY_ON[name]:
+                continue
+            if name in SQLITE_ONLY and backend != "sqlite":
                 continue
             with tempfile.TemporaryDirectory(prefix=f"simgate-bench-{name}-") as tmp:
                 t0 = time.perf_counter()

@@ -63,15 +63,23 @@ RULES: dict[str, tuple[str, ...]] = {
         "simgate.push.base",  # the push format seam each dialect implements
         *BASE,
     ),
-    # design.md plans console/ (pages over the query services); there is no such folder yet,
-    # so this rule guards nothing until it arrives (FUTURE_AREAS keeps that visible).
-    "console": ("simgate.services", "simgate.domain", *BASE),
+    # The web console (issue 19): pages over the services; the port values and actions of
+    # lines.base; the login limiter and client address every HTTP edge shares (api/auth.py,
+    # api/http.py), never a dialect.
+    "console": (
+        "simgate.services",
+        "simgate.domain",
+        LINE_PROTOCOL,
+        "simgate.api.auth",
+        "simgate.api.http",
+        *BASE,
+    ),
     "runtime": EVERYTHING,  # the composition root
     "cli": EVERYTHING,  # composes through runtime; the store and concrete classes checked below
     "testing": EVERYTHING,  # shipped fakes
     **{base.split(".")[1]: (*BASE, "simgate.domain.money") for base in BASE},
 }
-FUTURE_AREAS = frozenset({"console"})
+FUTURE_AREAS: frozenset[str] = frozenset()
 
 THIRD_PARTY_OK: dict[str, frozenset[str]] = {
     "codecs": frozenset(),
@@ -85,10 +93,11 @@ STORE_NAMES = frozenset({"store", "_store"})
 
 
 def _no_sqlalchemy(module: str) -> bool:
-    """api (all of it, the dialects' push formats included) and push/base.py, the format seam."""
+    """api (all of it, the dialects' push formats included), the console, and push/base.py,
+    the format seam."""
     return (
         module == "simgate.api"
-        or module.startswith("simgate.api.")
+        or module.startswith(("simgate.api.", "simgate.console"))
         or module in ("simgate.push.base",)
     )
 

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from simgate.errors import ConfigError
-from simgate.settings import Route, Settings, SimLineSettings, load_settings
+from simgate.settings import (
+    Route,
+    Settings,
+    SimLineSettings,
+    SipVoiceLineSettings,
+    load_settings,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -215,3 +221,67 @@ def test_the_push_section_is_typed_at_start(section: dict[str, object], fragment
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
     assert load_settings(overrides={"push": {"guard": False}}).push.guard is False
+
+
+# ---- the SIP voice line and voice routes (issue 17) -------------------------------------------
+SIP_TOML = """
+[voice.lines.sim-voice]
+[voice.lines.trunk]
+driver = "sip"
+proxy = "sip.example.net:5080"
+transport = "tcp"
+username = "u"
+password = "p"
+register = true
+rtp_ports = "20000-20099"
+codecs = ["PCMA"]
+dtmf = "info"
+calls_per_second = 2
+max_concurrent = 4
+
+[[voice.routes]]
+prefix = "86"
+lines = ["trunk"]
+"""
+
+
+def test_a_sip_voice_line_and_a_voice_route(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SIP_TOML)
+    voice = load_settings(cfg).voice
+    trunk = voice.lines["trunk"]
+    assert isinstance(trunk, SipVoiceLineSettings)
+    assert (trunk.proxy_address, trunk.transport, trunk.rtp_range) == (
+        ("sip.example.net", 5080),
+        "tcp",
+        (20000, 20099),
+    )
+    assert (trunk.codecs, trunk.dtmf, trunk.register_with_trunk) == (("PCMA",), "info", True)
+    assert [(r.prefix, r.lines) for r in voice.routes] == [("86", ("trunk",))]
+    assert voice.lines["sim-voice"].driver == "sim"
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (('rtp_ports = "20000-20099"', 'rtp_ports = "20099-20000"'), "rtp_ports"),
+        (('proxy = "sip.example.net:5080"', 'proxy = "x:99999"'), "host:port"),
+        (('dtmf = "info"', 'dtmf = "sms"'), "dtmf"),
+        (('lines = ["trunk"]', 'lines = ["nope"]'), "unknown voice line 'nope'"),
+        (('codecs = ["PCMA"]', 'codecs = ["G729"]'), "codecs"),
+    ],
+)
+def test_bad_sip_settings_name_the_key(tmp_path: Path, change: tuple[str, str], words: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SIP_TOML.replace(*change))
+    with pytest.raises(ConfigError, match=words):
+        load_settings(cfg)
+
+
+def test_a_bad_sip_line_setting_names_the_line_not_the_driver_tag(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SIP_TOML.replace("calls_per_second = 2", "calls_per_second = -1"))
+    with pytest.raises(
+        ConfigError, match=r"^invalid setting voice\.lines\.trunk\.calls_per_second:"
+    ):
+        load_settings(cfg)

@@ -47,6 +47,17 @@ class Metrics:
             "simgate_call_attempts", "Finished call attempts", ["line", "sip_code"], registry=r
         )
         self.calls_queued = Gauge("simgate_calls_queued", "Calls queued or in progress", registry=r)
+        # SIP voice lines (issue 17): read from each line's own counters when scraped, so the
+        # RTP path (50 packets/s a call) pays nothing for them.
+        self.sip_calls_up = Gauge(
+            "simgate_sip_calls_up", "SIP calls answered and not ended", ["line"], registry=r
+        )
+        self.sip_rtp_packets = Gauge(
+            "simgate_sip_rtp_packets",
+            "RTP packets since start (kind: sent, received, lost)",
+            ["line", "kind"],
+            registry=r,
+        )
         # Push engine (issue #3): gauges refreshed by the sender, counters per attempt.
         self.push_pending = Gauge("simgate_push_pending", "Pushes not delivered yet", registry=r)
         self.push_oldest_pending_age = Gauge(

@@ -21,6 +21,7 @@ from simgate.api.app import create_app, create_metrics_app
 from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
 from simgate.clock import Clock, SystemClock
+from simgate.console.app import mount_console
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.reaper import Reaper
@@ -30,6 +31,7 @@ from simgate.errors import ConfigError
 from simgate.lines.base import IncomingPart, IncomingSms, Line
 from simgate.lines.sim import SimLine
 from simgate.lines.sim_voice import SimVoiceLine
+from simgate.lines.sip.line import SipVoiceLine
 from simgate.lines.smpp import SmppLine
 from simgate.lines.voice import VoiceLine
 from simgate.media.tts import Tts
@@ -43,6 +45,8 @@ from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.calls import CallService
 from simgate.services.changes import Subscribers
+from simgate.services.console_auth import ConsoleAuth
+from simgate.services.console_queries import ConsoleQueries
 from simgate.services.container import Services
 from simgate.services.dinstar import DinstarService
 from simgate.services.dinstar_inbound import number_inbound
@@ -60,7 +64,7 @@ from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
 from simgate.services.voice import VoiceService
-from simgate.settings import LineSettings, Settings, SimVoiceLineSettings
+from simgate.settings import LineSettings, Settings, SimVoiceLineSettings, SipVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.testing.echo_push import EchoPush
@@ -80,8 +84,14 @@ def build_line(name: str, cfg: LineSettings, clock: Clock, data_dir: Path) -> Li
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
 
-def build_voice_line(name: str, cfg: SimVoiceLineSettings, clock: Clock) -> VoiceLine:
-    # One driver so far; the SIP line (a later issue) adds its settings model and a branch here.
+def build_voice_line(
+    name: str,
+    cfg: SimVoiceLineSettings | SipVoiceLineSettings,
+    clock: Clock,
+    metrics: Metrics | None = None,
+) -> VoiceLine:
+    if isinstance(cfg, SipVoiceLineSettings):  # issue 17: calls through a SIP trunk
+        return SipVoiceLine(name, cfg, clock, metrics=metrics)
     return SimVoiceLine(name, cfg, clock)
 
 
@@ -203,6 +213,10 @@ class Runtime:
                 store=store, clock=self.clock, messaging=messaging, lines=line_state
             ),
             openvox=OpenVoxService(store=store, clock=self.clock),
+            console_auth=ConsoleAuth(store=store, clock=self.clock, accounts=accounts),
+            console=ConsoleQueries(
+                store=store, clock=self.clock, accounts=accounts, pushes=pushes, lines=lines
+            ),
         )
         # Events out, formats subscribe: in the transaction of each change, the Dinstar
         # incoming_sms_id numbering first, then the push outbox (its rows commit with it).
@@ -214,12 +228,16 @@ class Runtime:
         self.events.subscribe(PushOutbox(store=store, formats=formats, clock=self.clock))
         self.changes.subscribe(self.events.publish)
         if s.demo.create and self.role in ("run", "serve"):
-            self.demo = await ensure_demo(store, accounts, s.data_dir, s.demo.balance)
+            self.demo = await ensure_demo(
+                store, accounts, s.data_dir, s.demo.balance, self.services.console_auth
+            )
         return self.services
 
     def app(self, dialects: Sequence[Dialect[Any]] = DIALECTS) -> FastAPI:
         assert self.services is not None, "open() first"
-        return create_app(self.services, dialects, self.dialect_settings)
+        app = create_app(self.services, dialects, self.dialect_settings)
+        mount_console(app, self.services)  # /console (issue 19)
+        return app
 
     def metrics_app(self) -> FastAPI:
         """/metrics alone, for ``[http] metrics_listen``."""
@@ -264,7 +282,7 @@ class Runtime:
         await self._dispatcher.start()
         await self._reaper.start()
         voice_lines = {
-            name: build_voice_line(name, cfg, self.clock)
+            name: build_voice_line(name, cfg, self.clock, sv.metrics)
             for name, cfg in self.settings.voice.lines.items()
         }
         for vline in voice_lines.values():

@@ -258,13 +258,97 @@ class SimVoiceLineSettings(_Strict):
         return self
 
 
-def _default_voice_lines() -> dict[str, SimVoiceLineSettings]:
+class SipVoiceLineSettings(_Strict):
+    """A voice line through a SIP trunk or PBX (lines/sip/, issue 17)."""
+
+    driver: Literal["sip"]
+    proxy: str = Field(min_length=3)  # "host:port" of the trunk (port 5060 when left out)
+    transport: Literal["udp", "tcp"] = "udp"
+    username: str = ""  # digest auth (RFC 2617) on 401/407; "" = none offered
+    password: str = ""
+    from_user: str = Field(default="simgate", min_length=1)  # caller id when displayNum is ""
+    domain: str = ""  # the host in From/To URIs; "" = the proxy's host
+    # ``register`` in the file: REGISTER before calls and refresh it (RFC 3261 §10). Named
+    # apart because pydantic's BaseModel has a ``register`` attribute.
+    register_with_trunk: bool = Field(default=False, alias="register")
+    register_expires: int = Field(default=300, ge=60, le=86400)
+    # Our side: the address put in Via/Contact/SDP and bound; RTP uses even ports of the range.
+    local_host: str = "127.0.0.1"
+    sip_port: int = Field(default=0, ge=0, le=65535)  # 0 = any free port
+    rtp_ports: str = Field(default="20000-20999", pattern=r"^[0-9]{1,5}-[0-9]{1,5}$")
+    codecs: tuple[Literal["PCMU", "PCMA"], ...] = Field(default=("PCMU", "PCMA"), min_length=1)
+    dtmf: Literal["rfc4733", "info", "both"] = "both"
+    calls_per_second: float = Field(default=5.0, gt=0)
+    max_concurrent: int = Field(default=30, ge=1, le=10_000)
+    # No final answer to an INVITE in this long: 408 (RFC 3261 Timer B = 64*T1).
+    invite_timeout_seconds: float = Field(default=32.0, gt=0)
+
+    @property
+    def proxy_address(self) -> tuple[str, int]:
+        return _split_host_port(self.proxy, default_port=5060)
+
+    @property
+    def rtp_range(self) -> tuple[int, int]:
+        lo, _, hi = self.rtp_ports.partition("-")
+        return int(lo), int(hi)
+
+    @model_validator(mode="after")
+    def _check(self) -> SipVoiceLineSettings:
+        self.proxy_address  # noqa: B018 - validates the address (ValueError names it)
+        lo, hi = self.rtp_range
+        if not 1024 <= lo < hi <= 65535:
+            raise ValueError("rtp_ports must be 'LOW-HIGH' with 1024 <= LOW < HIGH <= 65535")
+        if len(set(self.codecs)) != len(self.codecs):
+            raise ValueError("codecs lists a codec twice")
+        return self
+
+
+def _split_host_port(value: str, *, default_port: int) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        return value, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _voice_driver(value: Any) -> str:
+    """As for SMS lines: ``driver`` picks the model; none is a sim line."""
+    driver = value.get("driver", "sim") if isinstance(value, dict) else value.driver
+    return str(driver)
+
+
+VoiceLineSettings = Annotated[
+    Annotated[SimVoiceLineSettings, Tag("sim")] | Annotated[SipVoiceLineSettings, Tag("sip")],
+    Discriminator(_voice_driver),
+]
+
+
+class VoiceRoute(_Strict):
+    """Callees starting with ``prefix`` go to the first of ``lines`` with room (the longest
+    matching prefix wins; no route at all: the first voice line with room, as before)."""
+
+    prefix: str = ""
+    lines: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("prefix")
+    @classmethod
+    def _digits(cls, v: str) -> str:
+        if v and not v.isdigit():
+            raise ValueError("voice route prefix must be digits")
+        return v
+
+
+def _default_voice_lines() -> dict[str, VoiceLineSettings]:
     return {"sim-voice": SimVoiceLineSettings()}
 
 
 class VoiceSettings(_Strict):
-    # Voice lines by name; calls go to the first one with room (more drivers: the SIP issue).
-    lines: dict[str, SimVoiceLineSettings] = Field(default_factory=_default_voice_lines)
+    # Voice lines by name (driver "sim" or "sip"); calls go to the first one with room that
+    # their route allows (routes below).
+    lines: dict[str, VoiceLineSettings] = Field(default_factory=_default_voice_lines)
+    # Which lines take which callees (issue 17); empty = every call to the first line with room.
+    routes: tuple[VoiceRoute, ...] = ()
     # Catch-all voice rate, USD per minute, and its billing period, when no voice rate row
     # matches the callee; None = no pricing (itnio -26 "getting fee failed").
     default_price: str | None = "0.05"
@@ -285,6 +369,14 @@ class VoiceSettings(_Strict):
     tts_timeout_seconds: float = Field(default=20.0, gt=0)
 
     _amount = field_validator("default_price")(_check_amount)
+
+    @model_validator(mode="after")
+    def _routes_name_lines(self) -> VoiceSettings:
+        for route in self.routes:
+            for line in route.lines:
+                if line not in self.lines:
+                    raise ValueError(f"prefix {route.prefix!r} names unknown voice line {line!r}")
+        return self
 
 
 class DemoSettings(_Strict):
@@ -471,6 +563,11 @@ def _one_line(err: ValidationError, data: Mapping[str, Any]) -> str:
         line = (data.get("lines") or {}).get(loc[1])
         if isinstance(line, dict) and loc[2] == line.get("driver", "sim"):
             del loc[2]
+    # voice.lines.<name>.<driver>...: the same for voice lines (issue 17).
+    if len(loc) > 3 and loc[:2] == ["voice", "lines"]:
+        vline = ((data.get("voice") or {}).get("lines") or {}).get(loc[2])
+        if isinstance(vline, dict) and loc[3] == vline.get("driver", "sim"):
+            del loc[3]
     where = ".".join(str(p) for p in loc) or "settings"
     extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"invalid setting {where}: {first['msg']}{extra}"

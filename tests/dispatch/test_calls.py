@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.dispatch.calls import voice_route
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.calls import (
     Audio,
@@ -381,3 +382,67 @@ async def test_calls_the_account_can_no_longer_pay_end_with_402_undialled(
     assert all(r.cost_micros == 0 and r.reason == "insufficient balance" for r in records[2:])
     # The two answered calls were charged after the fact (20 s each at 1.2 USD/min).
     assert await balance(services, account) == 900_000 - 2 * 400_000
+
+
+# ---- voice routes (issue 17) ------------------------------------------------------------------
+def routed(**routes: tuple[str, ...]) -> VoiceSettings:
+    """Settings with lines "a" and "b" and ``prefix=lines`` routes ("any" = prefix "")."""
+    table = [
+        {"prefix": "" if p == "any" else p.lstrip("p"), "lines": ls} for p, ls in routes.items()
+    ]
+    return VoiceSettings.model_validate(
+        {
+            "lines": {"a": {}, "b": {}},
+            "routes": table,
+            "batch_size": 50,
+            "call_lease_seconds": 900,
+        }
+    )
+
+
+def test_voice_route_longest_prefix_first_line_or_any() -> None:
+    cfg = routed(any=("a",), p86=("b",), p8613=("a", "b"))
+    assert voice_route(cfg, "8613800000001") == ("a", "b")
+    assert voice_route(cfg, "8612") == ("b",)
+    assert voice_route(cfg, "4412") == ("a",)
+    assert voice_route(routed(p86=("b",)), "4412") == ("a",)  # no match: the first line
+    assert voice_route(VoiceSettings(), "4412") is None  # no routes: any line
+
+
+async def test_calls_follow_their_route_and_wait_for_its_line(
+    services: Services, store: Store, clock: FakeClock, queue: Queue
+) -> None:
+    a = ScriptedVoiceLine("a", clock=clock, calls_per_second=100, max_concurrent=5)
+    b = ScriptedVoiceLine("b", clock=clock, calls_per_second=100, max_concurrent=1)
+    for v in (a, b):
+        v.answers(after_s=1)
+        await v.start()
+    china = [await queue(f"86138000000{i:02d}") for i in range(3)]
+    uk = await queue("447700900001")
+    d = dispatcher(services, clock, a, b, settings=routed(any=("a",), p86=("b",)))
+    await run(d, clock, 60, step=0.5)
+    for v in (a, b):
+        await v.stop()
+    assert [(await record(store, i)).line for i in china] == ["b", "b", "b"]  # one at a time
+    assert (await record(store, uk)).line == "a"
+    assert b.peak_concurrent == 1
+    assert [(await record(store, i)).sip_code for i in [*china, uk]] == [200] * 4
+
+
+async def test_stop_requeues_calls_still_waiting_for_their_routes_line(
+    services: Services, store: Store, clock: FakeClock, queue: Queue
+) -> None:
+    a = ScriptedVoiceLine("a", clock=clock, calls_per_second=100, max_concurrent=5)
+    b = ScriptedVoiceLine("b", clock=clock, calls_per_second=100, max_concurrent=1)
+    b.answers(after_s=1)
+    await b.start()
+    await a.start()
+    first, second = await queue("8613800000001", loop_count=9), await queue("8613800000002")
+    d = dispatcher(services, clock, a, b, settings=routed(p86=("b",)))
+    await run(d, clock, 3)
+    await d.stop()
+    assert (await record(store, first)).state == CallState.DONE
+    waiting = await record(store, second)
+    assert (waiting.state, waiting.line) == (CallState.QUEUED, None)  # never dialled, not lost
+    assert len(b.dials) == 1
+    assert a.dials == []

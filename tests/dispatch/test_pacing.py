@@ -36,3 +36,10 @@ def test_a_redial_prefers_another_line_but_takes_the_same_one_if_alone() -> None
     assert pacer.take(previous="a", now_ms=T0) == Slot("b", T0)
     assert pacer.take(previous="b", now_ms=T0) == Slot("a", T0)
     assert pacer.take(previous="a", now_ms=T0) == Slot("a", T0 + 500)  # b is full
+
+
+def test_among_limits_the_lines_to_a_route() -> None:
+    pacer = Pacer(lines())
+    assert pacer.take(previous=None, now_ms=T0, among=("b",)) == Slot("b", T0)
+    assert pacer.take(previous=None, now_ms=T0, among=("b",)) is None  # b is full, a not asked
+    assert pacer.take(previous=None, now_ms=T0, among=("a", "b")) == Slot("a", T0)

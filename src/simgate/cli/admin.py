@@ -11,7 +11,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from simgate.cli.common import console, esc, fail, with_services
+from simgate.cli.common import add_columns, console, esc, fail, with_services
 from simgate.domain.accounts import Account, App, AppKind, GatewayRole, LedgerEntry
 from simgate.domain.messages import State
 from simgate.domain.money import format_amount
@@ -42,8 +42,7 @@ def _ts(ms: int | None) -> str:
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     # Cells hold user data (names, URLs, reasons): printed verbatim, never as markup.
     table = Table(title=esc(title))
-    for c in columns:
-        table.add_column(c)
+    add_columns(table, columns, rows)
     for r in rows:
         table.add_row(*(esc(cell) for cell in r))
     console.print(table)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simgate.cli.common import console, esc, fail, with_services
+from simgate.cli.common import add_columns, console, esc, fail, with_services
 from simgate.domain.calls import CallRecord
 from simgate.domain.money import format_amount
 from simgate.services.container import Services
@@ -51,7 +51,7 @@ def calls_list(
 
     rows = with_services(action)
     table = Table(title=f"newest {limit} calls")
-    for column in (
+    columns = (
         "voiceId",
         "callee",
         "state",
@@ -64,8 +64,8 @@ def calls_list(
         "DTMF",
         "cost",
         "redials",
-    ):
-        table.add_column(column)
+    )
+    add_columns(table, columns, rows)
     for row in rows:
         table.add_row(*(esc(cell) for cell in row))
     console.print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +13,7 @@ import typer
 import uvloop
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from simgate.errors import SimgateError
 from simgate.runtime import Role, Runtime
@@ -87,3 +88,20 @@ def with_services(action: Callable[[Services], Awaitable[T]], *, role: Role = "a
             await runtime.close()
 
     return run_async(main)
+
+
+# A cell without spaces is a token (a msgId, a number, a key): it is never cut short or
+# broken; the columns of free text give way instead (issue 19: "2612031…" on 80 columns).
+_TOKEN_MAX = 40
+
+
+def add_columns(table: Table, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Add ``columns`` to ``table`` sized for ``rows``: token columns keep their width,
+    other columns fold (wrap, never an ellipsis)."""
+    for i, name in enumerate(columns):
+        cells = [r[i] for r in rows if i < len(r) and r[i]]
+        longest = max((len(c) for c in cells), default=0)
+        if cells and longest <= _TOKEN_MAX and not any(" " in c for c in cells):
+            table.add_column(name, no_wrap=True, min_width=longest, overflow="fold")
+        else:
+            table.add_column(name, overflow="fold")

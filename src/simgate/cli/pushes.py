@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simgate.cli.common import console, esc, with_services
+from simgate.cli.common import add_columns, console, esc, with_services
 from simgate.services.container import Services
 from simgate.services.pushes import PushStats, PushView
 
@@ -45,13 +45,16 @@ def pushes_list(
         lambda s: s.pushes.list(states=states, endpoint=endpoint, kind=kind, limit=limit)
     )
     table = Table(title="dead-lettered pushes" if dead else "pushes")
-    for c in ("id", "kind", "endpoint", "state", "tries", "next / done", "last", "created"):
-        table.add_column(c)
+    cells: list[list[str]] = []
     for p in rows:
         state_text = p.state + (" (sending)" if p.in_flight else "")
         when = _ts(p.done_ms) if p.done_ms else _ts(p.next_attempt_ms)
-        cells = (str(p.id), p.kind, p.endpoint, state_text, str(p.attempts), when)
-        table.add_row(*(esc(c) for c in (*cells, _outcome(p), _ts(p.created_ms))))
+        first = [str(p.id), p.kind, p.endpoint, state_text, str(p.attempts), when]
+        cells.append([*first, _outcome(p), _ts(p.created_ms)])
+    columns = ("id", "kind", "endpoint", "state", "tries", "next / done", "last", "created")
+    add_columns(table, columns, cells)
+    for r in cells:
+        table.add_row(*(esc(c) for c in r))
     console.print(table)
 
 

@@ -81,6 +81,8 @@ class CallDispatcher:
         # the fake clock only when this is 0, so a step never overtakes a write.
         self.io_in_flight = 0
         self._finals = GroupWrite(self._finish)
+        self._freed = asyncio.Event()  # a line slot was released
+        self._waiting: dict[int, asyncio.Task[None]] = {}  # leased, waiting for a route's line
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -90,6 +92,14 @@ class CallDispatcher:
     async def stop(self) -> None:
         """Lease no more; hang up the calls in progress and record how they ended."""
         await self._loop.stop()
+        if self._waiting:  # never dialled: back to the queue, not lost
+            for task in self._waiting.values():
+                task.cancel()
+            ids = list(self._waiting)
+            self._waiting.clear()
+            for call_id in ids:
+                self._calls.pop(call_id, None)
+            await self._service.release(ids=ids, owner=self.owner, now_ms=self._clock.now_ms())
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await session.hangup()
@@ -154,12 +164,29 @@ class CallDispatcher:
                 task = asyncio.create_task(self._record_only(call.id, refused))
                 self._calls[call.id] = task
                 continue
-            slot = self._pacer.take(previous=call.line, now_ms=now)
-            assert slot is not None  # leased no more than the free room
+            among = voice_route(self._cfg, call.callee)
+            slot = self._pacer.take(previous=call.line, now_ms=now, among=among)
+            if slot is None:  # its route's lines are full: it waits for one of them (leased)
+                waiting = asyncio.create_task(self._run_when_free(call, among))
+                self._calls[call.id] = self._waiting[call.id] = waiting
+                continue
             self.io_in_flight += 1  # until the call's audio is loaded (_run_call)
             task = asyncio.create_task(self._run_call(call, slot.line, slot.start_ms - now))
             self._calls[call.id] = task
         return len(leased)
+
+    async def _run_when_free(self, call: LeasedCall, among: tuple[str, ...] | None) -> None:
+        """A call whose route's lines were all busy at lease: start it when one frees up."""
+        while True:
+            self._freed.clear()
+            now = self._clock.now_ms()
+            slot = self._pacer.take(previous=call.line, now_ms=now, among=among)
+            if slot is not None:
+                break
+            await self._freed.wait()
+        del self._waiting[call.id]
+        self.io_in_flight += 1
+        await self._run_call(call, slot.line, slot.start_ms - now)
 
     async def _unfunded(self, leased: list[LeasedCall]) -> set[int]:
         """Calls whose account can no longer pay the first billing step (call_flow.unfunded):
@@ -202,6 +229,7 @@ class CallDispatcher:
             log.exception("call %s failed inside the dispatcher", call.id)
         finally:
             self._pacer.release(line_name)
+            self._freed.set()  # a call waiting for this line's route may start (voice routes)
             self._calls.pop(call.id, None)
             self._sessions.pop(call.id, None)
             self._loop.wake()
@@ -270,6 +298,22 @@ class CallDispatcher:
         """One write for every call that finished meanwhile (each call logs a failure; the
         reaper then ends them as lost)."""
         await self._service.finish(finals=finals, owner=self.owner, now_ms=self._clock.now_ms())
+
+
+def voice_route(cfg: VoiceSettings, callee: str) -> tuple[str, ...] | None:
+    """The lines that may take ``callee``: the longest matching ``[[voice.routes]]`` prefix's;
+    the first voice line when routes exist but none matches; None (any line, the first with
+    room first) when no route is set (issue 17)."""
+    if not cfg.routes:
+        return None
+    best = max(
+        (r for r in cfg.routes if callee.startswith(r.prefix)),
+        key=lambda r: len(r.prefix),
+        default=None,
+    )
+    if best is None:
+        return (next(iter(cfg.lines)),)
+    return best.lines
 
 
 def _ending(commands: list[flow.Command]) -> Ending:

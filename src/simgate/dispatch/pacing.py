@@ -6,7 +6,7 @@ line (``calls_per_second``, ``max_concurrent`` of each :class:`VoiceLine`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from simgate.lines.voice import VoiceLine
@@ -33,10 +33,17 @@ class Pacer:
         """Calls the lines can take right now, all together."""
         return sum(max(0, s.line.max_concurrent - s.active) for s in self._lines.values())
 
-    def take(self, *, previous: str | None, now_ms: int) -> Slot | None:
+    def take(
+        self, *, previous: str | None, now_ms: int, among: Collection[str] | None = None
+    ) -> Slot | None:
         """A line with room and the time its next dial is due, or None when all are full.
-        A redial prefers a line other than the last attempt's (``previous``)."""
-        free = [n for n, s in self._lines.items() if s.active < s.line.max_concurrent]
+        A redial prefers a line other than the last attempt's (``previous``). ``among``: only
+        these lines (the callee's voice route), in the order of the lines."""
+        free = [
+            n
+            for n, s in self._lines.items()
+            if s.active < s.line.max_concurrent and (among is None or n in among)
+        ]
         if not free:
             return None
         others = [n for n in free if n != previous]

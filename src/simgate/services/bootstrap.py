@@ -1,15 +1,17 @@
-"""First start: a demo account with an SMS app, a voice app, an API key and a gateway user."""
+"""First start: a demo account with an SMS app, a voice app, an API key, a gateway user and a
+web console admin."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from simgate.domain.accounts import AppKind, GatewayRole
 from simgate.errors import InvalidInput
 from simgate.services.accounts import AccountService, random_token
+from simgate.services.console_auth import ConsoleAuth
 from simgate.store import Store
 
 DEMO_ACCOUNT = "demo"
@@ -23,6 +25,9 @@ class DemoCredentials:
     api_secret: str
     gateway_username: str
     gateway_password: str
+    # The web console's admin (issue 19); empty when no console service was given.
+    console_username: str = ""
+    console_password: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -32,11 +37,17 @@ class DemoCredentials:
             "api_secret": self.api_secret,
             "gateway_username": self.gateway_username,
             "gateway_password": self.gateway_password,
+            "console_username": self.console_username,
+            "console_password": self.console_password,
         }
 
 
 async def ensure_demo(
-    store: Store, accounts: AccountService, data_dir: Path, balance: str
+    store: Store,
+    accounts: AccountService,
+    data_dir: Path,
+    balance: str,
+    console: ConsoleAuth | None = None,
 ) -> DemoCredentials | None:
     """Create the demo account when the database has no account at all; None otherwise."""
     async with store.db.read() as conn:
@@ -55,6 +66,9 @@ async def ensure_demo(
         account.id, username="admin", password=password, role=GatewayRole.OPERATOR
     )
     creds = DemoCredentials(sms.app_id, voice.app_id, key.key, key.secret, user.username, password)
+    if console is not None:  # the operator's console admin, every account
+        admin, console_password = await console.create_user(username="admin")
+        creds = replace(creds, console_username=admin.username, console_password=console_password)
     write_private_json(data_dir / "demo.json", creds.as_dict())
     return creds
 

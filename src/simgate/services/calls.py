@@ -62,6 +62,14 @@ class CallService:
         )
         return await self._db.write(job)
 
+    async def release(self, *, ids: Sequence[int], owner: str, now_ms: int) -> int:
+        """Leased calls never dialled (their voice route's lines stayed full until the worker
+        stopped): queued again at once, no attempt counted (issue 17)."""
+        job = functools.partial(
+            self._calls.release, ids=ids, owner=owner, retry_at_ms=now_ms, now_ms=now_ms
+        )
+        return await self._db.write(job)
+
     async def finish(self, *, finals: Sequence[CallFinal], owner: str, now_ms: int) -> list[int]:
         """Record final results and charge them; returns the ids that ended (held ones)."""
 

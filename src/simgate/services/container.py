@@ -9,6 +9,8 @@ from simgate.lines.base import Line
 from simgate.metrics import Metrics
 from simgate.services.accounts import AccountService
 from simgate.services.calls import CallService
+from simgate.services.console_auth import ConsoleAuth
+from simgate.services.console_queries import ConsoleQueries
 from simgate.services.dinstar import DinstarService
 from simgate.services.fx import FxService
 from simgate.services.health import HealthService
@@ -54,3 +56,6 @@ class Services:
     itnio: ItnioService
     dinstar: DinstarService
     openvox: OpenVoxService
+    # The web console's users and sessions, and what its pages read (issue 19).
+    console_auth: ConsoleAuth
+    console: ConsoleQueries

@@ -8,6 +8,8 @@ the tests empty :data:`metadata`'s tables between runs.
 
 from __future__ import annotations
 
+import simgate.store.console_queries
+import simgate.store.console_users
 import simgate.store.dialects.dinstar_tables
 import simgate.store.dialects.openvox
 import simgate.store.push_tables

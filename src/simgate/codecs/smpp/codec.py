@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import operator
+import struct
+from collections.abc import Callable
 from typing import Any, Final
 
 from simgate.codecs.smpp.constants import (
@@ -11,8 +14,15 @@ from simgate.codecs.smpp.constants import (
     as_status,
 )
 from simgate.codecs.smpp.errors import SmppDecodeError, SmppEncodeError
-from simgate.codecs.smpp.fields import FieldKind, Reader, body_layout
-from simgate.codecs.smpp.pdus import PDU_TYPES, GenericNack, Pdu
+from simgate.codecs.smpp.fields import (
+    TEXT_ENCODING,
+    Appender,
+    CString,
+    FieldKind,
+    Reader,
+    body_layout,
+)
+from simgate.codecs.smpp.pdus import PDU_TYPES, GenericNack, Pdu, SubmitSmResp
 from simgate.codecs.smpp.tlvs import EMPTY_TLVS, Tlv, Tlvs
 
 HEADER_LENGTH: Final = 16
@@ -32,27 +42,71 @@ def layout(cls: type[Pdu]) -> tuple[tuple[str, FieldKind], ...]:
         return _LAYOUTS.setdefault(cls, body_layout(cls))
 
 
-def encode(pdu: Pdu) -> bytes:
-    """Serialise ``pdu`` (header, mandatory parameters, TLVs). Raises SmppEncodeError."""
-    if not 0 <= pdu.sequence_number <= 0xFFFF_FFFF:
-        raise SmppEncodeError(f"sequence_number {pdu.sequence_number} out of range")
+_HEADER: Final = struct.Struct(">IIII")
+
+
+def _id_max() -> int:
+    """message_id's declared maximum (with its NUL) in submit_sm_resp."""
+    (kind,) = (kind for name, kind in layout(SubmitSmResp) if name == "message_id")
+    assert isinstance(kind, CString)
+    return kind.max_len
+
+
+_SUBMIT_SM_RESP_ID_MAX: Final = _id_max()
+
+
+class _Encoder:
+    """The mandatory parameters of one PDU type as one attribute fetch and a list of
+    appenders, built once per type (the declarations are walked once, not per PDU)."""
+
+    __slots__ = ("appenders", "values")
+
+    def __init__(self, cls: type[Pdu]) -> None:
+        names = [name for name, _ in layout(cls)]
+        self.appenders: tuple[Appender, ...] = tuple(
+            kind.appender(name) for name, kind in layout(cls)
+        )
+        fetch = operator.attrgetter(*names) if names else None
+        if fetch is None:
+            self.values: Callable[[Pdu], tuple[object, ...]] = lambda pdu: ()
+        elif len(names) == 1:
+            self.values = lambda pdu: (fetch(pdu),)
+        else:
+            self.values = fetch
+
+
+_ENCODERS: dict[type[Pdu], _Encoder] = {}
+
+
+def encode(pdu: Pdu, *, sequence_number: int | None = None) -> bytes:
+    """Serialise ``pdu`` (header, mandatory parameters, TLVs). Raises SmppEncodeError.
+
+    ``sequence_number`` replaces the PDU's own in the header (the session numbers a
+    request without copying it first). The pieces are gathered in one list and joined
+    once, the header packed in front when the length is known: one bytes object per PDU.
+    """
+    sequence = pdu.sequence_number if sequence_number is None else sequence_number
+    if not 0 <= sequence <= 0xFFFF_FFFF:
+        raise SmppEncodeError(f"sequence_number {sequence} out of range")
     if not 0 <= pdu.command_status <= 0xFFFF_FFFF:
         raise SmppEncodeError(f"command_status {pdu.command_status} out of range")
-    parts = [kind.encode(getattr(pdu, name), name) for name, kind in layout(type(pdu))]
-    if getattr(pdu, "short_message", b"") and pdu.tlvs.raw(0x0424) is not None:
-        raise SmppEncodeError("short_message and message_payload are mutually exclusive")
-    for tlv in pdu.tlvs:
-        problem = tlv.problem()
-        if problem:
-            raise SmppEncodeError(problem)
-    parts.append(pdu.tlvs.encode())
-    body = b"".join(parts)
-    length = HEADER_LENGTH + len(body)
-    header = b"".join(
-        x.to_bytes(4, "big")
-        for x in (length, pdu.COMMAND_ID, pdu.command_status, pdu.sequence_number)
-    )
-    return header + body
+    cls = type(pdu)
+    encoder = _ENCODERS.get(cls) or _ENCODERS.setdefault(cls, _Encoder(cls))
+    out: list[bytes] = [b""]  # the header's place
+    for value, append in zip(encoder.values(pdu), encoder.appenders, strict=True):
+        append(value, out)
+    tlvs = pdu.tlvs
+    if tlvs.items:
+        if getattr(pdu, "short_message", b"") and tlvs.raw(0x0424) is not None:
+            raise SmppEncodeError("short_message and message_payload are mutually exclusive")
+        for tlv in tlvs:
+            problem = tlv.problem()
+            if problem:
+                raise SmppEncodeError(problem)
+        out.append(tlvs.encode())
+    length = HEADER_LENGTH + sum(map(len, out))
+    out[0] = _HEADER.pack(length, pdu.COMMAND_ID, pdu.command_status, sequence)
+    return b"".join(out)
 
 
 def decode_header(data: bytes) -> tuple[int, int, int, int]:
@@ -61,7 +115,7 @@ def decode_header(data: bytes) -> tuple[int, int, int, int]:
         raise SmppDecodeError(
             f"truncated header: {len(data)} octets", status=CommandStatus.ESME_RINVCMDLEN
         )
-    a, b, c, d = (int.from_bytes(data[i : i + 4], "big") for i in range(0, 16, 4))
+    a, b, c, d = _HEADER.unpack_from(data)
     return a, b, c, d
 
 
@@ -89,6 +143,16 @@ def decode(data: bytes, *, strict: bool = False) -> Pdu:
             command_id=command_id,
             sequence_number=sequence,
         )
+    if command_id == CommandId.SUBMIT_SM_RESP and data.find(b"\x00", HEADER_LENGTH) == length - 1:
+        # The answer to every message sent: its one C-octet string ends the PDU (no TLVs),
+        # so it is read without the generic walk. Same result as below, same strict limit.
+        message_id = data[HEADER_LENGTH:-1]
+        if not strict or len(message_id) < _SUBMIT_SM_RESP_ID_MAX:
+            return SubmitSmResp(
+                sequence_number=sequence,
+                command_status=as_status(status),
+                message_id=message_id.decode(TEXT_ENCODING),
+            )
     header: dict[str, Any] = {"sequence_number": sequence, "command_status": as_status(status)}
     if len(data) == HEADER_LENGTH and command_id & RESPONSE_BIT and (status or not strict):
         # Error responses omit their body (e.g. v3.4 4.4.2); some SMSCs omit it always.

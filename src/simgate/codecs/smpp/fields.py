@@ -9,6 +9,7 @@ dataclass fields so each PDU layout is written exactly once.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
@@ -76,10 +77,20 @@ class Reader:
         return value
 
 
+#: Appends the wire form of one value to a list of pieces (one ``b"".join`` per PDU).
+Appender = Callable[[object, list[bytes]], None]
+
+
 class FieldKind(Protocol):
     """How one mandatory parameter is put on the wire."""
 
     def encode(self, value: object, name: str) -> bytes: ...
+
+    def appender(self, name: str) -> Appender:
+        """The encoder the codec runs per PDU: values that need no check beyond the
+        common case go straight to ``out``; anything else takes :meth:`encode` (same
+        bytes, same errors)."""
+        ...
 
     def decode(self, reader: Reader, name: str, strict: bool) -> object: ...
 
@@ -96,6 +107,19 @@ class Int:
         if not 0 <= value < 1 << (8 * self.size):
             raise SmppEncodeError(f"{name}: {value} does not fit in {self.size} octet(s)")
         return value.to_bytes(self.size, "big")
+
+    def appender(self, name: str) -> Appender:
+        if self.size != 1:
+            return _checked(self, name)
+        encode = self.encode
+
+        def append(value: object, out: list[bytes]) -> None:
+            if isinstance(value, int) and 0 <= value < 256:  # IntEnum members too
+                out.append(_OCTETS[value])
+            else:  # not an int, or out of range: the checked path raises
+                out.append(encode(value, name))
+
+        return append
 
     def decode(self, reader: Reader, name: str, strict: bool) -> int:
         return reader.uint(self.size, name)
@@ -131,6 +155,29 @@ class CString:
             raise SmppEncodeError(problem)
         return raw + b"\x00"
 
+    def appender(self, name: str) -> Appender:
+        encode, longest = self.encode, self.max_len - 1
+        if self.lengths is not None:  # time strings: almost always empty
+            empty_ok = 0 in self.lengths
+
+            def append_fixed(value: object, out: list[bytes]) -> None:
+                if value == "" and empty_ok:
+                    out.append(_NUL)
+                else:
+                    out.append(encode(value, name))
+
+            return append_fixed
+
+        def append(value: object, out: list[bytes]) -> None:
+            if value.__class__ is str and value.isascii():
+                raw: bytes = value.encode("ascii")
+                if len(raw) <= longest and b"\x00" not in raw:
+                    out += (raw, _NUL)
+                    return
+            out.append(encode(value, name))
+
+        return append
+
     def decode(self, reader: Reader, name: str, strict: bool) -> str:
         raw = reader.cstring(name)
         if strict:
@@ -156,6 +203,19 @@ class OctetString:
             raise SmppEncodeError(f"{name}: {len(value)} octets, max {self.max_len}")
         return len(value).to_bytes(self.length_size, "big") + bytes(value)
 
+    def appender(self, name: str) -> Appender:
+        if self.length_size != 1:
+            return _checked(self, name)
+        encode, longest = self.encode, min(self.max_len, 255)
+
+        def append(value: object, out: list[bytes]) -> None:
+            if value.__class__ is bytes and len(value) <= longest:
+                out += (_OCTETS[len(value)], value)
+            else:
+                out.append(encode(value, name))
+
+        return append
+
     def decode(self, reader: Reader, name: str, strict: bool) -> bytes:
         length = reader.uint(self.length_size, self.length_field)
         if strict and length > self.max_len:
@@ -167,6 +227,19 @@ class OctetString:
 
 
 TIME_STRING: Final = CString(17, frozenset({0, 16}))
+
+# One-octet values, built once: the common integers of a PDU cost a tuple look-up.
+_OCTETS: Final = tuple(bytes((i,)) for i in range(256))
+_NUL: Final = b"\x00"
+
+
+def _checked(kind: FieldKind, name: str) -> Appender:
+    encode = kind.encode
+
+    def append(value: object, out: list[bytes]) -> None:
+        out.append(encode(value, name))
+
+    return append
 
 
 def _field(default: T, kind: FieldKind) -> T:

@@ -19,8 +19,6 @@ The driver owns the connection and a monotonic clock:
 
 from __future__ import annotations
 
-import dataclasses
-
 from simgate.codecs.smpp.codec import decode, encode, generic_nack, response_type
 from simgate.codecs.smpp.constants import CommandId
 from simgate.codecs.smpp.errors import SmppDecodeError, SmppSessionError, WindowFullError
@@ -35,7 +33,7 @@ from simgate.codecs.smpp.events import (
     StateChanged,
 )
 from simgate.codecs.smpp.framer import PduFramer
-from simgate.codecs.smpp.pdus import EnquireLink, Pdu
+from simgate.codecs.smpp.pdus import EnquireLink, Pdu, numbered
 from simgate.codecs.smpp.states import (
     BIND_OK,
     BIND_STARTED,
@@ -194,12 +192,13 @@ class SmppSession:
         tracked = response_type(command_id) is not None  # not outbind/alert_notification
         if tracked and not self.can_send():
             raise WindowFullError(f"{self.outstanding} requests outstanding")
-        pdu = dataclasses.replace(pdu, sequence_number=self._window.next_sequence())
-        data = encode(pdu)
+        sequence = self._window.next_sequence()
+        data = encode(pdu, sequence_number=sequence)  # encoded before anything changes
         if not tracked:
             self._window.skip_sequence()
             return data
-        self._window.add(pdu, now, self.config.response_timeout)
+        # The window and the events keep the request as numbered on the wire.
+        self._window.add(numbered(pdu, sequence), now, self.config.response_timeout)
         ignored: list[Event] = []
         if command_id in BIND_STARTED:
             self._fire(BIND_STARTED[command_id], ignored)

@@ -28,10 +28,11 @@ class Window:
         self.size = size
         self._pending: dict[int, Pending] = {}
         self._next = 1
+        self._outstanding = 0  # pending that are not ``auto``: counted, not summed per send
 
     @property
     def outstanding(self) -> int:
-        return sum(not p.auto for p in self._pending.values())
+        return self._outstanding
 
     def has_room(self) -> bool:
         return self.outstanding < self.size
@@ -55,12 +56,16 @@ class Window:
             raise ValueError(f"sequence {request.sequence_number} is not the next one")
         sequence = self.skip_sequence()
         self._pending[sequence] = Pending(request, now, now + timeout, auto)
+        self._outstanding += not auto
 
     def get(self, sequence: int) -> Pending | None:
         return self._pending.get(sequence)
 
     def pop(self, sequence: int | None) -> Pending | None:
-        return None if sequence is None else self._pending.pop(sequence, None)
+        pending = None if sequence is None else self._pending.pop(sequence, None)
+        if pending is not None:
+            self._outstanding -= not pending.auto
+        return pending
 
     def pop_expired(self, now: float) -> list[Pending]:
         """Remove and return requests whose deadline is <= now, earliest first."""
@@ -68,7 +73,7 @@ class Window:
             (p for p in self._pending.values() if p.deadline <= now), key=lambda p: p.deadline
         )
         for pending in expired:
-            del self._pending[pending.request.sequence_number]
+            self.pop(pending.request.sequence_number)
         return expired
 
     def earliest_deadline(self) -> float | None:
@@ -81,4 +86,5 @@ class Window:
         """Forget everything; returns what was pending."""
         pending = list(self._pending.values())
         self._pending.clear()
+        self._outstanding = 0
         return pending

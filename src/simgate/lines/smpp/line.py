@@ -108,10 +108,17 @@ class SmppLine:
         self._up = False
         self._up_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ports: tuple[PortInfo] | None = None
 
     # ---- Line protocol -----------------------------------------------------------------
     def ports(self) -> Sequence[PortInfo]:
-        up = self._sending_up()
+        # The dispatcher asks for every message it routes here: built once per change of
+        # ``_up`` (kept by ``_changed`` as binds come and go), not per call.
+        if self._ports is None or self._ports[0].registered != self._up:
+            self._ports = self._port_info(self._up)
+        return self._ports
+
+    def _port_info(self, up: bool) -> tuple[PortInfo]:
         return (
             PortInfo(
                 index=0,
@@ -291,7 +298,7 @@ class SmppLine:
         while True:
             fut: asyncio.Future[Bind | None] = loop.create_future()
             self._waiters.append(fut)
-            timeout = None if self._sending_up() else deadline - loop.time()
+            timeout = None if self._up else deadline - loop.time()
             if timeout is not None and timeout <= 0:
                 fut.cancel()
                 return None

@@ -1,0 +1,1 @@
+"""The web console at /console (issue 19): server-rendered pages over the services."""
