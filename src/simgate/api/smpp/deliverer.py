@@ -132,12 +132,9 @@ class Deliverer:
         room = sum(c.session.config.window_size - c.session.outstanding for c in binds)
         if room <= 0:
             return
-        rows = await self._outbox.due(
-            account_id=self.account_id,
-            after_id=0,
-            limit=len(self._inflight) + len(self._retry_at) + room,
-        )
-        self._forget_gone([r.id for r in rows], now)
+        limit = len(self._inflight) + len(self._retry_at) + room
+        rows = await self._outbox.due(account_id=self.account_id, after_id=0, limit=limit)
+        self.forget_gone([r.id for r in rows], now, complete=len(rows) < limit)
         turn = 0
         for row in rows:
             if row.id in self._inflight or self._retry_at.get(row.id, 0.0) > now:
@@ -162,14 +159,15 @@ class Deliverer:
             if not sent:
                 return  # every window is full: wait for answers
 
-    def _forget_gone(self, due: Sequence[int], now: float) -> None:
+    def forget_gone(self, due: Sequence[int], now: float, *, complete: bool) -> None:
         """Drop the back-off of rows no longer in the outbox (answered elsewhere, expired):
         bounded by what the outbox holds. ``due`` is the ids read, oldest first, up to a
-        limit: a row below the last of them that is missing is gone."""
+        limit (``complete`` when under it: every due row): a missing row below the last of
+        them, or any missing row when complete, is gone."""
         if not self._retry_at:
             return
         present = set(due)
-        last = due[-1] if due else 0
+        last = float("inf") if complete else (due[-1] if due else 0)
         for row in [r for r, at in self._retry_at.items() if at <= now]:
             if row not in present and row < last:
                 del self._retry_at[row]
