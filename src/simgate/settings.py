@@ -548,6 +548,40 @@ class InboundSettings(_Strict):
         return self
 
 
+class SmppServerSettings(_Strict):
+    """``[smpp_server]``: customers bind to simgate as ESMEs (issue 18, api/smpp/).
+
+    Timers default to Jasmin's (session init 30 s, enquire_link 30 s, inactivity 300 s,
+    response 60 s)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=2775, ge=0, le=65535)
+    tls_port: int | None = Field(default=None, ge=0, le=65535)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # "" accepts any system_type; otherwise a bind must name exactly this one.
+    system_type: str = Field(default="", max_length=12)
+    session_init_seconds: float = Field(default=30.0, gt=0)
+    enquire_link_seconds: float = Field(default=30.0, gt=0)
+    inactivity_seconds: float = Field(default=300.0, gt=0)
+    response_seconds: float = Field(default=60.0, gt=0)
+    window: int = Field(default=64, ge=1, le=10_000)  # submit_sm being handled per bind
+    max_connections: int = Field(default=2000, ge=1, le=1_000_000)
+    max_pdu_bytes: int = Field(default=65_552, ge=1024, le=1_048_576)
+    message_id_base: Literal["hex", "decimal"] = "decimal"
+    # deliver_sm outstanding per receiving bind (receipts and incoming SMS).
+    deliver_window: int = Field(default=64, ge=1, le=10_000)
+    # How long parts of a long message wait for the rest before the bind is refused them.
+    reassembly_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmppServerSettings:
+        if self.tls_port is not None and not (self.tls_cert and self.tls_key):
+            raise ValueError("tls_port needs tls_cert and tls_key")
+        return self
+
+
 class Settings(_Strict):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -562,6 +596,7 @@ class Settings(_Strict):
     routes: tuple[Route, ...] = (Route(),)
     inbound: InboundSettings = InboundSettings()
     push: PushSettings = PushSettings()
+    smpp_server: SmppServerSettings = SmppServerSettings()
     # Sections owned by the dialects: each validates its own at start (api/dialect.py).
     itnio: dict[str, Any] = Field(default_factory=dict)
     dinstar: dict[str, Any] = Field(default_factory=dict)
