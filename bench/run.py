@@ -21,7 +21,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import compare, foundation, idle, login_flood, processes, voice_calls, voice_query
+from bench import (
+    compare,
+    foundation,
+    http_send,
+    idle,
+    login_flood,
+    processes,
+    voice_calls,
+    voice_query,
+)
 from bench.common import Table, pg_reachable
 
 Measure = Callable[[str, Path], Awaitable[Table]]
@@ -42,6 +51,7 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "logins": lambda b, d: login_flood.measure(b, d, 30_000 if quick else 100_000),
         "compare": lambda b, d: compare.scripts_bench(d, 5 if quick else 10),
         "idle": lambda b, d: idle.measure(b, d, seconds=20 if quick else 60, sends=100),
+        "http_send": lambda b, d: http_send.measure(b, d, 3 if quick else 8),
     }
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from simgate.api.app import create_app, create_metrics_app
 from simgate.api.dialect import Dialect
 from simgate.api.dialects import dinstar, itnio, openvox
+from simgate.api.smpp.listener import SmppListener
 from simgate.clock import Clock, SystemClock
 from simgate.console.app import mount_console
 from simgate.dispatch.calls import CallDispatcher
@@ -31,6 +32,7 @@ from simgate.dispatch.worker import Dispatcher
 from simgate.errors import ConfigError
 from simgate.lease_loop import Wakeup
 from simgate.lines.base import IncomingPart, IncomingSms, Line
+from simgate.lines.modem import ModemLine
 from simgate.lines.sim import SimLine
 from simgate.lines.sim_voice import SimVoiceLine
 from simgate.lines.sip.line import SipVoiceLine
@@ -65,6 +67,9 @@ from simgate.services.outbox import PushOutbox
 from simgate.services.pushes import PushService
 from simgate.services.rates import RateCache
 from simgate.services.sending import SendService
+from simgate.services.smpp_gateway import SmppGateway
+from simgate.services.smpp_outbox import SmppOutbox
+from simgate.services.smpp_users import SmppUserService
 from simgate.services.voice import VoiceService
 from simgate.settings import LineSettings, Settings, SimVoiceLineSettings, SipVoiceLineSettings
 from simgate.store import Database, Store
@@ -83,6 +88,10 @@ def build_line(name: str, cfg: LineSettings, clock: Clock, data_dir: Path) -> Li
         if cfg.refs_journal is None:  # the submit ids a receipt after a crash needs
             cfg = cfg.model_copy(update={"refs_journal": str(data_dir / f"smpp-{name}.refs")})
         return SmppLine(name, cfg, clock)
+    if cfg.driver == "modem":
+        if cfg.journal is None:  # the TP-MRs a report after a restart needs
+            cfg = cfg.model_copy(update={"journal": str(data_dir / f"modem-{name}.mr")})
+        return ModemLine(name, cfg, clock)
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
 
@@ -147,6 +156,8 @@ class Runtime:
     _voice_lines: list[VoiceLine] = field(default_factory=list)
     # Each dialect's section, validated by open() in every role (api/dialect.py).
     dialect_settings: dict[str, BaseModel] = field(default_factory=dict)
+    # The SMPP server (issue 18), started by start_smpp_server() in the API roles.
+    smpp_listener: SmppListener | None = None
 
     async def open(self, *, migrate: bool = True) -> Services:
         s = self.settings
@@ -238,6 +249,20 @@ class Runtime:
         self.events.subscribe(
             PushOutbox(store=store, formats=formats, clock=self.clock, wakeup=self.wakeup)
         )
+        # SMPP receipts and incoming SMS: rows of the SMPP outbox, in every role (the worker
+        # records the reports that owe them).
+        smpp = s.smpp_server
+        self.services.smpp_outbox = SmppOutbox(
+            store=store,
+            clock=self.clock,
+            id_base=smpp.message_id_base,
+            keep_seconds=s.worker.validity_seconds,
+        )
+        self.services.smpp_users = SmppUserService(store=store, accounts=accounts, clock=self.clock)
+        self.services.smpp_gateway = SmppGateway(
+            sending=self.services.sending, messaging=messaging, store=store, clock=self.clock
+        )
+        self.events.subscribe(self.services.smpp_outbox)
         self.changes.subscribe(self.events.publish)
         if s.demo.create and self.role in ("run", "serve"):
             self.demo = await ensure_demo(
@@ -331,6 +356,25 @@ class Runtime:
     def _db_is_sqlite(self) -> bool:
         return self._db is None or self._db.is_sqlite
 
+    async def start_smpp_server(self) -> SmppListener | None:
+        """The SMPP listener, when ``[smpp_server] enabled`` (issue 18)."""
+        sv = self.services
+        assert sv is not None, "open() first"
+        if not self.settings.smpp_server.enabled:
+            return None
+        assert sv.smpp_users is not None
+        assert sv.smpp_gateway is not None
+        assert sv.smpp_outbox is not None
+        self.smpp_listener = SmppListener(
+            settings=self.settings.smpp_server,
+            users=sv.smpp_users,
+            gateway=sv.smpp_gateway,
+            outbox=sv.smpp_outbox,
+            registry=sv.metrics.registry,
+        )
+        await self.smpp_listener.start()
+        return self.smpp_listener
+
     @property
     def store(self) -> Store:
         """The store this runtime opened: for tests and the CLI's schema commands only; every
@@ -370,6 +414,9 @@ class Runtime:
         return self._push_sender
 
     async def close(self) -> None:
+        if self.smpp_listener is not None:  # first: it records the answers it has
+            await self.smpp_listener.stop()
+            self.smpp_listener = None
         if self._push_sender is not None:
             await self._push_sender.stop()
             self._push_sender = None

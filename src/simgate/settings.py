@@ -170,6 +170,51 @@ class SmppLineSettings(_Strict):
         return self
 
 
+class ModemLineSettings(_Strict):
+    """GSM modems, one SIM port each, in order (lines/modem; AT commands, PDU mode).
+    Times in seconds."""
+
+    driver: Literal["modem"] = "modem"
+    # Local ttys ("/dev/ttyUSB0") and TCP modem banks / ser2net ("socket://10.0.0.5:4001").
+    ports: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, max_length=256)
+    baud: int = Field(default=115200, ge=300, le=4_000_000)
+    pin: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
+    smsc: str = Field(default="", pattern=r"^\+?[0-9]{0,20}$")  # "" = the SIM's own
+    rate_per_minute: int = Field(default=0, ge=0)  # per port (SIM cards get barred)
+    validity_minutes: int = Field(default=24 * 60, ge=5)  # TP-VP of what is sent
+    command_timeout: float = Field(default=10.0, gt=0)
+    send_timeout: float = Field(default=60.0, gt=0)  # +CMGS: the network's answer
+    poll_interval: float = Field(default=30.0, gt=0)  # health poll (+CSQ, +CREG, ...)
+    # smstools: a modem failing 3 times in a row is blocked (1 h there) and reset.
+    fail_limit: int = Field(default=3, ge=1)
+    block_seconds: float = Field(default=300.0, ge=0)
+    reset_settle: float = Field(default=10.0, ge=0)  # after +CFUN=1,1, before re-init
+    reopen_min: float = Field(default=1.0, gt=0)
+    reopen_max: float = Field(default=60.0, gt=0)
+    # A status report matches a part sent on its port with its TP-MR and recipient within
+    # this long (TP-MR wraps at 256 per port).
+    report_window: float = Field(default=3 * 24 * 3600.0, gt=0)
+    # Incoming concatenated SMS missing parts are stored partially after this (Gammu: 600 s).
+    reassembly_timeout: float = Field(default=600.0, gt=0)
+    # Each part's TP-MR, noted before the next part is written (lines/modem/journal.py).
+    # The runtime sets <data_dir>/modem-<line>.mr when none is given.
+    journal: str | None = None
+    exclusive: bool = True  # a modem port has one owner
+    owner: str | None = Field(default=None, min_length=1)
+    port_owners: dict[int, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+
+    @property
+    def port_rate_per_minute(self) -> int:
+        return self.rate_per_minute
+
+    @model_validator(mode="after")
+    def _owned_ports(self) -> ModemLineSettings:
+        for port in self.port_owners:
+            if not 0 <= port < len(self.ports):
+                raise ValueError(f"port_owners: port {port} is not in 0..{len(self.ports) - 1}")
+        return self
+
+
 def _line_driver(value: Any) -> str:
     """The ``driver`` key picks the model; a line without one is a sim line (as before)."""
     driver = value.get("driver", "sim") if isinstance(value, dict) else value.driver
@@ -177,7 +222,9 @@ def _line_driver(value: Any) -> str:
 
 
 LineSettings = Annotated[
-    Annotated[SimLineSettings, Tag("sim")] | Annotated[SmppLineSettings, Tag("smpp")],
+    Annotated[SimLineSettings, Tag("sim")]
+    | Annotated[SmppLineSettings, Tag("smpp")]
+    | Annotated[ModemLineSettings, Tag("modem")],
     Discriminator(_line_driver),
 ]
 
@@ -501,6 +548,40 @@ class InboundSettings(_Strict):
         return self
 
 
+class SmppServerSettings(_Strict):
+    """``[smpp_server]``: customers bind to simgate as ESMEs (issue 18, api/smpp/).
+
+    Timers default to Jasmin's (session init 30 s, enquire_link 30 s, inactivity 300 s,
+    response 60 s)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=2775, ge=0, le=65535)
+    tls_port: int | None = Field(default=None, ge=0, le=65535)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # "" accepts any system_type; otherwise a bind must name exactly this one.
+    system_type: str = Field(default="", max_length=12)
+    session_init_seconds: float = Field(default=30.0, gt=0)
+    enquire_link_seconds: float = Field(default=30.0, gt=0)
+    inactivity_seconds: float = Field(default=300.0, gt=0)
+    response_seconds: float = Field(default=60.0, gt=0)
+    window: int = Field(default=64, ge=1, le=10_000)  # submit_sm being handled per bind
+    max_connections: int = Field(default=2000, ge=1, le=1_000_000)
+    max_pdu_bytes: int = Field(default=65_552, ge=1024, le=1_048_576)
+    message_id_base: Literal["hex", "decimal"] = "decimal"
+    # deliver_sm outstanding per receiving bind (receipts and incoming SMS).
+    deliver_window: int = Field(default=64, ge=1, le=10_000)
+    # How long parts of a long message wait for the rest before the bind is refused them.
+    reassembly_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmppServerSettings:
+        if self.tls_port is not None and not (self.tls_cert and self.tls_key):
+            raise ValueError("tls_port needs tls_cert and tls_key")
+        return self
+
+
 class Settings(_Strict):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -515,6 +596,7 @@ class Settings(_Strict):
     routes: tuple[Route, ...] = (Route(),)
     inbound: InboundSettings = InboundSettings()
     push: PushSettings = PushSettings()
+    smpp_server: SmppServerSettings = SmppServerSettings()
     # Sections owned by the dialects: each validates its own at start (api/dialect.py).
     itnio: dict[str, Any] = Field(default_factory=dict)
     dinstar: dict[str, Any] = Field(default_factory=dict)

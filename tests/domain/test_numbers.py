@@ -85,6 +85,26 @@ def test_is_valid_agrees_with_parse_when_parse_strips_nothing(number: str) -> No
         assert is_valid(number) is phonenumbers.is_possible_number(parsed)
 
 
+@given(st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True))
+def test_is_valid_is_phonenumbers_on_the_digits_as_given(number: str) -> None:
+    """The answer kept per (country code, length) is phonenumbers' answer for these very
+    digits, leading zeros after the country code included."""
+    for size in (1, 2, 3):
+        code = int(number[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = number[size:]
+            zeros = len(national) - max(len(national.lstrip("0")), 1)
+            parsed = phonenumbers.PhoneNumber(
+                country_code=code,
+                national_number=int(national),
+                italian_leading_zero=zeros > 0 or None,
+                number_of_leading_zeros=zeros if zeros > 1 else None,
+            )
+            assert is_valid(number) is phonenumbers.is_possible_number(parsed)
+            return
+    assert is_valid(number) is False
+
+
 @pytest.mark.parametrize(
     ("number", "expected"),
     [

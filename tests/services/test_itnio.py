@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import asyncio
+from typing import Any
+
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.codecs.segments import Encoding
 from simgate.domain import ids
 from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
-from simgate.domain.records import SentRow
+from simgate.domain.records import NewMessage, SentRow
+from simgate.errors import StoreError
 from simgate.lines.base import IncomingSms
 from simgate.runtime import Runtime
 from simgate.services.container import Services
@@ -111,3 +116,107 @@ async def test_replay_claim_complete_release(services: Services) -> None:
     await sv.claim_replay(fingerprint="f3", expires_ms=T0 + 99, now_ms=T0 + 20, purge=True)
     assert await sv.replay_response("f2") is None
     assert await sv.replay_response("f3") == PENDING
+
+
+async def test_concurrent_claims_share_one_insert(runtime: Runtime, services: Services) -> None:
+    """Claims queued together are one INSERT (group commit, issue 15); a fingerprint twice in
+    the batch is owned once, and a claim of a recorded fingerprint finds its record."""
+    sv = services.itnio
+    await sv.claim_replay(fingerprint="old", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    assert await sv.complete_replay(fingerprint="old", response="answer", token=T0)
+    inserts: list[str] = []
+    engine = runtime.store.db.engine.sync_engine
+
+    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ITNIO_REPLAYS"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        claims = await asyncio.gather(
+            *(
+                sv.claim_replay(fingerprint=fp, expires_ms=T0 + 10, now_ms=T0 + n, purge=False)
+                for n, fp in enumerate(["a", "b", "a", "old", "c"])
+            )
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert [(c.owned, c.token, c.response) for c in claims] == [
+        (True, T0, None),
+        (True, T0 + 1, None),
+        (False, 0, PENDING),
+        (False, 0, "answer"),
+        (True, T0 + 4, None),
+    ]
+    # One for the batch; the two claims it did not own each look again on their own.
+    assert len(inserts) == 3
+
+
+async def test_replay_answers_of_one_accept_batch_are_one_update(
+    runtime: Runtime, services: Services
+) -> None:
+    """The answers committed with their sends (group commit): one UPDATE for the batch; a
+    claim taken over fails its own request only (the batch is split)."""
+    sv = services.itnio
+    for fp in ("a", "b", "c"):
+        await sv.claim_replay(fingerprint=fp, expires_ms=T0 + 10, now_ms=T0, purge=False)
+    ran: list[str] = []
+    account_id = (await services.accounts.create_account(name="r", balance="1")).id
+    updates: list[str] = []
+    engine = runtime.store.db.engine.sync_engine
+
+    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ITNIO_REPLAYS"):
+            updates.append(statement)
+
+    def send(fp: str, token: int, first_id: int) -> Any:
+        job = sv.replay_answer_job(
+            fingerprint=fp, response=f"answer {fp}", token=token, on_run=lambda: ran.append(fp)
+        )
+        return services.messaging.accept(
+            account_id=account_id,
+            total_micros=0,
+            rows=[_row(account_id, first_id)],
+            now_ms=T0,
+            also=job,
+        )
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        assert list(await asyncio.gather(send("a", T0, 1000), send("b", T0, 1001))) == [True, True]
+        assert len(updates) == 1
+        results = await asyncio.gather(
+            send("c", T0, 1002), send("zz", T0, 1003), return_exceptions=True
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert results[0] is True
+    assert isinstance(results[1], StoreError)  # "zz" was never claimed by this token
+    assert [await sv.replay_response(fp) for fp in ("a", "b", "c")] == [
+        "answer a",
+        "answer b",
+        "answer c",
+    ]
+    assert ran[:2] == ["a", "b"]
+
+
+def _row(account_id: int, mid: int) -> NewMessage:
+    return NewMessage(
+        id=mid,
+        account_id=account_id,
+        app_id=None,
+        dialect="itnio",
+        client_ref=None,
+        task_id=None,
+        sender="",
+        recipient="8613800138000",
+        text="hello",
+        encoding=Encoding.GSM7,
+        parts=1,
+        port_hint=None,
+        line="sim",
+        price_micros=0,
+        currency="USD",
+        report_requested=True,
+        validity_until_ms=T0 + 3_600_000,
+    )

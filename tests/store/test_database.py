@@ -54,6 +54,27 @@ async def test_concurrent_writes_all_commit_in_shared_transactions(store: Store)
     assert 1 <= commits < 300  # shared commits: group commit happened
 
 
+async def test_submit_queues_the_job_before_the_caller_yields(store: Store) -> None:
+    """A submitted job is ahead of every write started after it in the same step, and its
+    future resolves once committed, whether or not anybody awaits it meanwhile."""
+    db = store.db
+    order: list[str] = []
+
+    def noted(key: str) -> Any:
+        async def job(conn: AsyncConnection) -> str:
+            order.append(key)
+            written: str = await _put(key, "v")(conn)
+            return written
+
+        return job
+
+    later = asyncio.ensure_future(db.write(noted("written")))  # queued when it first runs
+    first = db.submit(noted("submitted"))
+    assert list(await asyncio.gather(later, first)) == ["written", "submitted"]
+    assert order == ["submitted", "written"]
+    assert await _keys(store) == {"written", "submitted"}
+
+
 async def test_a_failing_job_does_not_take_its_batch_down(store: Store) -> None:
     db = store.db
 

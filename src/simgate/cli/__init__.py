@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-from simgate.cli import admin, calls, fx, gateway, pushes, serve
+from simgate.cli import admin, calls, fx, gateway, pushes, serve, smpp_users
 from simgate.cli.common import Globals, err_console, esc
 from simgate.cli.console_users import console_users_app
 
@@ -46,6 +46,7 @@ app.add_typer(admin.messages_app, name="messages")
 app.add_typer(admin.sim_app, name="sim")
 app.add_typer(gateway.gateway_app, name="gateway")
 app.add_typer(pushes.pushes_app, name="pushes")
+app.add_typer(smpp_users.smpp_users_app, name="smpp-users")
 app.add_typer(console_users_app, name="console-users")
 app.command("send")(admin.send)
 

@@ -84,7 +84,10 @@ async def _serve(
         if role == "worker":
             await _wait_for_signal()
             return
-        if not child:
+        if not child:  # one SMPP listener per machine: the HTTP children do not bind it
+            listener = await runtime.start_smpp_server()  # [smpp_server] enabled (issue 18)
+            if listener is not None:
+                console.print(f"smpp server on {esc(settings.smpp_server.host)}:{listener.port}")
             _print_demo(runtime)
         tls: dict[str, str] = {}
         if settings.http.tls:  # self-signed on first start (Dinstar clients use curl -k)

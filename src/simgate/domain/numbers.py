@@ -48,18 +48,20 @@ def is_valid(number: str) -> bool:
         if code not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
             continue
         national = number[size:]
-        if not national:
-            return False
-        parsed = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-        # Zeros before the significant digits (an all-zero part keeps one as its value).
-        zeros = len(national) - max(len(national.lstrip("0")), 1)
-        if zeros:
-            # Italian-style numbers keep their leading zero(s) after the country code.
-            parsed.italian_leading_zero = True
-            if zeros > 1:
-                parsed.number_of_leading_zeros = zeros
-        return bool(phonenumbers.is_possible_number(parsed))
+        # Leading zeros kept (Italian style) count in the significant number's length.
+        return bool(national) and _possible_length(code, len(national))
     return False
+
+
+@functools.cache
+def _possible_length(code: int, length: int) -> bool:
+    """Whether a national significant number of ``length`` digits is possible after country
+    code ``code``. ``phonenumbers.is_possible_number`` looks at nothing else (the code's
+    metadata and the length: it "only checks the length", its docstring says), so the answer
+    is kept per (code, length) and a bulk send of distinct numbers pays for it a few hundred
+    times, not once per number (issue 15: the accept path validates every recipient)."""
+    parsed = phonenumbers.PhoneNumber(country_code=code, national_number=int("1" * length))
+    return bool(phonenumbers.is_possible_number(parsed))
 
 
 def area(number: str, lang: str = "en") -> str:

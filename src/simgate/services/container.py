@@ -22,6 +22,9 @@ from simgate.services.messaging import MessagingService
 from simgate.services.openvox import OpenVoxService
 from simgate.services.pushes import PushService
 from simgate.services.sending import SendService
+from simgate.services.smpp_gateway import SmppGateway
+from simgate.services.smpp_outbox import SmppOutbox
+from simgate.services.smpp_users import SmppUserService
 from simgate.services.voice import VoiceService
 from simgate.settings import Settings
 
@@ -59,3 +62,7 @@ class Services:
     # The web console's users and sessions, and what its pages read (issue 19).
     console_auth: ConsoleAuth
     console: ConsoleQueries
+    # The SMPP server (issue 18): SMPP accounts, submit/query/cancel, the deliver_sm outbox.
+    smpp_users: SmppUserService | None = None
+    smpp_gateway: SmppGateway | None = None
+    smpp_outbox: SmppOutbox | None = None

@@ -16,10 +16,14 @@ from simgate.domain.accounts import Account, ApiKey
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord, SentRow
 from simgate.errors import StoreError
+from simgate.services.gather import Gatherer
 from simgate.store import Store
-from simgate.store.dialects.itnio import PENDING, Claim, ReplayRepo, sent_page
+from simgate.store.dialects.itnio import PENDING, Claim, NewClaim, ReplayRepo, sent_page
 
 __all__ = ["PENDING", "AnswerJob", "Claim", "Credentials", "ItnioService", "MoPage"]
+
+# Claims written together at most (one multi-row INSERT each: services/gather.py).
+CLAIMS_PER_BATCH = 500
 
 # A replay answer stored in the transaction that commits the work it answers.
 AnswerJob = Callable[[AsyncConnection], Awaitable[None]]
@@ -39,16 +43,51 @@ class MoPage:
     records: list[InboundRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayAnswer:
+    """A request's replay answer as a job of its accept's transaction. The answers of one
+    accept batch are written by one UPDATE (services/accept_writer.py ``JointJob``)."""
+
+    replays: ReplayRepo
+    fingerprint: str
+    response: str
+    token: int
+    on_run: Callable[[], None]
+
+    async def __call__(self, conn: AsyncConnection) -> None:
+        if not await self.replays.complete(
+            conn, fingerprint=self.fingerprint, response=self.response, token=self.token
+        ):
+            raise StoreError("this request's replay claim was taken over")
+        self.on_run()
+
+    async def run_together(self, conn: AsyncConnection, jobs: Sequence[ReplayAnswer]) -> None:
+        distinct = {j.fingerprint for j in jobs}
+        if len(distinct) < len(jobs):  # a takeover and its old owner: each on its own
+            for j in jobs:
+                await j(conn)
+            return
+        answers = [(j.fingerprint, j.response, j.token) for j in jobs]
+        if not await self.replays.complete_many(conn, answers):
+            raise StoreError("a replay claim of this batch was taken over")
+        for j in jobs:
+            j.on_run()
+
+
 class ItnioService:
     def __init__(self, *, store: Store) -> None:
         self._store = store
         self._replays = ReplayRepo()
+        self._claims: Gatherer[NewClaim, Claim] = Gatherer(
+            db=store.db, write_many=self._replays.claim_many, max_size=CLAIMS_PER_BATCH
+        )
 
     # ---- authentication (spec §1.1) ------------------------------------------------------
     async def credentials(self, key: str) -> Credentials | None:
-        """The key and its account; None when either is unknown."""
+        """The key and its account; None when either is unknown (two indexed rows: a short
+        read, on the event loop's thread on SQLite)."""
         store = self._store
-        async with store.db.read() as conn:
+        async with store.db.read_short() as conn:
             api_key = await store.accounts.get_key(conn, key)
             if api_key is None:
                 return None
@@ -115,6 +154,10 @@ class ItnioService:
         """Own ``fingerprint`` or find its record (store/dialects/itnio.py ``claim``): a claim
         left unanswered ``takeover_after_ms`` is taken over. ``purge`` first drops expired
         records."""
+        if not purge:
+            # Concurrent requests' claims share one INSERT (group commit, issue 15).
+            claim = NewClaim(fingerprint, expires_ms, now_ms, takeover_after_ms)
+            return await self._claims.write(claim)
         return await self._store.db.write(
             functools.partial(
                 self._claim,
@@ -165,15 +208,7 @@ class ItnioService:
         """The answer stored in the caller's transaction (the one that commits what the
         request did), so a crash never leaves the work done and the answer unknown; it fails
         the transaction when the claim was taken over (the new owner does the work)."""
-
-        async def job(conn: AsyncConnection) -> None:
-            if not await self._replays.complete(
-                conn, fingerprint=fingerprint, response=response, token=token
-            ):
-                raise StoreError("this request's replay claim was taken over")
-            on_run()
-
-        return job
+        return ReplayAnswer(self._replays, fingerprint, response, token, on_run)
 
     async def release_replay(self, fingerprint: str, token: int) -> None:
         await self._store.db.write(

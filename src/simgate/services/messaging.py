@@ -28,6 +28,7 @@ from simgate.domain.queue import (
 )
 from simgate.domain.records import NewMessage
 from simgate.lease_loop import QUEUE, Wakeup
+from simgate.services.accept_writer import AcceptJob, AcceptWriter
 from simgate.services.changes import Publish
 from simgate.store import Store
 
@@ -67,6 +68,7 @@ class MessagingService:
         self._messages = store.messages
         self._reports = store.reports
         self._publish = publish
+        self._accepts = AcceptWriter(store=store)
 
     # ---- accept ----------------------------------------------------------------------
     async def accept(
@@ -80,17 +82,18 @@ class MessagingService:
     ) -> bool:
         """Charge ``total_micros`` and queue ``rows`` in one transaction, with ``also`` (the
         caller's own record of it); False (and nothing queued) when the balance does not
-        cover it. Queueing is not news for subscribers."""
-
-        async def job(conn: AsyncConnection) -> bool:
-            if not await self._store.accounts.charge(conn, account_id, total_micros):
-                return False
-            await self._messages.insert(conn, rows, now_ms)
-            if also is not None:
-                await also(conn)
-            return True
-
-        queued = await self._db.write(job)
+        cover it. Concurrent accepts share that transaction (group commit,
+        services/accept_writer.py). Queueing is not news for subscribers; the worker's loop is
+        woken once it is committed."""
+        queued = await self._accepts.accept(
+            AcceptJob(
+                account_id=account_id,
+                total_micros=total_micros,
+                rows=rows,
+                now_ms=now_ms,
+                also=also,
+            )
+        )
         if queued:
             self._wakeup.notify(QUEUE)
         return queued

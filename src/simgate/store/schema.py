@@ -13,6 +13,7 @@ import simgate.store.console_users
 import simgate.store.dialects.dinstar_tables
 import simgate.store.dialects.openvox
 import simgate.store.push_tables
+import simgate.store.smpp_tables
 import simgate.store.tables
 import simgate.store.voice_tables
 

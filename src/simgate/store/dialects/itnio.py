@@ -6,8 +6,10 @@ The page query reads only the columns getSentRcd renders: building full MessageR
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import State
 from simgate.domain.records import SentRow
+from simgate.store.sqltext import chunks
 from simgate.store.tables import itnio_replays as t
 from simgate.store.tables import messages as m
 
@@ -41,6 +44,45 @@ class Claim:
     owned: bool
     token: int = 0
     response: str | None = None
+
+
+# The batch statements of the replay records, as driver SQL: one text whatever the batch size
+# on PostgreSQL (arrays), one per size on SQLite; compiling Core statements of a new shape
+# for every batch cost more than running them (issue 15, bench/http_send.py).
+_PG_CLAIMS = (
+    "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
+    "SELECT f, e, NULL, c FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS a(f, e, c) "
+    "ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
+)
+_PG_ANSWERS = (
+    "UPDATE itnio_replays AS r SET response = a.response "
+    "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS a(fingerprint, response, created_ms) "
+    "WHERE r.fingerprint = a.fingerprint AND r.created_ms = a.created_ms "
+    "AND r.response IS NULL"
+)
+_SQLITE_ANSWER = (
+    "UPDATE itnio_replays SET response = ? "
+    "WHERE fingerprint = ? AND created_ms = ? AND response IS NULL"
+)
+
+
+@functools.cache
+def _sqlite_claims(count: int) -> str:
+    values = ", ".join(["(?, ?, NULL, ?)"] * count)
+    return (
+        "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
+        f"VALUES {values} ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewClaim:
+    """A request's claim of its fingerprint (see :meth:`ReplayRepo.claim`)."""
+
+    fingerprint: str
+    expires_ms: int
+    now_ms: int
+    takeover_after_ms: int | None = None
 
 
 class ReplayRepo:
@@ -96,6 +138,43 @@ class ReplayRepo:
                 return Claim(owned=True, token=now_ms)
         return Claim(owned=False, response=PENDING)
 
+    async def claim_many(self, conn: AsyncConnection, claims: Sequence[NewClaim]) -> list[Claim]:
+        """:meth:`claim` for the claims of one batch (services/gather.py): one multi-row
+        INSERT .. ON CONFLICT DO NOTHING RETURNING the fingerprints it took; the others (a
+        replay, a fingerprint twice in the batch) go through :meth:`claim` one by one."""
+        first: dict[str, int] = {}
+        for i, c in enumerate(claims):
+            first.setdefault(c.fingerprint, i)
+        taken: set[str] = set()
+        for chunk in chunks(list(first.values()), 500):  # 3 parameters a row on SQLite
+            fresh = [claims[i] for i in chunk]
+            if conn.dialect.name == "postgresql":
+                params: tuple[Any, ...] = (
+                    [c.fingerprint for c in fresh],
+                    [c.expires_ms for c in fresh],
+                    [c.now_ms for c in fresh],
+                )
+                result = await conn.exec_driver_sql(_PG_CLAIMS, params)
+            else:
+                params = tuple(v for c in fresh for v in (c.fingerprint, c.expires_ms, c.now_ms))
+                result = await conn.exec_driver_sql(_sqlite_claims(len(fresh)), params)
+            taken.update(row[0] for row in result)
+        out: list[Claim] = []
+        for i, c in enumerate(claims):
+            if c.fingerprint in taken and first[c.fingerprint] == i:
+                out.append(Claim(owned=True, token=c.now_ms))
+            else:
+                out.append(
+                    await self.claim(
+                        conn,
+                        fingerprint=c.fingerprint,
+                        expires_ms=c.expires_ms,
+                        now_ms=c.now_ms,
+                        takeover_after_ms=c.takeover_after_ms,
+                    )
+                )
+        return out
+
     async def lookup(self, conn: AsyncConnection, fingerprint: str) -> str | None:
         row = (
             await conn.execute(select(t.c.response).where(t.c.fingerprint == fingerprint))
@@ -119,6 +198,23 @@ class ReplayRepo:
             .values(response=response)
         )
         return result.rowcount == 1
+
+    async def complete_many(
+        self, conn: AsyncConnection, answers: Sequence[tuple[str, str, int]]
+    ) -> bool:
+        """:meth:`complete` for ``(fingerprint, response, token)`` answers of distinct
+        fingerprints in one UPDATE; True when every claim was still its token's."""
+        if not answers:
+            return True
+        assert len({fp for fp, _, _ in answers}) == len(answers), "one answer per fingerprint"
+        if conn.dialect.name == "postgresql":
+            columns = list(zip(*answers, strict=True))
+            result = await conn.exec_driver_sql(_PG_ANSWERS, tuple(list(c) for c in columns))
+        else:
+            # executemany: sqlite3 adds up the rows each execution changed.
+            rows = [(response, fp, token) for fp, response, token in answers]
+            result = await conn.exec_driver_sql(_SQLITE_ANSWER, rows)
+        return result.rowcount == len(answers)
 
     async def release(self, conn: AsyncConnection, *, fingerprint: str, token: int) -> None:
         await conn.execute(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_console"
-down_revision = "0010_tenants"
+down_revision = "0012_smpp_server"
 branch_labels = None
 depends_on = None
 

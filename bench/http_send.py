@@ -1,0 +1,241 @@
+"""HTTP single-message sends against the no-database ceiling of the same ``simgate run``.
+
+    scripts/bench --only http_send [--backend sqlite|pg] [--quick]
+
+One real ``simgate run`` process per backend (HTTP API and worker with the sim line), loaded
+by ``wrk`` (a separate process; every request body differs, so the itniotech replay rule of
+spec §7 never short-circuits a send). Rows, each at 32 connections and at 1 connection:
+- ceiling: ``GET /openapi.json`` (no database, no auth: the cost of HTTP itself);
+- ``GET /healthz`` (one ``SELECT 1``);
+- OpenVox ``/sms/send`` with one number (body credentials, async mode);
+- itniotech ``/sms/sendSms`` with one number (signed headers; a replay claim and a send).
+Issue 15 aims: a send >= 0.5 of the ceiling (column "vs ceiling") and >= 1,500 req/s on a
+quiet machine; latency at 1 connection is the low-load cost group commit must not raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, Table, opened, scratch_url
+from simgate.domain.accounts import AppKind
+from simgate.settings import load_settings
+from simgate.testing.procs import SimgateProcess, free_port, write_config
+
+_OPENVOX = """
+local counter = 1
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args) n = 0 bad = 0 end
+function request()
+  n = n + 1
+  local body = '{"username":"%(user)s","password":"%(password)s",'
+    .. '"dest_num":"8613800138000","msg":"bench ' .. id .. '-' .. n .. '","mode":0}'
+  return wrk.format("POST", "/sms/send", {["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"code":200', 1, true) then bad = bad + 1 end
+end
+"""
+
+_ITNIO = """
+local counter = 1
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args) n = 0 bad = 0 end
+function request()
+  n = n + 1
+  local body = '{"appId":"%(app)s","numbers":"8613800138000","content":"one '
+    .. id .. '-' .. n .. '"}'
+  return wrk.format("POST", "/sms/sendSms", nil, body)
+end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"status":"0"', 1, true) then bad = bad + 1 end
+end
+"""
+
+_DONE = """
+local threads = {}
+local old_setup = setup
+function setup(thread)
+  if old_setup then old_setup(thread) end
+  table.insert(threads, thread)
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + (t:get("bad") or 0) end
+  io.write("BAD " .. total .. "\\n")
+end
+"""
+
+MASTER_KEY = "http-send-bench-master-key-0123456789"
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    bad: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    app_id: str
+    api_key: str
+    api_secret: str
+
+    def headers(self) -> dict[str, str]:
+        ts = str(int(time.time()))
+        sign = hashlib.md5((self.api_key + self.api_secret + ts).encode()).hexdigest()
+        return {
+            "Content-Type": "application/json;charset=UTF-8",
+            "Api-Key": self.api_key,
+            "Timestamp": ts,
+            "Sign": sign,
+        }
+
+
+def _settings(workdir: Path, url: str, port: int) -> dict[str, object]:
+    return {
+        "data_dir": str(workdir / "data"),
+        "database_url": url,
+        "master_key": MASTER_KEY,
+        "log_level": "warning",
+        "demo": {"create": False},
+        "billing": {"default_sms_price": "0.001"},
+        "http": {"port": port},
+    }
+
+
+async def _tenant(workdir: Path, url: str, port: int) -> Tenant:
+    """A funded account with an itniotech app and key, and the OpenVox gateway user."""
+    async with opened(load_settings(None, overrides=_settings(workdir, url, port))) as rt:
+        sv = rt.services
+        assert sv is not None
+        account = await sv.accounts.create_account(name="bench", balance="100000000")
+        app = await sv.accounts.create_app(account.id, kind=AppKind.SMS)
+        key = await sv.accounts.create_key(account.id)
+        await sv.accounts.create_user(account.id, username=GATEWAY_USER, password=GATEWAY_PASSWORD)
+    return Tenant(app.app_id, key.key, key.secret)
+
+
+def _wrk(
+    url: str, *, conns: int, seconds: float, script: str | None, headers: dict[str, str]
+) -> Load:
+    threads = 1 if conns == 1 else 2
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if script is not None:
+            lua = Path(tmp) / "load.lua"
+            lua.write_text(script + _DONE, encoding="utf-8")
+            cmd += ["-s", str(lua)]
+        out = subprocess.run(
+            [*cmd, url], capture_output=True, text=True, timeout=seconds + 60, check=True
+        ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"BAD (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Load(
+        rps=float(rps.group(1)) if rps else 0.0,
+        p50_ms=_latency(out, "50"),
+        p99_ms=_latency(out, "99"),
+        bad=(int(bad.group(1)) if bad else 0) + (int(non2xx.group(1)) if non2xx else 0),
+    )
+
+
+def _latency(out: str, percent: str) -> float:
+    m = re.search(percent + r"(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)
+    if m is None:
+        return float("nan")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+async def measure(backend: str, workdir: Path, seconds: float, role: str = "run") -> Table:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    async with scratch_url(backend, workdir) as url:
+        port = free_port()
+        tenant = await _tenant(workdir, url, port)
+        cfg = write_config(workdir / "simgate.toml", _settings(workdir, url, port))
+        proc = SimgateProcess([role], workdir=workdir, config=cfg, port=port)
+        proc.start()
+        try:
+            await asyncio.to_thread(proc.wait_healthy, 60)
+            rows = await asyncio.to_thread(_rows, proc.url, tenant, seconds)
+        finally:
+            await asyncio.to_thread(proc.stop)
+    return Table(
+        f"http_send [{backend}]: `simgate {role}`, wrk, {seconds:g} s per cell",
+        [
+            "route",
+            "req/s (32 conns)",
+            "p50 ms (32)",
+            "p99 ms (32)",
+            "vs ceiling",
+            "req/s (1 conn)",
+            "p50 ms (1)",
+            "p99 ms (1)",
+            "bad",
+        ],
+        rows,
+        "aim (issue 15): sends >= 0.5 of the ceiling, >= 1,500 req/s on a quiet machine",
+    )
+
+
+def _rows(base: str, tenant: Tenant, seconds: float) -> list[Sequence[Any]]:
+    openvox = _OPENVOX % {"user": GATEWAY_USER, "password": GATEWAY_PASSWORD}
+    itnio = _ITNIO % {"app": tenant.app_id}
+    cases: list[tuple[str, str, str | None, bool]] = [
+        ("ceiling: GET /openapi.json (no DB)", "/openapi.json", None, False),
+        ("GET /healthz (SELECT 1)", "/healthz", None, False),
+        ("openvox /sms/send, 1 number", "/sms/send", openvox, False),
+        ("itnio sendSms, 1 number", "/sms/sendSms", itnio, True),
+    ]
+    # Warm up: connections, caches, the id block, the first statement compilations.
+    for _, path, script, signed in cases:
+        _wrk(base + path, conns=4, seconds=1, script=script, headers=_headers(tenant, signed))
+    out: list[Sequence[Any]] = []
+    ceiling = 0.0
+    for name, path, script, signed in cases:
+        wide = _wrk(
+            base + path, conns=32, seconds=seconds, script=script, headers=_headers(tenant, signed)
+        )
+        one = _wrk(
+            base + path, conns=1, seconds=seconds, script=script, headers=_headers(tenant, signed)
+        )
+        ceiling = ceiling or wide.rps
+        out.append(
+            [
+                name,
+                wide.rps,
+                wide.p50_ms,
+                wide.p99_ms,
+                wide.rps / ceiling if ceiling else 0.0,
+                one.rps,
+                one.p50_ms,
+                one.p99_ms,
+                wide.bad + one.bad,
+            ]
+        )
+    return out
+
+
+def _headers(tenant: Tenant, signed: bool) -> dict[str, str]:
+    return tenant.headers() if signed else {}

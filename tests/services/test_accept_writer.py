@@ -1,0 +1,286 @@
+"""Group commit of the accept path (services/accept_writer.py, issue 15): concurrent accepts
+share one transaction with one charge per account and one INSERT, and each request still gets
+its own answer and its own error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.codecs.segments import Encoding
+from simgate.domain.records import NewMessage
+from simgate.errors import StoreError
+from simgate.services.accept_writer import AcceptJob, AcceptWriter
+from simgate.services.container import Services
+from simgate.store import Store
+from simgate.store.tables import messages
+
+PRICE = 10_000  # micros per message
+
+
+def _rows(store: Store, first_id: int, count: int, account_id: int) -> list[NewMessage]:
+    return [
+        NewMessage(
+            id=first_id + i,
+            account_id=account_id,
+            app_id=None,
+            dialect="test",
+            client_ref=None,
+            task_id=None,
+            sender="",
+            recipient="8613800138000",
+            text="hello",
+            encoding=Encoding.GSM7,
+            parts=1,
+            port_hint=None,
+            line="sim",
+            price_micros=PRICE,
+            currency="USD",
+            report_requested=True,
+            validity_until_ms=10**13,
+        )
+        for i in range(count)
+    ]
+
+
+def _job(store: Store, account_id: int, first_id: int, count: int = 1, **kw: Any) -> AcceptJob:
+    return AcceptJob(
+        account_id=account_id,
+        total_micros=PRICE * count,
+        rows=_rows(store, first_id, count, account_id),
+        now_ms=1_000,
+        **kw,
+    )
+
+
+class Statements:
+    """What the write engine sent: commits, and statements by their first words."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.sql: list[str] = []
+
+    def count(self, prefix: str) -> int:
+        return sum(1 for s in self.sql if s.upper().startswith(prefix))
+
+
+@contextmanager
+def watched(store: Store) -> Iterator[Statements]:
+    seen = Statements()
+    engine = store.db.engine.sync_engine
+
+    def on_commit(_conn: Any) -> None:
+        seen.commits += 1
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.sql.append(" ".join(statement.split()))
+
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+async def _stored_ids(store: Store) -> list[int]:
+    async with store.db.read() as conn:
+        return list((await conn.execute(select(messages.c.id).order_by(messages.c.id))).scalars())
+
+
+async def _balance(services: Services, account_id: int) -> int:
+    return (await services.accounts.get_account(account_id)).balance_micros
+
+
+async def test_concurrent_accepts_are_one_transaction_one_charge_one_insert(
+    services: Services, store: Store
+) -> None:
+    a = await services.accounts.create_account(name="a", balance="10")
+    b = await services.accounts.create_account(name="b", balance="10")
+    writer = AcceptWriter(store=store)
+    jobs = [_job(store, a.id if i % 2 else b.id, 100 + 10 * i, count=i % 3 + 1) for i in range(20)]
+    with watched(store) as seen:
+        results = await asyncio.gather(*(writer.accept(j) for j in jobs))
+    assert results == [True] * 20
+    assert seen.commits == 1
+    assert seen.count("UPDATE ACCOUNTS") == 2  # one charge per account
+    assert seen.count("INSERT INTO MESSAGES") == 1
+    assert await _stored_ids(store) == sorted(m.id for j in jobs for m in j.rows)
+    spent_a = sum(j.total_micros for j in jobs if j.account_id == a.id)
+    assert await _balance(services, a.id) == 10_000_000 - spent_a
+
+
+async def test_a_lone_accept_is_written_at_once(services: Services, store: Store) -> None:
+    """Low load: no window to wait for; each accept that finds the writer free is its own
+    transaction, as before group commit."""
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    with watched(store) as seen:
+        for i in range(3):
+            assert await writer.accept(_job(store, a.id, 100 + i))
+    assert seen.commits == 3
+    assert await _stored_ids(store) == [100, 101, 102]
+
+
+async def test_requests_arriving_while_a_batch_runs_form_the_next_batch(
+    services: Services, store: Store
+) -> None:
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(_conn: AsyncConnection) -> None:
+        running.set()
+        await release.wait()
+
+    first = asyncio.ensure_future(writer.accept(_job(store, a.id, 100, also=slow)))
+    await running.wait()  # the first batch is inside its transaction
+    later = [asyncio.ensure_future(writer.accept(_job(store, a.id, 200 + i))) for i in range(5)]
+    await asyncio.sleep(0)
+    with watched(store) as seen:
+        release.set()
+        assert await first
+        assert await asyncio.gather(*later) == [True] * 5
+    assert seen.commits == 2  # the first batch, then the five that queued meanwhile
+    assert seen.count("INSERT INTO MESSAGES") == 1  # the five in one INSERT
+
+
+async def test_insufficient_balance_refuses_only_the_requests_it_does_not_cover(
+    services: Services, store: Store
+) -> None:
+    """Balance for three messages, four requests of one (and one of two) in one batch: those
+    covered in arrival order are charged, the others hear False; another account is not
+    touched by it."""
+    poor = await services.accounts.create_account(name="poor", balance="0.03")
+    rich = await services.accounts.create_account(name="rich", balance="10")
+    writer = AcceptWriter(store=store)
+    jobs = [
+        _job(store, poor.id, 100),
+        _job(store, poor.id, 110, count=2),
+        _job(store, rich.id, 120),
+        _job(store, poor.id, 130),
+        _job(store, poor.id, 140),
+    ]
+    with watched(store) as seen:
+        results = await asyncio.gather(*(writer.accept(j) for j in jobs))
+    assert results == [True, True, True, False, False]
+    assert seen.commits == 1
+    assert await _balance(services, poor.id) == 0
+    assert await _balance(services, rich.id) == 10_000_000 - PRICE
+    assert await _stored_ids(store) == [100, 110, 111, 120]
+
+
+async def test_a_bad_request_fails_alone(services: Services, store: Store) -> None:
+    """A row that cannot be inserted (its id exists) fails its own request; the batch is
+    split and the others commit, charged once each."""
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    assert await writer.accept(_job(store, a.id, 100))
+    jobs = [_job(store, a.id, 200), _job(store, a.id, 99, count=2), _job(store, a.id, 300)]
+    results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
+    assert results[0] is True
+    assert results[2] is True
+    assert isinstance(results[1], IntegrityError)
+    assert await _stored_ids(store) == [100, 200, 300]
+    assert await _balance(services, a.id) == 10_000_000 - 3 * PRICE
+
+
+async def test_a_callers_record_that_fails_fails_its_request_alone(
+    services: Services, store: Store
+) -> None:
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    ran: list[int] = []
+
+    def record(n: int) -> Any:
+        async def job(_conn: AsyncConnection) -> None:
+            if n == 2:
+                raise StoreError("this request's replay claim was taken over")
+            ran.append(n)
+
+        return job
+
+    jobs = [_job(store, a.id, 100 * n, also=record(n)) for n in (1, 2, 3)]
+    results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
+    assert results[0] is True
+    assert results[2] is True
+    assert isinstance(results[1], StoreError)
+    assert await _stored_ids(store) == [100, 300]
+    assert ran[-2:] == [1, 3]  # committed runs, in arrival order
+    assert await _balance(services, a.id) == 10_000_000 - 2 * PRICE
+
+
+async def test_a_full_batch_closes_and_the_rest_go_in_the_next(
+    services: Services, store: Store
+) -> None:
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store, max_rows=4)
+    jobs = [_job(store, a.id, 100 + 10 * i, count=2) for i in range(5)]
+    with watched(store) as seen:
+        assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * 5
+    # 2 + 2 rows fill a batch: three batches, which the database commits together.
+    assert seen.count("INSERT INTO MESSAGES") == 3
+    assert len(await _stored_ids(store)) == 10
+
+
+@pytest.mark.parametrize("count", [1, 3])
+async def test_zero_priced_requests_charge_nothing(
+    services: Services, store: Store, count: int
+) -> None:
+    a = await services.accounts.create_account(name="a", balance="0")
+    writer = AcceptWriter(store=store)
+    jobs = [
+        AcceptJob(account_id=a.id, total_micros=0, rows=_rows(store, 100 + i, 1, a.id), now_ms=1)
+        for i in range(count)
+    ]
+    with watched(store) as seen:
+        assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * count
+    assert seen.count("UPDATE ACCOUNTS") == 0
+    async with store.db.read() as conn:
+        n = (await conn.execute(select(func.count()).select_from(messages))).scalar_one()
+    assert n == count
+
+
+class Noted:
+    """A caller job that can run with the others of its kind: it notes how it ran."""
+
+    def __init__(self, log: list[tuple[str, list[int]]], n: int) -> None:
+        self.log = log
+        self.n = n
+
+    async def __call__(self, _conn: AsyncConnection) -> None:
+        self.log.append(("alone", [self.n]))
+
+    async def run_together(self, _conn: AsyncConnection, jobs: Sequence[Noted]) -> None:
+        self.log.append(("together", [j.n for j in jobs]))
+
+
+async def test_joint_caller_jobs_of_a_batch_run_together_in_arrival_order(
+    services: Services, store: Store
+) -> None:
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    log: list[tuple[str, list[int]]] = []
+
+    async def plain(_conn: AsyncConnection) -> None:
+        log.append(("plain", []))
+
+    jobs = [
+        _job(store, a.id, 100, also=plain),
+        _job(store, a.id, 110, also=Noted(log, 1)),
+        _job(store, a.id, 120),
+        _job(store, a.id, 130, also=Noted(log, 2)),
+    ]
+    assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * 4
+    assert log == [("plain", []), ("together", [1, 2])]
+    log.clear()
+    assert await writer.accept(_job(store, a.id, 140, also=Noted(log, 3)))
+    assert log == [("alone", [3])]  # one of its kind runs as a plain job
