@@ -11,7 +11,7 @@ per account, instead of a scan of every row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -171,11 +171,16 @@ async def search_calls(
     number: str | None,
     before_id: int | None,
     limit: int,
+    all_accounts: tuple[int, ...] = (),
 ) -> list[CallRecord]:
+    """Newest first. A number reads ``ix_calls_account_callee`` (migration 0014): that
+    callee's calls only, one index range per account (``all_accounts`` for the operator)."""
     c = calls.c
     q = select(*_CALL_COLUMNS)
     if account_id is not None:
         q = q.where(c.account_id == account_id)
+    elif number and all_accounts:
+        q = q.where(c.account_id.in_(all_accounts))
     if number:
         q = q.where(c.callee == number)
     if before_id is not None:
@@ -212,25 +217,65 @@ async def search_inbound(
     return [InboundRecord(**dict(r._mapping)) for r in await conn.execute(q)]
 
 
-async def pushes_by_endpoint(conn: AsyncConnection) -> dict[str, dict[str, int]]:
-    """Per endpoint, pushes per state name (pending, delivered, failed, dead)."""
-    rows = await conn.execute(
-        select(pushes.c.endpoint, pushes.c.state, func.count()).group_by(
-            pushes.c.endpoint, pushes.c.state
-        )
-    )
+async def pushes_by_endpoint(
+    conn: AsyncConnection, *, account_id: int | None = None
+) -> dict[str, dict[str, int]]:
+    """Per endpoint, pushes per state name (pending, delivered, failed, dead); only
+    ``account_id``'s pushes when given."""
+    q = select(pushes.c.endpoint, pushes.c.state, func.count())
+    if account_id is not None:
+        q = q.where(pushes.c.account_id == account_id)
+    rows = await conn.execute(q.group_by(pushes.c.endpoint, pushes.c.state))
     out: dict[str, dict[str, int]] = {}
     for endpoint, state, n in rows:
         out.setdefault(str(endpoint), {})[STATE_NAMES[int(state)]] = int(n)
     return out
 
 
-async def push_ids_for(conn: AsyncConnection, order_key: str) -> list[int]:
-    """Pushes planned with this order key (``msg:<id>`` for a message's receipts)."""
+async def get_inbound(conn: AsyncConnection, inbound_id: int) -> InboundRecord | None:
+    row = (await conn.execute(select(inbound).where(inbound.c.id == inbound_id))).first()
+    return None if row is None else InboundRecord(**dict(row._mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class PortDay:
+    """One port's day: messages sent, delivered and failed (of those accepted since the day
+    began), and incoming SMS received."""
+
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    received: int = 0
+
+
+async def port_day(
+    conn: AsyncConnection, *, since_ms: int, id_from: int
+) -> dict[str, dict[int, PortDay]]:
+    """Per line and port, the day since ``since_ms``: two key-range reads (``id_from`` is
+    that time's smallest id), one of messages and one of incoming SMS."""
+    m = messages.c
+    failed_states = [int(s) for s in (State.FAILED, State.REJECTED, State.EXPIRED)]
+    sent = func.sum(case((m.sent_ms.is_not(None), 1), else_=0))
+    delivered = func.sum(case((m.state == int(State.DELIVERED), 1), else_=0))
+    failed = func.sum(case((m.state.in_(failed_states), 1), else_=0))
+    out: dict[str, dict[int, PortDay]] = {}
     rows = await conn.execute(
-        select(pushes.c.id).where(pushes.c.order_key == order_key).order_by(pushes.c.id)
+        select(m.line, m.port, sent, delivered, failed)
+        .where(m.id >= id_from, m.line.is_not(None), m.port.is_not(None))
+        .group_by(m.line, m.port)
     )
-    return [int(r[0]) for r in rows]
+    for line, port, s, d, f in rows:
+        out.setdefault(str(line), {})[int(port)] = PortDay(int(s or 0), int(d or 0), int(f or 0))
+    i = inbound.c
+    rows = await conn.execute(
+        select(i.line, i.port, func.count())
+        .where(i.id >= id_from, i.received_ms >= since_ms)
+        .group_by(i.line, i.port)
+    )
+    for line, port, n in rows:
+        ports = out.setdefault(str(line), {})
+        ports[int(port)] = replace(ports.get(int(port), PortDay()), received=int(n))
+    return out
 
 
 async def queue_now(conn: AsyncConnection) -> tuple[int, int | None]:
