@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.console.conftest import Site, attempt_push, make_incoming
+from tests.store import util
 
 ATTEMPT_ROW = re.compile(
     r"<tr><td>(\d+)</td><td><time>([^<]+)</time></td><td>(\w+)</td><td>([^<]+)</td><td>([^<]+)</td></tr>"
@@ -73,3 +74,48 @@ async def test_a_push_page_lists_every_attempt_with_time_status_and_error(site: 
     times = [at for _, at, *_ in rows]
     assert all(t.endswith(" UTC") for t in times)
     assert times == sorted(times) and len(set(times)) == 3
+
+
+async def test_a_message_page_lists_its_dinstar_and_openvox_pushes(site: Site) -> None:
+    """A Dinstar push batches messages under one order key: it names them as its subjects.
+    A batch of two accounts' messages is the operator's (its body shows both)."""
+    sv = site.services
+    await sv.dinstar.set_push_target(
+        url="http://127.0.0.1:9/dinstar", types=["sms_result", "sms_deliver_status"]
+    )
+    await sv.openvox.set_push_config(
+        site.acme.id, {"url_host": "127.0.0.1", "url_port": "9", "results_enable": 1}
+    )
+    dinstar_mine, dinstar_mixed = await util.queue(site.rt, site.acme, 2, dialect="dinstar")
+    (dinstar_theirs,) = await util.queue(site.rt, site.other, dialect="dinstar")
+    (openvox,) = await util.queue(site.rt, site.acme, dialect="openvox")
+    now = site.clock.now_ms()
+    await util.lease(site.rt.store, now)
+    await util.record(site.services, [util.ok(dinstar_mine), util.ok(openvox)], now)
+    await util.record(site.services, [util.ok(dinstar_mixed), util.ok(dinstar_theirs)], now)
+    pushes = sorted(await sv.pushes.list(), key=lambda p: (p.kind, p.id))
+    assert [(p.kind, p.account_id) for p in pushes] == [
+        ("dinstar.sms_result", site.acme.id),
+        ("dinstar.sms_result", None),
+        ("openvox.result", site.acme.id),
+    ]
+    alone, mixed, result = pushes
+
+    root = await site.login("root")
+    page = (await root.get(f"/console/messages/{dinstar_mine}")).text
+    assert f"/console/pushes/{alone.id}" in page
+    assert f"/console/pushes/{mixed.id}" not in page
+    page = (await root.get(f"/console/messages/{dinstar_mixed}")).text
+    assert f"/console/pushes/{mixed.id}" in page
+    assert (
+        f"/console/pushes/{mixed.id}"
+        in (await root.get(f"/console/messages/{dinstar_theirs}")).text
+    )
+    assert f"/console/pushes/{result.id}" in (await root.get(f"/console/messages/{openvox}")).text
+
+    user = await site.login("acme-viewer")
+    page = (await user.get(f"/console/messages/{dinstar_mine}")).text
+    assert f"/console/pushes/{alone.id}" in page
+    page = (await user.get(f"/console/messages/{dinstar_mixed}")).text
+    assert f"/console/pushes/{mixed.id}" not in page  # it carries account other's message
+    assert (await user.get(f"/console/pushes/{mixed.id}")).status_code == 404
