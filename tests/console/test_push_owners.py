@@ -73,7 +73,8 @@ async def test_a_push_page_lists_every_attempt_with_time_status_and_error(site: 
     ]
     times = [at for _, at, *_ in rows]
     assert all(t.endswith(" UTC") for t in times)
-    assert times == sorted(times) and len(set(times)) == 3
+    assert times == sorted(times)
+    assert len(set(times)) == 3
 
 
 async def test_a_message_page_lists_its_dinstar_and_openvox_pushes(site: Site) -> None:

@@ -8,6 +8,7 @@ import functools
 
 import pytest
 
+from simgate.domain.events import DomainEvent
 from simgate.domain.messages import Event
 from simgate.domain.pushes import AttemptResult
 from simgate.errors import InvalidInput, NotFound
@@ -143,7 +144,7 @@ async def test_a_push_belongs_to_the_account_of_the_records_it_reports_on(
     its subjects; both come from the events that planned the push."""
     one, two = push_events.message(id=11, account_id=1), push_events.message(id=12, account_id=2)
     mo = push_events.inbound(id=13, account_id=2)
-    events = [
+    events: list[DomainEvent] = [
         push_events.changed(one, Event.SUBMIT_OK),
         push_events.changed(two, Event.SUBMIT_OK),
         push_events.received(mo),

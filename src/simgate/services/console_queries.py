@@ -8,9 +8,9 @@ record that does not exist, so an id changed in a URL tells nothing.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
-from dataclasses import astuple, dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 

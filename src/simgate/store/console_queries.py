@@ -264,15 +264,16 @@ async def port_day(
         .where(m.id >= id_from, m.line.is_not(None), m.port.is_not(None))
         .group_by(m.line, m.port)
     )
-    for line, port, s, d, f in rows:
-        out.setdefault(str(line), {})[int(port)] = PortDay(int(s or 0), int(d or 0), int(f or 0))
+    for line, port, n_sent, n_delivered, n_failed in rows:
+        day = PortDay(int(n_sent or 0), int(n_delivered or 0), int(n_failed or 0))
+        out.setdefault(str(line), {})[int(port)] = day
     i = inbound.c
-    rows = await conn.execute(
+    received = (
         select(i.line, i.port, func.count())
         .where(i.id >= id_from, i.received_ms >= since_ms)
         .group_by(i.line, i.port)
     )
-    for line, port, n in rows:
+    for line, port, n in await conn.execute(received):
         ports = out.setdefault(str(line), {})
         ports[int(port)] = replace(ports.get(int(port), PortDay()), received=int(n))
     return out

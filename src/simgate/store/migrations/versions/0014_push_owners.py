@@ -32,11 +32,15 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _KEYS = (("msg:", ("messages", "inbound")), ("inbound:", ("inbound",)), ("call:", ("calls",)))
 
 
-def _digits(expr: str) -> str:
-    """SQL true when ``expr`` is all digits (a cast of anything else fails on PostgreSQL)."""
+def _an_id(expr: str) -> str:
+    """SQL true when ``expr`` is digits that fit a BIGINT (ids have 19, domain/ids.py); a
+    cast of anything else fails on PostgreSQL. Digit strings of one length compare as
+    numbers do."""
     if op.get_bind().dialect.name == "postgresql":
-        return f"{expr} ~ '^[0-9]{{1,18}}$'"
-    return f"({expr} <> '' AND {expr} NOT GLOB '*[^0-9]*' AND length({expr}) <= 18)"
+        digits = f"{expr} ~ '^[0-9]{{1,19}}$'"
+    else:
+        digits = f"{expr} <> '' AND {expr} NOT GLOB '*[^0-9]*' AND length({expr}) <= 19"
+    return f"({digits} AND (length({expr}) < 19 OR {expr} <= '{2**63 - 1}'))"
 
 
 def upgrade() -> None:
@@ -66,7 +70,7 @@ def _backfill() -> None:
     for prefix, tables in _KEYS:
         start = len(prefix) + 1
         tail = f"substr(order_key, {start})"
-        keyed = f"order_key LIKE '{prefix}%' AND {_digits(tail)}"
+        keyed = f"order_key LIKE '{prefix}%' AND {_an_id(tail)}"
         record = f"CAST({tail} AS BIGINT)"
         for table in tables:
             op.execute(
