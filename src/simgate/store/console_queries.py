@@ -150,12 +150,18 @@ async def sent_by_line(
 async def calls_by_outcome(
     conn: AsyncConnection, *, account_id: int | None, id_from: int
 ) -> dict[str, int]:
-    """Calls since ``id_from`` by outcome: queued, calling, or the final SIP code."""
+    """Calls since ``id_from`` by outcome: queued, calling, or the final SIP code.
+
+    Read by the id range alone: with statistics (ANALYZE) SQLite grouped by walking
+    ``ix_calls_due`` over every call (200 ms at 1 M calls), or took an account's index over
+    all its calls. ``+ 0`` makes a column no index key (the SQLite docs' "disqualifying"
+    unary operator), so only the primary key's range is left: 12 ms."""
     c = calls.c
-    q = select(c.state, c.sip_code, func.count()).where(c.id >= id_from)
+    state = (c.state + 0).label("state")
+    q = select(state, c.sip_code, func.count()).where(c.id >= id_from)
     if account_id is not None:
-        q = q.where(c.account_id == account_id)
-    q = q.group_by(c.state, c.sip_code)
+        q = q.where(c.account_id + 0 == account_id)
+    q = q.group_by(state, c.sip_code)
     out: dict[str, int] = {}
     names = {0: "queued", 1: "calling"}
     for state, code, n in await conn.execute(q):
