@@ -28,6 +28,9 @@ async def test_an_account_user_sees_and_retries_only_its_own_pushes(site: Site) 
     ]
 
     user = await site.login("acme-admin")
+    dead = '<dt>Pushes dead</dt><dd><a href="/console/pushes?state=dead">{}</a>'
+    assert dead.format(1) in (await user.get("/console/")).text  # its own only
+    assert dead.format(2) in (await (await site.login("root")).get("/console/")).text
     listing = await user.get("/console/pushes?state=dead")
     assert listing.status_code == 200
     assert f"/console/pushes/{mine.id}" in listing.text

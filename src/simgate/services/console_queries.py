@@ -72,8 +72,8 @@ class Overview:
     delivery_rate: float | None  # delivered / (delivered + failed) over the last day
     queue_depth: int | None  # None for an account's user: the queue is the operator's
     oldest_queued_age_s: float | None
-    pushes_pending: int | None
-    pushes_dead: int | None
+    pushes_pending: int
+    pushes_dead: int
     calls: dict[str, int]
     accounts: list[Account]
     lines: list[LineView]
@@ -158,11 +158,12 @@ class ConsoleQueries:
             calls = await q.calls_by_outcome(
                 conn, account_id=scope, id_from=ids.lower_bound(now - DAY_MS)
             )
-            depth = oldest = pending = dead = None
+            depth = oldest = None
+            # An account's user sees its own pushes' counts (pushes.account_id, 0014).
+            pending, dead = await q.pushes_pending_dead(conn, account_id=scope)
             if scope is None:
                 depth, first = await q.queue_now(conn)
                 oldest = None if first is None else max(0, now - first) / 1000
-                pending, dead = await q.pushes_pending_dead(conn)
                 accounts = await self._store.accounts.list_accounts(conn)
                 lines = await self._lines_on(conn, now)
             else:

@@ -296,12 +296,17 @@ async def queue_now(conn: AsyncConnection) -> tuple[int, int | None]:
     return int(row[0]), None if row[1] is None else int(row[1])
 
 
-async def pushes_pending_dead(conn: AsyncConnection) -> tuple[int, int]:
-    """Pending and dead pushes; each count reads its partial index (the state as a literal,
-    as store/pushes.py does, so the planner can match the index's WHERE)."""
+async def pushes_pending_dead(
+    conn: AsyncConnection, *, account_id: int | None = None
+) -> tuple[int, int]:
+    """Pending and dead pushes (``account_id``'s only, when given); each count reads its
+    partial index (the state as a literal, as store/pushes.py does, so the planner can
+    match the index's WHERE)."""
     out = []
     for state in (PENDING, DEAD):
         q = select(func.count()).select_from(pushes)
         q = q.where(pushes.c.state == literal_column(str(state)))
+        if account_id is not None:
+            q = q.where(pushes.c.account_id == account_id)
         out.append(int((await conn.execute(q)).scalar_one()))
     return out[0], out[1]
