@@ -175,11 +175,16 @@ async def insert_planned(
     if not any(p.subjects for p in planned):
         await conn.execute(insert(pushes), rows)
     else:
-        # The new rows' ids, in the order given, link them to their subjects: one statement
-        # more per unit of work, not one per push.
-        q = insert(pushes).returning(pushes.c.id, sort_by_parameter_order=True)
-        new_ids = [int(r[0]) for r in await conn.execute(q, rows)]
-        links = {(rec, pid) for p, pid in zip(planned, new_ids, strict=True) for rec in p.subjects}
+        # The new rows' ids link them to their subjects: one statement more per unit of
+        # work, not one per push. Matched by uid: asking SQLAlchemy for the rows in the
+        # order given (sort_by_parameter_order) made it one INSERT per row on SQLite.
+        q = insert(pushes).returning(pushes.c.id, pushes.c.uid)
+        id_of = {str(uid): int(pk) for pk, uid in await conn.execute(q, rows)}
+        links = {
+            (rec, id_of[str(row["uid"])])
+            for p, row in zip(planned, rows, strict=True)
+            for rec in p.subjects
+        }
         await conn.execute(
             insert(push_subjects),
             [{"record_id": rec, "push_id": pid} for rec, pid in sorted(links)],
