@@ -32,6 +32,7 @@ from simgate.dispatch.worker import Dispatcher
 from simgate.errors import ConfigError
 from simgate.lease_loop import Wakeup
 from simgate.lines.base import IncomingPart, IncomingSms, Line
+from simgate.lines.modem import ModemLine
 from simgate.lines.sim import SimLine
 from simgate.lines.sim_voice import SimVoiceLine
 from simgate.lines.sip.line import SipVoiceLine
@@ -87,6 +88,10 @@ def build_line(name: str, cfg: LineSettings, clock: Clock, data_dir: Path) -> Li
         if cfg.refs_journal is None:  # the submit ids a receipt after a crash needs
             cfg = cfg.model_copy(update={"refs_journal": str(data_dir / f"smpp-{name}.refs")})
         return SmppLine(name, cfg, clock)
+    if cfg.driver == "modem":
+        if cfg.journal is None:  # the TP-MRs a report after a restart needs
+            cfg = cfg.model_copy(update={"journal": str(data_dir / f"modem-{name}.mr")})
+        return ModemLine(name, cfg, clock)
     raise AssertionError(f"unknown line driver {cfg.driver}")  # settings validation prevents it
 
 

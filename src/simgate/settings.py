@@ -170,6 +170,51 @@ class SmppLineSettings(_Strict):
         return self
 
 
+class ModemLineSettings(_Strict):
+    """GSM modems, one SIM port each, in order (lines/modem; AT commands, PDU mode).
+    Times in seconds."""
+
+    driver: Literal["modem"] = "modem"
+    # Local ttys ("/dev/ttyUSB0") and TCP modem banks / ser2net ("socket://10.0.0.5:4001").
+    ports: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, max_length=256)
+    baud: int = Field(default=115200, ge=300, le=4_000_000)
+    pin: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
+    smsc: str = Field(default="", pattern=r"^\+?[0-9]{0,20}$")  # "" = the SIM's own
+    rate_per_minute: int = Field(default=0, ge=0)  # per port (SIM cards get barred)
+    validity_minutes: int = Field(default=24 * 60, ge=5)  # TP-VP of what is sent
+    command_timeout: float = Field(default=10.0, gt=0)
+    send_timeout: float = Field(default=60.0, gt=0)  # +CMGS: the network's answer
+    poll_interval: float = Field(default=30.0, gt=0)  # health poll (+CSQ, +CREG, ...)
+    # smstools: a modem failing 3 times in a row is blocked (1 h there) and reset.
+    fail_limit: int = Field(default=3, ge=1)
+    block_seconds: float = Field(default=300.0, ge=0)
+    reset_settle: float = Field(default=10.0, ge=0)  # after +CFUN=1,1, before re-init
+    reopen_min: float = Field(default=1.0, gt=0)
+    reopen_max: float = Field(default=60.0, gt=0)
+    # A status report matches a part sent on its port with its TP-MR and recipient within
+    # this long (TP-MR wraps at 256 per port).
+    report_window: float = Field(default=3 * 24 * 3600.0, gt=0)
+    # Incoming concatenated SMS missing parts are stored partially after this (Gammu: 600 s).
+    reassembly_timeout: float = Field(default=600.0, gt=0)
+    # Each part's TP-MR, noted before the next part is written (lines/modem/journal.py).
+    # The runtime sets <data_dir>/modem-<line>.mr when none is given.
+    journal: str | None = None
+    exclusive: bool = True  # a modem port has one owner
+    owner: str | None = Field(default=None, min_length=1)
+    port_owners: dict[int, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+
+    @property
+    def port_rate_per_minute(self) -> int:
+        return self.rate_per_minute
+
+    @model_validator(mode="after")
+    def _owned_ports(self) -> ModemLineSettings:
+        for port in self.port_owners:
+            if not 0 <= port < len(self.ports):
+                raise ValueError(f"port_owners: port {port} is not in 0..{len(self.ports) - 1}")
+        return self
+
+
 def _line_driver(value: Any) -> str:
     """The ``driver`` key picks the model; a line without one is a sim line (as before)."""
     driver = value.get("driver", "sim") if isinstance(value, dict) else value.driver
@@ -177,7 +222,9 @@ def _line_driver(value: Any) -> str:
 
 
 LineSettings = Annotated[
-    Annotated[SimLineSettings, Tag("sim")] | Annotated[SmppLineSettings, Tag("smpp")],
+    Annotated[SimLineSettings, Tag("sim")]
+    | Annotated[SmppLineSettings, Tag("smpp")]
+    | Annotated[ModemLineSettings, Tag("modem")],
     Discriminator(_line_driver),
 ]
 

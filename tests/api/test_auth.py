@@ -231,3 +231,56 @@ def test_nonce_counts_far_behind_the_highest_are_refused() -> None:
     assert seen.first_use("n", now, 1000)
     assert not seen.first_use("n", now, 1)  # older than the remembered window: maybe a replay
     assert seen.first_use("n", now, 999)
+
+
+class Generation:
+    """A hand-moved epoch (the shape :class:`simgate.services.cache_epoch.CacheEpoch` has)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.looks = 0
+
+    async def look_if_due(self) -> None:
+        self.looks += 1
+
+
+def test_cache_drops_everything_when_its_epoch_moves() -> None:
+    epoch = Generation()
+    cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60, epoch=epoch)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    epoch.value += 1
+    assert cache.get("b") is None
+    assert len(cache) == 0
+    cache.put("a", 3)
+    assert cache.get("a") == 3
+
+
+async def test_a_load_that_straddles_a_change_is_not_kept() -> None:
+    """A value read before a change and returned after it must not outlive the change."""
+    epoch = Generation()
+    cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60, epoch=epoch)
+    loads: list[int] = []
+
+    async def load() -> int:
+        loads.append(epoch.value)
+        epoch.value += 1  # the change commits while the old value is on its way
+        return len(loads)
+
+    assert await cache.get_or_load("a", load) == 1
+    assert await cache.get_or_load("a", load) == 2
+    assert loads == [0, 1]
+    assert epoch.looks == 2  # each use of the cache gives the epoch a chance to look
+
+
+def test_a_value_read_before_a_change_is_not_stored() -> None:
+    """put(read_at=mark) for callers that read, verify and then store (Basic auth)."""
+    epoch = Generation()
+    cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60, epoch=epoch)
+    read_at = cache.mark()
+    epoch.value += 1  # a change commits while the value is being checked
+    cache.put("a", 1, read_at=read_at)
+    assert cache.get("a") is None
+    cache.put("a", 2, read_at=cache.mark())
+    assert cache.get("a") == 2

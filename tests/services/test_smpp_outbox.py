@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from simgate.codecs.smpp import DeliverSm, decode, extract_receipt
 from simgate.domain.events import DomainEvent
 from simgate.domain.messages import Event, State
 from simgate.services.container import Services
-from simgate.services.smpp_outbox import SmppOutbox, inbound_pdu, receipt_pdu
+from simgate.services.smpp_gateway import (
+    FAILURE_ONLY_MARK,
+    PER_PART_FAILURE_ONLY_MARK,
+    PER_PART_MARK,
+)
+from simgate.services.smpp_outbox import SmppOutbox, inbound_pdu, part_states, receipt_pdu
 from simgate.store import Store
 from simgate.testing.clock import FakeClock
 from tests.support.push_events import changed, inbound, message, received
@@ -80,3 +87,51 @@ async def test_rows_only_for_smpp_messages_in_final_states_and_smpp_accounts(
     await clock.advance(61)
     assert await outbox.due(account_id=account.id, after_id=0, limit=10) == []  # expired
     assert await outbox.purge_expired() == 1
+
+
+async def test_registered_delivery_2_owes_a_receipt_only_on_failure(
+    services: Services, store: Store, clock: FakeClock
+) -> None:
+    account = await services.accounts.create_account(name="acme")
+    outbox = SmppOutbox(store=store, clock=clock, id_base="decimal", keep_seconds=60)
+    quiet = message(account_id=account.id, dialect="smpp", client_ref=FAILURE_ONLY_MARK)
+    failed = dataclasses.replace(quiet, id=quiet.id + 1, state=State.FAILED, status_code=34)
+    events: list[DomainEvent] = [
+        changed(quiet, Event.REPORT_DELIVERED),
+        changed(failed, Event.REPORT_FAILED, state=State.FAILED),
+    ]
+    await store.db.write(lambda conn: outbox(conn, events, {}))
+    rows = await outbox.due(account_id=account.id, after_id=0, limit=10)
+    assert len(rows) == 1
+    pdu = decode(rows[0].pdu)
+    assert isinstance(pdu, DeliverSm)
+    assert pdu.tlvs.receipted_message_id == str(failed.id)
+
+
+def test_part_states_take_each_reported_part_and_the_message_for_the_rest() -> None:
+    record = message(dialect="smpp", parts=3, state=State.EXPIRED)
+    parts = [{"seq": 1, "status_code": 0}, {"seq": 2, "status_code": 34}]
+    ends = part_states(record, parts)
+    assert [(e.state, e.status_code) for e in ends] == [
+        (State.DELIVERED, 0),
+        (State.FAILED, 34),
+        (State.EXPIRED, record.status_code),
+    ]
+    assert len(part_states(dataclasses.replace(record, parts=1), [])) == 1
+
+
+async def test_per_part_receipts_and_failure_only_per_part(
+    services: Services, store: Store, clock: FakeClock
+) -> None:
+    account = await services.accounts.create_account(name="acme")
+    outbox = SmppOutbox(store=store, clock=clock, id_base="decimal", keep_seconds=60)
+    per_part = message(account_id=account.id, dialect="smpp", parts=3, client_ref=PER_PART_MARK)
+    quiet = dataclasses.replace(per_part, id=per_part.id + 1, client_ref=PER_PART_FAILURE_ONLY_MARK)
+    events: list[DomainEvent] = [
+        changed(per_part, Event.REPORT_DELIVERED),
+        changed(quiet, Event.REPORT_DELIVERED),
+    ]
+    await store.db.write(lambda conn: outbox(conn, events, {}))
+    rows = await outbox.due(account_id=account.id, after_id=0, limit=10)
+    receipts = [decode(r.pdu) for r in rows]
+    assert [p.tlvs.receipted_message_id for p in receipts] == [str(per_part.id)] * 3

@@ -18,7 +18,7 @@ from simgate.secretbox import SecretBox
 from simgate.services.accounts import DIGEST_REALM, verify_password
 from simgate.services.bootstrap import ensure_demo
 from simgate.services.container import Services
-from simgate.store import Store
+from simgate.store import Database, Store
 from simgate.store.tables import api_keys, gateway_users
 
 MASTER = "test-master-key-0123456789"  # what make_settings configures
@@ -262,3 +262,28 @@ async def test_demo_is_created_once_by_concurrent_starts(
     assert [a.name for a in await services.accounts.list_accounts()] == ["demo"]
     (user,) = await services.accounts.list_users()
     assert user.role is GatewayRole.OPERATOR  # the demo's one account is the operator's own
+
+
+async def test_upsert_doc_when_two_processes_write_an_absent_key_at_once(
+    store: Store, backend: str
+) -> None:
+    """The cache stamp (services/cache_epoch.py) is written by whichever process changes an
+    account: a second first write of the key, racing the first, must not fail on the
+    primary key (as an UPDATE-then-INSERT does). Only PostgreSQL lets two writers overlap."""
+    if not backend.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: the two writes cannot overlap")
+    repo = store.accounts
+    other = Database(backend)
+    await other.open()
+    try:
+        async with store.db.engine.begin() as first, other.engine.begin() as second:
+            await repo.upsert_doc(first, "s", {"n": 1})
+            racing = asyncio.create_task(repo.upsert_doc(second, "s", {"n": 2}))
+            await asyncio.sleep(0.2)  # the second INSERT now waits on the first's row lock
+            assert not racing.done()
+            await first.commit()
+            await racing
+    finally:
+        await other.close()
+    async with store.db.read() as conn:
+        assert await repo.get_doc(conn, "s") == {"n": 2}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import Event, State
@@ -12,6 +13,8 @@ from simgate.domain.queue import SubmitRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Database
+from simgate.store.messages import _RECORD_COLUMNS, _record_of
+from simgate.store.tables import messages
 
 from .util import OWNER, PRICE, account, balance, get, lease, lease_of, ok, queue, record
 
@@ -269,3 +272,21 @@ async def test_late_ok_resolves_unknown(services: Services, runtime: Runtime) ->
     # than the lease (issue 14 item 4), and the line said it never left.
     await record(services, rejected, now + 6000)
     assert (await get(store, other)).state is State.REJECTED
+
+
+async def test_get_reads_what_a_core_select_reads(services: Services, runtime: Runtime) -> None:
+    """``MessageRepo.get`` sends positional SQL to the driver (getReport's speed, issue 15):
+    the records are those of a plain Core select on both backends, types included."""
+    acc = await account(services)
+    ids = await queue(runtime, acc, 3, parts=2)
+    ids += await queue(runtime, acc, 2, report_requested=False)
+    wanted = [ids[4], 999, ids[0], ids[2], ids[1], ids[3]]
+    store = runtime.store
+    async with store.db.read() as conn:
+        fast = await store.messages.get(conn, wanted)
+        core = await conn.execute(select(*_RECORD_COLUMNS).where(messages.c.id.in_(wanted)))
+        expected = sorted((_record_of(r) for r in core), key=lambda r: r.id)
+    assert fast == expected
+    assert [r.id for r in fast] == sorted(ids)
+    assert {r.report_requested for r in fast} == {True, False}
+    assert all(type(r.report_requested) is bool for r in fast)

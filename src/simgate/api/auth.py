@@ -21,7 +21,7 @@ import ipaddress
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from simgate.clock import Clock
 
@@ -184,21 +184,55 @@ class FailureLimiter(Generic[K]):
         self._locked.pop(key, None)
 
 
+class Epoch(Protocol):
+    """A number that moves whenever what a cache holds may have changed
+    (:class:`simgate.services.cache_epoch.CacheEpoch`)."""
+
+    @property
+    def value(self) -> int: ...
+
+    async def look_if_due(self) -> None:
+        """Learn of changes made elsewhere (cheap when not due)."""
+
+
 class TtlCache(Generic[K, V]):
     """Values remembered for ``ttl_s`` seconds after they were stored; ``ttl_s`` 0 = never.
 
     A stored value may be ``None`` (e.g. "no such key"): :meth:`get_or_load` caches that too.
     Every entry lives the same ``ttl_s`` and a store moves its key to the end, so the table is
     in expiry order: expired entries are swept off the front on every call, O(1) amortised.
+
+    With an ``epoch``, every entry goes as soon as the epoch moves (an account, app, key or
+    user changed): a change is seen at once in the process that made it, and within the
+    epoch's poll interval in the others, however long ``ttl_s`` is.
     """
 
-    def __init__(self, clock: Clock, *, ttl_s: float, max_entries: int = DEFAULT_MAX_KEYS) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        ttl_s: float,
+        max_entries: int = DEFAULT_MAX_KEYS,
+        epoch: Epoch | None = None,
+    ) -> None:
         if ttl_s < 0 or max_entries < 1:
             raise ValueError("ttl_s must not be negative, max_entries at least 1")
         self._clock = clock
         self._ttl_ms = int(ttl_s * 1000)
         self._max = max_entries
         self._entries: OrderedDict[K, tuple[int, V]] = OrderedDict()
+        self._epoch = epoch
+        self._epoch_seen = 0 if epoch is None else epoch.value
+
+    def _current_epoch(self) -> int:
+        """The epoch now; everything stored under an older one is dropped (O(1): a clear)."""
+        if self._epoch is None:
+            return 0
+        value = self._epoch.value
+        if value != self._epoch_seen:
+            self._entries.clear()
+            self._epoch_seen = value
+        return value
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -212,6 +246,7 @@ class TtlCache(Generic[K, V]):
             entries.popitem(last=False)
 
     def _hit(self, key: K) -> tuple[int, V] | None:
+        self._current_epoch()
         now = self._clock.now_ms()
         self._sweep(now)
         entry = self._entries.get(key)
@@ -227,8 +262,17 @@ class TtlCache(Generic[K, V]):
         entry = self._hit(key)
         return None if entry is None else entry[1]
 
-    def put(self, key: K, value: V) -> None:
+    def mark(self) -> int:
+        """The epoch now: give it to :meth:`put` for a value read after this call."""
+        return self._current_epoch()
+
+    def put(self, key: K, value: V, *, read_at: int | None = None) -> None:
+        """Store ``value``; with ``read_at`` (a :meth:`mark` taken before reading it) only
+        if the epoch has not moved since: a value read before a change is not kept."""
         if self._ttl_ms <= 0:
+            return
+        current = self._current_epoch()
+        if read_at is not None and read_at != current:
             return
         now = self._clock.now_ms()
         self._sweep(now)
@@ -239,11 +283,14 @@ class TtlCache(Generic[K, V]):
 
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         """The live value, else ``await load()`` stored and returned (errors are not cached)."""
+        if self._epoch is not None:
+            await self._epoch.look_if_due()
         entry = self._hit(key)
         if entry is not None:
             return entry[1]
+        before = self._epoch_seen
         value = await load()
-        self.put(key, value)
+        self.put(key, value, read_at=before)  # not kept if read before a change
         return value
 
 

@@ -380,15 +380,19 @@ def lines_list() -> None:
                 p.number,
                 p.imsi,
                 str(p.signal),
+                p.operator,
+                p.reg or ("REGISTER_OK" if p.registered else "UNREGISTER"),  # modems name it
                 "up" if p.usable else "down",
             ]
             for name, line in s.lines.items()
             for p in line.ports()
         ]
 
+    # A modem line's ports are known to the process that drives them (``run``/``worker``);
+    # this command opens the lines without starting them, so modems show as POWER_OFF here.
     _table(
         "line ports",
-        ["line", "port", "name", "number", "imsi", "signal", "state"],
+        ["line", "port", "name", "number", "imsi", "signal", "operator", "reg", "state"],
         with_services(action),
     )
 

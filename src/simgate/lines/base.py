@@ -33,10 +33,16 @@ class PortInfo:
     registered: bool
     operator: str = ""
     locked: bool = False
+    # Modem lines (lines/modem): the module's IMEI, the Dinstar registration state name
+    # (spec §2.8: REGISTER_OK, PIN_REQUIRE, ...; "" = derive from ``registered``), and
+    # whether the port is blocked after repeated failures (smstools' blocking).
+    imei: str = ""
+    reg: str = ""
+    blocked: bool = False
 
     @property
     def usable(self) -> bool:
-        return self.registered and not self.locked
+        return self.registered and not self.locked and not self.blocked
 
 
 class Outcome(enum.Enum):

@@ -8,6 +8,8 @@ import hmac
 import os
 import secrets
 import string
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +30,7 @@ from simgate.domain.accounts import (
 from simgate.domain.billing import BillPeriod, Rate
 from simgate.domain.money import parse_amount
 from simgate.errors import InvalidInput, NotFound
+from simgate.services.cache_epoch import CacheEpoch
 from simgate.store import Store
 
 # Digest auth (RFC 7616) needs HA1 = H(username:realm:password); we keep HA1, not the password.
@@ -67,13 +70,30 @@ def digest_ha1(username: str, password: str, algorithm: str) -> str:
     return hashlib.md5(data).hexdigest()  # noqa: S324
 
 
+T = TypeVar("T")
+
+
 class AccountService:
     def __init__(self, *, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        # Moves on every change below: the API's caches of accounts, apps, keys and users
+        # drop what they hold (services/cache_epoch.py gives the staleness bound).
+        self.epoch = CacheEpoch(store=store, clock=clock)
+
+    async def _change(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run a change through group commit with a fresh cache stamp in its transaction;
+        the epoch moves once it committed."""
+
+        async def stamped(conn: AsyncConnection) -> tuple[T, str]:
+            return await job(conn), await self.epoch.stamp(conn)
+
+        result, stamp = await self._store.db.write(stamped)
+        self.epoch.changed(stamp)
+        return result
 
     async def _read_account(self, ref: str | int) -> Account:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             if isinstance(ref, int) or str(ref).isdigit():
                 account = await self._store.accounts.get_account(conn, int(ref))
             else:
@@ -138,7 +158,7 @@ class AccountService:
             if await self._store.accounts.find_account(conn, name):
                 raise InvalidInput(f"account {name!r} exists already")
         try:
-            return await self._store.db.write(job)
+            return await self._change(job)
         except IntegrityError:  # created meanwhile by a concurrent request or process
             raise InvalidInput(f"account {name!r} exists already") from None
 
@@ -198,7 +218,7 @@ class AccountService:
             )
             return updated
 
-        updated = await self._store.db.write(job)
+        updated = await self._change(job)
         if updated is None:
             raise NotFound(f"no such account: {ref}")
         return updated
@@ -218,13 +238,13 @@ class AccountService:
 
     async def set_locked(self, ref: str | int, locked: bool) -> None:
         account = await self._read_account(ref)
-        await self._store.db.write(
+        await self._change(
             functools.partial(self._store.accounts.set_locked, account_id=account.id, locked=locked)
         )
 
     async def set_credit(self, ref: str | int, amount: str) -> None:
         account = await self._read_account(ref)
-        await self._store.db.write(
+        await self._change(
             functools.partial(
                 self._store.accounts.set_credit, account_id=account.id, credit=_amount(amount)
             )
@@ -241,10 +261,10 @@ class AccountService:
             name=name or f"{kind.value} app",
             now_ms=self._clock.now_ms(),
         )
-        return await self._store.db.write(job)
+        return await self._change(job)
 
     async def get_app(self, app_id: str) -> App | None:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             return await self._store.accounts.get_app(conn, app_id)
 
     async def list_apps(self, account: str | int | None = None) -> list[App]:
@@ -264,7 +284,7 @@ class AccountService:
                 push.pop(key, None)
             else:
                 push[key] = value
-        updated = await self._store.db.write(
+        updated = await self._change(
             functools.partial(self._store.accounts.update_app_push, app_id=app_id, push=push)
         )
         assert updated is not None
@@ -285,10 +305,10 @@ class AccountService:
             allow_ips=cidrs,
             now_ms=self._clock.now_ms(),
         )
-        return await self._store.db.write(job)
+        return await self._change(job)
 
     async def get_key(self, key: str) -> ApiKey | None:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             return await self._store.accounts.get_key(conn, key)
 
     async def list_keys(self, account: str | int | None = None) -> list[ApiKey]:
@@ -297,9 +317,7 @@ class AccountService:
             return await self._store.accounts.list_keys(conn, account_id)
 
     async def revoke_key(self, key: str) -> None:
-        if not await self._store.db.write(
-            functools.partial(self._store.accounts.revoke_key, key=key)
-        ):
+        if not await self._change(functools.partial(self._store.accounts.revoke_key, key=key)):
             raise NotFound(f"no such key: {key}")
 
     # ---- gateway users ---------------------------------------------------------------
@@ -330,12 +348,12 @@ class AccountService:
             role=_role(role),
         )
         try:
-            return await self._store.db.write(job)
+            return await self._change(job)
         except IntegrityError:  # created meanwhile by a concurrent request or process
             raise InvalidInput(f"user {username!r} exists already") from None
 
     async def get_user(self, username: str) -> GatewayUser | None:
-        async with self._store.db.read() as conn:
+        async with self._store.db.read_short() as conn:
             return await self._store.accounts.get_user(conn, username)
 
     async def list_users(self) -> list[GatewayUser]:
@@ -347,7 +365,7 @@ class AccountService:
         job = functools.partial(
             self._store.accounts.set_user_role, username=username, role=_role(role)
         )
-        if not await self._store.db.write(job):
+        if not await self._change(job):
             raise NotFound(f"no such gateway user: {username}")
 
     # ---- rates -----------------------------------------------------------------------
@@ -366,7 +384,7 @@ class AccountService:
         elif bill_period:
             raise InvalidInput("a billing period is for voice rates only")
         rate = Rate(kind, prefix, _amount(price), currency.upper(), bill_period)
-        await self._store.db.write(functools.partial(self._store.accounts.set_rate, rate=rate))
+        await self._change(functools.partial(self._store.accounts.set_rate, rate=rate))
         return rate
 
     async def list_rates(self) -> list[Rate]:

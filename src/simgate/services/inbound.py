@@ -38,7 +38,7 @@ from simgate.domain.records import InboundRecord
 from simgate.errors import Busy, NotFound
 from simgate.lines.base import IncomingPart, IncomingSms, PortInfo
 from simgate.services.changes import Publish
-from simgate.settings import Settings, SimLineSettings, inbound_number_key
+from simgate.settings import ModemLineSettings, Settings, SimLineSettings, inbound_number_key
 from simgate.store import Store
 from simgate.store.reassembly import Group, GroupKey, StoredPart
 
@@ -88,7 +88,7 @@ class OwnerRules:
         for name, cfg in settings.lines.items():
             if cfg.owner is not None:
                 lines[name] = cfg.owner
-            if isinstance(cfg, SimLineSettings):
+            if isinstance(cfg, SimLineSettings | ModemLineSettings):
                 ports.update(((name, p), acc) for p, acc in cfg.port_owners.items())
         return cls(numbers=numbers, ports=ports, lines=lines)
 

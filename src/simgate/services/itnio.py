@@ -84,9 +84,10 @@ class ItnioService:
 
     # ---- authentication (spec §1.1) ------------------------------------------------------
     async def credentials(self, key: str) -> Credentials | None:
-        """The key and its account; None when either is unknown."""
+        """The key and its account; None when either is unknown (two indexed rows: a short
+        read, on the event loop's thread on SQLite)."""
         store = self._store
-        async with store.db.read() as conn:
+        async with store.db.read_short() as conn:
             api_key = await store.accounts.get_key(conn, key)
             if api_key is None:
                 return None

@@ -18,6 +18,7 @@ from simgate.codecs.segments import Encoding, choose_encoding, part_count
 from simgate.domain import numbers
 from simgate.domain.accounts import Account, App
 from simgate.domain.billing import Rate
+from simgate.domain.messages import State
 from simgate.domain.money import parse_amount
 from simgate.domain.records import NewMessage
 from simgate.domain.routing import route_for
@@ -85,6 +86,13 @@ class SendRequest:
     # Database work committed with the messages, given the outcome (which is known before
     # the commit): the itniotech replay guard stores its answer there (issue 14 item 14).
     commit_with: Callable[[SendOutcome], Job] | None = None
+    # Send no earlier than this (epoch ms; SMPP schedule_delivery_time, issue 18): the rows
+    # are queued due then, so the dispatcher's lease skips them until it comes.
+    not_before_ms: int | None = None
+    # Expire at this instant instead of [worker] validity_seconds from now (SMPP
+    # validity_period, issue 18); without it a scheduled message's validity counts from its
+    # schedule.
+    validity_until_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +176,8 @@ class SendService:
             return SendOutcome([], invalid, 0)
         total = sum(price * parts for _, _, _, price, _, parts, _ in prepared)
         ids = await self._store.new_ids(len(prepared), now)
-        validity = now + self._settings.worker.validity_seconds * 1000
+        start = max(now, req.not_before_ms or now)
+        validity = req.validity_until_ms or start + self._settings.worker.validity_seconds * 1000
         app_id = req.app.id if req.app else None
         # Positional, in _NEW_MESSAGE_ORDER: keyword arguments cost twice as much to bind,
         # the larger part of building a 1,000-number request's rows (bench accept).
@@ -201,12 +210,32 @@ class SendService:
         ]
         outcome = SendOutcome(accepted, invalid, total)
         also = req.commit_with(outcome) if req.commit_with is not None else None
+        if start > now:
+            also = self._scheduled([r.id for r in rows], due_ms=start, now_ms=now, then=also)
         if not await self._messaging.accept(
             account_id=account.id, total_micros=total, rows=rows, now_ms=now, also=also
         ):
             raise InsufficientBalance("insufficient balance")
         self._metrics.accepted.labels(req.dialect).inc(len(rows))
         return outcome
+
+    def _scheduled(self, ids: Sequence[int], *, due_ms: int, now_ms: int, then: Job | None) -> Job:
+        """Committed with the insert: the new rows become due at ``due_ms`` (the insert
+        makes them due at once)."""
+
+        async def job(conn: AsyncConnection) -> None:
+            await self._store.messages.move(
+                conn,
+                ids,
+                sources=(State.QUEUED,),
+                target=State.QUEUED,
+                now_ms=now_ms,
+                due_ms=due_ms,
+            )
+            if then is not None:
+                await then(conn)
+
+        return job
 
 
 def _as_dialled(raw: str) -> str | None:

@@ -24,6 +24,42 @@ from simgate.store import Store
 
 DIALECT = "smpp"
 IdBase = Literal["hex", "decimal"]
+# What an ESME asked of its receipts beyond "one per message", kept on the message without a
+# column of its own: SMPP messages have no client reference, so their client_ref carries a
+# mark (read by services/smpp_outbox.py): registered_delivery 2 (SMPP v3.4 §5.2.17, a
+# receipt on failure only) and/or a receipt per part (see :class:`Delivery`).
+FAILURE_ONLY_MARK = "smpp:receipt-on-failure"
+PER_PART_MARK = "smpp:receipt-per-part"
+PER_PART_FAILURE_ONLY_MARK = "smpp:receipt-per-part-on-failure"
+
+
+def receipt_mark(*, failure_only: bool, per_part: bool) -> str | None:
+    if per_part:
+        return PER_PART_FAILURE_ONLY_MARK if failure_only else PER_PART_MARK
+    return FAILURE_ONLY_MARK if failure_only else None
+
+
+def receipt_wish(client_ref: str | None) -> tuple[bool, bool]:
+    """(failure_only, per_part) of a stored SMPP message."""
+    return (
+        client_ref in (FAILURE_ONLY_MARK, PER_PART_FAILURE_ONLY_MARK),
+        client_ref in (PER_PART_MARK, PER_PART_FAILURE_ONLY_MARK),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What an ESME asked of a submit besides its text (SMPP v3.4 §4.4.1)."""
+
+    report: bool = False  # registered_delivery 1 or 2
+    failure_only: bool = False  # registered_delivery 2
+    not_before_ms: int | None = None  # schedule_delivery_time
+    valid_until_ms: int | None = None  # validity_period
+    # One receipt per part: the ESME sent a long message as several submit_sm and asked for
+    # a receipt on more than one of them (SMPP v3.4 has no flag for it, §5.2.17; this is
+    # what it gets from Jasmin, which relays each part as a message of its own, and what
+    # Kannel expects, keeping a receipt entry per part it sent).
+    per_part: bool = False
 
 
 def format_message_id(message_id: int, base: IdBase) -> str:
@@ -106,17 +142,25 @@ class SmppGateway:
         items: Sequence[Outgoing],
         encoding: Encoding | None,
         report: bool,
+        delivery: Delivery | None = None,
     ) -> list[Submitted | Rejected]:
         """Several messages of one account in one send (one charge, one insert, one commit):
-        the answers in ``items`` order. Raises like :meth:`submit` for the whole lot."""
+        the answers in ``items`` order. Raises like :meth:`submit` for the whole lot.
+        ``delivery`` (when given) says the receipt wish, schedule and validity of them all."""
+        d = delivery or Delivery(report=report)
+        mark = receipt_mark(failure_only=d.failure_only, per_part=d.per_part) if d.report else None
         outcome = await self._sending.send(
             SendRequest(
                 account=account,
                 dialect=DIALECT,
                 text="",
-                recipients=[Recipient(i.to, text=i.text, sender=i.sender) for i in items],
+                recipients=[
+                    Recipient(i.to, client_ref=mark, text=i.text, sender=i.sender) for i in items
+                ],
                 encoding=encoding,
-                report_requested=report,
+                report_requested=d.report,
+                not_before_ms=d.not_before_ms,
+                validity_until_ms=d.valid_until_ms,
             )
         )
         # SendService keeps the recipients' order in ``accepted`` and names the numbers it
@@ -131,6 +175,9 @@ class SmppGateway:
                 a = next(accepted)
                 out.append(Submitted(a.message_id, a.parts))
         return out
+
+    def now_ms(self) -> int:
+        return self._clock.now_ms()
 
     async def find(self, *, account_id: int, message_id: int) -> MessageRecord | None:
         """The account's message (query_sm); another account's id is not found."""

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,7 +35,13 @@ from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.services.events import Notes
-from simgate.services.smpp_gateway import DIALECT, SMPP_STATE, IdBase, format_message_id
+from simgate.services.smpp_gateway import (
+    DIALECT,
+    SMPP_STATE,
+    IdBase,
+    format_message_id,
+    receipt_wish,
+)
 from simgate.store import Store
 from simgate.store.smpp_outbox import NewDeliver, OutboxRow, SmppOutboxRepo
 from simgate.store.smpp_users import SmppUserRepo
@@ -72,6 +79,23 @@ def receipt_pdu(record: MessageRecord, base: IdBase) -> DeliverSm:
         short_message=text.encode("latin-1", errors="replace"),
         tlvs=Tlvs.build(receipted_message_id=shown, message_state=state),
     )
+
+
+def part_states(record: MessageRecord, parts: Sequence[dict[str, Any]]) -> list[MessageRecord]:
+    """The message as each of its parts ended (for receipts per part): a part the line
+    reported is DELIVERED (status 0) or FAILED with its code; a part without a report ends
+    as the whole message did (expired, rejected, unknown...)."""
+    by_seq = {int(p["seq"]): p for p in parts}
+    out: list[MessageRecord] = []
+    for seq in range(1, max(record.parts, len(by_seq), 1) + 1):
+        code = by_seq[seq]["status_code"] if seq in by_seq else None
+        if code is None:
+            out.append(record)
+        elif int(code) == 0:
+            out.append(dataclasses.replace(record, state=State.DELIVERED, status_code=0))
+        else:
+            out.append(dataclasses.replace(record, state=State.FAILED, status_code=int(code)))
+    return out
 
 
 def inbound_pdu(record: InboundRecord) -> DeliverSm:
@@ -119,13 +143,29 @@ class SmppOutbox:
                 r = e.record
                 if r.dialect == DIALECT and r.report_requested and e.state in FINAL:
                     # The record as this unit of work left it: its state is e.state or later.
-                    pdu = receipt_pdu(_at_state(r, e.state), self._base)
-                    items.append(NewDeliver(r.account_id, "receipt", encode(pdu), expires))
+                    for pdu in await self._receipts(conn, _at_state(r, e.state)):
+                        items.append(NewDeliver(r.account_id, "receipt", encode(pdu), expires))
             elif isinstance(e, InboundReceived) and e.record.account_id in smpp_accounts:
                 pdu = inbound_pdu(e.record)
                 items.append(NewDeliver(e.record.account_id, "inbound", encode(pdu), expires))
         if items:
             await self._rows.insert(conn, items, now_ms=now)
+
+    async def _receipts(self, conn: AsyncConnection, record: MessageRecord) -> list[DeliverSm]:
+        """The receipts a final message owes: one (the worst part won the stored state), or
+        one per part when the ESME asked per part; with registered_delivery 2 (SMPP v3.4
+        §5.2.17) only those that report a failure."""
+        failure_only, per_part = receipt_wish(record.client_ref)
+        if per_part:
+            parts = await self._store.messages.parts_of(conn, record.id)
+            ends = part_states(record, parts)
+        else:
+            ends = [record]
+        return [
+            receipt_pdu(end, self._base)
+            for end in ends
+            if not (failure_only and end.state is State.DELIVERED)
+        ]
 
     async def due(self, *, account_id: int, after_id: int, limit: int) -> list[OutboxRow]:
         async with self._store.db.read() as conn:

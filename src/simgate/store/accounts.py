@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayRole, GatewayUser
@@ -52,9 +52,35 @@ def _app(row: Any) -> App:
     )
 
 
+# The look-ups auth makes on every cache miss, built once: a select() built per call costs
+# more than SQLite's own work for it (bench/auth_query.py). SQLAlchemy's compiled cache
+# then finds the same statement object each time.
+_ACCOUNT_BY_ID = select(accounts).where(accounts.c.id == bindparam("id"))
+_APP_BY_APP_ID = select(apps).where(apps.c.app_id == bindparam("app_id"))
+_KEY_BY_KEY = select(api_keys).where(api_keys.c.key == bindparam("key"))
+_USER_BY_NAME = select(gateway_users).where(gateway_users.c.username == bindparam("username"))
+# ON CONFLICT ... DO UPDATE: the same text for SQLite (3.24+) and PostgreSQL.
+_UPSERT_DOC = text(
+    "INSERT INTO kv (key, value) VALUES (:key, :value) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+# Opened secrets, by their sealed text: a Fernet decrypt costs about as much as the read.
+MAX_OPENED_SECRETS = 4096
+
+
 class AccountRepo:
     def __init__(self, box: SecretBox) -> None:
         self._box = box
+        self._opened: dict[str, str] = {}
+
+    def _open(self, sealed: str) -> str:
+        plain = self._opened.get(sealed)
+        if plain is None:
+            plain = self._box.open(sealed)
+            if len(self._opened) >= MAX_OPENED_SECRETS:
+                self._opened.clear()  # rare (more live keys than that): start over
+            self._opened[sealed] = plain
+        return plain
 
     # ---- accounts --------------------------------------------------------------------
     async def create_account(
@@ -85,7 +111,7 @@ class AccountRepo:
         return _account(result.one())
 
     async def get_account(self, conn: AsyncConnection, account_id: int) -> Account | None:
-        row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+        row = (await conn.execute(_ACCOUNT_BY_ID, {"id": account_id})).first()
         return _account(row) if row else None
 
     async def get_accounts(self, conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Account]:
@@ -242,7 +268,7 @@ class AccountRepo:
         return _app(result.one())
 
     async def get_app(self, conn: AsyncConnection, app_id: str) -> App | None:
-        row = (await conn.execute(select(apps).where(apps.c.app_id == app_id))).first()
+        row = (await conn.execute(_APP_BY_APP_ID, {"app_id": app_id})).first()
         return _app(row) if row else None
 
     async def get_app_by_pk(self, conn: AsyncConnection, pk: int) -> App | None:
@@ -315,11 +341,11 @@ class AccountRepo:
     def _key(self, row: Any) -> ApiKey:
         ips = tuple(x for x in (row.allow_ips or "").split(",") if x)
         return ApiKey(
-            row.id, row.key, self._box.open(row.secret_enc), row.account_id, ips, bool(row.revoked)
+            row.id, row.key, self._open(row.secret_enc), row.account_id, ips, bool(row.revoked)
         )
 
     async def get_key(self, conn: AsyncConnection, key: str) -> ApiKey | None:
-        row = (await conn.execute(select(api_keys).where(api_keys.c.key == key))).first()
+        row = (await conn.execute(_KEY_BY_KEY, {"key": key})).first()
         return self._key(row) if row else None
 
     async def list_keys(self, conn: AsyncConnection, account_id: int | None = None) -> list[ApiKey]:
@@ -379,9 +405,7 @@ class AccountRepo:
         return bool(result.rowcount)
 
     async def get_user(self, conn: AsyncConnection, username: str) -> GatewayUser | None:
-        row = (
-            await conn.execute(select(gateway_users).where(gateway_users.c.username == username))
-        ).first()
+        row = (await conn.execute(_USER_BY_NAME, {"username": username})).first()
         return None if row is None else _user(row)
 
     async def list_users(self, conn: AsyncConnection) -> list[GatewayUser]:
@@ -419,6 +443,11 @@ class AccountRepo:
         result = await conn.execute(update(kv).where(kv.c.key == key).values(value=text))
         if not result.rowcount:
             await conn.execute(insert(kv).values(key=key, value=text))
+
+    async def upsert_doc(self, conn: AsyncConnection, key: str, value: dict[str, Any]) -> None:
+        """:meth:`put_doc` in one statement: two processes writing a key absent so far both
+        succeed (the later one wins) instead of one failing on the primary key."""
+        await conn.execute(_UPSERT_DOC, {"key": key, "value": json.dumps(value, sort_keys=True)})
 
     async def reserve_block(self, conn: AsyncConnection, name: str, size: int) -> int:
         """Reserve ``size`` consecutive values of counter ``name``; returns the first."""

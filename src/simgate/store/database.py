@@ -3,7 +3,9 @@
 SQLite has one writer at a time, so writes go through one connection opened with
 ``BEGIN IMMEDIATE`` (the write lock is taken up front: a transaction that claims work never
 fails half-way on a lock upgrade), ``synchronous=FULL`` (a commit survives power loss) and
-WAL (readers never block the writer). Reads use a separate pool.
+WAL (readers never block the writer). Reads use a separate pool; short reads
+(:meth:`Database.read_short`) on SQLite use connections driven on the event loop's own
+thread (``store/loop_sqlite.py``: no thread hop per statement).
 
 Group commit: :meth:`Database.write` queues a job; one writer task runs every job queued at
 that moment inside one transaction and commits once. Each caller's awaitable resolves only
@@ -36,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from simgate.errors import StorageFull, StoreError
+from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
@@ -91,6 +94,10 @@ class Database:
         self._write_engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
         self._lanes: _Lanes | None = None
+        # SQLite files only: short reads on the event loop's thread (read_short).
+        self._loop_engine: AsyncEngine | None = None
+        # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
+        self._autocommit_engine: AsyncEngine | None = None
         self._writer: asyncio.Task[None] | None = None
         # Set by a write the storage had no room for, cleared by the next one that commits:
         # /healthz reports it (services/health.py).
@@ -103,6 +110,7 @@ class Database:
             await asyncio.to_thread(self._probe_sqlite_lock)
             self._write_engine = self._sqlite_engine(immediate=True, pool_size=1)
             self._read_engine = self._sqlite_engine(immediate=False, pool_size=4)
+            self._loop_engine = self._loop_sqlite_engine()
         else:
             engine = create_async_engine(
                 self.url,
@@ -117,6 +125,7 @@ class Database:
                 },
             )
             self._write_engine = self._read_engine = engine
+            self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         try:
             async with self._read_engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
@@ -139,10 +148,15 @@ class Database:
         for _, fut in lanes.drain() if lanes is not None else ():
             if not fut.done():
                 fut.set_exception(StoreError("database closed before the write ran"))
-        engines = {id(e): e for e in (self._write_engine, self._read_engine) if e is not None}
+        engines = {
+            id(e): e
+            for e in (self._write_engine, self._read_engine, self._loop_engine)
+            if e is not None
+        }
         for engine in engines.values():
             await engine.dispose()
-        self._write_engine = self._read_engine = None
+        self._write_engine = self._read_engine = self._loop_engine = None
+        self._autocommit_engine = None  # a view of the read pool, disposed with it
 
     def _probe_sqlite_lock(self) -> None:
         """Fail fast, with one line, when another process holds the database's write lock."""
@@ -195,6 +209,25 @@ class Database:
 
         return engine
 
+    def _loop_sqlite_engine(self) -> AsyncEngine | None:
+        """Connections for :meth:`read_short`; None for an in-memory or URI database (each
+        connection would see a database of its own)."""
+        path = make_url(self.url).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+
+        async def connect() -> LoopConnection:
+            return open_loop_connection(path)
+
+        # Several: a short read may await something else while it holds its connection.
+        engine = create_async_engine(self.url, async_creator=connect, pool_size=4, max_overflow=4)
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.connection.driver_connection.begin()  # one snapshot for the whole read
+
+        return engine
+
     def _redacted(self) -> str:
         if "@" in self.url:
             scheme, rest = self.url.split("://", 1)
@@ -214,6 +247,30 @@ class Database:
             raise StoreError("database is not open")
         async with self._read_engine.connect() as conn:
             yield conn
+
+    @contextlib.asynccontextmanager
+    async def read_short(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a short indexed read (a key, an app, a user, an account: a few
+        rows by an index). On SQLite it runs on the event loop's thread, holding the loop
+        for the read (tens of microseconds instead of four thread hops). On PostgreSQL it
+        runs in autocommit: no BEGIN and ROLLBACK round trips around the query, and no
+        loss either, as READ COMMITTED takes a snapshot per statement anyway. Scans and
+        pages go through :meth:`read`, never here."""
+        if self._autocommit_engine is not None:
+            async with self._autocommit_engine.connect() as pg_conn:
+                yield pg_conn
+            return
+        if self._loop_engine is None:
+            async with self.read() as conn:
+                yield conn
+            return
+        # Not ``async with``: its exit closes through a shielded task (three loop turns);
+        # here every step completes without suspending, so nothing can interrupt close().
+        conn = await self._loop_engine.connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     # ---- writes ----------------------------------------------------------------------
     async def write(

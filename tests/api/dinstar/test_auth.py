@@ -65,6 +65,18 @@ async def test_basic_right_and_wrong(gw: Gw) -> None:
         assert r.json()["error_code"] == 401
 
 
+async def test_a_role_changed_in_this_process_is_seen_by_the_next_request(gw: Gw) -> None:
+    """The Basic cache drops what it holds on a change (services/cache_epoch.py): no wait
+    for ``basic_cache_seconds``."""
+    await gw.sv.accounts.create_user(gw.account.id, username="alice", password="alice-pass-1")
+    alice = basic("alice", "alice-pass-1")
+    lock = "/api/set_port_info?port=0&action=lock"
+    refused = (await with_header(gw, alice, lock)).json()  # an account user: cached as one now
+    assert "operator" in refused["error_msg"]
+    await gw.sv.accounts.set_user_role("alice", "operator")
+    assert (await with_header(gw, alice, lock)).json()["error_code"] == 200
+
+
 async def test_digest_md5_and_sha256(gw: Gw) -> None:
     for which in (0, 1):
         c = (await challenge(gw))[which]

@@ -17,6 +17,7 @@ from simgate.api.dialects.itnio.replay import fingerprint
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import AppKind
 from simgate.runtime import Runtime
+from simgate.services.cache_epoch import POLL_MS
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
 from tests.conftest import make_settings
@@ -91,6 +92,40 @@ async def test_timestamp_at_edge_of_window_passes(itnio: Itnio) -> None:
 async def test_revoked_key_is_minus_1(itnio: Itnio) -> None:
     await itnio.services.accounts.revoke_key(itnio.key.key)
     assert (await itnio.get(BALANCE))["status"] == "-1"
+
+
+@pytest.mark.parametrize("change", ["revoke", "lock"])
+async def test_a_change_in_this_process_is_seen_by_the_next_request(
+    backend: str, tmp_path: Path, clock: FakeClock, change: str
+) -> None:
+    """The credential cache drops what it holds on a change (services/cache_epoch.py), long
+    as its lifetime is."""
+    async for env in make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}):
+        assert (await env.get(BALANCE))["status"] == "0"  # the key is cached now
+        if change == "revoke":
+            await env.services.accounts.revoke_key(env.key.key)
+        else:
+            await env.services.accounts.set_locked(env.account.id, True)
+        assert (await env.get(BALANCE))["status"] == ("-1" if change == "revoke" else "-13")
+
+
+async def test_a_key_revoked_by_another_process_is_refused_within_the_poll(
+    backend: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The CLI revokes a key: an API process caching it for 60 s refuses it within
+    POLL_MS of the next requests (services/cache_epoch.py), not 60 s later."""
+    async for env in make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}):
+        assert (await env.get(BALANCE))["status"] == "0"  # cached, the stamp looked at
+        cli = Runtime(make_settings(tmp_path / "cli", backend), role="admin", clock=FakeClock())
+        services = await cli.open()
+        try:
+            await services.accounts.revoke_key(env.key.key)
+        finally:
+            await cli.close()
+        clock.set(clock.now_ms() + POLL_MS - 1)
+        assert (await env.get(BALANCE, headers=env.headers()))["status"] == "0"  # the bound
+        clock.set(clock.now_ms() + 1)
+        assert (await env.get(BALANCE, headers=env.headers()))["status"] == "-1"
 
 
 async def test_locked_account_is_minus_13(itnio: Itnio) -> None:

@@ -175,3 +175,12 @@ async def test_forwarded_for_from_an_untrusted_peer_does_not_split_lockouts(ov: 
         resp = await ov.client.post("/sms/get_valid_spans", json=body, headers=headers)
         assert envelope(resp, "/sms/get_valid_spans")["code"] == 401
     assert (await ov.post("/sms/get_valid_spans"))["code"] == 401
+
+
+async def test_a_lock_made_in_this_process_is_seen_by_the_next_request(ov: OV) -> None:
+    """Caches drop what they hold when an account changes (services/cache_epoch.py): no wait."""
+    assert (await ov.post("/sms/get_valid_spans"))["code"] == 200  # login and account cached
+    await ov.sv.accounts.set_locked(ov.account.id, True)
+    doc = await ov.post("/sms/get_valid_spans")
+    assert doc["code"] == 401
+    assert "locked" in doc["msg"]

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from simgate.api.smpp.submit import ESME_RINVDCS, Concat, Piece, Refused, read_submit
+from simgate.api.smpp.submit import (
+    ESME_RINVDCS,
+    BadTime,
+    Concat,
+    Piece,
+    Refused,
+    read_submit,
+    smpp_time_ms,
+)
 from simgate.codecs.segments import Encoding
 from simgate.codecs.smpp import CommandStatus, DataSm, EsmClass, SubmitSm, Tlvs
 from simgate.codecs.udh import build_concat_udh
 
+# 2026-12-03 12:00:00 UTC
+NOW = 1_796_299_200_000
+
 
 def _piece(pdu: SubmitSm | DataSm) -> Piece:
-    result = read_submit(pdu)
+    result = read_submit(pdu, now_ms=NOW)
     assert isinstance(result, Piece), result
     return result
 
 
 def _status(pdu: SubmitSm | DataSm) -> int:
-    result = read_submit(pdu)
+    result = read_submit(pdu, now_ms=NOW)
     assert isinstance(result, Refused), result
     return result.status
 
@@ -85,4 +96,71 @@ def test_refusals() -> None:
     bad_time = SubmitSm(destination_addr="1", short_message=b"x", validity_period="tomorrow")
     assert _status(bad_time) == CommandStatus.ESME_RINVEXPIRY
     ok_time = SubmitSm(destination_addr="1", short_message=b"x", validity_period="000001000000000R")
-    assert isinstance(read_submit(ok_time), Piece)
+    assert isinstance(read_submit(ok_time, now_ms=NOW), Piece)
+
+
+def test_registered_delivery_2_is_failure_only() -> None:
+    rd = [
+        _piece(SubmitSm(destination_addr="1", short_message=b"x", registered_delivery=f))
+        for f in (1, 2, 0x11, 0x12)
+    ]
+    assert [p.failure_only for p in rd] == [False, True, False, True]
+    assert all(p.report for p in rd)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", None),
+        ("261203120000000+", NOW),  # UTC
+        ("261203140000008+", NOW),  # 14:00 two hours (8 quarters) ahead of UTC
+        ("261203100000008-", NOW),  # 10:00 two hours behind UTC
+        ("261203120000500+", NOW + 500),  # tenths of a second
+        ("000001023000000R", NOW + (86_400 + 2 * 3600 + 30 * 60) * 1000),  # relative
+        ("010100000000000R", NOW + (365 + 30) * 86_400_000),  # a year 365 d, a month 30 d
+    ],
+)
+def test_smpp_times_absolute_and_relative(text: str, expected: int | None) -> None:
+    assert smpp_time_ms(text, now_ms=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["261303120000000+", "261203120000049+", "2612031200000+"])
+def test_bad_smpp_times(text: str) -> None:
+    with pytest.raises(BadTime):
+        smpp_time_ms(text, now_ms=NOW)
+
+
+def test_schedule_and_validity_are_applied_to_the_piece() -> None:
+    p = _piece(
+        SubmitSm(
+            destination_addr="1",
+            short_message=b"x",
+            schedule_delivery_time="000000010000000R",
+            validity_period="000000020000000R",
+        )
+    )
+    assert (p.not_before_ms, p.valid_until_ms) == (NOW + 3_600_000, NOW + 7_200_000)
+    past = _piece(
+        SubmitSm(
+            destination_addr="1", short_message=b"x", schedule_delivery_time="200101000000000+"
+        )
+    )
+    assert past.not_before_ms is None  # already past: now
+    plain = _piece(SubmitSm(destination_addr="1", short_message=b"x"))
+    assert (plain.not_before_ms, plain.valid_until_ms) == (None, None)
+
+
+def test_validity_that_ends_before_sending_is_refused() -> None:
+    over = SubmitSm(destination_addr="1", short_message=b"x", validity_period="200101000000000+")
+    assert _status(over) == CommandStatus.ESME_RINVEXPIRY
+    after_schedule = SubmitSm(
+        destination_addr="1",
+        short_message=b"x",
+        schedule_delivery_time="000000020000000R",
+        validity_period="000000010000000R",
+    )
+    assert _status(after_schedule) == CommandStatus.ESME_RINVEXPIRY
+    bad_month = SubmitSm(
+        destination_addr="1", short_message=b"x", schedule_delivery_time="261303120000000+"
+    )
+    assert _status(bad_month) == CommandStatus.ESME_RINVSCHED

@@ -20,12 +20,13 @@ from simgate.api.smpp.errors import status_of
 from simgate.codecs.segments import Encoding
 from simgate.codecs.smpp import CommandStatus
 from simgate.domain.accounts import Account
-from simgate.services.smpp_gateway import Outgoing, Rejected, SmppGateway, Submitted
+from simgate.services.smpp_gateway import Delivery, Outgoing, Rejected, SmppGateway, Submitted
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-Key = tuple[int, Encoding | None, bool]  # account, encoding, receipt wanted
+# account, encoding, receipt wish with schedule and validity (a send shares them all)
+Key = tuple[int, Encoding | None, Delivery]
 # (status, message id or None)
 Result = tuple[int, int | None]
 
@@ -46,9 +47,9 @@ class SubmitBatcher:
         self._on_error = on_error
 
     def submit(
-        self, *, account: Account, item: Outgoing, encoding: Encoding | None, report: bool
+        self, *, account: Account, item: Outgoing, encoding: Encoding | None, delivery: Delivery
     ) -> Awaitable[Result]:
-        key = (account.id, encoding, report)
+        key = (account.id, encoding, delivery)
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane(account)
@@ -77,10 +78,14 @@ class SubmitBatcher:
     async def _send(
         self, account: Account, key: Key, batch: list[tuple[Outgoing, asyncio.Future[Result]]]
     ) -> None:
-        _, encoding, report = key
+        _, encoding, delivery = key
         try:
             results = await self._gateway.submit_many(
-                account=account, items=[i for i, _ in batch], encoding=encoding, report=report
+                account=account,
+                items=[i for i, _ in batch],
+                encoding=encoding,
+                report=delivery.report,
+                delivery=delivery,
             )
         except Exception as exc:
             if len(batch) > 1:

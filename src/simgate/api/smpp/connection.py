@@ -312,7 +312,7 @@ class SmppConnection(asyncio.Protocol):
             listener.metrics.count(grant.user.system_id, "throttled")
             self.respond(make_response(pdu, CommandStatus.ESME_RTHROTTLED))
             return
-        piece = read_submit(pdu)
+        piece = read_submit(pdu, now_ms=listener.gateway.now_ms())
         if isinstance(piece, Refused):
             listener.metrics.count(grant.user.system_id, "refused")
             self.respond(make_response(pdu, piece.status))

@@ -4,8 +4,10 @@ One task per account while it has a receiver or transceiver bind (issue 18). A r
 sent on whichever bind has room in its window; it stays in the outbox until an ESME
 answers its deliver_sm with ESME_ROK, and is deleted then (in batches, committed before
 the row may be sent again: a row whose answer is being recorded is still "in flight", so
-it is never sent twice by one process). A negative answer retries it after a pause; a
-lost bind or a response timeout makes it due again at once, on any bind.
+it is never sent twice by one process). A negative answer (or a response timeout) retries
+that row after a pause that doubles with each refusal of it, from 5 s up to 10 minutes, so
+an ESME that keeps refusing a deliver_sm is not hammered with it until it expires; a lost
+bind makes its rows due again at once, on any bind.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 0.2  # seconds between outbox reads when nothing happens
-RETRY_AFTER_REFUSAL = 5.0  # an ESME answered with an error: try again later
+RETRY_FIRST = 5.0  # seconds after a row's first refusal
+RETRY_CAP = 600.0  # the longest pause between two tries of one row
+
+
+def retry_delay(refusals: int) -> float:
+    """The pause before the next try of a row refused ``refusals`` times (1, 2, ...)."""
+    return min(RETRY_CAP, RETRY_FIRST * 2.0 ** min(refusals - 1, 32))
 
 
 class Deliverer:
@@ -42,6 +50,7 @@ class Deliverer:
         self._inflight: dict[int, SmppConnection | None] = {}  # row -> bind (None: acked)
         self._acked: list[int] = []
         self._retry_at: dict[int, float] = {}
+        self._refusals: dict[int, int] = {}  # row -> refusals so far (this process)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -69,10 +78,16 @@ class Deliverer:
         if ok:
             self._inflight[row_id] = None  # in flight until the delete commits
             self._acked.append(row_id)
+            self._refusals.pop(row_id, None)
         else:
             self._inflight.pop(row_id, None)
-            self._retry_at[row_id] = now + RETRY_AFTER_REFUSAL
+            refusals = self._refusals[row_id] = self._refusals.get(row_id, 0) + 1
+            self._retry_at[row_id] = now + retry_delay(refusals)
         self._wake.set()
+
+    def retry_at(self, row_id: int) -> float | None:
+        """When a refused row may be sent again (loop time); None when not held back."""
+        return self._retry_at.get(row_id)
 
     def lost(self, rows: Sequence[int]) -> None:
         """A bind closed with these rows unanswered: due again now."""
@@ -117,9 +132,9 @@ class Deliverer:
         room = sum(c.session.config.window_size - c.session.outstanding for c in binds)
         if room <= 0:
             return
-        rows = await self._outbox.due(
-            account_id=self.account_id, after_id=0, limit=len(self._inflight) + room
-        )
+        limit = len(self._inflight) + len(self._retry_at) + room
+        rows = await self._outbox.due(account_id=self.account_id, after_id=0, limit=limit)
+        self.forget_gone([r.id for r in rows], now, complete=len(rows) < limit)
         turn = 0
         for row in rows:
             if row.id in self._inflight or self._retry_at.get(row.id, 0.0) > now:
@@ -143,3 +158,17 @@ class Deliverer:
                     break
             if not sent:
                 return  # every window is full: wait for answers
+
+    def forget_gone(self, due: Sequence[int], now: float, *, complete: bool) -> None:
+        """Drop the back-off of rows no longer in the outbox (answered elsewhere, expired):
+        bounded by what the outbox holds. ``due`` is the ids read, oldest first, up to a
+        limit (``complete`` when under it: every due row): a missing row below the last of
+        them, or any missing row when complete, is gone."""
+        if not self._retry_at:
+            return
+        present = set(due)
+        last = float("inf") if complete else (due[-1] if due else 0)
+        for row in [r for r, at in self._retry_at.items() if at <= now]:
+            if row not in present and row < last:
+                del self._retry_at[row]
+                self._refusals.pop(row, None)

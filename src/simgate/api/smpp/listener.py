@@ -30,7 +30,7 @@ from simgate.api.smpp.submit import Piece
 from simgate.api.smpp.throttle import TokenBucket
 from simgate.codecs.smpp import CommandStatus, DataSm, SubmitSm
 from simgate.codecs.text import decode_text, join_parts
-from simgate.services.smpp_gateway import Outgoing, SmppGateway, format_message_id
+from simgate.services.smpp_gateway import Delivery, Outgoing, SmppGateway, format_message_id
 from simgate.services.smpp_outbox import SmppOutbox
 from simgate.services.smpp_users import BindGrant, SmppUser, SmppUserService
 from simgate.settings import SmppServerSettings
@@ -247,7 +247,7 @@ class SmppListener:
             account=grant.account,
             item=Outgoing(sender=first.sender, to=first.to, text=text),
             encoding=first.encoding,
-            report=any(p.report for p in pieces),
+            delivery=delivery_of(pieces),
         )
         if message_id is None:
             refused = status == CommandStatus.ESME_RINVDSTADR
@@ -282,3 +282,20 @@ class SmppListener:
             self.metrics.pending.clear()
             for account_id, count in pending.items():
                 self.metrics.pending.labels(str(account_id)).set(count)
+
+
+def delivery_of(pieces: Sequence[Piece]) -> Delivery:
+    """The receipt wish, schedule and validity of a whole message: a receipt if any part
+    asked for one (on failure only if every part that asked said so), one per part when
+    more than one part asked (services/smpp_gateway.py ``Delivery.per_part``), schedule and
+    validity from the first part (SMPP v3.4 §4.4.1 gives each part its own; a long message
+    goes out whole)."""
+    asked = [p for p in pieces if p.report]
+    first = pieces[0]
+    return Delivery(
+        report=bool(asked),
+        failure_only=bool(asked) and all(p.failure_only for p in asked),
+        not_before_ms=first.not_before_ms,
+        valid_until_ms=first.valid_until_ms,
+        per_part=len(asked) > 1,
+    )

@@ -78,10 +78,10 @@ class Authenticator:
         self._secret_lock = asyncio.Lock()
         self._salt = os.urandom(16)
         self._basic: TtlCache[bytes, GatewayUser] = TtlCache(
-            clock, ttl_s=cfg.basic_cache_seconds, max_entries=MAX_CACHE
+            clock, ttl_s=cfg.basic_cache_seconds, max_entries=MAX_CACHE, epoch=accounts.epoch
         )
         self._users: TtlCache[str, GatewayUser | None] = TtlCache(
-            clock, ttl_s=USER_CACHE_S, max_entries=MAX_CACHE
+            clock, ttl_s=USER_CACHE_S, max_entries=MAX_CACHE, epoch=accounts.epoch
         )
         self._nonces = NonceCounts(clock, ttl_s=cfg.nonce_ttl_seconds, max_nonces=MAX_CACHE)
         self._failures = LoginLimiter(
@@ -166,13 +166,14 @@ class Authenticator:
         cached = self._basic.get(key)
         if cached is not None:
             return cached
+        read_at = self._basic.mark()
         user = await self._user(username)
         stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
         ok = await asyncio.to_thread(verify_password, password, stored)
         if user is None or not ok:
             self._failures.fail(username, ip)
             return Denied()
-        self._basic.put(key, user)
+        self._basic.put(key, user, read_at=read_at)
         return user
 
     async def _digest_auth(

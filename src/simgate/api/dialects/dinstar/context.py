@@ -30,7 +30,9 @@ class Gateway:
     rules: OwnerRules = field(init=False)
 
     def __post_init__(self) -> None:
-        self._accounts = TtlCache(self.services.clock, ttl_s=ACCOUNT_TTL_S)
+        self._accounts = TtlCache(
+            self.services.clock, ttl_s=ACCOUNT_TTL_S, epoch=self.services.accounts.epoch
+        )
         self.rules = OwnerRules.from_settings(self.services.settings)
 
     def may_use(self, call: Call, gp: GatewayPort) -> bool:

@@ -89,10 +89,12 @@ def port_field(name: str, gp: GatewayPort, info: PortInfo) -> Any:
     if name == "type":
         return "GSM"
     if name == "imei":
-        return imei(gp.line, gp.index)
+        return info.imei or imei(gp.line, gp.index)  # a modem's own, else a stable made-up one
     if name in ("imsi", "iccid", "number"):
         return str(getattr(info, name))
     if name == "reg":
+        if info.reg:  # a modem line knows the state by name (PIN_REQUIRE, SEARCHING_NETWORK..)
+            return info.reg
         if not info.imsi:
             return "NO_SIM"
         return "REGISTER_OK" if info.registered else "UNREGISTER"

@@ -82,7 +82,10 @@ class Authenticator:
             clock, limit=cfg.auth_fail_limit_key, window_s=window, alert="Api-Key"
         )
         self._cache: TtlCache[str, Credentials | None] = TtlCache(
-            clock, ttl_s=cfg.auth_cache_seconds, max_entries=MAX_CACHED_KEYS
+            clock,
+            ttl_s=cfg.auth_cache_seconds,
+            max_entries=MAX_CACHED_KEYS,
+            epoch=services.accounts.epoch,
         )
 
     def table_sizes(self) -> dict[str, int]:

@@ -55,7 +55,10 @@ class SmsApi:
     def __post_init__(self) -> None:
         # Apps change as rarely as keys: cached as long (a deleted app is refused that late).
         self._apps = TtlCache(
-            self.services.clock, ttl_s=self.cfg.auth_cache_seconds, max_entries=MAX_CACHED_APPS
+            self.services.clock,
+            ttl_s=self.cfg.auth_cache_seconds,
+            max_entries=MAX_CACHED_APPS,
+            epoch=self.services.accounts.epoch,
         )
         self._limit = self.services.settings.http.max_body_bytes
 

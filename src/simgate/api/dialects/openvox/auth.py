@@ -57,7 +57,10 @@ class Authenticator:
     ) -> None:
         self._services = services
         self._cache: TtlCache[bytes, Caller] = TtlCache(
-            services.clock, ttl_s=ttl_seconds, max_entries=max_entries
+            services.clock,
+            ttl_s=ttl_seconds,
+            max_entries=max_entries,
+            epoch=services.accounts.epoch,
         )
         self._pending: dict[bytes, asyncio.Future[Caller]] = {}
         # Per (username, address) and per address; each table bounded like the cache.
@@ -94,6 +97,7 @@ class Authenticator:
             return await asyncio.shield(pending)
         fut: asyncio.Future[Caller] = asyncio.get_running_loop().create_future()
         self._pending[key] = fut
+        read_at = self._cache.mark()
         try:
             caller = await self._verify(username, password)
         except BaseException as exc:
@@ -102,7 +106,7 @@ class Authenticator:
             raise
         else:
             fut.set_result(caller)
-            self._cache.put(key, caller)
+            self._cache.put(key, caller, read_at=read_at)
             return caller
         finally:
             del self._pending[key]

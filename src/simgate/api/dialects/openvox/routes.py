@@ -78,7 +78,9 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
     )
     limit = services.settings.http.max_body_bytes
     trusted = services.settings.http.trusted_proxies
-    accounts: TtlCache[int, Account] = TtlCache(services.clock, ttl_s=ACCOUNT_TTL_S)
+    accounts: TtlCache[int, Account] = TtlCache(
+        services.clock, ttl_s=ACCOUNT_TTL_S, epoch=services.accounts.epoch
+    )
 
     async def current(caller: Caller) -> Caller:
         """The caller with its account as it is now; a locked account is refused on every

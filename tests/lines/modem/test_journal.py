@@ -1,0 +1,86 @@
+"""The TP-MR journal: matching per port on TP-MR + recipient + window, newest first, and
+what a restart reads back (lines/modem/journal.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simgate.domain.queue import ReportHint
+from simgate.lines.modem.journal import MrJournal, SentPart, same_number
+
+DAY = 86_400_000
+
+
+def part(
+    mid: int, *, port: int = 0, mr: int = 5, at: int = 1000, to: str = "+4917012345678"
+) -> SentPart:
+    return SentPart(port, mr, at, ReportHint(mid, 1, 1, 1, port), to)
+
+
+def test_match_on_port_mr_recipient_and_window() -> None:
+    j = MrJournal(None)
+    j.note(part(1, at=1000))
+    j.note(part(2, port=1, at=1000))
+    j.note(part(3, at=2000, to="+4917099999999"))
+    found = j.match(port=0, mr=5, recipient="017012345678", now_ms=5000, window_ms=DAY)
+    assert found is not None
+    assert found.hint.message_id == 1  # national form of the same number
+    assert j.match(port=0, mr=6, recipient="+4917012345678", now_ms=5000, window_ms=DAY) is None
+    assert (
+        j.match(port=0, mr=5, recipient="+4917012345678", now_ms=DAY + 1001, window_ms=DAY) is None
+    )
+
+
+def test_a_wrapped_mr_matches_the_newest() -> None:
+    j = MrJournal(None)
+    j.note(part(1, at=1000))
+    j.note(part(2, at=9000))
+    found = j.match(port=0, mr=5, recipient="+4917012345678", now_ms=9500, window_ms=DAY)
+    assert found is not None
+    assert found.hint.message_id == 2
+    j.settled([found.ref])
+    again = j.match(port=0, mr=5, recipient="+4917012345678", now_ms=9500, window_ms=DAY)
+    assert again is not None
+    assert again.hint.message_id == 1
+
+
+def test_restart_reads_back_unsettled_parts(tmp_path: Path) -> None:
+    path = str(tmp_path / "j")
+    j = MrJournal(path)
+    j.open()
+    j.note(part(1))
+    j.note(part(2, mr=6))
+    j.settled([part(1).ref])
+    j.close()
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("S 0 7 1000 3 1 1 1 +49")  # cut short by a crash: ignored
+    k = MrJournal(path)
+    k.open()
+    assert len(k) == 1
+    got = k.match(port=0, mr=6, recipient="+4917012345678", now_ms=2000, window_ms=DAY)
+    assert got is not None
+    assert got.hint == ReportHint(2, 1, 1, 1, 0)
+    k.close()
+
+
+def test_compaction_keeps_the_live_parts(tmp_path: Path) -> None:
+    path = str(tmp_path / "j")
+    j = MrJournal(path)
+    j.open()
+    for i in range(3000):
+        p = part(i, mr=i % 256, at=i)
+        j.note(p)
+        if i < 2990:
+            j.settled([p.ref])
+    j.close()
+    assert len(Path(path).read_text(encoding="utf-8").splitlines()) < 2000
+    k = MrJournal(path)
+    k.open()
+    assert len(k) == 10
+    k.close()
+
+
+def test_same_number() -> None:
+    assert same_number("+8613800138000", "13800138000")
+    assert not same_number("+8613800138000", "13800138001")
+    assert same_number("Alpha", "Alpha")
