@@ -54,13 +54,15 @@ class Gatherer(Generic[T, R]):
         write_many: WriteMany[T, R],
         max_size: int,
         size_of: Callable[[T], int] = lambda _: 1,
-        urgent: bool = False,
+        urgent: bool = True,
     ) -> None:
         self._db = db
         self._write_many = write_many
         self._max_size = max_size
         self._size_of = size_of
-        self._urgent = urgent  # requests wait for these batches: the writer's urgent lane
+        # Requests wait for these batches: the writer's urgent lane (store/database.py), for
+        # the accepts and the itniotech replay claims (services/itnio.py) alike.
+        self._urgent = urgent
         self._open: _Batch[T, R] | None = None
 
     async def write(self, item: T) -> R:
