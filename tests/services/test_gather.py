@@ -79,3 +79,33 @@ async def test_a_request_that_goes_away_does_not_cancel_the_batch(store: Store) 
     first.cancel()
     assert await second == 4
     assert write.calls == [[1, 2]]
+
+
+async def test_batches_go_ahead_of_the_other_writes(store: Store) -> None:
+    """Requests wait for a batch: it takes the writer's urgent lane (store/database.py), ahead
+    of the worker's writes queued before it (issue 15 item 4)."""
+    order: list[str] = []
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def hold(conn: AsyncConnection) -> None:
+        started.set()
+        await gate.wait()
+
+    async def other(conn: AsyncConnection) -> None:
+        order.append("other")
+
+    class Noted(Doubler):
+        async def __call__(self, conn: AsyncConnection, items: Sequence[int]) -> list[int]:
+            order.append("batch")
+            return await super().__call__(conn, items)
+
+    gather: Gatherer[int, int] = Gatherer(db=store.db, write_many=Noted(), max_size=100)
+    holding = asyncio.ensure_future(store.db.write(hold))
+    await asyncio.wait_for(started.wait(), 5)
+    queued = store.db.submit(other)
+    answer = asyncio.ensure_future(gather.write(4))
+    await asyncio.sleep(0)  # the request joins (and queues) its batch
+    gate.set()
+    assert await answer == 8
+    await asyncio.gather(holding, queued)
+    assert order == ["batch", "other"]

@@ -75,6 +75,66 @@ async def test_submit_queues_the_job_before_the_caller_yields(store: Store) -> N
     assert await _keys(store) == {"written", "submitted"}
 
 
+class Held:
+    """The writer kept busy by one job until released, and the order in which later jobs
+    ran and their transactions committed."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.order: list[str] = []
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+        event.listen(db.engine.sync_engine, "commit", self._committed)
+
+    def _committed(self, _conn: Any) -> None:
+        self.order.append("COMMIT")
+
+    async def hold(self, conn: AsyncConnection) -> None:
+        self.started.set()
+        await self.gate.wait()
+
+    def job(self, key: str) -> Any:
+        async def run(conn: AsyncConnection) -> str:
+            self.order.append(key)
+            written: str = await _put(key, "v")(conn)
+            return written
+
+        return run
+
+    def done(self) -> None:
+        event.remove(self.db.engine.sync_engine, "commit", self._committed)
+
+
+async def test_an_urgent_job_runs_ahead_in_a_batch_of_its_own(store: Store) -> None:
+    """Issue 15 item 4: an accept does not wait for the worker's jobs queued before it."""
+    held = Held(store.db)
+    try:
+        holding = asyncio.ensure_future(store.db.write(held.hold))
+        await asyncio.wait_for(held.started.wait(), 5)
+        others = [store.db.submit(held.job(f"o{i}")) for i in range(3)]
+        urgent = store.db.submit(held.job("u"), urgent=True)
+        held.gate.set()
+        await asyncio.gather(holding, urgent, *others)
+    finally:
+        held.done()
+    assert held.order == ["COMMIT", "u", "COMMIT", "o0", "o1", "o2", "COMMIT"]
+
+
+async def test_the_other_jobs_get_every_other_turn(store: Store) -> None:
+    """Urgent jobs cannot starve the others: after an urgent batch, waiting others go next."""
+    held = Held(store.db)
+    try:
+        holding = asyncio.ensure_future(store.db.write(held.hold, urgent=True))
+        await asyncio.wait_for(held.started.wait(), 5)
+        other = store.db.submit(held.job("o"))
+        urgent = [store.db.submit(held.job(f"u{i}"), urgent=True) for i in range(2)]
+        held.gate.set()
+        await asyncio.gather(holding, other, *urgent)
+    finally:
+        held.done()
+    assert held.order == ["COMMIT", "o", "COMMIT", "u0", "u1", "COMMIT"]
+
+
 async def test_a_failing_job_does_not_take_its_batch_down(store: Store) -> None:
     db = store.db
 

@@ -8,15 +8,21 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from simgate.api import http
+from simgate.api import exact_paths, http
 from simgate.api.dialect import Dialect
 from simgate.errors import StorageFull
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
+
+# FastAPI's own OpenTelemetry: with it on (its default) every request asks the global
+# providers whether one is configured, which reads environment variables each time (~7 % of
+# the server's CPU on a one-number send, issue 15). simgate exports Prometheus /metrics.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -25,7 +31,13 @@ def create_app(
     dialect_settings: Mapping[str, BaseModel],
 ) -> FastAPI:
     """The application with the routes of ``dialects``, each with its validated settings."""
-    app = FastAPI(title="simgate", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app = FastAPI(
+        title="simgate",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        telemetry=NO_TELEMETRY,
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
@@ -55,12 +67,19 @@ def create_app(
 
     for dialect in dialects:
         dialect.install(app, services, dialect_settings[dialect.name])
+    exact_paths.install(app.router)  # after every route: see api/exact_paths.py
     return app
 
 
 def create_metrics_app(services: Services) -> FastAPI:
     """/metrics alone, for ``[http] metrics_listen`` (an address only operators reach)."""
-    app = FastAPI(title="simgate metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="simgate metrics",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )
     _add_metrics(app, services)
     return app
 

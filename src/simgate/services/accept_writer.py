@@ -60,7 +60,11 @@ class AcceptWriter:
     def __init__(self, *, store: Store, max_rows: int = MAX_ROWS_PER_BATCH) -> None:
         self._store = store
         self._batches: Gatherer[AcceptJob, bool] = Gatherer(
-            db=store.db, write_many=self._write, max_size=max_rows, size_of=_rows_of
+            db=store.db,
+            write_many=self._write,
+            max_size=max_rows,
+            size_of=_rows_of,
+            urgent=True,  # a request waits for each accept (store/database.py's lanes)
         )
 
     async def accept(self, job: AcceptJob) -> bool:

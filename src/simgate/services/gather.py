@@ -54,11 +54,15 @@ class Gatherer(Generic[T, R]):
         write_many: WriteMany[T, R],
         max_size: int,
         size_of: Callable[[T], int] = lambda _: 1,
+        urgent: bool = True,
     ) -> None:
         self._db = db
         self._write_many = write_many
         self._max_size = max_size
         self._size_of = size_of
+        # Requests wait for these batches: the writer's urgent lane (store/database.py), for
+        # the accepts and the itniotech replay claims (services/itnio.py) alike.
+        self._urgent = urgent
         self._open: _Batch[T, R] | None = None
 
     async def write(self, item: T) -> R:
@@ -68,7 +72,7 @@ class Gatherer(Generic[T, R]):
             batch = self._open = _Batch()
             # Queued now, awaited shielded: a request that goes away must not cancel the
             # others' write.
-            batch.done = self._db.submit(functools.partial(self._run, batch))
+            batch.done = self._db.submit(functools.partial(self._run, batch), urgent=self._urgent)
             batch.done.add_done_callback(_retrieved)
         position = len(batch.items)
         batch.items.append(item)
@@ -79,7 +83,9 @@ class Gatherer(Generic[T, R]):
         except Exception:
             if len(batch.items) == 1:
                 raise
-            (alone,) = await self._db.write(functools.partial(self._write_one, item))
+            (alone,) = await self._db.write(
+                functools.partial(self._write_one, item), urgent=self._urgent
+            )
             return alone
         return results[position]
 

@@ -13,11 +13,19 @@ after the commit, so "a 2xx means the data is committed" holds while a burst of 
 shares one fsync. If a job raises, the batch is rolled back and every job is re-run in its
 own transaction, so one bad job never takes others down. Jobs must therefore be re-runnable:
 database work only, no side effects outside the transaction.
+
+Two lanes (issue 15 item 4): in ``simgate run`` the worker's writes share this one writer with
+the API's accepts, and a send that joined a batch of worker jobs waited for all of them
+(p50 3.4 ms alone, 26-39 ms beside the worker). Jobs queued with ``urgent=True`` (the accept
+batches, services/accept_writer.py) run in batches of their own, ahead of the others; when
+both lanes wait the writer takes them by turns, so the worker's jobs never wait for more than
+one urgent batch and an accept never for more than the batch in flight and one of the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import logging
@@ -85,11 +93,11 @@ class Database:
         self._busy_timeout_ms = busy_timeout_ms
         self._write_engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
+        self._lanes: _Lanes | None = None
         # SQLite files only: short reads on the event loop's thread (read_short).
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
         self._autocommit_engine: AsyncEngine | None = None
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] | None = None
         self._writer: asyncio.Task[None] | None = None
         # Set by a write the storage had no room for, cleared by the next one that commits:
         # /healthz reports it (services/health.py).
@@ -126,7 +134,7 @@ class Database:
             raise StoreError(
                 f"cannot open database {self._redacted()}: {_first_line(exc)}"
             ) from None
-        self._queue = asyncio.Queue()
+        self._lanes = _Lanes()
         self._writer = asyncio.create_task(self._write_loop(), name="db-writer")
 
     async def close(self) -> None:
@@ -136,9 +144,8 @@ class Database:
                 await self._writer
             self._writer = None
         # Writes still queued would wait forever: they fail, and later ones are refused.
-        queue, self._queue = self._queue, None
-        while queue is not None and not queue.empty():
-            _, fut = queue.get_nowait()
+        lanes, self._lanes = self._lanes, None
+        for _, fut in lanes.drain() if lanes is not None else ():
             if not fut.done():
                 fut.set_exception(StoreError("database closed before the write ran"))
         engines = {
@@ -266,31 +273,31 @@ class Database:
             await conn.close()
 
     # ---- writes ----------------------------------------------------------------------
-    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``job`` in a transaction shared with concurrent writers; return after commit."""
-        if self._queue is None:
-            raise StoreError("database is not open")
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((job, fut))
-        return await fut
+    async def write(
+        self, job: Callable[[AsyncConnection], Awaitable[T]], *, urgent: bool = False
+    ) -> T:
+        """Run ``job`` in a transaction shared with concurrent writers; return after commit.
+        ``urgent``: a request is waiting for it (see the module docstring's lanes)."""
+        return await self.submit(job, urgent=urgent)
 
-    def submit(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> asyncio.Future[T]:
+    def submit(
+        self, job: Callable[[AsyncConnection], Awaitable[T]], *, urgent: bool = False
+    ) -> asyncio.Future[T]:
         """:meth:`write` without waiting: ``job`` is queued before the caller yields, and the
         future resolves after the commit. For a writer that hands one job's future to many
         waiting requests (services/gather.py): a task in between would queue the job one
         loop turn later, behind whatever the writer takes meanwhile."""
-        if self._queue is None:
+        if self._lanes is None:
             raise StoreError("database is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((job, fut))
+        self._lanes.put((job, fut), urgent=urgent)
         return fut
 
     async def _write_loop(self) -> None:
-        assert self._queue is not None
+        assert self._lanes is not None
+        lanes = self._lanes
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_JOBS_PER_COMMIT and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await lanes.next_batch(MAX_JOBS_PER_COMMIT)
             live = [(job, fut) for job, fut in batch if not fut.cancelled()]
             try:
                 if live:
@@ -369,6 +376,39 @@ class Database:
         """A transaction of its own, outside group commit (migrations, bulk maintenance)."""
         (result,) = await self._transaction([job])
         return result  # type: ignore[no-any-return]
+
+
+Queued = tuple[Job, "asyncio.Future[Any]"]
+
+
+class _Lanes:
+    """The writer's queue: urgent jobs first, the others by turns (module docstring)."""
+
+    def __init__(self) -> None:
+        self._urgent: collections.deque[Queued] = collections.deque()
+        self._other: collections.deque[Queued] = collections.deque()
+        self._ready = asyncio.Event()
+        self._urgent_last = False  # the last batch was urgent: the others' turn if they wait
+
+    def put(self, queued: Queued, *, urgent: bool) -> None:
+        (self._urgent if urgent else self._other).append(queued)
+        self._ready.set()
+
+    async def next_batch(self, limit: int) -> list[Queued]:
+        """The next batch: every job of one lane queued now, at most ``limit``."""
+        while not (self._urgent or self._other):
+            self._ready.clear()
+            await self._ready.wait()
+        take_urgent = bool(self._urgent) and not (self._urgent_last and self._other)
+        lane = self._urgent if take_urgent else self._other
+        self._urgent_last = take_urgent
+        return [lane.popleft() for _ in range(min(limit, len(lane)))]
+
+    def drain(self) -> list[Queued]:
+        out = [*self._urgent, *self._other]
+        self._urgent.clear()
+        self._other.clear()
+        return out
 
 
 def _first_line(exc: BaseException) -> str:
