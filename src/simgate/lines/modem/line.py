@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,7 @@ from simgate.lines.base import (
 )
 from simgate.lines.modem.errors import is_permanent
 from simgate.lines.modem.journal import MrJournal, SentPart
+from simgate.lines.modem.keeper import PortStateKeeper, SaveState
 from simgate.lines.modem.port import CommandFailed, ModemPort, NotOpen, NotSent, PortDown
 from simgate.lines.modem.state import ModemState
 from simgate.settings import ModemLineSettings
@@ -83,10 +85,35 @@ class ModemLine:
         self._noted = asyncio.Event()
         self._sink: InboundSink | None = None
         self._expiry: asyncio.Task[None] | None = None
+        # Port state for the processes that do not drive this line (issue 16): kept by the
+        # driving one, shown by the others (services/lines.py wires both).
+        self._keeper = PortStateKeeper(
+            line=name, clock=clock, signal_every_ms=round(cfg.signal_save_interval * 1000)
+        )
+        self._stored: dict[int, PortInfo] = {}
 
     # ---- Line ----------------------------------------------------------------------
     def ports(self) -> Sequence[PortInfo]:
+        if self._sink is None:  # not driven here: what the driving process last kept
+            return tuple(self._stored.get(p.index) or self._info(p) for p in self._ports)
         return tuple(self._info(p) for p in self._ports)
+
+    # ---- port state across processes (services/lines.py: StatefulPortsLine) ---------
+    @property
+    def driven_here(self) -> bool:
+        return self._sink is not None
+
+    def keep_port_state(self, save: SaveState) -> None:
+        """Hand each port's state to ``save`` when it changes (while driven here)."""
+        self._keeper.keep_with(save)
+
+    def show_stored(self, ports: Sequence[PortInfo]) -> None:
+        """What ``ports()`` shows while this process does not drive the line."""
+        self._stored = {p.index: p for p in ports if 0 <= p.index < len(self._ports)}
+
+    def _keep_state(self) -> None:
+        for p in self._ports:
+            self._keeper.changed(self._info(p), blocked_until_ms=p.blocked_until_ms)
 
     def modem(self, index: int) -> ModemPort:
         return self._ports[index]
@@ -111,6 +138,7 @@ class ModemLine:
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
         self._journal.open()
+        self._keeper.start()
         for p in self._ports:
             p.start()
         self._expiry = asyncio.create_task(self._expire_parts(), name=f"modem-{self.name}-parts")
@@ -124,6 +152,13 @@ class ModemLine:
         for p in self._ports:
             await p.stop()
         self._journal.close()
+        if self._sink is not None:  # nobody drives the modems now: shown as powered off
+            off = [
+                dataclasses.replace(self._info(p), reg="POWER_OFF", signal=0, registered=False)
+                for p in self._ports
+            ]
+            await self._keeper.stop(off)
+        self._sink = None
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         if not 0 <= request.port < len(self._ports):
@@ -136,7 +171,9 @@ class ModemLine:
                     error_text=f"port {request.port} not usable ({port.state.reg})",
                     retry_after_s=RETRY_AFTER_S,
                 )
-            return await self._send(port, request)
+            result = await self._send(port, request)
+        self._keep_state()  # a port blocked after failing shows so elsewhere at once
+        return result
 
     async def _send(self, port: ModemPort, request: SubmitRequest) -> SubmitResult:
         self._concat_ref[port.index] = ref = (self._concat_ref[port.index] + 1) % 256
@@ -300,6 +337,7 @@ class ModemLine:
         await self._sink.incoming(self.name, [sms])
 
     async def state_changed(self, port: int, before: ModemState, after: ModemState) -> None:
+        self._keep_state()
         if before.registered != after.registered and self._sink is not None:
             await self._sink.port_changed(self.name, port, after.registered)
 
@@ -308,6 +346,7 @@ class ModemLine:
         period = min(5.0, self._cfg.reassembly_timeout / 4)
         while True:
             await self._clock.sleep(period)
+            self._keep_state()  # a signal change held back by the throttle, once due
             assert self._sink is not None
             try:
                 before = self._clock.now_ms() - timeout_ms
@@ -351,6 +390,7 @@ class ModemLine:
             except (PortDown, CommandFailed):
                 return False
             p.request_poll()
+        self._keep_state()
         return True
 
 
