@@ -9,6 +9,9 @@ Named behaviours (set on ``FakeModem.behaviour`` at any time, or with the helper
     modem.wrong_pin("0000")               the SIM wants PIN "0000" (PIN_REQUIRE until given)
     modem.no_network()                    +CREG: 0,2 (searching), +CMGS fails +CMS ERROR: 331
     modem.cms_errors(500, times=3)        the next 3 +CMGS answer +CMS ERROR: 500
+    modem.loses_answers(times=1)          the next +CMGS goes out (TP-MR taken, report
+                                          stored as for +CDSI) but the line drops before
+                                          its answer: the host never learns the TP-MR
     behaviour.reports = "stored"          reports as +CDSI (read with +CMGR), not +CDS
     behaviour.report_first = True         the report comes before the +CMGS answer
     behaviour.huawei_noise = True         ^RSSI/^BOOT/^MODE chatter between answers
@@ -59,6 +62,7 @@ class Behaviour:
     ussd_ucs2: bool = False
     echo: bool = True  # V.250 §6.2.4: on after power-up, until ATE0
     refuses_inline: bool = False  # +CNMI=2,2,... refused: reports and SMS only stored
+    lose_answers: int = 0  # +CMGS sent, then the line drops before the answer
 
 
 @dataclass
@@ -108,6 +112,9 @@ class FakeModem:
 
     def cms_errors(self, code: int, *, times: int) -> None:
         self.behaviour.cms_error, self.behaviour.cms_times = code, times
+
+    def loses_answers(self, *, times: int) -> None:
+        self.behaviour.lose_answers = times
 
     # ---- transports ----------------------------------------------------------------
     async def open_pty(self) -> str:
@@ -332,6 +339,12 @@ class FakeModem:
         self.submits.append(pdu_hex)
         mr = self._mr
         self._mr = (self._mr + 1) % 256
+        if b.lose_answers > 0:  # gone to the network, the answer lost with the line
+            b.lose_answers -= 1
+            self.drops_line()
+            if submit.srr:  # nobody listens: the report waits in storage (+CDSI)
+                self._report(mr, submit.recipient, stored=True)
+            return
         if submit.srr and b.report_first:
             self._report(mr, submit.recipient)
         self._answer(f"+CMGS: {mr}", "OK")
@@ -340,13 +353,13 @@ class FakeModem:
                 await asyncio.sleep(b.report_delay)
             self._report(mr, submit.recipient)
 
-    def _report(self, mr: int, recipient: str) -> None:
+    def _report(self, mr: int, recipient: str, *, stored: bool = False) -> None:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         raw = tpdu.encode_status_report(
             mr=mr, recipient=recipient, scts=now, discharge=now, status=self.behaviour.report_status
         )
         tpdu_len = len(raw) - 1
-        if self.behaviour.reports == "stored":
+        if stored or self.behaviour.reports == "stored":
             index = self._keep(f"+CMGR: 0,,{tpdu_len}\r\n{raw.hex().upper()}")
             self._answer(f'+CDSI: "SM",{index}')
         else:

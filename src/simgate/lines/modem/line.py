@@ -194,6 +194,14 @@ class ModemLine:
         for i, part in enumerate(parts):
             if i == 0 and request.on_write is not None:
                 request.on_write(request.message_id)  # from here on it may have left
+            hint = ReportHint(request.message_id, request.lease_seq, i + 1, len(parts), port.index)
+            # Noted before the PDU goes: if its answer is lost, a report may still settle it.
+            intent = self._journal.intend(
+                port=port.index,
+                sent_ms=self._clock.now_ms(),
+                hint=hint,
+                recipient=request.recipient,
+            )
             try:
                 r = await port.command(
                     f"AT+CMGS={part.length}",
@@ -201,6 +209,7 @@ class ModemLine:
                     wait=self._cfg.send_timeout,
                 )
             except NotSent as exc:
+                self._journal.not_sent(intent)
                 if not isinstance(exc, NotOpen):
                     port.failed(str(exc))
                 return SubmitResult(
@@ -211,18 +220,24 @@ class ModemLine:
                     first_ref=first_mr,
                 )
             except PortDown as exc:  # written, never answered: it may have gone
+                self._journal.lost(intent)
                 port.failed(str(exc))
                 return SubmitResult(
                     Outcome.UNKNOWN, error_text=str(exc), part_refs=tuple(refs), first_ref=first_mr
                 )
             except CommandFailed as exc:
+                self._journal.not_sent(intent)
                 return self._refused(port, exc, sent=i, refs=refs, first_mr=first_mr)
+            except BaseException:  # cancelled mid-send (shutdown): it may have gone
+                self._journal.lost(intent)
+                raise
+            finally:  # reports holding for this answer look again (after the note below:
+                # they run only once this task yields)
+                self._noted.set()
+                self._noted = asyncio.Event()
             mr = _mr(r.value("+CMGS"))
-            hint = ReportHint(request.message_id, request.lease_seq, i + 1, len(parts), port.index)
             sent = SentPart(port.index, mr, self._clock.now_ms(), hint, request.recipient)
             self._journal.note(sent)  # before the next part is written
-            self._noted.set()
-            self._noted = asyncio.Event()
             refs.append(sent.ref)
             first_mr = mr if first_mr is None else first_mr
         port.succeeded()
@@ -290,16 +305,33 @@ class ModemLine:
         self._journal.settled([sent.ref])
 
     async def _match(self, port: int, sr: tpdu.StatusReport) -> SentPart | None:
+        """The part a report is for. One that overtook its +CMGS answer waits for it:
+        ``REPORT_HOLD_S``, and as long as a part to that recipient on that port awaits its
+        answer (bounded by the send timeout). Then a part whose answer was lost
+        (lines/modem/journal.py: intents)."""
         window_ms = round(self._cfg.report_window * 1000)
-        deadline = self._clock.now_ms() + round(REPORT_HOLD_S * 1000)
+        start = self._clock.now_ms()
+        hold_until = start + round(REPORT_HOLD_S * 1000)
+        give_up = hold_until + round(2 * self._cfg.send_timeout * 1000)
         while True:
             now = self._clock.now_ms()
             sent = self._journal.match(
                 port=port, mr=sr.mr, recipient=sr.recipient, now_ms=now, window_ms=window_ms
             )
-            if sent is not None or now >= deadline:
+            if sent is not None:
                 return sent
-            alarm = self._clock.alarm((deadline - now) / 1000)
+            awaiting = self._journal.awaiting(port=port, recipient=sr.recipient)
+            if now >= give_up or (now >= hold_until and not awaiting):
+                return self._journal.match_lost(
+                    port=port,
+                    mr=sr.mr,
+                    recipient=sr.recipient,
+                    scts_ms=int(sr.scts.timestamp() * 1000),
+                    now_ms=now,
+                    window_ms=window_ms,
+                )
+            until = hold_until if now < hold_until else give_up
+            alarm = self._clock.alarm((until - now) / 1000)
             waiter: asyncio.Future[Any] = asyncio.ensure_future(self._noted.wait())
             try:
                 racing: set[asyncio.Future[Any]] = {waiter, alarm.future}
@@ -307,10 +339,6 @@ class ModemLine:
             finally:
                 waiter.cancel()
                 alarm.cancel()
-            if alarm.future.done():
-                return self._journal.match(
-                    port=port, mr=sr.mr, recipient=sr.recipient, now_ms=now, window_ms=window_ms
-                )
 
     async def _incoming(self, port: int, d: tpdu.Deliver) -> None:
         assert self._sink is not None
