@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import time
 from pathlib import Path
@@ -135,6 +136,7 @@ async def _dispatch_once(backend: str, workdir: Path, total: int, *, hooks: bool
             account = await sv.accounts.create_account(name="bench", balance="1000000")
             await enqueue(sv, account, total)
             await rt.start_worker()
+            gc.freeze()  # as `simgate run` does once started (cli/serve.py)
             return total / await wait_state(rt.store, State.DELIVERED, total, limit_s=600)
 
 

@@ -137,7 +137,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "store/messages.py": "tests/store/test_queue.py",
     "store/migrate.py": "tests/store/test_migrations.py",
     "store/owners.py": "tests/dispatch/test_dispatcher.py",
-    "store/sqltext.py": "tests/store/test_migrations.py",
     "store/tables.py": "tests/store/test_migrations.py",
     "store/push_tables.py": "tests/store/test_pushes.py",
     "store/voice_tables.py": "tests/store/test_calls.py",

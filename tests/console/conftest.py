@@ -12,10 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, AppKind
 from simgate.domain.calls import CallKind, CallOptions, NewCall, Pricing
-from simgate.domain.pushes import AttemptResult
+from simgate.domain.events import InboundStored
+from simgate.domain.pushes import AttemptResult, Outcome
+from simgate.domain.records import InboundRecord
 from simgate.push.base import PlannedPush, PushRequest
 from simgate.runtime import Runtime
 from simgate.services.container import Services
@@ -134,3 +137,46 @@ async def make_call(rt: Runtime, account: Account, app_id: int) -> int:
     )  # fmt: skip
     await store.db.write(functools.partial(store.calls.insert, calls=[new]))
     return call_id
+
+
+async def make_incoming(rt: Runtime, account: Account, *, mo_url: str) -> int:
+    """An incoming SMS of ``account``, stored and published as the inbound service does, its
+    SMS app pushing incoming SMS to ``mo_url``: the itniotech format plans its MO push."""
+    sv = rt.services
+    assert sv is not None
+    (app,) = [a for a in await sv.accounts.list_apps(account.id) if a.kind is AppKind.SMS]
+    await sv.accounts.update_app_push(app.app_id, {"mo_url": mo_url})
+    now = rt.clock.now_ms()
+    (inbound_id,) = await rt.store.new_ids(1, now)
+    record = InboundRecord(
+        id=inbound_id, account_id=account.id, line="sim", port=2, sender="8613700000001",
+        recipient="10690000", text="hello there", smsc="", imsi="", parts=1,
+        received_ms=now, read=False,
+    )  # fmt: skip
+
+    async def job(conn: AsyncConnection) -> None:
+        await rt.store.inbound.insert(conn, [record])
+        await rt.changes.publish(conn, [InboundStored(inbound_id, now)])
+
+    await rt.store.db.write(job)
+    return inbound_id
+
+
+async def attempt_push(
+    sv: Services, push_id: int, *results: tuple[Outcome, int | None, str | None]
+) -> None:
+    """Attempts of push ``push_id`` as the sender records them: (outcome, status, error).
+    Each claims every pushes that is pending (make it the only one)."""
+    for outcome, status, error in results:
+        now = sv.clock.now_ms()
+        claimed = await sv.pushes.queue.claim(
+            owner="t", now_ms=now + 10**9, lease_until_ms=now + 10**9 + 60_000, limit=100,
+            window=100, busy={},
+        )  # fmt: skip
+        (mine,) = [c for c in claimed if c.id == push_id]
+        result = AttemptResult(
+            mine.id, mine.endpoint, outcome, status=status, error=error,
+            next_attempt_ms=now + 1000,
+        )  # fmt: skip
+        await sv.pushes.queue.record([result], owner="t", now_ms=now)
+        await sv.clock.advance(1)  # type: ignore[attr-defined]

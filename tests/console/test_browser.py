@@ -190,11 +190,26 @@ def test_the_console_in_chromium(gateway: tuple[SimgateProcess, dict[str, str], 
                 time.sleep(0.5)
                 page.reload()
             expect(page.locator("#push-state")).to_have_text("delivered")
+            # Every attempt listed: the ones that died, then the delivery.
+            attempts = page.locator("#attempts tbody tr")
+            expect(attempts.last).to_contain_text("delivered")
+            assert attempts.count() >= 2
+            assert "dead" in attempts.nth(attempts.count() - 2).inner_text()
             shot("push-delivered")
         finally:
             server.shutdown()
             server.server_close()
         assert _Hook.received
+
+        # An incoming SMS: listed, its page opened; the lines page with each port's day.
+        _cli(cfg, "sim", "inbound", "--port", "1", "--from", "8613912345678", "--text", "hi there")
+        page.goto(f"{proc.url}/console/inbound")
+        page.locator("td.id a").first.click()
+        expect(page.get_by_text("hi there")).to_be_visible()
+        shot("incoming")
+        page.goto(f"{proc.url}/console/lines")
+        expect(page.get_by_role("columnheader", name="Sent today").first).to_be_visible()
+        shot("lines")
 
         # An API key: created, its secret shown once, revoked.
         page.goto(f"{proc.url}/console/accounts/1")

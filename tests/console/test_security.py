@@ -10,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from simgate.domain.accounts import AppKind
-from tests.console.conftest import PASSWORD, Site, make_call, make_dead_push
+from tests.console.conftest import PASSWORD, Site, attempt_push, make_call, make_incoming
 from tests.store.util import queue
 
 OPEN = {("GET", "/console/login"), ("POST", "/console/login")}
@@ -43,13 +43,18 @@ async def ids_of_other(site: Site) -> dict[str, str]:
     (key,) = await sv.accounts.list_keys(site.other.id)
     voice = await sv.accounts.create_app(site.other.id, kind=AppKind.VOICE)
     (message_id,) = await queue(site.rt, site.other)
+    inbound_id = await make_incoming(site.rt, site.other, mo_url="http://127.0.0.1:9/mo")
+    (push,) = await sv.pushes.list(account_id=site.other.id)
+    await attempt_push(sv, push.id, ("dead", 503, "HTTP 503"))
     return {
         "account_id": str(site.other.id),
         "app_id": app.app_id,
         "key": key.key,
         "message_id": str(message_id),
         "call_id": str(await make_call(site.rt, site.other, voice.id)),
-        "push_id": str(await make_dead_push(sv, "http://127.0.0.1:9/hook")),
+        # The MO push of an incoming SMS of ``other``: that account's push (migration 0014).
+        "inbound_id": str(inbound_id),
+        "push_id": str(push.id),
         "line": "sim",
         "port": "0",
         "action": "lock",

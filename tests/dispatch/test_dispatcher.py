@@ -578,3 +578,32 @@ async def test_an_idle_dispatcher_wakes_when_its_retry_falls_due(
         await submits_reach(line, 2)
     finally:
         await d.stop()
+
+
+async def test_the_next_batch_is_leased_while_the_line_still_holds_this_one(
+    services: Services, runtime: Runtime, make: MakeDispatcher
+) -> None:
+    """Issue 15: the running dispatcher leases batch N+1 while batch N is being submitted
+    (the line would sit idle during the lease otherwise); a stop records N and gives N+1,
+    which never reached the line, back to the queue."""
+    line = ScriptedLine.held(name="sim")
+    d = await make({"sim": line}, settings=WORKER.model_copy(update={"batch_size": 2}))
+    acc = await account(services)
+    ids = await queue(runtime, acc, 4)
+    await d.start()
+    for _ in range(300):
+        states = [(await get(runtime.store, mid)).state for mid in ids]
+        if len(line.submits) == 2 and states[2:] == [State.SUBMITTING] * 2:
+            break
+        await asyncio.sleep(0.01)
+    assert [r.message_id for r in line.submits] == ids[:2]  # still outstanding: not answered
+    assert [(await get(runtime.store, mid)).state for mid in ids] == [State.SUBMITTING] * 4
+    stopping = asyncio.create_task(d.stop())
+    await asyncio.sleep(0.05)
+    line.release()
+    await stopping
+    assert len(line.submits) == 2
+    assert [(await get(runtime.store, mid)).state for mid in ids] == [State.SENT] * 2 + [
+        State.QUEUED
+    ] * 2
+    assert [await lease_of(runtime.store, mid) for mid in ids[2:]] == [(None, None)] * 2

@@ -141,3 +141,29 @@ async def test_each_message_is_journaled_before_the_line_takes_it(
         assert (await get(store, mid)).state is State.SENT
     journal = next((tmp_path / "j").glob("*.journal")).read_text()
     assert journal == f"O worker-new {boot_id()}\n"  # cleared once the answers are committed
+
+
+def test_two_open_batches_keep_each_other_when_one_is_done(tmp_path: Path) -> None:
+    """The dispatcher leases the next batch while the previous one is still being recorded
+    (issue 15): finishing one batch keeps the other's lease and marks for a restart."""
+    j = WriteJournal.open(tmp_path)
+    j.begin("w1")
+    j.leased([1, 2])
+    j.mark(1)
+    j.leased([3, 4])
+    j.mark(2)
+    j.mark(3)
+    j.done([1, 2])  # the first batch's answers are committed
+    j.close()
+    again = WriteJournal.open(tmp_path)
+    assert again.leftover is not None
+    assert (again.leftover.leased, again.leftover.written) == (frozenset({3, 4}), frozenset({3}))
+    again.begin("w2")
+    again.leased([5])
+    again.mark(5)
+    again.done([5])
+    again.close()
+    last = WriteJournal.open(tmp_path)
+    assert last.leftover is not None
+    assert (last.leftover.leased, last.leftover.written) == (frozenset(), frozenset())
+    last.close()

@@ -7,7 +7,7 @@ import functools
 import pytest
 
 from simgate.domain import ids
-from simgate.domain.messages import State
+from simgate.domain.messages import Event, State
 from simgate.errors import NotFound
 from simgate.push.base import PlannedPush, PushRequest
 from simgate.runtime import Runtime
@@ -16,6 +16,7 @@ from simgate.services.container import Services
 from simgate.services.pushes import insert_planned
 from simgate.testing.clock import FakeClock
 from tests.store import util
+from tests.support import push_events
 
 
 async def _delivered_and_failed(runtime: Runtime, services: Services) -> tuple[int, int, int]:
@@ -57,7 +58,7 @@ async def test_an_accounts_overview_is_its_own(runtime: Runtime, services: Servi
     other = await util.account(services, "other")
     o = await services.console.overview(other.id)
     assert sum(o.hour.accepted) == 0
-    assert (o.queue_depth, o.pushes_pending, o.lines) == (None, None, [])
+    assert (o.queue_depth, o.pushes_pending, o.pushes_dead, o.lines) == (None, 0, 0, [])
     assert [a.name for a in o.accounts] == ["other"]
 
 
@@ -95,13 +96,21 @@ async def test_a_message_page_with_its_history_receipt_and_pushes(
     a, _, c = await _delivered_and_failed(runtime, services)
     request = PushRequest("POST", "http://127.0.0.1:9/r", {}, b"{}")
     planned = PlannedPush(request, order_key=f"msg:{a}", signing_secret=None, kind="r")
+    # As the outbox stores it: the event that planned it names the message (issue 19).
+    record = await util.get(runtime.store, a)
     await services.pushes.db.write(
-        functools.partial(insert_planned, planned=[planned], now_ms=runtime.clock.now_ms())
+        functools.partial(
+            insert_planned,
+            planned=[planned],
+            now_ms=runtime.clock.now_ms(),
+            events=[push_events.changed(record, Event.REPORT_DELIVERED)],
+        )
     )
     d = await services.console.message(None, a)
     assert [s for s, _ in d.history] == ["ACCEPTED", "QUEUED", "SUBMITTING", "SENT", "DELIVERED"]
     assert [(p["seq"], p["status_code"]) for p in d.parts] == [(0, 0)]
     assert [p.kind for p in d.pushes] == ["r"]
+    assert [p.kind for p in (await services.console.message(record.account_id, a)).pushes] == ["r"]
     assert (await services.console.message(None, c)).parts == []
     other = await util.account(services, "other")
     with pytest.raises(NotFound):

@@ -3,16 +3,21 @@ and the operators' checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import pytest
 
+from simgate.domain.events import DomainEvent
+from simgate.domain.messages import Event
 from simgate.domain.pushes import AttemptResult
 from simgate.errors import InvalidInput, NotFound
 from simgate.push.base import PlannedPush, PushRequest
 from simgate.services.container import Services
 from simgate.services.pushes import endpoint_of, insert_planned
+from simgate.store import pushes as outbox
 from simgate.testing.clock import FakeClock
+from tests.support import push_events
 
 
 @pytest.mark.parametrize(
@@ -130,3 +135,40 @@ async def test_operators_are_refused_what_would_break_the_outbox(services: Servi
 async def test_validate_url_refuses_private_addresses(services: Services) -> None:
     with pytest.raises(InvalidInput):
         await services.pushes.validate_url("http://169.254.169.254/latest")
+
+
+async def test_a_push_belongs_to_the_account_of_the_records_it_reports_on(
+    services: Services,
+) -> None:
+    """Issue 19: the console scopes pushes by ``account_id`` and lists a record's pushes by
+    its subjects; both come from the events that planned the push."""
+    one, two = push_events.message(id=11, account_id=1), push_events.message(id=12, account_id=2)
+    mo = push_events.inbound(id=13, account_id=2)
+    events: list[DomainEvent] = [
+        push_events.changed(one, Event.SUBMIT_OK),
+        push_events.changed(two, Event.SUBMIT_OK),
+        push_events.received(mo),
+    ]
+
+    def batch(*subjects: int) -> PlannedPush:
+        return dataclasses.replace(_planned("http://127.0.0.1:9/d", key="d"), subjects=subjects)
+
+    planned = [
+        _planned("http://127.0.0.1:9/a", key="msg:12"),  # a message's push (itnio, OpenVox)
+        _planned("http://127.0.0.1:9/a", key="msg:13"),  # itniotech's MO push of an SMS
+        _planned("http://127.0.0.1:9/a", key="inbound:13"),  # OpenVox's
+        batch(11),  # a Dinstar batch of one account's messages
+        batch(11, 12),  # of two accounts' (the operator's)
+        _planned("http://127.0.0.1:9/r", key="dinstar:register"),  # of no record
+        _planned("http://127.0.0.1:9/a", key="msg:99"),  # a key no event names
+    ]
+    now = services.clock.now_ms()
+    await services.pushes.db.write(
+        functools.partial(insert_planned, planned=planned, now_ms=now, events=events)
+    )
+    rows = sorted(await services.pushes.list(), key=lambda p: p.id)
+    assert [p.account_id for p in rows] == [2, 2, 2, 1, None, None, None]
+    async with services.pushes.db.read() as conn:
+        about = {r: await outbox.ids_about(conn, r) for r in (11, 12, 13, 99)}
+    ids = [p.id for p in rows]
+    assert about == {11: [ids[3], ids[4]], 12: [ids[0], ids[4]], 13: [ids[1], ids[2]], 99: []}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from simgate.domain.accounts import GatewayRole, LedgerKind
 from simgate.domain.messages import State
 from simgate.secretbox import SecretBox
-from simgate.store import Database, Store, schema, tables
+from simgate.store import Database, Store, push_tables, schema, tables
 from simgate.store import migrate as migrations
 
 from ..conftest import PG_ADMIN_URL
@@ -52,13 +54,25 @@ def _schema(conn: Connection) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+def _latest_without(config: Config, revision: str) -> list[str]:
+    """The newest revisions that neither are ``revision`` nor come after it: the heads, but
+    a head that merges ``revision``'s branch (0014_push_owners) gives way to its parents."""
+    script = ScriptDirectory.from_config(config)
+    below = {
+        r.revision: {a.revision for a in script.iterate_revisions(r.revision, "base")}
+        for r in script.walk_revisions()
+    }
+    allowed = {r for r, ancestors in below.items() if revision not in ancestors}
+    return sorted(r for r in allowed if not any(r in below[o] and o != r for o in allowed))
+
+
 async def upgrade_all_but(db: Database, revision: str, *, then: str | None = None) -> None:
     """Every head but ``revision`` (areas branch off a common base), then ``then`` if given:
     the database as a release before ``revision`` left it, for testing what it migrates."""
 
     def run(connection: Connection) -> None:
         config = migrations._config(connection)
-        for target in [h for h in migrations.head_revisions() if h != revision]:
+        for target in _latest_without(config, revision):
             command.upgrade(config, target)
         if then is not None:
             command.upgrade(config, then)
@@ -214,3 +228,45 @@ async def test_a_database_from_a_newer_release_is_refused(empty_url: str) -> Non
             await migrations.upgrade(db)
     finally:
         await db.close()
+
+
+async def test_pushes_from_before_get_the_account_and_subject_their_key_names(
+    empty_url: str,
+) -> None:
+    """0014 (issue 19): a push keyed ``msg:<id>`` / ``inbound:<id>`` / ``call:<id>`` belongs to
+    that record's account and lists on its page; a shared key stays the operator's."""
+    db = Database(empty_url)
+    await db.open()
+    try:
+        await upgrade_all_but(db, "0014_push_owners")
+        message = message_row(at_ms=T0, seq=1, state=State.DELIVERED)  # account 1
+        sms_id = message["id"] + 1
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(tables.messages).values(**message))
+            await conn.execute(
+                insert(tables.inbound).values(
+                    id=sms_id, account_id=2, line="sim", port=0, sender="1", recipient="2",
+                    text="t", smsc="", imsi="", parts=1, received_ms=T0, read=False,
+                )
+            )  # fmt: skip
+            keys = [f"msg:{message['id']}", f"msg:{sms_id}", f"inbound:{sms_id}",
+                    "dinstar:sms-status", "msg:12ab", "msg:", "msg:" + "9" * 19, None]  # fmt: skip
+            await conn.execute(
+                insert(push_tables.pushes),
+                [
+                    {"id": i + 1, "uid": f"u{i}", "endpoint": "http://h:80", "order_key": key,
+                     "method": "GET", "url": "http://h/", "state": 1, "next_attempt_ms": 0,
+                     "created_ms": 0, "since_ms": 0, "updated_ms": 0}
+                    for i, key in enumerate(keys)
+                ],
+            )  # fmt: skip
+        await migrations.upgrade(db)
+        async with db.engine.connect() as conn:
+            p, s = push_tables.pushes.c, push_tables.push_subjects.c
+            owners = list(await conn.execute(select(p.id, p.account_id).order_by(p.id)))
+            subjects = set(await conn.execute(select(s.record_id, s.push_id)))
+    finally:
+        await db.close()
+    assert [tuple(r) for r in owners] == [(1, 1), (2, 2), (3, 2), (4, None), (5, None),
+                                          (6, None), (7, None), (8, None)]  # fmt: skip
+    assert subjects == {(message["id"], 1), (sms_id, 2), (sms_id, 3)}

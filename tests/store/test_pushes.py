@@ -6,7 +6,7 @@ import asyncio
 import functools
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import PortChanged
@@ -186,3 +186,36 @@ async def test_concurrent_claims_never_share_a_push(rig: PushRig) -> None:
             break
     assert len(seen) == len(set(seen))
     assert len(seen) == 40  # one head per order key, each claimed exactly once
+
+
+async def test_pushes_with_subjects_are_stored_in_a_few_statements(rig: PushRig) -> None:
+    """The outbox runs in the transaction of every state change: linking 300 pushes to their
+    records costs two statements, not one per push (issue 19)."""
+    db = rig.rt.store.db
+    planned = [
+        outbox.NewPush(
+            endpoint="http://h:80", order_key=f"msg:{i}", kind="k", method="GET",
+            url="http://h/", headers={}, body=None, signing_secret=None, account_id=1,
+            subjects=(i, 10_000 + i),
+        )
+        for i in range(300)
+    ]  # fmt: skip
+    seen: list[str] = []
+
+    def count(*args: object, **_: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await db.write(functools.partial(outbox.insert_planned, planned=planned, now_ms=1))
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) <= 4, inserts[:3]
+    async with db.read() as conn:
+        for i in (0, 299):
+            (pid,) = await outbox.ids_about(conn, i)
+            assert await outbox.ids_about(conn, 10_000 + i) == [pid]
+            row = await outbox.get(conn, str(pid))
+            assert row is not None
+            assert (row.order_key, row.account_id) == (f"msg:{i}", 1)

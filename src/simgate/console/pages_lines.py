@@ -19,7 +19,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
     async def lines(request: Request) -> Response:
         session = await console.session(request)
         require_operator(session)
-        views = await console.services.console.lines()
+        views = await console.services.console.lines(tz=session.user.timezone)
         return console.render(
             request, session, "lines.html", lines=views, actions=ACTIONS, title="Lines and ports"
         )

@@ -116,6 +116,17 @@ def add_routes(router: APIRouter, console: Console) -> None:
             title="Incoming SMS",
         )
 
+    @router.get("/inbound/{inbound_id}")
+    async def incoming_one(request: Request, inbound_id: str) -> Response:
+        session = await console.session(request)
+        found = _int(inbound_id, "an incoming SMS id")
+        if found is None:
+            raise Refused(404, "no such incoming SMS")
+        detail = await console.services.console.inbound(scope(session), found)
+        return console.render(
+            request, session, "inbound_one.html", d=detail, title=f"Incoming SMS {found}"
+        )
+
     @router.get("/calls")
     async def calls(request: Request) -> Response:
         session = await console.session(request)

@@ -1,7 +1,9 @@
 """Pushes: pending, failed and dead per endpoint; one push with its attempts; retry, purge.
 
-The outbox has no account column (a push is a planned request, push/base.py), so these
-pages are the operator's: an account's user gets 404 here, as for another account's ids.
+A push belongs to the account of the records it reports on (``pushes.account_id``, migration
+0014): an account's user sees and retries its own pushes, and gets 404 for another's, as
+for any id. Pushes of no one account (a Dinstar batch of several accounts' messages, a
+port's registration) and purging are the operator's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from simgate.console.context import PREFIX, Console
-from simgate.console.security import Refused, require_admin, require_operator
+from simgate.console.security import Refused, require_admin, require_operator, scope
 
 STATES = ("pending", "failed", "dead", "delivered")
 
@@ -19,13 +21,14 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/pushes")
     async def pushes(request: Request) -> Response:
         session = await console.session(request)
-        require_operator(session)
         state = request.query_params.get("state", "dead")
         if state not in STATES:
             raise Refused(400, f"state must be one of {', '.join(STATES)}")
         endpoint = request.query_params.get("endpoint", "").strip() or None
-        rows = await console.services.pushes.list(states=[state], endpoint=endpoint, limit=100)
-        per_endpoint = await console.services.console.pushes_by_endpoint()
+        rows = await console.services.pushes.list(
+            states=[state], endpoint=endpoint, limit=100, account_id=scope(session)
+        )
+        per_endpoint = await console.services.console.pushes_by_endpoint(scope(session))
         return console.render(
             request,
             session,
@@ -41,16 +44,22 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/pushes/{push_id}")
     async def push(request: Request, push_id: int) -> Response:
         session = await console.session(request)
-        require_operator(session)
-        view = await console.services.pushes.get(str(push_id))
-        return console.render(request, session, "push.html", p=view, title=f"Push {view.id}")
+        detail = await console.services.console.push(scope(session), push_id)
+        return console.render(
+            request,
+            session,
+            "push.html",
+            p=detail.push,
+            attempts=detail.attempts,
+            title=f"Push {detail.push.id}",
+        )
 
     @router.post("/pushes/{push_id}/retry")
     async def retry_one(request: Request, push_id: int) -> Response:
         session, _ = await console.acting(request)
-        require_operator(session)
+        # Another account's push is 404 before a viewer's 403: a refusal tells no ids.
+        view = (await console.services.console.push(scope(session), push_id)).push
         require_admin(session)
-        view = await console.services.pushes.get(str(push_id))
         if view.state not in ("failed", "dead"):
             raise Refused(409, f"push {push_id} is {view.state}: only failed or dead ones retry")
         await console.services.pushes.retry(ids=[push_id])
@@ -59,11 +68,12 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.post("/pushes/retry")
     async def retry_all(request: Request) -> Response:
         session, form = await console.acting(request)
-        require_operator(session)
         require_admin(session)
         state = form.get("state", "dead")
         endpoint = form.get("endpoint", "").strip() or None
-        await console.services.pushes.retry(states=[state], endpoint=endpoint)
+        await console.services.pushes.retry(
+            states=[state], endpoint=endpoint, account_id=scope(session)
+        )
         return RedirectResponse(f"{PREFIX}/pushes?state=pending", status_code=303)
 
     @router.post("/pushes/purge")

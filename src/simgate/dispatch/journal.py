@@ -9,12 +9,16 @@ one ``os.write`` of a few bytes to an append-only file, no database write on the
 process right after cannot lose them (as the SMPP refs journal and the sim line journal).
 
 The file starts with ``O <owner> <boot id>``; each lease adds ``L <id> <id> ...`` (the batch,
-one write), then one id per line as each is about to be written. It is emptied once the
-batch's answers are committed. A worker takes the first free slot ``dispatch-<n>.journal`` in
-the data directory by an exclusive ``flock`` (released by the kernel when the process dies,
-so holding it proves the slot's previous worker is gone) and reads what that worker left:
-its owner name and the ids it marked. The messages of that owner's lease that are not in the
-journal never left and go back to the queue; the marked ones become UNKNOWN.
+one write), then one id per line as each is about to be written. More than one lease may be
+open at once (the dispatcher leases the next batch and records the previous one while the
+current one is being submitted, issue 15): once a batch's answers are committed the file is
+rewritten with what is still open, and emptied when nothing is.
+
+A worker takes the first free slot ``dispatch-<n>.journal`` in the data directory by an
+exclusive ``flock`` (released by the kernel when the process dies, so holding it proves the
+slot's previous worker is gone) and reads what that worker left: its owner name and the ids
+it marked. The messages of that owner's lease that are not in the journal never left and go
+back to the queue; the marked ones become UNKNOWN.
 
 The journal is trusted only from the same boot of the host: page-cache bytes survive a
 killed process, not a power cut. After a reboot (or where the boot id cannot be read) the
@@ -62,6 +66,10 @@ class WriteJournal:
         self._fd = fd
         self.leftover = leftover
         self._header = 0
+        # The leases still open, each with its ``L`` line, and every id marked since the
+        # file was last emptied: what a rewrite keeps when one of them is done.
+        self._open: list[tuple[frozenset[int], bytes]] = []
+        self._marks: list[int] = []
 
     @classmethod
     def open(cls, directory: Path, *, slots: int = MAX_SLOTS) -> WriteJournal:
@@ -84,19 +92,40 @@ class WriteJournal:
         os.ftruncate(self._fd, 0)
         os.write(self._fd, header)
         self._header = len(header)
+        self._open, self._marks = [], []
         self.leftover = None
 
     def leased(self, ids: Sequence[int]) -> None:
-        """A new batch is leased (the previous one's answers are committed)."""
-        os.ftruncate(self._fd, self._header)
-        os.write(self._fd, ("L " + " ".join(map(str, ids)) + "\n").encode())
+        """A new batch is leased (batches leased before it may still be open)."""
+        line = ("L " + " ".join(map(str, ids)) + "\n").encode()
+        self._open.append((frozenset(ids), line))
+        os.write(self._fd, line)
 
     def mark(self, message_id: int) -> None:
         """``message_id`` is about to be written to the line."""
+        self._marks.append(message_id)
         os.write(self._fd, b"%d\n" % message_id)
 
+    def done(self, ids: Sequence[int]) -> None:
+        """The answers of the batch leased as ``ids`` are committed: its lease and marks no
+        longer matter. The batches still open are rewritten in one write after the cut; a
+        kill between the two leaves them to the reaper (UNKNOWN, never sent twice), as a kill
+        between a lease's commit and its ``L`` line always did."""
+        batch = frozenset(ids)
+        self._open = [(b, line) for b, line in self._open if b != batch]
+        os.ftruncate(self._fd, self._header)
+        if not self._open:
+            self._marks = []
+            return
+        still = frozenset().union(*(b for b, _ in self._open))
+        self._marks = [m for m in self._marks if m in still]
+        body = b"".join(line for _, line in self._open)
+        body += b"".join(b"%d\n" % m for m in self._marks)
+        os.write(self._fd, body)
+
     def clear(self) -> None:
-        """The batch's answers are committed: nothing marked matters any more."""
+        """Every open batch's answers are committed: nothing marked matters any more."""
+        self._open, self._marks = [], []
         os.ftruncate(self._fd, self._header)
 
     def close(self) -> None:

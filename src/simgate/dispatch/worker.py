@@ -5,6 +5,12 @@ write. Crash safety comes from the order: the lease is committed before any subm
 result after; a worker that dies in between leaves rows in SUBMITTING whose lease expires,
 and the reaper marks them UNKNOWN (spec §7) instead of sending them again; the line's late
 reports, which carry the try (``Leased.lease_seq``), can still settle them.
+
+The running loop pipelines the cycles (issue 15): while batch N is being submitted, the
+answers of batch N-1 are recorded and, when N was full, batch N+1 is leased, so the line does
+not sit idle during the database's turn (and the record and the lease share one commit).
+Every open lease is in the write journal until its answers are committed, so the order
+above still holds per batch. ``run_once`` (tests, one step at a time) does not pipeline.
 """
 
 from __future__ import annotations
@@ -88,6 +94,10 @@ class Dispatcher:
         self._answered = 0
         self._kill_after_writes = int(os.environ.get(KILL_AFTER_WRITES_ENV) or 0)
         self._written = 0
+        # The pipeline (module docstring): a batch leased ahead, not yet submitted, and
+        # answered batches whose answers are still to be recorded (with their leased ids).
+        self._ahead: list[Leased] | None = None
+        self._unrecorded: list[tuple[list[SubmitRecord], list[int]]] = []
         # The earliest retry this worker scheduled (ms on self._clock), so an idle loop
         # wakes for it instead of polling (issue 15).
         self._retry_due_ms: int | None = None
@@ -140,6 +150,7 @@ class Dispatcher:
     async def stop(self) -> None:
         """Finish the cycle in flight (so its results are recorded), then stop."""
         await self._loop.stop()
+        await self._drain()
         if self._wakeup is not None:
             self._wakeup.detach(self._loop)
         for name in self._lines:
@@ -155,7 +166,7 @@ class Dispatcher:
 
     async def _cycle(self) -> bool:
         await self.claim_lines(force=False)
-        busy = await self.run_once() > 0
+        busy = await self._step(pipelined=True) > 0
         self._announce_due()
         return busy
 
@@ -204,28 +215,92 @@ class Dispatcher:
 
     # ---- one cycle -------------------------------------------------------------------
     async def run_once(self) -> int:
-        if not self._owned:
-            return 0
+        """One cycle, its answers recorded before it returns (no pipelining)."""
+        leased = await self._step(pipelined=False)
+        await self._record_unrecorded()
+        return leased
+
+    async def _step(self, *, pipelined: bool) -> int:
+        """Lease (or take the batch leased ahead), submit; meanwhile record what the last
+        step answered and, when ``pipelined`` and this batch is full, lease the next one.
+        This batch's answers are left for the next step (or :meth:`_drain`) to record."""
+        leased, self._ahead = self._ahead, None
+        if leased is None:
+            if not self._owned:
+                await self._record_unrecorded()
+                return 0
+            # The lease and the last answers go to the writer together: one commit.
+            leasing = asyncio.ensure_future(self._lease())
+            (recorded,) = await asyncio.gather(self._record_unrecorded(), return_exceptions=True)
+            leased = await leasing
+            if isinstance(recorded, BaseException):
+                self._ahead = leased or None  # not submitted: a stop gives it back
+                raise recorded
+            if not leased:
+                return 0
+        submitting = asyncio.ensure_future(self._submit_all(leased))
+        meanwhile = [self._record_unrecorded()]
+        if pipelined and len(leased) >= self._cfg.batch_size and self._owned:
+            meanwhile.append(self._lease_ahead())
+        side = await asyncio.gather(*meanwhile, return_exceptions=True)
+        # _submit_all turns line errors into UNKNOWN answers: it does not raise.
+        records = await submitting
+        self._fault_point()
+        self._unrecorded.append((records, [m.id for m in leased]))
+        for failed in side:
+            if isinstance(failed, BaseException):
+                raise failed
+        return len(leased)
+
+    async def _lease(self) -> list[Leased]:
         now = self._clock.now_ms()
-        lease_until = now + int(self._cfg.lease_seconds * 1000)
         leased = await self._messaging.lease(
             lines=sorted(self._owned),
             owner=self.owner,
             now_ms=now,
-            lease_until_ms=lease_until,
+            lease_until_ms=now + int(self._cfg.lease_seconds * 1000),
             limit=self._cfg.batch_size,
         )
-        if not leased:
-            return 0
-        if self._journal is not None:
+        if leased and self._journal is not None:
             self._journal.leased([m.id for m in leased])
-        records = await self._submit_all(leased)
-        self._fault_point()
-        await self._record(records)
+        return leased
+
+    async def _lease_ahead(self) -> None:
+        self._ahead = await self._lease() or None
+
+    async def _record_unrecorded(self) -> None:
+        """Record every answered batch not recorded yet (one write), then free its journal
+        lease."""
+        if not self._unrecorded:
+            return
+        batches, self._unrecorded = self._unrecorded, []
+        records = [r for answers, _ in batches for r in answers]
+        try:
+            await self._record(records)
+        except BaseException:
+            self._unrecorded[:0] = batches  # still to record (a stop gives up: the journal)
+            raise
         self._note_retries(records)
         if self._journal is not None:
-            self._journal.clear()
-        return len(leased)
+            for _, ids in batches:
+                self._journal.done(ids)
+
+    async def _drain(self) -> None:
+        """On stop: record what was answered, and give the batch leased ahead back to the
+        queue (nothing of it reached the line, so no UNKNOWN). With the database away it
+        gives up: the write journal tells the next start, as after a kill."""
+        try:
+            await self._record_unrecorded()
+            ahead, self._ahead = self._ahead, None
+            if ahead:
+                ids = [m.id for m in ahead]
+                await self._messaging.recover_lease(
+                    owner=self.owner, leased=ids, written=(), now_ms=self._clock.now_ms()
+                )
+                if self._journal is not None:
+                    self._journal.done(ids)
+        except (StoreError, DBAPIError, OSError) as exc:
+            log.warning("stopping with answers unrecorded (the journal keeps them): %s", exc)
 
     async def _record(self, records: Sequence[SubmitRecord]) -> None:
         """Write the line's answers, however long the database is away (issue 14 item 4):

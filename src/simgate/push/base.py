@@ -34,6 +34,9 @@ class PlannedPush:
     signing_secret: str | None = None
     # For operators: which dialect and event produced it ("itnio.report", "openvox.mo", ...).
     kind: str = ""
+    # The messages or incoming SMS the push reports on, when its order key does not name the
+    # one record (a Dinstar push batches many): the console lists a record's pushes by them.
+    subjects: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ record that does not exist, so an id changed in a URL tells nothing.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, dataclass, field, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,9 +27,21 @@ from simgate.services.console_day import BUCKET_MS, FRESH_BUCKETS, DayChart, fre
 from simgate.services.pushes import PushService, PushView
 from simgate.store import Store
 from simgate.store import console_queries as q
-from simgate.store.console_queries import Buckets, MessageFilter
+from simgate.store import pushes as outbox
+from simgate.store.console_queries import Buckets, MessageFilter, PortDay
+from simgate.store.pushes import Attempt
 
-__all__ = ["Buckets", "ConsoleQueries", "LineView", "MessageDetail", "MessageFilter", "Overview"]
+__all__ = [
+    "Buckets",
+    "ConsoleQueries",
+    "InboundDetail",
+    "LineView",
+    "MessageDetail",
+    "MessageFilter",
+    "Overview",
+    "PortDay",
+    "PushDetail",
+]
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -44,6 +58,8 @@ class LineView:
     # those as rates per second (Kannel's admin page shows the same three).
     sent: tuple[int, int, int]
     rates: tuple[float, float, float]
+    # Per port index: today's traffic and errors (the viewer's day, lines page only).
+    today: dict[int, PortDay] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +72,8 @@ class Overview:
     delivery_rate: float | None  # delivered / (delivered + failed) over the last day
     queue_depth: int | None  # None for an account's user: the queue is the operator's
     oldest_queued_age_s: float | None
-    pushes_pending: int | None
-    pushes_dead: int | None
+    pushes_pending: int
+    pushes_dead: int
     calls: dict[str, int]
     accounts: list[Account]
     lines: list[LineView]
@@ -72,7 +88,25 @@ class MessageDetail:
     pushes: list[PushView]
 
 
+@dataclass(frozen=True, slots=True)
+class InboundDetail:
+    record: InboundRecord
+    pushes: list[PushView]
+
+
+@dataclass(frozen=True, slots=True)
+class PushDetail:
+    push: PushView
+    attempts: list[Attempt]  # oldest first
+
+
 DAY_BUCKET_MS = BUCKET_MS
+
+
+def day_start(now_ms: int, tz: str) -> int:
+    """The start of the day ``now_ms`` falls in, in zone ``tz``, as UTC epoch ms."""
+    local = datetime.fromtimestamp(now_ms / 1000, tz=ZoneInfo(tz))
+    return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
 
 
 def _series(b: Buckets) -> tuple[list[int], ...]:
@@ -124,11 +158,12 @@ class ConsoleQueries:
             calls = await q.calls_by_outcome(
                 conn, account_id=scope, id_from=ids.lower_bound(now - DAY_MS)
             )
-            depth = oldest = pending = dead = None
+            depth = oldest = None
+            # An account's user sees its own pushes' counts (pushes.account_id, 0014).
+            pending, dead = await q.pushes_pending_dead(conn, account_id=scope)
             if scope is None:
                 depth, first = await q.queue_now(conn)
                 oldest = None if first is None else max(0, now - first) / 1000
-                pending, dead = await q.pushes_pending_dead(conn)
                 accounts = await self._store.accounts.list_accounts(conn)
                 lines = await self._lines_on(conn, now)
             else:
@@ -149,10 +184,15 @@ class ConsoleQueries:
             return [await self._accounts.get_account(scope)]
         return await self._accounts.list_accounts()
 
-    async def lines(self) -> list[LineView]:
-        """Every line of this process with its ports and its send rates."""
+    async def lines(self, *, tz: str = "UTC") -> list[LineView]:
+        """Every line of this process with its ports, its send rates, and each port's
+        traffic and errors since midnight in ``tz`` (the viewer's day)."""
+        now = self._clock.now_ms()
+        midnight = day_start(now, tz)
         async with self._db.read() as conn:
-            return await self._lines_on(conn, self._clock.now_ms())
+            out = await self._lines_on(conn, now)
+            today = await q.port_day(conn, since_ms=midnight, id_from=ids.lower_bound(midnight))
+        return [replace(v, today=today.get(v.name, {})) for v in out]
 
     async def _lines_on(self, conn: AsyncConnection, now: int) -> list[LineView]:
         # The last hour's messages are read each time (60 s and 300 s windows, and what is
@@ -201,7 +241,7 @@ class ConsoleQueries:
             if not found or (scope is not None and found[0].account_id != scope):
                 raise NotFound(f"no message {message_id}")
             parts = await q.parts_of(conn, message_id)
-            push_ids = await q.push_ids_for(conn, f"msg:{message_id}")
+            push_ids = await outbox.ids_about(conn, message_id)
         m = found[0]
         history = sorted(
             (
@@ -211,8 +251,21 @@ class ConsoleQueries:
             ),
             key=lambda h: h[1],
         )
-        pushes = [await self._pushes.get(str(i)) for i in push_ids]
-        return MessageDetail(m, parts, history, pushes)
+        return MessageDetail(m, parts, history, await self._pushes_of(scope, push_ids))
+
+    async def _pushes_of(self, scope: int | None, push_ids: list[int]) -> list[PushView]:
+        """The pushes ``scope`` may see: an account's user only its account's (a Dinstar push
+        that batches several accounts' records is the operator's)."""
+        out = [await self._pushes.get(str(i)) for i in push_ids]
+        return [p for p in out if scope is None or p.account_id == scope]
+
+    async def inbound(self, scope: int | None, inbound_id: int) -> InboundDetail:
+        async with self._db.read() as conn:
+            found = await q.get_inbound(conn, inbound_id)
+            if found is None or (scope is not None and found.account_id != scope):
+                raise NotFound(f"no incoming SMS {inbound_id}")
+            push_ids = await outbox.ids_about(conn, inbound_id)
+        return InboundDetail(found, await self._pushes_of(scope, push_ids))
 
     async def _account_ids(self) -> tuple[int, ...]:
         return tuple(a.id for a in await self._accounts.list_accounts())
@@ -236,7 +289,12 @@ class ConsoleQueries:
     ) -> list[CallRecord]:
         async with self._db.read() as conn:
             return await q.search_calls(
-                conn, account_id=scope, number=number, before_id=before_id, limit=limit
+                conn,
+                account_id=scope,
+                all_accounts=await self._account_ids() if scope is None and number else (),
+                number=number,
+                before_id=before_id,
+                limit=limit,
             )
 
     async def call(self, scope: int | None, call_id: int) -> CallRecord:
@@ -247,6 +305,15 @@ class ConsoleQueries:
         return found
 
     # ---- pushes ------------------------------------------------------------------------
-    async def pushes_by_endpoint(self) -> dict[str, dict[str, int]]:
+    async def pushes_by_endpoint(self, scope: int | None) -> dict[str, dict[str, int]]:
         async with self._db.read() as conn:
-            return await q.pushes_by_endpoint(conn)
+            return await q.pushes_by_endpoint(conn, account_id=scope)
+
+    async def push(self, scope: int | None, push_id: int) -> PushDetail:
+        """One push and its attempts; another account's push is NotFound."""
+        view = await self._pushes.get(str(push_id))
+        if scope is not None and view.account_id != scope:
+            raise NotFound(f"no push {push_id}")
+        async with self._db.read() as conn:
+            attempts = await outbox.attempts_of(conn, view.id)
+        return PushDetail(view, attempts)

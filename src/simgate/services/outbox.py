@@ -42,7 +42,7 @@ class PushOutbox:
     ) -> None:
         planned = await self.plan(conn, events, notes)
         if planned:
-            await insert_planned(conn, planned, now_ms=self._clock.now_ms())
+            await insert_planned(conn, planned, now_ms=self._clock.now_ms(), events=events)
             await self._announce(conn)
 
     async def _announce(self, conn: AsyncConnection) -> None:

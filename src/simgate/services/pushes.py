@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
+from simgate.domain.events import CallFinished, DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.errors import InvalidInput, NotFound
 from simgate.metrics import Metrics
@@ -63,6 +64,7 @@ class PushView:
     created_ms: int
     updated_ms: int
     done_ms: int | None
+    account_id: int | None = None
 
 
 def _view(row: PushRow, now_ms: int) -> PushView:
@@ -87,6 +89,7 @@ def _view(row: PushRow, now_ms: int) -> PushView:
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
         done_ms=row.done_ms,
+        account_id=row.account_id,
     )
 
 
@@ -108,10 +111,65 @@ def endpoint_of(url: str) -> str:
         return "invalid:"
 
 
+# What a per-record order key names: the record a push reports on (None for a call: no page
+# lists a call's pushes) and that record's account.
+Named = tuple[int | None, int]
+
+
+def _records(events: Sequence[DomainEvent]) -> tuple[dict[str, Named], dict[int, int]]:
+    """From the events that planned the pushes: what each per-record order key names
+    (``msg:<id>``: a message, or an incoming SMS for itniotech's MO push; ``inbound:<id>``;
+    ``call:<id>``), and the account of every message and incoming SMS."""
+    keyed: dict[str, Named] = {}
+    account: dict[int, int] = {}
+    for e in events:
+        if isinstance(e, MessageChanged | InboundReceived):
+            rec = e.record
+            keyed[f"msg:{rec.id}"] = (rec.id, rec.account_id)
+            if isinstance(e, InboundReceived):
+                keyed[f"inbound:{rec.id}"] = (rec.id, rec.account_id)
+            account[rec.id] = rec.account_id
+        elif isinstance(e, CallFinished):
+            keyed[f"call:{e.record.id}"] = (None, e.record.account_id)
+    return keyed, account
+
+
+def _owned(p: PlannedPush, keyed: dict[str, Named], account: dict[int, int]) -> NewPush:
+    subjects: tuple[int, ...] = p.subjects
+    owners = {account.get(r) for r in subjects}
+    if not subjects and p.order_key in keyed:
+        record, owner = keyed[p.order_key]
+        subjects, owners = (() if record is None else (record,)), {owner}
+    return NewPush(
+        endpoint=endpoint_of(p.request.url),
+        order_key=p.order_key,
+        kind=p.kind,
+        method=p.request.method,
+        url=p.request.url,
+        headers=p.request.headers,
+        body=p.request.body,
+        signing_secret=p.signing_secret,
+        # One account's records: that account's push; several (a Dinstar batch), or none
+        # (a port's registration): the operator's.
+        account_id=owners.pop() if len(owners) == 1 else None,
+        subjects=subjects,
+    )
+
+
 async def insert_planned(
-    conn: AsyncConnection, planned: Sequence[PlannedPush], *, now_ms: int
+    conn: AsyncConnection,
+    planned: Sequence[PlannedPush],
+    *,
+    now_ms: int,
+    events: Sequence[DomainEvent] = (),
 ) -> list[str]:
-    """Outbox rows for ``planned`` in the caller's transaction, in order; their webhook ids."""
+    """Outbox rows for ``planned`` in the caller's transaction, in order; their webhook ids.
+    ``events`` (those that planned them) give each its account and subjects (issue 19)."""
+    if events:
+        keyed, account = _records(events)
+        return await outbox.insert_planned(
+            conn, [_owned(p, keyed, account) for p in planned], now_ms=now_ms
+        )
     rows = [
         NewPush(
             endpoint=endpoint_of(p.request.url),
@@ -216,11 +274,18 @@ class PushService:
         kind: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        account_id: int | None = None,
     ) -> list[PushView]:
         codes = parse_states(states)
         async with self.db.read() as conn:
             rows = await outbox.page(
-                conn, states=codes, endpoint=endpoint, kind=kind, limit=limit, offset=offset
+                conn,
+                states=codes,
+                endpoint=endpoint,
+                kind=kind,
+                limit=limit,
+                offset=offset,
+                account_id=account_id,
             )
         now = self.clock.now_ms()
         return [_view(r, now) for r in rows]
@@ -233,7 +298,12 @@ class PushService:
         return _view(row, self.clock.now_ms())
 
     async def retry(
-        self, *, ids: Sequence[int] = (), states: Sequence[str] = (), endpoint: str | None = None
+        self,
+        *,
+        ids: Sequence[int] = (),
+        states: Sequence[str] = (),
+        endpoint: str | None = None,
+        account_id: int | None = None,
     ) -> int:
         """Queue failed or dead pushes again (all of them, or these ids / this endpoint)."""
         codes = parse_states(states) or [FAILED, DEAD]
@@ -246,6 +316,7 @@ class PushService:
                 ids=list(ids),
                 states=codes,
                 endpoint=endpoint,
+                account_id=account_id,
             )
         )
 

@@ -30,7 +30,7 @@ from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
 from simgate.domain.queue import IdState, Leased, LeaseHolder, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store import leases
-from simgate.store.sqltext import chunks, positional_insert
+from simgate.store.sqltext import chunks, execute_rows, one_of, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
 __all__ = ["STATE_OF", "MessageRepo"]
@@ -215,7 +215,7 @@ class MessageRepo:
         for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
-                    messages.c.id.in_(chunk)
+                    one_of(messages.c.id, chunk, dialect=conn.dialect)
                 )
             )
             out.extend(
@@ -232,7 +232,8 @@ class MessageRepo:
         for chunk in chunks(ids, 500):
             rows = await conn.execute(
                 select(messages.c.id, messages.c.line, messages.c.lease_seq).where(
-                    messages.c.id.in_(chunk), messages.c.state == int(State.UNKNOWN)
+                    one_of(messages.c.id, chunk, dialect=conn.dialect),
+                    messages.c.state == int(State.UNKNOWN),
                 )
             )
             out.update((mid, (line, seq)) for mid, line, seq in rows)
@@ -281,8 +282,8 @@ class MessageRepo:
             }
             for r in records
         ]
-        await conn.execute(
-            update(messages).where(c.id == bindparam("b_id")).values(**values), params
+        await execute_rows(
+            conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params
         )
 
     async def refund(self, conn: AsyncConnection, ids: Sequence[int]) -> None:

@@ -57,6 +57,10 @@ pushes = Table(
     Column("since_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("done_ms", BigInteger, nullable=True),
+    # The account the push reports to (migration 0014, issue 19): the account of the message,
+    # incoming SMS or call it is about; None for the operator's own pushes (a Dinstar push
+    # mixing accounts, a port's registration). The console scopes pushes by it.
+    Column("account_id", Integer, nullable=True),
 )
 
 # The claim: pending rows by due time.
@@ -83,4 +87,30 @@ Index(
     pushes.c.id,
     sqlite_where=pushes.c.state == DEAD,
     postgresql_where=pushes.c.state == DEAD,
+)
+# An account's pushes, newest first (the console's account-scoped push pages).
+Index("ix_pushes_account", pushes.c.account_id, pushes.c.id)
+
+# Every attempt's outcome (migration 0014, issue 19: "one request's attempts with status and
+# error"), written with the batch of outcomes that updates ``pushes`` (one statement more).
+push_attempts = Table(
+    "push_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("push_id", BigInteger, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("error", String(255), nullable=True),
+)
+Index("ix_push_attempts_push", push_attempts.c.push_id, push_attempts.c.id)
+
+# Which records (messages, incoming SMS: one id space, domain/ids.py) a push reports on: a
+# message's page lists its pushes, whatever their order key; a Dinstar push batches up to
+# 100 messages under one key (migration 0014, issue 19).
+push_subjects = Table(
+    "push_subjects",
+    metadata,
+    Column("record_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("push_id", BigInteger, primary_key=True, autoincrement=False),
 )

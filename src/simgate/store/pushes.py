@@ -34,7 +34,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.store import leases
-from simgate.store.push_tables import DEAD, DELIVERED, FAILED, PENDING, pushes
+from simgate.store.push_tables import (
+    DEAD,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    push_attempts,
+    push_subjects,
+    pushes,
+)
 from simgate.store.sqltext import chunks
 
 # Written into the SQL, not bound: SQLite uses a partial index (WHERE state = 0) only when the
@@ -55,6 +63,10 @@ class NewPush:
     headers: Mapping[str, str]
     body: bytes | None
     signing_secret: str | None
+    # Who the push reports to, and the records (messages, incoming SMS) it reports on
+    # (migration 0014): the console's account scope and a message's list of pushes.
+    account_id: int | None = None
+    subjects: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,17 @@ class PushRow:
     since_ms: int
     updated_ms: int
     done_ms: int | None
+    account_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One recorded attempt of a push (``push_attempts``)."""
+
+    at_ms: int
+    outcome: str
+    status: int | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +140,7 @@ def _row_of(r: Row[Any]) -> PushRow:
         since_ms=int(r.since_ms),
         updated_ms=int(r.updated_ms),
         done_ms=r.done_ms,
+        account_id=r.account_id,
     )
 
 
@@ -144,10 +168,27 @@ async def insert_planned(
             "created_ms": now_ms,
             "since_ms": now_ms,
             "updated_ms": now_ms,
+            "account_id": p.account_id,
         }
         for p in planned
     ]
-    await conn.execute(insert(pushes), rows)
+    if not any(p.subjects for p in planned):
+        await conn.execute(insert(pushes), rows)
+    else:
+        # The new rows' ids link them to their subjects: one statement more per unit of
+        # work, not one per push. Matched by uid: asking SQLAlchemy for the rows in the
+        # order given (sort_by_parameter_order) made it one INSERT per row on SQLite.
+        q = insert(pushes).returning(pushes.c.id, pushes.c.uid)
+        id_of = {str(uid): int(pk) for pk, uid in await conn.execute(q, rows)}
+        links = {
+            (rec, id_of[str(row["uid"])])
+            for p, row in zip(planned, rows, strict=True)
+            for rec in p.subjects
+        }
+        await conn.execute(
+            insert(push_subjects),
+            [{"record_id": rec, "push_id": pid} for rec, pid in sorted(links)],
+        )
     return [str(r["uid"]) for r in rows]
 
 
@@ -268,6 +309,44 @@ async def record(
             used.add("b_next")
         params = [{k: v for k, v in d.items() if k in used} for d in params]
         await conn.execute(update(pushes).where(and_(*guard)).values(**values), params)
+    await _log_attempts(conn, results, now_ms=now_ms)
+
+
+async def _log_attempts(
+    conn: AsyncConnection, results: Sequence[AttemptResult], *, now_ms: int
+) -> None:
+    """The batch's attempts into ``push_attempts`` (one statement for the batch). An attempt
+    is logged even when its outcome lost the lease: it did reach (or miss) the receiver. A
+    "release" was no attempt. ``now_ms`` is the batch's recording time, within a group
+    commit of the attempt's end."""
+    rows = [
+        {
+            "push_id": r.push_id,
+            "at_ms": now_ms,
+            "outcome": r.outcome,
+            "status": r.status,
+            "error": (r.error or None) and str(r.error)[:255],
+        }
+        for r in results
+        if r.outcome != "release"
+    ]
+    if rows:
+        await conn.execute(insert(push_attempts), rows)
+
+
+async def attempts_of(conn: AsyncConnection, push_id: int, *, limit: int = 200) -> list[Attempt]:
+    """A push's attempts, oldest first (the newest ``limit``)."""
+    a = push_attempts.c
+    q = select(a.at_ms, a.outcome, a.status, a.error).where(a.push_id == push_id)
+    rows = list(await conn.execute(q.order_by(a.id.desc()).limit(limit)))
+    return [Attempt(int(t), str(o), s, e) for t, o, s, e in reversed(rows)]
+
+
+async def ids_about(conn: AsyncConnection, record_id: int) -> list[int]:
+    """The pushes that report on a message or incoming SMS, oldest first."""
+    s = push_subjects.c
+    q = select(s.push_id).where(s.record_id == record_id).order_by(s.push_id)
+    return [int(r[0]) for r in await conn.execute(q)]
 
 
 async def renew(
@@ -316,8 +395,11 @@ async def page(
     newest_first: bool = True,
     limit: int = 50,
     offset: int = 0,
+    account_id: int | None = None,
 ) -> list[PushRow]:
     q = select(pushes)
+    if account_id is not None:
+        q = q.where(pushes.c.account_id == account_id)
     if len(states) == 1:  # a literal, so the dead-letter view uses its partial index
         q = q.where(pushes.c.state == literal_column(str(int(states[0]))))
     elif states:
@@ -345,9 +427,13 @@ async def requeue(
     ids: Sequence[int] = (),
     states: Sequence[int] = (),
     endpoint: str | None = None,
+    account_id: int | None = None,
 ) -> int:
-    """Send finished (failed/dead) pushes again from now, with a fresh retry period."""
+    """Send finished (failed/dead) pushes again from now, with a fresh retry period (only
+    ``account_id``'s when given)."""
     cond: list[ColumnElement[bool]] = [pushes.c.state.in_(list(states) or [FAILED, DEAD])]
+    if account_id is not None:
+        cond.append(pushes.c.account_id == account_id)
     if ids:
         cond.append(pushes.c.id.in_(list(ids)))
     if endpoint:
@@ -373,6 +459,12 @@ async def purge(conn: AsyncConnection, *, states: Sequence[int], older_than_ms: 
     keep_pending = [s for s in states if s != PENDING]
     if not keep_pending:
         return 0
+    gone = select(pushes.c.id).where(
+        pushes.c.state.in_(keep_pending), pushes.c.updated_ms < older_than_ms
+    )
+    # Their attempts and subject links first (read through the same condition).
+    await conn.execute(delete(push_attempts).where(push_attempts.c.push_id.in_(gone)))
+    await conn.execute(delete(push_subjects).where(push_subjects.c.push_id.in_(gone)))
     result = await conn.execute(
         delete(pushes).where(pushes.c.state.in_(keep_pending), pushes.c.updated_ms < older_than_ms)
     )

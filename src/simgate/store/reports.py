@@ -22,12 +22,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportHint, ReportTally
 from simgate.store.messages import STATE_OF
-from simgate.store.sqltext import chunks
+from simgate.store.sqltext import chunks, execute_rows, one_of
 from simgate.store.tables import message_parts, messages, orphan_reports
 
 __all__ = ["PartMatch", "PartRef", "ReportRepo"]
@@ -55,7 +56,8 @@ class PartMatch:
 
 class ReportRepo:
     async def insert_parts(self, conn: AsyncConnection, parts: Sequence[NewPart]) -> None:
-        await conn.execute(
+        await execute_rows(
+            conn,
             insert(message_parts),
             [
                 {
@@ -71,7 +73,7 @@ class ReportRepo:
 
     async def match_parts(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> PartMatch:
         out = PartMatch()
-        for where in _ref_chunks(message_parts, keys):
+        for where in _ref_chunks(message_parts, keys, conn.dialect):
             rows = await conn.execute(
                 select(
                     message_parts.c.line,
@@ -94,7 +96,8 @@ class ReportRepo:
         return out
 
     async def mark_parts(self, conn: AsyncConnection, statuses: Sequence[PartStatus]) -> None:
-        await conn.execute(
+        await execute_rows(
+            conn,
             update(message_parts)
             .where(
                 message_parts.c.message_id == bindparam("b_mid"),
@@ -126,7 +129,7 @@ class ReportRepo:
                     func.max(message_parts.c.status_code).label("worst"),
                 )
                 .join(message_parts, message_parts.c.message_id == messages.c.id)
-                .where(messages.c.id.in_(chunk))
+                .where(one_of(messages.c.id, chunk, dialect=conn.dialect))
                 .group_by(messages.c.id, messages.c.state)
             )
             out.extend(
@@ -143,7 +146,8 @@ class ReportRepo:
 
     async def count_reported(self, conn: AsyncConnection, tallies: Sequence[ReportTally]) -> None:
         """Note how many parts are reported on messages still waiting for the rest."""
-        await conn.execute(
+        await execute_rows(
+            conn,
             update(messages)
             .where(messages.c.id == bindparam("b_id"))
             .values(parts_reported=bindparam("b_n")),
@@ -161,7 +165,8 @@ class ReportRepo:
     ) -> None:
         """End messages whose parts are all reported, where they are still in ``sources``,
         with the worst part's code (0 when every part was delivered)."""
-        await conn.execute(
+        await execute_rows(
+            conn,
             update(messages)
             .where(messages.c.id == bindparam("b_id"), _state_in(sources))
             .values(
@@ -181,9 +186,10 @@ class ReportRepo:
     ) -> None:
         """Reports whose part is not recorded yet; a newer one for a ref replaces the older."""
         keys = [(o.line, o.line_ref) for o in orphans]
-        for where in _ref_chunks(orphan_reports, keys):
+        for where in _ref_chunks(orphan_reports, keys, conn.dialect):
             await conn.execute(delete(orphan_reports).where(where))
-        await conn.execute(
+        await execute_rows(
+            conn,
             insert(orphan_reports),
             [
                 {
@@ -201,11 +207,13 @@ class ReportRepo:
     async def take_orphans(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> list[PartReport]:
         """Remove and return the orphans kept for ``keys``."""
         found: list[PartReport] = []
-        for where in _ref_chunks(orphan_reports, keys):
+        for where in _ref_chunks(orphan_reports, keys, conn.dialect):
             rows = await conn.execute(select(orphan_reports).where(where))
             found.extend(_orphan(r) for r in rows)
         if found:
-            for where in _ref_chunks(orphan_reports, [(f.line, f.line_ref) for f in found]):
+            for where in _ref_chunks(
+                orphan_reports, [(f.line, f.line_ref) for f in found], conn.dialect
+            ):
                 await conn.execute(delete(orphan_reports).where(where))
         return found
 
@@ -216,7 +224,9 @@ class ReportRepo:
         found: list[PartReport] = []
         for chunk in chunks(message_ids, 500):
             rows = await conn.execute(
-                select(orphan_reports).where(orphan_reports.c.hint_message_id.in_(chunk))
+                select(orphan_reports).where(
+                    one_of(orphan_reports.c.hint_message_id, chunk, dialect=conn.dialect)
+                )
             )
             found.extend(_orphan(r) for r in rows)
         return found
@@ -276,7 +286,9 @@ def _state_in(states: Sequence[State]) -> ColumnElement[bool]:
     return or_(*(messages.c.state == int(s) for s in states))
 
 
-def _ref_chunks(table: Table, keys: Sequence[RefKey], size: int = 500) -> list[ColumnElement[bool]]:
+def _ref_chunks(
+    table: Table, keys: Sequence[RefKey], dialect: Dialect, size: int = 500
+) -> list[ColumnElement[bool]]:
     """``line = ? AND line_ref IN (...)`` per line and chunk.
 
     Not ``(line, line_ref) IN ((?, ?), ...)``: SQLite answers a row-value IN list with a
@@ -286,7 +298,7 @@ def _ref_chunks(table: Table, keys: Sequence[RefKey], size: int = 500) -> list[C
     for line, ref in keys:
         by_line.setdefault(line, []).append(ref)
     return [
-        and_(table.c.line == line, table.c.line_ref.in_(chunk))
+        and_(table.c.line == line, one_of(table.c.line_ref, chunk, dialect=dialect))
         for line, refs in by_line.items()
         for chunk in chunks(refs, size)
     ]

@@ -113,6 +113,9 @@ calls = Table(
 Index("ix_calls_due", calls.c.state, calls.c.next_attempt_ms)
 # recordGroupQuery: an account's DONE calls in a (time-ordered) voiceId range.
 Index("ix_calls_account_state", calls.c.account_id, calls.c.state, calls.c.id)
+# The console's search by number (migration 0014): one account's calls to a callee, newest
+# first, without reading the account's other calls.
+Index("ix_calls_account_callee", calls.c.account_id, calls.c.callee, calls.c.id)
 
 call_hours = Table(
     "call_hours",

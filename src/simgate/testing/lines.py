@@ -2,12 +2,14 @@
 
 ``ScriptedLine.throttles(after=3)`` takes three messages and then answers "later" forever;
 ``ScriptedLine.outcomes(Outcome.RETRY, Outcome.OK)`` answers in that order (the last repeats).
+``ScriptedLine.held()`` takes every message but answers none until the test calls ``release()``.
 Every request is kept in ``submits`` so tests can check port, text and order. Nothing here
 sleeps or reads a clock: time belongs to the test (design principle 6: named fakes, no mocks).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypedDict, Unpack
@@ -63,6 +65,9 @@ class ScriptedLine:
         self.submits: list[SubmitRequest] = []
         self.sink: InboundSink | None = None
         self.started = False
+        # Set by held(): submits wait on it (the line is slow to answer, for as long as the
+        # test wants).
+        self._gate: asyncio.Event | None = None
 
     # ---- named behaviours ------------------------------------------------------------
     @classmethod
@@ -98,6 +103,18 @@ class ScriptedLine:
         return cls(script, **kw)
 
     @classmethod
+    def held(cls, **kw: Unpack[LineOptions]) -> ScriptedLine:
+        """Takes every message (as ``accepts``), answering only once ``release()`` is called."""
+        line = cls(lambda line, req: line.ok(req), **kw)
+        line._gate = asyncio.Event()
+        return line
+
+    def release(self) -> None:
+        """Let held submits answer (and every later one at once)."""
+        assert self._gate is not None, "only a held() line is released"
+        self._gate.set()
+
+    @classmethod
     def raises(cls, **kw: Unpack[LineOptions]) -> ScriptedLine:
         """A driver bug: ``submit`` raises."""
 
@@ -119,6 +136,8 @@ class ScriptedLine:
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         self.submits.append(request)
+        if self._gate is not None:
+            await self._gate.wait()
         return self._script(self, request)
 
     # ---- helpers for scripts and tests -----------------------------------------------

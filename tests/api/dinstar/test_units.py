@@ -198,7 +198,7 @@ def test_readers_accept_json_and_query_spellings() -> None:
 
 
 def test_push_bodies_are_one_type_per_request_and_chunked() -> None:
-    items = [{"port": i, "text": "t"} for i in range(250)]
+    items: list[push.Entry] = [(None, {"port": i, "text": "t"}) for i in range(250)]
     planned = push.requests("AB12-0000-0000-0001", "http://h/p", "ussd", items)
     assert len(planned) == 3
     bodies = [json.loads(p.request.body or b"") for p in planned]
@@ -206,6 +206,13 @@ def test_push_bodies_are_one_type_per_request_and_chunked() -> None:
     assert all(list(b) == ["sn", "ussd"] for b in bodies)
     assert all(p.order_key == "dinstar:ussd" and p.kind == "dinstar.ussd" for p in planned)
     assert push.requests("x", "http://h", "sms", []) == []
+
+
+def test_a_push_names_the_records_its_items_report_on() -> None:
+    """The console lists a message's pushes by these (issue 19): a chunk names its own."""
+    entries: list[push.Entry] = [(i, {"port": 0}) for i in range(1, 151)]
+    planned = push.requests("x", "http://h/p", "sms_result", entries)
+    assert [p.subjects for p in planned] == [tuple(range(1, 101)), tuple(range(101, 151))]
 
 
 def test_register_item_on_down_hides_the_sim() -> None:

@@ -54,20 +54,28 @@ def body(sn: str, kind: str, items: Sequence[dict[str, Any]]) -> bytes:
     return orjson.dumps({"sn": sn, kind: list(items)})
 
 
-def requests(sn: str, url: str, kind: str, items: Sequence[dict[str, Any]]) -> list[PlannedPush]:
-    return [
-        PlannedPush(
-            request=PushRequest(
-                method="POST",
-                url=url,
-                headers={"Content-Type": "application/json"},
-                body=body(sn, kind, items[i : i + CHUNK]),
-            ),
-            order_key=ORDER[kind],
-            kind=f"dinstar.{kind}",
+# An item and the message or incoming SMS it reports on (None for a port's or USSD's).
+Entry = tuple[int | None, dict[str, Any]]
+
+
+def requests(sn: str, url: str, kind: str, entries: Sequence[Entry]) -> list[PlannedPush]:
+    out = []
+    for i in range(0, len(entries), CHUNK):
+        chunk = entries[i : i + CHUNK]
+        out.append(
+            PlannedPush(
+                request=PushRequest(
+                    method="POST",
+                    url=url,
+                    headers={"Content-Type": "application/json"},
+                    body=body(sn, kind, [item for _, item in chunk]),
+                ),
+                order_key=ORDER[kind],
+                kind=f"dinstar.{kind}",
+                subjects=tuple(sorted({rec for rec, _ in chunk if rec is not None})),
+            )
         )
-        for i in range(0, len(items), CHUNK)
-    ]
+    return out
 
 
 class DinstarPush:
@@ -102,7 +110,7 @@ class DinstarPush:
         if target is None:
             return []
         url, types = target
-        out: dict[str, list[dict[str, Any]]] = {k: [] for k in ORDER}
+        out: dict[str, list[Entry]] = {k: [] for k in ORDER}
         changes = [e for e in events if isinstance(e, MessageChanged)]
         if changes and types & {"sms_result", "sms_deliver_status"}:
             self._messages(changes, out)
@@ -115,13 +123,11 @@ class DinstarPush:
             elif isinstance(e, UssdReplied) and "ussd" in types:
                 port = self._ports.number_of(e.line, e.port)
                 if port is not None:
-                    out["ussd"].append({"port": port, "text": e.text})
+                    out["ussd"].append((None, {"port": port, "text": e.text}))
         sn = self._cfg.sn
         return [p for kind in ORDER if kind in types for p in requests(sn, url, kind, out[kind])]
 
-    def _messages(
-        self, changes: Sequence[MessageChanged], out: dict[str, list[dict[str, Any]]]
-    ) -> None:
+    def _messages(self, changes: Sequence[MessageChanged], out: dict[str, list[Entry]]) -> None:
         for e in changes:
             m = e.record
             if e.state not in RESULT_STATES or m.dialect != DIALECT:
@@ -130,17 +136,17 @@ class DinstarPush:
             imsi = self._ports.imsi(m.line, m.port)
             tz = e.account.timezone
             as_then = dataclasses.replace(m, state=e.state)
-            out["sms_result"].append(render.sms_result(as_then, port=port, imsi=imsi, tz=tz))
+            result = render.sms_result(as_then, port=port, imsi=imsi, tz=tz)
+            out["sms_result"].append((m.id, result))
             if e.event in REPORT_EVENTS and render.has_delivery_status(m):
-                out["sms_deliver_status"].append(
-                    render.deliver_status(m, port=port, imsi=imsi, tz=tz)
-                )
+                status = render.deliver_status(m, port=port, imsi=imsi, tz=tz)
+                out["sms_deliver_status"].append((m.id, status))
 
     def _incoming(
         self,
         received: Sequence[InboundReceived],
         seqs: Mapping[int, int],
-        out: dict[str, list[dict[str, Any]]],
+        out: dict[str, list[Entry]],
     ) -> None:
         # One item per stored SMS, in id order (the order incoming_sms_id was handed out).
         for _, e in sorted({e.record.id: e for e in received}.items()):
@@ -149,22 +155,25 @@ class DinstarPush:
             if port is None:
                 continue
             item = render.incoming_sms(r, seq=seqs[r.id], port=port, tz=e.account.timezone)
-            out["sms"].append(item)
+            out["sms"].append((r.id, item))
 
-    def _register(self, e: PortChanged, out: dict[str, list[dict[str, Any]]]) -> None:
+    def _register(self, e: PortChanged, out: dict[str, list[Entry]]) -> None:
         number = self._ports.number_of(e.line, e.port)
         gp = self._ports.get(number) if number is not None else None
         info = self._ports.info(gp) if gp is not None else None
         if number is None or info is None:
             return
         out["register"].append(
-            render.register(
-                port=number,
-                up=e.up,
-                iccid=info.iccid,
-                imsi=info.imsi,
-                number=info.number,
-                sequence=(e.at_ms // 1000) % 2**31,
+            (
+                None,
+                render.register(
+                    port=number,
+                    up=e.up,
+                    iccid=info.iccid,
+                    imsi=info.imsi,
+                    number=info.number,
+                    sequence=(e.at_ms // 1000) % 2**31,
+                ),
             )
         )
 

@@ -1,0 +1,64 @@
+"""The shared SQL helpers, on both backends: driver executemany and one-value IN lists."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.store import Store
+from simgate.store.sqltext import execute_rows, one_of
+from simgate.store.tables import messages
+
+from ..store.util import account, queue
+
+
+async def test_execute_rows_binds_each_row_and_the_statement_s_own_values(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    acc = await account(services)
+    ids = await queue(runtime, acc, 3)
+    stmt = (
+        update(messages)
+        .where(messages.c.id == bindparam("b_id"))
+        .values(error_text=bindparam("b_text"), updated_ms=12345)
+    )
+
+    async def job(conn: AsyncConnection) -> None:
+        await execute_rows(
+            conn, stmt, [{"b_id": ids[0], "b_text": "a"}, {"b_id": ids[2], "b_text": "c"}]
+        )
+
+    await store.db.write(job)
+    async with store.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(messages.c.id, messages.c.error_text, messages.c.updated_ms).order_by(
+                    messages.c.id
+                )
+            )
+        ).all()
+    assert [(r.error_text, r.updated_ms == 12345) for r in rows] == [
+        ("a", True),
+        (None, False),
+        ("c", True),
+    ]
+
+
+async def test_one_of_matches_ids_and_strings_given_as_one_value(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    acc = await account(services)
+    ids = await queue(runtime, acc, 4)
+    async with store.db.read() as conn:
+        by_id = await conn.execute(
+            select(messages.c.id).where(one_of(messages.c.id, ids[1:3], dialect=conn.dialect))
+        )
+        by_ref = await conn.execute(
+            select(messages.c.client_ref).where(
+                one_of(messages.c.client_ref, ["ref0", "ref3", "it's"], dialect=conn.dialect)
+            )
+        )
+        assert sorted(r.id for r in by_id) == ids[1:3]
+        assert sorted(r.client_ref for r in by_ref) == ["ref0", "ref3"]
