@@ -366,3 +366,21 @@ async def test_two_hundred_messages_with_faults(site: Site) -> None:
     s.modems[3].drops_line()
     await all_delivered_once(s, wanted, unknown_ok_on=3)
     assert s.modems[0].behaviour.cms_times == 0  # both errors were answered
+
+
+async def test_a_message_whose_answer_went_with_the_line_is_settled_by_its_report(
+    site: Site,
+) -> None:
+    """The +CMGS answer is lost with the line (UNKNOWN: it may have left); the report,
+    stored by the modem meanwhile and swept once the port is back, matches the part's
+    journalled intent and the message reaches DELIVERED, sent once."""
+    s = site
+    s.modems[2].loses_answers(times=1)
+    body = {"text": "lost answer", "port": [2], "param": [{"number": "4917077700", "user_id": 7}]}
+    assert (await post(s, "/api/send_sms", body))["error_code"] == 202
+
+    async def settled() -> bool:
+        return await s.states() == [State.DELIVERED]
+
+    await s.until(settled, "the message DELIVERED from its report")
+    assert len(s.modems[2].submits) == 1  # never resent
