@@ -124,7 +124,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "services/bootstrap.py": "tests/store/test_accounts.py",
     "services/calls.py": "tests/dispatch/test_calls.py",
     "services/container.py": "tests/services/test_send_to_delivered.py",
-    "services/lines.py": "tests/store/test_housekeeping.py",
     "services/rates.py": "tests/store/test_fx.py",
     "services/sending.py": "tests/services/test_send_to_delivered.py",
     "services/voice.py": "tests/api/itnio/test_voice_api.py",

@@ -7,6 +7,7 @@ Only this module knows the concrete classes (design: import direction). Roles:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -152,6 +153,8 @@ class Runtime:
     # Who makes work wakes who does it (issue 15); on PostgreSQL, across processes too.
     wakeup: Wakeup = field(default_factory=Wakeup)
     _pg_notifier: PgNotifier | None = None
+    # Modem ports' stored state, for the lines this process does not drive (issue 16).
+    _port_refresh: asyncio.Task[None] | None = None
     _pg_listener: PgListener | None = None
     _voice_lines: list[VoiceLine] = field(default_factory=list)
     # Each dialect's section, validated by open() in every role (api/dialect.py).
@@ -193,6 +196,13 @@ class Runtime:
             self._pg_notifier = PgNotifier(self._db.engine, self.wakeup)
             self._pg_notifier.start()
         line_state = LineService(store=store, clock=self.clock, publish=publish)
+        # Modem ports: kept in the database by the process driving them, shown by the rest.
+        line_state.wire(lines)
+        with contextlib.suppress(Exception):  # a database not migrated yet: shown later
+            await line_state.refresh_stored(lines)
+        self._port_refresh = asyncio.create_task(
+            line_state.keep_refreshing(lines), name="port-state-refresh"
+        )
         self.services = Services(
             settings=s,
             clock=self.clock,
@@ -443,6 +453,11 @@ class Runtime:
         if self._pg_notifier is not None:
             await self._pg_notifier.stop()
             self._pg_notifier = None
+        if self._port_refresh is not None:
+            self._port_refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._port_refresh
+            self._port_refresh = None
         if self._db is not None:
             await self._db.close()
             self._db = None

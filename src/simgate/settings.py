@@ -196,6 +196,9 @@ class ModemLineSettings(_Strict):
     report_window: float = Field(default=3 * 24 * 3600.0, gt=0)
     # Incoming concatenated SMS missing parts are stored partially after this (Gammu: 600 s).
     reassembly_timeout: float = Field(default=600.0, gt=0)
+    # Each port's state is written to the database for processes that do not drive the line
+    # (lines/modem/keeper.py); a change of the signal alone at most this often.
+    signal_save_interval: float = Field(default=60.0, ge=0)
     # Each part's TP-MR, noted before the next part is written (lines/modem/journal.py).
     # The runtime sets <data_dir>/modem-<line>.mr when none is given.
     journal: str | None = None

@@ -12,6 +12,7 @@ import simgate.store.console_queries
 import simgate.store.console_users
 import simgate.store.dialects.dinstar_tables
 import simgate.store.dialects.openvox
+import simgate.store.port_state
 import simgate.store.push_tables
 import simgate.store.smpp_tables
 import simgate.store.tables

@@ -9,11 +9,22 @@ Named behaviours (set on ``FakeModem.behaviour`` at any time, or with the helper
     modem.wrong_pin("0000")               the SIM wants PIN "0000" (PIN_REQUIRE until given)
     modem.no_network()                    +CREG: 0,2 (searching), +CMGS fails +CMS ERROR: 331
     modem.cms_errors(500, times=3)        the next 3 +CMGS answer +CMS ERROR: 500
+    modem.loses_answers(times=1)          the next +CMGS goes out (TP-MR taken, report
+                                          stored as for +CDSI) but the line drops before
+                                          its answer: the host never learns the TP-MR
     behaviour.reports = "stored"          reports as +CDSI (read with +CMGR), not +CDS
     behaviour.report_first = True         the report comes before the +CMGS answer
     behaviour.huawei_noise = True         ^RSSI/^BOOT/^MODE chatter between answers
     behaviour.ussd_ucs2 = True            +CUSD replies in UCS-2 hex (DCS 72)
     behaviour.refuses_inline = True       +CNMI=2,2,... refused (older modems): stored only
+    behaviour.phase2 = False              +CSMS=1 refused (no phase 2+: no +CNMA)
+    modem.redelivers_unacked(after=0.5)   with +CSMS=1, a +CMT/+CDS not acknowledged by
+                                          +CNMA within that long comes again (as the
+                                          network retries), up to 3 times
+
+It routes as the host set +CNMI (TS 27.005 §3.4.1): mt=1 stores SMS (+CMTI), ds=2 stores
+reports (+CDSI); with +CSMS=1 (§3.2.1) each inline +CMT/+CDS awaits a +CNMA (§3.4.4),
+oldest first (``unacked``); +CNMA with none awaited is +CMS ERROR: 340.
 
 It keeps what it was sent (``submits``: each SMS-SUBMIT PDU as received, hex) so tests can
 decode them with an independent decoder. ``deliver(...)`` hands an incoming SMS to the host
@@ -59,6 +70,9 @@ class Behaviour:
     ussd_ucs2: bool = False
     echo: bool = True  # V.250 §6.2.4: on after power-up, until ATE0
     refuses_inline: bool = False  # +CNMI=2,2,... refused: reports and SMS only stored
+    lose_answers: int = 0  # +CMGS sent, then the line drops before the answer
+    phase2: bool = True  # +CSMS=1 taken (TS 27.005 §3.2.1)
+    redeliver_after: float | None = None  # an unacknowledged +CMT/+CDS comes again
 
 
 @dataclass
@@ -85,6 +99,9 @@ class FakeModem:
     _slaves: list[int] = field(default_factory=list)
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
     _ref: int = 0
+    unacked: list[str] = field(default_factory=list)  # inline deliveries awaiting +CNMA
+    _csms: int = 0
+    _cnmi: tuple[int, int] | None = None  # (mt, ds) as the host set them
 
     # ---- named behaviours ----------------------------------------------------------
     def slow(self, seconds: float) -> None:
@@ -108,6 +125,12 @@ class FakeModem:
 
     def cms_errors(self, code: int, *, times: int) -> None:
         self.behaviour.cms_error, self.behaviour.cms_times = code, times
+
+    def loses_answers(self, *, times: int) -> None:
+        self.behaviour.lose_answers = times
+
+    def redelivers_unacked(self, *, after: float) -> None:
+        self.behaviour.redeliver_after = after
 
     # ---- transports ----------------------------------------------------------------
     async def open_pty(self) -> str:
@@ -247,6 +270,24 @@ class FakeModem:
             self._answer("1.0", "OK")
         elif up.startswith("AT+CNMI=2,2") and b.refuses_inline:
             self._answer("+CMS ERROR: 303")  # operation not supported
+        elif up.startswith("AT+CNMI="):
+            fields = [f.strip() for f in up[8:].split(",")] + ["0"] * 5
+            mt, ds = (int(f) if f.isdigit() else 0 for f in (fields[1], fields[3]))
+            self._cnmi = (mt, ds)
+            self._answer("OK")
+        elif up.startswith("AT+CSMS="):
+            wanted = up[8:].strip()
+            if wanted == "1" and not b.phase2:
+                self._answer("+CMS ERROR: 303")
+            else:
+                self._csms = 1 if wanted == "1" else 0
+                self._answer("+CSMS: 1,1,1", "OK")  # mt, mo, bm supported
+        elif up in ("AT+CNMA", "AT+CNMA=0"):
+            if self._csms == 1 and self.unacked:
+                self.unacked.pop(0)
+                self._answer("OK")
+            else:
+                self._answer("+CMS ERROR: 340")  # no +CNMA acknowledgement expected
         elif up in ("AT", "ATE0", "ATZ", "AT&F") or re.match(
             r"AT\+(CMEE|CMGF|CNMI|CSMS|CPMS|CSMP|CSCS|CREG|CEREG|CGREG)=", up
         ):
@@ -282,6 +323,8 @@ class FakeModem:
         elif up.startswith("AT+CFUN=1,1"):
             self.resets += 1
             self._pin_ok = False
+            self._csms, self._cnmi = 0, None
+            self.unacked.clear()
             self._answer("OK")
             if b.huawei_noise:
                 self._answer("^BOOT:1,0,0,0,3")
@@ -332,6 +375,12 @@ class FakeModem:
         self.submits.append(pdu_hex)
         mr = self._mr
         self._mr = (self._mr + 1) % 256
+        if b.lose_answers > 0:  # gone to the network, the answer lost with the line
+            b.lose_answers -= 1
+            self.drops_line()
+            if submit.srr:  # nobody listens: the report waits in storage (+CDSI)
+                self._report(mr, submit.recipient, stored=True)
+            return
         if submit.srr and b.report_first:
             self._report(mr, submit.recipient)
         self._answer(f"+CMGS: {mr}", "OK")
@@ -340,17 +389,18 @@ class FakeModem:
                 await asyncio.sleep(b.report_delay)
             self._report(mr, submit.recipient)
 
-    def _report(self, mr: int, recipient: str) -> None:
+    def _report(self, mr: int, recipient: str, *, stored: bool = False) -> None:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         raw = tpdu.encode_status_report(
             mr=mr, recipient=recipient, scts=now, discharge=now, status=self.behaviour.report_status
         )
         tpdu_len = len(raw) - 1
-        if self.behaviour.reports == "stored":
+        routed = self._cnmi is not None and self._cnmi[1] == 2
+        if stored or routed or self.behaviour.reports == "stored":
             index = self._keep(f"+CMGR: 0,,{tpdu_len}\r\n{raw.hex().upper()}")
             self._answer(f'+CDSI: "SM",{index}')
         else:
-            self._answer(f"+CDS: {tpdu_len}", raw.hex().upper())
+            self._inline(f"+CDS: {tpdu_len}", raw.hex().upper())
 
     def _keep(self, entry: str) -> int:
         index = next(i for i in range(1000) if i not in self._store)
@@ -381,12 +431,28 @@ class FakeModem:
             raw = pdus[i]
             smsc_len = raw[0] + 1
             length = len(raw) - smsc_len
-            if stored:
+            if stored or (self._cnmi is not None and self._cnmi[0] == 1):
                 index = self._keep(f"+CMGR: 0,,{length}\r\n{raw.hex().upper()}")
                 self._answer(f'+CMTI: "SM",{index}')
             else:
-                self._answer(f"+CMT: ,{length}", raw.hex().upper())
+                self._inline(f"+CMT: ,{length}", raw.hex().upper())
         return len(pdus)
+
+    def _inline(self, head: str, pdu: str) -> None:
+        """+CMT/+CDS; with +CSMS=1 it awaits a +CNMA (and may come again without one)."""
+        entry = f"{head}\r\n{pdu}"
+        if self._csms == 1:
+            self.unacked.append(entry)
+            if self.behaviour.redeliver_after is not None:
+                self._spawn(self._redeliver(entry, self.behaviour.redeliver_after))
+        self._answer(head, pdu)
+
+    async def _redeliver(self, entry: str, after: float) -> None:
+        for _ in range(3):
+            await asyncio.sleep(after)
+            if entry not in self.unacked:
+                return
+            self._answer(*entry.split("\r\n"))
 
     def redeliver_ref(self) -> None:
         """The next ``deliver`` reuses the last concatenation reference (its other parts)."""

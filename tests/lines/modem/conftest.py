@@ -69,7 +69,14 @@ class Rig:
 async def rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     made: list[tuple[ModemLine, list[FakeModem]]] = []
 
-    async def make(*, pty: int = 1, tcp: int = 1, journal: str | None = None, **cfg: object) -> Rig:
+    async def make(
+        *,
+        pty: int = 1,
+        tcp: int = 1,
+        journal: str | None = None,
+        sink: RecordingSink | None = None,
+        **cfg: object,
+    ) -> Rig:
         modems = [FakeModem(imsi=f"46000000000000{i}") for i in range(pty + tcp)]
         urls = [await m.open_pty() for m in modems[:pty]]
         urls += [await m.serve_tcp() for m in modems[pty:]]
@@ -77,7 +84,7 @@ async def rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
             {"ports": urls, "journal": journal or str(tmp_path / "mr.journal"), **FAST, **cfg}
         )
         line = ModemLine("gsm", settings, SystemClock())
-        sink = RecordingSink()
+        sink = sink or RecordingSink()
         await line.start(sink)
         made.append((line, modems))
         return Rig(line, sink, modems, settings)

@@ -82,7 +82,11 @@ async def site(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[
     modems[2].behaviour.report_first = True
     modems[3].behaviour.reports, modems[3].behaviour.report_first = "stored", True
     urls = [await m.open_pty() for m in modems[:2]] + [await m.serve_tcp() for m in modems[2:]]
-    line = {"driver": "modem", "ports": urls, "owner": "acme", **FAST}
+    # Timeouts on the fake clock, which ``until`` moves by 0.05 s a turn whatever the real
+    # I/O takes: short ones fire spuriously on a loaded machine (a modem answering late
+    # made a message UNKNOWN). Nothing here needs them: a dropped TCP line ends in EOF.
+    slack = {"command_timeout": 60.0, "send_timeout": 60.0}
+    line = {"driver": "modem", "ports": urls, "owner": "acme", **FAST, **slack}
     settings = make_settings(
         tmp_path, backend, lines={"gsm": line}, routes=[{"prefix": "", "lines": ["gsm"]}]
     )
@@ -169,7 +173,8 @@ async def all_delivered_once(
     s: Site, wanted: dict[str, str], *, unknown_ok_on: int | None = None
 ) -> None:
     """Every message DELIVERED (or, on port ``unknown_ok_on``, UNKNOWN: its +CMGS answer
-    lost with the line, so it may have left and is never resent), each sent once, whole."""
+    lost with the line, so it may have left and is never resent), each sent once, whole
+    (an UNKNOWN one: the parts that went before the line dropped, none twice)."""
 
     async def delivered() -> bool:
         async with s.rt.store.db.read() as conn:
@@ -180,6 +185,9 @@ async def all_delivered_once(
         )
 
     await s.until(delivered, "every message DELIVERED")
+    async with s.rt.store.db.read() as conn:
+        rows = await s.rt.store.messages.page(conn, account_id=s.account.id, limit=1000)
+    unknown = {r.recipient.lstrip("+") for r in rows if r.state is State.UNKNOWN}
     # Every part decodes right with an independent decoder, and each message went once, whole.
     got: dict[str, str] = {}
     for modem in s.modems:
@@ -190,10 +198,18 @@ async def all_delivered_once(
             on_modem[theirs["number"]] = on_modem.get(theirs["number"], "") + theirs["text"]
         assert not set(on_modem) & set(got)  # no message on two ports
         got.update(on_modem)
+
     # A message sent twice would read twice here. (Compared by hand: pytest's diff of two
     # dicts of 200 long texts takes minutes.)
-    wrong = sorted(k for k in set(got) | set(wanted) if got.get(k) != wanted.get(k))
-    assert not wrong, [(k, got.get(k, "")[:40], wanted.get(k, "")[:40]) for k in wrong[:5]]
+    def went_right(number: str) -> bool:
+        sent, text = got.get(number, ""), wanted.get(number, "")
+        return sent == text or (number in unknown and text.startswith(sent))
+
+    wrong = sorted(k for k in set(got) | set(wanted) if not went_right(k))
+    assert not wrong, [
+        (k, k in unknown, len(got.get(k, "")), len(wanted.get(k, "")), got.get(k, "")[:40])
+        for k in wrong[:5]
+    ]
 
 
 async def test_messages_through_the_three_apis_reach_delivered(site: Site) -> None:
@@ -350,3 +366,21 @@ async def test_two_hundred_messages_with_faults(site: Site) -> None:
     s.modems[3].drops_line()
     await all_delivered_once(s, wanted, unknown_ok_on=3)
     assert s.modems[0].behaviour.cms_times == 0  # both errors were answered
+
+
+async def test_a_message_whose_answer_went_with_the_line_is_settled_by_its_report(
+    site: Site,
+) -> None:
+    """The +CMGS answer is lost with the line (UNKNOWN: it may have left); the report,
+    stored by the modem meanwhile and swept once the port is back, matches the part's
+    journalled intent and the message reaches DELIVERED, sent once."""
+    s = site
+    s.modems[2].loses_answers(times=1)
+    body = {"text": "lost answer", "port": [2], "param": [{"number": "4917077700", "user_id": 7}]}
+    assert (await post(s, "/api/send_sms", body))["error_code"] == 202
+
+    async def settled() -> bool:
+        return await s.states() == [State.DELIVERED]
+
+    await s.until(settled, "the message DELIVERED from its report")
+    assert len(s.modems[2].submits) == 1  # never resent

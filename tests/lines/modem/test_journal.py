@@ -84,3 +84,79 @@ def test_same_number() -> None:
     assert same_number("+8613800138000", "13800138000")
     assert not same_number("+8613800138000", "13800138001")
     assert same_number("Alpha", "Alpha")
+
+
+# ---- intents: parts whose +CMGS answer was lost (issue 16 gap 2) -------------------------
+
+TO = "+4917012345678"
+
+
+def lost_part(j: MrJournal, mid: int, *, at: int = 1000, to: str = "+4917012345678") -> None:
+    hint = ReportHint(mid, 1, 1, 1, 0)
+    j.lost(j.intend(port=0, sent_ms=at, hint=hint, recipient=to))
+
+
+def test_a_report_settles_a_part_whose_answer_was_lost() -> None:
+    j = MrJournal(None)
+    j.note(part(1, mr=5))
+    lost_part(j, 2, at=2000)
+    assert (
+        j.match_lost(mr=5, scts_ms=2000, port=0, recipient=TO, now_ms=3000, window_ms=DAY) is None
+    )  # TP-MR 5 is message 1's
+    assert (
+        j.match_lost(mr=20, scts_ms=2000, port=0, recipient=TO, now_ms=3000, window_ms=DAY) is None
+    )  # not right after 5
+    assert (
+        j.match_lost(
+            mr=6, scts_ms=2000, port=0, recipient="+4917099999999", now_ms=3000, window_ms=DAY
+        )
+        is None
+    )  # another recipient
+    assert (
+        j.match_lost(
+            mr=6, scts_ms=2000 - 3_600_000, port=0, recipient=TO, now_ms=3000, window_ms=DAY
+        )
+        is None
+    )  # submitted before
+    found = j.match_lost(mr=6, scts_ms=2000, port=0, recipient=TO, now_ms=3000, window_ms=DAY)
+    assert found is not None
+    assert (found.hint.message_id, found.mr, found.sent_ms) == (2, 6, 2000)
+    assert j.intents == 0
+    assert j.match(port=0, mr=6, recipient="+4917012345678", now_ms=3000, window_ms=DAY) == found
+
+
+def test_an_intent_still_awaiting_its_answer_or_not_sent_settles_nothing() -> None:
+    j = MrJournal(None)
+    hint = ReportHint(3, 1, 1, 1, 0)
+    intent = j.intend(port=0, sent_ms=1000, hint=hint, recipient="+4917012345678")
+    assert j.awaiting(port=0, recipient="017012345678")
+    assert (
+        j.match_lost(mr=0, scts_ms=1000, port=0, recipient=TO, now_ms=3000, window_ms=DAY) is None
+    )  # its answer may still come
+    j.not_sent(intent)
+    assert not j.awaiting(port=0, recipient="+4917012345678")
+    assert (
+        j.match_lost(mr=0, scts_ms=1000, port=0, recipient=TO, now_ms=3000, window_ms=DAY) is None
+    )
+    j.note(part(4, mr=9))  # an intent that got its answer becomes the part
+    assert j.intents == 0
+
+
+def test_lost_parts_survive_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "j")
+    j = MrJournal(path)
+    j.open()
+    j.note(part(1, mr=5))
+    lost_part(j, 2, at=2000)
+    hint = ReportHint(3, 1, 1, 1, 0)
+    j.not_sent(j.intend(port=0, sent_ms=2500, hint=hint, recipient="+4917012345678"))
+    j.close()
+    k = MrJournal(path)
+    k.open()
+    assert k.intents == 1
+    found = k.match_lost(
+        port=0, mr=6, recipient="+4917012345678", scts_ms=2000, now_ms=3000, window_ms=DAY
+    )
+    assert found is not None
+    assert found.hint.message_id == 2
+    k.close()

@@ -237,3 +237,25 @@ async def test_huawei_noise_between_answers(rig_factory: Factory) -> None:
     assert result.outcome is Outcome.OK
     await until(lambda: len(rig.sink.reports) == 2)
     assert rig.line.ports()[0].signal == 23  # ^RSSI chatter did not stand in for +CSQ
+
+
+@pytest.mark.parametrize(("pty", "tcp"), [(1, 0), (0, 1)])
+async def test_a_report_settles_a_part_whose_answer_went_with_the_line(
+    rig_factory: Factory, pty: int, tcp: int
+) -> None:
+    rig: Rig = await rig_factory(pty=pty, tcp=tcp, send_timeout=0.3)
+    await rig.ready()
+    assert (await rig.line.submit(request(1, "first"))).outcome is Outcome.OK
+    await until(lambda: len(rig.sink.reports) == 1)
+    rig.modems[0].loses_answers(times=1)
+    r = await rig.line.submit(request(2, "lost answer"))
+    assert r.outcome is Outcome.UNKNOWN  # it may have left: never resent
+    # Back: the report waiting in the modem's storage is swept and settles message 2.
+    await until(lambda: len(rig.sink.reports) == 2, within=20)
+    hint = rig.sink.reports[1][1].hint
+    assert hint is not None
+    assert (hint.message_id, hint.part, hint.parts) == (2, 1, 1)
+    await rig.ready()
+    assert (await rig.line.submit(request(3, "after"))).outcome is Outcome.OK
+    await until(lambda: len(rig.sink.reports) == 3)
+    assert len(rig.modems[0].submits) == 3  # nothing sent twice

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,7 @@ from simgate.lines.base import (
 )
 from simgate.lines.modem.errors import is_permanent
 from simgate.lines.modem.journal import MrJournal, SentPart
+from simgate.lines.modem.keeper import PortStateKeeper, SaveState
 from simgate.lines.modem.port import CommandFailed, ModemPort, NotOpen, NotSent, PortDown
 from simgate.lines.modem.state import ModemState
 from simgate.settings import ModemLineSettings
@@ -83,10 +85,35 @@ class ModemLine:
         self._noted = asyncio.Event()
         self._sink: InboundSink | None = None
         self._expiry: asyncio.Task[None] | None = None
+        # Port state for the processes that do not drive this line (issue 16): kept by the
+        # driving one, shown by the others (services/lines.py wires both).
+        self._keeper = PortStateKeeper(
+            line=name, clock=clock, signal_every_ms=round(cfg.signal_save_interval * 1000)
+        )
+        self._stored: dict[int, PortInfo] = {}
 
     # ---- Line ----------------------------------------------------------------------
     def ports(self) -> Sequence[PortInfo]:
+        if self._sink is None:  # not driven here: what the driving process last kept
+            return tuple(self._stored.get(p.index) or self._info(p) for p in self._ports)
         return tuple(self._info(p) for p in self._ports)
+
+    # ---- port state across processes (services/lines.py: StatefulPortsLine) ---------
+    @property
+    def driven_here(self) -> bool:
+        return self._sink is not None
+
+    def keep_port_state(self, save: SaveState) -> None:
+        """Hand each port's state to ``save`` when it changes (while driven here)."""
+        self._keeper.keep_with(save)
+
+    def show_stored(self, ports: Sequence[PortInfo]) -> None:
+        """What ``ports()`` shows while this process does not drive the line."""
+        self._stored = {p.index: p for p in ports if 0 <= p.index < len(self._ports)}
+
+    def _keep_state(self) -> None:
+        for p in self._ports:
+            self._keeper.changed(self._info(p), blocked_until_ms=p.blocked_until_ms)
 
     def modem(self, index: int) -> ModemPort:
         return self._ports[index]
@@ -111,6 +138,7 @@ class ModemLine:
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
         self._journal.open()
+        self._keeper.start()
         for p in self._ports:
             p.start()
         self._expiry = asyncio.create_task(self._expire_parts(), name=f"modem-{self.name}-parts")
@@ -124,6 +152,13 @@ class ModemLine:
         for p in self._ports:
             await p.stop()
         self._journal.close()
+        if self._sink is not None:  # nobody drives the modems now: shown as powered off
+            off = [
+                dataclasses.replace(self._info(p), reg="POWER_OFF", signal=0, registered=False)
+                for p in self._ports
+            ]
+            await self._keeper.stop(off)
+        self._sink = None
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         if not 0 <= request.port < len(self._ports):
@@ -136,7 +171,9 @@ class ModemLine:
                     error_text=f"port {request.port} not usable ({port.state.reg})",
                     retry_after_s=RETRY_AFTER_S,
                 )
-            return await self._send(port, request)
+            result = await self._send(port, request)
+        self._keep_state()  # a port blocked after failing shows so elsewhere at once
+        return result
 
     async def _send(self, port: ModemPort, request: SubmitRequest) -> SubmitResult:
         self._concat_ref[port.index] = ref = (self._concat_ref[port.index] + 1) % 256
@@ -157,6 +194,14 @@ class ModemLine:
         for i, part in enumerate(parts):
             if i == 0 and request.on_write is not None:
                 request.on_write(request.message_id)  # from here on it may have left
+            hint = ReportHint(request.message_id, request.lease_seq, i + 1, len(parts), port.index)
+            # Noted before the PDU goes: if its answer is lost, a report may still settle it.
+            intent = self._journal.intend(
+                port=port.index,
+                sent_ms=self._clock.now_ms(),
+                hint=hint,
+                recipient=request.recipient,
+            )
             try:
                 r = await port.command(
                     f"AT+CMGS={part.length}",
@@ -164,6 +209,7 @@ class ModemLine:
                     wait=self._cfg.send_timeout,
                 )
             except NotSent as exc:
+                self._journal.not_sent(intent)
                 if not isinstance(exc, NotOpen):
                     port.failed(str(exc))
                 return SubmitResult(
@@ -174,18 +220,24 @@ class ModemLine:
                     first_ref=first_mr,
                 )
             except PortDown as exc:  # written, never answered: it may have gone
+                self._journal.lost(intent)
                 port.failed(str(exc))
                 return SubmitResult(
                     Outcome.UNKNOWN, error_text=str(exc), part_refs=tuple(refs), first_ref=first_mr
                 )
             except CommandFailed as exc:
+                self._journal.not_sent(intent)
                 return self._refused(port, exc, sent=i, refs=refs, first_mr=first_mr)
+            except BaseException:  # cancelled mid-send (shutdown): it may have gone
+                self._journal.lost(intent)
+                raise
+            finally:  # reports holding for this answer look again (after the note below:
+                # they run only once this task yields)
+                self._noted.set()
+                self._noted = asyncio.Event()
             mr = _mr(r.value("+CMGS"))
-            hint = ReportHint(request.message_id, request.lease_seq, i + 1, len(parts), port.index)
             sent = SentPart(port.index, mr, self._clock.now_ms(), hint, request.recipient)
             self._journal.note(sent)  # before the next part is written
-            self._noted.set()
-            self._noted = asyncio.Event()
             refs.append(sent.ref)
             first_mr = mr if first_mr is None else first_mr
         port.succeeded()
@@ -253,16 +305,33 @@ class ModemLine:
         self._journal.settled([sent.ref])
 
     async def _match(self, port: int, sr: tpdu.StatusReport) -> SentPart | None:
+        """The part a report is for. One that overtook its +CMGS answer waits for it:
+        ``REPORT_HOLD_S``, and as long as a part to that recipient on that port awaits its
+        answer (bounded by the send timeout). Then a part whose answer was lost
+        (lines/modem/journal.py: intents)."""
         window_ms = round(self._cfg.report_window * 1000)
-        deadline = self._clock.now_ms() + round(REPORT_HOLD_S * 1000)
+        start = self._clock.now_ms()
+        hold_until = start + round(REPORT_HOLD_S * 1000)
+        give_up = hold_until + round(2 * self._cfg.send_timeout * 1000)
         while True:
             now = self._clock.now_ms()
             sent = self._journal.match(
                 port=port, mr=sr.mr, recipient=sr.recipient, now_ms=now, window_ms=window_ms
             )
-            if sent is not None or now >= deadline:
+            if sent is not None:
                 return sent
-            alarm = self._clock.alarm((deadline - now) / 1000)
+            awaiting = self._journal.awaiting(port=port, recipient=sr.recipient)
+            if now >= give_up or (now >= hold_until and not awaiting):
+                return self._journal.match_lost(
+                    port=port,
+                    mr=sr.mr,
+                    recipient=sr.recipient,
+                    scts_ms=int(sr.scts.timestamp() * 1000),
+                    now_ms=now,
+                    window_ms=window_ms,
+                )
+            until = hold_until if now < hold_until else give_up
+            alarm = self._clock.alarm((until - now) / 1000)
             waiter: asyncio.Future[Any] = asyncio.ensure_future(self._noted.wait())
             try:
                 racing: set[asyncio.Future[Any]] = {waiter, alarm.future}
@@ -270,10 +339,6 @@ class ModemLine:
             finally:
                 waiter.cancel()
                 alarm.cancel()
-            if alarm.future.done():
-                return self._journal.match(
-                    port=port, mr=sr.mr, recipient=sr.recipient, now_ms=now, window_ms=window_ms
-                )
 
     async def _incoming(self, port: int, d: tpdu.Deliver) -> None:
         assert self._sink is not None
@@ -300,6 +365,7 @@ class ModemLine:
         await self._sink.incoming(self.name, [sms])
 
     async def state_changed(self, port: int, before: ModemState, after: ModemState) -> None:
+        self._keep_state()
         if before.registered != after.registered and self._sink is not None:
             await self._sink.port_changed(self.name, port, after.registered)
 
@@ -308,6 +374,7 @@ class ModemLine:
         period = min(5.0, self._cfg.reassembly_timeout / 4)
         while True:
             await self._clock.sleep(period)
+            self._keep_state()  # a signal change held back by the throttle, once due
             assert self._sink is not None
             try:
                 before = self._clock.now_ms() - timeout_ms
@@ -351,6 +418,7 @@ class ModemLine:
             except (PortDown, CommandFailed):
                 return False
             p.request_poll()
+        self._keep_state()
         return True
 
 

@@ -49,6 +49,13 @@ __all__ = [
 # (+CDS); modems that refuse it get 2,1,0,2,0 (stored, announced as +CMTI / +CDSI).
 CNMI_INLINE = "AT+CNMI=2,2,0,1,0"
 CNMI_STORED = "AT+CNMI=2,1,0,2,0"
+# TS 27.005 §3.2.1 +CSMS=1 (phase 2+): each +CMT/+CDS must be acknowledged with +CNMA
+# (§3.4.4) or the network delivers it again. Inline delivery only where the modem has it:
+# we acknowledge once the sink committed, so a sink that fails loses nothing. A modem
+# without phase 2+ acknowledges by itself: an inline SMS would be gone if our commit
+# failed, so it gets stored delivery (read, committed, then deleted).
+CSMS_PHASE2 = "AT+CSMS=1"
+CNMA_ACK = "AT+CNMA"
 
 
 class PortDown(Exception):
@@ -110,6 +117,7 @@ class ModemPort:
         self._reset_wanted = False
         self._ready = False
         self._ussd: asyncio.Future[str] | None = None
+        self._acks = False  # +CSMS=1 with inline delivery: each +CMT/+CDS wants a +CNMA
 
     # ---- what the line asks --------------------------------------------------------
     @property
@@ -375,14 +383,27 @@ class ModemPort:
         for cmd in ("ATE0", "AT+CMEE=1", "AT+CMGF=0"):
             await self.command(cmd)
         await self._pin()
-        try:
-            await self.command(CNMI_INLINE)
-        except CommandFailed:
+        self._acks = await self._phase2_plus()
+        if self._acks:
+            try:
+                await self.command(CNMI_INLINE)
+            except CommandFailed:
+                self._acks = False
+        if not self._acks:
             await self.command(CNMI_STORED)
         ident = await self._identity()
         await self._set_state(self.state.with_(**ident))
         self._ready = True
         self._urcs.put_nowait(Urc("SWEEP", ""))  # read what waited in storage meanwhile
+
+    async def _phase2_plus(self) -> bool:
+        """``+CSMS=1`` taken, with mobile-terminated service (``+CSMS: <mt>,...``, mt 1)."""
+        try:
+            r = await self.command(CSMS_PHASE2)
+        except CommandFailed:
+            return False
+        mt = (r.value("+CSMS") or "").split(",")[0].strip()
+        return mt == "1"
 
     async def _pin(self) -> None:
         try:
@@ -447,8 +468,13 @@ class ModemPort:
     async def _urc(self, urc: Urc) -> None:
         if urc.name in ("+CMT", "+CDS") and urc.pdu is not None:
             pdu = _hex(urc.pdu)
-            if pdu is not None:
+            if pdu is not None:  # raises when not committed: not acknowledged, sent again
                 await self._events.pdu_arrived(self.index, report=urc.name == "+CDS", pdu=pdu)
+            if self._acks:
+                try:
+                    await self.command(CNMA_ACK)
+                except CommandFailed as exc:  # too late (+CMS ERROR 340): it comes again
+                    log.info("modem %s: %s not acknowledged: %s", self.url, urc.name, exc)
         elif urc.name in ("+CMTI", "+CDSI"):
             index = urc.args.rsplit(",", 1)[-1].strip()
             if index.isdigit():
