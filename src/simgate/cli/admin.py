@@ -388,8 +388,8 @@ def lines_list() -> None:
             for p in line.ports()
         ]
 
-    # A modem line's ports are known to the process that drives them (``run``/``worker``);
-    # this command opens the lines without starting them, so modems show as POWER_OFF here.
+    # A modem line's ports are driven by another process (``run``/``worker``): this command
+    # shows the state that process last stored (store/port_state.py).
     _table(
         "line ports",
         ["line", "port", "name", "number", "imsi", "signal", "operator", "reg", "state"],

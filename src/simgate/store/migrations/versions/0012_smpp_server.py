@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_smpp_server"
-down_revision = "0010_tenants"
+down_revision = "0011_port_state"
 branch_labels = None
 depends_on = None
 
