@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from simgate.dispatch import pg_wakeup
 from simgate.dispatch.pg_wakeup import PgListener, PgNotifier, asyncpg_dsn
 from simgate.lease_loop import PUSHES, QUEUE, LeaseLoop, Wakeup
 from simgate.testing.clock import FakeClock
@@ -60,6 +61,16 @@ class Counting:
         raise AssertionError(f"{self.runs} runs, not {runs}")
 
 
+async def settled(*loops: Counting) -> None:
+    """Until no loop has run for 0.2 s: a new LISTEN wakes every loop once (what was said while
+    not listening), which a test must let pass before it counts."""
+    while True:
+        runs = [c.runs for c in loops]
+        await asyncio.sleep(0.2)
+        if [c.runs for c in loops] == runs:
+            return
+
+
 @pytest.mark.pg
 async def test_what_one_process_queues_wakes_the_others_loops(pg: str, engine: AsyncEngine) -> None:
     api, worker = Wakeup(), Wakeup()
@@ -72,6 +83,7 @@ async def test_what_one_process_queues_wakes_the_others_loops(pg: str, engine: A
     await listener.start()
     try:
         await queue_loop.reaches(1)
+        await settled(queue_loop, push_loop)  # the wake-everything that follows a LISTEN
         start = queue_loop.runs, push_loop.runs
         api.notify(QUEUE)
         await queue_loop.reaches(start[0] + 1)
@@ -104,6 +116,7 @@ async def test_a_notify_in_a_transaction_wakes_only_when_it_commits(
     notify = text("SELECT pg_notify('simgate_wake', :payload)")
     try:
         await pushes.reaches(1)
+        await settled(pushes)  # the wake-everything that follows a LISTEN
         before = pushes.runs
         async with engine.connect() as conn:
             await conn.execute(notify, {"payload": writer.payload(PUSHES)})
@@ -150,3 +163,20 @@ async def test_the_listener_reconnects_and_wakes_every_loop_once_after_a_drop(
         await listener.stop()
         await notifier.stop()
         await queue_loop.loop.stop()
+
+
+@pytest.mark.pg
+async def test_start_returns_once_listening_not_at_the_connect_timeout(
+    pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listening task runs for good: start() waits for the LISTEN, not for that task (it
+    once waited for both, so every PostgreSQL worker start took the whole timeout)."""
+    monkeypatch.setattr(pg_wakeup, "CONNECT_TIMEOUT_S", 3600.0)
+    listener = PgListener(asyncpg_dsn(pg), Wakeup())
+    try:
+        async with asyncio.timeout(60):  # a liveness bound: the bug waits the hour
+            await listener.start()
+        assert listener._task is not None
+        assert not listener._task.done()
+    finally:
+        await listener.stop()

@@ -105,7 +105,11 @@ class PgListener:
         """Start listening; returns once the first LISTEN is in place (or has failed)."""
         self._task = asyncio.create_task(self._keep(), name="pg-listen")
         waiter = asyncio.create_task(self._listening.wait())
-        await asyncio.wait({waiter, self._task}, timeout=CONNECT_TIMEOUT_S)
+        # FIRST_COMPLETED: the listening task never ends, so waiting for both (asyncio.wait's
+        # default) held every PostgreSQL worker's start for the whole timeout.
+        await asyncio.wait(
+            {waiter, self._task}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
         waiter.cancel()
 
     async def stop(self) -> None:
