@@ -120,7 +120,7 @@ class Esme:
                         self.delivered.append(ev.pdu)
                         limit = self.answer_limit
                         if limit is not None and len(self.answered) >= limit:
-                            self.writer.transport.abort()
+                            await self._drop()
                             return
                         if self.answer_deliver:
                             self.writer.write(self.session.send(make_response(ev.pdu)))
@@ -133,6 +133,18 @@ class Esme:
             for fut in self.responses.values():
                 if not fut.done():
                     fut.set_exception(ConnectionError("closed"))
+
+    async def _drop(self) -> None:
+        """Leave with deliver_sm unanswered, but every answer counted in ``answered`` on the
+        wire: flush, half-close, and read (unanswered) until the server closes. An abort()
+        would discard the unsent answers, and closing with unread data sends an RST that can
+        make the server's kernel drop answers it has received but not yet read."""
+        self.writer.write(self.session.data_to_send())
+        await self.writer.drain()
+        self.writer.write_eof()
+        while await self.reader.read(65536):
+            pass
+        self.writer.close()
 
     def send_nowait(self, pdu: Pdu) -> asyncio.Future[Pdu]:
         data = self.session.send(pdu, asyncio.get_running_loop().time())
