@@ -384,3 +384,76 @@ async def test_a_message_whose_answer_went_with_the_line_is_settled_by_its_repor
 
     await s.until(settled, "the message DELIVERED from its report")
     assert len(s.modems[2].submits) == 1  # never resent
+
+
+async def test_an_incoming_long_sms_with_a_part_across_a_restart_appears_once(
+    backend: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The first part is read (and deleted from the SIM) before simgate stops; the second comes
+    while it is away; after the restart the two make one SMS (the parts are kept durably,
+    services/inbound.py), shown once."""
+    if backend.startswith("postgresql"):
+        await truncate_pg(backend)
+    modem = FakeModem()
+    url = await modem.serve_tcp()
+    line = {"driver": "modem", "ports": [url], "owner": "acme", **FAST}
+    settings = make_settings(
+        tmp_path, backend, lines={"gsm": line}, routes=[{"prefix": "", "lines": ["gsm"]}]
+    )
+    text = "A long incoming message whose second part comes after a restart. " * 4  # 2 parts
+
+    async def started() -> tuple[Runtime, httpx.AsyncClient]:
+        rt = Runtime(settings, role="admin", clock=clock)
+        await rt.open()
+        transport = httpx.ASGITransport(app=rt.app())
+        client = httpx.AsyncClient(transport=transport, base_url="http://t", auth=(USER, PASSWORD))
+        await rt.start_worker()
+        assert rt.services is not None
+        for _ in range(300):
+            if all(p.usable for p in rt.services.lines["gsm"].ports()):
+                break
+            await asyncio.sleep(0.01)
+        return rt, client
+
+    async def incoming(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+        r = await client.post("/api/query_incoming_sms", json={"incoming_sms_id": 0})
+        sms: list[dict[str, Any]] = r.json().get("sms", [])
+        return sms
+
+    async def read_from_sim() -> None:
+        for _ in range(2000):
+            if not modem._store:
+                return
+            await clock.advance(0.05)
+            await asyncio.sleep(0.005)
+        raise AssertionError("the part stayed on the SIM")
+
+    rt, client = await started()
+    try:
+        assert rt.services is not None
+        account = await rt.services.accounts.create_account(name="acme", balance="100")
+        await rt.services.accounts.create_user(
+            account.id, username=USER, password=PASSWORD, role=GatewayRole.OPERATOR
+        )
+        assert modem.deliver(sender="+4915100000009", text=text, stored=True, only=[0]) == 2
+        await read_from_sim()  # deleted from the SIM only once committed
+        assert await incoming(client) == []  # half a message is not shown
+    finally:
+        await client.aclose()
+        await rt.close()
+    modem.redeliver_ref()  # the second part: the same concatenation reference
+    modem.deliver(sender="+4915100000009", text=text, stored=True, only=[1])
+    rt, client = await started()
+    try:
+        await read_from_sim()  # the start-up sweep reads what came while simgate was away
+        for _ in range(2000):
+            if await incoming(client):
+                break
+            await clock.advance(0.05)
+            await asyncio.sleep(0.005)
+        sms = await incoming(client)
+        assert [(m["text"], m["number"]) for m in sms] == [(text, "+4915100000009")]
+    finally:
+        await client.aclose()
+        await rt.close()
+        await modem.close()
