@@ -28,6 +28,20 @@ def _int(text: str, what: str) -> int | None:
     return int(text)
 
 
+def _path_id(text: str, what: str, *, missing: str) -> int:
+    """An id from the URL path: 404 ``missing`` when empty (as for an id that is not there)."""
+    found = _int(text, what)
+    if found is None:
+        raise Refused(404, missing)
+    return found
+
+
+def _number_and_cursor(request: Request) -> tuple[str | None, int | None]:
+    """The list pages' number filter (a leading + ignored) and ``before`` cursor."""
+    number = request.query_params.get("number", "").strip().lstrip("+") or None
+    return number, _int(request.query_params.get("before", ""), "before")
+
+
 async def message_filter(
     console: Console, session: ConsoleSession, args: dict[str, str]
 ) -> MessageFilter:
@@ -89,9 +103,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/messages/{message_id}")
     async def message(request: Request, message_id: str) -> Response:
         session = await console.session(request)
-        found = _int(message_id, "a message id")
-        if found is None:
-            raise Refused(404, "no such message")
+        found = _path_id(message_id, "a message id", missing="no such message")
         detail = await console.services.console.message(scope(session), found)
         return console.render(
             request, session, "message.html", d=detail, title=f"Message {detail.message.id}"
@@ -100,8 +112,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/inbound")
     async def incoming(request: Request) -> Response:
         session = await console.session(request)
-        number = request.query_params.get("number", "").strip().lstrip("+") or None
-        before = _int(request.query_params.get("before", ""), "before")
+        number, before = _number_and_cursor(request)
         rows = await console.services.console.search_inbound(
             scope(session), number=number, before_id=before
         )
@@ -119,9 +130,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/inbound/{inbound_id}")
     async def incoming_one(request: Request, inbound_id: str) -> Response:
         session = await console.session(request)
-        found = _int(inbound_id, "an incoming SMS id")
-        if found is None:
-            raise Refused(404, "no such incoming SMS")
+        found = _path_id(inbound_id, "an incoming SMS id", missing="no such incoming SMS")
         detail = await console.services.console.inbound(scope(session), found)
         return console.render(
             request, session, "inbound_one.html", d=detail, title=f"Incoming SMS {found}"
@@ -130,8 +139,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/calls")
     async def calls(request: Request) -> Response:
         session = await console.session(request)
-        number = request.query_params.get("number", "").strip().lstrip("+") or None
-        before = _int(request.query_params.get("before", ""), "before")
+        number, before = _number_and_cursor(request)
         rows = await console.services.console.search_calls(
             scope(session), number=number, before_id=before
         )
@@ -144,8 +152,6 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/calls/{call_id}")
     async def call(request: Request, call_id: str) -> Response:
         session = await console.session(request)
-        found = _int(call_id, "a call id")
-        if found is None:
-            raise Refused(404, "no such call")
+        found = _path_id(call_id, "a call id", missing="no such call")
         record = await console.services.console.call(scope(session), found)
         return console.render(request, session, "call.html", c=record, title=f"Call {record.id}")
