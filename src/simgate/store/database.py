@@ -36,9 +36,11 @@ from typing import Any, TypeVar
 from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 from simgate.errors import StorageFull, StoreError
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
+from simgate.store.sqlite_writer import WriterConnection, open_writer_connection
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
@@ -108,7 +110,9 @@ class Database:
     async def open(self) -> None:
         if self.is_sqlite:
             await asyncio.to_thread(self._probe_sqlite_lock)
-            self._write_engine = self._sqlite_engine(immediate=True, pool_size=1)
+            self._write_engine = self._loop_writer_engine() or self._sqlite_engine(
+                immediate=True, pool_size=1
+            )
             self._read_engine = self._sqlite_engine(immediate=False, pool_size=4)
             self._loop_engine = self._loop_sqlite_engine()
         else:
@@ -206,6 +210,28 @@ class Database:
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql(begin_sql)
+
+        return engine
+
+    def _loop_writer_engine(self) -> AsyncEngine | None:
+        """The write connection driven on the event loop's thread, its COMMIT in a thread of
+        its own (store/sqlite_writer.py: one hand-off per batch instead of three per
+        statement); None for an in-memory or URI database (aiosqlite then, as before)."""
+        path = make_url(self.url).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        busy = self._busy_timeout_ms
+
+        async def connect() -> WriterConnection:
+            return await asyncio.to_thread(open_writer_connection, path, busy_timeout_ms=busy)
+
+        engine = create_async_engine(self.url, async_creator=connect, pool_size=1, max_overflow=0)
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # Straight on sqlite3, not through SQLAlchemy's execution path; waits in the
+            # writer's thread only when another process holds the lock.
+            await_(conn.connection.driver_connection.begin_immediate())
 
         return engine
 

@@ -1,0 +1,131 @@
+"""The SQLite write connection, driven on the event loop's thread with its commit in a thread.
+
+Group commit (store/database.py) runs a batch as BEGIN IMMEDIATE, the jobs' statements,
+COMMIT. Through aiosqlite every call (cursor, execute, fetch, close) was a hand-off to its
+thread and back, about three per statement, and under load each hand-off also waited for a
+turn of a busy event loop: a batch of an accept and the worker's records took dozens of loop
+turns (issue 15, profile of ``simgate run`` under wrk). Statements into the WAL are
+page-cache work (microseconds), so they run right here, as the short reads do
+(store/loop_sqlite.py). What is slow is left to one thread, one hand-off each:
+
+- COMMIT: the fsync of ``synchronous=FULL``, and the WAL auto-checkpoint that may follow;
+- BEGIN IMMEDIATE when another process holds the write lock: tried here first without
+  waiting, then waited for in the thread (the full busy timeout must not hold the loop);
+- an executemany of many rows (a 1,000-number request, a 5,000-row batch), whose time grows
+  with the rows: above :data:`ROWS_IN_THREAD` rows it runs in the thread too.
+
+The thread is this connection's own (one worker): the commit never queues behind other
+``to_thread`` work, and closing the connection queues behind a commit still running (a
+cancelled writer task does not stop its thread), never beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from simgate.store.loop_sqlite import LoopConnection, LoopCursor
+
+T = TypeVar("T")
+
+# An executemany of more rows than this runs in the connection's thread (module docstring):
+# below it the statement costs less than a hand-off; above, the loop would stall (a 5,000-row
+# INSERT of messages holds SQLite for milliseconds).
+ROWS_IN_THREAD = 200
+
+
+class WriterCursor(LoopCursor):
+    """A :class:`LoopCursor` whose large executemany runs in the connection's thread."""
+
+    def __init__(self, cursor: sqlite3.Cursor, owner: WriterConnection) -> None:
+        super().__init__(cursor)
+        self._owner = owner
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> LoopCursor:
+        rows = parameters if isinstance(parameters, Sequence) else list(parameters)
+        if len(rows) > ROWS_IN_THREAD:
+            await self._owner.in_thread(self._cursor.executemany, sql, rows)
+        else:
+            self._cursor.executemany(sql, rows)
+        return self
+
+
+class WriterConnection(LoopConnection):
+    """The write connection (module docstring): aiosqlite-shaped for SQLAlchemy's aiosqlite
+    dialect, statements on the loop, the slow calls in its own thread."""
+
+    def __init__(self, connection: sqlite3.Connection, *, busy_timeout_ms: int) -> None:
+        super().__init__(connection)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sqlite-writer"
+        )
+
+    def cursor(self) -> LoopCursor:
+        return WriterCursor(self._live().cursor(), self)
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in this connection's thread; the loop runs meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE: here when the write lock is free (busy timeout 0), else waited
+        for in the thread with the configured busy timeout."""
+        conn = self._live()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not sqlite3_busy(exc):
+                raise
+        await self.in_thread(self._begin_waiting, conn)
+
+    def _begin_waiting(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+
+    async def commit(self) -> None:
+        await self.in_thread(self._live().commit)
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Behind a commit still running in the thread (a cancelled writer), never beside.
+            await self.in_thread(connection.close)
+        self._thread.shutdown(wait=False)
+
+    def stop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._thread.submit(connection.close).result()
+        self._thread.shutdown(wait=False)
+
+
+def sqlite3_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` is SQLITE_BUSY / SQLITE_LOCKED (another connection holds the lock)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def open_writer_connection(path: str, *, busy_timeout_ms: int) -> WriterConnection:
+    """The write connection to ``path``: WAL, ``synchronous=FULL`` (a commit survives power
+    loss), foreign keys on, and no busy wait on the loop (``begin_immediate`` waits in the
+    thread instead). Blocking (it may wait for the lock to switch to WAL): open it in a
+    thread."""
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=0")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms)

@@ -1,0 +1,168 @@
+"""The SQLite write connection (store/sqlite_writer.py): statements on the loop's thread,
+COMMIT, a lock wait and large executemany in the connection's own thread; group commit keeps
+its answers."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.store import Database
+from simgate.store.sqlite_writer import (
+    ROWS_IN_THREAD,
+    WriterConnection,
+    open_writer_connection,
+    sqlite3_busy,
+)
+from simgate.store.tables import kv
+
+
+def _sqlite_path(url: str) -> str:
+    return url.split("///", 1)[1]
+
+
+async def _threads_of_a_write(db: Database) -> dict[str, int]:
+    """Which thread ran a statement, a large executemany, and the COMMIT of one write."""
+    seen: dict[str, int] = {}
+
+    def probe(what: str) -> int:
+        seen.setdefault(what, threading.get_ident())
+        return 1
+
+    def on_commit() -> None:
+        seen.setdefault("commit", threading.get_ident())
+
+    async def job(conn: AsyncConnection) -> None:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, WriterConnection)
+        await driver.create_function("probe", 1, probe)
+        await conn.exec_driver_sql("SELECT probe('statement')")
+        many = [(f"many{i}", "{}") for i in range(ROWS_IN_THREAD + 1)]
+        await conn.exec_driver_sql(
+            "INSERT INTO kv (key, value) VALUES (?, ?)",
+            many,
+        )
+        await conn.exec_driver_sql("SELECT probe('after many')")
+        _commit_hook(driver, on_commit)
+
+    await db.write(job)
+    return seen
+
+
+def _commit_hook(driver: WriterConnection, hook: Callable[[], None]) -> None:
+    """sqlite3 has no commit hook in Python: a trace callback sees the COMMIT statement run,
+    on the thread that runs it."""
+
+    def trace(sql: str) -> None:
+        if sql.strip().upper() == "COMMIT":
+            hook()
+
+    driver._live().set_trace_callback(trace)
+
+
+async def test_statements_run_here_and_the_commit_in_the_writer_thread(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    await db.open()
+    try:
+        here = threading.get_ident()
+        seen = await _threads_of_a_write(db)
+        assert seen["statement"] == here
+        assert seen["after many"] == here
+        assert seen["commit"] != here
+        async with db.read() as conn:
+            count = (
+                await conn.execute(
+                    select(func.count()).select_from(kv).where(kv.c.key.like("many%"))
+                )
+            ).scalar_one()
+        assert count == ROWS_IN_THREAD + 1
+    finally:
+        await db.close()
+
+
+async def test_a_write_waits_for_another_process_s_lock_without_holding_the_loop(
+    sqlite_url: str,
+) -> None:
+    """Another connection holds the write lock: the write waits (in the writer's thread),
+    the loop goes on meanwhile, and the write commits once the lock is free."""
+    db = Database(sqlite_url)
+    await db.open()
+    other = sqlite3.connect(_sqlite_path(sqlite_url), isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.ensure_future(
+            db.write(lambda conn: conn.execute(insert(kv).values(key="late", value="{}")))
+        )
+        turns = 0
+        while turns < 50:  # the loop keeps turning while the write waits for the lock
+            await asyncio.sleep(0)
+            turns += 1
+        assert not write.done()
+        other.execute("ROLLBACK")
+        await write
+        async with db.read() as conn:
+            assert (await conn.execute(select(kv.c.key).where(kv.c.key == "late"))).first()
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_a_failing_statement_leaves_the_batch_to_be_split(sqlite_url: str) -> None:
+    """A constraint error on the loop's thread is an error of the job, as through aiosqlite:
+    the others of its batch commit."""
+    db = Database(sqlite_url)
+    await db.open()
+    try:
+
+        def put(key: str) -> object:
+            async def job(conn: AsyncConnection) -> str:
+                await conn.execute(insert(kv).values(key=key, value="{}"))
+                return key
+
+            return job
+
+        results = await asyncio.gather(
+            db.write(put("a")),  # type: ignore[arg-type]
+            db.write(put("a")),  # type: ignore[arg-type]
+            db.write(put("b")),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        assert results[0] == "a" and results[2] == "b"
+        assert isinstance(results[1], Exception)
+    finally:
+        await db.close()
+
+
+async def test_the_writer_connection_closes_behind_its_thread(tmp_path: Path) -> None:
+    conn = open_writer_connection(str(tmp_path / "w.db"), busy_timeout_ms=1000)
+    cur = conn.cursor()
+    await cur.execute("CREATE TABLE t (x)")
+    await conn.begin_immediate()
+    await cur.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(ROWS_IN_THREAD * 2)])
+    await conn.commit()
+    await conn.close()
+    await conn.close()  # twice is harmless, like aiosqlite
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.cursor()
+    check = sqlite3.connect(tmp_path / "w.db")
+    try:
+        assert check.execute("SELECT count(*) FROM t").fetchone() == (ROWS_IN_THREAD * 2,)
+    finally:
+        check.close()
+
+
+def test_busy_and_locked_are_told_from_other_errors() -> None:
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    assert sqlite3_busy(busy)
+    other = sqlite3.OperationalError("no such table: x")
+    other.sqlite_errorcode = sqlite3.SQLITE_ERROR  # type: ignore[attr-defined]
+    assert not sqlite3_busy(other)
