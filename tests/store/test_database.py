@@ -105,8 +105,14 @@ class Held:
         event.remove(self.db.engine.sync_engine, "commit", self._committed)
 
 
-async def test_an_urgent_job_runs_ahead_in_a_batch_of_its_own(store: Store) -> None:
+def _one_writer(backend: str) -> None:
+    if backend.startswith("postgresql"):
+        pytest.skip("SQLite's one writer takes the lanes by turns; PostgreSQL writes them apart")
+
+
+async def test_an_urgent_job_runs_ahead_in_a_batch_of_its_own(store: Store, backend: str) -> None:
     """Issue 15 item 4: an accept does not wait for the worker's jobs queued before it."""
+    _one_writer(backend)
     held = Held(store.db)
     try:
         holding = asyncio.ensure_future(store.db.write(held.hold))
@@ -120,8 +126,9 @@ async def test_an_urgent_job_runs_ahead_in_a_batch_of_its_own(store: Store) -> N
     assert held.order == ["COMMIT", "u", "COMMIT", "o0", "o1", "o2", "COMMIT"]
 
 
-async def test_the_other_jobs_get_every_other_turn(store: Store) -> None:
+async def test_the_other_jobs_get_every_other_turn(store: Store, backend: str) -> None:
     """Urgent jobs cannot starve the others: after an urgent batch, waiting others go next."""
+    _one_writer(backend)
     held = Held(store.db)
     try:
         holding = asyncio.ensure_future(store.db.write(held.hold, urgent=True))
@@ -133,6 +140,48 @@ async def test_the_other_jobs_get_every_other_turn(store: Store) -> None:
     finally:
         held.done()
     assert held.order == ["COMMIT", "o", "COMMIT", "u0", "u1", "COMMIT"]
+
+
+def _pg_only(backend: str) -> None:
+    if not backend.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has one writer")
+
+
+async def test_on_postgresql_an_urgent_job_commits_while_the_others_are_held(
+    store: Store, backend: str
+) -> None:
+    """The urgent lane has writers of its own (store/database.py): an accept never waits for
+    the worker's batch in flight, which still commits after it."""
+    _pg_only(backend)
+    held = Held(store.db)
+    try:
+        holding = asyncio.ensure_future(store.db.write(held.hold))
+        await asyncio.wait_for(held.started.wait(), 5)
+        assert await store.db.write(held.job("u"), urgent=True) == "u"
+        assert not holding.done()
+        other = store.db.submit(held.job("o"))
+        held.gate.set()
+        await asyncio.gather(holding, other)
+    finally:
+        held.done()
+    assert held.order == ["u", "COMMIT", "COMMIT", "o", "COMMIT"]
+
+
+async def test_on_postgresql_urgent_batches_overlap(store: Store, backend: str) -> None:
+    """An urgent batch held open does not hold the next: it commits on another writer."""
+    _pg_only(backend)
+    held = Held(store.db)
+    try:
+        holding = asyncio.ensure_future(store.db.write(held.hold, urgent=True))
+        await asyncio.wait_for(held.started.wait(), 5)
+        assert await store.db.write(held.job("u"), urgent=True) == "u"
+        assert not holding.done()
+        held.gate.set()
+        await holding
+    finally:
+        held.done()
+    assert held.order == ["u", "COMMIT", "COMMIT"]
+    assert await _keys(store) == {"u"}
 
 
 async def test_a_failing_job_does_not_take_its_batch_down(store: Store) -> None:

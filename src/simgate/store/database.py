@@ -20,6 +20,16 @@ the API's accepts, and a send that joined a batch of worker jobs waited for all 
 batches, services/accept_writer.py) run in batches of their own, ahead of the others; when
 both lanes wait the writer takes them by turns, so the worker's jobs never wait for more than
 one urgent batch and an accept never for more than the batch in flight and one of the others.
+
+On PostgreSQL a batch is a few network round trips (BEGIN, a statement or two, COMMIT), each
+waiting for a turn of a loop busy with requests, so one writer's batches, back to back, were
+the ceiling of a send (issue 15: 122 req/s beside a 1,770 req/s HTTP ceiling). Several
+processes already write side by side there, so one process may as well:
+:data:`PG_URGENT_WRITERS` writer tasks take urgent batches, each on its own
+connection, while a batch is in flight, and one writer takes the other lane's batches alone,
+in queue order (the worker's records of one message must not overtake each other): an accept
+never waits for the worker's batches there. SQLite has one write lock: one writer, both lanes
+by turns.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import errno
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -48,6 +58,8 @@ Job = Callable[[AsyncConnection], Awaitable[Any]]
 log = logging.getLogger(__name__)
 
 MAX_JOBS_PER_COMMIT = 512
+# PostgreSQL: writer tasks that take urgent batches, beside the other lane's (module doc).
+PG_URGENT_WRITERS = 2
 # How long start-up waits for another process's write lock before giving up with one line
 # (busy_timeout, 30 s, is for the running service; a start-up should not hang that long).
 STARTUP_LOCK_TIMEOUT_S = 5.0
@@ -100,7 +112,7 @@ class Database:
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
         self._autocommit_engine: AsyncEngine | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: list[asyncio.Task[None]] = []
         # Set by a write the storage had no room for, cleared by the next one that commits:
         # /healthz reports it (services/health.py).
         self.storage_full = False
@@ -139,14 +151,22 @@ class Database:
                 f"cannot open database {self._redacted()}: {_first_line(exc)}"
             ) from None
         self._lanes = _Lanes()
-        self._writer = asyncio.create_task(self._write_loop(), name="db-writer")
+        if self.is_sqlite:
+            self._writers = [asyncio.create_task(self._write_loop("both"), name="db-writer")]
+        else:
+            self._writers = [asyncio.create_task(self._write_loop("other"), name="db-writer")]
+            self._writers += [
+                asyncio.create_task(self._write_loop("urgent"), name=f"db-writer-{i}")
+                for i in range(1, PG_URGENT_WRITERS + 1)
+            ]
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
+        writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.cancel()
+        for writer in writers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+                await writer
         # Writes still queued would wait forever: they fail, and later ones are refused.
         lanes, self._lanes = self._lanes, None
         for _, fut in lanes.drain() if lanes is not None else ():
@@ -319,11 +339,14 @@ class Database:
         self._lanes.put((job, fut), urgent=urgent)
         return fut
 
-    async def _write_loop(self) -> None:
+    async def _write_loop(self, lane: Literal["both", "urgent", "other"]) -> None:
         assert self._lanes is not None
         lanes = self._lanes
+        take = {"both": lanes.next_batch, "urgent": lanes.next_urgent, "other": lanes.next_other}[
+            lane
+        ]
         while True:
-            batch = await lanes.next_batch(MAX_JOBS_PER_COMMIT)
+            batch = await take(MAX_JOBS_PER_COMMIT)
             live = [(job, fut) for job, fut in batch if not fut.cancelled()]
             try:
                 if live:
@@ -414,11 +437,15 @@ class _Lanes:
         self._urgent: collections.deque[Queued] = collections.deque()
         self._other: collections.deque[Queued] = collections.deque()
         self._ready = asyncio.Event()
+        # For the writers of one lane (PostgreSQL).
+        self._urgent_ready = asyncio.Event()
+        self._other_ready = asyncio.Event()
         self._urgent_last = False  # the last batch was urgent: the others' turn if they wait
 
     def put(self, queued: Queued, *, urgent: bool) -> None:
         (self._urgent if urgent else self._other).append(queued)
         self._ready.set()
+        (self._urgent_ready if urgent else self._other_ready).set()
 
     async def next_batch(self, limit: int) -> list[Queued]:
         """The next batch: every job of one lane queued now, at most ``limit``."""
@@ -429,6 +456,21 @@ class _Lanes:
         lane = self._urgent if take_urgent else self._other
         self._urgent_last = take_urgent
         return [lane.popleft() for _ in range(min(limit, len(lane)))]
+
+    async def next_urgent(self, limit: int) -> list[Queued]:
+        """The next urgent batch, at most ``limit`` jobs (the PostgreSQL urgent writers)."""
+        while not self._urgent:
+            self._urgent_ready.clear()
+            await self._urgent_ready.wait()
+        return [self._urgent.popleft() for _ in range(min(limit, len(self._urgent)))]
+
+    async def next_other(self, limit: int) -> list[Queued]:
+        """The next batch of the other lane, at most ``limit`` jobs (PostgreSQL's writer of
+        that lane)."""
+        while not self._other:
+            self._other_ready.clear()
+            await self._other_ready.wait()
+        return [self._other.popleft() for _ in range(min(limit, len(self._other)))]
 
     def drain(self) -> list[Queued]:
         out = [*self._urgent, *self._other]
