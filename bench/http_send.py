@@ -1,6 +1,7 @@
 """HTTP single-message sends against the no-database ceiling of the same ``simgate run``.
 
     scripts/bench --only http_send [--backend sqlite|pg] [--quick]
+    scripts/bench --only http_send_serve ...    # the same against ``simgate serve``
 
 One real ``simgate run`` process per backend (HTTP API and worker with the sim line), loaded
 by ``wrk`` (a separate process; every request body differs, so the itniotech replay rule of
@@ -11,6 +12,9 @@ spec §7 never short-circuits a send). Rows, each at 32 connections and at 1 con
 - itniotech ``/sms/sendSms`` with one number (signed headers; a replay claim and a send).
 Issue 15 aims: a send >= 0.5 of the ceiling (column "vs ceiling") and >= 1,500 req/s on a
 quiet machine; latency at 1 connection is the low-load cost group commit must not raise.
+
+``simgate serve`` (``http_send_serve``) runs the API alone: beside ``run`` it tells the cost
+of a send from the cost of the worker dispatching what was sent in the same process.
 """
 
 from __future__ import annotations

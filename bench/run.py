@@ -52,6 +52,8 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "compare": lambda b, d: compare.scripts_bench(d, 5 if quick else 10),
         "idle": lambda b, d: idle.measure(b, d, seconds=20 if quick else 60, sends=100),
         "http_send": lambda b, d: http_send.measure(b, d, 3 if quick else 8),
+        # The same rows against `simgate serve` (no worker beside the API in the process).
+        "http_send_serve": lambda b, d: http_send.measure(b, d, 3 if quick else 8, role="serve"),
     }
 
 

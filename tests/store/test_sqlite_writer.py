@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -122,7 +122,7 @@ async def test_a_failing_statement_leaves_the_batch_to_be_split(sqlite_url: str)
     await db.open()
     try:
 
-        def put(key: str) -> object:
+        def put(key: str) -> Callable[[AsyncConnection], Awaitable[str]]:
             async def job(conn: AsyncConnection) -> str:
                 await conn.execute(insert(kv).values(key=key, value="{}"))
                 return key
@@ -130,12 +130,13 @@ async def test_a_failing_statement_leaves_the_batch_to_be_split(sqlite_url: str)
             return job
 
         results = await asyncio.gather(
-            db.write(put("a")),  # type: ignore[arg-type]
-            db.write(put("a")),  # type: ignore[arg-type]
-            db.write(put("b")),  # type: ignore[arg-type]
+            db.write(put("a")),
+            db.write(put("a")),
+            db.write(put("b")),
             return_exceptions=True,
         )
-        assert results[0] == "a" and results[2] == "b"
+        assert results[0] == "a"
+        assert results[2] == "b"
         assert isinstance(results[1], Exception)
     finally:
         await db.close()
