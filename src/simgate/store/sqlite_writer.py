@@ -63,13 +63,18 @@ class WriterConnection(LoopConnection):
         self._thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sqlite-writer"
         )
+        self._last: concurrent.futures.Future[Any] | None = None  # the thread's latest call
 
     def cursor(self) -> LoopCursor:
         return WriterCursor(self._live().cursor(), self)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in this connection's thread; the loop runs meanwhile."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        last = self._last = self._thread.submit(fn, *args)
+        return await asyncio.wrap_future(last)
+
+    def _thread_busy(self) -> bool:
+        return self._last is not None and not self._last.done()
 
     async def begin_immediate(self) -> None:
         """BEGIN IMMEDIATE: here when the write lock is free (busy timeout 0), else waited
@@ -92,6 +97,14 @@ class WriterConnection(LoopConnection):
 
     async def commit(self) -> None:
         await self.in_thread(self._live().commit)
+
+    async def rollback(self) -> None:
+        """Here (a no-op after a commit: the pool's reset on return), unless a call of a
+        cancelled writer still runs in the thread: then behind it, never beside it."""
+        if self._thread_busy():
+            await self.in_thread(self._live().rollback)
+        else:
+            self._live().rollback()
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
