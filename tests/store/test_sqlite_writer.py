@@ -167,3 +167,27 @@ def test_busy_and_locked_are_told_from_other_errors() -> None:
     other = sqlite3.OperationalError("no such table: x")
     other.sqlite_errorcode = sqlite3.SQLITE_ERROR  # type: ignore[attr-defined]
     assert not sqlite3_busy(other)
+
+
+async def test_a_rollback_waits_for_the_thread_s_call_of_a_cancelled_writer(
+    tmp_path: Path,
+) -> None:
+    """A cancelled writer's call goes on in the thread; the pool's rollback that follows
+    queues behind it instead of running beside it on the same connection."""
+    conn = open_writer_connection(str(tmp_path / "w.db"), busy_timeout_ms=1000)
+    release = threading.Event()
+    try:
+        await conn.begin_immediate()
+        blocked = asyncio.ensure_future(conn.in_thread(release.wait))
+        await asyncio.sleep(0)
+        blocked.cancel()
+        rollback = asyncio.ensure_future(conn.rollback())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not rollback.done()
+        release.set()
+        await rollback
+        assert conn._live().in_transaction is False
+    finally:
+        release.set()
+        await conn.close()
