@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from simgate.api.auth import FailureLimiter, NonceCounts, TtlCache, address_key
@@ -284,3 +286,71 @@ def test_a_value_read_before_a_change_is_not_stored() -> None:
     assert cache.get("a") is None
     cache.put("a", 2, read_at=cache.mark())
     assert cache.get("a") == 2
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    """Issue 15: requests that miss while a key loads wait for that load, not a read each."""
+    cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60)
+    gate = asyncio.Event()
+    loads: list[str] = []
+
+    async def load() -> int:
+        loads.append("a")
+        await gate.wait()
+        return 7
+
+    waiting = [asyncio.ensure_future(cache.get_or_load("a", load)) for _ in range(5)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*waiting) == [7] * 5
+    assert loads == ["a"]
+    assert cache.get("a") == 7
+
+
+async def test_a_miss_after_a_change_does_not_join_a_load_from_before_it() -> None:
+    epoch = Generation()
+    cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60, epoch=epoch)
+    gates = [asyncio.Event(), asyncio.Event()]
+    loads: list[int] = []
+
+    async def load() -> int:
+        n = len(loads)
+        loads.append(epoch.value)
+        await gates[n].wait()
+        return n + 1
+
+    old = asyncio.ensure_future(cache.get_or_load("a", load))
+    while not loads:  # the first read has begun
+        await asyncio.sleep(0)
+    epoch.value += 1  # a change commits while the first read is on its way
+    new = asyncio.ensure_future(cache.get_or_load("a", load))
+    while len(loads) < 2:  # a read of its own, not the first one's answer
+        await asyncio.sleep(0)
+    for gate in gates:
+        gate.set()
+    assert (await old, await new) == (1, 2)
+    assert loads == [0, 1]
+    assert cache.get("a") == 2
+
+
+async def test_a_shared_load_s_failure_reaches_every_waiter_and_is_not_kept() -> None:
+    cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60)
+    gate = asyncio.Event()
+    calls: list[str] = []
+
+    async def broken() -> int:
+        calls.append("broken")
+        await gate.wait()
+        raise OSError("database down")
+
+    waiting = [asyncio.ensure_future(cache.get_or_load("a", broken)) for _ in range(3)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results)
+    assert calls == ["broken"]
+
+    async def fine() -> int:
+        return 1
+
+    assert await cache.get_or_load("a", fine) == 1
