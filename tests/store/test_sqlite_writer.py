@@ -162,10 +162,10 @@ async def test_the_writer_connection_closes_behind_its_thread(tmp_path: Path) ->
 
 def test_busy_and_locked_are_told_from_other_errors() -> None:
     busy = sqlite3.OperationalError("database is locked")
-    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
     assert sqlite3_busy(busy)
     other = sqlite3.OperationalError("no such table: x")
-    other.sqlite_errorcode = sqlite3.SQLITE_ERROR  # type: ignore[attr-defined]
+    other.sqlite_errorcode = sqlite3.SQLITE_ERROR
     assert not sqlite3_busy(other)
 
 

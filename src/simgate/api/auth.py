@@ -22,7 +22,7 @@ import ipaddress
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from simgate.clock import Clock
 
@@ -314,7 +314,7 @@ class TtlCache(Generic[K, V]):
         return value
 
 
-def _heard(done: asyncio.Future[object]) -> None:
+def _heard(done: asyncio.Future[Any]) -> None:
     """A shared load's failure counts as heard even when every request that waited for it
     went away (no "exception was never retrieved")."""
     if not done.cancelled():
