@@ -311,21 +311,21 @@ async def test_a_miss_after_a_change_does_not_join_a_load_from_before_it() -> No
     epoch = Generation()
     cache: TtlCache[str, int] = TtlCache(FakeClock(), ttl_s=60, epoch=epoch)
     gates = [asyncio.Event(), asyncio.Event()]
+    began = [asyncio.Event(), asyncio.Event()]
     loads: list[int] = []
 
     async def load() -> int:
         n = len(loads)
         loads.append(epoch.value)
+        began[n].set()
         await gates[n].wait()
         return n + 1
 
     old = asyncio.ensure_future(cache.get_or_load("a", load))
-    while not loads:  # the first read has begun
-        await asyncio.sleep(0)
+    await began[0].wait()
     epoch.value += 1  # a change commits while the first read is on its way
     new = asyncio.ensure_future(cache.get_or_load("a", load))
-    while len(loads) < 2:  # a read of its own, not the first one's answer
-        await asyncio.sleep(0)
+    await began[1].wait()  # a read of its own, not the first one's answer
     for gate in gates:
         gate.set()
     assert (await old, await new) == (1, 2)
