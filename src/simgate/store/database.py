@@ -3,7 +3,9 @@
 SQLite has one writer at a time, so writes go through one connection opened with
 ``BEGIN IMMEDIATE`` (the write lock is taken up front: a transaction that claims work never
 fails half-way on a lock upgrade), ``synchronous=FULL`` (a commit survives power loss) and
-WAL (readers never block the writer). Reads use a separate pool; short reads
+WAL (readers never block the writer). On a SQLite file that connection runs its statements
+on the event loop's thread and its COMMIT in a thread of its own (``store/sqlite_writer.py``:
+one hand-off per batch). Reads use a separate pool; short reads
 (:meth:`Database.read_short`) on SQLite use connections driven on the event loop's own
 thread (``store/loop_sqlite.py``: no thread hop per statement).
 
