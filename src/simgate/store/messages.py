@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
-from simgate.domain.queue import IdState, Leased, LeaseHolder, SubmitRecord
+from simgate.domain.queue import IdState, Leased, LeaseHolder, ReportTally, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store import leases
 from simgate.store.sqltext import chunks, execute_rows, one_of, positional_insert
@@ -281,6 +281,48 @@ class MessageRepo:
                 "b_line": r.line,
             }
             for r in records
+        ]
+        await execute_rows(
+            conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params
+        )
+
+    async def write_settled_submits(
+        self,
+        conn: AsyncConnection,
+        done: Sequence[tuple[SubmitRecord, ReportTally]],
+        *,
+        target: State,
+        now_ms: int,
+    ) -> None:
+        """Write SUBMIT_OK answers whose every part was reported before the answer was
+        recorded: SENT and settled to ``target`` (DELIVERED or FAILED) in one row write, on
+        rows the caller still holds (what write_submits then ReportRepo.settle would write)."""
+        c = messages.c
+        values: dict[str, Any] = {
+            "state": int(target),
+            "lease_owner": None,
+            "lease_until_ms": None,
+            "updated_ms": now_ms,
+            STATE_TIME_COLUMN[State.SENT]: now_ms,
+            STATE_TIME_COLUMN[target]: now_ms,
+            "error_text": bindparam("b_error"),
+            "status_code": bindparam("b_status"),
+            "port": func.coalesce(bindparam("b_port"), c.port),
+            "first_ref": bindparam("b_ref"),
+            "parts_ok": bindparam("b_ok"),
+            "parts_reported": bindparam("b_n"),
+        }
+        params = [
+            {
+                "b_id": r.message_id,
+                "b_error": r.error_text,
+                "b_status": t.worst or 0,
+                "b_port": r.port,
+                "b_ref": r.first_ref,
+                "b_ok": len(r.part_refs),
+                "b_n": t.reported,
+            }
+            for r, t in done
         ]
         await execute_rows(
             conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params
