@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportHint, ReportTally
+from simgate.store import unnest
 from simgate.store.messages import STATE_OF
 from simgate.store.sqltext import chunks, execute_rows, one_of
 from simgate.store.tables import message_parts, messages, orphan_reports
@@ -60,6 +61,15 @@ class _NoReport(NamedTuple):
 
 
 _NOT_REPORTED = _NoReport()
+_PART_COLS: list[unnest.Col] = [
+    ("message_id", "bigint"),
+    ("seq", "smallint"),
+    ("line", "text"),
+    ("port", "int"),
+    ("line_ref", "text"),
+    ("status_code", "int"),
+    ("reported_ms", "bigint"),
+]
 
 
 class ReportRepo:
@@ -74,6 +84,18 @@ class ReportRepo:
         report that came before their submit was recorded (dispatch/report_hold.py)."""
         got = reported or {}
         none = _NOT_REPORTED
+        if conn.dialect.name == "postgresql":  # one statement, not one per row
+            await unnest.insert_rows(
+                conn,
+                message_parts.name,
+                cols=_PART_COLS,
+                rows=[
+                    (p.message_id, p.seq, p.line, p.port, p.line_ref, s.status_code, s.done_ms)
+                    for p in parts
+                    for s in (got.get((p.message_id, p.seq), none),)
+                ],
+            )
+            return
         rows = []
         for p in parts:
             s = got.get((p.message_id, p.seq), none)
