@@ -51,11 +51,13 @@ async def test_a_call_is_answered_once_every_report_it_held_is_committed() -> No
 async def test_nothing_held_answers_at_once_and_taken_ids_are_no_longer_expected() -> None:
     hold = ReportHold()
     rest, done = hold.hold([report(1, 1)])
-    assert done.done() and rest == [report(1, 1)]
+    assert done.done()
+    assert rest == [report(1, 1)]
     hold.expect(1, 1)
     assert hold.take([1]).reports == []
     rest, done = hold.hold([report(1, 1)])  # after the take: the ordinary way
-    assert done.done() and len(rest) == 1
+    assert done.done()
+    assert len(rest) == 1
 
 
 async def test_a_record_that_gives_up_fails_the_line_call() -> None:

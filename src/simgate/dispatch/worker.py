@@ -28,6 +28,7 @@ from dataclasses import replace
 from sqlalchemy.exc import DBAPIError
 
 from simgate.clock import Clock, SystemClock
+from simgate.dispatch.eager import gather_eager
 from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.ports import PortPicker, parse_hint
 from simgate.dispatch.report_hold import ReportHold
@@ -359,7 +360,8 @@ class Dispatcher:
                 records.append(self._defer(msg, line, hint, now))
             else:
                 planned.append((msg, port))
-        results = await asyncio.gather(*(self._submit(m, p) for m, p in planned))
+        # No Task per message for a line that takes it without waiting (dispatch/eager.py).
+        results = await gather_eager(self._submit(m, p) for m, p in planned)
         records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, results, strict=True))
         self._count_outcomes(planned, results)
         return records

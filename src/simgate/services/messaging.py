@@ -61,34 +61,32 @@ class _EarlyReports:
         if not reports:
             return cls({}, {}, [])
         latest: dict[tuple[str, str], PartReport] = {}
-        for rep in reports:  # a newer report for a ref replaces the older (as orphans do)
-            latest[(rep.line, rep.line_ref)] = rep
+        for report in reports:  # a newer report for a ref replaces the older (as orphans do)
+            latest[(report.line, report.line_ref)] = report
         statuses: dict[tuple[int, int], PartStatus] = {}
         settled: dict[tuple[Event, State], list[ReportTally]] = {}
         used: set[tuple[str, str]] = set()
         for r in applied:
-            line = r.line or ""
-            keys = [(line, ref) for ref in r.part_refs]
-            got = [latest.get(k) for k in keys]
-            mine = [g for g in got if g is not None and _hint_of(g) == r.message_id]
-            if not keys or len(mine) != len(keys):
-                continue  # not every part reported (or a ref of another message): ordinary way
-            worst = 0
-            for seq, rep in enumerate(mine):
-                statuses[(r.message_id, seq)] = PartStatus(
-                    r.message_id, seq, rep.status_code, rep.done_ms
-                )
-                worst = max(worst, rep.status_code)
-            used.update(keys)
-            event = Event.REPORT_DELIVERED if not worst else Event.REPORT_FAILED
-            tally = ReportTally(r.message_id, State.SENT, len(keys), len(keys), worst)
-            settled.setdefault((event, TRANSITIONS[(State.SENT, event)]), []).append(tally)
+            mid, line = r.message_id, r.line or ""
+            mine: list[PartReport] = []
+            for ref in r.part_refs:
+                rep = latest.get((line, ref))
+                if rep is None or rep.hint is None or rep.hint.message_id != mid:
+                    break  # not every part reported (or a ref of another message)
+                mine.append(rep)
+            else:
+                if not mine:
+                    continue
+                worst = 0
+                for seq, rep in enumerate(mine):
+                    statuses[(mid, seq)] = PartStatus(mid, seq, rep.status_code, rep.done_ms)
+                    worst = max(worst, rep.status_code)
+                    used.add((line, rep.line_ref))
+                event = Event.REPORT_DELIVERED if not worst else Event.REPORT_FAILED
+                tally = ReportTally(mid, State.SENT, len(mine), len(mine), worst)
+                settled.setdefault((event, TRANSITIONS[(State.SENT, event)]), []).append(tally)
         rest = [rep for k, rep in latest.items() if k not in used]
         return cls(statuses, settled, rest)
-
-
-def _hint_of(report: PartReport) -> int | None:
-    return report.hint.message_id if report.hint is not None else None
 
 
 def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
