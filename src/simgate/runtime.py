@@ -28,6 +28,7 @@ from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.pg_wakeup import PgListener, PgNotifier, asyncpg_dsn
 from simgate.dispatch.reaper import Reaper
+from simgate.dispatch.report_hold import ReportHold
 from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.errors import ConfigError
@@ -299,8 +300,12 @@ class Runtime:
                 asyncpg_dsn(self.settings.effective_database_url), self.wakeup
             )
             await self._pg_listener.start()
+        # Reports that overtake the record of their submit ride that record's transaction
+        # instead of the orphan path (dispatch/report_hold.py, issue 15).
+        hold = ReportHold()
         sink = LineSink(
             messaging=sv.messaging,
+            hold=hold,
             clock=self.clock,
             metrics=sv.metrics,
             on_incoming=self._on_incoming,
@@ -321,6 +326,7 @@ class Runtime:
             metrics=sv.metrics,
             journal=WriteJournal.open(self.settings.data_dir),
             wakeup=self.wakeup,
+            hold=hold,
         )
         self._reaper = Reaper(
             messaging=sv.messaging,

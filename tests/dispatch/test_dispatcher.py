@@ -13,6 +13,7 @@ from sqlalchemy import select
 from simgate.clock import Clock
 from simgate.codecs.segments import Encoding
 from simgate.dispatch.reaper import Reaper
+from simgate.dispatch.report_hold import ReportHold
 from simgate.dispatch.sink import LineSink
 from simgate.dispatch.worker import Dispatcher
 from simgate.domain.messages import State
@@ -53,8 +54,10 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
     async def on_port(line: str, port: int, up: bool) -> None:
         return None
 
+    hold = ReportHold()  # used by the dispatchers made with hold=True (as the runtime does)
     sink = LineSink(
         messaging=services.messaging,
+        hold=hold,
         clock=clock,
         metrics=services.metrics,
         on_incoming=on_incoming,
@@ -71,6 +74,7 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
         owner: str | None = None,
         wakeup: Wakeup | None = None,
         idle_clock: Clock | None = None,
+        held: bool = False,
     ) -> Dispatcher:
         for line in lines.values():
             if line not in started:
@@ -88,6 +92,7 @@ async def make(services: Services, store: Store, clock: FakeClock) -> AsyncItera
             rng=random.Random(7),
             wakeup=wakeup,
             idle_clock=idle_clock,
+            hold=hold if held else None,
         )
 
     yield factory
@@ -100,10 +105,13 @@ async def cycle(d: Dispatcher) -> int:
     return await d.run_once()
 
 
-async def until(store: Store, mid: int, state: State, tries: int = 300) -> None:
-    """Let background report tasks commit (bounded; they only wait for the database)."""
+async def until(
+    store: Store, mid: int, state: State, tries: int = 300, states: Sequence[State] = ()
+) -> None:
+    """Let background report tasks commit (bounded; they only wait for the database); any
+    of ``states`` will do when given."""
     for _ in range(tries):
-        if (await get(store, mid)).state is state:
+        if (await get(store, mid)).state in (states or (state,)):
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{mid} is {(await get(store, mid)).state.name}, not {state.name}")
@@ -129,6 +137,30 @@ async def test_sim_line_delivers_after_report_delay(
     m = await get(runtime.store, mid)
     assert m.delivered_ms == clock.now_ms()
     assert m.delivered_ms - m.sent_ms == 5000  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["orphans", "held"])
+async def test_reports_before_the_record_settle_every_message(
+    services: Services,
+    store: Store,
+    runtime: Runtime,
+    clock: FakeClock,
+    make: MakeDispatcher,
+    held: bool,
+) -> None:
+    """At 0 ms report delay the sim line reports before the dispatcher records the submit
+    (issue 15): held for the record's transaction or kept as orphans, every report counts."""
+    line = SimLine("sim", SimLineSettings(report_delay_ms=0, ports=4, delivery_ratio=0.5), clock)
+    d = await make({"sim": line}, held=held)
+    acc = await account(services)
+    ids = await queue(runtime, acc, 30, parts=2)
+    assert await cycle(d) == 30
+    for mid in ids:
+        await until(store, mid, State.DELIVERED, states=(State.DELIVERED, State.FAILED))
+    rows = [await get(store, mid) for mid in ids]
+    assert {r.parts_reported for r in rows} == {2}
+    assert 0 < sum(r.state is State.FAILED for r in rows) < 30
+    assert line.pending_reports == 0
 
 
 async def test_failure_ratio_rejects_and_refunds(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from simgate.clock import Clock
+from simgate.dispatch.report_hold import ReportHold
 from simgate.domain.queue import PartReport
 from simgate.lines.base import IncomingPart, IncomingSms, LineReport
 from simgate.metrics import Metrics
@@ -34,8 +35,10 @@ class LineSink:
         on_parts: PartsHandler,
         on_parts_due: PartsDueHandler,
         on_port: PortHandler,
+        hold: ReportHold | None = None,
     ) -> None:
         self._messaging = messaging
+        self._hold = hold
         self._clock = clock
         self._metrics = metrics
         self._on_incoming = on_incoming
@@ -54,7 +57,13 @@ class LineSink:
             )
             for r in reports
         ]
-        await self._messaging.record_reports(parts, now_ms=self._clock.now_ms())
+        held = None
+        if self._hold is not None:  # reports of submits the dispatcher has yet to record
+            parts, held = self._hold.hold(parts)
+        if parts:
+            await self._messaging.record_reports(parts, now_ms=self._clock.now_ms())
+        if held is not None:
+            await held  # committed with their submit's record (dispatch/report_hold.py)
         ok = sum(1 for r in reports if r.status_code == 0)
         self._metrics.reports.labels(line, "delivered").inc(ok)
         self._metrics.reports.labels(line, "failed").inc(len(reports) - ok)

@@ -28,10 +28,12 @@ from dataclasses import replace
 from sqlalchemy.exc import DBAPIError
 
 from simgate.clock import Clock, SystemClock
+from simgate.dispatch.eager import gather_eager
 from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.ports import PortPicker, parse_hint
+from simgate.dispatch.report_hold import ReportHold
 from simgate.domain.messages import Event
-from simgate.domain.queue import Leased, SubmitRecord
+from simgate.domain.queue import Leased, PartReport, SubmitRecord
 from simgate.domain.routing import route_for
 from simgate.errors import StoreError
 from simgate.lease_loop import QUEUE, LeaseLoop, Wakeup
@@ -73,8 +75,11 @@ class Dispatcher:
         journal: WriteJournal | None = None,
         wakeup: Wakeup | None = None,
         idle_clock: Clock | None = None,
+        hold: ReportHold | None = None,
     ) -> None:
         self._messaging = messaging
+        # Reports that overtake their submit's record wait here for it (dispatch/report_hold.py).
+        self._hold = hold
         self._line_state = line_state
         self._lines = dict(lines)
         self._routes = sorted(routes, key=lambda r: len(r.prefix), reverse=True)
@@ -275,11 +280,18 @@ class Dispatcher:
             return
         batches, self._unrecorded = self._unrecorded, []
         records = [r for answers, _ in batches for r in answers]
+        # The reports held for these messages go in the same transaction; taken in the turn
+        # the write is queued, so a report coming later is written after it.
+        held = self._hold.take([r.message_id for r in records]) if self._hold else None
         try:
-            await self._record(records)
-        except BaseException:
+            await self._record(records, held.reports if held else ())
+        except BaseException as exc:
             self._unrecorded[:0] = batches  # still to record (a stop gives up: the journal)
+            if held is not None:
+                held.failed(exc)  # the line keeps them and offers them again
             raise
+        if held is not None:
+            held.committed()
         self._note_retries(records)
         if self._journal is not None:
             for _, ids in batches:
@@ -302,7 +314,9 @@ class Dispatcher:
         except (StoreError, DBAPIError, OSError) as exc:
             log.warning("stopping with answers unrecorded (the journal keeps them): %s", exc)
 
-    async def _record(self, records: Sequence[SubmitRecord]) -> None:
+    async def _record(
+        self, records: Sequence[SubmitRecord], reports: Sequence[PartReport] = ()
+    ) -> None:
         """Write the line's answers, however long the database is away (issue 14 item 4):
         they are the only record of what the line took. The batch is all this worker holds
         meanwhile (it leases nothing else), so memory stays bounded. Rows the reaper gave up
@@ -313,7 +327,7 @@ class Dispatcher:
         while True:
             try:
                 await self._messaging.record_submits(
-                    records, owner=self.owner, now_ms=self._clock.now_ms()
+                    records, owner=self.owner, now_ms=self._clock.now_ms(), reports=reports
                 )
             except (StoreError, DBAPIError, OSError) as exc:
                 if self._loop.stopping:
@@ -346,7 +360,8 @@ class Dispatcher:
                 records.append(self._defer(msg, line, hint, now))
             else:
                 planned.append((msg, port))
-        results = await asyncio.gather(*(self._submit(m, p) for m, p in planned))
+        # No Task per message for a line that takes it without waiting (dispatch/eager.py).
+        results = await gather_eager(self._submit(m, p) for m, p in planned)
         records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, results, strict=True))
         self._count_outcomes(planned, results)
         return records
@@ -404,6 +419,8 @@ class Dispatcher:
         except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
             log.exception("line %s raised on submit of %s", msg.line, msg.id)
             result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+        if self._hold is not None and result.outcome is Outcome.OK:
+            self._hold.expect(msg.id, msg.lease_seq)
         if self._kill_after_writes:
             self._written += 1
             if self._written >= self._kill_after_writes:

@@ -56,6 +56,16 @@ def _unit(seed: int, message_id: int, salt: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+def _below(ratio: float, seed: int, message_id: int, salt: str) -> bool:
+    """``_unit(...) < ratio``, without the hash where the ratio decides alone (0 or 1: the
+    defaults, where a blake2b per message and outcome decided nothing; issue 15)."""
+    if ratio <= 0.0:
+        return False
+    if ratio >= 1.0:
+        return True  # _unit is below 1
+    return _unit(seed, message_id, salt) < ratio
+
+
 @dataclass(order=True)
 class _Due:
     due_ms: int
@@ -156,12 +166,12 @@ class SimLine:
         if not port.usable:
             return SubmitResult(Outcome.RETRY, error_text=f"port {request.port} not registered")
         seed, mid = self._cfg.seed, request.message_id
-        if _unit(seed, mid, "submit") < self._cfg.failure_ratio:
+        if _below(self._cfg.failure_ratio, seed, mid, "submit"):
             return SubmitResult(
                 Outcome.REJECTED, error_code=UNDELIVERABLE, error_text="rejected by sim line"
             )
         code = (
-            DELIVERED if _unit(seed, mid, "deliver") < self._cfg.delivery_ratio else UNDELIVERABLE
+            DELIVERED if _below(self._cfg.delivery_ratio, seed, mid, "deliver") else UNDELIVERABLE
         )
         if request.on_write is not None:  # from here on the message has left (WRITE_MARKS)
             request.on_write(mid)
@@ -172,19 +182,15 @@ class SimLine:
         self.submitted += 1
         first_mr = self._mr[request.port]
         self._mr[request.port] = (first_mr + request.parts) % 256
+        refs = _refs(mid, request.parts)
         if request.report_requested:
             due = self._clock.now_ms() + self._cfg.report_delay_ms
             self._schedule(
                 _reports(
-                    mid,
-                    request.parts,
-                    code,
-                    lease_seq=request.lease_seq,
-                    port=request.port,
-                    done_ms=due,
+                    mid, refs, code, lease_seq=request.lease_seq, port=request.port, done_ms=due
                 )
             )
-        return SubmitResult(Outcome.OK, part_refs=_refs(mid, request.parts), first_ref=first_mr)
+        return SubmitResult(Outcome.OK, part_refs=refs, first_ref=first_mr)
 
     def _schedule(self, reports: Sequence[LineReport]) -> None:
         for report in reports:
@@ -202,9 +208,8 @@ class SimLine:
                     # 4 fields: written before hints; lease 0 is no lease, so it matches none.
                     mid, parts, code = int(fields[1]), int(fields[2]), int(fields[3])
                     lease_seq, port = (int(fields[4]), int(fields[5])) if fields[4:] else (0, 0)
-                    for r in _reports(
-                        mid, parts, code, lease_seq=lease_seq, port=port, done_ms=now
-                    ):
+                    refs = _refs(mid, parts)
+                    for r in _reports(mid, refs, code, lease_seq=lease_seq, port=port, done_ms=now):
                         pending[r.line_ref] = r
                 elif len(fields) == 2 and fields[0] == "A":
                     pending.pop(fields[1], None)
@@ -307,10 +312,12 @@ def _refs(mid: int, parts: int) -> tuple[str, ...]:
 
 
 def _reports(
-    mid: int, parts: int, code: int, *, lease_seq: int, port: int, done_ms: int
+    mid: int, refs: Sequence[str], code: int, *, lease_seq: int, port: int, done_ms: int
 ) -> list[LineReport]:
-    """The reports of one submit, each with the hint of the submit it reports on."""
+    """The reports of one submit (its parts' ``refs``), each with the hint of the submit it
+    reports on."""
+    parts = len(refs)
     return [
         LineReport(ref, code, done_ms, ReportHint(mid, lease_seq, i + 1, parts, port))
-        for i, ref in enumerate(_refs(mid, parts))
+        for i, ref in enumerate(refs)
     ]

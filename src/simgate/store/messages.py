@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
-from simgate.domain.queue import IdState, Leased, LeaseHolder, SubmitRecord
+from simgate.domain.queue import IdState, Leased, LeaseHolder, ReportTally, SubmitRecord
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store import leases
+from simgate.store import leases, unnest
 from simgate.store.sqltext import chunks, execute_rows, one_of, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
@@ -95,6 +95,79 @@ def _records_by_ids(dialect: Dialect, count: int) -> str:
 
 def _states(states: Sequence[State]) -> list[int]:
     return [int(s) for s in states]
+
+
+# write_settled_submits on PostgreSQL: one array per column (store/unnest.py).
+_SETTLED_COLS: list[unnest.Col] = [
+    ("id", "bigint"),
+    ("error_text", "text"),
+    ("status_code", "int"),
+    ("port", "int"),
+    ("first_ref", "int"),
+    ("parts_ok", "int"),
+    ("parts_reported", "int"),
+]
+_SUBMIT_COLS: list[unnest.Col] = [
+    ("id", "bigint"),
+    ("error_text", "text"),
+    ("status_code", "int"),
+    ("port", "int"),
+    ("first_ref", "int"),
+    ("parts_ok", "int"),
+    ("due", "bigint"),
+    ("inc", "int"),
+    ("line", "text"),
+]
+
+
+async def _write_submits_pg(
+    conn: AsyncConnection,
+    records: Sequence[SubmitRecord],
+    *,
+    event: Event,
+    target: State,
+    now_ms: int,
+) -> None:
+    """MessageRepo.write_submits as one statement (store/unnest.py): the same columns."""
+    assignments = [
+        "state = $1::smallint",
+        "lease_owner = NULL",
+        "lease_until_ms = NULL",
+        "updated_ms = $2::bigint",
+        f"{STATE_TIME_COLUMN[target]} = $2::bigint",
+        "error_text = v.error_text",
+        "status_code = v.status_code",
+        "port = coalesce(v.port, t.port)",
+    ]
+    if event is Event.SUBMIT_OK:
+        assignments += ["first_ref = v.first_ref", "parts_ok = v.parts_ok"]
+    elif event is Event.SUBMIT_RETRY:
+        assignments += [
+            "next_attempt_ms = v.due",
+            "attempts = t.attempts + v.inc",
+            "line = coalesce(v.line, t.line)",
+        ]
+    await unnest.update_rows(
+        conn,
+        messages.name,
+        cols=_SUBMIT_COLS,
+        rows=[
+            (
+                r.message_id,
+                r.error_text,
+                r.status_code,
+                r.port,
+                r.first_ref,
+                len(r.part_refs),
+                r.retry_at_ms,
+                1 if r.count_attempt else 0,
+                r.line,
+            )
+            for r in records
+        ],
+        assignments=assignments,
+        fixed=(int(target), now_ms),
+    )
 
 
 class MessageRepo:
@@ -250,6 +323,9 @@ class MessageRepo:
         """Write the line's answers (all of one event) on rows the caller still holds."""
         c = messages.c
         event = records[0].event
+        if conn.dialect.name == "postgresql":
+            await _write_submits_pg(conn, records, event=event, target=target, now_ms=now_ms)
+            return
         values: dict[str, Any] = {
             "state": int(target),
             "lease_owner": None,
@@ -281,6 +357,82 @@ class MessageRepo:
                 "b_line": r.line,
             }
             for r in records
+        ]
+        await execute_rows(
+            conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params
+        )
+
+    async def write_settled_submits(
+        self,
+        conn: AsyncConnection,
+        done: Sequence[tuple[SubmitRecord, ReportTally]],
+        *,
+        target: State,
+        now_ms: int,
+    ) -> None:
+        """Write SUBMIT_OK answers whose every part was reported before the answer was
+        recorded: SENT and settled to ``target`` (DELIVERED or FAILED) in one row write, on
+        rows the caller still holds (what write_submits then ReportRepo.settle would write)."""
+        if conn.dialect.name == "postgresql":
+            await unnest.update_rows(
+                conn,
+                messages.name,
+                cols=_SETTLED_COLS,
+                rows=[
+                    (
+                        r.message_id,
+                        r.error_text,
+                        t.worst or 0,
+                        r.port,
+                        r.first_ref,
+                        len(r.part_refs),
+                        t.reported,
+                    )
+                    for r, t in done
+                ],
+                assignments=[
+                    "state = $1::smallint",
+                    "lease_owner = NULL",
+                    "lease_until_ms = NULL",
+                    "updated_ms = $2::bigint",
+                    f"{STATE_TIME_COLUMN[State.SENT]} = $2::bigint",
+                    f"{STATE_TIME_COLUMN[target]} = $2::bigint",
+                    "error_text = v.error_text",
+                    "status_code = v.status_code",
+                    "port = coalesce(v.port, t.port)",
+                    "first_ref = v.first_ref",
+                    "parts_ok = v.parts_ok",
+                    "parts_reported = v.parts_reported",
+                ],
+                fixed=(int(target), now_ms),
+            )
+            return
+        c = messages.c
+        values: dict[str, Any] = {
+            "state": int(target),
+            "lease_owner": None,
+            "lease_until_ms": None,
+            "updated_ms": now_ms,
+            STATE_TIME_COLUMN[State.SENT]: now_ms,
+            STATE_TIME_COLUMN[target]: now_ms,
+            "error_text": bindparam("b_error"),
+            "status_code": bindparam("b_status"),
+            "port": func.coalesce(bindparam("b_port"), c.port),
+            "first_ref": bindparam("b_ref"),
+            "parts_ok": bindparam("b_ok"),
+            "parts_reported": bindparam("b_n"),
+        }
+        params = [
+            {
+                "b_id": r.message_id,
+                "b_error": r.error_text,
+                "b_status": t.worst or 0,
+                "b_port": r.port,
+                "b_ref": r.first_ref,
+                "b_ok": len(r.part_refs),
+                "b_n": t.reported,
+            }
+            for r, t in done
         ]
         await execute_rows(
             conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params

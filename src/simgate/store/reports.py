@@ -6,7 +6,7 @@ service's decision (:mod:`simgate.services.messaging`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportHint, ReportTally
+from simgate.store import unnest
 from simgate.store.messages import STATE_OF
 from simgate.store.sqltext import chunks, execute_rows, one_of
 from simgate.store.tables import message_parts, messages, orphan_reports
@@ -54,22 +55,62 @@ class PartMatch:
     more: list[tuple[RefKey, PartRef]] = field(default_factory=list)
 
 
+class _NoReport(NamedTuple):
+    status_code: None = None
+    done_ms: None = None
+
+
+_NOT_REPORTED = _NoReport()
+_PART_COLS: list[unnest.Col] = [
+    ("message_id", "bigint"),
+    ("seq", "smallint"),
+    ("line", "text"),
+    ("port", "int"),
+    ("line_ref", "text"),
+    ("status_code", "int"),
+    ("reported_ms", "bigint"),
+]
+
+
 class ReportRepo:
-    async def insert_parts(self, conn: AsyncConnection, parts: Sequence[NewPart]) -> None:
-        await execute_rows(
-            conn,
-            insert(message_parts),
-            [
+    async def insert_parts(
+        self,
+        conn: AsyncConnection,
+        parts: Sequence[NewPart],
+        *,
+        reported: Mapping[tuple[int, int], PartStatus] | None = None,
+    ) -> None:
+        """Insert ``parts``; those in ``reported`` (by (message id, seq)) already carry the
+        report that came before their submit was recorded (dispatch/report_hold.py)."""
+        got = reported or {}
+        none = _NOT_REPORTED
+        if conn.dialect.name == "postgresql":  # one statement, not one per row
+            await unnest.insert_rows(
+                conn,
+                message_parts.name,
+                cols=_PART_COLS,
+                rows=[
+                    (p.message_id, p.seq, p.line, p.port, p.line_ref, s.status_code, s.done_ms)
+                    for p in parts
+                    for s in (got.get((p.message_id, p.seq), none),)
+                ],
+            )
+            return
+        rows = []
+        for p in parts:
+            s = got.get((p.message_id, p.seq), none)
+            rows.append(
                 {
                     "message_id": p.message_id,
                     "seq": p.seq,
                     "line": p.line,
                     "port": p.port,
                     "line_ref": p.line_ref,
+                    "status_code": s.status_code,
+                    "reported_ms": s.done_ms,
                 }
-                for p in parts
-            ],
-        )
+            )
+        await execute_rows(conn, insert(message_parts), rows)
 
     async def match_parts(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> PartMatch:
         out = PartMatch()

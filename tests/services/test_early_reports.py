@@ -1,0 +1,141 @@
+"""Reports that overtook their submit, handed to ``record_submits`` with it (issue 15).
+
+The dispatcher holds such reports in memory (dispatch/report_hold.py) and gives them to the
+unit of work that records their submit: the rows and the changes must be what the orphan
+path (report kept as an orphan, then adopted by the submit's record) leaves, in one
+transaction and without orphan rows. Runs on SQLite and PostgreSQL (``backend``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from simgate.domain.events import MessageChange
+from simgate.domain.messages import Event, State
+from simgate.domain.queue import PartReport, ReportHint, SubmitRecord
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.store import Store
+from simgate.store.tables import message_parts
+from tests.support.changes import Batches
+
+from ..store.util import OWNER, PRICE, get, orphans
+from .test_messaging import leased
+
+
+def ok(mid: int, parts: int = 1) -> SubmitRecord:
+    refs = tuple(f"{mid}.{i}" for i in range(parts))
+    return SubmitRecord(mid, Event.SUBMIT_OK, port=1, part_refs=refs, first_ref=9, line="sim")
+
+
+def early(mid: int, lease_seq: int, at: int, *codes: int | None) -> list[PartReport]:
+    """The line's reports for the parts of ``mid`` whose code is not None, with its hint."""
+    return [
+        PartReport(
+            line="sim",
+            line_ref=f"{mid}.{i}",
+            status_code=code,
+            done_ms=at,
+            hint=ReportHint(mid, lease_seq, i + 1, len(codes), 1),
+        )
+        for i, code in enumerate(codes)
+        if code is not None
+    ]
+
+
+def change(mid: int, state: State, event: Event, at: int) -> MessageChange:
+    return MessageChange(mid, state, event, at)
+
+
+async def part_rows(store: Store, mid: int) -> list[tuple[int, int | None, int | None]]:
+    async with store.db.read() as conn:
+        rows = await conn.execute(
+            select(message_parts.c.seq, message_parts.c.status_code, message_parts.c.reported_ms)
+            .where(message_parts.c.message_id == mid)
+            .order_by(message_parts.c.seq)
+        )
+        return [(seq, code, at) for seq, code, at in rows]
+
+
+async def test_reports_with_the_record_settle_as_adopted_orphans_would(
+    services: Services, store: Store, runtime: Runtime, batches: Batches
+) -> None:
+    a, b, c, d = await leased(runtime, 4, parts=2)
+    now = services.clock.now_ms()
+    seq = 1  # the first lease of each
+    held = [
+        *early(a, seq, now, 0, 0),  # every part delivered
+        *early(b, seq, now, 69, None),  # one part failed, the other still to come
+        *early(d, seq, now, 0, 69),  # every part reported, one failed
+    ]
+    await services.messaging.record_submits(
+        [ok(x, 2) for x in (a, b, c, d)], owner=OWNER, now_ms=now + 5, reports=held
+    )
+    rows = {x: await get(store, x) for x in (a, b, c, d)}
+    assert [rows[x].state for x in (a, b, c, d)] == [
+        State.DELIVERED,
+        State.SENT,
+        State.SENT,
+        State.FAILED,
+    ]
+    assert (rows[a].parts_reported, rows[a].status_code) == (2, 0)
+    assert (rows[a].sent_ms, rows[a].delivered_ms) == (now + 5, now + 5)
+    assert (rows[d].parts_reported, rows[d].status_code, rows[d].final_ms) == (2, 69, now + 5)
+    assert rows[b].parts_reported == 1
+    assert rows[a].charge_micros == 2 * PRICE  # it left simgate: never refunded
+    assert await part_rows(store, a) == [(0, 0, now), (1, 0, now)]
+    assert await part_rows(store, b) == [(0, 69, now), (1, None, None)]
+    assert await orphans(store) == 0
+    # One unit of work, in causal order: every submit, then what the reports settled.
+    (batch,) = batches
+    assert batch[:4] == [change(x, State.SENT, Event.SUBMIT_OK, now + 5) for x in (a, b, c, d)]
+    assert set(batch[4:]) == {
+        change(a, State.DELIVERED, Event.REPORT_DELIVERED, now + 5),
+        change(d, State.FAILED, Event.REPORT_FAILED, now + 5),
+    }
+    assert len(batch) == 6
+    # b's second part reported later, the ordinary way, ends it.
+    later = early(b, seq, now + 9, None, 0)
+    assert await services.messaging.record_reports(later, now_ms=now + 9) == 1
+    row = await get(store, b)
+    assert (row.state, row.parts_reported, row.status_code) == (State.FAILED, 2, 69)
+
+
+async def test_reports_for_a_lost_lease_are_kept_as_orphans(
+    services: Services, store: Store, runtime: Runtime, batches: Batches
+) -> None:
+    """The worker lost the lease (another holds it now): its answer changes nothing, and the
+    reports it held are not lost: they wait as orphans (with their hint), as if they had
+    gone the ordinary way."""
+    (mid,) = await leased(runtime)
+    now = services.clock.now_ms()
+    await services.messaging.record_submits(
+        [ok(mid)], owner="someone-else", now_ms=now + 5, reports=early(mid, 1, now, 0)
+    )
+    assert (await get(store, mid)).state is State.SUBMITTING
+    assert await orphans(store) == 1
+    assert batches == []
+    await services.messaging.record_submits([ok(mid)], owner=OWNER, now_ms=now + 6)
+    row = await get(store, mid)
+    assert (row.state, row.parts_reported) == (State.DELIVERED, 1)
+    assert await orphans(store) == 0
+
+
+async def test_a_report_naming_another_message_goes_the_ordinary_way(
+    services: Services, store: Store, runtime: Runtime
+) -> None:
+    """A ref the record adds, reported with the hint of another message (a reused TP-MR),
+    does not settle this one from memory: matched the ordinary way it still marks the part
+    the ref names, as a report coming after the record would."""
+    a, b = await leased(runtime, 2)
+    now = services.clock.now_ms()
+    (wrong,) = early(b, 1, now, 0)
+    reused = PartReport(
+        line="sim", line_ref=f"{a}.0", status_code=0, done_ms=wrong.done_ms, hint=wrong.hint
+    )
+    await services.messaging.record_submits(
+        [ok(a), ok(b)], owner=OWNER, now_ms=now + 5, reports=[reused]
+    )
+    assert (await get(store, b)).state is State.SENT
+    assert (await get(store, a)).state is State.DELIVERED
+    assert await orphans(store) == 0
