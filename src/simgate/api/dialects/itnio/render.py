@@ -18,6 +18,7 @@ from simgate.domain import mcc as e212
 from simgate.domain.messages import State
 from simgate.domain.money import format_amount
 from simgate.domain.records import InboundRecord, MessageRecord, SentRow
+from simgate.services.itnio import ReportRow
 
 S = State
 
@@ -132,6 +133,39 @@ def report_item(m: MessageRecord, tz: str) -> dict[str, Any]:
         "pricedetail": price_detail(
             charge=m.charge_micros, parts=m.parts, price=m.price_micros, currency=m.currency
         ),
+    }
+
+
+# getReport's status by (stored state, report requested): one lookup per row.
+_REPORT_STATUS: dict[tuple[int, bool], str] = {
+    (int(s), requested): v[0] if requested else v[1]
+    for s, v in STATUS.items()
+    for requested in (True, False)
+}
+
+
+@functools.lru_cache(maxsize=1024)
+def _amount(micros: int) -> str:
+    """:func:`format_amount` for the few prices and charges a report repeats (a Decimal
+    normalize per row cost more than the rest of the row's rendering)."""
+    return format_amount(micros)
+
+
+def report_row_item(row: ReportRow, tz: str) -> dict[str, Any]:
+    """:func:`report_item` from getReport's plain row (store/dialects/itnio.py ``ReportRow``),
+    the same item, key for key: no record built per row (issue 15 "reads")."""
+    mid, number, state, requested, reached_ms, charge, parts, price, currency = row
+    return {
+        "msgId": str(mid),
+        "number": number,
+        "receiveTime": iso(reached_ms, tz),
+        "status": _REPORT_STATUS[state, bool(requested)],
+        "pricedetail": {
+            "pay": _amount(charge),
+            "chargeCnt": parts,
+            "currency": currency,
+            "price": _amount(price),
+        },
     }
 
 

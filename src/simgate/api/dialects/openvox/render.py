@@ -16,6 +16,7 @@ from simgate.api.dialects.openvox.envelope import Paged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.lines.base import Line, PortInfo
+from simgate.services.openvox import OutboxRow
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -107,7 +108,7 @@ def wire_port(port: int | None) -> int:
     return 0 if port is None else port + 1
 
 
-def outbox_row(m: MessageRecord, lines: dict[str, Line], tz: str) -> dict[str, object]:
+def outbox_row(m: MessageRecord | OutboxRow, lines: dict[str, Line], tz: str) -> dict[str, object]:
     return {
         "id": str(m.id),  # 19 digits: a string, so JavaScript clients keep every digit
         "port": wire_port(m.port),
