@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.store import Database, Store
 from simgate.store.database import numbered_marks
 from simgate.store.tables import kv
-from simgate.store.thread_reads import ThreadReads
+from simgate.store.thread_reads import OVERRUNS_IN_A_ROW, THREAD_AFTER_OVERRUN, ThreadReads
 
 
 async def _put(store: Store, key: str) -> None:
@@ -54,24 +54,70 @@ async def test_each_fetch_sees_what_committed_before_it(store: Store) -> None:
         assert count[0][0] == before[1][0][0] + 1
 
 
-async def test_on_sqlite_a_fetch_is_one_call_on_another_thread(sqlite_url: str) -> None:
+# With 3 000 000: millions of VM steps, far over the loop's budget on any machine.
+COUNT_TO = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+    "SELECT count(*) FROM c"
+)
+
+
+def _spy_on_thread_calls(reads: ThreadReads) -> list[int]:
+    """The thread of each worker-thread call ``reads`` makes from now on."""
+    seen: list[int] = []
+    original = reads._run
+
+    def run(statements: object) -> list[list[object]]:
+        seen.append(threading.get_ident())
+        return original(statements)  # type: ignore[arg-type]
+
+    reads._run = run  # type: ignore[method-assign]
+    return seen
+
+
+async def test_on_sqlite_a_short_read_stays_on_the_loop_s_thread(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     await db.open()
     try:
         reads = db._thread_reads
         assert isinstance(reads, ThreadReads)
-        seen: list[int] = []
-        original = reads._run
-
-        def run(statements: object) -> list[list[object]]:
-            seen.append(threading.get_ident())
-            return original(statements)  # type: ignore[arg-type]
-
-        reads._run = run  # type: ignore[method-assign]
+        calls = _spy_on_thread_calls(reads)
         rows = await db.fetch([("SELECT 1", ()), ("SELECT 2", ()), ("SELECT 3", ())])
         assert [r[0][0] for r in rows] == [1, 2, 3]
-        assert len(seen) == 1
-        assert seen[0] != threading.get_ident()
+        assert calls == []
+    finally:
+        await db.close()
+
+
+async def test_a_read_over_the_loop_s_budget_is_one_call_on_another_thread(
+    sqlite_url: str,
+) -> None:
+    db = Database(sqlite_url)
+    await db.open()
+    try:
+        reads = db._thread_reads
+        assert isinstance(reads, ThreadReads)
+        calls = _spy_on_thread_calls(reads)
+        statements = [(COUNT_TO, (3_000_000,)), ("SELECT count(*) FROM kv", ())]
+        assert await db.fetch(statements) == [[(3_000_000,)], [(0,)]]
+        assert len(calls) == 1
+        assert calls[0] != threading.get_ident()
+        # The loop's connection is left without a snapshot, and still reads.
+        assert reads._loop_conn is not None
+        assert not reads._loop_conn.in_transaction
+        assert await db.fetch([("SELECT 7", ())]) == [[(7,)]]
+        # Overrunning again and again, the same SQL goes straight to a thread for a while
+        # (no budget spent on the loop), then the loop is tried again.
+        for _ in range(OVERRUNS_IN_A_ROW - 1):
+            await db.fetch(statements)
+        assert reads._thread_only[COUNT_TO] == THREAD_AFTER_OVERRUN
+        reads._thread_only[COUNT_TO] = 1
+        assert await db.fetch(statements) == [[(3_000_000,)], [(0,)]]
+        assert reads._thread_only[COUNT_TO] == 0
+        assert len(calls) == OVERRUNS_IN_A_ROW + 1
+        # A read of the same SQL within the budget, on the loop, ends the run of overruns.
+        assert await db.fetch([(COUNT_TO, (3,))]) == [[(3,)]]
+        assert len(calls) == OVERRUNS_IN_A_ROW + 1
+        assert COUNT_TO not in reads._overruns
     finally:
         await db.close()
 
