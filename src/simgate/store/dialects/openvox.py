@@ -25,6 +25,8 @@ from simgate.store.tables import inbound, messages
 
 T = TypeVar("T")
 
+_STATE_OF = {int(s): s for s in State}
+
 # Part of ``metadata`` once this module is imported (the schema assembly imports it).
 ix_inbound_sender = Index("ix_inbound_sender", inbound.c.account_id, inbound.c.sender, inbound.c.id)
 
@@ -64,9 +66,9 @@ async def _count_and_page(
 
 
 class OutboxRow(NamedTuple):
-    """A ``/smsoutbox/get`` row: the columns it shows, named as on ``MessageRecord``.
-    ``state`` is the stored int (an IntEnum's equal). A tuple from the driver's row, not a
-    35-field record built through a dict per row (issue 15 "reads")."""
+    """A ``/smsoutbox/get`` row: the columns it shows, named as on ``MessageRecord``. A
+    tuple from the driver's row, not a 35-field record built through a dict per row
+    (issue 15 "reads")."""
 
     id: int
     port: int | None
@@ -74,7 +76,7 @@ class OutboxRow(NamedTuple):
     recipient: str
     accepted_ms: int
     text: str
-    state: int
+    state: State
 
 
 @functools.cache
@@ -114,7 +116,14 @@ async def outbox_page(
     params: list[Any] = [account_id, *(int(s) for s in states), *recipients]
     params += [b for b in (id_from, id_to) if b is not None]
     counted, rows = await db.fetch([(count_sql, params), (page_sql, [*params, limit, offset])])
-    return Page(int(counted[0][0]), [OutboxRow(*r) for r in rows])
+    states_of = _STATE_OF
+    return Page(
+        int(counted[0][0]),
+        [
+            OutboxRow(mid, port, line, recipient, accepted_ms, text, states_of[state])
+            for mid, port, line, recipient, accepted_ms, text, state in rows
+        ],
+    )
 
 
 async def inbox_page(
