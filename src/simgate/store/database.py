@@ -100,7 +100,7 @@ class Database:
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
         self._autocommit_engine: AsyncEngine | None = None
-        # SQLite files only: whole reads in one worker-thread call (fetch).
+        # SQLite files only: whole reads in one call, on the loop or a worker thread (fetch).
         self._thread_reads: ThreadReads | None = None
         self._writer: asyncio.Task[None] | None = None
         # Set by a write the storage had no room for, cleared by the next one that commits:
@@ -288,13 +288,14 @@ class Database:
             await conn.close()
 
     async def fetch(self, statements: Sequence[Statement]) -> list[list[Any]]:
-        """The rows of each ``(sql, params)``, read in one snapshot; SQL with ``?`` marks.
+        """The rows of each ``(sql, params)``, in one call; SQL with ``?`` marks.
 
-        For report and page queries (issue 15 "reads"): on a SQLite file the whole read is
-        one worker-thread call on a plain sqlite3 connection (store/thread_reads.py), not a
-        thread hop per statement and fetch; rows are plain tuples. On PostgreSQL the marks
-        become ``$1, $2, ...`` and the statements run through the pool, one in autocommit
-        (one round trip), several in one transaction.
+        For report and page queries (issue 15 "reads"). On a SQLite file the whole read is
+        one plain sqlite3 call, in one snapshot (store/thread_reads.py): on the event loop's
+        thread when it fits a 1 ms budget, else in a worker thread; not a thread hop per
+        statement and fetch. Rows are plain tuples. On PostgreSQL the marks become ``$1,
+        $2, ...`` and the statements run on the pool: one in autocommit (one round trip),
+        several in one transaction (READ COMMITTED, as the pooled reads).
         """
         if self._thread_reads is not None:
             return await self._thread_reads.fetch(statements)

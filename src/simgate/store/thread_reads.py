@@ -1,11 +1,11 @@
-"""Whole SQLite reads in one worker-thread call: statements and fetches together.
+"""Whole SQLite reads in one call: statements and fetches together, on the loop or a thread.
 
 A pooled aiosqlite read through SQLAlchemy hops between the event loop and the connection's
 thread for every step (check-out, BEGIN, cursor, execute, fetch, close, rollback): getReport
 with 200 ids paid 3.3x the raw query's p99 at 10 M messages (issue 15), most of it hops and
-the wake-ups behind them on a busy machine. A report or page query is too long to run on
-the event loop's thread (store/loop_sqlite.py is for a few indexed rows), so here the whole
-read runs as one plain :mod:`sqlite3` function in one worker-thread call.
+the wake-ups behind them on a busy machine. Here the whole read is one plain :mod:`sqlite3`
+function: on the event loop's thread when it is short (below), else in one worker-thread
+call (store/loop_sqlite.py stays for the few indexed rows of the auth look-ups).
 
 Each worker thread keeps its own read-only connection (``PRAGMA query_only``), opened on
 first use. Several statements of one call share one snapshot (``BEGIN`` ... ``COMMIT``): in
@@ -50,7 +50,8 @@ THREAD_AFTER_OVERRUN = 32
 
 
 class ThreadReads:
-    """Read-only SQLite connections, one per worker thread of a pool of its own."""
+    """Read-only SQLite connections: one for the event loop's thread, one per worker thread
+    of a pool of its own."""
 
     def __init__(self, path: str, *, busy_timeout_ms: int, threads: int = READ_THREADS) -> None:
         self._path = path
