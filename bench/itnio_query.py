@@ -1,6 +1,7 @@
 """getReport and getSentRcd latency over a large message table (SQLite file under /tmp).
 
     .venv/bin/python bench/itnio_query.py [--rows 10000000] [--db-dir /tmp/itnio_query] [--reuse]
+        [--against /work/main]
 
 Builds a bench database once (schema by the migrations, one account with two SMS apps, then
 ``--rows`` messages spread over the last 89 days, written with raw ``executemany`` and the
@@ -13,6 +14,10 @@ secondary indexes dropped during the load and rebuilt after), starts a real
   envelope; no row read), the floor any ``getReport`` pays in the same run;
 Ceiling beside each: the same data read with the raw sqlite3 module in this process (the
 rows the endpoint needs, no HTTP, no JSON, no rendering).
+
+``--against TREE`` also starts TREE's ``simgate serve`` (its ``src`` first on PYTHONPATH) on the
+same database and measures both servers and the raw reads by turns: a before/after table with
+same-run ratios (issue 15 "reads").
 """
 
 from __future__ import annotations
@@ -40,8 +45,11 @@ from bench.itnio_support import (
     table,
 )
 from simgate.domain import ids
+from simgate.testing.procs import SimgateProcess
 
 DAY_MS = 86_400_000
+HEAD = "this tree"
+BASE = "against"
 COLUMNS = (
     "id, account_id, app_id, dialect, sender, recipient, text, encoding, parts, line, port, "
     "state, attempts, next_attempt_ms, validity_until_ms, report_requested, price_micros, "
@@ -152,6 +160,12 @@ async def main() -> None:
     parser.add_argument("--db-dir", default="/tmp/itnio_query")
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench database")
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another tree (e.g. /work/main): its simgate serve on the same database, "
+        "measured by turns with this tree's",
+    )
     args = parser.parse_args()
     workdir = Path(args.db_dir)
     db = workdir / "bench.db"
@@ -225,45 +239,68 @@ async def main() -> None:
     # the same ids the API reads next (a bias of 3x at p50 measured at 10 M rows).
     for b in sample_ids:
         raw_report(b)
-    raw_rep = [timed(raw_report, b) for b in sample_ids]
-    raw_p1 = [timed(raw_page, 0) for _ in range(10)]
-    raw_p2 = [timed(raw_page, 50_000) for _ in range(10)]
-    con.close()
 
-    proc = start_server(workdir, url)
+    servers: dict[str, SimgateProcess] = {}
     try:
-        async with httpx.AsyncClient(base_url=proc.url, timeout=60) as client:
+        servers[HEAD] = start_server(workdir, url)
+        if args.against is not None:
+            tree = args.against.resolve()
+            servers[f"{BASE} {tree}"] = start_server(
+                workdir, url, env={"PYTHONPATH": f"{tree / 'src'}:{tree}"}
+            )
+        names = list(servers)
+        raw_rep: list[float] = []
+        raw_p1: list[float] = []
+        raw_p2: list[float] = []
+        rep: dict[str, list[float]] = {n: [] for n in names}
+        floor: dict[str, list[float]] = {n: [] for n in names}
+        pages: dict[str, dict[int, list[float]]] = {n: {0: [], 50_000: []} for n in names}
+        sizes: dict[int, int] = {}
+        clients = {n: httpx.AsyncClient(base_url=p.url, timeout=60) for n, p in servers.items()}
 
-            async def get(path: str, params: dict[str, str]) -> tuple[float, dict[str, object]]:
-                t = time.perf_counter()
-                r = await client.get(path, params=params, headers=creds.headers())
-                elapsed = time.perf_counter() - t
-                data = r.json()
-                assert data["status"] == "0", data
-                return elapsed, data
+        async def get(
+            name: str, path: str, params: dict[str, str]
+        ) -> tuple[float, dict[str, object]]:
+            t = time.perf_counter()
+            r = await clients[name].get(path, params=params, headers=creds.headers())
+            elapsed = time.perf_counter() - t
+            data = r.json()
+            assert data["status"] == "0", data
+            return elapsed, data
 
-            rep: list[float] = []
-            for batch in sample_ids:
+        # By turns (raw, then each tree, the order rotating per sample): the drift of a busy
+        # machine falls on every side alike, so the ratios hold within the run.
+        sides: list[str | None] = [None, *names]
+        for k, batch in enumerate(sample_ids):
+            for side in sides[k % len(sides) :] + sides[: k % len(sides)]:
+                if side is None:
+                    raw_rep.append(timed(raw_report, batch))
+                    continue
                 e, data = await get(
-                    "/sms/getReport", {"appId": creds.app_id, "msgIds": ",".join(map(str, batch))}
+                    side,
+                    "/sms/getReport",
+                    {"appId": creds.app_id, "msgIds": ",".join(map(str, batch))},
                 )
                 assert data["nofound"] == "0"
-                rep.append(e)
-            # The HTTP floor in the same run: the same request shape (200 ids, auth, render
-            # of the envelope) for ids older than the kept history, so no row is read.
-            stale = [ids.compose(now - 400 * DAY_MS, i) for i in range(200)]
-            floor: list[float] = []
-            for _ in sample_ids:
+                rep[side].append(e)
+        # The HTTP floor in the same run: the same request shape (200 ids, auth, render
+        # of the envelope) for ids older than the kept history, so no row is read.
+        stale = [ids.compose(now - 400 * DAY_MS, i) for i in range(200)]
+        for k in range(len(sample_ids)):
+            for side in names[k % len(names) :] + names[: k % len(names)]:
                 e, data = await get(
-                    "/sms/getReport", {"appId": creds.app_id, "msgIds": ",".join(map(str, stale))}
+                    side,
+                    "/sms/getReport",
+                    {"appId": creds.app_id, "msgIds": ",".join(map(str, stale))},
                 )
                 assert data["nofound"] == "200"
-                floor.append(e)
-            pages: dict[int, list[float]] = {0: [], 50_000: []}
-            sizes: dict[int, int] = {}
-            for offset, samples in pages.items():
-                for _ in range(10):
+                floor[side].append(e)
+        for offset, raw_samples in ((0, raw_p1), (50_000, raw_p2)):
+            for _ in range(10):
+                raw_samples.append(timed(raw_page, offset))
+                for side in names:
                     e, data = await get(
+                        side,
                         "/sms/getSentRcd",
                         {
                             "appId": creds.app_id,
@@ -272,50 +309,48 @@ async def main() -> None:
                             "startIndex": str(offset),
                         },
                     )
-                    samples.append(e)
+                    pages[side][offset].append(e)
                     sizes[offset] = len(data["array"])  # type: ignore[arg-type]
+        for client in clients.values():
+            await client.aclose()
     finally:
-        proc.stop()
+        for proc in servers.values():
+            proc.stop()
+        con.close()
 
-    rows = [
-        [
-            "getReport, 200 ids",
-            ms(pct(rep, 50)),
-            ms(pct(rep, 99)),
-            ms(pct(raw_rep, 50)),
-            ms(pct(raw_rep, 99)),
-            "200",
-        ],
-        [
-            "ref: getReport, 200 ids out of history (no rows)",
-            ms(pct(floor, 50)),
-            ms(pct(floor, 99)),
-            "-",
-            "-",
-            "0",
-        ],
-        [
-            "getSentRcd, 1 day, page 1",
-            ms(pct(pages[0], 50)),
-            ms(pct(pages[0], 99)),
-            ms(pct(raw_p1, 50)),
-            ms(pct(raw_p1, 99)),
-            f"{sizes[0]:,}",
-        ],
-        [
-            "getSentRcd, 1 day, page 2",
-            ms(pct(pages[50_000], 50)),
-            ms(pct(pages[50_000], 99)),
-            ms(pct(raw_p2, 50)),
-            ms(pct(raw_p2, 99)),
-            f"{sizes[50_000]:,}",
-        ],
-    ]
+    def row(name: str, samples: list[float], raw: list[float] | None, count: str) -> list[str]:
+        if raw is None:
+            return [name, ms(pct(samples, 50)), ms(pct(samples, 99)), "-", "-", "-", "-", count]
+        return [
+            name,
+            ms(pct(samples, 50)),
+            ms(pct(samples, 99)),
+            ms(pct(raw, 50)),
+            ms(pct(raw, 99)),
+            f"{pct(samples, 50) / pct(raw, 50):.2f}",
+            f"{pct(samples, 99) / pct(raw, 99):.2f}",
+            count,
+        ]
+
+    rows = []
+    for name in names:
+        tag = "" if len(names) == 1 else f" [{name}]"
+        rows += [
+            row(f"getReport, 200 ids{tag}", rep[name], raw_rep, "200"),
+            row(f"ref: getReport, 200 ids out of history (no rows){tag}", floor[name], None, "0"),
+            row(f"getSentRcd, 1 day, page 1{tag}", pages[name][0], raw_p1, f"{sizes[0]:,}"),
+            row(
+                f"getSentRcd, 1 day, page 2{tag}",
+                pages[name][50_000],
+                raw_p2,
+                f"{sizes[50_000]:,}",
+            ),
+        ]
     print(
         table(
             f"itnio query benchmark: SQLite, {total:,} messages, "
             f"app's day = {day_rows:,} listed rows (ms)",
-            ["query", "p50", "p99", "raw p50", "raw p99", "rows"],
+            ["query", "p50", "p99", "raw p50", "raw p99", "p50/raw", "p99/raw", "rows"],
             rows,
         )
     )

@@ -73,12 +73,20 @@ def load_creds(workdir: Path) -> Creds:
     return Creds(**json.loads((workdir / "creds.json").read_text(encoding="utf-8")))
 
 
-def start_server(workdir: Path, url: str, role: str = "serve", **extra: Any) -> SimgateProcess:
+def start_server(
+    workdir: Path,
+    url: str,
+    role: str = "serve",
+    env: dict[str, str] | None = None,
+    **extra: Any,
+) -> SimgateProcess:
+    """``simgate <role>`` on ``url``; ``env`` adds to its environment (e.g. a ``PYTHONPATH``
+    naming another tree's sources, to measure two trees on one database in one run)."""
     port = free_port()
     data = settings_data(workdir, url, **extra)
     data["http"] = {"port": port}
     cfg = write_config(workdir / "simgate.toml", data)
-    proc = SimgateProcess([role], workdir=workdir, config=cfg, port=port)
+    proc = SimgateProcess([role], workdir=workdir, config=cfg, port=port, env=env)
     proc.start()
     proc.wait_healthy(60)
     return proc

@@ -1,6 +1,7 @@
 """OpenVox ``/smsoutbox/get`` latency over a large outbox (SQLite), against ``simgate serve``.
 
     .venv/bin/python bench/openvox_outbox.py [--rows 10000000] [--queries 300] [--keep DIR]
+        [--against /work/main]
 
 Bulk-loads ``--rows`` messages for one account with raw ``executemany`` into a fresh SQLite
 database (ids spread over 100 days, 100 000 recipients, 85 % DELIVERED / 10 % SENT / 5 %
@@ -9,6 +10,11 @@ subprocess: by number, by number + 30-day window, by a 1-day window, and the unf
 first page (whose ``total`` counts every row). Baseline in the same run: the same page via
 ``OpenVoxService.outbox`` in-process (no HTTP, JSON or auth), so the ratio is the API's overhead.
 ``--keep DIR`` reuses a database loaded earlier (loading 10 M rows takes minutes).
+
+Beside each row, in the same run and by turns with the requests: the raw reads the page needs
+(count and page of the shown columns, plain sqlite3 in this process), the ceiling of the
+issue 15 "reads" done-when line. ``--against TREE`` also starts TREE's ``simgate serve`` (its
+``src`` first on PYTHONPATH) on the same database, measured by turns with this tree's.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import argparse
 import asyncio
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +42,7 @@ from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
 USER, PASSWORD = "bench", "bench-password"
+HEAD, BASE, RAW = "this tree", "against", "raw"
 T0_MS = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
 SPAN_MS = 100 * 86_400_000
 RECIPIENTS = 100_000
@@ -156,19 +162,75 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def raw_sql(body: dict[str, Any], account_id: int) -> list[tuple[str, tuple[Any, ...]]]:
+    """The raw reads a ``/smsoutbox/get`` needs (count and page, the shown columns), as
+    plain sqlite3 would run them: the ceiling beside each row of the table."""
+    listed = [int(s) for s in render.LISTED_STATES]
+    where = f"account_id = ? AND state IN ({','.join('?' * len(listed))})"
+    params: list[Any] = [account_id, *listed]
+    n = body.get("phone_number_filter")
+    if n:
+        where += " AND recipient = ?"
+        params.append(n)
+    if body.get("start_datetime_filter"):
+        where += " AND id >= ?"
+        params.append(ids.lower_bound(render.parse_time(body["start_datetime_filter"], "UTC")))  # type: ignore[arg-type]
+    if body.get("end_datetime_filter"):
+        where += " AND id <= ?"
+        params.append(ids.upper_bound(render.parse_time(body["end_datetime_filter"], "UTC")))  # type: ignore[arg-type]
+    offset = (int(body.get("current_page", 1)) - 1) * 50
+    return [
+        (f"SELECT count(*) FROM messages WHERE {where}", tuple(params)),
+        (
+            "SELECT id, port, line, recipient, accepted_ms, text, state FROM messages "
+            f"WHERE {where} ORDER BY id DESC LIMIT 50 OFFSET ?",
+            (*params, offset),
+        ),
+    ]
+
+
+def raw_read(con: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]) -> float:
+    t = time.perf_counter()
+    con.execute("BEGIN")
+    for sql, params in statements:
+        con.execute(sql, params).fetchall()
+    con.execute("COMMIT")
+    return time.perf_counter() - t
+
+
 async def http_latencies(
-    url: str, bodies: list[dict[str, Any]], uri: str = "/smsoutbox/get"
-) -> tuple[list[float], int]:
-    out: list[float] = []
+    urls: dict[str, str],
+    bodies: list[dict[str, Any]],
+    uri: str = "/smsoutbox/get",
+    raw: tuple[sqlite3.Connection, int] | None = None,
+) -> tuple[dict[str, list[float]], int]:
+    """Each body against every server (and the raw reads, when ``raw`` is given) by turns,
+    the order rotating per body: the drift of a busy machine falls on every side alike."""
+    out: dict[str, list[float]] = {name: [] for name in urls}
+    if raw is not None:
+        out[RAW] = []
     total = 0
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        for body in bodies:
-            t = time.perf_counter()
-            r = await client.post(uri, json={"username": USER, "password": PASSWORD, **body})
-            out.append(time.perf_counter() - t)
-            doc = r.json()
-            assert doc["code"] == 200, doc
-            total += doc.get("total", 0) if uri == "/smsoutbox/get" else 0
+    clients = {name: httpx.AsyncClient(base_url=url, timeout=120) for name, url in urls.items()}
+    try:
+        sides = list(out)
+        for k, body in enumerate(bodies):
+            for side in sides[k % len(sides) :] + sides[: k % len(sides)]:
+                if side == RAW:
+                    assert raw is not None
+                    out[RAW].append(raw_read(raw[0], raw_sql(body, raw[1])))
+                    continue
+                t = time.perf_counter()
+                r = await clients[side].post(
+                    uri, json={"username": USER, "password": PASSWORD, **body}
+                )
+                out[side].append(time.perf_counter() - t)
+                doc = r.json()
+                assert doc["code"] == 200, doc
+                if side == HEAD:
+                    total += doc.get("total", 0) if uri == "/smsoutbox/get" else 0
+    finally:
+        for client in clients.values():
+            await client.aclose()
     return out, total
 
 
@@ -205,6 +267,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--keep", type=Path, help="directory of a database loaded earlier")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another tree (e.g. /work/main): its simgate serve on the same database, "
+        "measured by turns with this tree's",
+    )
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="openvox_outbox_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -220,32 +288,54 @@ def main() -> None:
         print(f"loaded {rows:,} rows in {secs:.0f} s ({rows / secs:,.0f} rows/s)", file=sys.stderr)
     plan = queries(args.queries)
     plan["unfiltered page 1"] = [{}] * min(5, args.queries)
-    port = free_port()
-    cfg = write_config(workdir / "simgate.toml", settings_data(workdir, port))
-    proc = SimgateProcess(["serve"], workdir=workdir, config=cfg, port=port).start()
-    results: dict[str, tuple[list[float], int]] = {}
+    trees: dict[str, dict[str, str]] = {HEAD: {}}
+    if args.against is not None:
+        tree = args.against.resolve()
+        trees[f"{BASE} {tree}"] = {"PYTHONPATH": f"{tree / 'src'}:{tree}"}
+    procs: dict[str, SimgateProcess] = {}
+    results: dict[str, tuple[dict[str, list[float]], int]] = {}
+    con = sqlite3.connect(workdir / "outbox.db", isolation_level=None)
     try:
-        proc.wait_healthy(60)
-        asyncio.run(http_latencies(proc.url, plan["number"][:5]))  # warm up
+        for name, env in trees.items():
+            port = free_port()
+            cfg = write_config(workdir / "simgate.toml", settings_data(workdir, port))
+            procs[name] = SimgateProcess(
+                ["serve"], workdir=workdir, config=cfg, port=port, env=env
+            ).start()
+            procs[name].wait_healthy(60)
+        urls = {name: proc.url for name, proc in procs.items()}
+        asyncio.run(http_latencies(urls, plan["number"][:5], raw=(con, account_id)))  # warm up
         for name, bodies in plan.items():
-            results[name] = asyncio.run(http_latencies(proc.url, bodies))
+            results[name] = asyncio.run(http_latencies(urls, bodies, raw=(con, account_id)))
         # The same HTTP client and server on an endpoint that reads nothing: HTTP's own cost.
-        spans = asyncio.run(http_latencies(proc.url, [{}] * args.queries, "/sms/get_valid_spans"))
+        spans, _ = asyncio.run(http_latencies(urls, [{}] * args.queries, "/sms/get_valid_spans"))
     finally:
-        proc.stop()
-    header = ["filter", "n", "avg total", "p50 ms", "p99 ms", "in-process p99 ms", "HTTP/in-proc"]
+        for proc in procs.values():
+            proc.stop()
+        con.close()
+    header = [
+        "filter", "server", "n", "avg total", "p50 ms", "p99 ms", "raw p50 ms", "raw p99 ms",
+        "p50/raw", "p99/raw", "in-process p99 ms",
+    ]  # fmt: skip
     rows_out = []
     for name, (lat, total) in results.items():
         base = asyncio.run(service_latencies(workdir, account_id, plan[name]))
+        raw = lat[RAW]
+        for server in procs:
+            mine = lat[server]
+            rows_out.append(
+                [name, server, str(len(mine)), f"{total / len(mine):,.0f}",
+                 f"{pct(mine, 50) * 1000:.1f}", f"{pct(mine, 99) * 1000:.1f}",
+                 f"{pct(raw, 50) * 1000:.1f}", f"{pct(raw, 99) * 1000:.1f}",
+                 f"{pct(mine, 50) / pct(raw, 50):.2f}", f"{pct(mine, 99) / pct(raw, 99):.2f}",
+                 f"{pct(base, 99) * 1000:.1f}" if server == HEAD else "-"]
+            )  # fmt: skip
+    for server in procs:
         rows_out.append(
-            [name, str(len(lat)), f"{total / len(lat):,.0f}", f"{pct(lat, 50) * 1000:.1f}",
-             f"{pct(lat, 99) * 1000:.1f}", f"{pct(base, 99) * 1000:.1f}",
-             f"{statistics.median(lat) / statistics.median(base):.2f}"]
+            ["ref: /sms/get_valid_spans (no DB)", server, str(len(spans[server])), "-",
+             f"{pct(spans[server], 50) * 1000:.1f}", f"{pct(spans[server], 99) * 1000:.1f}",
+             "-", "-", "-", "-", "-"]
         )  # fmt: skip
-    rows_out.append(
-        ["ref: /sms/get_valid_spans (no DB)", str(len(spans[0])), "-",
-         f"{pct(spans[0], 50) * 1000:.1f}", f"{pct(spans[0], 99) * 1000:.1f}", "-", "-"]
-    )  # fmt: skip
     widths = [max(len(c) for c in col) for col in zip(header, *rows_out, strict=True)]
     print(f"openvox /smsoutbox/get over {rows:,} messages (SQLite, simgate serve, 1 client)")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))

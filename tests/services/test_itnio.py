@@ -41,14 +41,46 @@ async def test_credentials_read_key_and_account(services: Services) -> None:
     assert await services.itnio.credentials("no-such-key") is None
 
 
-async def test_report_messages_are_the_apps_own(runtime: Runtime, services: Services) -> None:
+async def test_report_rows_are_the_apps_own(runtime: Runtime, services: Services) -> None:
     acc = await account(services)
     mine = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
     other = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
     a = await queue(runtime, acc, 2, app_id=mine.id)
     b = await queue(runtime, acc, 1, app_id=other.id)
-    got = await services.itnio.report_messages(app_id=mine.id, ids=[*a, *b, 1])
-    assert sorted(m.id for m in got) == sorted(a)
+    got = await services.itnio.report_rows(app_id=mine.id, ids=[*a, *b, 1])
+    assert sorted(r[0] for r in got) == sorted(a)
+    assert await services.itnio.report_rows(app_id=mine.id, ids=[]) == []
+
+
+async def test_report_rows_time_each_state_from_its_own_column(
+    runtime: Runtime, services: Services
+) -> None:
+    acc = await account(services)
+    app = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
+    queued, sent, delivered, failed, expired, rejected, bare = await queue(
+        runtime, acc, 7, app_id=app.id
+    )
+    await _set(runtime, sent, state=int(State.SENT), sent_ms=T0 + 1)
+    await _set(runtime, delivered, state=int(State.DELIVERED), sent_ms=T0, delivered_ms=T0 + 2)
+    await _set(runtime, failed, state=int(State.FAILED), sent_ms=T0, failed_ms=T0 + 3)
+    await _set(runtime, expired, state=int(State.EXPIRED), expired_ms=T0 + 4)
+    await _set(runtime, rejected, state=int(State.REJECTED), rejected_ms=T0 + 5)
+    # A final state whose own time is missing shows when the message was sent.
+    await _set(runtime, bare, state=int(State.DELIVERED), sent_ms=T0 + 6, delivered_ms=None)
+    wanted = [queued, sent, delivered, failed, expired, rejected, bare]
+    rows = {r[0]: r for r in await services.itnio.report_rows(app_id=app.id, ids=wanted)}
+    assert {mid: (r[2], bool(r[3]), r[4]) for mid, r in rows.items()} == {
+        queued: (int(State.QUEUED), True, None),
+        sent: (int(State.SENT), True, T0 + 1),
+        delivered: (int(State.DELIVERED), True, T0 + 2),
+        failed: (int(State.FAILED), True, T0 + 3),
+        expired: (int(State.EXPIRED), True, T0 + 4),
+        rejected: (int(State.REJECTED), True, T0 + 5),
+        bare: (int(State.DELIVERED), True, T0 + 6),
+    }
+    # Recipient and money as stored, for the price detail.
+    assert all(isinstance(r[1], str) and r[1] for r in rows.values())
+    assert all(r[5:] == (r[7] * r[6], r[6], r[7], r[8]) for r in rows.values())
 
 
 async def test_sent_page_times_each_state_from_its_own_column(

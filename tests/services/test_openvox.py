@@ -47,6 +47,11 @@ async def test_outbox_pages_filter_by_state_number_and_time(
     assert await page(Window(to_ms=T0 + 60_000)) == (2, [o2["id"], o1["id"]])
     assert await page(Window(), offset=1, limit=1) == (3, [o2["id"]])
     assert await page(Window(), offset=5) == (3, [])
+    # The shown columns as stored, the state as a State (the renderer's table keys).
+    first = (await svc.outbox(1, Window(), states=LISTED, offset=0, limit=1)).records[0]
+    assert (first.id, first.recipient, first.state) == (o4["id"], "111", State.FAILED)
+    assert first.state is State.FAILED
+    assert first.accepted_ms == o4["accepted_ms"]
 
 
 async def test_inbox_pages_filter_by_sender_and_time(services: Services, store: Store) -> None:

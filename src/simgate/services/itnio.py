@@ -14,13 +14,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, ApiKey
 from simgate.domain.messages import State
-from simgate.domain.records import InboundRecord, MessageRecord, SentRow
+from simgate.domain.records import InboundRecord, SentRow
 from simgate.errors import StoreError
 from simgate.services.gather import Gatherer
 from simgate.store import Store
-from simgate.store.dialects.itnio import PENDING, Claim, NewClaim, ReplayRepo, sent_page
+from simgate.store.dialects.itnio import (
+    PENDING,
+    Claim,
+    NewClaim,
+    ReplayRepo,
+    ReportRow,
+    report_rows,
+    sent_page,
+)
 
-__all__ = ["PENDING", "AnswerJob", "Claim", "Credentials", "ItnioService", "MoPage"]
+__all__ = [
+    "PENDING",
+    "AnswerJob",
+    "Claim",
+    "Credentials",
+    "ItnioService",
+    "MoPage",
+    "ReportRow",
+]
 
 # Claims written together at most (one multi-row INSERT each: services/gather.py).
 CLAIMS_PER_BATCH = 500
@@ -95,12 +111,10 @@ class ItnioService:
         return None if account is None else Credentials(api_key, account)
 
     # ---- queries ---------------------------------------------------------------------------
-    async def report_messages(self, *, app_id: int, ids: Sequence[int]) -> list[MessageRecord]:
-        """getReport (§1.5): the app's messages among ``ids``; others' ids are not found."""
-        store = self._store
-        async with store.db.read() as conn:
-            rows = await store.messages.get(conn, ids)
-        return [m for m in rows if m.app_id == app_id]
+    async def report_rows(self, *, app_id: int, ids: Sequence[int]) -> list[ReportRow]:
+        """getReport's rows (§1.5) as plain tuples (store/dialects/itnio.py ``ReportRow``):
+        the app's messages among ``ids``, in no particular order; others' are not found."""
+        return await report_rows(self._store.db, app_id=app_id, ids=ids)
 
     async def sent_page(
         self,

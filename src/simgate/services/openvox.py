@@ -20,9 +20,9 @@ from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.store import Store
 from simgate.store.dialects import openvox as repo
-from simgate.store.dialects.openvox import Page
+from simgate.store.dialects.openvox import OutboxRow, Page
 
-__all__ = ["IN_FLIGHT", "OpenVoxService", "Page", "Window", "push_doc_key"]
+__all__ = ["IN_FLIGHT", "OpenVoxService", "OutboxRow", "Page", "Window", "push_doc_key"]
 
 # States in which the line has not answered yet: ``/sms/send`` sync mode waits them out (§7).
 IN_FLIGHT: frozenset[State] = frozenset({State.ACCEPTED, State.QUEUED, State.SUBMITTING})
@@ -63,18 +63,17 @@ class OpenVoxService:
         states: Sequence[State],
         offset: int,
         limit: int,
-    ) -> Page[MessageRecord]:
-        async with self._store.db.read() as conn:
-            return await repo.outbox_page(
-                conn,
-                account_id=account_id,
-                states=states,
-                recipients=window.numbers,
-                id_from=window.id_from,
-                id_to=window.id_to,
-                offset=offset,
-                limit=limit,
-            )
+    ) -> Page[OutboxRow]:
+        return await repo.outbox_page(
+            self._store.db,
+            account_id=account_id,
+            states=states,
+            recipients=window.numbers,
+            id_from=window.id_from,
+            id_to=window.id_to,
+            offset=offset,
+            limit=limit,
+        )
 
     async def inbox(
         self, account_id: int, window: Window, *, offset: int, limit: int

@@ -40,9 +40,10 @@ import asyncio
 import collections
 import contextlib
 import errno
+import functools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event, make_url
@@ -53,6 +54,7 @@ from sqlalchemy.util import await_
 from simgate.errors import StorageFull, StoreError
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
 from simgate.store.sqlite_writer import WriterConnection, open_writer_connection
+from simgate.store.thread_reads import Statement, ThreadReads
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
@@ -114,6 +116,8 @@ class Database:
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
         self._autocommit_engine: AsyncEngine | None = None
+        # SQLite files only: whole reads in one call, on the loop or a worker thread (fetch).
+        self._thread_reads: ThreadReads | None = None
         self._writers: list[asyncio.Task[None]] = []
         # Set by a write the storage had no room for, cleared by the next one that commits:
         # /healthz reports it (services/health.py).
@@ -129,6 +133,7 @@ class Database:
             )
             self._read_engine = self._sqlite_engine(immediate=False, pool_size=4)
             self._loop_engine = self._loop_sqlite_engine()
+            self._thread_reads = self._sqlite_thread_reads()
         else:
             engine = create_async_engine(
                 self.url,
@@ -181,6 +186,9 @@ class Database:
         }
         for engine in engines.values():
             await engine.dispose()
+        reads, self._thread_reads = self._thread_reads, None
+        if reads is not None:
+            await reads.close()
         self._write_engine = self._read_engine = self._loop_engine = None
         self._autocommit_engine = None  # a view of the read pool, disposed with it
 
@@ -276,6 +284,13 @@ class Database:
 
         return engine
 
+    def _sqlite_thread_reads(self) -> ThreadReads | None:
+        """The connections of :meth:`fetch`; None for an in-memory or URI database."""
+        path = make_url(self.url).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        return ThreadReads(path, busy_timeout_ms=self._busy_timeout_ms)
+
     def _redacted(self) -> str:
         if "@" in self.url:
             scheme, rest = self.url.split("://", 1)
@@ -319,6 +334,26 @@ class Database:
             yield conn
         finally:
             await conn.close()
+
+    async def fetch(self, statements: Sequence[Statement]) -> list[list[Any]]:
+        """The rows of each ``(sql, params)``, in one call; SQL with ``?`` marks.
+
+        For report and page queries (issue 15 "reads"). On a SQLite file the whole read is
+        one plain sqlite3 call, in one snapshot (store/thread_reads.py): on the event loop's
+        thread when it fits a 1 ms budget, else in a worker thread; not a thread hop per
+        statement and fetch. Rows are plain tuples. On PostgreSQL the marks become ``$1,
+        $2, ...`` and the statements run on the pool: one in autocommit (one round trip),
+        several in one transaction (READ COMMITTED, as the pooled reads).
+        """
+        if self._thread_reads is not None:
+            return await self._thread_reads.fetch(statements)
+        if self._autocommit_engine is not None:
+            todo = [(numbered_marks(sql), tuple(params)) for sql, params in statements]
+            engine = self._autocommit_engine if len(todo) == 1 else self.engine
+            async with engine.connect() as pg_conn:
+                return [list(await pg_conn.exec_driver_sql(sql, p)) for sql, p in todo]
+        async with self.read() as conn:
+            return [list(await conn.exec_driver_sql(sql, tuple(p))) for sql, p in statements]
 
     # ---- writes ----------------------------------------------------------------------
     async def write(
@@ -479,6 +514,16 @@ class _Lanes:
         self._urgent.clear()
         self._other.clear()
         return out
+
+
+@functools.lru_cache(maxsize=512)
+def numbered_marks(sql: str) -> str:
+    """``?`` marks as asyncpg's ``$1, $2, ...`` (no ``?`` in our SQL but the marks)."""
+    parts = sql.split("?")
+    out = [parts[0]]
+    for i, part in enumerate(parts[1:], start=1):
+        out.append(f"${i}{part}")
+    return "".join(out)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.envelope import Paged
@@ -12,6 +16,7 @@ from simgate.lines.base import Line
 from simgate.lines.sim import SimLine
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
+from tests.support.examples import examples
 from tests.support.push_events import inbound, message
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -101,6 +106,36 @@ def test_filter_times_in_every_accepted_spelling() -> None:
     assert render.parse_time("2026-01-01 00:00:00", "UTC", end_of_day=True) == T0
     assert render.parse_time("yesterday", "UTC") is None
     assert render.format_time(T0, "No/Such_Zone") == "2026-01-01 00:00:00"  # unknown: UTC
+
+
+@settings(max_examples=examples(300))
+@given(
+    ms=st.integers(min_value=0, max_value=4_102_444_800_000),  # 1970 to 2100
+    tz=st.sampled_from(
+        [
+            "UTC",
+            "Asia/Shanghai",
+            "Europe/Berlin",
+            "America/New_York",
+            "Asia/Kolkata",
+            "Australia/Lord_Howe",
+            "Asia/Kathmandu",
+            "Pacific/Chatham",
+            "No/Such_Zone",
+        ]
+    ),
+)
+def test_format_time_is_the_zone_s_wall_clock(ms: int, tz: str) -> None:
+    """The cached-offset arithmetic says what ``datetime`` with the zone says, to the second
+    (on either side of daylight-saving changes too: Berlin, New York, Lord Howe's 30 min)."""
+    wall = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(render.zone(tz))
+    assert render.format_time(ms, tz) == wall.strftime(render.TIME_FORMAT)
+
+
+def test_format_time_around_a_daylight_saving_change() -> None:
+    change = 1_774_746_000_000  # 2026-03-29T01:00:00Z: Berlin goes from +01:00 to +02:00
+    assert render.format_time(change - 1, "Europe/Berlin") == "2026-03-29 01:59:59"
+    assert render.format_time(change, "Europe/Berlin") == "2026-03-29 03:00:00"
 
 
 def test_send_status_of_every_state() -> None:

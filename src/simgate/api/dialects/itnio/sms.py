@@ -125,12 +125,12 @@ class SmsApi:
                 self.services.clock.now_ms() - self.cfg.history_days * 86_400_000
             )
             # 19 digits may pass 2**63 (a BIGINT): such an id is simply not found (§1.5).
-            rows = await self.services.itnio.report_messages(
+            rows = await self.services.itnio.report_rows(
                 app_id=app.id, ids=[i for i in wanted if oldest <= i <= ids.MAX_ID]
             )
-            mine = {m.id: m for m in rows}
+            mine = {row[0]: row for row in rows}
             tz = ctx.account.timezone
-            items = [render.report_item(mine[i], tz) for i in wanted if i in mine]
+            items = [render.report_row_item(mine[i], tz) for i in wanted if i in mine]
             counts = {"0": 0, "1": 0, "-1": 0}
             for item in items:
                 counts[item["status"]] += 1
