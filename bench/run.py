@@ -28,6 +28,7 @@ from bench import (
     idle,
     login_flood,
     processes,
+    push_throughput,
     voice_calls,
     voice_query,
 )
@@ -52,6 +53,9 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "compare": lambda b, d: compare.scripts_bench(d, 5 if quick else 10),
         "idle": lambda b, d: idle.measure(b, d, seconds=20 if quick else 60, sends=100),
         "http_send": lambda b, d: http_send.measure(b, d, 3 if quick else 8),
+        "push": lambda b, d: push_throughput.measure(
+            b, d, count=3_000 if quick else 10_000, rounds=3
+        ),
     }
 
 
