@@ -306,6 +306,26 @@ async def test_a_request_that_cannot_be_sent_fails_at_once(srig: PushRig) -> Non
     assert "LocalProtocolError" in push.last_error
 
 
+async def test_a_header_that_is_not_ascii_fails_at_once(srig: PushRig) -> None:
+    """A format's header that cannot be written (push/wire.py): failed, not retried for a day."""
+    rig = srig
+    receiver = PushReceiver(accept)
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url
+        rig.port_push.headers["X-Name"] = "Zoë"
+        await rig.plan("a", 1)
+        await rig.start()
+        await rig.until(lambda: rig.all_in("failed", 1), step=0.1, what="failure")
+    finally:
+        await receiver.stop()
+    assert receiver.requests == []
+    (push,) = await rig.pushes()
+    assert push.attempts == 1
+    assert push.last_error is not None
+    assert "not ASCII" in push.last_error
+
+
 async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
     """Two senders with their own database connections share one outbox."""
     receiver = PushReceiver(accept)
