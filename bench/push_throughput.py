@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,7 @@ async def measure(
         proc.kill()
         proc.wait(10)
     ceiling = passes["ceiling"]
-    rows: list[list[Any]] = []
+    rows: list[Sequence[Any]] = []
     for name, got in passes.items():
         # Each round's ratio to the ceiling of that same round (the shared run: the median).
         if name == "shared":
