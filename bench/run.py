@@ -28,6 +28,7 @@ from bench import (
     idle,
     login_flood,
     processes,
+    push_throughput,
     voice_calls,
     voice_query,
 )
@@ -54,6 +55,9 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "http_send": lambda b, d: http_send.measure(b, d, 3 if quick else 8),
         # The same rows against `simgate serve` (no worker beside the API in the process).
         "http_send_serve": lambda b, d: http_send.measure(b, d, 3 if quick else 8, role="serve"),
+        "push": lambda b, d: push_throughput.measure(
+            b, d, count=3_000 if quick else 10_000, rounds=3
+        ),
     }
 
 

@@ -306,6 +306,26 @@ async def test_a_request_that_cannot_be_sent_fails_at_once(srig: PushRig) -> Non
     assert "LocalProtocolError" in push.last_error
 
 
+async def test_a_header_that_is_not_ascii_fails_at_once(srig: PushRig) -> None:
+    """A format's header that cannot be written (push/wire.py): failed, not retried for a day."""
+    rig = srig
+    receiver = PushReceiver(accept)
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url
+        rig.port_push.headers["X-Name"] = "Zoë"
+        await rig.plan("a", 1)
+        await rig.start()
+        await rig.until(lambda: rig.all_in("failed", 1), step=0.1, what="failure")
+    finally:
+        await receiver.stop()
+    assert receiver.requests == []
+    (push,) = await rig.pushes()
+    assert push.attempts == 1
+    assert push.last_error is not None
+    assert "not ASCII" in push.last_error
+
+
 async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
     """Two senders with their own database connections share one outbox."""
     receiver = PushReceiver(accept)
@@ -389,8 +409,10 @@ async def test_a_recovered_receiver_gets_its_waiting_pushes_at_once(srig: PushRi
         status[0] = 200
         # The first push whose backoff ends finds the receiver back...
         await rig.until(lambda: _delivered_at_least(rig, 1), step=1, max_steps=3600)
-        # ...and the others follow at once, not at the ends of their own backoffs.
-        await rig.until(lambda: rig.all_in("delivered", 20), step=0.5, max_steps=10)
+        # ...and the others follow at once, not at the ends of their own backoffs: within 5
+        # fake seconds (the backoffs end > 30 s apart), in small steps so a loaded machine
+        # gets the real time for the claims and writes (10 steps of 0.5 s gave it 50 ms).
+        await rig.until(lambda: rig.all_in("delivered", 20), step=0.05, max_steps=100)
     finally:
         await receiver.stop()
     assert sorted(set(receiver.ids())) == sorted(p.uid for p in waiting)

@@ -1,10 +1,11 @@
-"""Per-endpoint connection lanes: at most N requests at a time, one keep-alive client each.
+"""Per-endpoint connection lanes: at most N requests at a time, one keep-alive pool each.
 
-Why not one shared httpx client: httpcore's pool walks every queued request against every
+Why not one shared pool: httpcore's pool walks every queued request against every
 connection on each request start and end, so with tens of concurrent requests the pool
-itself becomes the bottleneck (measured in bench/push_throughput.py: a single client at 32
-concurrent requests is several times slower than 32 one-connection clients). A lane is one
-client with one connection, used by one request at a time; an endpoint gets up to
+itself becomes the bottleneck (measured in bench/push_throughput.py --shared: a single client
+at 32 concurrent requests is several times slower than 32 one-connection clients). A lane is
+one httpcore pool holding one connection, used by one request at a time (push/wire.py sends
+on it, without an httpx client around it); an endpoint gets up to
 ``per_endpoint_concurrency`` lanes, which also bounds what one slow receiver can hold.
 """
 
@@ -16,11 +17,12 @@ import ssl
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
+import httpcore
 import httpx
 
 from simgate.push.settings import PushSettings
 from simgate.push.ssrf import UrlGuard
-from simgate.push.transport import make_client
+from simgate.push.transport import make_pool
 
 MAX_IDLE_ENDPOINTS = 256  # endpoints whose idle keep-alive clients are kept
 
@@ -28,7 +30,7 @@ MAX_IDLE_ENDPOINTS = 256  # endpoints whose idle keep-alive clients are kept
 class _Endpoint:
     def __init__(self, size: int) -> None:
         self.sem = asyncio.Semaphore(size)
-        self.idle: list[httpx.AsyncClient] = []
+        self.idle: list[httpcore.AsyncConnectionPool] = []
         self.busy = 0
 
 
@@ -41,8 +43,8 @@ class Lanes:
         self._closing: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
-    async def client(self, endpoint: str) -> AsyncIterator[httpx.AsyncClient]:
-        """A client for one request to ``endpoint``; waits while all its lanes are busy."""
+    async def lane(self, endpoint: str) -> AsyncIterator[httpcore.AsyncConnectionPool]:
+        """A lane for one request to ``endpoint``; waits while all its lanes are busy."""
         ep = self._endpoints.get(endpoint)
         if ep is None:
             ep = self._endpoints[endpoint] = _Endpoint(self._cfg.per_endpoint_concurrency)
@@ -51,37 +53,39 @@ class Lanes:
         ep.busy += 1
         try:
             async with ep.sem:
-                client = ep.idle.pop() if ep.idle else self._new()
+                pool = ep.idle.pop() if ep.idle else self._new()
                 try:
-                    yield client
+                    yield pool
                 finally:
-                    ep.idle.append(client)
+                    ep.idle.append(pool)
         finally:
             ep.busy -= 1
 
-    def _new(self) -> httpx.AsyncClient:
-        return make_client(self._guard, self._cfg, ssl_context=self._ssl, keepalive=1)
+    def _new(self) -> httpcore.AsyncConnectionPool:
+        # No cap on connections: the lane's one request at a time is the cap (a pool cap
+        # would only add a wait when a connection is being replaced).
+        return make_pool(self._guard, ssl_context=self._ssl, keepalive=1, max_connections=None)
 
     def _evict(self) -> None:
         while len(self._endpoints) > MAX_IDLE_ENDPOINTS:
             victim = next((k for k, e in self._endpoints.items() if e.busy == 0), None)
             if victim is None:
                 return
-            clients = self._endpoints.pop(victim).idle
-            task = asyncio.create_task(_close_all(clients))
+            pools = self._endpoints.pop(victim).idle
+            task = asyncio.create_task(_close_all(pools))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
-        clients = [c for e in self._endpoints.values() for c in e.idle]
+        pools = [p for e in self._endpoints.values() for p in e.idle]
         self._endpoints.clear()
-        await _close_all(clients)
+        await _close_all(pools)
         for task in list(self._closing):
             with contextlib.suppress(Exception):
                 await task
 
 
-async def _close_all(clients: list[httpx.AsyncClient]) -> None:
-    for c in clients:
+async def _close_all(pools: list[httpcore.AsyncConnectionPool]) -> None:
+    for p in pools:
         with contextlib.suppress(Exception):
-            await c.aclose()
+            await p.aclose()

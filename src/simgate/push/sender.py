@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import anyio
-import httpx
+import httpcore
 
 from simgate.clock import Clock
 from simgate.domain.pushes import AttemptResult, ClaimedPush
@@ -39,12 +39,11 @@ from simgate.push.policy import Verdict, classify, next_attempt_ms, retry_after_
 from simgate.push.settings import PushSettings
 from simgate.push.signing import webhook_headers
 from simgate.push.ssrf import UnsafeUrl, UrlGuard
+from simgate.push.wire import BadHeader, Wire
 
 log = logging.getLogger(__name__)
 
 RECORD_RETRY_SECONDS = 0.5  # between tries to record outcomes while the database fails
-
-USER_AGENT = "simgate-push/1"
 
 
 class PushQueue(Protocol):
@@ -100,6 +99,7 @@ class PushSender:
         self.owner = owner or f"push-{uuid.uuid4().hex[:12]}"
         self._rng = rng or random.Random()
         self._lanes: Lanes | None = None
+        self._wire = Wire(settings)
         self._busy: dict[str, int] = {}
         self._results: list[AttemptResult] = []
         self._have_results = asyncio.Event()
@@ -234,10 +234,12 @@ class PushSender:
     async def attempt(self, push: ClaimedPush) -> AttemptResult:
         """One HTTP attempt; never raises for anything the receiver or network does."""
         assert self._lanes is not None, "start() first"
-        async with self._lanes.client(push.endpoint) as client:  # waits for a free lane
-            return await self._attempt(client, push)
+        async with self._lanes.lane(push.endpoint) as pool:  # waits for a free lane
+            return await self._attempt(pool, push)
 
-    async def _attempt(self, client: httpx.AsyncClient, push: ClaimedPush) -> AttemptResult:
+    async def _attempt(
+        self, pool: httpcore.AsyncConnectionPool, push: ClaimedPush
+    ) -> AttemptResult:
         now = self._clock.now_ms()
         lease_until = self._held.get(push.id, push.lease_until_ms)
         if lease_until - now < self._cfg.total_timeout_seconds * 1000:
@@ -248,31 +250,38 @@ class PushSender:
         except UnsafeUrl as exc:
             return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))
         body = push.body or b""
-        headers = {"User-Agent": USER_AGENT, **push.headers}
+        headers = push.headers
         if push.signing_secret:
-            headers.update(
-                webhook_headers(
+            headers = {
+                **headers,
+                **webhook_headers(
                     secret=push.signing_secret, msg_id=push.uid, timestamp=now // 1000, body=body
-                )
-            )
+                ),
+            }
         try:
+            # Built before the clock starts: a request that cannot be written fails as such.
+            request = self._wire.request(
+                method=push.method,
+                url=push.url,
+                headers=headers,
+                body=body if (push.method != "GET" or body) else None,
+            )
             # anyio's scope, not asyncio.timeout: httpcore runs on anyio, and a native
             # cancellation inside its cancel scopes can leave a socket unclosed.
             with anyio.fail_after(self._cfg.total_timeout_seconds):
-                status, retry_after = await self._send(client, push, headers, body)
+                answer = await self._wire.exchange(pool, request)
         except UnsafeUrl as exc:  # refused at connect time, after resolution
             return AttemptResult(push.id, push.endpoint, "failed", error=str(exc))
-        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+        except (BadHeader, httpcore.LocalProtocolError, httpcore.UnsupportedProtocol) as exc:
             # Our request cannot be sent (e.g. a format built a header with a newline):
             # retrying would not change it.
             return AttemptResult(push.id, push.endpoint, "failed", error=repr(exc)[:255])
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpcore.TimeoutException):
             return self._retry(push, status=None, error="timeout", retry_after=None)
-        except httpx.TransportError as exc:
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             return self._retry(push, status=None, error=error, retry_after=None)
-        except httpx.HTTPError as exc:
-            return AttemptResult(push.id, push.endpoint, "failed", error=repr(exc))
+        status = answer.status
         verdict = classify(status)
         if verdict is Verdict.ACCEPTED:
             return AttemptResult(push.id, push.endpoint, "delivered", status=status)
@@ -280,24 +289,8 @@ class PushSender:
             return AttemptResult(
                 push.id, push.endpoint, "failed", status=status, error=f"HTTP {status}"
             )
-        delay = retry_after_seconds(retry_after, now_ms=self._clock.now_ms())
+        delay = retry_after_seconds(answer.retry_after, now_ms=self._clock.now_ms())
         return self._retry(push, status=status, error=f"HTTP {status}", retry_after=delay)
-
-    async def _send(
-        self, client: httpx.AsyncClient, push: ClaimedPush, headers: dict[str, str], body: bytes
-    ) -> tuple[int, str | None]:
-        content = body if (push.method != "GET" or body) else None
-        request = client.build_request(push.method, push.url, headers=headers, content=content)
-        response = await client.send(request, stream=True)
-        try:
-            seen = 0
-            async for chunk in response.aiter_raw():  # drain (keep-alive), but only so much
-                seen += len(chunk)
-                if seen > self._cfg.max_response_bytes:
-                    break
-        finally:
-            await response.aclose()
-        return response.status_code, response.headers.get("retry-after")
 
     def _retry(
         self, push: ClaimedPush, *, status: int | None, error: str, retry_after: float | None

@@ -1,4 +1,7 @@
-"""The HTTP client for pushes: keep-alive, no redirects, no proxies, SSRF-checked connects.
+"""The HTTP connections for pushes: keep-alive, no redirects, no proxies, SSRF-checked connects.
+
+The sender's lanes hold bare pools (:func:`make_pool`; push/wire.py sends on them);
+:func:`make_client` wraps the same pool in an httpx client for everything else.
 
 httpx resolves and connects inside httpcore's network backend. We replace that backend with
 one that resolves through :class:`~simgate.push.ssrf.UrlGuard`, refuses blocked addresses,
@@ -69,20 +72,39 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+KEEPALIVE_EXPIRY_S = 30.0
+
+
+def make_pool(
+    guard: UrlGuard,
+    *,
+    ssl_context: ssl.SSLContext,
+    keepalive: int | None,
+    max_connections: int | None,
+) -> httpcore.AsyncConnectionPool:
+    """An HTTP/1.1 pool whose connections go through the guard (push/wire.py sends on it)."""
+    return httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=max_connections,
+        max_keepalive_connections=keepalive,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        http1=True,
+        http2=False,
+        network_backend=GuardedBackend(guard),
+    )
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(
         self, guard: UrlGuard, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
     ) -> None:
         ctx = ssl_context or httpx.create_ssl_context(trust_env=False)
         super().__init__(verify=ctx, trust_env=False, limits=limits)  # loads no CA file again
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = make_pool(
+            guard,
             ssl_context=ctx,
+            keepalive=limits.max_keepalive_connections,
             max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            network_backend=GuardedBackend(guard),
         )
 
 
@@ -96,7 +118,9 @@ def make_client(
     # Concurrency is bounded by the sender (push/lanes.py); the pool must not add a global
     # cap, or a hanging receiver could hold every connection (issue #3).
     limits = httpx.Limits(
-        max_connections=None, max_keepalive_connections=keepalive, keepalive_expiry=30.0
+        max_connections=None,
+        max_keepalive_connections=keepalive,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
     )
     return httpx.AsyncClient(
         transport=GuardedTransport(guard, limits=limits, ssl_context=ssl_context),
