@@ -1,4 +1,5 @@
-"""Rows written straight into the tables, so query services are tested on exact states."""
+"""Rows written straight into the tables, so query services are tested on exact states, and
+messages leased through the service for the messaging tests."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain import ids
 from simgate.domain.messages import State
+from simgate.runtime import Runtime
 from simgate.store import Store
 from simgate.store.tables import inbound, messages
+
+from ..store.util import OWNER, account, queue
 
 T0 = 1_767_225_600_000  # FakeClock's start: 2026-01-01T00:00:00Z
 
@@ -82,3 +86,17 @@ async def write_rows(
             await conn.execute(insert(inbound).values(**row))
 
     await store.db.write(job)
+
+
+async def leased(runtime: Runtime, n: int = 1, *, parts: int = 1) -> list[int]:
+    """``n`` messages queued, charged and leased by OWNER (SUBMITTING)."""
+    services = runtime.services
+    assert services is not None
+    acc = await account(services)
+    ids = await queue(runtime, acc, n, parts=parts)
+    now = services.clock.now_ms()
+    got = await services.messaging.lease(
+        lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 30_000, limit=100
+    )
+    assert sorted(m.id for m in got) == sorted(ids)
+    return ids

@@ -20,7 +20,7 @@ from simgate.store.tables import message_parts
 from tests.support.changes import Batches
 
 from ..store.util import OWNER, PRICE, get, orphans
-from .test_messaging import leased
+from .support import leased
 
 
 def ok(mid: int, parts: int = 1) -> SubmitRecord:

@@ -21,25 +21,11 @@ from simgate.store.tables import messages
 from tests.support.changes import Batches
 
 from ..store.util import OWNER, PRICE, account, balance, get, lease_of, orphans, queue
-from .support import T0, message_row, write_rows
+from .support import T0, leased, message_row, write_rows
 
 
 def change(mid: int, state: State, event: Event, at: int) -> MessageChange:
     return MessageChange(mid, state, event, at)
-
-
-async def leased(runtime: Runtime, n: int = 1, *, parts: int = 1) -> list[int]:
-    """``n`` messages queued, charged and leased by OWNER (SUBMITTING)."""
-    services = runtime.services
-    assert services is not None
-    acc = await account(services)
-    ids = await queue(runtime, acc, n, parts=parts)
-    now = services.clock.now_ms()
-    got = await services.messaging.lease(
-        lines=["sim"], owner=OWNER, now_ms=now, lease_until_ms=now + 30_000, limit=100
-    )
-    assert sorted(m.id for m in got) == sorted(ids)
-    return ids
 
 
 def ok(mid: int, parts: int = 1) -> SubmitRecord:
