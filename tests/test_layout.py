@@ -64,6 +64,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "console/pages_pushes.py": "tests/console/test_pages.py",
     "store/console_queries.py": "tests/services/test_console_queries.py",
     "store/console_users.py": "tests/services/test_console_auth.py",
+    # The line's answers as rows, both backends, through the messaging service's record path.
+    "store/submit_writes.py": "tests/services/test_early_reports.py",
     # The CLI: in-process runs (typer's CliRunner) per command group.
     "cli/__init__.py": "tests/cli/test_entrypoint.py",
     "cli/common.py": "tests/cli/test_admin.py",

@@ -17,7 +17,6 @@ from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import (
-    bindparam,
     func,
     select,
     update,
@@ -26,11 +25,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.segments import Encoding
-from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
-from simgate.domain.queue import IdState, Leased, LeaseHolder, ReportTally, SubmitRecord
+from simgate.domain.messages import STATE_TIME_COLUMN, State
+from simgate.domain.queue import IdState, Leased, LeaseHolder
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store import leases, unnest
-from simgate.store.sqltext import chunks, execute_rows, one_of, positional_insert
+from simgate.store import leases, submit_writes
+from simgate.store.sqltext import chunks, one_of, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
 __all__ = ["STATE_OF", "MessageRepo"]
@@ -95,79 +94,6 @@ def _records_by_ids(dialect: Dialect, count: int) -> str:
 
 def _states(states: Sequence[State]) -> list[int]:
     return [int(s) for s in states]
-
-
-# write_settled_submits on PostgreSQL: one array per column (store/unnest.py).
-_SETTLED_COLS: list[unnest.Col] = [
-    ("id", "bigint"),
-    ("error_text", "text"),
-    ("status_code", "int"),
-    ("port", "int"),
-    ("first_ref", "int"),
-    ("parts_ok", "int"),
-    ("parts_reported", "int"),
-]
-_SUBMIT_COLS: list[unnest.Col] = [
-    ("id", "bigint"),
-    ("error_text", "text"),
-    ("status_code", "int"),
-    ("port", "int"),
-    ("first_ref", "int"),
-    ("parts_ok", "int"),
-    ("due", "bigint"),
-    ("inc", "int"),
-    ("line", "text"),
-]
-
-
-async def _write_submits_pg(
-    conn: AsyncConnection,
-    records: Sequence[SubmitRecord],
-    *,
-    event: Event,
-    target: State,
-    now_ms: int,
-) -> None:
-    """MessageRepo.write_submits as one statement (store/unnest.py): the same columns."""
-    assignments = [
-        "state = $1::smallint",
-        "lease_owner = NULL",
-        "lease_until_ms = NULL",
-        "updated_ms = $2::bigint",
-        f"{STATE_TIME_COLUMN[target]} = $2::bigint",
-        "error_text = v.error_text",
-        "status_code = v.status_code",
-        "port = coalesce(v.port, t.port)",
-    ]
-    if event is Event.SUBMIT_OK:
-        assignments += ["first_ref = v.first_ref", "parts_ok = v.parts_ok"]
-    elif event is Event.SUBMIT_RETRY:
-        assignments += [
-            "next_attempt_ms = v.due",
-            "attempts = t.attempts + v.inc",
-            "line = coalesce(v.line, t.line)",
-        ]
-    await unnest.update_rows(
-        conn,
-        messages.name,
-        cols=_SUBMIT_COLS,
-        rows=[
-            (
-                r.message_id,
-                r.error_text,
-                r.status_code,
-                r.port,
-                r.first_ref,
-                len(r.part_refs),
-                r.retry_at_ms,
-                1 if r.count_attempt else 0,
-                r.line,
-            )
-            for r in records
-        ],
-        assignments=assignments,
-        fixed=(int(target), now_ms),
-    )
 
 
 class MessageRepo:
@@ -312,131 +238,9 @@ class MessageRepo:
             out.update((mid, (line, seq)) for mid, line, seq in rows)
         return out
 
-    async def write_submits(
-        self,
-        conn: AsyncConnection,
-        records: Sequence[SubmitRecord],
-        *,
-        target: State,
-        now_ms: int,
-    ) -> None:
-        """Write the line's answers (all of one event) on rows the caller still holds."""
-        c = messages.c
-        event = records[0].event
-        if conn.dialect.name == "postgresql":
-            await _write_submits_pg(conn, records, event=event, target=target, now_ms=now_ms)
-            return
-        values: dict[str, Any] = {
-            "state": int(target),
-            "lease_owner": None,
-            "lease_until_ms": None,
-            "updated_ms": now_ms,
-            STATE_TIME_COLUMN[target]: now_ms,
-            "error_text": bindparam("b_error"),
-            "status_code": bindparam("b_status"),
-            "port": func.coalesce(bindparam("b_port"), c.port),
-        }
-        if event is Event.SUBMIT_OK:
-            values.update(first_ref=bindparam("b_ref"), parts_ok=bindparam("b_ok"))
-        elif event is Event.SUBMIT_RETRY:
-            values.update(
-                next_attempt_ms=bindparam("b_due"),
-                attempts=c.attempts + bindparam("b_inc"),
-                line=func.coalesce(bindparam("b_line"), c.line),
-            )
-        params = [
-            {
-                "b_id": r.message_id,
-                "b_error": r.error_text,
-                "b_status": r.status_code,
-                "b_port": r.port,
-                "b_ref": r.first_ref,
-                "b_ok": len(r.part_refs),
-                "b_due": r.retry_at_ms,
-                "b_inc": 1 if r.count_attempt else 0,
-                "b_line": r.line,
-            }
-            for r in records
-        ]
-        await execute_rows(
-            conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params
-        )
-
-    async def write_settled_submits(
-        self,
-        conn: AsyncConnection,
-        done: Sequence[tuple[SubmitRecord, ReportTally]],
-        *,
-        target: State,
-        now_ms: int,
-    ) -> None:
-        """Write SUBMIT_OK answers whose every part was reported before the answer was
-        recorded: SENT and settled to ``target`` (DELIVERED or FAILED) in one row write, on
-        rows the caller still holds (what write_submits then ReportRepo.settle would write)."""
-        if conn.dialect.name == "postgresql":
-            await unnest.update_rows(
-                conn,
-                messages.name,
-                cols=_SETTLED_COLS,
-                rows=[
-                    (
-                        r.message_id,
-                        r.error_text,
-                        t.worst or 0,
-                        r.port,
-                        r.first_ref,
-                        len(r.part_refs),
-                        t.reported,
-                    )
-                    for r, t in done
-                ],
-                assignments=[
-                    "state = $1::smallint",
-                    "lease_owner = NULL",
-                    "lease_until_ms = NULL",
-                    "updated_ms = $2::bigint",
-                    f"{STATE_TIME_COLUMN[State.SENT]} = $2::bigint",
-                    f"{STATE_TIME_COLUMN[target]} = $2::bigint",
-                    "error_text = v.error_text",
-                    "status_code = v.status_code",
-                    "port = coalesce(v.port, t.port)",
-                    "first_ref = v.first_ref",
-                    "parts_ok = v.parts_ok",
-                    "parts_reported = v.parts_reported",
-                ],
-                fixed=(int(target), now_ms),
-            )
-            return
-        c = messages.c
-        values: dict[str, Any] = {
-            "state": int(target),
-            "lease_owner": None,
-            "lease_until_ms": None,
-            "updated_ms": now_ms,
-            STATE_TIME_COLUMN[State.SENT]: now_ms,
-            STATE_TIME_COLUMN[target]: now_ms,
-            "error_text": bindparam("b_error"),
-            "status_code": bindparam("b_status"),
-            "port": func.coalesce(bindparam("b_port"), c.port),
-            "first_ref": bindparam("b_ref"),
-            "parts_ok": bindparam("b_ok"),
-            "parts_reported": bindparam("b_n"),
-        }
-        params = [
-            {
-                "b_id": r.message_id,
-                "b_error": r.error_text,
-                "b_status": t.worst or 0,
-                "b_port": r.port,
-                "b_ref": r.first_ref,
-                "b_ok": len(r.part_refs),
-                "b_n": t.reported,
-            }
-            for r, t in done
-        ]
-        await execute_rows(
-            conn, update(messages).where(c.id == bindparam("b_id")).values(**values), params
-        )
+    # What the line said (store/submit_writes.py).
+    write_submits = staticmethod(submit_writes.write_submits)
+    write_settled_submits = staticmethod(submit_writes.write_settled_submits)
 
     async def refund(self, conn: AsyncConnection, ids: Sequence[int]) -> None:
         """Credit the charges of ``ids`` back to their accounts and clear them."""
