@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
-from simgate.store.sqltext import execute_rows, one_of
-from simgate.store.tables import messages
+from simgate.store.sqltext import compiled_for, execute_rows, one_of
+from simgate.store.tables import kv, messages
 
 from ..store.util import account, queue
 
@@ -44,6 +47,50 @@ async def test_execute_rows_binds_each_row_and_the_statement_s_own_values(
         (None, False),
         ("c", True),
     ]
+
+
+def _stamp(at_ms: int) -> Any:
+    """The same shape each time, with its own ``updated_ms``."""
+    return (
+        update(messages)
+        .where(messages.c.id == bindparam("b_id"))
+        .values(error_text=bindparam("b_text"), updated_ms=at_ms)
+    )
+
+
+async def test_statements_of_one_shape_share_a_compilation_and_keep_their_own_values(
+    services: Services, runtime: Runtime, store: Store
+) -> None:
+    acc = await account(services)
+    ids = await queue(runtime, acc, 2)
+
+    async def job(conn: AsyncConnection) -> None:
+        await execute_rows(conn, _stamp(111), [{"b_id": ids[0], "b_text": "a"}])
+        await execute_rows(conn, _stamp(222), [{"b_id": ids[1], "b_text": "b"}])
+
+    await store.db.write(job)
+    async with store.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(messages.c.error_text, messages.c.updated_ms).order_by(messages.c.id)
+            )
+        ).all()
+        dialect = conn.dialect
+    assert [tuple(r) for r in rows] == [("a", 111), ("b", 222)]
+    first, first_values = compiled_for(_stamp(1), dialect, ["b_id", "b_text"])
+    again, again_values = compiled_for(_stamp(2), dialect, ["b_id", "b_text"])
+    assert again is first
+    assert (first_values["updated_ms"], again_values["updated_ms"]) == (1, 2)
+
+
+def test_other_bound_columns_are_another_compilation() -> None:
+    """An INSERT's columns are the first row's keys: each set has its own SQL."""
+    dialect = sqlite.dialect(paramstyle="qmark")
+    both, _ = compiled_for(insert(kv), dialect, ["key", "value"])
+    key_only, _ = compiled_for(insert(kv), dialect, ["key"])
+    assert both is not key_only
+    assert both.string == 'INSERT INTO kv ("key", value) VALUES (?, ?)'
+    assert key_only.string == 'INSERT INTO kv ("key") VALUES (?)'
 
 
 async def test_one_of_matches_ids_and_strings_given_as_one_value(

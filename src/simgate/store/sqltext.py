@@ -14,6 +14,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, ColumnElement
+from sqlalchemy.util import LRUCache
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -36,21 +37,57 @@ def positional_insert(dialect: Dialect, table: str, columns: tuple[str, ...]) ->
     return f"INSERT INTO {quote(table)} ({names}) VALUES ({', '.join(marks)})"
 
 
+# Statements compiled for execute_rows, by SQLAlchemy's cache key (structure, not values),
+# dialect and bound columns. Bounded: the keys are a few dozen shapes of the record and
+# report paths; an LRU only guards against a caller that builds ever new shapes.
+COMPILED_CACHE_SIZE = 256
+_compiled: LRUCache[tuple[Any, ...], SQLCompiler] = LRUCache(COMPILED_CACHE_SIZE)
+
+
+def compiled_for(
+    stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str]
+) -> tuple[SQLCompiler, Mapping[str, Any]]:
+    """``stmt`` compiled for ``dialect`` with ``column_keys`` bound per row, and the values
+    the statement carries itself (literals such as ``now_ms``, by bind name).
+
+    The compilation is reused for every statement of the same shape (issue 15: compiling
+    on every call was ~8 % of ``simgate run``'s CPU under load). SQLAlchemy's cache key
+    tells shapes apart and lists this statement's own bound values in the same order as
+    the cached compilation's, so ``construct_params`` gives this statement's values, as
+    Core's execution does with its own statement cache."""
+    keys = tuple(column_keys)
+    cache_key = stmt._generate_cache_key()
+    if cache_key is None:  # an element SQLAlchemy cannot cache: compile it each time
+        compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=list(keys)))
+        return compiled, compiled.params
+    slot = (dialect, cache_key.key, keys)
+    cached = _compiled.get(slot)
+    if cached is None:
+        cached = _compiled[slot] = cast(
+            SQLCompiler, stmt.compile(dialect=dialect, column_keys=list(keys), cache_key=cache_key)
+        )
+    # The row keys are given per row; None here only satisfies the check for values.
+    fixed = cached.construct_params(
+        params=dict.fromkeys(keys), extracted_parameters=cache_key.bindparams
+    )
+    return cached, fixed
+
+
 async def execute_rows(
     conn: AsyncConnection, stmt: ClauseElement, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """``stmt`` once per row of bind values, compiled once and run by the driver's
-    executemany with a tuple per row. SQLAlchemy's own executemany builds and processes a
-    dict per row and bind (``construct_params``): on the dispatcher's record path that was
-    the largest single cost of a batch (issue 15). Values ``stmt`` carries itself (literals
-    such as ``now_ms``) are the same in every row; rows give the named ``bindparam`` s."""
+    """``stmt`` once per row of bind values, compiled once per shape (:func:`compiled_for`)
+    and run by the driver's executemany with a tuple per row. SQLAlchemy's own executemany
+    builds and processes a dict per row and bind (``construct_params``): on the
+    dispatcher's record path that was the largest single cost of a batch (issue 15).
+    Values ``stmt`` carries itself (literals such as ``now_ms``) are the same in every row;
+    rows give the named ``bindparam`` s."""
     if not rows:
         return
     # As Core's executemany does: the first row's keys name the columns an INSERT sets.
-    compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect, column_keys=list(rows[0])))
+    compiled, fixed = compiled_for(stmt, conn.dialect, list(rows[0]))
     order = compiled.positiontup
     assert order is not None, "a positional dialect (sqlite, asyncpg)"
-    fixed = compiled.params
     pick = operator.itemgetter(*order)
     if len(order) == 1:
         params = [(pick({**fixed, **row}),) for row in rows]
