@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.codecs.segments import Encoding
 from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
-from simgate.services.accept_writer import AcceptJob, AcceptWriter
+from simgate.services.accept_writer import AcceptJob, AcceptWriter, Repeated
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.tables import messages
@@ -249,38 +249,72 @@ async def test_zero_priced_requests_charge_nothing(
     assert n == count
 
 
-class Noted:
-    """A caller job that can run with the others of its kind: it notes how it ran."""
+class KeyOnce:
+    """A once-job over an in-memory key book (a fake of the replay records): a key already
+    in the book, or twice in a batch, is a repeat. It notes every call, so a test sees one
+    claim per batch and which requests' keys were taken back."""
 
-    def __init__(self, log: list[tuple[str, list[int]]], n: int) -> None:
+    def __init__(self, book: dict[str, str], log: list[tuple[str, list[str]]], key: str) -> None:
+        self.book = book
         self.log = log
-        self.n = n
+        self.key = key
 
     async def __call__(self, _conn: AsyncConnection) -> None:
-        self.log.append(("alone", [self.n]))
+        self.log.append(("written", [self.key]))
 
-    async def run_together(self, _conn: AsyncConnection, jobs: Sequence[Noted]) -> None:
-        self.log.append(("together", [j.n for j in jobs]))
+    async def claim_together(self, _conn: AsyncConnection, jobs: Sequence[KeyOnce]) -> list[Any]:
+        self.log.append(("claim", [j.key for j in jobs]))
+        found: list[Any] = []
+        for j in jobs:
+            if j.key in self.book:
+                found.append(self.book[j.key])
+            else:
+                self.book[j.key] = f"answer {j.key}"
+                found.append(None)
+        return found
+
+    async def drop_together(self, _conn: AsyncConnection, jobs: Sequence[KeyOnce]) -> None:
+        self.log.append(("drop", [j.key for j in jobs]))
+        for j in jobs:
+            del self.book[j.key]
 
 
-async def test_joint_caller_jobs_of_a_batch_run_together_in_arrival_order(
+async def test_once_jobs_are_claimed_together_and_repeats_are_neither_charged_nor_queued(
     services: Services, store: Store
 ) -> None:
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store)
-    log: list[tuple[str, list[int]]] = []
-
-    async def plain(_conn: AsyncConnection) -> None:
-        log.append(("plain", []))
-
+    book = {"old": "answer old"}
+    log: list[tuple[str, list[str]]] = []
     jobs = [
-        _job(store, a.id, 100, also=plain),
-        _job(store, a.id, 110, also=Noted(log, 1)),
+        _job(store, a.id, 100, also=KeyOnce(book, log, "k1")),
+        _job(store, a.id, 110, also=KeyOnce(book, log, "old")),
         _job(store, a.id, 120),
-        _job(store, a.id, 130, also=Noted(log, 2)),
+        _job(store, a.id, 130, also=KeyOnce(book, log, "k1")),
+        _job(store, a.id, 140, also=KeyOnce(book, log, "k2")),
     ]
-    assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * 4
-    assert log == [("plain", []), ("together", [1, 2])]
-    log.clear()
-    assert await writer.accept(_job(store, a.id, 140, also=Noted(log, 3)))
-    assert log == [("alone", [3])]  # one of its kind runs as a plain job
+    results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
+    assert results[0] is results[2] is results[4] is True
+    repeats = [r.found for r in results if isinstance(r, Repeated)]
+    assert repeats == ["answer old", "answer k1"]  # requests 1 and 3
+    assert log == [
+        ("claim", ["k1", "old", "k1", "k2"]),
+        ("written", ["k1"]),
+        ("written", ["k2"]),
+    ]
+    assert await _stored_ids(store) == [100, 120, 140]
+    assert await _balance(services, a.id) == 10_000_000 - 3 * PRICE
+
+
+async def test_a_refused_request_s_once_key_is_taken_back(services: Services, store: Store) -> None:
+    """The balance covers the first two requests only: the third is refused and its key
+    dropped, so a later copy of it is not a repeat."""
+    a = await services.accounts.create_account(name="a", balance=str(2 * PRICE / 1_000_000))
+    writer = AcceptWriter(store=store)
+    book: dict[str, str] = {}
+    log: list[tuple[str, list[str]]] = []
+    jobs = [_job(store, a.id, 100 + 10 * n, also=KeyOnce(book, log, f"k{n}")) for n in range(3)]
+    assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True, True, False]
+    assert ("drop", ["k2"]) in log
+    assert sorted(book) == ["k0", "k1"]
+    assert await _stored_ids(store) == [100, 110]

@@ -13,11 +13,11 @@ from simgate.domain import ids
 from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
 from simgate.domain.records import NewMessage, SentRow
-from simgate.errors import StoreError
 from simgate.lines.base import IncomingSms
 from simgate.runtime import Runtime
+from simgate.services.accept_writer import Repeated
 from simgate.services.container import Services
-from simgate.services.itnio import PENDING
+from simgate.services.itnio import PENDING, Claim, NewAnswered
 from simgate.store.tables import messages
 from tests.store.util import account, queue
 
@@ -184,30 +184,30 @@ async def test_concurrent_claims_share_one_insert(runtime: Runtime, services: Se
     assert len(inserts) == 3
 
 
-async def test_replay_answers_of_one_accept_batch_are_one_update(
+async def test_replay_claims_of_one_accept_batch_are_one_insert_with_their_answers(
     runtime: Runtime, services: Services
 ) -> None:
-    """The answers committed with their sends (group commit): one UPDATE for the batch; a
-    claim taken over fails its own request only (the batch is split)."""
+    """Sends claim their fingerprints in their accept transaction (group commit): one
+    INSERT for the batch, answers included. A fingerprint recorded already, or twice in
+    the batch, is a repeat: nothing charged or queued, and it hears the recorded answer."""
     sv = services.itnio
-    for fp in ("a", "b", "c"):
-        await sv.claim_replay(fingerprint=fp, expires_ms=T0 + 10, now_ms=T0, purge=False)
-    ran: list[str] = []
+    await sv.claim_replay(fingerprint="old", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    assert await sv.complete_replay(fingerprint="old", response="answer old", token=T0)
     account_id = (await services.accounts.create_account(name="r", balance="1")).id
-    updates: list[str] = []
+    ran: list[str] = []
+    inserts: list[str] = []
     engine = runtime.store.db.engine.sync_engine
 
     def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("UPDATE ITNIO_REPLAYS"):
-            updates.append(statement)
+        if statement.lstrip().upper().startswith("INSERT INTO ITNIO_REPLAYS"):
+            inserts.append(statement)
 
-    def send(fp: str, token: int, first_id: int) -> Any:
-        job = sv.replay_answer_job(
-            fingerprint=fp, response=f"answer {fp}", token=token, on_run=lambda: ran.append(fp)
-        )
+    def send(fp: str, first_id: int) -> Any:
+        claim = NewAnswered(fp, T0 + 10, T0, f"answer {fp}#{first_id}")
+        job = sv.replay_claim_job(claim, purge=False, on_run=lambda: ran.append(fp))
         return services.messaging.accept(
             account_id=account_id,
-            total_micros=0,
+            total_micros=1_000,
             rows=[_row(account_id, first_id)],
             now_ms=T0,
             also=job,
@@ -215,21 +215,67 @@ async def test_replay_answers_of_one_accept_batch_are_one_update(
 
     event.listen(engine, "before_cursor_execute", on_execute)
     try:
-        assert list(await asyncio.gather(send("a", T0, 1000), send("b", T0, 1001))) == [True, True]
-        assert len(updates) == 1
-        results = await asyncio.gather(
-            send("c", T0, 1002), send("zz", T0, 1003), return_exceptions=True
-        )
+        sends = [send("a", 1000), send("old", 1001), send("b", 1002), send("a", 1003)]
+        results = await asyncio.gather(*sends, return_exceptions=True)
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
-    assert results[0] is True
-    assert isinstance(results[1], StoreError)  # "zz" was never claimed by this token
-    assert [await sv.replay_response(fp) for fp in ("a", "b", "c")] == [
-        "answer a",
-        "answer b",
-        "answer c",
+    assert [_answer_of(r) for r in results] == [
+        True,
+        "answer old",
+        True,
+        "answer a#1000",
     ]
-    assert ran[:2] == ["a", "b"]
+    assert len(inserts) == 1
+    assert ran == ["a", "b"]
+    assert [await sv.replay_response(fp) for fp in ("a", "b", "old")] == [
+        "answer a#1000",
+        "answer b#1002",
+        "answer old",
+    ]
+    async with runtime.store.db.read() as conn:
+        stored = await runtime.store.messages.get(conn, [1000, 1001, 1002, 1003])
+    assert sorted(m.id for m in stored) == [1000, 1002]
+    assert (await services.accounts.get_account(account_id)).balance_micros == 1_000_000 - 2_000
+
+
+async def test_a_send_takes_over_a_claim_left_unanswered_past_its_time(
+    services: Services,
+) -> None:
+    """Issue 14 item 14: a claim its owner never answered (it died) is taken over by the
+    send's own claim once ``takeover_after_ms`` has passed, not before."""
+    sv = services.itnio
+    await sv.claim_replay(fingerprint="f", expires_ms=T0 + 10, now_ms=T0, purge=False)
+    young = await sv.record_answer(NewAnswered("f", T0 + 10, T0 + 5, "early", 10))
+    assert (young.owned, young.response) == (False, PENDING)
+    late = await sv.record_answer(NewAnswered("f", T0 + 10, T0 + 11, "late", 10))
+    assert (late.owned, late.token) == (True, T0 + 11)
+    assert await sv.replay_response("f") == "late"
+
+
+async def test_a_refused_send_s_claim_is_taken_back(services: Services) -> None:
+    """A send the balance does not cover is refused: its claim goes with it, so the
+    fingerprint is free for the refusal's own record (api/dialects/itnio/replay.py)."""
+    sv = services.itnio
+    account_id = (await services.accounts.create_account(name="poor", balance="0")).id
+    job = sv.replay_claim_job(
+        NewAnswered("f", T0 + 10, T0, "sent"), purge=False, on_run=lambda: None
+    )
+    queued = await services.messaging.accept(
+        account_id=account_id,
+        total_micros=1_000,
+        rows=[_row(account_id, 2000)],
+        now_ms=T0,
+        also=job,
+    )
+    assert queued is False
+    assert await sv.replay_response("f") is None
+
+
+def _answer_of(result: object) -> object:
+    """An accept's result, or the recorded answer a repeat heard."""
+    if isinstance(result, Repeated) and isinstance(result.found, Claim):
+        return result.found.response
+    return result
 
 
 def _row(account_id: int, mid: int) -> NewMessage:

@@ -1,13 +1,15 @@
 """Group commit of the accept path (issue 15): concurrent accepts become one unit of work.
 
 Every request that accepts messages (charge its account, queue its rows, store the caller's
-own record such as the itniotech replay answer) joins the open batch of a
-:class:`~simgate.services.gather.Gatherer` (natural batching, no window, a failed batch
-split per request). A batch is written with one charge per account, one ``executemany``
-INSERT for all its rows, then the callers' own records in arrival order. An account whose
-balance covers the batch's sum is charged once; one that does not is charged for its
-requests in arrival order while the balance lasts, and the others hear False (insufficient
-balance) without failing anyone else.
+own record) joins the open batch of a :class:`~simgate.services.gather.Gatherer` (natural
+batching, no window, a failed batch split per request). A batch is written with the claims
+of its requests that may happen only once (:class:`OnceJob`, the itniotech replay rule:
+one statement per kind), one charge per account, one ``executemany`` INSERT for all its
+rows, then the callers' own records in arrival order. An account whose balance covers the
+batch's sum is charged once; one that does not is charged for its requests in arrival order
+while the balance lasts, and the others hear False (insufficient balance) without failing
+anyone else. A request whose claim finds its key taken is a repeat: neither charged nor
+queued, it hears :class:`Repeated` with what the key holds.
 """
 
 from __future__ import annotations
@@ -32,15 +34,31 @@ CallerJob = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @runtime_checkable
-class JointJob(Protocol):
-    """A caller's job that can also run in one statement with the others of its kind in a
-    batch (the itniotech replay answers: one UPDATE for the batch, not one per request).
-    ``run_together`` raises when any of them cannot be written; the batch is then split and
-    each runs alone, as a plain :data:`CallerJob`."""
+class OnceJob(Protocol):
+    """A caller's record that lets its request happen at most once (the itniotech replay
+    rule, spec §7): a key written with the request's answer in the request's own
+    transaction, before its charge, so the two commit together or not at all.
+
+    ``claim_together`` writes the keys of the batch's jobs of one kind (one statement) and
+    answers for each None when its key was free (written now: the request goes on), else
+    what the key holds (a repeat). ``drop_together`` takes back the keys of requests the
+    balance did not cover (refused: nothing of theirs is kept). The job itself runs (with no
+    database work of its own) once its request's rows are written beside its key."""
 
     async def __call__(self, conn: AsyncConnection) -> None: ...
 
-    async def run_together(self, conn: AsyncConnection, jobs: Sequence[Any]) -> None: ...
+    async def claim_together(self, conn: AsyncConnection, jobs: Sequence[Any]) -> list[Any]: ...
+
+    async def drop_together(self, conn: AsyncConnection, jobs: Sequence[Any]) -> None: ...
+
+
+class Repeated(Exception):
+    """The request's :class:`OnceJob` key was taken: nothing was charged or queued.
+    ``found``: what the key holds (its ``claim_together`` answer)."""
+
+    def __init__(self, found: object) -> None:
+        super().__init__("this request was made before")
+        self.found = found
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +69,7 @@ class AcceptJob:
     total_micros: int
     rows: Sequence[NewMessage]
     now_ms: int
-    also: CallerJob | None = None
+    also: CallerJob | OnceJob | None = None
 
 
 class AcceptWriter:
@@ -59,7 +77,7 @@ class AcceptWriter:
 
     def __init__(self, *, store: Store, max_rows: int = MAX_ROWS_PER_BATCH) -> None:
         self._store = store
-        self._batches: Gatherer[AcceptJob, bool] = Gatherer(
+        self._batches: Gatherer[AcceptJob, bool | Repeated] = Gatherer(
             db=store.db,
             write_many=self._write,
             max_size=max_rows,
@@ -69,16 +87,41 @@ class AcceptWriter:
 
     async def accept(self, job: AcceptJob) -> bool:
         """Charge and queue ``job`` in the next batch; True once committed, False (nothing
-        queued, nothing charged) when the account's balance does not cover it."""
-        return await self._batches.write(job)
+        queued, nothing charged) when the account's balance does not cover it. Raises
+        :class:`Repeated` when its :class:`OnceJob` finds its key taken."""
+        result = await self._batches.write(job)
+        if isinstance(result, Repeated):
+            raise result
+        return result
 
-    async def _write(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:
-        """Charge, insert and run the callers' records of ``jobs``; which were charged."""
-        charged = await self._charge(conn, jobs)
-        kept = [j for j, ok in zip(jobs, charged, strict=True) if ok]
+    async def _write(
+        self, conn: AsyncConnection, jobs: Sequence[AcceptJob]
+    ) -> list[bool | Repeated]:
+        """Claim, charge, insert and run the callers' records of ``jobs``; which were
+        charged, and which were repeats."""
+        out: list[bool | Repeated] = [True] * len(jobs)
+        live = list(range(len(jobs)))
+        once = [i for i, j in enumerate(jobs) if isinstance(j.also, OnceJob)]
+        if once:
+            for i, found in (await _claim(conn, [(i, jobs[i].also) for i in once])).items():
+                out[i] = Repeated(found)
+            live = [i for i in live if out[i] is True]
+        charged = await self._charge(conn, [jobs[i] for i in live])
+        kept: list[AcceptJob] = []
+        refused: list[tuple[int, Any]] = []
+        for i, ok in zip(live, charged, strict=True):
+            out[i] = ok
+            if ok:
+                kept.append(jobs[i])
+            elif isinstance(jobs[i].also, OnceJob):
+                refused.append((i, jobs[i].also))
+        if refused:
+            await _drop(conn, refused)
         await self._store.messages.insert_many(conn, [(j.rows, j.now_ms) for j in kept])
-        await _run_callers(conn, [j.also for j in kept if j.also is not None])
-        return charged
+        for job in kept:  # the callers' records in arrival order
+            if job.also is not None:
+                await job.also(conn)
+        return out
 
     async def _charge(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:
         """One charge per account; an account that cannot pay for all its requests pays for
@@ -112,22 +155,28 @@ class AcceptWriter:
         return charged
 
 
-async def _run_callers(conn: AsyncConnection, jobs: Sequence[CallerJob]) -> None:
-    """The callers' jobs in arrival order, those of one :class:`JointJob` kind together
-    (where the first of them came) when there is more than one."""
-    kinds: dict[type, list[JointJob]] = {}
-    for job in jobs:
-        if isinstance(job, JointJob):
-            kinds.setdefault(type(job), []).append(job)
-    done: set[type] = set()
-    for job in jobs:
-        kind = type(job)
-        group = kinds.get(kind)
-        if group is None or len(group) == 1:
-            await job(conn)
-        elif kind not in done:
-            done.add(kind)
-            await group[0].run_together(conn, group)
+async def _claim(conn: AsyncConnection, jobs: Sequence[tuple[int, Any]]) -> dict[int, object]:
+    """The claims of ``(index, once job)``, one ``claim_together`` per kind of job; the
+    indexes whose key was taken, with what it holds."""
+    taken: dict[int, object] = {}
+    for kind in _kinds(jobs).values():
+        answers = await kind[0][1].claim_together(conn, [job for _, job in kind])
+        for (i, _), found in zip(kind, answers, strict=True):
+            if found is not None:
+                taken[i] = found
+    return taken
+
+
+async def _drop(conn: AsyncConnection, jobs: Sequence[tuple[int, Any]]) -> None:
+    for kind in _kinds(jobs).values():
+        await kind[0][1].drop_together(conn, [job for _, job in kind])
+
+
+def _kinds(jobs: Sequence[tuple[int, Any]]) -> dict[type, list[tuple[int, Any]]]:
+    kinds: dict[type, list[tuple[int, Any]]] = {}
+    for i, job in jobs:
+        kinds.setdefault(type(job), []).append((i, job))
+    return kinds
 
 
 def _rows_of(job: AcceptJob) -> int:

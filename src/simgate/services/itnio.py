@@ -7,7 +7,7 @@ The dialect parses and renders; every database access it needs is a method here 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.accounts import Account, ApiKey
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, SentRow
-from simgate.errors import StoreError
 from simgate.services.gather import Gatherer
 from simgate.store import Store
 from simgate.store.dialects.itnio import (
     PENDING,
     Claim,
+    NewAnswered,
     NewClaim,
     ReplayRepo,
     ReportRow,
@@ -30,19 +30,17 @@ from simgate.store.dialects.itnio import (
 
 __all__ = [
     "PENDING",
-    "AnswerJob",
     "Claim",
     "Credentials",
     "ItnioService",
     "MoPage",
+    "NewAnswered",
+    "ReplayClaim",
     "ReportRow",
 ]
 
 # Claims written together at most (one multi-row INSERT each: services/gather.py).
 CLAIMS_PER_BATCH = 500
-
-# A replay answer stored in the transaction that commits the work it answers.
-AnswerJob = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,34 +58,34 @@ class MoPage:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayAnswer:
-    """A request's replay answer as a job of its accept's transaction. The answers of one
-    accept batch are written by one UPDATE (services/accept_writer.py ``JointJob``)."""
+class ReplayClaim:
+    """A send's replay record, claimed with its answer in the send's own accept transaction
+    (services/accept_writer.py ``OnceJob``): the claims of one accept batch are one INSERT,
+    and a request whose fingerprint is recorded already is a repeat there, neither charged
+    nor queued. ``purge`` first drops expired records; ``on_run`` is told once the send's
+    rows are written beside the claim."""
 
     replays: ReplayRepo
-    fingerprint: str
-    response: str
-    token: int
+    claim: NewAnswered
+    purge: bool
     on_run: Callable[[], None]
 
     async def __call__(self, conn: AsyncConnection) -> None:
-        if not await self.replays.complete(
-            conn, fingerprint=self.fingerprint, response=self.response, token=self.token
-        ):
-            raise StoreError("this request's replay claim was taken over")
         self.on_run()
 
-    async def run_together(self, conn: AsyncConnection, jobs: Sequence[ReplayAnswer]) -> None:
-        distinct = {j.fingerprint for j in jobs}
-        if len(distinct) < len(jobs):  # a takeover and its old owner: each on its own
-            for j in jobs:
-                await j(conn)
-            return
-        answers = [(j.fingerprint, j.response, j.token) for j in jobs]
-        if not await self.replays.complete_many(conn, answers):
-            raise StoreError("a replay claim of this batch was taken over")
-        for j in jobs:
-            j.on_run()
+    async def claim_together(
+        self, conn: AsyncConnection, jobs: Sequence[ReplayClaim]
+    ) -> list[Claim | None]:
+        """None for each claim now owned, else what its record holds (a :class:`Claim`)."""
+        if any(j.purge for j in jobs):
+            await self.replays.purge(conn, now_ms=min(j.claim.now_ms for j in jobs))
+        claims = await self.replays.claim_answered(conn, [j.claim for j in jobs])
+        return [None if c.owned else c for c in claims]
+
+    async def drop_together(self, conn: AsyncConnection, jobs: Sequence[ReplayClaim]) -> None:
+        await self.replays.drop_answered(
+            conn, [(j.claim.fingerprint, j.claim.now_ms) for j in jobs]
+        )
 
 
 class ItnioService:
@@ -96,6 +94,9 @@ class ItnioService:
         self._replays = ReplayRepo()
         self._claims: Gatherer[NewClaim, Claim] = Gatherer(
             db=store.db, write_many=self._replays.claim_many, max_size=CLAIMS_PER_BATCH
+        )
+        self._answered: Gatherer[NewAnswered, Claim] = Gatherer(
+            db=store.db, write_many=self._replays.claim_answered, max_size=CLAIMS_PER_BATCH
         )
 
     # ---- authentication (spec §1.1) ------------------------------------------------------
@@ -216,13 +217,27 @@ class ItnioService:
             )
         )
 
-    def replay_answer_job(
-        self, *, fingerprint: str, response: str, token: int, on_run: Callable[[], None]
-    ) -> AnswerJob:
-        """The answer stored in the caller's transaction (the one that commits what the
-        request did), so a crash never leaves the work done and the answer unknown; it fails
-        the transaction when the claim was taken over (the new owner does the work)."""
-        return ReplayAnswer(self._replays, fingerprint, response, token, on_run)
+    def replay_claim_job(
+        self, claim: NewAnswered, *, purge: bool, on_run: Callable[[], None]
+    ) -> ReplayClaim:
+        """The claim of a send, written with its answer in the send's own transaction (the
+        one that commits its messages), so a crash never leaves the work done and the answer
+        unknown, nor a claim without its work; a send whose fingerprint is recorded already
+        is refused there as a repeat (services/accept_writer.py ``Repeated``)."""
+        return ReplayClaim(self._replays, claim, purge, on_run)
+
+    async def record_answer(self, claim: NewAnswered, *, purge: bool = False) -> Claim:
+        """Claim a fingerprint with the answer of a request that did no work (a refusal):
+        owned, or what its record already holds. Concurrent requests' records share one
+        INSERT (group commit)."""
+        if not purge:
+            return await self._answered.write(claim)
+        return await self._store.db.write(functools.partial(self._record_purging, claim))
+
+    async def _record_purging(self, claim: NewAnswered, conn: AsyncConnection) -> Claim:
+        await self._replays.purge(conn, now_ms=claim.now_ms)
+        (found,) = await self._replays.claim_answered(conn, [claim])
+        return found
 
     async def release_replay(self, fingerprint: str, token: int) -> None:
         await self._store.db.write(

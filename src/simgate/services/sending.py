@@ -24,6 +24,7 @@ from simgate.domain.records import NewMessage
 from simgate.domain.routing import route_for
 from simgate.errors import AccountLocked, ContentEmpty, InsufficientBalance, NoPricing, NoRoute
 from simgate.metrics import Metrics
+from simgate.services.accept_writer import OnceJob
 from simgate.services.messaging import MessagingService
 from simgate.services.rates import RateCache
 from simgate.settings import Settings
@@ -84,8 +85,9 @@ class SendRequest:
     # national numbers and short codes like "10086" (Dinstar samples, spec §2.2).
     dial_as_given: bool = False
     # Database work committed with the messages, given the outcome (which is known before
-    # the commit): the itniotech replay guard stores its answer there (issue 14 item 14).
-    commit_with: Callable[[SendOutcome], Job] | None = None
+    # the commit): the itniotech replay guard claims the request with its answer there
+    # (issue 14 item 14; a OnceJob, services/accept_writer.py: a repeat raises Repeated).
+    commit_with: Callable[[SendOutcome], Job | OnceJob] | None = None
     # Send no earlier than this (epoch ms; SMPP schedule_delivery_time, issue 18): the rows
     # are queued due then, so the dispatcher's lease skips them until it comes.
     not_before_ms: int | None = None
@@ -211,6 +213,8 @@ class SendService:
         outcome = SendOutcome(accepted, invalid, total)
         also = req.commit_with(outcome) if req.commit_with is not None else None
         if start > now:
+            if isinstance(also, OnceJob):  # its claim must run before the charge, alone
+                raise ValueError("a send made at most once cannot be scheduled (none is)")
             also = self._scheduled([r.id for r in rows], due_ms=start, now_ms=now, then=also)
         if not await self._messaging.accept(
             account_id=account.id, total_micros=total, rows=rows, now_ms=now, also=also

@@ -276,6 +276,23 @@ async def test_identical_request_is_answered_once(itnio: Itnio) -> None:
     assert await _count_messages(itnio) == 2
 
 
+async def test_a_refused_send_is_answered_once_too(itnio: Itnio) -> None:
+    """A send refused for its balance records the refusal: its identical replay hears it
+    again, even after a top-up that would let a new request through, and sends nothing."""
+    sv = itnio.services.accounts
+    await sv.correct(itnio.account.id, amount="-100", reason="test: empty the account")
+    body = {"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "broke"}
+    headers = itnio.headers()
+    first = await itnio.post(SEND, body, headers=headers)
+    assert first["status"] == "-10"
+    await sv.topup(itnio.account.id, amount="100")
+    assert await itnio.post(SEND, body, headers=headers) == first
+    assert await _count_messages(itnio) == 0
+    body["content"] = "funded"  # a new request is sent
+    assert (await itnio.post(SEND, body, headers=headers))["status"] == "0"
+    assert await _count_messages(itnio) == 1
+
+
 async def test_identical_get_send_is_answered_once(itnio: Itnio) -> None:
     params = {"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "hi"}
     headers = itnio.headers()

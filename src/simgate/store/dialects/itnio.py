@@ -88,16 +88,23 @@ _PG_CLAIMS = (
     "SELECT f, e, NULL, c FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS a(f, e, c) "
     "ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
 )
-_PG_ANSWERS = (
-    "UPDATE itnio_replays AS r SET response = a.response "
-    "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS a(fingerprint, response, created_ms) "
-    "WHERE r.fingerprint = a.fingerprint AND r.created_ms = a.created_ms "
-    "AND r.response IS NULL"
+# A claim written with its answer (the send's own transaction, see ``claim_answered``).
+_PG_ANSWERED = (
+    "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
+    "SELECT f, e, r, c FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) "
+    "AS a(f, e, r, c) ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
 )
-_SQLITE_ANSWER = (
-    "UPDATE itnio_replays SET response = ? "
-    "WHERE fingerprint = ? AND created_ms = ? AND response IS NULL"
-)
+# SQLite's default limit is 32 766 parameters; 4 a row.
+_ANSWERED_PER_STATEMENT = 500
+
+
+@functools.cache
+def _sqlite_answered(count: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?)"] * count)
+    return (
+        "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
+        f"VALUES {values} ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
+    )
 
 
 @functools.cache
@@ -116,6 +123,18 @@ class NewClaim:
     fingerprint: str
     expires_ms: int
     now_ms: int
+    takeover_after_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAnswered:
+    """A request's claim of its fingerprint written with its answer (see
+    :meth:`ReplayRepo.claim_answered`); ``now_ms`` is the claim's token."""
+
+    fingerprint: str
+    expires_ms: int
+    now_ms: int
+    response: str
     takeover_after_ms: int | None = None
 
 
@@ -233,22 +252,100 @@ class ReplayRepo:
         )
         return result.rowcount == 1
 
-    async def complete_many(
-        self, conn: AsyncConnection, answers: Sequence[tuple[str, str, int]]
-    ) -> bool:
-        """:meth:`complete` for ``(fingerprint, response, token)`` answers of distinct
-        fingerprints in one UPDATE; True when every claim was still its token's."""
-        if not answers:
-            return True
-        assert len({fp for fp, _, _ in answers}) == len(answers), "one answer per fingerprint"
-        if conn.dialect.name == "postgresql":
-            columns = list(zip(*answers, strict=True))
-            result = await conn.exec_driver_sql(_PG_ANSWERS, tuple(list(c) for c in columns))
-        else:
-            # executemany: sqlite3 adds up the rows each execution changed.
-            rows = [(response, fp, token) for fp, response, token in answers]
-            result = await conn.exec_driver_sql(_SQLITE_ANSWER, rows)
-        return result.rowcount == len(answers)
+    async def claim_answered(
+        self, conn: AsyncConnection, claims: Sequence[NewAnswered]
+    ) -> list[Claim]:
+        """Own each fingerprint with its answer already written, in the caller's transaction
+        (the one that commits the work answered): one multi-row INSERT .. ON CONFLICT DO
+        NOTHING for the batch, so a request and its answer are committed together or not at
+        all, and no claim is ever left unanswered by a crash.
+
+        A fingerprint already recorded is not owned: its record's answer comes back
+        (``PENDING`` while an owner of :meth:`claim` still runs, None when it vanished
+        meanwhile). An unanswered claim older than ``takeover_after_ms`` is taken over with
+        this answer (its owner died: issue 14 item 14). A fingerprint twice in the batch is
+        owned by its first claim; the later ones hear its answer."""
+        first: dict[str, int] = {}
+        for i, c in enumerate(claims):
+            first.setdefault(c.fingerprint, i)
+        # Inserted in fingerprint order: two PostgreSQL transactions inserting some of the
+        # same fingerprints wait for each other in one order, never in a cycle (a deadlock).
+        fresh = sorted((claims[i] for i in first.values()), key=lambda c: c.fingerprint)
+        taken: set[str] = set()
+        for chunk in chunks(fresh, _ANSWERED_PER_STATEMENT):
+            if conn.dialect.name == "postgresql":
+                params: tuple[Any, ...] = (
+                    [c.fingerprint for c in chunk],
+                    [c.expires_ms for c in chunk],
+                    [c.response for c in chunk],
+                    [c.now_ms for c in chunk],
+                )
+                result = await conn.exec_driver_sql(_PG_ANSWERED, params)
+            else:
+                params = tuple(
+                    v for c in chunk for v in (c.fingerprint, c.expires_ms, c.response, c.now_ms)
+                )
+                result = await conn.exec_driver_sql(_sqlite_answered(len(chunk)), params)
+            taken.update(row[0] for row in result)
+        out: list[Claim] = []
+        for i, c in enumerate(claims):
+            owner = first[c.fingerprint]
+            if c.fingerprint in taken:
+                if owner == i:
+                    out.append(Claim(owned=True, token=c.now_ms))
+                else:
+                    out.append(Claim(owned=False, response=claims[owner].response))
+            elif owner == i:
+                out.append(await self._recorded(conn, c))
+            else:  # the first of the batch met a record: so do the others
+                found = out[owner]
+                out.append(
+                    found
+                    if not found.owned
+                    else Claim(owned=False, response=claims[owner].response)
+                )
+        return out
+
+    async def _recorded(self, conn: AsyncConnection, claim: NewAnswered) -> Claim:
+        """What the record of ``claim``'s fingerprint holds; an unanswered one past its
+        owner's time is taken over with ``claim``'s answer (see :meth:`claim`)."""
+        row = (
+            await conn.execute(
+                select(t.c.response, t.c.created_ms, t.c.expires_ms).where(
+                    t.c.fingerprint == claim.fingerprint
+                )
+            )
+        ).first()
+        if row is None:  # released meanwhile: the first copy failed
+            return Claim(owned=False, response=None)
+        if row.response is not None:
+            return Claim(owned=False, response=str(row.response))
+        after = claim.takeover_after_ms
+        if after is not None and row.created_ms + after < claim.now_ms:
+            taken = await conn.execute(
+                update(t)
+                .where(
+                    t.c.fingerprint == claim.fingerprint,
+                    t.c.response.is_(None),
+                    t.c.created_ms == row.created_ms,
+                )
+                .values(
+                    response=claim.response,
+                    created_ms=claim.now_ms,
+                    expires_ms=max(row.expires_ms, claim.expires_ms),
+                )
+            )
+            if taken.rowcount == 1:
+                return Claim(owned=True, token=claim.now_ms)
+        return Claim(owned=False, response=PENDING)
+
+    async def drop_answered(self, conn: AsyncConnection, owned: Sequence[tuple[str, int]]) -> None:
+        """Take back claims of ``(fingerprint, token)`` written by :meth:`claim_answered` in
+        this transaction (their requests were refused after all)."""
+        for fingerprint, token in owned:
+            await conn.execute(
+                delete(t).where(t.c.fingerprint == fingerprint, t.c.created_ms == token)
+            )
 
     async def release(self, conn: AsyncConnection, *, fingerprint: str, token: int) -> None:
         await conn.execute(

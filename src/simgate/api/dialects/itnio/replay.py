@@ -2,9 +2,16 @@
 
 An identical request (same Api-Key, Timestamp, Sign, method, path with query, and body) seen
 again while its Timestamp is inside the window gets the first response back and sends
-nothing twice. A different body under the same Sign is a new request. The first request
-claims the fingerprint (a primary key, so two processes cannot both claim it), runs, and
-stores its response; a replay arriving meanwhile waits for that response.
+nothing twice. A different body under the same Sign is a new request. The fingerprint is a
+primary key, so two processes cannot both claim it.
+
+Two ways to hold the rule. :meth:`ReplayGuard.once` claims the fingerprint first, runs, then
+stores the response; a replay arriving meanwhile waits for it. :meth:`ReplayGuard.
+once_committed` (the sends) runs first and claims the fingerprint with its response in the
+transaction that commits the send (issue 15: one commit per send instead of two): a copy
+whose claim finds the fingerprint recorded is neither charged nor queued and answers with
+the recorded response. A send refused before any work claims it with the refusal, so a
+replay gets that refusal back even when a retry would now succeed.
 
 Only endpoints that change something (sendSms, sendSms/batch) go through the guard: a
 repeated query has no effect to repeat and returns the same data an attacker already saw.
@@ -24,7 +31,8 @@ from simgate.api.dialects.itnio.auth import AuthContext, timestamp_ms
 from simgate.api.dialects.itnio.envelope import ERROR_CODES, ItnioError, enveloped
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.clock import Clock
-from simgate.services.itnio import PENDING, AnswerJob, ItnioService
+from simgate.services.accept_writer import Repeated
+from simgate.services.itnio import PENDING, Claim, ItnioService, NewAnswered, ReplayClaim
 
 PURGE_EVERY_MS = 60_000
 
@@ -59,8 +67,8 @@ def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
 
 
 # What a producer is handed to commit its answer with its work (``ReplayGuard.once_committed``):
-# given the answer's bytes, the job to run in the transaction that commits the work.
-CommitAnswer = Callable[[bytes], AnswerJob]
+# given the answer's bytes, the claim to write in the transaction that commits the work.
+CommitAnswer = Callable[[bytes], ReplayClaim]
 
 
 class ReplayGuard:
@@ -86,10 +94,10 @@ class ReplayGuard:
         that never finished) answers this request alone and stores nothing.
         """
 
-        async def answer(_: CommitAnswer) -> bytes:
+        async def answer() -> bytes:
             return await enveloped(produce, table)
 
-        run = functools.partial(self._once, ctx, request, body, answer, takeover=False)
+        run = functools.partial(self._once, ctx, request, body, answer)
         return await enveloped(run, table)
 
     async def once_committed(
@@ -101,26 +109,66 @@ class ReplayGuard:
         table: CodeTable = ERROR_CODES,
     ) -> bytes:
         """:meth:`once` for a producer that commits its answer with its work (``produce``
-        hands the given :data:`CommitAnswer` job to that transaction). A crash then leaves
-        either both or neither, so a claim still unanswered ``replay_wait_seconds`` after it
-        was made is taken over by an identical retry (issue 14 item 14): its owner died
-        before committing anything, or it is only slow and fenced out (its commit fails)."""
-
-        async def answer(commit: CommitAnswer) -> bytes:
-            return await enveloped(lambda: produce(commit), table)
-
-        run = functools.partial(self._once, ctx, request, body, answer, takeover=True)
+        hands the claim the given :data:`CommitAnswer` makes to that transaction). The work
+        is done first and the fingerprint claimed in its commit (see the module docstring):
+        a crash leaves both or neither, and no claim waits for an owner that died."""
+        run = functools.partial(self._once_on_commit, ctx, request, body, produce, table)
         return await enveloped(run, table)
 
-    async def _once(
+    async def _once_on_commit(
         self,
         ctx: AuthContext,
         request: Request,
         body: bytes,
-        answer: Callable[[CommitAnswer], Awaitable[bytes]],
-        *,
-        takeover: bool,
+        produce: Callable[[CommitAnswer], Awaitable[bytes]],
+        table: CodeTable,
     ) -> bytes:
+        fp, now, expires, purge = self._fingerprint(ctx, request, body)
+        takeover_ms = int(self._cfg.replay_wait_seconds * 1000)
+        written = finished = False
+        repeat: Repeated | None = None
+
+        def mark() -> None:
+            nonlocal written
+            written = True  # the send's rows are written beside the claim
+
+        def commit(response: bytes) -> ReplayClaim:
+            claim = NewAnswered(fp, expires, now, response.decode(), takeover_ms)
+            return self._itnio.replay_claim_job(claim, purge=purge, on_run=mark)
+
+        async def run() -> bytes:
+            nonlocal finished, repeat
+            try:
+                response = await produce(commit)
+            except Repeated as exc:  # not an answer of this request: the recorded one is
+                repeat = exc
+                return b""
+            finished = True
+            return response
+
+        response = await enveloped(run, table)
+        if repeat is not None:
+            found = repeat.found
+            assert isinstance(found, Claim), found
+            return await self._recorded(fp, found)
+        if written and finished:
+            return response  # committed with the work it answers
+        # A refusal, answered at most once too: the first copy to record its answer wins.
+        answered = NewAnswered(fp, expires, now, response.decode(), takeover_ms)
+        claim = await self._itnio.record_answer(answered, purge=purge)
+        return response if claim.owned else await self._recorded(fp, claim)
+
+    async def _recorded(self, fp: str, claim: Claim) -> bytes:
+        """The answer recorded for ``fp`` (waited for while its owner still runs)."""
+        if claim.response is None:  # released just now: the first copy failed
+            raise ItnioError(-18, "the first copy of this request failed; send it anew")
+        return claim.response.encode() if claim.response != PENDING else await self._wait(fp)
+
+    def _fingerprint(
+        self, ctx: AuthContext, request: Request, body: bytes
+    ) -> tuple[str, int, int, bool]:
+        """The request's fingerprint, now, when its record may go, and whether to purge
+        expired records first (once a minute per process)."""
         fp = request_fingerprint(ctx, request, body)
         now = self._clock.now_ms()
         # The record must outlive every moment at which this Timestamp is still accepted.
@@ -129,40 +177,30 @@ class ReplayGuard:
         purge = now - self._last_purge_ms > PURGE_EVERY_MS
         if purge:
             self._last_purge_ms = now
+        return fp, now, expires, purge
+
+    async def _once(
+        self,
+        ctx: AuthContext,
+        request: Request,
+        body: bytes,
+        answer: Callable[[], Awaitable[bytes]],
+    ) -> bytes:
+        fp, now, expires, purge = self._fingerprint(ctx, request, body)
         claim = await self._itnio.claim_replay(
-            fingerprint=fp,
-            expires_ms=expires,
-            now_ms=now,
-            purge=purge,
-            takeover_after_ms=int(self._cfg.replay_wait_seconds * 1000) if takeover else None,
+            fingerprint=fp, expires_ms=expires, now_ms=now, purge=purge
         )
         if not claim.owned:
-            if claim.response is None:  # released just now: the first copy failed
-                raise ItnioError(-18, "the first copy of this request failed; send it anew")
-            return claim.response.encode() if claim.response != PENDING else await self._wait(fp)
+            return await self._recorded(fp, claim)
         token = claim.token
-        committed = False
-
-        def mark() -> None:
-            nonlocal committed
-            committed = True  # (if its transaction then fails, produce raises)
-
-        def commit(response: bytes) -> AnswerJob:
-            return self._itnio.replay_answer_job(
-                fingerprint=fp, response=response.decode(), token=token, on_run=mark
-            )
-
         try:
-            response = await answer(commit)
+            response = await answer()
         except BaseException:
             # Nothing was answered: let a retry of the same request run afresh.
             await asyncio.shield(self._itnio.release_replay(fp, token))
             raise
-        if committed:
-            return response  # stored with the work it answers
-        # The messages are committed already (a 2xx means committed); the stored response
-        # only serves replays, which wait while it is PENDING. Not awaiting it saves one
-        # group-commit round trip per send (bench/itnio_send.py).
+        # The stored response only serves replays, which wait while it is PENDING. Not
+        # awaiting it saves one group-commit round trip per request.
         task = asyncio.ensure_future(
             self._itnio.complete_replay(fingerprint=fp, response=response.decode(), token=token)
         )
