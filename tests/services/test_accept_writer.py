@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.codecs.segments import Encoding
 from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
-from simgate.services.accept_writer import AcceptJob, AcceptWriter, Repeated
+from simgate.services.accept_writer import AcceptJob, AcceptWriter, OnceJob, Repeated
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.tables import messages
@@ -249,7 +249,7 @@ async def test_zero_priced_requests_charge_nothing(
     assert n == count
 
 
-class KeyOnce:
+class KeyOnce(OnceJob):
     """A once-job over an in-memory key book (a fake of the replay records): a key already
     in the book, or twice in a batch, is a repeat. It notes every call, so a test sees one
     claim per batch and which requests' keys were taken back."""

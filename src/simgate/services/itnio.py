@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.accounts import Account, ApiKey
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, SentRow
+from simgate.services.accept_writer import OnceJob
 from simgate.services.gather import Gatherer
 from simgate.store import Store
 from simgate.store.dialects.itnio import (
@@ -58,7 +59,7 @@ class MoPage:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayClaim:
+class ReplayClaim(OnceJob):
     """A send's replay record, claimed with its answer in the send's own accept transaction
     (services/accept_writer.py ``OnceJob``): the claims of one accept batch are one INSERT,
     and a request whose fingerprint is recorded already is a repeat there, neither charged
