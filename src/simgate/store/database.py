@@ -16,12 +16,14 @@ shares one fsync. If a job raises, the batch is rolled back and every job is re-
 own transaction, so one bad job never takes others down. Jobs must therefore be re-runnable:
 database work only, no side effects outside the transaction.
 
-Two lanes (issue 15 item 4): in ``simgate run`` the worker's writes share this one writer with
-the API's accepts, and a send that joined a batch of worker jobs waited for all of them
-(p50 3.4 ms alone, 26-39 ms beside the worker). Jobs queued with ``urgent=True`` (the accept
-batches, services/accept_writer.py) run in batches of their own, ahead of the others; when
-both lanes wait the writer takes them by turns, so the worker's jobs never wait for more than
-one urgent batch and an accept never for more than the batch in flight and one of the others.
+Two lanes (issue 15 item 4): in ``simgate run`` the worker's writes share the writer with the
+API's accepts. Jobs queued with ``urgent=True`` (the accept batches, services/accept_writer.py)
+run first. On SQLite, where the one writer's commits are the line every write queues on, the
+writer takes both lanes into one transaction: the urgent jobs, then the others queued at that
+moment. Batches by turns (each lane its own commit) made an accept wait for the worker's
+batch commit and then its own, two fsyncs and two thread hand-offs; with statements on the
+loop's thread (store/sqlite_writer.py) the worker's jobs cost an accept far less than a commit
+of their own (issue 15: under load the commit thread waited for a CPU a fifth of the time).
 
 On PostgreSQL a batch is a few network round trips (BEGIN, a statement or two, COMMIT), each
 waiting for a turn of a loop busy with requests, so one writer's batches, back to back, were
@@ -31,7 +33,7 @@ processes already write side by side there, so one process may as well:
 connection, while a batch is in flight, and one writer takes the other lane's batches alone,
 in queue order (the worker's records of one message must not overtake each other): an accept
 never waits for the worker's batches there. SQLite has one write lock: one writer, both lanes
-by turns.
+in each of its transactions.
 """
 
 from __future__ import annotations
@@ -468,7 +470,7 @@ Queued = tuple[Job, "asyncio.Future[Any]"]
 
 
 class _Lanes:
-    """The writer's queue: urgent jobs first, the others by turns (module docstring)."""
+    """The writer's queue: urgent jobs first (module docstring)."""
 
     def __init__(self) -> None:
         self._urgent: collections.deque[Queued] = collections.deque()
@@ -477,7 +479,6 @@ class _Lanes:
         # For the writers of one lane (PostgreSQL).
         self._urgent_ready = asyncio.Event()
         self._other_ready = asyncio.Event()
-        self._urgent_last = False  # the last batch was urgent: the others' turn if they wait
 
     def put(self, queued: Queued, *, urgent: bool) -> None:
         (self._urgent if urgent else self._other).append(queued)
@@ -485,14 +486,15 @@ class _Lanes:
         (self._urgent_ready if urgent else self._other_ready).set()
 
     async def next_batch(self, limit: int) -> list[Queued]:
-        """The next batch: every job of one lane queued now, at most ``limit``."""
+        """The next batch of SQLite's one writer: every urgent job queued now, then every
+        other one, at most ``limit`` of each."""
         while not (self._urgent or self._other):
             self._ready.clear()
             await self._ready.wait()
-        take_urgent = bool(self._urgent) and not (self._urgent_last and self._other)
-        lane = self._urgent if take_urgent else self._other
-        self._urgent_last = take_urgent
-        return [lane.popleft() for _ in range(min(limit, len(lane)))]
+        urgent, other = self._urgent, self._other
+        return [urgent.popleft() for _ in range(min(limit, len(urgent)))] + [
+            other.popleft() for _ in range(min(limit, len(other)))
+        ]
 
     async def next_urgent(self, limit: int) -> list[Queued]:
         """The next urgent batch, at most ``limit`` jobs (the PostgreSQL urgent writers)."""
