@@ -16,6 +16,7 @@ from simgate.api.http import (
     client_ip,
     declared_length,
     read_body,
+    request_path,
 )
 
 TRUSTED = ("10.0.0.0/8", "192.0.2.1")
@@ -115,6 +116,19 @@ async def test_a_body_longer_than_its_declared_length_is_still_capped() -> None:
 def test_every_refusal_is_one_exception_type() -> None:
     assert issubclass(BodyTooLarge, BodyRefused)
     assert issubclass(BadContentLength, BodyRefused)
+
+
+# ---- request_path ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "path",
+    ["/sms/send", "/a?b", "/a#b", "/a\\b", "//x", "/%41 b", "/ünï", "/", "/smsoutbox/x/../y"],
+)
+@pytest.mark.parametrize("host", [b"gw.example:8080", None])
+def test_request_path_is_starlette_s_url_path(path: str, host: bytes | None) -> None:
+    headers = [(b"host", host)] if host is not None else []
+    scope = {"type": "http", "path": path, "headers": headers, "server": ("10.0.0.1", 80)}
+    req = Request(scope)
+    assert request_path(req) == req.url.path
 
 
 # ---- client_ip ------------------------------------------------------------------------

@@ -64,6 +64,8 @@ ITNIO_HEADERS = ("api-key", "timestamp", "sign")
 # The caller's account is read at most once a second per process (the login cache keeps a
 # Caller for auth_cache_seconds): a lock takes effect within this, on every endpoint.
 ACCOUNT_TTL_S = 1.0
+# Callers paired with their current account, at most (cleared when full: a cache of copies).
+CALLERS_KEPT = 1024
 
 
 def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
@@ -81,6 +83,9 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
     accounts: TtlCache[int, Account] = TtlCache(
         services.clock, ttl_s=ACCOUNT_TTL_S, epoch=services.accounts.epoch
     )
+    # By id() of the login cache's Caller: it, the account it was last paired with, and the
+    # pair (the entry holds the Caller, so its id cannot be reused while it is here).
+    callers: dict[int, tuple[Caller, Account, Caller]] = {}
 
     async def current(caller: Caller) -> Caller:
         """The caller with its account as it is now; a locked account is refused on every
@@ -91,11 +96,22 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
         )
         if account.locked:
             raise AccountLocked("account is locked")
-        return dataclasses.replace(caller, account=account)
+        if account is caller.account:
+            return caller
+        # The same caller and account on every request of a client until either cache
+        # reloads: one copy for them, not a dataclasses.replace per request (issue 15).
+        seen = callers.get(id(caller))
+        if seen is not None and seen[0] is caller and seen[1] is account:
+            return seen[2]
+        if len(callers) >= CALLERS_KEPT:
+            callers.clear()
+        current_caller = dataclasses.replace(caller, account=account)
+        callers[id(caller)] = (caller, account, current_caller)
+        return current_caller
 
     def endpoint(handler: Handler) -> Endpoint:
         async def run(request: Request) -> Response:
-            uri = request.url.path
+            uri = http.request_path(request)
             try:
                 if request.method != "POST":
                     raise BadRequest("use POST with a JSON body (spec: restful api as POST)")
