@@ -27,7 +27,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 
 from simgate.api.auth import FailureLimiter, TtlCache, address_key
 from simgate.api.dialects.itnio.envelope import ItnioError
@@ -150,12 +150,18 @@ class Authenticator:
 
 
 Handler = Callable[[Request, AuthContext], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def authenticated(auth: Authenticator, handler: Handler) -> Handler:
-    """A route for ``handler`` that receives the caller ``auth`` admitted."""
+def authenticated(auth: Authenticator, handler: Handler) -> Endpoint:
+    """A route for ``handler`` that receives the caller ``auth`` admitted.
 
-    async def endpoint(request: Request, ctx: AuthContext = Depends(auth)) -> Response:  # noqa: B008
-        return await handler(request, ctx)
+    ``auth`` is called here, not as a FastAPI dependency: solving a dependency (its cache
+    key, the request's query parameters and cookies) cost more than the authentication
+    itself on every request (issue 15). Its refusal (an ItnioError) reaches the app's
+    exception handler the same way, and the route's schema is the same."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, await auth(request))
 
     return endpoint
