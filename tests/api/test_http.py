@@ -121,7 +121,18 @@ def test_every_refusal_is_one_exception_type() -> None:
 # ---- request_path ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     "path",
-    ["/sms/send", "/a?b", "/a#b", "/a\\b", "//x", "/%41 b", "/ünï", "/", "/smsoutbox/x/../y"],
+    [
+        "/sms/send",
+        "/a?b",
+        "/a#b",
+        "/a\\b",
+        "//x",
+        "/%41 b",
+        "/ünï",
+        "/",
+        "/smsoutbox/x/../y",
+        "/t\tr\rn\n",
+    ],
 )
 @pytest.mark.parametrize("host", [b"gw.example:8080", None])
 def test_request_path_is_starlette_s_url_path(path: str, host: bytes | None) -> None:

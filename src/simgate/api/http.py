@@ -109,10 +109,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
+# What Starlette's URL escapes in the scope's path, and what urlsplit then drops from it.
+_PATH_ESCAPES = (("?", "%3F"), ("#", "%23"), ("\\", "%5C"), ("\t", ""), ("\r", ""), ("\n", ""))
+
+
 def request_path(request: Request) -> str:
     """``request.url.path`` without building the URL (~10 us a request, issue 15): the
-    scope's path with the three characters Starlette's URL escapes escaped the same way."""
-    return str(request.scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    scope's path changed as Starlette's URL and ``urlsplit`` change it."""
+    path = str(request.scope["path"])
+    for char, replacement in _PATH_ESCAPES:
+        if char in path:
+            path = path.replace(char, replacement)
+    return path
 
 
 def client_ip(request: Request, trusted_proxies: tuple[str, ...]) -> str:

@@ -30,6 +30,7 @@ from fastapi import Request
 from simgate.api.dialects.itnio.auth import AuthContext, timestamp_ms
 from simgate.api.dialects.itnio.envelope import ERROR_CODES, ItnioError, enveloped
 from simgate.api.dialects.itnio.settings import ItnioSettings
+from simgate.api.http import request_path
 from simgate.clock import Clock
 from simgate.services.accept_writer import Repeated
 from simgate.services.itnio import PENDING, Claim, ItnioService, NewAnswered, ReplayClaim
@@ -55,7 +56,13 @@ def fingerprint(
 
 
 def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
-    target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    query = request.scope.get("query_string", b"")
+    # Without a query (every POST send) the target is the path, read without building the URL.
+    target = (
+        request.url.path + ("?" + request.url.query if request.url.query else "")
+        if query
+        else request_path(request)
+    )
     return fingerprint(
         key=ctx.key.key,
         timestamp=ctx.timestamp,
