@@ -178,21 +178,24 @@ async def test_on_postgresql_an_urgent_job_commits_while_the_others_are_held(
     assert held.order == ["u", "COMMIT", "COMMIT", "o", "COMMIT"]
 
 
-async def test_on_postgresql_urgent_batches_overlap(store: Store, backend: str) -> None:
-    """An urgent batch held open does not hold the next: it commits on another writer."""
+async def test_on_postgresql_urgent_jobs_queued_during_a_batch_form_the_next(
+    store: Store, backend: str
+) -> None:
+    """One urgent writer (store/database.py): the accepts that queue while an urgent batch
+    is in flight wait for it, then commit together in the next batch."""
     _pg_only(backend)
     held = Held(store.db)
     try:
         holding = asyncio.ensure_future(store.db.write(held.hold, urgent=True))
         await asyncio.wait_for(held.started.wait(), 5)
-        assert await store.db.write(held.job("u"), urgent=True) == "u"
-        assert not holding.done()
+        later = [store.db.submit(held.job(f"u{i}"), urgent=True) for i in range(3)]
+        await asyncio.sleep(0.05)
+        assert held.order == []  # nothing overtook the batch in flight
         held.gate.set()
-        await holding
+        await asyncio.gather(holding, *later)
     finally:
         held.done()
-    assert held.order == ["u", "COMMIT", "COMMIT"]
-    assert await _keys(store) == {"u"}
+    assert held.order == ["COMMIT", "u0", "u1", "u2", "COMMIT"]
 
 
 async def test_a_failing_job_does_not_take_its_batch_down(store: Store) -> None:

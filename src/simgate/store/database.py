@@ -28,12 +28,15 @@ of their own (issue 15: under load the commit thread waited for a CPU a fifth of
 On PostgreSQL a batch is a few network round trips (BEGIN, a statement or two, COMMIT), each
 waiting for a turn of a loop busy with requests, so one writer's batches, back to back, were
 the ceiling of a send (issue 15: 122 req/s beside a 1,770 req/s HTTP ceiling). Several
-processes already write side by side there, so one process may as well:
-:data:`PG_URGENT_WRITERS` writer tasks take urgent batches, each on its own
-connection, while a batch is in flight, and one writer takes the other lane's batches alone,
-in queue order (the worker's records of one message must not overtake each other): an accept
-never waits for the worker's batches there. SQLite has one write lock: one writer, both lanes
-in each of its transactions.
+processes already write side by side there, so one process may as well: the urgent lane
+has :data:`PG_URGENT_WRITERS` writer tasks of its own, each on its own connection, and one
+writer takes the other lane's batches alone, in queue order (the worker's records of one
+message must not overtake each other): an accept never waits for the worker's batches there.
+One urgent writer, not two: the accepts of one account all update its row, so a second
+batch in flight only waited for the first one's row lock, and split the load into smaller
+batches with more statements and commits per request (issue 15, bench/http_send.py on
+PostgreSQL: one writer answered 1.25x the sends of two). SQLite has one write lock: one
+writer, both lanes in each of its transactions.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ log = logging.getLogger(__name__)
 
 MAX_JOBS_PER_COMMIT = 512
 # PostgreSQL: writer tasks that take urgent batches, beside the other lane's (module doc).
-PG_URGENT_WRITERS = 2
+PG_URGENT_WRITERS = 1
 # How long start-up waits for another process's write lock before giving up with one line
 # (busy_timeout, 30 s, is for the running service; a start-up should not hang that long).
 STARTUP_LOCK_TIMEOUT_S = 5.0
