@@ -1,0 +1,71 @@
+"""bench/common.py: ``wait_state`` and the mark it moves instead of counting the table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from bench.common import Settled, wait_state
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.messages import State
+from simgate.runtime import Runtime
+from simgate.services.container import Services
+from simgate.store.tables import messages
+from tests.store.util import account, queue
+
+
+async def set_state(runtime: Runtime, ids: Sequence[int], state: State) -> None:
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(update(messages).where(messages.c.id.in_(ids)).values(state=int(state)))
+
+    await runtime.store.db.write(write)
+
+
+async def advance(runtime: Runtime, settled: Settled) -> int:
+    async with runtime.store.db.read() as conn:
+        return await settled.advance(conn)
+
+
+async def test_the_mark_counts_the_settled_prefix(services: Services, runtime: Runtime) -> None:
+    ids = await queue(runtime, await account(services), 6)
+    settled = Settled(State.DELIVERED)
+    assert await advance(runtime, settled) == 0
+    await set_state(runtime, [ids[0], ids[1], ids[3]], State.DELIVERED)
+    assert await advance(runtime, settled) == 2  # stops at ids[2]: ids[3] waits for the mark
+    assert settled.mark == ids[1]
+    await set_state(runtime, [ids[2]], State.DELIVERED)
+    assert await advance(runtime, settled) == 4
+    await set_state(runtime, [ids[4]], State.FAILED)  # final, but not the state awaited
+    await set_state(runtime, [ids[5]], State.DELIVERED)
+    assert await advance(runtime, settled) == 4
+    await set_state(runtime, [ids[4]], State.DELIVERED)
+    assert await advance(runtime, settled) == 6
+    assert settled.mark == ids[5]
+    assert await advance(runtime, settled) == 6  # nothing new: nothing counted twice
+
+
+async def test_wait_state_returns_once_all_are_there(services: Services, runtime: Runtime) -> None:
+    ids = await queue(runtime, await account(services), 3)
+    await set_state(runtime, ids[:2], State.DELIVERED)
+    with pytest.raises(TimeoutError, match="2/3 DELIVERED"):
+        await wait_state(runtime.store, State.DELIVERED, 3, limit_s=0)
+    await set_state(runtime, ids[2:], State.DELIVERED)
+    assert await wait_state(runtime.store, State.DELIVERED, 3, limit_s=0) >= 0
+
+
+async def test_wait_state_counts_when_the_table_holds_more(
+    services: Services, runtime: Runtime
+) -> None:
+    """Two of four awaited, the first row not among them: the mark would say 0, a count 2."""
+    ids = await queue(runtime, await account(services), 4)
+    await set_state(runtime, [ids[1], ids[3]], State.DELIVERED)
+    assert await wait_state(runtime.store, State.DELIVERED, 2, limit_s=0) >= 0
+    with pytest.raises(TimeoutError, match="2/3 DELIVERED"):
+        await wait_state(runtime.store, State.DELIVERED, 3, limit_s=0)
+
+
+async def test_wait_state_refuses_a_state_rows_leave(runtime: Runtime) -> None:
+    with pytest.raises(ValueError, match="SENT is not final"):
+        await wait_state(runtime.store, State.SENT, 1, limit_s=0)
