@@ -148,8 +148,8 @@ async def wait_state(store: Store, state: State, count: int, limit_s: float) -> 
 
     Polled every 0.5 s, but the answer is not rounded up to a poll: it ends at the last of
     the rows' ``updated_ms`` (the worker's clock as it wrote the state, which is the system
-    clock in the benches). Rounded to polls, 5,000 messages (``--quick``) read ~8,000 msg/s
-    for any dispatcher faster than that.
+    clock in the benches). Rounded up to a poll, 5,000 messages (``--quick``) took 0.5 s or
+    1.0 s whatever the dispatcher did (never above 10,000 msg/s; measured 0.47-0.61 s).
 
     A poll does not count the table (a scan, in the process under measurement or on its
     database server): :class:`Settled` moves a mark up the primary key. While the table holds
