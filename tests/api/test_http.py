@@ -64,6 +64,16 @@ async def test_a_second_read_returns_the_same_bytes() -> None:
         await read_body(req, 3)  # a smaller cap still holds for the cached body
 
 
+async def test_another_request_object_over_a_copied_scope_reads_the_same_bytes() -> None:
+    """A router may hand the handler a copy of the scope: the body is kept with the state
+    the copies share, so the stream (spent) is not read again."""
+    req, handed = request(chunks=[b"hello"])
+    assert await read_body(req, 100) == b"hello"
+    again = Request(dict(req.scope), req.receive)
+    assert await read_body(again, 100) == b"hello"
+    assert handed[0] == 1
+
+
 async def test_declared_length_over_the_cap_is_refused_before_reading() -> None:
     req, handed = request(chunks=[b"x" * 10], headers=[("content-length", "10")])
     with pytest.raises(BodyTooLarge) as info:

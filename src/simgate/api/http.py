@@ -16,10 +16,11 @@ from simgate.domain.accounts import ip_in_any
 # 4300 digits a ValueError), so they are never converted.
 _MAX_LENGTH_DIGITS = 18
 _BEYOND_ANY_LIMIT = 10**18
-# Kept in the ASGI scope, which every Request object of one request shares (not on
-# ``request.state``: building its State object on each look cost more than the read).
-_BODY_KEY = "simgate.body"
-_GONE_KEY = "simgate.client_gone"
+# Kept in the scope's "state" dict, which every Request object of one request shares, even
+# over a copied scope: what ``request.state`` keeps, without building a State object on each
+# look (that cost more than the read, issue 15).
+_BODY_KEY = "simgate_body"
+_GONE_KEY = "simgate_client_gone"
 
 
 class BodyRefused(Exception):
@@ -78,16 +79,19 @@ def declared_length(request: Request) -> int | None:
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused past ``limit`` bytes before more than that is read.
 
-    The body is kept in the request's scope, so a second reader in the same request (a
+    The body is kept with the request's state, so a second reader in the same request (a
     dependency, then the handler) gets the same bytes instead of an exhausted stream.
     """
     scope = request.scope
-    cached = scope.get(_BODY_KEY)
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    cached = state.get(_BODY_KEY)
     if cached is not None:
         if len(cached) > limit:
             raise BodyTooLarge(limit)
         return cast(bytes, cached)
-    gone = scope.get(_GONE_KEY)
+    gone = state.get(_GONE_KEY)
     if gone is not None:
         raise gone  # a second reader: the stream is spent, the client still gone
     declared = declared_length(request)
@@ -102,10 +106,10 @@ async def read_body(request: Request, limit: int) -> bytes:
                 raise BodyTooLarge(limit)
             chunks.append(chunk)
     except ClientDisconnect:
-        exc = scope[_GONE_KEY] = ClientGone(size)
+        exc = state[_GONE_KEY] = ClientGone(size)
         raise exc from None
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    scope[_BODY_KEY] = body
+    state[_BODY_KEY] = body
     return body
 
 
