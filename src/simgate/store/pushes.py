@@ -6,6 +6,8 @@ Claims use the queues' lease primitive (store/leases.py): due rows are taken wit
 workers never send the same push concurrently. Ordering: a row is claimable only when no
 earlier row of the same (endpoint, order_key) is still pending, so "delivered" never
 overtakes "sent". Every function is database work only, safe to re-run (group commit).
+On PostgreSQL the claim and the outcomes are one statement each (store/push_pg.py); the
+versions here are what SQLite runs.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.store import leases
+from simgate.store import leases, push_pg
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
@@ -203,6 +205,16 @@ async def claim(
     busy: Mapping[str, int],
 ) -> list[ClaimedPush]:
     """Lease up to ``limit`` due rows, at most ``window - busy[endpoint]`` per endpoint."""
+    if conn.dialect.name == "postgresql":
+        return await push_pg.claim(
+            conn,
+            owner=owner,
+            now_ms=now_ms,
+            lease_until_ms=lease_until_ms,
+            limit=limit,
+            window=window,
+            busy=busy,
+        )
     p = pushes.c
     earlier = pushes.alias("earlier")
     blocked = exists().where(
@@ -272,6 +284,9 @@ async def record(
     A delivery is recorded even if the lease was lost meanwhile (it did arrive); every other
     outcome only while this worker still holds the lease.
     """
+    if conn.dialect.name == "postgresql":
+        await push_pg.record(conn, results, owner=owner, now_ms=now_ms)
+        return
     p = pushes.c
     groups: dict[str, list[AttemptResult]] = {}
     for r in results:
