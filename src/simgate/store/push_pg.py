@@ -9,7 +9,8 @@ what kept pushes at 0.70 of plain httpx there. Here
 - the claim locks the due rows, applies the per-endpoint window and stamps the lease in one
   ``UPDATE ... RETURNING`` (the window is a ``row_number()`` per endpoint over the locked
   candidates, the same choice the portable claim makes in Python), planned to read the due
-  index in order whatever the table's statistics say (see ``claim``);
+  index in order whatever the table's statistics say (two planner settings, set for that
+  statement and put back: see ``claim``);
 - the outcomes of a batch, whatever their kinds, and its attempt log are one statement over
   ``unnest`` arrays; the recovered-endpoint update (see store/pushes.py ``_recovered``) is
   a second one, only when a push that had failed before was delivered.
@@ -33,7 +34,7 @@ __all__ = ["claim", "record"]
 
 # Candidates locked per claim, per row it may take: the spare ones stand in for rows of
 # endpoints whose window is full (the portable claim reads as many).
-CANDIDATES_PER_ROW = 2
+CANDIDATES_PER_ROW = 1
 
 _CLAIM = f"""
 WITH cand AS MATERIALIZED (
