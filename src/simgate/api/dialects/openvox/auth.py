@@ -2,11 +2,11 @@
 
 Passwords are checked against the gateway users (scrypt, ~50 ms of CPU each). Doing that on
 every request would cap a worker at ~20 requests per second, so a *successful* check is
-remembered for ``auth_cache_seconds`` in memory, keyed by a SHA-256 of the credentials
-(never the password itself). Failures are never cached. The scrypt runs in a thread so the
-event loop keeps serving, and concurrent first requests with the same credentials share one
-check. Consequence, by design: a changed password or a locked account takes effect within
-the cache lifetime (10 s by default), not instantly.
+remembered for ``auth_cache_seconds`` in memory, keyed by an HMAC-SHA-256 of the credentials
+under a random key of this process (never the password itself). Failures are never cached. The
+scrypt runs in a thread so the event loop keeps serving, and concurrent first requests with the
+same credentials share one check. Consequence, by design: a changed password or a locked account
+takes effect within the cache lifetime (10 s by default), not instantly.
 
 When that cache entry expires the user and account are read again (so a lock or a new
 password takes effect), but the scrypt is skipped when the user's stored hash is the very
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,9 +48,15 @@ class Caller:
     operator: bool = False  # the gateway user's role (issue 14 item 1)
 
 
+# Keyed per process: the login caches keep these keys while the process runs, and an unkeyed
+# SHA-256 of a password in a memory dump would be cheap to crack (Dinstar's cache does the same).
+_PROCESS_KEY = os.urandom(32)
+
+
 def credential_key(username: str, password: str) -> bytes:
     # Length-prefixed so ("ab", "c") and ("a", "bc") never share a key.
-    return hashlib.sha256(f"{len(username)}:{username}:{password}".encode()).digest()
+    text = f"{len(username)}:{username}:{password}".encode()
+    return hmac.new(_PROCESS_KEY, text, hashlib.sha256).digest()
 
 
 class Authenticator:
