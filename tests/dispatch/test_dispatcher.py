@@ -587,6 +587,37 @@ async def test_an_idle_dispatcher_runs_no_cycle_until_a_send_wakes_it(
         await d.stop()
 
 
+async def test_a_woken_dispatcher_records_a_small_batch_in_its_own_cycle_then_idles(
+    services: Services, runtime: Runtime, store: Store, clock: FakeClock, make: MakeDispatcher
+) -> None:
+    """Issue 15: a batch smaller than batch_size took all that was due, so its answers are
+    recorded in the cycle that leased it, not in a second cycle beside a lease that finds
+    nothing; and the wake-up does not set the poll back to its quick pace."""
+    line = ScriptedLine.accepts(name="sim")
+    d = await make({"sim": line}, wakeup=runtime.wakeup, idle_clock=clock)
+    await d.start()
+    try:
+        await asyncio.sleep(0.2)
+        before, poll_s = d.loop.cycles, d.loop.next_idle_seconds
+        acc = await account(services)
+        out = await services.sending.send(
+            SendRequest(
+                account=acc, dialect="test", text="hi", recipients=[Recipient("8613800138000")]
+            )
+        )
+        (mid,) = [a.message_id for a in out.accepted]
+        for _ in range(500):
+            if (await get(store, mid)).state is State.SENT:
+                break
+            await asyncio.sleep(0.01)
+        assert (await get(store, mid)).state is State.SENT
+        await asyncio.sleep(0.2)
+        assert d.loop.cycles == before + 1  # one cycle: lease, submit, record
+        assert d.loop.next_idle_seconds >= poll_s  # not back to idle_poll_seconds
+    finally:
+        await d.stop()
+
+
 async def test_an_idle_dispatcher_wakes_when_its_retry_falls_due(
     services: Services, runtime: Runtime, store: Store, clock: FakeClock, make: MakeDispatcher
 ) -> None:

@@ -116,6 +116,9 @@ class Dispatcher:
             clock=idle_clock or SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
             idle_max_seconds=settings.idle_max_seconds,
+            # What queues work in this process wakes the loop (and NOTIFY from others on
+            # PostgreSQL): the poll is for the rest, at its own pace.
+            wake_resets_backoff=wakeup is None,
         )
         self._wakeup = wakeup
         if wakeup is not None:
@@ -171,7 +174,17 @@ class Dispatcher:
 
     async def _cycle(self) -> bool:
         await self.claim_lines(force=False)
-        busy = await self._step(pipelined=True) > 0
+        leased = await self._step(pipelined=True)
+        busy = leased > 0
+        if busy and leased < self._cfg.batch_size and not self._loop.woken:
+            # The lease took all that was due and nothing was queued since (it would have
+            # woken the loop): record the answers now, alone, instead of in a cycle of their
+            # own beside a lease that finds nothing (issue 15: in `simgate run` those
+            # cycles, and the quick polls after them, were most of a single send's worker
+            # transactions). When woken meanwhile, the next cycle records them and leases
+            # what came, in one commit.
+            await self._record_unrecorded()
+            busy = False
         self._announce_due()
         return busy
 
