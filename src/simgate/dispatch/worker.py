@@ -22,7 +22,7 @@ import random
 import signal
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from sqlalchemy.exc import DBAPIError
@@ -37,7 +37,14 @@ from simgate.domain.queue import Leased, PartReport, SubmitRecord
 from simgate.domain.routing import route_for
 from simgate.errors import StoreError
 from simgate.lease_loop import QUEUE, LeaseLoop, Wakeup
-from simgate.lines.base import Capability, Line, Outcome, SubmitRequest, SubmitResult
+from simgate.lines.base import (
+    BatchLine,
+    Capability,
+    Line,
+    Outcome,
+    SubmitRequest,
+    SubmitResult,
+)
 from simgate.metrics import Metrics
 from simgate.services.lines import LineService
 from simgate.services.messaging import MessagingService
@@ -91,6 +98,9 @@ class Dispatcher:
         self._pickers = {
             name: PortPicker(line.port_rate_per_minute) for name, line in lines.items()
         }
+        # The lines that can take a batch in one call (lines.base.BatchLine; whether they
+        # do is asked per batch).
+        self._batch_lines = {n: line for n, line in lines.items() if isinstance(line, BatchLine)}
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
         self._claim_due_ms: dict[str, int] = {}
         self._journal = journal
@@ -373,11 +383,45 @@ class Dispatcher:
                 records.append(self._defer(msg, line, hint, now))
             else:
                 planned.append((msg, port))
+        batching = {name for name, line in self._batch_lines.items() if line.batches}
+        batched: dict[str, list[int]] = {}  # line -> positions in planned (BatchLine)
+        alone: list[int] = []
+        for i, (msg, _) in enumerate(planned):
+            if msg.line in batching:
+                batched.setdefault(msg.line, []).append(i)
+            else:
+                alone.append(i)
+        results: list[SubmitResult | None] = [None] * len(planned)
+        for name, positions in batched.items():
+            got = await self._submit_batch(name, [planned[i] for i in positions])
+            for i, result in zip(positions, got, strict=True):
+                results[i] = result
         # No Task per message for a line that takes it without waiting (dispatch/eager.py).
-        results = await gather_eager(self._submit(m, p) for m, p in planned)
-        records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, results, strict=True))
-        self._count_outcomes(planned, results)
+        got = await gather_eager(self._submit(*planned[i]) for i in alone)
+        for i, result in zip(alone, got, strict=True):
+            results[i] = result
+        answers = [r for r in results if r is not None]
+        records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, answers, strict=True))
+        self._count_outcomes(planned, answers)
         return records
+
+    async def _submit_batch(
+        self, name: str, planned: Sequence[tuple[Leased, int]]
+    ) -> list[SubmitResult]:
+        """A batch of one line that takes it in one call (lines.base.BatchLine), marked in
+        the journal in one write before any of it leaves."""
+        line = self._batch_lines[name]
+        requests = [self._request(msg, port, None) for msg, port in planned]
+        marks = self._journal.mark_many if self._journal is not None else None
+        try:
+            results = await line.submit_batch(requests, on_write=marks)
+        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
+            log.exception("line %s raised on a batch of %d", name, len(requests))
+            error = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+            results = [error] * len(requests)
+        for (msg, _), result in zip(planned, results, strict=True):
+            self._answered_one(msg, result)
+        return results
 
     def _count_outcomes(
         self, planned: Sequence[tuple[Leased, int]], results: Sequence[SubmitResult]
@@ -415,7 +459,17 @@ class Dispatcher:
                 on_write = self._journal.mark
             else:
                 self._journal.mark(msg.id)
-        req = SubmitRequest(
+        try:
+            result = await line.submit(self._request(msg, port, on_write))
+        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
+            log.exception("line %s raised on submit of %s", msg.line, msg.id)
+            result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+        self._answered_one(msg, result)
+        return result
+
+    @staticmethod
+    def _request(msg: Leased, port: int, on_write: Callable[[int], None] | None) -> SubmitRequest:
+        return SubmitRequest(
             message_id=msg.id,
             port=port,
             sender=msg.sender,
@@ -427,18 +481,16 @@ class Dispatcher:
             lease_seq=msg.lease_seq,
             on_write=on_write,
         )
-        try:
-            result = await line.submit(req)
-        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
-            log.exception("line %s raised on submit of %s", msg.line, msg.id)
-            result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+
+    def _answered_one(self, msg: Leased, result: SubmitResult) -> None:
+        """The line answered ``msg``: its reports may be held for the record; the test
+        fault point of a kill mid-batch."""
         if self._hold is not None and result.outcome is Outcome.OK:
             self._hold.expect(msg.id, msg.lease_seq)
         if self._kill_after_writes:
             self._written += 1
             if self._written >= self._kill_after_writes:
                 os.kill(os.getpid(), signal.SIGKILL)
-        return result
 
     def _to_record(self, msg: Leased, port: int, r: SubmitResult) -> SubmitRecord:
         if r.outcome is Outcome.OK:  # the common case: one constructor call, no replace()
