@@ -335,3 +335,25 @@ async def test_woken_says_whether_a_wake_came_during_the_cycle() -> None:
     await settle()
     assert seen == [True, False]  # the first cycle woke itself; the second (woken) did not
     await loop.stop()
+
+
+async def test_looking_answers_the_wake_ups_so_far_not_later_ones() -> None:
+    clock = FakeClock()
+    seen: list[bool] = []
+    loop: LeaseLoop
+
+    async def cycle() -> bool:
+        if loop.cycles == 1:
+            loop.wake()  # work came before the cycle looked
+            loop.looking()  # its lease sees that work
+            seen.append(loop.woken)
+            loop.wake()  # work after the look: the next cycle's
+            seen.append(loop.woken)
+        return False
+
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=60)
+    loop.start()
+    await settle()
+    assert seen == [False, True]
+    assert loop.cycles == 2  # the later wake-up ran one more cycle at once, then it idled
+    await loop.stop()

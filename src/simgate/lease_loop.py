@@ -175,8 +175,17 @@ class LeaseLoop:
 
     @property
     def woken(self) -> bool:
-        """From inside a cycle: a wake-up came since it began (there may be more work)."""
+        """From inside a cycle: a wake-up came since it began, or since :meth:`looking`
+        (there may be more work)."""
         return self._wake.is_set()
+
+    def looking(self) -> None:
+        """From inside a cycle, right before it looks for work (queues its lease): the
+        wake-ups so far are answered by that look, so only later ones count as
+        :attr:`woken`. Safe for work whose wake-up follows its commit (all of QUEUE's):
+        what committed before this call is visible to a look that runs after it."""
+        if self._keep_wakes:
+            self._wake.clear()
 
     @property
     def next_idle_seconds(self) -> float:

@@ -61,6 +61,11 @@ KILL_AFTER_SUBMITS_ENV = "SIMGATE_TEST_KILL_AFTER_SUBMITS"
 KILL_AFTER_WRITES_ENV = "SIMGATE_TEST_KILL_AFTER_WRITES"
 
 
+# How long a cycle waits for more messages before its lease while they keep arriving one
+# request at a time (issue 15: in `simgate run` under HTTP single sends, the worker's cost per
+# message is mostly per transaction, so fewer, larger batches; a few ms beside a send's p50).
+GATHER_S = 0.002
+
 # Retrying the answers' write while the database is away: first pause, longest pause.
 RECORD_RETRY_FIRST_S = 0.1
 RECORD_RETRY_MAX_S = 5.0
@@ -113,6 +118,9 @@ class Dispatcher:
         # answered batches whose answers are still to be recorded (with their leased ids).
         self._ahead: list[Leased] | None = None
         self._unrecorded: list[tuple[list[SubmitRecord], list[int]]] = []
+        # The last cycle leased a partial batch and was woken again after its lease: messages
+        # keep arriving, so the next cycle gathers for GATHER_S before it leases.
+        self._arriving = False
         # The earliest retry this worker scheduled (ms on self._clock), so an idle loop
         # wakes for it instead of polling (issue 15).
         self._retry_due_ms: int | None = None
@@ -184,9 +192,16 @@ class Dispatcher:
 
     async def _cycle(self) -> bool:
         await self.claim_lines(force=False)
+        if self._arriving:
+            # Under load (the last small batch was followed by more before it was even
+            # submitted): let what is still coming join this lease. Bounded, and only then:
+            # the first message after a quiet spell is leased at once.
+            await asyncio.sleep(GATHER_S)
         leased = await self._step(pipelined=True)
         busy = leased > 0
-        if busy and leased < self._cfg.batch_size and not self._loop.woken:
+        partial = busy and leased < self._cfg.batch_size
+        self._arriving = partial and self._loop.woken
+        if partial and not self._loop.woken:
             # The lease took all that was due and nothing was queued since (it would have
             # woken the loop): record the answers now, alone, instead of in a cycle of their
             # own beside a lease that finds nothing (issue 15: in `simgate run` those
@@ -281,6 +296,7 @@ class Dispatcher:
         return len(leased)
 
     async def _lease(self) -> list[Leased]:
+        self._loop.looking()  # wake-ups so far are answered by this lease
         now = self._clock.now_ms()
         leased = await self._messaging.lease(
             lines=sorted(self._owned),
