@@ -117,6 +117,28 @@ async def until(
     raise AssertionError(f"{mid} is {(await get(store, mid)).state.name}, not {state.name}")
 
 
+async def test_a_batch_line_and_a_one_by_one_line_share_a_batch(
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
+) -> None:
+    """The sim line takes its share of a lease in one call (lines.base.BatchLine), the
+    scripted line its own one by one: every answer lands on its own message."""
+    cfg = SimLineSettings(failure_ratio=0.5, seed=3, ports=3, report_delay_ms=60_000)
+    sim = SimLine("sim", cfg, clock)
+    other = ScriptedLine.outcomes(*[Outcome.OK, Outcome.REJECTED] * 3, name="other")
+    d = await make({"sim": sim, "other": other})
+    acc = await account(services)
+    on_sim = await queue(runtime, acc, 6, line="sim")
+    on_other = await queue(runtime, acc, 6, line="other")
+    assert await cycle(d) == 12
+    answered = {r.message_id: r for r in other.submits}
+    assert set(answered) == set(on_other)
+    by_other = {(await get(store, m)).state for m in on_other}
+    assert by_other == {State.SENT, State.REJECTED}
+    by_sim = [(await get(store, m)).state for m in on_sim]
+    assert set(by_sim) == {State.SENT, State.REJECTED}
+    assert sim.submitted == by_sim.count(State.SENT)
+
+
 async def test_sim_line_delivers_after_report_delay(
     services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:

@@ -408,14 +408,21 @@ class Dispatcher:
             else:
                 alone.append(i)
         results: list[SubmitResult | None] = [None] * len(planned)
-        for name, positions in batched.items():
-            got = await self._submit_batch(name, [planned[i] for i in positions])
-            for i, result in zip(positions, got, strict=True):
+
+        async def in_batches() -> None:
+            for name, positions in batched.items():
+                got = await self._submit_batch(name, [planned[i] for i in positions])
+                for i, result in zip(positions, got, strict=True):
+                    results[i] = result
+
+        async def one_by_one() -> None:
+            # No Task per message for a line that takes it without waiting (dispatch/eager.py).
+            got = await gather_eager(self._submit(*planned[i]) for i in alone)
+            for i, result in zip(alone, got, strict=True):
                 results[i] = result
-        # No Task per message for a line that takes it without waiting (dispatch/eager.py).
-        got = await gather_eager(self._submit(*planned[i]) for i in alone)
-        for i, result in zip(alone, got, strict=True):
-            results[i] = result
+
+        # Side by side: a line that waits for its answers holds up no other line.
+        await gather_eager([in_batches(), one_by_one()])
         answers = [r for r in results if r is not None]
         records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, answers, strict=True))
         self._count_outcomes(planned, answers)
