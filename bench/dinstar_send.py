@@ -162,15 +162,15 @@ def main() -> None:
     finally:
         proc.stop()
     cpu = [CPU_PER_REQ.get(x, float("nan")) for x in (send128, send1, queue, health)]
-    rows = [
-        ["send_sms, 128 numbers", r128, NUMBERS, cpu[0]],
-        ["send_sms, 1 number", r1, 1, cpu[1]],
-        ["baseline: get_port_info (no DB)", rq, 0, cpu[2]],
-        ["baseline: GET /healthz", rh, 0, cpu[3]],
+    rows: list[tuple[str, tuple[float, float, float, int], int, float]] = [
+        ("send_sms, 128 numbers", r128, NUMBERS, cpu[0]),
+        ("send_sms, 1 number", r1, 1, cpu[1]),
+        ("baseline: get_port_info (no DB)", rq, 0, cpu[2]),
+        ("baseline: GET /healthz", rh, 0, cpu[3]),
     ]
     cells = [
         [
-            str(name),
+            name,
             f"{r[0]:,.0f}",
             f"{r[0] * n:,.0f}" if n else "-",
             *_cells(r),

@@ -10,7 +10,9 @@ The same drivers as ``tests/process`` with bigger numbers:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tests.process.runs import crash_run, scale_run
 
@@ -29,7 +31,7 @@ async def crash(backend: str, workdir: Path, kills: int) -> Table:
     unknown_twice = sum(
         1 for m, s in run.final.items() if s is State.UNKNOWN and run.submitted[m] > 1
     )
-    rows = [
+    rows: list[Sequence[Any]] = [
         ["SIGKILLs (seeded random points)", kills],
         ["kills that found work in flight", sum(1 for n in run.in_flight_at_kill if n)],
         ["messages accepted", len(run.accepted)],
@@ -48,7 +50,7 @@ async def crash(backend: str, workdir: Path, kills: int) -> Table:
 
 
 async def scale(backend: str, workdir: Path, total: int) -> Table:
-    rows = []
+    rows: list[tuple[str, float, int, int, int]] = []
     for workers in (1, 2):
         wd = workdir / f"w{workers}"
         wd.mkdir()
@@ -57,7 +59,7 @@ async def scale(backend: str, workdir: Path, total: int) -> Table:
         twice = sum(1 for n in run.submitted.values() if n > 1)
         missing = len(set(run.ids) - set(run.submitted))
         rate = total / run.seconds_to_delivered
-        rows.append([f"{workers} worker(s), 2 serve", rate, len(run.lease_owners), twice, missing])
+        rows.append((f"{workers} worker(s), 2 serve", rate, len(run.lease_owners), twice, missing))
     base = rows[0][1]
     return Table(
         f"scale [{backend}]: {total:,} messages enqueued (batches of 1,000) until all DELIVERED",

@@ -28,7 +28,17 @@ PACKAGE = SRC / "simgate"
 BASE = tuple(
     f"simgate.{m}"
     # lease_loop: the worker loop of dispatch and push alike (push may not import dispatch).
-    for m in ("settings", "clock", "errors", "metrics", "secretbox", "logsetup", "lease_loop")
+    # settings_lines: the line and SMPP server models settings.py re-exports.
+    for m in (
+        "settings",
+        "settings_lines",
+        "clock",
+        "errors",
+        "metrics",
+        "secretbox",
+        "logsetup",
+        "lease_loop",
+    )
 )
 LINE_PROTOCOL = "simgate.lines.base"
 VOICE_PROTOCOL = "simgate.lines.voice"

@@ -46,6 +46,24 @@ async def test_cmgs_answers_mr_and_reports_stored() -> None:
     assert m.submits == [part.pdu.hex()]
 
 
+async def test_held_reports_come_on_release() -> None:
+    m, out = wired()
+    m.behaviour.reports = "stored"
+    m.holds_reports()
+    (part,) = tpdu.submit_parts("hi", Encoding.GSM7, recipient="+491701", ref=0, srr=True, vp=None)
+    for _ in range(2):
+        m.receive(f"AT+CMGS={part.length}\r".encode() + part.pdu.hex().encode() + b"\x1a")
+        await asyncio.sleep(0.01)
+    assert out.decode().count("+CMGS:") == 2
+    assert "+CDSI" not in out.decode()
+    assert not m._store
+    m.release_reports()
+    assert out.decode().count("+CDSI:") == 2
+    assert sorted(m._store) == [0, 1]
+    m.release_reports()  # nothing held any more
+    assert out.decode().count("+CDSI:") == 2
+
+
 async def test_cms_errors_then_answers() -> None:
     m, out = wired()
     m.cms_errors(500, times=1)

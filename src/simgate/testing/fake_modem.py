@@ -9,6 +9,8 @@ Named behaviours (set on ``FakeModem.behaviour`` at any time, or with the helper
     modem.wrong_pin("0000")               the SIM wants PIN "0000" (PIN_REQUIRE until given)
     modem.no_network()                    +CREG: 0,2 (searching), +CMGS fails +CMS ERROR: 331
     modem.cms_errors(500, times=3)        the next 3 +CMGS answer +CMS ERROR: 500
+    modem.holds_reports()                 reports wait (the network is slow) until
+    modem.release_reports()               sends them as they would have come
     modem.loses_answers(times=1)          the next +CMGS goes out (TP-MR taken, report
                                           stored as for +CDSI) but the line drops before
                                           its answer: the host never learns the TP-MR
@@ -73,6 +75,7 @@ class Behaviour:
     lose_answers: int = 0  # +CMGS sent, then the line drops before the answer
     phase2: bool = True  # +CSMS=1 taken (TS 27.005 §3.2.1)
     redeliver_after: float | None = None  # an unacknowledged +CMT/+CDS comes again
+    hold_reports: bool = False  # reports kept back until release_reports()
 
 
 @dataclass
@@ -102,6 +105,7 @@ class FakeModem:
     unacked: list[str] = field(default_factory=list)  # inline deliveries awaiting +CNMA
     _csms: int = 0
     _cnmi: tuple[int, int] | None = None  # (mt, ds) as the host set them
+    _held: list[tuple[int, str]] = field(default_factory=list)  # (TP-MR, recipient)
 
     # ---- named behaviours ----------------------------------------------------------
     def slow(self, seconds: float) -> None:
@@ -131,6 +135,17 @@ class FakeModem:
 
     def redelivers_unacked(self, *, after: float) -> None:
         self.behaviour.redeliver_after = after
+
+    def holds_reports(self) -> None:
+        self.behaviour.hold_reports = True
+
+    def release_reports(self) -> None:
+        """The held reports come now, in order (stored or inline as routed at this moment:
+        with no host connected a stored one's +CDSI is heard by nobody)."""
+        self.behaviour.hold_reports = False
+        held, self._held = self._held, []
+        for mr, recipient in held:
+            self._report(mr, recipient)
 
     # ---- transports ----------------------------------------------------------------
     async def open_pty(self) -> str:
@@ -385,6 +400,9 @@ class FakeModem:
             self._report(mr, submit.recipient)
         self._answer(f"+CMGS: {mr}", "OK")
         if submit.srr and not b.report_first:
+            if b.hold_reports:
+                self._held.append((mr, submit.recipient))
+                return
             if b.report_delay:
                 await asyncio.sleep(b.report_delay)
             self._report(mr, submit.recipient)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from simgate.domain.ids import issued_at_ms
 from simgate.domain.messages import State
 from simgate.lines.base import IncomingSms
 from simgate.testing.clock import FakeClock
@@ -69,7 +70,14 @@ async def test_pages_filters_and_time_zone(ov: OV) -> None:
     early = await send(ov, numbers(70))
     await ov.clock.advance(3600)
     late = await send(ov, [*numbers(50, 70), "447700900123"])
-    await settle(ov, early + late, {State.DELIVERED})
+    # The same data seen from an account in UTC+8 (checked below). Sent now, before any
+    # settle: settle moves the fake clock 50 ms a step until the line is done, so under load
+    # a send after it would fall in 01:00:01 or later.
+    tz = await ov.sv.accounts.create_account(name="east", balance="10", timezone="Asia/Shanghai")
+    await ov.sv.accounts.create_user(tz.id, username="east", password="east-pass")
+    creds = {"username": "east", "password": "east-pass"}
+    east = await send_as(ov, creds, "8613800000001")
+    await settle(ov, early + late + east, {State.DELIVERED})
 
     page1 = await ov.post("/smsoutbox/get")
     assert (page1["total"], page1["pages"], len(page1["data"])) == (121, 3, 50)
@@ -99,14 +107,12 @@ async def test_pages_filters_and_time_zone(ov: OV) -> None:
     doc = await ov.post("/smsoutbox/get", {"end_datetime_filter": "2026-01-01"})  # whole day
     assert doc["total"] == 121
 
-    # The same data seen from an account in UTC+8: times shown and read in its zone.
-    tz = await ov.sv.accounts.create_account(name="east", balance="10", timezone="Asia/Shanghai")
-    await ov.sv.accounts.create_user(tz.id, username="east", password="east-pass")
-    creds = {"username": "east", "password": "east-pass"}
-    ids = await send_as(ov, creds, "8613800000001")
-    await settle(ov, ids, {State.DELIVERED})
+    # The UTC+8 account's message: times shown and read in its zone. Its id carries the
+    # second it was accepted in, the one the time filters select on (ids are time-ordered).
     row = (await ov.post("/smsoutbox/get", creds))["data"][0]
+    assert row["id"] == east[0]
     assert row["time"] == "2026-01-01 09:00:00"
+    assert issued_at_ms(int(row["id"])) == 1_767_229_200_000  # 2026-01-01 01:00:00 UTC
     hit = await ov.post("/smsoutbox/get", {**creds, "start_datetime_filter": "2026-01-01 09:00:00"})
     miss = await ov.post(
         "/smsoutbox/get", {**creds, "start_datetime_filter": "2026-01-01 09:00:01"}

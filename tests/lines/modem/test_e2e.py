@@ -292,11 +292,15 @@ async def test_report_after_a_restart_between_submit_and_report(
     backend: str, tmp_path: Path, clock: FakeClock
 ) -> None:
     """simgate stops after the +CMGS answer; the report waits in the modem's storage (its
-    +CDSI unheard); the next start sweeps storage and the journal finds the message."""
+    +CDSI unheard); the next start sweeps storage and the journal finds the message.
+
+    The report is held until simgate is gone, not sent after a delay: a delay raced the
+    SENT poll and the shutdown under load (then the report was heard live, and read)."""
     if backend.startswith("postgresql"):
         await truncate_pg(backend)
     modem = FakeModem()
-    modem.behaviour.reports, modem.behaviour.report_delay = "stored", 0.3
+    modem.behaviour.reports = "stored"
+    modem.holds_reports()
     url = await modem.serve_tcp()
     line = {"driver": "modem", "ports": [url], "owner": "acme", **FAST}
     settings = make_settings(
@@ -340,10 +344,7 @@ async def test_report_after_a_restart_between_submit_and_report(
     finally:
         await client.aclose()
         await rt.close()
-    for _ in range(300):  # the report lands in the modem's memory while simgate is away
-        if modem._store:
-            break
-        await asyncio.sleep(0.01)
+    modem.release_reports()  # it lands in the modem's memory while simgate is away
     assert modem._store
     rt, client = await started()
     try:

@@ -211,12 +211,13 @@ async def test_report_after_a_restart_finds_its_message(
     rig: Rig = await rig_factory(pty=0, tcp=1, journal=journal)
     m = rig.modems[0]
     m.behaviour.reports = "stored"
-    m.behaviour.report_delay = 0.5
+    m.holds_reports()
     await rig.ready()
     r = await rig.line.submit(request(77, "hi", to="+4917099999999"))
     assert r.outcome is Outcome.OK
     await rig.line.stop()  # simgate goes away before the report
-    await until(lambda: bool(m._store))  # the report waits in the modem's memory
+    m.release_reports()
+    assert m._store  # the report waits in the modem's memory
     again: Rig = await rig_factory(pty=0, tcp=1, journal=journal)
     again.modems[0]._store.update(m._store)  # the same modem, found again after the restart
     index = next(iter(m._store))

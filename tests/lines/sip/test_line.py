@@ -177,8 +177,11 @@ async def test_the_far_end_receives_the_calls_audio_paced_at_50_packets_a_second
     assert {p.payload_type for p in packets} == {0}
     pcm = g711.ulaw_decode(b"".join(p.payload for p in packets))
     assert pcm == g711.ulaw_decode(g711.ulaw_encode(audio.pcm))  # the call's samples, in order
+    # Paced, not burst: 99 gaps of 20 ms cannot arrive in less than ~2 s (a far end's jitter
+    # buffer overflows on a burst). Only the lower bound is a property: a loaded machine makes
+    # the span longer, and speed is the benchmarks' business (tests never assert on it).
     span = captured[-1][0] - captured[0][0]
-    assert 99 / span == pytest.approx(50, rel=0.1)  # 50 packets/s over the two seconds
+    assert span >= 99 * 0.020 * 0.9
 
 
 @pytest.mark.parametrize(("password", "registered"), [("secret", True), ("wrong", False)])
