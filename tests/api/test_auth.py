@@ -1,4 +1,5 @@
-"""The shared login bookkeeping: failure limiter and TTL cache on the injected clock."""
+"""The shared login bookkeeping: failure limiter and TTL cache on the injected clock, and the
+hashes credentials were verified against."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from simgate.api.auth import FailureLimiter, NonceCounts, TtlCache, address_key
+from simgate.api.auth import FailureLimiter, NonceCounts, TtlCache, VerifiedHashes, address_key
 from simgate.testing.clock import FakeClock
 
 
@@ -354,3 +355,29 @@ async def test_a_shared_load_s_failure_reaches_every_waiter_and_is_not_kept() ->
         return 1
 
     assert await cache.get_or_load("a", fine) == 1
+
+
+def test_verified_hashes_match_only_the_hash_they_were_verified_against() -> None:
+    seen: VerifiedHashes[str] = VerifiedHashes(max_entries=10)
+    assert not seen.matches("k", "scrypt$aa$11")
+    seen.remember("k", "scrypt$aa$11")
+    assert seen.matches("k", "scrypt$aa$11")
+    assert not seen.matches("other", "scrypt$aa$11")
+    # The password changed (a new salt): no match, and the stale entry is gone for good.
+    assert not seen.matches("k", "scrypt$bb$22")
+    assert len(seen) == 0
+    assert not seen.matches("k", "scrypt$aa$11")
+
+
+def test_verified_hashes_are_a_bounded_lru() -> None:
+    seen: VerifiedHashes[str] = VerifiedHashes(max_entries=2)
+    seen.remember("a", "h")
+    seen.remember("b", "h")
+    assert seen.matches("a", "h")  # a use makes "a" the newest
+    seen.remember("c", "h")
+    assert len(seen) == 2
+    assert not seen.matches("b", "h")  # the least recently used went
+    assert seen.matches("a", "h")
+    assert seen.matches("c", "h")
+    with pytest.raises(ValueError):
+        VerifiedHashes(max_entries=0)

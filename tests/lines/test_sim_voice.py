@@ -260,6 +260,40 @@ async def test_played_waits_for_every_millisecond_of_the_audio() -> None:
     await call.hangup()
 
 
+async def test_a_late_play_starts_at_the_answer_it_reacts_to() -> None:
+    """The caller's task ran only after the clock stepped on (a fake clock's whole-second
+    step): the audio still ends 2 s after the answer, before the callee's hang-up at 3 s, as
+    on a real line where the caller plays within microseconds (the earliest end wins)."""
+    clock = FakeClock()
+    call, listener = await answered_call(clock, early_hangup_ratio=1.0, early_hangup_seconds=(3, 3))
+    answer_ms = clock.now_ms()
+    await clock.advance(1.5)  # the caller has read ANSWERED but not yet acted on it
+    await call.play(audio(2000), loops=1)
+    await clock.advance(0.499)
+    assert listener.kinds == [R, A]
+    await clock.advance(0.001)
+    assert listener.kinds == [R, A, P]
+    assert listener.events[-1].at_ms == answer_ms + 2000
+    await clock.advance(1)  # this test does not hang up: the callee does, after the audio
+    await listener.task
+    assert listener.kinds == [R, A, P, E]
+    assert listener.events[-1].at_ms == answer_ms + 3000
+
+
+async def test_a_play_later_than_its_audio_is_played_at_once() -> None:
+    clock = FakeClock()
+    call, listener = await answered_call(clock, early_hangup_ratio=1.0, early_hangup_seconds=(3, 3))
+    answer_ms = clock.now_ms()
+    await clock.advance(2.5)
+    await call.play(audio(2000), loops=1)
+    await clock.advance(0)  # the listener's turn
+    assert listener.kinds == [R, A, P]  # never after a later callee event
+    assert listener.events[-1].at_ms == answer_ms + 2500  # no event before the time it is sent
+    await call.hangup()
+    await listener.task
+    assert listener.kinds == [R, A, P, E]
+
+
 async def test_hangup_before_the_answer_ends_487_and_is_idempotent() -> None:
     clock = FakeClock()
     start = clock.now_ms()

@@ -1,4 +1,5 @@
-"""Login bookkeeping every dialect shares: failure limiters, a TTL cache, Digest nonce counts.
+"""Login bookkeeping every dialect shares: failure limiters, a TTL cache, Digest nonce counts,
+the password hashes credentials were verified against.
 
 Rules every table here keeps (issue 14: a flood of fresh usernames, keys or addresses must
 not grow memory or cost per request):
@@ -10,7 +11,8 @@ not grow memory or cost per request):
 - **Expiry with the window, on the injected clock**: every event sweeps what its window left
   behind, so a table that was flooded shrinks back once the window has passed, whether or not
   those keys are ever seen again. Time comes from :class:`~simgate.clock.Clock` (tests move
-  it; nothing here sleeps).
+  it; nothing here sleeps). :class:`VerifiedHashes` alone has no window: only a right
+  password enters it, so nobody without credentials can fill it.
 - **A flood never frees a lock** (:class:`FailureLimiter`): keys that reached their limit are
   kept apart from those still counting, and fresh keys only ever push out counting ones.
 """
@@ -388,6 +390,52 @@ class NonceCounts:
             return False
         self._seen[nonce] = (issued, top, bits | 1 << back)
         return True
+
+
+class VerifiedHashes(Generic[K]):
+    """Which stored password hash each credential last matched (issue 15: idle submit p99).
+
+    A credential cache entry expires so that a locked user or a changed password takes
+    effect; that needs the user read again, not the password hashed again (~50 ms of CPU,
+    far more on a loaded box: one send in twenty paid it when the cache ran out). "Password P
+    matches stored hash H" stays true for ever, so after a re-read the caller asks
+    :meth:`matches` with the hash it read: the same string means the same salt and digest,
+    which P matched before. A changed password is stored with a fresh salt, so its hash
+    differs and the next check hashes again (and refuses the old password).
+
+    Only successes go in (:meth:`remember`). A wrong password's key was never stored with
+    that user's hash, nor any key with the unknown-user dummy hash: both still pay the hash,
+    so neither guessing nor user enumeration gets cheaper. Keys are the dialect's credential
+    keys (a SHA-256, never the password). At most ``max_entries`` keys, the least recently
+    used go first; a key found with another hash is dropped (its password changed).
+    """
+
+    def __init__(self, *, max_entries: int = DEFAULT_MAX_KEYS) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._max = max_entries
+        self._hashes: OrderedDict[K, str] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def matches(self, key: K, stored: str) -> bool:
+        """Whether the credential ``key`` was verified against exactly ``stored``."""
+        known = self._hashes.get(key)
+        if known is None:
+            return False
+        if known != stored:
+            del self._hashes[key]
+            return False
+        self._hashes.move_to_end(key)
+        return True
+
+    def remember(self, key: K, stored: str) -> None:
+        """Record that ``key``'s password was just verified against ``stored``."""
+        self._hashes[key] = stored
+        self._hashes.move_to_end(key)
+        while len(self._hashes) > self._max:
+            self._hashes.popitem(last=False)
 
 
 # A well-formed scrypt hash no password matches: checking against it costs what checking a

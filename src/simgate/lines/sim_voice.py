@@ -16,6 +16,13 @@ An answered callee stays until the caller hangs up (after PLAYED, or at maxDurat
 it hangs up first (``early_hangup_ratio``: ENDED 200 with ``by_remote``). Time only passes
 through the injected clock, so :class:`simgate.testing.clock.FakeClock` drives every call.
 
+The caller's reaction to an event takes no time on the call's clock: the audio starts at the
+latest event the caller has read (the answer), however late the caller gets to ``play``. On
+the system clock that gap is the dispatcher's few microseconds; on a fake clock stepped in
+seconds it is the step (the clock moved on before the caller's task ran), which no real line
+has: a play started at the step's end could let a callee's hang-up due after the audio's end
+overtake it, and the call would outlast its audio.
+
 :class:`PlannedCall` is the one call implementation: the named fakes in testing/voice_lines.py
 run their scripts through it too, so the sim and the fakes cannot drift apart.
 """
@@ -111,6 +118,7 @@ class PlannedCall:
         self.answer_ms: int | None = None
         self.ended: CallEvent | None = None
         self._drained = False
+        self._read_ms = 0  # the time of the latest event the caller took from events()
 
     # ---- the Call protocol ------------------------------------------------------------
     async def events(self) -> AsyncIterator[CallEvent]:
@@ -118,6 +126,7 @@ class PlannedCall:
             return
         while True:
             event = await self._queue.get()
+            self._read_ms = event.at_ms
             if event.kind is CallEventKind.ENDED:
                 self._drained = True
                 yield event
@@ -133,7 +142,8 @@ class PlannedCall:
             raise RuntimeError(f"call {self.request.call_id}: play before ANSWERED")
         if self._played or self._player is not None:
             raise RuntimeError(f"call {self.request.call_id}: play called twice")
-        due_ms = self._clock.now_ms() + loops * audio.duration_ms
+        # From the answer the caller reacts to (module docstring), never before the answer.
+        due_ms = max(self._read_ms, self.answer_ms) + loops * audio.duration_ms
         if due_ms <= self._clock.now_ms():
             self._played = True
             self._emit(CallEventKind.PLAYED)

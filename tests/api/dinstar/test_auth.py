@@ -1,4 +1,6 @@
-"""Basic and Digest (RFC 7617, RFC 7616): challenges, algorithms, nonces, replays, limits."""
+"""Basic and Digest (RFC 7617, RFC 7616): challenges, algorithms, nonces, replays, limits,
+and the Basic cache's expiry (issue 15: a right password is let in again without a scrypt
+while its stored hash is unchanged)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ import base64
 import httpx
 
 from simgate.api.dialects.dinstar import DIALECT
-from simgate.api.dialects.dinstar.auth import Denied
+from simgate.api.dialects.dinstar.auth import Authenticator, Denied
 from simgate.api.dialects.dinstar.context import build_gateway
 from simgate.domain.accounts import GatewayUser
 from simgate.services.accounts import DIGEST_REALM
 from tests.api.dinstar.conftest import PASSWORD, SN, USER, Gw, digest_header, parse_challenges
+from tests.support.passwords import CountingPasswordCheck, change_password, lock_account
 
 PATH = "/api/query_sms_in_queue"
 
@@ -244,3 +247,71 @@ async def test_nonce_counts_stay_bounded(gw: Gw) -> None:
     assert auth.table_sizes()["nonce_counts"] <= 10_000
     replay = await auth.authenticate(method="GET", uri=PATH, header=first, ip="10.0.0.1")
     assert isinstance(replay, Denied)
+
+
+# ---- issue 15: the Basic cache's expiry costs a look-up, not a scrypt -----------------------
+TTL_S = 60.0  # basic_cache_seconds' default
+
+
+def _counted(gw: Gw) -> tuple[Authenticator, CountingPasswordCheck]:
+    scrypts = CountingPasswordCheck()
+    auth = Authenticator(
+        accounts=gw.sv.accounts,
+        clock=gw.clock,
+        cfg=DIALECT.load(gw.sv.settings),
+        secret=gw.sv.dinstar.nonce_secret,
+        check_password=scrypts,
+    )
+    return auth, scrypts
+
+
+async def _basic(auth: Authenticator, user: str, password: str) -> GatewayUser | Denied:
+    header = basic(user, password)
+    return await auth.authenticate(method="GET", uri=PATH, header=header, ip="10.0.0.1")
+
+
+async def test_after_expiry_the_right_password_needs_no_scrypt(gw: Gw) -> None:
+    auth, scrypts = _counted(gw)
+    assert isinstance(await _basic(auth, USER, PASSWORD), GatewayUser)
+    for _ in range(3):
+        await gw.clock.advance(TTL_S + 1)  # the cached user and the Basic entry are gone
+        got = await _basic(auth, USER, PASSWORD)
+        assert isinstance(got, GatewayUser)
+        assert got.username == USER
+    assert scrypts.calls == 1
+    assert auth.table_sizes()["verified_hashes"] == 1
+
+
+async def test_a_changed_password_refuses_the_old_one_at_the_first_request_after_expiry(
+    gw: Gw,
+) -> None:
+    auth, scrypts = _counted(gw)
+    await _basic(auth, USER, PASSWORD)
+    await change_password(gw.rt.store, USER, "a-new-pass")
+    await gw.clock.advance(TTL_S + 1)
+    assert isinstance(await _basic(auth, USER, PASSWORD), Denied)
+    assert scrypts.calls == 2  # the new hash differs: checked, and refused
+    assert isinstance(await _basic(auth, USER, "a-new-pass"), GatewayUser)
+    assert scrypts.calls == 3
+
+
+async def test_wrong_passwords_and_unknown_users_still_pay_a_scrypt(gw: Gw) -> None:
+    auth, scrypts = _counted(gw)
+    await _basic(auth, USER, PASSWORD)
+    for expired in (False, True):
+        if expired:
+            await gw.clock.advance(TTL_S + 1)
+        before = scrypts.calls
+        assert isinstance(await _basic(auth, USER, "wrong"), Denied)
+        assert isinstance(await _basic(auth, "ghost", PASSWORD), Denied)
+        assert scrypts.calls == before + 2
+    assert auth.table_sizes()["verified_hashes"] == 1  # failures never enter
+
+
+async def test_a_locked_account_is_refused_after_the_cache_time(gw: Gw) -> None:
+    assert (await with_header(gw, basic(USER, PASSWORD))).json()["error_code"] == 200
+    await lock_account(gw.rt.store, gw.account.id)
+    await gw.clock.advance(TTL_S + 1)
+    refused = (await with_header(gw, basic(USER, PASSWORD))).json()
+    assert refused["error_code"] != 200
+    assert "locked" in refused["error_msg"]

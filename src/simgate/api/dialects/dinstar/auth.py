@@ -17,6 +17,10 @@
 - Basic verifies with scrypt (~50 ms on purpose). A successful verification is cached in
   memory for ``basic_cache_seconds`` keyed by a salted SHA-256 of the credentials, so steady
   traffic costs one hash, not one scrypt, per request (throughput benchmarks rely on this).
+  When that entry expires the user is looked up again, and the scrypt is skipped if the
+  stored hash is the one these credentials matched before (``api.auth.VerifiedHashes``: a
+  new password has a new salt, so a changed password is checked afresh and the old one
+  refused). A wrong password or unknown user always pays the scrypt.
 - Failed logins are limited per (username, client IP) and per client IP
   (``api.auth.LoginLimiter``): after ``login_failures`` failures of one user from one address,
   or ``login_failures_per_address`` of any users from it, in ``login_window_seconds``, that
@@ -37,7 +41,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from simgate.api.auth import DUMMY_PASSWORD_HASH, LoginLimiter, NonceCounts, TtlCache
+from simgate.api.auth import (
+    DUMMY_PASSWORD_HASH,
+    LoginLimiter,
+    NonceCounts,
+    TtlCache,
+    VerifiedHashes,
+)
 from simgate.api.dialects.dinstar.settings import DinstarSettings
 from simgate.clock import Clock
 from simgate.domain.accounts import GatewayUser
@@ -69,8 +79,11 @@ class Authenticator:
         clock: Clock,
         cfg: DinstarSettings,
         secret: Callable[[], Awaitable[bytes]],
+        check_password: Callable[[str, str], bool] = verify_password,
     ) -> None:
         self._accounts = accounts
+        # (password, stored hash) -> match; a seam so tests can count the scrypts.
+        self._check_password = check_password
         self._clock = clock
         self._ttl_ms = cfg.nonce_ttl_seconds * 1000
         self._secret_source = secret
@@ -80,6 +93,7 @@ class Authenticator:
         self._basic: TtlCache[bytes, GatewayUser] = TtlCache(
             clock, ttl_s=cfg.basic_cache_seconds, max_entries=MAX_CACHE, epoch=accounts.epoch
         )
+        self._verified: VerifiedHashes[bytes] = VerifiedHashes(max_entries=MAX_CACHE)
         self._users: TtlCache[str, GatewayUser | None] = TtlCache(
             clock, ttl_s=USER_CACHE_S, max_entries=MAX_CACHE, epoch=accounts.epoch
         )
@@ -97,6 +111,7 @@ class Authenticator:
         return {
             **self._failures.sizes(),
             "basic_cache": len(self._basic),
+            "verified_hashes": len(self._verified),
             "users": len(self._users),
             "nonce_counts": len(self._nonces),
         }
@@ -168,11 +183,13 @@ class Authenticator:
             return cached
         read_at = self._basic.mark()
         user = await self._user(username)
-        stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
-        ok = await asyncio.to_thread(verify_password, password, stored)
-        if user is None or not ok:
-            self._failures.fail(username, ip)
-            return Denied()
+        if user is None or not self._verified.matches(key, user.password_hash):
+            stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
+            ok = await asyncio.to_thread(self._check_password, password, stored)
+            if user is None or not ok:
+                self._failures.fail(username, ip)
+                return Denied()
+        self._verified.remember(key, user.password_hash)
         self._basic.put(key, user, read_at=read_at)
         return user
 

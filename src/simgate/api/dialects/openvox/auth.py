@@ -2,11 +2,17 @@
 
 Passwords are checked against the gateway users (scrypt, ~50 ms of CPU each). Doing that on
 every request would cap a worker at ~20 requests per second, so a *successful* check is
-remembered for ``auth_cache_seconds`` in memory, keyed by a SHA-256 of the credentials
-(never the password itself). Failures are never cached. The scrypt runs in a thread so the
-event loop keeps serving, and concurrent first requests with the same credentials share one
-check. Consequence, by design: a changed password or a locked account takes effect within
-the cache lifetime (10 s by default), not instantly.
+remembered for ``auth_cache_seconds`` in memory, keyed by an HMAC-SHA-256 of the credentials
+under a random key of this process (never the password itself). Failures are never cached. The
+scrypt runs in a thread so the event loop keeps serving, and concurrent first requests with the
+same credentials share one check. Consequence, by design: a changed password or a locked account
+takes effect within the cache lifetime (10 s by default), not instantly.
+
+When that cache entry expires the user and account are read again (so a lock or a new
+password takes effect), but the scrypt is skipped when the user's stored hash is the very
+one these credentials matched before (``api.auth.VerifiedHashes``): a steady sender no
+longer pays ~50 ms (200 ms on a loaded box) on one request in every ``auth_cache_seconds``
+(issue 15: idle submit p99). A wrong password or an unknown user still pays the scrypt.
 
 Guessing is throttled (``api.auth.LoginLimiter``): after ``login_failures`` wrong passwords
 for one username from one address, or ``login_failures_per_address`` for any usernames from
@@ -23,9 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from simgate.api.auth import DUMMY_PASSWORD_HASH, LoginLimiter, TtlCache
+from simgate.api.auth import DUMMY_PASSWORD_HASH, LoginLimiter, TtlCache, VerifiedHashes
 from simgate.domain.accounts import Account
 from simgate.errors import AuthError, NotFound
 from simgate.services.accounts import verify_password
@@ -39,9 +48,15 @@ class Caller:
     operator: bool = False  # the gateway user's role (issue 14 item 1)
 
 
+# Keyed per process: the login caches keep these keys while the process runs, and an unkeyed
+# SHA-256 of a password in a memory dump would be cheap to crack (Dinstar's cache does the same).
+_PROCESS_KEY = os.urandom(32)
+
+
 def credential_key(username: str, password: str) -> bytes:
     # Length-prefixed so ("ab", "c") and ("a", "bc") never share a key.
-    return hashlib.sha256(f"{len(username)}:{username}:{password}".encode()).digest()
+    text = f"{len(username)}:{username}:{password}".encode()
+    return hmac.new(_PROCESS_KEY, text, hashlib.sha256).digest()
 
 
 class Authenticator:
@@ -54,8 +69,11 @@ class Authenticator:
         max_failures: int = 10,
         max_address_failures: int = 30,
         window_seconds: float = 300,
+        check_password: Callable[[str, str], bool] = verify_password,
     ) -> None:
         self._services = services
+        # (password, stored hash) -> match; a seam so tests can count the scrypts.
+        self._check_password = check_password
         self._cache: TtlCache[bytes, Caller] = TtlCache(
             services.clock,
             ttl_s=ttl_seconds,
@@ -63,6 +81,7 @@ class Authenticator:
             epoch=services.accounts.epoch,
         )
         self._pending: dict[bytes, asyncio.Future[Caller]] = {}
+        self._verified: VerifiedHashes[bytes] = VerifiedHashes(max_entries=max_entries)
         # Per (username, address) and per address; each table bounded like the cache.
         self._failures = LoginLimiter(
             services.clock,
@@ -74,7 +93,11 @@ class Authenticator:
 
     def table_sizes(self) -> dict[str, int]:
         """Entries per in-memory table (benchmarks and tests watch them stay bounded)."""
-        return {**self._failures.sizes(), "credentials": len(self._cache)}
+        return {
+            **self._failures.sizes(),
+            "credentials": len(self._cache),
+            "verified_hashes": len(self._verified),
+        }
 
     async def check(self, username: str | None, password: str | None, address: str = "") -> Caller:
         if not username or not password:
@@ -99,7 +122,7 @@ class Authenticator:
         self._pending[key] = fut
         read_at = self._cache.mark()
         try:
-            caller = await self._verify(username, password)
+            caller = await self._verify(key, username, password)
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # retrieved here, so an unawaited future logs nothing
@@ -111,15 +134,17 @@ class Authenticator:
         finally:
             del self._pending[key]
 
-    async def _verify(self, username: str, password: str) -> Caller:
+    async def _verify(self, key: bytes, username: str, password: str) -> Caller:
         user = await self._services.accounts.get_user(username)
-        # Same message and the same scrypt either way: no hint whether the user exists.
-        stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
-        ok = await asyncio.to_thread(verify_password, password, stored)
-        if user is None or not ok:
-            raise AuthError("authentication failed: wrong username or password")
+        if user is None or not self._verified.matches(key, user.password_hash):
+            # Same message and the same scrypt either way: no hint whether the user exists.
+            stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
+            ok = await asyncio.to_thread(self._check_password, password, stored)
+            if user is None or not ok:
+                raise AuthError("authentication failed: wrong username or password")
         try:
             account = await self._services.accounts.get_account(user.account_id)
         except NotFound:
             raise AuthError("authentication failed: the user has no account") from None
+        self._verified.remember(key, user.password_hash)
         return Caller(username, account, user.operator)
