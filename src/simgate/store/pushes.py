@@ -1,11 +1,12 @@
 """The push outbox rows: insert planned pushes, claim due ones with leases, record outcomes,
 and the operators' reads and repairs.
 
-Claims use the queues' lease primitive (store/leases.py): due rows are taken with a lease
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transaction is exclusive), so two
-workers never send the same push concurrently. Ordering: a row is claimable only when no
-earlier row of the same (endpoint, order_key) is still pending, so "delivered" never
-overtakes "sent". Every function is database work only, safe to re-run (group commit).
+Due rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write
+transaction is exclusive), so two workers never send the same push concurrently. Ordering:
+a row is claimable only when no earlier row of the same (endpoint, order_key) is still
+pending, so "delivered" never overtakes "sent". Every function is database work only, safe
+to re-run (group commit). On PostgreSQL the claim and the outcomes are one statement each
+(store/push_pg.py); the versions here are what SQLite runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.store import leases
+from simgate.store import push_pg
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
@@ -49,6 +50,14 @@ from simgate.store.sqltext import chunks
 # query's condition is the same literal; a bound parameter made each claim scan every
 # pending row (O(n²), 1.5 s per claim at 5 000 pending).
 _PENDING_SQL: ColumnElement[int] = literal_column(str(PENDING))
+# What a claim hands the sender (and the order it hands them in).
+_CLAIMED = [
+    pushes.c[name]
+    for name in (
+        "id", "uid", "endpoint", "kind", "method", "url", "headers_json", "body",
+        "signing_secret", "attempts", "since_ms", "next_attempt_ms",
+    )
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +212,16 @@ async def claim(
     busy: Mapping[str, int],
 ) -> list[ClaimedPush]:
     """Lease up to ``limit`` due rows, at most ``window - busy[endpoint]`` per endpoint."""
+    if conn.dialect.name == "postgresql":
+        return await push_pg.claim(
+            conn,
+            owner=owner,
+            now_ms=now_ms,
+            lease_until_ms=lease_until_ms,
+            limit=limit,
+            window=window,
+            busy=busy,
+        )
     p = pushes.c
     earlier = pushes.alias("earlier")
     blocked = exists().where(
@@ -212,8 +231,10 @@ async def claim(
         earlier.c.id < p.id,
     )
     full = [ep for ep, n in busy.items() if n >= window]
+    # The candidates narrow (the window is chosen on id and endpoint); the rows taken come
+    # back whole from the lease's UPDATE: most candidates of a busy endpoint are skipped.
     q = (
-        select(pushes)
+        select(p.id, p.endpoint)
         .where(
             p.state == _PENDING_SQL,
             p.next_attempt_ms <= now_ms,
@@ -221,27 +242,29 @@ async def claim(
             or_(p.order_key.is_(None), ~blocked),
         )
         .order_by(p.next_attempt_ms, p.id)
-        .limit(limit * 2)
+        .limit(limit)
     )
     if full:
         q = q.where(p.endpoint.not_in(full))
     room = dict(busy)
-    chosen: list[Row[Any]] = []
-    for row in await conn.execute(leases.due_locked(conn, q, of=pushes)):
-        if room.get(row.endpoint, 0) >= window:
+    chosen: list[int] = []
+    for pid, endpoint in await conn.execute(q):  # SQLite: the write transaction is the lock
+        if room.get(endpoint, 0) >= window:
             continue
-        room[row.endpoint] = room.get(row.endpoint, 0) + 1
-        chosen.append(row)
+        room[endpoint] = room.get(endpoint, 0) + 1
+        chosen.append(int(pid))
         if len(chosen) >= limit:
             break
-    if not chosen:
-        return []
-    await leases.stamp(
-        conn,
-        pushes,
-        [r.id for r in chosen],
-        set_values={"lease_owner": owner, "lease_until_ms": lease_until_ms},
-    )
+    taken: list[Row[Any]] = []
+    for ids in chunks(chosen, 500):
+        stamp = (
+            update(pushes)
+            .where(p.id.in_(ids))
+            .values(lease_owner=owner, lease_until_ms=lease_until_ms)
+            .returning(*_CLAIMED)
+        )
+        taken += await conn.execute(stamp)
+    taken.sort(key=lambda r: (r.next_attempt_ms, r.id))  # RETURNING has no order
     return [
         ClaimedPush(
             id=r.id,
@@ -257,7 +280,7 @@ async def claim(
             since_ms=r.since_ms,
             lease_until_ms=lease_until_ms,
         )
-        for r in chosen
+        for r in taken
     ]
 
 
@@ -272,6 +295,9 @@ async def record(
     A delivery is recorded even if the lease was lost meanwhile (it did arrive); every other
     outcome only while this worker still holds the lease.
     """
+    if conn.dialect.name == "postgresql":
+        await push_pg.record(conn, results, owner=owner, now_ms=now_ms)
+        return
     p = pushes.c
     groups: dict[str, list[AttemptResult]] = {}
     for r in results:

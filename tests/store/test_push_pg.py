@@ -1,0 +1,269 @@
+"""The outbox's claim and outcomes as one statement each on PostgreSQL (store/push_pg.py),
+held to the contract of the portable versions SQLite runs (store/pushes.py): the contract
+tests run on both backends, the statement counts and the claim's plan on PostgreSQL."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.domain.pushes import AttemptResult, ClaimedPush
+from simgate.services.pushes import PushView
+from simgate.store import pushes as outbox
+from tests.push.conftest import PushRig, rig
+
+__all__ = ["rig"]  # the push rig of tests/push, on both backends
+
+URL = "http://127.0.0.1:9/hook"
+OTHER = "http://127.0.0.1:10/hook"
+A, B = "http://127.0.0.1:9", "http://127.0.0.1:10"
+
+
+async def _claim(
+    rig: PushRig, *, limit: int = 100, window: int = 100, busy: Mapping[str, int] | None = None
+) -> list[ClaimedPush]:
+    now = rig.clock.now_ms()
+    return await rig.rt.store.db.write(
+        functools.partial(
+            outbox.claim,
+            owner="w1",
+            now_ms=now,
+            lease_until_ms=now + 60_000,
+            limit=limit,
+            window=window,
+            busy=busy or {},
+        )
+    )
+
+
+async def _record(rig: PushRig, results: list[AttemptResult], owner: str = "w1") -> None:
+    await rig.rt.store.db.write(
+        functools.partial(outbox.record, results=results, owner=owner, now_ms=rig.clock.now_ms())
+    )
+
+
+async def _rows(rig: PushRig) -> dict[int, PushView]:
+    return {r.id: r for r in await rig.pushes()}
+
+
+async def test_every_outcome_is_written_with_its_attempt(rig: PushRig) -> None:
+    rig.port_push.urls["a"] = URL
+    for port in range(5):
+        await rig.plan("a", port)
+    ids = [c.id for c in await _claim(rig)]
+    now = rig.clock.now_ms()
+    delivered, failed, dead, retry, release = ids
+    await _record(
+        rig,
+        [
+            AttemptResult(delivered, A, "delivered", 204),
+            AttemptResult(failed, A, "failed", 404, "HTTP 404"),
+            AttemptResult(dead, A, "dead", None, "timeout"),
+            AttemptResult(retry, A, "retry", 503, "HTTP 503", now + 30_000),
+            AttemptResult(release, A, "release"),
+        ],
+    )
+    rows = await _rows(rig)
+    got = {
+        i: (r.state, r.attempts, r.last_status, r.last_error, r.done_ms, r.in_flight)
+        for i, r in rows.items()
+    }
+    assert got == {
+        delivered: ("delivered", 1, 204, None, now, False),
+        failed: ("failed", 1, 404, "HTTP 404", now, False),
+        dead: ("dead", 1, None, "timeout", now, False),
+        retry: ("pending", 1, 503, "HTTP 503", None, False),
+        release: ("pending", 0, None, None, None, False),  # given back untouched
+    }
+    assert rows[retry].next_attempt_ms == now + 30_000
+    assert rows[release].next_attempt_ms <= now
+    async with rig.rt.store.db.read() as conn:
+        logged = {i: await outbox.attempts_of(conn, i) for i in ids}
+    assert [(a.outcome, a.status, a.error) for a in logged[retry]] == [("retry", 503, "HTTP 503")]
+    assert [a.outcome for a in logged[delivered]] == ["delivered"]
+    assert logged[release] == []  # a release was no attempt
+    # Only the retried and the released push can be claimed again, once due.
+    await rig.clock.advance(31)
+    assert sorted(c.id for c in await _claim(rig)) == sorted([retry, release])
+
+
+async def test_an_outcome_without_the_lease_is_logged_but_not_applied(rig: PushRig) -> None:
+    rig.port_push.urls["a"] = URL
+    await rig.plan("a", 1)
+    (claimed,) = await _claim(rig)
+    now = rig.clock.now_ms()
+    await _record(
+        rig, [AttemptResult(claimed.id, A, "retry", 500, "HTTP 500", now + 5_000)], owner="w2"
+    )
+    (row,) = (await _rows(rig)).values()
+    assert (row.attempts, row.in_flight, row.last_status) == (0, True, None)
+    async with rig.rt.store.db.read() as conn:
+        assert [a.outcome for a in await outbox.attempts_of(conn, claimed.id)] == ["retry"]
+
+
+async def test_a_delivery_after_failures_makes_the_endpoints_waiting_pushes_due(
+    rig: PushRig,
+) -> None:
+    rig.port_push.urls["a"] = URL
+    rig.port_push.urls["b"] = OTHER
+    for port in range(3):
+        await rig.plan("a", port)
+    await rig.plan("b", 0)
+    first = {c.id: c.endpoint for c in await _claim(rig)}
+    a1, a2, a3 = sorted(i for i, ep in first.items() if ep == A)
+    (b1,) = (i for i, ep in first.items() if ep == B)
+    now = rig.clock.now_ms()
+    later = now + 600_000
+    await _record(
+        rig,
+        [
+            AttemptResult(a1, A, "retry", 503, "HTTP 503", now + 10_000),
+            AttemptResult(a2, A, "retry", 503, "HTTP 503", later),
+            AttemptResult(a3, A, "retry", 503, "HTTP 503", now + 10_000),
+            AttemptResult(b1, B, "retry", 503, "HTTP 503", later),
+        ],
+    )
+    await rig.clock.advance(11)
+    assert sorted(c.id for c in await _claim(rig)) == [a1, a3]
+    now = rig.clock.now_ms()
+    # a1 gets through: the endpoint is back. a3, refused in the same batch, keeps its
+    # backoff; a2, waiting out its own, is due now; the other endpoint's push is not.
+    await _record(
+        rig,
+        [
+            AttemptResult(a1, A, "delivered", 200),
+            AttemptResult(a3, A, "retry", 503, "HTTP 503", now + 900_000),
+        ],
+    )
+    rows = await _rows(rig)
+    assert rows[a1].state == "delivered"
+    assert rows[a2].next_attempt_ms == now
+    assert rows[a3].next_attempt_ms == now + 900_000
+    assert rows[b1].next_attempt_ms == later
+
+
+async def test_a_first_attempts_delivery_moves_no_other_push(rig: PushRig) -> None:
+    rig.port_push.urls["a"] = URL
+    await rig.plan("a", 1)
+    await rig.plan("a", 2)
+    one, two = sorted(c.id for c in await _claim(rig))
+    later = rig.clock.now_ms() + 600_000
+    await _record(rig, [AttemptResult(one, A, "retry", 503, "HTTP 503", later)])
+    await rig.plan("a", 3)
+    (three,) = [c.id for c in await _claim(rig)]
+    await _record(
+        rig, [AttemptResult(two, A, "delivered", 200), AttemptResult(three, A, "delivered", 200)]
+    )
+    assert (await _rows(rig))[one].next_attempt_ms == later
+
+
+async def test_the_window_counts_what_the_worker_already_holds(rig: PushRig) -> None:
+    rig.port_push.urls["a"] = URL
+    rig.port_push.urls["b"] = OTHER
+    for port in range(4):
+        await rig.plan("a", port)
+        await rig.plan("b", port)
+    # A holds 3 of its 4, B all 4: one more push of A, none of B.
+    got = await _claim(rig, window=4, busy={A: 3, B: 4})
+    assert [c.endpoint for c in got] == [A]
+    assert got[0].id == min(r.id for r in (await _rows(rig)).values() if r.endpoint == A)
+    # Without holdings: all of them, in due order (the order the sender starts them in).
+    await rig.clock.advance(61)
+    again = await _claim(rig, window=4, limit=8)
+    assert [c.id for c in again] == sorted(c.id for c in again)
+    assert len(again) == 8
+
+
+@pytest.mark.pg
+async def test_claim_and_record_are_one_statement_each(rig: PushRig) -> None:
+    db = rig.rt.store.db
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's statements")
+    rig.port_push.urls["a"] = URL
+    for port in range(50):
+        await rig.plan("a", port)
+    seen: list[str] = []
+
+    def count(*args: object, **_: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        claimed = await _claim(rig)
+        claims = [s for s in seen if "pushes" in s]
+        seen.clear()
+        await _record(rig, [AttemptResult(c.id, A, "delivered", 200) for c in claimed])
+        records = [s for s in seen if "push" in s]
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(claimed) == 50
+    assert len(claims) == 1, claims
+    assert len(records) == 1, records
+
+
+# A backlog as the benchmark's: 20,000 pending pushes with a body, one order key each.
+_BACKLOG = """
+INSERT INTO pushes (uid, endpoint, order_key, kind, method, url, body, state,
+    next_attempt_ms, created_ms, since_ms, updated_ms)
+SELECT 'msg_' || g, 'http://127.0.0.1:9', 'k:' || g, 'test', 'POST', 'http://127.0.0.1:9/h',
+    convert_to(repeat('x', 400), 'UTF8'), 0, 1000, 1000, 1000, 1000
+FROM generate_series(1, 20000) AS g
+"""
+
+
+@pytest.mark.pg
+async def test_the_claim_reads_the_due_index_in_order_whatever_the_statistics(
+    rig: PushRig,
+) -> None:
+    """Without statistics (a table not analyzed yet; or analyzed while nothing was pending)
+    the planner expects a handful of pending rows and costs every plan alike: it read every
+    due row through a bitmap, checked each one's order key and sorted them all, on every
+    claim of a backlog. The claim reads its candidates in index order instead."""
+    db = rig.rt.store.db
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's planner")
+    async with db.engine.connect() as conn:
+        superuser = await conn.execute(
+            text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        )
+        if not superuser.scalar_one():
+            pytest.skip("forgetting a table's statistics takes a superuser")
+        await conn.execute(text("DELETE FROM pg_statistic WHERE starelid = 'pushes'::regclass"))
+        await conn.execute(text(_BACKLOG))
+        await conn.commit()
+
+    async def settings(conn: AsyncConnection) -> list[str]:
+        got = await conn.execute(
+            text("SELECT current_setting('enable_sort'), current_setting('jit')")
+        )
+        return list(got.one())
+
+    async def rows_read(conn: AsyncConnection) -> int:
+        # The backend's counts not yet reported (this transaction's, and maybe earlier
+        # ones' on the same connection): by index scans, bitmaps or sequential scans.
+        got = await conn.execute(
+            text(
+                "SELECT pg_stat_get_xact_tuples_fetched('pushes'::regclass)"
+                " + pg_stat_get_xact_tuples_returned('pushes'::regclass)"
+            )
+        )
+        return int(got.scalar_one())
+
+    async def claim_and_count(conn: AsyncConnection) -> tuple[int, int]:
+        before, read_before = await settings(conn), await rows_read(conn)
+        got = await outbox.claim(
+            conn, owner="w1", now_ms=5000, lease_until_ms=65_000, limit=500, window=1000,
+            busy={},
+        )  # fmt: skip
+        read = await rows_read(conn) - read_before
+        assert await settings(conn) == before  # for the batch's other jobs
+        return len(got), read
+
+    claimed, read = await db.write(claim_and_count)
+    assert claimed == 500
+    # 1,000 candidates and the 500 rows updated; reading everything due is 20,000 more.
+    assert read <= 2000, read
