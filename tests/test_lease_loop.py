@@ -283,3 +283,77 @@ async def test_delivered_payloads_wake_other_processes_loops_not_the_senders_own
     await settle()
     assert cycle.runs == 2
     await loop.stop()
+
+
+async def test_without_wake_resets_only_work_a_poll_found_quickens_the_poll() -> None:
+    """``wake_resets_backoff=False`` (the dispatcher beside its wake-ups): work that came
+    with a wake-up leaves the poll's backoff where it was; work a poll found starts it again."""
+    clock = FakeClock()
+    cycle = Script()
+    loop = LeaseLoop(
+        "t",
+        cycle=cycle,
+        clock=clock,
+        idle_seconds=1,
+        idle_max_seconds=16,
+        wake_resets_backoff=False,
+    )
+    loop.start()
+    await settle()
+    for wait in (1, 2, 4):
+        await clock.advance(wait)
+    assert cycle.runs == 4
+    cycle.busy = [True, False]  # woken with work: a busy cycle, then one finding nothing
+    loop.wake()
+    await settle()
+    assert cycle.runs == 6
+    await clock.advance(15.99)  # the backoff went on past the 8 s wait the wake cut: 16 s
+    assert cycle.runs == 6
+    await clock.advance(0.01)
+    assert cycle.runs == 7
+    cycle.busy = [True]  # the next poll finds work: someone the wake-ups do not reach
+    await clock.advance(16)
+    assert cycle.runs == 9  # the poll's busy cycle, then one finding nothing
+    await clock.advance(1)  # and the quick pace again
+    assert cycle.runs == 10
+    await loop.stop()
+
+
+async def test_woken_says_whether_a_wake_came_during_the_cycle() -> None:
+    clock = FakeClock()
+    seen: list[bool] = []
+    loop: LeaseLoop
+
+    async def cycle() -> bool:
+        if loop.cycles == 1:
+            loop.wake()
+        seen.append(loop.woken)
+        return False
+
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=60)
+    loop.start()
+    await settle()
+    assert seen == [True, False]  # the first cycle woke itself; the second (woken) did not
+    await loop.stop()
+
+
+async def test_looking_answers_the_wake_ups_so_far_not_later_ones() -> None:
+    clock = FakeClock()
+    seen: list[bool] = []
+    loop: LeaseLoop
+
+    async def cycle() -> bool:
+        if loop.cycles == 1:
+            loop.wake()  # work came before the cycle looked
+            loop.looking()  # its lease sees that work
+            seen.append(loop.woken)
+            loop.wake()  # work after the look: the next cycle's
+            seen.append(loop.woken)
+        return False
+
+    loop = LeaseLoop("t", cycle=cycle, clock=clock, idle_seconds=60)
+    loop.start()
+    await settle()
+    assert seen == [False, True]
+    assert loop.cycles == 2  # the later wake-up ran one more cycle at once, then it idled
+    await loop.stop()

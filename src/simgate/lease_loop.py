@@ -114,13 +114,22 @@ class LeaseLoop:
         idle_seconds: float,
         idle_max_seconds: float | None = None,
         wakes_during_cycle: bool = True,
+        wake_resets_backoff: bool = True,
     ) -> None:
         """``wakes_during_cycle=False``: a wake-up that comes while a cycle runs is dropped
         when that cycle finds nothing, so the loop idles until the next one (or the poll).
         ``idle_max_seconds``: each idle wait in a row doubles, up to this; a busy cycle or a
-        wake-up starts again at ``idle_seconds`` (None: always ``idle_seconds``)."""
+        wake-up starts again at ``idle_seconds`` (None: always ``idle_seconds``).
+        ``wake_resets_backoff=False``: only work found by a poll (an idle wait that ran out)
+        starts the waits again at ``idle_seconds``; work that came with a wake-up says
+        nothing about what only the poll can see (another process on SQLite), so the poll
+        keeps its pace (the dispatcher in ``simgate run``: 3.6 lease transactions per single
+        send were quick polls after each wake-up, issue 15)."""
         self.name = name
         self._keep_wakes = wakes_during_cycle
+        self._wake_resets = wake_resets_backoff
+        # The cycles since the last idle wait began because it ran out (not by a wake-up).
+        self._from_poll = True
         self._cycle = cycle
         self._clock = clock
         self._idle_s = idle_seconds
@@ -165,6 +174,20 @@ class LeaseLoop:
         self._due_s = seconds if self._due_s is None else min(self._due_s, seconds)
 
     @property
+    def woken(self) -> bool:
+        """From inside a cycle: a wake-up came since it began, or since :meth:`looking`
+        (there may be more work)."""
+        return self._wake.is_set()
+
+    def looking(self) -> None:
+        """From inside a cycle, right before it looks for work (queues its lease): the
+        wake-ups so far are answered by that look, so only later ones count as
+        :attr:`woken`. Safe for work whose wake-up follows its commit (all of QUEUE's):
+        what committed before this call is visible to a look that runs after it."""
+        if self._keep_wakes:
+            self._wake.clear()
+
+    @property
     def next_idle_seconds(self) -> float:
         """How long the next idle wait lasts unless woken (backoff; tests, diagnostics)."""
         return self._next_idle_s
@@ -183,7 +206,8 @@ class LeaseLoop:
             else:
                 self._failures.succeeded()
             if busy:
-                self._next_idle_s = self._idle_s
+                if self._wake_resets or self._from_poll:
+                    self._next_idle_s = self._idle_s
             elif not self._stopping:
                 if not self._keep_wakes:
                     self._wake.clear()
@@ -191,7 +215,7 @@ class LeaseLoop:
 
     async def _idle(self) -> None:
         if self._wake.is_set():
-            self._next_idle_s = self._idle_s
+            self._woke()
             return
         wait = self._next_idle_s if self._due_s is None else min(self._next_idle_s, self._due_s)
         self._next_idle_s = min(self._next_idle_s * 2, self._idle_max_s)
@@ -202,7 +226,14 @@ class LeaseLoop:
         finally:
             for t in (sleeper, waker):
                 t.cancel()
-        if self._wake.is_set():  # work came: poll at the quick pace again for a while
+        if self._wake.is_set():
+            self._woke()
+        else:
+            self._from_poll = True
+
+    def _woke(self) -> None:
+        self._from_poll = False
+        if self._wake_resets:  # work came: poll at the quick pace again for a while
             self._next_idle_s = self._idle_s
 
 

@@ -117,6 +117,28 @@ async def until(
     raise AssertionError(f"{mid} is {(await get(store, mid)).state.name}, not {state.name}")
 
 
+async def test_a_batch_line_and_a_one_by_one_line_share_a_batch(
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
+) -> None:
+    """The sim line takes its share of a lease in one call (lines.base.BatchLine), the
+    scripted line its own one by one: every answer lands on its own message."""
+    cfg = SimLineSettings(failure_ratio=0.5, seed=3, ports=3, report_delay_ms=60_000)
+    sim = SimLine("sim", cfg, clock)
+    other = ScriptedLine.outcomes(*[Outcome.OK, Outcome.REJECTED] * 3, name="other")
+    d = await make({"sim": sim, "other": other})
+    acc = await account(services)
+    on_sim = await queue(runtime, acc, 6, line="sim")
+    on_other = await queue(runtime, acc, 6, line="other")
+    assert await cycle(d) == 12
+    answered = {r.message_id: r for r in other.submits}
+    assert set(answered) == set(on_other)
+    by_other = {(await get(store, m)).state for m in on_other}
+    assert by_other == {State.SENT, State.REJECTED}
+    by_sim = [(await get(store, m)).state for m in on_sim]
+    assert set(by_sim) == {State.SENT, State.REJECTED}
+    assert sim.submitted == by_sim.count(State.SENT)
+
+
 async def test_sim_line_delivers_after_report_delay(
     services: Services, store: Store, runtime: Runtime, clock: FakeClock, make: MakeDispatcher
 ) -> None:
@@ -583,6 +605,37 @@ async def test_an_idle_dispatcher_runs_no_cycle_until_a_send_wakes_it(
         assert len(out.accepted) == 1
         await submits_reach(line, 1)  # the accept woke it, nothing else could
         assert line.submits[0].message_id == out.accepted[0].message_id
+    finally:
+        await d.stop()
+
+
+async def test_a_woken_dispatcher_records_a_small_batch_in_its_own_cycle_then_idles(
+    services: Services, runtime: Runtime, store: Store, clock: FakeClock, make: MakeDispatcher
+) -> None:
+    """Issue 15: a batch smaller than batch_size took all that was due, so its answers are
+    recorded in the cycle that leased it, not in a second cycle beside a lease that finds
+    nothing; and the wake-up does not set the poll back to its quick pace."""
+    line = ScriptedLine.accepts(name="sim")
+    d = await make({"sim": line}, wakeup=runtime.wakeup, idle_clock=clock)
+    await d.start()
+    try:
+        await asyncio.sleep(0.2)
+        before, poll_s = d.loop.cycles, d.loop.next_idle_seconds
+        acc = await account(services)
+        out = await services.sending.send(
+            SendRequest(
+                account=acc, dialect="test", text="hi", recipients=[Recipient("8613800138000")]
+            )
+        )
+        (mid,) = [a.message_id for a in out.accepted]
+        for _ in range(500):
+            if (await get(store, mid)).state is State.SENT:
+                break
+            await asyncio.sleep(0.01)
+        assert (await get(store, mid)).state is State.SENT
+        await asyncio.sleep(0.2)
+        assert d.loop.cycles == before + 1  # one cycle: lease, submit, record
+        assert d.loop.next_idle_seconds >= poll_s  # not back to idle_poll_seconds
     finally:
         await d.stop()
 

@@ -5,6 +5,7 @@ processes: tests/process/test_crash_mid_batch.py."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,14 @@ import pytest
 from simgate.dispatch.journal import WriteJournal, boot_id
 from simgate.dispatch.worker import Dispatcher
 from simgate.domain.messages import State
-from simgate.lines.base import Line, SubmitRequest, SubmitResult
+from simgate.lines.base import BatchMarks, Line, SubmitRequest, SubmitResult
+from simgate.lines.sim import SimLine
 from simgate.runtime import Runtime
 from simgate.services.container import Services
-from simgate.settings import Route, WorkerSettings
+from simgate.settings import Route, SimLineSettings, WorkerSettings
 from simgate.store import Store
 from simgate.testing.clock import FakeClock
-from simgate.testing.lines import ScriptedLine
+from simgate.testing.lines import RecordingSink, ScriptedLine
 
 from ..store.util import PRICE, account, balance, get, lease, lease_of, queue
 
@@ -167,3 +169,60 @@ def test_two_open_batches_keep_each_other_when_one_is_done(tmp_path: Path) -> No
     assert last.leftover is not None
     assert (last.leftover.leased, last.leftover.written) == (frozenset(), frozenset())
     last.close()
+
+
+def test_a_batch_marked_in_one_write_is_read_back_as_written(tmp_path: Path) -> None:
+    j = WriteJournal.open(tmp_path)
+    j.begin("w1")
+    j.leased([1, 2, 3, 4])
+    j.mark_many([1, 2])
+    j.mark_many([])  # nothing left: nothing written
+    j.leased([5, 6])
+    j.mark_many([5])
+    j.done([1, 2, 3, 4])  # the second batch and its mark stay
+    j.close()
+    again = WriteJournal.open(tmp_path)
+    assert again.leftover is not None
+    assert (again.leftover.leased, again.leftover.written) == (frozenset({5, 6}), frozenset({5}))
+    again.close()
+
+
+async def test_a_batch_line_has_its_batch_journaled_before_it_takes_it(
+    services: Services, store: Store, runtime: Runtime, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A line that takes the batch in one call (lines.base.BatchLine): the ids it says will
+    leave are in the journal before it takes them, in one write; the others are not."""
+    line = SimLine("sim", SimLineSettings(failure_ratio=0.5), clock)  # the rest: REJECTED
+    seen: list[str] = []
+    take = line.submit_batch
+
+    async def looking(
+        requests: Sequence[SubmitRequest], *, on_write: BatchMarks | None
+    ) -> list[SubmitResult]:
+        def marks(ids: Sequence[int]) -> None:
+            assert on_write is not None
+            on_write(ids)
+            seen.append(next((tmp_path / "j").glob("*.journal")).read_text())
+
+        return await take(requests, on_write=marks)
+
+    line.submit_batch = looking  # type: ignore[method-assign]
+    await line.start(RecordingSink())
+    try:
+        acc = await account(services)
+        ids = await queue(runtime, acc, 10)
+        d = dispatcher(services, clock, line, tmp_path / "j")
+        await d.recover()
+        await d.claim_lines()
+        assert await d.run_once() == 10
+    finally:
+        await line.stop()
+    (text,) = seen  # one call for the batch
+    marked = {int(x) for x in text.splitlines()[2:]}
+    states = {mid: (await get(store, mid)).state for mid in ids}
+    left = {mid for mid, s in states.items() if s is State.SENT}
+    assert marked == left
+    assert left
+    rejected = {mid for mid, s in states.items() if s is State.REJECTED}
+    assert rejected
+    assert rejected == set(ids) - left

@@ -279,3 +279,44 @@ async def test_a_failing_sink_logs_its_start_and_end_only(
     assert [r.levelno for r in mine] == [logging.ERROR, logging.WARNING], caplog.text
     assert "database is locked" in mine[0].getMessage()
     assert "works again after 30.0 s, 30 failed cycles" in mine[1].getMessage()
+
+
+async def test_a_batch_in_one_call_answers_and_reports_as_one_by_one(tmp_path: Path) -> None:
+    """submit_batch (lines.base.BatchLine): the outcomes, refs, TP-MRs, reports and journal
+    entries of submit, one by one; the ids that leave are marked once, before any leaves."""
+    cfg = {"seed": 3, "failure_ratio": 0.3, "delivery_ratio": 0.6, "ports": 2}
+    requests = [req(BASE_ID + i, port=i % 2, parts=1 + i % 3) for i in range(40)]
+
+    async def run(batch: bool, journal: Path) -> tuple[list[SubmitResult], list[object], str]:
+        clock = FakeClock()
+        line, sink = await started(clock, journal=str(journal), **cfg)
+        marks: list[list[int]] = []
+        try:
+            if batch:
+                assert line.batches
+                got = await line.submit_batch(requests, on_write=lambda ids: marks.append([*ids]))
+            else:
+                got = [await line.submit(r) for r in requests]
+            await drain(clock)
+        finally:
+            await line.stop()
+        if batch:
+            left = [
+                r.message_id for r, a in zip(requests, got, strict=True) if a.outcome is Outcome.OK
+            ]
+            assert marks == [left]
+        return got, [r for _, r in sink.reports], await asyncio.to_thread(journal.read_text)
+
+    alone = await run(False, tmp_path / "a")
+    together = await run(True, tmp_path / "b")
+    assert together == alone
+    assert {r.outcome for r in alone[0]} == {Outcome.OK, Outcome.REJECTED}
+
+
+async def test_a_line_whose_submits_wait_takes_no_batch_in_one_call() -> None:
+    clock = FakeClock()
+    line, _ = await started(clock, submit_latency_ms=5)
+    try:
+        assert not line.batches
+    finally:
+        await line.stop()

@@ -4,7 +4,9 @@ A lease covers a whole batch, but a crash mid-batch leaves part of it never writ
 line (issue 14 item 3). Only what may have left may become UNKNOWN (spec §7), so the worker
 notes each message id here the moment before the line writes it (``SubmitRequest.on_write``,
 lines with ``Capability.WRITE_MARKS``; other lines are marked before their submit is called):
-one ``os.write`` of a few bytes to an append-only file, no database write on the hot path.
+one ``os.write`` of a few bytes to an append-only file, no database write on the hot path; a
+line that takes a whole batch in one call (``lines.base.BatchLine``) has it marked in one
+write before any of it leaves.
 ``os.write`` puts the bytes in the kernel's page cache before it returns, so a kill -9 of the
 process right after cannot lose them (as the SMPP refs journal and the sim line journal).
 
@@ -105,6 +107,14 @@ class WriteJournal:
         """``message_id`` is about to be written to the line."""
         self._marks.append(message_id)
         os.write(self._fd, b"%d\n" % message_id)
+
+    def mark_many(self, message_ids: Sequence[int]) -> None:
+        """``message_ids`` are about to be written to the line, all at once (a line that
+        takes a batch in one call, lines.base.BatchLine): one write for all of them."""
+        if not message_ids:
+            return
+        self._marks.extend(message_ids)
+        os.write(self._fd, b"".join(b"%d\n" % m for m in message_ids))
 
     def done(self, ids: Sequence[int]) -> None:
         """The answers of the batch leased as ``ids`` are committed: its lease and marks no

@@ -22,7 +22,7 @@ import random
 import signal
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from sqlalchemy.exc import DBAPIError
@@ -37,7 +37,14 @@ from simgate.domain.queue import Leased, PartReport, SubmitRecord
 from simgate.domain.routing import route_for
 from simgate.errors import StoreError
 from simgate.lease_loop import QUEUE, LeaseLoop, Wakeup
-from simgate.lines.base import Capability, Line, Outcome, SubmitRequest, SubmitResult
+from simgate.lines.base import (
+    BatchLine,
+    Capability,
+    Line,
+    Outcome,
+    SubmitRequest,
+    SubmitResult,
+)
 from simgate.metrics import Metrics
 from simgate.services.lines import LineService
 from simgate.services.messaging import MessagingService
@@ -53,6 +60,11 @@ KILL_AFTER_SUBMITS_ENV = "SIMGATE_TEST_KILL_AFTER_SUBMITS"
 # answered the N-th message, while the rest of its batch is still to be written.
 KILL_AFTER_WRITES_ENV = "SIMGATE_TEST_KILL_AFTER_WRITES"
 
+
+# How long a cycle waits for more messages before its lease while they keep arriving one
+# request at a time (issue 15: in `simgate run` under HTTP single sends, the worker's cost per
+# message is mostly per transaction, so fewer, larger batches; a few ms beside a send's p50).
+GATHER_S = 0.002
 
 # Retrying the answers' write while the database is away: first pause, longest pause.
 RECORD_RETRY_FIRST_S = 0.1
@@ -91,6 +103,9 @@ class Dispatcher:
         self._pickers = {
             name: PortPicker(line.port_rate_per_minute) for name, line in lines.items()
         }
+        # The lines that can take a batch in one call (lines.base.BatchLine; whether they
+        # do is asked per batch).
+        self._batch_lines = {n: line for n, line in lines.items() if isinstance(line, BatchLine)}
         self._owned: set[str] = {n for n, line in lines.items() if not line.exclusive}
         self._claim_due_ms: dict[str, int] = {}
         self._journal = journal
@@ -103,6 +118,9 @@ class Dispatcher:
         # answered batches whose answers are still to be recorded (with their leased ids).
         self._ahead: list[Leased] | None = None
         self._unrecorded: list[tuple[list[SubmitRecord], list[int]]] = []
+        # The last cycle leased a partial batch and was woken again after its lease: messages
+        # keep arriving, so the next cycle gathers for GATHER_S before it leases.
+        self._arriving = False
         # The earliest retry this worker scheduled (ms on self._clock), so an idle loop
         # wakes for it instead of polling (issue 15).
         self._retry_due_ms: int | None = None
@@ -116,6 +134,9 @@ class Dispatcher:
             clock=idle_clock or SystemClock(),
             idle_seconds=settings.idle_poll_seconds,
             idle_max_seconds=settings.idle_max_seconds,
+            # What queues work in this process wakes the loop (and NOTIFY from others on
+            # PostgreSQL): the poll is for the rest, at its own pace.
+            wake_resets_backoff=wakeup is None,
         )
         self._wakeup = wakeup
         if wakeup is not None:
@@ -171,7 +192,24 @@ class Dispatcher:
 
     async def _cycle(self) -> bool:
         await self.claim_lines(force=False)
-        busy = await self._step(pipelined=True) > 0
+        if self._arriving:
+            # Under load (the last small batch was followed by more before it was even
+            # submitted): let what is still coming join this lease. Bounded, and only then:
+            # the first message after a quiet spell is leased at once.
+            await asyncio.sleep(GATHER_S)
+        leased = await self._step(pipelined=True)
+        busy = leased > 0
+        partial = busy and leased < self._cfg.batch_size
+        self._arriving = partial and self._loop.woken
+        if partial and not self._loop.woken:
+            # The lease took all that was due and nothing was queued since (it would have
+            # woken the loop): record the answers now, alone, instead of in a cycle of their
+            # own beside a lease that finds nothing (issue 15: in `simgate run` those
+            # cycles, and the quick polls after them, were most of a single send's worker
+            # transactions). When woken meanwhile, the next cycle records them and leases
+            # what came, in one commit.
+            await self._record_unrecorded()
+            busy = False
         self._announce_due()
         return busy
 
@@ -258,6 +296,7 @@ class Dispatcher:
         return len(leased)
 
     async def _lease(self) -> list[Leased]:
+        self._loop.looking()  # wake-ups so far are answered by this lease
         now = self._clock.now_ms()
         leased = await self._messaging.lease(
             lines=sorted(self._owned),
@@ -360,11 +399,52 @@ class Dispatcher:
                 records.append(self._defer(msg, line, hint, now))
             else:
                 planned.append((msg, port))
-        # No Task per message for a line that takes it without waiting (dispatch/eager.py).
-        results = await gather_eager(self._submit(m, p) for m, p in planned)
-        records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, results, strict=True))
-        self._count_outcomes(planned, results)
+        batching = {name for name, line in self._batch_lines.items() if line.batches}
+        batched: dict[str, list[int]] = {}  # line -> positions in planned (BatchLine)
+        alone: list[int] = []
+        for i, (msg, _) in enumerate(planned):
+            if msg.line in batching:
+                batched.setdefault(msg.line, []).append(i)
+            else:
+                alone.append(i)
+        results: list[SubmitResult | None] = [None] * len(planned)
+
+        async def in_batches() -> None:
+            for name, positions in batched.items():
+                got = await self._submit_batch(name, [planned[i] for i in positions])
+                for i, result in zip(positions, got, strict=True):
+                    results[i] = result
+
+        async def one_by_one() -> None:
+            # No Task per message for a line that takes it without waiting (dispatch/eager.py).
+            got = await gather_eager(self._submit(*planned[i]) for i in alone)
+            for i, result in zip(alone, got, strict=True):
+                results[i] = result
+
+        # Side by side: a line that waits for its answers holds up no other line.
+        await gather_eager([in_batches(), one_by_one()])
+        answers = [r for r in results if r is not None]
+        records.extend(self._to_record(m, p, r) for (m, p), r in zip(planned, answers, strict=True))
+        self._count_outcomes(planned, answers)
         return records
+
+    async def _submit_batch(
+        self, name: str, planned: Sequence[tuple[Leased, int]]
+    ) -> list[SubmitResult]:
+        """A batch of one line that takes it in one call (lines.base.BatchLine), marked in
+        the journal in one write before any of it leaves."""
+        line = self._batch_lines[name]
+        requests = [self._request(msg, port, None) for msg, port in planned]
+        marks = self._journal.mark_many if self._journal is not None else None
+        try:
+            results = await line.submit_batch(requests, on_write=marks)
+        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
+            log.exception("line %s raised on a batch of %d", name, len(requests))
+            error = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+            results = [error] * len(requests)
+        for (msg, _), result in zip(planned, results, strict=True):
+            self._answered_one(msg, result)
+        return results
 
     def _count_outcomes(
         self, planned: Sequence[tuple[Leased, int]], results: Sequence[SubmitResult]
@@ -402,7 +482,17 @@ class Dispatcher:
                 on_write = self._journal.mark
             else:
                 self._journal.mark(msg.id)
-        req = SubmitRequest(
+        try:
+            result = await line.submit(self._request(msg, port, on_write))
+        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
+            log.exception("line %s raised on submit of %s", msg.line, msg.id)
+            result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+        self._answered_one(msg, result)
+        return result
+
+    @staticmethod
+    def _request(msg: Leased, port: int, on_write: Callable[[int], None] | None) -> SubmitRequest:
+        return SubmitRequest(
             message_id=msg.id,
             port=port,
             sender=msg.sender,
@@ -414,18 +504,16 @@ class Dispatcher:
             lease_seq=msg.lease_seq,
             on_write=on_write,
         )
-        try:
-            result = await line.submit(req)
-        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
-            log.exception("line %s raised on submit of %s", msg.line, msg.id)
-            result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+
+    def _answered_one(self, msg: Leased, result: SubmitResult) -> None:
+        """The line answered ``msg``: its reports may be held for the record; the test
+        fault point of a kill mid-batch."""
         if self._hold is not None and result.outcome is Outcome.OK:
             self._hold.expect(msg.id, msg.lease_seq)
         if self._kill_after_writes:
             self._written += 1
             if self._written >= self._kill_after_writes:
                 os.kill(os.getpid(), signal.SIGKILL)
-        return result
 
     def _to_record(self, msg: Leased, port: int, r: SubmitResult) -> SubmitRecord:
         if r.outcome is Outcome.OK:  # the common case: one constructor call, no replace()

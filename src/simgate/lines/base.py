@@ -162,6 +162,29 @@ class Line(Protocol):
 # ---- optional abilities (a line declares them in ``capabilities`` and implements these) ----
 
 
+# Called once with the ids of a batch's messages just before they may leave (one journal
+# write per batch, dispatch/journal.py), instead of ``SubmitRequest.on_write`` per message.
+BatchMarks = Callable[[Sequence[int]], None]
+
+
+@runtime_checkable
+class BatchLine(Protocol):
+    """A line that can take a whole batch in one call (issue 15: the dispatcher's cost per
+    message). ``batches`` says whether it does so now: a line whose submits each wait (a
+    latency, a window, a port) keeps the one-by-one path, where a message leaves when its
+    own submit does. Lines without it (SMPP, modem) go one by one as ever."""
+
+    @property
+    def batches(self) -> bool: ...
+
+    async def submit_batch(
+        self, requests: Sequence[SubmitRequest], *, on_write: BatchMarks | None
+    ) -> list[SubmitResult]:
+        """The answers, in the order of ``requests``; ``on_write`` is called with the ids
+        that may leave before any of them does (their ``on_write`` fields are not used)."""
+        ...
+
+
 class UssdStatus(enum.Enum):
     """What a port did with a USSD request (Dinstar per-port codes 200/486/503, spec §2.7)."""
 

@@ -13,10 +13,11 @@ Subscribers may leave numbers for the ones after them in ``notes`` (e.g. the Din
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.domain.accounts import Account, App
 from simgate.domain.calls import CallRecord
 from simgate.domain.events import (
     CallDone,
@@ -79,14 +80,19 @@ class EventBus:
         apps = await store.accounts.get_apps_by_pk(conn, app_pks) if app_pks else {}
         mo_owners = [r.account_id for r in inbound.values()]
         account_apps = await store.accounts.apps_of_accounts(conn, mo_owners) if mo_owners else {}
+        # What each message's events carry, looked up once per message: a batch's changes
+        # often name each message twice (sent, then delivered, in one unit of work).
+        about: dict[int, tuple[MessageRecord, Account, App | None] | None] = {}
         out: list[DomainEvent] = []
         for c in changes:
             if isinstance(c, MessageChange):
-                m = messages.get(c.message_id)
-                account = accounts.get(m.account_id) if m is not None else None
-                if m is not None and account is not None:
-                    app = apps.get(m.app_id) if m.app_id is not None else None
-                    out.append(MessageChanged(m, c.state, c.event, c.at_ms, account, app))
+                mid = c.message_id
+                if mid in about:
+                    known = about[mid]
+                else:
+                    known = about[mid] = _about(messages.get(mid), accounts, apps)
+                if known is not None:
+                    out.append(MessageChanged(known[0], c.state, c.event, c.at_ms, *known[1:]))
             elif isinstance(c, InboundStored):
                 r = inbound.get(c.inbound_id)
                 account = accounts.get(r.account_id) if r is not None else None
@@ -100,6 +106,18 @@ class EventBus:
             else:
                 out.append(_as_event(c))
         return out
+
+
+def _about(
+    m: MessageRecord | None, accounts: Mapping[int, Account], apps: Mapping[int, App]
+) -> tuple[MessageRecord, Account, App | None] | None:
+    """A message's record, account and app, or None when the message or its account is gone."""
+    if m is None:
+        return None
+    account = accounts.get(m.account_id)
+    if account is None:
+        return None
+    return m, account, apps.get(m.app_id) if m.app_id is not None else None
 
 
 def _as_event(c: PortChanged | UssdReplied) -> DomainEvent:

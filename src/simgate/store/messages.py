@@ -71,13 +71,24 @@ def _record(row: Any) -> MessageRecord:
     return _record_of([data[name] for name in MessageRecord.__slots__])
 
 
+# The record's slot setters, in field order: a frozen dataclass's __init__ sets each field
+# through object.__setattr__ by name, which made building the records of a batch the largest
+# part of publishing its changes (the event bus reads them back, issue 15); setting the slots
+# directly gives the same object at about 0.6 of the cost.
+_SLOT_SETTERS = tuple(getattr(MessageRecord, name).__set__ for name in MessageRecord.__slots__)
+_new_record = functools.partial(object.__new__, MessageRecord)
+
+
 def _record_of(row: Any) -> MessageRecord:
     """From a row of ``select(*_RECORD_COLUMNS)``: positional, no mapping per row."""
     values = list(row)
     values[_STATE_AT] = STATE_OF[values[_STATE_AT]]
     values[_REPORT_AT] = bool(values[_REPORT_AT])
     values[_ENCODING_AT] = _ENCODING_OF[values[_ENCODING_AT]]
-    return MessageRecord(*values)
+    record = _new_record()
+    for put, value in zip(_SLOT_SETTERS, values, strict=True):
+        put(record, value)
+    return record
 
 
 @functools.cache
