@@ -32,9 +32,10 @@ from simgate.testing.push_receiver import (
     accept,
     always,
     fail_first,
+    gather,
     hang,
 )
-from tests.push.conftest import PushRig
+from tests.push.conftest import PUSH_TEST_SETTINGS, PushRig
 
 
 def _verify_all(rig: PushRig, receiver: PushReceiver) -> None:
@@ -328,7 +329,10 @@ async def test_a_header_that_is_not_ascii_fails_at_once(srig: PushRig) -> None:
 
 async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:
     """Two senders with their own database connections share one outbox."""
-    receiver = PushReceiver(accept)
+    # Each sender has at most per_endpoint_concurrency (4) pushes in flight to the endpoint:
+    # the receiver answers none until 5 are held, so both senders must be sending (one fast
+    # sender could otherwise drain the outbox before the other's first poll).
+    receiver = PushReceiver(gather(PUSH_TEST_SETTINGS["per_endpoint_concurrency"] + 1))
     await receiver.start()
     sv = rig.services
     other_db = Database(rig.rt.settings.effective_database_url)

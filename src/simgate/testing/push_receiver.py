@@ -2,7 +2,8 @@
 
 It listens on 127.0.0.1 with asyncio streams, records every request, and answers through a
 *behaviour*: an async function ``(Received) -> Answer``. Named behaviours cover the cases the
-push engine must survive: :func:`accept`, :func:`fail_first`, :func:`always`, :func:`hang`.
+push engine must survive: :func:`accept`, :func:`fail_first`, :func:`always`, :func:`hang`,
+:func:`gather`.
 It is deliberately small and strict (Content-Length bodies only, as httpx sends them).
 """
 
@@ -52,6 +53,25 @@ def fail_first(n: int, status: int = 503, headers: dict[str, str] | None = None)
 
     async def answer(_: Received) -> Answer:
         return Answer(status, headers or {}) if next(count) < n else Answer()
+
+    return answer
+
+
+def gather(n: int) -> Behaviour:
+    """Hold requests until ``n`` are held at once, then answer them all, and later ones at once.
+
+    A sender never has more than its per-endpoint concurrency in flight, so ``n`` above it
+    proves a second sender is sending too (two workers sharing one outbox)."""
+    held = 0
+    full = asyncio.Event()
+
+    async def answer(_: Received) -> Answer:
+        nonlocal held
+        held += 1
+        if held >= n:
+            full.set()
+        await full.wait()
+        return Answer()
 
     return answer
 
