@@ -21,14 +21,13 @@ literals: the partial indexes' predicates must match them).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.store.push_tables import DEAD, DELIVERED, FAILED, PENDING
+from simgate.store.push_tables import DEAD, DELIVERED, FAILED, PENDING, claimed_in_due_order
 
 __all__ = ["claim", "record"]
 
@@ -117,25 +116,7 @@ async def claim(
         ),
     )
     await conn.exec_driver_sql(_RESTORE, (was.sort, was.jit))
-    # RETURNING has no order: the sender starts its attempts in the order it gets them.
-    chosen = sorted(rows, key=lambda r: (r.next_attempt_ms, r.id))
-    return [
-        ClaimedPush(
-            id=r.id,
-            uid=r.uid,
-            endpoint=r.endpoint,
-            kind=r.kind,
-            method=r.method,
-            url=r.url,
-            headers=json.loads(r.headers_json),
-            body=r.body,
-            signing_secret=r.signing_secret,
-            attempts=r.attempts,
-            since_ms=r.since_ms,
-            lease_until_ms=lease_until_ms,
-        )
-        for r in chosen
-    ]
+    return claimed_in_due_order(rows, lease_until_ms)
 
 
 # One row per outcome: ``v``. A delivery is recorded even if the lease was lost meanwhile

@@ -9,6 +9,10 @@ lease (a worker died mid-send) makes it claimable again: pushes are at-least-onc
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -21,6 +25,7 @@ from sqlalchemy import (
     Text,
 )
 
+from simgate.domain.pushes import ClaimedPush
 from simgate.store.tables import metadata
 
 PENDING = 0
@@ -114,3 +119,25 @@ push_subjects = Table(
     Column("record_id", BigInteger, primary_key=True, autoincrement=False),
     Column("push_id", BigInteger, primary_key=True, autoincrement=False),
 )
+
+
+def claimed_in_due_order(rows: Iterable[Any], lease_until_ms: int) -> list[ClaimedPush]:
+    """The rows a claim's ``UPDATE ... RETURNING`` leased, as the sender's pushes, in due order
+    (RETURNING has none: the sender starts its attempts in the order it gets them)."""
+    return [
+        ClaimedPush(
+            id=r.id,
+            uid=r.uid,
+            endpoint=r.endpoint,
+            kind=r.kind,
+            method=r.method,
+            url=r.url,
+            headers=json.loads(r.headers_json),
+            body=r.body,
+            signing_secret=r.signing_secret,
+            attempts=r.attempts,
+            since_ms=r.since_ms,
+            lease_until_ms=lease_until_ms,
+        )
+        for r in sorted(rows, key=lambda r: (r.next_attempt_ms, r.id))
+    ]

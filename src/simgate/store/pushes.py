@@ -40,6 +40,7 @@ from simgate.store.push_tables import (
     DELIVERED,
     FAILED,
     PENDING,
+    claimed_in_due_order,
     push_attempts,
     push_subjects,
     pushes,
@@ -264,24 +265,7 @@ async def claim(
             .returning(*_CLAIMED)
         )
         taken += await conn.execute(stamp)
-    taken.sort(key=lambda r: (r.next_attempt_ms, r.id))  # RETURNING has no order
-    return [
-        ClaimedPush(
-            id=r.id,
-            uid=r.uid,
-            endpoint=r.endpoint,
-            kind=r.kind,
-            method=r.method,
-            url=r.url,
-            headers=json.loads(r.headers_json),
-            body=r.body,
-            signing_secret=r.signing_secret,
-            attempts=r.attempts,
-            since_ms=r.since_ms,
-            lease_until_ms=lease_until_ms,
-        )
-        for r in taken
-    ]
+    return claimed_in_due_order(taken, lease_until_ms)
 
 
 _TARGET = {"delivered": DELIVERED, "failed": FAILED, "dead": DEAD}
