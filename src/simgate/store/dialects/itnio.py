@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -83,23 +82,18 @@ class Claim:
 # The batch statements of the replay records, as driver SQL: one text whatever the batch size
 # on PostgreSQL (arrays), one per size on SQLite; compiling Core statements of a new shape
 # for every batch cost more than running them (issue 15, bench/http_send.py).
-_PG_CLAIMS = (
-    "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
-    "SELECT f, e, NULL, c FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS a(f, e, c) "
-    "ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
-)
-# A claim written with its answer (the send's own transaction, see ``claim_answered``).
-_PG_ANSWERED = (
+# A batch of new records (a response, or NULL while its owner runs): the fingerprints taken.
+_PG_RECORDS = (
     "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
     "SELECT f, e, r, c FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) "
     "AS a(f, e, r, c) ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
 )
 # SQLite's default limit is 32 766 parameters; 4 a row.
-_ANSWERED_PER_STATEMENT = 500
+_RECORDS_PER_STATEMENT = 500
 
 
 @functools.cache
-def _sqlite_answered(count: int) -> str:
+def _sqlite_records(count: int) -> str:
     values = ", ".join(["(?, ?, ?, ?)"] * count)
     return (
         "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
@@ -107,13 +101,23 @@ def _sqlite_answered(count: int) -> str:
     )
 
 
-@functools.cache
-def _sqlite_claims(count: int) -> str:
-    values = ", ".join(["(?, ?, NULL, ?)"] * count)
-    return (
-        "INSERT INTO itnio_replays (fingerprint, expires_ms, response, created_ms) "
-        f"VALUES {values} ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"
-    )
+async def _insert_records(
+    conn: AsyncConnection, records: Sequence[tuple[str, int, str | None, int]]
+) -> set[str]:
+    """Insert ``(fingerprint, expires_ms, response, created_ms)`` records of distinct
+    fingerprints where none exists yet; the fingerprints inserted. In fingerprint order: two
+    PostgreSQL transactions inserting some of the same fingerprints wait for each other in
+    one order, never in a cycle (a deadlock)."""
+    taken: set[str] = set()
+    for chunk in chunks(sorted(records), _RECORDS_PER_STATEMENT):
+        if conn.dialect.name == "postgresql":
+            columns = tuple(list(c) for c in zip(*chunk, strict=True))
+            result = await conn.exec_driver_sql(_PG_RECORDS, columns)
+        else:
+            params = tuple(v for record in chunk for v in record)
+            result = await conn.exec_driver_sql(_sqlite_records(len(chunk)), params)
+        taken.update(row[0] for row in result)
+    return taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,20 +202,13 @@ class ReplayRepo:
         first: dict[str, int] = {}
         for i, c in enumerate(claims):
             first.setdefault(c.fingerprint, i)
-        taken: set[str] = set()
-        for chunk in chunks(list(first.values()), 500):  # 3 parameters a row on SQLite
-            fresh = [claims[i] for i in chunk]
-            if conn.dialect.name == "postgresql":
-                params: tuple[Any, ...] = (
-                    [c.fingerprint for c in fresh],
-                    [c.expires_ms for c in fresh],
-                    [c.now_ms for c in fresh],
-                )
-                result = await conn.exec_driver_sql(_PG_CLAIMS, params)
-            else:
-                params = tuple(v for c in fresh for v in (c.fingerprint, c.expires_ms, c.now_ms))
-                result = await conn.exec_driver_sql(_sqlite_claims(len(fresh)), params)
-            taken.update(row[0] for row in result)
+        taken = await _insert_records(
+            conn,
+            [
+                (c.fingerprint, c.expires_ms, None, c.now_ms)
+                for c in (claims[i] for i in first.values())
+            ],
+        )
         out: list[Claim] = []
         for i, c in enumerate(claims):
             if c.fingerprint in taken and first[c.fingerprint] == i:
@@ -268,25 +265,13 @@ class ReplayRepo:
         first: dict[str, int] = {}
         for i, c in enumerate(claims):
             first.setdefault(c.fingerprint, i)
-        # Inserted in fingerprint order: two PostgreSQL transactions inserting some of the
-        # same fingerprints wait for each other in one order, never in a cycle (a deadlock).
-        fresh = sorted((claims[i] for i in first.values()), key=lambda c: c.fingerprint)
-        taken: set[str] = set()
-        for chunk in chunks(fresh, _ANSWERED_PER_STATEMENT):
-            if conn.dialect.name == "postgresql":
-                params: tuple[Any, ...] = (
-                    [c.fingerprint for c in chunk],
-                    [c.expires_ms for c in chunk],
-                    [c.response for c in chunk],
-                    [c.now_ms for c in chunk],
-                )
-                result = await conn.exec_driver_sql(_PG_ANSWERED, params)
-            else:
-                params = tuple(
-                    v for c in chunk for v in (c.fingerprint, c.expires_ms, c.response, c.now_ms)
-                )
-                result = await conn.exec_driver_sql(_sqlite_answered(len(chunk)), params)
-            taken.update(row[0] for row in result)
+        taken = await _insert_records(
+            conn,
+            [
+                (c.fingerprint, c.expires_ms, c.response, c.now_ms)
+                for c in (claims[i] for i in first.values())
+            ],
+        )
         out: list[Claim] = []
         for i, c in enumerate(claims):
             owner = first[c.fingerprint]
