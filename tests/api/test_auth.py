@@ -7,7 +7,14 @@ import asyncio
 
 import pytest
 
-from simgate.api.auth import FailureLimiter, NonceCounts, TtlCache, VerifiedHashes, address_key
+from simgate.api.auth import (
+    DUMMY_PASSWORD_HASH,
+    FailureLimiter,
+    NonceCounts,
+    TtlCache,
+    VerifiedHashes,
+    address_key,
+)
 from simgate.testing.clock import FakeClock
 
 
@@ -381,3 +388,22 @@ def test_verified_hashes_are_a_bounded_lru() -> None:
     assert seen.matches("c", "h")
     with pytest.raises(ValueError):
         VerifiedHashes(max_entries=0)
+
+
+async def test_verified_hashes_verify_checks_once_per_hash_and_always_for_unknown_users() -> None:
+    checked: list[tuple[str, str]] = []
+
+    def check(password: str, stored: str) -> bool:  # a named fake of the scrypt
+        checked.append((password, stored))
+        return stored == "h1" and password == "right"
+
+    seen: VerifiedHashes[str] = VerifiedHashes(max_entries=10)
+    assert not await seen.verify("k-wrong", "wrong", "h1", check)
+    assert await seen.verify("k", "right", "h1", check)
+    assert await seen.verify("k", "right", "h1", check)  # matched this hash before: no check
+    assert checked == [("wrong", "h1"), ("right", "h1")]
+    assert not await seen.verify("k", "right", "h2", check)  # a new hash: checked, refused
+    # No such user: checked against the dummy hash (the same cost), never remembered.
+    assert not await seen.verify("k-none", "right", None, check)
+    assert checked[-1] == ("right", DUMMY_PASSWORD_HASH)
+    assert len(seen) == 0

@@ -406,7 +406,7 @@ class VerifiedHashes(Generic[K]):
     Only successes go in (:meth:`remember`). A wrong password's key was never stored with
     that user's hash, nor any key with the unknown-user dummy hash: both still pay the hash,
     so neither guessing nor user enumeration gets cheaper. Keys are the dialect's credential
-    keys (a SHA-256, never the password). At most ``max_entries`` keys, the least recently
+    keys (a keyed hash, never the password). At most ``max_entries`` keys, the least recently
     used go first; a key found with another hash is dropped (its password changed).
     """
 
@@ -428,6 +428,21 @@ class VerifiedHashes(Generic[K]):
             del self._hashes[key]
             return False
         self._hashes.move_to_end(key)
+        return True
+
+    async def verify(
+        self, key: K, password: str, stored: str | None, check: Callable[[str, str], bool]
+    ) -> bool:
+        """Whether ``password`` (credential ``key``) matches ``stored``, the user's hash
+        (None: no such user, checked against :data:`DUMMY_PASSWORD_HASH` at the same cost):
+        at once when ``key`` matched this very hash before, else by ``check`` (the scrypt) in
+        a thread, remembering a match."""
+        if stored is not None and self.matches(key, stored):
+            return True
+        against = stored if stored is not None else DUMMY_PASSWORD_HASH
+        if not await asyncio.to_thread(check, password, against) or stored is None:
+            return False
+        self.remember(key, stored)
         return True
 
     def remember(self, key: K, stored: str) -> None:

@@ -42,7 +42,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from simgate.api.auth import (
-    DUMMY_PASSWORD_HASH,
     LoginLimiter,
     NonceCounts,
     TtlCache,
@@ -183,13 +182,11 @@ class Authenticator:
             return cached
         read_at = self._basic.mark()
         user = await self._user(username)
-        if user is None or not self._verified.matches(key, user.password_hash):
-            stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
-            ok = await asyncio.to_thread(self._check_password, password, stored)
-            if user is None or not ok:
-                self._failures.fail(username, ip)
-                return Denied()
-        self._verified.remember(key, user.password_hash)
+        stored = user.password_hash if user is not None else None
+        ok = await self._verified.verify(key, password, stored, self._check_password)
+        if user is None or not ok:
+            self._failures.fail(username, ip)
+            return Denied()
         self._basic.put(key, user, read_at=read_at)
         return user
 

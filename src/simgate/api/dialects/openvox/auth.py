@@ -34,7 +34,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simgate.api.auth import DUMMY_PASSWORD_HASH, LoginLimiter, TtlCache, VerifiedHashes
+from simgate.api.auth import LoginLimiter, TtlCache, VerifiedHashes
 from simgate.domain.accounts import Account
 from simgate.errors import AuthError, NotFound
 from simgate.services.accounts import verify_password
@@ -136,15 +136,13 @@ class Authenticator:
 
     async def _verify(self, key: bytes, username: str, password: str) -> Caller:
         user = await self._services.accounts.get_user(username)
-        if user is None or not self._verified.matches(key, user.password_hash):
-            # Same message and the same scrypt either way: no hint whether the user exists.
-            stored = user.password_hash if user is not None else DUMMY_PASSWORD_HASH
-            ok = await asyncio.to_thread(self._check_password, password, stored)
-            if user is None or not ok:
-                raise AuthError("authentication failed: wrong username or password")
+        stored = user.password_hash if user is not None else None
+        # Same message and the same scrypt either way: no hint whether the user exists.
+        ok = await self._verified.verify(key, password, stored, self._check_password)
+        if user is None or not ok:
+            raise AuthError("authentication failed: wrong username or password")
         try:
             account = await self._services.accounts.get_account(user.account_id)
         except NotFound:
             raise AuthError("authentication failed: the user has no account") from None
-        self._verified.remember(key, user.password_hash)
         return Caller(username, account, user.operator)
