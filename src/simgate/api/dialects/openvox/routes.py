@@ -19,7 +19,6 @@ keeps the application's default 404.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -64,8 +63,6 @@ ITNIO_HEADERS = ("api-key", "timestamp", "sign")
 # The caller's account is read at most once a second per process (the login cache keeps a
 # Caller for auth_cache_seconds): a lock takes effect within this, on every endpoint.
 ACCOUNT_TTL_S = 1.0
-# Callers paired with their current account, at most (cleared when full: a cache of copies).
-CALLERS_KEPT = 1024
 
 
 def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
@@ -83,9 +80,6 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
     accounts: TtlCache[int, Account] = TtlCache(
         services.clock, ttl_s=ACCOUNT_TTL_S, epoch=services.accounts.epoch
     )
-    # By id() of the login cache's Caller: it, the account it was last paired with, and the
-    # pair (the entry holds the Caller, so its id cannot be reused while it is here).
-    callers: dict[int, tuple[Caller, Account, Caller]] = {}
 
     async def current(caller: Caller) -> Caller:
         """The caller with its account as it is now; a locked account is refused on every
@@ -98,16 +92,8 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
             raise AccountLocked("account is locked")
         if account is caller.account:
             return caller
-        # The same caller and account on every request of a client until either cache
-        # reloads: one copy for them, not a dataclasses.replace per request (issue 15).
-        seen = callers.get(id(caller))
-        if seen is not None and seen[0] is caller and seen[1] is account:
-            return seen[2]
-        if len(callers) >= CALLERS_KEPT:
-            callers.clear()
-        current_caller = dataclasses.replace(caller, account=account)
-        callers[id(caller)] = (caller, account, current_caller)
-        return current_caller
+        # Built directly: dataclasses.replace looks up the fields on every call (issue 15).
+        return Caller(caller.username, account, caller.operator)
 
     def endpoint(handler: Handler) -> Endpoint:
         async def run(request: Request) -> Response:
