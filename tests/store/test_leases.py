@@ -86,7 +86,10 @@ async def test_due_locked_then_stamp_leases_the_chosen_rows(db: Database) -> Non
     async def job(conn: AsyncConnection) -> list[int]:
         q = select(probe.c.id).where(probe.c.due_ms == 0).order_by(probe.c.id)
         chosen = [r.id for r in await conn.execute(due_locked(conn, q, of=probe))][::2]
-        await stamp(conn, probe, chosen, set_values={"owner": "picker"})
+        taken = await stamp(
+            conn, probe, chosen, set_values={"owner": "picker"}, returning=[probe.c.id]
+        )
+        assert sorted(r.id for r in taken) == chosen
         return chosen
 
     chosen = await db.write(job)

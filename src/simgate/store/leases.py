@@ -63,8 +63,17 @@ def due_locked(conn: AsyncConnection, query: Select[Any], *, of: Table) -> Selec
 
 
 async def stamp(
-    conn: AsyncConnection, table: Table, ids: Sequence[int], *, set_values: Mapping[str, Any]
-) -> None:
-    """Stamp ``set_values`` (the lease) on the rows chosen from :func:`due_locked`."""
+    conn: AsyncConnection,
+    table: Table,
+    ids: Sequence[int],
+    *,
+    set_values: Mapping[str, Any],
+    returning: Sequence[ColumnElement[Any]],
+) -> list[Row[Any]]:
+    """Stamp ``set_values`` (the lease) on the rows chosen from :func:`due_locked`; their
+    ``returning`` columns, in no set order."""
+    taken: list[Row[Any]] = []
     for chunk in chunks(list(ids), 500):
-        await conn.execute(update(table).where(table.c.id.in_(chunk)).values(**set_values))
+        stmt = update(table).where(table.c.id.in_(chunk)).values(**set_values)
+        taken += await conn.execute(stmt.returning(*returning))
+    return taken

@@ -1,12 +1,13 @@
 """The push outbox rows: insert planned pushes, claim due ones with leases, record outcomes,
 and the operators' reads and repairs.
 
-Due rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write
-transaction is exclusive), so two workers never send the same push concurrently. Ordering:
-a row is claimable only when no earlier row of the same (endpoint, order_key) is still
-pending, so "delivered" never overtakes "sent". Every function is database work only, safe
-to re-run (group commit). On PostgreSQL the claim and the outcomes are one statement each
-(store/push_pg.py); the versions here are what SQLite runs.
+Due rows are claimed with a lease (the queues' primitive, store/leases.py, on SQLite, where the
+write transaction is exclusive; ``FOR UPDATE SKIP LOCKED`` in one statement on PostgreSQL), so
+two workers never send the same push concurrently. Ordering: a row is claimable only when no
+earlier row of the same (endpoint, order_key) is still pending, so "delivered" never overtakes
+"sent". Every function is database work only, safe to re-run (group commit). On PostgreSQL the
+claim and the outcomes are one statement each (store/push_pg.py); the versions here are what
+SQLite runs.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.store import push_pg
+from simgate.store import leases, push_pg
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
@@ -256,15 +257,13 @@ async def claim(
         chosen.append(int(pid))
         if len(chosen) >= limit:
             break
-    taken: list[Row[Any]] = []
-    for ids in chunks(chosen, 500):
-        stamp = (
-            update(pushes)
-            .where(p.id.in_(ids))
-            .values(lease_owner=owner, lease_until_ms=lease_until_ms)
-            .returning(*_CLAIMED)
-        )
-        taken += await conn.execute(stamp)
+    taken = await leases.stamp(
+        conn,
+        pushes,
+        chosen,
+        set_values={"lease_owner": owner, "lease_until_ms": lease_until_ms},
+        returning=_CLAIMED,
+    )
     return claimed_in_due_order(taken, lease_until_ms)
 
 
