@@ -438,10 +438,9 @@ class Dispatcher:
         marks = self._journal.mark_many if self._journal is not None else None
         try:
             results = await line.submit_batch(requests, on_write=marks)
-        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
+        except Exception as exc:
             log.exception("line %s raised on a batch of %d", name, len(requests))
-            error = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
-            results = [error] * len(requests)
+            results = [_line_error(exc)] * len(requests)
         for (msg, _), result in zip(planned, results, strict=True):
             self._answered_one(msg, result)
         return results
@@ -484,9 +483,9 @@ class Dispatcher:
                 self._journal.mark(msg.id)
         try:
             result = await line.submit(self._request(msg, port, on_write))
-        except Exception as exc:  # a driver bug must not lose the batch: ambiguous → UNKNOWN
+        except Exception as exc:
             log.exception("line %s raised on submit of %s", msg.line, msg.id)
-            result = SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
+            result = _line_error(exc)
         self._answered_one(msg, result)
         return result
 
@@ -557,3 +556,9 @@ class Dispatcher:
             return None
         i = route.lines.index(msg.line)
         return route.lines[(i + 1) % len(route.lines)]
+
+
+def _line_error(exc: Exception) -> SubmitResult:
+    """What a line's own exception answers: a driver bug must not lose the batch, and the
+    message may have left, so it is ambiguous: UNKNOWN (spec §7)."""
+    return SubmitResult(Outcome.UNKNOWN, error_text=f"line error: {type(exc).__name__}")
