@@ -82,6 +82,28 @@ async def test_throttle_pauses_the_whole_line() -> None:
     assert len(smsc.submits) == 3
 
 
+async def test_a_throttled_answer_pauses_the_submit_waiting_for_its_slot() -> None:
+    """The throttled answer's slot goes to a waiting submit, which still waits out the pause
+    (the pause is set before the slot is handed over)."""
+    clock = FakeClock()
+    async with FakeSmsc.throttles(after=1, times=1) as smsc:
+        line = SmppLine("paused", settings(smsc.port, throttle_pause=1.0, window=1), clock)
+        await line.start(RecordingSink())
+        try:
+            assert (await line.submit(request())).outcome is Outcome.OK
+            tasks = [asyncio.create_task(line.submit(request())) for _ in range(2)]
+            throttled = await tasks[0]
+            await _settle()
+            assert len(smsc.submits) == 2  # paused: the waiting one does not go out
+            await clock.advance(1.0)
+            result = await tasks[1]
+        finally:
+            await line.stop()
+    assert throttled.outcome is Outcome.RETRY
+    assert result.outcome is Outcome.OK
+    assert len(smsc.submits) == 3
+
+
 def _server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(

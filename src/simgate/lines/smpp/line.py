@@ -259,7 +259,9 @@ class SmppLine:
                     if mark is not None:
                         mark()
                     written = bind.send(pdu)
-                response = await written
+                # Judged before the slot is freed: a throttling answer pauses the line before
+                # ``_release`` can write the next waiting submit_sm on its behalf.
+                sent = self._judge(await written)
             except (_NotWritten, SmppSessionError):
                 continue  # the bind dropped before the write: nothing left, try another
             except SmppEncodeError as exc:
@@ -270,7 +272,7 @@ class SmppLine:
                 return _Sent("unknown", text=f"connection lost before submit_sm_resp: {exc}")
             finally:
                 self._release(bind)
-            return self._judge(response)
+            return sent
 
     def _judge(self, response: Pdu) -> _Sent:
         status = response.command_status
