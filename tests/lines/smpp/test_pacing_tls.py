@@ -41,26 +41,6 @@ async def test_tps_cap_spaces_submits_by_the_clock() -> None:
     assert [r.outcome for r in results] == [Outcome.OK] * 3
 
 
-async def test_a_full_window_on_a_paced_line_still_waits_for_the_clock() -> None:
-    """A slot freed on a paced line is handed over, but its submit_sm waits for its turn (the
-    submit that freed the slot does not write it on the waiter's behalf)."""
-    clock = FakeClock()
-    async with FakeSmsc() as smsc:
-        line = SmppLine("paced", settings(smsc.port, tps=2, window=1), clock)
-        await line.start(RecordingSink())
-        try:
-            tasks = [asyncio.create_task(line.submit(request(report=False))) for _ in range(2)]
-            await tasks[0]  # answered: its slot went to the second submit
-            await _settle()
-            assert len(smsc.submits) == 1  # which waits for the clock, not for the slot
-            await clock.advance(0.5)
-            results = await asyncio.gather(*tasks)
-        finally:
-            await line.stop()
-    assert [r.outcome for r in results] == [Outcome.OK] * 2
-    assert len(smsc.submits) == 2
-
-
 async def test_throttle_pauses_the_whole_line() -> None:
     clock = FakeClock()
     async with FakeSmsc.throttles(after=1, times=1) as smsc:
@@ -78,28 +58,6 @@ async def test_throttle_pauses_the_whole_line() -> None:
             await line.stop()
     assert throttled.outcome is Outcome.RETRY
     assert throttled.retry_after_s == 1.0
-    assert result.outcome is Outcome.OK
-    assert len(smsc.submits) == 3
-
-
-async def test_a_throttled_answer_pauses_the_submit_waiting_for_its_slot() -> None:
-    """The throttled answer's slot goes to a waiting submit, which still waits out the pause
-    (the pause is set before the slot is handed over)."""
-    clock = FakeClock()
-    async with FakeSmsc.throttles(after=1, times=1) as smsc:
-        line = SmppLine("paused", settings(smsc.port, throttle_pause=1.0, window=1), clock)
-        await line.start(RecordingSink())
-        try:
-            assert (await line.submit(request())).outcome is Outcome.OK
-            tasks = [asyncio.create_task(line.submit(request())) for _ in range(2)]
-            throttled = await tasks[0]
-            await _settle()
-            assert len(smsc.submits) == 2  # paused: the waiting one does not go out
-            await clock.advance(1.0)
-            result = await tasks[1]
-        finally:
-            await line.stop()
-    assert throttled.outcome is Outcome.RETRY
     assert result.outcome is Outcome.OK
     assert len(smsc.submits) == 3
 

@@ -70,33 +70,6 @@ class _Sent:
     text: str = ""
 
 
-@dataclass(slots=True)
-class _Waiter:
-    """A submit waiting for a window slot, with the PDU it will write there."""
-
-    fut: asyncio.Future[Bind | None]
-    pdu: SubmitSm
-    mark: Callable[[], None] | None
-    written: asyncio.Future[Pdu] | None = None  # written for it by ``_release``
-
-
-def _written_for(bind: Bind, waiter: _Waiter) -> asyncio.Future[Pdu] | None:
-    """Write ``waiter``'s PDU on ``bind``; None when that fails (the bind cannot take it, the
-    PDU does not encode, the mark raises): the waiter then tries itself and meets the error in
-    its own task, handled (or raised) there as before, not in the submit that freed the slot."""
-    try:
-        if waiter.mark is not None:
-            waiter.mark()
-        return bind.send(waiter.pdu)
-    except Exception:
-        return None
-
-
-def _consume(fut: asyncio.Future[Pdu]) -> None:
-    if not fut.cancelled():
-        fut.exception()  # retrieved: no "never retrieved" warning for a cancelled submit
-
-
 class SmppLine:
     capabilities = frozenset(
         {Capability.SMS, Capability.REPORTS, Capability.INBOUND, Capability.WRITE_MARKS}
@@ -129,7 +102,7 @@ class SmppLine:
         )
         self._sink: InboundSink | None = None
         self._ref = 0
-        self._waiters: collections.deque[_Waiter] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Bind | None]] = collections.deque()
         self._paused_until = 0.0
         self._next_send = 0.0
         self._up = False
@@ -248,20 +221,15 @@ class SmppLine:
     async def _send(self, pdu: SubmitSm, mark: Callable[[], None] | None = None) -> _Sent:
         deadline = asyncio.get_running_loop().time() + self.cfg.bind_wait
         while True:
-            slot = await self._acquire(deadline, pdu, mark)
-            if slot is None:
+            bind = await self._acquire(deadline)
+            if bind is None:
                 return _Sent("nobind", text="no SMPP bind available")
-            bind, written = slot
             try:
-                if written is None:  # not written for us while we waited for the slot
-                    if self.cfg.tps > 0 or self._paused_until:
-                        await self._pace()
-                    if mark is not None:
-                        mark()
-                    written = bind.send(pdu)
-                # Judged before the slot is freed: a throttling answer pauses the line before
-                # ``_release`` can write the next waiting submit_sm on its behalf.
-                sent = self._judge(await written)
+                if self.cfg.tps > 0 or self._paused_until:
+                    await self._pace()
+                if mark is not None:
+                    mark()
+                response = await bind.send(pdu)
             except (_NotWritten, SmppSessionError):
                 continue  # the bind dropped before the write: nothing left, try another
             except SmppEncodeError as exc:
@@ -272,7 +240,7 @@ class SmppLine:
                 return _Sent("unknown", text=f"connection lost before submit_sm_resp: {exc}")
             finally:
                 self._release(bind)
-            return sent
+            return self._judge(response)
 
     def _judge(self, response: Pdu) -> _Sent:
         status = response.command_status
@@ -316,12 +284,8 @@ class SmppLine:
                 best = b
         return best
 
-    async def _acquire(
-        self, deadline: float, pdu: SubmitSm, mark: Callable[[], None] | None
-    ) -> tuple[Bind, asyncio.Future[Pdu] | None] | None:
-        """A submit slot on a bound sending bind, and ``pdu``'s response future when the
-        submit that freed the slot already wrote ``pdu`` on it (see ``_release``); None when
-        no bind comes up by ``deadline``.
+    async def _acquire(self, deadline: float) -> Bind | None:
+        """A submit slot on a bound sending bind; None when none comes up by ``deadline``.
 
         A freed slot is handed straight to the oldest waiter (no re-check, no re-queue);
         waiters woken with None (a bind came up or went down) look again.
@@ -329,12 +293,11 @@ class SmppLine:
         bind = self._free_bind()
         if bind is not None:
             bind.inflight += 1
-            return bind, None
+            return bind
         loop = asyncio.get_running_loop()
         while True:
-            waiter = _Waiter(loop.create_future(), pdu, mark)
-            fut = waiter.fut
-            self._waiters.append(waiter)
+            fut: asyncio.Future[Bind | None] = loop.create_future()
+            self._waiters.append(fut)
             timeout = None if self._up else deadline - loop.time()
             if timeout is not None and timeout <= 0:
                 fut.cancel()
@@ -345,16 +308,14 @@ class SmppLine:
                 handed = fut.result() if fut.done() and not fut.cancelled() else None
             except asyncio.CancelledError:
                 if fut.done() and not fut.cancelled() and fut.result() is not None:
-                    if waiter.written is not None:  # its answer has no reader any more
-                        waiter.written.add_done_callback(_consume)
                     self._release(fut.result())  # handed over as we were cancelled
                 raise
             if handed is not None:
-                return handed, waiter.written  # its inflight count was kept for us
+                return handed  # its inflight count was kept for us
             bind = self._free_bind()
             if bind is not None:
                 bind.inflight += 1
-                return bind, None
+                return bind
 
     def _release(self, bind: Bind | None) -> None:
         if bind is None:
@@ -362,22 +323,15 @@ class SmppLine:
         if bind.bound:
             while self._waiters:
                 waiter = self._waiters.popleft()
-                if not waiter.fut.done():
-                    # The slot changes hands, and the waiter's submit_sm is written now,
-                    # by the submit that freed the slot: a window refilled as its answers
-                    # arrive, not a loop turn later when the waiter's task runs (issue 15).
-                    # Paced lines leave the write to the waiter (it sleeps for its turn).
-                    paused = self._paused_until and self._paused_until > self._now()
-                    if self.cfg.tps <= 0 and not paused:
-                        waiter.written = _written_for(bind, waiter)
-                    waiter.fut.set_result(bind)
+                if not waiter.done():
+                    waiter.set_result(bind)  # the slot changes hands
                     return
         bind.inflight -= 1
         self._wake(1)
 
     def _wake(self, n: int) -> None:
         while n > 0 and self._waiters:
-            fut = self._waiters.popleft().fut
+            fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
                 n -= 1
