@@ -53,14 +53,16 @@ def plain_routes(router: APIRouter) -> list[Route]:
     out: list[Route] = []
     for api_route in router.routes:
         assert isinstance(api_route, APIRoute), api_route
+        methods = api_route.methods
+        assert methods, api_route.path  # every route of the dialect names its methods
         route = Route(
             api_route.path,
             _Endpoint(api_route.endpoint),
-            methods=list(api_route.methods),
+            methods=list(methods),
             include_in_schema=False,
         )
         # Starlette adds HEAD to a GET route, FastAPI does not: a HEAD stays a 405.
-        route.methods = set(api_route.methods)
+        route.methods = set(methods)
         out.append(route)
     return out
 
