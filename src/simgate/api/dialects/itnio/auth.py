@@ -15,8 +15,8 @@ failing address (``auth_fail_limit_ip``, IPv6 by /64) and the key from that addr
 distributed attack on one key, with a threshold far above what a few addresses reach, and a
 warning in the log when it locks: its lock hurts the owner, so an operator must hear of it.
 
-Routes take the caller with ``ctx: AuthContext = Depends(authenticator)``: the SMS and voice
-routers share the one :class:`Authenticator` that ``routes.mount`` builds.
+Handlers take the caller through :func:`authenticated`: the SMS and voice routes share the
+one :class:`Authenticator` that ``routes.mount`` builds.
 """
 
 from __future__ import annotations
