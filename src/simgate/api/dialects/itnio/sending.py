@@ -85,8 +85,10 @@ async def send_items(
 
     def committed(out: SendOutcome) -> ReplayClaim:
         assert commit is not None
-        rendered.append(_answer(out))  # rendered once: committed, then returned
-        return commit(rendered[0])
+        # Rendered once: stored with the claim, then returned. Should a batch be written
+        # again (a failed batch is split per request), the last render is the one committed.
+        rendered.append(_answer(out))
+        return commit(rendered[-1])
 
     outcome = await services.sending.send(
         SendRequest(
@@ -101,7 +103,7 @@ async def send_items(
     )
     if not outcome.accepted:
         raise ItnioError(-9, "no valid number")  # §7: every number invalid
-    return rendered[0] if rendered else _answer(outcome)
+    return rendered[-1] if rendered else _answer(outcome)
 
 
 def _answer(outcome: SendOutcome) -> bytes:
