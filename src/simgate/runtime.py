@@ -372,6 +372,11 @@ class Runtime:
     def _db_is_sqlite(self) -> bool:
         return self._db is None or self._db.is_sqlite
 
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite (no NOTIFY between processes: cli/worker_child.py)."""
+        return self._db_is_sqlite()
+
     async def start_smpp_server(self) -> SmppListener | None:
         """The SMPP listener, when ``[smpp_server] enabled`` (issue 18)."""
         sv = self.services
