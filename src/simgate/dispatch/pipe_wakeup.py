@@ -62,7 +62,7 @@ class PipeNotifier:
             try:
                 self._sock.send(topic.encode())
             except BlockingIOError:  # the child has not read the earlier ones: it will wake
-                pass
+                continue
             except OSError:  # no reader at all (closing): its start-up wakes every loop
                 return
             self.sent += 1
