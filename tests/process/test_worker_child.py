@@ -1,12 +1,14 @@
-"""``simgate run``'s worker child (cli/worker_child.py, issue 15): real processes, SQLite.
+"""``simgate run --worker-process``: the worker in a child (cli/worker_child.py, issue 15).
+
+Real processes:
 
 - the wake-up reaches the child: with polls 10 minutes apart, a send over HTTP is still
-  submitted (only the parent's datagram can tell the child);
+  submitted (only the parent's datagram, or NOTIFY on PostgreSQL, can tell the child);
 - the child dies with its parent, even when the parent is SIGKILLed;
 - SIGKILL of the child, again and again mid-dispatch: the parent starts a new one, nothing
-  accepted is lost and nothing is submitted twice.
-The stop order (HTTP, then the child with its batch in flight) is test_graceful_stop.py's
-``run`` case.
+  accepted is lost and nothing is submitted twice;
+- SIGTERM of the parent: HTTP stops, then the child records its batch in flight
+  (test_graceful_stop.py's ``run --worker-process`` case).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 from simgate.domain.messages import State
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
+from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.runs import CLEAN_EXITS, UNSETTLED, crash_config
 from tests.process.support import (
     counts,
@@ -34,10 +37,12 @@ from tests.process.support import (
     open_services,
     states,
 )
+from tests.support.pg import truncate_pg
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "gw", "gw-password-1"
+RUN = ["run", "--worker-process"]
 
 
 def _worker_children(pid: int) -> list[int]:
@@ -84,10 +89,11 @@ async def _gone(pid: int, seconds: float = 30.0) -> bool:
     return True
 
 
-def _config(tmp_path: Path, port: int, **worker: Any) -> Path:
+def _config(tmp_path: Path, port: int, url: str | None = None, **worker: Any) -> Path:
     return write_config(
         tmp_path / "simgate.toml",
         {
+            "database_url": url,
             "data_dir": str(tmp_path / "data"),
             "master_key": "worker-child-test-master-key-0123",
             "log_level": "warning",
@@ -99,16 +105,25 @@ def _config(tmp_path: Path, port: int, **worker: Any) -> Path:
     )
 
 
-async def test_a_send_wakes_the_worker_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+async def test_a_send_wakes_the_worker_child(
+    tmp_path: Path, backend: str, pg_url: str | None
+) -> None:
+    url = None
+    if backend == "pg":
+        need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
+        assert pg_url is not None
+        await truncate_pg(pg_url)
+        url = pg_url
     port = free_port()
     # Polls 10 minutes apart: a message submitted in this test was woken, not polled.
-    config = _config(tmp_path, port, idle_poll_seconds=600, idle_max_seconds=600)
+    config = _config(tmp_path, port, url, idle_poll_seconds=600, idle_max_seconds=600)
     rt = await open_services(load_settings(config))
     assert rt.services is not None
     try:
         account = await rt.services.accounts.create_account(name="wake", balance="1000")
         await rt.services.accounts.create_user(account.id, username=USER, password=PASSWORD)
-        with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port) as proc:
+        with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
             await asyncio.to_thread(proc.wait_healthy, 60.0)
             await _one_worker_child(proc.pid)
             await asyncio.sleep(1.0)  # the child's start-up look is over: it idles now
@@ -129,7 +144,7 @@ async def test_a_send_wakes_the_worker_child(tmp_path: Path) -> None:
 async def test_the_worker_child_dies_with_its_parent(tmp_path: Path) -> None:
     port = free_port()
     config = _config(tmp_path, port)
-    with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port) as proc:
+    with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
         await asyncio.to_thread(proc.wait_healthy, 60.0)
         child = await _one_worker_child(proc.pid)
         proc.kill()  # SIGKILL: the parent cannot stop it, the kernel tells it (PDEATHSIG)
@@ -148,7 +163,7 @@ async def test_sigkill_of_the_worker_child_loses_nothing(tmp_path: Path) -> None
         account = await make_account(sv)
         accepted = await enqueue(sv, account, 2_000, batch=500)
         in_flight: list[int] = []
-        with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port) as proc:
+        with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
             await asyncio.to_thread(proc.wait_healthy, 60.0)
             killed: frozenset[int] = frozenset()
             for _ in range(4):
