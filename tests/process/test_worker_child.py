@@ -161,19 +161,26 @@ async def test_sigkill_of_the_worker_child_loses_nothing(tmp_path: Path) -> None
     sv = rt.services
     try:
         account = await make_account(sv)
-        accepted = await enqueue(sv, account, 2_000, batch=500)
+        accepted = await enqueue(sv, account, 1_000, batch=500)
         in_flight: list[int] = []
         with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
             await asyncio.to_thread(proc.wait_healthy, 60.0)
             killed: frozenset[int] = frozenset()
             for _ in range(4):
                 child = await _one_worker_child(proc.pid, not_in=killed)
-                await asyncio.sleep(rng.uniform(0.3, 1.2))
+                # Until this child submits (the sim line journals it), then a little more:
+                # the kill lands mid-dispatch, not in its start-up.
+                before = len(journal_submits(journal))
+                deadline = time.monotonic() + 60
+                while len(journal_submits(journal)) == before:
+                    assert time.monotonic() < deadline, "the worker child never submitted"
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(rng.uniform(0.0, 0.2))
                 os.kill(child, signal.SIGKILL)  # our test's own grandchild, by its pid
                 killed |= {child}
                 now = await counts(rt.store)
                 in_flight.append(now.get(State.SUBMITTING, 0) + now.get(State.SENT, 0))
-                accepted += await enqueue(sv, account, 300, batch=300, start=len(accepted))
+                accepted += await enqueue(sv, account, 1_000, batch=500, start=len(accepted))
             # The parent started a new child after each kill; it settles everything.
             await _one_worker_child(proc.pid, not_in=killed)
             deadline = time.monotonic() + 120
