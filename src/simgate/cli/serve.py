@@ -7,7 +7,6 @@ import contextlib
 import gc
 import os
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +27,6 @@ from simgate.cli.worker_child import (
     die_with_parent,
 )
 from simgate.cli.worker_child import child_command as worker_command
-from simgate.dispatch.pipe_wakeup import PipeListener, PipeNotifier, wake_pair
 from simgate.logsetup import configure
 from simgate.runtime import Role, Runtime, migrate_database
 
@@ -100,24 +98,13 @@ async def _serve(
     runtime = Runtime(settings, role=role)
     await runtime.open()
     worker_child: WorkerChild | None = None
-    notifier: PipeNotifier | None = None
-    listener: PipeListener | None = None
-    wake_socks: tuple[socket.socket, ...] = ()  # the child's end stays open for restarts
     try:
         if role == "worker" or (role == "run" and not worker_process):
             await runtime.start_worker()
             if wake_fd is not None:
-                listener = PipeListener(wake_fd, runtime.wakeup)
-                listener.start()
+                runtime.listen_to_parent(wake_fd)
         elif role == "run":  # the worker in a child (cli/worker_child.py), after migrations
-            pass_fds: tuple[int, ...] = ()
-            wake_fd_child: int | None = None
-            if runtime.is_sqlite:  # PostgreSQL has NOTIFY (runtime.open started it)
-                ours, theirs = wake_socks = wake_pair()
-                notifier = PipeNotifier(ours, runtime.wakeup)
-                notifier.start()
-                wake_fd_child = theirs.fileno()
-                pass_fds = (wake_fd_child,)
+            wake_fd_child = runtime.wake_child()
             worker_child = WorkerChild(
                 worker_command(
                     data_dir=settings.data_dir,
@@ -125,7 +112,7 @@ async def _serve(
                     parent_pid=os.getpid(),
                     wake_fd=wake_fd_child,
                 ),
-                pass_fds=pass_fds,
+                pass_fds=() if wake_fd_child is None else (wake_fd_child,),
             )
             await worker_child.start()
         # Start-up objects (settings, app, routes, compiled statements) live as long as the
@@ -193,12 +180,6 @@ async def _serve(
         # recording its batch in flight, and this runtime closes last.
         if worker_child is not None:
             await worker_child.stop()
-        if notifier is not None:
-            notifier.stop()
-        if listener is not None:
-            listener.stop()
-        for sock in wake_socks:
-            sock.close()
         await runtime.close()
 
 
