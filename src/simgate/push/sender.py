@@ -29,6 +29,7 @@ from typing import Protocol
 
 import anyio
 import httpcore
+from prometheus_client import Counter
 
 from simgate.clock import Clock
 from simgate.domain.pushes import AttemptResult, ClaimedPush
@@ -44,6 +45,8 @@ from simgate.push.wire import BadHeader, Wire
 log = logging.getLogger(__name__)
 
 RECORD_RETRY_SECONDS = 0.5  # between tries to record outcomes while the database fails
+# (endpoint, outcome) pairs whose metric counters a sender keeps at hand (``_count``).
+MAX_COUNTED_ENDPOINTS = 4096
 
 
 class PushQueue(Protocol):
@@ -125,6 +128,7 @@ class PushSender:
         self._next_metrics_ms = 0
         self._retry_due_ms: int | None = None  # the earliest retry recorded (issue 15)
         self.attempted = 0  # attempts finished by this sender (tests, diagnostics)
+        self._counters: dict[tuple[str, str], tuple[Counter, Counter | None]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -337,11 +341,23 @@ class PushSender:
         if result.outcome == "release":
             return
         self.attempted += 1
-        m = self._metrics
-        host = host_label(result.endpoint)  # never the URL (issue 14 item 16)
-        m.push_attempts.labels(host, result.outcome).inc()
-        if result.outcome != "delivered":
-            m.push_failures.labels(host).inc()
+        key = (result.endpoint, result.outcome)
+        counters = self._counters.get(key)
+        if counters is None:
+            # The labelled counters of an endpoint and outcome, looked up once: the host's
+            # parse and two label look-ups cost ~7 us per push (timeit), 1.5 % of a push.
+            if len(self._counters) >= MAX_COUNTED_ENDPOINTS:
+                self._counters.clear()
+            m = self._metrics
+            host = host_label(result.endpoint)  # never the URL (issue 14 item 16)
+            failures = None if result.outcome == "delivered" else m.push_failures.labels(host)
+            counters = self._counters[key] = (
+                m.push_attempts.labels(host, result.outcome),
+                failures,
+            )
+        counters[0].inc()
+        if counters[1] is not None:
+            counters[1].inc()
 
     # ---- recording -------------------------------------------------------------------
     async def _record_loop(self) -> None:
