@@ -268,7 +268,7 @@ async def _measure_run(workdir: Path, settings: Any) -> float:
 
 
 async def memory(backend: str, workdir: Path, stored: int) -> Table:
-    rows = []
+    rows: list[tuple[str, float, float]] = []
     for count in (0, stored):
         wd = workdir / f"m{count}"
         wd.mkdir(parents=True, exist_ok=True)
@@ -277,7 +277,8 @@ async def memory(backend: str, workdir: Path, stored: int) -> Table:
             t0 = time.perf_counter()
             await _bulk_load(backend, url, settings, count)
             load_s = time.perf_counter() - t0
-            rows.append([f"{count:,} stored messages", await _measure_run(wd, settings), load_s])
+            peak = await _measure_run(wd, settings)
+            rows.append((f"{count:,} stored messages", peak, load_s))
     base = rows[0][1]
     return Table(
         f"memory [{backend}]: peak RSS of `simgate run` (healthz, metrics, one worker cycle)",

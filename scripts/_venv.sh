@@ -11,15 +11,26 @@ ensure_venv() {
     "$python" -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip >&2
   fi
-  # Reinstall only when pyproject.toml changed since the last install with these extras.
+  # Reinstall only when pyproject.toml changed since the last install with these extras. The
+  # editable install serves every extra, so an up-to-date "[dev]" install (scripts/test) also
+  # serves scripts/run: without that, starting scripts/run beside a running scripts/test
+  # reinstalled simgate under the tests' feet. The lock keeps two installs from overlapping.
   local stamp="$VENV/.simgate-installed${extras//[^a-z]/-}"
+  local dev_stamp="$VENV/.simgate-installed-dev-"
   local want
   want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  (
+    flock 9
+    if _stamp_is "$stamp" "$want"; then return 0; fi
+    if [ -z "$extras" ] && _stamp_is "$dev_stamp" "$want"; then return 0; fi
     echo "simgate: installing simgate$extras into $VENV" >&2
     "$VENV/bin/pip" install -q -e "$ROOT$extras" >&2
     echo "$want" > "$stamp"
-  fi
+  ) 9>"$VENV/.install.lock"
+}
+
+_stamp_is() {
+  [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
 }
 
 # Install a Debian package when its command is missing (as root with apt-get); otherwise warn.

@@ -100,9 +100,14 @@ async def _balance(services: Services, account_id: int) -> int:
     return (await services.accounts.get_account(account_id)).balance_micros
 
 
+ONE_STATEMENT = "WITH CHARGED AS (UPDATE ACCOUNTS"  # store/messages.py insert_charged
+
+
 async def test_concurrent_accepts_are_one_transaction_one_charge_one_insert(
     services: Services, store: Store
 ) -> None:
+    """On SQLite: one transaction, one charge per account, one INSERT. On PostgreSQL the
+    batch is one statement in autocommit (one round trip: no BEGIN, no COMMIT)."""
     a = await services.accounts.create_account(name="a", balance="10")
     b = await services.accounts.create_account(name="b", balance="10")
     writer = AcceptWriter(store=store)
@@ -110,9 +115,13 @@ async def test_concurrent_accepts_are_one_transaction_one_charge_one_insert(
     with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
     assert results == [True] * 20
-    assert seen.commits == 1
-    assert seen.count("UPDATE ACCOUNTS") == 2  # one charge per account
-    assert seen.count("INSERT INTO MESSAGES") == 1
+    if store.db.is_sqlite:
+        assert seen.commits == 1
+        assert seen.count("UPDATE ACCOUNTS") == 2  # one charge per account
+        assert seen.count("INSERT INTO MESSAGES") == 1
+    else:
+        assert seen.commits == 0
+        assert len(seen.sql) == seen.count(ONE_STATEMENT) == 1
     assert await _stored_ids(store) == sorted(m.id for j in jobs for m in j.rows)
     spent_a = sum(j.total_micros for j in jobs if j.account_id == a.id)
     assert await _balance(services, a.id) == 10_000_000 - spent_a
@@ -126,7 +135,10 @@ async def test_a_lone_accept_is_written_at_once(services: Services, store: Store
     with watched(store) as seen:
         for i in range(3):
             assert await writer.accept(_job(store, a.id, 100 + i))
-    assert seen.commits == 3
+    if store.db.is_sqlite:
+        assert seen.commits == 3
+    else:
+        assert len(seen.sql) == seen.count(ONE_STATEMENT) == 3
     assert await _stored_ids(store) == [100, 101, 102]
 
 
@@ -149,8 +161,12 @@ async def test_requests_arriving_while_a_batch_runs_form_the_next_batch(
         release.set()
         assert await first
         assert await asyncio.gather(*later) == [True] * 5
-    assert seen.commits == 2  # the first batch, then the five that queued meanwhile
-    assert seen.count("INSERT INTO MESSAGES") == 1  # the five in one INSERT
+    if store.db.is_sqlite:
+        assert seen.commits == 2  # the first batch, then the five that queued meanwhile
+        assert seen.count("INSERT INTO MESSAGES") == 1  # the five in one INSERT
+    else:  # the first (a caller's record: a transaction), then the five in one statement
+        assert seen.commits == 1
+        assert seen.count(ONE_STATEMENT) == 1
 
 
 async def test_insufficient_balance_refuses_only_the_requests_it_does_not_cover(
@@ -226,8 +242,9 @@ async def test_a_full_batch_closes_and_the_rest_go_in_the_next(
     jobs = [_job(store, a.id, 100 + 10 * i, count=2) for i in range(5)]
     with watched(store) as seen:
         assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * 5
-    # 2 + 2 rows fill a batch: three batches, which the database commits together.
-    assert seen.count("INSERT INTO MESSAGES") == 3
+    # 2 + 2 rows fill a batch: three batches (on SQLite, which the database commits together).
+    written = "INSERT INTO MESSAGES" if store.db.is_sqlite else ONE_STATEMENT
+    assert seen.count(written) == 3
     assert len(await _stored_ids(store)) == 10
 
 
@@ -318,3 +335,35 @@ async def test_a_refused_request_s_once_key_is_taken_back(services: Services, st
     assert ("drop", ["k2"]) in log
     assert sorted(book) == ["k0", "k1"]
     assert await _stored_ids(store) == [100, 110]
+
+
+async def test_an_accept_charges_the_gift_first_down_to_the_credit_line_in_one_statement(
+    services: Services, store: Store
+) -> None:
+    """The accept's charge is store/accounts.py ``charge``'s (tests/store/test_charge.py):
+    the gift first, then the balance down to minus the credit line and not a micro further.
+    On PostgreSQL each lone accept, paid or refused, is one statement and no transaction."""
+    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
+    await services.accounts.topup(a.id, amount="0.3", gift=True)
+    writer = AcceptWriter(store=store)
+
+    def priced(first_id: int, total: int) -> AcceptJob:
+        return AcceptJob(
+            account_id=a.id, total_micros=total, rows=_rows(store, first_id, 1, a.id), now_ms=1
+        )
+
+    async def after(job: AcceptJob) -> tuple[bool, int, int]:
+        ok = await writer.accept(job)
+        x = await services.accounts.get_account(a.id)
+        return ok, x.gift_micros, x.balance_micros
+
+    with watched(store) as seen:
+        assert await after(priced(100, 200_000)) == (True, 100_000, 1_000_000)
+        assert await after(priced(101, 300_000)) == (True, 0, 800_000)
+        assert await after(priced(102, 1_300_000)) == (True, 0, -500_000)
+        assert await after(priced(103, 1)) == (False, 0, -500_000)
+    assert await _stored_ids(store) == [100, 101, 102]
+    if not store.db.is_sqlite:
+        assert seen.commits == 0
+        writes = [sql for sql in seen.sql if not sql.startswith("SELECT")]  # get_account's
+        assert len(writes) == seen.count(ONE_STATEMENT) == 4

@@ -33,7 +33,7 @@ from simgate.domain.messages import Event, State
 from simgate.lines.base import IncomingSms
 from simgate.runtime import Runtime
 from simgate.services.container import Services
-from simgate.services.events import EventBus, Notes
+from simgate.services.events import EventBus, Notes, reads_messages_of
 from simgate.store import Store
 from simgate.store.tables import inbound
 from tests.store import util
@@ -182,3 +182,68 @@ async def test_a_subscriber_error_rolls_the_change_back(
     async with store.db.read() as conn:
         stored = (await conn.execute(select(func.count()).select_from(inbound))).scalar_one()
     assert stored == 0
+
+
+async def test_builds_only_the_messages_of_the_dialects_its_subscribers_read(
+    runtime: Runtime, services: Services, store: Store
+) -> None:
+    """Every subscriber names the dialects it reads: the others' messages get no record and no
+    event (issue 15: the records were most of the bus's cost), read by their dialect alone."""
+    acc, _, _ = await _setup(services)
+    (mine,) = await util.queue(runtime, acc, dialect="openvox")
+    (theirs,) = await util.queue(runtime, acc)  # dialect "test"
+    seen: list[list[DomainEvent]] = []
+
+    @reads_messages_of("openvox")
+    async def openvox(conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes) -> None:
+        seen.append(list(events))
+
+    @reads_messages_of()
+    async def none(conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes) -> None:
+        seen.append(list(events))
+
+    bus = EventBus(store)
+    bus.subscribe(openvox)
+    bus.subscribe(none)
+    changes: list[Change] = [
+        MessageChange(theirs, State.SENT, Event.SUBMIT_OK, 1),
+        MessageChange(mine, State.SENT, Event.SUBMIT_OK, 2),
+    ]
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if sql.lstrip().upper().startswith("SELECT"):
+            statements.append(sql.split("FROM", 1)[0])
+
+    async def publish(conn: AsyncConnection) -> None:
+        event.listen(conn.sync_connection, "before_cursor_execute", record)
+        await bus.publish(conn, changes)
+
+    await store.db.write(publish)
+    (first, second) = seen
+    assert first == second
+    assert [e.message_id for e in first if isinstance(e, MessageChanged)] == [mine]
+    # One narrow read of the dialects, then one record read (of the one message read).
+    messages_reads = [s for s in statements if "dialect" in s]
+    assert len(messages_reads) == 2
+    assert "recipient" not in messages_reads[0]
+
+    # Nobody reads "test" messages: a batch of them builds nothing past the dialect read.
+    statements.clear()
+    seen.clear()
+    changes = [MessageChange(theirs, State.DELIVERED, Event.REPORT_DELIVERED, 3)]
+    await store.db.write(publish)
+    assert seen == [[], []]
+    assert len([s for s in statements if "dialect" in s]) == 1
+
+    # A subscriber that names no dialects reads every message: the bus builds them all again.
+    async def every(conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes) -> None:
+        seen.append(list(events))
+
+    bus.subscribe(every)
+    seen.clear()
+    await store.db.write(publish)
+    # (the marks are what a subscriber ignores, not a filter: each sees the same events)
+    assert [[e.message_id for e in s if isinstance(e, MessageChanged)] for s in seen] == [
+        [theirs]
+    ] * 3

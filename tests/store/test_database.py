@@ -198,6 +198,44 @@ async def test_on_postgresql_urgent_jobs_queued_during_a_batch_form_the_next(
     assert held.order == ["COMMIT", "u0", "u1", "u2", "COMMIT"]
 
 
+async def test_on_postgresql_an_autocommit_job_runs_outside_the_shared_transaction(
+    store: Store, backend: str
+) -> None:
+    """submit(autocommit=True) on PostgreSQL: the job's statement commits by itself (no
+    BEGIN, no COMMIT: two round trips fewer per accept batch), and a shared batch queued
+    beside it that fails takes nothing of it back."""
+    _pg_only(backend)
+    db = store.db
+    commits = 0
+
+    def on_commit(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    async def in_transaction(conn: AsyncConnection) -> bool:
+        await conn.execute(insert(kv).values(key="own", value="v"))
+        # In autocommit each statement is a transaction of its own: no transaction id is
+        # left assigned once the INSERT returned.
+        xid = (await conn.exec_driver_sql("SELECT pg_current_xact_id_if_assigned()")).scalar()
+        return xid is not None
+
+    async def boom(conn: AsyncConnection) -> None:
+        await conn.execute(insert(kv).values(key="boom", value="x"))
+        raise ValueError("bad job")
+
+    event.listen(db.engine.sync_engine, "commit", on_commit)
+    try:
+        own = db.submit(in_transaction, urgent=True, autocommit=True)
+        bad = db.submit(boom, urgent=True)
+        assert await own is False
+        with pytest.raises(ValueError):
+            await bad
+    finally:
+        event.remove(db.engine.sync_engine, "commit", on_commit)
+    assert commits == 0
+    assert await _keys(store) == {"own"}
+
+
 async def test_a_failing_job_does_not_take_its_batch_down(store: Store) -> None:
     db = store.db
 

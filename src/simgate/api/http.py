@@ -140,7 +140,9 @@ def client_ip(request: Request, trusted_proxies: tuple[str, ...]) -> str:
     answer (not the peer, which would give every internal client the proxy's address). With
     no hops at all the peer is the answer.
     """
-    peer = request.client.host if request.client else ""
+    # The scope's (host, port) as is: ``request.client`` builds an Address tuple each time.
+    client = request.scope.get("client")
+    peer = str(client[0]) if client else ""
     if not trusted_proxies or not ip_in_any(peer, trusted_proxies):
         return peer
     hops = [

@@ -57,6 +57,10 @@ class PushFormat(Protocol):
     # unit of work that has none (a batch of finished calls is nothing to an SMS gateway's
     # format), so a format pays nothing for the events of another.
     kinds: frozenset[type[DomainEvent]]
+    # Optional (read with getattr): ``message_dialects``, the dialects of the messages whose
+    # MessageChanged the format reads (it ignores the others': a promise, not a filter); the
+    # bus builds no record for a message no subscriber reads (services/events.py). Without
+    # it, the format reads every message.
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         """The keys of the stored documents ``plan`` needs for these events."""

@@ -10,6 +10,13 @@ batch's sum is charged once; one that does not is charged for its requests in ar
 while the balance lasts, and the others hear False (insufficient balance) without failing
 anyone else. A request whose claim finds its key taken is a repeat: neither charged nor
 queued, it hears :class:`Repeated` with what the key holds.
+
+On PostgreSQL the requests with no record of their own (an OpenVox send) are batched apart
+and written in one statement run in autocommit (store/messages.py ``insert_charged``): one
+round trip to the server per batch instead of BEGIN, a charge per account, the INSERT and
+COMMIT, the cost of an accept there (issue 15). An account it could not charge for the sum
+of several requests sends them through the batches above, whose charge covers them one by
+one in arrival order; a lone request it could not charge hears False.
 """
 
 from __future__ import annotations
@@ -91,11 +98,27 @@ class AcceptWriter:
             size_of=_rows_of,
             urgent=True,  # a request waits for each accept (store/database.py's lanes)
         )
+        # PostgreSQL: the one-statement batches (module docstring). None answers "not
+        # charged, with other requests of its account": written again through _batches.
+        self._one_statement: Gatherer[AcceptJob, bool | None] | None = None
+        if not store.db.is_sqlite:
+            self._one_statement = Gatherer(
+                db=store.db,
+                write_many=self._write_one_statement,
+                max_size=max_rows,
+                size_of=_rows_of,
+                urgent=True,
+                autocommit=True,
+            )
 
     async def accept(self, job: AcceptJob) -> bool:
         """Charge and queue ``job`` in the next batch; True once committed, False (nothing
         queued, nothing charged) when the account's balance does not cover it. Raises
         :class:`Repeated` when its :class:`OnceJob` finds its key taken."""
+        if job.also is None and self._one_statement is not None:
+            charged = await self._one_statement.write(job)
+            if charged is not None:
+                return charged
         result = await self._batches.write(job)
         if isinstance(result, Repeated):
             raise result
@@ -129,6 +152,31 @@ class AcceptWriter:
             if job.also is not None:
                 await job.also(conn)
         return out
+
+    async def _write_one_statement(
+        self, conn: AsyncConnection, jobs: Sequence[AcceptJob]
+    ) -> list[bool | None]:
+        """PostgreSQL: charge one sum per account and insert the rows of the requests paid
+        for, in one statement; True for those, False for a request its account could not
+        pay alone, None for one of several its account could not pay together."""
+        sums: dict[int, int] = {}
+        paying: dict[int, int] = {}
+        for j in jobs:
+            if j.total_micros > 0:
+                sums[j.account_id] = sums.get(j.account_id, 0) + j.total_micros
+                paying[j.account_id] = paying.get(j.account_id, 0) + 1
+        charged = await self._store.messages.insert_charged(
+            conn,
+            # By account id: concurrent batches lock the accounts they share in one order.
+            sorted(sums.items()),
+            [(j.rows, j.now_ms, j.account_id if j.total_micros > 0 else None) for j in jobs],
+        )
+        return [
+            True
+            if j.total_micros <= 0 or j.account_id in charged
+            else (False if paying[j.account_id] == 1 else None)
+            for j in jobs
+        ]
 
     async def _charge(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:
         """One charge per account; an account that cannot pay for all its requests pays for

@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.events import DomainEvent, InboundReceived
 from simgate.services.dinstar import number_inbound as number
-from simgate.services.events import Notes
+from simgate.services.events import Notes, reads_messages_of
 
 INBOUND_SEQ = "dinstar.inbound_seq"  # note: {inbound_id: incoming_sms_id}
 
 
+@reads_messages_of()  # incoming SMS only: no message record is built for it
 async def number_inbound(
     conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes
 ) -> None:

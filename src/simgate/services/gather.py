@@ -55,6 +55,7 @@ class Gatherer(Generic[T, R]):
         max_size: int,
         size_of: Callable[[T], int] = lambda _: 1,
         urgent: bool = True,
+        autocommit: bool = False,
     ) -> None:
         self._db = db
         self._write_many = write_many
@@ -63,6 +64,8 @@ class Gatherer(Generic[T, R]):
         # Requests wait for these batches: the writer's urgent lane (store/database.py), for
         # the accepts and the itniotech replay claims (services/itnio.py) alike.
         self._urgent = urgent
+        # One-statement batches on PostgreSQL, outside a transaction (Database.submit).
+        self._autocommit = autocommit
         self._open: _Batch[T, R] | None = None
 
     async def write(self, item: T) -> R:
@@ -72,7 +75,11 @@ class Gatherer(Generic[T, R]):
             batch = self._open = _Batch()
             # Queued now, awaited shielded: a request that goes away must not cancel the
             # others' write.
-            batch.done = self._db.submit(functools.partial(self._run, batch), urgent=self._urgent)
+            batch.done = self._db.submit(
+                functools.partial(self._run, batch),
+                urgent=self._urgent,
+                autocommit=self._autocommit,
+            )
             batch.done.add_done_callback(_retrieved)
         position = len(batch.items)
         batch.items.append(item)
@@ -83,8 +90,10 @@ class Gatherer(Generic[T, R]):
         except Exception:
             if len(batch.items) == 1:
                 raise
-            (alone,) = await self._db.write(
-                functools.partial(self._write_one, item), urgent=self._urgent
+            (alone,) = await self._db.submit(
+                functools.partial(self._write_one, item),
+                urgent=self._urgent,
+                autocommit=self._autocommit,
             )
             return alone
         return results[position]

@@ -18,7 +18,7 @@ from simgate.clock import Clock
 from simgate.domain.events import DomainEvent
 from simgate.lease_loop import PG_CHANNEL, PUSHES, Wakeup
 from simgate.push.base import PlannedPush, PushContext, PushFormat
-from simgate.services.events import Notes
+from simgate.services.events import Notes, message_dialects
 from simgate.services.pushes import insert_planned
 from simgate.store import Store
 
@@ -36,6 +36,18 @@ class PushOutbox:
         self._store = store
         self.formats = list(formats)
         self._clock = clock
+
+    @property
+    def message_dialects(self) -> frozenset[str] | None:
+        """The dialects of the messages some format reads (None: every message): the event
+        bus builds no record for the others (services/events.py)."""
+        out: frozenset[str] = frozenset()
+        for fmt in self.formats:
+            mine = message_dialects(fmt)
+            if mine is None:
+                return None
+            out |= mine
+        return out
 
     async def __call__(
         self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes

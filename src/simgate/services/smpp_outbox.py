@@ -118,6 +118,9 @@ def inbound_pdu(record: InboundRecord) -> DeliverSm:
 class SmppOutbox:
     """The bus subscriber, and the listener's view of the rows."""
 
+    # Receipts are owed only to messages an SMPP account submitted (see __call__).
+    message_dialects = frozenset({DIALECT})
+
     def __init__(self, *, store: Store, clock: Clock, id_base: IdBase, keep_seconds: int) -> None:
         self._store = store
         self._clock = clock

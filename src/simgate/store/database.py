@@ -369,16 +369,27 @@ class Database:
         return await self.submit(job, urgent=urgent)
 
     def submit(
-        self, job: Callable[[AsyncConnection], Awaitable[T]], *, urgent: bool = False
+        self,
+        job: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        urgent: bool = False,
+        autocommit: bool = False,
     ) -> asyncio.Future[T]:
         """:meth:`write` without waiting: ``job`` is queued before the caller yields, and the
         future resolves after the commit. For a writer that hands one job's future to many
         waiting requests (services/gather.py): a task in between would queue the job one
-        loop turn later, behind whatever the writer takes meanwhile."""
+        loop turn later, behind whatever the writer takes meanwhile.
+
+        ``autocommit``: on PostgreSQL the job runs alone on a connection in autocommit,
+        outside the shared transaction, so it must be one statement (atomic by itself, and
+        so safe to re-run after an error). Its BEGIN and COMMIT are two round trips fewer:
+        an accept batch written as one statement is one round trip in all (issue 15,
+        services/accept_writer.py). On SQLite it joins the shared transaction as any job."""
         if self._lanes is None:
             raise StoreError("database is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._lanes.put((job, fut), urgent=urgent)
+        queued: Job = _OwnCommit(job) if autocommit and not self.is_sqlite else job
+        self._lanes.put((queued, fut), urgent=urgent)
         return fut
 
     async def _write_loop(self, lane: Literal["both", "urgent", "other"]) -> None:
@@ -400,6 +411,16 @@ class Database:
                 raise
 
     async def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        if any(isinstance(job, _OwnCommit) for job, _ in batch):
+            shared: list[tuple[Job, asyncio.Future[Any]]] = []
+            for job, fut in batch:
+                if isinstance(job, _OwnCommit):
+                    await self._run_alone(job.job, fut, autocommit=True)
+                else:
+                    shared.append((job, fut))
+            if not shared:
+                return
+            batch = shared
         try:
             results = await self._transaction([job for job, _ in batch])
         except Exception as exc:
@@ -418,9 +439,11 @@ class Database:
             if not fut.done():
                 fut.set_result(result)
 
-    async def _run_alone(self, job: Job, fut: asyncio.Future[Any]) -> None:
+    async def _run_alone(
+        self, job: Job, fut: asyncio.Future[Any], *, autocommit: bool = False
+    ) -> None:
         try:
-            (result,) = await self._transaction([job])
+            (result,) = await self._transaction([job], autocommit=autocommit)
         except Exception as exc:  # handed to the caller, who decides
             if not fut.done():
                 fut.set_exception(exc)
@@ -428,9 +451,11 @@ class Database:
             if not fut.done():
                 fut.set_result(result)
 
-    async def _transaction(self, jobs: list[Job], attempts: int = 5) -> list[Any]:
+    async def _transaction(
+        self, jobs: list[Job], attempts: int = 5, *, autocommit: bool = False
+    ) -> list[Any]:
         try:
-            results = await self._attempts(jobs, attempts)
+            results = await self._attempts(jobs, attempts, autocommit=autocommit)
         except Exception as exc:
             if not is_storage_full(exc):
                 raise
@@ -451,9 +476,15 @@ class Database:
         self.storage_full = True
         self._full_refusals += 1
 
-    async def _attempts(self, jobs: list[Job], attempts: int) -> list[Any]:
+    async def _attempts(
+        self, jobs: list[Job], attempts: int, *, autocommit: bool = False
+    ) -> list[Any]:
         for attempt in range(attempts):
             try:
+                if autocommit and self._autocommit_engine is not None:
+                    # One statement (submit's contract): it commits as it returns.
+                    async with self._autocommit_engine.connect() as conn:
+                        return [await job(conn) for job in jobs]
                 async with self.engine.begin() as conn:
                     return [await job(conn) for job in jobs]
             except DBAPIError as exc:
@@ -470,6 +501,18 @@ class Database:
 
 
 Queued = tuple[Job, "asyncio.Future[Any]"]
+
+
+class _OwnCommit:
+    """A job :meth:`Database.submit` was asked to run in autocommit (PostgreSQL)."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def __call__(self, conn: AsyncConnection) -> Awaitable[Any]:
+        return self.job(conn)
 
 
 class _Lanes:

@@ -17,6 +17,11 @@ from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    SmallInteger,
+    String,
     func,
     select,
     update,
@@ -28,7 +33,7 @@ from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import IdState, Leased, LeaseHolder
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store import leases, submit_writes
+from simgate.store import leases, submit_writes, unnest
 from simgate.store.sqltext import chunks, one_of, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
@@ -63,6 +68,54 @@ _INSERT_COLUMNS = (
     "queued_ms",
     "updated_ms",
 )
+
+
+def _pg_type(name: str) -> str:
+    """The column's PostgreSQL type for an unnest array; text for a VARCHAR(n): an explicit
+    cast to VARCHAR(n) cuts a longer value short, where the INSERT's own assignment to the
+    column refuses it, as the row-wise insert does."""
+    typ = messages.c[name].type
+    for kind, pg in ((BigInteger, "bigint"), (SmallInteger, "smallint"), (Integer, "integer")):
+        if isinstance(typ, kind):
+            return pg
+    if isinstance(typ, Boolean):
+        return "boolean"
+    assert isinstance(typ, String), (name, typ)
+    return "text"
+
+
+# insert_charged's unnest columns: the payer of each row, then the insert's.
+_CHARGED_INSERT_COLUMNS: tuple[unnest.Col, ...] = (
+    ("payer", "bigint"),
+    *((name, _pg_type(name)) for name in _INSERT_COLUMNS),
+)
+
+
+def _charged_insert_sql() -> str:
+    """insert_charged's statement: parameters the account ids and amounts, then one array
+    per column of _CHARGED_INSERT_COLUMNS. Charged as AccountRepo.charge does (the gift
+    first, then the balance, if balance + gift + credit cover it; the SET expressions read
+    the row from before the update, and a row locked by another charge is re-checked once
+    it is free, READ COMMITTED's rule for UPDATE); a data-modifying CTE's RETURNING is the
+    only way its sibling sees what it changed, so the INSERT reads ``charged``."""
+    source, _ = unnest.arrays(_CHARGED_INSERT_COLUMNS, [], 3)
+    names = ", ".join(name for name, _ in _CHARGED_INSERT_COLUMNS)
+    columns = ", ".join(_INSERT_COLUMNS)
+    return (
+        f"WITH charged AS (UPDATE {accounts.name} AS a SET "
+        "gift_micros = greatest(a.gift_micros - c.amount, 0), "
+        "balance_micros = a.balance_micros - (c.amount - least(a.gift_micros, c.amount)) "
+        "FROM unnest($1::bigint[], $2::bigint[]) AS c(id, amount) "
+        "WHERE a.id = c.id AND a.balance_micros + a.gift_micros + a.credit_micros >= c.amount "
+        "RETURNING a.id), "
+        f"inserted AS (INSERT INTO {messages.name} ({columns}) "
+        f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {source} AS v({names}) "
+        "WHERE v.payer IS NULL OR v.payer IN (SELECT charged.id FROM charged)) "
+        "SELECT charged.id FROM charged"
+    )
+
+
+_CHARGED_INSERT_SQL = _charged_insert_sql()
 
 
 def _record(row: Any) -> MessageRecord:
@@ -141,6 +194,45 @@ class MessageRepo:
         await conn.exec_driver_sql(
             positional_insert(conn.dialect, messages.name, _INSERT_COLUMNS), params
         )
+
+    async def insert_charged(
+        self,
+        conn: AsyncConnection,
+        charges: Sequence[tuple[int, int]],
+        groups: Sequence[tuple[Sequence[NewMessage], int, int | None]],
+    ) -> set[int]:
+        """PostgreSQL: an accept batch in one statement (issue 15). Charges each ``(account
+        id, amount)`` of ``charges`` (account ids unique) as :meth:`AccountRepo.charge` does,
+        if its balance covers it, and inserts :meth:`insert_many`'s rows of each ``(rows,
+        now_ms, payer)`` of ``groups`` whose ``payer`` is None or an account charged now.
+        Returns the ids of the accounts charged.
+
+        One statement, not BEGIN, a charge per account, the INSERT and COMMIT: on PostgreSQL
+        an accept's cost is its round trips to the server, and run in autocommit
+        (Database.submit) this is the only one. Rows go in as one array per column (unnest):
+        one plan and one Bind for the whole batch."""
+        queued = int(State.QUEUED)
+        rows = [
+            (
+                payer,
+                *_plain_values(m),
+                int(m.encoding),
+                queued,
+                0,
+                now_ms,
+                m.price_micros * m.parts,
+                now_ms,
+                now_ms,
+                now_ms,
+            )
+            for group, now_ms, payer in groups
+            for m in group
+        ]
+        ids = [account_id for account_id, _ in charges]
+        amounts = [amount for _, amount in charges]
+        _, arrays = unnest.arrays(_CHARGED_INSERT_COLUMNS, rows, 3)
+        result = await conn.exec_driver_sql(_CHARGED_INSERT_SQL, (ids, amounts, *arrays))
+        return {int(row[0]) for row in result}
 
     # ---- the queue -------------------------------------------------------------------
     async def lease(

@@ -13,16 +13,15 @@ states the rows may leave from through the messaging service, so these only writ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
 from simgate.domain.queue import ReportTally, SubmitRecord
 from simgate.store import unnest
-from simgate.store.sqltext import execute_rows
 from simgate.store.tables import messages
 
 __all__ = ["write_settled_submits", "write_submits"]
@@ -38,7 +37,6 @@ _ANSWER_COLS: list[unnest.Col] = [
 ]
 _SUBMIT_COLS = [*_ANSWER_COLS, ("due", "bigint"), ("inc", "int"), ("line", "text")]
 _SETTLED_COLS = [*_ANSWER_COLS, ("parts_reported", "int")]
-_C = messages.c
 
 
 def _pg_assignments(times: Sequence[State]) -> list[str]:
@@ -55,31 +53,49 @@ def _pg_assignments(times: Sequence[State]) -> list[str]:
     ]
 
 
-def _sqlite_values(target: State, times: Sequence[State], now_ms: int) -> dict[str, Any]:
-    """The same as :func:`_pg_assignments`, with bind parameters named ``b_*``."""
-    return {
-        "state": int(target),
-        "lease_owner": None,
-        "lease_until_ms": None,
-        "updated_ms": now_ms,
-        **{STATE_TIME_COLUMN[s]: now_ms for s in times},
-        "error_text": bindparam("b_error"),
-        "status_code": bindparam("b_status"),
-        "port": func.coalesce(bindparam("b_port"), _C.port),
-    }
+@functools.cache
+def _sqlite_sql(times: tuple[State, ...], extra: tuple[str, ...]) -> str:
+    """The same as :func:`_pg_assignments` for SQLite's one-row-at-a-time executemany, as
+    positional SQL text made once per shape: building and compiling the Core UPDATE on every
+    batch cost more than running it on the small batches of ``simgate run`` (issue 15).
+    Parameters: the state, the time (once per column of ``times``), error text, status, port,
+    one per assignment of ``extra`` and, last, the id."""
+    sets = [
+        "state = ?",
+        "lease_owner = NULL",
+        "lease_until_ms = NULL",
+        "updated_ms = ?",
+        *(f"{STATE_TIME_COLUMN[t]} = ?" for t in times),
+        "error_text = ?",
+        "status_code = ?",
+        "port = coalesce(?, port)",
+        *extra,
+    ]
+    return f"UPDATE {messages.name} SET {', '.join(sets)} WHERE id = ?"
 
 
 async def _sqlite_update(
     conn: AsyncConnection,
-    values: dict[str, Any],
+    *,
+    target: State,
+    times: tuple[State, ...],
+    now_ms: int,
+    extra: tuple[str, ...],
     rows: Sequence[Sequence[Any]],
-    names: Sequence[str],
 ) -> None:
-    """One executemany of ``rows``, whose items are bound as ``b_<name>`` in order."""
-    params = [dict(zip(names, row, strict=True)) for row in rows]
-    await execute_rows(
-        conn, update(messages).where(_C.id == bindparam("b_id")).values(**values), params
-    )
+    """One executemany of ``rows``: (id, error text, status, port, then one value for each
+    assignment of ``extra``), straight to the driver."""
+    head = (int(target), now_ms, *(now_ms for _ in times))
+    params = [(*head, *row[1:], row[0]) for row in rows]
+    await conn.exec_driver_sql(_sqlite_sql(times, extra), params)
+
+
+_OK_SETS: tuple[str, ...] = ("first_ref = ?", "parts_ok = ?")
+_RETRY_SETS: tuple[str, ...] = (
+    "next_attempt_ms = ?",
+    "attempts = attempts + ?",
+    "line = coalesce(?, line)",
+)
 
 
 async def write_submits(
@@ -120,17 +136,19 @@ async def write_submits(
             fixed=(int(target), now_ms),
         )
         return
-    values = _sqlite_values(target, [target], now_ms)
+    # Rows are (id, error, status, port, first_ref, parts_ok, due, inc, line): each event
+    # writes the columns it sets of them.
+    extra: tuple[str, ...]
+    written: list[tuple[Any, ...]]
     if event is Event.SUBMIT_OK:
-        values.update(first_ref=bindparam("b_ref"), parts_ok=bindparam("b_ok"))
+        extra, written = _OK_SETS, [r[:6] for r in rows]
     elif event is Event.SUBMIT_RETRY:
-        values.update(
-            next_attempt_ms=bindparam("b_due"),
-            attempts=_C.attempts + bindparam("b_inc"),
-            line=func.coalesce(bindparam("b_line"), _C.line),
-        )
-    names = ("b_id", "b_error", "b_status", "b_port", "b_ref", "b_ok", "b_due", "b_inc", "b_line")
-    await _sqlite_update(conn, values, rows, names)
+        extra, written = _RETRY_SETS, [(*r[:4], *r[6:]) for r in rows]
+    else:
+        extra, written = (), [r[:4] for r in rows]
+    await _sqlite_update(
+        conn, target=target, times=(target,), now_ms=now_ms, extra=extra, rows=written
+    )
 
 
 async def write_settled_submits(
@@ -171,9 +189,11 @@ async def write_settled_submits(
             fixed=(int(target), now_ms),
         )
         return
-    values = _sqlite_values(target, times, now_ms)
-    values.update(
-        first_ref=bindparam("b_ref"), parts_ok=bindparam("b_ok"), parts_reported=bindparam("b_n")
+    await _sqlite_update(
+        conn,
+        target=target,
+        times=tuple(times),
+        now_ms=now_ms,
+        extra=(*_OK_SETS, "parts_reported = ?"),
+        rows=rows,
     )
-    names = ("b_id", "b_error", "b_status", "b_port", "b_ref", "b_ok", "b_n")
-    await _sqlite_update(conn, values, rows, names)

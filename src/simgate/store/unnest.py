@@ -14,14 +14,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["Col", "insert_rows", "update_rows"]
+__all__ = ["Col", "arrays", "insert_rows", "update_rows"]
 
 Col = tuple[str, str]  # (name, PostgreSQL element type)
 
 
-def _arrays(
-    cols: Sequence[Col], rows: Sequence[Sequence[Any]], first: int
-) -> tuple[str, list[Any]]:
+def arrays(cols: Sequence[Col], rows: Sequence[Sequence[Any]], first: int) -> tuple[str, list[Any]]:
+    """``unnest($first::type[], ...)`` of ``cols`` and its parameters, one list per column
+    of ``rows``; for a statement that writes the rows with more around them (the accept
+    batch of store/messages.py ``insert_charged``)."""
     unnest = ", ".join(f"${first + i}::{typ}[]" for i, (_, typ) in enumerate(cols))
     columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in cols]
     return f"unnest({unnest})", columns
@@ -41,13 +42,13 @@ async def update_rows(
     and the ``fixed`` values as ``$1``, ``$2``... (cast them: ``$1::bigint``)."""
     if not rows:
         return
-    source, arrays = _arrays(cols, rows, len(fixed) + 1)
+    source, values = arrays(cols, rows, len(fixed) + 1)
     names = ", ".join(name for name, _ in cols)
     sql = (
         f"UPDATE {table} AS t SET {', '.join(assignments)} "
         f"FROM {source} AS v({names}) WHERE t.id = v.id"
     )
-    await conn.exec_driver_sql(sql, (*fixed, *arrays))
+    await conn.exec_driver_sql(sql, (*fixed, *values))
 
 
 async def insert_rows(
@@ -56,8 +57,8 @@ async def insert_rows(
     """``INSERT INTO table (cols) SELECT * FROM unnest(...)``."""
     if not rows:
         return
-    source, arrays = _arrays(cols, rows, 1)
+    source, values = arrays(cols, rows, 1)
     names = ", ".join(name for name, _ in cols)
     await conn.exec_driver_sql(
-        f"INSERT INTO {table} ({names}) SELECT * FROM {source}", tuple(arrays)
+        f"INSERT INTO {table} ({names}) SELECT * FROM {source}", tuple(values)
     )

@@ -86,6 +86,7 @@ class DinstarPush:
     kinds: frozenset[type[DomainEvent]] = frozenset(
         {MessageChanged, InboundReceived, PortChanged, UssdReplied}
     )
+    message_dialects = frozenset({DIALECT})  # _concerns: only its own messages push
 
     def __init__(self, cfg: DinstarSettings, lines: Mapping[str, Line]) -> None:
         self._cfg = cfg

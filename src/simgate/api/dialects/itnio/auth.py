@@ -15,8 +15,8 @@ failing address (``auth_fail_limit_ip``, IPv6 by /64) and the key from that addr
 distributed attack on one key, with a threshold far above what a few addresses reach, and a
 warning in the log when it locks: its lock hurts the owner, so an operator must hear of it.
 
-Routes take the caller with ``ctx: AuthContext = Depends(authenticator)``: the SMS and voice
-routers share the one :class:`Authenticator` that ``routes.mount`` builds.
+Handlers take the caller through :func:`authenticated`: the SMS and voice routes share the
+one :class:`Authenticator` that ``routes.mount`` builds.
 """
 
 from __future__ import annotations
@@ -105,10 +105,7 @@ class Authenticator:
         where = address_key(ip)
         if self._by_ip.blocked(where):
             raise ItnioError(-15, "too many failed authentications from this address")
-        headers = request.headers
-        key = headers.get("api-key", "")
-        ts = headers.get("timestamp", "").strip()
-        given = headers.get("sign", "").strip()
+        key, ts, given = _signed_headers(request)
         if key and self._by_pair.blocked((key, where)):
             raise ItnioError(-15, "too many failed authentications for this key from here")
         if key and self._by_key.blocked(key):
@@ -148,6 +145,24 @@ class Authenticator:
             raise ItnioError(-13)
         return AuthContext(api_key, account, ip, ts, given.lower())
 
+
+def _signed_headers(request: Request) -> tuple[str, str, str]:
+    """Api-Key, Timestamp (stripped) and Sign (stripped), each its first copy or "".
+
+    One pass over the raw headers (ASGI names them in lower case) instead of three
+    ``request.headers.get``, which each build the key and scan them all again."""
+    found: dict[bytes, bytes] = {}
+    for name, value in request.scope["headers"]:
+        if name in _SIGNED and name not in found:
+            found[name] = value
+    return (
+        found.get(b"api-key", b"").decode("latin-1"),
+        found.get(b"timestamp", b"").decode("latin-1").strip(),
+        found.get(b"sign", b"").decode("latin-1").strip(),
+    )
+
+
+_SIGNED = frozenset((b"api-key", b"timestamp", b"sign"))
 
 Handler = Callable[[Request, AuthContext], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]

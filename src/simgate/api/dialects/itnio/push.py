@@ -100,6 +100,7 @@ class ItnioPush:
 
     name = DIALECT
     kinds: frozenset[type[DomainEvent]] = frozenset({MessageChanged, InboundReceived, CallFinished})
+    message_dialects = frozenset({DIALECT})  # reports: only its own messages push
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         return set()  # every target is on the app the event carries

@@ -12,6 +12,7 @@ from simgate.api.dialects.itnio.replay import CommitAnswer
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import App
 from simgate.services.container import Services
+from simgate.services.itnio import ReplayClaim
 from simgate.services.sending import Recipient, SendOutcome, SendRequest
 
 MAX_CONTENT = 1024  # characters (spec §1.3)
@@ -80,6 +81,15 @@ async def send_items(
         for item in items
         for pos, number in enumerate(item.numbers)
     ]
+    rendered: list[bytes] = []
+
+    def committed(out: SendOutcome) -> ReplayClaim:
+        assert commit is not None
+        # Rendered once: stored with the claim, then returned. Should a batch be written
+        # again (a failed batch is split per request), the last render is the one committed.
+        rendered.append(_answer(out))
+        return commit(rendered[-1])
+
     outcome = await services.sending.send(
         SendRequest(
             account=ctx.account,
@@ -88,12 +98,12 @@ async def send_items(
             recipients=recipients,
             app=app,
             sender=items[0].sender,
-            commit_with=None if commit is None else lambda out: commit(_answer(out)),
+            commit_with=None if commit is None else committed,
         )
     )
     if not outcome.accepted:
         raise ItnioError(-9, "no valid number")  # §7: every number invalid
-    return _answer(outcome)
+    return rendered[-1] if rendered else _answer(outcome)
 
 
 def _answer(outcome: SendOutcome) -> bytes:

@@ -94,6 +94,7 @@ class OpenVoxPush:
 
     name = DIALECT
     kinds: frozenset[type[DomainEvent]] = frozenset({MessageChanged, InboundReceived})
+    message_dialects = frozenset({DIALECT})  # _wanted: only its own messages push
 
     def __init__(self, lines: Mapping[str, Line]) -> None:
         self._lines = dict(lines)  # ports and SIMs as the lines see them now (names, IMSI)
