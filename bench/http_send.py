@@ -14,7 +14,8 @@ Issue 15 aims: a send >= 0.5 of the ceiling (column "vs ceiling") and >= 1,500 r
 quiet machine; latency at 1 connection is the low-load cost group commit must not raise.
 
 ``simgate serve`` (``http_send_serve``) runs the API alone: beside ``run`` it tells the cost
-of a send from the cost of the worker dispatching what was sent in the same process.
+of a send from the cost of the worker dispatching what was sent in the same process;
+``http_send_split`` runs ``simgate run --worker-process`` (the worker in a child process).
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ async def measure(backend: str, workdir: Path, seconds: float, role: str = "run"
         port = free_port()
         tenant = await _tenant(workdir, url, port)
         cfg = write_config(workdir / "simgate.toml", _settings(workdir, url, port))
-        proc = SimgateProcess([role], workdir=workdir, config=cfg, port=port)
+        proc = SimgateProcess(role.split(), workdir=workdir, config=cfg, port=port)
         proc.start()
         try:
             await asyncio.to_thread(proc.wait_healthy, 60)

@@ -28,6 +28,7 @@ on the wall clock of the one machine (millisecond resolution):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -62,6 +63,30 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of ``pid`` and all its descendants (``run``'s worker child, the
+    ``--workers`` children): an idle gateway is what all its processes burn."""
+    parents = {int(e): _ppid(int(e)) for e in os.listdir("/proc") if e.isdigit()}
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total = 0.0
+    for member in tree:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            total += cpu_seconds(member)
+    return total
 
 
 class ArrivalClock:
@@ -113,9 +138,9 @@ async def measure(backend: str, workdir: Path, *, seconds: float, sends: int) ->
                 await asyncio.to_thread(proc.wait_healthy, 60.0)
                 await _bound(smsc)
                 await asyncio.sleep(3.0)  # start-up work (first reaper pass, metrics) settles
-                before, t0 = cpu_seconds(proc.pid), time.perf_counter()
+                before, t0 = tree_cpu_seconds(proc.pid), time.perf_counter()
                 await asyncio.sleep(seconds)
-                used = cpu_seconds(proc.pid) - before
+                used = tree_cpu_seconds(proc.pid) - before
                 idle_percent = 100 * used / (time.perf_counter() - t0)
                 sent = await _send_spaced(proc.url, arrivals, sends)
                 proc.stop()

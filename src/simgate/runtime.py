@@ -1,7 +1,8 @@
 """Composition root: settings → store, lines, services, app; start and stop in order.
 
 Only this module knows the concrete classes (design: import direction). Roles:
-``run`` = API + worker in one process (the default, on SQLite); ``serve`` = API only;
+``run`` = API + worker in one process (the default, on SQLite; ``--worker-process``: the worker
+in a child, cli/worker_child.py); ``serve`` = API only;
 ``worker`` = dispatcher, lines, reaper and push sender. Roles share only the database.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from simgate.console.app import mount_console
 from simgate.dispatch.calls import CallDispatcher
 from simgate.dispatch.journal import WriteJournal
 from simgate.dispatch.pg_wakeup import PgListener, PgNotifier, asyncpg_dsn
+from simgate.dispatch.pipe_wakeup import PipeListener, PipeNotifier, wake_pair
 from simgate.dispatch.reaper import Reaper
 from simgate.dispatch.report_hold import ReportHold
 from simgate.dispatch.sink import LineSink
@@ -162,6 +165,10 @@ class Runtime:
     dialect_settings: dict[str, BaseModel] = field(default_factory=dict)
     # The SMPP server (issue 18), started by start_smpp_server() in the API roles.
     smpp_listener: SmppListener | None = None
+    # `run --worker-process` on SQLite: wake-ups to the worker child / from the parent.
+    _pipe_notifier: PipeNotifier | None = None
+    _pipe_listener: PipeListener | None = None
+    _wake_socks: tuple[socket.socket, ...] = ()
 
     async def open(self, *, migrate: bool = True) -> Services:
         s = self.settings
@@ -372,6 +379,24 @@ class Runtime:
     def _db_is_sqlite(self) -> bool:
         return self._db is None or self._db.is_sqlite
 
+    def wake_child(self) -> int | None:
+        """``run --worker-process``: the file descriptor the worker child inherits to hear
+        what this process queues (SQLite: dispatch/pipe_wakeup.py), or None on PostgreSQL,
+        where NOTIFY does it (open() started it). The descriptor stays open until close(),
+        for the children started after one died."""
+        if not self._db_is_sqlite():
+            return None
+        ours, theirs = self._wake_socks = wake_pair()
+        self._pipe_notifier = PipeNotifier(ours, self.wakeup)
+        self._pipe_notifier.start()
+        return theirs.fileno()
+
+    def listen_to_parent(self, fd: int) -> None:
+        """In the worker child, after start_worker(): wake the loops on the parent's
+        datagrams (``fd`` from :meth:`wake_child`)."""
+        self._pipe_listener = PipeListener(fd, self.wakeup)
+        self._pipe_listener.start()
+
     async def start_smpp_server(self) -> SmppListener | None:
         """The SMPP listener, when ``[smpp_server] enabled`` (issue 18)."""
         sv = self.services
@@ -456,6 +481,15 @@ class Runtime:
         if self._pg_listener is not None:
             await self._pg_listener.stop()
             self._pg_listener = None
+        if self._pipe_listener is not None:
+            self._pipe_listener.stop()
+            self._pipe_listener = None
+        if self._pipe_notifier is not None:
+            self._pipe_notifier.stop()
+            self._pipe_notifier = None
+        for sock in self._wake_socks:
+            sock.close()
+        self._wake_socks = ()
         if self._pg_notifier is not None:
             await self._pg_notifier.stop()
             self._pg_notifier = None

@@ -21,7 +21,7 @@ from tests.process.support import counts, enqueue, make_account, open_services
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("role", ["run", "worker"])
+@pytest.mark.parametrize("role", ["run", "run --worker-process", "worker"])
 async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) -> None:
     port = free_port()
     # Submits of 500 ms: a batch is in flight nearly all the time, so the SIGTERM finds one.
@@ -32,10 +32,10 @@ async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) ->
     try:
         await enqueue(sv, await make_account(sv), 3_000, batch=500)
         proc = SimgateProcess(
-            [role], workdir=tmp_path, config=config, port=port if role == "run" else None
+            role.split(), workdir=tmp_path, config=config, port=None if role == "worker" else port
         )
         with proc:
-            if role == "run":
+            if role != "worker":
                 await asyncio.to_thread(proc.wait_healthy, 30.0)
             else:
                 await asyncio.to_thread(proc.wait_output, "simgate worker running", 30.0)

@@ -31,14 +31,16 @@ SENDS, CONNECTIONS = 400, 16
 
 
 def _children(pid: int) -> list[int]:
+    """The extra HTTP processes of ``pid`` (not its worker child, cli/worker_child.py)."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii")
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid and b"--http-child" in argv:
                 out.append(int(entry))
     return out
 

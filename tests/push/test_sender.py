@@ -545,3 +545,65 @@ async def test_a_stored_push_wakes_an_idle_sender_without_a_poll(rig: PushRig) -
         assert len(receiver.requests) == 1
     finally:
         await receiver.stop()
+
+
+async def test_a_receiver_slower_than_the_total_timeout_is_a_timeout_and_stop_a_release(
+    srig: PushRig,
+) -> None:
+    """The sender's own attempts time out through their cancel scope's deadline (issue 15):
+    the receiver that does not answer within ``total_timeout_seconds`` makes a retry
+    "timeout" (attempts counted, the attempt logged), while an attempt that stop() cuts
+    short is released, not counted as a timeout."""
+    rig = srig
+    sv = rig.services
+    release = asyncio.Event()
+    receiver = PushReceiver(hang(release))
+    await receiver.start()
+
+    def sender(total: float) -> PushSender:
+        return PushSender(
+            queue=sv.pushes.queue,
+            settings=sv.pushes.settings.model_copy(update={"total_timeout_seconds": total}),
+            clock=rig.clock,
+            metrics=sv.metrics,
+            guard=sv.pushes.guard,
+        )
+
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hook"
+        await rig.plan("a", 0)
+        quick = sender(0.2)
+        await quick.start()
+        try:
+            for _ in range(300):  # real time: the attempt hangs until its deadline
+                if quick.attempted:
+                    break
+                await asyncio.sleep(0.01)
+            await rig.until(lambda: _attempts_recorded(rig, 1), step=0.01, what="timeout recorded")
+        finally:
+            await quick.stop()
+        (row,) = await rig.pushes()
+        assert (row.state, row.attempts, row.last_error) == ("pending", 1, "timeout")
+        assert not row.in_flight
+
+        await rig.clock.advance(3600)  # the retry is due
+        slow = sender(10.0)
+        await slow.start()
+        for _ in range(300):
+            if len(receiver.requests) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(receiver.requests) == 2
+        await slow.stop()  # mid-attempt: released, not a timeout
+        (row,) = await rig.pushes()
+        assert (row.state, row.attempts, row.last_error) == ("pending", 1, "timeout")
+        assert not row.in_flight
+        assert slow.attempted == 0
+    finally:
+        release.set()
+        await receiver.stop()
+
+
+async def _attempts_recorded(rig: PushRig, n: int) -> bool:
+    (row,) = await rig.pushes()
+    return row.attempts == n

@@ -21,14 +21,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
-    and_,
-    bindparam,
     delete,
-    exists,
     func,
     insert,
     literal_column,
-    or_,
     select,
     update,
 )
@@ -60,6 +56,25 @@ _CLAIMED = [
         "signing_secret", "attempts", "since_ms", "next_attempt_ms",
     )
 ]  # fmt: skip
+
+
+# The SQLite claim's candidates (``claim``): due, not leased, the head of their order key, of
+# an endpoint whose window is not full (a JSON array), in due order. Tried and dropped: the
+# window chosen in SQL as on PostgreSQL (row_number() per endpoint, the lease's UPDATE in the
+# same statement) cost SQLite 0.7 ms more per claim of 500 candidates than this search and
+# the choice in Python (min of 40, 12 of 500 taken).
+_CANDIDATES = f"""
+SELECT p.id, p.endpoint FROM pushes AS p
+WHERE p.state = {PENDING} AND p.next_attempt_ms <= ?1
+  AND (p.lease_until_ms IS NULL OR p.lease_until_ms < ?1)
+  AND (p.order_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM pushes AS e
+      WHERE e.state = {PENDING} AND e.endpoint = p.endpoint
+        AND e.order_key = p.order_key AND e.id < p.id))
+  AND p.endpoint NOT IN (SELECT value FROM json_each(?2))
+ORDER BY p.next_attempt_ms, p.id
+LIMIT ?3
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,39 +239,21 @@ async def claim(
             window=window,
             busy=busy,
         )
-    p = pushes.c
-    earlier = pushes.alias("earlier")
-    blocked = exists().where(
-        earlier.c.state == _PENDING_SQL,
-        earlier.c.endpoint == p.endpoint,
-        earlier.c.order_key == p.order_key,
-        earlier.c.id < p.id,
-    )
-    full = [ep for ep, n in busy.items() if n >= window]
     # The candidates narrow (the window is chosen on id and endpoint); the rows taken come
     # back whole from the lease's UPDATE: most candidates of a busy endpoint are skipped.
-    q = (
-        select(p.id, p.endpoint)
-        .where(
-            p.state == _PENDING_SQL,
-            p.next_attempt_ms <= now_ms,
-            or_(p.lease_until_ms.is_(None), p.lease_until_ms < now_ms),
-            or_(p.order_key.is_(None), ~blocked),
-        )
-        .order_by(p.next_attempt_ms, p.id)
-        .limit(limit)
-    )
-    if full:
-        q = q.where(p.endpoint.not_in(full))
+    # SQLite: the write transaction is the lock. Raw text, built once: the statement's
+    # construction and compilation cost more than SQLite's search (issue 15, py-spy).
+    full = json.dumps([ep for ep, n in busy.items() if n >= window])
     room = dict(busy)
     chosen: list[int] = []
-    for pid, endpoint in await conn.execute(q):  # SQLite: the write transaction is the lock
+    candidates: Sequence[Any] = (
+        await conn.exec_driver_sql(_CANDIDATES, (now_ms, full, limit))
+    ).all()
+    for pid, endpoint in candidates:
         if room.get(endpoint, 0) >= window:
             continue
         room[endpoint] = room.get(endpoint, 0) + 1
-        chosen.append(int(pid))
-        if len(chosen) >= limit:
-            break
+        chosen.append(pid)
     taken = await leases.stamp(
         conn,
         pushes,
@@ -267,80 +264,73 @@ async def claim(
     return claimed_in_due_order(taken, lease_until_ms)
 
 
-_TARGET = {"delivered": DELIVERED, "failed": FAILED, "dead": DEAD}
+# One outcome (``record``), run for every result of a batch (the driver's executemany): a
+# delivery is recorded even if the lease was lost meanwhile (it did arrive), any other outcome
+# only while ``?7`` still holds the lease; a "release" only gives the lease back. SQLite
+# evaluates every SET expression on the row as it was.
+_OUTCOME = f"""
+UPDATE pushes SET
+    state = CASE ?2 WHEN 'delivered' THEN {DELIVERED} WHEN 'failed' THEN {FAILED}
+        WHEN 'dead' THEN {DEAD} ELSE state END,
+    done_ms = CASE WHEN ?2 IN ('delivered', 'failed', 'dead') THEN ?6 ELSE done_ms END,
+    attempts = attempts + (?2 <> 'release'),
+    last_status = CASE WHEN ?2 = 'release' THEN last_status ELSE ?3 END,
+    last_error = CASE WHEN ?2 = 'release' THEN last_error ELSE ?4 END,
+    next_attempt_ms = CASE WHEN ?2 = 'retry' THEN ?5 ELSE next_attempt_ms END,
+    lease_owner = NULL, lease_until_ms = NULL, updated_ms = ?6
+WHERE id = ?1 AND state = {PENDING} AND (?2 = 'delivered' OR lease_owner = ?7)
+"""
+
+# The batch's attempts (``_log_attempts``).
+_ATTEMPT = (
+    "INSERT INTO push_attempts (push_id, at_ms, outcome, status, error) VALUES (?, ?, ?, ?, ?)"
+)
+
+# ``_recovered``: the endpoints of the batch's deliveries (a JSON array of ids) that had
+# failed before get their other backed-off pushes due now.
+_RECOVERED = f"""
+UPDATE pushes SET next_attempt_ms = ?1
+WHERE state = {PENDING} AND attempts > 0 AND next_attempt_ms > ?1
+  AND endpoint IN (
+      SELECT d.endpoint FROM pushes AS d
+      WHERE d.id IN (SELECT value FROM json_each(?2)) AND d.state = {PENDING}
+        AND d.attempts > 0)
+"""
 
 
 async def record(
     conn: AsyncConnection, results: Sequence[AttemptResult], *, owner: str, now_ms: int
 ) -> None:
-    """Apply attempt outcomes in a few executemany statements.
+    """Apply attempt outcomes: one statement for the batch's outcomes, whatever their kinds,
+    and one for its attempt log (a third when it delivers pushes: ``_recovered``).
 
     A delivery is recorded even if the lease was lost meanwhile (it did arrive); every other
-    outcome only while this worker still holds the lease.
+    outcome only while this worker still holds the lease. Raw text run by the driver's
+    executemany: SQLAlchemy built and compiled a statement per outcome kind and batch, more
+    than SQLite's work (issue 15, py-spy of bench/push_throughput.py).
     """
     if conn.dialect.name == "postgresql":
         await push_pg.record(conn, results, owner=owner, now_ms=now_ms)
         return
-    p = pushes.c
-    groups: dict[str, list[AttemptResult]] = {}
-    for r in results:
-        groups.setdefault(r.outcome, []).append(r)
-    if "delivered" in groups:  # before the deliveries are written: their attempts tell
-        await _recovered(conn, [r.push_id for r in groups["delivered"]], now_ms=now_ms)
-    for outcome, group in groups.items():
-        guard = [p.id == bindparam("b_id"), p.state == PENDING]
-        values: dict[str, Any] = {"lease_owner": None, "lease_until_ms": None, "updated_ms": now_ms}
-        if outcome != "delivered":
-            guard.append(p.lease_owner == owner)
-        if outcome != "release":
-            values.update(
-                attempts=p.attempts + 1,
-                last_status=bindparam("b_status"),
-                last_error=bindparam("b_error"),
-            )
-        if outcome == "retry":
-            values["next_attempt_ms"] = bindparam("b_next")
-        elif outcome in _TARGET:
-            values.update(state=_TARGET[outcome], done_ms=now_ms)
-        params = [
-            {
-                "b_id": r.push_id,
-                "b_status": r.status,
-                "b_error": (r.error or None) and str(r.error)[:255],
-                "b_next": r.next_attempt_ms,
-            }
-            for r in group
-        ]
-        used = {"b_id"}
-        if outcome != "release":
-            used |= {"b_status", "b_error"}
-        if outcome == "retry":
-            used.add("b_next")
-        params = [{k: v for k, v in d.items() if k in used} for d in params]
-        await conn.execute(update(pushes).where(and_(*guard)).values(**values), params)
-    await _log_attempts(conn, results, now_ms=now_ms)
-
-
-async def _log_attempts(
-    conn: AsyncConnection, results: Sequence[AttemptResult], *, now_ms: int
-) -> None:
-    """The batch's attempts into ``push_attempts`` (one statement for the batch). An attempt
-    is logged even when its outcome lost the lease: it did reach (or miss) the receiver. A
-    "release" was no attempt. ``now_ms`` is the batch's recording time, within a group
-    commit of the attempt's end."""
+    if not results:
+        return
+    delivered = [r.push_id for r in results if r.outcome == "delivered"]
+    if delivered:  # before the deliveries are written: their attempts tell
+        await _recovered(conn, delivered, now_ms=now_ms)
     rows = [
-        {
-            "push_id": r.push_id,
-            "at_ms": now_ms,
-            "outcome": r.outcome,
-            "status": r.status,
-            "error": (r.error or None) and str(r.error)[:255],
-        }
-        for r in results
-        if r.outcome != "release"
+        (r.push_id, r.outcome, r.status, (r.error or None) and str(r.error)[:255]) for r in results
     ]
-    if rows:
-        await conn.execute(insert(push_attempts), rows)
+    await conn.exec_driver_sql(
+        _OUTCOME,
+        [(*row, r.next_attempt_ms, now_ms, owner) for row, r in zip(rows, results, strict=True)],
+    )
+    logged = [(pid, now_ms, outcome, status, error) for pid, outcome, status, error in rows]
+    # An attempt is logged even when its outcome lost the lease: it did reach (or miss) the
+    # receiver. A "release" was no attempt. ``now_ms`` is the batch's recording time, within
+    # a group commit of the attempt's end.
+    logged = [row for row in logged if row[2] != "release"]
+    if logged:
+        await conn.exec_driver_sql(_ATTEMPT, logged)
 
 
 async def attempts_of(conn: AsyncConnection, push_id: int, *, limit: int = 200) -> list[Attempt]:
@@ -375,23 +365,9 @@ async def _recovered(conn: AsyncConnection, delivered: Sequence[int], *, now_ms:
     """An endpoint that accepts a push it had refused before is back (issue 14 item 15): its
     other pushes waiting out a backoff become due now, instead of each at the end of its own
     (a recovered receiver's backlog drained over minutes). Only a retried push's delivery
-    triggers it, so a healthy endpoint's deliveries cost one primary-key lookup; the claim's
-    per-endpoint window and order keys still pace what follows."""
-    p = pushes.c
-    for chunk in chunks(list(delivered), 500):
-        back = (
-            select(p.endpoint).where(p.id.in_(chunk), p.state == PENDING, p.attempts > 0).distinct()
-        )
-        await conn.execute(
-            update(pushes)
-            .where(
-                p.state == PENDING,
-                p.endpoint.in_(back),
-                p.attempts > 0,
-                p.next_attempt_ms > now_ms,
-            )
-            .values(next_attempt_ms=now_ms)
-        )
+    triggers it, so a healthy endpoint's deliveries cost one primary-key lookup each; the
+    claim's per-endpoint window and order keys still pace what follows."""
+    await conn.exec_driver_sql(_RECOVERED, (now_ms, json.dumps(list(delivered))))
 
 
 # ---- operations ---------------------------------------------------------------------

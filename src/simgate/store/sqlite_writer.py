@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -35,6 +36,10 @@ T = TypeVar("T")
 # below it the statement costs less than a hand-off; above, the loop would stall (a 5,000-row
 # INSERT of messages holds SQLite for milliseconds).
 ROWS_IN_THREAD = 200
+# BEGIN IMMEDIATE against another process's write lock: tried again after this, doubling up
+# to BUSY_MAX_S (``_begin_waiting``).
+BUSY_FIRST_S = 0.0002
+BUSY_MAX_S = 0.002
 
 
 class WriterCursor(LoopCursor):
@@ -89,11 +94,21 @@ class WriterConnection(LoopConnection):
         await self.in_thread(self._begin_waiting, conn)
 
     def _begin_waiting(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        finally:
-            conn.execute("PRAGMA busy_timeout=0")
+        # Our own retry, not SQLite's busy handler: that one sleeps 1, 2, 5, 10, 15, 20,
+        # 25 ms... between tries, so a lock held for one commit's fsync by the other process
+        # of `simgate run` (its worker child) cost a wait of 8-18 ms. Tries here are
+        # BUSY_FIRST_S apart, doubling to BUSY_MAX_S: a few microseconds each, in this thread.
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        delay = BUSY_FIRST_S
+        while True:
+            time.sleep(delay)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not sqlite3_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            delay = min(delay * 2, BUSY_MAX_S)
 
     async def commit(self) -> None:
         await self.in_thread(self._live().commit)

@@ -1,0 +1,74 @@
+"""The SQLite wake-up from ``run``'s HTTP process to its worker child (dispatch/pipe_wakeup.py).
+
+Both ends in one process here, on a real socket pair: the parent's Wakeup and the child's are
+separate objects, as in the two processes; tests/process/test_worker_child.py has the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from simgate.clock import SystemClock
+from simgate.dispatch.pipe_wakeup import PipeListener, PipeNotifier, wake_pair
+from simgate.lease_loop import CALLS, QUEUE, LeaseLoop, Wakeup
+
+
+async def _idle() -> bool:
+    return False
+
+
+async def _until(cond: Callable[[], bool], seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not cond():  # noqa: ASYNC110 (the loops' cycle counts have no event)
+            await asyncio.sleep(0.005)
+
+
+async def test_notifies_reach_the_other_wakeup_coalesced_per_loop_turn() -> None:
+    ours, theirs = wake_pair()
+    parent, child = Wakeup(), Wakeup()
+    # Polls an hour apart: each cycle after the first comes from a wake-up.
+    queue = LeaseLoop("q", cycle=_idle, clock=SystemClock(), idle_seconds=3600)
+    calls = LeaseLoop("c", cycle=_idle, clock=SystemClock(), idle_seconds=3600)
+    child.attach(QUEUE, queue)
+    child.attach(CALLS, calls)
+    notifier = PipeNotifier(ours, parent)
+    notifier.start()
+    listener = PipeListener(theirs.detach(), child)
+    queue.start()
+    calls.start()
+    try:
+        await _until(lambda: queue.cycles == 1 and calls.cycles == 1)  # idle now
+        listener.start()  # wakes every loop once: what was said before it listened
+        await _until(lambda: queue.cycles == 2 and calls.cycles == 2)
+        for _ in range(100):  # a hundred commits in one loop turn: one datagram
+            parent.notify(QUEUE)
+        await _until(lambda: queue.cycles == 3)
+        assert notifier.sent == 1
+        await asyncio.sleep(0.05)
+        assert (queue.cycles, calls.cycles) == (3, 2)  # only the topic that was notified
+        parent.notify(CALLS)
+        await _until(lambda: calls.cycles == 3)
+        assert notifier.sent == 2
+    finally:
+        notifier.stop()
+        listener.stop()
+        await queue.stop()
+        await calls.stop()
+        ours.close()
+
+
+async def test_a_full_buffer_drops_datagrams_without_raising() -> None:
+    ours, theirs = wake_pair()
+    parent = Wakeup()
+    notifier = PipeNotifier(ours, parent)
+    notifier.start()
+    try:
+        for _ in range(20_000):  # nobody reads: the buffer fills, notify never raises
+            parent.notify(QUEUE)
+            await asyncio.sleep(0)
+        assert 0 < notifier.sent < 20_000
+    finally:
+        notifier.stop()
+        ours.close()
+        theirs.close()

@@ -1,0 +1,206 @@
+"""``simgate run --worker-process``: the worker in a child (cli/worker_child.py, issue 15).
+
+Real processes:
+
+- the wake-up reaches the child: with polls 10 minutes apart, a send over HTTP is still
+  submitted (only the parent's datagram, or NOTIFY on PostgreSQL, can tell the child);
+- the child dies with its parent, even when the parent is SIGKILLed;
+- SIGKILL of the child, again and again mid-dispatch: the parent starts a new one, nothing
+  accepted is lost and nothing is submitted twice;
+- SIGTERM of the parent: HTTP stops, then the child records its batch in flight
+  (test_graceful_stop.py's ``run --worker-process`` case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from simgate.domain.messages import State
+from simgate.settings import load_settings
+from simgate.testing.procs import SimgateProcess, free_port, write_config
+from tests.conftest import PG_ADMIN_URL, need_peer
+from tests.process.runs import CLEAN_EXITS, UNSETTLED, crash_config
+from tests.process.support import (
+    counts,
+    enqueue,
+    journal_submits,
+    make_account,
+    open_services,
+    states,
+)
+from tests.support.pg import truncate_pg
+
+pytestmark = pytest.mark.slow
+
+USER, PASSWORD = "gw", "gw-password-1"
+RUN = ["run", "--worker-process"]
+
+
+def _worker_children(pid: int) -> list[int]:
+    """The ``simgate worker`` children of ``pid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii")
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid and b"worker" in argv:
+            out.append(int(entry))
+    return out
+
+
+async def _one_worker_child(pid: int, *, not_in: frozenset[int] = frozenset()) -> int:
+    deadline = time.monotonic() + 60
+    while True:
+        found = [c for c in _worker_children(pid) if c not in not_in]
+        if len(found) == 1:
+            return found[0]
+        assert len(found) < 2, found
+        assert time.monotonic() < deadline, "no worker child"
+        await asyncio.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"  # a zombie has ended (not reaped yet)
+
+
+async def _gone(pid: int, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while _running(pid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def _config(tmp_path: Path, port: int, url: str | None = None, **worker: Any) -> Path:
+    return write_config(
+        tmp_path / "simgate.toml",
+        {
+            "database_url": url,
+            "data_dir": str(tmp_path / "data"),
+            "master_key": "worker-child-test-master-key-0123",
+            "log_level": "warning",
+            "demo": {"create": False},
+            "http": {"port": port},
+            "worker": worker,
+            "lines": {"sim": {"driver": "sim", "journal": str(tmp_path / "sim.journal")}},
+        },
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+async def test_a_send_wakes_the_worker_child(
+    tmp_path: Path, backend: str, pg_url: str | None
+) -> None:
+    url = None
+    if backend == "pg":
+        need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
+        assert pg_url is not None
+        await truncate_pg(pg_url)
+        url = pg_url
+    port = free_port()
+    # Polls 10 minutes apart: a message submitted in this test was woken, not polled.
+    config = _config(tmp_path, port, url, idle_poll_seconds=600, idle_max_seconds=600)
+    rt = await open_services(load_settings(config))
+    assert rt.services is not None
+    try:
+        account = await rt.services.accounts.create_account(name="wake", balance="1000")
+        await rt.services.accounts.create_user(account.id, username=USER, password=PASSWORD)
+        with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
+            await asyncio.to_thread(proc.wait_healthy, 60.0)
+            await _one_worker_child(proc.pid)
+            await asyncio.sleep(1.0)  # the child's start-up look is over: it idles now
+            async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+                body = {"username": USER, "password": PASSWORD, "msg": "wake"}
+                for i in range(3):
+                    answer = await http.post("/sms/send", json={**body, "dest_num": f"8613{i:09d}"})
+                    assert '"code":200' in answer.text.replace(" ", ""), answer.text
+                    deadline = time.monotonic() + 30  # far below the 600 s poll
+                    while len(journal_submits(tmp_path / "sim.journal")) < i + 1:
+                        assert time.monotonic() < deadline, "the worker child was not woken"
+                        await asyncio.sleep(0.05)
+            assert proc.stop() in CLEAN_EXITS
+    finally:
+        await rt.close()
+
+
+async def test_the_worker_child_dies_with_its_parent(tmp_path: Path) -> None:
+    port = free_port()
+    config = _config(tmp_path, port)
+    with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
+        await asyncio.to_thread(proc.wait_healthy, 60.0)
+        child = await _one_worker_child(proc.pid)
+        proc.kill()  # SIGKILL: the parent cannot stop it, the kernel tells it (PDEATHSIG)
+        assert await _gone(child), "the worker child outlived its killed parent"
+
+
+async def test_sigkill_of_the_worker_child_loses_nothing(tmp_path: Path) -> None:
+    rng = random.Random(20_261_204)
+    port = free_port()
+    journal = tmp_path / "sim.journal"
+    config = crash_config(tmp_path, journal, port)
+    rt = await open_services(load_settings(config))
+    assert rt.services is not None
+    sv = rt.services
+    try:
+        account = await make_account(sv)
+        accepted = await enqueue(sv, account, 1_000, batch=500)
+        in_flight: list[int] = []
+        with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
+            await asyncio.to_thread(proc.wait_healthy, 60.0)
+            killed: frozenset[int] = frozenset()
+            for _ in range(4):
+                child = await _one_worker_child(proc.pid, not_in=killed)
+                # Until this child submits (the sim line journals it), then a little more:
+                # the kill lands mid-dispatch, not in its start-up.
+                before = len(journal_submits(journal))
+                deadline = time.monotonic() + 60
+                while len(journal_submits(journal)) == before:
+                    assert time.monotonic() < deadline, "the worker child never submitted"
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(rng.uniform(0.0, 0.2))
+                os.kill(child, signal.SIGKILL)  # our test's own grandchild, by its pid
+                killed |= {child}
+                now = await counts(rt.store)
+                in_flight.append(now.get(State.SUBMITTING, 0) + now.get(State.SENT, 0))
+                accepted += await enqueue(sv, account, 1_000, batch=500, start=len(accepted))
+            # The parent started a new child after each kill; it settles everything.
+            await _one_worker_child(proc.pid, not_in=killed)
+            deadline = time.monotonic() + 120
+            while True:
+                now = await counts(rt.store)
+                if not any(now.get(s, 0) for s in UNSETTLED):
+                    break
+                assert time.monotonic() < deadline, now
+                await asyncio.sleep(0.2)
+            assert proc.poll() is None, "the parent died with its child"
+            assert proc.stop() in CLEAN_EXITS
+        final = await states(rt.store, accepted)
+    finally:
+        await rt.close()
+    assert any(in_flight), in_flight  # some kills landed mid-dispatch
+    assert set(final) == set(accepted), "an accepted message was lost"
+    submitted = journal_submits(journal)
+    assert {mid: n for mid, n in submitted.items() if n > 1} == {}, "submitted twice"
+    for mid, state in final.items():
+        if state in (State.SENT, State.DELIVERED, State.FAILED):
+            assert submitted[mid] == 1, (mid, state.name)
+        elif state in (State.QUEUED, State.REJECTED, State.EXPIRED):
+            assert submitted[mid] == 0, (mid, state.name)
