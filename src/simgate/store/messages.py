@@ -118,6 +118,24 @@ def _charged_insert_sql() -> str:
 _CHARGED_INSERT_SQL = _charged_insert_sql()
 
 
+_QUEUED = int(State.QUEUED)
+
+
+def _insert_values(m: NewMessage, now_ms: int) -> tuple[Any, ...]:
+    """One row of _INSERT_COLUMNS for a new message queued at ``now_ms``."""
+    return (
+        *_plain_values(m),
+        int(m.encoding),
+        _QUEUED,
+        0,
+        now_ms,
+        m.price_micros * m.parts,
+        now_ms,
+        now_ms,
+        now_ms,
+    )
+
+
 def _record(row: Any) -> MessageRecord:
     """From any row holding the record's columns by name (e.g. ``select(messages)``)."""
     data = row._mapping
@@ -173,22 +191,7 @@ class MessageRepo:
         driver ``executemany`` for all of them (services/accept_writer.py)."""
         # Tuples straight to the driver's executemany: building and processing a dict of
         # 24 bind values per row through Core tripled the cost of the insert (bench/).
-        queued = int(State.QUEUED)
-        params = [
-            (
-                *_plain_values(m),
-                int(m.encoding),
-                queued,
-                0,
-                now_ms,
-                m.price_micros * m.parts,
-                now_ms,
-                now_ms,
-                now_ms,
-            )
-            for rows, now_ms in groups
-            for m in rows
-        ]
+        params = [_insert_values(m, now_ms) for rows, now_ms in groups for m in rows]
         if not params:
             return
         await conn.exec_driver_sql(
@@ -211,22 +214,8 @@ class MessageRepo:
         an accept's cost is its round trips to the server, and run in autocommit
         (Database.submit) this is the only one. Rows go in as one array per column (unnest):
         one plan and one Bind for the whole batch."""
-        queued = int(State.QUEUED)
         rows = [
-            (
-                payer,
-                *_plain_values(m),
-                int(m.encoding),
-                queued,
-                0,
-                now_ms,
-                m.price_micros * m.parts,
-                now_ms,
-                now_ms,
-                now_ms,
-            )
-            for group, now_ms, payer in groups
-            for m in group
+            (payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group
         ]
         ids = [account_id for account_id, _ in charges]
         amounts = [amount for _, amount in charges]
