@@ -36,7 +36,9 @@ One urgent writer, not two: the accepts of one account all update its row, so a 
 batch in flight only waited for the first one's row lock, and split the load into smaller
 batches with more statements and commits per request (issue 15, bench/http_send.py on
 PostgreSQL: one writer answered 1.25x the sends of two). SQLite has one write lock: one
-writer, both lanes in each of its transactions.
+writer, both lanes in each of its transactions. On PostgreSQL a job that is one statement may
+ask to run in autocommit (:meth:`Database.submit`): the accept batches of OpenVox sends, for
+which BEGIN and COMMIT were two of four round trips (issue 15).
 """
 
 from __future__ import annotations
