@@ -53,12 +53,20 @@ async def counts(store: Store) -> dict[State, int]:
         return await store.messages.counts_by_state(conn)
 
 
-def journal_submits(path: Path) -> collections.Counter[int]:
-    """How often each message id was handed to the sim line (``S <id> ...`` lines)."""
+def journal_submits(path: Path, *, live: bool = False) -> collections.Counter[int]:
+    """How often each message id was handed to the sim line (``S <id> ...`` lines).
+
+    ``live``: the line may be writing while we read. The sim line appends a batch in one
+    ``os.write``, and a reader can see that write part-done (the page cache is filled page by
+    page), so the text after the last newline is a line still being written, not a torn one:
+    left out. Read after the writer is gone (``live=False``) every line must be whole."""
     seen: collections.Counter[int] = collections.Counter()
     if not path.exists():
         return seen
-    for line in path.read_text(encoding="ascii").splitlines():
+    text = path.read_text(encoding="ascii")
+    if live:
+        text = text[: text.rfind("\n") + 1]
+    for line in text.splitlines():
         fields = line.split()
         assert fields, "empty journal line"
         assert fields[0] in ("S", "A"), f"torn journal line: {line!r}"
