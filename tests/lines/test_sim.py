@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 
 from simgate.codecs.segments import Encoding
 from simgate.errors import StoreError
+from simgate.lines import journal_file
 from simgate.lines.base import LineReport, Outcome, SubmitRequest, SubmitResult
 from simgate.lines.sim import DELIVERED, UNDELIVERABLE, SimLine
 from simgate.settings import SimLineSettings
@@ -212,6 +215,58 @@ async def test_journal_replay_redelivers_unacknowledged_reports(tmp_path: Path) 
         assert sink3.reports == []
     finally:
         await third.stop()
+
+
+async def test_an_entry_a_kill_cut_is_ended_not_glued_to_the_next_one(tmp_path: Path) -> None:
+    """A SIGKILL mid-write left ``S <b> ...`` without its newline (and its port "12" as "1").
+    The restarted line must not append its next entry to it (one unreadable line: <c>'s report
+    forgotten), nor replay the cut entry with its cut field."""
+    journal = tmp_path / "sim.journal"
+    a, b, c = (BASE_ID + i for i in range(3))
+    journal.write_text(f"S {a} 1 0 7 3\nS {b} 1 0 7 1", encoding="ascii")
+    clock = FakeClock()
+    line, sink = await started(clock, journal=str(journal), report_delay_ms=60_000)
+    await drain(clock)
+    assert [r.line_ref for _, r in sink.reports] == [f"{a}.0"]  # not <b>'s, with port 1
+    await line.submit(req(c))  # its report is pending at the next "crash"
+    await line.stop()
+    assert journal.read_text(encoding="ascii").splitlines() == [
+        f"S {a} 1 0 7 3",
+        f"S {b} 1 0 7 1~",
+        f"A {a}.0",
+        f"S {c} 1 0 0 0",
+    ]
+
+    clock2 = FakeClock(clock.now_ms() + 5_000)
+    again, sink2 = await started(clock2, journal=str(journal))
+    try:
+        await drain(clock2)
+        assert [r.line_ref for _, r in sink2.reports] == [f"{c}.0"]
+    finally:
+        await again.stop()
+
+
+async def test_opening_a_journal_waits_for_a_peers_write(tmp_path: Path) -> None:
+    """Two workers share a non-exclusive sim line's journal: one starting while the other is
+    in the middle of a write must not take that entry for one a kill cut."""
+    journal = tmp_path / "sim.journal"
+    peer = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(peer, fcntl.LOCK_EX)  # what journal_file.append holds while it writes
+        os.write(peer, f"S {BASE_ID} 1 0 7 1".encode())
+        opening = asyncio.ensure_future(asyncio.to_thread(journal_file.open_journal, str(journal)))
+        # Until the opener waits for the lock (the kernel lists it blocked), or is done:
+        blocked = f":{os.fstat(peer).st_ino} "
+        while not opening.done() and not any(
+            "->" in lock and blocked in lock for lock in Path("/proc/locks").read_text().split("\n")
+        ):
+            await asyncio.sleep(0.001)
+        os.write(peer, b"2\n")
+        fcntl.flock(peer, fcntl.LOCK_UN)
+        os.close(await opening)
+    finally:
+        os.close(peer)
+    assert journal.read_text(encoding="ascii") == f"S {BASE_ID} 1 0 7 12\n"
 
 
 @pytest.mark.parametrize(

@@ -474,3 +474,20 @@ async def test_journal_records_every_dial_with_its_attempt(clock: FakeClock, tmp
         f"D {BASE_ID + 2} 0",
         f"D {BASE_ID + 1} 3",  # the dispatcher's attempt number wins over the line's count
     ]
+
+
+async def test_a_dial_a_kill_cut_is_ended_not_glued_to_the_next_one(
+    clock: FakeClock, tmp_path: Any
+) -> None:
+    path = tmp_path / "dials.journal"
+    path.write_text(f"D {BASE_ID + 1} 0\nD {BASE_ID + 2}", encoding="ascii")  # cut by a kill
+    line = await started(
+        clock, journal=str(path), busy_ratio=1.0, answer_ratio=0.0, setup_seconds=(0, 0)
+    )
+    await collect(await line.dial(req(3)))
+    await line.stop()
+    assert path.read_text(encoding="ascii").splitlines() == [
+        f"D {BASE_ID + 1} 0",
+        f"D {BASE_ID + 2}~",
+        f"D {BASE_ID + 3} 0",
+    ]

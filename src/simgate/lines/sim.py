@@ -7,7 +7,8 @@ The journal (optional) is the simulated SMSC's memory, an append-only text file:
 ``S <id> <parts> <code|-> <lease_seq> <port>`` when the line takes a message and ``A <ref>``
 once a part's report is committed by simgate. On start, reports that were never acknowledged
 are sent again, as a real SMSC redelivers an unanswered deliver_sm. Crash tests read the ``S``
-lines to prove that nothing was submitted twice.
+lines to prove that nothing was submitted twice. An entry a kill cut short is ended with ``~``
+on the next start and never replayed (lines/journal_file.py): its last field may be cut.
 
 Every report carries the hint of its submit (message id, lease, part): the journal knows them,
 so a report settles its message even when simgate died before recording the submit.
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from simgate.clock import Clock
 from simgate.domain.queue import ReportHint
 from simgate.lease_loop import FailureRun
+from simgate.lines import journal_file
 from simgate.lines.base import (
     BatchMarks,
     Capability,
@@ -145,10 +147,9 @@ class SimLine:
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
         if self._cfg.journal:
+            # Opened first: an entry a kill cut short is marked so before the replay reads it.
+            self._journal_fd = journal_file.open_journal(self._cfg.journal)
             self._replay_journal(self._cfg.journal)
-            self._journal_fd = os.open(
-                self._cfg.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
-            )
         self._task = asyncio.create_task(self._deliver_reports(), name=f"sim-{self.name}-reports")
 
     async def stop(self) -> None:
@@ -220,7 +221,7 @@ class SimLine:
                 f"{r.lease_seq} {r.port}\n"
                 for r, code in zip(requests, codes, strict=True)
             ]
-            os.write(self._journal_fd, "".join(entries).encode())
+            journal_file.append(self._journal_fd, "".join(entries))
         self.submitted += len(requests)
         due = self._clock.now_ms() + self._cfg.report_delay_ms
         reports: list[LineReport] = []
@@ -255,6 +256,8 @@ class SimLine:
         now = self._clock.now_ms()
         with contextlib.suppress(FileNotFoundError), open(path, encoding="ascii") as fh:
             for line in fh:
+                if not journal_file.is_whole(line):
+                    continue  # cut by a kill, or a peer's entry still being written
                 fields = line.split()
                 if len(fields) in (4, 6) and fields[0] == "S" and fields[3] != "-":
                     # 4 fields: written before hints; lease 0 is no lease, so it matches none.
@@ -303,7 +306,7 @@ class SimLine:
                 continue
             self._report_failures.succeeded()
             if self._journal_fd is not None:
-                os.write(self._journal_fd, "".join(f"A {r.line_ref}\n" for r in batch).encode())
+                journal_file.append(self._journal_fd, "".join(f"A {r.line_ref}\n" for r in batch))
 
     async def inject_incoming(self, *, port: int, sender: str, text: str) -> None:
         """An SMS arriving on ``port`` (what ``simgate sim inbound`` does in-process)."""

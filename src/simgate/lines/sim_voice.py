@@ -45,6 +45,7 @@ from simgate.domain.calls import (
     Audio,
     sip_reason,
 )
+from simgate.lines import journal_file
 from simgate.lines.voice import CallEvent, CallEventKind, CallRequest
 from simgate.settings import SimVoiceLineSettings
 
@@ -318,9 +319,7 @@ class SimVoiceLine:
     async def start(self) -> None:
         self._running = True
         if self._cfg.journal and self._journal_fd is None:
-            self._journal_fd = os.open(
-                self._cfg.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
-            )
+            self._journal_fd = journal_file.open_journal(self._cfg.journal)
 
     async def stop(self) -> None:
         self._running = False
@@ -342,7 +341,7 @@ class SimVoiceLine:
             attempt = max(request.attempt, self._next_attempt(request.call_id))
             plan = self.plan(request.call_id, attempt)
             if self._journal_fd is not None:  # the simulated network's memory of every dial
-                os.write(self._journal_fd, f"D {request.call_id} {attempt}\n".encode())
+                journal_file.append(self._journal_fd, f"D {request.call_id} {attempt}\n")
         call = PlannedCall(request, plan, self._clock, self._live.discard)
         self._live.add(call)
         await call.start()
