@@ -1,4 +1,5 @@
-"""The shared SQL helpers, on both backends: driver executemany and one-value IN lists."""
+"""The shared SQL helpers, on both backends: driver executemany, one-value IN lists and
+positional parameter marks."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg
+from sqlalchemy.dialects.sqlite import aiosqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
-from simgate.store.sqltext import compiled_for, execute_rows, one_of
+from simgate.store.sqltext import compiled_for, execute_rows, marks, one_of, positional_insert
 from simgate.store.tables import kv, messages
 
 from ..store.util import account, queue
@@ -109,3 +112,28 @@ async def test_one_of_matches_ids_and_strings_given_as_one_value(
         )
         assert sorted(r.id for r in by_id) == ids[1:3]
         assert sorted(r.client_ref for r in by_ref) == ["ref0", "ref3"]
+
+
+def test_marks_are_numbered_for_asyncpg_and_question_marks_for_sqlite() -> None:
+    assert marks(asyncpg.dialect(), 3) == ["$1", "$2", "$3"]
+    assert marks(aiosqlite.dialect(), 3) == ["?", "?", "?"]
+    assert marks(aiosqlite.dialect(), 0) == []
+    assert positional_insert(asyncpg.dialect(), "kv", ("key", "value")) == (
+        "INSERT INTO kv (key, value) VALUES ($1, $2)"
+    )
+
+
+async def test_marks_bind_the_parameters_in_order(store: Store) -> None:
+    """Text built with ``marks`` runs on the backend's own driver, values bound in order."""
+
+    async def job(conn: AsyncConnection) -> list[Any]:
+        await conn.exec_driver_sql(
+            positional_insert(conn.dialect, "kv", ("key", "value")), [("a", "1"), ("b", "2")]
+        )
+        new, key = marks(conn.dialect, 2)
+        await conn.exec_driver_sql(f"UPDATE kv SET value = {new} WHERE key = {key}", ("3", "b"))
+        listed = ", ".join(marks(conn.dialect, 2))
+        sql = f"SELECT key, value FROM kv WHERE key IN ({listed}) ORDER BY key"
+        return list(await conn.exec_driver_sql(sql, ("a", "b")))
+
+    assert [tuple(r) for r in await store.db.write(job)] == [("a", "1"), ("b", "3")]

@@ -43,7 +43,7 @@ from simgate.domain.events import (
 )
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.store import Store
-from simgate.store.sqltext import chunks
+from simgate.store.sqltext import chunks, marks
 from simgate.store.tables import messages as messages_table
 
 # Numbers handed out in this unit of work, by note name: {"dinstar.inbound_seq": {id: seq}}.
@@ -193,13 +193,8 @@ async def _dialects_of(conn: AsyncConnection, ids: list[int]) -> list[tuple[int,
 def _dialects_sql(dialect: Dialect, count: int) -> str:
     """``SELECT id, dialect`` of ``count`` ids with positional parameters (as the record
     read of store/messages.py: straight to the driver, no Core per call)."""
-    quote = dialect.identifier_preparer.quote
-    if dialect.paramstyle == "numeric_dollar":  # asyncpg
-        marks = ", ".join(f"${i + 1}" for i in range(count))
-    else:
-        marks = ", ".join("?" * count)
-    table = quote(messages_table.name)
-    return f"SELECT id, {quote('dialect')} FROM {table} WHERE id IN ({marks})"
+    ids = ", ".join(marks(dialect, count))
+    return f"SELECT id, dialect FROM {messages_table.name} WHERE id IN ({ids})"
 
 
 async def _inbound(store: Store, conn: AsyncConnection, ids: list[int]) -> dict[int, InboundRecord]:

@@ -20,7 +20,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, Table, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.store.sqltext import marks
 
 __all__ = ["due_locked", "lease", "stamp"]
 
@@ -80,7 +83,7 @@ async def stamp(
     if not ids:
         return []
     names = tuple(set_values)
-    sql = _stamp_sql(conn.dialect.name, table.name, names, tuple(str(c.key) for c in returning))
+    sql = _stamp_sql(conn.dialect, table.name, names, tuple(str(c.key) for c in returning))
     if conn.dialect.name == "postgresql":
         keys: Any = list(ids)
     else:
@@ -89,15 +92,15 @@ async def stamp(
 
 
 @functools.cache
-def _stamp_sql(dialect: str, table: str, names: tuple[str, ...], out: tuple[str, ...]) -> str:
+def _stamp_sql(dialect: Dialect, table: str, names: tuple[str, ...], out: tuple[str, ...]) -> str:
     """``stamp``'s statement: ``UPDATE table SET names WHERE id IN (the ids) RETURNING out``,
     positional parameters in ``names`` order, then the ids."""
-    if dialect == "postgresql":
-        marks = [f"${i + 1}" for i in range(len(names) + 1)]
-        picked = f"id = ANY({marks[-1]}::bigint[])"
+    *values, keys = marks(dialect, len(names) + 1)
+    if dialect.name == "postgresql":
+        picked = f"id = ANY({keys}::bigint[])"
     else:
-        marks = [f"?{i + 1}" for i in range(len(names) + 1)]
-        picked = f"id IN (SELECT value FROM json_each({marks[-1]}))"
-    sets = ", ".join(f'"{n}" = {m}' for n, m in zip(names, marks, strict=False))
-    cols = ", ".join(f'"{c}"' for c in out)
-    return f'UPDATE "{table}" SET {sets} WHERE {picked} RETURNING {cols}'
+        picked = f"id IN (SELECT value FROM json_each({keys}))"
+    quote = dialect.identifier_preparer.quote
+    sets = ", ".join(f"{quote(n)} = {m}" for n, m in zip(names, values, strict=True))
+    cols = ", ".join(quote(c) for c in out)
+    return f"UPDATE {quote(table)} SET {sets} WHERE {picked} RETURNING {cols}"

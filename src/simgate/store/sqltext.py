@@ -1,4 +1,5 @@
-"""Small SQL helpers the repositories share: chunked IN lists and raw multi-row INSERTs."""
+"""Small SQL helpers the repositories share: chunked IN lists, positional parameter marks and
+raw multi-row INSERTs."""
 
 from __future__ import annotations
 
@@ -22,19 +23,25 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def marks(dialect: Dialect, count: int) -> list[str]:
+    """``count`` positional parameter marks for statement text handed to ``exec_driver_sql``,
+    bound in order: ``$1, $2, ...`` for asyncpg (numeric_dollar), ``?`` for SQLite (qmark).
+    Each mark is used once, where its value comes in the parameter tuple."""
+    if dialect.paramstyle == "numeric_dollar":  # asyncpg
+        return [f"${i + 1}" for i in range(count)]
+    assert dialect.paramstyle == "qmark", dialect.paramstyle
+    return ["?"] * count
+
+
 @functools.cache
 def positional_insert(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
     """``INSERT INTO table (columns) VALUES (...)`` with positional parameters in ``columns``
     order, for ``exec_driver_sql`` with a list of tuples: the driver's executemany, without
     SQLAlchemy building a dict per row (the accept paths insert thousands of rows)."""
     quote = dialect.identifier_preparer.quote
-    if dialect.paramstyle == "numeric_dollar":  # asyncpg
-        marks = [f"${i + 1}" for i in range(len(columns))]
-    else:
-        assert dialect.paramstyle == "qmark", dialect.paramstyle
-        marks = ["?"] * len(columns)
     names = ", ".join(quote(name) for name in columns)
-    return f"INSERT INTO {quote(table)} ({names}) VALUES ({', '.join(marks)})"
+    values = ", ".join(marks(dialect, len(columns)))
+    return f"INSERT INTO {quote(table)} ({names}) VALUES ({values})"
 
 
 # Statements compiled for execute_rows, by SQLAlchemy's cache key (structure, not values),
