@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -154,16 +156,34 @@ def store(runtime: Runtime) -> Store:
     return runtime.store
 
 
-@pytest.fixture
-async def runtime(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
-    if backend.startswith("postgresql"):
-        await truncate_pg(backend)
-    rt = Runtime(make_settings(tmp_path, backend), role="admin", clock=clock)
-    await rt.open()
+@contextlib.asynccontextmanager
+async def opened(
+    settings: Settings, *, clock: FakeClock | None = None, migrate: bool = True
+) -> AsyncIterator[Runtime]:
+    """An admin runtime on ``settings`` (its own fake clock unless given), open for the
+    block: a process of its own on the database (an API process, the CLI)."""
+    rt = Runtime(settings, role="admin", clock=clock or FakeClock())
+    await rt.open(migrate=migrate)
     try:
         yield rt
     finally:
         await rt.close()
+
+
+@pytest.fixture
+async def runtime(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
+    if backend.startswith("postgresql"):
+        await truncate_pg(backend)
+    async with opened(make_settings(tmp_path, backend), clock=clock) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def app(sqlite_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    """The HTTP app of an admin runtime on a SQLite database of the test's own (routing and
+    the HTTP edge: the backend makes no difference)."""
+    async with opened(make_settings(tmp_path, sqlite_url)) as rt:
+        yield rt.app()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from simgate.domain.accounts import AppKind
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 
 from ..store.util import account, lease, queue
 
@@ -168,9 +168,9 @@ async def _uncap_database(runtime: Runtime) -> None:
 async def test_a_full_disk_is_named_in_each_dialect_and_by_healthz(
     sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rt = Runtime(make_settings(tmp_path, sqlite_url), role="admin", clock=FakeClock())
-    sv = await rt.open()
-    try:
+    async with opened(make_settings(tmp_path, sqlite_url)) as rt:
+        assert rt.services is not None
+        sv = rt.services
         acc = await sv.accounts.create_account(name="acme", balance="1000")
         app = await sv.accounts.create_app(acc.id, kind=AppKind.SMS)
         key = await sv.accounts.create_key(acc.id)
@@ -229,7 +229,5 @@ async def test_a_full_disk_is_named_in_each_dialect_and_by_healthz(
             await _uncap_database(rt)  # room again: the next write works, health recovers
             assert (await itnio()).startswith("0|")
             assert (await c.get("/healthz")).status_code == 200
-    finally:
-        await rt.close()
     # No traceback per refused request: the state change is logged, not every refusal.
     assert not [r for r in caplog.records if r.exc_info and "full" in r.getMessage()], caplog.text

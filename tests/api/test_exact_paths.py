@@ -3,32 +3,15 @@ router's own walk, for every dialect path, unknown paths and wrong methods."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
-import pytest
 from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Route
 
 from simgate.api import exact_paths
-from simgate.runtime import Runtime
-from simgate.testing.clock import FakeClock
-from tests.conftest import make_settings
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 ITNIO_HEADERS = {"Api-Key": "k", "Timestamp": "1630468800", "Sign": "0" * 32}
-
-
-@pytest.fixture
-async def app(sqlite_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    rt = Runtime(make_settings(tmp_path, sqlite_url), role="admin", clock=FakeClock())
-    await rt.open()
-    try:
-        yield rt.app()
-    finally:
-        await rt.close()
 
 
 def _index(app: FastAPI) -> exact_paths.ExactPaths:

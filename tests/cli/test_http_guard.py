@@ -11,17 +11,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
 from simgate.cli.http_guard import guarded_protocol
-from simgate.runtime import Runtime
 from simgate.settings import HttpSettings
-from simgate.testing.clock import FakeClock
-from tests.conftest import make_settings
 
 WAIT_S = 30.0  # a bound for "closed at all", far above the timeouts below
 
@@ -56,16 +52,6 @@ async def server(app: Any, **http: Any) -> AsyncIterator[int]:
     finally:
         srv.should_exit = True
         await task
-
-
-@pytest.fixture
-async def app(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Any]:
-    rt = Runtime(make_settings(tmp_path, sqlite_url), role="admin", clock=FakeClock())
-    await rt.open()
-    try:
-        yield rt.app()
-    finally:
-        await rt.close()
 
 
 async def stalled(port: int, first: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -13,21 +13,17 @@ import pytest
 from simgate.cli.metrics_listen import metrics_server
 from simgate.runtime import Runtime
 from simgate.settings import HttpSettings
-from simgate.testing.clock import FakeClock
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 
 
 @pytest.fixture
 async def split(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
     settings = make_settings(tmp_path, sqlite_url, http={"metrics_listen": "127.0.0.1:0"})
-    rt = Runtime(settings, role="admin", clock=FakeClock())
-    sv = await rt.open()
-    acc = await sv.accounts.create_account(name="mallory", balance="1")
-    await sv.accounts.create_user(acc.id, username="mal", password="mal-pass-1")
-    try:
+    async with opened(settings) as rt:
+        assert rt.services is not None
+        acc = await rt.services.accounts.create_account(name="mallory", balance="1")
+        await rt.services.accounts.create_user(acc.id, username="mal", password="mal-pass-1")
         yield rt
-    finally:
-        await rt.close()
 
 
 async def test_metrics_move_to_their_own_address(split: Runtime) -> None:

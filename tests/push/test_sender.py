@@ -6,11 +6,12 @@ Time is a FakeClock: backoff and Retry-After waits pass by advancing it; HTTP is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -431,38 +432,54 @@ async def test_a_live_worker_renews_its_claims_so_the_lease_can_be_short(srig: P
     after 300 s), because a live worker renews the claims it still holds while sending."""
     assert PushSettings().lease_seconds <= 60  # what a crash costs by default
     rig = srig
+    sender = _sender(rig, lease_seconds=30.0, total_timeout_seconds=15.0)
+    async with _hanging_receiver() as receiver:
+        try:
+            rig.port_push.urls["a"] = receiver.url + "/hook"
+            await rig.plan("a", 0)
+            claimed = rig.clock.now_ms()
+            await sender.start()
+            await _requests_reach(receiver, 1)  # real I/O
+            assert await _lease_until(rig) == claimed + 30_000
+            for _ in range(12):  # still sending (the attempt may take 15 s): renewed meanwhile
+                await rig.clock.advance(1)
+                await asyncio.sleep(0.01)
+            assert await _lease_until(rig) > claimed + 30_000
+        finally:
+            await sender.stop()
+
+
+def _sender(rig: PushRig, **settings: Any) -> PushSender:
+    """A sender of the test's own on the rig's outbox, ``settings`` changed (not started)."""
     sv = rig.services
-    cfg = sv.pushes.settings.model_copy(
-        update={"lease_seconds": 30.0, "total_timeout_seconds": 15.0}
-    )
-    release = asyncio.Event()
-    receiver = PushReceiver(hang(release))
-    await receiver.start()
-    sender = PushSender(
+    return PushSender(
         queue=sv.pushes.queue,
-        settings=cfg,
+        settings=sv.pushes.settings.model_copy(update=settings),
         clock=rig.clock,
         metrics=sv.metrics,
         guard=sv.pushes.guard,
     )
+
+
+@contextlib.asynccontextmanager
+async def _hanging_receiver() -> AsyncIterator[PushReceiver]:
+    """A receiver that answers nothing until the block ends."""
+    release = asyncio.Event()
+    receiver = PushReceiver(hang(release))
+    await receiver.start()
     try:
-        rig.port_push.urls["a"] = receiver.url + "/hook"
-        await rig.plan("a", 0)
-        claimed = rig.clock.now_ms()
-        await sender.start()
-        for _ in range(500):  # real I/O: the request reaches the receiver
-            if receiver.requests:
-                break
-            await asyncio.sleep(0.01)
-        assert await _lease_until(rig) == claimed + 30_000
-        for _ in range(12):  # still sending (the attempt may take 15 s): renewed meanwhile
-            await rig.clock.advance(1)
-            await asyncio.sleep(0.01)
-        assert await _lease_until(rig) > claimed + 30_000
+        yield receiver
     finally:
         release.set()
-        await sender.stop()
         await receiver.stop()
+
+
+async def _requests_reach(receiver: PushReceiver, n: int) -> None:
+    """Until ``receiver`` got ``n`` requests (real I/O: real time), or a few seconds."""
+    for _ in range(500):
+        if len(receiver.requests) >= n:
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _lease_until(rig: PushRig) -> int:
@@ -555,24 +572,10 @@ async def test_a_receiver_slower_than_the_total_timeout_is_a_timeout_and_stop_a_
     "timeout" (attempts counted, the attempt logged), while an attempt that stop() cuts
     short is released, not counted as a timeout."""
     rig = srig
-    sv = rig.services
-    release = asyncio.Event()
-    receiver = PushReceiver(hang(release))
-    await receiver.start()
-
-    def sender(total: float) -> PushSender:
-        return PushSender(
-            queue=sv.pushes.queue,
-            settings=sv.pushes.settings.model_copy(update={"total_timeout_seconds": total}),
-            clock=rig.clock,
-            metrics=sv.metrics,
-            guard=sv.pushes.guard,
-        )
-
-    try:
+    async with _hanging_receiver() as receiver:
         rig.port_push.urls["a"] = receiver.url + "/hook"
         await rig.plan("a", 0)
-        quick = sender(0.2)
+        quick = _sender(rig, total_timeout_seconds=0.2)
         await quick.start()
         try:
             for _ in range(300):  # real time: the attempt hangs until its deadline
@@ -587,21 +590,15 @@ async def test_a_receiver_slower_than_the_total_timeout_is_a_timeout_and_stop_a_
         assert not row.in_flight
 
         await rig.clock.advance(3600)  # the retry is due
-        slow = sender(10.0)
+        slow = _sender(rig, total_timeout_seconds=10.0)
         await slow.start()
-        for _ in range(300):
-            if len(receiver.requests) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await _requests_reach(receiver, 2)
         assert len(receiver.requests) == 2
         await slow.stop()  # mid-attempt: released, not a timeout
         (row,) = await rig.pushes()
         assert (row.state, row.attempts, row.last_error) == ("pending", 1, "timeout")
         assert not row.in_flight
         assert slow.attempted == 0
-    finally:
-        release.set()
-        await receiver.stop()
 
 
 async def _attempts_recorded(rig: PushRig, n: int) -> bool:

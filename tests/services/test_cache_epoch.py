@@ -15,7 +15,7 @@ from simgate.services.accounts import AccountService
 from simgate.services.cache_epoch import POLL_MS
 from simgate.services.container import Services
 from simgate.testing.clock import FakeClock
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,8 @@ async def test_reads_leave_the_epoch_alone(services: Services) -> None:
 @pytest.fixture
 async def other(backend: str, tmp_path: Path) -> AsyncIterator[Runtime]:
     """A second process on the same database (the CLI, another ``simgate serve``)."""
-    rt = Runtime(make_settings(tmp_path / "other", backend), role="admin", clock=FakeClock())
-    await rt.open()
-    try:
+    async with opened(make_settings(tmp_path / "other", backend)) as rt:
         yield rt
-    finally:
-        await rt.close()
 
 
 async def test_another_process_s_change_is_seen_within_one_poll(

@@ -16,11 +16,10 @@ from simgate.api.dialects.itnio.envelope import ItnioError
 from simgate.api.dialects.itnio.replay import fingerprint
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import AppKind
-from simgate.runtime import Runtime
 from simgate.services.cache_epoch import POLL_MS
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 
 BALANCE = "/sms/getBalance"
 
@@ -116,12 +115,9 @@ async def test_a_key_revoked_by_another_process_is_refused_within_the_poll(
     POLL_MS of the next requests (services/cache_epoch.py), not 60 s later."""
     async for env in make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}):
         assert (await env.get(BALANCE))["status"] == "0"  # cached, the stamp looked at
-        cli = Runtime(make_settings(tmp_path / "cli", backend), role="admin", clock=FakeClock())
-        services = await cli.open()
-        try:
-            await services.accounts.revoke_key(env.key.key)
-        finally:
-            await cli.close()
+        async with opened(make_settings(tmp_path / "cli", backend)) as cli:
+            assert cli.services is not None
+            await cli.services.accounts.revoke_key(env.key.key)
         clock.set(clock.now_ms() + POLL_MS - 1)
         assert (await env.get(BALANCE, headers=env.headers()))["status"] == "0"  # the bound
         clock.set(clock.now_ms() + 1)
@@ -317,16 +313,11 @@ async def test_replay_holds_across_processes(
 
 async def _second_process(env: Itnio, backend: str, tmp_path: Path, clock: FakeClock):  # type: ignore[no-untyped-def]
 
-    rt = Runtime(
-        make_settings(tmp_path, backend, itnio={"auth_cache_seconds": 0}), role="admin", clock=clock
-    )
-    await rt.open(migrate=False)
-    try:
+    settings = make_settings(tmp_path, backend, itnio={"auth_cache_seconds": 0})
+    async with opened(settings, clock=clock, migrate=False) as rt:
         transport = httpx.ASGITransport(app=rt.app(), client=("127.0.0.1", 5001))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield client
-    finally:
-        await rt.close()
 
 
 async def test_voice_app_id_is_not_an_sms_app(itnio: Itnio) -> None:

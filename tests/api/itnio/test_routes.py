@@ -4,31 +4,15 @@ answer every path the OpenAPI document lists for the dialect, with the same meth
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
 
 from simgate.api.dialects.itnio import routes
-from simgate.runtime import Runtime
-from simgate.testing.clock import FakeClock
-from tests.conftest import make_settings
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 ITNIO_PREFIXES = ("/sms/", "/v3/", "/voice/")
-
-
-@pytest.fixture
-async def app(sqlite_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    rt = Runtime(make_settings(tmp_path, sqlite_url), role="admin", clock=FakeClock())
-    await rt.open()
-    try:
-        yield rt.app()
-    finally:
-        await rt.close()
 
 
 def _picked(app: FastAPI, path: str, method: str) -> tuple[BaseRoute | None, bool]:
