@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from sqlalchemy import event, text
@@ -267,3 +268,51 @@ async def test_the_claim_reads_the_due_index_in_order_whatever_the_statistics(
     assert claimed == 500
     # 1,000 candidates and the 500 rows updated; reading everything due is 20,000 more.
     assert read <= 2000, read
+
+
+def _planned(endpoint: str, n: int) -> list[outbox.NewPush]:
+    return [
+        outbox.NewPush(endpoint, None, "test", "POST", endpoint + "/h", {}, b"{}", None)
+        for _ in range(n)
+    ]
+
+
+async def test_a_claim_reads_nothing_of_an_endpoint_whose_window_is_full(rig: PushRig) -> None:
+    """Issue 15 debts: with A's window full, the claim walked every pending row of A in due
+    order (``ix_pushes_due``) only to skip it (~10 ms at 10,000 pending). It goes endpoint
+    by endpoint instead, leaving A out: the plan of what it ran never walks the due index."""
+    db = rig.rt.store.db
+    now = rig.clock.now_ms()
+    await db.write(lambda conn: outbox.insert_planned(conn, _planned(A, 2000), now_ms=now))
+    await db.write(lambda conn: outbox.insert_planned(conn, _planned(B, 10), now_ms=now + 1))
+    ran: list[tuple[str, Any]] = []
+
+    def keep(*args: Any, **_: object) -> None:
+        ran.append((str(args[2]), args[3]))  # statement, parameters
+
+    async def claim(conn: AsyncConnection) -> list[ClaimedPush]:
+        event.listen(db.engine.sync_engine, "before_cursor_execute", keep)
+        try:
+            return await outbox.claim(
+                conn, owner="w1", now_ms=now + 1, lease_until_ms=now + 60_000, limit=10,
+                window=4, busy={A: 4},
+            )  # fmt: skip
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", keep)
+
+    claimed = await db.write(claim)
+    assert [c.endpoint for c in claimed] == [B] * 4  # B's window; none of A's
+    # The search for candidates, explained as it ran (on PostgreSQL after the planner
+    # settings the claim sets first, in a transaction of its own).
+    (at,) = [i for i, (sql, _) in enumerate(ran) if "ORDER BY" in sql]
+    explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+    async with db.engine.connect() as conn:
+        for sql, params in ran[:at]:
+            await conn.exec_driver_sql(sql, tuple(params))
+        sql, params = ran[at]
+        plan = "\n".join(
+            str(r[-1]) for r in await conn.exec_driver_sql(explain + sql, tuple(params))
+        )
+        await conn.rollback()
+    assert "ix_pushes_endpoint_due" in plan, plan
+    assert "ix_pushes_due" not in plan, plan

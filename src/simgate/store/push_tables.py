@@ -76,6 +76,16 @@ Index(
     sqlite_where=pushes.c.state == PENDING,
     postgresql_where=pushes.c.state == PENDING,
 )
+# The claim while an endpoint's window is full: pending rows endpoint by endpoint, each in due
+# order, so the full endpoints' rows are never read (migration 0015).
+Index(
+    "ix_pushes_endpoint_due",
+    pushes.c.endpoint,
+    pushes.c.next_attempt_ms,
+    pushes.c.id,
+    sqlite_where=pushes.c.state == PENDING,
+    postgresql_where=pushes.c.state == PENDING,
+)
 # Ordering: "is an earlier push of this (endpoint, order_key) still pending?"
 Index(
     "ix_pushes_order",
