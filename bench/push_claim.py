@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import sys
 import tempfile
@@ -24,13 +25,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bench.common import Table, bench_settings, opened, scratch_url
+from simgate.domain.pushes import ClaimedPush
 from simgate.store import pushes as outbox
 
 WINDOW = 512
 LIMIT = 500
 A = "http://a.example:80"
 B = "http://b.example:80"
+NOW = 10_000
 
 
 def _planned(endpoint: str, n: int) -> list[outbox.NewPush]:
@@ -49,6 +54,19 @@ def _planned(endpoint: str, n: int) -> list[outbox.NewPush]:
     ]
 
 
+async def _claim(conn: AsyncConnection, *, limit: int, full: str) -> list[ClaimedPush]:
+    """Up to ``limit`` rows at ``NOW``, with ``full``'s window full."""
+    return await outbox.claim(
+        conn,
+        owner="bench",
+        now_ms=NOW,
+        lease_until_ms=NOW + 60_000,
+        limit=limit,
+        window=WINDOW,
+        busy={full: WINDOW},
+    )
+
+
 async def _case(backend: str, pending: int, share_a: float, reps: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         async with (
@@ -63,37 +81,15 @@ async def _case(backend: str, pending: int, share_a: float, reps: int) -> tuple[
                 async with db.engine.connect() as conn:
                     await conn.exec_driver_sql("ANALYZE pushes")
                     await conn.commit()
-            now = 10_000
-
-            async def fill(conn: object) -> object:
-                return await outbox.claim(
-                    conn,  # type: ignore[arg-type]
-                    owner="w",
-                    now_ms=now,
-                    lease_until_ms=now + 60_000,
-                    limit=WINDOW,
-                    window=WINDOW,
-                    busy={B: WINDOW},
-                )
-
-            await db.write(fill)  # A's window: its first rows leased
+            await db.write(functools.partial(_claim, limit=WINDOW, full=B))  # A's window
             times: list[float] = []
             got = 0
             for _ in range(reps):
                 async with db.engine.connect() as conn:
                     await conn.begin()
                     t0 = time.perf_counter()
-                    rows = await outbox.claim(
-                        conn,
-                        owner="x",
-                        now_ms=now,
-                        lease_until_ms=now + 60_000,
-                        limit=LIMIT,
-                        window=WINDOW,
-                        busy={A: WINDOW},
-                    )
+                    got = len(await _claim(conn, limit=LIMIT, full=A))
                     times.append((time.perf_counter() - t0) * 1000)
-                    got = len(rows)
                     await conn.rollback()
             return statistics.median(times), min(times), got
 

@@ -115,10 +115,11 @@ async def test_one_of_matches_ids_and_strings_given_as_one_value(
 
 
 def test_marks_are_numbered_for_asyncpg_and_question_marks_for_sqlite() -> None:
-    assert marks(asyncpg.dialect(), 3) == ["$1", "$2", "$3"]
+    pg = asyncpg.dialect()  # type: ignore[no-untyped-call]
+    assert marks(pg, 3) == ["$1", "$2", "$3"]
     assert marks(aiosqlite.dialect(), 3) == ["?", "?", "?"]
     assert marks(aiosqlite.dialect(), 0) == []
-    assert positional_insert(asyncpg.dialect(), "kv", ("key", "value")) == (
+    assert positional_insert(pg, "kv", ("key", "value")) == (
         "INSERT INTO kv (key, value) VALUES ($1, $2)"
     )
 

@@ -68,41 +68,24 @@ pushes = Table(
     Column("account_id", Integer, nullable=True),
 )
 
+
+def _only(state: int, name: str, *columns: Column[Any]) -> Index:
+    """An index of the rows in ``state`` only (partial: the claim's and the dead-letter
+    view's conditions write the state as a literal, so both backends use it)."""
+    where = pushes.c.state == state
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 # The claim: pending rows by due time.
-Index(
-    "ix_pushes_due",
-    pushes.c.next_attempt_ms,
-    pushes.c.id,
-    sqlite_where=pushes.c.state == PENDING,
-    postgresql_where=pushes.c.state == PENDING,
-)
+_only(PENDING, "ix_pushes_due", pushes.c.next_attempt_ms, pushes.c.id)
 # The claim while an endpoint's window is full: pending rows endpoint by endpoint, each in due
 # order, so the full endpoints' rows are never read (migration 0015).
-Index(
-    "ix_pushes_endpoint_due",
-    pushes.c.endpoint,
-    pushes.c.next_attempt_ms,
-    pushes.c.id,
-    sqlite_where=pushes.c.state == PENDING,
-    postgresql_where=pushes.c.state == PENDING,
-)
+_only(PENDING, "ix_pushes_endpoint_due", pushes.c.endpoint, pushes.c.next_attempt_ms, pushes.c.id)
 # Ordering: "is an earlier push of this (endpoint, order_key) still pending?"
-Index(
-    "ix_pushes_order",
-    pushes.c.endpoint,
-    pushes.c.order_key,
-    pushes.c.id,
-    sqlite_where=pushes.c.state == PENDING,
-    postgresql_where=pushes.c.state == PENDING,
-)
+_only(PENDING, "ix_pushes_order", pushes.c.endpoint, pushes.c.order_key, pushes.c.id)
 # The dead-letter view. (No plain index on state: without ANALYZE statistics SQLite then
 # chose it for the claim's ordering check and scanned every pending row.)
-Index(
-    "ix_pushes_dead",
-    pushes.c.id,
-    sqlite_where=pushes.c.state == DEAD,
-    postgresql_where=pushes.c.state == DEAD,
-)
+_only(DEAD, "ix_pushes_dead", pushes.c.id)
 # An account's pushes, newest first (the console's account-scoped push pages).
 Index("ix_pushes_account", pushes.c.account_id, pushes.c.id)
 

@@ -269,6 +269,7 @@ async def claim(
     # SQLite: the write transaction is the lock. Raw text, built once: the statement's
     # construction and compilation cost more than SQLite's search (issue 15, py-spy).
     full = [ep for ep, n in busy.items() if n >= window]
+    params: tuple[int | str, ...]
     if full:  # no more than a window's worth from any one endpoint
         sql, params = _CANDIDATES_BY_ENDPOINT, (now_ms, json.dumps(full), limit, min(limit, window))
     else:
