@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
 import random
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +13,6 @@ from pydantic import ValidationError
 
 from simgate.codecs.segments import Encoding
 from simgate.errors import StoreError
-from simgate.lines import journal_file
 from simgate.lines.base import LineReport, Outcome, SubmitRequest, SubmitResult
 from simgate.lines.sim import DELIVERED, UNDELIVERABLE, SimLine
 from simgate.settings import SimLineSettings
@@ -246,35 +241,6 @@ async def test_an_entry_a_kill_cut_is_ended_not_glued_to_the_next_one(tmp_path: 
         assert [r.line_ref for _, r in sink2.reports] == [f"{c}.0"]
     finally:
         await again.stop()
-
-
-def test_opening_a_journal_waits_for_a_peers_write(tmp_path: Path) -> None:
-    """Two workers share a non-exclusive sim line's journal: one starting while the other is
-    in the middle of a write must not take that entry for one a kill cut."""
-    journal = tmp_path / "sim.journal"
-    peer = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    opened: list[int] = []
-    try:
-        fcntl.flock(peer, fcntl.LOCK_EX)  # what journal_file.append holds while it writes
-        os.write(peer, f"S {BASE_ID} 1 0 7 1".encode())
-        opener = threading.Thread(
-            target=lambda: opened.append(journal_file.open_journal(str(journal)))
-        )
-        opener.start()
-        # Until the opener waits for the lock (the kernel lists it as blocked), or is done.
-        inode = f":{os.fstat(peer).st_ino} "
-        while opener.is_alive() and not any(
-            "->" in lock and inode in lock for lock in Path("/proc/locks").read_text().split("\n")
-        ):
-            time.sleep(0.001)
-        os.write(peer, b"2\n")
-        fcntl.flock(peer, fcntl.LOCK_UN)
-        opener.join()
-    finally:
-        os.close(peer)
-        for fd in opened:
-            os.close(fd)
-    assert journal.read_text(encoding="ascii") == f"S {BASE_ID} 1 0 7 12\n"
 
 
 @pytest.mark.parametrize(
