@@ -19,8 +19,10 @@ from simgate.cli.common import Globals, console, esc, fail, run_async, settings_
 from simgate.cli.http_guard import guarded_protocol
 from simgate.cli.http_workers import CHILD_FLAG, HttpChildren, child_command, shared_socket
 from simgate.cli.metrics_listen import metrics_server
+from simgate.cli.metrics_share import MetricsAnswerer
 from simgate.cli.tls import ensure_certificate
 from simgate.cli.worker_child import (
+    METRICS_FD_FLAG,
     PARENT_FLAG,
     WAKE_FD_FLAG,
     WorkerChild,
@@ -58,6 +60,7 @@ WorkerProcess = Annotated[
 # Set by `run` on its worker child (cli/worker_child.py).
 ParentPid = Annotated[int | None, typer.Option(PARENT_FLAG, hidden=True)]
 WakeFd = Annotated[int | None, typer.Option(WAKE_FD_FLAG, hidden=True)]
+MetricsFd = Annotated[int | None, typer.Option(METRICS_FD_FLAG, hidden=True)]
 
 
 def _print_demo(runtime: Runtime) -> None:
@@ -85,6 +88,7 @@ async def _serve(
     worker_process: bool = False,
     parent_pid: int | None = None,
     wake_fd: int | None = None,
+    metrics_fd: int | None = None,
 ) -> None:
     if parent_pid is not None:  # `run`'s worker child: never outlive it
         die_with_parent(parent_pid)
@@ -98,7 +102,12 @@ async def _serve(
     runtime = Runtime(settings, role=role)
     await runtime.open()
     worker_child: WorkerChild | None = None
+    answerer: MetricsAnswerer | None = None
     try:
+        if metrics_fd is not None:  # a child of `run`: the parent's /metrics asks for ours
+            assert runtime.services is not None
+            answerer = MetricsAnswerer(metrics_fd, runtime.services.metrics)
+            answerer.start()
         if role == "worker" or (role == "run" and not worker_process):
             await runtime.start_worker()
             if wake_fd is not None:
@@ -114,6 +123,8 @@ async def _serve(
                 ),
                 pass_fds=() if wake_fd_child is None else (wake_fd_child,),
             )
+            assert runtime.services is not None  # one /metrics with the child's counters
+            runtime.services.metrics.sources.append(worker_child.metrics)
             await worker_child.start()
         # Start-up objects (settings, app, routes, compiled statements) live as long as the
         # process: out of the collector's sight, every collection has less to walk (a
@@ -180,6 +191,8 @@ async def _serve(
         # recording its batch in flight, and this runtime closes last.
         if worker_child is not None:
             await worker_child.stop()
+        if answerer is not None:
+            await answerer.stop()
         await runtime.close()
 
 
@@ -277,6 +290,7 @@ def register(app: typer.Typer) -> None:
         config: Config = None,
         parent_pid: ParentPid = None,
         wake_fd: WakeFd = None,
+        metrics_fd: MetricsFd = None,
     ) -> None:
         """Dispatcher, lines, reaper and pushes, without the HTTP API."""
         run_async(
@@ -288,6 +302,7 @@ def register(app: typer.Typer) -> None:
                 port=None,
                 parent_pid=parent_pid,
                 wake_fd=wake_fd,
+                metrics_fd=metrics_fd,
             )
         )
 

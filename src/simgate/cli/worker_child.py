@@ -25,6 +25,8 @@ import signal
 import sys
 from pathlib import Path
 
+from simgate.cli.metrics_share import ChildMetrics
+
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -34,6 +36,7 @@ RESTART_MAX_S = 30.0
 STABLE_S = 60.0  # a child that ran this long resets the restart backoff
 WAKE_FD_FLAG = "--wake-fd"  # hidden worker options, set by the parent only
 PARENT_FLAG = "--parent-pid"
+METRICS_FD_FLAG = "--metrics-fd"
 
 
 def child_command(
@@ -60,7 +63,10 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 class WorkerChild:
-    """Starts the worker child, restarts it when it dies, stops it on :meth:`stop`."""
+    """Starts the worker child, restarts it when it dies, stops it on :meth:`stop`.
+
+    Each child started gets a new metrics pair (cli/metrics_share.py): :attr:`metrics` is
+    its samples for the parent's /metrics, with the counters of the children before it."""
 
     def __init__(self, command: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         self._command = command
@@ -69,6 +75,7 @@ class WorkerChild:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.starts = 0
+        self.metrics = ChildMetrics()
 
     @property
     def pid(self) -> int | None:
@@ -79,14 +86,20 @@ class WorkerChild:
         self._task = asyncio.create_task(self._supervise(), name="worker-child")
 
     async def _spawn(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(
-            *self._command,
-            stdin=asyncio.subprocess.DEVNULL,
-            pass_fds=self._pass_fds,
-            # Our own session's signals only: a Ctrl-C reaches the parent, which stops the
-            # child in order (HTTP first), instead of both stopping at once.
-            start_new_session=True,
-        )
+        theirs = self.metrics.new_pair()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self._command,
+                METRICS_FD_FLAG,
+                str(theirs.fileno()),
+                stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(*self._pass_fds, theirs.fileno()),
+                # Our own session's signals only: a Ctrl-C reaches the parent, which stops
+                # the child in order (HTTP first), instead of both stopping at once.
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()  # the child has its copy
         self.starts += 1
 
     async def _supervise(self) -> None:
@@ -131,3 +144,4 @@ class WorkerChild:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.metrics.close()
