@@ -24,6 +24,7 @@ from simgate.cli.tls import ensure_certificate
 from simgate.cli.worker_child import (
     METRICS_FD_FLAG,
     PARENT_FLAG,
+    PID_FILE,
     WAKE_FD_FLAG,
     WorkerChild,
     die_with_parent,
@@ -99,6 +100,10 @@ async def _serve(
             "--workers N needs PostgreSQL (database_url): on SQLite one process already "
             "keeps its single writer busy"
         )
+    # A worker's SIGTERM is a graceful stop from its first moment: its dispatcher leases
+    # while start_worker() still starts the rest, and SIGTERM's default action would end it
+    # mid-batch (a `run --worker-process` killed right after starting its child: PDEATHSIG).
+    stop = _stop_on_signals() if role == "worker" else None
     runtime = Runtime(settings, role=role)
     await runtime.open()
     worker_child: WorkerChild | None = None
@@ -122,6 +127,7 @@ async def _serve(
                     wake_fd=wake_fd_child,
                 ),
                 pass_fds=() if wake_fd_child is None else (wake_fd_child,),
+                pid_file=settings.data_dir / PID_FILE,
             )
             assert runtime.services is not None  # one /metrics with the child's counters
             runtime.services.metrics.sources.append(worker_child.metrics)
@@ -131,8 +137,10 @@ async def _serve(
         # micro-benchmark of the event bus spent 25% less). Once per process, here, never in
         # Runtime.open (tests open thousands of runtimes).
         gc.freeze()
-        if role == "worker":
-            await _wait_for_signal()
+        if stop is not None:
+            console.print("simgate worker running")
+            await stop.wait()
+            _default_signals()  # a second signal during the stop ends it at once, as before
             return
         if not child:  # one SMPP listener per machine: the HTTP children do not bind it
             smpp = await runtime.start_smpp_server()  # [smpp_server] enabled (issue 18)
@@ -223,13 +231,17 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-async def _wait_for_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, from now on (the handlers stay for the process)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    console.print("simgate worker running")
-    await stop.wait()
+    return stop
+
+
+def _default_signals() -> None:
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(Exception):
             loop.remove_signal_handler(sig)
