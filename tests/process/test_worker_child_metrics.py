@@ -24,7 +24,7 @@ from simgate.testing.procs import SimgateProcess, free_port
 from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.runs import CLEAN_EXITS
 from tests.process.support import enqueue, make_account, open_services
-from tests.process.test_worker_child import _config, _one_worker_child, _worker_children
+from tests.process.worker_children import child_config, one_worker_child, worker_children
 from tests.support.pg import truncate_pg
 
 pytestmark = pytest.mark.slow
@@ -73,14 +73,14 @@ async def test_the_parent_metrics_show_the_worker_childs_counters(
         url = pg_url
     port = free_port()
     # Quick polls: the test process queues (it is not the parent, whose wake-ups it lacks).
-    config = _config(tmp_path, port, url, idle_poll_seconds=0.05, idle_max_seconds=0.2)
+    config = child_config(tmp_path, port, url, idle_poll_seconds=0.05, idle_max_seconds=0.2)
     rt = await open_services(load_settings(config))
     assert rt.services is not None
     try:
         account = await make_account(rt.services)
         with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
             await asyncio.to_thread(proc.wait_healthy, 60.0)
-            first = await _one_worker_child(proc.pid)
+            first = await one_worker_child(proc.pid)
             async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
                 assert _submits(await _metrics(http)) == 0
                 await enqueue(rt.services, account, 30, batch=10)
@@ -94,11 +94,11 @@ async def test_the_parent_metrics_show_the_worker_childs_counters(
                 deadline = time.monotonic() + 60
                 while not second:
                     assert _submits(await _metrics(http)) == 30
-                    found = [c for c in _worker_children(proc.pid) if c != first]
+                    found = [c for c in worker_children(proc.pid) if c != first]
                     second = found[0] if found else 0
                     assert time.monotonic() < deadline, "no new worker child"
                     await asyncio.sleep(0.05)
-                await _one_worker_child(proc.pid, not_in=frozenset({first}))
+                await one_worker_child(proc.pid, not_in=frozenset({first}))
                 assert _submits(await _metrics(http)) == 30
 
                 await enqueue(rt.services, account, 20, batch=10, start=30)

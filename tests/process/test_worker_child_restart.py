@@ -21,7 +21,7 @@ from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.process.runs import CLEAN_EXITS
 from tests.process.support import counts, enqueue, journal_submits, make_account, open_services
-from tests.process.test_worker_child import _one_worker_child, _running, _worker_children
+from tests.process.worker_children import one_worker_child, running, worker_children
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
         first = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="first")
         with first:
             await asyncio.to_thread(first.wait_healthy, 60.0)
-            old = await _one_worker_child(first.pid)
+            old = await one_worker_child(first.pid)
             deadline = time.monotonic() + 60
             while not (await counts(rt.store)).get(State.SUBMITTING):  # its batch in flight
                 assert time.monotonic() < deadline, "the worker child never leased"
@@ -63,13 +63,13 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
         second = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="second")
         with second:
             looked = 0
-            while _running(old):  # while the old child stops: no new one
-                assert _worker_children(second.pid) == [], "two worker children at once"
+            while running(old):  # while the old child stops: no new one
+                assert worker_children(second.pid) == [], "two worker children at once"
                 looked += 1
                 await asyncio.sleep(0.02)
             assert looked > 0, "the old child ended before the new run started"
             await asyncio.to_thread(second.wait_healthy, 60.0)
-            await _one_worker_child(second.pid)
+            await one_worker_child(second.pid)
             assert "is still stopping: waiting for it" in second.stderr()
             # The old child stopped gracefully: it recorded its batch (below), SIGTERM's
             # default action would have left it SUBMITTING, then UNKNOWN.
