@@ -256,8 +256,8 @@ def register(app: typer.Typer) -> None:
         port: Port = None,
         config: Config = None,
         workers: Workers = 1,
-        # Not the default yet: the parent's /metrics lacks the child's counters, and on
-        # SQLite it measured mixed (README "Running it").
+        # Not the default yet: on SQLite it measured mixed (README "Running it"); the lead
+        # decides per backend.
         worker_process: WorkerProcess = False,
     ) -> None:
         """API and worker in one process (the default); --worker-process: worker in a child."""
