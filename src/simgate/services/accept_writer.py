@@ -136,7 +136,13 @@ class AcceptWriter:
             for i, found in (await _claim(conn, [(i, jobs[i].also) for i in once])).items():
                 out[i] = Repeated(found)
             live = [i for i in live if out[i] is True]
-        charged = await self._charge(conn, [jobs[i] for i in live])
+        live_jobs = [jobs[i] for i in live]
+        if self._one_statement is not None:
+            # PostgreSQL: the charges and the INSERT of the requests going on are
+            # insert_charged's one statement, here inside the batch's transaction.
+            charged = await self._charge_and_insert(conn, live_jobs)
+        else:
+            charged = await self._charge(conn, live_jobs)
         kept: list[AcceptJob] = []
         refused: list[tuple[int, Any]] = []
         for i, ok in zip(live, charged, strict=True):
@@ -147,11 +153,36 @@ class AcceptWriter:
                 refused.append((i, jobs[i].also))
         if refused:
             await _drop(conn, refused)
-        await self._store.messages.insert_many(conn, [(j.rows, j.now_ms) for j in kept])
+        if self._one_statement is None:
+            await self._store.messages.insert_many(conn, [(j.rows, j.now_ms) for j in kept])
         for job in kept:  # the callers' records in arrival order
             if job.also is not None:
                 await job.also(conn)
         return out
+
+    async def _charge_and_insert(
+        self, conn: AsyncConnection, jobs: Sequence[AcceptJob]
+    ) -> list[bool]:
+        """PostgreSQL, in a transaction: :meth:`_write_one_statement`; an account that could
+        not pay for several requests together pays for those it covers, in arrival order,
+        and their rows are inserted after."""
+        if not jobs:
+            return []
+        answers = await self._write_one_statement(conn, jobs)
+        again = [i for i, ok in enumerate(answers) if ok is None]
+        charged = [ok is True for ok in answers]
+        if again:
+            by_account: dict[int, list[int]] = {}
+            for i in again:
+                by_account.setdefault(jobs[i].account_id, []).append(i)
+            for account_id, indexes in by_account.items():
+                paid = await self._charge_in_order(conn, account_id, [jobs[i] for i in indexes])
+                for i, ok in zip(indexes, paid, strict=True):
+                    charged[i] = ok
+            await self._store.messages.insert_many(
+                conn, [(jobs[i].rows, jobs[i].now_ms) for i in again if charged[i]]
+            )
+        return charged
 
     async def _write_one_statement(
         self, conn: AsyncConnection, jobs: Sequence[AcceptJob]
@@ -181,7 +212,6 @@ class AcceptWriter:
     async def _charge(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:
         """One charge per account; an account that cannot pay for all its requests pays for
         those it covers, in arrival order."""
-        accounts = self._store.accounts
         charged = [True] * len(jobs)
         by_account: dict[int, list[int]] = {}
         for i, j in enumerate(jobs):
@@ -189,24 +219,35 @@ class AcceptWriter:
                 by_account.setdefault(j.account_id, []).append(i)
         for account_id, indexes in by_account.items():
             total = sum(jobs[i].total_micros for i in indexes)
-            if await accounts.charge(conn, account_id, total):
+            if await self._store.accounts.charge(conn, account_id, total):
                 continue
             if len(indexes) == 1:
                 charged[indexes[0]] = False
                 continue
-            # Rare: the sum is not covered. Read what the account may spend (its row locked
-            # on PostgreSQL) and take the requests that fit, in the order they came.
-            left = await accounts.spendable(conn, account_id)
-            covered = 0
-            for i in indexes:
-                amount = jobs[i].total_micros
-                if left is not None and amount <= left:
-                    left -= amount
-                    covered += amount
-                else:
-                    charged[i] = False
-            if covered and not await accounts.charge(conn, account_id, covered):
-                raise StoreError(f"account {account_id} changed during its charge")
+            paid = await self._charge_in_order(conn, account_id, [jobs[i] for i in indexes])
+            for i, ok in zip(indexes, paid, strict=True):
+                charged[i] = ok
+        return charged
+
+    async def _charge_in_order(
+        self, conn: AsyncConnection, account_id: int, jobs: Sequence[AcceptJob]
+    ) -> list[bool]:
+        """Rare: the sum of ``jobs`` (one account's) is not covered. Read what the account
+        may spend (its row locked on PostgreSQL) and charge the requests that fit, in the
+        order they came; which were charged."""
+        accounts = self._store.accounts
+        left = await accounts.spendable(conn, account_id)
+        charged: list[bool] = []
+        covered = 0
+        for job in jobs:
+            if left is not None and job.total_micros <= left:
+                left -= job.total_micros
+                covered += job.total_micros
+                charged.append(True)
+            else:
+                charged.append(False)
+        if covered and not await accounts.charge(conn, account_id, covered):
+            raise StoreError(f"account {account_id} changed during its charge")
         return charged
 
 
