@@ -31,6 +31,7 @@ from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
 from simgate.services.gather import Gatherer
 from simgate.store import Store
+from simgate.store.messages import ReplayRecord
 
 # A batch is closed to new requests once it holds this many rows: it bounds one transaction
 # (and the time a request that joins it waits) when bulk requests of 1 000 numbers pile up.
@@ -64,6 +65,12 @@ class OnceJob:
 
     async def drop_together(self, conn: AsyncConnection, jobs: Sequence[Any]) -> None:
         raise NotImplementedError
+
+    def record(self) -> ReplayRecord | None:
+        """The key as a replay record written by the accept statement itself on PostgreSQL
+        (store/messages.py ``insert_claimed``), or None: claimed through
+        :meth:`claim_together` in a transaction."""
+        return None
 
 
 class Repeated(Exception):
@@ -115,7 +122,9 @@ class AcceptWriter:
         """Charge and queue ``job`` in the next batch; True once committed, False (nothing
         queued, nothing charged) when the account's balance does not cover it. Raises
         :class:`Repeated` when its :class:`OnceJob` finds its key taken."""
-        if job.also is None and self._one_statement is not None:
+        if self._one_statement is not None and (
+            job.also is None or (isinstance(job.also, OnceJob) and job.also.record() is not None)
+        ):
             charged = await self._one_statement.write(job)
             if charged is not None:
                 return charged
@@ -168,7 +177,7 @@ class AcceptWriter:
         and their rows are inserted after."""
         if not jobs:
             return []
-        answers = await self._write_one_statement(conn, jobs)
+        answers = await self._insert_charged(conn, jobs)
         again = [i for i, ok in enumerate(answers) if ok is None]
         charged = [ok is True for ok in answers]
         if again:
@@ -190,6 +199,15 @@ class AcceptWriter:
         """PostgreSQL: charge one sum per account and insert the rows of the requests paid
         for, in one statement; True for those, False for a request its account could not
         pay alone, None for one of several its account could not pay together."""
+        if any(isinstance(j.also, OnceJob) for j in jobs):
+            return await self._write_claimed(conn, jobs)
+        return await self._insert_charged(conn, jobs)
+
+    async def _insert_charged(
+        self, conn: AsyncConnection, jobs: Sequence[AcceptJob]
+    ) -> list[bool | None]:
+        """:meth:`_write_one_statement` for requests whose records (if any) are written
+        apart: store/messages.py ``insert_charged``."""
         sums: dict[int, int] = {}
         paying: dict[int, int] = {}
         for j in jobs:
@@ -208,6 +226,48 @@ class AcceptWriter:
             else (False if paying[j.account_id] == 1 else None)
             for j in jobs
         ]
+
+    async def _write_claimed(
+        self, conn: AsyncConnection, jobs: Sequence[AcceptJob]
+    ) -> list[bool | None]:
+        """:meth:`_write_one_statement` for a batch with replay records: claims, charges
+        and rows in one statement (store/messages.py ``insert_claimed``). True for the
+        requests written; None for a repeat, a second copy of a fingerprint in the batch,
+        and every request of an account short of its sum here, heard again through the
+        transactional batches (which answer a repeat with its record, and charge a short
+        account's requests in arrival order); False for a lone request with no record its
+        account could not pay."""
+        out: list[bool | None] = [None] * len(jobs)
+        groups: list[tuple[Sequence[NewMessage], int, int | None, int, ReplayRecord | None]] = []
+        sent: list[tuple[int, ReplayRecord | None]] = []
+        seen: set[str] = set()
+        paying: dict[int, int] = {}
+        for i, j in enumerate(jobs):
+            record = j.also.record() if isinstance(j.also, OnceJob) else None
+            if record is not None:
+                if record[0] in seen:
+                    continue
+                seen.add(record[0])
+            payer = j.account_id if j.total_micros > 0 else None
+            if payer is not None:
+                paying[payer] = paying.get(payer, 0) + 1
+            groups.append((j.rows, j.now_ms, payer, j.total_micros if payer else 0, record))
+            sent.append((i, record))
+        charged, claimed = await self._store.messages.insert_claimed(conn, groups)
+        for i, record in sent:
+            j = jobs[i]
+            if record is not None:
+                if record[0] in claimed:  # written with its charge and rows
+                    out[i] = True
+            elif j.total_micros <= 0 or j.account_id in charged:
+                out[i] = True
+            elif paying[j.account_id] == 1:
+                out[i] = False
+        for i, ok in enumerate(out):
+            also = jobs[i].also
+            if ok and also is not None:  # a OnceJob: no database work of its own
+                await also(conn)
+        return out
 
     async def _charge(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:
         """One charge per account; an account that cannot pay for all its requests pays for
