@@ -11,12 +11,18 @@ while the balance lasts, and the others hear False (insufficient balance) withou
 anyone else. A request whose claim finds its key taken is a repeat: neither charged nor
 queued, it hears :class:`Repeated` with what the key holds.
 
-On PostgreSQL the requests with no record of their own (an OpenVox send) are batched apart
-and written in one statement run in autocommit (store/messages.py ``insert_charged``): one
-round trip to the server per batch instead of BEGIN, a charge per account, the INSERT and
-COMMIT, the cost of an accept there (issue 15). An account it could not charge for the sum
-of several requests sends them through the batches above, whose charge covers them one by
-one in arrival order; a lone request it could not charge hears False.
+On PostgreSQL the requests with no record of their own (an OpenVox send), and those whose
+record is a replay record (an itniotech send, :meth:`OnceJob.record`), are batched apart and
+written in one statement run in autocommit (store/messages.py ``insert_charged``, and
+``insert_claimed`` when the batch holds replay records): one round trip to the server per
+batch instead of BEGIN, the claims, a charge per account, the INSERT and COMMIT, the cost of
+an accept there (issue 15). The statement writes a request's record, charge and rows
+together or none of them. What it does not write is heard again through the batches above:
+a repeat (they answer it with its record), a second copy of a fingerprint in the batch, and
+every request of an account short of its sum (their charge covers them one by one in
+arrival order); a lone request with no record that its account could not pay hears False.
+Those batches too charge and insert with ``insert_charged``'s one statement on PostgreSQL,
+inside their transaction.
 """
 
 from __future__ import annotations
@@ -251,7 +257,8 @@ class AcceptWriter:
             payer = j.account_id if j.total_micros > 0 else None
             if payer is not None:
                 paying[payer] = paying.get(payer, 0) + 1
-            groups.append((j.rows, j.now_ms, payer, j.total_micros if payer else 0, record))
+            amount = 0 if payer is None else j.total_micros
+            groups.append((j.rows, j.now_ms, payer, amount, record))
             sent.append((i, record))
         charged, claimed = await self._store.messages.insert_claimed(conn, groups)
         for i, record in sent:

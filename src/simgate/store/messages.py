@@ -153,7 +153,13 @@ def _claimed_insert_sql() -> str:
     fail), as AccountRepo.charge does; ``inserted`` writes their rows. So no record is
     written without its charge and rows, and no charge without them: one statement, all
     or nothing. A sibling of a data-modifying CTE sees its work only through its
-    RETURNING, hence the chain."""
+    RETURNING, hence the chain.
+
+    The account is locked before the records are written, where the transactional batch
+    (services/accept_writer.py) writes its records first: should two processes take the
+    same fingerprint at once, one through each, PostgreSQL finds the deadlock and the
+    database writer runs the loser again (store/database.py); an identical request sent
+    twice at the same instant is the only way there."""
     jobs, _ = unnest.arrays(_CLAIMED_JOB_COLUMNS, [], 1)
     rows, _ = unnest.arrays(_CLAIMED_ROW_COLUMNS, [], 1 + len(_CLAIMED_JOB_COLUMNS))
     job_names = ", ".join(name for name, _ in _CLAIMED_JOB_COLUMNS)
@@ -287,7 +293,8 @@ class MessageRepo:
 
         One statement, not BEGIN, a charge per account, the INSERT and COMMIT: on PostgreSQL
         an accept's cost is its round trips to the server, and run in autocommit
-        (Database.submit) this is the only one. Rows go in as one array per column (unnest):
+        (Database.submit) this is the only one; in a transaction (the accept batches with
+        records of their own) it is one of few. Rows go in as one array per column (unnest):
         one plan and one Bind for the whole batch."""
         rows = [
             (payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group
