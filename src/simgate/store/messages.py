@@ -328,11 +328,11 @@ class MessageRepo:
         result = await conn.exec_driver_sql(_CLAIMED_INSERT_SQL, (*job_arrays, *row_arrays))
         charged: set[int] = set()
         claimed: set[str] = set()
-        for kind, value in result:
+        for kind, value in map(tuple, result):
             if kind == 0:
                 charged.add(int(value))
             else:
-                claimed.add(value)
+                claimed.add(str(value))
         return charged, claimed
 
     # ---- the queue -------------------------------------------------------------------
