@@ -84,18 +84,23 @@ async def _load(
     await asyncio.gather(*(client(c) for c in range(CLIENTS)))
 
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
-async def test_sigkill_during_group_commit_loses_no_acknowledged_send(
-    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+async def test_sigkill_during_group_commit_loses_no_acknowledged_send(tmp_path: Path) -> None:
+    await _kill_three_times(tmp_path, None)
+
+
+@pytest.mark.pg
+async def test_sigkill_during_one_statement_accepts_on_postgresql(
+    tmp_path: Path, pg_url: str | None
 ) -> None:
     """On PostgreSQL the sends' batches are one statement each in autocommit (claims,
     charges and rows: store/messages.py insert_claimed), not a transaction."""
-    url: str | None = None
-    if kind == "pg":
-        url = request.getfixturevalue("pg_url")
-        need_peer("postgresql", url is not None, PG_ADMIN_URL)
-        assert url is not None
-        await truncate_pg(url)
+    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
+    assert pg_url is not None
+    await truncate_pg(pg_url)
+    await _kill_three_times(tmp_path, pg_url)
+
+
+async def _kill_three_times(tmp_path: Path, url: str | None) -> None:
     port = free_port()
     config = _config(tmp_path, port, url)
     rt = await open_services(load_settings(config))
