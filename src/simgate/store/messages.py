@@ -38,7 +38,7 @@ from simgate.store.listed import in_list, listed
 from simgate.store.sqltext import chunks, one_of, positional_insert
 from simgate.store.tables import accounts, message_parts, messages
 
-__all__ = ["STATE_OF", "MessageRepo"]
+__all__ = ["RECORD_COLUMN_NAMES", "STATE_OF", "MessageRepo", "record_of"]
 
 # Stored values to enums by lookup: calling State(...) per row cost more than the row.
 STATE_OF: dict[int, State] = {int(s): s for s in State}
@@ -52,7 +52,8 @@ _plain_values = operator.attrgetter(*_PLAIN_FIELDS)
 
 # The columns of a MessageRecord in field order, so a row converts positionally: building a
 # dict per row (row._mapping) cost more than the query for a 500-id get.
-_RECORD_COLUMNS = tuple(messages.c[name] for name in MessageRecord.__slots__)
+RECORD_COLUMN_NAMES: tuple[str, ...] = tuple(MessageRecord.__slots__)
+_RECORD_COLUMNS = tuple(messages.c[name] for name in RECORD_COLUMN_NAMES)
 _STATE_AT = MessageRecord.__slots__.index("state")
 _REPORT_AT = MessageRecord.__slots__.index("report_requested")
 _ENCODING_AT = MessageRecord.__slots__.index("encoding")
@@ -161,6 +162,10 @@ def _record_of(row: Any) -> MessageRecord:
     for put, value in zip(_SLOT_SETTERS, values, strict=True):
         put(record, value)
     return record
+
+
+# For the event bus's joined read (store/event_reads.py).
+record_of = _record_of
 
 
 @functools.cache
