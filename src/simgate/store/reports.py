@@ -31,7 +31,7 @@ from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportHint, Re
 from simgate.store import unnest
 from simgate.store.listed import in_list, listed
 from simgate.store.messages import STATE_OF
-from simgate.store.sqltext import chunks, execute_rows, one_of
+from simgate.store.sqltext import chunks, execute_rows, one_of, positional_insert
 from simgate.store.tables import message_parts, messages, orphan_reports
 
 __all__ = ["PartMatch", "PartRef", "ReportRepo"]
@@ -74,6 +74,9 @@ _PART_COLS: list[unnest.Col] = [
 ]
 
 
+_PART_COLUMNS = tuple(name for name, _ in _PART_COLS)
+
+
 class ReportRepo:
     async def insert_parts(
         self,
@@ -84,6 +87,8 @@ class ReportRepo:
     ) -> None:
         """Insert ``parts``; those in ``reported`` (by (message id, seq)) already carry the
         report that came before their submit was recorded (dispatch/report_hold.py)."""
+        if not parts:
+            return
         got = reported or {}
         none = _NOT_REPORTED
         if conn.dialect.name == "postgresql":  # one statement, not one per row
@@ -98,21 +103,16 @@ class ReportRepo:
                 ],
             )
             return
-        rows = []
-        for p in parts:
-            s = got.get((p.message_id, p.seq), none)
-            rows.append(
-                {
-                    "message_id": p.message_id,
-                    "seq": p.seq,
-                    "line": p.line,
-                    "port": p.port,
-                    "line_ref": p.line_ref,
-                    "status_code": s.status_code,
-                    "reported_ms": s.done_ms,
-                }
-            )
-        await execute_rows(conn, insert(message_parts), rows)
+        # Tuples straight to the driver's executemany, one statement text (a Core insert
+        # built and keyed per batch cost more than SQLite's work on small batches).
+        await conn.exec_driver_sql(
+            positional_insert(conn.dialect, message_parts.name, _PART_COLUMNS),
+            [
+                (p.message_id, p.seq, p.line, p.port, p.line_ref, s.status_code, s.done_ms)
+                for p in parts
+                for s in (got.get((p.message_id, p.seq), none),)
+            ],
+        )
 
     async def match_parts(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> PartMatch:
         out = PartMatch()
