@@ -28,7 +28,7 @@ from simgate.domain.records import MessageRecord
 from simgate.store.listed import in_list, listed
 from simgate.store.messages import RECORD_COLUMN_NAMES, record_of
 
-__all__ = ["MessageOwners", "messages_with_owners"]
+__all__ = ["MessageOwners", "docs", "messages_with_owners"]
 
 # Account and App fields in their constructors' order, as columns of their tables.
 _ACCOUNT_COLUMNS = (
@@ -126,3 +126,23 @@ def _app(values: Sequence[Any]) -> App:
         name=name,
         push=json.loads(push_json or "{}"),
     )
+
+
+@functools.cache
+def _docs_sql(dialect: str) -> str:
+    keys = in_list(dialect, "key", 1, "text")
+    return f"SELECT key, value FROM kv WHERE {keys}"
+
+
+async def docs(conn: AsyncConnection, keys: Collection[str]) -> dict[str, dict[str, Any] | None]:
+    """The stored documents of ``keys`` (None where there is none), as store/accounts.py
+    ``get_doc`` reads each, in one statement for all of them: the push outbox reads the
+    documents its formats ask for in every recorded batch (issue 15)."""
+    out: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
+    if not out:
+        return out
+    name = conn.dialect.name
+    rows = await conn.exec_driver_sql(_docs_sql(name), (listed(name, sorted(out)),))
+    for key, value in rows:
+        out[key] = json.loads(value)
+    return out
