@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,7 +142,7 @@ async def docs(conn: AsyncConnection, keys: Collection[str]) -> dict[str, dict[s
     if not out:
         return out
     name = conn.dialect.name
-    rows = await conn.exec_driver_sql(_docs_sql(name), (listed(name, sorted(out)),))
+    rows: Iterable[Any] = await conn.exec_driver_sql(_docs_sql(name), (listed(name, sorted(out)),))
     for key, value in rows:
         out[key] = json.loads(value)
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -304,6 +304,7 @@ class MessageRepo:
             return []
         sql = _lease_sql(conn.dialect.name, len(lines))
         params = (now_ms, limit, owner, lease_until_ms, *lines)
+        rows: Iterable[Any] = await conn.exec_driver_sql(sql, params)
         leased = [
             Leased(
                 id=mid,
@@ -332,7 +333,7 @@ class MessageRepo:
                 report,
                 validity,
                 lease_seq,
-            ) in await conn.exec_driver_sql(sql, params)
+            ) in rows
         ]
         leased.sort(key=lambda m: m.id)
         return leased
@@ -344,7 +345,9 @@ class MessageRepo:
         if not ids:
             return []
         dialect = conn.dialect.name
-        rows = await conn.exec_driver_sql(_holders_sql(dialect), (listed(dialect, ids),))
+        rows: Iterable[Any] = await conn.exec_driver_sql(
+            _holders_sql(dialect), (listed(dialect, ids),)
+        )
         return [
             LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
             for mid, state, lease_owner in rows
