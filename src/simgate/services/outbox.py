@@ -21,6 +21,7 @@ from simgate.push.base import PlannedPush, PushContext, PushFormat
 from simgate.services.events import Notes, message_dialects
 from simgate.services.pushes import insert_planned
 from simgate.store import Store
+from simgate.store.event_reads import docs as stored_docs
 
 
 class PushOutbox:
@@ -93,7 +94,7 @@ class PushOutbox:
         keys: set[str] = set()
         for fmt, its in mine:
             keys |= fmt.docs(its)
-        docs = {key: await self._store.accounts.get_doc(conn, key) for key in sorted(keys)}
+        docs = await stored_docs(conn, keys)  # one statement for all (issue 15)
         ctx = PushContext(now_ms=self._clock.now_ms(), docs=docs, notes=notes)
         planned: list[PlannedPush] = []
         for fmt, its in mine:

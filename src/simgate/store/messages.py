@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -33,11 +33,12 @@ from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import IdState, Leased, LeaseHolder
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store import leases, submit_writes, unnest
+from simgate.store import submit_writes, unnest
+from simgate.store.listed import in_list, listed
 from simgate.store.sqltext import chunks, one_of, positional_insert
 from simgate.store.tables import accounts, itnio_replays, message_parts, messages
 
-__all__ = ["STATE_OF", "MessageRepo"]
+__all__ = ["RECORD_COLUMN_NAMES", "STATE_OF", "MessageRepo", "record_of"]
 
 # Stored values to enums by lookup: calling State(...) per row cost more than the row.
 STATE_OF: dict[int, State] = {int(s): s for s in State}
@@ -51,7 +52,8 @@ _plain_values = operator.attrgetter(*_PLAIN_FIELDS)
 
 # The columns of a MessageRecord in field order, so a row converts positionally: building a
 # dict per row (row._mapping) cost more than the query for a 500-id get.
-_RECORD_COLUMNS = tuple(messages.c[name] for name in MessageRecord.__slots__)
+RECORD_COLUMN_NAMES: tuple[str, ...] = tuple(MessageRecord.__slots__)
+_RECORD_COLUMNS = tuple(messages.c[name] for name in RECORD_COLUMN_NAMES)
 _STATE_AT = MessageRecord.__slots__.index("state")
 _REPORT_AT = MessageRecord.__slots__.index("report_requested")
 _ENCODING_AT = MessageRecord.__slots__.index("encoding")
@@ -243,6 +245,10 @@ def _record_of(row: Any) -> MessageRecord:
     return record
 
 
+# For the event bus's joined read (store/event_reads.py).
+record_of = _record_of
+
+
 @functools.cache
 def _records_by_ids(dialect: Dialect, count: int) -> str:
     """``SELECT`` of the record columns for ``count`` ids, with positional parameters."""
@@ -253,6 +259,65 @@ def _records_by_ids(dialect: Dialect, count: int) -> str:
         marks = ", ".join("?" * count)
     names = ", ".join(quote(c.name) for c in _RECORD_COLUMNS)
     return f"SELECT {names} FROM {quote(messages.name)} WHERE id IN ({marks})"
+
+
+# What a lease returns of each row, in Leased's order (MessageRepo.lease).
+_LEASED_COLUMNS = (
+    "id",
+    "sender",
+    "recipient",
+    "text",
+    "encoding",
+    "parts",
+    "port_hint",
+    "line",
+    "attempts",
+    "report_requested",
+    "validity_until_ms",
+    "lease_seq",
+)
+
+
+@functools.cache
+def _lease_sql(dialect: str, lines: int) -> str:
+    """:meth:`MessageRepo.lease`'s statement for ``lines`` line names, made once per shape.
+
+    Parameters: now, limit, owner, lease until, then the line names. The states are
+    literals (constants of the table, and the condition of the partial index
+    ``ix_messages_due`` as written). Built and compiled through SQLAlchemy Core on every
+    lease, the statement cost 4-5 % of ``simgate run``'s CPU under HTTP sends (issue 15);
+    as text it is the same statement store/leases.py ``lease`` built. On PostgreSQL the
+    due rows are locked ``FOR UPDATE SKIP LOCKED`` in a materialised CTE (a row another
+    worker is taking is skipped, and the UPDATE cannot rescan the subquery and lease more
+    than ``limit``, store/leases.py); SQLite's write transaction is already exclusive."""
+    queued, submitting = int(State.QUEUED), int(State.SUBMITTING)
+    returning = ", ".join(_LEASED_COLUMNS)
+    if dialect == "postgresql":
+        names = ", ".join(f"${i}::varchar" for i in range(5, 5 + lines))
+        return (
+            "WITH due AS MATERIALIZED (SELECT id FROM messages "
+            f"WHERE state = {queued} AND line IN ({names}) AND next_attempt_ms <= $1::bigint "
+            "ORDER BY next_attempt_ms LIMIT $2::integer FOR UPDATE SKIP LOCKED) "
+            f"UPDATE messages SET state = {submitting}, lease_owner = $3::varchar, "
+            "lease_until_ms = $4::bigint, submitting_ms = $1::bigint, updated_ms = $1::bigint, "
+            "lease_seq = lease_seq + 1 "
+            f"WHERE id IN (SELECT id FROM due) AND state = {queued} RETURNING {returning}"
+        )
+    names = ", ".join(f"?{i}" for i in range(5, 5 + lines))
+    return (
+        f"UPDATE messages SET state = {submitting}, lease_owner = ?3, lease_until_ms = ?4, "
+        "submitting_ms = ?1, updated_ms = ?1, lease_seq = lease_seq + 1 "
+        f"WHERE id IN (SELECT id FROM messages WHERE state = {queued} AND line IN ({names}) "
+        "AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms LIMIT ?2) "
+        f"AND state = {queued} RETURNING {returning}"
+    )
+
+
+@functools.cache
+def _holders_sql(dialect: str) -> str:
+    """:meth:`MessageRepo.holders`'s statement: the ids are its one parameter."""
+    ids = in_list(dialect, "id", 1, "bigint")
+    return f"SELECT id, state, lease_owner FROM messages WHERE {ids}"
 
 
 def _states(states: Sequence[State]) -> list[int]:
@@ -347,37 +412,11 @@ class MessageRepo:
         limit: int,
     ) -> list[Leased]:
         """Move up to ``limit`` due QUEUED rows on ``lines`` to SUBMITTING under ``owner``."""
-        m = messages.c
-        rows = await leases.lease(
-            conn,
-            messages,
-            due=(m.state == int(State.QUEUED)) & m.line.in_(lines) & (m.next_attempt_ms <= now_ms),
-            order_by=(m.next_attempt_ms,),
-            limit=limit,
-            guard=m.state == int(State.QUEUED),
-            set_values={
-                "state": int(State.SUBMITTING),
-                "lease_owner": owner,
-                "lease_until_ms": lease_until_ms,
-                "submitting_ms": now_ms,
-                "updated_ms": now_ms,
-                "lease_seq": m.lease_seq + 1,
-            },
-            returning=(
-                m.id,
-                m.sender,
-                m.recipient,
-                m.text,
-                m.encoding,
-                m.parts,
-                m.port_hint,
-                m.line,
-                m.attempts,
-                m.report_requested,
-                m.validity_until_ms,
-                m.lease_seq,
-            ),
-        )
+        if not lines or limit <= 0:
+            return []
+        sql = _lease_sql(conn.dialect.name, len(lines))
+        params = (now_ms, limit, owner, lease_until_ms, *lines)
+        rows: Iterable[Any] = await conn.exec_driver_sql(sql, params)
         leased = [
             Leased(
                 id=mid,
@@ -406,26 +445,25 @@ class MessageRepo:
                 report,
                 validity,
                 lease_seq,
-            ) in map(tuple, rows)
+            ) in rows
         ]
         leased.sort(key=lambda m: m.id)
         return leased
 
     async def holders(self, conn: AsyncConnection, ids: Sequence[int]) -> list[LeaseHolder]:
         """State and lease owner of ``ids``; read inside the write transaction that updates
-        them, so nothing can change in between."""
-        out: list[LeaseHolder] = []
-        for chunk in chunks(ids, 500):
-            rows = await conn.execute(
-                select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
-                    one_of(messages.c.id, chunk, dialect=conn.dialect)
-                )
-            )
-            out.extend(
-                LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
-                for mid, state, lease_owner in rows
-            )
-        return out
+        them, so nothing can change in between. One statement for any number of ids, its
+        text made once (store/listed.py)."""
+        if not ids:
+            return []
+        dialect = conn.dialect.name
+        rows: Iterable[Any] = await conn.exec_driver_sql(
+            _holders_sql(dialect), (listed(dialect, ids),)
+        )
+        return [
+            LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
+            for mid, state, lease_owner in rows
+        ]
 
     async def unknown_tries(
         self, conn: AsyncConnection, ids: Sequence[int]
