@@ -47,12 +47,12 @@ def fingerprint(
 ) -> str:
     """The request's identity for the replay rule: credentials, Timestamp, Sign, method,
     path with query, and body."""
-    h = hashlib.sha256()
-    for part in (key, timestamp, sign, method, target):
-        h.update(part.encode("utf-8", "surrogateescape"))
-        h.update(b"\x00")
-    h.update(body)
-    return h.hexdigest()
+    # One hash call over the parts, each followed by a NUL: the digest of the part-by-part
+    # updates records were written with, in one C call instead of eleven (issue 15).
+    head = "\x00".join((key, timestamp, sign, method, target, "")).encode(
+        "utf-8", "surrogateescape"
+    )
+    return hashlib.sha256(head + body).hexdigest()
 
 
 def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
