@@ -117,17 +117,25 @@ async def enveloped(
     """Run a handler's body; every outcome becomes an envelope, never a 500 (§7)."""
     try:
         return await produce()
-    except ItnioError as exc:
+    except Exception as exc:
+        return refusal(exc, table)
+
+
+def refusal(exc: Exception, table: tuple[tuple[type[Exception], int], ...] = ERROR_CODES) -> bytes:
+    """The envelope of a handler's failure ``exc`` (:func:`enveloped`); call it inside the
+    ``except`` that caught ``exc``: an unexpected error is logged with its traceback. A client
+    that went away (:class:`~simgate.api.http.ClientGone`) is raised again: nobody to answer,
+    and api/app.py logs it as one line."""
+    if isinstance(exc, ItnioError):
         return error_body(exc.code, exc.detail)
-    except (ServiceError, StoreError) as exc:
+    if isinstance(exc, (ServiceError, StoreError)):
         # Store errors may hold connection details; a full storage says only that (item 13).
         hidden = isinstance(exc, StoreError) and not isinstance(exc, StorageFull)
         return error_body(code_for(exc, table), "" if hidden else str(exc))
-    except http.ClientGone:
-        raise  # nobody to answer; api/app.py logs it as one line
-    except Exception:
-        log.exception("itnio: unexpected error")
-        return error_body(-18)
+    if isinstance(exc, http.ClientGone):
+        raise exc
+    log.exception("itnio: unexpected error")
+    return error_body(-18)
 
 
 def reason(code: int, detail: str = "") -> str:
