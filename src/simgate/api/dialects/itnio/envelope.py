@@ -147,9 +147,26 @@ def dumps(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
+_CONTENT_TYPE = (b"content-type", MEDIA_TYPE.encode("latin-1"))
+
+
+class EnvelopeResponse(Response):
+    """An envelope's 200 (spec §7), its two headers as Starlette's ``Response`` would build
+    them (content-length, then the media type, which has its charset), without the generic
+    render and header merging on every answer (issue 15: ~1 % of a one-number sendSms)."""
+
+    media_type = MEDIA_TYPE
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")), _CONTENT_TYPE]
+
+
 def json_response(body: bytes) -> Response:
     # Always HTTP 200: clients read the outcome from `status` (spec §7).
-    return Response(content=body, media_type=MEDIA_TYPE)
+    return EnvelopeResponse(body)
 
 
 def ok_body(**fields: Any) -> bytes:
@@ -178,12 +195,14 @@ def parse_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        body.decode("utf-8", errors="strict")
-    except UnicodeDecodeError:
-        raise ItnioError(-22, "body is not UTF-8") from None
-    try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
+        # orjson refuses what is not UTF-8, so a body it parsed is UTF-8: the separate
+        # check is only needed to tell which refusal this is.
+        try:
+            body.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise ItnioError(-22, "body is not UTF-8") from None
         raise ItnioError(-22, "body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ItnioError(-22, "body must be a JSON object")
