@@ -88,6 +88,13 @@ class ReplayClaim(OnceJob):
             conn, [(j.claim.fingerprint, j.claim.now_ms) for j in jobs]
         )
 
+    def record(self) -> tuple[str, int, str, int] | None:
+        """On PostgreSQL the claim is written by the accept statement itself (one round
+        trip: store/messages.py ``insert_claimed``); not when expired records are purged
+        first (a statement of its own, in a transaction)."""
+        c = self.claim
+        return None if self.purge else (c.fingerprint, c.expires_ms, c.response, c.now_ms)
+
 
 class ItnioService:
     def __init__(self, *, store: Store) -> None:

@@ -35,7 +35,7 @@ from simgate.domain.queue import IdState, Leased, LeaseHolder
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store import leases, submit_writes, unnest
 from simgate.store.sqltext import chunks, one_of, positional_insert
-from simgate.store.tables import accounts, message_parts, messages
+from simgate.store.tables import accounts, itnio_replays, message_parts, messages
 
 __all__ = ["STATE_OF", "MessageRepo"]
 
@@ -116,6 +116,87 @@ def _charged_insert_sql() -> str:
 
 
 _CHARGED_INSERT_SQL = _charged_insert_sql()
+
+
+# insert_claimed's arrays: one element per request (``n`` its position), then one per row.
+_CLAIMED_JOB_COLUMNS: tuple[unnest.Col, ...] = (
+    ("n", "integer"),
+    ("payer", "bigint"),
+    ("amount", "bigint"),
+    ("fp", "text"),
+    ("expires", "bigint"),
+    ("response", "text"),
+    ("created", "bigint"),
+)
+_CLAIMED_ROW_COLUMNS: tuple[unnest.Col, ...] = (
+    ("job", "integer"),
+    *((name, _pg_type(name)) for name in _INSERT_COLUMNS),
+)
+
+# A replay record written with its request's rows: (fingerprint, expires_ms, response,
+# created_ms), as store/dialects/itnio.py claim_answered writes it.
+ReplayRecord = tuple[str, int, str, int]
+
+
+def _claimed_insert_sql() -> str:
+    """insert_claimed's statement: the arrays of _CLAIMED_JOB_COLUMNS, then those of
+    _CLAIMED_ROW_COLUMNS; returns ``(0, account id)`` per account charged and ``(1,
+    fingerprint)`` per record written.
+
+    ``payable`` locks (FOR UPDATE, in account id order: concurrent batches wait for each
+    other in one order) the accounts whose balance + gift + credit covers every request of
+    theirs in the batch, repeats or not; only their requests' records are written
+    (``claimed``, ON CONFLICT DO NOTHING: a fingerprint recorded already is a repeat, in
+    fingerprint order as _insert_records writes them). ``charged`` then takes from those
+    locked rows the sum of the requests whose record was written or that have none (at
+    most what ``payable`` checked, on rows nobody else can change meanwhile: it cannot
+    fail), as AccountRepo.charge does; ``inserted`` writes their rows. So no record is
+    written without its charge and rows, and no charge without them: one statement, all
+    or nothing. A sibling of a data-modifying CTE sees its work only through its
+    RETURNING, hence the chain.
+
+    The account is locked before the records are written, where the transactional batch
+    (services/accept_writer.py) writes its records first: should two processes take the
+    same fingerprint at once, one through each, PostgreSQL finds the deadlock and the
+    database writer runs the loser again (store/database.py); an identical request sent
+    twice at the same instant is the only way there."""
+    jobs, _ = unnest.arrays(_CLAIMED_JOB_COLUMNS, [], 1)
+    rows, _ = unnest.arrays(_CLAIMED_ROW_COLUMNS, [], 1 + len(_CLAIMED_JOB_COLUMNS))
+    job_names = ", ".join(name for name, _ in _CLAIMED_JOB_COLUMNS)
+    row_names = ", ".join(name for name, _ in _CLAIMED_ROW_COLUMNS)
+    columns = ", ".join(_INSERT_COLUMNS)
+    spendable = "a.balance_micros + a.gift_micros + a.credit_micros"
+    return (
+        f"WITH job AS MATERIALIZED (SELECT * FROM {jobs} AS j({job_names})), "
+        f"payable AS MATERIALIZED (SELECT a.id FROM {accounts.name} AS a "
+        "WHERE a.id IN (SELECT job.payer FROM job) "
+        f"AND {spendable} >= (SELECT sum(job.amount) FROM job WHERE job.payer = a.id) "
+        "ORDER BY a.id FOR UPDATE OF a), "
+        f"claimed AS (INSERT INTO {itnio_replays.name} "
+        "(fingerprint, expires_ms, response, created_ms) "
+        "SELECT job.fp, job.expires, job.response, job.created FROM job "
+        "WHERE job.fp IS NOT NULL "
+        "AND (job.payer IS NULL OR job.payer IN (SELECT payable.id FROM payable)) "
+        "ORDER BY job.fp ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint), "
+        "paid AS MATERIALIZED (SELECT job.n, job.payer, job.amount FROM job "
+        "WHERE (job.fp IS NULL OR job.fp IN (SELECT claimed.fingerprint FROM claimed)) "
+        "AND (job.payer IS NULL OR job.payer IN (SELECT payable.id FROM payable))), "
+        f"charged AS (UPDATE {accounts.name} AS a SET "
+        "gift_micros = greatest(a.gift_micros - c.amount, 0), "
+        "balance_micros = a.balance_micros - (c.amount - least(a.gift_micros, c.amount)) "
+        "FROM (SELECT paid.payer, sum(paid.amount) FROM paid WHERE paid.payer IS NOT NULL "
+        "GROUP BY paid.payer) AS c(id, amount) "
+        f"WHERE a.id = c.id AND {spendable} >= c.amount RETURNING a.id), "
+        f"inserted AS (INSERT INTO {messages.name} ({columns}) "
+        f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {rows} AS v({row_names}) "
+        "WHERE v.job IN (SELECT paid.n FROM paid "
+        "WHERE paid.payer IS NULL OR paid.payer IN (SELECT charged.id FROM charged))) "
+        "SELECT 0, charged.id::text FROM charged "
+        "UNION ALL SELECT 1, claimed.fingerprint FROM claimed"
+    )
+
+
+_CLAIMED_INSERT_SQL = _claimed_insert_sql()
 
 
 _QUEUED = int(State.QUEUED)
@@ -212,7 +293,8 @@ class MessageRepo:
 
         One statement, not BEGIN, a charge per account, the INSERT and COMMIT: on PostgreSQL
         an accept's cost is its round trips to the server, and run in autocommit
-        (Database.submit) this is the only one. Rows go in as one array per column (unnest):
+        (Database.submit) this is the only one; in a transaction (the accept batches with
+        records of their own) it is one of few. Rows go in as one array per column (unnest):
         one plan and one Bind for the whole batch."""
         rows = [
             (payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group
@@ -222,6 +304,36 @@ class MessageRepo:
         _, arrays = unnest.arrays(_CHARGED_INSERT_COLUMNS, rows, 3)
         result = await conn.exec_driver_sql(_CHARGED_INSERT_SQL, (ids, amounts, *arrays))
         return {int(row[0]) for row in result}
+
+    async def insert_claimed(
+        self,
+        conn: AsyncConnection,
+        groups: Sequence[tuple[Sequence[NewMessage], int, int | None, int, ReplayRecord | None]],
+    ) -> tuple[set[int], set[str]]:
+        """PostgreSQL: :meth:`insert_charged` for requests that may carry a replay record
+        (the itniotech replay rule, spec §7; store/dialects/itnio.py), in one statement
+        (:func:`_claimed_insert_sql`). Each ``(rows, now_ms, payer, amount, record)`` of
+        ``groups`` (fingerprints unique, ``payer`` None when nothing is charged) goes on
+        when its payer's balance covers every request of that payer here and its record,
+        if any, is new: its record is written, ``amount`` charged (one sum per payer) and
+        its rows inserted. Returns the payers charged and the fingerprints written; every
+        other request changed nothing (a repeat, or a payer short of the sum)."""
+        job_values: list[tuple[Any, ...]] = []
+        row_values: list[tuple[Any, ...]] = []
+        for n, (group, now_ms, payer, amount, record) in enumerate(groups):
+            job_values.append((n, payer, amount, *(record or (None, None, None, None))))
+            row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
+        _, job_arrays = unnest.arrays(_CLAIMED_JOB_COLUMNS, job_values, 1)
+        _, row_arrays = unnest.arrays(_CLAIMED_ROW_COLUMNS, row_values, 1)
+        result = await conn.exec_driver_sql(_CLAIMED_INSERT_SQL, (*job_arrays, *row_arrays))
+        charged: set[int] = set()
+        claimed: set[str] = set()
+        for kind, value in map(tuple, result):
+            if kind == 0:
+                charged.add(int(value))
+            else:
+                claimed.add(str(value))
+        return charged, claimed
 
     # ---- the queue -------------------------------------------------------------------
     async def lease(
