@@ -278,7 +278,7 @@ class KeyOnce(OnceJob):
         self.log = log
         self.key = key
 
-    async def __call__(self, _conn: AsyncConnection) -> None:
+    def written(self) -> None:
         self.log.append(("written", [self.key]))
 
     async def claim_together(self, _conn: AsyncConnection, jobs: Sequence[KeyOnce]) -> list[Any]:

@@ -71,7 +71,7 @@ class ReplayClaim(OnceJob):
     purge: bool
     on_run: Callable[[], None]
 
-    async def __call__(self, conn: AsyncConnection) -> None:
+    def written(self) -> None:
         self.on_run()
 
     async def claim_together(
