@@ -12,6 +12,8 @@ spec §7 never short-circuits a send). Rows, each at 32 connections and at 1 con
 - itniotech ``/sms/sendSms`` with one number (signed headers; a replay claim and a send).
 Issue 15 aims: a send >= 0.5 of the ceiling (column "vs ceiling") and >= 1,500 req/s on a
 quiet machine; latency at 1 connection is the low-load cost group commit must not raise.
+"CPU ms /1k req" is the simgate process's CPU per request at 32 connections: on a busy
+machine req/s mostly measures fsync waits and other work, the CPU a request costs much less.
 
 ``simgate serve`` (``http_send_serve``) runs the API alone: beside ``run`` it tells the cost
 of a send from the cost of the worker dispatching what was sent in the same process;
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -96,6 +99,20 @@ class Load:
     p50_ms: float
     p99_ms: float
     bad: int
+    requests: int = 0  # completed in the run
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` used so far; NaN where /proc is not.
+
+    Per request, this is the cost a send adds whatever the machine's load: req/s on a busy
+    2-core machine mostly says how long the fsyncs and the other helpers' work took."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +174,13 @@ def _wrk(
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"BAD (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    done = re.search(r"(\d+) requests in", out)
     return Load(
         rps=float(rps.group(1)) if rps else 0.0,
         p50_ms=_latency(out, "50"),
         p99_ms=_latency(out, "99"),
         bad=(int(bad.group(1)) if bad else 0) + (int(non2xx.group(1)) if non2xx else 0),
+        requests=int(done.group(1)) if done else 0,
     )
 
 
@@ -183,7 +202,7 @@ async def measure(backend: str, workdir: Path, seconds: float, role: str = "run"
         proc.start()
         try:
             await asyncio.to_thread(proc.wait_healthy, 60)
-            rows = await asyncio.to_thread(_rows, proc.url, tenant, seconds)
+            rows = await asyncio.to_thread(_rows, proc.url, tenant, seconds, proc.pid)
         finally:
             await asyncio.to_thread(proc.stop)
     return Table(
@@ -197,14 +216,17 @@ async def measure(backend: str, workdir: Path, seconds: float, role: str = "run"
             "req/s (1 conn)",
             "p50 ms (1)",
             "p99 ms (1)",
+            "CPU ms /1k req (32)",
             "bad",
         ],
         rows,
-        "aim (issue 15): sends >= 0.5 of the ceiling, >= 1,500 req/s on a quiet machine",
+        "aim (issue 15): sends >= 0.5 of the ceiling, >= 1,500 req/s on a quiet machine; "
+        "CPU: of the simgate process (its worker too in `run`, not a --worker-process child) "
+        "per 1,000 requests at 32 connections, steadier than req/s on a busy machine",
     )
 
 
-def _rows(base: str, tenant: Tenant, seconds: float) -> list[Sequence[Any]]:
+def _rows(base: str, tenant: Tenant, seconds: float, pid: int) -> list[Sequence[Any]]:
     openvox = _OPENVOX % {"user": GATEWAY_USER, "password": GATEWAY_PASSWORD}
     itnio = _ITNIO % {"app": tenant.app_id}
     cases: list[tuple[str, str, str | None, bool]] = [
@@ -219,9 +241,11 @@ def _rows(base: str, tenant: Tenant, seconds: float) -> list[Sequence[Any]]:
     out: list[Sequence[Any]] = []
     ceiling = 0.0
     for name, path, script, signed in cases:
+        before = process_cpu_s(pid)
         wide = _wrk(
             base + path, conns=32, seconds=seconds, script=script, headers=_headers(tenant, signed)
         )
+        cpu_s = process_cpu_s(pid) - before
         one = _wrk(
             base + path, conns=1, seconds=seconds, script=script, headers=_headers(tenant, signed)
         )
@@ -236,6 +260,7 @@ def _rows(base: str, tenant: Tenant, seconds: float) -> list[Sequence[Any]]:
                 one.rps,
                 one.p50_ms,
                 one.p99_ms,
+                cpu_s * 1e6 / wide.requests if wide.requests else float("nan"),
                 wide.bad + one.bad,
             ]
         )

@@ -196,6 +196,7 @@ class Runtime:
             clock=self.clock,
             metrics=metrics,
             guard=UrlGuard(allow=push_cfg.networks(), enforce=push_cfg.guard),
+            wakeup=self.wakeup,  # an operator's retry wakes the senders (issue 15)
         )
         rates = RateCache(store=store, clock=self.clock)  # one cache for SMS and voice
         publish = self.changes.publish

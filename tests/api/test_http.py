@@ -13,6 +13,7 @@ from simgate.api.http import (
     BadContentLength,
     BodyRefused,
     BodyTooLarge,
+    ClientGone,
     client_ip,
     declared_length,
     read_body,
@@ -193,3 +194,21 @@ def test_garbage_hops_are_untrusted_addresses() -> None:
 
 def test_no_peer_at_all_is_an_empty_address() -> None:
     assert ip(None, "203.0.113.7") == ""
+
+
+async def test_a_client_gone_mid_body_is_client_gone_for_every_reader() -> None:
+    req, handed = request(chunks=[b"abc", b"de"])
+    req_scope_receive = req.receive
+
+    async def cut() -> Message:
+        message = await req_scope_receive()
+        # The second chunk never comes: the client hung up after the first.
+        return message if handed[0] == 1 else {"type": "http.disconnect"}
+
+    gone = Request(req.scope, cut)
+    with pytest.raises(ClientGone) as first:
+        await read_body(gone, 100)
+    assert first.value.received == 3
+    with pytest.raises(ClientGone):  # a second reader: the stream is spent, the client gone
+        await read_body(Request(req.scope, cut), 100)
+    assert await gone.is_disconnected()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Sequence
 
 import pytest
 from bench.common import Settled, wait_state
+from bench.http_send import process_cpu_s
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -103,3 +106,9 @@ async def test_wait_state_counts_when_the_table_holds_more(
 async def test_wait_state_refuses_a_state_rows_leave(runtime: Runtime) -> None:
     with pytest.raises(ValueError, match="SENT is not final"):
         await wait_state(runtime.store, State.SENT, 1, limit_s=0)
+
+
+def test_process_cpu_is_read_from_proc() -> None:
+    mine = process_cpu_s(os.getpid())
+    assert mine >= 0.0
+    assert math.isnan(process_cpu_s(2**22 + 1))  # above Linux's largest pid: no such process

@@ -24,7 +24,9 @@ from simgate.domain.accounts import AppKind
 from simgate.settings import load_settings
 from simgate.store.tables import itnio_replays, messages
 from simgate.testing.procs import SimgateProcess, free_port, write_config
+from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.support import make_account, open_services
+from tests.support.pg import truncate_pg
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +36,12 @@ ANSWERS_BEFORE_KILL = 150
 BALANCE_MICROS = 1_000_000_000
 
 
-def _config(tmp_path: Path, port: int) -> Path:
+def _config(tmp_path: Path, port: int, database_url: str | None) -> Path:
     return write_config(
         tmp_path / "simgate.toml",
         {
             "data_dir": str(tmp_path / "data"),
+            **({"database_url": database_url} if database_url else {}),
             "master_key": "accept-crash-master-key-0123456789",
             "log_level": "warning",
             "demo": {"create": False},
@@ -82,8 +85,24 @@ async def _load(
 
 
 async def test_sigkill_during_group_commit_loses_no_acknowledged_send(tmp_path: Path) -> None:
+    await _kill_three_times(tmp_path, None)
+
+
+@pytest.mark.pg
+async def test_sigkill_during_one_statement_accepts_on_postgresql(
+    tmp_path: Path, pg_url: str | None
+) -> None:
+    """On PostgreSQL the sends' batches are one statement each in autocommit (claims,
+    charges and rows: store/messages.py insert_claimed), not a transaction."""
+    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
+    assert pg_url is not None
+    await truncate_pg(pg_url)
+    await _kill_three_times(tmp_path, pg_url)
+
+
+async def _kill_three_times(tmp_path: Path, url: str | None) -> None:
     port = free_port()
-    config = _config(tmp_path, port)
+    config = _config(tmp_path, port, url)
     rt = await open_services(load_settings(config))
     assert rt.services is not None
     sv = rt.services

@@ -39,10 +39,14 @@ async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) ->
                 await asyncio.to_thread(proc.wait_healthy, 30.0)
             else:
                 await asyncio.to_thread(proc.wait_output, "simgate worker running", 30.0)
-            for _ in range(100):  # until the dispatcher is busy
+            # Until the dispatcher is busy. Up to 60 s: under load a `--worker-process`
+            # child took more than the 5 s this loop once allowed to import and lease.
+            for _ in range(1200):
                 if (await counts(rt.store)).get(State.SUBMITTING, 0):
                     break
                 await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the dispatcher never took a batch")
             rc = proc.stop()
         after = await counts(rt.store)
     finally:

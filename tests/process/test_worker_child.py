@@ -19,14 +19,13 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from simgate.domain.messages import State
 from simgate.settings import load_settings
-from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.procs import SimgateProcess, free_port
 from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.runs import CLEAN_EXITS, UNSETTLED, crash_config
 from tests.process.support import (
@@ -37,72 +36,13 @@ from tests.process.support import (
     open_services,
     states,
 )
+from tests.process.worker_children import child_config, gone, one_worker_child
 from tests.support.pg import truncate_pg
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "gw", "gw-password-1"
 RUN = ["run", "--worker-process"]
-
-
-def _worker_children(pid: int) -> list[int]:
-    """The ``simgate worker`` children of ``pid``."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii")
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid and b"worker" in argv:
-            out.append(int(entry))
-    return out
-
-
-async def _one_worker_child(pid: int, *, not_in: frozenset[int] = frozenset()) -> int:
-    deadline = time.monotonic() + 60
-    while True:
-        found = [c for c in _worker_children(pid) if c not in not_in]
-        if len(found) == 1:
-            return found[0]
-        assert len(found) < 2, found
-        assert time.monotonic() < deadline, "no worker child"
-        await asyncio.sleep(0.05)
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"  # a zombie has ended (not reaped yet)
-
-
-async def _gone(pid: int, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while _running(pid):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
-def _config(tmp_path: Path, port: int, url: str | None = None, **worker: Any) -> Path:
-    return write_config(
-        tmp_path / "simgate.toml",
-        {
-            "database_url": url,
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "worker-child-test-master-key-0123",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "worker": worker,
-            "lines": {"sim": {"driver": "sim", "journal": str(tmp_path / "sim.journal")}},
-        },
-    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
@@ -117,7 +57,7 @@ async def test_a_send_wakes_the_worker_child(
         url = pg_url
     port = free_port()
     # Polls 10 minutes apart: a message submitted in this test was woken, not polled.
-    config = _config(tmp_path, port, url, idle_poll_seconds=600, idle_max_seconds=600)
+    config = child_config(tmp_path, port, url, idle_poll_seconds=600, idle_max_seconds=600)
     rt = await open_services(load_settings(config))
     assert rt.services is not None
     try:
@@ -125,7 +65,7 @@ async def test_a_send_wakes_the_worker_child(
         await rt.services.accounts.create_user(account.id, username=USER, password=PASSWORD)
         with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
             await asyncio.to_thread(proc.wait_healthy, 60.0)
-            await _one_worker_child(proc.pid)
+            await one_worker_child(proc.pid)
             await asyncio.sleep(1.0)  # the child's start-up look is over: it idles now
             async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
                 body = {"username": USER, "password": PASSWORD, "msg": "wake"}
@@ -143,12 +83,12 @@ async def test_a_send_wakes_the_worker_child(
 
 async def test_the_worker_child_dies_with_its_parent(tmp_path: Path) -> None:
     port = free_port()
-    config = _config(tmp_path, port)
+    config = child_config(tmp_path, port)
     with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
         await asyncio.to_thread(proc.wait_healthy, 60.0)
-        child = await _one_worker_child(proc.pid)
+        child = await one_worker_child(proc.pid)
         proc.kill()  # SIGKILL: the parent cannot stop it, the kernel tells it (PDEATHSIG)
-        assert await _gone(child), "the worker child outlived its killed parent"
+        assert await gone(child), "the worker child outlived its killed parent"
 
 
 async def test_sigkill_of_the_worker_child_loses_nothing(tmp_path: Path) -> None:
@@ -167,7 +107,7 @@ async def test_sigkill_of_the_worker_child_loses_nothing(tmp_path: Path) -> None
             await asyncio.to_thread(proc.wait_healthy, 60.0)
             killed: frozenset[int] = frozenset()
             for _ in range(4):
-                child = await _one_worker_child(proc.pid, not_in=killed)
+                child = await one_worker_child(proc.pid, not_in=killed)
                 # Until this child submits (the sim line journals it), then a little more:
                 # the kill lands mid-dispatch, not in its start-up.
                 before = len(journal_submits(journal, live=True))
@@ -182,7 +122,7 @@ async def test_sigkill_of_the_worker_child_loses_nothing(tmp_path: Path) -> None
                 in_flight.append(now.get(State.SUBMITTING, 0) + now.get(State.SENT, 0))
                 accepted += await enqueue(sv, account, 1_000, batch=500, start=len(accepted))
             # The parent started a new child after each kill; it settles everything.
-            await _one_worker_child(proc.pid, not_in=killed)
+            await one_worker_child(proc.pid, not_in=killed)
             deadline = time.monotonic() + 120
             while True:
                 now = await counts(rt.store)

@@ -19,8 +19,10 @@ from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
 from simgate.services.accept_writer import AcceptJob, AcceptWriter, OnceJob, Repeated
 from simgate.services.container import Services
+from simgate.services.itnio import Claim, NewAnswered, ReplayClaim
 from simgate.store import Store
-from simgate.store.tables import messages
+from simgate.store.dialects.itnio import ReplayRepo
+from simgate.store.tables import itnio_replays, messages
 
 PRICE = 10_000  # micros per message
 
@@ -276,7 +278,7 @@ class KeyOnce(OnceJob):
         self.log = log
         self.key = key
 
-    async def __call__(self, _conn: AsyncConnection) -> None:
+    def written(self) -> None:
         self.log.append(("written", [self.key]))
 
     async def claim_together(self, _conn: AsyncConnection, jobs: Sequence[KeyOnce]) -> list[Any]:
@@ -367,3 +369,201 @@ async def test_an_accept_charges_the_gift_first_down_to_the_credit_line_in_one_s
         assert seen.commits == 0
         writes = [sql for sql in seen.sql if not sql.startswith("SELECT")]  # get_account's
         assert len(writes) == seen.count(ONE_STATEMENT) == 4
+
+
+# ---- itniotech sends: the replay record in the accept statement (PostgreSQL) -------------
+
+ONE_CLAIMED = "WITH JOB AS MATERIALIZED"  # store/messages.py insert_claimed
+
+
+def _sent(
+    store: Store,
+    account_id: int,
+    first_id: int,
+    fp: str,
+    *,
+    count: int = 1,
+    ran: list[str] | None = None,
+    purge: bool = False,
+) -> AcceptJob:
+    """An itniotech send's accept: its replay claim (services/itnio.py ``ReplayClaim``)
+    answers "answer <fp>#<first id>"; ``ran`` hears its fingerprint once its rows are
+    written beside the claim."""
+    claim = NewAnswered(fp, 10**13, 1_000, f"answer {fp}#{first_id}")
+    once = ReplayClaim(
+        ReplayRepo(), claim, purge, lambda: ran.append(fp) if ran is not None else None
+    )
+    return _job(store, account_id, first_id, count=count, also=once)
+
+
+async def _records(store: Store) -> dict[str, str | None]:
+    async with store.db.read() as conn:
+        rows = await conn.execute(select(itnio_replays.c.fingerprint, itnio_replays.c.response))
+        return {fp: response for fp, response in rows}
+
+
+def _found(result: object) -> object:
+    """An accept's result, or the recorded answer a repeat heard."""
+    if isinstance(result, Repeated) and isinstance(result.found, Claim):
+        return result.found.response
+    return result
+
+
+async def test_concurrent_sends_with_replay_records_are_one_statement(
+    services: Services, store: Store
+) -> None:
+    """On PostgreSQL a batch of itniotech sends is one statement in autocommit: their
+    replay records, one charge per account and their rows, no BEGIN or COMMIT. On SQLite
+    one transaction. Every record holds its own send's answer."""
+    a = await services.accounts.create_account(name="a", balance="10")
+    b = await services.accounts.create_account(name="b", balance="10")
+    writer = AcceptWriter(store=store)
+    ran: list[str] = []
+    jobs = [
+        _sent(store, a.id if i % 2 else b.id, 100 + 10 * i, f"f{i}", count=i % 3 + 1, ran=ran)
+        for i in range(20)
+    ]
+    with watched(store) as seen:
+        results = await asyncio.gather(*(writer.accept(j) for j in jobs))
+    assert results == [True] * 20
+    if store.db.is_sqlite:
+        assert seen.commits == 1
+    else:
+        assert seen.commits == 0
+        assert len(seen.sql) == seen.count(ONE_CLAIMED) == 1
+    assert ran == [f"f{i}" for i in range(20)]
+    assert await _records(store) == {f"f{i}": f"answer f{i}#{100 + 10 * i}" for i in range(20)}
+    assert await _stored_ids(store) == sorted(m.id for j in jobs for m in j.rows)
+    for acc in (a, b):
+        spent = sum(j.total_micros for j in jobs if j.account_id == acc.id)
+        assert await _balance(services, acc.id) == 10_000_000 - spent
+
+
+async def test_repeats_beside_new_sends_are_neither_charged_nor_queued(
+    services: Services, store: Store
+) -> None:
+    """A send whose fingerprint is recorded, and a second copy within the batch, hear the
+    recorded answer, pay nothing and queue nothing; the new sends beside them (and an
+    OpenVox-like accept with no record) are written. On PostgreSQL the new ones are the
+    one statement and the repeats a transaction that only reads their records."""
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    assert await writer.accept(_sent(store, a.id, 50, "old"))
+    jobs = [
+        _sent(store, a.id, 100, "k1"),
+        _sent(store, a.id, 110, "old"),
+        _job(store, a.id, 120),
+        _sent(store, a.id, 130, "k1"),
+        _sent(store, a.id, 140, "k2"),
+    ]
+    with watched(store) as seen:
+        results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
+    assert [_found(r) for r in results] == [True, "answer old#50", True, "answer k1#100", True]
+    assert await _stored_ids(store) == [50, 100, 120, 140]
+    assert await _balance(services, a.id) == 10_000_000 - 4 * PRICE
+    assert await _records(store) == {
+        "old": "answer old#50",
+        "k1": "answer k1#100",
+        "k2": "answer k2#140",
+    }
+    if not store.db.is_sqlite:
+        assert seen.count(ONE_CLAIMED) == 1
+        assert seen.commits == 1  # the repeats' batch
+        assert seen.count("UPDATE ACCOUNTS") == seen.count("INSERT INTO MESSAGES") == 0
+
+
+async def test_an_account_short_of_its_sum_is_charged_in_arrival_order(
+    services: Services, store: Store
+) -> None:
+    """The balance covers two of the three sends of one account in a batch: the statement
+    writes none of them (their records neither), and the transactional batch charges the
+    first two in arrival order and refuses the third, whose record is taken back. Another
+    account's send in the same batch is written by the statement."""
+    poor = await services.accounts.create_account(name="poor", balance=str(2 * PRICE / 10**6))
+    rich = await services.accounts.create_account(name="rich", balance="10")
+    writer = AcceptWriter(store=store)
+    jobs = [
+        _sent(store, poor.id, 100, "p0"),
+        _sent(store, rich.id, 110, "r0"),
+        _sent(store, poor.id, 120, "p1"),
+        _sent(store, poor.id, 130, "p2"),
+    ]
+    with watched(store) as seen:
+        results = await asyncio.gather(*(writer.accept(j) for j in jobs))
+    assert results == [True, True, True, False]
+    assert await _stored_ids(store) == [100, 110, 120]
+    assert sorted(await _records(store)) == ["p0", "p1", "r0"]
+    assert await _balance(services, poor.id) == 0
+    assert await _balance(services, rich.id) == 10_000_000 - PRICE
+    if not store.db.is_sqlite:
+        assert seen.count(ONE_CLAIMED) == 1
+        assert seen.commits == 1  # poor's three, in a transaction
+
+
+async def test_a_send_charges_the_gift_first_down_to_the_credit_line_in_one_statement(
+    services: Services, store: Store
+) -> None:
+    """insert_claimed charges as store/accounts.py ``charge`` does (tests/store/
+    test_charge.py): the gift first, then the balance down to minus the credit line. On
+    PostgreSQL each lone paid send is one statement, no transaction; the refused one is
+    then heard again in a transaction, which takes its record back."""
+    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
+    await services.accounts.topup(a.id, amount="0.3", gift=True)
+    writer = AcceptWriter(store=store)
+
+    def priced(first_id: int, total: int) -> AcceptJob:
+        job = _sent(store, a.id, first_id, f"g{first_id}")
+        return AcceptJob(
+            account_id=a.id, total_micros=total, rows=job.rows, now_ms=1, also=job.also
+        )
+
+    async def after(job: AcceptJob) -> tuple[bool, int, int]:
+        ok = await writer.accept(job)
+        x = await services.accounts.get_account(a.id)
+        return ok, x.gift_micros, x.balance_micros
+
+    with watched(store) as seen:
+        assert await after(priced(100, 200_000)) == (True, 100_000, 1_000_000)
+        assert await after(priced(101, 300_000)) == (True, 0, 800_000)
+        assert await after(priced(102, 1_300_000)) == (True, 0, -500_000)
+        paid = list(seen.sql)
+        assert await after(priced(103, 1)) == (False, 0, -500_000)
+    assert await _stored_ids(store) == [100, 101, 102]
+    assert sorted(await _records(store)) == ["g100", "g101", "g102"]
+    if not store.db.is_sqlite:
+        writes = [sql for sql in paid if not sql.startswith("SELECT")]  # get_account's
+        assert len(writes) == seen.count(ONE_CLAIMED) - 1 == 3
+        assert seen.commits == 1
+
+
+async def test_a_failing_send_beside_others_takes_nothing_from_them(
+    services: Services, store: Store
+) -> None:
+    """A send whose row cannot be inserted (its id exists) fails alone, and its record is
+    not kept; the sends of its batch are written with their records, charged once each."""
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    assert await writer.accept(_job(store, a.id, 99))
+    jobs = [_sent(store, a.id, 200, "x"), _sent(store, a.id, 98, "bad", count=2)]
+    jobs.append(_sent(store, a.id, 300, "y"))
+    results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
+    assert results[0] is True
+    assert results[2] is True
+    assert isinstance(results[1], IntegrityError)
+    assert await _stored_ids(store) == [99, 200, 300]
+    assert sorted(await _records(store)) == ["x", "y"]
+    assert await _balance(services, a.id) == 10_000_000 - 3 * PRICE
+
+
+async def test_a_send_that_purges_expired_records_is_a_transaction(
+    services: Services, store: Store
+) -> None:
+    """Once a minute a send first drops the expired replay records: a statement of its own,
+    so on PostgreSQL that send's batch is a transaction (claims, then the accept)."""
+    a = await services.accounts.create_account(name="a", balance="10")
+    writer = AcceptWriter(store=store)
+    with watched(store) as seen:
+        assert await writer.accept(_sent(store, a.id, 100, "p", purge=True))
+    assert await _records(store) == {"p": "answer p#100"}
+    assert seen.commits == 1
+    assert seen.count(ONE_CLAIMED) == 0

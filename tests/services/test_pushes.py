@@ -12,7 +12,9 @@ from simgate.domain.events import DomainEvent
 from simgate.domain.messages import Event
 from simgate.domain.pushes import AttemptResult
 from simgate.errors import InvalidInput, NotFound
+from simgate.lease_loop import PUSHES
 from simgate.push.base import PlannedPush, PushRequest
+from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.pushes import endpoint_of, insert_planned
 from simgate.store import pushes as outbox
@@ -172,3 +174,25 @@ async def test_a_push_belongs_to_the_account_of_the_records_it_reports_on(
         about = {r: await outbox.ids_about(conn, r) for r in (11, 12, 13, 99)}
     ids = [p.id for p in rows]
     assert about == {11: [ids[3], ids[4]], 12: [ids[0], ids[4]], 13: [ids[1], ids[2]], 99: []}
+
+
+async def test_a_retry_wakes_the_push_senders(runtime: Runtime, clock: FakeClock) -> None:
+    """An operator's retry makes pushes due now: the senders (in this process, and through
+    the relays in ``run --worker-process``'s child) stop idling, not wait for their poll."""
+    services = runtime.services
+    assert services is not None
+    queue = services.pushes.queue
+    await _plan(services, _planned("http://127.0.0.1:9/a"))
+    now = clock.now_ms()
+    (claimed,) = await queue.claim(
+        owner="w", now_ms=now, lease_until_ms=now + 60_000, limit=10, window=10, busy={}
+    )
+    await queue.record(
+        [AttemptResult(claimed.id, claimed.endpoint, "dead", status=410)], owner="w", now_ms=now
+    )
+    relayed: list[str] = []
+    runtime.wakeup.add_relay(relayed.append)
+    assert await services.pushes.retry() == 1
+    assert relayed == [PUSHES]
+    assert await services.pushes.retry() == 0  # nothing requeued: nobody woken
+    assert relayed == [PUSHES]

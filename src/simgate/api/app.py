@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from simgate.api import exact_paths, http
@@ -90,4 +90,5 @@ def _add_metrics(app: FastAPI, services: Services) -> None:
         await services.health.refresh_metrics()
         # Push gauges too, so a serve-only process reports the outbox like a worker does.
         await services.pushes.refresh_metrics()
-        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # With the other processes of this `simgate run` merged in (simgate/metrics.py).
+        return Response(await services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -135,6 +135,12 @@ class FailureLimiter(Generic[K]):
             self._counting.popitem(last=False)
 
     def blocked(self, key: K) -> bool:
+        if not self._locked:
+            # Nothing locked (the usual case: every request asks, one lock is rare): no
+            # clock read and no look-up, only the sweep of what is still counting.
+            if self._counting:
+                self._sweep(self._clock.now_ms())
+            return False
         now = self._clock.now_ms()
         self._sweep(now)
         times = self._locked.get(key)

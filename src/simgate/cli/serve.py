@@ -19,9 +19,12 @@ from simgate.cli.common import Globals, console, esc, fail, run_async, settings_
 from simgate.cli.http_guard import guarded_protocol
 from simgate.cli.http_workers import CHILD_FLAG, HttpChildren, child_command, shared_socket
 from simgate.cli.metrics_listen import metrics_server
+from simgate.cli.metrics_share import MetricsAnswerer
 from simgate.cli.tls import ensure_certificate
 from simgate.cli.worker_child import (
+    METRICS_FD_FLAG,
     PARENT_FLAG,
+    PID_FILE,
     WAKE_FD_FLAG,
     WorkerChild,
     die_with_parent,
@@ -58,6 +61,7 @@ WorkerProcess = Annotated[
 # Set by `run` on its worker child (cli/worker_child.py).
 ParentPid = Annotated[int | None, typer.Option(PARENT_FLAG, hidden=True)]
 WakeFd = Annotated[int | None, typer.Option(WAKE_FD_FLAG, hidden=True)]
+MetricsFd = Annotated[int | None, typer.Option(METRICS_FD_FLAG, hidden=True)]
 
 
 def _print_demo(runtime: Runtime) -> None:
@@ -85,6 +89,7 @@ async def _serve(
     worker_process: bool = False,
     parent_pid: int | None = None,
     wake_fd: int | None = None,
+    metrics_fd: int | None = None,
 ) -> None:
     if parent_pid is not None:  # `run`'s worker child: never outlive it
         die_with_parent(parent_pid)
@@ -95,10 +100,19 @@ async def _serve(
             "--workers N needs PostgreSQL (database_url): on SQLite one process already "
             "keeps its single writer busy"
         )
+    # A worker's SIGTERM is a graceful stop from its first moment: its dispatcher leases
+    # while start_worker() still starts the rest, and SIGTERM's default action would end it
+    # mid-batch (a `run --worker-process` killed right after starting its child: PDEATHSIG).
+    stop = _stop_on_signals() if role == "worker" else None
     runtime = Runtime(settings, role=role)
     await runtime.open()
     worker_child: WorkerChild | None = None
+    answerer: MetricsAnswerer | None = None
     try:
+        if metrics_fd is not None:  # a child of `run`: the parent's /metrics asks for ours
+            assert runtime.services is not None
+            answerer = MetricsAnswerer(metrics_fd, runtime.services.metrics)
+            answerer.start()
         if role == "worker" or (role == "run" and not worker_process):
             await runtime.start_worker()
             if wake_fd is not None:
@@ -113,15 +127,20 @@ async def _serve(
                     wake_fd=wake_fd_child,
                 ),
                 pass_fds=() if wake_fd_child is None else (wake_fd_child,),
+                pid_file=settings.data_dir / PID_FILE,
             )
+            assert runtime.services is not None  # one /metrics with the child's counters
+            runtime.services.metrics.sources.append(worker_child.metrics)
             await worker_child.start()
         # Start-up objects (settings, app, routes, compiled statements) live as long as the
         # process: out of the collector's sight, every collection has less to walk (a
         # micro-benchmark of the event bus spent 25% less). Once per process, here, never in
         # Runtime.open (tests open thousands of runtimes).
         gc.freeze()
-        if role == "worker":
-            await _wait_for_signal()
+        if stop is not None:
+            console.print("simgate worker running")
+            await stop.wait()
+            _default_signals()  # a second signal during the stop ends it at once, as before
             return
         if not child:  # one SMPP listener per machine: the HTTP children do not bind it
             smpp = await runtime.start_smpp_server()  # [smpp_server] enabled (issue 18)
@@ -180,6 +199,8 @@ async def _serve(
         # recording its batch in flight, and this runtime closes last.
         if worker_child is not None:
             await worker_child.stop()
+        if answerer is not None:
+            await answerer.stop()
         await runtime.close()
 
 
@@ -210,13 +231,17 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-async def _wait_for_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, from now on (the handlers stay for the process)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    console.print("simgate worker running")
-    await stop.wait()
+    return stop
+
+
+def _default_signals() -> None:
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(Exception):
             loop.remove_signal_handler(sig)
@@ -231,8 +256,8 @@ def register(app: typer.Typer) -> None:
         port: Port = None,
         config: Config = None,
         workers: Workers = 1,
-        # Not the default yet: the parent's /metrics lacks the child's counters, and on
-        # SQLite it measured mixed (README "Running it").
+        # Not the default yet: on SQLite it measured mixed (README "Running it"); the lead
+        # decides per backend.
         worker_process: WorkerProcess = False,
     ) -> None:
         """API and worker in one process (the default); --worker-process: worker in a child."""
@@ -277,6 +302,7 @@ def register(app: typer.Typer) -> None:
         config: Config = None,
         parent_pid: ParentPid = None,
         wake_fd: WakeFd = None,
+        metrics_fd: MetricsFd = None,
     ) -> None:
         """Dispatcher, lines, reaper and pushes, without the HTTP API."""
         run_async(
@@ -288,6 +314,7 @@ def register(app: typer.Typer) -> None:
                 port=None,
                 parent_pid=parent_pid,
                 wake_fd=wake_fd,
+                metrics_fd=metrics_fd,
             )
         )
 

@@ -25,6 +25,8 @@ import signal
 import sys
 from pathlib import Path
 
+from simgate.cli.metrics_share import ChildMetrics
+
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -34,6 +36,7 @@ RESTART_MAX_S = 30.0
 STABLE_S = 60.0  # a child that ran this long resets the restart backoff
 WAKE_FD_FLAG = "--wake-fd"  # hidden worker options, set by the parent only
 PARENT_FLAG = "--parent-pid"
+METRICS_FD_FLAG = "--metrics-fd"
 
 
 def child_command(
@@ -59,63 +62,163 @@ def die_with_parent(parent_pid: int) -> None:
         sys.exit(0)
 
 
-class WorkerChild:
-    """Starts the worker child, restarts it when it dies, stops it on :meth:`stop`."""
+PID_FILE = "worker-child.pid"  # in data_dir: the running worker child, for the next run
+POLL_S = 0.05
 
-    def __init__(self, command: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+
+def _argv(pid: int) -> list[bytes] | None:
+    """The command line of a running process (None: gone, a zombie, or no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if stat[stat.rindex(")") + 2 :].startswith("Z"):  # ended, not reaped yet
+        return None
+    return argv
+
+
+def predecessor(pid_file: Path) -> int | None:
+    """The worker child an earlier ``run`` on this data_dir left running, or None.
+
+    Only an orphan: a child whose parent still runs belongs to a live ``run`` (not ours to
+    stop), and a pid reused by another program lacks the worker's command line."""
+    try:
+        pid = int(pid_file.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    argv = _argv(pid)
+    flag = PARENT_FLAG.encode()
+    if pid == os.getpid() or argv is None or b"worker" not in argv or flag not in argv:
+        return None
+    try:
+        parent = int(argv[argv.index(flag) + 1])
+    except (IndexError, ValueError):
+        return None
+    if parent != os.getpid() and _argv(parent) is not None:
+        return None
+    return pid
+
+
+async def _gone(pid: int, seconds: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while _argv(pid) is not None:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+    return True
+
+
+async def stop_predecessor(pid_file: Path, grace_s: float = STOP_TIMEOUT_S) -> int | None:
+    """Wait for the worker child of a ``run`` that was killed (SIGKILL: it could not stop
+    its child) to end its graceful stop, SIGKILL it after ``grace_s``; returns its pid.
+
+    The kernel sent it SIGTERM when its parent died (PDEATHSIG): it is finishing its batch in
+    flight and closing its lines. A new child beside it would run two workers on one
+    data_dir for up to ``grace_s``: an SMPP line bound twice, a modem port opened twice."""
+    pid = predecessor(pid_file)
+    if pid is None:
+        return None
+    log.warning("the worker process %d of an earlier run is still stopping: waiting for it", pid)
+    if not await _gone(pid, grace_s):
+        log.warning("the worker process %d did not stop in %.0f s: killing it", pid, grace_s)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        await _gone(pid, 5.0)
+    return pid
+
+
+def _write_pid(pid_file: Path, pid: int) -> None:
+    tmp = pid_file.with_name(pid_file.name + ".tmp")
+    tmp.write_text(f"{pid}\n", encoding="ascii")
+    tmp.replace(pid_file)  # whole or not at all: a reader never sees half a number
+
+
+class WorkerChild:
+    """Starts the worker child, restarts it when it dies, stops it on :meth:`stop`.
+
+    Each child started gets a new metrics pair (cli/metrics_share.py): :attr:`metrics` is
+    its samples for the parent's /metrics, with the counters of the children before it."""
+
+    def __init__(
+        self, command: list[str], pass_fds: tuple[int, ...] = (), *, pid_file: Path | None = None
+    ) -> None:
         self._command = command
         self._pass_fds = pass_fds
+        self._pid_file = pid_file
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._not_spawning = asyncio.Event()
+        self._not_spawning.set()
         self.starts = 0
+        self.metrics = ChildMetrics()
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
     async def start(self) -> None:
-        await self._spawn()
-        self._task = asyncio.create_task(self._supervise(), name="worker-child")
+        """Start it (in the background: HTTP need not wait for an earlier run's child)."""
+        self._task = asyncio.create_task(self._run(), name="worker-child")
 
-    async def _spawn(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(
-            *self._command,
-            stdin=asyncio.subprocess.DEVNULL,
-            pass_fds=self._pass_fds,
-            # Our own session's signals only: a Ctrl-C reaches the parent, which stops the
-            # child in order (HTTP first), instead of both stopping at once.
-            start_new_session=True,
-        )
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        theirs = self.metrics.new_pair()
+        self._not_spawning.clear()
+        try:
+            proc = self._proc = await asyncio.create_subprocess_exec(
+                *self._command,
+                METRICS_FD_FLAG,
+                str(theirs.fileno()),
+                stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(*self._pass_fds, theirs.fileno()),
+                # Our own session's signals only: a Ctrl-C reaches the parent, which stops
+                # the child in order (HTTP first), instead of both stopping at once.
+                start_new_session=True,
+            )
+        finally:
+            self._not_spawning.set()
+            theirs.close()  # the child has its copy
         self.starts += 1
+        if self._pid_file is not None:
+            try:
+                _write_pid(self._pid_file, proc.pid)
+            except OSError:
+                log.exception("cannot write %s", self._pid_file)
+        return proc
 
-    async def _supervise(self) -> None:
+    async def _run(self) -> None:
+        """The first start after an earlier run's child ended, then a restart after each end
+        (with a backoff while they come quickly)."""
+        if self._pid_file is not None:  # one worker per data_dir: an earlier one ends first
+            await stop_predecessor(self._pid_file)
         delay = RESTART_FIRST_S
         loop = asyncio.get_running_loop()
-        while True:
-            proc = self._proc
-            assert proc is not None
-            began = loop.time()
-            code = await proc.wait()
-            if self._stopping:
-                return
-            if loop.time() - began >= STABLE_S:
-                delay = RESTART_FIRST_S
-            log.warning(
-                "worker process %d ended (exit %s); restarting in %.1f s", proc.pid, code, delay
-            )
+        while not self._stopping:
+            try:
+                proc = await self._spawn()
+            except OSError:
+                log.exception("cannot start the worker process; trying again in %.1f s", delay)
+            else:
+                began = loop.time()
+                code = await proc.wait()
+                if self._stopping:
+                    return
+                if loop.time() - began >= STABLE_S:
+                    delay = RESTART_FIRST_S
+                log.warning(
+                    "worker process %d ended (exit %s); restarting in %.1f s", proc.pid, code, delay
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_MAX_S)
-            if self._stopping:
-                return
-            try:
-                await self._spawn()
-            except OSError:
-                log.exception("cannot start the worker process")
 
     async def stop(self, grace_s: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM (a graceful stop), SIGKILL if it still runs after ``grace_s``."""
         self._stopping = True
+        await self._not_spawning.wait()  # a child being started: stopped below, not left
+        if self._task is not None and self._proc is None:  # still waiting to start the first
+            self._task.cancel()
         proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -131,3 +234,7 @@ class WorkerChild:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.metrics.close()
+        if self._pid_file is not None:
+            with contextlib.suppress(OSError):
+                self._pid_file.unlink()

@@ -42,6 +42,7 @@ from simgate.lines.base import (
     Capability,
     Line,
     Outcome,
+    PortInfo,
     SubmitRequest,
     SubmitResult,
 )
@@ -391,10 +392,16 @@ class Dispatcher:
         now = self._clock.now_ms()
         planned: list[tuple[Leased, int]] = []
         records: list[SubmitRecord] = []
+        # Each line's ports, asked once per batch (nothing changes them while this loop
+        # runs: it does not yield); a line builds the sequence on every call.
+        ports: dict[str, Sequence[PortInfo]] = {}
         for msg in leased:
             line = self._lines[msg.line]
             hint = parse_hint(msg.port_hint)
-            port = self._pickers[msg.line].pick(line.ports(), hint, now)
+            its = ports.get(msg.line)
+            if its is None:
+                its = ports[msg.line] = line.ports()
+            port = self._pickers[msg.line].pick(its, hint, now)
             if port is None:
                 records.append(self._defer(msg, line, hint, now))
             else:

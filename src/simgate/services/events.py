@@ -11,11 +11,15 @@ Subscribers may leave numbers for the ones after them in ``notes`` (e.g. the Din
 ``incoming_sms_id`` of each stored SMS, which the Dinstar push format reads).
 
 A subscriber may say which messages it reads by their dialect (a ``message_dialects``
-attribute, see :func:`reads_messages_of`): when every subscriber says so, the bus reads each
-changed message's dialect first (one narrow SELECT) and builds records and events only for
-the messages some subscriber reads. Building the ~35-column records was most of the bus's
-cost per message (issue 15), and most messages (a dialect without a push configured, the
-worker's bench) owe nothing. A subscriber without the attribute reads every message.
+attribute, see :func:`reads_messages_of`): when every subscriber says so, the bus reads and
+builds records and events only for the messages some subscriber reads (the dialect is a
+condition of the read). Building the ~35-column records was most of the bus's cost per
+message (issue 15), and most messages (a dialect without a push configured, the worker's
+bench) owe nothing. A subscriber without the attribute reads every message.
+
+The changed messages are read with their accounts and apps in one statement
+(store/event_reads.py): on PostgreSQL the reads were round trips of their own, four per
+recorded batch (issue 15).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from simgate.domain.events import (
 )
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.store import Store
+from simgate.store.event_reads import MessageOwners, messages_with_owners
 from simgate.store.sqltext import chunks, marks
 from simgate.store.tables import messages as messages_table
 
@@ -106,16 +111,19 @@ class EventBus:
         message_ids = [c.message_id for c in changes if isinstance(c, MessageChange)]
         inbound_ids = [c.inbound_id for c in changes if isinstance(c, InboundStored)]
         call_ids = [c.call_id for c in changes if isinstance(c, CallDone)]
-        messages = await _messages(store, conn, message_ids, self._dialects)
+        # The messages come with their accounts and apps, in one statement
+        # (store/event_reads.py); inbound SMS and calls read theirs after.
+        read = await _messages(conn, message_ids, self._dialects)
+        messages, accounts, apps = read.records, read.accounts, read.apps
         inbound = await _inbound(store, conn, inbound_ids)
         calls = await _calls(store, conn, call_ids)
-        owners = [r.account_id for r in messages.values()]
-        owners += [r.account_id for r in inbound.values()]
-        owners += [r.account_id for r in calls.values()]
-        accounts = await store.accounts.get_accounts(conn, owners) if owners else {}
-        app_pks = [r.app_id for r in messages.values() if r.app_id is not None]
-        app_pks += [r.app_id for r in calls.values()]
-        apps = await store.accounts.get_apps_by_pk(conn, app_pks) if app_pks else {}
+        owners = [r.account_id for r in inbound.values() if r.account_id not in accounts]
+        owners += [r.account_id for r in calls.values() if r.account_id not in accounts]
+        if owners:
+            accounts.update(await store.accounts.get_accounts(conn, owners))
+        app_pks = [r.app_id for r in calls.values() if r.app_id not in apps]
+        if app_pks:
+            apps.update(await store.accounts.get_apps_by_pk(conn, app_pks))
         mo_owners = [r.account_id for r in inbound.values()]
         account_apps = await store.accounts.apps_of_accounts(conn, mo_owners) if mo_owners else {}
         # What each message's events carry, looked up once per message: a batch's changes
@@ -164,18 +172,13 @@ def _as_event(c: PortChanged | UssdReplied) -> DomainEvent:
 
 
 async def _messages(
-    store: Store, conn: AsyncConnection, ids: list[int], dialects: Collection[str] | None
-) -> dict[int, MessageRecord]:
+    conn: AsyncConnection, ids: list[int], dialects: Collection[str] | None
+) -> MessageOwners:
     """The records of the messages ``ids`` that some subscriber reads (of ``dialects``; None:
-    all); a message left out carries no event, as one that no longer exists."""
-    if not ids or (dialects is not None and not dialects):
-        return {}
-    wanted = sorted(set(ids))
-    if dialects is not None:
-        wanted = [i for i, d in await _dialects_of(conn, wanted) if d in dialects]
-        if not wanted:
-            return {}
-    return {m.id: m for m in await store.messages.get(conn, wanted)}
+    all), with their accounts and apps; a message left out carries no event, as one that no
+    longer exists. The dialect is a condition of the read: no record is built for a message
+    nobody reads."""
+    return await messages_with_owners(conn, sorted(set(ids)), dialects)
 
 
 async def _dialects_of(conn: AsyncConnection, ids: list[int]) -> list[tuple[int, str]]:

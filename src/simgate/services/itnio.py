@@ -71,7 +71,7 @@ class ReplayClaim(OnceJob):
     purge: bool
     on_run: Callable[[], None]
 
-    async def __call__(self, conn: AsyncConnection) -> None:
+    def written(self) -> None:
         self.on_run()
 
     async def claim_together(
@@ -87,6 +87,13 @@ class ReplayClaim(OnceJob):
         await self.replays.drop_answered(
             conn, [(j.claim.fingerprint, j.claim.now_ms) for j in jobs]
         )
+
+    def record(self) -> tuple[str, int, str, int] | None:
+        """On PostgreSQL the claim is written by the accept statement itself (one round
+        trip: store/messages.py ``insert_claimed``); not when expired records are purged
+        first (a statement of its own, in a transaction)."""
+        c = self.claim
+        return None if self.purge else (c.fingerprint, c.expires_ms, c.response, c.now_ms)
 
 
 class ItnioService:

@@ -21,6 +21,7 @@ from simgate.push.base import PlannedPush, PushContext, PushFormat
 from simgate.services.events import Notes, message_dialects
 from simgate.services.pushes import insert_planned
 from simgate.store import Store
+from simgate.store.event_reads import docs as stored_docs
 
 
 class PushOutbox:
@@ -59,14 +60,24 @@ class PushOutbox:
 
     async def _announce(self, conn: AsyncConnection) -> None:
         """Wake the push senders (issue 15). In this process at once: their claim is a write,
-        run after this transaction commits. Other processes hear a NOTIFY sent in this
-        transaction, which PostgreSQL delivers only if and when it commits."""
-        if conn.dialect.name == "postgresql":
+        run after this transaction commits. Other processes on PostgreSQL hear a NOTIFY sent
+        in this transaction, which PostgreSQL delivers only if and when it commits (so the
+        relays, which would NOTIFY before the commit, are skipped there).
+
+        On SQLite the relays are told now: ``run --worker-process``'s datagram to its worker
+        child (dispatch/pipe_wakeup.py), else the child finds the push only at its poll (up
+        to ``idle_max_seconds``). Told before the commit, and still safe: the child's claim
+        is a write transaction, whose BEGIN IMMEDIATE waits for SQLite's one write lock,
+        held by this transaction from its own BEGIN IMMEDIATE until it commits (store/
+        database.py). A rollback wakes the child for nothing, and the re-run announces again.
+        """
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
             await conn.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
                 {"channel": PG_CHANNEL, "payload": self._wakeup.payload(PUSHES)},
             )
-        self._wakeup.notify(PUSHES, relay=False)
+        self._wakeup.notify(PUSHES, relay=not postgres)
 
     async def plan(
         self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes
@@ -83,7 +94,7 @@ class PushOutbox:
         keys: set[str] = set()
         for fmt, its in mine:
             keys |= fmt.docs(its)
-        docs = {key: await self._store.accounts.get_doc(conn, key) for key in sorted(keys)}
+        docs = await stored_docs(conn, keys)  # one statement for all (issue 15)
         ctx = PushContext(now_ms=self._clock.now_ms(), docs=docs, notes=notes)
         planned: list[PlannedPush] = []
         for fmt, its in mine:

@@ -20,6 +20,7 @@ from simgate.clock import Clock
 from simgate.domain.events import CallFinished, DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.errors import InvalidInput, NotFound
+from simgate.lease_loop import PUSHES, Wakeup
 from simgate.metrics import Metrics
 from simgate.push.base import PlannedPush
 from simgate.push.settings import PushSettings
@@ -254,6 +255,7 @@ class PushService:
         clock: Clock,
         metrics: Metrics,
         guard: UrlGuard,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -261,6 +263,7 @@ class PushService:
         self.metrics = metrics
         self.guard = guard
         self.queue = OutboxQueue(db=db, metrics=metrics)
+        self._wakeup = wakeup or Wakeup()
 
     async def validate_url(self, url: str) -> None:
         """Refuse a push URL that is malformed or reaches a blocked address (UnsafeUrl)."""
@@ -309,7 +312,7 @@ class PushService:
         codes = parse_states(states) or [FAILED, DEAD]
         if any(c in (PENDING, DELIVERED) for c in codes):
             raise InvalidInput("only failed or dead pushes can be retried")
-        return await self.db.write(
+        requeued: int = await self.db.write(
             functools.partial(
                 outbox.requeue,
                 now_ms=self.clock.now_ms(),
@@ -319,6 +322,9 @@ class PushService:
                 account_id=account_id,
             )
         )
+        if requeued:  # due now: the senders stop idling (here, and the relays: issue 15)
+            self._wakeup.notify(PUSHES)
+        return requeued
 
     async def purge(self, *, states: Sequence[str], older_than_seconds: float) -> int:
         codes = parse_states(states)

@@ -38,7 +38,8 @@ batches with more statements and commits per request (issue 15, bench/http_send.
 PostgreSQL: one writer answered 1.25x the sends of two). SQLite has one write lock: one
 writer, both lanes in each of its transactions. On PostgreSQL a job that is one statement may
 ask to run in autocommit (:meth:`Database.submit`): the accept batches of OpenVox sends, for
-which BEGIN and COMMIT were two of four round trips (issue 15).
+which BEGIN and COMMIT were two of four round trips, and of itniotech sends with their replay
+records (BEGIN, the records, the charge, the INSERT and COMMIT: five) (issue 15).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -33,11 +33,12 @@ from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import IdState, Leased, LeaseHolder
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store import leases, submit_writes, unnest
+from simgate.store import submit_writes, unnest
+from simgate.store.listed import in_list, listed
 from simgate.store.sqltext import chunks, one_of, positional_insert
-from simgate.store.tables import accounts, message_parts, messages
+from simgate.store.tables import accounts, itnio_replays, message_parts, messages
 
-__all__ = ["STATE_OF", "MessageRepo"]
+__all__ = ["RECORD_COLUMN_NAMES", "STATE_OF", "MessageRepo", "record_of"]
 
 # Stored values to enums by lookup: calling State(...) per row cost more than the row.
 STATE_OF: dict[int, State] = {int(s): s for s in State}
@@ -51,7 +52,8 @@ _plain_values = operator.attrgetter(*_PLAIN_FIELDS)
 
 # The columns of a MessageRecord in field order, so a row converts positionally: building a
 # dict per row (row._mapping) cost more than the query for a 500-id get.
-_RECORD_COLUMNS = tuple(messages.c[name] for name in MessageRecord.__slots__)
+RECORD_COLUMN_NAMES: tuple[str, ...] = tuple(MessageRecord.__slots__)
+_RECORD_COLUMNS = tuple(messages.c[name] for name in RECORD_COLUMN_NAMES)
 _STATE_AT = MessageRecord.__slots__.index("state")
 _REPORT_AT = MessageRecord.__slots__.index("report_requested")
 _ENCODING_AT = MessageRecord.__slots__.index("encoding")
@@ -118,6 +120,87 @@ def _charged_insert_sql() -> str:
 _CHARGED_INSERT_SQL = _charged_insert_sql()
 
 
+# insert_claimed's arrays: one element per request (``n`` its position), then one per row.
+_CLAIMED_JOB_COLUMNS: tuple[unnest.Col, ...] = (
+    ("n", "integer"),
+    ("payer", "bigint"),
+    ("amount", "bigint"),
+    ("fp", "text"),
+    ("expires", "bigint"),
+    ("response", "text"),
+    ("created", "bigint"),
+)
+_CLAIMED_ROW_COLUMNS: tuple[unnest.Col, ...] = (
+    ("job", "integer"),
+    *((name, _pg_type(name)) for name in _INSERT_COLUMNS),
+)
+
+# A replay record written with its request's rows: (fingerprint, expires_ms, response,
+# created_ms), as store/dialects/itnio.py claim_answered writes it.
+ReplayRecord = tuple[str, int, str, int]
+
+
+def _claimed_insert_sql() -> str:
+    """insert_claimed's statement: the arrays of _CLAIMED_JOB_COLUMNS, then those of
+    _CLAIMED_ROW_COLUMNS; returns ``(0, account id)`` per account charged and ``(1,
+    fingerprint)`` per record written.
+
+    ``payable`` locks (FOR UPDATE, in account id order: concurrent batches wait for each
+    other in one order) the accounts whose balance + gift + credit covers every request of
+    theirs in the batch, repeats or not; only their requests' records are written
+    (``claimed``, ON CONFLICT DO NOTHING: a fingerprint recorded already is a repeat, in
+    fingerprint order as _insert_records writes them). ``charged`` then takes from those
+    locked rows the sum of the requests whose record was written or that have none (at
+    most what ``payable`` checked, on rows nobody else can change meanwhile: it cannot
+    fail), as AccountRepo.charge does; ``inserted`` writes their rows. So no record is
+    written without its charge and rows, and no charge without them: one statement, all
+    or nothing. A sibling of a data-modifying CTE sees its work only through its
+    RETURNING, hence the chain.
+
+    The account is locked before the records are written, where the transactional batch
+    (services/accept_writer.py) writes its records first: should two processes take the
+    same fingerprint at once, one through each, PostgreSQL finds the deadlock and the
+    database writer runs the loser again (store/database.py); an identical request sent
+    twice at the same instant is the only way there."""
+    jobs, _ = unnest.arrays(_CLAIMED_JOB_COLUMNS, [], 1)
+    rows, _ = unnest.arrays(_CLAIMED_ROW_COLUMNS, [], 1 + len(_CLAIMED_JOB_COLUMNS))
+    job_names = ", ".join(name for name, _ in _CLAIMED_JOB_COLUMNS)
+    row_names = ", ".join(name for name, _ in _CLAIMED_ROW_COLUMNS)
+    columns = ", ".join(_INSERT_COLUMNS)
+    spendable = "a.balance_micros + a.gift_micros + a.credit_micros"
+    return (
+        f"WITH job AS MATERIALIZED (SELECT * FROM {jobs} AS j({job_names})), "
+        f"payable AS MATERIALIZED (SELECT a.id FROM {accounts.name} AS a "
+        "WHERE a.id IN (SELECT job.payer FROM job) "
+        f"AND {spendable} >= (SELECT sum(job.amount) FROM job WHERE job.payer = a.id) "
+        "ORDER BY a.id FOR UPDATE OF a), "
+        f"claimed AS (INSERT INTO {itnio_replays.name} "
+        "(fingerprint, expires_ms, response, created_ms) "
+        "SELECT job.fp, job.expires, job.response, job.created FROM job "
+        "WHERE job.fp IS NOT NULL "
+        "AND (job.payer IS NULL OR job.payer IN (SELECT payable.id FROM payable)) "
+        "ORDER BY job.fp ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint), "
+        "paid AS MATERIALIZED (SELECT job.n, job.payer, job.amount FROM job "
+        "WHERE (job.fp IS NULL OR job.fp IN (SELECT claimed.fingerprint FROM claimed)) "
+        "AND (job.payer IS NULL OR job.payer IN (SELECT payable.id FROM payable))), "
+        f"charged AS (UPDATE {accounts.name} AS a SET "
+        "gift_micros = greatest(a.gift_micros - c.amount, 0), "
+        "balance_micros = a.balance_micros - (c.amount - least(a.gift_micros, c.amount)) "
+        "FROM (SELECT paid.payer, sum(paid.amount) FROM paid WHERE paid.payer IS NOT NULL "
+        "GROUP BY paid.payer) AS c(id, amount) "
+        f"WHERE a.id = c.id AND {spendable} >= c.amount RETURNING a.id), "
+        f"inserted AS (INSERT INTO {messages.name} ({columns}) "
+        f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {rows} AS v({row_names}) "
+        "WHERE v.job IN (SELECT paid.n FROM paid "
+        "WHERE paid.payer IS NULL OR paid.payer IN (SELECT charged.id FROM charged))) "
+        "SELECT 0, charged.id::text FROM charged "
+        "UNION ALL SELECT 1, claimed.fingerprint FROM claimed"
+    )
+
+
+_CLAIMED_INSERT_SQL = _claimed_insert_sql()
+
+
 _QUEUED = int(State.QUEUED)
 
 
@@ -162,6 +245,10 @@ def _record_of(row: Any) -> MessageRecord:
     return record
 
 
+# For the event bus's joined read (store/event_reads.py).
+record_of = _record_of
+
+
 @functools.cache
 def _records_by_ids(dialect: Dialect, count: int) -> str:
     """``SELECT`` of the record columns for ``count`` ids, with positional parameters."""
@@ -172,6 +259,65 @@ def _records_by_ids(dialect: Dialect, count: int) -> str:
         marks = ", ".join("?" * count)
     names = ", ".join(quote(c.name) for c in _RECORD_COLUMNS)
     return f"SELECT {names} FROM {quote(messages.name)} WHERE id IN ({marks})"
+
+
+# What a lease returns of each row, in Leased's order (MessageRepo.lease).
+_LEASED_COLUMNS = (
+    "id",
+    "sender",
+    "recipient",
+    "text",
+    "encoding",
+    "parts",
+    "port_hint",
+    "line",
+    "attempts",
+    "report_requested",
+    "validity_until_ms",
+    "lease_seq",
+)
+
+
+@functools.cache
+def _lease_sql(dialect: str, lines: int) -> str:
+    """:meth:`MessageRepo.lease`'s statement for ``lines`` line names, made once per shape.
+
+    Parameters: now, limit, owner, lease until, then the line names. The states are
+    literals (constants of the table, and the condition of the partial index
+    ``ix_messages_due`` as written). Built and compiled through SQLAlchemy Core on every
+    lease, the statement cost 4-5 % of ``simgate run``'s CPU under HTTP sends (issue 15);
+    as text it is the same statement store/leases.py ``lease`` built. On PostgreSQL the
+    due rows are locked ``FOR UPDATE SKIP LOCKED`` in a materialised CTE (a row another
+    worker is taking is skipped, and the UPDATE cannot rescan the subquery and lease more
+    than ``limit``, store/leases.py); SQLite's write transaction is already exclusive."""
+    queued, submitting = int(State.QUEUED), int(State.SUBMITTING)
+    returning = ", ".join(_LEASED_COLUMNS)
+    if dialect == "postgresql":
+        names = ", ".join(f"${i}::varchar" for i in range(5, 5 + lines))
+        return (
+            "WITH due AS MATERIALIZED (SELECT id FROM messages "
+            f"WHERE state = {queued} AND line IN ({names}) AND next_attempt_ms <= $1::bigint "
+            "ORDER BY next_attempt_ms LIMIT $2::integer FOR UPDATE SKIP LOCKED) "
+            f"UPDATE messages SET state = {submitting}, lease_owner = $3::varchar, "
+            "lease_until_ms = $4::bigint, submitting_ms = $1::bigint, updated_ms = $1::bigint, "
+            "lease_seq = lease_seq + 1 "
+            f"WHERE id IN (SELECT id FROM due) AND state = {queued} RETURNING {returning}"
+        )
+    names = ", ".join(f"?{i}" for i in range(5, 5 + lines))
+    return (
+        f"UPDATE messages SET state = {submitting}, lease_owner = ?3, lease_until_ms = ?4, "
+        "submitting_ms = ?1, updated_ms = ?1, lease_seq = lease_seq + 1 "
+        f"WHERE id IN (SELECT id FROM messages WHERE state = {queued} AND line IN ({names}) "
+        "AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms LIMIT ?2) "
+        f"AND state = {queued} RETURNING {returning}"
+    )
+
+
+@functools.cache
+def _holders_sql(dialect: str) -> str:
+    """:meth:`MessageRepo.holders`'s statement: the ids are its one parameter."""
+    ids = in_list(dialect, "id", 1, "bigint")
+    return f"SELECT id, state, lease_owner FROM messages WHERE {ids}"
 
 
 def _states(states: Sequence[State]) -> list[int]:
@@ -212,7 +358,8 @@ class MessageRepo:
 
         One statement, not BEGIN, a charge per account, the INSERT and COMMIT: on PostgreSQL
         an accept's cost is its round trips to the server, and run in autocommit
-        (Database.submit) this is the only one. Rows go in as one array per column (unnest):
+        (Database.submit) this is the only one; in a transaction (the accept batches with
+        records of their own) it is one of few. Rows go in as one array per column (unnest):
         one plan and one Bind for the whole batch."""
         rows = [
             (payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group
@@ -222,6 +369,36 @@ class MessageRepo:
         _, arrays = unnest.arrays(_CHARGED_INSERT_COLUMNS, rows, 3)
         result = await conn.exec_driver_sql(_CHARGED_INSERT_SQL, (ids, amounts, *arrays))
         return {int(row[0]) for row in result}
+
+    async def insert_claimed(
+        self,
+        conn: AsyncConnection,
+        groups: Sequence[tuple[Sequence[NewMessage], int, int | None, int, ReplayRecord | None]],
+    ) -> tuple[set[int], set[str]]:
+        """PostgreSQL: :meth:`insert_charged` for requests that may carry a replay record
+        (the itniotech replay rule, spec §7; store/dialects/itnio.py), in one statement
+        (:func:`_claimed_insert_sql`). Each ``(rows, now_ms, payer, amount, record)`` of
+        ``groups`` (fingerprints unique, ``payer`` None when nothing is charged) goes on
+        when its payer's balance covers every request of that payer here and its record,
+        if any, is new: its record is written, ``amount`` charged (one sum per payer) and
+        its rows inserted. Returns the payers charged and the fingerprints written; every
+        other request changed nothing (a repeat, or a payer short of the sum)."""
+        job_values: list[tuple[Any, ...]] = []
+        row_values: list[tuple[Any, ...]] = []
+        for n, (group, now_ms, payer, amount, record) in enumerate(groups):
+            job_values.append((n, payer, amount, *(record or (None, None, None, None))))
+            row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
+        _, job_arrays = unnest.arrays(_CLAIMED_JOB_COLUMNS, job_values, 1)
+        _, row_arrays = unnest.arrays(_CLAIMED_ROW_COLUMNS, row_values, 1)
+        result = await conn.exec_driver_sql(_CLAIMED_INSERT_SQL, (*job_arrays, *row_arrays))
+        charged: set[int] = set()
+        claimed: set[str] = set()
+        for kind, value in map(tuple, result):
+            if kind == 0:
+                charged.add(int(value))
+            else:
+                claimed.add(str(value))
+        return charged, claimed
 
     # ---- the queue -------------------------------------------------------------------
     async def lease(
@@ -235,37 +412,11 @@ class MessageRepo:
         limit: int,
     ) -> list[Leased]:
         """Move up to ``limit`` due QUEUED rows on ``lines`` to SUBMITTING under ``owner``."""
-        m = messages.c
-        rows = await leases.lease(
-            conn,
-            messages,
-            due=(m.state == int(State.QUEUED)) & m.line.in_(lines) & (m.next_attempt_ms <= now_ms),
-            order_by=(m.next_attempt_ms,),
-            limit=limit,
-            guard=m.state == int(State.QUEUED),
-            set_values={
-                "state": int(State.SUBMITTING),
-                "lease_owner": owner,
-                "lease_until_ms": lease_until_ms,
-                "submitting_ms": now_ms,
-                "updated_ms": now_ms,
-                "lease_seq": m.lease_seq + 1,
-            },
-            returning=(
-                m.id,
-                m.sender,
-                m.recipient,
-                m.text,
-                m.encoding,
-                m.parts,
-                m.port_hint,
-                m.line,
-                m.attempts,
-                m.report_requested,
-                m.validity_until_ms,
-                m.lease_seq,
-            ),
-        )
+        if not lines or limit <= 0:
+            return []
+        sql = _lease_sql(conn.dialect.name, len(lines))
+        params = (now_ms, limit, owner, lease_until_ms, *lines)
+        rows: Iterable[Any] = await conn.exec_driver_sql(sql, params)
         leased = [
             Leased(
                 id=mid,
@@ -294,26 +445,25 @@ class MessageRepo:
                 report,
                 validity,
                 lease_seq,
-            ) in map(tuple, rows)
+            ) in rows
         ]
         leased.sort(key=lambda m: m.id)
         return leased
 
     async def holders(self, conn: AsyncConnection, ids: Sequence[int]) -> list[LeaseHolder]:
         """State and lease owner of ``ids``; read inside the write transaction that updates
-        them, so nothing can change in between."""
-        out: list[LeaseHolder] = []
-        for chunk in chunks(ids, 500):
-            rows = await conn.execute(
-                select(messages.c.id, messages.c.state, messages.c.lease_owner).where(
-                    one_of(messages.c.id, chunk, dialect=conn.dialect)
-                )
-            )
-            out.extend(
-                LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
-                for mid, state, lease_owner in rows
-            )
-        return out
+        them, so nothing can change in between. One statement for any number of ids, its
+        text made once (store/listed.py)."""
+        if not ids:
+            return []
+        dialect = conn.dialect.name
+        rows: Iterable[Any] = await conn.exec_driver_sql(
+            _holders_sql(dialect), (listed(dialect, ids),)
+        )
+        return [
+            LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
+            for mid, state, lease_owner in rows
+        ]
 
     async def unknown_tries(
         self, conn: AsyncConnection, ids: Sequence[int]

@@ -6,6 +6,7 @@ service's decision (:mod:`simgate.services.messaging`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -28,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import NewPart, PartReport, PartStatus, ReportHint, ReportTally
 from simgate.store import unnest
+from simgate.store.listed import in_list, listed
 from simgate.store.messages import STATE_OF
-from simgate.store.sqltext import chunks, execute_rows, one_of
+from simgate.store.sqltext import chunks, execute_rows, one_of, positional_insert
 from simgate.store.tables import message_parts, messages, orphan_reports
 
 __all__ = ["PartMatch", "PartRef", "ReportRepo"]
@@ -72,6 +74,9 @@ _PART_COLS: list[unnest.Col] = [
 ]
 
 
+_PART_COLUMNS = tuple(name for name, _ in _PART_COLS)
+
+
 class ReportRepo:
     async def insert_parts(
         self,
@@ -82,6 +87,8 @@ class ReportRepo:
     ) -> None:
         """Insert ``parts``; those in ``reported`` (by (message id, seq)) already carry the
         report that came before their submit was recorded (dispatch/report_hold.py)."""
+        if not parts:
+            return
         got = reported or {}
         none = _NOT_REPORTED
         if conn.dialect.name == "postgresql":  # one statement, not one per row
@@ -96,21 +103,16 @@ class ReportRepo:
                 ],
             )
             return
-        rows = []
-        for p in parts:
-            s = got.get((p.message_id, p.seq), none)
-            rows.append(
-                {
-                    "message_id": p.message_id,
-                    "seq": p.seq,
-                    "line": p.line,
-                    "port": p.port,
-                    "line_ref": p.line_ref,
-                    "status_code": s.status_code,
-                    "reported_ms": s.done_ms,
-                }
-            )
-        await execute_rows(conn, insert(message_parts), rows)
+        # Tuples straight to the driver's executemany, one statement text (a Core insert
+        # built and keyed per batch cost more than SQLite's work on small batches).
+        await conn.exec_driver_sql(
+            positional_insert(conn.dialect, message_parts.name, _PART_COLUMNS),
+            [
+                (p.message_id, p.seq, p.line, p.port, p.line_ref, s.status_code, s.done_ms)
+                for p in parts
+                for s in (got.get((p.message_id, p.seq), none),)
+            ],
+        )
 
     async def match_parts(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> PartMatch:
         out = PartMatch()
@@ -246,16 +248,19 @@ class ReportRepo:
         )
 
     async def take_orphans(self, conn: AsyncConnection, keys: Sequence[RefKey]) -> list[PartReport]:
-        """Remove and return the orphans kept for ``keys``."""
+        """Remove and return the orphans kept for ``keys``: one ``DELETE ... RETURNING`` per
+        line (not a SELECT and a DELETE), its text made once (store/listed.py). Called on
+        every recorded batch, which nearly always finds none (issue 15)."""
+        dialect = conn.dialect.name
+        by_line: dict[str, list[str]] = {}
+        for line, ref in keys:
+            by_line.setdefault(line, []).append(ref)
         found: list[PartReport] = []
-        for where in _ref_chunks(orphan_reports, keys, conn.dialect):
-            rows = await conn.execute(select(orphan_reports).where(where))
-            found.extend(_orphan(r) for r in rows)
-        if found:
-            for where in _ref_chunks(
-                orphan_reports, [(f.line, f.line_ref) for f in found], conn.dialect
-            ):
-                await conn.execute(delete(orphan_reports).where(where))
+        for line, refs in by_line.items():
+            rows = await conn.exec_driver_sql(
+                _take_orphans_sql(dialect), (line, listed(dialect, refs))
+            )
+            found.extend(_orphan_of(r) for r in rows)
         return found
 
     async def hinted_orphans(
@@ -319,6 +324,49 @@ def _orphan(r: Any) -> PartReport:
         status_code=r.status_code,
         done_ms=r.done_ms,
         hint=hint,
+    )
+
+
+_ORPHAN_COLUMNS = (
+    "line",
+    "line_ref",
+    "status_code",
+    "done_ms",
+    "hint_message_id",
+    "hint_lease_seq",
+    "hint_part",
+    "hint_parts",
+    "hint_port",
+    "hint_covers",
+)
+
+
+@functools.cache
+def _take_orphans_sql(dialect: str) -> str:
+    """:meth:`ReportRepo.take_orphans`'s statement: parameters the line, then its refs.
+    ``line = ? AND line_ref IN (...)``, not a row-value list: SQLite answers the latter
+    with a full scan (see :func:`_ref_chunks`)."""
+    refs = in_list(dialect, "line_ref", 2, "text")
+    mark = "$1::varchar" if dialect == "postgresql" else "?1"
+    returning = ", ".join(_ORPHAN_COLUMNS)
+    return f"DELETE FROM orphan_reports WHERE line = {mark} AND {refs} RETURNING {returning}"
+
+
+def _orphan_of(row: Sequence[Any]) -> PartReport:
+    """An orphan from a row of :data:`_ORPHAN_COLUMNS`."""
+    line, line_ref, status_code, done_ms, mid, lease_seq, part, parts, port, covers = row
+    hint = None
+    if mid is not None:
+        hint = ReportHint(
+            message_id=mid,
+            lease_seq=lease_seq,
+            part=part,
+            parts=parts,
+            port=port,
+            covers=covers or 1,
+        )
+    return PartReport(
+        line=line, line_ref=line_ref, status_code=status_code, done_ms=done_ms, hint=hint
     )
 
 

@@ -431,3 +431,22 @@ async def test_failure_tables_stay_bounded_and_expire_on_the_clock(itnio: Itnio)
         "fail_keys": 1,
         "credentials": 1,
     }
+
+
+def test_the_fingerprint_is_the_one_records_were_written_with() -> None:
+    """Replay records outlive a restart and are shared by processes of several versions
+    (spec §7): the digest must stay sha256 over key, Timestamp, Sign, method and target,
+    each followed by a NUL, then the body (the values of simgate before issue 15's cut)."""
+    sent = fingerprint(
+        key="k",
+        timestamp="1700000000",
+        sign="ab" * 16,
+        method="POST",
+        target="/sms/sendSms",
+        body='{"a":"é"}'.encode(),
+    )
+    assert sent == "6ffa39c1d3f2194e6c7593bb06d9d648a8646588c04aab3d9adadabc6d52ade2"
+    odd = fingerprint(
+        key="k\udcff", timestamp="", sign="", method="GET", target="/v3/sendSms?x=é", body=b""
+    )
+    assert odd == "e847e7c80a7fd9326fa9207185acb586d1bf0cf094826a7adced5cd84f799f05"

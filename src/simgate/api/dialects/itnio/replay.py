@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 
 from simgate.api.dialects.itnio.auth import AuthContext, timestamp_ms
-from simgate.api.dialects.itnio.envelope import ERROR_CODES, ItnioError, enveloped
+from simgate.api.dialects.itnio.envelope import ERROR_CODES, ItnioError, enveloped, refusal
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.api.http import request_path
 from simgate.clock import Clock
@@ -47,12 +47,12 @@ def fingerprint(
 ) -> str:
     """The request's identity for the replay rule: credentials, Timestamp, Sign, method,
     path with query, and body."""
-    h = hashlib.sha256()
-    for part in (key, timestamp, sign, method, target):
-        h.update(part.encode("utf-8", "surrogateescape"))
-        h.update(b"\x00")
-    h.update(body)
-    return h.hexdigest()
+    # One hash call over the parts, each followed by a NUL: the digest of the part-by-part
+    # updates records were written with, in one C call instead of eleven (issue 15).
+    head = "\x00".join((key, timestamp, sign, method, target, "")).encode(
+        "utf-8", "surrogateescape"
+    )
+    return hashlib.sha256(head + body).hexdigest()
 
 
 def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
@@ -118,9 +118,14 @@ class ReplayGuard:
         """:meth:`once` for a producer that commits its answer with its work (``produce``
         hands the claim the given :data:`CommitAnswer` makes to that transaction). The work
         is done first and the fingerprint claimed in its commit (see the module docstring):
-        a crash leaves both or neither, and no claim waits for an owner that died."""
-        run = functools.partial(self._once_on_commit, ctx, request, body, produce, table)
-        return await enveloped(run, table)
+        a crash leaves both or neither, and no claim waits for an owner that died.
+
+        One ``try`` per envelope, not :func:`enveloped` around closures: the send's path
+        was six coroutines and closures deep (issue 15)."""
+        try:
+            return await self._once_on_commit(ctx, request, body, produce, table)
+        except Exception as exc:  # the guard's own failure: this request's answer alone
+            return refusal(exc, table)
 
     async def _once_on_commit(
         self,
@@ -132,8 +137,7 @@ class ReplayGuard:
     ) -> bytes:
         fp, now, expires, purge = self._fingerprint(ctx, request, body)
         takeover_ms = int(self._cfg.replay_wait_seconds * 1000)
-        written = finished = False
-        repeat: Repeated | None = None
+        written = False
 
         def mark() -> None:
             nonlocal written
@@ -143,23 +147,17 @@ class ReplayGuard:
             claim = NewAnswered(fp, expires, now, response.decode(), takeover_ms)
             return self._itnio.replay_claim_job(claim, purge=purge, on_run=mark)
 
-        async def run() -> bytes:
-            nonlocal finished, repeat
-            try:
-                response = await produce(commit)
-            except Repeated as exc:  # not an answer of this request: the recorded one is
-                repeat = exc
-                return b""
-            finished = True
-            return response
-
-        response = await enveloped(run, table)
-        if repeat is not None:
-            found = repeat.found
+        try:
+            response = await produce(commit)
+        except Repeated as exc:  # not an answer of this request: the recorded one is
+            found = exc.found
             assert isinstance(found, Claim), found
             return await self._recorded(fp, found)
-        if written and finished:
-            return response  # committed with the work it answers
+        except Exception as exc:  # a refusal is an answer like any other (see once)
+            response = refusal(exc, table)
+        else:
+            if written:
+                return response  # committed with the work it answers
         # A refusal, answered at most once too: the first copy to record its answer wins.
         answered = NewAnswered(fp, expires, now, response.decode(), takeover_ms)
         claim = await self._itnio.record_answer(answered, purge=purge)

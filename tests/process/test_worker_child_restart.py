@@ -1,0 +1,83 @@
+"""A ``simgate run --worker-process`` SIGKILLed and started again at once (issue 15).
+
+The killed parent could not stop its worker child: the kernel sends it SIGTERM (PDEATHSIG),
+and it spends up to 15 s on its graceful stop (the batch in flight, then its lines). The new
+``run`` must not start its own child beside it (two workers on one data_dir: an SMPP line
+bound twice, a modem port opened twice): it waits for the old child to end first (the pid
+file in data_dir, cli/worker_child.py). Real processes; the sim line's submits take seconds,
+so the old child's stop outlasts the new parent's start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from simgate.domain.messages import State
+from simgate.settings import load_settings
+from simgate.testing.procs import SimgateProcess, free_port, write_config
+from tests.process.runs import CLEAN_EXITS
+from tests.process.support import counts, enqueue, journal_submits, make_account, open_services
+from tests.process.worker_children import one_worker_child, running, worker_children
+
+pytestmark = pytest.mark.slow
+
+RUN = ["run", "--worker-process"]
+SUBMIT_MS = 13_000  # one batch in flight: the old child's graceful stop lasts this long (< 15 s)
+
+
+async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) -> None:
+    port = free_port()
+    journal = tmp_path / "sim.journal"
+    config = write_config(
+        tmp_path / "simgate.toml",
+        {
+            "data_dir": str(tmp_path / "data"),
+            "master_key": "worker-child-restart-master-key-0",
+            "log_level": "warning",
+            "demo": {"create": False},
+            "http": {"port": port},
+            "worker": {"idle_poll_seconds": 0.05, "idle_max_seconds": 0.2},
+            "lines": {
+                "sim": {"driver": "sim", "journal": str(journal), "submit_latency_ms": SUBMIT_MS}
+            },
+        },
+    )
+    rt = await open_services(load_settings(config))
+    assert rt.services is not None
+    try:
+        account = await make_account(rt.services)
+        ids = await enqueue(rt.services, account, 8)
+        first = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="first")
+        with first:
+            await asyncio.to_thread(first.wait_healthy, 60.0)
+            old = await one_worker_child(first.pid)
+            deadline = time.monotonic() + 60
+            while not (await counts(rt.store)).get(State.SUBMITTING):  # its batch in flight
+                assert time.monotonic() < deadline, "the worker child never leased"
+                await asyncio.sleep(0.05)
+            first.kill()  # SIGKILL: the old child is left stopping on its own
+        second = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="second")
+        with second:
+            looked = 0
+            while running(old):  # while the old child stops: no new one
+                assert worker_children(second.pid) == [], "two worker children at once"
+                looked += 1
+                await asyncio.sleep(0.02)
+            assert looked > 0, "the old child ended before the new run started"
+            await asyncio.to_thread(second.wait_healthy, 60.0)
+            await one_worker_child(second.pid)
+            assert "is still stopping: waiting for it" in second.stderr()
+            # The old child stopped gracefully: it recorded its batch (below), SIGTERM's
+            # default action would have left it SUBMITTING, then UNKNOWN.
+            assert second.stop() in CLEAN_EXITS
+        final = await counts(rt.store)
+    finally:
+        await rt.close()
+    assert final.get(State.SUBMITTING, 0) == final.get(State.UNKNOWN, 0) == 0, final
+    submitted = journal_submits(journal)
+    assert set(submitted) == set(ids)
+    assert {mid: n for mid, n in submitted.items() if n > 1} == {}, "submitted twice"
