@@ -24,11 +24,9 @@ recorded batch (issue 15).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import TypeVar
 
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, App
@@ -48,8 +46,7 @@ from simgate.domain.events import (
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.store import Store
 from simgate.store.event_reads import MessageOwners, messages_with_owners
-from simgate.store.sqltext import chunks, marks
-from simgate.store.tables import messages as messages_table
+from simgate.store.sqltext import chunks
 
 # Numbers handed out in this unit of work, by note name: {"dinstar.inbound_seq": {id: seq}}.
 Notes = dict[str, dict[int, int]]
@@ -179,25 +176,6 @@ async def _messages(
     longer exists. The dialect is a condition of the read: no record is built for a message
     nobody reads."""
     return await messages_with_owners(conn, sorted(set(ids)), dialects)
-
-
-async def _dialects_of(conn: AsyncConnection, ids: list[int]) -> list[tuple[int, str]]:
-    """(id, dialect) of the messages ``ids`` that exist: two columns, no record built."""
-    out: list[tuple[int, str]] = []
-    for chunk in chunks(ids, CHUNK):
-        sql = _dialects_sql(conn.dialect, len(chunk))
-        rows: Iterable[Any] = await conn.exec_driver_sql(sql, tuple(chunk))
-        out.extend((int(r[0]), str(r[1])) for r in rows)
-    out.sort()
-    return out
-
-
-@functools.cache
-def _dialects_sql(dialect: Dialect, count: int) -> str:
-    """``SELECT id, dialect`` of ``count`` ids with positional parameters (as the record
-    read of store/messages.py: straight to the driver, no Core per call)."""
-    ids = ", ".join(marks(dialect, count))
-    return f"SELECT id, dialect FROM {messages_table.name} WHERE id IN ({ids})"
 
 
 async def _inbound(store: Store, conn: AsyncConnection, ids: list[int]) -> dict[int, InboundRecord]:
