@@ -11,6 +11,8 @@ so the old child's stop outlasts the new parent's start-up.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -59,15 +61,25 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
             while not (await counts(rt.store)).get(State.SUBMITTING):  # its batch in flight
                 assert time.monotonic() < deadline, "the worker child never leased"
                 await asyncio.sleep(0.05)
+            # Held (SIGSTOP) so that its stop outlasts the new run's start-up whatever the
+            # timing: left running, it sometimes ended before the new parent even looked
+            # (the test then proved nothing). The kernel's PDEATHSIG SIGTERM waits for it.
+            os.kill(old, signal.SIGSTOP)
             first.kill()  # SIGKILL: the old child is left stopping on its own
         second = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="second")
         with second:
-            looked = 0
+            try:
+                deadline = time.monotonic() + 10  # < stop_predecessor's 15 s before SIGKILL
+                while "is still stopping: waiting for it" not in second.stderr():
+                    assert time.monotonic() < deadline, "the new run did not wait"
+                    assert running(old)
+                    assert worker_children(second.pid) == [], "two worker children at once"
+                    await asyncio.sleep(0.02)
+            finally:
+                os.kill(old, signal.SIGCONT)  # its graceful stop goes on
             while running(old):  # while the old child stops: no new one
                 assert worker_children(second.pid) == [], "two worker children at once"
-                looked += 1
                 await asyncio.sleep(0.02)
-            assert looked > 0, "the old child ended before the new run started"
             await asyncio.to_thread(second.wait_healthy, 60.0)
             await one_worker_child(second.pid)
             assert "is still stopping: waiting for it" in second.stderr()
