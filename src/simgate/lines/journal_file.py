@@ -1,6 +1,7 @@
-"""The simulated lines' journals (lines/sim.py, lines/sim_voice.py): append-only text files,
-one entry per line, that several processes may share (a non-exclusive sim line run by two
-``simgate worker`` processes appends to one file).
+"""The lines' journals (lines/sim.py, lines/sim_voice.py; lines/modem/journal.py opens and
+reads its file through here too): append-only text files, one entry per line, that several
+processes may share (a non-exclusive sim line run by two ``simgate worker`` processes appends
+to one file).
 
 A line's entries of one batch go out in one ``write``. A SIGKILL can stop that write part-way:
 the kernel checks for a fatal signal between the pages of a write, so the file may end in the

@@ -63,6 +63,25 @@ def test_restart_reads_back_unsettled_parts(tmp_path: Path) -> None:
     k.close()
 
 
+def test_an_entry_after_a_cut_one_is_read_back(tmp_path: Path) -> None:
+    """A kill cut the last entry short; the restarted journal's next entry is not glued to
+    it (appended as it was, the two made one unreadable line: part 2's report was lost)."""
+    path = str(tmp_path / "j")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("S 0 7 1000 3 1 1 1 +49")  # cut short by a crash
+    j = MrJournal(path)
+    j.open()
+    j.note(part(2, mr=6))
+    j.close()
+    k = MrJournal(path)
+    k.open()
+    assert len(k) == 1
+    got = k.match(port=0, mr=6, recipient="+4917012345678", now_ms=2000, window_ms=DAY)
+    assert got is not None
+    assert got.hint == ReportHint(2, 1, 1, 1, 0)
+    k.close()
+
+
 def test_compaction_keeps_the_live_parts(tmp_path: Path) -> None:
     path = str(tmp_path / "j")
     j = MrJournal(path)

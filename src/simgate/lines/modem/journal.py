@@ -37,6 +37,7 @@ import os
 from dataclasses import dataclass
 
 from simgate.domain.queue import ReportHint
+from simgate.lines.journal_file import is_whole, open_journal
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,12 @@ class MrJournal:
         with contextlib.suppress(FileNotFoundError), open(self.path, encoding="utf-8") as fh:
             for text in fh:
                 self._lines += 1
-                if not text.endswith("\n"):
+                if not is_whole(text):
                     continue  # cut short by a crash mid-write
                 self._replay(text.split())
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # A cut last entry is ended first (lines/journal_file.py): appended to as it was,
+        # the next entry would be glued to it, one unreadable line, and its part's report lost.
+        self._fd = open_journal(self.path)
         if self._lines > 2 * (len(self._live) + len(self._intents)) + 1000:
             self._rewrite()
 
