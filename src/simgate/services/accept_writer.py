@@ -67,10 +67,6 @@ class OnceJob:
     def written(self) -> None:
         raise NotImplementedError
 
-    async def __call__(self, conn: AsyncConnection) -> None:
-        # A caller's job in shape (where jobs are passed along), that the writer never awaits.
-        self.written()
-
     async def claim_together(self, conn: AsyncConnection, jobs: Sequence[Any]) -> list[Any]:
         raise NotImplementedError
 
@@ -282,8 +278,8 @@ class AcceptWriter:
                 out[i] = False
         for i, ok in enumerate(out):
             also = jobs[i].also
-            if ok and also is not None:  # a OnceJob: no database work of its own
-                await also(conn)
+            if ok and isinstance(also, OnceJob):  # no database work of its own
+                also.written()
         return out
 
     async def _charge(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:

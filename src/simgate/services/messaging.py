@@ -10,7 +10,7 @@ simgate, and hands the changes to :data:`~simgate.services.changes.Publish` insi
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +28,7 @@ from simgate.domain.queue import (
 )
 from simgate.domain.records import NewMessage
 from simgate.lease_loop import QUEUE, Wakeup
-from simgate.services.accept_writer import AcceptJob, AcceptWriter
+from simgate.services.accept_writer import AcceptJob, AcceptWriter, CallerJob, OnceJob
 from simgate.services.changes import Publish
 from simgate.store import Store
 
@@ -122,7 +122,7 @@ class MessagingService:
         total_micros: int,
         rows: Sequence[NewMessage],
         now_ms: int,
-        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        also: CallerJob | OnceJob | None = None,
     ) -> bool:
         """Charge ``total_micros`` and queue ``rows`` in one transaction, with ``also`` (the
         caller's own record of it); False (and nothing queued) when the balance does not
