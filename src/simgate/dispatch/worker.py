@@ -361,7 +361,7 @@ class Dispatcher:
         they are the only record of what the line took. The batch is all this worker holds
         meanwhile (it leases nothing else), so memory stays bounded. Rows the reaper gave up
         on while the database was away are still this worker's to record (MessagingService
-        ``_holds``). A stop gives up: the write journal then tells the next start."""
+        ``_held_by``). A stop gives up: the write journal then tells the next start."""
         delay = RECORD_RETRY_FIRST_S
         failures = 0
         while True:

@@ -19,7 +19,6 @@ from simgate.domain.events import MessageChange
 from simgate.domain.messages import TRANSITIONS, Event, State, is_refund, next_state, sources_of
 from simgate.domain.queue import (
     Leased,
-    LeaseHolder,
     NewPart,
     PartReport,
     PartStatus,
@@ -31,6 +30,7 @@ from simgate.lease_loop import QUEUE, Wakeup
 from simgate.services.accept_writer import AcceptJob, AcceptWriter, CallerJob, OnceJob
 from simgate.services.changes import Publish
 from simgate.store import Store
+from simgate.store.submit_writes import HeldBy, guards
 
 _STOPPED = "stopped"  # error_text of a message cancelled by its client
 
@@ -89,18 +89,15 @@ class _EarlyReports:
         return cls(statuses, settled, rest)
 
 
-def _holds(h: LeaseHolder, *, owner: str, event: Event) -> bool:
-    """May ``owner`` record ``event`` on this message? While it still holds the lease; and a
-    late SUBMIT_OK also resolves an UNKNOWN message (the reaper gave up on the lease, the
-    line did answer): it becomes SENT and its parts can be reported. Any answer of the
+def _held_by(*, owner: str, event: Event) -> HeldBy:
+    """Which messages ``owner`` may record ``event`` on: those it still holds the lease of;
+    and a late SUBMIT_OK also resolves an UNKNOWN message (the reaper gave up on the lease,
+    the line did answer): it becomes SENT and its parts can be reported. Any answer of the
     worker whose lapsed lease the reaper made UNKNOWN (it kept the lease owner) applies too:
     that worker kept the line's answers through a database outage (issue 14 item 4). Those
-    are the moves outside TRANSITIONS, allowed here."""
-    if h.state is State.SUBMITTING:
-        return h.lease_owner == owner
-    if h.state is not State.UNKNOWN:
-        return False
-    return event is Event.SUBMIT_OK or (bool(owner) and h.lease_owner == owner)
+    are the moves outside TRANSITIONS, allowed here (store/submit_writes.py ``HeldBy``
+    writes the rule as Python and as SQL)."""
+    return HeldBy(owner=owner, any_unknown=event is Event.SUBMIT_OK)
 
 
 class MessagingService:
@@ -205,21 +202,40 @@ class MessagingService:
         changes: list[MessageChange] = []
         applied: list[SubmitRecord] = []
         early = _EarlyReports.sort((), reports)  # all the ordinary way unless sent here
+        # PostgreSQL: the rule goes into each UPDATE, which returns what it wrote (one
+        # statement, and checked under the row's lock); SQLite: the holders are read first,
+        # in the write transaction that no one else can enter meanwhile.
+        guarded = guards(conn.dialect.name)
         for event, answers in by_event.items():
             target = next_state(State.SUBMITTING, event)
-            holders = await self._messages.holders(conn, [r.message_id for r in answers])
-            held = {h.id for h in holders if _holds(h, owner=owner, event=event)}
-            group = [r for r in answers if r.message_id in held]
+            held_by = _held_by(owner=owner, event=event)
+            if guarded:
+                group = answers
+            else:
+                holders = await self._messages.holders(conn, [r.message_id for r in answers])
+                held = {h.id for h in holders if held_by.holds(h.state, h.lease_owner)}
+                group = [r for r in answers if r.message_id in held]
+            guard = held_by if guarded else None
             if not group:
                 continue
             if event is Event.SUBMIT_OK:
                 # Parts only for the results that were applied: a worker that lost its lease
                 # must not add parts to a message another worker now holds.
-                applied = group
                 early = _EarlyReports.sort(group, reports)
-                await self._write_sent(conn, group, early, now_ms=now_ms)
+                written = await self._write_sent(conn, group, early, now_ms=now_ms, guard=guard)
+                if written is not None and len(written) < len(group):
+                    # Some leases were lost: their reports go the ordinary way (orphans).
+                    group = [r for r in group if r.message_id in written]
+                    early = _EarlyReports.sort(group, reports)
+                applied = group
             else:
-                await self._messages.write_submits(conn, group, target=target, now_ms=now_ms)
+                written = await self._messages.write_submits(
+                    conn, group, target=target, now_ms=now_ms, held_by=guard
+                )
+                if written is not None:
+                    group = [r for r in group if r.message_id in written]
+            if not group:
+                continue
             ids = [r.message_id for r in group]
             if is_refund(State.SUBMITTING, event):
                 await self._messages.refund(conn, ids)
@@ -232,7 +248,9 @@ class MessagingService:
             for i, ref in enumerate(r.part_refs)
         ]
         if parts:
-            await self._reports.insert_parts(conn, parts, reported=early.statuses)
+            adopted = await self._reports.insert_parts_taking_orphans(
+                conn, parts, reported=early.statuses
+            )
             # Reports that overtook their submit result apply once the part exists, and their
             # changes come after the submits' in the one list handed on: "sent" is pushed
             # before "delivered"/"failed" (spec, Amendments: "All pushes").
@@ -241,7 +259,6 @@ class MessagingService:
                 for (event, target), group in early.settled.items()
                 for t in group
             ]
-            adopted = await self._reports.take_orphans(conn, [(p.line, p.line_ref) for p in parts])
             if adopted:
                 changes += (await self._apply_reports(conn, reports=adopted, now_ms=now_ms)).changes
         if early.rest:  # the ordinary way: their parts (if recorded) are there now
@@ -258,22 +275,33 @@ class MessagingService:
         early: _EarlyReports,
         *,
         now_ms: int,
-    ) -> None:
+        guard: HeldBy | None,
+    ) -> set[int] | None:
         """SUBMITTING -> SENT; a message every part of which was reported already goes on
         to DELIVERED or FAILED in the same row write (the settle rule of :meth:`_settle`,
-        from tallies made in memory): one UPDATE per row instead of two."""
+        from tallies made in memory): one UPDATE per row instead of two. With ``guard``
+        (PostgreSQL) only the rows it holds are written, and their ids returned; without,
+        None (every row of ``group`` was written)."""
+        write = self._messages.write_submits
         if not early.settled:
-            await self._messages.write_submits(conn, group, target=State.SENT, now_ms=now_ms)
-            return
+            return await write(conn, group, target=State.SENT, now_ms=now_ms, held_by=guard)
         done = {t.message_id for ts in early.settled.values() for t in ts}
         plain = [r for r in group if r.message_id not in done]
+        written: set[int] = set()
         if plain:
-            await self._messages.write_submits(conn, plain, target=State.SENT, now_ms=now_ms)
+            got = await write(conn, plain, target=State.SENT, now_ms=now_ms, held_by=guard)
+            written |= got or set()
         by_id = {r.message_id: r for r in group}
         for (_, target), tallies in early.settled.items():
-            await self._messages.write_settled_submits(
-                conn, [(by_id[t.message_id], t) for t in tallies], target=target, now_ms=now_ms
+            got = await self._messages.write_settled_submits(
+                conn,
+                [(by_id[t.message_id], t) for t in tallies],
+                target=target,
+                now_ms=now_ms,
+                held_by=guard,
             )
+            written |= got or set()
+        return None if guard is None else written
 
     # ---- delivery reports ------------------------------------------------------------
     async def record_reports(self, reports: Sequence[PartReport], *, now_ms: int) -> int:
@@ -372,7 +400,7 @@ class MessagingService:
             )
         if not records:
             return []
-        # No lease to hold: _holds lets SUBMIT_OK resolve an UNKNOWN message for anyone.
+        # No lease to hold: _held_by lets SUBMIT_OK resolve an UNKNOWN message for anyone.
         return await self._apply_submits(conn, records=records, owner="", now_ms=now_ms)
 
     async def _settle(

@@ -7,14 +7,20 @@ writes SUBMIT_OK answers whose every part was reported before the answer was rec
 ``unnest`` statement (store/unnest.py: asyncpg's executemany runs the UPDATE once per row);
 on SQLite one executemany (a C loop over one prepared statement).
 
-Both share the columns every answer writes (:data:`_ANSWER_COLS`); the caller passes the
-states the rows may leave from through the messaging service, so these only write.
+Both share the columns every answer writes (:data:`_ANSWER_COLS`). On SQLite the caller reads
+who holds the rows first (``MessageRepo.holders``, in its exclusive write transaction) and
+passes only those it may write. On PostgreSQL it passes the rule instead (:class:`HeldBy`):
+the UPDATE carries it and returns the ids it wrote, one statement where a read and a write
+were two round trips (issue 15); and the row is checked as it is written, under its lock
+(READ COMMITTED re-checks the condition on the newest row version), where a row read before
+could change before the write.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +30,45 @@ from simgate.domain.queue import ReportTally, SubmitRecord
 from simgate.store import unnest
 from simgate.store.tables import messages
 
-__all__ = ["write_settled_submits", "write_submits"]
+__all__ = ["HeldBy", "guards", "write_settled_submits", "write_submits"]
+
+_SUBMITTING, _UNKNOWN = int(State.SUBMITTING), int(State.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBy:
+    """Which rows an answer may be written on: those ``owner`` still holds the lease of
+    (SUBMITTING under it), and UNKNOWN ones: every one when ``any_unknown``, else those
+    ``owner`` (not empty) left UNKNOWN. The messaging service says when each applies
+    (services/messaging.py ``_held_by``); this is the rule in both forms the store needs, the
+    Python one for rows read (:meth:`holds`) and the SQL one for an UPDATE (:meth:`pg_sql`),
+    side by side so they cannot drift (tests/store/test_submit_writes.py)."""
+
+    owner: str
+    any_unknown: bool
+
+    def holds(self, state: State, lease_owner: str | None) -> bool:
+        if state is State.SUBMITTING:
+            return lease_owner == self.owner
+        if state is not State.UNKNOWN:
+            return False
+        return self.any_unknown or (bool(self.owner) and lease_owner == self.owner)
+
+    def pg_sql(self, owner_mark: str) -> str:
+        """The rule on row ``t``, the owner bound as ``owner_mark`` (a cast parameter)."""
+        unknown = (
+            "TRUE" if self.any_unknown else (f"{owner_mark} <> '' AND t.lease_owner = {owner_mark}")
+        )
+        return (
+            f"(t.state = {_SUBMITTING} AND t.lease_owner = {owner_mark}) "
+            f"OR (t.state = {_UNKNOWN} AND {unknown})"
+        )
+
+
+def guards(dialect: str) -> bool:
+    """Whether the writes take a :class:`HeldBy` on this dialect (PostgreSQL)."""
+    return dialect == "postgresql"
+
 
 # Written by every answer, in this order at the head of each row (PostgreSQL arrays).
 _ANSWER_COLS: list[unnest.Col] = [
@@ -98,10 +142,26 @@ _RETRY_SETS: tuple[str, ...] = (
 )
 
 
+def _pg_guard(conn: AsyncConnection, held_by: HeldBy | None) -> tuple[str, tuple[Any, ...]]:
+    """The condition and the extra fixed parameter ($3, the owner) of a guarded write."""
+    if held_by is None:
+        return "", ()
+    if not guards(conn.dialect.name):
+        raise ValueError("HeldBy is written on PostgreSQL only: read the holders on SQLite")
+    return held_by.pg_sql("$3::varchar"), (held_by.owner,)
+
+
 async def write_submits(
-    conn: AsyncConnection, records: Sequence[SubmitRecord], *, target: State, now_ms: int
-) -> None:
-    """Write the line's answers (all of one event) on rows the caller still holds."""
+    conn: AsyncConnection,
+    records: Sequence[SubmitRecord],
+    *,
+    target: State,
+    now_ms: int,
+    held_by: HeldBy | None = None,
+) -> set[int] | None:
+    """Write the line's answers (all of one event) on rows the caller still holds; or, with
+    ``held_by`` (PostgreSQL), on those of them that ``held_by`` holds, returning their ids
+    (None without it: every row was written)."""
     event = records[0].event
     rows = [
         (
@@ -127,15 +187,17 @@ async def write_submits(
                 "attempts = t.attempts + v.inc",
                 "line = coalesce(v.line, t.line)",
             ]
-        await unnest.update_rows(
+        where, owner = _pg_guard(conn, held_by)
+        return await unnest.update_rows(
             conn,
             messages.name,
             cols=_SUBMIT_COLS,
             rows=rows,
             assignments=assignments,
-            fixed=(int(target), now_ms),
+            fixed=(int(target), now_ms, *owner),
+            where=where,
         )
-        return
+    _pg_guard(conn, held_by)  # refuses a guard here
     # Rows are (id, error, status, port, first_ref, parts_ok, due, inc, line): each event
     # writes the columns it sets of them.
     extra: tuple[str, ...]
@@ -149,6 +211,7 @@ async def write_submits(
     await _sqlite_update(
         conn, target=target, times=(target,), now_ms=now_ms, extra=extra, rows=written
     )
+    return None
 
 
 async def write_settled_submits(
@@ -157,10 +220,12 @@ async def write_settled_submits(
     *,
     target: State,
     now_ms: int,
-) -> None:
+    held_by: HeldBy | None = None,
+) -> set[int] | None:
     """Write SUBMIT_OK answers whose every part was reported before the answer was
     recorded: SENT and settled to ``target`` (DELIVERED or FAILED) in one row write, on
-    rows the caller still holds (what write_submits then ReportRepo.settle would write)."""
+    rows the caller still holds (what write_submits then ReportRepo.settle would write);
+    ``held_by`` and the answer as :func:`write_submits`'s."""
     rows = [
         (
             r.message_id,
@@ -175,7 +240,8 @@ async def write_settled_submits(
     ]
     times = [State.SENT, target]
     if conn.dialect.name == "postgresql":
-        await unnest.update_rows(
+        where, owner = _pg_guard(conn, held_by)
+        return await unnest.update_rows(
             conn,
             messages.name,
             cols=_SETTLED_COLS,
@@ -186,9 +252,10 @@ async def write_settled_submits(
                 "parts_ok = v.parts_ok",
                 "parts_reported = v.parts_reported",
             ],
-            fixed=(int(target), now_ms),
+            fixed=(int(target), now_ms, *owner),
+            where=where,
         )
-        return
+    _pg_guard(conn, held_by)  # refuses a guard here
     await _sqlite_update(
         conn,
         target=target,
@@ -197,3 +264,4 @@ async def write_settled_submits(
         extra=(*_OK_SETS, "parts_reported = ?"),
         rows=rows,
     )
+    return None
