@@ -107,14 +107,6 @@ class ReportTally(NamedTuple):
     worst: int | None  # the highest status code reported (0 = all delivered)
 
 
-class LeaseHolder(NamedTuple):
-    """Who holds a message's lease, read inside the unit of work that records its answer."""
-
-    id: int
-    state: State
-    lease_owner: str | None
-
-
 class IdState(NamedTuple):
     """A message id with its state as read inside the unit of work."""
 

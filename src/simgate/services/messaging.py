@@ -30,7 +30,7 @@ from simgate.lease_loop import QUEUE, Wakeup
 from simgate.services.accept_writer import AcceptJob, AcceptWriter, CallerJob, OnceJob
 from simgate.services.changes import Publish
 from simgate.store import Store
-from simgate.store.submit_writes import HeldBy, guards
+from simgate.store.submit_writes import HeldBy
 
 _STOPPED = "stopped"  # error_text of a message cancelled by its client
 
@@ -201,38 +201,28 @@ class MessagingService:
             by_event.setdefault(r.event, []).append(r)
         changes: list[MessageChange] = []
         applied: list[SubmitRecord] = []
-        early = _EarlyReports.sort((), reports)  # all the ordinary way unless sent here
-        # PostgreSQL: the rule goes into each UPDATE, which returns what it wrote (one
-        # statement, and checked under the row's lock); SQLite: the holders are read first,
-        # in the write transaction that no one else can enter meanwhile.
-        guarded = guards(conn.dialect.name)
+        early: _EarlyReports | None = None  # sorted against the SUBMIT_OK answers written
         for event, answers in by_event.items():
             target = next_state(State.SUBMITTING, event)
+            # The rule goes into each UPDATE, which returns the rows it wrote: no read of
+            # the holders first, and the row checked under its lock (store/submit_writes.py).
             held_by = _held_by(owner=owner, event=event)
-            if guarded:
-                group = answers
-            else:
-                holders = await self._messages.holders(conn, [r.message_id for r in answers])
-                held = {h.id for h in holders if held_by.holds(h.state, h.lease_owner)}
-                group = [r for r in answers if r.message_id in held]
-            guard = held_by if guarded else None
-            if not group:
-                continue
+            group: Sequence[SubmitRecord] = answers
             if event is Event.SUBMIT_OK:
                 # Parts only for the results that were applied: a worker that lost its lease
                 # must not add parts to a message another worker now holds.
                 early = _EarlyReports.sort(group, reports)
-                written = await self._write_sent(conn, group, early, now_ms=now_ms, guard=guard)
-                if written is not None and len(written) < len(group):
+                written = await self._write_sent(conn, group, early, now_ms=now_ms, held_by=held_by)
+                if len(written) < len(group):
                     # Some leases were lost: their reports go the ordinary way (orphans).
                     group = [r for r in group if r.message_id in written]
                     early = _EarlyReports.sort(group, reports)
-                applied = group
+                applied = list(group)
             else:
                 written = await self._messages.write_submits(
-                    conn, group, target=target, now_ms=now_ms, held_by=guard
+                    conn, group, target=target, now_ms=now_ms, held_by=held_by
                 )
-                if written is not None:
+                if len(written) < len(group):
                     group = [r for r in group if r.message_id in written]
             if not group:
                 continue
@@ -242,6 +232,8 @@ class MessagingService:
             # A deferral back to the queue is not news for anyone outside.
             if target is not State.QUEUED:
                 changes.extend(MessageChange(mid, target, event, now_ms) for mid in ids)
+        if early is None:  # no SUBMIT_OK answers: every report the ordinary way
+            early = _EarlyReports.sort((), reports)
         parts = [
             NewPart(message_id=r.message_id, seq=i, line=r.line or "", port=r.port, line_ref=ref)
             for r in applied
@@ -275,33 +267,30 @@ class MessagingService:
         early: _EarlyReports,
         *,
         now_ms: int,
-        guard: HeldBy | None,
-    ) -> set[int] | None:
+        held_by: HeldBy,
+    ) -> set[int]:
         """SUBMITTING -> SENT; a message every part of which was reported already goes on
         to DELIVERED or FAILED in the same row write (the settle rule of :meth:`_settle`,
-        from tallies made in memory): one UPDATE per row instead of two. With ``guard``
-        (PostgreSQL) only the rows it holds are written, and their ids returned; without,
-        None (every row of ``group`` was written)."""
+        from tallies made in memory): one UPDATE per row instead of two. Only the rows
+        ``held_by`` holds are written; returns their ids."""
         write = self._messages.write_submits
         if not early.settled:
-            return await write(conn, group, target=State.SENT, now_ms=now_ms, held_by=guard)
+            return await write(conn, group, target=State.SENT, now_ms=now_ms, held_by=held_by)
         done = {t.message_id for ts in early.settled.values() for t in ts}
         plain = [r for r in group if r.message_id not in done]
         written: set[int] = set()
         if plain:
-            got = await write(conn, plain, target=State.SENT, now_ms=now_ms, held_by=guard)
-            written |= got or set()
+            written |= await write(conn, plain, target=State.SENT, now_ms=now_ms, held_by=held_by)
         by_id = {r.message_id: r for r in group}
         for (_, target), tallies in early.settled.items():
-            got = await self._messages.write_settled_submits(
+            written |= await self._messages.write_settled_submits(
                 conn,
                 [(by_id[t.message_id], t) for t in tallies],
                 target=target,
                 now_ms=now_ms,
-                held_by=guard,
+                held_by=held_by,
             )
-            written |= got or set()
-        return None if guard is None else written
+        return written
 
     # ---- delivery reports ------------------------------------------------------------
     async def record_reports(self, reports: Sequence[PartReport], *, now_ms: int) -> int:

@@ -1,7 +1,7 @@
 """A list of values as one bound parameter, in raw SQL text made once per shape.
 
-The worker's statements name a batch of ids or refs (``holders``, the orphan take, the
-event bus's read). Built through SQLAlchemy Core per call, their construction and
+The worker's statements name a batch of ids or refs (the orphan take, the event bus's
+read). Built through SQLAlchemy Core per call, their construction and
 compilation cost more than the database's work on the small batches of ``simgate run``
 (issue 15, py-spy); an ``IN ($1, ..., $n)`` list is also a new statement text for every
 batch size, which asyncpg prepares anew (a round trip) each time it meets a size it has not

@@ -31,10 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, State
-from simgate.domain.queue import IdState, Leased, LeaseHolder
+from simgate.domain.queue import IdState, Leased
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store import submit_writes, unnest
-from simgate.store.listed import in_list, listed
 from simgate.store.sqltext import chunks, one_of, positional_insert
 from simgate.store.tables import accounts, itnio_replays, message_parts, messages
 
@@ -313,13 +312,6 @@ def _lease_sql(dialect: str, lines: int) -> str:
     )
 
 
-@functools.cache
-def _holders_sql(dialect: str) -> str:
-    """:meth:`MessageRepo.holders`'s statement: the ids are its one parameter."""
-    ids = in_list(dialect, "id", 1, "bigint")
-    return f"SELECT id, state, lease_owner FROM messages WHERE {ids}"
-
-
 def _states(states: Sequence[State]) -> list[int]:
     return [int(s) for s in states]
 
@@ -449,21 +441,6 @@ class MessageRepo:
         ]
         leased.sort(key=lambda m: m.id)
         return leased
-
-    async def holders(self, conn: AsyncConnection, ids: Sequence[int]) -> list[LeaseHolder]:
-        """State and lease owner of ``ids``; read inside the write transaction that updates
-        them, so nothing can change in between. One statement for any number of ids, its
-        text made once (store/listed.py)."""
-        if not ids:
-            return []
-        dialect = conn.dialect.name
-        rows: Iterable[Any] = await conn.exec_driver_sql(
-            _holders_sql(dialect), (listed(dialect, ids),)
-        )
-        return [
-            LeaseHolder(id=mid, state=STATE_OF[state], lease_owner=lease_owner)
-            for mid, state, lease_owner in rows
-        ]
 
     async def unknown_tries(
         self, conn: AsyncConnection, ids: Sequence[int]

@@ -36,27 +36,19 @@ async def update_rows(
     rows: Sequence[Sequence[Any]],
     assignments: Sequence[str],
     fixed: Sequence[Any] = (),
-    where: str = "",
-) -> set[int] | None:
+) -> None:
     """``UPDATE table AS t SET assignments FROM unnest(...) AS v(cols) WHERE t.id = v.id``:
     ``cols`` starts with ``("id", "bigint")``; ``assignments`` read ``v.<col>``, ``t.<col>``
-    and the ``fixed`` values as ``$1``, ``$2``... (cast them: ``$1::bigint``).
-
-    With ``where`` (a further condition on the row, in the same terms) only the rows that
-    meet it are written, and their ids are returned (``RETURNING t.id``); without, None."""
+    and the ``fixed`` values as ``$1``, ``$2``... (cast them: ``$1::bigint``)."""
     if not rows:
-        return set() if where else None
+        return
     source, values = arrays(cols, rows, len(fixed) + 1)
     names = ", ".join(name for name, _ in cols)
     sql = (
         f"UPDATE {table} AS t SET {', '.join(assignments)} "
         f"FROM {source} AS v({names}) WHERE t.id = v.id"
     )
-    if not where:
-        await conn.exec_driver_sql(sql, (*fixed, *values))
-        return None
-    result = await conn.exec_driver_sql(f"{sql} AND ({where}) RETURNING t.id", (*fixed, *values))
-    return {int(mid) for (mid,) in result}
+    await conn.exec_driver_sql(sql, (*fixed, *values))
 
 
 async def insert_rows(
