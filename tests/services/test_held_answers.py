@@ -22,7 +22,7 @@ from simgate.domain.messages import Event, State
 from simgate.domain.queue import PartReport, ReportHint, SubmitRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
-from simgate.store import Store
+from simgate.store import Store, submit_writes
 from simgate.store.submit_writes import HeldBy, write_submits
 from simgate.store.tables import messages
 from tests.support.changes import Batches
@@ -206,3 +206,22 @@ async def test_a_batch_part_held_part_lost_with_reports_that_overtook_it(
     row = await get(store, lost)
     assert (row.state, row.parts_reported) == (State.DELIVERED, 1)
     assert await orphans(store) == 0
+
+
+@pytest.mark.parametrize("kind", ["plain", "ok", "retry", "settled"])
+async def test_sqlite_finds_each_answer_by_its_id(store: Store, kind: str) -> None:
+    """The JSON rows drive the UPDATE and each finds its row through the id's index: not a
+    scan of messages per batch (SQLite plans a row-value IN list as a scan; the guard's OR
+    on the state must not tempt it either)."""
+    if store.db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner")
+    rule = HeldBy(OWNER, any_unknown=kind in ("ok", "settled"))
+    sql = submit_writes._sql("sqlite", kind, (State.SENT,), rule)
+
+    async def plan(conn: Any) -> list[str]:
+        rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (3, 1, OWNER, "[]"))
+        return [str(r[3]) for r in rows]
+
+    steps = await store.db.write(plan)
+    assert [s.split(" USING ")[0] for s in steps] == ["SCAN v VIRTUAL TABLE INDEX 1:", "SEARCH t"]
+    assert steps[1].endswith("(id=?)")
