@@ -102,11 +102,13 @@ _SETS: dict[str, tuple[_Set, ...]] = {
 
 
 @functools.cache
-def _sql(dialect: str, kind: str, times: tuple[State, ...], rule: HeldBy) -> str:
+def _sql(dialect: str, kind: str, times: tuple[State, ...], any_unknown: bool) -> str:
     """The guarded UPDATE of one kind of answer, made once per shape. Parameters: the target
     state, the time, the owner, then the rows (PostgreSQL: one array per column of the
     kind's columns, :data:`_SUBMIT_COLS` or :data:`_SETTLED_COLS`; SQLite: one JSON array of
-    rows). The owner is bound, not written into the text: one text for every worker."""
+    rows). The owner is bound, not written into the text (nor a key of this cache): one text
+    for every worker."""
+    rule = HeldBy(owner="", any_unknown=any_unknown)  # its SQL names the owner's mark only
     cols = _SETTLED_COLS if kind == "settled" else _SUBMIT_COLS
     at = {name: i for i, (name, _) in enumerate(cols)}
     pg = dialect == "postgresql"
@@ -155,7 +157,8 @@ async def _write(
         params: tuple[Any, ...] = (*fixed, *arrays)
     else:
         params = (*fixed, json.dumps(rows))
-    result = await conn.exec_driver_sql(_sql(dialect, kind, times, held_by), params)
+    sql = _sql(dialect, kind, times, held_by.any_unknown)
+    result = await conn.exec_driver_sql(sql, params)
     return {int(mid) for (mid,) in result}
 
 
