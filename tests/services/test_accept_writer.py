@@ -5,7 +5,7 @@ its own answer and its own error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -298,29 +298,42 @@ async def test_a_refused_request_s_once_key_is_taken_back(services: Services, st
     assert await _stored_ids(store) == [100, 110]
 
 
+async def _down_to_the_credit_line(
+    services: Services,
+    store: Store,
+    priced: Callable[[int, int, int], AcceptJob],
+) -> tuple[Statements, list[str]]:
+    """Four lone accepts, ids 100-103, ``priced(account, first id, total micros)``, of an
+    account with 1 of balance, 0.3 of gift and a credit line of 0.5: the gift is spent
+    first, then the balance down to -0.5, and the fourth (a micro past it) is refused.
+    Returns the statements of the four accepts, and those before the refused one."""
+    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
+    await services.accounts.topup(a.id, amount="0.3", gift=True)
+    writer = AcceptWriter(store=store)
+
+    async def after(first_id: int, total: int) -> tuple[bool, int, int]:
+        ok = await writer.accept(priced(a.id, first_id, total))
+        x = await services.accounts.get_account(a.id)
+        return ok, x.gift_micros, x.balance_micros
+
+    with watched(store) as seen:
+        assert await after(100, 200_000) == (True, 100_000, 1_000_000)
+        assert await after(101, 300_000) == (True, 0, 800_000)
+        assert await after(102, 1_300_000) == (True, 0, -500_000)
+        paid = list(seen.sql)
+        assert await after(103, 1) == (False, 0, -500_000)
+    return seen, paid
+
+
 async def test_an_accept_charges_the_gift_first_down_to_the_credit_line_in_one_statement(
     services: Services, store: Store
 ) -> None:
     """The accept's charge is store/accounts.py ``charge``'s (tests/store/test_charge.py):
     the gift first, then the balance down to minus the credit line and not a micro further.
     On PostgreSQL each lone accept, paid or refused, is one statement and no transaction."""
-    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
-    await services.accounts.topup(a.id, amount="0.3", gift=True)
-    writer = AcceptWriter(store=store)
-
-    def priced(first_id: int, total: int) -> AcceptJob:
-        return accept_job(a.id, first_id, total_micros=total, now_ms=1)
-
-    async def after(job: AcceptJob) -> tuple[bool, int, int]:
-        ok = await writer.accept(job)
-        x = await services.accounts.get_account(a.id)
-        return ok, x.gift_micros, x.balance_micros
-
-    with watched(store) as seen:
-        assert await after(priced(100, 200_000)) == (True, 100_000, 1_000_000)
-        assert await after(priced(101, 300_000)) == (True, 0, 800_000)
-        assert await after(priced(102, 1_300_000)) == (True, 0, -500_000)
-        assert await after(priced(103, 1)) == (False, 0, -500_000)
+    seen, _ = await _down_to_the_credit_line(
+        services, store, lambda a, i, total: accept_job(a, i, total_micros=total, now_ms=1)
+    )
     assert await _stored_ids(store) == [100, 101, 102]
     if not store.db.is_sqlite:
         assert seen.commits == 0
@@ -464,24 +477,9 @@ async def test_a_send_charges_the_gift_first_down_to_the_credit_line_in_one_stat
     test_charge.py): the gift first, then the balance down to minus the credit line. On
     PostgreSQL each lone paid send is one statement, no transaction; the refused one is
     then heard again in a transaction, which takes its record back."""
-    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
-    await services.accounts.topup(a.id, amount="0.3", gift=True)
-    writer = AcceptWriter(store=store)
-
-    def priced(first_id: int, total: int) -> AcceptJob:
-        return _sent(a.id, first_id, f"g{first_id}", total_micros=total, now_ms=1)
-
-    async def after(job: AcceptJob) -> tuple[bool, int, int]:
-        ok = await writer.accept(job)
-        x = await services.accounts.get_account(a.id)
-        return ok, x.gift_micros, x.balance_micros
-
-    with watched(store) as seen:
-        assert await after(priced(100, 200_000)) == (True, 100_000, 1_000_000)
-        assert await after(priced(101, 300_000)) == (True, 0, 800_000)
-        assert await after(priced(102, 1_300_000)) == (True, 0, -500_000)
-        paid = list(seen.sql)
-        assert await after(priced(103, 1)) == (False, 0, -500_000)
+    seen, paid = await _down_to_the_credit_line(
+        services, store, lambda a, i, total: _sent(a, i, f"g{i}", total_micros=total, now_ms=1)
+    )
     assert await _stored_ids(store) == [100, 101, 102]
     assert sorted(await _records(store)) == ["g100", "g101", "g102"]
     if not store.db.is_sqlite:
