@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.services.pushes import PushView
 from simgate.store import pushes as outbox
+from simgate.store.push_tables import ENDPOINTS_SCANNED
 from tests.push.conftest import PushRig, rig
 
 __all__ = ["rig"]  # the push rig of tests/push, on both backends
@@ -315,6 +316,24 @@ async def test_a_claim_reads_nothing_of_an_endpoint_whose_window_is_full(rig: Pu
     assert [c.endpoint for c in claimed] == [B] * 4  # B's window; none of A's
     assert "ix_pushes_endpoint_due" in plan, plan
     assert "ix_pushes_due" not in plan, plan
+
+
+async def test_past_so_many_pending_endpoints_the_claim_walks_the_due_index(
+    rig: PushRig,
+) -> None:
+    """Endpoint by endpoint costs a seek and a read per pending endpoint: with thousands
+    waiting, more than walking past the full endpoint's rows (bench/push_claim.py). Past
+    ``ENDPOINTS_SCANNED`` pending endpoints the claim walks the due index; it takes the same
+    rows either way."""
+    now = rig.clock.now_ms()
+    await _insert(rig, A, 20, now_ms=now)
+    many = [f"http://127.0.0.1:{1000 + i}" for i in range(ENDPOINTS_SCANNED)]
+    for i, endpoint in enumerate(many):  # A and these: one more than scanned one by one
+        await _insert(rig, endpoint, 1, now_ms=now + 1 + i)
+    claimed, plan = await _claim_explained(rig, now_ms=now + 100, busy={A: 4})
+    assert [c.endpoint for c in claimed] == many[:10]  # the earliest due, none of A's
+    assert "ix_pushes_due" in plan, plan
+    assert "ix_pushes_endpoint_due" not in plan, plan
 
 
 async def test_the_order_key_check_keeps_its_own_index_without_statistics(
