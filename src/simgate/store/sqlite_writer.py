@@ -8,7 +8,8 @@ turns (issue 15, profile of ``simgate run`` under wrk). Statements into the WAL 
 page-cache work (microseconds), so they run right here, as the short reads do
 (store/loop_sqlite.py). What is slow is left to one thread, one hand-off each:
 
-- COMMIT: the fsync of ``synchronous=FULL``, and the WAL auto-checkpoint that may follow;
+- COMMIT: the fsync of ``synchronous=FULL`` (none with ``commit = "os"``: NORMAL), and the
+  WAL auto-checkpoint that may follow;
 - BEGIN IMMEDIATE when another process holds the write lock: tried here first without
   waiting, then waited for in the thread (the full busy timeout must not hold the loop);
 - an executemany of many rows (a 1,000-number request, a 5,000-row batch), whose time grows
@@ -26,11 +27,21 @@ import concurrent.futures
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from simgate.store.loop_sqlite import LoopConnection, LoopCursor
 
 T = TypeVar("T")
+
+# When a commit is done (settings ``commit``): "disk" once it is on the disk, "os" once the
+# operating system has it. SQLite's ``synchronous`` for each, in WAL mode
+# (https://www.sqlite.org/pragma.html#pragma_synchronous): FULL fsyncs the WAL at every
+# commit, so a commit survives a power cut; NORMAL fsyncs only at checkpoints, so a commit
+# survives a crash of the process ("durable across application crashes regardless of the
+# synchronous setting") but a power cut or OS crash may roll the last ones back, and "WAL
+# mode is always consistent with synchronous=NORMAL" (https://www.sqlite.org/wal.html).
+Commit = Literal["disk", "os"]
+SYNCHRONOUS: dict[Commit, str] = {"disk": "FULL", "os": "NORMAL"}
 
 # An executemany of more rows than this runs in the connection's thread (module docstring):
 # below it the statement costs less than a hand-off; above, the loop would stall (a 5,000-row
@@ -144,16 +155,18 @@ def sqlite3_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def open_writer_connection(path: str, *, busy_timeout_ms: int) -> WriterConnection:
+def open_writer_connection(
+    path: str, *, busy_timeout_ms: int, commit: Commit = "disk"
+) -> WriterConnection:
     """The write connection to ``path``: WAL, ``synchronous=FULL`` (a commit survives power
-    loss), foreign keys on, and no busy wait on the loop (``begin_immediate`` waits in the
-    thread instead). Blocking (it may wait for the lock to switch to WAL): open it in a
-    thread."""
+    loss; NORMAL for ``commit="os"``: :data:`SYNCHRONOUS`), foreign keys on, and no busy wait
+    on the loop (``begin_immediate`` waits in the thread instead). Blocking (it may wait for
+    the lock to switch to WAL): open it in a thread."""
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[commit]}")
     conn.execute("PRAGMA busy_timeout=0")
     conn.execute("PRAGMA foreign_keys=ON")
     return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms)
