@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 
 from simgate.domain.accounts import AppKind
 from simgate.settings import load_settings
-from simgate.store.sqlite_writer import Commit
 from simgate.store.tables import itnio_replays, messages
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 from tests.conftest import PG_ADMIN_URL, need_peer
@@ -39,7 +38,7 @@ ANSWERS_BEFORE_KILL = 150
 BALANCE_MICROS = 1_000_000_000
 
 
-def _config(tmp_path: Path, port: int, database_url: str | None, commit: Commit) -> Path:
+def _config(tmp_path: Path, port: int, database_url: str | None, commit: str) -> Path:
     return write_config(
         tmp_path / "simgate.toml",
         {
@@ -119,7 +118,7 @@ async def test_sigkill_with_commit_os_on_postgresql(tmp_path: Path, pg_url: str 
     await _kill_three_times(tmp_path, pg_url, "os")
 
 
-async def _kill_three_times(tmp_path: Path, url: str | None, commit: Commit = "disk") -> None:
+async def _kill_three_times(tmp_path: Path, url: str | None, commit: str = "disk") -> None:
     port = free_port()
     config = _config(tmp_path, port, url, commit)
     rt = await open_services(load_settings(config))

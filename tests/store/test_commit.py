@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.store import Database
-from simgate.store.sqlite_writer import Commit, WriterConnection, open_writer_connection
+from simgate.store.sqlite_writer import WriterConnection, open_writer_connection
 from tests.conftest import make_settings, opened
 
+Commit = Literal["disk", "os"]  # sqlite_writer.Commit (not imported: old code must fail here)
 # PRAGMA synchronous reads back as a number (https://www.sqlite.org/pragma.html).
 FULL, NORMAL = 2, 1
 
