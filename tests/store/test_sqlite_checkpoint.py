@@ -102,8 +102,8 @@ async def test_closing_the_writer_stops_its_checkpointer(tmp_path: Path) -> None
     checkpointer = conn.checkpointer
     assert checkpointer is not None
     await _write_rows(conn, 0, 10)
-    await conn.close()  # after the checkpoint that commit started
-    assert checkpointer.done == 1
+    await _until(lambda: checkpointer.done == 1)
+    await conn.close()
     done = checkpointer.done
     checkpointer.after_commit()  # after close: nothing starts
     await asyncio.sleep(0.05)
