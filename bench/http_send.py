@@ -18,6 +18,8 @@ machine req/s mostly measures fsync waits and other work, the CPU a request cost
 ``simgate serve`` (``http_send_serve``) runs the API alone: beside ``run`` it tells the cost
 of a send from the cost of the worker dispatching what was sent in the same process;
 ``http_send_split`` runs ``simgate run --worker-process`` (the worker in a child process).
+``measure(..., commit="os")`` runs it with ``commit = "os"`` (README "When a write counts as
+committed": a 2xx once the OS, not the disk, has the commit).
 """
 
 from __future__ import annotations
@@ -132,8 +134,9 @@ class Tenant:
         }
 
 
-def _settings(workdir: Path, url: str, port: int) -> dict[str, object]:
+def _settings(workdir: Path, url: str, port: int, commit: str = "disk") -> dict[str, object]:
     return {
+        "commit": commit,
         "data_dir": str(workdir / "data"),
         "database_url": url,
         "master_key": MASTER_KEY,
@@ -191,13 +194,15 @@ def _latency(out: str, percent: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-async def measure(backend: str, workdir: Path, seconds: float, role: str = "run") -> Table:
+async def measure(
+    backend: str, workdir: Path, seconds: float, role: str = "run", commit: str = "disk"
+) -> Table:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     async with scratch_url(backend, workdir) as url:
         port = free_port()
         tenant = await _tenant(workdir, url, port)
-        cfg = write_config(workdir / "simgate.toml", _settings(workdir, url, port))
+        cfg = write_config(workdir / "simgate.toml", _settings(workdir, url, port, commit))
         proc = SimgateProcess(role.split(), workdir=workdir, config=cfg, port=port)
         proc.start()
         try:
@@ -206,7 +211,9 @@ async def measure(backend: str, workdir: Path, seconds: float, role: str = "run"
         finally:
             await asyncio.to_thread(proc.stop)
     return Table(
-        f"http_send [{backend}]: `simgate {role}`, wrk, {seconds:g} s per cell",
+        f"http_send [{backend}]: `simgate {role}`"
+        + (", commit = os" if commit == "os" else "")
+        + f", wrk, {seconds:g} s per cell",
         [
             "route",
             "req/s (32 conns)",

@@ -128,6 +128,12 @@ def test_overrides_beat_environment_and_none_is_ignored(tmp_path: Path) -> None:
     assert s.data_dir == Path("/env")
 
 
+def test_commit_is_to_the_disk_unless_the_operator_says_os(tmp_path: Path) -> None:
+    assert load_settings(None).commit == "disk"  # a 2xx survives a power cut
+    assert load_settings(write(tmp_path, 'commit = "os"\n')).commit == "os"
+    assert load_settings(None, environ={"SIMGATE_COMMIT": "os"}).commit == "os"
+
+
 def test_settings_are_frozen() -> None:
     s = load_settings(None)
     with pytest.raises(Exception, match="frozen"):
@@ -158,6 +164,7 @@ def _error(tmp_path: Path, *, toml: str | None = None, env: dict[str, str] | Non
         ({"SIMGATE_BILLING__DEFAULT_SMS_PRICE": "cheap"}, ["billing.default_sms_price", "cheap"]),
         ({"SIMGATE_DEMO__BALANCE": "lots"}, ["demo.balance"]),
         ({"SIMGATE_LOG_LEVEL": "loud"}, ["log_level"]),
+        ({"SIMGATE_COMMIT": "memory"}, ["invalid setting commit", "'disk' or 'os'"]),
         ({"SIMGATE_HTTP": "5", "SIMGATE_HTTP__PORT": "1"}, ["http"]),
         ({"SIMGATE_HTTP__PORT": "x", "SIMGATE_WORKER__BATCH_SIZE": "y"}, ["and 1 more"]),
     ],

@@ -127,7 +127,7 @@ def push_formats(
 async def migrate_database(settings: Settings) -> str:
     """Create or upgrade the schema (``simgate migrate``); returns the revision it is at."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url, commit=settings.commit)
     await db.open()
     try:
         await migrations.upgrade(db)
@@ -179,7 +179,7 @@ class Runtime:
             box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
         except OSError as exc:  # not a directory, not writable, ...: one line, not a traceback
             raise ConfigError(f"cannot use data_dir {s.data_dir}: {exc.strerror or exc}") from None
-        self._db = Database(s.effective_database_url)
+        self._db = Database(s.effective_database_url, commit=s.commit)
         await self._db.open()
         if migrate:
             await migrations.upgrade(self._db)

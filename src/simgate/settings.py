@@ -475,6 +475,12 @@ class InboundSettings(_Strict):
 class Settings(_Strict):
     data_dir: Path = Path("data")
     database_url: str | None = None
+    # When a write counts as committed (and its 2xx goes out): "disk", once the database has
+    # flushed it to the disk (a power cut loses nothing answered), or "os", once the operating
+    # system has it (SQLite WAL synchronous=NORMAL, PostgreSQL synchronous_commit=off: a kill
+    # -9 of simgate still loses nothing, a power cut, an OS crash or a PostgreSQL server crash
+    # may lose the last commits; never corruption). store/database.py sets it per connection.
+    commit: Literal["disk", "os"] = "disk"
     master_key: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     http: HttpSettings = HttpSettings()

@@ -4,7 +4,9 @@
 the accept writer and the replay-claim writer commit them in batches, and is SIGKILLed while
 requests are in flight, three times. Every message whose id a client got back must be in the
 database, with its replay answer (committed in the same transaction), and the account must
-have paid exactly for the messages stored: nothing half-written survives a kill.
+have paid exactly for the messages stored: nothing half-written survives a kill. The same
+holds with ``commit = "os"`` (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off):
+a commit the operating system (or the PostgreSQL server) has is not lost by killing simgate.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ ANSWERS_BEFORE_KILL = 150
 BALANCE_MICROS = 1_000_000_000
 
 
-def _config(tmp_path: Path, port: int, database_url: str | None) -> Path:
+def _config(tmp_path: Path, port: int, database_url: str | None, commit: str) -> Path:
     return write_config(
         tmp_path / "simgate.toml",
         {
@@ -47,6 +49,7 @@ def _config(tmp_path: Path, port: int, database_url: str | None) -> Path:
             "demo": {"create": False},
             "http": {"port": port},
             "billing": {"default_sms_price": "0.001"},
+            "commit": commit,
         },
     )
 
@@ -88,6 +91,12 @@ async def test_sigkill_during_group_commit_loses_no_acknowledged_send(tmp_path: 
     await _kill_three_times(tmp_path, None)
 
 
+async def test_sigkill_with_commit_os_loses_no_acknowledged_send(tmp_path: Path) -> None:
+    """SQLite synchronous=NORMAL: the commit is in the WAL in the page cache, not yet on the
+    disk, when the 2xx goes out; a kill of the process does not take it back."""
+    await _kill_three_times(tmp_path, None, "os")
+
+
 @pytest.mark.pg
 async def test_sigkill_during_one_statement_accepts_on_postgresql(
     tmp_path: Path, pg_url: str | None
@@ -100,9 +109,18 @@ async def test_sigkill_during_one_statement_accepts_on_postgresql(
     await _kill_three_times(tmp_path, pg_url)
 
 
-async def _kill_three_times(tmp_path: Path, url: str | None) -> None:
+@pytest.mark.pg
+async def test_sigkill_with_commit_os_on_postgresql(tmp_path: Path, pg_url: str | None) -> None:
+    """synchronous_commit=off: the server has the commit when the 2xx goes out."""
+    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
+    assert pg_url is not None
+    await truncate_pg(pg_url)
+    await _kill_three_times(tmp_path, pg_url, "os")
+
+
+async def _kill_three_times(tmp_path: Path, url: str | None, commit: str = "disk") -> None:
     port = free_port()
-    config = _config(tmp_path, port, url)
+    config = _config(tmp_path, port, url, commit)
     rt = await open_services(load_settings(config))
     assert rt.services is not None
     sv = rt.services

@@ -113,3 +113,14 @@ def test_a_bad_dialect_section_fails_start_in_every_role(tmp_path: Path, role: s
     assert rc != 0
     line = _one_error_line(err)
     assert "invalid setting itnio.page_rows" in line
+
+
+def test_a_bad_commit_setting_fails_start_with_one_line(tmp_path: Path) -> None:
+    args = ["--data-dir", str(tmp_path / "data"), "run", "--port", str(free_port())]
+    env = {"SIMGATE_COMMIT": "memory", "PATH": "/usr/bin:/bin"}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")  # a worktree's src, when set
+    rc, err = _simgate(args, tmp_path, env=env)
+    assert rc != 0
+    line = _one_error_line(err)
+    assert "invalid setting commit" in line
+    assert "'disk' or 'os'" in line

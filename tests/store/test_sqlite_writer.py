@@ -88,6 +88,26 @@ async def test_statements_run_here_and_the_commit_in_the_writer_thread(sqlite_ur
         await db.close()
 
 
+async def test_with_commit_os_the_commit_runs_here_too(sqlite_url: str) -> None:
+    """synchronous=NORMAL: the COMMIT fsyncs nothing, so no hand-off (store/sqlite_checkpoint.py);
+    a large executemany still goes to the writer's thread."""
+    db = Database(sqlite_url, commit="os")
+    await db.open()
+    try:
+        here = threading.get_ident()
+        seen = await _threads_of_a_write(db)
+        assert seen["statement"] == seen["after many"] == seen["commit"] == here
+        async with db.read() as conn:
+            count = (
+                await conn.execute(
+                    select(func.count()).select_from(kv).where(kv.c.key.like("many%"))
+                )
+            ).scalar_one()
+        assert count == ROWS_IN_THREAD + 1
+    finally:
+        await db.close()
+
+
 async def test_a_write_waits_for_another_process_s_lock_without_holding_the_loop(
     sqlite_url: str,
 ) -> None:

@@ -2,8 +2,9 @@
 
 SQLite has one writer at a time, so writes go through one connection opened with
 ``BEGIN IMMEDIATE`` (the write lock is taken up front: a transaction that claims work never
-fails half-way on a lock upgrade), ``synchronous=FULL`` (a commit survives power loss) and
-WAL (readers never block the writer). On a SQLite file that connection runs its statements
+fails half-way on a lock upgrade), ``synchronous=FULL`` (a commit survives power loss;
+NORMAL when the operator chose ``commit = "os"``: ``sqlite_writer.SYNCHRONOUS``) and WAL
+(readers never block the writer). On a SQLite file that connection runs its statements
 on the event loop's thread and its COMMIT in a thread of its own (``store/sqlite_writer.py``:
 one hand-off per batch). Reads use a separate pool; short reads
 (:meth:`Database.read_short`) on SQLite use connections driven on the event loop's own
@@ -61,7 +62,12 @@ from sqlalchemy.util import await_
 
 from simgate.errors import StorageFull, StoreError
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
-from simgate.store.sqlite_writer import WriterConnection, open_writer_connection
+from simgate.store.sqlite_writer import (
+    SYNCHRONOUS,
+    Commit,
+    WriterConnection,
+    open_writer_connection,
+)
 from simgate.store.thread_reads import Statement, ThreadReads
 
 T = TypeVar("T")
@@ -77,6 +83,13 @@ PG_URGENT_WRITERS = 1
 STARTUP_LOCK_TIMEOUT_S = 5.0
 # asyncpg waits 60 s for an unreachable host by default.
 PG_CONNECT_TIMEOUT_S = 10.0
+# PostgreSQL settings of simgate's connections for each ``commit`` (sqlite_writer.Commit).
+# synchronous_commit=off: COMMIT returns before the WAL is flushed; a crash of the server
+# may lose the last transactions (at most 3 x wal_writer_delay), "the database state will be
+# just the same as if those transactions had been aborted cleanly" (PostgreSQL docs,
+# runtime-config-wal.html#GUC-SYNCHRONOUS-COMMIT, wal-async-commit.html). A client killed
+# after COMMIT returned loses nothing: the server has the transaction.
+_PG_COMMIT: dict[Commit, dict[str, str]] = {"disk": {}, "os": {"synchronous_commit": "off"}}
 _RETRYABLE_MARKERS = ("deadlock detected", "could not serialize", "database is locked")
 
 
@@ -112,11 +125,32 @@ def is_storage_full(exc: BaseException) -> bool:
     return False
 
 
+def _log_commit(commit: Commit, *, sqlite: bool) -> None:
+    """One line at start when the operator chose ``commit = "os"``: what it risks."""
+    if commit == "disk":
+        return
+    when, lost = (
+        ("the operating system has it (SQLite synchronous=NORMAL)", "a power cut or OS crash")
+        if sqlite
+        else (
+            "the PostgreSQL server has it (synchronous_commit=off)",
+            "a crash of the PostgreSQL server or of its machine",
+        )
+    )
+    log.info(
+        "commit = os: a write is answered once %s; a crash or kill -9 of simgate loses "
+        "nothing, %s may lose the last commits already answered (never corruption)",
+        when,
+        lost,
+    )
+
+
 class Database:
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, commit: Commit = "disk") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._busy_timeout_ms = busy_timeout_ms
+        self.commit: Commit = commit  # settings ``commit``: when a write is committed (open)
         self._write_engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
         self._lanes: _Lanes | None = None
@@ -149,14 +183,19 @@ class Database:
                 max_overflow=8,
                 connect_args={
                     "timeout": PG_CONNECT_TIMEOUT_S,
-                    # asyncpg prepares every statement; after five runs PostgreSQL may switch
-                    # to a generic plan made from the stats of a young table, which turned the
-                    # part lookup by line_ref into a scan growing with the table (bench/).
-                    "server_settings": {"plan_cache_mode": "force_custom_plan"},
+                    "server_settings": {
+                        # asyncpg prepares every statement; after five runs PostgreSQL may
+                        # switch to a generic plan made from the stats of a young table, which
+                        # turned the part lookup by line_ref into a scan growing with the
+                        # table (bench/).
+                        "plan_cache_mode": "force_custom_plan",
+                        **_PG_COMMIT[self.commit],
+                    },
                 },
             )
             self._write_engine = self._read_engine = engine
             self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _log_commit(self.commit, sqlite=self.is_sqlite)
         try:
             async with self._read_engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
@@ -230,6 +269,7 @@ class Database:
             connect_args={"timeout": self._busy_timeout_ms / 1000, "check_same_thread": False},
         )
         busy = self._busy_timeout_ms
+        synchronous = SYNCHRONOUS[self.commit]
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -238,7 +278,7 @@ class Database:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute(f"PRAGMA busy_timeout={int(busy)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -258,10 +298,12 @@ class Database:
         path = make_url(self.url).database
         if not path or path == ":memory:" or path.startswith("file:"):
             return None
-        busy = self._busy_timeout_ms
+        busy, commit = self._busy_timeout_ms, self.commit
 
         async def connect() -> WriterConnection:
-            return await asyncio.to_thread(open_writer_connection, path, busy_timeout_ms=busy)
+            return await asyncio.to_thread(
+                open_writer_connection, path, busy_timeout_ms=busy, commit=commit
+            )
 
         engine = create_async_engine(self.url, async_creator=connect, pool_size=1, max_overflow=0)
 

@@ -8,7 +8,9 @@ turns (issue 15, profile of ``simgate run`` under wrk). Statements into the WAL 
 page-cache work (microseconds), so they run right here, as the short reads do
 (store/loop_sqlite.py). What is slow is left to one thread, one hand-off each:
 
-- COMMIT: the fsync of ``synchronous=FULL``, and the WAL auto-checkpoint that may follow;
+- COMMIT: the fsync of ``synchronous=FULL``, and the WAL auto-checkpoint that may follow
+  (with ``commit = "os"`` a COMMIT fsyncs nothing and runs here; its checkpoints run beside
+  the writer: store/sqlite_checkpoint.py);
 - BEGIN IMMEDIATE when another process holds the write lock: tried here first without
   waiting, then waited for in the thread (the full busy timeout must not hold the loop);
 - an executemany of many rows (a 1,000-number request, a 5,000-row batch), whose time grows
@@ -26,11 +28,22 @@ import concurrent.futures
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from simgate.store.loop_sqlite import LoopConnection, LoopCursor
+from simgate.store.sqlite_checkpoint import Checkpointer
 
 T = TypeVar("T")
+
+# When a commit is done (settings ``commit``): "disk" once it is on the disk, "os" once the
+# operating system has it. SQLite's ``synchronous`` for each, in WAL mode
+# (https://www.sqlite.org/pragma.html#pragma_synchronous): FULL fsyncs the WAL at every
+# commit, so a commit survives a power cut; NORMAL fsyncs only at checkpoints, so a commit
+# survives a crash of the process ("durable across application crashes regardless of the
+# synchronous setting") but a power cut or OS crash may roll the last ones back, and "WAL
+# mode is always consistent with synchronous=NORMAL" (https://www.sqlite.org/wal.html).
+Commit = Literal["disk", "os"]
+SYNCHRONOUS: dict[Commit, str] = {"disk": "FULL", "os": "NORMAL"}
 
 # An executemany of more rows than this runs in the connection's thread (module docstring):
 # below it the statement costs less than a hand-off; above, the loop would stall (a 5,000-row
@@ -62,9 +75,17 @@ class WriterConnection(LoopConnection):
     """The write connection (module docstring): aiosqlite-shaped for SQLAlchemy's aiosqlite
     dialect, statements on the loop, the slow calls in its own thread."""
 
-    def __init__(self, connection: sqlite3.Connection, *, busy_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        busy_timeout_ms: int,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         super().__init__(connection)
         self._busy_timeout_ms = busy_timeout_ms
+        # commit = "os": COMMIT here, checkpoints by this (store/sqlite_checkpoint.py).
+        self.checkpointer = checkpointer
         self._thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sqlite-writer"
         )
@@ -111,6 +132,12 @@ class WriterConnection(LoopConnection):
             delay = min(delay * 2, BUSY_MAX_S)
 
     async def commit(self) -> None:
+        if self.checkpointer is not None and not self._thread_busy():
+            # synchronous=NORMAL, auto-checkpoint off: the WAL frames into the page cache,
+            # no fsync; microseconds, less than the hand-off (store/sqlite_checkpoint.py).
+            self._live().commit()
+            self.checkpointer.after_commit()
+            return
         await self.in_thread(self._live().commit)
 
     async def rollback(self) -> None:
@@ -127,12 +154,16 @@ class WriterConnection(LoopConnection):
             # Behind a commit still running in the thread (a cancelled writer), never beside.
             await self.in_thread(connection.close)
         self._thread.shutdown(wait=False)
+        if self.checkpointer is not None:
+            await self.checkpointer.aclose()
 
     def stop(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             self._thread.submit(connection.close).result()
         self._thread.shutdown(wait=False)
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
 
 def sqlite3_busy(exc: sqlite3.OperationalError) -> bool:
@@ -144,16 +175,23 @@ def sqlite3_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def open_writer_connection(path: str, *, busy_timeout_ms: int) -> WriterConnection:
+def open_writer_connection(
+    path: str, *, busy_timeout_ms: int, commit: Commit = "disk"
+) -> WriterConnection:
     """The write connection to ``path``: WAL, ``synchronous=FULL`` (a commit survives power
-    loss), foreign keys on, and no busy wait on the loop (``begin_immediate`` waits in the
-    thread instead). Blocking (it may wait for the lock to switch to WAL): open it in a
-    thread."""
+    loss; NORMAL for ``commit="os"``: :data:`SYNCHRONOUS`, with COMMIT on the loop and the
+    checkpoints beside it), foreign keys on, and no busy wait on the loop (``begin_immediate``
+    waits in the thread instead). Blocking (it may wait for the lock to switch to WAL): open
+    it in a thread."""
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[commit]}")
     conn.execute("PRAGMA busy_timeout=0")
     conn.execute("PRAGMA foreign_keys=ON")
-    return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms)
+    if commit == "disk":
+        return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms)
+    # Its checkpoints fsync: not in a COMMIT on the loop (store/sqlite_checkpoint.py).
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms, checkpointer=Checkpointer(path))
