@@ -15,13 +15,16 @@ import typer
 import uvicorn
 from rich.table import Table
 
+from simgate.cli.child_channel import ChildAnswers
 from simgate.cli.common import Globals, console, esc, fail, run_async, settings_from
 from simgate.cli.http_guard import guarded_protocol
 from simgate.cli.http_workers import CHILD_FLAG, HttpChildren, child_command, shared_socket
 from simgate.cli.metrics_listen import metrics_server
 from simgate.cli.metrics_share import MetricsAnswerer
+from simgate.cli.port_remote import PortAnswers, RemotePorts, request_timeout
 from simgate.cli.tls import ensure_certificate
 from simgate.cli.worker_child import (
+    CONTROL_FD_FLAG,
     METRICS_FD_FLAG,
     PARENT_FLAG,
     PID_FILE,
@@ -62,6 +65,7 @@ WorkerProcess = Annotated[
 ParentPid = Annotated[int | None, typer.Option(PARENT_FLAG, hidden=True)]
 WakeFd = Annotated[int | None, typer.Option(WAKE_FD_FLAG, hidden=True)]
 MetricsFd = Annotated[int | None, typer.Option(METRICS_FD_FLAG, hidden=True)]
+ControlFd = Annotated[int | None, typer.Option(CONTROL_FD_FLAG, hidden=True)]
 
 
 def _print_demo(runtime: Runtime) -> None:
@@ -90,6 +94,7 @@ async def _serve(
     parent_pid: int | None = None,
     wake_fd: int | None = None,
     metrics_fd: int | None = None,
+    control_fd: int | None = None,
 ) -> None:
     if parent_pid is not None:  # `run`'s worker child: never outlive it
         die_with_parent(parent_pid)
@@ -108,13 +113,22 @@ async def _serve(
     await runtime.open()
     worker_child: WorkerChild | None = None
     answerer: MetricsAnswerer | None = None
+    requests: ChildAnswers | None = None
+    ports: PortAnswers | None = None
     try:
         if metrics_fd is not None:  # a child of `run`: the parent's /metrics asks for ours
             assert runtime.services is not None
             answerer = MetricsAnswerer(metrics_fd, runtime.services.metrics)
             answerer.start()
+        if control_fd is not None:  # ... and its port actions and USSD (cli/port_remote.py)
+            assert runtime.services is not None
+            ports = PortAnswers(runtime.services.lines)
+            requests = ChildAnswers(control_fd, ports)
+            requests.start()  # "starting: try again" until the lines are started below
         if role == "worker" or (role == "run" and not worker_process):
             await runtime.start_worker()
+            if ports is not None:
+                ports.ready = True
             if wake_fd is not None:
                 runtime.listen_to_parent(wake_fd)
         elif role == "run":  # the worker in a child (cli/worker_child.py), after migrations
@@ -131,6 +145,14 @@ async def _serve(
             )
             assert runtime.services is not None  # one /metrics with the child's counters
             runtime.services.metrics.sources.append(worker_child.metrics)
+            # Port actions and USSD go to the child's started lines (not our copies).
+            runtime.services.line_state.control_ports_with(
+                RemotePorts(
+                    worker_child.channel,
+                    runtime.services.lines,
+                    timeout_s=request_timeout(settings),
+                )
+            )
             await worker_child.start()
         # Start-up objects (settings, app, routes, compiled statements) live as long as the
         # process: out of the collector's sight, every collection has less to walk (a
@@ -199,6 +221,8 @@ async def _serve(
         # recording its batch in flight, and this runtime closes last.
         if worker_child is not None:
             await worker_child.stop()
+        if requests is not None:
+            await requests.stop()
         if answerer is not None:
             await answerer.stop()
         await runtime.close()
@@ -298,11 +322,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def worker(
+        *,
         data_dir: DataDir = None,
         config: Config = None,
         parent_pid: ParentPid = None,
         wake_fd: WakeFd = None,
         metrics_fd: MetricsFd = None,
+        control_fd: ControlFd = None,
     ) -> None:
         """Dispatcher, lines, reaper and pushes, without the HTTP API."""
         run_async(
@@ -315,6 +341,7 @@ def register(app: typer.Typer) -> None:
                 parent_pid=parent_pid,
                 wake_fd=wake_fd,
                 metrics_fd=metrics_fd,
+                control_fd=control_fd,
             )
         )
 

@@ -25,6 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
+from simgate.cli.child_channel import ChildChannel
 from simgate.cli.metrics_share import ChildMetrics
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ STABLE_S = 60.0  # a child that ran this long resets the restart backoff
 WAKE_FD_FLAG = "--wake-fd"  # hidden worker options, set by the parent only
 PARENT_FLAG = "--parent-pid"
 METRICS_FD_FLAG = "--metrics-fd"
+CONTROL_FD_FLAG = "--control-fd"  # the parent's requests: port actions, USSD
 
 
 def child_command(
@@ -139,7 +141,8 @@ class WorkerChild:
     """Starts the worker child, restarts it when it dies, stops it on :meth:`stop`.
 
     Each child started gets a new metrics pair (cli/metrics_share.py): :attr:`metrics` is
-    its samples for the parent's /metrics, with the counters of the children before it."""
+    its samples for the parent's /metrics, with the counters of the children before it; and
+    a new request pair (cli/child_channel.py): :attr:`channel`, for port actions and USSD."""
 
     def __init__(
         self, command: list[str], pass_fds: tuple[int, ...] = (), *, pid_file: Path | None = None
@@ -154,6 +157,7 @@ class WorkerChild:
         self._not_spawning.set()
         self.starts = 0
         self.metrics = ChildMetrics()
+        self.channel = ChildChannel()
 
     @property
     def pid(self) -> int | None:
@@ -165,21 +169,25 @@ class WorkerChild:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         theirs = self.metrics.new_pair()
+        control = self.channel.new_pair()
         self._not_spawning.clear()
         try:
             proc = self._proc = await asyncio.create_subprocess_exec(
                 *self._command,
                 METRICS_FD_FLAG,
                 str(theirs.fileno()),
+                CONTROL_FD_FLAG,
+                str(control.fileno()),
                 stdin=asyncio.subprocess.DEVNULL,
-                pass_fds=(*self._pass_fds, theirs.fileno()),
+                pass_fds=(*self._pass_fds, theirs.fileno(), control.fileno()),
                 # Our own session's signals only: a Ctrl-C reaches the parent, which stops
                 # the child in order (HTTP first), instead of both stopping at once.
                 start_new_session=True,
             )
         finally:
             self._not_spawning.set()
-            theirs.close()  # the child has its copy
+            theirs.close()  # the child has its copies
+            control.close()
         self.starts += 1
         if self._pid_file is not None:
             try:
@@ -235,6 +243,7 @@ class WorkerChild:
                 await self._task
             self._task = None
         await self.metrics.close()
+        await self.channel.close()
         if self._pid_file is not None:
             with contextlib.suppress(OSError):
                 self._pid_file.unlink()

@@ -1,0 +1,60 @@
+"""Port actions and USSD of ``run --worker-process`` run by the worker child (cli/port_remote.py).
+
+Two sim lines stand for the child's started line and the parent's copy of it; the child's
+side answers over a real channel pair in this event loop (tests/process/
+test_worker_child_ports.py runs the real processes).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from simgate.cli.child_channel import ChildAnswers, ChildChannel
+from simgate.cli.port_remote import PortAnswers, RemotePorts, request_timeout
+from simgate.errors import Unavailable
+from simgate.lines.base import Line, PortAction, UssdStatus
+from simgate.lines.sim import SimLine
+from simgate.settings import Settings, SimLineSettings
+from simgate.testing.clock import FakeClock
+
+
+def _line(clock: FakeClock) -> SimLine:
+    return SimLine("sim", SimLineSettings(), clock)
+
+
+async def test_actions_run_on_the_childs_line_and_show_on_the_parents_copy() -> None:
+    clock = FakeClock()
+    started, copy = _line(clock), _line(clock)
+    channel = ChildChannel()
+    answers = PortAnswers({"sim": started})
+    child = ChildAnswers(channel.new_pair().detach(), answers)
+    child.start()
+    copies: dict[str, Line] = {"sim": copy}
+    remote = RemotePorts(channel, copies, timeout_s=5)
+
+    with pytest.raises(Unavailable, match="starting"):  # lines not started yet
+        await remote.control_port("sim", 2, PortAction.LOCK)
+    assert not started.ports()[2].locked
+    answers.ready = True
+    assert await remote.control_port("sim", 2, PortAction.LOCK)
+    assert started.ports()[2].locked  # where the dispatcher picks ports
+    assert copy.ports()[2].locked  # what the parent's listings show
+
+    started.busy.add(1)  # only the child's line is busy on port 1
+    assert (await remote.ussd("sim", 1, "*100#")).status is UssdStatus.BUSY
+    reply = await remote.ussd("sim", 3, "*100#")
+    assert reply.status is UssdStatus.SENT
+    assert (reply.reply or "").startswith("Balance")
+    assert (await remote.ussd("sim", 2, None)).status is UssdStatus.NOT_REGISTERED  # locked
+
+    await child.stop()  # the child ended
+    with pytest.raises(Unavailable, match="worker process"):
+        await remote.control_port("sim", 2, PortAction.UNLOCK)
+    assert copy.ports()[2].locked  # nothing done: nothing shown
+    await channel.close()
+
+
+def test_the_parent_waits_longer_than_the_slowest_modem_operation() -> None:
+    modem = {"driver": "modem", "ports": ["/dev/null"], "send_timeout": 90, "command_timeout": 20}
+    settings = Settings.model_validate({"lines": {"sim": {"driver": "sim"}, "gsm": modem}})
+    assert request_timeout(settings) > 90 + 2 * 20
