@@ -10,7 +10,14 @@ from __future__ import annotations
 import pytest
 
 from simgate.cli.child_channel import ChildAnswers, ChildChannel
-from simgate.cli.port_remote import PortAnswers, RemotePorts, request_timeout
+from simgate.cli.port_remote import (
+    LOCKED_FLAG,
+    PortAnswers,
+    RemotePorts,
+    lock_ports,
+    parse_locked,
+    request_timeout,
+)
 from simgate.errors import Unavailable
 from simgate.lines.base import Line, PortAction, UssdStatus
 from simgate.lines.sim import SimLine
@@ -58,3 +65,29 @@ def test_the_parent_waits_longer_than_the_slowest_modem_operation() -> None:
     modem = {"driver": "modem", "ports": ["/dev/null"], "send_timeout": 90, "command_timeout": 20}
     settings = Settings.model_validate({"lines": {"sim": {"driver": "sim"}, "gsm": modem}})
     assert request_timeout(settings) > 90 + 2 * 20
+
+
+async def test_a_restarted_child_is_told_the_ports_shown_locked_and_locks_them() -> None:
+    clock = FakeClock()
+    started, copy = _line(clock), _line(clock)
+    channel = ChildChannel()
+    answers = PortAnswers({"sim": started})
+    answers.ready = True
+    child = ChildAnswers(channel.new_pair().detach(), answers)
+    child.start()
+    remote = RemotePorts(channel, {"sim": copy}, timeout_s=5)
+    assert remote.child_args() == []
+    for port in (5, 1, 2):
+        assert await remote.control_port("sim", port, PortAction.LOCK)
+    assert await remote.control_port("sim", 2, PortAction.UNLOCK)
+    assert await remote.control_port("sim", 3, PortAction.RESET)
+    assert remote.child_args() == [LOCKED_FLAG, "sim:1,sim:5"]
+    await child.stop()
+    await channel.close()
+
+    fresh = _line(clock)  # the next child's line, before it starts
+    lines: dict[str, Line] = {"sim": fresh}
+    pairs = parse_locked("sim:1,sim:5,gone:0,sim:99,sim:x", lines)
+    assert pairs == [("sim", 1), ("sim", 5)]  # what this child's settings do not know: left
+    await lock_ports(pairs, lines)
+    assert [p.index for p in fresh.ports() if p.locked] == [1, 5]

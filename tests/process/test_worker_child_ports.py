@@ -4,9 +4,10 @@ The lines are started in the child only; the parent's line objects are copies th
 never started. A port locked through the Dinstar API (spec §2.8 set_port_info) must be locked
 where the dispatcher picks ports, as it is in one process: here the sim line has 8 ports, 7
 are locked, and every message then leaves through the eighth (the sim journal's ``S`` lines
-name the port). While the child is down, a port action answers the envelope's "500 other
-errors" saying why, instead of acting on a copy nobody dispatches from; once the next child
-runs, actions work again.
+name the port), also after the child died and the next one started (the parent tells it
+which ports it shows locked). While the child is down, a port action answers the envelope's
+"500 other errors" saying why, instead of acting on a copy nobody dispatches from; once the
+next child runs, actions work again.
 """
 
 from __future__ import annotations
@@ -99,16 +100,34 @@ async def test_ports_locked_over_the_dinstar_api_are_locked_where_messages_are_s
                 await asyncio.sleep(0.05)
             assert set(_ports_used(journal)) == {FREE}  # the locked ports were not used
 
-            doc = await _call(http, "/api/set_port_info", {"port": LOCKED, "action": "unlock"})
-            assert doc["error_code"] == 200, doc
-            numbers = [{"number": f"55502{i:02d}"} for i in range(40)]
+            # A worker child that dies: the next one keeps the locks the parent shows.
+            child = await one_worker_child(proc.pid)
+            os.kill(child, signal.SIGKILL)  # our test's own grandchild, by its pid
+            assert await gone(child)
+            numbers = [{"number": f"55502{i:02d}"} for i in range(20)]
+            doc = await _call(http, "/api/send_sms", {"text": "hi", "param": numbers})
+            assert doc["error_code"] == 202, doc
+            await one_worker_child(proc.pid, not_in=frozenset({child}))
+            deadline = time.monotonic() + 60
+            while len(_ports_used(journal)) < 40:
+                assert time.monotonic() < deadline, f"submitted: {_ports_used(journal)}"
+                await asyncio.sleep(0.05)
+            assert set(_ports_used(journal)) == {FREE}
+
+            deadline = time.monotonic() + 60  # once the new child runs its lines
+            while (
+                doc := await _call(http, "/api/set_port_info", {"port": LOCKED, "action": "unlock"})
+            )["error_code"] != 200:
+                assert time.monotonic() < deadline, doc
+                await asyncio.sleep(0.1)
+            numbers = [{"number": f"55503{i:02d}"} for i in range(40)]
             doc = await _call(http, "/api/send_sms", {"text": "hi", "param": numbers})
             assert doc["error_code"] == 202, doc
             deadline = time.monotonic() + 60
-            while len(_ports_used(journal)) < 60:
+            while len(_ports_used(journal)) < 80:
                 assert time.monotonic() < deadline, f"submitted: {_ports_used(journal)}"
                 await asyncio.sleep(0.05)
-            assert set(_ports_used(journal)[20:]) - {FREE}  # unlocked: used again
+            assert set(_ports_used(journal)[40:]) - {FREE}  # unlocked: used again
         assert proc.stop() in CLEAN_EXITS
 
 

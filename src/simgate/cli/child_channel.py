@@ -81,6 +81,12 @@ class ChildChannel:
         self._sock, child = channel_pair()
         return child
 
+    def adopt(self, fd: int) -> None:
+        """Ask on an inherited end instead (a child asking its parent, ``fd`` from
+        ``channel_pair``'s second socket)."""
+        self._close()
+        self._sock = socket.socket(fileno=fd)
+
     def _close(self) -> None:
         self._fail_pending("the worker process ended")
         if self._reader_task is not None:

@@ -36,6 +36,7 @@ from simgate.services.lines import LocalPorts, StatefulPortsLine
 from simgate.settings import Settings
 
 MARGIN_S = 10.0
+LOCKED_FLAG = "--locked-ports"  # hidden worker option: "line:port,line:port"
 
 
 def request_timeout(settings: Settings) -> float:
@@ -60,6 +61,15 @@ class RemotePorts:
         self._channel = channel
         self._lines = lines
         self._timeout_s = timeout_s
+        # The ports locked through us: a restarted child is told at its start (child_args)
+        # so it does not send on them, as the parent's copies still show them locked.
+        self.locked: set[tuple[str, int]] = set()
+
+    def child_args(self) -> list[str]:
+        """The worker child's options for the ports locked now (cli/worker_child.py)."""
+        if not self.locked:
+            return []
+        return [LOCKED_FLAG, ",".join(f"{line}:{port}" for line, port in sorted(self.locked))]
 
     async def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -83,6 +93,10 @@ class RemotePorts:
         ok = bool(answer["ok"])
         if ok:
             await self._show(line, port, action, answer.get("ports", []))
+            if action is PortAction.LOCK:
+                self.locked.add((line, port))
+            elif action is PortAction.UNLOCK:
+                self.locked.discard((line, port))
         return ok
 
     async def _show(self, line: str, port: int, action: PortAction, ports: list[Any]) -> None:
@@ -119,3 +133,22 @@ class PortAnswers:
             r = await self._local.ussd(line, port, text if isinstance(text, str) else None)
             return {"status": r.status.value, "reply": r.reply}
         return {"error": "failed", "text": f"unknown request {op!r}"}
+
+
+def parse_locked(value: str, lines: Mapping[str, Line]) -> list[tuple[str, int]]:
+    """``--locked-ports``: the (line, port) pairs that exist among ``lines``."""
+    out: list[tuple[str, int]] = []
+    for item in filter(None, value.split(",")):
+        line, _, port = item.rpartition(":")
+        if line in lines and port.isdigit() and int(port) < len(lines[line].ports()):
+            out.append((line, int(port)))
+    return out
+
+
+async def lock_ports(pairs: list[tuple[str, int]], lines: Mapping[str, Line]) -> None:
+    """In a restarted worker child, before its lines start: the ports the parent shows
+    locked are locked here too (a lock lives in the line's memory only)."""
+    local = LocalPorts(lines)
+    for line, port in pairs:
+        if isinstance(lines[line], PortControlLine):
+            await local.control_port(line, port, PortAction.LOCK)
