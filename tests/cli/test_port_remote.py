@@ -20,8 +20,9 @@ from simgate.cli.port_remote import (
 )
 from simgate.errors import Unavailable
 from simgate.lines.base import Line, PortAction, UssdStatus
+from simgate.lines.modem import ModemLine
 from simgate.lines.sim import SimLine
-from simgate.settings import Settings, SimLineSettings
+from simgate.settings import ModemLineSettings, Settings, SimLineSettings
 from simgate.testing.clock import FakeClock
 
 
@@ -91,3 +92,23 @@ async def test_a_restarted_child_is_told_the_ports_shown_locked_and_locks_them()
     assert pairs == [("sim", 1), ("sim", 5)]  # what this child's settings do not know: left
     await lock_ports(pairs, lines)
     assert [p.index for p in fresh.ports() if p.locked] == [1, 5]
+
+
+async def test_a_modem_lines_copy_shows_the_ports_the_child_answered() -> None:
+    # A modem line's copy in the parent is not driven there: it shows stored ports (issue
+    # 16), here the child's answer at once rather than at the next refresh of the stored.
+    clock = FakeClock()
+    cfg = ModemLineSettings(ports=["socket://127.0.0.1:9", "socket://127.0.0.1:9"])
+    in_child, copy = ModemLine("gsm", cfg, clock), ModemLine("gsm", cfg, clock)
+    channel = ChildChannel()
+    answers = PortAnswers({"gsm": in_child})
+    answers.ready = True
+    child = ChildAnswers(channel.new_pair().detach(), answers)
+    child.start()
+    remote = RemotePorts(channel, {"gsm": copy}, timeout_s=5)
+    assert await remote.control_port("gsm", 1, PortAction.LOCK)
+    assert in_child.modem(1).locked
+    assert [p.locked for p in copy.ports()] == [False, True]
+    assert not copy.modem(1).locked  # shown, not done: the copy drives nothing
+    await child.stop()
+    await channel.close()

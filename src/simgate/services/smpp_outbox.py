@@ -47,6 +47,7 @@ from simgate.codecs.smpp import (
 from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.errors import StoreError
 from simgate.lease_loop import PG_CHANNEL, SMPP_OUT, Wakeup
 from simgate.services.events import Notes
 from simgate.services.smpp_gateway import (
@@ -173,7 +174,10 @@ class SmppOutbox:
             )
         if self._committed is not None and not self._committed.done():
             return  # queued, not run yet: it comes after this transaction too
-        self._committed = self._store.db.submit(_nothing)
+        try:
+            self._committed = self._store.db.submit(_nothing)
+        except StoreError:  # closing: the rows are found at the next start; never fail them
+            return
         self._committed.add_done_callback(functools.partial(self._after, relay=not postgres))
 
     def _after(self, done: asyncio.Future[None], *, relay: bool) -> None:
