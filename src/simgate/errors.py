@@ -21,8 +21,10 @@
         ├── NoPricing          no rate for a destination (itnio -19; voice -26)
         ├── NoRoute            no line or port can carry it (dinstar 550)
         ├── NotFound           (itnio -14, openvox 404)
-        └── Busy               too much waits to be finished (a flood of incoming parts);
-                               the line refuses for now and its peer sends again later
+        ├── Busy               too much waits to be finished (a flood of incoming parts);
+        │                      the line refuses for now and its peer sends again later
+        └── Unavailable        the process that drives the lines is down or restarting
+                               (``run --worker-process``): a port action cannot run now
 
 Each dialect maps this tree with one table; nothing else in a dialect inspects errors.
 """
@@ -118,3 +120,8 @@ class NotFound(ServiceError):
 
 class Busy(ServiceError):
     pass
+
+
+class Unavailable(ServiceError):
+    """What the request needs runs in another process that cannot answer now (the worker
+    child of ``run --worker-process`` is down or restarting); trying again later may work."""

@@ -29,6 +29,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from simgate.clock import Clock
 
@@ -241,10 +242,19 @@ class LeaseLoop:
 QUEUE = "queue"  # messages queued (accept, requeue)
 PUSHES = "pushes"  # push rows stored
 CALLS = "calls"  # voice calls queued
+# SMPP outbox rows stored (receipts, incoming SMS for binds): wakes the SMPP server's
+# deliverers, in the HTTP process, from the worker's commits (services/smpp_outbox.py).
+SMPP_OUT = "smpp_out"
 
 # The PostgreSQL channel that carries wake-ups between processes; the payload is
 # "<topic> <origin>", so a process can skip its own (it woke its loops already).
 PG_CHANNEL = "simgate_wake"
+
+
+class Wakeable(Protocol):
+    """What a topic wakes: a :class:`LeaseLoop`, or any loop of its own kind."""
+
+    def wake(self) -> None: ...
 
 
 class Wakeup:
@@ -259,14 +269,14 @@ class Wakeup:
 
     def __init__(self) -> None:
         self.origin = uuid.uuid4().hex[:12]
-        self._loops: defaultdict[str, list[LeaseLoop]] = defaultdict(list)
+        self._loops: defaultdict[str, list[Wakeable]] = defaultdict(list)
         self._relays: list[Callable[[str], None]] = []
         self.notified: defaultdict[str, int] = defaultdict(int)  # per topic (tests)
 
-    def attach(self, topic: str, loop: LeaseLoop) -> None:
+    def attach(self, topic: str, loop: Wakeable) -> None:
         self._loops[topic].append(loop)
 
-    def detach(self, loop: LeaseLoop) -> None:
+    def detach(self, loop: Wakeable) -> None:
         for loops in self._loops.values():
             if loop in loops:
                 loops.remove(loop)

@@ -18,7 +18,7 @@ reads its value when scraped (``set_function``: the SIP lines' RTP counters) nev
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -173,6 +173,9 @@ class Metrics:
         # Other processes of this `simgate run` (worker child, HTTP children): /metrics
         # answers for all of them (:meth:`exposition`).
         self.sources: list[MetricsSource] = []
+        # In an extra HTTP process of `run --workers N`: /metrics is the first process's
+        # (one /metrics whichever process the kernel gave the connection; cli/http_workers.py).
+        self.answered_by: Callable[[], Awaitable[bytes]] | None = None
         r = self.registry
         self.submits = Counter(
             "simgate_line_submits", "Line submit outcomes", ["line", "outcome"], registry=r

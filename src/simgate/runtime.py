@@ -276,6 +276,7 @@ class Runtime:
             clock=self.clock,
             id_base=smpp.message_id_base,
             keep_seconds=s.worker.validity_seconds,
+            wakeup=self.wakeup,  # new rows wake the SMPP server's deliverers (issue 15)
         )
         self.services.smpp_users = SmppUserService(store=store, accounts=accounts, clock=self.clock)
         self.services.smpp_gateway = SmppGateway(
@@ -415,6 +416,13 @@ class Runtime:
             registry=sv.metrics.registry,
         )
         await self.smpp_listener.start()
+        if not self._db_is_sqlite() and self._pg_listener is None:
+            # Not a worker here (`run --worker-process`'s parent, `serve`): the receipts the
+            # workers store wake our deliverers through NOTIFY (services/smpp_outbox.py).
+            self._pg_listener = PgListener(
+                asyncpg_dsn(self.settings.effective_database_url), self.wakeup
+            )
+            await self._pg_listener.start()
         return self.smpp_listener
 
     @property

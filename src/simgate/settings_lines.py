@@ -150,6 +150,9 @@ class SmppServerSettings(Strict):
     deliver_window: int = Field(default=64, ge=1, le=10_000)
     # How long parts of a long message wait for the rest before the bind is refused them.
     reassembly_seconds: float = Field(default=60.0, gt=0)
+    # A receiving bind's outbox is read again after this much quiet (new rows wake it at
+    # once, from any process: services/smpp_outbox.py); a refused row's retry waits for it.
+    deliver_poll_seconds: float = Field(default=0.2, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> SmppServerSettings:

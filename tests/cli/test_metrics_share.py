@@ -94,3 +94,19 @@ async def test_a_late_answer_is_not_taken_for_the_next_one() -> None:
     assert families["simgate_leases_reaped"].samples[("simgate_leases_reaped_total", ())] == 4
     writer.close()
     await source.close()
+
+
+async def test_scrapes_at_once_on_a_new_child_each_get_its_counters() -> None:
+    # Two scrapes before the first connected each opened a stream on the one socket, and
+    # one's reader took the other's answer: a scrape without the child's counters.
+    source = ChildMetrics(timeout_s=5)
+    child = Metrics()
+    child.submits.labels("sim", "ok").inc(4)
+    answerer = MetricsAnswerer(source.new_pair().detach(), child)
+    answerer.start()
+    got = await asyncio.gather(*(source.families() for _ in range(4)))
+    for families in got:
+        samples = families["simgate_line_submits"].samples
+        assert samples[("simgate_line_submits_total", (("line", "sim"), ("outcome", "ok")))] == 4
+    await answerer.stop()
+    await source.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from simgate.cli.child_channel import ChildChannel
+from simgate.cli.port_remote import RemotePorts
 from simgate.domain.accounts import AppKind
 from tests.console.conftest import Site, make_call, make_dead_push
 from tests.store import util
@@ -110,3 +112,14 @@ async def test_lines_show_ports_and_lock_one(site: Site) -> None:
     assert (await root.post("/console/lines/sim/ports/3/lock")).status_code == 303
     assert site.services.lines["sim"].ports()[3].locked
     assert (await root.post("/console/lines/sim/ports/99/lock")).status_code == 404
+
+
+async def test_a_port_action_says_when_the_worker_process_is_down(site: Site) -> None:
+    # `run --worker-process` with no worker child running: its channel has no pair.
+    sv = site.services
+    sv.line_state.control_ports_with(RemotePorts(ChildChannel(), sv.lines, timeout_s=5))
+    root = await site.login("root")
+    answer = await root.post("/console/lines/sim/ports/3/lock")
+    assert answer.status_code == 503
+    assert "worker process" in answer.text
+    assert not sv.lines["sim"].ports()[3].locked

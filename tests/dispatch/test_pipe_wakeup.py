@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from simgate.clock import SystemClock
 from simgate.dispatch.pipe_wakeup import PipeListener, PipeNotifier, wake_pair
-from simgate.lease_loop import CALLS, QUEUE, LeaseLoop, Wakeup
+from simgate.lease_loop import CALLS, QUEUE, SMPP_OUT, LeaseLoop, Wakeup
 
 
 async def _idle() -> bool:
@@ -72,3 +72,42 @@ async def test_a_full_buffer_drops_datagrams_without_raising() -> None:
         notifier.stop()
         ours.close()
         theirs.close()
+
+
+class _Counts:
+    """A Wakeable that counts its wake-ups (the SMPP outbox stands behind SMPP_OUT)."""
+
+    def __init__(self) -> None:
+        self.woken = 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+
+async def test_the_child_tells_the_parent_of_smpp_rows_and_nothing_echoes() -> None:
+    ours, theirs = wake_pair()
+    parent, child = Wakeup(), Wakeup()
+    in_parent, in_child = _Counts(), _Counts()
+    parent.attach(SMPP_OUT, in_parent)
+    child.attach(SMPP_OUT, in_child)
+    child_queue = _Counts()
+    child.attach(QUEUE, child_queue)
+    notifier = PipeNotifier(ours, parent)
+    notifier.start()
+    listener = PipeListener(theirs.detach(), child)
+    listener.start()
+    try:
+        looked = child_queue.woken  # the listener's start-up look
+        child.notify(SMPP_OUT)  # receipts the child's commit stored
+        await _until(lambda: in_parent.woken == 1)
+        assert in_child.woken == 1  # its own, locally; not sent back down by the parent
+        parent.notify(QUEUE)  # and the usual way still works
+        await _until(lambda: child_queue.woken == looked + 1)
+        parent.notify(SMPP_OUT)  # the parent's own rows: its deliverers, not the child
+        await asyncio.sleep(0.05)
+        assert in_child.woken == 1
+        assert in_parent.woken == 2
+    finally:
+        listener.stop()
+        notifier.stop()
+        ours.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from simgate.codecs.smpp import DeliverSm, decode, extract_receipt
 from simgate.domain.events import DomainEvent
 from simgate.domain.messages import Event, State
+from simgate.lease_loop import SMPP_OUT, Wakeup
 from simgate.services.container import Services
 from simgate.services.smpp_gateway import (
     FAILURE_ONLY_MARK,
@@ -135,3 +137,42 @@ async def test_per_part_receipts_and_failure_only_per_part(
     rows = await outbox.due(account_id=account.id, after_id=0, limit=10)
     receipts = [decode(r.pdu) for r in rows]
     assert [p.tlvs.receipted_message_id for p in receipts] == [str(per_part.id)] * 3
+
+
+async def test_new_rows_wake_the_watchers_once_committed_and_tell_the_relays(
+    services: Services, store: Store, clock: FakeClock
+) -> None:
+    account = await services.accounts.create_account(name="acme")
+    wakeup = Wakeup()
+    relayed: list[str] = []
+    wakeup.add_relay(relayed.append)  # run --worker-process's datagram to the parent
+    outbox = SmppOutbox(store=store, clock=clock, id_base="decimal", keep_seconds=60, wakeup=wakeup)
+    seen: list[int] = []
+
+    def woken() -> None:  # what a deliverer would read now
+        seen.append(-1)
+        asyncio.get_running_loop().create_task(look())
+
+    async def look() -> None:
+        seen.append(sum((await outbox.pending()).values()))
+
+    outbox.watch(woken)
+    events: list[DomainEvent] = [
+        changed(message(account_id=account.id, dialect="smpp"), Event.REPORT_DELIVERED)
+    ]
+    await store.db.write(lambda conn: outbox(conn, events, {}))
+    async with asyncio.timeout(5):
+        while len(seen) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    assert seen == [-1, 1]  # woken after the commit: the row is there to read
+    postgres = not store.db.is_sqlite
+    assert relayed == ([] if postgres else [SMPP_OUT])  # PG: a NOTIFY in the transaction
+    await store.db.write(
+        lambda conn: outbox(
+            conn,
+            [changed(message(account_id=account.id, dialect="itnio"), Event.REPORT_DELIVERED)],
+            {},
+        )
+    )
+    await asyncio.sleep(0.05)
+    assert len(seen) == 2  # no row, no wake-up

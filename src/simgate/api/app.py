@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from simgate.api import exact_paths, http
 from simgate.api.dialect import Dialect
-from simgate.errors import StorageFull
+from simgate.errors import ServiceError, StorageFull
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,24 @@ def create_metrics_app(services: Services) -> FastAPI:
     return app
 
 
+async def metrics_text(services: Services) -> bytes:
+    """What /metrics answers in the process that merges (the only one, but for the extra
+    HTTP processes of ``--workers N``, which ask that one: cli/http_workers.py)."""
+    await services.health.refresh_metrics()
+    # Push gauges too, so a serve-only process reports the outbox like a worker does.
+    await services.pushes.refresh_metrics()
+    # With the other processes of this `simgate run` merged in (simgate/metrics.py).
+    return await services.metrics.exposition()
+
+
 def _add_metrics(app: FastAPI, services: Services) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        await services.health.refresh_metrics()
-        # Push gauges too, so a serve-only process reports the outbox like a worker does.
-        await services.pushes.refresh_metrics()
-        # With the other processes of this `simgate run` merged in (simgate/metrics.py).
-        return Response(await services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        answered_by = services.metrics.answered_by
+        if answered_by is None:
+            return Response(await metrics_text(services), media_type=CONTENT_TYPE_LATEST)
+        try:
+            body = await answered_by()
+        except ServiceError as exc:  # the first process is gone or too slow: no half answer
+            return JSONResponse({"status": "error", "message": str(exc)}, status_code=503)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)

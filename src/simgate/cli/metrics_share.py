@@ -66,6 +66,9 @@ class ChildMetrics:
         self._seq = 0
         self._last: Families = {}  # what the running child said last
         self._carried: Families = {}  # the counters of the children before it
+        # Scrapes at once must not each open a stream on the one socket (each stream's
+        # reader would take the other's answers off it).
+        self._connecting = asyncio.Lock()
 
     def new_pair(self) -> socket.socket:
         """A pair for the child about to start; returns its end (close it once started).
@@ -115,20 +118,22 @@ class ChildMetrics:
         return add_counters(live, self._carried)
 
     async def _ask(self) -> bytes:
-        if self._sock is None:
-            raise ConnectionError("no child")
-        if self._writer is None:
-            reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
-            self._reader_task = asyncio.create_task(self._read(reader), name="child-metrics")
-        if self._writer.is_closing() or self._reader_task is None or self._reader_task.done():
+        async with self._connecting:
+            if self._sock is None:
+                raise ConnectionError("no child")
+            if self._writer is None:
+                reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
+                self._reader_task = asyncio.create_task(self._read(reader), name="child-metrics")
+        writer, reading = self._writer, self._reader_task
+        if writer is None or writer.is_closing() or reading is None or reading.done():
             raise ConnectionError("the child's end is closed")  # it ended: until the next one
         self._seq += 1
         seq = self._seq
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[seq] = fut
         try:
-            self._writer.write(_SEQ.pack(seq))
-            await self._writer.drain()
+            writer.write(_SEQ.pack(seq))
+            await writer.drain()
             return await asyncio.wait_for(fut, self._timeout_s)
         finally:
             self._pending.pop(seq, None)

@@ -15,13 +15,31 @@ import typer
 import uvicorn
 from rich.table import Table
 
+from simgate.cli.child_channel import ChildAnswers, ChildChannel
 from simgate.cli.common import Globals, console, esc, fail, run_async, settings_from
 from simgate.cli.http_guard import guarded_protocol
-from simgate.cli.http_workers import CHILD_FLAG, HttpChildren, child_command, shared_socket
+from simgate.cli.http_workers import (
+    CHILD_FLAG,
+    HttpChildren,
+    answer_metrics,
+    ask_for_metrics,
+    child_command,
+    shared_socket,
+)
 from simgate.cli.metrics_listen import metrics_server
 from simgate.cli.metrics_share import MetricsAnswerer
+from simgate.cli.port_remote import (
+    LOCKED_FLAG,
+    PortAnswers,
+    RemotePorts,
+    lock_ports,
+    parse_locked,
+    request_timeout,
+)
 from simgate.cli.tls import ensure_certificate
 from simgate.cli.worker_child import (
+    ASK_FD_FLAG,
+    CONTROL_FD_FLAG,
     METRICS_FD_FLAG,
     PARENT_FLAG,
     PID_FILE,
@@ -62,6 +80,9 @@ WorkerProcess = Annotated[
 ParentPid = Annotated[int | None, typer.Option(PARENT_FLAG, hidden=True)]
 WakeFd = Annotated[int | None, typer.Option(WAKE_FD_FLAG, hidden=True)]
 MetricsFd = Annotated[int | None, typer.Option(METRICS_FD_FLAG, hidden=True)]
+ControlFd = Annotated[int | None, typer.Option(CONTROL_FD_FLAG, hidden=True)]
+AskFd = Annotated[int | None, typer.Option(ASK_FD_FLAG, hidden=True)]
+LockedPorts = Annotated[str | None, typer.Option(LOCKED_FLAG, hidden=True)]
 
 
 def _print_demo(runtime: Runtime) -> None:
@@ -90,6 +111,9 @@ async def _serve(
     parent_pid: int | None = None,
     wake_fd: int | None = None,
     metrics_fd: int | None = None,
+    control_fd: int | None = None,
+    ask_fd: int | None = None,
+    locked_ports: str | None = None,
 ) -> None:
     if parent_pid is not None:  # `run`'s worker child: never outlive it
         die_with_parent(parent_pid)
@@ -108,13 +132,32 @@ async def _serve(
     await runtime.open()
     worker_child: WorkerChild | None = None
     answerer: MetricsAnswerer | None = None
+    requests: ChildAnswers | None = None
+    ports: PortAnswers | None = None
+    to_parent: ChildChannel | None = None
     try:
+        if ask_fd is not None:  # an HTTP child of `--workers N`: /metrics is the parent's
+            assert runtime.services is not None
+            to_parent = ChildChannel()
+            to_parent.adopt(ask_fd)
+            runtime.services.metrics.answered_by = ask_for_metrics(to_parent)
         if metrics_fd is not None:  # a child of `run`: the parent's /metrics asks for ours
             assert runtime.services is not None
             answerer = MetricsAnswerer(metrics_fd, runtime.services.metrics)
             answerer.start()
+        if control_fd is not None:  # ... and its port actions and USSD (cli/port_remote.py)
+            assert runtime.services is not None
+            ports = PortAnswers(runtime.services.lines)
+            requests = ChildAnswers(control_fd, ports)
+            requests.start()  # "starting: try again" until the lines are started below
         if role == "worker" or (role == "run" and not worker_process):
+            if locked_ports:  # a restarted worker child: what the parent shows locked
+                assert runtime.services is not None
+                lines = runtime.services.lines
+                await lock_ports(parse_locked(locked_ports, lines), lines)
             await runtime.start_worker()
+            if ports is not None:
+                ports.ready = True
             if wake_fd is not None:
                 runtime.listen_to_parent(wake_fd)
         elif role == "run":  # the worker in a child (cli/worker_child.py), after migrations
@@ -131,6 +174,12 @@ async def _serve(
             )
             assert runtime.services is not None  # one /metrics with the child's counters
             runtime.services.metrics.sources.append(worker_child.metrics)
+            # Port actions and USSD go to the child's started lines (not our copies).
+            remote = RemotePorts(
+                worker_child.channel, runtime.services.lines, timeout_s=request_timeout(settings)
+            )
+            runtime.services.line_state.control_ports_with(remote)
+            worker_child.extra_args = remote.child_args  # a restarted child keeps the locks
             await worker_child.start()
         # Start-up objects (settings, app, routes, compiled statements) live as long as the
         # process: out of the collector's sight, every collection has less to walk (a
@@ -168,17 +217,22 @@ async def _serve(
         )
         server = _Server(cfg)
         sockets = None
+        services = runtime.services
+        assert services is not None
         children = HttpChildren(
             child_command(  # the settings this process loaded, global options included
                 data_dir=settings.data_dir,
                 config=config or Globals.config,
                 host=settings.http.host,
                 port=settings.http.port,
-            )
+                parent_pid=os.getpid(),
+            ),
+            answers=lambda request: answer_metrics(request, services),
         )
         if workers > 1 or child:  # every process binds the port itself (SO_REUSEPORT)
             sockets = [shared_socket(settings.http.host, settings.http.port)]
-            children.start(workers - 1)
+            await children.start(workers - 1)
+            services.metrics.sources.extend(children.metrics)  # one /metrics
         console.print(
             f"simgate {role} listening on {'https' if tls else 'http'}://"
             f"{esc(settings.http.host)}:{settings.http.port}"
@@ -190,7 +244,7 @@ async def _serve(
         try:
             await server.serve(sockets=sockets)
         finally:
-            await asyncio.to_thread(children.stop)
+            await children.stop()
             if side is not None and side_task is not None:
                 side.should_exit = True
                 await side_task
@@ -199,6 +253,10 @@ async def _serve(
         # recording its batch in flight, and this runtime closes last.
         if worker_child is not None:
             await worker_child.stop()
+        if requests is not None:
+            await requests.stop()
+        if to_parent is not None:
+            await to_parent.close()
         if answerer is not None:
             await answerer.stop()
         await runtime.close()
@@ -282,6 +340,9 @@ def register(app: typer.Typer) -> None:
         config: Config = None,
         workers: Workers = 1,
         child: Child = False,
+        parent_pid: ParentPid = None,
+        metrics_fd: MetricsFd = None,
+        ask_fd: AskFd = None,
     ) -> None:
         """The HTTP API only (run workers beside it on PostgreSQL)."""
         run_async(
@@ -293,16 +354,22 @@ def register(app: typer.Typer) -> None:
                 port=port,
                 workers=workers,
                 child=child,
+                parent_pid=parent_pid,
+                metrics_fd=metrics_fd,
+                ask_fd=ask_fd,
             )
         )
 
     @app.command()
     def worker(
+        *,
         data_dir: DataDir = None,
         config: Config = None,
         parent_pid: ParentPid = None,
         wake_fd: WakeFd = None,
         metrics_fd: MetricsFd = None,
+        control_fd: ControlFd = None,
+        locked_ports: LockedPorts = None,
     ) -> None:
         """Dispatcher, lines, reaper and pushes, without the HTTP API."""
         run_async(
@@ -315,6 +382,8 @@ def register(app: typer.Typer) -> None:
                 parent_pid=parent_pid,
                 wake_fd=wake_fd,
                 metrics_fd=metrics_fd,
+                control_fd=control_fd,
+                locked_ports=locked_ports,
             )
         )
 

@@ -23,8 +23,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from simgate.cli.child_channel import ChildAnswers, ChildChannel, Handler, channel_pair
 from simgate.cli.metrics_share import ChildMetrics
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ STABLE_S = 60.0  # a child that ran this long resets the restart backoff
 WAKE_FD_FLAG = "--wake-fd"  # hidden worker options, set by the parent only
 PARENT_FLAG = "--parent-pid"
 METRICS_FD_FLAG = "--metrics-fd"
+CONTROL_FD_FLAG = "--control-fd"  # the parent's requests: port actions, USSD
+ASK_FD_FLAG = "--ask-fd"  # the child's requests to the parent (--workers N: /metrics)
 
 
 def child_command(
@@ -139,14 +143,32 @@ class WorkerChild:
     """Starts the worker child, restarts it when it dies, stops it on :meth:`stop`.
 
     Each child started gets a new metrics pair (cli/metrics_share.py): :attr:`metrics` is
-    its samples for the parent's /metrics, with the counters of the children before it."""
+    its samples for the parent's /metrics, with the counters of the children before it; and
+    a new request pair (cli/child_channel.py): :attr:`channel`, for port actions and USSD."""
 
     def __init__(
-        self, command: list[str], pass_fds: tuple[int, ...] = (), *, pid_file: Path | None = None
+        self,
+        command: list[str],
+        pass_fds: tuple[int, ...] = (),
+        *,
+        pid_file: Path | None = None,
+        control: bool = True,
+        answers: Handler | None = None,
+        what: str = "worker process",
+        extra_args: Callable[[], list[str]] | None = None,
     ) -> None:
+        """``control``: a request pair for port actions (the worker); ``answers``: a pair on
+        which this process answers the child's requests with it (the HTTP children of
+        ``--workers N`` ask for the merged /metrics); ``what`` the child is, for the logs;
+        ``extra_args`` more options, asked for at each start (the ports locked now)."""
         self._command = command
         self._pass_fds = pass_fds
         self._pid_file = pid_file
+        self._control = control
+        self._answers = answers
+        self._answering: ChildAnswers | None = None
+        self._what = what
+        self.extra_args = extra_args
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -154,10 +176,16 @@ class WorkerChild:
         self._not_spawning.set()
         self.starts = 0
         self.metrics = ChildMetrics()
+        self.channel = ChildChannel()
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """How the latest child ended (None: running, or none started)."""
+        return self._proc.returncode if self._proc is not None else None
 
     async def start(self) -> None:
         """Start it (in the background: HTTP need not wait for an earlier run's child)."""
@@ -165,21 +193,31 @@ class WorkerChild:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         theirs = self.metrics.new_pair()
+        given = [(METRICS_FD_FLAG, theirs)]
+        if self._control:
+            given.append((CONTROL_FD_FLAG, self.channel.new_pair()))
+        if self._answers is not None:
+            await self._stop_answering()  # the previous child's requests: it is gone
+            ours, asking = channel_pair()
+            self._answering = ChildAnswers(ours.detach(), self._answers)
+            self._answering.start()
+            given.append((ASK_FD_FLAG, asking))
         self._not_spawning.clear()
         try:
             proc = self._proc = await asyncio.create_subprocess_exec(
                 *self._command,
-                METRICS_FD_FLAG,
-                str(theirs.fileno()),
+                *(arg for flag, sock in given for arg in (flag, str(sock.fileno()))),
+                *(self.extra_args() if self.extra_args is not None else ()),
                 stdin=asyncio.subprocess.DEVNULL,
-                pass_fds=(*self._pass_fds, theirs.fileno()),
+                pass_fds=(*self._pass_fds, *(sock.fileno() for _, sock in given)),
                 # Our own session's signals only: a Ctrl-C reaches the parent, which stops
                 # the child in order (HTTP first), instead of both stopping at once.
                 start_new_session=True,
             )
         finally:
             self._not_spawning.set()
-            theirs.close()  # the child has its copy
+            for _, sock in given:
+                sock.close()  # the child has its copies
         self.starts += 1
         if self._pid_file is not None:
             try:
@@ -199,7 +237,7 @@ class WorkerChild:
             try:
                 proc = await self._spawn()
             except OSError:
-                log.exception("cannot start the worker process; trying again in %.1f s", delay)
+                log.exception("cannot start the %s; trying again in %.1f s", self._what, delay)
             else:
                 began = loop.time()
                 code = await proc.wait()
@@ -208,7 +246,7 @@ class WorkerChild:
                 if loop.time() - began >= STABLE_S:
                     delay = RESTART_FIRST_S
                 log.warning(
-                    "worker process %d ended (exit %s); restarting in %.1f s", proc.pid, code, delay
+                    "%s %d ended (exit %s); restarting in %.1f s", self._what, proc.pid, code, delay
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_MAX_S)
@@ -235,6 +273,13 @@ class WorkerChild:
                 await self._task
             self._task = None
         await self.metrics.close()
+        await self.channel.close()
+        await self._stop_answering()
         if self._pid_file is not None:
             with contextlib.suppress(OSError):
                 self._pid_file.unlink()
+
+    async def _stop_answering(self) -> None:
+        answering, self._answering = self._answering, None
+        if answering is not None:
+            await answering.stop()

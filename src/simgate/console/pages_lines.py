@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from simgate.console.context import PREFIX, Console
 from simgate.console.security import Refused, require_admin, require_operator
+from simgate.errors import Unavailable
 from simgate.lines.base import Capability, PortAction, PortControlLine
 
 # What the console offers; power on/off stay with the Dinstar API and the CLI.
@@ -37,6 +38,10 @@ def add_routes(router: APIRouter, console: Console) -> None:
             target, PortControlLine
         ):
             raise Refused(409, f"line {line} cannot {action} its ports")
-        if not await target.control_port(port, chosen):
+        try:  # where the line runs: here, or the worker child of `run --worker-process`
+            done = await console.services.line_state.control_port(line, port, chosen)
+        except Unavailable as exc:
+            raise Refused(503, str(exc)) from None
+        if not done:
             raise Refused(409, f"port {port} of {line} refused to {action}")
         return RedirectResponse(f"{PREFIX}/lines", status_code=303)

@@ -9,6 +9,11 @@ relay of the parent's :class:`~simgate.lease_loop.Wakeup`: one datagram per topi
 loop turn, however many commits came in it (one ``send`` syscall, no thread, no database).
 :class:`PipeListener` reads them in the child and wakes its loops. A datagram lost to a full
 buffer costs nothing: the child has unread ones, so it is woken anyway.
+
+The pair carries one topic the other way: SMPP outbox rows (receipts, incoming SMS) the
+child's commits store, for the SMPP server's deliverers in the parent (services/
+smpp_outbox.py). The child's :class:`PipeListener` relays that topic up, the parent's
+:class:`PipeNotifier` reads it; each sends only its direction's topics, so nothing echoes.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import asyncio
 import contextlib
 import socket
 
-from simgate.lease_loop import CALLS, PUSHES, QUEUE, Wakeup
+from simgate.lease_loop import CALLS, PUSHES, QUEUE, SMPP_OUT, Wakeup
 
-TOPICS = frozenset({QUEUE, PUSHES, CALLS})
+TOPICS = frozenset({QUEUE, PUSHES, CALLS})  # parent → child: work for the worker
+UP_TOPICS = frozenset({SMPP_OUT})  # child → parent: work for the HTTP process's SMPP server
 
 
 def wake_pair() -> tuple[socket.socket, socket.socket]:
@@ -38,15 +44,32 @@ class PipeNotifier:
         self._wakeup = wakeup
         self._pending: set[str] = set()
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0  # datagrams sent (tests)
 
     def start(self) -> None:
         self._wakeup.add_relay(self.relay)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._sock.fileno(), self._drain)  # what the child says up
 
     def stop(self) -> None:
         self._wakeup.remove_relay(self.relay)
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._sock.fileno())
+            self._loop = None
+
+    def _drain(self) -> None:
+        try:
+            topics = _received(self._sock)
+        except OSError:  # closing: nothing more will come
+            return
+        for topic in topics & UP_TOPICS:
+            self._wakeup.wake_local(topic)
 
     def relay(self, topic: str) -> None:
+        if topic not in TOPICS:  # the child's own topics (UP_TOPICS) are not sent back
+            return
         # Relays are told after the commit that made the work (messaging, voice), so the
         # child's look after this datagram sees it. Coalesced to the end of this loop turn:
         # under load many accepts commit per turn, one datagram says it for all of them.
@@ -80,30 +103,47 @@ class PipeListener:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._sock.fileno(), self._drain)
+        self._wakeup.add_relay(self.relay)
         # What the parent said before this child listened (or while a dead predecessor was
         # not reading) may be unread or lost: look once.
         for topic in sorted(TOPICS):
             self._wakeup.wake_local(topic)
 
     def _drain(self) -> None:
-        topics: set[str] = set()
-        while True:
-            try:
-                data = self._sock.recv(64)
-            except BlockingIOError:
-                break
-            except OSError:
-                self.stop()
-                return
-            if not data:
-                break
-            topics.add(data.decode(errors="replace"))
+        try:
+            topics = _received(self._sock)
+        except OSError:
+            self.stop()
+            return
         for topic in topics & TOPICS:
             self._wakeup.wake_local(topic)
 
+    def relay(self, topic: str) -> None:
+        """The child's commits stored work for the parent (UP_TOPICS): one datagram each.
+        Told after the commit (services/smpp_outbox.py), so the parent's look sees it."""
+        if topic not in UP_TOPICS:
+            return
+        with contextlib.suppress(OSError):  # a full buffer: the parent has unread ones
+            self._sock.send(topic.encode())
+
     def stop(self) -> None:
+        self._wakeup.remove_relay(self.relay)
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._sock.fileno())
             self._loop = None
         self._sock.close()
+
+
+def _received(sock: socket.socket) -> set[str]:
+    """The topics of every datagram waiting on ``sock`` (OSError: the pair is broken)."""
+    topics: set[str] = set()
+    while True:
+        try:
+            data = sock.recv(64)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        topics.add(data.decode(errors="replace"))
+    return topics

@@ -4,6 +4,10 @@ down, and USSD answers on a port (the Dinstar ``port`` and ``ussd`` pushes, spec
 Modem ports' state (issue 16) is known live only to the process driving the line; that
 process keeps it in the database (store/port_state.py) and the others show the stored one,
 refreshed every ``STORED_REFRESH_S``, with its age (:meth:`LineService.port_views`).
+
+Port actions and USSD (:meth:`LineService.control_port`, :meth:`LineService.ussd`) run where
+the lines are started: here (:class:`LocalPorts`), or, in ``run --worker-process``'s HTTP
+process, in its worker child (cli/port_remote.py), with the same answers.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.events import PortChanged, UssdReplied
-from simgate.lines.base import Line, PortInfo
+from simgate.lines.base import (
+    Line,
+    PortAction,
+    PortControlLine,
+    PortInfo,
+    UssdLine,
+    UssdResult,
+)
 from simgate.services.changes import Publish
 from simgate.store import Store, owners, port_state
 
@@ -39,6 +50,36 @@ class StatefulPortsLine(Protocol):
     def show_stored(self, ports: Sequence[PortInfo]) -> None: ...
 
 
+class PortControls(Protocol):
+    """Where port actions and USSD run: on this process's lines, or in the process that
+    drives them. The caller has checked the line's capabilities and the port's index."""
+
+    async def control_port(self, line: str, port: int, action: PortAction) -> bool: ...
+
+    async def ussd(self, line: str, port: int, text: str | None) -> UssdResult:
+        """Send ``text`` on the port; None cancels the port's USSD session."""
+        ...
+
+
+class LocalPorts:
+    """Port actions on this process's line objects (``run``, ``worker``, the worker child)."""
+
+    def __init__(self, lines: Mapping[str, Line]) -> None:
+        self._lines = lines
+
+    async def control_port(self, line: str, port: int, action: PortAction) -> bool:
+        target = self._lines[line]
+        assert isinstance(target, PortControlLine), line
+        return await target.control_port(port, action)
+
+    async def ussd(self, line: str, port: int, text: str | None) -> UssdResult:
+        target = self._lines[line]
+        assert isinstance(target, UssdLine), line
+        if text is None:
+            return await target.cancel_ussd(port)
+        return await target.send_ussd(port, text)
+
+
 @dataclass(frozen=True, slots=True)
 class PortView:
     """A port as this process knows it: live, or as stored ``age_ms`` ago (None: live)."""
@@ -53,6 +94,7 @@ class LineService:
         self._db = store.db
         self._clock = clock
         self._publish = publish
+        self._controls: PortControls | None = None
 
     # ---- ownership of lines only one worker may drive (a modem port, an SMPP bind) --
     async def claim(self, *, line: str, owner: str, now_ms: int, until_ms: int) -> bool:
@@ -80,9 +122,29 @@ class LineService:
         """Record a USSD answer inside the caller's unit of work (which keeps the reply)."""
         await self._publish(conn, [UssdReplied(line, port, text, now_ms)])
 
+    # ---- port actions and USSD, where the lines run ------------------------------------
+    def control_ports_with(self, controls: PortControls) -> None:
+        """Run port actions and USSD through ``controls`` (wire() sets this process's own)."""
+        self._controls = controls
+
+    async def control_port(self, line: str, port: int, action: PortAction) -> bool:
+        """Lock, unlock, reset or power a port; False when the port refused. Raises
+        :class:`~simgate.errors.Unavailable` when the process driving the lines cannot
+        answer (``run --worker-process`` with its child down or restarting)."""
+        assert self._controls is not None, "wire() first"
+        return await self._controls.control_port(line, port, action)
+
+    async def ussd(self, line: str, port: int, text: str | None) -> UssdResult:
+        """Send ``text`` as USSD on the port (None: cancel its session); Unavailable as
+        :meth:`control_port`."""
+        assert self._controls is not None, "wire() first"
+        return await self._controls.ussd(line, port, text)
+
     # ---- port state across processes (issue 16) --------------------------------------
     def wire(self, lines: Mapping[str, Line]) -> None:
-        """Lines with stateful ports keep their state here while this process drives them."""
+        """Lines with stateful ports keep their state here while this process drives them;
+        port actions run on these lines until :meth:`control_ports_with` says otherwise."""
+        self._controls = LocalPorts(lines)
         for line in lines.values():
             if isinstance(line, StatefulPortsLine):
                 line.keep_port_state(self.save_port)

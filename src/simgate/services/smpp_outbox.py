@@ -8,16 +8,29 @@ v3.4 §4.6.1, receipt text of Appendix B plus the receipted_message_id and messa
 TLVs of §5.3.2.12/§5.3.2.35). The listener sends them on any receiving bind of the account
 and removes a row only on its deliver_sm_resp: a dropped bind or a restart redelivers
 (at-least-once), a row past its validity is purged.
+
+New rows wake the listener's deliverers (:meth:`SmppOutbox.watch`; issue 15), which
+otherwise find them at their poll: the rows are mostly stored by the worker (reports,
+incoming SMS), and in ``run --worker-process`` or ``serve`` beside ``worker`` that is
+another process than the SMPP server's. The wake-up is told once the rows are committed
+(a deliverer's look is a read: told before, it could read before the commit and miss
+them): on PostgreSQL a NOTIFY inside the transaction, which PostgreSQL delivers at
+commit; in this process and on SQLite (to ``run --worker-process``'s parent through the
+datagram pair, dispatch/pipe_wakeup.py) when a no-op write queued behind the
+transaction resolves (the SQLite writer commits its batches one after another,
+store/database.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
@@ -34,6 +47,8 @@ from simgate.codecs.smpp import (
 from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.errors import StoreError
+from simgate.lease_loop import PG_CHANNEL, SMPP_OUT, Wakeup
 from simgate.services.events import Notes
 from simgate.services.smpp_gateway import (
     DIALECT,
@@ -121,13 +136,53 @@ class SmppOutbox:
     # Receipts are owed only to messages an SMPP account submitted (see __call__).
     message_dialects = frozenset({DIALECT})
 
-    def __init__(self, *, store: Store, clock: Clock, id_base: IdBase, keep_seconds: int) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        id_base: IdBase,
+        keep_seconds: int,
+        wakeup: Wakeup | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._base = id_base
         self._keep_ms = keep_seconds * 1000
         self._rows = SmppOutboxRepo()
         self._users = SmppUserRepo()
+        self._wakeup = wakeup or Wakeup()
+        self._wakeup.attach(SMPP_OUT, self)  # this process's rows, and the others' (relays)
+        self._watchers: list[Callable[[], None]] = []
+        self._committed: asyncio.Future[None] | None = None  # the no-op behind our rows
+
+    # ---- wake-ups (module docstring) -------------------------------------------------
+    def watch(self, woken: Callable[[], None]) -> None:
+        """Call ``woken`` when new rows are committed (by any process that says so)."""
+        self._watchers.append(woken)
+
+    def wake(self) -> None:  # a Wakeable of SMPP_OUT
+        for woken in self._watchers:
+            woken()
+
+    async def _announce(self, conn: AsyncConnection) -> None:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:  # the other processes: delivered if and when this transaction commits
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": PG_CHANNEL, "payload": self._wakeup.payload(SMPP_OUT)},
+            )
+        if self._committed is not None and not self._committed.done():
+            return  # queued, not run yet: it comes after this transaction too
+        try:
+            self._committed = self._store.db.submit(_nothing)
+        except StoreError:  # closing: the rows are found at the next start; never fail them
+            return
+        self._committed.add_done_callback(functools.partial(self._after, relay=not postgres))
+
+    def _after(self, done: asyncio.Future[None], *, relay: bool) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self._wakeup.notify(SMPP_OUT, relay=relay)
 
     async def __call__(
         self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes
@@ -153,6 +208,7 @@ class SmppOutbox:
                 items.append(NewDeliver(e.record.account_id, "inbound", encode(pdu), expires))
         if items:
             await self._rows.insert(conn, items, now_ms=now)
+            await self._announce(conn)
 
     async def _receipts(self, conn: AsyncConnection, record: MessageRecord) -> list[DeliverSm]:
         """The receipts a final message owes: one (the worst part won the stored state), or
@@ -199,3 +255,7 @@ def _at_state(record: MessageRecord, state: State) -> MessageRecord:
     if record.state is state:
         return record
     return dataclasses.replace(record, state=state)
+
+
+async def _nothing(conn: AsyncConnection) -> None:
+    """A write job that writes nothing: resolves once the batch before it committed."""

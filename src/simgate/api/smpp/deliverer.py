@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL = 0.2  # seconds between outbox reads when nothing happens
+IDLE_POLL = 0.2  # seconds between outbox reads when nothing happens (and nothing wakes it)
 RETRY_FIRST = 5.0  # seconds after a row's first refusal
 RETRY_CAP = 600.0  # the longest pause between two tries of one row
 
@@ -43,8 +43,10 @@ class Deliverer:
         account_id: int,
         outbox: SmppOutbox,
         receivers: Callable[[], Sequence[SmppConnection]],
+        idle_poll: float = IDLE_POLL,
     ) -> None:
         self.account_id = account_id
+        self._idle_poll = idle_poll
         self._outbox = outbox
         self._receivers = receivers
         self._inflight: dict[int, SmppConnection | None] = {}  # row -> bind (None: acked)
@@ -126,7 +128,7 @@ class Deliverer:
                 await asyncio.sleep(1.0)
             if not self._stopping:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
 
     async def _send(self, binds: list[SmppConnection], now: float) -> None:
         room = sum(c.session.config.window_size - c.session.outstanding for c in binds)

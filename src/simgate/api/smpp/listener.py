@@ -67,6 +67,7 @@ class SmppListener:
         self._batcher = SubmitBatcher(gateway, on_error=self._submit_failed)
         self._housekeeping: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        outbox.watch(self._rows_stored)  # receipts the worker stores, in any process
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,8 +174,13 @@ class SmppListener:
                     account_id=account,
                     outbox=self.outbox,
                     receivers=lambda: self._receivers.get(account, []),
+                    idle_poll=self.settings.deliver_poll_seconds,
                 )
             deliverer.start()
+            deliverer.poke()
+
+    def _rows_stored(self) -> None:
+        for deliverer in self._deliverers.values():
             deliverer.poke()
 
     async def _record_bind(self, conn: SmppConnection) -> None:

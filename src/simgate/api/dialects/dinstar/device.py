@@ -1,7 +1,8 @@
 """Port and USSD endpoints: get_port_info, set_port_info, send_ussd, query_ussd_reply
 (spec §2.7, §2.8). Ports are read from the lines this process knows; USSD and port actions
-go to the line object here, so they need the ``run`` role (a ``serve``-only process answers
-503 per port for USSD when its line cannot carry it).
+run where the lines are started (services/lines.LineService: here in ``run``, in the worker
+child in ``run --worker-process``; a child down or restarting answers "500 other errors"
+saying so). A port whose line cannot carry USSD answers 503 for that port.
 
 Ports are the operator's (issue 14 item 1): set_port_info is for operators; an account user
 lists, asks USSD on and reads USSD replies of the ports it may use only (its account's and
@@ -155,7 +156,7 @@ async def set_port_info(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
             line, PortControlLine
         ):
             raise NotSupported(f"line {gp.line} cannot {action} its ports")
-        await line.control_port(gp.index, todo)
+        await g.services.line_state.control_port(gp.line, gp.index, todo)
     return env.OK, {}
 
 
@@ -173,10 +174,10 @@ async def send_ussd(g: Gateway, call: Call) -> tuple[int, dict[str, Any]]:
             result.append({"port": gp.number, "status": 503})
             continue
         if command == "cancel":
-            r = await line.cancel_ussd(gp.index)
+            r = await g.services.line_state.ussd(gp.line, gp.index, None)
         else:
-            assert text is not None
-            r = await line.send_ussd(gp.index, text)  # verbatim: clients add the '#'
+            assert text is not None  # verbatim: clients add the '#'
+            r = await g.services.line_state.ussd(gp.line, gp.index, text)
             if r.status is UssdStatus.SENT:
                 await g.svc.record_ussd(
                     line=gp.line,
