@@ -15,19 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.segments import Encoding
-from simgate.dispatch.pg_wakeup import PgListener, PgNotifier, asyncpg_dsn
-from simgate.domain.events import Change
 from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
-from simgate.lease_loop import QUEUE, Wakeup
 from simgate.services.accept_writer import AcceptJob, AcceptWriter, OnceJob, Repeated
 from simgate.services.container import Services
 from simgate.services.itnio import Claim, NewAnswered, ReplayClaim
-from simgate.services.messaging import MessagingService
 from simgate.store import Store
 from simgate.store.dialects.itnio import ReplayRepo
 from simgate.store.tables import itnio_replays, messages
-from tests.dispatch.test_pg_wakeup import Counting, settled
 
 PRICE = 10_000  # micros per message
 
@@ -613,53 +608,3 @@ async def test_a_send_that_purges_expired_records_is_a_transaction(
     assert await _records(store) == {"p": "answer p#100"}
     assert seen.commits == 1
     assert seen.count(ONE_CLAIMED) == 0
-
-
-# ---- PostgreSQL: the accept statement wakes the other processes (NOTIFY) -----------------
-
-
-@pytest.mark.parametrize("kind", ["openvox", "itnio"])
-async def test_an_accept_wakes_another_process_with_its_own_statement(
-    services: Services, store: Store, kind: str
-) -> None:
-    """On PostgreSQL the accept statement itself sends the NOTIFY that wakes a separate
-    worker (``simgate serve`` beside ``simgate worker``): the worker's queue loop runs at
-    once, and the process's relay (dispatch/pg_wakeup.py ``PgNotifier``, a round trip of its
-    own per batch) sends nothing. This process's own loops are woken in process."""
-    if store.db.is_sqlite:
-        pytest.skip("PostgreSQL's NOTIFY; SQLite wakes a worker child through a socket pair")
-    a = await services.accounts.create_account(name="a", balance="10")
-    api, worker = Wakeup(), Wakeup()
-    notifier = PgNotifier(store.db.engine, api)
-    notifier.start()
-    listener = PgListener(asyncpg_dsn(store.db.url), worker)
-    remote, local = Counting(worker, QUEUE), Counting(api, QUEUE)
-
-    async def publish(_conn: AsyncConnection, _changes: Sequence[Change]) -> None:
-        return None
-
-    messaging = MessagingService(store=store, publish=publish, wakeup=api)
-    also = _sent(store, a.id, 100, "fp").also if kind == "itnio" else None
-    remote.loop.start()
-    local.loop.start()
-    await listener.start()
-    try:
-        await remote.reaches(1)
-        await settled(remote, local)  # a new LISTEN wakes every loop once
-        remote_runs, local_runs = remote.runs, local.runs
-        queued = await messaging.accept(
-            account_id=a.id,
-            total_micros=PRICE,
-            rows=_rows(store, 100, 1, a.id),
-            now_ms=1_000,
-            also=also,
-        )
-        assert queued
-        await remote.reaches(remote_runs + 1)
-        await local.reaches(local_runs + 1)
-        assert notifier.sent == 0
-    finally:
-        await listener.stop()
-        await notifier.stop()
-        await remote.loop.stop()
-        await local.loop.stop()

@@ -5,12 +5,9 @@ the process that queues work is often not the one that does it. :class:`PgNotifi
 relay of the process's :class:`~simgate.lease_loop.Wakeup`: after a commit that queued work it
 sends ``pg_notify`` on :data:`~simgate.lease_loop.PG_CHANNEL`, coalesced (one statement in
 flight, the topics that came meanwhile in the next), on a pooled connection of its own so it
-never waits behind the group-commit writer. Accepted sends do not go through it: their
-accept statement sends its own NOTIFY (store/messages.py ``insert_charged``,
-services/accept_writer.py), no round trip after the commit. :class:`PgListener` holds one
-asyncpg connection that LISTENs on the channel and wakes this process's loops; when that
-connection drops it reconnects with a capped backoff and wakes every loop once (what came
-meanwhile was missed).
+never waits behind the group-commit writer. :class:`PgListener` holds one asyncpg connection
+that LISTENs on the channel and wakes this process's loops; when that connection drops it
+reconnects with a capped backoff and wakes every loop once (what came meanwhile was missed).
 Lost notifications cost only latency: the loops still poll, at ``idle_max_seconds``.
 """
 

@@ -22,9 +22,7 @@ a repeat (they answer it with its record), a second copy of a fingerprint in the
 every request of an account short of its sum (their charge covers them one by one in
 arrival order); a lone request with no record that its account could not pay hears False.
 Those batches too charge and insert with ``insert_charged``'s one statement on PostgreSQL,
-inside their transaction. Either statement also sends the NOTIFY that wakes the other
-processes' workers (dispatch/pg_wakeup.py), delivered when it commits: a NOTIFY of its own
-after each batch was a round trip on a pooled connection, 4-6 % of ``simgate run``'s CPU.
+inside their transaction.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
-from simgate.lease_loop import PG_CHANNEL, QUEUE, Wakeup
 from simgate.services.gather import Gatherer
 from simgate.store import Store
 from simgate.store.messages import ReplayRecord
@@ -106,16 +103,8 @@ class AcceptJob:
 class AcceptWriter:
     """Gathers the accepts of one process into batches (see the module docstring)."""
 
-    def __init__(
-        self, *, store: Store, max_rows: int = MAX_ROWS_PER_BATCH, wakeup: Wakeup | None = None
-    ) -> None:
+    def __init__(self, *, store: Store, max_rows: int = MAX_ROWS_PER_BATCH) -> None:
         self._store = store
-        # PostgreSQL: the NOTIFY that wakes the other processes' loops (dispatch/pg_wakeup.py)
-        # is sent by the accept statement itself (store/messages.py insert_charged), so an
-        # accept batch costs no round trip after its commit (issue 15).
-        self._notify: tuple[str, str] | None = None
-        if wakeup is not None and not store.db.is_sqlite:
-            self._notify = (PG_CHANNEL, wakeup.payload(QUEUE))
         self._batches: Gatherer[AcceptJob, bool | Repeated] = Gatherer(
             db=store.db,
             write_many=self._write,
@@ -135,12 +124,6 @@ class AcceptWriter:
                 urgent=True,
                 autocommit=True,
             )
-
-    @property
-    def notifies(self) -> bool:
-        """Whether a committed accept has told the other processes itself (its statement's
-        NOTIFY): then the caller wakes only this process's loops."""
-        return self._notify is not None
 
     async def accept(self, job: AcceptJob) -> bool:
         """Charge and queue ``job`` in the next batch; True once committed, False (nothing
@@ -257,7 +240,6 @@ class AcceptWriter:
             # By account id: concurrent batches lock the accounts they share in one order.
             sorted(sums.items()),
             [(j.rows, j.now_ms, j.account_id if j.total_micros > 0 else None) for j in jobs],
-            notify=self._notify,
         )
         return [
             True
@@ -293,9 +275,7 @@ class AcceptWriter:
             amount = 0 if payer is None else j.total_micros
             groups.append((j.rows, j.now_ms, payer, amount, record))
             sent.append((i, record))
-        charged, claimed = await self._store.messages.insert_claimed(
-            conn, groups, notify=self._notify
-        )
+        charged, claimed = await self._store.messages.insert_claimed(conn, groups)
         for i, record in sent:
             j = jobs[i]
             if record is not None:

@@ -112,7 +112,7 @@ class MessagingService:
         self._messages = store.messages
         self._reports = store.reports
         self._publish = publish
-        self._accepts = AcceptWriter(store=store, wakeup=self._wakeup)
+        self._accepts = AcceptWriter(store=store)
 
     # ---- accept ----------------------------------------------------------------------
     async def accept(
@@ -138,8 +138,8 @@ class MessagingService:
                 also=also,
             )
         )
-        if queued:  # on PostgreSQL the accept's own statement told the other processes
-            self._wakeup.notify(QUEUE, relay=not self._accepts.notifies)
+        if queued:
+            self._wakeup.notify(QUEUE)
         return queued
 
     # ---- the queue -------------------------------------------------------------------

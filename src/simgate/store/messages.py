@@ -93,24 +93,13 @@ _CHARGED_INSERT_COLUMNS: tuple[unnest.Col, ...] = (
 )
 
 
-def _notify_sql(first: int) -> str:
-    """A NOTIFY inside an accept statement (``pg_notify($first, $first+1)``), as a row of
-    its own the caller skips: the wake-up of the processes that LISTEN rides the statement
-    that queued the work (delivered when it commits), where a NOTIFY after it was a round
-    trip of its own per batch on a pooled connection (dispatch/pg_wakeup.py, 4-6 % of
-    ``simgate run``'s CPU on PostgreSQL, issue 15)."""
-    return f"(SELECT pg_notify(${first}::text, ${first + 1}::text)) AS notified"
-
-
-def _charged_insert_sql(notify: bool) -> str:
+def _charged_insert_sql() -> str:
     """insert_charged's statement: parameters the account ids and amounts, then one array
-    per column of _CHARGED_INSERT_COLUMNS, then (``notify``) the NOTIFY's channel and
-    payload; returns the ids of the accounts charged (and -1 for the NOTIFY). Charged as
-    AccountRepo.charge does (the gift first, then the balance, if balance + gift + credit
-    cover it; the SET expressions read the row from before the update, and a row locked by
-    another charge is re-checked once it is free, READ COMMITTED's rule for UPDATE); a
-    data-modifying CTE's RETURNING is the only way its sibling sees what it changed, so the
-    INSERT reads ``charged``."""
+    per column of _CHARGED_INSERT_COLUMNS. Charged as AccountRepo.charge does (the gift
+    first, then the balance, if balance + gift + credit cover it; the SET expressions read
+    the row from before the update, and a row locked by another charge is re-checked once
+    it is free, READ COMMITTED's rule for UPDATE); a data-modifying CTE's RETURNING is the
+    only way its sibling sees what it changed, so the INSERT reads ``charged``."""
     source, _ = unnest.arrays(_CHARGED_INSERT_COLUMNS, [], 3)
     names = ", ".join(name for name, _ in _CHARGED_INSERT_COLUMNS)
     columns = ", ".join(_INSERT_COLUMNS)
@@ -125,15 +114,10 @@ def _charged_insert_sql(notify: bool) -> str:
         f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {source} AS v({names}) "
         "WHERE v.payer IS NULL OR v.payer IN (SELECT charged.id FROM charged)) "
         "SELECT charged.id FROM charged"
-        + (
-            f" UNION ALL SELECT -1 FROM {_notify_sql(3 + len(_CHARGED_INSERT_COLUMNS))}"
-            if notify
-            else ""
-        )
     )
 
 
-_CHARGED_INSERT_SQL = {notify: _charged_insert_sql(notify) for notify in (False, True)}
+_CHARGED_INSERT_SQL = _charged_insert_sql()
 
 
 # insert_claimed's arrays: one element per request (``n`` its position), then one per row.
@@ -156,11 +140,10 @@ _CLAIMED_ROW_COLUMNS: tuple[unnest.Col, ...] = (
 ReplayRecord = tuple[str, int, str, int]
 
 
-def _claimed_insert_sql(notify: bool) -> str:
+def _claimed_insert_sql() -> str:
     """insert_claimed's statement: the arrays of _CLAIMED_JOB_COLUMNS, then those of
-    _CLAIMED_ROW_COLUMNS, then (``notify``) the NOTIFY's channel and payload
-    (:func:`_notify_sql`); returns ``(0, account id)`` per account charged, ``(1,
-    fingerprint)`` per record written (and ``(2, '')`` for the NOTIFY).
+    _CLAIMED_ROW_COLUMNS; returns ``(0, account id)`` per account charged and ``(1,
+    fingerprint)`` per record written.
 
     ``payable`` locks (FOR UPDATE, in account id order: concurrent batches wait for each
     other in one order) the accounts whose balance + gift + credit covers every request of
@@ -212,16 +195,10 @@ def _claimed_insert_sql(notify: bool) -> str:
         "WHERE paid.payer IS NULL OR paid.payer IN (SELECT charged.id FROM charged))) "
         "SELECT 0, charged.id::text FROM charged "
         "UNION ALL SELECT 1, claimed.fingerprint FROM claimed"
-        + (
-            " UNION ALL SELECT 2, '' FROM "
-            + _notify_sql(1 + len(_CLAIMED_JOB_COLUMNS) + len(_CLAIMED_ROW_COLUMNS))
-            if notify
-            else ""
-        )
     )
 
 
-_CLAIMED_INSERT_SQL = {notify: _claimed_insert_sql(notify) for notify in (False, True)}
+_CLAIMED_INSERT_SQL = _claimed_insert_sql()
 
 
 _QUEUED = int(State.QUEUED)
@@ -369,8 +346,6 @@ class MessageRepo:
         conn: AsyncConnection,
         charges: Sequence[tuple[int, int]],
         groups: Sequence[tuple[Sequence[NewMessage], int, int | None]],
-        *,
-        notify: tuple[str, str] | None = None,
     ) -> set[int]:
         """PostgreSQL: an accept batch in one statement (issue 15). Charges each ``(account
         id, amount)`` of ``charges`` (account ids unique) as :meth:`AccountRepo.charge` does,
@@ -382,25 +357,20 @@ class MessageRepo:
         an accept's cost is its round trips to the server, and run in autocommit
         (Database.submit) this is the only one; in a transaction (the accept batches with
         records of their own) it is one of few. Rows go in as one array per column (unnest):
-        one plan and one Bind for the whole batch. ``notify``: ``(channel, payload)`` of a
-        NOTIFY sent by the same statement (delivered when it commits)."""
+        one plan and one Bind for the whole batch."""
         rows = [
             (payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group
         ]
         ids = [account_id for account_id, _ in charges]
         amounts = [amount for _, amount in charges]
         _, arrays = unnest.arrays(_CHARGED_INSERT_COLUMNS, rows, 3)
-        result = await conn.exec_driver_sql(
-            _CHARGED_INSERT_SQL[notify is not None], (ids, amounts, *arrays, *(notify or ()))
-        )
-        return {int(row[0]) for row in result if row[0] != -1}
+        result = await conn.exec_driver_sql(_CHARGED_INSERT_SQL, (ids, amounts, *arrays))
+        return {int(row[0]) for row in result}
 
     async def insert_claimed(
         self,
         conn: AsyncConnection,
         groups: Sequence[tuple[Sequence[NewMessage], int, int | None, int, ReplayRecord | None]],
-        *,
-        notify: tuple[str, str] | None = None,
     ) -> tuple[set[int], set[str]]:
         """PostgreSQL: :meth:`insert_charged` for requests that may carry a replay record
         (the itniotech replay rule, spec §7; store/dialects/itnio.py), in one statement
@@ -409,8 +379,7 @@ class MessageRepo:
         when its payer's balance covers every request of that payer here and its record,
         if any, is new: its record is written, ``amount`` charged (one sum per payer) and
         its rows inserted. Returns the payers charged and the fingerprints written; every
-        other request changed nothing (a repeat, or a payer short of the sum). ``notify``:
-        as :meth:`insert_charged`'s."""
+        other request changed nothing (a repeat, or a payer short of the sum)."""
         job_values: list[tuple[Any, ...]] = []
         row_values: list[tuple[Any, ...]] = []
         for n, (group, now_ms, payer, amount, record) in enumerate(groups):
@@ -418,16 +387,13 @@ class MessageRepo:
             row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
         _, job_arrays = unnest.arrays(_CLAIMED_JOB_COLUMNS, job_values, 1)
         _, row_arrays = unnest.arrays(_CLAIMED_ROW_COLUMNS, row_values, 1)
-        result = await conn.exec_driver_sql(
-            _CLAIMED_INSERT_SQL[notify is not None],
-            (*job_arrays, *row_arrays, *(notify or ())),
-        )
+        result = await conn.exec_driver_sql(_CLAIMED_INSERT_SQL, (*job_arrays, *row_arrays))
         charged: set[int] = set()
         claimed: set[str] = set()
         for kind, value in map(tuple, result):
             if kind == 0:
                 charged.add(int(value))
-            elif kind == 1:
+            else:
                 claimed.add(str(value))
         return charged, claimed
 
