@@ -5,7 +5,7 @@ its own answer and its own error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,8 +14,6 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.codecs.segments import Encoding
-from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
 from simgate.services.accept_writer import AcceptJob, AcceptWriter, OnceJob, Repeated
 from simgate.services.container import Services
@@ -23,43 +21,7 @@ from simgate.services.itnio import Claim, NewAnswered, ReplayClaim
 from simgate.store import Store
 from simgate.store.dialects.itnio import ReplayRepo
 from simgate.store.tables import itnio_replays, messages
-
-PRICE = 10_000  # micros per message
-
-
-def _rows(store: Store, first_id: int, count: int, account_id: int) -> list[NewMessage]:
-    return [
-        NewMessage(
-            id=first_id + i,
-            account_id=account_id,
-            app_id=None,
-            dialect="test",
-            client_ref=None,
-            task_id=None,
-            sender="",
-            recipient="8613800138000",
-            text="hello",
-            encoding=Encoding.GSM7,
-            parts=1,
-            port_hint=None,
-            line="sim",
-            price_micros=PRICE,
-            currency="USD",
-            report_requested=True,
-            validity_until_ms=10**13,
-        )
-        for i in range(count)
-    ]
-
-
-def _job(store: Store, account_id: int, first_id: int, count: int = 1, **kw: Any) -> AcceptJob:
-    return AcceptJob(
-        account_id=account_id,
-        total_micros=PRICE * count,
-        rows=_rows(store, first_id, count, account_id),
-        now_ms=1_000,
-        **kw,
-    )
+from tests.support.new_messages import PRICE, accept_job
 
 
 class Statements:
@@ -113,7 +75,7 @@ async def test_concurrent_accepts_are_one_transaction_one_charge_one_insert(
     a = await services.accounts.create_account(name="a", balance="10")
     b = await services.accounts.create_account(name="b", balance="10")
     writer = AcceptWriter(store=store)
-    jobs = [_job(store, a.id if i % 2 else b.id, 100 + 10 * i, count=i % 3 + 1) for i in range(20)]
+    jobs = [accept_job(a.id if i % 2 else b.id, 100 + 10 * i, count=i % 3 + 1) for i in range(20)]
     with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
     assert results == [True] * 20
@@ -136,7 +98,7 @@ async def test_a_lone_accept_is_written_at_once(services: Services, store: Store
     writer = AcceptWriter(store=store)
     with watched(store) as seen:
         for i in range(3):
-            assert await writer.accept(_job(store, a.id, 100 + i))
+            assert await writer.accept(accept_job(a.id, 100 + i))
     if store.db.is_sqlite:
         assert seen.commits == 3
     else:
@@ -155,9 +117,9 @@ async def test_requests_arriving_while_a_batch_runs_form_the_next_batch(
         running.set()
         await release.wait()
 
-    first = asyncio.ensure_future(writer.accept(_job(store, a.id, 100, also=slow)))
+    first = asyncio.ensure_future(writer.accept(accept_job(a.id, 100, also=slow)))
     await running.wait()  # the first batch is inside its transaction
-    later = [asyncio.ensure_future(writer.accept(_job(store, a.id, 200 + i))) for i in range(5)]
+    later = [asyncio.ensure_future(writer.accept(accept_job(a.id, 200 + i))) for i in range(5)]
     await asyncio.sleep(0)
     with watched(store) as seen:
         release.set()
@@ -181,11 +143,11 @@ async def test_insufficient_balance_refuses_only_the_requests_it_does_not_cover(
     rich = await services.accounts.create_account(name="rich", balance="10")
     writer = AcceptWriter(store=store)
     jobs = [
-        _job(store, poor.id, 100),
-        _job(store, poor.id, 110, count=2),
-        _job(store, rich.id, 120),
-        _job(store, poor.id, 130),
-        _job(store, poor.id, 140),
+        accept_job(poor.id, 100),
+        accept_job(poor.id, 110, count=2),
+        accept_job(rich.id, 120),
+        accept_job(poor.id, 130),
+        accept_job(poor.id, 140),
     ]
     with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
@@ -242,8 +204,8 @@ async def test_a_bad_request_fails_alone(services: Services, store: Store) -> No
     split and the others commit, charged once each."""
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store)
-    assert await writer.accept(_job(store, a.id, 100))
-    jobs = [_job(store, a.id, 200), _job(store, a.id, 99, count=2), _job(store, a.id, 300)]
+    assert await writer.accept(accept_job(a.id, 100))
+    jobs = [accept_job(a.id, 200), accept_job(a.id, 99, count=2), accept_job(a.id, 300)]
     results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
     assert results[0] is True
     assert results[2] is True
@@ -267,7 +229,7 @@ async def test_a_callers_record_that_fails_fails_its_request_alone(
 
         return job
 
-    jobs = [_job(store, a.id, 100 * n, also=record(n)) for n in (1, 2, 3)]
+    jobs = [accept_job(a.id, 100 * n, also=record(n)) for n in (1, 2, 3)]
     results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
     assert results[0] is True
     assert results[2] is True
@@ -282,7 +244,7 @@ async def test_a_full_batch_closes_and_the_rest_go_in_the_next(
 ) -> None:
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store, max_rows=4)
-    jobs = [_job(store, a.id, 100 + 10 * i, count=2) for i in range(5)]
+    jobs = [accept_job(a.id, 100 + 10 * i, count=2) for i in range(5)]
     with watched(store) as seen:
         assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * 5
     # 2 + 2 rows fill a batch: three batches (on SQLite, which the database commits together).
@@ -297,10 +259,7 @@ async def test_zero_priced_requests_charge_nothing(
 ) -> None:
     a = await services.accounts.create_account(name="a", balance="0")
     writer = AcceptWriter(store=store)
-    jobs = [
-        AcceptJob(account_id=a.id, total_micros=0, rows=_rows(store, 100 + i, 1, a.id), now_ms=1)
-        for i in range(count)
-    ]
+    jobs = [accept_job(a.id, 100 + i, total_micros=0, now_ms=1) for i in range(count)]
     with watched(store) as seen:
         assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * count
     assert seen.count("UPDATE ACCOUNTS") == 0
@@ -347,11 +306,11 @@ async def test_once_jobs_are_claimed_together_and_repeats_are_neither_charged_no
     book = {"old": "answer old"}
     log: list[tuple[str, list[str]]] = []
     jobs = [
-        _job(store, a.id, 100, also=KeyOnce(book, log, "k1")),
-        _job(store, a.id, 110, also=KeyOnce(book, log, "old")),
-        _job(store, a.id, 120),
-        _job(store, a.id, 130, also=KeyOnce(book, log, "k1")),
-        _job(store, a.id, 140, also=KeyOnce(book, log, "k2")),
+        accept_job(a.id, 100, also=KeyOnce(book, log, "k1")),
+        accept_job(a.id, 110, also=KeyOnce(book, log, "old")),
+        accept_job(a.id, 120),
+        accept_job(a.id, 130, also=KeyOnce(book, log, "k1")),
+        accept_job(a.id, 140, also=KeyOnce(book, log, "k2")),
     ]
     results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
     assert results[0] is results[2] is results[4] is True
@@ -373,11 +332,38 @@ async def test_a_refused_request_s_once_key_is_taken_back(services: Services, st
     writer = AcceptWriter(store=store)
     book: dict[str, str] = {}
     log: list[tuple[str, list[str]]] = []
-    jobs = [_job(store, a.id, 100 + 10 * n, also=KeyOnce(book, log, f"k{n}")) for n in range(3)]
+    jobs = [accept_job(a.id, 100 + 10 * n, also=KeyOnce(book, log, f"k{n}")) for n in range(3)]
     assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True, True, False]
     assert ("drop", ["k2"]) in log
     assert sorted(book) == ["k0", "k1"]
     assert await _stored_ids(store) == [100, 110]
+
+
+async def _down_to_the_credit_line(
+    services: Services,
+    store: Store,
+    priced: Callable[[int, int, int], AcceptJob],
+) -> tuple[Statements, list[str]]:
+    """Four lone accepts, ids 100-103, ``priced(account, first id, total micros)``, of an
+    account with 1 of balance, 0.3 of gift and a credit line of 0.5: the gift is spent
+    first, then the balance down to -0.5, and the fourth (a micro past it) is refused.
+    Returns the statements of the four accepts, and those before the refused one."""
+    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
+    await services.accounts.topup(a.id, amount="0.3", gift=True)
+    writer = AcceptWriter(store=store)
+
+    async def after(first_id: int, total: int) -> tuple[bool, int, int]:
+        ok = await writer.accept(priced(a.id, first_id, total))
+        x = await services.accounts.get_account(a.id)
+        return ok, x.gift_micros, x.balance_micros
+
+    with watched(store) as seen:
+        assert await after(100, 200_000) == (True, 100_000, 1_000_000)
+        assert await after(101, 300_000) == (True, 0, 800_000)
+        assert await after(102, 1_300_000) == (True, 0, -500_000)
+        paid = list(seen.sql)
+        assert await after(103, 1) == (False, 0, -500_000)
+    return seen, paid
 
 
 async def test_an_accept_charges_the_gift_first_down_to_the_credit_line_in_one_statement(
@@ -386,25 +372,9 @@ async def test_an_accept_charges_the_gift_first_down_to_the_credit_line_in_one_s
     """The accept's charge is store/accounts.py ``charge``'s (tests/store/test_charge.py):
     the gift first, then the balance down to minus the credit line and not a micro further.
     On PostgreSQL each lone accept, paid or refused, is one statement and no transaction."""
-    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
-    await services.accounts.topup(a.id, amount="0.3", gift=True)
-    writer = AcceptWriter(store=store)
-
-    def priced(first_id: int, total: int) -> AcceptJob:
-        return AcceptJob(
-            account_id=a.id, total_micros=total, rows=_rows(store, first_id, 1, a.id), now_ms=1
-        )
-
-    async def after(job: AcceptJob) -> tuple[bool, int, int]:
-        ok = await writer.accept(job)
-        x = await services.accounts.get_account(a.id)
-        return ok, x.gift_micros, x.balance_micros
-
-    with watched(store) as seen:
-        assert await after(priced(100, 200_000)) == (True, 100_000, 1_000_000)
-        assert await after(priced(101, 300_000)) == (True, 0, 800_000)
-        assert await after(priced(102, 1_300_000)) == (True, 0, -500_000)
-        assert await after(priced(103, 1)) == (False, 0, -500_000)
+    seen, _ = await _down_to_the_credit_line(
+        services, store, lambda a, i, total: accept_job(a, i, total_micros=total, now_ms=1)
+    )
     assert await _stored_ids(store) == [100, 101, 102]
     if not store.db.is_sqlite:
         assert seen.commits == 0
@@ -418,7 +388,6 @@ ONE_CLAIMED = "WITH JOB AS MATERIALIZED"  # store/messages.py insert_claimed
 
 
 def _sent(
-    store: Store,
     account_id: int,
     first_id: int,
     fp: str,
@@ -426,15 +395,16 @@ def _sent(
     count: int = 1,
     ran: list[str] | None = None,
     purge: bool = False,
+    **kw: Any,
 ) -> AcceptJob:
     """An itniotech send's accept: its replay claim (services/itnio.py ``ReplayClaim``)
     answers "answer <fp>#<first id>"; ``ran`` hears its fingerprint once its rows are
-    written beside the claim."""
+    written beside the claim (``kw``: the job's price and time)."""
     claim = NewAnswered(fp, 10**13, 1_000, f"answer {fp}#{first_id}")
     once = ReplayClaim(
         ReplayRepo(), claim, purge, lambda: ran.append(fp) if ran is not None else None
     )
-    return _job(store, account_id, first_id, count=count, also=once)
+    return accept_job(account_id, first_id, count=count, also=once, **kw)
 
 
 async def _records(store: Store) -> dict[str, str | None]:
@@ -461,7 +431,7 @@ async def test_concurrent_sends_with_replay_records_are_one_statement(
     writer = AcceptWriter(store=store)
     ran: list[str] = []
     jobs = [
-        _sent(store, a.id if i % 2 else b.id, 100 + 10 * i, f"f{i}", count=i % 3 + 1, ran=ran)
+        _sent(a.id if i % 2 else b.id, 100 + 10 * i, f"f{i}", count=i % 3 + 1, ran=ran)
         for i in range(20)
     ]
     with watched(store) as seen:
@@ -489,13 +459,13 @@ async def test_repeats_beside_new_sends_are_neither_charged_nor_queued(
     one statement and the repeats a transaction that only reads their records."""
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store)
-    assert await writer.accept(_sent(store, a.id, 50, "old"))
+    assert await writer.accept(_sent(a.id, 50, "old"))
     jobs = [
-        _sent(store, a.id, 100, "k1"),
-        _sent(store, a.id, 110, "old"),
-        _job(store, a.id, 120),
-        _sent(store, a.id, 130, "k1"),
-        _sent(store, a.id, 140, "k2"),
+        _sent(a.id, 100, "k1"),
+        _sent(a.id, 110, "old"),
+        accept_job(a.id, 120),
+        _sent(a.id, 130, "k1"),
+        _sent(a.id, 140, "k2"),
     ]
     with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
@@ -524,10 +494,10 @@ async def test_an_account_short_of_its_sum_is_charged_in_arrival_order(
     rich = await services.accounts.create_account(name="rich", balance="10")
     writer = AcceptWriter(store=store)
     jobs = [
-        _sent(store, poor.id, 100, "p0"),
-        _sent(store, rich.id, 110, "r0"),
-        _sent(store, poor.id, 120, "p1"),
-        _sent(store, poor.id, 130, "p2"),
+        _sent(poor.id, 100, "p0"),
+        _sent(rich.id, 110, "r0"),
+        _sent(poor.id, 120, "p1"),
+        _sent(poor.id, 130, "p2"),
     ]
     with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
@@ -548,27 +518,9 @@ async def test_a_send_charges_the_gift_first_down_to_the_credit_line_in_one_stat
     test_charge.py): the gift first, then the balance down to minus the credit line. On
     PostgreSQL each lone paid send is one statement, no transaction; the refused one is
     then heard again in a transaction, which takes its record back."""
-    a = await services.accounts.create_account(name="a", balance="1", credit="0.5")
-    await services.accounts.topup(a.id, amount="0.3", gift=True)
-    writer = AcceptWriter(store=store)
-
-    def priced(first_id: int, total: int) -> AcceptJob:
-        job = _sent(store, a.id, first_id, f"g{first_id}")
-        return AcceptJob(
-            account_id=a.id, total_micros=total, rows=job.rows, now_ms=1, also=job.also
-        )
-
-    async def after(job: AcceptJob) -> tuple[bool, int, int]:
-        ok = await writer.accept(job)
-        x = await services.accounts.get_account(a.id)
-        return ok, x.gift_micros, x.balance_micros
-
-    with watched(store) as seen:
-        assert await after(priced(100, 200_000)) == (True, 100_000, 1_000_000)
-        assert await after(priced(101, 300_000)) == (True, 0, 800_000)
-        assert await after(priced(102, 1_300_000)) == (True, 0, -500_000)
-        paid = list(seen.sql)
-        assert await after(priced(103, 1)) == (False, 0, -500_000)
+    seen, paid = await _down_to_the_credit_line(
+        services, store, lambda a, i, total: _sent(a, i, f"g{i}", total_micros=total, now_ms=1)
+    )
     assert await _stored_ids(store) == [100, 101, 102]
     assert sorted(await _records(store)) == ["g100", "g101", "g102"]
     if not store.db.is_sqlite:
@@ -584,9 +536,9 @@ async def test_a_failing_send_beside_others_takes_nothing_from_them(
     not kept; the sends of its batch are written with their records, charged once each."""
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store)
-    assert await writer.accept(_job(store, a.id, 99))
-    jobs = [_sent(store, a.id, 200, "x"), _sent(store, a.id, 98, "bad", count=2)]
-    jobs.append(_sent(store, a.id, 300, "y"))
+    assert await writer.accept(accept_job(a.id, 99))
+    jobs = [_sent(a.id, 200, "x"), _sent(a.id, 98, "bad", count=2)]
+    jobs.append(_sent(a.id, 300, "y"))
     results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
     assert results[0] is True
     assert results[2] is True
@@ -604,7 +556,7 @@ async def test_a_send_that_purges_expired_records_is_a_transaction(
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store)
     with watched(store) as seen:
-        assert await writer.accept(_sent(store, a.id, 100, "p", purge=True))
+        assert await writer.accept(_sent(a.id, 100, "p", purge=True))
     assert await _records(store) == {"p": "answer p#100"}
     assert seen.commits == 1
     assert seen.count(ONE_CLAIMED) == 0

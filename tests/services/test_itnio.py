@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.codecs.segments import Encoding
 from simgate.domain import ids
 from simgate.domain.accounts import AppKind
 from simgate.domain.messages import State
@@ -20,6 +19,7 @@ from simgate.services.container import Services
 from simgate.services.itnio import PENDING, Claim, NewAnswered
 from simgate.store.tables import messages
 from tests.store.util import account, queue
+from tests.support.new_messages import new_message
 
 T0 = 1_767_225_600_000  # the FakeClock's start
 SENT_RCD = (State.SENT, State.DELIVERED, State.FAILED, State.EXPIRED, State.REJECTED)
@@ -283,22 +283,6 @@ def _answer_of(result: object) -> object:
 
 
 def _row(account_id: int, mid: int) -> NewMessage:
-    return NewMessage(
-        id=mid,
-        account_id=account_id,
-        app_id=None,
-        dialect="itnio",
-        client_ref=None,
-        task_id=None,
-        sender="",
-        recipient="8613800138000",
-        text="hello",
-        encoding=Encoding.GSM7,
-        parts=1,
-        port_hint=None,
-        line="sim",
-        price_micros=0,
-        currency="USD",
-        report_requested=True,
-        validity_until_ms=T0 + 3_600_000,
+    return new_message(
+        mid, account_id, dialect="itnio", price_micros=0, validity_until_ms=T0 + 3_600_000
     )

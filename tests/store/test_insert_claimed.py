@@ -10,36 +10,11 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simgate.codecs.segments import Encoding
-from simgate.domain.records import NewMessage
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.messages import ReplayRecord
 from simgate.store.tables import accounts, itnio_replays, messages
-
-PRICE = 10_000
-
-
-def _row(account_id: int, mid: int) -> NewMessage:
-    return NewMessage(
-        id=mid,
-        account_id=account_id,
-        app_id=None,
-        dialect="itnio",
-        client_ref=None,
-        task_id=None,
-        sender="",
-        recipient="8613800138000",
-        text="hello",
-        encoding=Encoding.GSM7,
-        parts=1,
-        port_hint=None,
-        line="sim",
-        price_micros=PRICE,
-        currency="USD",
-        report_requested=True,
-        validity_until_ms=10**13,
-    )
+from tests.support.new_messages import PRICE, new_message
 
 
 async def _count(store: Store, table: object) -> int:
@@ -73,7 +48,7 @@ async def test_a_charge_made_meanwhile_is_seen_before_any_record_is_written(
 
     async def accept(conn: AsyncConnection) -> tuple[set[int], set[str]]:
         return await store.messages.insert_claimed(
-            conn, [([_row(a.id, 100)], 1, a.id, PRICE, record)]
+            conn, [([new_message(100, a.id, dialect="itnio")], 1, a.id, PRICE, record)]
         )
 
     async with store.db.engine.connect() as other:

@@ -27,7 +27,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.store.push_tables import DEAD, DELIVERED, FAILED, PENDING, claimed_in_due_order
+from simgate.store.push_tables import (
+    DEAD,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    claimed_in_due_order,
+    open_endpoints,
+)
 
 __all__ = ["claim", "record"]
 
@@ -74,29 +81,21 @@ WITH cand AS MATERIALIZED (
     FOR UPDATE OF p SKIP LOCKED
 {_CHOOSE_AND_STAMP}"""
 
-# The same while some endpoint's window is full (``$2``). Walking ``ix_pushes_due`` then read
-# every pending row of the full endpoints only to skip them (~10 ms per claim at 10,000
-# pending, issue 15 debts). Here the pending endpoints are found one index seek each (a loose
-# scan of ``ix_pushes_endpoint_due``, which PostgreSQL does not do by itself), the full ones
-# left out, and each other one's first ``$3`` claimable rows locked in due order from the
-# same index.
+# The same while some endpoint's window is full. Walking ``ix_pushes_due`` then read every
+# pending row of the full endpoints only to skip them (~10 ms per claim at 10,000 pending,
+# issue 15 debts). Here each open endpoint of ``$2`` (the pending endpoints, found by
+# store/push_tables.py ``open_endpoints``, less the full ones) has its first ``$3`` claimable
+# rows locked in due order from ``ix_pushes_endpoint_due``.
 _CLAIM_BY_ENDPOINT = f"""
-WITH RECURSIVE endpoints(ep) AS (
-    (SELECT endpoint FROM pushes WHERE state = {PENDING} ORDER BY endpoint LIMIT 1)
-    UNION ALL
-    SELECT (SELECT p.endpoint FROM pushes AS p
-            WHERE p.state = {PENDING} AND p.endpoint > endpoints.ep
-            ORDER BY p.endpoint LIMIT 1)
-    FROM endpoints WHERE endpoints.ep IS NOT NULL
-), cand AS MATERIALIZED (
-    SELECT c.id, c.endpoint, c.next_attempt_ms FROM endpoints CROSS JOIN LATERAL (
+WITH cand AS MATERIALIZED (
+    SELECT c.id, c.endpoint, c.next_attempt_ms
+    FROM unnest($2::text[]) AS endpoints(ep) CROSS JOIN LATERAL (
         SELECT p.id, p.endpoint, p.next_attempt_ms FROM pushes AS p
         WHERE p.endpoint = endpoints.ep AND {_CLAIMABLE}
         ORDER BY p.endpoint, p.next_attempt_ms, p.id
         LIMIT $3
         FOR UPDATE OF p SKIP LOCKED
     ) AS c
-    WHERE endpoints.ep IS NOT NULL AND endpoints.ep <> ALL($2::text[])
 {_CHOOSE_AND_STAMP}"""
 
 # The claim's planner settings, for its one statement (``claim``): the values they had are
@@ -125,6 +124,7 @@ async def claim(
     limit: int,
     window: int,
     busy: Mapping[str, int],
+    endpoints_scanned: int,
 ) -> list[ClaimedPush]:
     """store/pushes.py ``claim`` in one statement: lease up to ``limit`` due rows, at most
     ``window - busy[endpoint]`` per endpoint, in due order.
@@ -143,24 +143,26 @@ async def claim(
     so they are looked up by primary key. The settings are restored after the statement:
     other jobs share the transaction (group commit).
 
-    While some endpoint's window is full the statement is :data:`_CLAIM_BY_ENDPOINT`, which
-    never reads those endpoints' rows.
+    While some endpoint's window is full, and no more than ``endpoints_scanned`` endpoints
+    have pending pushes (found by one statement more, under the same settings), the statement
+    is :data:`_CLAIM_BY_ENDPOINT`, which never reads the full endpoints' rows.
     """
     full = [ep for ep, n in busy.items() if n >= window]
-    open_ = [(ep, n) for ep, n in busy.items() if n < window]
-    if full:  # no more than a window's worth from any one endpoint
-        sql, candidates = _CLAIM_BY_ENDPOINT, min(limit, window)
-    else:
-        sql, candidates = _CLAIM, limit * CANDIDATES_PER_ROW
+    held = [(ep, n) for ep, n in busy.items() if n < window]
     (was,) = await conn.exec_driver_sql(_IN_INDEX_ORDER)
+    open_ = await open_endpoints(conn, full, endpoints_scanned) if full else None
+    if open_ is not None:  # no more than a window's worth from any one endpoint
+        sql, endpoints, candidates = _CLAIM_BY_ENDPOINT, open_, min(limit, window)
+    else:
+        sql, endpoints, candidates = _CLAIM, full, limit * CANDIDATES_PER_ROW
     rows = await conn.exec_driver_sql(
         sql,
         (
             now_ms,
-            full,
+            endpoints,
             candidates,
-            [ep for ep, _ in open_],
-            [n for _, n in open_],
+            [ep for ep, _ in held],
+            [n for _, n in held],
             window,
             limit,
             owner,

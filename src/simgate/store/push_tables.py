@@ -10,7 +10,7 @@ lease (a worker died mid-send) makes it claimable again: pushes are at-least-onc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -23,7 +23,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import ClaimedPush
 from simgate.store.tables import metadata
@@ -114,6 +116,14 @@ push_subjects = Table(
 )
 
 
+# The claim while an endpoint's window is full goes endpoint by endpoint only while no more
+# than this many endpoints have pending pushes (store/pushes.py, store/push_pg.py): it costs
+# an index seek and a read per pending endpoint, so with thousands of them waiting it cost
+# more than the walk of ``ix_pushes_due`` past the full endpoints' rows, which it takes then
+# (bench/push_claim.py, "endpoints due" rows).
+ENDPOINTS_SCANNED = 64
+
+
 def claimed_in_due_order(rows: Iterable[Any], lease_until_ms: int) -> list[ClaimedPush]:
     """The rows a claim's ``UPDATE ... RETURNING`` leased, as the sender's pushes, in due order
     (RETURNING has none: the sender starts its attempts in the order it gets them)."""
@@ -134,3 +144,32 @@ def claimed_in_due_order(rows: Iterable[Any], lease_until_ms: int) -> list[Claim
         )
         for r in sorted(rows, key=lambda r: (r.next_attempt_ms, r.id))
     ]
+
+
+# The endpoints with pending pushes, up to ``:n`` + 1 of them: one index seek each (a loose
+# scan of ``ix_pushes_endpoint_due``, which neither database does by itself).
+_PENDING_ENDPOINTS = f"""
+WITH RECURSIVE endpoints(ep, n) AS (
+    SELECT min(endpoint), 1 FROM pushes WHERE state = {PENDING}
+    UNION ALL
+    SELECT (SELECT min(p.endpoint) FROM pushes AS p
+            WHERE p.state = {PENDING} AND p.endpoint > endpoints.ep), endpoints.n + 1
+    FROM endpoints WHERE endpoints.ep IS NOT NULL AND endpoints.n <= :n
+)
+SELECT ep FROM endpoints WHERE ep IS NOT NULL
+"""
+
+
+async def open_endpoints(
+    conn: AsyncConnection, full: Sequence[str], scanned: int
+) -> list[str] | None:
+    """The endpoints with pending pushes other than ``full``, or None when more than
+    ``scanned`` endpoints have pending pushes (then the claim walks the due index: see
+    ``ENDPOINTS_SCANNED``)."""
+    if scanned <= 0:
+        return None
+    found = [str(ep) for (ep,) in await conn.execute(text(_PENDING_ENDPOINTS), {"n": scanned})]
+    if len(found) > scanned:
+        return None
+    skip = set(full)
+    return [ep for ep in found if ep not in skip]

@@ -35,9 +35,11 @@ from simgate.store import leases, push_pg
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
+    ENDPOINTS_SCANNED,
     FAILED,
     PENDING,
     claimed_in_due_order,
+    open_endpoints,
     push_attempts,
     push_subjects,
     pushes,
@@ -81,22 +83,15 @@ LIMIT ?3
 
 # The same while some endpoint's window is full. Walking ``ix_pushes_due`` then read every
 # pending row of the full endpoints only to skip them (~10 ms per claim at 10,000 pending,
-# issue 15 debts). Here the pending endpoints are found one index seek each (a loose scan of
-# ``ix_pushes_endpoint_due``), the full ones left out, and each other one's first ``?4``
-# claimable rows read in due order from the same index; then the earliest ``?3`` of them.
+# issue 15 debts). Here each open endpoint of ``?2`` (a JSON array: the pending endpoints,
+# found by store/push_tables.py ``open_endpoints``, less the full ones) has its first ``?4``
+# claimable rows read in due order from ``ix_pushes_endpoint_due``; then the earliest ``?3``.
 _CANDIDATES_BY_ENDPOINT = f"""
-WITH RECURSIVE endpoints(ep) AS (
-    SELECT min(endpoint) FROM pushes WHERE state = {PENDING}
-    UNION ALL
-    SELECT (SELECT min(endpoint) FROM pushes WHERE state = {PENDING} AND endpoint > ep)
-    FROM endpoints WHERE ep IS NOT NULL
-)
-SELECT c.id, c.endpoint FROM endpoints JOIN pushes AS c ON c.id IN (
+SELECT c.id, c.endpoint FROM json_each(?2) AS e JOIN pushes AS c ON c.id IN (
     SELECT p.id FROM pushes AS p INDEXED BY ix_pushes_endpoint_due
-    WHERE p.endpoint = endpoints.ep AND {_CLAIMABLE}
+    WHERE p.endpoint = e.value AND {_CLAIMABLE}
     ORDER BY p.next_attempt_ms, p.id
     LIMIT ?4)
-WHERE endpoints.ep NOT IN (SELECT value FROM json_each(?2))
 ORDER BY c.next_attempt_ms, c.id
 LIMIT ?3
 """
@@ -252,8 +247,13 @@ async def claim(
     limit: int,
     window: int,
     busy: Mapping[str, int],
+    endpoints_scanned: int = ENDPOINTS_SCANNED,
 ) -> list[ClaimedPush]:
-    """Lease up to ``limit`` due rows, at most ``window - busy[endpoint]`` per endpoint."""
+    """Lease up to ``limit`` due rows, at most ``window - busy[endpoint]`` per endpoint.
+
+    While some endpoint's window is full, and no more than ``endpoints_scanned`` endpoints
+    have pending pushes, the candidates are read endpoint by endpoint, the full ones left
+    out; else in due order, the full endpoints' rows read and skipped."""
     if conn.dialect.name == "postgresql":
         return await push_pg.claim(
             conn,
@@ -263,17 +263,20 @@ async def claim(
             limit=limit,
             window=window,
             busy=busy,
+            endpoints_scanned=endpoints_scanned,
         )
     # The candidates narrow (the window is chosen on id and endpoint); the rows taken come
     # back whole from the lease's UPDATE: most candidates of a busy endpoint are skipped.
     # SQLite: the write transaction is the lock. Raw text, built once: the statement's
     # construction and compilation cost more than SQLite's search (issue 15, py-spy).
     full = [ep for ep, n in busy.items() if n >= window]
+    open_ = await open_endpoints(conn, full, endpoints_scanned) if full else None
     params: tuple[int | str, ...]
-    if full:  # no more than a window's worth from any one endpoint
-        sql, params = _CANDIDATES_BY_ENDPOINT, (now_ms, json.dumps(full), limit, min(limit, window))
+    if open_ is not None:  # no more than a window's worth from any one endpoint
+        sql = _CANDIDATES_BY_ENDPOINT
+        params = (now_ms, json.dumps(open_), limit, min(limit, window))
     else:
-        sql, params = _CANDIDATES, (now_ms, "[]", limit)
+        sql, params = _CANDIDATES, (now_ms, json.dumps(full), limit)
     room = dict(busy)
     chosen: list[int] = []
     candidates: Sequence[Any] = (await conn.exec_driver_sql(sql, params)).all()

@@ -327,18 +327,7 @@ def _orphan(r: Any) -> PartReport:
     )
 
 
-_ORPHAN_COLUMNS = (
-    "line",
-    "line_ref",
-    "status_code",
-    "done_ms",
-    "hint_message_id",
-    "hint_lease_seq",
-    "hint_part",
-    "hint_parts",
-    "hint_port",
-    "hint_covers",
-)
+_ORPHAN_COLUMNS = ("line", "line_ref", "status_code", "done_ms", *_HINT_COLUMNS)
 
 
 @functools.cache

@@ -27,7 +27,7 @@ from simgate.testing.clock import FakeClock
 from simgate.testing.fake_modem import FakeModem
 from tests.api.dinstar.conftest import PushLog
 from tests.conftest import make_settings
-from tests.lines.modem.conftest import FAST
+from tests.lines.modem.conftest import FAST, until
 from tests.support.pg import truncate_pg
 
 USER, PASSWORD = "admin", "s3cret-pass"
@@ -349,7 +349,9 @@ async def test_report_after_a_restart_between_submit_and_report(
     rt, client = await started()
     try:
         await state_is(rt, State.DELIVERED)
-        assert not modem._store  # read, then deleted
+        # Read, then deleted: the sweep deletes the report after its commit (modem/port.py
+        # ``_sweep``, TS 27.005 §3.5.4), so DELIVERED may show before the +CMGD is done.
+        await until(lambda: not modem._store)
     finally:
         await client.aclose()
         await rt.close()

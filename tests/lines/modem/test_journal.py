@@ -3,6 +3,8 @@ what a restart reads back (lines/modem/journal.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from simgate.domain.queue import ReportHint
@@ -15,6 +17,25 @@ def part(
     mid: int, *, port: int = 0, mr: int = 5, at: int = 1000, to: str = "+4917012345678"
 ) -> SentPart:
     return SentPart(port, mr, at, ReportHint(mid, 1, 1, 1, port), to)
+
+
+@contextmanager
+def reopened(path: str) -> Iterator[MrJournal]:
+    """The journal at ``path`` as a restart opens it (closed after)."""
+    k = MrJournal(path)
+    k.open()
+    try:
+        yield k
+    finally:
+        k.close()
+
+
+def read_back(path: str, *, mr: int) -> tuple[int, ReportHint | None]:
+    """What a restart reads back: how many parts the journal holds, and the hint a report
+    with TP-MR ``mr`` on port 0 for the usual recipient matches (None: no match)."""
+    with reopened(path) as k:
+        got = k.match(port=0, mr=mr, recipient="+4917012345678", now_ms=2000, window_ms=DAY)
+        return len(k), None if got is None else got.hint
 
 
 def test_match_on_port_mr_recipient_and_window() -> None:
@@ -54,13 +75,7 @@ def test_restart_reads_back_unsettled_parts(tmp_path: Path) -> None:
     j.close()
     with open(path, "a", encoding="utf-8") as fh:
         fh.write("S 0 7 1000 3 1 1 1 +49")  # cut short by a crash: ignored
-    k = MrJournal(path)
-    k.open()
-    assert len(k) == 1
-    got = k.match(port=0, mr=6, recipient="+4917012345678", now_ms=2000, window_ms=DAY)
-    assert got is not None
-    assert got.hint == ReportHint(2, 1, 1, 1, 0)
-    k.close()
+    assert read_back(path, mr=6) == (1, ReportHint(2, 1, 1, 1, 0))
 
 
 def test_an_entry_after_a_cut_one_is_read_back(tmp_path: Path) -> None:
@@ -73,13 +88,7 @@ def test_an_entry_after_a_cut_one_is_read_back(tmp_path: Path) -> None:
     j.open()
     j.note(part(2, mr=6))
     j.close()
-    k = MrJournal(path)
-    k.open()
-    assert len(k) == 1
-    got = k.match(port=0, mr=6, recipient="+4917012345678", now_ms=2000, window_ms=DAY)
-    assert got is not None
-    assert got.hint == ReportHint(2, 1, 1, 1, 0)
-    k.close()
+    assert read_back(path, mr=6) == (1, ReportHint(2, 1, 1, 1, 0))
 
 
 def test_compaction_keeps_the_live_parts(tmp_path: Path) -> None:
@@ -93,10 +102,8 @@ def test_compaction_keeps_the_live_parts(tmp_path: Path) -> None:
             j.settled([p.ref])
     j.close()
     assert len(Path(path).read_text(encoding="utf-8").splitlines()) < 2000
-    k = MrJournal(path)
-    k.open()
-    assert len(k) == 10
-    k.close()
+    with reopened(path) as k:
+        assert len(k) == 10
 
 
 def test_same_number() -> None:
@@ -170,12 +177,10 @@ def test_lost_parts_survive_a_restart(tmp_path: Path) -> None:
     hint = ReportHint(3, 1, 1, 1, 0)
     j.not_sent(j.intend(port=0, sent_ms=2500, hint=hint, recipient="+4917012345678"))
     j.close()
-    k = MrJournal(path)
-    k.open()
-    assert k.intents == 1
-    found = k.match_lost(
-        port=0, mr=6, recipient="+4917012345678", scts_ms=2000, now_ms=3000, window_ms=DAY
-    )
-    assert found is not None
-    assert found.hint.message_id == 2
-    k.close()
+    with reopened(path) as k:
+        assert k.intents == 1
+        found = k.match_lost(
+            port=0, mr=6, recipient="+4917012345678", scts_ms=2000, now_ms=3000, window_ms=DAY
+        )
+        assert found is not None
+        assert found.hint.message_id == 2
