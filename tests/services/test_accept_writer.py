@@ -188,10 +188,10 @@ async def test_accounts_are_charged_in_id_order_not_arrival_order(
 
     writer = AcceptWriter(store=store)
     jobs = [
-        _job(store, high.id, 100, also=recorded),
-        _job(store, low.id, 110, also=recorded),
-        _job(store, high.id, 120, also=recorded),
-        _job(store, low.id, 130, also=recorded),
+        accept_job(high.id, 100, also=recorded),
+        accept_job(low.id, 110, also=recorded),
+        accept_job(high.id, 120, also=recorded),
+        accept_job(low.id, 130, also=recorded),
     ]
     results = await asyncio.gather(*(writer.accept(j) for j in jobs))
     assert results == [True, True, False, False]  # each account covers its first request
