@@ -104,6 +104,35 @@ async def test_what_one_process_queues_wakes_the_others_loops(pg: str, engine: A
 
 
 @pytest.mark.pg
+async def test_a_notify_goes_out_while_every_pooled_connection_is_taken(pg: str) -> None:
+    """The relay sends on a connection of its own: a busy pool (the group-commit writer and
+    the requests' reads hold every connection) does not hold the wake-up back, and a NOTIFY
+    costs no pool checkout."""
+    small = create_async_engine(pg, pool_size=1, max_overflow=0, pool_timeout=30)
+    api, worker = Wakeup(), Wakeup()
+    notifier = PgNotifier(small, api)
+    notifier.start()
+    listener = PgListener(asyncpg_dsn(pg), worker)
+    queue_loop = Counting(worker, QUEUE)
+    queue_loop.loop.start()
+    await listener.start()
+    try:
+        await queue_loop.reaches(1)
+        await settled(queue_loop)  # the wake-everything that follows a LISTEN
+        before = queue_loop.runs
+        async with small.connect() as held:  # the pool's only connection
+            await held.execute(text("SELECT 1"))
+            api.notify(QUEUE)
+            await queue_loop.reaches(before + 1)
+        assert notifier.sent == 1
+    finally:
+        await listener.stop()
+        await notifier.stop()
+        await queue_loop.loop.stop()
+        await small.dispose()
+
+
+@pytest.mark.pg
 async def test_a_notify_in_a_transaction_wakes_only_when_it_commits(
     pg: str, engine: AsyncEngine
 ) -> None:

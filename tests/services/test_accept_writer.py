@@ -158,6 +158,47 @@ async def test_insufficient_balance_refuses_only_the_requests_it_does_not_cover(
     assert await _stored_ids(store) == [100, 110, 111, 120]
 
 
+async def test_accounts_are_charged_in_id_order_not_arrival_order(
+    services: Services, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two accounts short of their sums, the one with the higher id first in the batch: each
+    account is first locked (looked at or charged) in id order. Two processes' batches that
+    took two shared accounts in arrival order could lock them in opposite orders and
+    deadlock on PostgreSQL."""
+    low = await services.accounts.create_account(name="low", balance=str(PRICE / 10**6))
+    high = await services.accounts.create_account(name="high", balance=str(PRICE / 10**6))
+    assert low.id < high.id
+    touched: list[int] = []
+    accounts = store.accounts
+    charge, spendable = accounts.charge, accounts.spendable
+
+    async def charging(conn: AsyncConnection, account_id: int, amount: int) -> bool:
+        touched.append(account_id)
+        return await charge(conn, account_id, amount)
+
+    async def looking(conn: AsyncConnection, account_id: int) -> int | None:
+        touched.append(account_id)
+        return await spendable(conn, account_id)
+
+    monkeypatch.setattr(accounts, "charge", charging)
+    monkeypatch.setattr(accounts, "spendable", looking)
+
+    async def recorded(_conn: AsyncConnection) -> None:  # a transaction on PostgreSQL too
+        return None
+
+    writer = AcceptWriter(store=store)
+    jobs = [
+        accept_job(high.id, 100, also=recorded),
+        accept_job(low.id, 110, also=recorded),
+        accept_job(high.id, 120, also=recorded),
+        accept_job(low.id, 130, also=recorded),
+    ]
+    results = await asyncio.gather(*(writer.accept(j) for j in jobs))
+    assert results == [True, True, False, False]  # each account covers its first request
+    assert list(dict.fromkeys(touched)) == [low.id, high.id]
+    assert await _stored_ids(store) == [100, 110]
+
+
 async def test_a_bad_request_fails_alone(services: Services, store: Store) -> None:
     """A row that cannot be inserted (its id exists) fails its own request; the batch is
     split and the others commit, charged once each."""

@@ -189,6 +189,14 @@ class AcceptWriter:
         and their rows are inserted after."""
         if not jobs:
             return []
+        payers = sorted({j.account_id for j in jobs if j.total_micros > 0})
+        if len(payers) > 1:
+            # Every payer's row locked first, in id order (see _charge): the statement locks
+            # those it charges, _charge_in_order after it those short of their sum, and two
+            # processes could otherwise take two shared accounts in opposite orders. A rare
+            # batch (repeats, a purge, an account short of its sum), so a look-up each.
+            for account_id in payers:
+                await self._store.accounts.spendable(conn, account_id)
         answers = await self._insert_charged(conn, jobs)
         again = [i for i, ok in enumerate(answers) if ok is None]
         charged = [ok is True for ok in answers]
@@ -196,7 +204,8 @@ class AcceptWriter:
             by_account: dict[int, list[int]] = {}
             for i in again:
                 by_account.setdefault(jobs[i].account_id, []).append(i)
-            for account_id, indexes in by_account.items():
+            # In account id order, as every charge of a batch (see _charge).
+            for account_id, indexes in sorted(by_account.items()):
                 paid = await self._charge_in_order(conn, account_id, [jobs[i] for i in indexes])
                 for i, ok in zip(indexes, paid, strict=True):
                     charged[i] = ok
@@ -284,13 +293,18 @@ class AcceptWriter:
 
     async def _charge(self, conn: AsyncConnection, jobs: Sequence[AcceptJob]) -> list[bool]:
         """One charge per account; an account that cannot pay for all its requests pays for
-        those it covers, in arrival order."""
+        those it covers, in arrival order.
+
+        Accounts are charged in id order, not in the order their requests came: on
+        PostgreSQL each charge locks its account's row until the commit, and two processes'
+        batches that lock two shared accounts in opposite orders deadlock (one of them is
+        run again: store/database.py). Locks taken in one order never wait in a circle."""
         charged = [True] * len(jobs)
         by_account: dict[int, list[int]] = {}
         for i, j in enumerate(jobs):
             if j.total_micros > 0:
                 by_account.setdefault(j.account_id, []).append(i)
-        for account_id, indexes in by_account.items():
+        for account_id, indexes in sorted(by_account.items()):
             total = sum(jobs[i].total_micros for i in indexes)
             if await self._store.accounts.charge(conn, account_id, total):
                 continue

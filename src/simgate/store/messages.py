@@ -34,7 +34,7 @@ from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import IdState, Leased
 from simgate.domain.records import MessageRecord, NewMessage
 from simgate.store import submit_writes, unnest
-from simgate.store.sqltext import chunks, one_of, positional_insert
+from simgate.store.sqltext import chunks, marks, one_of, positional_insert
 from simgate.store.tables import accounts, itnio_replays, message_parts, messages
 
 __all__ = ["RECORD_COLUMN_NAMES", "STATE_OF", "MessageRepo", "record_of"]
@@ -252,12 +252,9 @@ record_of = _record_of
 def _records_by_ids(dialect: Dialect, count: int) -> str:
     """``SELECT`` of the record columns for ``count`` ids, with positional parameters."""
     quote = dialect.identifier_preparer.quote
-    if dialect.paramstyle == "numeric_dollar":  # asyncpg
-        marks = ", ".join(f"${i + 1}" for i in range(count))
-    else:
-        marks = ", ".join("?" * count)
     names = ", ".join(quote(c.name) for c in _RECORD_COLUMNS)
-    return f"SELECT {names} FROM {quote(messages.name)} WHERE id IN ({marks})"
+    listed_marks = ", ".join(marks(dialect, count))
+    return f"SELECT {names} FROM {quote(messages.name)} WHERE id IN ({listed_marks})"
 
 
 # What a lease returns of each row, in Leased's order (MessageRepo.lease).
