@@ -3,8 +3,9 @@
 asyncpg's executemany binds and executes the statement once per row: on the dispatcher's
 record path an UPDATE of a 500-row batch took ~120 ms that way against ~40 ms for the lease's
 single UPDATE of as many rows (issue 15). Sent as arrays, the batch is one statement, one
-plan and one round trip. SQLite keeps ``execute_rows`` (its executemany is a C loop over one
-prepared statement, already the cheap way there).
+plan and one round trip (the record path's UPDATE is now store/submit_writes.py's guarded
+one, which builds its arrays with :func:`arrays`). SQLite keeps ``execute_rows`` (its
+executemany is a C loop over one prepared statement, already the cheap way there).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["Col", "arrays", "insert_rows", "update_rows"]
+__all__ = ["Col", "arrays", "insert_rows"]
 
 Col = tuple[str, str]  # (name, PostgreSQL element type)
 
@@ -26,29 +27,6 @@ def arrays(cols: Sequence[Col], rows: Sequence[Sequence[Any]], first: int) -> tu
     unnest = ", ".join(f"${first + i}::{typ}[]" for i, (_, typ) in enumerate(cols))
     columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in cols]
     return f"unnest({unnest})", columns
-
-
-async def update_rows(
-    conn: AsyncConnection,
-    table: str,
-    *,
-    cols: Sequence[Col],
-    rows: Sequence[Sequence[Any]],
-    assignments: Sequence[str],
-    fixed: Sequence[Any] = (),
-) -> None:
-    """``UPDATE table AS t SET assignments FROM unnest(...) AS v(cols) WHERE t.id = v.id``:
-    ``cols`` starts with ``("id", "bigint")``; ``assignments`` read ``v.<col>``, ``t.<col>``
-    and the ``fixed`` values as ``$1``, ``$2``... (cast them: ``$1::bigint``)."""
-    if not rows:
-        return
-    source, values = arrays(cols, rows, len(fixed) + 1)
-    names = ", ".join(name for name, _ in cols)
-    sql = (
-        f"UPDATE {table} AS t SET {', '.join(assignments)} "
-        f"FROM {source} AS v({names}) WHERE t.id = v.id"
-    )
-    await conn.exec_driver_sql(sql, (*fixed, *values))
 
 
 async def insert_rows(
