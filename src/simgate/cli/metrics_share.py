@@ -26,6 +26,7 @@ import logging
 import socket
 import struct
 
+from simgate.cli.child_channel import channel_pair
 from simgate.metrics import (
     Families,
     Metrics,
@@ -43,13 +44,6 @@ ANSWER_TIMEOUT_S = 2.0  # a scrape waits this long for a child, then answers wit
 _SEQ = struct.Struct("!Q")
 _LEN = struct.Struct("!I")
 MAX_ANSWER = 64 * 1024 * 1024
-
-
-def metrics_pair() -> tuple[socket.socket, socket.socket]:
-    """(parent's end, child's end); the child's end is inheritable, for ``pass_fds``."""
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    child.set_inheritable(True)
-    return parent, child
 
 
 class ChildMetrics:
@@ -74,7 +68,7 @@ class ChildMetrics:
         """A pair for the child about to start; returns its end (close it once started).
         What the previous child counted is carried from here on."""
         self._retire()
-        self._sock, child = metrics_pair()
+        self._sock, child = channel_pair()
         return child
 
     def _retire(self) -> None:
