@@ -29,9 +29,14 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import text
 
 from simgate.clock import Clock
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +302,20 @@ class Wakeup:
         if relay:
             for send in self._relays:
                 send(topic)
+
+    async def notify_at_commit(self, conn: AsyncConnection, topic: str) -> bool:
+        """On PostgreSQL, tell the other processes about ``topic`` with a NOTIFY inside the
+        caller's transaction: PostgreSQL delivers it only if and when that commits (and
+        holds a database-wide lock until then: keep it out of the accept commits,
+        dispatch/pg_wakeup.py). True when sent: the caller then skips the relays, which
+        would tell them before the commit. False on SQLite (nothing sent)."""
+        if conn.dialect.name != "postgresql":
+            return False
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": PG_CHANNEL, "payload": self.payload(topic)},
+        )
+        return True
 
     def payload(self, topic: str) -> str:
         """What a NOTIFY on :data:`PG_CHANNEL` carries for ``topic`` from this process."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.events import DomainEvent
-from simgate.lease_loop import PG_CHANNEL, PUSHES, Wakeup
+from simgate.lease_loop import PUSHES, Wakeup
 from simgate.push.base import PlannedPush, PushContext, PushFormat
 from simgate.services.events import Notes, message_dialects
 from simgate.services.pushes import insert_planned
@@ -71,13 +70,8 @@ class PushOutbox:
         held by this transaction from its own BEGIN IMMEDIATE until it commits (store/
         database.py). A rollback wakes the child for nothing, and the re-run announces again.
         """
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:
-            await conn.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": PG_CHANNEL, "payload": self._wakeup.payload(PUSHES)},
-            )
-        self._wakeup.notify(PUSHES, relay=not postgres)
+        told = await self._wakeup.notify_at_commit(conn, PUSHES)
+        self._wakeup.notify(PUSHES, relay=not told)
 
     async def plan(
         self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes

@@ -30,7 +30,6 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
@@ -48,7 +47,7 @@ from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.errors import StoreError
-from simgate.lease_loop import PG_CHANNEL, SMPP_OUT, Wakeup
+from simgate.lease_loop import SMPP_OUT, Wakeup
 from simgate.services.events import Notes
 from simgate.services.smpp_gateway import (
     DIALECT,
@@ -166,12 +165,8 @@ class SmppOutbox:
             woken()
 
     async def _announce(self, conn: AsyncConnection) -> None:
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:  # the other processes: delivered if and when this transaction commits
-            await conn.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": PG_CHANNEL, "payload": self._wakeup.payload(SMPP_OUT)},
-            )
+        # The other processes on PostgreSQL: delivered if and when this transaction commits.
+        postgres = await self._wakeup.notify_at_commit(conn, SMPP_OUT)
         if self._committed is not None and not self._committed.done():
             return  # queued, not run yet: it comes after this transaction too
         try:
