@@ -1,15 +1,20 @@
 """A batch of rows as one ``jsonb`` parameter on PostgreSQL (issue 15): the accept statements
 of store/messages.py (``insert_charged``, ``insert_claimed``).
 
-Bound as one array per column (store/unnest.py), a one-number send's accept statement took
-~31 arrays of one element each, and asyncpg's encoding of them was most of the client's work
-for the statement. One JSON array of rows, each row a JSON array in the columns' order, is
-one ``orjson.dumps`` call; the server reads it back with ``jsonb_array_elements`` and one
-``->>`` and cast per column. Measured (same run, PostgreSQL on this machine, client CPU per
-statement): 16 requests of one row 671 -> 492 us, one request of 1 000 rows 7.2 -> 1.9 ms;
-the statement's wall time fell too (1 000 rows 61 -> 46 ms): parsing the jsonb costs the
-server less than the arrays' binary input. ``json_to_recordset`` of one object per row
-saved less on both sides (530 us, 3.7 ms: a dict per row, and its keys sent and parsed).
+Bound as one array per column (store/unnest.py), the 25 columns of the rows were that many
+arrays, and asyncpg's encoding of them most of the client's work for the statement. One JSON
+array of rows, each row a JSON array in the columns' order, is one ``orjson.dumps`` call; the
+server reads it back with ``jsonb_array_elements`` and one ``->>`` and cast per column.
+Measured (same run, PostgreSQL on this machine, client CPU per statement, the statement's
+arguments built inside the timing): ``insert_charged`` of 16 one-row requests 606 -> 528 us,
+of one 1 000-row request 9.8 -> 4.7 ms; ``insert_claimed`` of 16 one-row requests 690 ->
+648 us. ``json_to_recordset`` of one object per row saved less (a dict per row, and its keys
+sent and parsed).
+
+Only rows that feed an INSERT go this way: the planner sizes ``unnest`` of a bound array by
+its length but ``jsonb_array_elements`` at 100 rows whatever it holds, and a statement that
+joins such an estimate to a table may change its plan (``insert_claimed``'s requests, which
+its account CTEs join to ``accounts``, stay arrays for that reason).
 
 The types are those the arrays had: ``text`` for a VARCHAR(n) column, so a longer value is
 refused by the INSERT's own assignment, as before. A JSON ``null`` is SQL NULL (``->>``);

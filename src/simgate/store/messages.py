@@ -33,7 +33,7 @@ from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import IdState, Leased
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store import jsonb_rows, submit_writes
+from simgate.store import jsonb_rows, submit_writes, unnest
 from simgate.store.sqltext import chunks, marks, one_of, positional_insert
 from simgate.store.tables import accounts, itnio_replays, message_parts, messages
 
@@ -120,7 +120,7 @@ _CHARGED_INSERT_SQL = _charged_insert_sql()
 
 
 # insert_claimed's rows: one per request (``n`` its position), then one per message.
-_CLAIMED_JOB_COLUMNS: tuple[jsonb_rows.Col, ...] = (
+_CLAIMED_JOB_COLUMNS: tuple[unnest.Col, ...] = (
     ("n", "integer"),
     ("payer", "bigint"),
     ("amount", "bigint"),
@@ -140,9 +140,14 @@ ReplayRecord = tuple[str, int, str, int]
 
 
 def _claimed_insert_sql() -> str:
-    """insert_claimed's statement: the rows of _CLAIMED_JOB_COLUMNS, then those of
-    _CLAIMED_ROW_COLUMNS, each one jsonb array (store/jsonb_rows.py); returns ``(0,
-    account id)`` per account charged and ``(1, fingerprint)`` per record written.
+    """insert_claimed's statement: the arrays of _CLAIMED_JOB_COLUMNS, then the rows of
+    _CLAIMED_ROW_COLUMNS as one jsonb array (store/jsonb_rows.py); returns ``(0, account
+    id)`` per account charged and ``(1, fingerprint)`` per record written.
+
+    The requests stay arrays: the planner sizes ``unnest`` of a bound array by its length,
+    but any ``jsonb_array_elements`` at 100 rows, and from ``job`` it plans the accounts'
+    CTEs (with the requests as jsonb, ``charged`` became a hash join over a sequential scan
+    of ``accounts``, where it is index look-ups). The messages feed only the INSERT.
 
     ``payable`` locks (FOR UPDATE, in account id order: concurrent batches wait for each
     other in one order) the accounts whose balance + gift + credit covers every request of
@@ -161,12 +166,13 @@ def _claimed_insert_sql() -> str:
     same fingerprint at once, one through each, PostgreSQL finds the deadlock and the
     database writer runs the loser again (store/database.py); an identical request sent
     twice at the same instant is the only way there."""
-    jobs = jsonb_rows.source(_CLAIMED_JOB_COLUMNS, 1)
-    rows = jsonb_rows.source(_CLAIMED_ROW_COLUMNS, 2)
+    jobs, _ = unnest.arrays(_CLAIMED_JOB_COLUMNS, [], 1)
+    job_names = ", ".join(name for name, _ in _CLAIMED_JOB_COLUMNS)
+    rows = jsonb_rows.source(_CLAIMED_ROW_COLUMNS, 1 + len(_CLAIMED_JOB_COLUMNS))
     columns = ", ".join(_INSERT_COLUMNS)
     spendable = "a.balance_micros + a.gift_micros + a.credit_micros"
     return (
-        f"WITH job AS MATERIALIZED (SELECT * FROM {jobs} AS j), "
+        f"WITH job AS MATERIALIZED (SELECT * FROM {jobs} AS j({job_names})), "
         f"payable AS MATERIALIZED (SELECT a.id FROM {accounts.name} AS a "
         "WHERE a.id IN (SELECT job.payer FROM job) "
         f"AND {spendable} >= (SELECT sum(job.amount) FROM job WHERE job.payer = a.id) "
@@ -376,8 +382,9 @@ class MessageRepo:
         for n, (group, now_ms, payer, amount, record) in enumerate(groups):
             job_values.append((n, payer, amount, *(record or (None, None, None, None))))
             row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
+        _, job_arrays = unnest.arrays(_CLAIMED_JOB_COLUMNS, job_values, 1)
         result = await conn.exec_driver_sql(
-            _CLAIMED_INSERT_SQL, (jsonb_rows.encode(job_values), jsonb_rows.encode(row_values))
+            _CLAIMED_INSERT_SQL, (*job_arrays, jsonb_rows.encode(row_values))
         )
         charged: set[int] = set()
         claimed: set[str] = set()
