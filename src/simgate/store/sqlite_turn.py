@@ -45,7 +45,6 @@ class WriteTurn:
         # 0600 as the database: the data directory holds keys (settings: data_dir).
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._held: int | None = None  # the descriptor holding the turn, if any
-        self.waits = 0  # turns that had to wait for another process (tests, metrics)
 
     @property
     def held(self) -> bool:
@@ -67,7 +66,6 @@ class WriteTurn:
         SQLite's "database is locked" after ``timeout_s``, as its busy timeout would."""
         if self.try_take():
             return
-        self.waits += 1
         loop = asyncio.get_running_loop()
         got: asyncio.Future[int] = loop.create_future()
         # A descriptor of its own (a lock of its own): a wait given up on (timeout, cancel)

@@ -153,7 +153,8 @@ class WriterConnection(LoopConnection):
         # 25 ms... between tries, so a lock held for one commit's fsync by the other process
         # of `simgate run` (its worker child) cost a wait of 8-18 ms. Tries here are
         # BUSY_FIRST_S apart, doubling to BUSY_MAX_S: a few microseconds each, in this thread.
-        # (Since the turn (store/sqlite_turn.py) only writers that are not simgate's get here.)
+        # Since the turn (store/sqlite_turn.py), only a writer that is not simgate's (the
+        # sqlite3 shell, a backup) makes a BEGIN wait here.
         delay = BUSY_FIRST_S
         while True:
             time.sleep(delay)
