@@ -139,3 +139,31 @@ async def test_a_report_naming_another_message_goes_the_ordinary_way(
     assert (await get(store, b)).state is State.SENT
     assert (await get(store, a)).state is State.DELIVERED
     assert await orphans(store) == 0
+
+
+async def test_one_part_messages_settle_from_the_reports_held(
+    services: Services, store: Store, runtime: Runtime, batches: Batches
+) -> None:
+    """The one-part path of the sort (most messages, no list of reports per message): a
+    delivered and a failed report settle their messages in the record's write; a message
+    without a report stays SENT; the changes come in the same causal order."""
+    a, b, c = await leased(runtime, 3)
+    now = services.clock.now_ms()
+    held = [*early(a, 1, now, 0), *early(c, 1, now, 34)]
+    await services.messaging.record_submits(
+        [ok(x) for x in (a, b, c)], owner=OWNER, now_ms=now + 5, reports=held
+    )
+    rows = {x: await get(store, x) for x in (a, b, c)}
+    assert [rows[x].state for x in (a, b, c)] == [State.DELIVERED, State.SENT, State.FAILED]
+    assert (rows[a].parts_reported, rows[a].status_code) == (1, 0)
+    assert (rows[c].parts_reported, rows[c].status_code, rows[c].final_ms) == (1, 34, now + 5)
+    assert rows[b].parts_reported == 0
+    assert await part_rows(store, a) == [(0, 0, now)]
+    assert await part_rows(store, c) == [(0, 34, now)]
+    assert await orphans(store) == 0
+    (batch,) = batches
+    assert batch == [
+        *(change(x, State.SENT, Event.SUBMIT_OK, now + 5) for x in (a, b, c)),
+        change(a, State.DELIVERED, Event.REPORT_DELIVERED, now + 5),
+        change(c, State.FAILED, Event.REPORT_FAILED, now + 5),
+    ]

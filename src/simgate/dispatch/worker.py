@@ -23,7 +23,6 @@ import signal
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 
 from sqlalchemy.exc import DBAPIError
 
@@ -522,7 +521,7 @@ class Dispatcher:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     def _to_record(self, msg: Leased, port: int, r: SubmitResult) -> SubmitRecord:
-        if r.outcome is Outcome.OK:  # the common case: one constructor call, no replace()
+        if r.outcome is Outcome.OK:  # the common case: one constructor call, no _replace()
             return SubmitRecord(
                 msg.id,
                 Event.SUBMIT_OK,
@@ -537,15 +536,14 @@ class Dispatcher:
             msg.id, Event.SUBMIT_OK, port=port, status_code=r.error_code, error_text=r.error_text
         )
         if r.outcome is Outcome.REJECTED:
-            return replace(base, event=Event.SUBMIT_REJECTED)
+            return base._replace(event=Event.SUBMIT_REJECTED)
         if r.outcome is Outcome.UNKNOWN:
-            return replace(base, event=Event.LEASE_EXPIRED)
+            return base._replace(event=Event.LEASE_EXPIRED)
         # RETRY: back off, or give up when attempts are spent; fail over to the next line.
         if msg.attempts + 1 >= self._cfg.max_attempts:
-            return replace(base, event=Event.SUBMIT_FAILED)
+            return base._replace(event=Event.SUBMIT_FAILED)
         delay = self._backoff_s(msg.attempts) if r.retry_after_s is None else r.retry_after_s
-        return replace(
-            base,
+        return base._replace(
             event=Event.SUBMIT_RETRY,
             retry_at_ms=self._clock.now_ms() + int(delay * 1000),
             line=self._failover(msg),

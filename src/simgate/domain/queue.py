@@ -2,21 +2,22 @@
 
 Rows between the dispatcher, the messaging service and the repositories: a leased message,
 the line's answer for it, a part the line accepted, and a delivery report for a part. The
-rows built once per message inside the service's unit of work are NamedTuples: a frozen
-dataclass costs several times as much to build, which showed in the dispatch benchmark.
+rows built once per message (the lease, the answers, the reports, the rows inside the
+service's unit of work) are NamedTuples: a frozen dataclass costs several times as much to
+build (``object.__setattr__`` per field: 2.5 µs for SubmitRecord where the NamedTuple takes
+0.7), which showed in the dispatch benchmark and, in ``simgate run``, on the GIL the HTTP
+sends share (issue 15). Their optional fields are meant to be passed by keyword.
 """
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
 from typing import NamedTuple
 
 from simgate.codecs.segments import Encoding
 from simgate.domain.messages import Event, State
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Leased:
+class Leased(NamedTuple):
     """What a worker needs to submit a claimed message."""
 
     id: int
@@ -35,13 +36,11 @@ class Leased:
     lease_seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitRecord:
-    """The line's answer for one leased message."""
+class SubmitRecord(NamedTuple):
+    """The line's answer for one leased message (the fields after ``event`` by keyword)."""
 
     message_id: int
     event: Event  # SUBMIT_OK | SUBMIT_RETRY | SUBMIT_REJECTED | SUBMIT_FAILED | LEASE_EXPIRED
-    _: KW_ONLY
     port: int | None = None
     part_refs: tuple[str, ...] = ()
     first_ref: int | None = None
@@ -67,8 +66,7 @@ class ReportHint(NamedTuple):
     covers: int = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartReport:
+class PartReport(NamedTuple):
     """A line's delivery report for one part, found by the reference the line gave it."""
 
     line: str

@@ -367,6 +367,8 @@ class SimLine:
 
 
 def _refs(mid: int, parts: int) -> tuple[str, ...]:
+    if parts == 1:  # most messages: no generator per message
+        return (f"{mid}.0",)
     return tuple(f"{mid}.{i}" for i in range(parts))
 
 

@@ -60,33 +60,53 @@ class _EarlyReports:
     def sort(cls, applied: Sequence[SubmitRecord], reports: Sequence[PartReport]) -> _EarlyReports:
         if not reports:
             return cls({}, {}, [])
+        # A newer report for a ref replaces the older (as orphans do); what is left in
+        # ``rest`` once the settled messages took theirs goes the ordinary way, in order.
         latest: dict[tuple[str, str], PartReport] = {}
-        for report in reports:  # a newer report for a ref replaces the older (as orphans do)
+        for report in reports:
             latest[(report.line, report.line_ref)] = report
+        rest = dict(latest)
         statuses: dict[tuple[int, int], PartStatus] = {}
         settled: dict[tuple[Event, State], list[ReportTally]] = {}
-        used: set[tuple[str, str]] = set()
         for r in applied:
+            refs = r.part_refs
+            if not refs:
+                continue
             mid, line = r.message_id, r.line or ""
+            if len(refs) == 1:  # most messages: no list of the message's reports (issue 15)
+                key = (line, refs[0])
+                rep = latest.get(key)
+                if rep is None or rep.hint is None or rep.hint.message_id != mid:
+                    continue
+                statuses[(mid, 0)] = PartStatus(mid, 0, rep.status_code, rep.done_ms)
+                rest.pop(key, None)
+                worst = max(0, rep.status_code)
+                settled.setdefault(_SETTLED_BY[not worst], []).append(
+                    ReportTally(mid, State.SENT, 1, 1, worst)
+                )
+                continue
             mine: list[PartReport] = []
-            for ref in r.part_refs:
+            for ref in refs:
                 rep = latest.get((line, ref))
                 if rep is None or rep.hint is None or rep.hint.message_id != mid:
                     break  # not every part reported (or a ref of another message)
                 mine.append(rep)
             else:
-                if not mine:
-                    continue
                 worst = 0
                 for seq, rep in enumerate(mine):
                     statuses[(mid, seq)] = PartStatus(mid, seq, rep.status_code, rep.done_ms)
                     worst = max(worst, rep.status_code)
-                    used.add((line, rep.line_ref))
-                event = Event.REPORT_DELIVERED if not worst else Event.REPORT_FAILED
+                    rest.pop((line, rep.line_ref), None)
                 tally = ReportTally(mid, State.SENT, len(mine), len(mine), worst)
-                settled.setdefault((event, TRANSITIONS[(State.SENT, event)]), []).append(tally)
-        rest = [rep for k, rep in latest.items() if k not in used]
-        return cls(statuses, settled, rest)
+                settled.setdefault(_SETTLED_BY[not worst], []).append(tally)
+        return cls(statuses, settled, list(rest.values()))
+
+
+# A SENT message whose parts are all reported: (report event, final state), by "delivered".
+_SETTLED_BY: dict[bool, tuple[Event, State]] = {
+    ok: (event, TRANSITIONS[(State.SENT, event)])
+    for ok, event in ((True, Event.REPORT_DELIVERED), (False, Event.REPORT_FAILED))
+}
 
 
 def _held_by(*, owner: str, event: Event) -> HeldBy:
@@ -234,8 +254,8 @@ class MessagingService:
                 changes.extend(MessageChange(mid, target, event, now_ms) for mid in ids)
         if early is None:  # no SUBMIT_OK answers: every report the ordinary way
             early = _EarlyReports.sort((), reports)
-        parts = [
-            NewPart(message_id=r.message_id, seq=i, line=r.line or "", port=r.port, line_ref=ref)
+        parts = [  # positional (message_id, seq, line, port, line_ref): one per part
+            NewPart(r.message_id, i, r.line or "", r.port, ref)
             for r in applied
             for i, ref in enumerate(r.part_refs)
         ]

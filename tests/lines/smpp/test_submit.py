@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 from simgate.codecs.segments import Encoding
 from simgate.codecs.smpp import CommandStatus, EsmClass, normalize_message_id
@@ -246,10 +245,10 @@ async def test_the_line_marks_a_message_just_before_its_first_part_is_written() 
     await smsc.stop()
     async with started_line(port, bind_wait=0.2) as (line, _):
         assert Capability.WRITE_MARKS in line.capabilities
-        waited = await line.submit(replace(request(), on_write=marked.append))
+        waited = await line.submit(request()._replace(on_write=marked.append))
     assert waited.outcome is Outcome.RETRY
     assert marked == []  # never written
     async with FakeSmsc() as smsc, started_line(smsc.port) as (line, _):
-        req = replace(request("c" * 200), on_write=marked.append)
+        req = request("c" * 200)._replace(on_write=marked.append)
         assert (await line.submit(req)).outcome is Outcome.OK
     assert marked == [req.message_id]  # once, for its first part
