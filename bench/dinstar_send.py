@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, prepare_gateway_user, server_settings_data
-from bench.wrk_report import LUA_DONE, LUA_THREADS, table, wrk_report
+from bench.common import plain_table as table
+from bench.wrk_report import LUA_DONE, LUA_THREADS, wrk_report
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
 USER, PASSWORD = GATEWAY_USER, GATEWAY_PASSWORD

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, prepare_gateway_user, server_settings_data
-from bench.wrk_report import LUA_DONE, LUA_THREADS, table, wrk_report
+from bench.common import plain_table as table
+from bench.wrk_report import LUA_DONE, LUA_THREADS, wrk_report
 from simgate.runtime import Runtime
 from simgate.services.sending import Recipient, SendRequest
 from simgate.settings import load_settings

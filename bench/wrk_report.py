@@ -1,12 +1,11 @@
 """What the wrk benchmarks with a Lua script share (dinstar_send.py, openvox_send.py): the
 Lua that numbers the threads and tallies the answers a script's ``response`` found wrong,
-the reading of wrk's report, and a plain-text table."""
+and the reading of wrk's report."""
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
 
 # Before a script's ``request`` and ``response``: each thread's ``id`` (1, 2...), and its
 # ``n`` (requests made), ``bad`` (wrong answers) and ``sample`` (the last wrong body), which
@@ -55,12 +54,3 @@ def wrk_report(out: str, path: str) -> tuple[float, float, float, int]:
     if sample:
         print(f"  unexpected answer on {path}: {sample.group(1)[:200]}", file=sys.stderr)
     return rps, latency("50"), latency("99"), int(bad.group(1)) if bad else 0
-
-
-def table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """``rows`` under ``header`` in left-aligned columns, ``title`` above."""
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    line = "  ".join("-" * w for w in widths)
-    out = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(out)
