@@ -416,3 +416,31 @@ def test_storage_full_is_recognised_from_each_backend() -> None:
     assert is_storage_full(wrapped)
     assert not is_storage_full(sqlite3.OperationalError("database is locked"))
     assert not is_storage_full(OSError(errno.EACCES, "Permission denied"))
+
+
+async def test_a_writer_cancelled_from_outside_refuses_writes_instead_of_hanging(
+    store: Store,
+) -> None:
+    """asyncio.run's cancel-all at shutdown cancels the writer tasks too, not through close():
+    a write queued then (a line recording its port state as it stops) waited forever, and a
+    test run's teardown hung on it. Now every write after that fails at once with a reason.
+    (wait_for only bounds a hang on the old code; nothing here is timed.)"""
+    db = store.db
+    blocker = asyncio.Event()
+
+    async def stuck(conn: AsyncConnection) -> None:
+        await blocker.wait()
+
+    running = db.submit(stuck)
+    await asyncio.sleep(0)  # the writer takes the stuck job
+    queued = db.submit(_put("queued", "v"))
+    writers = list(db._writers)
+    for writer in writers:
+        writer.cancel()
+    await asyncio.gather(*writers, return_exceptions=True)
+
+    for fut in (running, queued):
+        with pytest.raises(StoreError):
+            await asyncio.wait_for(fut, 10)
+    with pytest.raises(StoreError, match="writer stopped"):
+        await asyncio.wait_for(db.write(_put("later", "v")), 10)

@@ -216,6 +216,8 @@ class Database:
 
     async def close(self) -> None:
         writers, self._writers = self._writers, []
+        if self._lanes is not None:  # before the writers end: their own stop says less
+            self._lanes.stop("database closed before the write ran")
         for writer in writers:
             writer.cancel()
         for writer in writers:
@@ -432,6 +434,8 @@ class Database:
         services/accept_writer.py). On SQLite it joins the shared transaction as any job."""
         if self._lanes is None:
             raise StoreError("database is not open")
+        if self._lanes.stopped is not None:
+            raise StoreError(self._lanes.stopped)
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         queued: Job = _OwnCommit(job) if autocommit and not self.is_sqlite else job
         self._lanes.put((queued, fut), urgent=urgent)
@@ -443,17 +447,25 @@ class Database:
         take = {"both": lanes.next_batch, "urgent": lanes.next_urgent, "other": lanes.next_other}[
             lane
         ]
-        while True:
-            batch = await take(MAX_JOBS_PER_COMMIT)
-            live = [(job, fut) for job, fut in batch if not fut.cancelled()]
-            try:
-                if live:
-                    await self._run_batch(live)
-            except asyncio.CancelledError:  # close() during a batch: its callers must hear
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(StoreError("database closed during the write"))
-                raise
+        try:
+            while True:
+                batch = await take(MAX_JOBS_PER_COMMIT)
+                live = [(job, fut) for job, fut in batch if not fut.cancelled()]
+                try:
+                    if live:
+                        await self._run_batch(live)
+                except asyncio.CancelledError:  # close() during a batch: its callers must hear
+                    for _, fut in live:
+                        if not fut.done():
+                            fut.set_exception(StoreError("database closed during the write"))
+                    raise
+        finally:
+            # A writer cancelled by someone else than close() (asyncio.run's cancel-all at
+            # shutdown cancels every task, this one among them) left a queue nobody takes:
+            # a write queued then, or later, waited forever. A test runner's teardown hung
+            # that way (a line's close recorded its port state after the cancel-all). Every
+            # such write now fails at once, saying so.
+            lanes.stop(f"the database writer stopped ({lane} lane): no more writes")
 
     async def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
         if any(isinstance(job, _OwnCommit) for job, _ in batch):
@@ -570,6 +582,16 @@ class _Lanes:
         # For the writers of one lane (PostgreSQL).
         self._urgent_ready = asyncio.Event()
         self._other_ready = asyncio.Event()
+        # Why writes are refused, once a writer of these lanes has ended (Database._write_loop).
+        self.stopped: str | None = None
+
+    def stop(self, why: str) -> None:
+        """Refuse later writes with ``why`` and fail the queued ones (none will run)."""
+        if self.stopped is None:
+            self.stopped = why
+        for _, fut in self.drain():
+            if not fut.done():
+                fut.set_exception(StoreError(why))
 
     def put(self, queued: Queued, *, urgent: bool) -> None:
         (self._urgent if urgent else self._other).append(queued)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import struct
@@ -68,6 +69,7 @@ class Itnio:
         return r.json()
 
 
+@contextlib.asynccontextmanager
 async def make_itnio(
     backend: str, tmp_path: Path, clock: FakeClock, **extra: Any
 ) -> AsyncIterator[Itnio]:
@@ -91,14 +93,14 @@ async def make_itnio(
 
 @pytest.fixture
 async def itnio(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]:
-    async for env in make_itnio(backend, tmp_path, clock):
+    async with make_itnio(backend, tmp_path, clock) as env:
         yield env
 
 
 @pytest.fixture
 async def itnio_sqlite(sqlite_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Itnio]:
     """For tests of parsing only, where the database backend makes no difference."""
-    async for env in make_itnio(sqlite_url, tmp_path, clock):
+    async with make_itnio(sqlite_url, tmp_path, clock) as env:
         yield env
 
 

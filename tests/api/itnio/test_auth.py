@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -99,7 +101,7 @@ async def test_a_change_in_this_process_is_seen_by_the_next_request(
 ) -> None:
     """The credential cache drops what it holds on a change (services/cache_epoch.py), long
     as its lifetime is."""
-    async for env in make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}):
+    async with make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}) as env:
         assert (await env.get(BALANCE))["status"] == "0"  # the key is cached now
         if change == "revoke":
             await env.services.accounts.revoke_key(env.key.key)
@@ -113,7 +115,7 @@ async def test_a_key_revoked_by_another_process_is_refused_within_the_poll(
 ) -> None:
     """The CLI revokes a key: an API process caching it for 60 s refuses it within
     POLL_MS of the next requests (services/cache_epoch.py), not 60 s later."""
-    async for env in make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}):
+    async with make_itnio(backend, tmp_path, clock, itnio={"auth_cache_seconds": 60}) as env:
         assert (await env.get(BALANCE))["status"] == "0"  # cached, the stamp looked at
         async with opened(make_settings(tmp_path / "cli", backend)) as cli:
             assert cli.services is not None
@@ -153,9 +155,9 @@ async def test_forwarded_for_is_ignored_from_untrusted_peer(itnio: Itnio) -> Non
 async def test_forwarded_for_counts_from_trusted_proxy(
     backend: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    async for env in make_itnio(
+    async with make_itnio(
         backend, tmp_path, clock, http={"trusted_proxies": ["127.0.0.1/32", "10.9.9.9"]}
-    ):
+    ) as env:
         headers = await _allow_list_env(env, ["203.0.113.7"])
         # the client's own claim (leftmost) is ignored: the nearest untrusted hop counts
         headers["X-Forwarded-For"] = "198.51.100.1, 203.0.113.7, 10.9.9.9"
@@ -168,7 +170,7 @@ async def test_failed_authentications_are_rate_limited(
     backend: str, tmp_path: Path, clock: FakeClock
 ) -> None:
     cfg = {"auth_cache_seconds": 0, "auth_fail_limit_ip": 5, "auth_fail_limit_key_ip": 3}
-    async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
+    async with make_itnio(backend, tmp_path, clock, itnio=cfg) as env:
         bad = env.headers(secret="wrong")
         codes = [(await env.get(BALANCE, headers=bad))["status"] for _ in range(5)]
         assert codes == ["-1", "-1", "-1", "-15", "-15"]
@@ -223,7 +225,7 @@ async def test_key_wide_limit_is_much_higher_and_alerts(
     defaults = ItnioSettings()
     assert defaults.auth_fail_limit_key >= 10 * defaults.auth_fail_limit_ip
     cfg = {"auth_cache_seconds": 0, "auth_fail_limit_key": 40}
-    async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
+    async with make_itnio(backend, tmp_path, clock, itnio=cfg) as env:
         app = env.rt.app()
         with caplog.at_level("WARNING"):
             for n in range(4):
@@ -240,7 +242,7 @@ async def test_key_wide_limit_is_much_higher_and_alerts(
 
 async def test_ip_limit_blocks_unknown_keys(backend: str, tmp_path: Path, clock: FakeClock) -> None:
     cfg = {"auth_cache_seconds": 0, "auth_fail_limit_ip": 2, "auth_fail_limit_key": 100}
-    async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
+    async with make_itnio(backend, tmp_path, clock, itnio=cfg) as env:
         for i in range(2):
             got = await env.get(BALANCE, headers=env.headers(key=f"guess{i:03d}", secret="x"))
             assert got["status"] == "-1"
@@ -301,17 +303,22 @@ async def test_replay_holds_across_processes(
     backend: str, tmp_path: Path, clock: FakeClock
 ) -> None:
     """Two runtimes on one database stand for two `simgate serve` processes."""
-    async for env in make_itnio(backend, tmp_path, clock):
-        async for other in _second_process(env, backend, tmp_path, clock):
-            body = {"appId": env.app.app_id, "numbers": "8613800138000", "content": "x"}
-            headers = env.headers()
-            first = await env.post(SEND, body, headers=headers)
-            r = await other.post(SEND, headers=headers, json=body)
-            assert r.json() == first
-            assert await _count_messages(env) == 1
+    async with (
+        make_itnio(backend, tmp_path, clock) as env,
+        _second_process(env, backend, tmp_path, clock) as other,
+    ):
+        body = {"appId": env.app.app_id, "numbers": "8613800138000", "content": "x"}
+        headers = env.headers()
+        first = await env.post(SEND, body, headers=headers)
+        r = await other.post(SEND, headers=headers, json=body)
+        assert r.json() == first
+        assert await _count_messages(env) == 1
 
 
-async def _second_process(env: Itnio, backend: str, tmp_path: Path, clock: FakeClock):  # type: ignore[no-untyped-def]
+@contextlib.asynccontextmanager
+async def _second_process(
+    env: Itnio, backend: str, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[httpx.AsyncClient]:
 
     settings = make_settings(tmp_path, backend, itnio={"auth_cache_seconds": 0})
     async with opened(settings, clock=clock, migrate=False) as rt:

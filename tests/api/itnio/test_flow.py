@@ -29,7 +29,7 @@ async def rig(
     receiver = PushReceiver()
     await receiver.start()
     try:
-        async for env in make_itnio(backend, tmp_path, clock, push=PUSH):
+        async with make_itnio(backend, tmp_path, clock, push=PUSH) as env:
             await env.services.accounts.update_app_push(
                 env.app.app_id,
                 {"report_url": receiver.url + "/report", "mo_url": receiver.url + "/mo"},

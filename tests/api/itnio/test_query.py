@@ -374,7 +374,7 @@ async def test_database_failure_is_minus_18_not_500(
 async def test_database_failure_after_cached_auth_is_minus_18(
     sqlite_url: str, tmp_path: Path, clock: FakeClock, method: str, path: str
 ) -> None:
-    async for env in make_itnio(sqlite_url, tmp_path, clock, itnio={"auth_cache_seconds": 3600}):
+    async with make_itnio(sqlite_url, tmp_path, clock, itnio={"auth_cache_seconds": 3600}) as env:
         assert (await env.get("/sms/getBalance"))["status"] == "0"  # key, account and app cached
         body = {"appId": env.app.app_id, "numbers": "8613800138000", "content": "x", "msgIds": "1"}
         body["array"] = [{"numbers": "8613800138000", "content": "x"}]  # type: ignore[assignment]

@@ -177,7 +177,7 @@ async def test_post_allows_1000_numbers(itnio: Itnio) -> None:
 async def test_insufficient_balance_is_minus_10_and_queues_nothing(
     backend: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    async for env in make_itnio(backend, tmp_path, clock):
+    async with make_itnio(backend, tmp_path, clock) as env:
         poor = await env.services.accounts.create_account(name="poor", balance="0.015")
 
         app = await env.services.accounts.create_app(poor.id, kind=AppKind.SMS)
@@ -190,14 +190,14 @@ async def test_insufficient_balance_is_minus_10_and_queues_nothing(
 
 
 async def test_no_pricing_is_minus_19(backend: str, tmp_path: Path, clock: FakeClock) -> None:
-    async for env in make_itnio(backend, tmp_path, clock, billing={"default_sms_price": None}):
+    async with make_itnio(backend, tmp_path, clock, billing={"default_sms_price": None}) as env:
         assert (await env.post(SEND, _send(env)))["status"] == "-19"
 
 
 async def test_no_route_is_minus_18(backend: str, tmp_path: Path, clock: FakeClock) -> None:
-    async for env in make_itnio(
+    async with make_itnio(
         backend, tmp_path, clock, routes=[{"prefix": "44", "lines": ["sim"]}]
-    ):
+    ) as env:
         assert (await env.post(SEND, _send(env)))["status"] == "-18"
 
 
@@ -209,7 +209,7 @@ async def test_sensitive_words_and_templates(
         "sensitive_words": ["casino"],
         "templates": [r"Your code is \d{4,6}\."],
     }
-    async for env in make_itnio(backend, tmp_path, clock, itnio=cfg):
+    async with make_itnio(backend, tmp_path, clock, itnio=cfg) as env:
         assert (await env.post(SEND, _send(env, content="Win at CASINO")))["status"] == "-3"
         assert (await env.post(SEND, _send(env, content="hello")))["status"] == "-6"
         assert (await env.post(SEND, _send(env, content="Your code is 1234.")))["status"] == "0"

@@ -157,7 +157,7 @@ async def test_send_group_refusals(itnio: Itnio) -> None:
 async def test_send_group_without_pricing_is_minus_26(
     sqlite_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    async for env in make_itnio(sqlite_url, tmp_path, clock, voice={"default_price": None}):
+    async with make_itnio(sqlite_url, tmp_path, clock, voice={"default_price": None}) as env:
         app = await add_voice_app(env)
         got = await send_group(env, app, "932111111111")
         assert (got["status"], got["reason"].split(":")[0]) == ("-26", "getting fee failed")
@@ -254,7 +254,7 @@ async def test_record_group_query_seed_request_eur(tmp_path: Path, backend: str)
     # The seed's window is 2022-02-18 (+08:00): put the server there, a few hours in.
     start = render.parse_iso("2022-02-18T10:00:00+08:00")
     assert start is not None
-    async for env in make_itnio(backend, tmp_path, FakeClock(start)):
+    async with make_itnio(backend, tmp_path, FakeClock(start)) as env:
         eur = await other_account(env, currency="EUR")
         await set_fx(env, "EUR", "0.938")
         sent = await send_group(eur, eur.app, "932111111111,919845012345,8613800138000")

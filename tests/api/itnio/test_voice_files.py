@@ -172,7 +172,7 @@ async def test_a_mime_style_base64_file_near_the_limit_is_not_refused_for_its_li
     tmp_path: Path, backend: str, clock: FakeClock
 ) -> None:
     """Line breaks every 76 characters (MIME encoders) are not counted against the file size."""
-    async for env in make_itnio(backend, tmp_path, clock, voice={"max_file_bytes": 64 * 1024}):
+    async with make_itnio(backend, tmp_path, clock, voice={"max_file_bytes": 64 * 1024}) as env:
         await add_voice_app(env)
         raw = wav_bytes(seconds=3.9)  # 8 kHz 16-bit: ~62.4 KB, just under 64 KiB
         assert len(raw) <= 64 * 1024

@@ -54,7 +54,7 @@ async def test_group_call_to_fifty_numbers_on_the_sim_line(
         "voice": {"lines": {"sim-voice": SIM}, "idle_poll_seconds": 0.02},
     }
     httpserver.expect_request("/voice", method="POST").respond_with_data("ok")
-    async for env in make_itnio(backend, tmp_path, clock, **settings):
+    async with make_itnio(backend, tmp_path, clock, **settings) as env:
         app = await add_voice_app(env)
         await env.services.accounts.update_app_push(
             app.app_id, {"voice_url": f"http://127.0.0.1:{httpserver.port}/voice"}

@@ -51,7 +51,7 @@ class WallClock(FakeClock):
 
 @pytest.fixture
 async def env(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Itnio]:
-    async for e in make_itnio(sqlite_url, tmp_path, WallClock()):
+    async with make_itnio(sqlite_url, tmp_path, WallClock()) as e:
         yield e
 
 
