@@ -33,9 +33,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import plain_table as render_table
 from bench.itnio_query import DAY_MS, fresh_dir, load
 from bench.itnio_support import create_tenant, pct, settings_data, start_server
-from bench.itnio_support import table as render_table
 from bench.voice_query import load_sqlite as load_calls
 from simgate.domain import ids
 from simgate.runtime import Runtime

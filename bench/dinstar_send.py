@@ -27,24 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, prepare_gateway_user, server_settings_data
+from bench.common import plain_table as table
+from bench.wrk_report import LUA_DONE, LUA_THREADS, wrk_report
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
 USER, PASSWORD = GATEWAY_USER, GATEWAY_PASSWORD
 NUMBERS = 128
 
-LUA = """
-local threads = {}
-local counter = 1
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
-function init(args)
-  n = 0
-  bad = 0
-  sample = ""
-end
+LUA = (
+    LUA_THREADS
+    + """
 function request()
   n = n + 1
   local items = {}
@@ -62,15 +54,9 @@ function response(status, headers, body)
     sample = body
   end
 end
-function done(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do
-    total = total + t:get("bad")
-    if t:get("bad") > 0 then io.write("SAMPLE " .. t:get("sample") .. "\\n") end
-  end
-  io.write("BAD " .. total .. "\\n")
-end
 """
+    + LUA_DONE
+)
 
 GET_LUA = """
 function request()
@@ -103,29 +89,10 @@ def wrk(base: str, script: str, path: str, seconds: float) -> tuple[float, float
         cmd, capture_output=True, text=True, timeout=seconds + 60, check=True
     ).stdout
     lua.unlink()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-    def latency(p: str) -> float:
-        m = re.search(p + r"%\s+([\d.]+)(us|ms|s)", out)
-        return float(m.group(1)) * scale[m.group(2)] if m else float("nan")
-
     done = re.search(r"(\d+) requests in", out)
     if SERVER_PID and done and int(done.group(1)):
         CPU_PER_REQ[script] = (cpu_seconds(SERVER_PID) - cpu0) * 1000 / int(done.group(1))
-    bad_match = re.search(r"BAD (\d+)", out)
-    sample = re.search(r"SAMPLE (.*)", out)
-    if sample:
-        print(f"  unexpected answer on {path}: {sample.group(1)[:200]}", file=sys.stderr)
-    return rps, latency("50"), latency("99"), int(bad_match.group(1)) if bad_match else 0
-
-
-def table(title: str, header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    line = "  ".join("-" * w for w in widths)
-    out = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(out)
+    return wrk_report(out, path)
 
 
 def main() -> None:

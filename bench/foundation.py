@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from tests.support.new_messages import new_message
 
 from bench.common import (
     Table,
@@ -32,7 +33,6 @@ from bench.common import (
     scratch_url,
     wait_state,
 )
-from simgate.codecs.segments import Encoding
 from simgate.domain.ids import compose
 from simgate.domain.messages import State
 from simgate.domain.records import NewMessage
@@ -99,23 +99,12 @@ async def accept(backend: str, workdir: Path, total: int) -> Table:
 
 
 def _new(mid: int, account_id: int, number: str, now_ms: int) -> NewMessage:
-    return NewMessage(
-        id=mid,
-        account_id=account_id,
-        app_id=None,
+    return new_message(
+        mid,
+        account_id,
         dialect="bench",
-        client_ref=None,
-        task_id=None,
-        sender="",
         recipient=number,
         text="bench",
-        encoding=Encoding.GSM7,
-        parts=1,
-        port_hint=None,
-        line="sim",
-        price_micros=10_000,
-        currency="USD",
-        report_requested=True,
         validity_until_ms=now_ms + 86_400_000,
     )
 

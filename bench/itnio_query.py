@@ -35,6 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import plain_table as table
 from bench.itnio_support import (
     Creds,
     create_tenant,
@@ -42,7 +43,6 @@ from bench.itnio_support import (
     ms,
     pct,
     start_server,
-    table,
 )
 from simgate.domain import ids
 from simgate.testing.procs import SimgateProcess

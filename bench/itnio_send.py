@@ -27,12 +27,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import plain_table as table
 from bench.itnio_support import (
     Creds,
     create_tenant,
     settings_data,
     start_server,
-    table,
 )
 from simgate.runtime import Runtime
 from simgate.services.sending import Recipient, SendRequest

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, prepare_gateway_user, server_settings_data
+from bench.common import plain_table as table
+from bench.wrk_report import LUA_DONE, LUA_THREADS, wrk_report
 from simgate.runtime import Runtime
 from simgate.services.sending import Recipient, SendRequest
 from simgate.settings import load_settings
@@ -34,19 +35,9 @@ from simgate.testing.procs import SimgateProcess, free_port, write_config
 
 USER, PASSWORD = GATEWAY_USER, GATEWAY_PASSWORD
 
-LUA = """
-local threads = {}
-local counter = 1
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
-function init(args)
-  n = 0
-  bad = 0
-  sample = ""
-end
+LUA = (
+    LUA_THREADS
+    + """
 function request()
   n = n + 1
   local body = '{"username":"%(user)s","password":"%(password)s",%(fields)s}'
@@ -59,15 +50,9 @@ function response(status, headers, body)
     sample = body
   end
 end
-function done(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do
-    total = total + t:get("bad")
-    if t:get("bad") > 0 then io.write("SAMPLE " .. t:get("sample") .. "\\n") end
-  end
-  io.write("BAD " .. total .. "\\n")
-end
 """
+    + LUA_DONE
+)
 
 SEND = '"dest_num":"8613800138000","msg":"bench #N#","mode":0'
 
@@ -120,27 +105,7 @@ def wrk(
     out = subprocess.run(
         [*cmd, base + path], capture_output=True, text=True, timeout=seconds + 60, check=True
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-    def latency(p: str) -> float:
-        m = re.search(p + r"%\s+([\d.]+)(us|ms|s)", out)
-        return float(m.group(1)) * scale[m.group(2)] if m else float("nan")
-
-    bad_match = re.search(r"BAD (\d+)", out)
-    bad = int(bad_match.group(1)) if bad_match else 0
-    sample = re.search(r"SAMPLE (.*)", out)
-    if sample:
-        print(f"  non-200 sample on {path}: {sample.group(1)[:200]}", file=sys.stderr)
-    return rps, latency("50"), latency("99"), bad
-
-
-def table(title: str, header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    line = "  ".join("-" * w for w in widths)
-    out = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(out)
+    return wrk_report(out, path)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ them). Bounded real waits only cover the database round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -71,17 +72,33 @@ async def settled(*loops: Counting) -> None:
             return
 
 
-@pytest.mark.pg
-async def test_what_one_process_queues_wakes_the_others_loops(pg: str, engine: AsyncEngine) -> None:
+@contextlib.asynccontextmanager
+async def relayed(
+    engine: AsyncEngine, pg: str, *topics: str
+) -> AsyncIterator[tuple[Wakeup, PgNotifier, list[Counting]]]:
+    """Two processes: one's hub (yielded) notifies through a PgNotifier on ``engine``, the
+    other listens with a :class:`Counting` loop of each of ``topics`` (yielded); all stopped
+    after."""
     api, worker = Wakeup(), Wakeup()
     notifier = PgNotifier(engine, api)
     notifier.start()
     listener = PgListener(asyncpg_dsn(pg), worker)
-    queue_loop, push_loop = Counting(worker, QUEUE), Counting(worker, PUSHES)
-    queue_loop.loop.start()
-    push_loop.loop.start()
+    loops = [Counting(worker, topic) for topic in topics]
+    for counting in loops:
+        counting.loop.start()
     await listener.start()
     try:
+        yield api, notifier, loops
+    finally:
+        await listener.stop()
+        await notifier.stop()
+        for counting in loops:
+            await counting.loop.stop()
+
+
+@pytest.mark.pg
+async def test_what_one_process_queues_wakes_the_others_loops(pg: str, engine: AsyncEngine) -> None:
+    async with relayed(engine, pg, QUEUE, PUSHES) as (api, notifier, (queue_loop, push_loop)):
         await queue_loop.reaches(1)
         await settled(queue_loop, push_loop)  # the wake-everything that follows a LISTEN
         start = queue_loop.runs, push_loop.runs
@@ -96,11 +113,6 @@ async def test_what_one_process_queues_wakes_the_others_loops(pg: str, engine: A
         await queue_loop.reaches(woken + 1)
         await asyncio.sleep(0.1)  # the sender counts after its round trip
         assert notifier.sent == 2
-    finally:
-        await listener.stop()
-        await notifier.stop()
-        await queue_loop.loop.stop()
-        await push_loop.loop.stop()
 
 
 @pytest.mark.pg
@@ -109,26 +121,17 @@ async def test_a_notify_goes_out_while_every_pooled_connection_is_taken(pg: str)
     the requests' reads hold every connection) does not hold the wake-up back, and a NOTIFY
     costs no pool checkout."""
     small = create_async_engine(pg, pool_size=1, max_overflow=0, pool_timeout=30)
-    api, worker = Wakeup(), Wakeup()
-    notifier = PgNotifier(small, api)
-    notifier.start()
-    listener = PgListener(asyncpg_dsn(pg), worker)
-    queue_loop = Counting(worker, QUEUE)
-    queue_loop.loop.start()
-    await listener.start()
     try:
-        await queue_loop.reaches(1)
-        await settled(queue_loop)  # the wake-everything that follows a LISTEN
-        before = queue_loop.runs
-        async with small.connect() as held:  # the pool's only connection
-            await held.execute(text("SELECT 1"))
-            api.notify(QUEUE)
-            await queue_loop.reaches(before + 1)
-        assert notifier.sent == 1
+        async with relayed(small, pg, QUEUE) as (api, notifier, (queue_loop,)):
+            await queue_loop.reaches(1)
+            await settled(queue_loop)  # the wake-everything that follows a LISTEN
+            before = queue_loop.runs
+            async with small.connect() as held:  # the pool's only connection
+                await held.execute(text("SELECT 1"))
+                api.notify(QUEUE)
+                await queue_loop.reaches(before + 1)
+            assert notifier.sent == 1
     finally:
-        await listener.stop()
-        await notifier.stop()
-        await queue_loop.loop.stop()
         await small.dispose()
 
 
@@ -166,14 +169,7 @@ async def test_a_notify_in_a_transaction_wakes_only_when_it_commits(
 async def test_the_listener_reconnects_and_wakes_every_loop_once_after_a_drop(
     pg: str, engine: AsyncEngine
 ) -> None:
-    api, worker = Wakeup(), Wakeup()
-    notifier = PgNotifier(engine, api)
-    notifier.start()
-    listener = PgListener(asyncpg_dsn(pg), worker)
-    queue_loop = Counting(worker, QUEUE)
-    queue_loop.loop.start()
-    await listener.start()
-    try:
+    async with relayed(engine, pg, QUEUE) as (api, _notifier, (queue_loop,)):
         await queue_loop.reaches(2)  # start, then the wake-up of the first LISTEN
         before = queue_loop.runs
         async with engine.begin() as conn:
@@ -188,10 +184,6 @@ async def test_the_listener_reconnects_and_wakes_every_loop_once_after_a_drop(
         woken = queue_loop.runs
         api.notify(QUEUE)
         await queue_loop.reaches(woken + 1)
-    finally:
-        await listener.stop()
-        await notifier.stop()
-        await queue_loop.loop.stop()
 
 
 @pytest.mark.pg

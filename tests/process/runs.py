@@ -23,13 +23,14 @@ from simgate.domain.messages import State
 from simgate.settings import load_settings
 from simgate.store import Store
 from simgate.store.tables import messages
-from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.procs import SimgateProcess, free_port
 from tests.process.support import (
     counts,
     enqueue,
     journal_submits,
     make_account,
     open_services,
+    simgate_config,
     states,
 )
 
@@ -68,31 +69,38 @@ def crash_config(
     """A ``simgate run`` config for a kill test: short leases and a busy reaper keep the run
     short. The sim line journals to ``journal`` with ``line`` (default :data:`CRASH_LINE`)
     updated by ``sim``."""
-    return write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "crash-test-master-key-0123456789",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "worker": {
-                "lease_seconds": 1,
-                "batch_size": batch_size,
-                "reaper_interval_seconds": 0.25,
-                "idle_poll_seconds": 0.02,
-            },
-            "lines": {
-                "sim": {
-                    "driver": "sim",
-                    "ports": 8,
-                    "journal": str(journal),
-                    **(CRASH_LINE if line is None else line),
-                    **sim,
-                }
-            },
+    return simgate_config(
+        tmp_path,
+        port,
+        worker={
+            "lease_seconds": 1,
+            "batch_size": batch_size,
+            "reaper_interval_seconds": 0.25,
+            "idle_poll_seconds": 0.02,
+        },
+        lines={
+            "sim": {
+                "driver": "sim",
+                "ports": 8,
+                "journal": str(journal),
+                **(CRASH_LINE if line is None else line),
+                **sim,
+            }
         },
     )
+
+
+async def run_to_fault_point(
+    tmp_path: Path, config: Path, port: int, env: dict[str, str], name: str
+) -> int:
+    """One ``simgate run`` with a test fault point in ``env`` (dispatch/worker.py), until the
+    fault point SIGKILLs it; its exit (asserted: by that SIGKILL, not ending on its own)."""
+    with SimgateProcess(
+        ["run"], workdir=tmp_path, config=config, port=port, env=env, name=name
+    ) as proc:
+        code = await asyncio.to_thread(proc.wait, 60.0)
+        assert code == -signal.SIGKILL, proc.stderr()[-2000:]
+    return code
 
 
 async def crash_run(
@@ -180,18 +188,13 @@ async def scale_run(
 ) -> ScaleRun:
     """``workers`` x ``simgate worker`` and ``apis`` x ``simgate serve`` on one database."""
     journal = tmp_path / "sim.journal"
-    config = write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            "database_url": pg_url,
-            "master_key": "scale-test-master-key-0123456789",
-            "log_level": "warning",
-            "demo": {"create": False},
-            # Leases of 200 so that no worker takes the whole queue in one go.
-            "worker": {"batch_size": 200, "idle_poll_seconds": 0.02},
-            "lines": {"sim": {"driver": "sim", "ports": 16, "journal": str(journal)}},
-        },
+    config = simgate_config(
+        tmp_path,
+        None,
+        pg_url,
+        # Leases of 200 so that no worker takes the whole queue in one go.
+        worker={"batch_size": 200, "idle_poll_seconds": 0.02},
+        lines={"sim": {"driver": "sim", "ports": 16, "journal": str(journal)}},
     )
     rt = await open_services(load_settings(config))
     assert rt.services is not None

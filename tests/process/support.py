@@ -1,18 +1,81 @@
-"""Shared by the process tests: a service layer in the test process, and journal reading."""
+"""Shared by the process tests: their config and database, a service layer in the test
+process, and journal reading."""
 
 from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from simgate.domain.accounts import Account
+from prometheus_client.parser import text_string_to_metric_families
+
+from simgate.domain.accounts import Account, GatewayRole
 from simgate.domain.messages import State
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest
-from simgate.settings import Settings
+from simgate.settings import Settings, load_settings
 from simgate.store import Store
+from simgate.testing.procs import write_config
+from tests.conftest import PG_ADMIN_URL, need_peer
+from tests.support.pg import truncate_pg
+
+
+async def empty_pg(pg_url: str | None) -> str:
+    """The session's PostgreSQL database, emptied for this test (skipped without one, failed in
+    CI: tests/conftest.py need_peer)."""
+    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
+    assert pg_url is not None
+    await truncate_pg(pg_url)
+    return pg_url
+
+
+async def database_url(backend: str, pg_url: str | None) -> str | None:
+    """For a test parametrised over ``backend`` ("sqlite" or "pg"): None (SQLite in data_dir)
+    or the emptied PostgreSQL database."""
+    return await empty_pg(pg_url) if backend == "pg" else None
+
+
+def simgate_config(
+    tmp_path: Path, port: int | None, url: str | None = None, **sections: Any
+) -> Path:
+    """``tmp_path/simgate.toml`` for a ``simgate`` subprocess: data in ``tmp_path/data`` (and
+    its SQLite database unless ``url``), HTTP on ``port``, no demo account, warnings only;
+    ``sections`` are the rest of the file (``worker``, ``lines``...)."""
+    return write_config(
+        tmp_path / "simgate.toml",
+        {
+            "database_url": url,
+            "data_dir": str(tmp_path / "data"),
+            "master_key": "process-test-master-key-0123456789",
+            "log_level": "warning",
+            "demo": {"create": False},
+            "http": {"port": port},
+            **sections,
+        },
+    )
+
+
+def sim_line(tmp_path: Path, **options: Any) -> dict[str, Any]:
+    """The ``lines`` section of one sim line ``sim`` journaling to ``tmp_path/sim.journal``."""
+    return {"sim": {"driver": "sim", "journal": str(tmp_path / "sim.journal"), **options}}
+
+
+async def add_user(
+    config: Path, username: str, password: str, role: GatewayRole = GatewayRole.ACCOUNT
+) -> None:
+    """A gateway user ``username`` of a new account (its balance more than any test spends) in
+    ``config``'s database, before the subprocesses start."""
+    rt = await open_services(load_settings(config))
+    assert rt.services is not None
+    try:
+        account = await make_account(rt.services)
+        await rt.services.accounts.create_user(
+            account.id, username=username, password=password, role=role
+        )
+    finally:
+        await rt.close()
 
 
 async def open_services(settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -51,6 +114,16 @@ async def states(store: Store, ids: Iterable[int]) -> dict[int, State]:
 async def counts(store: Store) -> dict[State, int]:
     async with store.db.read() as conn:
         return await store.messages.counts_by_state(conn)
+
+
+def metric_total(text: str, family: str) -> float:
+    """The sum of the ``_total`` samples of counter ``family`` in a /metrics ``text`` (every
+    label, every process behind it)."""
+    total = 0.0
+    for found in text_string_to_metric_families(text):
+        if found.name == family:
+            total += sum(s.value for s in found.samples if s.name.endswith("_total"))
+    return total
 
 
 def journal_submits(path: Path, *, live: bool = False) -> collections.Counter[int]:

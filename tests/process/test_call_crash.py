@@ -19,9 +19,9 @@ from simgate.domain.accounts import AppKind
 from simgate.domain.calls import CallOptions, CallRecord, CallState
 from simgate.settings import load_settings
 from simgate.store import Store
-from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.procs import SimgateProcess, free_port
 from tests.api.itnio.conftest import wav_b64
-from tests.process.support import open_services
+from tests.process.support import open_services, simgate_config
 
 pytestmark = pytest.mark.slow
 
@@ -43,33 +43,27 @@ async def test_sigkill_mid_call_ends_calls_as_lost_and_dials_nothing_twice(
 ) -> None:
     journal = tmp_path / "voice.journal"
     port = free_port()
-    config = write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "call-crash-master-key-0123456789",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "worker": {"reaper_interval_seconds": 0.25},
-            "voice": {
-                "call_lease_seconds": 2,
-                "idle_poll_seconds": 0.05,
-                "lines": {
-                    "sim-voice": {
-                        "seed": 3,
-                        "journal": str(journal),
-                        "calls_per_second": 40,
-                        "max_concurrent": 30,
-                        "answer_ratio": 0.9,
-                        "busy_ratio": 0.1,
-                        "setup_seconds": [0.05, 0.2],
-                        "ring_seconds": [0.2, 0.8],
-                        "early_hangup_ratio": 0.0,
-                        "dtmf_ratio": 0.5,
-                        "dtmf_seconds": [0.1, 0.5],
-                    }
-                },
+    config = simgate_config(
+        tmp_path,
+        port,
+        worker={"reaper_interval_seconds": 0.25},
+        voice={
+            "call_lease_seconds": 2,
+            "idle_poll_seconds": 0.05,
+            "lines": {
+                "sim-voice": {
+                    "seed": 3,
+                    "journal": str(journal),
+                    "calls_per_second": 40,
+                    "max_concurrent": 30,
+                    "answer_ratio": 0.9,
+                    "busy_ratio": 0.1,
+                    "setup_seconds": [0.05, 0.2],
+                    "ring_seconds": [0.2, 0.8],
+                    "early_hangup_ratio": 0.0,
+                    "dtmf_ratio": 0.5,
+                    "dtmf_seconds": [0.1, 0.5],
+                }
             },
         },
     )

@@ -25,10 +25,8 @@ from sqlalchemy import func, select
 from simgate.domain.accounts import AppKind
 from simgate.settings import load_settings
 from simgate.store.tables import itnio_replays, messages
-from simgate.testing.procs import SimgateProcess, free_port, write_config
-from tests.conftest import PG_ADMIN_URL, need_peer
-from tests.process.support import make_account, open_services
-from tests.support.pg import truncate_pg
+from simgate.testing.procs import SimgateProcess, free_port
+from tests.process.support import empty_pg, make_account, open_services, simgate_config
 
 pytestmark = pytest.mark.slow
 
@@ -36,22 +34,6 @@ KILLS = 3
 CLIENTS = 16
 ANSWERS_BEFORE_KILL = 150
 BALANCE_MICROS = 1_000_000_000
-
-
-def _config(tmp_path: Path, port: int, database_url: str | None, commit: str) -> Path:
-    return write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            **({"database_url": database_url} if database_url else {}),
-            "master_key": "accept-crash-master-key-0123456789",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "billing": {"default_sms_price": "0.001"},
-            "commit": commit,
-        },
-    )
 
 
 def _headers(key: str, secret: str) -> dict[str, str]:
@@ -103,24 +85,20 @@ async def test_sigkill_during_one_statement_accepts_on_postgresql(
 ) -> None:
     """On PostgreSQL the sends' batches are one statement each in autocommit (claims,
     charges and rows: store/messages.py insert_claimed), not a transaction."""
-    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
-    assert pg_url is not None
-    await truncate_pg(pg_url)
-    await _kill_three_times(tmp_path, pg_url)
+    await _kill_three_times(tmp_path, await empty_pg(pg_url))
 
 
 @pytest.mark.pg
 async def test_sigkill_with_commit_os_on_postgresql(tmp_path: Path, pg_url: str | None) -> None:
     """synchronous_commit=off: the server has the commit when the 2xx goes out."""
-    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
-    assert pg_url is not None
-    await truncate_pg(pg_url)
-    await _kill_three_times(tmp_path, pg_url, "os")
+    await _kill_three_times(tmp_path, await empty_pg(pg_url), "os")
 
 
 async def _kill_three_times(tmp_path: Path, url: str | None, commit: str = "disk") -> None:
     port = free_port()
-    config = _config(tmp_path, port, url, commit)
+    config = simgate_config(
+        tmp_path, port, url, billing={"default_sms_price": "0.001"}, commit=commit
+    )
     rt = await open_services(load_settings(config))
     assert rt.services is not None
     sv = rt.services

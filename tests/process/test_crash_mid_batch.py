@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from simgate.dispatch.worker import KILL_AFTER_WRITES_ENV
 from simgate.domain.messages import State
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.process.runs import crash_config
+from tests.process.runs import crash_config, run_to_fault_point
 from tests.process.support import (
     enqueue,
     journal_submits,
@@ -61,11 +60,7 @@ async def test_kill_mid_batch_leaves_unknown_only_what_the_line_took(tmp_path: P
         for k in range(KILLS):
             ids += await enqueue(sv, account, BATCH, batch=BATCH, start=len(ids))
             env = {KILL_AFTER_WRITES_ENV: str(rng.randint(1, BATCH - 1))}
-            with SimgateProcess(
-                ["run"], workdir=tmp_path, config=config, port=port, env=env, name=f"k{k}"
-            ) as proc:
-                code = await asyncio.to_thread(proc.wait, 60.0)
-                assert code == -signal.SIGKILL, proc.stderr()[-2000:]
+            await run_to_fault_point(tmp_path, config, port, env, f"k{k}")
             written = set(journal_submits(journal))
             leased_unwritten += len(set(ids) - written)
             written_at_kills |= written

@@ -25,7 +25,7 @@ from simgate.domain.records import MessageRecord
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.process.runs import crash_config
+from tests.process.runs import crash_config, run_to_fault_point
 from tests.process.support import enqueue, journal_submits, make_account, open_services
 
 pytestmark = pytest.mark.slow
@@ -69,11 +69,7 @@ async def test_reports_settle_messages_whose_submit_a_crash_left_unrecorded(
         for k in range(KILLS):
             ids += await enqueue(sv, account, PER_RUN, batch=PER_RUN, start=len(ids))
             env = {KILL_AFTER_SUBMITS_ENV: str(rng.choice((1, 2)))}
-            with SimgateProcess(
-                ["run"], workdir=tmp_path, config=config, port=port, env=env, name=f"k{k}"
-            ) as proc:
-                exits.append(await asyncio.to_thread(proc.wait, 60.0))
-                assert exits[-1] == -signal.SIGKILL, proc.stderr()[-2000:]
+            exits.append(await run_to_fault_point(tmp_path, config, port, env, f"k{k}"))
         with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port, name="final"):
             deadline = time.monotonic() + 60
             while True:

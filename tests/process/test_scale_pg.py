@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from simgate.domain.messages import State
-from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.runs import scale_run
-from tests.support.pg import truncate_pg
+from tests.process.support import empty_pg
 
 pytestmark = [pytest.mark.slow, pytest.mark.pg]
 
@@ -27,10 +26,7 @@ TOTAL = 20_000
 async def test_two_workers_two_apis_submit_each_message_exactly_once(
     tmp_path: Path, pg_url: str | None
 ) -> None:
-    need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
-    assert pg_url is not None
-    await truncate_pg(pg_url)
-    run = await scale_run(tmp_path, pg_url=pg_url, total=TOTAL, workers=2, apis=2)
+    run = await scale_run(tmp_path, pg_url=await empty_pg(pg_url), total=TOTAL, workers=2, apis=2)
 
     assert len(set(run.ids)) == TOTAL
     assert run.final == {State.DELIVERED: TOTAL}

@@ -46,6 +46,12 @@ def _simgate(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> t
     return done.returncode, done.stderr
 
 
+def _bare_env(**variables: str) -> dict[str, str]:
+    """An environment of ``variables`` alone (no SIMGATE_* of the caller's), with the
+    caller's PYTHONPATH: a worktree's src, when set, is the simgate under test."""
+    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", ""), **variables}
+
+
 def _one_error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert "Traceback" not in stderr, stderr
@@ -94,7 +100,7 @@ def test_unreachable_postgresql_fails_start_with_one_line(tmp_path: Path, role: 
     args = ["--data-dir", str(tmp_path / "data"), role]
     if role in ("run", "serve"):
         args += ["--port", str(free_port())]
-    rc, err = _simgate(args, tmp_path, env={"SIMGATE_DATABASE_URL": url, "PATH": "/usr/bin:/bin"})
+    rc, err = _simgate(args, tmp_path, env=_bare_env(SIMGATE_DATABASE_URL=url))
     assert rc != 0
     line = _one_error_line(err)
     assert "cannot open database" in line
@@ -107,9 +113,7 @@ def test_a_bad_dialect_section_fails_start_in_every_role(tmp_path: Path, role: s
     args = ["--data-dir", str(tmp_path / "data"), role]
     if role == "serve":
         args += ["--port", str(free_port())]
-    env = {"SIMGATE_ITNIO__PAGE_ROWS": "0", "PATH": "/usr/bin:/bin"}
-    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")  # a worktree's src, when set
-    rc, err = _simgate(args, tmp_path, env=env)
+    rc, err = _simgate(args, tmp_path, env=_bare_env(SIMGATE_ITNIO__PAGE_ROWS="0"))
     assert rc != 0
     line = _one_error_line(err)
     assert "invalid setting itnio.page_rows" in line
@@ -117,9 +121,7 @@ def test_a_bad_dialect_section_fails_start_in_every_role(tmp_path: Path, role: s
 
 def test_a_bad_commit_setting_fails_start_with_one_line(tmp_path: Path) -> None:
     args = ["--data-dir", str(tmp_path / "data"), "run", "--port", str(free_port())]
-    env = {"SIMGATE_COMMIT": "memory", "PATH": "/usr/bin:/bin"}
-    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")  # a worktree's src, when set
-    rc, err = _simgate(args, tmp_path, env=env)
+    rc, err = _simgate(args, tmp_path, env=_bare_env(SIMGATE_COMMIT="memory"))
     assert rc != 0
     line = _one_error_line(err)
     assert "invalid setting commit" in line

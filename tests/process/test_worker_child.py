@@ -26,67 +26,53 @@ import pytest
 from simgate.domain.messages import State
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.runs import CLEAN_EXITS, UNSETTLED, crash_config
 from tests.process.support import (
+    add_user,
     counts,
+    database_url,
     enqueue,
     journal_submits,
     make_account,
     open_services,
     states,
 )
-from tests.process.worker_children import child_config, gone, one_worker_child
-from tests.support.pg import truncate_pg
+from tests.process.worker_children import RUN, child_config, gone, one_worker_child, started
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "gw", "gw-password-1"
-RUN = ["run", "--worker-process"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
 async def test_a_send_wakes_the_worker_child(
     tmp_path: Path, backend: str, pg_url: str | None
 ) -> None:
-    url = None
-    if backend == "pg":
-        need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
-        assert pg_url is not None
-        await truncate_pg(pg_url)
-        url = pg_url
+    url = await database_url(backend, pg_url)
     port = free_port()
     # Polls 10 minutes apart: a message submitted in this test was woken, not polled.
     config = child_config(tmp_path, port, url, idle_poll_seconds=600, idle_max_seconds=600)
-    rt = await open_services(load_settings(config))
-    assert rt.services is not None
-    try:
-        account = await rt.services.accounts.create_account(name="wake", balance="1000")
-        await rt.services.accounts.create_user(account.id, username=USER, password=PASSWORD)
-        with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
-            await asyncio.to_thread(proc.wait_healthy, 60.0)
-            await one_worker_child(proc.pid)
-            await asyncio.sleep(1.0)  # the child's start-up look is over: it idles now
-            async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
-                body = {"username": USER, "password": PASSWORD, "msg": "wake"}
-                for i in range(3):
-                    answer = await http.post("/sms/send", json={**body, "dest_num": f"8613{i:09d}"})
-                    assert '"code":200' in answer.text.replace(" ", ""), answer.text
-                    deadline = time.monotonic() + 30  # far below the 600 s poll
-                    while len(journal_submits(tmp_path / "sim.journal", live=True)) < i + 1:
-                        assert time.monotonic() < deadline, "the worker child was not woken"
-                        await asyncio.sleep(0.05)
-            assert proc.stop() in CLEAN_EXITS
-    finally:
-        await rt.close()
+    await add_user(config, USER, PASSWORD)
+    with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
+        await started(proc)
+        await asyncio.sleep(1.0)  # the child's start-up look is over: it idles now
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+            body = {"username": USER, "password": PASSWORD, "msg": "wake"}
+            for i in range(3):
+                answer = await http.post("/sms/send", json={**body, "dest_num": f"8613{i:09d}"})
+                assert '"code":200' in answer.text.replace(" ", ""), answer.text
+                deadline = time.monotonic() + 30  # far below the 600 s poll
+                while len(journal_submits(tmp_path / "sim.journal", live=True)) < i + 1:
+                    assert time.monotonic() < deadline, "the worker child was not woken"
+                    await asyncio.sleep(0.05)
+        assert proc.stop() in CLEAN_EXITS
 
 
 async def test_the_worker_child_dies_with_its_parent(tmp_path: Path) -> None:
     port = free_port()
     config = child_config(tmp_path, port)
     with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
-        await asyncio.to_thread(proc.wait_healthy, 60.0)
-        child = await one_worker_child(proc.pid)
+        child = await started(proc)
         proc.kill()  # SIGKILL: the parent cannot stop it, the kernel tells it (PDEATHSIG)
         assert await gone(child), "the worker child outlived its killed parent"
 

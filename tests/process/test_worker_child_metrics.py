@@ -21,24 +21,28 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.runs import CLEAN_EXITS
-from tests.process.support import enqueue, make_account, open_services
-from tests.process.worker_children import child_config, one_worker_child, worker_children
-from tests.support.pg import truncate_pg
+from tests.process.support import (
+    database_url,
+    enqueue,
+    make_account,
+    metric_total,
+    open_services,
+)
+from tests.process.worker_children import (
+    RUN,
+    child_config,
+    one_worker_child,
+    started,
+    worker_children,
+)
 
 pytestmark = pytest.mark.slow
-
-RUN = ["run", "--worker-process"]
 
 
 def _submits(text: str) -> float:
     """Submits counted by every process behind this /metrics (every outcome)."""
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        if family.name == "simgate_line_submits":
-            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return total
+    return metric_total(text, "simgate_line_submits")
 
 
 def _samples(text: str, name: str) -> list[Any]:
@@ -65,12 +69,7 @@ async def _until_submits(http: httpx.AsyncClient, want: float) -> str:
 async def test_the_parent_metrics_show_the_worker_childs_counters(
     tmp_path: Path, backend: str, pg_url: str | None
 ) -> None:
-    url = None
-    if backend == "pg":
-        need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
-        assert pg_url is not None
-        await truncate_pg(pg_url)
-        url = pg_url
+    url = await database_url(backend, pg_url)
     port = free_port()
     # Quick polls: the test process queues (it is not the parent, whose wake-ups it lacks).
     config = child_config(tmp_path, port, url, idle_poll_seconds=0.05, idle_max_seconds=0.2)
@@ -79,8 +78,7 @@ async def test_the_parent_metrics_show_the_worker_childs_counters(
     try:
         account = await make_account(rt.services)
         with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
-            await asyncio.to_thread(proc.wait_healthy, 60.0)
-            first = await one_worker_child(proc.pid)
+            first = await started(proc)
             async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
                 assert _submits(await _metrics(http)) == 0
                 await enqueue(rt.services, account, 30, batch=10)

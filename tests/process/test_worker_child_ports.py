@@ -13,8 +13,6 @@ next child runs, actions work again.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -23,18 +21,14 @@ import httpx
 import pytest
 
 from simgate.domain.accounts import GatewayRole
-from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.conftest import PG_ADMIN_URL, need_peer
 from tests.process.runs import CLEAN_EXITS
-from tests.process.support import open_services
-from tests.process.worker_children import child_config, gone, one_worker_child
-from tests.support.pg import truncate_pg
+from tests.process.support import add_user, database_url
+from tests.process.worker_children import RUN, child_config, kill_child, one_worker_child, started
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "ops", "ops-password-1"
-RUN = ["run", "--worker-process"]
 LOCKED = list(range(7))  # of the sim line's 8 ports (settings.SimLineSettings.ports)
 FREE = 7
 
@@ -55,64 +49,45 @@ async def _call(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dic
     return doc
 
 
-async def _config(tmp_path: Path, backend: str, pg_url: str | None) -> Path:
-    url = None
-    if backend == "pg":
-        need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
-        assert pg_url is not None
-        await truncate_pg(pg_url)
-        url = pg_url
-    return child_config(tmp_path, free_port(), url)
+async def _until_submitted(journal: Path, count: int) -> list[int]:
+    """Until the sim line journaled ``count`` submits; the port of each."""
+    deadline = time.monotonic() + 60
+    while len(used := _ports_used(journal)) < count:
+        assert time.monotonic() < deadline, f"submitted: {used}"
+        await asyncio.sleep(0.05)
+    return used
 
 
-async def _operator(config: Path) -> None:
-    rt = await open_services(load_settings(config))
-    assert rt.services is not None
-    try:
-        account = await rt.services.accounts.create_account(name="ops", balance="1000")
-        await rt.services.accounts.create_user(
-            account.id, username=USER, password=PASSWORD, role=GatewayRole.OPERATOR
-        )
-    finally:
-        await rt.close()
+async def _send(http: httpx.AsyncClient, prefix: str, count: int) -> None:
+    """``count`` messages in one Dinstar send_sms (spec §2.2), accepted."""
+    numbers = [{"number": f"{prefix}{i:02d}"} for i in range(count)]
+    doc = await _call(http, "/api/send_sms", {"text": "hi", "param": numbers})
+    assert doc["error_code"] == 202, doc
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
 async def test_ports_locked_over_the_dinstar_api_are_locked_where_messages_are_sent(
     tmp_path: Path, backend: str, pg_url: str | None
 ) -> None:
-    config = await _config(tmp_path, backend, pg_url)
-    await _operator(config)
-    port = load_settings(config).http.port
+    port = free_port()
+    config = child_config(tmp_path, port, await database_url(backend, pg_url))
+    await add_user(config, USER, PASSWORD, GatewayRole.OPERATOR)
     journal = tmp_path / "sim.journal"
     with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
-        await asyncio.to_thread(proc.wait_healthy, 60.0)
-        await asyncio.to_thread(proc.wait_output, "simgate worker running", 60.0)
+        child = await started(proc, lines_running=True)
         async with httpx.AsyncClient(base_url=proc.url, timeout=60, auth=(USER, PASSWORD)) as http:
             doc = await _call(http, "/api/set_port_info", {"port": LOCKED, "action": "lock"})
             assert doc["error_code"] == 200, doc
-            numbers = [{"number": f"55501{i:02d}"} for i in range(20)]
-            doc = await _call(http, "/api/send_sms", {"text": "hi", "param": numbers})
-            assert doc["error_code"] == 202, doc
-            deadline = time.monotonic() + 60
-            while len(_ports_used(journal)) < 20:
-                assert time.monotonic() < deadline, f"submitted: {_ports_used(journal)}"
-                await asyncio.sleep(0.05)
-            assert set(_ports_used(journal)) == {FREE}  # the locked ports were not used
+            await _send(http, "55501", 20)
+            used = await _until_submitted(journal, 20)
+            assert set(used) == {FREE}  # the locked ports were not used
 
             # A worker child that dies: the next one keeps the locks the parent shows.
-            child = await one_worker_child(proc.pid)
-            os.kill(child, signal.SIGKILL)  # our test's own grandchild, by its pid
-            assert await gone(child)
-            numbers = [{"number": f"55502{i:02d}"} for i in range(20)]
-            doc = await _call(http, "/api/send_sms", {"text": "hi", "param": numbers})
-            assert doc["error_code"] == 202, doc
+            await kill_child(child)
+            await _send(http, "55502", 20)
             await one_worker_child(proc.pid, not_in=frozenset({child}))
-            deadline = time.monotonic() + 60
-            while len(_ports_used(journal)) < 40:
-                assert time.monotonic() < deadline, f"submitted: {_ports_used(journal)}"
-                await asyncio.sleep(0.05)
-            assert set(_ports_used(journal)) == {FREE}
+            used = await _until_submitted(journal, 40)
+            assert set(used) == {FREE}
 
             deadline = time.monotonic() + 60  # once the new child runs its lines
             while (
@@ -120,28 +95,20 @@ async def test_ports_locked_over_the_dinstar_api_are_locked_where_messages_are_s
             )["error_code"] != 200:
                 assert time.monotonic() < deadline, doc
                 await asyncio.sleep(0.1)
-            numbers = [{"number": f"55503{i:02d}"} for i in range(40)]
-            doc = await _call(http, "/api/send_sms", {"text": "hi", "param": numbers})
-            assert doc["error_code"] == 202, doc
-            deadline = time.monotonic() + 60
-            while len(_ports_used(journal)) < 80:
-                assert time.monotonic() < deadline, f"submitted: {_ports_used(journal)}"
-                await asyncio.sleep(0.05)
-            assert set(_ports_used(journal)[40:]) - {FREE}  # unlocked: used again
+            await _send(http, "55503", 40)
+            used = await _until_submitted(journal, 80)
+            assert set(used[40:]) - {FREE}  # unlocked: used again
         assert proc.stop() in CLEAN_EXITS
 
 
 async def test_a_port_action_while_the_worker_child_is_down_says_so(tmp_path: Path) -> None:
-    config = await _config(tmp_path, "sqlite", None)
-    await _operator(config)
-    port = load_settings(config).http.port
+    port = free_port()
+    config = child_config(tmp_path, port)
+    await add_user(config, USER, PASSWORD, GatewayRole.OPERATOR)
     with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
-        await asyncio.to_thread(proc.wait_healthy, 60.0)
-        await asyncio.to_thread(proc.wait_output, "simgate worker running", 60.0)
-        child = await one_worker_child(proc.pid)
+        child = await started(proc, lines_running=True)
         async with httpx.AsyncClient(base_url=proc.url, timeout=60, auth=(USER, PASSWORD)) as http:
-            os.kill(child, signal.SIGKILL)  # our test's own grandchild, by its pid
-            assert await gone(child)
+            await kill_child(child)
             lock = {"port": [0], "action": "lock"}
             doc = await _call(http, "/api/set_port_info", lock)
             assert doc["error_code"] == 500, doc  # spec §2.1 "other errors", saying which

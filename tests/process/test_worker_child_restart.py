@@ -20,33 +20,31 @@ import pytest
 
 from simgate.domain.messages import State
 from simgate.settings import load_settings
-from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.procs import SimgateProcess, free_port
 from tests.process.runs import CLEAN_EXITS
-from tests.process.support import counts, enqueue, journal_submits, make_account, open_services
-from tests.process.worker_children import one_worker_child, running, worker_children
+from tests.process.support import (
+    counts,
+    enqueue,
+    journal_submits,
+    make_account,
+    open_services,
+    sim_line,
+    simgate_config,
+)
+from tests.process.worker_children import RUN, running, started, worker_children
 
 pytestmark = pytest.mark.slow
-
-RUN = ["run", "--worker-process"]
 SUBMIT_MS = 13_000  # one batch in flight: the old child's graceful stop lasts this long (< 15 s)
 
 
 async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) -> None:
     port = free_port()
     journal = tmp_path / "sim.journal"
-    config = write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "worker-child-restart-master-key-0",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "worker": {"idle_poll_seconds": 0.05, "idle_max_seconds": 0.2},
-            "lines": {
-                "sim": {"driver": "sim", "journal": str(journal), "submit_latency_ms": SUBMIT_MS}
-            },
-        },
+    config = simgate_config(
+        tmp_path,
+        port,
+        worker={"idle_poll_seconds": 0.05, "idle_max_seconds": 0.2},
+        lines=sim_line(tmp_path, submit_latency_ms=SUBMIT_MS),
     )
     rt = await open_services(load_settings(config))
     assert rt.services is not None
@@ -55,8 +53,7 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
         ids = await enqueue(rt.services, account, 8)
         first = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="first")
         with first:
-            await asyncio.to_thread(first.wait_healthy, 60.0)
-            old = await one_worker_child(first.pid)
+            old = await started(first)
             deadline = time.monotonic() + 60
             while not (await counts(rt.store)).get(State.SUBMITTING):  # its batch in flight
                 assert time.monotonic() < deadline, "the worker child never leased"
@@ -80,8 +77,7 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
             while running(old):  # while the old child stops: no new one
                 assert worker_children(second.pid) == [], "two worker children at once"
                 await asyncio.sleep(0.02)
-            await asyncio.to_thread(second.wait_healthy, 60.0)
-            await one_worker_child(second.pid)
+            await started(second)
             assert "is still stopping: waiting for it" in second.stderr()
             # The old child stopped gracefully: it recorded its batch (below), SIGTERM's
             # default action would have left it SUBMITTING, then UNKNOWN.

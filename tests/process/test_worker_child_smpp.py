@@ -17,11 +17,10 @@ import pytest
 
 from simgate.codecs.smpp import SubmitSm
 from simgate.settings import load_settings
-from simgate.testing.procs import SimgateProcess, free_port, write_config
-from tests.conftest import PG_ADMIN_URL, need_peer
+from simgate.testing.procs import SimgateProcess, free_port
 from tests.process.runs import CLEAN_EXITS
-from tests.process.support import open_services
-from tests.support.pg import truncate_pg
+from tests.process.support import database_url, open_services, sim_line, simgate_config
+from tests.process.worker_children import RUN, started
 from tests.support.smpp_server import PASSWORD, SYSTEM_ID, Esme
 
 pytestmark = pytest.mark.slow
@@ -34,30 +33,15 @@ ROUNDS = 3
 async def test_receipts_the_worker_child_stores_wake_the_parents_deliverer(
     tmp_path: Path, backend: str, pg_url: str | None
 ) -> None:
-    url = None
-    if backend == "pg":
-        need_peer("postgresql", pg_url is not None, PG_ADMIN_URL)
-        assert pg_url is not None
-        await truncate_pg(pg_url)
-        url = pg_url
+    url = await database_url(backend, pg_url)
     http_port, smpp_port = free_port(), free_port()
-    config = write_config(
-        tmp_path / "simgate.toml",
-        {
-            "database_url": url,
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "worker-child-smpp-master-key-0123",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": http_port},
-            "worker": {"idle_poll_seconds": POLL_S, "idle_max_seconds": POLL_S},
-            "smpp_server": {
-                "enabled": True,
-                "port": smpp_port,
-                "deliver_poll_seconds": POLL_S,
-            },
-            "lines": {"sim": {"driver": "sim", "journal": str(tmp_path / "sim.journal")}},
-        },
+    config = simgate_config(
+        tmp_path,
+        http_port,
+        url,
+        worker={"idle_poll_seconds": POLL_S, "idle_max_seconds": POLL_S},
+        smpp_server={"enabled": True, "port": smpp_port, "deliver_poll_seconds": POLL_S},
+        lines=sim_line(tmp_path),
     )
     rt = await open_services(load_settings(config))
     sv = rt.services
@@ -68,11 +52,8 @@ async def test_receipts_the_worker_child_stores_wake_the_parents_deliverer(
         await sv.smpp_users.create(account="acme", system_id=SYSTEM_ID, password=PASSWORD)
     finally:
         await rt.close()
-    with SimgateProcess(
-        ["run", "--worker-process"], workdir=tmp_path, config=config, port=http_port
-    ) as proc:
-        await asyncio.to_thread(proc.wait_healthy, 60.0)
-        await asyncio.to_thread(proc.wait_output, "simgate worker running", 60.0)
+    with SimgateProcess(RUN, workdir=tmp_path, config=config, port=http_port) as proc:
+        await started(proc, lines_running=True)
         esme = await Esme.connect(smpp_port)
         try:
             await esme.bind("trx")

@@ -22,11 +22,11 @@ import httpx
 import pytest
 
 from simgate.domain.accounts import GatewayRole
-from simgate.settings import load_settings
-from simgate.testing.procs import SimgateProcess, free_port, write_config
+from simgate.testing.procs import SimgateProcess, free_port
 from simgate.testing.push_receiver import PushReceiver
 from tests.process.runs import CLEAN_EXITS
-from tests.process.support import open_services
+from tests.process.support import add_user, sim_line, simgate_config
+from tests.process.worker_children import RUN, started
 
 pytestmark = pytest.mark.slow
 
@@ -38,31 +38,18 @@ async def test_a_push_stored_by_the_parent_wakes_the_child(tmp_path: Path) -> No
     receiver = PushReceiver()
     await receiver.start()
     port = free_port()
-    config = write_config(
-        tmp_path / "simgate.toml",
-        {
-            "data_dir": str(tmp_path / "data"),
-            "master_key": "worker-child-wake-master-key-012",
-            "log_level": "warning",
-            "demo": {"create": False},
-            "http": {"port": port},
-            "worker": {"idle_poll_seconds": POLL_S, "idle_max_seconds": POLL_S},
-            "push": {"allow_cidrs": ["127.0.0.1/32"], "idle_poll_seconds": POLL_S},
-            "dinstar": {"push_url": receiver.url + "/dinstar", "push_types": ["ussd"]},
-            "lines": {"sim": {"driver": "sim", "journal": str(tmp_path / "sim.journal")}},
-        },
+    config = simgate_config(
+        tmp_path,
+        port,
+        worker={"idle_poll_seconds": POLL_S, "idle_max_seconds": POLL_S},
+        push={"allow_cidrs": ["127.0.0.1/32"], "idle_poll_seconds": POLL_S},
+        dinstar={"push_url": receiver.url + "/dinstar", "push_types": ["ussd"]},
+        lines=sim_line(tmp_path),
     )
-    rt = await open_services(load_settings(config))
-    assert rt.services is not None
     try:
-        account = await rt.services.accounts.create_account(name="wake", balance="1000")
-        await rt.services.accounts.create_user(
-            account.id, username=USER, password=PASSWORD, role=GatewayRole.OPERATOR
-        )
-        run = ["run", "--worker-process"]
-        with SimgateProcess(run, workdir=tmp_path, config=config, port=port) as proc:
-            await asyncio.to_thread(proc.wait_healthy, 60.0)
-            await asyncio.to_thread(proc.wait_output, "simgate worker running", 60.0)
+        await add_user(config, USER, PASSWORD, GatewayRole.OPERATOR)
+        with SimgateProcess(RUN, workdir=tmp_path, config=config, port=port) as proc:
+            await started(proc, lines_running=True)
             await asyncio.sleep(1.0)  # the child's start-up look is over: it idles now
             async with httpx.AsyncClient(
                 base_url=proc.url, timeout=30, auth=(USER, PASSWORD)
@@ -79,5 +66,4 @@ async def test_a_push_stored_by_the_parent_wakes_the_child(tmp_path: Path) -> No
             assert b"Balance" in receiver.requests[0].body
             assert proc.stop() in CLEAN_EXITS
     finally:
-        await rt.close()
         await receiver.stop()

@@ -290,13 +290,25 @@ async def test_a_name_resolving_to_a_private_address_fails_at_connect(srig: Push
     assert push.attempts == 1
 
 
-async def test_a_request_that_cannot_be_sent_fails_at_once(srig: PushRig) -> None:
+@pytest.mark.parametrize(
+    ("header", "value", "error"),
+    [
+        # A value with a line break: h11 refuses to write the request (a format's bug).
+        ("X-Note", "two\r\nX-Injected: 1", "LocalProtocolError"),
+        # A header that cannot be written (push/wire.py).
+        ("X-Name", "Zoë", "not ASCII"),
+    ],
+)
+async def test_a_request_that_cannot_be_sent_fails_at_once(
+    srig: PushRig, header: str, value: str, error: str
+) -> None:
+    """A request that cannot be written: failed at once, not retried for a day."""
     rig = srig
     receiver = PushReceiver(accept)
     await receiver.start()
     try:
         rig.port_push.urls["a"] = receiver.url
-        rig.port_push.headers["X-Note"] = "two\r\nX-Injected: 1"  # a format's bug
+        rig.port_push.headers[header] = value
         await rig.plan("a", 1)
         await rig.start()
         await rig.until(lambda: rig.all_in("failed", 1), step=0.1, what="failure")
@@ -306,27 +318,7 @@ async def test_a_request_that_cannot_be_sent_fails_at_once(srig: PushRig) -> Non
     (push,) = await rig.pushes()
     assert push.attempts == 1
     assert push.last_error is not None
-    assert "LocalProtocolError" in push.last_error
-
-
-async def test_a_header_that_is_not_ascii_fails_at_once(srig: PushRig) -> None:
-    """A format's header that cannot be written (push/wire.py): failed, not retried for a day."""
-    rig = srig
-    receiver = PushReceiver(accept)
-    await receiver.start()
-    try:
-        rig.port_push.urls["a"] = receiver.url
-        rig.port_push.headers["X-Name"] = "Zoë"
-        await rig.plan("a", 1)
-        await rig.start()
-        await rig.until(lambda: rig.all_in("failed", 1), step=0.1, what="failure")
-    finally:
-        await receiver.stop()
-    assert receiver.requests == []
-    (push,) = await rig.pushes()
-    assert push.attempts == 1
-    assert push.last_error is not None
-    assert "not ASCII" in push.last_error
+    assert error in push.last_error
 
 
 async def test_two_workers_never_send_a_push_twice(rig: PushRig) -> None:

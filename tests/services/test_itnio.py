@@ -9,7 +9,7 @@ from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain import ids
-from simgate.domain.accounts import AppKind
+from simgate.domain.accounts import App, AppKind
 from simgate.domain.messages import State
 from simgate.domain.records import NewMessage, SentRow
 from simgate.lines.base import IncomingSms
@@ -30,6 +30,24 @@ async def _set(runtime: Runtime, mid: int, **values: object) -> None:
         await conn.execute(update(messages).where(messages.c.id == mid).values(**values))
 
     await runtime.store.db.write(job)
+
+
+async def _each_state(runtime: Runtime, services: Services) -> tuple[App, list[int]]:
+    """An SMS app's seven messages: queued, then one in each later state, timed T0 + 1..5 in
+    that state's own column, and a DELIVERED one without its delivered_ms (sent at T0 + 6)."""
+    acc = await account(services)
+    app = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
+    _queued, sent, delivered, failed, expired, rejected, bare = mids = await queue(
+        runtime, acc, 7, app_id=app.id
+    )
+    await _set(runtime, sent, state=int(State.SENT), sent_ms=T0 + 1)
+    await _set(runtime, delivered, state=int(State.DELIVERED), sent_ms=T0, delivered_ms=T0 + 2)
+    await _set(runtime, failed, state=int(State.FAILED), sent_ms=T0, failed_ms=T0 + 3)
+    await _set(runtime, expired, state=int(State.EXPIRED), expired_ms=T0 + 4)
+    await _set(runtime, rejected, state=int(State.REJECTED), rejected_ms=T0 + 5)
+    # A final state whose own time is missing shows when the message was sent.
+    await _set(runtime, bare, state=int(State.DELIVERED), sent_ms=T0 + 6, delivered_ms=None)
+    return app, mids
 
 
 async def test_credentials_read_key_and_account(services: Services) -> None:
@@ -55,18 +73,9 @@ async def test_report_rows_are_the_apps_own(runtime: Runtime, services: Services
 async def test_report_rows_time_each_state_from_its_own_column(
     runtime: Runtime, services: Services
 ) -> None:
-    acc = await account(services)
-    app = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
-    queued, sent, delivered, failed, expired, rejected, bare = await queue(
-        runtime, acc, 7, app_id=app.id
+    app, (queued, sent, delivered, failed, expired, rejected, bare) = await _each_state(
+        runtime, services
     )
-    await _set(runtime, sent, state=int(State.SENT), sent_ms=T0 + 1)
-    await _set(runtime, delivered, state=int(State.DELIVERED), sent_ms=T0, delivered_ms=T0 + 2)
-    await _set(runtime, failed, state=int(State.FAILED), sent_ms=T0, failed_ms=T0 + 3)
-    await _set(runtime, expired, state=int(State.EXPIRED), expired_ms=T0 + 4)
-    await _set(runtime, rejected, state=int(State.REJECTED), rejected_ms=T0 + 5)
-    # A final state whose own time is missing shows when the message was sent.
-    await _set(runtime, bare, state=int(State.DELIVERED), sent_ms=T0 + 6, delivered_ms=None)
     wanted = [queued, sent, delivered, failed, expired, rejected, bare]
     rows = {r[0]: r for r in await services.itnio.report_rows(app_id=app.id, ids=wanted)}
     assert {mid: (r[2], bool(r[3]), r[4]) for mid, r in rows.items()} == {
@@ -86,18 +95,9 @@ async def test_report_rows_time_each_state_from_its_own_column(
 async def test_sent_page_times_each_state_from_its_own_column(
     runtime: Runtime, services: Services
 ) -> None:
-    acc = await account(services)
-    app = await services.accounts.create_app(acc.id, kind=AppKind.SMS)
-    queued, sent, delivered, failed, expired, rejected, bare = await queue(
-        runtime, acc, 7, app_id=app.id
+    app, (queued, sent, delivered, failed, expired, rejected, bare) = await _each_state(
+        runtime, services
     )
-    await _set(runtime, sent, state=int(State.SENT), sent_ms=T0 + 1)
-    await _set(runtime, delivered, state=int(State.DELIVERED), sent_ms=T0, delivered_ms=T0 + 2)
-    await _set(runtime, failed, state=int(State.FAILED), sent_ms=T0, failed_ms=T0 + 3)
-    await _set(runtime, expired, state=int(State.EXPIRED), expired_ms=T0 + 4)
-    await _set(runtime, rejected, state=int(State.REJECTED), rejected_ms=T0 + 5)
-    # A final state whose own time is missing shows when the message was sent.
-    await _set(runtime, bare, state=int(State.DELIVERED), sent_ms=T0 + 6, delivered_ms=None)
     window = {"id_from": ids.lower_bound(T0 - 60_000), "id_to": ids.upper_bound(T0 + 60_000)}
     rows = await services.itnio.sent_page(
         app_id=app.id, states=SENT_RCD, offset=0, limit=100, **window

@@ -19,6 +19,7 @@ from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.tables import messages
 from tests.support.changes import Batches
+from tests.support.new_messages import new_message
 
 from ..store.util import OWNER, PRICE, account, balance, get, lease_of, orphans, queue
 from .support import T0, leased, message_row, write_rows
@@ -39,24 +40,9 @@ def reports(*pairs: tuple[str, int], at: int) -> list[PartReport]:
 
 # ---- accept and lease ------------------------------------------------------------------
 def _new(mid: int, account_id: int, now: int) -> NewMessage:
-    return NewMessage(
-        id=mid,
-        account_id=account_id,
-        app_id=None,
-        dialect="test",
-        client_ref=None,
-        task_id=None,
-        sender="",
-        recipient="8613800138000",
-        text="hello",
-        encoding=Encoding.UCS2,
-        parts=2,
-        port_hint=None,
-        line="sim",
-        price_micros=PRICE,
-        currency="USD",
-        report_requested=True,
-        validity_until_ms=now + 60_000,
+    """Two UCS-2 parts (charged 2 x PRICE), valid for a minute."""
+    return new_message(
+        mid, account_id, encoding=Encoding.UCS2, parts=2, validity_until_ms=now + 60_000
     )
 
 

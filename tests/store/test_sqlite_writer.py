@@ -68,6 +68,15 @@ def _commit_hook(driver: WriterConnection, hook: Callable[[], None]) -> None:
     driver._live().set_trace_callback(trace)
 
 
+async def _many_rows(db: Database) -> int:
+    """The rows _threads_of_a_write wrote (keys ``many...``), read back after its commit."""
+    async with db.read() as conn:
+        count: int = (
+            await conn.execute(select(func.count()).select_from(kv).where(kv.c.key.like("many%")))
+        ).scalar_one()
+    return count
+
+
 async def test_statements_run_here_and_the_commit_in_the_writer_thread(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     await db.open()
@@ -77,13 +86,7 @@ async def test_statements_run_here_and_the_commit_in_the_writer_thread(sqlite_ur
         assert seen["statement"] == here
         assert seen["after many"] == here
         assert seen["commit"] != here
-        async with db.read() as conn:
-            count = (
-                await conn.execute(
-                    select(func.count()).select_from(kv).where(kv.c.key.like("many%"))
-                )
-            ).scalar_one()
-        assert count == ROWS_IN_THREAD + 1
+        assert await _many_rows(db) == ROWS_IN_THREAD + 1
     finally:
         await db.close()
 
@@ -97,13 +100,7 @@ async def test_with_commit_os_the_commit_runs_here_too(sqlite_url: str) -> None:
         here = threading.get_ident()
         seen = await _threads_of_a_write(db)
         assert seen["statement"] == seen["after many"] == seen["commit"] == here
-        async with db.read() as conn:
-            count = (
-                await conn.execute(
-                    select(func.count()).select_from(kv).where(kv.c.key.like("many%"))
-                )
-            ).scalar_one()
-        assert count == ROWS_IN_THREAD + 1
+        assert await _many_rows(db) == ROWS_IN_THREAD + 1
     finally:
         await db.close()
 

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
 
-from simgate.codecs.segments import Encoding
 from simgate.domain.accounts import Account
 from simgate.domain.messages import Event
 from simgate.domain.queue import Leased, PartReport, SubmitRecord
-from simgate.domain.records import MessageRecord, NewMessage
+from simgate.domain.records import MessageRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
 from simgate.store.tables import messages, orphan_reports
+from tests.support import new_messages
+from tests.support.new_messages import new_message
 
 OWNER = "worker-a"
-PRICE = 10_000  # micros per part
+PRICE = new_messages.PRICE  # micros per part, as queue's rows are priced
 
 
 async def account(services: Services, name: str = "acme", balance: str = "10") -> Account:
@@ -47,28 +47,19 @@ async def queue(
     now = runtime.clock.now_ms()
     ids = await store.new_ids(n, now)
     rows = [
-        NewMessage(
-            id=mid,
-            account_id=acc.id,
-            app_id=None,
-            dialect="test",
-            client_ref=f"ref{i}",
-            task_id=None,
-            sender="",
-            recipient="8613800138000",
-            text="hello",
-            encoding=Encoding.GSM7,
-            parts=parts,
-            port_hint=None,
-            line=line,
-            price_micros=PRICE,
-            currency="USD",
-            report_requested=True,
-            validity_until_ms=now + validity_s * 1000,
+        new_message(
+            mid,
+            acc.id,
+            **{
+                "client_ref": f"ref{i}",
+                "parts": parts,
+                "line": line,
+                "validity_until_ms": now + validity_s * 1000,
+                **extra,
+            },
         )
         for i, mid in enumerate(ids)
     ]
-    rows = [replace(r, **extra) for r in rows]
 
     async def job(conn: Any) -> None:
         if charge:
