@@ -33,7 +33,7 @@ from simgate.codecs.segments import Encoding
 from simgate.domain.messages import STATE_TIME_COLUMN, State
 from simgate.domain.queue import IdState, Leased
 from simgate.domain.records import MessageRecord, NewMessage
-from simgate.store import submit_writes, unnest
+from simgate.store import jsonb_rows, submit_writes, unnest
 from simgate.store.sqltext import chunks, marks, one_of, positional_insert
 from simgate.store.tables import accounts, itnio_replays, message_parts, messages
 
@@ -72,9 +72,9 @@ _INSERT_COLUMNS = (
 
 
 def _pg_type(name: str) -> str:
-    """The column's PostgreSQL type for an unnest array; text for a VARCHAR(n): an explicit
-    cast to VARCHAR(n) cuts a longer value short, where the INSERT's own assignment to the
-    column refuses it, as the row-wise insert does."""
+    """The column's PostgreSQL type in a jsonb row (store/jsonb_rows.py); text for a
+    VARCHAR(n): an explicit cast to VARCHAR(n) cuts a longer value short, where the INSERT's
+    own assignment to the column refuses it, as the row-wise insert does."""
     typ = messages.c[name].type
     for kind, pg in ((BigInteger, "bigint"), (SmallInteger, "smallint"), (Integer, "integer")):
         if isinstance(typ, kind):
@@ -85,22 +85,22 @@ def _pg_type(name: str) -> str:
     return "text"
 
 
-# insert_charged's unnest columns: the payer of each row, then the insert's.
-_CHARGED_INSERT_COLUMNS: tuple[unnest.Col, ...] = (
+# insert_charged's row columns: the payer of each row, then the insert's.
+_CHARGED_INSERT_COLUMNS: tuple[jsonb_rows.Col, ...] = (
     ("payer", "bigint"),
     *((name, _pg_type(name)) for name in _INSERT_COLUMNS),
 )
 
 
 def _charged_insert_sql() -> str:
-    """insert_charged's statement: parameters the account ids and amounts, then one array
-    per column of _CHARGED_INSERT_COLUMNS. Charged as AccountRepo.charge does (the gift
-    first, then the balance, if balance + gift + credit cover it; the SET expressions read
-    the row from before the update, and a row locked by another charge is re-checked once
-    it is free, READ COMMITTED's rule for UPDATE); a data-modifying CTE's RETURNING is the
-    only way its sibling sees what it changed, so the INSERT reads ``charged``."""
-    source, _ = unnest.arrays(_CHARGED_INSERT_COLUMNS, [], 3)
-    names = ", ".join(name for name, _ in _CHARGED_INSERT_COLUMNS)
+    """insert_charged's statement: parameters the account ids and amounts (arrays), then
+    the rows of _CHARGED_INSERT_COLUMNS as one jsonb array (store/jsonb_rows.py). Charged
+    as AccountRepo.charge does (the gift first, then the balance, if balance + gift +
+    credit cover it; the SET expressions read the row from before the update, and a row
+    locked by another charge is re-checked once it is free, READ COMMITTED's rule for
+    UPDATE); a data-modifying CTE's RETURNING is the only way its sibling sees what it
+    changed, so the INSERT reads ``charged``."""
+    source = jsonb_rows.source(_CHARGED_INSERT_COLUMNS, 3)
     columns = ", ".join(_INSERT_COLUMNS)
     return (
         f"WITH charged AS (UPDATE {accounts.name} AS a SET "
@@ -110,7 +110,7 @@ def _charged_insert_sql() -> str:
         "WHERE a.id = c.id AND a.balance_micros + a.gift_micros + a.credit_micros >= c.amount "
         "RETURNING a.id), "
         f"inserted AS (INSERT INTO {messages.name} ({columns}) "
-        f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {source} AS v({names}) "
+        f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {source} AS v "
         "WHERE v.payer IS NULL OR v.payer IN (SELECT charged.id FROM charged)) "
         "SELECT charged.id FROM charged"
     )
@@ -119,7 +119,7 @@ def _charged_insert_sql() -> str:
 _CHARGED_INSERT_SQL = _charged_insert_sql()
 
 
-# insert_claimed's arrays: one element per request (``n`` its position), then one per row.
+# insert_claimed's rows: one per request (``n`` its position), then one per message.
 _CLAIMED_JOB_COLUMNS: tuple[unnest.Col, ...] = (
     ("n", "integer"),
     ("payer", "bigint"),
@@ -129,7 +129,7 @@ _CLAIMED_JOB_COLUMNS: tuple[unnest.Col, ...] = (
     ("response", "text"),
     ("created", "bigint"),
 )
-_CLAIMED_ROW_COLUMNS: tuple[unnest.Col, ...] = (
+_CLAIMED_ROW_COLUMNS: tuple[jsonb_rows.Col, ...] = (
     ("job", "integer"),
     *((name, _pg_type(name)) for name in _INSERT_COLUMNS),
 )
@@ -140,9 +140,14 @@ ReplayRecord = tuple[str, int, str, int]
 
 
 def _claimed_insert_sql() -> str:
-    """insert_claimed's statement: the arrays of _CLAIMED_JOB_COLUMNS, then those of
-    _CLAIMED_ROW_COLUMNS; returns ``(0, account id)`` per account charged and ``(1,
-    fingerprint)`` per record written.
+    """insert_claimed's statement: the arrays of _CLAIMED_JOB_COLUMNS, then the rows of
+    _CLAIMED_ROW_COLUMNS as one jsonb array (store/jsonb_rows.py); returns ``(0, account
+    id)`` per account charged and ``(1, fingerprint)`` per record written.
+
+    The requests stay arrays: the planner sizes ``unnest`` of a bound array by its length,
+    but any ``jsonb_array_elements`` at 100 rows, and from ``job`` it plans the accounts'
+    CTEs (with the requests as jsonb, ``charged`` became a hash join over a sequential scan
+    of ``accounts``, where it is index look-ups). The messages feed only the INSERT.
 
     ``payable`` locks (FOR UPDATE, in account id order: concurrent batches wait for each
     other in one order) the accounts whose balance + gift + credit covers every request of
@@ -162,9 +167,8 @@ def _claimed_insert_sql() -> str:
     database writer runs the loser again (store/database.py); an identical request sent
     twice at the same instant is the only way there."""
     jobs, _ = unnest.arrays(_CLAIMED_JOB_COLUMNS, [], 1)
-    rows, _ = unnest.arrays(_CLAIMED_ROW_COLUMNS, [], 1 + len(_CLAIMED_JOB_COLUMNS))
     job_names = ", ".join(name for name, _ in _CLAIMED_JOB_COLUMNS)
-    row_names = ", ".join(name for name, _ in _CLAIMED_ROW_COLUMNS)
+    rows = jsonb_rows.source(_CLAIMED_ROW_COLUMNS, 1 + len(_CLAIMED_JOB_COLUMNS))
     columns = ", ".join(_INSERT_COLUMNS)
     spendable = "a.balance_micros + a.gift_micros + a.credit_micros"
     return (
@@ -189,7 +193,7 @@ def _claimed_insert_sql() -> str:
         "GROUP BY paid.payer) AS c(id, amount) "
         f"WHERE a.id = c.id AND {spendable} >= c.amount RETURNING a.id), "
         f"inserted AS (INSERT INTO {messages.name} ({columns}) "
-        f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {rows} AS v({row_names}) "
+        f"SELECT {', '.join('v.' + c for c in _INSERT_COLUMNS)} FROM {rows} AS v "
         "WHERE v.job IN (SELECT paid.n FROM paid "
         "WHERE paid.payer IS NULL OR paid.payer IN (SELECT charged.id FROM charged))) "
         "SELECT 0, charged.id::text FROM charged "
@@ -348,15 +352,16 @@ class MessageRepo:
         One statement, not BEGIN, a charge per account, the INSERT and COMMIT: on PostgreSQL
         an accept's cost is its round trips to the server, and run in autocommit
         (Database.submit) this is the only one; in a transaction (the accept batches with
-        records of their own) it is one of few. Rows go in as one array per column (unnest):
-        one plan and one Bind for the whole batch."""
+        records of their own) it is one of few. Rows go in as one jsonb parameter
+        (store/jsonb_rows.py): one plan and one Bind for the whole batch."""
         rows = [
             (payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group
         ]
         ids = [account_id for account_id, _ in charges]
         amounts = [amount for _, amount in charges]
-        _, arrays = unnest.arrays(_CHARGED_INSERT_COLUMNS, rows, 3)
-        result = await conn.exec_driver_sql(_CHARGED_INSERT_SQL, (ids, amounts, *arrays))
+        result = await conn.exec_driver_sql(
+            _CHARGED_INSERT_SQL, (ids, amounts, jsonb_rows.encode(rows))
+        )
         return {int(row[0]) for row in result}
 
     async def insert_claimed(
@@ -378,8 +383,9 @@ class MessageRepo:
             job_values.append((n, payer, amount, *(record or (None, None, None, None))))
             row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
         _, job_arrays = unnest.arrays(_CLAIMED_JOB_COLUMNS, job_values, 1)
-        _, row_arrays = unnest.arrays(_CLAIMED_ROW_COLUMNS, row_values, 1)
-        result = await conn.exec_driver_sql(_CLAIMED_INSERT_SQL, (*job_arrays, *row_arrays))
+        result = await conn.exec_driver_sql(
+            _CLAIMED_INSERT_SQL, (*job_arrays, jsonb_rows.encode(row_values))
+        )
         charged: set[int] = set()
         claimed: set[str] = set()
         for kind, value in map(tuple, result):

@@ -12,7 +12,10 @@ page-cache work (microseconds), so they run right here, as the short reads do
   (with ``commit = "os"`` a COMMIT fsyncs nothing and runs here; its checkpoints run beside
   the writer: store/sqlite_checkpoint.py);
 - BEGIN IMMEDIATE when another process holds the write lock: tried here first without
-  waiting, then waited for in the thread (the full busy timeout must not hold the loop);
+  waiting, then waited for in the thread (the full busy timeout must not hold the loop).
+  Between simgate's processes (``run --worker-process``) the turn to write is taken first,
+  a ``flock`` the kernel hands over the moment its holder drops it (store/sqlite_turn.py),
+  so that wait is rare: the retries here are for writers that are not simgate;
 - an executemany of many rows (a 1,000-number request, a 5,000-row batch), whose time grows
   with the rows: above :data:`ROWS_IN_THREAD` rows it runs in the thread too.
 
@@ -32,6 +35,7 @@ from typing import Any, Literal, TypeVar
 
 from simgate.store.loop_sqlite import LoopConnection, LoopCursor
 from simgate.store.sqlite_checkpoint import Checkpointer
+from simgate.store.sqlite_turn import WriteTurn
 
 T = TypeVar("T")
 
@@ -81,9 +85,12 @@ class WriterConnection(LoopConnection):
         *,
         busy_timeout_ms: int,
         checkpointer: Checkpointer | None = None,
+        turn: WriteTurn | None = None,
     ) -> None:
         super().__init__(connection)
         self._busy_timeout_ms = busy_timeout_ms
+        # Held from BEGIN IMMEDIATE to the end of the transaction (store/sqlite_turn.py).
+        self.turn = turn
         # commit = "os": COMMIT here, checkpoints by this (store/sqlite_checkpoint.py).
         self.checkpointer = checkpointer
         self._thread = concurrent.futures.ThreadPoolExecutor(
@@ -103,23 +110,51 @@ class WriterConnection(LoopConnection):
         return self._last is not None and not self._last.done()
 
     async def begin_immediate(self) -> None:
-        """BEGIN IMMEDIATE: here when the write lock is free (busy timeout 0), else waited
-        for in the thread with the configured busy timeout."""
+        """BEGIN IMMEDIATE after taking the turn to write (store/sqlite_turn.py): here when
+        the write lock is free (busy timeout 0), else waited for in the thread; the turn
+        and the lock together within the configured busy timeout."""
         conn = self._live()
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        if self.turn is not None:
+            await self.turn.take(self._busy_timeout_ms / 1000)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if not sqlite3_busy(exc):
-                raise
-        await self.in_thread(self._begin_waiting, conn)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not sqlite3_busy(exc):
+                    raise
+            await self.in_thread(self._begin_waiting, conn, deadline)
+        except BaseException:
+            self._release_turn(conn)
+            raise
 
-    def _begin_waiting(self, conn: sqlite3.Connection) -> None:
+    def _release_turn(self, conn: sqlite3.Connection) -> None:
+        """Drop the turn once no transaction is open (a COMMIT that failed leaves it open
+        for the ROLLBACK that follows); from the thread that ended it, so another process
+        waiting for it starts while this one's loop is still to hear of the commit."""
+        if self.turn is not None and not conn.in_transaction:
+            self.turn.release()
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.commit()
+        finally:
+            self._release_turn(conn)
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.rollback()
+        finally:
+            self._release_turn(conn)
+
+    def _begin_waiting(self, conn: sqlite3.Connection, deadline: float) -> None:
         # Our own retry, not SQLite's busy handler: that one sleeps 1, 2, 5, 10, 15, 20,
         # 25 ms... between tries, so a lock held for one commit's fsync by the other process
         # of `simgate run` (its worker child) cost a wait of 8-18 ms. Tries here are
         # BUSY_FIRST_S apart, doubling to BUSY_MAX_S: a few microseconds each, in this thread.
-        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        # Since the turn (store/sqlite_turn.py), only a writer that is not simgate's (the
+        # sqlite3 shell, a backup) makes a BEGIN wait here.
         delay = BUSY_FIRST_S
         while True:
             time.sleep(delay)
@@ -135,18 +170,18 @@ class WriterConnection(LoopConnection):
         if self.checkpointer is not None and not self._thread_busy():
             # synchronous=NORMAL, auto-checkpoint off: the WAL frames into the page cache,
             # no fsync; microseconds, less than the hand-off (store/sqlite_checkpoint.py).
-            self._live().commit()
+            self._commit(self._live())
             self.checkpointer.after_commit()
             return
-        await self.in_thread(self._live().commit)
+        await self.in_thread(self._commit, self._live())
 
     async def rollback(self) -> None:
         """Here (a no-op after a commit: the pool's reset on return), unless a call of a
         cancelled writer still runs in the thread: then behind it, never beside it."""
         if self._thread_busy():
-            await self.in_thread(self._live().rollback)
+            await self.in_thread(self._rollback, self._live())
         else:
-            self._live().rollback()
+            self._rollback(self._live())
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -154,6 +189,8 @@ class WriterConnection(LoopConnection):
             # Behind a commit still running in the thread (a cancelled writer), never beside.
             await self.in_thread(connection.close)
         self._thread.shutdown(wait=False)
+        if self.turn is not None:  # after the close: its transaction, if any, has ended
+            self.turn.close()
         if self.checkpointer is not None:
             await self.checkpointer.aclose()
 
@@ -162,6 +199,8 @@ class WriterConnection(LoopConnection):
         if connection is not None:
             self._thread.submit(connection.close).result()
         self._thread.shutdown(wait=False)
+        if self.turn is not None:
+            self.turn.close()
         if self.checkpointer is not None:
             self.checkpointer.close()
 
@@ -190,8 +229,14 @@ def open_writer_connection(
     conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[commit]}")
     conn.execute("PRAGMA busy_timeout=0")
     conn.execute("PRAGMA foreign_keys=ON")
+    try:
+        turn: WriteTurn | None = WriteTurn(path)
+    except OSError:  # a directory it cannot create a file in: the BEGIN retries alone
+        turn = None
     if commit == "disk":
-        return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms)
+        return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms, turn=turn)
     # Its checkpoints fsync: not in a COMMIT on the loop (store/sqlite_checkpoint.py).
     conn.execute("PRAGMA wal_autocheckpoint=0")
-    return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms, checkpointer=Checkpointer(path))
+    return WriterConnection(
+        conn, busy_timeout_ms=busy_timeout_ms, checkpointer=Checkpointer(path), turn=turn
+    )

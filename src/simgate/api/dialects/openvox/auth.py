@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,9 +53,11 @@ _PROCESS_KEY = os.urandom(32)
 
 
 def credential_key(username: str, password: str) -> bytes:
-    # Length-prefixed so ("ab", "c") and ("a", "bc") never share a key.
+    # Length-prefixed so ("ab", "c") and ("a", "bc") never share a key. Keyed BLAKE2b is a
+    # MAC by design (RFC 7693's keyed mode), in one C call: building hmac.new's Python
+    # object cost ~5 us of each OpenVox request (2 % of a /sms/send's CPU, issue 15).
     text = f"{len(username)}:{username}:{password}".encode()
-    return hmac.new(_PROCESS_KEY, text, hashlib.sha256).digest()
+    return hashlib.blake2b(text, key=_PROCESS_KEY, digest_size=32).digest()
 
 
 class Authenticator:
