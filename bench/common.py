@@ -140,13 +140,15 @@ def recipients(first: int, count: int) -> list[Recipient]:
     return [Recipient(f"86138{i % 100_000_000:08d}") for i in range(first, first + count)]
 
 
-async def enqueue(sv: Services, account: Account, count: int, batch: int = 1000) -> list[int]:
+async def enqueue(
+    sv: Services, account: Account, count: int, batch: int = 1000, *, dialect: str = "bench"
+) -> list[int]:
     ids: list[int] = []
     for first in range(0, count, batch):
         n = min(batch, count - first)
         out = await sv.sending.send(
             SendRequest(
-                account=account, dialect="bench", text="bench", recipients=recipients(first, n)
+                account=account, dialect=dialect, text="bench", recipients=recipients(first, n)
             )
         )
         ids.extend(a.message_id for a in out.accepted)

@@ -114,9 +114,10 @@ def _row_keys() -> set[str]:
 
 
 async def _dispatch_once(
-    backend: str, workdir: Path, total: int, *, hooks: bool
+    backend: str, workdir: Path, total: int, *, hooks: bool, dialect: str = "bench"
 ) -> tuple[float, float]:
-    """Messages per second, and the process's CPU microseconds per message, of one run."""
+    """Messages per second, and the process's CPU microseconds per message, of one run, of
+    messages sent through ``dialect`` ("bench": one no push format reads)."""
     async with scratch_url(backend, workdir) as url:
         settings = bench_settings(workdir, url)
         async with opened(settings, role="worker") as rt:
@@ -126,7 +127,7 @@ async def _dispatch_once(
                 # What the core costs without the event bus (numbering, push formats).
                 rt.changes.clear()
             account = await sv.accounts.create_account(name="bench", balance="1000000")
-            await enqueue(sv, account, total)
+            await enqueue(sv, account, total, dialect=dialect)
             cpu0 = time.process_time()
             await rt.start_worker()
             gc.freeze()  # as `simgate run` does once started (cli/serve.py)
@@ -140,6 +141,9 @@ async def dispatch(backend: str, workdir: Path, total: int) -> Table:
     """QUEUED -> DELIVERED per second, one worker in-process, sim line at zero latency."""
     rate, rate_cpu = await _dispatch_once(backend, workdir / "d", total, hooks=True)
     bare, bare_cpu = await _dispatch_once(backend, workdir / "b", total, hooks=False)
+    # OpenVox messages: its push format reads them, but no account has a push URL (the
+    # worker of `simgate run` under OpenVox sends, issue 15).
+    ov, ov_cpu = await _dispatch_once(backend, workdir / "o", total, hooks=True, dialect="openvox")
     async with scratch_url(backend, workdir / "f") as url:
         settings = bench_settings(workdir / "f", url)
         async with opened(settings) as rt:
@@ -172,6 +176,7 @@ async def dispatch(backend: str, workdir: Path, total: int) -> Table:
             ["SQL floor: 1 UPDATE per batch (baseline)", base, 1.0, floor_cpu],
             ["Dispatcher + sim line", rate, rate / base, rate_cpu],
             ["  same, event hooks off (no push planning)", bare, bare / base, bare_cpu],
+            ["  same, OpenVox messages: push formats on, no URLs", ov, ov / base, ov_cpu],
         ],
         f"aim: >= 5,000 msgs/s on SQLite; load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPUs",

@@ -266,7 +266,13 @@ class Runtime:
         self.events = EventBus(store)
         self.events.subscribe(number_inbound)
         self.events.subscribe(
-            PushOutbox(store=store, formats=formats, clock=self.clock, wakeup=self.wakeup)
+            PushOutbox(
+                store=store,
+                formats=formats,
+                clock=self.clock,
+                wakeup=self.wakeup,
+                epoch=accounts.epoch,  # an app's push URL changed here: seen at once
+            )
         )
         # SMPP receipts and incoming SMS: rows of the SMPP outbox, in every role (the worker
         # records the reports that owe them).

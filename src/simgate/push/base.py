@@ -51,6 +51,30 @@ class PushContext:
     notes: Mapping[str, Mapping[int, int]]
 
 
+@dataclass(frozen=True, slots=True)
+class Owners:
+    """Whose messages of one dialect a format may push for: every message, or those of
+    ``accounts`` (account ids) or of ``apps`` (app primary keys). Empty: none at all."""
+
+    every: bool = False
+    accounts: frozenset[int] = frozenset()
+    apps: frozenset[int] = frozenset()
+
+    def __or__(self, other: Owners) -> Owners:
+        if self.every or other.every:
+            return EVERY
+        return Owners(False, self.accounts | other.accounts, self.apps | other.apps)
+
+    def __bool__(self) -> bool:
+        return self.every or bool(self.accounts) or bool(self.apps)
+
+
+EVERY = Owners(every=True)
+
+# By message dialect: whose messages some push may be owed for; a dialect left out owes none.
+Interest = Mapping[str, Owners]
+
+
 class PushFormat(Protocol):
     name: str
     # The event types the format reads: the outbox hands it only those, and skips it for a
@@ -61,6 +85,11 @@ class PushFormat(Protocol):
     # MessageChanged the format reads (it ignores the others': a promise, not a filter); the
     # bus builds no record for a message no subscriber reads (services/events.py). Without
     # it, the format reads every message.
+    # Optional too: ``interest_docs`` (prefixes of the stored documents that hold its push
+    # settings) with ``interest(docs, apps)``, whose messages may owe a push under the
+    # settings now (push URLs configured), given those documents and every app with push
+    # settings. The outbox caches it (services/push_interest.py) and the bus reads no
+    # record of a message nobody will be pushed for (issue 15).
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         """The keys of the stored documents ``plan`` needs for these events."""

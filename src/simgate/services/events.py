@@ -17,6 +17,12 @@ condition of the read). Building the ~35-column records was most of the bus's co
 message (issue 15), and most messages (a dialect without a push configured, the worker's
 bench) owe nothing. A subscriber without the attribute reads every message.
 
+A subscriber may instead say it at each batch, by owner (a ``message_interest`` coroutine
+method, given the transaction, returning by dialect whose messages it reads, push/base.py
+``Owners``; None: every message): the push outbox answers from its cached view of the push
+settings (services/push_interest.py), so a batch whose messages nobody will be pushed for
+reads no record at all, and one where some are reads only theirs (issue 15).
+
 The changed messages are read with their accounts and apps in one statement
 (store/event_reads.py): on PostgreSQL the reads were round trips of their own, four per
 recorded batch (issue 15).
@@ -24,7 +30,7 @@ recorded batch (issue 15).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,13 +50,16 @@ from simgate.domain.events import (
     UssdReplied,
 )
 from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.push.base import EVERY, Owners
 from simgate.store import Store
-from simgate.store.event_reads import MessageOwners, messages_with_owners
+from simgate.store.event_reads import MessageOwners, messages_of_owners, messages_with_owners
 from simgate.store.sqltext import chunks
 
 # Numbers handed out in this unit of work, by note name: {"dinstar.inbound_seq": {id: seq}}.
 Notes = dict[str, dict[int, int]]
 Subscriber = Callable[[AsyncConnection, Sequence[DomainEvent], Notes], Awaitable[None]]
+# A subscriber's ``message_interest``: by dialect, whose messages it reads; None: every one.
+InterestOf = Callable[[AsyncConnection], Awaitable[Mapping[str, Owners] | None]]
 
 CHUNK = 500  # ids per query
 
@@ -78,13 +87,20 @@ class EventBus:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._subscribers: list[Subscriber] = []
-        # The dialects of the messages some subscriber reads; None: every message (also
-        # with no subscriber yet: :meth:`events` alone builds every message's event).
+        # The dialects of the messages the subscribers without a ``message_interest`` read;
+        # None: every message (also with no subscriber yet: :meth:`events` alone builds
+        # every message's event).
         self._dialects: frozenset[str] | None = None
+        self._interests: list[InterestOf] = []
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Add a subscriber; subscribers run in the order they were added."""
-        mine = message_dialects(subscriber)
+        interest = getattr(subscriber, "message_interest", None)
+        mine: frozenset[str] | None = frozenset()
+        if interest is not None:
+            self._interests.append(interest)
+        else:
+            mine = message_dialects(subscriber)
         if not self._subscribers:
             self._dialects = mine
         elif self._dialects is not None:
@@ -97,6 +113,8 @@ class EventBus:
         if not changes or not self._subscribers:
             return
         events = await self.events(conn, changes)
+        if not events:  # e.g. no message anybody will be pushed for: nothing to hand on
+            return
         notes: Notes = {}
         for subscriber in self._subscribers:
             await subscriber(conn, events, notes)
@@ -110,7 +128,7 @@ class EventBus:
         call_ids = [c.call_id for c in changes if isinstance(c, CallDone)]
         # The messages come with their accounts and apps, in one statement
         # (store/event_reads.py); inbound SMS and calls read theirs after.
-        read = await _messages(conn, message_ids, self._dialects)
+        read = await self._messages(conn, message_ids)
         messages, accounts, apps = read.records, read.accounts, read.apps
         inbound = await _inbound(store, conn, inbound_ids)
         calls = await _calls(store, conn, call_ids)
@@ -150,6 +168,25 @@ class EventBus:
                 out.append(_as_event(c))
         return out
 
+    async def _messages(self, conn: AsyncConnection, ids: list[int]) -> MessageOwners:
+        """The records of the messages ``ids`` that some subscriber reads, with their
+        accounts and apps (a message left out carries no event, as one that no longer
+        exists); no record is built for a message nobody reads."""
+        if not ids:
+            return MessageOwners()
+        wanted = sorted(set(ids))
+        if not self._interests or self._dialects is None:
+            return await messages_with_owners(conn, wanted, self._dialects)
+        interest: dict[str, Owners] = dict.fromkeys(self._dialects, EVERY)
+        for interest_of in self._interests:
+            theirs = await interest_of(conn)
+            if theirs is None:
+                return await messages_with_owners(conn, wanted, None)
+            for dialect, owners in theirs.items():
+                mine = interest.get(dialect)
+                interest[dialect] = owners if mine is None else mine | owners
+        return await messages_of_owners(conn, wanted, interest)
+
 
 def _about(
     m: MessageRecord | None, accounts: Mapping[int, Account], apps: Mapping[int, App]
@@ -166,16 +203,6 @@ def _about(
 def _as_event(c: PortChanged | UssdReplied) -> DomainEvent:
     """Port and USSD changes carry all they need already: they are domain events too."""
     return c
-
-
-async def _messages(
-    conn: AsyncConnection, ids: list[int], dialects: Collection[str] | None
-) -> MessageOwners:
-    """The records of the messages ``ids`` that some subscriber reads (of ``dialects``; None:
-    all), with their accounts and apps; a message left out carries no event, as one that no
-    longer exists. The dialect is a condition of the read: no record is built for a message
-    nobody reads."""
-    return await messages_with_owners(conn, sorted(set(ids)), dialects)
 
 
 async def _inbound(store: Store, conn: AsyncConnection, ids: list[int]) -> dict[int, InboundRecord]:

@@ -9,15 +9,16 @@ context and inserts what they plan, in format order. It knows no format itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.events import DomainEvent
 from simgate.lease_loop import PUSHES, Wakeup
-from simgate.push.base import PlannedPush, PushContext, PushFormat
+from simgate.push.base import Owners, PlannedPush, PushContext, PushFormat
 from simgate.services.events import Notes, message_dialects
+from simgate.services.push_interest import Epoch, PushInterest
 from simgate.services.pushes import insert_planned
 from simgate.store import Store
 from simgate.store.event_reads import docs as stored_docs
@@ -31,11 +32,19 @@ class PushOutbox:
         formats: Sequence[PushFormat],
         clock: Clock,
         wakeup: Wakeup | None = None,
+        epoch: Epoch | None = None,
     ) -> None:
         self._wakeup = wakeup or Wakeup()
         self._store = store
         self.formats = list(formats)
         self._clock = clock
+        # Whose messages may owe a push (cached; the bus reads only those, issue 15).
+        self.interest = PushInterest(self.formats, clock=clock, epoch=epoch)
+
+    async def message_interest(self, conn: AsyncConnection) -> Mapping[str, Owners] | None:
+        """By dialect, whose messages some format may push for now (None: every message):
+        the event bus builds no record for the others (services/events.py)."""
+        return await self.interest.get(conn)
 
     @property
     def message_dialects(self) -> frozenset[str] | None:

@@ -21,14 +21,18 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.records import MessageRecord
+from simgate.push.base import Interest
 from simgate.store.listed import in_list, listed
 from simgate.store.messages import RECORD_COLUMN_NAMES, record_of
+from simgate.store.tables import apps as apps_table
+from simgate.store.tables import kv
 
-__all__ = ["MessageOwners", "docs", "messages_with_owners"]
+__all__ = ["MessageOwners", "docs", "messages_of_owners", "messages_with_owners", "push_settings"]
 
 # Account and App fields in their constructors' order, as columns of their tables.
 _ACCOUNT_COLUMNS = (
@@ -74,6 +78,41 @@ def _sql(dialect: str, by_dialect: bool) -> str:
     )
 
 
+@functools.cache
+def _owners_sql(dialect: str) -> str:
+    """Parameters: the ids; the dialects read whole; ``dialect:account_id`` and
+    ``dialect:app_pk`` keys of the owners whose messages are read."""
+    base = _sql(dialect, False)
+    return (
+        f"{base} AND ({in_list(dialect, 'm.dialect', 2, 'text')}"
+        f" OR {in_list(dialect, _key('m.account_id'), 3, 'text')}"
+        f" OR {in_list(dialect, _key('m.app_id'), 4, 'text')})"
+    )
+
+
+def _key(column: str) -> str:
+    return f"(m.dialect || ':' || {column})"
+
+
+async def messages_of_owners(
+    conn: AsyncConnection, ids: Sequence[int], interest: Interest
+) -> MessageOwners:
+    """As :func:`messages_with_owners`, of the messages ``interest`` names: of a dialect it
+    names whole, or of an account or app it names for their dialect. Nothing named: no
+    statement at all (the worker's batches when no push is configured, issue 15)."""
+    whole = sorted(d for d, o in interest.items() if o.every)
+    by_account = [f"{d}:{a}" for d, o in interest.items() if not o.every for a in o.accounts]
+    by_app = [f"{d}:{a}" for d, o in interest.items() if not o.every for a in o.apps]
+    if not by_account and not by_app:
+        return await messages_with_owners(conn, ids, whole)
+    out = MessageOwners()
+    if not ids:
+        return out
+    name = conn.dialect.name
+    params = tuple(listed(name, v) for v in (ids, whole, sorted(by_account), sorted(by_app)))
+    return _owners_of(await conn.exec_driver_sql(_owners_sql(name), params), out)
+
+
 async def messages_with_owners(
     conn: AsyncConnection, ids: Sequence[int], dialects: Collection[str] | None
 ) -> MessageOwners:
@@ -86,7 +125,10 @@ async def messages_with_owners(
     params: tuple[Any, ...] = (listed(name, ids),)
     if dialects is not None:
         params += (listed(name, sorted(dialects)),)
-    rows = await conn.exec_driver_sql(_sql(name, dialects is not None), params)
+    return _owners_of(await conn.exec_driver_sql(_sql(name, dialects is not None), params), out)
+
+
+def _owners_of(rows: Iterable[Any], out: MessageOwners) -> MessageOwners:
     records, accounts, apps = out.records, out.accounts, out.apps
     for row in rows:
         record = record_of(row[:_RECORD_END])
@@ -98,6 +140,22 @@ async def messages_with_owners(
         if app_pk is not None and app_pk not in apps:
             apps[app_pk] = _app(row[_ACCOUNT_END:])
     return out
+
+
+async def push_settings(
+    conn: AsyncConnection, prefixes: Collection[str]
+) -> tuple[dict[str, dict[str, Any]], list[App]]:
+    """Every stored document whose key starts with one of ``prefixes``, and every app with
+    push settings: what the push formats decide their interest from (services/
+    push_interest.py reads them at most once a poll interval, so through Core)."""
+    found: dict[str, dict[str, Any]] = {}
+    if prefixes:
+        keys = or_(*(kv.c.key.startswith(p, autoescape=True) for p in sorted(prefixes)))
+        for key, value in await conn.execute(select(kv.c.key, kv.c.value).where(keys)):
+            found[key] = json.loads(value)
+    columns = [apps_table.c[c] for c in _APP_COLUMNS]
+    rows = await conn.execute(select(*columns).where(apps_table.c.push_json.not_in(["", "{}"])))
+    return found, [_app(row) for row in rows]
 
 
 def _account(values: Sequence[Any]) -> Account:

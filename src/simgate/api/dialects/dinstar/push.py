@@ -20,6 +20,7 @@ import orjson
 from simgate.api.dialects.dinstar import render
 from simgate.api.dialects.dinstar.ports import PortMap
 from simgate.api.dialects.dinstar.settings import DinstarSettings
+from simgate.domain.accounts import App
 from simgate.domain.events import (
     CallFinished,
     DomainEvent,
@@ -30,7 +31,7 @@ from simgate.domain.events import (
 )
 from simgate.domain.messages import Event, State
 from simgate.lines.base import Line
-from simgate.push.base import PlannedPush, PushContext, PushRequest
+from simgate.push.base import EVERY, Interest, PlannedPush, PushContext, PushRequest
 from simgate.services.dinstar import DIALECT, PUSH_DOC
 from simgate.services.dinstar_inbound import INBOUND_SEQ
 
@@ -39,6 +40,7 @@ RESULT_STATES = frozenset(
     {State.SENT, State.DELIVERED, State.FAILED, State.EXPIRED, State.REJECTED}
 )
 REPORT_EVENTS = frozenset({Event.REPORT_DELIVERED, Event.REPORT_FAILED})
+MESSAGE_TYPES = frozenset({"sms_result", "sms_deliver_status"})  # the pushes about messages
 # Message pushes share one order key, so a DELIVERED never overtakes its SENT_OK.
 ORDER = {
     "sms_result": "dinstar:sms-status",
@@ -92,6 +94,17 @@ class DinstarPush:
         self._cfg = cfg
         self._ports = PortMap(lines, cfg.lines)
 
+    # The stored target (``simgate gateway push``), for :meth:`interest`.
+    interest_docs = (PUSH_DOC,)
+
+    def interest(self, docs: Mapping[str, Mapping[str, Any]], apps: Sequence[App]) -> Interest:
+        """Every message of this dialect while the target takes message pushes (as
+        :meth:`plan` decides: the stored target, else the settings); none otherwise."""
+        target = self.target(docs.get(PUSH_DOC))
+        if target is None or not target[1] & MESSAGE_TYPES:
+            return {}
+        return {DIALECT: EVERY}
+
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         return {PUSH_DOC} if any(map(_concerns, events)) else set()
 
@@ -113,7 +126,7 @@ class DinstarPush:
         url, types = target
         out: dict[str, list[Entry]] = {k: [] for k in ORDER}
         changes = [e for e in events if isinstance(e, MessageChanged)]
-        if changes and types & {"sms_result", "sms_deliver_status"}:
+        if changes and types & MESSAGE_TYPES:
             self._messages(changes, out)
         inbound = [e for e in events if isinstance(e, InboundReceived)]
         if inbound and "sms" in types:

@@ -10,7 +10,7 @@ app: ``push["report_url"]`` (delivery reports of messages sent through that SMS 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.events import CallFinished, DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import FINAL, State
 from simgate.domain.records import InboundRecord, MessageRecord
-from simgate.push.base import PlannedPush, PushContext, PushRequest
+from simgate.push.base import Interest, Owners, PlannedPush, PushContext, PushRequest
 
 DIALECT = "itnio"
 HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
@@ -101,6 +101,14 @@ class ItnioPush:
     name = DIALECT
     kinds: frozenset[type[DomainEvent]] = frozenset({MessageChanged, InboundReceived, CallFinished})
     message_dialects = frozenset({DIALECT})  # reports: only its own messages push
+
+    interest_docs: tuple[str, ...] = ()  # every target is on an app
+
+    def interest(self, docs: Mapping[str, Mapping[str, Any]], apps: Sequence[App]) -> Interest:
+        """The SMS apps with a ``report_url``: only their messages of this dialect push
+        (:func:`reports`)."""
+        mine = frozenset(a.id for a in apps if a.push.get("report_url"))
+        return {DIALECT: Owners(apps=mine)} if mine else {}
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         return set()  # every target is on the app the event carries

@@ -14,16 +14,19 @@ and delivery reports (``reports_enable``) for messages sent through this dialect
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from simgate.api.dialects.openvox import render
 from simgate.api.dialects.openvox.pushconfig import PushConfig, doc_key
+from simgate.domain.accounts import App
 from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import Event
 from simgate.lines.base import Line
-from simgate.push.base import PlannedPush, PushContext, PushRequest
+from simgate.push.base import Interest, Owners, PlannedPush, PushContext, PushRequest
 
 DIALECT = "openvox"
+DOC_PREFIX = doc_key(0)[:-1]  # "openvox.push."
 RESULT_TYPE = "SMS-Status-Result"
 REPORT_TYPE = "SMS-Status-Report"
 REPORT_OK = "Message received on handset"
@@ -98,6 +101,26 @@ class OpenVoxPush:
 
     def __init__(self, lines: Mapping[str, Line]) -> None:
         self._lines = dict(lines)  # ports and SIMs as the lines see them now (names, IMSI)
+
+    # The accounts' push settings documents (doc_key), for :meth:`interest`.
+    interest_docs = (DOC_PREFIX,)
+
+    def interest(self, docs: Mapping[str, Mapping[str, Any]], apps: Sequence[App]) -> Interest:
+        """The accounts whose send results or delivery reports push (a host and
+        ``results_enable`` or ``reports_enable``, as :meth:`_message` asks): only their
+        messages of this dialect may owe one. A document it cannot read counts as pushing."""
+        accounts: set[int] = set()
+        for key, doc in docs.items():
+            if not key.startswith(DOC_PREFIX) or not key[len(DOC_PREFIX) :].isdigit():
+                continue
+            try:
+                cfg = PushConfig.from_doc(doc)
+                pushes = bool(cfg.url_host) and bool(cfg.results_enable or cfg.reports_enable)
+            except (TypeError, ValueError):
+                pushes = True  # let plan() meet it, as it did before the interest
+            if pushes:
+                accounts.add(int(key[len(DOC_PREFIX) :]))
+        return {DIALECT: Owners(accounts=frozenset(accounts))} if accounts else {}
 
     def docs(self, events: Sequence[DomainEvent]) -> set[str]:
         return {doc_key(account_id) for account_id in _accounts(events)}
