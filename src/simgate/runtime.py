@@ -250,9 +250,13 @@ class Runtime:
             health=HealthService(store=store, clock=self.clock, metrics=metrics),
             itnio=ItnioService(store=store),
             dinstar=DinstarService(
-                store=store, clock=self.clock, messaging=messaging, lines=line_state
+                store=store,
+                clock=self.clock,
+                messaging=messaging,
+                lines=line_state,
+                epoch=accounts.epoch,
             ),
-            openvox=OpenVoxService(store=store, clock=self.clock),
+            openvox=OpenVoxService(store=store, clock=self.clock, epoch=accounts.epoch),
             console_auth=ConsoleAuth(store=store, clock=self.clock, accounts=accounts),
             console=ConsoleQueries(
                 store=store, clock=self.clock, accounts=accounts, pushes=pushes, lines=lines

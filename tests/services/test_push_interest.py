@@ -182,3 +182,30 @@ async def test_a_push_url_switched_off_stops_the_reads(
     assert built == ids[:1]
     async with runtime.store.db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(pushes))).scalar() == 1
+
+
+async def test_openvox_config_set_in_this_process_is_seen_at_once(
+    runtime: Runtime, services: Services, clock: FakeClock
+) -> None:
+    """set_config answered 200 and the next result is pushed: no poll to wait for in the
+    process that took the change (it moves the account service's epoch)."""
+    acc = await util.account(services)
+    ids = await _openvox(runtime, acc, 2)
+    await _publish(runtime, _sent(ids[:1], clock.now_ms()))  # read: nobody is pushed for
+    await services.openvox.set_push_config(acc.id, OPENVOX_PUSH)
+    await _publish(runtime, _sent(ids[1:], clock.now_ms()))  # no time passed
+    assert await _pushes(runtime.store) == [("openvox.result", f"msg:{ids[1]}")]
+
+
+async def test_dinstar_push_target_set_in_this_process_is_seen_at_once(
+    runtime: Runtime, services: Services, clock: FakeClock
+) -> None:
+    acc = await util.account(services)
+    ids = await util.queue(runtime, acc, 2, dialect="dinstar")
+    await _publish(runtime, _sent(ids[:1], clock.now_ms()))  # read: no target yet
+    assert await _pushes(runtime.store) == []
+    await services.dinstar.set_push_target(url="http://127.0.0.1:9/gw", types=["sms_result"])
+    await _publish(runtime, _sent(ids[1:], clock.now_ms()))  # no time passed
+    kinds = [kind for kind, _ in await _pushes(runtime.store)]
+    assert kinds
+    assert all(kind.startswith("dinstar") for kind in kinds)

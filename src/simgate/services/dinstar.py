@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.clock import Clock
 from simgate.domain import ids
 from simgate.domain.records import MessageRecord
+from simgate.services.cache_epoch import CacheEpoch
 from simgate.services.lines import LineService
 from simgate.services.messaging import MessagingService
 from simgate.store import Store
@@ -114,9 +115,18 @@ class _TaskBlock:
 
 class DinstarService:
     def __init__(
-        self, *, store: Store, clock: Clock, messaging: MessagingService, lines: LineService
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        messaging: MessagingService,
+        lines: LineService,
+        epoch: CacheEpoch | None = None,
     ) -> None:
         self._store = store
+        # Moved by a push target changed here, so this process's push outbox sees it at once
+        # (services/push_interest.py; other processes within its poll).
+        self._epoch = epoch
         self._clock = clock
         self._messaging = messaging
         self._lines = lines
@@ -301,6 +311,8 @@ class DinstarService:
         await self._store.db.write(
             functools.partial(self._store.accounts.put_doc, key=PUSH_DOC, value=doc)
         )
+        if self._epoch is not None:
+            self._epoch.changed()
 
     async def nonce_secret(self) -> bytes:
         """A random secret shared by every API process through the database."""

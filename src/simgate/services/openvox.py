@@ -18,6 +18,7 @@ from simgate.clock import Clock
 from simgate.domain import ids
 from simgate.domain.messages import State
 from simgate.domain.records import InboundRecord, MessageRecord
+from simgate.services.cache_epoch import CacheEpoch
 from simgate.store import Store
 from simgate.store.dialects import openvox as repo
 from simgate.store.dialects.openvox import OutboxRow, Page
@@ -51,9 +52,12 @@ class Window:
 
 
 class OpenVoxService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(self, *, store: Store, clock: Clock, epoch: CacheEpoch | None = None) -> None:
         self._store = store
         self._clock = clock
+        # Moved by a push setting changed here, so this process's push outbox sees it at once
+        # (services/push_interest.py; other processes within its poll).
+        self._epoch = epoch
 
     async def outbox(
         self,
@@ -121,3 +125,5 @@ class OpenVoxService:
                 self._store.accounts.put_doc, key=push_doc_key(account_id), value=dict(doc)
             )
         )
+        if self._epoch is not None:
+            self._epoch.changed()

@@ -15,8 +15,9 @@ Staleness bound, as the API's caches of accounts and apps (services/cache_epoch.
   (the API's set_config, ``simgate gateway push``, ``simgate apps update``) takes effect for
   the changes recorded at most ``POLL_MS`` after it committed. An idle worker reads nothing.
 - with the account service's epoch (``AccountService.epoch``), an app changed in this
-  process (its ``report_url``) is seen at once, and one another process changed as soon as
-  this process's API caches see it.
+  process (its ``report_url``), an OpenVox set_config and a Dinstar push target set here
+  (services/openvox.py, services/dinstar.py move the epoch) are seen at once, and an app
+  another process changed as soon as this process's API caches see it.
 
 A read that straddles a move of the epoch is not trusted: the next batch reads again.
 """
