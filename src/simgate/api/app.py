@@ -12,7 +12,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
-from simgate.api import exact_paths, http
+from simgate.api import exact_paths, http, not_found
 from simgate.api.dialect import Dialect
 from simgate.errors import ServiceError, StorageFull
 from simgate.services.container import Services
@@ -65,6 +65,8 @@ def create_app(
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
+    # First: the dialects' claims on unmatched requests chain onto it (api/not_found.py).
+    app.router.default = not_found.default(app.router)
     for dialect in dialects:
         dialect.install(app, services, dialect_settings[dialect.name])
     exact_paths.install(app.router)  # after every route: see api/exact_paths.py

@@ -20,6 +20,7 @@ keeps the application's default 404.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -59,7 +60,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 # Namespaces only this dialect serves, and the one it shares with itniotech (§1.1, §3.3).
 OWN_PREFIXES = ("/smsoutbox", "/smsinbox")
 SHARED_PREFIX = "/sms"
-ITNIO_HEADERS = ("api-key", "timestamp", "sign")
+ITNIO_HEADERS = (b"api-key", b"timestamp", b"sign")
+# A path Request.url.path gives back as it is (url_path below).
+_PLAIN_PATH = re.compile(r"/(?!/)[!-\"$->@-\[\]-~]*")
 # The caller's account is read at most once a second per process (the login cache keeps a
 # Caller for auth_cache_seconds): a lock takes effect within this, on every endpoint.
 ACCOUNT_TTL_S = 1.0
@@ -123,7 +126,8 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
         return run
 
     async def unknown(request: Request) -> Response:
-        return respond(request.url.path, NOT_FOUND, f"unknown uri {request.url.path}", [])
+        path = url_path(request)
+        return respond(path, NOT_FOUND, f"unknown uri {path}", [])
 
     routes: dict[str, Handler] = {
         "/sms/get_valid_spans": handlers.get_valid_spans,
@@ -153,12 +157,23 @@ class AnyMethod:
         await response(scope, receive, send)
 
 
+def url_path(request: Request) -> str:
+    """``request.url.path``, without building the URL when the scope's path is one it gives
+    back unchanged: printable ASCII, no ``?``, ``#`` or ``\\`` (which Starlette's URL escapes),
+    and not ``//`` first (which ``urlsplit`` reads as a host when the URL has none)."""
+    path = request.scope["path"]
+    if isinstance(path, str) and _PLAIN_PATH.fullmatch(path):
+        return path
+    return request.url.path
+
+
 def is_openvox_unknown(request: Request) -> bool:
     """Whether a request no route matched is this dialect's unknown uri (see above)."""
-    path = request.url.path
+    path = url_path(request)
     if path != SHARED_PREFIX and not path.startswith(SHARED_PREFIX + "/"):
         return False
-    return not any(name in request.headers for name in ITNIO_HEADERS)
+    # Request.headers' ``in``: the lowercased name against the scope's names as they are.
+    return not any(name in ITNIO_HEADERS for name, _ in request.scope["headers"])
 
 
 def claim_unknown(app: FastAPI, *, claims: Callable[[Request], bool], answer: Endpoint) -> None:
@@ -166,6 +181,8 @@ def claim_unknown(app: FastAPI, *, claims: Callable[[Request], bool], answer: En
 
     The router calls its ``default`` app only when no route matched the path (a path matched
     with another method is that route's 405); the previous default still answers the rest.
+    Every unmatched request passes here, a scanner's too: ``claims`` reads the scope, not a
+    URL or a header map built for it (issue 15).
     """
     previous = app.router.default
 
