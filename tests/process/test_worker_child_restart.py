@@ -66,9 +66,14 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
         second = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="second")
         with second:
             try:
-                deadline = time.monotonic() + 10  # < stop_predecessor's 15 s before SIGKILL
+                # Start-up (imports, migrations) then the wait's log line: 10 s was once too
+                # short for a start-up on a loaded CI machine. stop_predecessor's 15 s before
+                # its SIGKILL count from that line, and this loop reads the line within 20 ms.
+                deadline = time.monotonic() + 40
                 while "is still stopping: waiting for it" not in second.stderr():
-                    assert time.monotonic() < deadline, "the new run did not wait"
+                    assert time.monotonic() < deadline, (
+                        f"the new run did not wait: {second.stderr()[-2000:]}"
+                    )
                     assert running(old)
                     assert worker_children(second.pid) == [], "two worker children at once"
                     await asyncio.sleep(0.02)

@@ -8,6 +8,7 @@ may import the other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,3 +41,29 @@ class AttemptResult:
     status: int | None = None
     error: str | None = None
     next_attempt_ms: int | None = None
+
+
+# Whose messages a push may be owed for (push/base.py's formats decide it, the store reads by it:
+# store/event_reads.py), here because both sides may import the domain.
+@dataclass(frozen=True, slots=True)
+class Owners:
+    """Whose messages of one dialect a format may push for: every message, or those of
+    ``accounts`` (account ids) or of ``apps`` (app primary keys). Empty: none at all."""
+
+    every: bool = False
+    accounts: frozenset[int] = frozenset()
+    apps: frozenset[int] = frozenset()
+
+    def __or__(self, other: Owners) -> Owners:
+        if self.every or other.every:
+            return EVERY
+        return Owners(False, self.accounts | other.accounts, self.apps | other.apps)
+
+    def __bool__(self) -> bool:
+        return self.every or bool(self.accounts) or bool(self.apps)
+
+
+EVERY = Owners(every=True)
+
+# By message dialect: whose messages some push may be owed for; a dialect left out owes none.
+Interest = Mapping[str, Owners]

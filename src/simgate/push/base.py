@@ -51,30 +51,6 @@ class PushContext:
     notes: Mapping[str, Mapping[int, int]]
 
 
-@dataclass(frozen=True, slots=True)
-class Owners:
-    """Whose messages of one dialect a format may push for: every message, or those of
-    ``accounts`` (account ids) or of ``apps`` (app primary keys). Empty: none at all."""
-
-    every: bool = False
-    accounts: frozenset[int] = frozenset()
-    apps: frozenset[int] = frozenset()
-
-    def __or__(self, other: Owners) -> Owners:
-        if self.every or other.every:
-            return EVERY
-        return Owners(False, self.accounts | other.accounts, self.apps | other.apps)
-
-    def __bool__(self) -> bool:
-        return self.every or bool(self.accounts) or bool(self.apps)
-
-
-EVERY = Owners(every=True)
-
-# By message dialect: whose messages some push may be owed for; a dialect left out owes none.
-Interest = Mapping[str, Owners]
-
-
 class PushFormat(Protocol):
     name: str
     # The event types the format reads: the outbox hands it only those, and skips it for a

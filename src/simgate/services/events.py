@@ -49,8 +49,8 @@ from simgate.domain.events import (
     PortChanged,
     UssdReplied,
 )
+from simgate.domain.pushes import EVERY, Owners
 from simgate.domain.records import InboundRecord, MessageRecord
-from simgate.push.base import EVERY, Owners
 from simgate.store import Store
 from simgate.store.event_reads import MessageOwners, messages_of_owners, messages_with_owners
 from simgate.store.sqltext import chunks

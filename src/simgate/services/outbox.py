@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.events import DomainEvent
+from simgate.domain.pushes import Owners
 from simgate.lease_loop import PUSHES, Wakeup
-from simgate.push.base import Owners, PlannedPush, PushContext, PushFormat
+from simgate.push.base import PlannedPush, PushContext, PushFormat
 from simgate.services.events import Notes, message_dialects
 from simgate.services.push_interest import Epoch, PushInterest
 from simgate.services.pushes import insert_planned

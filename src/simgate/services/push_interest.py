@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.accounts import App
-from simgate.push.base import EVERY, Interest, Owners
+from simgate.domain.pushes import EVERY, Interest, Owners
 from simgate.services.cache_epoch import POLL_MS
 from simgate.services.events import message_dialects
 from simgate.store.event_reads import push_settings

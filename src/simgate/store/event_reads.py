@@ -25,8 +25,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account, App, AppKind
+from simgate.domain.pushes import Interest
 from simgate.domain.records import MessageRecord
-from simgate.push.base import Interest
 from simgate.store.listed import in_list, listed
 from simgate.store.messages import RECORD_COLUMN_NAMES, record_of
 from simgate.store.tables import apps as apps_table

@@ -30,8 +30,9 @@ from simgate.domain.events import (
     UssdReplied,
 )
 from simgate.domain.messages import Event, State
+from simgate.domain.pushes import EVERY, Interest
 from simgate.lines.base import Line
-from simgate.push.base import EVERY, Interest, PlannedPush, PushContext, PushRequest
+from simgate.push.base import PlannedPush, PushContext, PushRequest
 from simgate.services.dinstar import DIALECT, PUSH_DOC
 from simgate.services.dinstar_inbound import INBOUND_SEQ
 

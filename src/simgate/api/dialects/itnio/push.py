@@ -20,8 +20,9 @@ from simgate.api.dialects.itnio.voice_push import plan_for
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.events import CallFinished, DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import FINAL, State
+from simgate.domain.pushes import Interest, Owners
 from simgate.domain.records import InboundRecord, MessageRecord
-from simgate.push.base import Interest, Owners, PlannedPush, PushContext, PushRequest
+from simgate.push.base import PlannedPush, PushContext, PushRequest
 
 DIALECT = "itnio"
 HEADERS = {"Content-Type": "application/json;charset=UTF-8"}

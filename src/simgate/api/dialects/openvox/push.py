@@ -22,8 +22,9 @@ from simgate.api.dialects.openvox.pushconfig import PushConfig, doc_key
 from simgate.domain.accounts import App
 from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import Event
+from simgate.domain.pushes import Interest, Owners
 from simgate.lines.base import Line
-from simgate.push.base import Interest, Owners, PlannedPush, PushContext, PushRequest
+from simgate.push.base import PlannedPush, PushContext, PushRequest
 
 DIALECT = "openvox"
 DOC_PREFIX = doc_key(0)[:-1]  # "openvox.push."
