@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, Table, prepare_gateway_user
 from bench.common import server_settings_data as simgate_settings
 from bench.smpp_throughput import KANNEL_CONF, SmscProcess, _proc_cpu
+from bench.wrk_report import LUA_DONE, LUA_THREADS
 from simgate.testing.procs import SimgateProcess, free_port, write_config
 
 CACHE = Path(os.environ.get("SIMGATE_BENCH_CACHE", Path.home() / ".cache" / "simgate-bench"))
@@ -91,19 +92,10 @@ class Target:
 
 # ---- the HTTP load (wrk) -----------------------------------------------------------------
 
-LUA = """
-local counter = 0
-local threads = {}
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-  table.insert(threads, thread)
-end
-function init(args)
-  n = 0
-  bad = 0
-  sample = ""
-end
+# The threads' numbering and the tally of wrong answers are bench/wrk_report.py's.
+LUA = (
+    LUA_THREADS
+    + """
 function request()
   n = n + 1
   local number = tostring(8613700000000 + id * 10000000 + n)
@@ -119,15 +111,9 @@ function response(status, headers, body)
     sample = body
   end
 end
-function done(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do
-    total = total + t:get("bad")
-    if t:get("bad") > 0 then io.write("SAMPLE " .. t:get("sample") .. "\\n") end
-  end
-  io.write("BAD " .. total .. "\\n")
-end
 """
+    + LUA_DONE
+)
 
 
 def _lua(target: Target, path: str, workdir: Path) -> Path:
