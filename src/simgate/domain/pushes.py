@@ -8,7 +8,7 @@ may import the other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,3 +67,13 @@ EVERY = Owners(every=True)
 
 # By message dialect: whose messages some push may be owed for; a dialect left out owes none.
 Interest = Mapping[str, Owners]
+
+
+def combine(parts: Iterable[Interest]) -> dict[str, Owners]:
+    """The union of ``parts``, by dialect (a dialect whose owners are empty is left out)."""
+    out: dict[str, Owners] = {}
+    for part in parts:
+        for dialect, owners in part.items():
+            if owners:
+                out[dialect] = out[dialect] | owners if dialect in out else owners
+    return out

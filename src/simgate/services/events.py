@@ -49,7 +49,7 @@ from simgate.domain.events import (
     PortChanged,
     UssdReplied,
 )
-from simgate.domain.pushes import EVERY, Owners
+from simgate.domain.pushes import EVERY, Interest, Owners, combine
 from simgate.domain.records import InboundRecord, MessageRecord
 from simgate.store import Store
 from simgate.store.event_reads import MessageOwners, messages_of_owners, messages_with_owners
@@ -177,15 +177,13 @@ class EventBus:
         wanted = sorted(set(ids))
         if not self._interests or self._dialects is None:
             return await messages_with_owners(conn, wanted, self._dialects)
-        interest: dict[str, Owners] = dict.fromkeys(self._dialects, EVERY)
+        parts: list[Interest] = [dict.fromkeys(self._dialects, EVERY)]
         for interest_of in self._interests:
             theirs = await interest_of(conn)
             if theirs is None:
                 return await messages_with_owners(conn, wanted, None)
-            for dialect, owners in theirs.items():
-                mine = interest.get(dialect)
-                interest[dialect] = owners if mine is None else mine | owners
-        return await messages_of_owners(conn, wanted, interest)
+            parts.append(theirs)
+        return await messages_of_owners(conn, wanted, combine(parts))
 
 
 def _about(

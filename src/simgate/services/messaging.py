@@ -73,18 +73,6 @@ class _EarlyReports:
             if not refs:
                 continue
             mid, line = r.message_id, r.line or ""
-            if len(refs) == 1:  # most messages: no list of the message's reports (issue 15)
-                key = (line, refs[0])
-                rep = latest.get(key)
-                if rep is None or rep.hint is None or rep.hint.message_id != mid:
-                    continue
-                statuses[(mid, 0)] = PartStatus(mid, 0, rep.status_code, rep.done_ms)
-                rest.pop(key, None)
-                worst = max(0, rep.status_code)
-                settled.setdefault(_SETTLED_BY[not worst], []).append(
-                    ReportTally(mid, State.SENT, 1, 1, worst)
-                )
-                continue
             mine: list[PartReport] = []
             for ref in refs:
                 rep = latest.get((line, ref))

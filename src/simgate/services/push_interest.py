@@ -31,12 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.domain.accounts import App
-from simgate.domain.pushes import EVERY, Interest, Owners
+from simgate.domain.pushes import EVERY, Interest, Owners, combine
 from simgate.services.cache_epoch import POLL_MS
 from simgate.services.events import message_dialects
 from simgate.store.event_reads import push_settings
 
-__all__ = ["POLL_MS", "Epoch", "PushInterest", "combine"]
+__all__ = ["POLL_MS", "Epoch", "PushInterest"]
 
 
 class Epoch(Protocol):
@@ -50,16 +50,6 @@ class _Interested(Protocol):
     interest_docs: Sequence[str]
 
     def interest(self, docs: Mapping[str, Mapping[str, Any]], apps: Sequence[App]) -> Interest: ...
-
-
-def combine(parts: Sequence[Interest]) -> dict[str, Owners]:
-    """The union of ``parts``, by dialect."""
-    out: dict[str, Owners] = {}
-    for part in parts:
-        for dialect, owners in part.items():
-            if owners:
-                out[dialect] = out[dialect] | owners if dialect in out else owners
-    return out
 
 
 class PushInterest:

@@ -20,7 +20,6 @@ keeps the application's default 404.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,8 +60,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 OWN_PREFIXES = ("/smsoutbox", "/smsinbox")
 SHARED_PREFIX = "/sms"
 ITNIO_HEADERS = (b"api-key", b"timestamp", b"sign")
-# A path Request.url.path gives back as it is (url_path below).
-_PLAIN_PATH = re.compile(r"/(?!/)[!-\"$->@-\[\]-~]*")
 # The caller's account is read at most once a second per process (the login cache keeps a
 # Caller for auth_cache_seconds): a lock takes effect within this, on every endpoint.
 ACCOUNT_TTL_S = 1.0
@@ -126,7 +123,7 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
         return run
 
     async def unknown(request: Request) -> Response:
-        path = url_path(request)
+        path = http.request_path(request)
         return respond(path, NOT_FOUND, f"unknown uri {path}", [])
 
     routes: dict[str, Handler] = {
@@ -157,19 +154,9 @@ class AnyMethod:
         await response(scope, receive, send)
 
 
-def url_path(request: Request) -> str:
-    """``request.url.path``, without building the URL when the scope's path is one it gives
-    back unchanged: printable ASCII, no ``?``, ``#`` or ``\\`` (which Starlette's URL escapes),
-    and not ``//`` first (which ``urlsplit`` reads as a host when the URL has none)."""
-    path = request.scope["path"]
-    if isinstance(path, str) and _PLAIN_PATH.fullmatch(path):
-        return path
-    return request.url.path
-
-
 def is_openvox_unknown(request: Request) -> bool:
     """Whether a request no route matched is this dialect's unknown uri (see above)."""
-    path = url_path(request)
+    path = http.request_path(request)
     if path != SHARED_PREFIX and not path.startswith(SHARED_PREFIX + "/"):
         return False
     # Request.headers' ``in``: the lowercased name against the scope's names as they are.
