@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
             # Held (SIGSTOP) so that its stop outlasts the new run's start-up whatever the
             # timing: left running, it sometimes ended before the new parent even looked
             # (the test then proved nothing). The kernel's PDEATHSIG SIGTERM waits for it.
-            os.kill(old, signal.SIGSTOP)
+            _stop_outside_a_write(old, tmp_path / "data" / "simgate.db")
             first.kill()  # SIGKILL: the old child is left stopping on its own
         second = SimgateProcess(RUN, workdir=tmp_path, config=config, port=port, name="second")
         with second:
@@ -94,3 +95,22 @@ async def test_a_restarted_run_waits_for_the_old_worker_child(tmp_path: Path) ->
     submitted = journal_submits(journal)
     assert set(submitted) == set(ids)
     assert {mid: n for mid, n in submitted.items() if n > 1} == {}, "submitted twice"
+
+
+def _stop_outside_a_write(pid: int, db: Path) -> None:
+    """SIGSTOP ``pid`` at a moment it holds no SQLite write lock: stopped inside one of its
+    idle lease transactions, it kept the lock, and the new run's start-up probe refused the
+    database after 5 s (as it should for a hung writer; not what this test is about)."""
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.01)
+        finally:
+            probe.close()
+    raise AssertionError("the worker child never left its write lock")
