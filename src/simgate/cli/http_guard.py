@@ -17,6 +17,15 @@ uvicorn has no header or body timeout, so this subclass of its httptools protoco
 ``max_connections`` caps open connections: a new connection beyond it first evicts the
 oldest one still waiting for its headers (a stalled client, not a request being served), and
 is refused (closed at once) when there is none.
+
+One write per answer: uvicorn writes a response's status line and headers when the
+application sends ``http.response.start``, and the body in a second write when it sends
+``http.response.body``: two ``send`` system calls, and on loopback two passes through the
+TCP stack, a fifth of the server's CPU on a one-number send (issue 15, py-spy --native:
+``write`` under ``UVStream__try_write``). :class:`OneWriteCycle` keeps the head and writes
+it with the first body write, the same bytes in one call; a head that no body write follows
+(a HEAD request, an application that raises after starting its answer, a close) is written
+on its own right after, before anything else of that connection, as before.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import asyncio
 import logging
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from simgate.settings import HttpSettings
 
@@ -111,10 +120,86 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._arm("body", self.body_timeout_s)
         super().on_headers_complete()
+        cycle = self.cycle
+        # uvicorn builds its own cycle here (and starts its task later, in a loop turn of
+        # its own, or queues it behind a pipelined one): it answers in one write.
+        if type(cycle) is RequestResponseCycle:
+            cycle.__class__ = OneWriteCycle
 
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request cycle, answering in one write (see the module docstring)."""
+
+    _kept: _KeptHead | None = None
+
+    async def send(self, message: Any) -> None:
+        kept = self._kept
+        if kept is None:
+            if message["type"] != "http.response.start" or self.response_started:
+                await super().send(message)
+                return
+            transport = self.transport
+            kept = _KeptHead(transport)
+            self.transport = kept  # type: ignore[assignment]
+            try:
+                await super().send(message)  # the head, into ``kept``
+            except BaseException:
+                self.transport = transport
+                kept.flush()
+                raise
+            if kept.head is None:  # nothing kept (a client gone): as before
+                self.transport = transport
+                return
+            self._kept = kept
+            return
+        # The message after the head: its write carries the head along.
+        try:
+            await super().send(message)
+        finally:
+            self._kept = None
+            self.transport = kept.transport
+            if not self.disconnected:
+                kept.flush()  # when that message wrote nothing (a HEAD request's body)
+
+
+class _KeptHead:
+    """The connection's transport while a response head waits for its body (above): the
+    first write is the head, kept; the next one goes out with it."""
+
+    __slots__ = ("head", "taking", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.head: bytes | None = None
+        self.taking = True
+
+    def write(self, data: bytes) -> None:
+        if self.taking:
+            self.taking = False
+            self.head = data
+            return
+        head = self.head
+        if head is not None:
+            self.head = None
+            data = head + data
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        head, self.head = self.head, None
+        self.taking = False
+        if head is not None and not self.transport.is_closing():
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 def guarded_protocol(cfg: HttpSettings) -> type[GuardedProtocol]:
