@@ -18,7 +18,7 @@ import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from simgate.cli.http_guard import OneWriteCycle, guarded_protocol
+from simgate.cli.http_guard import answer_in_one_write, guarded_protocol
 from simgate.settings import HttpSettings
 
 WAIT_S = 30.0  # a bound for "closed at all", far above the timeouts below
@@ -204,17 +204,19 @@ OK_BODY: Message = {"type": "http.response.body", "body": b'{"code":200', "more_
 
 
 async def _answer(
-    cls: type[RequestResponseCycle],
+    one_write: bool,
     messages: list[Message],
     *,
     method: str = "POST",
     fail_after: int | None = None,
 ) -> Recorder:
-    """Run a request cycle of class ``cls`` whose application sends ``messages`` (and then
-    raises, when ``fail_after`` says after how many); what went to the transport."""
+    """Run a request cycle (answering in one write or not) whose application sends
+    ``messages`` (and then raises, when ``fail_after`` says after how many); what went to
+    the transport."""
     transport = Recorder()
-    cycle = cls(
-        scope={"type": "http", "method": method, "path": "/x", "http_version": "1.1"},  # type: ignore[typeddict-item]
+    scope: Any = {"type": "http", "method": method, "path": "/x", "http_version": "1.1"}
+    cycle = RequestResponseCycle(
+        scope=scope,
         transport=transport,  # type: ignore[arg-type]
         flow=FlowControl(transport),  # type: ignore[arg-type]
         logger=logging.getLogger("test.uvicorn"),
@@ -226,6 +228,8 @@ async def _answer(
         keep_alive=True,
         on_response=lambda: None,
     )
+    if one_write:
+        answer_in_one_write(cycle)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         for i, message in enumerate(messages):
@@ -257,8 +261,8 @@ STREAMED = [
 async def test_an_answer_is_one_write_of_the_same_bytes(
     messages: list[Message], method: str, fail_after: int | None, writes: int, uvicorns: int
 ) -> None:
-    plain = await _answer(RequestResponseCycle, messages, method=method, fail_after=fail_after)
-    ours = await _answer(OneWriteCycle, messages, method=method, fail_after=fail_after)
+    plain = await _answer(False, messages, method=method, fail_after=fail_after)
+    ours = await _answer(True, messages, method=method, fail_after=fail_after)
     assert b"".join(ours.writes) == b"".join(plain.writes)  # byte for byte, dates aside
     assert ours.closed == plain.closed
     assert (len(ours.writes), len(plain.writes)) == (writes, uvicorns)
