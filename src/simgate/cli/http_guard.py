@@ -20,12 +20,13 @@ is refused (closed at once) when there is none.
 
 One write per answer: uvicorn writes a response's status line and headers when the
 application sends ``http.response.start``, and the body in a second write when it sends
-``http.response.body``: two ``send`` system calls, and on loopback two passes through the
-TCP stack, a fifth of the server's CPU on a one-number send (issue 15, py-spy --native:
-``write`` under ``UVStream__try_write``). :func:`answer_in_one_write` keeps the head and writes
-it with the first body write, the same bytes in one call; a head that no body write follows
-(a HEAD request, an application that raises after starting its answer, a close) is written
-on its own right after, before anything else of that connection, as before.
+``http.response.body``: two ``send`` system calls and two packets per answer, for the client
+two reads (issue 15: ``write`` under uvloop's ``UVStream__try_write`` was a fifth of the loop
+thread's samples on a one-number send, py-spy --native). :func:`answer_in_one_write` keeps
+the head and writes it with the first body write, the same bytes in one call; a head that
+no body write follows (a HEAD request, an application that raises after starting its
+answer, a close) is written on its own right after, before anything else of that
+connection, as before.
 """
 
 from __future__ import annotations
