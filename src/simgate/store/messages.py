@@ -137,7 +137,7 @@ def _states(states: Sequence[State]) -> list[int]:
 
 
 class MessageRepo:
-    # ---- accept (store/accept_writes.py) ---------------------------------------------
+    # ---- accept: store/accept_writes.py's, for the callers that hold the store --------
     async def insert(self, conn: AsyncConnection, rows: Sequence[NewMessage], now_ms: int) -> None:
         """Insert accepted messages QUEUED, charged their price per part."""
         await accept_writes.insert_many(conn, [(rows, now_ms)])
