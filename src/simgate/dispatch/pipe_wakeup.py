@@ -17,13 +17,14 @@ wake-up per send made the child lease each message in a write transaction of its
 record its answer in another, right when the HTTP process's next request wanted to write;
 on SQLite the two processes' commits take turns (store/sqlite_turn.py), so the HTTP process
 waited for the worker's commits, fsyncs included. Measured 2026-12-05 at one connection
-(`run --worker-process`, SQLite): 0.92 worker transactions per itniotech sendSms and 0.44
-per OpenVox send (the itniotech cycle, a little longer, rarely let an answer's record and
-the next lease share a commit: the cause of its slower split), where the one-process ``run``
-merges most of the worker's writes into its accepts' commits (1.4-1.55 transactions per
-send in all); gathered for 50 ms, 0.15-0.23 for both, and the HTTP process's wait for the
-turn halved. Under load nothing changes: the child is busy, and each lease takes all that
-came meanwhile anyway.
+(`run --worker-process`, SQLite, five runs): 0.8-1.0 worker transactions per itniotech
+sendSms, 0.3-1.0 per OpenVox send (its slightly shorter request cycle more often let an
+answer's record and the next lease share a commit: the likely reason its split kept up and
+itniotech's did not), where the one-process ``run`` merges most of the worker's writes into
+its accepts' commits (1.4-1.55 transactions per send in all); gathered for 50 ms, 0.15-0.23
+for both, and the HTTP process's wait for the turn about halved. Under load the child leases
+every 50 ms what came meanwhile, in larger batches than before; a send waits that much longer
+for its line at most.
 
 The pair carries one topic the other way: SMPP outbox rows (receipts, incoming SMS) the
 child's commits store, for the SMPP server's deliverers in the parent (services/
