@@ -90,7 +90,7 @@ async def test_an_equal_callback_of_one_transaction_runs_once(store: Store) -> N
     teller = Teller()
     first = store.db.submit(_put(store, "a", teller.tell))
     second = store.db.submit(_put(store, "b", teller.tell))
-    assert await asyncio.gather(first, second) == ["a", "b"]
+    assert list(await asyncio.gather(first, second)) == ["a", "b"]
     assert calls == ["told"]
     await store.db.write(_put(store, "c", teller.tell))  # the next transaction: again
     assert calls == ["told", "told"]
