@@ -22,7 +22,7 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "api/not_found.py": "tests/api/test_unmatched.py",
     "api/route_shapes.py": "tests/api/test_unmatched.py",
     # The accept statements' rows parameter: every value round-trips through them.
-    "store/jsonb_rows.py": "tests/store/test_accept_values.py",
+    "store/jsonb_rows.py": "tests/store/test_accept_writes.py",
     # The dialects: tests/api/<dialect>/ hold their tests (not tests/api/dialects/<dialect>/).
     "api/dialects/dinstar/__init__.py": "tests/api/dinstar/test_units.py",
     "api/dialects/dinstar/routes.py": "tests/api/dinstar/test_flow.py",

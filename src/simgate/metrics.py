@@ -17,7 +17,7 @@ reads its value when scraped (``set_function``: the SIP lines' RTP counters) nev
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -77,23 +77,34 @@ def collect(registry: CollectorRegistry) -> Families:
     return out
 
 
-def to_json(families: Families) -> bytes:
-    return json.dumps(
+# A sample's value as JSON carries it: NaN and the infinities as text (``float`` reads it
+# back), since JSON has no such numbers and orjson, the encoder of the children's frames
+# (cli/child_channel.py), writes them as null.
+Rows = list[list[object]]
+
+
+def to_rows(families: Families) -> Rows:
+    """``families`` as JSON values, for another process (cli/metrics_share.py)."""
+    return [
         [
+            f.name,
+            f.type,
+            f.doc,
             [
-                f.name,
-                f.type,
-                f.doc,
-                [[n, list(map(list, labels)), v] for (n, labels), v in f.samples.items()],
-            ]
-            for f in families.values()
+                [n, list(map(list, labels)), v if math.isfinite(v) else repr(v)]
+                for (n, labels), v in f.samples.items()
+            ],
         ]
-    ).encode()
+        for f in families.values()
+    ]
 
 
-def from_json(data: bytes) -> Families:
+def from_rows(rows: object) -> Families:
+    """What :func:`to_rows` gave, read back (ValueError or TypeError: not its shape)."""
+    if not isinstance(rows, list):
+        raise ValueError(f"metrics rows are a list, not {type(rows).__name__}")
     out: Families = {}
-    for name, typ, doc, samples in json.loads(data):
+    for name, typ, doc, samples in rows:
         fam = out[str(name)] = Family(str(name), str(typ), str(doc))
         for n, labels, value in samples:
             fam.samples[(str(n), tuple((str(k), str(v)) for k, v in labels))] = float(value)

@@ -5,6 +5,8 @@ mechanism: an unmatched path is asked of no route, and the 404 is sent, not rais
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from starlette.types import Message
 
 from simgate.api import exact_paths, not_found
 from simgate.api.route_shapes import shape_of
+from tests.conftest import make_settings, opened
 
 ITNIO = {"Api-Key": "k", "Timestamp": "1630468800", "Sign": "0" * 32}
 JSON = [(b"content-length", b"22"), (b"content-type", b"application/json")]
@@ -220,3 +223,39 @@ async def test_a_route_added_to_an_included_router_is_found() -> None:
         [(b"content-length", b"7"), (b"content-type", b"application/json")],
         b'"later"',
     )
+
+
+@pytest.fixture
+async def metrics_app(sqlite_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    """The /metrics-only application of ``[http] metrics_listen`` (api/app.py)."""
+    settings = make_settings(tmp_path, sqlite_url, http={"metrics_listen": "127.0.0.1:0"})
+    async with opened(settings) as rt:
+        yield rt.metrics_app()
+
+
+# The metrics application's answers, pinned before it took the same path as the API's.
+METRICS_PINNED = {
+    "/nope": NOT_FOUND,
+    "/": NOT_FOUND,
+    "/sms/send": NOT_FOUND,  # the API's routes are not there
+    "/healthz": NOT_FOUND,
+    "/wp-login.php?x=1": NOT_FOUND,
+    "/metrics/": redirect("/metrics"),  # the router's redirect stays
+}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_the_metrics_apps_unmatched_answers_are_pinned(
+    metrics_app: FastAPI, method: str
+) -> None:
+    for path, expected in METRICS_PINNED.items():
+        assert await _answer(metrics_app, method, path, False) == expected, (method, path)
+    status, headers, _ = NOT_FOUND
+    assert await _answer(metrics_app, "HEAD", "/nope", False) == (status, headers, b"")
+
+
+def test_the_metrics_app_asks_no_route_for_an_unmatched_path(metrics_app: FastAPI) -> None:
+    fast = _index(metrics_app)  # on main: the router's walk, the 404 raised
+    assert fast.routes_for("/nope") == ()
+    assert fast.routes_for("/wp-login.php") == ()
+    assert metrics_app.router.default is not metrics_app.router.not_found

@@ -1,4 +1,4 @@
-"""The PostgreSQL accept statement with replay records (store/messages.py
+"""The PostgreSQL accept statement with replay records (store/accept_writes.py
 ``insert_claimed``): a record is written with its charge and its rows or not at all, even
 when another transaction changes the account while the statement runs."""
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.services.container import Services
 from simgate.store import Store
-from simgate.store.messages import ReplayRecord
+from simgate.store.accept_writes import ReplayRecord
 from simgate.store.tables import accounts, itnio_replays, messages
 from tests.support.new_messages import PRICE, new_message
 

@@ -83,6 +83,10 @@ def create_metrics_app(services: Services) -> FastAPI:
         telemetry=NO_TELEMETRY,
     )
     _add_metrics(app, services)
+    # Anything else asked of this address (a scanner, a typo) takes create_app's cheap 404:
+    # sent, not raised (api/not_found.py), without the router's walk (api/exact_paths.py).
+    app.router.default = not_found.default(app.router)
+    exact_paths.install(app.router)
     return app
 
 

@@ -2,9 +2,10 @@
 
 With ``--worker-process`` the lines run in the child: a port action or a USSD asked over
 HTTP (the Dinstar API, the console) must reach the child's line objects, the only ones that
-are started. The parent keeps a ``socketpair(AF_UNIX, SOCK_STREAM)`` per child start, as for
-metrics (cli/metrics_share.py): no path or permissions, and it closes when either end's
-process ends, so a request to a dead child fails at once instead of waiting for a timeout.
+are started. The parent keeps a ``socketpair(AF_UNIX, SOCK_STREAM)`` per child start: no
+path or permissions, and it closes when either end's process ends, so a request to a dead
+child fails at once instead of waiting for a timeout. The parent's /metrics asks each child
+for its samples the same way, on a pair of its own (cli/metrics_share.py).
 
 Not through the database (a command row the child takes): a request is answered while its
 HTTP client waits, and a row left by a caller that gave up (child restarting, timeout) would
@@ -51,9 +52,11 @@ def _frame(seq: int, body: dict[str, Any]) -> bytes:
     return _HEAD.pack(seq, len(data)) + data
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
+async def _read_frame(
+    reader: asyncio.StreamReader, max_frame: int = MAX_FRAME
+) -> tuple[int, dict[str, Any]]:
     seq, size = _HEAD.unpack(await reader.readexactly(_HEAD.size))
-    if size > MAX_FRAME:
+    if size > max_frame:
         raise ValueError(f"a frame of {size} bytes")
     body = orjson.loads(await reader.readexactly(size))
     if not isinstance(body, dict):
@@ -62,9 +65,12 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]
 
 
 class ChildChannel:
-    """The parent's side: :meth:`new_pair` before each start of the child, :meth:`ask`."""
+    """The parent's side: :meth:`new_pair` before each start of the child, :meth:`ask`.
 
-    def __init__(self) -> None:
+    ``max_frame``: the largest answer taken (a larger one is read as a broken pair)."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._max_frame = max_frame
         self._sock: socket.socket | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -140,7 +146,7 @@ class ChildChannel:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                seq, body = await _read_frame(reader)
+                seq, body = await _read_frame(reader, self._max_frame)
                 fut = self._pending.get(seq)
                 if fut is not None and not fut.done():  # else a caller that gave up
                     fut.set_result(body)

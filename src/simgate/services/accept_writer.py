@@ -37,7 +37,7 @@ from simgate.domain.records import NewMessage
 from simgate.errors import StoreError
 from simgate.services.gather import Gatherer
 from simgate.store import Store
-from simgate.store.messages import ReplayRecord
+from simgate.store.accept_writes import ReplayRecord
 
 # A batch is closed to new requests once it holds this many rows: it bounds one transaction
 # (and the time a request that joins it waits) when bulk requests of 1 000 numbers pile up.

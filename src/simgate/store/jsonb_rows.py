@@ -1,5 +1,5 @@
 """A batch of rows as one ``jsonb`` parameter on PostgreSQL (issue 15): the accept statements
-of store/messages.py (``insert_charged``, ``insert_claimed``).
+of store/accept_writes.py (``insert_charged``, ``insert_claimed``).
 
 Bound as one array per column (store/unnest.py), the 25 columns of the rows were that many
 arrays, and asyncpg's encoding of them most of the client's work for the statement. One JSON

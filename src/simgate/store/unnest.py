@@ -23,7 +23,7 @@ Col = tuple[str, str]  # (name, PostgreSQL element type)
 def arrays(cols: Sequence[Col], rows: Sequence[Sequence[Any]], first: int) -> tuple[str, list[Any]]:
     """``unnest($first::type[], ...)`` of ``cols`` and its parameters, one list per column
     of ``rows``; for a statement that writes the rows with more around them (the accept
-    batch of store/messages.py ``insert_charged``)."""
+    batch of store/accept_writes.py ``insert_claimed``)."""
     unnest = ", ".join(f"${first + i}::{typ}[]" for i, (_, typ) in enumerate(cols))
     columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in cols]
     return f"unnest({unnest})", columns

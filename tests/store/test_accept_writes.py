@@ -1,8 +1,8 @@
 """Every value of an accepted message comes back as it was sent, whichever way the accept
-statement bound it: SQLite's executemany of tuples, PostgreSQL's one jsonb parameter of
-rows (store/jsonb_rows.py, ``insert_charged`` and ``insert_claimed``). Text a JSON encoder
-must escape, numbers past 2**53, NULLs, false and non-BMP characters are where a JSON path
-would go wrong."""
+statement (store/accept_writes.py) bound it: SQLite's executemany of tuples, PostgreSQL's one
+jsonb parameter of rows (store/jsonb_rows.py, ``insert_charged`` and ``insert_claimed``).
+Text a JSON encoder must escape, numbers past 2**53, NULLs, false and non-BMP characters are
+where a JSON path would go wrong."""
 
 from __future__ import annotations
 
