@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from simgate.testing.clock import FakeClock
 from tests.conftest import make_settings, opened
 from tests.services.support import inbound_row, write_rows
 from tests.store import util
+from tests.support.bus import publish_counting
 from tests.support.push_events import changed, inbound, message, received
 
 
@@ -196,26 +196,6 @@ async def test_new_rows_wake_the_watchers_once_committed_and_tell_the_relays(
 # ---- through the runtime's event bus: what is read, what is written (issue 15) ---------------
 
 
-async def _publish(runtime: Runtime, changes: Sequence[Change]) -> list[str]:
-    """Publish ``changes`` through the runtime's bus in a write transaction, as the worker
-    does; returns the statements it ran."""
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        statements.append(sql)
-
-    async def job(conn: AsyncConnection) -> None:
-        event.listen(conn.sync_connection, "before_cursor_execute", seen)
-        assert runtime.events is not None
-        try:
-            await runtime.events.publish(conn, changes)
-        finally:
-            event.remove(conn.sync_connection, "before_cursor_execute", seen)
-
-    await runtime.store.db.write(job)
-    return statements
-
-
 async def _smpp_batch(runtime: Runtime, acc: Account) -> list[Change]:
     """A delivered message an SMPP account submitted and an incoming SMS of its account."""
     (mid,) = await util.queue(runtime, acc, dialect="smpp", client_ref=None)
@@ -258,8 +238,8 @@ async def test_without_smpp_accounts_a_batch_reads_nothing_for_the_outbox(
     runtime: Runtime, services: Services
 ) -> None:
     acc = await util.account(services)
-    await _publish(runtime, await _smpp_batch(runtime, acc))  # reads who has SMPP accounts
-    statements = await _publish(runtime, await _smpp_batch(runtime, acc))
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # reads who has SMPP accounts
+    statements = await publish_counting(runtime, await _smpp_batch(runtime, acc))
     # No record of the message (nobody is pushed for it either), no SMPP account: nothing.
     assert [s for s in statements if "FROM messages" in s or "smpp_users" in s] == []
     assert await _all_rows(runtime) == []
@@ -269,13 +249,13 @@ async def test_smpp_account_created_in_this_process_is_seen_at_once(
     runtime: Runtime, services: Services
 ) -> None:
     acc = await util.account(services)
-    await _publish(runtime, await _smpp_batch(runtime, acc))  # nobody: nothing owed
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # nobody: nothing owed
     assert await _all_rows(runtime) == []
     assert services.smpp_users is not None
     await services.smpp_users.create(account=acc.name, system_id="esme", password="pw")
-    await _publish(runtime, await _smpp_batch(runtime, acc))  # no time passed
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # no time passed
     assert await _all_rows(runtime) == ["receipt", "inbound"]
-    statements = await _publish(runtime, await _smpp_batch(runtime, acc))
+    statements = await publish_counting(runtime, await _smpp_batch(runtime, acc))
     assert [s for s in statements if "smpp_users" in s] == []  # known now: not read again
     assert await _all_rows(runtime) == ["receipt", "inbound"] * 2
 
@@ -284,15 +264,15 @@ async def test_smpp_account_created_by_another_process_is_seen_within_the_poll(
     runtime: Runtime, services: Services, clock: FakeClock, backend: str, tmp_path: Path
 ) -> None:
     acc = await util.account(services)
-    await _publish(runtime, await _smpp_batch(runtime, acc))  # the worker's view: nobody
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # the worker's view: nobody
     async with opened(make_settings(tmp_path / "cli", backend), clock=clock) as other:
         await _insert_user_elsewhere(other, acc.id, "esme")
     # Within the poll interval the worker may still go by what it knew (the bound) ...
-    await _publish(runtime, await _smpp_batch(runtime, acc))
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))
     assert await _all_rows(runtime) == []
     # ... and from its end, the receipts and incoming SMS are owed.
     await clock.advance(POLL_MS / 1000)
-    await _publish(runtime, await _smpp_batch(runtime, acc))
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))
     assert await _all_rows(runtime) == ["receipt", "inbound"]
 
 
@@ -303,7 +283,7 @@ async def test_a_bind_in_this_process_is_seen_at_once(
     messages the bind submits owe their receipts at once (``simgate run``: the SMPP server
     is the worker's process)."""
     acc = await util.account(services)
-    await _publish(runtime, await _smpp_batch(runtime, acc))
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))
     async with opened(make_settings(tmp_path / "cli", backend), clock=clock) as other:
         await _insert_user_elsewhere(other, acc.id, "esme")
     assert services.smpp_users is not None
@@ -311,7 +291,7 @@ async def test_a_bind_in_this_process_is_seen_at_once(
         system_id="esme", password="pw", address="127.0.0.1"
     )
     assert isinstance(grant, BindGrant)
-    await _publish(runtime, await _smpp_batch(runtime, acc))  # no time passed
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # no time passed
     assert await _all_rows(runtime) == ["receipt", "inbound"]
 
 
