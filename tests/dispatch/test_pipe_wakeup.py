@@ -111,3 +111,33 @@ async def test_the_child_tells_the_parent_of_smpp_rows_and_nothing_echoes() -> N
         listener.stop()
         notifier.stop()
         ours.close()
+
+
+async def test_sends_that_keep_coming_wake_the_child_dispatcher_once_per_interval() -> None:
+    """One wake-up per send made the worker child lease and record each message in commits
+    of its own, which the HTTP process's next accept waited for (module docstring). The
+    first send after a quiet spell still wakes it at once."""
+    ours, theirs = wake_pair()
+    parent, child = Wakeup(), Wakeup()
+    child_queue = _Counts()
+    child.attach(QUEUE, child_queue)
+    notifier = PipeNotifier(ours, parent)
+    notifier.start()
+    listener = PipeListener(theirs.detach(), child, gather_s=0.5)
+    listener.start()
+    try:
+        looked = child_queue.woken  # the listener's start-up look
+        parent.notify(QUEUE)  # after a quiet spell: at once
+        await _until(lambda: child_queue.woken == looked + 1)
+        for _ in range(5):  # five sends, each committed in a loop turn of its own
+            parent.notify(QUEUE)
+            await asyncio.sleep(0)
+        await _until(lambda: notifier.sent == 6)
+        await _until(lambda: child_queue.woken == looked + 2)  # the five: one wake-up
+        await asyncio.sleep(0.1)
+        assert child_queue.woken == looked + 2
+        assert listener.queue_wakes == 2
+    finally:
+        listener.stop()
+        notifier.stop()
+        ours.close()
