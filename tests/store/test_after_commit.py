@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.errors import StoreError
-from simgate.store import Store
+from simgate.store import Database, Store
 from simgate.store.tables import kv
 
 
@@ -132,3 +132,30 @@ async def test_outside_a_write_transaction_it_refuses(store: Store) -> None:
     async with store.db.engine.connect() as conn:
         with pytest.raises(StoreError):
             store.db.after_commit(conn, lambda: None)
+
+
+@pytest.mark.pg
+async def test_a_write_cancelled_mid_statement_by_close_stops_the_writer(
+    pg_url: str | None,
+) -> None:
+    """A close that cancels a job inside a statement (PostgreSQL: asyncpg cancels the query
+    and the connection is invalidated) ends the writer, and the job's caller hears that the
+    database closed. The callbacks' bookkeeping once read the invalidated connection on the
+    way out: its error replaced the cancel, the writer went on waiting for jobs, and close()
+    waited for it forever (a test run's teardown hung so)."""
+    if pg_url is None:
+        pytest.skip("PostgreSQL only")
+    db = Database(pg_url)
+    await db.open()
+    inside = asyncio.Event()
+
+    async def slow(conn: AsyncConnection) -> None:
+        db.after_commit(conn, lambda: None)
+        inside.set()
+        await conn.exec_driver_sql("SELECT pg_sleep(30)")
+
+    pending = db.submit(slow)
+    await inside.wait()
+    await asyncio.wait_for(db.close(), timeout=20)  # a hang guard, not a timing
+    with pytest.raises(StoreError, match="closed"):
+        await pending

@@ -61,11 +61,16 @@ class AfterCommit:
 def collecting(conn: AsyncConnection) -> Iterator[AfterCommit]:
     """While the jobs of one transaction attempt run on ``conn``: what they register."""
     hooks = AfterCommit()
-    conn.info[_KEY] = hooks
+    # The dictionary itself, held: on the way out ``conn.info`` may not be readable any
+    # more (a query cancelled by close() invalidates the connection, and reading it then
+    # raises PendingRollbackError), and an error here would replace the one under way: a
+    # swallowed cancel left the writer running and close() waiting for it forever.
+    info = conn.info
+    info[_KEY] = hooks
     try:
         yield hooks
     finally:
-        del conn.info[_KEY]
+        info.pop(_KEY, None)
 
 
 def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:

@@ -448,6 +448,7 @@ class Database:
         take = {"both": lanes.next_batch, "urgent": lanes.next_urgent, "other": lanes.next_other}[
             lane
         ]
+        me = asyncio.current_task()
         try:
             while True:
                 batch = await take(MAX_JOBS_PER_COMMIT)
@@ -455,6 +456,11 @@ class Database:
                 try:
                     if live:
                         await self._run_batch(live)
+                    if me is not None and me.cancelling():
+                        # A cancel that a job's error handling swallowed (another error
+                        # raised over it): stop as if it had come through, or close()
+                        # waits for a writer that waits for jobs.
+                        raise asyncio.CancelledError
                 except asyncio.CancelledError:  # close() during a batch: its callers must hear
                     for _, fut in live:
                         if not fut.done():
