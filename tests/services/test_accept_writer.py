@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -21,8 +20,8 @@ from simgate.services.container import Services
 from simgate.services.itnio import Claim, NewAnswered, ReplayClaim
 from simgate.store import Store
 from simgate.store.dialects.itnio import ReplayRepo
-from simgate.store.sqlite_writer import WriterConnection
 from simgate.store.tables import itnio_replays, messages
+from tests.support.driver_trace import sqlite_ran, through_sqlalchemy
 from tests.support.new_messages import PRICE, accept_job
 
 
@@ -62,35 +61,23 @@ class Statements:
 
 @contextlib.asynccontextmanager
 async def watched(store: Store) -> AsyncIterator[Statements]:
+    """Enter it before a write is held (on SQLite it reads the write connection: a write)."""
     db = store.db
     seen = Statements(sqlite=db.is_sqlite)
     engine = db.engine.sync_engine
-    live: sqlite3.Connection | None = None
-    if db.is_sqlite:
-
-        async def writer(conn: AsyncConnection) -> sqlite3.Connection:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert isinstance(driver, WriterConnection)
-            return driver._live()
-
-        live = await db.write(writer)
-        live.set_trace_callback(lambda s: seen.ran.append(" ".join(s.split())))
 
     def on_commit(_conn: Any) -> None:
         seen.commits += 1
 
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.sql.append(" ".join(statement.split()))
-
-    event.listen(engine, "commit", on_commit)
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "commit", on_commit)
-        event.remove(engine, "before_cursor_execute", on_execute)
-        if live is not None:
-            live.set_trace_callback(None)
+    async with contextlib.AsyncExitStack() as stack:
+        if db.is_sqlite:
+            seen.ran = await stack.enter_async_context(sqlite_ran(db))
+        seen.sql = stack.enter_context(through_sqlalchemy(db))
+        event.listen(engine, "commit", on_commit)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "commit", on_commit)
 
 
 async def _stored_ids(store: Store) -> list[int]:

@@ -4,36 +4,19 @@ errors) on both backends; elsewhere through ``exec_driver_sql`` as before."""
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.store import Database, Store, driver_sql
 from simgate.store.sqltext import marks
 from simgate.store.tables import kv
-
-
-@contextlib.contextmanager
-def _through_sqlalchemy(db: Database) -> Iterator[list[str]]:
-    """The statements SQLAlchemy's engine sends (``before_cursor_execute``)."""
-    seen: list[str] = []
-
-    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
+from tests.support.driver_trace import through_sqlalchemy
 
 
 def _sql(conn: AsyncConnection, text: str, count: int) -> str:
@@ -59,7 +42,7 @@ async def test_row_counts_and_rows_are_as_stored(store: Store) -> None:
             [tuple(r) for r in await driver_sql.fetch(conn, read, ("d:%",))],
         ]
 
-    with _through_sqlalchemy(db) as seen:
+    with through_sqlalchemy(db) as seen:
         answers = await db.write(job)
     # asyncpg reports no row count for an executemany: -1, through SQLAlchemy as before.
     many = 3 if db.is_sqlite else -1
@@ -77,7 +60,7 @@ async def test_row_counts_and_rows_are_as_stored(store: Store) -> None:
 
 
 @pytest.mark.parametrize("many", [False, True])
-async def test_a_failing_statement_raises_as_through_sqlalchemy(store: Store, many: bool) -> None:
+async def test_a_failing_statement_raises_asthrough_sqlalchemy(store: Store, many: bool) -> None:
     """SQLAlchemy's exception for the driver's error (the database writer's retries and its
     storage-full check read it, store/database.py); the transaction is rolled back whole."""
     db = store.db
@@ -115,7 +98,7 @@ async def test_elsewhere_through_sqlalchemy_as_before(tmp_path: Path) -> None:
                 [tuple(r) for r in await driver_sql.fetch(conn, "SELECT a FROM t ORDER BY a")],
             ]
 
-        with _through_sqlalchemy(db) as seen:
+        with through_sqlalchemy(db) as seen:
             answers = await db.write(job)
         assert answers == [2, 1, [(1,), (12,)]]
         assert [s for s in seen if not s.startswith("BEGIN")] == [
