@@ -86,7 +86,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "logsetup.py": "tests/process/test_startup_errors.py",
     "metrics.py": "tests/api/test_app.py",
     "runtime.py": "tests/api/test_app.py",
-    "secretbox.py": "tests/store/test_accounts.py",
     # The SMPP codec: tested by property, golden and playbook files across the codec.
     "codecs/smpp/__init__.py": "tests/codecs/smpp/test_purity.py",
     "codecs/smpp/codec.py": "tests/codecs/smpp/test_roundtrip.py",

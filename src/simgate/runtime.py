@@ -49,7 +49,13 @@ from simgate.push.base import PushFormat
 from simgate.push.sender import PushSender
 from simgate.push.settings import load_push_settings
 from simgate.push.ssrf import UrlGuard
-from simgate.secretbox import SecretBox, load_or_create_master_key
+from simgate.secretbox import (
+    SecretBox,
+    check_opens,
+    create_master_key,
+    key_path,
+    read_master_key,
+)
 from simgate.services.accounts import AccountService
 from simgate.services.bootstrap import DemoCredentials, ensure_demo
 from simgate.services.calls import CallService
@@ -79,6 +85,7 @@ from simgate.services.voice import VoiceService
 from simgate.settings import LineSettings, Settings, SimVoiceLineSettings, SipVoiceLineSettings
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
+from simgate.store.accounts import a_sealed_secret
 from simgate.testing.echo_push import EchoPush
 
 log = logging.getLogger(__name__)
@@ -176,13 +183,19 @@ class Runtime:
         self.dialect_settings = {d.name: d.load(s) for d in DIALECTS}
         try:
             s.data_dir.mkdir(parents=True, exist_ok=True)
-            box = SecretBox(load_or_create_master_key(s.data_dir, s.master_key))
+            master_key = read_master_key(s.data_dir, s.master_key)
         except OSError as exc:  # not a directory, not writable, ...: one line, not a traceback
             raise ConfigError(f"cannot use data_dir {s.data_dir}: {exc.strerror or exc}") from None
         self._db = Database(s.effective_database_url, commit=s.commit)
         await self._db.open()
-        if migrate:
-            await migrations.upgrade(self._db)
+        try:
+            if migrate:
+                await migrations.upgrade(self._db)
+            box = await self._secret_box(master_key)
+        except BaseException:
+            await self._db.close()  # its writer thread would outlive the refusal
+            self._db = None
+            raise
         store = self._store = Store(self._db, box)
         metrics = Metrics()
         accounts = AccountService(store=store, clock=self.clock)
@@ -472,6 +485,32 @@ class Runtime:
     @property
     def push_sender(self) -> PushSender | None:
         return self._push_sender
+
+    async def _secret_box(self, master_key: str | None) -> SecretBox:
+        """The box of the API secrets; a new master key only for a database that holds none
+        sealed with an earlier one (a restored backup without its master.key is refused,
+        not given a key that opens nothing: secretbox.check_opens)."""
+        assert self._db is not None
+        s = self.settings
+        async with self._db.read() as conn:
+            sealed = await a_sealed_secret(conn)
+        if master_key is None:
+            if sealed is not None:
+                raise ConfigError(
+                    f"{key_path(s.data_dir)} is missing and the database holds API secrets "
+                    "sealed with a master key: restore the master.key saved with the "
+                    "database's backup (or set master_key)"
+                )
+            try:
+                master_key = create_master_key(s.data_dir)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot use data_dir {s.data_dir}: {exc.strerror or exc}"
+                ) from None
+        box = SecretBox(master_key)
+        where = "master_key" if s.master_key else str(key_path(s.data_dir))
+        check_opens(box, sealed, where=where)
+        return box
 
     async def close(self) -> None:
         if self.smpp_listener is not None:  # first: it records the answers it has

@@ -36,15 +36,43 @@ class SecretBox:
             ) from None
 
 
-def load_or_create_master_key(data_dir: Path, configured: str | None) -> str:
+def key_path(data_dir: Path) -> Path:
+    return data_dir / "master.key"
+
+
+def read_master_key(data_dir: Path, configured: str | None) -> str | None:
+    """The configured master key, else the one in ``DATA_DIR/master.key``; None when neither
+    exists (:func:`create_master_key` makes one, once the database says none was used)."""
     if configured:
         return configured
-    path = data_dir / "master.key"
+    path = key_path(data_dir)
     if path.exists():
         return path.read_text(encoding="ascii").strip()
+    return None
+
+
+def create_master_key(data_dir: Path) -> str:
+    """A new random master key, written to ``DATA_DIR/master.key`` (0600; never replaced)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(key_path(data_dir), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(key + "\n")
     return key
+
+
+def check_opens(box: SecretBox, sealed: str | None, *, where: str) -> None:
+    """Refuse to start with a key that cannot open the secrets the database holds: with it
+    every itniotech request of those keys would fail (-18), each one alone and unexplained
+    (a database restored without its ``master.key``, or another ``master_key`` configured).
+    ``where`` says which key was tried."""
+    if sealed is None:
+        return
+    try:
+        box.open(sealed)
+    except ConfigError:
+        raise ConfigError(
+            f"the master key ({where}) does not open the API secrets stored in the database: "
+            "use the key they were stored with (restore the master.key saved with the "
+            "database's backup, or set master_key as before)"
+        ) from None

@@ -9,8 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from simgate.api import http
 from simgate.api.dialects.itnio.auth import sign
 from simgate.domain.accounts import AppKind
 from simgate.runtime import Runtime
@@ -231,3 +236,87 @@ async def test_a_full_disk_is_named_in_each_dialect_and_by_healthz(
             assert (await c.get("/healthz")).status_code == 200
     # No traceback per refused request: the state change is logged, not every refusal.
     assert not [r for r in caplog.records if r.exc_info and "full" in r.getMessage()], caplog.text
+
+
+# ---- the direct lane to self-answering endpoints (issue 15) --------------------------------
+class Probe(http.SelfAnswering):
+    """Records the scope it is called with; answers, or fails as a bug would."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.scopes: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(dict(scope))
+        if self.fail:
+            raise RuntimeError("a bug")
+        await PlainTextResponse("probed")(scope, receive, send)
+
+
+def _with_probe(runtime: Runtime, probe: Probe) -> FastAPI:
+    app = runtime.app(dialects=())
+    app.router.routes.insert(0, Route("/probe", probe))
+    return app
+
+
+async def _post(app: FastAPI, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        return await c.post(path, content=b"{}")
+
+
+async def test_a_self_answering_endpoint_is_called_without_the_exception_layers(
+    runtime: Runtime,
+) -> None:
+    probe = Probe()
+    app = _with_probe(runtime, probe)
+    answer = await _post(app, "/probe")
+    assert (answer.status_code, answer.text) == (200, "probed")
+    (scope,) = probe.scopes
+    # Starlette's exception layer marks every scope it passes; the lane does not pass it.
+    assert "starlette.exception_handlers" not in scope
+    assert (scope["app"], scope["endpoint"], scope["path_params"]) == (app, probe, {})
+    # The router's walk (the lane stands aside) gives the same answer through the layers.
+    app.router.middleware_stack = app.router.app
+    walked = await _post(app, "/probe")
+    assert (walked.status_code, walked.headers, walked.content) == (
+        answer.status_code,
+        answer.headers,
+        answer.content,
+    )
+    assert "starlette.exception_handlers" in probe.scopes[-1]
+
+
+async def test_the_lane_stands_aside_for_middleware(runtime: Runtime) -> None:
+    probe = Probe()
+    app = _with_probe(runtime, probe)
+    seen: list[str] = []
+
+    class Middleware:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(scope["path"])
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Middleware)
+    assert (await _post(app, "/probe")).text == "probed"
+    assert seen == ["/probe"]
+
+
+async def test_a_bug_escaping_the_lane_is_handled_as_by_the_layers(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _with_probe(runtime, Probe(fail=True))
+    caplog.set_level(logging.ERROR)
+    answers = [await _post(app, "/probe")]
+    app.router.middleware_stack = app.router.app  # the layers
+    answers.append(await _post(app, "/probe"))
+    direct, walked = answers
+    assert (direct.status_code, direct.content) == (walked.status_code, walked.content)
+    assert direct.status_code == 500
+    assert direct.json() == {"error": "internal error"}
+    logged = [r for r in caplog.records if "unhandled error on POST /probe" in r.getMessage()]
+    assert len(logged) == 2
+    assert all(r.exc_info for r in logged)

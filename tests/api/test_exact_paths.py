@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Route
 
 from simgate.api import exact_paths
+from simgate.api.http import SelfAnswering
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 ITNIO_HEADERS = {"Api-Key": "k", "Timestamp": "1630468800", "Sign": "0" * 32}
@@ -112,3 +113,23 @@ async def test_routes_added_later_are_found(app: FastAPI) -> None:
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as client:
         assert (await client.get("/late")).text == "late"
+
+
+def test_direct_names_only_the_self_answering_route_the_walk_picks(app: FastAPI) -> None:
+    fast = _index(app)
+    send = fast.direct("/sms/send")
+    assert isinstance(send, SelfAnswering)  # the OpenVox envelope, whatever the method
+    for method in METHODS:
+        assert _first_match(app.router.routes, "/sms/send", method) == id(
+            next(r for r in app.router.routes if getattr(r, "app", None) is send)
+        )
+    assert fast.direct("/sms/sendSms") is None  # itniotech: FastAPI routes, the layers
+    assert fast.direct("/healthz") is None  # a GET route: another method is a 405
+    assert fast.direct("/sms/nope") is None
+
+    async def shadow(_: object) -> PlainTextResponse:
+        return PlainTextResponse("first")
+
+    # A route ahead of it for that path: the walk would pick that one for GET.
+    app.router.routes.insert(0, Route("/sms/send", shadow))
+    assert fast.direct("/sms/send") is None

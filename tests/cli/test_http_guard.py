@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from simgate.cli.http_guard import guarded_protocol
+from simgate.cli.http_guard import answer_in_one_write, guarded_protocol
 from simgate.settings import HttpSettings
 
 WAIT_S = 30.0  # a bound for "closed at all", far above the timeouts below
@@ -166,3 +168,114 @@ async def test_the_connection_cap_evicts_a_stalled_client_for_a_new_one(app: Any
         assert first == b""  # evicted: closed without an answer
         for _, writer in conns:
             writer.close()
+
+
+# ---- one write per answer ----------------------------------------------------------------
+class Recorder:
+    """A transport that records each write (the socket's ``send`` calls) and its close."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+Message = dict[str, Any]
+OK_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")],
+}
+OK_BODY: Message = {"type": "http.response.body", "body": b'{"code":200', "more_body": False}
+
+
+async def _answer(
+    one_write: bool,
+    messages: list[Message],
+    *,
+    method: str = "POST",
+    fail_after: int | None = None,
+) -> Recorder:
+    """Run a request cycle (answering in one write or not) whose application sends
+    ``messages`` (and then raises, when ``fail_after`` says after how many); what went to
+    the transport."""
+    transport = Recorder()
+    scope: Any = {"type": "http", "method": method, "path": "/x", "http_version": "1.1"}
+    cycle = RequestResponseCycle(
+        scope=scope,
+        transport=transport,  # type: ignore[arg-type]
+        flow=FlowControl(transport),  # type: ignore[arg-type]
+        logger=logging.getLogger("test.uvicorn"),
+        access_logger=logging.getLogger("test.uvicorn.access"),
+        access_log=False,
+        default_headers=[(b"server", b"uvicorn")],
+        message_event=asyncio.Event(),
+        expect_100_continue=False,
+        keep_alive=True,
+        on_response=lambda: None,
+    )
+    if one_write:
+        answer_in_one_write(cycle)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        for i, message in enumerate(messages):
+            if i == fail_after:
+                raise RuntimeError("a bug after the answer started")
+            await send(message)
+
+    await cycle.run_asgi(app)
+    return transport
+
+
+STREAMED = [
+    {**OK_START, "headers": [(b"content-type", b"text/plain")]},
+    {"type": "http.response.body", "body": b"one", "more_body": True},
+    {"type": "http.response.body", "body": b"two", "more_body": False},
+]
+
+
+@pytest.mark.parametrize(
+    ("messages", "method", "fail_after", "writes", "uvicorns"),
+    [
+        ([OK_START, OK_BODY], "POST", None, 1, 2),  # head and body in one write
+        ([OK_START, {**OK_BODY, "body": b""}], "HEAD", None, 1, 1),  # a HEAD answer: its head
+        (STREAMED, "GET", None, 2, 3),  # chunked: the head rides the first chunk
+        ([OK_START, OK_BODY], "POST", 1, 1, 1),  # a bug after the start: the head, a close
+        ([OK_START, OK_BODY], "POST", 0, 1, 2),  # a bug before it: uvicorn's 500
+    ],
+)
+async def test_an_answer_is_one_write_of_the_same_bytes(
+    messages: list[Message], method: str, fail_after: int | None, writes: int, uvicorns: int
+) -> None:
+    plain = await _answer(False, messages, method=method, fail_after=fail_after)
+    ours = await _answer(True, messages, method=method, fail_after=fail_after)
+    assert b"".join(ours.writes) == b"".join(plain.writes)  # byte for byte, dates aside
+    assert ours.closed == plain.closed
+    assert (len(ours.writes), len(plain.writes)) == (writes, uvicorns)
+
+
+async def test_a_kept_alive_connection_gets_whole_answers(app: Any) -> None:
+    async with server(app) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):  # kept alive: the second answer too
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            assert await reader.readexactly(length) == b'{"status":"ok"}'
+        writer.close()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event, update
@@ -30,6 +33,50 @@ async def _set(runtime: Runtime, mid: int, **values: object) -> None:
         await conn.execute(update(messages).where(messages.c.id == mid).values(**values))
 
     await runtime.store.db.write(job)
+
+
+@contextlib.asynccontextmanager
+async def _replay_statements(runtime: Runtime) -> AsyncIterator[list[str]]:
+    """The statements on ``itnio_replays`` as the database runs them: each statement on
+    PostgreSQL (SQLAlchemy's event); on SQLite each execution, from sqlite3's own trace (a
+    batch INSERT runs straight on the driver, store/dialects/itnio.py, and an executemany
+    shows once per row there)."""
+    seen: list[str] = []
+    db = runtime.store.db
+    if db.is_sqlite:
+
+        async def writer(conn: AsyncConnection) -> sqlite3.Connection:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            live: sqlite3.Connection = driver._connection  # store/loop_sqlite.py
+            return live
+
+        live = await db.write(writer)
+
+        def traced(statement: str) -> None:
+            if "ITNIO_REPLAYS" in statement.upper():
+                seen.append(statement)
+
+        live.set_trace_callback(traced)
+        try:
+            yield seen
+        finally:
+            live.set_trace_callback(None)
+        return
+    engine = db.engine.sync_engine
+
+    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if "ITNIO_REPLAYS" in statement.upper():
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def _inserts(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith("INSERT INTO ITNIO_REPLAYS")]
 
 
 async def _each_state(runtime: Runtime, services: Services) -> tuple[App, list[int]]:
@@ -156,23 +203,13 @@ async def test_concurrent_claims_share_one_insert(runtime: Runtime, services: Se
     sv = services.itnio
     await sv.claim_replay(fingerprint="old", expires_ms=T0 + 10, now_ms=T0, purge=False)
     assert await sv.complete_replay(fingerprint="old", response="answer", token=T0)
-    inserts: list[str] = []
-    engine = runtime.store.db.engine.sync_engine
-
-    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO ITNIO_REPLAYS"):
-            inserts.append(statement)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
+    async with _replay_statements(runtime) as statements:
         claims = await asyncio.gather(
             *(
                 sv.claim_replay(fingerprint=fp, expires_ms=T0 + 10, now_ms=T0 + n, purge=False)
                 for n, fp in enumerate(["a", "b", "a", "old", "c"])
             )
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
     assert [(c.owned, c.token, c.response) for c in claims] == [
         (True, T0, None),
         (True, T0 + 1, None),
@@ -180,12 +217,13 @@ async def test_concurrent_claims_share_one_insert(runtime: Runtime, services: Se
         (False, 0, "answer"),
         (True, T0 + 4, None),
     ]
-    # One for the batch; the two claims it did not own each look again on their own.
-    assert len(inserts) == 3
-    if runtime.store.db.is_sqlite:
-        # SQLite buffers RETURNING rows in an ephemeral table: 3-4x the cost of the insert
-        # (store/dialects/itnio.py); the batch finds what it took without it.
-        assert not any("RETURNING" in s.upper() for s in inserts[:1])
+    # One for the batch (on SQLite one execution per new fingerprint: a, b, c); the two
+    # claims it did not own each look again on their own.
+    inserts = _inserts(statements)
+    assert len(inserts) == (5 if runtime.store.db.is_sqlite else 3)
+    # SQLite buffers RETURNING rows in an ephemeral table: 3-4x the cost of the insert
+    # (store/dialects/itnio.py); the batch finds what it took without it.
+    assert not runtime.store.db.is_sqlite or not any("RETURNING" in s.upper() for s in inserts)
 
 
 async def test_replay_claims_of_one_accept_batch_are_one_insert_with_their_answers(
@@ -199,12 +237,6 @@ async def test_replay_claims_of_one_accept_batch_are_one_insert_with_their_answe
     assert await sv.complete_replay(fingerprint="old", response="answer old", token=T0)
     account_id = (await services.accounts.create_account(name="r", balance="1")).id
     ran: list[str] = []
-    inserts: list[str] = []
-    engine = runtime.store.db.engine.sync_engine
-
-    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO ITNIO_REPLAYS"):
-            inserts.append(statement)
 
     def send(fp: str, first_id: int) -> Any:
         claim = NewAnswered(fp, T0 + 10, T0, f"answer {fp}#{first_id}")
@@ -217,19 +249,17 @@ async def test_replay_claims_of_one_accept_batch_are_one_insert_with_their_answe
             also=job,
         )
 
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
+    async with _replay_statements(runtime) as statements:
         sends = [send("a", 1000), send("old", 1001), send("b", 1002), send("a", 1003)]
         results = await asyncio.gather(*sends, return_exceptions=True)
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
     assert [_answer_of(r) for r in results] == [
         True,
         "answer old",
         True,
         "answer a#1000",
     ]
-    assert len(inserts) == 1
+    # One INSERT (on SQLite one execution per fingerprint of the batch: a, old, b).
+    assert len(_inserts(statements)) == (3 if runtime.store.db.is_sqlite else 1)
     assert ran == ["a", "b"]
     assert [await sv.replay_response(fp) for fp in ("a", "b", "old")] == [
         "answer a#1000",
@@ -273,6 +303,41 @@ async def test_a_refused_send_s_claim_is_taken_back(services: Services) -> None:
     )
     assert queued is False
     assert await sv.replay_response("f") is None
+
+
+async def test_a_batch_of_new_answers_is_one_statement(
+    runtime: Runtime, services: Services
+) -> None:
+    """Records written with their answers, all new: one INSERT for the batch and no look-up
+    before it (issue 15: on SQLite the look-up cost ~4 us per record)."""
+    sv = services.itnio
+    async with _replay_statements(runtime) as statements:
+        claims = await asyncio.gather(
+            *(sv.record_answer(NewAnswered(fp, T0 + 10, T0, f"answer {fp}")) for fp in "abc")
+        )
+    assert [(c.owned, c.token) for c in claims] == [(True, T0)] * 3
+    # Nothing but the INSERT: one statement (on SQLite one execution per record).
+    assert statements == _inserts(statements)
+    assert len(statements) == (3 if runtime.store.db.is_sqlite else 1)
+    assert [await sv.replay_response(fp) for fp in "abc"] == ["answer a", "answer b", "answer c"]
+
+
+async def test_a_batch_meeting_a_record_equal_to_its_own_is_written_one_by_one(
+    services: Services,
+) -> None:
+    """A record stored before with the same answer and time as a new one of a batch (a copy
+    of the same request refused alike in the same millisecond) is not taken for the batch's
+    own: the copy hears the record, the other request of the batch owns its fingerprint."""
+    sv = services.itnio
+    first = await sv.record_answer(NewAnswered("x", T0 + 10, T0, "same"))
+    assert first.owned
+    copy, other = await asyncio.gather(
+        sv.record_answer(NewAnswered("x", T0 + 10, T0, "same")),
+        sv.record_answer(NewAnswered("y", T0 + 10, T0, "other")),
+    )
+    assert (copy.owned, copy.response) == (False, "same")
+    assert (other.owned, other.token) == (True, T0)
+    assert await sv.replay_response("y") == "other"
 
 
 def _answer_of(result: object) -> object:

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.codecs.smpp import DeliverSm, decode, extract_receipt
-from simgate.domain.events import DomainEvent
+from simgate.domain.accounts import Account
+from simgate.domain.events import Change, DomainEvent, InboundStored, MessageChange
 from simgate.domain.messages import Event, State
 from simgate.lease_loop import SMPP_OUT, Wakeup
+from simgate.runtime import Runtime
+from simgate.services.accounts import hash_password
 from simgate.services.container import Services
 from simgate.services.smpp_gateway import (
     FAILURE_ONLY_MARK,
     PER_PART_FAILURE_ONLY_MARK,
     PER_PART_MARK,
 )
+from simgate.services.smpp_interest import POLL_MS
 from simgate.services.smpp_outbox import SmppOutbox, inbound_pdu, part_states, receipt_pdu
+from simgate.services.smpp_users import BindGrant
 from simgate.store import Store
+from simgate.store.smpp_tables import smpp_outbox, smpp_users
 from simgate.testing.clock import FakeClock
+from tests.conftest import make_settings, opened
+from tests.services.support import inbound_row, write_rows
+from tests.store import util
+from tests.support.bus import publish_counting
 from tests.support.push_events import changed, inbound, message, received
 
 
@@ -176,3 +191,134 @@ async def test_new_rows_wake_the_watchers_once_committed_and_tell_the_relays(
     )
     await asyncio.sleep(0.05)
     assert len(seen) == 2  # no row, no wake-up
+
+
+# ---- through the runtime's event bus: what is read, what is written (issue 15) ---------------
+
+
+async def _smpp_batch(runtime: Runtime, acc: Account) -> list[Change]:
+    """A delivered message an SMPP account submitted and an incoming SMS of its account."""
+    (mid,) = await util.queue(runtime, acc, dialect="smpp", client_ref=None)
+    now = runtime.clock.now_ms()
+    (inbound_id,) = await runtime.store.new_ids(1, now)
+    row = inbound_row(at_ms=now, seq=0, id=inbound_id, account_id=acc.id)
+    await write_rows(runtime.store, inbound_rows=[row])
+    return [
+        MessageChange(mid, State.DELIVERED, Event.REPORT_DELIVERED, now),
+        InboundStored(row["id"], now),
+    ]
+
+
+async def _all_rows(runtime: Runtime) -> list[str]:
+    async with runtime.store.db.read() as conn:
+        rows = await conn.execute(select(smpp_outbox.c.kind).order_by(smpp_outbox.c.id))
+        return [kind for (kind,) in rows]
+
+
+async def _insert_user_elsewhere(other: Runtime, account_id: int, system_id: str) -> None:
+    """An SMPP account as another process commits it: a plain INSERT, which moves nothing
+    in this process (store/smpp_users.py ``generation`` moves only for this process's)."""
+    row = {
+        "account_id": account_id,
+        "system_id": system_id,
+        "password_hash": hash_password("pw"),
+        "allow_cidrs": "",
+        "max_binds": 4,
+        "tps": 0,
+        "created_ms": 0,
+    }
+
+    async def job(conn: AsyncConnection) -> None:
+        await conn.execute(insert(smpp_users).values(**row))
+
+    await other.store.db.write(job)
+
+
+async def test_without_smpp_accounts_a_batch_reads_nothing_for_the_outbox(
+    runtime: Runtime, services: Services
+) -> None:
+    acc = await util.account(services)
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # reads who has SMPP accounts
+    statements = await publish_counting(runtime, await _smpp_batch(runtime, acc))
+    # No record of the message (nobody is pushed for it either), no SMPP account: nothing.
+    assert [s for s in statements if "FROM messages" in s or "smpp_users" in s] == []
+    assert await _all_rows(runtime) == []
+
+
+async def test_smpp_account_created_in_this_process_is_seen_at_once(
+    runtime: Runtime, services: Services
+) -> None:
+    acc = await util.account(services)
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # nobody: nothing owed
+    assert await _all_rows(runtime) == []
+    assert services.smpp_users is not None
+    await services.smpp_users.create(account=acc.name, system_id="esme", password="pw")
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # no time passed
+    assert await _all_rows(runtime) == ["receipt", "inbound"]
+    statements = await publish_counting(runtime, await _smpp_batch(runtime, acc))
+    assert [s for s in statements if "smpp_users" in s] == []  # known now: not read again
+    assert await _all_rows(runtime) == ["receipt", "inbound"] * 2
+
+
+async def test_smpp_account_created_by_another_process_is_seen_within_the_poll(
+    runtime: Runtime, services: Services, clock: FakeClock, backend: str, tmp_path: Path
+) -> None:
+    acc = await util.account(services)
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # the worker's view: nobody
+    async with opened(make_settings(tmp_path / "cli", backend), clock=clock) as other:
+        await _insert_user_elsewhere(other, acc.id, "esme")
+    # Within the poll interval the worker may still go by what it knew (the bound) ...
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))
+    assert await _all_rows(runtime) == []
+    # ... and from its end, the receipts and incoming SMS are owed.
+    await clock.advance(POLL_MS / 1000)
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))
+    assert await _all_rows(runtime) == ["receipt", "inbound"]
+
+
+async def test_a_bind_in_this_process_is_seen_at_once(
+    runtime: Runtime, services: Services, clock: FakeClock, backend: str, tmp_path: Path
+) -> None:
+    """An SMPP account another process created, bound here before the poll came round: the
+    messages the bind submits owe their receipts at once (``simgate run``: the SMPP server
+    is the worker's process)."""
+    acc = await util.account(services)
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))
+    async with opened(make_settings(tmp_path / "cli", backend), clock=clock) as other:
+        await _insert_user_elsewhere(other, acc.id, "esme")
+    assert services.smpp_users is not None
+    grant = await services.smpp_users.check_bind(
+        system_id="esme", password="pw", address="127.0.0.1"
+    )
+    assert isinstance(grant, BindGrant)
+    await publish_counting(runtime, await _smpp_batch(runtime, acc))  # no time passed
+    assert await _all_rows(runtime) == ["receipt", "inbound"]
+
+
+async def test_rows_are_announced_without_a_transaction_of_their_own(
+    services: Services, store: Store, clock: FakeClock
+) -> None:
+    """The wake-up waits for the commit of the rows' transaction, not for a no-op write
+    queued behind it (one transaction, not two)."""
+    account = await services.accounts.create_account(name="acme")
+    wakeup = Wakeup()
+    outbox = SmppOutbox(store=store, clock=clock, id_base="decimal", keep_seconds=60, wakeup=wakeup)
+    woken = asyncio.Event()
+    outbox.watch(woken.set)
+    commits = 0
+
+    def on_commit(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    events: list[DomainEvent] = [
+        changed(message(account_id=account.id, dialect="smpp"), Event.REPORT_DELIVERED)
+    ]
+    event.listen(store.db.engine.sync_engine, "commit", on_commit)
+    try:
+        await store.db.write(lambda conn: outbox(conn, events, {}))
+        assert woken.is_set()  # before the writer's caller heard of the commit
+        await asyncio.sleep(0.05)  # a write queued behind it would have committed by now
+    finally:
+        event.remove(store.db.engine.sync_engine, "commit", on_commit)
+    assert commits == 1

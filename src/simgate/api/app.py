@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,6 +12,9 @@ from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from simgate.api import exact_paths, http, not_found
 from simgate.api.dialect import Dialect
@@ -25,13 +29,90 @@ log = logging.getLogger(__name__)
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
+class SimgateApp(FastAPI):
+    """FastAPI with a direct lane to the endpoints that answer every outcome themselves.
+
+    A request passes Starlette's and FastAPI's layers before its route: the server-error
+    layer (which wraps ``send`` to see the answer start), FastAPI's telemetry check, the
+    exception layer (another wrapper), FastAPI's exit stack, the router, the exact-path
+    index and the route's own handling: ~7 % of the server's CPU on a one-number OpenVox
+    send (issue 15), for outcomes an endpoint like the OpenVox envelope never leaves to
+    them. A request for an exact path served by such an endpoint (api/http.py
+    ``SelfAnswering``, found by api/exact_paths.py ``direct``: the route the router would
+    pick, whatever the method) is handed to it here. The rare exception it lets out (a
+    client gone mid-body, or a bug) meets this application's own handlers, as in the
+    layers: a handler of its class answers it; any other is logged by the catch-all
+    handler, answered by it when nothing was sent yet, and raised on to the server.
+
+    The lane stands aside whenever the layers could act differently: middleware added to
+    the application, a debug application, a root path, or another router entry point than
+    the index (a test comparing with the router's walk).
+    """
+
+    exact: exact_paths.ExactPaths | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exact = self.exact
+        if (
+            exact is not None
+            and scope["type"] == "http"
+            and self.router.middleware_stack is exact
+            and not self.user_middleware
+            and not self.debug
+            and not self.root_path
+            and not scope.get("root_path")
+        ):
+            endpoint = exact.direct(scope["path"])
+            if endpoint is not None:
+                # What Starlette, the index and Route.matches would have put in the scope.
+                scope["app"] = self
+                scope.setdefault("router", self.router)
+                scope["endpoint"] = endpoint
+                scope["path_params"] = {}
+                try:
+                    await endpoint(scope, receive, send)
+                except Exception as exc:
+                    await self._escaped(exc, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _escaped(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+        """``exc`` as Starlette's exception layers would treat it (see the class docstring)."""
+        request = Request(scope, receive)
+        handlers = self.exception_handlers
+        for cls in type(exc).__mro__:
+            if cls is Exception:
+                break
+            handler = handlers.get(cls)
+            if handler is not None:  # starlette.middleware.exceptions: its answer
+                response = await _handle(handler, request, exc)
+                await response(scope, receive, send)
+                return
+        handler = handlers.get(500) or handlers.get(Exception)
+        if handler is not None:  # starlette.middleware.errors: logged, answered, raised on
+            response = await _handle(handler, request, exc)
+            # Once an answer has started the server refuses another one, sending nothing:
+            # the connection is closed when ``exc`` reaches it, as after the layers.
+            with contextlib.suppress(RuntimeError):
+                await response(scope, receive, send)
+        raise exc
+
+
+async def _handle(handler: Any, request: Request, exc: Exception) -> Response:
+    if is_async_callable(handler):
+        response: Response = await handler(request, exc)
+    else:
+        response = await run_in_threadpool(handler, request, exc)
+    return response
+
+
 def create_app(
     services: Services,
     dialects: Sequence[Dialect[Any]],
     dialect_settings: Mapping[str, BaseModel],
 ) -> FastAPI:
     """The application with the routes of ``dialects``, each with its validated settings."""
-    app = FastAPI(
+    app = SimgateApp(
         title="simgate",
         docs_url=None,
         redoc_url=None,
@@ -69,7 +150,7 @@ def create_app(
     app.router.default = not_found.default(app.router)
     for dialect in dialects:
         dialect.install(app, services, dialect_settings[dialect.name])
-    exact_paths.install(app.router)  # after every route: see api/exact_paths.py
+    app.exact = exact_paths.install(app.router)  # after every route: see api/exact_paths.py
     return app
 
 

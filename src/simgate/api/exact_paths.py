@@ -31,9 +31,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Match, Router
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from simgate.api.http import SelfAnswering
 from simgate.api.route_shapes import Shape, route_lists, shape_of
 
 # Every method a client may send that a route could tell apart (RFC 9110 §9 and PATCH).
@@ -55,6 +56,8 @@ class ExactPaths:
         # The routes that may match a path that is not in the index, with their shapes.
         self._open: tuple[tuple[BaseRoute, Shape | None], ...] = ()
         self._low_priority = False
+        # Exact paths whose first candidate answers every method itself (see direct()).
+        self._direct: dict[str, SelfAnswering] = {}
 
     def _current(self) -> None:
         routes = self._router.routes
@@ -65,6 +68,11 @@ class ExactPaths:
         # included router) rebuild the index.
         shapes = [(r, shape_of(r)) for r in routes]
         self._index = build_index(shapes)
+        self._direct = {
+            path: endpoint
+            for path, candidates in self._index.items()
+            if candidates and (endpoint := _self_answering(candidates[0])) is not None
+        }
         self._open = tuple((r, s) for r, s in shapes if s is None or s.patterns)
         self._low_priority = _has_low_priority_routes(self._router)
         self._built_from = tuple((r, len(r)) for r in route_lists(routes))
@@ -79,6 +87,16 @@ class ExactPaths:
         if path.endswith("\n") or self._low_priority:  # see route_shapes._PLAIN_MATCHES
             return None
         return tuple(r for r, shape in self._open if shape is None or shape.may_match(path))
+
+    def direct(self, path: str) -> SelfAnswering | None:
+        """The endpoint that answers ``path`` whatever the method, when it is one that
+        answers every outcome itself (api/http.py ``SelfAnswering``); else None.
+
+        The router would call the same one: the first of the path's candidates matches it
+        fully with every method (a ``Route`` with no method list and no middleware of its
+        own), so it is the first full match of the walk too (the module docstring)."""
+        self._current()
+        return self._direct.get(path)
 
     def _redirect_may_match(self, path: str) -> bool:
         """Whether the router's redirect (a slash added or removed) could find a route."""
@@ -159,6 +177,16 @@ def _may_match(route: BaseRoute, shape: Shape | None, path: str) -> bool:
         if match != Match.NONE:
             return True
     return False
+
+
+def _self_answering(route: BaseRoute) -> SelfAnswering | None:
+    """The endpoint of a plain route of every method when it is a :class:`SelfAnswering`
+    one itself (middleware of the route's own would wrap it in another app); else None."""
+    if type(route) is Route and route.methods is None:
+        app = route.app
+        if isinstance(app, SelfAnswering):
+            return app
+    return None
 
 
 def _has_low_priority_routes(router: Router) -> bool:

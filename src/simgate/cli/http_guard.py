@@ -17,15 +17,26 @@ uvicorn has no header or body timeout, so this subclass of its httptools protoco
 ``max_connections`` caps open connections: a new connection beyond it first evicts the
 oldest one still waiting for its headers (a stalled client, not a request being served), and
 is refused (closed at once) when there is none.
+
+One write per answer: uvicorn writes a response's status line and headers when the
+application sends ``http.response.start``, and the body in a second write when it sends
+``http.response.body``: two ``send`` system calls and two packets per answer, for the client
+two reads (issue 15: ``write`` under uvloop's ``UVStream__try_write`` was a fifth of the loop
+thread's samples on a one-number send, py-spy --native). :func:`answer_in_one_write` keeps
+the head and writes it with the first body write, the same bytes in one call; a head that
+no body write follows (a HEAD request, an application that raises after starting its
+answer, a close) is written on its own right after, before anything else of that
+connection, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import types
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from simgate.settings import HttpSettings
 
@@ -49,24 +60,48 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deadline: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._phase = ""  # "headers", "body" or "" (none running)
         self._phase_since = 0.0
+        self._deadline = 0.0  # of the current phase, in loop time
+        self._answering: RequestResponseCycle | None = None  # the cycle made to answer in one write
 
     # ---- the deadline of the current phase ------------------------------------------
+    # One timer per connection, moved lazily: a phase only records its deadline, and the
+    # timer, when it fires before the deadline it finds, waits again until then. A request
+    # answered in time costs no timer at all (a TimerHandle made and cancelled per phase,
+    # two a request, was ~2 % of a one-number send's CPU, issue 15); a connection's timer
+    # fires at most once per header timeout while it is busy.
     def _arm(self, phase: str, seconds: float) -> None:
-        self._disarm()
-        self._phase, self._phase_since = phase, self.loop.time()
-        self._deadline = self.loop.call_later(seconds, self._expired)
+        now = self.loop.time()
+        self._phase, self._phase_since = phase, now
+        deadline = self._deadline = now + seconds
+        timer = self._timer
+        if timer is None:
+            self._timer = self.loop.call_at(deadline, self._check)
+        elif timer.when() > deadline:  # a shorter phase than the one the timer waits for
+            timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._check)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
         self._phase = ""
 
+    def _stop_timer(self) -> None:
+        self._phase = ""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        self._timer = None
+        if not self._phase:
+            return  # between requests: uvicorn's keep-alive timeout closes an idle one
+        if self.loop.time() < self._deadline:
+            self._timer = self.loop.call_at(self._deadline, self._check)
+            return
+        self._expired()
+
     def _expired(self) -> None:
-        self._deadline = None
         phase, self._phase = self._phase, ""
         if self.transport is None or self.transport.is_closing():
             return
@@ -94,13 +129,13 @@ class GuardedProtocol(HttpToolsProtocol):
         if not waiting:
             return False
         oldest = min(waiting, key=lambda c: c._phase_since)
-        oldest._disarm()
+        oldest._stop_timer()
         oldest.connections.discard(oldest)
         oldest.transport.close()
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop_timer()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -111,10 +146,91 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._arm("body", self.body_timeout_s)
         super().on_headers_complete()
+        cycle = self.cycle
+        # uvicorn builds a new cycle here (and starts its task later, in a loop turn of its
+        # own, or queues it behind a pipelined one): it answers in one write.
+        if cycle is not None and cycle is not self._answering:
+            self._answering = cycle
+            answer_in_one_write(cycle)
 
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
+
+
+def answer_in_one_write(cycle: RequestResponseCycle) -> None:
+    """Make ``cycle`` answer in one write (see the module docstring): its ``send``, which
+    uvicorn hands the application when the cycle's task starts, becomes ours. An attribute
+    of the instance, not a subclass swapped in: assigning ``__class__`` turns the object's
+    inline attributes into a dict of its own, a microsecond a request (CPython 3.11)."""
+    cycle._simgate_kept = None  # type: ignore[attr-defined]
+    cycle.send = types.MethodType(_send_in_one_write, cycle)  # type: ignore[method-assign]
+
+
+async def _send_in_one_write(self: RequestResponseCycle, message: Any) -> None:
+    kept: _KeptHead | None = self._simgate_kept  # type: ignore[attr-defined]
+    if kept is None:
+        if message["type"] != "http.response.start" or self.response_started:
+            await RequestResponseCycle.send(self, message)
+            return
+        transport = self.transport
+        kept = _KeptHead(transport)
+        self.transport = kept  # type: ignore[assignment]
+        try:
+            await RequestResponseCycle.send(self, message)  # the head, into ``kept``
+        except BaseException:
+            self.transport = transport
+            kept.flush()
+            raise
+        if kept.head is None:  # nothing kept (a client gone): as before
+            self.transport = transport
+            return
+        self._simgate_kept = kept  # type: ignore[attr-defined]
+        return
+    # The message after the head: its write carries the head along.
+    try:
+        await RequestResponseCycle.send(self, message)
+    finally:
+        self._simgate_kept = None  # type: ignore[attr-defined]
+        self.transport = kept.transport
+        if not self.disconnected:
+            kept.flush()  # when that message wrote nothing (a HEAD request's body)
+
+
+class _KeptHead:
+    """The connection's transport while a response head waits for its body (above): the
+    first write is the head, kept; the next one goes out with it."""
+
+    __slots__ = ("head", "taking", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.head: bytes | None = None
+        self.taking = True
+
+    def write(self, data: bytes) -> None:
+        if self.taking:
+            self.taking = False
+            self.head = data
+            return
+        head = self.head
+        if head is not None:
+            self.head = None
+            data = head + data
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        head, self.head = self.head, None
+        self.taking = False
+        if head is not None and not self.transport.is_closing():
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 def guarded_protocol(cfg: HttpSettings) -> type[GuardedProtocol]:

@@ -21,7 +21,9 @@ A subscriber may instead say it at each batch, by owner (a ``message_interest`` 
 method, given the transaction, returning by dialect whose messages it reads, push/base.py
 ``Owners``; None: every message): the push outbox answers from its cached view of the push
 settings (services/push_interest.py), so a batch whose messages nobody will be pushed for
-reads no record at all, and one where some are reads only theirs (issue 15).
+reads no record at all, and one where some are reads only theirs (issue 15); the SMPP
+outbox from its cached view of the accounts that have SMPP accounts (services/
+smpp_interest.py): none, no SMPP message to read.
 
 The changed messages are read with their accounts and apps in one statement
 (store/event_reads.py): on PostgreSQL the reads were round trips of their own, four per

@@ -33,15 +33,16 @@ WriteMany = Callable[[AsyncConnection, Sequence[T]], Awaitable[list[R]]]
 
 class _Batch(Generic[T, R]):
     """Requests written together. ``taken``: what the writer took when it first ran the
-    batch (a re-run of the job after a rollback writes the same requests)."""
+    batch (a re-run of the job after a rollback writes the same requests); ``answers``: each
+    request's own future, in arrival order."""
 
-    __slots__ = ("done", "items", "size", "taken")
+    __slots__ = ("answers", "items", "size", "taken")
 
     def __init__(self) -> None:
         self.items: list[T] = []
+        self.answers: list[asyncio.Future[R]] = []
         self.size = 0
         self.taken: list[T] | None = None
-        self.done: asyncio.Future[list[R]] | None = None
 
 
 class Gatherer(Generic[T, R]):
@@ -73,20 +74,22 @@ class Gatherer(Generic[T, R]):
         batch = self._open
         if batch is None or batch.size >= self._max_size:
             batch = self._open = _Batch()
-            # Queued now, awaited shielded: a request that goes away must not cancel the
+            # Queued now; the batch's outcome is handed to each request's own future by one
+            # callback (issue 15: asyncio.shield per request cost two loop turns and three
+            # callbacks each). A request that goes away cancels its own future, never the
             # others' write.
-            batch.done = self._db.submit(
+            done = self._db.submit(
                 functools.partial(self._run, batch),
                 urgent=self._urgent,
                 autocommit=self._autocommit,
             )
-            batch.done.add_done_callback(_retrieved)
-        position = len(batch.items)
+            done.add_done_callback(functools.partial(_answer, batch.answers))
+        answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         batch.items.append(item)
+        batch.answers.append(answer)
         batch.size += self._size_of(item)
-        assert batch.done is not None
         try:
-            results = await asyncio.shield(batch.done)
+            return await answer
         except Exception:
             if len(batch.items) == 1:
                 raise
@@ -96,7 +99,6 @@ class Gatherer(Generic[T, R]):
                 autocommit=self._autocommit,
             )
             return alone
-        return results[position]
 
     async def _write_one(self, item: T, conn: AsyncConnection) -> list[R]:
         return await self._write_many(conn, [item])
@@ -109,8 +111,24 @@ class Gatherer(Generic[T, R]):
         return await self._write_many(conn, batch.taken)
 
 
-def _retrieved(done: asyncio.Future[Any]) -> None:
-    """Mark a batch's failure as heard even when every request of it went away (its
-    requests hear it themselves otherwise): no "exception was never retrieved" at exit."""
-    if not done.cancelled():
-        done.exception()
+def _answer(answers: list[asyncio.Future[Any]], done: asyncio.Future[list[Any]]) -> None:
+    """Each request of a batch hears its own result, or the batch's error (which each then
+    writes again alone). An error is marked as heard at once: a request gone meanwhile
+    would leave it unheard ("exception was never retrieved" at exit)."""
+    if done.cancelled():  # as asyncio.shield did: the requests are cancelled too
+        for answer in answers:
+            answer.cancel()
+        return
+    exc = done.exception()
+    if exc is None:
+        results = done.result()
+        if len(results) == len(answers):
+            for answer, result in zip(answers, results, strict=True):
+                if not answer.done():
+                    answer.set_result(result)
+            return
+        exc = RuntimeError(f"{len(results)} answers to a batch of {len(answers)}")
+    for answer in answers:
+        if not answer.done():
+            answer.set_exception(exc)
+            answer.exception()

@@ -16,17 +16,20 @@ another process than the SMPP server's. The wake-up is told once the rows are co
 (a deliverer's look is a read: told before, it could read before the commit and miss
 them): on PostgreSQL a NOTIFY inside the transaction, which PostgreSQL delivers at
 commit; in this process and on SQLite (to ``run --worker-process``'s parent through the
-datagram pair, dispatch/pipe_wakeup.py) when a no-op write queued behind the
-transaction resolves (the SQLite writer commits its batches one after another,
-store/database.py).
+datagram pair, dispatch/pipe_wakeup.py) from a callback the database runs once the
+transaction committed (store/after_commit.py; it was a no-op write queued behind the
+transaction, a job and a transaction of its own on PostgreSQL, issue 15).
+
+Which messages and incoming SMS owe rows is decided from a cached view of the accounts that
+have SMPP accounts (services/smpp_interest.py, with its staleness bound): with none, the
+event bus reads no message for this outbox and the outbox reads nothing (issue 15).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,8 +48,8 @@ from simgate.codecs.smpp import (
 )
 from simgate.domain.events import DomainEvent, InboundReceived, MessageChanged
 from simgate.domain.messages import State
+from simgate.domain.pushes import EVERY, Owners
 from simgate.domain.records import InboundRecord, MessageRecord
-from simgate.errors import StoreError
 from simgate.lease_loop import SMPP_OUT, Wakeup
 from simgate.services.events import Notes
 from simgate.services.smpp_gateway import (
@@ -56,9 +59,9 @@ from simgate.services.smpp_gateway import (
     format_message_id,
     receipt_wish,
 )
+from simgate.services.smpp_interest import SmppAccounts
 from simgate.store import Store
 from simgate.store.smpp_outbox import NewDeliver, OutboxRow, SmppOutboxRepo
-from simgate.store.smpp_users import SmppUserRepo
 
 FINAL = frozenset({State.DELIVERED, State.FAILED, State.EXPIRED, State.REJECTED})
 SHORT_MESSAGE_MAX = 254  # octets (§4.6.1); longer text goes in message_payload
@@ -132,9 +135,6 @@ def inbound_pdu(record: InboundRecord) -> DeliverSm:
 class SmppOutbox:
     """The bus subscriber, and the listener's view of the rows."""
 
-    # Receipts are owed only to messages an SMPP account submitted (see __call__).
-    message_dialects = frozenset({DIALECT})
-
     def __init__(
         self,
         *,
@@ -149,11 +149,10 @@ class SmppOutbox:
         self._base = id_base
         self._keep_ms = keep_seconds * 1000
         self._rows = SmppOutboxRepo()
-        self._users = SmppUserRepo()
+        self._accounts = SmppAccounts(clock=clock)
         self._wakeup = wakeup or Wakeup()
         self._wakeup.attach(SMPP_OUT, self)  # this process's rows, and the others' (relays)
         self._watchers: list[Callable[[], None]] = []
-        self._committed: asyncio.Future[None] | None = None  # the no-op behind our rows
 
     # ---- wake-ups (module docstring) -------------------------------------------------
     def watch(self, woken: Callable[[], None]) -> None:
@@ -167,17 +166,19 @@ class SmppOutbox:
     async def _announce(self, conn: AsyncConnection) -> None:
         # The other processes on PostgreSQL: delivered if and when this transaction commits.
         postgres = await self._wakeup.notify_at_commit(conn, SMPP_OUT)
-        if self._committed is not None and not self._committed.done():
-            return  # queued, not run yet: it comes after this transaction too
-        try:
-            self._committed = self._store.db.submit(_nothing)
-        except StoreError:  # closing: the rows are found at the next start; never fail them
-            return
-        self._committed.add_done_callback(functools.partial(self._after, relay=not postgres))
+        # Once per transaction however many jobs of its batch stored rows (equal callbacks).
+        self._store.db.after_commit(conn, self._told if postgres else self._relayed)
 
-    def _after(self, done: asyncio.Future[None], *, relay: bool) -> None:
-        if not done.cancelled() and done.exception() is None:
-            self._wakeup.notify(SMPP_OUT, relay=relay)
+    def _told(self) -> None:  # committed; the NOTIFY told the other processes
+        self._wakeup.notify(SMPP_OUT, relay=False)
+
+    def _relayed(self) -> None:  # committed; tell the other processes (SQLite's relays)
+        self._wakeup.notify(SMPP_OUT, relay=True)
+
+    async def message_interest(self, conn: AsyncConnection) -> Mapping[str, Owners]:
+        """For the event bus: the SMPP dialect's messages once some account has SMPP
+        accounts (only those submit it), else none (services/smpp_interest.py)."""
+        return {DIALECT: EVERY} if await self._accounts.get(conn) else {}
 
     async def __call__(
         self, conn: AsyncConnection, events: Sequence[DomainEvent], notes: Notes
@@ -185,12 +186,8 @@ class SmppOutbox:
         now = self._clock.now_ms()
         expires = now + self._keep_ms
         items: list[NewDeliver] = []
-        inbound = [e for e in events if isinstance(e, InboundReceived)]
-        smpp_accounts = (
-            await self._users.accounts_with_users(conn, [e.record.account_id for e in inbound])
-            if inbound
-            else set()
-        )
+        inbound = any(isinstance(e, InboundReceived) for e in events)
+        smpp_accounts = await self._accounts.get(conn) if inbound else frozenset()
         for e in events:
             if isinstance(e, MessageChanged):
                 r = e.record
@@ -250,7 +247,3 @@ def _at_state(record: MessageRecord, state: State) -> MessageRecord:
     if record.state is state:
         return record
     return dataclasses.replace(record, state=state)
-
-
-async def _nothing(conn: AsyncConnection) -> None:
-    """A write job that writes nothing: resolves once the batch before it committed."""

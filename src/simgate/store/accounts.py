@@ -70,6 +70,12 @@ _UPSERT_DOC = text(
 MAX_OPENED_SECRETS = 4096
 
 
+async def a_sealed_secret(conn: AsyncConnection) -> str | None:
+    """One API secret as stored (sealed with the master key), or None when none is: what
+    the start-up check opens to know the key is the one they were sealed with."""
+    return (await conn.execute(select(api_keys.c.secret_enc).limit(1))).scalar()
+
+
 class AccountRepo:
     def __init__(self, box: SecretBox) -> None:
         self._box = box

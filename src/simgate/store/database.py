@@ -61,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.util import await_
 
 from simgate.errors import StorageFull, StoreError
+from simgate.store.after_commit import after_commit, collecting
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
 from simgate.store.sqlite_writer import (
     SYNCHRONOUS,
@@ -541,15 +542,25 @@ class Database:
                 if autocommit and self._autocommit_engine is not None:
                     # One statement (submit's contract): it commits as it returns.
                     async with self._autocommit_engine.connect() as conn:
-                        return [await job(conn) for job in jobs]
-                async with self.engine.begin() as conn:
-                    return [await job(conn) for job in jobs]
+                        with collecting(conn) as hooks:
+                            results = [await job(conn) for job in jobs]
+                else:
+                    async with self.engine.begin() as conn:
+                        with collecting(conn) as hooks:
+                            results = [await job(conn) for job in jobs]
+                hooks.run()  # committed (store/after_commit.py)
+                return results
             except DBAPIError as exc:
                 if not _is_retryable(exc) or attempt == attempts - 1:
                     raise
                 log.warning("retrying write after %s", _first_line(exc))
                 await asyncio.sleep(0.01 * (2**attempt))
         raise AssertionError("unreachable")
+
+    def after_commit(self, conn: AsyncConnection, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the write transaction of ``conn`` (a job's) has committed;
+        never if it fails or rolls back (store/after_commit.py)."""
+        after_commit(conn, callback)
 
     async def write_direct(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """A transaction of its own, outside group commit (migrations, bulk maintenance)."""

@@ -1,4 +1,11 @@
-"""SMPP accounts of simgate accounts, and the binds open on them (issue 18)."""
+"""SMPP accounts of simgate accounts, and the binds open on them (issue 18).
+
+:func:`generation` moves once an SMPP account this process inserted has committed, and when
+this process found one (a bind's lookup): the SMPP outbox's cached view of which accounts
+have SMPP accounts (services/smpp_interest.py) reads them again at once then, not at its
+next poll. Process-wide on purpose: any database this process opened reads again, which
+costs one short read, never a missed change.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,20 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.store.after_commit import after_commit
 from simgate.store.smpp_tables import smpp_binds, smpp_users
+
+_generation = 0
+
+
+def generation() -> int:
+    """A number that moves when this process added or found an SMPP account (module doc)."""
+    return _generation
+
+
+def _moved() -> None:
+    global _generation  # noqa: PLW0603 (one counter per process: the module docstring)
+    _generation += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +83,28 @@ class SmppUserRepo:
                 created_ms=now_ms,
             )
         )
+        after_commit(conn, _moved)  # visible to the outbox's read only once committed
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     async def find(self, conn: AsyncConnection, system_id: str) -> SmppUser | None:
         row = (
             await conn.execute(select(smpp_users).where(smpp_users.c.system_id == system_id))
         ).first()
-        return None if row is None else _user(row)
+        if row is None:
+            return None
+        # A bind in this process, maybe of an account another process created within the
+        # outbox's poll: its messages' receipts must not wait for that poll.
+        _moved()
+        return _user(row)
 
     async def all(self, conn: AsyncConnection) -> list[SmppUser]:
         rows = await conn.execute(select(smpp_users).order_by(smpp_users.c.id))
         return [_user(r) for r in rows]
 
-    async def accounts_with_users(
-        self, conn: AsyncConnection, account_ids: Sequence[int]
-    ) -> set[int]:
-        rows = await conn.execute(
-            select(smpp_users.c.account_id)
-            .where(smpp_users.c.account_id.in_(sorted(set(account_ids))))
-            .distinct()
-        )
-        return {int(r[0]) for r in rows}
+    async def accounts_with_users(self, conn: AsyncConnection) -> frozenset[int]:
+        """Every account that has SMPP accounts (a few rows: read at most once a second)."""
+        rows = await conn.execute(select(smpp_users.c.account_id).distinct())
+        return frozenset(int(r[0]) for r in rows)
 
     # ---- live binds ------------------------------------------------------------------
     async def add_bind(self, conn: AsyncConnection, bind: LiveBind) -> int:

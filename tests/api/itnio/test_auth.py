@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from simgate.api.dialects.itnio.auth import Authenticator, sign
+from simgate.api.dialects.itnio.auth import Authenticator, _is_timestamp, sign
 from simgate.api.dialects.itnio.envelope import ItnioError
 from simgate.api.dialects.itnio.replay import fingerprint
 from simgate.api.dialects.itnio.settings import ItnioSettings
@@ -59,6 +60,23 @@ async def test_timestamp_must_be_10_or_13_digits(itnio_sqlite: Itnio, ts: str) -
     got = await itnio_sqlite.get(BALANCE, headers=itnio_sqlite.headers(ts=ts))
     assert got == {"status": "-1", "reason": got["reason"]}
     assert got["reason"].startswith("authentication error")
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "1630468800",
+        "1630468800000",
+        "163046880²",  # a Latin-1 digit: str.isdigit() alone would take it
+        "١٦٣٠٤٦٨٨٠٠",  # Arabic-Indic digits, likewise
+        "1630468800\n",
+        "",
+        "16304688000",
+    ],
+)
+def test_timestamp_check_is_the_regex_it_replaced(ts: str) -> None:
+    """The str test of the Timestamp (issue 15) takes exactly what the regex took."""
+    assert _is_timestamp(ts) == bool(re.fullmatch(r"[0-9]{10}|[0-9]{13}", ts))
 
 
 async def test_missing_headers_are_minus_1(itnio: Itnio) -> None:

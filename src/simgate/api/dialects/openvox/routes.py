@@ -142,9 +142,13 @@ def mount(app: FastAPI, services: Services, cfg: OpenVoxSettings) -> None:
     claim_unknown(app, claims=is_openvox_unknown, answer=unknown)
 
 
-class AnyMethod:
+class AnyMethod(http.SelfAnswering):
     """An endpoint as a plain ASGI app: Starlette then matches every HTTP method (for a
-    function endpoint it would match GET alone, and answer other methods with a 405)."""
+    function endpoint it would match GET alone, and answer other methods with a 405). Every
+    outcome is an envelope it sends (``endpoint`` above), so the application may call it
+    without its exception layers (api/http.py ``SelfAnswering``)."""
+
+    __slots__ = ("endpoint",)
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
