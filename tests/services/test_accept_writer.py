@@ -21,7 +21,7 @@ from simgate.services.itnio import Claim, NewAnswered, ReplayClaim
 from simgate.store import Store
 from simgate.store.dialects.itnio import ReplayRepo
 from simgate.store.tables import itnio_replays, messages
-from tests.support.driver_trace import sqlite_ran, through_sqlalchemy
+from tests.support.driver_trace import asyncpg_ran, sqlite_ran, through_sqlalchemy
 from tests.support.new_messages import PRICE, accept_job
 
 
@@ -73,6 +73,9 @@ async def watched(store: Store) -> AsyncIterator[Statements]:
         if db.is_sqlite:
             seen.ran = await stack.enter_async_context(sqlite_ran(db))
         seen.sql = stack.enter_context(through_sqlalchemy(db))
+        if not db.is_sqlite:  # the one-statement accepts run straight on asyncpg
+            await stack.enter_async_context(asyncpg_ran(db, seen.sql))
+            await stack.enter_async_context(asyncpg_ran(db, seen.ran))
         event.listen(engine, "commit", on_commit)
         try:
             yield seen
@@ -117,6 +120,8 @@ async def test_concurrent_accepts_are_one_transaction_one_charge_one_insert(
     else:
         assert seen.commits == 0
         assert len(seen.sql) == seen.count(ONE_STATEMENT) == 1
+        # Straight on asyncpg's connection in autocommit (store/driver_sql.py).
+        assert [s.upper().startswith(ONE_STATEMENT) for s in seen.ran] == [True]
     assert await _stored_ids(store) == sorted(m.id for j in jobs for m in j.rows)
     spent_a = sum(j.total_micros for j in jobs if j.account_id == a.id)
     assert await _balance(services, a.id) == 10_000_000 - spent_a

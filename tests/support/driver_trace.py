@@ -9,9 +9,11 @@ no longer include what runs straight on its cursor.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,3 +60,42 @@ def through_sqlalchemy(db: Database) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
+
+
+# asyncpg's own queries: the type introspection of a statement's first run on a connection
+# (with JIT off around it), not the caller's.
+_ASYNCPG_OWN = (
+    "WITH RECURSIVE typeinfo_tree",
+    "SELECT current_setting('jit')",
+    "SELECT set_config",
+)
+
+
+@contextlib.asynccontextmanager
+async def asyncpg_ran(db: Database, seen: list[str]) -> AsyncIterator[list[str]]:
+    """PostgreSQL: the statements run straight on asyncpg's connections meanwhile
+    (store/driver_sql.py ``fetch_autocommit``), added to ``seen``, from asyncpg's query
+    logger (it sees those, not what SQLAlchemy's adapter runs through its prepared
+    statements), on every connection checked out of the pool meanwhile."""
+
+    def logged(record: Any) -> None:
+        query = _flat(record.query)
+        if not query.startswith(_ASYNCPG_OWN):
+            seen.append(query)
+
+    def checkout(dbapi_connection: Any, *_: object) -> None:
+        dbapi_connection.driver_connection.add_query_logger(logged)
+
+    def checkin(dbapi_connection: Any, *_: object) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.driver_connection.remove_query_logger(logged)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        yield seen
+        await asyncio.sleep(0)  # asyncpg calls its loggers soon after, not during, a query
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)

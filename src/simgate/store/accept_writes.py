@@ -234,8 +234,8 @@ async def insert_charged(
     rows = [(payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group]
     ids = [account_id for account_id, _ in charges]
     amounts = [amount for _, amount in charges]
-    result = await conn.exec_driver_sql(
-        _CHARGED_INSERT_SQL, (ids, amounts, jsonb_rows.encode(rows))
+    result = await driver_sql.fetch_autocommit(
+        conn, _CHARGED_INSERT_SQL, (ids, amounts, jsonb_rows.encode(rows))
     )
     return {int(row[0]) for row in result}
 
@@ -258,8 +258,8 @@ async def insert_claimed(
         job_values.append((n, payer, amount, *(record or (None, None, None, None))))
         row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
     _, job_arrays = unnest.arrays(_CLAIMED_JOB_COLUMNS, job_values, 1)
-    result = await conn.exec_driver_sql(
-        _CLAIMED_INSERT_SQL, (*job_arrays, jsonb_rows.encode(row_values))
+    result = await driver_sql.fetch_autocommit(
+        conn, _CLAIMED_INSERT_SQL, (*job_arrays, jsonb_rows.encode(row_values))
     )
     charged: set[int] = set()
     claimed: set[str] = set()
