@@ -5,8 +5,8 @@ its own answer and its own error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -21,38 +21,66 @@ from simgate.services.itnio import Claim, NewAnswered, ReplayClaim
 from simgate.store import Store
 from simgate.store.dialects.itnio import ReplayRepo
 from simgate.store.tables import itnio_replays, messages
+from tests.support.driver_trace import asyncpg_ran, sqlite_ran, through_sqlalchemy
 from tests.support.new_messages import PRICE, accept_job
 
 
 class Statements:
-    """What the write engine sent: commits, and statements by their first words."""
+    """What the write path ran: commits, and statements by their first words.
 
-    def __init__(self) -> None:
+    ``sql``: what SQLAlchemy's engine sent (its ``before_cursor_execute`` event). ``ran``:
+    on SQLite, what the write connection's sqlite3 ran (its trace), with BEGIN and COMMIT,
+    one entry per row of an executemany: the accept batch's charges and INSERT run
+    straight on the driver (store/driver_sql.py), out of the engine's sight. :meth:`count`
+    reads what the database ran: ``ran`` on SQLite, ``sql`` on PostgreSQL."""
+
+    def __init__(self, *, sqlite: bool) -> None:
+        self.sqlite = sqlite
         self.commits = 0
         self.sql: list[str] = []
+        self.ran: list[str] = []
 
     def count(self, prefix: str) -> int:
+        return sum(
+            1 for s in (self.ran if self.sqlite else self.sql) if s.upper().startswith(prefix)
+        )
+
+    def through_sqlalchemy(self, prefix: str) -> int:
         return sum(1 for s in self.sql if s.upper().startswith(prefix))
 
+    def transactions(self) -> list[list[str]]:
+        """SQLite: the statements of each transaction the write connection ran."""
+        out: list[list[str]] = []
+        for s in self.ran:
+            if s.upper().startswith("BEGIN"):
+                out.append([])
+            elif s.upper() != "COMMIT" and out:
+                out[-1].append(s)
+        return out
 
-@contextmanager
-def watched(store: Store) -> Iterator[Statements]:
-    seen = Statements()
-    engine = store.db.engine.sync_engine
+
+@contextlib.asynccontextmanager
+async def watched(store: Store) -> AsyncIterator[Statements]:
+    """Enter it before a write is held (on SQLite it reads the write connection: a write)."""
+    db = store.db
+    seen = Statements(sqlite=db.is_sqlite)
+    engine = db.engine.sync_engine
 
     def on_commit(_conn: Any) -> None:
         seen.commits += 1
 
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.sql.append(" ".join(statement.split()))
-
-    event.listen(engine, "commit", on_commit)
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "commit", on_commit)
-        event.remove(engine, "before_cursor_execute", on_execute)
+    async with contextlib.AsyncExitStack() as stack:
+        if db.is_sqlite:
+            seen.ran = await stack.enter_async_context(sqlite_ran(db))
+        seen.sql = stack.enter_context(through_sqlalchemy(db))
+        if not db.is_sqlite:  # the one-statement accepts run straight on asyncpg
+            await stack.enter_async_context(asyncpg_ran(db, seen.sql))
+            await stack.enter_async_context(asyncpg_ran(db, seen.ran))
+        event.listen(engine, "commit", on_commit)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "commit", on_commit)
 
 
 async def _stored_ids(store: Store) -> list[int]:
@@ -76,16 +104,24 @@ async def test_concurrent_accepts_are_one_transaction_one_charge_one_insert(
     b = await services.accounts.create_account(name="b", balance="10")
     writer = AcceptWriter(store=store)
     jobs = [accept_job(a.id if i % 2 else b.id, 100 + 10 * i, count=i % 3 + 1) for i in range(20)]
-    with watched(store) as seen:
+    async with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
     assert results == [True] * 20
     if store.db.is_sqlite:
         assert seen.commits == 1
         assert seen.count("UPDATE ACCOUNTS") == 2  # one charge per account
-        assert seen.count("INSERT INTO MESSAGES") == 1
+        # One INSERT, run by sqlite3 once per row (an executemany), in that transaction.
+        assert seen.transactions() == [
+            [s for s in seen.ran if not s.startswith(("BEGIN", "COMMIT"))]
+        ]
+        assert seen.count("INSERT INTO MESSAGES") == sum(len(j.rows) for j in jobs)
+        # Straight on the write connection, not through SQLAlchemy (store/driver_sql.py).
+        assert seen.through_sqlalchemy("UPDATE") == seen.through_sqlalchemy("INSERT") == 0
     else:
         assert seen.commits == 0
         assert len(seen.sql) == seen.count(ONE_STATEMENT) == 1
+        # Straight on asyncpg's connection in autocommit (store/driver_sql.py).
+        assert [s.upper().startswith(ONE_STATEMENT) for s in seen.ran] == [True]
     assert await _stored_ids(store) == sorted(m.id for j in jobs for m in j.rows)
     spent_a = sum(j.total_micros for j in jobs if j.account_id == a.id)
     assert await _balance(services, a.id) == 10_000_000 - spent_a
@@ -96,7 +132,7 @@ async def test_a_lone_accept_is_written_at_once(services: Services, store: Store
     transaction, as before group commit."""
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store)
-    with watched(store) as seen:
+    async with watched(store) as seen:
         for i in range(3):
             assert await writer.accept(accept_job(a.id, 100 + i))
     if store.db.is_sqlite:
@@ -117,20 +153,24 @@ async def test_requests_arriving_while_a_batch_runs_form_the_next_batch(
         running.set()
         await release.wait()
 
-    first = asyncio.ensure_future(writer.accept(accept_job(a.id, 100, also=slow)))
-    await running.wait()  # the first batch is inside its transaction
-    later = [asyncio.ensure_future(writer.accept(accept_job(a.id, 200 + i))) for i in range(5)]
-    await asyncio.sleep(0)
-    with watched(store) as seen:
+    async with watched(store) as seen:  # before: it reads the write connection (a write)
+        first = asyncio.ensure_future(writer.accept(accept_job(a.id, 100, also=slow)))
+        await running.wait()  # the first batch is inside its transaction
+        later = [asyncio.ensure_future(writer.accept(accept_job(a.id, 200 + i))) for i in range(5)]
+        await asyncio.sleep(0)
         release.set()
         assert await first
         assert await asyncio.gather(*later) == [True] * 5
     if store.db.is_sqlite:
         assert seen.commits == 2  # the first batch, then the five that queued meanwhile
-        assert seen.count("INSERT INTO MESSAGES") == 1  # the five in one INSERT
+        inserts = [
+            sum(1 for s in statements if s.upper().startswith("INSERT INTO MESSAGES"))
+            for statements in seen.transactions()
+        ]
+        assert inserts == [1, 5]  # the five in one INSERT (sqlite3 runs it once per row)
     else:  # the first (a caller's record: a transaction), then the five in one statement
         assert seen.commits == 1
-        assert seen.count(ONE_STATEMENT) == 1
+        assert seen.count(ONE_STATEMENT) == 2  # the first's in its transaction, the five's
 
 
 async def test_insufficient_balance_refuses_only_the_requests_it_does_not_cover(
@@ -149,7 +189,7 @@ async def test_insufficient_balance_refuses_only_the_requests_it_does_not_cover(
         accept_job(poor.id, 130),
         accept_job(poor.id, 140),
     ]
-    with watched(store) as seen:
+    async with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
     assert results == [True, True, True, False, False]
     assert seen.commits == 1
@@ -245,10 +285,11 @@ async def test_a_full_batch_closes_and_the_rest_go_in_the_next(
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store, max_rows=4)
     jobs = [accept_job(a.id, 100 + 10 * i, count=2) for i in range(5)]
-    with watched(store) as seen:
+    async with watched(store) as seen:
         assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * 5
     # 2 + 2 rows fill a batch: three batches (on SQLite, which the database commits together).
-    written = "INSERT INTO MESSAGES" if store.db.is_sqlite else ONE_STATEMENT
+    # One charge of the account per batch on SQLite (whose INSERTs sqlite3 runs per row).
+    written = "UPDATE ACCOUNTS" if store.db.is_sqlite else ONE_STATEMENT
     assert seen.count(written) == 3
     assert len(await _stored_ids(store)) == 10
 
@@ -260,7 +301,7 @@ async def test_zero_priced_requests_charge_nothing(
     a = await services.accounts.create_account(name="a", balance="0")
     writer = AcceptWriter(store=store)
     jobs = [accept_job(a.id, 100 + i, total_micros=0, now_ms=1) for i in range(count)]
-    with watched(store) as seen:
+    async with watched(store) as seen:
         assert await asyncio.gather(*(writer.accept(j) for j in jobs)) == [True] * count
     assert seen.count("UPDATE ACCOUNTS") == 0
     async with store.db.read() as conn:
@@ -357,7 +398,7 @@ async def _down_to_the_credit_line(
         x = await services.accounts.get_account(a.id)
         return ok, x.gift_micros, x.balance_micros
 
-    with watched(store) as seen:
+    async with watched(store) as seen:
         assert await after(100, 200_000) == (True, 100_000, 1_000_000)
         assert await after(101, 300_000) == (True, 0, 800_000)
         assert await after(102, 1_300_000) == (True, 0, -500_000)
@@ -434,7 +475,7 @@ async def test_concurrent_sends_with_replay_records_are_one_statement(
         _sent(a.id if i % 2 else b.id, 100 + 10 * i, f"f{i}", count=i % 3 + 1, ran=ran)
         for i in range(20)
     ]
-    with watched(store) as seen:
+    async with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
     assert results == [True] * 20
     if store.db.is_sqlite:
@@ -467,7 +508,7 @@ async def test_repeats_beside_new_sends_are_neither_charged_nor_queued(
         _sent(a.id, 130, "k1"),
         _sent(a.id, 140, "k2"),
     ]
-    with watched(store) as seen:
+    async with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs), return_exceptions=True)
     assert [_found(r) for r in results] == [True, "answer old#50", True, "answer k1#100", True]
     assert await _stored_ids(store) == [50, 100, 120, 140]
@@ -499,7 +540,7 @@ async def test_an_account_short_of_its_sum_is_charged_in_arrival_order(
         _sent(poor.id, 120, "p1"),
         _sent(poor.id, 130, "p2"),
     ]
-    with watched(store) as seen:
+    async with watched(store) as seen:
         results = await asyncio.gather(*(writer.accept(j) for j in jobs))
     assert results == [True, True, True, False]
     assert await _stored_ids(store) == [100, 110, 120]
@@ -555,7 +596,7 @@ async def test_a_send_that_purges_expired_records_is_a_transaction(
     so on PostgreSQL that send's batch is a transaction (claims, then the accept)."""
     a = await services.accounts.create_account(name="a", balance="10")
     writer = AcceptWriter(store=store)
-    with watched(store) as seen:
+    async with watched(store) as seen:
         assert await writer.accept(_sent(a.id, 100, "p", purge=True))
     assert await _records(store) == {"p": "answer p#100"}
     assert seen.commits == 1

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.accounts import Account, ApiKey, App, AppKind, GatewayRole, GatewayUser
 from simgate.domain.billing import Rate
 from simgate.secretbox import SecretBox
+from simgate.store import driver_sql
 from simgate.store.sqltext import chunks
 from simgate.store.tables import accounts, api_keys, apps, gateway_users, id_blocks, kv, rates
 
@@ -179,10 +180,12 @@ class AccountRepo:
         """
         if amount <= 0:
             return True
-        result = await conn.exec_driver_sql(
-            _charge_sql(conn.dialect.name), (amount, amount, amount, account_id, amount)
+        # Straight on SQLite's write connection (store/driver_sql.py): once per account of
+        # every accept batch, where SQLAlchemy's execution path cost ~50 µs of loop CPU.
+        changed = await driver_sql.run(
+            conn, _charge_sql(conn.dialect.name), (amount, amount, amount, account_id, amount)
         )
-        return bool(result.rowcount)
+        return bool(changed)
 
     async def spendable(self, conn: AsyncConnection, account_id: int) -> int | None:
         """Balance + gift + credit (what :meth:`charge` may take), the row locked until the

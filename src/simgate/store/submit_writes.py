@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
 from simgate.domain.queue import ReportTally, SubmitRecord
-from simgate.store import unnest
+from simgate.store import driver_sql, unnest
 from simgate.store.tables import messages
 
 __all__ = ["HeldBy", "write_settled_submits", "write_submits"]
@@ -158,8 +158,9 @@ async def _write(
     else:
         params = (*fixed, json.dumps(rows))
     sql = _sql(dialect, kind, times, held_by.any_unknown)
-    result = await conn.exec_driver_sql(sql, params)
-    return {int(mid) for (mid,) in result}
+    # Straight on SQLite's write connection (store/driver_sql.py): once per kind of answer
+    # of a worker batch, where SQLAlchemy's execution path cost ~50 µs of loop CPU.
+    return {int(mid) for (mid,) in await driver_sql.fetch(conn, sql, params)}
 
 
 _KIND = {Event.SUBMIT_OK: "ok", Event.SUBMIT_RETRY: "retry"}

@@ -1,0 +1,148 @@
+"""Raw statements on SQLite's write connection (store/driver_sql.py): straight on its cursor,
+out of SQLAlchemy's execution path, with the same answers as through it (row counts, rows,
+errors) on both backends; elsewhere through ``exec_driver_sql`` as before."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simgate.store import Database, Store, driver_sql
+from simgate.store.sqltext import marks
+from simgate.store.tables import kv
+from tests.support.driver_trace import asyncpg_ran, through_sqlalchemy
+
+
+def _sql(conn: AsyncConnection, text: str, count: int) -> str:
+    """``text`` with its ``{}`` marks as the dialect's positional parameters."""
+    return text.format(*marks(conn.dialect, count))
+
+
+async def test_row_counts_and_rows_are_as_stored(store: Store) -> None:
+    """The same answers on both backends; on SQLite's writer none through SQLAlchemy (each
+    of these would have cost ~50 µs of the event loop's CPU: issue 15)."""
+    db = store.db
+
+    async def job(conn: AsyncConnection) -> list[Any]:
+        insert = _sql(conn, "INSERT INTO kv (key, value) VALUES ({}, {})", 2)
+        update = _sql(conn, "UPDATE kv SET value = {} WHERE key LIKE {}", 2)
+        read = _sql(conn, "SELECT key, value FROM kv WHERE key LIKE {} ORDER BY key", 1)
+        return [
+            await driver_sql.run(conn, insert, ("d:a", "1")),
+            await driver_sql.run_many(conn, insert, [("d:b", "2"), ("d:c", "3"), ("e", "4")]),
+            await driver_sql.run_many(conn, insert, []),
+            await driver_sql.run(conn, update, ("x", "d:%")),
+            await driver_sql.run(conn, update, ("y", "none%")),
+            [tuple(r) for r in await driver_sql.fetch(conn, read, ("d:%",))],
+        ]
+
+    with through_sqlalchemy(db) as seen:
+        answers = await db.write(job)
+    # asyncpg reports no row count for an executemany: -1, through SQLAlchemy as before.
+    many = 3 if db.is_sqlite else -1
+    assert answers == [1, many, 0, 3, 0, [("d:a", "x"), ("d:b", "x"), ("d:c", "x")]]
+    # SQLite's write connection: straight on its cursor; PostgreSQL: exec_driver_sql.
+    assert len(seen) == (0 if db.is_sqlite else 5)
+    async with db.read() as conn:
+        stored = (await conn.execute(select(kv.c.key, kv.c.value).order_by(kv.c.key))).all()
+    assert [tuple(r) for r in stored if r[0] in ("d:a", "d:b", "d:c", "e")] == [
+        ("d:a", "x"),
+        ("d:b", "x"),
+        ("d:c", "x"),
+        ("e", "4"),
+    ]
+
+
+@pytest.mark.parametrize("many", [False, True])
+async def test_a_failing_statement_raises_asthrough_sqlalchemy(store: Store, many: bool) -> None:
+    """SQLAlchemy's exception for the driver's error (the database writer's retries and its
+    storage-full check read it, store/database.py); the transaction is rolled back whole."""
+    db = store.db
+
+    async def job(conn: AsyncConnection) -> None:
+        insert = _sql(conn, "INSERT INTO kv (key, value) VALUES ({}, {})", 2)
+        await driver_sql.run(conn, insert, ("dup", "1"))
+        if many:
+            await driver_sql.run_many(conn, insert, [("other", "2"), ("dup", "3")])
+        else:
+            await driver_sql.run(conn, insert, ("dup", "2"))
+
+    with pytest.raises(IntegrityError) as raised:
+        await db.write(job)
+    if db.is_sqlite:
+        assert isinstance(raised.value.orig, sqlite3.IntegrityError)
+    async with db.read() as conn:
+        keys = (await conn.execute(select(kv.c.key).where(kv.c.key.in_(["dup", "other"])))).all()
+    assert keys == []
+
+
+async def test_elsewhere_through_sqlalchemy_as_before(tmp_path: Path) -> None:
+    """A URI database runs on aiosqlite's connection (store/database.py): no write
+    connection of simgate's there, so the statements go through ``exec_driver_sql``."""
+    db = Database(f"sqlite+aiosqlite:///file:{tmp_path / 'uri.db'}?uri=true")
+    await db.open()
+    try:
+
+        async def job(conn: AsyncConnection) -> list[Any]:
+            assert driver_sql.writer_of(conn) is None
+            await driver_sql.run(conn, "CREATE TABLE t (a INTEGER)")
+            return [
+                await driver_sql.run_many(conn, "INSERT INTO t (a) VALUES (?)", [(1,), (2,)]),
+                await driver_sql.run(conn, "UPDATE t SET a = a + ? WHERE a > ?", (10, 1)),
+                [tuple(r) for r in await driver_sql.fetch(conn, "SELECT a FROM t ORDER BY a")],
+            ]
+
+        with through_sqlalchemy(db) as seen:
+            answers = await db.write(job)
+        assert answers == [2, 1, [(1,), (12,)]]
+        assert [s for s in seen if not s.startswith("BEGIN")] == [
+            "CREATE TABLE t (a INTEGER)",
+            "INSERT INTO t (a) VALUES (?)",
+            "UPDATE t SET a = a + ? WHERE a > ?",
+            "SELECT a FROM t ORDER BY a",
+        ]
+    finally:
+        await db.close()
+
+
+async def test_autocommit_statements_run_straight_on_asyncpg(store: Store) -> None:
+    """PostgreSQL in autocommit: ``fetch_autocommit`` straight on asyncpg's connection (the
+    adapter cost ~65 µs of CPU per statement more), the same rows and errors; in a
+    transaction through SQLAlchemy, so the statement stays in it. SQLite: :func:`fetch`."""
+    db = store.db
+    insert = "INSERT INTO kv (key, value) VALUES ({}, {}) RETURNING key, value"
+
+    async def job(conn: AsyncConnection) -> list[Any]:
+        sql = _sql(conn, insert, 2)
+        return [tuple(r) for r in await driver_sql.fetch_autocommit(conn, sql, ("a:1", "x"))]
+
+    raw: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if not db.is_sqlite:
+            await stack.enter_async_context(asyncpg_ran(db, raw))
+        assert await db.submit(job, autocommit=True) == [("a:1", "x")]
+    assert len(raw) == (0 if db.is_sqlite else 1)
+    with pytest.raises(IntegrityError) as raised:
+        await db.submit(job, autocommit=True)
+    if db.is_sqlite:
+        assert isinstance(raised.value.orig, sqlite3.IntegrityError)
+    else:  # as the adapter translates it (unique_violation)
+        assert getattr(raised.value.orig, "sqlstate", None) == "23505"
+
+    async def rolled_back(conn: AsyncConnection) -> None:
+        sql = _sql(conn, insert, 2)
+        assert await driver_sql.fetch_autocommit(conn, sql, ("a:2", "y"))
+        raise RuntimeError("roll it back")
+
+    with pytest.raises(RuntimeError):
+        await db.write(rolled_back)
+    async with db.read() as conn:
+        keys = (await conn.execute(select(kv.c.key).where(kv.c.key.like("a:%")))).scalars()
+        assert list(keys) == ["a:1"]
