@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain import ids
@@ -22,6 +21,7 @@ from simgate.services.container import Services
 from simgate.services.itnio import PENDING, Claim, NewAnswered
 from simgate.store.tables import messages
 from tests.store.util import account, queue
+from tests.support import driver_trace
 from tests.support.new_messages import new_message
 
 T0 = 1_767_225_600_000  # the FakeClock's start
@@ -37,42 +37,20 @@ async def _set(runtime: Runtime, mid: int, **values: object) -> None:
 
 @contextlib.asynccontextmanager
 async def _replay_statements(runtime: Runtime) -> AsyncIterator[list[str]]:
-    """The statements on ``itnio_replays`` as the database runs them: each statement on
-    PostgreSQL (SQLAlchemy's event); on SQLite each execution, from sqlite3's own trace (a
-    batch INSERT runs straight on the driver, store/dialects/itnio.py, and an executemany
-    shows once per row there)."""
-    seen: list[str] = []
+    """The statements on ``itnio_replays`` as the database runs them: on SQLite each
+    execution, from sqlite3's own trace (a batch INSERT runs straight on the driver,
+    store/driver_sql.py, and an executemany shows once per row there); on PostgreSQL each
+    statement SQLAlchemy sends."""
     db = runtime.store.db
+    seen: list[str] = []
     if db.is_sqlite:
-
-        async def writer(conn: AsyncConnection) -> sqlite3.Connection:
-            driver: Any = (await conn.get_raw_connection()).driver_connection
-            live: sqlite3.Connection = driver._connection  # store/loop_sqlite.py
-            return live
-
-        live = await db.write(writer)
-
-        def traced(statement: str) -> None:
-            if "ITNIO_REPLAYS" in statement.upper():
-                seen.append(statement)
-
-        live.set_trace_callback(traced)
-        try:
+        async with driver_trace.sqlite_ran(db) as ran:
             yield seen
-        finally:
-            live.set_trace_callback(None)
+            seen.extend(s for s in ran if "ITNIO_REPLAYS" in s.upper())
         return
-    engine = db.engine.sync_engine
-
-    def on_execute(_c: object, _cur: object, statement: str, *_: object) -> None:
-        if "ITNIO_REPLAYS" in statement.upper():
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
+    with driver_trace.through_sqlalchemy(db) as sent:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
+        seen.extend(s for s in sent if "ITNIO_REPLAYS" in s.upper())
 
 
 def _inserts(statements: list[str]) -> list[str]:

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.messages import State
 from simgate.domain.records import SentRow
 from simgate.errors import StoreError
+from simgate.store import driver_sql
 from simgate.store.database import Database
-from simgate.store.sqlite_writer import WriterConnection
 from simgate.store.sqltext import chunks
 from simgate.store.tables import itnio_replays as t
 from simgate.store.tables import messages as m
@@ -120,29 +120,6 @@ def _sqlite_stored(count: int) -> str:
     )
 
 
-async def _insert_sqlite(
-    conn: AsyncConnection, records: Sequence[tuple[str, int, str | None, int]]
-) -> int:
-    """``_SQLITE_RECORD`` for each of ``records`` (in the caller's transaction); the rows
-    inserted. On simgate's own write connection (store/sqlite_writer.py) it runs straight on
-    its cursor, as the writer's BEGIN IMMEDIATE does (store/database.py): through
-    SQLAlchemy's execution path (a cursor, a result, greenlet hops) the statement cost
-    ~50 us of the event loop's CPU, ten times the rows' own work for a small batch (issue
-    15, one statement per accept batch of sendSms). Elsewhere (aiosqlite: an in-memory or
-    URI database) through SQLAlchemy as before."""
-    sync = conn.sync_connection
-    driver = None if sync is None else sync.connection.driver_connection
-    if not isinstance(driver, WriterConnection):
-        return (await conn.exec_driver_sql(_SQLITE_RECORD, list(records))).rowcount
-    cursor = driver.cursor()
-    try:
-        # Many rows run in the connection's thread (WriterCursor), one or a few right here.
-        await cursor.executemany(_SQLITE_RECORD, records)
-        return cursor.rowcount
-    finally:
-        await cursor.close()
-
-
 async def _insert_records(
     conn: AsyncConnection,
     records: Sequence[tuple[str, int, str | None, int]],
@@ -177,14 +154,18 @@ async def _insert_records_sqlite(
     records not found are exactly the ones the INSERT writes; its row count checks that."""
     if len(records) == 1:
         # One record (a request alone in its batch): the INSERT's row count says it all.
-        return {records[0][0]} if await _insert_sqlite(conn, records) == 1 else set()
+        return (
+            {records[0][0]}
+            if await driver_sql.run_many(conn, _SQLITE_RECORD, records) == 1
+            else set()
+        )
     found: set[str] = set()
     for chunk in chunks([r[0] for r in records], _RECORDS_PER_STATEMENT):
         result = await conn.exec_driver_sql(_sqlite_recorded(len(chunk)), tuple(chunk))
         found.update(row[0] for row in result)
     new = [r for r in records if r[0] not in found]
     # The write lock says every one of them is inserted; refuse to guess otherwise.
-    if new and await _insert_sqlite(conn, new) != len(new):
+    if new and await driver_sql.run_many(conn, _SQLITE_RECORD, new) != len(new):
         raise StoreError("itnio_replays changed under the write lock")
     return {r[0] for r in new}
 
@@ -204,7 +185,7 @@ async def _insert_answered_sqlite(
     the same words in the same millisecond) would look inserted too; the row count tells
     that case, and it is refused (StoreError) rather than guessed: the batch is then written
     again request by request (services/gather.py), each decided by its own row count."""
-    inserted = await _insert_sqlite(conn, records)
+    inserted = await driver_sql.run_many(conn, _SQLITE_RECORD, records)
     if inserted == len(records):
         return {r[0] for r in records}
     mine = {r[0]: (r[3], r[2]) for r in records}
