@@ -55,19 +55,37 @@ def _wrapped(conn: AsyncConnection, sql: str, params: Any, exc: sqlite3.Error) -
     )
 
 
+async def _straight(
+    conn: AsyncConnection,
+    writer: WriterConnection,
+    sql: str,
+    params: Any,
+    *,
+    many: bool = False,
+    rows: bool = False,
+) -> Any:
+    """``sql`` on the write connection's own cursor (once, or for each of ``params`` when
+    ``many``): its row count, or its rows; a failure as SQLAlchemy's exception for it."""
+    cursor = writer.cursor()
+    try:
+        if many:
+            await cursor.executemany(sql, params)
+        else:
+            await cursor.execute(sql, params)
+        return await cursor.fetchall() if rows else cursor.rowcount
+    except sqlite3.Error as exc:
+        raise _wrapped(conn, sql, list(params) if many else params, exc) from exc
+    finally:
+        await cursor.close()
+
+
 async def run(conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -> int:
     """Run ``sql`` (the dialect's own parameter marks) once with ``params``; its row count."""
     writer = writer_of(conn)
     if writer is None:
         return (await conn.exec_driver_sql(sql, tuple(params))).rowcount
-    cursor = writer.cursor()
-    try:
-        await cursor.execute(sql, params)
-        return cursor.rowcount
-    except sqlite3.Error as exc:
-        raise _wrapped(conn, sql, params, exc) from exc
-    finally:
-        await cursor.close()
+    count: int = await _straight(conn, writer, sql, params)
+    return count
 
 
 async def run_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
@@ -79,14 +97,8 @@ async def run_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]
     writer = writer_of(conn)
     if writer is None:
         return (await conn.exec_driver_sql(sql, list(rows))).rowcount
-    cursor = writer.cursor()
-    try:
-        await cursor.executemany(sql, rows)
-        return cursor.rowcount
-    except sqlite3.Error as exc:
-        raise _wrapped(conn, sql, list(rows), exc) from exc
-    finally:
-        await cursor.close()
+    count: int = await _straight(conn, writer, sql, rows, many=True)
+    return count
 
 
 def _asyncpg_autocommit(conn: AsyncConnection) -> tuple[Any, Any] | None:
@@ -138,12 +150,5 @@ async def fetch(conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -> 
     writer = writer_of(conn)
     if writer is None:
         return list(await conn.exec_driver_sql(sql, tuple(params)))
-    cursor = writer.cursor()
-    try:
-        await cursor.execute(sql, params)
-        rows: list[Any] = await cursor.fetchall()
-        return rows
-    except sqlite3.Error as exc:
-        raise _wrapped(conn, sql, params, exc) from exc
-    finally:
-        await cursor.close()
+    found: list[Any] = await _straight(conn, writer, sql, params, rows=True)
+    return found
