@@ -31,16 +31,16 @@ import asyncio
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from simgate.api.auth import LoginLimiter, TtlCache, VerifiedHashes
 from simgate.domain.accounts import Account
+from simgate.domain.values import value_type
 from simgate.errors import AuthError, NotFound
 from simgate.services.accounts import verify_password
 from simgate.services.container import Services
 
 
-@dataclass(frozen=True, slots=True)
+@value_type  # one per request (domain/values.py)
 class Caller:
     username: str
     account: Account
