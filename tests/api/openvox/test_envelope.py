@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from starlette.responses import Response
 
 from simgate.api.dialects.openvox.auth import credential_key
+from simgate.api.dialects.openvox.envelope import JsonAnswer
 from simgate.errors import ConfigError
 from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
@@ -184,3 +186,20 @@ async def test_a_lock_made_in_this_process_is_seen_by_the_next_request(ov: OV) -
     doc = await ov.post("/sms/get_valid_spans")
     assert doc["code"] == 401
     assert "locked" in doc["msg"]
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", '{"msg":"短信 ok"}'.encode(), b"x" * 70_000])
+async def test_a_json_answer_sends_what_starlettes_response_sends(body: bytes) -> None:
+    """Byte for byte the ASGI messages of ``Response(body, media_type=...)`` (issue 15)."""
+
+    async def sent(response: Response) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            out.append(message)
+
+        await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+        return out
+
+    theirs = Response(body, status_code=200, media_type="application/json")
+    assert await sent(JsonAnswer(body)) == await sent(theirs)
