@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 from starlette.responses import Response
 
+from simgate.api.dialects.openvox import auth as openvox_auth
 from simgate.api.dialects.openvox.auth import credential_key
 from simgate.api.dialects.openvox.envelope import JsonAnswer
 from simgate.errors import ConfigError
@@ -103,6 +105,14 @@ def test_credential_key_separates_username_and_password() -> None:
     assert credential_key("ab", "c") != credential_key("a", "bc")
     assert credential_key("a", "b") == credential_key("a", "b")
     assert len(credential_key("a", "b")) == 32
+
+
+def test_credential_key_is_keyed_blake2b_of_the_length_prefixed_credentials() -> None:
+    """The copied keyed state gives RFC 7693's keyed BLAKE2b, as the one-call form did."""
+    for user, password in (("a", "b"), ("bench", "bench-password"), ("ü" * 40, "x" * 300)):
+        text = f"{len(user)}:{user}:{password}".encode()
+        one_call = hashlib.blake2b(text, key=openvox_auth._PROCESS_KEY, digest_size=32).digest()
+        assert credential_key(user, password) == one_call
 
 
 async def test_password_guessing_is_throttled_per_user_and_address(ov: OV) -> None:
