@@ -40,7 +40,7 @@ def test_a_value_type_compares_and_hashes_as_a_frozen_dataclass() -> None:
 
 def test_a_value_type_has_slots_and_no_instance_dict() -> None:
     p = Point(1)
-    assert Point.__slots__ == ("x", "y", "tags")
+    assert vars(Point)["__slots__"] == ("x", "y", "tags")
     with pytest.raises(AttributeError):
         p.z = 3  # type: ignore[attr-defined]
 
