@@ -7,7 +7,11 @@ import asyncio
 import errno
 import functools
 import logging
+import os
 import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -19,6 +23,7 @@ from simgate.errors import StorageFull, StoreError
 from simgate.secretbox import SecretBox
 from simgate.services.container import Services
 from simgate.store import Database, Store
+from simgate.store import migrate as migrations
 from simgate.store.database import is_storage_full
 from tests.store.util import put_kv
 
@@ -151,3 +156,56 @@ def test_storage_full_is_recognised_from_each_backend() -> None:
     assert is_storage_full(wrapped)
     assert not is_storage_full(sqlite3.OperationalError("database is locked"))
     assert not is_storage_full(OSError(errno.EACCES, "Permission denied"))
+
+
+# ---- the database file's mode ---------------------------------------------------------------
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The common default umask, under which SQLite would create its files 0644."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_a_new_sqlite_database_and_its_wal_files_are_private(
+    tmp_path: Path, umask_022: None
+) -> None:
+    """Like master.key and demo.json (0600): the database holds the sealed API secrets and
+    the customers' messages."""
+    path = tmp_path / "simgate.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await db.open()
+    try:
+        await migrations.upgrade(db)
+        await db.write(put_kv("k", "v"))
+        files = [path, path.with_name("simgate.db-wal"), path.with_name("simgate.db-shm")]
+        assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+    finally:
+        await db.close()
+
+
+async def test_an_existing_database_keeps_its_mode_and_a_readable_one_is_said_once(
+    tmp_path: Path, umask_022: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator's mode stays (a backup user may be meant to read it); world-readable is
+    said once per process, not at every open."""
+    readable, group = tmp_path / "readable.db", tmp_path / "group.db"
+    for path, mode in ((readable, 0o644), (group, 0o640)):
+        sqlite3.connect(path).close()
+        path.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="simgate.store.database"):
+        for path in (readable, readable, group):
+            db = Database(f"sqlite+aiosqlite:///{path}")
+            await db.open()
+            await db.close()
+    assert (_mode(readable), _mode(group)) == (0o644, 0o640)
+    lines = [r.getMessage() for r in caplog.records if r.name == "simgate.store.database"]
+    assert len(lines) == 1, lines
+    assert f"{readable} is readable by every user" in lines[0]
+    assert "(mode 0644)" in lines[0]

@@ -22,7 +22,9 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -114,6 +116,48 @@ def _log_commit(commit: Commit, *, sqlite: bool) -> None:
     )
 
 
+# The database files this process said are readable by every local user (once each).
+_WARNED_READABLE: set[str] = set()
+
+
+def _private_file(path: str) -> None:
+    """Create the SQLite database file ``path`` with mode 0600 when it does not exist yet.
+
+    It holds the API keys' hashes, the sealed API secrets, the customers' messages and
+    numbers: like ``master.key`` and ``demo.json``, readable by simgate's user alone. SQLite
+    would create it 0644 (less the umask); an empty file is an empty database to it, and it
+    gives the ``-wal``, ``-shm`` and ``-journal`` files it creates the mode of the database
+    file (its unix VFS, ``findCreateFileMode``), so those are private too. An existing file's
+    mode is the operator's: left alone (:func:`_say_if_readable`)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:  # no such directory, not writable, ...: one line
+        raise StoreError(f"cannot open database {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+
+
+def _say_if_readable(path: str) -> None:
+    """One line, once per process, when every local user can read the database file (one
+    made by an earlier version, or by hand)."""
+    if path in _WARNED_READABLE:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & stat.S_IROTH:
+        _WARNED_READABLE.add(path)
+        log.warning(
+            "database file %s is readable by every user of this machine (mode %04o); "
+            "simgate creates it 0600: chmod 600 %s* unless that is meant",
+            path,
+            stat.S_IMODE(mode),
+            path,
+        )
+
+
 class Database:
     def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, commit: Commit = "disk") -> None:
         self.url = url
@@ -192,10 +236,12 @@ class Database:
         self._autocommit_engine = None  # a view of the read pool, disposed with it
 
     def _probe_sqlite_lock(self) -> None:
-        """Fail fast, with one line, when another process holds the database's write lock."""
+        """Fail fast, with one line, when another process holds the database's write lock.
+        A database file simgate creates is created here first, private (:func:`_private_file`)."""
         path = make_url(self.url).database
         if not path or path == ":memory:" or path.startswith("file:"):
             return
+        _private_file(path)
         try:
             conn = sqlite3.connect(path, timeout=STARTUP_LOCK_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
@@ -212,6 +258,8 @@ class Database:
             ) from None
         finally:
             conn.close()
+        # Once it opens: a start that fails says why in one line, and no more.
+        _say_if_readable(path)
 
     def _sqlite_engine(self, *, immediate: bool, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(
