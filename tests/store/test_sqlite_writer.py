@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simgate.errors import StoreError
 from simgate.store import Database
 from simgate.store.sqlite_writer import (
     ROWS_IN_THREAD,
@@ -208,3 +210,118 @@ async def test_a_rollback_waits_for_the_thread_s_call_of_a_cancelled_writer(
     finally:
         release.set()
         await conn.close()
+
+
+def _checkouts(db: Database) -> list[int]:
+    """Counts the pool checkouts of ``db``'s write engine from now on (one item each)."""
+    seen: list[int] = []
+
+    @event.listens_for(db.engine.sync_engine, "checkout")
+    def _on_checkout(*_: object) -> None:
+        seen.append(1)
+
+    return seen
+
+
+def _put(key: str) -> Callable[[AsyncConnection], Awaitable[str]]:
+    async def job(conn: AsyncConnection) -> str:
+        await conn.execute(insert(kv).values(key=key, value="{}"))
+        return key
+
+    return job
+
+
+def _lock_is_free(url: str) -> bool:
+    """Whether another connection can take the write lock at once (no transaction left open)."""
+    other = sqlite3.connect(_sqlite_path(url), isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+async def _keys(db: Database) -> set[str]:
+    async with db.read() as conn:
+        return set((await conn.execute(select(kv.c.key))).scalars())
+
+
+async def test_the_writer_holds_its_connection_across_batches(sqlite_url: str) -> None:
+    """One pool checkout for every batch (issue 15: a checkout, its reset and SQLAlchemy's
+    begin/commit per batch were ~40 % of a send's loop CPU); each batch still commits, runs
+    its after-commit callbacks, and leaves the write lock free between batches."""
+    db = Database(sqlite_url)
+    await db.open()
+    try:
+        checkouts = _checkouts(db)
+        ran: list[str] = []
+        for key in ("a", "b", "c"):
+
+            async def job(conn: AsyncConnection, key: str = key) -> str:
+                db.after_commit(conn, lambda: ran.append(key))
+                return await _put(key)(conn)
+
+            assert await db.write(job) == key
+            assert _lock_is_free(sqlite_url)
+        assert await db.write_direct(_put("d")) == "d"
+        assert ran == ["a", "b", "c"]
+        assert await _keys(db) == {"a", "b", "c", "d"}
+        assert len(checkouts) == 1
+    finally:
+        await db.close()
+
+
+async def test_a_failed_batch_keeps_the_connection_an_invalidated_one_is_replaced(
+    sqlite_url: str,
+) -> None:
+    """A job's error rolls the held connection back and the next write reuses it; a
+    connection invalidated under a job is not reused: the next write takes a new one."""
+    db = Database(sqlite_url)
+    await db.open()
+    try:
+        checkouts = _checkouts(db)
+        await db.write(_put("a"))
+        with pytest.raises(IntegrityError):
+            await db.write(_put("a"))
+        assert _lock_is_free(sqlite_url)
+        await db.write(_put("b"))
+        assert len(checkouts) == 1
+
+        async def breaks(conn: AsyncConnection) -> None:
+            await conn.execute(insert(kv).values(key="lost", value="{}"))
+            await conn.invalidate()
+            raise RuntimeError("the connection broke")
+
+        with pytest.raises(RuntimeError):
+            await db.write(breaks)
+        assert await db.write(_put("c")) == "c"
+        # Run twice (the batch, then the job alone: store/write_lanes.py), each time
+        # invalidating the connection it ran on: two new ones after the first.
+        assert len(checkouts) == 3
+        assert await _keys(db) == {"a", "b", "c"}
+    finally:
+        await db.close()
+
+
+async def test_a_write_cancelled_by_close_frees_the_lock(sqlite_url: str) -> None:
+    """close() cancelling a job inside its transaction ends the writer; the caller hears the
+    database closed and the write lock is free (the held connection closed, not kept)."""
+    db = Database(sqlite_url)
+    await db.open()
+    inside = asyncio.Event()
+
+    async def stuck(conn: AsyncConnection) -> None:
+        await conn.execute(insert(kv).values(key="never", value="{}"))
+        inside.set()
+        await asyncio.Event().wait()
+
+    pending = db.submit(stuck)
+    await inside.wait()
+    assert not _lock_is_free(sqlite_url)
+    await asyncio.wait_for(db.close(), timeout=20)  # a hang guard, not a timing
+    with pytest.raises(StoreError, match="closed"):
+        await pending
+    assert _lock_is_free(sqlite_url)

@@ -13,6 +13,13 @@ thread (``store/loop_sqlite.py``: no thread hop per statement).
 Writes go through group commit, its lanes and writer tasks in ``store/write_lanes.py``:
 this module gives them the transaction (retried on a deadlock or a busy database, and a full
 storage said once, not per refused write).
+
+On a SQLite file the writer holds its connection across batches and runs each batch's
+BEGIN IMMEDIATE and COMMIT straight on the write connection, as the statements already are
+(``store/driver_sql.py``), telling SQLAlchemy's connection of the transaction without a
+round through its pool and greenlet: a pool checkout per batch (its weakref finalizer, the
+reset on return), ``conn.begin()`` and the commit through the adapter were ~40 % of the
+loop's CPU of a one-number send (issue 15, py-spy of ``simgate run`` under wrk).
 """
 
 from __future__ import annotations
@@ -31,10 +38,11 @@ from typing import Any, TypeVar
 from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import await_
 
 from simgate.errors import StorageFull, StoreError
-from simgate.store.after_commit import after_commit, collecting
+from simgate.store.after_commit import AfterCommit, after_commit, collecting
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
 from simgate.store.sqlite_writer import (
     SYNCHRONOUS,
@@ -167,6 +175,11 @@ class Database:
         self._write_engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
         self._lanes: WriteLanes | None = None
+        # SQLite files: the writer's connection, held across batches (_held_attempt), and
+        # the lock that lets write_direct take a turn on it beside the writer lane.
+        self._held_writer = False
+        self._held: AsyncConnection | None = None
+        self._held_lock = asyncio.Lock()
         # SQLite files only: short reads on the event loop's thread (read_short).
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
@@ -182,9 +195,9 @@ class Database:
     async def open(self) -> None:
         if self.is_sqlite:
             await asyncio.to_thread(self._probe_sqlite_lock)
-            self._write_engine = self._loop_writer_engine() or self._sqlite_engine(
-                immediate=True, pool_size=1
-            )
+            loop_writer = self._loop_writer_engine()
+            self._held_writer = loop_writer is not None
+            self._write_engine = loop_writer or self._sqlite_engine(immediate=True, pool_size=1)
             self._read_engine = self._sqlite_engine(immediate=False, pool_size=4)
             self._loop_engine = self._loop_sqlite_engine()
             self._thread_reads = self._sqlite_thread_reads()
@@ -222,6 +235,10 @@ class Database:
         if self._lanes is not None:  # queued and running writes fail, later ones are refused
             await self._lanes.close()
         self._lanes = None
+        held, self._held = self._held, None
+        if held is not None:  # back to the pool, which dispose() closes
+            with contextlib.suppress(Exception):
+                await held.close()
         engines = {
             id(e): e
             for e in (self._write_engine, self._read_engine, self._loop_engine)
@@ -305,14 +322,37 @@ class Database:
                 open_writer_connection, path, busy_timeout_ms=busy, commit=commit
             )
 
-        engine = create_async_engine(self.url, async_creator=connect, pool_size=1, max_overflow=0)
+        # One held by the writer (_held_attempt); one more for who asks the engine itself
+        # (migrations): SQLite's write lock and the turn (store/sqlite_turn.py) keep them
+        # one at a time, and the held one holds neither between batches.
+        engine = create_async_engine(self.url, async_creator=connect, pool_size=1, max_overflow=1)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
             # Straight on sqlite3, not through SQLAlchemy's execution path; waits in the
-            # writer's thread only when another process holds the lock.
-            await_(conn.connection.driver_connection.begin_immediate())
+            # writer's thread only when another process holds the lock. Already open when
+            # the writer began it itself (_held_attempt).
+            driver = conn.connection.driver_connection
+            if not driver.in_transaction:
+                await_(driver.begin_immediate())
 
+        # A COMMIT or ROLLBACK with no transaction open and nothing in the writer's thread
+        # does nothing in SQLite: skipped, so the writer can tell SQLAlchemy its transaction
+        # ended without a greenlet round through the adapter, and the pool's reset on
+        # return costs nothing. Everything else goes through as before.
+        dialect = engine.sync_engine.dialect
+        plain_commit, plain_rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_connection: PoolProxiedConnection) -> None:
+            if not _idle_writer(dbapi_connection):
+                plain_commit(dbapi_connection)
+
+        def do_rollback(dbapi_connection: PoolProxiedConnection) -> None:
+            if not _idle_writer(dbapi_connection):
+                plain_rollback(dbapi_connection)
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
         return engine
 
     def _loop_sqlite_engine(self) -> AsyncEngine | None:
@@ -469,6 +509,8 @@ class Database:
                     async with self._autocommit_engine.connect() as conn:
                         with collecting(conn) as hooks:
                             results = [await job(conn) for job in jobs]
+                elif self._held_writer:
+                    results, hooks = await self._held_attempt(jobs)
                 else:
                     async with self.engine.begin() as conn:
                         with collecting(conn) as hooks:
@@ -482,6 +524,59 @@ class Database:
                 await asyncio.sleep(0.01 * (2**attempt))
         raise AssertionError("unreachable")
 
+    async def _held_attempt(self, jobs: list[Job]) -> tuple[list[Any], AfterCommit]:
+        """One attempt of ``jobs`` in a transaction on the writer's held connection (SQLite
+        file): BEGIN IMMEDIATE and COMMIT straight on the write connection, SQLAlchemy's
+        connection told of both (its begin event and the dialect's commit find nothing
+        left to do: :meth:`_loop_writer_engine`). A connection that failed is rolled back
+        and kept, or, invalidated or cancelled, replaced by the next attempt."""
+        async with self._held_lock:
+            conn = self._held
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._held = await self.engine.connect()
+            sync = conn.sync_connection
+            assert sync is not None  # connected just above or still open
+            writer = sync.connection.driver_connection
+            assert isinstance(writer, WriterConnection)
+            # A busy timeout raises sqlite3's error as the begin event did (not retried).
+            await writer.begin_immediate()
+            try:
+                sync.begin()  # the begin event finds the transaction open
+                with collecting(conn) as hooks:
+                    results = [await job(conn) for job in jobs]
+                try:
+                    await writer.commit()
+                except sqlite3.Error as exc:  # as SQLAlchemy's commit raised it (retries)
+                    raise DBAPIError.instance(
+                        "COMMIT", (), exc, sqlite3.Error, dialect=conn.dialect
+                    ) from exc
+                sync.commit()  # the dialect finds nothing open to commit
+            except BaseException as exc:
+                await self._after_failure(conn, cancelled=not isinstance(exc, Exception))
+                raise
+            return results, hooks
+
+    async def _after_failure(self, conn: AsyncConnection, *, cancelled: bool) -> None:
+        """Roll back a failed attempt on the held connection, keeping it for the next one;
+        replace it instead when it was invalidated, its rollback failed, or the attempt was
+        cancelled (a statement or commit may still run in its thread: the close waits
+        behind it, store/sqlite_writer.py). Never raises: the attempt's error is the one
+        its callers must hear."""
+        if not cancelled and not conn.invalidated:
+            try:
+                await conn.rollback()
+            except Exception:
+                log.debug("rollback of a failed write failed", exc_info=True)
+            else:
+                if not conn.invalidated:
+                    return
+        if self._held is conn:
+            self._held = None
+        try:
+            await conn.invalidate()
+        except Exception:
+            log.debug("closing a failed write connection failed", exc_info=True)
+
     def after_commit(self, conn: AsyncConnection, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the write transaction of ``conn`` (a job's) has committed;
         never if it fails or rolls back (store/after_commit.py)."""
@@ -491,6 +586,13 @@ class Database:
         """A transaction of its own, outside group commit (migrations, bulk maintenance)."""
         (result,) = await self._transaction([job])
         return result  # type: ignore[no-any-return]
+
+
+def _idle_writer(dbapi_connection: PoolProxiedConnection) -> bool:
+    """Whether ``dbapi_connection`` is simgate's SQLite write connection with no
+    transaction open and nothing running in its thread."""
+    driver = dbapi_connection.driver_connection
+    return isinstance(driver, WriterConnection) and driver.idle()
 
 
 @functools.lru_cache(maxsize=512)

@@ -95,6 +95,11 @@ class LoopConnection:
     def isolation_level(self) -> str | None:
         return self._live().isolation_level
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (sqlite3's ``in_transaction``); False once closed."""
+        return self._connection is not None and self._connection.in_transaction
+
     def cursor(self) -> LoopCursor:
         return LoopCursor(self._live().cursor())
 

@@ -109,6 +109,11 @@ class WriterConnection(LoopConnection):
     def _thread_busy(self) -> bool:
         return self._last is not None and not self._last.done()
 
+    def idle(self) -> bool:
+        """No transaction open and nothing running in the thread: a COMMIT or ROLLBACK
+        would do nothing (the database skips them then, store/database.py)."""
+        return not self.in_transaction and not self._thread_busy()
+
     async def begin_immediate(self) -> None:
         """BEGIN IMMEDIATE after taking the turn to write (store/sqlite_turn.py): here when
         the write lock is free (busy timeout 0), else waited for in the thread; the turn
