@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +26,7 @@ from simgate.services.container import Services
 from simgate.store import Database, Store
 from simgate.store import migrate as migrations
 from simgate.store.database import is_storage_full
+from simgate.store.tables import kv
 from tests.store.util import put_kv
 
 
@@ -209,3 +211,45 @@ async def test_an_existing_database_keeps_its_mode_and_a_readable_one_is_said_on
     assert len(lines) == 1, lines
     assert f"{readable} is readable by every user" in lines[0]
     assert "(mode 0644)" in lines[0]
+
+
+async def test_the_writers_hold_their_connections_across_batches(store: Store) -> None:
+    """A writer task keeps its connection from one batch to the next (issue 15: a pool
+    checkout and its reset per batch were a large part of a send's CPU): at most one
+    checkout for shared transactions, and on PostgreSQL one more for autocommit jobs,
+    however many batches; each write still commits."""
+    db = store.db
+    checkouts: list[int] = []
+
+    @event.listens_for(db.engine.sync_engine, "checkout")
+    def _on_checkout(*_: object) -> None:
+        checkouts.append(1)
+
+    for i in range(3):
+        await db.write(put_kv(f"shared{i}", "v"))
+    for i in range(3):
+        await db.submit(put_kv(f"own{i}", "v"), autocommit=True)
+    assert len(checkouts) <= (1 if db.is_sqlite else 2)
+    async with db.read() as conn:
+        keys = set((await conn.execute(select(kv.c.key))).scalars())
+    assert {f"shared{i}" for i in range(3)} | {f"own{i}" for i in range(3)} <= keys
+
+
+async def test_a_failed_write_leaves_its_writer_a_connection_that_writes(store: Store) -> None:
+    """A job's error rolls its transaction back (nothing of it stays) and the writer's
+    next batch commits on a clean connection, on both backends."""
+    db = store.db
+
+    async def half_then_fails(conn: AsyncConnection) -> None:
+        await put_kv("half", "v")(conn)
+        raise RuntimeError("the job fails")
+
+    for autocommit in (False, True):
+        with pytest.raises(RuntimeError):
+            await db.submit(half_then_fails, autocommit=autocommit and not db.is_sqlite)
+        await db.write(put_kv(f"after{autocommit}", "v"))
+    async with db.read() as conn:
+        keys = set((await conn.execute(select(kv.c.key))).scalars())
+    assert {"afterFalse", "afterTrue"} <= keys
+    if db.is_sqlite:  # (PostgreSQL's autocommit run kept its one statement: submit's contract)
+        assert "half" not in keys

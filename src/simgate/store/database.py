@@ -180,6 +180,9 @@ class Database:
         self._held_writer = False
         self._held: AsyncConnection | None = None
         self._held_lock = asyncio.Lock()
+        # PostgreSQL: each writer task's connections (in a transaction, in autocommit),
+        # held across its batches (_lane_attempt).
+        self._lane_conns: dict[tuple[asyncio.Task[Any] | None, bool], AsyncConnection] = {}
         # SQLite files only: short reads on the event loop's thread (read_short).
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
@@ -235,10 +238,13 @@ class Database:
         if self._lanes is not None:  # queued and running writes fail, later ones are refused
             await self._lanes.close()
         self._lanes = None
-        held, self._held = self._held, None
-        if held is not None:  # back to the pool, which dispose() closes
-            with contextlib.suppress(Exception):
-                await held.close()
+        held = [self._held, *self._lane_conns.values()]
+        self._held = None
+        self._lane_conns.clear()
+        for conn in held:  # back to the pool, which dispose() closes
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
         engines = {
             id(e): e
             for e in (self._write_engine, self._read_engine, self._loop_engine)
@@ -504,13 +510,15 @@ class Database:
     ) -> list[Any]:
         for attempt in range(attempts):
             try:
-                if autocommit and self._autocommit_engine is not None:
+                if self._held_writer:  # SQLite file: one writer, no autocommit jobs
+                    results, hooks = await self._held_attempt(jobs)
+                elif self._pg_writer():
+                    results, hooks = await self._lane_attempt(jobs, autocommit=autocommit)
+                elif autocommit and self._autocommit_engine is not None:
                     # One statement (submit's contract): it commits as it returns.
                     async with self._autocommit_engine.connect() as conn:
                         with collecting(conn) as hooks:
                             results = [await job(conn) for job in jobs]
-                elif self._held_writer:
-                    results, hooks = await self._held_attempt(jobs)
                 else:
                     async with self.engine.begin() as conn:
                         with collecting(conn) as hooks:
@@ -556,6 +564,42 @@ class Database:
                 raise
             return results, hooks
 
+    def _pg_writer(self) -> bool:
+        """Whether a PostgreSQL writer task of the lanes runs this (write_direct's callers
+        take a pooled connection, as before)."""
+        lanes = self._lanes
+        return not self.is_sqlite and lanes is not None and asyncio.current_task() in lanes.writers
+
+    async def _lane_attempt(
+        self, jobs: list[Job], *, autocommit: bool
+    ) -> tuple[list[Any], AfterCommit]:
+        """One attempt of ``jobs`` by a PostgreSQL writer task, on the connection it holds
+        across batches (one in a transaction, one in autocommit): no pool checkout and
+        reset per batch. The adapter begins the transaction at the first statement, as
+        ``engine.begin()`` did; a failed connection is rolled back or replaced
+        (:meth:`_after_failure`)."""
+        key = (asyncio.current_task(), autocommit)
+        conn = self._lane_conns.get(key)
+        if conn is None or conn.closed or conn.invalidated:
+            engine = self._autocommit_engine if autocommit else self.engine
+            assert engine is not None
+            conn = self._lane_conns[key] = await engine.connect()
+        try:
+            with collecting(conn) as hooks:
+                results = [await job(conn) for job in jobs]
+            if autocommit:
+                # Each statement committed as it ran; SQLAlchemy's autobegun bookkeeping
+                # ends as the pool's reset on return ended it: a ROLLBACK the adapter does
+                # not send (no transaction open), and no commit event.
+                if conn.in_transaction():
+                    await conn.rollback()
+            elif conn.in_transaction():
+                await conn.commit()
+        except BaseException as exc:
+            await self._after_failure(conn, cancelled=not isinstance(exc, Exception))
+            raise
+        return results, hooks
+
     async def _after_failure(self, conn: AsyncConnection, *, cancelled: bool) -> None:
         """Roll back a failed attempt on the held connection, keeping it for the next one;
         replace it instead when it was invalidated, its rollback failed, or the attempt was
@@ -574,6 +618,7 @@ class Database:
             self._held = None
         try:
             await conn.invalidate()
+            await conn.close()  # its pool slot back (the connection itself is gone)
         except Exception:
             log.debug("closing a failed write connection failed", exc_info=True)
 
