@@ -198,6 +198,7 @@ class Database:
     async def open(self) -> None:
         if self.is_sqlite:
             await asyncio.to_thread(self._probe_sqlite_lock)
+            self._held_lock = asyncio.Lock()  # of this open's loop
             loop_writer = self._loop_writer_engine()
             self._held_writer = loop_writer is not None
             self._write_engine = loop_writer or self._sqlite_engine(immediate=True, pool_size=1)
