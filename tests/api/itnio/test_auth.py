@@ -19,8 +19,8 @@ from simgate.api.dialects.itnio.envelope import ItnioError
 from simgate.api.dialects.itnio.replay import fingerprint, replay_key
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import AppKind
-from simgate.services.itnio import NewAnswered
 from simgate.services.cache_epoch import POLL_MS
+from simgate.services.itnio import NewAnswered
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
 from tests.conftest import make_settings, opened

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 
 import httpx
-
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
