@@ -75,8 +75,11 @@ function request()
   n = n + 1
   local body = '{"appId":"%(app)s","numbers":"8613800138000","content":"one '
     .. id .. '-' .. n .. '"}'
+  -- In wrk.headers itself: wrk.format sends the table it is given instead of wrk.headers.
   local ts = tostring(os.time())
-  return wrk.format("POST", "/sms/sendSms", {["Timestamp"] = ts, ["Sign"] = signs[ts]}, body)
+  wrk.headers["Timestamp"] = ts
+  wrk.headers["Sign"] = signs[ts]
+  return wrk.format("POST", "/sms/sendSms", nil, body)
 end
 function response(status, headers, body)
   if status ~= 200 or not string.find(body, '"status":"0"', 1, true) then bad = bad + 1 end
