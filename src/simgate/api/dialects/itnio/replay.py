@@ -2,8 +2,9 @@
 
 An identical request (same Api-Key, Timestamp, Sign, method, path with query, and body) seen
 again while its Timestamp is inside the window gets the first response back and sends
-nothing twice. A different body under the same Sign is a new request. The fingerprint is a
-primary key, so two processes cannot both claim it.
+nothing twice. A different body under the same Sign is a new request. The record's key (the
+request's Timestamp, then its fingerprint: :func:`replay_key`) is a primary key, so two
+processes cannot both claim it.
 
 Two ways to hold the rule. :meth:`ReplayGuard.once` claims the fingerprint first, runs, then
 stores the response; a replay arriving meanwhile waits for it. :meth:`ReplayGuard.
