@@ -235,7 +235,7 @@ class SimLine:
                 reports += _reports(
                     r.message_id, refs, code, lease_seq=r.lease_seq, port=r.port, done_ms=due
                 )
-            results.append(SubmitResult(Outcome.OK, part_refs=refs, first_ref=first_mr))
+            results.append(SubmitResult(Outcome.OK, refs, first_mr))  # positional: cheaper
         if reports:
             self._schedule(reports)
         return results
