@@ -501,11 +501,20 @@ class RecordFailsFirst:
     async def claim(self, **kw: Any) -> list[ClaimedPush]:
         return await self.inner.claim(**kw)
 
-    async def record(self, results: Sequence[AttemptResult], *, owner: str, now_ms: int) -> None:
+    async def record(
+        self,
+        results: Sequence[AttemptResult],
+        *,
+        owner: str,
+        now_ms: int,
+        lease_until_ms: int | None = None,
+    ) -> list[ClaimedPush]:
         if self.left > 0:
             self.left -= 1
             raise StoreError("database unavailable")
-        await self.inner.record(results, owner=owner, now_ms=now_ms)
+        return await self.inner.record(
+            results, owner=owner, now_ms=now_ms, lease_until_ms=lease_until_ms
+        )
 
     async def refresh_gauges(self, *, now_ms: int) -> None:
         await self.inner.refresh_gauges(now_ms=now_ms)
