@@ -402,10 +402,10 @@ async def record(
     ended = [r.push_id for r in results if r.outcome in ENDED]
     if lease_until_ms is None or not ended:
         return []
-    rows = await conn.exec_driver_sql(
+    carried = await conn.exec_driver_sql(
         _NEXT_OF_KEY, (owner, lease_until_ms, now_ms, json.dumps(ended))
     )
-    return claimed_in_due_order(rows, lease_until_ms)
+    return claimed_in_due_order(carried, lease_until_ms)
 
 
 async def attempts_of(conn: AsyncConnection, push_id: int, *, limit: int = 200) -> list[Attempt]:
