@@ -218,6 +218,9 @@ WHERE state = {PENDING} AND endpoint = ANY($2::text[]) AND attempts > 0
 # store/pushes.py ``_NEXT_OF_KEY``: the next push of each order key whose push of ``$4`` ended,
 # leased to ``$1`` until ``$2`` when due and free at ``$3``. A claim of another worker that
 # locked that row first makes this UPDATE wait for it and then see its lease (not free).
+# ``t.state + 0``: not the partial indexes' predicate, so the rows are found by primary key;
+# with ``state = 0`` and no statistics yet PostgreSQL read all pending rows from
+# ``ix_pushes_due`` and filtered them by id (22 ms at 10,000 pending against 0.5 ms).
 _NEXT_OF_KEY = f"""
 UPDATE pushes AS t SET lease_owner = $1, lease_until_ms = $2
 WHERE t.id = ANY(ARRAY(
@@ -227,7 +230,7 @@ WHERE t.id = ANY(ARRAY(
             ORDER BY n.endpoint, n.order_key, n.id LIMIT 1)
     FROM pushes AS d
     WHERE d.id = ANY($4::bigint[]) AND d.order_key IS NOT NULL AND d.state <> {PENDING}))
-  AND t.state = {PENDING} AND t.next_attempt_ms <= $3
+  AND t.state + 0 = {PENDING} AND t.next_attempt_ms <= $3
   AND (t.lease_until_ms IS NULL OR t.lease_until_ms < $3)
 RETURNING t.id, t.uid, t.endpoint, t.kind, t.method, t.url, t.headers_json, t.body,
     t.signing_secret, t.attempts, t.since_ms, t.next_attempt_ms
