@@ -30,6 +30,7 @@ from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
+    ENDED,
     FAILED,
     PENDING,
     claimed_in_due_order,
@@ -236,9 +237,6 @@ RETURNING t.id, t.uid, t.endpoint, t.kind, t.method, t.url, t.headers_json, t.bo
     t.signing_secret, t.attempts, t.since_ms, t.next_attempt_ms
 """
 
-# The outcomes after which a push is no longer pending (store/pushes.py ``ENDED``).
-_ENDED = frozenset({"delivered", "failed", "dead"})
-
 
 async def record(
     conn: AsyncConnection,
@@ -263,7 +261,7 @@ async def record(
     back = [str(e) for (e,) in await conn.exec_driver_sql(_RECORD, (now_ms, owner, *arrays))]
     if back:
         await conn.exec_driver_sql(_RECOVERED, (now_ms, back, ids))
-    ended = [r.push_id for r in results if r.outcome in _ENDED]
+    ended = [r.push_id for r in results if r.outcome in ENDED]
     if lease_until_ms is None or not ended:
         return []
     rows = await conn.exec_driver_sql(_NEXT_OF_KEY, (owner, lease_until_ms, now_ms, ended))

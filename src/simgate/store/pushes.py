@@ -35,6 +35,7 @@ from simgate.store import leases, push_pg
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
+    ENDED,
     ENDPOINTS_SCANNED,
     FAILED,
     PENDING,
@@ -348,9 +349,6 @@ WHERE id IN (
   AND (lease_until_ms IS NULL OR lease_until_ms < ?3)
 RETURNING {", ".join(c.name for c in _CLAIMED)}
 """
-
-# The outcomes after which a push is no longer pending: the next of its order key may go.
-ENDED = frozenset({"delivered", "failed", "dead"})
 
 
 async def record(
