@@ -12,9 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from simgate.codecs.segments import Encoding
+from simgate.domain.queue import ReportHint
 from simgate.errors import StoreError
 from simgate.lines.base import LineReport, Outcome, SubmitRequest, SubmitResult
-from simgate.lines.sim import DELIVERED, UNDELIVERABLE, SimLine
+from simgate.lines.sim import DELIVERED, UNDELIVERABLE, SimLine, _reports
 from simgate.settings import SimLineSettings
 from simgate.testing.clock import FakeClock
 from simgate.testing.lines import RecordingSink
@@ -90,6 +91,22 @@ async def test_reports_come_after_the_delay_with_refs_per_part() -> None:
         assert line.pending_reports == 0
     finally:
         await line.stop()
+
+
+def test_reports_are_the_named_tuples_their_constructors_build() -> None:
+    """``_reports`` builds them field by field past the constructors (issue 15): equal to,
+    and typed as, what the constructors build, defaults included (covers = 1)."""
+    refs = (f"{BASE_ID}.0", f"{BASE_ID}.1")
+    built = _reports(BASE_ID, refs, UNDELIVERABLE, lease_seq=4, port=2, done_ms=1234)
+    assert built == [
+        LineReport(ref, UNDELIVERABLE, 1234, ReportHint(BASE_ID, 4, i + 1, 2, 2))
+        for i, ref in enumerate(refs)
+    ]
+    for report in built:
+        assert type(report) is LineReport
+        assert type(report.hint) is ReportHint
+        assert report.hint.covers == 1
+        assert report._asdict()["hint"] == report.hint
 
 
 async def test_no_report_when_none_requested() -> None:

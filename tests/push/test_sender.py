@@ -501,11 +501,20 @@ class RecordFailsFirst:
     async def claim(self, **kw: Any) -> list[ClaimedPush]:
         return await self.inner.claim(**kw)
 
-    async def record(self, results: Sequence[AttemptResult], *, owner: str, now_ms: int) -> None:
+    async def record(
+        self,
+        results: Sequence[AttemptResult],
+        *,
+        owner: str,
+        now_ms: int,
+        lease_until_ms: int | None = None,
+    ) -> list[ClaimedPush]:
         if self.left > 0:
             self.left -= 1
             raise StoreError("database unavailable")
-        await self.inner.record(results, owner=owner, now_ms=now_ms)
+        return await self.inner.record(
+            results, owner=owner, now_ms=now_ms, lease_until_ms=lease_until_ms
+        )
 
     async def refresh_gauges(self, *, now_ms: int) -> None:
         await self.inner.refresh_gauges(now_ms=now_ms)
@@ -606,3 +615,83 @@ async def test_a_receiver_slower_than_the_total_timeout_is_a_timeout_and_stop_a_
 async def _attempts_recorded(rig: PushRig, n: int) -> bool:
     (row,) = await rig.pushes()
     return row.attempts == n
+
+
+class CountingQueue:
+    """The outbox, counting the pushes the sender got from claims and from recordings."""
+
+    def __init__(self, inner: PushQueue) -> None:
+        self.inner = inner
+        self.claimed: list[int] = []
+        self.carried: list[int] = []
+
+    async def claim(self, **kw: Any) -> list[ClaimedPush]:
+        got = await self.inner.claim(**kw)
+        self.claimed += [p.id for p in got]
+        return got
+
+    async def record(
+        self,
+        results: Sequence[AttemptResult],
+        *,
+        owner: str,
+        now_ms: int,
+        lease_until_ms: int | None = None,
+    ) -> list[ClaimedPush]:
+        got = await self.inner.record(
+            results, owner=owner, now_ms=now_ms, lease_until_ms=lease_until_ms
+        )
+        self.carried += [p.id for p in got]
+        return got
+
+    async def refresh_gauges(self, *, now_ms: int) -> None:
+        await self.inner.refresh_gauges(now_ms=now_ms)
+
+    async def renew(self, ids: Sequence[int], *, owner: str, lease_until_ms: int) -> None:
+        await self.inner.renew(ids, owner=owner, lease_until_ms=lease_until_ms)
+
+
+async def test_an_order_key_carries_on_from_its_recorded_push_without_a_claim(
+    rig: PushRig,
+) -> None:
+    """Issue 15, the ordered lanes' claim: a key's first push comes from a claim, each next
+    one from the transaction that recorded the one before (one index seek, not the claim's
+    walk of the due index); the receiver still gets them in the order planned."""
+    receiver = PushReceiver(always(200))
+    await receiver.start()
+    try:
+        rig.port_push.urls["a"] = receiver.url + "/hook"
+        await rig.plan("a", 1, count=6)
+        queue = CountingQueue(rig.services.pushes.queue)
+        await rig.start(queue)
+        await rig.until(lambda: rig.all_in("delivered", 6), step=0.01, what="all delivered")
+    finally:
+        await receiver.stop()
+    ids = sorted(r.id for r in await rig.pushes())
+    assert queue.claimed == ids[:1]
+    assert queue.carried == ids[1:]
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [
+        r.uid for r in sorted(await rig.pushes(), key=lambda r: r.id)
+    ]
+
+
+async def test_an_endpoint_is_refilled_once_an_eighth_of_its_window_is_free(
+    srig: PushRig,
+) -> None:
+    """The claim sees an endpoint short of a refill of free slots as full, so a busy
+    endpoint is not claimed for (a walk of the due index) a slot or two at a time."""
+    sv = srig.services
+    settings = sv.pushes.settings.model_copy(update={"per_endpoint_window": 512})
+    sender = PushSender(
+        queue=sv.pushes.queue,
+        settings=settings,
+        clock=srig.clock,
+        metrics=sv.metrics,
+        guard=sv.pushes.guard,
+    )
+    sender._busy.update({"http://a:80": 449, "http://b:80": 448, "http://c:80": 1})
+    assert sender._claim_busy() == {
+        "http://a:80": 512,  # 63 free: not yet
+        "http://b:80": 448,  # 64 free: claimed for
+        "http://c:80": 1,
+    }

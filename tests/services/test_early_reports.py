@@ -8,13 +8,16 @@ transaction and without orphan rows. Runs on SQLite and PostgreSQL (``backend``)
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from simgate.domain.events import MessageChange
 from simgate.domain.messages import Event, State
-from simgate.domain.queue import PartReport, ReportHint, SubmitRecord
+from simgate.domain.queue import PartReport, PartStatus, ReportHint, ReportTally, SubmitRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
+from simgate.services.messaging import _EarlyReports
 from simgate.store import Store
 from simgate.store.tables import message_parts
 from tests.support.changes import Batches
@@ -167,3 +170,73 @@ async def test_one_part_messages_settle_from_the_reports_held(
         change(a, State.DELIVERED, Event.REPORT_DELIVERED, now + 5),
         change(c, State.FAILED, Event.REPORT_FAILED, now + 5),
     ]
+
+
+def _sorted_by_the_rule(
+    applied: list[SubmitRecord], reports: list[PartReport]
+) -> tuple[dict[tuple[int, int], PartStatus], dict[tuple[Event, State], list[int]], list[str]]:
+    """The sort's rule written plainly: the newest report per (line, ref); a message all of
+    whose parts have one naming it (its hint) is settled, delivered when every code is 0;
+    the reports it did not take go the ordinary way, in order."""
+    latest = {(r.line, r.line_ref): r for r in reports}
+    statuses: dict[tuple[int, int], PartStatus] = {}
+    settled: dict[tuple[Event, State], list[int]] = {}
+    taken: set[tuple[str, str]] = set()
+    for r in applied:
+        keys = [(r.line or "", ref) for ref in r.part_refs]
+        found = [latest.get(k) for k in keys]
+        if not keys or any(
+            f is None or f.hint is None or f.hint.message_id != r.message_id for f in found
+        ):
+            continue
+        reps = [f for f in found if f is not None]
+        for seq, rep in enumerate(reps):
+            statuses[(r.message_id, seq)] = PartStatus(
+                r.message_id, seq, rep.status_code, rep.done_ms
+            )
+        taken.update(keys)
+        worst = max(0, *(rep.status_code for rep in reps))
+        how = (
+            (Event.REPORT_FAILED, State.FAILED)
+            if worst
+            else (Event.REPORT_DELIVERED, State.DELIVERED)
+        )
+        settled.setdefault(how, []).append(r.message_id)
+    return (
+        statuses,
+        settled,
+        [ref for (_, ref), rep in latest.items() if (rep.line, ref) not in taken],
+    )
+
+
+@given(
+    parts=st.lists(st.integers(1, 3), min_size=0, max_size=6),
+    reported=st.lists(
+        st.tuples(
+            st.integers(0, 5), st.integers(0, 2), st.sampled_from([0, 0, 5]), st.integers(0, 6)
+        ),
+        max_size=14,
+    ),
+)
+def test_the_sort_follows_its_rule(
+    parts: list[int], reported: list[tuple[int, int, int, int]]
+) -> None:
+    """Messages of one to three parts, reports in any order and number (repeated refs, hints
+    naming another message, parts unreported): the sort (with its one-part shortcut, issue
+    15) gives what the rule says, tallies included."""
+    applied = [ok(100 + i, n) for i, n in enumerate(parts)]
+    reports = [
+        PartReport("sim", f"{100 + m}.{p}", code, at, ReportHint(100 + hint, 1, p + 1, 3, 1))
+        for at, (m, p, code, hint) in enumerate(reported)
+    ]
+    sorted_ = _EarlyReports.sort(applied, reports)
+    statuses, settled, rest = _sorted_by_the_rule(applied, reports)
+    assert sorted_.statuses == statuses
+    assert {k: [t.message_id for t in ts] for k, ts in sorted_.settled.items()} == settled
+    assert list(sorted_.settled) == list(settled)  # the order the changes are published in
+    for ts in sorted_.settled.values():
+        for t in ts:
+            n = len(applied[t.message_id - 100].part_refs)
+            codes = [s.status_code for (mid, _), s in statuses.items() if mid == t.message_id]
+            assert t == ReportTally(t.message_id, State.SENT, n, n, max(0, *codes))
+    assert [r.line_ref for r in sorted_.rest] == rest

@@ -1,6 +1,7 @@
-"""Raw statements on SQLite's write connection (store/driver_sql.py): straight on its cursor,
-out of SQLAlchemy's execution path, with the same answers as through it (row counts, rows,
-errors) on both backends; elsewhere through ``exec_driver_sql`` as before."""
+"""Raw statements straight on the driver (store/driver_sql.py): SQLite's write connection's
+cursor, asyncpg's connection in autocommit or in a transaction SQLAlchemy began, out of
+SQLAlchemy's execution path, with the same answers as through it (row counts, rows, errors)
+on both backends; elsewhere through ``exec_driver_sql`` as before."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def _sql(conn: AsyncConnection, text: str, count: int) -> str:
 
 
 async def test_row_counts_and_rows_are_as_stored(store: Store) -> None:
-    """The same answers on both backends; on SQLite's writer none through SQLAlchemy (each
-    of these would have cost ~50 µs of the event loop's CPU: issue 15)."""
+    """The same answers on both backends, none through SQLAlchemy (each of these would have
+    cost ~50 µs of the event loop's CPU on SQLite, ~65 µs more than straight on PostgreSQL:
+    issue 15); on PostgreSQL asyncpg ran them itself."""
     db = store.db
 
     async def job(conn: AsyncConnection) -> list[Any]:
@@ -43,13 +45,19 @@ async def test_row_counts_and_rows_are_as_stored(store: Store) -> None:
             [tuple(r) for r in await driver_sql.fetch(conn, read, ("d:%",))],
         ]
 
-    with through_sqlalchemy(db) as seen:
-        answers = await db.write(job)
-    # asyncpg reports no row count for an executemany: -1, through SQLAlchemy as before.
+    raw: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if not db.is_sqlite:
+            await stack.enter_async_context(asyncpg_ran(db, raw))
+        with through_sqlalchemy(db) as seen:
+            answers = await db.write(job)
+    # asyncpg reports no row count for an executemany: -1, as through SQLAlchemy.
     many = 3 if db.is_sqlite else -1
     assert answers == [1, many, 0, 3, 0, [("d:a", "x"), ("d:b", "x"), ("d:c", "x")]]
-    # SQLite's write connection: straight on its cursor; PostgreSQL: exec_driver_sql.
-    assert len(seen) == (0 if db.is_sqlite else 5)
+    assert seen == []
+    if not db.is_sqlite:  # the adapter's lazy BEGIN, begun for the first; its COMMIT
+        verbs = [q.split()[0].rstrip(";") for q in raw]
+        assert verbs == ["BEGIN", "INSERT", "INSERT", "UPDATE", "UPDATE", "SELECT", "COMMIT"]
     async with db.read() as conn:
         stored = (await conn.execute(select(kv.c.key, kv.c.value).order_by(kv.c.key))).all()
     assert [tuple(r) for r in stored if r[0] in ("d:a", "d:b", "d:c", "e")] == [
@@ -78,9 +86,61 @@ async def test_a_failing_statement_raises_asthrough_sqlalchemy(store: Store, man
         await db.write(job)
     if db.is_sqlite:
         assert isinstance(raised.value.orig, sqlite3.IntegrityError)
+    else:  # as the adapter translates it (unique_violation)
+        assert getattr(raised.value.orig, "sqlstate", None) == "23505"
     async with db.read() as conn:
         keys = (await conn.execute(select(kv.c.key).where(kv.c.key.in_(["dup", "other"])))).all()
     assert keys == []
+
+
+@pytest.mark.parametrize("straight_first", [True, False])
+async def test_straight_statements_are_in_sqlalchemys_transaction(
+    store: Store, straight_first: bool
+) -> None:
+    """A statement straight on the driver and one through SQLAlchemy are in one transaction,
+    whichever runs first (on PostgreSQL the adapter's BEGIN is lazy: a straight statement
+    first begins it, else it would run in a transaction of its own and commit at once),
+    committed or rolled back together."""
+    db = store.db
+
+    async def job(conn: AsyncConnection, key: str, fail: bool) -> list[Any]:
+        insert = _sql(conn, "INSERT INTO kv (key, value) VALUES ({}, {})", 2)
+        txid = "SELECT 0" if db.is_sqlite else "SELECT txid_current()"
+        seen = []
+        for straight in (straight_first, not straight_first):
+            if straight:
+                await driver_sql.run(conn, insert, (key + ":raw", "1"))
+                seen.append((await driver_sql.fetch(conn, txid))[0][0])
+            else:
+                await conn.execute(kv.insert().values(key=key + ":core", value="2"))
+                seen.append((await conn.exec_driver_sql(txid)).scalar_one())
+        if fail:
+            raise RuntimeError("roll it back")
+        return seen
+
+    with pytest.raises(RuntimeError):
+        await db.write(lambda conn: job(conn, "t:gone", True))
+    txids = await db.write(lambda conn: job(conn, "t:kept", False))
+    assert txids[0] == txids[1]
+    async with db.read() as conn:
+        keys = (await conn.execute(select(kv.c.key).where(kv.c.key.like("t:%")))).scalars()
+        assert sorted(keys) == ["t:kept:core", "t:kept:raw"]
+
+
+async def test_a_connection_sqlalchemy_has_not_begun_goes_through_it(store: Store) -> None:
+    """PostgreSQL: on a connection SQLAlchemy has not begun (it would not commit nor roll
+    back a transaction begun behind it) the first statement goes through SQLAlchemy, which
+    begins; the next one runs straight, in that transaction."""
+    db = store.db
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's adapter and its lazy BEGIN")
+    async with db.read() as conn:
+        assert not conn.in_transaction()
+        with through_sqlalchemy(db) as seen:
+            first = (await driver_sql.fetch(conn, "SELECT txid_current()"))[0][0]
+            second = (await driver_sql.fetch(conn, "SELECT txid_current()"))[0][0]
+    assert seen == ["SELECT txid_current()"]
+    assert first == second
 
 
 async def test_elsewhere_through_sqlalchemy_as_before(tmp_path: Path) -> None:
@@ -114,8 +174,8 @@ async def test_elsewhere_through_sqlalchemy_as_before(tmp_path: Path) -> None:
 
 async def test_autocommit_statements_run_straight_on_asyncpg(store: Store) -> None:
     """PostgreSQL in autocommit: ``fetch_autocommit`` straight on asyncpg's connection (the
-    adapter cost ~65 µs of CPU per statement more), the same rows and errors; in a
-    transaction through SQLAlchemy, so the statement stays in it. SQLite: :func:`fetch`."""
+    adapter cost ~65 µs of CPU per statement more), the same rows and errors, no BEGIN; in
+    a transaction the statement stays in it. SQLite: :func:`fetch`."""
     db = store.db
     insert = "INSERT INTO kv (key, value) VALUES ({}, {}) RETURNING key, value"
 

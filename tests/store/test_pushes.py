@@ -120,6 +120,74 @@ async def test_only_the_head_of_an_order_key_is_claimable(rig: PushRig) -> None:
     assert nxt[0] > a1
 
 
+async def _record(
+    rig: PushRig, owner: str, results: list[AttemptResult], *, lease: bool = True
+) -> list[int]:
+    """``record`` as the sender calls it: with a lease for the next push of each ended key."""
+    now = rig.clock.now_ms()
+    got = await rig.rt.store.db.write(
+        functools.partial(
+            outbox.record,
+            results=results,
+            owner=owner,
+            now_ms=now,
+            lease_until_ms=now + 60_000 if lease else None,
+        )
+    )
+    return [c.id for c in got]
+
+
+async def test_recording_an_ended_push_leases_the_next_of_its_key(rig: PushRig) -> None:
+    """The ordered lanes' claim (issue 15): the transaction that records a key's push as
+    ended (delivered, failed, dead) leases that key's next push, when due and free, to the
+    same worker; a retry or a release holds the key, and nothing is leased without a lease
+    time (a stopping sender)."""
+    rig.port_push.urls["a"] = URL
+    await rig.plan("a", 1, count=4)  # one order key, four pushes
+    await rig.plan("a", 2)  # another key, one push
+    rows = {r.id: r for r in await rig.pushes()}
+    p1, p2, p3, p4 = sorted(i for i in rows if rows[i].order_key == "a:1")
+    (q1,) = [i for i in rows if rows[i].order_key == "a:2"]
+    assert sorted(await _claim(rig, "w1")) == [p1, q1]
+
+    delivered = [AttemptResult(p1, "x", "delivered", 200), AttemptResult(q1, "x", "delivered")]
+    assert await _record(rig, "w1", delivered) == [p2]  # a:2 has no next
+    assert await _claim(rig, "w2") == []  # p2 is w1's, p3 waits for it
+    pending = {r.id: r for r in await rig.pushes("pending")}
+    assert pending[p2].in_flight
+    assert not pending[p3].in_flight
+
+    # A retry keeps the key's place: nothing carries on, and p2 waits out its backoff.
+    now = rig.clock.now_ms()
+    retry = AttemptResult(p2, "x", "retry", 503, "HTTP 503", now + 10_000)
+    assert await _record(rig, "w1", [retry]) == []
+    assert await _claim(rig, "w2") == []
+    await rig.clock.advance(11)
+    assert await _claim(rig, "w2") == [p2]
+    # A permanent failure ends the push: the key carries on with p3.
+    assert await _record(rig, "w2", [AttemptResult(p2, "x", "failed", 404, "HTTP 404")]) == [p3]
+    # Without a lease time (the sender stops), the key does not carry on.
+    assert await _record(rig, "w2", [AttemptResult(p3, "x", "delivered", 200)], lease=False) == []
+    assert await _claim(rig, "w3") == [p4]
+
+
+async def test_the_next_of_a_key_someone_else_holds_is_not_leased(rig: PushRig) -> None:
+    """Another worker's lease on the next push (taken after the one before it expired)
+    stands: a late delivery of the one before carries nothing on."""
+    rig.port_push.urls["a"] = URL
+    await rig.plan("a", 1, count=2)
+    p1, p2 = sorted(r.id for r in await rig.pushes())
+    assert await _claim(rig, "w1") == [p1]
+    await rig.clock.advance(61)  # w1's lease expires; w2 sends p1 and carries on to p2
+    assert await _claim(rig, "w2") == [p1]
+    assert await _record(rig, "w2", [AttemptResult(p1, "x", "delivered", 200)]) == [p2]
+    # w1's late delivery of p1 finds p2 w2's.
+    assert await _record(rig, "w1", [AttemptResult(p1, "x", "delivered", 200)]) == []
+    (row,) = [r for r in await rig.pushes("pending")]
+    assert row.id == p2
+    assert row.in_flight
+
+
 async def test_per_endpoint_window_limits_a_claim(rig: PushRig) -> None:
     rig.port_push.urls["a"] = URL
     rig.port_push.urls["b"] = OTHER

@@ -47,16 +47,9 @@ class LineSink:
         self._on_port = on_port
 
     async def delivery_reports(self, line: str, reports: Sequence[LineReport]) -> None:
-        parts = [
-            PartReport(
-                line=line,
-                line_ref=r.line_ref,
-                status_code=r.status_code,
-                done_ms=r.done_ms,
-                hint=r.hint,
-            )
-            for r in reports
-        ]
+        # Positional (line, line_ref, status_code, done_ms, hint): one per part, and by
+        # keyword a NamedTuple costs 0.25 µs more to build (issue 15).
+        parts = [PartReport(line, r.line_ref, r.status_code, r.done_ms, r.hint) for r in reports]
         held = None
         if self._hold is not None:  # reports of submits the dispatcher has yet to record
             parts, held = self._hold.hold(parts)

@@ -7,8 +7,11 @@ Runs in worker processes (``Runtime.start_worker``). Three parts:
 - one task per claimed row sends it on one of its endpoint's lanes (push/lanes.py,
   ``per_endpoint_concurrency`` of them): a slow or hanging receiver delays nobody else;
 - the *recorder* writes every finished attempt gathered meanwhile in one transaction
-  (group commit: the throughput aim needs batched writes), then frees the slots and wakes
-  the claim loop, because the next push of an order key becomes claimable only then.
+  (group commit: the throughput aim needs batched writes), then frees the slots. The next
+  push of an order key becomes claimable only then: that transaction leases it too (one
+  index seek per key, the ordered lanes' claim) and the recorder starts it in the slot its
+  predecessor freed; the claim loop is woken for the rest once an endpoint has a
+  ``refill`` of free slots (``_refill``), not after every batch (issue 15).
 
 Crash safety: the lease is committed before sending and the outcome after; a worker that
 dies in between leaves leased rows that become claimable when the lease expires, so every
@@ -66,9 +69,18 @@ class PushQueue(Protocol):
         ``window - busy[endpoint]`` per endpoint, the head of each order key only."""
         ...
 
-    async def record(self, results: Sequence[AttemptResult], *, owner: str, now_ms: int) -> None:
+    async def record(
+        self,
+        results: Sequence[AttemptResult],
+        *,
+        owner: str,
+        now_ms: int,
+        lease_until_ms: int | None = None,
+    ) -> list[ClaimedPush]:
         """Apply outcomes after the attempts: a delivery always, anything else only while
-        ``owner`` still holds the lease."""
+        ``owner`` still holds the lease. With ``lease_until_ms``, in the same transaction,
+        lease to ``owner`` the next push of each order key whose push ended (delivered,
+        failed, dead) when it is due and free, and return those."""
         ...
 
     async def refresh_gauges(self, *, now_ms: int) -> None:
@@ -211,19 +223,42 @@ class PushSender:
             lease_until_ms=now + int(self._cfg.lease_seconds * 1000),
             limit=limit,
             window=self._cfg.per_endpoint_window,
-            busy=dict(self._busy),
+            busy=self._claim_busy(),
         )
         for push in claimed:
-            self._held[push.id] = push.lease_until_ms
-            self._busy[push.endpoint] = self._busy.get(push.endpoint, 0) + 1
-            task = asyncio.create_task(self._run(push))
-            self._attempts.add(task)
-            task.add_done_callback(self._attempts.discard)
+            self._start(push)
         return len(claimed)
+
+    def _refill(self) -> int:
+        """The free slots an endpoint needs before the claim loop claims for it again. A
+        claim reads the due index past every row leased or held back by its order key (a
+        walk over the pending rows); refilled a slot or two at a time, once per recorded
+        batch, that walk was a tenth of the sender's CPU (py-spy, bench/push_throughput.py).
+        The rows still held wait for a lane meanwhile, so the lanes do not run dry."""
+        return max(1, self._cfg.per_endpoint_window // 8)
+
+    def _claim_busy(self) -> dict[str, int]:
+        """The busy counts the claim sees: an endpoint short of a refill of free slots
+        counts as full (the claim takes none of its rows, and reads none with few
+        endpoints pending: store/pushes.py ``claim``)."""
+        window = self._cfg.per_endpoint_window
+        low = window - self._refill()
+        return {ep: (window if n > low else n) for ep, n in self._busy.items()}
+
+    def _start(self, push: ClaimedPush) -> None:
+        self._held[push.id] = push.lease_until_ms
+        self._busy[push.endpoint] = self._busy.get(push.endpoint, 0) + 1
+        task = asyncio.create_task(self._run(push))
+        self._attempts.add(task)
+        task.add_done_callback(self._attempts.discard)
 
     # ---- sending ---------------------------------------------------------------------
     async def _run(self, push: ClaimedPush) -> None:
         result = AttemptResult(push.id, push.endpoint, "release")  # if cancelled by stop()
+        if self._stopping:  # started after stop() cancelled the scopes: give it back
+            self._results.append(result)
+            self._have_results.set()
+            return
         # One cancel scope per attempt, for stop() and for the total timeout (its deadline,
         # set once a lane is free): anyio's fail_after inside it cost a second scope, two
         # generator context managers and async-library lookups per push, ~20 us of ~450 us
@@ -380,24 +415,43 @@ class PushSender:
         batch, self._results = self._results, []
         if not batch:
             return
+        now = self._clock.now_ms()
+        # Stopping: no order key carries on (nothing would send it).
+        until = None if self._stopping else now + int(self._cfg.lease_seconds * 1000)
         try:
-            await self._queue.record(batch, owner=self.owner, now_ms=self._clock.now_ms())
+            chained = await self._queue.record(
+                batch, owner=self.owner, now_ms=now, lease_until_ms=until
+            )
         except BaseException:
             self._results[:0] = batch
             raise
+        wake = False
         for r in batch:
             if r.outcome == "retry" and r.next_attempt_ms is not None:
                 due = self._retry_due_ms
                 self._retry_due_ms = (
                     r.next_attempt_ms if due is None else min(due, r.next_attempt_ms)
                 )
+                wake = True  # the claim loop announces when it falls due
+            elif r.outcome == "release":
+                wake = True  # given back: it may be claimable at once
             self._held.pop(r.push_id, None)
             left = self._busy.get(r.endpoint, 0) - 1
             if left > 0:
                 self._busy[r.endpoint] = left
             else:
                 self._busy.pop(r.endpoint, None)
-        self._claims.wake()
+        for push in chained:
+            if self._stopping:  # stop() came while recording: give it back
+                self._held[push.id] = push.lease_until_ms
+                self._busy[push.endpoint] = self._busy.get(push.endpoint, 0) + 1
+                self._results.append(AttemptResult(push.id, push.endpoint, "release"))
+                self._have_results.set()
+            else:
+                self._start(push)
+        window, refill = self._cfg.per_endpoint_window, self._refill()
+        if wake or any(window - self._busy.get(r.endpoint, 0) >= refill for r in batch):
+            self._claims.wake()
 
     # ---- renewing --------------------------------------------------------------------
     async def _renew_loop(self) -> None:

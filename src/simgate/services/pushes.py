@@ -224,10 +224,24 @@ class OutboxQueue:
             )
         )
 
-    async def record(self, results: Sequence[AttemptResult], *, owner: str, now_ms: int) -> None:
-        """Apply attempt outcomes (group commit: one transaction for the batch)."""
-        await self._db.write(
-            functools.partial(outbox.record, results=list(results), owner=owner, now_ms=now_ms)
+    async def record(
+        self,
+        results: Sequence[AttemptResult],
+        *,
+        owner: str,
+        now_ms: int,
+        lease_until_ms: int | None = None,
+    ) -> list[ClaimedPush]:
+        """Apply attempt outcomes (group commit: one transaction for the batch); with
+        ``lease_until_ms``, lease and return the next push of each order key that ended."""
+        return await self._db.write(
+            functools.partial(
+                outbox.record,
+                results=list(results),
+                owner=owner,
+                now_ms=now_ms,
+                lease_until_ms=lease_until_ms,
+            )
         )
 
     async def renew(self, ids: Sequence[int], *, owner: str, lease_until_ms: int) -> None:

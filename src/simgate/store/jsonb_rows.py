@@ -14,7 +14,9 @@ sent and parsed).
 Only rows that feed an INSERT go this way: the planner sizes ``unnest`` of a bound array by
 its length but ``jsonb_array_elements`` at 100 rows whatever it holds, and a statement that
 joins such an estimate to a table may change its plan (``insert_claimed``'s requests, which
-its account CTEs join to ``accounts``, stay arrays for that reason).
+its account CTEs join to ``accounts``, stay arrays for that reason), or rows LIMITed to
+their own count, which the planner then takes as its guess (up to 100): the worker's submit
+answers (store/submit_writes.py).
 
 The types are those the arrays had: ``text`` for a VARCHAR(n) column, so a longer value is
 refused by the INSERT's own assignment, as before. A JSON ``null`` is SQL NULL (``->>``);

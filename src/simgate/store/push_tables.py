@@ -36,6 +36,9 @@ FAILED = 2  # a permanent refusal (4xx other than 408/425/429, a refused URL)
 DEAD = 3  # retried past push.give_up_after_seconds: dead-lettered, visible, retryable by hand
 
 STATE_NAMES = {PENDING: "pending", DELIVERED: "delivered", FAILED: "failed", DEAD: "dead"}
+# The attempt outcomes after which a push is no longer pending: the next push of its order
+# key may go (store/pushes.py and store/push_pg.py ``record``).
+ENDED = frozenset({"delivered", "failed", "dead"})
 
 pushes = Table(
     "pushes",

@@ -35,6 +35,7 @@ from simgate.store import leases, push_pg
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
+    ENDED,
     ENDPOINTS_SCANNED,
     FAILED,
     PENDING,
@@ -329,9 +330,35 @@ WHERE state = {PENDING} AND attempts > 0 AND next_attempt_ms > ?1
 """
 
 
+# ``record``'s next of each order key: for every row of ``?4`` (a JSON array of ids) that is
+# no longer pending (its outcome just written: delivered, failed or dead) and has an order key,
+# the key's first pending row (``ix_pushes_order``: the earliest, so no earlier one is pending),
+# leased to ``?1`` until ``?2`` when it is due and nobody holds it (``?3``: now). The claim's
+# own condition (``_CLAIMABLE``), found by one index seek per key instead of a walk.
+_NEXT_OF_KEY = f"""
+UPDATE pushes SET lease_owner = ?1, lease_until_ms = ?2
+WHERE id IN (
+    SELECT (SELECT n.id FROM pushes AS n INDEXED BY ix_pushes_order
+            WHERE n.state = {PENDING} AND n.endpoint = d.endpoint
+              AND n.order_key = d.order_key
+            ORDER BY n.endpoint, n.order_key, n.id LIMIT 1)
+    FROM pushes AS d
+    WHERE d.id IN (SELECT value FROM json_each(?4))
+      AND d.order_key IS NOT NULL AND d.state <> {PENDING})
+  AND state = {PENDING} AND next_attempt_ms <= ?3
+  AND (lease_until_ms IS NULL OR lease_until_ms < ?3)
+RETURNING {", ".join(c.name for c in _CLAIMED)}
+"""
+
+
 async def record(
-    conn: AsyncConnection, results: Sequence[AttemptResult], *, owner: str, now_ms: int
-) -> None:
+    conn: AsyncConnection,
+    results: Sequence[AttemptResult],
+    *,
+    owner: str,
+    now_ms: int,
+    lease_until_ms: int | None = None,
+) -> list[ClaimedPush]:
     """Apply attempt outcomes: one statement for the batch's outcomes, whatever their kinds,
     and one for its attempt log (a third when it delivers pushes: ``_recovered``).
 
@@ -339,12 +366,20 @@ async def record(
     outcome only while this worker still holds the lease. Raw text run by the driver's
     executemany: SQLAlchemy built and compiled a statement per outcome kind and batch, more
     than SQLite's work (issue 15, py-spy of bench/push_throughput.py).
+
+    With ``lease_until_ms``, the order keys whose push ended here carry on in the same
+    transaction: each key's next push, when due and free, is leased to ``owner`` and returned
+    (the ordered lanes' claim, issue 15: one index seek per key, where the claim walks the
+    due index past every pending row of the keys in progress). It is leased only once the
+    outcome before it is written, as a claim would lease it, so a crash re-sends no more
+    than before. Without it, nothing is claimed (``[]``).
     """
     if conn.dialect.name == "postgresql":
-        await push_pg.record(conn, results, owner=owner, now_ms=now_ms)
-        return
+        return await push_pg.record(
+            conn, results, owner=owner, now_ms=now_ms, lease_until_ms=lease_until_ms
+        )
     if not results:
-        return
+        return []
     delivered = [r.push_id for r in results if r.outcome == "delivered"]
     if delivered:  # before the deliveries are written: their attempts tell
         await _recovered(conn, delivered, now_ms=now_ms)
@@ -362,6 +397,13 @@ async def record(
     logged = [row for row in logged if row[2] != "release"]
     if logged:
         await conn.exec_driver_sql(_ATTEMPT, logged)
+    ended = [r.push_id for r in results if r.outcome in ENDED]
+    if lease_until_ms is None or not ended:
+        return []
+    carried = await conn.exec_driver_sql(
+        _NEXT_OF_KEY, (owner, lease_until_ms, now_ms, json.dumps(ended))
+    )
+    return claimed_in_due_order(carried, lease_until_ms)
 
 
 async def attempts_of(conn: AsyncConnection, push_id: int, *, limit: int = 200) -> list[Attempt]:

@@ -17,6 +17,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, ColumnElement
 from sqlalchemy.util import LRUCache
 
+from simgate.store import driver_sql
+
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """``items`` in slices of ``size`` (bounded IN lists and parameter counts)."""
@@ -100,7 +102,9 @@ async def execute_rows(
         params = [(pick({**fixed, **row}),) for row in rows]
     else:
         params = [pick({**fixed, **row}) for row in rows]
-    await conn.exec_driver_sql(compiled.string, params)
+    # Straight on the driver (store/driver_sql.py: SQLite's write connection, asyncpg in a
+    # transaction), where SQLAlchemy's execution path cost 50-65 µs of CPU more (issue 15).
+    await driver_sql.run_many(conn, compiled.string, params)
 
 
 def one_of(

@@ -6,14 +6,21 @@ writes SUBMIT_OK answers whose every part was reported before the answer was rec
 ``write_submits`` then ``ReportRepo.settle`` would leave.
 
 Each batch is one UPDATE that carries the lease rule (:class:`HeldBy`) and returns the ids it
-wrote: the rows come as one array per column (``unnest``, store/unnest.py) on PostgreSQL and
-as one JSON array (``json_each``) on SQLite, joined on the id. Before, the holders were read
-first and the rows written after: two statements, and on PostgreSQL two round trips, on every
-recorded batch (issue 15; on SQLite, measured in one write transaction, the one statement
-with ``RETURNING`` cost 120 µs of CPU for 4 rows where the read and an executemany cost 185,
-and 3.8 ms where they cost 4.5 for 500). And the row is checked as it is written, under its
-lock (PostgreSQL's READ COMMITTED re-checks the condition on the newest row version), where a
-row read before could change before the write (tests/services/test_held_answers.py).
+wrote: the rows come as one JSON array of rows, read by ``jsonb_array_elements`` on PostgreSQL
+(store/jsonb_rows.py; an array per column cost ~1.3 µs of client CPU per row in asyncpg's
+encoding) and by ``json_each`` on SQLite, joined on the id. PostgreSQL's planner guesses 100
+rows for ``jsonb_array_elements`` whatever it holds (an array's length it knew): for a batch
+of one, it then found a scan of a young messages table cheaper than a look-up by id. The
+rows are LIMITed to their own count, which the planner takes as its guess (up to 100): the
+plans are the arrays' (tests/services/test_held_answers.py).
+
+Before, the holders were read first and the rows written after: two statements, and on
+PostgreSQL two round trips, on every recorded batch (issue 15; on SQLite, measured in one write
+transaction, the one statement with ``RETURNING`` cost 120 µs of CPU for 4 rows where the read
+and an executemany cost 185, and 3.8 ms where they cost 4.5 for 500). And the row is checked as
+it is written, under its lock (PostgreSQL's READ COMMITTED re-checks the condition on the
+newest row version), where a row read before could change before the write
+(tests/services/test_held_answers.py).
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.messages import STATE_TIME_COLUMN, Event, State
 from simgate.domain.queue import ReportTally, SubmitRecord
-from simgate.store import driver_sql, unnest
+from simgate.store import driver_sql, jsonb_rows, unnest
 from simgate.store.tables import messages
 
 __all__ = ["HeldBy", "write_settled_submits", "write_submits"]
@@ -104,10 +112,10 @@ _SETS: dict[str, tuple[_Set, ...]] = {
 @functools.cache
 def _sql(dialect: str, kind: str, times: tuple[State, ...], any_unknown: bool) -> str:
     """The guarded UPDATE of one kind of answer, made once per shape. Parameters: the target
-    state, the time, the owner, then the rows (PostgreSQL: one array per column of the
-    kind's columns, :data:`_SUBMIT_COLS` or :data:`_SETTLED_COLS`; SQLite: one JSON array of
-    rows). The owner is bound, not written into the text (nor a key of this cache): one text
-    for every worker."""
+    state, the time, the owner, then the rows: one JSON array of rows in the order of the
+    kind's columns, :data:`_SUBMIT_COLS` or :data:`_SETTLED_COLS` (:func:`_encoded`). The
+    owner is bound, not written into the text (nor a key of this cache): one text for
+    every worker."""
     rule = HeldBy(owner="", any_unknown=any_unknown)  # its SQL names the owner's mark only
     cols = _SETTLED_COLS if kind == "settled" else _SUBMIT_COLS
     at = {name: i for i, (name, _) in enumerate(cols)}
@@ -126,9 +134,9 @@ def _sql(dialect: str, kind: str, times: tuple[State, ...], any_unknown: bool) -
         *(f"{column} = {expr.format(value(name))}" for column, name, expr in _SETS[kind]),
     ]
     if pg:
-        source, _ = unnest.arrays(cols, [], 4)
-        names = ", ".join(name for name, _ in cols)
-        rows, key, written = f"{source} AS v({names})", "v.id", "t.id"
+        # LIMIT the rows' own count ($5): the planner's guess for them (module docstring).
+        limited = f"SELECT * FROM {jsonb_rows.source(cols, 4)} AS s LIMIT $5::bigint"
+        rows, key, written = f"({limited}) AS v", "v.id", "t.id"
     else:  # SQLite's RETURNING names the updated table's columns only, unqualified
         rows, key, written = "json_each(?4) AS v", value("id"), "id"
     return (
@@ -151,16 +159,26 @@ async def _write(
         return set()
     dialect = conn.dialect.name
     fixed = (int(target), now_ms, held_by.owner)
+    # The rows as one JSON array of arrays: on PostgreSQL one jsonb parameter
+    # (store/jsonb_rows.py), where asyncpg's encoding of an array per column cost ~1.3 µs
+    # of client CPU per row (issue 15); on SQLite the text json_each reads.
+    params: tuple[Any, ...] = (*fixed, _encoded(rows))
     if dialect == "postgresql":
-        cols = _SETTLED_COLS if kind == "settled" else _SUBMIT_COLS
-        _, arrays = unnest.arrays(cols, rows, 4)
-        params: tuple[Any, ...] = (*fixed, *arrays)
-    else:
-        params = (*fixed, json.dumps(rows))
+        params += (len(rows),)
     sql = _sql(dialect, kind, times, held_by.any_unknown)
     # Straight on SQLite's write connection (store/driver_sql.py): once per kind of answer
     # of a worker batch, where SQLAlchemy's execution path cost ~50 µs of loop CPU.
     return {int(mid) for (mid,) in await driver_sql.fetch(conn, sql, params)}
+
+
+def _encoded(rows: Sequence[Sequence[Any]]) -> str:
+    """``rows`` as one JSON array: orjson's (a C call), or the standard library's for text
+    orjson refuses (a lone surrogate: escaped as before, which SQLite keeps and PostgreSQL
+    refuses, as asyncpg refused it in an array)."""
+    try:
+        return jsonb_rows.encode(rows)
+    except orjson.JSONEncodeError:
+        return json.dumps(rows)
 
 
 _KIND = {Event.SUBMIT_OK: "ok", Event.SUBMIT_RETRY: "retry"}

@@ -4,8 +4,9 @@ asyncpg's executemany binds and executes the statement once per row: on the disp
 record path an UPDATE of a 500-row batch took ~120 ms that way against ~40 ms for the lease's
 single UPDATE of as many rows (issue 15). Sent as arrays, the batch is one statement, one
 plan and one round trip (the record path's UPDATE is now store/submit_writes.py's guarded
-one, which builds its arrays with :func:`arrays`). SQLite keeps ``execute_rows`` (its
-executemany is a C loop over one prepared statement, already the cheap way there).
+one, which takes its rows as one jsonb array instead: store/jsonb_rows.py). SQLite keeps
+``execute_rows`` (its executemany is a C loop over one prepared statement, already the cheap
+way there).
 """
 
 from __future__ import annotations
