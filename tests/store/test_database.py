@@ -225,8 +225,14 @@ async def test_the_writers_hold_their_connections_across_batches(store: Store) -
     def _on_checkout(*_: object) -> None:
         checkouts.append(1)
 
+    async def begun(conn: AsyncConnection) -> bool:
+        # Begun before its first statement, as engine.begin() did: on PostgreSQL the
+        # statements of store/driver_sql.py run straight on asyncpg only then.
+        return conn.in_transaction()
+
     for i in range(3):
         await db.write(put_kv(f"shared{i}", "v"))
+        assert await db.write(begun)
     for i in range(3):
         await db.submit(put_kv(f"own{i}", "v"), autocommit=True)
     assert len(checkouts) <= (1 if db.is_sqlite else 2)

@@ -199,12 +199,6 @@ class Held:
         self.started.set()
         await self.gate.wait()
 
-    async def hold_writing(self, conn: AsyncConnection) -> None:
-        """:meth:`hold` with a row written first: on PostgreSQL a batch that ran no
-        statement has no transaction to commit (its writer's held connection began none)."""
-        await put_kv("held", "v")(conn)
-        await self.hold(conn)
-
     def job(self, key: str) -> Any:
         async def run(conn: AsyncConnection) -> str:
             self.order.append(key)
@@ -278,7 +272,7 @@ async def test_on_postgresql_an_urgent_job_commits_while_the_others_are_held(
     _pg_only(backend)
     held = Held(store.db)
     try:
-        holding = asyncio.ensure_future(store.db.write(held.hold_writing))
+        holding = asyncio.ensure_future(store.db.write(held.hold))
         await asyncio.wait_for(held.started.wait(), 5)
         assert await store.db.write(held.job("u"), urgent=True) == "u"
         assert not holding.done()
@@ -298,7 +292,7 @@ async def test_on_postgresql_urgent_jobs_queued_during_a_batch_form_the_next(
     _pg_only(backend)
     held = Held(store.db)
     try:
-        holding = asyncio.ensure_future(store.db.write(held.hold_writing, urgent=True))
+        holding = asyncio.ensure_future(store.db.write(held.hold, urgent=True))
         await asyncio.wait_for(held.started.wait(), 5)
         later = [store.db.submit(held.job(f"u{i}"), urgent=True) for i in range(3)]
         await asyncio.sleep(0.05)

@@ -576,8 +576,7 @@ class Database:
     ) -> tuple[list[Any], AfterCommit]:
         """One attempt of ``jobs`` by a PostgreSQL writer task, on the connection it holds
         across batches (one in a transaction, one in autocommit): no pool checkout and
-        reset per batch. The adapter begins the transaction at the first statement, as
-        ``engine.begin()`` did; a failed connection is rolled back or replaced
+        reset per batch. A failed connection is rolled back or replaced
         (:meth:`_after_failure`)."""
         key = (asyncio.current_task(), autocommit)
         conn = self._lane_conns.get(key)
@@ -586,6 +585,12 @@ class Database:
             assert engine is not None
             conn = self._lane_conns[key] = await engine.connect()
         try:
+            if not autocommit:
+                # Begun as engine.begin() began it (the adapter sends BEGIN at the first
+                # statement): statements then run straight on asyncpg (store/driver_sql.py).
+                sync = conn.sync_connection
+                assert sync is not None  # connected just above or still open
+                sync.begin()
             with collecting(conn) as hooks:
                 results = [await job(conn) for job in jobs]
             if autocommit:
@@ -594,7 +599,7 @@ class Database:
                 # not send (no transaction open), and no commit event.
                 if conn.in_transaction():
                     await conn.rollback()
-            elif conn.in_transaction():
+            else:
                 await conn.commit()
         except BaseException as exc:
             await self._after_failure(conn, cancelled=not isinstance(exc, Exception))
