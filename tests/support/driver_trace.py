@@ -76,12 +76,21 @@ async def asyncpg_ran(db: Database, seen: list[str]) -> AsyncIterator[list[str]]
     """PostgreSQL: the statements run straight on asyncpg's connections meanwhile
     (store/driver_sql.py ``fetch_autocommit``), added to ``seen``, from asyncpg's query
     logger (it sees those, not what SQLAlchemy's adapter runs through its prepared
-    statements), on every connection checked out of the pool meanwhile."""
+    statements), on every connection checked out of the pool meanwhile and on those the
+    database's writer tasks hold across batches (store/database.py), reached through writes
+    of their own: enter it before a write is held."""
 
     def logged(record: Any) -> None:
         query = _flat(record.query)
         if not query.startswith(_ASYNCPG_OWN):
             seen.append(query)
+
+    held: list[Any] = []
+
+    async def attach(conn: AsyncConnection) -> None:
+        driver = (await conn.get_raw_connection()).driver_connection
+        driver.add_query_logger(logged)
+        held.append(driver)
 
     def checkout(dbapi_connection: Any, *_: object) -> None:
         dbapi_connection.driver_connection.add_query_logger(logged)
@@ -94,8 +103,14 @@ async def asyncpg_ran(db: Database, seen: list[str]) -> AsyncIterator[list[str]]
     event.listen(engine, "checkout", checkout)
     event.listen(engine, "checkin", checkin)
     try:
+        # Each lane's writer, in a transaction and in autocommit (checked out now if not yet).
+        for urgent in (False, True):
+            for autocommit in (False, True):
+                await db.submit(attach, urgent=urgent, autocommit=autocommit)
         yield seen
         await asyncio.sleep(0)  # asyncpg calls its loggers soon after, not during, a query
     finally:
         event.remove(engine, "checkout", checkout)
         event.remove(engine, "checkin", checkin)
+        for driver in held:
+            driver.remove_query_logger(logged)
