@@ -2,6 +2,8 @@
 
 Real processes:
 
+- ``run`` without a flag starts the worker child where it may use 2+ CPUs, and keeps one
+  process when pinned to one CPU (its affinity mask: ``taskset -c 0``), saying which and why;
 - the wake-up reaches the child: with polls 10 minutes apart, a send over HTTP is still
   submitted (only the parent's datagram, or NOTIFY on PostgreSQL, can tell the child);
 - the child dies with its parent, even when the parent is SIGKILLed;
@@ -37,11 +39,64 @@ from tests.process.support import (
     open_services,
     states,
 )
-from tests.process.worker_children import RUN, child_config, gone, one_worker_child, started
+from tests.process.worker_children import (
+    RUN,
+    child_config,
+    gone,
+    one_worker_child,
+    started,
+    worker_children,
+)
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "gw", "gw-password-1"
+
+
+async def _send_one_until_submitted(proc: SimgateProcess, journal: Path) -> None:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+        body = {"username": USER, "password": PASSWORD, "msg": "m", "dest_num": "8613800000001"}
+        answer = await http.post("/sms/send", json=body)
+        assert '"code":200' in answer.text.replace(" ", ""), answer.text
+    deadline = time.monotonic() + 30
+    while not journal_submits(journal, live=True):
+        assert time.monotonic() < deadline, proc.stderr()[-2000:]
+        await asyncio.sleep(0.05)
+
+
+async def test_run_starts_the_worker_child_by_default_on_two_cpus(tmp_path: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU here: `run` keeps one process (the next test)")
+    port = free_port()
+    config = child_config(tmp_path, port)
+    await add_user(config, USER, PASSWORD)
+    with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port) as proc:
+        child = await started(proc)
+        assert "simgate run: the worker in a child process (" in proc.stdout(), proc.stdout()
+        await _send_one_until_submitted(proc, tmp_path / "sim.journal")
+        assert worker_children(proc.pid) == [child]
+        assert proc.stop() in CLEAN_EXITS
+
+
+async def test_run_keeps_one_process_on_one_cpu(tmp_path: Path) -> None:
+    port = free_port()
+    config = child_config(tmp_path, port)
+    await add_user(config, USER, PASSWORD)
+    # One CPU for the process started now (the mask of this thread, inherited by its child,
+    # as `taskset -c 0 simgate run` would give it), then this thread's mask back.
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mask)})
+    try:
+        proc = SimgateProcess(["run"], workdir=tmp_path, config=config, port=port).start()
+    finally:
+        os.sched_setaffinity(0, mask)
+    with proc:
+        await asyncio.to_thread(proc.wait_healthy, 60.0)
+        line = "simgate run: the worker in this process (1 CPU: "
+        assert line in proc.stdout(), proc.stdout()
+        await _send_one_until_submitted(proc, tmp_path / "sim.journal")  # by this process
+        assert worker_children(proc.pid) == []
+        assert proc.stop() in CLEAN_EXITS
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
