@@ -98,34 +98,16 @@ def crash_config(
 
 
 async def run_to_fault_point(
-    tmp_path: Path,
-    config: Path,
-    port: int,
-    env: dict[str, str],
-    name: str,
-    role: tuple[str, ...] = ONE_PROCESS,
+    tmp_path: Path, config: Path, port: int, env: dict[str, str], name: str
 ) -> int:
-    """One ``simgate run`` with a test fault point in ``env`` (dispatch/worker.py), until the
-    fault point SIGKILLs the process that runs the dispatcher; its exit (asserted: by that
-    SIGKILL, not ending on its own).
-
-    With :data:`SPLIT` that process is the worker child, the parent would start a new one
-    (with the same fault point): once the parent has logged the child's SIGKILL, the parent
-    is SIGKILLed too, so that each run dies once, as in one process. A child the parent had
-    already started again gets SIGTERM from the kernel (PDEATHSIG) and stops gracefully."""
+    """One ``simgate run --one-process`` with a test fault point in ``env``
+    (dispatch/worker.py), until the fault point SIGKILLs it; its exit (asserted: by that
+    SIGKILL, not ending on its own). In one process: in ``run``'s default mode the fault
+    point would kill the worker child, which its parent starts again."""
     with SimgateProcess(
-        list(role), workdir=tmp_path, config=config, port=port, env=env, name=name
+        list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, env=env, name=name
     ) as proc:
-        if role == ONE_PROCESS:
-            code = await asyncio.to_thread(proc.wait, 60.0)
-        else:
-            deadline = time.monotonic() + 60
-            while CHILD_KILLED not in proc.stderr():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"no child killed: {proc.stderr()[-2000:]}")
-                await asyncio.sleep(0.02)
-            code = -signal.SIGKILL  # the child's, as the parent logged it
-            proc.kill()
+        code = await asyncio.to_thread(proc.wait, 60.0)
         assert code == -signal.SIGKILL, proc.stderr()[-2000:]
     return code
 

@@ -6,9 +6,10 @@ from 1..499: the rest of the batch was leased but never written to the line. The
 journal says which messages were written when the kill came. Only those may end UNKNOWN; every
 other message is sent exactly once by a later run, and none is submitted twice.
 
-In ``run``'s default mode: the fault point kills the worker child (its parent is SIGKILLed
-next, tests/process/runs.py run_to_fault_point); tests/process/test_late_reports.py kills a
-``run --one-process``.
+``run --one-process``: the fault point kills the process that answers HTTP too, as before the
+worker child became the default (one process also keeps this test's 21 start-ups at one
+process each). The worker child killed at a fault point, restarted by its parent:
+tests/process/test_worker_child.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from simgate.dispatch.worker import KILL_AFTER_WRITES_ENV
 from simgate.domain.messages import State
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.process.runs import SPLIT, crash_config, run_to_fault_point
+from tests.process.runs import ONE_PROCESS, crash_config, run_to_fault_point
 from tests.process.support import (
     enqueue,
     journal_submits,
@@ -64,11 +65,13 @@ async def test_kill_mid_batch_leaves_unknown_only_what_the_line_took(tmp_path: P
         for k in range(KILLS):
             ids += await enqueue(sv, account, BATCH, batch=BATCH, start=len(ids))
             env = {KILL_AFTER_WRITES_ENV: str(rng.randint(1, BATCH - 1))}
-            await run_to_fault_point(tmp_path, config, port, env, f"k{k}", SPLIT)
+            await run_to_fault_point(tmp_path, config, port, env, f"k{k}")
             written = set(journal_submits(journal))
             leased_unwritten += len(set(ids) - written)
             written_at_kills |= written
-        with SimgateProcess(list(SPLIT), workdir=tmp_path, config=config, port=port, name="final"):
+        with SimgateProcess(
+            list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, name="final"
+        ):
             deadline = time.monotonic() + 90
             while True:
                 final = await states(rt.store, ids)

@@ -8,9 +8,9 @@ from the line (sent before the kill, or replayed from the sim journal, "the SMSC
 the next run) carrying the line's hint, and must settle every such message: in the end each
 message is DELIVERED or FAILED as the line decided, none UNKNOWN, none submitted twice.
 
-``run --one-process``: the fault point kills the process, as in the first of these tests; the
-same fault in ``run``'s default mode (the worker child): test_crash_mid_batch.py. One process
-also saves the 21 worker-child start-ups of this test (about a CPU second each).
+``run --one-process``: the fault point kills the whole gateway, each run once (one process also
+keeps the 21 start-ups of this test at one process each). The same crash window in ``run``'s
+default mode, the worker child killed and restarted by its parent: test_worker_child.py.
 """
 
 from __future__ import annotations
@@ -73,9 +73,7 @@ async def test_reports_settle_messages_whose_submit_a_crash_left_unrecorded(
         for k in range(KILLS):
             ids += await enqueue(sv, account, PER_RUN, batch=PER_RUN, start=len(ids))
             env = {KILL_AFTER_SUBMITS_ENV: str(rng.choice((1, 2)))}
-            exits.append(
-                await run_to_fault_point(tmp_path, config, port, env, f"k{k}", ONE_PROCESS)
-            )
+            exits.append(await run_to_fault_point(tmp_path, config, port, env, f"k{k}"))
         with SimgateProcess(
             list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, name="final"
         ):
