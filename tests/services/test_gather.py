@@ -82,7 +82,7 @@ async def test_a_request_that_goes_away_does_not_cancel_the_batch(store: Store) 
 
 
 async def test_batches_go_ahead_of_the_other_writes(store: Store, backend: str) -> None:
-    """Requests wait for a batch: it takes the writer's urgent lane (store/database.py), ahead
+    """Requests wait for a batch: it takes the writer's urgent lane (store/write_lanes.py), ahead
     of the worker's writes queued before it (issue 15 item 4); on PostgreSQL the urgent lane
     has writers of its own, so the batch commits while the other write is still held."""
     order: list[str] = []

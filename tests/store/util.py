@@ -6,7 +6,8 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.accounts import Account
 from simgate.domain.messages import Event
@@ -15,7 +16,7 @@ from simgate.domain.records import MessageRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.store import Store
-from simgate.store.tables import messages, orphan_reports
+from simgate.store.tables import kv, messages, orphan_reports
 from tests.support import new_messages
 from tests.support.new_messages import new_message
 
@@ -142,3 +143,18 @@ async def orphans(store: Store) -> int:
         return int(
             (await conn.execute(select(func.count()).select_from(orphan_reports))).scalar_one()
         )
+
+
+def put_kv(key: str, value: str) -> Any:
+    """A write job: one row into ``kv``; returns ``key``."""
+
+    async def job(conn: AsyncConnection) -> str:
+        await conn.execute(insert(kv).values(key=key, value=value))
+        return key
+
+    return job
+
+
+async def kv_keys(store: Store) -> set[str]:
+    async with store.db.read() as conn:
+        return {r.key for r in await conn.execute(select(kv.c.key))}

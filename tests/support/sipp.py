@@ -82,6 +82,24 @@ class Sipp:
         }
         return SipVoiceLineSettings.model_validate(cfg)
 
+    async def listening(self) -> None:
+        """Until sipp's TCP socket listens: a connect before that is refused (TCP has no
+        retransmission to cover it, unlike UDP); a fixed sleep lost that race under load."""
+        async with asyncio.timeout(20):
+            while not self._listens():
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"sipp exited ({self.proc.returncode}) before listening")
+                await asyncio.sleep(0.02)
+
+    def _listens(self) -> bool:
+        # The kernel's table, not a probing connect (sipp would count that as a peer).
+        want = f"0100007F:{self.port:04X}"
+        for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[1] == want and fields[3] == "0A":  # 0A: TCP_LISTEN
+                return True
+        return False
+
     def wait(self, timeout: float = 30) -> int:
         """sipp's exit code: 0 when every call of the scenario succeeded."""
         return self.proc.wait(timeout=timeout)

@@ -17,5 +17,6 @@ def copy_template(template: Path, dest: Path) -> str:
     for suffix in SUFFIXES:
         source = template.with_name(template.name + suffix)
         if source.exists():
-            shutil.copyfile(source, dest.with_name(dest.name + suffix))
+            # copy, not copyfile: the mode too (simgate makes its database files 0600).
+            shutil.copy(source, dest.with_name(dest.name + suffix))
     return f"sqlite+aiosqlite:///{dest}"

@@ -110,7 +110,7 @@ class AcceptWriter:
             write_many=self._write,
             max_size=max_rows,
             size_of=_rows_of,
-            urgent=True,  # a request waits for each accept (store/database.py's lanes)
+            urgent=True,  # a request waits for each accept (store/write_lanes.py)
         )
         # PostgreSQL: the one-statement batches (module docstring). None answers "not
         # charged, with other requests of its account": written again through _batches.

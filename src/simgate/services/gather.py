@@ -10,7 +10,7 @@ itself while the writer is busy, up to ``max_size``.
 Each request hears its own answer once the batch is committed (a 2xx still means
 committed). ``write_many`` answers every item (an item's refusal is an answer, not an
 error); if it raises, the batch is split: every request is written again as a job of its
-own, so the database's group commit isolates the bad one (:meth:`Database._run_batch`
+own, so the database's group commit isolates the bad one (store/write_lanes.py
 re-runs a failed transaction's jobs one by one) and the others commit.
 """
 
@@ -62,7 +62,7 @@ class Gatherer(Generic[T, R]):
         self._write_many = write_many
         self._max_size = max_size
         self._size_of = size_of
-        # Requests wait for these batches: the writer's urgent lane (store/database.py), for
+        # Requests wait for these batches: the writer's urgent lane (store/write_lanes.py), for
         # the accepts and the itniotech replay claims (services/itnio.py) alike.
         self._urgent = urgent
         # One-statement batches on PostgreSQL, outside a transaction (Database.submit).

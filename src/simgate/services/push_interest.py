@@ -8,7 +8,8 @@ accounts with no push URL at all (py-spy). A format that says how (``interest_do
 pushed for; this cache keeps the answer, and the bus reads only those messages (none at all
 when nobody is pushed for).
 
-Staleness bound, as the API's caches of accounts and apps (services/cache_epoch.py):
+Staleness bound (services/polled_cache.py), as the API's caches of accounts and apps
+(services/cache_epoch.py):
 
 - the settings are read again when the last read is :data:`POLL_MS` old, on the first
   batch that finds it so, in that batch's transaction: a push URL set by **any** process
@@ -34,6 +35,7 @@ from simgate.domain.accounts import App
 from simgate.domain.pushes import EVERY, Interest, Owners, combine
 from simgate.services.cache_epoch import POLL_MS
 from simgate.services.events import message_dialects
+from simgate.services.polled_cache import PolledCache
 from simgate.store.event_reads import push_settings
 
 __all__ = ["POLL_MS", "Epoch", "PushInterest"]
@@ -63,9 +65,6 @@ class PushInterest:
         epoch: Epoch | None = None,
         poll_ms: int = POLL_MS,
     ) -> None:
-        self._clock = clock
-        self._epoch = epoch
-        self._poll_ms = poll_ms
         self._dynamic: list[_Interested] = []
         static: list[Interest] = []
         self._every = False  # a format that reads every message and says no more
@@ -80,31 +79,27 @@ class PushInterest:
                 static.append(dict.fromkeys(dialects, EVERY))
         self._static = combine(static)
         self._prefixes = frozenset(p for f in self._dynamic for p in f.interest_docs)
-        self._known: dict[str, Owners] | None = None if self._dynamic else self._static
-        self._read_ms = 0
-        self._read_epoch = 0
+        # Only the formats that read their settings need reading again.
+        self._cache = (
+            PolledCache(
+                self._read,
+                clock=clock,
+                counter=(lambda: epoch.value) if epoch is not None else (lambda: 0),
+                poll_ms=poll_ms,
+            )
+            if self._dynamic
+            else None
+        )
 
     async def get(self, conn: AsyncConnection) -> Mapping[str, Owners] | None:
         """By dialect, whose messages may owe a push; None: every message (a format that
         does not say). Reads the settings in ``conn`` when the cached answer is due."""
         if self._every:
             return None
-        known = self._known
-        if known is not None and self._dynamic:
-            age = self._clock.now_ms() - self._read_ms
-            epoch = self._epoch.value if self._epoch is not None else 0
-            if not 0 <= age < self._poll_ms or epoch != self._read_epoch:
-                known = None
-        if known is None:
-            known = await self._read(conn)
-        return known
+        if self._cache is None:
+            return self._static
+        return await self._cache.get(conn)
 
     async def _read(self, conn: AsyncConnection) -> dict[str, Owners]:
-        # The epoch and time before the read: a change committed while it runs moves the
-        # epoch (or is within the poll interval) and makes the next batch read again.
-        epoch = self._epoch.value if self._epoch is not None else 0
-        now = self._clock.now_ms()
         docs, apps = await push_settings(conn, self._prefixes)
-        known = combine([self._static, *(f.interest(docs, apps) for f in self._dynamic)])
-        self._known, self._read_ms, self._read_epoch = known, now, epoch
-        return known
+        return combine([self._static, *(f.interest(docs, apps) for f in self._dynamic)])

@@ -8,7 +8,7 @@ batch of the worker, ~110 µs of CPU on SQLite (mostly SQLAlchemy's result metad
 nothing when nobody uses the SMPP server. This cache keeps the accounts that have SMPP
 accounts; with none, the bus reads no message for the outbox and the outbox reads nothing.
 
-Staleness bound, as services/push_interest.py's:
+Staleness bound (services/polled_cache.py), as services/push_interest.py's:
 
 - the accounts are read again when the last read is :data:`POLL_MS` old, on the first batch
   that finds it so, in that batch's transaction: an SMPP account created by **another
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.clock import Clock
 from simgate.services.cache_epoch import POLL_MS
+from simgate.services.polled_cache import PolledCache
 from simgate.store import smpp_users
 from simgate.store.smpp_users import SmppUserRepo
 
@@ -42,24 +43,14 @@ class SmppAccounts:
     """The accounts that have SMPP accounts, read at most once a :data:`POLL_MS` (module)."""
 
     def __init__(self, *, clock: Clock, poll_ms: int = POLL_MS) -> None:
-        self._clock = clock
-        self._poll_ms = poll_ms
-        self._repo = SmppUserRepo()
-        self._known: frozenset[int] | None = None
-        self._read_ms = 0
-        self._read_generation = 0
+        self._cache = PolledCache(
+            SmppUserRepo().accounts_with_users,
+            clock=clock,
+            counter=smpp_users.generation,
+            poll_ms=poll_ms,
+        )
 
     async def get(self, conn: AsyncConnection) -> frozenset[int]:
         """The accounts that have SMPP accounts; reads them in ``conn`` when the cached
         answer is due."""
-        known = self._known
-        if known is not None:
-            age = self._clock.now_ms() - self._read_ms
-            if 0 <= age < self._poll_ms and smpp_users.generation() == self._read_generation:
-                return known
-        # The number and time before the read: a change committed while it runs makes the
-        # next batch read again.
-        generation, now = smpp_users.generation(), self._clock.now_ms()
-        known = await self._repo.accounts_with_users(conn)
-        self._known, self._read_ms, self._read_generation = known, now, generation
-        return known
+        return await self._cache.get(conn)

@@ -10,50 +10,23 @@ one hand-off per batch). Reads use a separate pool; short reads
 (:meth:`Database.read_short`) on SQLite use connections driven on the event loop's own
 thread (``store/loop_sqlite.py``: no thread hop per statement).
 
-Group commit: :meth:`Database.write` queues a job; one writer task runs every job queued at
-that moment inside one transaction and commits once. Each caller's awaitable resolves only
-after the commit, so "a 2xx means the data is committed" holds while a burst of API requests
-shares one fsync. If a job raises, the batch is rolled back and every job is re-run in its
-own transaction, so one bad job never takes others down. Jobs must therefore be re-runnable:
-database work only, no side effects outside the transaction.
-
-Two lanes (issue 15 item 4): in ``simgate run`` the worker's writes share the writer with the
-API's accepts. Jobs queued with ``urgent=True`` (the accept batches, services/accept_writer.py)
-run first. On SQLite, where the one writer's commits are the line every write queues on, the
-writer takes both lanes into one transaction: the urgent jobs, then the others queued at that
-moment. Batches by turns (each lane its own commit) made an accept wait for the worker's
-batch commit and then its own, two fsyncs and two thread hand-offs; with statements on the
-loop's thread (store/sqlite_writer.py) the worker's jobs cost an accept far less than a commit
-of their own (issue 15: under load the commit thread waited for a CPU a fifth of the time).
-
-On PostgreSQL a batch is a few network round trips (BEGIN, a statement or two, COMMIT), each
-waiting for a turn of a loop busy with requests, so one writer's batches, back to back, were
-the ceiling of a send (issue 15: 122 req/s beside a 1,770 req/s HTTP ceiling). Several
-processes already write side by side there, so one process may as well: the urgent lane
-has :data:`PG_URGENT_WRITERS` writer tasks of its own, each on its own connection, and one
-writer takes the other lane's batches alone, in queue order (the worker's records of one
-message must not overtake each other): an accept never waits for the worker's batches there.
-One urgent writer, not two: the accepts of one account all update its row, so a second
-batch in flight only waited for the first one's row lock, and split the load into smaller
-batches with more statements and commits per request (issue 15, bench/http_send.py on
-PostgreSQL: one writer answered 1.25x the sends of two). SQLite has one write lock: one
-writer, both lanes in each of its transactions. On PostgreSQL a job that is one statement may
-ask to run in autocommit (:meth:`Database.submit`): the accept batches of OpenVox sends, for
-which BEGIN and COMMIT were two of four round trips, and of itniotech sends with their replay
-records (BEGIN, the records, the charge, the INSERT and COMMIT: five) (issue 15).
+Writes go through group commit, its lanes and writer tasks in ``store/write_lanes.py``:
+this module gives them the transaction (retried on a deadlock or a busy database, and a full
+storage said once, not per refused write).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import errno
 import functools
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -70,15 +43,12 @@ from simgate.store.sqlite_writer import (
     open_writer_connection,
 )
 from simgate.store.thread_reads import Statement, ThreadReads
+from simgate.store.write_lanes import Job, WriteLanes
 
 T = TypeVar("T")
-Job = Callable[[AsyncConnection], Awaitable[Any]]
 
 log = logging.getLogger(__name__)
 
-MAX_JOBS_PER_COMMIT = 512
-# PostgreSQL: writer tasks that take urgent batches, beside the other lane's (module doc).
-PG_URGENT_WRITERS = 1
 # How long start-up waits for another process's write lock before giving up with one line
 # (busy_timeout, 30 s, is for the running service; a start-up should not hang that long).
 STARTUP_LOCK_TIMEOUT_S = 5.0
@@ -146,6 +116,48 @@ def _log_commit(commit: Commit, *, sqlite: bool) -> None:
     )
 
 
+# The database files this process said are readable by every local user (once each).
+_WARNED_READABLE: set[str] = set()
+
+
+def _private_file(path: str) -> None:
+    """Create the SQLite database file ``path`` with mode 0600 when it does not exist yet.
+
+    It holds the API keys' hashes, the sealed API secrets, the customers' messages and
+    numbers: like ``master.key`` and ``demo.json``, readable by simgate's user alone. SQLite
+    would create it 0644 (less the umask); an empty file is an empty database to it, and it
+    gives the ``-wal``, ``-shm`` and ``-journal`` files it creates the mode of the database
+    file (its unix VFS, ``findCreateFileMode``), so those are private too. An existing file's
+    mode is the operator's: left alone (:func:`_say_if_readable`)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:  # no such directory, not writable, ...: one line
+        raise StoreError(f"cannot open database {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+
+
+def _say_if_readable(path: str) -> None:
+    """One line, once per process, when every local user can read the database file (one
+    made by an earlier version, or by hand)."""
+    if path in _WARNED_READABLE:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & stat.S_IROTH:
+        _WARNED_READABLE.add(path)
+        log.warning(
+            "database file %s is readable by every user of this machine (mode %04o); "
+            "simgate creates it 0600: chmod 600 %s* unless that is meant",
+            path,
+            stat.S_IMODE(mode),
+            path,
+        )
+
+
 class Database:
     def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, commit: Commit = "disk") -> None:
         self.url = url
@@ -154,14 +166,13 @@ class Database:
         self.commit: Commit = commit  # settings ``commit``: when a write is committed (open)
         self._write_engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
-        self._lanes: _Lanes | None = None
+        self._lanes: WriteLanes | None = None
         # SQLite files only: short reads on the event loop's thread (read_short).
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
         self._autocommit_engine: AsyncEngine | None = None
         # SQLite files only: whole reads in one call, on the loop or a worker thread (fetch).
         self._thread_reads: ThreadReads | None = None
-        self._writers: list[asyncio.Task[None]] = []
         # Set by a write the storage had no room for, cleared by the next one that commits:
         # /healthz reports it (services/health.py).
         self.storage_full = False
@@ -205,30 +216,12 @@ class Database:
             raise StoreError(
                 f"cannot open database {self._redacted()}: {_first_line(exc)}"
             ) from None
-        self._lanes = _Lanes()
-        if self.is_sqlite:
-            self._writers = [asyncio.create_task(self._write_loop("both"), name="db-writer")]
-        else:
-            self._writers = [asyncio.create_task(self._write_loop("other"), name="db-writer")]
-            self._writers += [
-                asyncio.create_task(self._write_loop("urgent"), name=f"db-writer-{i}")
-                for i in range(1, PG_URGENT_WRITERS + 1)
-            ]
+        self._lanes = WriteLanes(self._transaction, one_writer=self.is_sqlite)
 
     async def close(self) -> None:
-        writers, self._writers = self._writers, []
-        if self._lanes is not None:  # before the writers end: their own stop says less
-            self._lanes.stop("database closed before the write ran")
-        for writer in writers:
-            writer.cancel()
-        for writer in writers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-        # Writes still queued would wait forever: they fail, and later ones are refused.
-        lanes, self._lanes = self._lanes, None
-        for _, fut in lanes.drain() if lanes is not None else ():
-            if not fut.done():
-                fut.set_exception(StoreError("database closed before the write ran"))
+        if self._lanes is not None:  # queued and running writes fail, later ones are refused
+            await self._lanes.close()
+        self._lanes = None
         engines = {
             id(e): e
             for e in (self._write_engine, self._read_engine, self._loop_engine)
@@ -243,10 +236,12 @@ class Database:
         self._autocommit_engine = None  # a view of the read pool, disposed with it
 
     def _probe_sqlite_lock(self) -> None:
-        """Fail fast, with one line, when another process holds the database's write lock."""
+        """Fail fast, with one line, when another process holds the database's write lock.
+        A database file simgate creates is created here first, private (:func:`_private_file`)."""
         path = make_url(self.url).database
         if not path or path == ":memory:" or path.startswith("file:"):
             return
+        _private_file(path)
         try:
             conn = sqlite3.connect(path, timeout=STARTUP_LOCK_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
@@ -263,6 +258,8 @@ class Database:
             ) from None
         finally:
             conn.close()
+        # Once it opens: a start that fails says why in one line, and no more.
+        _say_if_readable(path)
 
     def _sqlite_engine(self, *, immediate: bool, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(
@@ -435,85 +432,7 @@ class Database:
         services/accept_writer.py). On SQLite it joins the shared transaction as any job."""
         if self._lanes is None:
             raise StoreError("database is not open")
-        if self._lanes.stopped is not None:
-            raise StoreError(self._lanes.stopped)
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        queued: Job = _OwnCommit(job) if autocommit and not self.is_sqlite else job
-        self._lanes.put((queued, fut), urgent=urgent)
-        return fut
-
-    async def _write_loop(self, lane: Literal["both", "urgent", "other"]) -> None:
-        assert self._lanes is not None
-        lanes = self._lanes
-        take = {"both": lanes.next_batch, "urgent": lanes.next_urgent, "other": lanes.next_other}[
-            lane
-        ]
-        me = asyncio.current_task()
-        try:
-            while True:
-                batch = await take(MAX_JOBS_PER_COMMIT)
-                live = [(job, fut) for job, fut in batch if not fut.cancelled()]
-                try:
-                    if live:
-                        await self._run_batch(live)
-                    if me is not None and me.cancelling():
-                        # A cancel that a job's error handling swallowed (another error
-                        # raised over it): stop as if it had come through, or close()
-                        # waits for a writer that waits for jobs.
-                        raise asyncio.CancelledError
-                except asyncio.CancelledError:  # close() during a batch: its callers must hear
-                    for _, fut in live:
-                        if not fut.done():
-                            fut.set_exception(StoreError("database closed during the write"))
-                    raise
-        finally:
-            # A writer cancelled by someone else than close() (asyncio.run's cancel-all at
-            # shutdown cancels every task, this one among them) left a queue nobody takes:
-            # a write queued then, or later, waited forever. A test runner's teardown hung
-            # that way (a line's close recorded its port state after the cancel-all). Every
-            # such write now fails at once, saying so.
-            lanes.stop(f"the database writer stopped ({lane} lane): no more writes")
-
-    async def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
-        if any(isinstance(job, _OwnCommit) for job, _ in batch):
-            shared: list[tuple[Job, asyncio.Future[Any]]] = []
-            for job, fut in batch:
-                if isinstance(job, _OwnCommit):
-                    await self._run_alone(job.job, fut, autocommit=True)
-                else:
-                    shared.append((job, fut))
-            if not shared:
-                return
-            batch = shared
-        try:
-            results = await self._transaction([job for job, _ in batch])
-        except Exception as exc:
-            if len(batch) == 1:
-                job, fut = batch[0]
-                if isinstance(exc, StorageFull):  # the same write again finds no more room
-                    if not fut.done():
-                        fut.set_exception(exc)
-                    return
-                await self._run_alone(job, fut)
-                return
-            for job, fut in batch:
-                await self._run_alone(job, fut)
-            return
-        for (_, fut), result in zip(batch, results, strict=True):
-            if not fut.done():
-                fut.set_result(result)
-
-    async def _run_alone(
-        self, job: Job, fut: asyncio.Future[Any], *, autocommit: bool = False
-    ) -> None:
-        try:
-            (result,) = await self._transaction([job], autocommit=autocommit)
-        except Exception as exc:  # handed to the caller, who decides
-            if not fut.done():
-                fut.set_exception(exc)
-        else:
-            if not fut.done():
-                fut.set_result(result)
+        return self._lanes.submit(job, urgent=urgent, own_commit=autocommit and not self.is_sqlite)
 
     async def _transaction(
         self, jobs: list[Job], attempts: int = 5, *, autocommit: bool = False
@@ -572,80 +491,6 @@ class Database:
         """A transaction of its own, outside group commit (migrations, bulk maintenance)."""
         (result,) = await self._transaction([job])
         return result  # type: ignore[no-any-return]
-
-
-Queued = tuple[Job, "asyncio.Future[Any]"]
-
-
-class _OwnCommit:
-    """A job :meth:`Database.submit` was asked to run in autocommit (PostgreSQL)."""
-
-    __slots__ = ("job",)
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-
-    def __call__(self, conn: AsyncConnection) -> Awaitable[Any]:
-        return self.job(conn)
-
-
-class _Lanes:
-    """The writer's queue: urgent jobs first (module docstring)."""
-
-    def __init__(self) -> None:
-        self._urgent: collections.deque[Queued] = collections.deque()
-        self._other: collections.deque[Queued] = collections.deque()
-        self._ready = asyncio.Event()
-        # For the writers of one lane (PostgreSQL).
-        self._urgent_ready = asyncio.Event()
-        self._other_ready = asyncio.Event()
-        # Why writes are refused, once a writer of these lanes has ended (Database._write_loop).
-        self.stopped: str | None = None
-
-    def stop(self, why: str) -> None:
-        """Refuse later writes with ``why`` and fail the queued ones (none will run)."""
-        if self.stopped is None:
-            self.stopped = why
-        for _, fut in self.drain():
-            if not fut.done():
-                fut.set_exception(StoreError(why))
-
-    def put(self, queued: Queued, *, urgent: bool) -> None:
-        (self._urgent if urgent else self._other).append(queued)
-        self._ready.set()
-        (self._urgent_ready if urgent else self._other_ready).set()
-
-    async def next_batch(self, limit: int) -> list[Queued]:
-        """The next batch of SQLite's one writer: every urgent job queued now, then every
-        other one, at most ``limit`` of each."""
-        while not (self._urgent or self._other):
-            self._ready.clear()
-            await self._ready.wait()
-        urgent, other = self._urgent, self._other
-        return [urgent.popleft() for _ in range(min(limit, len(urgent)))] + [
-            other.popleft() for _ in range(min(limit, len(other)))
-        ]
-
-    async def next_urgent(self, limit: int) -> list[Queued]:
-        """The next urgent batch, at most ``limit`` jobs (the PostgreSQL urgent writers)."""
-        while not self._urgent:
-            self._urgent_ready.clear()
-            await self._urgent_ready.wait()
-        return [self._urgent.popleft() for _ in range(min(limit, len(self._urgent)))]
-
-    async def next_other(self, limit: int) -> list[Queued]:
-        """The next batch of the other lane, at most ``limit`` jobs (PostgreSQL's writer of
-        that lane)."""
-        while not self._other:
-            self._other_ready.clear()
-            await self._other_ready.wait()
-        return [self._other.popleft() for _ in range(min(limit, len(self._other)))]
-
-    def drain(self) -> list[Queued]:
-        out = [*self._urgent, *self._other]
-        self._urgent.clear()
-        self._other.clear()
-        return out
 
 
 @functools.lru_cache(maxsize=512)

@@ -21,7 +21,7 @@ from tests.support.sipp import CALLEE, Sipp, free_udp_port, kinds, need_sipp, ta
 async def test_a_call_with_info_keys_over_tcp(tmp_path: Path) -> None:
     need_sipp()
     with Sipp("answer_info", tmp_path, tcp=True) as sipp:
-        await asyncio.sleep(0.3)  # sipp listens before we connect (TCP has no retransmission)
+        await sipp.listening()
         line = SipVoiceLine("tcp", sipp.line(), SystemClock())
         await line.start()
         try:
