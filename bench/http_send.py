@@ -5,7 +5,7 @@
     scripts/bench --only http_send_serve ...    # the same against ``simgate serve``
 
 One real ``simgate run`` per backend (HTTP API and worker with the sim line; its default mode:
-the worker in a child process on 2+ CPUs, cli/worker_child.py worker_mode), loaded
+the worker in a child process on SQLite with 2+ CPUs, cli/worker_child.py worker_mode), loaded
 by ``wrk`` (a separate process; every request body differs, so the itniotech replay rule of
 spec §7 never short-circuits a send). Rows, each at 32 connections and at 1 connection:
 - ceiling: ``GET /healthz`` (one ``SELECT 1``, no auth): the cheapest route there is, so a
@@ -23,7 +23,7 @@ request costs much less.
 
 ``http_send_one`` runs ``simgate run --one-process`` (HTTP and worker take turns in one
 process: ``run``'s default until 2026-12-05, and on one CPU); ``http_send_split`` runs
-``simgate run --worker-process``, the default named (the same as ``http_send`` on 2+ CPUs;
+``simgate run --worker-process``, SQLite's default named (``http_send`` on 2+ CPUs;
 kept so that commits from before the default changed compare row by row). ``simgate serve``
 (``http_send_serve``) runs the API alone: beside ``run`` it tells the cost of a send from the
 cost of the worker dispatching what was sent.

@@ -1,8 +1,8 @@
 """Composition root: settings → store, lines, services, app; start and stop in order.
 
 Only this module knows the concrete classes (design: import direction). Roles:
-``run`` = API + worker (the worker in a child on 2+ CPUs, cli/worker_child.py; in the one
-process on 1 CPU or with ``--one-process``); ``serve`` = API only;
+``run`` = API + worker (the worker in a child on SQLite with 2+ CPUs, cli/worker_child.py;
+else in the one process); ``serve`` = API only;
 ``worker`` = dispatcher, lines, reaper and push sender. Roles share only the database.
 """
 

@@ -26,6 +26,13 @@ def test_one_process_by_default_on_one_cpu() -> None:
     )
 
 
+def test_one_process_by_default_on_postgresql() -> None:
+    assert worker_mode(None, cpus=8, sqlite=False) == (
+        False,
+        "PostgreSQL: a worker process measured no faster there",
+    )
+
+
 def test_with_workers_n_the_first_http_process_runs_the_worker() -> None:
     assert worker_mode(None, cpus=8, workers=3) == (
         False,
@@ -35,9 +42,10 @@ def test_with_workers_n_the_first_http_process_runs_the_worker() -> None:
 
 @pytest.mark.parametrize("cpus", [1, 2])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_the_flags_win_over_the_machine(cpus: int, workers: int) -> None:
-    assert worker_mode(True, cpus=cpus, workers=workers) == (True, "--worker-process")
-    assert worker_mode(False, cpus=cpus, workers=workers) == (False, "--one-process")
+@pytest.mark.parametrize("sqlite", [True, False])
+def test_the_flags_win_over_the_machine(cpus: int, workers: int, sqlite: bool) -> None:
+    for asked, why in ((True, "--worker-process"), (False, "--one-process")):
+        assert worker_mode(asked, cpus=cpus, sqlite=sqlite, workers=workers) == (asked, why)
 
 
 def test_cpus_are_those_this_process_may_run_on() -> None:

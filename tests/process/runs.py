@@ -37,8 +37,8 @@ from tests.process.support import (
 UNSETTLED = (State.QUEUED, State.SUBMITTING, State.SENT)
 
 # `simgate run`'s two modes, named so that a test means the same on any machine (the default
-# is the worker child with 2+ CPUs, one process on 1: cli/worker_child.py worker_mode).
-SPLIT = ("run", "--worker-process")  # the default: a kill -9 of `run` hits the HTTP parent
+# is the worker child on SQLite with 2+ CPUs, else one process: cli/worker_child.py worker_mode).
+SPLIT = ("run", "--worker-process")  # a kill -9 of `run` hits the HTTP parent
 ONE_PROCESS = ("run", "--one-process")  # a kill -9 of `run` hits the worker too
 # What the parent logs when its worker child ended by SIGKILL (cli/worker_child.py).
 CHILD_KILLED = "ended (exit -9)"

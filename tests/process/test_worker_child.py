@@ -2,8 +2,9 @@
 
 Real processes:
 
-- ``run`` without a flag starts the worker child where it may use 2+ CPUs, and keeps one
-  process when pinned to one CPU (its affinity mask: ``taskset -c 0``), saying which and why;
+- ``run`` without a flag starts the worker child on SQLite where it may use 2+ CPUs, and keeps
+  one process on PostgreSQL or when pinned to one CPU (its affinity mask: ``taskset -c 0``),
+  saying which and why;
 - the wake-up reaches the child: with polls 10 minutes apart, a send over HTTP is still
   submitted (only the parent's datagram, or NOTIFY on PostgreSQL, can tell the child);
 - the child dies with its parent, even when the parent is SIGKILLed;
@@ -79,6 +80,20 @@ async def test_run_starts_the_worker_child_by_default_on_two_cpus(tmp_path: Path
         assert "simgate run: the worker in a child process (" in proc.stdout(), proc.stdout()
         await _send_one_until_submitted(proc, tmp_path / "sim.journal")
         assert worker_children(proc.pid) == [child]
+        assert proc.stop() in CLEAN_EXITS
+
+
+@pytest.mark.pg
+async def test_run_keeps_one_process_on_postgresql(tmp_path: Path, pg_url: str | None) -> None:
+    port = free_port()
+    config = child_config(tmp_path, port, await database_url("pg", pg_url))
+    await add_user(config, USER, PASSWORD)
+    with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port) as proc:
+        await asyncio.to_thread(proc.wait_healthy, 60.0)
+        line = "simgate run: the worker in this process (PostgreSQL: "
+        assert line in proc.stdout(), proc.stdout()
+        await _send_one_until_submitted(proc, tmp_path / "sim.journal")  # by this process
+        assert worker_children(proc.pid) == []
         assert proc.stop() in CLEAN_EXITS
 
 

@@ -78,8 +78,8 @@ WorkerProcess = Annotated[
     typer.Option(
         "--worker-process/--one-process",
         help="The worker (dispatcher, lines, pushes) in a child process, so HTTP and worker "
-        "each get a core, or both in this process (default: the child when this process may "
-        "use 2+ CPUs, and not with --workers N).",
+        "each get a core, or both in this process (default: the child on SQLite when this "
+        "process may use 2+ CPUs, and not with --workers N).",
         show_default=False,
     ),
 ]
@@ -132,7 +132,12 @@ async def _serve(
             "keeps its single writer busy"
         )
     if role == "run":  # the worker in a child process, or in this one (and why: one line)
-        worker_process, why = worker_mode(worker_process, cpus=cpus_here(), workers=workers)
+        worker_process, why = worker_mode(
+            worker_process,
+            cpus=cpus_here(),
+            sqlite=settings.effective_database_url.startswith("sqlite"),
+            workers=workers,
+        )
         where = "in a child process" if worker_process else "in this process"
         console.print(f"simgate run: the worker {where} ({esc(why)})", soft_wrap=True)
     # A worker's SIGTERM is a graceful stop from its first moment: its dispatcher leases
@@ -334,7 +339,7 @@ def register(app: typer.Typer) -> None:
         workers: Workers = 1,
         worker_process: WorkerProcess = None,  # None: cli/worker_child.py worker_mode decides
     ) -> None:
-        """HTTP API and worker: the worker in a child process on 2+ CPUs, else one process."""
+        """HTTP API and worker: the worker in a child on SQLite with 2+ CPUs, else one process."""
         run_async(
             lambda: _serve(
                 "run",

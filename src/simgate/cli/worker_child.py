@@ -1,7 +1,8 @@
 """``simgate run``'s worker in a child process, so HTTP and worker each get a core (issue 15).
 
-The default of ``run`` wherever this process may use more than one CPU (:func:`worker_mode`;
-``--one-process`` keeps both in one process, ``--worker-process`` asks for the child).
+The default of ``run`` on SQLite wherever this process may use more than one CPU
+(:func:`worker_mode`; ``--one-process`` keeps both in one process, ``--worker-process`` asks
+for the child).
 
 One Python process runs on one core at a time (the GIL): in a single-process ``run`` the HTTP
 API and the worker loops (dispatcher, lines, reaper, pushes, calls) take turns. Here ``run``
@@ -55,21 +56,26 @@ def cpus_here() -> int:
         return os.cpu_count() or 1
 
 
-def worker_mode(asked: bool | None, *, cpus: int, workers: int = 1) -> tuple[bool, str]:
+def worker_mode(
+    asked: bool | None, *, cpus: int, sqlite: bool = True, workers: int = 1
+) -> tuple[bool, str]:
     """Whether ``run`` starts its worker in a child process, and why (for the start-up line).
 
     ``asked``: ``--worker-process`` (True), ``--one-process`` (False) or neither (None). By
-    default the child wherever there are two CPUs to share: measured on 2 cores (issue 15,
-    OpenVox one-number sends at 32 connections, same run), SQLite 0.51 of ``/healthz``
-    against 0.46 in one process, PostgreSQL 0.47 against 0.44, and bench.compare 3,081
-    against 2,418 req/s with less CPU per message (0.39 against 0.42 s per 1,000). On one
-    CPU the two processes would only take turns on it, through the kernel instead of the
-    event loop. ``--workers N`` keeps the worker in its first HTTP process: a child beside N
-    HTTP processes was not measured."""
+    default the child on SQLite wherever there are two CPUs to share: measured on 2 cores
+    (issue 15, one-number sends at 32 / 1 connections, same run), OpenVox 0.51 of
+    ``/healthz`` against 0.46 in one process, bench.compare 3,081 against 2,418 req/s with less
+    CPU per message; re-measured by turns on 2026-12-05, OpenVox 1.04-1.81x the req/s in 3 runs
+    of 4. On PostgreSQL the same runs disagreed (0.63-2.6x; the quietest: OpenVox 0.89x / 0.63x,
+    itniotech 0.79x / 0.80x, 8-14 % more CPU per send): one process stays its default. On one
+    CPU the two processes would only take turns on it. ``--workers N`` keeps the worker in its
+    first HTTP process: a child beside N HTTP processes was not measured."""
     if asked is not None:
         return asked, "--worker-process" if asked else "--one-process"
     if cpus < 2:
         return False, "1 CPU: a worker process would only take turns with HTTP on it"
+    if not sqlite:
+        return False, "PostgreSQL: a worker process measured no faster there"
     if workers > 1:
         return False, f"--workers {workers}: the first HTTP process runs it"
     return True, f"{cpus} CPUs: HTTP and the worker each get one"
