@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import textwrap
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from simgate.cli.http_guard import answer_in_one_write, guarded_protocol
+from simgate.cli.http_guard import GuardedProtocol, answer_in_one_write, guarded_protocol
 from simgate.settings import HttpSettings
 
 WAIT_S = 30.0  # a bound for "closed at all", far above the timeouts below
@@ -31,7 +33,7 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def server(app: Any, **http: Any) -> AsyncIterator[int]:
+async def server(app: Any, keep_alive_s: float = 5, **http: Any) -> AsyncIterator[int]:
     cfg = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -39,6 +41,7 @@ async def server(app: Any, **http: Any) -> AsyncIterator[int]:
         log_config=None,
         access_log=False,
         lifespan="off",
+        timeout_keep_alive=keep_alive_s,  # type: ignore[arg-type]
         timeout_graceful_shutdown=1,  # stalled requests must not hold the test's end
         http=guarded_protocol(HttpSettings(**http)),
     )
@@ -279,3 +282,89 @@ async def test_a_kept_alive_connection_gets_whole_answers(app: Any) -> None:
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             assert await reader.readexactly(length) == b'{"status":"ok"}'
         writer.close()
+
+
+# ---- the keep-alive wait on the connection's one timer -------------------------------------
+async def _healthz_kept_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    await reader.readexactly(length)
+
+
+async def test_kept_alive_requests_make_no_keep_alive_timer_each(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn armed a timer after every answer and cancelled it on the next request's
+    bytes (issue 15); the connection's own timer keeps that wait now."""
+    loop = asyncio.get_running_loop()
+    armed: list[str] = []
+    call_later, call_at = loop.call_later, loop.call_at
+
+    def counting_later(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
+        armed.append(getattr(callback, "__name__", ""))
+        return call_later(delay, callback, *args, **kw)
+
+    def counting_at(when: float, callback: Any, *args: Any, **kw: Any) -> Any:
+        armed.append(getattr(callback, "__name__", ""))
+        return call_at(when, callback, *args, **kw)
+
+    async with server(app) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await _healthz_kept_alive(reader, writer)  # the connection's timer is made
+        monkeypatch.setattr(loop, "call_later", counting_later)
+        monkeypatch.setattr(loop, "call_at", counting_at)
+        for _ in range(20):
+            await _healthz_kept_alive(reader, writer)
+        monkeypatch.undo()
+        writer.close()
+    assert "timeout_keep_alive_handler" not in armed
+    assert armed.count("_check") == 0, armed
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(
+    app: Any,
+) -> None:
+    async with server(app, keep_alive_s=0.2, header_timeout_seconds=3600) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await _healthz_kept_alive(reader, writer)
+        await _healthz_kept_alive(reader, writer)
+        # Nothing more is sent: closed without a word (no 408: no request was started).
+        assert await closed_by_server(reader) == b""
+        writer.close()
+
+
+async def test_a_request_in_time_keeps_the_connection_past_the_keep_alive_timeout(
+    app: Any,
+) -> None:
+    """Each answer starts the wait afresh: a client that asks again within it is served,
+    however long the connection has been open."""
+    async with server(app, keep_alive_s=0.5, header_timeout_seconds=3600) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(8):  # 8 x 0.1 s: longer than one keep-alive timeout in all
+            await _healthz_kept_alive(reader, writer)
+            await asyncio.sleep(0.1)
+        await _healthz_kept_alive(reader, writer)
+        writer.close()
+
+
+def test_on_response_complete_is_uvicorns_but_for_the_keep_alive_timer() -> None:
+    """The override copies uvicorn's method (0.54) and changes one call: an uvicorn whose
+    method differs must be read again before this passes."""
+
+    def body(fn: Any) -> list[str]:
+        lines = textwrap.dedent(inspect.getsource(fn)).splitlines()[1:]
+        return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+    theirs = body(HttpToolsProtocol.on_response_complete)
+    ours = body(GuardedProtocol.on_response_complete)
+    keep_alive_call = [
+        "self.timeout_keep_alive_task = self.loop.call_later(",
+        "self.timeout_keep_alive, self.timeout_keep_alive_handler",
+        ")",
+    ]
+    assert theirs[-3:] == keep_alive_call
+    assert ours[:-1] == theirs[:-3]
+    assert ours[-1] == 'self._arm("idle", self.timeout_keep_alive)'

@@ -19,6 +19,7 @@ from simgate.domain.messages import State
 from simgate.secretbox import SecretBox
 from simgate.store import Database, Store, push_tables, schema, tables
 from simgate.store import migrate as migrations
+from simgate.store.dialects.itnio import ReplayRepo
 
 from ..conftest import PG_ADMIN_URL
 from ..services.support import T0, message_row
@@ -270,3 +271,36 @@ async def test_pushes_from_before_get_the_account_and_subject_their_key_names(
     assert [tuple(r) for r in owners] == [(1, 1), (2, 2), (3, 2), (4, None), (5, None),
                                           (6, None), (7, None), (8, None)]  # fmt: skip
     assert subjects == {(message["id"], 1), (sms_id, 2), (sms_id, 3)}
+
+
+async def test_replay_records_from_before_0016_stay_and_new_keys_fit(empty_url: str) -> None:
+    """0016 (issue 15): records keep their 64-digit keys (their replays are still answered
+    until they expire: store/dialects/itnio.py ``legacy_until``), and a 77-character key,
+    Timestamp then digest, now fits the column (PostgreSQL refused it before)."""
+    db = Database(empty_url)
+    await db.open()
+    try:
+        await upgrade_all_but(db, "0016_itnio_replay_key")
+        old, new = "a" * 64, "1700000000000" + "b" * 64
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(tables.itnio_replays).values(
+                    fingerprint=old, expires_ms=900, response="old", created_ms=5
+                )
+            )
+        await migrations.upgrade(db)
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(tables.itnio_replays).values(
+                    fingerprint=new, expires_ms=800, response="new", created_ms=6
+                )
+            )
+            rows = await conn.execute(
+                select(tables.itnio_replays.c.fingerprint, tables.itnio_replays.c.response)
+            )
+            got = sorted(tuple(r) for r in rows)
+            until = await ReplayRepo().legacy_until(conn)
+    finally:
+        await db.close()
+    assert got == [(new, "new"), (old, "old")]
+    assert until == 900  # the old record's expiry, not the newer (earlier) one's

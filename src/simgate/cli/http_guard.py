@@ -13,6 +13,9 @@ uvicorn has no header or body timeout, so this subclass of its httptools protoco
   ``body_timeout_seconds`` (a total, not an idle time: a client trickling a byte now and
   then is stopped as well); else the connection is closed, and the application, if it was
   reading the body, hears that the client is gone (api/http.py ``ClientGone``).
+- idle: between an answer and the next request's first bytes, uvicorn's own keep-alive
+  timeout (``timeout_keep_alive``), after which the connection is closed without a word,
+  as uvicorn does; kept by the same timer instead of one uvicorn makes per request.
 
 ``max_connections`` caps open connections: a new connection beyond it first evicts the
 oldest one still waiting for its headers (a stalled client, not a request being served), and
@@ -95,7 +98,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _check(self) -> None:
         self._timer = None
         if not self._phase:
-            return  # between requests: uvicorn's keep-alive timeout closes an idle one
+            return  # no phase running: the next one arms the timer again
         if self.loop.time() < self._deadline:
             self._timer = self.loop.call_at(self._deadline, self._check)
             return
@@ -103,6 +106,10 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _expired(self) -> None:
         phase, self._phase = self._phase, ""
+        if phase == "idle":  # uvicorn's timeout_keep_alive_handler: closed without a word
+            if not self.transport.is_closing():
+                self.transport.close()
+            return
         if self.transport is None or self.transport.is_closing():
             return
         peer = self.client[0] if self.client else "?"
@@ -156,6 +163,32 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
+
+    # ---- uvicorn's keep-alive wait as a phase of the same timer ------------------------
+    # uvicorn arms a TimerHandle (call_later) for the keep-alive timeout after every answer
+    # and cancels it when the next bytes arrive: under uvloop a libuv timer made, started,
+    # stopped and closed per request (issue 15). Here the wait between requests is the
+    # phase "idle" of the connection's one timer: the same timeout, the same silent close.
+    def _unset_keepalive_if_required(self) -> None:
+        if self._phase == "idle":  # bytes came (or the connection ended): no longer idle
+            self._phase = ""
+        super()._unset_keepalive_if_required()  # a timer of uvicorn's, if it armed one
+
+    def on_response_complete(self) -> None:
+        # uvicorn 0.54's own (httptools_impl.HttpToolsProtocol.on_response_complete), but
+        # for the keep-alive timer; tests/cli/test_http_guard.py pins the two side by side.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        # Unpause data reads if needed.
+        self.flow.resume_reading()
+        # Unblock any pipelined events. If there are none, wait for the next request.
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._arm("idle", self.timeout_keep_alive)
 
 
 def answer_in_one_write(cycle: RequestResponseCycle) -> None:

@@ -121,7 +121,8 @@ def part_count(text: str, encoding: Encoding, *, wide: bool = False) -> int:
     only needed when an escape pair or surrogate pair could straddle a boundary, and
     then costs one step per part, not per character. An empty text is one (empty) part.
     """
-    encoding = Encoding(encoding)
+    if type(encoding) is not Encoding:  # a bare int: Encoding(a member) cost ~1 us a send
+        encoding = Encoding(encoding)
     single, narrow_part, wide_part = _CAPACITY[encoding]
     size = wide_part if wide else narrow_part
     if encoding is Encoding.GSM7:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from simgate.codecs.segments import Encoding
 from simgate.domain.messages import State
+from simgate.domain.values import value_type
 
 
-@dataclass(frozen=True, slots=True)
+@value_type  # built per recipient of every send (domain/values.py)
 class NewMessage:
     """One recipient of an accepted send request, ready to insert."""
 

@@ -28,12 +28,12 @@ inside their transaction.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.records import NewMessage
+from simgate.domain.values import value_type
 from simgate.errors import StoreError
 from simgate.services.gather import Gatherer
 from simgate.store import Store
@@ -89,7 +89,7 @@ class Repeated(Exception):
         self.found = found
 
 
-@dataclass(frozen=True, slots=True)
+@value_type  # one per accept (domain/values.py)
 class AcceptJob:
     """One request's accept: charge ``total_micros`` to ``account_id``, queue ``rows``."""
 

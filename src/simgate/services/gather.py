@@ -36,9 +36,12 @@ class _Batch(Generic[T, R]):
     batch (a re-run of the job after a rollback writes the same requests); ``answers``: each
     request's own future, in arrival order."""
 
-    __slots__ = ("answers", "items", "size", "taken")
+    __slots__ = ("answers", "items", "loop", "size", "taken")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Each request's future is made on it: asyncio.get_running_loop() per request asks
+        # the OS for the process id (getpid, to notice a fork), a system call each time.
+        self.loop = loop
         self.items: list[T] = []
         self.answers: list[asyncio.Future[R]] = []
         self.size = 0
@@ -73,7 +76,7 @@ class Gatherer(Generic[T, R]):
         """Write ``item`` in the next batch; its answer, once that batch is committed."""
         batch = self._open
         if batch is None or batch.size >= self._max_size:
-            batch = self._open = _Batch()
+            batch = self._open = _Batch(asyncio.get_running_loop())
             # Queued now; the batch's outcome is handed to each request's own future by one
             # callback (issue 15: asyncio.shield per request cost two loop turns and three
             # callbacks each). A request that goes away cancels its own future, never the
@@ -84,7 +87,7 @@ class Gatherer(Generic[T, R]):
                 autocommit=self._autocommit,
             )
             done.add_done_callback(functools.partial(_answer, batch.answers))
-        answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[R] = batch.loop.create_future()
         batch.items.append(item)
         batch.answers.append(answer)
         batch.size += self._size_of(item)

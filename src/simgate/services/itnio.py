@@ -217,6 +217,11 @@ class ItnioService:
         async with self._store.db.read() as conn:
             return await self._replays.lookup(conn, fingerprint)
 
+    async def legacy_replays_until(self) -> int:
+        """When the last record under a key of before migration 0016 expires (0: none)."""
+        async with self._store.db.read() as conn:
+            return await self._replays.legacy_until(conn)
+
     async def complete_replay(self, *, fingerprint: str, response: str, token: int) -> bool:
         """Store the answer of claim ``token``; False if that claim was taken over."""
         return await self._store.db.write(

@@ -9,7 +9,7 @@ Nothing is queued unless the whole request is charged.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,7 @@ from simgate.domain.messages import State
 from simgate.domain.money import parse_amount
 from simgate.domain.records import NewMessage
 from simgate.domain.routing import route_for
+from simgate.domain.values import value_type
 from simgate.errors import AccountLocked, ContentEmpty, InsufficientBalance, NoPricing, NoRoute
 from simgate.metrics import Metrics
 from simgate.services.accept_writer import OnceJob
@@ -59,7 +60,8 @@ if tuple(f.name for f in fields(NewMessage)) != _NEW_MESSAGE_ORDER:  # pragma: n
 Job = Callable[[AsyncConnection], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
+# Built on every send: frozen for the type checker, cheap to build (domain/values.py).
+@value_type
 class Recipient:
     number: str
     client_ref: str | None = None
@@ -67,7 +69,7 @@ class Recipient:
     sender: str | None = None  # overrides the request sender (itnio batch items, spec §1.4)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class SendRequest:
     account: Account
     dialect: str
@@ -98,7 +100,7 @@ class SendRequest:
     validity_until_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Accepted:
     message_id: int
     number: str
@@ -107,7 +109,7 @@ class Accepted:
     price_micros: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class SendOutcome:
     accepted: list[Accepted]
     invalid: list[str]

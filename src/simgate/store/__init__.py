@@ -45,6 +45,12 @@ class Store:
 
         Never call this from inside a write job: refilling the block is a write of its own.
         """
+        ids = self._ids
+        if ids.remaining() >= count and not self._id_lock.locked():
+            # The block covers them and no refill waits: taken with no await in between,
+            # so nothing else runs meanwhile; the lock (a coroutine to enter and to leave,
+            # ~5 % of a one-number send's loop CPU, issue 15) only orders the refills.
+            return [ids.take(now_ms) for _ in range(count)]
         out: list[int] = []
         async with self._id_lock:
             while len(out) < count:

@@ -96,9 +96,10 @@ def _charged_insert_sql() -> str:
 _CHARGED_INSERT_SQL = _charged_insert_sql()
 
 
-# insert_claimed's rows: one per request (``n`` its position), then one per message.
+# insert_claimed's rows: one per request (``n``, its position, is the arrays' ordinality, not
+# an array of its own: issue 15, one array fewer to encode per accept batch), then one per
+# message (``job``: its request's ``n``).
 _CLAIMED_JOB_COLUMNS: tuple[unnest.Col, ...] = (
-    ("n", "integer"),
     ("payer", "bigint"),
     ("amount", "bigint"),
     ("fp", "text"),
@@ -145,11 +146,13 @@ def _claimed_insert_sql() -> str:
     twice at the same instant is the only way there."""
     jobs, _ = unnest.arrays(_CLAIMED_JOB_COLUMNS, [], 1)
     job_names = ", ".join(name for name, _ in _CLAIMED_JOB_COLUMNS)
+    picks = ", ".join(f"j.{name}" for name, _ in _CLAIMED_JOB_COLUMNS)
     rows = jsonb_rows.source(_CLAIMED_ROW_COLUMNS, 1 + len(_CLAIMED_JOB_COLUMNS))
     columns = ", ".join(_INSERT_COLUMNS)
     spendable = "a.balance_micros + a.gift_micros + a.credit_micros"
     return (
-        f"WITH job AS MATERIALIZED (SELECT * FROM {jobs} AS j({job_names})), "
+        f"WITH job AS MATERIALIZED (SELECT (j.o - 1)::integer AS n, {picks} "
+        f"FROM {jobs} WITH ORDINALITY AS j({job_names}, o)), "
         f"payable AS MATERIALIZED (SELECT a.id FROM {accounts.name} AS a "
         "WHERE a.id IN (SELECT job.payer FROM job) "
         f"AND {spendable} >= (SELECT sum(job.amount) FROM job WHERE job.payer = a.id) "
@@ -179,6 +182,8 @@ def _claimed_insert_sql() -> str:
 
 
 _CLAIMED_INSERT_SQL = _claimed_insert_sql()
+_JOB_ORDER = ("payer", "amount", "fp", "expires", "response", "created")
+assert tuple(name for name, _ in _CLAIMED_JOB_COLUMNS) == _JOB_ORDER
 
 
 _QUEUED = int(State.QUEUED)
@@ -252,14 +257,33 @@ async def insert_claimed(
     if any, is new: its record is written, ``amount`` charged (one sum per payer) and
     its rows inserted. Returns the payers charged and the fingerprints written; every
     other request changed nothing (a repeat, or a payer short of the sum)."""
-    job_values: list[tuple[Any, ...]] = []
+    # The arrays of _CLAIMED_JOB_COLUMNS built column by column (no row tuples to zip), in
+    # their order (_JOB_ORDER).
+    payers: list[int | None] = []
+    amounts: list[int] = []
+    fps: list[str | None] = []
+    expires: list[int | None] = []
+    responses: list[str | None] = []
+    created: list[int | None] = []
     row_values: list[tuple[Any, ...]] = []
     for n, (group, now_ms, payer, amount, record) in enumerate(groups):
-        job_values.append((n, payer, amount, *(record or (None, None, None, None))))
+        payers.append(payer)
+        amounts.append(amount)
+        if record is None:
+            fps.append(None)
+            expires.append(None)
+            responses.append(None)
+            created.append(None)
+        else:
+            fps.append(record[0])
+            expires.append(record[1])
+            responses.append(record[2])
+            created.append(record[3])
         row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
-    _, job_arrays = unnest.arrays(_CLAIMED_JOB_COLUMNS, job_values, 1)
     result = await driver_sql.fetch_autocommit(
-        conn, _CLAIMED_INSERT_SQL, (*job_arrays, jsonb_rows.encode(row_values))
+        conn,
+        _CLAIMED_INSERT_SQL,
+        (payers, amounts, fps, expires, responses, created, jsonb_rows.encode(row_values)),
     )
     charged: set[int] = set()
     claimed: set[str] = set()

@@ -315,7 +315,7 @@ reassembly_parts = Table(
 itnio_replays = Table(
     "itnio_replays",
     metadata,
-    Column("fingerprint", String(64), primary_key=True),
+    Column("fingerprint", String(77), primary_key=True),
     Column("expires_ms", BigInteger, nullable=False),
     Column("response", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),

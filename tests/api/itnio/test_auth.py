@@ -16,10 +16,11 @@ from starlette.requests import Request
 
 from simgate.api.dialects.itnio.auth import Authenticator, _is_timestamp, sign
 from simgate.api.dialects.itnio.envelope import ItnioError
-from simgate.api.dialects.itnio.replay import fingerprint
+from simgate.api.dialects.itnio.replay import fingerprint, replay_key
 from simgate.api.dialects.itnio.settings import ItnioSettings
 from simgate.domain.accounts import AppKind
 from simgate.services.cache_epoch import POLL_MS
+from simgate.services.itnio import NewAnswered
 from simgate.testing.clock import FakeClock
 from tests.api.itnio.conftest import Itnio, make_itnio
 from tests.conftest import make_settings, opened
@@ -368,13 +369,16 @@ async def test_a_claim_whose_owner_died_is_taken_over(itnio: Itnio) -> None:
     instead of answering -18 for the rest of the 5-minute window."""
     body = orjson.dumps({"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "x"})
     headers = itnio.headers()
-    fp = fingerprint(
-        key=headers["Api-Key"],
-        timestamp=headers["Timestamp"],
-        sign=headers["Sign"],
-        method="POST",
-        target=SEND,
-        body=body,
+    fp = replay_key(
+        headers["Timestamp"],
+        fingerprint(
+            key=headers["Api-Key"],
+            timestamp=headers["Timestamp"],
+            sign=headers["Sign"],
+            method="POST",
+            target=SEND,
+            body=body,
+        ),
     )
     now = itnio.clock.now_ms()
     claim = await itnio.services.itnio.claim_replay(
@@ -386,6 +390,36 @@ async def test_a_claim_whose_owner_died_is_taken_over(itnio: Itnio) -> None:
     assert first["status"] == "0", first
     again = await itnio.post(SEND, headers=headers, content=body)
     assert again == first
+    assert await _count_messages(itnio) == 1
+
+
+async def test_a_send_recorded_under_its_key_of_before_0016_is_still_answered_once(
+    itnio: Itnio,
+) -> None:
+    """Migration 0016 keys records by Timestamp then digest; a record written before it
+    (the bare digest) still answers its request's replays until it expires (spec §7), and
+    a new request is sent and recorded under the new key."""
+    body = orjson.dumps({"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "x"})
+    headers = itnio.headers()
+    old = fingerprint(
+        key=headers["Api-Key"],
+        timestamp=headers["Timestamp"],
+        sign=headers["Sign"],
+        method="POST",
+        target=SEND,
+        body=body,
+    )
+    now = itnio.clock.now_ms()
+    stored = '{"status":"0","reason":"answered before the upgrade"}'
+    sv = itnio.services.itnio
+    assert (await sv.record_answer(NewAnswered(old, now + 400_000, now, stored))).owned
+    assert await sv.legacy_replays_until() == now + 400_000
+    assert await itnio.post(SEND, headers=headers, content=body) == orjson.loads(stored)
+    assert await _count_messages(itnio) == 0
+    fresh = orjson.dumps({"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "y"})
+    first = await itnio.post(SEND, headers=headers, content=fresh)
+    assert first["status"] == "0", first
+    assert await itnio.post(SEND, headers=headers, content=fresh) == first
     assert await _count_messages(itnio) == 1
 
 
@@ -456,6 +490,19 @@ async def test_failure_tables_stay_bounded_and_expire_on_the_clock(itnio: Itnio)
         "fail_keys": 1,
         "credentials": 1,
     }
+
+
+def test_replay_keys_lead_with_the_timestamp_in_milliseconds() -> None:
+    """Migration 0016: keys sort in Timestamp order (records go into the index's last
+    pages), a 10-digit and a 13-digit Timestamp of one instant share the prefix, and the
+    digest after it is the request's fingerprint as before (it tells them apart)."""
+    digest = "ab" * 32
+    assert replay_key("1700000000", digest) == "1700000000000" + digest
+    assert replay_key("1700000000123", digest) == "1700000000123" + digest
+    assert replay_key("0000000001", digest) == "0000000001000" + digest
+    keys = [replay_key(ts, digest) for ts in ("0999999999", "1700000000", "1700000000001")]
+    assert keys == sorted(keys)
+    assert {len(k) for k in keys} == {77}
 
 
 def test_the_fingerprint_is_the_one_records_were_written_with() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from starlette.responses import Response
 
+from simgate.api.dialects.openvox import auth as openvox_auth
 from simgate.api.dialects.openvox.auth import credential_key
+from simgate.api.dialects.openvox.envelope import JsonAnswer
 from simgate.errors import ConfigError
 from simgate.runtime import Runtime
 from simgate.testing.clock import FakeClock
@@ -103,6 +107,14 @@ def test_credential_key_separates_username_and_password() -> None:
     assert len(credential_key("a", "b")) == 32
 
 
+def test_credential_key_is_keyed_blake2b_of_the_length_prefixed_credentials() -> None:
+    """The copied keyed state gives RFC 7693's keyed BLAKE2b, as the one-call form did."""
+    for user, password in (("a", "b"), ("bench", "bench-password"), ("ü" * 40, "x" * 300)):
+        text = f"{len(user)}:{user}:{password}".encode()
+        one_call = hashlib.blake2b(text, key=openvox_auth._PROCESS_KEY, digest_size=32).digest()
+        assert credential_key(user, password) == one_call
+
+
 async def test_password_guessing_is_throttled_per_user_and_address(ov: OV) -> None:
     for _ in range(10):
         assert (await ov.post("/sms/get_valid_spans", {"password": "guess"}))["code"] == 401
@@ -184,3 +196,20 @@ async def test_a_lock_made_in_this_process_is_seen_by_the_next_request(ov: OV) -
     doc = await ov.post("/sms/get_valid_spans")
     assert doc["code"] == 401
     assert "locked" in doc["msg"]
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", '{"msg":"短信 ok"}'.encode(), b"x" * 70_000])
+async def test_a_json_answer_sends_what_starlettes_response_sends(body: bytes) -> None:
+    """Byte for byte the ASGI messages of ``Response(body, media_type=...)`` (issue 15)."""
+
+    async def sent(response: Response) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            out.append(message)
+
+        await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+        return out
+
+    theirs = Response(body, status_code=200, media_type="application/json")
+    assert await sent(JsonAnswer(body)) == await sent(theirs)

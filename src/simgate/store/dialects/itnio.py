@@ -27,6 +27,11 @@ from simgate.store.tables import messages as m
 
 PENDING = ""  # returned by claim() when another request holds the claim without a response
 
+# A record's key before migration 0016: the request's sha256, 64 hex digits; since then the
+# request's Timestamp (13 digits of milliseconds) comes first (api/dialects/itnio/replay.py
+# ``replay_key``), so records go into the key's index in time order.
+LEGACY_KEY_LENGTH = 64
+
 # The column recording when a message reached each final-or-sent state.
 _REACHED: dict[State, ColumnElement[int]] = {
     State.SENT: m.c.sent_ms,
@@ -417,6 +422,19 @@ class ReplayRepo:
                 t.c.fingerprint == fingerprint, t.c.created_ms == token, t.c.response.is_(None)
             )
         )
+
+    async def legacy_until(self, conn: AsyncConnection) -> int:
+        """When the last record keyed by a bare digest (:data:`LEGACY_KEY_LENGTH`, written
+        before migration 0016) expires; 0 when there is none. Its request's replays are
+        refused by their Timestamp after that, so the old key need not be looked up then."""
+        row = (
+            await conn.execute(
+                select(func.max(t.c.expires_ms)).where(
+                    func.length(t.c.fingerprint) == LEGACY_KEY_LENGTH
+                )
+            )
+        ).first()
+        return 0 if row is None or row[0] is None else int(row[0])
 
     async def purge(self, conn: AsyncConnection, *, now_ms: int) -> int:
         result = await conn.execute(delete(t).where(t.c.expires_ms < now_ms))

@@ -2,8 +2,9 @@
 
 An identical request (same Api-Key, Timestamp, Sign, method, path with query, and body) seen
 again while its Timestamp is inside the window gets the first response back and sends
-nothing twice. A different body under the same Sign is a new request. The fingerprint is a
-primary key, so two processes cannot both claim it.
+nothing twice. A different body under the same Sign is a new request. The record's key (the
+request's Timestamp, then its fingerprint: :func:`replay_key`) is a primary key, so two
+processes cannot both claim it.
 
 Two ways to hold the rule. :meth:`ReplayGuard.once` claims the fingerprint first, runs, then
 stores the response; a replay arriving meanwhile waits for it. :meth:`ReplayGuard.
@@ -55,6 +56,19 @@ def fingerprint(
     return hashlib.sha256(head + body).hexdigest()
 
 
+def replay_key(timestamp: str, digest: str) -> str:
+    """The record's key for a request of ``timestamp`` whose :func:`fingerprint` is
+    ``digest``: the Timestamp in milliseconds, 13 digits, then the digest. An identical
+    request has the same Timestamp, so the same key; and keys grow with time, so each record
+    goes into the last pages of the key's index rather than a random one (issue 15: a random
+    page written per record was most of a send's replay cost on SQLite; migration 0016)."""
+    return f"{timestamp_ms(timestamp):013d}{digest}"
+
+
+# The key's Timestamp part: a record's key without it is the one written before 0016.
+_TIME_DIGITS = 13
+
+
 def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
     query = request.scope.get("query_string", b"")
     # Without a query (every POST send) the target is the path, read without building the URL.
@@ -63,7 +77,7 @@ def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
         if query
         else request_path(request)
     )
-    return fingerprint(
+    digest = fingerprint(
         key=ctx.key.key,
         timestamp=ctx.timestamp,
         sign=ctx.sign,
@@ -71,6 +85,7 @@ def request_fingerprint(ctx: AuthContext, request: Request, body: bytes) -> str:
         target=target,
         body=body,
     )
+    return replay_key(ctx.timestamp, digest)
 
 
 # What a producer is handed to commit its answer with its work (``ReplayGuard.once_committed``):
@@ -85,6 +100,9 @@ class ReplayGuard:
         self._cfg = cfg
         self._last_purge_ms = 0
         self._pending: set[asyncio.Future[bool]] = set()
+        # Until when records keyed as before migration 0016 may answer a replay: None until
+        # read (once per process), 0 once none can (see _legacy).
+        self._legacy_until: int | None = None
 
     async def once(
         self,
@@ -136,6 +154,10 @@ class ReplayGuard:
         table: CodeTable,
     ) -> bytes:
         fp, now, expires, purge = self._fingerprint(ctx, request, body)
+        if self._legacy_until != 0:
+            legacy = await self._legacy(fp, now)
+            if legacy is not None:
+                return await self._recorded(*legacy)
         takeover_ms = int(self._cfg.replay_wait_seconds * 1000)
         written = False
 
@@ -184,6 +206,22 @@ class ReplayGuard:
             self._last_purge_ms = now
         return fp, now, expires, purge
 
+    async def _legacy(self, fp: str, now: int) -> tuple[str, Claim] | None:
+        """The record of this request under its key from before migration 0016, if one may
+        still be alive: its key and what it holds, or None. Records written before the
+        upgrade keep their keys, and a replay of their requests must still get their answer
+        (spec §7); they expire at most a Timestamp window after it, and from then on no
+        request looks (one read per process tells when)."""
+        until = self._legacy_until
+        if until is None:
+            until = self._legacy_until = await self._itnio.legacy_replays_until()
+        if until < now:
+            self._legacy_until = 0
+            return None
+        old = fp[_TIME_DIGITS:]
+        found = await self._itnio.replay_response(old)
+        return None if found is None else (old, Claim(owned=False, response=found))
+
     async def _once(
         self,
         ctx: AuthContext,
@@ -192,6 +230,10 @@ class ReplayGuard:
         answer: Callable[[], Awaitable[bytes]],
     ) -> bytes:
         fp, now, expires, purge = self._fingerprint(ctx, request, body)
+        if self._legacy_until != 0:
+            legacy = await self._legacy(fp, now)
+            if legacy is not None:
+                return await self._recorded(*legacy)
         claim = await self._itnio.claim_replay(
             fingerprint=fp, expires_ms=expires, now_ms=now, purge=purge
         )

@@ -156,6 +156,23 @@ class Paged:
     pages: int
 
 
+class JsonAnswer(Response):
+    """``Response(body, status_code=200, media_type="application/json")`` with the same
+    head, made without Starlette's general header building (its ``render`` and
+    ``init_headers`` walk the cases of every response: ~2 µs of each answer, issue 15)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes) -> None:  # not super().__init__: that is the cost
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def respond(uri: str, code: int, msg: str, data: list[Any] | Paged) -> Response:
     """Every answer has HTTP status 200; the outcome is ``code`` (§7), never an HTTP 500."""
     doc: dict[str, object] = {"uri": uri, "code": code, "msg": msg}
@@ -164,4 +181,4 @@ def respond(uri: str, code: int, msg: str, data: list[Any] | Paged) -> Response:
         doc.update(total=data.total, current_page=data.current_page, pages=data.pages)
     else:
         doc["data"] = data
-    return Response(orjson.dumps(doc), status_code=200, media_type="application/json")
+    return JsonAnswer(orjson.dumps(doc))
