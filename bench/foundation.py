@@ -245,7 +245,10 @@ async def _measure_run(workdir: Path, settings: Any) -> float:
             "http": {"port": port},
         },
     )
-    with SimgateProcess(["run"], workdir=workdir, config=config, port=port, name="rss") as proc:
+    # One process: the peak RSS read below is of one pid (`run`'s default puts the worker in a
+    # child, whose memory this would miss), and the rows stay comparable with earlier runs.
+    role = ["run", "--one-process"]
+    with SimgateProcess(role, workdir=workdir, config=config, port=port, name="rss") as proc:
         await asyncio.to_thread(proc.wait_healthy, 120.0)
         async with httpx.AsyncClient(timeout=60) as client:
             for _ in range(3):

@@ -1,9 +1,11 @@
 """HTTP single-message sends against the no-database ceiling of the same ``simgate run``.
 
     scripts/bench --only http_send [--backend sqlite|pg] [--quick]
+    scripts/bench --only http_send_one ...      # the same against ``simgate run --one-process``
     scripts/bench --only http_send_serve ...    # the same against ``simgate serve``
 
-One real ``simgate run`` process per backend (HTTP API and worker with the sim line), loaded
+One real ``simgate run`` per backend (HTTP API and worker with the sim line; its default mode:
+the worker in a child process on SQLite with 2+ CPUs, cli/worker_child.py worker_mode), loaded
 by ``wrk`` (a separate process; every request body differs, so the itniotech replay rule of
 spec §7 never short-circuits a send). Rows, each at 32 connections and at 1 connection:
 - ceiling: ``GET /healthz`` (one ``SELECT 1``, no auth): the cheapest route there is, so a
@@ -15,12 +17,16 @@ spec §7 never short-circuits a send). Rows, each at 32 connections and at 1 con
 - itniotech ``/sms/sendSms`` with one number (signed headers; a replay claim and a send).
 Issue 15 aims: a send >= 0.5 of the ceiling (column "vs ceiling") and >= 1,500 req/s on a
 quiet machine; latency at 1 connection is the low-load cost group commit must not raise.
-"CPU ms /1k req" is the simgate process's CPU per request at 32 connections: on a busy
-machine req/s mostly measures fsync waits and other work, the CPU a request costs much less.
+"CPU ms /1k req" is the CPU of the simgate processes (a worker child's too) per request at 32
+connections: on a busy machine req/s mostly measures fsync waits and other work, the CPU a
+request costs much less.
 
-``simgate serve`` (``http_send_serve``) runs the API alone: beside ``run`` it tells the cost
-of a send from the cost of the worker dispatching what was sent in the same process;
-``http_send_split`` runs ``simgate run --worker-process`` (the worker in a child process).
+``http_send_one`` runs ``simgate run --one-process`` (HTTP and worker take turns in one
+process: ``run``'s default until 2026-12-05, and on one CPU); ``http_send_split`` runs
+``simgate run --worker-process``, SQLite's default named (``http_send`` on 2+ CPUs;
+kept so that commits from before the default changed compare row by row). ``simgate serve``
+(``http_send_serve``) runs the API alone: beside ``run`` it tells the cost of a send from the
+cost of the worker dispatching what was sent.
 ``measure(..., commit="os")`` runs it with ``commit = "os"`` (README "When a write counts as
 committed": a 2xx once the OS, not the disk, has the commit).
 """
@@ -28,6 +34,7 @@ committed": a 2xx once the OS, not the disk, has the commit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -130,6 +137,15 @@ def process_cpu_s(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and its descendants (``run``'s worker child) so far."""
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):  # each thread's children
+        with contextlib.suppress(OSError):
+            children += task.read_text(encoding="ascii").split()
+    return process_cpu_s(pid) + sum(tree_cpu_s(int(c)) for c in children)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +273,7 @@ async def measure(
         ],
         rows,
         "aim (issue 15): sends >= 0.5 of the ceiling, >= 1,500 req/s on a quiet machine; "
-        "CPU: of the simgate process (its worker too in `run`, not a --worker-process child) "
+        "CPU: of the simgate processes (the worker too, in this process or its child) "
         "per 1,000 requests at 32 connections, steadier than req/s on a busy machine",
     )
 
@@ -278,11 +294,11 @@ def _rows(base: str, tenant: Tenant, seconds: float, pid: int) -> list[Sequence[
     out: list[Sequence[Any]] = []
     ceiling = 0.0
     for name, path, script, signed in cases:
-        before = process_cpu_s(pid)
+        before = tree_cpu_s(pid)
         wide = _wrk(
             base + path, conns=32, seconds=seconds, script=script, headers=_headers(tenant, signed)
         )
-        cpu_s = process_cpu_s(pid) - before
+        cpu_s = tree_cpu_s(pid) - before
         one = _wrk(
             base + path, conns=1, seconds=seconds, script=script, headers=_headers(tenant, signed)
         )

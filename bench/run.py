@@ -55,9 +55,13 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "http_send": lambda b, d: http_send.measure(b, d, 3 if quick else 8),
         # The same rows against `simgate serve` (no worker beside the API in the process).
         "http_send_serve": lambda b, d: http_send.measure(b, d, 3 if quick else 8, role="serve"),
-        # `simgate run --worker-process`: the worker in a child process (cli/worker_child.py).
+        # `simgate run --worker-process`: the worker in a child process (cli/worker_child.py),
+        # `run`'s default on 2+ CPUs; `--one-process`: HTTP and the worker in one process.
         "http_send_split": lambda b, d: http_send.measure(
             b, d, 3 if quick else 8, role="run --worker-process"
+        ),
+        "http_send_one": lambda b, d: http_send.measure(
+            b, d, 3 if quick else 8, role="run --one-process"
         ),
         "push": lambda b, d: push_throughput.measure(
             b, d, count=3_000 if quick else 10_000, rounds=3

@@ -76,7 +76,6 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "cli/common.py": "tests/cli/test_admin.py",
     "cli/serve.py": "tests/process/test_startup_errors.py",
     "cli/tls.py": "tests/api/dinstar/test_curl_tls.py",
-    "cli/worker_child.py": "tests/process/test_worker_child.py",
     # The modem line's package: its one export, used by every test of the line.
     "lines/modem/__init__.py": "tests/lines/modem/test_line.py",
     # The SIP line's call: its events need a far end (sipp scenarios, issue 17).

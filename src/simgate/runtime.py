@@ -1,8 +1,8 @@
 """Composition root: settings → store, lines, services, app; start and stop in order.
 
 Only this module knows the concrete classes (design: import direction). Roles:
-``run`` = API + worker in one process (the default, on SQLite; ``--worker-process``: the worker
-in a child, cli/worker_child.py); ``serve`` = API only;
+``run`` = API + worker (the worker in a child on SQLite with 2+ CPUs, cli/worker_child.py;
+else in the one process); ``serve`` = API only;
 ``worker`` = dispatcher, lines, reaper and push sender. Roles share only the database.
 """
 

@@ -36,6 +36,13 @@ from tests.process.support import (
 
 UNSETTLED = (State.QUEUED, State.SUBMITTING, State.SENT)
 
+# `simgate run`'s two modes, named so that a test means the same on any machine (the default
+# is the worker child on SQLite with 2+ CPUs, else one process: cli/worker_child.py worker_mode).
+SPLIT = ("run", "--worker-process")  # a kill -9 of `run` hits the HTTP parent
+ONE_PROCESS = ("run", "--one-process")  # a kill -9 of `run` hits the worker too
+# What the parent logs when its worker child ended by SIGKILL (cli/worker_child.py).
+CHILD_KILLED = "ended (exit -9)"
+
 
 @dataclass
 class CrashRun:
@@ -93,10 +100,12 @@ def crash_config(
 async def run_to_fault_point(
     tmp_path: Path, config: Path, port: int, env: dict[str, str], name: str
 ) -> int:
-    """One ``simgate run`` with a test fault point in ``env`` (dispatch/worker.py), until the
-    fault point SIGKILLs it; its exit (asserted: by that SIGKILL, not ending on its own)."""
+    """One ``simgate run --one-process`` with a test fault point in ``env``
+    (dispatch/worker.py), until the fault point SIGKILLs it; its exit (asserted: by that
+    SIGKILL, not ending on its own). In one process: in ``run``'s default mode the fault
+    point would kill the worker child, which its parent starts again."""
     with SimgateProcess(
-        ["run"], workdir=tmp_path, config=config, port=port, env=env, name=name
+        list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, env=env, name=name
     ) as proc:
         code = await asyncio.to_thread(proc.wait, 60.0)
         assert code == -signal.SIGKILL, proc.stderr()[-2000:]
@@ -104,9 +113,18 @@ async def run_to_fault_point(
 
 
 async def crash_run(
-    tmp_path: Path, *, seed: int, kills: int, first: int, between: int, max_alive_s: float = 1.2
+    tmp_path: Path,
+    *,
+    seed: int,
+    kills: int,
+    first: int,
+    between: int,
+    max_alive_s: float = 1.2,
+    role: tuple[str, ...] = SPLIT,
 ) -> CrashRun:
-    """Start ``simgate run``, SIGKILL it ``kills`` times at random points, then let it settle."""
+    """Start ``simgate run`` (``role``), SIGKILL it ``kills`` times at random points, then
+    let it settle. With :data:`SPLIT` the kill hits the HTTP parent: its worker child gets
+    SIGTERM from the kernel (PDEATHSIG) and the next run waits for it to stop."""
     t0 = time.monotonic()
     rng = random.Random(seed)
     journal = tmp_path / "sim.journal"
@@ -120,9 +138,13 @@ async def crash_run(
         account = await make_account(sv)
         out.accepted = await enqueue(sv, account, first, batch=500)
         for k in range(kills):
-            proc = SimgateProcess(["run"], workdir=tmp_path, config=config, port=port, name=f"k{k}")
+            proc = SimgateProcess(
+                list(role), workdir=tmp_path, config=config, port=port, name=f"k{k}"
+            )
             with proc:
                 await asyncio.to_thread(proc.wait_healthy, 30.0)
+                if role != ONE_PROCESS:  # the kill lands while the child dispatches
+                    await asyncio.to_thread(proc.wait_output, "simgate worker running", 60.0)
                 await asyncio.sleep(rng.uniform(0.0, max_alive_s))
                 if proc.poll() is not None:
                     raise RuntimeError(f"simgate died on its own:\n{proc.stderr()[-2000:]}")
@@ -134,7 +156,7 @@ async def crash_run(
                 sv, account, between, batch=min(between, 1000), start=len(out.accepted)
             )
         with SimgateProcess(
-            ["run"], workdir=tmp_path, config=config, port=port, name="final"
+            list(role), workdir=tmp_path, config=config, port=port, name="final"
         ) as proc:
             await asyncio.to_thread(proc.wait_healthy, 30.0)
             deadline = time.monotonic() + 30 + len(out.accepted) / 500

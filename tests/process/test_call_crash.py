@@ -21,6 +21,7 @@ from simgate.settings import load_settings
 from simgate.store import Store
 from simgate.testing.procs import SimgateProcess, free_port
 from tests.api.itnio.conftest import wav_b64
+from tests.process.runs import ONE_PROCESS
 from tests.process.support import open_services, simgate_config
 
 pytestmark = pytest.mark.slow
@@ -86,7 +87,11 @@ async def test_sigkill_mid_call_ends_calls_as_lost_and_dials_nothing_twice(
         ids = [i.voice_id for i in items if i.voice_id is not None]
         assert len(ids) == len(CALLEES)
 
-        with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port, name="k") as p:
+        # One process: the kill must hit the calls' worker (in `run`'s default mode it is a
+        # child the kernel stops gracefully when the parent is killed, PDEATHSIG).
+        with SimgateProcess(
+            list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, name="k"
+        ) as p:
             await asyncio.to_thread(p.wait_healthy, 30.0)
             deadline = time.monotonic() + 30
             while sum(_dials(journal).values()) < 40:
@@ -97,7 +102,9 @@ async def test_sigkill_mid_call_ends_calls_as_lost_and_dials_nothing_twice(
         calling = [i for i, r in in_flight.items() if r.state is CallState.CALLING]
         assert calling, "the kill landed when no call was in progress: it proved nothing"
 
-        with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port, name="f") as p:
+        with SimgateProcess(
+            list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, name="f"
+        ) as p:
             await asyncio.to_thread(p.wait_healthy, 30.0)
             deadline = time.monotonic() + 90
             while True:

@@ -1,5 +1,10 @@
 """Crash safety with a real process: SIGKILL ``simgate run`` mid-dispatch, again and again.
 
+In both of ``run``'s modes: the default (the worker in a child process: the kill hits the HTTP
+parent, the kernel stops the child, PDEATHSIG, and the next run waits for it) and
+``--one-process`` (the kill hits the worker). A kill of the worker child alone, which its
+parent starts again: tests/process/test_worker_child.py.
+
 Design principle 3 and spec §7: a message committed before the API answered is never lost,
 and a message that may have reached the line is never submitted again (it becomes UNKNOWN).
 The sim line's journal is the SMSC's memory: every ``S <id>`` line is one submission.
@@ -15,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from simgate.domain.messages import State
-from tests.process.runs import CLEAN_EXITS, UNSETTLED, crash_run
+from tests.process.runs import CLEAN_EXITS, ONE_PROCESS, SPLIT, UNSETTLED, crash_run
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +30,11 @@ SUBMITTED_ONCE = (State.SENT, State.DELIVERED, State.FAILED)
 NEVER_SUBMITTED = (State.QUEUED, State.REJECTED, State.EXPIRED)
 
 
+@pytest.mark.parametrize("role", [SPLIT, ONE_PROCESS], ids=["worker-child", "one-process"])
 async def test_sigkill_mid_dispatch_loses_nothing_and_submits_nothing_twice(
-    tmp_path: Path,
+    tmp_path: Path, role: tuple[str, ...]
 ) -> None:
-    run = await crash_run(tmp_path, seed=20_261_122, kills=5, first=2_000, between=300)
+    run = await crash_run(tmp_path, seed=20_261_122, kills=5, first=2_000, between=300, role=role)
 
     assert run.final_exit in CLEAN_EXITS
     # Some kills must have landed mid-flight, or this test proved nothing about crashes.

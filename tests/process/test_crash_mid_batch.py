@@ -5,6 +5,11 @@ Each run leases one batch of 500 and dies (the worker's fault point
 from 1..499: the rest of the batch was leased but never written to the line. The sim line's
 journal says which messages were written when the kill came. Only those may end UNKNOWN; every
 other message is sent exactly once by a later run, and none is submitted twice.
+
+``run --one-process``: the fault point kills the process that answers HTTP too, as before the
+worker child became the default (one process also keeps this test's 21 start-ups at one
+process each). The worker child killed at a fault point, restarted by its parent:
+tests/process/test_worker_child.py.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from simgate.dispatch.worker import KILL_AFTER_WRITES_ENV
 from simgate.domain.messages import State
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.process.runs import crash_config, run_to_fault_point
+from tests.process.runs import ONE_PROCESS, crash_config, run_to_fault_point
 from tests.process.support import (
     enqueue,
     journal_submits,
@@ -64,7 +69,9 @@ async def test_kill_mid_batch_leaves_unknown_only_what_the_line_took(tmp_path: P
             written = set(journal_submits(journal))
             leased_unwritten += len(set(ids) - written)
             written_at_kills |= written
-        with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port, name="final"):
+        with SimgateProcess(
+            list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, name="final"
+        ):
             deadline = time.monotonic() + 90
             while True:
                 final = await states(rt.store, ids)

@@ -21,7 +21,7 @@ from tests.process.support import counts, enqueue, make_account, open_services
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("role", ["run", "run --worker-process", "worker"])
+@pytest.mark.parametrize("role", ["run --one-process", "run --worker-process", "worker"])
 async def test_sigterm_records_the_batch_in_flight(tmp_path: Path, role: str) -> None:
     port = free_port()
     # Submits of 500 ms: a batch is in flight nearly all the time, so the SIGTERM finds one.

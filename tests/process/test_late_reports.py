@@ -7,6 +7,10 @@ took but simgate never recorded; the reaper of a later run marks it UNKNOWN. Its
 from the line (sent before the kill, or replayed from the sim journal, "the SMSC's memory", by
 the next run) carrying the line's hint, and must settle every such message: in the end each
 message is DELIVERED or FAILED as the line decided, none UNKNOWN, none submitted twice.
+
+``run --one-process``: the fault point kills the whole gateway, each run once (one process also
+keeps the 21 start-ups of this test at one process each). The same crash window in ``run``'s
+default mode, the worker child killed and restarted by its parent: test_worker_child.py.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from simgate.domain.records import MessageRecord
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.process.runs import crash_config, run_to_fault_point
+from tests.process.runs import ONE_PROCESS, crash_config, run_to_fault_point
 from tests.process.support import enqueue, journal_submits, make_account, open_services
 
 pytestmark = pytest.mark.slow
@@ -70,7 +74,9 @@ async def test_reports_settle_messages_whose_submit_a_crash_left_unrecorded(
             ids += await enqueue(sv, account, PER_RUN, batch=PER_RUN, start=len(ids))
             env = {KILL_AFTER_SUBMITS_ENV: str(rng.choice((1, 2)))}
             exits.append(await run_to_fault_point(tmp_path, config, port, env, f"k{k}"))
-        with SimgateProcess(["run"], workdir=tmp_path, config=config, port=port, name="final"):
+        with SimgateProcess(
+            list(ONE_PROCESS), workdir=tmp_path, config=config, port=port, name="final"
+        ):
             deadline = time.monotonic() + 60
             while True:
                 rows = await _rows(rt, ids)

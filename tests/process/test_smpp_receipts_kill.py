@@ -17,7 +17,7 @@ import pytest
 from simgate.codecs.smpp import SubmitSm
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port, toml_text
-from tests.process.runs import crash_config
+from tests.process.runs import SPLIT, crash_config
 from tests.process.support import open_services
 from tests.support.smpp_server import PASSWORD, SYSTEM_ID, Esme
 
@@ -74,7 +74,9 @@ async def test_500_receipts_pending_survive_a_drop_and_a_sigkill_none_twice(
         async def pending() -> int:
             return sum((await outbox.pending()).values())
 
-        first = SimgateProcess(["run"], workdir=tmp_path, config=config, port=http_port)
+        # `run`'s default mode: the SMPP server and its receipts' deliverer are in the HTTP
+        # parent the kill hits (the worker child stops gracefully, PDEATHSIG).
+        first = SimgateProcess(list(SPLIT), workdir=tmp_path, config=config, port=http_port)
         with first:
             await asyncio.to_thread(first.wait_healthy, 30.0)
             sender = await _connect(smpp_port)
@@ -124,7 +126,7 @@ async def test_500_receipts_pending_survive_a_drop_and_a_sigkill_none_twice(
         in_flight_at_kill = len(silent.delivered)
         assert await pending() == COUNT - FIRST_ANSWERED  # nothing lost with the process
 
-        second = SimgateProcess(["run"], workdir=tmp_path, config=config, port=http_port)
+        second = SimgateProcess(list(SPLIT), workdir=tmp_path, config=config, port=http_port)
         with second:
             await asyncio.to_thread(second.wait_healthy, 30.0)
             receiver = await _connect(smpp_port)

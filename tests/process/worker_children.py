@@ -16,6 +16,8 @@ import httpx
 from simgate.testing.procs import SimgateProcess
 from tests.process.support import sim_line, simgate_config
 
+# `run`'s default on SQLite with 2+ CPUs (cli/worker_child.py worker_mode), named: the same on
+# any machine and backend.
 RUN = ["run", "--worker-process"]
 
 

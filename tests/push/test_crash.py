@@ -85,8 +85,11 @@ async def test_sigkill_with_pushes_in_flight_delivers_every_push(tmp_path: Path)
     async def delivered() -> set[str]:
         return {p.uid for p in await services.pushes.list(states=["delivered"], limit=1000)}
 
-    first = SimgateProcess(["run"], workdir=tmp_path, config=config, port=free_port(), name="a")
-    second = SimgateProcess(["run"], workdir=tmp_path, config=config, port=free_port(), name="b")
+    # One process: the kill must hit the push sender, which runs in the worker (in `run`'s
+    # default mode a child the kernel stops gracefully when its parent is killed).
+    role = ["run", "--one-process"]
+    first = SimgateProcess(role, workdir=tmp_path, config=config, port=free_port(), name="a")
+    second = SimgateProcess(role, workdir=tmp_path, config=config, port=free_port(), name="b")
     try:
         first.start()
 

@@ -45,7 +45,9 @@ from simgate.cli.worker_child import (
     PID_FILE,
     WAKE_FD_FLAG,
     WorkerChild,
+    cpus_here,
     die_with_parent,
+    worker_mode,
 )
 from simgate.cli.worker_child import child_command as worker_command
 from simgate.logsetup import configure
@@ -72,11 +74,13 @@ Workers = Annotated[
 # metrics side server (the first process has it).
 Child = Annotated[bool, typer.Option(CHILD_FLAG, hidden=True)]
 WorkerProcess = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--worker-process/--one-process",
-        help="Run the worker (dispatcher, lines, pushes) in a child process, so HTTP and "
-        "worker each get a core (default: both in this process).",
+        help="The worker (dispatcher, lines, pushes) in a child process, so HTTP and worker "
+        "each get a core, or both in this process (default: the child on SQLite when this "
+        "process may use 2+ CPUs, and not with --workers N).",
+        show_default=False,
     ),
 ]
 # Set by `run` on its worker child (cli/worker_child.py).
@@ -110,7 +114,7 @@ async def _serve(
     port: int | None,
     workers: int = 1,
     child: bool = False,
-    worker_process: bool = False,
+    worker_process: bool | None = None,
     parent_pid: int | None = None,
     wake_fd: int | None = None,
     metrics_fd: int | None = None,
@@ -127,6 +131,15 @@ async def _serve(
             "--workers N needs PostgreSQL (database_url): on SQLite one process already "
             "keeps its single writer busy"
         )
+    if role == "run":  # the worker in a child process, or in this one (and why: one line)
+        worker_process, why = worker_mode(
+            worker_process,
+            cpus=cpus_here(),
+            sqlite=settings.effective_database_url.startswith("sqlite"),
+            workers=workers,
+        )
+        where = "in a child process" if worker_process else "in this process"
+        console.print(f"simgate run: the worker {where} ({esc(why)})", soft_wrap=True)
     # A worker's SIGTERM is a graceful stop from its first moment: its dispatcher leases
     # while start_worker() still starts the rest, and SIGTERM's default action would end it
     # mid-batch (a `run --worker-process` killed right after starting its child: PDEATHSIG).
@@ -324,11 +337,9 @@ def register(app: typer.Typer) -> None:
         port: Port = None,
         config: Config = None,
         workers: Workers = 1,
-        # Not the default yet: on SQLite it measured mixed (README "Running it"); the lead
-        # decides per backend.
-        worker_process: WorkerProcess = False,
+        worker_process: WorkerProcess = None,  # None: cli/worker_child.py worker_mode decides
     ) -> None:
-        """API and worker in one process (the default); --worker-process: worker in a child."""
+        """HTTP API and worker: the worker in a child on SQLite with 2+ CPUs, else one process."""
         run_async(
             lambda: _serve(
                 "run",

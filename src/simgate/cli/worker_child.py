@@ -1,5 +1,9 @@
 """``simgate run``'s worker in a child process, so HTTP and worker each get a core (issue 15).
 
+The default of ``run`` on SQLite wherever this process may use more than one CPU
+(:func:`worker_mode`; ``--one-process`` keeps both in one process, ``--worker-process`` asks
+for the child).
+
 One Python process runs on one core at a time (the GIL): in a single-process ``run`` the HTTP
 API and the worker loops (dispatcher, lines, reaper, pushes, calls) take turns. Here ``run``
 keeps the HTTP API (and the SMPP server) and starts ``simgate worker`` as its child on the same
@@ -41,6 +45,40 @@ PARENT_FLAG = "--parent-pid"
 METRICS_FD_FLAG = "--metrics-fd"
 CONTROL_FD_FLAG = "--control-fd"  # the parent's requests: port actions, USSD
 ASK_FD_FLAG = "--ask-fd"  # the child's requests to the parent (--workers N: /metrics)
+
+
+def cpus_here() -> int:
+    """The CPUs this process may run on: its affinity mask (``taskset``, a container's cpuset
+    or CPU quota set as a mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_mode(
+    asked: bool | None, *, cpus: int, sqlite: bool = True, workers: int = 1
+) -> tuple[bool, str]:
+    """Whether ``run`` starts its worker in a child process, and why (for the start-up line).
+
+    ``asked``: ``--worker-process`` (True), ``--one-process`` (False) or neither (None). By
+    default the child on SQLite wherever there are two CPUs to share: measured on 2 cores
+    (issue 15, one-number sends at 32 / 1 connections, same run), OpenVox 0.51 of
+    ``/healthz`` against 0.46 in one process, bench.compare 3,081 against 2,418 req/s with less
+    CPU per message; re-measured by turns on 2026-12-05, OpenVox 1.04-1.81x the req/s in 3 runs
+    of 4. On PostgreSQL the same runs disagreed (0.63-2.6x; the quietest: OpenVox 0.89x / 0.63x,
+    itniotech 0.79x / 0.80x, 8-14 % more CPU per send): one process stays its default. On one
+    CPU the two processes would only take turns on it. ``--workers N`` keeps the worker in its
+    first HTTP process: a child beside N HTTP processes was not measured."""
+    if asked is not None:
+        return asked, "--worker-process" if asked else "--one-process"
+    if cpus < 2:
+        return False, "1 CPU: a worker process would only take turns with HTTP on it"
+    if not sqlite:
+        return False, "PostgreSQL: a worker process measured no faster there"
+    if workers > 1:
+        return False, f"--workers {workers}: the first HTTP process runs it"
+    return True, f"{cpus} CPUs: HTTP and the worker each get one"
 
 
 def child_command(
