@@ -89,6 +89,7 @@ async def asyncpg_ran(db: Database, seen: list[str]) -> AsyncIterator[list[str]]
 
     async def attach(conn: AsyncConnection) -> None:
         driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None  # an open connection's
         driver.add_query_logger(logged)
         held.append(driver)
 
