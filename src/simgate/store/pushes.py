@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
-from simgate.store import leases, push_pg
+from simgate.store import driver_sql, leases, push_pg
 from simgate.store.push_tables import (
     DEAD,
     DELIVERED,
@@ -51,14 +52,16 @@ from simgate.store.sqltext import chunks
 # query's condition is the same literal; a bound parameter made each claim scan every
 # pending row (O(n²), 1.5 s per claim at 5 000 pending).
 _PENDING_SQL: ColumnElement[int] = literal_column(str(PENDING))
-# What a claim hands the sender (and the order it hands them in).
-_CLAIMED = [
-    pushes.c[name]
-    for name in (
+# What a claim hands the sender (and the order it hands them in); a RETURNING row of them
+# read by position (store/driver_sql.py answers plain tuples).
+_ClaimedRow = namedtuple(
+    "_ClaimedRow",
+    [
         "id", "uid", "endpoint", "kind", "method", "url", "headers_json", "body",
         "signing_secret", "attempts", "since_ms", "next_attempt_ms",
-    )
-]  # fmt: skip
+    ],
+)  # fmt: skip
+_CLAIMED = [pushes.c[name] for name in _ClaimedRow._fields]
 
 
 # A row the SQLite claim may take (``claim``): due, not leased, the head of its order key.
@@ -365,7 +368,9 @@ async def record(
     A delivery is recorded even if the lease was lost meanwhile (it did arrive); every other
     outcome only while this worker still holds the lease. Raw text run by the driver's
     executemany: SQLAlchemy built and compiled a statement per outcome kind and batch, more
-    than SQLite's work (issue 15, py-spy of bench/push_throughput.py).
+    than SQLite's work (issue 15, py-spy of bench/push_throughput.py); straight on the write
+    connection's cursor (store/driver_sql.py), not through SQLAlchemy's execution path (~50
+    us of loop CPU per statement on SQLite against a few us of SQLite's own work).
 
     With ``lease_until_ms``, the order keys whose push ended here carry on in the same
     transaction: each key's next push, when due and free, is leased to ``owner`` and returned
@@ -386,7 +391,8 @@ async def record(
     rows = [
         (r.push_id, r.outcome, r.status, (r.error or None) and str(r.error)[:255]) for r in results
     ]
-    await conn.exec_driver_sql(
+    await driver_sql.run_many(
+        conn,
         _OUTCOME,
         [(*row, r.next_attempt_ms, now_ms, owner) for row, r in zip(rows, results, strict=True)],
     )
@@ -396,14 +402,14 @@ async def record(
     # a group commit of the attempt's end.
     logged = [row for row in logged if row[2] != "release"]
     if logged:
-        await conn.exec_driver_sql(_ATTEMPT, logged)
+        await driver_sql.run_many(conn, _ATTEMPT, logged)
     ended = [r.push_id for r in results if r.outcome in ENDED]
     if lease_until_ms is None or not ended:
         return []
-    carried = await conn.exec_driver_sql(
-        _NEXT_OF_KEY, (owner, lease_until_ms, now_ms, json.dumps(ended))
+    carried = await driver_sql.fetch(
+        conn, _NEXT_OF_KEY, (owner, lease_until_ms, now_ms, json.dumps(ended))
     )
-    return claimed_in_due_order(carried, lease_until_ms)
+    return claimed_in_due_order(map(_ClaimedRow._make, carried), lease_until_ms)
 
 
 async def attempts_of(conn: AsyncConnection, push_id: int, *, limit: int = 200) -> list[Attempt]:
@@ -440,7 +446,7 @@ async def _recovered(conn: AsyncConnection, delivered: Sequence[int], *, now_ms:
     (a recovered receiver's backlog drained over minutes). Only a retried push's delivery
     triggers it, so a healthy endpoint's deliveries cost one primary-key lookup each; the
     claim's per-endpoint window and order keys still pace what follows."""
-    await conn.exec_driver_sql(_RECOVERED, (now_ms, json.dumps(list(delivered))))
+    await driver_sql.run(conn, _RECOVERED, (now_ms, json.dumps(list(delivered))))
 
 
 # ---- operations ---------------------------------------------------------------------
