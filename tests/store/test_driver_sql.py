@@ -173,7 +173,7 @@ async def test_elsewhere_through_sqlalchemy_as_before(tmp_path: Path) -> None:
 
 
 async def test_autocommit_statements_run_straight_on_asyncpg(store: Store) -> None:
-    """PostgreSQL in autocommit: ``fetch_autocommit`` straight on asyncpg's connection (the
+    """PostgreSQL in autocommit: ``fetch`` straight on asyncpg's connection (the
     adapter cost ~65 µs of CPU per statement more), the same rows and errors, no BEGIN; in
     a transaction the statement stays in it. SQLite: :func:`fetch`."""
     db = store.db
@@ -181,7 +181,7 @@ async def test_autocommit_statements_run_straight_on_asyncpg(store: Store) -> No
 
     async def job(conn: AsyncConnection) -> list[Any]:
         sql = _sql(conn, insert, 2)
-        return [tuple(r) for r in await driver_sql.fetch_autocommit(conn, sql, ("a:1", "x"))]
+        return [tuple(r) for r in await driver_sql.fetch(conn, sql, ("a:1", "x"))]
 
     raw: list[str] = []
     async with contextlib.AsyncExitStack() as stack:
@@ -198,7 +198,7 @@ async def test_autocommit_statements_run_straight_on_asyncpg(store: Store) -> No
 
     async def rolled_back(conn: AsyncConnection) -> None:
         sql = _sql(conn, insert, 2)
-        assert await driver_sql.fetch_autocommit(conn, sql, ("a:2", "y"))
+        assert await driver_sql.fetch(conn, sql, ("a:2", "y"))
         raise RuntimeError("roll it back")
 
     with pytest.raises(RuntimeError):

@@ -74,7 +74,7 @@ _ASYNCPG_OWN = (
 @contextlib.asynccontextmanager
 async def asyncpg_ran(db: Database, seen: list[str]) -> AsyncIterator[list[str]]:
     """PostgreSQL: the statements run straight on asyncpg's connections meanwhile
-    (store/driver_sql.py ``fetch_autocommit``), added to ``seen``, from asyncpg's query
+    (store/driver_sql.py ``fetch``), added to ``seen``, from asyncpg's query
     logger (it sees those, not what SQLAlchemy's adapter runs through its prepared
     statements), on every connection checked out of the pool meanwhile and on those the
     database's writer tasks hold across batches (store/database.py), reached through writes

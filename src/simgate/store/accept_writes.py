@@ -239,7 +239,7 @@ async def insert_charged(
     rows = [(payer, *_insert_values(m, now_ms)) for group, now_ms, payer in groups for m in group]
     ids = [account_id for account_id, _ in charges]
     amounts = [amount for _, amount in charges]
-    result = await driver_sql.fetch_autocommit(
+    result = await driver_sql.fetch(
         conn, _CHARGED_INSERT_SQL, (ids, amounts, jsonb_rows.encode(rows))
     )
     return {int(row[0]) for row in result}
@@ -280,7 +280,7 @@ async def insert_claimed(
             responses.append(record[2])
             created.append(record[3])
         row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
-    result = await driver_sql.fetch_autocommit(
+    result = await driver_sql.fetch(
         conn,
         _CLAIMED_INSERT_SQL,
         (payers, amounts, fps, expires, responses, created, jsonb_rows.encode(row_values)),

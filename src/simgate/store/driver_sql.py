@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.store.sqlite_writer import WriterConnection
 
-__all__ = ["fetch", "fetch_autocommit", "run", "run_many", "writer_of"]
+__all__ = ["fetch", "run", "run_many", "writer_of"]
 
 
 def writer_of(conn: AsyncConnection) -> WriterConnection | None:
@@ -128,14 +128,6 @@ async def fetch(conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -> 
         records: list[Any] = await _on_asyncpg(conn, pg, sql, params, "fetch")
         return records
     return list(await conn.exec_driver_sql(sql, tuple(params)))
-
-
-async def fetch_autocommit(
-    conn: AsyncConnection, sql: str, params: Sequence[Any] = ()
-) -> list[Any]:
-    """:func:`fetch` (a name kept for the one-statement accepts, store/accept_writes.py:
-    straight on asyncpg in autocommit, where this path began)."""
-    return await fetch(conn, sql, params)
 
 
 def _asyncpg(conn: AsyncConnection) -> tuple[Any, Any] | None:
