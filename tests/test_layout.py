@@ -135,6 +135,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
     "services/voice.py": "tests/api/itnio/test_voice_api.py",
     # The store: contract tests per concern, on both backends.
     "store/__init__.py": "tests/store/test_database.py",
+    # The writer's held connections and retries: through the database's writes.
+    "store/batch_connections.py": "tests/store/test_database.py",
     "store/call_records.py": "tests/store/test_calls.py",
     "store/dialects/dinstar_tables.py": "tests/store/dialects/test_dinstar.py",
     "store/dialects/openvox.py": "tests/services/test_openvox.py",

@@ -11,15 +11,9 @@ one hand-off per batch). Reads use a separate pool; short reads
 thread (``store/loop_sqlite.py``: no thread hop per statement).
 
 Writes go through group commit, its lanes and writer tasks in ``store/write_lanes.py``:
-this module gives them the transaction (retried on a deadlock or a busy database, and a full
-storage said once, not per refused write).
-
-On a SQLite file the writer holds its connection across batches and runs each batch's
-BEGIN IMMEDIATE and COMMIT straight on the write connection, as the statements already are
-(``store/driver_sql.py``), telling SQLAlchemy's connection of the transaction without a
-round through its pool and greenlet: a pool checkout per batch (its weakref finalizer, the
-reset on return), ``conn.begin()`` and the commit through the adapter were ~40 % of the
-loop's CPU of a one-number send (issue 15, py-spy of ``simgate run`` under wrk).
+this module gives them the transaction (a full storage said once, not per refused write),
+run on the connections the writer holds across batches and retried on a deadlock or a busy
+database by ``store/batch_connections.py``.
 """
 
 from __future__ import annotations
@@ -38,18 +32,12 @@ from typing import Any, TypeVar
 from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.util import await_
 
 from simgate.errors import StorageFull, StoreError
-from simgate.store.after_commit import AfterCommit, after_commit, collecting
+from simgate.store.after_commit import after_commit
+from simgate.store.batch_connections import BatchConnections, first_line, loop_writer_engine
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
-from simgate.store.sqlite_writer import (
-    SYNCHRONOUS,
-    Commit,
-    WriterConnection,
-    open_writer_connection,
-)
+from simgate.store.sqlite_writer import SYNCHRONOUS, Commit
 from simgate.store.thread_reads import Statement, ThreadReads
 from simgate.store.write_lanes import Job, WriteLanes
 
@@ -69,12 +57,6 @@ PG_CONNECT_TIMEOUT_S = 10.0
 # runtime-config-wal.html#GUC-SYNCHRONOUS-COMMIT, wal-async-commit.html). A client killed
 # after COMMIT returned loses nothing: the server has the transaction.
 _PG_COMMIT: dict[Commit, dict[str, str]] = {"disk": {}, "os": {"synchronous_commit": "off"}}
-_RETRYABLE_MARKERS = ("deadlock detected", "could not serialize", "database is locked")
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, DBAPIError) and any(m in text for m in _RETRYABLE_MARKERS)
 
 
 SQLITE_FULL = 13
@@ -175,14 +157,9 @@ class Database:
         self._write_engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
         self._lanes: WriteLanes | None = None
-        # SQLite files: the writer's connection, held across batches (_held_attempt), and
-        # the lock that lets write_direct take a turn on it beside the writer lane.
-        self._held_writer = False
-        self._held: AsyncConnection | None = None
-        self._held_lock = asyncio.Lock()
-        # PostgreSQL: each writer task's connections (in a transaction, in autocommit),
-        # held across its batches (_lane_attempt).
-        self._lane_conns: dict[tuple[asyncio.Task[Any] | None, bool], AsyncConnection] = {}
+        # The connections the writer holds across batches and each batch's attempts on
+        # them (store/batch_connections.py).
+        self._batch: BatchConnections | None = None
         # SQLite files only: short reads on the event loop's thread (read_short).
         self._loop_engine: AsyncEngine | None = None
         # PostgreSQL: the same pool in autocommit for read_short (one round trip, not three).
@@ -196,11 +173,10 @@ class Database:
 
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
+        loop_writer: AsyncEngine | None = None
         if self.is_sqlite:
             await asyncio.to_thread(self._probe_sqlite_lock)
-            self._held_lock = asyncio.Lock()  # of this open's loop
             loop_writer = self._loop_writer_engine()
-            self._held_writer = loop_writer is not None
             self._write_engine = loop_writer or self._sqlite_engine(immediate=True, pool_size=1)
             self._read_engine = self._sqlite_engine(immediate=False, pool_size=4)
             self._loop_engine = self._loop_sqlite_engine()
@@ -231,21 +207,23 @@ class Database:
         except (OperationalError, OSError, DBAPIError) as exc:
             await self.close()
             raise StoreError(
-                f"cannot open database {self._redacted()}: {_first_line(exc)}"
+                f"cannot open database {self._redacted()}: {first_line(exc)}"
             ) from None
         self._lanes = WriteLanes(self._transaction, one_writer=self.is_sqlite)
+        # Before the writer tasks first run (they start at the next await), on this loop.
+        self._batch = BatchConnections(
+            self.engine,
+            autocommit_engine=self._autocommit_engine,
+            held_writer=loop_writer is not None,  # SQLite file: one writer, held
+            pg_lanes=None if self.is_sqlite else self._lanes,
+        )
 
     async def close(self) -> None:
         if self._lanes is not None:  # queued and running writes fail, later ones are refused
             await self._lanes.close()
         self._lanes = None
-        held = [self._held, *self._lane_conns.values()]
-        self._held = None
-        self._lane_conns.clear()
-        for conn in held:  # back to the pool, which dispose() closes
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+        if self._batch is not None:  # its held connections back to the pool
+            await self._batch.close()
         engines = {
             id(e): e
             for e in (self._write_engine, self._read_engine, self._loop_engine)
@@ -258,6 +236,7 @@ class Database:
             await reads.close()
         self._write_engine = self._read_engine = self._loop_engine = None
         self._autocommit_engine = None  # a view of the read pool, disposed with it
+        self._batch = None
 
     def _probe_sqlite_lock(self) -> None:
         """Fail fast, with one line, when another process holds the database's write lock.
@@ -317,50 +296,14 @@ class Database:
 
     def _loop_writer_engine(self) -> AsyncEngine | None:
         """The write connection driven on the event loop's thread, its COMMIT in a thread of
-        its own (store/sqlite_writer.py: one hand-off per batch instead of three per
-        statement); None for an in-memory or URI database (aiosqlite then, as before)."""
+        its own (store/batch_connections.py); None for an in-memory or URI database
+        (aiosqlite then, as before)."""
         path = make_url(self.url).database
         if not path or path == ":memory:" or path.startswith("file:"):
             return None
-        busy, commit = self._busy_timeout_ms, self.commit
-
-        async def connect() -> WriterConnection:
-            return await asyncio.to_thread(
-                open_writer_connection, path, busy_timeout_ms=busy, commit=commit
-            )
-
-        # One held by the writer (_held_attempt); one more for who asks the engine itself
-        # (migrations): SQLite's write lock and the turn (store/sqlite_turn.py) keep them
-        # one at a time, and the held one holds neither between batches.
-        engine = create_async_engine(self.url, async_creator=connect, pool_size=1, max_overflow=1)
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            # Straight on sqlite3, not through SQLAlchemy's execution path; waits in the
-            # writer's thread only when another process holds the lock. Already open when
-            # the writer began it itself (_held_attempt).
-            driver = conn.connection.driver_connection
-            if not driver.in_transaction:
-                await_(driver.begin_immediate())
-
-        # A COMMIT or ROLLBACK with no transaction open and nothing in the writer's thread
-        # does nothing in SQLite: skipped, so the writer can tell SQLAlchemy its transaction
-        # ended without a greenlet round through the adapter, and the pool's reset on
-        # return costs nothing. Everything else goes through as before.
-        dialect = engine.sync_engine.dialect
-        plain_commit, plain_rollback = dialect.do_commit, dialect.do_rollback
-
-        def do_commit(dbapi_connection: PoolProxiedConnection) -> None:
-            if not _idle_writer(dbapi_connection):
-                plain_commit(dbapi_connection)
-
-        def do_rollback(dbapi_connection: PoolProxiedConnection) -> None:
-            if not _idle_writer(dbapi_connection):
-                plain_rollback(dbapi_connection)
-
-        dialect.do_commit = do_commit  # type: ignore[method-assign]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
-        return engine
+        return loop_writer_engine(
+            self.url, path, busy_timeout_ms=self._busy_timeout_ms, commit=self.commit
+        )
 
     def _loop_sqlite_engine(self) -> AsyncEngine | None:
         """Connections for :meth:`read_short`; None for an in-memory or URI database (each
@@ -485,7 +428,9 @@ class Database:
         self, jobs: list[Job], attempts: int = 5, *, autocommit: bool = False
     ) -> list[Any]:
         try:
-            results = await self._attempts(jobs, attempts, autocommit=autocommit)
+            if self._batch is None:
+                raise StoreError("database is not open")
+            results = await self._batch.run(jobs, attempts, autocommit=autocommit)
         except Exception as exc:
             if not is_storage_full(exc):
                 raise
@@ -502,131 +447,9 @@ class Database:
     def _full(self, exc: BaseException) -> None:
         """One line when the storage fills up, not one per refused write (issue 14 #10)."""
         if not self.storage_full:
-            log.error("database storage is full, writes are refused: %s", _first_line(exc))
+            log.error("database storage is full, writes are refused: %s", first_line(exc))
         self.storage_full = True
         self._full_refusals += 1
-
-    async def _attempts(
-        self, jobs: list[Job], attempts: int, *, autocommit: bool = False
-    ) -> list[Any]:
-        for attempt in range(attempts):
-            try:
-                if self._held_writer:  # SQLite file: one writer, no autocommit jobs
-                    results, hooks = await self._held_attempt(jobs)
-                elif self._pg_writer():
-                    results, hooks = await self._lane_attempt(jobs, autocommit=autocommit)
-                elif autocommit and self._autocommit_engine is not None:
-                    # One statement (submit's contract): it commits as it returns.
-                    async with self._autocommit_engine.connect() as conn:
-                        with collecting(conn) as hooks:
-                            results = [await job(conn) for job in jobs]
-                else:
-                    async with self.engine.begin() as conn:
-                        with collecting(conn) as hooks:
-                            results = [await job(conn) for job in jobs]
-                hooks.run()  # committed (store/after_commit.py)
-                return results
-            except DBAPIError as exc:
-                if not _is_retryable(exc) or attempt == attempts - 1:
-                    raise
-                log.warning("retrying write after %s", _first_line(exc))
-                await asyncio.sleep(0.01 * (2**attempt))
-        raise AssertionError("unreachable")
-
-    async def _held_attempt(self, jobs: list[Job]) -> tuple[list[Any], AfterCommit]:
-        """One attempt of ``jobs`` in a transaction on the writer's held connection (SQLite
-        file): BEGIN IMMEDIATE and COMMIT straight on the write connection, SQLAlchemy's
-        connection told of both (its begin event and the dialect's commit find nothing
-        left to do: :meth:`_loop_writer_engine`). A connection that failed is rolled back
-        and kept, or, invalidated or cancelled, replaced by the next attempt."""
-        async with self._held_lock:
-            conn = self._held
-            if conn is None or conn.closed or conn.invalidated:
-                conn = self._held = await self.engine.connect()
-            sync = conn.sync_connection
-            assert sync is not None  # connected just above or still open
-            writer = sync.connection.driver_connection
-            assert isinstance(writer, WriterConnection)
-            # A busy timeout raises sqlite3's error as the begin event did (not retried).
-            await writer.begin_immediate()
-            try:
-                sync.begin()  # the begin event finds the transaction open
-                with collecting(conn) as hooks:
-                    results = [await job(conn) for job in jobs]
-                try:
-                    await writer.commit()
-                except sqlite3.Error as exc:  # as SQLAlchemy's commit raised it (retries)
-                    raise DBAPIError.instance(
-                        "COMMIT", (), exc, sqlite3.Error, dialect=conn.dialect
-                    ) from exc
-                sync.commit()  # the dialect finds nothing open to commit
-            except BaseException as exc:
-                await self._after_failure(conn, cancelled=not isinstance(exc, Exception))
-                raise
-            return results, hooks
-
-    def _pg_writer(self) -> bool:
-        """Whether a PostgreSQL writer task of the lanes runs this (write_direct's callers
-        take a pooled connection, as before)."""
-        lanes = self._lanes
-        return not self.is_sqlite and lanes is not None and asyncio.current_task() in lanes.writers
-
-    async def _lane_attempt(
-        self, jobs: list[Job], *, autocommit: bool
-    ) -> tuple[list[Any], AfterCommit]:
-        """One attempt of ``jobs`` by a PostgreSQL writer task, on the connection it holds
-        across batches (one in a transaction, one in autocommit): no pool checkout and
-        reset per batch. A failed connection is rolled back or replaced
-        (:meth:`_after_failure`)."""
-        key = (asyncio.current_task(), autocommit)
-        conn = self._lane_conns.get(key)
-        if conn is None or conn.closed or conn.invalidated:
-            engine = self._autocommit_engine if autocommit else self.engine
-            assert engine is not None
-            conn = self._lane_conns[key] = await engine.connect()
-        try:
-            if not autocommit:
-                # Begun as engine.begin() began it (the adapter sends BEGIN at the first
-                # statement): statements then run straight on asyncpg (store/driver_sql.py).
-                sync = conn.sync_connection
-                assert sync is not None  # connected just above or still open
-                sync.begin()
-            with collecting(conn) as hooks:
-                results = [await job(conn) for job in jobs]
-            if autocommit:
-                # Each statement committed as it ran; SQLAlchemy's autobegun bookkeeping
-                # ends as the pool's reset on return ended it: a ROLLBACK the adapter does
-                # not send (no transaction open), and no commit event.
-                if conn.in_transaction():
-                    await conn.rollback()
-            else:
-                await conn.commit()
-        except BaseException as exc:
-            await self._after_failure(conn, cancelled=not isinstance(exc, Exception))
-            raise
-        return results, hooks
-
-    async def _after_failure(self, conn: AsyncConnection, *, cancelled: bool) -> None:
-        """Roll back a failed attempt on the held connection, keeping it for the next one;
-        replace it instead when it was invalidated, its rollback failed, or the attempt was
-        cancelled (a statement or commit may still run in its thread: the close waits
-        behind it, store/sqlite_writer.py). Never raises: the attempt's error is the one
-        its callers must hear."""
-        if not cancelled and not conn.invalidated:
-            try:
-                await conn.rollback()
-            except Exception:
-                log.debug("rollback of a failed write failed", exc_info=True)
-            else:
-                if not conn.invalidated:
-                    return
-        if self._held is conn:
-            self._held = None
-        try:
-            await conn.invalidate()
-            await conn.close()  # its pool slot back (the connection itself is gone)
-        except Exception:
-            log.debug("closing a failed write connection failed", exc_info=True)
 
     def after_commit(self, conn: AsyncConnection, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the write transaction of ``conn`` (a job's) has committed;
@@ -639,13 +462,6 @@ class Database:
         return result  # type: ignore[no-any-return]
 
 
-def _idle_writer(dbapi_connection: PoolProxiedConnection) -> bool:
-    """Whether ``dbapi_connection`` is simgate's SQLite write connection with no
-    transaction open and nothing running in its thread."""
-    driver = dbapi_connection.driver_connection
-    return isinstance(driver, WriterConnection) and driver.idle()
-
-
 @functools.lru_cache(maxsize=512)
 def numbered_marks(sql: str) -> str:
     """``?`` marks as asyncpg's ``$1, $2, ...`` (no ``?`` in our SQL but the marks)."""
@@ -654,8 +470,3 @@ def numbered_marks(sql: str) -> str:
     for i, part in enumerate(parts[1:], start=1):
         out.append(f"${i}{part}")
     return "".join(out)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
