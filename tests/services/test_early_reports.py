@@ -17,7 +17,7 @@ from simgate.domain.messages import Event, State
 from simgate.domain.queue import PartReport, PartStatus, ReportHint, ReportTally, SubmitRecord
 from simgate.runtime import Runtime
 from simgate.services.container import Services
-from simgate.services.messaging import _EarlyReports
+from simgate.services.early_reports import EarlyReports
 from simgate.store import Store
 from simgate.store.tables import message_parts
 from tests.support.changes import Batches
@@ -229,7 +229,7 @@ def test_the_sort_follows_its_rule(
         PartReport("sim", f"{100 + m}.{p}", code, at, ReportHint(100 + hint, 1, p + 1, 3, 1))
         for at, (m, p, code, hint) in enumerate(reported)
     ]
-    sorted_ = _EarlyReports.sort(applied, reports)
+    sorted_ = EarlyReports.sort(applied, reports)
     statuses, settled, rest = _sorted_by_the_rule(applied, reports)
     assert sorted_.statuses == statuses
     assert {k: [t.message_id for t in ts] for k, ts in sorted_.settled.items()} == settled

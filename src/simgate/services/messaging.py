@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,88 +28,11 @@ from simgate.domain.records import NewMessage
 from simgate.lease_loop import QUEUE, Wakeup
 from simgate.services.accept_writer import AcceptJob, AcceptWriter, CallerJob, OnceJob
 from simgate.services.changes import Publish
+from simgate.services.early_reports import Applied, EarlyReports
 from simgate.store import Store
 from simgate.store.submit_writes import HeldBy
 
 _STOPPED = "stopped"  # error_text of a message cancelled by its client
-
-
-@dataclass(frozen=True, slots=True)
-class _Applied:
-    """What applying delivery reports did: how many matched a part, the changes, and the
-    messages that orphans kept with a line's hint name."""
-
-    matched: int
-    changes: list[MessageChange]
-    hinted: frozenset[int] = frozenset()
-
-
-@dataclass(slots=True)
-class _EarlyReports:
-    """Reports that came before their submit's record, sorted against the parts it adds:
-    ``statuses`` go on the parts as they are inserted, ``settled`` holds the tallies of the
-    messages every part of which is reported so, ``rest`` go the ordinary way (a message
-    not recorded here, a part not among its refs, some parts still unreported)."""
-
-    statuses: dict[tuple[int, int], PartStatus]
-    settled: dict[tuple[Event, State], list[ReportTally]]  # by (report event, final state)
-    rest: list[PartReport]
-
-    @classmethod
-    def sort(cls, applied: Sequence[SubmitRecord], reports: Sequence[PartReport]) -> _EarlyReports:
-        if not reports:
-            return cls({}, {}, [])
-        # A newer report for a ref replaces the older (as orphans do); what is left in
-        # ``rest`` once the settled messages took theirs goes the ordinary way, in order.
-        latest = {(report.line, report.line_ref): report for report in reports}
-        taken: set[tuple[str, str]] = set()
-        statuses: dict[tuple[int, int], PartStatus] = {}
-        settled: dict[tuple[Event, State], list[ReportTally]] = {}
-        # Per message on the worker's record path (a tenth of a batch's CPU, issue 15): the
-        # one-part message, nearly every one, without the general loop, and the records
-        # built as tuples (a NamedTuple's own constructor is a Python call per record).
-        new, sent = tuple.__new__, State.SENT
-        for r in applied:
-            refs = r.part_refs
-            if not refs:
-                continue
-            mid, line = r.message_id, r.line or ""
-            if len(refs) == 1:
-                key = (line, refs[0])
-                rep = latest.get(key)
-                if rep is None or rep.hint is None or rep.hint.message_id != mid:
-                    continue
-                worst = max(0, rep.status_code)
-                statuses[(mid, 0)] = new(PartStatus, (mid, 0, rep.status_code, rep.done_ms))
-                taken.add(key)
-                tally = new(ReportTally, (mid, sent, 1, 1, worst))
-                settled.setdefault(_SETTLED_BY[not worst], []).append(tally)
-                continue
-            mine: list[PartReport] = []
-            for ref in refs:
-                rep = latest.get((line, ref))
-                if rep is None or rep.hint is None or rep.hint.message_id != mid:
-                    break  # not every part reported (or a ref of another message)
-                mine.append(rep)
-            else:
-                worst = 0
-                for seq, rep in enumerate(mine):
-                    statuses[(mid, seq)] = PartStatus(mid, seq, rep.status_code, rep.done_ms)
-                    worst = max(worst, rep.status_code)
-                    taken.add((line, rep.line_ref))
-                tally = ReportTally(mid, sent, len(mine), len(mine), worst)
-                settled.setdefault(_SETTLED_BY[not worst], []).append(tally)
-        if not taken:
-            return cls(statuses, settled, list(latest.values()))
-        rest = [rep for key, rep in latest.items() if key not in taken]
-        return cls(statuses, settled, rest)
-
-
-# A SENT message whose parts are all reported: (report event, final state), by "delivered".
-_SETTLED_BY: dict[bool, tuple[Event, State]] = {
-    ok: (event, TRANSITIONS[(State.SENT, event)])
-    for ok, event in ((True, Event.REPORT_DELIVERED), (False, Event.REPORT_FAILED))
-}
 
 
 def _held_by(*, owner: str, event: Event) -> HeldBy:
@@ -225,7 +147,7 @@ class MessagingService:
             by_event.setdefault(r.event, []).append(r)
         changes: list[MessageChange] = []
         applied: list[SubmitRecord] = []
-        early: _EarlyReports | None = None  # sorted against the SUBMIT_OK answers written
+        early: EarlyReports | None = None  # sorted against the SUBMIT_OK answers written
         for event, answers in by_event.items():
             target = next_state(State.SUBMITTING, event)
             # The rule goes into each UPDATE, which returns the rows it wrote: no read of
@@ -235,12 +157,12 @@ class MessagingService:
             if event is Event.SUBMIT_OK:
                 # Parts only for the results that were applied: a worker that lost its lease
                 # must not add parts to a message another worker now holds.
-                early = _EarlyReports.sort(group, reports)
+                early = EarlyReports.sort(group, reports)
                 written = await self._write_sent(conn, group, early, now_ms=now_ms, held_by=held_by)
                 if len(written) < len(group):
                     # Some leases were lost: their reports go the ordinary way (orphans).
                     group = [r for r in group if r.message_id in written]
-                    early = _EarlyReports.sort(group, reports)
+                    early = EarlyReports.sort(group, reports)
                 applied = list(group)
             else:
                 written = await self._messages.write_submits(
@@ -257,7 +179,7 @@ class MessagingService:
             if target is not State.QUEUED:
                 changes.extend(MessageChange(mid, target, event, now_ms) for mid in ids)
         if early is None:  # no SUBMIT_OK answers: every report the ordinary way
-            early = _EarlyReports.sort((), reports)
+            early = EarlyReports.sort((), reports)
         parts = [  # positional (message_id, seq, line, port, line_ref): one per part
             NewPart(r.message_id, i, r.line or "", r.port, ref)
             for r in applied
@@ -288,7 +210,7 @@ class MessagingService:
         self,
         conn: AsyncConnection,
         group: Sequence[SubmitRecord],
-        early: _EarlyReports,
+        early: EarlyReports,
         *,
         now_ms: int,
         held_by: HeldBy,
@@ -339,11 +261,11 @@ class MessagingService:
 
     async def _apply_reports(
         self, conn: AsyncConnection, *, reports: Sequence[PartReport], now_ms: int
-    ) -> _Applied:
+    ) -> Applied:
         """Record ``reports``; the changes they cause are returned, not handed on, so the
         caller publishes them in causal order with the rest of its unit of work."""
         if not reports:
-            return _Applied(matched=0, changes=[])
+            return Applied(matched=0, changes=[])
         latest = {(r.line, r.line_ref): r for r in reports}
         keys = list(latest)
         match = await self._reports.match_parts(conn, keys)
@@ -353,7 +275,7 @@ class MessagingService:
         if orphans:
             await self._reports.keep_orphans(conn, orphans, now_ms=now_ms)
         if not match.found:
-            return _Applied(matched=0, changes=[], hinted=hinted)
+            return Applied(matched=0, changes=[], hinted=hinted)
         found = [*match.found.items(), *match.more]  # more: parts sharing a ref (payload)
         await self._reports.mark_parts(
             conn,
@@ -369,7 +291,7 @@ class MessagingService:
         )
         ids = sorted({p.message_id for p in match.found.values()})
         changes = await self._settle(conn, ids, now_ms)
-        return _Applied(matched=len(found), changes=changes, hinted=hinted)
+        return Applied(matched=len(found), changes=changes, hinted=hinted)
 
     async def _settle_hinted(
         self, conn: AsyncConnection, ids: Iterable[int], *, now_ms: int
