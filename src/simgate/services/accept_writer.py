@@ -298,7 +298,7 @@ class AcceptWriter:
         Accounts are charged in id order, not in the order their requests came: on
         PostgreSQL each charge locks its account's row until the commit, and two processes'
         batches that lock two shared accounts in opposite orders deadlock (one of them is
-        run again: store/database.py). Locks taken in one order never wait in a circle."""
+        run again: store/batch_connections.py). Locks taken in one order never wait in a circle."""
         charged = [True] * len(jobs)
         by_account: dict[int, list[int]] = {}
         for i, j in enumerate(jobs):

@@ -7,7 +7,7 @@ loop's CPU on SQLite, where the statement itself is a few microseconds of page-c
 on PostgreSQL against ~65 µs straight on asyncpg. simgate's own SQLite write connection
 (store/sqlite_writer.py) runs every call on the loop already, so a statement whose text and
 parameters are final can run on its cursor directly, as the writer's BEGIN IMMEDIATE does
-(store/database.py).
+(store/batch_connections.py).
 
 On PostgreSQL a statement runs straight on asyncpg's connection in autocommit, and in a
 transaction SQLAlchemy began (``engine.begin()``: the database writer's jobs). The adapter's
@@ -24,8 +24,8 @@ summed over an executemany, as sqlite3 and SQLAlchemy both report it; -1 for an
 executemany on PostgreSQL, as the adapter reports it), the rows as the driver returns them
 (by position: sqlite3 tuples, asyncpg Records), and a failure as SQLAlchemy's exception for
 it (``DBAPIError.instance``, the driver's error as ``orig``; asyncpg's translated by the
-adapter's own ``_handle_exception``, SQLAlchemy 2.x): the database writer's retries and its
-storage-full check (store/database.py) read those.
+adapter's own ``_handle_exception``, SQLAlchemy 2.x): the writer's retries
+(store/batch_connections.py) and its storage-full check (store/database.py) read those.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """The SQLite write connection, driven on the event loop's thread with its commit in a thread.
 
-Group commit (store/database.py) runs a batch as BEGIN IMMEDIATE, the jobs' statements,
-COMMIT. Through aiosqlite every call (cursor, execute, fetch, close) was a hand-off to its
-thread and back, about three per statement, and under load each hand-off also waited for a
-turn of a busy event loop: a batch of an accept and the worker's records took dozens of loop
-turns (issue 15, profile of ``simgate run`` under wrk). Statements into the WAL are
-page-cache work (microseconds), so they run right here, as the short reads do
-(store/loop_sqlite.py). What is slow is left to one thread, one hand-off each:
+Group commit (store/write_lanes.py, store/batch_connections.py) runs a batch as BEGIN
+IMMEDIATE, the jobs' statements, COMMIT. Through aiosqlite every call (cursor, execute,
+fetch, close) was a hand-off to its thread and back, about three per statement, and under
+load each hand-off also waited for a turn of a busy event loop: a batch of an accept and the
+worker's records took dozens of loop turns (issue 15, profile of ``simgate run`` under wrk).
+Statements into the WAL are page-cache work (microseconds), so they run right here, as the
+short reads do (store/loop_sqlite.py). What is slow is left to one thread, one hand-off
+each:
 
 - COMMIT: the fsync of ``synchronous=FULL``, and the WAL auto-checkpoint that may follow
   (with ``commit = "os"`` a COMMIT fsyncs nothing and runs here; its checkpoints run beside
@@ -111,7 +112,7 @@ class WriterConnection(LoopConnection):
 
     def idle(self) -> bool:
         """No transaction open and nothing running in the thread: a COMMIT or ROLLBACK
-        would do nothing (the database skips them then, store/database.py)."""
+        would do nothing (the held writer skips them then, store/batch_connections.py)."""
         return not self.in_transaction and not self._thread_busy()
 
     async def begin_immediate(self) -> None:
