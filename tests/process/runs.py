@@ -63,6 +63,16 @@ CRASH_LINE: dict[str, Any] = {
     "failure_ratio": 0.02,
 }
 
+# The late-reports crash window's line (tests/process/test_late_reports.py, the worker child's
+# run of it in test_worker_child.py): every submit leaves, so each has a report, and some
+# reports say failed.
+LATE_REPORTS_LINE: dict[str, Any] = {
+    "seed": 9,
+    "submit_latency_ms": 5,
+    "delivery_ratio": 0.8,
+    "failure_ratio": 0.0,
+}
+
 
 def crash_config(
     tmp_path: Path,

@@ -29,7 +29,12 @@ from simgate.domain.records import MessageRecord
 from simgate.runtime import Runtime
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.process.runs import ONE_PROCESS, crash_config, run_to_fault_point
+from tests.process.runs import (
+    LATE_REPORTS_LINE,
+    ONE_PROCESS,
+    crash_config,
+    run_to_fault_point,
+)
 from tests.process.support import enqueue, journal_submits, make_account, open_services
 
 pytestmark = pytest.mark.slow
@@ -61,7 +66,7 @@ async def test_reports_settle_messages_whose_submit_a_crash_left_unrecorded(
         journal,
         port,
         batch_size=20,
-        line={"seed": 9, "submit_latency_ms": 5, "delivery_ratio": 0.8, "failure_ratio": 0.0},
+        line=LATE_REPORTS_LINE,
     )
     rt = await open_services(load_settings(config))
     assert rt.services is not None

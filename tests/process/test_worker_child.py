@@ -33,7 +33,13 @@ from simgate.dispatch.worker import KILL_AFTER_SUBMITS_ENV
 from simgate.domain.messages import State
 from simgate.settings import load_settings
 from simgate.testing.procs import SimgateProcess, free_port
-from tests.process.runs import CHILD_KILLED, CLEAN_EXITS, UNSETTLED, crash_config
+from tests.process.runs import (
+    CHILD_KILLED,
+    CLEAN_EXITS,
+    LATE_REPORTS_LINE,
+    UNSETTLED,
+    crash_config,
+)
 from tests.process.support import (
     add_user,
     counts,
@@ -221,7 +227,7 @@ async def test_the_worker_child_killed_before_recording_its_answers_sends_nothin
         journal,
         port,
         batch_size=20,
-        line={"seed": 9, "submit_latency_ms": 5, "delivery_ratio": 0.8, "failure_ratio": 0.0},
+        line=LATE_REPORTS_LINE,
     )
     rt = await open_services(load_settings(config))
     assert rt.services is not None

@@ -183,6 +183,8 @@ def _claimed_insert_sql() -> str:
 
 _CLAIMED_INSERT_SQL = _claimed_insert_sql()
 _JOB_ORDER = ("payer", "amount", "fp", "expires", "response", "created")
+# A request without a replay record: NULL in its record's four columns.
+_NO_RECORD: tuple[None, None, None, None] = (None, None, None, None)
 assert tuple(name for name, _ in _CLAIMED_JOB_COLUMNS) == _JOB_ORDER
 
 
@@ -267,18 +269,13 @@ async def insert_claimed(
     created: list[int | None] = []
     row_values: list[tuple[Any, ...]] = []
     for n, (group, now_ms, payer, amount, record) in enumerate(groups):
+        fp, expires_ms, response, created_ms = record or _NO_RECORD
         payers.append(payer)
         amounts.append(amount)
-        if record is None:
-            fps.append(None)
-            expires.append(None)
-            responses.append(None)
-            created.append(None)
-        else:
-            fps.append(record[0])
-            expires.append(record[1])
-            responses.append(record[2])
-            created.append(record[3])
+        fps.append(fp)
+        expires.append(expires_ms)
+        responses.append(response)
+        created.append(created_ms)
         row_values.extend((n, *_insert_values(m, now_ms)) for m in group)
     result = await driver_sql.fetch(
         conn,

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.store.push_tables import (
+    CLAIMED_COLUMNS,
     DEAD,
     DELIVERED,
     ENDED,
@@ -56,8 +57,11 @@ _CLAIMABLE = f"""p.state = {PENDING} AND p.next_attempt_ms <= $1
             AND e.order_key = p.order_key AND e.id < p.id
           ORDER BY e.endpoint, e.order_key, e.id LIMIT 1) IS NULL)"""
 
+# What a claim's UPDATE hands back (push_tables.CLAIMED_COLUMNS: claimed_in_due_order's).
+_RETURNED = ", ".join(f"t.{name}" for name in CLAIMED_COLUMNS)
+
 # The window per endpoint over the locked candidates (``cand``), and the lease stamped.
-_CHOOSE_AND_STAMP = """
+_CHOOSE_AND_STAMP = f"""
 ), slotted AS (
     SELECT c.id, c.next_attempt_ms, coalesce(b.n, 0)
         + row_number() OVER (PARTITION BY c.endpoint ORDER BY c.next_attempt_ms, c.id) AS slot
@@ -68,8 +72,7 @@ _CHOOSE_AND_STAMP = """
 )
 UPDATE pushes AS t SET lease_owner = $8, lease_until_ms = $9
 WHERE t.id = ANY(ARRAY(SELECT id FROM chosen))
-RETURNING t.id, t.uid, t.endpoint, t.kind, t.method, t.url, t.headers_json, t.body,
-    t.signing_secret, t.attempts, t.since_ms, t.next_attempt_ms
+RETURNING {_RETURNED}
 """
 
 _CLAIM = f"""
@@ -233,8 +236,7 @@ WHERE t.id = ANY(ARRAY(
     WHERE d.id = ANY($4::bigint[]) AND d.order_key IS NOT NULL AND d.state <> {PENDING}))
   AND t.state + 0 = {PENDING} AND t.next_attempt_ms <= $3
   AND (t.lease_until_ms IS NULL OR t.lease_until_ms < $3)
-RETURNING t.id, t.uid, t.endpoint, t.kind, t.method, t.url, t.headers_json, t.body,
-    t.signing_secret, t.attempts, t.since_ms, t.next_attempt_ms
+RETURNING {_RETURNED}
 """
 
 

@@ -10,6 +10,7 @@ lease (a worker died mid-send) makes it claimable again: pushes are at-least-onc
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -125,6 +126,19 @@ push_subjects = Table(
 # more than the walk of ``ix_pushes_due`` past the full endpoints' rows, which it takes then
 # (bench/push_claim.py, "endpoints due" rows).
 ENDPOINTS_SCANNED = 64
+
+
+# A claim's ``UPDATE ... RETURNING`` row, its columns in this order (store/pushes.py,
+# store/push_pg.py): what :func:`claimed_in_due_order` reads, by name, from a driver's plain
+# tuple too (``ClaimedRow._make``).
+ClaimedRow = namedtuple(
+    "ClaimedRow",
+    [
+        "id", "uid", "endpoint", "kind", "method", "url", "headers_json", "body",
+        "signing_secret", "attempts", "since_ms", "next_attempt_ms",
+    ],
+)  # fmt: skip
+CLAIMED_COLUMNS: tuple[str, ...] = ClaimedRow._fields
 
 
 def claimed_in_due_order(rows: Iterable[Any], lease_until_ms: int) -> list[ClaimedPush]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.pushes import AttemptResult, ClaimedPush
 from simgate.store import driver_sql, leases, push_pg
 from simgate.store.push_tables import (
+    CLAIMED_COLUMNS,
     DEAD,
     DELIVERED,
     ENDED,
     ENDPOINTS_SCANNED,
     FAILED,
     PENDING,
+    ClaimedRow,
     claimed_in_due_order,
     open_endpoints,
     push_attempts,
@@ -53,15 +54,8 @@ from simgate.store.sqltext import chunks
 # pending row (O(n²), 1.5 s per claim at 5 000 pending).
 _PENDING_SQL: ColumnElement[int] = literal_column(str(PENDING))
 # What a claim hands the sender (and the order it hands them in); a RETURNING row of them
-# read by position (store/driver_sql.py answers plain tuples).
-_ClaimedRow = namedtuple(
-    "_ClaimedRow",
-    [
-        "id", "uid", "endpoint", "kind", "method", "url", "headers_json", "body",
-        "signing_secret", "attempts", "since_ms", "next_attempt_ms",
-    ],
-)  # fmt: skip
-_CLAIMED = [pushes.c[name] for name in _ClaimedRow._fields]
+# read by position (store/driver_sql.py answers plain tuples: push_tables.ClaimedRow).
+_CLAIMED = [pushes.c[name] for name in CLAIMED_COLUMNS]
 
 
 # A row the SQLite claim may take (``claim``): due, not leased, the head of its order key.
@@ -409,7 +403,7 @@ async def record(
     carried = await driver_sql.fetch(
         conn, _NEXT_OF_KEY, (owner, lease_until_ms, now_ms, json.dumps(ended))
     )
-    return claimed_in_due_order(map(_ClaimedRow._make, carried), lease_until_ms)
+    return claimed_in_due_order(map(ClaimedRow._make, carried), lease_until_ms)
 
 
 async def attempts_of(conn: AsyncConnection, push_id: int, *, limit: int = 200) -> list[Attempt]:

@@ -363,23 +363,25 @@ async def test_concurrent_identical_requests_send_once(itnio: Itnio) -> None:
     assert await _count_messages(itnio) == 1
 
 
+def _send_digest(headers: dict[str, str], body: bytes) -> str:
+    """The replay fingerprint of a POST to the send path with these signed headers."""
+    return fingerprint(
+        key=headers["Api-Key"],
+        timestamp=headers["Timestamp"],
+        sign=headers["Sign"],
+        method="POST",
+        target=SEND,
+        body=body,
+    )
+
+
 async def test_a_claim_whose_owner_died_is_taken_over(itnio: Itnio) -> None:
     """Issue 14 item 14: the process that claimed a send was killed before it answered (its
     claim stays PENDING, nothing was sent). The client's identical retry is sent, once,
     instead of answering -18 for the rest of the 5-minute window."""
     body = orjson.dumps({"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "x"})
     headers = itnio.headers()
-    fp = replay_key(
-        headers["Timestamp"],
-        fingerprint(
-            key=headers["Api-Key"],
-            timestamp=headers["Timestamp"],
-            sign=headers["Sign"],
-            method="POST",
-            target=SEND,
-            body=body,
-        ),
-    )
+    fp = replay_key(headers["Timestamp"], _send_digest(headers, body))
     now = itnio.clock.now_ms()
     claim = await itnio.services.itnio.claim_replay(
         fingerprint=fp, expires_ms=now + 400_000, now_ms=now, purge=False
@@ -401,14 +403,7 @@ async def test_a_send_recorded_under_its_key_of_before_0016_is_still_answered_on
     a new request is sent and recorded under the new key."""
     body = orjson.dumps({"appId": itnio.app.app_id, "numbers": "8613800138000", "content": "x"})
     headers = itnio.headers()
-    old = fingerprint(
-        key=headers["Api-Key"],
-        timestamp=headers["Timestamp"],
-        sign=headers["Sign"],
-        method="POST",
-        target=SEND,
-        body=body,
-    )
+    old = _send_digest(headers, body)
     now = itnio.clock.now_ms()
     stored = '{"status":"0","reason":"answered before the upgrade"}'
     sv = itnio.services.itnio
