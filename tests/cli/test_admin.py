@@ -41,6 +41,8 @@ def test_account_errors(cli: Cli) -> None:
     error(cli("accounts", "topup", "acme", "five"), "not an amount: 'five'")
     error(cli("accounts", "topup", "acme", "NaN"), "not an amount")
     error(cli("accounts", "lock", "99"), "no such account: 99")
+    # Past a BIGINT: no id of any account, not a driver's overflow error.
+    error(cli("accounts", "lock", "9" * 30), "no such account: " + "9" * 30)
     error(cli("accounts", "create", "x", "--currency", "dollars"), "currency")
     error(cli("accounts", "create", "x", "--timezone", "Nowhere/City"), "time zone")
 

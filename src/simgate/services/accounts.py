@@ -32,6 +32,7 @@ from simgate.domain.money import parse_amount
 from simgate.errors import InvalidInput, NotFound
 from simgate.services.cache_epoch import CacheEpoch
 from simgate.store import Store
+from simgate.store.accounts import ACCOUNT_BY_ID_SQL, MAX_ACCOUNT_ID, account_of_row
 
 # Digest auth (RFC 7616) needs HA1 = H(username:realm:password); we keep HA1, not the password.
 DIGEST_REALM = "simgate"
@@ -93,10 +94,16 @@ class AccountService:
         return result
 
     async def _read_account(self, ref: str | int) -> Account:
-        async with self._store.db.read_short() as conn:
-            if isinstance(ref, int) or str(ref).isdigit():
-                account = await self._store.accounts.get_account(conn, int(ref))
-            else:
+        account: Account | None = None
+        if isinstance(ref, int) or str(ref).isdigit():
+            account_id = int(ref)
+            if account_id <= MAX_ACCOUNT_ID:  # a larger number is no id (nor a BIGINT)
+                # Straight on the driver (store/accounts.py ACCOUNT_BY_ID_SQL): read on every
+                # getBalance, and the balance must be the committed one, never a cached copy.
+                (rows,) = await self._store.db.fetch([(ACCOUNT_BY_ID_SQL, (account_id,))])
+                account = account_of_row(rows[0]) if rows else None
+        else:
+            async with self._store.db.read_short() as conn:
                 account = await self._store.accounts.find_account(conn, str(ref))
         if account is None:
             raise NotFound(f"no such account: {ref}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -28,6 +29,46 @@ def _account(row: Any) -> Account:
         gift_micros=row.gift_micros,
         credit_micros=row.credit_micros,
         locked=bool(row.locked),
+    )
+
+
+# An account by its id as one plain statement (``?`` marks) for Database.fetch, which runs it
+# on the driver: SQLite's loop connection (store/thread_reads.py), asyncpg in autocommit. The
+# same read through SQLAlchemy's execution on store/loop_sqlite.py (check-out, BEGIN event,
+# compile-cache look-up, result object, rollback, close) made itniotech's getBalance, one
+# indexed row, answer fewer requests than a one-number send (issue 15; bench/itnio_send.py).
+ACCOUNT_COLUMNS = (
+    "id",
+    "name",
+    "currency",
+    "timezone",
+    "balance_micros",
+    "gift_micros",
+    "credit_micros",
+    "locked",
+)
+# Account's fields are these columns, in this order (account_of_row reads them by position):
+# a change of either fails here, at import, instead of shifting values into other fields.
+if tuple(f.name for f in fields(Account)) != ACCOUNT_COLUMNS or not set(ACCOUNT_COLUMNS) <= set(
+    accounts.c.keys()
+):  # pragma: no cover
+    raise ImportError("Account's fields or the accounts table changed: update ACCOUNT_COLUMNS")
+ACCOUNT_BY_ID_SQL = f"SELECT {', '.join(ACCOUNT_COLUMNS)} FROM accounts WHERE id = ?"
+# The largest id a BIGINT (and SQLite's INTEGER) holds: a larger one is no account's.
+MAX_ACCOUNT_ID = 2**63 - 1
+
+
+def account_of_row(row: Sequence[Any]) -> Account:
+    """An :data:`ACCOUNT_BY_ID_SQL` row (by position) as an Account."""
+    return Account(
+        id=row[0],
+        name=row[1],
+        currency=row[2],
+        timezone=row[3],
+        balance_micros=row[4],
+        gift_micros=row[5],
+        credit_micros=row[6],
+        locked=bool(row[7]),
     )
 
 
