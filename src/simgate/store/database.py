@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from simgate.errors import StorageFull, StoreError
+from simgate.store import driver_sql
 from simgate.store.after_commit import after_commit
 from simgate.store.batch_connections import BatchConnections, first_line, loop_writer_engine
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
@@ -391,7 +392,9 @@ class Database:
             todo = [(numbered_marks(sql), tuple(params)) for sql, params in statements]
             engine = self._autocommit_engine if len(todo) == 1 else self.engine
             async with engine.connect() as pg_conn:
-                return [list(await pg_conn.exec_driver_sql(sql, p)) for sql, p in todo]
+                # Straight on asyncpg in autocommit (store/driver_sql.py), SQLAlchemy's
+                # execution path for several statements in one transaction.
+                return [list(await driver_sql.fetch(pg_conn, sql, p)) for sql, p in todo]
         async with self.read() as conn:
             return [list(await conn.exec_driver_sql(sql, tuple(p))) for sql, p in statements]
 
