@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simgate.domain.accounts import Account, App, AppKind
 from simgate.domain.pushes import Interest
 from simgate.domain.records import MessageRecord
+from simgate.store.accounts import ACCOUNT_COLUMNS, account_of_row
 from simgate.store.listed import in_list, listed
 from simgate.store.messages import RECORD_COLUMN_NAMES, record_of
 from simgate.store.tables import apps as apps_table
@@ -34,20 +35,11 @@ from simgate.store.tables import kv
 
 __all__ = ["MessageOwners", "docs", "messages_of_owners", "messages_with_owners", "push_settings"]
 
-# Account and App fields in their constructors' order, as columns of their tables.
-_ACCOUNT_COLUMNS = (
-    "id",
-    "name",
-    "currency",
-    "timezone",
-    "balance_micros",
-    "gift_micros",
-    "credit_micros",
-    "locked",
-)
+# App fields in its constructor's order, as columns of its table (an account's: store/
+# accounts.py ACCOUNT_COLUMNS).
 _APP_COLUMNS = ("id", "app_id", "account_id", "kind", "name", "push_json")
 _RECORD_END = len(RECORD_COLUMN_NAMES)
-_ACCOUNT_END = _RECORD_END + len(_ACCOUNT_COLUMNS)
+_ACCOUNT_END = _RECORD_END + len(ACCOUNT_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -64,7 +56,7 @@ def _sql(dialect: str, by_dialect: bool) -> str:
     """Parameters: the ids, then (``by_dialect``) the dialects."""
     columns = [
         *(f"m.{c}" for c in RECORD_COLUMN_NAMES),
-        *(f"a.{c}" for c in _ACCOUNT_COLUMNS),
+        *(f"a.{c}" for c in ACCOUNT_COLUMNS),
         *(f"p.{c}" for c in _APP_COLUMNS),
     ]
     where = in_list(dialect, "m.id", 1, "bigint")
@@ -135,7 +127,7 @@ def _owners_of(rows: Iterable[Any], out: MessageOwners) -> MessageOwners:
         records[record.id] = record
         account_id = row[_RECORD_END]
         if account_id is not None and account_id not in accounts:
-            accounts[account_id] = _account(row[_RECORD_END:_ACCOUNT_END])
+            accounts[account_id] = account_of_row(row[_RECORD_END:_ACCOUNT_END])
         app_pk = row[_ACCOUNT_END]
         if app_pk is not None and app_pk not in apps:
             apps[app_pk] = _app(row[_ACCOUNT_END:])
@@ -156,21 +148,6 @@ async def push_settings(
     columns = [apps_table.c[c] for c in _APP_COLUMNS]
     rows = await conn.execute(select(*columns).where(apps_table.c.push_json.not_in(["", "{}"])))
     return found, [_app(row) for row in rows]
-
-
-def _account(values: Sequence[Any]) -> Account:
-    """As store/accounts.py ``_account``, from a row of :data:`_ACCOUNT_COLUMNS`."""
-    id_, name, currency, timezone, balance, gift, credit, locked = values
-    return Account(
-        id=id_,
-        name=name,
-        currency=currency,
-        timezone=timezone,
-        balance_micros=balance,
-        gift_micros=gift,
-        credit_micros=credit,
-        locked=bool(locked),
-    )
 
 
 def _app(values: Sequence[Any]) -> App:
