@@ -97,7 +97,7 @@ class AccountService:
         account: Account | None = None
         if isinstance(ref, int) or str(ref).isdigit():
             account_id = int(ref)
-            if account_id <= MAX_ACCOUNT_ID:  # a larger number is no id (nor a BIGINT)
+            if account_id <= MAX_ACCOUNT_ID:  # a larger number is no account's id
                 # Straight on the driver (store/accounts.py ACCOUNT_BY_ID_SQL): read on every
                 # getBalance, and the balance must be the committed one, never a cached copy.
                 (rows,) = await self._store.db.fetch([(ACCOUNT_BY_ID_SQL, (account_id,))])

@@ -18,20 +18,6 @@ from simgate.store import driver_sql
 from simgate.store.sqltext import chunks
 from simgate.store.tables import accounts, api_keys, apps, gateway_users, id_blocks, kv, rates
 
-
-def _account(row: Any) -> Account:
-    return Account(
-        id=row.id,
-        name=row.name,
-        currency=row.currency,
-        timezone=row.timezone,
-        balance_micros=row.balance_micros,
-        gift_micros=row.gift_micros,
-        credit_micros=row.credit_micros,
-        locked=bool(row.locked),
-    )
-
-
 # An account by its id as one plain statement (``?`` marks) for Database.fetch, which runs it
 # on the driver: SQLite's loop connection (store/thread_reads.py), asyncpg in autocommit. The
 # same read through SQLAlchemy's execution on store/loop_sqlite.py (check-out, BEGIN event,
@@ -47,19 +33,23 @@ ACCOUNT_COLUMNS = (
     "credit_micros",
     "locked",
 )
-# Account's fields are these columns, in this order (account_of_row reads them by position):
+# Account's fields are these columns, in this order, and the table's first columns, so that
+# account_of_row reads by position a row of this statement and of ``select(accounts)`` alike:
 # a change of either fails here, at import, instead of shifting values into other fields.
-if tuple(f.name for f in fields(Account)) != ACCOUNT_COLUMNS or not set(ACCOUNT_COLUMNS) <= set(
-    accounts.c.keys()
+if (
+    tuple(f.name for f in fields(Account)) != ACCOUNT_COLUMNS
+    or tuple(accounts.c.keys())[: len(ACCOUNT_COLUMNS)] != ACCOUNT_COLUMNS
 ):  # pragma: no cover
     raise ImportError("Account's fields or the accounts table changed: update ACCOUNT_COLUMNS")
 ACCOUNT_BY_ID_SQL = f"SELECT {', '.join(ACCOUNT_COLUMNS)} FROM accounts WHERE id = ?"
-# The largest id a BIGINT (and SQLite's INTEGER) holds: a larger one is no account's.
-MAX_ACCOUNT_ID = 2**63 - 1
+# The largest id accounts.id holds: an INTEGER column, int4 on PostgreSQL (asyncpg refuses a
+# larger parameter outright); a larger number is no account's.
+MAX_ACCOUNT_ID = 2**31 - 1
 
 
 def account_of_row(row: Sequence[Any]) -> Account:
-    """An :data:`ACCOUNT_BY_ID_SQL` row (by position) as an Account."""
+    """A row of :data:`ACCOUNT_BY_ID_SQL` or ``select(accounts)`` (by position) as an
+    Account."""
     return Account(
         id=row[0],
         name=row[1],
@@ -157,27 +147,27 @@ class AccountRepo:
             )
             .returning(*accounts.c)
         )
-        return _account(result.one())
+        return account_of_row(result.one())
 
     async def get_account(self, conn: AsyncConnection, account_id: int) -> Account | None:
         row = (await conn.execute(_ACCOUNT_BY_ID, {"id": account_id})).first()
-        return _account(row) if row else None
+        return account_of_row(row) if row else None
 
     async def get_accounts(self, conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Account]:
         """The accounts of ``ids`` that exist, by id: one query per 500 ids."""
         out: dict[int, Account] = {}
         for chunk in chunks(sorted(set(ids)), 500):
             rows = await conn.execute(select(accounts).where(accounts.c.id.in_(chunk)))
-            out.update((row.id, _account(row)) for row in rows)
+            out.update((row.id, account_of_row(row)) for row in rows)
         return out
 
     async def find_account(self, conn: AsyncConnection, name: str) -> Account | None:
         row = (await conn.execute(select(accounts).where(accounts.c.name == name))).first()
-        return _account(row) if row else None
+        return account_of_row(row) if row else None
 
     async def list_accounts(self, conn: AsyncConnection) -> list[Account]:
         rows = await conn.execute(select(accounts).order_by(accounts.c.id))
-        return [_account(r) for r in rows]
+        return [account_of_row(r) for r in rows]
 
     async def count_accounts(self, conn: AsyncConnection) -> int:
         return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
@@ -196,7 +186,7 @@ class AccountRepo:
                 .returning(*accounts.c)
             )
         ).first()
-        return _account(row) if row else None
+        return account_of_row(row) if row else None
 
     async def set_locked(self, conn: AsyncConnection, account_id: int, locked: bool) -> bool:
         result = await conn.execute(

@@ -392,8 +392,9 @@ class Database:
             todo = [(numbered_marks(sql), tuple(params)) for sql, params in statements]
             engine = self._autocommit_engine if len(todo) == 1 else self.engine
             async with engine.connect() as pg_conn:
-                # Straight on asyncpg in autocommit (store/driver_sql.py), SQLAlchemy's
-                # execution path for several statements in one transaction.
+                # Straight on asyncpg (store/driver_sql.py): one statement in autocommit;
+                # of several, the first begins their transaction through SQLAlchemy and
+                # the others run straight in it.
                 return [list(await driver_sql.fetch(pg_conn, sql, p)) for sql, p in todo]
         async with self.read() as conn:
             return [list(await conn.exec_driver_sql(sql, tuple(p))) for sql, p in statements]
