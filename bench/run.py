@@ -29,6 +29,7 @@ from bench import (
     login_flood,
     processes,
     push_throughput,
+    send_cost,
     voice_calls,
     voice_query,
 )
@@ -63,6 +64,8 @@ def _measures(quick: bool) -> dict[str, Measure]:
         "http_send_one": lambda b, d: http_send.measure(
             b, d, 3 if quick else 8, role="run --one-process"
         ),
+        # In process, no sockets: a send's CPU beside the ceiling request's, and per commit.
+        "send_cost": lambda b, d: send_cost.measure(b, d, 100 if quick else 400),
         "push": lambda b, d: push_throughput.measure(
             b, d, count=3_000 if quick else 10_000, rounds=3
         ),
