@@ -185,7 +185,8 @@ class Tenant:
         }
 
 
-def _settings(workdir: Path, url: str, port: int, commit: str = "disk") -> dict[str, object]:
+def server_settings(workdir: Path, url: str, port: int, commit: str = "disk") -> dict[str, object]:
+    """The settings of the measured gateway (bench/send_cost.py opens the same in process)."""
     return {
         "commit": commit,
         "data_dir": str(workdir / "data"),
@@ -200,7 +201,7 @@ def _settings(workdir: Path, url: str, port: int, commit: str = "disk") -> dict[
 
 async def _tenant(workdir: Path, url: str, port: int) -> Tenant:
     """A funded account with an itniotech app and key, and the OpenVox gateway user."""
-    async with opened(load_settings(None, overrides=_settings(workdir, url, port))) as rt:
+    async with opened(load_settings(None, overrides=server_settings(workdir, url, port))) as rt:
         sv = rt.services
         assert sv is not None
         account = await sv.accounts.create_account(name="bench", balance="100000000")
@@ -255,7 +256,7 @@ async def measure(
     async with scratch_url(backend, workdir) as url:
         port = free_port()
         tenant = await _tenant(workdir, url, port)
-        cfg = write_config(workdir / "simgate.toml", _settings(workdir, url, port, commit))
+        cfg = write_config(workdir / "simgate.toml", server_settings(workdir, url, port, commit))
         proc = SimgateProcess(role.split(), workdir=workdir, config=cfg, port=port)
         proc.start()
         try:

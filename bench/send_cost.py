@@ -27,7 +27,7 @@ but still moves by a fifth between runs on that machine): on SQLite the ceiling 
 32-34 µs and a send 88-121 (2.6-3.8x); a commit ~260-300 µs of CPU with ``commit = "disk"``
 and ~100-110 with ``"os"``, a send itself 34-41. On PostgreSQL a commit ~195-235 µs whatever
 ``commit`` says (the round trip to the server, not an fsync of the process's own). Under
-``wrk`` at 32 connections an accept batch held ~9-11 sends (the requests the loop handles
+``wrk`` at 32 connections an accept batch held ~8-10 sends (the requests the loop handles
 during one commit's round trip), so the commit is a large part of a send's CPU: the note of
 issue 15 (thirteenth stop) has the measurements behind this and what follows from them.
 """
@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from bench.common import GATEWAY_PASSWORD, GATEWAY_USER, Table, opened, scratch_url
-from bench.http_send import MASTER_KEY
+from bench.http_send import server_settings
 from simgate.domain.accounts import Account
 from simgate.services.container import Services
 from simgate.services.sending import Recipient, SendRequest
@@ -59,18 +59,6 @@ Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _settings(workdir: Path, url: str, commit: str) -> dict[str, object]:
-    return {
-        "commit": commit,
-        "data_dir": str(workdir / "data"),
-        "database_url": url,
-        "master_key": MASTER_KEY,
-        "log_level": "warning",
-        "demo": {"create": False},
-        "billing": {"default_sms_price": "0.001"},
-    }
 
 
 async def _post(app: Asgi, client: int, body: bytes) -> bytes:
@@ -169,7 +157,8 @@ def _service_work(sv: Services, account: Account) -> Callable[[int, int], Awaita
 async def _rows(backend: str, workdir: Path, commit: str, each: int) -> list[list[Any]]:
     """This commit mode's rows (the app rows on ``disk`` only)."""
     async with scratch_url(backend, workdir) as url:
-        settings = load_settings(None, overrides=_settings(workdir, url, commit))
+        # The port of the gateway's settings is never opened here: nothing listens.
+        settings = load_settings(None, overrides=server_settings(workdir, url, 8080, commit))
         async with opened(settings, role="serve") as rt:
             sv = rt.services
             assert sv is not None
