@@ -5,6 +5,8 @@
     SimgateError
     ├── ConfigError            bad settings; reported as one line at start-up
     ├── StoreError             the database is missing, locked or unreachable
+    │   ├── StorageFull        no room for a write
+    │   └── FlushFailed        the disk failed an fsync: writes refused until a restart
     └── ServiceError           a use case refused the request (maps to a dialect code)
         ├── AuthError          credentials wrong, key revoked (itnio -1, dinstar 401, openvox 401)
         ├── AccessDenied       IP not allowed (itnio -2)
@@ -52,6 +54,22 @@ class StorageFull(StoreError):
         super().__init__(
             "the gateway's storage is full: nothing can be stored until space is freed"
         )
+
+
+class FlushFailed(StoreError):
+    """The disk did not take data already committed (an fsync of the SQLite WAL failed,
+    store/wal_flush.py): what the write holds may or may not be there after a restart. Every
+    later write is refused until simgate is restarted, as PostgreSQL stops on a failed
+    fsync (https://wiki.postgresql.org/wiki/Fsync_Errors). The message names no path: it is
+    what clients hear; the path and the system's error go to the log."""
+
+    def __init__(self, path: str, cause: OSError) -> None:
+        super().__init__(
+            "the gateway's storage failed to keep written data: writes are refused until "
+            "it is restarted"
+        )
+        self.path = path
+        self.cause = cause
 
 
 class ServiceError(SimgateError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simgate.errors import StorageFull, StoreError
+from simgate.errors import FlushFailed, StorageFull, StoreError
 from simgate.runtime import Runtime
 from simgate.services.container import Services
 from simgate.services.health import HEALTH_CACHE_MS
@@ -53,6 +53,16 @@ async def test_storage_full_is_reported_even_with_a_cached_answer(
     await services.health.ping()
     runtime.store.db.storage_full = True
     with pytest.raises(StorageFull):
+        await services.health.ping()
+
+
+async def test_a_failed_wal_flush_is_reported_even_with_a_cached_answer(
+    runtime: Runtime, services: Services
+) -> None:
+    """Writes are refused once the disk failed to keep a commit (store/wal_flush.py)."""
+    await services.health.ping()
+    runtime.store.db.write_refusal.why = FlushFailed("/data/db-wal", OSError(5, "I/O error"))
+    with pytest.raises(FlushFailed):
         await services.health.ping()
 
 

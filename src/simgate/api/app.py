@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from simgate.api import exact_paths, http, not_found
 from simgate.api.dialect import Dialect
-from simgate.errors import ServiceError, StorageFull
+from simgate.errors import FlushFailed, ServiceError, StorageFull
 from simgate.services.container import Services
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def create_app(
     async def healthz() -> Response:
         try:
             await services.health.ping()
-        except StorageFull as exc:  # says what is wrong; other errors might carry secrets
+        except (StorageFull, FlushFailed) as exc:  # say what is wrong; others might carry secrets
             body = {"status": "error", "detail": type(exc).__name__, "message": str(exc)}
             return JSONResponse(body, status_code=503)
         except Exception as exc:  # a health check reports, it does not raise

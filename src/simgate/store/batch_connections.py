@@ -28,7 +28,12 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import await_
 
 from simgate.store.after_commit import AfterCommit, collecting
-from simgate.store.sqlite_writer import Commit, WriterConnection, open_writer_connection
+from simgate.store.sqlite_writer import (
+    Commit,
+    WriterConnection,
+    WriteRefusal,
+    open_writer_connection,
+)
 from simgate.store.write_lanes import Job, WriteLanes
 
 log = logging.getLogger(__name__)
@@ -41,15 +46,29 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and any(m in text for m in _RETRYABLE_MARKERS)
 
 
-def loop_writer_engine(url: str, path: str, *, busy_timeout_ms: int, commit: Commit) -> AsyncEngine:
+def loop_writer_engine(
+    url: str,
+    path: str,
+    *,
+    busy_timeout_ms: int,
+    commit: Commit,
+    refusal: WriteRefusal,
+    flush_by_kernel: bool = False,
+) -> AsyncEngine:
     """The engine of the SQLite file ``path``'s write connection, driven on the event loop's
-    thread, its COMMIT in a thread of its own (store/sqlite_writer.py: one hand-off per batch
-    instead of three per statement)."""
+    thread, its fsync by the kernel or its COMMIT in a thread of its own
+    (store/sqlite_writer.py: statements on the loop, no hand-off per statement). ``refusal``:
+    set once a flush failed, for every connection of the engine (store/wal_flush.py)."""
     busy = busy_timeout_ms
 
     async def connect() -> WriterConnection:
         return await asyncio.to_thread(
-            open_writer_connection, path, busy_timeout_ms=busy, commit=commit
+            open_writer_connection,
+            path,
+            busy_timeout_ms=busy,
+            commit=commit,
+            refusal=refusal,
+            flush_by_kernel=flush_by_kernel,
         )
 
     # One held by the writer (_held_attempt); one more for who asks the engine itself

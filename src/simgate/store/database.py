@@ -6,7 +6,8 @@ fails half-way on a lock upgrade), ``synchronous=FULL`` (a commit survives power
 NORMAL when the operator chose ``commit = "os"``: ``sqlite_writer.SYNCHRONOUS``) and WAL
 (readers never block the writer). On a SQLite file that connection runs its statements
 on the event loop's thread and its COMMIT in a thread of its own (``store/sqlite_writer.py``:
-one hand-off per batch). Reads use a separate pool; short reads
+one hand-off per batch; ``store/wal_flush.py`` has the kernel's fsync instead, off by
+default). Reads use a separate pool; short reads
 (:meth:`Database.read_short`) on SQLite use connections driven on the event loop's own
 thread (``store/loop_sqlite.py``: no thread hop per statement).
 
@@ -38,7 +39,7 @@ from simgate.store import driver_sql
 from simgate.store.after_commit import after_commit
 from simgate.store.batch_connections import BatchConnections, first_line, loop_writer_engine
 from simgate.store.loop_sqlite import LoopConnection, open_loop_connection
-from simgate.store.sqlite_writer import SYNCHRONOUS, Commit
+from simgate.store.sqlite_writer import SYNCHRONOUS, Commit, WriteRefusal
 from simgate.store.thread_reads import Statement, ThreadReads
 from simgate.store.write_lanes import Job, WriteLanes
 
@@ -150,7 +151,14 @@ def _say_if_readable(path: str) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, commit: Commit = "disk") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 30_000,
+        commit: Commit = "disk",
+        flush_by_kernel: bool = False,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._busy_timeout_ms = busy_timeout_ms
@@ -171,6 +179,12 @@ class Database:
         # /healthz reports it (services/health.py).
         self.storage_full = False
         self._full_refusals = 0
+        # SQLite files: set once the disk failed to flush the WAL (store/wal_flush.py);
+        # every write is refused from then on, and /healthz says so (services/health.py).
+        self.write_refusal = WriteRefusal()
+        # SQLite files, commit = "disk": the WAL's fsync by the kernel instead of FULL in a
+        # thread (store/wal_flush.py; off by default, its docstring says why).
+        self._flush_by_kernel = flush_by_kernel
 
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -303,7 +317,12 @@ class Database:
         if not path or path == ":memory:" or path.startswith("file:"):
             return None
         return loop_writer_engine(
-            self.url, path, busy_timeout_ms=self._busy_timeout_ms, commit=self.commit
+            self.url,
+            path,
+            busy_timeout_ms=self._busy_timeout_ms,
+            commit=self.commit,
+            refusal=self.write_refusal,
+            flush_by_kernel=self._flush_by_kernel,
         )
 
     def _loop_sqlite_engine(self) -> AsyncEngine | None:

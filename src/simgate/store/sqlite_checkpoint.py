@@ -78,13 +78,17 @@ class Checkpointer:
             conn.close()
 
     async def aclose(self) -> None:
-        """Stop: after a checkpoint still running, never beside it."""
+        """Stop: after a checkpoint still running, never beside it. Twice is harmless."""
+        if self._closed:
+            return
         self._closed = True
         await asyncio.wrap_future(self._thread.submit(self._close_connection))
         self._thread.shutdown(wait=False)
 
     def close(self) -> None:
         """:meth:`aclose` off the loop (the connection's hard stop)."""
+        if self._closed:
+            return
         self._closed = True
         self._thread.submit(self._close_connection).result()
         self._thread.shutdown(wait=False)

@@ -29,14 +29,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
+from simgate.errors import FlushFailed
 from simgate.store.loop_sqlite import LoopConnection, LoopCursor
 from simgate.store.sqlite_checkpoint import Checkpointer
 from simgate.store.sqlite_turn import WriteTurn
+from simgate.store.wal_flush import WalFlush
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -58,6 +64,15 @@ ROWS_IN_THREAD = 200
 # to BUSY_MAX_S (``_begin_waiting``).
 BUSY_FIRST_S = 0.0002
 BUSY_MAX_S = 0.002
+
+
+class WriteRefusal:
+    """Why every write connection of one database refuses writes, once a flush of its WAL
+    failed (store/wal_flush.py); None until then. Shared by the connections of one engine: a
+    connection made after the failure refuses too."""
+
+    def __init__(self) -> None:
+        self.why: FlushFailed | None = None
 
 
 class WriterCursor(LoopCursor):
@@ -87,13 +102,20 @@ class WriterConnection(LoopConnection):
         busy_timeout_ms: int,
         checkpointer: Checkpointer | None = None,
         turn: WriteTurn | None = None,
+        wal_flush: WalFlush | None = None,
+        refusal: WriteRefusal | None = None,
     ) -> None:
         super().__init__(connection)
         self._busy_timeout_ms = busy_timeout_ms
-        # Held from BEGIN IMMEDIATE to the end of the transaction (store/sqlite_turn.py).
+        # Held from BEGIN IMMEDIATE to the end of the transaction (store/sqlite_turn.py), and
+        # with a WAL flush until the commit is on the disk.
         self.turn = turn
-        # commit = "os": COMMIT here, checkpoints by this (store/sqlite_checkpoint.py).
+        # synchronous=NORMAL: COMMIT here, checkpoints by this (store/sqlite_checkpoint.py).
         self.checkpointer = checkpointer
+        # commit = "disk" where the kernel can flush for us: the fsync after the COMMIT
+        # (store/wal_flush.py); None with commit = "os", or FULL in the thread.
+        self.wal_flush = wal_flush
+        self.refusal = refusal if refusal is not None else WriteRefusal()
         self._thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sqlite-writer"
         )
@@ -120,6 +142,9 @@ class WriterConnection(LoopConnection):
         the write lock is free (busy timeout 0), else waited for in the thread; the turn
         and the lock together within the configured busy timeout."""
         conn = self._live()
+        refused = self.refusal.why
+        if refused is not None:
+            raise FlushFailed(refused.path, refused.cause)
         deadline = time.monotonic() + self._busy_timeout_ms / 1000
         if self.turn is not None:
             await self.turn.take(self._busy_timeout_ms / 1000)
@@ -138,8 +163,16 @@ class WriterConnection(LoopConnection):
     def _release_turn(self, conn: sqlite3.Connection) -> None:
         """Drop the turn once no transaction is open (a COMMIT that failed leaves it open
         for the ROLLBACK that follows); from the thread that ended it, so another process
-        waiting for it starts while this one's loop is still to hear of the commit."""
-        if self.turn is not None and not conn.in_transaction:
+        waiting for it starts while this one's loop is still to hear of the commit. Kept
+        for good once a WAL flush failed (store/wal_flush.py): no other process writes on
+        top of data the disk may not hold."""
+        if self.turn is None or self.refusal.why is not None:
+            return
+        try:
+            open_ = conn.in_transaction
+        except sqlite3.ProgrammingError:  # closed (a hard stop): no transaction is open
+            open_ = False
+        if not open_:
             self.turn.release()
 
     def _commit(self, conn: sqlite3.Connection) -> None:
@@ -173,13 +206,41 @@ class WriterConnection(LoopConnection):
             delay = min(delay * 2, BUSY_MAX_S)
 
     async def commit(self) -> None:
-        if self.checkpointer is not None and not self._thread_busy():
-            # synchronous=NORMAL, auto-checkpoint off: the WAL frames into the page cache,
-            # no fsync; microseconds, less than the hand-off (store/sqlite_checkpoint.py).
-            self._commit(self._live())
-            self.checkpointer.after_commit()
+        conn = self._live()
+        if self.checkpointer is None:  # synchronous=FULL: the fsync in the thread
+            await self.in_thread(self._commit, conn)
             return
-        await self.in_thread(self._commit, self._live())
+        # synchronous=NORMAL: the WAL frames into the page cache, no fsync; microseconds,
+        # less than the hand-off (store/sqlite_checkpoint.py). Behind a call of a cancelled
+        # writer still in the thread, never beside it.
+        try:
+            if self._thread_busy():
+                await self.in_thread(conn.commit)
+            else:
+                conn.commit()
+        except BaseException:
+            self._release_turn(conn)  # unless the COMMIT left the transaction open
+            raise
+        if self.wal_flush is not None and not conn.in_transaction:
+            # Answered, and the turn dropped, once the kernel has the WAL on the disk
+            # (store/wal_flush.py); the turn even if this writer is cancelled meanwhile.
+            await self.wal_flush.start(functools.partial(self._flushed, conn))
+        else:
+            self._release_turn(conn)
+        self.checkpointer.after_commit()
+
+    def _flushed(self, conn: sqlite3.Connection, failure: FlushFailed | None) -> None:
+        """The flush after a commit is done: the turn goes, or, when it failed, stays with
+        this connection and every later write is refused (store/wal_flush.py)."""
+        if failure is not None and self.refusal.why is None:
+            self.refusal.why = failure
+            log.critical(
+                "the disk failed to store %s (%s): simgate refuses every write until it is "
+                "restarted",
+                failure.path,
+                failure.cause,
+            )
+        self._release_turn(conn)
 
     async def rollback(self) -> None:
         """Here (a no-op after a commit: the pool's reset on return), unless a call of a
@@ -190,6 +251,10 @@ class WriterConnection(LoopConnection):
             self._rollback(self._live())
 
     async def close(self) -> None:
+        if self.wal_flush is not None:
+            # The flushes in flight (a cancelled writer's) end first: each ends by dropping
+            # the turn, which asks the connection whether a transaction is open.
+            await self.wal_flush.aclose()
         connection, self._connection = self._connection, None
         if connection is not None:
             # Behind a commit still running in the thread (a cancelled writer), never beside.
@@ -201,6 +266,8 @@ class WriterConnection(LoopConnection):
             await self.checkpointer.aclose()
 
     def stop(self) -> None:
+        if self.wal_flush is not None:
+            self.wal_flush.close()
         connection, self._connection = self._connection, None
         if connection is not None:
             self._thread.submit(connection.close).result()
@@ -221,28 +288,43 @@ def sqlite3_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def open_writer_connection(
-    path: str, *, busy_timeout_ms: int, commit: Commit = "disk"
+    path: str,
+    *,
+    busy_timeout_ms: int,
+    commit: Commit = "disk",
+    refusal: WriteRefusal | None = None,
+    flush_by_kernel: bool = False,
 ) -> WriterConnection:
-    """The write connection to ``path``: WAL, ``synchronous=FULL`` (a commit survives power
-    loss; NORMAL for ``commit="os"``: :data:`SYNCHRONOUS`, with COMMIT on the loop and the
-    checkpoints beside it), foreign keys on, and no busy wait on the loop (``begin_immediate``
-    waits in the thread instead). Blocking (it may wait for the lock to switch to WAL): open
-    it in a thread."""
+    """The write connection to ``path``: WAL, foreign keys on, and no busy wait on the loop
+    (``begin_immediate`` waits in the thread instead). Its COMMIT on the loop with
+    ``synchronous=NORMAL`` and the checkpoints beside it (``commit="os"``); with
+    ``commit="disk"``, ``synchronous=FULL`` and the COMMIT in the thread, or, with
+    ``flush_by_kernel`` where the kernel can, NORMAL with the WAL flushed by the kernel before
+    the commit counts (store/wal_flush.py: off by default, its module docstring says why).
+    Blocking (it may wait for the
+    lock to switch to WAL): open it in a thread."""
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[commit]}")
+    wal_flush = WalFlush.open(path) if commit == "disk" and flush_by_kernel else None
+    # The flush makes NORMAL as durable as FULL (store/wal_flush.py).
+    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS['os' if wal_flush else commit]}")
     conn.execute("PRAGMA busy_timeout=0")
     conn.execute("PRAGMA foreign_keys=ON")
     try:
         turn: WriteTurn | None = WriteTurn(path)
     except OSError:  # a directory it cannot create a file in: the BEGIN retries alone
         turn = None
-    if commit == "disk":
-        return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms, turn=turn)
+    if commit == "disk" and wal_flush is None:
+        return WriterConnection(conn, busy_timeout_ms=busy_timeout_ms, turn=turn, refusal=refusal)
     # Its checkpoints fsync: not in a COMMIT on the loop (store/sqlite_checkpoint.py).
     conn.execute("PRAGMA wal_autocheckpoint=0")
     return WriterConnection(
-        conn, busy_timeout_ms=busy_timeout_ms, checkpointer=Checkpointer(path), turn=turn
+        conn,
+        busy_timeout_ms=busy_timeout_ms,
+        checkpointer=Checkpointer(path),
+        turn=turn,
+        wal_flush=wal_flush,
+        refusal=refusal,
     )
