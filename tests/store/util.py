@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import platform
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,10 +19,6 @@ from simgate.store import Store
 from simgate.store.tables import kv, messages, orphan_reports
 from tests.support import new_messages
 from tests.support.new_messages import new_message
-
-# Where the kernel flushes the SQLite writer's WAL (native AIO, store/wal_flush.py): Linux on
-# the machines whose system call numbers it knows; FULL in a thread everywhere else.
-KERNEL_FLUSH = sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64")
 
 OWNER = "worker-a"
 PRICE = new_messages.PRICE  # micros per part, as queue's rows are priced

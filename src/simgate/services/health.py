@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from simgate.clock import Clock
-from simgate.errors import FlushFailed, StorageFull
+from simgate.errors import StorageFull
 from simgate.metrics import Metrics
 from simgate.store import Store
 
@@ -34,17 +34,15 @@ class HealthService:
     async def ping(self) -> None:
         """Raises whatever the database raised if it did not answer in the last
         :data:`HEALTH_CACHE_MS`, :class:`StorageFull` while writes find no room, and
-        :class:`FlushFailed` once the disk failed to keep a commit (writes refused until a
-        restart, store/wal_flush.py)."""
+        :class:`~simgate.errors.FlushFailed` once the disk failed to keep a commit (writes
+        refused until a restart, store/wal_flush.py)."""
         if not self._fresh():
             if self._checking is None or self._checking.done():
                 self._checking = asyncio.create_task(self._check())
             await asyncio.shield(self._checking)
         if self._store.db.storage_full:
             raise StorageFull()
-        refused = self._store.db.write_refusal.why
-        if refused is not None:
-            raise FlushFailed(refused.path, refused.cause)
+        self._store.db.write_refusal.check()
 
     def _fresh(self) -> bool:
         if self._good_at_ms is None:

@@ -11,7 +11,8 @@ each:
 
 - COMMIT: the fsync of ``synchronous=FULL``, and the WAL auto-checkpoint that may follow
   (with ``commit = "os"`` a COMMIT fsyncs nothing and runs here; its checkpoints run beside
-  the writer: store/sqlite_checkpoint.py);
+  the writer: store/sqlite_checkpoint.py; so does it with ``flush_by_kernel``, the kernel
+  then syncing the WAL before the commit counts: store/wal_flush.py, off by default);
 - BEGIN IMMEDIATE when another process holds the write lock: tried here first without
   waiting, then waited for in the thread (the full busy timeout must not hold the loop).
   Between simgate's processes (``run --worker-process``) the turn to write is taken first,
@@ -74,6 +75,12 @@ class WriteRefusal:
     def __init__(self) -> None:
         self.why: FlushFailed | None = None
 
+    def check(self) -> None:
+        """Raise :class:`FlushFailed` once writes are refused: a new one each time (one
+        instance raised again and again would carry every earlier traceback)."""
+        if self.why is not None:
+            raise FlushFailed(self.why.path, self.why.cause)
+
 
 class WriterCursor(LoopCursor):
     """A :class:`LoopCursor` whose large executemany runs in the connection's thread."""
@@ -112,8 +119,8 @@ class WriterConnection(LoopConnection):
         self.turn = turn
         # synchronous=NORMAL: COMMIT here, checkpoints by this (store/sqlite_checkpoint.py).
         self.checkpointer = checkpointer
-        # commit = "disk" where the kernel can flush for us: the fsync after the COMMIT
-        # (store/wal_flush.py); None with commit = "os", or FULL in the thread.
+        # commit = "disk" with flush_by_kernel, where the kernel can: the fsync after the
+        # COMMIT (store/wal_flush.py); None with commit = "os", or FULL in the thread.
         self.wal_flush = wal_flush
         self.refusal = refusal if refusal is not None else WriteRefusal()
         self._thread = concurrent.futures.ThreadPoolExecutor(
@@ -142,9 +149,7 @@ class WriterConnection(LoopConnection):
         the write lock is free (busy timeout 0), else waited for in the thread; the turn
         and the lock together within the configured busy timeout."""
         conn = self._live()
-        refused = self.refusal.why
-        if refused is not None:
-            raise FlushFailed(refused.path, refused.cause)
+        self.refusal.check()
         deadline = time.monotonic() + self._busy_timeout_ms / 1000
         if self.turn is not None:
             await self.turn.take(self._busy_timeout_ms / 1000)

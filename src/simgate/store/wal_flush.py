@@ -9,7 +9,7 @@ under load) and again to return after the fsync. A thread needs the GIL; the ker
 How. The writer runs as with ``commit = "os"`` (``synchronous=NORMAL``: a COMMIT writes its
 WAL frames into the page cache and fsyncs nothing, so it runs on the loop; checkpoints beside
 it, store/sqlite_checkpoint.py), and before the commit counts (its callers answered, the
-writer's turn dropped) :meth:`WalFlush.flush` has the kernel ``fdatasync`` the WAL file: a
+writer's turn dropped) :meth:`WalFlush.start` has the kernel ``fdatasync`` the WAL file: a
 Linux native AIO request (``io_submit`` with ``IOCB_CMD_FDSYNC``, kernel 4.18 and later) whose
 completion the kernel signals on an ``eventfd`` that the loop watches beside its sockets. The
 loop spends ~6 µs on the request and a read on the completion, and never waits for another
