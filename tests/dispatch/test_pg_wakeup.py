@@ -27,6 +27,22 @@ def test_the_asyncpg_dsn_drops_the_sqlalchemy_driver_and_keeps_the_password() ->
     assert asyncpg_dsn(url) == "postgresql://simgate:s3cret@db.example:5433/gateway"
 
 
+@pytest.mark.parametrize(
+    ("relays", "elapsed_s", "spacing_s"),
+    [
+        (1, 60.0, pg_wakeup.NOTIFY_SPACING_S),  # the first after a quiet spell
+        (3, 0.005, pg_wakeup.NOTIFY_SPACING_S),  # 600 commits/s
+        (4, 0.005, pg_wakeup.NOTIFY_SPACING_BUSY_S),  # 800/s: a worker finds work anyway
+        (25, 0.025, pg_wakeup.NOTIFY_SPACING_BUSY_S),  # 1,000/s, stays busy
+        (5, 0.025, pg_wakeup.NOTIFY_SPACING_S),  # 200/s: back to the short spacing
+    ],
+)
+def test_notifies_are_spaced_further_only_while_commits_come_fast(
+    relays: int, elapsed_s: float, spacing_s: float
+) -> None:
+    assert pg_wakeup.notify_spacing(relays, elapsed_s) == spacing_s
+
+
 @pytest.fixture
 def pg(request: pytest.FixtureRequest) -> str:
     url: str | None = request.getfixturevalue("pg_url")
