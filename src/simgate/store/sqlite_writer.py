@@ -306,8 +306,7 @@ def open_writer_connection(
     ``commit="disk"``, ``synchronous=FULL`` and the COMMIT in the thread, or, with
     ``flush_by_kernel`` where the kernel can, NORMAL with the WAL flushed by the kernel before
     the commit counts (store/wal_flush.py: off by default, its module docstring says why).
-    Blocking (it may wait for the
-    lock to switch to WAL): open it in a thread."""
+    Blocking (it may wait for the lock to switch to WAL): open it in a thread."""
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
