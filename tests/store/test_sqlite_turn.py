@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,37 @@ async def test_a_holder_killed_mid_transaction_leaves_the_turn_and_the_lock_free
             holder.kill()
             await holder.wait()
         await writer.close()
+
+
+def _turn_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sqlite-turn"]
+
+
+async def test_one_thread_waits_for_every_contended_turn_and_ends_with_the_connection(
+    tmp_path: Path,
+) -> None:
+    """A thread started per wait blocked the loop in ``Thread.start`` each time (issue 15):
+    the turn's one waiter thread serves every wait and stops when the connection closes."""
+    before = set(_turn_threads())
+    first, second = await _writers(tmp_path / "w.db")
+    try:
+        for x in range(3):
+            await first.begin_immediate()
+            waiting = asyncio.ensure_future(second.begin_immediate())
+            await asyncio.sleep(0.02)
+            assert not waiting.done()
+            await first.cursor().execute("INSERT INTO t VALUES (?)", (x,))
+            await first.commit()
+            await asyncio.wait_for(waiting, 10)
+            await second.cursor().execute("INSERT INTO t VALUES (?)", (10 + x,))
+            await second.commit()
+        started = set(_turn_threads()) - before
+        assert len(started) == 1
+        rows = await (await first.cursor().execute("SELECT count(*) FROM t")).fetchall()
+        assert rows == [(6,)]
+    finally:
+        await first.close()
+        await second.close()
+    (waiter,) = started
+    await asyncio.to_thread(waiter.join, 10)
+    assert not waiter.is_alive()

@@ -17,6 +17,12 @@ holder's plus a sleep. The lock is the open file's (``flock``, not ``fcntl``: SQ
 POSIX locks are not touched, and closing this file never drops them), and the kernel drops it
 when its process dies, so a kill -9 leaves nobody waiting on it.
 
+The waiting thread is the turn's own, started at its first wait and kept (:class:`_Waiter`).
+A thread started per wait stalled the loop each time (``Thread.start`` blocks its caller until
+the new thread runs, and that thread needs the GIL from a busy loop): ~40 times a second in
+each process of ``simgate run`` under a send load, ~1.3 % of the parent's loop (issue 15,
+py-spy).
+
 It orders simgate's writers only; SQLite's own lock stays what guards the data. A writer that
 is not simgate (the ``sqlite3`` shell, a backup) does not take the turn: a BEGIN IMMEDIATE
 that finds the lock taken anyway still waits as before (store/sqlite_writer.py), and the wait
@@ -30,8 +36,10 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 
 SUFFIX = "-writer"
 
@@ -45,6 +53,7 @@ class WriteTurn:
         # 0600 as the database: the data directory holds keys (settings: data_dir).
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._held: int | None = None  # the descriptor holding the turn, if any
+        self._waiter: _Waiter | None = None  # started at the first wait (module docstring)
 
     @property
     def held(self) -> bool:
@@ -72,19 +81,15 @@ class WriteTurn:
         # may still be granted later, and is then dropped without touching self._fd.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-        def wait() -> None:
-            error: OSError | None = None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                error = exc
+        def granted(fd: int, error: OSError | None) -> None:  # in the waiter's thread
             try:
                 loop.call_soon_threadsafe(_settle, got, fd, error)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 os.close(fd)
 
-        # A daemon thread: a process stopping while another holds the turn does not wait.
-        threading.Thread(target=wait, name="sqlite-turn", daemon=True).start()
+        if self._waiter is None:
+            self._waiter = _Waiter()
+        self._waiter.wait_for(fd, granted)
         try:
             self._held = await asyncio.wait_for(asyncio.shield(got), timeout_s)
         except TimeoutError:
@@ -106,8 +111,44 @@ class WriteTurn:
 
     def close(self) -> None:
         self.release()
+        if self._waiter is not None:
+            self._waiter.stop()
+            self._waiter = None
         with contextlib.suppress(OSError):
             os.close(self._fd)
+
+
+Granted = Callable[[int, "OSError | None"], None]
+
+
+class _Waiter:
+    """The thread that waits for the turn's ``flock`` on behalf of the loop, one wait at a
+    time, in the order asked. A wait given up on (a timeout, a cancel) still ends with its
+    lock granted, and dropped by :func:`_settle`, before the next wait starts: the same order
+    the kernel would have granted them in."""
+
+    def __init__(self) -> None:
+        self._asked: queue.SimpleQueue[tuple[int, Granted] | None] = queue.SimpleQueue()
+        # A daemon thread: a process stopping while another holds the turn does not wait.
+        threading.Thread(target=self._run, name="sqlite-turn", daemon=True).start()
+
+    def wait_for(self, fd: int, granted: Granted) -> None:
+        """Lock ``fd`` (blocking, in the thread), then call ``granted(fd, error)`` there."""
+        self._asked.put((fd, granted))
+
+    def stop(self) -> None:
+        """End the thread once the waits asked before have ended."""
+        self._asked.put(None)
+
+    def _run(self) -> None:
+        while (asked := self._asked.get()) is not None:
+            fd, granted = asked
+            error: OSError | None = None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                error = exc
+            granted(fd, error)
 
 
 def _settle(got: asyncio.Future[int], fd: int, exc: OSError | None) -> None:
