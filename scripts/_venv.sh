@@ -33,18 +33,33 @@ _stamp_is() {
   [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
 }
 
+# Whether the command CMD of a Debian package is here; "php-curl-check" stands for PHP's curl
+# module (php-curl has no command of its own).
+deb_present() {
+  case "$1" in
+    php-curl-check) php -m 2>/dev/null | grep -qi '^curl$' ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
 # Install a Debian package when its command is missing (as root with apt-get); otherwise warn.
 # Usage: ensure_deb espeak-ng espeak-ng "text to speech (voice sendCode) will fail"
+# The package lists are updated once per run, before the first install (scripts/test installs
+# several packages on a fresh machine).
+_apt_updated=0
 ensure_deb() {
   local cmd="$1" pkg="$2" without="$3"
-  command -v "$cmd" >/dev/null 2>&1 && return 0
+  deb_present "$cmd" && return 0
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "simgate: $cmd is missing and cannot be installed here (not root or no apt-get):" \
       "$without; install the Debian package $pkg" >&2
     return 0
   fi
+  if [ "$_apt_updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+    _apt_updated=1
+  fi
   echo "simgate: installing Debian package $pkg" >&2
-  { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg"; } >&2 ||
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >&2 ||
     echo "simgate: could not install $pkg: $without" >&2
 }
