@@ -124,8 +124,8 @@ Granted = Callable[[int, "OSError | None"], None]
 class _Waiter:
     """The thread that waits for the turn's ``flock`` on behalf of the loop, one wait at a
     time, in the order asked. A wait given up on (a timeout, a cancel) still ends with its
-    lock granted, and dropped by :func:`_settle`, before the next wait starts: the same order
-    the kernel would have granted them in."""
+    lock granted, then dropped on the loop by :func:`_settle`; the next wait is granted after
+    that: the order the kernel granted them in when each wait had a thread of its own."""
 
     def __init__(self) -> None:
         self._asked: queue.SimpleQueue[tuple[int, Granted] | None] = queue.SimpleQueue()
