@@ -351,9 +351,18 @@ def ensure_jasmin() -> Path:
         base = shutil.which("python3.11") or sys.executable
         subprocess.run([base, "-m", "venv", str(JASMIN_VENV)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", f"jasmin=={JASMIN_VERSION}"], check=True
+            [str(python), "-m", "pip", "install", "-q", f"jasmin=={JASMIN_VERSION}"],
+            check=True,
+            env=jasmin_env(),
         )
     return python
+
+
+def jasmin_env() -> dict[str, str]:
+    """The environment of Jasmin's own interpreter: this one's without ``PYTHONPATH``, which
+    names simgate's tree when the benches run from a checkout (``PYTHONPATH=src:.``); pip in
+    Jasmin's venv then saw simgate there and warned of its requirements as missing."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 @contextlib.contextmanager
@@ -453,7 +462,7 @@ async def run_jasmin(args: argparse.Namespace, workdir: Path) -> Row:
     ports = {name: free_port() for name in names}
     (etc / "jasmin.cfg").write_text(JASMIN_CFG.format(spec=spec, **ports))
     env = {
-        **os.environ, "ROOT_PATH": str(root), "CONFIG_PATH": str(etc),
+        **jasmin_env(), "ROOT_PATH": str(root), "CONFIG_PATH": str(etc),
         "LOG_PATH": str(root / "log"),
     }  # fmt: skip
     argv = [str(python), str(JASMIN_VENV / "bin" / "jasmind.py"), "-c", str(etc / "jasmin.cfg")]
