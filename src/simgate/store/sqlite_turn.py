@@ -81,7 +81,7 @@ class WriteTurn:
         # may still be granted later, and is then dropped without touching self._fd.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-        def granted(fd: int, error: OSError | None) -> None:  # in the waiter's thread
+        def granted(error: OSError | None) -> None:  # in the waiter's thread
             try:
                 loop.call_soon_threadsafe(_settle, got, fd, error)
             except RuntimeError:  # the loop is closed: nobody waits any more
@@ -118,7 +118,8 @@ class WriteTurn:
             os.close(self._fd)
 
 
-Granted = Callable[[int, "OSError | None"], None]
+# Told, in the waiter's thread, that the wait's lock is granted (None) or failed.
+Granted = Callable[[OSError | None], None]
 
 
 class _Waiter:
@@ -129,11 +130,12 @@ class _Waiter:
 
     def __init__(self) -> None:
         self._asked: queue.SimpleQueue[tuple[int, Granted] | None] = queue.SimpleQueue()
-        # A daemon thread: a process stopping while another holds the turn does not wait.
+        # A daemon thread: a process stopping while another holds the turn does not wait (a
+        # ThreadPoolExecutor's thread is joined at exit, so it would, for as long as the turn).
         threading.Thread(target=self._run, name="sqlite-turn", daemon=True).start()
 
     def wait_for(self, fd: int, granted: Granted) -> None:
-        """Lock ``fd`` (blocking, in the thread), then call ``granted(fd, error)`` there."""
+        """Lock ``fd`` (blocking, in the thread), then call ``granted(error)`` there."""
         self._asked.put((fd, granted))
 
     def stop(self) -> None:
@@ -148,7 +150,7 @@ class _Waiter:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except OSError as exc:
                 error = exc
-            granted(fd, error)
+            granted(error)
 
 
 def _settle(got: asyncio.Future[int], fd: int, exc: OSError | None) -> None:
